@@ -1,0 +1,60 @@
+package ops
+
+import (
+	"runtime"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// Context is what a kernel gets on each Run: the parallelism it may use, an allocator for its
+// outputs (so the runtime can plan and reuse buffers), and the values of enclosing scopes for
+// subgraph-carrying ops.
+type Context struct {
+	// Threads is the number of goroutines a kernel may use; 1 means run inline.
+	Threads int
+	// Outer resolves a value name from the enclosing scopes of a subgraph; nil at top level.
+	Outer func(name string) (*tensor.Tensor, bool)
+}
+
+// NewContext returns a context that uses up to threads goroutines (GOMAXPROCS when ≤ 0).
+func NewContext(threads int) *Context {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return &Context{Threads: threads}
+}
+
+// Alloc returns a zeroed tensor for a kernel output. Kernels call it instead of tensor.Zeros so
+// that buffer reuse can be added in one place.
+func (c *Context) Alloc(dt tensor.DType, shape []int) *tensor.Tensor { return tensor.Zeros(dt, shape) }
+
+// Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
+// runs fn on each, waiting for all. With one thread or little work it runs inline.
+func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
+	threads := 1
+	if c != nil {
+		threads = c.Threads
+	}
+	if minChunk < 1 {
+		minChunk = 1
+	}
+	chunks := n / minChunk
+	if chunks > threads {
+		chunks = threads
+	}
+	if chunks <= 1 {
+		fn(0, n)
+		return
+	}
+	done := make(chan struct{}, chunks)
+	for i := 0; i < chunks; i++ {
+		lo, hi := n*i/chunks, n*(i+1)/chunks
+		go func() {
+			fn(lo, hi)
+			done <- struct{}{}
+		}()
+	}
+	for i := 0; i < chunks; i++ {
+		<-done
+	}
+}
