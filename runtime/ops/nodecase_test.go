@@ -1,0 +1,249 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// These tests run single-node cases of the ONNX backend suite straight through the registry, so
+// kernels can be checked without the graph runtime. The runtime package runs the whole suite.
+// Select cases with ACTSWAP_NODE_CASES=substring (default: every case whose single op is
+// registered).
+
+func suiteDir(t *testing.T) string {
+	dir := filepath.Join("..", "..", "..", "shared", "onnx-backend-tests", "node")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/onnx-backend-tests not found beside the project; skipping backend node cases")
+	}
+	return dir
+}
+
+func readTensorPB(path string) (*tensor.Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tp := &onnx.TensorProto{}
+	if err := proto.Unmarshal(b, tp); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tensor.FromProto(tp)
+}
+
+// runNodeCase returns "" on success, "unsupported" when the op has no kernel, or a failure text.
+func runNodeCase(dir string) (status string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		return "", err
+	}
+	m := &onnx.ModelProto{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return "", err
+	}
+	g := m.GetGraph()
+	if len(g.Node) != 1 {
+		return "multi-node", nil
+	}
+	n := g.Node[0]
+	version := 0
+	for _, o := range m.OpsetImport {
+		d := o.GetDomain()
+		if d == "ai.onnx" {
+			d = ""
+		}
+		if d == n.GetDomain() {
+			version = int(o.GetVersion())
+		}
+	}
+	f, ok := Lookup(n.GetDomain(), n.GetOpType(), version)
+	if !ok {
+		return "unsupported", nil
+	}
+	node := NewNode(n, version)
+	inits := map[string]*tensor.Tensor{}
+	for _, tp := range g.Initializer {
+		t, err := tensor.FromProto(tp)
+		if err != nil {
+			return "", err
+		}
+		inits[tp.GetName()] = t
+	}
+	for i, name := range n.Input {
+		if c, ok := inits[name]; ok {
+			node.Const[i] = c
+		}
+	}
+	k, err := f(node)
+	if err != nil {
+		return "", fmt.Errorf("factory: %w", err)
+	}
+	values := map[string]*tensor.Tensor{}
+	for k, v := range inits {
+		values[k] = v
+	}
+	data := filepath.Join(dir, "test_data_set_0")
+	for i, in := range g.Input {
+		if _, isInit := inits[in.GetName()]; isInit {
+			continue
+		}
+		t, err := readTensorPB(filepath.Join(data, fmt.Sprintf("input_%d.pb", i)))
+		if err != nil {
+			return "", err
+		}
+		values[in.GetName()] = t
+	}
+	inputs := make([]*tensor.Tensor, len(n.Input))
+	for i, name := range n.Input {
+		if name != "" {
+			inputs[i] = values[name]
+		}
+	}
+	outs, err := k.Run(NewContext(1), inputs)
+	if err != nil {
+		return "", fmt.Errorf("run: %w", err)
+	}
+	produced := map[string]*tensor.Tensor{}
+	for i, name := range n.Output {
+		if i < len(outs) {
+			produced[name] = outs[i]
+		}
+	}
+	for i, o := range g.Output {
+		want, err := readTensorPB(filepath.Join(data, fmt.Sprintf("output_%d.pb", i)))
+		if err != nil {
+			return "", err
+		}
+		got := produced[o.GetName()]
+		if got == nil {
+			return "", fmt.Errorf("output %q not produced", o.GetName())
+		}
+		if msg := compareTensors(got, want, 1e-3, 1e-7); msg != "" {
+			return "", fmt.Errorf("output %q: %s", o.GetName(), msg)
+		}
+	}
+	return "", nil
+}
+
+// compareTensors checks dtype, shape and values with ONNX's |got−want| ≤ atol + rtol·|want|.
+func compareTensors(got, want *tensor.Tensor, rtol, atol float64) string {
+	if got.DType != want.DType {
+		return fmt.Sprintf("dtype %v, want %v", got.DType, want.DType)
+	}
+	if !tensor.SameShape(got.Shape, want.Shape) {
+		return fmt.Sprintf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	g, w := asFloat64s(got), asFloat64s(want)
+	if g == nil {
+		if fmt.Sprint(got.Data) != fmt.Sprint(want.Data) {
+			return "values differ"
+		}
+		return ""
+	}
+	for i := range g {
+		if math.IsNaN(w[i]) && math.IsNaN(g[i]) || g[i] == w[i] {
+			continue
+		}
+		if math.Abs(g[i]-w[i]) > atol+rtol*math.Abs(w[i]) || math.IsNaN(g[i]) != math.IsNaN(w[i]) {
+			return fmt.Sprintf("element %d = %g, want %g", i, g[i], w[i])
+		}
+	}
+	return ""
+}
+
+func asFloat64s(t *tensor.Tensor) []float64 {
+	out := make([]float64, t.Len())
+	switch d := t.Data.(type) {
+	case []float32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []float64:
+		copy(out, d)
+	case []tensor.Float16Bits:
+		for i, v := range d {
+			out[i] = float64(v.Float32())
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range d {
+			out[i] = float64(v.Float32())
+		}
+	case []int8:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []int16:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []int32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []int64:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []uint8:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []uint16:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []uint32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []uint64:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	default:
+		return nil
+	}
+	return out
+}
+
+func TestNodeCases(t *testing.T) {
+	dir := suiteDir(t)
+	filter := os.Getenv("ACTSWAP_NODE_CASES")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passed, failed, unsupported int
+	var failures []string
+	for _, e := range entries {
+		if filter != "" && !strings.Contains(e.Name(), filter) {
+			continue
+		}
+		status, err := runNodeCase(filepath.Join(dir, e.Name()))
+		switch {
+		case err != nil:
+			failed++
+			failures = append(failures, fmt.Sprintf("%s: %v", e.Name(), err))
+		case status == "":
+			passed++
+		default:
+			unsupported++
+		}
+	}
+	sort.Strings(failures)
+	for _, f := range failures {
+		t.Log(f)
+	}
+	t.Logf("single-node cases: %d passed, %d failed, %d unsupported or multi-node", passed, failed, unsupported)
+	if filter != "" && failed > 0 {
+		t.Fail()
+	}
+}
