@@ -1,0 +1,224 @@
+package calibrate
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// Stats summarises a stream of values in constant memory: count, mean and variance (merged batch by
+// batch with Chan et al.'s pairwise formula, which stays accurate for long streams), extremes and a
+// histogram to fit on. Non-finite values are counted apart and left out of everything else.
+type Stats struct {
+	Count     int64
+	Mean      float64
+	M2        float64 // sum of squared deviations from Mean
+	Min, Max  float64
+	NonFinite int64
+	Hist      *Histogram
+	bins      int
+}
+
+// NewStats returns empty statistics whose histogram will have bins bins (DefaultBins if bins ≤ 0).
+func NewStats(bins int) *Stats {
+	if bins <= 0 {
+		bins = DefaultBins
+	}
+	return &Stats{bins: bins, Min: math.Inf(1), Max: math.Inf(-1)}
+}
+
+// Variance is the population variance (0 for fewer than two values).
+func (s *Stats) Variance() float64 {
+	if s.Count < 2 {
+		return 0
+	}
+	return s.M2 / float64(s.Count)
+}
+
+// Std is the population standard deviation.
+func (s *Stats) Std() float64 { return math.Sqrt(s.Variance()) }
+
+// Add accumulates a batch of values.
+func (s *Stats) Add(xs []float32) {
+	var n int64
+	var sum float64
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range xs {
+		x := float64(v)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		n++
+		sum += x
+		lo = math.Min(lo, x)
+		hi = math.Max(hi, x)
+	}
+	s.NonFinite += int64(len(xs)) - n
+	if n == 0 {
+		return
+	}
+	mean := sum / float64(n)
+	var m2 float64
+	for _, v := range xs {
+		x := float64(v)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		d := x - mean
+		m2 += d * d
+	}
+	s.mergeMoments(n, mean, m2, lo, hi)
+
+	if s.Hist == nil {
+		s.Hist = newHistogram(s.bins, lo, hi)
+	}
+	h := s.Hist
+	h.cover(lo, hi)
+	for _, v := range xs {
+		x := float64(v)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		h.Counts[h.bin(x)]++
+	}
+}
+
+func (s *Stats) mergeMoments(n int64, mean, m2, lo, hi float64) {
+	if s.Count == 0 {
+		s.Count, s.Mean, s.M2 = n, mean, m2
+	} else {
+		na, nb := float64(s.Count), float64(n)
+		total := na + nb
+		delta := mean - s.Mean
+		s.Mean += delta * nb / total
+		s.M2 += m2 + delta*delta*na*nb/total
+		s.Count += n
+	}
+	s.Min = math.Min(s.Min, lo)
+	s.Max = math.Max(s.Max, hi)
+}
+
+// Merge folds o into s, as if o's values had been added to s.
+func (s *Stats) Merge(o *Stats) {
+	s.NonFinite += o.NonFinite
+	if o.Count == 0 {
+		return
+	}
+	s.mergeMoments(o.Count, o.Mean, o.M2, o.Min, o.Max)
+	if s.Hist == nil {
+		c := *o.Hist
+		c.Counts = append([]float64(nil), o.Hist.Counts...)
+		if len(c.Counts) != s.bins {
+			s.Hist = newHistogram(s.bins, o.Hist.Lo, o.Hist.Hi())
+			s.Hist.merge(&c)
+		} else {
+			s.Hist = &c
+		}
+		return
+	}
+	s.Hist.merge(o.Hist)
+}
+
+// SiteStats holds the statistics of one activation input: over the whole tensor, and optionally per
+// channel along axis 1.
+type SiteStats struct {
+	Layer    *Stats
+	Channels []*Stats // nil unless per-channel statistics were asked for
+	perChan  bool
+	bins     int
+	scratch  []float32
+}
+
+// NewSiteStats prepares statistics for one site.
+func NewSiteStats(bins int, perChannel bool) *SiteStats {
+	return &SiteStats{Layer: NewStats(bins), perChan: perChannel, bins: bins}
+}
+
+// AddTensor accumulates one batch of a site's input. The values are converted to float32 first,
+// which is the precision every kernel computes in.
+func (ss *SiteStats) AddTensor(t *tensor.Tensor) error {
+	xs, err := float32Values(t)
+	if err != nil {
+		return err
+	}
+	ss.Layer.Add(xs)
+	if !ss.perChan {
+		return nil
+	}
+	if t.Rank() < 2 {
+		return fmt.Errorf("per-channel statistics need rank ≥ 2 (channel axis 1), got shape %v", t.Shape)
+	}
+	c := t.Shape[1]
+	if ss.Channels == nil {
+		ss.Channels = make([]*Stats, c)
+		for i := range ss.Channels {
+			ss.Channels[i] = NewStats(ss.bins)
+		}
+	}
+	if len(ss.Channels) != c {
+		return fmt.Errorf("channel count changed from %d to %d between batches", len(ss.Channels), c)
+	}
+	inner := 1
+	for _, d := range t.Shape[2:] {
+		inner *= d
+	}
+	outer := t.Shape[0]
+	for ch := range c {
+		ss.scratch = ss.scratch[:0]
+		for b := range outer {
+			start := (b*c + ch) * inner
+			ss.scratch = append(ss.scratch, xs[start:start+inner]...)
+		}
+		ss.Channels[ch].Add(ss.scratch)
+	}
+	return nil
+}
+
+// Merge folds o into ss.
+func (ss *SiteStats) Merge(o *SiteStats) error {
+	ss.Layer.Merge(o.Layer)
+	if o.Channels == nil {
+		return nil
+	}
+	if ss.Channels == nil {
+		ss.Channels = make([]*Stats, len(o.Channels))
+		for i := range ss.Channels {
+			ss.Channels[i] = NewStats(ss.bins)
+		}
+	}
+	if len(ss.Channels) != len(o.Channels) {
+		return fmt.Errorf("cannot merge statistics over %d and %d channels", len(ss.Channels), len(o.Channels))
+	}
+	for i := range ss.Channels {
+		ss.Channels[i].Merge(o.Channels[i])
+	}
+	return nil
+}
+
+// float32Values returns t's elements as float32, converting from the other float types.
+func float32Values(t *tensor.Tensor) ([]float32, error) {
+	switch d := t.Data.(type) {
+	case []float32:
+		return d, nil
+	case []float64:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(v)
+		}
+		return out, nil
+	case []tensor.Float16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, nil
+	case []tensor.BFloat16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("activation input has dtype %v, want a float type", t.DType)
+}
