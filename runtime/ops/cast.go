@@ -1,0 +1,600 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// Cast and CastLike convert element types. Every pair of supported dtypes goes through one of
+// three lossless carriers (float64 for floats, int64 for signed, uint64 for unsigned integers),
+// so int64↔uint64 and large integers convert exactly, and half types round once from float32.
+
+func init() {
+	Register(DefaultDomain, "Cast", 1, newCast)
+	Register(DefaultDomain, "CastLike", 15, newCastLike)
+}
+
+func newCast(n *Node) (Kernel, error) {
+	if !n.HasAttr("to") {
+		return nil, fmt.Errorf("Cast: missing attribute 'to'")
+	}
+	to, err := castTarget(n)
+	if err != nil {
+		return nil, err
+	}
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 1); err != nil {
+			return nil, err
+		}
+		out, err := castTensor(ctx, in[0], to)
+		return []*tensor.Tensor{out}, err
+	}), nil
+}
+
+// castTarget reads Cast's 'to' (an INT before opset 6 in a few old models used a STRING name).
+func castTarget(n *Node) (tensor.DType, error) {
+	a := n.Attr("to")
+	var to tensor.DType
+	if len(a.GetS()) > 0 && a.GetI() == 0 {
+		name := strings.ToLower(string(a.GetS()))
+		switch name {
+		case "float":
+			name = "float32"
+		case "double":
+			name = "float64"
+		}
+		dt, err := tensor.ParseDType(name)
+		if err != nil {
+			return 0, fmt.Errorf("Cast: %w", err)
+		}
+		to = dt
+	} else {
+		to = tensor.DType(a.GetI())
+	}
+	if !to.Supported() {
+		return 0, fmt.Errorf("Cast: target type %v is not supported", to)
+	}
+	return to, nil
+}
+
+func newCastLike(n *Node) (Kernel, error) {
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 2); err != nil {
+			return nil, err
+		}
+		out, err := castTensor(ctx, in[0], in[1].DType)
+		return []*tensor.Tensor{out}, err
+	}), nil
+}
+
+// needInputs checks that the first k inputs are present.
+func needInputs(in []*tensor.Tensor, k int) error {
+	if len(in) < k {
+		return fmt.Errorf("expected %d inputs, got %d", k, len(in))
+	}
+	for i := 0; i < k; i++ {
+		if in[i] == nil {
+			return fmt.Errorf("input %d is missing", i)
+		}
+	}
+	return nil
+}
+
+// castTensor returns t converted to dtype to (a copy even when the type already matches, since
+// outputs must not alias inputs the runtime may reuse).
+func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
+	out := ctx.Alloc(to, t.Shape)
+	if t.DType == to {
+		copyData(out.Data, t.Data)
+		return out, nil
+	}
+	if t.DType == tensor.String {
+		return out, castFromStrings(t.Data.([]string), out)
+	}
+	if to == tensor.String {
+		return out, castToStrings(t, out.Data.([]string))
+	}
+	switch src := t.Data.(type) {
+	case []float32:
+		// Common float32 paths without the float64 detour.
+		switch dst := out.Data.(type) {
+		case []tensor.Float16Bits:
+			for i, v := range src {
+				dst[i] = tensor.Float16FromFloat32(v)
+			}
+			return out, nil
+		case []tensor.BFloat16Bits:
+			for i, v := range src {
+				dst[i] = tensor.BFloat16FromFloat32(v)
+			}
+			return out, nil
+		case []float64:
+			for i, v := range src {
+				dst[i] = float64(v)
+			}
+			return out, nil
+		}
+		return out, storeFloats(src, out)
+	case []float64:
+		return out, storeFloats(src, out)
+	case []tensor.Float16Bits:
+		return out, storeFloats(halfToF32(src), out)
+	case []tensor.BFloat16Bits:
+		return out, storeFloats(bf16ToF32(src), out)
+	case []int8:
+		return out, storeSigned(src, out)
+	case []int16:
+		return out, storeSigned(src, out)
+	case []int32:
+		return out, storeSigned(src, out)
+	case []int64:
+		return out, storeSigned(src, out)
+	case []uint8:
+		return out, storeUnsigned(src, out)
+	case []uint16:
+		return out, storeUnsigned(src, out)
+	case []uint32:
+		return out, storeUnsigned(src, out)
+	case []uint64:
+		return out, storeUnsigned(src, out)
+	case []bool:
+		u := make([]uint8, len(src))
+		for i, v := range src {
+			if v {
+				u[i] = 1
+			}
+		}
+		return out, storeUnsigned(u, out)
+	}
+	return nil, fmt.Errorf("cannot cast %v to %v", t.DType, to)
+}
+
+type floatElem interface{ ~float32 | ~float64 }
+type signedElem interface{ ~int8 | ~int16 | ~int32 | ~int64 }
+type unsignedElem interface{ ~uint8 | ~uint16 | ~uint32 | ~uint64 }
+type integerElem interface{ signedElem | unsignedElem }
+type realElem interface{ floatElem | integerElem }
+
+// storeFloats writes float values into out's dtype.
+func storeFloats[F floatElem](src []F, out *tensor.Tensor) error {
+	switch dst := out.Data.(type) {
+	case []float32:
+		for i, v := range src {
+			dst[i] = float32(v)
+		}
+	case []float64:
+		for i, v := range src {
+			dst[i] = float64(v)
+		}
+	case []tensor.Float16Bits:
+		for i, v := range src {
+			dst[i] = tensor.Float16FromFloat32(float32(v))
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range src {
+			dst[i] = tensor.BFloat16FromFloat32(float32(v))
+		}
+	case []int8:
+		floatsToInts(src, dst)
+	case []int16:
+		floatsToInts(src, dst)
+	case []int32:
+		floatsToInts(src, dst)
+	case []int64:
+		floatsToInts(src, dst)
+	case []uint8:
+		floatsToInts(src, dst)
+	case []uint16:
+		floatsToInts(src, dst)
+	case []uint32:
+		floatsToInts(src, dst)
+	case []uint64:
+		floatsToInts(src, dst)
+	case []bool:
+		for i, v := range src {
+			dst[i] = v != 0
+		}
+	default:
+		return fmt.Errorf("cannot cast to %v", out.DType)
+	}
+	return nil
+}
+
+// floatsToInts truncates toward zero like C and NumPy; NaN becomes 0 rather than Go's
+// platform-dependent result.
+func floatsToInts[F floatElem, I integerElem](src []F, dst []I) {
+	for i, v := range src {
+		if v != v {
+			dst[i] = 0
+			continue
+		}
+		if v < 0 {
+			dst[i] = I(int64(v))
+		} else {
+			dst[i] = I(uint64(v))
+		}
+	}
+}
+
+// storeSigned writes signed integers into out's dtype (wrapping like C for narrower integers).
+func storeSigned[S signedElem](src []S, out *tensor.Tensor) error {
+	switch dst := out.Data.(type) {
+	case []float32:
+		for i, v := range src {
+			dst[i] = float32(v)
+		}
+	case []float64:
+		for i, v := range src {
+			dst[i] = float64(v)
+		}
+	case []tensor.Float16Bits:
+		for i, v := range src {
+			dst[i] = tensor.Float16FromFloat32(float32(v))
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range src {
+			dst[i] = tensor.BFloat16FromFloat32(float32(v))
+		}
+	case []int8:
+		convertInts(src, dst)
+	case []int16:
+		convertInts(src, dst)
+	case []int32:
+		convertInts(src, dst)
+	case []int64:
+		convertInts(src, dst)
+	case []uint8:
+		convertInts(src, dst)
+	case []uint16:
+		convertInts(src, dst)
+	case []uint32:
+		convertInts(src, dst)
+	case []uint64:
+		convertInts(src, dst)
+	case []bool:
+		for i, v := range src {
+			dst[i] = v != 0
+		}
+	default:
+		return fmt.Errorf("cannot cast to %v", out.DType)
+	}
+	return nil
+}
+
+// storeUnsigned writes unsigned integers into out's dtype.
+func storeUnsigned[U unsignedElem](src []U, out *tensor.Tensor) error {
+	switch dst := out.Data.(type) {
+	case []float32:
+		for i, v := range src {
+			dst[i] = float32(v)
+		}
+	case []float64:
+		for i, v := range src {
+			dst[i] = float64(v)
+		}
+	case []tensor.Float16Bits:
+		for i, v := range src {
+			dst[i] = tensor.Float16FromFloat32(float32(v))
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range src {
+			dst[i] = tensor.BFloat16FromFloat32(float32(v))
+		}
+	case []int8:
+		convertInts(src, dst)
+	case []int16:
+		convertInts(src, dst)
+	case []int32:
+		convertInts(src, dst)
+	case []int64:
+		convertInts(src, dst)
+	case []uint8:
+		convertInts(src, dst)
+	case []uint16:
+		convertInts(src, dst)
+	case []uint32:
+		convertInts(src, dst)
+	case []uint64:
+		convertInts(src, dst)
+	case []bool:
+		for i, v := range src {
+			dst[i] = v != 0
+		}
+	default:
+		return fmt.Errorf("cannot cast to %v", out.DType)
+	}
+	return nil
+}
+
+func convertInts[S, D integerElem](src []S, dst []D) {
+	for i, v := range src {
+		dst[i] = D(v)
+	}
+}
+
+// castFromStrings parses decimal text (and NaN/INF spellings) into out's numeric dtype.
+func castFromStrings(src []string, out *tensor.Tensor) error {
+	switch {
+	case out.DType.IsFloat():
+		vals := make([]float64, len(src))
+		for i, s := range src {
+			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil && !isRangeErr(err) {
+				return fmt.Errorf("cannot parse %q as a number", s)
+			}
+			vals[i] = v
+		}
+		if out.DType == tensor.Float32 {
+			// Parse at float32 precision directly so rounding happens once.
+			dst := out.F32()
+			for i, s := range src {
+				v, err := strconv.ParseFloat(strings.TrimSpace(s), 32)
+				if err != nil && !isRangeErr(err) {
+					return fmt.Errorf("cannot parse %q as a number", s)
+				}
+				dst[i] = float32(v)
+			}
+			return nil
+		}
+		return storeFloats(vals, out)
+	case out.DType == tensor.Bool:
+		dst := out.Data.([]bool)
+		for i, s := range src {
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "true", "1":
+				dst[i] = true
+			case "false", "0", "":
+				dst[i] = false
+			default:
+				v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+				if err != nil {
+					return fmt.Errorf("cannot parse %q as bool", s)
+				}
+				dst[i] = v != 0
+			}
+		}
+		return nil
+	case isUnsigned(out.DType):
+		vals := make([]uint64, len(src))
+		for i, s := range src {
+			v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cannot parse %q as %v", s, out.DType)
+			}
+			vals[i] = v
+		}
+		return storeUnsigned(vals, out)
+	default:
+		vals := make([]int64, len(src))
+		for i, s := range src {
+			v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cannot parse %q as %v", s, out.DType)
+			}
+			vals[i] = v
+		}
+		return storeSigned(vals, out)
+	}
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+func isUnsigned(dt tensor.DType) bool {
+	switch dt {
+	case tensor.Uint8, tensor.Uint16, tensor.Uint32, tensor.Uint64:
+		return true
+	}
+	return false
+}
+
+// castToStrings formats numbers the way ONNX's reference does: floats in the shortest form
+// that round-trips at their own precision, with NaN/INF/-INF spelled in capitals.
+func castToStrings(t *tensor.Tensor, dst []string) error {
+	formatFloat := func(v float64, bits int) string {
+		switch {
+		case math.IsNaN(v):
+			return "NaN"
+		case math.IsInf(v, 1):
+			return "INF"
+		case math.IsInf(v, -1):
+			return "-INF"
+		}
+		return strconv.FormatFloat(v, 'g', -1, bits)
+	}
+	switch src := t.Data.(type) {
+	case []float32:
+		for i, v := range src {
+			dst[i] = formatFloat(float64(v), 32)
+		}
+	case []float64:
+		for i, v := range src {
+			dst[i] = formatFloat(v, 64)
+		}
+	case []tensor.Float16Bits:
+		for i, v := range src {
+			dst[i] = formatFloat(float64(v.Float32()), 32)
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range src {
+			dst[i] = formatFloat(float64(v.Float32()), 32)
+		}
+	case []bool:
+		for i, v := range src {
+			dst[i] = strconv.FormatBool(v)
+		}
+	default:
+		f := asInt64s(t)
+		if f == nil {
+			if u, ok := t.Data.([]uint64); ok {
+				for i, v := range u {
+					dst[i] = strconv.FormatUint(v, 10)
+				}
+				return nil
+			}
+			return fmt.Errorf("cannot cast %v to string", t.DType)
+		}
+		for i, v := range f {
+			dst[i] = strconv.FormatInt(v, 10)
+		}
+	}
+	return nil
+}
+
+// asInt64s widens signed and narrow unsigned integer data to int64 (nil for other types).
+func asInt64s(t *tensor.Tensor) []int64 {
+	switch d := t.Data.(type) {
+	case []int64:
+		return d
+	case []int8:
+		return widenInts(d)
+	case []int16:
+		return widenInts(d)
+	case []int32:
+		return widenInts(d)
+	case []uint8:
+		return widenInts(d)
+	case []uint16:
+		return widenInts(d)
+	case []uint32:
+		return widenInts(d)
+	}
+	return nil
+}
+
+func widenInts[S integerElem](src []S) []int64 {
+	out := make([]int64, len(src))
+	for i, v := range src {
+		out[i] = int64(v)
+	}
+	return out
+}
+
+// halfToF32 and bf16ToF32 widen half-precision data; kernels compute half types in float32.
+func halfToF32(src []tensor.Float16Bits) []float32 {
+	out := make([]float32, len(src))
+	for i, v := range src {
+		out[i] = v.Float32()
+	}
+	return out
+}
+
+func bf16ToF32(src []tensor.BFloat16Bits) []float32 {
+	out := make([]float32, len(src))
+	for i, v := range src {
+		out[i] = v.Float32()
+	}
+	return out
+}
+
+// widenHalf returns t unchanged unless it is float16/bfloat16, in which case it returns a
+// float32 copy. Kernels that only implement float32 call it on inputs and narrowTo on outputs.
+func widenHalf(t *tensor.Tensor) *tensor.Tensor {
+	if t == nil {
+		return nil
+	}
+	switch d := t.Data.(type) {
+	case []tensor.Float16Bits:
+		return &tensor.Tensor{DType: tensor.Float32, Shape: t.Shape, Data: halfToF32(d)}
+	case []tensor.BFloat16Bits:
+		return &tensor.Tensor{DType: tensor.Float32, Shape: t.Shape, Data: bf16ToF32(d)}
+	}
+	return t
+}
+
+// narrowTo converts a float32 result back to a half dtype (no-op for other dtypes).
+func narrowTo(ctx *Context, t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	if t == nil || t.DType == dt || (dt != tensor.Float16 && dt != tensor.BFloat16) {
+		return t
+	}
+	out, _ := castTensor(ctx, t, dt) // float32 → half always succeeds
+	return out
+}
+
+func copyData(dst, src any) {
+	switch d := dst.(type) {
+	case []float32:
+		copy(d, src.([]float32))
+	case []float64:
+		copy(d, src.([]float64))
+	case []tensor.Float16Bits:
+		copy(d, src.([]tensor.Float16Bits))
+	case []tensor.BFloat16Bits:
+		copy(d, src.([]tensor.BFloat16Bits))
+	case []int8:
+		copy(d, src.([]int8))
+	case []int16:
+		copy(d, src.([]int16))
+	case []int32:
+		copy(d, src.([]int32))
+	case []int64:
+		copy(d, src.([]int64))
+	case []uint8:
+		copy(d, src.([]uint8))
+	case []uint16:
+		copy(d, src.([]uint16))
+	case []uint32:
+		copy(d, src.([]uint32))
+	case []uint64:
+		copy(d, src.([]uint64))
+	case []bool:
+		copy(d, src.([]bool))
+	case []string:
+		copy(d, src.([]string))
+	}
+}
+
+// toFloat64s returns any numeric tensor's values as float64 (a fresh slice).
+func toFloat64s(t *tensor.Tensor) []float64 {
+	out := make([]float64, t.Len())
+	tmp := &tensor.Tensor{DType: tensor.Float64, Shape: t.Shape, Data: out}
+	switch src := t.Data.(type) {
+	case []float32:
+		for i, v := range src {
+			out[i] = float64(v)
+		}
+	case []float64:
+		copy(out, src)
+	case []tensor.Float16Bits, []tensor.BFloat16Bits:
+		for i, v := range widenHalf(t).F32() {
+			out[i] = float64(v)
+		}
+	case []bool:
+		for i, v := range src {
+			if v {
+				out[i] = 1
+			}
+		}
+	case []uint64:
+		_ = storeUnsigned(src, tmp)
+	default:
+		if s := asInt64s(t); s != nil {
+			_ = storeSigned(s, tmp)
+		}
+	}
+	return out
+}
+
+// toInt64s returns integer-valued data (axes, k, shifts…) of any integer tensor as int64.
+func toInt64s(t *tensor.Tensor) ([]int64, error) {
+	if s := asInt64s(t); s != nil {
+		if _, same := t.Data.([]int64); same {
+			return append([]int64(nil), s...), nil
+		}
+		return s, nil
+	}
+	if u, ok := t.Data.([]uint64); ok {
+		out := make([]int64, len(u))
+		for i, v := range u {
+			out[i] = int64(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("expected an integer tensor, got %v", t.DType)
+}
