@@ -154,8 +154,12 @@ func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor
 }
 
 type floatElem interface{ ~float32 | ~float64 }
-type signedElem interface{ ~int8 | ~int16 | ~int32 | ~int64 }
-type unsignedElem interface{ ~uint8 | ~uint16 | ~uint32 | ~uint64 }
+type signedElem interface {
+	~int8 | ~int16 | ~int32 | ~int64
+}
+type unsignedElem interface {
+	~uint8 | ~uint16 | ~uint32 | ~uint64
+}
 type integerElem interface{ signedElem | unsignedElem }
 type realElem interface{ floatElem | integerElem }
 
