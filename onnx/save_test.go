@@ -1,0 +1,183 @@
+package onnx
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+)
+
+func TestMarshalDeterministic(t *testing.T) {
+	m := tinyModel()
+	m.MetadataProps = []*StringStringEntryProto{{Key: proto.String("a"), Value: proto.String("1")}}
+	first, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		again, _ := Marshal(proto.Clone(m).(*ModelProto))
+		if !bytes.Equal(first, again) {
+			t.Fatal("Marshal gave different bytes for the same model")
+		}
+	}
+}
+
+func TestSaveFileRoundTripAndLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.onnx")
+	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := tinyModel()
+	if err := SaveFile(m, path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, m) {
+		t.Error("saved model differs from the original")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("folder holds %d entries after save, want only out.onnx", len(entries))
+	}
+}
+
+func TestSaveFileFailureKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.onnx")
+	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteAtomic(path, func(w io.Writer) error {
+		w.Write([]byte("half"))
+		return errors.New("disk full")
+	})
+	if err == nil {
+		t.Fatal("expected the writer's error")
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != "old contents" {
+		t.Errorf("old file changed to %q after a failed write", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary file left behind: %d entries", len(entries))
+	}
+	if err := SaveFile(tinyModel(), filepath.Join(dir, "no-such-dir", "m.onnx")); err == nil {
+		t.Error("saving into a missing folder should fail")
+	}
+	if err := SaveFile(tinyModel(), dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("saving onto a directory: %v", err)
+	}
+}
+
+func TestSaveFileWithExternalData(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.onnx")
+	m := tinyModel()
+	big := make([]byte, 4*100)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	m.Graph.Initializer = append(m.Graph.Initializer, &TensorProto{Name: proto.String("V"),
+		DataType: proto.Int32(int32(TensorProto_FLOAT)), Dims: []int64{100}, RawData: big})
+	orig := proto.Clone(m)
+	if err := SaveFile(m, path, WithExternalData(16, "model.data")); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m, orig) {
+		t.Error("SaveFile modified the caller's model")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := LoadBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExternal := map[string]bool{"W": true, "B": false, "V": true} // W is 24 bytes, B 4, V 400
+	for _, init := range onDisk.Graph.Initializer {
+		if got := init.GetDataLocation() == TensorProto_EXTERNAL; got != wantExternal[init.GetName()] {
+			t.Errorf("initializer %s: external = %v, want %v", init.GetName(), got, wantExternal[init.GetName()])
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "model.data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != externalAlign+len(big) {
+		t.Errorf("external file has %d bytes, want %d (W, padding, V)", len(data), externalAlign+len(big))
+	}
+	back, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(back, orig) {
+		t.Error("model loaded from external data differs from the original")
+	}
+}
+
+func TestSaveFileRefusesOverwritingInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.onnx")
+	if err := SaveFile(tinyModel(), in); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(in)
+	link := filepath.Join(dir, "link.onnx")
+	if err := os.Symlink(in, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{in, link, filepath.Join(dir, ".", "in.onnx")} {
+		if err := SaveFile(tinyModel(), out, RefuseOverwrite(in)); err == nil || !strings.Contains(err.Error(), "refusing") {
+			t.Errorf("save to %s: %v, want a refusal", out, err)
+		}
+	}
+	if err := SaveFile(tinyModel(), filepath.Join(dir, "out.onnx"), RefuseOverwrite(in), WithExternalData(0, "in.onnx")); err == nil {
+		t.Error("external data file named like the input was not refused")
+	}
+	if err := SaveFile(tinyModel(), filepath.Join(dir, "out.onnx"), WithExternalData(0, "../x.data")); err == nil {
+		t.Error("external data file outside the folder was not refused")
+	}
+	after, _ := os.ReadFile(in)
+	if !bytes.Equal(before, after) {
+		t.Error("input changed")
+	}
+}
+
+func TestSameFile(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	b := filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("x"), 0o644)
+	os.WriteFile(b, []byte("x"), 0o644)
+	hard := filepath.Join(dir, "hard")
+	if err := os.Link(a, hard); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		x, y string
+		want bool
+	}{
+		{a, a, true},
+		{a, filepath.Join(dir, "sub", "..", "a"), true},
+		{a, hard, true},
+		{a, b, false},
+		{a, filepath.Join(dir, "missing"), false},
+		{filepath.Join(dir, "m"), filepath.Join(dir, ".", "m"), true},
+		{filepath.Join(dir, "m"), filepath.Join(dir, "n"), false},
+	}
+	for _, c := range cases {
+		if got := SameFile(c.x, c.y); got != c.want {
+			t.Errorf("SameFile(%s, %s) = %v, want %v", c.x, c.y, got, c.want)
+		}
+	}
+}
