@@ -1,0 +1,144 @@
+// Command asm generates the AVX2/FMA kernels of package gemm with avo. Run it through
+// `go generate` in internal/gemm; the .s and stub files it writes are committed.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The micro-tile: mr rows of A broadcast against nr = 16 columns of B held in two ymm registers,
+// so 12 accumulators + 2 B registers + 2 broadcast registers fill the 16 ymm registers.
+const (
+	mr     = 6
+	nr     = 16
+	unroll = 4
+)
+
+func main() {
+	ConstraintExpr("amd64")
+	microKernel()
+	fmaPeak()
+	Generate()
+}
+
+// microKernel emits kernel6x16(k, a, b, c, ldc, accumulate): C[0:6, 0:16] (row stride ldc) gets
+// Σ_p a[p*6+i]·b[p*16+j], added to C when accumulate is set and stored over it otherwise.
+// a and b are packed panels (see pack.go).
+func microKernel() {
+	TEXT("kernel6x16", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+	Doc(fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
+	k := Load(Param("k"), GP64())
+	a := Mem{Base: Load(Param("a"), GP64())}
+	b := Mem{Base: Load(Param("b"), GP64())}
+
+	var acc [mr][2]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	b0, b1 := YMM(), YMM()
+	bc := [2]VecVirtual{YMM(), YMM()}
+
+	step := func(p int) {
+		VMOVUPS(b.Offset(4*nr*p), b0)
+		VMOVUPS(b.Offset(4*nr*p+32), b1)
+		for i := 0; i < mr; i++ {
+			t := bc[i%2]
+			VBROADCASTSS(a.Offset(4*(mr*p+i)), t)
+			VFMADD231PS(b0, t, acc[i][0])
+			VFMADD231PS(b1, t, acc[i][1])
+		}
+	}
+
+	Comment("Unrolled main loop over k.")
+	Label("unrolled")
+	CMPQ(k, U32(unroll))
+	JL(LabelRef("tail"))
+	for p := 0; p < unroll; p++ {
+		step(p)
+	}
+	ADDQ(U32(4*mr*unroll), a.Base)
+	ADDQ(U32(4*nr*unroll), b.Base)
+	SUBQ(U32(unroll), k)
+	JMP(LabelRef("unrolled"))
+
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("write"))
+	step(0)
+	ADDQ(U32(4*mr), a.Base)
+	ADDQ(U32(4*nr), b.Base)
+	DECQ(k)
+	JMP(LabelRef("tail"))
+
+	Label("write")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("store"))
+
+	Comment("C += acc")
+	for i := 0; i < mr; i++ {
+		VADDPS(c, acc[i][0], acc[i][0])
+		VADDPS(c.Offset(32), acc[i][1], acc[i][1])
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(32))
+		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("store")
+	Comment("C = acc")
+	for i := 0; i < mr; i++ {
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(32))
+		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits fmaPeak(iters): iters rounds of 12 independent 8-wide FMAs, enough chains to cover
+// FMA latency on two pipes, so its rate is the core's float32 FMA peak.
+func fmaPeak() {
+	const chains = 12
+	TEXT("fmaPeak", NOSPLIT, "func(iters int)")
+	Doc("fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).")
+	n := Load(Param("iters"), GP64())
+	x, y := YMM(), YMM()
+	VXORPS(x, x, x)
+	VXORPS(y, y, y)
+	var acc [chains]VecVirtual
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	Label("loop")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	for i := range acc {
+		VFMADD231PS(x, y, acc[i])
+	}
+	DECQ(n)
+	JMP(LabelRef("loop"))
+	Label("done")
+	// Keep the chains live so no assembler pass could treat them as dead.
+	for i := 1; i < chains; i++ {
+		VADDPS(acc[i], acc[0], acc[0])
+	}
+	VZEROUPPER()
+	RET()
+}

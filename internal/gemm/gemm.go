@@ -1,0 +1,317 @@
+package gemm
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Blocking parameters. A packed mc×kc block of A (144 KiB) stays in L2, a kc×nr micro-panel of
+// B (16 KiB) in L1 while the kernel sweeps the A block, and a kc×nc block of B in L3.
+const (
+	mr = 6  // rows of the register tile
+	nr = 16 // columns of the register tile (two ymm registers)
+	mc = 144
+	kc = 256
+	nc = 2048
+
+	// minFlopsPerThread keeps goroutine start-up from dominating small products.
+	minFlopsPerThread = 1 << 20
+)
+
+// Epilogue is work fused into the write of C: after a C block receives its last k-block it gets
+// Bias and then Act while it is still in cache. It runs once per element of C, after alpha and
+// beta are applied.
+type Epilogue struct {
+	// Bias is added to C: Bias[i] to row i when BiasPerRow (len m), else Bias[j] to column j
+	// (len n). Nil adds nothing.
+	Bias       []float32
+	BiasPerRow bool
+	// Act transforms C[row, col:col+len(dst)] in place; it may be called concurrently for
+	// disjoint pieces of C. Nil leaves C as is.
+	Act func(row, col int, dst []float32)
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where op(A) is m×k
+// (A is stored k×m when transA) and op(B) is k×n (stored n×k when transB), with leading
+// dimensions lda, ldb, ldc. It uses up to threads goroutines. When beta is 0, C is not read.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int) error {
+	return SgemmFused(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, nil)
+}
+
+// SgemmFused is Sgemm followed by ep (nil for none) applied to each finished block of C.
+func SgemmFused(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	j := &job{m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, ep: ep}
+	if err := j.checkA(); err != nil {
+		return err
+	}
+	if err := j.checkB(); err != nil {
+		return err
+	}
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
+// SgemmPackedB is SgemmFused with op(B) given as weights packed once by PackB (k×n).
+func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	if pb == nil {
+		return fmt.Errorf("gemm: nil PackedB")
+	}
+	j := &job{m: m, n: pb.n, k: pb.k, transA: transA, alpha: alpha, beta: beta,
+		a: a, lda: lda, pb: pb, c: c, ldc: ldc, ep: ep}
+	if err := j.checkA(); err != nil {
+		return err
+	}
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
+// SgemmPackedA is SgemmFused with op(A) given as weights packed once by PackA (m×k), the
+// layout of convolution weights against an im2col matrix.
+func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	if pa == nil {
+		return fmt.Errorf("gemm: nil PackedA")
+	}
+	j := &job{m: pa.m, n: n, k: pa.k, transB: transB, alpha: alpha, beta: beta,
+		pa: pa, b: b, ldb: ldb, c: c, ldc: ldc, ep: ep}
+	if err := j.checkB(); err != nil {
+		return err
+	}
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
+// job is one product, split into disjoint blocks of C that goroutines compute independently.
+type job struct {
+	m, n, k        int
+	transA, transB bool
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	pa             *PackedA
+	b              []float32
+	ldb            int
+	pb             *PackedB
+	c              []float32
+	ldc            int
+	ep             *Epilogue
+}
+
+// checkMatrix verifies that a rows×cols row-major matrix with leading dimension ld fits in buf.
+func checkMatrix(name string, buf []float32, rows, cols, ld int) error {
+	if rows < 0 || cols < 0 {
+		return fmt.Errorf("gemm: %s has negative size %d×%d", name, rows, cols)
+	}
+	if ld < max(cols, 1) {
+		return fmt.Errorf("gemm: %s leading dimension %d < %d columns", name, ld, cols)
+	}
+	if rows > 0 && cols > 0 && len(buf) < (rows-1)*ld+cols {
+		return fmt.Errorf("gemm: %s needs %d elements for %d×%d with ld %d, has %d", name, (rows-1)*ld+cols, rows, cols, ld, len(buf))
+	}
+	return nil
+}
+
+func (j *job) checkA() error {
+	if j.transA {
+		return checkMatrix("A", j.a, j.k, j.m, j.lda)
+	}
+	return checkMatrix("A", j.a, j.m, j.k, j.lda)
+}
+
+func (j *job) checkB() error {
+	if j.transB {
+		return checkMatrix("B", j.b, j.n, j.k, j.ldb)
+	}
+	return checkMatrix("B", j.b, j.k, j.n, j.ldb)
+}
+
+func (j *job) checkC() error {
+	if err := checkMatrix("C", j.c, j.m, j.n, j.ldc); err != nil {
+		return err
+	}
+	if ep := j.ep; ep != nil && ep.Bias != nil {
+		want := j.n
+		if ep.BiasPerRow {
+			want = j.m
+		}
+		if len(ep.Bias) != want {
+			return fmt.Errorf("gemm: epilogue bias has %d values, want %d", len(ep.Bias), want)
+		}
+	}
+	return nil
+}
+
+// run splits C into at most threads blocks along n (or m when n is too narrow) and computes them.
+func (j *job) run(threads int) {
+	if j.m == 0 || j.n == 0 {
+		return
+	}
+	work := j.m * j.n * max(j.k, 1)
+	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
+	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
+	if threads == 1 {
+		j.block(0, j.m, 0, j.n)
+		return
+	}
+	var wg sync.WaitGroup
+	splitN := nPanels >= 2*threads || nPanels >= mPanels
+	parts := min(threads, max(nPanels, mPanels))
+	if splitN {
+		parts = min(threads, nPanels)
+	} else {
+		parts = min(threads, mPanels)
+	}
+	for t := 0; t < parts; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if splitN {
+				j.block(0, j.m, min(nPanels*t/parts*nr, j.n), min(nPanels*(t+1)/parts*nr, j.n))
+			} else {
+				j.block(min(mPanels*t/parts*mr, j.m), min(mPanels*(t+1)/parts*mr, j.m), 0, j.n)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+var bufPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func getBuf(n int) *[]float32 {
+	p := bufPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// block computes C[i0:i1, j0:j1]; i0 is a multiple of mr and j0 of nr, so pre-packed panels
+// line up with the block.
+func (j *job) block(i0, i1, j0, j1 int) {
+	if j.k == 0 {
+		j.scaleC(i0, i1, j0, j1, j.beta)
+		j.epilogue(i0, i1, j0, j1)
+		return
+	}
+	if j.beta != 0 && j.beta != 1 {
+		j.scaleC(i0, i1, j0, j1, j.beta)
+	}
+	scaleA, scaleB := j.alpha, float32(1)
+	if j.pa != nil {
+		scaleA, scaleB = 1, j.alpha
+	}
+	var bufA, bufB *[]float32
+	if j.pa == nil {
+		bufA = getBuf(mc * kc)
+		defer bufPool.Put(bufA)
+	}
+	if j.pb == nil {
+		bufB = getBuf(kc * min(nc, ceilDiv(j1-j0, nr)*nr))
+		defer bufPool.Put(bufB)
+	}
+	var edge [mr * nr]float32
+	for jc := j0; jc < j1; jc += nc {
+		ncb := min(nc, j1-jc)
+		for pc := 0; pc < j.k; pc += kc {
+			kcb := min(kc, j.k-pc)
+			var bBlock []float32
+			if j.pb != nil {
+				bBlock = j.pb.data[pc*j.pb.panels*nr+(jc/nr)*kcb*nr:]
+			} else {
+				bBlock = *bufB
+				packB(bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
+			}
+			accumulate := pc > 0 || j.beta != 0
+			for ic := i0; ic < i1; ic += mc {
+				mcb := min(mc, i1-ic)
+				var aBlock []float32
+				if j.pa != nil {
+					aBlock = j.pa.data[pc*j.pa.panels*mr+(ic/mr)*kcb*mr:]
+				} else {
+					aBlock = *bufA
+					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
+				}
+				for jr := 0; jr < ncb; jr += nr {
+					nrb := min(nr, ncb-jr)
+					bp := bBlock[(jr/nr)*kcb*nr:]
+					for ir := 0; ir < mcb; ir += mr {
+						mrb := min(mr, mcb-ir)
+						ap := aBlock[(ir/mr)*kcb*mr:]
+						cOff := (ic+ir)*j.ldc + jc + jr
+						if mrb == mr && nrb == nr {
+							microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
+							continue
+						}
+						microKernel(kcb, ap, bp, edge[:], nr, false)
+						for r := 0; r < mrb; r++ {
+							dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
+							src := edge[r*nr : r*nr+nrb]
+							if accumulate {
+								for q := range dst {
+									dst[q] += src[q]
+								}
+							} else {
+								copy(dst, src)
+							}
+						}
+					}
+				}
+				if pc+kcb == j.k {
+					j.epilogue(ic, ic+mcb, jc, jc+ncb)
+				}
+			}
+		}
+	}
+}
+
+// scaleC sets C[i0:i1, j0:j1] to s·C, writing zeros without reading C when s is 0.
+func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
+	for i := i0; i < i1; i++ {
+		row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
+		if s == 0 {
+			clear(row)
+			continue
+		}
+		for q := range row {
+			row[q] *= s
+		}
+	}
+}
+
+func (j *job) epilogue(i0, i1, j0, j1 int) {
+	ep := j.ep
+	if ep == nil {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
+		if ep.Bias != nil {
+			if ep.BiasPerRow {
+				v := ep.Bias[i]
+				for q := range row {
+					row[q] += v
+				}
+			} else {
+				bias := ep.Bias[j0:j1]
+				for q := range row {
+					row[q] += bias[q]
+				}
+			}
+		}
+		if ep.Act != nil {
+			ep.Act(i, j0, row)
+		}
+	}
+}

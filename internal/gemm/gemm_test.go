@@ -1,0 +1,223 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refGemm is the float64 triple loop every path is checked against.
+func refGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	out := make([]float64, len(c))
+	for i := range c {
+		out[i] = float64(c[i])
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				ai, bi := i*lda+p, p*ldb+j
+				if transA {
+					ai = p*lda + i
+				}
+				if transB {
+					bi = j*ldb + p
+				}
+				av, bv := a[ai], b[bi]
+				s += float64(av) * float64(bv)
+			}
+			prev := float64(c[i*ldc+j])
+			if beta == 0 {
+				prev = 0
+			}
+			out[i*ldc+j] = float64(alpha)*s + float64(beta)*prev
+		}
+	}
+	return out
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	pad            int // extra leading-dimension slack
+}
+
+func (c gemmCase) String() string {
+	return fmt.Sprintf("tA=%v,tB=%v,%dx%dx%d,alpha=%g,beta=%g,pad=%d", c.transA, c.transB, c.m, c.n, c.k, c.alpha, c.beta, c.pad)
+}
+
+func gemmCases() []gemmCase {
+	var cases []gemmCase
+	sizes := []int{1, 2, 5, 6, 7, 15, 16, 17, 31, 33, 67}
+	i := 0
+	for _, m := range sizes {
+		for _, n := range sizes {
+			k := sizes[(i*7)%len(sizes)]
+			cases = append(cases, gemmCase{i%2 == 1, i%3 == 1, m, n, k, 1, 0, i % 3})
+			i++
+		}
+	}
+	cases = append(cases,
+		gemmCase{false, false, 13, 29, 0, 1, 0.5, 0},
+		gemmCase{false, false, 150, 40, 300, 0.5, 2, 3},  // crosses mc and kc
+		gemmCase{true, true, 70, 2100, 20, -1, 1, 1},     // crosses nc
+		gemmCase{false, true, 37, 53, 531, 1.5, -0.5, 2}, // three k-blocks
+		gemmCase{true, false, 200, 300, 70, 1, 1, 0},     // enough work to split across threads
+	)
+	return cases
+}
+
+func checkGemm(t *testing.T, tc gemmCase, threads int, run func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n*1000+tc.k)))
+	aRows, aCols := tc.m, tc.k
+	if tc.transA {
+		aRows, aCols = tc.k, tc.m
+	}
+	bRows, bCols := tc.k, tc.n
+	if tc.transB {
+		bRows, bCols = tc.n, tc.k
+	}
+	lda, ldb, ldc := max(aCols, 1)+tc.pad, max(bCols, 1)+tc.pad, tc.n+tc.pad
+	a := randSlice(r, aRows*lda)
+	b := randSlice(r, bRows*ldb)
+	c := randSlice(r, tc.m*ldc)
+	if tc.beta == 0 {
+		// C must not be read when beta is 0: NaNs here would leak into the result.
+		for i := range c {
+			c[i] = float32(math.NaN())
+		}
+	}
+	want := refGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	if err := run(a, lda, b, ldb, c, ldc); err != nil {
+		t.Fatalf("%v: %v", tc, err)
+	}
+	tol := 1e-5 * float64(tc.k+1)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < ldc; j++ {
+			got, w := float64(c[i*ldc+j]), want[i*ldc+j]
+			if j >= tc.n {
+				if tc.beta == 0 && !math.IsNaN(got) {
+					t.Fatalf("%v threads=%d: wrote outside C at (%d,%d)", tc, threads, i, j)
+				}
+				continue
+			}
+			if math.Abs(got-w) > tol*(1+math.Abs(w)) || math.IsNaN(got) {
+				t.Fatalf("%v threads=%d: C[%d,%d] = %g, want %g", tc, threads, i, j, got, w)
+			}
+		}
+	}
+}
+
+func forEachKernel(t *testing.T, fn func(t *testing.T)) {
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	for _, asm := range []bool{true, false} {
+		if asm && !saved {
+			continue
+		}
+		useAsm = asm
+		t.Run(fmt.Sprintf("asm=%v", asm), fn)
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, tc := range gemmCases() {
+			for _, threads := range []int{1, 3} {
+				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					return Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc, threads)
+				})
+			}
+		}
+	})
+}
+
+func TestSgemmPacked(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, tc := range gemmCases() {
+			for _, threads := range []int{1, 2} {
+				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					pb, err := PackB(tc.transB, tc.k, tc.n, b, ldb)
+					if err != nil {
+						return err
+					}
+					return SgemmPackedB(tc.transA, tc.m, tc.alpha, a, lda, pb, tc.beta, c, ldc, threads, nil)
+				})
+				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					pa, err := PackA(tc.transA, tc.m, tc.k, a, lda)
+					if err != nil {
+						return err
+					}
+					return SgemmPackedA(pa, tc.transB, tc.n, tc.alpha, b, ldb, tc.beta, c, ldc, threads, nil)
+				})
+			}
+		}
+	})
+}
+
+func TestEpilogue(t *testing.T) {
+	const m, n, k = 20, 37, 9
+	r := rand.New(rand.NewPCG(1, 2))
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	rowBias, colBias := randSlice(r, m), randSlice(r, n)
+	relu := func(row, col int, dst []float32) {
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	}
+	for _, perRow := range []bool{false, true} {
+		bias := colBias
+		if perRow {
+			bias = rowBias
+		}
+		c := make([]float32, m*n)
+		err := SgemmFused(false, false, m, n, k, 1, a, k, b, n, 0, c, n, 2, &Epilogue{Bias: bias, BiasPerRow: perRow, Act: relu})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				var bv float32
+				if perRow {
+					bv = bias[i]
+				} else {
+					bv = bias[j]
+				}
+				w := math.Max(want[i*n+j]+float64(bv), 0)
+				if math.Abs(float64(c[i*n+j])-w) > 1e-4 {
+					t.Fatalf("perRow=%v: C[%d,%d] = %g, want %g", perRow, i, j, c[i*n+j], w)
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmRejectsBadShapes(t *testing.T) {
+	a, b, c := make([]float32, 6), make([]float32, 6), make([]float32, 4)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"short A", Sgemm(false, false, 2, 2, 4, 1, a, 4, b, 2, 0, c, 2, 1)},
+		{"small lda", Sgemm(false, false, 2, 2, 3, 1, a, 2, b, 2, 0, c, 2, 1)},
+		{"short C", Sgemm(false, false, 2, 3, 3, 1, a, 3, b, 3, 0, c, 3, 1)},
+		{"bias length", SgemmFused(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2, 1, &Epilogue{Bias: []float32{1}})},
+	}
+	for _, tt := range tests {
+		if tt.err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}

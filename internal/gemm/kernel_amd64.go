@@ -1,0 +1,18 @@
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// useAsm selects the avo-generated AVX2/FMA kernel; tests turn it off to check the Go kernel.
+var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// microKernel computes one mr×nr tile; slices must hold k·mr, k·nr and (mr−1)·ldc+nr values.
+func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+	if useAsm {
+		_ = a[k*mr-1]
+		_ = b[k*nr-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		kernel6x16(k, &a[0], &b[0], &c[0], ldc, accumulate)
+		return
+	}
+	kernelGeneric(k, a, b, c, ldc, accumulate)
+}

@@ -1,0 +1,28 @@
+package gemm
+
+// kernelGeneric is the portable micro-kernel: the same contract as the assembly kernel6x16 over
+// slices. C[0:mr, 0:nr] (row stride ldc) gets Σ_p a[p·mr+i]·b[p·nr+j], added when accumulate.
+func kernelGeneric(k int, a, b, c []float32, ldc int, accumulate bool) {
+	var acc [mr][nr]float32
+	for p := 0; p < k; p++ {
+		bp := (*[nr]float32)(b[p*nr : p*nr+nr])
+		ap := (*[mr]float32)(a[p*mr : p*mr+mr])
+		for i := 0; i < mr; i++ {
+			ai := ap[i]
+			row := &acc[i]
+			for q := 0; q < nr; q++ {
+				row[q] += ai * bp[q]
+			}
+		}
+	}
+	for i := 0; i < mr; i++ {
+		dst := c[i*ldc : i*ldc+nr]
+		if accumulate {
+			for q := range dst {
+				dst[q] += acc[i][q]
+			}
+		} else {
+			copy(dst, acc[i][:])
+		}
+	}
+}

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package gemm
+
+// useAsm is false off amd64: there is only the Go kernel.
+var useAsm = false
+
+func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+	kernelGeneric(k, a, b, c, ldc, accumulate)
+}

@@ -1,0 +1,125 @@
+package gemm
+
+import "fmt"
+
+// Packed layouts. The k dimension is cut into blocks of kc (the last one shorter); within the
+// block that starts at row p0 of op(B), the nr-column panel q is kcb×nr values, row by row, at
+// offset p0·panels·nr + q·kcb·nr. PackedA is the same with mr-row panels stored column by
+// column. Panels past the matrix edge are zero-padded, so the kernel never needs bounds.
+
+// packA writes rows [i0, i0+mcb) × columns [p0, p0+kcb) of op(A), times scale, as mr-row panels.
+func packA(dst, a []float32, lda int, trans bool, i0, mcb, p0, kcb int, scale float32) {
+	for ir := 0; ir < mcb; ir += mr {
+		panel := dst[(ir/mr)*kcb*mr : (ir/mr+1)*kcb*mr]
+		rows := min(mr, mcb-ir)
+		if rows < mr {
+			clear(panel)
+		}
+		for r := 0; r < rows; r++ {
+			i := i0 + ir + r
+			if trans {
+				for p := 0; p < kcb; p++ {
+					panel[p*mr+r] = scale * a[(p0+p)*lda+i]
+				}
+				continue
+			}
+			src := a[i*lda+p0 : i*lda+p0+kcb]
+			for p, v := range src {
+				panel[p*mr+r] = scale * v
+			}
+		}
+	}
+}
+
+// packB writes rows [p0, p0+kcb) × columns [j0, j0+ncb) of op(B), times scale, as nr-column panels.
+func packB(dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale float32) {
+	for jr := 0; jr < ncb; jr += nr {
+		panel := dst[(jr/nr)*kcb*nr : (jr/nr+1)*kcb*nr]
+		cols := min(nr, ncb-jr)
+		if trans {
+			if cols < nr {
+				clear(panel)
+			}
+			for q := 0; q < cols; q++ {
+				src := b[(j0+jr+q)*ldb+p0 : (j0+jr+q)*ldb+p0+kcb]
+				for p, v := range src {
+					panel[p*nr+q] = scale * v
+				}
+			}
+			continue
+		}
+		for p := 0; p < kcb; p++ {
+			src := b[(p0+p)*ldb+j0+jr : (p0+p)*ldb+j0+jr+cols]
+			row := panel[p*nr : p*nr+nr]
+			if scale == 1 {
+				copy(row, src)
+			} else {
+				for q, v := range src {
+					row[q] = scale * v
+				}
+			}
+			clear(row[cols:])
+		}
+	}
+}
+
+// PackedB is a k×n right operand packed once (constant weights) for SgemmPackedB.
+type PackedB struct {
+	k, n   int
+	panels int
+	data   []float32
+}
+
+// K and N are the dimensions of op(B).
+func (p *PackedB) K() int { return p.k }
+func (p *PackedB) N() int { return p.n }
+
+// PackB packs op(B) (k×n; stored n×k when transB) with leading dimension ldb.
+func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
+	rows, cols := k, n
+	if transB {
+		rows, cols = n, k
+	}
+	if err := checkMatrix("B", b, rows, cols, ldb); err != nil {
+		return nil, err
+	}
+	pb := &PackedB{k: k, n: n, panels: ceilDiv(n, nr)}
+	pb.data = make([]float32, k*pb.panels*nr)
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		packB(pb.data[pc*pb.panels*nr:], b, ldb, transB, pc, kcb, 0, n, 1)
+	}
+	return pb, nil
+}
+
+// PackedA is an m×k left operand packed once (constant weights) for SgemmPackedA.
+type PackedA struct {
+	m, k   int
+	panels int
+	data   []float32
+}
+
+// M and K are the dimensions of op(A).
+func (p *PackedA) M() int { return p.m }
+func (p *PackedA) K() int { return p.k }
+
+// PackA packs op(A) (m×k; stored k×m when transA) with leading dimension lda.
+func PackA(transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
+	rows, cols := m, k
+	if transA {
+		rows, cols = k, m
+	}
+	if err := checkMatrix("A", a, rows, cols, lda); err != nil {
+		return nil, err
+	}
+	if m < 0 || k < 0 {
+		return nil, fmt.Errorf("gemm: negative size %d×%d", m, k)
+	}
+	pa := &PackedA{m: m, k: k, panels: ceilDiv(m, mr)}
+	pa.data = make([]float32, k*pa.panels*mr)
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		packA(pa.data[pc*pa.panels*mr:], a, lda, transA, 0, m, pc, kcb, 1)
+	}
+	return pa, nil
+}
