@@ -36,6 +36,9 @@ func via64(f func(float64) float64) func(dst, src []float32) {
 
 // apply runs the op on a float tensor (float32, float64, float16, bfloat16).
 func (u floatUnary) apply(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) {
+	if u.f64 == nil {
+		return nil, fmt.Errorf("unsupported input type %v (want an integer type)", x.DType)
+	}
 	switch src := x.Data.(type) {
 	case []float32:
 		out := ctx.Alloc(tensor.Float32, x.Shape)
