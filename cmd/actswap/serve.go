@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/actswap/actswap/serve"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	var (
+		models   []string
+		repo     string
+		opts     serve.Options
+		drain    time.Duration
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --model NAME=PATH ... | --repo DIR",
+		Short: "Serve models over the KServe/Triton V2 inference protocol (REST and gRPC)",
+		Long: `Serve ONNX models (original or rewritten) over the Open Inference Protocol V2:
+REST on --addr (health, metadata, infer with JSON or binary tensors, /metrics) and gRPC
+inference.GRPCInferenceService on --grpc-addr. --repo reads a Triton layout NAME/VERSION/model.onnx.
+SIGTERM or SIGINT drains in-flight requests, then exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			opts.Version = Version
+			var specs []serve.ModelSpec
+			for _, m := range models {
+				spec, err := serve.ParseModelSpec(m)
+				if err != nil {
+					return err
+				}
+				specs = append(specs, spec)
+			}
+			if repo != "" {
+				found, err := serve.ScanRepository(repo)
+				if err != nil {
+					return err
+				}
+				specs = append(specs, found...)
+			}
+			srv, err := serve.New(specs, opts)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "actswap serve: REST on http://%s", srv.Addr())
+			if a := srv.GRPCAddr(); a != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), ", gRPC on %s", a)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			got := <-sig
+			opts.Logger.Info("signal received, draining", "signal", got.String())
+			ctx, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&models, "model", nil, "model to serve as NAME=PATH (repeatable)")
+	f.StringVar(&repo, "repo", "", "Triton-layout model repository: DIR/NAME/VERSION/model.onnx")
+	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8000", "REST listen address")
+	f.StringVar(&opts.GRPCAddr, "grpc-addr", "127.0.0.1:8001", "gRPC listen address (empty disables gRPC)")
+	f.IntVar(&opts.Threads, "threads", 0, "kernel threads per inference (0: all cores)")
+	f.IntVar(&opts.Workers, "workers", 0, "concurrent inferences per model (0: number of cores)")
+	f.IntVar(&opts.MaxBatch, "max-batch", 8, "dynamic batching: most rows per batch for models with a dynamic batch dimension (1 disables)")
+	f.DurationVar(&opts.MaxDelay, "max-delay", 2*time.Millisecond, "dynamic batching: longest wait for a batch to fill")
+	f.IntVar(&opts.MaxQueue, "max-queue", 256, "queued requests per model before answering 503")
+	f.Int64Var(&opts.MaxBodyBytes, "max-body", 64<<20, "largest request body in bytes")
+	f.DurationVar(&opts.ReadTimeout, "read-timeout", 30*time.Second, "HTTP read timeout")
+	f.DurationVar(&opts.WriteTimeout, "write-timeout", 60*time.Second, "HTTP write timeout")
+	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "longest wait for in-flight requests on shutdown")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,242 @@
+package serve
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/actswap/actswap/serve/v2pb"
+	"github.com/actswap/actswap/tensor"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// grpcService implements inference.GRPCInferenceService on the same repository and schedulers
+// as the REST API.
+type grpcService struct {
+	v2pb.UnimplementedGRPCInferenceServiceServer
+	s *Server
+}
+
+func grpcError(err error) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		switch he.status {
+		case 400:
+			return status.Error(codes.InvalidArgument, he.msg)
+		case 404:
+			return status.Error(codes.NotFound, he.msg)
+		case 503, 429:
+			return status.Error(codes.Unavailable, he.msg)
+		}
+		return status.Error(codes.Internal, he.msg)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func (g *grpcService) ServerLive(context.Context, *v2pb.ServerLiveRequest) (*v2pb.ServerLiveResponse, error) {
+	return &v2pb.ServerLiveResponse{Live: true}, nil
+}
+
+func (g *grpcService) ServerReady(context.Context, *v2pb.ServerReadyRequest) (*v2pb.ServerReadyResponse, error) {
+	return &v2pb.ServerReadyResponse{Ready: g.s.ready()}, nil
+}
+
+func (g *grpcService) ModelReady(_ context.Context, req *v2pb.ModelReadyRequest) (*v2pb.ModelReadyResponse, error) {
+	if _, err := g.s.repo.lookup(req.Name, req.Version); err != nil {
+		return nil, grpcError(err)
+	}
+	return &v2pb.ModelReadyResponse{Ready: g.s.ready()}, nil
+}
+
+func (g *grpcService) ServerMetadata(context.Context, *v2pb.ServerMetadataRequest) (*v2pb.ServerMetadataResponse, error) {
+	return &v2pb.ServerMetadataResponse{Name: "actswap", Version: g.s.opts.Version, Extensions: extensions}, nil
+}
+
+func (g *grpcService) ModelMetadata(_ context.Context, req *v2pb.ModelMetadataRequest) (*v2pb.ModelMetadataResponse, error) {
+	m, err := g.s.repo.lookup(req.Name, req.Version)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	md := g.s.modelMetadata(m)
+	resp := &v2pb.ModelMetadataResponse{Name: md.Name, Versions: md.Versions, Platform: md.Platform}
+	for _, t := range md.Inputs {
+		resp.Inputs = append(resp.Inputs, &v2pb.ModelMetadataResponse_TensorMetadata{Name: t.Name, Datatype: t.Datatype, Shape: t.Shape})
+	}
+	for _, t := range md.Outputs {
+		resp.Outputs = append(resp.Outputs, &v2pb.ModelMetadataResponse_TensorMetadata{Name: t.Name, Datatype: t.Datatype, Shape: t.Shape})
+	}
+	return resp, nil
+}
+
+func (g *grpcService) ModelInfer(ctx context.Context, req *v2pb.ModelInferRequest) (*v2pb.ModelInferResponse, error) {
+	start := time.Now()
+	g.s.metrics.inflight.Inc()
+	defer g.s.metrics.inflight.Dec()
+	resp, err := g.modelInfer(ctx, req)
+	code := 200
+	if err != nil {
+		var he *httpError
+		code = 500
+		if errors.As(err, &he) {
+			code = he.status
+		}
+	}
+	name := req.ModelName
+	if _, known := g.s.repo.models[name]; !known {
+		name = "_unknown"
+	}
+	g.s.metrics.requests.WithLabelValues(name, "grpc", strconv.Itoa(code)).Inc()
+	g.s.metrics.latency.WithLabelValues(name, "grpc").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp, nil
+}
+
+func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferRequest) (*v2pb.ModelInferResponse, error) {
+	m, err := g.s.repo.lookup(req.ModelName, req.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.RawInputContents) > 0 && len(req.RawInputContents) != len(req.Inputs) {
+		return nil, badRequest("raw_input_contents has %d entries for %d inputs", len(req.RawInputContents), len(req.Inputs))
+	}
+	inputs := make([]inferInput, len(req.Inputs))
+	for i, in := range req.Inputs {
+		dt, err := ParseV2Datatype(in.Datatype)
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		shape, err := checkedShape(in.Shape)
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		var t *tensor.Tensor
+		if len(req.RawInputContents) > 0 {
+			t, err = tensorFromRaw(dt, shape, req.RawInputContents[i])
+		} else {
+			t, err = tensorFromContents(dt, shape, in.Contents)
+		}
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		inputs[i] = inferInput{in.Name, t}
+	}
+	var outNames []string
+	for _, o := range req.Outputs {
+		outNames = append(outNames, o.Name)
+	}
+	outs, names, err := m.infer(ctx, inputs, outNames)
+	if err != nil {
+		return nil, err
+	}
+	resp := &v2pb.ModelInferResponse{ModelName: m.Name, ModelVersion: m.Version, Id: req.Id}
+	for _, name := range names {
+		t := outs[name]
+		shape := make([]int64, len(t.Shape))
+		for i, d := range t.Shape {
+			shape[i] = int64(d)
+		}
+		resp.Outputs = append(resp.Outputs, &v2pb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: V2Datatype(t.DType), Shape: shape})
+		// Raw output contents are what Triton's clients read by default and avoid a copy per type.
+		resp.RawOutputContents = append(resp.RawOutputContents, rawBytes(t))
+	}
+	return resp, nil
+}
+
+// tensorFromContents decodes the typed InferTensorContents fields.
+func tensorFromContents(dt tensor.DType, shape []int, c *v2pb.InferTensorContents) (*tensor.Tensor, error) {
+	if c == nil {
+		return nil, errors.New("no contents")
+	}
+	n := tensor.NumElements(shape)
+	count := func(field string, have int) error {
+		if have != n {
+			return fmt.Errorf("%s has %d elements, shape %v needs %d", field, have, shape, n)
+		}
+		return nil
+	}
+	t := tensor.Zeros(dt, shape)
+	switch d := t.Data.(type) {
+	case []float32:
+		if err := count("fp32_contents", len(c.Fp32Contents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.Fp32Contents)
+	case []float64:
+		if err := count("fp64_contents", len(c.Fp64Contents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.Fp64Contents)
+	case []int64:
+		if err := count("int64_contents", len(c.Int64Contents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.Int64Contents)
+	case []int32:
+		if err := count("int_contents", len(c.IntContents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.IntContents)
+	case []bool:
+		if err := count("bool_contents", len(c.BoolContents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.BoolContents)
+	case []uint64:
+		if err := count("uint64_contents", len(c.Uint64Contents)); err != nil {
+			return nil, err
+		}
+		copy(d, c.Uint64Contents)
+	case []string:
+		if err := count("bytes_contents", len(c.BytesContents)); err != nil {
+			return nil, err
+		}
+		for i, b := range c.BytesContents {
+			d[i] = string(b)
+		}
+	default:
+		// INT8/16, UINT8/16/32 and FP16 travel in the widened fields.
+		var raw []byte
+		switch dt {
+		case tensor.Int8, tensor.Int16:
+			if err := count("int_contents", len(c.IntContents)); err != nil {
+				return nil, err
+			}
+			for _, v := range c.IntContents {
+				raw = appendLE(raw, uint64(v), dt.Size())
+			}
+		case tensor.Uint8, tensor.Uint16, tensor.Uint32:
+			if err := count("uint_contents", len(c.UintContents)); err != nil {
+				return nil, err
+			}
+			for _, v := range c.UintContents {
+				raw = appendLE(raw, uint64(v), dt.Size())
+			}
+		case tensor.Float16:
+			if err := count("fp32_contents", len(c.Fp32Contents)); err != nil {
+				return nil, err
+			}
+			for _, v := range c.Fp32Contents {
+				raw = appendLE(raw, uint64(tensor.Float16FromFloat32(v)), 2)
+			}
+		default:
+			return nil, fmt.Errorf("datatype %s needs raw_input_contents", V2Datatype(dt))
+		}
+		return tensorFromRaw(dt, shape, raw)
+	}
+	return t, nil
+}
+
+func appendLE(b []byte, v uint64, size int) []byte {
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], v)
+	return append(b, buf[:size]...)
+}
