@@ -1,0 +1,18 @@
+//go:build !amd64
+
+package onnxops
+
+const asmAvailable = false
+
+var useAsm = false
+
+func crreluF32(dst, src []float32, eps float32) { crreluGo(dst, src, eps) }
+
+func pwluF32(dst, src []float32, c *[pwluConsts]float32, ys, bs, ks []float32) {
+	pwluGo(dst, src, c, ys, bs, ks)
+}
+
+func zorroF32(dst, src []float32, c *[zorroConsts]float32) { zorroGo(dst, src, c) }
+
+// Accelerated reports whether the float32 kernels run the generated assembly.
+func Accelerated() bool { return false }
