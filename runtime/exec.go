@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/actswap/actswap/runtime/ops"
+	"github.com/actswap/actswap/tensor"
+)
+
+// plan is the part of a graph one set of requested values needs: the nodes to run, in order,
+// and how many of those nodes read each value, so a run can drop a value after its last reader.
+type plan struct {
+	steps  []int   // indices into graph.nodes
+	uses   []int32 // per slot
+	pinned []bool  // per slot: requested, never dropped
+	slots  []int   // requested values, in the caller's order
+}
+
+// planFor returns the (cached) plan for the requested slots.
+func (g *graph) planFor(slots []int) *plan {
+	if sameInts(slots, g.outputs) {
+		return g.defaultPlan
+	}
+	var key strings.Builder
+	for _, s := range slots {
+		key.WriteString(strconv.Itoa(s))
+		key.WriteByte(',')
+	}
+	if p, ok := g.plans.Load(key.String()); ok {
+		return p.(*plan)
+	}
+	p, _ := g.plans.LoadOrStore(key.String(), g.makePlan(slots))
+	return p.(*plan)
+}
+
+func (g *graph) makePlan(slots []int) *plan {
+	p := &plan{
+		uses:   make([]int32, len(g.slotNames)),
+		pinned: make([]bool, len(g.slotNames)),
+		slots:  append([]int(nil), slots...),
+	}
+	needed := make([]bool, len(g.nodes))
+	var stack []int
+	want := func(s int) {
+		if s >= 0 {
+			if i := g.producer[s]; i >= 0 && !needed[i] {
+				needed[i] = true
+				stack = append(stack, i)
+			}
+		}
+	}
+	for _, s := range slots {
+		p.pinned[s] = true
+		want(s)
+	}
+	for len(stack) > 0 {
+		n := g.nodes[stack[len(stack)-1]]
+		stack = stack[:len(stack)-1]
+		for _, s := range n.inputs {
+			want(s)
+		}
+		for _, s := range n.implicit {
+			want(s)
+		}
+	}
+	for i, n := range g.nodes {
+		if !needed[i] {
+			continue
+		}
+		p.steps = append(p.steps, i)
+		for _, s := range n.inputs {
+			if s >= 0 {
+				p.uses[s]++
+			}
+		}
+		for _, s := range n.implicit {
+			p.uses[s]++
+		}
+	}
+	return p
+}
+
+// run executes the plan with the formal inputs bound in order and returns the requested values.
+func (g *graph) run(ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	vals := make([]*tensor.Tensor, len(g.slotNames))
+	copy(vals, g.consts)
+	for i, s := range g.inputs {
+		vals[s] = feeds[i]
+	}
+	for _, s := range g.outer {
+		if p.uses[s] == 0 && !p.pinned[s] {
+			continue
+		}
+		var v *tensor.Tensor
+		ok := false
+		if ctx.Outer != nil {
+			v, ok = ctx.Outer(g.slotNames[s])
+		}
+		if !ok {
+			return nil, fmt.Errorf("graph %q: value %q from an enclosing scope is not available", g.name, g.slotNames[s])
+		}
+		vals[s] = v
+	}
+	remaining := append([]int32(nil), p.uses...)
+	drop := func(s int) {
+		if remaining[s] == 0 && !p.pinned[s] && g.consts[s] == nil {
+			vals[s] = nil
+		}
+	}
+	inputs := make([]*tensor.Tensor, 0, 8)
+	for _, i := range p.steps {
+		n := g.nodes[i]
+		inputs = inputs[:0]
+		for _, s := range n.inputs {
+			if s >= 0 {
+				inputs = append(inputs, vals[s])
+			} else {
+				inputs = append(inputs, nil)
+			}
+		}
+		nodeCtx := ctx
+		if n.subgraph {
+			nodeCtx = &ops.Context{Threads: ctx.Threads, Outer: g.outerLookup(vals, ctx)}
+		}
+		outs, err := runKernel(n, nodeCtx, inputs)
+		if err != nil {
+			return nil, err
+		}
+		for j, s := range n.outputs {
+			if s >= 0 && j < len(outs) {
+				vals[s] = outs[j]
+			}
+		}
+		for _, s := range n.inputs {
+			if s >= 0 {
+				remaining[s]--
+				drop(s)
+			}
+		}
+		for _, s := range n.implicit {
+			remaining[s]--
+			drop(s)
+		}
+		for _, s := range n.outputs {
+			if s >= 0 {
+				drop(s)
+			}
+		}
+	}
+	out := make([]*tensor.Tensor, len(p.slots))
+	for i, s := range p.slots {
+		out[i] = vals[s]
+	}
+	return out, nil
+}
+
+// outerLookup lets a node's subgraphs read this graph's current values, then enclosing scopes'.
+func (g *graph) outerLookup(vals []*tensor.Tensor, ctx *ops.Context) func(string) (*tensor.Tensor, bool) {
+	return func(name string) (*tensor.Tensor, bool) {
+		if s, ok := g.slotOf[name]; ok && vals[s] != nil {
+			return vals[s], true
+		}
+		if ctx.Outer != nil {
+			return ctx.Outer(name)
+		}
+		return nil, false
+	}
+}
+
+// runKernel runs one node, turning a kernel panic into an error that names the node: a defensive
+// net so that one bad kernel cannot take down a server.
+func runKernel(n *node, ctx *ops.Context, inputs []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("node %q (%s): kernel panicked: %v", n.label, n.opType, r)
+		}
+	}()
+	outs, err = n.kernel.Run(ctx, inputs)
+	if err != nil {
+		return nil, fmt.Errorf("node %q (%s): %w", n.label, n.opType, err)
+	}
+	return outs, nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,238 @@
+// Package runtime runs ONNX models with actswap's own pure-Go kernels (runtime/ops).
+//
+// NewSession compiles a model once: it resolves opset versions, inlines model-local functions,
+// orders nodes topologically, folds nodes whose inputs are all constant, and builds one kernel per
+// node from the ops registry, so that an unsupported op fails here and not halfway through a run.
+// A Session holds no per-run state: Run may be called from many goroutines at once.
+package runtime
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"sort"
+	"strings"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime/ops"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Option configures a Session.
+type Option func(*config)
+
+type config struct {
+	threads int
+}
+
+// WithThreads sets how many goroutines kernels may use per Run (default GOMAXPROCS).
+func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
+
+// Dim is one dimension of a declared shape: Value is the fixed size or -1 when not fixed; Param is
+// the symbolic name ("batch") when the model gives one.
+type Dim struct {
+	Value int
+	Param string
+}
+
+// ValueInfo describes a graph input or output as the model declares it. Shape is nil when the
+// model declares no shape (any rank). DType is Undefined for non-tensor values (sequences,
+// optionals).
+type ValueInfo struct {
+	Name  string
+	DType tensor.DType
+	Shape []Dim
+}
+
+// String formats the declared type like float32[batch,1,8,8] ("?" for an unknown dimension).
+func (v ValueInfo) String() string {
+	if v.Shape == nil {
+		return v.DType.String()
+	}
+	parts := make([]string, len(v.Shape))
+	for i, d := range v.Shape {
+		switch {
+		case d.Value >= 0:
+			parts[i] = fmt.Sprint(d.Value)
+		case d.Param != "":
+			parts[i] = d.Param
+		default:
+			parts[i] = "?"
+		}
+	}
+	return v.DType.String() + "[" + strings.Join(parts, ",") + "]"
+}
+
+// Session is a compiled model, ready to run.
+type Session struct {
+	main    *graph
+	threads int
+	inputs  []valueType // declared types of main.inputs, same order
+	outputs []valueType
+}
+
+// NewSession compiles m. Every node must have a kernel for its (domain, op, opset version) or be a
+// call to one of the model's local functions.
+func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
+	cfg := config{threads: goruntime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.threads <= 0 {
+		cfg.threads = goruntime.GOMAXPROCS(0)
+	}
+	if m == nil || m.GetGraph() == nil {
+		return nil, fmt.Errorf("model has no graph")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("compiling model: internal error: %v", r)
+		}
+	}()
+	c := &compiler{
+		functions: map[string]*onnx.FunctionProto{},
+		threads:   cfg.threads,
+	}
+	opsets, err := opsetMap(m.GetOpsetImport(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.GetOpsetImport()) == 0 {
+		// IR version < 3 models carry no opset_import; they were written against opset 1.
+		opsets[""] = 1
+	}
+	for _, f := range m.GetFunctions() {
+		c.functions[functionKey(f.GetDomain(), f.GetName(), f.GetOverload())] = f
+	}
+	g, err := c.compileGraph(m.GetGraph(), opsets, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	s = &Session{main: g, threads: cfg.threads}
+	for _, slot := range g.inputs {
+		s.inputs = append(s.inputs, g.declared[slot])
+	}
+	for _, slot := range g.outputs {
+		s.outputs = append(s.outputs, g.declared[slot])
+	}
+	return s, nil
+}
+
+// Inputs lists the graph inputs a caller must feed (those that are not initializers), in order.
+func (s *Session) Inputs() []ValueInfo {
+	out := make([]ValueInfo, len(s.inputs))
+	for i, v := range s.inputs {
+		out[i] = v.info()
+	}
+	return out
+}
+
+// Outputs lists the graph outputs, in order.
+func (s *Session) Outputs() []ValueInfo {
+	out := make([]ValueInfo, len(s.outputs))
+	for i, v := range s.outputs {
+		out[i] = v.info()
+	}
+	return out
+}
+
+// Run feeds inputs by name and returns the requested values by name. With no outputNames it
+// returns every graph output; outputNames may also name any intermediate value of the graph, which
+// is how the calibrator reads pre-activation tensors. Returned tensors belong to the caller.
+func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			result, err = nil, fmt.Errorf("run: internal error: %v", r)
+		}
+	}()
+	g := s.main
+	feeds, err := s.bindInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	var slots []int
+	if len(outputNames) == 0 {
+		slots = g.outputs
+		outputNames = make([]string, len(g.outputs))
+		for i, slot := range g.outputs {
+			outputNames[i] = g.slotNames[slot]
+		}
+	} else {
+		slots = make([]int, len(outputNames))
+		for i, name := range outputNames {
+			slot, ok := g.slotOf[name]
+			if !ok || name == "" {
+				return nil, fmt.Errorf("unknown output %q: no graph input, initializer or node output has that name", name)
+			}
+			slots[i] = slot
+		}
+	}
+	p := g.planFor(slots)
+	ctx := ops.NewContext(s.threads)
+	vals, err := g.run(ctx, p, feeds)
+	if err != nil {
+		return nil, err
+	}
+	result = make(map[string]*tensor.Tensor, len(slots))
+	for i, slot := range slots {
+		v := vals[i]
+		if v == nil {
+			return nil, fmt.Errorf("output %q was not produced (an optional output its node left out)", outputNames[i])
+		}
+		if g.consts[slot] != nil && v.DType != tensor.Undefined {
+			v = v.Clone() // constants are shared by every run; the caller may modify what it gets
+		}
+		result[outputNames[i]] = v
+	}
+	return result, nil
+}
+
+// bindInputs checks the caller's inputs against the declared types and orders them like g.inputs.
+func (s *Session) bindInputs(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
+	g := s.main
+	feeds := make([]*tensor.Tensor, len(g.inputs))
+	position := make(map[string]int, len(g.inputs))
+	for i, slot := range g.inputs {
+		position[g.slotNames[slot]] = i
+	}
+	names := make([]string, 0, len(inputs))
+	for name := range inputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		i, ok := position[name]
+		if !ok {
+			if slot, isValue := g.slotOf[name]; isValue && g.consts[slot] != nil {
+				return nil, fmt.Errorf("input %q is an initializer of the model and cannot be fed", name)
+			}
+			return nil, fmt.Errorf("unknown input %q (the model's inputs are %s)", name, s.inputList())
+		}
+		feeds[i] = inputs[name]
+	}
+	symbols := map[string]symbolBinding{}
+	for i, slot := range g.inputs {
+		want := s.inputs[i]
+		if feeds[i] == nil {
+			if want.kind == kindOptional {
+				feeds[i] = ops.EmptyOptional()
+				continue
+			}
+			return nil, fmt.Errorf("missing input %q: expected %s", g.slotNames[slot], want)
+		}
+		if err := want.check(g.slotNames[slot], feeds[i], symbols); err != nil {
+			return nil, err
+		}
+	}
+	return feeds, nil
+}
+
+func (s *Session) inputList() string {
+	var parts []string
+	for _, v := range s.inputs {
+		parts = append(parts, fmt.Sprintf("%q %s", v.name, v))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
