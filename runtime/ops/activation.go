@@ -1,0 +1,356 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// Activation functions. Formulas are evaluated in float64 per element (then rounded once to the
+// tensor's type), except Relu which is exact in any precision.
+
+func init() {
+	RegisterRange(DefaultDomain, "Relu", func(n *Node) (Kernel, error) {
+		return unaryKernel(floatUnary{f32: reluF32, f64: func(x float64) float64 { return max(x, 0) }}, intRelu), nil
+	}, 1)
+	Register(DefaultDomain, "Sigmoid", 1, fixedActivation(sigmoid))
+	Register(DefaultDomain, "Tanh", 1, fixedActivation(math.Tanh))
+	Register(DefaultDomain, "Softsign", 1, fixedActivation(func(x float64) float64 { return x / (1 + math.Abs(x)) }))
+	Register(DefaultDomain, "Softplus", 1, fixedActivation(softplus))
+	Register(DefaultDomain, "Mish", 18, fixedActivation(func(x float64) float64 { return x * math.Tanh(softplus(x)) }))
+	Register(DefaultDomain, "HardSwish", 14, fixedActivation(func(x float64) float64 {
+		return x * max(0, min(1, x/6+0.5))
+	}))
+	Register(DefaultDomain, "LeakyRelu", 1, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 0.01))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			if x < 0 {
+				return alpha * x
+			}
+			return x
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "Elu", 1, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 1))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			if x < 0 {
+				return alpha * (math.Exp(x) - 1)
+			}
+			return x
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "Selu", 1, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 1.67326319217681884765625))
+		gamma := float64(n.AttrFloat("gamma", 1.05070102214813232421875))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			if x <= 0 {
+				return gamma * (alpha*math.Exp(x) - alpha)
+			}
+			return gamma * x
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "Celu", 12, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 1))
+		if alpha == 0 {
+			return nil, fmt.Errorf("Celu: alpha must be non-zero")
+		}
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			return max(0, x) + min(0, alpha*(math.Exp(x/alpha)-1))
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "HardSigmoid", 1, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 0.2))
+		beta := float64(n.AttrFloat("beta", 0.5))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			return max(0, min(1, alpha*x+beta))
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "ThresholdedRelu", 10, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 1))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 {
+			if x > alpha {
+				return x
+			}
+			return 0
+		}}, nil), nil
+	})
+	Register(DefaultDomain, "Swish", 24, func(n *Node) (Kernel, error) {
+		alpha := float64(n.AttrFloat("alpha", 1))
+		return unaryKernel(floatUnary{f64: func(x float64) float64 { return x * sigmoid(alpha*x) }}, nil), nil
+	})
+	Register(DefaultDomain, "Gelu", 20, newGelu)
+	Register(DefaultDomain, "Shrink", 9, newShrink)
+	Register(DefaultDomain, "PRelu", 1, newPRelu)
+	Register(DefaultDomain, "Clip", 1, newClip)
+}
+
+func fixedActivation(f func(float64) float64) Factory {
+	return func(n *Node) (Kernel, error) { return unaryKernel(floatUnary{f64: f}, nil), nil }
+}
+
+func reluF32(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		if v < 0 {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x) // avoids overflow of exp(-x) for very negative x
+	return e / (1 + e)
+}
+
+// softplus is log(1+exp(x)) computed without overflow for large x.
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x + math.Log1p(math.Exp(-x))
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// geluErf is the exact GELU, x·Φ(x).
+func geluErf(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+
+// geluTanh is GELU's tanh approximation.
+func geluTanh(x float64) float64 {
+	const c = 0.7978845608028654 // sqrt(2/π)
+	return 0.5 * x * (1 + math.Tanh(c*(x+0.044715*x*x*x)))
+}
+
+func newGelu(n *Node) (Kernel, error) {
+	switch a := n.AttrString("approximate", "none"); a {
+	case "none":
+		return unaryKernel(floatUnary{f64: geluErf}, nil), nil
+	case "tanh":
+		return unaryKernel(floatUnary{f64: geluTanh}, nil), nil
+	default:
+		return nil, fmt.Errorf("Gelu: approximate must be \"none\" or \"tanh\", got %q", a)
+	}
+}
+
+func newShrink(n *Node) (Kernel, error) {
+	lambd := float64(n.AttrFloat("lambd", 0.5))
+	bias := float64(n.AttrFloat("bias", 0))
+	f := func(x float64) float64 {
+		switch {
+		case x < -lambd:
+			return x + bias
+		case x > lambd:
+			return x - bias
+		}
+		return 0
+	}
+	// Integer inputs are allowed: evaluate in float64 and convert back.
+	ints := func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, bool) {
+		vals := toFloat64s(x)
+		for i, v := range vals {
+			vals[i] = f(v)
+		}
+		out := ctx.Alloc(x.DType, x.Shape)
+		return out, storeFloats(vals, out) == nil
+	}
+	return unaryKernel(floatUnary{f64: f}, ints), nil
+}
+
+// intRelu is Relu for signed integer tensors (opset 14).
+func intRelu(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, bool) {
+	out := ctx.Alloc(x.DType, x.Shape)
+	switch src := x.Data.(type) {
+	case []int8:
+		reluInts(src, out.Data.([]int8))
+	case []int16:
+		reluInts(src, out.Data.([]int16))
+	case []int32:
+		reluInts(src, out.Data.([]int32))
+	case []int64:
+		reluInts(src, out.Data.([]int64))
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func reluInts[T signedElem](src, dst []T) {
+	for i, v := range src {
+		dst[i] = max(v, 0)
+	}
+}
+
+// newPRelu: y = x for x ≥ 0, slope·x otherwise, with slope broadcast to x.
+func newPRelu(n *Node) (Kernel, error) {
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 2); err != nil {
+			return nil, err
+		}
+		x, slope := in[0], in[1]
+		if x.DType != slope.DType {
+			return nil, fmt.Errorf("input types differ: %v and %v", x.DType, slope.DType)
+		}
+		if n.Version < 7 && slope.Rank() == 1 && x.Rank() >= 2 && slope.Shape[0] == x.Shape[1] && x.Rank() > 2 {
+			// Opset 6 and earlier broadcast a 1-D slope over the channel axis.
+			shape := make([]int, x.Rank()-1)
+			for i := range shape {
+				shape[i] = 1
+			}
+			shape[0] = slope.Shape[0]
+			slope, _ = slope.Reshape(shape)
+		}
+		p, err := newBroadcastPlan(x.Shape, slope.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if !tensor.SameShape(p.Out, x.Shape) {
+			return nil, fmt.Errorf("slope %v does not broadcast to X %v", slope.Shape, x.Shape)
+		}
+		half := x.DType
+		x, slope = widenHalf(x), widenHalf(slope)
+		out := ctx.Alloc(x.DType, p.Out)
+		switch xs := x.Data.(type) {
+		case []float32:
+			broadcastMap2(ctx, p, xs, slope.F32(), out.F32(), preluElem[float32])
+		case []float64:
+			broadcastMap2(ctx, p, xs, slope.Data.([]float64), out.Data.([]float64), preluElem[float64])
+		case []int8:
+			broadcastMap2(ctx, p, xs, slope.Data.([]int8), out.Data.([]int8), preluElem[int8])
+		case []int16:
+			broadcastMap2(ctx, p, xs, slope.Data.([]int16), out.Data.([]int16), preluElem[int16])
+		case []int32:
+			broadcastMap2(ctx, p, xs, slope.Data.([]int32), out.Data.([]int32), preluElem[int32])
+		case []int64:
+			broadcastMap2(ctx, p, xs, slope.Data.([]int64), out.Data.([]int64), preluElem[int64])
+		case []uint8, []uint16, []uint32, []uint64:
+			return []*tensor.Tensor{x.Clone()}, nil // never negative
+		default:
+			return nil, fmt.Errorf("unsupported input type %v", x.DType)
+		}
+		return []*tensor.Tensor{narrowTo(ctx, out, half)}, nil
+	}), nil
+}
+
+func preluElem[T floatElem | signedElem](x, s T) T {
+	if x < 0 {
+		return s * x
+	}
+	return x
+}
+
+// newClip: before opset 11 the bounds are float attributes; from 11 they are optional scalar
+// inputs of the data's type (absent means unbounded).
+func newClip(n *Node) (Kernel, error) {
+	attrMin := float64(n.AttrFloat("min", float32(math.Inf(-1))))
+	attrMax := float64(n.AttrFloat("max", float32(math.Inf(1))))
+	useAttrs := n.Version < 11
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		lo, hi := math.Inf(-1), math.Inf(1)
+		var loT, hiT *tensor.Tensor
+		if useAttrs {
+			lo, hi = attrMin, attrMax
+		} else {
+			if len(in) > 1 && in[1] != nil {
+				if in[1].Len() != 1 {
+					return nil, fmt.Errorf("min must be a scalar, got shape %v", in[1].Shape)
+				}
+				loT = in[1]
+				lo = toFloat64s(loT)[0]
+			}
+			if len(in) > 2 && in[2] != nil {
+				if in[2].Len() != 1 {
+					return nil, fmt.Errorf("max must be a scalar, got shape %v", in[2].Shape)
+				}
+				hiT = in[2]
+				hi = toFloat64s(hiT)[0]
+			}
+		}
+		if !x.DType.IsFloat() {
+			out, err := clipInts(ctx, x, loT, hiT)
+			if err != nil {
+				return nil, err
+			}
+			return []*tensor.Tensor{out}, nil
+		}
+		lo32, hi32 := float32(lo), float32(hi)
+		u := floatUnary{
+			f32: func(dst, src []float32) {
+				for i, v := range src {
+					// NaN passes through unchanged, as in NumPy's clip.
+					if v < lo32 {
+						v = lo32
+					}
+					if v > hi32 {
+						v = hi32
+					}
+					dst[i] = v
+				}
+			},
+			f64: func(v float64) float64 {
+				if v < lo {
+					v = lo
+				}
+				if v > hi {
+					v = hi
+				}
+				return v
+			},
+		}
+		out, err := u.apply(ctx, x)
+		if err != nil {
+			return nil, err
+		}
+		return []*tensor.Tensor{out}, nil
+	}), nil
+}
+
+// clipInts clips integer data with bounds read exactly from their own integer tensors.
+func clipInts(ctx *Context, x, loT, hiT *tensor.Tensor) (*tensor.Tensor, error) {
+	out := ctx.Alloc(x.DType, x.Shape)
+	switch src := x.Data.(type) {
+	case []int8:
+		clipSlice(src, out.Data.([]int8), loT, hiT)
+	case []int16:
+		clipSlice(src, out.Data.([]int16), loT, hiT)
+	case []int32:
+		clipSlice(src, out.Data.([]int32), loT, hiT)
+	case []int64:
+		clipSlice(src, out.Data.([]int64), loT, hiT)
+	case []uint8:
+		clipSlice(src, out.Data.([]uint8), loT, hiT)
+	case []uint16:
+		clipSlice(src, out.Data.([]uint16), loT, hiT)
+	case []uint32:
+		clipSlice(src, out.Data.([]uint32), loT, hiT)
+	case []uint64:
+		clipSlice(src, out.Data.([]uint64), loT, hiT)
+	default:
+		return nil, fmt.Errorf("unsupported input type %v", x.DType)
+	}
+	return out, nil
+}
+
+func clipSlice[T integerElem](src, dst []T, loT, hiT *tensor.Tensor) {
+	copy(dst, src)
+	if loT != nil {
+		if lo, ok := loT.Data.([]T); ok {
+			for i, v := range dst {
+				dst[i] = max(v, lo[0])
+			}
+		}
+	}
+	if hiT != nil {
+		if hi, ok := hiT.Data.([]T); ok {
+			for i, v := range dst {
+				dst[i] = min(v, hi[0])
+			}
+		}
+	}
+}
