@@ -1,0 +1,454 @@
+package ops
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/tensor"
+)
+
+func init() {
+	RegisterRange(DefaultDomain, "Conv", newConv, 1, 11, 22)
+}
+
+// windowGeom is the sliding-window geometry shared by Conv, ConvTranspose and the pools:
+// auto_pad, kernel_shape, strides, dilations and pads (all begins, then all ends).
+type windowGeom struct {
+	autoPad   string
+	kernel    []int
+	strides   []int
+	dilations []int
+	pads      []int
+}
+
+func readWindowGeom(n *Node) (windowGeom, error) {
+	g := windowGeom{
+		autoPad:   n.AttrString("auto_pad", "NOTSET"),
+		kernel:    int64sToInts(n.AttrInts("kernel_shape", nil)),
+		strides:   int64sToInts(n.AttrInts("strides", nil)),
+		dilations: int64sToInts(n.AttrInts("dilations", nil)),
+		pads:      int64sToInts(n.AttrInts("pads", nil)),
+	}
+	switch g.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	default:
+		return g, fmt.Errorf("unknown auto_pad %q", g.autoPad)
+	}
+	for _, v := range append(slices.Clone(g.strides), g.dilations...) {
+		if v < 1 {
+			return g, fmt.Errorf("strides and dilations must be ≥ 1, got strides %v dilations %v", g.strides, g.dilations)
+		}
+	}
+	for _, v := range g.pads {
+		if v < 0 {
+			return g, fmt.Errorf("pads must be ≥ 0, got %v", g.pads)
+		}
+	}
+	return g, nil
+}
+
+func int64sToInts(v []int64) []int {
+	if v == nil {
+		return nil
+	}
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// spatial fills defaults for rank spatial dims and checks the attribute lengths; kernel is the
+// kernel extent (from the weights for convolutions, from kernel_shape for pools).
+func (g windowGeom) spatial(rank int, kernel []int) (strides, dilations, pads []int, err error) {
+	if len(kernel) != rank {
+		return nil, nil, nil, fmt.Errorf("kernel has %d dims, input has %d spatial dims", len(kernel), rank)
+	}
+	ones := func(v []int, name string, want int) ([]int, error) {
+		if len(v) == 0 {
+			v = make([]int, want)
+			if name != "pads" {
+				for i := range v {
+					v[i] = 1
+				}
+			}
+			return v, nil
+		}
+		if len(v) != want {
+			return nil, fmt.Errorf("%s has %d values, want %d", name, len(v), want)
+		}
+		return v, nil
+	}
+	if strides, err = ones(g.strides, "strides", rank); err != nil {
+		return
+	}
+	if dilations, err = ones(g.dilations, "dilations", rank); err != nil {
+		return
+	}
+	pads, err = ones(g.pads, "pads", 2*rank)
+	return
+}
+
+// forward computes output extents and begin pads of a strided window over in. With ceilMode
+// (pools) the last partial window counts unless it would start inside the end padding.
+func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin []int, err error) {
+	rank := len(in)
+	strides, dilations, pads, err := g.spatial(rank, kernel)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, padBegin = make([]int, rank), make([]int, rank)
+	for i := range in {
+		ext := dilations[i]*(kernel[i]-1) + 1
+		switch g.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			out[i] = (in[i] + strides[i] - 1) / strides[i]
+			total := max(0, (out[i]-1)*strides[i]+ext-in[i])
+			padBegin[i] = total / 2
+			if g.autoPad == "SAME_LOWER" {
+				padBegin[i] = total - total/2
+			}
+		case "VALID":
+			out[i] = (in[i]-ext)/strides[i] + 1
+			if in[i] < ext {
+				out[i] = 0
+			}
+		default:
+			padBegin[i] = pads[i]
+			span := in[i] + pads[i] + pads[i+rank] - ext
+			if span < 0 {
+				out[i] = 0
+				break
+			}
+			out[i] = span/strides[i] + 1
+			if ceilMode && span%strides[i] != 0 {
+				out[i]++
+				if (out[i]-1)*strides[i] >= in[i]+pads[i] {
+					out[i]--
+				}
+			}
+		}
+		if out[i] < 1 {
+			return nil, nil, fmt.Errorf("window %v (dilations %v) does not fit input %v with pads %v", kernel, dilations, in, pads)
+		}
+	}
+	return out, padBegin, nil
+}
+
+// convKernel is the N-d grouped convolution. Float32 weights known at session creation are
+// packed once per group.
+type convKernel struct {
+	geom    windowGeom
+	group   int
+	packedW []*gemm.PackedA
+}
+
+func newConv(n *Node) (Kernel, error) {
+	geom, err := readWindowGeom(n)
+	if err != nil {
+		return nil, err
+	}
+	k := &convKernel{geom: geom, group: int(n.AttrInt("group", 1))}
+	if k.group < 1 {
+		return nil, fmt.Errorf("group must be ≥ 1, got %d", k.group)
+	}
+	if n.NumInputs() < 2 {
+		return nil, fmt.Errorf("Conv needs inputs X and W, has %d", n.NumInputs())
+	}
+	if w := n.Const[1]; w != nil && w.DType == tensor.Float32 && w.Rank() >= 3 && w.Shape[0]%k.group == 0 {
+		mg := w.Shape[0] / k.group
+		kg := w.Len() / w.Shape[0]
+		for g := 0; g < k.group; g++ {
+			pa, err := gemm.PackA(false, mg, kg, w.F32()[g*mg*kg:(g+1)*mg*kg], kg)
+			if err != nil {
+				return nil, fmt.Errorf("packing W: %w", err)
+			}
+			k.packedW = append(k.packedW, pa)
+		}
+	}
+	return k, nil
+}
+
+// convScratch recycles im2col buffers across calls (and across concurrent Runs).
+var convScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func getScratch(n int) *[]float32 {
+	p := convScratch.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// convShape is the geometry of one convolution call.
+type convShape struct {
+	batch, c, m, group int
+	in, kernel, out    []int
+	strides, dilations []int
+	padBegin           []int
+	inSize, outSize    int
+	kSize              int // product of kernel dims
+}
+
+func (s *convShape) cg() int { return s.c / s.group }
+func (s *convShape) mg() int { return s.m / s.group }
+
+func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(inputs) < 2 || inputs[0] == nil || inputs[1] == nil {
+		return nil, fmt.Errorf("Conv: inputs X and W are required")
+	}
+	x, w := inputs[0], inputs[1]
+	if x.Rank() < 3 || w.Rank() != x.Rank() {
+		return nil, fmt.Errorf("Conv: X %v and W %v must both be N-d images (rank ≥ 3)", x.Shape, w.Shape)
+	}
+	s := &convShape{batch: x.Shape[0], c: x.Shape[1], m: w.Shape[0], group: k.group,
+		in: x.Shape[2:], kernel: w.Shape[2:]}
+	if len(k.geom.kernel) > 0 && !slices.Equal(k.geom.kernel, s.kernel) {
+		return nil, fmt.Errorf("Conv: kernel_shape %v does not match W %v", k.geom.kernel, w.Shape)
+	}
+	if s.c != w.Shape[1]*k.group || s.m%k.group != 0 {
+		return nil, fmt.Errorf("Conv: X %v, W %v and group %d do not agree", x.Shape, w.Shape, k.group)
+	}
+	var err error
+	if s.out, s.padBegin, err = k.geom.forward(s.in, s.kernel, false); err != nil {
+		return nil, fmt.Errorf("Conv: %w", err)
+	}
+	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
+	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
+
+	xv, err := floatInput(x, "Conv: X")
+	if err != nil {
+		return nil, err
+	}
+	var wv, bias []float32
+	if k.packedW == nil || len(k.packedW) != k.group || k.packedW[0].M() != s.mg() || k.packedW[0].K() != s.cg()*s.kSize {
+		if wv, err = floatInput(w, "Conv: W"); err != nil {
+			return nil, err
+		}
+	}
+	if len(inputs) > 2 && inputs[2] != nil {
+		if bias, err = floatInput(inputs[2], "Conv: B"); err != nil {
+			return nil, err
+		}
+		if len(bias) != s.m {
+			return nil, fmt.Errorf("Conv: bias has %d values, want %d", len(bias), s.m)
+		}
+	}
+	outShape := append([]int{s.batch, s.m}, s.out...)
+	out := newFloatOutput(ctx, x.DType, outShape)
+	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
+		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
+		return []*tensor.Tensor{out.tensor(ctx)}, nil
+	}
+	if err := k.convGEMM(ctx, s, xv, wv, bias, out.v); err != nil {
+		return nil, fmt.Errorf("Conv: %w", err)
+	}
+	return []*tensor.Tensor{out.tensor(ctx)}, nil
+}
+
+// wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.
+func wvOrUnpacked(wv []float32, w *tensor.Tensor) []float32 {
+	if wv != nil {
+		return wv
+	}
+	v, _ := floatInput(w, "Conv: W") // W's dtype was checked when it was packed
+	return v
+}
+
+// isPointwise reports whether the convolution is a plain matrix product over channels: a 1×…×1
+// kernel with unit strides and no padding, so the input image is already the im2col matrix.
+func (s *convShape) isPointwise() bool {
+	for i := range s.kernel {
+		if s.kernel[i] != 1 || s.strides[i] != 1 || s.padBegin[i] != 0 || s.out[i] != s.in[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize).
+func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []float32) error {
+	cg, mg := s.cg(), s.mg()
+	kg := cg * s.kSize
+	pointwise := s.isPointwise()
+	var col []float32
+	if !pointwise {
+		buf := getScratch(kg * s.outSize)
+		defer convScratch.Put(buf)
+		col = *buf
+	}
+	for b := 0; b < s.batch; b++ {
+		for g := 0; g < s.group; g++ {
+			img := xv[(b*s.c+g*cg)*s.inSize : (b*s.c+(g+1)*cg)*s.inSize]
+			dst := out[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
+			src := img
+			if !pointwise {
+				im2col(ctx, s, img, col)
+				src = col
+			}
+			var ep *gemm.Epilogue
+			if bias != nil {
+				ep = &gemm.Epilogue{Bias: bias[g*mg : (g+1)*mg], BiasPerRow: true}
+			}
+			var err error
+			if wv == nil {
+				err = gemm.SgemmPackedA(k.packedW[g], false, s.outSize, 1, src, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+			} else {
+				err = gemm.SgemmFused(false, false, mg, s.outSize, kg, 1, wv[g*mg*kg:(g+1)*mg*kg], kg, src, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// im2col writes the cg·kSize × outSize patch matrix of one group's image: row (c, kernel
+// offset), column output position, zero where the window reads padding.
+func im2col(ctx *Context, s *convShape, img, col []float32) {
+	cg := s.cg()
+	ctx.Parallel(cg, 4, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			plane := img[c*s.inSize : (c+1)*s.inSize]
+			rows := col[c*s.kSize*s.outSize : (c+1)*s.kSize*s.outSize]
+			if len(s.in) == 2 {
+				im2colPlane2D(s, plane, rows)
+			} else {
+				im2colPlaneND(s, plane, rows)
+			}
+		}
+	})
+}
+
+func im2colPlane2D(s *convShape, plane, rows []float32) {
+	ih, iw := s.in[0], s.in[1]
+	kh, kw := s.kernel[0], s.kernel[1]
+	oh, ow := s.out[0], s.out[1]
+	sh, sw := s.strides[0], s.strides[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	ph, pw := s.padBegin[0], s.padBegin[1]
+	for ki := 0; ki < kh; ki++ {
+		for kj := 0; kj < kw; kj++ {
+			row := rows[(ki*kw+kj)*oh*ow : (ki*kw+kj+1)*oh*ow]
+			xOff := kj*dw - pw
+			// Output columns whose input column lies inside the image: [lo, hi).
+			lo := min(ow, max(0, ceilDivInt(-xOff, sw)))
+			hi := max(lo, min(ow, ceilDivInt(iw-xOff, sw)))
+			for oy := 0; oy < oh; oy++ {
+				dst := row[oy*ow : (oy+1)*ow]
+				iy := oy*sh + ki*dh - ph
+				if iy < 0 || iy >= ih {
+					clear(dst)
+					continue
+				}
+				src := plane[iy*iw : (iy+1)*iw]
+				clear(dst[:lo])
+				clear(dst[hi:])
+				if sw == 1 {
+					copy(dst[lo:hi], src[lo+xOff:hi+xOff])
+					continue
+				}
+				for ox := lo; ox < hi; ox++ {
+					dst[ox] = src[ox*sw+xOff]
+				}
+			}
+		}
+	}
+}
+
+// ceilDivInt is ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDivInt(a, b int) int {
+	if a <= 0 {
+		return -(-a / b)
+	}
+	return (a + b - 1) / b
+}
+
+func im2colPlaneND(s *convShape, plane, rows []float32) {
+	rank := len(s.in)
+	inStr := tensor.Strides(s.in)
+	kIdx := make([]int, rank)
+	oIdx := make([]int, rank)
+	for kp := 0; kp < s.kSize; kp++ {
+		row := rows[kp*s.outSize : (kp+1)*s.outSize]
+		clear(oIdx)
+		for op := 0; op < s.outSize; op++ {
+			off, inside := 0, true
+			for d := 0; d < rank; d++ {
+				pos := oIdx[d]*s.strides[d] + kIdx[d]*s.dilations[d] - s.padBegin[d]
+				if pos < 0 || pos >= s.in[d] {
+					inside = false
+					break
+				}
+				off += pos * inStr[d]
+			}
+			if inside {
+				row[op] = plane[off]
+			} else {
+				row[op] = 0
+			}
+			odometer(oIdx, s.out)
+		}
+		odometer(kIdx, s.kernel)
+	}
+}
+
+// odometer advances a row-major multi-index within shape, wrapping to zeros after the last.
+func odometer(idx, shape []int) {
+	for d := len(idx) - 1; d >= 0; d-- {
+		idx[d]++
+		if idx[d] < shape[d] {
+			return
+		}
+		idx[d] = 0
+	}
+}
+
+// convDepthwise2D is the direct loop for one filter per channel (group == C == M): a GEMM with
+// a single output row per group would waste the register tile.
+func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, out []float32) {
+	ih, iw := s.in[0], s.in[1]
+	kh, kw := s.kernel[0], s.kernel[1]
+	oh, ow := s.out[0], s.out[1]
+	sh, sw := s.strides[0], s.strides[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	ph, pw := s.padBegin[0], s.padBegin[1]
+	ctx.Parallel(s.batch*s.c, 1, func(lo, hi int) {
+		for bc := lo; bc < hi; bc++ {
+			c := bc % s.c
+			plane := xv[bc*s.inSize : (bc+1)*s.inSize]
+			filt := wv[c*kh*kw : (c+1)*kh*kw]
+			dst := out[bc*s.outSize : (bc+1)*s.outSize]
+			var b0 float32
+			if bias != nil {
+				b0 = bias[c]
+			}
+			for i := range dst {
+				dst[i] = b0
+			}
+			for ki := 0; ki < kh; ki++ {
+				for kj := 0; kj < kw; kj++ {
+					wgt := filt[ki*kw+kj]
+					xOff := kj*dw - pw
+					lo := min(ow, max(0, ceilDivInt(-xOff, sw)))
+					hi := max(lo, min(ow, ceilDivInt(iw-xOff, sw)))
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*sh + ki*dh - ph
+						if iy < 0 || iy >= ih {
+							continue
+						}
+						src := plane[iy*iw : (iy+1)*iw]
+						row := dst[oy*ow : (oy+1)*ow]
+						for ox := lo; ox < hi; ox++ {
+							row[ox] += wgt * src[ox*sw+xOff]
+						}
+					}
+				}
+			}
+		}
+	})
+}

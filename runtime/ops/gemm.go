@@ -1,0 +1,236 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Gemm and the float plumbing shared by the GEMM-backed kernels (MatMul, Conv, ConvTranspose):
+// they compute in float32 and convert float64/float16/bfloat16 at the edges.
+
+func init() {
+	RegisterRange(DefaultDomain, "Gemm", newGemm, 1, 6, 7, 9, 11, 13)
+}
+
+// floatInput returns t's values as float32: t's own storage for float32, a converted copy for
+// the other float types.
+func floatInput(t *tensor.Tensor, what string) ([]float32, error) {
+	switch d := t.Data.(type) {
+	case []float32:
+		return d, nil
+	case []float64:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(v)
+		}
+		return out, nil
+	case []tensor.Float16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, nil
+	case []tensor.BFloat16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: dtype %v is not a float type", what, t.DType)
+}
+
+// floatOutput is where a float32-computing kernel writes a result of dtype dt: the output
+// tensor's own storage when dt is float32, a scratch buffer converted by tensor() otherwise.
+type floatOutput struct {
+	dt    tensor.DType
+	shape []int
+	t     *tensor.Tensor
+	v     []float32
+}
+
+func newFloatOutput(ctx *Context, dt tensor.DType, shape []int) *floatOutput {
+	o := &floatOutput{dt: dt, shape: shape}
+	if dt == tensor.Float32 {
+		o.t = ctx.Alloc(tensor.Float32, shape)
+		o.v = o.t.F32()
+	} else {
+		o.v = make([]float32, tensor.NumElements(shape))
+	}
+	return o
+}
+
+// tensor returns the finished output, converting from float32 when needed.
+func (o *floatOutput) tensor(ctx *Context) *tensor.Tensor {
+	if o.t != nil {
+		return o.t
+	}
+	t := ctx.Alloc(o.dt, o.shape)
+	switch d := t.Data.(type) {
+	case []float64:
+		for i, v := range o.v {
+			d[i] = float64(v)
+		}
+	case []tensor.Float16Bits:
+		for i, v := range o.v {
+			d[i] = tensor.Float16FromFloat32(v)
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range o.v {
+			d[i] = tensor.BFloat16FromFloat32(v)
+		}
+	}
+	return t
+}
+
+func isFloatDType(dt tensor.DType) bool {
+	return dt == tensor.Float32 || dt == tensor.Float64 || dt == tensor.Float16 || dt == tensor.BFloat16
+}
+
+// gemmKernel is Y = alpha·op(A)·op(B) + beta·C, with B packed at session creation when it is a
+// float32 initializer.
+type gemmKernel struct {
+	transA, transB bool
+	alpha, beta    float32
+	packedB        *gemm.PackedB
+}
+
+func newGemm(n *Node) (Kernel, error) {
+	k := &gemmKernel{
+		transA: n.AttrInt("transA", 0) != 0,
+		transB: n.AttrInt("transB", 0) != 0,
+		alpha:  n.AttrFloat("alpha", 1),
+		beta:   n.AttrFloat("beta", 1),
+	}
+	if n.NumInputs() < 2 {
+		return nil, fmt.Errorf("Gemm needs inputs A and B, has %d", n.NumInputs())
+	}
+	if b := n.Const[1]; b != nil && b.DType == tensor.Float32 && b.Rank() == 2 {
+		kk, nn := b.Shape[0], b.Shape[1]
+		if k.transB {
+			kk, nn = nn, kk
+		}
+		pb, err := gemm.PackB(k.transB, kk, nn, b.F32(), b.Shape[1])
+		if err != nil {
+			return nil, fmt.Errorf("packing B: %w", err)
+		}
+		k.packedB = pb
+	}
+	return k, nil
+}
+
+func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(inputs) < 2 || inputs[0] == nil || inputs[1] == nil {
+		return nil, fmt.Errorf("Gemm: inputs A and B are required")
+	}
+	a, b := inputs[0], inputs[1]
+	if a.Rank() != 2 || b.Rank() != 2 {
+		return nil, fmt.Errorf("Gemm: A %v and B %v must be matrices", a.Shape, b.Shape)
+	}
+	m, ka := a.Shape[0], a.Shape[1]
+	if k.transA {
+		m, ka = ka, m
+	}
+	kb, n := b.Shape[0], b.Shape[1]
+	if k.transB {
+		kb, n = n, kb
+	}
+	if ka != kb {
+		return nil, fmt.Errorf("Gemm: inner dimensions differ: op(A) %d×%d, op(B) %d×%d", m, ka, kb, n)
+	}
+	av, err := floatInput(a, "Gemm: A")
+	if err != nil {
+		return nil, err
+	}
+	out := newFloatOutput(ctx, a.DType, []int{m, n})
+	beta := k.beta
+	var ep *gemm.Epilogue
+	if len(inputs) > 2 && inputs[2] != nil && beta != 0 {
+		c := inputs[2]
+		cv, err := floatInput(c, "Gemm: C")
+		if err != nil {
+			return nil, err
+		}
+		bias, perRow, err := gemmBias(c.Shape, cv, m, n, beta)
+		if err != nil {
+			return nil, err
+		}
+		if bias != nil {
+			ep = &gemm.Epilogue{Bias: bias, BiasPerRow: perRow}
+			beta = 0
+		} else {
+			broadcastInto(out.v, m, n, c.Shape, cv)
+		}
+	} else {
+		beta = 0
+	}
+	lda := a.Shape[1]
+	if k.packedB != nil && k.packedB.K() == ka && k.packedB.N() == n {
+		err = gemm.SgemmPackedB(k.transA, m, k.alpha, av, lda, k.packedB, beta, out.v, n, ctx.Threads, ep)
+	} else {
+		var bv []float32
+		if bv, err = floatInput(b, "Gemm: B"); err != nil {
+			return nil, err
+		}
+		err = gemm.SgemmFused(k.transA, k.transB, m, n, ka, k.alpha, av, lda, bv, b.Shape[1], beta, out.v, n, ctx.Threads, ep)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Gemm: %w", err)
+	}
+	return []*tensor.Tensor{out.tensor(ctx)}, nil
+}
+
+// gemmBias recognises a C that is a row or column vector (or scalar) and returns it scaled by
+// beta as an epilogue bias; it returns nil for a full matrix, which is added through beta.
+func gemmBias(shape []int, c []float32, m, n int, beta float32) (bias []float32, perRow bool, err error) {
+	dims := append([]int(nil), shape...)
+	for len(dims) < 2 {
+		dims = append([]int{1}, dims...)
+	}
+	if len(dims) > 2 || (dims[0] != 1 && dims[0] != m) || (dims[1] != 1 && dims[1] != n) {
+		return nil, false, fmt.Errorf("Gemm: C %v does not broadcast to %d×%d", shape, m, n)
+	}
+	switch {
+	case dims[0] == 1 && dims[1] == 1:
+		bias = make([]float32, m)
+		for i := range bias {
+			bias[i] = beta * c[0]
+		}
+		return bias, true, nil
+	case dims[0] == 1:
+		bias = make([]float32, n)
+		for j := range bias {
+			bias[j] = beta * c[j]
+		}
+		return bias, false, nil
+	case dims[1] == 1:
+		bias = make([]float32, m)
+		for i := range bias {
+			bias[i] = beta * c[i]
+		}
+		return bias, true, nil
+	}
+	return nil, false, nil
+}
+
+// broadcastInto fills the m×n matrix dst with c (shape at most 2-D, each dim 1 or full).
+func broadcastInto(dst []float32, m, n int, shape []int, c []float32) {
+	dims := append([]int(nil), shape...)
+	for len(dims) < 2 {
+		dims = append([]int{1}, dims...)
+	}
+	rs, cs := 0, 0
+	if dims[0] != 1 {
+		rs = dims[1]
+	}
+	if dims[1] != 1 {
+		cs = 1
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			dst[i*n+j] = c[i*rs+j*cs]
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package ops
+
+import (
+	"cmp"
+	"fmt"
+	"sync"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/tensor"
+)
+
+func init() {
+	RegisterRange(DefaultDomain, "MatMul", newMatMul, 1, 9, 13)
+}
+
+// matMulKernel is numpy.matmul: batched over broadcast leading dims, with 1-D operands promoted
+// to a row (A) or column (B) vector and the promoted dim dropped from the result. A constant
+// 2-D float32 B is packed once.
+type matMulKernel struct {
+	packedB *gemm.PackedB
+}
+
+func newMatMul(n *Node) (Kernel, error) {
+	if n.NumInputs() != 2 {
+		return nil, fmt.Errorf("MatMul needs 2 inputs, has %d", n.NumInputs())
+	}
+	k := &matMulKernel{}
+	if b := n.Const[1]; b != nil && b.DType == tensor.Float32 && b.Rank() == 2 {
+		pb, err := gemm.PackB(false, b.Shape[0], b.Shape[1], b.F32(), b.Shape[1])
+		if err != nil {
+			return nil, fmt.Errorf("packing B: %w", err)
+		}
+		k.packedB = pb
+	}
+	return k, nil
+}
+
+// matMulPlan is the shape arithmetic of one MatMul call.
+type matMulPlan struct {
+	m, n, k   int
+	batch     []int // broadcast batch shape
+	aBatchStr []int // per batch dim, stride in whole matrices of A (0 where broadcast)
+	bBatchStr []int
+	outShape  []int
+}
+
+func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
+	if len(aShape) == 0 || len(bShape) == 0 {
+		return nil, fmt.Errorf("MatMul: operands must have rank ≥ 1, got %v and %v", aShape, bShape)
+	}
+	a, b := aShape, bShape
+	if len(a) == 1 {
+		a = []int{1, a[0]}
+	}
+	if len(b) == 1 {
+		b = []int{b[0], 1}
+	}
+	p := &matMulPlan{m: a[len(a)-2], k: a[len(a)-1], n: b[len(b)-1]}
+	if b[len(b)-2] != p.k {
+		return nil, fmt.Errorf("MatMul: inner dimensions differ: %v × %v", aShape, bShape)
+	}
+	ab, bb := a[:len(a)-2], b[:len(b)-2]
+	rank := max(len(ab), len(bb))
+	p.batch = make([]int, rank)
+	p.aBatchStr = make([]int, rank)
+	p.bBatchStr = make([]int, rank)
+	as, bs := 1, 1
+	for i := rank - 1; i >= 0; i-- {
+		da, db := 1, 1
+		if j := i - (rank - len(ab)); j >= 0 {
+			da = ab[j]
+		}
+		if j := i - (rank - len(bb)); j >= 0 {
+			db = bb[j]
+		}
+		switch {
+		case da == db:
+			p.batch[i] = da
+		case da == 1:
+			p.batch[i] = db
+		case db == 1:
+			p.batch[i] = da
+		default:
+			return nil, fmt.Errorf("MatMul: batch dimensions of %v and %v do not broadcast", aShape, bShape)
+		}
+		if da != 1 {
+			p.aBatchStr[i] = as
+		}
+		if db != 1 {
+			p.bBatchStr[i] = bs
+		}
+		as *= da
+		bs *= db
+	}
+	p.outShape = append([]int(nil), p.batch...)
+	if len(aShape) > 1 {
+		p.outShape = append(p.outShape, p.m)
+	}
+	if len(bShape) > 1 {
+		p.outShape = append(p.outShape, p.n)
+	}
+	return p, nil
+}
+
+func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil {
+		return nil, fmt.Errorf("MatMul: needs inputs A and B")
+	}
+	a, b := inputs[0], inputs[1]
+	if !isFloatDType(a.DType) {
+		return matMulIntegers(ctx, a, b)
+	}
+	p, err := planMatMul(a.Shape, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	av, err := floatInput(a, "MatMul: A")
+	if err != nil {
+		return nil, err
+	}
+	out := newFloatOutput(ctx, a.DType, p.outShape)
+	batches := tensor.NumElements(p.batch)
+	bShared := true // every batch uses the same B matrix
+	for _, s := range p.bBatchStr {
+		bShared = bShared && s == 0
+	}
+	aFull := true // A holds one matrix per batch, in batch order
+	for i, s := range p.aBatchStr {
+		aFull = aFull && (s != 0 || p.batch[i] == 1)
+	}
+	if bShared && aFull {
+		// One product: A's batches stacked as rows against the shared B.
+		m := batches * p.m
+		if k.packedB != nil && k.packedB.K() == p.k && k.packedB.N() == p.n {
+			err = gemm.SgemmPackedB(false, m, 1, av, p.k, k.packedB, 0, out.v, p.n, ctx.Threads, nil)
+		} else {
+			var bv []float32
+			if bv, err = floatInput(b, "MatMul: B"); err != nil {
+				return nil, err
+			}
+			err = gemm.Sgemm(false, false, m, p.n, p.k, 1, av, p.k, bv, p.n, 0, out.v, p.n, ctx.Threads)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("MatMul: %w", err)
+		}
+		return []*tensor.Tensor{out.tensor(ctx)}, nil
+	}
+	bv, err := floatInput(b, "MatMul: B")
+	if err != nil {
+		return nil, err
+	}
+	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
+	// Many small products (attention heads) parallelise better across batches than inside one.
+	inner := 1
+	if batches < ctx.Threads {
+		inner = ctx.Threads
+	}
+	var (
+		errMu    sync.Mutex
+		firstErr error
+	)
+	ctx.Parallel(batches, 1, func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			ao, bo := 0, 0
+			rem := bi
+			for d := len(p.batch) - 1; d >= 0; d-- {
+				idx := rem % p.batch[d]
+				rem /= p.batch[d]
+				ao += idx * p.aBatchStr[d]
+				bo += idx * p.bBatchStr[d]
+			}
+			err := gemm.Sgemm(false, false, p.m, p.n, p.k, 1, av[ao*aSize:(ao+1)*aSize], p.k,
+				bv[bo*bSize:(bo+1)*bSize], p.n, 0, out.v[bi*cSize:(bi+1)*cSize], p.n, inner)
+			if err != nil {
+				errMu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				errMu.Unlock()
+			}
+		}
+	})
+	if firstErr != nil {
+		return nil, fmt.Errorf("MatMul: %w", firstErr)
+	}
+	return []*tensor.Tensor{out.tensor(ctx)}, nil
+}
+
+// matMulIntegers is the integer MatMul of opset 9+ (int32, int64, uint32, uint64), a plain
+// triple loop: integer MatMul is rare in the models we run and exactness matters more than speed.
+func matMulIntegers(ctx *Context, a, b *tensor.Tensor) ([]*tensor.Tensor, error) {
+	if a.DType != b.DType {
+		return nil, fmt.Errorf("MatMul: A is %v but B is %v", a.DType, b.DType)
+	}
+	p, err := planMatMul(a.Shape, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := ctx.Alloc(a.DType, p.outShape)
+	switch av := a.Data.(type) {
+	case []int32:
+		matMulIntLoop(p, av, b.Data.([]int32), out.Data.([]int32))
+	case []int64:
+		matMulIntLoop(p, av, b.Data.([]int64), out.Data.([]int64))
+	case []uint32:
+		matMulIntLoop(p, av, b.Data.([]uint32), out.Data.([]uint32))
+	case []uint64:
+		matMulIntLoop(p, av, b.Data.([]uint64), out.Data.([]uint64))
+	default:
+		return nil, fmt.Errorf("MatMul: unsupported dtype %v", a.DType)
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+func matMulIntLoop[T int32 | int64 | uint32 | uint64](p *matMulPlan, a, b, c []T) {
+	batches := tensor.NumElements(p.batch)
+	for bi := 0; bi < batches; bi++ {
+		ao, bo, rem := 0, 0, bi
+		for d := len(p.batch) - 1; d >= 0; d-- {
+			idx := rem % p.batch[d]
+			rem /= p.batch[d]
+			ao += idx * p.aBatchStr[d]
+			bo += idx * p.bBatchStr[d]
+		}
+		am, bm, cm := a[ao*p.m*p.k:], b[bo*p.k*p.n:], c[bi*p.m*p.n:]
+		for i := 0; i < p.m; i++ {
+			for q := 0; q < p.k; q++ {
+				x := am[i*p.k+q]
+				for j := 0; j < p.n; j++ {
+					cm[i*p.n+j] += x * bm[q*p.n+j]
+				}
+			}
+		}
+	}
+}
