@@ -1,0 +1,325 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// The Reduce* family. Floats accumulate in float64 and integers in int64, so sums of many float32
+// values do not drift and integer results are exact; the result is rounded once to the input
+// type. The walk reuses the broadcast plan: the accumulator, shaped like the input with ones on
+// reduced axes, is "broadcast" against the input, which maps every input element to its slot.
+
+type reduceKind int
+
+const (
+	reduceSum reduceKind = iota
+	reduceMean
+	reduceMax
+	reduceMin
+	reduceProd
+	reduceL1
+	reduceL2
+	reduceLogSum
+	reduceLogSumExp
+	reduceSumSquare
+)
+
+func init() {
+	// axesInput is the opset from which axes moved from an attribute to the second input.
+	kinds := []struct {
+		op        string
+		kind      reduceKind
+		axesInput int
+	}{
+		{"ReduceSum", reduceSum, 13},
+		{"ReduceMean", reduceMean, 18},
+		{"ReduceMax", reduceMax, 18},
+		{"ReduceMin", reduceMin, 18},
+		{"ReduceProd", reduceProd, 18},
+		{"ReduceL1", reduceL1, 18},
+		{"ReduceL2", reduceL2, 18},
+		{"ReduceLogSum", reduceLogSum, 18},
+		{"ReduceLogSumExp", reduceLogSumExp, 18},
+		{"ReduceSumSquare", reduceSumSquare, 18},
+	}
+	for _, k := range kinds {
+		Register(DefaultDomain, k.op, 1, reduceFactory(k.kind, k.axesInput))
+	}
+}
+
+func reduceFactory(kind reduceKind, axesInputSince int) Factory {
+	return func(n *Node) (Kernel, error) {
+		keepdims := n.AttrInt("keepdims", 1) != 0
+		noop := n.AttrInt("noop_with_empty_axes", 0) != 0
+		axesFromInput := n.Version >= axesInputSince
+		attrAxes := n.AttrInts("axes", nil)
+		if axesFromInput && n.HasAttr("axes") {
+			return nil, fmt.Errorf("axes is an input from opset %d, not an attribute", axesInputSince)
+		}
+		return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := needInputs(in, 1); err != nil {
+				return nil, err
+			}
+			axes := attrAxes
+			if axesFromInput && len(in) > 1 && in[1] != nil {
+				var err error
+				if axes, err = toInt64s(in[1]); err != nil {
+					return nil, fmt.Errorf("axes: %w", err)
+				}
+			}
+			x := in[0]
+			if len(axes) == 0 && noop {
+				return []*tensor.Tensor{x.Clone()}, nil
+			}
+			reduced, err := reductionAxes(axes, x.Rank())
+			if err != nil {
+				return nil, err
+			}
+			out, err := reduce(ctx, kind, x, reduced, keepdims)
+			if err != nil {
+				return nil, err
+			}
+			return []*tensor.Tensor{out}, nil
+		}), nil
+	}
+}
+
+// normalizeAxis maps a possibly negative axis into [0, rank).
+func normalizeAxis(axis int64, rank int) (int, error) {
+	if axis < -int64(rank) || axis >= int64(rank) {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	return int(axis), nil
+}
+
+// reductionAxes returns a per-dimension mask of reduced axes; no axes means all of them.
+func reductionAxes(axes []int64, rank int) ([]bool, error) {
+	mask := make([]bool, rank)
+	if len(axes) == 0 {
+		for i := range mask {
+			mask[i] = true
+		}
+		return mask, nil
+	}
+	for _, a := range axes {
+		ax, err := normalizeAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		if mask[ax] {
+			return nil, fmt.Errorf("axis %d repeated", a)
+		}
+		mask[ax] = true
+	}
+	return mask, nil
+}
+
+// reduceShapes returns the accumulator shape (ones on reduced axes) and the output shape.
+func reduceShapes(shape []int, mask []bool, keepdims bool) (kept, out []int) {
+	kept = make([]int, len(shape))
+	out = []int{}
+	for i, d := range shape {
+		if mask[i] {
+			kept[i] = 1
+			if keepdims {
+				out = append(out, 1)
+			}
+			continue
+		}
+		kept[i] = d
+		out = append(out, d)
+	}
+	return kept, out
+}
+
+func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdims bool) (*tensor.Tensor, error) {
+	kept, outShape := reduceShapes(x.Shape, mask, keepdims)
+	p, err := newBroadcastPlan(x.Shape, kept)
+	if err != nil {
+		return nil, err
+	}
+	count := 1
+	for i, d := range x.Shape {
+		if mask[i] {
+			count *= d
+		}
+	}
+	slots := tensor.NumElements(kept)
+	out := ctx.Alloc(x.DType, outShape)
+	switch {
+	case x.DType.IsFloat():
+		acc := reduceFloats(p, kind, toFloat64s(x), slots, count)
+		return out, storeFloats(acc, out)
+	case x.DType == tensor.Bool:
+		if kind != reduceMax && kind != reduceMin {
+			return nil, fmt.Errorf("bool input is only defined for ReduceMax and ReduceMin")
+		}
+		vals := toFloat64s(x)
+		acc := reduceFloats(p, kind, vals, slots, count)
+		dst := out.Data.([]bool)
+		for i, v := range acc {
+			// An empty max is -inf (false) and an empty min +inf (true), as any/all.
+			dst[i] = v > 0
+		}
+		return out, nil
+	case x.DType == tensor.String:
+		return nil, fmt.Errorf("unsupported input type %v", x.DType)
+	}
+	vals, err := toInt64s(x)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := reduceInts(p, kind, vals, slots, count)
+	if err != nil {
+		return nil, err
+	}
+	return out, storeSigned(acc, out)
+}
+
+func reduceFloats(p *broadcastPlan, kind reduceKind, x []float64, slots, count int) []float64 {
+	acc := make([]float64, slots)
+	init := 0.0
+	switch kind {
+	case reduceProd:
+		init = 1
+	case reduceMax, reduceLogSumExp:
+		init = math.Inf(-1)
+	case reduceMin:
+		init = math.Inf(1)
+	}
+	for i := range acc {
+		acc[i] = init
+	}
+	sb, inner := p.InnerStride[1], p.Inner
+	walk := func(f func(a *float64, v float64)) {
+		p.ForRows(0, p.Rows(), func(o int, in []int) {
+			row := x[o : o+inner]
+			for j, v := range row {
+				f(&acc[in[1]+j*sb], v)
+			}
+		})
+	}
+	switch kind {
+	case reduceSum, reduceMean, reduceLogSum:
+		walk(func(a *float64, v float64) { *a += v })
+	case reduceProd:
+		walk(func(a *float64, v float64) { *a *= v })
+	case reduceL1:
+		walk(func(a *float64, v float64) { *a += math.Abs(v) })
+	case reduceL2, reduceSumSquare:
+		walk(func(a *float64, v float64) { *a += v * v })
+	case reduceMax:
+		walk(func(a *float64, v float64) {
+			if v > *a || v != v {
+				*a = v
+			}
+		})
+	case reduceMin:
+		walk(func(a *float64, v float64) {
+			if v < *a || v != v {
+				*a = v
+			}
+		})
+	case reduceLogSumExp:
+		// Subtract the slot maximum before exponentiating so large inputs do not overflow.
+		walk(func(a *float64, v float64) {
+			if v > *a || v != v {
+				*a = v
+			}
+		})
+		peak := acc
+		acc = make([]float64, slots)
+		p.ForRows(0, p.Rows(), func(o int, in []int) {
+			row := x[o : o+inner]
+			for j, v := range row {
+				k := in[1] + j*sb
+				if !math.IsInf(peak[k], 0) {
+					acc[k] += math.Exp(v - peak[k])
+				}
+			}
+		})
+		for i := range acc {
+			if math.IsInf(peak[i], 0) {
+				acc[i] = peak[i]
+			} else {
+				acc[i] = peak[i] + math.Log(acc[i])
+			}
+		}
+	}
+	switch kind {
+	case reduceMean:
+		for i := range acc {
+			acc[i] /= float64(count)
+		}
+	case reduceL2:
+		for i := range acc {
+			acc[i] = math.Sqrt(acc[i])
+		}
+	case reduceLogSum:
+		for i := range acc {
+			acc[i] = math.Log(acc[i])
+		}
+	}
+	return acc
+}
+
+func reduceInts(p *broadcastPlan, kind reduceKind, x []int64, slots, count int) ([]int64, error) {
+	acc := make([]int64, slots)
+	var init int64
+	switch kind {
+	case reduceProd:
+		init = 1
+	case reduceMax:
+		init = math.MinInt64
+	case reduceMin:
+		init = math.MaxInt64
+	case reduceLogSum, reduceLogSumExp:
+		return nil, fmt.Errorf("integer input is not supported for this reduction")
+	}
+	for i := range acc {
+		acc[i] = init
+	}
+	sb, inner := p.InnerStride[1], p.Inner
+	p.ForRows(0, p.Rows(), func(o int, in []int) {
+		row := x[o : o+inner]
+		for j, v := range row {
+			a := &acc[in[1]+j*sb]
+			switch kind {
+			case reduceSum, reduceMean:
+				*a += v
+			case reduceProd:
+				*a *= v
+			case reduceL1:
+				if v < 0 {
+					v = -v
+				}
+				*a += v
+			case reduceL2, reduceSumSquare:
+				*a += v * v
+			case reduceMax:
+				*a = max(*a, v)
+			case reduceMin:
+				*a = min(*a, v)
+			}
+		}
+	})
+	switch kind {
+	case reduceMean:
+		if count > 0 {
+			for i := range acc {
+				acc[i] /= int64(count)
+			}
+		}
+	case reduceL2:
+		for i := range acc {
+			acc[i] = int64(math.Sqrt(float64(acc[i])))
+		}
+	}
+	return acc, nil
+}
