@@ -20,18 +20,18 @@ func FromProto(tp *onnx.TensorProto) (*Tensor, error) {
 		return nil, fmt.Errorf("tensor %q: unsupported data type %v", tp.GetName(), onnx.TensorProto_DataType(dt))
 	}
 	shape := make([]int, len(tp.Dims))
-	n := 1
 	for i, d := range tp.Dims {
 		if d < 0 || d > math.MaxInt32 {
 			return nil, fmt.Errorf("tensor %q: invalid dimension %d", tp.GetName(), d)
 		}
 		shape[i] = int(d)
-		n *= int(d)
-		if n > 1<<34 {
-			return nil, fmt.Errorf("tensor %q: too many elements", tp.GetName())
-		}
 	}
-	t := Zeros(dt, shape)
+	n, err := checkedNumElements(shape)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	// The element count is checked against the data present before anything is allocated, so
+	// hostile dims on a small message cannot make us allocate gigabytes.
 	if tp.RawData != nil {
 		if dt == String {
 			return nil, fmt.Errorf("tensor %q: string tensor with raw_data", tp.GetName())
@@ -40,13 +40,61 @@ func FromProto(tp *onnx.TensorProto) (*Tensor, error) {
 			return nil, fmt.Errorf("tensor %q: raw_data has %d bytes, %v%v needs %d",
 				tp.GetName(), len(tp.RawData), dt, ShapeString(shape), n*dt.Size())
 		}
+		t := Zeros(dt, shape)
 		decodeRaw(t.Data, tp.RawData)
 		return t, nil
 	}
+	if have, field := typedCount(dt, tp); have != n {
+		return nil, fmt.Errorf("tensor %q: %s has %d values, %v%v needs %d", tp.GetName(), field, have, dt, ShapeString(shape), n)
+	}
+	t := Zeros(dt, shape)
 	if err := decodeTyped(t, tp, n); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
 	}
 	return t, nil
+}
+
+// maxElements bounds any tensor actswap decodes (16 Gi elements), far above real models and far
+// below what would overflow a byte count.
+const maxElements = 1 << 34
+
+// checkedNumElements multiplies out shape, refusing negative dimensions and products above
+// maxElements without ever overflowing.
+func checkedNumElements(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("invalid dimension %d in shape %v", d, shape)
+		}
+		if d == 0 {
+			return 0, nil
+		}
+	}
+	for _, d := range shape {
+		if n > maxElements/d {
+			return 0, fmt.Errorf("shape %v has too many elements (limit %d)", shape, maxElements)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// typedCount is how many values tp carries in the typed field that holds dtype dt, and that
+// field's name.
+func typedCount(dt DType, tp *onnx.TensorProto) (int, string) {
+	switch dt {
+	case Float32:
+		return len(tp.FloatData), "float_data"
+	case Float64:
+		return len(tp.DoubleData), "double_data"
+	case Int64:
+		return len(tp.Int64Data), "int64_data"
+	case Uint64, Uint32:
+		return len(tp.Uint64Data), "uint64_data"
+	case String:
+		return len(tp.StringData), "string_data"
+	}
+	return len(tp.Int32Data), "int32_data"
 }
 
 func decodeRaw(dst any, raw []byte) {
