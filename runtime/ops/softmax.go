@@ -1,0 +1,128 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// Softmax, LogSoftmax and Hardmax. Before opset 13 the input is viewed as a 2-D matrix split at
+// axis (default 1) and each row of that matrix is normalised; from 13 the op runs along the one
+// axis (default -1).
+
+type softmaxKind int
+
+const (
+	softmaxPlain softmaxKind = iota
+	softmaxLog
+	softmaxHard
+)
+
+func init() {
+	Register(DefaultDomain, "Softmax", 1, softmaxFactory(softmaxPlain))
+	Register(DefaultDomain, "LogSoftmax", 1, softmaxFactory(softmaxLog))
+	Register(DefaultDomain, "Hardmax", 1, softmaxFactory(softmaxHard))
+}
+
+func softmaxFactory(kind softmaxKind) Factory {
+	return func(n *Node) (Kernel, error) {
+		flatten := n.Version < 13
+		def := int64(-1)
+		if flatten {
+			def = 1
+		}
+		axisAttr := n.AttrInt("axis", def)
+		return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := needInputs(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if !x.DType.IsFloat() {
+				return nil, fmt.Errorf("unsupported input type %v (want a float type)", x.DType)
+			}
+			rank := x.Rank()
+			if rank == 0 {
+				rank = 1 // a scalar normalises over itself
+			}
+			axis, err := normalizeAxis(axisAttr, rank)
+			if err != nil {
+				return nil, err
+			}
+			var outer, cnt, inner int
+			if flatten {
+				outer, inner = 1, 1
+				for i, d := range x.Shape {
+					if i < axis {
+						outer *= d
+					} else {
+						inner *= d
+					}
+				}
+				cnt, inner = inner, 1
+			} else if x.Rank() == 0 {
+				outer, cnt, inner = 1, 1, 1
+			} else {
+				outer, cnt, inner = axisSplit(x.Shape, axis)
+			}
+			w := widenHalf(x)
+			out := ctx.Alloc(w.DType, x.Shape)
+			switch src := w.Data.(type) {
+			case []float32:
+				softmaxLanes(ctx, kind, src, out.F32(), outer, cnt, inner)
+			case []float64:
+				softmaxLanes(ctx, kind, src, out.Data.([]float64), outer, cnt, inner)
+			}
+			return []*tensor.Tensor{narrowTo(ctx, out, x.DType)}, nil
+		}), nil
+	}
+}
+
+// softmaxLanes normalises each of the outer·inner lanes of cnt elements (stride inner), with the
+// sum in float64 and the lane maximum subtracted first for stability.
+func softmaxLanes[T floatElem](ctx *Context, kind softmaxKind, src, dst []T, outer, cnt, inner int) {
+	lanes := outer * inner
+	if cnt == 0 || lanes == 0 {
+		return
+	}
+	minLanes := max(1, elementwiseMinChunk/cnt)
+	ctx.Parallel(lanes, minLanes, func(lo, hi int) {
+		for l := lo; l < hi; l++ {
+			base := (l/inner)*cnt*inner + l%inner
+			peak := src[base]
+			at := 0
+			for k := 1; k < cnt; k++ {
+				if v := src[base+k*inner]; v > peak {
+					peak, at = v, k
+				}
+			}
+			switch kind {
+			case softmaxHard:
+				for k := 0; k < cnt; k++ {
+					dst[base+k*inner] = 0
+				}
+				dst[base+at*inner] = 1
+			case softmaxPlain:
+				sum := 0.0
+				for k := 0; k < cnt; k++ {
+					e := math.Exp(float64(src[base+k*inner] - peak))
+					dst[base+k*inner] = T(e)
+					sum += e
+				}
+				inv := 1 / sum
+				for k := 0; k < cnt; k++ {
+					dst[base+k*inner] = T(float64(dst[base+k*inner]) * inv)
+				}
+			case softmaxLog:
+				sum := 0.0
+				for k := 0; k < cnt; k++ {
+					sum += math.Exp(float64(src[base+k*inner] - peak))
+				}
+				logSum := math.Log(sum)
+				for k := 0; k < cnt; k++ {
+					dst[base+k*inner] = T(float64(src[base+k*inner]-peak) - logSum)
+				}
+			}
+		}
+	})
+}
