@@ -8,11 +8,9 @@ var useAsm = false
 
 func crreluF32(dst, src []float32, eps float32) { crreluGo(dst, src, eps) }
 
-func pwluF32(dst, src []float32, c *[pwluConsts]float32, ys, bs, ks []float32) {
-	pwluGo(dst, src, c, ys, bs, ks)
-}
+func pwluF32(dst, src []float32, c *pwluChannel) { pwluGo(dst, src, c) }
 
-func zorroF32(dst, src []float32, c *[zorroConsts]float32) { zorroGo(dst, src, c) }
+func zorroF32(dst, src []float32, c *zorroChannel) { zorroGo(dst, src, c) }
 
 // Accelerated reports whether the float32 kernels run the generated assembly.
 func Accelerated() bool { return false }

@@ -3,14 +3,14 @@ package onnxops
 import "math"
 
 // exp32 is e^x in float32 by the Cephes expf scheme, the same steps as the AVX2 kernels so that
-// both paths round alike: clamp x to [expLo, expHi], n = round(x·log2 e), r = x − n·ln2 (ln2 split
+// both paths round alike: clamp x to [expLo, expHi], n = x·log2 e rounded to nearest even, r = x − n·ln2 (ln2 split
 // in two for an exact product), e^r by a degree-7 minimax polynomial on |r| ≤ ln2/2, times 2^n.
 // Relative error ≤ 2 ulp (≈ 2.4e-7) on the clamped range (Cephes expf documents 1.0e-7 peak over
 // ±88 in IEEE arithmetic; the FMA form here only rounds less). Inputs below expLo return
 // e^expLo ≈ 1.6e-38 instead of a smaller number or 0; callers guard where that matters.
 func exp32(x float32) float32 {
 	x = min(max(x, expLo), expHi)
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	n := float32(math.RoundToEven(float64(x * log2e)))
 	r := x - n*ln2Hi
 	r = r - n*ln2Lo
 	p := float32(expP0)

@@ -39,11 +39,12 @@ func crreluGo(dst, src []float32, eps float32) {
 // pwluTable is the segment table of activations.md §2.5 in its well-conditioned form
 // y = Y_j + (x − B_j)·K_j for segments j = 0 … N+1 (0: left of B_L, N+1: right of B_R), with
 // j = clamp(⌊(x − B_L)·N/(B_R − B_L)⌋, −1, N) + 1.
-type pwluTable struct {
-	consts [][pwluConsts]float32 // per channel: B_L, N/(B_R−B_L), N
-	ys     [][]float32           // per channel, N+2 entries each
-	bs     [][]float32
-	ks     [][]float32
+type pwluTable struct{ chans []pwluChannel }
+
+type pwluChannel struct {
+	consts     [pwluConsts]float32 // B_L, N/(B_R−B_L), N
+	wide       [pwluConsts * 8]float32
+	ys, bs, ks []float32 // N+2 entries each
 }
 
 // Layout of the per-channel constants the assembly reads.
@@ -68,20 +69,32 @@ func newPWLUTable(ps []Params) *pwluTable {
 			ks[i+1] = float32((q.Heights[i+1] - q.Heights[i]) / d)
 		}
 		ys[n+1], bs[n+1], ks[n+1] = float32(q.Heights[n]), float32(q.BR), float32(q.KR)
-		t.consts = append(t.consts, [pwluConsts]float32{float32(q.BL), float32(float64(n) / (q.BR - q.BL)), float32(n)})
-		t.ys, t.bs, t.ks = append(t.ys, ys), append(t.bs, bs), append(t.ks, ks)
+		ch := pwluChannel{
+			consts: [pwluConsts]float32{float32(q.BL), float32(float64(n) / (q.BR - q.BL)), float32(n)},
+			ys:     ys, bs: bs, ks: ks,
+		}
+		widen(ch.wide[:], ch.consts[:])
+		t.chans = append(t.chans, ch)
 	}
 	return t
 }
 
-func (t *pwluTable) channels() int { return len(t.consts) }
-
-func (t *pwluTable) apply(dst, src []float32, ch int) {
-	pwluF32(dst, src, &t.consts[ch], t.ys[ch], t.bs[ch], t.ks[ch])
+// widen copies each constant 8 times, the layout the assembly reads as 32-byte vectors.
+func widen(wide, narrow []float32) {
+	for i, v := range narrow {
+		for j := 0; j < 8; j++ {
+			wide[8*i+j] = v
+		}
+	}
 }
 
-func pwluGo(dst, src []float32, c *[pwluConsts]float32, ys, bs, ks []float32) {
-	bl, invD, n := c[pwluBL], c[pwluInvD], c[pwluN]
+func (t *pwluTable) channels() int { return len(t.chans) }
+
+func (t *pwluTable) apply(dst, src []float32, ch int) { pwluF32(dst, src, &t.chans[ch]) }
+
+func pwluGo(dst, src []float32, c *pwluChannel) {
+	bl, invD, n := c.consts[pwluBL], c.consts[pwluInvD], c.consts[pwluN]
+	ys, bs, ks := c.ys, c.bs, c.ks
 	for i, x := range src {
 		// Clamp in float first: it keeps huge |x| and NaN away from the integer conversion.
 		s := min(max((x-bl)*invD, -1), n)
@@ -109,9 +122,11 @@ func pwluGo(dst, src []float32, c *[pwluConsts]float32, ys, bs, ks []float32) {
 // β ≥ 0: A = 1+e^(−β), q = e^(−β), β' = 0;  β < 0: A = 1+e^β, q = 1, β' = β.
 // Both are k·σ(a(u−b)) rearranged so that no term exceeds 2 (k itself is never formed) and
 // the exponent β' − a·u ≥ β' only grows as u → −∞, where G → 0 [activations.md §1.9].
-type zorroTable struct {
-	consts [][zorroConsts]float32
-	gate   bool
+type zorroTable struct{ chans []zorroChannel }
+
+type zorroChannel struct {
+	consts [zorroConsts]float32
+	wide   [zorroConsts * 8]float32
 }
 
 // Layout of the per-channel constants the assembly reads.
@@ -146,10 +161,11 @@ func humpConsts(a, b float64) (aa, amp, q, beta float32) {
 }
 
 func newZorroTable(ps []Params, gate bool) *zorroTable {
-	t := &zorroTable{gate: gate}
+	t := &zorroTable{}
 	for _, p := range ps {
 		q := p.(ZorroParams)
-		var c [zorroConsts]float32
+		var ch zorroChannel
+		c := &ch.consts
 		c[zInScale], c[zInShift] = float32(q.InScale), float32(q.InShift)
 		c[zOutScale], c[zOutShift] = float32(q.OutScale), float32(q.OutShift)
 		c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta] = humpConsts(q.AN, q.BN)
@@ -157,14 +173,15 @@ func newZorroTable(ps []Params, gate bool) *zorroTable {
 		if gate {
 			c[zGate] = math.Float32frombits(^uint32(0))
 		}
-		t.consts = append(t.consts, c)
+		widen(ch.wide[:], ch.consts[:])
+		t.chans = append(t.chans, ch)
 	}
 	return t
 }
 
-func (t *zorroTable) channels() int { return len(t.consts) }
+func (t *zorroTable) channels() int { return len(t.chans) }
 
-func (t *zorroTable) apply(dst, src []float32, ch int) { zorroF32(dst, src, &t.consts[ch]) }
+func (t *zorroTable) apply(dst, src []float32, ch int) { zorroF32(dst, src, &t.chans[ch]) }
 
 // hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.
 func hump32(u, a, amp, q, beta float32) float32 {
@@ -175,7 +192,8 @@ func hump32(u, a, amp, q, beta float32) float32 {
 	return u * (amp / (q + exp32(beta-au)))
 }
 
-func zorroGo(dst, src []float32, c *[zorroConsts]float32) {
+func zorroGo(dst, src []float32, ch *zorroChannel) {
+	c := &ch.consts
 	gate := math.Float32bits(c[zGate]) != 0
 	for i, x := range src {
 		z := c[zInScale]*x + c[zInShift]

@@ -1,0 +1,3 @@
+package onnxops
+
+//go:generate go run ./asm -out kernels_amd64.s -stubs kernels_amd64_stubs.go -pkg onnxops
