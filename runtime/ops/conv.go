@@ -91,15 +91,15 @@ func (g windowGeom) spatial(rank int, kernel []int) (strides, dilations, pads []
 	return
 }
 
-// forward computes output extents and begin pads of a strided window over in. With ceilMode
-// (pools) the last partial window counts unless it would start inside the end padding.
-func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin []int, err error) {
+// forward computes output extents and begin/end pads of a strided window over in. With
+// ceilMode (pools) the last partial window counts unless it would start inside the end padding.
+func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin, padEnd []int, err error) {
 	rank := len(in)
 	strides, dilations, pads, err := g.spatial(rank, kernel)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	out, padBegin = make([]int, rank), make([]int, rank)
+	out, padBegin, padEnd = make([]int, rank), make([]int, rank), make([]int, rank)
 	for i := range in {
 		ext := dilations[i]*(kernel[i]-1) + 1
 		switch g.autoPad {
@@ -110,13 +110,14 @@ func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin []in
 			if g.autoPad == "SAME_LOWER" {
 				padBegin[i] = total - total/2
 			}
+			padEnd[i] = total - padBegin[i]
 		case "VALID":
 			out[i] = (in[i]-ext)/strides[i] + 1
 			if in[i] < ext {
 				out[i] = 0
 			}
 		default:
-			padBegin[i] = pads[i]
+			padBegin[i], padEnd[i] = pads[i], pads[i+rank]
 			span := in[i] + pads[i] + pads[i+rank] - ext
 			if span < 0 {
 				out[i] = 0
@@ -131,10 +132,10 @@ func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin []in
 			}
 		}
 		if out[i] < 1 {
-			return nil, nil, fmt.Errorf("window %v (dilations %v) does not fit input %v with pads %v", kernel, dilations, in, pads)
+			return nil, nil, nil, fmt.Errorf("window %v (dilations %v) does not fit input %v with pads %v", kernel, dilations, in, pads)
 		}
 	}
-	return out, padBegin, nil
+	return out, padBegin, padEnd, nil
 }
 
 // convKernel is the N-d grouped convolution. Float32 weights known at session creation are
@@ -213,7 +214,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Conv: X %v, W %v and group %d do not agree", x.Shape, w.Shape, k.group)
 	}
 	var err error
-	if s.out, s.padBegin, err = k.geom.forward(s.in, s.kernel, false); err != nil {
+	if s.out, s.padBegin, _, err = k.geom.forward(s.in, s.kernel, false); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)

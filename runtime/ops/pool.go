@@ -1,0 +1,309 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+func init() {
+	RegisterRange(DefaultDomain, "MaxPool", poolFactory(poolMax, false), 1, 8, 10, 11, 12, 22)
+	RegisterRange(DefaultDomain, "AveragePool", poolFactory(poolAvg, false), 1, 7, 10, 11, 19, 22)
+	RegisterRange(DefaultDomain, "LpPool", poolFactory(poolLp, false), 1, 2, 11, 18, 22)
+	RegisterRange(DefaultDomain, "GlobalMaxPool", poolFactory(poolMax, true), 1, 22)
+	RegisterRange(DefaultDomain, "GlobalAveragePool", poolFactory(poolAvg, true), 1, 22)
+	RegisterRange(DefaultDomain, "GlobalLpPool", poolFactory(poolLp, true), 1, 2, 22)
+}
+
+type poolKind int
+
+const (
+	poolMax poolKind = iota
+	poolAvg
+	poolLp
+)
+
+// poolKernel is MaxPool, AveragePool, LpPool and their Global forms over N-d images.
+type poolKernel struct {
+	kind            poolKind
+	global          bool
+	geom            windowGeom
+	ceilMode        bool
+	countIncludePad bool
+	columnMajor     bool // MaxPool storage_order 1: Indices count the spatial dims column-major
+	p               float64
+}
+
+func poolFactory(kind poolKind, global bool) Factory {
+	return func(n *Node) (Kernel, error) {
+		k := &poolKernel{kind: kind, global: global, p: 2}
+		if !global {
+			geom, err := readWindowGeom(n)
+			if err != nil {
+				return nil, err
+			}
+			if len(geom.kernel) == 0 {
+				return nil, fmt.Errorf("kernel_shape is required")
+			}
+			k.geom = geom
+			k.ceilMode = n.AttrInt("ceil_mode", 0) != 0
+			k.countIncludePad = n.AttrInt("count_include_pad", 0) != 0
+			k.columnMajor = n.AttrInt("storage_order", 0) != 0
+		}
+		if a := n.Attr("p"); a != nil {
+			// LpPool-1 declared p as a float; later versions as an int.
+			if a.GetType() == 1 { // AttributeProto.FLOAT
+				k.p = float64(a.GetF())
+			} else {
+				k.p = float64(a.GetI())
+			}
+			if k.p <= 0 {
+				return nil, fmt.Errorf("p must be > 0, got %g", k.p)
+			}
+		}
+		if kind != poolMax && n.NumOutputs() > 1 {
+			return nil, fmt.Errorf("only MaxPool has an Indices output")
+		}
+		return k, nil
+	}
+}
+
+// poolShape is the geometry of one pooling call.
+type poolShape struct {
+	planes                   int // batch × channels
+	in, kernel, out          []int
+	strides, dilations       []int
+	padBegin, padEnd         []int
+	inSize, outSize, kSize   int
+	inStrides, windowOffsets []int // row-major strides of in; offset of each window tap from the window's corner
+	indexStrides             []int // strides used to number Indices (row- or column-major)
+}
+
+func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
+	if x.Rank() < 3 {
+		return nil, fmt.Errorf("input %v must be an N-d image (rank ≥ 3)", x.Shape)
+	}
+	s := &poolShape{planes: x.Shape[0] * x.Shape[1], in: x.Shape[2:]}
+	rank := len(s.in)
+	if k.global {
+		s.kernel = s.in
+		s.out = make([]int, rank)
+		s.strides, s.dilations = make([]int, rank), make([]int, rank)
+		s.padBegin, s.padEnd = make([]int, rank), make([]int, rank)
+		for i := range s.out {
+			s.out[i], s.strides[i], s.dilations[i] = 1, 1, 1
+		}
+	} else {
+		s.kernel = k.geom.kernel
+		var err error
+		if s.out, s.padBegin, s.padEnd, err = k.geom.forward(s.in, s.kernel, k.ceilMode); err != nil {
+			return nil, err
+		}
+		s.strides, s.dilations, _, _ = k.geom.spatial(rank, s.kernel)
+	}
+	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
+	s.inStrides = tensor.Strides(s.in)
+	s.windowOffsets = make([]int, s.kSize)
+	kIdx := make([]int, rank)
+	for kp := range s.windowOffsets {
+		for d := range kIdx {
+			s.windowOffsets[kp] += kIdx[d] * s.dilations[d] * s.inStrides[d]
+		}
+		odometer(kIdx, s.kernel)
+	}
+	s.indexStrides = s.inStrides
+	if k.columnMajor {
+		s.indexStrides = make([]int, rank)
+		st := 1
+		for d := 0; d < rank; d++ {
+			s.indexStrides[d] = st
+			st *= s.in[d]
+		}
+	}
+	return s, nil
+}
+
+func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(inputs) < 1 || inputs[0] == nil {
+		return nil, fmt.Errorf("pool: input X is required")
+	}
+	x := inputs[0]
+	s, err := k.shape(x)
+	if err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	outShape := append([]int{x.Shape[0], x.Shape[1]}, s.out...)
+	var xv []float32
+	var out *floatOutput
+	switch x.DType {
+	case tensor.Int8, tensor.Uint8:
+		if k.kind != poolMax {
+			return nil, fmt.Errorf("pool: %v input is only supported by MaxPool", x.DType)
+		}
+		xv = widenSmallInts(x.Data)
+		out = &floatOutput{dt: x.DType, shape: outShape, v: make([]float32, tensor.NumElements(outShape))}
+	default:
+		if xv, err = floatInput(x, "pool: X"); err != nil {
+			return nil, err
+		}
+		out = newFloatOutput(ctx, x.DType, outShape)
+	}
+	var indices []int64
+	var indexTensor *tensor.Tensor
+	if k.kind == poolMax {
+		indexTensor = ctx.Alloc(tensor.Int64, outShape)
+		indices = indexTensor.I64()
+	}
+	ctx.Parallel(s.planes, 1, func(lo, hi int) {
+		corner := make([]int, len(s.in))
+		for pl := lo; pl < hi; pl++ {
+			plane := xv[pl*s.inSize : (pl+1)*s.inSize]
+			dst := out.v[pl*s.outSize : (pl+1)*s.outSize]
+			var idx []int64
+			if indices != nil {
+				idx = indices[pl*s.outSize : (pl+1)*s.outSize]
+			}
+			k.poolPlane(s, plane, dst, idx, int64(pl*s.inSize), corner)
+		}
+	})
+	var result *tensor.Tensor
+	if x.DType == tensor.Int8 || x.DType == tensor.Uint8 {
+		result = ctx.Alloc(x.DType, outShape)
+		narrowInts(result.Data, out.v)
+	} else {
+		result = out.tensor(ctx)
+	}
+	return []*tensor.Tensor{result, indexTensor}, nil
+}
+
+// widenSmallInts converts int8 or uint8 values to float32, which holds them exactly.
+func widenSmallInts(src any) []float32 {
+	switch d := src.(type) {
+	case []int8:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(v)
+		}
+		return out
+	case []uint8:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(v)
+		}
+		return out
+	}
+	return nil
+}
+
+// narrowInts stores float32 values that are exact small integers into an int8 or uint8 slice.
+func narrowInts(dst any, src []float32) {
+	switch d := dst.(type) {
+	case []int8:
+		for i, v := range src {
+			d[i] = int8(v)
+		}
+	case []uint8:
+		for i, v := range src {
+			d[i] = uint8(v)
+		}
+	}
+}
+
+// poolPlane pools one (image, channel) plane. Windows wholly inside the image read their taps
+// through precomputed offsets; windows touching padding check each tap.
+func (k *poolKernel) poolPlane(s *poolShape, plane, dst []float32, idx []int64, planeBase int64, corner []int) {
+	rank := len(s.in)
+	oIdx := make([]int, rank)
+	kIdx := make([]int, rank)
+	for op := range dst {
+		inside := true
+		base := 0
+		for d := 0; d < rank; d++ {
+			corner[d] = oIdx[d]*s.strides[d] - s.padBegin[d]
+			if corner[d] < 0 || corner[d]+s.dilations[d]*(s.kernel[d]-1) >= s.in[d] {
+				inside = false
+			}
+			base += corner[d] * s.inStrides[d]
+		}
+		var (
+			acc     float64
+			best    = float32(math.Inf(-1))
+			bestTap = -1
+			count   int
+		)
+		clear(kIdx)
+		for kp := 0; kp < s.kSize; kp++ {
+			off := 0
+			valid := inside
+			if inside {
+				off = base + s.windowOffsets[kp]
+			} else {
+				valid = true
+				padded := true // inside the padded extent, for count_include_pad
+				for d := 0; d < rank; d++ {
+					pos := corner[d] + kIdx[d]*s.dilations[d]
+					if pos < 0 || pos >= s.in[d] {
+						valid = false
+						if pos < -s.padBegin[d] || pos >= s.in[d]+s.padEnd[d] {
+							padded = false
+						}
+					}
+					off += pos * s.inStrides[d]
+				}
+				if !valid && padded && k.countIncludePad {
+					count++
+				}
+				odometer(kIdx, s.kernel)
+			}
+			if !valid {
+				continue
+			}
+			v := plane[off]
+			switch k.kind {
+			case poolMax:
+				if v > best || bestTap < 0 && !isNaN32(v) {
+					best, bestTap = v, kp
+				}
+			case poolAvg:
+				acc += float64(v)
+				count++
+			case poolLp:
+				acc += math.Pow(math.Abs(float64(v)), k.p)
+			}
+		}
+		switch k.kind {
+		case poolMax:
+			dst[op] = best
+			if idx != nil {
+				idx[op] = planeBase + int64(k.tapIndex(s, corner, bestTap))
+			}
+		case poolAvg:
+			if count > 0 {
+				dst[op] = float32(acc / float64(count))
+			} else {
+				dst[op] = float32(math.NaN())
+			}
+		case poolLp:
+			dst[op] = float32(math.Pow(acc, 1/k.p))
+		}
+		odometer(oIdx, s.out)
+	}
+}
+
+func isNaN32(v float32) bool { return v != v }
+
+// tapIndex numbers the input element under window tap kp (row- or column-major per
+// storage_order); 0 when the window saw no value.
+func (k *poolKernel) tapIndex(s *poolShape, corner []int, kp int) int {
+	if kp < 0 {
+		return 0
+	}
+	index := 0
+	for d := len(s.in) - 1; d >= 0; d-- {
+		kd := kp % s.kernel[d]
+		kp /= s.kernel[d]
+		index += (corner[d] + kd*s.dilations[d]) * s.indexStrides[d]
+	}
+	return index
+}
