@@ -10,37 +10,56 @@ import (
 	"github.com/actswap/actswap/onnxops"
 )
 
-// Target is the activation a replacement has to approximate.
-type Target string
+// Target is the activation a replacement has to approximate: Kind is one of relu, gelu (exact erf),
+// gelu_tanh and quick_gelu (x·σ(Alpha·x)), the spellings the rewriter's sites use.
+type Target struct {
+	Kind  string
+	Alpha float64 // quick_gelu only
+}
 
-const (
-	TargetReLU     Target = "relu"
-	TargetGELU     Target = "gelu"      // exact erf GELU
-	TargetGELUTanh Target = "gelu_tanh" // tanh approximation
+var (
+	TargetReLU     = Target{Kind: "relu"}
+	TargetGELU     = Target{Kind: "gelu"}
+	TargetGELUTanh = Target{Kind: "gelu_tanh"}
 )
+
+// String is the kind, with α for QuickGELU.
+func (t Target) String() string {
+	if t.Kind == "quick_gelu" {
+		return fmt.Sprintf("quick_gelu(α=%g)", t.Alpha)
+	}
+	return t.Kind
+}
 
 // Eval is the float64 reference of the target.
 func (t Target) Eval(x float64) float64 {
-	switch t {
-	case TargetGELU:
+	switch t.Kind {
+	case "gelu":
 		return onnxops.GELU(x)
-	case TargetGELUTanh:
+	case "gelu_tanh":
 		return onnxops.GELUTanh(x)
+	case "quick_gelu":
+		if math.IsInf(x, -1) {
+			return 0
+		}
+		return x / (1 + math.Exp(-t.Alpha*x))
 	}
 	return onnxops.ReLU(x)
 }
 
-// ParseTarget accepts relu, gelu and gelu_tanh (and the ONNX spellings Relu, Gelu, tanh).
+// ParseTarget accepts relu, gelu, gelu_tanh and quick_gelu (α = 1.702).
 func ParseTarget(s string) (Target, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "relu":
 		return TargetReLU, nil
-	case "gelu", "gelu_erf", "none":
+	case "gelu", "gelu_erf":
 		return TargetGELU, nil
-	case "gelu_tanh", "tanh", "gelutanh":
+	case "gelu_tanh":
 		return TargetGELUTanh, nil
+	case "quick_gelu":
+		return Target{Kind: "quick_gelu", Alpha: 1.702}, nil
 	}
-	return "", fmt.Errorf("unknown activation %q (want relu, gelu or gelu_tanh)", s)
+	return Target{}, fmt.Errorf("unknown activation %q (want relu, gelu, gelu_tanh or quick_gelu)", s)
 }
 
 // Objective says what the fitted parameters should achieve.
