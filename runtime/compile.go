@@ -285,6 +285,24 @@ func (c *compiler) compileGraph(gp *onnx.GraphProto, opsets map[string]int, pare
 	return g, nil
 }
 
+// UnsupportedOpError says that a node's op has no kernel at the model's opset version.
+type UnsupportedOpError struct {
+	Node, Domain, OpType string
+	Version              int
+	OtherVersions        bool // a kernel exists for other opset versions of the op
+}
+
+func (e *UnsupportedOpError) Error() string {
+	domain := e.Domain
+	if domain == "" {
+		domain = "ai.onnx"
+	}
+	if e.OtherVersions {
+		return fmt.Sprintf("node %q (%s): op %s of domain %s has no kernel for opset version %d (only for later versions)", e.Node, e.OpType, e.OpType, domain, e.Version)
+	}
+	return fmt.Sprintf("node %q (%s): op %s of domain %s (opset version %d) is not supported", e.Node, e.OpType, e.OpType, domain, e.Version)
+}
+
 // buildKernel looks up and runs the node's kernel factory.
 func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (err error) {
 	domain := p.proto.GetDomain()
@@ -297,14 +315,8 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 	}
 	factory, ok := ops.Lookup(domain, p.proto.GetOpType(), version)
 	if !ok {
-		shown := domain
-		if shown == "" {
-			shown = "ai.onnx"
-		}
-		if ops.Known(domain, p.proto.GetOpType()) {
-			return nodeError(p.proto, "op %s of domain %s has no kernel for opset version %d (only for later versions)", p.proto.GetOpType(), shown, version)
-		}
-		return nodeError(p.proto, "op %s of domain %s (opset version %d) is not supported", p.proto.GetOpType(), shown, version)
+		return &UnsupportedOpError{Node: nodeLabel(p.proto), Domain: domain, OpType: p.proto.GetOpType(), Version: version,
+			OtherVersions: ops.Known(domain, p.proto.GetOpType())}
 	}
 	on := ops.NewNode(p.proto, version)
 	for i, slot := range n.inputs {

@@ -1,0 +1,300 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actswap/actswap/internal/testutil"
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestBackendSuite runs the ONNX backend conformance suite (../shared/onnx-backend-tests) through
+// whole sessions and fails when a case listed in testdata/backend_expected_pass.txt no longer
+// passes. ACTSWAP_UPDATE_EXPECTED=1 rewrites that list with the cases that pass twice in a row.
+// ACTSWAP_BACKEND_CASES=substring limits the run to matching cases and prints their failures.
+
+const (
+	backendRtol     = 1e-3
+	backendAtol     = 1e-7
+	backendTimeout  = 20 * time.Second
+	expectedPassLst = "testdata/backend_expected_pass.txt"
+)
+
+var backendFolders = []string{"node", "pytorch-converted", "pytorch-operator", "simple", "light"}
+
+type caseStatus int
+
+const (
+	casePassed caseStatus = iota
+	caseFailed
+	caseUnsupported
+)
+
+type caseResult struct {
+	path   string // folder/case, e.g. node/test_relu
+	status caseStatus
+	detail string
+}
+
+// backendCase is one runnable case: a model and its data sets, or a light model with only an
+// expected output.
+type backendCase struct {
+	path      string
+	model     string
+	dataSets  []string
+	lightWant string
+}
+
+func listBackendCases(t *testing.T, root, filter string) []backendCase {
+	var cases []backendCase
+	for _, folder := range backendFolders {
+		entries, err := os.ReadDir(filepath.Join(root, folder))
+		if err != nil {
+			t.Fatalf("backend suite: %v", err)
+		}
+		for _, e := range entries {
+			var c backendCase
+			if folder == "light" {
+				name, ok := strings.CutSuffix(e.Name(), ".onnx")
+				if !ok {
+					continue
+				}
+				c = backendCase{path: folder + "/" + name, model: filepath.Join(root, folder, e.Name()),
+					lightWant: filepath.Join(root, folder, name+"_output_0.pb")}
+			} else {
+				if !e.IsDir() {
+					continue
+				}
+				dir := filepath.Join(root, folder, e.Name())
+				c = backendCase{path: folder + "/" + e.Name(), model: filepath.Join(dir, "model.onnx")}
+				sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+				sort.Strings(sets)
+				c.dataSets = sets
+			}
+			if filter == "" || strings.Contains(c.path, filter) {
+				cases = append(cases, c)
+			}
+		}
+	}
+	return cases
+}
+
+// runBackendCase runs one case under a time limit, turning panics into failures.
+func runBackendCase(c backendCase) caseResult {
+	done := make(chan caseResult, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- caseResult{c.path, caseFailed, fmt.Sprintf("panic: %v", r)}
+			}
+		}()
+		status, detail := runBackendCaseNow(c)
+		done <- caseResult{c.path, status, detail}
+	}()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(backendTimeout):
+		return caseResult{c.path, caseFailed, fmt.Sprintf("took longer than %v", backendTimeout)}
+	}
+}
+
+func runBackendCaseNow(c backendCase) (caseStatus, string) {
+	m, err := onnx.LoadFile(c.model)
+	if err != nil {
+		return caseFailed, err.Error()
+	}
+	s, err := NewSession(m, WithThreads(1))
+	if err != nil {
+		if isUnsupported(err) {
+			return caseUnsupported, err.Error()
+		}
+		return caseFailed, "session: " + err.Error()
+	}
+	if c.lightWant != "" {
+		if len(s.Inputs()) > 0 {
+			return caseUnsupported, "light model needs inputs the suite does not store"
+		}
+		want, _, err := tensor.ReadProtoFile(c.lightWant)
+		if err != nil {
+			return caseFailed, err.Error()
+		}
+		return checkRun(s, nil, []*tensor.Tensor{want})
+	}
+	if len(c.dataSets) == 0 {
+		return caseFailed, "no test_data_set_* folder"
+	}
+	for _, dir := range c.dataSets {
+		inputs, want, err := s.ReadDataSet(dir)
+		if err != nil {
+			if isUnsupported(err) {
+				return caseUnsupported, err.Error()
+			}
+			return caseFailed, err.Error()
+		}
+		if status, detail := checkRun(s, inputs, want); status != casePassed {
+			return status, filepath.Base(dir) + ": " + detail
+		}
+	}
+	return casePassed, ""
+}
+
+// isUnsupported tells a missing feature (an op, an attribute value, an element type such as
+// float8) from a wrong result: the first counts as unsupported, not failed.
+func isUnsupported(err error) bool {
+	var op *UnsupportedOpError
+	msg := err.Error()
+	return errors.As(err, &op) || strings.Contains(msg, "not supported") || strings.Contains(msg, "unsupported")
+}
+
+func checkRun(s *Session, inputs map[string]*tensor.Tensor, want []*tensor.Tensor) (caseStatus, string) {
+	got, err := s.Run(inputs)
+	if err != nil {
+		return caseFailed, "run: " + err.Error()
+	}
+	for k, o := range s.Outputs() {
+		if k >= len(want) {
+			break
+		}
+		if msg := compareValues(got[o.Name], want[k], backendRtol, backendAtol); msg != "" {
+			return caseFailed, fmt.Sprintf("output %q: %s", o.Name, msg)
+		}
+	}
+	return casePassed, ""
+}
+
+// runBackendCases runs cases on all cores, one session thread each.
+func runBackendCases(cases []backendCase) []caseResult {
+	results := make([]caseResult, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < goruntime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = runBackendCase(cases[i])
+			}
+		}()
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+func readExpectedPass(t *testing.T) map[string]bool {
+	b, err := os.ReadFile(expectedPassLst)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]bool{}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	expected := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			expected[line] = true
+		}
+	}
+	return expected
+}
+
+func TestBackendSuite(t *testing.T) {
+	root := testutil.SharedPath(t, "onnx-backend-tests")
+	filter := os.Getenv("ACTSWAP_BACKEND_CASES")
+	update := os.Getenv("ACTSWAP_UPDATE_EXPECTED") == "1"
+	cases := listBackendCases(t, root, filter)
+	results := runBackendCases(cases)
+
+	type totals struct{ passed, failed, unsupported int }
+	perFolder := map[string]*totals{}
+	passed := map[string]bool{}
+	for _, r := range results {
+		folder, _, _ := strings.Cut(r.path, "/")
+		if perFolder[folder] == nil {
+			perFolder[folder] = &totals{}
+		}
+		switch r.status {
+		case casePassed:
+			perFolder[folder].passed++
+			passed[r.path] = true
+		case caseFailed:
+			perFolder[folder].failed++
+		default:
+			perFolder[folder].unsupported++
+		}
+		if filter != "" && r.status != casePassed {
+			t.Logf("%s: %s", r.path, r.detail)
+		}
+	}
+	for _, folder := range backendFolders {
+		if c := perFolder[folder]; c != nil {
+			line := fmt.Sprintf("onnx backend suite %s: %d passed, %d failed, %d unsupported", folder, c.passed, c.failed, c.unsupported)
+			t.Log(line)
+			fmt.Println(line)
+		}
+	}
+
+	if update {
+		if filter != "" {
+			t.Fatal("ACTSWAP_UPDATE_EXPECTED=1 needs the whole suite; unset ACTSWAP_BACKEND_CASES")
+		}
+		// A case goes on the list only if it passes a second time too.
+		var again []backendCase
+		for _, c := range cases {
+			if passed[c.path] {
+				again = append(again, c)
+			}
+		}
+		var stable []string
+		for _, r := range runBackendCases(again) {
+			if r.status == casePassed {
+				stable = append(stable, r.path)
+			}
+		}
+		sort.Strings(stable)
+		text := "# ONNX backend cases that pass; TestBackendSuite fails if one of them stops passing.\n" +
+			"# Regenerate: ACTSWAP_UPDATE_EXPECTED=1 go test ./runtime -run TestBackendSuite\n" +
+			strings.Join(stable, "\n") + "\n"
+		if err := os.WriteFile(expectedPassLst, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %d cases to %s", len(stable), expectedPassLst)
+		return
+	}
+
+	expected := readExpectedPass(t)
+	byPath := map[string]caseResult{}
+	for _, r := range results {
+		byPath[r.path] = r
+	}
+	var regressions []string
+	for path := range expected {
+		r, ran := byPath[path]
+		if !ran {
+			if filter == "" {
+				regressions = append(regressions, path+": case no longer in the suite")
+			}
+			continue
+		}
+		if r.status != casePassed {
+			regressions = append(regressions, path+": "+r.detail)
+		}
+	}
+	sort.Strings(regressions)
+	for _, r := range regressions {
+		t.Errorf("regression: %s", r)
+	}
+}
