@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,20 +16,9 @@ import (
 // optional-typed values are read from SequenceProto and OptionalProto files as ONNX stores them.
 // A missing input_K.pb is left out (an omitted optional input); a missing output_K.pb is an error.
 func (s *Session) ReadDataSet(dir string) (inputs map[string]*tensor.Tensor, outputs []*tensor.Tensor, err error) {
-	inputs = map[string]*tensor.Tensor{}
-	for k, v := range s.inputs {
-		path := filepath.Join(dir, fmt.Sprintf("input_%d.pb", k))
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		t, err := readValueFile(path, v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("input %q: %w", v.name, err)
-		}
-		inputs[v.name] = t
-	}
-	if extra := filepath.Join(dir, fmt.Sprintf("input_%d.pb", len(s.inputs))); fileExists(extra) {
-		return nil, nil, fmt.Errorf("%s: the model has only %d inputs", extra, len(s.inputs))
+	inputs, err = s.ReadDataSetInputs(dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	for k, v := range s.outputs {
 		t, err := readValueFile(filepath.Join(dir, fmt.Sprintf("output_%d.pb", k)), v)
@@ -40,6 +28,29 @@ func (s *Session) ReadDataSet(dir string) (inputs map[string]*tensor.Tensor, out
 		outputs = append(outputs, t)
 	}
 	return inputs, outputs, nil
+}
+
+// ReadDataSetInputs reads only the input_K.pb files of a data set folder (see ReadDataSet).
+func (s *Session) ReadDataSetInputs(dir string) (map[string]*tensor.Tensor, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("data set %s: not a folder", dir)
+	}
+	inputs := map[string]*tensor.Tensor{}
+	for k, v := range s.inputs {
+		path := filepath.Join(dir, fmt.Sprintf("input_%d.pb", k))
+		if !fileExists(path) {
+			continue
+		}
+		t, err := readValueFile(path, v)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", v.name, err)
+		}
+		inputs[v.name] = t
+	}
+	if extra := filepath.Join(dir, fmt.Sprintf("input_%d.pb", len(s.inputs))); fileExists(extra) {
+		return nil, fmt.Errorf("%s: the model has only %d inputs", extra, len(s.inputs))
+	}
+	return inputs, nil
 }
 
 func fileExists(path string) bool {

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/runtime/ops"
+	"github.com/actswap/actswap/tensor"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	var (
+		data    []string
+		outDir  string
+		threads int
+	)
+	cmd := &cobra.Command{
+		Use:   "run MODEL --data DIR|FILE... --out DIR",
+		Short: "Run a model on inputs from a data set folder, .npy, .npz or .pb files and write its outputs",
+		Long: `Run MODEL with actswap's runtime and write each graph output K to DIR/output_K.pb
+(a TensorProto named after the output).
+
+Inputs (--data, repeatable; further paths after MODEL are data too):
+  DIR         an ONNX test data set folder: input_K.pb is the K-th graph input
+  FILE.npy    one array: the model's only input, or the input named like the file
+  FILE.npz    arrays named after the inputs they feed
+  FILE.pb     a TensorProto: the input it is named after, input_K.pb the K-th input,
+              or the model's only input
+  NAME=FILE   feed FILE (.npy or .pb) to input NAME`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data = append(data, args[1:]...)
+			if len(data) == 0 {
+				return fmt.Errorf("no inputs: give --data DIR|FILE")
+			}
+			if outDir == "" {
+				return fmt.Errorf("no output folder: give --out DIR")
+			}
+			return runModel(cmd, args[0], data, outDir, threads)
+		},
+	}
+	cmd.Flags().StringArrayVar(&data, "data", nil, "input data: a data set folder, .npy, .npz or .pb file, or NAME=FILE (repeatable)")
+	cmd.Flags().StringVar(&outDir, "out", "", "folder to write output_K.pb files into (created if missing)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines kernels may use (default: all cores)")
+	rootCmd.AddCommand(cmd)
+}
+
+func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int) error {
+	m, err := onnx.LoadFile(modelPath)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	s, err := runtime.NewSession(m, runtime.WithThreads(threads))
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	compileTime := time.Since(start)
+	inputs := map[string]*tensor.Tensor{}
+	for _, path := range data {
+		if err := readRunData(s, path, inputs); err != nil {
+			return err
+		}
+	}
+	start = time.Now()
+	outputs, err := s.Run(inputs)
+	if err != nil {
+		return err
+	}
+	runTime := time.Since(start)
+
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	w := cmd.OutOrStdout()
+	for _, in := range s.Inputs() {
+		if t := inputs[in.Name]; t != nil && !ops.IsSequence(t) && !ops.IsEmptyOptional(t) {
+			fmt.Fprintf(w, "input   %-24s %s\n", in.Name, t)
+		}
+	}
+	for k, o := range s.Outputs() {
+		t := outputs[o.Name]
+		if ops.IsSequence(t) || ops.IsEmptyOptional(t) {
+			return fmt.Errorf("output %q is a sequence or optional; only tensor outputs can be written", o.Name)
+		}
+		path := filepath.Join(outDir, fmt.Sprintf("output_%d.pb", k))
+		if err := tensor.WriteProtoFile(path, t, o.Name); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, t, path)
+	}
+	fmt.Fprintf(w, "compiled in %v, ran in %v\n", compileTime.Round(time.Microsecond), runTime.Round(time.Microsecond))
+	return nil
+}
+
+var inputFileIndex = regexp.MustCompile(`^input_(\d+)\.pb$`)
+
+// readRunData adds the inputs one --data argument provides.
+func readRunData(s *runtime.Session, arg string, inputs map[string]*tensor.Tensor) error {
+	declared := s.Inputs()
+	name, path, named := strings.Cut(arg, "=")
+	if !named || fileExists(arg) {
+		name, path, named = "", arg, false
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("data %s: no such file or folder", path)
+	}
+	set := func(input string, t *tensor.Tensor) error {
+		if _, dup := inputs[input]; dup {
+			return fmt.Errorf("input %q is given twice (again by %s)", input, path)
+		}
+		inputs[input] = t
+		return nil
+	}
+	if fi.IsDir() {
+		if named {
+			return fmt.Errorf("data %s: NAME=FILE needs a file, not a folder", arg)
+		}
+		got, err := s.ReadDataSetInputs(path)
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("data %s: no input_K.pb files in the folder", path)
+		}
+		for k, v := range got {
+			if err := set(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npz":
+		if named {
+			return fmt.Errorf("data %s: a .npz names its inputs itself; drop NAME=", arg)
+		}
+		names, arrays, err := tensor.ReadNpz(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := set(n, arrays[n]); err != nil {
+				return err
+			}
+		}
+		return nil
+	case ".npy":
+		t, err := tensor.ReadNpy(path)
+		if err != nil {
+			return err
+		}
+		if !named {
+			if name, err = inputFor(declared, path, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), -1); err != nil {
+				return err
+			}
+		}
+		return set(name, t)
+	case ".pb":
+		t, stored, err := tensor.ReadProtoFile(path)
+		if err != nil {
+			return err
+		}
+		if !named {
+			index := -1
+			if m := inputFileIndex.FindStringSubmatch(filepath.Base(path)); m != nil {
+				index, _ = strconv.Atoi(m[1])
+			}
+			if name, err = inputFor(declared, path, stored, index); err != nil {
+				return err
+			}
+		}
+		return set(name, t)
+	}
+	return fmt.Errorf("data %s: expected a data set folder or a .npy, .npz or .pb file", path)
+}
+
+// inputFor picks the graph input a single-array file feeds: the input named hint, else the
+// index-th input, else the model's only input.
+func inputFor(declared []runtime.ValueInfo, path, hint string, index int) (string, error) {
+	for _, in := range declared {
+		if in.Name == hint {
+			return in.Name, nil
+		}
+	}
+	if index >= 0 {
+		if index >= len(declared) {
+			return "", fmt.Errorf("data %s: the model has only %d inputs", path, len(declared))
+		}
+		return declared[index].Name, nil
+	}
+	if len(declared) == 1 {
+		return declared[0].Name, nil
+	}
+	names := make([]string, len(declared))
+	for i, in := range declared {
+		names[i] = fmt.Sprintf("%s %s", in.Name, in)
+	}
+	return "", fmt.Errorf("data %s: cannot tell which input it feeds; name the file after an input or write NAME=%s (inputs: %s)",
+		path, path, strings.Join(names, ", "))
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
