@@ -62,3 +62,31 @@ func TestRoundTripSharedModelsByteIdentical(t *testing.T) {
 	}
 	t.Logf("%d models round-tripped", len(files))
 }
+
+// The models bundled in the repository load and re-encode byte-identically without ../shared.
+func TestRoundTripBundledModels(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "models", "*", "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 6 {
+		t.Fatalf("found %d bundled models, want the 6 digits models", len(files))
+	}
+	for _, path := range files {
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Marshal(m)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: re-encoded model differs (err %v)", path, err)
+		}
+		if s := Summarize(m); len(s.Inputs) != 1 || s.Inputs[0].Shape[0] != "batch" {
+			t.Errorf("%s: inputs %+v, want one with a dynamic batch dimension", path, s.Inputs)
+		}
+	}
+}
