@@ -27,7 +27,7 @@ func TestIfReadsOuterValues(t *testing.T) {
 		Node:   []*onnx.NodeProto{mkNode(testDomain, "Scale", "else_scale", []string{"a"}, []string{"e"}, floatAttr("alpha", -1))},
 		Output: []*onnx.ValueInfoProto{valueInfo("e", nil)}}
 	m := mkModel(&onnx.GraphProto{
-		Input: []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2)), scalarInfo("cond", tensor.Bool)},
+		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2)), scalarInfo("cond", tensor.Bool)},
 		Output: []*onnx.ValueInfoProto{valueInfo("y", tensorType(tensor.Float32, 2))},
 		Node: []*onnx.NodeProto{
 			mkNode("", "If", "if", []string{"cond"}, []string{"y"}, graphAttr("then_branch", thenG), graphAttr("else_branch", elseG)),
@@ -76,7 +76,7 @@ func TestLoopCarriesAndScans(t *testing.T) {
 		Output: []*onnx.ValueInfoProto{valueInfo("c2", nil), valueInfo("acc2", nil), valueInfo("s", nil)},
 	}
 	m := mkModel(&onnx.GraphProto{
-		Input: []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2)), scalarInfo("M", tensor.Int64)},
+		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2)), scalarInfo("M", tensor.Int64)},
 		Output: []*onnx.ValueInfoProto{valueInfo("final", nil), valueInfo("steps", nil)},
 		Initializer: []*onnx.TensorProto{tensor.ToProto(f32([]int{2}, 0, 0), "zero"),
 			tensor.ToProto(tensor.Scalar(true), "yes")},
