@@ -23,16 +23,37 @@ type dataCheck struct {
 // element. The message type of each file comes from the model's K-th graph input or output.
 func TestBackendDataFilesRoundTrip(t *testing.T) {
 	shared := testutil.SharedDir(t)
+	caseDirs := findCaseDirs(t, filepath.Join(shared, "models", "*"), filepath.Join(shared, "onnx-backend-tests", "*", "*"))
+	if len(caseDirs) < 1900 {
+		t.Fatalf("found only %d cases with test data", len(caseDirs))
+	}
+	checkCaseData(t, caseDirs)
+}
+
+// The bundled digits models' data sets decode too, without ../shared.
+func TestBundledDataFilesRoundTrip(t *testing.T) {
+	caseDirs := findCaseDirs(t, filepath.Join(testutil.RepoRoot(t), "models", "*"))
+	if len(caseDirs) < 6 {
+		t.Fatalf("found only %d bundled models with test data", len(caseDirs))
+	}
+	checkCaseData(t, caseDirs)
+}
+
+func findCaseDirs(t *testing.T, patterns ...string) []string {
 	var caseDirs []string
-	for _, pattern := range []string{"models/*", "onnx-backend-tests/*/*"} {
-		m, _ := filepath.Glob(filepath.Join(shared, pattern, "test_data_set_0"))
+	for _, pattern := range patterns {
+		m, err := filepath.Glob(filepath.Join(pattern, "test_data_set_0"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, d := range m {
 			caseDirs = append(caseDirs, filepath.Dir(d))
 		}
 	}
-	if len(caseDirs) < 1900 {
-		t.Fatalf("found only %d cases with test data", len(caseDirs))
-	}
+	return caseDirs
+}
+
+func checkCaseData(t *testing.T, caseDirs []string) {
 	var c dataCheck
 	for _, dir := range caseDirs {
 		model, err := onnx.LoadFile(filepath.Join(dir, "model.onnx"))

@@ -150,10 +150,10 @@ func TestNpyRejectsBadFiles(t *testing.T) {
 	}
 }
 
-// The digits data written by numpy.save must read with the documented shapes, and writing what
-// was read must give numpy's bytes back.
+// The digits data written by numpy.save (bundled in models/) must read with the documented
+// shapes, and writing what was read must give numpy's bytes back.
 func TestNpyDigitsData(t *testing.T) {
-	dir := testutil.SharedPath(t, "models", "digits_data")
+	dir := filepath.Join(testutil.RepoRoot(t), "models", "digits_data")
 	cases := []struct {
 		file  string
 		dtype DType
