@@ -1,0 +1,331 @@
+package rewrite
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/tensor"
+)
+
+// SiteParams are the parameters of one replaced site.
+type SiteParams struct {
+	// Sets holds one parameter set for the whole tensor, or C > 1 sets, one per channel along Axis.
+	Sets []onnxops.Params
+	// Axis is the channel axis when len(Sets) > 1: 1 for NCHW convolutions, -1 for transformer
+	// features [.., C]. Axis 0 (the batch) is rejected. Ignored for a single set.
+	Axis int
+}
+
+// ParamsFunc supplies the parameters of one site for the family it is rewritten to. It is the seam
+// through which calibration feeds fitted parameters; DefaultParams is used when it is nil.
+type ParamsFunc func(site Site, fam onnxops.Family) (SiteParams, error)
+
+// Options select what Apply rewrites and to what.
+type Options struct {
+	To    onnxops.Family // the replacement operator
+	Match []Kind         // kinds to replace; nil replaces every kind
+	// Nodes, when set, keeps only sites with at least one node whose name it matches;
+	// Exclude drops sites with a node whose name it matches.
+	Nodes, Exclude *regexp.Regexp
+	Params         ParamsFunc // nil: DefaultParams
+	// Version is recorded as metadata "actswap.version" (the CLI passes its build version).
+	Version string
+}
+
+// Report says what Apply found and did.
+type Report struct {
+	To       onnxops.Family `json:"to"`
+	Found    []Site         `json:"found"`
+	Replaced []Replacement  `json:"replaced"`
+	Skipped  []Skip         `json:"skipped"`
+	// RemovedNodes counts every node the rewrite removed: matched nodes and constants only they used.
+	RemovedNodes int `json:"removed_nodes"`
+}
+
+// Replacement is one site that became an ai.actswap node.
+type Replacement struct {
+	Site   Site     `json:"site"`
+	Node   string   `json:"node"`   // the new node's name
+	Params []string `json:"params"` // its parameter initializers, in input order
+}
+
+// Skip is a site left as it was, and why.
+type Skip struct {
+	Site   Site   `json:"site"`
+	Reason string `json:"reason"`
+}
+
+// FoundByPattern counts the sites found per pattern name.
+func (r Report) FoundByPattern() map[string]int {
+	counts := map[string]int{}
+	for _, s := range r.Found {
+		counts[s.Pattern]++
+	}
+	return counts
+}
+
+const (
+	metaVersionKey = "actswap.version"
+	metaRewriteKey = "actswap.rewrite"
+	// minIRForFunctions: model-local functions need IR 8, attribute_proto 9, overload 10.
+	minIRForFunctions = 8
+)
+
+// Apply rewrites a clone of m: each selected, safe site becomes one ai.actswap node of family
+// opts.To that reads x and its parameter initializers and writes the site's original output value,
+// so everything downstream is untouched. m itself is not modified.
+func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
+	rep := Report{To: opts.To}
+	if m.GetGraph() == nil {
+		return nil, rep, errors.New("model has no graph")
+	}
+	if _, err := onnxops.ParseFamily(string(opts.To)); err != nil {
+		return nil, rep, err
+	}
+	params := opts.Params
+	if params == nil {
+		params = DefaultParams
+	}
+	out := proto.Clone(m).(*onnx.ModelProto)
+	g := newGraphView(out.Graph)
+	rep.Found = findSites(g)
+
+	names := newNameSet(out.Graph)
+	before := takeSnapshot(out.Graph)
+	replaceAt := map[int][]*onnx.NodeProto{} // anchor index → nodes that take its place
+	removed := map[int]bool{}
+	var inits []*onnx.TensorProto
+	for _, s := range rep.Found {
+		if why := opts.skipReason(s); why != "" {
+			rep.Skipped = append(rep.Skipped, Skip{Site: s, Reason: why})
+			continue
+		}
+		sp, err := params(s, opts.To)
+		if err != nil {
+			return nil, rep, fmt.Errorf("parameters for node %q (%s): %w", s.Node, s.Pattern, err)
+		}
+		nodes, tensors, err := replacementNodes(g, s, opts.To, sp, names)
+		if err != nil {
+			return nil, rep, fmt.Errorf("node %q (%s): %w", s.Node, s.Pattern, err)
+		}
+		replaceAt[s.anchorIdx] = nodes
+		for _, i := range s.nodeIdx {
+			removed[i] = true
+		}
+		inits = append(inits, tensors...)
+		r := Replacement{Site: s, Node: nodes[len(nodes)-1].GetName()}
+		for _, t := range tensors {
+			r.Params = append(r.Params, t.GetName())
+		}
+		rep.Replaced = append(rep.Replaced, r)
+	}
+	if len(rep.Replaced) == 0 {
+		return out, rep, nil
+	}
+
+	graph := out.Graph
+	var kept []*onnx.NodeProto
+	var gone []*onnx.NodeProto
+	for i, n := range graph.Node {
+		if repl, ok := replaceAt[i]; ok {
+			kept = append(kept, repl...) // at the removed output node's place: order stays topological
+		}
+		if removed[i] {
+			gone = append(gone, n)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	graph.Node = kept
+	graph.Initializer = append(graph.Initializer, inits...)
+	gone = append(gone, pruneNewlyDead(graph, before)...)
+	rep.RemovedNodes = len(gone)
+	dropStaleValueInfo(graph, gone)
+
+	if err := addOperatorSet(out, opts.To); err != nil {
+		return nil, rep, err
+	}
+	if err := recordMetadata(out, opts, rep); err != nil {
+		return nil, rep, err
+	}
+	return out, rep, nil
+}
+
+// skipReason says why a site is left alone ("" to replace it).
+func (o Options) skipReason(s Site) string {
+	if s.Blocked != "" {
+		return s.Blocked
+	}
+	if o.Match != nil && !slices.Contains(o.Match, s.Kind) {
+		return fmt.Sprintf("kind %s not selected", s.Kind)
+	}
+	if o.Nodes != nil && !slices.ContainsFunc(s.Nodes, o.Nodes.MatchString) {
+		return fmt.Sprintf("no node name matches --nodes %q", o.Nodes)
+	}
+	if o.Exclude != nil {
+		if i := slices.IndexFunc(s.Nodes, o.Exclude.MatchString); i >= 0 {
+			return fmt.Sprintf("node %q matches --exclude %q", s.Nodes[i], o.Exclude)
+		}
+	}
+	return ""
+}
+
+// replacementNodes builds the ai.actswap node for a site (preceded by an Add when the site has a
+// bias) and its parameter initializers.
+func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, names nameSet) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
+	if len(sp.Sets) == 0 {
+		return nil, nil, errors.New("no parameter sets")
+	}
+	if len(sp.Sets) > 1 && sp.Axis == 0 {
+		return nil, nil, fmt.Errorf("%d per-channel parameter sets along axis 0 (the batch axis)", len(sp.Sets))
+	}
+	dt := g.inferElemType(s.Input, 0)
+	if dt != tensor.Float16 && dt != tensor.Float64 {
+		dt = tensor.Float32 // also for unknown and bfloat16 inputs: float32 parameters
+	}
+	ts, err := onnxops.ParamTensorsAs(dt, fam, sp.Sets)
+	if err != nil {
+		return nil, nil, err
+	}
+	base := s.Node
+	if base == "" {
+		base = s.Output
+	}
+	var nodes []*onnx.NodeProto
+	x := s.Input
+	if s.Bias != "" {
+		x = names.unique(s.Output + "/actswap_biased")
+		nodes = append(nodes, &onnx.NodeProto{
+			Name:   proto.String(names.unique(base + "/actswap_bias")),
+			OpType: proto.String("Add"),
+			Input:  []string{s.Input, s.Bias},
+			Output: []string{x},
+		})
+	}
+	name := names.unique(base + "/actswap_" + strings.ToLower(string(fam)))
+	var inits []*onnx.TensorProto
+	var paramNames []string
+	for i, pname := range onnxops.ParamInputNames(fam) {
+		tp := tensor.ToProto(ts[i], names.unique(name+"/"+pname))
+		inits = append(inits, tp)
+		paramNames = append(paramNames, tp.GetName())
+	}
+	axis := 1 // the op's default; only per-channel parameters use it
+	if len(sp.Sets) > 1 {
+		axis = sp.Axis
+	}
+	z, gate := sp.Sets[0].(onnxops.ZorroParams)
+	node, err := onnxops.NewNodeProto(fam, name, x, s.Output, paramNames, axis, gate && z.Gate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(nodes, node), inits, nil
+}
+
+// addOperatorSet imports ai.actswap, attaches the family's function body and raises ir_version
+// only as far as the function needs.
+func addOperatorSet(m *onnx.ModelProto, fam onnxops.Family) error {
+	if err := attachFunction(m, fam); err != nil {
+		return err
+	}
+	need := int64(minIRForFunctions)
+	for _, f := range m.GetFunctions() {
+		if f.GetDomain() != onnxops.Domain {
+			continue
+		}
+		if len(f.GetAttributeProto()) > 0 {
+			need = max(need, 9)
+		}
+		if f.GetOverload() != "" {
+			need = max(need, 10)
+		}
+	}
+	if m.GetIrVersion() < need {
+		m.IrVersion = proto.Int64(need)
+	}
+	for _, op := range m.GetOpsetImport() {
+		if op.GetDomain() == onnxops.Domain {
+			if op.GetVersion() < onnxops.Version {
+				op.Version = proto.Int64(onnxops.Version)
+			}
+			return nil
+		}
+	}
+	m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{
+		Domain: proto.String(onnxops.Domain), Version: proto.Int64(onnxops.Version)})
+	return nil
+}
+
+// rewriteRecord is one run of Apply as recorded in metadata "actswap.rewrite".
+type rewriteRecord struct {
+	To       onnxops.Family   `json:"to"`
+	Replaced []replacedRecord `json:"replaced"`
+	Skipped  []skippedRecord  `json:"skipped,omitempty"`
+}
+
+type replacedRecord struct {
+	Node    string `json:"node"`
+	Kind    Kind   `json:"kind"`
+	Pattern string `json:"pattern"`
+	With    string `json:"with"`
+}
+
+type skippedRecord struct {
+	Node   string `json:"node"`
+	Reason string `json:"reason"`
+}
+
+// recordMetadata sets "actswap.version" and appends this run to the JSON list in "actswap.rewrite",
+// so a model rewritten twice (ReLU, then GELU) keeps both records.
+func recordMetadata(m *onnx.ModelProto, opts Options, rep Report) error {
+	rec := rewriteRecord{To: opts.To}
+	for _, r := range rep.Replaced {
+		rec.Replaced = append(rec.Replaced, replacedRecord{Node: r.Site.Node, Kind: r.Site.Kind, Pattern: r.Site.Pattern, With: r.Node})
+	}
+	for _, s := range rep.Skipped {
+		rec.Skipped = append(rec.Skipped, skippedRecord{Node: s.Site.Node, Reason: s.Reason})
+	}
+	var runs []rewriteRecord
+	if old := metadata(m, metaRewriteKey); old != "" {
+		_ = json.Unmarshal([]byte(old), &runs) // an unreadable old record is replaced, not fatal
+	}
+	runs = append(runs, rec)
+	b, err := json.Marshal(runs)
+	if err != nil {
+		return fmt.Errorf("record rewrite metadata: %w", err)
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	setMetadata(m, metaVersionKey, version)
+	setMetadata(m, metaRewriteKey, string(b))
+	return nil
+}
+
+func metadata(m *onnx.ModelProto, key string) string {
+	for _, e := range m.GetMetadataProps() {
+		if e.GetKey() == key {
+			return e.GetValue()
+		}
+	}
+	return ""
+}
+
+func setMetadata(m *onnx.ModelProto, key, value string) {
+	for _, e := range m.GetMetadataProps() {
+		if e.GetKey() == key {
+			e.Value = proto.String(value)
+			return
+		}
+	}
+	m.MetadataProps = append(m.MetadataProps, &onnx.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
+}

@@ -1,0 +1,140 @@
+package rewrite
+
+import (
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+)
+
+// graphView indexes a graph for matching: which node produces a value, which nodes consume it,
+// which values are initializers or graph outputs, and which values are scalar constants.
+// It is built once and read only; a rewrite edits the proto and builds a new view.
+type graphView struct {
+	g           *onnx.GraphProto
+	producer    map[string]int   // value name → index of the node that outputs it
+	consumers   map[string][]int // value name → indexes of nodes that read it (subgraph captures included)
+	initializer map[string]*onnx.TensorProto
+	graphInput  map[string]bool
+	graphOutput map[string]bool
+	elemType    map[string]tensor.DType // from graph inputs/outputs, value_info and initializers
+	scalars     map[string]scalarResult // memo of scalarConst
+}
+
+type scalarResult struct {
+	v  float64
+	ok bool
+}
+
+func newGraphView(g *onnx.GraphProto) *graphView {
+	v := &graphView{
+		g:           g,
+		producer:    map[string]int{},
+		consumers:   map[string][]int{},
+		initializer: map[string]*onnx.TensorProto{},
+		graphInput:  map[string]bool{},
+		graphOutput: map[string]bool{},
+		elemType:    map[string]tensor.DType{},
+		scalars:     map[string]scalarResult{},
+	}
+	for _, t := range g.GetInitializer() {
+		v.initializer[t.GetName()] = t
+		v.elemType[t.GetName()] = tensor.DType(t.GetDataType())
+	}
+	for _, vi := range g.GetInput() {
+		v.graphInput[vi.GetName()] = true
+		v.noteType(vi)
+	}
+	for _, vi := range g.GetOutput() {
+		v.graphOutput[vi.GetName()] = true
+		v.noteType(vi)
+	}
+	for _, vi := range g.GetValueInfo() {
+		v.noteType(vi)
+	}
+	for i, n := range g.GetNode() {
+		for _, out := range n.GetOutput() {
+			if out != "" {
+				v.producer[out] = i
+			}
+		}
+		seen := map[string]bool{}
+		for _, in := range append(append([]string{}, n.GetInput()...), capturedValues(n)...) {
+			if in == "" || seen[in] {
+				continue
+			}
+			seen[in] = true
+			v.consumers[in] = append(v.consumers[in], i)
+		}
+	}
+	return v
+}
+
+func (v *graphView) noteType(vi *onnx.ValueInfoProto) {
+	if tt := vi.GetType().GetTensorType(); tt != nil && tt.GetElemType() != 0 {
+		v.elemType[vi.GetName()] = tensor.DType(tt.GetElemType())
+	}
+}
+
+// node returns the node at index i.
+func (v *graphView) node(i int) *onnx.NodeProto { return v.g.GetNode()[i] }
+
+// producerOf returns the node that outputs value, or nil for graph inputs and initializers.
+func (v *graphView) producerOf(value string) (int, *onnx.NodeProto) {
+	i, ok := v.producer[value]
+	if !ok {
+		return -1, nil
+	}
+	return i, v.node(i)
+}
+
+// capturedValues lists the outer-scope values that the subgraphs of n (If/Loop/Scan bodies) read,
+// so that a value used only inside a subgraph still counts as used by n.
+func capturedValues(n *onnx.NodeProto) []string {
+	var out []string
+	for _, a := range n.GetAttribute() {
+		graphs := a.GetGraphs()
+		if a.GetG() != nil {
+			graphs = append(graphs, a.GetG())
+		}
+		for _, sub := range graphs {
+			out = append(out, subgraphFreeValues(sub)...)
+		}
+	}
+	return out
+}
+
+// subgraphFreeValues returns the values a subgraph reads but does not define itself.
+func subgraphFreeValues(g *onnx.GraphProto) []string {
+	defined := map[string]bool{}
+	for _, vi := range g.GetInput() {
+		defined[vi.GetName()] = true
+	}
+	for _, t := range g.GetInitializer() {
+		defined[t.GetName()] = true
+	}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			defined[o] = true
+		}
+	}
+	var free []string
+	use := func(name string) {
+		if name != "" && !defined[name] {
+			free = append(free, name)
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, in := range n.GetInput() {
+			use(in)
+		}
+		for _, in := range capturedValues(n) {
+			use(in)
+		}
+	}
+	for _, vi := range g.GetOutput() {
+		use(vi.GetName())
+	}
+	return free
+}
+
+// isStandardDomain reports whether a node's domain is the default ONNX operator set.
+func isStandardDomain(d string) bool { return d == "" || d == "ai.onnx" }
