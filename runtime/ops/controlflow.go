@@ -12,6 +12,7 @@ import (
 func init() {
 	Register(DefaultDomain, "If", 1, newIf)
 	Register(DefaultDomain, "Loop", 1, newLoop)
+	Register(DefaultDomain, "Scan", 8, newScan8)
 	Register(DefaultDomain, "Scan", 9, newScan)
 }
 
@@ -351,4 +352,131 @@ func flowCopy(dst any, dstOff int, src any, srcOff, n int) {
 	default:
 		panic(fmt.Sprintf("flowCopy: unsupported data %T", dst))
 	}
+}
+
+// newScan8 is opset 8's Scan: every state and scan input has a leading batch axis, scan inputs
+// iterate along axis 1, and the optional first input sequence_lens gives each batch entry's length
+// (scan outputs are zero past it).
+func newScan8(n *Node) (Kernel, error) {
+	body, err := compileBody(n, "body")
+	if err != nil {
+		return nil, err
+	}
+	numScanIn := int(n.AttrInt("num_scan_inputs", -1))
+	if numScanIn < 1 || numScanIn > n.NumInputs()-1 {
+		return nil, fmt.Errorf("num_scan_inputs %d is out of range for %d inputs", numScanIn, n.NumInputs())
+	}
+	numState := n.NumInputs() - 1 - numScanIn
+	numScanOut := body.NumOutputs() - numState
+	if numScanOut < 0 {
+		return nil, fmt.Errorf("body produces %d outputs, fewer than the %d state values", body.NumOutputs(), numState)
+	}
+	dirs := n.AttrInts("directions", make([]int64, numScanIn))
+	if len(dirs) != numScanIn {
+		return nil, fmt.Errorf("attribute directions has %d entries, want %d", len(dirs), numScanIn)
+	}
+	return KernelFunc(func(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		values := inputs[1:]
+		batch, steps := -1, -1
+		for i, x := range values {
+			if x == nil || x.DType == tensor.Undefined || x.Rank() < 1 || (i >= numState && x.Rank() < 2) {
+				return nil, fmt.Errorf("input %d must be a tensor with a batch axis (and a sequence axis for scan inputs)", i+1)
+			}
+			if batch >= 0 && x.Shape[0] != batch {
+				return nil, fmt.Errorf("input %d has batch %d, others %d", i+1, x.Shape[0], batch)
+			}
+			batch = x.Shape[0]
+			if i >= numState {
+				if steps >= 0 && x.Shape[1] != steps {
+					return nil, fmt.Errorf("scan input %d has %d steps, others %d", i-numState, x.Shape[1], steps)
+				}
+				steps = x.Shape[1]
+			}
+		}
+		if batch <= 0 {
+			return nil, fmt.Errorf("empty batch: the output shapes are unknown")
+		}
+		lengths := make([]int, batch)
+		for b := range lengths {
+			lengths[b] = steps
+		}
+		if inputs[0] != nil {
+			var lens []int64
+			switch d := inputs[0].Data.(type) {
+			case []int32:
+				for _, v := range d {
+					lens = append(lens, int64(v))
+				}
+			case []int64:
+				lens = d
+			default:
+				return nil, fmt.Errorf("sequence_lens must be int32 or int64, got %v", inputs[0])
+			}
+			if len(lens) != batch {
+				return nil, fmt.Errorf("sequence_lens has %d entries for batch %d", len(lens), batch)
+			}
+			for b, l := range lens {
+				if l < 0 || l > int64(steps) {
+					return nil, fmt.Errorf("sequence_lens[%d] = %d is out of range [0, %d]", b, l, steps)
+				}
+				lengths[b] = int(l)
+			}
+		}
+		finalStates := make([][]*tensor.Tensor, numState)
+		scanOuts := make([][]*tensor.Tensor, numScanOut)
+		for b := 0; b < batch; b++ {
+			state := make([]*tensor.Tensor, numState)
+			for i := range state {
+				state[i] = flowTake(values[i], 0, b)
+			}
+			scanIn := make([]*tensor.Tensor, numScanIn)
+			for i := range scanIn {
+				scanIn[i] = flowTake(values[numState+i], 0, b)
+			}
+			perScan := make([][]*tensor.Tensor, numScanOut)
+			for step := 0; step < lengths[b]; step++ {
+				args := append([]*tensor.Tensor(nil), state...)
+				for i, x := range scanIn {
+					idx := step
+					if dirs[i] == 1 {
+						idx = lengths[b] - 1 - step
+					}
+					args = append(args, flowTake(x, 0, idx))
+				}
+				outs, err := body.Run(ctx, args)
+				if err != nil {
+					return nil, fmt.Errorf("batch %d step %d: %w", b, step, err)
+				}
+				copy(state, outs[:numState])
+				for k := range perScan {
+					perScan[k] = append(perScan[k], outs[numState+k])
+				}
+			}
+			for i := range state {
+				finalStates[i] = append(finalStates[i], state[i])
+			}
+			for k, parts := range perScan {
+				if len(parts) == 0 {
+					return nil, fmt.Errorf("batch %d has no steps, so scan output %d's shape is unknown", b, k)
+				}
+				for len(parts) < steps {
+					parts = append(parts, tensor.Zeros(parts[0].DType, parts[0].Shape))
+				}
+				stacked, err := flowStack(parts, 0)
+				if err != nil {
+					return nil, fmt.Errorf("scan output %d: %w", k, err)
+				}
+				scanOuts[k] = append(scanOuts[k], stacked)
+			}
+		}
+		var results []*tensor.Tensor
+		for _, group := range append(finalStates, scanOuts...) {
+			stacked, err := flowStack(group, 0)
+			if err != nil {
+				return nil, err
+			}
+			results = append(results, stacked)
+		}
+		return results, nil
+	}), nil
 }
