@@ -78,10 +78,12 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 				return fmt.Errorf("save %s: refusing to overwrite input %s with external data", path, in)
 			}
 		}
-		var data []byte
-		m, data = splitExternal(m, cfg.externalThreshold, filepath.ToSlash(cfg.externalName))
-		if err := WriteFileAtomic(dataPath, data); err != nil {
-			return fmt.Errorf("save %s: external data: %w", path, err)
+		split, data, moved := splitExternal(m, cfg.externalThreshold, filepath.ToSlash(cfg.externalName))
+		if moved > 0 {
+			if err := WriteFileAtomic(dataPath, data); err != nil {
+				return fmt.Errorf("save %s: external data: %w", path, err)
+			}
+			m = split
 		}
 	}
 	b, err := Marshal(m)
@@ -99,10 +101,11 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 const externalAlign = 64
 
 // splitExternal returns a copy of m whose large main-graph initializers reference the returned
-// data blob instead of holding their bytes.
-func splitExternal(m *ModelProto, threshold int64, location string) (*ModelProto, []byte) {
+// data blob instead of holding their bytes, and how many initializers it moved.
+func splitExternal(m *ModelProto, threshold int64, location string) (*ModelProto, []byte, int) {
 	out := proto.Clone(m).(*ModelProto)
 	var data []byte
+	moved := 0
 	for _, t := range out.GetGraph().GetInitializer() {
 		if t.RawData == nil || int64(len(t.RawData)) <= threshold || t.GetDataLocation() == TensorProto_EXTERNAL {
 			continue
@@ -119,8 +122,9 @@ func splitExternal(m *ModelProto, threshold int64, location string) (*ModelProto
 		}
 		t.DataLocation = TensorProto_EXTERNAL.Enum()
 		t.RawData = nil
+		moved++
 	}
-	return out, data
+	return out, data, moved
 }
 
 // WriteFileAtomic writes data to path through a synced temporary file in the same folder renamed

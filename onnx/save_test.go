@@ -123,6 +123,14 @@ func TestSaveFileWithExternalData(t *testing.T) {
 	if !proto.Equal(back, orig) {
 		t.Error("model loaded from external data differs from the original")
 	}
+	// Nothing above the threshold: no data file is created.
+	small := filepath.Join(dir, "small.onnx")
+	if err := SaveFile(tinyModel(), small, WithExternalData(1<<20, "small.data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "small.data")); !os.IsNotExist(err) {
+		t.Errorf("external data file written with nothing to hold: %v", err)
+	}
 }
 
 func TestSaveFileRefusesOverwritingInput(t *testing.T) {
