@@ -32,6 +32,7 @@ type poolKernel struct {
 	ceilMode        bool
 	countIncludePad bool
 	columnMajor     bool // MaxPool storage_order 1: Indices count the spatial dims column-major
+	wantIndices     bool // MaxPool's second output is requested
 	p               float64
 }
 
@@ -65,6 +66,7 @@ func poolFactory(kind poolKind, global bool) Factory {
 		if kind != poolMax && n.NumOutputs() > 1 {
 			return nil, fmt.Errorf("only MaxPool has an Indices output")
 		}
+		k.wantIndices = kind == poolMax && n.HasOutput(1)
 		return k, nil
 	}
 }
@@ -151,7 +153,7 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	var indices []int64
 	var indexTensor *tensor.Tensor
-	if k.kind == poolMax {
+	if k.wantIndices {
 		indexTensor = ctx.Alloc(tensor.Int64, outShape)
 		indices = indexTensor.I64()
 	}
@@ -163,6 +165,10 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			var idx []int64
 			if indices != nil {
 				idx = indices[pl*s.outSize : (pl+1)*s.outSize]
+			}
+			if len(s.in) == 2 && idx == nil && k.kind != poolLp {
+				k.poolPlane2D(s, plane, dst)
+				continue
 			}
 			k.poolPlane(s, plane, dst, idx, int64(pl*s.inSize), corner)
 		}
@@ -306,4 +312,65 @@ func (k *poolKernel) tapIndex(s *poolShape, corner []int, kp int) int {
 		index += (corner[d] + kd*s.dilations[d]) * s.indexStrides[d]
 	}
 	return index
+}
+
+// tapRange returns the kernel taps [lo, hi) of a window starting at start (stride dil) that
+// land in [from, to).
+func tapRange(start, dil, taps, from, to int) (lo, hi int) {
+	lo = min(taps, max(0, ceilDivInt(from-start, dil)))
+	hi = max(lo, min(taps, ceilDivInt(to-start, dil)))
+	return lo, hi
+}
+
+// poolPlane2D is the 2-D max and average pool without Indices, with each window's valid taps
+// found by range arithmetic instead of per-tap checks.
+func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
+	ih, iw := s.in[0], s.in[1]
+	kh, kw := s.kernel[0], s.kernel[1]
+	ow := s.out[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	for oy := 0; oy < s.out[0]; oy++ {
+		y0 := oy*s.strides[0] - s.padBegin[0]
+		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
+		padRows := kyHi - kyLo
+		if k.countIncludePad {
+			lo, hi := tapRange(y0, dh, kh, -s.padBegin[0], ih+s.padEnd[0])
+			padRows = hi - lo
+		}
+		row := dst[oy*ow : (oy+1)*ow]
+		for ox := range row {
+			x0 := ox*s.strides[1] - s.padBegin[1]
+			kxLo, kxHi := tapRange(x0, dw, kw, 0, iw)
+			if k.kind == poolMax {
+				best := float32(math.Inf(-1))
+				for ky := kyLo; ky < kyHi; ky++ {
+					base := (y0+ky*dh)*iw + x0
+					for kx := kxLo; kx < kxHi; kx++ {
+						if v := plane[base+kx*dw]; v > best {
+							best = v
+						}
+					}
+				}
+				row[ox] = best
+				continue
+			}
+			var sum float32
+			for ky := kyLo; ky < kyHi; ky++ {
+				base := (y0+ky*dh)*iw + x0
+				for kx := kxLo; kx < kxHi; kx++ {
+					sum += plane[base+kx*dw]
+				}
+			}
+			count := (kyHi - kyLo) * (kxHi - kxLo)
+			if k.countIncludePad {
+				lo, hi := tapRange(x0, dw, kw, -s.padBegin[1], iw+s.padEnd[1])
+				count = padRows * (hi - lo)
+			}
+			if count > 0 {
+				row[ox] = sum / float32(count)
+			} else {
+				row[ox] = float32(math.NaN())
+			}
+		}
+	}
 }

@@ -35,6 +35,21 @@ func microKernel() {
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
 
+	Comment("Prefetch the C tile: its rows are ldc apart, usually in different pages and cold,",
+		"and fetching them now overlaps the misses with the k loop.")
+	{
+		pc := Load(Param("c"), GP64())
+		pld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), pld)
+		for i := 0; i < mr; i++ {
+			PREFETCHT0(Mem{Base: pc})
+			PREFETCHT0(Mem{Base: pc, Disp: 60})
+			if i < mr-1 {
+				ADDQ(pld, pc)
+			}
+		}
+	}
+
 	var acc [mr][2]VecVirtual
 	for i := range acc {
 		for j := range acc[i] {
