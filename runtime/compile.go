@@ -311,7 +311,11 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 	}
 	version, imported := p.opsets[domain]
 	if !imported {
-		return nodeError(p.proto, "domain %q is not in the model's opset_import", domain)
+		shown := domain
+		if shown == "" {
+			shown = "ai.onnx"
+		}
+		return nodeError(p.proto, "domain %q is not in the model's opset_import", shown)
 	}
 	factory, ok := ops.Lookup(domain, p.proto.GetOpType(), version)
 	if !ok {
