@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actswap/actswap/internal/testutil"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -187,5 +188,39 @@ func TestSameFile(t *testing.T) {
 		if got := SameFile(c.x, c.y); got != c.want {
 			t.Errorf("SameFile(%s, %s) = %v, want %v", c.x, c.y, got, c.want)
 		}
+	}
+}
+
+// A real model saved with its weights moved out, then loaded and saved inline again, gives back
+// the original file byte for byte.
+func TestSaveFileExternalDataRealModel(t *testing.T) {
+	src := filepath.Join(testutil.RepoRoot(t), "models", "digits_vit", "model.onnx")
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	split := filepath.Join(dir, "split.onnx")
+	if err := SaveFile(m, split, WithExternalData(1024, "split.weights"), RefuseOverwrite(src)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(split); err != nil || fi.Size() > int64(len(want))/2 {
+		t.Fatalf("split model should be much smaller than %d bytes: %v %v", len(want), fi.Size(), err)
+	}
+	back, err := LoadFile(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := filepath.Join(dir, "inline.onnx")
+	if err := SaveFile(back, inline); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(inline)
+	if !bytes.Equal(got, want) {
+		t.Error("model differs after a trip through external data")
 	}
 }
