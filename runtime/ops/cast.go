@@ -455,6 +455,9 @@ func castToStrings(t *tensor.Tensor, dst []string) error {
 func asInt64s(t *tensor.Tensor) []int64 {
 	switch d := t.Data.(type) {
 	case []int64:
+		if d == nil {
+			return []int64{} // an empty tensor is still an integer tensor
+		}
 		return d
 	case []int8:
 		return widenInts(d)
