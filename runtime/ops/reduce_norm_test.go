@@ -214,7 +214,7 @@ func TestNormalizations(t *testing.T) {
 	wantClose(t, "L1Norm", got[0], []int{1, 2, 2}, []float64{0.25, 0.75, 0.25, 0.75}, 1e-7)
 
 	got = runKernel(t, "LRN", 13, kattr{"size": 3, "alpha": 0.5, "beta": 1.0, "bias": 2.0}, 1, x)
-	sq := 1.0 + 4  // channels 0 and 1 at position 0
+	sq := 1.0 + 4   // channels 0 and 1 at position 0
 	sq1 := 9.0 + 36 // position 1
 	wantClose(t, "LRN", got[0], []int{1, 2, 2}, []float64{
 		1 / (2 + 0.5/3*sq), 3 / (2 + 0.5/3*sq1), 2 / (2 + 0.5/3*sq), 6 / (2 + 0.5/3*sq1)}, 1e-6)
