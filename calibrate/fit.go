@@ -115,9 +115,10 @@ type FitError struct {
 	MaxAbs float64 `json:"max_abs"`
 }
 
-// sample is a weighted set of points: the observed distribution (histogram bin centres).
+// sample is a weighted set of points (histogram bin centres) with the value y the fitted function
+// should take at each: the target function, or the mean paired target of a conditional histogram.
 type sample struct {
-	x, w []float64
+	x, w, y []float64
 }
 
 // distribution holds what every fit needs from the statistics of one site or channel.
@@ -130,7 +131,7 @@ type distribution struct {
 
 const tailGuardPoints = 256
 
-func newDistribution(st *Stats, rho float64) (*distribution, error) {
+func newDistribution(st *Stats, target Target, rho float64) (*distribution, error) {
 	if st == nil || st.Count == 0 || st.Hist == nil {
 		return nil, fmt.Errorf("no finite values were observed")
 	}
@@ -139,22 +140,31 @@ func newDistribution(st *Stats, rho float64) (*distribution, error) {
 	d := &distribution{mu: st.Mean, std: st.Std(), min: st.Min, max: st.Max}
 	for i, c := range h.Counts {
 		if c > 0 {
-			d.data.x = append(d.data.x, h.Center(i))
+			x := h.Center(i)
+			y := target.Eval(x)
+			if h.SumY != nil {
+				y = h.SumY[i] / c
+			}
+			d.data.x = append(d.data.x, x)
 			d.data.w = append(d.data.w, c/total)
+			d.data.y = append(d.data.y, y)
 		}
 	}
 	// Guard the fit with a little uniform mass over [min, max] [activations.md §4.1].
 	d.fit.x = make([]float64, 0, len(d.data.x)+tailGuardPoints)
 	d.fit.w = make([]float64, 0, len(d.data.x)+tailGuardPoints)
+	d.fit.y = make([]float64, 0, len(d.data.x)+tailGuardPoints)
 	for i, x := range d.data.x {
 		d.fit.x = append(d.fit.x, x)
 		d.fit.w = append(d.fit.w, (1-rho)*d.data.w[i])
+		d.fit.y = append(d.fit.y, d.data.y[i])
 	}
 	if d.max > d.min {
 		for k := range tailGuardPoints {
 			x := d.min + (float64(k)+0.5)/tailGuardPoints*(d.max-d.min)
 			d.fit.x = append(d.fit.x, x)
 			d.fit.w = append(d.fit.w, rho/tailGuardPoints)
+			d.fit.y = append(d.fit.y, target.Eval(x))
 		}
 	} else {
 		for i := range d.fit.w {
@@ -172,11 +182,11 @@ func sortSample(s *sample) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(s.x[a], s.x[b]) })
-	x, w := make([]float64, len(idx)), make([]float64, len(idx))
+	x, w, y := make([]float64, len(idx)), make([]float64, len(idx)), make([]float64, len(idx))
 	for k, i := range idx {
-		x[k], w[k] = s.x[i], s.w[i]
+		x[k], w[k], y[k] = s.x[i], s.w[i], s.y[i]
 	}
-	s.x, s.w = x, w
+	s.x, s.w, s.y = x, w, y
 }
 
 // scale is a usable spread of the data: σ, or a small width when the data are (nearly) constant.
@@ -184,11 +194,11 @@ func (d *distribution) scale() float64 {
 	return math.Max(d.std, 1e-3*math.Max(1, math.Abs(d.mu)))
 }
 
-// measure evaluates f against the target on the observed bins.
-func measure(f func(float64) float64, target Target, s sample) FitError {
+// measure evaluates f against the sample's values on the observed bins.
+func measure(f func(float64) float64, s sample) FitError {
 	var sum, worst float64
 	for i, x := range s.x {
-		e := f(x) - target.Eval(x)
+		e := f(x) - s.y[i]
 		sum += s.w[i] * e * e
 		worst = math.Max(worst, math.Abs(e))
 	}
@@ -196,19 +206,21 @@ func measure(f func(float64) float64, target Target, s sample) FitError {
 }
 
 // loss is the fit objective Σ w (f − g)² on a sample.
-func loss(f func(float64) float64, target Target, s sample) float64 {
+func loss(f func(float64) float64, s sample) float64 {
 	var sum float64
 	for i, x := range s.x {
-		e := f(x) - target.Eval(x)
+		e := f(x) - s.y[i]
 		sum += s.w[i] * e * e
 	}
 	return sum
 }
 
-// FitStats fits one family to the target on the distribution summarised by st.
+// FitStats fits one family to the target on the distribution summarised by st. When st holds a
+// conditional histogram the fit regresses on the mean paired target per bin instead (ReLU targets
+// keep their exact construction).
 func FitStats(fam onnxops.Family, target Target, st *Stats, opts FitOptions) (Fit, error) {
 	opts = opts.withDefaults()
-	d, err := newDistribution(st, opts.TailMass)
+	d, err := newDistribution(st, target, opts.TailMass)
 	if err != nil {
 		return Fit{}, err
 	}
@@ -229,17 +241,17 @@ func FitStats(fam onnxops.Family, target Target, st *Stats, opts FitOptions) (Fi
 	if err := p.Validate(); err != nil {
 		return Fit{}, fmt.Errorf("%s fit produced unusable parameters: %w", fam, err)
 	}
-	return Fit{Family: fam, Params: p, FitError: measure(p.Eval, target, d.data)}, nil
+	return Fit{Family: fam, Params: p, FitError: measure(p.Eval, d.data)}, nil
 }
 
-// ReLUError is the error plain ReLU would make against the target on st's distribution: the
-// baseline a replacement of a GELU must beat.
+// ReLUError is the error plain ReLU would make against the target on st's distribution (against
+// the paired targets for a conditional histogram): the baseline a replacement of a GELU must beat.
 func ReLUError(target Target, st *Stats) (FitError, error) {
-	d, err := newDistribution(st, 0)
+	d, err := newDistribution(st, target, 0)
 	if err != nil {
 		return FitError{}, err
 	}
-	return measure(onnxops.ReLU, target, d.data), nil
+	return measure(onnxops.ReLU, d.data), nil
 }
 
 // kernelCost orders the families by inference cost, for breaking ties in automatic choice.

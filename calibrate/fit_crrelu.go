@@ -25,7 +25,7 @@ func fitCRReLU(target Target, d *distribution, opts FitOptions) onnxops.Params {
 		if math.Abs(x) <= 40 {
 			q = x * math.Exp(-x*x/2)
 		}
-		r := target.Eval(x) - onnxops.ReLU(x)
+		r := d.fit.y[i] - onnxops.ReLU(x)
 		num += d.fit.w[i] * r * q
 		den += d.fit.w[i] * q * q
 	}

@@ -41,7 +41,7 @@ func fitPWLU(target Target, d *distribution, opts FitOptions) (onnxops.Params, e
 		if err != nil {
 			return p, 0, err
 		}
-		e := measure(p.Eval, target, d.data)
+		e := measure(p.Eval, d.data)
 		return p, e.WRMSE + pwluMaxWeight*e.MaxAbs, nil
 	}
 	return searchWidth(solve)
@@ -157,7 +157,7 @@ func pwluLeastSquares(target Target, s sample, bl, br float64, n int) (onnxops.P
 		if w == 0 {
 			continue
 		}
-		y := target.Eval(x)
+		y := s.y[k]
 		var cols [2]int
 		var vals [2]float64
 		switch {

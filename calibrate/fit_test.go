@@ -66,12 +66,12 @@ func TestPWLUReproducesSpec(t *testing.T) {
 		prev = f.WRMSE
 
 		// The fixed μ±3σ fit must reproduce the spec's table to its printed precision.
-		d, _ := newDistribution(st, 1e-3)
+		d, _ := newDistribution(st, TargetGELU, 1e-3)
 		p, err := pwluLeastSquares(TargetGELU, d.fit, st.Mean-3*st.Std(), st.Mean+3*st.Std(), c.n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := measure(p.Eval, TargetGELU, d.data)
+		e := measure(p.Eval, d.data)
 		if math.Abs(e.WRMSE-c.wantWRMSE) > 0.06*c.wantWRMSE || math.Abs(e.MaxAbs-c.wantMx) > 0.1*c.wantMx {
 			t.Errorf("N=%d μ±3σ: wRMSE %.5f max %.5f, spec %.4f / %.4f", c.n, e.WRMSE, e.MaxAbs, c.wantWRMSE, c.wantMx)
 		}

@@ -66,7 +66,7 @@ func fitZorro(target Target, d *distribution, opts FitOptions) (onnxops.Params, 
 		a, b, m := p.AN, p.BN, p.InScale
 		for i, x := range s.x {
 			sw := math.Sqrt(s.w[i])
-			r[i] = sw * (p.Eval(x) - target.Eval(x))
+			r[i] = sw * (p.Eval(x) - s.y[i])
 			if jac == nil {
 				continue
 			}
@@ -185,14 +185,16 @@ func coarsen(s sample, k int) sample {
 	var out sample
 	per := (len(s.x) + k - 1) / k
 	for i := 0; i < len(s.x); i += per {
-		var sw, sx float64
+		var sw, sx, sy float64
 		for j := i; j < min(i+per, len(s.x)); j++ {
 			sw += s.w[j]
 			sx += s.w[j] * s.x[j]
+			sy += s.w[j] * s.y[j]
 		}
 		if sw > 0 {
 			out.x = append(out.x, sx/sw)
 			out.w = append(out.w, sw)
+			out.y = append(out.y, sy/sw)
 		}
 	}
 	return out

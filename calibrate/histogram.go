@@ -12,10 +12,15 @@ const DefaultBins = 2048
 // Histogram counts values in Bins equal-width bins; bin i covers [Lo+i·Width, Lo+(i+1)·Width).
 // Its memory is fixed: when a value falls outside the range, the range doubles (adjacent bin pairs
 // merge) until it fits, so the histogram never needs the data twice and never grows.
+//
+// A conditional histogram also keeps SumY, the sum per bin of a target value paired with each x (the
+// original model's activation output while x comes from a partly rewritten model), so that a fit can
+// regress on E[y | x] instead of on a known function of x.
 type Histogram struct {
 	Lo     float64   `json:"lo"`
 	Width  float64   `json:"width"`
 	Counts []float64 `json:"counts"`
+	SumY   []float64 `json:"sum_y,omitempty"`
 }
 
 // newHistogram covers [lo, hi] with a 5% margin on each side, so that later batches from the same
@@ -54,21 +59,31 @@ func (h *Histogram) Total() float64 {
 func (h *Histogram) cover(lo, hi float64) {
 	n := len(h.Counts)
 	for lo < h.Lo || hi >= h.Hi() {
-		half := n / 2
-		merged := make([]float64, half)
-		for i := range half {
-			merged[i] = h.Counts[2*i] + h.Counts[2*i+1]
+		right := hi >= h.Hi()
+		halve(h.Counts, right)
+		if h.SumY != nil {
+			halve(h.SumY, right)
 		}
-		clear(h.Counts)
-		if hi >= h.Hi() {
-			// Grow to the right: the old range becomes the left half.
-			copy(h.Counts[:half], merged)
-		} else {
-			// Grow to the left: the old range becomes the right half.
-			copy(h.Counts[half:], merged)
+		if !right {
 			h.Lo -= h.Width * float64(n)
 		}
 		h.Width *= 2
+	}
+}
+
+// halve sums adjacent pairs of v into one half of v and zeroes the other: the left half when the
+// range grows to the right, the right half when it grows to the left.
+func halve(v []float64, growRight bool) {
+	half := len(v) / 2
+	merged := make([]float64, half)
+	for i := range half {
+		merged[i] = v[2*i] + v[2*i+1]
+	}
+	clear(v)
+	if growRight {
+		copy(v[:half], merged)
+	} else {
+		copy(v[half:], merged)
 	}
 }
 
@@ -91,9 +106,16 @@ func (h *Histogram) merge(o *Histogram) {
 		return
 	}
 	h.cover(o.Lo, math.Nextafter(o.Hi(), math.Inf(-1)))
+	if (h.SumY != nil) != (o.SumY != nil) {
+		// Mixing plain and conditional counts would make E[y|x] meaningless; keep counts only.
+		h.SumY = nil
+	}
 	if o.Width == h.Width && len(o.Counts) == len(h.Counts) && o.Lo == h.Lo {
 		for i, c := range o.Counts {
 			h.Counts[i] += c
+			if h.SumY != nil {
+				h.SumY[i] += o.SumY[i]
+			}
 		}
 		return
 	}
@@ -112,6 +134,9 @@ func (h *Histogram) merge(o *Histogram) {
 			overlap := math.Min(b, hi) - math.Max(a, lo)
 			if overlap > 0 {
 				h.Counts[j] += c * overlap / o.Width
+				if h.SumY != nil {
+					h.SumY[j] += o.SumY[i] * overlap / o.Width
+				}
 			}
 		}
 	}

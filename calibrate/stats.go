@@ -40,7 +40,22 @@ func (s *Stats) Variance() float64 {
 func (s *Stats) Std() float64 { return math.Sqrt(s.Variance()) }
 
 // Add accumulates a batch of values.
-func (s *Stats) Add(xs []float32) {
+func (s *Stats) Add(xs []float32) { s.add(xs, nil) }
+
+// AddPairs accumulates a batch of values xs, each paired with a target ys[i], into a conditional
+// histogram. A Stats must be fed either always with pairs or never.
+func (s *Stats) AddPairs(xs, ys []float32) error {
+	if len(xs) != len(ys) {
+		return fmt.Errorf("%d values paired with %d targets", len(xs), len(ys))
+	}
+	if s.Hist != nil && s.Hist.SumY == nil {
+		return fmt.Errorf("statistics without targets cannot take pairs")
+	}
+	s.add(xs, ys)
+	return nil
+}
+
+func (s *Stats) add(xs, ys []float32) {
 	var n int64
 	var sum float64
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -72,15 +87,22 @@ func (s *Stats) Add(xs []float32) {
 
 	if s.Hist == nil {
 		s.Hist = newHistogram(s.bins, lo, hi)
+		if ys != nil {
+			s.Hist.SumY = make([]float64, len(s.Hist.Counts))
+		}
 	}
 	h := s.Hist
 	h.cover(lo, hi)
-	for _, v := range xs {
+	for i, v := range xs {
 		x := float64(v)
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			continue
 		}
-		h.Counts[h.bin(x)]++
+		b := h.bin(x)
+		h.Counts[b]++
+		if ys != nil {
+			h.SumY[b] += float64(ys[i])
+		}
 	}
 }
 
@@ -109,8 +131,14 @@ func (s *Stats) Merge(o *Stats) {
 	if s.Hist == nil {
 		c := *o.Hist
 		c.Counts = append([]float64(nil), o.Hist.Counts...)
+		if o.Hist.SumY != nil {
+			c.SumY = append([]float64(nil), o.Hist.SumY...)
+		}
 		if len(c.Counts) != s.bins {
 			s.Hist = newHistogram(s.bins, o.Hist.Lo, o.Hist.Hi())
+			if c.SumY != nil {
+				s.Hist.SumY = make([]float64, len(s.Hist.Counts))
+			}
 			s.Hist.merge(&c)
 		} else {
 			s.Hist = &c
@@ -128,6 +156,7 @@ type SiteStats struct {
 	perChan  bool
 	bins     int
 	scratch  []float32
+	scratchY []float32
 }
 
 // NewSiteStats prepares statistics for one site.
@@ -137,12 +166,37 @@ func NewSiteStats(bins int, perChannel bool) *SiteStats {
 
 // AddTensor accumulates one batch of a site's input. The values are converted to float32 first,
 // which is the precision every kernel computes in.
-func (ss *SiteStats) AddTensor(t *tensor.Tensor) error {
+func (ss *SiteStats) AddTensor(t *tensor.Tensor) error { return ss.addTensor(t, nil) }
+
+// AddPairs accumulates a batch of a site's input x paired elementwise with targets y (same shape).
+func (ss *SiteStats) AddPairs(x, y *tensor.Tensor) error {
+	if !tensor.SameShape(x.Shape, y.Shape) {
+		return fmt.Errorf("input of shape %v paired with targets of shape %v", x.Shape, y.Shape)
+	}
+	return ss.addTensor(x, y)
+}
+
+func (ss *SiteStats) addTensor(t, target *tensor.Tensor) error {
 	xs, err := float32Values(t)
 	if err != nil {
 		return err
 	}
-	ss.Layer.Add(xs)
+	var ys []float32
+	if target != nil {
+		if ys, err = float32Values(target); err != nil {
+			return err
+		}
+	}
+	add := func(s *Stats, x, y []float32) error {
+		if y == nil {
+			s.Add(x)
+			return nil
+		}
+		return s.AddPairs(x, y)
+	}
+	if err := add(ss.Layer, xs, ys); err != nil {
+		return err
+	}
 	if !ss.perChan {
 		return nil
 	}
@@ -166,11 +220,21 @@ func (ss *SiteStats) AddTensor(t *tensor.Tensor) error {
 	outer := t.Shape[0]
 	for ch := range c {
 		ss.scratch = ss.scratch[:0]
+		ss.scratchY = ss.scratchY[:0]
 		for b := range outer {
 			start := (b*c + ch) * inner
 			ss.scratch = append(ss.scratch, xs[start:start+inner]...)
+			if ys != nil {
+				ss.scratchY = append(ss.scratchY, ys[start:start+inner]...)
+			}
 		}
-		ss.Channels[ch].Add(ss.scratch)
+		var y []float32
+		if ys != nil {
+			y = ss.scratchY
+		}
+		if err := add(ss.Channels[ch], ss.scratch, y); err != nil {
+			return err
+		}
 	}
 	return nil
 }

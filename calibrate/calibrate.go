@@ -1,0 +1,390 @@
+// Package calibrate fits the parameters of the ai.actswap activations (PWLU, CRReLU, Zorro) to the
+// activations they replace, on the pre-activation values a model actually sees: it streams sample
+// data through the original model, keeps constant-memory statistics per activation site, fits each
+// family to the original function on that distribution (activations.md §4), and hands the fits to
+// the rewriter. It also compares a rewritten model with its original end to end.
+package calibrate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Auto is the Options.To value that picks the family per site by fit error.
+const Auto onnxops.Family = "auto"
+
+// Options configure Calibrate.
+type Options struct {
+	// To is the replacement family, or Auto for the best fit per site (ties go to the cheaper
+	// kernel: CRReLU, then PWLU, then Zorro).
+	To onnxops.Family
+	// Match, Nodes, Exclude and Version are passed to the rewriter (see rewrite.Options).
+	Match          []rewrite.Kind
+	Nodes, Exclude *regexp.Regexp
+	Version        string
+
+	Fit        FitOptions
+	PerChannel bool // one parameter set per channel along axis 1
+	// Sequential fits sites in graph order, each on the inputs produced by the model whose earlier
+	// sites are already replaced by their fits, so that later fits absorb earlier errors.
+	Sequential bool
+	Bins       int // histogram bins per site (default DefaultBins)
+	Threads    int // runtime threads (default all)
+	// OnBatch, when set, is called after each batch with the number of rows it held (progress).
+	OnBatch func(rows int)
+}
+
+// SiteReport is what calibration learned and chose for one site.
+type SiteReport struct {
+	Node       string           `json:"node"`
+	Kind       string           `json:"kind"`
+	Input      string           `json:"input"`
+	Family     onnxops.Family   `json:"family"`
+	Parameters []onnxops.Params `json:"parameters"` // one set, or one per channel
+	Stats      StatsSummary     `json:"input_stats"`
+	Fit        FitError         `json:"fit_error"`            // worst channel when per channel
+	ReLU       FitError         `json:"relu_error"`           // what plain ReLU would make
+	Candidates []Candidate      `json:"candidates,omitempty"` // --to auto: every family's error
+
+	hist   *Histogram
+	target Target
+}
+
+// Candidate is one family's fit error at a site, for automatic choice.
+type Candidate struct {
+	Family onnxops.Family `json:"family"`
+	FitError
+}
+
+// StatsSummary is the JSON form of a site's input statistics.
+type StatsSummary struct {
+	Count     int64   `json:"count"`
+	Mean      float64 `json:"mean"`
+	Std       float64 `json:"std"`
+	Min       float64 `json:"min"`
+	Max       float64 `json:"max"`
+	NonFinite int64   `json:"non_finite,omitempty"`
+	Channels  int     `json:"channels,omitempty"`
+}
+
+func summarize(ss *SiteStats) StatsSummary {
+	s := ss.Layer
+	return StatsSummary{Count: s.Count, Mean: s.Mean, Std: s.Std(), Min: s.Min, Max: s.Max, NonFinite: s.NonFinite, Channels: len(ss.Channels)}
+}
+
+// Result is a calibrated model and what was done to it.
+type Result struct {
+	Model   *onnx.ModelProto
+	Sites   []SiteReport
+	Rewrite []rewrite.Report // one per family applied
+}
+
+// TargetOf is the function a rewriter site computes.
+func TargetOf(s rewrite.Site) Target {
+	return Target{Kind: string(s.Kind), Alpha: s.Alpha}
+}
+
+// Calibrate rewrites m's activation sites to opts.To with parameters fitted on data. data is read
+// once (or, with Sequential, once per site) and reset before each pass. m is not modified.
+func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
+	if opts.To != Auto {
+		if _, err := onnxops.ParseFamily(string(opts.To)); err != nil {
+			return nil, err
+		}
+	}
+	sites, err := selectSites(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(sites) == 0 {
+		return nil, errors.New("no activation site to calibrate (nothing matched, or every site is blocked)")
+	}
+	reports := make([]SiteReport, len(sites))
+	fits := map[string]rewrite.SiteParams{}
+	families := map[string]onnxops.Family{}
+	if !opts.Sequential {
+		stats, err := collect(m, nil, data, sites, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range sites {
+			if reports[i], err = fitSite(s, stats[i], opts); err != nil {
+				return nil, err
+			}
+			fits[s.Node] = siteParams(reports[i])
+			families[s.Node] = reports[i].Family
+		}
+	} else {
+		current := m
+		for i, s := range sites {
+			var ref *onnx.ModelProto
+			if i > 0 {
+				ref = m // pair each input of the partly rewritten model with the original's activation
+			}
+			stats, err := collect(current, ref, data, sites[i:i+1], opts)
+			if err != nil {
+				return nil, err
+			}
+			if reports[i], err = fitSite(s, stats[0], opts); err != nil {
+				return nil, err
+			}
+			fits[s.Node] = siteParams(reports[i])
+			families[s.Node] = reports[i].Family
+			if i+1 < len(sites) {
+				if current, _, err = applyFits(m, sites[:i+1], fits, families, opts); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	out, reps, err := applyFits(m, sites, fits, families, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Model: out, Sites: reports, Rewrite: reps}, nil
+}
+
+// selectSites asks the rewriter which sites it would replace under opts.
+func selectSites(m *onnx.ModelProto, opts Options) ([]rewrite.Site, error) {
+	to := opts.To
+	if to == Auto {
+		to = onnxops.FamilyCRReLU
+	}
+	_, rep, err := rewrite.Apply(m, rewrite.Options{To: to, Match: opts.Match, Nodes: opts.Nodes, Exclude: opts.Exclude})
+	if err != nil {
+		return nil, err
+	}
+	sites := make([]rewrite.Site, len(rep.Replaced))
+	for i, r := range rep.Replaced {
+		sites[i] = r.Site
+	}
+	return sites, nil
+}
+
+// applyFits rewrites the given sites of m with their fitted parameters, one rewriter pass per family.
+func applyFits(m *onnx.ModelProto, sites []rewrite.Site, fits map[string]rewrite.SiteParams, families map[string]onnxops.Family, opts Options) (*onnx.ModelProto, []rewrite.Report, error) {
+	byFamily := map[onnxops.Family][]string{}
+	for _, s := range sites {
+		byFamily[families[s.Node]] = append(byFamily[families[s.Node]], regexp.QuoteMeta(s.Node))
+	}
+	out := m
+	var reps []rewrite.Report
+	for _, fam := range []onnxops.Family{onnxops.FamilyCRReLU, onnxops.FamilyPWLU, onnxops.FamilyZorro} {
+		names := byFamily[fam]
+		if len(names) == 0 {
+			continue
+		}
+		only := regexp.MustCompile("^(?:" + strings.Join(names, "|") + ")$")
+		next, rep, err := rewrite.Apply(out, rewrite.Options{
+			To: fam, Match: opts.Match, Nodes: only, Exclude: opts.Exclude, Version: opts.Version,
+			Params: func(s rewrite.Site, f onnxops.Family) (rewrite.SiteParams, error) {
+				sp, ok := fits[s.Node]
+				if !ok {
+					return rewrite.SiteParams{}, fmt.Errorf("no calibrated parameters for site %q", s.Node)
+				}
+				return sp, nil
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(rep.Replaced) != len(names) {
+			return nil, nil, fmt.Errorf("rewriting to %s replaced %d sites, expected %d", fam, len(rep.Replaced), len(names))
+		}
+		out = next
+		reps = append(reps, rep)
+	}
+	return out, reps, nil
+}
+
+func siteParams(r SiteReport) rewrite.SiteParams {
+	return rewrite.SiteParams{Sets: r.Parameters, Axis: 1}
+}
+
+// collect streams data through m and returns statistics of each site's pre-activation value. With
+// a reference model ref, each value is paired with what the site's original activation outputs in
+// ref on the same data (a conditional histogram), so that the fit reproduces the original outputs
+// from the inputs m actually delivers.
+func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) ([]*SiteStats, error) {
+	var ropts []runtime.Option
+	if opts.Threads > 0 {
+		ropts = append(ropts, runtime.WithThreads(opts.Threads))
+	}
+	sess, err := runtime.NewSession(m, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the model for calibration: %w", err)
+	}
+	var refSess *runtime.Session
+	if ref != nil {
+		if refSess, err = runtime.NewSession(ref, ropts...); err != nil {
+			return nil, fmt.Errorf("compiling the original model for calibration: %w", err)
+		}
+	}
+	var names []string
+	for _, s := range sites {
+		names = append(names, s.Input)
+		if s.Bias != "" {
+			names = append(names, s.Bias)
+		}
+	}
+	stats := make([]*SiteStats, len(sites))
+	for i := range stats {
+		stats[i] = NewSiteStats(opts.Bins, opts.PerChannel)
+	}
+	if err := data.Reset(); err != nil {
+		return nil, err
+	}
+	batches := 0
+	for {
+		batch, err := data.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		vals, err := sess.Run(batch, names...)
+		if err != nil {
+			return nil, fmt.Errorf("running batch %d: %w", batches, err)
+		}
+		var refVals map[string]*tensor.Tensor
+		if refSess != nil {
+			if refVals, err = refSess.Run(batch, names...); err != nil {
+				return nil, fmt.Errorf("running batch %d through the original model: %w", batches, err)
+			}
+		}
+		for i, s := range sites {
+			x, err := siteInput(s, vals)
+			if err != nil {
+				return nil, err
+			}
+			if refVals == nil {
+				err = stats[i].AddTensor(x)
+			} else {
+				var orig *tensor.Tensor
+				if orig, err = siteInput(s, refVals); err != nil {
+					return nil, err
+				}
+				err = stats[i].AddPairs(x, applyTarget(TargetOf(s), orig))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
+			}
+		}
+		batches++
+		if opts.OnBatch != nil {
+			opts.OnBatch(rowsOf(batch))
+		}
+	}
+	if batches == 0 {
+		return nil, errors.New("the calibration data hold no batch")
+	}
+	return stats, nil
+}
+
+// siteInput is the value a site's activation is applied to (with FastGelu's bias added).
+func siteInput(s rewrite.Site, vals map[string]*tensor.Tensor) (*tensor.Tensor, error) {
+	x := vals[s.Input]
+	if s.Bias == "" {
+		return x, nil
+	}
+	x, err := addBias(x, vals[s.Bias])
+	if err != nil {
+		return nil, fmt.Errorf("site %q: %w", s.Node, err)
+	}
+	return x, nil
+}
+
+// applyTarget evaluates the target activation elementwise, in float64, rounded to float32.
+func applyTarget(target Target, x *tensor.Tensor) *tensor.Tensor {
+	xs, _ := float32Values(x) // siteInput already checked the type
+	ys := make([]float32, len(xs))
+	for i, v := range xs {
+		ys[i] = float32(target.Eval(float64(v)))
+	}
+	return tensor.New(x.Shape, ys)
+}
+
+// rowsOf is the batch size of a batch (the first axis of any input).
+func rowsOf(batch map[string]*tensor.Tensor) int {
+	for _, t := range batch {
+		if t.Rank() > 0 {
+			return t.Shape[0]
+		}
+	}
+	return 1
+}
+
+// addBias returns x + bias with bias broadcast over x's trailing axes (FastGelu's bias is 1-D
+// over the last axis).
+func addBias(x, bias *tensor.Tensor) (*tensor.Tensor, error) {
+	xs, err := float32Values(x)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := float32Values(bias)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) == 0 || len(xs)%len(bs) != 0 {
+		return nil, fmt.Errorf("bias of shape %v does not broadcast over %v", bias.Shape, x.Shape)
+	}
+	out := make([]float32, len(xs))
+	for i, v := range xs {
+		out[i] = v + bs[i%len(bs)]
+	}
+	return tensor.New(x.Shape, out), nil
+}
+
+// fitSite fits the chosen family (or every family, for Auto) per layer or per channel.
+func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
+	target := TargetOf(s)
+	rep := SiteReport{Node: s.Node, Kind: string(s.Kind), Input: s.Input, Stats: summarize(ss), hist: ss.Layer.Hist, target: target}
+	var err error
+	if rep.ReLU, err = ReLUError(target, ss.Layer); err != nil {
+		return rep, fmt.Errorf("site %q: %w", s.Node, err)
+	}
+	groups := []*Stats{ss.Layer}
+	if opts.PerChannel && len(ss.Channels) > 1 {
+		groups = ss.Channels
+	}
+	fam := opts.To
+	if fam == Auto {
+		// Choose on the layer's distribution, then fit that family per channel if asked.
+		best, all, err := FitAuto(target, ss.Layer, opts.Fit)
+		if err != nil {
+			return rep, fmt.Errorf("site %q: %w", s.Node, err)
+		}
+		for _, f := range all {
+			rep.Candidates = append(rep.Candidates, Candidate{Family: f.Family, FitError: f.FitError})
+		}
+		fam = best.Family
+	}
+	rep.Family = fam
+	for c, st := range groups {
+		f, err := FitStats(fam, target, st, opts.Fit)
+		if err != nil {
+			if len(groups) > 1 {
+				return rep, fmt.Errorf("site %q channel %d: %w", s.Node, c, err)
+			}
+			return rep, fmt.Errorf("site %q: %w", s.Node, err)
+		}
+		rep.Parameters = append(rep.Parameters, f.Params)
+		if len(groups) == 1 {
+			rep.Fit = f.FitError
+		} else {
+			rep.Fit.WRMSE = max(rep.Fit.WRMSE, f.WRMSE)
+			rep.Fit.MaxAbs = max(rep.Fit.MaxAbs, f.MaxAbs)
+		}
+	}
+	return rep, nil
+}
