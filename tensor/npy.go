@@ -233,7 +233,8 @@ func (h *npyHeader) setDescr(descr string) error {
 	}
 	if code[0] == 'U' {
 		chars, err := strconv.Atoi(code[1:])
-		if err != nil || chars < 0 || chars > 1<<20 {
+		// Zero-width strings would let a tiny file claim billions of elements with no data.
+		if err != nil || chars < 1 || chars > 1<<20 {
 			return fmt.Errorf("npy: unsupported dtype %q", descr)
 		}
 		h.dtype, h.unicodeChars = String, chars

@@ -130,6 +130,7 @@ func TestNpyRejectsBadFiles(t *testing.T) {
 		{"truncated header", []byte("\x93NUMPY\x01\x00\x40\x00{'descr'"), "truncated header"},
 		{"truncated data", npyBytes(f4("(4,)"), make([]byte, 12)), "data has 12 bytes"},
 		{"hostile shape", npyBytes(f4("(100000, 100000, 100000)"), nil), "too many elements"},
+		{"zero-width strings", npyBytes("{'descr': '<U0', 'fortran_order': False, 'shape': (17179869184,), }", nil), "unsupported dtype"},
 		{"object", npyBytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", nil), "pickled object"},
 		{"complex", npyBytes("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", nil), "unsupported dtype"},
 		{"structured", npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", nil), "header"},
