@@ -90,6 +90,33 @@ func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, l
 	return nil
 }
 
+// PanelWidth is the number of columns in a packed panel of B, for BPacker implementations.
+const PanelWidth = nr
+
+// BPacker writes rows [p0, p0+kcb) × columns [j0, j0+ncb) of op(B) in the packed layout: the
+// columns j0+q·PanelWidth … j0+(q+1)·PanelWidth−1 form panel q at dst[q·kcb·PanelWidth:], row p
+// of the panel at offset p·PanelWidth, zero past column j0+ncb. It lets a caller such as a
+// convolution pack its virtual B (the im2col matrix) straight from the image. It may be called
+// concurrently for disjoint column ranges.
+type BPacker func(dst []float32, p0, kcb, j0, ncb int)
+
+// SgemmPackedAWith is C = op(A)·B + beta·C with A packed by PackA and B (k×n) produced block by
+// block by packB.
+func SgemmPackedAWith(pa *PackedA, n int, packB BPacker, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	if pa == nil || packB == nil {
+		return fmt.Errorf("gemm: nil PackedA or BPacker")
+	}
+	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, bPacker: packB, c: c, ldc: ldc, ep: ep}
+	if n < 0 {
+		return fmt.Errorf("gemm: negative n %d", n)
+	}
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
 // job is one product, split into disjoint blocks of C that goroutines compute independently.
 type job struct {
 	m, n, k        int
@@ -101,6 +128,7 @@ type job struct {
 	b              []float32
 	ldb            int
 	pb             *PackedB
+	bPacker        BPacker
 	c              []float32
 	ldc            int
 	ep             *Epilogue
@@ -227,9 +255,13 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		for pc := 0; pc < j.k; pc += kc {
 			kcb := min(kc, j.k-pc)
 			var bBlock []float32
-			if j.pb != nil {
+			switch {
+			case j.pb != nil:
 				bBlock = j.pb.data[pc*j.pb.panels*nr+(jc/nr)*kcb*nr:]
-			} else {
+			case j.bPacker != nil:
+				bBlock = *bufB
+				j.bPacker(bBlock, pc, kcb, jc, ncb)
+			default:
 				bBlock = *bufB
 				packB(bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
 			}

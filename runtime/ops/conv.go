@@ -270,13 +270,25 @@ func (s *convShape) isPointwise() bool {
 	return true
 }
 
-// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize).
+// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize). The
+// weights are packed once (at session creation when constant); 2-D patch matrices are packed
+// straight from the image, other ranks go through an explicit im2col buffer.
 func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []float32) error {
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize
+	packed := k.packedW
+	if wv != nil {
+		packed = make([]*gemm.PackedA, s.group)
+		for g := range packed {
+			var err error
+			if packed[g], err = gemm.PackA(false, mg, kg, wv[g*mg*kg:(g+1)*mg*kg], kg); err != nil {
+				return err
+			}
+		}
+	}
 	pointwise := s.isPointwise()
 	var col []float32
-	if !pointwise {
+	if !pointwise && len(s.in) != 2 {
 		buf := getScratch(kg * s.outSize)
 		defer convScratch.Put(buf)
 		col = *buf
@@ -285,20 +297,19 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 		for g := 0; g < s.group; g++ {
 			img := xv[(b*s.c+g*cg)*s.inSize : (b*s.c+(g+1)*cg)*s.inSize]
 			dst := out[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
-			src := img
-			if !pointwise {
-				im2col(ctx, s, img, col)
-				src = col
-			}
 			var ep *gemm.Epilogue
 			if bias != nil {
 				ep = &gemm.Epilogue{Bias: bias[g*mg : (g+1)*mg], BiasPerRow: true}
 			}
 			var err error
-			if wv == nil {
-				err = gemm.SgemmPackedA(k.packedW[g], false, s.outSize, 1, src, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
-			} else {
-				err = gemm.SgemmFused(false, false, mg, s.outSize, kg, 1, wv[g*mg*kg:(g+1)*mg*kg], kg, src, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+			switch {
+			case pointwise:
+				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+			case len(s.in) == 2:
+				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, img), 0, dst, s.outSize, ctx.Threads, ep)
+			default:
+				im2col(ctx, s, img, col)
+				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			}
 			if err != nil {
 				return err
@@ -308,7 +319,69 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 	return nil
 }
 
-// im2col writes the cg·kSize × outSize patch matrix of one group's image: row (c, kernel
+// im2colPacker2D packs the patch matrix of one group's 2-D image straight into GEMM panels:
+// row r = (channel, ky, kx) of the matrix, column j = output position (oy, ox). The columns
+// of a panel split into runs that share an output row, and each run is one strided read of an
+// input row, clamped to the image.
+func im2colPacker2D(s *convShape, img []float32) gemm.BPacker {
+	const width = gemm.PanelWidth
+	ih, iw := s.in[0], s.in[1]
+	kw := s.kernel[1]
+	ow := s.out[1]
+	sh, sw := s.strides[0], s.strides[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	ph, pw := s.padBegin[0], s.padBegin[1]
+	type patchRow struct{ plane, dy, dx int }
+	type run struct{ c0, n, iy, ix int }
+	return func(dst []float32, p0, kcb, j0, ncb int) {
+		rowsInfo := make([]patchRow, kcb)
+		for p := range rowsInfo {
+			r := p0 + p
+			ch, kk := r/s.kSize, r%s.kSize
+			rowsInfo[p] = patchRow{ch * s.inSize, (kk / kw) * dh, (kk % kw) * dw}
+		}
+		var runs [width]run
+		for q := 0; q*width < ncb; q++ {
+			panel := dst[q*kcb*width : (q+1)*kcb*width]
+			cols := min(width, ncb-q*width)
+			nRuns := 0
+			for c := 0; c < cols; {
+				j := j0 + q*width + c
+				oy, ox := j/ow, j%ow
+				n := min(cols-c, ow-ox)
+				runs[nRuns] = run{c, n, oy*sh - ph, ox*sw - pw}
+				nRuns++
+				c += n
+			}
+			for p, info := range rowsInfo {
+				row := panel[p*width : (p+1)*width]
+				for _, rn := range runs[:nRuns] {
+					seg := row[rn.c0 : rn.c0+rn.n]
+					iy := rn.iy + info.dy
+					if iy < 0 || iy >= ih {
+						clear(seg)
+						continue
+					}
+					src := img[info.plane+iy*iw : info.plane+(iy+1)*iw]
+					ix := rn.ix + info.dx
+					lo, hi := tapRange(ix, sw, rn.n, 0, iw)
+					clear(seg[:lo])
+					clear(seg[hi:])
+					if sw == 1 {
+						copy(seg[lo:hi], src[ix+lo:ix+hi])
+						continue
+					}
+					for c := lo; c < hi; c++ {
+						seg[c] = src[ix+c*sw]
+					}
+				}
+				clear(row[cols:])
+			}
+		}
+	}
+}
+
+// im2col writes the cg·kSize × outSize patch matrix of one group's 1-D or N-d (N ≥ 3) image: row (c, kernel
 // offset), column output position, zero where the window reads padding.
 func im2col(ctx *Context, s *convShape, img, col []float32) {
 	cg := s.cg()
@@ -316,49 +389,9 @@ func im2col(ctx *Context, s *convShape, img, col []float32) {
 		for c := lo; c < hi; c++ {
 			plane := img[c*s.inSize : (c+1)*s.inSize]
 			rows := col[c*s.kSize*s.outSize : (c+1)*s.kSize*s.outSize]
-			if len(s.in) == 2 {
-				im2colPlane2D(s, plane, rows)
-			} else {
-				im2colPlaneND(s, plane, rows)
-			}
+			im2colPlaneND(s, plane, rows)
 		}
 	})
-}
-
-func im2colPlane2D(s *convShape, plane, rows []float32) {
-	ih, iw := s.in[0], s.in[1]
-	kh, kw := s.kernel[0], s.kernel[1]
-	oh, ow := s.out[0], s.out[1]
-	sh, sw := s.strides[0], s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	ph, pw := s.padBegin[0], s.padBegin[1]
-	for ki := 0; ki < kh; ki++ {
-		for kj := 0; kj < kw; kj++ {
-			row := rows[(ki*kw+kj)*oh*ow : (ki*kw+kj+1)*oh*ow]
-			xOff := kj*dw - pw
-			// Output columns whose input column lies inside the image: [lo, hi).
-			lo := min(ow, max(0, ceilDivInt(-xOff, sw)))
-			hi := max(lo, min(ow, ceilDivInt(iw-xOff, sw)))
-			for oy := 0; oy < oh; oy++ {
-				dst := row[oy*ow : (oy+1)*ow]
-				iy := oy*sh + ki*dh - ph
-				if iy < 0 || iy >= ih {
-					clear(dst)
-					continue
-				}
-				src := plane[iy*iw : (iy+1)*iw]
-				clear(dst[:lo])
-				clear(dst[hi:])
-				if sw == 1 {
-					copy(dst[lo:hi], src[lo+xOff:hi+xOff])
-					continue
-				}
-				for ox := lo; ox < hi; ox++ {
-					dst[ox] = src[ox*sw+xOff]
-				}
-			}
-		}
-	}
 }
 
 // ceilDivInt is ⌈a/b⌉ for b > 0 and any sign of a.

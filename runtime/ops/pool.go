@@ -317,6 +317,11 @@ func (k *poolKernel) tapIndex(s *poolShape, corner []int, kp int) int {
 // tapRange returns the kernel taps [lo, hi) of a window starting at start (stride dil) that
 // land in [from, to).
 func tapRange(start, dil, taps, from, to int) (lo, hi int) {
+	if dil == 1 {
+		lo = min(taps, max(0, from-start))
+		hi = max(lo, min(taps, to-start))
+		return lo, hi
+	}
 	lo = min(taps, max(0, ceilDivInt(from-start, dil)))
 	hi = max(lo, min(taps, ceilDivInt(to-start, dil)))
 	return lo, hi
@@ -329,6 +334,15 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 	kh, kw := s.kernel[0], s.kernel[1]
 	ow := s.out[1]
 	dh, dw := s.dilations[0], s.dilations[1]
+	// Per output column: first input column, valid taps, and taps inside the padded extent.
+	type colTaps struct{ x0, lo, hi, padded int }
+	cols := make([]colTaps, ow)
+	for ox := range cols {
+		x0 := ox*s.strides[1] - s.padBegin[1]
+		lo, hi := tapRange(x0, dw, kw, 0, iw)
+		plo, phi := tapRange(x0, dw, kw, -s.padBegin[1], iw+s.padEnd[1])
+		cols[ox] = colTaps{x0, lo, hi, phi - plo}
+	}
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
@@ -339,8 +353,7 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 		}
 		row := dst[oy*ow : (oy+1)*ow]
 		for ox := range row {
-			x0 := ox*s.strides[1] - s.padBegin[1]
-			kxLo, kxHi := tapRange(x0, dw, kw, 0, iw)
+			x0, kxLo, kxHi := cols[ox].x0, cols[ox].lo, cols[ox].hi
 			if k.kind == poolMax {
 				best := float32(math.Inf(-1))
 				for ky := kyLo; ky < kyHi; ky++ {
@@ -363,8 +376,7 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 			}
 			count := (kyHi - kyLo) * (kxHi - kxLo)
 			if k.countIncludePad {
-				lo, hi := tapRange(x0, dw, kw, -s.padBegin[1], iw+s.padEnd[1])
-				count = padRows * (hi - lo)
+				count = padRows * cols[ox].padded
 			}
 			if count > 0 {
 				row[ox] = sum / float32(count)
