@@ -90,11 +90,17 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
+	if len(b) >= maxProtoBytes {
+		return fmt.Errorf("save %s: model is %d bytes, over protobuf's 2 GiB limit that other ONNX tools enforce; save with external data", path, len(b))
+	}
 	if err := WriteFileAtomic(path, b); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil
 }
+
+// maxProtoBytes is the largest message protobuf's C++ and Python readers accept (2 GiB - 1).
+const maxProtoBytes = 1<<31 - 1
 
 // externalAlign is the alignment of each tensor in an external data file, so a reader that maps
 // the file can view float64 and SIMD-width data in place.
