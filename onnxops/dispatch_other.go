@@ -12,5 +12,7 @@ func pwluF32(dst, src []float32, c *pwluChannel) { pwluGo(dst, src, c) }
 
 func zorroF32(dst, src []float32, c *zorroChannel) { zorroGo(dst, src, c) }
 
+func geluF32(dst, src []float32) { geluGo(dst, src) }
+
 // Accelerated reports whether the float32 kernels run the generated assembly.
 func Accelerated() bool { return false }

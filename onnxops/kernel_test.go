@@ -38,6 +38,10 @@ func kernelCases() []kernelCase {
 		{"pwlu relu N=16", FamilyPWLU, []Params{reluPWLU(-3, 3, 16)}, false},
 		{"pwlu bumpy N=5", FamilyPWLU, []Params{bumpy}, false},
 		{"pwlu flat tails", FamilyPWLU, []Params{flat}, false},
+		{"pwlu N=27 (32-entry table)", FamilyPWLU, []Params{wigglyPWLU(-2.5, 4, 27)}, false},
+		{"pwlu N=64", FamilyPWLU, []Params{wigglyPWLU(-6, 6, 64)}, false},
+		{"pwlu N=100 (gather)", FamilyPWLU, []Params{wigglyPWLU(-5, 5, 100)}, false},
+		{"pwlu far from 0", FamilyPWLU, []Params{wigglyPWLU(1000, 1001, 16)}, false},
 		{"pwlu per-channel", FamilyPWLU, []Params{reluPWLU(-2, 2, 4), PWLUParams{BL: -0.5, BR: 3, Heights: []float64{0, 1, -1, 2, 0.5}, KL: 0.2, KR: -0.3}, flat4()}, false},
 		{"zorro symmetric", FamilyZorro, []Params{SymmetricZorro(1.2, 1)}, false},
 		{"zorro sigmoid", FamilyZorro, []Params{SigmoidZorro(4, 2, 0.5)}, false},
@@ -49,6 +53,16 @@ func kernelCases() []kernelCase {
 		{"zorro gate asymmetric", FamilyZorro, []Params{gated(asym)}, true},
 		{"zorro per-channel gate", FamilyZorro, []Params{gated(SymmetricZorro(1.2, 1)), gated(SigmoidZorro(4, 30, 0.5)), gated(asym)}, true},
 	}
+}
+
+// wigglyPWLU has heights GELU(B_i) + a deterministic wiggle, so that every segment differs.
+func wigglyPWLU(bl, br float64, n int) PWLUParams {
+	p := PWLUParams{BL: bl, BR: br, KL: -0.01, KR: 1.02}
+	for i := 0; i <= n; i++ {
+		b := bl + float64(i)*(br-bl)/float64(n)
+		p.Heights = append(p.Heights, GELU(b)+0.05*math.Sin(float64(7*i)))
+	}
+	return p
 }
 
 func flat4() PWLUParams {
@@ -309,4 +323,17 @@ func TestKernelErrors(t *testing.T) {
 	if _, err := zf(zn); err == nil {
 		t.Fatal("gate=2 accepted")
 	}
+}
+
+func TestGELUFloat32(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		xs := testInputs(1003, rand.New(rand.NewPCG(7, 8)))
+		ys := make([]float32, len(xs))
+		GELUFloat32(ys, xs)
+		for i, x := range xs {
+			if want := GELU(float64(x)); !near(float64(ys[i]), want, 1e-5) {
+				t.Errorf("GELU(%v) = %v, want %v", x, ys[i], want)
+			}
+		}
+	})
 }

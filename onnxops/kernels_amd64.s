@@ -4,14 +4,15 @@
 
 #include "textflag.h"
 
-// func crreluAVX2(dst []float32, src []float32, eps float32)
-// Requires: AVX, AVX2, FMA3, SSE
-TEXT ·crreluAVX2(SB), NOSPLIT, $0-52
+// func crreluAVX2(dst []float32, src []float32, eps float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+, SSE
+TEXT ·crreluAVX2(SB), NOSPLIT, $0-53
 	MOVSS        eps+48(FP), X0
 	VBROADCASTSS X0, Y0
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         src_base+24(FP), CX
 	MOVQ         src_len+32(FP), DX
+	MOVB         stream+52(FP), BL
 	SHRQ         $0x03, DX
 
 crrelu_loop:
@@ -48,13 +49,22 @@ crrelu_loop:
 	VADDPS       Y5, Y2, Y2
 	VCMPPS       $0x03, Y1, Y1, Y3
 	VBLENDVPS    Y3, Y1, Y2, Y2
+	TESTB        BL, BL
+	JNZ          crrelu_stream
 	VMOVUPS      Y2, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          crrelu_loop
+	JMP          crrelu_next
+
+crrelu_stream:
+	VMOVNTPS Y2, (AX)
+
+crrelu_next:
+	ADDQ $0x00000020, CX
+	ADDQ $0x00000020, AX
+	DECQ DX
+	JMP  crrelu_loop
 
 crrelu_done:
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -208,82 +218,388 @@ DATA bias127<>+24(SB)/4, $0x0000007f
 DATA bias127<>+28(SB)/4, $0x0000007f
 GLOBL bias127<>(SB), RODATA|NOPTR, $32
 
-// func pwluAVX2(dst []float32, src []float32, c *[24]float32, ys []float32, bs []float32, ks []float32)
-// Requires: AVX, AVX2, FMA3
-TEXT ·pwluAVX2(SB), NOSPLIT, $0-128
+// func pwluPerm8AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluPerm8AVX2(SB), NOSPLIT, $0-105
 	MOVQ c+48(FP), AX
 	MOVQ ys_base+56(FP), CX
-	MOVQ bs_base+80(FP), DX
-	MOVQ ks_base+104(FP), BX
-	MOVQ dst_base+0(FP), SI
-	MOVQ src_base+24(FP), DI
-	MOVQ src_len+32(FP), R8
-	SHRQ $0x03, R8
+	MOVQ ds_base+80(FP), DX
+	MOVQ dst_base+0(FP), BX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), DI
+	MOVB stream+104(FP), R8
+	SHRQ $0x03, DI
 
-pwlu_loop:
-	CMPQ        R8, $0x00000000
-	JE          pwlu_done
-	VMOVUPS     (DI), Y0
+pwlu8_loop:
+	CMPQ        DI, $0x00000000
+	JE          pwlu8_done
+	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
-	VMAXPS      minusOne<>+0(SB), Y1, Y1
-	VMINPS      64(AX), Y1, Y1
-	VROUNDPS    $0x01, Y1, Y1
-	VCVTTPS2DQ  Y1, Y1
-	VPADDD      intOne<>+0(SB), Y1, Y1
-	VPCMPEQD    Y2, Y2, Y2
-	VXORPS      Y3, Y3, Y3
-	VGATHERDPS  Y2, (CX)(Y1*4), Y3
-	VPCMPEQD    Y2, Y2, Y2
-	VXORPS      Y4, Y4, Y4
-	VGATHERDPS  Y2, (DX)(Y1*4), Y4
-	VPCMPEQD    Y2, Y2, Y2
-	VXORPS      Y5, Y5, Y5
-	VGATHERDPS  Y2, (BX)(Y1*4), Y5
-	VSUBPS      Y4, Y0, Y1
-	VFMADD213PS Y3, Y5, Y1
 	VXORPS      Y2, Y2, Y2
-	VCMPPS      $0x00, Y2, Y5, Y2
-	VBLENDVPS   Y2, Y3, Y1, Y1
-	VCMPPS      $0x03, Y0, Y0, Y2
-	VBLENDVPS   Y2, Y0, Y1, Y1
-	VMOVUPS     Y1, (SI)
-	ADDQ        $0x00000020, DI
-	ADDQ        $0x00000020, SI
-	DECQ        R8
-	JMP         pwlu_loop
+	VMAXPS      Y2, Y1, Y2
+	VMINPS      64(AX), Y2, Y2
+	VMINPS      96(AX), Y2, Y3
+	VROUNDPS    $0x01, Y3, Y3
+	VCVTTPS2DQ  Y3, Y4
+	VPERMPS     (CX), Y4, Y5
+	VPERMPS     (DX), Y4, Y4
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y5, Y4, Y2
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMULPS      160(AX), Y4, Y4
+	VCMPPS      $0x07, Y4, Y4, Y5
+	VANDPS      Y5, Y4, Y4
+	VADDPS      128(AX), Y4, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y3
+	VMULPS      256(AX), Y3, Y3
+	VCMPPS      $0x07, Y3, Y3, Y4
+	VANDPS      Y4, Y3, Y3
+	VADDPS      224(AX), Y3, Y3
+	VBLENDVPS   Y1, Y3, Y2, Y2
+	VCMPPS      $0x03, Y0, Y0, Y1
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	TESTB       R8, R8
+	JNZ         pwlu8_stream
+	VMOVUPS     Y2, (BX)
+	JMP         pwlu8_next
 
-pwlu_done:
+pwlu8_stream:
+	VMOVNTPS Y2, (BX)
+
+pwlu8_next:
+	ADDQ $0x00000020, SI
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pwlu8_loop
+
+pwlu8_done:
+	SFENCE
 	VZEROUPPER
 	RET
 
-DATA minusOne<>+0(SB)/4, $0xbf800000
-DATA minusOne<>+4(SB)/4, $0xbf800000
-DATA minusOne<>+8(SB)/4, $0xbf800000
-DATA minusOne<>+12(SB)/4, $0xbf800000
-DATA minusOne<>+16(SB)/4, $0xbf800000
-DATA minusOne<>+20(SB)/4, $0xbf800000
-DATA minusOne<>+24(SB)/4, $0xbf800000
-DATA minusOne<>+28(SB)/4, $0xbf800000
-GLOBL minusOne<>(SB), RODATA|NOPTR, $32
+// func pwluPerm16AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluPerm16AVX2(SB), NOSPLIT, $0-105
+	MOVQ c+48(FP), AX
+	MOVQ ys_base+56(FP), CX
+	MOVQ ds_base+80(FP), DX
+	MOVQ dst_base+0(FP), BX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), DI
+	MOVB stream+104(FP), R8
+	SHRQ $0x03, DI
 
-DATA intOne<>+0(SB)/4, $0x00000001
-DATA intOne<>+4(SB)/4, $0x00000001
-DATA intOne<>+8(SB)/4, $0x00000001
-DATA intOne<>+12(SB)/4, $0x00000001
-DATA intOne<>+16(SB)/4, $0x00000001
-DATA intOne<>+20(SB)/4, $0x00000001
-DATA intOne<>+24(SB)/4, $0x00000001
-DATA intOne<>+28(SB)/4, $0x00000001
-GLOBL intOne<>(SB), RODATA|NOPTR, $32
+pwlu16_loop:
+	CMPQ        DI, $0x00000000
+	JE          pwlu16_done
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VXORPS      Y2, Y2, Y2
+	VMAXPS      Y2, Y1, Y2
+	VMINPS      64(AX), Y2, Y2
+	VMINPS      96(AX), Y2, Y3
+	VROUNDPS    $0x01, Y3, Y3
+	VCVTTPS2DQ  Y3, Y4
+	VPSLLD      $0x1c, Y4, Y5
+	VPERMPS     (CX), Y4, Y6
+	VPERMPS     32(CX), Y4, Y7
+	VBLENDVPS   Y5, Y7, Y6, Y6
+	VPERMPS     (DX), Y4, Y7
+	VPERMPS     32(DX), Y4, Y4
+	VBLENDVPS   Y5, Y4, Y7, Y7
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMULPS      160(AX), Y4, Y4
+	VCMPPS      $0x07, Y4, Y4, Y5
+	VANDPS      Y5, Y4, Y4
+	VADDPS      128(AX), Y4, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y3
+	VMULPS      256(AX), Y3, Y3
+	VCMPPS      $0x07, Y3, Y3, Y4
+	VANDPS      Y4, Y3, Y3
+	VADDPS      224(AX), Y3, Y3
+	VBLENDVPS   Y1, Y3, Y2, Y2
+	VCMPPS      $0x03, Y0, Y0, Y1
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	TESTB       R8, R8
+	JNZ         pwlu16_stream
+	VMOVUPS     Y2, (BX)
+	JMP         pwlu16_next
 
-// func zorroAVX2(dst []float32, src []float32, c *[104]float32)
-// Requires: AVX, AVX2, FMA3
-TEXT ·zorroAVX2(SB), NOSPLIT, $0-56
+pwlu16_stream:
+	VMOVNTPS Y2, (BX)
+
+pwlu16_next:
+	ADDQ $0x00000020, SI
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pwlu16_loop
+
+pwlu16_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluPerm32AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluPerm32AVX2(SB), NOSPLIT, $0-105
+	MOVQ c+48(FP), AX
+	MOVQ ys_base+56(FP), CX
+	MOVQ ds_base+80(FP), DX
+	MOVQ dst_base+0(FP), BX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), DI
+	MOVB stream+104(FP), R8
+	SHRQ $0x03, DI
+
+pwlu32_loop:
+	CMPQ        DI, $0x00000000
+	JE          pwlu32_done
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VXORPS      Y2, Y2, Y2
+	VMAXPS      Y2, Y1, Y2
+	VMINPS      64(AX), Y2, Y2
+	VMINPS      96(AX), Y2, Y3
+	VROUNDPS    $0x01, Y3, Y3
+	VCVTTPS2DQ  Y3, Y4
+	VPSLLD      $0x1c, Y4, Y5
+	VPSLLD      $0x1b, Y4, Y6
+	VPERMPS     (CX), Y4, Y7
+	VPERMPS     32(CX), Y4, Y8
+	VPERMPS     64(CX), Y4, Y9
+	VPERMPS     96(CX), Y4, Y10
+	VBLENDVPS   Y5, Y8, Y7, Y7
+	VBLENDVPS   Y5, Y10, Y9, Y9
+	VBLENDVPS   Y6, Y9, Y7, Y7
+	VPERMPS     (DX), Y4, Y8
+	VPERMPS     32(DX), Y4, Y9
+	VPERMPS     64(DX), Y4, Y10
+	VPERMPS     96(DX), Y4, Y4
+	VBLENDVPS   Y5, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y4, Y10, Y10
+	VBLENDVPS   Y6, Y10, Y8, Y8
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y7, Y8, Y2
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMULPS      160(AX), Y4, Y4
+	VCMPPS      $0x07, Y4, Y4, Y5
+	VANDPS      Y5, Y4, Y4
+	VADDPS      128(AX), Y4, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y3
+	VMULPS      256(AX), Y3, Y3
+	VCMPPS      $0x07, Y3, Y3, Y4
+	VANDPS      Y4, Y3, Y3
+	VADDPS      224(AX), Y3, Y3
+	VBLENDVPS   Y1, Y3, Y2, Y2
+	VCMPPS      $0x03, Y0, Y0, Y1
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	TESTB       R8, R8
+	JNZ         pwlu32_stream
+	VMOVUPS     Y2, (BX)
+	JMP         pwlu32_next
+
+pwlu32_stream:
+	VMOVNTPS Y2, (BX)
+
+pwlu32_next:
+	ADDQ $0x00000020, SI
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pwlu32_loop
+
+pwlu32_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluPerm64AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluPerm64AVX2(SB), NOSPLIT, $0-105
+	MOVQ c+48(FP), AX
+	MOVQ ys_base+56(FP), CX
+	MOVQ ds_base+80(FP), DX
+	MOVQ dst_base+0(FP), BX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), DI
+	MOVB stream+104(FP), R8
+	SHRQ $0x03, DI
+
+pwlu64_loop:
+	CMPQ        DI, $0x00000000
+	JE          pwlu64_done
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VXORPS      Y2, Y2, Y2
+	VMAXPS      Y2, Y1, Y2
+	VMINPS      64(AX), Y2, Y2
+	VMINPS      96(AX), Y2, Y3
+	VROUNDPS    $0x01, Y3, Y3
+	VCVTTPS2DQ  Y3, Y4
+	VPSLLD      $0x1c, Y4, Y5
+	VPSLLD      $0x1b, Y4, Y6
+	VPSLLD      $0x1a, Y4, Y7
+	VPERMPS     (CX), Y4, Y8
+	VPERMPS     32(CX), Y4, Y9
+	VPERMPS     64(CX), Y4, Y10
+	VPERMPS     96(CX), Y4, Y11
+	VPERMPS     128(CX), Y4, Y12
+	VPERMPS     160(CX), Y4, Y13
+	VPERMPS     192(CX), Y4, Y14
+	VPERMPS     224(CX), Y4, Y15
+	VBLENDVPS   Y5, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y11, Y10, Y10
+	VBLENDVPS   Y5, Y13, Y12, Y12
+	VBLENDVPS   Y5, Y15, Y14, Y14
+	VBLENDVPS   Y6, Y10, Y8, Y8
+	VBLENDVPS   Y6, Y14, Y12, Y12
+	VBLENDVPS   Y7, Y12, Y8, Y8
+	VPERMPS     (DX), Y4, Y9
+	VPERMPS     32(DX), Y4, Y10
+	VPERMPS     64(DX), Y4, Y11
+	VPERMPS     96(DX), Y4, Y12
+	VPERMPS     128(DX), Y4, Y13
+	VPERMPS     160(DX), Y4, Y14
+	VPERMPS     192(DX), Y4, Y15
+	VPERMPS     224(DX), Y4, Y4
+	VBLENDVPS   Y5, Y10, Y9, Y9
+	VBLENDVPS   Y5, Y12, Y11, Y11
+	VBLENDVPS   Y5, Y14, Y13, Y13
+	VBLENDVPS   Y5, Y4, Y15, Y15
+	VBLENDVPS   Y6, Y11, Y9, Y9
+	VBLENDVPS   Y6, Y15, Y13, Y13
+	VBLENDVPS   Y7, Y13, Y9, Y9
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y8, Y9, Y2
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMULPS      160(AX), Y4, Y4
+	VCMPPS      $0x07, Y4, Y4, Y5
+	VANDPS      Y5, Y4, Y4
+	VADDPS      128(AX), Y4, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y3
+	VMULPS      256(AX), Y3, Y3
+	VCMPPS      $0x07, Y3, Y3, Y4
+	VANDPS      Y4, Y3, Y3
+	VADDPS      224(AX), Y3, Y3
+	VBLENDVPS   Y1, Y3, Y2, Y2
+	VCMPPS      $0x03, Y0, Y0, Y1
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	TESTB       R8, R8
+	JNZ         pwlu64_stream
+	VMOVUPS     Y2, (BX)
+	JMP         pwlu64_next
+
+pwlu64_stream:
+	VMOVNTPS Y2, (BX)
+
+pwlu64_next:
+	ADDQ $0x00000020, SI
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pwlu64_loop
+
+pwlu64_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluGatherAVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluGatherAVX2(SB), NOSPLIT, $0-105
+	MOVQ c+48(FP), AX
+	MOVQ ys_base+56(FP), CX
+	MOVQ ds_base+80(FP), DX
+	MOVQ dst_base+0(FP), BX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), DI
+	MOVB stream+104(FP), R8
+	SHRQ $0x03, DI
+
+pwluGather_loop:
+	CMPQ        DI, $0x00000000
+	JE          pwluGather_done
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VXORPS      Y2, Y2, Y2
+	VMAXPS      Y2, Y1, Y2
+	VMINPS      64(AX), Y2, Y2
+	VMINPS      96(AX), Y2, Y3
+	VROUNDPS    $0x01, Y3, Y3
+	VCVTTPS2DQ  Y3, Y4
+	VPCMPEQD    Y5, Y5, Y5
+	VXORPS      Y6, Y6, Y6
+	VGATHERDPS  Y5, (CX)(Y4*4), Y6
+	VPCMPEQD    Y5, Y5, Y5
+	VXORPS      Y7, Y7, Y7
+	VGATHERDPS  Y5, (DX)(Y4*4), Y7
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMULPS      160(AX), Y4, Y4
+	VCMPPS      $0x07, Y4, Y4, Y5
+	VANDPS      Y5, Y4, Y4
+	VADDPS      128(AX), Y4, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y3
+	VMULPS      256(AX), Y3, Y3
+	VCMPPS      $0x07, Y3, Y3, Y4
+	VANDPS      Y4, Y3, Y3
+	VADDPS      224(AX), Y3, Y3
+	VBLENDVPS   Y1, Y3, Y2, Y2
+	VCMPPS      $0x03, Y0, Y0, Y1
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	TESTB       R8, R8
+	JNZ         pwluGather_stream
+	VMOVUPS     Y2, (BX)
+	JMP         pwluGather_next
+
+pwluGather_stream:
+	VMOVNTPS Y2, (BX)
+
+pwluGather_next:
+	ADDQ $0x00000020, SI
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pwluGather_loop
+
+pwluGather_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·zorroAVX2(SB), NOSPLIT, $0-57
 	MOVQ c+48(FP), AX
 	MOVQ dst_base+0(FP), CX
 	MOVQ src_base+24(FP), DX
 	MOVQ src_len+32(FP), BX
+	MOVB stream+56(FP), SI
 	SHRQ $0x03, BX
 
 zorro_loop:
@@ -293,87 +609,77 @@ zorro_loop:
 	VMOVUPS      32(AX), Y1
 	VFMADD231PS  (AX), Y0, Y1
 	VXORPS       Y2, Y2, Y2
-	VMINPS       Y2, Y1, Y3
-	VMOVUPS      one<>+0(SB), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMINPS       Y2, Y4, Y4
+	VMOVUPS      one<>+0(SB), Y3
+	VCMPPS       $0x01, Y2, Y1, Y4
+	VCMPPS       $0x0e, Y3, Y1, Y5
+	VBLENDVPS    Y4, Y1, Y2, Y4
+	VMOVUPS      Y4, Y6
+	VSUBPS       Y1, Y3, Y7
+	VBLENDVPS    Y5, Y7, Y4, Y4
+	VSUBPS       Y3, Y1, Y7
+	VBLENDVPS    Y5, Y7, Y6, Y6
+	VMOVUPS      128(AX), Y7
+	VBLENDVPS    Y5, 256(AX), Y7, Y7
+	VMULPS       Y7, Y4, Y4
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y4, Y7
+	VMOVUPS      224(AX), Y8
+	VBLENDVPS    Y5, 352(AX), Y8, Y8
+	VSUBPS       Y4, Y8, Y8
+	VMAXPS       expLo<>+0(SB), Y8, Y8
+	VMINPS       expHi<>+0(SB), Y8, Y8
+	VMULPS       log2e<>+0(SB), Y8, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y8
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y8
+	VMOVUPS      expP0<>+0(SB), Y9
+	VFMADD213PS  expP1<>+0(SB), Y8, Y9
+	VFMADD213PS  expP2<>+0(SB), Y8, Y9
+	VFMADD213PS  expP3<>+0(SB), Y8, Y9
+	VFMADD213PS  expP4<>+0(SB), Y8, Y9
+	VFMADD213PS  expP5<>+0(SB), Y8, Y9
+	VMULPS       Y8, Y8, Y10
+	VFMADD213PS  Y8, Y10, Y9
+	VADDPS       one<>+0(SB), Y9, Y9
+	VCVTPS2DQ    Y4, Y4
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y9, Y9
+	VMOVUPS      192(AX), Y4
+	VBLENDVPS    Y5, 320(AX), Y4, Y4
+	VADDPS       Y4, Y9, Y9
+	VMOVUPS      160(AX), Y4
+	VBLENDVPS    Y5, 288(AX), Y4, Y4
+	VDIVPS       Y9, Y4, Y4
+	VMULPS       Y6, Y4, Y4
+	VANDNPS      Y4, Y7, Y4
 	VMAXPS       Y2, Y1, Y1
-	VMINPS       one<>+0(SB), Y1, Y1
-	VMULPS       128(AX), Y3, Y5
-	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y6
-	VMOVUPS      224(AX), Y7
-	VSUBPS       Y5, Y7, Y7
-	VMAXPS       expLo<>+0(SB), Y7, Y7
-	VMINPS       expHi<>+0(SB), Y7, Y7
-	VMULPS       log2e<>+0(SB), Y7, Y5
-	VROUNDPS     $0x00, Y5, Y5
-	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y7
-	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y7
-	VMOVUPS      expP0<>+0(SB), Y8
-	VFMADD213PS  expP1<>+0(SB), Y7, Y8
-	VFMADD213PS  expP2<>+0(SB), Y7, Y8
-	VFMADD213PS  expP3<>+0(SB), Y7, Y8
-	VFMADD213PS  expP4<>+0(SB), Y7, Y8
-	VFMADD213PS  expP5<>+0(SB), Y7, Y8
-	VMULPS       Y7, Y7, Y9
-	VFMADD213PS  Y7, Y9, Y8
-	VADDPS       one<>+0(SB), Y8, Y8
-	VCVTPS2DQ    Y5, Y5
-	VPADDD       bias127<>+0(SB), Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VMULPS       Y5, Y8, Y8
-	VADDPS       192(AX), Y8, Y8
-	VMOVUPS      160(AX), Y5
-	VDIVPS       Y8, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VANDNPS      Y5, Y6, Y5
-	VMULPS       256(AX), Y4, Y3
-	VCMPPS       $0x01, minusCutoff<>+0(SB), Y3, Y6
-	VMOVUPS      352(AX), Y7
-	VSUBPS       Y3, Y7, Y7
-	VMAXPS       expLo<>+0(SB), Y7, Y7
-	VMINPS       expHi<>+0(SB), Y7, Y7
-	VMULPS       log2e<>+0(SB), Y7, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y7
-	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y7
-	VMOVUPS      expP0<>+0(SB), Y8
-	VFMADD213PS  expP1<>+0(SB), Y7, Y8
-	VFMADD213PS  expP2<>+0(SB), Y7, Y8
-	VFMADD213PS  expP3<>+0(SB), Y7, Y8
-	VFMADD213PS  expP4<>+0(SB), Y7, Y8
-	VFMADD213PS  expP5<>+0(SB), Y7, Y8
-	VMULPS       Y7, Y7, Y9
-	VFMADD213PS  Y7, Y9, Y8
-	VADDPS       one<>+0(SB), Y8, Y8
-	VCVTPS2DQ    Y3, Y3
-	VPADDD       bias127<>+0(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y3, Y8, Y8
-	VADDPS       320(AX), Y8, Y8
-	VMOVUPS      288(AX), Y3
-	VDIVPS       Y8, Y3, Y3
-	VMULPS       Y4, Y3, Y3
-	VANDNPS      Y3, Y6, Y3
-	VADDPS       Y5, Y1, Y1
-	VSUBPS       Y3, Y1, Y1
-	VMOVUPS      96(AX), Y3
-	VFMADD231PS  64(AX), Y1, Y3
+	VMINPS       Y3, Y1, Y1
+	VADDPS       Y4, Y1, Y1
+	VMOVUPS      96(AX), Y4
+	VFMADD231PS  64(AX), Y1, Y4
 	VMOVUPS      384(AX), Y1
-	VMOVUPS      one<>+0(SB), Y4
-	VBLENDVPS    Y1, Y0, Y4, Y4
-	VCMPPS       $0x00, Y2, Y3, Y1
-	VMULPS       Y4, Y3, Y3
-	VANDNPS      Y3, Y1, Y3
+	VBLENDVPS    Y1, Y0, Y3, Y1
+	VCMPPS       $0x00, Y2, Y4, Y2
+	VMULPS       Y1, Y4, Y4
+	VANDNPS      Y4, Y2, Y4
 	VCMPPS       $0x03, Y0, Y0, Y1
-	VBLENDVPS    Y1, Y0, Y3, Y3
-	VMOVUPS      Y3, (CX)
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000020, CX
-	DECQ         BX
-	JMP          zorro_loop
+	VBLENDVPS    Y1, Y0, Y4, Y4
+	TESTB        SI, SI
+	JNZ          zorro_stream
+	VMOVUPS      Y4, (CX)
+	JMP          zorro_next
+
+zorro_stream:
+	VMOVNTPS Y4, (CX)
+
+zorro_next:
+	ADDQ $0x00000020, DX
+	ADDQ $0x00000020, CX
+	DECQ BX
+	JMP  zorro_loop
 
 zorro_done:
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -386,3 +692,188 @@ DATA minusCutoff<>+20(SB)/4, $0xc2c80000
 DATA minusCutoff<>+24(SB)/4, $0xc2c80000
 DATA minusCutoff<>+28(SB)/4, $0xc2c80000
 GLOBL minusCutoff<>(SB), RODATA|NOPTR, $32
+
+// func geluAVX2(dst []float32, src []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·geluAVX2(SB), NOSPLIT, $0-49
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	MOVB stream+48(FP), BL
+	SHRQ $0x03, DX
+
+gelu_loop:
+	CMPQ         DX, $0x00000000
+	JE           gelu_done
+	VMOVUPS      (CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfP<>+0(SB), Y1, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      erfA5<>+0(SB), Y3
+	VFMADD213PS  erfA4<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA3<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA2<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA1<>+0(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP0<>+0(SB), Y4
+	VFMADD213PS  expP1<>+0(SB), Y1, Y4
+	VFMADD213PS  expP2<>+0(SB), Y1, Y4
+	VFMADD213PS  expP3<>+0(SB), Y1, Y4
+	VFMADD213PS  expP4<>+0(SB), Y1, Y4
+	VFMADD213PS  expP5<>+0(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y5
+	VFMADD213PS  Y1, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VMULPS       half<>+0(SB), Y3, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y1, Y2, Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y1
+	VANDNPS      Y2, Y1, Y2
+	VCMPPS       $0x03, Y0, Y0, Y1
+	VBLENDVPS    Y1, Y0, Y2, Y2
+	TESTB        BL, BL
+	JNZ          gelu_stream
+	VMOVUPS      Y2, (AX)
+	JMP          gelu_next
+
+gelu_stream:
+	VMOVNTPS Y2, (AX)
+
+gelu_next:
+	ADDQ $0x00000020, CX
+	ADDQ $0x00000020, AX
+	DECQ DX
+	JMP  gelu_loop
+
+gelu_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+DATA invSqrt2<>+0(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+4(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+8(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+12(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+16(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+20(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+24(SB)/4, $0x3f3504f3
+DATA invSqrt2<>+28(SB)/4, $0x3f3504f3
+GLOBL invSqrt2<>(SB), RODATA|NOPTR, $32
+
+DATA absMask<>+0(SB)/4, $0x7fffffff
+DATA absMask<>+4(SB)/4, $0x7fffffff
+DATA absMask<>+8(SB)/4, $0x7fffffff
+DATA absMask<>+12(SB)/4, $0x7fffffff
+DATA absMask<>+16(SB)/4, $0x7fffffff
+DATA absMask<>+20(SB)/4, $0x7fffffff
+DATA absMask<>+24(SB)/4, $0x7fffffff
+DATA absMask<>+28(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $32
+
+DATA erfP<>+0(SB)/4, $0x3ea7ba05
+DATA erfP<>+4(SB)/4, $0x3ea7ba05
+DATA erfP<>+8(SB)/4, $0x3ea7ba05
+DATA erfP<>+12(SB)/4, $0x3ea7ba05
+DATA erfP<>+16(SB)/4, $0x3ea7ba05
+DATA erfP<>+20(SB)/4, $0x3ea7ba05
+DATA erfP<>+24(SB)/4, $0x3ea7ba05
+DATA erfP<>+28(SB)/4, $0x3ea7ba05
+GLOBL erfP<>(SB), RODATA|NOPTR, $32
+
+DATA erfA5<>+0(SB)/4, $0x3f87dc22
+DATA erfA5<>+4(SB)/4, $0x3f87dc22
+DATA erfA5<>+8(SB)/4, $0x3f87dc22
+DATA erfA5<>+12(SB)/4, $0x3f87dc22
+DATA erfA5<>+16(SB)/4, $0x3f87dc22
+DATA erfA5<>+20(SB)/4, $0x3f87dc22
+DATA erfA5<>+24(SB)/4, $0x3f87dc22
+DATA erfA5<>+28(SB)/4, $0x3f87dc22
+GLOBL erfA5<>(SB), RODATA|NOPTR, $32
+
+DATA erfA4<>+0(SB)/4, $0xbfba00e3
+DATA erfA4<>+4(SB)/4, $0xbfba00e3
+DATA erfA4<>+8(SB)/4, $0xbfba00e3
+DATA erfA4<>+12(SB)/4, $0xbfba00e3
+DATA erfA4<>+16(SB)/4, $0xbfba00e3
+DATA erfA4<>+20(SB)/4, $0xbfba00e3
+DATA erfA4<>+24(SB)/4, $0xbfba00e3
+DATA erfA4<>+28(SB)/4, $0xbfba00e3
+GLOBL erfA4<>(SB), RODATA|NOPTR, $32
+
+DATA erfA3<>+0(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+4(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+8(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+12(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+16(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+20(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+24(SB)/4, $0x3fb5f0e3
+DATA erfA3<>+28(SB)/4, $0x3fb5f0e3
+GLOBL erfA3<>(SB), RODATA|NOPTR, $32
+
+DATA erfA2<>+0(SB)/4, $0xbe91a98e
+DATA erfA2<>+4(SB)/4, $0xbe91a98e
+DATA erfA2<>+8(SB)/4, $0xbe91a98e
+DATA erfA2<>+12(SB)/4, $0xbe91a98e
+DATA erfA2<>+16(SB)/4, $0xbe91a98e
+DATA erfA2<>+20(SB)/4, $0xbe91a98e
+DATA erfA2<>+24(SB)/4, $0xbe91a98e
+DATA erfA2<>+28(SB)/4, $0xbe91a98e
+GLOBL erfA2<>(SB), RODATA|NOPTR, $32
+
+DATA erfA1<>+0(SB)/4, $0x3e827906
+DATA erfA1<>+4(SB)/4, $0x3e827906
+DATA erfA1<>+8(SB)/4, $0x3e827906
+DATA erfA1<>+12(SB)/4, $0x3e827906
+DATA erfA1<>+16(SB)/4, $0x3e827906
+DATA erfA1<>+20(SB)/4, $0x3e827906
+DATA erfA1<>+24(SB)/4, $0x3e827906
+DATA erfA1<>+28(SB)/4, $0x3e827906
+GLOBL erfA1<>(SB), RODATA|NOPTR, $32
+
+DATA signMask<>+0(SB)/4, $0x80000000
+DATA signMask<>+4(SB)/4, $0x80000000
+DATA signMask<>+8(SB)/4, $0x80000000
+DATA signMask<>+12(SB)/4, $0x80000000
+DATA signMask<>+16(SB)/4, $0x80000000
+DATA signMask<>+20(SB)/4, $0x80000000
+DATA signMask<>+24(SB)/4, $0x80000000
+DATA signMask<>+28(SB)/4, $0x80000000
+GLOBL signMask<>(SB), RODATA|NOPTR, $32
+
+DATA half<>+0(SB)/4, $0x3f000000
+DATA half<>+4(SB)/4, $0x3f000000
+DATA half<>+8(SB)/4, $0x3f000000
+DATA half<>+12(SB)/4, $0x3f000000
+DATA half<>+16(SB)/4, $0x3f000000
+DATA half<>+20(SB)/4, $0x3f000000
+DATA half<>+24(SB)/4, $0x3f000000
+DATA half<>+28(SB)/4, $0x3f000000
+GLOBL half<>(SB), RODATA|NOPTR, $32
+
+DATA minusTen<>+0(SB)/4, $0xc1200000
+DATA minusTen<>+4(SB)/4, $0xc1200000
+DATA minusTen<>+8(SB)/4, $0xc1200000
+DATA minusTen<>+12(SB)/4, $0xc1200000
+DATA minusTen<>+16(SB)/4, $0xc1200000
+DATA minusTen<>+20(SB)/4, $0xc1200000
+DATA minusTen<>+24(SB)/4, $0xc1200000
+DATA minusTen<>+28(SB)/4, $0xc1200000
+GLOBL minusTen<>(SB), RODATA|NOPTR, $32

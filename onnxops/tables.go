@@ -36,42 +36,66 @@ func crreluGo(dst, src []float32, eps float32) {
 	}
 }
 
-// pwluTable is the segment table of activations.md §2.5 in its well-conditioned form
-// y = Y_j + (x − B_j)·K_j for segments j = 0 … N+1 (0: left of B_L, N+1: right of B_R), with
-// j = clamp(⌊(x − B_L)·N/(B_R − B_L)⌋, −1, N) + 1.
+// pwluTable is the segment table of activations.md §2.5 in a well-conditioned form. With
+// s = (x − B_L)·N/(B_R − B_L):
+//
+//	s < 0:  y = Y⁰ + (x − B_L)·K_L        s ≥ N:  y = Y^N + (x − B_R)·K_R
+//	else:   y = Y^j + (sc − j)·D_j,  sc = min(s, N), j = ⌊min(sc, N−1)⌋, D_j = Y^{j+1} − Y^j
+//
+// so an element needs two lookups, no product of a large knot position cancels (A_j·x + C_j
+// would, when |B_i| ≫ d), and the outer segments use x itself (s overflows near ±3e38). An
+// outer product that is NaN (±Inf·0 on a flat segment) counts as 0, giving the end height.
 type pwluTable struct{ chans []pwluChannel }
 
 type pwluChannel struct {
-	consts     [pwluConsts]float32 // B_L, N/(B_R−B_L), N
-	wide       [pwluConsts * 8]float32
-	ys, bs, ks []float32 // N+2 entries each
+	consts [pwluConsts]float32
+	wide   [pwluConsts * 8]float32
+	// ys and ds hold Y^j and D_j for the N intervals; the assembly's permute kernels read them
+	// padded with zeros to a power of two ≥ 8, so their length may exceed N.
+	ys, ds []float32
 }
 
 // Layout of the per-channel constants the assembly reads.
 const (
-	pwluBL = iota
-	pwluInvD
+	pwluBL   = iota
+	pwluInvD // N/(B_R−B_L)
 	pwluN
+	pwluNm1 // N−1
+	pwluY0
+	pwluKL
+	pwluBR
+	pwluYN
+	pwluKR
 	pwluConsts
 )
+
+// pwluPadded is the table length for n intervals: the next power of two ≥ 8 up to 64 (the
+// permute kernels' sizes), else n (the gather kernel).
+func pwluPadded(n int) int {
+	for size := 8; size <= 64; size *= 2 {
+		if n <= size {
+			return size
+		}
+	}
+	return n
+}
 
 func newPWLUTable(ps []Params) *pwluTable {
 	t := &pwluTable{}
 	for _, p := range ps {
 		q := p.(PWLUParams)
 		n := q.N()
-		d := (q.BR - q.BL) / float64(n)
-		ys, bs, ks := make([]float32, n+2), make([]float32, n+2), make([]float32, n+2)
-		ys[0], bs[0], ks[0] = float32(q.Heights[0]), float32(q.BL), float32(q.KL)
+		size := pwluPadded(n)
+		ys, ds := make([]float32, size), make([]float32, size)
 		for i := 0; i < n; i++ {
-			ys[i+1] = float32(q.Heights[i])
-			bs[i+1] = float32(q.Knot(i))
-			ks[i+1] = float32((q.Heights[i+1] - q.Heights[i]) / d)
+			ys[i], ds[i] = float32(q.Heights[i]), float32(q.Heights[i+1]-q.Heights[i])
 		}
-		ys[n+1], bs[n+1], ks[n+1] = float32(q.Heights[n]), float32(q.BR), float32(q.KR)
-		ch := pwluChannel{
-			consts: [pwluConsts]float32{float32(q.BL), float32(float64(n) / (q.BR - q.BL)), float32(n)},
-			ys:     ys, bs: bs, ks: ks,
+		ch := pwluChannel{ys: ys, ds: ds}
+		ch.consts = [pwluConsts]float32{
+			pwluBL: float32(q.BL), pwluInvD: float32(float64(n) / (q.BR - q.BL)),
+			pwluN: float32(n), pwluNm1: float32(n - 1),
+			pwluY0: float32(q.Heights[0]), pwluKL: float32(q.KL),
+			pwluBR: float32(q.BR), pwluYN: float32(q.Heights[n]), pwluKR: float32(q.KR),
 		}
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
@@ -92,25 +116,35 @@ func (t *pwluTable) channels() int { return len(t.chans) }
 
 func (t *pwluTable) apply(dst, src []float32, ch int) { pwluF32(dst, src, &t.chans[ch]) }
 
-func pwluGo(dst, src []float32, c *pwluChannel) {
-	bl, invD, n := c.consts[pwluBL], c.consts[pwluInvD], c.consts[pwluN]
-	ys, bs, ks := c.ys, c.bs, c.ks
+func pwluGo(dst, src []float32, ch *pwluChannel) {
+	c := &ch.consts
+	bl, invD, n, nm1 := c[pwluBL], c[pwluInvD], c[pwluN], c[pwluNm1]
 	for i, x := range src {
-		// Clamp in float first: it keeps huge |x| and NaN away from the integer conversion.
-		s := min(max((x-bl)*invD, -1), n)
-		if s != s {
-			s = -1
-		}
-		j := int(float32(math.Floor(float64(s)))) + 1
-		y := ys[j]
-		if k := ks[j]; k != 0 { // K = 0 at ±Inf would give Inf·0
-			y += (x - bs[j]) * k
-		}
-		if x != x {
+		s := (x - bl) * invD
+		var y float32
+		switch {
+		case x != x:
 			y = x
+		case s < 0:
+			y = c[pwluY0] + orZero((x-bl)*c[pwluKL])
+		case s >= n:
+			y = c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
+		default:
+			sc := min(s, n)
+			fl := float32(math.Floor(float64(min(sc, nm1))))
+			j := int(fl)
+			y = ch.ys[j] + (sc-fl)*ch.ds[j]
 		}
 		dst[i] = y
 	}
+}
+
+// orZero maps NaN to 0: an outer PWLU product ±Inf·0 on a flat segment.
+func orZero(v float32) float32 {
+	if v != v {
+		return 0
+	}
+	return v
 }
 
 // zorroTable holds per channel the constants of
@@ -197,9 +231,13 @@ func zorroGo(dst, src []float32, ch *zorroChannel) {
 	gate := math.Float32bits(c[zGate]) != 0
 	for i, x := range src {
 		z := c[zInScale]*x + c[zInShift]
-		zv := min(max(z, 0), 1) +
-			hump32(min(z, 0), c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta]) -
-			hump32(min(1-z, 0), c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
+		zv := min(max(z, 0), 1)
+		switch { // at most one hump is non-zero
+		case z < 0:
+			zv += hump32(z, c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta])
+		case z > 1:
+			zv -= hump32(1-z, c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
+		}
 		w := c[zOutScale]*zv + c[zOutShift]
 		if gate && w != 0 {
 			w *= x

@@ -48,6 +48,12 @@ const (
 	pwluBL = iota
 	pwluInvD
 	pwluN
+	pwluNm1
+	pwluY0
+	pwluKL
+	pwluBR
+	pwluYN
+	pwluKR
 	pwluConsts
 )
 
@@ -84,6 +90,8 @@ const (
 	cmpEQ    = 0x00
 	cmpLT    = 0x01
 	cmpUNORD = 0x03
+	cmpORD   = 0x07
+	cmpGE    = 0x0d
 	cmpGT    = 0x0e
 )
 
@@ -114,11 +122,15 @@ func exp8(x VecVirtual) VecVirtual {
 	return p
 }
 
-// loop8 emits the block loop over dst/src; body maps the 8 inputs in x to the returned outputs.
+// loop8 emits the block loop over dst/src; body maps the 8 inputs in x to the outputs. With
+// the stream argument set, results go out with non-temporal stores (dst must then be 32-byte
+// aligned): for outputs far larger than the caches this saves reading dst lines in before
+// writing them, the same trick memmove uses for large copies.
 func loop8(prefix string, body func(x VecVirtual) VecVirtual) {
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
+	stream := Load(Param("stream"), GP8())
 	SHRQ(U8(3), n)
 	Label(prefix + "loop")
 	CMPQ(n, U32(0))
@@ -126,12 +138,19 @@ func loop8(prefix string, body func(x VecVirtual) VecVirtual) {
 	x := YMM()
 	VMOVUPS(Mem{Base: src}, x)
 	y := body(x)
+	TESTB(stream, stream)
+	JNZ(LabelRef(prefix + "stream"))
 	VMOVUPS(y, Mem{Base: dst})
+	JMP(LabelRef(prefix + "next"))
+	Label(prefix + "stream")
+	VMOVNTPS(y, Mem{Base: dst})
+	Label(prefix + "next")
 	ADDQ(U32(32), src)
 	ADDQ(U32(32), dst)
 	DECQ(n)
 	JMP(LabelRef(prefix + "loop"))
 	Label(prefix + "done")
+	SFENCE()
 	VZEROUPPER()
 	RET()
 }
@@ -144,7 +163,7 @@ func keepNaN(x, y VecVirtual) {
 }
 
 func crrelu() {
-	TEXT("crreluAVX2", NOSPLIT, "func(dst, src []float32, eps float32)")
+	TEXT("crreluAVX2", NOSPLIT, "func(dst, src []float32, eps float32, stream bool)")
 	Doc("crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	epsX := Load(Param("eps"), XMM())
 	eps := YMM()
@@ -169,24 +188,100 @@ func crrelu() {
 	})
 }
 
-func pwlu() {
-	TEXT("pwluAVX2", NOSPLIT, "func(dst, src []float32, c *[24]float32, ys, bs, ks []float32)")
-	Doc("pwluAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, three gathers per block.")
+// pwluIndex emits s = (x − B_L)·N/(B_R−B_L), sc = clamp(s, 0, N) (NaN → 0),
+// fl = ⌊min(sc, N−1)⌋ and the interval index j = fl ∈ [0, N−1].
+func pwluIndex(c Register, x VecVirtual) (s, sc, fl, j VecVirtual) {
+	s, sc, fl, j = YMM(), YMM(), YMM(), YMM()
+	VSUBPS(Mem{Base: c, Disp: 32 * pwluBL}, x, s)
+	VMULPS(Mem{Base: c, Disp: 32 * pwluInvD}, s, s)
+	// The constant is the second source, so a NaN s becomes 0: the index stays in range.
+	VXORPS(sc, sc, sc)
+	VMAXPS(sc, s, sc)
+	VMINPS(Mem{Base: c, Disp: 32 * pwluN}, sc, sc)
+	VMINPS(Mem{Base: c, Disp: 32 * pwluNm1}, sc, fl)
+	VROUNDPS(U8(1), fl, fl) // floor
+	VCVTTPS2DQ(fl, j)
+	return s, sc, fl, j
+}
+
+// pwluOuter emits y0 + (x − b)·k for an outer segment, with a NaN product (±Inf·0 on a flat
+// segment) taken as 0 so that the end height comes out.
+func pwluOuter(c Register, x VecVirtual, y0, b, k int) VecVirtual {
+	p := YMM()
+	VSUBPS(Mem{Base: c, Disp: 32 * b}, x, p)
+	VMULPS(Mem{Base: c, Disp: 32 * k}, p, p)
+	ord := YMM()
+	VCMPPS(U8(cmpORD), p, p, ord)
+	VANDPS(ord, p, p)
+	VADDPS(Mem{Base: c, Disp: 32 * y0}, p, p)
+	return p
+}
+
+// pwluFinish emits y = Y_j + (sc − fl)·D_j inside the bounds, the outer segments outside,
+// and x where x is NaN.
+func pwluFinish(c Register, x, s, sc, fl, yv, dv VecVirtual) VecVirtual {
+	VSUBPS(fl, sc, sc)
+	VFMADD213PS(yv, dv, sc)
+	zero, left, right := YMM(), YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	VCMPPS(U8(cmpLT), zero, s, left)
+	VCMPPS(U8(cmpGE), Mem{Base: c, Disp: 32 * pwluN}, s, right)
+	VBLENDVPS(left, pwluOuter(c, x, pwluY0, pwluBL, pwluKL), sc, sc)
+	VBLENDVPS(right, pwluOuter(c, x, pwluYN, pwluBR, pwluKR), sc, sc)
+	keepNaN(x, sc)
+	return sc
+}
+
+// pwluPerm emits the kernel for tables of up to size entries (a power of two ≥ 8, padded): each
+// lookup is size/8 in-register permutes (VPERMPS, index bits 0–2) merged by a blend tree on index
+// bits 3, 4, …; no gathers, which are slow on many cores.
+func pwluPerm(size int) {
+	name := fmt.Sprintf("pwluPerm%dAVX2", size)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, ys, ds []float32, stream bool)", pwluConsts*8))
+	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("ys").Base(), GP64())
-	bs := Load(Param("bs").Base(), GP64())
-	ks := Load(Param("ks").Base(), GP64())
-	loop8("pwlu_", func(x VecVirtual) VecVirtual {
-		s := YMM()
-		VSUBPS(Mem{Base: c, Disp: 32 * pwluBL}, x, s)
-		VMULPS(Mem{Base: c, Disp: 32 * pwluInvD}, s, s)
-		// The constant is the second source, so a NaN s becomes −1: the index stays in range.
-		VMAXPS(vecF32("minusOne", -1), s, s)
-		VMINPS(Mem{Base: c, Disp: 32 * pwluN}, s, s)
-		VROUNDPS(U8(1), s, s) // floor
-		j := YMM()
-		VCVTTPS2DQ(s, j)
-		VPADDD(vecU32("intOne", 1), j, j)
+	ds := Load(Param("ds").Base(), GP64())
+	loop8(fmt.Sprintf("pwlu%d_", size), func(x VecVirtual) VecVirtual {
+		s, sc, fl, j := pwluIndex(c, x)
+		var masks []VecVirtual
+		for bit := 3; 1<<bit < size; bit++ {
+			m := YMM()
+			VPSLLD(U8(31-bit), j, m) // index bit to the sign bit, which VBLENDVPS reads
+			masks = append(masks, m)
+		}
+		lookup := func(base Register) VecVirtual {
+			var level []VecVirtual
+			for i := 0; i < size/8; i++ {
+				v := YMM()
+				VPERMPS(Mem{Base: base, Disp: 32 * i}, j, v)
+				level = append(level, v)
+			}
+			for _, m := range masks {
+				var next []VecVirtual
+				for i := 0; i < len(level); i += 2 {
+					VBLENDVPS(m, level[i+1], level[i], level[i])
+					next = append(next, level[i])
+				}
+				level = next
+			}
+			return level[0]
+		}
+		yv := lookup(ys)
+		dv := lookup(ds)
+		return pwluFinish(c, x, s, sc, fl, yv, dv)
+	})
+}
+
+// pwluGather is the kernel for any table size, with two gathers per block.
+func pwluGather() {
+	TEXT("pwluGatherAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, ys, ds []float32, stream bool)", pwluConsts*8))
+	Doc("pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
+	c := Load(Param("c"), GP64())
+	ys := Load(Param("ys").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	loop8("pwluGather_", func(x VecVirtual) VecVirtual {
+		s, sc, fl, j := pwluIndex(c, x)
 		gather := func(base Register) VecVirtual {
 			mask, v := YMM(), YMM()
 			VPCMPEQD(mask, mask, mask)
@@ -194,69 +289,67 @@ func pwlu() {
 			VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
 			return v
 		}
-		yv, bv, kv := gather(ys), gather(bs), gather(ks)
-		t := YMM()
-		VSUBPS(bv, x, t)
-		VFMADD213PS(yv, kv, t) // Y + (x − B)·K
-		zero, flat := YMM(), YMM()
-		VXORPS(zero, zero, zero)
-		VCMPPS(U8(cmpEQ), zero, kv, flat) // K = 0: Y (±Inf·0 would be NaN)
-		VBLENDVPS(flat, yv, t, t)
-		keepNaN(x, t)
-		return t
+		yv := gather(ys)
+		dv := gather(ds)
+		return pwluFinish(c, x, s, sc, fl, yv, dv)
 	})
 }
 
-// hump emits h(u) = u·A/(q + e^(β' − a·u)), 0 where a·u < −100.
-func hump(c Register, u VecVirtual, off int) VecVirtual {
-	au := YMM()
-	VMULPS(Mem{Base: c, Disp: 32 * (off + 0)}, u, au)
-	far := YMM()
-	VCMPPS(U8(cmpLT), vecF32("minusCutoff", -100), au, far)
-	arg := YMM()
-	VMOVUPS(Mem{Base: c, Disp: 32 * (off + 3)}, arg)
-	VSUBPS(au, arg, arg)
-	e := exp8(arg)
-	VADDPS(Mem{Base: c, Disp: 32 * (off + 2)}, e, e)
-	g := YMM()
-	VMOVUPS(Mem{Base: c, Disp: 32 * (off + 1)}, g)
-	VDIVPS(e, g, g)
-	VMULPS(u, g, g)
-	VANDNPS(g, far, g)
-	return g
-}
-
 func zorro() {
-	TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32)", zorroConsts*8))
+	TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8))
 	Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
+	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
 	loop8("zorro_", func(x VecVirtual) VecVirtual {
 		z := YMM()
-		VMOVUPS(Mem{Base: c, Disp: 32 * zInShift}, z)
-		VFMADD231PS(Mem{Base: c, Disp: 32 * zInScale}, x, z)
-		zero := YMM()
+		VMOVUPS(at(zInShift), z)
+		VFMADD231PS(at(zInScale), x, z)
+		zero, one := YMM(), YMM()
 		VXORPS(zero, zero, zero)
-		un := YMM()
-		VMINPS(zero, z, un)
-		up := YMM()
-		VMOVUPS(vecF32("one", 1), up)
-		VSUBPS(z, up, up)
-		VMINPS(zero, up, up)
+		VMOVUPS(vecF32("one", 1), one)
+		// At most one hump is non-zero: h(z; neg) for z < 0, −h(1−z; pos) for z > 1. Both are
+		// v·G(u) with u = z, v = z on the left and u = 1−z, v = z−1 on the right (u = v = 0
+		// inside [0,1]), so one exp and one division serve both sides.
+		neg, pos := YMM(), YMM()
+		VCMPPS(U8(cmpLT), zero, z, neg)
+		VCMPPS(U8(cmpGT), one, z, pos)
+		u, v, t := YMM(), YMM(), YMM()
+		VBLENDVPS(neg, z, zero, u)
+		VMOVUPS(u, v)
+		VSUBPS(z, one, t) // 1 − z
+		VBLENDVPS(pos, t, u, u)
+		VSUBPS(one, z, t) // z − 1
+		VBLENDVPS(pos, t, v, v)
+		side := func(negOff, posOff int) VecVirtual {
+			r := YMM()
+			VMOVUPS(at(negOff), r)
+			VBLENDVPS(pos, at(posOff), r, r)
+			return r
+		}
+		a := side(zNegA, zPosA)
+		au := YMM()
+		VMULPS(a, u, au)
+		far := YMM()
+		VCMPPS(U8(cmpLT), vecF32("minusCutoff", -100), au, far) // a·|u| > 100: h = 0
+		arg := side(zNegBeta, zPosBeta)
+		VSUBPS(au, arg, arg)
+		e := exp8(arg)
+		VADDPS(side(zNegQ, zPosQ), e, e)
+		g := side(zNegAmp, zPosAmp)
+		VDIVPS(e, g, g)
+		VMULPS(v, g, g)
+		VANDNPS(g, far, g)
 		zc := YMM()
 		VMAXPS(zero, z, zc)
-		VMINPS(vecF32("one", 1), zc, zc)
-		hn := hump(c, un, zNegA)
-		hp := hump(c, up, zPosA)
-		VADDPS(hn, zc, zc)
-		VSUBPS(hp, zc, zc)
+		VMINPS(one, zc, zc)
+		VADDPS(g, zc, zc)
 		w := YMM()
-		VMOVUPS(Mem{Base: c, Disp: 32 * zOutShift}, w)
-		VFMADD231PS(Mem{Base: c, Disp: 32 * zOutScale}, zc, w)
+		VMOVUPS(at(zOutShift), w)
+		VFMADD231PS(at(zOutScale), zc, w)
 		// factor = gate ? x : 1; Y = W·factor, 0 where W = 0 (x = ±Inf·0 in the gate).
 		gate, factor := YMM(), YMM()
-		VMOVUPS(Mem{Base: c, Disp: 32 * zGate}, gate)
-		VMOVUPS(vecF32("one", 1), factor)
-		VBLENDVPS(gate, x, factor, factor)
+		VMOVUPS(at(zGate), gate)
+		VBLENDVPS(gate, x, one, factor)
 		wz := YMM()
 		VCMPPS(U8(cmpEQ), zero, w, wz)
 		VMULPS(factor, w, w)
@@ -266,11 +359,60 @@ func zorro() {
 	})
 }
 
+// Abramowitz & Stegun 7.1.26, as geluGo in ../gelu.go.
+var erfAS = []float32{0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429}
+
+const erfASp = 0.3275911
+
+func gelu() {
+	TEXT("geluAVX2", NOSPLIT, "func(dst, src []float32, stream bool)")
+	Doc("geluAVX2 is geluGo over the first len(src)/8*8 elements; AVX2+FMA.")
+	loop8("gelu_", func(x VecVirtual) VecVirtual {
+		// a = |x|/√2, t = 1/(1 + p·a), erf(a) = 1 − t·poly(t)·e^(−a²)
+		a := YMM()
+		VMULPS(vecF32("invSqrt2", 0.70710678118654752), x, a)
+		VANDPS(vecU32("absMask", 0x7fffffff), a, a)
+		t := YMM()
+		VMOVUPS(vecF32("one", 1), t)
+		VFMADD231PS(vecF32("erfP", erfASp), a, t)
+		num := YMM()
+		VMOVUPS(vecF32("one", 1), num)
+		VDIVPS(t, num, t)
+		poly := YMM()
+		VMOVUPS(vecF32("erfA5", erfAS[4]), poly)
+		for i := 3; i >= 0; i-- {
+			VFMADD213PS(vecF32(fmt.Sprintf("erfA%d", i+1), erfAS[i]), t, poly)
+		}
+		VMULPS(t, poly, poly)
+		e := YMM()
+		VMULPS(a, a, e)
+		VXORPS(vecU32("signMask", 0x80000000), e, e)
+		e = exp8(e)
+		VMULPS(e, poly, poly) // 1 − erf(|x|/√2)
+		// GELU = x·Φ(x): Φ = 1 − poly/2 for x ≥ 0, poly/2 for x < 0.
+		half := YMM()
+		VMULPS(vecF32("half", 0.5), poly, half)
+		phi := YMM()
+		VMOVUPS(vecF32("one", 1), phi)
+		VSUBPS(half, phi, phi)
+		VBLENDVPS(x, half, phi, phi) // sign bit of x selects the x < 0 form
+		VMULPS(x, phi, phi)
+		neg := YMM()
+		VCMPPS(U8(cmpLT), vecF32("minusTen", -10), x, neg) // Φ(−10) < 1e-23: x·Φ is 0 (and −Inf·0 is not NaN)
+		VANDNPS(phi, neg, phi)
+		keepNaN(x, phi)
+		return phi
+	})
+}
+
 func main() {
-	Package("github.com/actswap/actswap/onnxops")
 	ConstraintExpr("amd64")
 	crrelu()
-	pwlu()
+	for _, size := range []int{8, 16, 32, 64} {
+		pwluPerm(size)
+	}
+	pwluGather()
 	zorro()
+	gelu()
 	Generate()
 }
