@@ -31,9 +31,10 @@ var reluZorro = onnxops.ZorroParams{
 	InScale: reluZorroSharpness, InShift: 0.5, OutScale: 1, OutShift: 0, Gate: true,
 }
 
-// geluZorro is the gated form x·(s·Z(m·x + c) + t) fitted to exact GELU on N(0,1) inputs with a
-// small uniform tail guard on [−4, 4] (TestGELUZorroDefaultIsFitted re-runs the fit). It is the
-// best of the Zorro forms for GELU, and still a poor one: see the package documentation.
+// geluZorro is the gated form x·Z(m·x + c) fitted offline to exact GELU on N(0,1) inputs, with
+// out_scale 1 and out_shift 0 so the tails behave like GELU's (TestGELUZorroDefaultIsFitted
+// re-runs the fit). The fit drives a to infinity, so the humps vanish and this is in effect
+// x·clip(0.31357·x + ½, 0, 1): the best Zorro can do for GELU, and still a poor one.
 var geluZorro = onnxops.ZorroParams{
 	AN: 1e4, BN: 2e-3, AP: 1e4, BP: 2e-3, InScale: 0.31357, InShift: 0.5, OutScale: 1, OutShift: 0, Gate: true,
 }

@@ -103,3 +103,15 @@ func TestGELUZorroDefaultIsFitted(t *testing.T) {
 		t.Errorf("geluZorro is not a fitted optimum: wRMSE %.5f, a refit reaches %.5f with %+v", recorded, res.F, toParams(res.X))
 	}
 }
+
+func TestGELUPWLUSlopes(t *testing.T) {
+	sp, err := DefaultParams(Site{Kind: KindGELU}, onnxops.FamilyPWLU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sp.Sets[0].(onnxops.PWLUParams)
+	if p.N() != 16 || p.BL != -3 || p.BR != 3 || math.Abs(p.KL) > 0.02 || math.Abs(p.KR-1) > 0.02 {
+		t.Fatalf("GELU PWLU default %+v, want N=16 on [−3, 3] with K_L ≈ 0 and K_R ≈ 1", p)
+	}
+	t.Logf("K_L %.4f, K_R %.4f", p.KL, p.KR)
+}

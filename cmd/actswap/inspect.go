@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/rewrite"
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +46,23 @@ func runInspect(w io.Writer, path string, asJSON bool) error {
 // inspectSummary is where inspect gathers its facts: onnx.Summarize for the model itself, and
 // s.Activations for the activation sites the rewrite stage finds.
 func inspectSummary(m *onnx.ModelProto) onnx.Summary {
-	return onnx.Summarize(m)
+	s := onnx.Summarize(m)
+	if sites, err := rewrite.Find(m); err == nil {
+		acts := make([]inspectActivation, 0, len(sites))
+		for _, site := range sites {
+			acts = append(acts, inspectActivation{Node: site.Node, Kind: string(site.Kind), Pattern: site.Pattern, Blocked: site.Blocked})
+		}
+		s.Activations = acts
+	}
+	return s
+}
+
+// inspectActivation is one activation site as inspect lists it.
+type inspectActivation struct {
+	Node    string `json:"node"`
+	Kind    string `json:"kind"`
+	Pattern string `json:"pattern"`
+	Blocked string `json:"blocked,omitempty"`
 }
 
 func printSummary(w io.Writer, path string, s onnx.Summary) error {

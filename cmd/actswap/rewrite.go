@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
+)
+
+// rewriteFlags are the options of `actswap rewrite`.
+type rewriteFlags struct {
+	out, to, match, nodes, exclude string
+	force                          bool
+}
+
+func init() {
+	var f rewriteFlags
+	cmd := &cobra.Command{
+		Use:   "rewrite MODEL -o OUT",
+		Short: "Replace ReLU/GELU activations with ai.actswap Zorro, PWLU or CRReLU nodes",
+		Long: `Find the ReLU and GELU activations of MODEL (Relu, Gelu, erf and tanh GELU chains in every
+operand order, com.microsoft Gelu/FastGelu/BiasGelu/QuickGelu) and replace each with one ai.actswap
+node, writing the result to OUT. Parameters are the uncalibrated defaults (exact for ReLU with
+pwlu and crrelu); see 'actswap calibrate' for parameters fitted to your data.
+
+Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 2
+means nothing was replaced and nothing was written.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRewrite(cmd.OutOrStdout(), args[0], f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.out, "output", "o", "", "where to write the rewritten model (required)")
+	cmd.Flags().StringVar(&f.to, "to", "pwlu", "replacement: pwlu, zorro or crrelu")
+	cmd.Flags().StringVar(&f.match, "match", "relu,gelu", "activation kinds to replace: relu, gelu (all GELU forms), gelu_tanh, quick_gelu")
+	cmd.Flags().StringVar(&f.nodes, "nodes", "", "only replace sites with a node whose name matches this regular expression")
+	cmd.Flags().StringVar(&f.exclude, "exclude", "", "never replace sites with a node whose name matches this regular expression")
+	cmd.Flags().BoolVar(&f.force, "force", false, "overwrite OUT if it exists (never the input model)")
+	rootCmd.AddCommand(cmd)
+}
+
+// parseFamilyFlag accepts the lower-case family names of the command line.
+func parseFamilyFlag(s string) (onnxops.Family, error) {
+	for _, fam := range onnxops.Families {
+		if strings.EqualFold(s, string(fam)) {
+			return fam, nil
+		}
+	}
+	return "", fmt.Errorf("--to %q: want pwlu, zorro or crrelu", s)
+}
+
+func rewriteOptions(f rewriteFlags) (rewrite.Options, error) {
+	opts := rewrite.Options{Version: Version}
+	var err error
+	if opts.To, err = parseFamilyFlag(f.to); err != nil {
+		return opts, err
+	}
+	if opts.Match, err = rewrite.ParseKinds(f.match); err != nil {
+		return opts, fmt.Errorf("--match: %w", err)
+	}
+	for _, re := range []struct {
+		flag, expr string
+		dst        **regexp.Regexp
+	}{{"--nodes", f.nodes, &opts.Nodes}, {"--exclude", f.exclude, &opts.Exclude}} {
+		if re.expr == "" {
+			continue
+		}
+		if *re.dst, err = regexp.Compile(re.expr); err != nil {
+			return opts, fmt.Errorf("%s: %w", re.flag, err)
+		}
+	}
+	return opts, nil
+}
+
+func runRewrite(w io.Writer, in string, f rewriteFlags) error {
+	if f.out == "" {
+		return errors.New("no output path: give -o OUT")
+	}
+	opts, err := rewriteOptions(f)
+	if err != nil {
+		return err
+	}
+	if onnx.SameFile(in, f.out) {
+		return fmt.Errorf("refusing to overwrite the input model %s; choose another output path", in)
+	}
+	if _, err := os.Stat(f.out); err == nil && !f.force {
+		return fmt.Errorf("%s exists; use --force to overwrite it", f.out)
+	}
+	m, err := onnx.LoadFile(in)
+	if err != nil {
+		return err
+	}
+	out, rep, err := rewrite.Apply(m, opts)
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", in, err)
+	}
+	if len(rep.Found) > 0 {
+		printRewriteReport(w, in, rep)
+	}
+	if misses, err := rewrite.Trace(m); err == nil && len(misses) > 0 {
+		fmt.Fprintf(w, "not matched   %d\n", len(misses))
+		for _, miss := range misses {
+			fmt.Fprintf(w, "  %s (%s): %s\n", miss.Node, miss.OpType, miss.Reason)
+		}
+	}
+	if len(rep.Found) == 0 {
+		return &exitError{code: 2, err: fmt.Errorf("no ReLU or GELU activations found in %s; nothing written", in)}
+	}
+	if len(rep.Replaced) == 0 {
+		return &exitError{code: 2, err: fmt.Errorf("none of the %d activation sites in %s was replaced; nothing written", len(rep.Found), in)}
+	}
+	if err := onnx.SaveFile(out, f.out, onnx.RefuseOverwrite(in)); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wrote         %s (%d %s node(s), ir_version %d)\n", f.out, len(rep.Replaced), rep.To, out.GetIrVersion())
+	return nil
+}
+
+func printRewriteReport(w io.Writer, in string, rep rewrite.Report) {
+	fmt.Fprintf(w, "model         %s\n", in)
+	byPattern := rep.FoundByPattern()
+	var found []string
+	for _, p := range inspectSortedKeys(byPattern) {
+		found = append(found, fmt.Sprintf("%s %d", p, byPattern[p]))
+	}
+	fmt.Fprintf(w, "found         %d (%s)\n", len(rep.Found), inspectOrNone(strings.Join(found, ", ")))
+	fmt.Fprintf(w, "replaced      %d with %s:%s\n", len(rep.Replaced), onnxops.Domain, rep.To)
+	for _, r := range rep.Replaced {
+		fmt.Fprintf(w, "  %s  %s (%s) -> %s\n", siteLabel(r.Site), r.Site.Pattern, r.Site.Kind, r.Node)
+	}
+	fmt.Fprintf(w, "skipped       %d\n", len(rep.Skipped))
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "  %s  %s: %s\n", siteLabel(s.Site), s.Site.Pattern, s.Reason)
+	}
+}
+
+// siteLabel names a site by its output node, or by its output value when the node is unnamed.
+func siteLabel(s rewrite.Site) string {
+	if s.Node != "" {
+		return s.Node
+	}
+	return "(unnamed, output " + s.Output + ")"
+}
