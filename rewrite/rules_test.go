@@ -281,3 +281,46 @@ func checkModelHeader(t *testing.T, m *onnx.ModelProto, fam onnxops.Family) {
 		t.Errorf("metadata %v lacks actswap's records", m.GetMetadataProps())
 	}
 }
+
+// TestErfGELUEveryOrder builds the erf GELU in every association of 0.5·x·(1+erf) and every
+// operand order of its Add and two Muls (24 graphs), each with Div by √2 and Mul by 1/√2.
+func TestErfGELUEveryOrder(t *testing.T) {
+	for assoc := range 3 {
+		for swaps := range 8 {
+			for _, useMul := range []bool{false, true} {
+				b := newGraphBuilder()
+				pair := func(op string, swap bool, a, c string) string {
+					if swap {
+						a, c = c, a
+					}
+					return b.op(op, a, c)
+				}
+				var scaled string
+				if useMul {
+					scaled = pair("Mul", false, "x", b.init(1/math.Sqrt2))
+				} else {
+					scaled = b.op("Div", "x", b.init(math.Sqrt2))
+				}
+				onePlus := pair("Add", swaps&1 != 0, b.op("Erf", scaled), b.init(1))
+				inner, outer := swaps&2 != 0, swaps&4 != 0
+				var y string
+				switch assoc {
+				case 0: // (x·0.5)·(1+erf)
+					y = pair("Mul", outer, pair("Mul", inner, "x", b.init(0.5)), onePlus)
+				case 1: // (x·(1+erf))·0.5
+					y = pair("Mul", outer, pair("Mul", inner, "x", onePlus), b.init(0.5))
+				case 2: // x·((1+erf)·0.5)
+					y = pair("Mul", outer, "x", pair("Mul", inner, onePlus, b.init(0.5)))
+				}
+				b.output(y)
+				sites, err := Find(b.model())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(sites) != 1 || sites[0].Pattern != "gelu_erf" || len(sites[0].Nodes) != 5 {
+					t.Errorf("association %d, swaps %03b, Mul 1/√2 %v: sites %+v", assoc, swaps, useMul, sites)
+				}
+			}
+		}
+	}
+}
