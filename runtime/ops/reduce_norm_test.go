@@ -232,3 +232,22 @@ func TestDet(t *testing.T) {
 	got := runKernel(t, "Det", 22, nil, 1, x)
 	wantClose(t, "Det", got[0], []int{2}, []float64{2*(3-2) - 0 + 1*(1-3), -1}, 1e-6)
 }
+
+func TestLosses(t *testing.T) {
+	// Two samples, three classes; sample 1's target is ignored.
+	scores := f32t([]int{2, 3}, 1, 2, 3, 0, 0, 0)
+	target := i64t([]int{2}, 2, 1)
+	weight := f32t([]int{3}, 0.5, 1, 2)
+	got := runKernel(t, "NegativeLogLikelihoodLoss", 22, kattr{"reduction": "none"}, 1, scores, target, weight)
+	wantClose(t, "NLL none", got[0], []int{2}, []float64{-3 * 2, 0 * 1}, 1e-7)
+	got = runKernel(t, "NegativeLogLikelihoodLoss", 22, kattr{"ignore_index": 1}, 1, scores, target, weight)
+	wantClose(t, "NLL mean ignore", got[0], []int{}, []float64{-3}, 1e-7)
+	got = runKernel(t, "SoftmaxCrossEntropyLoss", 13, kattr{"reduction": "sum"}, 2, scores, target)
+	lse := math.Log(math.Exp(1) + math.Exp(2) + math.Exp(3))
+	wantClose(t, "SCE sum", got[0], []int{}, []float64{(lse - 3) + math.Log(3)}, 1e-6)
+	wantClose(t, "SCE log_prob", got[1], []int{2, 3}, []float64{1 - lse, 2 - lse, 3 - lse,
+		-math.Log(3), -math.Log(3), -math.Log(3)}, 1e-6)
+	if err := kernelErr("NegativeLogLikelihoodLoss", 22, nil, scores, i64t([]int{2}, 3, 0)); err == nil {
+		t.Fatal("target out of range accepted")
+	}
+}
