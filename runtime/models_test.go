@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 
 	"github.com/actswap/actswap/internal/testutil"
@@ -89,6 +90,26 @@ func checkRealModel(t *testing.T, dir string) {
 			t.Errorf("output %q: %s", o.Name, msg)
 		}
 	}
+
+	// The same session from several goroutines at once: every run must see only its own values.
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			again, err := s.Run(inputs)
+			if err != nil {
+				t.Errorf("concurrent run: %v", err)
+				return
+			}
+			for _, o := range outs {
+				if msg := compareValues(again[o.Name], got[o.Name], 0, 0); msg != "" {
+					t.Errorf("concurrent run: output %q differs from the first run: %s", o.Name, msg)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 
 	// Batch of three: stored, perturbed, stored.
 	batched := map[string]*tensor.Tensor{}
