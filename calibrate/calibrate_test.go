@@ -8,6 +8,7 @@ import (
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/runtime"
 )
 
@@ -147,5 +148,42 @@ func TestCalibrateGELUModels(t *testing.T) {
 			t.Logf("rel L2: PWLU16 %.3g, PWLU32 %.3g, sequential %.3g; agreement %.4f; accuracy %+v",
 				cmp16.Outputs[0].RelL2, cmp32.Outputs[0].RelL2, cmpSeq.Outputs[0].RelL2, cmp16.Top1Agreement, *cmp16.Accuracy)
 		})
+	}
+}
+
+func TestRefitRewrittenModel(t *testing.T) {
+	d := openDigits(t, "digits_vit")
+	for _, fam := range []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro, onnxops.FamilyCRReLU} {
+		rewritten, _, err := rewrite.Apply(d.m, rewrite.Options{To: fam})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := Compare(d.m, rewritten, d.test, d.label, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Refit(rewritten, d.calib, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Sites) != 2 || res.Sites[0].Family != fam || res.Sites[0].Kind != "gelu" {
+			t.Fatalf("%s: refit sites %+v", fam, res.Sites)
+		}
+		after, err := Compare(d.m, res.Model, d.test, d.label, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: rel L2 defaults %.4g → refit %.4g; fit errors %+v %+v (ReLU %+v)", fam, before.Outputs[0].RelL2, after.Outputs[0].RelL2, res.Sites[0].Fit, res.Sites[1].Fit, res.Sites[0].ReLU)
+		if after.Outputs[0].RelL2 > 1.05*before.Outputs[0].RelL2 {
+			t.Errorf("%s: refit made the model worse: %.4g → %.4g", fam, before.Outputs[0].RelL2, after.Outputs[0].RelL2)
+		}
+		for _, s := range res.Sites {
+			if s.Fit.WRMSE > s.ReLU.WRMSE*1.001 {
+				t.Errorf("%s site %s: wRMSE %.4g worse than ReLU's %.4g", fam, s.Node, s.Fit.WRMSE, s.ReLU.WRMSE)
+			}
+		}
+	}
+	if _, err := Refit(d.m, d.calib, Options{}); err == nil {
+		t.Error("refitting a model without ai.actswap nodes should fail")
 	}
 }

@@ -22,7 +22,7 @@ import (
 // Box bounds in the natural parameters [§4.4]; m's upper bound scales with the data so that the
 // ReLU limit is reachable whatever the spread of the inputs.
 const (
-	zorroMinA, zorroMaxA       = 0.05, 50.0
+	zorroMinA, zorroMaxA       = 0.05, 1e4
 	zorroMinBeta, zorroMaxBeta = -20.0, 40.0
 	zorroMinM                  = 0.01
 )

@@ -1,0 +1,161 @@
+package calibrate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
+	"github.com/actswap/actswap/tensor"
+)
+
+// rewriteMetadataKey is where the rewriter records, per run, which original activation each
+// ai.actswap node replaced: a JSON list of {to, replaced: [{node, kind, pattern, with}]}, where
+// "with" is the new node's name.
+const rewriteMetadataKey = "actswap.rewrite"
+
+type rewriteRun struct {
+	Replaced []struct {
+		Node string `json:"node"`
+		Kind string `json:"kind"`
+		With string `json:"with"`
+	} `json:"replaced"`
+}
+
+// replacedKinds maps each ai.actswap node name to the kind of activation it replaced.
+func replacedKinds(m *onnx.ModelProto) (map[string]string, error) {
+	kinds := map[string]string{}
+	for _, e := range m.GetMetadataProps() {
+		if e.GetKey() != rewriteMetadataKey {
+			continue
+		}
+		var runs []rewriteRun
+		if err := json.Unmarshal([]byte(e.GetValue()), &runs); err != nil {
+			return nil, fmt.Errorf("metadata %q is not the rewriter's record: %w", rewriteMetadataKey, err)
+		}
+		for _, r := range runs {
+			for _, rep := range r.Replaced {
+				kinds[rep.With] = rep.Kind
+			}
+		}
+	}
+	return kinds, nil
+}
+
+// Refit re-calibrates a model that was already rewritten: every ai.actswap node keeps its family
+// and gets parameters fitted on data, to the activation it replaced (read from the rewriter's
+// metadata). Statistics come from m itself in one pass, so each node is fitted on the inputs it sees
+// with the current parameters of the nodes before it. opts.To, Match, Nodes, Exclude and Sequential
+// do not apply. m is not modified.
+func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
+	if m.GetGraph() == nil {
+		return nil, errors.New("model has no graph")
+	}
+	kinds, err := replacedKinds(m)
+	if err != nil {
+		return nil, err
+	}
+	var sites []rewrite.Site
+	var fams []onnxops.Family
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetDomain() != onnxops.Domain {
+			continue
+		}
+		fam, err := onnxops.ParseFamily(n.GetOpType())
+		if err != nil {
+			return nil, fmt.Errorf("node %q: %w", n.GetName(), err)
+		}
+		kind, ok := kinds[n.GetName()]
+		if !ok {
+			return nil, fmt.Errorf("node %q (%s): the activation it replaced is unknown (no %q metadata names it)", n.GetName(), fam, rewriteMetadataKey)
+		}
+		if len(n.GetInput()) == 0 {
+			return nil, fmt.Errorf("node %q (%s) has no input", n.GetName(), fam)
+		}
+		site := rewrite.Site{Node: n.GetName(), Kind: rewrite.Kind(kind), Input: n.GetInput()[0], Output: n.GetOutput()[0]}
+		if site.Kind == rewrite.KindQuickGELU {
+			site.Alpha = 1.702 // the rewriter records no α; QuickGelu's default
+		}
+		sites = append(sites, site)
+		fams = append(fams, fam)
+	}
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("no %s nodes to calibrate; rewrite the model first", onnxops.Domain)
+	}
+	stats, err := collect(m, nil, data, sites, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := proto.Clone(m).(*onnx.ModelProto)
+	inits := map[string]*onnx.TensorProto{}
+	for _, t := range out.GetGraph().GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	nodes := map[string]*onnx.NodeProto{}
+	for _, n := range out.GetGraph().GetNode() {
+		nodes[n.GetName()] = n
+	}
+	res := &Result{Model: out}
+	for i, s := range sites {
+		o := opts
+		o.To = fams[i]
+		rep, err := fitSite(s, stats[i], o)
+		if err != nil {
+			return nil, err
+		}
+		if err := setNodeParams(nodes[s.Node], inits, rep.Parameters); err != nil {
+			return nil, fmt.Errorf("node %q (%s): %w", s.Node, fams[i], err)
+		}
+		res.Sites = append(res.Sites, rep)
+	}
+	return res, nil
+}
+
+// setNodeParams overwrites a node's parameter initializers (same names and element type) and its
+// gate and axis attributes.
+func setNodeParams(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, sets []onnxops.Params) error {
+	fam := sets[0].Family()
+	names := onnxops.ParamInputNames(fam)
+	if len(n.GetInput()) != 1+len(names) {
+		return fmt.Errorf("has %d inputs, %s takes %d", len(n.GetInput()), fam, 1+len(names))
+	}
+	for k := range names {
+		old, ok := inits[n.GetInput()[1+k]]
+		if !ok {
+			return fmt.Errorf("parameter %q is not an initializer", n.GetInput()[1+k])
+		}
+		dt := tensor.DType(old.GetDataType())
+		if dt != tensor.Float16 && dt != tensor.Float64 {
+			dt = tensor.Float32
+		}
+		ts, err := onnxops.ParamTensorsAs(dt, fam, sets)
+		if err != nil {
+			return err
+		}
+		fresh := tensor.ToProto(ts[k], old.GetName())
+		proto.Reset(old)
+		proto.Merge(old, fresh)
+	}
+	var attrs []*onnx.AttributeProto
+	for _, a := range n.GetAttribute() {
+		if a.GetName() != "gate" && a.GetName() != "axis" {
+			attrs = append(attrs, a)
+		}
+	}
+	if z, ok := sets[0].(onnxops.ZorroParams); ok && z.Gate {
+		attrs = append(attrs, intAttr("gate", 1))
+	}
+	if len(sets) > 1 {
+		attrs = append(attrs, intAttr("axis", 1))
+	}
+	n.Attribute = attrs
+	return nil
+}
+
+func intAttr(name string, v int64) *onnx.AttributeProto {
+	return &onnx.AttributeProto{Name: proto.String(name), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+}
