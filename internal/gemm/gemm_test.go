@@ -221,3 +221,25 @@ func TestSgemmRejectsBadShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmPackedAWith feeds B through a BPacker that packs an ordinary matrix, so the result
+// must equal the plain product.
+func TestSgemmPackedAWith(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, tc := range gemmCases() {
+			if tc.transB || tc.alpha != 1 {
+				continue
+			}
+			checkGemm(t, tc, 2, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+				pa, err := PackA(tc.transA, tc.m, tc.k, a, lda)
+				if err != nil {
+					return err
+				}
+				packer := func(dst []float32, p0, kcb, j0, ncb int) {
+					packB(dst, b, ldb, false, p0, kcb, j0, ncb, 1)
+				}
+				return SgemmPackedAWith(pa, tc.n, packer, tc.beta, c, ldc, 2, nil)
+			})
+		}
+	})
+}

@@ -1,10 +1,19 @@
 package ops
 
 import (
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestPytorchConvertedKernelCases runs the single-node cases of the suite's pytorch-converted and
@@ -42,4 +51,203 @@ func TestPytorchConvertedKernelCases(t *testing.T) {
 		}
 	}
 	t.Logf("%d pytorch cases passed", ran)
+}
+
+// convTestNode builds a node for the GEMM/conv/pool kernel tests: attrs values are int, []int
+// or string.
+func convTestNode(op string, attrs map[string]any, nIn int, consts ...*tensor.Tensor) *Node {
+	p := &onnx.NodeProto{OpType: &op, Output: []string{"y"}}
+	for i := 0; i < nIn; i++ {
+		p.Input = append(p.Input, fmt.Sprintf("x%d", i))
+	}
+	for name, v := range attrs {
+		a := &onnx.AttributeProto{Name: proto.String(name)}
+		switch x := v.(type) {
+		case int:
+			a.Type = onnx.AttributeProto_INT.Enum()
+			a.I = proto.Int64(int64(x))
+		case float32:
+			a.Type = onnx.AttributeProto_FLOAT.Enum()
+			a.F = proto.Float32(x)
+		case string:
+			a.Type = onnx.AttributeProto_STRING.Enum()
+			a.S = []byte(x)
+		case []int:
+			a.Type = onnx.AttributeProto_INTS.Enum()
+			for _, i := range x {
+				a.Ints = append(a.Ints, int64(i))
+			}
+		}
+		p.Attribute = append(p.Attribute, a)
+	}
+	n := NewNode(p, 22)
+	copy(n.Const, consts)
+	return n
+}
+
+func randTensor(r *rand.Rand, shape ...int) *tensor.Tensor {
+	v := make([]float32, tensor.NumElements(shape))
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return tensor.New(shape, v)
+}
+
+// refConv is the textbook N-d convolution in float64, straight from the definition.
+func refConv(x, w, b *tensor.Tensor, group int, strides, dilations, padBegin, out []int) []float64 {
+	n, c, m := x.Shape[0], x.Shape[1], w.Shape[0]
+	in, kernel := x.Shape[2:], w.Shape[2:]
+	cg, mg := c/group, m/group
+	xs, ws := tensor.Strides(x.Shape), tensor.Strides(w.Shape)
+	res := make([]float64, n*m*tensor.NumElements(out))
+	oIdx := make([]int, len(out))
+	kIdx := make([]int, len(kernel))
+	i := 0
+	for bn := 0; bn < n; bn++ {
+		for om := 0; om < m; om++ {
+			g := om / mg
+			clear(oIdx)
+			for op := 0; op < tensor.NumElements(out); op++ {
+				var sum float64
+				if b != nil {
+					sum = float64(b.F32()[om])
+				}
+				for ic := 0; ic < cg; ic++ {
+					clear(kIdx)
+					for kp := 0; kp < tensor.NumElements(kernel); kp++ {
+						xo := bn*xs[0] + (g*cg+ic)*xs[1]
+						wo := om*ws[0] + ic*ws[1]
+						inside := true
+						for d := range kernel {
+							pos := oIdx[d]*strides[d] + kIdx[d]*dilations[d] - padBegin[d]
+							inside = inside && pos >= 0 && pos < in[d]
+							xo += pos * xs[d+2]
+							wo += kIdx[d] * ws[d+2]
+						}
+						if inside {
+							sum += float64(x.F32()[xo]) * float64(w.F32()[wo])
+						}
+						odometer(kIdx, kernel)
+					}
+				}
+				res[i] = sum
+				i++
+				odometer(oIdx, out)
+			}
+		}
+	}
+	return res
+}
+
+func TestConvAgainstReference(t *testing.T) {
+	cases := []struct {
+		name      string
+		x, w      []int
+		group     int
+		attrs     map[string]any
+		bias      bool
+		padBegin  []int // expected begin pads, for the reference
+		strides   []int
+		dilations []int
+	}{
+		{"3x3 pad1", []int{1, 3, 9, 11}, []int{8, 3, 3, 3}, 1, map[string]any{"pads": []int{1, 1, 1, 1}}, true, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"stride2 asym pads", []int{2, 4, 10, 7}, []int{7, 4, 3, 2}, 1, map[string]any{"pads": []int{0, 1, 2, 0}, "strides": []int{2, 2}}, false, []int{0, 1}, []int{2, 2}, []int{1, 1}},
+		{"dilated", []int{1, 2, 12, 12}, []int{5, 2, 3, 3}, 1, map[string]any{"dilations": []int{2, 3}, "pads": []int{2, 2, 2, 2}}, true, []int{2, 2}, []int{1, 1}, []int{2, 3}},
+		{"groups", []int{1, 6, 8, 8}, []int{9, 2, 3, 3}, 3, map[string]any{"group": 3, "pads": []int{1, 1, 1, 1}}, true, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"depthwise strided", []int{2, 5, 9, 9}, []int{5, 1, 3, 3}, 5, map[string]any{"group": 5, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, true, []int{1, 1}, []int{2, 2}, []int{1, 1}},
+		{"pointwise", []int{1, 40, 7, 9}, []int{33, 40, 1, 1}, 1, nil, true, []int{0, 0}, []int{1, 1}, []int{1, 1}},
+		{"pointwise strided", []int{1, 8, 7, 9}, []int{4, 8, 1, 1}, 1, map[string]any{"strides": []int{2, 2}}, false, []int{0, 0}, []int{2, 2}, []int{1, 1}},
+		{"same upper", []int{1, 3, 7, 8}, []int{4, 3, 4, 3}, 1, map[string]any{"auto_pad": "SAME_UPPER", "strides": []int{2, 1}}, false, []int{1, 1}, []int{2, 1}, []int{1, 1}},
+		{"same lower", []int{1, 3, 7, 8}, []int{4, 3, 4, 3}, 1, map[string]any{"auto_pad": "SAME_LOWER", "strides": []int{2, 1}}, false, []int{2, 1}, []int{2, 1}, []int{1, 1}},
+		{"wide image, many channels", []int{1, 20, 30, 37}, []int{70, 20, 3, 3}, 1, map[string]any{"pads": []int{1, 1, 1, 1}}, true, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"1-D", []int{2, 3, 17}, []int{4, 3, 5}, 1, map[string]any{"pads": []int{2, 1}, "strides": []int{2}, "dilations": []int{2}}, true, []int{2}, []int{2}, []int{2}},
+		{"3-D", []int{1, 2, 5, 6, 7}, []int{3, 2, 2, 3, 2}, 1, map[string]any{"pads": []int{1, 0, 1, 0, 1, 1}, "strides": []int{1, 2, 1}}, true, []int{1, 0, 1}, []int{1, 2, 1}, []int{1, 1, 1}},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		x, w := randTensor(r, tc.x...), randTensor(r, tc.w...)
+		var b *tensor.Tensor
+		inputs := []*tensor.Tensor{x, w}
+		if tc.bias {
+			b = randTensor(r, tc.w[0])
+			inputs = append(inputs, b)
+		}
+		for _, constW := range []bool{false, true} {
+			var consts []*tensor.Tensor
+			if constW {
+				consts = []*tensor.Tensor{nil, w}
+			}
+			k, err := newConv(convTestNode("Conv", tc.attrs, len(inputs), consts...))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			outs, err := k.Run(NewContext(2), inputs)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			y := outs[0]
+			want := refConv(x, w, b, tc.group, tc.strides, tc.dilations, tc.padBegin, y.Shape[2:])
+			for i, v := range y.F32() {
+				if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+					t.Fatalf("%s (const W %v): y[%d] = %g, want %g (shape %v)", tc.name, constW, i, v, want[i], y.Shape)
+				}
+			}
+		}
+	}
+}
+
+// TestConvConcurrentRuns checks that one kernel serves concurrent Runs (scratch is per call).
+func TestConvConcurrentRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w := randTensor(r, 16, 8, 3, 3)
+	k, err := newConv(convTestNode("Conv", map[string]any{"pads": []int{1, 1, 1, 1}}, 2, nil, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := make([]*tensor.Tensor, 4)
+	want := make([][]float32, len(xs))
+	for i := range xs {
+		xs[i] = randTensor(r, 1, 8, 20, 20)
+		outs, err := k.Run(NewContext(1), []*tensor.Tensor{xs[i], w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = outs[0].F32()
+	}
+	var wg sync.WaitGroup
+	for rep := 0; rep < 3; rep++ {
+		for i := range xs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				outs, err := k.Run(NewContext(2), []*tensor.Tensor{xs[i], w})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !slices.Equal(outs[0].F32(), want[i]) {
+					t.Errorf("input %d: concurrent result differs", i)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func TestConvRejectsBadShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	k, err := newConv(convTestNode("Conv", map[string]any{"group": 2}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := [][]*tensor.Tensor{
+		{randTensor(r, 1, 3, 5, 5), randTensor(r, 4, 2, 3, 3)}, // 3 channels, 2 groups
+		{randTensor(r, 1, 4, 5, 5), randTensor(r, 4, 2, 3)},    // rank mismatch
+		{randTensor(r, 1, 4, 2, 2), randTensor(r, 4, 2, 3, 3)}, // kernel larger than image
+	}
+	for i, in := range bad {
+		if _, err := k.Run(NewContext(1), in); err == nil {
+			t.Errorf("case %d: no error", i)
+		}
+	}
 }

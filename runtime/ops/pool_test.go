@@ -1,0 +1,76 @@
+package ops
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestPool2DFastPathMatchesGeneric runs the 2-D range-arithmetic path and the generic N-d
+// per-tap path on the same windows; the backend suite pins the generic path to ONNX's values.
+func TestPool2DFastPathMatchesGeneric(t *testing.T) {
+	geoms := []map[string]any{
+		{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}},
+		{"kernel_shape": []int{3, 2}, "strides": []int{2, 3}, "pads": []int{0, 1, 2, 1}, "ceil_mode": 1},
+		{"kernel_shape": []int{2, 3}, "dilations": []int{2, 2}, "pads": []int{1, 2, 1, 0}, "count_include_pad": 1},
+		{"kernel_shape": []int{3, 3}, "strides": []int{3, 3}, "ceil_mode": 1, "count_include_pad": 1, "pads": []int{1, 1, 0, 0}},
+		{"kernel_shape": []int{4, 4}, "auto_pad": "SAME_LOWER", "strides": []int{2, 2}},
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	x := randTensor(r, 2, 3, 11, 13)
+	for _, kind := range []poolKind{poolMax, poolAvg} {
+		for gi, attrs := range geoms {
+			f := poolFactory(kind, false)
+			kern, err := f(convTestNode("Pool", attrs, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk := kern.(*poolKernel)
+			s, err := pk.shape(x)
+			if err != nil {
+				t.Fatalf("geometry %d: %v", gi, err)
+			}
+			plane := x.F32()[:s.inSize]
+			fast, generic := make([]float32, s.outSize), make([]float32, s.outSize)
+			pk.poolPlane2D(s, plane, fast)
+			pk.poolPlane(s, plane, generic, nil, 0, make([]int, 2))
+			for i := range fast {
+				if math.Abs(float64(fast[i]-generic[i])) > 1e-5 {
+					t.Fatalf("kind %d geometry %d: out[%d] fast %g, generic %g", kind, gi, i, fast[i], generic[i])
+				}
+			}
+		}
+	}
+}
+
+func TestGlobalPools(t *testing.T) {
+	x := tensor.New([]int{1, 2, 2, 2}, []float32{1, -2, 3, 4, -1, -5, 0, 2})
+	for _, tc := range []struct {
+		kind poolKind
+		want []float32
+	}{
+		{poolMax, []float32{4, 2}},
+		{poolAvg, []float32{1.5, -1}},
+		{poolLp, []float32{float32(math.Sqrt(30)), float32(math.Sqrt(30))}},
+	} {
+		kern, err := poolFactory(tc.kind, true)(convTestNode("GlobalPool", nil, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := kern.Run(NewContext(1), []*tensor.Tensor{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := outs[0]
+		if !tensor.SameShape(y.Shape, []int{1, 2, 1, 1}) {
+			t.Fatalf("kind %d: shape %v", tc.kind, y.Shape)
+		}
+		for i, v := range y.F32() {
+			if math.Abs(float64(v-tc.want[i])) > 1e-5 {
+				t.Errorf("kind %d: y[%d] = %g, want %g", tc.kind, i, v, tc.want[i])
+			}
+		}
+	}
+}
