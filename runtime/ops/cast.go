@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(DefaultDomain, "Cast", 1, newCast)
 	Register(DefaultDomain, "CastLike", 15, newCastLike)
+	Register(DefaultDomain, "BitCast", 26, newBitCast)
 }
 
 func newCast(n *Node) (Kernel, error) {
@@ -604,4 +605,33 @@ func toInt64s(t *tensor.Tensor) ([]int64, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("expected an integer tensor, got %v", t.DType)
+}
+
+// BitCast (opset 26) reinterprets each element's little-endian bytes as another type of the same
+// width; the shape is unchanged.
+func newBitCast(n *Node) (Kernel, error) {
+	if !n.HasAttr("to") {
+		return nil, fmt.Errorf("BitCast: missing attribute 'to'")
+	}
+	to := tensor.DType(n.AttrInt("to", 0))
+	if !to.Supported() || to == tensor.String {
+		return nil, fmt.Errorf("BitCast: target type %v is not supported", to)
+	}
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if x.DType == tensor.String || x.DType.Size() != to.Size() {
+			return nil, fmt.Errorf("cannot bitcast %v to %v: element widths differ", x.DType, to)
+		}
+		p := tensor.ToProto(x, "") // little-endian raw bytes
+		dt := int32(to)
+		p.DataType = &dt
+		out, err := tensor.FromProto(p)
+		if err != nil {
+			return nil, err
+		}
+		return []*tensor.Tensor{out}, nil
+	}), nil
 }

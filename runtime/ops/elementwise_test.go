@@ -257,6 +257,10 @@ func TestCast(t *testing.T) {
 	if i[0] != -1 {
 		t.Fatalf("uint64 max → int64 = %d, want -1 (two's complement)", i[0])
 	}
+	bc := runKernel(t, "BitCast", 26, kattr{"to": int(tensor.Int32)}, 1, f32t([]int{2}, 1, -2))[0].Data.([]int32)
+	if bc[0] != 0x3f800000 || uint32(bc[1]) != 0xc0000000 {
+		t.Fatalf("BitCast float32→int32 = %#x", bc)
+	}
 	h := runKernel(t, "CastLike", 21, nil, 1, f32t([]int{1}, 65519), tensor.New([]int{0}, []tensor.Float16Bits{}))
 	if v := h[0].Data.([]tensor.Float16Bits)[0].Float32(); v != 65504 {
 		t.Fatalf("CastLike to float16 = %v", v)
