@@ -187,6 +187,9 @@ func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, n
 	if len(sp.Sets) > 1 && sp.Axis == 0 {
 		return nil, nil, fmt.Errorf("%d per-channel parameter sets along axis 0 (the batch axis)", len(sp.Sets))
 	}
+	if err := g.checkChannels(s.Input, sp); err != nil {
+		return nil, nil, err
+	}
 	dt := g.inferElemType(s.Input, 0)
 	if dt != tensor.Float16 && dt != tensor.Float64 {
 		dt = tensor.Float32 // also for unknown and bfloat16 inputs: float32 parameters
@@ -328,4 +331,25 @@ func setMetadata(m *onnx.ModelProto, key, value string) {
 		}
 	}
 	m.MetadataProps = append(m.MetadataProps, &onnx.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
+}
+
+// checkChannels rejects per-channel parameters whose count differs from x's declared size along
+// the axis, when the graph declares it (a runtime would fail on the first batch otherwise).
+func (g *graphView) checkChannels(x string, sp SiteParams) error {
+	c := len(sp.Sets)
+	dims, ok := g.shape[x]
+	if c <= 1 || !ok {
+		return nil
+	}
+	axis := sp.Axis
+	if axis < 0 {
+		axis += len(dims)
+	}
+	if axis < 0 || axis >= len(dims) {
+		return fmt.Errorf("channel axis %d is outside %q's rank %d", sp.Axis, x, len(dims))
+	}
+	if dims[axis] >= 0 && dims[axis] != int64(c) {
+		return fmt.Errorf("%d per-channel parameter sets, but %q has %d channels along axis %d", c, x, dims[axis], sp.Axis)
+	}
+	return nil
 }

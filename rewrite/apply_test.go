@@ -306,3 +306,27 @@ func TestApplyErrors(t *testing.T) {
 		t.Errorf("ParseKinds(gelu) = %v, %v; want the three GELU kinds", ks, err)
 	}
 }
+
+func TestPerChannelCountChecked(t *testing.T) {
+	b := newGraphBuilder()
+	b.g.Input[0].Type.GetTensorType().Shape = &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
+		{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}},
+		{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 3}}}}
+	b.output(b.op("Relu", "x"))
+	m := b.model()
+	sets := func(c int) ParamsFunc {
+		return func(Site, onnxops.Family) (SiteParams, error) {
+			sp := SiteParams{Axis: -1}
+			for range c {
+				sp.Sets = append(sp.Sets, onnxops.CRReLUParams{})
+			}
+			return sp, nil
+		}
+	}
+	if _, _, err := Apply(m, Options{To: onnxops.FamilyCRReLU, Params: sets(2)}); err == nil || !strings.Contains(err.Error(), "3 channels") {
+		t.Fatalf("2 sets for 3 channels: error %v", err)
+	}
+	if _, _, err := Apply(m, Options{To: onnxops.FamilyCRReLU, Params: sets(3)}); err != nil {
+		t.Fatalf("3 sets for 3 channels: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ type graphView struct {
 	graphInput  map[string]bool
 	graphOutput map[string]bool
 	elemType    map[string]tensor.DType // from graph inputs/outputs, value_info and initializers
+	shape       map[string][]int64      // declared shapes; -1 marks a symbolic or unknown dimension
 	scalars     map[string]scalarResult // memo of scalarConst
 }
 
@@ -33,6 +34,7 @@ func newGraphView(g *onnx.GraphProto) *graphView {
 		graphInput:  map[string]bool{},
 		graphOutput: map[string]bool{},
 		elemType:    map[string]tensor.DType{},
+		shape:       map[string][]int64{},
 		scalars:     map[string]scalarResult{},
 	}
 	for _, t := range g.GetInitializer() {
@@ -69,8 +71,22 @@ func newGraphView(g *onnx.GraphProto) *graphView {
 }
 
 func (v *graphView) noteType(vi *onnx.ValueInfoProto) {
-	if tt := vi.GetType().GetTensorType(); tt != nil && tt.GetElemType() != 0 {
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return
+	}
+	if tt.GetElemType() != 0 {
 		v.elemType[vi.GetName()] = tensor.DType(tt.GetElemType())
+	}
+	if tt.GetShape() != nil {
+		dims := make([]int64, len(tt.GetShape().GetDim()))
+		for i, d := range tt.GetShape().GetDim() {
+			dims[i] = -1
+			if dv, ok := d.GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); ok {
+				dims[i] = dv.DimValue
+			}
+		}
+		v.shape[vi.GetName()] = dims
 	}
 }
 
