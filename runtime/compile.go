@@ -51,17 +51,18 @@ type node struct {
 
 // scope is what a subgraph can see of its enclosing graphs while it is compiled.
 type scope struct {
-	names  map[string]int
+	g      *graph
 	parent *scope
 }
 
-func (s *scope) has(name string) bool {
+// lookup finds a value in the innermost enclosing graph that has it.
+func (s *scope) lookup(name string) (*graph, int, bool) {
 	for ; s != nil; s = s.parent {
-		if _, ok := s.names[name]; ok {
-			return true
+		if slot, ok := s.g.slotOf[name]; ok {
+			return s.g, slot, true
 		}
 	}
-	return false
+	return nil, -1, false
 }
 
 type compiler struct {
@@ -200,16 +201,26 @@ func (c *compiler) compileGraph(gp *onnx.GraphProto, opsets map[string]int, pare
 		}
 	}
 
-	here := &scope{names: g.slotOf, parent: parent}
+	here := &scope{g: g, parent: parent}
+	// resolve finds a value by name here or in an enclosing graph. An enclosing graph's constant
+	// becomes a constant here too, so kernels in the subgraph see it and folding can use it.
 	resolve := func(name string) (int, bool) {
 		if slot, ok := g.slotOf[name]; ok {
 			return slot, true
 		}
-		if !parent.has(name) {
+		og, oslot, ok := parent.lookup(name)
+		if !ok {
 			return -1, false
 		}
 		slot := addSlot(name)
-		g.outer = append(g.outer, slot)
+		if og.dtypes[oslot] != tensor.Undefined {
+			g.dtypes[slot] = og.dtypes[oslot]
+		}
+		if og.consts[oslot] != nil {
+			g.consts[slot] = og.consts[oslot]
+		} else {
+			g.outer = append(g.outer, slot)
+		}
 		return slot, true
 	}
 
