@@ -330,3 +330,29 @@ func TestPerChannelCountChecked(t *testing.T) {
 		t.Fatalf("3 sets for 3 channels: %v", err)
 	}
 }
+
+// TestOddGraphsDoNotPanic feeds shapes of graph a hostile or broken file may hold.
+func TestOddGraphsDoNotPanic(t *testing.T) {
+	b := newGraphBuilder()
+	b.g.Node = append(b.g.Node,
+		&onnx.NodeProto{OpType: proto.String("Relu")},                                              // no input, no output
+		&onnx.NodeProto{OpType: proto.String("Relu"), Input: []string{""}, Output: []string{"r0"}}, // empty input
+		&onnx.NodeProto{OpType: proto.String("Constant"), Output: []string{"c0"}},                  // no value
+		&onnx.NodeProto{OpType: proto.String("Cast"), Input: []string{"c0"}, Output: []string{"c1"}},
+		&onnx.NodeProto{OpType: proto.String("Mul"), Input: []string{"loop", "c1"}, Output: []string{"loop2"}}, // a cycle
+		&onnx.NodeProto{OpType: proto.String("Mul"), Input: []string{"loop2", "x"}, Output: []string{"loop"}},
+		&onnx.NodeProto{OpType: proto.String("Erf"), Input: []string{"loop"}, Output: []string{"e"}},
+	)
+	b.output("e")
+	b.output("r0")
+	m := b.model()
+	if _, err := Find(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Trace(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Apply(m, Options{To: onnxops.FamilyPWLU}); err != nil {
+		t.Fatal(err)
+	}
+}
