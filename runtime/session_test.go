@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -53,6 +54,17 @@ func init() {
 			out := ctx.Alloc(tensor.Float32, in[0].Shape)
 			for i, v := range in[0].F32() {
 				out.F32()[i] = v * alpha
+			}
+			return []*tensor.Tensor{out}, nil
+		}), nil
+	})
+	// Ones: a float32 vector of ones whose length is the int64 scalar input; Ones of a constant
+	// folds unless the result is huge.
+	ops.Register(testDomain, "Ones", 1, func(n *ops.Node) (ops.Kernel, error) {
+		return ops.KernelFunc(func(ctx *ops.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			out := ctx.Alloc(tensor.Float32, []int{int(in[0].I64()[0])})
+			for i := range out.F32() {
+				out.F32()[i] = 1
 			}
 			return []*tensor.Tensor{out}, nil
 		}), nil
@@ -309,5 +321,44 @@ func TestSessionFreesValues(t *testing.T) {
 	// A plan for an intermediate runs only what it needs.
 	if q := g.planFor([]int{a}); len(q.steps) != 1 {
 		t.Errorf("plan for a has %d steps, want 1", len(q.steps))
+	}
+}
+
+func TestFoldingLimits(t *testing.T) {
+	model := func(size int64) *onnx.ModelProto {
+		return mkModel(&onnx.GraphProto{
+			Initializer: []*onnx.TensorProto{tensor.ToProto(tensor.Scalar(size), "n")},
+			Output:      []*onnx.ValueInfoProto{valueInfo("y", nil)},
+			Node:        []*onnx.NodeProto{mkNode(testDomain, "Ones", "ones", []string{"n"}, []string{"y"})},
+		})
+	}
+	for _, c := range []struct {
+		size  int64
+		nodes int
+	}{{10, 0}, {maxFoldElements + 1, 1}} {
+		s, err := NewSession(model(c.size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.main.nodes) != c.nodes {
+			t.Errorf("size %d: %d nodes left, want %d", c.size, len(s.main.nodes), c.nodes)
+		}
+		out, err := s.Run(nil)
+		if err != nil || out["y"].Len() != int(c.size) {
+			t.Errorf("size %d: %v %v", c.size, out["y"], err)
+		}
+	}
+}
+
+func TestUnsupportedOpError(t *testing.T) {
+	m := mkModel(&onnx.GraphProto{
+		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2))},
+		Output: []*onnx.ValueInfoProto{valueInfo("y", nil)},
+		Node:   []*onnx.NodeProto{mkNode(testDomain, "Missing", "m", []string{"x"}, []string{"y"})},
+	})
+	_, err := NewSession(m)
+	var u *UnsupportedOpError
+	if !errors.As(err, &u) || u.OpType != "Missing" || u.Domain != testDomain || u.Version != 1 || u.Node != "m" {
+		t.Errorf("err = %v (%#v)", err, u)
 	}
 }
