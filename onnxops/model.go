@@ -1,0 +1,116 @@
+package onnxops
+
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// AttachFunctions makes m self-describing for the given operators: it imports ai.actswap at
+// Version, adds the model-local function of each family that m does not have yet, and raises
+// m.ir_version to MinIRVersion if it is lower. The function bodies import the default domain at
+// the model's own default-domain opset when that is ≥ 15 (so checkers that compare a function's
+// imports with the model's are satisfied), else at FunctionOpset.
+func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
+	if m == nil {
+		return fmt.Errorf("AttachFunctions: nil model")
+	}
+	opset := FunctionOpset
+	imported := false
+	for _, o := range m.OpsetImport {
+		switch o.GetDomain() {
+		case "", "ai.onnx":
+			if v := int(o.GetVersion()); v >= 15 {
+				opset = v
+			}
+		case Domain:
+			if o.GetVersion() != Version {
+				return fmt.Errorf("model imports %s version %d; this build writes version %d", Domain, o.GetVersion(), Version)
+			}
+			imported = true
+		}
+	}
+	if !imported {
+		m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String(Domain), Version: proto.Int64(Version)})
+	}
+	for _, fam := range fams {
+		present := false
+		for _, f := range m.Functions {
+			if f.GetDomain() == Domain && f.GetName() == string(fam) {
+				present = true
+			}
+		}
+		if present {
+			continue
+		}
+		f, err := FunctionAt(fam, opset)
+		if err != nil {
+			return err
+		}
+		m.Functions = append(m.Functions, f)
+	}
+	if m.GetIrVersion() < MinIRVersion {
+		m.IrVersion = proto.Int64(MinIRVersion)
+	}
+	return nil
+}
+
+// SingleNodeModel builds a model with one ai.actswap node, Y = fam(X, parameters), for tests and
+// benchmarks in any runtime: X and Y are graph inputs/outputs of element type dt (Float32,
+// Float64 or Float16) and shape inputShape (a negative size is a dynamic dimension), the
+// parameters are initializers (one set per channel; one set per tensor), axis is the node's
+// channel axis and, for Zorro, gate comes from the parameter sets.
+func SingleNodeModel(fam Family, channels []Params, dt tensor.DType, inputShape []int, axis int) (*onnx.ModelProto, error) {
+	params, err := ParamTensorsAs(dt, fam, channels)
+	if err != nil {
+		return nil, err
+	}
+	gate := false
+	if z, ok := channels[0].(ZorroParams); ok {
+		gate = z.Gate
+	}
+	names := ParamInputNames(fam)
+	node, err := NewNodeProto(fam, string(fam)+"_0", "X", "Y", names, axis, gate)
+	if err != nil {
+		return nil, err
+	}
+	g := &onnx.GraphProto{
+		Name:   proto.String("actswap_" + string(fam)),
+		Node:   []*onnx.NodeProto{node},
+		Input:  []*onnx.ValueInfoProto{valueInfo("X", dt, inputShape)},
+		Output: []*onnx.ValueInfoProto{valueInfo("Y", dt, inputShape)},
+	}
+	for i, p := range params {
+		g.Initializer = append(g.Initializer, tensor.ToProto(p, names[i]))
+	}
+	m := &onnx.ModelProto{
+		IrVersion:    proto.Int64(MinIRVersion),
+		ProducerName: proto.String("actswap"),
+		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(FunctionOpset)}},
+		Graph:        g,
+	}
+	if err := AttachFunctions(m, fam); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func valueInfo(name string, dt tensor.DType, shape []int) *onnx.ValueInfoProto {
+	dims := make([]*onnx.TensorShapeProto_Dimension, len(shape))
+	for i, d := range shape {
+		if d < 0 {
+			dims[i] = &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: fmt.Sprintf("d%d", i)}}
+		} else {
+			dims[i] = &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}}
+		}
+	}
+	return &onnx.ValueInfoProto{
+		Name: proto.String(name),
+		Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(dt)),
+			Shape:    &onnx.TensorShapeProto{Dim: dims},
+		}}},
+	}
+}
