@@ -1,0 +1,92 @@
+package ops
+
+import (
+	"testing"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+func TestGatherFamily(t *testing.T) {
+	x := mvIota(3, 4)
+	cases := []struct {
+		name   string
+		op     string
+		attrs  mvAttrs
+		inputs []*tensor.Tensor
+		want   *tensor.Tensor
+	}{
+		{"gather rows", "Gather", nil, []*tensor.Tensor{x, mvI64([]int{2}, 2, 0)}, mvF32([]int{2, 4}, 8, 9, 10, 11, 0, 1, 2, 3)},
+		{"gather negative", "Gather", mvAttrs{"axis": 1}, []*tensor.Tensor{x, mvI64([]int{2, 1}, -1, 0)},
+			mvF32([]int{3, 2, 1}, 3, 0, 7, 4, 11, 8)},
+		{"gather scalar index", "Gather", nil, []*tensor.Tensor{mvI64([]int{4}, 1, 3, 224, 224), tensor.Scalar(int64(2))}, tensor.Scalar(int64(224))},
+		{"gather int32", "Gather", mvAttrs{"axis": -1}, []*tensor.Tensor{x, tensor.New([]int{}, []int32{1})}, mvF32([]int{3}, 1, 5, 9)},
+		{"elements axis 1", "GatherElements", mvAttrs{"axis": 1}, []*tensor.Tensor{x, mvI64([]int{3, 2}, 0, 3, -1, 1, 2, 2)},
+			mvF32([]int{3, 2}, 0, 3, 7, 5, 10, 10)},
+		{"elements axis 0 smaller", "GatherElements", nil, []*tensor.Tensor{x, mvI64([]int{1, 2}, 2, 1)}, mvF32([]int{1, 2}, 8, 5)},
+		{"nd pairs", "GatherND", nil, []*tensor.Tensor{x, mvI64([]int{2, 2}, 0, 1, 2, 3)}, mvF32([]int{2}, 1, 11)},
+		{"nd rows", "GatherND", nil, []*tensor.Tensor{x, mvI64([]int{2, 1}, 1, -1)}, mvF32([]int{2, 4}, 4, 5, 6, 7, 8, 9, 10, 11)},
+		{"nd batch_dims", "GatherND", mvAttrs{"batch_dims": 1}, []*tensor.Tensor{x, mvI64([]int{3, 1}, 3, 0, 1)}, mvF32([]int{3}, 3, 4, 9)},
+	}
+	for _, c := range cases {
+		mvCheck(t, c.name, c.op, 13, c.attrs, c.want, c.inputs...)
+	}
+	for _, bad := range []struct {
+		name, op string
+		inputs   []*tensor.Tensor
+	}{
+		{"gather out of range", "Gather", []*tensor.Tensor{x, mvI64([]int{1}, 3)}},
+		{"elements out of range", "GatherElements", []*tensor.Tensor{x, mvI64([]int{1, 1}, -4)}},
+		{"nd too long", "GatherND", []*tensor.Tensor{x, mvI64([]int{1, 3}, 0, 0, 0)}},
+		{"float indices", "Gather", []*tensor.Tensor{x, mvF32([]int{1}, 0)}},
+	} {
+		if _, err := mvRun(bad.op, 13, nil, 1, bad.inputs...); err == nil {
+			t.Errorf("%s: want an error", bad.name)
+		}
+	}
+}
+
+func TestScatterFamily(t *testing.T) {
+	x := mvF32([]int{2, 3}, 1, 2, 3, 4, 5, 6)
+	cases := []struct {
+		name   string
+		op     string
+		attrs  mvAttrs
+		inputs []*tensor.Tensor
+		want   *tensor.Tensor
+	}{
+		{"elements none", "ScatterElements", mvAttrs{"axis": 1},
+			[]*tensor.Tensor{x, mvI64([]int{2, 1}, 2, -3), mvF32([]int{2, 1}, 10, 20)}, mvF32([]int{2, 3}, 1, 2, 10, 20, 5, 6)},
+		{"elements add duplicates", "ScatterElements", mvAttrs{"axis": 1, "reduction": "add"},
+			[]*tensor.Tensor{x, mvI64([]int{1, 2}, 0, 0), mvF32([]int{1, 2}, 10, 20)}, mvF32([]int{2, 3}, 31, 2, 3, 4, 5, 6)},
+		{"elements mul", "ScatterElements", mvAttrs{"reduction": "mul"},
+			[]*tensor.Tensor{x, mvI64([]int{1, 3}, 1, 0, 1), mvF32([]int{1, 3}, 2, 3, 4)}, mvF32([]int{2, 3}, 1, 6, 3, 8, 5, 24)},
+		{"elements max", "ScatterElements", mvAttrs{"axis": 0, "reduction": "max"},
+			[]*tensor.Tensor{x, mvI64([]int{1, 3}, 1, 1, 1), mvF32([]int{1, 3}, 0, 9, 6)}, mvF32([]int{2, 3}, 1, 2, 3, 4, 9, 6)},
+		{"elements min", "ScatterElements", mvAttrs{"axis": 0, "reduction": "min"},
+			[]*tensor.Tensor{x, mvI64([]int{1, 3}, 0, 0, 0), mvF32([]int{1, 3}, 0, 9, -1)}, mvF32([]int{2, 3}, 0, 2, -1, 4, 5, 6)},
+		{"nd rows", "ScatterND", nil,
+			[]*tensor.Tensor{x, mvI64([]int{1, 1}, 1), mvF32([]int{1, 3}, 7, 8, 9)}, mvF32([]int{2, 3}, 1, 2, 3, 7, 8, 9)},
+		{"nd elements add", "ScatterND", mvAttrs{"reduction": "add"},
+			[]*tensor.Tensor{x, mvI64([]int{2, 2}, 0, 0, 0, 0), mvF32([]int{2}, 10, 100)}, mvF32([]int{2, 3}, 111, 2, 3, 4, 5, 6)},
+	}
+	for _, c := range cases {
+		mvCheck(t, c.name, c.op, 18, c.attrs, c.want, c.inputs...)
+	}
+	// Reductions on 16-bit floats and integers go through their own paths.
+	h := tensor.New([]int{2}, []tensor.Float16Bits{tensor.Float16FromFloat32(1.5), tensor.Float16FromFloat32(2)})
+	u := tensor.New([]int{1}, []tensor.Float16Bits{tensor.Float16FromFloat32(0.25)})
+	want := tensor.New([]int{2}, []tensor.Float16Bits{tensor.Float16FromFloat32(1.5), tensor.Float16FromFloat32(2.25)})
+	mvCheck(t, "float16 add", "ScatterElements", 18, mvAttrs{"reduction": "add"}, want, h, mvI64([]int{1}, 1), u)
+	mvCheck(t, "int32 max", "ScatterND", 18, mvAttrs{"reduction": "max"}, tensor.New([]int{2}, []int32{5, 2}),
+		tensor.New([]int{2}, []int32{1, 2}), mvI64([]int{1, 1}, 0), tensor.New([]int{1}, []int32{5}))
+	mvCheck(t, "deprecated Scatter", "Scatter", 10, mvAttrs{"axis": 1}, mvF32([]int{2, 3}, 1, 0, 3, 4, 5, 0),
+		x, mvI64([]int{2, 1}, 1, 2), mvF32([]int{2, 1}, 0, 0))
+
+	if _, err := mvRun("ScatterElements", 18, mvAttrs{"reduction": "add"}, 1,
+		tensor.New([]int{1}, []bool{true}), mvI64([]int{1}, 0), tensor.New([]int{1}, []bool{false})); err == nil {
+		t.Errorf("add on bool: want an error")
+	}
+	if _, err := mvRun("ScatterElements", 18, mvAttrs{"reduction": "avg"}, 1, x, mvI64([]int{2, 1}, 0, 0), mvF32([]int{2, 1}, 0, 0)); err == nil {
+		t.Errorf("unknown reduction: want an error")
+	}
+}
