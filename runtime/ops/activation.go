@@ -14,7 +14,9 @@ func init() {
 	RegisterRange(DefaultDomain, "Relu", func(n *Node) (Kernel, error) {
 		return unaryKernel(floatUnary{f32: reluF32, f64: func(x float64) float64 { return max(x, 0) }}, intRelu), nil
 	}, 1)
-	Register(DefaultDomain, "Sigmoid", 1, fixedActivation(sigmoid))
+	Register(DefaultDomain, "Sigmoid", 1, func(n *Node) (Kernel, error) {
+		return unaryKernel(floatUnary{f32: sigmoidF32, f64: sigmoid}, nil), nil
+	})
 	Register(DefaultDomain, "Tanh", 1, fixedActivation(math.Tanh))
 	Register(DefaultDomain, "Softsign", 1, fixedActivation(func(x float64) float64 { return x / (1 + math.Abs(x)) }))
 	Register(DefaultDomain, "Softplus", 1, fixedActivation(softplus))
@@ -92,10 +94,19 @@ func fixedActivation(f func(float64) float64) Factory {
 func reluF32(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		if v < 0 {
-			v = 0
+		dst[i] = max(v, 0) // branch-free; keeps NaN
+	}
+}
+
+func sigmoidF32(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		if v >= 0 {
+			dst[i] = float32(1 / (1 + float64(expF32(-v))))
+		} else {
+			e := float64(expF32(v))
+			dst[i] = float32(e / (1 + e))
 		}
-		dst[i] = v
 	}
 }
 

@@ -69,6 +69,10 @@ func softmaxFactory(kind softmaxKind) Factory {
 			out := ctx.Alloc(w.DType, x.Shape)
 			switch src := w.Data.(type) {
 			case []float32:
+				if inner == 1 && kind != softmaxHard {
+					softmaxRowsF32(ctx, kind == softmaxLog, src, out.F32(), cnt)
+					break
+				}
 				softmaxLanes(ctx, kind, src, out.F32(), outer, cnt, inner)
 			case []float64:
 				softmaxLanes(ctx, kind, src, out.Data.([]float64), outer, cnt, inner)
@@ -122,6 +126,44 @@ func softmaxLanes[T floatElem](ctx *Context, kind softmaxKind, src, dst []T, out
 				for k := 0; k < cnt; k++ {
 					dst[base+k*inner] = T(float64(src[base+k*inner]-peak) - logSum)
 				}
+			}
+		}
+	})
+}
+
+// softmaxRowsF32 is the common case, normalising contiguous float32 rows of length cnt, with the
+// fast exp and a float64 sum.
+func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
+	rows := len(src) / max(cnt, 1)
+	if cnt == 0 || rows == 0 {
+		return
+	}
+	ctx.Parallel(rows, max(1, elementwiseMinChunk/cnt), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			x, y := src[r*cnt:(r+1)*cnt], dst[r*cnt:(r+1)*cnt]
+			peak := x[0]
+			for _, v := range x[1:] {
+				peak = max(peak, v)
+			}
+			sum := 0.0
+			if logOut {
+				for _, v := range x {
+					sum += float64(expF32(v - peak))
+				}
+				logSum := float32(math.Log(sum))
+				for i, v := range x {
+					y[i] = v - peak - logSum
+				}
+				continue
+			}
+			for i, v := range x {
+				e := expF32(v - peak)
+				y[i] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			for i := range y {
+				y[i] *= inv
 			}
 		}
 	})
