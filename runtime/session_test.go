@@ -69,6 +69,17 @@ func init() {
 			return []*tensor.Tensor{out}, nil
 		}), nil
 	})
+	// ParallelPanic panics inside a worker goroutine of ctx.Parallel.
+	ops.Register(testDomain, "ParallelPanic", 1, func(n *ops.Node) (ops.Kernel, error) {
+		return ops.KernelFunc(func(ctx *ops.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			ctx.Parallel(64, 1, func(lo, hi int) {
+				if lo > 0 {
+					panic("chunk failed")
+				}
+			})
+			return []*tensor.Tensor{in[0]}, nil
+		}), nil
+	})
 	ops.Register(testDomain, "Panic", 1, func(n *ops.Node) (ops.Kernel, error) {
 		return ops.KernelFunc(func(*ops.Context, []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			var s []int
@@ -287,18 +298,20 @@ func TestSessionCompileErrors(t *testing.T) {
 }
 
 func TestSessionRecoversKernelPanic(t *testing.T) {
-	m := mkModel(&onnx.GraphProto{
-		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2))},
-		Output: []*onnx.ValueInfoProto{valueInfo("y", tensorType(tensor.Float32, 2))},
-		Node:   []*onnx.NodeProto{mkNode(testDomain, "Panic", "boom", []string{"x"}, []string{"y"})},
-	})
-	s, err := NewSession(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Run(map[string]*tensor.Tensor{"x": f32([]int{2}, 1, 2)})
-	if err == nil || !strings.Contains(err.Error(), `node "boom" (Panic): kernel panicked`) {
-		t.Errorf("err = %v", err)
+	for _, op := range []string{"Panic", "ParallelPanic"} {
+		m := mkModel(&onnx.GraphProto{
+			Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2))},
+			Output: []*onnx.ValueInfoProto{valueInfo("y", tensorType(tensor.Float32, 2))},
+			Node:   []*onnx.NodeProto{mkNode(testDomain, op, "boom", []string{"x"}, []string{"y"})},
+		})
+		s, err := NewSession(m, WithThreads(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Run(map[string]*tensor.Tensor{"x": f32([]int{2}, 1, 2)})
+		if err == nil || !strings.Contains(err.Error(), `node "boom" (`+op+`): kernel panicked`) {
+			t.Errorf("%s: err = %v", op, err)
+		}
 	}
 }
 

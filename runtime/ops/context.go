@@ -29,7 +29,9 @@ func NewContext(threads int) *Context {
 func (c *Context) Alloc(dt tensor.DType, shape []int) *tensor.Tensor { return tensor.Zeros(dt, shape) }
 
 // Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
-// runs fn on each, waiting for all. With one thread or little work it runs inline.
+// runs fn on each, waiting for all. With one thread or little work it runs inline. A panic in a
+// chunk is re-raised in the caller's goroutine, where the runtime turns it into a node error
+// (a panic left in a worker goroutine would end the whole process).
 func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
 	threads := 1
 	if c != nil {
@@ -46,15 +48,21 @@ func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	done := make(chan struct{}, chunks)
+	done := make(chan any, chunks)
 	for i := 0; i < chunks; i++ {
 		lo, hi := n*i/chunks, n*(i+1)/chunks
 		go func() {
+			defer func() { done <- recover() }()
 			fn(lo, hi)
-			done <- struct{}{}
 		}()
 	}
+	var failure any
 	for i := 0; i < chunks; i++ {
-		<-done
+		if r := <-done; r != nil && failure == nil {
+			failure = r
+		}
+	}
+	if failure != nil {
+		panic(failure)
 	}
 }
