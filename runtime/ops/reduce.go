@@ -153,9 +153,10 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	slots := tensor.NumElements(kept)
 	out := ctx.Alloc(x.DType, outShape)
 	switch {
+	case x.DType == tensor.Float32:
+		return out, storeFloats(reduceFloats(p, kind, x.F32(), slots, count), out)
 	case x.DType.IsFloat():
-		acc := reduceFloats(p, kind, toFloat64s(x), slots, count)
-		return out, storeFloats(acc, out)
+		return out, storeFloats(reduceFloats(p, kind, toFloat64s(x), slots, count), out)
 	case x.DType == tensor.Bool:
 		if kind != reduceMax && kind != reduceMin {
 			return nil, fmt.Errorf("bool input is only defined for ReduceMax and ReduceMin")
@@ -182,7 +183,7 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	return out, storeSigned(acc, out)
 }
 
-func reduceFloats(p *broadcastPlan, kind reduceKind, x []float64, slots, count int) []float64 {
+func reduceFloats[T floatElem](p *broadcastPlan, kind reduceKind, x []T, slots, count int) []float64 {
 	acc := make([]float64, slots)
 	init := 0.0
 	switch kind {
@@ -197,42 +198,15 @@ func reduceFloats(p *broadcastPlan, kind reduceKind, x []float64, slots, count i
 		acc[i] = init
 	}
 	sb, inner := p.InnerStride[1], p.Inner
-	walk := func(f func(a *float64, v float64)) {
-		p.ForRows(0, p.Rows(), func(o int, in []int) {
-			row := x[o : o+inner]
-			for j, v := range row {
-				f(&acc[in[1]+j*sb], v)
-			}
-		})
+	pass := kind
+	if kind == reduceLogSumExp {
+		pass = reduceMax // first pass: the slot maxima
 	}
-	switch kind {
-	case reduceSum, reduceMean, reduceLogSum:
-		walk(func(a *float64, v float64) { *a += v })
-	case reduceProd:
-		walk(func(a *float64, v float64) { *a *= v })
-	case reduceL1:
-		walk(func(a *float64, v float64) { *a += math.Abs(v) })
-	case reduceL2, reduceSumSquare:
-		walk(func(a *float64, v float64) { *a += v * v })
-	case reduceMax:
-		walk(func(a *float64, v float64) {
-			if v > *a || v != v {
-				*a = v
-			}
-		})
-	case reduceMin:
-		walk(func(a *float64, v float64) {
-			if v < *a || v != v {
-				*a = v
-			}
-		})
-	case reduceLogSumExp:
+	p.ForRows(0, p.Rows(), func(o int, in []int) {
+		accumulateRow(pass, acc, in[1], sb, x[o:o+inner])
+	})
+	if kind == reduceLogSumExp {
 		// Subtract the slot maximum before exponentiating so large inputs do not overflow.
-		walk(func(a *float64, v float64) {
-			if v > *a || v != v {
-				*a = v
-			}
-		})
 		peak := acc
 		acc = make([]float64, slots)
 		p.ForRows(0, p.Rows(), func(o int, in []int) {
@@ -240,12 +214,12 @@ func reduceFloats(p *broadcastPlan, kind reduceKind, x []float64, slots, count i
 			for j, v := range row {
 				k := in[1] + j*sb
 				if !math.IsInf(peak[k], 0) {
-					acc[k] += math.Exp(v - peak[k])
+					acc[k] += math.Exp(float64(v) - peak[k])
 				}
 			}
 		})
 		for i := range acc {
-			if math.IsInf(peak[i], 0) {
+			if math.IsInf(peak[i], 0) || math.IsNaN(peak[i]) {
 				acc[i] = peak[i]
 			} else {
 				acc[i] = peak[i] + math.Log(acc[i])
@@ -267,6 +241,77 @@ func reduceFloats(p *broadcastPlan, kind reduceKind, x []float64, slots, count i
 		}
 	}
 	return acc
+}
+
+// accumulateRow folds one input row into the accumulator: into the single slot acc[at] when the
+// row lies along reduced axes (stride 0), else element by element into acc[at:].
+func accumulateRow[T floatElem](kind reduceKind, acc []float64, at, stride int, row []T) {
+	if stride == 0 {
+		a := acc[at]
+		switch kind {
+		case reduceSum, reduceMean, reduceLogSum:
+			for _, v := range row {
+				a += float64(v)
+			}
+		case reduceL1:
+			for _, v := range row {
+				a += math.Abs(float64(v))
+			}
+		case reduceL2, reduceSumSquare:
+			for _, v := range row {
+				a += float64(v) * float64(v)
+			}
+		case reduceProd:
+			for _, v := range row {
+				a *= float64(v)
+			}
+		case reduceMax:
+			for _, v := range row {
+				if float64(v) > a || v != v {
+					a = float64(v)
+				}
+			}
+		case reduceMin:
+			for _, v := range row {
+				if float64(v) < a || v != v {
+					a = float64(v)
+				}
+			}
+		}
+		acc[at] = a
+		return
+	}
+	dst := acc[at : at+len(row)]
+	switch kind {
+	case reduceSum, reduceMean, reduceLogSum:
+		for j, v := range row {
+			dst[j] += float64(v)
+		}
+	case reduceL1:
+		for j, v := range row {
+			dst[j] += math.Abs(float64(v))
+		}
+	case reduceL2, reduceSumSquare:
+		for j, v := range row {
+			dst[j] += float64(v) * float64(v)
+		}
+	case reduceProd:
+		for j, v := range row {
+			dst[j] *= float64(v)
+		}
+	case reduceMax:
+		for j, v := range row {
+			if float64(v) > dst[j] || v != v {
+				dst[j] = float64(v)
+			}
+		}
+	case reduceMin:
+		for j, v := range row {
+			if float64(v) < dst[j] || v != v {
+				dst[j] = float64(v)
+			}
+		}
+	}
 }
 
 func reduceInts(p *broadcastPlan, kind reduceKind, x []int64, slots, count int) ([]int64, error) {
