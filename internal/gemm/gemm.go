@@ -6,13 +6,15 @@ import (
 )
 
 // Blocking parameters. A packed mc×kc block of A (144 KiB) stays in L2, a kc×nr micro-panel of
-// B (16 KiB) in L1 while the kernel sweeps the A block, and a kc×nc block of B in L3.
+// B (16 KiB) in L1 while the kernel sweeps the A block. The kc×nc block of B (256 KiB) is kept
+// L2-sized rather than L3-sized: measured on the 2-core EPYC, nc = 256 beats 2048 by ~15% at
+// 512³ and ~20% on ResNet convolution shapes, where M is small and B streams.
 const (
 	mr = 6  // rows of the register tile
 	nr = 16 // columns of the register tile (two ymm registers)
 	mc = 144
 	kc = 256
-	nc = 2048
+	nc = 256
 
 	// minFlopsPerThread keeps goroutine start-up from dominating small products.
 	minFlopsPerThread = 1 << 20
