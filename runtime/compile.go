@@ -544,6 +544,27 @@ type subgraph struct{ g *graph }
 
 func (s subgraph) NumOutputs() int { return len(s.g.outputs) }
 
+// OutputType returns the declared element type and shape of output i (Undefined and nil where the
+// body declares none), so Loop can shape the scan outputs of a loop that ran zero times.
+func (s subgraph) OutputType(i int) (tensor.DType, []int) {
+	if i < 0 || i >= len(s.g.outputs) {
+		return tensor.Undefined, nil
+	}
+	slot := s.g.outputs[i]
+	var shape []int
+	if d := s.g.declared[slot]; d.kind == kindTensor && d.shape != nil {
+		shape = make([]int, len(d.shape))
+		for j, dim := range d.shape {
+			if dim.Value < 0 {
+				shape = nil
+				break
+			}
+			shape[j] = dim.Value
+		}
+	}
+	return s.g.dtypes[slot], shape
+}
+
 func (s subgraph) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(inputs) != len(s.g.inputs) {
 		return nil, fmt.Errorf("subgraph %q takes %d inputs, got %d", s.g.name, len(s.g.inputs), len(inputs))

@@ -73,7 +73,7 @@ func TestLoopCarriesAndScans(t *testing.T) {
 			mkNode("", "Identity", "cond_pass", []string{"c"}, []string{"c2"}),
 			mkNode("", "Identity", "scan_copy", []string{"acc2"}, []string{"s"}),
 		},
-		Output: []*onnx.ValueInfoProto{valueInfo("c2", nil), valueInfo("acc2", nil), valueInfo("s", nil)},
+		Output: []*onnx.ValueInfoProto{valueInfo("c2", nil), valueInfo("acc2", nil), valueInfo("s", tensorType(tensor.Float32, 2))},
 	}
 	m := mkModel(&onnx.GraphProto{
 		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2)), scalarInfo("M", tensor.Int64)},
@@ -107,6 +107,19 @@ func TestLoopCarriesAndScans(t *testing.T) {
 		if v != want[i] {
 			t.Fatalf("steps = %v, want %v", steps.F32(), want)
 		}
+	}
+
+	// Zero iterations: the carried value passes through, the scan output has no rows of the
+	// body's declared type.
+	out, err = s.Run(map[string]*tensor.Tensor{"x": f32([]int{2}, 1, 10), "M": tensor.Scalar(int64(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["final"].F32(); got[0] != 0 || got[1] != 0 {
+		t.Errorf("zero iterations: final = %v, want [0 0]", got)
+	}
+	if s := out["steps"]; s.DType != tensor.Float32 || !tensor.SameShape(s.Shape, []int{0, 2}) {
+		t.Errorf("zero iterations: steps = %v, want float32[0,2]", s)
 	}
 }
 

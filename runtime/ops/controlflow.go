@@ -122,8 +122,7 @@ func newLoop(n *Node) (Kernel, error) {
 		results := append([]*tensor.Tensor(nil), state...)
 		for k, parts := range perScan {
 			if len(parts) == 0 {
-				// No iteration ran: the element type is unknown here, float32 is ONNX's usual one.
-				results = append(results, tensor.Zeros(tensor.Float32, []int{0}))
+				results = append(results, emptyScanOutput(body, 1+carried+k))
 				continue
 			}
 			stacked, err := flowStack(parts, 0)
@@ -134,6 +133,24 @@ func newLoop(n *Node) (Kernel, error) {
 		}
 		return results, nil
 	}), nil
+}
+
+// typedGraph is implemented by the runtime's subgraphs: the declared type of an output (shape nil
+// when not fully known).
+type typedGraph interface {
+	OutputType(i int) (tensor.DType, []int)
+}
+
+// emptyScanOutput is the scan output of a loop that ran zero times: no rows of the body output's
+// declared type (float32 and rank 1 when the body declares nothing).
+func emptyScanOutput(body Graph, output int) *tensor.Tensor {
+	dt, shape := tensor.Float32, []int(nil)
+	if tg, ok := body.(typedGraph); ok {
+		if d, s := tg.OutputType(output); d.Supported() {
+			dt, shape = d, s
+		}
+	}
+	return tensor.Zeros(dt, append([]int{0}, shape...))
 }
 
 // newScan (opset 9+) iterates the body over slices of the scan inputs along their scan axes,
