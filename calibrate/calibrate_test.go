@@ -2,39 +2,15 @@ package calibrate
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/runtime"
 )
-
-// sharedDir finds ../shared beside the repository root (the directory holding go.mod), or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(filepath.Join(shared, "models")); err != nil {
-		t.Skipf("reference models not available (%s): %v", shared, err)
-	}
-	return shared
-}
 
 type digitsCase struct {
 	model string
@@ -46,8 +22,10 @@ type digitsCase struct {
 
 func openDigits(t *testing.T, model string) digitsCase {
 	t.Helper()
-	shared := sharedDir(t)
-	m, err := onnx.LoadFile(filepath.Join(shared, "models", model, "model.onnx"))
+	// The bundled copies of the reference models (models/, see its README), so this runs on a bare
+	// checkout.
+	models := filepath.Join(testutil.RepoRoot(t), "models")
+	m, err := onnx.LoadFile(filepath.Join(models, model, "model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +34,7 @@ func openDigits(t *testing.T, model string) digitsCase {
 		t.Fatal(err)
 	}
 	specs := SpecsFromSession(sess)
-	data := filepath.Join(shared, "models", "digits_data")
+	data := filepath.Join(models, "digits_data")
 	calib, err := OpenData(filepath.Join(data, "calib_x.npy"), specs, ReaderOptions{Batch: 64})
 	if err != nil {
 		t.Fatal(err)

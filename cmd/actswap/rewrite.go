@@ -19,6 +19,7 @@ import (
 type rewriteFlags struct {
 	out, to, match, nodes, exclude string
 	force                          bool
+	calib                          calibFlags // --calib and its tuning flags (calibrate.go)
 }
 
 func init() {
@@ -44,6 +45,7 @@ means nothing was replaced and nothing was written.`,
 	cmd.Flags().StringVar(&f.nodes, "nodes", "", "only replace sites with a node whose name matches this regular expression")
 	cmd.Flags().StringVar(&f.exclude, "exclude", "", "never replace sites with a node whose name matches this regular expression")
 	cmd.Flags().BoolVar(&f.force, "force", false, "overwrite OUT if it exists (never the input model)")
+	addRewriteCalibFlags(cmd, &f.calib)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -81,6 +83,9 @@ func rewriteOptions(f rewriteFlags) (rewrite.Options, error) {
 }
 
 func runRewrite(w io.Writer, in string, f rewriteFlags) error {
+	if f.calib.data != "" {
+		return runCalibratedRewrite(w, in, f)
+	}
 	if f.out == "" {
 		return errors.New("no output path: give -o OUT")
 	}
