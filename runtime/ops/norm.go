@@ -278,32 +278,17 @@ func newLayerNorm(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
-		xs := toFloat64s(x)
-		y := make([]float64, len(xs))
 		means := make([]float64, outer)
 		invs := make([]float64, outer)
-		for o := 0; o < outer; o++ {
-			lane := xs[o*inner : (o+1)*inner]
-			m, v := meanVar(lane)
-			inv := 1 / math.Sqrt(v+eps)
-			means[o], invs[o] = m, inv
-			dst := y[o*inner:]
-			for i, xv := range lane {
-				r := (xv - m) * inv * scale[i]
-				if bias != nil {
-					r += bias[i]
-				}
-				dst[i] = r
-			}
+		y, err := trailingNorm(ctx, x, outer, inner, scale, bias, eps, means, invs)
+		if err != nil {
+			return nil, err
 		}
 		statShape := append([]int(nil), x.Shape...)
 		for i := axis; i < len(statShape); i++ {
 			statShape[i] = 1
 		}
-		outs := make([]*tensor.Tensor, 3)
-		if outs[0], err = floatOut(ctx, x.DType, x.Shape, y); err != nil {
-			return nil, err
-		}
+		outs := []*tensor.Tensor{y, nil, nil}
 		if n.HasOutput(1) {
 			if outs[1], err = floatOut(ctx, stash, statShape, means); err != nil {
 				return nil, err
@@ -338,23 +323,66 @@ func newRMSNorm(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		xs := toFloat64s(x)
-		y := make([]float64, len(xs))
-		for o := 0; o < outer; o++ {
-			lane := xs[o*inner : (o+1)*inner]
+		y, err := trailingNorm(ctx, x, outer, inner, scale, nil, eps, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []*tensor.Tensor{y}, nil
+	}), nil
+}
+
+// trailingNorm normalises each of the outer contiguous lanes of inner elements and applies the
+// per-position scale and bias. With means non-nil it centres the lane (LayerNorm) and records the
+// statistics; with means nil it divides by the root mean square (RMSNorm). float32 and float64
+// data are read and written in place of a float64 copy, since these ops sit on hot paths.
+func trailingNorm(ctx *Context, x *tensor.Tensor, outer, inner int, scale, bias []float64, eps float64,
+	means, invs []float64) (*tensor.Tensor, error) {
+	w := widenHalf(x)
+	out := ctx.Alloc(w.DType, x.Shape)
+	switch src := w.Data.(type) {
+	case []float32:
+		normLanes(ctx, src, out.F32(), outer, inner, scale, bias, eps, means, invs)
+	case []float64:
+		normLanes(ctx, src, out.Data.([]float64), outer, inner, scale, bias, eps, means, invs)
+	default:
+		return nil, fmt.Errorf("unsupported type %v", x.DType)
+	}
+	return narrowTo(ctx, out, x.DType), nil
+}
+
+func normLanes[T floatElem](ctx *Context, x, y []T, outer, inner int, scale, bias []float64, eps float64,
+	means, invs []float64) {
+	if inner == 0 {
+		return
+	}
+	ctx.Parallel(outer, max(1, elementwiseMinChunk/inner), func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			lane, dst := x[o*inner:(o+1)*inner], y[o*inner:(o+1)*inner]
+			m := 0.0
+			if means != nil {
+				for _, v := range lane {
+					m += float64(v)
+				}
+				m /= float64(inner)
+			}
 			sq := 0.0
 			for _, v := range lane {
-				sq += v * v
+				d := float64(v) - m
+				sq += d * d
 			}
 			inv := 1 / math.Sqrt(sq/float64(inner)+eps)
-			dst := y[o*inner:]
+			if means != nil {
+				means[o], invs[o] = m, inv
+			}
 			for i, v := range lane {
-				dst[i] = v * inv * scale[i]
+				r := (float64(v) - m) * inv * scale[i]
+				if bias != nil {
+					r += bias[i]
+				}
+				dst[i] = T(r)
 			}
 		}
-		out, err := floatOut(ctx, x.DType, x.Shape, y)
-		return []*tensor.Tensor{out}, err
-	}), nil
+	})
 }
 
 // newGroupNorm normalises each group of channels. Opset 18 gives scale/bias one value per group,
