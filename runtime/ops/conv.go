@@ -138,12 +138,40 @@ func (g windowGeom) forward(in, kernel []int, ceilMode bool) (out, padBegin, pad
 	return out, padBegin, padEnd, nil
 }
 
+// ActivationFuser is implemented by kernels that can apply a following elementwise activation
+// (Relu, the ai.actswap ops) while their output is still in cache: Conv, Gemm and MatMul. A
+// fusion pass calls FuseActivation at session creation, before the first Run, and drops the
+// activation node when it returns true. act transforms float32 values in place; it is called
+// concurrently on disjoint slices.
+type ActivationFuser interface {
+	FuseActivation(act func(dst []float32)) bool
+}
+
+// epilogue returns the GEMM epilogue for a per-row bias (nil for none) and a fused activation.
+func epilogue(bias []float32, act func(dst []float32)) *gemm.Epilogue {
+	if bias == nil && act == nil {
+		return nil
+	}
+	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true}
+	if act != nil {
+		ep.Act = func(_, _ int, dst []float32) { act(dst) }
+	}
+	return ep
+}
+
 // convKernel is the N-d grouped convolution. Float32 weights known at session creation are
 // packed once per group.
 type convKernel struct {
 	geom    windowGeom
 	group   int
 	packedW []*gemm.PackedA
+	act     func(dst []float32) // fused activation, nil for none
+}
+
+// FuseActivation makes the kernel apply act to its output.
+func (k *convKernel) FuseActivation(act func(dst []float32)) bool {
+	k.act = act
+	return true
 }
 
 func newConv(n *Node) (Kernel, error) {
@@ -242,6 +270,9 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	out := newFloatOutput(ctx, x.DType, outShape)
 	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
 		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
+		if k.act != nil {
+			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) { k.act(out.v[lo:hi]) })
+		}
 		return []*tensor.Tensor{out.tensor(ctx)}, nil
 	}
 	if err := k.convGEMM(ctx, s, xv, wv, bias, out.v); err != nil {
@@ -297,10 +328,11 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 		for g := 0; g < s.group; g++ {
 			img := xv[(b*s.c+g*cg)*s.inSize : (b*s.c+(g+1)*cg)*s.inSize]
 			dst := out[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
-			var ep *gemm.Epilogue
+			var groupBias []float32
 			if bias != nil {
-				ep = &gemm.Epilogue{Bias: bias[g*mg : (g+1)*mg], BiasPerRow: true}
+				groupBias = bias[g*mg : (g+1)*mg]
 			}
+			ep := epilogue(groupBias, k.act)
 			var err error
 			switch {
 			case pointwise:

@@ -251,3 +251,53 @@ func TestConvRejectsBadShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedActivation checks that each ActivationFuser gives act(unfused output).
+func TestFusedActivation(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	relu := func(dst []float32) {
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	}
+	cases := []struct {
+		name    string
+		factory Factory
+		attrs   map[string]any
+		inputs  []*tensor.Tensor
+	}{
+		{"Conv", newConv, map[string]any{"pads": []int{1, 1, 1, 1}}, []*tensor.Tensor{randTensor(r, 1, 3, 9, 9), randTensor(r, 8, 3, 3, 3), randTensor(r, 8)}},
+		{"Conv depthwise", newConv, map[string]any{"group": 4}, []*tensor.Tensor{randTensor(r, 1, 4, 6, 6), randTensor(r, 4, 1, 3, 3)}},
+		{"Conv 1-D", newConv, nil, []*tensor.Tensor{randTensor(r, 1, 3, 9), randTensor(r, 5, 3, 2)}},
+		{"Gemm", newGemm, map[string]any{"transB": 1}, []*tensor.Tensor{randTensor(r, 7, 5), randTensor(r, 9, 5), randTensor(r, 9)}},
+		{"Gemm full C", newGemm, nil, []*tensor.Tensor{randTensor(r, 7, 5), randTensor(r, 5, 9), randTensor(r, 7, 9)}},
+		{"MatMul", newMatMul, nil, []*tensor.Tensor{randTensor(r, 2, 7, 5), randTensor(r, 5, 9)}},
+		{"MatMul batched", newMatMul, nil, []*tensor.Tensor{randTensor(r, 2, 7, 5), randTensor(r, 2, 5, 9)}},
+	}
+	for _, tc := range cases {
+		plain, err := tc.factory(convTestNode(tc.name, tc.attrs, len(tc.inputs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fused, err := tc.factory(convTestNode(tc.name, tc.attrs, len(tc.inputs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fused.(ActivationFuser).FuseActivation(relu) {
+			t.Fatalf("%s: fusion refused", tc.name)
+		}
+		want, err := plain.Run(NewContext(1), tc.inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fused.Run(NewContext(2), tc.inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := slices.Clone(want[0].F32())
+		relu(w)
+		if !slices.Equal(got[0].F32(), w) {
+			t.Errorf("%s: fused output differs from relu(output)", tc.name)
+		}
+	}
+}

@@ -95,6 +95,13 @@ type gemmKernel struct {
 	transA, transB bool
 	alpha, beta    float32
 	packedB        *gemm.PackedB
+	act            func(dst []float32) // fused activation, nil for none
+}
+
+// FuseActivation makes the kernel apply act to its output.
+func (k *gemmKernel) FuseActivation(act func(dst []float32)) bool {
+	k.act = act
+	return true
 }
 
 func newGemm(n *Node) (Kernel, error) {
@@ -167,6 +174,13 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		beta = 0
 	}
 	lda := a.Shape[1]
+	if k.act != nil {
+		if ep == nil {
+			ep = &gemm.Epilogue{}
+		}
+		act := k.act
+		ep.Act = func(_, _ int, dst []float32) { act(dst) }
+	}
 	if k.packedB != nil && k.packedB.K() == ka && k.packedB.N() == n {
 		err = gemm.SgemmPackedB(k.transA, m, k.alpha, av, lda, k.packedB, beta, out.v, n, ctx.Threads, ep)
 	} else {

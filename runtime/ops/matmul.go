@@ -18,6 +18,13 @@ func init() {
 // 2-D float32 B is packed once.
 type matMulKernel struct {
 	packedB *gemm.PackedB
+	act     func(dst []float32) // fused activation, nil for none
+}
+
+// FuseActivation makes the kernel apply act to its (float) output.
+func (k *matMulKernel) FuseActivation(act func(dst []float32)) bool {
+	k.act = act
+	return true
 }
 
 func newMatMul(n *Node) (Kernel, error) {
@@ -108,7 +115,15 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	}
 	a, b := inputs[0], inputs[1]
 	if !isFloatDType(a.DType) {
+		if k.act != nil {
+			return nil, fmt.Errorf("MatMul: a fused activation needs float inputs, got %v", a.DType)
+		}
 		return matMulIntegers(ctx, a, b)
+	}
+	var ep *gemm.Epilogue
+	if k.act != nil {
+		act := k.act
+		ep = &gemm.Epilogue{Act: func(_, _ int, dst []float32) { act(dst) }}
 	}
 	p, err := planMatMul(a.Shape, b.Shape)
 	if err != nil {
@@ -132,13 +147,13 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		// One product: A's batches stacked as rows against the shared B.
 		m := batches * p.m
 		if k.packedB != nil && k.packedB.K() == p.k && k.packedB.N() == p.n {
-			err = gemm.SgemmPackedB(false, m, 1, av, p.k, k.packedB, 0, out.v, p.n, ctx.Threads, nil)
+			err = gemm.SgemmPackedB(false, m, 1, av, p.k, k.packedB, 0, out.v, p.n, ctx.Threads, ep)
 		} else {
 			var bv []float32
 			if bv, err = floatInput(b, "MatMul: B"); err != nil {
 				return nil, err
 			}
-			err = gemm.Sgemm(false, false, m, p.n, p.k, 1, av, p.k, bv, p.n, 0, out.v, p.n, ctx.Threads)
+			err = gemm.SgemmFused(false, false, m, p.n, p.k, 1, av, p.k, bv, p.n, 0, out.v, p.n, ctx.Threads, ep)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("MatMul: %w", err)
@@ -169,8 +184,8 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 				ao += idx * p.aBatchStr[d]
 				bo += idx * p.bBatchStr[d]
 			}
-			err := gemm.Sgemm(false, false, p.m, p.n, p.k, 1, av[ao*aSize:(ao+1)*aSize], p.k,
-				bv[bo*bSize:(bo+1)*bSize], p.n, 0, out.v[bi*cSize:(bi+1)*cSize], p.n, inner)
+			err := gemm.SgemmFused(false, false, p.m, p.n, p.k, 1, av[ao*aSize:(ao+1)*aSize], p.k,
+				bv[bo*bSize:(bo+1)*bSize], p.n, 0, out.v[bi*cSize:(bi+1)*cSize], p.n, inner, ep)
 			if err != nil {
 				errMu.Lock()
 				firstErr = cmp.Or(firstErr, err)
