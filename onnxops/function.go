@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -28,13 +29,30 @@ func Function(fam Family) *onnx.FunctionProto {
 }
 
 // FunctionAt is Function with the body importing the default domain at opset (≥ 15: the body
-// uses CastLike). The body's ops have the same semantics from 15 on; a model whose own
-// default-domain opset differs can get a function at its version, which some checkers require.
+// makes its constants with CastLike). onnxruntime inlines a function with the model's own
+// default-domain version, so the body must be valid at that version; the ops it uses mean the
+// same from opset 13 on.
 func FunctionAt(fam Family, opset int) (*onnx.FunctionProto, error) {
 	if opset < 15 {
-		return nil, fmt.Errorf("%s function: opset %d < 15 (the body needs CastLike)", fam, opset)
+		return nil, fmt.Errorf("%s function: opset %d < 15 has no CastLike; use FunctionTyped", fam, opset)
 	}
-	b := &bodyBuilder{}
+	return buildFunction(fam, opset, tensor.Undefined)
+}
+
+// FunctionTyped is FunctionAt for X of element type dt only (Float32, Float64 or Float16), with
+// constants of that type instead of CastLike, so it is valid from opset 13.
+func FunctionTyped(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto, error) {
+	if opset < 13 {
+		return nil, fmt.Errorf("%s function: opset %d < 13 is not supported (the body uses Unsqueeze-13)", fam, opset)
+	}
+	if dt != tensor.Float32 && dt != tensor.Float64 && dt != tensor.Float16 {
+		return nil, fmt.Errorf("%s function: element type %v, want float32, float64 or float16", fam, dt)
+	}
+	return buildFunction(fam, opset, dt)
+}
+
+func buildFunction(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto, error) {
+	b := &bodyBuilder{dtype: dt}
 	var doc string
 	switch fam {
 	case FamilyCRReLU:
@@ -68,6 +86,7 @@ func FunctionAt(fam Family, opset int) (*onnx.FunctionProto, error) {
 // bodyBuilder appends nodes to a function body; each helper returns its output's name.
 type bodyBuilder struct {
 	nodes []*onnx.NodeProto
+	dtype tensor.DType // X's type when the body is typed, Undefined for CastLike
 }
 
 func (b *bodyBuilder) op(opType, out string, inputs []string, attrs ...*onnx.AttributeProto) string {
@@ -82,8 +101,23 @@ func (b *bodyBuilder) op(opType, out string, inputs []string, attrs ...*onnx.Att
 
 // constT is a scalar constant of X's element type.
 func (b *bodyBuilder) constT(name string, v float32) string {
+	if b.dtype != tensor.Undefined {
+		t, err := floatTensor(b.dtype, []int{}, []float64{float64(v)})
+		if err != nil {
+			panic(err) // dtype was checked by FunctionTyped
+		}
+		return b.op("Constant", name, nil, &onnx.AttributeProto{Name: proto.String("value"), Type: onnx.AttributeProto_TENSOR.Enum(), T: tensor.ToProto(t, "")})
+	}
 	c := b.op("Constant", name+"_f32", nil, &onnx.AttributeProto{Name: proto.String("value_float"), Type: onnx.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)})
 	return b.op("CastLike", name, []string{c, "X"})
+}
+
+// castT converts in to X's element type.
+func (b *bodyBuilder) castT(name, in string) string {
+	if b.dtype != tensor.Undefined {
+		return b.op("Cast", name, []string{in}, intAttrNamed("to", int64(b.dtype)))
+	}
+	return b.op("CastLike", name, []string{in, "X"})
 }
 
 func (b *bodyBuilder) constI64(name string, v int64) string {
@@ -171,8 +205,8 @@ func (b *bodyBuilder) pwlu() {
 	b.op("Gather", "n_plus_1", []string{"heights_shape", b.constI64("last", -1)}, intAttrNamed("axis", 0))
 	b.op("Sub", "n_i", []string{"n_plus_1", "one_i"})
 	b.op("Sub", "n_minus_1_i", []string{"n_i", "one_i"})
-	b.op("CastLike", "n", []string{"n_i", "X"})
-	b.op("CastLike", "n_minus_1", []string{"n_minus_1_i", "X"})
+	b.castT("n", "n_i")
+	b.castT("n_minus_1", "n_minus_1_i")
 	b.op("Reshape", "heights_flat", []string{"heights", "minus_one_1d"})
 	b.op("Size", "heights_size", []string{"heights"})
 	b.op("Div", "height_rows", []string{"heights_size", "n_plus_1"})

@@ -10,21 +10,20 @@ import (
 
 // AttachFunctions makes m self-describing for the given operators: it imports ai.actswap at
 // Version, adds the model-local function of each family that m does not have yet, and raises
-// m.ir_version to MinIRVersion if it is lower. The function bodies import the default domain at
-// the model's own default-domain opset when that is ≥ 15 (so checkers that compare a function's
-// imports with the model's are satisfied), else at FunctionOpset.
+// m.ir_version to MinIRVersion if it is lower. onnxruntime inlines functions at the model's own
+// default-domain opset, so the bodies import that version: from opset 15 on they are generic
+// (CastLike); at 13 and 14 they are typed for the element type of the family's parameter
+// initializers in m's graph, which must then agree. Below 13 it fails.
 func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 	if m == nil {
 		return fmt.Errorf("AttachFunctions: nil model")
 	}
-	opset := FunctionOpset
+	opset := 0
 	imported := false
 	for _, o := range m.OpsetImport {
 		switch o.GetDomain() {
 		case "", "ai.onnx":
-			if v := int(o.GetVersion()); v >= 15 {
-				opset = v
-			}
+			opset = int(o.GetVersion())
 		case Domain:
 			if o.GetVersion() != Version {
 				return fmt.Errorf("model imports %s version %d; this build writes version %d", Domain, o.GetVersion(), Version)
@@ -32,9 +31,10 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 			imported = true
 		}
 	}
-	if !imported {
-		m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String(Domain), Version: proto.Int64(Version)})
+	if opset == 0 {
+		return fmt.Errorf("AttachFunctions: model imports no default-domain opset")
 	}
+	var funcs []*onnx.FunctionProto
 	for _, fam := range fams {
 		present := false
 		for _, f := range m.Functions {
@@ -45,16 +45,57 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 		if present {
 			continue
 		}
-		f, err := FunctionAt(fam, opset)
-		if err != nil {
-			return err
+		var f *onnx.FunctionProto
+		var err error
+		if opset >= 15 {
+			f, err = FunctionAt(fam, opset)
+		} else {
+			var dt tensor.DType
+			if dt, err = paramDType(m.GetGraph(), fam); err == nil {
+				f, err = FunctionTyped(fam, opset, dt)
+			}
 		}
-		m.Functions = append(m.Functions, f)
+		if err != nil {
+			return fmt.Errorf("AttachFunctions: %w", err)
+		}
+		funcs = append(funcs, f)
 	}
+	if !imported {
+		m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String(Domain), Version: proto.Int64(Version)})
+	}
+	m.Functions = append(m.Functions, funcs...)
 	if m.GetIrVersion() < MinIRVersion {
 		m.IrVersion = proto.Int64(MinIRVersion)
 	}
 	return nil
+}
+
+// paramDType finds the element type of fam's parameter initializers in g (top level).
+func paramDType(g *onnx.GraphProto, fam Family) (tensor.DType, error) {
+	inits := map[string]tensor.DType{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = tensor.DType(t.GetDataType())
+	}
+	dt := tensor.Undefined
+	for _, n := range g.GetNode() {
+		if n.GetDomain() != Domain || n.GetOpType() != string(fam) {
+			continue
+		}
+		for _, in := range n.GetInput()[1:] {
+			t, ok := inits[in]
+			if !ok {
+				continue
+			}
+			if dt != tensor.Undefined && t != dt {
+				return 0, fmt.Errorf("%s parameters are both %v and %v; opset < 15 needs one element type per family", fam, dt, t)
+			}
+			dt = t
+		}
+	}
+	if dt == tensor.Undefined {
+		return 0, fmt.Errorf("%s: no parameter initializer in the graph gives the element type a typed (opset < 15) function needs", fam)
+	}
+	return dt, nil
 }
 
 // SingleNodeModel builds a model with one ai.actswap node, Y = fam(X, parameters), for tests and
