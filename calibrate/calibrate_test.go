@@ -165,3 +165,33 @@ func TestRefitRewrittenModel(t *testing.T) {
 		t.Error("refitting a model without ai.actswap nodes should fail")
 	}
 }
+
+// TestSurrogatesNoWorseThanReLU: on GELU sites, the Zorro and CRReLU fits may be poor surrogates,
+// but they must never be worse than plain ReLU (CRReLU's ε = 0 and Zorro's steep gate both are
+// ReLU), and --to auto must pick PWLU there.
+func TestSurrogatesNoWorseThanReLU(t *testing.T) {
+	for _, model := range []string{"digits_mlp_gelu", "digits_vit_tanh"} {
+		d := openDigits(t, model)
+		for _, to := range []onnxops.Family{onnxops.FamilyZorro, onnxops.FamilyCRReLU, Auto} {
+			res, err := Calibrate(d.m, d.calib, Options{To: to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range res.Sites {
+				if s.Fit.WRMSE > s.ReLU.WRMSE {
+					t.Errorf("%s %s site %s: wRMSE %.4g worse than ReLU's %.4g", model, to, s.Node, s.Fit.WRMSE, s.ReLU.WRMSE)
+				}
+				if to == Auto && (s.Family != onnxops.FamilyPWLU || len(s.Candidates) != 3) {
+					t.Errorf("%s auto site %s: chose %s from %+v", model, s.Node, s.Family, s.Candidates)
+				}
+			}
+			cmp, err := Compare(d.m, res.Model, d.test, d.label, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s → %s: fit wRMSE %.3g/%.3g (ReLU %.3g), rel L2 %.3g, agreement %.4f, accuracy %.4f → %.4f",
+				model, to, res.Sites[0].Fit.WRMSE, res.Sites[1].Fit.WRMSE, res.Sites[0].ReLU.WRMSE,
+				cmp.Outputs[0].RelL2, cmp.Top1Agreement, cmp.Accuracy.Original, cmp.Accuracy.Rewritten)
+		}
+	}
+}
