@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,7 +100,56 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, t, path)
 	}
 	fmt.Fprintf(w, "compiled in %v, ran in %v\n", compileTime.Round(time.Microsecond), runTime.Round(time.Microsecond))
+	for _, dir := range data {
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			printReferenceDiff(w, s, dir, outputs)
+		}
+	}
 	return nil
+}
+
+// printReferenceDiff compares with the output_K.pb files a data set folder may hold, so a run on
+// a backend-test or golden folder says at once how close it came.
+func printReferenceDiff(w io.Writer, s *runtime.Session, dir string, outputs map[string]*tensor.Tensor) {
+	for k, o := range s.Outputs() {
+		path := filepath.Join(dir, fmt.Sprintf("output_%d.pb", k))
+		if !fileExists(path) {
+			continue
+		}
+		want, _, err := tensor.ReadProtoFile(path)
+		if err != nil {
+			fmt.Fprintf(w, "reference %s: %v\n", path, err)
+			continue
+		}
+		got := outputs[o.Name]
+		if got.DType != want.DType || !tensor.SameShape(got.Shape, want.Shape) {
+			fmt.Fprintf(w, "reference %s: is %v, the run gave %v\n", path, want, got)
+			continue
+		}
+		if diff, ok := maxAbsDiff(got, want); ok {
+			fmt.Fprintf(w, "reference %s: max |difference| %.3g\n", path, diff)
+		}
+	}
+}
+
+// maxAbsDiff is the largest elementwise |a-b| of two float tensors of one shape.
+func maxAbsDiff(a, b *tensor.Tensor) (float64, bool) {
+	var worst float64
+	switch x := a.Data.(type) {
+	case []float32:
+		y := b.Data.([]float32)
+		for i := range x {
+			worst = max(worst, math.Abs(float64(x[i])-float64(y[i])))
+		}
+	case []float64:
+		y := b.Data.([]float64)
+		for i := range x {
+			worst = max(worst, math.Abs(x[i]-y[i]))
+		}
+	default:
+		return 0, false
+	}
+	return worst, true
 }
 
 var inputFileIndex = regexp.MustCompile(`^input_(\d+)\.pb$`)
