@@ -49,8 +49,9 @@ func replacedKinds(m *onnx.ModelProto) (map[string]string, error) {
 // Refit re-calibrates a model that was already rewritten: every ai.actswap node keeps its family
 // and gets parameters fitted on data, to the activation it replaced (read from the rewriter's
 // metadata). Statistics come from m itself in one pass, so each node is fitted on the inputs it sees
-// with the current parameters of the nodes before it. opts.To, Match, Nodes, Exclude and Sequential
-// do not apply. m is not modified.
+// with the current parameters of the nodes before it; with opts.Sequential, one pass per node on the
+// model whose earlier nodes already carry their new parameters. opts.To, Match, Nodes and Exclude do
+// not apply. m is not modified.
 func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	if m.GetGraph() == nil {
 		return nil, errors.New("model has no graph")
@@ -86,10 +87,6 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	if len(sites) == 0 {
 		return nil, fmt.Errorf("no %s nodes to calibrate; rewrite the model first", onnxops.Domain)
 	}
-	stats, err := collect(m, nil, data, sites, opts)
-	if err != nil {
-		return nil, err
-	}
 	out := proto.Clone(m).(*onnx.ModelProto)
 	inits := map[string]*onnx.TensorProto{}
 	for _, t := range out.GetGraph().GetInitializer() {
@@ -100,10 +97,25 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		nodes[n.GetName()] = n
 	}
 	res := &Result{Model: out}
+	var stats []*SiteStats
+	if !opts.Sequential {
+		if stats, err = collect(m, nil, data, sites, opts); err != nil {
+			return nil, err
+		}
+	}
 	for i, s := range sites {
+		st := stats
+		if opts.Sequential {
+			// out already carries the new parameters of every node before this one.
+			if st, err = collect(out, nil, data, sites[i:i+1], opts); err != nil {
+				return nil, err
+			}
+		} else {
+			st = stats[i : i+1]
+		}
 		o := opts
 		o.To = fams[i]
-		rep, err := fitSite(s, stats[i], o)
+		rep, err := fitSite(s, st[0], o)
 		if err != nil {
 			return nil, err
 		}
