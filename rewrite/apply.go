@@ -233,10 +233,11 @@ func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, n
 	return append(nodes, node), inits, nil
 }
 
-// addOperatorSet imports ai.actswap, attaches the family's function body and raises ir_version
-// only as far as the function needs.
+// addOperatorSet imports ai.actswap and attaches the family's model-local function body
+// (onnxops.AttachFunctions), raising ir_version only as far as the function needs: 8 for
+// model-local functions, 9 when it declares attributes with defaults, 10 for an overload.
 func addOperatorSet(m *onnx.ModelProto, fam onnxops.Family) error {
-	if err := attachFunction(m, fam); err != nil {
+	if err := onnxops.AttachFunctions(m, fam); err != nil {
 		return err
 	}
 	need := int64(minIRForFunctions)
@@ -254,16 +255,6 @@ func addOperatorSet(m *onnx.ModelProto, fam onnxops.Family) error {
 	if m.GetIrVersion() < need {
 		m.IrVersion = proto.Int64(need)
 	}
-	for _, op := range m.GetOpsetImport() {
-		if op.GetDomain() == onnxops.Domain {
-			if op.GetVersion() < onnxops.Version {
-				op.Version = proto.Int64(onnxops.Version)
-			}
-			return nil
-		}
-	}
-	m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{
-		Domain: proto.String(onnxops.Domain), Version: proto.Int64(onnxops.Version)})
 	return nil
 }
 
