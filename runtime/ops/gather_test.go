@@ -82,6 +82,15 @@ func TestScatterFamily(t *testing.T) {
 	mvCheck(t, "deprecated Scatter", "Scatter", 10, mvAttrs{"axis": 1}, mvF32([]int{2, 3}, 1, 0, 3, 4, 5, 0),
 		x, mvI64([]int{2, 1}, 1, 2), mvF32([]int{2, 1}, 0, 0))
 
+	// KV-cache update: batch 0 writes at 1, batch 1 at 2 wrapping (circular) to 0.
+	cache := mvF32([]int{2, 3, 1}, 0, 0, 0, 0, 0, 0)
+	upd := mvF32([]int{2, 2, 1}, 1, 2, 3, 4)
+	mvCheck(t, "tensor scatter linear", "TensorScatter", 24, nil, mvF32([]int{2, 3, 1}, 0, 1, 2, 3, 4, 0), cache, upd, mvI64([]int{2}, 1, 0))
+	mvCheck(t, "tensor scatter circular", "TensorScatter", 24, mvAttrs{"mode": "circular"}, mvF32([]int{2, 3, 1}, 0, 1, 2, 4, 0, 3), cache, upd, mvI64([]int{2}, 1, 2))
+	if _, err := mvRun("TensorScatter", 24, nil, 1, cache, upd, mvI64([]int{2}, 2, 0)); err == nil {
+		t.Errorf("linear write past the end: want an error")
+	}
+
 	if _, err := mvRun("ScatterElements", 18, mvAttrs{"reduction": "add"}, 1,
 		tensor.New([]int{1}, []bool{true}), mvI64([]int{1}, 0), tensor.New([]int{1}, []bool{false})); err == nil {
 		t.Errorf("add on bool: want an error")

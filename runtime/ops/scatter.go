@@ -10,6 +10,7 @@ func init() {
 	Register(DefaultDomain, "Scatter", 9, newScatterElements)
 	Register(DefaultDomain, "ScatterElements", 11, newScatterElements)
 	Register(DefaultDomain, "ScatterND", 11, newScatterND)
+	Register(DefaultDomain, "TensorScatter", 24, newTensorScatter)
 }
 
 // scatterReduction is how an update combines with the value already in place.
@@ -196,4 +197,76 @@ func scatterCombine[T scatterNumber](dst, upd []T, offs []int, n int, red scatte
 			}
 		}
 	}
+}
+
+// newTensorScatter writes update into a copy of past_cache along the sequence axis, starting
+// per batch entry at write_indices[b] (0 when absent); mode circular wraps around the axis.
+// It is the functional form of an in-place KV-cache update.
+func newTensorScatter(n *Node) (Kernel, error) {
+	axis := n.AttrInt("axis", -2)
+	circular := false
+	switch m := n.AttrString("mode", "linear"); m {
+	case "linear":
+	case "circular":
+		circular = true
+	default:
+		return nil, fmt.Errorf("unknown mode %q", m)
+	}
+	return KernelFunc(func(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		past, err := moveNeed(inputs, 0, "past_cache")
+		if err != nil {
+			return nil, err
+		}
+		upd, err := moveNeed(inputs, 1, "update")
+		if err != nil {
+			return nil, err
+		}
+		rank := len(past.Shape)
+		a, err := moveAxis(axis, rank)
+		if err != nil {
+			return nil, err
+		}
+		if a == 0 || upd.DType != past.DType || len(upd.Shape) != rank {
+			return nil, fmt.Errorf("update %v does not fit past_cache %v on axis %d", upd, past, a)
+		}
+		for d := range rank {
+			if d != a && upd.Shape[d] != past.Shape[d] || d == a && upd.Shape[d] > past.Shape[d] {
+				return nil, fmt.Errorf("update shape %v does not fit past_cache shape %v on axis %d", tensor.ShapeString(upd.Shape), tensor.ShapeString(past.Shape), a)
+			}
+		}
+		batch := past.Shape[0]
+		writes, err := moveInput(inputs, 2, "write_indices")
+		if err != nil {
+			return nil, err
+		}
+		if writes != nil && len(writes) != batch {
+			return nil, fmt.Errorf("write_indices has %d entries for batch %d", len(writes), batch)
+		}
+		out, err := moveCopy(ctx, past, past.Shape)
+		if err != nil {
+			return nil, err
+		}
+		maxLen, seqLen := past.Shape[a], upd.Shape[a]
+		inner := tensor.NumElements(past.Shape[a+1:])
+		prefixes := tensor.NumElements(past.Shape[:a])
+		perBatch := prefixes / max(batch, 1)
+		m, _ := moverFor(past.DType)
+		for p := range prefixes {
+			start := int64(0)
+			if writes != nil {
+				start = writes[p/perBatch]
+			}
+			for s := range seqLen {
+				pos := start + int64(s)
+				if circular {
+					pos = (pos%int64(maxLen) + int64(maxLen)) % int64(maxLen)
+				}
+				if pos < 0 || pos >= int64(maxLen) {
+					return nil, fmt.Errorf("write index %d + %d is outside the cache length %d", start, s, maxLen)
+				}
+				m.copyRange(out.Data, (p*maxLen+int(pos))*inner, upd.Data, (p*seqLen+s)*inner, inner)
+			}
+		}
+		return moveOne(out), nil
+	}), nil
 }
