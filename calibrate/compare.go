@@ -184,6 +184,9 @@ func Compare(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, thre
 	if rows == 0 {
 		return nil, errors.New("the comparison data hold no rows")
 	}
+	if labels != nil && labels.stream.rowsLeft > 0 {
+		return nil, fmt.Errorf("%s: %d labels for %d data rows", labels.path, rows+labels.stream.rowsLeft, rows)
+	}
 	for i := range cmp.Outputs {
 		o := &cmp.Outputs[i]
 		switch {

@@ -73,3 +73,24 @@ func TestReportsOnSyntheticModel(t *testing.T) {
 		t.Errorf("text report:\n%s", text.String())
 	}
 }
+
+func TestCompareLabelCountMustMatch(t *testing.T) {
+	m := synthModel()
+	dir := t.TempDir()
+	labels := writeFile(t, dir+"/y.npy", npyBytes("<i8", []int{3*256 + 1}, make([]int64, 3*256+1)))
+	l, err := OpenLabels(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := Compare(m, m, &synthReader{batches: 3}, l, 0); err == nil || !strings.Contains(err.Error(), "769 labels for 768") {
+		t.Errorf("extra label: %v", err)
+	}
+	if _, err := Compare(m, m, &synthReader{batches: 4}, l, 0); err == nil || !strings.Contains(err.Error(), "fewer labels") {
+		t.Errorf("missing labels: %v", err)
+	}
+	floats := writeFile(t, dir+"/f.npy", npyBytes("<f4", []int{2}, []float32{1, 2}))
+	if _, err := OpenLabels(floats); err == nil {
+		t.Error("float labels accepted")
+	}
+}
