@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -101,6 +103,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	m = nameAnonymousNodes(m)
 	sites, err := selectSites(m, opts)
 	if err != nil {
 		return nil, err
@@ -151,6 +154,36 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Model: out, Sites: reports, Rewrite: reps}, nil
+}
+
+// nameAnonymousNodes returns m, or a clone of m in which every unnamed node of the main graph has
+// a unique name: sites are told apart and selected by their node's name.
+func nameAnonymousNodes(m *onnx.ModelProto) *onnx.ModelProto {
+	nodes := m.GetGraph().GetNode()
+	taken := map[string]bool{}
+	anonymous := false
+	for _, n := range nodes {
+		taken[n.GetName()] = true
+		anonymous = anonymous || n.GetName() == ""
+	}
+	if !anonymous {
+		return m
+	}
+	m = proto.Clone(m).(*onnx.ModelProto)
+	next := 0
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetName() != "" {
+			continue
+		}
+		name := ""
+		for name == "" || taken[name] {
+			name = fmt.Sprintf("%s_%d", n.GetOpType(), next)
+			next++
+		}
+		taken[name] = true
+		n.Name = proto.String(name)
+	}
+	return m
 }
 
 // selectSites asks the rewriter which sites it would replace under opts.

@@ -94,3 +94,20 @@ func TestCompareLabelCountMustMatch(t *testing.T) {
 		t.Error("float labels accepted")
 	}
 }
+
+func TestCalibrateUnnamedNodes(t *testing.T) {
+	m := synthModel()
+	for _, n := range m.GetGraph().GetNode() {
+		n.Name = nil
+	}
+	res, err := Calibrate(m, &synthReader{batches: 1}, Options{To: onnxops.FamilyPWLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Sites) != 1 || res.Sites[0].Node == "" {
+		t.Fatalf("sites %+v", res.Sites)
+	}
+	if m.GetGraph().GetNode()[0].GetName() != "" {
+		t.Error("Calibrate modified its input model")
+	}
+}
