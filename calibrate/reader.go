@@ -174,7 +174,7 @@ func (r *npyReader) Reset() error {
 	s, err := openNpyStream(r.path, f, f)
 	if err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("input %q: %w", r.spec.Name, err)
 	}
 	rowShape, batch, err := rowLayout(r.path, r.spec, s.shape[1:], r.batch)
 	if err != nil {
@@ -248,7 +248,7 @@ func (r *npzReader) Reset() error {
 		if err != nil {
 			rc.Close()
 			r.Close()
-			return err
+			return fmt.Errorf("input %q: %w", spec.Name, err)
 		}
 		r.streams = append(r.streams, s)
 		shape, b, err := rowLayout(name, spec, s.shape[1:], r.batch)

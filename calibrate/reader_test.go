@@ -136,11 +136,11 @@ func TestReaderErrorsNameFileAndInput(t *testing.T) {
 		spec  InputSpec
 		wants []string
 	}{
-		{"bad magic", []byte("not numpy at all"), InputSpec{Name: "x", DType: tensor.Float32}, []string{"bad.npy", "not a .npy"}},
+		{"bad magic", []byte("not numpy at all"), InputSpec{Name: "x", DType: tensor.Float32}, []string{"bad.npy", "not a .npy", `"x"`}},
 		{"truncated data", good[:len(good)-8], InputSpec{Name: "x", DType: tensor.Float32}, []string{"bad.npy", "row", `"x"`}},
 		{"shape", good, InputSpec{Name: "pixels", DType: tensor.Float32, Shape: []int{-1, 4}}, []string{"bad.npy", `"pixels"`, "[5]"}},
-		{"dtype", good, InputSpec{Name: "ids", DType: tensor.Int64, Shape: []int{-1, 5}}, []string{"bad.npy", "int64"}},
-		{"unsupported descr", npyBytes("<c8", []int{1}, []float32{0, 0}), InputSpec{Name: "x", DType: tensor.Float32}, []string{"bad.npy", "<c8"}},
+		{"dtype", good, InputSpec{Name: "ids", DType: tensor.Int64, Shape: []int{-1, 5}}, []string{"bad.npy", "int64", `"ids"`}},
+		{"unsupported descr", npyBytes("<c8", []int{1}, []float32{0, 0}), InputSpec{Name: "x", DType: tensor.Float32}, []string{"bad.npy", "<c8", `"x"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -152,3 +152,20 @@ func TestSiteStatsPerChannel(t *testing.T) {
 		t.Error("changing channel count should fail")
 	}
 }
+
+func TestAddBiasBroadcastsOverLastAxis(t *testing.T) {
+	x := tensor.New([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	got, err := addBias(x, tensor.New([]int{3}, []float32{10, 20, 30}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{11, 22, 33, 14, 25, 36}
+	for i, v := range got.F32() {
+		if v != want[i] {
+			t.Fatalf("got %v, want %v", got.F32(), want)
+		}
+	}
+	if _, err := addBias(x, tensor.New([]int{4}, []float32{1, 2, 3, 4})); err == nil {
+		t.Error("bias of 4 over rows of 3 should fail")
+	}
+}
