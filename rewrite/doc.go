@@ -49,8 +49,9 @@
 // untouched; it takes the place of the removed output node, which keeps the graph topologically
 // sorted. Constants and initializers that only the removed nodes used go too (nothing that was
 // unused before), as do value_info entries of removed values. The model gains the ai.actswap
-// opset import and one model-local function per family so other runtimes can run it; ir_version
-// rises to 8 if lower (functions need it) and is never lowered. metadata_props keep what was
+// opset import and one model-local function per family (onnxops.AttachFunctions) so other
+// runtimes can run it; ir_version rises only as far as the functions need (8 for model-local
+// functions, 9 because the bodies declare attribute defaults) and is never lowered. metadata_props keep what was
 // there and gain "actswap.version" and "actswap.rewrite", a JSON list with one record per run
 // (family, replaced nodes with kind and pattern, skipped nodes with reasons).
 //

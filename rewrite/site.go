@@ -55,6 +55,9 @@ func (s Site) Target() func(float64) float64 {
 		return onnxops.GELUTanh
 	case KindQuickGELU:
 		alpha := s.Alpha
+		if alpha == 0 {
+			alpha = quickGeluA // com.microsoft QuickGelu's default
+		}
 		return func(x float64) float64 { return x / (1 + math.Exp(-alpha*x)) }
 	}
 	return onnxops.GELU

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -88,5 +89,23 @@ func TestRewriteCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to mention %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestInspectListsActivations(t *testing.T) {
+	model := testutil.SharedPath(t, "models", "digits_vit_tanh", "model.onnx")
+	var buf bytes.Buffer
+	if err := runInspect(&buf, model, true); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Activations []struct{ Node, Kind, Pattern string }
+	}
+	if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Activations) != 2 || s.Activations[0].Kind != "gelu_tanh" || s.Activations[0].Pattern != "gelu_tanh" ||
+		s.Activations[1].Node != "/enc/layers.1/activation/Mul_5" {
+		t.Fatalf("activations %+v, want the two tanh GELU chains", s.Activations)
 	}
 }
