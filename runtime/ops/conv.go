@@ -217,7 +217,7 @@ type convShape struct {
 	batch, c, m, group int
 	in, kernel, out    []int
 	strides, dilations []int
-	padBegin           []int
+	padBegin, padEnd   []int
 	inSize, outSize    int
 	kSize              int // product of kernel dims
 }
@@ -242,7 +242,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Conv: X %v, W %v and group %d do not agree", x.Shape, w.Shape, k.group)
 	}
 	var err error
-	if s.out, s.padBegin, _, err = k.geom.forward(s.in, s.kernel, false); err != nil {
+	if s.out, s.padBegin, s.padEnd, err = k.geom.forward(s.in, s.kernel, false); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
@@ -318,10 +318,11 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 		}
 	}
 	pointwise := s.isPointwise()
+	buf := getScratch(0)
+	defer convScratch.Put(buf)
 	var col []float32
 	if !pointwise && len(s.in) != 2 {
-		buf := getScratch(kg * s.outSize)
-		defer convScratch.Put(buf)
+		*buf = slices.Grow((*buf)[:0], kg*s.outSize)[:kg*s.outSize]
 		col = *buf
 	}
 	for b := 0; b < s.batch; b++ {
@@ -338,7 +339,8 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 			case pointwise:
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2:
-				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, img), 0, dst, s.outSize, ctx.Threads, ep)
+				padded, ph, pw := padImage2D(s, img, buf)
+				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, padded, ph, pw), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
 				im2col(ctx, s, img, col)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
@@ -351,63 +353,71 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 	return nil
 }
 
-// im2colPacker2D packs the patch matrix of one group's 2-D image straight into GEMM panels:
-// row r = (channel, ky, kx) of the matrix, column j = output position (oy, ox). The columns
-// of a panel split into runs that share an output row, and each run is one strided read of an
-// input row, clamped to the image.
-func im2colPacker2D(s *convShape, img []float32) gemm.BPacker {
-	const width = gemm.PanelWidth
+// padImage2D copies one group's cg planes into a zero border of padBegin/padEnd, so that every
+// window tap of the convolution lands inside and packing needs no bounds logic. Without
+// padding it returns the image itself. It returns the padded planes and their width.
+func padImage2D(s *convShape, img []float32, buf *[]float32) ([]float32, int, int) {
 	ih, iw := s.in[0], s.in[1]
-	kw := s.kernel[1]
+	top, left := s.padBegin[0], s.padBegin[1]
+	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
+	if ph == ih && pw == iw {
+		return img, ih, iw
+	}
+	cg := s.cg()
+	if cap(*buf) < cg*ph*pw {
+		*buf = make([]float32, cg*ph*pw)
+	}
+	out := (*buf)[:cg*ph*pw]
+	clear(out)
+	for c := 0; c < cg; c++ {
+		for y := 0; y < ih; y++ {
+			copy(out[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
+		}
+	}
+	return out, ph, pw
+}
+
+// im2colPacker2D packs the patch matrix of one group's zero-padded 2-D image straight into
+// GEMM panels: row r = (channel, ky, kx), column j = output position (oy, ox). Per panel the
+// source offsets of its columns are computed once; each patch row is then a gather at those
+// offsets from a shifted base, or a fixed-size copy when the columns are contiguous.
+func im2colPacker2D(s *convShape, padded []float32, ph, pw int) gemm.BPacker {
+	const width = gemm.PanelWidth
+	kh, kw := s.kernel[0], s.kernel[1]
 	ow := s.out[1]
 	sh, sw := s.strides[0], s.strides[1]
 	dh, dw := s.dilations[0], s.dilations[1]
-	ph, pw := s.padBegin[0], s.padBegin[1]
-	type patchRow struct{ plane, dy, dx int }
-	type run struct{ c0, n, iy, ix int }
+	planeSize := ph * pw
+	taps := kh * kw
 	return func(dst []float32, p0, kcb, j0, ncb int) {
-		rowsInfo := make([]patchRow, kcb)
-		for p := range rowsInfo {
+		rowBase := make([]int, kcb)
+		for p := range rowBase {
 			r := p0 + p
-			ch, kk := r/s.kSize, r%s.kSize
-			rowsInfo[p] = patchRow{ch * s.inSize, (kk / kw) * dh, (kk % kw) * dw}
+			ch, kk := r/taps, r%taps
+			rowBase[p] = ch*planeSize + (kk/kw)*dh*pw + (kk%kw)*dw
 		}
-		var runs [width]run
+		var offs [width]int
 		for q := 0; q*width < ncb; q++ {
 			panel := dst[q*kcb*width : (q+1)*kcb*width]
 			cols := min(width, ncb-q*width)
-			nRuns := 0
-			for c := 0; c < cols; {
+			for c := 0; c < cols; c++ {
 				j := j0 + q*width + c
-				oy, ox := j/ow, j%ow
-				n := min(cols-c, ow-ox)
-				runs[nRuns] = run{c, n, oy*sh - ph, ox*sw - pw}
-				nRuns++
-				c += n
+				offs[c] = (j/ow)*sh*pw + (j%ow)*sw
 			}
-			for p, info := range rowsInfo {
-				row := panel[p*width : (p+1)*width]
-				for _, rn := range runs[:nRuns] {
-					seg := row[rn.c0 : rn.c0+rn.n]
-					iy := rn.iy + info.dy
-					if iy < 0 || iy >= ih {
-						clear(seg)
-						continue
-					}
-					src := img[info.plane+iy*iw : info.plane+(iy+1)*iw]
-					ix := rn.ix + info.dx
-					lo, hi := tapRange(ix, sw, rn.n, 0, iw)
-					clear(seg[:lo])
-					clear(seg[hi:])
-					if sw == 1 {
-						copy(seg[lo:hi], src[ix+lo:ix+hi])
-						continue
-					}
-					for c := lo; c < hi; c++ {
-						seg[c] = src[ix+c*sw]
-					}
+			contiguous := cols == width && offs[width-1]-offs[0] == width-1
+			for p, base := range rowBase {
+				row := (*[width]float32)(panel[p*width : (p+1)*width])
+				if contiguous {
+					*row = *(*[width]float32)(padded[base+offs[0]:])
+					continue
 				}
-				clear(row[cols:])
+				src := padded[base:]
+				for c := 0; c < cols; c++ {
+					row[c] = src[offs[c]]
+				}
+				for c := cols; c < width; c++ {
+					row[c] = 0
+				}
 			}
 		}
 	}

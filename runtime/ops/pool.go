@@ -356,22 +356,20 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 			x0, kxLo, kxHi := cols[ox].x0, cols[ox].lo, cols[ox].hi
 			if k.kind == poolMax {
 				best := float32(math.Inf(-1))
-				for ky := kyLo; ky < kyHi; ky++ {
+				for ky := kyLo; ky < kyHi && kxLo < kxHi; ky++ {
 					base := (y0+ky*dh)*iw + x0
-					for kx := kxLo; kx < kxHi; kx++ {
-						if v := plane[base+kx*dw]; v > best {
-							best = v
-						}
+					for i, src := 0, plane[base+kxLo*dw:base+(kxHi-1)*dw+1]; i < len(src); i += dw {
+						best = max(best, src[i]) // branch-free; a compare-and-branch mispredicts on real data
 					}
 				}
 				row[ox] = best
 				continue
 			}
 			var sum float32
-			for ky := kyLo; ky < kyHi; ky++ {
+			for ky := kyLo; ky < kyHi && kxLo < kxHi; ky++ {
 				base := (y0+ky*dh)*iw + x0
-				for kx := kxLo; kx < kxHi; kx++ {
-					sum += plane[base+kx*dw]
+				for i, src := 0, plane[base+kxLo*dw:base+(kxHi-1)*dw+1]; i < len(src); i += dw {
+					sum += src[i]
 				}
 			}
 			count := (kyHi - kyLo) * (kxHi - kxLo)
