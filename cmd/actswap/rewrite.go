@@ -29,8 +29,9 @@ func init() {
 		Short: "Replace ReLU/GELU activations with ai.actswap Zorro, PWLU or CRReLU nodes",
 		Long: `Find the ReLU and GELU activations of MODEL (Relu, Gelu, erf and tanh GELU chains in every
 operand order, com.microsoft Gelu/FastGelu/BiasGelu/QuickGelu) and replace each with one ai.actswap
-node, writing the result to OUT. Parameters are the uncalibrated defaults (exact for ReLU with
-pwlu and crrelu); see 'actswap calibrate' for parameters fitted to your data.
+node, writing the result to OUT. Without --calib the parameters are the uncalibrated defaults
+(exact for ReLU with pwlu and crrelu; see the rewrite package documentation for their GELU error);
+with --calib DATA they are fitted to the activations that DATA produces.
 
 Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 2
 means nothing was replaced and nothing was written.`,
