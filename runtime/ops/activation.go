@@ -126,8 +126,9 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// geluErf is the exact GELU, x·Φ(x).
-func geluErf(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+// geluErf is the exact GELU, x·Φ(x). Writing 1 + erf(x/√2) as erfc(−x/√2) keeps the negative
+// tail's relative accuracy where 1 + erf would cancel to zero.
+func geluErf(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }
 
 // geluTanh is GELU's tanh approximation.
 func geluTanh(x float64) float64 {

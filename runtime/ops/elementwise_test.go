@@ -296,3 +296,18 @@ func TestExpF32(t *testing.T) {
 		t.Fatal("special values")
 	}
 }
+
+// TestGeluTail checks that GELU keeps its relative accuracy far into the negative tail, where
+// the textbook 1 + erf(x/√2) cancels to zero (reference values: x·Φ(x) from the normal tail).
+func TestGeluTail(t *testing.T) {
+	for _, c := range []struct{ x, want float64 }{
+		{-10, -10 * 7.619853024160527e-24},
+		{-6, -6 * 9.865876450376946e-10},
+		{-1, -1 * 0.15865525393145707},
+		{3, 3 * 0.9986501019683699},
+	} {
+		if got := geluErf(c.x); math.Abs(got-c.want) > 1e-12*math.Abs(c.want) {
+			t.Errorf("gelu(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}

@@ -98,13 +98,14 @@ func init() {
 	simple := map[string]func(float64) float64{
 		"Acos": math.Acos, "Acosh": math.Acosh, "Asin": math.Asin, "Asinh": math.Asinh,
 		"Atan": math.Atan, "Atanh": math.Atanh, "Cos": math.Cos, "Cosh": math.Cosh,
-		"Sin": math.Sin, "Sinh": math.Sinh, "Tan": math.Tan, "Erf": math.Erf,
+		"Sin": math.Sin, "Sinh": math.Sinh, "Tan": math.Tan,
 		"Log": math.Log, "Sqrt": math.Sqrt,
 	}
 	for op, f := range simple {
 		registerFloatUnary(op, floatUnary{f64: f}, nil, 1)
 	}
 	registerFloatUnary("Exp", floatUnary{f32: perElem32(expF32), f64: math.Exp}, nil, 1)
+	registerFloatUnary("Erf", floatUnary{f64: math.Erf}, nil, 9)
 	registerFloatUnary("Ceil", floatUnary{f64: math.Ceil}, nil, 1)
 	registerFloatUnary("Floor", floatUnary{f64: math.Floor}, nil, 1)
 	registerFloatUnary("Round", floatUnary{f64: math.RoundToEven}, nil, 11)
