@@ -208,7 +208,7 @@ func (g *graphView) unsafeReason(idx []int, anchor int) string {
 	return ""
 }
 
-// Miss explains why an Erf, Tanh or Sigmoid node, the heart of a GELU, is not part of any site.
+// Miss explains why an Erf or Tanh node, the heart of a GELU, is not part of any site.
 type Miss struct {
 	Node   string `json:"node"`
 	OpType string `json:"op_type"`
