@@ -25,6 +25,8 @@ const (
 	zorroMinA, zorroMaxA       = 0.05, 1e4
 	zorroMinBeta, zorroMaxBeta = -20.0, 40.0
 	zorroMinM                  = 0.01
+	// The refinement keeps in_shift within ½ ± zorroMaxShift.
+	zorroMaxShift = 5.0
 )
 
 // Iteration budget of the multi-start: every start gets zorroScoutIters, the best zorroFinalists
@@ -111,7 +113,53 @@ func fitZorro(target Target, d *distribution, opts FitOptions) (onnxops.Params, 
 			best, bestCost = theta, cost
 		}
 	}
-	return zorroGate(best[0], best[1], best[2]), nil
+	return refineZorro(zorroGate(best[0], best[1], best[2]), s, maxM), nil
+}
+
+// refineZorro frees more of the gated operator, x·Z(m·x + c; a_n, b_n, a_p, b_p), from the best
+// symmetric fit: asymmetric humps and the input shift c, six parameters by the same projected LM.
+// The output affine stays at s = 1, t = 0: x·(s·Z + t) has slope t at −∞ and s + t at +∞, and ReLU
+// and GELU need 0 and 1 there, or the error grows linearly outside the data. It returns the refined
+// set only when it fits better, so the result is never worse than the symmetric fit.
+func refineZorro(p0 onnxops.ZorroParams, s sample, maxM float64) onnxops.ZorroParams {
+	build := func(th []float64) onnxops.ZorroParams {
+		an, ap := math.Exp(th[1]), math.Exp(th[3])
+		return onnxops.ZorroParams{AN: an, BN: th[2] / an, AP: ap, BP: th[4] / ap,
+			InScale: math.Exp(th[0]), InShift: th[5], OutScale: 1, OutShift: 0, Gate: true}
+	}
+	lo := []float64{math.Log(zorroMinM), math.Log(zorroMinA), zorroMinBeta, math.Log(zorroMinA), zorroMinBeta, 0.5 - zorroMaxShift}
+	hi := []float64{math.Log(maxM), math.Log(zorroMaxA), zorroMaxBeta, math.Log(zorroMaxA), zorroMaxBeta, 0.5 + zorroMaxShift}
+	residuals := func(theta []float64, r []float64, jac *mat.Dense) {
+		p := build(theta)
+		for i, x := range s.x {
+			sw := math.Sqrt(s.w[i])
+			r[i] = sw * (p.Eval(x) - s.y[i])
+			if jac == nil {
+				continue
+			}
+			g := p.Deriv(x)
+			for k, v := range []float64{
+				p.InScale * g.DInScale,
+				p.AN*g.DAN - p.BN*g.DBN, g.DBN / p.AN, // log a_n and β_n, as in fitZorro
+				p.AP*g.DAP - p.BP*g.DBP, g.DBP / p.AP,
+				g.DInShift,
+			} {
+				jac.Set(i, k, sw*v)
+			}
+		}
+	}
+	start := []float64{math.Log(p0.InScale), math.Log(p0.AN), p0.AN * p0.BN, math.Log(p0.AP), p0.AP * p0.BP, p0.InShift}
+	r := make([]float64, len(s.x))
+	residuals(start, r, nil)
+	var startCost float64
+	for _, e := range r {
+		startCost += e * e
+	}
+	theta, cost := levenbergMarquardt(residuals, start, lo, hi, len(s.x), zorroFinalIters)
+	if !(cost < startCost) {
+		return p0
+	}
+	return build(theta)
 }
 
 // levenbergMarquardt minimises ½‖r(θ)‖² inside the box [lo, hi] (steps are projected onto it),
