@@ -21,6 +21,9 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
+// ErrNoSites is returned by Calibrate when no activation site is selected for replacement.
+var ErrNoSites = errors.New("no activation site to calibrate (nothing matched, or every site is blocked)")
+
 // Auto is the Options.To value that picks the family per site by fit error.
 const Auto onnxops.Family = "auto"
 
@@ -109,7 +112,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if len(sites) == 0 {
-		return nil, errors.New("no activation site to calibrate (nothing matched, or every site is blocked)")
+		return nil, ErrNoSites
 	}
 	reports := make([]SiteReport, len(sites))
 	fits := map[string]rewrite.SiteParams{}

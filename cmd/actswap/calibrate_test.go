@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,15 @@ func TestCalibrationDataErrors(t *testing.T) {
 				t.Errorf("%s: error %q lacks %q", c.data, err, w)
 			}
 		}
+	}
+}
+
+func TestRewriteCalibNothingToDo(t *testing.T) {
+	// digits_cnn has only ReLUs: asking for GELU sites selects nothing, exit status 2.
+	_, err := executeCLI(t, "rewrite", bundled(t, "digits_cnn", "model.onnx"), "--match", "gelu", "--to", "pwlu",
+		"--calib", bundled(t, "digits_data", "calib_x.npy"), "-o", filepath.Join(t.TempDir(), "out.onnx"))
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("got %v, want exit status 2", err)
 	}
 }
