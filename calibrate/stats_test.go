@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -167,5 +168,53 @@ func TestAddBiasBroadcastsOverLastAxis(t *testing.T) {
 	}
 	if _, err := addBias(x, tensor.New([]int{4}, []float32{1, 2, 3, 4})); err == nil {
 		t.Error("bias of 4 over rows of 3 should fail")
+	}
+}
+
+func TestConditionalHistogram(t *testing.T) {
+	// Pairs (x, 2x) streamed in batches whose range keeps growing: every bin's mean target must
+	// stay 2·(mean x in the bin), whatever doublings happened, and a fit regresses on it.
+	s := NewStats(256)
+	for _, scale := range []float64{0.1, 1, 10} {
+		xs := normalSamples(20000, 0, scale, uint64(10*scale)+1)
+		ys := make([]float32, len(xs))
+		for i, x := range xs {
+			ys[i] = 2 * x
+		}
+		if err := s.AddPairs(xs, ys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := s.Hist
+	if len(h.SumY) != len(h.Counts) {
+		t.Fatalf("SumY has %d bins, Counts %d", len(h.SumY), len(h.Counts))
+	}
+	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
+		mean := h.SumY[i] / c / 2
+		if mean < h.Lo+float64(i)*h.Width-1e-6 || mean > h.Lo+float64(i+1)*h.Width+1e-6 {
+			t.Fatalf("bin %d [%v, %v): mean paired target/2 = %v lies outside", i, h.Lo+float64(i)*h.Width, h.Lo+float64(i+1)*h.Width, mean)
+		}
+	}
+	if err := NewStats(16).AddPairs([]float32{1}, nil); err == nil {
+		t.Error("mismatched pair lengths accepted")
+	}
+	// Regressing CRReLU on y = ReLU(x) + 0.3·x·e^(−x²/2) recovers ε = 0.3 exactly.
+	c := NewStats(0)
+	xs := normalSamples(50000, 0, 1, 9)
+	ys := make([]float32, len(xs))
+	for i, x := range xs {
+		v := float64(x)
+		ys[i] = float32(math.Max(v, 0) + 0.3*v*math.Exp(-v*v/2))
+	}
+	c.AddPairs(xs, ys)
+	f, err := FitStats(onnxops.FamilyCRReLU, TargetGELU, c, FitOptions{TailMass: 1e-12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eps := f.Params.(onnxops.CRReLUParams).Epsilon; math.Abs(eps-0.3) > 0.01 {
+		t.Errorf("ε = %v from paired targets, want 0.3", eps)
 	}
 }
