@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -249,5 +250,50 @@ func TestLosses(t *testing.T) {
 		-math.Log(3), -math.Log(3), -math.Log(3)}, 1e-6)
 	if err := kernelErr("NegativeLogLikelihoodLoss", 22, nil, scores, i64t([]int{2}, 3, 0)); err == nil {
 		t.Fatal("target out of range accepted")
+	}
+}
+
+// TestKernelsConcurrentRuns runs one kernel instance from several goroutines at once (go test
+// -race makes this meaningful): kernels must keep no per-run state.
+func TestKernelsConcurrentRuns(t *testing.T) {
+	x := benchInput([]int{8, 64})
+	cases := []struct {
+		op    string
+		ver   int
+		attrs kattr
+		in    []*tensor.Tensor
+	}{
+		{"Add", 14, nil, []*tensor.Tensor{x, benchInput([]int{64})}},
+		{"Softmax", 13, nil, []*tensor.Tensor{x}},
+		{"ReduceSum", 13, nil, []*tensor.Tensor{x, i64t([]int{1}, 1)}},
+		{"LayerNormalization", 17, nil, []*tensor.Tensor{x, benchInput([]int{64})}},
+		{"TopK", 11, nil, []*tensor.Tensor{x, i64t([]int{1}, 3)}},
+		{"Clip", 13, nil, []*tensor.Tensor{x, tensor.Scalar[float32](-0.5), tensor.Scalar[float32](0.5)}},
+	}
+	for _, c := range cases {
+		f, _ := Lookup(DefaultDomain, c.op, c.ver)
+		k, err := f(kernelNode(c.op, c.ver, c.attrs, len(c.in), 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := k.Run(NewContext(2), c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func() {
+				got, err := k.Run(NewContext(2), c.in)
+				if err == nil && fmt.Sprint(got[0].Data) != fmt.Sprint(want[0].Data) {
+					err = fmt.Errorf("%s: concurrent run differs", c.op)
+				}
+				errs <- err
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
