@@ -69,6 +69,8 @@ type compiler struct {
 	functions map[string]*onnx.FunctionProto
 	threads   int
 	inlined   int // counter that keeps inlined value names unique
+	// preferFunctions inlines local functions even for ops that have a kernel.
+	preferFunctions bool
 }
 
 func functionKey(domain, name, overload string) string {

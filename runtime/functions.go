@@ -19,12 +19,13 @@ type expandedNode struct {
 }
 
 // expand replaces calls to model-local functions by the functions' bodies. A node keeps its
-// registered kernel when there is one: a function is the fallback, as ONNX intends.
+// registered kernel when there is one (unless WithFunctionBodies): a function is the fallback, as
+// ONNX intends.
 func (c *compiler) expand(protos []*onnx.NodeProto, opsets map[string]int, depth int) ([]expandedNode, error) {
 	var out []expandedNode
 	for _, p := range protos {
 		f := c.functions[functionKey(p.GetDomain(), p.GetOpType(), p.GetOverload())]
-		if f == nil || hasKernel(p, opsets) {
+		if f == nil || (!c.preferFunctions && hasKernel(p, opsets)) {
 			out = append(out, expandedNode{p, opsets})
 			continue
 		}

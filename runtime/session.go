@@ -21,11 +21,17 @@ import (
 type Option func(*config)
 
 type config struct {
-	threads int
+	threads       int
+	functionsOnly bool
 }
 
 // WithThreads sets how many goroutines kernels may use per Run (default GOMAXPROCS).
 func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
+
+// WithFunctionBodies makes the session run a model-local function's body even where a kernel is
+// registered for its op (normally the kernel wins). Rewritten models carry ai.actswap ops both
+// ways, so this checks a fused kernel against its standard-op definition without onnxruntime.
+func WithFunctionBodies() Option { return func(c *config) { c.functionsOnly = true } }
 
 // Dim is one dimension of a declared shape: Value is the fixed size or -1 when not fixed; Param is
 // the symbolic name ("batch") when the model gives one.
@@ -89,8 +95,9 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 		}
 	}()
 	c := &compiler{
-		functions: map[string]*onnx.FunctionProto{},
-		threads:   cfg.threads,
+		functions:       map[string]*onnx.FunctionProto{},
+		threads:         cfg.threads,
+		preferFunctions: cfg.functionsOnly,
 	}
 	opsets, err := opsetMap(m.GetOpsetImport(), nil)
 	if err != nil {

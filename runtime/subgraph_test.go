@@ -175,3 +175,36 @@ func TestLocalFunctionInlining(t *testing.T) {
 		t.Errorf("bogus attribute: err = %v", err)
 	}
 }
+
+// TestKernelOrFunctionBody: an op with both a kernel and a model-local function runs the kernel,
+// and the function body under WithFunctionBodies.
+func TestKernelOrFunctionBody(t *testing.T) {
+	body := &onnx.FunctionProto{
+		Name: proto.String("AddOne"), Domain: proto.String(testDomain),
+		Input: []string{"a"}, Output: []string{"b"},
+		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(testDomain), Version: proto.Int64(1)}},
+		// Deliberately not x+1, so the test sees which one ran.
+		Node: []*onnx.NodeProto{mkNode(testDomain, "Scale", "times10", []string{"a"}, []string{"b"}, floatAttr("alpha", 10))},
+	}
+	m := mkModel(&onnx.GraphProto{
+		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 1))},
+		Output: []*onnx.ValueInfoProto{valueInfo("y", nil)},
+		Node:   []*onnx.NodeProto{mkNode(testDomain, "AddOne", "call", []string{"x"}, []string{"y"})},
+	}, body)
+	for _, c := range []struct {
+		opts []Option
+		want float32
+	}{{nil, 3}, {[]Option{WithFunctionBodies()}, 20}} {
+		s, err := NewSession(m, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(map[string]*tensor.Tensor{"x": f32([]int{1}, 2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out["y"].F32()[0]; got != c.want {
+			t.Errorf("options %d: y = %v, want %v", len(c.opts), got, c.want)
+		}
+	}
+}
