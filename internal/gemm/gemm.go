@@ -13,7 +13,7 @@ const (
 	mr = 6  // rows of the register tile
 	nr = 16 // columns of the register tile (two ymm registers)
 	mc = 144
-	kc = 256
+	kc = 320 // upper bound; see kBlock
 	nc = 256
 
 	// minFlopsPerThread keeps goroutine start-up from dominating small products.
@@ -216,6 +216,17 @@ func (j *job) run(threads int) {
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+// kBlock is the k-block length for a depth of k: the fewest blocks of at most kc, made equal
+// (rounded up to the kernel's unroll of 4) so that no short tail block pays a full C-tile
+// load and store for a few iterations — 576 splits as 288+288, not 320+256 or 256+256+64.
+// Every block but the last has this length, so the block starting at depth p begins at p.
+func kBlock(k int) int {
+	if k <= kc {
+		return max(k, 1)
+	}
+	return (ceilDiv(k, ceilDiv(k, kc)) + 3) &^ 3
+}
+
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
 func getBuf(n int) *[]float32 {
@@ -244,18 +255,19 @@ func (j *job) block(i0, i1, j0, j1 int) {
 	}
 	var bufA, bufB *[]float32
 	if j.pa == nil {
-		bufA = getBuf(mc * kc)
+		bufA = getBuf(mc * kBlock(j.k))
 		defer bufPool.Put(bufA)
 	}
 	if j.pb == nil {
-		bufB = getBuf(kc * min(nc, ceilDiv(j1-j0, nr)*nr))
+		bufB = getBuf(kBlock(j.k) * min(nc, ceilDiv(j1-j0, nr)*nr))
 		defer bufPool.Put(bufB)
 	}
 	var edge [mr * nr]float32
 	for jc := j0; jc < j1; jc += nc {
 		ncb := min(nc, j1-jc)
-		for pc := 0; pc < j.k; pc += kc {
-			kcb := min(kc, j.k-pc)
+		kb := kBlock(j.k)
+		for pc := 0; pc < j.k; pc += kb {
+			kcb := min(kb, j.k-pc)
 			var bBlock []float32
 			switch {
 			case j.pb != nil:

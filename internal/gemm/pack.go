@@ -2,7 +2,7 @@ package gemm
 
 import "fmt"
 
-// Packed layouts. The k dimension is cut into blocks of kc (the last one shorter); within the
+// Packed layouts. The k dimension is cut into blocks of kBlock(k) (the last one shorter); within the
 // block that starts at row p0 of op(B), the nr-column panel q is kcb×nr values, row by row, at
 // offset p0·panels·nr + q·kcb·nr. PackedA is the same with mr-row panels stored column by
 // column. Panels past the matrix edge are zero-padded, so the kernel never needs bounds.
@@ -85,8 +85,9 @@ func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 	}
 	pb := &PackedB{k: k, n: n, panels: ceilDiv(n, nr)}
 	pb.data = make([]float32, k*pb.panels*nr)
-	for pc := 0; pc < k; pc += kc {
-		kcb := min(kc, k-pc)
+	kb := kBlock(k)
+	for pc := 0; pc < k; pc += kb {
+		kcb := min(kb, k-pc)
 		packB(pb.data[pc*pb.panels*nr:], b, ldb, transB, pc, kcb, 0, n, 1)
 	}
 	return pb, nil
@@ -117,8 +118,9 @@ func PackA(transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
 	}
 	pa := &PackedA{m: m, k: k, panels: ceilDiv(m, mr)}
 	pa.data = make([]float32, k*pa.panels*mr)
-	for pc := 0; pc < k; pc += kc {
-		kcb := min(kc, k-pc)
+	kb := kBlock(k)
+	for pc := 0; pc < k; pc += kb {
+		kcb := min(kb, k-pc)
 		packA(pa.data[pc*pa.panels*mr:], a, lda, transA, 0, m, pc, kcb, 1)
 	}
 	return pa, nil
