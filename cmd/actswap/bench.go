@@ -16,14 +16,17 @@ func init() {
 	var (
 		threads, iters, warmup, batch int
 		data                          []string
-		asJSON                        bool
+		asJSON, withORT               bool
+		rounds                        int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--json]",
 		Short: "Measure a model's latency, throughput, allocations and peak memory in actswap's runtime",
 		Long: `Run MODEL repeatedly and report p50/p90/p99 latency, throughput, allocations per run and
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
-dimensions set to --batch.`,
+dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node, installed
+by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
+ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := onnx.LoadFile(args[0])
@@ -47,10 +50,24 @@ dimensions set to --batch.`,
 					return err
 				}
 			}
-			res, err := bench.Measure(func() error {
+			run := func() error {
 				_, err := s.Run(inputs)
 				return err
-			}, warmup, iters)
+			}
+			if withORT {
+				sbs, err := bench.CompareORT(args[0], inputs, run, rounds, warmup, iters)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(sbs)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s (threads %d)\n%s\n", args[0], threads, sbs)
+				return nil
+			}
+			res, err := bench.Measure(run, warmup, iters)
 			if err != nil {
 				return err
 			}
@@ -75,6 +92,8 @@ dimensions set to --batch.`,
 	f.IntVar(&warmup, "warmup", 5, "untimed runs first")
 	f.IntVar(&batch, "batch", 1, "size of symbolic dimensions for synthetic inputs")
 	f.StringArrayVar(&data, "data", nil, "inputs, as for 'actswap run' (default: synthetic)")
+	f.BoolVar(&withORT, "ort", false, "compare side by side with onnxruntime and report the latency ratio")
+	f.IntVar(&rounds, "rounds", 5, "with --ort: alternating rounds")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
 	rootCmd.AddCommand(cmd)
 }

@@ -94,49 +94,81 @@ var dtypeNames = map[tensor.DType]string{
 // Run runs the model at modelPath in onnxruntime (one intra-op thread) with the given inputs and
 // returns every graph output by name.
 func Run(modelPath string, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	s, err := find()
-	if err != nil {
-		return nil, fmt.Errorf("ortref: %w", err)
-	}
-	abs, err := filepath.Abs(modelPath)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "actswap-ortref-")
+	dir, err := invoke(modelPath, inputs)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	return readOutputs(dir)
+}
 
+// Bench runs the model in onnxruntime (one intra-op thread) warmup times untimed, then iters
+// times, and returns each timed run's milliseconds as onnxruntime-node measured them.
+func Bench(modelPath string, inputs map[string]*tensor.Tensor, warmup, iters int) ([]float64, error) {
+	dir, err := invoke(modelPath, inputs, fmt.Sprintf("%d,%d", warmup, iters))
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	b, err := os.ReadFile(filepath.Join(dir, "timings.json"))
+	if err != nil {
+		return nil, fmt.Errorf("ortref: %w", err)
+	}
+	var ms []float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return nil, fmt.Errorf("ortref: timings.json: %w", err)
+	}
+	return ms, nil
+}
+
+// invoke writes the inputs to a fresh folder, runs run.js on them and returns the folder, which
+// the caller removes.
+func invoke(modelPath string, inputs map[string]*tensor.Tensor, extra ...string) (string, error) {
+	s, err := find()
+	if err != nil {
+		return "", fmt.Errorf("ortref: %w", err)
+	}
+	abs, err := filepath.Abs(modelPath)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "actswap-ortref-")
+	if err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) {
+		os.RemoveAll(dir)
+		return "", err
+	}
 	var specs []ioTensor
 	i := 0
 	for name, t := range inputs {
 		dt, ok := dtypeNames[t.DType]
 		if !ok {
-			return nil, fmt.Errorf("ortref: input %q: element type %v not supported", name, t.DType)
+			return fail(fmt.Errorf("ortref: input %q: element type %v not supported", name, t.DType))
 		}
 		file := fmt.Sprintf("in_%d.bin", i)
 		i++
 		if err := os.WriteFile(filepath.Join(dir, file), tensor.RawBytes(t), 0o644); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		specs = append(specs, ioTensor{Name: name, DType: dt, Dims: append([]int{}, t.Shape...), File: file})
 	}
 	header, err := json.Marshal(specs)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "inputs.json"), header, 0o644); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	cmd := exec.Command(s.node, s.script, s.ortDir, abs, dir)
+	cmd := exec.Command(s.node, append([]string{s.script, s.ortDir, abs, dir}, extra...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("ortref: onnxruntime on %s: %v: %s", modelPath, err, bytes.TrimSpace(stderr.Bytes()))
+		return fail(fmt.Errorf("ortref: onnxruntime on %s: %v: %s", modelPath, err, bytes.TrimSpace(stderr.Bytes())))
 	}
-	return readOutputs(dir)
+	return dir, nil
 }
 
 func readOutputs(dir string) (map[string]*tensor.Tensor, error) {

@@ -4,11 +4,13 @@
 // <io-dir>/inputs.json lists the inputs as [{name, dtype, dims, file}], each file holding the raw
 // little-endian elements (bool as one byte). The outputs are written the same way, to
 // <io-dir>/outputs.json and <io-dir>/out_<i>.bin. One intra-op thread keeps runs reproducible.
+// With a fourth argument "WARMUP,ITERS" it also times ITERS runs after WARMUP untimed ones and
+// writes the per-run milliseconds to <io-dir>/timings.json (actswap bench --ort).
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
-const [ortDir, modelPath, ioDir] = process.argv.slice(2);
+const [ortDir, modelPath, ioDir, benchSpec] = process.argv.slice(2);
 if (!ortDir || !modelPath || !ioDir) {
   console.error('usage: node run.js <ort-dir> <model.onnx> <io-dir>');
   process.exit(2);
@@ -41,6 +43,17 @@ async function main() {
     intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
   });
   const results = await session.run(feeds);
+  if (benchSpec) {
+    const [warmup, iters] = benchSpec.split(',').map(Number);
+    for (let i = 0; i < warmup; i++) await session.run(feeds);
+    const times = [];
+    for (let i = 0; i < iters; i++) {
+      const t0 = process.hrtime.bigint();
+      await session.run(feeds);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    fs.writeFileSync(path.join(ioDir, 'timings.json'), JSON.stringify(times));
+  }
   const out = [];
   session.outputNames.forEach((name, i) => {
     const t = results[name];

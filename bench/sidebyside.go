@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/tensor"
+)
+
+// SideBySide is actswap against onnxruntime on the same model and inputs, measured in
+// alternating rounds within one run so that machine noise hits both alike.
+type SideBySide struct {
+	Rounds       int       `json:"rounds"`
+	ItersPerSide int       `json:"iters_per_round"`
+	ActswapP50ms []float64 `json:"actswap_p50_ms"`
+	OrtP50ms     []float64 `json:"onnxruntime_p50_ms"`
+	Ratios       []float64 `json:"ratios"`
+	MedianRatio  float64   `json:"median_ratio"` // actswap time / onnxruntime time: below 1 is faster
+}
+
+func (s SideBySide) String() string {
+	return fmt.Sprintf("actswap/onnxruntime latency ratio: median %.3f over %d rounds (actswap p50 %.3f ms, onnxruntime p50 %.3f ms; per round %v)",
+		s.MedianRatio, s.Rounds, median(s.ActswapP50ms), median(s.OrtP50ms), roundAll(s.Ratios))
+}
+
+// CompareORT alternates rounds of iters runs: actswap's run function, then onnxruntime (one
+// intra-op thread) on modelPath with the same inputs. run should use one thread too for a fair
+// single-core comparison.
+func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() error, rounds, warmup, iters int) (SideBySide, error) {
+	if why := ortref.Unavailable(); why != "" {
+		return SideBySide{}, fmt.Errorf("onnxruntime is not available: %s", why)
+	}
+	s := SideBySide{Rounds: rounds, ItersPerSide: iters}
+	for r := 0; r < rounds; r++ {
+		ours, err := Measure(run, warmup, iters)
+		if err != nil {
+			return s, err
+		}
+		theirs, err := ortref.Bench(modelPath, inputs, warmup, iters)
+		if err != nil {
+			return s, err
+		}
+		ortP50 := Summarize(theirs).P50ms
+		s.ActswapP50ms = append(s.ActswapP50ms, ours.P50ms)
+		s.OrtP50ms = append(s.OrtP50ms, ortP50)
+		s.Ratios = append(s.Ratios, ours.P50ms/ortP50)
+	}
+	s.MedianRatio = median(s.Ratios)
+	return s, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return Percentile(s, 0.5)
+}
+
+func roundAll(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(int(x*1000+0.5)) / 1000
+	}
+	return out
+}
