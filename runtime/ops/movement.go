@@ -24,6 +24,8 @@ type mover interface {
 	fill(dst any, off, n int, value any)
 	// copyRange copies n elements from src[srcOff:] to dst[dstOff:].
 	copyRange(dst any, dstOff int, src any, srcOff, n int)
+	// gatherRow sets dst[dstOff+i] = src[srcOff+offs[i]] for every i.
+	gatherRow(dst any, dstOff int, src any, srcOff int, offs []int)
 }
 
 type moverOf[T tensor.Elem] struct{}
@@ -68,6 +70,13 @@ func (moverOf[T]) fill(dst any, off, n int, value any) {
 
 func (moverOf[T]) copyRange(dst any, dstOff int, src any, srcOff, n int) {
 	copy(dst.([]T)[dstOff:dstOff+n], src.([]T)[srcOff:srcOff+n])
+}
+
+func (moverOf[T]) gatherRow(dst any, dstOff int, src any, srcOff int, offs []int) {
+	d, s := dst.([]T)[dstOff:dstOff+len(offs)], src.([]T)[srcOff:]
+	for i, o := range offs {
+		d[i] = s[o]
+	}
 }
 
 // moverFor returns the mover for a dtype; every dtype tensor.Zeros can allocate has one.
@@ -253,3 +262,53 @@ func moveNeed(inputs []*tensor.Tensor, i int, what string) (*tensor.Tensor, erro
 
 // moveOne wraps a single output.
 func moveOne(t *tensor.Tensor) []*tensor.Tensor { return []*tensor.Tensor{t} }
+
+// moveByAxisMaps fills out (of shape) by picking, independently per axis, which input position
+// each output index reads: maps[a][i] is the input element offset (index × stride) that output
+// index i on axis a contributes. Pad's edge/reflect/wrap modes and nearest-neighbour Resize are
+// this. Output rows are gathered along the last axis; a row that reads the same input row as the
+// one before it (upsampling) is copied from that row instead.
+func moveByAxisMaps(m mover, out, x *tensor.Tensor, maps [][]int) {
+	shape := out.Shape
+	if out.Len() == 0 {
+		return
+	}
+	rank := len(shape)
+	if rank == 0 {
+		m.copyRange(out.Data, 0, x.Data, 0, 1)
+		return
+	}
+	last := maps[rank-1]
+	rowLen := len(last)
+	contiguous := true
+	for i, o := range last {
+		if o != last[0]+i {
+			contiguous = false
+			break
+		}
+	}
+	coord := make([]int, rank-1)
+	prevBase := -1
+	for r, rows := 0, out.Len()/rowLen; r < rows; r++ {
+		base := 0
+		for a, c := range coord {
+			base += maps[a][c]
+		}
+		switch {
+		case base == prevBase:
+			m.copyRange(out.Data, r*rowLen, out.Data, (r-1)*rowLen, rowLen)
+		case contiguous:
+			m.copyRange(out.Data, r*rowLen, x.Data, base+last[0], rowLen)
+		default:
+			m.gatherRow(out.Data, r*rowLen, x.Data, base, last)
+		}
+		prevBase = base
+		for a := rank - 2; a >= 0; a-- {
+			coord[a]++
+			if coord[a] < shape[a] {
+				break
+			}
+			coord[a] = 0
+		}
+	}
+}

@@ -196,23 +196,7 @@ func padRun(ctx *Context, x *tensor.Tensor, begin, end []int, mode padMode, valu
 			maps[i][o] = padSource(o-begin[i], dim, mode) * inStrides[i]
 		}
 	}
-	offs := make([]int, out.Len())
-	coord := make([]int, rank)
-	for p := range offs {
-		off := 0
-		for i, c := range coord {
-			off += maps[i][c]
-		}
-		offs[p] = off
-		for i := rank - 1; i >= 0; i-- {
-			coord[i]++
-			if coord[i] < shape[i] {
-				break
-			}
-			coord[i] = 0
-		}
-	}
-	m.blocks(out.Data, x.Data, offs, 1)
+	moveByAxisMaps(m, out, x, maps)
 	return out, nil
 }
 

@@ -475,15 +475,15 @@ func (p *resizePlan) run(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error)
 	}
 	switch d := x.Data.(type) {
 	case []float32:
-		return p.finish(ctx, x.DType, resizePasses(p, x.Shape, d, float32(p.cfg.extrapolation)))
+		return p.finish(ctx, x.DType, resizePasses(ctx, p, x.Shape, d, float32(p.cfg.extrapolation)))
 	case []float64:
-		return p.finish(ctx, x.DType, resizePasses(p, x.Shape, d, p.cfg.extrapolation))
+		return p.finish(ctx, x.DType, resizePasses(ctx, p, x.Shape, d, p.cfg.extrapolation))
 	}
 	wide := onehotFloat64s(x)
 	if wide == nil {
 		return nil, fmt.Errorf("mode needs a numeric input, got %v", x.DType)
 	}
-	res := resizePasses(p, x.Shape, wide, p.cfg.extrapolation)
+	res := resizePasses(ctx, p, x.Shape, wide, p.cfg.extrapolation)
 	out := ctx.Alloc(x.DType, p.shape)
 	if err := resizeNarrow(out, res); err != nil {
 		return nil, err
@@ -535,42 +535,12 @@ func (p *resizePlan) runNearest(ctx *Context, x *tensor.Tensor) (*tensor.Tensor,
 		}
 	}
 	out := ctx.Alloc(x.DType, p.shape)
-	if out.Len() == 0 {
-		return out, nil
-	}
-	// Offsets of every output row (all axes but the last), then one gather per row.
-	last := rank - 1
-	if rank == 0 {
-		m.copyRange(out.Data, 0, x.Data, 0, 1)
-		return out, nil
-	}
-	rowLen := p.shape[last]
-	rows := out.Len() / rowLen
-	offs := make([]int, out.Len())
-	coord := make([]int, last)
-	for r := range rows {
-		base := 0
-		for a, c := range coord {
-			base += maps[a][c]
-		}
-		row := offs[r*rowLen : (r+1)*rowLen]
-		for i, off := range maps[last] {
-			row[i] = base + off
-		}
-		for a := last - 1; a >= 0; a-- {
-			coord[a]++
-			if coord[a] < p.shape[a] {
-				break
-			}
-			coord[a] = 0
-		}
-	}
-	m.blocks(out.Data, x.Data, offs, 1)
+	moveByAxisMaps(m, out, x, maps)
 	return out, nil
 }
 
 // resizePasses resamples src (of shape) one axis at a time and returns data of the plan's shape.
-func resizePasses[F float32 | float64](p *resizePlan, shape []int, src []F, extrap F) []F {
+func resizePasses[F float32 | float64](ctx *Context, p *resizePlan, shape []int, src []F, extrap F) []F {
 	cur := append([]int(nil), shape...)
 	data := src
 	for a, t := range p.taps {
@@ -581,27 +551,38 @@ func resizePasses[F float32 | float64](p *resizePlan, shape []int, src []F, extr
 		inner := tensor.NumElements(cur[a+1:])
 		in, out := cur[a], p.shape[a]
 		dst := make([]F, outer*out*inner)
-		for o := range outer {
-			for x := range out {
-				d := dst[(o*out+x)*inner : (o*out+x+1)*inner]
-				if t.extrap[x] {
-					for i := range d {
-						d[i] = extrap
-					}
+		w := make([]F, len(t.w))
+		for i, v := range t.w {
+			w[i] = F(v)
+		}
+		ctx.Parallel(outer, max(1, (1<<15)/max(out*inner, 1)), func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				s, d := data[o*in*inner:(o+1)*in*inner], dst[o*out*inner:(o+1)*out*inner]
+				if inner == 1 {
+					resizeRowTaps(d, s, t, w, extrap)
 					continue
 				}
-				for k := range t.n {
-					w := F(t.w[x*t.n+k])
-					if w == 0 {
+				for x := range out {
+					row := d[x*inner : (x+1)*inner]
+					if t.extrap[x] {
+						for i := range row {
+							row[i] = extrap
+						}
 						continue
 					}
-					s := data[(o*in+t.idx[x*t.n+k])*inner:]
-					for i := range d {
-						d[i] += w * s[i]
+					for k := range t.n {
+						wk := w[x*t.n+k]
+						if wk == 0 {
+							continue
+						}
+						from := s[t.idx[x*t.n+k]*inner:][:inner]
+						for i, v := range from {
+							row[i] += wk * v
+						}
 					}
 				}
 			}
-		}
+		})
 		data = dst
 		cur[a] = out
 	}
@@ -609,6 +590,30 @@ func resizePasses[F float32 | float64](p *resizePlan, shape []int, src []F, extr
 		data = append([]F(nil), data...)
 	}
 	return data
+}
+
+// resizeRowTaps resamples the innermost axis: each output element is a short dot product.
+func resizeRowTaps[F float32 | float64](d, s []F, t *resizeTaps, w []F, extrap F) {
+	n := t.n
+	idx := t.idx[:len(d)*n]
+	w = w[:len(d)*n]
+	if n == 2 && !t.any { // nearest and plain linear
+		for x := range d {
+			d[x] = w[2*x]*s[idx[2*x]] + w[2*x+1]*s[idx[2*x+1]]
+		}
+		return
+	}
+	for x := range d {
+		if t.extrap[x] {
+			d[x] = extrap
+			continue
+		}
+		var sum F
+		for k, j := range idx[x*n : (x+1)*n] {
+			sum += w[x*n+k] * s[j]
+		}
+		d[x] = sum
+	}
 }
 
 // resizeNarrow stores float64 results into a tensor of a narrower type, rounding integers.
