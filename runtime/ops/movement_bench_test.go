@@ -64,7 +64,9 @@ func BenchmarkBigMoves(b *testing.B) {
 		mvBench(b, "Slice", 13, nil, img, mvI64([]int{1}, 1), mvI64([]int{1}, 79), mvI64([]int{1}, 3))
 	})
 	b.Run("PadConst", func(b *testing.B) { mvBench(b, "Pad", 13, nil, img, mvI64([]int{8}, 0, 0, 1, 1, 0, 0, 1, 1)) })
-	b.Run("PadReflect", func(b *testing.B) { mvBench(b, "Pad", 13, mvAttrs{"mode": "reflect"}, img, mvI64([]int{8}, 0, 0, 1, 1, 0, 0, 1, 1)) })
+	b.Run("PadReflect", func(b *testing.B) {
+		mvBench(b, "Pad", 13, mvAttrs{"mode": "reflect"}, img, mvI64([]int{8}, 0, 0, 1, 1, 0, 0, 1, 1))
+	})
 	qkv := mvIota(1, 197, 3, 12, 64)
 	b.Run("TransposeQKV", func(b *testing.B) { mvBench(b, "Transpose", 13, mvAttrs{"perm": []int64{2, 0, 3, 1, 4}}, qkv) })
 	b.Run("Copy", func(b *testing.B) { mvBench(b, "Identity", 13, nil, img) })
