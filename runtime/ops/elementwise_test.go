@@ -311,3 +311,12 @@ func TestGeluTail(t *testing.T) {
 		}
 	}
 }
+
+func TestWindows(t *testing.T) {
+	got := runKernel(t, "HannWindow", 17, nil, 1, i64t([]int{}, 4))
+	wantClose(t, "Hann periodic", got[0], []int{4}, []float64{0, 0.5, 1, 0.5}, 1e-7)
+	got = runKernel(t, "HammingWindow", 17, kattr{"periodic": 0, "output_datatype": int(tensor.Float64)}, 1, i64t([]int{}, 3))
+	wantClose(t, "Hamming symmetric", got[0], []int{3}, []float64{4.0 / 46, 1, 4.0 / 46}, 1e-12)
+	got = runKernel(t, "BlackmanWindow", 17, nil, 1, i64t([]int{}, 2))
+	wantClose(t, "Blackman periodic", got[0], []int{2}, []float64{0, 0.42 + 0.5 + 0.08}, 1e-7)
+}
