@@ -238,7 +238,8 @@ func newPRelu(n *Node) (Kernel, error) {
 		case []int64:
 			broadcastMap2(ctx, p, xs, slope.Data.([]int64), out.Data.([]int64), preluElem[int64])
 		case []uint8, []uint16, []uint32, []uint64:
-			return []*tensor.Tensor{x.Clone()}, nil // never negative
+			out, _ := castTensor(ctx, x, x.DType) // a copy: unsigned values are never negative
+			return []*tensor.Tensor{out}, nil
 		default:
 			return nil, fmt.Errorf("unsupported input type %v", x.DType)
 		}

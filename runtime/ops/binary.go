@@ -504,7 +504,7 @@ func variadicFactory(op arithOp, mean bool) Factory {
 				return nil, fmt.Errorf("needs at least one input")
 			}
 			if count == 1 {
-				acc = acc.Clone()
+				acc, _ = castTensor(ctx, acc, acc.DType) // the output must not alias the input
 			}
 			if mean {
 				div := tensor.Zeros(acc.DType, []int{})

@@ -72,7 +72,8 @@ func reduceFactory(kind reduceKind, axesInputSince int) Factory {
 			}
 			x := in[0]
 			if len(axes) == 0 && noop {
-				return []*tensor.Tensor{x.Clone()}, nil
+				out, err := castTensor(ctx, x, x.DType) // a copy through ctx.Alloc
+				return []*tensor.Tensor{out}, err
 			}
 			reduced, err := reductionAxes(axes, x.Rank())
 			if err != nil {
