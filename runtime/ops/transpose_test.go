@@ -89,3 +89,43 @@ func BenchmarkTransposeNCHWtoNHWC(b *testing.B) {
 		}
 	}
 }
+
+// TestParallelMovesMatchSerial runs the kernels that split work across goroutines from several
+// goroutines at once (one kernel, shared) and checks each result against a one-thread run.
+func TestParallelMovesMatchSerial(t *testing.T) {
+	cases := []struct {
+		op     string
+		attrs  mvAttrs
+		inputs []*tensor.Tensor
+	}{
+		{"Transpose", mvAttrs{"perm": []int64{0, 2, 1}}, []*tensor.Tensor{mvIota(3, 1000, 64)}},
+		{"Resize", mvAttrs{"mode": "linear"}, []*tensor.Tensor{mvIota(2, 8, 100, 100), nil, mvF32([]int{4}, 1, 1, 2, 1.5)}},
+		{"Resize", mvAttrs{"mode": "cubic"}, []*tensor.Tensor{mvIota(2, 8, 30, 30), nil, mvF32([]int{4}, 1, 1, 0.5, 0.7)}},
+	}
+	for _, c := range cases {
+		f, _ := Lookup(DefaultDomain, c.op, 19)
+		k, err := f(mvNode(c.op, 19, c.attrs, c.inputs, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := k.Run(NewContext(1), c.inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				got, err := k.Run(NewContext(4), c.inputs)
+				if err == nil && fmt.Sprint(got[0].Data) != fmt.Sprint(want[0].Data) {
+					err = fmt.Errorf("%s: parallel result differs", c.op)
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
