@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -571,5 +572,6 @@ func (s subgraph) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tens
 	if len(inputs) != len(s.g.inputs) {
 		return nil, fmt.Errorf("subgraph %q takes %d inputs, got %d", s.g.name, len(s.g.inputs), len(inputs))
 	}
-	return s.g.run(ctx, s.g.defaultPlan, inputs)
+	// Bodies run to the end: ops.Context carries no cancellation, and a body is one step of its node.
+	return s.g.run(context.Background(), ctx, s.g.defaultPlan, inputs)
 }

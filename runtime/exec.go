@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,7 +84,8 @@ func (g *graph) makePlan(slots []int) *plan {
 }
 
 // run executes the plan with the formal inputs bound in order and returns the requested values.
-func (g *graph) run(ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// It stops between nodes when cancel is done.
+func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	vals := make([]*tensor.Tensor, len(g.slotNames))
 	copy(vals, g.consts)
 	for i, s := range g.inputs {
@@ -111,6 +113,9 @@ func (g *graph) run(ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tenso
 	}
 	inputs := make([]*tensor.Tensor, 0, 8)
 	for _, i := range p.steps {
+		if err := cancel.Err(); err != nil {
+			return nil, err
+		}
 		n := g.nodes[i]
 		inputs = inputs[:0]
 		for _, s := range n.inputs {

@@ -7,6 +7,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	goruntime "runtime"
 	"sort"
@@ -145,7 +146,13 @@ func (s *Session) Outputs() []ValueInfo {
 // Run feeds inputs by name and returns the requested values by name. With no outputNames it
 // returns every graph output; outputNames may also name any intermediate value of the graph, which
 // is how the calibrator reads pre-activation tensors. Returned tensors belong to the caller.
-func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
+func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (map[string]*tensor.Tensor, error) {
+	return s.RunContext(context.Background(), inputs, outputNames...)
+}
+
+// RunContext is Run that gives up between nodes once ctx is done (a server's deadline), returning
+// ctx's error.
+func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			result, err = nil, fmt.Errorf("run: internal error: %v", r)
@@ -174,8 +181,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (
 		}
 	}
 	p := g.planFor(slots)
-	ctx := ops.NewContext(s.threads)
-	vals, err := g.run(ctx, p, feeds)
+	vals, err := g.run(ctx, ops.NewContext(s.threads), p, feeds)
 	if err != nil {
 		return nil, err
 	}

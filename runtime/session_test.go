@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -373,5 +374,17 @@ func TestUnsupportedOpError(t *testing.T) {
 	var u *UnsupportedOpError
 	if !errors.As(err, &u) || u.OpType != "Missing" || u.Domain != testDomain || u.Version != 1 || u.Node != "m" {
 		t.Errorf("err = %v (%#v)", err, u)
+	}
+}
+
+func TestRunContextCancelled(t *testing.T) {
+	s, err := NewSession(chainModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.RunContext(ctx, map[string]*tensor.Tensor{"x": f32([]int{1, 2}, 1, 2)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
