@@ -44,7 +44,7 @@ func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(d
 
 func BenchmarkGELUErf(b *testing.B) { runBench(b, GELUFloat32) }
 
-func benchTable(b *testing.B, c kernelCase) table {
+func benchTable(b testing.TB, c kernelCase) table {
 	k := &activationKernel{fam: c.fam, gate: c.gate}
 	ts, err := ParamTensors(c.fam, c.chans)
 	if err != nil {

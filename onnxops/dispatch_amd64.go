@@ -46,17 +46,17 @@ func pwluF32(dst, src []float32, c *pwluChannel) {
 	pwluGo(dst[:h], src[:h], c)
 	if b > 0 {
 		d, s := dst[h:h+b], src[h:h+b]
-		switch len(c.ys) {
+		switch len(c.es) {
 		case 8:
-			pwluPerm8AVX2(d, s, &c.wide, c.ys, c.ds, stream)
+			pwluPerm8AVX2(d, s, &c.wide, c.es, c.ds, stream)
 		case 16:
-			pwluPerm16AVX2(d, s, &c.wide, c.ys, c.ds, stream)
+			pwluPerm16AVX2(d, s, &c.wide, c.es, c.ds, stream)
 		case 32:
-			pwluPerm32AVX2(d, s, &c.wide, c.ys, c.ds, stream)
+			pwluPerm32AVX2(d, s, &c.wide, c.es, c.ds, stream)
 		case 64:
-			pwluPerm64AVX2(d, s, &c.wide, c.ys, c.ds, stream)
+			pwluPerm64AVX2(d, s, &c.wide, c.es, c.ds, stream)
 		default:
-			pwluGatherAVX2(d, s, &c.wide, c.ys, c.ds, stream)
+			pwluGatherAVX2(d, s, &c.wide, c.es, c.ds, stream)
 		}
 	}
 	pwluGo(dst[h+b:], src[h+b:], c)

@@ -6,6 +6,9 @@ const asmAvailable = false
 
 var useAsm = false
 
+// streamMinElems has no effect without the assembly kernels.
+var streamMinElems = 0
+
 func crreluF32(dst, src []float32, eps float32) { crreluGo(dst, src, eps) }
 
 func pwluF32(dst, src []float32, c *pwluChannel) { pwluGo(dst, src, c) }

@@ -232,6 +232,39 @@ func TestKernelTails(t *testing.T) {
 	})
 }
 
+// TestKernelStreaming forces the non-temporal-store path (taken for large outputs) on slices at
+// every alignment, so its aligned head and tail are checked too.
+func TestKernelStreaming(t *testing.T) {
+	saved := streamMinElems
+	streamMinElems = 1
+	defer func() { streamMinElems = saved }()
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, c := range kernelCases() {
+		if len(c.chans) > 1 {
+			continue
+		}
+		params, ps := float32Params(t, c)
+		tab, err := buildTable(c, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs := testInputs(300, rng)
+		for off := 0; off < 8; off++ {
+			dst := make([]float32, 300)
+			tab.apply(dst[off:], xs[off:], 0)
+			checkAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
+		}
+	}
+	xs := testInputs(300, rng)
+	ys := make([]float32, 300)
+	GELUFloat32(ys[3:], xs[3:])
+	for i := 3; i < 300; i++ {
+		if want := GELU(float64(xs[i])); !near(float64(ys[i]), want, 1e-5) {
+			t.Errorf("streaming GELU(%v) = %v, want %v", xs[i], ys[i], want)
+		}
+	}
+}
+
 func buildTable(c kernelCase, params []*tensor.Tensor) (table, error) {
 	k := &activationKernel{fam: c.fam, gate: c.gate}
 	_, tab, err := k.build(params)

@@ -9,60 +9,226 @@
 TEXT ·crreluAVX2(SB), NOSPLIT, $0-53
 	MOVSS        eps+48(FP), X0
 	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         src_base+24(FP), CX
 	MOVQ         src_len+32(FP), DX
 	MOVB         stream+52(FP), BL
 	SHRQ         $0x03, DX
-
-crrelu_loop:
-	CMPQ         DX, $0x00000000
-	JE           crrelu_done
-	VMOVUPS      (CX), Y1
-	VMULPS       Y1, Y1, Y2
-	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y2, Y3
-	VMULPS       minusHalf<>+0(SB), Y2, Y2
-	VMAXPS       expLo<>+0(SB), Y2, Y2
-	VMINPS       expHi<>+0(SB), Y2, Y2
-	VMULPS       log2e<>+0(SB), Y2, Y4
-	VROUNDPS     $0x00, Y4, Y4
-	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
-	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
-	VMOVUPS      expP0<>+0(SB), Y5
-	VFMADD213PS  expP1<>+0(SB), Y2, Y5
-	VFMADD213PS  expP2<>+0(SB), Y2, Y5
-	VFMADD213PS  expP3<>+0(SB), Y2, Y5
-	VFMADD213PS  expP4<>+0(SB), Y2, Y5
-	VFMADD213PS  expP5<>+0(SB), Y2, Y5
-	VMULPS       Y2, Y2, Y6
-	VFMADD213PS  Y2, Y6, Y5
-	VADDPS       one<>+0(SB), Y5, Y5
-	VCVTPS2DQ    Y4, Y2
-	VPADDD       bias127<>+0(SB), Y2, Y2
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y2, Y5, Y5
-	VMULPS       Y0, Y5, Y5
-	VMULPS       Y1, Y5, Y5
-	VANDNPS      Y5, Y3, Y5
-	VXORPS       Y2, Y2, Y2
-	VMAXPS       Y2, Y1, Y2
-	VADDPS       Y5, Y2, Y2
-	VCMPPS       $0x03, Y1, Y1, Y3
-	VBLENDVPS    Y3, Y1, Y2, Y2
 	TESTB        BL, BL
-	JNZ          crrelu_stream
+	JNZ          crrelu_nt_wide
+
+crrelu_plain_wide:
+	CMPQ         DX, $0x00000002
+	JB           crrelu_plain_single
+	VMOVUPS      (CX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y1, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      32(CX), Y3
+	VMULPS       Y3, Y3, Y4
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y4, Y5
+	VMULPS       minusHalf<>+0(SB), Y4, Y4
+	VMAXPS       expLo<>+0(SB), Y4, Y4
+	VMINPS       expHi<>+0(SB), Y4, Y4
+	VMULPS       log2e<>+0(SB), Y4, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y4
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y4
+	VMOVUPS      expP0<>+0(SB), Y7
+	VFMADD213PS  expP1<>+0(SB), Y4, Y7
+	VFMADD213PS  expP2<>+0(SB), Y4, Y7
+	VFMADD213PS  expP3<>+0(SB), Y4, Y7
+	VFMADD213PS  expP4<>+0(SB), Y4, Y7
+	VFMADD213PS  expP5<>+0(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y8
+	VFMADD213PS  Y4, Y8, Y7
+	VADDPS       one<>+0(SB), Y7, Y7
+	VCVTPS2DQ    Y6, Y4
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMULPS       Y3, Y7, Y7
+	VANDNPS      Y7, Y5, Y7
+	VMAXPS       Y3, Y1, Y3
+	VADDPS       Y7, Y3, Y3
 	VMOVUPS      Y2, (AX)
-	JMP          crrelu_next
+	VMOVUPS      Y3, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          crrelu_plain_wide
 
-crrelu_stream:
-	VMOVNTPS Y2, (AX)
+crrelu_plain_single:
+	CMPQ         DX, $0x00000000
+	JE           crrelu_plain_end
+	VMOVUPS      (CX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y1, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         DX
+	JMP          crrelu_plain_single
 
-crrelu_next:
-	ADDQ $0x00000020, CX
-	ADDQ $0x00000020, AX
-	DECQ DX
-	JMP  crrelu_loop
+crrelu_plain_end:
+	JMP crrelu_done
 
+crrelu_nt_wide:
+	CMPQ         DX, $0x00000002
+	JB           crrelu_nt_single
+	PREFETCHNTA  1024(CX)
+	VMOVUPS      (CX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y1, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      32(CX), Y3
+	VMULPS       Y3, Y3, Y4
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y4, Y5
+	VMULPS       minusHalf<>+0(SB), Y4, Y4
+	VMAXPS       expLo<>+0(SB), Y4, Y4
+	VMINPS       expHi<>+0(SB), Y4, Y4
+	VMULPS       log2e<>+0(SB), Y4, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y4
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y4
+	VMOVUPS      expP0<>+0(SB), Y7
+	VFMADD213PS  expP1<>+0(SB), Y4, Y7
+	VFMADD213PS  expP2<>+0(SB), Y4, Y7
+	VFMADD213PS  expP3<>+0(SB), Y4, Y7
+	VFMADD213PS  expP4<>+0(SB), Y4, Y7
+	VFMADD213PS  expP5<>+0(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y8
+	VFMADD213PS  Y4, Y8, Y7
+	VADDPS       one<>+0(SB), Y7, Y7
+	VCVTPS2DQ    Y6, Y4
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMULPS       Y3, Y7, Y7
+	VANDNPS      Y7, Y5, Y7
+	VMAXPS       Y3, Y1, Y3
+	VADDPS       Y7, Y3, Y3
+	VMOVNTPS     Y2, (AX)
+	VMOVNTPS     Y3, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          crrelu_nt_wide
+
+crrelu_nt_single:
+	CMPQ         DX, $0x00000000
+	JE           crrelu_nt_end
+	VMOVUPS      (CX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y1, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVNTPS     Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         DX
+	JMP          crrelu_nt_single
+
+crrelu_nt_end:
 crrelu_done:
 	SFENCE
 	VZEROUPPER
@@ -218,375 +384,1307 @@ DATA bias127<>+24(SB)/4, $0x0000007f
 DATA bias127<>+28(SB)/4, $0x0000007f
 GLOBL bias127<>(SB), RODATA|NOPTR, $32
 
-// func pwluPerm8AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// func pwluPerm8AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluPerm8AVX2(SB), NOSPLIT, $0-105
-	MOVQ c+48(FP), AX
-	MOVQ ys_base+56(FP), CX
-	MOVQ ds_base+80(FP), DX
-	MOVQ dst_base+0(FP), BX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), DI
-	MOVB stream+104(FP), R8
-	SHRQ $0x03, DI
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwlu8_nt_wide
 
-pwlu8_loop:
-	CMPQ        DI, $0x00000000
-	JE          pwlu8_done
+pwlu8_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu8_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
 	VXORPS      Y2, Y2, Y2
-	VMAXPS      Y2, Y1, Y2
-	VMINPS      64(AX), Y2, Y2
-	VMINPS      96(AX), Y2, Y3
-	VROUNDPS    $0x01, Y3, Y3
-	VCVTTPS2DQ  Y3, Y4
-	VPERMPS     (CX), Y4, Y5
-	VPERMPS     (DX), Y4, Y4
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y5, Y4, Y2
-	VXORPS      Y3, Y3, Y3
-	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x01, Y2, Y1, Y2
 	VCMPPS      $0x0d, 64(AX), Y1, Y1
-	VSUBPS      (AX), Y0, Y4
-	VMULPS      160(AX), Y4, Y4
-	VCMPPS      $0x07, Y4, Y4, Y5
-	VANDPS      Y5, Y4, Y4
-	VADDPS      128(AX), Y4, Y4
-	VBLENDVPS   Y3, Y4, Y2, Y2
-	VSUBPS      192(AX), Y0, Y3
-	VMULPS      256(AX), Y3, Y3
-	VCMPPS      $0x07, Y3, Y3, Y4
-	VANDPS      Y4, Y3, Y3
-	VADDPS      224(AX), Y3, Y3
-	VBLENDVPS   Y1, Y3, Y2, Y2
-	VCMPPS      $0x03, Y0, Y0, Y1
-	VBLENDVPS   Y1, Y0, Y2, Y2
-	TESTB       R8, R8
-	JNZ         pwlu8_stream
-	VMOVUPS     Y2, (BX)
-	JMP         pwlu8_next
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y3
+	VBLENDVPS   Y2, Y3, Y5, Y5
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y5, Y5
+	VMOVUPS     Y4, (BX)
+	VMOVUPS     Y5, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu8_plain_wide
 
-pwlu8_stream:
-	VMOVNTPS Y2, (BX)
+pwlu8_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu8_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     Y4, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu8_plain_single
 
-pwlu8_next:
-	ADDQ $0x00000020, SI
-	ADDQ $0x00000020, BX
-	DECQ DI
-	JMP  pwlu8_loop
+pwlu8_plain_end:
+	JMP pwlu8_done
 
+pwlu8_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu8_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y3
+	VBLENDVPS   Y2, Y3, Y5, Y5
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y5, Y5
+	VMOVNTPS    Y4, (BX)
+	VMOVNTPS    Y5, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu8_nt_wide
+
+pwlu8_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu8_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVNTPS    Y4, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu8_nt_single
+
+pwlu8_nt_end:
 pwlu8_done:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func pwluPerm16AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// func pwluPerm16AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluPerm16AVX2(SB), NOSPLIT, $0-105
-	MOVQ c+48(FP), AX
-	MOVQ ys_base+56(FP), CX
-	MOVQ ds_base+80(FP), DX
-	MOVQ dst_base+0(FP), BX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), DI
-	MOVB stream+104(FP), R8
-	SHRQ $0x03, DI
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwlu16_nt_wide
 
-pwlu16_loop:
-	CMPQ        DI, $0x00000000
-	JE          pwlu16_done
+pwlu16_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu16_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
-	VXORPS      Y2, Y2, Y2
-	VMAXPS      Y2, Y1, Y2
-	VMINPS      64(AX), Y2, Y2
-	VMINPS      96(AX), Y2, Y3
-	VROUNDPS    $0x01, Y3, Y3
-	VCVTTPS2DQ  Y3, Y4
-	VPSLLD      $0x1c, Y4, Y5
-	VPERMPS     (CX), Y4, Y6
-	VPERMPS     32(CX), Y4, Y7
-	VBLENDVPS   Y5, Y7, Y6, Y6
-	VPERMPS     (DX), Y4, Y7
-	VPERMPS     32(DX), Y4, Y4
-	VBLENDVPS   Y5, Y4, Y7, Y7
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y7, Y2
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
 	VXORPS      Y3, Y3, Y3
 	VCMPPS      $0x01, Y3, Y1, Y3
 	VCMPPS      $0x0d, 64(AX), Y1, Y1
 	VSUBPS      (AX), Y0, Y4
-	VMULPS      160(AX), Y4, Y4
-	VCMPPS      $0x07, Y4, Y4, Y5
-	VANDPS      Y5, Y4, Y4
-	VADDPS      128(AX), Y4, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
 	VBLENDVPS   Y3, Y4, Y2, Y2
-	VSUBPS      192(AX), Y0, Y3
-	VMULPS      256(AX), Y3, Y3
-	VCMPPS      $0x07, Y3, Y3, Y4
-	VANDPS      Y4, Y3, Y3
-	VADDPS      224(AX), Y3, Y3
-	VBLENDVPS   Y1, Y3, Y2, Y2
-	VCMPPS      $0x03, Y0, Y0, Y1
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
 	VBLENDVPS   Y1, Y0, Y2, Y2
-	TESTB       R8, R8
-	JNZ         pwlu16_stream
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPERMPS     (CX), Y3, Y5
+	VPERMPS     32(CX), Y3, Y6
+	VBLENDVPS   Y4, Y6, Y5, Y5
+	VPERMPS     (DX), Y3, Y6
+	VPERMPS     32(DX), Y3, Y3
+	VBLENDVPS   Y4, Y3, Y6, Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
 	VMOVUPS     Y2, (BX)
-	JMP         pwlu16_next
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu16_plain_wide
 
-pwlu16_stream:
-	VMOVNTPS Y2, (BX)
+pwlu16_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu16_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu16_plain_single
 
-pwlu16_next:
-	ADDQ $0x00000020, SI
-	ADDQ $0x00000020, BX
-	DECQ DI
-	JMP  pwlu16_loop
+pwlu16_plain_end:
+	JMP pwlu16_done
 
+pwlu16_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu16_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPERMPS     (CX), Y3, Y5
+	VPERMPS     32(CX), Y3, Y6
+	VBLENDVPS   Y4, Y6, Y5, Y5
+	VPERMPS     (DX), Y3, Y6
+	VPERMPS     32(DX), Y3, Y3
+	VBLENDVPS   Y4, Y3, Y6, Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (BX)
+	VMOVNTPS    Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu16_nt_wide
+
+pwlu16_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu16_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu16_nt_single
+
+pwlu16_nt_end:
 pwlu16_done:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func pwluPerm32AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// func pwluPerm32AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluPerm32AVX2(SB), NOSPLIT, $0-105
-	MOVQ c+48(FP), AX
-	MOVQ ys_base+56(FP), CX
-	MOVQ ds_base+80(FP), DX
-	MOVQ dst_base+0(FP), BX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), DI
-	MOVB stream+104(FP), R8
-	SHRQ $0x03, DI
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwlu32_nt_wide
 
-pwlu32_loop:
-	CMPQ        DI, $0x00000000
-	JE          pwlu32_done
+pwlu32_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu32_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
-	VXORPS      Y2, Y2, Y2
-	VMAXPS      Y2, Y1, Y2
-	VMINPS      64(AX), Y2, Y2
-	VMINPS      96(AX), Y2, Y3
-	VROUNDPS    $0x01, Y3, Y3
-	VCVTTPS2DQ  Y3, Y4
-	VPSLLD      $0x1c, Y4, Y5
-	VPSLLD      $0x1b, Y4, Y6
-	VPERMPS     (CX), Y4, Y7
-	VPERMPS     32(CX), Y4, Y8
-	VPERMPS     64(CX), Y4, Y9
-	VPERMPS     96(CX), Y4, Y10
-	VBLENDVPS   Y5, Y8, Y7, Y7
-	VBLENDVPS   Y5, Y10, Y9, Y9
-	VBLENDVPS   Y6, Y9, Y7, Y7
-	VPERMPS     (DX), Y4, Y8
-	VPERMPS     32(DX), Y4, Y9
-	VPERMPS     64(DX), Y4, Y10
-	VPERMPS     96(DX), Y4, Y4
-	VBLENDVPS   Y5, Y9, Y8, Y8
-	VBLENDVPS   Y5, Y4, Y10, Y10
-	VBLENDVPS   Y6, Y10, Y8, Y8
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y7, Y8, Y2
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
 	VXORPS      Y3, Y3, Y3
 	VCMPPS      $0x01, Y3, Y1, Y3
 	VCMPPS      $0x0d, 64(AX), Y1, Y1
 	VSUBPS      (AX), Y0, Y4
-	VMULPS      160(AX), Y4, Y4
-	VCMPPS      $0x07, Y4, Y4, Y5
-	VANDPS      Y5, Y4, Y4
-	VADDPS      128(AX), Y4, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
 	VBLENDVPS   Y3, Y4, Y2, Y2
-	VSUBPS      192(AX), Y0, Y3
-	VMULPS      256(AX), Y3, Y3
-	VCMPPS      $0x07, Y3, Y3, Y4
-	VANDPS      Y4, Y3, Y3
-	VADDPS      224(AX), Y3, Y3
-	VBLENDVPS   Y1, Y3, Y2, Y2
-	VCMPPS      $0x03, Y0, Y0, Y1
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
 	VBLENDVPS   Y1, Y0, Y2, Y2
-	TESTB       R8, R8
-	JNZ         pwlu32_stream
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPERMPS     (CX), Y3, Y6
+	VPERMPS     32(CX), Y3, Y7
+	VPERMPS     64(CX), Y3, Y8
+	VPERMPS     96(CX), Y3, Y9
+	VBLENDVPS   Y4, Y7, Y6, Y6
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y8, Y6, Y6
+	VPERMPS     (DX), Y3, Y7
+	VPERMPS     32(DX), Y3, Y8
+	VPERMPS     64(DX), Y3, Y9
+	VPERMPS     96(DX), Y3, Y3
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y3, Y9, Y9
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y6, Y7, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
 	VMOVUPS     Y2, (BX)
-	JMP         pwlu32_next
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu32_plain_wide
 
-pwlu32_stream:
-	VMOVNTPS Y2, (BX)
+pwlu32_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu32_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu32_plain_single
 
-pwlu32_next:
-	ADDQ $0x00000020, SI
-	ADDQ $0x00000020, BX
-	DECQ DI
-	JMP  pwlu32_loop
+pwlu32_plain_end:
+	JMP pwlu32_done
 
+pwlu32_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu32_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPERMPS     (CX), Y3, Y6
+	VPERMPS     32(CX), Y3, Y7
+	VPERMPS     64(CX), Y3, Y8
+	VPERMPS     96(CX), Y3, Y9
+	VBLENDVPS   Y4, Y7, Y6, Y6
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y8, Y6, Y6
+	VPERMPS     (DX), Y3, Y7
+	VPERMPS     32(DX), Y3, Y8
+	VPERMPS     64(DX), Y3, Y9
+	VPERMPS     96(DX), Y3, Y3
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y3, Y9, Y9
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y6, Y7, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (BX)
+	VMOVNTPS    Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu32_nt_wide
+
+pwlu32_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu32_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu32_nt_single
+
+pwlu32_nt_end:
 pwlu32_done:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func pwluPerm64AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// func pwluPerm64AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluPerm64AVX2(SB), NOSPLIT, $0-105
-	MOVQ c+48(FP), AX
-	MOVQ ys_base+56(FP), CX
-	MOVQ ds_base+80(FP), DX
-	MOVQ dst_base+0(FP), BX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), DI
-	MOVB stream+104(FP), R8
-	SHRQ $0x03, DI
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwlu64_nt_wide
 
-pwlu64_loop:
-	CMPQ        DI, $0x00000000
-	JE          pwlu64_done
+pwlu64_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu64_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
-	VXORPS      Y2, Y2, Y2
-	VMAXPS      Y2, Y1, Y2
-	VMINPS      64(AX), Y2, Y2
-	VMINPS      96(AX), Y2, Y3
-	VROUNDPS    $0x01, Y3, Y3
-	VCVTTPS2DQ  Y3, Y4
-	VPSLLD      $0x1c, Y4, Y5
-	VPSLLD      $0x1b, Y4, Y6
-	VPSLLD      $0x1a, Y4, Y7
-	VPERMPS     (CX), Y4, Y8
-	VPERMPS     32(CX), Y4, Y9
-	VPERMPS     64(CX), Y4, Y10
-	VPERMPS     96(CX), Y4, Y11
-	VPERMPS     128(CX), Y4, Y12
-	VPERMPS     160(CX), Y4, Y13
-	VPERMPS     192(CX), Y4, Y14
-	VPERMPS     224(CX), Y4, Y15
-	VBLENDVPS   Y5, Y9, Y8, Y8
-	VBLENDVPS   Y5, Y11, Y10, Y10
-	VBLENDVPS   Y5, Y13, Y12, Y12
-	VBLENDVPS   Y5, Y15, Y14, Y14
-	VBLENDVPS   Y6, Y10, Y8, Y8
-	VBLENDVPS   Y6, Y14, Y12, Y12
-	VBLENDVPS   Y7, Y12, Y8, Y8
-	VPERMPS     (DX), Y4, Y9
-	VPERMPS     32(DX), Y4, Y10
-	VPERMPS     64(DX), Y4, Y11
-	VPERMPS     96(DX), Y4, Y12
-	VPERMPS     128(DX), Y4, Y13
-	VPERMPS     160(DX), Y4, Y14
-	VPERMPS     192(DX), Y4, Y15
-	VPERMPS     224(DX), Y4, Y4
-	VBLENDVPS   Y5, Y10, Y9, Y9
-	VBLENDVPS   Y5, Y12, Y11, Y11
-	VBLENDVPS   Y5, Y14, Y13, Y13
-	VBLENDVPS   Y5, Y4, Y15, Y15
-	VBLENDVPS   Y6, Y11, Y9, Y9
-	VBLENDVPS   Y6, Y15, Y13, Y13
-	VBLENDVPS   Y7, Y13, Y9, Y9
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y8, Y9, Y2
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
 	VXORPS      Y3, Y3, Y3
 	VCMPPS      $0x01, Y3, Y1, Y3
 	VCMPPS      $0x0d, 64(AX), Y1, Y1
 	VSUBPS      (AX), Y0, Y4
-	VMULPS      160(AX), Y4, Y4
-	VCMPPS      $0x07, Y4, Y4, Y5
-	VANDPS      Y5, Y4, Y4
-	VADDPS      128(AX), Y4, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
 	VBLENDVPS   Y3, Y4, Y2, Y2
-	VSUBPS      192(AX), Y0, Y3
-	VMULPS      256(AX), Y3, Y3
-	VCMPPS      $0x07, Y3, Y3, Y4
-	VANDPS      Y4, Y3, Y3
-	VADDPS      224(AX), Y3, Y3
-	VBLENDVPS   Y1, Y3, Y2, Y2
-	VCMPPS      $0x03, Y0, Y0, Y1
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
 	VBLENDVPS   Y1, Y0, Y2, Y2
-	TESTB       R8, R8
-	JNZ         pwlu64_stream
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPSLLD      $0x1a, Y3, Y6
+	VPERMPS     (CX), Y3, Y7
+	VPERMPS     32(CX), Y3, Y8
+	VPERMPS     64(CX), Y3, Y9
+	VPERMPS     96(CX), Y3, Y10
+	VPERMPS     128(CX), Y3, Y11
+	VPERMPS     160(CX), Y3, Y12
+	VPERMPS     192(CX), Y3, Y13
+	VPERMPS     224(CX), Y3, Y14
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y10, Y9, Y9
+	VBLENDVPS   Y4, Y12, Y11, Y11
+	VBLENDVPS   Y4, Y14, Y13, Y13
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VBLENDVPS   Y5, Y13, Y11, Y11
+	VBLENDVPS   Y6, Y11, Y7, Y7
+	VPERMPS     (DX), Y3, Y8
+	VPERMPS     32(DX), Y3, Y9
+	VPERMPS     64(DX), Y3, Y10
+	VPERMPS     96(DX), Y3, Y11
+	VPERMPS     128(DX), Y3, Y12
+	VPERMPS     160(DX), Y3, Y13
+	VPERMPS     192(DX), Y3, Y14
+	VPERMPS     224(DX), Y3, Y3
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y4, Y11, Y10, Y10
+	VBLENDVPS   Y4, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y3, Y14, Y14
+	VBLENDVPS   Y5, Y10, Y8, Y8
+	VBLENDVPS   Y5, Y14, Y12, Y12
+	VBLENDVPS   Y6, Y12, Y8, Y8
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y7, Y8, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
 	VMOVUPS     Y2, (BX)
-	JMP         pwlu64_next
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu64_plain_wide
 
-pwlu64_stream:
-	VMOVNTPS Y2, (BX)
+pwlu64_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu64_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu64_plain_single
 
-pwlu64_next:
-	ADDQ $0x00000020, SI
-	ADDQ $0x00000020, BX
-	DECQ DI
-	JMP  pwlu64_loop
+pwlu64_plain_end:
+	JMP pwlu64_done
 
+pwlu64_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwlu64_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPSLLD      $0x1a, Y3, Y6
+	VPERMPS     (CX), Y3, Y7
+	VPERMPS     32(CX), Y3, Y8
+	VPERMPS     64(CX), Y3, Y9
+	VPERMPS     96(CX), Y3, Y10
+	VPERMPS     128(CX), Y3, Y11
+	VPERMPS     160(CX), Y3, Y12
+	VPERMPS     192(CX), Y3, Y13
+	VPERMPS     224(CX), Y3, Y14
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y10, Y9, Y9
+	VBLENDVPS   Y4, Y12, Y11, Y11
+	VBLENDVPS   Y4, Y14, Y13, Y13
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VBLENDVPS   Y5, Y13, Y11, Y11
+	VBLENDVPS   Y6, Y11, Y7, Y7
+	VPERMPS     (DX), Y3, Y8
+	VPERMPS     32(DX), Y3, Y9
+	VPERMPS     64(DX), Y3, Y10
+	VPERMPS     96(DX), Y3, Y11
+	VPERMPS     128(DX), Y3, Y12
+	VPERMPS     160(DX), Y3, Y13
+	VPERMPS     192(DX), Y3, Y14
+	VPERMPS     224(DX), Y3, Y3
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y4, Y11, Y10, Y10
+	VBLENDVPS   Y4, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y3, Y14, Y14
+	VBLENDVPS   Y5, Y10, Y8, Y8
+	VBLENDVPS   Y5, Y14, Y12, Y12
+	VBLENDVPS   Y6, Y12, Y8, Y8
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y7, Y8, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (BX)
+	VMOVNTPS    Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwlu64_nt_wide
+
+pwlu64_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwlu64_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwlu64_nt_single
+
+pwlu64_nt_end:
 pwlu64_done:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func pwluGatherAVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+// func pwluGatherAVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluGatherAVX2(SB), NOSPLIT, $0-105
-	MOVQ c+48(FP), AX
-	MOVQ ys_base+56(FP), CX
-	MOVQ ds_base+80(FP), DX
-	MOVQ dst_base+0(FP), BX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), DI
-	MOVB stream+104(FP), R8
-	SHRQ $0x03, DI
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwluGather_nt_wide
 
-pwluGather_loop:
-	CMPQ        DI, $0x00000000
-	JE          pwluGather_done
+pwluGather_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwluGather_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
-	VXORPS      Y2, Y2, Y2
-	VMAXPS      Y2, Y1, Y2
-	VMINPS      64(AX), Y2, Y2
-	VMINPS      96(AX), Y2, Y3
-	VROUNDPS    $0x01, Y3, Y3
-	VCVTTPS2DQ  Y3, Y4
-	VPCMPEQD    Y5, Y5, Y5
-	VXORPS      Y6, Y6, Y6
-	VGATHERDPS  Y5, (CX)(Y4*4), Y6
-	VPCMPEQD    Y5, Y5, Y5
-	VXORPS      Y7, Y7, Y7
-	VGATHERDPS  Y5, (DX)(Y4*4), Y7
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y7, Y2
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
 	VXORPS      Y3, Y3, Y3
 	VCMPPS      $0x01, Y3, Y1, Y3
 	VCMPPS      $0x0d, 64(AX), Y1, Y1
 	VSUBPS      (AX), Y0, Y4
-	VMULPS      160(AX), Y4, Y4
-	VCMPPS      $0x07, Y4, Y4, Y5
-	VANDPS      Y5, Y4, Y4
-	VADDPS      128(AX), Y4, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
 	VBLENDVPS   Y3, Y4, Y2, Y2
-	VSUBPS      192(AX), Y0, Y3
-	VMULPS      256(AX), Y3, Y3
-	VCMPPS      $0x07, Y3, Y3, Y4
-	VANDPS      Y4, Y3, Y3
-	VADDPS      224(AX), Y3, Y3
-	VBLENDVPS   Y1, Y3, Y2, Y2
-	VCMPPS      $0x03, Y0, Y0, Y1
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
 	VBLENDVPS   Y1, Y0, Y2, Y2
-	TESTB       R8, R8
-	JNZ         pwluGather_stream
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VXORPS      Y4, Y4, Y4
+	VMAXPS      Y4, Y3, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y4, (CX)(Y3*4), Y5
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y6, Y6, Y6
+	VGATHERDPS  Y4, (DX)(Y3*4), Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
 	VMOVUPS     Y2, (BX)
-	JMP         pwluGather_next
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwluGather_plain_wide
 
-pwluGather_stream:
-	VMOVNTPS Y2, (BX)
+pwluGather_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwluGather_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwluGather_plain_single
 
-pwluGather_next:
-	ADDQ $0x00000020, SI
-	ADDQ $0x00000020, BX
-	DECQ DI
-	JMP  pwluGather_loop
+pwluGather_plain_end:
+	JMP pwluGather_done
 
+pwluGather_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwluGather_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VXORPS      Y4, Y4, Y4
+	VMAXPS      Y4, Y3, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y4, (CX)(Y3*4), Y5
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y6, Y6, Y6
+	VGATHERDPS  Y4, (DX)(Y3*4), Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (BX)
+	VMOVNTPS    Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwluGather_nt_wide
+
+pwluGather_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwluGather_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        DI
+	JMP         pwluGather_nt_single
+
+pwluGather_nt_end:
 pwluGather_done:
 	SFENCE
 	VZEROUPPER
@@ -595,89 +1693,385 @@ pwluGather_done:
 // func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·zorroAVX2(SB), NOSPLIT, $0-57
-	MOVQ c+48(FP), AX
-	MOVQ dst_base+0(FP), CX
-	MOVQ src_base+24(FP), DX
-	MOVQ src_len+32(FP), BX
-	MOVB stream+56(FP), SI
-	SHRQ $0x03, BX
+	MOVQ    c+48(FP), AX
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS one<>+0(SB), Y1
+	VMOVUPS 384(AX), Y2
+	MOVQ    dst_base+0(FP), CX
+	MOVQ    src_base+24(FP), DX
+	MOVQ    src_len+32(FP), BX
+	MOVB    stream+56(FP), SI
+	SHRQ    $0x03, BX
+	TESTB   SI, SI
+	JNZ     zorro_nt_wide
 
-zorro_loop:
+zorro_plain_wide:
+	CMPQ         BX, $0x00000002
+	JB           zorro_plain_single
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      32(DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y6
+	VCMPPS       $0x0e, Y1, Y4, Y7
+	VBLENDVPS    Y6, Y4, Y0, Y6
+	VMOVUPS      Y6, Y8
+	VSUBPS       Y4, Y1, Y9
+	VBLENDVPS    Y7, Y9, Y6, Y6
+	VSUBPS       Y1, Y4, Y9
+	VBLENDVPS    Y7, Y9, Y8, Y8
+	VMOVUPS      128(AX), Y9
+	VBLENDVPS    Y7, 256(AX), Y9, Y9
+	VMULPS       Y9, Y6, Y6
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y6, Y9
+	VMOVUPS      224(AX), Y10
+	VBLENDVPS    Y7, 352(AX), Y10, Y10
+	VSUBPS       Y6, Y10, Y10
+	VMAXPS       expLo<>+0(SB), Y10, Y10
+	VMINPS       expHi<>+0(SB), Y10, Y10
+	VMULPS       log2e<>+0(SB), Y10, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y10
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y10
+	VMOVUPS      expP0<>+0(SB), Y11
+	VFMADD213PS  expP1<>+0(SB), Y10, Y11
+	VFMADD213PS  expP2<>+0(SB), Y10, Y11
+	VFMADD213PS  expP3<>+0(SB), Y10, Y11
+	VFMADD213PS  expP4<>+0(SB), Y10, Y11
+	VFMADD213PS  expP5<>+0(SB), Y10, Y11
+	VMULPS       Y10, Y10, Y12
+	VFMADD213PS  Y10, Y12, Y11
+	VADDPS       one<>+0(SB), Y11, Y11
+	VCVTPS2DQ    Y6, Y6
+	VPADDD       bias127<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y11, Y11
+	VMOVUPS      192(AX), Y6
+	VBLENDVPS    Y7, 320(AX), Y6, Y6
+	VADDPS       Y6, Y11, Y11
+	VMOVUPS      160(AX), Y6
+	VBLENDVPS    Y7, 288(AX), Y6, Y6
+	VDIVPS       Y11, Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VANDNPS      Y6, Y9, Y6
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y6, Y4, Y4
+	VMOVUPS      96(AX), Y6
+	VFMADD231PS  64(AX), Y4, Y6
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y6, Y4
+	VMULPS       Y3, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMOVUPS      Y5, (CX)
+	VMOVUPS      Y6, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          zorro_plain_wide
+
+zorro_plain_single:
 	CMPQ         BX, $0x00000000
-	JE           zorro_done
-	VMOVUPS      (DX), Y0
-	VMOVUPS      32(AX), Y1
-	VFMADD231PS  (AX), Y0, Y1
-	VXORPS       Y2, Y2, Y2
-	VMOVUPS      one<>+0(SB), Y3
-	VCMPPS       $0x01, Y2, Y1, Y4
-	VCMPPS       $0x0e, Y3, Y1, Y5
-	VBLENDVPS    Y4, Y1, Y2, Y4
-	VMOVUPS      Y4, Y6
-	VSUBPS       Y1, Y3, Y7
-	VBLENDVPS    Y5, Y7, Y4, Y4
-	VSUBPS       Y3, Y1, Y7
-	VBLENDVPS    Y5, Y7, Y6, Y6
-	VMOVUPS      128(AX), Y7
-	VBLENDVPS    Y5, 256(AX), Y7, Y7
-	VMULPS       Y7, Y4, Y4
-	VCMPPS       $0x01, minusCutoff<>+0(SB), Y4, Y7
-	VMOVUPS      224(AX), Y8
-	VBLENDVPS    Y5, 352(AX), Y8, Y8
-	VSUBPS       Y4, Y8, Y8
-	VMAXPS       expLo<>+0(SB), Y8, Y8
-	VMINPS       expHi<>+0(SB), Y8, Y8
-	VMULPS       log2e<>+0(SB), Y8, Y4
-	VROUNDPS     $0x00, Y4, Y4
-	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y8
-	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y8
-	VMOVUPS      expP0<>+0(SB), Y9
-	VFMADD213PS  expP1<>+0(SB), Y8, Y9
-	VFMADD213PS  expP2<>+0(SB), Y8, Y9
-	VFMADD213PS  expP3<>+0(SB), Y8, Y9
-	VFMADD213PS  expP4<>+0(SB), Y8, Y9
-	VFMADD213PS  expP5<>+0(SB), Y8, Y9
-	VMULPS       Y8, Y8, Y10
-	VFMADD213PS  Y8, Y10, Y9
-	VADDPS       one<>+0(SB), Y9, Y9
-	VCVTPS2DQ    Y4, Y4
-	VPADDD       bias127<>+0(SB), Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VMULPS       Y4, Y9, Y9
-	VMOVUPS      192(AX), Y4
-	VBLENDVPS    Y5, 320(AX), Y4, Y4
-	VADDPS       Y4, Y9, Y9
-	VMOVUPS      160(AX), Y4
-	VBLENDVPS    Y5, 288(AX), Y4, Y4
-	VDIVPS       Y9, Y4, Y4
-	VMULPS       Y6, Y4, Y4
-	VANDNPS      Y4, Y7, Y4
-	VMAXPS       Y2, Y1, Y1
-	VMINPS       Y3, Y1, Y1
-	VADDPS       Y4, Y1, Y1
-	VMOVUPS      96(AX), Y4
-	VFMADD231PS  64(AX), Y1, Y4
-	VMOVUPS      384(AX), Y1
-	VBLENDVPS    Y1, Y0, Y3, Y1
-	VCMPPS       $0x00, Y2, Y4, Y2
-	VMULPS       Y1, Y4, Y4
-	VANDNPS      Y4, Y2, Y4
-	VCMPPS       $0x03, Y0, Y0, Y1
-	VBLENDVPS    Y1, Y0, Y4, Y4
-	TESTB        SI, SI
-	JNZ          zorro_stream
-	VMOVUPS      Y4, (CX)
-	JMP          zorro_next
+	JE           zorro_plain_end
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      Y5, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	DECQ         BX
+	JMP          zorro_plain_single
 
-zorro_stream:
-	VMOVNTPS Y4, (CX)
+zorro_plain_end:
+	JMP zorro_done
 
-zorro_next:
-	ADDQ $0x00000020, DX
-	ADDQ $0x00000020, CX
-	DECQ BX
-	JMP  zorro_loop
+zorro_nt_wide:
+	CMPQ         BX, $0x00000002
+	JB           zorro_nt_single
+	PREFETCHNTA  1024(DX)
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      32(DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y6
+	VCMPPS       $0x0e, Y1, Y4, Y7
+	VBLENDVPS    Y6, Y4, Y0, Y6
+	VMOVUPS      Y6, Y8
+	VSUBPS       Y4, Y1, Y9
+	VBLENDVPS    Y7, Y9, Y6, Y6
+	VSUBPS       Y1, Y4, Y9
+	VBLENDVPS    Y7, Y9, Y8, Y8
+	VMOVUPS      128(AX), Y9
+	VBLENDVPS    Y7, 256(AX), Y9, Y9
+	VMULPS       Y9, Y6, Y6
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y6, Y9
+	VMOVUPS      224(AX), Y10
+	VBLENDVPS    Y7, 352(AX), Y10, Y10
+	VSUBPS       Y6, Y10, Y10
+	VMAXPS       expLo<>+0(SB), Y10, Y10
+	VMINPS       expHi<>+0(SB), Y10, Y10
+	VMULPS       log2e<>+0(SB), Y10, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y10
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y10
+	VMOVUPS      expP0<>+0(SB), Y11
+	VFMADD213PS  expP1<>+0(SB), Y10, Y11
+	VFMADD213PS  expP2<>+0(SB), Y10, Y11
+	VFMADD213PS  expP3<>+0(SB), Y10, Y11
+	VFMADD213PS  expP4<>+0(SB), Y10, Y11
+	VFMADD213PS  expP5<>+0(SB), Y10, Y11
+	VMULPS       Y10, Y10, Y12
+	VFMADD213PS  Y10, Y12, Y11
+	VADDPS       one<>+0(SB), Y11, Y11
+	VCVTPS2DQ    Y6, Y6
+	VPADDD       bias127<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y11, Y11
+	VMOVUPS      192(AX), Y6
+	VBLENDVPS    Y7, 320(AX), Y6, Y6
+	VADDPS       Y6, Y11, Y11
+	VMOVUPS      160(AX), Y6
+	VBLENDVPS    Y7, 288(AX), Y6, Y6
+	VDIVPS       Y11, Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VANDNPS      Y6, Y9, Y6
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y6, Y4, Y4
+	VMOVUPS      96(AX), Y6
+	VFMADD231PS  64(AX), Y4, Y6
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y6, Y4
+	VMULPS       Y3, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMOVNTPS     Y5, (CX)
+	VMOVNTPS     Y6, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          zorro_nt_wide
 
+zorro_nt_single:
+	CMPQ         BX, $0x00000000
+	JE           zorro_nt_end
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVNTPS     Y5, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	DECQ         BX
+	JMP          zorro_nt_single
+
+zorro_nt_end:
 zorro_done:
 	SFENCE
 	VZEROUPPER
@@ -696,15 +2090,17 @@ GLOBL minusCutoff<>(SB), RODATA|NOPTR, $32
 // func geluAVX2(dst []float32, src []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·geluAVX2(SB), NOSPLIT, $0-49
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	MOVB stream+48(FP), BL
-	SHRQ $0x03, DX
+	MOVQ  dst_base+0(FP), AX
+	MOVQ  src_base+24(FP), CX
+	MOVQ  src_len+32(FP), DX
+	MOVB  stream+48(FP), BL
+	SHRQ  $0x03, DX
+	TESTB BL, BL
+	JNZ   gelu_nt_wide
 
-gelu_loop:
-	CMPQ         DX, $0x00000000
-	JE           gelu_done
+gelu_plain_wide:
+	CMPQ         DX, $0x00000002
+	JB           gelu_plain_single
 	VMOVUPS      (CX), Y0
 	VMULPS       invSqrt2<>+0(SB), Y0, Y1
 	VANDPS       absMask<>+0(SB), Y1, Y1
@@ -745,24 +2141,258 @@ gelu_loop:
 	VSUBPS       Y1, Y2, Y2
 	VBLENDVPS    Y0, Y1, Y2, Y2
 	VMULPS       Y0, Y2, Y2
-	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y1
-	VANDNPS      Y2, Y1, Y2
-	VCMPPS       $0x03, Y0, Y0, Y1
-	VBLENDVPS    Y1, Y0, Y2, Y2
-	TESTB        BL, BL
-	JNZ          gelu_stream
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y2, Y0, Y2
+	VMOVUPS      32(CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y3
+	VFMADD231PS  erfP<>+0(SB), Y1, Y3
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMOVUPS      erfA5<>+0(SB), Y4
+	VFMADD213PS  erfA4<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA3<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA2<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA1<>+0(SB), Y3, Y4
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y1
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y1, Y5
+	VFMADD213PS  expP2<>+0(SB), Y1, Y5
+	VFMADD213PS  expP3<>+0(SB), Y1, Y5
+	VFMADD213PS  expP4<>+0(SB), Y1, Y5
+	VFMADD213PS  expP5<>+0(SB), Y1, Y5
+	VMULPS       Y1, Y1, Y6
+	VFMADD213PS  Y1, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y5, Y5
+	VMULPS       Y5, Y4, Y4
+	VMULPS       half<>+0(SB), Y4, Y1
+	VMOVUPS      one<>+0(SB), Y3
+	VSUBPS       Y1, Y3, Y3
+	VBLENDVPS    Y0, Y1, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y3, Y0, Y3
 	VMOVUPS      Y2, (AX)
-	JMP          gelu_next
+	VMOVUPS      Y3, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          gelu_plain_wide
 
-gelu_stream:
-	VMOVNTPS Y2, (AX)
+gelu_plain_single:
+	CMPQ         DX, $0x00000000
+	JE           gelu_plain_end
+	VMOVUPS      (CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfP<>+0(SB), Y1, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      erfA5<>+0(SB), Y3
+	VFMADD213PS  erfA4<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA3<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA2<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA1<>+0(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP0<>+0(SB), Y4
+	VFMADD213PS  expP1<>+0(SB), Y1, Y4
+	VFMADD213PS  expP2<>+0(SB), Y1, Y4
+	VFMADD213PS  expP3<>+0(SB), Y1, Y4
+	VFMADD213PS  expP4<>+0(SB), Y1, Y4
+	VFMADD213PS  expP5<>+0(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y5
+	VFMADD213PS  Y1, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VMULPS       half<>+0(SB), Y3, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y1, Y2, Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y2, Y0, Y2
+	VMOVUPS      Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         DX
+	JMP          gelu_plain_single
 
-gelu_next:
-	ADDQ $0x00000020, CX
-	ADDQ $0x00000020, AX
-	DECQ DX
-	JMP  gelu_loop
+gelu_plain_end:
+	JMP gelu_done
 
+gelu_nt_wide:
+	CMPQ         DX, $0x00000002
+	JB           gelu_nt_single
+	PREFETCHNTA  1024(CX)
+	VMOVUPS      (CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfP<>+0(SB), Y1, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      erfA5<>+0(SB), Y3
+	VFMADD213PS  erfA4<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA3<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA2<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA1<>+0(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP0<>+0(SB), Y4
+	VFMADD213PS  expP1<>+0(SB), Y1, Y4
+	VFMADD213PS  expP2<>+0(SB), Y1, Y4
+	VFMADD213PS  expP3<>+0(SB), Y1, Y4
+	VFMADD213PS  expP4<>+0(SB), Y1, Y4
+	VFMADD213PS  expP5<>+0(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y5
+	VFMADD213PS  Y1, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VMULPS       half<>+0(SB), Y3, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y1, Y2, Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y2, Y0, Y2
+	VMOVUPS      32(CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y3
+	VFMADD231PS  erfP<>+0(SB), Y1, Y3
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMOVUPS      erfA5<>+0(SB), Y4
+	VFMADD213PS  erfA4<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA3<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA2<>+0(SB), Y3, Y4
+	VFMADD213PS  erfA1<>+0(SB), Y3, Y4
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y1
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y1, Y5
+	VFMADD213PS  expP2<>+0(SB), Y1, Y5
+	VFMADD213PS  expP3<>+0(SB), Y1, Y5
+	VFMADD213PS  expP4<>+0(SB), Y1, Y5
+	VFMADD213PS  expP5<>+0(SB), Y1, Y5
+	VMULPS       Y1, Y1, Y6
+	VFMADD213PS  Y1, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y5, Y5
+	VMULPS       Y5, Y4, Y4
+	VMULPS       half<>+0(SB), Y4, Y1
+	VMOVUPS      one<>+0(SB), Y3
+	VSUBPS       Y1, Y3, Y3
+	VBLENDVPS    Y0, Y1, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y3, Y0, Y3
+	VMOVNTPS     Y2, (AX)
+	VMOVNTPS     Y3, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          gelu_nt_wide
+
+gelu_nt_single:
+	CMPQ         DX, $0x00000000
+	JE           gelu_nt_end
+	VMOVUPS      (CX), Y0
+	VMULPS       invSqrt2<>+0(SB), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfP<>+0(SB), Y1, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      erfA5<>+0(SB), Y3
+	VFMADD213PS  erfA4<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA3<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA2<>+0(SB), Y2, Y3
+	VFMADD213PS  erfA1<>+0(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y1
+	VMINPS       expHi<>+0(SB), Y1, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP0<>+0(SB), Y4
+	VFMADD213PS  expP1<>+0(SB), Y1, Y4
+	VFMADD213PS  expP2<>+0(SB), Y1, Y4
+	VFMADD213PS  expP3<>+0(SB), Y1, Y4
+	VFMADD213PS  expP4<>+0(SB), Y1, Y4
+	VFMADD213PS  expP5<>+0(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y5
+	VFMADD213PS  Y1, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y1
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VMULPS       half<>+0(SB), Y3, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y1, Y2, Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VCMPPS       $0x01, minusTen<>+0(SB), Y0, Y0
+	VANDNPS      Y2, Y0, Y2
+	VMOVNTPS     Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         DX
+	JMP          gelu_nt_single
+
+gelu_nt_end:
 gelu_done:
 	SFENCE
 	VZEROUPPER

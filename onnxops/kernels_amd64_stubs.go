@@ -8,19 +8,19 @@ package onnxops
 func crreluAVX2(dst []float32, src []float32, eps float32, stream bool)
 
 // pwluPerm8AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 8 entries; AVX2+FMA.
-func pwluPerm8AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+func pwluPerm8AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm16AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 16 entries; AVX2+FMA.
-func pwluPerm16AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+func pwluPerm16AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm32AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 32 entries; AVX2+FMA.
-func pwluPerm32AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+func pwluPerm32AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm64AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 64 entries; AVX2+FMA.
-func pwluPerm64AVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+func pwluPerm64AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.
-func pwluGatherAVX2(dst []float32, src []float32, c *[72]float32, ys []float32, ds []float32, stream bool)
+func pwluGatherAVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.
 func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)

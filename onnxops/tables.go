@@ -40,19 +40,21 @@ func crreluGo(dst, src []float32, eps float32) {
 // s = (x − B_L)·N/(B_R − B_L):
 //
 //	s < 0:  y = Y⁰ + (x − B_L)·K_L        s ≥ N:  y = Y^N + (x − B_R)·K_R
-//	else:   y = Y^j + (sc − j)·D_j,  sc = min(s, N), j = ⌊min(sc, N−1)⌋, D_j = Y^{j+1} − Y^j
+//	else:   y = E_j + s·D_j,  j = ⌊min(s, N−1)⌋,  D_j = Y^{j+1} − Y^j,  E_j = Y^j − j·D_j
 //
-// so an element needs two lookups, no product of a large knot position cancels (A_j·x + C_j
-// would, when |B_i| ≫ d), and the outer segments use x itself (s overflows near ±3e38). An
-// outer product that is NaN (±Inf·0 on a flat segment) counts as 0, giving the end height.
+// so an element needs two lookups and one FMA inside the bounds. The inner form works in grid
+// units, so nothing scales with |B_L| (A_j·x + C_j cancels badly when |B_i| ≫ d): |E_j| and
+// |s·D_j| stay within the function's own range over the bounds. The outer segments use x
+// itself, because s overflows for |x| near 3e38; an outer product that is ±Inf·0 on a flat
+// segment is 0, giving the end height.
 type pwluTable struct{ chans []pwluChannel }
 
 type pwluChannel struct {
 	consts [pwluConsts]float32
 	wide   [pwluConsts * 8]float32
-	// ys and ds hold Y^j and D_j for the N intervals; the assembly's permute kernels read them
+	// es and ds hold E_j and D_j for the N intervals; the assembly's permute kernels read them
 	// padded with zeros to a power of two ≥ 8, so their length may exceed N.
-	ys, ds []float32
+	es, ds []float32
 }
 
 // Layout of the per-channel constants the assembly reads.
@@ -66,6 +68,8 @@ const (
 	pwluBR
 	pwluYN
 	pwluKR
+	pwluLo // x is clamped to [lo, hi] for the outer segments: ±Inf, or ∓MaxFloat32 on a flat side
+	pwluHi
 	pwluConsts
 )
 
@@ -86,16 +90,24 @@ func newPWLUTable(ps []Params) *pwluTable {
 		q := p.(PWLUParams)
 		n := q.N()
 		size := pwluPadded(n)
-		ys, ds := make([]float32, size), make([]float32, size)
+		es, ds := make([]float32, size), make([]float32, size)
 		for i := 0; i < n; i++ {
-			ys[i], ds[i] = float32(q.Heights[i]), float32(q.Heights[i+1]-q.Heights[i])
+			rise := q.Heights[i+1] - q.Heights[i]
+			es[i], ds[i] = float32(q.Heights[i]-float64(i)*rise), float32(rise)
 		}
-		ch := pwluChannel{ys: ys, ds: ds}
+		ch := pwluChannel{es: es, ds: ds}
 		ch.consts = [pwluConsts]float32{
 			pwluBL: float32(q.BL), pwluInvD: float32(float64(n) / (q.BR - q.BL)),
 			pwluN: float32(n), pwluNm1: float32(n - 1),
 			pwluY0: float32(q.Heights[0]), pwluKL: float32(q.KL),
 			pwluBR: float32(q.BR), pwluYN: float32(q.Heights[n]), pwluKR: float32(q.KR),
+			pwluLo: float32(math.Inf(-1)), pwluHi: float32(math.Inf(1)),
+		}
+		if ch.consts[pwluKL] == 0 {
+			ch.consts[pwluLo] = -math.MaxFloat32
+		}
+		if ch.consts[pwluKR] == 0 {
+			ch.consts[pwluHi] = math.MaxFloat32
 		}
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
@@ -130,10 +142,8 @@ func pwluGo(dst, src []float32, ch *pwluChannel) {
 		case s >= n:
 			y = c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
 		default:
-			sc := min(s, n)
-			fl := float32(math.Floor(float64(min(sc, nm1))))
-			j := int(fl)
-			y = ch.ys[j] + (sc-fl)*ch.ds[j]
+			j := int(min(s, nm1)) // s ≥ 0: truncation is ⌊s⌋
+			y = ch.es[j] + s*ch.ds[j]
 		}
 		dst[i] = y
 	}

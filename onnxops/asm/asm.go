@@ -54,6 +54,8 @@ const (
 	pwluBR
 	pwluYN
 	pwluKR
+	pwluLo
+	pwluHi
 	pwluConsts
 )
 
@@ -122,52 +124,74 @@ func exp8(x VecVirtual) VecVirtual {
 	return p
 }
 
-// loop8 emits the block loop over dst/src; body maps the 8 inputs in x to the outputs. With
-// the stream argument set, results go out with non-temporal stores (dst must then be 32-byte
+// prefetchAhead is how far ahead of the loads the streaming loop asks for source lines.
+const prefetchAhead = 1024
+
+// loopUnroll is how many blocks of 8 one loop iteration handles (then single blocks finish).
+const loopUnroll = 2
+
+// loop8 emits the block loops over dst/src; body maps 8 inputs in x to 8 outputs. With the
+// stream argument set, results go out with non-temporal stores (dst must then be 32-byte
 // aligned): for outputs far larger than the caches this saves reading dst lines in before
-// writing them, the same trick memmove uses for large copies.
+// writing them, the same trick memmove uses for large copies. The loop is emitted twice, once
+// per store kind, so the choice costs nothing per block.
 func loop8(prefix string, body func(x VecVirtual) VecVirtual) {
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	stream := Load(Param("stream"), GP8())
 	SHRQ(U8(3), n)
-	Label(prefix + "loop")
-	CMPQ(n, U32(0))
-	JE(LabelRef(prefix + "done"))
-	x := YMM()
-	VMOVUPS(Mem{Base: src}, x)
-	y := body(x)
 	TESTB(stream, stream)
-	JNZ(LabelRef(prefix + "stream"))
-	VMOVUPS(y, Mem{Base: dst})
-	JMP(LabelRef(prefix + "next"))
-	Label(prefix + "stream")
-	VMOVNTPS(y, Mem{Base: dst})
-	Label(prefix + "next")
-	ADDQ(U32(32), src)
-	ADDQ(U32(32), dst)
-	DECQ(n)
-	JMP(LabelRef(prefix + "loop"))
+	JNZ(LabelRef(prefix + "nt_wide"))
+	blockLoops(prefix+"plain_", dst, src, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
+	JMP(LabelRef(prefix + "done"))
+	blockLoops(prefix+"nt_", dst, src, n, body, VMOVNTPS, true)
 	Label(prefix + "done")
 	SFENCE()
 	VZEROUPPER()
 	RET()
 }
 
-// keepNaN returns y with the lanes where x is NaN replaced by x.
-func keepNaN(x, y VecVirtual) {
-	m := YMM()
-	VCMPPS(U8(cmpUNORD), x, x, m)
-	VBLENDVPS(m, x, y, y)
+func blockLoops(prefix string, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+	Label(prefix + "wide")
+	CMPQ(n, U32(loopUnroll))
+	JB(LabelRef(prefix + "single"))
+	if prefetch {
+		PREFETCHNTA(Mem{Base: src, Disp: prefetchAhead})
+	}
+	var ys []VecVirtual
+	for k := 0; k < loopUnroll; k++ {
+		x := YMM()
+		VMOVUPS(Mem{Base: src, Disp: 32 * k}, x)
+		ys = append(ys, body(x))
+	}
+	for k, y := range ys {
+		store(y, Mem{Base: dst, Disp: 32 * k})
+	}
+	ADDQ(U32(32*loopUnroll), src)
+	ADDQ(U32(32*loopUnroll), dst)
+	SUBQ(U32(loopUnroll), n)
+	JMP(LabelRef(prefix + "wide"))
+	Label(prefix + "single")
+	CMPQ(n, U32(0))
+	JE(LabelRef(prefix + "end"))
+	x := YMM()
+	VMOVUPS(Mem{Base: src}, x)
+	store(body(x), Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	DECQ(n)
+	JMP(LabelRef(prefix + "single"))
+	Label(prefix + "end")
 }
 
 func crrelu() {
 	TEXT("crreluAVX2", NOSPLIT, "func(dst, src []float32, eps float32, stream bool)")
 	Doc("crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	epsX := Load(Param("eps"), XMM())
-	eps := YMM()
+	eps, zero := YMM(), YMM()
 	VBROADCASTSS(epsX, eps)
+	VXORPS(zero, zero, zero)
 	loop8("crrelu_", func(x VecVirtual) VecVirtual {
 		x2 := YMM()
 		VMULPS(x, x, x2)
@@ -180,56 +204,56 @@ func crrelu() {
 		VMULPS(x, e, e)
 		VANDNPS(e, far, e)
 		y := YMM()
-		VXORPS(y, y, y)
-		VMAXPS(y, x, y)
+		VMAXPS(x, zero, y) // x is the second source: a NaN x comes through (and so does the sum)
 		VADDPS(e, y, y)
-		keepNaN(x, y)
 		return y
 	})
 }
 
-// pwluIndex emits s = (x − B_L)·N/(B_R−B_L), sc = clamp(s, 0, N) (NaN → 0),
-// fl = ⌊min(sc, N−1)⌋ and the interval index j = fl ∈ [0, N−1].
-func pwluIndex(c Register, x VecVirtual) (s, sc, fl, j VecVirtual) {
-	s, sc, fl, j = YMM(), YMM(), YMM(), YMM()
+// pwluIndex emits s = (x − B_L)·N/(B_R−B_L) and the interval j = trunc(min(s, N−1)) (= ⌊s⌋
+// for s ≥ 0). The constant is VMINPS' second source, so a NaN s gives N−1; the lanes where
+// s < 0 get an index out of range: the permute kernels read only its low bits and the result is
+// replaced by the left segment, and the gather kernel clamps to 0 first (clampLow).
+func pwluIndex(c Register, x VecVirtual, clampLow bool) (s, j VecVirtual) {
+	s, t, j := YMM(), YMM(), YMM()
 	VSUBPS(Mem{Base: c, Disp: 32 * pwluBL}, x, s)
 	VMULPS(Mem{Base: c, Disp: 32 * pwluInvD}, s, s)
-	// The constant is the second source, so a NaN s becomes 0: the index stays in range.
-	VXORPS(sc, sc, sc)
-	VMAXPS(sc, s, sc)
-	VMINPS(Mem{Base: c, Disp: 32 * pwluN}, sc, sc)
-	VMINPS(Mem{Base: c, Disp: 32 * pwluNm1}, sc, fl)
-	VROUNDPS(U8(1), fl, fl) // floor
-	VCVTTPS2DQ(fl, j)
-	return s, sc, fl, j
+	VMINPS(Mem{Base: c, Disp: 32 * pwluNm1}, s, t)
+	if clampLow {
+		zero := YMM()
+		VXORPS(zero, zero, zero)
+		VMAXPS(zero, t, t)
+	}
+	VCVTTPS2DQ(t, j)
+	return s, j
 }
 
-// pwluOuter emits y0 + (x − b)·k for an outer segment, with a NaN product (±Inf·0 on a flat
-// segment) taken as 0 so that the end height comes out.
-func pwluOuter(c Register, x VecVirtual, y0, b, k int) VecVirtual {
-	p := YMM()
-	VSUBPS(Mem{Base: c, Disp: 32 * b}, x, p)
-	VMULPS(Mem{Base: c, Disp: 32 * k}, p, p)
-	ord := YMM()
-	VCMPPS(U8(cmpORD), p, p, ord)
-	VANDPS(ord, p, p)
-	VADDPS(Mem{Base: c, Disp: 32 * y0}, p, p)
-	return p
-}
-
-// pwluFinish emits y = Y_j + (sc − fl)·D_j inside the bounds, the outer segments outside,
-// and x where x is NaN.
-func pwluFinish(c Register, x, s, sc, fl, yv, dv VecVirtual) VecVirtual {
-	VSUBPS(fl, sc, sc)
-	VFMADD213PS(yv, dv, sc)
-	zero, left, right := YMM(), YMM(), YMM()
-	VXORPS(zero, zero, zero)
-	VCMPPS(U8(cmpLT), zero, s, left)
-	VCMPPS(U8(cmpGE), Mem{Base: c, Disp: 32 * pwluN}, s, right)
-	VBLENDVPS(left, pwluOuter(c, x, pwluY0, pwluBL, pwluKL), sc, sc)
-	VBLENDVPS(right, pwluOuter(c, x, pwluYN, pwluBR, pwluKR), sc, sc)
-	keepNaN(x, sc)
-	return sc
+// pwluFinish emits y = E_j + s·D_j inside the bounds and the outer segments
+// Y⁰ + (x − B_L)·K_L, Y^N + (x − B_R)·K_R outside. x is first clamped to [lo, hi], which are ±Inf
+// unless the slope on that side is 0, where they are ∓MaxFloat32, so that ±Inf·0 cannot make a
+// NaN. A NaN x gives a NaN s, hence a NaN inside value, and neither outer mask: NaN comes out.
+func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
+	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
+	y := YMM()
+	VMOVUPS(s, y)
+	VFMADD213PS(ev, dv, y) // s·D + E
+	xc := YMM()
+	VMAXPS(at(pwluLo), x, xc)
+	VMINPS(at(pwluHi), xc, xc)
+	outer := func(b, k, y0 int) VecVirtual {
+		t, h := YMM(), YMM()
+		VSUBPS(at(b), xc, t)
+		VMOVUPS(at(y0), h)
+		VFMADD132PS(at(k), h, t) // t·K + Y
+		return t
+	}
+	left, right := YMM(), YMM()
+	VXORPS(left, left, left)
+	VCMPPS(U8(cmpLT), left, s, left)
+	VCMPPS(U8(cmpGE), at(pwluN), s, right)
+	VBLENDVPS(left, outer(pwluBL, pwluKL, pwluY0), y, y)
+	VBLENDVPS(right, outer(pwluBR, pwluKR, pwluYN), y, y)
+	return y
 }
 
 // pwluPerm emits the kernel for tables of up to size entries (a power of two ≥ 8, padded): each
@@ -237,13 +261,13 @@ func pwluFinish(c Register, x, s, sc, fl, yv, dv VecVirtual) VecVirtual {
 // bits 3, 4, …; no gathers, which are slow on many cores.
 func pwluPerm(size int) {
 	name := fmt.Sprintf("pwluPerm%dAVX2", size)
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, ys, ds []float32, stream bool)", pwluConsts*8))
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
 	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
 	c := Load(Param("c"), GP64())
-	ys := Load(Param("ys").Base(), GP64())
+	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
 	loop8(fmt.Sprintf("pwlu%d_", size), func(x VecVirtual) VecVirtual {
-		s, sc, fl, j := pwluIndex(c, x)
+		s, j := pwluIndex(c, x, false)
 		var masks []VecVirtual
 		for bit := 3; 1<<bit < size; bit++ {
 			m := YMM()
@@ -269,19 +293,19 @@ func pwluPerm(size int) {
 		}
 		yv := lookup(ys)
 		dv := lookup(ds)
-		return pwluFinish(c, x, s, sc, fl, yv, dv)
+		return pwluFinish(c, x, s, yv, dv)
 	})
 }
 
 // pwluGather is the kernel for any table size, with two gathers per block.
 func pwluGather() {
-	TEXT("pwluGatherAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, ys, ds []float32, stream bool)", pwluConsts*8))
+	TEXT("pwluGatherAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
 	Doc("pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
 	c := Load(Param("c"), GP64())
-	ys := Load(Param("ys").Base(), GP64())
+	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
 	loop8("pwluGather_", func(x VecVirtual) VecVirtual {
-		s, sc, fl, j := pwluIndex(c, x)
+		s, j := pwluIndex(c, x, true)
 		gather := func(base Register) VecVirtual {
 			mask, v := YMM(), YMM()
 			VPCMPEQD(mask, mask, mask)
@@ -291,7 +315,7 @@ func pwluGather() {
 		}
 		yv := gather(ys)
 		dv := gather(ds)
-		return pwluFinish(c, x, s, sc, fl, yv, dv)
+		return pwluFinish(c, x, s, yv, dv)
 	})
 }
 
@@ -300,13 +324,14 @@ func zorro() {
 	Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
 	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
+	zero, one, gate := YMM(), YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	VMOVUPS(vecF32("one", 1), one)
+	VMOVUPS(at(zGate), gate)
 	loop8("zorro_", func(x VecVirtual) VecVirtual {
 		z := YMM()
 		VMOVUPS(at(zInShift), z)
 		VFMADD231PS(at(zInScale), x, z)
-		zero, one := YMM(), YMM()
-		VXORPS(zero, zero, zero)
-		VMOVUPS(vecF32("one", 1), one)
 		// At most one hump is non-zero: h(z; neg) for z < 0, −h(1−z; pos) for z > 1. Both are
 		// v·G(u) with u = z, v = z on the left and u = 1−z, v = z−1 on the right (u = v = 0
 		// inside [0,1]), so one exp and one division serve both sides.
@@ -339,22 +364,21 @@ func zorro() {
 		VDIVPS(e, g, g)
 		VMULPS(v, g, g)
 		VANDNPS(g, far, g)
+		// z is the second source of both: a NaN z (from a NaN x) comes through to the output.
 		zc := YMM()
-		VMAXPS(zero, z, zc)
-		VMINPS(one, zc, zc)
+		VMAXPS(z, zero, zc)
+		VMINPS(zc, one, zc)
 		VADDPS(g, zc, zc)
 		w := YMM()
 		VMOVUPS(at(zOutShift), w)
 		VFMADD231PS(at(zOutScale), zc, w)
 		// factor = gate ? x : 1; Y = W·factor, 0 where W = 0 (x = ±Inf·0 in the gate).
-		gate, factor := YMM(), YMM()
-		VMOVUPS(at(zGate), gate)
+		factor := YMM()
 		VBLENDVPS(gate, x, one, factor)
 		wz := YMM()
 		VCMPPS(U8(cmpEQ), zero, w, wz)
 		VMULPS(factor, w, w)
 		VANDNPS(w, wz, w)
-		keepNaN(x, w)
 		return w
 	})
 }
@@ -399,8 +423,7 @@ func gelu() {
 		VMULPS(x, phi, phi)
 		neg := YMM()
 		VCMPPS(U8(cmpLT), vecF32("minusTen", -10), x, neg) // Φ(−10) < 1e-23: x·Φ is 0 (and −Inf·0 is not NaN)
-		VANDNPS(phi, neg, phi)
-		keepNaN(x, phi)
+		VANDNPS(phi, neg, phi) // a NaN x has made phi NaN already
 		return phi
 	})
 }
