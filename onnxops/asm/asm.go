@@ -423,7 +423,7 @@ func gelu() {
 		VMULPS(x, phi, phi)
 		neg := YMM()
 		VCMPPS(U8(cmpLT), vecF32("minusTen", -10), x, neg) // Φ(−10) < 1e-23: x·Φ is 0 (and −Inf·0 is not NaN)
-		VANDNPS(phi, neg, phi) // a NaN x has made phi NaN already
+		VANDNPS(phi, neg, phi)                             // a NaN x has made phi NaN already
 		return phi
 	})
 }
