@@ -58,10 +58,21 @@ func newDropout(n *Node) (Kernel, error) {
 		}
 		outs := []*tensor.Tensor{out, nil}
 		if n.HasOutput(1) {
-			mask := ctx.Alloc(tensor.Bool, x.Shape)
-			for i, d := 0, mask.Data.([]bool); i < len(d); i++ {
-				d[i] = true
+			// The mask is bool from opset 10; before that it had the input's type, all ones.
+			maskType := tensor.Bool
+			if n.Version < 10 {
+				maskType = x.DType
 			}
+			one := tensor.Zeros(maskType, []int{1})
+			if err := padSetValue(one, 1); err != nil {
+				return nil, err
+			}
+			m, err := moverFor(maskType)
+			if err != nil {
+				return nil, err
+			}
+			mask := ctx.Alloc(maskType, x.Shape)
+			m.fill(mask.Data, 0, mask.Len(), one.Data)
 			outs[1] = mask
 		}
 		return outs, nil
