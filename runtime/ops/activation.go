@@ -81,6 +81,7 @@ func init() {
 		alpha := float64(n.AttrFloat("alpha", 1))
 		return unaryKernel(floatUnary{f64: func(x float64) float64 { return x * sigmoid(alpha*x) }}, nil), nil
 	})
+	Register(DefaultDomain, "SwiGLU", 28, newSwiGLU)
 	Register(DefaultDomain, "Gelu", 20, newGelu)
 	Register(DefaultDomain, "Shrink", 9, newShrink)
 	Register(DefaultDomain, "PRelu", 1, newPRelu)
@@ -366,4 +367,39 @@ func clipSlice[T integerElem](src, dst []T, loT, hiT *tensor.Tensor) {
 			}
 		}
 	}
+}
+
+// newSwiGLU: Y = Swish_alpha(A) · B for a gate A and a value B of identical shape (no broadcasting).
+func newSwiGLU(n *Node) (Kernel, error) {
+	alpha := float64(n.AttrFloat("alpha", 1))
+	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := needInputs(in, 2); err != nil {
+			return nil, err
+		}
+		a, b := in[0], in[1]
+		if a.DType != b.DType || !tensor.SameShape(a.Shape, b.Shape) {
+			return nil, fmt.Errorf("A %v and B %v must have the same type and shape", a, b)
+		}
+		if err := requireFloat(a, "A"); err != nil {
+			return nil, err
+		}
+		gate := func(x float64) float64 { return x * sigmoid(alpha*x) }
+		wa, wb := widenHalf(a), widenHalf(b)
+		out := ctx.Alloc(wa.DType, a.Shape)
+		switch x := wa.Data.(type) {
+		case []float32:
+			y, dst := wb.F32(), out.F32()
+			ctx.Parallel(len(x), elementwiseMinChunk, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					dst[i] = float32(gate(float64(x[i])) * float64(y[i]))
+				}
+			})
+		case []float64:
+			y, dst := wb.Data.([]float64), out.Data.([]float64)
+			for i := range x {
+				dst[i] = gate(x[i]) * y[i]
+			}
+		}
+		return []*tensor.Tensor{narrowTo(ctx, out, a.DType)}, nil
+	}), nil
 }

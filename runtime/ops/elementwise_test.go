@@ -320,3 +320,14 @@ func TestWindows(t *testing.T) {
 	got = runKernel(t, "BlackmanWindow", 17, nil, 1, i64t([]int{}, 2))
 	wantClose(t, "Blackman periodic", got[0], []int{2}, []float64{0, 0.42 + 0.5 + 0.08}, 1e-7)
 }
+
+func TestSwiGLU(t *testing.T) {
+	a := f32t([]int{3}, -1, 0, 2)
+	b := f32t([]int{3}, 2, 5, -3)
+	got := runKernel(t, "SwiGLU", 28, kattr{"alpha": 1.5}, 1, a, b)
+	sw := func(x float64) float64 { return x / (1 + math.Exp(-1.5*x)) }
+	wantClose(t, "SwiGLU", got[0], []int{3}, []float64{sw(-1) * 2, 0, sw(2) * -3}, 1e-6)
+	if err := kernelErr("SwiGLU", 28, nil, a, f32t([]int{1}, 1)); err == nil {
+		t.Fatal("SwiGLU broadcast accepted")
+	}
+}
