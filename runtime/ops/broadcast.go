@@ -246,21 +246,6 @@ func broadcastMap2[A, B, O any](ctx *Context, p *broadcastPlan, a []A, b []B, ou
 	parallelRows(ctx, p, run)
 }
 
-// broadcastMap3 computes out[i] = f(a[ia], b[ib], c[ic]) over the broadcast of three inputs.
-func broadcastMap3[A, B, C, O any](ctx *Context, p *broadcastPlan, a []A, b []B, c []C, out []O, f func(A, B, C) O) {
-	sa, sb, sc := p.InnerStride[0], p.InnerStride[1], p.InnerStride[2]
-	inner := p.Inner
-	parallelRows(ctx, p, func(lo, hi int) {
-		p.ForRows(lo, hi, func(o int, in []int) {
-			dst := out[o : o+inner]
-			ia, ib, ic := in[0], in[1], in[2]
-			for j := range dst {
-				dst[j] = f(a[ia+j*sa], b[ib+j*sb], c[ic+j*sc])
-			}
-		})
-	})
-}
-
 // elementwiseMinChunk is the least number of elements worth handing to another goroutine.
 const elementwiseMinChunk = 16 << 10
 

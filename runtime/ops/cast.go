@@ -325,25 +325,18 @@ func convertInts[S, D integerElem](src []S, dst []D) {
 func castFromStrings(src []string, out *tensor.Tensor) error {
 	switch {
 	case out.DType.IsFloat():
+		// Parse at the target's precision so float32 rounds once, straight from the decimal.
+		bits := 64
+		if out.DType != tensor.Float64 {
+			bits = 32
+		}
 		vals := make([]float64, len(src))
 		for i, s := range src {
-			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			v, err := strconv.ParseFloat(strings.TrimSpace(s), bits)
 			if err != nil && !isRangeErr(err) {
 				return fmt.Errorf("cannot parse %q as a number", s)
 			}
 			vals[i] = v
-		}
-		if out.DType == tensor.Float32 {
-			// Parse at float32 precision directly so rounding happens once.
-			dst := out.F32()
-			for i, s := range src {
-				v, err := strconv.ParseFloat(strings.TrimSpace(s), 32)
-				if err != nil && !isRangeErr(err) {
-					return fmt.Errorf("cannot parse %q as a number", s)
-				}
-				dst[i] = float32(v)
-			}
-			return nil
 		}
 		return storeFloats(vals, out)
 	case out.DType == tensor.Bool:
