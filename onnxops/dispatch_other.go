@@ -6,6 +6,9 @@ const asmAvailable = false
 
 var useAsm = false
 
+// useAVX512 has no effect without the assembly kernels.
+var useAVX512 = false
+
 // streamMinElems has no effect without the assembly kernels.
 var streamMinElems = 0
 

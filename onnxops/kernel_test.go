@@ -159,21 +159,24 @@ func checkAgainstReference(t *testing.T, label string, ps []Params, shape []int,
 	}
 }
 
-// eachPath runs f with the assembly kernels (where the CPU has them) and with the pure-Go ones.
+// eachPath runs f with the pure-Go kernels and with each assembly variant the CPU has.
 func eachPath(t *testing.T, f func(t *testing.T)) {
-	paths := []bool{false}
-	if asmAvailable {
-		paths = append(paths, true)
+	type path struct {
+		name        string
+		asm, avx512 bool
 	}
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	for _, asm := range paths {
-		useAsm = asm
-		name := "go"
-		if asm {
-			name = "asm"
-		}
-		t.Run(name, f)
+	paths := []path{{"go", false, false}}
+	if asmAvailable {
+		paths = append(paths, path{"avx2", true, false})
+	}
+	if useAVX512 {
+		paths = append(paths, path{"avx512", true, true})
+	}
+	savedAsm, savedZ := useAsm, useAVX512
+	defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
+	for _, p := range paths {
+		useAsm, useAVX512 = p.asm, p.avx512
+		t.Run(p.name, f)
 	}
 }
 
@@ -238,6 +241,10 @@ func TestKernelStreaming(t *testing.T) {
 	saved := streamMinElems
 	streamMinElems = 1
 	defer func() { streamMinElems = saved }()
+	eachPath(t, testKernelStreaming)
+}
+
+func testKernelStreaming(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for _, c := range kernelCases() {
 		if len(c.chans) > 1 {
@@ -249,7 +256,7 @@ func TestKernelStreaming(t *testing.T) {
 			t.Fatal(err)
 		}
 		xs := testInputs(300, rng)
-		for off := 0; off < 8; off++ {
+		for off := 0; off < 16; off++ {
 			dst := make([]float32, 300)
 			tab.apply(dst[off:], xs[off:], 0)
 			checkAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])

@@ -1690,6 +1690,619 @@ pwluGather_done:
 	VZEROUPPER
 	RET
 
+// func pwluPerm16AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluPerm16AVX512(SB), NOSPLIT, $0-105
+	MOVQ         c+48(FP), AX
+	MOVQ         es_base+56(FP), CX
+	MOVQ         ds_base+80(FP), DX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), BX
+	MOVQ         src_base+24(FP), SI
+	MOVQ         src_len+32(FP), DI
+	MOVB         stream+104(FP), R8
+	SHRQ         $0x04, DI
+	TESTB        R8, R8
+	JNZ          pwluZ16_nt_wide
+
+pwluZ16_plain_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ16_plain_single
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z8
+	VFMADD213PS      Z6, Z5, Z8
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z8, K1, Z8
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z8, K2, Z8
+	VMOVUPS          Z7, (BX)
+	VMOVUPS          Z8, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ16_plain_wide
+
+pwluZ16_plain_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ16_plain_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          Z7, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ16_plain_single
+
+pwluZ16_plain_end:
+	JMP pwluZ16_done
+
+pwluZ16_nt_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ16_nt_single
+	PREFETCHNTA      1024(SI)
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z8
+	VFMADD213PS      Z6, Z5, Z8
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z8, K1, Z8
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z8, K2, Z8
+	VMOVNTPS         Z7, (BX)
+	VMOVNTPS         Z8, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ16_nt_wide
+
+pwluZ16_nt_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ16_nt_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVNTPS         Z7, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ16_nt_single
+
+pwluZ16_nt_end:
+pwluZ16_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluPerm32AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluPerm32AVX512(SB), NOSPLIT, $0-105
+	MOVQ         c+48(FP), AX
+	MOVQ         es_base+56(FP), CX
+	MOVQ         ds_base+80(FP), DX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), BX
+	MOVQ         src_base+24(FP), SI
+	MOVQ         src_len+32(FP), DI
+	MOVB         stream+104(FP), R8
+	SHRQ         $0x04, DI
+	TESTB        R8, R8
+	JNZ          pwluZ32_nt_wide
+
+pwluZ32_plain_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ32_plain_single
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVUPS          Z5, (BX)
+	VMOVUPS          Z6, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ32_plain_wide
+
+pwluZ32_plain_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ32_plain_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          Z5, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ32_plain_single
+
+pwluZ32_plain_end:
+	JMP pwluZ32_done
+
+pwluZ32_nt_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ32_nt_single
+	PREFETCHNTA      1024(SI)
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVNTPS         Z5, (BX)
+	VMOVNTPS         Z6, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ32_nt_wide
+
+pwluZ32_nt_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ32_nt_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVNTPS         Z5, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ32_nt_single
+
+pwluZ32_nt_end:
+pwluZ32_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluPerm64AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluPerm64AVX512(SB), NOSPLIT, $0-105
+	MOVQ         c+48(FP), AX
+	MOVQ         es_base+56(FP), CX
+	MOVQ         ds_base+80(FP), DX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), BX
+	MOVQ         src_base+24(FP), SI
+	MOVQ         src_len+32(FP), DI
+	MOVB         stream+104(FP), R8
+	SHRQ         $0x04, DI
+	TESTB        R8, R8
+	JNZ          pwluZ64_nt_wide
+
+pwluZ64_plain_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ64_plain_single
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z6, K1
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          128(CX), Z8
+	VPERMT2PS        192(CX), Z6, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVUPS          128(DX), Z9
+	VPERMT2PS        192(DX), Z6, Z9
+	VBLENDMPS        Z9, Z8, K1, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVUPS          Z5, (BX)
+	VMOVUPS          Z6, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ64_plain_wide
+
+pwluZ64_plain_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ64_plain_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          Z5, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ64_plain_single
+
+pwluZ64_plain_end:
+	JMP pwluZ64_done
+
+pwluZ64_nt_wide:
+	CMPQ             DI, $0x00000002
+	JB               pwluZ64_nt_single
+	PREFETCHNTA      1024(SI)
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z6, K1
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          128(CX), Z8
+	VPERMT2PS        192(CX), Z6, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVUPS          128(DX), Z9
+	VPERMT2PS        192(DX), Z6, Z9
+	VBLENDMPS        Z9, Z8, K1, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVNTPS         Z5, (BX)
+	VMOVNTPS         Z6, 64(BX)
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, DI
+	JMP              pwluZ64_nt_wide
+
+pwluZ64_nt_single:
+	CMPQ             DI, $0x00000000
+	JE               pwluZ64_nt_end
+	VMOVUPS          (SI), Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVNTPS         Z5, (BX)
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             DI
+	JMP              pwluZ64_nt_single
+
+pwluZ64_nt_end:
+pwluZ64_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+DATA intThirtyTwo<>+0(SB)/4, $0x00000020
+DATA intThirtyTwo<>+4(SB)/4, $0x00000020
+DATA intThirtyTwo<>+8(SB)/4, $0x00000020
+DATA intThirtyTwo<>+12(SB)/4, $0x00000020
+DATA intThirtyTwo<>+16(SB)/4, $0x00000020
+DATA intThirtyTwo<>+20(SB)/4, $0x00000020
+DATA intThirtyTwo<>+24(SB)/4, $0x00000020
+DATA intThirtyTwo<>+28(SB)/4, $0x00000020
+GLOBL intThirtyTwo<>(SB), RODATA|NOPTR, $32
+
 // func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·zorroAVX2(SB), NOSPLIT, $0-57

@@ -22,6 +22,15 @@ func pwluPerm64AVX2(dst []float32, src []float32, c *[88]float32, es []float32, 
 // pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.
 func pwluGatherAVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
+// pwluPerm16AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 16 entries; AVX-512F.
+func pwluPerm16AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
+// pwluPerm32AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 32 entries; AVX-512F.
+func pwluPerm32AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
+// pwluPerm64AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 64 entries; AVX-512F.
+func pwluPerm64AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
 // zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.
 func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 

@@ -53,8 +53,9 @@ type pwluChannel struct {
 	consts [pwluConsts]float32
 	wide   [pwluConsts * 8]float32
 	// es and ds hold E_j and D_j for the N intervals; the assembly's permute kernels read them
-	// padded with zeros to a power of two ≥ 8, so their length may exceed N.
+	// padded with zeros to a power of two ≥ 16, so their length may exceed N.
 	es, ds []float32
+	n      int
 }
 
 // Layout of the per-channel constants the assembly reads.
@@ -73,10 +74,10 @@ const (
 	pwluConsts
 )
 
-// pwluPadded is the table length for n intervals: the next power of two ≥ 8 up to 64 (the
-// permute kernels' sizes), else n (the gather kernel).
+// pwluPadded is the table length for n intervals: the next power of two ≥ 16 up to 64 (the
+// permute kernels read whole 16-entry vectors), else n (the gather kernel).
 func pwluPadded(n int) int {
-	for size := 8; size <= 64; size *= 2 {
+	for size := 16; size <= 64; size *= 2 {
 		if n <= size {
 			return size
 		}
@@ -95,7 +96,7 @@ func newPWLUTable(ps []Params) *pwluTable {
 			rise := q.Heights[i+1] - q.Heights[i]
 			es[i], ds[i] = float32(q.Heights[i]-float64(i)*rise), float32(rise)
 		}
-		ch := pwluChannel{es: es, ds: ds}
+		ch := pwluChannel{es: es, ds: ds, n: n}
 		ch.consts = [pwluConsts]float32{
 			pwluBL: float32(q.BL), pwluInvD: float32(float64(n) / (q.BR - q.BL)),
 			pwluN: float32(n), pwluNm1: float32(n - 1),

@@ -135,24 +135,33 @@ const loopUnroll = 2
 // aligned): for outputs far larger than the caches this saves reading dst lines in before
 // writing them, the same trick memmove uses for large copies. The loop is emitted twice, once
 // per store kind, so the choice costs nothing per block.
-func loop8(prefix string, body func(x VecVirtual) VecVirtual) {
+func loop8(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 8, YMM, body) }
+
+// loop16 is loop8 for AVX-512: blocks of 16 in ZMM registers (dst 64-byte aligned to stream).
+func loop16(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 16, ZMM, body) }
+
+func loopBlocks(prefix string, lanes int, vec func() VecVirtual, body func(x VecVirtual) VecVirtual) {
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	stream := Load(Param("stream"), GP8())
-	SHRQ(U8(3), n)
+	if lanes == 8 {
+		SHRQ(U8(3), n)
+	} else {
+		SHRQ(U8(4), n)
+	}
 	TESTB(stream, stream)
 	JNZ(LabelRef(prefix + "nt_wide"))
-	blockLoops(prefix+"plain_", dst, src, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
+	blockLoops(prefix+"plain_", 4*lanes, vec, dst, src, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
 	JMP(LabelRef(prefix + "done"))
-	blockLoops(prefix+"nt_", dst, src, n, body, VMOVNTPS, true)
+	blockLoops(prefix+"nt_", 4*lanes, vec, dst, src, n, body, VMOVNTPS, true)
 	Label(prefix + "done")
 	SFENCE()
 	VZEROUPPER()
 	RET()
 }
 
-func blockLoops(prefix string, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
 	Label(prefix + "wide")
 	CMPQ(n, U32(loopUnroll))
 	JB(LabelRef(prefix + "single"))
@@ -161,25 +170,25 @@ func blockLoops(prefix string, dst, src, n Register, body func(x VecVirtual) Vec
 	}
 	var ys []VecVirtual
 	for k := 0; k < loopUnroll; k++ {
-		x := YMM()
-		VMOVUPS(Mem{Base: src, Disp: 32 * k}, x)
+		x := vec()
+		VMOVUPS(Mem{Base: src, Disp: bytes * k}, x)
 		ys = append(ys, body(x))
 	}
 	for k, y := range ys {
-		store(y, Mem{Base: dst, Disp: 32 * k})
+		store(y, Mem{Base: dst, Disp: bytes * k})
 	}
-	ADDQ(U32(32*loopUnroll), src)
-	ADDQ(U32(32*loopUnroll), dst)
+	ADDQ(U32(bytes*loopUnroll), src)
+	ADDQ(U32(bytes*loopUnroll), dst)
 	SUBQ(U32(loopUnroll), n)
 	JMP(LabelRef(prefix + "wide"))
 	Label(prefix + "single")
 	CMPQ(n, U32(0))
 	JE(LabelRef(prefix + "end"))
-	x := YMM()
+	x := vec()
 	VMOVUPS(Mem{Base: src}, x)
 	store(body(x), Mem{Base: dst})
-	ADDQ(U32(32), src)
-	ADDQ(U32(32), dst)
+	ADDQ(U32(bytes), src)
+	ADDQ(U32(bytes), dst)
 	DECQ(n)
 	JMP(LabelRef(prefix + "single"))
 	Label(prefix + "end")
@@ -428,6 +437,72 @@ func gelu() {
 	})
 }
 
+// pwluZ emits the AVX-512 PWLU kernel for tables of up to size entries (16, 32 or 64): one
+// VPERMPS, one VPERMT2PS, or two VPERMT2PS and a masked blend per lookup, 16 lanes at a time,
+// with the outer segments selected by mask registers. Same formula as pwluPerm.
+func pwluZ(size int) {
+	name := fmt.Sprintf("pwluPerm%dAVX512", size)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts))
+	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
+	c := Load(Param("c"), GP64())
+	es := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	at := func(i int) Mem { return Mem{Base: c, Disp: 4 * i} }
+	zero, y0, yn := ZMM(), ZMM(), ZMM()
+	VXORPS(zero, zero, zero)
+	VBROADCASTSS(at(pwluY0), y0)
+	VBROADCASTSS(at(pwluYN), yn)
+	loop16(fmt.Sprintf("pwluZ%d_", size), func(x VecVirtual) VecVirtual {
+		s, t, j := ZMM(), ZMM(), ZMM()
+		VSUBPS_BCST(at(pwluBL), x, s)
+		VMULPS_BCST(at(pwluInvD), s, s)
+		VMINPS_BCST(at(pwluNm1), s, t) // a NaN s gives N−1, as in pwluIndex
+		VCVTTPS2DQ(t, j)
+		var high OpmaskVirtual
+		if size == 64 {
+			high = K()
+			VPTESTMD_BCST(vecU32("intThirtyTwo", 32), j, high)
+		}
+		lookup := func(base Register) VecVirtual {
+			v := ZMM()
+			switch size {
+			case 16:
+				VPERMPS(Mem{Base: base}, j, v)
+			case 32:
+				VMOVUPS(Mem{Base: base}, v)
+				VPERMT2PS(Mem{Base: base, Disp: 64}, j, v)
+			case 64:
+				w := ZMM()
+				VMOVUPS(Mem{Base: base}, v)
+				VPERMT2PS(Mem{Base: base, Disp: 64}, j, v)
+				VMOVUPS(Mem{Base: base, Disp: 128}, w)
+				VPERMT2PS(Mem{Base: base, Disp: 192}, j, w)
+				VBLENDMPS(w, v, high, v)
+			}
+			return v
+		}
+		ev, dv := lookup(es), lookup(ds)
+		y := ZMM()
+		VMOVAPS(s, y)
+		VFMADD213PS(ev, dv, y) // s·D + E
+		xc := ZMM()
+		VMAXPS_BCST(at(pwluLo), x, xc)
+		VMINPS_BCST(at(pwluHi), xc, xc)
+		left, right := K(), K()
+		VCMPPS(U8(cmpLT), zero, s, left)
+		VCMPPS_BCST(U8(cmpGE), at(pwluN), s, right)
+		outer := func(b, k int, h VecVirtual, mask OpmaskVirtual) {
+			d := ZMM()
+			VSUBPS_BCST(at(b), xc, d)
+			VFMADD132PS_BCST(at(k), h, d) // d·K + Y
+			VBLENDMPS(d, y, mask, y)
+		}
+		outer(pwluBL, pwluKL, y0, left)
+		outer(pwluBR, pwluKR, yn, right)
+		return y
+	})
+}
+
 func main() {
 	ConstraintExpr("amd64")
 	crrelu()
@@ -435,6 +510,9 @@ func main() {
 		pwluPerm(size)
 	}
 	pwluGather()
+	for _, size := range []int{16, 32, 64} {
+		pwluZ(size)
+	}
 	zorro()
 	gelu()
 	Generate()
