@@ -40,9 +40,10 @@ const (
 )
 
 type caseResult struct {
-	path   string // folder/case, e.g. node/test_relu
-	status caseStatus
-	detail string
+	path      string // folder/case, e.g. node/test_relu
+	status    caseStatus
+	detail    string
+	missingOp string // for an op without a kernel: "Op" or "domain:Op"
 }
 
 // backendCase is one runnable case: a model and its data sets, or a light model with only an
@@ -94,59 +95,68 @@ func runBackendCase(c backendCase) caseResult {
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				done <- caseResult{c.path, caseFailed, fmt.Sprintf("panic: %v", r)}
+				done <- caseResult{c.path, caseFailed, fmt.Sprintf("panic: %v", r), ""}
 			}
 		}()
-		status, detail := runBackendCaseNow(c)
-		done <- caseResult{c.path, status, detail}
+		status, detail, missing := runBackendCaseNow(c)
+		done <- caseResult{c.path, status, detail, missing}
 	}()
 	select {
 	case r := <-done:
 		return r
 	case <-time.After(backendTimeout):
-		return caseResult{c.path, caseFailed, fmt.Sprintf("took longer than %v", backendTimeout)}
+		return caseResult{c.path, caseFailed, fmt.Sprintf("took longer than %v", backendTimeout), ""}
 	}
 }
 
-func runBackendCaseNow(c backendCase) (caseStatus, string) {
+func runBackendCaseNow(c backendCase) (caseStatus, string, string) {
 	m, err := onnx.LoadFile(c.model)
 	if err != nil {
-		return caseFailed, err.Error()
+		return caseFailed, err.Error(), ""
 	}
 	s, err := NewSession(m, WithThreads(1))
 	if err != nil {
-		if isUnsupported(err) {
-			return caseUnsupported, err.Error()
+		var op *UnsupportedOpError
+		if errors.As(err, &op) {
+			name := op.OpType
+			if op.Domain != "" {
+				name = op.Domain + ":" + name
+			}
+			return caseUnsupported, err.Error(), name
 		}
-		return caseFailed, "session: " + err.Error()
+		if isUnsupported(err) {
+			return caseUnsupported, err.Error(), ""
+		}
+		return caseFailed, "session: " + err.Error(), ""
 	}
 	if c.lightWant != "" {
 		want, _, err := tensor.ReadProtoFile(c.lightWant)
 		if err != nil {
-			return caseFailed, err.Error()
+			return caseFailed, err.Error(), ""
 		}
 		inputs, err := lightInputs(s)
 		if err != nil {
-			return caseUnsupported, err.Error()
+			return caseUnsupported, err.Error(), ""
 		}
-		return checkRun(s, inputs, []*tensor.Tensor{want}, lightRtol(c.path), backendAtol)
+		status, detail := checkRun(s, inputs, []*tensor.Tensor{want}, lightRtol(c.path), backendAtol)
+		return status, detail, ""
 	}
 	if len(c.dataSets) == 0 {
-		return caseFailed, "no test_data_set_* folder"
+		return caseFailed, "no test_data_set_* folder", ""
 	}
 	for _, dir := range c.dataSets {
 		inputs, want, err := s.ReadDataSet(dir)
 		if err != nil {
 			if isUnsupported(err) {
-				return caseUnsupported, err.Error()
+				return caseUnsupported, err.Error(), ""
 			}
-			return caseFailed, err.Error()
+			return caseFailed, err.Error(), ""
 		}
 		if status, detail := checkRun(s, inputs, want, backendRtol, backendAtol); status != casePassed {
-			return status, filepath.Base(dir) + ": " + detail
+			return status, filepath.Base(dir) + ": " + detail, ""
 		}
 	}
-	return casePassed, ""
+	return casePassed, "", ""
 }
 
 // isUnsupported tells a missing feature (an op, an attribute value, an element type such as
@@ -268,6 +278,7 @@ func TestBackendSuite(t *testing.T) {
 	type totals struct{ passed, failed, unsupported int }
 	perFolder := map[string]*totals{}
 	passed := map[string]bool{}
+	missingOps := map[string]int{}
 	for _, r := range results {
 		folder, _, _ := strings.Cut(r.path, "/")
 		if perFolder[folder] == nil {
@@ -281,10 +292,31 @@ func TestBackendSuite(t *testing.T) {
 			perFolder[folder].failed++
 		default:
 			perFolder[folder].unsupported++
+			missingOps[r.missingOp]++
 		}
-		if filter != "" && r.status != casePassed {
+		if (filter != "" && r.status != casePassed) || r.status == caseFailed {
 			t.Logf("%s: %s", r.path, r.detail)
 		}
+	}
+	// What to implement next, most-wanted first (visible with -v).
+	missing := make([]string, 0, len(missingOps))
+	for op := range missingOps {
+		if op != "" {
+			missing = append(missing, op)
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool {
+		if missingOps[missing[i]] != missingOps[missing[j]] {
+			return missingOps[missing[i]] > missingOps[missing[j]]
+		}
+		return missing[i] < missing[j]
+	})
+	wanted := make([]string, len(missing))
+	for i, op := range missing {
+		wanted[i] = fmt.Sprintf("%s(%d)", op, missingOps[op])
+	}
+	if len(wanted) > 0 {
+		t.Logf("ops without a kernel, by cases that need them: %s", strings.Join(wanted, " "))
 	}
 	for _, folder := range backendFolders {
 		if c := perFolder[folder]; c != nil {
