@@ -79,7 +79,7 @@ func BenchmarkKernels(b *testing.B) {
 				saved := useAsm
 				useAsm = asm
 				defer func() { useAsm = saved }()
-				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0) })
+				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
 			})
 		}
 	}

@@ -16,27 +16,22 @@ var useAsm = asmAvailable
 // CPU has AVX-512F; the other kernels gain little from it.
 var useAVX512 = asmAvailable && cpu.X86.HasAVX512F
 
-// streamMinElems is the call size from which outputs are written with non-temporal stores: far
-// beyond the caches, reading each destination line in before overwriting it only costs bandwidth.
-var streamMinElems = 4 << 20
-
 // asmPlan splits n elements into a pure-Go head (to align dst to 64 bytes for streaming
 // stores), whole blocks of lanes (8 or 16) for the assembly, and a pure-Go tail.
-func asmPlan(dst []float32, n, lanes int) (head, body int, stream bool) {
+func asmPlan(dst []float32, n, lanes int, stream bool) (head, body int) {
 	if !useAsm {
-		return 0, 0, false
+		return 0, 0
 	}
-	if n >= streamMinElems {
+	if stream {
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(dst)))
 		head = min(int((64-addr%64)%64)/4, n)
-		return head, (n - head) / lanes * lanes, true
 	}
-	return 0, n / lanes * lanes, false
+	return head, (n - head) / lanes * lanes
 }
 
-func crreluF32(dst, src []float32, eps float32) {
+func crreluF32(dst, src []float32, eps float32, stream bool) {
 	dst = dst[:len(src)]
-	h, b, stream := asmPlan(dst, len(src), 8)
+	h, b := asmPlan(dst, len(src), 8, stream)
 	crreluGo(dst[:h], src[:h], eps)
 	if b > 0 {
 		crreluAVX2(dst[h:h+b], src[h:h+b], eps, stream)
@@ -44,10 +39,10 @@ func crreluF32(dst, src []float32, eps float32) {
 	crreluGo(dst[h+b:], src[h+b:], eps)
 }
 
-func pwluF32(dst, src []float32, c *pwluChannel) {
+func pwluF32(dst, src []float32, c *pwluChannel, stream bool) {
 	dst = dst[:len(src)]
 	if useAVX512 && c.n <= 64 {
-		h, b, stream := asmPlan(dst, len(src), 16)
+		h, b := asmPlan(dst, len(src), 16, stream)
 		pwluGo(dst[:h], src[:h], c)
 		if b > 0 {
 			d, s := dst[h:h+b], src[h:h+b]
@@ -63,7 +58,7 @@ func pwluF32(dst, src []float32, c *pwluChannel) {
 		pwluGo(dst[h+b:], src[h+b:], c)
 		return
 	}
-	h, b, stream := asmPlan(dst, len(src), 8)
+	h, b := asmPlan(dst, len(src), 8, stream)
 	pwluGo(dst[:h], src[:h], c)
 	if b > 0 {
 		d, s := dst[h:h+b], src[h:h+b]
@@ -83,9 +78,9 @@ func pwluF32(dst, src []float32, c *pwluChannel) {
 	pwluGo(dst[h+b:], src[h+b:], c)
 }
 
-func zorroF32(dst, src []float32, c *zorroChannel) {
+func zorroF32(dst, src []float32, c *zorroChannel, stream bool) {
 	dst = dst[:len(src)]
-	h, b, stream := asmPlan(dst, len(src), 8)
+	h, b := asmPlan(dst, len(src), 8, stream)
 	zorroGo(dst[:h], src[:h], c)
 	if b > 0 {
 		zorroAVX2(dst[h:h+b], src[h:h+b], &c.wide, stream)
@@ -93,9 +88,9 @@ func zorroF32(dst, src []float32, c *zorroChannel) {
 	zorroGo(dst[h+b:], src[h+b:], c)
 }
 
-func geluF32(dst, src []float32) {
+func geluF32(dst, src []float32, stream bool) {
 	dst = dst[:len(src)]
-	h, b, stream := asmPlan(dst, len(src), 8)
+	h, b := asmPlan(dst, len(src), 8, stream)
 	geluGo(dst[:h], src[:h])
 	if b > 0 {
 		geluAVX2(dst[h:h+b], src[h:h+b], stream)

@@ -4,7 +4,7 @@ package onnxops
 // Stegun 7.1.26 (absolute error ≤ 1.5e-7) and exp32. It is the speed baseline the ai.actswap
 // kernels are benchmarked against (the rewriter replaces GELU to save this cost); the runtime's
 // own Gelu kernel lives in runtime/ops.
-func GELUFloat32(dst, src []float32) { geluF32(dst, src) }
+func GELUFloat32(dst, src []float32) { geluF32(dst, src, len(src) >= streamMinElems) }
 
 // erf(a) = 1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·e^(−a²), t = 1/(1 + p·a), a ≥ 0.
 const (

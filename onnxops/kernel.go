@@ -16,8 +16,9 @@ func init() {
 // table is a family's precomputed float32 constants, one set per channel.
 type table interface {
 	channels() int
-	// apply evaluates the operator with channel ch's constants; len(dst) == len(src).
-	apply(dst, src []float32, ch int)
+	// apply evaluates the operator with channel ch's constants; len(dst) == len(src). stream
+	// asks for non-temporal stores: the whole output is far larger than the caches.
+	apply(dst, src []float32, ch int, stream bool)
 }
 
 // activationKernel runs one Zorro, PWLU or CRReLU node.
@@ -159,16 +160,22 @@ func (k *activationKernel) channelPlan(shape []int, c int) (outer, channels, inn
 const parallelGrain = 1 << 15
 
 func applyF32(ctx *ops.Context, tab table, dst, src []float32, outer, c, inner int) {
+	stream := len(src) >= streamMinElems
 	if c == 1 {
-		ctx.Parallel(len(src), parallelGrain, func(lo, hi int) { tab.apply(dst[lo:hi], src[lo:hi], 0) })
+		ctx.Parallel(len(src), parallelGrain, func(lo, hi int) { tab.apply(dst[lo:hi], src[lo:hi], 0, stream) })
 		return
 	}
 	ctx.Parallel(outer*c, max(1, parallelGrain/max(inner, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			tab.apply(dst[r*inner:(r+1)*inner], src[r*inner:(r+1)*inner], r%c)
+			tab.apply(dst[r*inner:(r+1)*inner], src[r*inner:(r+1)*inner], r%c, stream)
 		}
 	})
 }
+
+// streamMinElems is the output size (elements) from which kernels write with non-temporal
+// stores: 32 MiB of float32, beyond the last-level caches, where reading each destination line
+// in before overwriting it only costs bandwidth. Smaller outputs stay in cache for the next op.
+const streamMinElems = 8 << 20
 
 // applyF64 evaluates float64 inputs with the float64 reference.
 func applyF64(ctx *ops.Context, ps []Params, dst, src []float64, outer, c, inner int) {

@@ -225,7 +225,7 @@ func TestKernelTails(t *testing.T) {
 				xs := testInputs(64, rng)[64-n:]
 				dst := make([]float32, n+1)
 				dst[n] = 12345 // sentinel: the kernel must not write past len(src)
-				tab.apply(dst[:n], xs, 0)
+				tab.apply(dst[:n], xs, 0, false)
 				if dst[n] != 12345 {
 					t.Fatalf("%s: n=%d: wrote past the end", c.name, n)
 				}
@@ -235,14 +235,9 @@ func TestKernelTails(t *testing.T) {
 	})
 }
 
-// TestKernelStreaming forces the non-temporal-store path (taken for large outputs) on slices at
+// TestKernelStreaming takes the non-temporal-store path (used for large outputs) on slices at
 // every alignment, so its aligned head and tail are checked too.
-func TestKernelStreaming(t *testing.T) {
-	saved := streamMinElems
-	streamMinElems = 1
-	defer func() { streamMinElems = saved }()
-	eachPath(t, testKernelStreaming)
-}
+func TestKernelStreaming(t *testing.T) { eachPath(t, testKernelStreaming) }
 
 func testKernelStreaming(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
@@ -258,13 +253,13 @@ func testKernelStreaming(t *testing.T) {
 		xs := testInputs(300, rng)
 		for off := 0; off < 16; off++ {
 			dst := make([]float32, 300)
-			tab.apply(dst[off:], xs[off:], 0)
+			tab.apply(dst[off:], xs[off:], 0, true)
 			checkAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
 		}
 	}
 	xs := testInputs(300, rng)
 	ys := make([]float32, 300)
-	GELUFloat32(ys[3:], xs[3:])
+	geluF32(ys[3:], xs[3:], true)
 	for i := 3; i < 300; i++ {
 		if want := GELU(float64(xs[i])); !near(float64(ys[i]), want, 1e-5) {
 			t.Errorf("streaming GELU(%v) = %v, want %v", xs[i], ys[i], want)

@@ -21,7 +21,9 @@ func newCRReLUTable(ps []Params) *crreluTable {
 
 func (t *crreluTable) channels() int { return len(t.eps) }
 
-func (t *crreluTable) apply(dst, src []float32, ch int) { crreluF32(dst, src, t.eps[ch]) }
+func (t *crreluTable) apply(dst, src []float32, ch int, stream bool) {
+	crreluF32(dst, src, t.eps[ch], stream)
+}
 
 func crreluGo(dst, src []float32, eps float32) {
 	for i, x := range src {
@@ -127,7 +129,9 @@ func widen(wide, narrow []float32) {
 
 func (t *pwluTable) channels() int { return len(t.chans) }
 
-func (t *pwluTable) apply(dst, src []float32, ch int) { pwluF32(dst, src, &t.chans[ch]) }
+func (t *pwluTable) apply(dst, src []float32, ch int, stream bool) {
+	pwluF32(dst, src, &t.chans[ch], stream)
+}
 
 func pwluGo(dst, src []float32, ch *pwluChannel) {
 	c := &ch.consts
@@ -226,7 +230,9 @@ func newZorroTable(ps []Params, gate bool) *zorroTable {
 
 func (t *zorroTable) channels() int { return len(t.chans) }
 
-func (t *zorroTable) apply(dst, src []float32, ch int) { zorroF32(dst, src, &t.chans[ch]) }
+func (t *zorroTable) apply(dst, src []float32, ch int, stream bool) {
+	zorroF32(dst, src, &t.chans[ch], stream)
+}
 
 // hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.
 func hump32(u, a, amp, q, beta float32) float32 {
