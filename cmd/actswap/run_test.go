@@ -27,6 +27,10 @@ func TestRunCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := write("good.npy", tensor.Zeros(tensor.Float32, []int{3, 1, 8, 8}))
+	goodNpz := filepath.Join(tmp, "good.npz")
+	if err := tensor.WriteNpz(goodNpz, []string{"input"}, map[string]*tensor.Tensor{"input": tensor.Zeros(tensor.Float32, []int{2, 1, 8, 8})}); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		data []string
@@ -35,6 +39,7 @@ func TestRunCommand(t *testing.T) {
 		{"data set folder", []string{filepath.Join(modelDir, "test_data_set_0")}, ""},
 		{"npy", []string{good}, ""},
 		{"named npy", []string{"input=" + good}, ""},
+		{"npz", []string{goodNpz}, ""},
 		{"input_K.pb", []string{filepath.Join(modelDir, "test_data_set_0", "input_0.pb")}, ""},
 		{"rank", []string{write("rank.npy", tensor.Zeros(tensor.Float32, []int{2, 8, 8}))},
 			`input "input": expected float32[batch,1,8,8], got float32[2,8,8]`},
