@@ -214,3 +214,16 @@ func fromF32(t *tensor.Tensor, src []float32) {
 		}
 	}
 }
+
+// InPlaceF32 returns the node's activation as a function that rewrites float32 values in place,
+// for a producer (Conv, Gemm, MatMul) to apply in its epilogue while the output is in cache
+// (see ops.ActivationFuser). It is nil unless the parameters are constant and per tensor, since
+// an epilogue slice carries no channel index. The function is safe for concurrent use on
+// disjoint slices.
+func (k *activationKernel) InPlaceF32() func(dst []float32) {
+	if k.tab == nil || k.tab.channels() != 1 {
+		return nil
+	}
+	tab := k.tab
+	return func(dst []float32) { tab.apply(dst, dst, 0, false) }
+}

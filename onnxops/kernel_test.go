@@ -372,3 +372,21 @@ func TestGELUFloat32(t *testing.T) {
 		}
 	})
 }
+
+func TestInPlaceF32(t *testing.T) {
+	for _, c := range kernelCases() {
+		params, ps := float32Params(t, c)
+		k := newKernelNode(t, c, params, 1).(*activationKernel)
+		act := k.InPlaceF32()
+		if len(ps) > 1 {
+			if act != nil {
+				t.Errorf("%s: per-channel kernel offered an in-place function", c.name)
+			}
+			continue
+		}
+		xs := testInputs(333, rand.New(rand.NewPCG(21, 22)))
+		buf := append([]float32(nil), xs...)
+		act(buf)
+		checkAgainstReference(t, c.name+" in place", ps, []int{len(xs)}, 0, xs, buf)
+	}
+}
