@@ -81,6 +81,9 @@ func newCol2Im(n *Node) (Kernel, error) {
 		if src == nil {
 			return nil, fmt.Errorf("input must be numeric")
 		}
+		if err := moveSized(append([]int{nb, ch}, img...)); err != nil {
+			return nil, err
+		}
 		imgSize := tensor.NumElements(img)
 		imgStrides := tensor.Strides(img)
 		blkStrides, posStrides := tensor.Strides(blk), tensor.Strides(blocks)

@@ -40,6 +40,9 @@ func newExpand(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := moveSized(shape); err != nil {
+			return nil, err
+		}
 		out := ctx.Alloc(x.DType, shape)
 		if out.Len() > 0 {
 			m.strided(out.Data, 0, tensor.Strides(shape), x.Data, 0, broadcastStrides(x.Shape, shape), shape)
@@ -76,12 +79,18 @@ func newTile(n *Node) (Kernel, error) {
 			if r < 0 {
 				return nil, fmt.Errorf("repeats %v has a negative entry", repeats)
 			}
+			if r > moveMaxElements {
+				return nil, fmt.Errorf("repeats %v too large", repeats)
+			}
 			shape[i] = int(r) * x.Shape[i]
 			pairShape[2*i], pairShape[2*i+1] = int(r), x.Shape[i]
 			srcStrides[2*i+1] = inStrides[i]
 		}
 		m, err := moverFor(x.DType)
 		if err != nil {
+			return nil, err
+		}
+		if err := moveSized(shape); err != nil {
 			return nil, err
 		}
 		out := ctx.Alloc(x.DType, shape)

@@ -264,6 +264,9 @@ func newAffineGrid(n *Node) (Kernel, error) {
 			}
 			return (2*float64(i)+1)/float64(dim) - 1
 		}
+		if err := moveSized(append(append([]int{nb}, spatial...), r)); err != nil {
+			return nil, err
+		}
 		points := tensor.NumElements(spatial)
 		strides := tensor.Strides(spatial)
 		res := make([]float64, nb*points*r)

@@ -260,6 +260,31 @@ func moveNeed(inputs []*tensor.Tensor, i int, what string) (*tensor.Tensor, erro
 	return inputs[i], nil
 }
 
+// moveMaxElements bounds outputs whose size comes from input values (Expand's shape, Tile's
+// repeats, Resize's sizes, …), so a bad model gets an error rather than exhausting memory. It is
+// the limit tensor.FromProto puts on initializers.
+const moveMaxElements = 1 << 34
+
+// moveSized checks that shape's element count is representable and within moveMaxElements.
+func moveSized(shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("output shape %v has a negative dimension", shape)
+		}
+		if d != 0 && n > moveMaxElements/d {
+			for _, e := range shape {
+				if e == 0 {
+					return nil
+				}
+			}
+			return fmt.Errorf("output shape %v has more than %d elements", shape, moveMaxElements)
+		}
+		n *= d
+	}
+	return nil
+}
+
 // moveOne wraps a single output.
 func moveOne(t *tensor.Tensor) []*tensor.Tensor { return []*tensor.Tensor{t} }
 

@@ -83,6 +83,11 @@ func newPad(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
+		for _, p := range pads {
+			if p > moveMaxElements || p < -moveMaxElements {
+				return nil, fmt.Errorf("pads %v out of range", pads)
+			}
+		}
 		begin, end := make([]int, rank), make([]int, rank)
 		if axes == nil {
 			if len(pads) != 2*rank {
@@ -158,6 +163,9 @@ func padRun(ctx *Context, x *tensor.Tensor, begin, end []int, mode padMode, valu
 	}
 	m, err := moverFor(x.DType)
 	if err != nil {
+		return nil, err
+	}
+	if err := moveSized(shape); err != nil {
 		return nil, err
 	}
 	out := ctx.Alloc(x.DType, shape)

@@ -113,6 +113,9 @@ func newConstantOfShape(n *Node) (Kernel, error) {
 			}
 			shape[i] = int(d)
 		}
+		if err := moveSized(shape); err != nil {
+			return nil, err
+		}
 		out := ctx.Alloc(value.DType, shape)
 		m.fill(out.Data, 0, out.Len(), value.Data)
 		return moveOne(out), nil
@@ -189,6 +192,12 @@ func newOneHot(n *Node) (Kernel, error) {
 		shape = append(append(append(shape, ind.Shape[:a]...), depth), ind.Shape[a:]...)
 		m, err := moverFor(values.DType)
 		if err != nil {
+			return nil, err
+		}
+		if depthF[0] > moveMaxElements {
+			return nil, fmt.Errorf("depth %v too large", depthF[0])
+		}
+		if err := moveSized(shape); err != nil {
 			return nil, err
 		}
 		out := ctx.Alloc(values.DType, shape)

@@ -74,6 +74,8 @@ func reshapeResolve(in []int, spec []int64, allowZero bool) ([]int, error) {
 			shape[i] = in[i]
 		case d < 0:
 			return nil, fmt.Errorf("shape %v has negative dimension %d", spec, d)
+		case d > moveMaxElements:
+			return nil, fmt.Errorf("shape %v has dimension %d beyond %d", spec, d, moveMaxElements)
 		default:
 			shape[i] = int(d)
 		}

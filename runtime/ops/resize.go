@@ -315,6 +315,9 @@ func (cfg *resizeConfig) plan(inShape []int, inputs []*tensor.Tensor) (*resizePl
 			roiStart[a], roiEnd[a] = roi[i], roi[len(axes)+i]
 		}
 	}
+	if err := moveSized(shape); err != nil {
+		return nil, err
+	}
 	p := &resizePlan{cfg: cfg, shape: shape, taps: make([]*resizeTaps, rank)}
 	for a := range rank {
 		if shape[a] == inShape[a] && scale[a] == 1 && cfg.coord != resizeTFCropAndResize {
