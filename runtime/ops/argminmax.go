@@ -61,7 +61,7 @@ func argFactory(isMax bool) Factory {
 			var ivals []int64
 			if x.DType.IsFloat() {
 				vals = toFloat64s(x)
-			} else if ivals, err = toInt64s(x); err != nil {
+			} else if ivals, err = orderedInt64s(x); err != nil {
 				return nil, err
 			}
 			for o := 0; o < outer; o++ {
@@ -102,4 +102,17 @@ func argExtremum[T float64 | int64](v []T, base, cnt, stride int, isMax, last bo
 		}
 	}
 	return int64(best)
+}
+
+// orderedInt64s maps integer data to int64 keys with the same order: uint64 values have their
+// top bit flipped so that values above 2^63 still sort above the rest.
+func orderedInt64s(t *tensor.Tensor) ([]int64, error) {
+	if u, ok := t.Data.([]uint64); ok {
+		keys := make([]int64, len(u))
+		for i, v := range u {
+			keys[i] = int64(v ^ 1<<63)
+		}
+		return keys, nil
+	}
+	return toInt64s(t)
 }

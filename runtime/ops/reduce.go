@@ -173,11 +173,24 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	case x.DType == tensor.String:
 		return nil, fmt.Errorf("unsupported input type %v", x.DType)
 	}
+	if isUnsigned(x.DType) {
+		wide, err := castTensor(ctx, x, tensor.Uint64)
+		if err != nil {
+			return nil, err
+		}
+		acc, err := reduceInts(p, kind, wide.Data.([]uint64), slots, count, 0, uint64(1)<<(8*x.DType.Size())-1)
+		if err != nil {
+			return nil, err
+		}
+		return out, storeUnsigned(acc, out)
+	}
 	vals, err := toInt64s(x)
 	if err != nil {
 		return nil, err
 	}
-	acc, err := reduceInts(p, kind, vals, slots, count)
+	bits := 8 * x.DType.Size()
+	lo, hi := int64(-1)<<(bits-1), int64(uint64(1)<<(bits-1)-1)
+	acc, err := reduceInts(p, kind, vals, slots, count, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -315,16 +328,19 @@ func accumulateRow[T floatElem](kind reduceKind, acc []float64, at, stride int, 
 	}
 }
 
-func reduceInts(p *broadcastPlan, kind reduceKind, x []int64, slots, count int) ([]int64, error) {
-	acc := make([]int64, slots)
-	var init int64
+// reduceInts reduces integers widened to int64 or uint64, exactly (sums wrap like the input
+// type's arithmetic once stored back); lo and hi are the input type's range, the identities of
+// max and min.
+func reduceInts[W int64 | uint64](p *broadcastPlan, kind reduceKind, x []W, slots, count int, lo, hi W) ([]W, error) {
+	acc := make([]W, slots)
+	var init W
 	switch kind {
 	case reduceProd:
 		init = 1
 	case reduceMax:
-		init = math.MinInt64
+		init = lo
 	case reduceMin:
-		init = math.MaxInt64
+		init = hi
 	case reduceLogSum, reduceLogSumExp:
 		return nil, fmt.Errorf("integer input is not supported for this reduction")
 	}
@@ -359,12 +375,12 @@ func reduceInts(p *broadcastPlan, kind reduceKind, x []int64, slots, count int) 
 	case reduceMean:
 		if count > 0 {
 			for i := range acc {
-				acc[i] /= int64(count)
+				acc[i] /= W(count)
 			}
 		}
 	case reduceL2:
 		for i := range acc {
-			acc[i] = int64(math.Sqrt(float64(acc[i])))
+			acc[i] = W(math.Sqrt(float64(acc[i])))
 		}
 	}
 	return acc, nil

@@ -71,6 +71,14 @@ func TestReductions(t *testing.T) {
 	if b := gb[0].Data.([]bool); b[0] || !b[1] {
 		t.Fatalf("bool ReduceMin = %v", b)
 	}
+	gu := runKernel(t, "ReduceMax", 18, kattr{"keepdims": 0}, 1, tensor.New([]int{2}, []uint64{1, math.MaxUint64}))
+	if v := gu[0].Data.([]uint64); v[0] != math.MaxUint64 {
+		t.Fatalf("uint64 ReduceMax = %v", v)
+	}
+	g8 := runKernel(t, "ReduceMin", 18, nil, 1, tensor.New([]int{0, 2}, []int8{}), i64t([]int{1}, 0))
+	if v := g8[0].Data.([]int8); v[0] != 127 || v[1] != 127 {
+		t.Fatalf("empty int8 ReduceMin = %v, want the type's maximum", v)
+	}
 	if err := kernelErr("ReduceSum", 13, nil, x, i64t([]int{1}, 2)); err == nil {
 		t.Fatal("out-of-range axis accepted")
 	}
@@ -88,6 +96,13 @@ func TestArgMinMax(t *testing.T) {
 		{"ArgMax", kattr{"axis": -1, "select_last_index": 1, "keepdims": 0}, []int{2}, []float64{2, 2}},
 		{"ArgMin", kattr{"axis": 0}, []int{1, 3}, []float64{0, 1, 1}},
 		{"ArgMin", kattr{"axis": 1, "keepdims": 0}, []int{2}, []float64{0, 1}},
+	}
+	big := tensor.New([]int{3}, []uint64{5, math.MaxUint64, 1 << 63})
+	if got := runKernel(t, "ArgMax", 13, nil, 1, big)[0].I64(); got[0] != 1 {
+		t.Fatalf("uint64 ArgMax = %v", got)
+	}
+	if got := runKernel(t, "TopK", 11, nil, 2, big, i64t([]int{1}, 2))[1].I64(); got[0] != 1 || got[1] != 2 {
+		t.Fatalf("uint64 TopK indices = %v", got)
 	}
 	for _, c := range cases {
 		got := runKernel(t, c.op, 13, c.attrs, 1, x)

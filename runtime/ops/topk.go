@@ -62,7 +62,7 @@ func newTopK(n *Node) (Kernel, error) {
 		var ivals []int64
 		if x.DType.IsFloat() {
 			vals = toFloat64s(x)
-		} else if ivals, err = toInt64s(x); err != nil {
+		} else if ivals, err = orderedInt64s(x); err != nil {
 			return nil, fmt.Errorf("unsupported input type %v", x.DType)
 		}
 		order := make([]int, cnt)
