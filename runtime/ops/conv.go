@@ -147,13 +147,32 @@ type ActivationFuser interface {
 	FuseActivation(act func(dst []float32)) bool
 }
 
-// epilogue returns the GEMM epilogue for a per-row bias (nil for none) and a fused activation.
-func epilogue(bias []float32, act func(dst []float32)) *gemm.Epilogue {
-	if bias == nil && act == nil {
+// ResidualFuser is implemented by Conv: after FuseResidual the kernel takes one more input
+// (position 3, after the optional bias), a tensor of exactly the output's shape that is added
+// in the epilogue before any fused activation — ResNet's Conv → Add(shortcut) → Relu in one pass.
+type ResidualFuser interface {
+	FuseResidual() bool
+}
+
+// epilogue returns the GEMM epilogue of one (image, group) block: a per-row bias, a residual
+// laid out like the block's rows of outSize values, and an activation, each optional.
+func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *gemm.Epilogue {
+	if bias == nil && residual == nil && act == nil {
 		return nil
 	}
 	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true}
-	if act != nil {
+	switch {
+	case residual != nil:
+		ep.Act = func(row, col int, dst []float32) {
+			r := residual[row*outSize+col : row*outSize+col+len(dst)]
+			for i := range dst {
+				dst[i] += r[i]
+			}
+			if act != nil {
+				act(dst)
+			}
+		}
+	case act != nil:
 		ep.Act = func(_, _ int, dst []float32) { act(dst) }
 	}
 	return ep
@@ -165,12 +184,19 @@ type convKernel struct {
 	geom    windowGeom
 	group   int
 	packedW []*gemm.PackedA
-	act     func(dst []float32) // fused activation, nil for none
+	act      func(dst []float32) // fused activation, nil for none
+	residual bool                // input 3 is added to the output (FuseResidual)
 }
 
 // FuseActivation makes the kernel apply act to its output.
 func (k *convKernel) FuseActivation(act func(dst []float32)) bool {
 	k.act = act
+	return true
+}
+
+// FuseResidual makes the kernel add input 3 to its output, before the fused activation.
+func (k *convKernel) FuseResidual() bool {
+	k.residual = true
 	return true
 }
 
@@ -267,15 +293,24 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		}
 	}
 	outShape := append([]int{s.batch, s.m}, s.out...)
+	var residual []float32
+	if k.residual {
+		if len(inputs) < 4 || inputs[3] == nil || !tensor.SameShape(inputs[3].Shape, outShape) {
+			return nil, fmt.Errorf("Conv: the fused residual input must have the output's shape %v", outShape)
+		}
+		if residual, err = floatInput(inputs[3], "Conv: residual"); err != nil {
+			return nil, err
+		}
+	}
 	out := newFloatOutput(ctx, x.DType, outShape)
 	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
 		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
-		if k.act != nil {
-			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) { k.act(out.v[lo:hi]) })
+		if ep := epilogue(nil, residual, len(out.v), k.act); ep != nil {
+			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) { ep.Act(0, lo, out.v[lo:hi]) })
 		}
 		return []*tensor.Tensor{out.tensor(ctx)}, nil
 	}
-	if err := k.convGEMM(ctx, s, xv, wv, bias, out.v); err != nil {
+	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, out.v); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
 	return []*tensor.Tensor{out.tensor(ctx)}, nil
@@ -304,7 +339,7 @@ func (s *convShape) isPointwise() bool {
 // convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize). The
 // weights are packed once (at session creation when constant); 2-D patch matrices are packed
 // straight from the image, other ranks go through an explicit im2col buffer.
-func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []float32) error {
+func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize
 	packed := k.packedW
@@ -333,7 +368,11 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, out []fl
 			if bias != nil {
 				groupBias = bias[g*mg : (g+1)*mg]
 			}
-			ep := epilogue(groupBias, k.act)
+			var groupResidual []float32
+			if residual != nil {
+				groupResidual = residual[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
+			}
+			ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 			var err error
 			switch {
 			case pointwise:

@@ -301,3 +301,55 @@ func TestFusedActivation(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedResidual checks Conv with a fused shortcut and activation against relu(conv + r).
+func TestFusedResidual(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	relu := func(dst []float32) {
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	}
+	cases := []struct {
+		attrs map[string]any
+		x, w  []int
+	}{
+		{map[string]any{"pads": []int{1, 1, 1, 1}}, []int{2, 6, 8, 9}, []int{8, 6, 3, 3}},
+		{map[string]any{"group": 2, "pads": []int{1, 1, 1, 1}}, []int{1, 6, 8, 9}, []int{8, 3, 3, 3}},
+		{map[string]any{"group": 4}, []int{1, 4, 6, 6}, []int{4, 1, 1, 1}},
+		{nil, []int{1, 3, 9}, []int{5, 3, 2}},
+	}
+	for i, tc := range cases {
+		x, w := randTensor(r, tc.x...), randTensor(r, tc.w...)
+		if g, ok := tc.attrs["group"].(int); ok {
+			w = randTensor(r, tc.w[0], tc.x[1]/g, tc.w[2], tc.w[3])
+		}
+		plain, err := newConv(convTestNode("Conv", tc.attrs, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := plain.Run(NewContext(1), []*tensor.Tensor{x, w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := randTensor(r, want[0].Shape...)
+		fused, err := newConv(convTestNode("Conv", tc.attrs, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fused.(ResidualFuser).FuseResidual()
+		fused.(ActivationFuser).FuseActivation(relu)
+		got, err := fused.Run(NewContext(2), []*tensor.Tensor{x, w, nil, res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range want[0].F32() {
+			if e := max(v+res.F32()[j], 0); got[0].F32()[j] != e {
+				t.Fatalf("case %d: y[%d] = %g, want %g", i, j, got[0].F32()[j], e)
+			}
+		}
+		if _, err := fused.Run(NewContext(1), []*tensor.Tensor{x, w}); err == nil {
+			t.Errorf("case %d: missing residual input accepted", i)
+		}
+	}
+}
