@@ -181,9 +181,9 @@ func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *g
 // convKernel is the N-d grouped convolution. Float32 weights known at session creation are
 // packed once per group.
 type convKernel struct {
-	geom    windowGeom
-	group   int
-	packedW []*gemm.PackedA
+	geom     windowGeom
+	group    int
+	packedW  []*gemm.PackedA
 	act      func(dst []float32) // fused activation, nil for none
 	residual bool                // input 3 is added to the output (FuseResidual)
 }
