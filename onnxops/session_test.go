@@ -3,6 +3,7 @@ package onnxops
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/actswap/actswap/onnx"
@@ -67,5 +68,27 @@ func TestSessionRunsFunctionBody(t *testing.T) {
 			t.Fatalf("%s: %v", label, err)
 		}
 		checkAgainstReference(t, label+" (function body)", ps, shape, axis, xs, out["Y"].F32())
+	}
+}
+
+// Invalid constant parameters fail when the session is created, with the node named.
+func TestSessionRejectsBadParameters(t *testing.T) {
+	m, err := SingleNodeModel(FamilyPWLU, []Params{reluPWLU(-1, 1, 4)}, tensor.Float32, []int{2, 8}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounds := m.Graph.Initializer[0]
+	bad, err := tensor.FromProto(bounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.F32()[0], bad.F32()[1] = 2, 1 // B_L > B_R
+	m.Graph.Initializer[0] = tensor.ToProto(bad, bounds.GetName())
+	if _, err := runtime.NewSession(m); err == nil {
+		t.Fatal("B_L > B_R: session created")
+	} else if !strings.Contains(err.Error(), "PWLU_0") {
+		t.Errorf("error does not name the node: %v", err)
+	} else {
+		t.Log(err)
 	}
 }
