@@ -15,6 +15,9 @@ const (
 	mc = 144
 	kc = 320 // upper bound; see kBlock
 	nc = 256
+	// ncPacked replaces nc when B was packed ahead (PackB): no packing buffer to keep in L2, and
+	// fewer column blocks mean A is packed fewer times (+15–20% on ViT's Linear shapes).
+	ncPacked = 768
 
 	// minFlopsPerThread keeps goroutine start-up from dominating small products.
 	minFlopsPerThread = 1 << 20
@@ -263,8 +266,12 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		defer bufPool.Put(bufB)
 	}
 	var edge [mr * nr]float32
-	for jc := j0; jc < j1; jc += nc {
-		ncb := min(nc, j1-jc)
+	ncStep := nc
+	if j.pb != nil {
+		ncStep = ncPacked
+	}
+	for jc := j0; jc < j1; jc += ncStep {
+		ncb := min(ncStep, j1-jc)
 		kb := kBlock(j.k)
 		for pc := 0; pc < j.k; pc += kb {
 			kcb := min(kb, j.k-pc)
