@@ -417,11 +417,11 @@ func castToStrings(t *tensor.Tensor, dst []string) error {
 		}
 	case []tensor.Float16Bits:
 		for i, v := range src {
-			dst[i] = formatFloat(float64(v.Float32()), 32)
+			dst[i] = shortestHalf(v.Float32(), func(f float32) bool { return tensor.Float16FromFloat32(f) == v }, formatFloat)
 		}
 	case []tensor.BFloat16Bits:
 		for i, v := range src {
-			dst[i] = formatFloat(float64(v.Float32()), 32)
+			dst[i] = shortestHalf(v.Float32(), func(f float32) bool { return tensor.BFloat16FromFloat32(f) == v }, formatFloat)
 		}
 	case []bool:
 		for i, v := range src {
@@ -443,6 +443,22 @@ func castToStrings(t *tensor.Tensor, dst []string) error {
 		}
 	}
 	return nil
+}
+
+// shortestHalf formats a half-precision value with the fewest digits that read back to the same
+// half value (as NumPy prints float16), since strconv only knows 32- and 64-bit shortest forms.
+func shortestHalf(v float32, same func(float32) bool, format func(float64, int) string) string {
+	if v != v || math.IsInf(float64(v), 0) {
+		return format(float64(v), 32)
+	}
+	for digits := 1; digits < 9; digits++ {
+		s := strconv.FormatFloat(float64(v), 'e', digits-1, 32)
+		if f, err := strconv.ParseFloat(s, 64); err == nil && same(float32(f)) {
+			// Re-print the short decimal in the same style as float32 and float64 values.
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	}
+	return format(float64(v), 32)
 }
 
 // asInt64s widens signed and narrow unsigned integer data to int64 (nil for other types).

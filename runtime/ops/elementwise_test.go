@@ -250,6 +250,10 @@ func TestCast(t *testing.T) {
 	if strings.Join(s, " ") != "-1.7 0.5 2.5 300 INF" {
 		t.Fatalf("float→string = %v", s)
 	}
+	h16 := tensor.New([]int{2}, []tensor.Float16Bits{tensor.Float16FromFloat32(0.1), tensor.Float16FromFloat32(-1500)})
+	if s := runKernel(t, "Cast", 21, kattr{"to": int(tensor.String)}, 1, h16)[0].Data.([]string); s[0] != "0.1" || s[1] != "-1500" {
+		t.Fatalf("float16→string = %v", s)
+	}
 	back := runKernel(t, "Cast", 21, kattr{"to": int(tensor.Float32)}, 1, tensor.New([]int{3}, []string{"1e-3", "-INF", "NaN"}))
 	wantClose(t, "string→float", back[0], []int{3}, []float64{1e-3, math.Inf(-1), math.NaN()}, 1e-7)
 	big := tensor.New([]int{1}, []uint64{math.MaxUint64})
