@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -196,7 +197,10 @@ func (s *einsumSpec) run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 				keep[l] = true
 			}
 		}
-		acc = einsumContract(acc, ops[i], keep)
+		var err error
+		if acc, err = einsumContract(ctx, acc, ops[i], keep, dt == tensor.Float32); err != nil {
+			return nil, err
+		}
 	}
 	// Anything left that the output lacks is summed (only possible with one operand).
 	var drop []int
@@ -331,8 +335,14 @@ func (op *einsumOperand) sumOut(drop []int) *einsumOperand {
 	return &einsumOperand{labels: keep, shape: append([]int(nil), shape...), data: data}
 }
 
+// einsumGemmMin is the product size (m·n·k per batch) from which float32 contractions go to the
+// packed SGEMM rather than the float64 loop.
+const einsumGemmMin = 1 << 12
+
 // einsumContract multiplies a and b, summing the labels they share that keep does not list.
-func einsumContract(a, b *einsumOperand, keep map[int]bool) *einsumOperand {
+// With f32 (float32 operands) large products use SGEMM; the result is float32-accurate, which
+// is what the output holds anyway.
+func einsumContract(ctx *Context, a, b *einsumOperand, keep map[int]bool, f32 bool) (*einsumOperand, error) {
 	inB := func(l int) bool { return einsumIndex(b.labels, l) >= 0 }
 	inA := func(l int) bool { return einsumIndex(a.labels, l) >= 0 }
 	var dropA, dropB []int
@@ -374,16 +384,22 @@ func einsumContract(a, b *einsumOperand, keep map[int]bool) *einsumOperand {
 	}
 	nb, m, k, nn := sizeOf(pa, batch), sizeOf(pa, aOnly), sizeOf(pa, sum), sizeOf(pb, bOnly)
 	data := make([]float64, nb*m*nn)
-	for bi := range nb {
-		A := pa.data[bi*m*k : (bi+1)*m*k]
-		B := pb.data[bi*k*nn : (bi+1)*k*nn]
-		C := data[bi*m*nn : (bi+1)*m*nn]
-		for i := range m {
-			row := C[i*nn : (i+1)*nn]
-			for p := range k {
-				av := A[i*k+p]
-				for j, bv := range B[p*nn : (p+1)*nn] {
-					row[j] += av * bv
+	if f32 && m > 0 && nn > 0 && k > 0 && m*nn*k >= einsumGemmMin {
+		if err := einsumSgemm(ctx, data, pa.data, pb.data, nb, m, k, nn); err != nil {
+			return nil, err
+		}
+	} else {
+		for bi := range nb {
+			A := pa.data[bi*m*k : (bi+1)*m*k]
+			B := pb.data[bi*k*nn : (bi+1)*k*nn]
+			C := data[bi*m*nn : (bi+1)*m*nn]
+			for i := range m {
+				row := C[i*nn : (i+1)*nn]
+				for p := range k {
+					av := A[i*k+p]
+					for j, bv := range B[p*nn : (p+1)*nn] {
+						row[j] += av * bv
+					}
 				}
 			}
 		}
@@ -399,7 +415,34 @@ func einsumContract(a, b *einsumOperand, keep map[int]bool) *einsumOperand {
 	for _, l := range bOnly {
 		shape = append(shape, pb.shape[einsumIndex(pb.labels, l)])
 	}
-	return &einsumOperand{labels: labels, shape: shape, data: data}
+	return &einsumOperand{labels: labels, shape: shape, data: data}, nil
+}
+
+// einsumSgemm computes the nb products [m×k]·[k×n] in float32 with the packed GEMM.
+func einsumSgemm(ctx *Context, dst, a, b []float64, nb, m, k, n int) error {
+	a32, b32, c32 := einsumNarrow(a), einsumNarrow(b), make([]float32, len(dst))
+	threads := 1
+	if ctx != nil {
+		threads = ctx.Threads
+	}
+	for bi := range nb {
+		err := gemm.Sgemm(false, false, m, n, k, 1, a32[bi*m*k:(bi+1)*m*k], k, b32[bi*k*n:(bi+1)*k*n], n, 0, c32[bi*m*n:(bi+1)*m*n], n, threads)
+		if err != nil {
+			return err
+		}
+	}
+	for i, v := range c32 {
+		dst[i] = float64(v)
+	}
+	return nil
+}
+
+func einsumNarrow(s []float64) []float32 {
+	out := make([]float32, len(s))
+	for i, v := range s {
+		out[i] = float32(v)
+	}
+	return out
 }
 
 // einsumStore converts float64 results to the output's element type.

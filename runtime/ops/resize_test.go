@@ -161,6 +161,46 @@ func TestEinsumMatchesNaiveSum(t *testing.T) {
 	}
 }
 
+// TestEinsumFloat32UsesGemmPath checks attention-sized float32 contractions (which go to SGEMM)
+// against the float64 naive sum.
+func TestEinsumFloat32UsesGemmPath(t *testing.T) {
+	cases := []struct {
+		eq     string
+		shapes [][]int
+		labels []string
+		out    string
+	}{
+		{"bhqd,bhkd->bhqk", [][]int{{1, 3, 20, 16}, {1, 3, 24, 16}}, []string{"bhqd", "bhkd"}, "bhqk"},
+		{"bhqk,bhkd->bhqd", [][]int{{1, 2, 20, 24}, {1, 2, 24, 16}}, []string{"bhqk", "bhkd"}, "bhqd"},
+		{"ij,jk", [][]int{{40, 30}, {30, 50}}, []string{"ij", "jk"}, "ik"},
+	}
+	for _, c := range cases {
+		var in32, in64 []*tensor.Tensor
+		for k, s := range c.shapes {
+			d32 := make([]float32, tensor.NumElements(s))
+			d64 := make([]float64, len(d32))
+			for i := range d32 {
+				d32[i] = float32((i*13+k*5)%17)/8 - 1
+				d64[i] = float64(d32[i])
+			}
+			in32, in64 = append(in32, tensor.New(s, d32)), append(in64, tensor.New(s, d64))
+		}
+		outs, err := mvRun("Einsum", 12, mvAttrs{"equation": c.eq}, 1, in32...)
+		if err != nil {
+			t.Errorf("%s: %v", c.eq, err)
+			continue
+		}
+		want := einsumNaive(in64, c.labels, c.out)
+		got := tensor.Zeros(tensor.Float64, outs[0].Shape)
+		for i, v := range outs[0].F32() {
+			got.Data.([]float64)[i] = float64(v)
+		}
+		if msg := compareTensors(got, want, 1e-5, 1e-5); msg != "" {
+			t.Errorf("%s: %s", c.eq, msg)
+		}
+	}
+}
+
 // einsumNaive evaluates an einsum whose labels are given per axis; a size-1 axis broadcasts.
 func einsumNaive(inputs []*tensor.Tensor, labels []string, out string) *tensor.Tensor {
 	size := map[rune]int{}
