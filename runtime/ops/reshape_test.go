@@ -6,7 +6,6 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
-
 func TestReshapeFamily(t *testing.T) {
 	x := mvIota(2, 3, 4)
 	same := x.F32()
