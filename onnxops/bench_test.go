@@ -3,12 +3,15 @@ package onnxops
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // The benchmarks run one goroutine over a float32 slice and count 8 bytes per element (one read,
 // one write), so the GB/s columns compare directly with a plain copy, the memory-bound limit.
-// Run: go test -run NONE -bench . ./onnxops
+// Besides the wall-clock MB/s they report cpu-GB/s, over the thread's CPU time, which stays
+// meaningful on a loaded machine. Run: go test -run NONE -bench . ./onnxops
 
 var benchSizes = []struct {
 	name string
@@ -32,9 +35,17 @@ func runBench(b *testing.B, f func(dst, src []float32)) {
 			}
 			src, dst := benchInputs(size.n)
 			b.SetBytes(int64(8 * size.n))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0, ok := threadCPUTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f(dst, src)
+			}
+			b.StopTimer()
+			// CPU-time GB/s, when the thread clock has advanced enough to be meaningful.
+			if cpu1, ok1 := threadCPUTime(); ok && ok1 && cpu1-cpu0 >= 50*time.Millisecond {
+				b.ReportMetric(float64(8*size.n)*float64(b.N)/(cpu1-cpu0).Seconds()/1e9, "cpu-GB/s")
 			}
 		})
 	}
@@ -65,20 +76,27 @@ func BenchmarkKernels(b *testing.B) {
 		{name: "ZorroGate", fam: FamilyZorro, chans: []Params{gated(SigmoidZorro(2.8, 14.3, 0.685))}, gate: true},
 		{name: "CRReLU", fam: FamilyCRReLU, chans: []Params{CRReLUParams{0.01}}},
 	}
+	type path struct {
+		name        string
+		asm, avx512 bool
+	}
+	paths := []path{{"go", false, false}}
+	if asmAvailable {
+		paths = append(paths, path{"avx2", true, false})
+	}
+	if useAVX512 {
+		paths = append(paths, path{"avx512", true, true})
+	}
 	for _, c := range cases {
 		tab := benchTable(b, c)
-		for _, asm := range []bool{true, false} {
-			if asm && !asmAvailable {
-				continue
+		for _, p := range paths {
+			if p.avx512 && c.fam != FamilyPWLU {
+				continue // only PWLU has AVX-512 kernels
 			}
-			path := "go"
-			if asm {
-				path = "asm"
-			}
-			b.Run(fmt.Sprintf("%s/%s", c.name, path), func(b *testing.B) {
-				saved := useAsm
-				useAsm = asm
-				defer func() { useAsm = saved }()
+			b.Run(fmt.Sprintf("%s/%s", c.name, p.name), func(b *testing.B) {
+				savedAsm, savedZ := useAsm, useAVX512
+				useAsm, useAVX512 = p.asm, p.avx512
+				defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
 				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
 			})
 		}
