@@ -48,6 +48,8 @@ type node struct {
 	implicit []int // values the node's subgraphs read from this or enclosing scopes
 	outputs  []int // -1 for an output nobody asked for
 	subgraph bool
+	proto    *onnx.NodeProto // the node as compiled, for passes that rebuild its kernel
+	version  int             // opset version of its domain
 }
 
 // scope is what a subgraph can see of its enclosing graphs while it is compiled.
@@ -72,6 +74,9 @@ type compiler struct {
 	inlined   int // counter that keeps inlined value names unique
 	// preferFunctions inlines local functions even for ops that have a kernel.
 	preferFunctions bool
+	// optimize runs the graph optimizations (optimize.go) on the main graph; optimized counts them.
+	optimize  bool
+	optimized map[string]int
 }
 
 func functionKey(domain, name, overload string) string {
@@ -284,6 +289,9 @@ func (c *compiler) compileGraph(gp *onnx.GraphProto, opsets map[string]int, pare
 			g.nodes = append(g.nodes, n)
 		}
 	}
+	if top && c.optimize {
+		c.optimized = c.optimizeGraph(g)
+	}
 	g.producer = make([]int, len(g.slotNames))
 	for i := range g.producer {
 		g.producer[i] = -1
@@ -367,6 +375,7 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 		return nodeError(p.proto, "kernel factory returned no kernel")
 	}
 	n.kernel = k
+	n.proto, n.version = p.proto, version
 	return nil
 }
 

@@ -88,6 +88,7 @@ func (g *graph) makePlan(slots []int) *plan {
 func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	vals := make([]*tensor.Tensor, len(g.slotNames))
 	copy(vals, g.consts)
+	arena := arenaOf(ctx) // nil unless buffers are recycled (optimize_memory.go)
 	for i, s := range g.inputs {
 		vals[s] = feeds[i]
 	}
@@ -109,6 +110,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 	drop := func(s int) {
 		if remaining[s] == 0 && !p.pinned[s] && g.consts[s] == nil {
 			vals[s] = nil
+			arena.release(s)
 		}
 	}
 	inputs := make([]*tensor.Tensor, 0, 8)
@@ -136,6 +138,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		for j, s := range n.outputs {
 			if s >= 0 && j < len(outs) {
 				vals[s] = outs[j]
+				arena.adopt(s, outs[j])
 			}
 		}
 		for _, s := range n.inputs {

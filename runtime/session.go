@@ -24,6 +24,7 @@ type Option func(*config)
 type config struct {
 	threads       int
 	functionsOnly bool
+	noOptimize    bool
 }
 
 // WithThreads sets how many goroutines kernels may use per Run (default GOMAXPROCS).
@@ -75,6 +76,12 @@ type Session struct {
 	threads int
 	inputs  []valueType // declared types of main.inputs, same order
 	outputs []valueType
+	// optimized counts the graph optimizations applied; removed lists values they made disappear,
+	// which plain (the model compiled without them) serves.
+	optimized map[string]int
+	removed   map[int]bool
+	plain     *unoptimized
+	buffers   *bufferPool // recycles the main graph's float32 buffers; nil when it cannot
 }
 
 // NewSession compiles m. Every node must have a kernel for its (domain, op, opset version) or be a
@@ -99,6 +106,7 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 		functions:       map[string]*onnx.FunctionProto{},
 		threads:         cfg.threads,
 		preferFunctions: cfg.functionsOnly,
+		optimize:        !cfg.noOptimize,
 	}
 	opsets, err := opsetMap(m.GetOpsetImport(), nil)
 	if err != nil {
@@ -116,6 +124,7 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 		return nil, err
 	}
 	s = &Session{main: g, threads: cfg.threads}
+	s.noteOptimizations(c, m, cfg)
 	for _, slot := range g.inputs {
 		s.inputs = append(s.inputs, g.declared[slot])
 	}
@@ -158,7 +167,10 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 			result, err = nil, fmt.Errorf("run: internal error: %v", r)
 		}
 	}()
-	g := s.main
+	g, err := s.graphFor(outputNames)
+	if err != nil {
+		return nil, err
+	}
 	feeds, err := s.bindInputs(inputs)
 	if err != nil {
 		return nil, err
@@ -181,7 +193,9 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		}
 	}
 	p := g.planFor(slots)
-	vals, err := g.run(ctx, ops.NewContext(s.threads), p, feeds)
+	kctx, done := s.runContext(g)
+	defer done()
+	vals, err := g.run(ctx, kctx, p, feeds)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,13 @@ type Context struct {
 	Threads int
 	// Outer resolves a value name from the enclosing scopes of a subgraph; nil at top level.
 	Outer func(name string) (*tensor.Tensor, bool)
+	// Allocator, when set, provides Alloc's buffers (the runtime recycles dead values' buffers).
+	Allocator Allocator
+}
+
+// Allocator hands out zeroed tensors for kernel outputs.
+type Allocator interface {
+	Alloc(dt tensor.DType, shape []int) *tensor.Tensor
 }
 
 // NewContext returns a context that uses up to threads goroutines (GOMAXPROCS when ≤ 0).
@@ -26,7 +33,12 @@ func NewContext(threads int) *Context {
 
 // Alloc returns a zeroed tensor for a kernel output. Kernels call it instead of tensor.Zeros so
 // that buffer reuse can be added in one place.
-func (c *Context) Alloc(dt tensor.DType, shape []int) *tensor.Tensor { return tensor.Zeros(dt, shape) }
+func (c *Context) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
+	if c != nil && c.Allocator != nil {
+		return c.Allocator.Alloc(dt, shape)
+	}
+	return tensor.Zeros(dt, shape)
+}
 
 // Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
 // runs fn on each, waiting for all. With one thread or little work it runs inline. A panic in a

@@ -1,0 +1,280 @@
+package runtime
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Graph optimizations run once at session creation, after constant folding, on the compiled main
+// graph. Each pass is small and counted; Session.Optimizations reports how often each fired so
+// tests (and `actswap bench`) can tell that a model got the rewrites it should.
+//
+// A pass may remove intermediate values (a fused chain's inner results). Run can still be asked
+// for them by name, as the calibrator does for pre-activation tensors: such a request is served
+// by an unoptimized compilation of the same model, built on first need.
+
+// optimizationPasses run in this order: removing Identity first exposes chains to the fusions,
+// BatchNormalization folds into Conv before Conv takes an activation, and the GELU chain becomes
+// one node before it is fused into the MatMul that feeds it.
+var optimizationPasses = []struct {
+	name string
+	run  func(o *optimizer) int
+}{
+	{"identity_removal", removeIdentities},
+	{"batchnorm_folding", foldBatchNorms},
+	{"gelu_fusion", fuseGelus},
+	{"matmul_bias_fusion", fuseMatMulBias},
+	{"activation_fusion", fuseActivations},
+}
+
+// WithoutOptimizations compiles the model as written (constant folding still happens): for
+// checking that the optimized graph computes the same values.
+func WithoutOptimizations() Option { return func(c *config) { c.noOptimize = true } }
+
+// Optimizations reports how many times each graph optimization fired when the session was
+// created, by pass name (a pass that never fired is listed with 0). It is empty for a session
+// made WithoutOptimizations.
+func (s *Session) Optimizations() map[string]int {
+	out := make(map[string]int, len(s.optimized))
+	for k, v := range s.optimized {
+		out[k] = v
+	}
+	return out
+}
+
+// optimizer edits one compiled graph. Nodes are removed by marking them dead and compacting at
+// the end, so indices stay valid while passes look around.
+type optimizer struct {
+	c     *compiler
+	g     *graph
+	dead  []bool
+	fixed []bool // per slot: a graph output or read by a subgraph; it must survive as is
+	uses  [][]int
+}
+
+// optimizeGraph runs every pass over g and returns the counts. It must run before g.producer and
+// the plans are computed.
+func (c *compiler) optimizeGraph(g *graph) map[string]int {
+	o := &optimizer{c: c, g: g}
+	counts := map[string]int{}
+	for _, p := range optimizationPasses {
+		o.refresh()
+		counts[p.name] = p.run(o)
+		o.compact()
+	}
+	return counts
+}
+
+// refresh recomputes who reads each value.
+func (o *optimizer) refresh() {
+	g := o.g
+	o.dead = make([]bool, len(g.nodes))
+	o.fixed = make([]bool, len(g.slotNames))
+	o.uses = make([][]int, len(g.slotNames))
+	for _, s := range g.outputs {
+		o.fixed[s] = true
+	}
+	for i, n := range g.nodes {
+		for _, s := range n.inputs {
+			if s >= 0 {
+				o.uses[s] = append(o.uses[s], i)
+			}
+		}
+		for _, s := range n.implicit {
+			o.fixed[s] = true
+		}
+	}
+}
+
+// compact drops dead nodes, keeping order.
+func (o *optimizer) compact() {
+	live := o.g.nodes[:0]
+	for i, n := range o.g.nodes {
+		if !o.dead[i] {
+			live = append(live, n)
+		}
+	}
+	for i := len(live); i < len(o.g.nodes); i++ {
+		o.g.nodes[i] = nil
+	}
+	o.g.nodes = live
+}
+
+// producers maps each slot to the live node producing it (-1 for none).
+func (o *optimizer) producers() []int {
+	prod := make([]int, len(o.g.slotNames))
+	for i := range prod {
+		prod[i] = -1
+	}
+	for i, n := range o.g.nodes {
+		if o.dead[i] {
+			continue
+		}
+		for _, s := range n.outputs {
+			if s >= 0 {
+				prod[s] = i
+			}
+		}
+	}
+	return prod
+}
+
+// internal reports whether value s can disappear into a fusion: one reader, not a graph output,
+// not seen by a subgraph.
+func (o *optimizer) internal(s int) bool {
+	return s >= 0 && !o.fixed[s] && len(o.uses[s]) == 1 && o.g.consts[s] == nil
+}
+
+// soleReader returns the node that reads internal value s, or -1.
+func (o *optimizer) soleReader(s int) int {
+	if !o.internal(s) || o.dead[o.uses[s][0]] {
+		return -1
+	}
+	return o.uses[s][0]
+}
+
+// singleOutput reports whether node i produces exactly one value (others unrequested) and returns it.
+func (o *optimizer) singleOutput(i int) (int, bool) {
+	n := o.g.nodes[i]
+	if len(n.outputs) == 0 || n.outputs[0] < 0 {
+		return -1, false
+	}
+	for _, s := range n.outputs[1:] {
+		if s >= 0 {
+			return -1, false
+		}
+	}
+	return n.outputs[0], true
+}
+
+// isOp reports whether node i is the standard op opType.
+func (o *optimizer) isOp(i int, opType string) bool {
+	n := o.g.nodes[i]
+	return n.opType == opType && n.proto != nil && (n.proto.GetDomain() == "" || n.proto.GetDomain() == "ai.onnx")
+}
+
+// constInput returns node i's input j when it is a constant.
+func (o *optimizer) constInput(i, j int) *tensor.Tensor {
+	n := o.g.nodes[i]
+	if j >= len(n.inputs) || n.inputs[j] < 0 {
+		return nil
+	}
+	return o.g.consts[n.inputs[j]]
+}
+
+// addConst gives a new constant a slot of its own.
+func (o *optimizer) addConst(name string, t *tensor.Tensor) int {
+	g := o.g
+	for base, k := name, 1; ; k++ {
+		if _, taken := g.slotOf[name]; !taken {
+			break
+		}
+		name = fmt.Sprintf("%s_%d", base, k)
+	}
+	slot := len(g.slotNames)
+	g.slotNames = append(g.slotNames, name)
+	g.slotOf[name] = slot
+	g.consts = append(g.consts, t)
+	g.dtypes = append(g.dtypes, t.DType)
+	g.declared = append(g.declared, valueType{name: name})
+	o.fixed = append(o.fixed, false)
+	o.uses = append(o.uses, nil)
+	return slot
+}
+
+// scalarConst returns the value of a one-element float constant.
+func scalarConst(t *tensor.Tensor) (float64, bool) {
+	if t == nil || t.Len() != 1 {
+		return 0, false
+	}
+	switch d := t.Data.(type) {
+	case []float32:
+		return float64(d[0]), true
+	case []float64:
+		return d[0], true
+	}
+	return 0, false
+}
+
+// near compares a constant with the value an exporter meant, at float32 precision.
+func near(v, want float64) bool {
+	d := v - want
+	return d < 1e-5*max(1, want) && d > -1e-5*max(1, want)
+}
+
+// removedValues lists the main graph's values an optimization made disappear (no producer, not a
+// constant nor an input): asking Run for one goes to the unoptimized graph.
+func removedValues(g *graph) map[int]bool {
+	produced := make([]bool, len(g.slotNames))
+	for _, n := range g.nodes {
+		for _, s := range n.outputs {
+			if s >= 0 {
+				produced[s] = true
+			}
+		}
+	}
+	for _, s := range g.inputs {
+		produced[s] = true
+	}
+	for _, s := range g.outer {
+		produced[s] = true
+	}
+	removed := map[int]bool{}
+	for s := range g.slotNames {
+		if !produced[s] && g.consts[s] == nil {
+			removed[s] = true
+		}
+	}
+	return removed
+}
+
+// unoptimized is the lazily compiled plain graph that serves requests for removed values.
+type unoptimized struct {
+	model *onnx.ModelProto
+	cfg   config
+	once  sync.Once
+	s     *Session
+	err   error
+}
+
+func (u *unoptimized) session() (*Session, error) {
+	u.once.Do(func() {
+		cfg := u.cfg
+		u.s, u.err = NewSession(u.model, func(c *config) { *c = cfg; c.noOptimize = true })
+	})
+	return u.s, u.err
+}
+
+// graphFor picks the graph that can answer a request: the optimized one unless a requested name
+// was optimized away.
+func (s *Session) graphFor(outputNames []string) (*graph, error) {
+	if s.plain == nil || len(s.removed) == 0 {
+		return s.main, nil
+	}
+	for _, name := range outputNames {
+		if slot, ok := s.main.slotOf[name]; ok && s.removed[slot] {
+			ps, err := s.plain.session()
+			if err != nil {
+				return nil, fmt.Errorf("compiling the unoptimized graph for value %q: %w", name, err)
+			}
+			return ps.main, nil
+		}
+	}
+	return s.main, nil
+}
+
+// noteOptimizations records what the compiler's passes did on the session.
+func (s *Session) noteOptimizations(c *compiler, m *onnx.ModelProto, cfg config) {
+	s.optimized = c.optimized
+	if !c.optimize {
+		return
+	}
+	s.buffers = newBufferPool(s.main)
+	s.removed = removedValues(s.main)
+	if len(s.removed) > 0 {
+		s.plain = &unoptimized{model: m, cfg: cfg}
+	}
+}
