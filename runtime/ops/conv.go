@@ -378,8 +378,7 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			case pointwise:
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2:
-				padded, ph, pw := padImage2D(s, img, buf)
-				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, padded, ph, pw), 0, dst, s.outSize, ctx.Threads, ep)
+				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
 				im2col(ctx, s, img, col)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
@@ -392,48 +391,88 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 	return nil
 }
 
-// padImage2D copies one group's cg planes into a zero border of padBegin/padEnd, so that every
-// window tap of the convolution lands inside and packing needs no bounds logic. Without
-// padding it returns the image itself. It returns the padded planes and their width.
-func padImage2D(s *convShape, img []float32, buf *[]float32) ([]float32, int, int) {
+// phasedImage is one group's image, zero-padded and split into stride phases: phase (py, px)
+// holds the padded pixels (y, x) with y ≡ py mod stride_h and x ≡ px mod stride_w. In phase
+// coordinates a strided convolution reads consecutive output columns from consecutive
+// addresses, so every convolution packs like a stride-1 one.
+type phasedImage struct {
+	data      []float32
+	rowLen    int // length of a phase row
+	phaseSize int
+	chanSize  int // all phases of one channel
+}
+
+// phaseImage2D builds the phased image in buf; an unpadded stride-1 image is used in place.
+func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
 	ih, iw := s.in[0], s.in[1]
 	top, left := s.padBegin[0], s.padBegin[1]
 	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
-	if ph == ih && pw == iw {
-		return img, ih, iw
+	sh, sw := s.strides[0], s.strides[1]
+	if sh == 1 && sw == 1 && ph == ih && pw == iw {
+		return phasedImage{data: img, rowLen: iw, phaseSize: ih * iw, chanSize: ih * iw}
 	}
+	rows, cols := ceilDivInt(ph, sh), ceilDivInt(pw, sw)
+	im := phasedImage{rowLen: cols, phaseSize: rows * cols, chanSize: sh * sw * rows * cols}
 	cg := s.cg()
-	if cap(*buf) < cg*ph*pw {
-		*buf = make([]float32, cg*ph*pw)
+	if cap(*buf) < cg*im.chanSize {
+		*buf = make([]float32, cg*im.chanSize)
 	}
-	out := (*buf)[:cg*ph*pw]
-	clear(out)
-	for c := 0; c < cg; c++ {
-		for y := 0; y < ih; y++ {
-			copy(out[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
+	im.data = (*buf)[:cg*im.chanSize]
+	clear(im.data)
+	// Only the phases some kernel tap reads are filled (a strided 1×1 kernel reads one).
+	used := make([]bool, sh*sw)
+	for ky := 0; ky < s.kernel[0]; ky++ {
+		for kx := 0; kx < s.kernel[1]; kx++ {
+			used[(ky*s.dilations[0]%sh)*sw+kx*s.dilations[1]%sw] = true
 		}
 	}
-	return out, ph, pw
+	for c := 0; c < cg; c++ {
+		for phase, ok := range used {
+			if !ok {
+				continue
+			}
+			py, px := phase/sw, phase%sw
+			// Phase columns whose source column lies in the image: [lo, hi).
+			lo := min(cols, max(0, ceilDivInt(left-px, sw)))
+			hi := max(lo, min(cols, ceilDivInt(iw+left-px, sw)))
+			for r := 0; r < rows; r++ {
+				y := r*sh + py - top
+				if y < 0 || y >= ih {
+					continue
+				}
+				src := img[(c*ih+y)*iw : (c*ih+y+1)*iw]
+				dst := im.data[c*im.chanSize+phase*im.phaseSize+r*cols : c*im.chanSize+phase*im.phaseSize+(r+1)*cols]
+				if sw == 1 {
+					copy(dst[lo:hi], src[lo+px-left:hi+px-left])
+					continue
+				}
+				for ci := lo; ci < hi; ci++ {
+					dst[ci] = src[ci*sw+px-left]
+				}
+			}
+		}
+	}
+	return im
 }
 
-// im2colPacker2D packs the patch matrix of one group's zero-padded 2-D image straight into
-// GEMM panels: row r = (channel, ky, kx), column j = output position (oy, ox). Per panel the
-// source offsets of its columns are computed once; each patch row is then a gather at those
-// offsets from a shifted base, or a fixed-size copy when the columns are contiguous.
-func im2colPacker2D(s *convShape, padded []float32, ph, pw int) gemm.BPacker {
+// im2colPacker2D packs the patch matrix of one group's phased image straight into GEMM panels:
+// row r = (channel, ky, kx), column j = output position (oy, ox). Per panel the source offsets
+// of its columns are computed once; each patch row is then a fixed-size copy when the columns
+// are contiguous (one output row, any stride) or a gather at those offsets from a shifted base.
+func im2colPacker2D(s *convShape, im phasedImage) gemm.BPacker {
 	const width = gemm.PanelWidth
 	kh, kw := s.kernel[0], s.kernel[1]
 	ow := s.out[1]
 	sh, sw := s.strides[0], s.strides[1]
 	dh, dw := s.dilations[0], s.dilations[1]
-	planeSize := ph * pw
 	taps := kh * kw
 	return func(dst []float32, p0, kcb, j0, ncb int) {
 		rowBase := make([]int, kcb)
 		for p := range rowBase {
 			r := p0 + p
 			ch, kk := r/taps, r%taps
-			rowBase[p] = ch*planeSize + (kk/kw)*dh*pw + (kk%kw)*dw
+			dy, dx := (kk/kw)*dh, (kk%kw)*dw
+			rowBase[p] = ch*im.chanSize + ((dy%sh)*sw+dx%sw)*im.phaseSize + (dy/sh)*im.rowLen + dx/sw
 		}
 		var offs [width]int
 		for q := 0; q*width < ncb; q++ {
@@ -441,16 +480,22 @@ func im2colPacker2D(s *convShape, padded []float32, ph, pw int) gemm.BPacker {
 			cols := min(width, ncb-q*width)
 			for c := 0; c < cols; c++ {
 				j := j0 + q*width + c
-				offs[c] = (j/ow)*sh*pw + (j%ow)*sw
+				offs[c] = (j/ow)*im.rowLen + j%ow
 			}
 			contiguous := cols == width && offs[width-1]-offs[0] == width-1
 			for p, base := range rowBase {
 				row := (*[width]float32)(panel[p*width : (p+1)*width])
 				if contiguous {
-					*row = *(*[width]float32)(padded[base+offs[0]:])
+					*row = *(*[width]float32)(im.data[base+offs[0]:])
 					continue
 				}
-				src := padded[base:]
+				src := im.data[base:]
+				if cols == width {
+					for c := range width { // fixed trip count: only src is bounds-checked
+						row[c] = src[offs[c]]
+					}
+					continue
+				}
 				for c := 0; c < cols; c++ {
 					row[c] = src[offs[c]]
 				}

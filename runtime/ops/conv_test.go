@@ -160,6 +160,8 @@ func TestConvAgainstReference(t *testing.T) {
 		{"same upper", []int{1, 3, 7, 8}, []int{4, 3, 4, 3}, 1, map[string]any{"auto_pad": "SAME_UPPER", "strides": []int{2, 1}}, false, []int{1, 1}, []int{2, 1}, []int{1, 1}},
 		{"same lower", []int{1, 3, 7, 8}, []int{4, 3, 4, 3}, 1, map[string]any{"auto_pad": "SAME_LOWER", "strides": []int{2, 1}}, false, []int{2, 1}, []int{2, 1}, []int{1, 1}},
 		{"wide image, many channels", []int{1, 20, 30, 37}, []int{70, 20, 3, 3}, 1, map[string]any{"pads": []int{1, 1, 1, 1}}, true, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"strided dilated", []int{1, 3, 13, 14}, []int{5, 3, 3, 2}, 1, map[string]any{"strides": []int{3, 2}, "dilations": []int{2, 3}, "pads": []int{2, 1, 1, 2}}, true, []int{2, 1}, []int{3, 2}, []int{2, 3}},
+		{"stem 7x7 stride 2", []int{1, 3, 40, 37}, []int{16, 3, 7, 7}, 1, map[string]any{"strides": []int{2, 2}, "pads": []int{3, 3, 3, 3}}, true, []int{3, 3}, []int{2, 2}, []int{1, 1}},
 		{"1-D", []int{2, 3, 17}, []int{4, 3, 5}, 1, map[string]any{"pads": []int{2, 1}, "strides": []int{2}, "dilations": []int{2}}, true, []int{2}, []int{2}, []int{2}},
 		{"3-D", []int{1, 2, 5, 6, 7}, []int{3, 2, 2, 3, 2}, 1, map[string]any{"pads": []int{1, 0, 1, 0, 1, 1}, "strides": []int{1, 2, 1}}, true, []int{1, 0, 1}, []int{1, 2, 1}, []int{1, 1, 1}},
 	}
