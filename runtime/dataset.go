@@ -145,3 +145,58 @@ func optionalFromProto(op *onnx.OptionalProto) (*tensor.Tensor, error) {
 	}
 	return nil, fmt.Errorf("optionals of element kind %d are not supported", op.GetElemType())
 }
+
+// WriteValueFile writes a value as ONNX test data stores it, atomically: a tensor as a TensorProto,
+// a sequence as a SequenceProto, an optional (sequence.go's representation) as an OptionalProto
+// only when it is empty (a present optional is written as its value).
+func WriteValueFile(path string, t *tensor.Tensor, name string) error {
+	if t == nil {
+		return fmt.Errorf("write %s: no value", path)
+	}
+	var msg proto.Message
+	switch {
+	case ops.IsSequence(t):
+		sp, err := sequenceToProto(t, name)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		msg = sp
+	case ops.IsEmptyOptional(t):
+		msg = &onnx.OptionalProto{Name: proto.String(name), ElemType: proto.Int32(0)}
+	default:
+		return tensor.WriteProtoFile(path, t, name)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err == nil {
+		err = onnx.WriteFileAtomic(path, b)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func sequenceToProto(t *tensor.Tensor, name string) (*onnx.SequenceProto, error) {
+	elems, _ := ops.AsSequence(t)
+	sp := &onnx.SequenceProto{Name: proto.String(name)}
+	for i, e := range elems {
+		if ops.IsSequence(e) {
+			p, err := sequenceToProto(e, "")
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			sp.ElemType = proto.Int32(seqSequence)
+			sp.SequenceValues = append(sp.SequenceValues, p)
+			continue
+		}
+		if ops.IsEmptyOptional(e) {
+			return nil, fmt.Errorf("element %d: sequences of optionals cannot be written", i)
+		}
+		sp.ElemType = proto.Int32(seqTensor)
+		sp.TensorValues = append(sp.TensorValues, tensor.ToProto(e, ""))
+	}
+	if len(sp.TensorValues) > 0 && len(sp.SequenceValues) > 0 {
+		return nil, fmt.Errorf("a sequence mixes tensors and sequences")
+	}
+	return sp, nil
+}

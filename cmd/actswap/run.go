@@ -84,20 +84,17 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 	}
 	w := cmd.OutOrStdout()
 	for _, in := range s.Inputs() {
-		if t := inputs[in.Name]; t != nil && !ops.IsSequence(t) && !ops.IsEmptyOptional(t) {
-			fmt.Fprintf(w, "input   %-24s %s\n", in.Name, t)
+		if t := inputs[in.Name]; t != nil {
+			fmt.Fprintf(w, "input   %-24s %s\n", in.Name, describeValue(t))
 		}
 	}
 	for k, o := range s.Outputs() {
 		t := outputs[o.Name]
-		if ops.IsSequence(t) || ops.IsEmptyOptional(t) {
-			return fmt.Errorf("output %q is a sequence or optional; only tensor outputs can be written", o.Name)
-		}
 		path := filepath.Join(outDir, fmt.Sprintf("output_%d.pb", k))
-		if err := tensor.WriteProtoFile(path, t, o.Name); err != nil {
+		if err := runtime.WriteValueFile(path, t, o.Name); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, t, path)
+		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, describeValue(t), path)
 	}
 	fmt.Fprintf(w, "compiled in %v, ran in %v\n", compileTime.Round(time.Microsecond), runTime.Round(time.Microsecond))
 	for _, dir := range data {
@@ -113,7 +110,8 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 func printReferenceDiff(w io.Writer, s *runtime.Session, dir string, outputs map[string]*tensor.Tensor) {
 	for k, o := range s.Outputs() {
 		path := filepath.Join(dir, fmt.Sprintf("output_%d.pb", k))
-		if !fileExists(path) {
+		got := outputs[o.Name]
+		if !fileExists(path) || ops.IsSequence(got) || ops.IsEmptyOptional(got) {
 			continue
 		}
 		want, _, err := tensor.ReadProtoFile(path)
@@ -121,7 +119,6 @@ func printReferenceDiff(w io.Writer, s *runtime.Session, dir string, outputs map
 			fmt.Fprintf(w, "reference %s: %v\n", path, err)
 			continue
 		}
-		got := outputs[o.Name]
 		if got.DType != want.DType || !tensor.SameShape(got.Shape, want.Shape) {
 			fmt.Fprintf(w, "reference %s: is %v, the run gave %v\n", path, want, got)
 			continue
@@ -130,6 +127,17 @@ func printReferenceDiff(w io.Writer, s *runtime.Session, dir string, outputs map
 			fmt.Fprintf(w, "reference %s: max |difference| %.3g\n", path, diff)
 		}
 	}
+}
+
+// describeValue prints a tensor as float32[1,10] and says what a sequence or empty optional is.
+func describeValue(t *tensor.Tensor) string {
+	if elems, ok := ops.AsSequence(t); ok {
+		return fmt.Sprintf("sequence of %d", len(elems))
+	}
+	if ops.IsEmptyOptional(t) {
+		return "empty optional"
+	}
+	return t.String()
 }
 
 // maxAbsDiff is the largest elementwise |a-b| of two float tensors of one shape.
