@@ -208,3 +208,47 @@ func TestKernelOrFunctionBody(t *testing.T) {
 		}
 	}
 }
+
+// TestScanSums: running sum over the rows of xs, forward, with the partial sums stacked; and the
+// same with no rows at all.
+func TestScanSums(t *testing.T) {
+	body := &onnx.GraphProto{Name: proto.String("body"),
+		Input: []*onnx.ValueInfoProto{valueInfo("acc", nil), valueInfo("row", nil)},
+		Node: []*onnx.NodeProto{
+			mkNode(testDomain, "Sum", "add", []string{"acc", "row"}, []string{"acc2"}),
+			mkNode(testDomain, "Scale", "copy", []string{"acc2"}, []string{"partial"}, floatAttr("alpha", 1)),
+		},
+		Output: []*onnx.ValueInfoProto{valueInfo("acc2", nil), valueInfo("partial", tensorType(tensor.Float32, 2))},
+	}
+	intAttr := &onnx.AttributeProto{Name: proto.String("num_scan_inputs"), I: proto.Int64(1), Type: onnx.AttributeProto_INT.Enum()}
+	m := mkModel(&onnx.GraphProto{
+		Input:  []*onnx.ValueInfoProto{valueInfo("init", tensorType(tensor.Float32, 2)), valueInfo("xs", tensorType(tensor.Float32, "n", 2))},
+		Output: []*onnx.ValueInfoProto{valueInfo("total", nil), valueInfo("partials", nil)},
+		Node: []*onnx.NodeProto{mkNode("", "Scan", "scan", []string{"init", "xs"}, []string{"total", "partials"},
+			graphAttr("body", body), intAttr)},
+	})
+	s, err := NewSession(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{"init": f32([]int{2}, 0, 0), "xs": f32([]int{3, 2}, 1, 2, 3, 4, 5, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["total"].F32(); got[0] != 9 || got[1] != 12 {
+		t.Errorf("total = %v, want [9 12]", got)
+	}
+	if p := out["partials"]; !tensor.SameShape(p.Shape, []int{3, 2}) || p.F32()[2] != 4 || p.F32()[5] != 12 {
+		t.Errorf("partials = %v %v, want [[1 2] [4 6] [9 12]]", p, p.F32())
+	}
+	out, err = s.Run(map[string]*tensor.Tensor{"init": f32([]int{2}, 7, 8), "xs": tensor.Zeros(tensor.Float32, []int{0, 2})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["total"].F32(); got[0] != 7 || got[1] != 8 {
+		t.Errorf("no rows: total = %v, want [7 8]", got)
+	}
+	if p := out["partials"]; p.DType != tensor.Float32 || !tensor.SameShape(p.Shape, []int{0, 2}) {
+		t.Errorf("no rows: partials = %v, want float32[0,2]", p)
+	}
+}

@@ -236,7 +236,15 @@ func newScan(n *Node) (Kernel, error) {
 		results := state
 		for k, parts := range perScan {
 			if len(parts) == 0 {
-				return nil, fmt.Errorf("scan output %d: the scan inputs have no steps, so its type is unknown", k)
+				empty := emptyScanOutput(body, numState+k)
+				axis, err := flowAxis(outAxes[k], empty.Rank())
+				if err != nil {
+					return nil, fmt.Errorf("scan output %d: %w", k, err)
+				}
+				// emptyScanOutput puts the zero-length axis first; Scan wants it at axis.
+				empty.Shape = append(append(append([]int{}, empty.Shape[1:axis+1]...), 0), empty.Shape[axis+1:]...)
+				results = append(results, empty)
+				continue
 			}
 			if outDirs[k] == 1 {
 				for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
