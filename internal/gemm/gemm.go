@@ -307,7 +307,11 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
 							continue
 						}
-						microKernel(kcb, ap, bp, edge[:], nr, false)
+						if nrb <= nr/2 {
+							narrowKernel(kcb, ap, bp, edge[:], nr)
+						} else {
+							microKernel(kcb, ap, bp, edge[:], nr, false)
+						}
 						for r := 0; r < mrb; r++ {
 							dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
 							src := edge[r*nr : r*nr+nrb]

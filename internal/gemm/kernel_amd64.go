@@ -16,3 +16,16 @@ func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 	}
 	kernelGeneric(k, a, b, c, ldc, accumulate)
 }
+
+// narrowKernel stores the first nr/2 columns of an mr×nr tile (the rest of c's rows may be
+// written too); used for a matrix's last panel when it holds ≤ nr/2 real columns.
+func narrowKernel(k int, a, b, c []float32, ldc int) {
+	if useAsm {
+		_ = a[k*mr-1]
+		_ = b[k*nr-1]
+		_ = c[(mr-1)*ldc+nr/2-1]
+		kernel6x8(k, &a[0], &b[0], &c[0], ldc)
+		return
+	}
+	kernelGeneric(k, a, b, c, ldc, false)
+}

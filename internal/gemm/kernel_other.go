@@ -8,3 +8,7 @@ var useAsm = false
 func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 	kernelGeneric(k, a, b, c, ldc, accumulate)
 }
+
+func narrowKernel(k int, a, b, c []float32, ldc int) {
+	kernelGeneric(k, a, b, c, ldc, false)
+}

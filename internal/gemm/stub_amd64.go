@@ -7,5 +7,8 @@ package gemm
 // kernel6x16 computes a 6x16 tile of C from packed panels of A and B (AVX2, FMA).
 func kernel6x16(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.
+func kernel6x8(k int, a *float32, b *float32, c *float32, ldc int)
+
 // fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).
 func fmaPeak(iters int)

@@ -21,6 +21,7 @@ const (
 func main() {
 	ConstraintExpr("amd64")
 	microKernel()
+	narrowKernel()
 	fmaPeak()
 	Generate()
 }
@@ -118,6 +119,63 @@ func microKernel() {
 	for i := 0; i < mr; i++ {
 		VMOVUPS(acc[i][0], c)
 		VMOVUPS(acc[i][1], c.Offset(32))
+		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// narrowKernel emits kernel6x8: kernel6x16 restricted to the first 8 columns of each packed B
+// row (B rows stay nr apart), for the last panel of a matrix whose width leaves ≤ 8 columns
+// there, where the full tile would spend half its FMAs on padding. It always stores (no
+// accumulate flag): edge tiles go through a scratch tile.
+func narrowKernel() {
+	TEXT("kernel6x8", NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
+	Doc("kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
+	k := Load(Param("k"), GP64())
+	a := Mem{Base: Load(Param("a"), GP64())}
+	b := Mem{Base: Load(Param("b"), GP64())}
+	var acc [mr]VecVirtual
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	b0 := YMM()
+	bc := [2]VecVirtual{YMM(), YMM()}
+	step := func(p int) {
+		VMOVUPS(b.Offset(4*nr*p), b0)
+		for i := 0; i < mr; i++ {
+			t := bc[i%2]
+			VBROADCASTSS(a.Offset(4*(mr*p+i)), t)
+			VFMADD231PS(b0, t, acc[i])
+		}
+	}
+	Label("unrolled8")
+	CMPQ(k, U32(unroll))
+	JL(LabelRef("tail8"))
+	for p := 0; p < unroll; p++ {
+		step(p)
+	}
+	ADDQ(U32(4*mr*unroll), a.Base)
+	ADDQ(U32(4*nr*unroll), b.Base)
+	SUBQ(U32(unroll), k)
+	JMP(LabelRef("unrolled8"))
+	Label("tail8")
+	TESTQ(k, k)
+	JZ(LabelRef("store8"))
+	step(0)
+	ADDQ(U32(4*mr), a.Base)
+	ADDQ(U32(4*nr), b.Base)
+	DECQ(k)
+	JMP(LabelRef("tail8"))
+	Label("store8")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	for i := 0; i < mr; i++ {
+		VMOVUPS(acc[i], c)
 		if i < mr-1 {
 			ADDQ(ldc, c.Base)
 		}
