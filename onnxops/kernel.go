@@ -19,6 +19,8 @@ type table interface {
 	// apply evaluates the operator with channel ch's constants; len(dst) == len(src). stream
 	// asks for non-temporal stores: the whole output is far larger than the caches.
 	apply(dst, src []float32, ch int, stream bool)
+	// eval is one element of channel ch, for layouts where channels change every few elements.
+	eval(x float32, ch int) float32
 }
 
 // activationKernel runs one Zorro, PWLU or CRReLU node.
@@ -165,12 +167,28 @@ func applyF32(ctx *ops.Context, tab table, dst, src []float32, outer, c, inner i
 		ctx.Parallel(len(src), parallelGrain, func(lo, hi int) { tab.apply(dst[lo:hi], src[lo:hi], 0, stream) })
 		return
 	}
+	if inner < shortRun {
+		// Channels change every few elements (a channel axis at or near the end): one call per
+		// element is cheaper than one vector-kernel call per short run.
+		ctx.Parallel(outer*c, max(1, parallelGrain/max(inner, 1)), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				ch := r % c
+				for i := r * inner; i < (r+1)*inner; i++ {
+					dst[i] = tab.eval(src[i], ch)
+				}
+			}
+		})
+		return
+	}
 	ctx.Parallel(outer*c, max(1, parallelGrain/max(inner, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			tab.apply(dst[r*inner:(r+1)*inner], src[r*inner:(r+1)*inner], r%c, stream)
 		}
 	})
 }
+
+// shortRun is the run length of one channel below which applyF32 evaluates element by element.
+const shortRun = 16
 
 // streamMinElems is the output size (elements) from which kernels write with non-temporal
 // stores: 32 MiB of float32, beyond the last-level caches, where reading each destination line

@@ -25,17 +25,23 @@ func (t *crreluTable) apply(dst, src []float32, ch int, stream bool) {
 	crreluF32(dst, src, t.eps[ch], stream)
 }
 
+func (t *crreluTable) eval(x float32, ch int) float32 { return crrelu1(x, t.eps[ch]) }
+
 func crreluGo(dst, src []float32, eps float32) {
 	for i, x := range src {
-		y := max(x, 0)
-		if x*x <= crreluCutoff*crreluCutoff {
-			y += eps * x * exp32(-0.5*x*x)
-		}
-		if x != x {
-			y = x
-		}
-		dst[i] = y
+		dst[i] = crrelu1(x, eps)
 	}
+}
+
+func crrelu1(x, eps float32) float32 {
+	y := max(x, 0)
+	if x*x <= crreluCutoff*crreluCutoff {
+		y += eps * x * exp32(-0.5*x*x)
+	}
+	if x != x {
+		y = x
+	}
+	return y
 }
 
 // pwluTable is the segment table of activations.md §2.5 in a well-conditioned form. With
@@ -133,25 +139,27 @@ func (t *pwluTable) apply(dst, src []float32, ch int, stream bool) {
 	pwluF32(dst, src, &t.chans[ch], stream)
 }
 
+func (t *pwluTable) eval(x float32, ch int) float32 { return pwlu1(x, &t.chans[ch]) }
+
 func pwluGo(dst, src []float32, ch *pwluChannel) {
-	c := &ch.consts
-	bl, invD, n, nm1 := c[pwluBL], c[pwluInvD], c[pwluN], c[pwluNm1]
 	for i, x := range src {
-		s := (x - bl) * invD
-		var y float32
-		switch {
-		case x != x:
-			y = x
-		case s < 0:
-			y = c[pwluY0] + orZero((x-bl)*c[pwluKL])
-		case s >= n:
-			y = c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
-		default:
-			j := int(min(s, nm1)) // s ≥ 0: truncation is ⌊s⌋
-			y = ch.es[j] + s*ch.ds[j]
-		}
-		dst[i] = y
+		dst[i] = pwlu1(x, ch)
 	}
+}
+
+func pwlu1(x float32, ch *pwluChannel) float32 {
+	c := &ch.consts
+	s := (x - c[pwluBL]) * c[pwluInvD]
+	switch {
+	case x != x:
+		return x
+	case s < 0:
+		return c[pwluY0] + orZero((x-c[pwluBL])*c[pwluKL])
+	case s >= c[pwluN]:
+		return c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
+	}
+	j := int(min(s, c[pwluNm1])) // s ≥ 0: truncation is ⌊s⌋
+	return ch.es[j] + s*ch.ds[j]
 }
 
 // orZero maps NaN to 0: an outer PWLU product ±Inf·0 on a flat segment.
@@ -243,25 +251,30 @@ func hump32(u, a, amp, q, beta float32) float32 {
 	return u * (amp / (q + exp32(beta-au)))
 }
 
+func (t *zorroTable) eval(x float32, ch int) float32 { return zorro1(x, &t.chans[ch]) }
+
 func zorroGo(dst, src []float32, ch *zorroChannel) {
-	c := &ch.consts
-	gate := math.Float32bits(c[zGate]) != 0
 	for i, x := range src {
-		z := c[zInScale]*x + c[zInShift]
-		zv := min(max(z, 0), 1)
-		switch { // at most one hump is non-zero
-		case z < 0:
-			zv += hump32(z, c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta])
-		case z > 1:
-			zv -= hump32(1-z, c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
-		}
-		w := c[zOutScale]*zv + c[zOutShift]
-		if gate && w != 0 {
-			w *= x
-		}
-		if x != x {
-			w = x
-		}
-		dst[i] = w
+		dst[i] = zorro1(x, ch)
 	}
+}
+
+func zorro1(x float32, ch *zorroChannel) float32 {
+	c := &ch.consts
+	z := c[zInScale]*x + c[zInShift]
+	zv := min(max(z, 0), 1)
+	switch { // at most one hump is non-zero
+	case z < 0:
+		zv += hump32(z, c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta])
+	case z > 1:
+		zv -= hump32(1-z, c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
+	}
+	w := c[zOutScale]*zv + c[zOutShift]
+	if w != 0 && math.Float32bits(c[zGate]) != 0 {
+		w *= x
+	}
+	if x != x {
+		w = x
+	}
+	return w
 }
