@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,8 @@ import (
 // TestBackendSuite runs the ONNX backend conformance suite (../shared/onnx-backend-tests) through
 // whole sessions and fails when a case listed in testdata/backend_expected_pass.txt no longer
 // passes. ACTSWAP_UPDATE_EXPECTED=1 rewrites that list with the cases that pass twice in a row.
-// ACTSWAP_BACKEND_CASES=substring limits the run to matching cases and prints their failures.
+// ACTSWAP_BACKEND_CASES=substring limits the run to matching cases and prints their failures;
+// ACTSWAP_BACKEND_THREADS=n gives each case n kernel threads.
 
 const (
 	backendRtol     = 1e-3
@@ -28,6 +30,16 @@ const (
 	backendTimeout  = 20 * time.Second
 	expectedPassLst = "testdata/backend_expected_pass.txt"
 )
+
+// backendThreads is the kernel parallelism per case (ACTSWAP_BACKEND_THREADS, default 1: the
+// cases themselves run in parallel; more threads exercise the kernels' parallel paths).
+var backendThreads = func() int {
+	n, err := strconv.Atoi(os.Getenv("ACTSWAP_BACKEND_THREADS"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}()
 
 var backendFolders = []string{"node", "pytorch-converted", "pytorch-operator", "simple", "light"}
 
@@ -114,7 +126,7 @@ func runBackendCaseNow(c backendCase) (caseStatus, string, string) {
 	if err != nil {
 		return caseFailed, err.Error(), ""
 	}
-	s, err := NewSession(m, WithThreads(1))
+	s, err := NewSession(m, WithThreads(backendThreads))
 	if err != nil {
 		var op *UnsupportedOpError
 		if errors.As(err, &op) {
