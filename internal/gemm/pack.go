@@ -12,6 +12,10 @@ func packA(dst, a []float32, lda int, trans bool, i0, mcb, p0, kcb int, scale fl
 	for ir := 0; ir < mcb; ir += mr {
 		panel := dst[(ir/mr)*kcb*mr : (ir/mr+1)*kcb*mr]
 		rows := min(mr, mcb-ir)
+		if rows == mr && !trans {
+			packFullPanelA(panel, a, lda, i0+ir, p0, kcb, scale)
+			continue
+		}
 		if rows < mr {
 			clear(panel)
 		}
@@ -27,6 +31,26 @@ func packA(dst, a []float32, lda int, trans bool, i0, mcb, p0, kcb int, scale fl
 			for p, v := range src {
 				panel[p*mr+r] = scale * v
 			}
+		}
+	}
+}
+
+// packFullPanelA interleaves mr whole rows of a row-major A: one sequential pass over the
+// panel instead of mr strided ones.
+func packFullPanelA(panel, a []float32, lda, i, p0, kcb int, scale float32) {
+	r0 := a[i*lda+p0 : i*lda+p0+kcb]
+	r1 := a[(i+1)*lda+p0 : (i+1)*lda+p0+kcb]
+	r2 := a[(i+2)*lda+p0 : (i+2)*lda+p0+kcb]
+	r3 := a[(i+3)*lda+p0 : (i+3)*lda+p0+kcb]
+	r4 := a[(i+4)*lda+p0 : (i+4)*lda+p0+kcb]
+	r5 := a[(i+5)*lda+p0 : (i+5)*lda+p0+kcb]
+	for p := range r0 {
+		d := (*[mr]float32)(panel[p*mr : p*mr+mr])
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+	}
+	if scale != 1 {
+		for q := range panel {
+			panel[q] *= scale
 		}
 	}
 }
