@@ -328,10 +328,14 @@ func geluErfF32(dst, src []float32) {
 		if x < 0 {
 			phi = 0.5 * c
 		}
-		if x != x {
-			phi = 1 // NaN stays NaN
+		y := x * phi
+		if x < -10 {
+			y = 0 // the limit, also for -∞ (where x·Φ(x) would be NaN); |GELU(-10)| < 1e-22
 		}
-		dst[i] = x * phi
+		if x != x {
+			y = x
+		}
+		dst[i] = y
 	}
 }
 
@@ -341,6 +345,9 @@ func geluTanhF32(dst, src []float32) {
 	for i, x := range src {
 		u := 0.7978845608028654 * (x + 0.044715*x*x*x)
 		y := x / (1 + expF32(-2*u))
+		if x < -10 {
+			y = 0 // as in geluErfF32
+		}
 		if x != x {
 			y = x
 		}
