@@ -197,11 +197,9 @@ func (j *job) run(threads int) {
 	}
 	var wg sync.WaitGroup
 	splitN := nPanels >= 2*threads || nPanels >= mPanels
-	parts := min(threads, max(nPanels, mPanels))
+	parts := min(threads, mPanels)
 	if splitN {
 		parts = min(threads, nPanels)
-	} else {
-		parts = min(threads, mPanels)
 	}
 	for t := 0; t < parts; t++ {
 		wg.Add(1)
