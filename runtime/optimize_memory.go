@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -9,22 +10,26 @@ import (
 )
 
 // Buffer reuse. Kernels get their outputs from ops.Context.Alloc; for the main graph that is a
-// per-Run arena which draws float32 buffers from the session's pool. The executor tells the arena
-// when a value is produced (adopt) and when its last reader has run (release); a buffer goes back
-// to the pool once no live value points into it. Views (Reshape, Squeeze, Identity passing a
+// per-Run arena which draws tensors from the session's pool. The executor tells the arena when a
+// value is produced (adopt) and when its last reader has run (release); a tensor goes back to the
+// pool once no live value points into its buffer. Views (Reshape, Squeeze, Identity passing a
 // tensor through) point into their input's buffer, so ownership is decided by address range,
-// not by tensor identity. Values returned to the caller are never released.
+// not by tensor identity. Values returned to the caller are never released. The pool keeps whole
+// tensors, not just buffers: a tensor header and its boxed slice cost as much to allocate as a
+// small buffer, and a transformer computes many small shape tensors per run.
 
-// minPooledElems: smaller buffers cost less to allocate than to track.
-const minPooledElems = 64
-
-// maxPooledPerSize bounds how many free buffers of one size a session keeps.
+// maxPooledPerSize bounds how many free tensors of one type and size a session keeps.
 const maxPooledPerSize = 32
 
-// bufferPool holds a session's free float32 buffers by length. Runs share it.
+// poolKey packs element type and length into one word (a fast map key).
+type poolKey uint64
+
+func keyOf(dt tensor.DType, n int) poolKey { return poolKey(uint64(dt)<<56 | uint64(n)) }
+
+// bufferPool holds a session's free tensors by element type and length. Runs share it.
 type bufferPool struct {
 	mu     sync.Mutex
-	free   map[int][][]float32
+	free   map[poolKey][]*tensor.Tensor
 	arenas sync.Pool
 }
 
@@ -32,49 +37,102 @@ type bufferPool struct {
 // see them (sequences, optionals, subgraphs): their buffers must never be recycled under them.
 func newBufferPool(g *graph) *bufferPool {
 	for _, n := range g.nodes {
-		if n.subgraph || containsAny(n.opType, "Sequence", "Optional") {
+		if n.subgraph || strings.Contains(n.opType, "Sequence") || strings.Contains(n.opType, "Optional") {
 			return nil
 		}
 	}
-	return &bufferPool{free: map[int][][]float32{}}
+	return &bufferPool{free: map[poolKey][]*tensor.Tensor{}}
 }
 
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		for i := 0; i+len(sub) <= len(s); i++ {
-			if s[i:i+len(sub)] == sub {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (p *bufferPool) get(n int) []float32 {
+// get returns a zeroed tensor of the given type, length and shape.
+func (p *bufferPool) get(dt tensor.DType, n int, shape []int) *tensor.Tensor {
+	k := keyOf(dt, n)
 	p.mu.Lock()
-	list := p.free[n]
+	list := p.free[k]
 	if len(list) == 0 {
 		p.mu.Unlock()
-		return make([]float32, n)
+		return tensor.Zeros(dt, shape)
 	}
-	buf := list[len(list)-1]
-	p.free[n] = list[:len(list)-1]
+	t := list[len(list)-1]
+	list[len(list)-1] = nil
+	p.free[k] = list[:len(list)-1]
 	p.mu.Unlock()
-	clear(buf)
-	return buf
+	clearData(t.Data)
+	// A fresh shape: a kernel may have given another tensor this one's Shape slice.
+	t.Shape = append([]int(nil), shape...)
+	return t
 }
 
-func (p *bufferPool) put(buf []float32) {
+func (p *bufferPool) put(t *tensor.Tensor) {
+	k := keyOf(t.DType, t.Len())
 	p.mu.Lock()
-	if list := p.free[len(buf)]; len(list) < maxPooledPerSize {
-		p.free[len(buf)] = append(list, buf)
+	if list := p.free[k]; len(list) < maxPooledPerSize {
+		p.free[k] = append(list, t)
 	}
 	p.mu.Unlock()
 }
 
-// arenaBuf is a buffer handed out during one run and how many live values point into it.
+// dataRange returns the address range of a tensor's elements; ok is false for element types the
+// pool does not handle (strings) and for empty tensors.
+func dataRange(data any) (lo, hi uintptr, ok bool) {
+	switch d := data.(type) {
+	case []float32:
+		return sliceRange(d)
+	case []float64:
+		return sliceRange(d)
+	case []int64:
+		return sliceRange(d)
+	case []int32:
+		return sliceRange(d)
+	case []bool:
+		return sliceRange(d)
+	case []uint8:
+		return sliceRange(d)
+	case []int8:
+		return sliceRange(d)
+	case []tensor.Float16Bits:
+		return sliceRange(d)
+	case []tensor.BFloat16Bits:
+		return sliceRange(d)
+	}
+	return 0, 0, false
+}
+
+func sliceRange[T any](s []T) (lo, hi uintptr, ok bool) {
+	if len(s) == 0 {
+		return 0, 0, false
+	}
+	var zero T
+	lo = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	return lo, lo + uintptr(len(s))*unsafe.Sizeof(zero), true
+}
+
+func clearData(data any) {
+	switch d := data.(type) {
+	case []float32:
+		clear(d)
+	case []float64:
+		clear(d)
+	case []int64:
+		clear(d)
+	case []int32:
+		clear(d)
+	case []bool:
+		clear(d)
+	case []uint8:
+		clear(d)
+	case []int8:
+		clear(d)
+	case []tensor.Float16Bits:
+		clear(d)
+	case []tensor.BFloat16Bits:
+		clear(d)
+	}
+}
+
+// arenaBuf is a tensor handed out during one run and how many live values point into it.
 type arenaBuf struct {
-	data     []float32
+	t        *tensor.Tensor
 	lo, hi   uintptr
 	refs     int32
 	released bool
@@ -104,7 +162,7 @@ func (p *bufferPool) arena(nslots int) *runArena {
 	return a
 }
 
-// done ends the run: buffers still referenced belong to the caller now.
+// done ends the run: tensors still referenced belong to the caller now.
 func (a *runArena) done() {
 	clear(a.bufs)
 	a.bufs = a.bufs[:0]
@@ -114,28 +172,30 @@ func (a *runArena) done() {
 // Alloc implements ops.Allocator.
 func (a *runArena) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
 	n := tensor.NumElements(shape)
-	if dt != tensor.Float32 || n < minPooledElems {
+	if n == 0 || dt == tensor.String {
 		return tensor.Zeros(dt, shape)
 	}
-	buf := a.pool.get(n)
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	t := a.pool.get(dt, n, shape)
+	lo, hi, ok := dataRange(t.Data)
+	if !ok {
+		return t
+	}
 	a.mu.Lock()
-	a.bufs = append(a.bufs, arenaBuf{data: buf, lo: lo, hi: lo + uintptr(n)*4})
+	a.bufs = append(a.bufs, arenaBuf{t: t, lo: lo, hi: hi})
 	a.mu.Unlock()
-	return &tensor.Tensor{DType: tensor.Float32, Shape: append([]int(nil), shape...), Data: buf}
+	return t
 }
 
-// adopt records that value slot holds t; if t points into a buffer of this run, that buffer
+// adopt records that value slot holds t; if t points into a tensor of this run, that tensor
 // stays out of the pool until the value is released.
 func (a *runArena) adopt(slot int, t *tensor.Tensor) {
 	if a == nil || t == nil {
 		return
 	}
-	d, ok := t.Data.([]float32)
-	if !ok || len(d) == 0 {
+	p, _, ok := dataRange(t.Data)
+	if !ok {
 		return
 	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(d)))
 	for i := len(a.bufs) - 1; i >= 0; i-- {
 		b := &a.bufs[i]
 		if !b.released && p >= b.lo && p < b.hi {
@@ -155,8 +215,8 @@ func (a *runArena) release(slot int) {
 	a.owner[slot] = -1
 	if b.refs--; b.refs == 0 {
 		b.released = true
-		a.pool.put(b.data)
-		b.data = nil
+		a.pool.put(b.t)
+		b.t = nil
 	}
 }
 
