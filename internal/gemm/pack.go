@@ -57,32 +57,45 @@ func packFullPanelA(panel, a []float32, lda, i, p0, kcb int, scale float32) {
 
 // packB writes rows [p0, p0+kcb) × columns [j0, j0+ncb) of op(B), times scale, as nr-column panels.
 func packB(dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale float32) {
+	if !trans {
+		packRowsB(dst, b, ldb, p0, kcb, j0, ncb, scale)
+		return
+	}
 	for jr := 0; jr < ncb; jr += nr {
 		panel := dst[(jr/nr)*kcb*nr : (jr/nr+1)*kcb*nr]
 		cols := min(nr, ncb-jr)
-		if trans {
-			if cols < nr {
-				clear(panel)
-			}
-			for q := 0; q < cols; q++ {
-				src := b[(j0+jr+q)*ldb+p0 : (j0+jr+q)*ldb+p0+kcb]
-				for p, v := range src {
-					panel[p*nr+q] = scale * v
-				}
-			}
-			continue
+		if cols < nr {
+			clear(panel)
 		}
-		for p := 0; p < kcb; p++ {
-			src := b[(p0+p)*ldb+j0+jr : (p0+p)*ldb+j0+jr+cols]
-			row := panel[p*nr : p*nr+nr]
-			if scale == 1 {
-				copy(row, src)
-			} else {
-				for q, v := range src {
-					row[q] = scale * v
-				}
+		for q := 0; q < cols; q++ {
+			src := b[(j0+jr+q)*ldb+p0 : (j0+jr+q)*ldb+p0+kcb]
+			for p, v := range src {
+				panel[p*nr+q] = scale * v
 			}
-			clear(row[cols:])
+		}
+	}
+}
+
+// packRowsB packs a row-major B row by row, so B is read sequentially (walking a 16-column
+// strip down B instead touches a new page every few rows), each full panel row being one
+// fixed-size copy.
+func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
+	full := ncb / nr
+	for p := 0; p < kcb; p++ {
+		src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+ncb]
+		for q := 0; q < full; q++ {
+			row := (*[nr]float32)(dst[(q*kcb+p)*nr : (q*kcb+p+1)*nr])
+			*row = *(*[nr]float32)(src[q*nr : (q+1)*nr])
+		}
+		if rest := ncb - full*nr; rest > 0 {
+			row := dst[(full*kcb+p)*nr : (full*kcb+p+1)*nr]
+			copy(row, src[full*nr:])
+			clear(row[rest:])
+		}
+	}
+	if scale != 1 {
+		for i := range dst[:ceilDiv(ncb, nr)*kcb*nr] {
+			dst[i] *= scale
 		}
 	}
 }
