@@ -486,7 +486,7 @@ func im2colPacker2D(s *convShape, im phasedImage) gemm.BPacker {
 			for p, base := range rowBase {
 				row := (*[width]float32)(panel[p*width : (p+1)*width])
 				if contiguous {
-					*row = *(*[width]float32)(im.data[base+offs[0]:])
+					copyPanelRow(row, (*[width]float32)(im.data[base+offs[0]:]))
 					continue
 				}
 				src := im.data[base:]
@@ -518,6 +518,16 @@ func im2col(ctx *Context, s *convShape, img, col []float32) {
 			im2colPlaneND(s, plane, rows)
 		}
 	})
+}
+
+// copyPanelRow copies one packed-panel row. Four 16-byte array moves compile to register
+// loads and stores; a single 64-byte array assignment becomes a memmove call, which costs
+// more than the copy.
+func copyPanelRow(dst, src *[gemm.PanelWidth]float32) {
+	*(*[4]float32)(dst[0:4]) = *(*[4]float32)(src[0:4])
+	*(*[4]float32)(dst[4:8]) = *(*[4]float32)(src[4:8])
+	*(*[4]float32)(dst[8:12]) = *(*[4]float32)(src[8:12])
+	*(*[4]float32)(dst[12:16]) = *(*[4]float32)(src[12:16])
 }
 
 // ceilDivInt is ⌈a/b⌉ for b > 0 and any sign of a.
