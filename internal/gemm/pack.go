@@ -84,8 +84,13 @@ func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
 	for p := 0; p < kcb; p++ {
 		src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+ncb]
 		for q := 0; q < full; q++ {
-			row := (*[nr]float32)(dst[(q*kcb+p)*nr : (q*kcb+p+1)*nr])
-			*row = *(*[nr]float32)(src[q*nr : (q+1)*nr])
+			row := dst[(q*kcb+p)*nr : (q*kcb+p+1)*nr]
+			from := src[q*nr : (q+1)*nr]
+			// 16-byte array moves compile to register moves; a 64-byte one to a memmove call.
+			*(*[4]float32)(row[0:4]) = *(*[4]float32)(from[0:4])
+			*(*[4]float32)(row[4:8]) = *(*[4]float32)(from[4:8])
+			*(*[4]float32)(row[8:12]) = *(*[4]float32)(from[8:12])
+			*(*[4]float32)(row[12:16]) = *(*[4]float32)(from[12:16])
 		}
 		if rest := ncb - full*nr; rest > 0 {
 			row := dst[(full*kcb+p)*nr : (full*kcb+p+1)*nr]
