@@ -196,7 +196,9 @@ func (j *job) run(threads int) {
 		return
 	}
 	var wg sync.WaitGroup
-	splitN := nPanels >= 2*threads || nPanels >= mPanels
+	// Split columns unless there are few of them: with a narrow C (late conv layers, 7×7
+	// outputs) a column split would make every goroutine stream all of A, the weights.
+	splitN := nPanels >= 4*threads || nPanels >= mPanels
 	parts := min(threads, mPanels)
 	if splitN {
 		parts = min(threads, nPanels)
