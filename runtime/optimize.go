@@ -273,6 +273,9 @@ func (s *Session) noteOptimizations(c *compiler, m *onnx.ModelProto, cfg config)
 		return
 	}
 	s.buffers = newBufferPool(s.main)
+	if s.buffers != nil {
+		s.optimized["shape_caching"], s.shapes = cacheShapes(s.main)
+	}
 	s.removed = removedValues(s.main)
 	if len(s.removed) > 0 {
 		s.plain = &unoptimized{model: m, cfg: cfg}

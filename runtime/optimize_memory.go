@@ -144,6 +144,8 @@ type runArena struct {
 	mu    sync.Mutex // kernels may allocate from parallel workers
 	bufs  []arenaBuf
 	owner []int32 // per slot: index into bufs, or -1
+	// shapes is the run's use of the session's shape cache (optimize_shapes.go), nil for none.
+	shapes *shapeRun
 }
 
 // arena returns a fresh arena for a run over nslots values.
@@ -220,15 +222,20 @@ func (a *runArena) release(slot int) {
 	}
 }
 
-// runContext returns the kernel context for one run of g and the function that ends it.
-func (s *Session) runContext(g *graph) (*ops.Context, func()) {
+// runContext returns the kernel context for one run of plan p of g and the function that ends it.
+func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Context, func()) {
 	ctx := ops.NewContext(s.threads)
 	if g != s.main || s.buffers == nil {
 		return ctx, func() {}
 	}
 	a := s.buffers.arena(len(g.slotNames))
+	a.shapes = s.shapes.begin(p, feeds)
 	ctx.Allocator = a
-	return ctx, a.done
+	return ctx, func() {
+		a.shapes.end()
+		a.shapes = nil
+		a.done()
+	}
 }
 
 // arenaOf returns the run's arena, nil when the context has none.

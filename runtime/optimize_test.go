@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/actswap/actswap/onnx"
@@ -340,5 +341,70 @@ func TestRecycledBuffersKeepResults(t *testing.T) {
 		if msg := compareValues(again[name], want, 0, 0); msg != "" {
 			t.Errorf("output %q differs on a repeated run: %s", name, msg)
 		}
+	}
+}
+
+// shapeModel reshapes x[batch,6] to [batch,2,3] through the exporters' Shape → Gather →
+// Unsqueeze → Concat chain, and also outputs the shape of NonZero(x), which depends on x's values.
+func shapeModel() *onnx.ModelProto {
+	g := newOptGraph("x", "batch", 6)
+	g.inits["zero"] = tensor.New([]int{}, []int64{0})
+	g.inits["axes"] = tensor.New([]int{1}, []int64{0})
+	g.inits["rest"] = tensor.New([]int{2}, []int64{2, 3})
+	sh := g.op("Shape", "sh", "x")
+	b := g.op("Gather", "b", sh, "zero")
+	b1 := g.op("Unsqueeze", "b1", b, "axes")
+	g.nodes = append(g.nodes, mkNode("", "Concat", "target", []string{b1, "rest"}, []string{"target"},
+		&onnx.AttributeProto{Name: proto.String("axis"), I: proto.Int64(0), Type: onnx.AttributeProto_INT.Enum()}))
+	r := g.op("Reshape", "r", "x", "target")
+	y := g.op("Relu", "y", r)
+	nz := g.op("NonZero", "nz", "x")
+	g.outputs = []string{y, g.op("Shape", "nzshape", nz)}
+	return g.model()
+}
+
+func TestShapeCaching(t *testing.T) {
+	s, err := NewSession(shapeModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Optimizations()["shape_caching"]; n != 4 {
+		t.Errorf("shape_caching wrapped %d nodes, want 4 (Shape, Gather, Unsqueeze, Concat; not the Shape of NonZero)", n)
+	}
+	for i, batch := range []int{1, 2, 1, 3, 2} {
+		x := ramp([]int{batch, 6}, 1)
+		if i >= 2 {
+			x.F32()[0] = 0 // a different count of non-zeros with the same shape
+		}
+		got, err := s.Run(map[string]*tensor.Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y := got["y"]; !slices.Equal(y.Shape, []int{batch, 2, 3}) {
+			t.Fatalf("run %d: y has shape %v, want [%d 2 3]", i, y.Shape, batch)
+		}
+		nonzero := 0
+		for _, v := range x.F32() {
+			if v != 0 {
+				nonzero++
+			}
+		}
+		if nz := got["nzshape"].Data.([]int64); nz[1] != int64(nonzero) {
+			t.Fatalf("run %d: NonZero found %d values, want %d", i, nz[1], nonzero)
+		}
+	}
+	// A shape-derived value handed to the caller is the caller's own.
+	x := ramp([]int{2, 6}, 1)
+	got, err := s.Run(map[string]*tensor.Tensor{"x": x}, "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got["target"].Data.([]int64)[0] = 99
+	again, err := s.Run(map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again["y"].Shape, []int{2, 2, 3}) {
+		t.Errorf("after the caller modified a returned shape value, y has shape %v", again["y"].Shape)
 	}
 }

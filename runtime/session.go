@@ -81,7 +81,8 @@ type Session struct {
 	optimized map[string]int
 	removed   map[int]bool
 	plain     *unoptimized
-	buffers   *bufferPool // recycles the main graph's float32 buffers; nil when it cannot
+	buffers   *bufferPool // recycles the main graph's buffers; nil when it cannot
+	shapes    *shapeCache // remembers shape-derived values per input shapes; nil when none
 }
 
 // NewSession compiles m. Every node must have a kernel for its (domain, op, opset version) or be a
@@ -193,7 +194,7 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		}
 	}
 	p := g.planFor(slots)
-	kctx, done := s.runContext(g)
+	kctx, done := s.runContext(g, p, feeds)
 	defer done()
 	vals, err := g.run(ctx, kctx, p, feeds)
 	if err != nil {
