@@ -355,3 +355,35 @@ func TestFusedResidual(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvResNet runs ResNet-18's convolution shapes (batch 1, 224×224 input) on one
+// thread and reports GFLOP/s; compare with internal/gemm's BenchmarkFMAPeak.
+func BenchmarkConvResNet(b *testing.B) {
+	shapes := []struct{ c, hw, m, k, stride, pad int }{
+		{3, 224, 64, 7, 2, 3}, {64, 56, 64, 3, 1, 1}, {64, 56, 128, 3, 2, 1}, {128, 28, 128, 3, 1, 1},
+		{128, 28, 256, 3, 2, 1}, {256, 14, 256, 3, 1, 1}, {256, 14, 512, 3, 2, 1}, {512, 7, 512, 3, 1, 1},
+	}
+	for _, sh := range shapes {
+		b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d", sh.c, sh.hw, sh.m, sh.k, sh.stride), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
+			attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
+			k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := NewContext(1)
+			outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
+			if err != nil {
+				b.Fatal(err)
+			}
+			flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
+			for b.Loop() {
+				if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
