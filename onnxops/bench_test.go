@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/actswap/actswap/runtime/ops"
 )
 
 // The benchmarks run one goroutine over a float32 slice and count 8 bytes per element (one read,
@@ -98,6 +100,42 @@ func BenchmarkKernels(b *testing.B) {
 				useAsm, useAVX512 = p.asm, p.avx512
 				defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
 				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
+			})
+		}
+	}
+}
+
+// BenchmarkChannelsLast runs per-channel parameters (C = 64) along the last axis, where channels
+// change every element: the "rows" kernels (AVX2) or the element-by-element Go path.
+func BenchmarkChannelsLast(b *testing.B) {
+	const c = 64
+	cases := []kernelCase{
+		{name: "PWLU-N16", fam: FamilyPWLU, chans: manyChannels(c, func(i int) Params { return reluPWLU(-3-0.01*float64(i), 3, 16) })},
+		{name: "Zorro", fam: FamilyZorro, chans: manyChannels(c, func(i int) Params { return SymmetricZorro(1.2+0.01*float64(i), 1) })},
+		{name: "CRReLU", fam: FamilyCRReLU, chans: manyChannels(c, func(i int) Params { return CRReLUParams{0.01 * float64(i)} })},
+	}
+	ctx := ops.NewContext(1)
+	for _, kc := range cases {
+		tab := benchTable(b, kc)
+		for _, asm := range []bool{false, true} {
+			if asm && !asmAvailable {
+				continue
+			}
+			name := kc.name + "/go"
+			if asm {
+				name = kc.name + "/avx2"
+			}
+			b.Run(name, func(b *testing.B) {
+				saved := useAsm
+				useAsm = asm
+				defer func() { useAsm = saved }()
+				n := 1 << 20
+				src, dst := benchInputs(n)
+				b.SetBytes(int64(8 * n))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					applyF32(ctx, tab, dst, src, n/c, c, 1)
+				}
 			})
 		}
 	}

@@ -98,5 +98,47 @@ func geluF32(dst, src []float32, stream bool) {
 	geluGo(dst[h+b:], src[h+b:])
 }
 
+// The applyRow methods run the rows kernels over the channels in whole groups of 8 and
+// evaluate the rest element by element.
+
+func (t *crreluTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			crreluRowsAVX2(dst[:n], src[:n], &t.eps[0], false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
+func (t *pwluTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[0], t.rows.rowEs, t.rows.rowDs, false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
+func (t *zorroTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[0], false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
 // Accelerated reports whether the float32 kernels run the generated assembly.
 func Accelerated() bool { return useAsm }

@@ -17,5 +17,17 @@ func zorroF32(dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c
 
 func geluF32(dst, src []float32, _ bool) { geluGo(dst, src) }
 
+func (t *crreluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func (t *pwluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func (t *zorroTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func evalRow(t table, dst, src []float32) {
+	for i, x := range src {
+		dst[i] = t.eval(x, i)
+	}
+}
+
 // Accelerated reports whether the float32 kernels run the generated assembly.
 func Accelerated() bool { return false }

@@ -21,6 +21,9 @@ type table interface {
 	apply(dst, src []float32, ch int, stream bool)
 	// eval is one element of channel ch, for layouts where channels change every few elements.
 	eval(x float32, ch int) float32
+	// applyRow evaluates one row of all channels in order (element i is channel i), the layout
+	// of a channel axis that is the last one.
+	applyRow(dst, src []float32)
 }
 
 // activationKernel runs one Zorro, PWLU or CRReLU node.
@@ -167,6 +170,14 @@ func applyF32(ctx *ops.Context, tab table, dst, src []float32, outer, c, inner i
 		ctx.Parallel(len(src), parallelGrain, func(lo, hi int) { tab.apply(dst[lo:hi], src[lo:hi], 0, stream) })
 		return
 	}
+	if inner == 1 {
+		ctx.Parallel(outer, max(1, parallelGrain/c), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				tab.applyRow(dst[r*c:(r+1)*c], src[r*c:(r+1)*c])
+			}
+		})
+		return
+	}
 	if inner < shortRun {
 		// Channels change every few elements (a channel axis at or near the end): one call per
 		// element is cheaper than one vector-kernel call per short run.
@@ -231,17 +242,4 @@ func fromF32(t *tensor.Tensor, src []float32) {
 			d[i] = tensor.BFloat16FromFloat32(v)
 		}
 	}
-}
-
-// InPlaceF32 returns the node's activation as a function that rewrites float32 values in place,
-// for a producer (Conv, Gemm, MatMul) to apply in its epilogue while the output is in cache
-// (see ops.ActivationFuser). It is nil unless the parameters are constant and per tensor, since
-// an epilogue slice carries no channel index. The function is safe for concurrent use on
-// disjoint slices.
-func (k *activationKernel) InPlaceF32() func(dst []float32) {
-	if k.tab == nil || k.tab.channels() != 1 {
-		return nil
-	}
-	tab := k.tab
-	return func(dst []float32) { tab.apply(dst, dst, 0, false) }
 }

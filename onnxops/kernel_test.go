@@ -52,7 +52,21 @@ func kernelCases() []kernelCase {
 		{"zorro gate sigmoid", FamilyZorro, []Params{gated(SigmoidZorro(2.8, 14.3, 0.685))}, true},
 		{"zorro gate asymmetric", FamilyZorro, []Params{gated(asym)}, true},
 		{"zorro per-channel gate", FamilyZorro, []Params{gated(SymmetricZorro(1.2, 1)), gated(SigmoidZorro(4, 30, 0.5)), gated(asym)}, true},
+		// 19 channels: two full groups of 8 for the rows kernels (channel axis last) and a tail.
+		{"crrelu 19 channels", FamilyCRReLU, manyChannels(19, func(i int) Params { return CRReLUParams{0.1*float64(i) - 0.9} }), false},
+		{"pwlu 19 channels", FamilyPWLU, manyChannels(19, func(i int) Params { return wigglyPWLU(-2-0.1*float64(i), 1+0.2*float64(i), 12) }), false},
+		{"zorro 19 channels", FamilyZorro, manyChannels(19, func(i int) Params {
+			return ZorroParams{AN: 0.5 + 0.3*float64(i), BN: 2 - 0.2*float64(i), AP: 4, BP: 0.5 * float64(i), InScale: 1 + 0.05*float64(i), InShift: 0.1, OutScale: 1, OutShift: -0.01 * float64(i)}
+		}), false},
 	}
+}
+
+func manyChannels(c int, f func(i int) Params) []Params {
+	ps := make([]Params, c)
+	for i := range ps {
+		ps[i] = f(i)
+	}
+	return ps
 }
 
 // wigglyPWLU has heights GELU(B_i) + a deterministic wiggle, so that every segment differs.
@@ -190,7 +204,7 @@ func TestKernelsAgainstReference(t *testing.T) {
 			params, ps := float32Params(t, c)
 			shapes := [][]int{{7, 301}, {2, 3, 5, 41}}
 			if len(ps) > 1 {
-				shapes = [][]int{{101, 3}, {2, 3, 5, 41}}
+				shapes = [][]int{{101, len(ps)}, {2, len(ps), 5, 41}}
 			}
 			for _, shape := range shapes {
 				axis := 1
@@ -376,11 +390,12 @@ func TestGELUFloat32(t *testing.T) {
 	})
 }
 
-func TestInPlaceF32(t *testing.T) {
+// ElementwiseFloat32 (fuse.go) works in place and only for per-tensor parameters.
+func TestElementwiseFloat32(t *testing.T) {
 	for _, c := range kernelCases() {
 		params, ps := float32Params(t, c)
 		k := newKernelNode(t, c, params, 1).(*activationKernel)
-		act := k.InPlaceF32()
+		act := k.ElementwiseFloat32()
 		if len(ps) > 1 {
 			if act != nil {
 				t.Errorf("%s: per-channel kernel offered an in-place function", c.name)

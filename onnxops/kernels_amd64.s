@@ -384,6 +384,239 @@ DATA bias127<>+24(SB)/4, $0x0000007f
 DATA bias127<>+28(SB)/4, $0x0000007f
 GLOBL bias127<>(SB), RODATA|NOPTR, $32
 
+// func crreluRowsAVX2(dst []float32, src []float32, eps *float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·crreluRowsAVX2(SB), NOSPLIT, $0-57
+	MOVQ   eps+48(FP), AX
+	VXORPS Y0, Y0, Y0
+	MOVQ   dst_base+0(FP), CX
+	MOVQ   src_base+24(FP), DX
+	MOVQ   src_len+32(FP), BX
+	MOVB   stream+56(FP), SI
+	SHRQ   $0x03, BX
+	TESTB  SI, SI
+	JNZ    crreluRows_nt_wide
+	JMP    crreluRows_plain_single
+
+crreluRows_plain_wide:
+	CMPQ         BX, $0x00000002
+	JB           crreluRows_plain_single
+	VMOVUPS      (DX), Y1
+	VMULPS       Y1, Y1, Y2
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y2, Y3
+	VMULPS       minusHalf<>+0(SB), Y2, Y2
+	VMAXPS       expLo<>+0(SB), Y2, Y2
+	VMINPS       expHi<>+0(SB), Y2, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP5<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y5, Y5
+	VMULPS       (AX), Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VANDNPS      Y5, Y3, Y5
+	VMAXPS       Y1, Y0, Y1
+	VADDPS       Y5, Y1, Y1
+	VMOVUPS      32(DX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       (AX), Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y0, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y1, (CX)
+	VMOVUPS      Y2, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          crreluRows_plain_wide
+
+crreluRows_plain_single:
+	CMPQ         BX, $0x00000000
+	JE           crreluRows_plain_end
+	VMOVUPS      (DX), Y1
+	VMULPS       Y1, Y1, Y2
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y2, Y3
+	VMULPS       minusHalf<>+0(SB), Y2, Y2
+	VMAXPS       expLo<>+0(SB), Y2, Y2
+	VMINPS       expHi<>+0(SB), Y2, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP5<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y5, Y5
+	VMULPS       (AX), Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VANDNPS      Y5, Y3, Y5
+	VMAXPS       Y1, Y0, Y1
+	VADDPS       Y5, Y1, Y1
+	VMOVUPS      Y1, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         BX
+	JMP          crreluRows_plain_single
+
+crreluRows_plain_end:
+	JMP crreluRows_done
+	JMP crreluRows_nt_single
+
+crreluRows_nt_wide:
+	CMPQ         BX, $0x00000002
+	JB           crreluRows_nt_single
+	PREFETCHNTA  1024(DX)
+	VMOVUPS      (DX), Y1
+	VMULPS       Y1, Y1, Y2
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y2, Y3
+	VMULPS       minusHalf<>+0(SB), Y2, Y2
+	VMAXPS       expLo<>+0(SB), Y2, Y2
+	VMINPS       expHi<>+0(SB), Y2, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP5<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y5, Y5
+	VMULPS       (AX), Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VANDNPS      Y5, Y3, Y5
+	VMAXPS       Y1, Y0, Y1
+	VADDPS       Y5, Y1, Y1
+	VMOVUPS      32(DX), Y2
+	VMULPS       Y2, Y2, Y3
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y3, Y4
+	VMULPS       minusHalf<>+0(SB), Y3, Y3
+	VMAXPS       expLo<>+0(SB), Y3, Y3
+	VMINPS       expHi<>+0(SB), Y3, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y3
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y3, Y6
+	VFMADD213PS  expP2<>+0(SB), Y3, Y6
+	VFMADD213PS  expP3<>+0(SB), Y3, Y6
+	VFMADD213PS  expP4<>+0(SB), Y3, Y6
+	VFMADD213PS  expP5<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VFMADD213PS  Y3, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y3
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
+	VMULPS       (AX), Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMAXPS       Y2, Y0, Y2
+	VADDPS       Y6, Y2, Y2
+	VMOVNTPS     Y1, (CX)
+	VMOVNTPS     Y2, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          crreluRows_nt_wide
+
+crreluRows_nt_single:
+	CMPQ         BX, $0x00000000
+	JE           crreluRows_nt_end
+	VMOVUPS      (DX), Y1
+	VMULPS       Y1, Y1, Y2
+	VCMPPS       $0x0e, cutoff1600<>+0(SB), Y2, Y3
+	VMULPS       minusHalf<>+0(SB), Y2, Y2
+	VMAXPS       expLo<>+0(SB), Y2, Y2
+	VMINPS       expHi<>+0(SB), Y2, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP5<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y5, Y5
+	VMULPS       (AX), Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VANDNPS      Y5, Y3, Y5
+	VMAXPS       Y1, Y0, Y1
+	VADDPS       Y5, Y1, Y1
+	VMOVNTPS     Y1, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	DECQ         BX
+	JMP          crreluRows_nt_single
+
+crreluRows_nt_end:
+crreluRows_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func pwluPerm8AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·pwluPerm8AVX2(SB), NOSPLIT, $0-105
@@ -1690,6 +1923,246 @@ pwluGather_done:
 	VZEROUPPER
 	RET
 
+// func pwluGatherRowsAVX2(dst []float32, src []float32, c *float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluGatherRowsAVX2(SB), NOSPLIT, $0-105
+	MOVQ  c+48(FP), AX
+	MOVQ  es_base+56(FP), CX
+	MOVQ  ds_base+80(FP), DX
+	MOVQ  dst_base+0(FP), BX
+	MOVQ  src_base+24(FP), SI
+	MOVQ  src_len+32(FP), DI
+	MOVB  stream+104(FP), R8
+	SHRQ  $0x03, DI
+	TESTB R8, R8
+	JNZ   pwluGatherRows_nt_wide
+	JMP   pwluGatherRows_plain_single
+
+pwluGatherRows_plain_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwluGatherRows_plain_single
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPADDD      352(AX), Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VXORPS      Y4, Y4, Y4
+	VMAXPS      Y4, Y3, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPADDD      352(AX), Y3, Y3
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y4, (CX)(Y3*4), Y5
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y6, Y6, Y6
+	VGATHERDPS  Y4, (DX)(Y3*4), Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVUPS     Y2, (BX)
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwluGatherRows_plain_wide
+
+pwluGatherRows_plain_single:
+	CMPQ        DI, $0x00000000
+	JE          pwluGatherRows_plain_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPADDD      352(AX), Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	ADDQ        $0x00000180, AX
+	DECQ        DI
+	JMP         pwluGatherRows_plain_single
+
+pwluGatherRows_plain_end:
+	JMP pwluGatherRows_done
+	JMP pwluGatherRows_nt_single
+
+pwluGatherRows_nt_wide:
+	CMPQ        DI, $0x00000002
+	JB          pwluGatherRows_nt_single
+	PREFETCHNTA 1024(SI)
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPADDD      352(AX), Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VXORPS      Y4, Y4, Y4
+	VMAXPS      Y4, Y3, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPADDD      352(AX), Y3, Y3
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y4, (CX)(Y3*4), Y5
+	VPCMPEQD    Y4, Y4, Y4
+	VXORPS      Y6, Y6, Y6
+	VGATHERDPS  Y4, (DX)(Y3*4), Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (BX)
+	VMOVNTPS    Y3, 32(BX)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, DI
+	JMP         pwluGatherRows_nt_wide
+
+pwluGatherRows_nt_single:
+	CMPQ        DI, $0x00000000
+	JE          pwluGatherRows_nt_end
+	VMOVUPS     (SI), Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VXORPS      Y3, Y3, Y3
+	VMAXPS      Y3, Y2, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPADDD      352(AX), Y2, Y2
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VGATHERDPS  Y3, (CX)(Y2*4), Y4
+	VPCMPEQD    Y3, Y3, Y3
+	VXORPS      Y5, Y5, Y5
+	VGATHERDPS  Y3, (DX)(Y2*4), Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (BX)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	ADDQ        $0x00000180, AX
+	DECQ        DI
+	JMP         pwluGatherRows_nt_single
+
+pwluGatherRows_nt_end:
+pwluGatherRows_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func pwluPerm16AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·pwluPerm16AVX512(SB), NOSPLIT, $0-105
@@ -2699,6 +3172,397 @@ DATA minusCutoff<>+20(SB)/4, $0xc2c80000
 DATA minusCutoff<>+24(SB)/4, $0xc2c80000
 DATA minusCutoff<>+28(SB)/4, $0xc2c80000
 GLOBL minusCutoff<>(SB), RODATA|NOPTR, $32
+
+// func zorroRowsAVX2(dst []float32, src []float32, c *float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·zorroRowsAVX2(SB), NOSPLIT, $0-57
+	MOVQ    c+48(FP), AX
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS one<>+0(SB), Y1
+	VMOVUPS 384(AX), Y2
+	MOVQ    dst_base+0(FP), CX
+	MOVQ    src_base+24(FP), DX
+	MOVQ    src_len+32(FP), BX
+	MOVB    stream+56(FP), SI
+	SHRQ    $0x03, BX
+	TESTB   SI, SI
+	JNZ     zorroRows_nt_wide
+	JMP     zorroRows_plain_single
+
+zorroRows_plain_wide:
+	CMPQ         BX, $0x00000002
+	JB           zorroRows_plain_single
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      32(DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y6
+	VCMPPS       $0x0e, Y1, Y4, Y7
+	VBLENDVPS    Y6, Y4, Y0, Y6
+	VMOVUPS      Y6, Y8
+	VSUBPS       Y4, Y1, Y9
+	VBLENDVPS    Y7, Y9, Y6, Y6
+	VSUBPS       Y1, Y4, Y9
+	VBLENDVPS    Y7, Y9, Y8, Y8
+	VMOVUPS      128(AX), Y9
+	VBLENDVPS    Y7, 256(AX), Y9, Y9
+	VMULPS       Y9, Y6, Y6
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y6, Y9
+	VMOVUPS      224(AX), Y10
+	VBLENDVPS    Y7, 352(AX), Y10, Y10
+	VSUBPS       Y6, Y10, Y10
+	VMAXPS       expLo<>+0(SB), Y10, Y10
+	VMINPS       expHi<>+0(SB), Y10, Y10
+	VMULPS       log2e<>+0(SB), Y10, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y10
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y10
+	VMOVUPS      expP0<>+0(SB), Y11
+	VFMADD213PS  expP1<>+0(SB), Y10, Y11
+	VFMADD213PS  expP2<>+0(SB), Y10, Y11
+	VFMADD213PS  expP3<>+0(SB), Y10, Y11
+	VFMADD213PS  expP4<>+0(SB), Y10, Y11
+	VFMADD213PS  expP5<>+0(SB), Y10, Y11
+	VMULPS       Y10, Y10, Y12
+	VFMADD213PS  Y10, Y12, Y11
+	VADDPS       one<>+0(SB), Y11, Y11
+	VCVTPS2DQ    Y6, Y6
+	VPADDD       bias127<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y11, Y11
+	VMOVUPS      192(AX), Y6
+	VBLENDVPS    Y7, 320(AX), Y6, Y6
+	VADDPS       Y6, Y11, Y11
+	VMOVUPS      160(AX), Y6
+	VBLENDVPS    Y7, 288(AX), Y6, Y6
+	VDIVPS       Y11, Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VANDNPS      Y6, Y9, Y6
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y6, Y4, Y4
+	VMOVUPS      96(AX), Y6
+	VFMADD231PS  64(AX), Y4, Y6
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y6, Y4
+	VMULPS       Y3, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMOVUPS      Y5, (CX)
+	VMOVUPS      Y6, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          zorroRows_plain_wide
+
+zorroRows_plain_single:
+	CMPQ         BX, $0x00000000
+	JE           zorroRows_plain_end
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      Y5, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x000001a0, AX
+	DECQ         BX
+	JMP          zorroRows_plain_single
+
+zorroRows_plain_end:
+	JMP zorroRows_done
+	JMP zorroRows_nt_single
+
+zorroRows_nt_wide:
+	CMPQ         BX, $0x00000002
+	JB           zorroRows_nt_single
+	PREFETCHNTA  1024(DX)
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVUPS      32(DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y6
+	VCMPPS       $0x0e, Y1, Y4, Y7
+	VBLENDVPS    Y6, Y4, Y0, Y6
+	VMOVUPS      Y6, Y8
+	VSUBPS       Y4, Y1, Y9
+	VBLENDVPS    Y7, Y9, Y6, Y6
+	VSUBPS       Y1, Y4, Y9
+	VBLENDVPS    Y7, Y9, Y8, Y8
+	VMOVUPS      128(AX), Y9
+	VBLENDVPS    Y7, 256(AX), Y9, Y9
+	VMULPS       Y9, Y6, Y6
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y6, Y9
+	VMOVUPS      224(AX), Y10
+	VBLENDVPS    Y7, 352(AX), Y10, Y10
+	VSUBPS       Y6, Y10, Y10
+	VMAXPS       expLo<>+0(SB), Y10, Y10
+	VMINPS       expHi<>+0(SB), Y10, Y10
+	VMULPS       log2e<>+0(SB), Y10, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS ln2Hi<>+0(SB), Y6, Y10
+	VFNMADD231PS ln2Lo<>+0(SB), Y6, Y10
+	VMOVUPS      expP0<>+0(SB), Y11
+	VFMADD213PS  expP1<>+0(SB), Y10, Y11
+	VFMADD213PS  expP2<>+0(SB), Y10, Y11
+	VFMADD213PS  expP3<>+0(SB), Y10, Y11
+	VFMADD213PS  expP4<>+0(SB), Y10, Y11
+	VFMADD213PS  expP5<>+0(SB), Y10, Y11
+	VMULPS       Y10, Y10, Y12
+	VFMADD213PS  Y10, Y12, Y11
+	VADDPS       one<>+0(SB), Y11, Y11
+	VCVTPS2DQ    Y6, Y6
+	VPADDD       bias127<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y11, Y11
+	VMOVUPS      192(AX), Y6
+	VBLENDVPS    Y7, 320(AX), Y6, Y6
+	VADDPS       Y6, Y11, Y11
+	VMOVUPS      160(AX), Y6
+	VBLENDVPS    Y7, 288(AX), Y6, Y6
+	VDIVPS       Y11, Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VANDNPS      Y6, Y9, Y6
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y6, Y4, Y4
+	VMOVUPS      96(AX), Y6
+	VFMADD231PS  64(AX), Y4, Y6
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y6, Y4
+	VMULPS       Y3, Y6, Y6
+	VANDNPS      Y6, Y4, Y6
+	VMOVNTPS     Y5, (CX)
+	VMOVNTPS     Y6, 32(CX)
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000002, BX
+	JMP          zorroRows_nt_wide
+
+zorroRows_nt_single:
+	CMPQ         BX, $0x00000000
+	JE           zorroRows_nt_end
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(AX), Y4
+	VFMADD231PS  (AX), Y3, Y4
+	VCMPPS       $0x01, Y0, Y4, Y5
+	VCMPPS       $0x0e, Y1, Y4, Y6
+	VBLENDVPS    Y5, Y4, Y0, Y5
+	VMOVUPS      Y5, Y7
+	VSUBPS       Y4, Y1, Y8
+	VBLENDVPS    Y6, Y8, Y5, Y5
+	VSUBPS       Y1, Y4, Y8
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      128(AX), Y8
+	VBLENDVPS    Y6, 256(AX), Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VCMPPS       $0x01, minusCutoff<>+0(SB), Y5, Y8
+	VMOVUPS      224(AX), Y9
+	VBLENDVPS    Y6, 352(AX), Y9, Y9
+	VSUBPS       Y5, Y9, Y9
+	VMAXPS       expLo<>+0(SB), Y9, Y9
+	VMINPS       expHi<>+0(SB), Y9, Y9
+	VMULPS       log2e<>+0(SB), Y9, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y9
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y9
+	VMOVUPS      expP0<>+0(SB), Y10
+	VFMADD213PS  expP1<>+0(SB), Y9, Y10
+	VFMADD213PS  expP2<>+0(SB), Y9, Y10
+	VFMADD213PS  expP3<>+0(SB), Y9, Y10
+	VFMADD213PS  expP4<>+0(SB), Y9, Y10
+	VFMADD213PS  expP5<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y9, Y11
+	VFMADD213PS  Y9, Y11, Y10
+	VADDPS       one<>+0(SB), Y10, Y10
+	VCVTPS2DQ    Y5, Y5
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMOVUPS      192(AX), Y5
+	VBLENDVPS    Y6, 320(AX), Y5, Y5
+	VADDPS       Y5, Y10, Y10
+	VMOVUPS      160(AX), Y5
+	VBLENDVPS    Y6, 288(AX), Y5, Y5
+	VDIVPS       Y10, Y5, Y5
+	VMULPS       Y7, Y5, Y5
+	VANDNPS      Y5, Y8, Y5
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VADDPS       Y5, Y4, Y4
+	VMOVUPS      96(AX), Y5
+	VFMADD231PS  64(AX), Y4, Y5
+	VBLENDVPS    Y2, Y3, Y1, Y3
+	VCMPPS       $0x00, Y0, Y5, Y4
+	VMULPS       Y3, Y5, Y5
+	VANDNPS      Y5, Y4, Y5
+	VMOVNTPS     Y5, (CX)
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x000001a0, AX
+	DECQ         BX
+	JMP          zorroRows_nt_single
+
+zorroRows_nt_end:
+zorroRows_done:
+	SFENCE
+	VZEROUPPER
+	RET
 
 // func geluAVX2(dst []float32, src []float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+

@@ -11,6 +11,11 @@ import (
 // crreluTable holds ε per channel.
 type crreluTable struct{ eps []float32 }
 
+// The "rows" kernels serve a channel axis that is last: a row holds every channel once, so lane i
+// of the k-th block of 8 is channel 8k+i. Their constants are laid out per group of 8 channels
+// (lane i = channel 8g+i), built here beside the per-channel ones; channels past the last full
+// group are evaluated element by element.
+
 func newCRReLUTable(ps []Params) *crreluTable {
 	t := &crreluTable{eps: make([]float32, len(ps))}
 	for i, p := range ps {
@@ -57,7 +62,18 @@ func crrelu1(x, eps float32) float32 {
 // segment is 0, giving the end height. Inside, the float32 error is about
 // 2^-22·(|y| + (B_R − B_L)·max|K_i|): a few 1e-7 for fitted activations (range ≲ 10, |K| ≲ 2),
 // more for saw-tooth heights whose slopes are large against the bounds' width.
-type pwluTable struct{ chans []pwluChannel }
+type pwluTable struct {
+	chans []pwluChannel
+	rows  pwluRows
+}
+
+// rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
+// per-lane constants, the last one being the channel's offset (int32 bits) into rowEs/rowDs,
+// the concatenated tables.
+type pwluRows struct {
+	groups       []float32
+	rowEs, rowDs []float32
+}
 
 type pwluChannel struct {
 	consts [pwluConsts]float32
@@ -123,6 +139,21 @@ func newPWLUTable(ps []Params) *pwluTable {
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
 	}
+	for g := 0; g+8 <= len(t.chans); g += 8 {
+		block := make([]float32, (pwluConsts+1)*8)
+		for i := 0; i < 8; i++ {
+			ch := &t.chans[g+i]
+			for k, v := range ch.consts {
+				block[8*k+i] = v
+			}
+			block[8*pwluConsts+i] = math.Float32frombits(uint32(len(t.rows.rowEs) + i*len(ch.es)))
+		}
+		for i := 0; i < 8; i++ {
+			t.rows.rowEs = append(t.rows.rowEs, t.chans[g+i].es...)
+			t.rows.rowDs = append(t.rows.rowDs, t.chans[g+i].ds...)
+		}
+		t.rows.groups = append(t.rows.groups, block...)
+	}
 	return t
 }
 
@@ -181,7 +212,11 @@ func orZero(v float32) float32 {
 // β ≥ 0: A = 1+e^(−β), q = e^(−β), β' = 0;  β < 0: A = 1+e^β, q = 1, β' = β.
 // Both are k·σ(a(u−b)) rearranged so that no term exceeds 2 (k itself is never formed) and
 // the exponent β' − a·u ≥ β' only grows as u → −∞, where G → 0 [activations.md §1.9].
-type zorroTable struct{ chans []zorroChannel }
+type zorroTable struct {
+	chans []zorroChannel
+	// rowGroups: per group of 8 channels, zorroConsts×8 values with lane i = channel 8g+i.
+	rowGroups []float32
+}
 
 type zorroChannel struct {
 	consts [zorroConsts]float32
@@ -234,6 +269,15 @@ func newZorroTable(ps []Params, gate bool) *zorroTable {
 		}
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
+	}
+	for g := 0; g+8 <= len(t.chans); g += 8 {
+		block := make([]float32, zorroConsts*8)
+		for i := 0; i < 8; i++ {
+			for k, v := range t.chans[g+i].consts {
+				block[8*k+i] = v
+			}
+		}
+		t.rowGroups = append(t.rowGroups, block...)
 	}
 	return t
 }

@@ -161,7 +161,17 @@ func loopBlocks(prefix string, lanes int, vec func() VecVirtual, body func(x Vec
 	RET()
 }
 
+// advance, when bytes ≠ 0, makes the block loops add bytes to reg after every block: the "rows"
+// kernels read a different block of per-lane constants (8 channels) for each block of 8 inputs.
+var advance struct {
+	reg   Register
+	bytes int
+}
+
 func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+	if advance.bytes != 0 {
+		JMP(LabelRef(prefix + "single")) // one block per iteration: its constants follow the block
+	}
 	Label(prefix + "wide")
 	CMPQ(n, U32(loopUnroll))
 	JB(LabelRef(prefix + "single"))
@@ -189,6 +199,9 @@ func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Reg
 	store(body(x), Mem{Base: dst})
 	ADDQ(U32(bytes), src)
 	ADDQ(U32(bytes), dst)
+	if advance.bytes != 0 {
+		ADDQ(U32(advance.bytes), advance.reg)
+	}
 	DECQ(n)
 	JMP(LabelRef(prefix + "single"))
 	Label(prefix + "end")
@@ -201,22 +214,37 @@ func crrelu() {
 	eps, zero := YMM(), YMM()
 	VBROADCASTSS(epsX, eps)
 	VXORPS(zero, zero, zero)
-	loop8("crrelu_", func(x VecVirtual) VecVirtual {
-		x2 := YMM()
-		VMULPS(x, x, x2)
-		far := YMM()
-		VCMPPS(U8(cmpGT), vecF32("cutoff1600", 1600), x2, far) // |x| > 40: no correction
-		t := YMM()
-		VMULPS(vecF32("minusHalf", -0.5), x2, t)
-		e := exp8(t)
-		VMULPS(eps, e, e)
-		VMULPS(x, e, e)
-		VANDNPS(e, far, e)
-		y := YMM()
-		VMAXPS(x, zero, y) // x is the second source: a NaN x comes through (and so does the sum)
-		VADDPS(e, y, y)
-		return y
-	})
+	loop8("crrelu_", func(x VecVirtual) VecVirtual { return crreluBody(x, eps, zero) })
+}
+
+// crreluRows is crrelu with ε per lane: eps points at ε of 8 consecutive channels, and moves on
+// by 8 channels with every block (a row of C channels with the channel axis last).
+func crreluRows() {
+	TEXT("crreluRowsAVX2", NOSPLIT, "func(dst, src []float32, eps *float32, stream bool)")
+	Doc("crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.")
+	eps := Load(Param("eps"), GP64())
+	zero := YMM()
+	VXORPS(zero, zero, zero)
+	advance.reg, advance.bytes = eps, 32
+	loop8("crreluRows_", func(x VecVirtual) VecVirtual { return crreluBody(x, Mem{Base: eps}, zero) })
+	advance.bytes = 0
+}
+
+func crreluBody(x VecVirtual, eps Op, zero VecVirtual) VecVirtual {
+	x2 := YMM()
+	VMULPS(x, x, x2)
+	far := YMM()
+	VCMPPS(U8(cmpGT), vecF32("cutoff1600", 1600), x2, far) // |x| > 40: no correction
+	t := YMM()
+	VMULPS(vecF32("minusHalf", -0.5), x2, t)
+	e := exp8(t)
+	VMULPS(eps, e, e)
+	VMULPS(x, e, e)
+	VANDNPS(e, far, e)
+	y := YMM()
+	VMAXPS(x, zero, y) // x is the second source: a NaN x comes through (and so does the sum)
+	VADDPS(e, y, y)
+	return y
 }
 
 // pwluIndex emits s = (x − B_L)·N/(B_R−B_L) and the interval j = trunc(min(s, N−1)) (= ⌊s⌋
@@ -328,16 +356,58 @@ func pwluGather() {
 	})
 }
 
-func zorro() {
-	TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8))
-	Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
+// pwluGatherRows is pwluGather with per-lane constants: c points at blocks of
+// (pwluConsts+1)×8 values, lane i of block b holding channel 8b+i, the extra constant being the
+// channel's offset (as int32 bits) into the concatenated tables es and ds.
+func pwluGatherRows() {
+	TEXT("pwluGatherRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, es, ds []float32, stream bool)")
+	Doc("pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
+	ys := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	advance.reg, advance.bytes = c, 32*(pwluConsts+1)
+	loop8("pwluGatherRows_", func(x VecVirtual) VecVirtual {
+		s, j := pwluIndex(c, x, true)
+		VPADDD(Mem{Base: c, Disp: 32 * pwluConsts}, j, j)
+		gather := func(base Register) VecVirtual {
+			mask, v := YMM(), YMM()
+			VPCMPEQD(mask, mask, mask)
+			VXORPS(v, v, v)
+			VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
+			return v
+		}
+		yv := gather(ys)
+		dv := gather(ds)
+		return pwluFinish(c, x, s, yv, dv)
+	})
+	advance.bytes = 0
+}
+
+// zorro emits zorroAVX2 and, with rows, zorroRowsAVX2, whose c points at consecutive blocks of
+// zorroConsts×8 values, lane i of block b holding channel 8b+i (gate is the same in every block).
+func zorro(rows bool) {
+	if rows {
+		TEXT("zorroRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, stream bool)")
+		Doc("zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
+	} else {
+		TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8))
+		Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
+	}
+	c := Load(Param("c"), GP64())
+	if rows {
+		advance.reg, advance.bytes = c, 32*zorroConsts
+		defer func() { advance.bytes = 0 }()
+	}
 	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
 	zero, one, gate := YMM(), YMM(), YMM()
 	VXORPS(zero, zero, zero)
 	VMOVUPS(vecF32("one", 1), one)
 	VMOVUPS(at(zGate), gate)
-	loop8("zorro_", func(x VecVirtual) VecVirtual {
+	prefix := "zorro_"
+	if rows {
+		prefix = "zorroRows_"
+	}
+	loop8(prefix, func(x VecVirtual) VecVirtual {
 		z := YMM()
 		VMOVUPS(at(zInShift), z)
 		VFMADD231PS(at(zInScale), x, z)
@@ -506,14 +576,17 @@ func pwluZ(size int) {
 func main() {
 	ConstraintExpr("amd64")
 	crrelu()
+	crreluRows()
 	for _, size := range []int{8, 16, 32, 64} {
 		pwluPerm(size)
 	}
 	pwluGather()
+	pwluGatherRows()
 	for _, size := range []int{16, 32, 64} {
 		pwluZ(size)
 	}
-	zorro()
+	zorro(false)
+	zorro(true)
 	gelu()
 	Generate()
 }
