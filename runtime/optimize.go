@@ -28,6 +28,7 @@ var optimizationPasses = []struct {
 	{"gelu_fusion", fuseGelus},
 	{"matmul_bias_fusion", fuseMatMulBias},
 	{"activation_fusion", fuseActivations},
+	{"add_activation_fusion", fuseAddActivations},
 }
 
 // WithoutOptimizations compiles the model as written (constant folding still happens): for

@@ -408,3 +408,20 @@ func TestShapeCaching(t *testing.T) {
 		t.Errorf("after the caller modified a returned shape value, y has shape %v", again["y"].Shape)
 	}
 }
+
+func TestAddActivationFusion(t *testing.T) {
+	g := newOptGraph("x", 2, 3, 40)
+	g.inits["w"] = ramp([]int{40, 40}, 0.2)
+	h := g.op("MatMul", "h", "x", "w")
+	s := g.op("Add", "s", h, "x")
+	g.outputs = []string{g.op("Relu", "y", s)}
+	checkOptimized(t, g.model(), map[string]int{"add_activation_fusion": 1},
+		map[string]*tensor.Tensor{"x": ramp([]int{2, 3, 40}, 2)}, 1e-6)
+
+	// Broadcast operands take the unfused kernels.
+	g = newOptGraph("x", 2, 3, 4)
+	g.inputs = append(g.inputs, valueInfo("b", tensorType(tensor.Float32, 4)))
+	g.outputs = []string{g.op("Relu", "y", g.op("Add", "s", "x", "b"))}
+	checkOptimized(t, g.model(), map[string]int{"add_activation_fusion": 1},
+		map[string]*tensor.Tensor{"x": ramp([]int{2, 3, 4}, 2), "b": ramp([]int{4}, 1)}, 0)
+}
