@@ -122,6 +122,41 @@ func SgemmPackedAWith(pa *PackedA, n int, packB BPacker, beta float32, c []float
 	return nil
 }
 
+// IndirectB is a k×n right operand read in place: row p, columns j … j+PanelWidth−1, is
+// Data[Offsets[p]+j : Offsets[p]+j+PanelWidth]. A convolution's patch matrix is such a view
+// of its zero-padded image (output positions on the padded grid), so no im2col or packing of
+// B is needed. Columns past n are read (and discarded), so Data must hold
+// Offsets[p] + ⌈n/PanelWidth⌉·PanelWidth values for every p.
+type IndirectB struct {
+	Data    []float32
+	Offsets []int
+}
+
+// SgemmPackedAIndirect is C = op(A)·B + beta·C with A packed by PackA and B an IndirectB.
+func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	if pa == nil {
+		return fmt.Errorf("gemm: nil PackedA")
+	}
+	if len(b.Offsets) != pa.k {
+		return fmt.Errorf("gemm: indirect B has %d row offsets, want k = %d", len(b.Offsets), pa.k)
+	}
+	if n < 0 {
+		return fmt.Errorf("gemm: negative n %d", n)
+	}
+	span := ceilDiv(n, nr) * nr
+	for p, off := range b.Offsets {
+		if off < 0 || off+span > len(b.Data) {
+			return fmt.Errorf("gemm: indirect B row %d at offset %d needs %d values, has %d", p, off, off+span, len(b.Data))
+		}
+	}
+	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: &b, c: c, ldc: ldc, ep: ep}
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
 // job is one product, split into disjoint blocks of C that goroutines compute independently.
 type job struct {
 	m, n, k        int
@@ -134,6 +169,7 @@ type job struct {
 	ldb            int
 	pb             *PackedB
 	bPacker        BPacker
+	ind            *IndirectB
 	c              []float32
 	ldc            int
 	ep             *Epilogue
@@ -261,7 +297,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		bufA = getBuf(mc * kBlock(j.k))
 		defer bufPool.Put(bufA)
 	}
-	if j.pb == nil {
+	if j.pb == nil && j.ind == nil {
 		bufB = getBuf(kBlock(j.k) * min(nc, ceilDiv(j1-j0, nr)*nr))
 		defer bufPool.Put(bufB)
 	}
@@ -277,6 +313,8 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			kcb := min(kb, j.k-pc)
 			var bBlock []float32
 			switch {
+			case j.ind != nil:
+				// Read in place; bBlock stays nil.
 			case j.pb != nil:
 				bBlock = j.pb.data[pc*j.pb.panels*nr+(jc/nr)*kcb*nr:]
 			case j.bPacker != nil:
@@ -298,18 +336,30 @@ func (j *job) block(i0, i1, j0, j1 int) {
 				}
 				for jr := 0; jr < ncb; jr += nr {
 					nrb := min(nr, ncb-jr)
-					bp := bBlock[(jr/nr)*kcb*nr:]
+					var bp, bRows []float32
+					var bOffs []int
+					if j.ind != nil {
+						bRows, bOffs = j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb]
+					} else {
+						bp = bBlock[(jr/nr)*kcb*nr:]
+					}
 					for ir := 0; ir < mcb; ir += mr {
 						mrb := min(mr, mcb-ir)
 						ap := aBlock[(ir/mr)*kcb*mr:]
 						cOff := (ic+ir)*j.ldc + jc + jr
-						if mrb == mr && nrb == nr {
+						full := mrb == mr && nrb == nr
+						switch {
+						case j.ind != nil && full:
+							indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
+							continue
+						case full:
 							microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
 							continue
-						}
-						if nrb <= nr/2 {
+						case j.ind != nil:
+							indirectKernel(kcb, ap, bRows, bOffs, edge[:], nr, false)
+						case nrb <= nr/2:
 							narrowKernel(kcb, ap, bp, edge[:], nr)
-						} else {
+						default:
 							microKernel(kcb, ap, bp, edge[:], nr, false)
 						}
 						for r := 0; r < mrb; r++ {

@@ -243,3 +243,44 @@ func TestSgemmPackedAWith(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmPackedAIndirect reads B rows through a shuffled offset table from one buffer and
+// compares with the product of the gathered matrix.
+func TestSgemmPackedAIndirect(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, tc := range gemmCases() {
+			if tc.transA || tc.alpha != 1 || tc.k == 0 {
+				continue
+			}
+			r := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n)))
+			span := ceilDiv(tc.n, nr) * nr
+			ld := span + tc.pad
+			data := randSlice(r, tc.k*ld)
+			offs := make([]int, tc.k)
+			gathered := make([]float32, tc.k*tc.n)
+			for p, src := range r.Perm(tc.k) {
+				offs[p] = src * ld
+				copy(gathered[p*tc.n:(p+1)*tc.n], data[src*ld:src*ld+tc.n])
+			}
+			a := randSlice(r, tc.m*tc.k)
+			c := make([]float32, tc.m*tc.n)
+			want := refGemm(false, false, tc.m, tc.n, tc.k, 1, a, tc.k, gathered, tc.n, 0, c, tc.n)
+			pa, err := PackA(false, tc.m, tc.k, a, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := SgemmPackedAIndirect(pa, tc.n, IndirectB{Data: data, Offsets: offs}, 0, c, tc.n, 2, nil); err != nil {
+				t.Fatalf("%v: %v", tc, err)
+			}
+			for i, w := range want {
+				if math.Abs(float64(c[i])-w) > 1e-5*float64(tc.k+1)*(1+math.Abs(w)) {
+					t.Fatalf("%v: C[%d] = %g, want %g", tc, i, c[i], w)
+				}
+			}
+		}
+	})
+	pa, _ := PackA(false, 2, 2, []float32{1, 2, 3, 4}, 2)
+	if err := SgemmPackedAIndirect(pa, 3, IndirectB{Data: make([]float32, 20), Offsets: []int{0, 10}}, 0, make([]float32, 6), 3, 1, nil); err == nil {
+		t.Error("short indirect B: no error")
+	}
+}

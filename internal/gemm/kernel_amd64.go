@@ -29,3 +29,16 @@ func narrowKernel(k int, a, b, c []float32, ldc int) {
 	}
 	kernelGeneric(k, a, b, c, ldc, false)
 }
+
+// indirectKernel is microKernel with B row p read at b[offs[p]:]; the caller guarantees
+// b[offs[p] : offs[p]+nr] is in range for every p (SgemmPackedAIndirect checks it once).
+func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	if useAsm {
+		_ = a[k*mr-1]
+		_ = offs[k-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		kernel6x16Indirect(k, &a[0], &b[0], &offs[0], &c[0], ldc, accumulate)
+		return
+	}
+	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
+}

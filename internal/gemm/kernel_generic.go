@@ -26,3 +26,29 @@ func kernelGeneric(k int, a, b, c []float32, ldc int, accumulate bool) {
 		}
 	}
 }
+
+// kernelGenericIndirect is kernelGeneric with row p of the B panel at b[offs[p]:].
+func kernelGenericIndirect(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	var acc [mr][nr]float32
+	for p := 0; p < k; p++ {
+		bp := (*[nr]float32)(b[offs[p] : offs[p]+nr])
+		ap := (*[mr]float32)(a[p*mr : p*mr+mr])
+		for i := 0; i < mr; i++ {
+			ai := ap[i]
+			row := &acc[i]
+			for q := 0; q < nr; q++ {
+				row[q] += ai * bp[q]
+			}
+		}
+	}
+	for i := 0; i < mr; i++ {
+		dst := c[i*ldc : i*ldc+nr]
+		if accumulate {
+			for q := range dst {
+				dst[q] += acc[i][q]
+			}
+		} else {
+			copy(dst, acc[i][:])
+		}
+	}
+}

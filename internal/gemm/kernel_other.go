@@ -12,3 +12,7 @@ func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 func narrowKernel(k int, a, b, c []float32, ldc int) {
 	kernelGeneric(k, a, b, c, ldc, false)
 }
+
+func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
+}

@@ -7,6 +7,9 @@ package gemm
 // kernel6x16 computes a 6x16 tile of C from packed panels of A and B (AVX2, FMA).
 func kernel6x16(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).
+func kernel6x16Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
 // kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.
 func kernel6x8(k int, a *float32, b *float32, c *float32, ldc int)
 

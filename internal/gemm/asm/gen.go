@@ -21,6 +21,7 @@ const (
 func main() {
 	ConstraintExpr("amd64")
 	microKernel()
+	indirectKernel()
 	narrowKernel()
 	fmaPeak()
 	Generate()
@@ -116,6 +117,98 @@ func microKernel() {
 
 	Label("store")
 	Comment("C = acc")
+	for i := 0; i < mr; i++ {
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(32))
+		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// indirectKernel emits kernel6x16Indirect(k, a, b, offs, c, ldc, accumulate): kernel6x16 with
+// row p of the B panel read in place at b + offs[p] (elements) instead of from a packed panel —
+// a convolution's patch matrix addressed straight in the padded image, with no im2col.
+func indirectKernel() {
+	TEXT("kernel6x16Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
+	Doc("kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
+	k := Load(Param("k"), GP64())
+	a := Mem{Base: Load(Param("a"), GP64())}
+	b := Load(Param("b"), GP64())
+	offs := Mem{Base: Load(Param("offs"), GP64())}
+	{
+		pc := Load(Param("c"), GP64())
+		pld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), pld)
+		for i := 0; i < mr; i++ {
+			PREFETCHT0(Mem{Base: pc})
+			PREFETCHT0(Mem{Base: pc, Disp: 60})
+			if i < mr-1 {
+				ADDQ(pld, pc)
+			}
+		}
+	}
+	var acc [mr][2]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	b0, b1 := YMM(), YMM()
+	bc := [2]VecVirtual{YMM(), YMM()}
+	row := GP64()
+	step := func(p int) {
+		MOVQ(offs.Offset(8*p), row)
+		VMOVUPS(Mem{Base: b, Index: row, Scale: 4}, b0)
+		VMOVUPS(Mem{Base: b, Index: row, Scale: 4, Disp: 32}, b1)
+		for i := 0; i < mr; i++ {
+			t := bc[i%2]
+			VBROADCASTSS(a.Offset(4*(mr*p+i)), t)
+			VFMADD231PS(b0, t, acc[i][0])
+			VFMADD231PS(b1, t, acc[i][1])
+		}
+	}
+	Label("iunrolled")
+	CMPQ(k, U32(unroll))
+	JL(LabelRef("itail"))
+	for p := 0; p < unroll; p++ {
+		step(p)
+	}
+	ADDQ(U32(4*mr*unroll), a.Base)
+	ADDQ(U32(8*unroll), offs.Base)
+	SUBQ(U32(unroll), k)
+	JMP(LabelRef("iunrolled"))
+	Label("itail")
+	TESTQ(k, k)
+	JZ(LabelRef("iwrite"))
+	step(0)
+	ADDQ(U32(4*mr), a.Base)
+	ADDQ(U32(8), offs.Base)
+	DECQ(k)
+	JMP(LabelRef("itail"))
+
+	Label("iwrite")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("istore"))
+	for i := 0; i < mr; i++ {
+		VADDPS(c, acc[i][0], acc[i][0])
+		VADDPS(c.Offset(32), acc[i][1], acc[i][1])
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(32))
+		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+	Label("istore")
 	for i := 0; i < mr; i++ {
 		VMOVUPS(acc[i][0], c)
 		VMOVUPS(acc[i][1], c.Offset(32))
