@@ -377,6 +377,8 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			switch {
 			case pointwise:
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+			case len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1:
+				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, ep)
 			case len(s.in) == 2:
 				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
@@ -388,6 +390,64 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			}
 		}
 	}
+	return nil
+}
+
+// convIndirect2D runs a stride-1 2-D convolution without forming the patch matrix: on the
+// zero-padded image, output position (oy, ox) of a padded-width grid and tap (c, ky, kx) read
+// padded[c][oy+ky·dh][ox+kx·dw], so patch row (c, ky, kx) is the image shifted by a constant —
+// an offset table for gemm's IndirectB. The product lands on the padded-width grid (a few
+// extra columns per row) in scratch and is compacted into dst with the bias and epilogue.
+func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias []float32, ep *gemm.Epilogue) error {
+	ih, iw := s.in[0], s.in[1]
+	kh, kw := s.kernel[0], s.kernel[1]
+	oh, ow := s.out[0], s.out[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	top, left := s.padBegin[0], s.padBegin[1]
+	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
+	cg, mg := s.cg(), s.mg()
+	grid := oh * pw // GEMM columns: output rows of padded width
+	slack := (kw-1)*dw + gemm.PanelWidth
+	imgBuf := getScratch(cg*ph*pw + slack)
+	defer convScratch.Put(imgBuf)
+	padded := *imgBuf
+	clear(padded)
+	for c := 0; c < cg; c++ {
+		for y := 0; y < ih; y++ {
+			copy(padded[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
+		}
+	}
+	offs := make([]int, cg*kh*kw)
+	for c := 0; c < cg; c++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				offs[(c*kh+ky)*kw+kx] = c*ph*pw + ky*dh*pw + kx*dw
+			}
+		}
+	}
+	outBuf := getScratch(mg * grid)
+	defer convScratch.Put(outBuf)
+	if err := gemm.SgemmPackedAIndirect(pa, grid, gemm.IndirectB{Data: padded, Offsets: offs}, 0, *outBuf, grid, ctx.Threads, nil); err != nil {
+		return err
+	}
+	onGrid := *outBuf
+	ctx.Parallel(mg, 1, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			for oy := 0; oy < oh; oy++ {
+				row := dst[m*oh*ow+oy*ow : m*oh*ow+(oy+1)*ow]
+				copy(row, onGrid[m*grid+oy*pw:])
+				if bias != nil {
+					v := bias[m]
+					for i := range row {
+						row[i] += v
+					}
+				}
+				if ep != nil && ep.Act != nil {
+					ep.Act(m, oy*ow, row)
+				}
+			}
+		}
+	})
 	return nil
 }
 
