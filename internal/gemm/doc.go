@@ -1,7 +1,21 @@
 // Package gemm is actswap's single-precision matrix multiply: C = alpha·op(A)·op(B) + beta·C on
-// row-major matrices, packed and cache-blocked in the Goto/BLIS style around a 6×16 register tile.
-// On amd64 with AVX2 and FMA the tile is computed by an avo-generated assembly kernel; everywhere
-// else (and on older x86) by a pure-Go kernel over the same packed layout.
+// row-major matrices, packed and cache-blocked in the Goto/BLIS style around a 6×16 register
+// tile. On amd64 with AVX2 and FMA the tile is computed by avo-generated assembly (asm/gen.go →
+// gemm_amd64.s); everywhere else, and on x86 without AVX2/FMA, by a pure-Go kernel over the
+// same packed layout, tested against the same float64 reference.
+//
+// Entry points, by how the operands arrive:
+//   - Sgemm / SgemmFused: both operands as plain matrices (optionally transposed).
+//   - PackB + SgemmPackedB: constant right operand (MatMul/Gemm weights) packed once.
+//   - PackA + SgemmPackedA: constant left operand (convolution weights) packed once.
+//   - SgemmPackedAWith: B produced block by block by a BPacker (a strided convolution packing
+//     its patch matrix straight from the image).
+//   - SgemmPackedAIndirect: B rows read in place through an offset table (a stride-1
+//     convolution over its padded image, with no patch matrix at all).
+//
+// An Epilogue fuses a bias and an activation into the write of C while each block is in cache.
+// All entry points split the work over up to `threads` goroutines and are safe for concurrent
+// use; scratch buffers come from a sync.Pool.
 package gemm
 
 //go:generate go run ./asm -out gemm_amd64.s -stubs stub_amd64.go
