@@ -336,9 +336,11 @@ func (s *convShape) isPointwise() bool {
 	return true
 }
 
-// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize). The
-// weights are packed once (at session creation when constant); 2-D patch matrices are packed
-// straight from the image, other ranks go through an explicit im2col buffer.
+// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize), with the
+// weights packed once (at session creation when constant). The patch matrix col is never
+// formed for 1×1 stride-1 kernels (it is the image), stride-1 2-D kernels (read in place, see
+// convIndirect2D) or strided 2-D kernels (packed straight from a phase-split image); 1-D and
+// N-d convolutions go through an explicit im2col buffer.
 func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize
