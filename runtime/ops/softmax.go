@@ -141,10 +141,7 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 	ctx.Parallel(rows, max(1, elementwiseMinChunk/cnt), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			x, y := src[r*cnt:(r+1)*cnt], dst[r*cnt:(r+1)*cnt]
-			peak := x[0]
-			for _, v := range x[1:] {
-				peak = max(peak, v)
-			}
+			peak := rowMax(x)
 			sum := 0.0
 			if logOut {
 				for _, v := range x {
@@ -156,15 +153,8 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 				}
 				continue
 			}
-			for i, v := range x {
-				e := expF32(v - peak)
-				y[i] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			for i := range y {
-				y[i] *= inv
-			}
+			sum = expShiftSum(y, x, peak)
+			scaleRow(y, float32(1/sum))
 		}
 	})
 }
