@@ -44,8 +44,9 @@ func newBufferPool(g *graph) *bufferPool {
 	return &bufferPool{free: map[poolKey][]*tensor.Tensor{}}
 }
 
-// get returns a zeroed tensor of the given type, length and shape.
-func (p *bufferPool) get(dt tensor.DType, n int, shape []int) *tensor.Tensor {
+// get returns a tensor of the given type, length and shape, zeroed unless the caller will
+// overwrite every element anyway.
+func (p *bufferPool) get(dt tensor.DType, n int, shape []int, zero bool) *tensor.Tensor {
 	k := keyOf(dt, n)
 	p.mu.Lock()
 	list := p.free[k]
@@ -57,7 +58,9 @@ func (p *bufferPool) get(dt tensor.DType, n int, shape []int) *tensor.Tensor {
 	list[len(list)-1] = nil
 	p.free[k] = list[:len(list)-1]
 	p.mu.Unlock()
-	clearData(t.Data)
+	if zero {
+		clearData(t.Data)
+	}
 	// A fresh shape: a kernel may have given another tensor this one's Shape slice.
 	t.Shape = append([]int(nil), shape...)
 	return t
@@ -173,11 +176,24 @@ func (a *runArena) done() {
 
 // Alloc implements ops.Allocator.
 func (a *runArena) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
+	return a.alloc(dt, shape, true)
+}
+
+// allocOutput is for the runtime's own fused kernels, which write every element of their output:
+// a recycled buffer is not cleared first.
+func allocOutput(ctx *ops.Context, dt tensor.DType, shape []int) *tensor.Tensor {
+	if a := arenaOf(ctx); a != nil {
+		return a.alloc(dt, shape, false)
+	}
+	return ctx.Alloc(dt, shape)
+}
+
+func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor {
 	n := tensor.NumElements(shape)
 	if n == 0 || dt == tensor.String {
 		return tensor.Zeros(dt, shape)
 	}
-	t := a.pool.get(dt, n, shape)
+	t := a.pool.get(dt, n, shape, zero)
 	lo, hi, ok := dataRange(t.Data)
 	if !ok {
 		return t
@@ -240,6 +256,9 @@ func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Co
 
 // arenaOf returns the run's arena, nil when the context has none.
 func arenaOf(ctx *ops.Context) *runArena {
+	if ctx == nil {
+		return nil
+	}
 	a, _ := ctx.Allocator.(*runArena)
 	return a
 }
