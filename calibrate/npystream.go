@@ -103,7 +103,7 @@ func openNpyStream(name string, r io.Reader, closer io.Closer) (*npyStream, erro
 	rowElems := 1
 	for _, d := range shape[1:] {
 		rowElems *= d
-		if rowElems > 1<<31 {
+		if rowElems > math.MaxInt32 {
 			return nil, fmt.Errorf("%s: rows of shape %v are too large", name, shape[1:])
 		}
 	}

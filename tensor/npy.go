@@ -72,7 +72,7 @@ func DecodeNpy(r io.Reader) (*Tensor, error) {
 	if h.dtype == String {
 		itemSize = 4 * h.unicodeChars
 	}
-	if itemSize > 0 && n > maxElements*8/itemSize {
+	if itemSize > 0 && int64(n) > int64(maxElements)*8/int64(itemSize) {
 		return nil, fmt.Errorf("npy: shape %v is too large", h.shape)
 	}
 	need := int64(n) * int64(itemSize)

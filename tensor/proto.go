@@ -54,9 +54,9 @@ func FromProto(tp *onnx.TensorProto) (*Tensor, error) {
 	return t, nil
 }
 
-// maxElements bounds any tensor actswap decodes (16 Gi elements), far above real models and far
-// below what would overflow a byte count.
-const maxElements = 1 << 34
+// maxElements bounds any tensor actswap decodes (16 Gi elements on 64-bit platforms, MaxInt on
+// 32-bit ones), far above real models and far below what would overflow a byte count.
+const maxElements = min(1<<34, math.MaxInt)
 
 // checkedNumElements multiplies out shape, refusing negative dimensions and products above
 // maxElements without ever overflowing.

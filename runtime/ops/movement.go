@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -263,7 +264,7 @@ func moveNeed(inputs []*tensor.Tensor, i int, what string) (*tensor.Tensor, erro
 // moveMaxElements bounds outputs whose size comes from input values (Expand's shape, Tile's
 // repeats, Resize's sizes, …), so a bad model gets an error rather than exhausting memory. It is
 // the limit tensor.FromProto puts on initializers.
-const moveMaxElements = 1 << 34
+const moveMaxElements = min(1<<34, math.MaxInt)
 
 // moveSized checks that shape's element count is representable and within moveMaxElements.
 func moveSized(shape []int) error {
