@@ -327,57 +327,79 @@ func tapRange(start, dil, taps, from, to int) (lo, hi int) {
 	return lo, hi
 }
 
-// poolPlane2D is the 2-D max and average pool without Indices, with each window's valid taps
-// found by range arithmetic instead of per-tap checks.
+// poolPlane2D is the 2-D max and average pool without Indices. It runs tap by tap over whole
+// output rows: for kernel column kx the output columns whose tap lands in the image form one
+// range, so the inner loop is a plain strided sweep with no per-window bookkeeping.
 func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 	ih, iw := s.in[0], s.in[1]
 	kh, kw := s.kernel[0], s.kernel[1]
 	ow := s.out[1]
+	sw := s.strides[1]
 	dh, dw := s.dilations[0], s.dilations[1]
-	// Per output column: first input column, valid taps, and taps inside the padded extent.
-	type colTaps struct{ x0, lo, hi, padded int }
-	cols := make([]colTaps, ow)
-	for ox := range cols {
-		x0 := ox*s.strides[1] - s.padBegin[1]
-		lo, hi := tapRange(x0, dw, kw, 0, iw)
-		plo, phi := tapRange(x0, dw, kw, -s.padBegin[1], iw+s.padEnd[1])
-		cols[ox] = colTaps{x0, lo, hi, phi - plo}
+	left := s.padBegin[1]
+	// Per kernel column: output columns [lo, hi) whose tap is inside the image, and the input
+	// offset of output column 0's tap.
+	type tapCols struct{ lo, hi, off int }
+	taps := make([]tapCols, kw)
+	for kx := range taps {
+		off := kx*dw - left
+		lo := min(ow, max(0, ceilDivInt(-off, sw)))
+		hi := max(lo, min(ow, ceilDivInt(iw-off, sw)))
+		taps[kx] = tapCols{lo, hi, off}
 	}
+	// Per output column, for averages: valid columns, and columns inside the padded extent.
+	var colCount, padCount []int
+	if k.kind == poolAvg {
+		colCount, padCount = make([]int, ow), make([]int, ow)
+		for ox := range colCount {
+			x0 := ox*sw - left
+			lo, hi := tapRange(x0, dw, kw, 0, iw)
+			plo, phi := tapRange(x0, dw, kw, -left, iw+s.padEnd[1])
+			colCount[ox], padCount[ox] = hi-lo, phi-plo
+		}
+	}
+	negInf := float32(math.Inf(-1))
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
-		padRows := kyHi - kyLo
+		row := dst[oy*ow : (oy+1)*ow]
+		fill := float32(0)
+		if k.kind == poolMax {
+			fill = negInf
+		}
+		for i := range row {
+			row[i] = fill
+		}
+		for ky := kyLo; ky < kyHi; ky++ {
+			src := plane[(y0+ky*dh)*iw : (y0+ky*dh+1)*iw]
+			for _, t := range taps {
+				out := row[t.lo:t.hi]
+				if k.kind == poolMax {
+					for i := range out {
+						out[i] = max(out[i], src[(t.lo+i)*sw+t.off]) // branch-free; compares mispredict on real data
+					}
+					continue
+				}
+				for i := range out {
+					out[i] += src[(t.lo+i)*sw+t.off]
+				}
+			}
+		}
+		if k.kind == poolMax {
+			continue
+		}
+		rows := kyHi - kyLo
 		if k.countIncludePad {
 			lo, hi := tapRange(y0, dh, kh, -s.padBegin[0], ih+s.padEnd[0])
-			padRows = hi - lo
+			rows = hi - lo
 		}
-		row := dst[oy*ow : (oy+1)*ow]
 		for ox := range row {
-			x0, kxLo, kxHi := cols[ox].x0, cols[ox].lo, cols[ox].hi
-			if k.kind == poolMax {
-				best := float32(math.Inf(-1))
-				for ky := kyLo; ky < kyHi && kxLo < kxHi; ky++ {
-					base := (y0+ky*dh)*iw + x0
-					for i, src := 0, plane[base+kxLo*dw:base+(kxHi-1)*dw+1]; i < len(src); i += dw {
-						best = max(best, src[i]) // branch-free; a compare-and-branch mispredicts on real data
-					}
-				}
-				row[ox] = best
-				continue
-			}
-			var sum float32
-			for ky := kyLo; ky < kyHi && kxLo < kxHi; ky++ {
-				base := (y0+ky*dh)*iw + x0
-				for i, src := 0, plane[base+kxLo*dw:base+(kxHi-1)*dw+1]; i < len(src); i += dw {
-					sum += src[i]
-				}
-			}
-			count := (kyHi - kyLo) * (kxHi - kxLo)
+			count := rows * colCount[ox]
 			if k.countIncludePad {
-				count = padRows * cols[ox].padded
+				count = rows * padCount[ox]
 			}
 			if count > 0 {
-				row[ox] = sum / float32(count)
+				row[ox] /= float32(count)
 			} else {
 				row[ox] = float32(math.NaN())
 			}
