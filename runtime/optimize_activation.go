@@ -109,9 +109,3 @@ func activationOf(o *optimizer, i int) (func([]float32), []*tensor.Tensor) {
 	}
 	return nil, nil
 }
-
-func reluInPlace(dst []float32) {
-	for i, v := range dst {
-		dst[i] = max(v, 0)
-	}
-}

@@ -425,3 +425,23 @@ func TestAddActivationFusion(t *testing.T) {
 	checkOptimized(t, g.model(), map[string]int{"add_activation_fusion": 1},
 		map[string]*tensor.Tensor{"x": ramp([]int{2, 3, 4}, 2), "b": ramp([]int{4}, 1)}, 0)
 }
+
+func TestReluInPlace(t *testing.T) {
+	for n := 0; n <= 70; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%9) - 4.5
+		}
+		if n > 5 {
+			x[5] = float32(math.NaN())
+		}
+		y := append([]float32(nil), x...)
+		reluInPlace(y)
+		for i, v := range x {
+			want := max(v, 0)
+			if y[i] != want && !(math.IsNaN(float64(want)) && math.IsNaN(float64(y[i]))) {
+				t.Fatalf("n=%d: relu(%v) = %v", n, v, y[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,42 @@
+#include "textflag.h"
+
+// func reluAVX2(dst []float32)
+// dst[i] = max(0, dst[i]) for the first len(dst)/8*8 elements; NaN stays NaN (VMAXPS returns its
+// second source when either is NaN, and that source is x).
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	VXORPS Y1, Y1, Y1
+
+loop:
+	CMPQ CX, $32
+	JLT  tail8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y2
+	VMOVUPS 64(DI), Y3
+	VMOVUPS 96(DI), Y4
+	VMAXPS  Y0, Y1, Y0
+	VMAXPS  Y2, Y1, Y2
+	VMAXPS  Y3, Y1, Y3
+	VMAXPS  Y4, Y1, Y4
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     loop
+
+tail8:
+	CMPQ CX, $8
+	JLT  done
+	VMOVUPS (DI), Y0
+	VMAXPS  Y0, Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     tail8
+
+done:
+	VZEROUPPER
+	RET
