@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"sync"
@@ -451,20 +452,22 @@ func topoOrder(nodes []*node, protos []expandedNode, nslots int, names []string)
 			}
 		}
 	}
-	var ready, order []int
+	// Always taking the lowest-numbered ready node reproduces the model's order when it is
+	// already topological, which is the order the exporter chose for memory.
+	ready := &intHeap{}
+	var order []int
 	for i := range nodes {
 		if pending[i] == 0 {
-			ready = append(ready, i)
+			heap.Push(ready, i)
 		}
 	}
-	for len(ready) > 0 {
-		i := ready[0]
-		ready = ready[1:]
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
 		order = append(order, i)
 		for _, j := range consumers[i] {
 			pending[j]--
 			if pending[j] == 0 {
-				ready = append(ready, j)
+				heap.Push(ready, j)
 			}
 		}
 	}
@@ -482,6 +485,20 @@ func topoOrder(nodes []*node, protos []expandedNode, nslots int, names []string)
 		}
 	}
 	return nil, fmt.Errorf("the graph has a cycle")
+}
+
+// intHeap is a min-heap of node indices.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // hasSubgraph reports whether a node carries a graph attribute.

@@ -388,3 +388,26 @@ func TestRunContextCancelled(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestTopologicalOrderKeepsModelOrder(t *testing.T) {
+	m := mkModel(&onnx.GraphProto{
+		Input:  []*onnx.ValueInfoProto{valueInfo("x", tensorType(tensor.Float32, 2))},
+		Output: []*onnx.ValueInfoProto{valueInfo("b", nil), valueInfo("c", nil)},
+		Node: []*onnx.NodeProto{
+			mkNode(testDomain, "AddOne", "A", []string{"x"}, []string{"a"}),
+			mkNode(testDomain, "AddOne", "B", []string{"a"}, []string{"b"}),
+			mkNode(testDomain, "AddOne", "C", []string{"x"}, []string{"c"}),
+		},
+	})
+	s, err := NewSession(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range s.main.nodes {
+		got = append(got, n.label)
+	}
+	if strings.Join(got, ",") != "A,B,C" {
+		t.Errorf("order %v, want the model's A,B,C", got)
+	}
+}
