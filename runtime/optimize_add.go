@@ -67,7 +67,7 @@ func (k *addActKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor
 		in[0] = sum[0]
 		return k.actKernel.Run(ctx, in)
 	}
-	out := allocOutput(ctx, tensor.Float32, a.Shape)
+	out := ctx.AllocOverwrite(tensor.Float32, a.Shape)
 	av, bv, ov := a.F32(), b.F32(), out.F32()
 	ctx.Parallel(len(ov), 1<<15, func(lo, hi int) {
 		for s := lo; s < hi; s += addActBlock {

@@ -275,7 +275,7 @@ func (k *geluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.T
 		return nil, fmt.Errorf("fused Gelu: needs one input")
 	}
 	x := inputs[0]
-	out := allocOutput(ctx, x.DType, x.Shape)
+	out := ctx.AllocOverwrite(x.DType, x.Shape)
 	switch src := x.Data.(type) {
 	case []float32:
 		dst, f := out.F32(), k.f32()

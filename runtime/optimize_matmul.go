@@ -107,7 +107,7 @@ func (f *fusedMatMul) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.
 		return f.runSteps(ctx, a)
 	}
 	shape := append(append(make([]int, 0, a.Rank()), a.Shape[:a.Rank()-1]...), f.n)
-	out := allocOutput(ctx, tensor.Float32, shape) // the GEMM writes it all (beta = 0)
+	out := ctx.AllocOverwrite(tensor.Float32, shape) // the GEMM writes it all (beta = 0)
 	m := a.Len() / f.k
 	if m == 0 {
 		return []*tensor.Tensor{out}, nil

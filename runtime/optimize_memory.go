@@ -179,13 +179,9 @@ func (a *runArena) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
 	return a.alloc(dt, shape, true)
 }
 
-// allocOutput is for the runtime's own fused kernels, which write every element of their output:
-// a recycled buffer is not cleared first.
-func allocOutput(ctx *ops.Context, dt tensor.DType, shape []int) *tensor.Tensor {
-	if a := arenaOf(ctx); a != nil {
-		return a.alloc(dt, shape, false)
-	}
-	return ctx.Alloc(dt, shape)
+// AllocOverwrite implements ops.OverwriteAllocator: a recycled buffer is not cleared.
+func (a *runArena) AllocOverwrite(dt tensor.DType, shape []int) *tensor.Tensor {
+	return a.alloc(dt, shape, false)
 }
 
 func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor {
