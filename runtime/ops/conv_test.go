@@ -387,3 +387,41 @@ func BenchmarkConvResNet(b *testing.B) {
 		})
 	}
 }
+
+// TestConvRandomGeometries sweeps random 2-D geometries through every lowering path (pointwise,
+// in-place stride-1, phase-split strided, depthwise) against the float64 definition.
+func TestConvRandomGeometries(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for trial := 0; trial < 60; trial++ {
+		group := []int{1, 1, 2, 3}[r.IntN(4)]
+		cg, mg := 1+r.IntN(3), 1+r.IntN(4)
+		if trial%7 == 0 { // depthwise
+			cg, mg = 1, 1
+		}
+		kh, kw := 1+r.IntN(4), 1+r.IntN(4)
+		strides := []int{1 + r.IntN(3), 1 + r.IntN(3)}
+		dilations := []int{1 + r.IntN(2), 1 + r.IntN(2)}
+		pads := []int{r.IntN(3), r.IntN(3), r.IntN(3), r.IntN(3)}
+		ih := (kh-1)*dilations[0] + 1 + r.IntN(9)
+		iw := (kw-1)*dilations[1] + 1 + r.IntN(20)
+		x := randTensor(r, 1+r.IntN(2), cg*group, ih, iw)
+		w := randTensor(r, mg*group, cg, kh, kw)
+		b := randTensor(r, mg*group)
+		attrs := map[string]any{"group": group, "strides": strides, "dilations": dilations, "pads": pads}
+		k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b})
+		if err != nil {
+			t.Fatalf("trial %d (%v): %v", trial, attrs, err)
+		}
+		y := outs[0]
+		want := refConv(x, w, b, group, strides, dilations, pads[:2], y.Shape[2:])
+		for i, v := range y.F32() {
+			if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+				t.Fatalf("trial %d (%v, x %v, w %v): y[%d] = %g, want %g", trial, attrs, x.Shape, w.Shape, i, v, want[i])
+			}
+		}
+	}
+}

@@ -19,6 +19,21 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 		{"kernel_shape": []int{4, 4}, "auto_pad": "SAME_LOWER", "strides": []int{2, 2}},
 	}
 	r := rand.New(rand.NewPCG(15, 16))
+	for trial := 0; trial < 30; trial++ {
+		g := map[string]any{
+			"kernel_shape": []int{1 + r.IntN(4), 1 + r.IntN(4)},
+			"strides":      []int{1 + r.IntN(3), 1 + r.IntN(3)},
+			"dilations":    []int{1 + r.IntN(2), 1 + r.IntN(2)},
+			"pads":         []int{r.IntN(2), r.IntN(2), r.IntN(2), r.IntN(2)},
+		}
+		if r.IntN(2) == 0 {
+			g["ceil_mode"] = 1
+		}
+		if r.IntN(2) == 0 {
+			g["count_include_pad"] = 1
+		}
+		geoms = append(geoms, g)
+	}
 	x := randTensor(r, 2, 3, 11, 13)
 	for _, kind := range []poolKind{poolMax, poolAvg} {
 		for gi, attrs := range geoms {
