@@ -29,6 +29,7 @@ var optimizationPasses = []struct {
 	{"matmul_bias_fusion", fuseMatMulBias},
 	{"activation_fusion", fuseActivations},
 	{"add_activation_fusion", fuseAddActivations},
+	{"layernorm_kernel", fastLayerNorms},
 }
 
 // WithoutOptimizations compiles the model as written (constant folding still happens): for

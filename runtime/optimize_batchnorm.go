@@ -118,3 +118,12 @@ func attrFloat(p *onnx.NodeProto, name string, def float32) float32 {
 	}
 	return def
 }
+
+func attrInt(p *onnx.NodeProto, name string, def int64) int64 {
+	for _, a := range p.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetI()
+		}
+	}
+	return def
+}

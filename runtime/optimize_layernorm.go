@@ -1,0 +1,79 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/actswap/actswap/runtime/ops"
+	"github.com/actswap/actswap/tensor"
+)
+
+// fastLayerNorms gives LayerNormalization over the last axis, with constant float32 scale (and
+// bias) and only Y requested, a float32 kernel: each lane's mean, variance and affine map in
+// three vector passes while the lane is in L1 (transformers normalise every token twice per
+// block). Other inputs (float16, another axis at run time) run the original kernel.
+//
+// Models from exporters that write LayerNorm out as ReduceMean/Sub/Pow/Sqrt/Div are not matched
+// here; the models we ship use the LayerNormalization op (opset 17).
+func fastLayerNorms(o *optimizer) int {
+	count := 0
+	for i, n := range o.g.nodes {
+		if o.dead[i] || !o.isOp(i, "LayerNormalization") || len(n.inputs) < 2 {
+			continue
+		}
+		if _, ok := o.singleOutput(i); !ok || n.inputs[0] < 0 {
+			continue
+		}
+		if axis := attrInt(n.proto, "axis", -1); axis != -1 {
+			continue
+		}
+		scale := o.constInput(i, 1)
+		if scale == nil || scale.DType != tensor.Float32 || scale.Rank() != 1 {
+			continue
+		}
+		d := scale.Len()
+		bias := tensor.Zeros(tensor.Float32, []int{d})
+		if len(n.inputs) > 2 && n.inputs[2] >= 0 {
+			if bias = o.constInput(i, 2); bias == nil || bias.DType != tensor.Float32 || bias.Len() != d || bias.Rank() != 1 {
+				continue
+			}
+		}
+		k := &layerNormKernel{label: n.label, scale: scale.F32(), bias: bias.F32(),
+			eps: attrFloat(n.proto, "epsilon", 1e-5), inner: n.kernel, nInputs: len(n.inputs)}
+		o.g.nodes[i] = &node{label: n.label, opType: "LayerNormalization", kernel: k, proto: n.proto,
+			version: n.version, inputs: n.inputs, outputs: n.outputs}
+		count++
+	}
+	return count
+}
+
+// layerNormKernel is LayerNormalization over the last axis in float32.
+type layerNormKernel struct {
+	label       string
+	scale, bias []float32
+	eps         float32
+	inner       ops.Kernel
+	nInputs     int
+}
+
+func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(inputs) == 0 || inputs[0] == nil {
+		return nil, fmt.Errorf("LayerNormalization %q: input X is missing", k.label)
+	}
+	x := inputs[0]
+	d := len(k.scale)
+	if x.DType != tensor.Float32 || x.Rank() == 0 || x.Shape[x.Rank()-1] != d || d == 0 {
+		return k.inner.Run(ctx, inputs)
+	}
+	out := ctx.AllocOverwrite(tensor.Float32, x.Shape)
+	xv, yv := x.F32(), out.F32()
+	lanes := len(xv) / d
+	ctx.Parallel(lanes, max(1, 16384/d), func(lo, hi int) {
+		for l := lo; l < hi; l++ {
+			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
+		}
+	})
+	return []*tensor.Tensor{out}, nil
+}
+
+func sqrt64(v float64) float64 { return math.Sqrt(v) }
