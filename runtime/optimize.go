@@ -10,7 +10,18 @@ import (
 
 // Graph optimizations run once at session creation, after constant folding, on the compiled main
 // graph. Each pass is small and counted; Session.Optimizations reports how often each fired so
-// tests (and `actswap bench`) can tell that a model got the rewrites it should.
+// tests can tell that a model got the rewrites it should. The passes (one file each):
+//
+//	identity_removal       Identity and inference Dropout disappear           optimize_identity.go
+//	batchnorm_folding      BatchNormalization folded into the Conv before it  optimize_batchnorm.go
+//	gelu_fusion            erf/tanh GELU chains become one Gelu node          optimize_gelu.go
+//	matmul_bias_fusion     MatMul + Add(bias) as one GEMM with a bias epilogue optimize_matmul.go
+//	activation_fusion      Relu/Gelu/ai.actswap ops in Conv/Gemm/MatMul epilogues optimize_activation.go
+//	add_activation_fusion  Add then activation in one pass                     optimize_add.go
+//	layernorm_kernel       float32 vector LayerNormalization                   optimize_layernorm.go
+//	shape_caching          shape-only subgraphs remembered per input shapes   optimize_shapes.go
+//
+// Buffers are recycled between values whose lifetimes do not overlap (optimize_memory.go).
 //
 // A pass may remove intermediate values (a fused chain's inner results). Run can still be asked
 // for them by name, as the calibrator does for pre-activation tensors: such a request is served
@@ -275,7 +286,8 @@ func (s *Session) noteOptimizations(c *compiler, m *onnx.ModelProto, cfg config)
 		return
 	}
 	s.buffers = newBufferPool(s.main)
-	if s.buffers != nil {
+	s.optimized["shape_caching"] = 0
+	if s.buffers != nil { // cached shape values must stay out of reach of sequences and subgraphs too
 		s.optimized["shape_caching"], s.shapes = cacheShapes(s.main)
 	}
 	s.removed = removedValues(s.main)
