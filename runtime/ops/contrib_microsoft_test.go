@@ -1,0 +1,258 @@
+package ops_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops" // also registers the fused kernels rewritten models use
+	"github.com/actswap/actswap/rewrite"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/tensor"
+)
+
+// The com.microsoft contrib kernels are checked two ways: against float64 evaluations of the
+// formulas in onnxruntime's ContribOperators documentation (always), and against onnxruntime
+// itself, which implements them natively (when installed).
+
+func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	s, err := runtime.NewSession(m)
+	if err != nil {
+		return nil, err
+	}
+	return s.Run(feeds)
+}
+
+func geluRef(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+func geluTanhRef(x float64) float64 {
+	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+}
+
+// contribCase is one single-node model with its inputs in order.
+type contribCase struct {
+	name      string
+	op        string
+	attrs     []graphtest.Attr
+	inputs    []*tensor.Tensor
+	nOut      int
+	noORT     string                                        // why onnxruntime's CPU build cannot run the op (BiasAdd is CUDA-only)
+	reference func(in [][]float64, shape []int) [][]float64 // nil: checked against onnxruntime only
+}
+
+func contribCases() []contribCase {
+	r := graphtest.Seeded(7)
+	x := graphtest.RandF32(r, 4, 2, 3, 8)
+	bias := graphtest.RandF32(r, 1, 8)
+	skip := graphtest.RandF32(r, 2, 2, 3, 8)
+	gamma := graphtest.RandF32(r, 1.5, 8)
+	beta := graphtest.RandF32(r, 0.5, 8)
+	withBias := func(f func(float64) float64) func(in [][]float64, shape []int) [][]float64 {
+		return func(in [][]float64, shape []int) [][]float64 {
+			c := shape[len(shape)-1]
+			y := make([]float64, len(in[0]))
+			for i, v := range in[0] {
+				if len(in) > 1 {
+					v += in[1][i%c]
+				}
+				y[i] = f(v)
+			}
+			return [][]float64{y}
+		}
+	}
+	skipLN := func(in [][]float64, shape []int) [][]float64 {
+		c := shape[len(shape)-1]
+		y := make([]float64, len(in[0]))
+		sum := make([]float64, len(in[0]))
+		for r := 0; r < len(y)/c; r++ {
+			mean, sq := 0.0, 0.0
+			for j := range c {
+				s := in[0][r*c+j] + in[1][r*c+j]
+				if len(in) > 4 {
+					s += in[4][j]
+				}
+				sum[r*c+j] = s
+				mean += s
+			}
+			mean /= float64(c)
+			for j := range c {
+				sq += (sum[r*c+j] - mean) * (sum[r*c+j] - mean)
+			}
+			inv := 1 / math.Sqrt(sq/float64(c)+1e-5)
+			for j := range c {
+				y[r*c+j] = (sum[r*c+j]-mean)*inv*in[2][j] + in[3][j]
+			}
+		}
+		return [][]float64{y, nil, nil, sum}
+	}
+	a := graphtest.RandF32(r, 1, 2, 5, 3)
+	b := graphtest.RandF32(r, 1, 4, 3)
+	return []contribCase{
+		{name: "gelu", op: "Gelu", inputs: []*tensor.Tensor{x}, nOut: 1, reference: withBias(geluRef)},
+		{name: "bias_gelu", op: "BiasGelu", inputs: []*tensor.Tensor{x, bias}, nOut: 1, reference: withBias(geluRef)},
+		{name: "fast_gelu", op: "FastGelu", inputs: []*tensor.Tensor{x}, nOut: 1, reference: withBias(geluTanhRef)},
+		{name: "fast_gelu_bias", op: "FastGelu", inputs: []*tensor.Tensor{x, bias}, nOut: 1, reference: withBias(geluTanhRef)},
+		{name: "quick_gelu", op: "QuickGelu", inputs: []*tensor.Tensor{x}, nOut: 1,
+			reference: withBias(func(v float64) float64 { return v / (1 + math.Exp(-1.702*v)) })},
+		{name: "quick_gelu_alpha", op: "QuickGelu", attrs: []graphtest.Attr{graphtest.A("alpha", float32(1.25))},
+			inputs: []*tensor.Tensor{x}, nOut: 1,
+			reference: withBias(func(v float64) float64 { return v / (1 + math.Exp(-1.25*v)) })},
+		{name: "bias_add", op: "BiasAdd", inputs: []*tensor.Tensor{x, bias, skip}, nOut: 1,
+			noORT: "onnxruntime implements BiasAdd for CUDA only",
+			reference: func(in [][]float64, shape []int) [][]float64 {
+				y := make([]float64, len(in[0]))
+				for i := range y {
+					y[i] = in[0][i] + in[1][i%8] + in[2][i]
+				}
+				return [][]float64{y}
+			}},
+		{name: "skip_layernorm", op: "SkipLayerNormalization", attrs: []graphtest.Attr{graphtest.A("epsilon", float32(1e-5))},
+			inputs: []*tensor.Tensor{x, skip, gamma, beta, bias}, nOut: 4, reference: skipLN},
+		{name: "fused_matmul_transB", op: "FusedMatMul",
+			attrs:  []graphtest.Attr{graphtest.A("alpha", float32(0.5)), graphtest.A("transB", 1)},
+			inputs: []*tensor.Tensor{a, b}, nOut: 1,
+			reference: func(in [][]float64, _ []int) [][]float64 {
+				y := make([]float64, 2*5*4)
+				for bi := range 2 {
+					for i := range 5 {
+						for j := range 4 {
+							s := 0.0
+							for k := range 3 {
+								s += in[0][bi*15+i*3+k] * in[1][j*3+k] // B is [4, 3]; op(B) = Bᵀ
+							}
+							y[bi*20+i*4+j] = 0.5 * s
+						}
+					}
+				}
+				return [][]float64{y}
+			}},
+		{name: "fused_matmul_transA", op: "FusedMatMul", attrs: []graphtest.Attr{graphtest.A("transA", 1)},
+			inputs: []*tensor.Tensor{graphtest.RandF32(r, 1, 3, 4), graphtest.RandF32(r, 1, 2, 3, 5)}, nOut: 1},
+	}
+}
+
+// buildContrib writes the case as a one-node com.microsoft model.
+func buildContrib(tc contribCase) (*onnx.ModelProto, map[string]*tensor.Tensor) {
+	b := graphtest.New(tc.name, 17).Opset("com.microsoft", 1)
+	feeds := map[string]*tensor.Tensor{}
+	var names []string
+	for i, t := range tc.inputs {
+		name := string(rune('a' + i))
+		dims := make([]any, len(t.Shape))
+		for j, d := range t.Shape {
+			dims[j] = d
+		}
+		b.Input(name, t.DType, dims...)
+		feeds[name] = t
+		names = append(names, name)
+	}
+	outs := b.Node("com.microsoft", tc.op, names, tc.nOut, tc.attrs...)
+	for i, o := range outs {
+		if tc.nOut == 4 && (i == 1 || i == 2) {
+			continue // SkipLayerNormalization's mean and inv_std_var are training outputs
+		}
+		b.Output(o, tensor.Float32, graphtest.AnyRank)
+	}
+	return b.Model(), feeds
+}
+
+func TestMicrosoftContribAgainstFormulas(t *testing.T) {
+	for _, tc := range contribCases() {
+		if tc.reference == nil {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			m, feeds := buildContrib(tc)
+			got, err := runActswap(m, feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in [][]float64
+			for _, x := range tc.inputs {
+				vals := make([]float64, x.Len())
+				for i, v := range x.F32() {
+					vals[i] = float64(v)
+				}
+				in = append(in, vals)
+			}
+			want := tc.reference(in, tc.inputs[0].Shape)
+			for i, out := range m.GetGraph().GetOutput() {
+				idx := i
+				if tc.nOut == 4 && i == 1 {
+					idx = 3
+				}
+				g := got[out.GetName()]
+				if g == nil || len(g.F32()) != len(want[idx]) {
+					t.Fatalf("output %q missing or of the wrong size", out.GetName())
+				}
+				for j, w := range want[idx] {
+					if d := math.Abs(float64(g.F32()[j]) - w); d > 1e-5+1e-5*math.Abs(w) {
+						t.Fatalf("output %q[%d] = %g, want %g", out.GetName(), j, g.F32()[j], w)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMicrosoftContribAgainstOnnxruntime(t *testing.T) {
+	for _, tc := range contribCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.noORT != "" {
+				t.Skip(tc.noORT)
+			}
+			m, feeds := buildContrib(tc)
+			graphtest.AgreeWithORT(t, m, tc.name, feeds, runActswap, graphtest.RTol, graphtest.ATol)
+		})
+	}
+}
+
+// TestMicrosoftContribBadInputs: shape and type errors are reported, not panics.
+func TestMicrosoftContribBadInputs(t *testing.T) {
+	r := graphtest.Seeded(3)
+	x := graphtest.RandF32(r, 1, 2, 4)
+	cases := []contribCase{
+		{name: "bias_wrong_len", op: "BiasGelu", inputs: []*tensor.Tensor{x, graphtest.RandF32(r, 1, 3)}, nOut: 1},
+		{name: "bias_add_rank2", op: "BiasAdd", inputs: []*tensor.Tensor{x, graphtest.RandF32(r, 1, 4), x}, nOut: 1},
+		{name: "int_input", op: "Gelu", inputs: []*tensor.Tensor{graphtest.RandI64(r, 0, 3, 2)}, nOut: 1},
+		{name: "matmul_inner", op: "FusedMatMul", inputs: []*tensor.Tensor{x, x}, nOut: 1},
+	}
+	for _, tc := range cases {
+		m, feeds := buildContrib(tc)
+		if _, err := runActswap(m, feeds); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
+
+// TestMicrosoftGeluRewrites: models with onnxruntime's fused GELU ops, rewritten by rewrite.Apply,
+// still run in both engines and agree (onnxruntime runs the attached function bodies).
+func TestMicrosoftGeluRewrites(t *testing.T) {
+	r := graphtest.Seeded(11)
+	build := func() *onnx.ModelProto {
+		b := graphtest.New("ms_gelus", 17).Opset("com.microsoft", 1)
+		x := b.Input("x", tensor.Float32, "batch", 8)
+		h := b.Op("MatMul", []string{x, b.F32([]int{8, 8}, graphtest.RandF32s(r, 0.5, 64)...)})
+		bias := b.F32([]int{8}, graphtest.RandF32s(r, 0.5, 8)...)
+		g1 := b.Node("com.microsoft", "BiasGelu", []string{h, bias}, 1)[0]
+		g2 := b.Node("com.microsoft", "FastGelu", []string{g1, bias}, 1)[0]
+		g3 := b.Node("com.microsoft", "Gelu", []string{g2}, 1)[0]
+		g4 := b.Node("com.microsoft", "QuickGelu", []string{g3}, 1, graphtest.A("alpha", float32(1.702)))[0]
+		g5 := b.Node("com.microsoft", "FastGelu", []string{g4}, 1)[0]
+		b.Output(g5, tensor.Float32, "batch", 8)
+		return b.Model()
+	}
+	m := build()
+	feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 3, 5, 8)}
+	graphtest.AgreeWithORT(t, m, "ms_gelus", feeds, runActswap, graphtest.RTol, graphtest.ATol)
+	for _, fam := range onnxops.Families {
+		out, rep, err := rewrite.Apply(m, rewrite.Options{To: fam})
+		if err != nil {
+			t.Fatalf("%s: %v", fam, err)
+		}
+		if len(rep.Replaced) != 5 {
+			t.Errorf("%s: replaced %d sites, want 5 (found %v, skipped %v)", fam, len(rep.Replaced), rep.FoundByPattern(), rep.Skipped)
+		}
+		graphtest.AgreeWithORT(t, out, "ms_gelus_"+string(fam), feeds, runActswap, graphtest.RTol, graphtest.ATol)
+	}
+}
