@@ -1,0 +1,422 @@
+// Command asm generates the AVX2/FMA kernels of package vecmath with avo. Run it through
+// `go generate` in internal/vecmath; the .s and stub files it writes are committed.
+//
+// Every elementwise kernel takes (dst, src []float32), handles the first len(src)/8·8 elements
+// (the Go wrappers finish the tail) and may run in place (dst = src). The math is that of
+// ../scalar.go, lane for lane, with multiply-adds fused.
+package main
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Constants, repeated from ../coeffs.go (TestAsmConstants in the package compares them).
+var (
+	expPoly  = []float32{0.5, 0.166666657, 0.0416662954, 0.00833349675, 0.00139446498, 0.000197903573}
+	tanhPoly = []float32{-0.333332807, 0.133314416, -0.0537397154, 0.0206390899, -0.00570499059}
+	erfPoly  = []float32{1.12837923, -0.376126379, 0.112837739, -0.0268631205, 0.00520031201, -0.000769290491}
+	erfcPoly = []float32{-4.53341818e-06, 0.399111867, 0.396210372, 0.324139535, -0.042668175,
+		0.403492302, -1.48740923, 1.74170625, -0.889300108, 0.0825884491, 0.104823083, -0.0326897912}
+)
+
+const (
+	erfcT      = 0.5
+	uMax       = 15
+	tanhSmall  = 0.625
+	erfSmall   = 0.5
+	expLo      = -104
+	expHi      = 89
+	log2e      = 1.44269504088896341
+	ln2Hi      = 0.693359375
+	ln2Lo      = -2.12194440e-4
+	geluTanhC  = 0.7978845608028654
+	geluTanhK  = 0.044715
+	geluTanhLo = -20
+)
+
+func main() {
+	ConstraintExpr("amd64")
+	unary("expAVX2", "e^x", func(x VecVirtual) VecVirtual { return exp8(x, true) })
+	unary("sigmoidAVX2", "1/(1+e^−x)", sigmoid8)
+	unary("tanhAVX2", "tanh x", tanh8)
+	unary("erfAVX2", "erf x", erf8)
+	unary("geluAVX2", "x·Φ(x)", gelu8)
+	unary("geluTanhAVX2", "GELU's tanh form", geluTanh8)
+	expSumShifted()
+	maxKernel()
+	scaleKernel()
+	Generate()
+}
+
+var consts = map[string]Mem{}
+
+// vecF32 is a read-only 32-byte constant holding v eight times.
+func vecF32(name string, v float32) Mem { return vecU32(name, math.Float32bits(v)) }
+
+func vecU32(name string, v uint32) Mem {
+	if m, ok := consts[name]; ok {
+		return m
+	}
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(v)) // as bits: avo would print a whole-valued float as an integer
+	}
+	consts[name] = m
+	return m
+}
+
+func coef(name string, i int, v float32) Mem { return vecF32(fmt.Sprintf("%s%d", name, i), v) }
+
+// VCMPPS predicates.
+const (
+	cmpLT    = 0x01
+	cmpGE    = 0x0d
+	cmpUNORD = 0x03
+)
+
+// horner returns Σ c_k·t^k.
+func horner(name string, c []float32, t VecVirtual) VecVirtual {
+	p := YMM()
+	VMOVUPS(coef(name, len(c)-1, c[len(c)-1]), p)
+	for i := len(c) - 2; i >= 0; i-- {
+		VFMADD213PS(coef(name, i, c[i]), t, p) // p = p·t + c_i
+	}
+	return p
+}
+
+// expParts computes p, s1, s2 with e^x = p·s1·s2 as expParts in ../scalar.go; x (already
+// clamped) is clobbered.
+func expParts(x VecVirtual) (p, s1, s2 VecVirtual) {
+	n := YMM()
+	VMULPS(vecF32("log2e", log2e), x, n)
+	VROUNDPS(U8(0), n, n) // to nearest even
+	VFNMADD231PS(vecF32("ln2Hi", ln2Hi), n, x)
+	VFNMADD231PS(vecF32("ln2Lo", ln2Lo), n, x)
+	p = horner("expP", expPoly, x)
+	r2 := YMM()
+	VMULPS(x, x, r2)
+	VFMADD213PS(x, r2, p) // p·r² + r
+	VADDPS(vecF32("one", 1), p, p)
+	n2 := YMM()
+	VCVTPS2DQ(n, n2)
+	s1 = YMM()
+	VPSRAD(U8(1), n2, s1) // n1 = n>>1
+	VPSUBD(s1, n2, n2)    // n2 = n − n1
+	bias := vecU32("bias127", 127)
+	VPADDD(bias, s1, s1)
+	VPSLLD(U8(23), s1, s1)
+	VPADDD(bias, n2, n2)
+	VPSLLD(U8(23), n2, n2)
+	return p, s1, n2
+}
+
+// clampExp limits x to [expLo, expHi] in place; a NaN lane stays NaN (VMAXPS/VMINPS return
+// their first Go operand when either is NaN).
+func clampExp(x VecVirtual) {
+	VMAXPS(x, load(vecF32("expLo", expLo)), x)
+	VMINPS(x, load(vecF32("expHi", expHi)), x)
+}
+
+// load copies a constant into a register: the operand that VMAXPS/VMINPS return on NaN, and
+// VDIVPS's dividend, cannot come from memory.
+func load(m Mem) VecVirtual {
+	r := YMM()
+	VMOVUPS(m, r)
+	return r
+}
+
+// exp8 returns e^x; x is clobbered. Without clamp the caller guarantees the range.
+func exp8(x VecVirtual, clamp bool) VecVirtual {
+	if clamp {
+		clampExp(x)
+	}
+	p, s1, s2 := expParts(x)
+	VMULPS(s1, p, p)
+	VMULPS(s2, p, p)
+	return p
+}
+
+func absOf(x VecVirtual) VecVirtual {
+	a := YMM()
+	VANDPS(vecU32("absMask", 0x7fffffff), x, a)
+	return a
+}
+
+// withSignOf returns |y| with the sign bit of x (y ≥ 0 here, so an OR does it).
+func withSignOf(y, x VecVirtual) VecVirtual {
+	s := YMM()
+	VANDPS(vecU32("signMask", 0x80000000), x, s)
+	VORPS(s, y, y)
+	return y
+}
+
+func sigmoid8(x VecVirtual) VecVirtual {
+	e := absOf(x)
+	VXORPS(vecU32("signMask", 0x80000000), e, e) // −|x|
+	e = exp8(e, true)
+	s := YMM()
+	VADDPS(vecF32("one", 1), e, s)
+	VDIVPS(s, load(vecF32("one", 1)), s) // 1/(1+e)
+	neg := YMM()
+	VMULPS(e, s, neg)
+	VBLENDVPS(x, neg, s, s) // sign bit of x set: e/(1+e)
+	return s
+}
+
+func tanh8(x VecVirtual) VecVirtual {
+	a := absOf(x)
+	small := YMM()
+	VCMPPS(U8(cmpLT), vecF32("tanhSmall", tanhSmall), a, small)
+	// Large |x|: (1 − e)/(1 + e), e = e^(−2|x|), with x's sign.
+	e := YMM()
+	VMULPS(vecF32("minusTwo", -2), a, e)
+	e = exp8(e, true)
+	num, den := YMM(), YMM()
+	VMOVUPS(vecF32("one", 1), num)
+	VSUBPS(e, num, num)
+	VADDPS(vecF32("one", 1), e, den)
+	VDIVPS(den, num, num)
+	big := withSignOf(num, x)
+	// Small |x|: x + x³·q(x²).
+	x2 := YMM()
+	VMULPS(x, x, x2)
+	q := horner("tanhP", tanhPoly, x2)
+	VMULPS(x, x2, x2) // x³
+	VFMADD213PS(x, x2, q)
+	VBLENDVPS(small, q, big, big)
+	return big
+}
+
+// erfcTail8 returns erfc(u/√2)·e^(u²/2) for u in [0, uMax].
+func erfcTail8(u VecVirtual) VecVirtual {
+	t := YMM()
+	VMOVUPS(vecF32("one", 1), t)
+	VFMADD231PS(vecF32("erfcT", erfcT), u, t) // 1 + T·u
+	VDIVPS(t, load(vecF32("one", 1)), t)
+	return horner("erfcR", erfcPoly, t)
+}
+
+func erf8(x VecVirtual) VecVirtual {
+	a := absOf(x)
+	small := YMM()
+	VCMPPS(U8(cmpLT), vecF32("erfSmall", erfSmall), a, small)
+	// Large |x|: 1 − e^(−x²)·erfcTail(√2·|x|), with x's sign.
+	u := YMM()
+	VMULPS(vecF32("sqrt2", math.Sqrt2), a, u)
+	VMINPS(u, load(vecF32("uMax", uMax)), u)
+	r := erfcTail8(u)
+	m := YMM()
+	VMULPS(a, a, m)
+	VXORPS(vecU32("signMask", 0x80000000), m, m)
+	e := exp8(m, true)
+	VMULPS(e, r, r)
+	y := YMM()
+	VMOVUPS(vecF32("one", 1), y)
+	VSUBPS(r, y, y)
+	big := withSignOf(y, x)
+	// Small |x|: x·p(x²).
+	x2 := YMM()
+	VMULPS(x, x, x2)
+	p := horner("erfP", erfPoly, x2)
+	VMULPS(x, p, p)
+	VBLENDVPS(small, p, big, big)
+	return big
+}
+
+// gelu8 is x·Φ(x) as geluScalar: Φ(−u) = ½·e^(−u²/2)·erfcTail(u) with u² split exactly into
+// hi + lo, and the final scaling by 2^n2 last so that denormal results round once.
+func gelu8(x VecVirtual) VecVirtual {
+	u := absOf(x)
+	VMINPS(u, load(vecF32("uMax", uMax)), u)
+	hi, lo := YMM(), YMM()
+	VMULPS(u, u, hi)
+	VMOVAPS(hi, lo)
+	VFMSUB231PS(u, u, lo) // lo = u·u − hi, exact
+	g := erfcTail8(u)
+	VMULPS(vecF32("half", 0.5), g, g)
+	VMULPS(vecF32("half", 0.5), lo, lo)
+	VFNMADD231PS(lo, g, g) // g·(1 − lo/2)
+	VMULPS(vecF32("minusHalf", -0.5), hi, hi)
+	p, s1, s2 := expParts(hi)
+	VMULPS(p, g, g)
+	VMULPS(s1, g, g) // q
+	pos := YMM()
+	VMULPS(s2, g, pos)
+	one := YMM()
+	VMOVUPS(vecF32("one", 1), one)
+	VSUBPS(pos, one, pos)
+	VMULPS(x, pos, pos) // x·(1 − Φ(−x))
+	neg := YMM()
+	VMAXPS(x, load(vecF32("minusUMax", -uMax)), neg)
+	VMULPS(g, neg, neg)
+	VMULPS(s2, neg, neg) // x·Φ(x) for x < 0
+	VBLENDVPS(x, neg, pos, pos)
+	return pos
+}
+
+func geluTanh8(x VecVirtual) VecVirtual {
+	xc := YMM()
+	VMAXPS(x, load(vecF32("geluTanhLo", geluTanhLo)), xc)
+	z := YMM()
+	VMULPS(xc, xc, z)
+	VMULPS(vecF32("geluTanhK", geluTanhK), z, z)
+	VADDPS(vecF32("one", 1), z, z)
+	VMULPS(xc, z, z)
+	VMULPS(vecF32("geluTanhC", geluTanhC), z, z)
+	e := absOf(z)
+	VMULPS(vecF32("minusTwo", -2), e, e)
+	e = exp8(e, true)
+	s := YMM()
+	VADDPS(vecF32("one", 1), e, s)
+	VDIVPS(s, load(vecF32("one", 1)), s)
+	neg := YMM()
+	VMULPS(e, s, neg)
+	VBLENDVPS(z, neg, s, s)
+	VMULPS(xc, s, s)
+	return s
+}
+
+// unary emits name(dst, src []float32) mapping blocks of 8 through body.
+func unary(name, what string, body func(x VecVirtual) VecVirtual) {
+	TEXT(name, NOSPLIT, "func(dst, src []float32)")
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for the first len(src)/8·8 elements (AVX2, FMA).", name, what))
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(3), n)
+	Label(name + "_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "_done"))
+	x := YMM()
+	VMOVUPS(Mem{Base: src}, x)
+	VMOVUPS(body(x), Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+func expSumShifted() {
+	TEXT("expSumShiftedAVX2", NOSPLIT, "func(dst, src []float32, shift float32) float32")
+	Doc("expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for the first len(src)/8·8 elements and returns their sum (AVX2, FMA).")
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	shift := YMM()
+	VBROADCASTSS(NewParamAddr("shift", 48), shift)
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	SHRQ(U8(3), n)
+	Label("ess_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef("ess_done"))
+	x := YMM()
+	VMOVUPS(Mem{Base: src}, x)
+	VSUBPS(shift, x, x)
+	e := exp8(x, true)
+	VMOVUPS(e, Mem{Base: dst})
+	VADDPS(e, acc, acc)
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	DECQ(n)
+	JMP(LabelRef("ess_loop"))
+	Label("ess_done")
+	Store(hsum(acc), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// hsum adds the 8 lanes of v into the low lane of an xmm register.
+func hsum(v VecVirtual) Register {
+	hi := XMM()
+	VEXTRACTF128(U8(1), v, hi)
+	lo := v.AsX()
+	VADDPS(hi, lo, lo)
+	VMOVHLPS(lo, lo, hi)
+	VADDPS(hi, lo, lo)
+	VPSHUFD(U8(1), lo, hi)
+	VADDSS(hi, lo, lo)
+	return lo
+}
+
+func maxKernel() {
+	TEXT("maxAVX2", NOSPLIT, "func(src []float32) float32")
+	Doc("maxAVX2 returns the largest of src[0:len(src)/8·8] (len ≥ 8), or NaN if any of them is NaN (AVX2).")
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(3), n)
+	m, nan := YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, m)
+	VXORPS(nan, nan, nan)
+	Label("max_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef("max_done"))
+	x, u := YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, x)
+	VCMPPS(U8(cmpUNORD), x, x, u)
+	VORPS(u, nan, nan)
+	VMAXPS(x, m, m)
+	ADDQ(U32(32), src)
+	DECQ(n)
+	JMP(LabelRef("max_loop"))
+	Label("max_done")
+	// Reduce the maxima and, separately, the NaN mask: VMAXPS alone may drop a NaN.
+	lo := reduce(m, func(a, b Op) { VMAXPS(a, b, b) })
+	nanLo := reduce(nan, func(a, b Op) { VORPS(a, b, b) })
+	VORPS(nanLo, lo, lo) // all ones, a NaN, if any lane saw one
+	Store(lo, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// reduce folds the 8 lanes of v with op into lane 0 of the returned register.
+func reduce(v VecVirtual, op func(a, b Op)) Register {
+	hi := XMM()
+	lo := v.AsX()
+	VEXTRACTF128(U8(1), v, hi)
+	op(hi, lo)
+	VMOVHLPS(lo, lo, hi)
+	op(hi, lo)
+	VPSHUFD(U8(1), lo, hi)
+	op(hi, lo)
+	return lo
+}
+
+func scaleKernel() {
+	TEXT("scaleAVX2", NOSPLIT, "func(dst []float32, s float32)")
+	Doc("scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).")
+	dst := Load(Param("dst").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	s := YMM()
+	VBROADCASTSS(NewParamAddr("s", 24), s)
+	SHRQ(U8(4), n)
+	Label("scale_loop2")
+	CMPQ(n, U32(0))
+	JE(LabelRef("scale_one"))
+	a, b := YMM(), YMM()
+	VMULPS(Mem{Base: dst}, s, a)
+	VMULPS(Mem{Base: dst, Disp: 32}, s, b)
+	VMOVUPS(a, Mem{Base: dst})
+	VMOVUPS(b, Mem{Base: dst, Disp: 32})
+	ADDQ(U32(64), dst)
+	DECQ(n)
+	JMP(LabelRef("scale_loop2"))
+	Label("scale_one")
+	m := Load(Param("dst").Len(), GP64())
+	TESTQ(U32(8), m)
+	JE(LabelRef("scale_done"))
+	c := YMM()
+	VMULPS(Mem{Base: dst}, s, c)
+	VMOVUPS(c, Mem{Base: dst})
+	Label("scale_done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,23 @@
+//go:build !amd64
+
+package vecmath
+
+// Other architectures run the pure-Go kernels; these stand in for the amd64 assembly and are
+// never selected (useAsm is false).
+
+var useAsm = false
+
+func expAVX2(dst, src []float32)      { mapScalar(dst, src, expScalar) }
+func sigmoidAVX2(dst, src []float32)  { mapScalar(dst, src, sigmoidScalar) }
+func tanhAVX2(dst, src []float32)     { mapScalar(dst, src, tanhScalar) }
+func erfAVX2(dst, src []float32)      { mapScalar(dst, src, erfScalar) }
+func geluAVX2(dst, src []float32)     { mapScalar(dst, src, geluScalar) }
+func geluTanhAVX2(dst, src []float32) { mapScalar(dst, src, geluTanhScalar) }
+
+func expSumShiftedAVX2(dst, src []float32, shift float32) float32 {
+	return expSumShiftedGo(dst, src, shift)
+}
+
+func maxAVX2(src []float32) float32 { return maxGo(src) }
+
+func scaleAVX2(dst []float32, s float32) { scaleGo(dst, s) }

@@ -1,0 +1,98 @@
+package vecmath
+
+// Exp sets dst[i] = e^src[i].
+func Exp(dst, src []float32) { apply(dst, src, expAVX2, expScalar) }
+
+// Sigmoid sets dst[i] = 1/(1 + e^−src[i]).
+func Sigmoid(dst, src []float32) { apply(dst, src, sigmoidAVX2, sigmoidScalar) }
+
+// Tanh sets dst[i] = tanh(src[i]).
+func Tanh(dst, src []float32) { apply(dst, src, tanhAVX2, tanhScalar) }
+
+// Erf sets dst[i] = erf(src[i]).
+func Erf(dst, src []float32) { apply(dst, src, erfAVX2, erfScalar) }
+
+// GELU sets dst[i] = x·Φ(x) for x = src[i], the exact (erf) GELU: ½x(1 + erf(x/√2)).
+func GELU(dst, src []float32) { apply(dst, src, geluAVX2, geluScalar) }
+
+// GELUTanh sets dst[i] to GELU's tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+func GELUTanh(dst, src []float32) { apply(dst, src, geluTanhAVX2, geluTanhScalar) }
+
+// apply runs the vector kernel over whole blocks of 8 and f over the rest.
+func apply(dst, src []float32, vec func(dst, src []float32), f func(float32) float32) {
+	dst = dst[:len(src)]
+	i := 0
+	if useAsm && len(src) >= 8 {
+		i = len(src) &^ 7
+		vec(dst[:i], src[:i])
+	}
+	mapScalar(dst[i:], src[i:], f)
+}
+
+func mapScalar(dst, src []float32, f func(float32) float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = f(v)
+	}
+}
+
+// Max returns the largest element of src, NaN if any element is NaN, and −Inf for an empty
+// slice.
+func Max(src []float32) float32 {
+	if useAsm && len(src) >= 8 {
+		body := len(src) &^ 7
+		return max(maxAVX2(src[:body]), maxGo(src[body:]))
+	}
+	return maxGo(src)
+}
+
+func maxGo(src []float32) float32 {
+	m := float32(negInf)
+	for _, v := range src {
+		m = max(m, v) // Go's max propagates NaN
+	}
+	return m
+}
+
+// ExpSumShifted replaces each dst[i] by e^(dst[i]−shift) and returns the sum of the results: the
+// exponentials of a softmax row (shift = the row's Max). The sum is accumulated in float32, 8
+// partial sums at a time.
+func ExpSumShifted(dst []float32, shift float32) float32 { return ExpSumShiftedTo(dst, dst, shift) }
+
+// ExpSumShiftedTo is ExpSumShifted reading src and writing dst.
+func ExpSumShiftedTo(dst, src []float32, shift float32) float32 {
+	dst = dst[:len(src)]
+	if useAsm && len(src) >= 8 {
+		body := len(src) &^ 7
+		s := expSumShiftedAVX2(dst[:body], src[:body], shift)
+		return s + expSumShiftedGo(dst[body:], src[body:], shift)
+	}
+	return expSumShiftedGo(dst, src, shift)
+}
+
+func expSumShiftedGo(dst, src []float32, shift float32) float32 {
+	dst = dst[:len(src)]
+	var sum float32
+	for i, v := range src {
+		e := expScalar(v - shift)
+		dst[i] = e
+		sum += e
+	}
+	return sum
+}
+
+// Scale multiplies every element of dst by s.
+func Scale(dst []float32, s float32) {
+	i := 0
+	if useAsm && len(dst) >= 8 {
+		i = len(dst) &^ 7
+		scaleAVX2(dst[:i], s)
+	}
+	scaleGo(dst[i:], s)
+}
+
+func scaleGo(dst []float32, s float32) {
+	for i := range dst {
+		dst[i] *= s
+	}
+}

@@ -1,0 +1,210 @@
+package vecmath
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// testInputs covers the whole float32 line: a stride through all 2^32 bit patterns (both signs,
+// denormals, huge magnitudes, NaN payloads), a dense linear sweep of the interesting range, and
+// special values. The count is not a multiple of 8, so the Go tail runs too.
+func testInputs() []float32 {
+	var xs []float32
+	for b := uint64(0); b < 1<<32; b += 4093 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	for i := -400000; i <= 400000; i++ {
+		xs = append(xs, float32(i)*5e-5) // [−20, 20]
+	}
+	inf := float32(math.Inf(1))
+	xs = append(xs, float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)),
+		math.Float32frombits(1), -math.Float32frombits(1), math.MaxFloat32, -math.MaxFloat32,
+		88.72283, 88.72284, 88.7229, -87.33654, -103.9, -103.98, -104, -150, 15, -15, 20, -20,
+		0.625, -0.625, 0.5, -0.5, 1e-30, -1e-30, 3.92, -3.92, 13.2, -13.2, 5.5, -5.5, 1)
+	return xs
+}
+
+type accuracyCase struct {
+	name  string
+	f     func(dst, src []float32)
+	ref   func(x float64) float64
+	bound float64 // max relative error for normal results
+	// scale, when set, widens the bound for an input whose reference is ill-conditioned in
+	// float32 (the error is bound·scale(x)).
+	scale func(x float64) float64
+}
+
+func sigmoid64(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+func geluTanhZ(x float64) float64 { return geluTanhC * (x + geluTanhK*x*x*x) }
+
+// gelu64 is x·Φ(x), with its limit 0 at −Inf (where ½x·erfc(−x/√2) is −Inf·0).
+func gelu64(x float64) float64 {
+	if math.IsInf(x, -1) {
+		return 0
+	}
+	return 0.5 * x * math.Erfc(-x/math.Sqrt2)
+}
+
+var accuracyCases = []accuracyCase{
+	{name: "Exp", f: Exp, ref: math.Exp, bound: 1.5e-7},
+	{name: "Sigmoid", f: Sigmoid, ref: sigmoid64, bound: 3e-7},
+	{name: "Tanh", f: Tanh, ref: math.Tanh, bound: 3e-7},
+	{name: "Erf", f: Erf, ref: math.Erf, bound: 4e-7},
+	{name: "GELU", f: GELU, ref: gelu64, bound: 6e-7},
+	// Computed in float32, z = √(2/π)(x + 0.044715x³) carries a few ulp of rounding, which e^(2z)
+	// multiplies by 2|z| in the negative tail.
+	{name: "GELUTanh", f: GELUTanh, bound: 4e-7,
+		ref: func(x float64) float64 {
+			if math.IsInf(x, -1) {
+				return 0 // the limit; x·σ(2z) is −Inf·0 there
+			}
+			return x * sigmoid64(2*geluTanhZ(x))
+		},
+		scale: func(x float64) float64 { return max(1, 2*math.Abs(geluTanhZ(x))) }},
+}
+
+// withGo runs f once with the assembly (where the CPU has it) and once with the pure-Go kernels.
+func withGo(t *testing.T, f func(t *testing.T)) {
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	for _, asm := range []bool{true, false} {
+		if asm && !saved {
+			continue
+		}
+		useAsm = asm
+		t.Run(fmt.Sprintf("asm=%v", asm), f)
+	}
+}
+
+const minNormal = 0x1p-126
+
+func TestAccuracy(t *testing.T) {
+	xs := testInputs()
+	for _, c := range accuracyCases {
+		t.Run(c.name, func(t *testing.T) {
+			withGo(t, func(t *testing.T) {
+				got := make([]float32, len(xs))
+				c.f(got, xs)
+				inPlace := append([]float32(nil), xs...)
+				c.f(inPlace, inPlace)
+				worst, worstX := 0.0, float32(0)
+				fails := 0
+				for i, x := range xs {
+					if math.Float32bits(got[i]) != math.Float32bits(inPlace[i]) {
+						t.Fatalf("%s(%g): %g, but %g in place", c.name, x, got[i], inPlace[i])
+					}
+					want := c.ref(float64(x))
+					g := float64(got[i])
+					var ok bool
+					switch {
+					case math.IsNaN(want):
+						ok = math.IsNaN(g)
+					case math.IsInf(float64(float32(want)), 0):
+						ok = g == float64(float32(want))
+					case math.Abs(want) < minNormal:
+						tol := 4 * 0x1p-149
+						if c.scale != nil && !math.IsInf(float64(x), 0) {
+							// GELUTanh rounds e^(2z) into the denormals before multiplying by x.
+							tol += c.bound*c.scale(float64(x))*math.Abs(want) + math.Abs(float64(x))*0x1p-149
+						}
+						ok = math.Abs(g-want) <= tol
+					default:
+						rel := math.Abs(g-want) / math.Abs(want)
+						if c.scale != nil {
+							rel /= c.scale(float64(x))
+						}
+						if rel > worst {
+							worst, worstX = rel, x
+						}
+						ok = rel <= c.bound
+					}
+					if !ok {
+						if fails++; fails <= 5 {
+							t.Errorf("%s(%g) = %g, want %g", c.name, x, got[i], want)
+						}
+					}
+				}
+				t.Logf("%s: max relative error %.3g at x = %g over %d inputs", c.name, worst, worstX, len(xs))
+			})
+		})
+	}
+}
+
+func TestSoftmaxHelpers(t *testing.T) {
+	withGo(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 33, 197, 1000} {
+			row := make([]float32, n)
+			for i := range row {
+				row[i] = float32(math.Sin(float64(i)*1.7)*20 - 3)
+			}
+			wantMax := math.Inf(-1)
+			for _, v := range row {
+				wantMax = math.Max(wantMax, float64(v))
+			}
+			if got := Max(row); float64(got) != wantMax {
+				t.Fatalf("n=%d: Max = %g, want %g", n, got, wantMax)
+			}
+			if n == 0 {
+				continue
+			}
+			for _, at := range []int{0, n / 2, n - 1} {
+				withNaN := append([]float32(nil), row...)
+				withNaN[at] = float32(math.NaN())
+				if got := Max(withNaN); !math.IsNaN(float64(got)) {
+					t.Fatalf("n=%d: Max with NaN at %d = %g, want NaN", n, at, got)
+				}
+			}
+			shift := float32(wantMax)
+			out := make([]float32, n)
+			sum := ExpSumShiftedTo(out, row, shift)
+			inPlace := append([]float32(nil), row...)
+			if s2 := ExpSumShifted(inPlace, shift); s2 != sum {
+				t.Fatalf("n=%d: in-place sum %g, want %g", n, s2, sum)
+			}
+			wantSum := 0.0
+			for i, v := range row {
+				e := math.Exp(float64(v - shift)) // the kernel subtracts in float32
+				wantSum += e
+				if d := math.Abs(float64(out[i]) - e); d > 3e-7*e || inPlace[i] != out[i] {
+					t.Fatalf("n=%d: exp[%d] = %g (in place %g), want %g", n, i, out[i], inPlace[i], e)
+				}
+			}
+			if d := math.Abs(float64(sum) - wantSum); d > 1e-6*wantSum {
+				t.Fatalf("n=%d: sum %g, want %g", n, sum, wantSum)
+			}
+			Scale(out, 1/sum)
+			for i := range out {
+				want := float64(inPlace[i]) * float64(1/sum)
+				if d := math.Abs(float64(out[i]) - want); d > 1e-7*want {
+					t.Fatalf("n=%d: scaled[%d] = %g, want %g", n, i, out[i], want)
+				}
+			}
+		}
+	})
+}
+
+// TestAsmConstants pins asm/gen.go's copies of the coefficients to coeffs.go's.
+func TestAsmConstants(t *testing.T) {
+	// The generator is a separate main package; compare through its source text.
+	src, err := readFile("asm/gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]float32{"expPoly": expPoly[:], "tanhPoly": tanhPoly[:], "erfPoly": erfPoly[:], "erfcPoly": erfcPoly[:]} {
+		got, err := float32List(src, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("asm/gen.go's %s = %v, coeffs.go has %v", name, got, want)
+		}
+	}
+}
