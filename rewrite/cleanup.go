@@ -190,6 +190,12 @@ func (v *graphView) inferElemType(value string, depth int) tensor.DType {
 			return tensor.DType(a.GetT().GetDataType())
 		}
 		return tensor.Undefined
+	case "Where":
+		// The condition (input 0) is bool; the output has the type of the values chosen.
+		if len(n.GetInput()) > 1 {
+			return v.inferElemType(n.GetInput()[1], depth+1)
+		}
+		return tensor.Undefined
 	case "Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Equal", "Less", "Greater", "LessOrEqual",
 		"GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "QuantizeLinear", "DequantizeLinear",
 		"DynamicQuantizeLinear", "ConstantOfShape", "RandomNormal", "RandomUniform", "EyeLike":

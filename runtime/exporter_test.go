@@ -1,0 +1,425 @@
+package runtime_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops" // also registers the fused kernels rewritten models use
+	"github.com/actswap/actswap/rewrite"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Exporter-shaped models built in Go (BERT- and GPT-2-like transformers as the TorchScript and
+// dynamo exporters write them, a dynamo graph full of shape arithmetic, a MobileNet-style CNN),
+// each run in actswap and onnxruntime at two batch and two sequence (or spatial) sizes, before and
+// after rewrite.Apply. They stand in for exporter output we do not have in testdata: the patterns
+// (Shape→Gather→Unsqueeze→Concat→Reshape views, int64 masks turned additive, decomposed
+// LayerNorm, constant subgraphs) are the ones real exports contain.
+
+const (
+	hidden  = 16
+	heads   = 2
+	headDim = hidden / heads
+	ffn     = 32
+	vocab   = 30
+	maxPos  = 16
+	// finfoMin is torch.finfo(torch.float32).min, the mask value of recent transformers releases.
+	finfoMin = -3.4028234663852886e38
+)
+
+// exporter wraps a graphtest.Builder with the layers the models share.
+type exporter struct {
+	*graphtest.Builder
+	r     *rand.Rand
+	opset int
+}
+
+func newExporter(name string, opset int, seed uint64) *exporter {
+	return &exporter{Builder: graphtest.New(name, opset), r: graphtest.Seeded(seed), opset: opset}
+}
+
+// weight is a float32 initializer scaled like PyTorch's default init (±1/√fanIn).
+func (e *exporter) weight(fanIn int, shape ...int) string {
+	n := tensor.NumElements(shape)
+	return e.F32(shape, graphtest.RandF32s(e.r, float32(1/math.Sqrt(float64(fanIn))), n)...)
+}
+
+func (e *exporter) scalar(v float32) string { return e.F32([]int{}, v) }
+
+func (e *exporter) linear(x string, in, out int) string {
+	return e.Op("Add", []string{e.Op("MatMul", []string{x, e.weight(in, in, out)}), e.weight(in, out)})
+}
+
+// unsqueeze uses the axes attribute before opset 13 and the axes input from 13 on.
+func (e *exporter) unsqueeze(x string, axes ...int64) string {
+	if e.opset < 13 {
+		return e.Op("Unsqueeze", []string{x}, graphtest.A("axes", axes))
+	}
+	return e.Op("Unsqueeze", []string{x, e.ConstI64(axes...)})
+}
+
+// dim is Shape(x)[i] as a scalar int64 (Shape→Gather with a scalar index).
+func (e *exporter) dim(x string, i int64) string {
+	return e.Op("Gather", []string{e.Op("Shape", []string{x}), e.ConstScalarI64(i)}, graphtest.A("axis", 0))
+}
+
+// layerNorm over the last axis of hidden features: the opset-17 op, or the decomposition the
+// TorchScript exporter wrote before it (ReduceMean/Sub/Pow/Sqrt/Div), axes as attribute (opset
+// 13) or input (opset 18).
+func (e *exporter) layerNorm(x, style string) string {
+	g := graphtest.RandF32s(e.r, 0.2, hidden)
+	for i := range g {
+		g[i]++ // around 1, as trained LayerNorm scales are
+	}
+	gamma := e.F32([]int{hidden}, g...)
+	beta := e.weight(4, hidden)
+	if style == "op" {
+		return e.Op("LayerNormalization", []string{x, gamma, beta}, graphtest.A("axis", -1), graphtest.A("epsilon", float32(1e-12)))
+	}
+	mean := func(v string) string {
+		if style == "decomp18" {
+			return e.Op("ReduceMean", []string{v, e.ConstI64(-1)})
+		}
+		return e.Op("ReduceMean", []string{v}, graphtest.A("axes", []int64{-1}))
+	}
+	centred := e.Op("Sub", []string{x, mean(x)})
+	variance := mean(e.Op("Pow", []string{centred, e.scalar(2)}))
+	std := e.Op("Sqrt", []string{e.Op("Add", []string{variance, e.scalar(1e-12)})})
+	return e.Op("Add", []string{e.Op("Mul", []string{e.Op("Div", []string{centred, std}), gamma}), beta})
+}
+
+// geluErf is the TorchScript export of exact GELU: x·0.5·(1 + erf(x/√2)).
+func (e *exporter) geluErf(x string) string {
+	erf := e.Op("Erf", []string{e.Op("Div", []string{x, e.scalar(1.4142135381698608)})})
+	return e.Op("Mul", []string{e.Op("Mul", []string{x, e.Op("Add", []string{erf, e.scalar(1)})}), e.scalar(0.5)})
+}
+
+// geluTanh is GPT-2's "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) with Pow(x, 3);
+// c is the √(2/π) value (an initializer, or a constant subgraph in dynamo exports).
+func (e *exporter) geluTanh(x, c string) string {
+	cube := e.Op("Pow", []string{x, e.scalar(3)})
+	inner := e.Op("Add", []string{x, e.Op("Mul", []string{cube, e.scalar(0.044715)})})
+	t := e.Op("Tanh", []string{e.Op("Mul", []string{inner, c})})
+	return e.Op("Mul", []string{e.Op("Mul", []string{e.scalar(0.5), x}), e.Op("Add", []string{e.scalar(1), t})})
+}
+
+// splitHeads views [b, s, hidden] as [b, heads, s, headDim]: through a Concat of dims computed
+// from Shape (as exporters trace x.size(0), x.size(1)), or a literal [0, -1, heads, headDim].
+func (e *exporter) splitHeads(x string, computed bool) string {
+	shape := e.ConstI64(0, -1, heads, headDim)
+	if computed {
+		shape = e.Op("Concat", []string{e.unsqueeze(e.dim(x, 0), 0), e.unsqueeze(e.dim(x, 1), 0), e.ConstI64(heads, headDim)}, graphtest.A("axis", 0))
+	}
+	return e.Op("Transpose", []string{e.Op("Reshape", []string{x, shape})}, graphtest.A("perm", []int64{0, 2, 1, 3}))
+}
+
+func (e *exporter) mergeHeads(x string) string {
+	t := e.Op("Transpose", []string{x}, graphtest.A("perm", []int64{0, 2, 1, 3}))
+	return e.Op("Reshape", []string{t, e.ConstI64(0, -1, hidden)})
+}
+
+// attention is scaled dot-product attention over [b, heads, s, headDim] with an additive mask
+// (broadcastable to [b, heads, s, s]) or a boolean keep-mask turned into finfo.min by Where.
+func (e *exporter) attention(q, k, v, addMask, keepMask string) string {
+	kt := e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))
+	scores := e.Op("Div", []string{e.Op("MatMul", []string{q, kt}), e.scalar(float32(math.Sqrt(headDim)))})
+	if addMask != "" {
+		scores = e.Op("Add", []string{scores, addMask})
+	}
+	if keepMask != "" {
+		scores = e.Op("Where", []string{keepMask, scores, e.scalar(finfoMin)})
+	}
+	return e.Op("MatMul", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v})
+}
+
+// bertStyle selects how a BERT variant is exported.
+type bertStyle struct {
+	opset     int
+	layerNorm string // "op", "decomp13", "decomp18"
+	mask      string // "mul10000", "mulmin" (Sub(1, m)·finfo.min), "where" (Where(mask, 0, -inf))
+	computed  bool   // head views from Shape arithmetic rather than literal shapes
+	attnOp    bool   // opset-23 Attention op for the attention core
+}
+
+// buildBERT is a 2-layer post-norm encoder with word, position and token-type embeddings and a
+// pooler, fed int64 input_ids and attention_mask [batch, seq].
+func buildBERT(name string, st bertStyle) *onnx.ModelProto {
+	e := newExporter(name, st.opset, 1)
+	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
+	mask := e.Input("attention_mask", tensor.Int64, "batch", "seq")
+
+	words := e.Op("Gather", []string{e.weight(1, vocab, hidden), ids})
+	shape := e.Op("Shape", []string{ids})
+	seq := e.Op("Gather", []string{shape, e.ConstScalarI64(1)}, graphtest.A("axis", 0))
+	pos := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
+	pos = e.Op("Expand", []string{e.unsqueeze(pos, 0), shape})
+	positions := e.Op("Gather", []string{e.weight(1, maxPos, hidden), pos})
+	zeros := e.Op("ConstantOfShape", []string{shape}, graphtest.A("value", tensor.New([]int{1}, []int64{0})))
+	types := e.Op("Gather", []string{e.weight(1, 2, hidden), zeros})
+	h := e.layerNorm(e.Op("Add", []string{e.Op("Add", []string{words, positions}), types}), st.layerNorm)
+
+	// The extended attention mask [b, 1, 1, s].
+	var addMask, keepMask string
+	switch st.mask {
+	case "mul10000", "mulmin":
+		m := e.Op("Cast", []string{e.unsqueeze(mask, 1, 2)}, graphtest.A("to", int(tensor.Float32)))
+		inv := e.Op("Sub", []string{e.scalar(1), m})
+		big := float32(-10000)
+		if st.mask == "mulmin" {
+			big = finfoMin
+		}
+		addMask = e.Op("Mul", []string{inv, e.scalar(big)})
+	case "where":
+		keep := e.Op("Cast", []string{e.unsqueeze(mask, 1, 2)}, graphtest.A("to", int(tensor.Bool)))
+		addMask = e.Op("Where", []string{keep, e.scalar(0), e.scalar(float32(math.Inf(-1)))})
+	case "keep":
+		keepMask = e.Op("Cast", []string{e.unsqueeze(mask, 1, 2)}, graphtest.A("to", int(tensor.Bool)))
+	}
+
+	for range 2 {
+		q := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
+		k := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
+		v := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
+		var ctx string
+		if st.attnOp {
+			// onnxruntime's Attention wants the mask's query axis spelled out: [b, 1, s, s].
+			s := e.unsqueeze(seq, 0)
+			full := e.Op("Concat", []string{e.unsqueeze(e.dim(ids, 0), 0), e.ConstI64(1), s, s}, graphtest.A("axis", 0))
+			ctx = e.Node("", "Attention", []string{q, k, v, e.Op("Expand", []string{addMask, full})}, 1)[0]
+		} else {
+			ctx = e.attention(q, k, v, addMask, keepMask)
+		}
+		attn := e.linear(e.mergeHeads(ctx), hidden, hidden)
+		h = e.layerNorm(e.Op("Add", []string{attn, h}), st.layerNorm)
+		ff := e.linear(e.geluErf(e.linear(h, hidden, ffn)), ffn, hidden)
+		h = e.layerNorm(e.Op("Add", []string{ff, h}), st.layerNorm)
+	}
+	first := e.Op("Gather", []string{h, e.ConstScalarI64(0)}, graphtest.A("axis", 1))
+	pooled := e.Op("Tanh", []string{e.linear(first, hidden, hidden)})
+	e.Output(h, tensor.Float32, "batch", "seq", hidden)
+	e.Output(pooled, tensor.Float32, "batch", hidden)
+	return e.Model()
+}
+
+// tokenFeeds are input_ids and an attention mask with padding at the end of some rows (every row
+// keeps its first token).
+func tokenFeeds(r *rand.Rand, batch, seq int) map[string]*tensor.Tensor {
+	mask := make([]int64, batch*seq)
+	for b := range batch {
+		keep := seq - b%seq // row b pads its last b tokens
+		for s := range keep {
+			mask[b*seq+s] = 1
+		}
+	}
+	return map[string]*tensor.Tensor{
+		"input_ids":      graphtest.RandI64(r, 0, vocab, batch, seq),
+		"attention_mask": tensor.New([]int{batch, seq}, mask),
+	}
+}
+
+// gpt2Style selects how the GPT-2 block is exported.
+type gpt2Style struct {
+	opset     int
+	splitAttr bool   // Split with num_outputs (opset 18) rather than a split-sizes input
+	causal    string // "trilu" or "range" (Range/Less/Where)
+}
+
+// buildGPT2 is one pre-norm GPT-2 block (past-free) over token and position embeddings.
+func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
+	e := newExporter(name, st.opset, 2)
+	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
+	shape := e.Op("Shape", []string{ids})
+	seq := e.Op("Gather", []string{shape, e.ConstScalarI64(1)}, graphtest.A("axis", 0))
+	pos := e.unsqueeze(e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)}), 0)
+	x := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, hidden), ids}), e.Op("Gather", []string{e.weight(1, maxPos, hidden), pos})})
+
+	qkv := e.linear(e.layerNorm(x, "op"), hidden, 3*hidden)
+	var parts []string
+	if st.splitAttr {
+		parts = e.Node("", "Split", []string{qkv}, 3, graphtest.A("axis", 2), graphtest.A("num_outputs", 3))
+	} else {
+		parts = e.Node("", "Split", []string{qkv, e.ConstI64(hidden, hidden, hidden)}, 3, graphtest.A("axis", 2))
+	}
+	q, k, v := e.splitHeads(parts[0], true), e.splitHeads(parts[1], true), e.splitHeads(parts[2], true)
+
+	var keep string
+	switch st.causal {
+	case "trilu":
+		square := e.Op("Concat", []string{e.unsqueeze(seq, 0), e.unsqueeze(seq, 0)}, graphtest.A("axis", 0))
+		ones := e.Op("ConstantOfShape", []string{square}, graphtest.A("value", tensor.New([]int{1}, []float32{1})))
+		keep = e.Op("Cast", []string{e.Op("Trilu", []string{ones}, graphtest.A("upper", 0))}, graphtest.A("to", int(tensor.Bool)))
+	case "range":
+		r := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
+		future := e.Op("Less", []string{e.unsqueeze(r, 1), e.unsqueeze(r, 0)}) // key index after query index
+		keep = e.Op("Not", []string{future})
+	}
+	ctx := e.attention(q, k, v, "", keep)
+	x = e.Op("Add", []string{x, e.linear(e.mergeHeads(ctx), hidden, hidden)})
+	sqrt2pi := e.scalar(float32(math.Sqrt(2 / math.Pi)))
+	mlp := e.linear(e.geluTanh(e.linear(e.layerNorm(x, "op"), hidden, 4*hidden), sqrt2pi), 4*hidden, hidden)
+	x = e.layerNorm(e.Op("Add", []string{x, mlp}), "op")
+	e.Output(x, tensor.Float32, "batch", "seq", hidden)
+	return e.Model()
+}
+
+// buildDynamo is opset-18 dynamo-exporter shape work around a tanh-GELU MLP: constants computed by
+// subgraphs, views from Shape→Gather→Unsqueeze→Concat→Reshape, int64 shape arithmetic, Expand to a
+// computed shape, Slice to INT64_MAX, Squeeze/Unsqueeze with axes inputs, Shape with start.
+func buildDynamo() *onnx.ModelProto {
+	e := newExporter("dynamo18", 18, 3)
+	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	// √(2/π) as torch._decomp writes it: a float64 constant subgraph cast like x.
+	two := e.Const(tensor.Scalar(2.0))
+	pi := e.Const(tensor.Scalar(math.Pi))
+	c := e.Op("Sqrt", []string{e.Op("CastLike", []string{e.Op("Div", []string{two, pi}), x})})
+
+	b := e.unsqueeze(e.dim(x, 0), 0)
+	s := e.unsqueeze(e.dim(x, 1), 0)
+	// Expand a learned bias to [b, s, hidden] computed from the input's shape.
+	full := e.Op("Concat", []string{b, s, e.ConstI64(hidden)}, graphtest.A("axis", 0))
+	bias := e.Op("Expand", []string{e.weight(4, 1, 1, hidden), full})
+	h := e.Op("Add", []string{x, bias})
+	h = e.geluTanh(e.linear(h, hidden, ffn), c)
+	h = e.linear(h, ffn, hidden)
+
+	// View as heads, keep the second half of each head (Slice to INT64_MAX), flatten back with
+	// sizes computed in int64 arithmetic: seq·heads·(headDim/2).
+	view := e.Op("Concat", []string{b, s, e.ConstI64(heads), e.ConstI64(-1)}, graphtest.A("axis", 0))
+	heads4 := e.Op("Reshape", []string{h, view})
+	half := e.Op("Slice", []string{heads4, e.ConstI64(headDim / 2), e.ConstI64(math.MaxInt64), e.ConstI64(3), e.ConstI64(1)})
+	flatDim := e.Op("Mul", []string{e.dim(x, 1), e.ConstScalarI64(heads * headDim / 2)})
+	flat := e.Op("Reshape", []string{half, e.Op("Concat", []string{b, e.unsqueeze(flatDim, 0)}, graphtest.A("axis", 0))})
+
+	// Drop the first position (Slice 1:INT64_MAX on axis 1 with the axes input), then
+	// Unsqueeze/ReduceMean/Squeeze with axes inputs.
+	tail := e.Op("Slice", []string{h, e.ConstI64(1), e.ConstI64(math.MaxInt64), e.ConstI64(1)})
+	u := e.Op("Unsqueeze", []string{tail, e.ConstI64(1)})
+	m := e.Op("ReduceMean", []string{u, e.ConstI64(2)}, graphtest.A("keepdims", 1))
+	sq := e.Op("Squeeze", []string{m, e.ConstI64(1, 2)})
+	// The last dim read with Shape(start=-1) scales the result (as x.shape[-1] ** -0.5 would).
+	last := e.Op("Cast", []string{e.Op("Shape", []string{x}, graphtest.A("start", -1))}, graphtest.A("to", int(tensor.Float32)))
+	scaled := e.Op("Div", []string{sq, e.Op("Sqrt", []string{last})})
+
+	e.Output(flat, tensor.Float32, "batch", nil)
+	e.Output(scaled, tensor.Float32, "batch", hidden)
+	return e.Model()
+}
+
+// buildCNN mixes the ops ResNet/MobileNet/EfficientNet exports emit, over a [batch, 3, H, W] image
+// with dynamic batch and spatial size.
+func buildCNN() *onnx.ModelProto {
+	e := newExporter("mobilenetish", 17, 4)
+	x := e.Input("image", tensor.Float32, "batch", 3, "height", "width")
+	conv := func(x string, in, out, k, stride, group int) string {
+		p := int64(k / 2)
+		return e.Op("Conv", []string{x, e.weight(in/group*k*k, out, in/group, k, k), e.weight(in*k*k, out)},
+			graphtest.A("kernel_shape", []int64{int64(k), int64(k)}), graphtest.A("strides", []int64{int64(stride), int64(stride)}),
+			graphtest.A("pads", []int64{p, p, p, p}), graphtest.A("group", group))
+	}
+	squeezeExcite := func(x string, c int, gate string) string {
+		s := e.Op("GlobalAveragePool", []string{x})
+		s = e.Op("Relu", []string{conv(s, c, c/2, 1, 1, 1)})
+		s = e.Op(gate, []string{conv(s, c/2, c, 1, 1, 1)})
+		return e.Op("Mul", []string{x, s})
+	}
+	h := e.Op("HardSwish", []string{conv(x, 3, 8, 3, 2, 1)})
+	d := conv(h, 8, 8, 3, 1, 8) // depthwise
+	d = e.Op("Clip", []string{d, e.scalar(0), e.scalar(6)})
+	d = squeezeExcite(d, 8, "Sigmoid")
+	d = squeezeExcite(d, 8, "HardSigmoid")
+	h = e.Op("Add", []string{h, conv(d, 8, 8, 1, 1, 1)})
+
+	// Branches of equal size: Pad+AveragePool, and pool-down then Resize back (nearest, linear).
+	padded := e.Op("Pad", []string{h, e.ConstI64(0, 0, 1, 1, 0, 0, 1, 1), e.scalar(0)})
+	avg := e.Op("AveragePool", []string{padded}, graphtest.A("kernel_shape", []int64{3, 3}))
+	down := e.Op("AveragePool", []string{h}, graphtest.A("kernel_shape", []int64{2, 2}), graphtest.A("strides", []int64{2, 2}))
+	scales := e.F32([]int{4}, 1, 1, 2, 2)
+	near := e.Op("Resize", []string{down, "", scales}, graphtest.A("mode", "nearest"))
+	lin := e.Op("Resize", []string{down, "", scales}, graphtest.A("mode", "linear"))
+	cat := e.Op("Relu", []string{e.Op("Concat", []string{avg, near, lin, h}, graphtest.A("axis", 1))})
+	flat := e.Op("Flatten", []string{e.Op("GlobalAveragePool", []string{cat})}, graphtest.A("axis", 1))
+	logits := e.Op("Gemm", []string{flat, e.weight(32, 10, 32), e.weight(32, 10)}, graphtest.A("transB", 1))
+	e.Output(logits, tensor.Float32, "batch", 10)
+	e.Output(cat, tensor.Float32, "batch", 32, nil, nil)
+	return e.Model()
+}
+
+func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	s, err := runtime.NewSession(m)
+	if err != nil {
+		return nil, err
+	}
+	return s.Run(feeds)
+}
+
+// exporterCase is one model with feeds at two batch and two sequence/spatial sizes, and the
+// families its rewrite is checked with.
+type exporterCase struct {
+	name  string
+	model func() *onnx.ModelProto
+	feeds func(r *rand.Rand, batch, size int) map[string]*tensor.Tensor
+	fams  []onnxops.Family
+}
+
+func exporterCases() []exporterCase {
+	bert := func(name string, st bertStyle) exporterCase {
+		return exporterCase{name: name, model: func() *onnx.ModelProto { return buildBERT(name, st) },
+			feeds: tokenFeeds, fams: []onnxops.Family{onnxops.FamilyPWLU}}
+	}
+	gpt2 := func(name string, st gpt2Style) exporterCase {
+		return exporterCase{name: name, model: func() *onnx.ModelProto { return buildGPT2(name, st) },
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"input_ids": graphtest.RandI64(r, 0, vocab, b, s)}
+			}, fams: []onnxops.Family{onnxops.FamilyPWLU}}
+	}
+	return []exporterCase{
+		bert("bert_ts17", bertStyle{opset: 17, layerNorm: "op", mask: "mulmin", computed: true}),
+		bert("bert_ts13", bertStyle{opset: 13, layerNorm: "decomp13", mask: "mul10000"}),
+		bert("bert_dynamo18", bertStyle{opset: 18, layerNorm: "decomp18", mask: "where", computed: true}),
+		bert("bert_keepmask17", bertStyle{opset: 17, layerNorm: "op", mask: "keep"}),
+		bert("bert_attention23", bertStyle{opset: 23, layerNorm: "op", mask: "mulmin", attnOp: true}),
+		gpt2("gpt2_trilu18", gpt2Style{opset: 18, splitAttr: true, causal: "trilu"}),
+		gpt2("gpt2_range17", gpt2Style{opset: 17, causal: "range"}),
+		{name: "dynamo18", model: buildDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "cnn17", model: buildCNN, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"image": graphtest.RandF32(r, 1, b, 3, 2*s+2, 2*s-2)}
+			}},
+	}
+}
+
+// exporterSizes are the (batch, sequence) pairs each model runs at.
+var exporterSizes = [][2]int{{1, 5}, {3, 9}}
+
+func TestExporterModelsAgreeWithOnnxruntime(t *testing.T) {
+	for _, tc := range exporterCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.model()
+			r := graphtest.Seeded(5)
+			feeds := make([]map[string]*tensor.Tensor, len(exporterSizes))
+			for i, sz := range exporterSizes {
+				feeds[i] = tc.feeds(r, sz[0], sz[1])
+				graphtest.AgreeWithORT(t, m, tc.name, feeds[i], runActswap, graphtest.RTol, graphtest.ATol)
+			}
+			for _, fam := range tc.fams {
+				out, rep, err := rewrite.Apply(m, rewrite.Options{To: fam})
+				if err != nil {
+					t.Fatalf("rewrite → %s: %v", fam, err)
+				}
+				if len(rep.Replaced) == 0 {
+					t.Fatalf("rewrite → %s replaced nothing (found %v, skipped %v)", fam, rep.FoundByPattern(), rep.Skipped)
+				}
+				for i := range exporterSizes {
+					graphtest.AgreeWithORT(t, out, tc.name+"_"+string(fam), feeds[i], runActswap, graphtest.RTol, graphtest.ATol)
+				}
+			}
+		})
+	}
+}
