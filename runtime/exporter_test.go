@@ -225,7 +225,16 @@ func tokenFeeds(r *rand.Rand, batch, seq int) map[string]*tensor.Tensor {
 type gpt2Style struct {
 	opset     int
 	splitAttr bool   // Split with num_outputs (opset 18) rather than a split-sizes input
-	causal    string // "trilu" or "range" (Range/Less/Where)
+	causal    string // "trilu", "range" (Range/Less/Where) or "slice" (of a constant buffer)
+	conv1D    bool   // HF GPT-2 Conv1D: flatten to 2-D, Gemm, reshape back with a computed shape
+}
+
+// conv1D is HF GPT-2's Conv1D as traced: x.view(-1, in) → addmm (Gemm) → view(x.shape[:-1] + (out,)).
+func (e *exporter) conv1D(x string, in, out int) string {
+	flat := e.Op("Reshape", []string{x, e.ConstI64(-1, int64(in))})
+	y := e.Op("Gemm", []string{flat, e.weight(in, in, out), e.weight(in, out)})
+	lead := e.Op("Slice", []string{e.Op("Shape", []string{x}), e.ConstI64(0), e.ConstI64(-1)})
+	return e.Op("Reshape", []string{y, e.Op("Concat", []string{lead, e.ConstI64(int64(out))}, graphtest.A("axis", 0))})
 }
 
 // buildGPT2 is one pre-norm GPT-2 block (past-free) over token and position embeddings.
@@ -237,7 +246,16 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 	pos := e.unsqueeze(e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)}), 0)
 	x := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, hidden), ids}), e.Op("Gather", []string{e.weight(1, maxPos, hidden), pos})})
 
-	qkv := e.linear(e.layerNorm(x, "op"), hidden, 3*hidden)
+	ln := "op" // before opset 17 the exporter decomposes LayerNorm
+	if st.opset < 17 {
+		ln = "decomp13"
+	}
+	var qkv string
+	if st.conv1D {
+		qkv = e.conv1D(e.layerNorm(x, ln), hidden, 3*hidden)
+	} else {
+		qkv = e.linear(e.layerNorm(x, ln), hidden, 3*hidden)
+	}
 	var parts []string
 	if st.splitAttr {
 		parts = e.Node("", "Split", []string{qkv}, 3, graphtest.A("axis", 2), graphtest.A("num_outputs", 3))
@@ -256,12 +274,26 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 		r := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
 		future := e.Op("Less", []string{e.unsqueeze(r, 1), e.unsqueeze(r, 0)}) // key index after query index
 		keep = e.Op("Not", []string{future})
+	case "slice":
+		// HF GPT-2: the registered bool buffer bias[:, :, k-q:k, :k] of a lower-triangular
+		// [1, 1, maxPos, maxPos] constant; here query and key lengths are both seq.
+		tri := make([]bool, maxPos*maxPos)
+		for i := range maxPos {
+			for j := 0; j <= i; j++ {
+				tri[i*maxPos+j] = true
+			}
+		}
+		buf := e.Init("", tensor.New([]int{1, 1, maxPos, maxPos}, tri))
+		kl := e.unsqueeze(e.dim(k, 2), 0)
+		ql := e.unsqueeze(e.dim(q, 2), 0)
+		rows := e.Op("Slice", []string{buf, e.Op("Sub", []string{kl, ql}), kl, e.ConstI64(2), e.ConstI64(1)})
+		keep = e.Op("Slice", []string{rows, e.ConstI64(0), kl, e.ConstI64(3), e.ConstI64(1)})
 	}
 	ctx := e.attention(q, k, v, "", keep)
 	x = e.Op("Add", []string{x, e.linear(e.mergeHeads(ctx), hidden, hidden)})
 	sqrt2pi := e.scalar(float32(math.Sqrt(2 / math.Pi)))
-	mlp := e.linear(e.geluTanh(e.linear(e.layerNorm(x, "op"), hidden, 4*hidden), sqrt2pi), 4*hidden, hidden)
-	x = e.layerNorm(e.Op("Add", []string{x, mlp}), "op")
+	mlp := e.linear(e.geluTanh(e.linear(e.layerNorm(x, ln), hidden, 4*hidden), sqrt2pi), 4*hidden, hidden)
+	x = e.layerNorm(e.Op("Add", []string{x, mlp}), ln)
 	e.Output(x, tensor.Float32, "batch", "seq", hidden)
 	return e.Model()
 }
@@ -384,6 +416,7 @@ func exporterCases() []exporterCase {
 		bert("bert_attention23", bertStyle{opset: 23, layerNorm: "op", mask: "mulmin", attnOp: true}),
 		gpt2("gpt2_trilu18", gpt2Style{opset: 18, splitAttr: true, causal: "trilu"}),
 		gpt2("gpt2_range17", gpt2Style{opset: 17, causal: "range"}),
+		gpt2("gpt2_hf_slice13", gpt2Style{opset: 13, causal: "slice", conv1D: true}),
 		{name: "dynamo18", model: buildDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}

@@ -27,6 +27,12 @@ func init() {
 	Register(MicrosoftDomain, "BiasAdd", 1, newBiasAdd)
 	Register(MicrosoftDomain, "SkipLayerNormalization", 1, newSkipLayerNorm)
 	Register(MicrosoftDomain, "FusedMatMul", 1, newFusedMatMul)
+	// onnxruntime also defines LayerNormalization and SimplifiedLayerNormalization (RMSNorm) in the
+	// ONNX domain at version 1, and its transformer optimizer writes them into models of any
+	// opset. Their inputs, attributes and first output are those of ONNX's LayerNormalization-17
+	// and RMSNormalization-23.
+	Register(DefaultDomain, "LayerNormalization", 1, newLayerNorm)
+	Register(DefaultDomain, "SimplifiedLayerNormalization", 1, newRMSNorm)
 }
 
 // biasActivation computes f(x + bias), bias a 1-D tensor over x's last axis; the bias input is

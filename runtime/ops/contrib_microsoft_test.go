@@ -207,6 +207,24 @@ func TestMicrosoftContribAgainstOnnxruntime(t *testing.T) {
 	}
 }
 
+// TestOnnxruntimeLayerNormBeforeOpset17: onnxruntime's optimizer writes LayerNormalization and
+// SimplifiedLayerNormalization into opset-13 models (its own version-1 schemas); both run here.
+func TestOnnxruntimeLayerNormBeforeOpset17(t *testing.T) {
+	r := graphtest.Seeded(9)
+	for _, op := range []string{"LayerNormalization", "SimplifiedLayerNormalization"} {
+		b := graphtest.New(op, 13)
+		x := b.Input("x", tensor.Float32, "batch", 4, 8)
+		in := []string{x, b.F32([]int{8}, graphtest.RandF32s(r, 2, 8)...)}
+		if op == "LayerNormalization" {
+			in = append(in, b.F32([]int{8}, graphtest.RandF32s(r, 1, 8)...))
+		}
+		y := b.Op(op, in, graphtest.A("axis", -1), graphtest.A("epsilon", float32(1e-5)))
+		b.Output(y, tensor.Float32, "batch", 4, 8)
+		feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 3, 2, 4, 8)}
+		graphtest.AgreeWithORT(t, b.Model(), op, feeds, runActswap, graphtest.RTol, graphtest.ATol)
+	}
+}
+
 // TestMicrosoftContribBadInputs: shape and type errors are reported, not panics.
 func TestMicrosoftContribBadInputs(t *testing.T) {
 	r := graphtest.Seeded(3)
