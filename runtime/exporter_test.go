@@ -380,6 +380,42 @@ func buildCNN() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildCNNDynamo is an EfficientNet/ResNet-flavoured opset-18 export: BatchNormalization kept as
+// a node, SiLU as Sigmoid·x, dilated convolution, MaxPool with pads and ceil_mode, reflect Pad with
+// an axes input, Resize to sizes computed from Shape (align_corners linear), AveragePool counting
+// padding, and a ReduceMean head with an axes input.
+func buildCNNDynamo() *onnx.ModelProto {
+	e := newExporter("efficientnetish", 18, 6)
+	x := e.Input("image", tensor.Float32, "batch", 3, "height", "width")
+	bn := func(x string, c int) string {
+		v := graphtest.RandF32s(e.r, 0.5, c)
+		for i := range v {
+			v[i] += 1 // running variance > 0
+		}
+		return e.Op("BatchNormalization", []string{x, e.weight(1, c), e.weight(1, c), e.weight(1, c), e.F32([]int{c}, v...)},
+			graphtest.A("epsilon", float32(1e-3)))
+	}
+	silu := func(x string) string { return e.Op("Mul", []string{x, e.Op("Sigmoid", []string{x})}) }
+	h := silu(bn(e.Op("Conv", []string{x, e.weight(27, 8, 3, 3, 3)}, graphtest.A("pads", []int64{1, 1, 1, 1}), graphtest.A("strides", []int64{2, 2})), 8))
+	h = e.Op("MaxPool", []string{h}, graphtest.A("kernel_shape", []int64{3, 3}), graphtest.A("strides", []int64{2, 2}),
+		graphtest.A("pads", []int64{1, 1, 1, 1}), graphtest.A("ceil_mode", 1))
+	d := e.Op("Conv", []string{h, e.weight(72, 8, 8, 3, 3), e.weight(72, 8)}, graphtest.A("pads", []int64{2, 2, 2, 2}), graphtest.A("dilations", []int64{2, 2}))
+	h = e.Op("Relu", []string{e.Op("Add", []string{bn(d, 8), h})})
+	padded := e.Op("Pad", []string{h, e.ConstI64(1, 1, 1, 1), e.scalar(0), e.ConstI64(2, 3)}, graphtest.A("mode", "reflect"))
+	sm := e.Op("AveragePool", []string{padded}, graphtest.A("kernel_shape", []int64{3, 3}), graphtest.A("pads", []int64{1, 1, 1, 1}),
+		graphtest.A("count_include_pad", 1), graphtest.A("strides", []int64{2, 2}))
+	shape := e.Op("Shape", []string{h})
+	sizes := e.Op("Concat", []string{e.Op("Slice", []string{shape, e.ConstI64(0), e.ConstI64(2)}),
+		e.Op("Slice", []string{shape, e.ConstI64(2), e.ConstI64(math.MaxInt64)})}, graphtest.A("axis", 0))
+	up := e.Op("Resize", []string{sm, "", "", sizes}, graphtest.A("mode", "linear"), graphtest.A("coordinate_transformation_mode", "align_corners"))
+	h = e.Op("Concat", []string{h, up}, graphtest.A("axis", 1))
+	pooled := e.Op("ReduceMean", []string{h, e.ConstI64(2, 3)}, graphtest.A("keepdims", 0))
+	logits := e.Op("Gemm", []string{pooled, e.weight(16, 10, 16), e.weight(16, 10)}, graphtest.A("transB", 1))
+	e.Output(logits, tensor.Float32, "batch", 10)
+	e.Output(up, tensor.Float32, "batch", 8, nil, nil)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -420,6 +456,10 @@ func exporterCases() []exporterCase {
 		{name: "dynamo18", model: buildDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "cnn_dynamo18", model: buildCNNDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"image": graphtest.RandF32(r, 1, b, 3, 3*s-1, 2*s+3)}
 			}},
 		{name: "cnn17", model: buildCNN, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
