@@ -4,26 +4,33 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
 
 // Activation functions. Formulas are evaluated in float64 per element (then rounded once to the
-// tensor's type), except Relu which is exact in any precision.
+// tensor's type), except Relu which is exact in any precision and the hot float32 kernels
+// (Sigmoid, Tanh, Gelu, HardSwish), which run package vecmath's vectorised float32 math
+// (relative error ≤ 6e-7, see its doc).
 
 func init() {
 	RegisterRange(DefaultDomain, "Relu", func(n *Node) (Kernel, error) {
 		return unaryKernel(floatUnary{f32: reluF32, f64: func(x float64) float64 { return max(x, 0) }}, intRelu), nil
 	}, 1)
 	Register(DefaultDomain, "Sigmoid", 1, func(n *Node) (Kernel, error) {
-		return unaryKernel(floatUnary{f32: sigmoidF32, f64: sigmoid}, nil), nil
+		return unaryKernel(floatUnary{f32: vecmath.Sigmoid, f64: sigmoid}, nil), nil
 	})
-	Register(DefaultDomain, "Tanh", 1, fixedActivation(math.Tanh))
+	Register(DefaultDomain, "Tanh", 1, func(n *Node) (Kernel, error) {
+		return unaryKernel(floatUnary{f32: vecmath.Tanh, f64: math.Tanh}, nil), nil
+	})
 	Register(DefaultDomain, "Softsign", 1, fixedActivation(func(x float64) float64 { return x / (1 + math.Abs(x)) }))
 	Register(DefaultDomain, "Softplus", 1, fixedActivation(softplus))
 	Register(DefaultDomain, "Mish", 18, fixedActivation(func(x float64) float64 { return x * math.Tanh(softplus(x)) }))
-	Register(DefaultDomain, "HardSwish", 14, fixedActivation(func(x float64) float64 {
-		return x * max(0, min(1, x/6+0.5))
-	}))
+	Register(DefaultDomain, "HardSwish", 14, func(n *Node) (Kernel, error) {
+		return unaryKernel(floatUnary{f32: hardSwishF32, f64: func(x float64) float64 {
+			return x * max(0, min(1, x/6+0.5))
+		}}, nil), nil
+	})
 	Register(DefaultDomain, "LeakyRelu", 1, func(n *Node) (Kernel, error) {
 		alpha := float64(n.AttrFloat("alpha", 0.01))
 		return unaryKernel(floatUnary{f64: func(x float64) float64 {
@@ -99,15 +106,12 @@ func reluF32(dst, src []float32) {
 	}
 }
 
-func sigmoidF32(dst, src []float32) {
+// hardSwishF32 is x·clip(x/6 + ½, 0, 1) in float32 (the ONNX reference's own precision); NaN
+// stays NaN.
+func hardSwishF32(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		if v >= 0 {
-			dst[i] = float32(1 / (1 + float64(expF32(-v))))
-		} else {
-			e := float64(expF32(v))
-			dst[i] = float32(e / (1 + e))
-		}
+		dst[i] = v * max(0, min(1, v/6+0.5))
 	}
 }
 
@@ -131,18 +135,22 @@ func softplus(x float64) float64 {
 // tail's relative accuracy where 1 + erf would cancel to zero.
 func geluErf(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }
 
-// geluTanh is GELU's tanh approximation.
+// geluTanh is GELU's tanh approximation, ½x·(1 + tanh z) with z = √(2/π)(x + 0.044715x³),
+// evaluated as x·σ(2z): the same value without 1 + tanh z cancelling for negative x.
 func geluTanh(x float64) float64 {
+	if math.IsInf(x, -1) {
+		return 0 // the limit; −Inf·σ(−Inf) would be NaN
+	}
 	const c = 0.7978845608028654 // sqrt(2/π)
-	return 0.5 * x * (1 + math.Tanh(c*(x+0.044715*x*x*x)))
+	return x * sigmoid(2*c*(x+0.044715*x*x*x))
 }
 
 func newGelu(n *Node) (Kernel, error) {
 	switch a := n.AttrString("approximate", "none"); a {
 	case "none":
-		return unaryKernel(floatUnary{f64: geluErf}, nil), nil
+		return unaryKernel(floatUnary{f32: vecmath.GELU, f64: geluErf}, nil), nil
 	case "tanh":
-		return unaryKernel(floatUnary{f64: geluTanh}, nil), nil
+		return unaryKernel(floatUnary{f32: vecmath.GELUTanh, f64: geluTanh}, nil), nil
 	default:
 		return nil, fmt.Errorf("Gelu: approximate must be \"none\" or \"tanh\", got %q", a)
 	}

@@ -271,36 +271,6 @@ func TestCast(t *testing.T) {
 	}
 }
 
-// TestExpF32 checks the fast float32 exp against math.Exp across its whole finite range.
-func TestExpF32(t *testing.T) {
-	worst := 0.0
-	for x := float32(-110); x < 90; x += 0.00731 {
-		want := math.Exp(float64(x))
-		got := float64(expF32(x))
-		if want > math.MaxFloat32 {
-			if !math.IsInf(got, 1) {
-				t.Fatalf("expF32(%v) = %v, want +Inf", x, got)
-			}
-			continue
-		}
-		if want < 1e-37 { // subnormal float32 results: absolute error only
-			if math.Abs(got-want) > 1e-44 {
-				t.Fatalf("expF32(%v) = %v, want %v", x, got, want)
-			}
-			continue
-		}
-		if rel := math.Abs(got-want) / want; rel > worst {
-			worst = rel
-		}
-	}
-	if worst > 1.2e-7 { // one float32 ulp is 2^-23 ≈ 1.19e-7 relative
-		t.Fatalf("worst relative error %.3g", worst)
-	}
-	if !math.IsNaN(float64(expF32(float32(math.NaN())))) || expF32(float32(math.Inf(-1))) != 0 {
-		t.Fatal("special values")
-	}
-}
-
 // TestGeluTail checks that GELU keeps its relative accuracy far into the negative tail, where
 // the textbook 1 + erf(x/√2) cancels to zero (reference values: x·Φ(x) from the normal tail).
 func TestGeluTail(t *testing.T) {

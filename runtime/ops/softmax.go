@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -131,8 +132,8 @@ func softmaxLanes[T floatElem](ctx *Context, kind softmaxKind, src, dst []T, out
 	})
 }
 
-// softmaxRowsF32 is the common case, normalising contiguous float32 rows of length cnt, with the
-// fast exp and a float64 sum.
+// softmaxRowsF32 is the common case, normalising contiguous float32 rows of length cnt with
+// package vecmath's vector kernels (row max, exponentials and their sum, scaling).
 func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 	rows := len(src) / max(cnt, 1)
 	if cnt == 0 || rows == 0 {
@@ -142,19 +143,26 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 		for r := lo; r < hi; r++ {
 			x, y := src[r*cnt:(r+1)*cnt], dst[r*cnt:(r+1)*cnt]
 			peak := rowMax(x)
-			sum := 0.0
+			sum := expShiftSum(y, x, peak) // for LogSoftmax y is scratch, overwritten below
 			if logOut {
-				for _, v := range x {
-					sum += float64(expF32(v - peak))
-				}
 				logSum := float32(math.Log(sum))
 				for i, v := range x {
 					y[i] = v - peak - logSum
 				}
 				continue
 			}
-			sum = expShiftSum(y, x, peak)
 			scaleRow(y, float32(1/sum))
 		}
 	})
 }
+
+// rowMax returns the largest element of a non-empty row (NaN if it holds one).
+func rowMax(x []float32) float32 { return vecmath.Max(x) }
+
+// expShiftSum sets dst[i] = e^(src[i]−shift) and returns the sum: a softmax row's exponentials.
+func expShiftSum(dst, src []float32, shift float32) float64 {
+	return float64(vecmath.ExpSumShiftedTo(dst, src, shift))
+}
+
+// scaleRow multiplies a row by s in place.
+func scaleRow(y []float32, s float32) { vecmath.Scale(y, s) }

@@ -1,0 +1,52 @@
+package vecmath
+
+import (
+	"math"
+	"testing"
+)
+
+// BenchmarkKernels reports throughput (bytes read, via SetBytes) of each kernel on a 64 KiB
+// buffer that stays in L2, next to a plain copy for scale; the /go variants run the pure-Go
+// kernels.
+func BenchmarkKernels(b *testing.B) {
+	const n = 16384
+	src := make([]float32, n)
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i))) * 6
+	}
+	dst := make([]float32, n)
+	kernels := []struct {
+		name string
+		f    func(dst, src []float32)
+	}{
+		{"copy", func(dst, src []float32) { copy(dst, src) }},
+		{"Exp", Exp}, {"Sigmoid", Sigmoid}, {"Tanh", Tanh}, {"Erf", Erf}, {"GELU", GELU}, {"GELUTanh", GELUTanh},
+		{"ExpSumShifted", func(dst, src []float32) { ExpSumShiftedTo(dst, src, 3) }},
+		{"Max", func(dst, src []float32) { dst[0] = Max(src) }},
+		{"Scale", func(dst, src []float32) { Scale(dst, 0.5) }},
+	}
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	for _, asm := range []bool{true, false} {
+		if asm && !saved {
+			continue
+		}
+		for _, k := range kernels {
+			name := k.name
+			if !asm {
+				if k.name == "copy" {
+					continue
+				}
+				name += "/go"
+			}
+			b.Run(name, func(b *testing.B) {
+				useAsm = asm
+				b.SetBytes(4 * n)
+				for b.Loop() {
+					k.f(dst, src)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
+			})
+		}
+	}
+}

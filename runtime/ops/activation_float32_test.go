@@ -1,0 +1,62 @@
+package ops
+
+import (
+	"math"
+	"testing"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestFloat32Activations runs the float32 kernels (package vecmath's vector code) through the
+// registry and compares them with the ops' own float64 formulas, over a sweep that includes the
+// tails, ±Inf and NaN. The bound is relative for normal results.
+func TestFloat32Activations(t *testing.T) {
+	var xs []float32
+	for i := -3000; i <= 3000; i++ {
+		xs = append(xs, float32(i)*0.0071) // [−21.3, 21.3]
+	}
+	xs = append(xs, 1e-30, -1e-30, 0, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()))
+	in := tensor.New([]int{len(xs)}, xs)
+	for _, c := range []struct {
+		op      string
+		version int
+		attrs   kattr
+		ref     func(float64) float64
+	}{
+		{"Exp", 13, nil, math.Exp},
+		{"Erf", 13, nil, math.Erf},
+		{"Sigmoid", 13, nil, sigmoid},
+		{"Tanh", 13, nil, math.Tanh},
+		{"Gelu", 20, nil, geluErf},
+		{"Gelu", 20, kattr{"approximate": "tanh"}, geluTanh},
+		// In float32, as the ONNX reference evaluates it (x/6 + ½ cancels near −3).
+		{"HardSwish", 14, nil, func(x float64) float64 { v := float32(x); return float64(v * max(0, min(1, v/6+0.5))) }},
+	} {
+		got := runKernel(t, c.op, c.version, c.attrs, 1, in)[0].F32()
+		for i, x := range xs {
+			want := c.ref(float64(x))
+			g := float64(got[i])
+			if math.IsInf(x64(x), -1) && (c.op == "Gelu") {
+				want = 0 // the limit; the float64 formula gives −Inf·0
+			}
+			switch {
+			case math.IsNaN(want):
+				if !math.IsNaN(g) {
+					t.Errorf("%s%v(%g) = %g, want NaN", c.op, c.attrs, x, g)
+				}
+			case math.Abs(want) < 0x1p-126 || math.IsInf(float64(float32(want)), 0):
+				if math.Abs(g-float64(float32(want))) > 1e-37 && g != float64(float32(want)) {
+					t.Errorf("%s%v(%g) = %g, want %g", c.op, c.attrs, x, g, want)
+				}
+			default:
+				// The tanh-form GELU's argument is rounded in float32 before e^(2z) magnifies it.
+				tol := 1e-6 * max(1, math.Abs(x64(x))*math.Abs(x64(x))*math.Abs(x64(x))*0.1)
+				if math.Abs(g-want) > tol*math.Abs(want) {
+					t.Errorf("%s%v(%g) = %g, want %g", c.op, c.attrs, x, g, want)
+				}
+			}
+		}
+	}
+}
+
+func x64(x float32) float64 { return float64(x) }
