@@ -36,6 +36,7 @@ type contribCase struct {
 	attrs     []graphtest.Attr
 	inputs    []*tensor.Tensor
 	nOut      int
+	outTypes  []tensor.DType                                // output types where not float32
 	noORT     string                                        // why onnxruntime's CPU build cannot run the op (BiasAdd is CUDA-only)
 	reference func(in [][]float64, shape []int) [][]float64 // nil: checked against onnxruntime only
 }
@@ -126,9 +127,48 @@ func contribCases() []contribCase {
 				}
 				return [][]float64{y}
 			}},
+		attentionCase("attention_nomask", nil, nil),
+		attentionCase("attention_lengths", tensor.New([]int{2}, []int32{3, 2}), nil),
+		attentionCase("attention_start_end", tensor.New([]int{4}, []int32{3, 3, 0, 1}), nil),
+		attentionCase("attention_raw2d", tensor.New([]int{2, 3}, []int32{1, 1, 0, 1, 0, 1}), nil),
+		attentionCase("attention_raw3d", tensor.New([]int{2, 3, 3}, []int32{1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1}), nil),
+		attentionCase("attention_causal", tensor.New([]int{2, 3}, []int32{1, 1, 1, 1, 1, 0}), []graphtest.Attr{graphtest.A("unidirectional", 1)}),
+		attentionCase("attention_scale", nil, []graphtest.Attr{graphtest.A("scale", float32(0.2))}),
+		embedCase("embed_layernorm", true),
+		embedCase("embed_layernorm_noseg", false),
 		{name: "fused_matmul_transA", op: "FusedMatMul", attrs: []graphtest.Attr{graphtest.A("transA", 1)},
 			inputs: []*tensor.Tensor{graphtest.RandF32(r, 1, 3, 4), graphtest.RandF32(r, 1, 2, 3, 5)}, nOut: 1},
 	}
+}
+
+// attentionCase is com.microsoft Attention over [2, 3, 8] with 2 heads and the given mask_index.
+func attentionCase(name string, mask *tensor.Tensor, attrs []graphtest.Attr) contribCase {
+	r := graphtest.Seeded(uint64(len(name)))
+	in := []*tensor.Tensor{graphtest.RandF32(r, 1, 2, 3, 8), graphtest.RandF32(r, 0.6, 8, 24), graphtest.RandF32(r, 0.3, 24)}
+	if mask != nil {
+		in = append(in, mask)
+	}
+	return contribCase{name: name, op: "Attention", attrs: append([]graphtest.Attr{graphtest.A("num_heads", 2)}, attrs...), inputs: in, nOut: 1}
+}
+
+// embedCase is com.microsoft EmbedLayerNormalization over int32 ids [2, 5], with or without
+// segments, with a mask whose counts come out as mask_index.
+func embedCase(name string, segments bool) contribCase {
+	r := graphtest.Seeded(21)
+	ids := tensor.New([]int{2, 5}, []int32{1, 4, 9, 0, 3, 7, 7, 2, 5, 8})
+	seg := tensor.New([]int{2, 5}, []int32{0, 0, 1, 1, 1, 0, 1, 0, 1, 0})
+	mask := tensor.New([]int{2, 5}, []int32{1, 1, 1, 1, 0, 1, 1, 0, 0, 0})
+	word, pos, segEmb := graphtest.RandF32(r, 1, 10, 8), graphtest.RandF32(r, 1, 6, 8), graphtest.RandF32(r, 1, 2, 8)
+	gamma, beta := graphtest.RandF32(r, 2, 8), graphtest.RandF32(r, 1, 8)
+	if !segments {
+		// A one-row segment table with all-zero ids: the embedding BERT exports without
+		// token_type_ids carry.
+		seg = tensor.New([]int{2, 5}, make([]int32, 10))
+		segEmb = graphtest.RandF32(r, 1, 1, 8)
+	}
+	return contribCase{name: name, op: "EmbedLayerNormalization", attrs: []graphtest.Attr{graphtest.A("epsilon", float32(1e-5))},
+		inputs: []*tensor.Tensor{ids, seg, word, pos, segEmb, gamma, beta, mask}, nOut: 2,
+		outTypes: []tensor.DType{tensor.Float32, tensor.Int32}}
 }
 
 // buildContrib writes the case as a one-node com.microsoft model.
@@ -151,7 +191,11 @@ func buildContrib(tc contribCase) (*onnx.ModelProto, map[string]*tensor.Tensor) 
 		if tc.nOut == 4 && (i == 1 || i == 2) {
 			continue // SkipLayerNormalization's mean and inv_std_var are training outputs
 		}
-		b.Output(o, tensor.Float32, graphtest.AnyRank)
+		dt := tensor.Float32
+		if i < len(tc.outTypes) {
+			dt = tc.outTypes[i]
+		}
+		b.Output(o, dt, graphtest.AnyRank)
 	}
 	return b.Model(), feeds
 }
