@@ -39,8 +39,10 @@ type Options struct {
 
 	Fit        FitOptions
 	PerChannel bool // one parameter set per channel along axis 1
-	// Sequential fits sites in graph order, each on the inputs produced by the model whose earlier
-	// sites are already replaced by their fits, so that later fits absorb earlier errors.
+	// Sequential fits sites greedily in graph order against the model's outputs: each site, with
+	// the earlier sites already replaced, gets the candidate fit (pointwise on the inputs the partly
+	// rewritten model delivers, independent, or refined end to end) that brings the model's outputs
+	// closest to the original's on the calibration data (sequential.go).
 	Sequential bool
 	Bins       int // histogram bins per site (default DefaultBins)
 	Threads    int // runtime threads (default all)
@@ -59,6 +61,8 @@ type SiteReport struct {
 	Fit        FitError         `json:"fit_error"`            // worst channel when per channel
 	ReLU       FitError         `json:"relu_error"`           // what plain ReLU would make
 	Candidates []Candidate      `json:"candidates,omitempty"` // --to auto: every family's error
+	// Sequential is what end-to-end refinement chose (Options.Sequential; sequential.go).
+	Sequential *SequentialChoice `json:"sequential,omitempty"`
 
 	hist   *Histogram
 	target Target
@@ -91,6 +95,8 @@ type Result struct {
 	Model   *onnx.ModelProto
 	Sites   []SiteReport
 	Rewrite []rewrite.Report // one per family applied
+	// Sequential compares the greedy end-to-end choices with independent fitting (Options.Sequential).
+	Sequential *SequentialSummary
 }
 
 // TargetOf is the function a rewriter site computes.
@@ -117,6 +123,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	reports := make([]SiteReport, len(sites))
 	fits := map[string]rewrite.SiteParams{}
 	families := map[string]onnxops.Family{}
+	var summary *SequentialSummary
 	if !opts.Sequential {
 		stats, err := collect(m, nil, data, sites, opts)
 		if err != nil {
@@ -129,34 +136,14 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 			fits[s.Node] = siteParams(reports[i])
 			families[s.Node] = reports[i].Family
 		}
-	} else {
-		current := m
-		for i, s := range sites {
-			var ref *onnx.ModelProto
-			if i > 0 {
-				ref = m // pair each input of the partly rewritten model with the original's activation
-			}
-			stats, err := collect(current, ref, data, sites[i:i+1], opts)
-			if err != nil {
-				return nil, err
-			}
-			if reports[i], err = fitSite(s, stats[0], opts); err != nil {
-				return nil, err
-			}
-			fits[s.Node] = siteParams(reports[i])
-			families[s.Node] = reports[i].Family
-			if i+1 < len(sites) {
-				if current, _, err = applyFits(m, sites[:i+1], fits, families, opts); err != nil {
-					return nil, err
-				}
-			}
-		}
+	} else if reports, fits, families, summary, err = calibrateSequential(m, data, sites, opts); err != nil {
+		return nil, err
 	}
 	out, reps, err := applyFits(m, sites, fits, families, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Model: out, Sites: reports, Rewrite: reps}, nil
+	return &Result{Model: out, Sites: reports, Rewrite: reps, Sequential: summary}, nil
 }
 
 // nameAnonymousNodes returns m, or a clone of m in which every unnamed node of the main graph has

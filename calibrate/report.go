@@ -19,6 +19,8 @@ type Report struct {
 	Sites     []SiteJSON    `json:"sites"`
 	Compare   *Comparison   `json:"compare,omitempty"`
 	Options   ReportOptions `json:"options"`
+	// Sequential is the end-to-end objective of the sequential choices and of independent fitting.
+	Sequential *SequentialSummary `json:"sequential,omitempty"`
 }
 
 // ReportOptions records the settings a report was produced with.
@@ -30,27 +32,29 @@ type ReportOptions struct {
 
 // SiteJSON is one site of a Report.
 type SiteJSON struct {
-	Node       string           `json:"node"`
-	Kind       string           `json:"kind"`
-	Input      string           `json:"input"`
-	Family     onnxops.Family   `json:"family"`
-	Parameters []map[string]any `json:"parameters"` // one set, or one per channel
-	Stats      StatsSummary     `json:"input_stats"`
-	Fit        FitError         `json:"fit_error"`
-	ReLU       FitError         `json:"relu_error"`
-	Candidates []Candidate      `json:"candidates,omitempty"`
+	Node       string            `json:"node"`
+	Kind       string            `json:"kind"`
+	Input      string            `json:"input"`
+	Family     onnxops.Family    `json:"family"`
+	Parameters []map[string]any  `json:"parameters"` // one set, or one per channel
+	Stats      StatsSummary      `json:"input_stats"`
+	Fit        FitError          `json:"fit_error"`
+	ReLU       FitError          `json:"relu_error"`
+	Candidates []Candidate       `json:"candidates,omitempty"`
+	Sequential *SequentialChoice `json:"sequential,omitempty"`
 }
 
 // NewReport gathers a result (and optionally its comparison) for writing.
 func NewReport(model string, res *Result, cmp *Comparison, opts Options) Report {
 	fit := opts.Fit.withDefaults()
 	r := Report{Model: model, To: string(opts.To), Objective: fit.Objective, Compare: cmp,
-		Options: ReportOptions{PWLUPoints: fit.PWLUPoints, PerChannel: opts.PerChannel, Sequential: opts.Sequential}}
+		Options:    ReportOptions{PWLUPoints: fit.PWLUPoints, PerChannel: opts.PerChannel, Sequential: opts.Sequential},
+		Sequential: res.Sequential}
 	if r.To == "" {
 		r.To = "as rewritten"
 	}
 	for _, s := range res.Sites {
-		js := SiteJSON{Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates}
+		js := SiteJSON{Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential}
 		for _, p := range s.Parameters {
 			js.Parameters = append(js.Parameters, paramsJSON(p))
 		}

@@ -1,0 +1,799 @@
+package calibrate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/tensor"
+)
+
+// Sequential calibration (Options.Sequential) is greedy site-by-site refinement against the
+// model's outputs. Sites are visited in graph order; at each, the earlier sites already carry
+// their chosen parameters and the later ones are still the original activations. The site gets
+// several candidate parameter sets:
+//
+//   - "independent": the pointwise fit on the original model's pre-activations;
+//   - "pointwise": the pointwise fit on the pre-activations the partly rewritten model delivers,
+//     regressing the original activation's output (paired histograms);
+//   - "end_to_end(mu=…)": one regularised Gauss–Newton step from the pointwise fit on the
+//     end-to-end objective below, for a few regularisation strengths μ (single parameter sets).
+//
+// and keeps the one with the smallest end-to-end objective: the mean squared difference between
+// the partly rewritten model's graph outputs and the original model's, over every output element of
+// the calibration rows. Plain MSE on the outputs is what `actswap compare` reports as relative L2
+// error, and for logits it also bounds the change of the softmax, so no argmax- or KL-specific
+// objective is used. The step's strength μ is chosen by 4-fold cross-validation over the
+// calibration rows (on the linearised objective, which the normal equations of each fold give for
+// free), which keeps the μ that generalises rather than the one that fits the rows best; the step
+// with that μ is then solved on every row, and the candidates are compared exactly on every row.
+// Finally the whole sequential model is compared with the all-independent one on every row and the
+// independent fits are kept if they do better, so sequential is never worse on the calibration data.
+
+// SequentialChoice is what end-to-end refinement did at one site.
+type SequentialChoice struct {
+	// Objective names the end-to-end objective: "output_mse".
+	Objective string `json:"objective"`
+	// Before is the objective with the earlier sites replaced and this one still original; After
+	// with this one replaced by the chosen candidate too (all calibration rows).
+	Before     float64               `json:"before"`
+	After      float64               `json:"after"`
+	Chosen     string                `json:"chosen"`
+	Candidates []SequentialCandidate `json:"candidates"`
+	Note       string                `json:"note,omitempty"`
+}
+
+// SequentialCandidate is one candidate's end-to-end objective on the calibration rows.
+type SequentialCandidate struct {
+	Name      string         `json:"name"`
+	Family    onnxops.Family `json:"family"`
+	Objective float64        `json:"objective"`
+	// CrossValidated is, for the end-to-end step, the cross-validated linearised objective of
+	// each μ tried ("none": no step), from which μ was chosen.
+	CrossValidated map[string]float64 `json:"cross_validated,omitempty"`
+}
+
+// SequentialSummary compares the sequential result with independent fitting end to end.
+type SequentialSummary struct {
+	Objective       string  `json:"objective"`
+	Independent     float64 `json:"independent"` // every site fitted independently
+	Sequential      float64 `json:"sequential"`  // the greedy choices
+	KeptIndependent bool    `json:"kept_independent,omitempty"`
+}
+
+const objectiveOutputMSE = "output_mse"
+
+// folds is the number of cross-validation folds; row r of the calibration data is in fold r mod folds.
+const folds = 4
+
+// stepStrengths are the μ tried for the Gauss–Newton step: the pointwise Gramian is scaled to μ
+// times the end-to-end Gramian's trace.
+var stepStrengths = []float64{1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1, 3, 10, 100}
+
+// referenceOutputs gives the original model's outputs per batch, cached while they fit the budget.
+type referenceOutputs struct {
+	sess   *runtime.Session
+	names  []string
+	cache  []map[string]*tensor.Tensor
+	floats int
+	full   bool // the cache overflowed: recompute
+}
+
+// referenceBudget caps the cached reference outputs (float32 elements, 64 MiB).
+const referenceBudget = 1 << 24
+
+func (r *referenceOutputs) get(batchNo int, batch map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	if batchNo < len(r.cache) {
+		return r.cache[batchNo], nil
+	}
+	out, err := r.sess.Run(batch, r.names...)
+	if err != nil {
+		return nil, fmt.Errorf("original model, batch %d: %w", batchNo, err)
+	}
+	if !r.full && batchNo == len(r.cache) {
+		for _, t := range out {
+			r.floats += t.Len()
+		}
+		if r.floats <= referenceBudget {
+			r.cache = append(r.cache, out)
+		} else {
+			r.full, r.cache = true, nil
+		}
+	}
+	return out, nil
+}
+
+// errorSums accumulates squared output differences.
+type errorSums struct{ sse, n float64 }
+
+func (e errorSums) mean() float64 {
+	if e.n == 0 {
+		return 0
+	}
+	return e.sse / e.n
+}
+
+// rowSplit places a batch's rows in the cross-validation folds.
+type rowSplit struct {
+	first, rows int // global index of the batch's first row; rows in the batch
+}
+
+func (s rowSplit) fold(row int) int { return (s.first + row) % folds }
+
+// rowOf maps element i of an output to its row, when the output's first axis is the batch.
+func (s rowSplit) rowOf(t *tensor.Tensor, i int) int {
+	if t.Rank() == 0 || t.Shape[0] != s.rows || s.rows == 0 {
+		return 0
+	}
+	return i / (t.Len() / s.rows)
+}
+
+// addErrors adds the squared differences of got against ref over the named outputs.
+func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) error {
+	for _, n := range names {
+		a, err := float64Values(got[n])
+		if err != nil {
+			return fmt.Errorf("output %q: %w", n, err)
+		}
+		b, err := float64Values(ref[n])
+		if err != nil {
+			return fmt.Errorf("output %q: %w", n, err)
+		}
+		if len(a) != len(b) {
+			return fmt.Errorf("output %q has %d elements, the original's %d", n, len(a), len(b))
+		}
+		for i := range a {
+			d := a[i] - b[i]
+			if math.IsNaN(d) || math.IsInf(d, 0) {
+				d = math.MaxFloat32 // a candidate that overflows loses
+			}
+			e.sse += d * d
+			e.n++
+		}
+	}
+	return nil
+}
+
+// calibrateSequential fits sites greedily in graph order (see the comment at the top of the file).
+func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) ([]SiteReport, map[string]rewrite.SiteParams, map[string]onnxops.Family, *SequentialSummary, error) {
+	stats, err := collect(m, nil, data, sites, opts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	independent := make([]SiteReport, len(sites))
+	indFits := map[string]rewrite.SiteParams{}
+	indFamilies := map[string]onnxops.Family{}
+	for i, s := range sites {
+		if independent[i], err = fitSite(s, stats[i], opts); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		indFits[s.Node] = siteParams(independent[i])
+		indFamilies[s.Node] = independent[i].Family
+	}
+	refSess, err := runtime.NewSession(m, runtimeOptions(opts)...)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
+	}
+	ref := &referenceOutputs{sess: refSess}
+	for _, o := range refSess.Outputs() {
+		ref.names = append(ref.names, o.Name)
+	}
+
+	reports := make([]SiteReport, len(sites))
+	fits := map[string]rewrite.SiteParams{}
+	families := map[string]onnxops.Family{}
+	current := m
+	for i, s := range sites {
+		pointwise, layer := independent[i], stats[i].Layer
+		if i > 0 {
+			st, err := collect(current, m, data, sites[i:i+1], opts)
+			if err != nil {
+				return nil, nil, nil, nil, err
+			}
+			if pointwise, err = fitSite(s, st[0], opts); err != nil {
+				return nil, nil, nil, nil, err
+			}
+			layer = st[0].Layer
+		}
+		if reports[i], err = chooseEndToEnd(current, s, independent[i], pointwise, layer, ref, data, opts); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
+		}
+		fits[s.Node] = siteParams(reports[i])
+		families[s.Node] = reports[i].Family
+		if i+1 < len(sites) {
+			if current, _, err = applyFits(m, sites[:i+1], fits, families, opts); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+	}
+
+	// Greedy choices are each no worse than the independent fit given the earlier choices, but the
+	// all-independent model is not among the paths tried: compare with it once, on every row.
+	summary := &SequentialSummary{Objective: objectiveOutputMSE}
+	seqModel, _, err := applyFits(m, sites, fits, families, opts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	indModel, _, err := applyFits(m, sites, indFits, indFamilies, opts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if summary.Sequential, err = modelObjective(seqModel, ref, data, opts); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if summary.Independent, err = modelObjective(indModel, ref, data, opts); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if summary.Independent < summary.Sequential {
+		summary.KeptIndependent = true
+		for i := range reports {
+			choice := reports[i].Sequential
+			reports[i] = independent[i]
+			reports[i].Sequential = choice
+		}
+		return reports, indFits, indFamilies, summary, nil
+	}
+	return reports, fits, families, summary, nil
+}
+
+func runtimeOptions(opts Options) []runtime.Option {
+	if opts.Threads > 0 {
+		return []runtime.Option{runtime.WithThreads(opts.Threads)}
+	}
+	return nil
+}
+
+// modelObjective is the end-to-end objective of a whole model on every calibration row.
+func modelObjective(model *onnx.ModelProto, ref *referenceOutputs, data Reader, opts Options) (float64, error) {
+	sess, err := runtime.NewSession(model, runtimeOptions(opts)...)
+	if err != nil {
+		return 0, fmt.Errorf("compiling the calibrated model: %w", err)
+	}
+	var sums errorSums
+	err = eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
+		want, err := ref.get(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		got, err := sess.Run(batch, ref.names...)
+		if err != nil {
+			return fmt.Errorf("calibrated model, batch %d: %w", batchNo, err)
+		}
+		return sums.add(ref.names, got, want)
+	})
+	return sums.mean(), err
+}
+
+// eachBatch streams data once from the start, with each batch's number and first row.
+func eachBatch(data Reader, f func(batchNo, first int, batch map[string]*tensor.Tensor) error) error {
+	if err := data.Reset(); err != nil {
+		return err
+	}
+	first := 0
+	for batchNo := 0; ; batchNo++ {
+		batch, err := data.Next()
+		if err == io.EOF {
+			if batchNo == 0 {
+				return errors.New("the calibration data hold no batch")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(batchNo, first, batch); err != nil {
+			return err
+		}
+		first += rowsOf(batch)
+	}
+}
+
+// candidate is one parameter choice for a site.
+type candidate struct {
+	name   string
+	family onnxops.Family
+	sets   []onnxops.Params // nil: the original activation
+	sums   errorSums
+	cv     map[string]float64
+}
+
+// chooseEndToEnd refines one site of current (earlier sites replaced, this one original) against
+// the original model's outputs, and returns the report of the chosen candidate.
+func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, pointwise SiteReport, layer *Stats, ref *referenceOutputs, data Reader, opts Options) (SiteReport, error) {
+	fallback := func(note string) (SiteReport, error) {
+		rep := pointwise
+		rep.Sequential = &SequentialChoice{Objective: objectiveOutputMSE, Chosen: "pointwise", Note: note}
+		return rep, nil
+	}
+	up, err := runtime.NewSession(current, runtimeOptions(opts)...)
+	if err != nil {
+		return SiteReport{}, fmt.Errorf("compiling the partly rewritten model: %w", err)
+	}
+	// The tail's inputs are known before their types: cut once to name them, read their types on
+	// the first batch, and cut again with the types.
+	probe, err := cutBelow(current, s.Output, func(string) (tensor.DType, bool) { return tensor.Float32, true })
+	if err != nil {
+		return fallback("end-to-end choice unavailable: " + err.Error())
+	}
+	upNames := append([]string{s.Input, s.Output}, probe.feeds...)
+	if s.Bias != "" {
+		upNames = append(upNames, s.Bias)
+	}
+	upNames = uniqueNames(upNames)
+	var tail *runtime.Session
+	var cut *graphCut
+	// upstream runs the part above the cut on a batch: the site's input and the tail's feeds.
+	upstream := func(batchNo int, batch map[string]*tensor.Tensor) (x *tensor.Tensor, feeds map[string]*tensor.Tensor, err error) {
+		vals, err := up.Run(batch, upNames...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("batch %d, partly rewritten model: %w", batchNo, err)
+		}
+		for name, t := range batch {
+			if _, ok := vals[name]; !ok {
+				vals[name] = t
+			}
+		}
+		if tail == nil {
+			if vals[s.Output].DType != tensor.Float32 {
+				return nil, nil, errNotFloat32
+			}
+			cut, err = cutBelow(current, s.Output, func(name string) (tensor.DType, bool) {
+				t, ok := vals[name]
+				if !ok {
+					return 0, false
+				}
+				return t.DType, true
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			if tail, err = runtime.NewSession(cut.tail, runtimeOptions(opts)...); err != nil {
+				return nil, nil, fmt.Errorf("compiling the model below the site: %w", err)
+			}
+		}
+		if x, err = siteInput(s, vals); err != nil {
+			return nil, nil, err
+		}
+		if x.DType != tensor.Float32 {
+			return nil, nil, errNotFloat32
+		}
+		feeds = map[string]*tensor.Tensor{}
+		for _, name := range cut.feeds {
+			feeds[name] = vals[name]
+		}
+		return x, feeds, nil
+	}
+	runTail := func(feeds map[string]*tensor.Tensor, x *tensor.Tensor, sets []onnxops.Params, target Target) (map[string]*tensor.Tensor, error) {
+		feeds[s.Output] = activate(x, sets, target)
+		return tail.Run(feeds, cut.outputs...)
+	}
+	target := TargetOf(s)
+
+	candidates := []*candidate{{name: "original", family: ""}, {name: "independent", family: independent.Family, sets: independent.Parameters}}
+	if !reflect.DeepEqual(independent.Parameters, pointwise.Parameters) {
+		candidates = append(candidates, &candidate{name: "pointwise", family: pointwise.Family, sets: pointwise.Parameters})
+	}
+
+	// score runs the data once and scores the candidates not scored yet, on every row.
+	scored := 0
+	score := func() error {
+		fresh := candidates[scored:]
+		scored = len(candidates)
+		if len(fresh) == 0 {
+			return nil
+		}
+		return eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
+			want, err := ref.get(batchNo, batch)
+			if err != nil {
+				return err
+			}
+			x, feeds, err := upstream(batchNo, batch)
+			if err != nil {
+				return err
+			}
+			for _, c := range fresh {
+				got, err := runTail(feeds, x, c.sets, target)
+				if err != nil {
+					return fmt.Errorf("batch %d, candidate %s: %w", batchNo, c.name, err)
+				}
+				if err := c.sums.add(cut.outputs, got, want); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// bestSoFar is the scored candidate with the smallest objective; the independent fit is
+	// always a candidate, and wins ties.
+	bestSoFar := func() *candidate {
+		best := candidates[1]
+		for _, c := range candidates[2:scored] {
+			if c.sums.mean() < best.sums.mean() {
+				best = c
+			}
+		}
+		return best
+	}
+	pwlu := len(pointwise.Parameters) == 1 && pointwise.Family == onnxops.FamilyPWLU
+	d, derr := newDistribution(layer, target, opts.Fit.withDefaults().TailMass)
+	pwlu = pwlu && derr == nil
+	if pwlu {
+		// Bounds: a coarse grid of widths left and right of the mean, then a finer one around the best.
+		var grid [][2]float64
+		for _, cl := range boundWidths {
+			for _, cr := range boundWidths {
+				grid = append(grid, [2]float64{cl, cr})
+			}
+		}
+		candidates = append(candidates, boundCandidates(target, d, opts, grid)...)
+	}
+	err = score()
+	if pwlu && err == nil {
+		if p, ok := bestSoFar().sets[0].(onnxops.PWLUParams); ok {
+			sigma := d.scale()
+			cl, cr := (d.mu-p.BL)/sigma, (p.BR-d.mu)/sigma
+			var grid [][2]float64
+			for _, dl := range []float64{-boundRefine, 0, boundRefine} {
+				for _, dr := range []float64{-boundRefine, 0, boundRefine} {
+					if (dl != 0 || dr != 0) && cl+dl > 0 && cr+dr > 0 {
+						grid = append(grid, [2]float64{cl + dl, cr + dr})
+					}
+				}
+			}
+			candidates = append(candidates, boundCandidates(target, d, opts, grid)...)
+			err = score()
+		}
+	}
+	// The Gauss–Newton step from the best candidate so far, for single parameter sets.
+	if err == nil {
+		if base := bestSoFar(); len(base.sets) == 1 {
+			var steps []*candidate
+			steps, err = gaussNewtonCandidates(base, math.Max(pointwise.Stats.Std, 1e-3), layer.Hist, upstream, runTail, ref, data, target)
+			candidates = append(candidates, steps...)
+			if err == nil {
+				err = score()
+			}
+		}
+	}
+	if errors.Is(err, errNotFloat32) {
+		return fallback("end-to-end choice needs float32 activations")
+	}
+	if err != nil {
+		return SiteReport{}, err
+	}
+	best := bestSoFar()
+	rep := pointwise
+	if best == candidates[1] {
+		rep = independent
+	}
+	rep.Family, rep.Parameters = best.family, best.sets
+	if best.name != "independent" && best.name != "pointwise" {
+		// The report's fit error is the pointwise error of what is actually used.
+		rep.Fit = pointwiseError(best.sets, rep.hist, rep.target)
+	}
+	choice := &SequentialChoice{Objective: objectiveOutputMSE, Before: candidates[0].sums.mean(), After: best.sums.mean(), Chosen: best.name}
+	for _, c := range candidates[1:] {
+		choice.Candidates = append(choice.Candidates, SequentialCandidate{Name: c.name, Family: c.family, Objective: c.sums.mean(), CrossValidated: c.cv})
+	}
+	rep.Sequential = choice
+	return rep, nil
+}
+
+var errNotFloat32 = errors.New("not float32")
+
+func uniqueNames(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// activate applies parameter sets (one, or one per channel along axis 1) to x, in float64 rounded
+// to float32 like the kernels; with no sets, the original activation.
+func activate(x *tensor.Tensor, sets []onnxops.Params, target Target) *tensor.Tensor {
+	xs := x.Data.([]float32)
+	ys := make([]float32, len(xs))
+	switch {
+	case len(sets) == 0:
+		for i, v := range xs {
+			ys[i] = float32(target.Eval(float64(v)))
+		}
+	case len(sets) == 1 || x.Rank() < 2 || x.Shape[1] != len(sets):
+		p := sets[0]
+		for i, v := range xs {
+			ys[i] = float32(p.Eval(float64(v)))
+		}
+	default:
+		inner := 1
+		for _, d := range x.Shape[2:] {
+			inner *= d
+		}
+		for i, v := range xs {
+			ys[i] = float32(sets[(i/inner)%len(sets)].Eval(float64(v)))
+		}
+	}
+	return tensor.New(x.Shape, ys)
+}
+
+// pointwiseError is the fit error of sets (the first, for per-channel sets) on a site's histogram.
+func pointwiseError(sets []onnxops.Params, h *Histogram, target Target) FitError {
+	if len(sets) == 0 || h == nil {
+		return FitError{}
+	}
+	st := &Stats{Hist: h, Count: 1}
+	d, err := newDistribution(st, target, 0)
+	if err != nil {
+		return FitError{}
+	}
+	return measure(sets[0].Eval, d.data)
+}
+
+// normalEquations are Σ JᵀJ, Σ Jᵀr and Σ rᵀr of the linearised end-to-end objective over some rows.
+type normalEquations struct {
+	jtj, jtr []float64 // k×k row-major, k
+	rr       float64
+}
+
+func newNormalEquations(k int) *normalEquations {
+	return &normalEquations{jtj: make([]float64, k*k), jtr: make([]float64, k)}
+}
+
+// minus is a − b.
+func (a *normalEquations) minus(b *normalEquations) *normalEquations {
+	out := newNormalEquations(len(a.jtr))
+	for i := range a.jtj {
+		out.jtj[i] = a.jtj[i] - b.jtj[i]
+	}
+	for i := range a.jtr {
+		out.jtr[i] = a.jtr[i] - b.jtr[i]
+	}
+	out.rr = a.rr - b.rr
+	return out
+}
+
+// plus adds b into a.
+func (a *normalEquations) plus(b *normalEquations) {
+	for i := range a.jtj {
+		a.jtj[i] += b.jtj[i]
+	}
+	for i := range a.jtr {
+		a.jtr[i] += b.jtr[i]
+	}
+	a.rr += b.rr
+}
+
+// value is the linearised objective ‖r + JΔ‖² = rᵀr + 2Δᵀ(Jᵀr) + Δᵀ(JᵀJ)Δ.
+func (a *normalEquations) value(delta []float64) float64 {
+	k := len(delta)
+	v := a.rr
+	for i := range k {
+		v += 2 * delta[i] * a.jtr[i]
+		for j := range k {
+			v += delta[i] * a.jtj[i*k+j] * delta[j]
+		}
+	}
+	return v
+}
+
+// step solves (JᵀJ + λ(P + εI)) Δ = −Jᵀr with λ = μ·tr(JᵀJ)/tr(P); ok is false when the system
+// cannot be solved.
+func (a *normalEquations) step(gram [][]float64, mu float64) (delta []float64, ok bool) {
+	k := len(a.jtr)
+	var trA, trP float64
+	for i := range k {
+		trA += a.jtj[i*k+i]
+		trP += gram[i][i]
+	}
+	if trA <= 0 || trP <= 0 || math.IsNaN(trA) || math.IsInf(trA, 0) {
+		return nil, false
+	}
+	lambda := mu * trA / trP
+	ridge := 1e-6 * trP / float64(k)
+	sys := mat.NewSymDense(k, nil)
+	for i := range k {
+		for j := i; j < k; j++ {
+			v := a.jtj[i*k+j] + lambda*gram[i][j]
+			if i == j {
+				v += lambda * ridge
+			}
+			sys.SetSym(i, j, v)
+		}
+	}
+	rhs := mat.NewVecDense(k, nil)
+	for i := range k {
+		rhs.SetVec(i, -a.jtr[i])
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(sys) {
+		return nil, false
+	}
+	var d mat.VecDense
+	if err := chol.SolveVecTo(&d, rhs); err != nil {
+		return nil, false
+	}
+	delta = make([]float64, k)
+	for i := range delta {
+		delta[i] = d.AtVec(i)
+	}
+	return delta, true
+}
+
+// gaussNewtonCandidates linearises the tail's outputs in the free parameters of the pointwise fit
+// (forward differences, one tail run per parameter and batch) and returns the regularised
+// Gauss–Newton step (see normalEquations.step) with the μ of stepStrengths that does best in
+// cross-validation, or no candidate when no step beats staying at the pointwise fit there. The
+// normal equations are accumulated per fold in one pass, so that every fold's fit and its
+// held-out value come from sums, without further runs.
+func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upstream func(int, map[string]*tensor.Tensor) (*tensor.Tensor, map[string]*tensor.Tensor, error),
+	runTail func(map[string]*tensor.Tensor, *tensor.Tensor, []onnxops.Params, Target) (map[string]*tensor.Tensor, error),
+	ref *referenceOutputs, data Reader, target Target) ([]*candidate, error) {
+	p0 := base.sets[0]
+	v0, err := freeParams(p0)
+	if err != nil {
+		return nil, nil // a family without free parameters gets no step
+	}
+	h := paramSteps(v0, scale)
+	k := len(v0)
+	moved := make([][]onnxops.Params, k)
+	for i := range v0 {
+		v := append([]float64{}, v0...)
+		v[i] += h[i]
+		q, err := withFreeParams(p0, v)
+		if err != nil {
+			return nil, nil // a step that leaves the valid set: no refinement
+		}
+		moved[i] = []onnxops.Params{q}
+	}
+	perFold := make([]*normalEquations, folds)
+	for f := range perFold {
+		perFold[f] = newNormalEquations(k)
+	}
+	cols := make([][]float64, k)
+	j := make([]float64, k)
+	err = eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
+		want, err := ref.get(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		x, feeds, err := upstream(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		at, err := runTail(feeds, x, base.sets, target)
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", batchNo, err)
+		}
+		split := rowSplit{first: first, rows: rowsOf(batch)}
+		outs := make([]map[string]*tensor.Tensor, k)
+		for i := range moved {
+			if outs[i], err = runTail(feeds, x, moved[i], target); err != nil {
+				return fmt.Errorf("batch %d: %w", batchNo, err)
+			}
+		}
+		for name, b := range at {
+			bv, err := float64Values(b)
+			if err != nil {
+				return err
+			}
+			wv, err := float64Values(want[name])
+			if err != nil {
+				return err
+			}
+			for i := range outs {
+				if cols[i], err = float64Values(outs[i][name]); err != nil {
+					return err
+				}
+			}
+			for e := range bv {
+				ne := perFold[split.fold(split.rowOf(b, e))]
+				r := bv[e] - wv[e]
+				if math.IsNaN(r) || math.IsInf(r, 0) {
+					return fmt.Errorf("batch %d: output %q is not finite with the pointwise fit", batchNo, name)
+				}
+				ne.rr += r * r
+				for a := range k {
+					j[a] = (cols[a][e] - bv[e]) / h[a]
+				}
+				for a := range k {
+					if j[a] == 0 {
+						continue
+					}
+					ne.jtr[a] += j[a] * r
+					row := ne.jtj[a*k : (a+1)*k]
+					for c := range k {
+						row[c] += j[a] * j[c]
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	gram, err := pointwiseGramian(p0, hist, h)
+	if err != nil {
+		return nil, nil // no regulariser, no step
+	}
+	all := newNormalEquations(k)
+	for _, ne := range perFold {
+		all.plus(ne)
+	}
+	// Cross-validate μ: fit on all folds but one, measure on that one, on the linearised objective.
+	cv := map[string]float64{}
+	noStep := all.rr
+	cv["none"] = noStep
+	bestMu, bestCV := math.NaN(), noStep
+	for _, mu := range stepStrengths {
+		total, ok := 0.0, true
+		for f := range perFold {
+			delta, solved := all.minus(perFold[f]).step(gram, mu)
+			if !solved {
+				ok = false
+				break
+			}
+			total += perFold[f].value(delta)
+		}
+		if !ok {
+			continue
+		}
+		cv[fmt.Sprintf("%g", mu)] = total
+		if total < bestCV {
+			bestMu, bestCV = mu, total
+		}
+	}
+	if math.IsNaN(bestMu) {
+		return nil, nil // no step generalises
+	}
+	delta, ok := all.step(gram, bestMu)
+	if !ok {
+		return nil, nil
+	}
+	v := append([]float64{}, v0...)
+	for a := range v {
+		v[a] += delta[a]
+	}
+	q, err := withFreeParams(p0, v)
+	if err != nil {
+		return nil, nil // a step that leaves the valid set is not a candidate
+	}
+	return []*candidate{{name: fmt.Sprintf("end_to_end(%s, mu=%g)", base.name, bestMu), family: base.family, sets: []onnxops.Params{q}, cv: cv}}, nil
+}
+
+// boundCandidates are least-squares PWLU fits on the site's (paired) distribution d with the
+// bounds μ − c_L·σ, μ + c_R·σ for each (c_L, c_R) of grid.
+func boundCandidates(target Target, d *distribution, opts Options, grid [][2]float64) []*candidate {
+	fo := opts.Fit.withDefaults()
+	if fo.Objective != ObjectiveMatch || target == TargetReLU {
+		return nil // the initialisation and ReLU's exact construction are not searched
+	}
+	sigma := d.scale()
+	var out []*candidate
+	for _, c := range grid {
+		p, err := pwluLeastSquares(target, d.fit, d.mu-c[0]*sigma, d.mu+c[1]*sigma, fo.PWLUPoints)
+		if err != nil || p.Validate() != nil {
+			continue
+		}
+		out = append(out, &candidate{name: fmt.Sprintf("bounds(-%.3gσ,+%.3gσ)", c[0], c[1]), family: onnxops.FamilyPWLU, sets: []onnxops.Params{p}})
+	}
+	return out
+}
+
+// boundWidths is the coarse grid of bound widths in σ on each side of the mean; boundRefine the
+// step of the finer grid around the best.
+var boundWidths = []float64{1.5, 2, 2.5, 3, 3.5, 4}
+
+const boundRefine = 0.25
