@@ -205,6 +205,52 @@ func buildBERT(name string, st bertStyle) *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildBERTOptimized is buildBERT's architecture as onnxruntime's transformer optimizer leaves it:
+// int32 casts of the inputs, com.microsoft EmbedLayerNormalization, Attention with packed QKV
+// weights and a mask_index, SkipLayerNormalization with the output bias folded in, and BiasGelu
+// (layer 1) or FastGelu with bias (layer 2).
+func buildBERTOptimized() *onnx.ModelProto {
+	e := newExporter("bert_ort_optimized", 14, 7)
+	e.Opset("com.microsoft", 1)
+	i32 := func(v string) string { return e.Op("Cast", []string{v}, graphtest.A("to", int(tensor.Int32))) }
+	ids := i32(e.Input("input_ids", tensor.Int64, "batch", "seq"))
+	types := i32(e.Input("token_type_ids", tensor.Int64, "batch", "seq"))
+	mask := i32(e.Input("attention_mask", tensor.Int64, "batch", "seq"))
+	ms := func(op string, in []string, nOut int, attrs ...graphtest.Attr) []string {
+		return e.Node("com.microsoft", op, in, nOut, attrs...)
+	}
+	gamma := func() string {
+		g := graphtest.RandF32s(e.r, 0.2, hidden)
+		for i := range g {
+			g[i]++
+		}
+		return e.F32([]int{hidden}, g...)
+	}
+	emb := ms("EmbedLayerNormalization", []string{ids, types, e.weight(1, vocab, hidden), e.weight(1, maxPos, hidden),
+		e.weight(1, 2, hidden), gamma(), e.weight(4, hidden), mask}, 2, graphtest.A("epsilon", float32(1e-12)))
+	h, maskIndex := emb[0], emb[1]
+	eps := graphtest.A("epsilon", float32(1e-12))
+	for layer := range 2 {
+		ctx := ms("Attention", []string{h, e.weight(hidden, hidden, 3*hidden), e.weight(hidden, 3*hidden), maskIndex}, 1, graphtest.A("num_heads", heads))[0]
+		attn := e.Op("MatMul", []string{ctx, e.weight(hidden, hidden, hidden)})
+		h = ms("SkipLayerNormalization", []string{attn, h, gamma(), e.weight(4, hidden), e.weight(hidden, hidden)}, 1, eps)[0]
+		up := e.Op("MatMul", []string{h, e.weight(hidden, hidden, ffn)})
+		var act string
+		if layer == 0 {
+			act = ms("BiasGelu", []string{up, e.weight(hidden, ffn)}, 1)[0]
+		} else {
+			act = ms("FastGelu", []string{up, e.weight(hidden, ffn)}, 1)[0]
+		}
+		down := e.Op("MatMul", []string{act, e.weight(ffn, ffn, hidden)})
+		h = ms("SkipLayerNormalization", []string{down, h, gamma(), e.weight(4, hidden), e.weight(ffn, hidden)}, 1, eps)[0]
+	}
+	first := e.Op("Gather", []string{h, e.ConstScalarI64(0)}, graphtest.A("axis", 1))
+	pooled := e.Op("Tanh", []string{e.Op("Gemm", []string{first, e.weight(hidden, hidden, hidden), e.weight(hidden, hidden)})})
+	e.Output(h, tensor.Float32, "batch", "seq", hidden)
+	e.Output(pooled, tensor.Float32, "batch", hidden)
+	return e.Model()
+}
+
 // tokenFeeds are input_ids and an attention mask with padding at the end of some rows (every row
 // keeps its first token).
 func tokenFeeds(r *rand.Rand, batch, seq int) map[string]*tensor.Tensor {
@@ -450,6 +496,12 @@ func exporterCases() []exporterCase {
 		bert("bert_dynamo18", bertStyle{opset: 18, layerNorm: "decomp18", mask: "where", computed: true}),
 		bert("bert_keepmask17", bertStyle{opset: 17, layerNorm: "op", mask: "keep"}),
 		bert("bert_attention23", bertStyle{opset: 23, layerNorm: "op", mask: "mulmin", attnOp: true}),
+		{name: "bert_ort_optimized", model: buildBERTOptimized, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				f := tokenFeeds(r, b, s)
+				f["token_type_ids"] = graphtest.RandI64(r, 0, 2, b, s)
+				return f
+			}},
 		gpt2("gpt2_trilu18", gpt2Style{opset: 18, splitAttr: true, causal: "trilu"}),
 		gpt2("gpt2_range17", gpt2Style{opset: 17, causal: "range"}),
 		gpt2("gpt2_hf_slice13", gpt2Style{opset: 13, causal: "slice", conv1D: true}),
