@@ -18,11 +18,12 @@ import (
 
 // Builder accumulates one graph. Value names it invents are unique ("MatMul_3").
 type Builder struct {
-	g      *onnx.GraphProto
-	opsets map[string]int64
-	order  []string // opset domains in first-use order, for a stable model
-	next   int
-	ir     int64
+	g         *onnx.GraphProto
+	opsets    map[string]int64
+	order     []string // opset domains in first-use order, for a stable model
+	next      int
+	ir        int64
+	functions []*onnx.FunctionProto
 }
 
 // New starts a graph importing the default ONNX domain at opset.
@@ -183,6 +184,8 @@ func attribute(a Attr) *onnx.AttributeProto {
 		}
 	case *tensor.Tensor:
 		p.Type, p.T = onnx.AttributeProto_TENSOR.Enum(), tensor.ToProto(v, "")
+	case Ref:
+		p.Type, p.RefAttrName = v.Type.Enum(), proto.String(v.Name)
 	default:
 		panic(fmt.Sprintf("graphtest: attribute %q has unsupported type %T", a.Name, a.Value))
 	}
@@ -196,7 +199,7 @@ func (b *Builder) fresh(base string) string {
 
 // Model returns the model (the builder's graph itself, not a copy).
 func (b *Builder) Model() *onnx.ModelProto {
-	m := &onnx.ModelProto{IrVersion: proto.Int64(b.ir), ProducerName: proto.String("graphtest"), Graph: b.g}
+	m := &onnx.ModelProto{IrVersion: proto.Int64(b.ir), ProducerName: proto.String("graphtest"), Graph: b.g, Functions: b.functions}
 	for _, d := range b.order {
 		m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(b.opsets[d])})
 	}
