@@ -514,6 +514,35 @@ func buildDynamoFunctions() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildSDPA is torch_lib's scaled_dot_product_attention as the dynamo exporter decomposes it:
+// the scale √(1/√d) computed from Shape(start=-1) and applied to q and kᵀ, a bool key mask turned
+// into 0/−inf by Where, and NaN rows (every key masked) zeroed by Where(IsNaN) after Softmax. The
+// LayerNormalization in front has all three outputs, as aten::native_layer_norm exports.
+func buildSDPA() *onnx.ModelProto {
+	e := newExporter("sdpa_dynamo18", 18, 9)
+	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	keep := e.Input("key_mask", tensor.Bool, "batch", "seq")
+	ln := e.Node("", "LayerNormalization", []string{x, e.weight(1, hidden), e.weight(4, hidden)}, 3, graphtest.A("epsilon", float32(1e-5)))
+	view := func(t string) string {
+		shape := e.Op("Concat", []string{e.unsqueeze(e.dim(t, 0), 0), e.unsqueeze(e.dim(t, 1), 0), e.ConstI64(heads, headDim)}, graphtest.A("axis", 0))
+		r := e.Op("Reshape", []string{t, shape}, graphtest.A("allowzero", 1))
+		return e.Op("Transpose", []string{r}, graphtest.A("perm", []int64{0, 2, 1, 3}))
+	}
+	q, k, v := view(e.linear(ln[0], hidden, hidden)), view(e.linear(ln[0], hidden, hidden)), view(e.linear(ln[0], hidden, hidden))
+	d := e.Op("CastLike", []string{e.Op("Shape", []string{q}, graphtest.A("start", -1)), q})
+	scale := e.Op("Div", []string{e.scalar(1), e.Op("Sqrt", []string{d})})
+	root := e.Op("Sqrt", []string{scale})
+	kt := e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))
+	scores := e.Op("MatMul", []string{e.Op("Mul", []string{q, root}), e.Op("Mul", []string{kt, root})})
+	mask := e.Op("Where", []string{e.unsqueeze(keep, 1, 2), e.scalar(0), e.scalar(float32(math.Inf(-1)))})
+	w := e.Op("Softmax", []string{e.Op("Add", []string{scores, mask})}, graphtest.A("axis", -1))
+	w = e.Op("Where", []string{e.Op("IsNaN", []string{w}), e.scalar(0), w})
+	out := e.linear(e.mergeHeads(e.Op("MatMul", []string{w, v})), hidden, hidden)
+	e.Output(out, tensor.Float32, "batch", "seq", hidden)
+	e.Output(ln[1], tensor.Float32, "batch", "seq", 1)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -564,6 +593,17 @@ func exporterCases() []exporterCase {
 		{name: "dynamo18", model: buildDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "sdpa_dynamo18", model: buildSDPA, // no activation sites
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				keep := make([]bool, b*s)
+				for i := range b {
+					for j := range s {
+						// row 0 keeps all keys, row 1 some, row 2 none (its softmax is NaN, zeroed)
+						keep[i*s+j] = i == 0 || (i == 1 && j%3 != 2)
+					}
+				}
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden), "key_mask": tensor.New([]int{b, s}, keep)}
 			}},
 		{name: "dynamo_functions", model: buildDynamoFunctions, // rewrite sees no site outside function bodies
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
