@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/actswap/actswap/internal/graphtest"
@@ -629,9 +630,50 @@ func TestExporterModelsAgreeWithOnnxruntime(t *testing.T) {
 			m := tc.model()
 			r := graphtest.Seeded(5)
 			feeds := make([]map[string]*tensor.Tensor, len(exporterSizes))
+			wants := make([]map[string]*tensor.Tensor, len(exporterSizes))
 			for i, sz := range exporterSizes {
 				feeds[i] = tc.feeds(r, sz[0], sz[1])
-				graphtest.AgreeWithORT(t, m, tc.name, feeds[i], runActswap, graphtest.RTol, graphtest.ATol)
+				wants[i] = graphtest.AgreeWithORT(t, m, tc.name, feeds[i], runActswap, graphtest.RTol, graphtest.ATol)
+			}
+			// One session across sizes, back and forth: what it remembers per input shape (shape
+			// caching, recycled buffers) must not leak from one size into the next.
+			s, err := runtime.NewSession(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range []int{0, 1, 0, 1} {
+				got, err := s.Run(feeds[i])
+				if err != nil {
+					t.Fatalf("shared session, size %v: %v", exporterSizes[i], err)
+				}
+				for name, w := range wants[i] {
+					if err := graphtest.Diff(got[name], w, graphtest.RTol, graphtest.ATol); err != nil {
+						t.Errorf("shared session, size %v: output %q: %v", exporterSizes[i], name, err)
+					}
+				}
+			}
+			// And concurrently, both sizes at once.
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for g := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					i := g % len(feeds)
+					got, err := s.Run(feeds[i])
+					for name, w := range wants[i] {
+						if err == nil {
+							err = graphtest.Diff(got[name], w, graphtest.RTol, graphtest.ATol)
+						}
+					}
+					errs[g] = err
+				}()
+			}
+			wg.Wait()
+			for g, err := range errs {
+				if err != nil {
+					t.Errorf("concurrent run %d: %v", g, err)
+				}
 			}
 			for _, fam := range tc.fams {
 				out, rep, err := rewrite.Apply(m, rewrite.Options{To: fam})
