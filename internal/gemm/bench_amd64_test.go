@@ -8,8 +8,9 @@ func BenchmarkFMAPeak(b *testing.B) {
 		b.Skip("no AVX2/FMA")
 	}
 	const iters = 1 << 20
+	start := processCPU()
 	for b.Loop() {
 		fmaPeak(iters)
 	}
-	b.ReportMetric(192*iters*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	reportCPU(b, start, 192*iters)
 }

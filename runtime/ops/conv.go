@@ -302,7 +302,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, err
 		}
 	}
-	out := newFloatOutput(ctx, x.DType, outShape)
+	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
 	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
 		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
 		if ep := epilogue(nil, residual, len(out.v), k.act); ep != nil {

@@ -378,12 +378,14 @@ func BenchmarkConvResNet(b *testing.B) {
 				b.Fatal(err)
 			}
 			flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
+			start := processCPU()
 			for b.Loop() {
 				if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			reportCPU(b, start, flops)
 		})
 	}
 }

@@ -51,10 +51,25 @@ type floatOutput struct {
 	v     []float32
 }
 
+// newFloatOutput is a zeroed output, for kernels that accumulate into it.
 func newFloatOutput(ctx *Context, dt tensor.DType, shape []int) *floatOutput {
+	return allocFloatOutput(ctx, dt, shape, false)
+}
+
+// newFloatOutputOverwrite is an output the kernel writes in full (a GEMM with beta = 0, a
+// pooling), so a recycled buffer need not be cleared first.
+func newFloatOutputOverwrite(ctx *Context, dt tensor.DType, shape []int) *floatOutput {
+	return allocFloatOutput(ctx, dt, shape, true)
+}
+
+func allocFloatOutput(ctx *Context, dt tensor.DType, shape []int, overwrite bool) *floatOutput {
 	o := &floatOutput{dt: dt, shape: shape}
 	if dt == tensor.Float32 {
-		o.t = ctx.Alloc(tensor.Float32, shape)
+		if overwrite {
+			o.t = ctx.AllocOverwrite(tensor.Float32, shape)
+		} else {
+			o.t = ctx.Alloc(tensor.Float32, shape)
+		}
 		o.v = o.t.F32()
 	} else {
 		o.v = make([]float32, tensor.NumElements(shape))
@@ -67,7 +82,7 @@ func (o *floatOutput) tensor(ctx *Context) *tensor.Tensor {
 	if o.t != nil {
 		return o.t
 	}
-	t := ctx.Alloc(o.dt, o.shape)
+	t := ctx.AllocOverwrite(o.dt, o.shape) // every element is converted below
 	switch d := t.Data.(type) {
 	case []float64:
 		for i, v := range o.v {
@@ -151,7 +166,7 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if err != nil {
 		return nil, err
 	}
-	out := newFloatOutput(ctx, a.DType, []int{m, n})
+	out := newFloatOutputOverwrite(ctx, a.DType, []int{m, n}) // beta·C is broadcast in or beta is 0
 	beta := k.beta
 	var ep *gemm.Epilogue
 	if len(inputs) > 2 && inputs[2] != nil && beta != 0 {

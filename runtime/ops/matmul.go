@@ -133,7 +133,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
-	out := newFloatOutput(ctx, a.DType, p.outShape)
+	out := newFloatOutputOverwrite(ctx, a.DType, p.outShape) // every product has beta = 0
 	batches := tensor.NumElements(p.batch)
 	bShared := true // every batch uses the same B matrix
 	for _, s := range p.bBatchStr {

@@ -149,7 +149,7 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		if xv, err = floatInput(x, "pool: X"); err != nil {
 			return nil, err
 		}
-		out = newFloatOutput(ctx, x.DType, outShape)
+		out = newFloatOutputOverwrite(ctx, x.DType, outShape) // every window is stored
 	}
 	var indices []int64
 	var indexTensor *tensor.Tensor

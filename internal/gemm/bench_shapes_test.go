@@ -1,0 +1,71 @@
+package gemm
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// benchPackedB times C = A·B with B packed ahead, the path of MatMul/Gemm against weights.
+func benchPackedB(b *testing.B, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	pb, err := PackB(false, k, n, y, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := processCPU()
+	for b.Loop() {
+		if err := SgemmPackedB(false, m, 1, x, k, pb, 0, c, n, 1, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start, 2*float64(m*n*k))
+}
+
+// ViT-Tiny's Linear layers over 197 tokens (width 192, MLP 768).
+func BenchmarkViTQKV(b *testing.B)  { benchPackedB(b, 197, 576, 192) }
+func BenchmarkViTProj(b *testing.B) { benchPackedB(b, 197, 192, 192) }
+func BenchmarkViTFC1(b *testing.B)  { benchPackedB(b, 197, 768, 192) }
+func BenchmarkViTFC2(b *testing.B)  { benchPackedB(b, 197, 192, 768) }
+
+// BenchmarkViTScores is one head's Q·Kᵀ: both operands are activations, B transposed.
+func BenchmarkViTScores(b *testing.B) {
+	const m, n, k = 197, 197, 64
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+	start := processCPU()
+	for b.Loop() {
+		if err := Sgemm(false, true, m, n, k, 0.125, x, k, y, k, 0, c, n, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start, 2*float64(m*n*k))
+}
+
+// BenchmarkKernel6x16 is the micro-kernel alone on L1-resident panels (k = 192).
+func BenchmarkKernel6x16(b *testing.B) {
+	const k = 192
+	r := rand.New(rand.NewPCG(1, 2))
+	a, bp, c := randSlice(r, k*mr), randSlice(r, k*nr), make([]float32, mr*nr)
+	start := processCPU()
+	for b.Loop() {
+		microKernel(k, a, bp, c, nr, false)
+	}
+	reportCPU(b, start, 2*float64(mr*nr*k))
+}
+
+// BenchmarkKernel6x16Indirect is the indirect micro-kernel alone, B rows 3 floats apart in L1.
+func BenchmarkKernel6x16Indirect(b *testing.B) {
+	const k = 192
+	r := rand.New(rand.NewPCG(1, 2))
+	a, data, c := randSlice(r, k*mr), randSlice(r, 3*k+nr), make([]float32, mr*nr)
+	offs := make([]int, k)
+	for p := range offs {
+		offs[p] = 3 * p
+	}
+	start := processCPU()
+	for b.Loop() {
+		indirectKernel(k, a, data, offs, c, nr, false)
+	}
+	reportCPU(b, start, 2*float64(mr*nr*k))
+}
