@@ -544,6 +544,34 @@ func buildSDPA() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildRecurrent is torch.nn.LSTM(batch_first, bidirectional) → GRU → ReLU head as TorchScript
+// exports them: Transpose to time-major, zero initial states from ConstantOfShape of a Concat with
+// the traced batch size, Y [seq, dirs, batch, hidden] merged by Transpose/Reshape, the last time
+// step taken by Gather(-1).
+func buildRecurrent() *onnx.ModelProto {
+	const in, hid = 8, 6
+	e := newExporter("lstm_gru_ts14", 14, 10)
+	x := e.Input("x", tensor.Float32, "batch", "seq", in)
+	t := e.Op("Transpose", []string{x}, graphtest.A("perm", []int64{1, 0, 2}))
+	batch := e.unsqueeze(e.dim(x, 0), 0)
+	zeros := func(dirs int64) string {
+		shape := e.Op("Concat", []string{e.ConstI64(dirs), batch, e.ConstI64(hid)}, graphtest.A("axis", 0))
+		return e.Op("ConstantOfShape", []string{shape}, graphtest.A("value", tensor.New([]int{1}, []float32{0})))
+	}
+	h0 := zeros(2)
+	lstm := e.Node("", "LSTM", []string{t, e.weight(hid, 2, 4*hid, in), e.weight(hid, 2, 4*hid, hid), e.weight(hid, 2, 8*hid), "", h0, zeros(2)}, 3,
+		graphtest.A("hidden_size", hid), graphtest.A("direction", "bidirectional"))
+	merged := e.Op("Reshape", []string{e.Op("Transpose", []string{lstm[0]}, graphtest.A("perm", []int64{0, 2, 1, 3})), e.ConstI64(0, 0, -1)})
+	gru := e.Node("", "GRU", []string{merged, e.weight(hid, 1, 3*hid, 2*hid), e.weight(hid, 1, 3*hid, hid), e.weight(hid, 1, 6*hid), "", zeros(1)}, 2,
+		graphtest.A("hidden_size", hid), graphtest.A("linear_before_reset", 1))
+	seqOut := e.Op("Squeeze", []string{gru[0], e.ConstI64(1)}) // [seq, batch, hid]
+	last := e.Op("Gather", []string{seqOut, e.ConstScalarI64(-1)}, graphtest.A("axis", 0))
+	logits := e.linear(e.Op("Relu", []string{e.linear(last, hid, hid)}), hid, 3)
+	e.Output(logits, tensor.Float32, "batch", 3)
+	e.Output(lstm[1], tensor.Float32, 2, "batch", hid)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -609,6 +637,10 @@ func exporterCases() []exporterCase {
 		{name: "dynamo_functions", model: buildDynamoFunctions, // rewrite sees no site outside function bodies
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "lstm_gru_ts14", model: buildRecurrent, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 1, b, s, 8)}
 			}},
 		{name: "cnn_dynamo18", model: buildCNNDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
