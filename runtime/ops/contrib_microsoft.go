@@ -25,7 +25,8 @@ func init() {
 		return biasActivation(func(x float64) float64 { return x * sigmoid(alpha*x) }, false), nil
 	})
 	Register(MicrosoftDomain, "BiasAdd", 1, newBiasAdd)
-	Register(MicrosoftDomain, "SkipLayerNormalization", 1, newSkipLayerNorm)
+	Register(MicrosoftDomain, "SkipLayerNormalization", 1, func(n *Node) (Kernel, error) { return newSkipLayerNorm(n, false) })
+	Register(MicrosoftDomain, "SkipSimplifiedLayerNormalization", 1, func(n *Node) (Kernel, error) { return newSkipLayerNorm(n, true) })
 	Register(MicrosoftDomain, "FusedMatMul", 1, newFusedMatMul)
 	// onnxruntime also defines LayerNormalization and SimplifiedLayerNormalization (RMSNorm) in the
 	// ONNX domain at version 1, and its transformer optimizer writes them into models of any
@@ -158,6 +159,14 @@ func newBiasAdd(n *Node) (Kernel, error) {
 	}), nil
 }
 
+// optionalAt is in[i] when present (nil for a negative i, an absent or empty input).
+func optionalAt(in []*tensor.Tensor, i int) *tensor.Tensor {
+	if i < 0 || i >= len(in) {
+		return nil
+	}
+	return in[i]
+}
+
 func sameShape(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
@@ -173,7 +182,9 @@ func sameShape(a, b []int) bool {
 // newSkipLayerNorm: s = input + skip (+ bias); output = LayerNorm(s over the last axis)·gamma
 // (+ beta). Outputs: output, mean and inv_std_var (float32, shape [.., 1]; training aids), and s.
 // skip may also be [S, C] or [1, S, C] against an input of [N, S, C] (broadcast over the batch).
-func newSkipLayerNorm(n *Node) (Kernel, error) {
+// The simplified form (SkipSimplifiedLayerNormalization) is RMSNorm: no mean is subtracted and it
+// has no beta; its inputs are input, skip, gamma, bias.
+func newSkipLayerNorm(n *Node, simplified bool) (Kernel, error) {
 	eps := float64(n.AttrFloat("epsilon", 1e-12))
 	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := needInputs(in, 3); err != nil {
@@ -203,13 +214,17 @@ func newSkipLayerNorm(n *Node) (Kernel, error) {
 			return nil, err
 		}
 		var beta, bias []float64
-		if len(in) > 3 && in[3] != nil {
-			if beta, err = lastAxisVector(in[3], x, "beta"); err != nil {
+		betaAt, biasAt := 3, 4
+		if simplified {
+			betaAt, biasAt = -1, 3
+		}
+		if b := optionalAt(in, betaAt); b != nil {
+			if beta, err = lastAxisVector(b, x, "beta"); err != nil {
 				return nil, err
 			}
 		}
-		if len(in) > 4 && in[4] != nil {
-			if bias, err = lastAxisVector(in[4], x, "bias"); err != nil {
+		if b := optionalAt(in, biasAt); b != nil {
+			if bias, err = lastAxisVector(b, x, "bias"); err != nil {
 				return nil, err
 			}
 		}
@@ -233,6 +248,9 @@ func newSkipLayerNorm(n *Node) (Kernel, error) {
 				mean += v
 			}
 			mean /= float64(c)
+			if simplified {
+				mean = 0 // RMSNorm: the "variance" below is the mean square
+			}
 			variance := 0.0
 			for _, v := range row {
 				variance += (v - mean) * (v - mean)

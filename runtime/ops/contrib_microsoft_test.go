@@ -127,6 +127,10 @@ func contribCases() []contribCase {
 				}
 				return [][]float64{y}
 			}},
+		{name: "skip_simplified_layernorm", op: "SkipSimplifiedLayerNormalization", attrs: []graphtest.Attr{graphtest.A("epsilon", float32(1e-5))},
+			inputs: []*tensor.Tensor{x, skip, gamma}, nOut: 4},
+		{name: "skip_simplified_layernorm_bias", op: "SkipSimplifiedLayerNormalization", attrs: []graphtest.Attr{graphtest.A("epsilon", float32(1e-5))},
+			inputs: []*tensor.Tensor{x, skip, gamma, bias}, nOut: 4},
 		attentionCase("attention_nomask", nil, nil),
 		attentionCase("attention_lengths", tensor.New([]int{2}, []int32{3, 2}), nil),
 		attentionCase("attention_start_end", tensor.New([]int{4}, []int32{3, 3, 0, 1}), nil),
