@@ -572,6 +572,52 @@ func buildRecurrent() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildT5 is a T5-v1.1-style encoder layer as TorchScript exports it: relative-position buckets
+// computed in the graph (Range, Sub, Abs, Less, Log of a float cast, Cast back to int64 — of −inf
+// where the distance is 0, a value Where then discards — Min, Where), gathered into an additive
+// [1, heads, s, s] bias; unscaled attention; T5LayerNorm as Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul;
+// the gated tanh-GELU feed-forward.
+func buildT5() *onnx.ModelProto {
+	const buckets, exact, maxDist = 32, 8, 128
+	e := newExporter("t5_ts17", 17, 11)
+	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
+	h := e.Op("Gather", []string{e.weight(1, vocab, hidden), ids})
+	seq := e.dim(ids, 1)
+	r := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
+	rel := e.Op("Sub", []string{e.unsqueeze(r, 0), e.unsqueeze(r, 1)}) // memory − context, [s, s]
+	half := int64(buckets / 2)
+	side := e.Op("Mul", []string{e.Op("Cast", []string{e.Op("Greater", []string{rel, e.ConstScalarI64(0)})}, graphtest.A("to", int(tensor.Int64))), e.ConstScalarI64(half)})
+	n := e.Op("Abs", []string{rel})
+	small := e.Op("Less", []string{n, e.ConstScalarI64(exact)})
+	logRatio := e.Op("Log", []string{e.Op("Div", []string{e.Op("Cast", []string{n}, graphtest.A("to", int(tensor.Float32))), e.scalar(exact)})})
+	scaled := e.Op("Mul", []string{e.Op("Div", []string{logRatio, e.scalar(float32(math.Log(maxDist / exact)))}), e.scalar(float32(half - exact))})
+	large := e.Op("Add", []string{e.Op("Cast", []string{scaled}, graphtest.A("to", int(tensor.Int64))), e.ConstScalarI64(exact)})
+	large = e.Op("Min", []string{large, e.Op("Sub", []string{e.ConstScalarI64(half), e.ConstScalarI64(1)})})
+	bucket := e.Op("Add", []string{side, e.Op("Where", []string{small, n, large})})
+	posBias := e.Op("Gather", []string{e.weight(1, buckets, heads), bucket}) // [s, s, heads]
+	posBias = e.unsqueeze(e.Op("Transpose", []string{posBias}, graphtest.A("perm", []int64{2, 0, 1})), 0)
+
+	rms := func(x string) string {
+		variance := e.Op("ReduceMean", []string{e.Op("Pow", []string{x, e.scalar(2)})}, graphtest.A("axes", []int64{-1}))
+		inv := e.Op("Reciprocal", []string{e.Op("Sqrt", []string{e.Op("Add", []string{variance, e.scalar(1e-6)})})})
+		return e.Op("Mul", []string{e.weight(1, hidden), e.Op("Mul", []string{x, inv})})
+	}
+	nh := rms(h)
+	proj := func() string {
+		return e.splitHeads(e.Op("MatMul", []string{nh, e.weight(hidden, hidden, hidden)}), true)
+	}
+	q, k, v := proj(), proj(), proj()
+	scores := e.Op("Add", []string{e.Op("MatMul", []string{q, e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))}), posBias})
+	ctx := e.Op("MatMul", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v})
+	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.mergeHeads(ctx), e.weight(hidden, hidden, hidden)})})
+	nh = rms(h)
+	gate := e.geluTanh(e.Op("MatMul", []string{nh, e.weight(hidden, hidden, ffn)}), e.scalar(float32(math.Sqrt(2/math.Pi))))
+	up := e.Op("MatMul", []string{nh, e.weight(hidden, hidden, ffn)})
+	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.Op("Mul", []string{gate, up}), e.weight(ffn, ffn, hidden)})})
+	e.Output(rms(h), tensor.Float32, "batch", "seq", hidden)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -637,6 +683,10 @@ func exporterCases() []exporterCase {
 		{name: "dynamo_functions", model: buildDynamoFunctions, // rewrite sees no site outside function bodies
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "t5_ts17", model: buildT5, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"input_ids": graphtest.RandI64(r, 0, vocab, b, 2*s+3)} // up to 21 apart: both bucket branches
 			}},
 		{name: "lstm_gru_ts14", model: buildRecurrent, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
