@@ -95,7 +95,7 @@ func (p problem) report(c []float64) {
 }
 
 // geluP is the p of t = 1/(1 + p·u) in the erfc tail.
-const geluP = 0.5
+const geluP = 0.3
 
 func main() {
 	pow := func(x float64, k int) float64 { return math.Pow(x, float64(k)) }
@@ -111,7 +111,7 @@ func main() {
 			phi:  func(a float64, k int) float64 { return pow(a, 2*k+1) },
 			base: zero, f: math.Erf},
 		// R(t) = erfc(u/√2)·e^(u²/2) with u = (1−t)/(p·t), for u in [0, 15].
-		{name: "erfcR", lo: 1 / (1 + geluP*15), hi: 1, terms: 12,
+		{name: "erfcR", lo: 1 / (1 + geluP*15), hi: 1, terms: 9,
 			phi:  func(t float64, k int) float64 { return pow(t, k) },
 			base: zero, f: func(t float64) float64 {
 				u := (1 - t) / (geluP * t)

@@ -12,13 +12,18 @@ var negInf = math.Inf(-1)
 // floats: multiplying by them in that order rounds once, even for denormal results. x must be
 // in [expLo, expHi] (or NaN, which propagates through p).
 func expParts(x float32) (p, s1, s2 float32) {
-	n := float32(math.RoundToEven(float64(x * log2e)))
+	// Adding and subtracting 1.5·2^23 rounds to the nearest integer, ties to even (|x·log2e| is
+	// far below 2^22); Go evaluates float32 expressions as written, so it is not folded away.
+	const round = 12582912
+	n := (x*log2e + round) - round
 	r := x - n*ln2Hi
 	r -= n * ln2Lo
 	p = expPoly[5]
-	for i := 4; i >= 0; i-- {
-		p = p*r + expPoly[i]
-	}
+	p = p*r + expPoly[4]
+	p = p*r + expPoly[3]
+	p = p*r + expPoly[2]
+	p = p*r + expPoly[1]
+	p = p*r + expPoly[0]
 	p = p*(r*r) + r + 1
 	ni := int32(n)
 	n1 := ni >> 1
@@ -58,9 +63,10 @@ func tanhScalar(x float32) float32 {
 	if a < tanhSmall {
 		x2 := x * x
 		q := tanhPoly[4]
-		for i := 3; i >= 0; i-- {
-			q = q*x2 + tanhPoly[i]
-		}
+		q = q*x2 + tanhPoly[3]
+		q = q*x2 + tanhPoly[2]
+		q = q*x2 + tanhPoly[1]
+		q = q*x2 + tanhPoly[0]
 		return (x*x2)*q + x
 	}
 	if x != x {
@@ -73,11 +79,15 @@ func tanhScalar(x float32) float32 {
 // erfcTail returns erfc(u/√2)·e^(u²/2) for u in [0, uMax].
 func erfcTail(u float32) float32 {
 	t := 1 / (1 + erfcT*u)
-	r := erfcPoly[len(erfcPoly)-1]
-	for i := len(erfcPoly) - 2; i >= 0; i-- {
-		r = r*t + erfcPoly[i]
-	}
-	return r
+	r := erfcPoly[8]
+	r = r*t + erfcPoly[7]
+	r = r*t + erfcPoly[6]
+	r = r*t + erfcPoly[5]
+	r = r*t + erfcPoly[4]
+	r = r*t + erfcPoly[3]
+	r = r*t + erfcPoly[2]
+	r = r*t + erfcPoly[1]
+	return r*t + erfcPoly[0]
 }
 
 func erfScalar(x float32) float32 {
@@ -85,9 +95,11 @@ func erfScalar(x float32) float32 {
 	if a < erfSmall {
 		x2 := x * x
 		p := erfPoly[5]
-		for i := 4; i >= 0; i-- {
-			p = p*x2 + erfPoly[i]
-		}
+		p = p*x2 + erfPoly[4]
+		p = p*x2 + erfPoly[3]
+		p = p*x2 + erfPoly[2]
+		p = p*x2 + erfPoly[1]
+		p = p*x2 + erfPoly[0]
 		return x * p
 	}
 	if x != x {
@@ -99,18 +111,20 @@ func erfScalar(x float32) float32 {
 	return math.Float32frombits(math.Float32bits(1-c) | math.Float32bits(x)&(1<<31))
 }
 
-// geluScalar is x·Φ(x) with Φ(−u) = ½·e^(−u²/2)·erfcTail(u), u = |x|. u² is split into a float32
-// hi part and its exact remainder lo, e^(−u²/2) = e^(−hi/2)·(1 − lo/2): without the split, the
+// geluScalar is x·Φ(x) with Φ(−u) = ½·e^(−u²/2)·erfcTail(u), u = |x|. −u²/2 is split into a
+// float32 hi part and its exact remainder lo, e^(−u²/2) = e^hi·(1 + lo): without the split, the
 // rounding of u² alone would cost up to u²·6e-8 relative (1e-5 at u = 13) in the negative tail.
 func geluScalar(x float32) float32 {
 	if x != x {
 		return x
 	}
 	u := min(abs32(x), uMax)
-	hi := u * u
-	lo := float32(float64(u)*float64(u) - float64(hi)) // exact: u² fits in float64
-	g := 0.5 * erfcTail(u) * (1 - 0.5*lo)
-	p, s1, s2 := expParts(-0.5 * hi)
+	w := -0.5 * u // exact
+	hi := u * w
+	lo := float32(float64(u)*float64(w) - float64(hi)) // exact: u·w fits in float64
+	g := 0.5 * erfcTail(u)
+	g += g * lo
+	p, s1, s2 := expParts(hi)
 	q := g * p * s1 // normal: the one rounding into the denormals is the last multiply
 	if x < 0 {
 		return (max(x, -uMax) * q) * s2

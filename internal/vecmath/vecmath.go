@@ -1,32 +1,64 @@
 package vecmath
 
 // Exp sets dst[i] = e^src[i].
-func Exp(dst, src []float32) { apply(dst, src, expAVX2, expScalar) }
+func Exp(dst, src []float32) {
+	dst, i := vector(dst, src, expAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = expScalar(src[i])
+	}
+}
 
 // Sigmoid sets dst[i] = 1/(1 + e^−src[i]).
-func Sigmoid(dst, src []float32) { apply(dst, src, sigmoidAVX2, sigmoidScalar) }
+func Sigmoid(dst, src []float32) {
+	dst, i := vector(dst, src, sigmoidAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = sigmoidScalar(src[i])
+	}
+}
 
 // Tanh sets dst[i] = tanh(src[i]).
-func Tanh(dst, src []float32) { apply(dst, src, tanhAVX2, tanhScalar) }
+func Tanh(dst, src []float32) {
+	dst, i := vector(dst, src, tanhAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = tanhScalar(src[i])
+	}
+}
 
 // Erf sets dst[i] = erf(src[i]).
-func Erf(dst, src []float32) { apply(dst, src, erfAVX2, erfScalar) }
+func Erf(dst, src []float32) {
+	dst, i := vector(dst, src, erfAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = erfScalar(src[i])
+	}
+}
 
 // GELU sets dst[i] = x·Φ(x) for x = src[i], the exact (erf) GELU: ½x(1 + erf(x/√2)).
-func GELU(dst, src []float32) { apply(dst, src, geluAVX2, geluScalar) }
+func GELU(dst, src []float32) {
+	dst, i := vector(dst, src, geluAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = geluScalar(src[i])
+	}
+}
 
 // GELUTanh sets dst[i] to GELU's tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-func GELUTanh(dst, src []float32) { apply(dst, src, geluTanhAVX2, geluTanhScalar) }
-
-// apply runs the vector kernel over whole blocks of 8 and f over the rest.
-func apply(dst, src []float32, vec func(dst, src []float32), f func(float32) float32) {
-	dst = dst[:len(src)]
-	i := 0
-	if useAsm && len(src) >= 8 {
-		i = len(src) &^ 7
-		vec(dst[:i], src[:i])
+func GELUTanh(dst, src []float32) {
+	dst, i := vector(dst, src, geluTanhAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = geluTanhScalar(src[i])
 	}
-	mapScalar(dst[i:], src[i:], f)
+}
+
+// vector runs the assembly kernel over src's whole blocks of 8 when the CPU has it; it returns
+// dst cut to len(src) and where the scalar loop must take over. (Each public function has its
+// own scalar loop so that the scalar kernel is inlined there.)
+func vector(dst, src []float32, vec func(dst, src []float32)) ([]float32, int) {
+	dst = dst[:len(src)]
+	if useAsm && len(src) >= 8 {
+		i := len(src) &^ 7
+		vec(dst[:i], src[:i])
+		return dst, i
+	}
+	return dst, 0
 }
 
 func mapScalar(dst, src []float32, f func(float32) float32) {

@@ -12,7 +12,71 @@ TEXT ·expAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-expAVX2_loop:
+expAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           expAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VMOVUPS      expLo<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y0
+	VMOVUPS      expHi<>+0(SB), Y2
+	VMINPS       Y0, Y2, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y0
+	VMOVUPS      expP5<>+0(SB), Y3
+	VFMADD213PS  expP4<>+0(SB), Y0, Y3
+	VFMADD213PS  expP3<>+0(SB), Y0, Y3
+	VFMADD213PS  expP2<>+0(SB), Y0, Y3
+	VFMADD213PS  expP1<>+0(SB), Y0, Y3
+	VFMADD213PS  expP0<>+0(SB), Y0, Y3
+	VMULPS       Y0, Y0, Y4
+	VFMADD213PS  Y0, Y4, Y3
+	VADDPS       one<>+0(SB), Y3, Y3
+	VCVTPS2DQ    Y2, Y0
+	VPSRAD       $0x01, Y0, Y2
+	VPSUBD       Y2, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      expLo<>+0(SB), Y0
+	VMAXPS       Y1, Y0, Y1
+	VMOVUPS      expHi<>+0(SB), Y0
+	VMINPS       Y1, Y0, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y0
+	VROUNDPS     $0x00, Y0, Y0
+	VFNMADD231PS ln2Hi<>+0(SB), Y0, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y0, Y1
+	VMOVUPS      expP5<>+0(SB), Y2
+	VFMADD213PS  expP4<>+0(SB), Y1, Y2
+	VFMADD213PS  expP3<>+0(SB), Y1, Y2
+	VFMADD213PS  expP2<>+0(SB), Y1, Y2
+	VFMADD213PS  expP1<>+0(SB), Y1, Y2
+	VFMADD213PS  expP0<>+0(SB), Y1, Y2
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y2
+	VADDPS       one<>+0(SB), Y2, Y2
+	VCVTPS2DQ    Y0, Y0
+	VPSRAD       $0x01, Y0, Y1
+	VPSUBD       Y1, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y1, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y2, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          expAVX2_pair
+
+expAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           expAVX2_done
 	VMOVUPS      (CX), Y0
@@ -43,10 +107,6 @@ expAVX2_loop:
 	VMULPS       Y1, Y2, Y2
 	VMULPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          expAVX2_loop
 
 expAVX2_done:
 	VZEROUPPER
@@ -190,7 +250,85 @@ TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-sigmoidAVX2_loop:
+sigmoidAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           sigmoidAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VANDPS       absMask<>+0(SB), Y0, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMULPS       Y4, Y2, Y3
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VANDPS       absMask<>+0(SB), Y1, Y0
+	VXORPS       signMask<>+0(SB), Y0, Y0
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y0, Y3, Y0
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y0, Y3, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y0
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y0, Y4
+	VFMADD213PS  expP3<>+0(SB), Y0, Y4
+	VFMADD213PS  expP2<>+0(SB), Y0, Y4
+	VFMADD213PS  expP1<>+0(SB), Y0, Y4
+	VFMADD213PS  expP0<>+0(SB), Y0, Y4
+	VMULPS       Y0, Y0, Y5
+	VFMADD213PS  Y0, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y0
+	VPSRAD       $0x01, Y0, Y3
+	VPSUBD       Y3, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y0
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y0, Y3, Y0
+	VMULPS       Y4, Y0, Y3
+	VBLENDVPS    Y1, Y3, Y0, Y0
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y0, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          sigmoidAVX2_pair
+
+sigmoidAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           sigmoidAVX2_done
 	VMOVUPS      (CX), Y0
@@ -228,10 +366,6 @@ sigmoidAVX2_loop:
 	VMULPS       Y3, Y1, Y2
 	VBLENDVPS    Y0, Y2, Y1, Y1
 	VMOVUPS      Y1, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          sigmoidAVX2_loop
 
 sigmoidAVX2_done:
 	VZEROUPPER
@@ -265,7 +399,107 @@ TEXT ·tanhAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-tanhAVX2_loop:
+tanhAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           tanhAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VANDPS       absMask<>+0(SB), Y0, Y2
+	VCMPPS       $0x01, tanhSmall<>+0(SB), Y2, Y3
+	VMULPS       minusTwo<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP0<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPSRAD       $0x01, Y2, Y4
+	VPSUBD       Y4, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y5, Y2, Y2
+	VADDPS       one<>+0(SB), Y5, Y4
+	VDIVPS       Y4, Y2, Y2
+	VANDPS       signMask<>+0(SB), Y0, Y4
+	VORPS        Y4, Y2, Y2
+	VMULPS       Y0, Y0, Y4
+	VMOVUPS      tanhP4<>+0(SB), Y5
+	VFMADD213PS  tanhP3<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP2<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP1<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP0<>+0(SB), Y4, Y5
+	VMULPS       Y0, Y4, Y4
+	VFMADD213PS  Y0, Y4, Y5
+	VBLENDVPS    Y3, Y5, Y2, Y2
+	VANDPS       absMask<>+0(SB), Y1, Y0
+	VCMPPS       $0x01, tanhSmall<>+0(SB), Y0, Y3
+	VMULPS       minusTwo<>+0(SB), Y0, Y0
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y0, Y4, Y0
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y0, Y4, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y0
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y0, Y5
+	VFMADD213PS  expP3<>+0(SB), Y0, Y5
+	VFMADD213PS  expP2<>+0(SB), Y0, Y5
+	VFMADD213PS  expP1<>+0(SB), Y0, Y5
+	VFMADD213PS  expP0<>+0(SB), Y0, Y5
+	VMULPS       Y0, Y0, Y6
+	VFMADD213PS  Y0, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y0
+	VPSRAD       $0x01, Y0, Y4
+	VPSUBD       Y4, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VMOVUPS      one<>+0(SB), Y0
+	VSUBPS       Y5, Y0, Y0
+	VADDPS       one<>+0(SB), Y5, Y4
+	VDIVPS       Y4, Y0, Y0
+	VANDPS       signMask<>+0(SB), Y1, Y4
+	VORPS        Y4, Y0, Y0
+	VMULPS       Y1, Y1, Y4
+	VMOVUPS      tanhP4<>+0(SB), Y5
+	VFMADD213PS  tanhP3<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP2<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP1<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP0<>+0(SB), Y4, Y5
+	VMULPS       Y1, Y4, Y4
+	VFMADD213PS  Y1, Y4, Y5
+	VBLENDVPS    Y3, Y5, Y0, Y0
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y0, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          tanhAVX2_pair
+
+tanhAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           tanhAVX2_done
 	VMOVUPS      (CX), Y0
@@ -314,10 +548,6 @@ tanhAVX2_loop:
 	VFMADD213PS  Y0, Y3, Y4
 	VBLENDVPS    Y2, Y4, Y1, Y1
 	VMOVUPS      Y1, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          tanhAVX2_loop
 
 tanhAVX2_done:
 	VZEROUPPER
@@ -401,7 +631,139 @@ TEXT ·erfAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-erfAVX2_loop:
+erfAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           erfAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VANDPS       absMask<>+0(SB), Y0, Y2
+	VCMPPS       $0x01, erfSmall<>+0(SB), Y2, Y3
+	VMULPS       sqrt2<>+0(SB), Y2, Y4
+	VMOVUPS      uMax<>+0(SB), Y5
+	VMINPS       Y4, Y5, Y4
+	VMOVUPS      one<>+0(SB), Y5
+	VFMADD231PS  erfcT<>+0(SB), Y4, Y5
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y5, Y4, Y5
+	VMOVUPS      erfcR1th8<>+0(SB), Y4
+	VFMADD213PS  erfcR1th7<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th6<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th5<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th4<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th3<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th2<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th1<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th0<>+0(SB), Y5, Y4
+	VMULPS       Y2, Y2, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y5
+	VMAXPS       Y2, Y5, Y2
+	VMOVUPS      expHi<>+0(SB), Y5
+	VMINPS       Y2, Y5, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y2
+	VMOVUPS      expP5<>+0(SB), Y6
+	VFMADD213PS  expP4<>+0(SB), Y2, Y6
+	VFMADD213PS  expP3<>+0(SB), Y2, Y6
+	VFMADD213PS  expP2<>+0(SB), Y2, Y6
+	VFMADD213PS  expP1<>+0(SB), Y2, Y6
+	VFMADD213PS  expP0<>+0(SB), Y2, Y6
+	VMULPS       Y2, Y2, Y7
+	VFMADD213PS  Y2, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y2
+	VPSRAD       $0x01, Y2, Y5
+	VPSUBD       Y5, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VMULPS       Y6, Y4, Y4
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y4, Y2, Y2
+	VANDPS       signMask<>+0(SB), Y0, Y4
+	VORPS        Y4, Y2, Y2
+	VMULPS       Y0, Y0, Y4
+	VMOVUPS      erfP5<>+0(SB), Y5
+	VFMADD213PS  erfP4<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP3<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP2<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP1<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP0<>+0(SB), Y4, Y5
+	VMULPS       Y0, Y5, Y5
+	VBLENDVPS    Y3, Y5, Y2, Y2
+	VANDPS       absMask<>+0(SB), Y1, Y0
+	VCMPPS       $0x01, erfSmall<>+0(SB), Y0, Y3
+	VMULPS       sqrt2<>+0(SB), Y0, Y4
+	VMOVUPS      uMax<>+0(SB), Y5
+	VMINPS       Y4, Y5, Y4
+	VMOVUPS      one<>+0(SB), Y5
+	VFMADD231PS  erfcT<>+0(SB), Y4, Y5
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y5, Y4, Y5
+	VMOVUPS      erfcR1th8<>+0(SB), Y4
+	VFMADD213PS  erfcR1th7<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th6<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th5<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th4<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th3<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th2<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th1<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th0<>+0(SB), Y5, Y4
+	VMULPS       Y0, Y0, Y0
+	VXORPS       signMask<>+0(SB), Y0, Y0
+	VMOVUPS      expLo<>+0(SB), Y5
+	VMAXPS       Y0, Y5, Y0
+	VMOVUPS      expHi<>+0(SB), Y5
+	VMINPS       Y0, Y5, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y0
+	VMOVUPS      expP5<>+0(SB), Y6
+	VFMADD213PS  expP4<>+0(SB), Y0, Y6
+	VFMADD213PS  expP3<>+0(SB), Y0, Y6
+	VFMADD213PS  expP2<>+0(SB), Y0, Y6
+	VFMADD213PS  expP1<>+0(SB), Y0, Y6
+	VFMADD213PS  expP0<>+0(SB), Y0, Y6
+	VMULPS       Y0, Y0, Y7
+	VFMADD213PS  Y0, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y0
+	VPSRAD       $0x01, Y0, Y5
+	VPSUBD       Y5, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMULPS       Y6, Y4, Y4
+	VMOVUPS      one<>+0(SB), Y0
+	VSUBPS       Y4, Y0, Y0
+	VANDPS       signMask<>+0(SB), Y1, Y4
+	VORPS        Y4, Y0, Y0
+	VMULPS       Y1, Y1, Y4
+	VMOVUPS      erfP5<>+0(SB), Y5
+	VFMADD213PS  erfP4<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP3<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP2<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP1<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP0<>+0(SB), Y4, Y5
+	VMULPS       Y1, Y5, Y5
+	VBLENDVPS    Y3, Y5, Y0, Y0
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y0, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          erfAVX2_pair
+
+erfAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           erfAVX2_done
 	VMOVUPS      (CX), Y0
@@ -414,18 +776,15 @@ erfAVX2_loop:
 	VFMADD231PS  erfcT<>+0(SB), Y3, Y4
 	VMOVUPS      one<>+0(SB), Y3
 	VDIVPS       Y4, Y3, Y4
-	VMOVUPS      erfcR11<>+0(SB), Y3
-	VFMADD213PS  erfcR10<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR9<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR8<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR7<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR6<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR5<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR4<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR3<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR2<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR1<>+0(SB), Y4, Y3
-	VFMADD213PS  erfcR0<>+0(SB), Y4, Y3
+	VMOVUPS      erfcR1th8<>+0(SB), Y3
+	VFMADD213PS  erfcR1th7<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th6<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th5<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th4<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th3<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th2<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th1<>+0(SB), Y4, Y3
+	VFMADD213PS  erfcR1th0<>+0(SB), Y4, Y3
 	VMULPS       Y1, Y1, Y1
 	VXORPS       signMask<>+0(SB), Y1, Y1
 	VMOVUPS      expLo<>+0(SB), Y4
@@ -469,10 +828,6 @@ erfAVX2_loop:
 	VMULPS       Y0, Y4, Y4
 	VBLENDVPS    Y2, Y4, Y1, Y1
 	VMOVUPS      Y1, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          erfAVX2_loop
 
 erfAVX2_done:
 	VZEROUPPER
@@ -508,135 +863,105 @@ DATA uMax<>+24(SB)/4, $0x41700000
 DATA uMax<>+28(SB)/4, $0x41700000
 GLOBL uMax<>(SB), RODATA|NOPTR, $32
 
-DATA erfcT<>+0(SB)/4, $0x3f000000
-DATA erfcT<>+4(SB)/4, $0x3f000000
-DATA erfcT<>+8(SB)/4, $0x3f000000
-DATA erfcT<>+12(SB)/4, $0x3f000000
-DATA erfcT<>+16(SB)/4, $0x3f000000
-DATA erfcT<>+20(SB)/4, $0x3f000000
-DATA erfcT<>+24(SB)/4, $0x3f000000
-DATA erfcT<>+28(SB)/4, $0x3f000000
+DATA erfcT<>+0(SB)/4, $0x3e99999a
+DATA erfcT<>+4(SB)/4, $0x3e99999a
+DATA erfcT<>+8(SB)/4, $0x3e99999a
+DATA erfcT<>+12(SB)/4, $0x3e99999a
+DATA erfcT<>+16(SB)/4, $0x3e99999a
+DATA erfcT<>+20(SB)/4, $0x3e99999a
+DATA erfcT<>+24(SB)/4, $0x3e99999a
+DATA erfcT<>+28(SB)/4, $0x3e99999a
 GLOBL erfcT<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR11<>+0(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+4(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+8(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+12(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+16(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+20(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+24(SB)/4, $0xbd05e5bb
-DATA erfcR11<>+28(SB)/4, $0xbd05e5bb
-GLOBL erfcR11<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th8<>+0(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+4(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+8(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+12(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+16(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+20(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+24(SB)/4, $0x3d9d63f4
+DATA erfcR1th8<>+28(SB)/4, $0x3d9d63f4
+GLOBL erfcR1th8<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR10<>+0(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+4(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+8(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+12(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+16(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+20(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+24(SB)/4, $0x3dd6ad7c
-DATA erfcR10<>+28(SB)/4, $0x3dd6ad7c
-GLOBL erfcR10<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th7<>+0(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+4(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+8(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+12(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+16(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+20(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+24(SB)/4, $0xbead75d4
+DATA erfcR1th7<>+28(SB)/4, $0xbead75d4
+GLOBL erfcR1th7<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR9<>+0(SB)/4, $0x3da92422
-DATA erfcR9<>+4(SB)/4, $0x3da92422
-DATA erfcR9<>+8(SB)/4, $0x3da92422
-DATA erfcR9<>+12(SB)/4, $0x3da92422
-DATA erfcR9<>+16(SB)/4, $0x3da92422
-DATA erfcR9<>+20(SB)/4, $0x3da92422
-DATA erfcR9<>+24(SB)/4, $0x3da92422
-DATA erfcR9<>+28(SB)/4, $0x3da92422
-GLOBL erfcR9<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th6<>+0(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+4(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+8(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+12(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+16(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+20(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+24(SB)/4, $0x3eeaa17e
+DATA erfcR1th6<>+28(SB)/4, $0x3eeaa17e
+GLOBL erfcR1th6<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR8<>+0(SB)/4, $0xbf63a92c
-DATA erfcR8<>+4(SB)/4, $0xbf63a92c
-DATA erfcR8<>+8(SB)/4, $0xbf63a92c
-DATA erfcR8<>+12(SB)/4, $0xbf63a92c
-DATA erfcR8<>+16(SB)/4, $0xbf63a92c
-DATA erfcR8<>+20(SB)/4, $0xbf63a92c
-DATA erfcR8<>+24(SB)/4, $0xbf63a92c
-DATA erfcR8<>+28(SB)/4, $0xbf63a92c
-GLOBL erfcR8<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th5<>+0(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+4(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+8(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+12(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+16(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+20(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+24(SB)/4, $0xbe1dc99d
+DATA erfcR1th5<>+28(SB)/4, $0xbe1dc99d
+GLOBL erfcR1th5<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR7<>+0(SB)/4, $0x3fdef03b
-DATA erfcR7<>+4(SB)/4, $0x3fdef03b
-DATA erfcR7<>+8(SB)/4, $0x3fdef03b
-DATA erfcR7<>+12(SB)/4, $0x3fdef03b
-DATA erfcR7<>+16(SB)/4, $0x3fdef03b
-DATA erfcR7<>+20(SB)/4, $0x3fdef03b
-DATA erfcR7<>+24(SB)/4, $0x3fdef03b
-DATA erfcR7<>+28(SB)/4, $0x3fdef03b
-GLOBL erfcR7<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th4<>+0(SB)/4, $0x3e925608
+DATA erfcR1th4<>+4(SB)/4, $0x3e925608
+DATA erfcR1th4<>+8(SB)/4, $0x3e925608
+DATA erfcR1th4<>+12(SB)/4, $0x3e925608
+DATA erfcR1th4<>+16(SB)/4, $0x3e925608
+DATA erfcR1th4<>+20(SB)/4, $0x3e925608
+DATA erfcR1th4<>+24(SB)/4, $0x3e925608
+DATA erfcR1th4<>+28(SB)/4, $0x3e925608
+GLOBL erfcR1th4<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR6<>+0(SB)/4, $0xbfbe636d
-DATA erfcR6<>+4(SB)/4, $0xbfbe636d
-DATA erfcR6<>+8(SB)/4, $0xbfbe636d
-DATA erfcR6<>+12(SB)/4, $0xbfbe636d
-DATA erfcR6<>+16(SB)/4, $0xbfbe636d
-DATA erfcR6<>+20(SB)/4, $0xbfbe636d
-DATA erfcR6<>+24(SB)/4, $0xbfbe636d
-DATA erfcR6<>+28(SB)/4, $0xbfbe636d
-GLOBL erfcR6<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th3<>+0(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+4(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+8(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+12(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+16(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+20(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+24(SB)/4, $0x3e4196e5
+DATA erfcR1th3<>+28(SB)/4, $0x3e4196e5
+GLOBL erfcR1th3<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR5<>+0(SB)/4, $0x3ece968b
-DATA erfcR5<>+4(SB)/4, $0x3ece968b
-DATA erfcR5<>+8(SB)/4, $0x3ece968b
-DATA erfcR5<>+12(SB)/4, $0x3ece968b
-DATA erfcR5<>+16(SB)/4, $0x3ece968b
-DATA erfcR5<>+20(SB)/4, $0x3ece968b
-DATA erfcR5<>+24(SB)/4, $0x3ece968b
-DATA erfcR5<>+28(SB)/4, $0x3ece968b
-GLOBL erfcR5<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th2<>+0(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+4(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+8(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+12(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+16(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+20(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+24(SB)/4, $0x3e79c668
+DATA erfcR1th2<>+28(SB)/4, $0x3e79c668
+GLOBL erfcR1th2<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR4<>+0(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+4(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+8(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+12(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+16(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+20(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+24(SB)/4, $0xbd2ec4d3
-DATA erfcR4<>+28(SB)/4, $0xbd2ec4d3
-GLOBL erfcR4<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th1<>+0(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+4(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+8(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+12(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+16(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+20(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+24(SB)/4, $0x3e74b307
+DATA erfcR1th1<>+28(SB)/4, $0x3e74b307
+GLOBL erfcR1th1<>(SB), RODATA|NOPTR, $32
 
-DATA erfcR3<>+0(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+4(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+8(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+12(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+16(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+20(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+24(SB)/4, $0x3ea5f59e
-DATA erfcR3<>+28(SB)/4, $0x3ea5f59e
-GLOBL erfcR3<>(SB), RODATA|NOPTR, $32
-
-DATA erfcR2<>+0(SB)/4, $0x3ecadc16
-DATA erfcR2<>+4(SB)/4, $0x3ecadc16
-DATA erfcR2<>+8(SB)/4, $0x3ecadc16
-DATA erfcR2<>+12(SB)/4, $0x3ecadc16
-DATA erfcR2<>+16(SB)/4, $0x3ecadc16
-DATA erfcR2<>+20(SB)/4, $0x3ecadc16
-DATA erfcR2<>+24(SB)/4, $0x3ecadc16
-DATA erfcR2<>+28(SB)/4, $0x3ecadc16
-GLOBL erfcR2<>(SB), RODATA|NOPTR, $32
-
-DATA erfcR1<>+0(SB)/4, $0x3ecc5864
-DATA erfcR1<>+4(SB)/4, $0x3ecc5864
-DATA erfcR1<>+8(SB)/4, $0x3ecc5864
-DATA erfcR1<>+12(SB)/4, $0x3ecc5864
-DATA erfcR1<>+16(SB)/4, $0x3ecc5864
-DATA erfcR1<>+20(SB)/4, $0x3ecc5864
-DATA erfcR1<>+24(SB)/4, $0x3ecc5864
-DATA erfcR1<>+28(SB)/4, $0x3ecc5864
-GLOBL erfcR1<>(SB), RODATA|NOPTR, $32
-
-DATA erfcR0<>+0(SB)/4, $0xb6981dc4
-DATA erfcR0<>+4(SB)/4, $0xb6981dc4
-DATA erfcR0<>+8(SB)/4, $0xb6981dc4
-DATA erfcR0<>+12(SB)/4, $0xb6981dc4
-DATA erfcR0<>+16(SB)/4, $0xb6981dc4
-DATA erfcR0<>+20(SB)/4, $0xb6981dc4
-DATA erfcR0<>+24(SB)/4, $0xb6981dc4
-DATA erfcR0<>+28(SB)/4, $0xb6981dc4
-GLOBL erfcR0<>(SB), RODATA|NOPTR, $32
+DATA erfcR1th0<>+0(SB)/4, $0x377b815a
+DATA erfcR1th0<>+4(SB)/4, $0x377b815a
+DATA erfcR1th0<>+8(SB)/4, $0x377b815a
+DATA erfcR1th0<>+12(SB)/4, $0x377b815a
+DATA erfcR1th0<>+16(SB)/4, $0x377b815a
+DATA erfcR1th0<>+20(SB)/4, $0x377b815a
+DATA erfcR1th0<>+24(SB)/4, $0x377b815a
+DATA erfcR1th0<>+28(SB)/4, $0x377b815a
+GLOBL erfcR1th0<>(SB), RODATA|NOPTR, $32
 
 DATA erfP5<>+0(SB)/4, $0xba49aa36
 DATA erfP5<>+4(SB)/4, $0xba49aa36
@@ -706,50 +1031,161 @@ TEXT ·geluAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-geluAVX2_loop:
+geluAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           geluAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VANDPS       absMask<>+0(SB), Y0, Y2
+	VMOVUPS      uMax<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       minusHalf<>+0(SB), Y2, Y3
+	VMULPS       Y3, Y2, Y4
+	VMOVAPS      Y4, Y5
+	VFMSUB231PS  Y3, Y2, Y5
+	VMOVUPS      one<>+0(SB), Y3
+	VFMADD231PS  erfcT<>+0(SB), Y2, Y3
+	VMOVUPS      one<>+0(SB), Y2
+	VDIVPS       Y3, Y2, Y3
+	VMOVUPS      erfcR2th8<>+0(SB), Y2
+	VFMADD213PS  erfcR2th7<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th6<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th5<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th4<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th3<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th2<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th1<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th0<>+0(SB), Y3, Y2
+	VFMADD231PS  Y5, Y2, Y2
+	VMULPS       log2e<>+0(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y4
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y4
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y4, Y5
+	VFMADD213PS  expP3<>+0(SB), Y4, Y5
+	VFMADD213PS  expP2<>+0(SB), Y4, Y5
+	VFMADD213PS  expP1<>+0(SB), Y4, Y5
+	VFMADD213PS  expP0<>+0(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y5, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y3, Y2, Y4
+	VMOVUPS      one<>+0(SB), Y5
+	VSUBPS       Y4, Y5, Y4
+	VMULPS       Y0, Y4, Y4
+	VMOVUPS      minusUMax<>+0(SB), Y5
+	VMAXPS       Y0, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VBLENDVPS    Y0, Y5, Y4, Y4
+	VANDPS       absMask<>+0(SB), Y1, Y0
+	VMOVUPS      uMax<>+0(SB), Y2
+	VMINPS       Y0, Y2, Y0
+	VMULPS       minusHalf<>+0(SB), Y0, Y2
+	VMULPS       Y2, Y0, Y3
+	VMOVAPS      Y3, Y5
+	VFMSUB231PS  Y2, Y0, Y5
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfcT<>+0(SB), Y0, Y2
+	VMOVUPS      one<>+0(SB), Y0
+	VDIVPS       Y2, Y0, Y2
+	VMOVUPS      erfcR2th8<>+0(SB), Y0
+	VFMADD213PS  erfcR2th7<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th6<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th5<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th4<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th3<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th2<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th1<>+0(SB), Y2, Y0
+	VFMADD213PS  erfcR2th0<>+0(SB), Y2, Y0
+	VFMADD231PS  Y5, Y0, Y0
+	VMULPS       log2e<>+0(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y3
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y3, Y5
+	VFMADD213PS  expP3<>+0(SB), Y3, Y5
+	VFMADD213PS  expP2<>+0(SB), Y3, Y5
+	VFMADD213PS  expP1<>+0(SB), Y3, Y5
+	VFMADD213PS  expP0<>+0(SB), Y3, Y5
+	VMULPS       Y3, Y3, Y6
+	VFMADD213PS  Y3, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y5, Y0, Y0
+	VMULPS       Y3, Y0, Y0
+	VMULPS       Y2, Y0, Y3
+	VMOVUPS      one<>+0(SB), Y5
+	VSUBPS       Y3, Y5, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      minusUMax<>+0(SB), Y5
+	VMAXPS       Y1, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VBLENDVPS    Y1, Y5, Y3, Y3
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y3, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          geluAVX2_pair
+
+geluAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           geluAVX2_done
 	VMOVUPS      (CX), Y0
 	VANDPS       absMask<>+0(SB), Y0, Y1
 	VMOVUPS      uMax<>+0(SB), Y2
 	VMINPS       Y1, Y2, Y1
-	VMULPS       Y1, Y1, Y2
-	VMOVAPS      Y2, Y3
-	VFMSUB231PS  Y1, Y1, Y3
-	VMOVUPS      one<>+0(SB), Y4
-	VFMADD231PS  erfcT<>+0(SB), Y1, Y4
+	VMULPS       minusHalf<>+0(SB), Y1, Y2
+	VMULPS       Y2, Y1, Y3
+	VMOVAPS      Y3, Y4
+	VFMSUB231PS  Y2, Y1, Y4
+	VMOVUPS      one<>+0(SB), Y2
+	VFMADD231PS  erfcT<>+0(SB), Y1, Y2
 	VMOVUPS      one<>+0(SB), Y1
-	VDIVPS       Y4, Y1, Y4
-	VMOVUPS      erfcR11<>+0(SB), Y1
-	VFMADD213PS  erfcR10<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR9<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR8<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR7<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR6<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR5<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR4<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR3<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR2<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR1<>+0(SB), Y4, Y1
-	VFMADD213PS  erfcR0<>+0(SB), Y4, Y1
-	VMULPS       half<>+0(SB), Y1, Y1
-	VMULPS       half<>+0(SB), Y3, Y3
-	VFNMADD231PS Y3, Y1, Y1
-	VMULPS       minusHalf<>+0(SB), Y2, Y2
-	VMULPS       log2e<>+0(SB), Y2, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
-	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VDIVPS       Y2, Y1, Y2
+	VMOVUPS      erfcR2th8<>+0(SB), Y1
+	VFMADD213PS  erfcR2th7<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th6<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th5<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th4<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th3<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th2<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th1<>+0(SB), Y2, Y1
+	VFMADD213PS  erfcR2th0<>+0(SB), Y2, Y1
+	VFMADD231PS  Y4, Y1, Y1
+	VMULPS       log2e<>+0(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y3
 	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y2, Y4
-	VFMADD213PS  expP3<>+0(SB), Y2, Y4
-	VFMADD213PS  expP2<>+0(SB), Y2, Y4
-	VFMADD213PS  expP1<>+0(SB), Y2, Y4
-	VFMADD213PS  expP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
+	VFMADD213PS  expP4<>+0(SB), Y3, Y4
+	VFMADD213PS  expP3<>+0(SB), Y3, Y4
+	VFMADD213PS  expP2<>+0(SB), Y3, Y4
+	VFMADD213PS  expP1<>+0(SB), Y3, Y4
+	VFMADD213PS  expP0<>+0(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
-	VCVTPS2DQ    Y3, Y2
+	VCVTPS2DQ    Y2, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
 	VPADDD       bias127<>+0(SB), Y3, Y3
@@ -768,24 +1204,10 @@ geluAVX2_loop:
 	VMULPS       Y2, Y4, Y4
 	VBLENDVPS    Y0, Y4, Y3, Y3
 	VMOVUPS      Y3, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          geluAVX2_loop
 
 geluAVX2_done:
 	VZEROUPPER
 	RET
-
-DATA half<>+0(SB)/4, $0x3f000000
-DATA half<>+4(SB)/4, $0x3f000000
-DATA half<>+8(SB)/4, $0x3f000000
-DATA half<>+12(SB)/4, $0x3f000000
-DATA half<>+16(SB)/4, $0x3f000000
-DATA half<>+20(SB)/4, $0x3f000000
-DATA half<>+24(SB)/4, $0x3f000000
-DATA half<>+28(SB)/4, $0x3f000000
-GLOBL half<>(SB), RODATA|NOPTR, $32
 
 DATA minusHalf<>+0(SB)/4, $0xbf000000
 DATA minusHalf<>+4(SB)/4, $0xbf000000
@@ -796,6 +1218,96 @@ DATA minusHalf<>+20(SB)/4, $0xbf000000
 DATA minusHalf<>+24(SB)/4, $0xbf000000
 DATA minusHalf<>+28(SB)/4, $0xbf000000
 GLOBL minusHalf<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th8<>+0(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+4(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+8(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+12(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+16(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+20(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+24(SB)/4, $0x3d1d63f4
+DATA erfcR2th8<>+28(SB)/4, $0x3d1d63f4
+GLOBL erfcR2th8<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th7<>+0(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+4(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+8(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+12(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+16(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+20(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+24(SB)/4, $0xbe2d75d4
+DATA erfcR2th7<>+28(SB)/4, $0xbe2d75d4
+GLOBL erfcR2th7<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th6<>+0(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+4(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+8(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+12(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+16(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+20(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+24(SB)/4, $0x3e6aa17e
+DATA erfcR2th6<>+28(SB)/4, $0x3e6aa17e
+GLOBL erfcR2th6<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th5<>+0(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+4(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+8(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+12(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+16(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+20(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+24(SB)/4, $0xbd9dc99d
+DATA erfcR2th5<>+28(SB)/4, $0xbd9dc99d
+GLOBL erfcR2th5<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th4<>+0(SB)/4, $0x3e125608
+DATA erfcR2th4<>+4(SB)/4, $0x3e125608
+DATA erfcR2th4<>+8(SB)/4, $0x3e125608
+DATA erfcR2th4<>+12(SB)/4, $0x3e125608
+DATA erfcR2th4<>+16(SB)/4, $0x3e125608
+DATA erfcR2th4<>+20(SB)/4, $0x3e125608
+DATA erfcR2th4<>+24(SB)/4, $0x3e125608
+DATA erfcR2th4<>+28(SB)/4, $0x3e125608
+GLOBL erfcR2th4<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th3<>+0(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+4(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+8(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+12(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+16(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+20(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+24(SB)/4, $0x3dc196e5
+DATA erfcR2th3<>+28(SB)/4, $0x3dc196e5
+GLOBL erfcR2th3<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th2<>+0(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+4(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+8(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+12(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+16(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+20(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+24(SB)/4, $0x3df9c668
+DATA erfcR2th2<>+28(SB)/4, $0x3df9c668
+GLOBL erfcR2th2<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th1<>+0(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+4(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+8(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+12(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+16(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+20(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+24(SB)/4, $0x3df4b307
+DATA erfcR2th1<>+28(SB)/4, $0x3df4b307
+GLOBL erfcR2th1<>(SB), RODATA|NOPTR, $32
+
+DATA erfcR2th0<>+0(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+4(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+8(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+12(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+16(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+20(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+24(SB)/4, $0x36fb815a
+DATA erfcR2th0<>+28(SB)/4, $0x36fb815a
+GLOBL erfcR2th0<>(SB), RODATA|NOPTR, $32
 
 DATA minusUMax<>+0(SB)/4, $0xc1700000
 DATA minusUMax<>+4(SB)/4, $0xc1700000
@@ -815,7 +1327,101 @@ TEXT ·geluTanhAVX2(SB), NOSPLIT, $0-48
 	MOVQ src_len+32(FP), DX
 	SHRQ $0x03, DX
 
-geluTanhAVX2_loop:
+geluTanhAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           geluTanhAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VMOVUPS      geluTanhLo<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y0
+	VMULPS       Y0, Y0, Y2
+	VMULPS       geluTanhK<>+0(SB), Y2, Y2
+	VADDPS       one<>+0(SB), Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       geluTanhC<>+0(SB), Y2, Y2
+	VANDPS       absMask<>+0(SB), Y2, Y3
+	VMULPS       minusTwo<>+0(SB), Y3, Y3
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y3, Y4, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y3
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y3, Y5
+	VFMADD213PS  expP3<>+0(SB), Y3, Y5
+	VFMADD213PS  expP2<>+0(SB), Y3, Y5
+	VFMADD213PS  expP1<>+0(SB), Y3, Y5
+	VFMADD213PS  expP0<>+0(SB), Y3, Y5
+	VMULPS       Y3, Y3, Y6
+	VFMADD213PS  Y3, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       one<>+0(SB), Y5, Y3
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y5, Y3, Y4
+	VBLENDVPS    Y2, Y4, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      geluTanhLo<>+0(SB), Y0
+	VMAXPS       Y1, Y0, Y0
+	VMULPS       Y0, Y0, Y1
+	VMULPS       geluTanhK<>+0(SB), Y1, Y1
+	VADDPS       one<>+0(SB), Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       geluTanhC<>+0(SB), Y1, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VMULPS       minusTwo<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP0<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPSRAD       $0x01, Y2, Y4
+	VPSUBD       Y4, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VADDPS       one<>+0(SB), Y5, Y2
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y2, Y4, Y2
+	VMULPS       Y5, Y2, Y4
+	VBLENDVPS    Y1, Y4, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y2, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          geluTanhAVX2_pair
+
+geluTanhAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           geluTanhAVX2_done
 	VMOVUPS      (CX), Y0
@@ -861,10 +1467,6 @@ geluTanhAVX2_loop:
 	VBLENDVPS    Y1, Y3, Y2, Y2
 	VMULPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (AX)
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000020, AX
-	DECQ         DX
-	JMP          geluTanhAVX2_loop
 
 geluTanhAVX2_done:
 	VZEROUPPER

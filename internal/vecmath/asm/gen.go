@@ -20,12 +20,12 @@ var (
 	expPoly  = []float32{0.5, 0.166666657, 0.0416662954, 0.00833349675, 0.00139446498, 0.000197903573}
 	tanhPoly = []float32{-0.333332807, 0.133314416, -0.0537397154, 0.0206390899, -0.00570499059}
 	erfPoly  = []float32{1.12837923, -0.376126379, 0.112837739, -0.0268631205, 0.00520031201, -0.000769290491}
-	erfcPoly = []float32{-4.53341818e-06, 0.399111867, 0.396210372, 0.324139535, -0.042668175,
-		0.403492302, -1.48740923, 1.74170625, -0.889300108, 0.0825884491, 0.104823083, -0.0326897912}
+	erfcPoly = []float32{1.49908828e-05, 0.238964185, 0.243920922, 0.189052179, 0.285812616,
+		-0.154089406, 0.458263338, -0.338789582, 0.0768508017}
 )
 
 const (
-	erfcT      = 0.5
+	erfcT      = 0.3
 	uMax       = 15
 	tanhSmall  = 0.625
 	erfSmall   = 0.5
@@ -192,13 +192,18 @@ func tanh8(x VecVirtual) VecVirtual {
 	return big
 }
 
-// erfcTail8 returns erfc(u/√2)·e^(u²/2) for u in [0, uMax].
-func erfcTail8(u VecVirtual) VecVirtual {
+// erfcTail8 returns scale·erfc(u/√2)·e^(u²/2) for u in [0, uMax]; scale is a power of two
+// folded exactly into the coefficients.
+func erfcTail8(u VecVirtual, scale float32) VecVirtual {
 	t := YMM()
 	VMOVUPS(vecF32("one", 1), t)
 	VFMADD231PS(vecF32("erfcT", erfcT), u, t) // 1 + T·u
 	VDIVPS(t, load(vecF32("one", 1)), t)
-	return horner("erfcR", erfcPoly, t)
+	c := make([]float32, len(erfcPoly))
+	for i, v := range erfcPoly {
+		c[i] = v * scale
+	}
+	return horner(fmt.Sprintf("erfcR%dth", int(1/scale)), c, t)
 }
 
 func erf8(x VecVirtual) VecVirtual {
@@ -209,7 +214,7 @@ func erf8(x VecVirtual) VecVirtual {
 	u := YMM()
 	VMULPS(vecF32("sqrt2", math.Sqrt2), a, u)
 	VMINPS(u, load(vecF32("uMax", uMax)), u)
-	r := erfcTail8(u)
+	r := erfcTail8(u, 1)
 	m := YMM()
 	VMULPS(a, a, m)
 	VXORPS(vecU32("signMask", 0x80000000), m, m)
@@ -233,20 +238,19 @@ func erf8(x VecVirtual) VecVirtual {
 func gelu8(x VecVirtual) VecVirtual {
 	u := absOf(x)
 	VMINPS(u, load(vecF32("uMax", uMax)), u)
-	hi, lo := YMM(), YMM()
-	VMULPS(u, u, hi)
+	// −u²/2 = hi + lo exactly: w = −u/2 is exact, hi = u·w rounded, lo = u·w − hi by FMA.
+	w, hi, lo := YMM(), YMM(), YMM()
+	VMULPS(vecF32("minusHalf", -0.5), u, w)
+	VMULPS(w, u, hi)
 	VMOVAPS(hi, lo)
-	VFMSUB231PS(u, u, lo) // lo = u·u − hi, exact
-	g := erfcTail8(u)
-	VMULPS(vecF32("half", 0.5), g, g)
-	VMULPS(vecF32("half", 0.5), lo, lo)
-	VFNMADD231PS(lo, g, g) // g·(1 − lo/2)
-	VMULPS(vecF32("minusHalf", -0.5), hi, hi)
+	VFMSUB231PS(w, u, lo)  // lo = u·w − hi
+	g := erfcTail8(u, 0.5) // R/2
+	VFMADD231PS(lo, g, g)  // R·(1 + lo) ≈ R·e^lo
 	p, s1, s2 := expParts(hi)
 	VMULPS(p, g, g)
-	VMULPS(s1, g, g) // q
+	VMULPS(s1, g, g) // q = ½R·e^(−u²/2)/2^n2, a normal float
 	pos := YMM()
-	VMULPS(s2, g, pos)
+	VMULPS(s2, g, pos) // Φ(−u)
 	one := YMM()
 	VMOVUPS(vecF32("one", 1), one)
 	VSUBPS(pos, one, pos)
@@ -281,7 +285,9 @@ func geluTanh8(x VecVirtual) VecVirtual {
 	return s
 }
 
-// unary emits name(dst, src []float32) mapping blocks of 8 through body.
+// unary emits name(dst, src []float32) mapping blocks of 8 through body, two blocks per
+// iteration while there are two (independent chains give the out-of-order core more to overlap
+// across the long latency of each body), then one.
 func unary(name, what string, body func(x VecVirtual) VecVirtual) {
 	TEXT(name, NOSPLIT, "func(dst, src []float32)")
 	Doc(fmt.Sprintf("%s sets dst[i] = %s for the first len(src)/8·8 elements (AVX2, FMA).", name, what))
@@ -289,16 +295,26 @@ func unary(name, what string, body func(x VecVirtual) VecVirtual) {
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	SHRQ(U8(3), n)
-	Label(name + "_loop")
+	Label(name + "_pair")
+	CMPQ(n, U32(2))
+	JB(LabelRef(name + "_single"))
+	x0, x1 := YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, x0)
+	VMOVUPS(Mem{Base: src, Disp: 32}, x1)
+	y0 := body(x0)
+	y1 := body(x1)
+	VMOVUPS(y0, Mem{Base: dst})
+	VMOVUPS(y1, Mem{Base: dst, Disp: 32})
+	ADDQ(U32(64), src)
+	ADDQ(U32(64), dst)
+	SUBQ(U32(2), n)
+	JMP(LabelRef(name + "_pair"))
+	Label(name + "_single")
 	CMPQ(n, U32(0))
 	JE(LabelRef(name + "_done"))
 	x := YMM()
 	VMOVUPS(Mem{Base: src}, x)
 	VMOVUPS(body(x), Mem{Base: dst})
-	ADDQ(U32(32), src)
-	ADDQ(U32(32), dst)
-	DECQ(n)
-	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
