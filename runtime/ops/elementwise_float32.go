@@ -1,6 +1,10 @@
 package ops
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/actswap/actswap/internal/vecmath"
+)
 
 // ElementwiseFloat32 is implemented by elementwise activation kernels (the ai.actswap ops) that
 // can transform float32 values in place. The runtime's fusion pass uses it to apply such an
@@ -20,10 +24,12 @@ var fastGELU atomic.Pointer[func(dst, src []float32)]
 // must accept dst == src and be safe for concurrent calls on disjoint slices.
 func SetGELUFloat32(f func(dst, src []float32)) { fastGELU.Store(&f) }
 
-// GELUFloat32 returns the registered float32 exact-GELU kernel, or nil.
+// GELUFloat32 returns the registered float32 exact-GELU kernel, or else package vecmath's
+// (AVX2 where available, relative error ≤ 6e-7 including the negative tail) — the kernel the
+// Gelu op itself runs.
 func GELUFloat32() func(dst, src []float32) {
 	if f := fastGELU.Load(); f != nil {
 		return *f
 	}
-	return nil
+	return vecmath.GELU
 }
