@@ -618,6 +618,44 @@ func buildT5() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildRoBERTaMisc gathers forms other exporters and architectures use: RoBERTa's position ids
+// from the padding mask (Equal/Not/Cast/CumSum/Mul, offset by the pad id), a Whisper-style Conv1d
+// stem with the opset-20 Gelu op, attention scores by Einsum, a sequence flip by Slice with step −1,
+// Tile, and a pooled mean masked by the int64 mask (ReduceSum with axes input, Clip, Div).
+func buildRoBERTaMisc() *onnx.ModelProto {
+	const pad = 1
+	e := newExporter("roberta_misc20", 20, 12)
+	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
+	notPad := e.Op("Cast", []string{e.Op("Not", []string{e.Op("Equal", []string{ids, e.ConstScalarI64(pad)})})}, graphtest.A("to", int(tensor.Int32)))
+	incr := e.Op("Mul", []string{e.Op("CumSum", []string{notPad, e.ConstScalarI64(1)}), notPad})
+	pos := e.Op("Add", []string{e.Op("Cast", []string{incr}, graphtest.A("to", int(tensor.Int64))), e.ConstScalarI64(pad)})
+	h := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, hidden), ids}), e.Op("Gather", []string{e.weight(1, maxPos+2, hidden), pos})})
+
+	// Conv1d over [b, hidden, seq], Gelu, back to [b, seq, hidden].
+	c := e.Op("Transpose", []string{h}, graphtest.A("perm", []int64{0, 2, 1}))
+	c = e.Op("Conv", []string{c, e.weight(3*hidden, hidden, hidden, 3), e.weight(3*hidden, hidden)}, graphtest.A("pads", []int64{1, 1}))
+	c = e.Op("Gelu", []string{c})
+	h = e.Op("Add", []string{h, e.Op("Transpose", []string{c}, graphtest.A("perm", []int64{0, 2, 1}))})
+
+	q := e.splitHeads(e.linear(h, hidden, hidden), true)
+	k := e.splitHeads(e.linear(h, hidden, hidden), true)
+	v := e.splitHeads(e.linear(h, hidden, hidden), true)
+	scores := e.Op("Einsum", []string{q, k}, graphtest.A("equation", "bhqd,bhkd->bhqk"))
+	scores = e.Op("Mul", []string{scores, e.scalar(float32(1 / math.Sqrt(headDim)))})
+	h = e.Op("Add", []string{h, e.mergeHeads(e.Op("Einsum", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v}, graphtest.A("equation", "bhqk,bhkd->bhqd")))})
+
+	flipped := e.Op("Slice", []string{h, e.ConstI64(-1), e.ConstI64(math.MinInt64), e.ConstI64(1), e.ConstI64(-1)})
+	tiled := e.Op("Tile", []string{e.weight(1, 1, 1, hidden/2), e.ConstI64(1, 1, 2)})
+	h = e.Op("Add", []string{e.Op("Mul", []string{h, flipped}), tiled})
+
+	m := e.Op("Cast", []string{e.unsqueeze(notPad, 2)}, graphtest.A("to", int(tensor.Float32)))
+	sum := e.Op("ReduceSum", []string{e.Op("Mul", []string{h, m}), e.ConstI64(1)}, graphtest.A("keepdims", 0))
+	count := e.Op("Clip", []string{e.Op("ReduceSum", []string{m, e.ConstI64(1)}, graphtest.A("keepdims", 0)), e.scalar(1e-9)})
+	e.Output(e.Op("Div", []string{sum, count}), tensor.Float32, "batch", hidden)
+	e.Output(h, tensor.Float32, "batch", "seq", hidden)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -683,6 +721,16 @@ func exporterCases() []exporterCase {
 		{name: "dynamo_functions", model: buildDynamoFunctions, // rewrite sees no site outside function bodies
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+			}},
+		{name: "roberta_misc20", model: buildRoBERTaMisc, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				ids := graphtest.RandI64(r, 2, vocab, b, s)
+				for i := 1; i < b; i++ { // right padding with the pad id 1 in later rows
+					for j := s - i; j < s; j++ {
+						ids.Data.([]int64)[i*s+j] = 1
+					}
+				}
+				return map[string]*tensor.Tensor{"input_ids": ids}
 			}},
 		{name: "t5_ts17", model: buildT5, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
