@@ -21,13 +21,29 @@ import (
 // (Shape→Gather→Unsqueeze→Concat→Reshape views, int64 masks turned additive, decomposed
 // LayerNorm, constant subgraphs) are the ones real exports contain.
 
-const (
+// Model dimensions: small, so tests stay fast; withLargeDims swaps in sizes where the runtime's
+// blocked and vectorised paths take over.
+var (
 	hidden  = 16
 	heads   = 2
 	headDim = hidden / heads
 	ffn     = 32
-	vocab   = 30
 	maxPos  = 16
+)
+
+// withLargeDims builds a model at BERT-mini-like sizes (hidden 96, 4 heads, FFN 384, 64
+// positions), restoring the small sizes after.
+func withLargeDims(build func() *onnx.ModelProto) func() *onnx.ModelProto {
+	return func() *onnx.ModelProto {
+		saved := []int{hidden, heads, headDim, ffn, maxPos}
+		hidden, heads, headDim, ffn, maxPos = 96, 4, 24, 384, 64
+		defer func() { hidden, heads, headDim, ffn, maxPos = saved[0], saved[1], saved[2], saved[3], saved[4] }()
+		return build()
+	}
+}
+
+const (
+	vocab = 30
 	// finfoMin is torch.finfo(torch.float32).min, the mask value of recent transformers releases.
 	finfoMin = -3.4028234663852886e38
 )
@@ -111,23 +127,23 @@ func (e *exporter) geluTanh(x, c string) string {
 // splitHeads views [b, s, hidden] as [b, heads, s, headDim]: through a Concat of dims computed
 // from Shape (as exporters trace x.size(0), x.size(1)), or a literal [0, -1, heads, headDim].
 func (e *exporter) splitHeads(x string, computed bool) string {
-	shape := e.ConstI64(0, -1, heads, headDim)
+	shape := e.ConstI64(0, -1, int64(heads), int64(headDim))
 	if computed {
-		shape = e.Op("Concat", []string{e.unsqueeze(e.dim(x, 0), 0), e.unsqueeze(e.dim(x, 1), 0), e.ConstI64(heads, headDim)}, graphtest.A("axis", 0))
+		shape = e.Op("Concat", []string{e.unsqueeze(e.dim(x, 0), 0), e.unsqueeze(e.dim(x, 1), 0), e.ConstI64(int64(heads), int64(headDim))}, graphtest.A("axis", 0))
 	}
 	return e.Op("Transpose", []string{e.Op("Reshape", []string{x, shape})}, graphtest.A("perm", []int64{0, 2, 1, 3}))
 }
 
 func (e *exporter) mergeHeads(x string) string {
 	t := e.Op("Transpose", []string{x}, graphtest.A("perm", []int64{0, 2, 1, 3}))
-	return e.Op("Reshape", []string{t, e.ConstI64(0, -1, hidden)})
+	return e.Op("Reshape", []string{t, e.ConstI64(0, -1, int64(hidden))})
 }
 
 // attention is scaled dot-product attention over [b, heads, s, headDim] with an additive mask
 // (broadcastable to [b, heads, s, s]) or a boolean keep-mask turned into finfo.min by Where.
 func (e *exporter) attention(q, k, v, addMask, keepMask string) string {
 	kt := e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))
-	scores := e.Op("Div", []string{e.Op("MatMul", []string{q, kt}), e.scalar(float32(math.Sqrt(headDim)))})
+	scores := e.Op("Div", []string{e.Op("MatMul", []string{q, kt}), e.scalar(float32(math.Sqrt(float64(headDim))))})
 	if addMask != "" {
 		scores = e.Op("Add", []string{scores, addMask})
 	}
@@ -307,7 +323,7 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 	if st.splitAttr {
 		parts = e.Node("", "Split", []string{qkv}, 3, graphtest.A("axis", 2), graphtest.A("num_outputs", 3))
 	} else {
-		parts = e.Node("", "Split", []string{qkv, e.ConstI64(hidden, hidden, hidden)}, 3, graphtest.A("axis", 2))
+		parts = e.Node("", "Split", []string{qkv, e.ConstI64(int64(hidden), int64(hidden), int64(hidden))}, 3, graphtest.A("axis", 2))
 	}
 	q, k, v := e.splitHeads(parts[0], true), e.splitHeads(parts[1], true), e.splitHeads(parts[2], true)
 
@@ -363,11 +379,11 @@ func buildDynamo() *onnx.ModelProto {
 	b := e.unsqueeze(e.dim(x, 0), 0)
 	s := e.unsqueeze(e.dim(x, 1), 0)
 	// Expand a learned bias to [b, s, hidden] computed from the input's shape.
-	full := e.Op("Concat", []string{b, s, e.ConstI64(hidden)}, graphtest.A("axis", 0))
+	full := e.Op("Concat", []string{b, s, e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))
 	bias := e.Op("Expand", []string{e.weight(4, 1, 1, hidden), full})
 	// x.expand(-1, -1, hidden) as TorchScript writes it: -1 entries replaced by 1 via
 	// ConstantOfShape/Mul/Equal/Where before Expand.
-	want := e.Op("Concat", []string{e.ConstI64(-1), e.ConstI64(-1), e.ConstI64(hidden)}, graphtest.A("axis", 0))
+	want := e.Op("Concat", []string{e.ConstI64(-1), e.ConstI64(-1), e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))
 	ones := e.Op("ConstantOfShape", []string{e.ConstI64(3)}, graphtest.A("value", tensor.New([]int{1}, []int64{1})))
 	minus := e.Op("Mul", []string{ones, e.ConstScalarI64(-1)})
 	shape := e.Op("Where", []string{e.Op("Equal", []string{want, minus}), ones, want})
@@ -378,10 +394,10 @@ func buildDynamo() *onnx.ModelProto {
 
 	// View as heads, keep the second half of each head (Slice to INT64_MAX), flatten back with
 	// sizes computed in int64 arithmetic: seq·heads·(headDim/2).
-	view := e.Op("Concat", []string{b, s, e.ConstI64(heads), e.ConstI64(-1)}, graphtest.A("axis", 0))
+	view := e.Op("Concat", []string{b, s, e.ConstI64(int64(heads)), e.ConstI64(-1)}, graphtest.A("axis", 0))
 	heads4 := e.Op("Reshape", []string{h, view})
-	half := e.Op("Slice", []string{heads4, e.ConstI64(headDim / 2), e.ConstI64(math.MaxInt64), e.ConstI64(3), e.ConstI64(1)})
-	flatDim := e.Op("Mul", []string{e.dim(x, 1), e.ConstScalarI64(heads * headDim / 2)})
+	half := e.Op("Slice", []string{heads4, e.ConstI64(int64(headDim) / 2), e.ConstI64(math.MaxInt64), e.ConstI64(3), e.ConstI64(1)})
+	flatDim := e.Op("Mul", []string{e.dim(x, 1), e.ConstScalarI64(int64(heads * headDim / 2))})
 	flat := e.Op("Reshape", []string{half, e.Op("Concat", []string{b, e.unsqueeze(flatDim, 0)}, graphtest.A("axis", 0))})
 
 	// Drop the first position (Slice 1:INT64_MAX on axis 1 with the axes input), then
@@ -525,7 +541,7 @@ func buildSDPA() *onnx.ModelProto {
 	keep := e.Input("key_mask", tensor.Bool, "batch", "seq")
 	ln := e.Node("", "LayerNormalization", []string{x, e.weight(1, hidden), e.weight(4, hidden)}, 3, graphtest.A("epsilon", float32(1e-5)))
 	view := func(t string) string {
-		shape := e.Op("Concat", []string{e.unsqueeze(e.dim(t, 0), 0), e.unsqueeze(e.dim(t, 1), 0), e.ConstI64(heads, headDim)}, graphtest.A("axis", 0))
+		shape := e.Op("Concat", []string{e.unsqueeze(e.dim(t, 0), 0), e.unsqueeze(e.dim(t, 1), 0), e.ConstI64(int64(heads), int64(headDim))}, graphtest.A("axis", 0))
 		r := e.Op("Reshape", []string{t, shape}, graphtest.A("allowzero", 1))
 		return e.Op("Transpose", []string{r}, graphtest.A("perm", []int64{0, 2, 1, 3}))
 	}
@@ -641,7 +657,7 @@ func buildRoBERTaMisc() *onnx.ModelProto {
 	k := e.splitHeads(e.linear(h, hidden, hidden), true)
 	v := e.splitHeads(e.linear(h, hidden, hidden), true)
 	scores := e.Op("Einsum", []string{q, k}, graphtest.A("equation", "bhqd,bhkd->bhqk"))
-	scores = e.Op("Mul", []string{scores, e.scalar(float32(1 / math.Sqrt(headDim)))})
+	scores = e.Op("Mul", []string{scores, e.scalar(float32(1 / math.Sqrt(float64(headDim))))})
 	h = e.Op("Add", []string{h, e.mergeHeads(e.Op("Einsum", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v}, graphtest.A("equation", "bhqk,bhkd->bhqd")))})
 
 	flipped := e.Op("Slice", []string{h, e.ConstI64(-1), e.ConstI64(math.MinInt64), e.ConstI64(1), e.ConstI64(-1)})
@@ -699,6 +715,18 @@ func exporterCases() []exporterCase {
 				f := tokenFeeds(r, b, s)
 				f["token_type_ids"] = graphtest.RandI64(r, 0, 2, b, s)
 				return f
+			}},
+		{name: "bert_ts17_large", fams: []onnxops.Family{onnxops.FamilyPWLU},
+			model: withLargeDims(func() *onnx.ModelProto {
+				return buildBERT("bert_ts17_large", bertStyle{opset: 17, layerNorm: "op", mask: "mulmin", computed: true})
+			}),
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor { return tokenFeeds(r, b, 7*s) }},
+		{name: "gpt2_slice13_large", fams: []onnxops.Family{onnxops.FamilyPWLU},
+			model: withLargeDims(func() *onnx.ModelProto {
+				return buildGPT2("gpt2_slice13_large", gpt2Style{opset: 13, causal: "slice", conv1D: true})
+			}),
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"input_ids": graphtest.RandI64(r, 0, vocab, b, 7*s)}
 			}},
 		gpt2("gpt2_trilu18", gpt2Style{opset: 18, splitAttr: true, causal: "trilu"}),
 		gpt2("gpt2_range17", gpt2Style{opset: 17, causal: "range"}),
