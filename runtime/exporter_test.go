@@ -848,3 +848,35 @@ func TestExporterModelsAgreeWithOnnxruntime(t *testing.T) {
 		})
 	}
 }
+
+// TestMicrosoftGeluRewrites: models with onnxruntime's fused GELU ops, rewritten by rewrite.Apply,
+// still run in both engines and agree (onnxruntime runs the attached function bodies).
+func TestMicrosoftGeluRewrites(t *testing.T) {
+	r := graphtest.Seeded(11)
+	build := func() *onnx.ModelProto {
+		b := graphtest.New("ms_gelus", 17).Opset("com.microsoft", 1)
+		x := b.Input("x", tensor.Float32, "batch", 8)
+		h := b.Op("MatMul", []string{x, b.F32([]int{8, 8}, graphtest.RandF32s(r, 0.5, 64)...)})
+		bias := b.F32([]int{8}, graphtest.RandF32s(r, 0.5, 8)...)
+		g1 := b.Node("com.microsoft", "BiasGelu", []string{h, bias}, 1)[0]
+		g2 := b.Node("com.microsoft", "FastGelu", []string{g1, bias}, 1)[0]
+		g3 := b.Node("com.microsoft", "Gelu", []string{g2}, 1)[0]
+		g4 := b.Node("com.microsoft", "QuickGelu", []string{g3}, 1, graphtest.A("alpha", float32(1.702)))[0]
+		g5 := b.Node("com.microsoft", "FastGelu", []string{g4}, 1)[0]
+		b.Output(g5, tensor.Float32, "batch", 8)
+		return b.Model()
+	}
+	m := build()
+	feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 3, 5, 8)}
+	graphtest.AgreeWithORT(t, m, "ms_gelus", feeds, runActswap, graphtest.RTol, graphtest.ATol)
+	for _, fam := range onnxops.Families {
+		out, rep, err := rewrite.Apply(m, rewrite.Options{To: fam})
+		if err != nil {
+			t.Fatalf("%s: %v", fam, err)
+		}
+		if len(rep.Replaced) != 5 {
+			t.Errorf("%s: replaced %d sites, want 5 (found %v, skipped %v)", fam, len(rep.Replaced), rep.FoundByPattern(), rep.Skipped)
+		}
+		graphtest.AgreeWithORT(t, out, "ms_gelus_"+string(fam), feeds, runActswap, graphtest.RTol, graphtest.ATol)
+	}
+}
