@@ -18,6 +18,7 @@ import (
 //	matmul_bias_fusion     MatMul + Add(bias) as one GEMM with a bias epilogue optimize_matmul.go
 //	activation_fusion      Relu/Gelu/ai.actswap ops in Conv/Gemm/MatMul epilogues optimize_activation.go
 //	add_activation_fusion  Add then activation in one pass                     optimize_add.go
+//	conv_residual_fusion   Conv → Add(shortcut) [→ act] in the Conv's epilogue optimize_residual.go
 //	layernorm_kernel       float32 vector LayerNormalization                   optimize_layernorm.go
 //	shape_caching          shape-only subgraphs remembered per input shapes   optimize_shapes.go
 //
@@ -40,6 +41,7 @@ var optimizationPasses = []struct {
 	{"matmul_bias_fusion", fuseMatMulBias},
 	{"activation_fusion", fuseActivations},
 	{"add_activation_fusion", fuseAddActivations},
+	{"conv_residual_fusion", fuseConvResiduals},
 	{"layernorm_kernel", fastLayerNorms},
 }
 

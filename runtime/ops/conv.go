@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -154,6 +155,11 @@ type ResidualFuser interface {
 	FuseResidual() bool
 }
 
+// ErrResidualShape is returned (wrapped) by a Conv with a fused residual when input 3 does not
+// have the output's shape — an Add that broadcasts. It is checked before any work is done, so a
+// caller can fall back to the unfused Conv and Add.
+var ErrResidualShape = errors.New("the fused residual input must have the output's shape")
+
 // epilogue returns the GEMM epilogue of one (image, group) block: a per-row bias, a residual
 // laid out like the block's rows of outSize values, and an activation, each optional.
 func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *gemm.Epilogue {
@@ -296,7 +302,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	var residual []float32
 	if k.residual {
 		if len(inputs) < 4 || inputs[3] == nil || !tensor.SameShape(inputs[3].Shape, outShape) {
-			return nil, fmt.Errorf("Conv: the fused residual input must have the output's shape %v", outShape)
+			return nil, fmt.Errorf("Conv: %w %v", ErrResidualShape, outShape)
 		}
 		if residual, err = floatInput(inputs[3], "Conv: residual"); err != nil {
 			return nil, err
