@@ -410,8 +410,17 @@ func buildDynamo() *onnx.ModelProto {
 	last := e.Op("Cast", []string{e.Op("Shape", []string{x}, graphtest.A("start", -1))}, graphtest.A("to", int(tensor.Float32)))
 	scaled := e.Op("Div", []string{sq, e.Op("Sqrt", []string{last})})
 
+	// x[:, 0] = cls (aten::index_put → ScatterND) and x[arange(b), 0] (aten::index → GatherND),
+	// with [b, 2] indices built from Range over the batch.
+	rows := e.unsqueeze(e.Op("Range", []string{e.ConstScalarI64(0), e.dim(x, 0), e.ConstScalarI64(1)}), 1)
+	idx := e.Op("Concat", []string{rows, e.Op("Mul", []string{rows, e.ConstScalarI64(0)})}, graphtest.A("axis", 1))
+	cls := e.Op("Expand", []string{e.weight(1, 1, hidden), e.Op("Concat", []string{b, e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))})
+	put := e.Op("ScatterND", []string{h, idx, cls})
+	picked := e.Op("GatherND", []string{e.Op("Add", []string{put, x}), idx})
+
 	e.Output(flat, tensor.Float32, "batch", nil)
 	e.Output(scaled, tensor.Float32, "batch", hidden)
+	e.Output(picked, tensor.Float32, "batch", hidden)
 	return e.Model()
 }
 
