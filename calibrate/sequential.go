@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"reflect"
+	goruntime "runtime"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -426,31 +428,9 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 	d, derr := newDistribution(layer, target, opts.Fit.withDefaults().TailMass)
 	pwlu = pwlu && derr == nil
 	if pwlu {
-		// Bounds: a coarse grid of widths left and right of the mean, then a finer one around the best.
-		var grid [][2]float64
-		for _, cl := range boundWidths {
-			for _, cr := range boundWidths {
-				grid = append(grid, [2]float64{cl, cr})
-			}
-		}
-		candidates = append(candidates, boundCandidates(target, d, opts, grid)...)
-	}
-	err = score()
-	if pwlu && err == nil {
-		if p, ok := bestSoFar().sets[0].(onnxops.PWLUParams); ok {
-			sigma := d.scale()
-			cl, cr := (d.mu-p.BL)/sigma, (p.BR-d.mu)/sigma
-			var grid [][2]float64
-			for _, dl := range []float64{-boundRefine, 0, boundRefine} {
-				for _, dr := range []float64{-boundRefine, 0, boundRefine} {
-					if (dl != 0 || dr != 0) && cl+dl > 0 && cr+dr > 0 {
-						grid = append(grid, [2]float64{cl + dl, cr + dr})
-					}
-				}
-			}
-			candidates = append(candidates, boundCandidates(target, d, opts, grid)...)
-			err = score()
-		}
+		err = searchBounds(d, target, opts, pointwise, &candidates, score, bestSoFar)
+	} else {
+		err = score()
 	}
 	// The Gauss–Newton step from the best candidate so far, for single parameter sets.
 	if err == nil {
@@ -502,30 +482,69 @@ func uniqueNames(names []string) []string {
 }
 
 // activate applies parameter sets (one, or one per channel along axis 1) to x, in float64 rounded
-// to float32 like the kernels; with no sets, the original activation.
+// to float32 like the kernels; with no sets, the original activation. The work is split over the
+// cores: it runs for every candidate on every batch.
 func activate(x *tensor.Tensor, sets []onnxops.Params, target Target) *tensor.Tensor {
 	xs := x.Data.([]float32)
 	ys := make([]float32, len(xs))
+	var fs []func(float64) float64
+	inner := len(xs) + 1 // one channel
 	switch {
 	case len(sets) == 0:
-		for i, v := range xs {
-			ys[i] = float32(target.Eval(float64(v)))
-		}
+		fs = []func(float64) float64{target.Eval}
 	case len(sets) == 1 || x.Rank() < 2 || x.Shape[1] != len(sets):
-		p := sets[0]
-		for i, v := range xs {
-			ys[i] = float32(p.Eval(float64(v)))
-		}
+		fs = []func(float64) float64{evaluator(sets[0])}
 	default:
-		inner := 1
+		inner = 1
 		for _, d := range x.Shape[2:] {
 			inner *= d
 		}
-		for i, v := range xs {
-			ys[i] = float32(sets[(i/inner)%len(sets)].Eval(float64(v)))
+		for _, p := range sets {
+			fs = append(fs, evaluator(p))
 		}
 	}
+	parts := min(goruntime.GOMAXPROCS(0), max(1, len(xs)/16384))
+	var wg sync.WaitGroup
+	for part := range parts {
+		lo, hi := part*len(xs)/parts, (part+1)*len(xs)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				ys[i] = float32(fs[(i/inner)%len(fs)](float64(xs[i])))
+			}
+		}()
+	}
+	wg.Wait()
 	return tensor.New(x.Shape, ys)
+}
+
+// evaluator is p.Eval, with PWLU's interval arithmetic hoisted out of the per-element work (the
+// same formulas, so the same values up to rounding of the precomputed slopes).
+func evaluator(p onnxops.Params) func(float64) float64 {
+	q, ok := p.(onnxops.PWLUParams)
+	if !ok || q.N() < 1 {
+		return p.Eval
+	}
+	n := q.N()
+	d := (q.BR - q.BL) / float64(n)
+	scale := float64(n) / (q.BR - q.BL)
+	knots := make([]float64, n+1)
+	slopes := make([]float64, n)
+	for i := range knots {
+		knots[i] = q.Knot(i)
+	}
+	for i := range slopes {
+		slopes[i] = (q.Heights[i+1] - q.Heights[i]) / d
+	}
+	return func(x float64) float64 {
+		if !(x >= q.BL && x < q.BR) {
+			return q.Eval(x) // outside the bounds, or NaN
+		}
+		i := int((x - q.BL) * scale)
+		i = max(0, min(i, n-1))
+		return q.Heights[i] + (x-knots[i])*slopes[i]
+	}
 }
 
 // pointwiseError is the fit error of sets (the first, for per-channel sets) on a site's histogram.
@@ -773,27 +792,82 @@ func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upst
 	return []*candidate{{name: fmt.Sprintf("end_to_end(%s, mu=%g)", base.name, bestMu), family: base.family, sets: []onnxops.Params{q}, cv: cv}}, nil
 }
 
-// boundCandidates are least-squares PWLU fits on the site's (paired) distribution d with the
-// bounds μ − c_L·σ, μ + c_R·σ for each (c_L, c_R) of grid.
-func boundCandidates(target Target, d *distribution, opts Options, grid [][2]float64) []*candidate {
+// searchBounds adds PWLU candidates for a range of bounds μ − c_L·σ, μ + c_R·σ, fitted by least
+// squares on the site's (paired) distribution d, and scores them end to end. The objective is
+// nearly separable in the two widths (each mostly sets how one tail is cut), so the search first
+// varies each width alone from the pointwise fit's, then combines the best of each, and refines
+// each width alone around the best with decreasing steps.
+func searchBounds(d *distribution, target Target, opts Options, pointwise SiteReport, candidates *[]*candidate, score func() error, best func() *candidate) error {
 	fo := opts.Fit.withDefaults()
 	if fo.Objective != ObjectiveMatch || target == TargetReLU {
-		return nil // the initialisation and ReLU's exact construction are not searched
+		return score() // the initialisation and ReLU's exact construction are not searched
 	}
 	sigma := d.scale()
-	var out []*candidate
-	for _, c := range grid {
-		p, err := pwluLeastSquares(target, d.fit, d.mu-c[0]*sigma, d.mu+c[1]*sigma, fo.PWLUPoints)
-		if err != nil || p.Validate() != nil {
-			continue
-		}
-		out = append(out, &candidate{name: fmt.Sprintf("bounds(-%.3gσ,+%.3gσ)", c[0], c[1]), family: onnxops.FamilyPWLU, sets: []onnxops.Params{p}})
+	widths := func(p onnxops.Params) (float64, float64, bool) {
+		q, ok := p.(onnxops.PWLUParams)
+		return (d.mu - q.BL) / sigma, (q.BR - d.mu) / sigma, ok
 	}
-	return out
+	tried := map[[2]float64]bool{}
+	add := func(cl, cr float64) {
+		key := [2]float64{math.Round(cl*1e3) / 1e3, math.Round(cr*1e3) / 1e3}
+		if cl <= 0 || cr <= 0 || tried[key] {
+			return
+		}
+		tried[key] = true
+		p, err := pwluLeastSquares(target, d.fit, d.mu-cl*sigma, d.mu+cr*sigma, fo.PWLUPoints)
+		if err != nil || p.Validate() != nil {
+			return
+		}
+		*candidates = append(*candidates, &candidate{name: fmt.Sprintf("bounds(-%.3gσ,+%.3gσ)", cl, cr), family: onnxops.FamilyPWLU, sets: []onnxops.Params{p}})
+	}
+	cl0, cr0, ok := widths(pointwise.Parameters[0])
+	if !ok {
+		return score()
+	}
+	first := len(*candidates)
+	for _, c := range boundWidths {
+		add(c, cr0)
+	}
+	mid := len(*candidates)
+	for _, c := range boundWidths {
+		add(cl0, c)
+	}
+	if err := score(); err != nil {
+		return err
+	}
+	// The best left width with the best right width.
+	bestOf := func(cs []*candidate) *candidate {
+		var b *candidate
+		for _, c := range cs {
+			if b == nil || c.sums.mean() < b.sums.mean() {
+				b = c
+			}
+		}
+		return b
+	}
+	if l, r := bestOf((*candidates)[first:mid]), bestOf((*candidates)[mid:]); l != nil && r != nil {
+		cl, _, _ := widths(l.sets[0])
+		_, cr, _ := widths(r.sets[0])
+		add(cl, cr)
+	}
+	for _, step := range []float64{2 * boundRefine, boundRefine} {
+		if err := score(); err != nil {
+			return err
+		}
+		cl, cr, ok := widths(best().sets[0])
+		if !ok {
+			return nil // a non-PWLU independent fit (--to auto) won
+		}
+		add(cl-step, cr)
+		add(cl+step, cr)
+		add(cl, cr-step)
+		add(cl, cr+step)
+	}
+	return score()
 }
 
-// boundWidths is the coarse grid of bound widths in σ on each side of the mean; boundRefine the
-// step of the finer grid around the best.
-var boundWidths = []float64{1.5, 2, 2.5, 3, 3.5, 4}
+// boundWidths are the widths in σ each side of the mean the search starts from; boundRefine is the
+// finest step around the best.
+var boundWidths = []float64{1, 1.5, 2, 2.5, 3, 3.5, 4, 5}
 
 const boundRefine = 0.25
