@@ -681,6 +681,30 @@ func buildRoBERTaMisc() *onnx.ModelProto {
 	return e.Model()
 }
 
+// buildQuantizedFFN is a feed-forward block as onnxruntime's quantize_dynamic rewrites it: each
+// MatMul becomes DynamicQuantizeLinear on the activations, MatMulInteger against uint8 weights
+// with a zero point, Cast to float and a Mul by the product of the two scales, then the bias Add.
+func buildQuantizedFFN() *onnx.ModelProto {
+	e := newExporter("quantized_ffn", 13, 13)
+	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	qlinear := func(x string, in, out int) string {
+		q := e.Node("", "DynamicQuantizeLinear", []string{x}, 3)
+		w := make([]uint8, in*out)
+		for i := range w {
+			w[i] = uint8(e.r.IntN(256))
+		}
+		wq := e.Init("", tensor.New([]int{in, out}, w))
+		wzp := e.Init("", tensor.Scalar(uint8(128)))
+		acc := e.Op("MatMulInteger", []string{q[0], wq, q[2], wzp})
+		scale := e.Op("Mul", []string{q[1], e.scalar(0.004)})
+		y := e.Op("Mul", []string{e.Op("Cast", []string{acc}, graphtest.A("to", int(tensor.Float32))), scale})
+		return e.Op("Add", []string{y, e.weight(in, out)})
+	}
+	h := e.geluErf(qlinear(x, hidden, ffn))
+	e.Output(qlinear(h, ffn, hidden), tensor.Float32, "batch", "seq", hidden)
+	return e.Model()
+}
+
 func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(m)
 	if err != nil {
@@ -768,6 +792,10 @@ func exporterCases() []exporterCase {
 					}
 				}
 				return map[string]*tensor.Tensor{"input_ids": ids}
+			}},
+		{name: "quantized_ffn13", model: buildQuantizedFFN, fams: []onnxops.Family{onnxops.FamilyPWLU},
+			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
 			}},
 		{name: "t5_ts17", model: buildT5, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
