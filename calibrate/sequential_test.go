@@ -1,0 +1,184 @@
+package calibrate
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestSequentialBeatsIndependent is the acceptance check of --sequential: on the three bundled GELU
+// models, choosing each site's PWLU(16) by the model's output error on the calibration images gives
+// a lower relative L2 error on the held-out test images than fitting every site independently.
+// PWLU(8) and (32) are logged for the MLP (the ViTs' take a few seconds each).
+func TestSequentialBeatsIndependent(t *testing.T) {
+	for _, model := range []string{"digits_mlp_gelu", "digits_vit", "digits_vit_tanh"} {
+		t.Run(model, func(t *testing.T) {
+			d := openDigits(t, model)
+			points := []int{16}
+			if model == "digits_mlp_gelu" {
+				points = []int{8, 16, 32}
+			}
+			for _, n := range points {
+				run := func(sequential bool) (*Result, *Comparison) {
+					t.Helper()
+					res, err := Calibrate(d.m, d.calib, Options{To: onnxops.FamilyPWLU, Fit: FitOptions{PWLUPoints: n}, Sequential: sequential})
+					if err != nil {
+						t.Fatal(err)
+					}
+					cmp, err := Compare(d.m, res.Model, d.test, d.label, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return res, cmp
+				}
+				_, ind := run(false)
+				res, seq := run(true)
+				t.Logf("PWLU(%d): rel L2 %.4g -> %.4g, max abs %.4g -> %.4g, accuracy %.4f -> %.4f (original %.4f); calibration MSE %.3g -> %.3g",
+					n, ind.Outputs[0].RelL2, seq.Outputs[0].RelL2, ind.Outputs[0].MaxAbs, seq.Outputs[0].MaxAbs,
+					ind.Accuracy.Rewritten, seq.Accuracy.Rewritten, ind.Accuracy.Original, res.Sequential.Independent, res.Sequential.Sequential)
+				if n == 16 && seq.Outputs[0].RelL2 >= ind.Outputs[0].RelL2 {
+					t.Errorf("PWLU(16): sequential rel L2 %.4g not below independent %.4g", seq.Outputs[0].RelL2, ind.Outputs[0].RelL2)
+				}
+				if seq.Top1Agreement < 0.99 {
+					t.Errorf("PWLU(%d): sequential top-1 agreement %.4f", n, seq.Top1Agreement)
+				}
+				sum := res.Sequential
+				if sum == nil || sum.Objective != objectiveOutputMSE || sum.Sequential > sum.Independent {
+					t.Errorf("PWLU(%d): summary %+v: sequential must never be worse than independent on the calibration data", n, sum)
+				}
+				for _, s := range res.Sites {
+					c := s.Sequential
+					if c == nil || c.Chosen == "" || len(c.Candidates) < 2 {
+						t.Fatalf("site %s: no end-to-end choice recorded: %+v", s.Node, c)
+					}
+					for _, cand := range c.Candidates {
+						if cand.Name == "independent" && c.After > cand.Objective {
+							t.Errorf("site %s: chosen %s (%.4g) is worse than the independent fit (%.4g)", s.Node, c.Chosen, c.After, cand.Objective)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCutBelowReproducesModel checks the tail models: fed the values crossing the cut, computed by
+// the full model, each tail reproduces the full model's outputs.
+func TestCutBelowReproducesModel(t *testing.T) {
+	d := openDigits(t, "digits_vit")
+	sites, err := selectSites(d.m, Options{To: onnxops.FamilyPWLU})
+	if err != nil || len(sites) != 2 {
+		t.Fatalf("sites %v, err %v", sites, err)
+	}
+	full, err := runtime.NewSession(d.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.calib.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := d.calib.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := full.Run(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites {
+		probe, err := cutBelow(d.m, s.Output, func(name string) (tensor.DType, bool) {
+			v, err := full.Run(batch, name)
+			if err != nil {
+				return 0, false
+			}
+			return v[name].DType, true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if probe.feeds[0] != s.Output || len(probe.tail.GetGraph().GetNode()) >= len(d.m.GetGraph().GetNode()) {
+			t.Fatalf("site %s: feeds %v, %d of %d nodes", s.Node, probe.feeds, len(probe.tail.GetGraph().GetNode()), len(d.m.GetGraph().GetNode()))
+		}
+		vals, err := full.Run(batch, probe.feeds...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tail, err := runtime.NewSession(probe.tail)
+		if err != nil {
+			t.Fatalf("site %s: tail does not compile: %v", s.Node, err)
+		}
+		got, err := tail.Run(vals, probe.outputs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range probe.outputs {
+			a, b := want[name].F32(), got[name].F32()
+			for i := range a {
+				if math.Abs(float64(a[i]-b[i])) > 1e-5*math.Max(1, math.Abs(float64(a[i]))) {
+					t.Fatalf("site %s, output %s[%d]: tail %g, model %g", s.Node, name, i, b[i], a[i])
+				}
+			}
+		}
+	}
+	if _, err := cutBelow(d.m, "no such value", nil); err == nil {
+		t.Error("cutting below an unknown value succeeded")
+	}
+}
+
+// TestFreeParamsAndEvaluator checks the refinement's parameter layout round trip and the hoisted
+// PWLU evaluation against PWLUParams.Eval.
+func TestFreeParamsAndEvaluator(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := onnxops.PWLUParams{BL: -2.5, BR: 3, KL: 0.01, KR: 0.98, Heights: make([]float64, 17)}
+	for i := range p.Heights {
+		p.Heights[i] = onnxops.GELU(p.Knot(i)) + 0.01*rng.NormFloat64()
+	}
+	for _, q := range []onnxops.Params{p, onnxops.CRReLUParams{Epsilon: 0.4}, onnxops.SymmetricZorro(1.2, 1)} {
+		v, err := freeParams(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := withFreeParams(q, v)
+		if err != nil {
+			t.Fatalf("%s %v: %v", q.Family(), v, err)
+		}
+		for _, x := range []float64{-7, -2.5, -1, 0, 0.3, 2.99, 3, 9} {
+			if back.Eval(x) != q.Eval(x) {
+				t.Errorf("%s: round trip changes f(%g)", q.Family(), x)
+			}
+		}
+		if _, err := withFreeParams(q, append(v, 1)); err == nil {
+			t.Errorf("%s: a parameter vector of the wrong length was accepted", q.Family())
+		}
+	}
+	v, _ := freeParams(p)
+	v[3] = math.NaN()
+	if _, err := withFreeParams(p, v); err == nil {
+		t.Error("a NaN parameter was accepted")
+	}
+	f := evaluator(p)
+	for range 10000 {
+		x := 8 * (rng.Float64() - 0.5)
+		if got, want := f(x), p.Eval(x); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("evaluator(%g) = %g, Eval %g", x, got, want)
+		}
+	}
+	for _, x := range []float64{p.BL, p.BR, math.Inf(1), math.Inf(-1)} {
+		if f(x) != p.Eval(x) {
+			t.Errorf("evaluator(%g) = %g, Eval %g", x, f(x), p.Eval(x))
+		}
+	}
+	if !math.IsNaN(f(math.NaN())) {
+		t.Error("NaN does not propagate")
+	}
+	// activate on per-channel sets uses axis 1.
+	x := tensor.New([]int{1, 2, 2}, []float32{-1, 1, -1, 1})
+	y := activate(x, []onnxops.Params{onnxops.CRReLUParams{}, onnxops.CRReLUParams{Epsilon: 1}}, TargetReLU).F32()
+	if y[0] != 0 || y[1] != 1 || y[2] != float32(onnxops.CRReLUParams{Epsilon: 1}.Eval(-1)) {
+		t.Errorf("per-channel activate: %v", y)
+	}
+}
