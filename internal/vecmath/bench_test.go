@@ -20,7 +20,7 @@ func BenchmarkKernels(b *testing.B) {
 		f    func(dst, src []float32)
 	}{
 		{"copy", func(dst, src []float32) { copy(dst, src) }},
-		{"Exp", Exp}, {"Sigmoid", Sigmoid}, {"Tanh", Tanh}, {"Erf", Erf}, {"GELU", GELU}, {"GELUTanh", GELUTanh},
+		{"Exp", Exp}, {"Sigmoid", Sigmoid}, {"Tanh", Tanh}, {"Erf", Erf}, {"GELU", GELU}, {"GELUTanh", GELUTanh}, {"HardSwish", HardSwish},
 		{"ExpSumShifted", func(dst, src []float32) { ExpSumShiftedTo(dst, src, 3) }},
 		{"Max", func(dst, src []float32) { dst[0] = Max(src) }},
 		{"Scale", func(dst, src []float32) { Scale(dst, 0.5) }},

@@ -7,12 +7,13 @@ package vecmath
 
 var useAsm = false
 
-func expAVX2(dst, src []float32)      { mapScalar(dst, src, expScalar) }
-func sigmoidAVX2(dst, src []float32)  { mapScalar(dst, src, sigmoidScalar) }
-func tanhAVX2(dst, src []float32)     { mapScalar(dst, src, tanhScalar) }
-func erfAVX2(dst, src []float32)      { mapScalar(dst, src, erfScalar) }
-func geluAVX2(dst, src []float32)     { mapScalar(dst, src, geluScalar) }
-func geluTanhAVX2(dst, src []float32) { mapScalar(dst, src, geluTanhScalar) }
+func expAVX2(dst, src []float32)       { mapScalar(dst, src, expScalar) }
+func sigmoidAVX2(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }
+func tanhAVX2(dst, src []float32)      { mapScalar(dst, src, tanhScalar) }
+func erfAVX2(dst, src []float32)       { mapScalar(dst, src, erfScalar) }
+func geluAVX2(dst, src []float32)      { mapScalar(dst, src, geluScalar) }
+func geluTanhAVX2(dst, src []float32)  { mapScalar(dst, src, geluTanhScalar) }
+func hardSwishAVX2(dst, src []float32) { mapScalar(dst, src, hardSwishScalar) }
 
 func expSumShiftedAVX2(dst, src []float32, shift float32) float32 {
 	return expSumShiftedGo(dst, src, shift)

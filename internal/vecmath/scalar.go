@@ -149,3 +149,15 @@ func geluTanhScalar(x float32) float32 {
 }
 
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// hardSwishScalar is x·clip(x/6 + ½, 0, 1); a NaN x stays NaN through the last product.
+func hardSwishScalar(x float32) float32 {
+	t := x*(1.0/6) + 0.5
+	if t < 0 {
+		t = 0
+	}
+	if t > 1 {
+		t = 1
+	}
+	return x * t
+}

@@ -22,6 +22,9 @@ func geluAVX2(dst []float32, src []float32)
 // geluTanhAVX2 sets dst[i] = GELU's tanh form for the first len(src)/8·8 elements (AVX2, FMA).
 func geluTanhAVX2(dst []float32, src []float32)
 
+// hardSwishAVX2 sets dst[i] = x·clip(x/6 + ½, 0, 1) for the first len(src)/8·8 elements (AVX2, FMA).
+func hardSwishAVX2(dst []float32, src []float32)
+
 // expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for the first len(src)/8·8 elements and returns their sum (AVX2, FMA).
 func expSumShiftedAVX2(dst []float32, src []float32, shift float32) float32
 

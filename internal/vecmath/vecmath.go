@@ -48,6 +48,16 @@ func GELUTanh(dst, src []float32) {
 	}
 }
 
+// HardSwish sets dst[i] = x·clip(x/6 + ½, 0, 1) for x = src[i] (the ONNX HardSwish, computed in
+// float32 as its reference does; near x = −3 the clip argument cancels, so the error there is
+// relative to |x|, not to the result).
+func HardSwish(dst, src []float32) {
+	dst, i := vector(dst, src, hardSwishAVX2)
+	for ; i < len(src); i++ {
+		dst[i] = hardSwishScalar(src[i])
+	}
+}
+
 // vector runs the assembly kernel over src's whole blocks of 8 when the CPU has it; it returns
 // dst cut to len(src) and where the scalar loop must take over. (Each public function has its
 // own scalar loop so that the scalar kernel is inlined there.)

@@ -1502,6 +1502,81 @@ DATA geluTanhC<>+24(SB)/4, $0x3f4c422a
 DATA geluTanhC<>+28(SB)/4, $0x3f4c422a
 GLOBL geluTanhC<>(SB), RODATA|NOPTR, $32
 
+// func hardSwishAVX2(dst []float32, src []float32)
+// Requires: AVX, FMA3
+TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	SHRQ $0x03, DX
+
+hardSwishAVX2_pair:
+	CMPQ        DX, $0x00000002
+	JB          hardSwishAVX2_single
+	VMOVUPS     (CX), Y0
+	VMOVUPS     32(CX), Y1
+	VMOVUPS     half<>+0(SB), Y2
+	VFMADD231PS sixth<>+0(SB), Y0, Y2
+	VMAXPS      zero<>+0(SB), Y2, Y2
+	VMINPS      one<>+0(SB), Y2, Y2
+	VMULPS      Y0, Y2, Y2
+	VMOVUPS     half<>+0(SB), Y0
+	VFMADD231PS sixth<>+0(SB), Y1, Y0
+	VMAXPS      zero<>+0(SB), Y0, Y0
+	VMINPS      one<>+0(SB), Y0, Y0
+	VMULPS      Y1, Y0, Y0
+	VMOVUPS     Y2, (AX)
+	VMOVUPS     Y0, 32(AX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, AX
+	SUBQ        $0x00000002, DX
+	JMP         hardSwishAVX2_pair
+
+hardSwishAVX2_single:
+	CMPQ        DX, $0x00000000
+	JE          hardSwishAVX2_done
+	VMOVUPS     (CX), Y0
+	VMOVUPS     half<>+0(SB), Y1
+	VFMADD231PS sixth<>+0(SB), Y0, Y1
+	VMAXPS      zero<>+0(SB), Y1, Y1
+	VMINPS      one<>+0(SB), Y1, Y1
+	VMULPS      Y0, Y1, Y1
+	VMOVUPS     Y1, (AX)
+
+hardSwishAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA half<>+0(SB)/4, $0x3f000000
+DATA half<>+4(SB)/4, $0x3f000000
+DATA half<>+8(SB)/4, $0x3f000000
+DATA half<>+12(SB)/4, $0x3f000000
+DATA half<>+16(SB)/4, $0x3f000000
+DATA half<>+20(SB)/4, $0x3f000000
+DATA half<>+24(SB)/4, $0x3f000000
+DATA half<>+28(SB)/4, $0x3f000000
+GLOBL half<>(SB), RODATA|NOPTR, $32
+
+DATA sixth<>+0(SB)/4, $0x3e2aaaab
+DATA sixth<>+4(SB)/4, $0x3e2aaaab
+DATA sixth<>+8(SB)/4, $0x3e2aaaab
+DATA sixth<>+12(SB)/4, $0x3e2aaaab
+DATA sixth<>+16(SB)/4, $0x3e2aaaab
+DATA sixth<>+20(SB)/4, $0x3e2aaaab
+DATA sixth<>+24(SB)/4, $0x3e2aaaab
+DATA sixth<>+28(SB)/4, $0x3e2aaaab
+GLOBL sixth<>(SB), RODATA|NOPTR, $32
+
+DATA zero<>+0(SB)/4, $0x00000000
+DATA zero<>+4(SB)/4, $0x00000000
+DATA zero<>+8(SB)/4, $0x00000000
+DATA zero<>+12(SB)/4, $0x00000000
+DATA zero<>+16(SB)/4, $0x00000000
+DATA zero<>+20(SB)/4, $0x00000000
+DATA zero<>+24(SB)/4, $0x00000000
+DATA zero<>+28(SB)/4, $0x00000000
+GLOBL zero<>(SB), RODATA|NOPTR, $32
+
 // func expSumShiftedAVX2(dst []float32, src []float32, shift float32) float32
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·expSumShiftedAVX2(SB), NOSPLIT, $0-60

@@ -71,6 +71,37 @@ var accuracyCases = []accuracyCase{
 		scale: func(x float64) float64 { return max(1, 2*math.Abs(geluTanhZ(x))) }},
 }
 
+// TestHardSwish: x·clip(x/6 + ½, 0, 1) against float64. The clip argument is rounded in float32
+// (as in the ONNX reference), which near x = −3 is large relative to the result: the bound is
+// relative to the result plus a few ulp of x/6 times |x|.
+func TestHardSwish(t *testing.T) {
+	xs := testInputs()
+	withGo(t, func(t *testing.T) {
+		got := make([]float32, len(xs))
+		HardSwish(got, xs)
+		for i, x := range xs {
+			xd := float64(x)
+			want := xd * math.Max(0, math.Min(1, xd/6+0.5))
+			g := float64(got[i])
+			if math.IsNaN(want) { // NaN, and −Inf·0 at −Inf as in the ONNX reference
+				if !math.IsNaN(g) {
+					t.Fatalf("HardSwish(%g) = %g, want NaN", x, g)
+				}
+				continue
+			}
+			if math.IsInf(xd, 0) || math.IsInf(want, 0) {
+				if g != float64(float32(want)) {
+					t.Fatalf("HardSwish(%g) = %g, want %g", x, g, want)
+				}
+				continue
+			}
+			if d := math.Abs(g - want); d > 2.5e-7*math.Abs(want)+2e-7*math.Abs(xd)*math.Min(1, math.Abs(xd/6))+0x1p-149 {
+				t.Fatalf("HardSwish(%g) = %g, want %g", x, g, want)
+			}
+		}
+	})
+}
+
 // withGo runs f once with the assembly (where the CPU has it) and once with the pure-Go kernels.
 func withGo(t *testing.T, f func(t *testing.T)) {
 	saved := useAsm

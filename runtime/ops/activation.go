@@ -27,7 +27,7 @@ func init() {
 	Register(DefaultDomain, "Softplus", 1, fixedActivation(softplus))
 	Register(DefaultDomain, "Mish", 18, fixedActivation(func(x float64) float64 { return x * math.Tanh(softplus(x)) }))
 	Register(DefaultDomain, "HardSwish", 14, func(n *Node) (Kernel, error) {
-		return unaryKernel(floatUnary{f32: hardSwishF32, f64: func(x float64) float64 {
+		return unaryKernel(floatUnary{f32: vecmath.HardSwish, f64: func(x float64) float64 {
 			return x * max(0, min(1, x/6+0.5))
 		}}, nil), nil
 	})
@@ -103,15 +103,6 @@ func reluF32(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
 		dst[i] = max(v, 0) // branch-free; keeps NaN
-	}
-}
-
-// hardSwishF32 is x·clip(x/6 + ½, 0, 1) in float32 (the ONNX reference's own precision); NaN
-// stays NaN.
-func hardSwishF32(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = v * max(0, min(1, v/6+0.5))
 	}
 }
 

@@ -47,6 +47,7 @@ func main() {
 	unary("erfAVX2", "erf x", erf8)
 	unary("geluAVX2", "x·Φ(x)", gelu8)
 	unary("geluTanhAVX2", "GELU's tanh form", geluTanh8)
+	unary("hardSwishAVX2", "x·clip(x/6 + ½, 0, 1)", hardSwish8)
 	expSumShifted()
 	maxKernel()
 	scaleKernel()
@@ -283,6 +284,16 @@ func geluTanh8(x VecVirtual) VecVirtual {
 	VBLENDVPS(z, neg, s, s)
 	VMULPS(xc, s, s)
 	return s
+}
+
+func hardSwish8(x VecVirtual) VecVirtual {
+	t := YMM()
+	VMOVUPS(vecF32("half", 0.5), t)
+	VFMADD231PS(vecF32("sixth", 1.0/6), x, t) // x/6 + ½
+	VMAXPS(vecF32("zero", 0), t, t)           // a NaN t becomes 0, but x·t is NaN again below
+	VMINPS(vecF32("one", 1), t, t)
+	VMULPS(x, t, t)
+	return t
 }
 
 // unary emits name(dst, src []float32) mapping blocks of 8 through body, two blocks per
