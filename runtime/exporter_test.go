@@ -741,6 +741,7 @@ func exporterCases() []exporterCase {
 		}, feeds: tokenFeeds},
 		bert("bert_ts13", bertStyle{opset: 13, layerNorm: "decomp13", mask: "mul10000"}),
 		bert("bert_dynamo18", bertStyle{opset: 18, layerNorm: "decomp18", mask: "where", computed: true}),
+		bert("bert_dynamo25", bertStyle{opset: 25, layerNorm: "decomp18", mask: "where", computed: true}),
 		bert("bert_keepmask17", bertStyle{opset: 17, layerNorm: "op", mask: "keep"}),
 		bert("bert_attention23", bertStyle{opset: 23, layerNorm: "op", mask: "mulmin", attnOp: true}),
 		{name: "bert_ort_optimized", model: buildBERTOptimized, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
