@@ -69,3 +69,18 @@ func BenchmarkKernel6x16Indirect(b *testing.B) {
 	}
 	reportCPU(b, start, 2*float64(mr*nr*k))
 }
+
+// BenchmarkKernel12x32 is the AVX-512 wide tile alone on L1-resident panels (k = 192).
+func BenchmarkKernel12x32(b *testing.B) {
+	if !useWide {
+		b.Skip("no AVX-512")
+	}
+	const k = 192
+	r := rand.New(rand.NewPCG(1, 2))
+	a, bp, c := randSlice(r, 2*k*mr), randSlice(r, 2*k*nr), make([]float32, 4*mr*nr)
+	start := processCPU()
+	for b.Loop() {
+		wideKernel(k, a, bp, c, 2*nr, false)
+	}
+	reportCPU(b, start, 2*float64(4*mr*nr*k))
+}

@@ -348,51 +348,76 @@ func (j *job) block(i0, i1, j0, j1 int) {
 					aBlock = *bufA
 					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
 				}
-				for jr := 0; jr < ncb; jr += nr {
-					nrb := min(nr, ncb-jr)
-					var bp, bRows []float32
-					var bOffs []int
-					if j.ind != nil {
-						bRows, bOffs = j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb]
-					} else {
-						bp = bBlock[(jr/nr)*kcb*nr:]
-					}
-					for ir := 0; ir < mcb; ir += mr {
-						mrb := min(mr, mcb-ir)
-						ap := aBlock[(ir/mr)*kcb*mr:]
-						cOff := (ic+ir)*j.ldc + jc + jr
-						full := mrb == mr && nrb == nr
-						switch {
-						case j.ind != nil && full:
-							indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
-							continue
-						case full:
-							microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
-							continue
-						case j.ind != nil:
-							indirectKernel(kcb, ap, bRows, bOffs, edge[:], nr, false)
-						case nrb <= nr/2:
-							narrowKernel(kcb, ap, bp, edge[:], nr)
-						default:
-							microKernel(kcb, ap, bp, edge[:], nr, false)
-						}
-						for r := 0; r < mrb; r++ {
-							dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
-							src := edge[r*nr : r*nr+nrb]
-							if accumulate {
-								for q := range dst {
-									dst[q] += src[q]
-								}
+				for jr := 0; jr < ncb; {
+					if useWide && jr+2*nr <= ncb {
+						// 12×32 tiles where C is whole, the 6×16 kernels on the rows left.
+						ir := 0
+						for ; ir+2*mr <= mcb; ir += 2 * mr {
+							ap := aBlock[(ir/mr)*kcb*mr:]
+							cOff := (ic+ir)*j.ldc + jc + jr
+							if j.ind != nil {
+								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], j.c[cOff:], j.ldc, accumulate)
 							} else {
-								copy(dst, src)
+								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
 							}
 						}
+						for ; ir < mcb; ir += mr {
+							j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr, ncb, pc, kcb, accumulate)
+							j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr+nr, ncb, pc, kcb, accumulate)
+						}
+						jr += 2 * nr
+						continue
 					}
+					for ir := 0; ir < mcb; ir += mr {
+						j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr, ncb, pc, kcb, accumulate)
+					}
+					jr += nr
 				}
 				if pc+kcb == j.k {
 					j.epilogue(ic, ic+mcb, jc, jc+ncb)
 				}
 			}
+		}
+	}
+}
+
+// tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or
+// the indirect B), through edge when it sticks out of the block.
+func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb, jc, jr, ncb, pc, kcb int, accumulate bool) {
+	mrb, nrb := min(mr, mcb-ir), min(nr, ncb-jr)
+	ap := aBlock[(ir/mr)*kcb*mr:]
+	cOff := (ic+ir)*j.ldc + jc + jr
+	full := mrb == mr && nrb == nr
+	var bp, bRows []float32
+	var bOffs []int
+	if j.ind != nil {
+		bRows, bOffs = j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb]
+	} else {
+		bp = bBlock[(jr/nr)*kcb*nr:]
+	}
+	switch {
+	case j.ind != nil && full:
+		indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
+		return
+	case full:
+		microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
+		return
+	case j.ind != nil:
+		indirectKernel(kcb, ap, bRows, bOffs, edge[:], nr, false)
+	case nrb <= nr/2:
+		narrowKernel(kcb, ap, bp, edge[:], nr)
+	default:
+		microKernel(kcb, ap, bp, edge[:], nr, false)
+	}
+	for r := 0; r < mrb; r++ {
+		dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
+		src := edge[r*nr : r*nr+nrb]
+		if accumulate {
+			for q := range dst {
+				dst[q] += src[q]
+			}
+		} else {
+			copy(dst, src)
 		}
 	}
 }

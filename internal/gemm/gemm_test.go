@@ -119,15 +119,17 @@ func checkGemm(t *testing.T, tc gemmCase, threads int, run func(a []float32, lda
 	}
 }
 
+// forEachKernel runs fn with each kernel set this machine has: the 12×32 AVX-512 tile with the
+// 6×16 assembly, the 6×16 assembly alone, and the pure-Go kernel.
 func forEachKernel(t *testing.T, fn func(t *testing.T)) {
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
+	savedAsm, savedWide := useAsm, useWide
+	defer func() { useAsm, useWide = savedAsm, savedWide }()
+	for _, v := range []struct{ asm, wide bool }{{true, true}, {true, false}, {false, false}} {
+		if v.asm && !savedAsm || v.wide && !savedWide {
 			continue
 		}
-		useAsm = asm
-		t.Run(fmt.Sprintf("asm=%v", asm), fn)
+		useAsm, useWide = v.asm, v.wide
+		t.Run(fmt.Sprintf("asm=%v,wide=%v", v.asm, v.wide), fn)
 	}
 }
 

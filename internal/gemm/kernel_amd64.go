@@ -5,6 +5,9 @@ import "golang.org/x/sys/cpu"
 // useAsm selects the avo-generated AVX2/FMA kernel; tests turn it off to check the Go kernel.
 var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// useWide adds the AVX-512 12×32 tile for the parts of C it covers whole; tests turn it off.
+var useWide = useAsm && cpu.X86.HasAVX512F
+
 // microKernel computes one mr×nr tile; slices must hold k·mr, k·nr and (mr−1)·ldc+nr values.
 func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 	if useAsm {
@@ -41,4 +44,21 @@ func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, acc
 		return
 	}
 	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
+}
+
+// wideKernel computes a 2mr×2nr tile: a holds two adjacent A panels (k·mr values each) and b two
+// adjacent B panels (k·nr values each), as packed for microKernel.
+func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+	_ = a[2*k*mr-1]
+	_ = b[2*k*nr-1]
+	_ = c[(2*mr-1)*ldc+2*nr-1]
+	kernel12x32(k, &a[0], &b[0], &c[0], ldc, accumulate)
+}
+
+// wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].
+func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	_ = a[2*k*mr-1]
+	_ = offs[k-1]
+	_ = c[(2*mr-1)*ldc+2*nr-1]
+	kernel12x32Indirect(k, &a[0], &b[0], &offs[0], &c[0], ldc, accumulate)
 }

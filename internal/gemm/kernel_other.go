@@ -5,6 +5,9 @@ package gemm
 // useAsm is false off amd64: there is only the Go kernel.
 var useAsm = false
 
+// useWide is false off amd64; wideKernel and wideIndirectKernel compose four mr×nr tiles.
+var useWide = false
+
 func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 	kernelGeneric(k, a, b, c, ldc, accumulate)
 }
@@ -15,4 +18,20 @@ func narrowKernel(k int, a, b, c []float32, ldc int) {
 
 func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
+}
+
+func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 2; j++ {
+			microKernel(k, a[i*k*mr:], b[j*k*nr:], c[i*mr*ldc+j*nr:], ldc, accumulate)
+		}
+	}
+}
+
+func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 2; j++ {
+			indirectKernel(k, a[i*k*mr:], b[j*nr:], offs, c[i*mr*ldc+j*nr:], ldc, accumulate)
+		}
+	}
 }

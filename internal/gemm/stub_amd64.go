@@ -13,5 +13,11 @@ func kernel6x16Indirect(k int, a *float32, b *float32, offs *int, c *float32, ld
 // kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.
 func kernel6x8(k int, a *float32, b *float32, c *float32, ldc int)
 
+// kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).
+func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).
+func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
 // fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).
 func fmaPeak(iters int)

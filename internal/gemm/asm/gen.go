@@ -23,6 +23,8 @@ func main() {
 	microKernel()
 	indirectKernel()
 	narrowKernel()
+	wideKernel(false)
+	wideKernel(true)
 	fmaPeak()
 	Generate()
 }
@@ -213,6 +215,131 @@ func indirectKernel() {
 		VMOVUPS(acc[i][0], c)
 		VMOVUPS(acc[i][1], c.Offset(32))
 		if i < mr-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// wideKernel emits kernel12x32(k, a, b, c, ldc, accumulate), or with indirect
+// kernel12x32Indirect(k, a, b, offs, c, ldc, accumulate): a 12×32 tile of C from two adjacent
+// packed A panels (the second k·6 values after the first) against two adjacent B panels (the
+// second k·16 values after the first) or, indirect, B rows of 32 values at b + offs[p]. It
+// needs AVX-512: 24 zmm accumulators, twice the work per loaded value of the 6×16 ymm tile, so
+// the tile is fed from L2 as fast as the FMA units consume it. The packed layouts are the 6×16
+// kernel's, so tiles of both sizes mix in one product.
+func wideKernel(indirect bool) {
+	const rows, cols = 2 * mr, 2 * nr
+	if indirect {
+		TEXT("kernel12x32Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
+		Doc("kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).")
+	} else {
+		TEXT("kernel12x32", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+		Doc("kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).")
+	}
+	k := Load(Param("k"), GP64())
+	a0 := Load(Param("a"), GP64())
+	a1 := GP64()
+	LEAQ(Mem{Base: k, Index: k, Scale: 2}, a1) // 3k
+	SHLQ(U8(3), a1)                            // 24k bytes: k·mr floats
+	ADDQ(a0, a1)
+	b0 := Load(Param("b"), GP64())
+	var b1, offs Register
+	if indirect {
+		offs = Load(Param("offs"), GP64())
+	} else {
+		b1 = GP64()
+		MOVQ(k, b1)
+		SHLQ(U8(6), b1) // 64k bytes: k·nr floats
+		ADDQ(b0, b1)
+	}
+
+	Comment("Prefetch the C tile's 12 rows of 128 bytes.")
+	{
+		pc := Load(Param("c"), GP64())
+		pld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), pld)
+		for i := 0; i < rows; i++ {
+			PREFETCHT0(Mem{Base: pc})
+			PREFETCHT0(Mem{Base: pc, Disp: 64})
+			PREFETCHT0(Mem{Base: pc, Disp: 124})
+			if i < rows-1 {
+				ADDQ(pld, pc)
+			}
+		}
+	}
+
+	var acc [rows][2]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = ZMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	bv := [2]VecVirtual{ZMM(), ZMM()}
+	bc := [2]VecVirtual{ZMM(), ZMM()}
+
+	TESTQ(k, k)
+	JZ(LabelRef("write"))
+	Label("loop")
+	if indirect {
+		row := GP64()
+		MOVQ(Mem{Base: offs}, row)
+		VMOVUPS(Mem{Base: b0, Index: row, Scale: 4}, bv[0])
+		VMOVUPS(Mem{Base: b0, Index: row, Scale: 4, Disp: 64}, bv[1])
+	} else {
+		VMOVUPS(Mem{Base: b0}, bv[0])
+		VMOVUPS(Mem{Base: b1}, bv[1])
+	}
+	for i := 0; i < rows; i++ {
+		t := bc[i%2]
+		base := a0
+		if i >= mr {
+			base = a1
+		}
+		VBROADCASTSS(Mem{Base: base, Disp: 4 * (i % mr)}, t)
+		VFMADD231PS(bv[0], t, acc[i][0])
+		VFMADD231PS(bv[1], t, acc[i][1])
+	}
+	ADDQ(U32(4*mr), a0)
+	ADDQ(U32(4*mr), a1)
+	if indirect {
+		ADDQ(U32(8), offs)
+	} else {
+		ADDQ(U32(4*nr), b0)
+		ADDQ(U32(4*nr), b1)
+	}
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+
+	Label("write")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("store"))
+
+	Comment("C += acc")
+	for i := 0; i < rows; i++ {
+		VADDPS(c, acc[i][0], acc[i][0])
+		VADDPS(c.Offset(64), acc[i][1], acc[i][1])
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(64))
+		if i < rows-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("store")
+	Comment("C = acc")
+	for i := 0; i < rows; i++ {
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(64))
+		if i < rows-1 {
 			ADDQ(ldc, c.Base)
 		}
 	}
