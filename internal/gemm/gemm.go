@@ -445,15 +445,9 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 		row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
 		if ep.Bias != nil {
 			if ep.BiasPerRow {
-				v := ep.Bias[i]
-				for q := range row {
-					row[q] += v
-				}
+				addScalarF32(row, ep.Bias[i])
 			} else {
-				bias := ep.Bias[j0:j1]
-				for q := range row {
-					row[q] += bias[q]
-				}
+				addRowF32(row, ep.Bias[j0:j1])
 			}
 		}
 		if ep.Act != nil {

@@ -1053,6 +1053,103 @@ store:
 	VZEROUPPER
 	RET
 
+// func addRow(dst *float32, src *float32, n int)
+// Requires: AVX
+TEXT ·addRow(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ n+16(FP), CX
+	MOVQ src+8(FP), DX
+
+by32:
+	CMPQ    CX, $0x00000020
+	JL      by8
+	VMOVUPS (DX), Y0
+	VADDPS  (AX), Y0, Y0
+	VMOVUPS 32(DX), Y1
+	VADDPS  32(AX), Y1, Y1
+	VMOVUPS 64(DX), Y2
+	VADDPS  64(AX), Y2, Y2
+	VMOVUPS 96(DX), Y3
+	VADDPS  96(AX), Y3, Y3
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS Y3, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, CX
+	JMP     by32
+
+by8:
+	CMPQ    CX, $0x00000008
+	JL      by1
+	VMOVUPS (DX), Y0
+	VADDPS  (AX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     by8
+
+by1:
+	TESTQ  CX, CX
+	JZ     done
+	VMOVSS (DX), X0
+	VADDSS (AX), X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, DX
+	SUBQ   $0x00000001, CX
+	JMP    by1
+
+done:
+	VZEROUPPER
+	RET
+
+// func addScalar(dst *float32, n int, v float32)
+// Requires: AVX
+TEXT ·addScalar(SB), NOSPLIT, $0-20
+	MOVQ         dst+0(FP), AX
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS v+16(FP), Y0
+
+by32:
+	CMPQ    CX, $0x00000020
+	JL      by8
+	VADDPS  (AX), Y0, Y1
+	VADDPS  32(AX), Y0, Y2
+	VADDPS  64(AX), Y0, Y3
+	VADDPS  96(AX), Y0, Y4
+	VMOVUPS Y1, (AX)
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS Y3, 64(AX)
+	VMOVUPS Y4, 96(AX)
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, CX
+	JMP     by32
+
+by8:
+	CMPQ    CX, $0x00000008
+	JL      by1
+	VADDPS  (AX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+	JMP     by8
+
+by1:
+	TESTQ  CX, CX
+	JZ     done
+	VADDSS (AX), X0, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	SUBQ   $0x00000001, CX
+	JMP    by1
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeak(iters int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeak(SB), NOSPLIT, $0-8

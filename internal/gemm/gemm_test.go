@@ -286,3 +286,27 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 		t.Error("short indirect B: no error")
 	}
 }
+
+// TestAddVectors checks the epilogue's bias loops at every length around their unrolling.
+func TestAddVectors(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for n := 0; n <= 80; n++ {
+			dst, src := randSlice(r, n+1), randSlice(r, n)
+			want := append([]float32(nil), dst...)
+			for i := range src {
+				want[i] += src[i]
+			}
+			addRowF32(dst[:n], src)
+			addScalarF32(dst[:n], 0.25)
+			for i := range want[:n] {
+				want[i] += 0.25
+			}
+			for i, w := range want {
+				if dst[i] != w {
+					t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], w)
+				}
+			}
+		}
+	})
+}

@@ -62,3 +62,29 @@ func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int,
 	_ = c[(2*mr-1)*ldc+2*nr-1]
 	kernel12x32Indirect(k, &a[0], &b[0], &offs[0], &c[0], ldc, accumulate)
 }
+
+// addRowF32 is dst[i] += src[i], the epilogue's per-column bias.
+func addRowF32(dst, src []float32) {
+	if len(dst) == 0 {
+		return
+	}
+	_ = src[len(dst)-1]
+	if useAsm {
+		addRow(&dst[0], &src[0], len(dst))
+		return
+	}
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// addScalarF32 is dst[i] += v, the epilogue's per-row bias.
+func addScalarF32(dst []float32, v float32) {
+	if useAsm && len(dst) > 0 {
+		addScalar(&dst[0], len(dst), v)
+		return
+	}
+	for i := range dst {
+		dst[i] += v
+	}
+}

@@ -35,3 +35,16 @@ func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int,
 		}
 	}
 }
+
+func addRowF32(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+func addScalarF32(dst []float32, v float32) {
+	for i := range dst {
+		dst[i] += v
+	}
+}

@@ -19,5 +19,11 @@ func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate 
 // kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).
 func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 
+// addRow adds src[0:n] to dst[0:n] (AVX).
+func addRow(dst *float32, src *float32, n int)
+
+// addScalar adds v to dst[0:n] (AVX).
+func addScalar(dst *float32, n int, v float32)
+
 // fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).
 func fmaPeak(iters int)

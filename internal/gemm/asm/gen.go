@@ -25,6 +25,8 @@ func main() {
 	narrowKernel()
 	wideKernel(false)
 	wideKernel(true)
+	addVectors(false)
+	addVectors(true)
 	fmaPeak()
 	Generate()
 }
@@ -406,6 +408,84 @@ func narrowKernel() {
 
 // fmaPeak emits fmaPeak(iters): iters rounds of 12 independent 8-wide FMAs, enough chains to cover
 // FMA latency on two pipes, so its rate is the core's float32 FMA peak.
+// addVectors emits addRow(dst, src *float32, n int), dst[i] += src[i], or with scalar
+// addScalar(dst *float32, n int, v float32), dst[i] += v: the epilogue's bias, 32 values a
+// round, then 8, then one at a time.
+func addVectors(scalar bool) {
+	if scalar {
+		TEXT("addScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
+		Doc("addScalar adds v to dst[0:n] (AVX).")
+	} else {
+		TEXT("addRow", NOSPLIT, "func(dst, src *float32, n int)")
+		Doc("addRow adds src[0:n] to dst[0:n] (AVX).")
+	}
+	dst := Load(Param("dst"), GP64())
+	n := Load(Param("n"), GP64())
+	var src Register
+	var v VecVirtual
+	if scalar {
+		v = YMM()
+		VBROADCASTSS(NewParamAddr("v", 16), v)
+	} else {
+		src = Load(Param("src"), GP64())
+	}
+	// add loads into x the sum of dst and the value to add (src's or v) at byte offset off.
+	add := func(width int, off int, x VecVirtual) {
+		if scalar {
+			if width == 1 {
+				VADDSS(Mem{Base: dst, Disp: off}, v.AsX(), x)
+			} else {
+				VADDPS(Mem{Base: dst, Disp: off}, v, x)
+			}
+			return
+		}
+		if width == 1 {
+			VMOVSS(Mem{Base: src, Disp: off}, x)
+			VADDSS(Mem{Base: dst, Disp: off}, x, x)
+		} else {
+			VMOVUPS(Mem{Base: src, Disp: off}, x)
+			VADDPS(Mem{Base: dst, Disp: off}, x, x)
+		}
+	}
+	advance := func(values int) {
+		ADDQ(U32(4*values), dst)
+		if !scalar {
+			ADDQ(U32(4*values), src)
+		}
+		SUBQ(U32(values), n)
+	}
+	xs := [4]VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	Label("by32")
+	CMPQ(n, U32(32))
+	JL(LabelRef("by8"))
+	for i, x := range xs {
+		add(8, 32*i, x)
+	}
+	for i, x := range xs {
+		VMOVUPS(x, Mem{Base: dst, Disp: 32 * i})
+	}
+	advance(32)
+	JMP(LabelRef("by32"))
+	Label("by8")
+	CMPQ(n, U32(8))
+	JL(LabelRef("by1"))
+	add(8, 0, xs[0])
+	VMOVUPS(xs[0], Mem{Base: dst})
+	advance(8)
+	JMP(LabelRef("by8"))
+	Label("by1")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	x := XMM()
+	add(1, 0, x)
+	VMOVSS(x, Mem{Base: dst})
+	advance(1)
+	JMP(LabelRef("by1"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 func fmaPeak() {
 	const chains = 12
 	TEXT("fmaPeak", NOSPLIT, "func(iters int)")
