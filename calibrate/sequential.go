@@ -58,6 +58,9 @@ type SequentialCandidate struct {
 	Name      string         `json:"name"`
 	Family    onnxops.Family `json:"family"`
 	Objective float64        `json:"objective"`
+	// MaxAbs is the largest output difference on the calibration rows (reported, not optimised:
+	// on a few hundred rows it says little about other data).
+	MaxAbs float64 `json:"max_abs"`
 	// CrossValidated is, for the end-to-end step, the cross-validated linearised objective of
 	// each μ tried ("none": no step), from which μ was chosen.
 	CrossValidated map[string]float64 `json:"cross_validated,omitempty"`
@@ -114,7 +117,7 @@ func (r *referenceOutputs) get(batchNo int, batch map[string]*tensor.Tensor) (ma
 }
 
 // errorSums accumulates squared output differences.
-type errorSums struct{ sse, n float64 }
+type errorSums struct{ sse, n, maxAbs float64 }
 
 func (e errorSums) mean() float64 {
 	if e.n == 0 {
@@ -159,6 +162,7 @@ func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) erro
 			}
 			e.sse += d * d
 			e.n++
+			e.maxAbs = math.Max(e.maxAbs, math.Abs(d))
 		}
 	}
 	return nil
@@ -461,7 +465,7 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 	}
 	choice := &SequentialChoice{Objective: objectiveOutputMSE, Before: candidates[0].sums.mean(), After: best.sums.mean(), Chosen: best.name}
 	for _, c := range candidates[1:] {
-		choice.Candidates = append(choice.Candidates, SequentialCandidate{Name: c.name, Family: c.family, Objective: c.sums.mean(), CrossValidated: c.cv})
+		choice.Candidates = append(choice.Candidates, SequentialCandidate{Name: c.name, Family: c.family, Objective: c.sums.mean(), MaxAbs: c.sums.maxAbs, CrossValidated: c.cv})
 	}
 	rep.Sequential = choice
 	return rep, nil
