@@ -4,31 +4,31 @@
 
 package vecmath
 
-// expAVX2 sets dst[i] = e^x for the first len(src)/8·8 elements (AVX2, FMA).
+// expAVX2 sets dst[i] = e^x for every element of src (AVX2, FMA).
 func expAVX2(dst []float32, src []float32)
 
-// sigmoidAVX2 sets dst[i] = 1/(1+e^−x) for the first len(src)/8·8 elements (AVX2, FMA).
+// sigmoidAVX2 sets dst[i] = 1/(1+e^−x) for every element of src (AVX2, FMA).
 func sigmoidAVX2(dst []float32, src []float32)
 
-// tanhAVX2 sets dst[i] = tanh x for the first len(src)/8·8 elements (AVX2, FMA).
+// tanhAVX2 sets dst[i] = tanh x for every element of src (AVX2, FMA).
 func tanhAVX2(dst []float32, src []float32)
 
-// erfAVX2 sets dst[i] = erf x for the first len(src)/8·8 elements (AVX2, FMA).
+// erfAVX2 sets dst[i] = erf x for every element of src (AVX2, FMA).
 func erfAVX2(dst []float32, src []float32)
 
-// geluAVX2 sets dst[i] = x·Φ(x) for the first len(src)/8·8 elements (AVX2, FMA).
+// geluAVX2 sets dst[i] = x·Φ(x) for every element of src (AVX2, FMA).
 func geluAVX2(dst []float32, src []float32)
 
-// geluTanhAVX2 sets dst[i] = GELU's tanh form for the first len(src)/8·8 elements (AVX2, FMA).
+// geluTanhAVX2 sets dst[i] = GELU's tanh form for every element of src (AVX2, FMA).
 func geluTanhAVX2(dst []float32, src []float32)
 
-// hardSwishAVX2 sets dst[i] = x·clip(x/6 + ½, 0, 1) for the first len(src)/8·8 elements (AVX2, FMA).
+// hardSwishAVX2 sets dst[i] = x·clip(x/6 + ½, 0, 1) for every element of src (AVX2, FMA).
 func hardSwishAVX2(dst []float32, src []float32)
 
-// expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for the first len(src)/8·8 elements and returns their sum (AVX2, FMA).
+// expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).
 func expSumShiftedAVX2(dst []float32, src []float32, shift float32) float32
 
-// maxAVX2 returns the largest of src[0:len(src)/8·8] (len ≥ 8), or NaN if any of them is NaN (AVX2).
+// maxAVX2 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX2).
 func maxAVX2(src []float32) float32
 
 // scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).

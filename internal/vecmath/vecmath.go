@@ -58,15 +58,15 @@ func HardSwish(dst, src []float32) {
 	}
 }
 
-// vector runs the assembly kernel over src's whole blocks of 8 when the CPU has it; it returns
-// dst cut to len(src) and where the scalar loop must take over. (Each public function has its
-// own scalar loop so that the scalar kernel is inlined there.)
+// vector runs the assembly kernel over all of src when the CPU has it (the assembly takes the
+// last partial block with masked loads and stores); it returns dst cut to len(src) and where the
+// scalar loop must take over: len(src), or 0 without the assembly. (Each public function has
+// its own scalar loop so that the scalar kernel is inlined there.)
 func vector(dst, src []float32, vec func(dst, src []float32)) ([]float32, int) {
 	dst = dst[:len(src)]
-	if useAsm && len(src) >= 8 {
-		i := len(src) &^ 7
-		vec(dst[:i], src[:i])
-		return dst, i
+	if useAsm && len(src) > 0 {
+		vec(dst, src)
+		return dst, len(src)
 	}
 	return dst, 0
 }
@@ -81,9 +81,8 @@ func mapScalar(dst, src []float32, f func(float32) float32) {
 // Max returns the largest element of src, NaN if any element is NaN, and −Inf for an empty
 // slice.
 func Max(src []float32) float32 {
-	if useAsm && len(src) >= 8 {
-		body := len(src) &^ 7
-		return max(maxAVX2(src[:body]), maxGo(src[body:]))
+	if useAsm {
+		return maxAVX2(src)
 	}
 	return maxGo(src)
 }
@@ -104,10 +103,8 @@ func ExpSumShifted(dst []float32, shift float32) float32 { return ExpSumShiftedT
 // ExpSumShiftedTo is ExpSumShifted reading src and writing dst.
 func ExpSumShiftedTo(dst, src []float32, shift float32) float32 {
 	dst = dst[:len(src)]
-	if useAsm && len(src) >= 8 {
-		body := len(src) &^ 7
-		s := expSumShiftedAVX2(dst[:body], src[:body], shift)
-		return s + expSumShiftedGo(dst[body:], src[body:], shift)
+	if useAsm {
+		return expSumShiftedAVX2(dst, src, shift)
 	}
 	return expSumShiftedGo(dst, src, shift)
 }

@@ -78,7 +78,7 @@ expAVX2_pair:
 
 expAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           expAVX2_done
+	JE           expAVX2_tail
 	VMOVUPS      (CX), Y0
 	VMOVUPS      expLo<>+0(SB), Y1
 	VMAXPS       Y0, Y1, Y0
@@ -107,6 +107,44 @@ expAVX2_single:
 	VMULPS       Y1, Y2, Y2
 	VMULPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+expAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           expAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VMOVUPS      expLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      expHi<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP5<>+0(SB), Y3
+	VFMADD213PS  expP4<>+0(SB), Y1, Y3
+	VFMADD213PS  expP3<>+0(SB), Y1, Y3
+	VFMADD213PS  expP2<>+0(SB), Y1, Y3
+	VFMADD213PS  expP1<>+0(SB), Y1, Y3
+	VFMADD213PS  expP0<>+0(SB), Y1, Y3
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y3
+	VADDPS       one<>+0(SB), Y3, Y3
+	VCVTPS2DQ    Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y0, (AX)
 
 expAVX2_done:
 	VZEROUPPER
@@ -242,6 +280,16 @@ DATA bias127<>+24(SB)/4, $0x0000007f
 DATA bias127<>+28(SB)/4, $0x0000007f
 GLOBL bias127<>(SB), RODATA|NOPTR, $32
 
+DATA laneIndex<>+0(SB)/4, $0x00000000
+DATA laneIndex<>+4(SB)/4, $0x00000001
+DATA laneIndex<>+8(SB)/4, $0x00000002
+DATA laneIndex<>+12(SB)/4, $0x00000003
+DATA laneIndex<>+16(SB)/4, $0x00000004
+DATA laneIndex<>+20(SB)/4, $0x00000005
+DATA laneIndex<>+24(SB)/4, $0x00000006
+DATA laneIndex<>+28(SB)/4, $0x00000007
+GLOBL laneIndex<>(SB), RODATA|NOPTR, $32
+
 // func sigmoidAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-48
@@ -330,7 +378,7 @@ sigmoidAVX2_pair:
 
 sigmoidAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           sigmoidAVX2_done
+	JE           sigmoidAVX2_tail
 	VMOVUPS      (CX), Y0
 	VANDPS       absMask<>+0(SB), Y0, Y1
 	VXORPS       signMask<>+0(SB), Y1, Y1
@@ -366,6 +414,51 @@ sigmoidAVX2_single:
 	VMULPS       Y3, Y1, Y2
 	VBLENDVPS    Y0, Y2, Y1, Y1
 	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+sigmoidAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           sigmoidAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMULPS       Y4, Y2, Y3
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
 
 sigmoidAVX2_done:
 	VZEROUPPER
@@ -501,7 +594,7 @@ tanhAVX2_pair:
 
 tanhAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           tanhAVX2_done
+	JE           tanhAVX2_tail
 	VMOVUPS      (CX), Y0
 	VANDPS       absMask<>+0(SB), Y0, Y1
 	VCMPPS       $0x01, tanhSmall<>+0(SB), Y1, Y2
@@ -548,6 +641,62 @@ tanhAVX2_single:
 	VFMADD213PS  Y0, Y3, Y4
 	VBLENDVPS    Y2, Y4, Y1, Y1
 	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+tanhAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           tanhAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VCMPPS       $0x01, tanhSmall<>+0(SB), Y2, Y3
+	VMULPS       minusTwo<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y2
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y2, Y5
+	VFMADD213PS  expP3<>+0(SB), Y2, Y5
+	VFMADD213PS  expP2<>+0(SB), Y2, Y5
+	VFMADD213PS  expP1<>+0(SB), Y2, Y5
+	VFMADD213PS  expP0<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y2
+	VPSRAD       $0x01, Y2, Y4
+	VPSUBD       Y4, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y5, Y2, Y2
+	VADDPS       one<>+0(SB), Y5, Y4
+	VDIVPS       Y4, Y2, Y2
+	VANDPS       signMask<>+0(SB), Y1, Y4
+	VORPS        Y4, Y2, Y2
+	VMULPS       Y1, Y1, Y4
+	VMOVUPS      tanhP4<>+0(SB), Y5
+	VFMADD213PS  tanhP3<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP2<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP1<>+0(SB), Y4, Y5
+	VFMADD213PS  tanhP0<>+0(SB), Y4, Y5
+	VMULPS       Y1, Y4, Y4
+	VFMADD213PS  Y1, Y4, Y5
+	VBLENDVPS    Y3, Y5, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
 
 tanhAVX2_done:
 	VZEROUPPER
@@ -765,7 +914,7 @@ erfAVX2_pair:
 
 erfAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           erfAVX2_done
+	JE           erfAVX2_tail
 	VMOVUPS      (CX), Y0
 	VANDPS       absMask<>+0(SB), Y0, Y1
 	VCMPPS       $0x01, erfSmall<>+0(SB), Y1, Y2
@@ -828,6 +977,78 @@ erfAVX2_single:
 	VMULPS       Y0, Y4, Y4
 	VBLENDVPS    Y2, Y4, Y1, Y1
 	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+erfAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           erfAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VCMPPS       $0x01, erfSmall<>+0(SB), Y2, Y3
+	VMULPS       sqrt2<>+0(SB), Y2, Y4
+	VMOVUPS      uMax<>+0(SB), Y5
+	VMINPS       Y4, Y5, Y4
+	VMOVUPS      one<>+0(SB), Y5
+	VFMADD231PS  erfcT<>+0(SB), Y4, Y5
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y5, Y4, Y5
+	VMOVUPS      erfcR1th8<>+0(SB), Y4
+	VFMADD213PS  erfcR1th7<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th6<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th5<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th4<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th3<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th2<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th1<>+0(SB), Y5, Y4
+	VFMADD213PS  erfcR1th0<>+0(SB), Y5, Y4
+	VMULPS       Y2, Y2, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y5
+	VMAXPS       Y2, Y5, Y2
+	VMOVUPS      expHi<>+0(SB), Y5
+	VMINPS       Y2, Y5, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS ln2Hi<>+0(SB), Y5, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y5, Y2
+	VMOVUPS      expP5<>+0(SB), Y6
+	VFMADD213PS  expP4<>+0(SB), Y2, Y6
+	VFMADD213PS  expP3<>+0(SB), Y2, Y6
+	VFMADD213PS  expP2<>+0(SB), Y2, Y6
+	VFMADD213PS  expP1<>+0(SB), Y2, Y6
+	VFMADD213PS  expP0<>+0(SB), Y2, Y6
+	VMULPS       Y2, Y2, Y7
+	VFMADD213PS  Y2, Y7, Y6
+	VADDPS       one<>+0(SB), Y6, Y6
+	VCVTPS2DQ    Y5, Y2
+	VPSRAD       $0x01, Y2, Y5
+	VPSUBD       Y5, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VMULPS       Y6, Y4, Y4
+	VMOVUPS      one<>+0(SB), Y2
+	VSUBPS       Y4, Y2, Y2
+	VANDPS       signMask<>+0(SB), Y1, Y4
+	VORPS        Y4, Y2, Y2
+	VMULPS       Y1, Y1, Y4
+	VMOVUPS      erfP5<>+0(SB), Y5
+	VFMADD213PS  erfP4<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP3<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP2<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP1<>+0(SB), Y4, Y5
+	VFMADD213PS  erfP0<>+0(SB), Y4, Y5
+	VMULPS       Y1, Y5, Y5
+	VBLENDVPS    Y3, Y5, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
 
 erfAVX2_done:
 	VZEROUPPER
@@ -1149,7 +1370,7 @@ geluAVX2_pair:
 
 geluAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           geluAVX2_done
+	JE           geluAVX2_tail
 	VMOVUPS      (CX), Y0
 	VANDPS       absMask<>+0(SB), Y0, Y1
 	VMOVUPS      uMax<>+0(SB), Y2
@@ -1204,6 +1425,70 @@ geluAVX2_single:
 	VMULPS       Y2, Y4, Y4
 	VBLENDVPS    Y0, Y4, Y3, Y3
 	VMOVUPS      Y3, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+geluAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           geluAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VMOVUPS      uMax<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       minusHalf<>+0(SB), Y2, Y3
+	VMULPS       Y3, Y2, Y4
+	VMOVAPS      Y4, Y5
+	VFMSUB231PS  Y3, Y2, Y5
+	VMOVUPS      one<>+0(SB), Y3
+	VFMADD231PS  erfcT<>+0(SB), Y2, Y3
+	VMOVUPS      one<>+0(SB), Y2
+	VDIVPS       Y3, Y2, Y3
+	VMOVUPS      erfcR2th8<>+0(SB), Y2
+	VFMADD213PS  erfcR2th7<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th6<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th5<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th4<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th3<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th2<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th1<>+0(SB), Y3, Y2
+	VFMADD213PS  erfcR2th0<>+0(SB), Y3, Y2
+	VFMADD231PS  Y5, Y2, Y2
+	VMULPS       log2e<>+0(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y4
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y4
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y4, Y5
+	VFMADD213PS  expP3<>+0(SB), Y4, Y5
+	VFMADD213PS  expP2<>+0(SB), Y4, Y5
+	VFMADD213PS  expP1<>+0(SB), Y4, Y5
+	VFMADD213PS  expP0<>+0(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y5, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y3, Y2, Y4
+	VMOVUPS      one<>+0(SB), Y5
+	VSUBPS       Y4, Y5, Y4
+	VMULPS       Y1, Y4, Y4
+	VMOVUPS      minusUMax<>+0(SB), Y5
+	VMAXPS       Y1, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VBLENDVPS    Y1, Y5, Y4, Y4
+	VMASKMOVPS   Y4, Y0, (AX)
 
 geluAVX2_done:
 	VZEROUPPER
@@ -1423,7 +1708,7 @@ geluTanhAVX2_pair:
 
 geluTanhAVX2_single:
 	CMPQ         DX, $0x00000000
-	JE           geluTanhAVX2_done
+	JE           geluTanhAVX2_tail
 	VMOVUPS      (CX), Y0
 	VMOVUPS      geluTanhLo<>+0(SB), Y1
 	VMAXPS       Y0, Y1, Y0
@@ -1467,6 +1752,59 @@ geluTanhAVX2_single:
 	VBLENDVPS    Y1, Y3, Y2, Y2
 	VMULPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+geluTanhAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           geluTanhAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VMOVUPS      geluTanhLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMULPS       geluTanhK<>+0(SB), Y2, Y2
+	VADDPS       one<>+0(SB), Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMULPS       geluTanhC<>+0(SB), Y2, Y2
+	VANDPS       absMask<>+0(SB), Y2, Y3
+	VMULPS       minusTwo<>+0(SB), Y3, Y3
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMOVUPS      expHi<>+0(SB), Y4
+	VMINPS       Y3, Y4, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y3
+	VMOVUPS      expP5<>+0(SB), Y5
+	VFMADD213PS  expP4<>+0(SB), Y3, Y5
+	VFMADD213PS  expP3<>+0(SB), Y3, Y5
+	VFMADD213PS  expP2<>+0(SB), Y3, Y5
+	VFMADD213PS  expP1<>+0(SB), Y3, Y5
+	VFMADD213PS  expP0<>+0(SB), Y3, Y5
+	VMULPS       Y3, Y3, Y6
+	VFMADD213PS  Y3, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       one<>+0(SB), Y5, Y3
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y5, Y3, Y4
+	VBLENDVPS    Y2, Y4, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y0, (AX)
 
 geluTanhAVX2_done:
 	VZEROUPPER
@@ -1503,7 +1841,7 @@ DATA geluTanhC<>+28(SB)/4, $0x3f4c422a
 GLOBL geluTanhC<>(SB), RODATA|NOPTR, $32
 
 // func hardSwishAVX2(dst []float32, src []float32)
-// Requires: AVX, FMA3
+// Requires: AVX, AVX2, FMA3
 TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-48
 	MOVQ dst_base+0(FP), AX
 	MOVQ src_base+24(FP), CX
@@ -1534,7 +1872,7 @@ hardSwishAVX2_pair:
 
 hardSwishAVX2_single:
 	CMPQ        DX, $0x00000000
-	JE          hardSwishAVX2_done
+	JE          hardSwishAVX2_tail
 	VMOVUPS     (CX), Y0
 	VMOVUPS     half<>+0(SB), Y1
 	VFMADD231PS sixth<>+0(SB), Y0, Y1
@@ -1542,6 +1880,23 @@ hardSwishAVX2_single:
 	VMINPS      one<>+0(SB), Y1, Y1
 	VMULPS      Y0, Y1, Y1
 	VMOVUPS     Y1, (AX)
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, AX
+
+hardSwishAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           hardSwishAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VMOVUPS      half<>+0(SB), Y2
+	VFMADD231PS  sixth<>+0(SB), Y1, Y2
+	VMAXPS       zero<>+0(SB), Y2, Y2
+	VMINPS       one<>+0(SB), Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
 
 hardSwishAVX2_done:
 	VZEROUPPER
@@ -1589,7 +1944,7 @@ TEXT ·expSumShiftedAVX2(SB), NOSPLIT, $0-60
 
 ess_loop:
 	CMPQ         DX, $0x00000000
-	JE           ess_done
+	JE           ess_tail
 	VMOVUPS      (CX), Y2
 	VSUBPS       Y0, Y2, Y2
 	VMOVUPS      expLo<>+0(SB), Y3
@@ -1625,6 +1980,45 @@ ess_loop:
 	DECQ         DX
 	JMP          ess_loop
 
+ess_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           ess_done
+	VMOVD        DX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   (CX), Y2, Y3
+	VSUBPS       Y0, Y3, Y3
+	VMOVUPS      expLo<>+0(SB), Y0
+	VMAXPS       Y3, Y0, Y3
+	VMOVUPS      expHi<>+0(SB), Y0
+	VMINPS       Y3, Y0, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y0
+	VROUNDPS     $0x00, Y0, Y0
+	VFNMADD231PS ln2Hi<>+0(SB), Y0, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y0, Y3
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y3, Y4
+	VFMADD213PS  expP3<>+0(SB), Y3, Y4
+	VFMADD213PS  expP2<>+0(SB), Y3, Y4
+	VFMADD213PS  expP1<>+0(SB), Y3, Y4
+	VFMADD213PS  expP0<>+0(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y0, Y0
+	VPSRAD       $0x01, Y0, Y3
+	VPSUBD       Y3, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VMASKMOVPS   Y4, Y2, (AX)
+	VANDPS       Y2, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+
 ess_done:
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPS       X0, X1, X1
@@ -1637,17 +2031,17 @@ ess_done:
 	RET
 
 // func maxAVX2(src []float32) float32
-// Requires: AVX, SSE
+// Requires: AVX, AVX2, SSE
 TEXT ·maxAVX2(SB), NOSPLIT, $0-28
 	MOVQ    src_base+0(FP), AX
 	MOVQ    src_len+8(FP), CX
 	SHRQ    $0x03, CX
-	VMOVUPS (AX), Y0
+	VMOVUPS negInf<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
 
 max_loop:
 	CMPQ    CX, $0x00000000
-	JE      max_done
+	JE      max_tail
 	VMOVUPS (AX), Y2
 	VCMPPS  $0x03, Y2, Y2, Y3
 	VORPS   Y3, Y1, Y1
@@ -1655,6 +2049,20 @@ max_loop:
 	ADDQ    $0x00000020, AX
 	DECQ    CX
 	JMP     max_loop
+
+max_tail:
+	MOVQ         src_len+8(FP), CX
+	ANDQ         $0x00000007, CX
+	JE           max_done
+	VMOVD        CX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   (AX), Y2, Y3
+	VMOVUPS      negInf<>+0(SB), Y4
+	VBLENDVPS    Y2, Y3, Y4, Y3
+	VCMPPS       $0x03, Y3, Y3, Y2
+	VORPS        Y2, Y1, Y1
+	VMAXPS       Y3, Y0, Y0
 
 max_done:
 	VEXTRACTF128 $0x01, Y0, X2
@@ -1673,6 +2081,16 @@ max_done:
 	MOVSS        X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+DATA negInf<>+0(SB)/4, $0xff800000
+DATA negInf<>+4(SB)/4, $0xff800000
+DATA negInf<>+8(SB)/4, $0xff800000
+DATA negInf<>+12(SB)/4, $0xff800000
+DATA negInf<>+16(SB)/4, $0xff800000
+DATA negInf<>+20(SB)/4, $0xff800000
+DATA negInf<>+24(SB)/4, $0xff800000
+DATA negInf<>+28(SB)/4, $0xff800000
+GLOBL negInf<>(SB), RODATA|NOPTR, $32
 
 // func scaleAVX2(dst []float32, s float32)
 // Requires: AVX

@@ -239,3 +239,42 @@ func TestAsmConstants(t *testing.T) {
 		}
 	}
 }
+
+// TestShortSlices checks every length up to 20 (the assembly's masked tail) against the scalar
+// kernels, and that nothing past len(src) is written.
+func TestShortSlices(t *testing.T) {
+	kernels := []struct {
+		name   string
+		f      func(dst, src []float32)
+		scalar func(float32) float32
+	}{
+		{"Exp", Exp, expScalar}, {"Sigmoid", Sigmoid, sigmoidScalar}, {"Tanh", Tanh, tanhScalar},
+		{"Erf", Erf, erfScalar}, {"GELU", GELU, geluScalar}, {"GELUTanh", GELUTanh, geluTanhScalar},
+		{"HardSwish", HardSwish, hardSwishScalar},
+	}
+	const sentinel = float32(-12345)
+	for _, k := range kernels {
+		for n := 0; n <= 20; n++ {
+			src := make([]float32, n, n+8)
+			for i := range src {
+				src[i] = float32(i%7)*0.9 - 2.7
+			}
+			buf := make([]float32, n+8)
+			for i := range buf {
+				buf[i] = sentinel
+			}
+			k.f(buf[:n], src)
+			for i, x := range src {
+				want := k.scalar(x)
+				if d := math.Abs(float64(buf[i] - want)); d > 5e-7*math.Abs(float64(want))+1e-38 {
+					t.Fatalf("%s n=%d: [%d] = %g, want %g", k.name, n, i, buf[i], want)
+				}
+			}
+			for i := n; i < len(buf); i++ {
+				if buf[i] != sentinel {
+					t.Fatalf("%s n=%d: wrote past the end at %d", k.name, n, i)
+				}
+			}
+		}
+	}
+}

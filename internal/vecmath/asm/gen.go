@@ -296,12 +296,42 @@ func hardSwish8(x VecVirtual) VecVirtual {
 	return t
 }
 
-// unary emits name(dst, src []float32) mapping blocks of 8 through body, two blocks per
-// iteration while there are two (independent chains give the out-of-order core more to overlap
-// across the long latency of each body), then one.
+// tailMask returns a lane mask (all ones in lanes i < len%8) for the last partial block of the
+// slice parameter param, and jumps to done when there is none. Masked loads (VMASKMOVPS) read
+// nothing outside the slice and masked stores write nothing outside it, so short rows and tails
+// stay in assembly.
+func tailMask(param, done string) VecVirtual {
+	r := GP64()
+	Load(Param(param).Len(), r)
+	ANDQ(U32(7), r)
+	JE(LabelRef(done))
+	rx := XMM()
+	VMOVD(r.As32(), rx)
+	mask := YMM()
+	VPBROADCASTD(rx, mask)
+	VPCMPGTD(lanes(), mask, mask) // len%8 > lane index
+	return mask
+}
+
+// lanes is the constant {0, 1, …, 7} (int32).
+func lanes() Mem {
+	if m, ok := consts["laneIndex"]; ok {
+		return m
+	}
+	m := GLOBL("laneIndex", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(i))
+	}
+	consts["laneIndex"] = m
+	return m
+}
+
+// unary emits name(dst, src []float32) mapping src through body: two blocks of 8 per iteration
+// while there are two (independent chains give the out-of-order core more to overlap across the
+// long latency of each body), then one, then the masked tail.
 func unary(name, what string, body func(x VecVirtual) VecVirtual) {
 	TEXT(name, NOSPLIT, "func(dst, src []float32)")
-	Doc(fmt.Sprintf("%s sets dst[i] = %s for the first len(src)/8·8 elements (AVX2, FMA).", name, what))
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (AVX2, FMA).", name, what))
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -322,10 +352,17 @@ func unary(name, what string, body func(x VecVirtual) VecVirtual) {
 	JMP(LabelRef(name + "_pair"))
 	Label(name + "_single")
 	CMPQ(n, U32(0))
-	JE(LabelRef(name + "_done"))
+	JE(LabelRef(name + "_tail"))
 	x := YMM()
 	VMOVUPS(Mem{Base: src}, x)
 	VMOVUPS(body(x), Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	Label(name + "_tail")
+	mask := tailMask("src", name+"_done")
+	xt := YMM()
+	VMASKMOVPS(Mem{Base: src}, mask, xt)
+	VMASKMOVPS(body(xt), mask, Mem{Base: dst})
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
@@ -333,7 +370,7 @@ func unary(name, what string, body func(x VecVirtual) VecVirtual) {
 
 func expSumShifted() {
 	TEXT("expSumShiftedAVX2", NOSPLIT, "func(dst, src []float32, shift float32) float32")
-	Doc("expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for the first len(src)/8·8 elements and returns their sum (AVX2, FMA).")
+	Doc("expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).")
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -344,7 +381,7 @@ func expSumShifted() {
 	SHRQ(U8(3), n)
 	Label("ess_loop")
 	CMPQ(n, U32(0))
-	JE(LabelRef("ess_done"))
+	JE(LabelRef("ess_tail"))
 	x := YMM()
 	VMOVUPS(Mem{Base: src}, x)
 	VSUBPS(shift, x, x)
@@ -355,6 +392,15 @@ func expSumShifted() {
 	ADDQ(U32(32), dst)
 	DECQ(n)
 	JMP(LabelRef("ess_loop"))
+	Label("ess_tail")
+	mask := tailMask("src", "ess_done")
+	xt := YMM()
+	VMASKMOVPS(Mem{Base: src}, mask, xt)
+	VSUBPS(shift, xt, xt)
+	et := exp8(xt, true)
+	VMASKMOVPS(et, mask, Mem{Base: dst})
+	VANDPS(mask, et, et) // lanes past the end add nothing
+	VADDPS(et, acc, acc)
 	Label("ess_done")
 	Store(hsum(acc), ReturnIndex(0))
 	VZEROUPPER()
@@ -376,16 +422,16 @@ func hsum(v VecVirtual) Register {
 
 func maxKernel() {
 	TEXT("maxAVX2", NOSPLIT, "func(src []float32) float32")
-	Doc("maxAVX2 returns the largest of src[0:len(src)/8·8] (len ≥ 8), or NaN if any of them is NaN (AVX2).")
+	Doc("maxAVX2 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX2).")
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	SHRQ(U8(3), n)
 	m, nan := YMM(), YMM()
-	VMOVUPS(Mem{Base: src}, m)
+	VMOVUPS(vecU32("negInf", 0xff800000), m)
 	VXORPS(nan, nan, nan)
 	Label("max_loop")
 	CMPQ(n, U32(0))
-	JE(LabelRef("max_done"))
+	JE(LabelRef("max_tail"))
 	x, u := YMM(), YMM()
 	VMOVUPS(Mem{Base: src}, x)
 	VCMPPS(U8(cmpUNORD), x, x, u)
@@ -394,6 +440,14 @@ func maxKernel() {
 	ADDQ(U32(32), src)
 	DECQ(n)
 	JMP(LabelRef("max_loop"))
+	Label("max_tail")
+	mask := tailMask("src", "max_done")
+	xt, ut := YMM(), YMM()
+	VMASKMOVPS(Mem{Base: src}, mask, xt)
+	VBLENDVPS(mask, xt, load(vecU32("negInf", 0xff800000)), xt) // lanes past the end: −Inf
+	VCMPPS(U8(cmpUNORD), xt, xt, ut)
+	VORPS(ut, nan, nan)
+	VMAXPS(xt, m, m)
 	Label("max_done")
 	// Reduce the maxima and, separately, the NaN mask: VMAXPS alone may drop a NaN.
 	lo := reduce(m, func(a, b Op) { VMAXPS(a, b, b) })
