@@ -230,7 +230,8 @@ func (j *job) run(threads int) {
 	work := j.m * j.n * max(j.k, 1)
 	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
 	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
-	if j.pa == nil && (j.n > nc || threads > 1) && j.m*j.k <= maxPrepackA {
+	direct := threads == 1 && j.readsADirectly() && j.n%(2*nr) == 0
+	if j.pa == nil && (j.n > nc || threads > 1) && j.m*j.k <= maxPrepackA && !direct {
 		// A would be packed once per column block (and per goroutine): pack it once up front.
 		buf := getBuf(j.k * mPanels * mr)
 		defer bufPool.Put(buf)
@@ -342,9 +343,18 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
 				var aBlock []float32
-				if j.pa != nil {
+				// With every tile of the block wide, A is read in place; only the rows below
+				// the last whole 12-row tile are packed, for the 6×16 kernels.
+				direct := j.pa == nil && j.readsADirectly() && ncb%(2*nr) == 0
+				switch {
+				case j.pa != nil:
 					aBlock = j.pa.data[pc*j.pa.panels*mr+(ic/mr)*kcb*mr:]
-				} else {
+				case direct:
+					aBlock = *bufA
+					if wideRows := mcb / (2 * mr) * (2 * mr); wideRows < mcb {
+						packA(aBlock[(wideRows/mr)*kcb*mr:], j.a, j.lda, false, ic+wideRows, mcb-wideRows, pc, kcb, 1)
+					}
+				default:
 					aBlock = *bufA
 					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
 				}
@@ -355,9 +365,12 @@ func (j *job) block(i0, i1, j0, j1 int) {
 						for ; ir+2*mr <= mcb; ir += 2 * mr {
 							ap := aBlock[(ir/mr)*kcb*mr:]
 							cOff := (ic+ir)*j.ldc + jc + jr
-							if j.ind != nil {
+							switch {
+							case direct:
+								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
+							case j.ind != nil:
 								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], j.c[cOff:], j.ldc, accumulate)
-							} else {
+							default:
 								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
 							}
 						}
@@ -379,6 +392,12 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			}
 		}
 	}
+}
+
+// readsADirectly reports whether the wide kernel can take A unpacked: a row-major A that
+// packing would not scale.
+func (j *job) readsADirectly() bool {
+	return useWide && j.pa == nil && j.ind == nil && !j.transA && j.alpha == 1
 }
 
 // tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or

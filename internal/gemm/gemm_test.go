@@ -73,6 +73,11 @@ func gemmCases() []gemmCase {
 		gemmCase{true, true, 70, 2100, 20, -1, 1, 1},     // crosses nc
 		gemmCase{false, true, 37, 53, 531, 1.5, -0.5, 2}, // three k-blocks
 		gemmCase{true, false, 200, 300, 70, 1, 1, 0},     // enough work to split across threads
+		// Column counts in whole 32-wide tiles, where the wide kernel reads A in place.
+		gemmCase{false, false, 29, 64, 45, 1, 0, 1},
+		gemmCase{false, true, 197, 96, 331, 1, 0.5, 2}, // crosses mc and kc, with a row tail
+		gemmCase{false, false, 24, 800, 20, 1, 0, 0},   // crosses nc and ncPacked
+		gemmCase{false, false, 36, 64, 7, 2, 1, 3},     // alpha ≠ 1: packed
 	)
 	return cases
 }

@@ -55,6 +55,14 @@ func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 	kernel12x32(k, &a[0], &b[0], &c[0], ldc, accumulate)
 }
 
+// wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart.
+func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	_ = a[(2*mr-1)*lda+k-1]
+	_ = b[2*k*nr-1]
+	_ = c[(2*mr-1)*ldc+2*nr-1]
+	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+}
+
 // wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].
 func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	_ = a[2*k*mr-1]

@@ -48,3 +48,18 @@ func addScalarF32(dst []float32, v float32) {
 		dst[i] += v
 	}
 }
+
+func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < 2*mr; i++ {
+		for j := 0; j < 2*nr; j++ {
+			var sum float32
+			for p := 0; p < k; p++ {
+				sum += a[i*lda+p] * b[(j/nr)*k*nr+p*nr+j%nr]
+			}
+			if accumulate {
+				sum += c[i*ldc+j]
+			}
+			c[i*ldc+j] = sum
+		}
+	}
+}

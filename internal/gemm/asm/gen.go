@@ -25,6 +25,7 @@ func main() {
 	narrowKernel()
 	wideKernel(false)
 	wideKernel(true)
+	wideKernelDirectA()
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -408,6 +409,98 @@ func narrowKernel() {
 
 // fmaPeak emits fmaPeak(iters): iters rounds of 12 independent 8-wide FMAs, enough chains to cover
 // FMA latency on two pipes, so its rate is the core's float32 FMA peak.
+// wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate): kernel12x32
+// with A read where it lies, 12 rows of a row-major matrix lda apart, instead of from packed
+// panels — the activation side of a product against packed weights needs no packing at all.
+func wideKernelDirectA() {
+	const rows = 2 * mr
+	TEXT("kernel12x32DirectA", NOSPLIT, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)")
+	Doc("kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and two packed B panels (AVX-512F).")
+	k := Load(Param("k"), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(U8(2), lda)
+	lda3 := GP64()
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	// Rows 3q, 3q+1, 3q+2 are base[q], base[q]+lda, base[q]+2·lda.
+	var base [rows / 3]Register
+	base[0] = Load(Param("a"), GP64())
+	for q := 1; q < len(base); q++ {
+		base[q] = GP64()
+		LEAQ(Mem{Base: base[q-1], Index: lda3, Scale: 1}, base[q])
+	}
+	b0 := Load(Param("b"), GP64())
+	b1 := GP64()
+	MOVQ(k, b1)
+	SHLQ(U8(6), b1) // 64k bytes: k·nr floats
+	ADDQ(b0, b1)
+
+	var acc [rows][2]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = ZMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	bv := [2]VecVirtual{ZMM(), ZMM()}
+	bc := [2]VecVirtual{ZMM(), ZMM()}
+
+	TESTQ(k, k)
+	JZ(LabelRef("write"))
+	Label("loop")
+	VMOVUPS(Mem{Base: b0}, bv[0])
+	VMOVUPS(Mem{Base: b1}, bv[1])
+	for i := 0; i < rows; i++ {
+		t := bc[i%2]
+		m := Mem{Base: base[i/3]}
+		if i%3 > 0 {
+			m.Index, m.Scale = lda, uint8(i%3)
+		}
+		VBROADCASTSS(m, t)
+		VFMADD231PS(bv[0], t, acc[i][0])
+		VFMADD231PS(bv[1], t, acc[i][1])
+	}
+	for _, r := range base {
+		ADDQ(U32(4), r)
+	}
+	ADDQ(U32(4*nr), b0)
+	ADDQ(U32(4*nr), b1)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+
+	Label("write")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("store"))
+
+	Comment("C += acc")
+	for i := 0; i < rows; i++ {
+		VADDPS(c, acc[i][0], acc[i][0])
+		VADDPS(c.Offset(64), acc[i][1], acc[i][1])
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(64))
+		if i < rows-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("store")
+	Comment("C = acc")
+	for i := 0; i < rows; i++ {
+		VMOVUPS(acc[i][0], c)
+		VMOVUPS(acc[i][1], c.Offset(64))
+		if i < rows-1 {
+			ADDQ(ldc, c.Base)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
 // addVectors emits addRow(dst, src *float32, n int), dst[i] += src[i], or with scalar
 // addScalar(dst *float32, n int, v float32), dst[i] += v: the epilogue's bias, 32 values a
 // round, then 8, then one at a time.
