@@ -105,7 +105,8 @@ func TargetOf(s rewrite.Site) Target {
 }
 
 // Calibrate rewrites m's activation sites to opts.To with parameters fitted on data. data is read
-// once (or, with Sequential, once per site) and reset before each pass. m is not modified.
+// once (with Sequential, a few times per site: sequential.go) and reset before each pass. m is not
+// modified.
 func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	if opts.To != Auto {
 		if _, err := onnxops.ParseFamily(string(opts.To)); err != nil {

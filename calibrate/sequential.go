@@ -319,6 +319,10 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 		rep.Sequential = &SequentialChoice{Objective: objectiveOutputMSE, Chosen: "pointwise", Note: note}
 		return rep, nil
 	}
+	if opts.Fit.withDefaults().Objective == ObjectiveInit {
+		// The papers' initialisations are a start for training, not an approximation to improve.
+		return fallback("the init objective is not refined end to end")
+	}
 	up, err := runtime.NewSession(current, runtimeOptions(opts)...)
 	if err != nil {
 		return SiteReport{}, fmt.Errorf("compiling the partly rewritten model: %w", err)
