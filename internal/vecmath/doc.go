@@ -1,11 +1,16 @@
 // Package vecmath is vectorised float32 math over slices for the runtime's activation and
-// softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, and the softmax
-// row helpers Max, ExpSumShifted(To) and Scale.
+// softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, and
+// the softmax row helpers Max, ExpSumShifted(To) and Scale.
 //
-// On amd64 with AVX2 and FMA the bodies run in avo-generated assembly (asm/gen.go →
-// vecmath_amd64.s), 8 lanes at a time; the last len%8 elements, other CPUs and other
-// architectures use pure-Go versions of the same algorithms (scalar.go). Every function accepts
-// dst == src (in place); other overlaps are not allowed, and dst must be at least as long as src.
+// On amd64 with AVX2 and FMA they run in avo-generated assembly (asm/gen.go → vecmath_amd64.s),
+// 8 lanes at a time, the last partial block through masked loads and stores; other CPUs and
+// other architectures use pure-Go versions of the same algorithms (scalar.go). The polynomial
+// coefficients come from fit.go (`go run fit.go`). Every function accepts dst == src (in
+// place); other overlaps are not allowed, and dst must be at least as long as src.
+//
+// Throughput on a 64 KiB buffer (BenchmarkKernels, one core of a shared machine): Exp ≈ 0.45
+// ns/element (a plain copy ≈ 0.07), Sigmoid 0.6–0.7, Tanh 0.7–0.9, Erf, GELU and GELUTanh
+// 0.8–1.0, HardSwish 0.11; the pure-Go kernels are 10–20× slower.
 //
 // Accuracy, measured by the tests against package math in float64 over the whole float32 range
 // (dense sweeps plus NaN, ±Inf, ±0, denormals and huge magnitudes); "relative" holds for results
@@ -17,12 +22,15 @@
 //   - Erf: ≤ 4e-7 relative (measured 3.5e-7): a polynomial in x² for |x| < 0.5, so small
 //     arguments keep full relative accuracy; 1 − e^(−x²)·R beyond.
 //   - GELU: ≤ 6e-7 relative everywhere (measured 4.6e-7), the negative tail included: Φ(−u) is
-//     computed directly as ½·e^(−u²/2)·R(u), R a degree-8 polynomial in 1/(1 + 0.3u) (fit.go),
-//     with u² split exactly into two floats. GELU(−Inf) = −0 (the limit), GELU(+Inf) = +Inf.
+//     computed directly as ½·e^(−u²/2)·R(u), R a degree-8 polynomial in 1/(1 + 0.3u), with
+//     −u²/2 split exactly into two floats. GELU(−Inf) = −0 (the limit), GELU(+Inf) = +Inf.
 //   - GELUTanh: ≤ 4e-7·max(1, 2|z|) relative (measured 2.5e-7 where 2|z| ≤ 1), z the tanh
 //     argument √(2/π)(x + 0.044715x³): z is rounded to float32 before e^(2z) magnifies that by
-//     2|z| in the negative tail, where the results are below 1e-30 anyway. Computed as x·σ(2z),
-//     so the negative side does not cancel. GELUTanh(−Inf) = −0.
+//     2|z| in the negative tail (about 1e-5 relative at x = −6, where results are ~1e-12).
+//     Computed as x·σ(2z), so the negative side does not cancel. GELUTanh(−Inf) = −0.
+//   - HardSwish: x·clip(x/6 + ½, 0, 1) in float32 as the ONNX reference computes it; near x = −3
+//     the clip argument cancels, so the error is ≤ 2.5e-7 relative plus 2e-7·|x| absolute.
+//   - ExpSumShifted: each exponential as Exp; the sum in float32 over 8 lanes.
 //
 // NaN inputs give NaN outputs everywhere (Max returns NaN if any element is NaN).
 package vecmath
