@@ -92,8 +92,9 @@ type referenceOutputs struct {
 	full   bool // the cache overflowed: recompute
 }
 
-// referenceBudget caps the cached reference outputs (float32 elements, 64 MiB).
-const referenceBudget = 1 << 24
+// referenceBudget caps the cached reference outputs (elements; 16 MiB of float32). Past it the
+// original model is run again on every pass, so memory stays bounded whatever the data's size.
+const referenceBudget = 1 << 22
 
 func (r *referenceOutputs) get(batchNo int, batch map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	if batchNo < len(r.cache) {

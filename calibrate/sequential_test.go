@@ -3,6 +3,7 @@ package calibrate
 import (
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/actswap/actswap/onnxops"
@@ -180,5 +181,39 @@ func TestFreeParamsAndEvaluator(t *testing.T) {
 	y := activate(x, []onnxops.Params{onnxops.CRReLUParams{}, onnxops.CRReLUParams{Epsilon: 1}}, TargetReLU).F32()
 	if y[0] != 0 || y[1] != 1 || y[2] != float32(onnxops.CRReLUParams{Epsilon: 1}.Eval(-1)) {
 		t.Errorf("per-channel activate: %v", y)
+	}
+}
+
+// heapSamplingReader records the live heap each time a batch is asked for.
+type heapSamplingReader struct {
+	synthReader
+	peak uint64
+}
+
+func (r *heapSamplingReader) Next() (map[string]*tensor.Tensor, error) {
+	var ms goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&ms)
+	r.peak = max(r.peak, ms.HeapAlloc)
+	return r.synthReader.Next()
+}
+
+// TestSequentialMemoryIsBounded streams 10× more data through sequential calibration: the live heap
+// may grow by at most the reference-output cache's cap (and 20% of the small run's peak), since
+// everything else is held one batch at a time.
+func TestSequentialMemoryIsBounded(t *testing.T) {
+	m := synthModel()
+	peak := func(batches int) uint64 {
+		r := &heapSamplingReader{synthReader: synthReader{batches: batches}}
+		if _, err := Calibrate(m, r, Options{To: onnxops.FamilyPWLU, Sequential: true}); err != nil {
+			t.Fatal(err)
+		}
+		return r.peak
+	}
+	peak(2)
+	small, large := peak(8), peak(80)
+	t.Logf("sequential peak live heap: %d KiB for 8 batches, %d KiB for 80", small>>10, large>>10)
+	if limit := 1.2*float64(small) + 4*referenceBudget; float64(large) > limit {
+		t.Errorf("peak live heap grew from %d to %d bytes with 10× the data (limit %.0f)", small, large, limit)
 	}
 }
