@@ -359,34 +359,44 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 		}
 	}
 	negInf := float32(math.Inf(-1))
+	var colMax []float32 // max pooling: the window rows' elementwise max, one input row wide
+	if k.kind == poolMax {
+		colMax = make([]float32, iw)
+	}
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
 		row := dst[oy*ow : (oy+1)*ow]
-		fill := float32(0)
 		if k.kind == poolMax {
-			fill = negInf
+			// Max is separable: reduce the kh window rows first, contiguous and vectorized,
+			// then take the kw strided taps once from that row instead of once per window row.
+			for i := range row {
+				row[i] = negInf
+			}
+			if kyLo == kyHi {
+				continue
+			}
+			copy(colMax, plane[(y0+kyLo*dh)*iw:(y0+kyLo*dh+1)*iw])
+			for ky := kyLo + 1; ky < kyHi; ky++ {
+				maxRow(colMax, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
+			}
+			for _, t := range taps {
+				out := row[t.lo:t.hi]
+				for i := range out {
+					out[i] = max(out[i], colMax[(t.lo+i)*sw+t.off]) // branch-free; compares mispredict on real data
+				}
+			}
+			continue
 		}
-		for i := range row {
-			row[i] = fill
-		}
+		clear(row) // average: sum the taps, then divide
 		for ky := kyLo; ky < kyHi; ky++ {
 			src := plane[(y0+ky*dh)*iw : (y0+ky*dh+1)*iw]
 			for _, t := range taps {
 				out := row[t.lo:t.hi]
-				if k.kind == poolMax {
-					for i := range out {
-						out[i] = max(out[i], src[(t.lo+i)*sw+t.off]) // branch-free; compares mispredict on real data
-					}
-					continue
-				}
 				for i := range out {
 					out[i] += src[(t.lo+i)*sw+t.off]
 				}
 			}
-		}
-		if k.kind == poolMax {
-			continue
 		}
 		rows := kyHi - kyLo
 		if k.countIncludePad {
@@ -404,5 +414,13 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 				row[ox] = float32(math.NaN())
 			}
 		}
+	}
+}
+
+// maxRowGo is maxRow in Go.
+func maxRowGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = max(dst[i], v)
 	}
 }
