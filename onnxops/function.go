@@ -11,6 +11,10 @@ import (
 // FunctionOpset is the default-domain opset version the function bodies import.
 const FunctionOpset = 17
 
+// MinFunctionOpset is the lowest default-domain opset a typed body (FunctionTyped) supports:
+// the bodies need Where and IsNaN, both from opset 9.
+const MinFunctionOpset = 9
+
 // MinIRVersion is the IR version a model carrying these functions needs: function attributes
 // with default values (FunctionProto.attribute_proto) arrived in IR 9.
 const MinIRVersion = 9
@@ -40,10 +44,13 @@ func FunctionAt(fam Family, opset int) (*onnx.FunctionProto, error) {
 }
 
 // FunctionTyped is FunctionAt for X of element type dt only (Float32, Float64 or Float16), with
-// constants of that type instead of CastLike, so it is valid from opset 13.
+// constants of that type instead of CastLike, so it is valid from opset MinFunctionOpset. Below
+// opset 13 the body is the legacy form of function_legacy.go (attribute-free Unsqueeze, no
+// Clip/Range/GreaterOrEqual/float Equal, the axis and gate attributes read through Gather), which
+// computes the same values.
 func FunctionTyped(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto, error) {
-	if opset < 13 {
-		return nil, fmt.Errorf("%s function: opset %d < 13 is not supported (the body uses Unsqueeze-13)", fam, opset)
+	if opset < MinFunctionOpset {
+		return nil, fmt.Errorf("%s function: opset %d < %d is not supported (the body needs Where-9 and IsNaN-9)", fam, opset, MinFunctionOpset)
 	}
 	if dt != tensor.Float32 && dt != tensor.Float64 && dt != tensor.Float16 {
 		return nil, fmt.Errorf("%s function: element type %v, want float32, float64 or float16", fam, dt)
@@ -52,7 +59,7 @@ func FunctionTyped(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto,
 }
 
 func buildFunction(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto, error) {
-	b := &bodyBuilder{dtype: dt}
+	b := &bodyBuilder{dtype: dt, legacy: opset < 13}
 	var doc string
 	switch fam {
 	case FamilyCRReLU:
@@ -85,8 +92,9 @@ func buildFunction(fam Family, opset int, dt tensor.DType) (*onnx.FunctionProto,
 
 // bodyBuilder appends nodes to a function body; each helper returns its output's name.
 type bodyBuilder struct {
-	nodes []*onnx.NodeProto
-	dtype tensor.DType // X's type when the body is typed, Undefined for CastLike
+	nodes  []*onnx.NodeProto
+	dtype  tensor.DType // X's type when the body is typed, Undefined for CastLike
+	legacy bool         // opset 9–12: only ops and forms valid there (function_legacy.go)
 }
 
 func (b *bodyBuilder) op(opType, out string, inputs []string, attrs ...*onnx.AttributeProto) string {
@@ -121,10 +129,16 @@ func (b *bodyBuilder) castT(name, in string) string {
 }
 
 func (b *bodyBuilder) constI64(name string, v int64) string {
+	if b.legacy {
+		return b.constI64Tensor(name, []int{}, v)
+	}
 	return b.op("Constant", name, nil, intAttrNamed("value_int", v))
 }
 
 func (b *bodyBuilder) constI64s(name string, v ...int64) string {
+	if b.legacy {
+		return b.constI64Tensor(name, []int{len(v)}, v...)
+	}
 	return b.op("Constant", name, nil, &onnx.AttributeProto{Name: proto.String("value_ints"), Type: onnx.AttributeProto_INTS.Enum(), Ints: v})
 }
 
@@ -140,6 +154,10 @@ func intAttrNamed(name string, v int64) *onnx.AttributeProto {
 // channelShape builds "bshape" = [−1, 1, …, 1] with max(rank−axis−1, 0) ones: a parameter column
 // of shape [C] (or [] / [1] per tensor) reshaped to it broadcasts along axis of X.
 func (b *bodyBuilder) channelShape() {
+	if b.legacy {
+		b.channelShapeLegacy()
+		return
+	}
 	b.op("Shape", "x_shape", []string{"X"})
 	b.op("Size", "rank", []string{"x_shape"})
 	b.attrI64("axis_attr", "axis")
@@ -202,7 +220,13 @@ func (b *bodyBuilder) pwlu() {
 	zero := b.constT("zero", 0)
 
 	b.op("Shape", "heights_shape", []string{"heights"})
-	b.op("Gather", "n_plus_1", []string{"heights_shape", b.constI64("last", -1)}, intAttrNamed("axis", 0))
+	if b.legacy { // Gather-1 has no negative indices
+		b.op("Size", "heights_rank", []string{"heights_shape"})
+		b.op("Sub", "last", []string{"heights_rank", "one_i"})
+	} else {
+		b.constI64("last", -1)
+	}
+	b.op("Gather", "n_plus_1", []string{"heights_shape", "last"}, intAttrNamed("axis", 0))
 	b.op("Sub", "n_i", []string{"n_plus_1", "one_i"})
 	b.op("Sub", "n_minus_1_i", []string{"n_i", "one_i"})
 	b.castT("n", "n_i")
@@ -210,7 +234,7 @@ func (b *bodyBuilder) pwlu() {
 	b.op("Reshape", "heights_flat", []string{"heights", "minus_one_1d"})
 	b.op("Size", "heights_size", []string{"heights"})
 	b.op("Div", "height_rows", []string{"heights_size", "n_plus_1"})
-	b.op("Range", "row_index", []string{"zero_i", "height_rows", "one_i"})
+	b.rowIndex("row_index", "height_rows")
 	b.op("Mul", "row_start_1d", []string{"row_index", "n_plus_1"})
 	b.op("Reshape", "row_start", []string{"row_start_1d", "bshape"})
 
@@ -223,7 +247,7 @@ func (b *bodyBuilder) pwlu() {
 	// replaced by NaN at the end).
 	b.op("IsNaN", "s_is_nan", []string{"s"})
 	b.op("Where", "s_num", []string{"s_is_nan", zero, "s"})
-	b.op("Clip", "s_clip", []string{"s_num", zero, "n"})
+	b.clip("s_clip", "s_num", zero, "n")
 	b.op("Min", "s_last", []string{"s_clip", "n_minus_1"})
 	b.op("Floor", "seg_f", []string{"s_last"})
 	b.op("Cast", "seg", []string{"seg_f"}, intAttrNamed("to", int64(onnx.TensorProto_INT64)))
@@ -249,7 +273,7 @@ func (b *bodyBuilder) pwlu() {
 	}
 	left, right := outer("left", bl, kl, "y_0"), outer("right", br, kr, "y_n")
 	b.op("Less", "is_left", []string{"s", zero})
-	b.op("GreaterOrEqual", "is_right", []string{"s", "n"})
+	b.greaterOrEqual("is_right", "s", "n")
 	b.op("Where", "y_right_or_inside", []string{"is_right", right, "y_inside"})
 	b.op("Where", "y", []string{"is_left", left, "y_right_or_inside"})
 	b.finish("y")
@@ -273,7 +297,7 @@ func (b *bodyBuilder) zorro() {
 		negAbs := b.op("Neg", side+"_neg_abs_beta", []string{absBeta})
 		c := b.op("Exp", side+"_c", []string{negAbs})
 		amp := b.op("Add", side+"_amp", []string{one, c})
-		pos := b.op("GreaterOrEqual", side+"_beta_pos", []string{beta, zero})
+		pos := b.greaterOrEqual(side+"_beta_pos", beta, zero)
 		q := b.op("Where", side+"_q", []string{pos, c, one})
 		betaNeg := b.op("Min", side+"_beta_neg", []string{beta, zero})
 		au := b.op("Mul", side+"_au", []string{a, u})
@@ -292,17 +316,16 @@ func (b *bodyBuilder) zorro() {
 	b.op("Min", "u_pos", []string{"one_minus_z", zero})
 	hn := hump("neg", "u_neg", col["a_n"], col["b_n"])
 	hp := hump("pos", "u_pos", col["a_p"], col["b_p"])
-	b.op("Clip", "z_clip", []string{"z", zero, one})
+	b.clip("z_clip", "z", zero, one)
 	b.op("Add", "z_plus_hn", []string{"z_clip", hn})
 	b.op("Sub", "zorro_z", []string{"z_plus_hn", hp})
 	b.op("Mul", "scaled_z", []string{col["out_scale"], "zorro_z"})
 	b.op("Add", "w", []string{"scaled_z", col["out_shift"]})
 	// gate = 1: X·W, 0 where W = 0 (the limit at X = ±Inf, where X·0 would be NaN).
 	b.op("Mul", "x_w", []string{"X", "w"})
-	b.op("Equal", "w_is_zero", []string{"w", zero})
+	b.equal("w_is_zero", "w", zero)
 	b.op("Where", "gated", []string{"w_is_zero", zero, "x_w"})
-	b.attrI64("gate_attr", "gate")
-	b.op("Cast", "gate", []string{"gate_attr"}, intAttrNamed("to", int64(onnx.TensorProto_BOOL)))
+	b.gate("gate")
 	b.op("Where", "y", []string{"gate", "gated", "w"})
 	b.finish("y")
 }

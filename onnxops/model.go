@@ -12,8 +12,10 @@ import (
 // Version, adds the model-local function of each family that m does not have yet, and raises
 // m.ir_version to MinIRVersion if it is lower. onnxruntime inlines functions at the model's own
 // default-domain opset, so the bodies import that version: from opset 15 on they are generic
-// (CastLike); at 13 and 14 they are typed for the element type of the family's parameter
-// initializers in m's graph, which must then agree. Below 13 it fails.
+// (CastLike); from MinFunctionOpset (9) to 14 they are typed for the element type of the family's
+// parameter initializers in m's graph, which must then agree (below 13 in the legacy form of
+// function_legacy.go). Below opset 9 it fails. ir_version 9 is below what onnxruntime 1.30 reads
+// (3 to 11), so raising an old export to it keeps the model loadable.
 func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 	if m == nil {
 		return fmt.Errorf("AttachFunctions: nil model")
