@@ -70,11 +70,14 @@ func softmaxFactory(kind softmaxKind) Factory {
 			out := ctx.Alloc(w.DType, x.Shape)
 			switch src := w.Data.(type) {
 			case []float32:
-				if inner == 1 && kind != softmaxHard {
+				switch {
+				case kind == softmaxHard:
+					softmaxLanes(ctx, kind, src, out.F32(), outer, cnt, inner)
+				case inner == 1:
 					softmaxRowsF32(ctx, kind == softmaxLog, src, out.F32(), cnt)
-					break
+				default:
+					softmaxPlanesF32(ctx, kind == softmaxLog, src, out.F32(), outer, cnt, inner)
 				}
-				softmaxLanes(ctx, kind, src, out.F32(), outer, cnt, inner)
 			case []float64:
 				softmaxLanes(ctx, kind, src, out.Data.([]float64), outer, cnt, inner)
 			}
@@ -152,6 +155,62 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 				continue
 			}
 			scaleRow(y, float32(1/sum))
+		}
+	})
+}
+
+// softmaxPlanesF32 normalises along a middle axis (inner > 1, e.g. the channels of NCHW): for
+// each outer index the cnt planes of inner contiguous values are combined lane by lane — plane
+// maxima, then e^(x − max) by vecmath.Exp a plane at a time and the lane sums — so every pass
+// reads memory contiguously.
+func softmaxPlanesF32(ctx *Context, logOut bool, src, dst []float32, outer, cnt, inner int) {
+	if cnt == 0 || outer*inner == 0 {
+		return
+	}
+	ctx.Parallel(outer, max(1, elementwiseMinChunk/(cnt*inner)), func(lo, hi int) {
+		peak := make([]float32, inner)
+		sum := make([]float32, inner)
+		for o := lo; o < hi; o++ {
+			x := src[o*cnt*inner : (o+1)*cnt*inner]
+			y := dst[o*cnt*inner : (o+1)*cnt*inner]
+			copy(peak, x[:inner])
+			for k := 1; k < cnt; k++ {
+				for i, v := range x[k*inner : (k+1)*inner] {
+					peak[i] = max(peak[i], v) // NaN propagates, as in rowMax
+				}
+			}
+			clear(sum)
+			for k := 0; k < cnt; k++ {
+				xk, yk := x[k*inner:(k+1)*inner], y[k*inner:(k+1)*inner]
+				for i, v := range xk {
+					yk[i] = v - peak[i]
+				}
+				vecmath.Exp(yk, yk)
+				for i, e := range yk {
+					sum[i] += e
+				}
+			}
+			if logOut {
+				for i, s := range sum {
+					sum[i] = float32(math.Log(float64(s)))
+				}
+				for k := 0; k < cnt; k++ {
+					xk, yk := x[k*inner:(k+1)*inner], y[k*inner:(k+1)*inner]
+					for i, v := range xk {
+						yk[i] = v - peak[i] - sum[i]
+					}
+				}
+				continue
+			}
+			for i, s := range sum {
+				sum[i] = 1 / s
+			}
+			for k := 0; k < cnt; k++ {
+				yk := y[k*inner : (k+1)*inner]
+				for i := range yk {
+					yk[i] *= sum[i]
+				}
+			}
 		}
 	})
 }
