@@ -116,11 +116,10 @@ func TestCalibrateGELUModels(t *testing.T) {
 			if cmp32.Outputs[0].RelL2 >= cmp16.Outputs[0].RelL2 {
 				t.Errorf("PWLU(32) rel L2 %.3g not below PWLU(16)'s %.3g", cmp32.Outputs[0].RelL2, cmp16.Outputs[0].RelL2)
 			}
-			// Sequential fitting regresses on E[original activation | actual input]; a scalar function
-			// cannot undo upstream errors that are not a function of its own input, so on these models
-			// it only matches the independent fits (measured: within ±1%).
+			// Sequential fitting chooses each site's parameters by the end-to-end output error of the
+			// partly rewritten model, so it must beat the independent fits (measured: 16–58% lower).
 			_, cmpSeq := run(Options{To: onnxops.FamilyPWLU, Sequential: true})
-			if cmpSeq.Outputs[0].RelL2 > 1.02*cmp16.Outputs[0].RelL2 {
+			if cmpSeq.Outputs[0].RelL2 >= cmp16.Outputs[0].RelL2 {
 				t.Errorf("sequential rel L2 %.3g worse than %.3g", cmpSeq.Outputs[0].RelL2, cmp16.Outputs[0].RelL2)
 			}
 			t.Logf("rel L2: PWLU16 %.3g, PWLU32 %.3g, sequential %.3g; agreement %.4f; accuracy %+v",

@@ -36,7 +36,7 @@ func addCalibTuningFlags(cmd *cobra.Command, f *calibFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.objective, "objective", "match", "match: approximate the original activation on the data; init: the papers' initialisation from the statistics")
 	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, "PWLU intervals N")
-	fl.BoolVar(&f.sequential, "sequential", false, "fit sites in graph order, each on the inputs of the model with the earlier sites already replaced")
+	fl.BoolVar(&f.sequential, "sequential", false, "fit sites in graph order, each chosen by the end-to-end output error of the model with the earlier sites already replaced")
 	fl.BoolVar(&f.perChannel, "per-channel", false, "one parameter set per channel (axis 1)")
 	fl.IntVar(&f.batch, "batch", calibrate.DefaultBatch, "rows per batch when streaming the data")
 	fl.IntVar(&f.threads, "threads", 0, "goroutines kernels may use (default: all cores)")
