@@ -14,8 +14,8 @@ import (
 // default-domain opset, so the bodies import that version: from opset 15 on they are generic
 // (CastLike); from MinFunctionOpset (9) to 14 they are typed for the element type of the family's
 // parameter initializers in m's graph, which must then agree (below 13 in the legacy form of
-// function_legacy.go). Below opset 9 it fails. ir_version 9 is below what onnxruntime 1.30 reads
-// (3 to 11), so raising an old export to it keeps the model loadable.
+// function_legacy.go). Below opset 9 it fails. Raising an old export's ir_version to 9 keeps it
+// loadable: onnxruntime 1.30 reads IR 3 to 13, and no op of opset 9–12 changes meaning with IR.
 func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 	if m == nil {
 		return fmt.Errorf("AttachFunctions: nil model")
