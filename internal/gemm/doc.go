@@ -2,7 +2,9 @@
 // row-major matrices, packed and cache-blocked in the Goto/BLIS style around a 6×16 register
 // tile. On amd64 with AVX2 and FMA the tile is computed by avo-generated assembly (asm/gen.go →
 // gemm_amd64.s); everywhere else, and on x86 without AVX2/FMA, by a pure-Go kernel over the
-// same packed layout, tested against the same float64 reference.
+// same packed layout, tested against the same float64 reference. With AVX-512 the parts of C
+// made of whole 12×32 tiles take a 24-zmm kernel over pairs of the same panels, which also
+// reads a row-major, unscaled A in place (no packing of activations against packed weights).
 //
 // Entry points, by how the operands arrive:
 //   - Sgemm / SgemmFused: both operands as plain matrices (optionally transposed).

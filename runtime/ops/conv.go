@@ -345,8 +345,9 @@ func (s *convShape) isPointwise() bool {
 // convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize), with the
 // weights packed once (at session creation when constant). The patch matrix col is never
 // formed for 1×1 stride-1 kernels (it is the image), stride-1 2-D kernels (read in place, see
-// convIndirect2D) or strided 2-D kernels (packed straight from a phase-split image); 1-D and
-// N-d convolutions go through an explicit im2col buffer.
+// convIndirect2D) or strided 2-D kernels (a phase-split image, read in place by
+// convIndirectStrided2D or packed straight from it by im2colPacker2D); 1-D and N-d convolutions
+// go through an explicit im2col buffer.
 func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize
@@ -387,6 +388,8 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1:
 				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, ep)
+			case len(s.in) == 2 && s.stridedIndirectPays():
+				err = convIndirectStrided2D(ctx, s, packed[g], img, dst, groupBias, ep, buf)
 			case len(s.in) == 2:
 				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
@@ -409,13 +412,11 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias []float32, ep *gemm.Epilogue) error {
 	ih, iw := s.in[0], s.in[1]
 	kh, kw := s.kernel[0], s.kernel[1]
-	oh, ow := s.out[0], s.out[1]
 	dh, dw := s.dilations[0], s.dilations[1]
 	top, left := s.padBegin[0], s.padBegin[1]
 	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
-	cg, mg := s.cg(), s.mg()
-	grid := oh * pw // GEMM columns: output rows of padded width
-	slack := (kw-1)*dw + gemm.PanelWidth
+	cg := s.cg()
+	slack := (kw-1)*dw + gemm.PanelWidth // the last output row's panel runs past the image
 	imgBuf := getScratch(cg*ph*pw + slack)
 	defer convScratch.Put(imgBuf)
 	padded := *imgBuf
@@ -433,9 +434,66 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 			}
 		}
 	}
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: offs}, pw, dst, bias, ep)
+}
+
+// stridedIndirectPays reports whether a strided 2-D convolution should read its phased image in
+// place (convIndirectStrided2D) rather than pack the patch matrix (im2colPacker2D). Packing costs
+// about k·n against m·k·n multiply-adds, so it matters for few output channels — measured on
+// ResNet-18's strided convolutions (one thread, EPYC): in place wins clearly at m = 64 and 128,
+// ties at 256 and loses at 512 — and the in-place grid computes ⌈padded width/sw⌉ − ow wasted
+// columns per output row, which should stay small.
+func (s *convShape) stridedIndirectPays() bool {
+	rowLen := ceilDivInt(s.in[1]+s.padBegin[1]+s.padEnd[1], s.strides[1])
+	return s.mg() < 256 && 8*rowLen <= 9*s.out[1]
+}
+
+// convIndirectStrided2D is convIndirect2D for a strided convolution, read from the image split
+// into stride phases (see phasedImage): in phase coordinates tap (c, ky, kx) of output (oy, ox)
+// is phase (ky·dh mod sh, kx·dw mod sw) at row oy + ky·dh/sh, column ox + kx·dw/sw, again the
+// image shifted by a constant per tap. The grid is one phase row (⌈padded width/sw⌉) wide.
+func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias []float32, ep *gemm.Epilogue, buf *[]float32) error {
+	kh, kw := s.kernel[0], s.kernel[1]
+	sh, sw := s.strides[0], s.strides[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	cg := s.cg()
+	im := phaseImage2D(s, img, buf)
+	offs := make([]int, cg*kh*kw)
+	last := 0
+	for c := 0; c < cg; c++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				dy, dx := ky*dh, kx*dw
+				off := c*im.chanSize + ((dy%sh)*sw+dx%sw)*im.phaseSize + (dy/sh)*im.rowLen + dx/sw
+				offs[(c*kh+ky)*kw+kx] = off
+				last = max(last, off)
+			}
+		}
+	}
+	grid := s.out[0] * im.rowLen
+	// The kernel reads whole panels past the grid's last column: zeros beyond the image.
+	if need, filled := last+ceilDivInt(grid, gemm.PanelWidth)*gemm.PanelWidth, cg*im.chanSize; need > filled {
+		if cap(*buf) < need {
+			grown := make([]float32, need)
+			copy(grown, im.data)
+			*buf = grown
+		}
+		im.data = (*buf)[:need]
+		clear(im.data[filled:])
+	}
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: im.data, Offsets: offs}, im.rowLen, dst, bias, ep)
+}
+
+// convOnGrid multiplies the packed weights by an indirect patch matrix whose columns are output
+// rows laid rowLen apart (ow of them real) and compacts the product into dst, adding the bias
+// and running the epilogue's activation (and residual) on each output row while it is in cache.
+func convOnGrid(ctx *Context, s *convShape, pa *gemm.PackedA, b gemm.IndirectB, rowLen int, dst, bias []float32, ep *gemm.Epilogue) error {
+	oh, ow := s.out[0], s.out[1]
+	mg := s.mg()
+	grid := oh * rowLen
 	outBuf := getScratch(mg * grid)
 	defer convScratch.Put(outBuf)
-	if err := gemm.SgemmPackedAIndirect(pa, grid, gemm.IndirectB{Data: padded, Offsets: offs}, 0, *outBuf, grid, ctx.Threads, nil); err != nil {
+	if err := gemm.SgemmPackedAIndirect(pa, grid, b, 0, *outBuf, grid, ctx.Threads, nil); err != nil {
 		return err
 	}
 	onGrid := *outBuf
@@ -443,7 +501,7 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 		for m := lo; m < hi; m++ {
 			for oy := 0; oy < oh; oy++ {
 				row := dst[m*oh*ow+oy*ow : m*oh*ow+(oy+1)*ow]
-				copy(row, onGrid[m*grid+oy*pw:])
+				copy(row, onGrid[m*grid+oy*rowLen:])
 				if bias != nil {
 					v := bias[m]
 					for i := range row {
