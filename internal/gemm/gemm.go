@@ -230,7 +230,7 @@ func (j *job) run(threads int) {
 	work := j.m * j.n * max(j.k, 1)
 	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
 	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
-	direct := threads == 1 && j.readsADirectly() && j.n%(2*nr) == 0
+	direct := threads == 1 && j.readsADirectly()
 	if j.pa == nil && (j.n > nc || threads > 1) && j.m*j.k <= maxPrepackA && !direct {
 		// A would be packed once per column block (and per goroutine): pack it once up front.
 		buf := getBuf(j.k * mPanels * mr)
@@ -317,6 +317,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		defer bufPool.Put(bufB)
 	}
 	var edge [mr * nr]float32
+	var edge12 [2 * mr * nr]float32
 	ncStep := nc
 	if j.pb != nil {
 		ncStep = ncPacked
@@ -343,9 +344,9 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
 				var aBlock []float32
-				// With every tile of the block wide, A is read in place; only the rows below
-				// the last whole 12-row tile are packed, for the 6×16 kernels.
-				direct := j.pa == nil && j.readsADirectly() && ncb%(2*nr) == 0
+				// With AVX-512, A is read in place by 12-row tiles; only the rows below the
+				// last whole 12-row tile are packed, for the 6×16 kernels.
+				direct := j.pa == nil && j.readsADirectly()
 				switch {
 				case j.pa != nil:
 					aBlock = j.pa.data[pc*j.pa.panels*mr+(ic/mr)*kcb*mr:]
@@ -381,7 +382,33 @@ func (j *job) block(i0, i1, j0, j1 int) {
 						jr += 2 * nr
 						continue
 					}
-					for ir := 0; ir < mcb; ir += mr {
+					ir := 0
+					if direct {
+						// One last B panel, perhaps partly past n: 12×16 tiles, through edge12
+						// when they stick out.
+						nrb := min(nr, ncb-jr)
+						for ; ir+2*mr <= mcb; ir += 2 * mr {
+							cOff := (ic+ir)*j.ldc + jc + jr
+							aRows := j.a[(ic+ir)*j.lda+pc:]
+							if nrb == nr {
+								directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
+								continue
+							}
+							directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edge12[:], nr, false)
+							for r := 0; r < 2*mr; r++ {
+								dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
+								src := edge12[r*nr : r*nr+nrb]
+								if accumulate {
+									for q := range dst {
+										dst[q] += src[q]
+									}
+								} else {
+									copy(dst, src)
+								}
+							}
+						}
+					}
+					for ; ir < mcb; ir += mr {
 						j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr, ncb, pc, kcb, accumulate)
 					}
 					jr += nr

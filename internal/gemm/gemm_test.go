@@ -78,6 +78,7 @@ func gemmCases() []gemmCase {
 		gemmCase{false, true, 197, 96, 331, 1, 0.5, 2}, // crosses mc and kc, with a row tail
 		gemmCase{false, false, 24, 800, 20, 1, 0, 0},   // crosses nc and ncPacked
 		gemmCase{false, false, 36, 64, 7, 2, 1, 3},     // alpha ≠ 1: packed
+		gemmCase{false, false, 30, 50, 400, 1, 0, 1},   // a last partial panel over two k-blocks
 	)
 	return cases
 }

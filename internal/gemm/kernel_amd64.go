@@ -6,7 +6,8 @@ import "golang.org/x/sys/cpu"
 var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // useWide adds the AVX-512 12×32 tile for the parts of C it covers whole; tests turn it off.
-var useWide = useAsm && cpu.X86.HasAVX512F
+// Its zmm VXORPS needs AVX512DQ besides AVX512F.
+var useWide = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
 
 // microKernel computes one mr×nr tile; slices must hold k·mr, k·nr and (mr−1)·ldc+nr values.
 func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
@@ -61,6 +62,14 @@ func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, acc
 	_ = b[2*k*nr-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
 	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+}
+
+// directKernel12x16 is wideKernelDirectA for one B panel: a 2mr×nr tile.
+func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	_ = a[(2*mr-1)*lda+k-1]
+	_ = b[k*nr-1]
+	_ = c[(2*mr-1)*ldc+nr-1]
+	kernel12x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
 }
 
 // wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].

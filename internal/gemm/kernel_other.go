@@ -63,3 +63,18 @@ func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, acc
 		}
 	}
 }
+
+func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < 2*mr; i++ {
+		for j := 0; j < nr; j++ {
+			var sum float32
+			for p := 0; p < k; p++ {
+				sum += a[i*lda+p] * b[p*nr+j]
+			}
+			if accumulate {
+				sum += c[i*ldc+j]
+			}
+			c[i*ldc+j] = sum
+		}
+	}
+}

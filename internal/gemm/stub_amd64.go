@@ -19,8 +19,11 @@ func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate 
 // kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).
 func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 
-// kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and two packed B panels (AVX-512F).
+// kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
 func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
 // addRow adds src[0:n] to dst[0:n] (AVX).
 func addRow(dst *float32, src *float32, n int)

@@ -25,7 +25,8 @@ func main() {
 	narrowKernel()
 	wideKernel(false)
 	wideKernel(true)
-	wideKernelDirectA()
+	wideKernelDirectA(2)
+	wideKernelDirectA(1)
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -409,13 +410,15 @@ func narrowKernel() {
 
 // fmaPeak emits fmaPeak(iters): iters rounds of 12 independent 8-wide FMAs, enough chains to cover
 // FMA latency on two pipes, so its rate is the core's float32 FMA peak.
-// wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate): kernel12x32
-// with A read where it lies, 12 rows of a row-major matrix lda apart, instead of from packed
-// panels — the activation side of a product against packed weights needs no packing at all.
-func wideKernelDirectA() {
+// wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate) (panels = 2):
+// kernel12x32 with A read where it lies, 12 rows of a row-major matrix lda apart, instead of
+// from packed panels — the activation side of a product against packed weights needs no
+// packing at all; with panels = 1, kernel12x16DirectA, for a last single panel of B.
+func wideKernelDirectA(panels int) {
 	const rows = 2 * mr
-	TEXT("kernel12x32DirectA", NOSPLIT, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)")
-	Doc("kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and two packed B panels (AVX-512F).")
+	name := fmt.Sprintf("kernel12x%dDirectA", panels*nr)
+	TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)")
+	Doc(fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
 	k := Load(Param("k"), GP64())
 	lda := Load(Param("lda"), GP64())
 	SHLQ(U8(2), lda)
@@ -429,14 +432,17 @@ func wideKernelDirectA() {
 		LEAQ(Mem{Base: base[q-1], Index: lda3, Scale: 1}, base[q])
 	}
 	b0 := Load(Param("b"), GP64())
-	b1 := GP64()
-	MOVQ(k, b1)
-	SHLQ(U8(6), b1) // 64k bytes: k·nr floats
-	ADDQ(b0, b1)
+	var b1 Register
+	if panels == 2 {
+		b1 = GP64()
+		MOVQ(k, b1)
+		SHLQ(U8(6), b1) // 64k bytes: k·nr floats
+		ADDQ(b0, b1)
+	}
 
 	var acc [rows][2]VecVirtual
 	for i := range acc {
-		for j := range acc[i] {
+		for j := 0; j < panels; j++ {
 			acc[i][j] = ZMM()
 			VXORPS(acc[i][j], acc[i][j], acc[i][j])
 		}
@@ -448,7 +454,9 @@ func wideKernelDirectA() {
 	JZ(LabelRef("write"))
 	Label("loop")
 	VMOVUPS(Mem{Base: b0}, bv[0])
-	VMOVUPS(Mem{Base: b1}, bv[1])
+	if panels == 2 {
+		VMOVUPS(Mem{Base: b1}, bv[1])
+	}
 	for i := 0; i < rows; i++ {
 		t := bc[i%2]
 		m := Mem{Base: base[i/3]}
@@ -456,14 +464,17 @@ func wideKernelDirectA() {
 			m.Index, m.Scale = lda, uint8(i%3)
 		}
 		VBROADCASTSS(m, t)
-		VFMADD231PS(bv[0], t, acc[i][0])
-		VFMADD231PS(bv[1], t, acc[i][1])
+		for j := 0; j < panels; j++ {
+			VFMADD231PS(bv[j], t, acc[i][j])
+		}
 	}
 	for _, r := range base {
 		ADDQ(U32(4), r)
 	}
 	ADDQ(U32(4*nr), b0)
-	ADDQ(U32(4*nr), b1)
+	if panels == 2 {
+		ADDQ(U32(4*nr), b1)
+	}
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
@@ -477,10 +488,10 @@ func wideKernelDirectA() {
 
 	Comment("C += acc")
 	for i := 0; i < rows; i++ {
-		VADDPS(c, acc[i][0], acc[i][0])
-		VADDPS(c.Offset(64), acc[i][1], acc[i][1])
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(64))
+		for j := 0; j < panels; j++ {
+			VADDPS(c.Offset(64*j), acc[i][j], acc[i][j])
+			VMOVUPS(acc[i][j], c.Offset(64*j))
+		}
 		if i < rows-1 {
 			ADDQ(ldc, c.Base)
 		}
@@ -491,8 +502,9 @@ func wideKernelDirectA() {
 	Label("store")
 	Comment("C = acc")
 	for i := 0; i < rows; i++ {
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(64))
+		for j := 0; j < panels; j++ {
+			VMOVUPS(acc[i][j], c.Offset(64*j))
+		}
 		if i < rows-1 {
 			ADDQ(ldc, c.Base)
 		}
