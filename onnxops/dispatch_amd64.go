@@ -88,16 +88,6 @@ func zorroF32(dst, src []float32, c *zorroChannel, stream bool) {
 	zorroGo(dst[h+b:], src[h+b:], c)
 }
 
-func geluF32(dst, src []float32, stream bool) {
-	dst = dst[:len(src)]
-	h, b := asmPlan(dst, len(src), 8, stream)
-	geluGo(dst[:h], src[:h])
-	if b > 0 {
-		geluAVX2(dst[h:h+b], src[h:h+b], stream)
-	}
-	geluGo(dst[h+b:], src[h+b:])
-}
-
 // The applyRow methods run the rows kernels over the channels in whole groups of 8 and
 // evaluate the rest element by element.
 

@@ -15,8 +15,6 @@ func pwluF32(dst, src []float32, c *pwluChannel, _ bool) { pwluGo(dst, src, c) }
 
 func zorroF32(dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c) }
 
-func geluF32(dst, src []float32, _ bool) { geluGo(dst, src) }
-
 func (t *crreluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
 
 func (t *pwluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }

@@ -1,7 +1,5 @@
 package onnxops
 
-import "github.com/actswap/actswap/runtime/ops"
-
 // ElementwiseFloat32 implements ops.ElementwiseFloat32 so that the runtime can apply the operator
 // in the epilogue of the Conv, Gemm or MatMul that feeds it. Only per-tensor parameters known at
 // session creation qualify: per-channel ones need the channel of each element, which an epilogue
@@ -13,6 +11,3 @@ func (k *activationKernel) ElementwiseFloat32() func(dst []float32) {
 	}
 	return func(dst []float32) { tab.apply(dst, dst, 0, false) }
 }
-
-// The runtime fuses exported GELU chains into one Gelu node; this gives it the AVX2 kernel.
-func init() { ops.SetGELUFloat32(GELUFloat32) }

@@ -274,14 +274,6 @@ func testKernelStreaming(t *testing.T) {
 			checkAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
 		}
 	}
-	xs := testInputs(300, rng)
-	ys := make([]float32, 300)
-	geluF32(ys[3:], xs[3:], true)
-	for i := 3; i < 300; i++ {
-		if want := GELU(float64(xs[i])); !near(float64(ys[i]), want, 1e-5) {
-			t.Errorf("streaming GELU(%v) = %v, want %v", xs[i], ys[i], want)
-		}
-	}
 }
 
 func buildTable(c kernelCase, params []*tensor.Tensor) (table, error) {
@@ -375,19 +367,6 @@ func TestKernelErrors(t *testing.T) {
 	if _, err := zf(zn); err == nil {
 		t.Fatal("gate=2 accepted")
 	}
-}
-
-func TestGELUFloat32(t *testing.T) {
-	eachPath(t, func(t *testing.T) {
-		xs := testInputs(1003, rand.New(rand.NewPCG(7, 8)))
-		ys := make([]float32, len(xs))
-		GELUFloat32(ys, xs)
-		for i, x := range xs {
-			if want := GELU(float64(x)); !near(float64(ys[i]), want, 1e-5) {
-				t.Errorf("GELU(%v) = %v, want %v", x, ys[i], want)
-			}
-		}
-	})
 }
 
 // ElementwiseFloat32 (fuse.go) works in place and only for per-tensor parameters.

@@ -42,6 +42,3 @@ func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 
 // zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.
 func zorroRowsAVX2(dst []float32, src []float32, c *float32, stream bool)
-
-// geluAVX2 is geluGo over the first len(src)/8*8 elements; AVX2+FMA.
-func geluAVX2(dst []float32, src []float32, stream bool)

@@ -6,7 +6,7 @@
 // Files, by stage:
 //   - crrelu.go, pwlu.go, zorro.go, targets.go: float64 reference Eval and derivatives (Deriv).
 //   - params.go: parameter sets ⇄ the node's initializer tensors (per tensor or per channel).
-//   - tables.go, exp32.go, gelu.go: per-channel constant tables and the pure-Go float32 loops.
+//   - tables.go, exp32.go: per-channel constant tables and the pure-Go float32 loops.
 //   - asm/: the avo generator of kernels_amd64.s (AVX2+FMA for all, AVX-512F for PWLU);
 //     dispatch_amd64.go picks assembly or Go by CPU features, dispatch_other.go is Go only.
 //   - kernel.go: the registered ops.Kernel (ai.actswap, version 1) for float32, float16,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -253,21 +254,17 @@ func matchGeluTail(o *optimizer, prod []int, f, x int) (int, []int) {
 	return root, nodes[:len(nodes)-1]
 }
 
-// geluKernel is the fused GELU: exact (erf) or the tanh approximation, in float32 with a
-// polynomial exp; other float types go through float64.
+// geluKernel is the fused GELU: exact (erf) or the tanh approximation, in float32 through
+// package vecmath (the kernels the Gelu op runs); other float types go through float64.
 type geluKernel struct{ tanh bool }
 
 func (k *geluKernel) apply(dst []float32) { k.f32()(dst, dst) }
 
-// f32 picks the float32 loop: a registered faster exact GELU (ops.GELUFloat32) when there is one.
 func (k *geluKernel) f32() func(dst, src []float32) {
 	if k.tanh {
-		return geluTanhF32
+		return vecmath.GELUTanh
 	}
-	if f := ops.GELUFloat32(); f != nil {
-		return f
-	}
-	return geluErfF32
+	return vecmath.GELU
 }
 
 func (k *geluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -307,62 +304,4 @@ func geluRef(x float64, tanh bool) float64 {
 		return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
 	}
 	return 0.5 * x * math.Erfc(-x/math.Sqrt2)
-}
-
-// geluErfF32 is x·Φ(x) with Φ from erfc by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7):
-// erfc(a) = t·(a1 + t·(a2 + …))·e^(−a²), t = 1/(1 + p·a), for a = |x|/√2.
-func geluErfF32(dst, src []float32) {
-	const (
-		p                  = 0.3275911
-		a1, a2, a3, a4, a5 = 0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429
-	)
-	dst = dst[:len(src)]
-	for i, x := range src {
-		a := x * 0.70710678118654752
-		if a < 0 {
-			a = -a
-		}
-		t := 1 / (1 + p*a)
-		c := t * (a1 + t*(a2+t*(a3+t*(a4+t*a5)))) * expF32(-a*a) // erfc(|x|/√2)
-		phi := 1 - 0.5*c
-		if x < 0 {
-			phi = 0.5 * c
-		}
-		y := x * phi
-		if x < -10 {
-			y = 0 // the limit, also for -∞ (where x·Φ(x) would be NaN); |GELU(-10)| < 1e-22
-		}
-		if x != x {
-			y = x
-		}
-		dst[i] = y
-	}
-}
-
-// geluTanhF32 is 0.5·x·(1 + tanh(u)) = x·σ(2u), u = √(2/π)·(x + 0.044715·x³).
-func geluTanhF32(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, x := range src {
-		u := 0.7978845608028654 * (x + 0.044715*x*x*x)
-		y := x / (1 + expF32(-2*u))
-		if x < -10 {
-			y = 0 // as in geluErfF32
-		}
-		if x != x {
-			y = x
-		}
-		dst[i] = y
-	}
-}
-
-// expF32 is e^x in float32: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor
-// polynomial (relative error < 2e-7 there), scaled by 2^n through the exponent bits. Inputs are
-// clamped to [-87, 88], so tiny results flush to about 1.6e-38 rather than 0.
-func expF32(x float32) float32 {
-	x = min(max(x, -87), 88)
-	n := float32(math.Floor(float64(x*1.4426950408889634 + 0.5)))
-	r := x - n*0.693359375
-	r -= n * -2.12194440e-4
-	e := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	return e * math.Float32frombits(uint32(int32(n)+127)<<23)
 }

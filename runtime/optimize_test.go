@@ -243,11 +243,7 @@ func TestGeluF32Accuracy(t *testing.T) {
 	xs = append(xs, float32(math.Inf(1)), float32(math.Inf(-1)), -1e-30, 1e-30)
 	for _, tanh := range []bool{false, true} {
 		got := make([]float32, len(xs))
-		if tanh {
-			geluTanhF32(got, xs)
-		} else {
-			geluErfF32(got, xs)
-		}
+		(&geluKernel{tanh: tanh}).f32()(got, xs)
 		for i, x := range xs {
 			want := geluRef(float64(x), tanh)
 			if x < -10 {

@@ -462,51 +462,6 @@ func zorro(rows bool) {
 	})
 }
 
-// Abramowitz & Stegun 7.1.26, as geluGo in ../gelu.go.
-var erfAS = []float32{0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429}
-
-const erfASp = 0.3275911
-
-func gelu() {
-	TEXT("geluAVX2", NOSPLIT, "func(dst, src []float32, stream bool)")
-	Doc("geluAVX2 is geluGo over the first len(src)/8*8 elements; AVX2+FMA.")
-	loop8("gelu_", func(x VecVirtual) VecVirtual {
-		// a = |x|/√2, t = 1/(1 + p·a), erf(a) = 1 − t·poly(t)·e^(−a²)
-		a := YMM()
-		VMULPS(vecF32("invSqrt2", 0.70710678118654752), x, a)
-		VANDPS(vecU32("absMask", 0x7fffffff), a, a)
-		t := YMM()
-		VMOVUPS(vecF32("one", 1), t)
-		VFMADD231PS(vecF32("erfP", erfASp), a, t)
-		num := YMM()
-		VMOVUPS(vecF32("one", 1), num)
-		VDIVPS(t, num, t)
-		poly := YMM()
-		VMOVUPS(vecF32("erfA5", erfAS[4]), poly)
-		for i := 3; i >= 0; i-- {
-			VFMADD213PS(vecF32(fmt.Sprintf("erfA%d", i+1), erfAS[i]), t, poly)
-		}
-		VMULPS(t, poly, poly)
-		e := YMM()
-		VMULPS(a, a, e)
-		VXORPS(vecU32("signMask", 0x80000000), e, e)
-		e = exp8(e)
-		VMULPS(e, poly, poly) // 1 − erf(|x|/√2)
-		// GELU = x·Φ(x): Φ = 1 − poly/2 for x ≥ 0, poly/2 for x < 0.
-		half := YMM()
-		VMULPS(vecF32("half", 0.5), poly, half)
-		phi := YMM()
-		VMOVUPS(vecF32("one", 1), phi)
-		VSUBPS(half, phi, phi)
-		VBLENDVPS(x, half, phi, phi) // sign bit of x selects the x < 0 form
-		VMULPS(x, phi, phi)
-		neg := YMM()
-		VCMPPS(U8(cmpLT), vecF32("minusTen", -10), x, neg) // Φ(−10) < 1e-23: x·Φ is 0 (and −Inf·0 is not NaN)
-		VANDNPS(phi, neg, phi)                             // a NaN x has made phi NaN already
-		return phi
-	})
-}
-
 // pwluZ emits the AVX-512 PWLU kernel for tables of up to size entries (16, 32 or 64): one
 // VPERMPS, one VPERMT2PS, or two VPERMT2PS and a masked blend per lookup, 16 lanes at a time,
 // with the outer segments selected by mask registers. Same formula as pwluPerm.
@@ -587,6 +542,5 @@ func main() {
 	}
 	zorro(false)
 	zorro(true)
-	gelu()
 	Generate()
 }
