@@ -2,6 +2,7 @@ package onnxops
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
@@ -72,6 +73,9 @@ func newKernel(fam Family, n *ops.Node) (*activationKernel, error) {
 			return nil, err
 		}
 		k.params, k.tab = ps, tab
+		if err := k.checkDeclaredShape(n.InputShapes[0]); err != nil {
+			return nil, err
+		}
 	}
 	return k, nil
 }
@@ -136,6 +140,38 @@ func (k *activationKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*te
 		return []*tensor.Tensor{y}, nil
 	}
 	return nil, k.errorf("input X has element type %v; want float32, float16, bfloat16 or float64", x.DType)
+}
+
+// checkDeclaredShape rejects, when the session is created, per-channel parameters that cannot
+// fit X as the model declares it (axis out of range, or a fixed channel dimension other than C);
+// dimensions known only at run time are checked by channelPlan.
+func (k *activationKernel) checkDeclaredShape(shape []int) error {
+	c := k.tab.channels()
+	if shape == nil || c == 1 {
+		return nil
+	}
+	axis := k.axis
+	if axis < 0 {
+		axis += len(shape)
+	}
+	if axis < 0 || axis >= len(shape) {
+		return fmt.Errorf("axis %d is out of range for X declared as %s (per-channel parameters with C=%d)", k.axis, declaredShape(shape), c)
+	}
+	if shape[axis] >= 0 && shape[axis] != c {
+		return fmt.Errorf("per-channel parameters have C=%d but X is declared as %s with %d along axis %d", c, declaredShape(shape), shape[axis], k.axis)
+	}
+	return nil
+}
+
+func declaredShape(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = "?"
+		if d >= 0 {
+			parts[i] = fmt.Sprint(d)
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }
 
 // channelPlan views X as [outer, C, inner] around the channel axis; with per-tensor parameters

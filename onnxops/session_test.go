@@ -92,3 +92,34 @@ func TestSessionRejectsBadParameters(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// Per-channel parameters whose C cannot match X as the model declares it fail when the session is
+// created, naming the node; a symbolic channel dimension is left to Run.
+func TestSessionRejectsChannelMismatch(t *testing.T) {
+	channels := []Params{CRReLUParams{Epsilon: 0.1}, CRReLUParams{Epsilon: 0.2}, CRReLUParams{Epsilon: 0.3}}
+	for _, c := range []struct {
+		shape []int
+		axis  int
+		want  string
+	}{
+		{[]int{2, 5, 4}, 1, "C=3"},
+		{[]int{2, 3, 4}, -1, "C=3"},
+		{[]int{2, 3}, 4, "out of range"},
+	} {
+		m, err := SingleNodeModel(FamilyCRReLU, channels, tensor.Float32, c.shape, c.axis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = runtime.NewSession(m)
+		if err == nil || !strings.Contains(err.Error(), "CRReLU_0") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("X %v axis %d: got %v, want a creation error naming CRReLU_0 and %q", c.shape, c.axis, err, c.want)
+		}
+	}
+	m, err := SingleNodeModel(FamilyCRReLU, channels, tensor.Float32, []int{2, 3, 4}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runtime.NewSession(m); err != nil {
+		t.Errorf("matching C: %v", err)
+	}
+}

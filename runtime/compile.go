@@ -40,6 +40,23 @@ type graph struct {
 	plans       sync.Map // requested slots key -> *plan
 }
 
+// knownShape is a slot's shape as far as it is known before Run: a constant's shape, or the
+// declared one with -1 for symbolic or missing dims; nil when the rank is unknown.
+func (g *graph) knownShape(slot int) []int {
+	if c := g.consts[slot]; c != nil {
+		return c.Shape
+	}
+	d := g.declared[slot]
+	if d.kind != kindTensor || d.shape == nil {
+		return nil
+	}
+	shape := make([]int, len(d.shape))
+	for i, dim := range d.shape {
+		shape[i] = dim.Value
+	}
+	return shape
+}
+
 // node is one kernel invocation.
 type node struct {
 	label    string // for errors: the node's name, or its first output when unnamed
@@ -350,6 +367,7 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 		if slot >= 0 {
 			on.Const[i] = g.consts[slot]
 			on.InputTypes[i] = g.dtypes[slot]
+			on.InputShapes[i] = g.knownShape(slot)
 		}
 	}
 	opsets := p.opsets

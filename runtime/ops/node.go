@@ -17,6 +17,10 @@ type Node struct {
 	Const []*tensor.Tensor
 	// InputTypes holds the element type of each input when the compiler knows it, else Undefined.
 	InputTypes []tensor.DType
+	// InputShapes holds each input's shape when the model declares it (graph input, value_info)
+	// or it is a constant, with -1 for a dimension not known before Run; nil when the rank is
+	// unknown. Factories use it to reject impossible inputs when the session is created.
+	InputShapes [][]int
 	// CompileGraph turns a graph-valued attribute (If, Loop, Scan bodies) into something runnable.
 	// Values the body reads from enclosing scopes are resolved through the Context at run time.
 	CompileGraph func(g *onnx.GraphProto) (Graph, error)
@@ -39,6 +43,7 @@ func NewNode(p *onnx.NodeProto, version int) *Node {
 	}
 	n.Const = make([]*tensor.Tensor, len(p.Input))
 	n.InputTypes = make([]tensor.DType, len(p.Input))
+	n.InputShapes = make([][]int, len(p.Input))
 	return n
 }
 
