@@ -317,7 +317,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		defer bufPool.Put(bufB)
 	}
 	var edge [mr * nr]float32
-	var edge12 [2 * mr * nr]float32
+	var edgeWide [4 * mr * nr]float32
 	ncStep := nc
 	if j.pb != nil {
 		ncStep = ncPacked
@@ -360,19 +360,28 @@ func (j *job) block(i0, i1, j0, j1 int) {
 					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
 				}
 				for jr := 0; jr < ncb; {
-					if useWide && jr+2*nr <= ncb {
-						// 12×32 tiles where C is whole, the 6×16 kernels on the rows left.
+					if cols := ncb - jr; useWide && cols > nr {
+						// 12×32 tiles, through edgeWide where the pair of panels runs past C
+						// (the second partly padding); the 6×16 kernels on the rows left.
+						cols = min(cols, 2*nr)
 						ir := 0
 						for ; ir+2*mr <= mcb; ir += 2 * mr {
 							ap := aBlock[(ir/mr)*kcb*mr:]
 							cOff := (ic+ir)*j.ldc + jc + jr
+							c, ldc, acc := j.c[cOff:], j.ldc, accumulate
+							if cols < 2*nr {
+								c, ldc, acc = edgeWide[:], 2*nr, false
+							}
 							switch {
 							case direct:
-								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
+								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
 							case j.ind != nil:
-								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], j.c[cOff:], j.ldc, accumulate)
+								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:
-								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
+								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
+							}
+							if cols < 2*nr {
+								j.addEdge(edgeWide[:], 2*nr, 2*mr, cols, cOff, accumulate)
 							}
 						}
 						for ; ir < mcb; ir += mr {
@@ -394,18 +403,8 @@ func (j *job) block(i0, i1, j0, j1 int) {
 								directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
 								continue
 							}
-							directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edge12[:], nr, false)
-							for r := 0; r < 2*mr; r++ {
-								dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
-								src := edge12[r*nr : r*nr+nrb]
-								if accumulate {
-									for q := range dst {
-										dst[q] += src[q]
-									}
-								} else {
-									copy(dst, src)
-								}
-							}
+							directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edgeWide[:], nr, false)
+							j.addEdge(edgeWide[:], nr, 2*mr, nrb, cOff, accumulate)
 						}
 					}
 					for ; ir < mcb; ir += mr {
@@ -455,9 +454,15 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	default:
 		microKernel(kcb, ap, bp, edge[:], nr, false)
 	}
-	for r := 0; r < mrb; r++ {
-		dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+nrb]
-		src := edge[r*nr : r*nr+nrb]
+	j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
+}
+
+// addEdge stores (or adds, when accumulate) the top-left rows×cols of a tile computed into
+// edge (row stride ld) to C at offset cOff.
+func (j *job) addEdge(edge []float32, ld, rows, cols, cOff int, accumulate bool) {
+	for r := 0; r < rows; r++ {
+		dst := j.c[cOff+r*j.ldc : cOff+r*j.ldc+cols]
+		src := edge[r*ld : r*ld+cols]
 		if accumulate {
 			for q := range dst {
 				dst[q] += src[q]
