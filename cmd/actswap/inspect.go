@@ -96,12 +96,15 @@ func printSummary(w io.Writer, path string, s onnx.Summary) error {
 	fmt.Fprintf(&b, "ops           %s\n", inspectOrNone(strings.Join(ops, ", ")))
 	fmt.Fprintf(&b, "initializers  %d (%s)\n", s.Initializers, inspectByteCount(s.InitializerBytes))
 	fmt.Fprintf(&b, "functions     %s\n", inspectOrNone(strings.Join(s.Functions, ", ")))
-	if s.Activations != nil {
-		act, err := json.Marshal(s.Activations)
-		if err != nil {
-			return err
+	if acts, ok := s.Activations.([]inspectActivation); ok {
+		fmt.Fprintf(&b, "activations   %d\n", len(acts))
+		for _, a := range acts {
+			fmt.Fprintf(&b, "  %s  %s (%s)", a.Node, a.Kind, a.Pattern)
+			if a.Blocked != "" {
+				fmt.Fprintf(&b, "  not replaceable: %s", a.Blocked)
+			}
+			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "activations   %s\n", act)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
