@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,83 +134,10 @@ func runNodeCase(dir string) (status string, err error) {
 
 // compareTensors checks dtype, shape and values with ONNX's |got−want| ≤ atol + rtol·|want|.
 func compareTensors(got, want *tensor.Tensor, rtol, atol float64) string {
-	if got.DType != want.DType {
-		return fmt.Sprintf("dtype %v, want %v", got.DType, want.DType)
-	}
-	if !tensor.SameShape(got.Shape, want.Shape) {
-		return fmt.Sprintf("shape %v, want %v", got.Shape, want.Shape)
-	}
-	g, w := asFloat64s(got), asFloat64s(want)
-	if g == nil {
-		if fmt.Sprint(got.Data) != fmt.Sprint(want.Data) {
-			return "values differ"
-		}
-		return ""
-	}
-	for i := range g {
-		if math.IsNaN(w[i]) && math.IsNaN(g[i]) || g[i] == w[i] {
-			continue
-		}
-		if math.Abs(g[i]-w[i]) > atol+rtol*math.Abs(w[i]) || math.IsNaN(g[i]) != math.IsNaN(w[i]) {
-			return fmt.Sprintf("element %d = %g, want %g", i, g[i], w[i])
-		}
+	if err := tensor.AllClose(got, want, rtol, atol); err != nil {
+		return err.Error()
 	}
 	return ""
-}
-
-func asFloat64s(t *tensor.Tensor) []float64 {
-	out := make([]float64, t.Len())
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []float64:
-		copy(out, d)
-	case []tensor.Float16Bits:
-		for i, v := range d {
-			out[i] = float64(v.Float32())
-		}
-	case []tensor.BFloat16Bits:
-		for i, v := range d {
-			out[i] = float64(v.Float32())
-		}
-	case []int8:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []int16:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []int32:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []int64:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []uint8:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []uint16:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []uint32:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []uint64:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	default:
-		return nil
-	}
-	return out
 }
 
 func TestNodeCases(t *testing.T) {

@@ -1,0 +1,104 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// Float64s returns t's values widened to float64 (bool as 0 and 1), and false for string
+// tensors, which have no numeric value.
+func Float64s(t *Tensor) ([]float64, bool) {
+	out := make([]float64, t.Len())
+	switch d := t.Data.(type) {
+	case []float32:
+		widen(out, d)
+	case []float64:
+		copy(out, d)
+	case []Float16Bits:
+		for i, v := range d {
+			out[i] = float64(v.Float32())
+		}
+	case []BFloat16Bits:
+		for i, v := range d {
+			out[i] = float64(v.Float32())
+		}
+	case []int8:
+		widen(out, d)
+	case []int16:
+		widen(out, d)
+	case []int32:
+		widen(out, d)
+	case []int64:
+		widen(out, d)
+	case []uint8:
+		widen(out, d)
+	case []uint16:
+		widen(out, d)
+	case []uint32:
+		widen(out, d)
+	case []uint64:
+		widen(out, d)
+	case []bool:
+		for i, v := range d {
+			if v {
+				out[i] = 1
+			}
+		}
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func widen[T float32 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](dst []float64, src []T) {
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+}
+
+// AllClose checks got against want the way the ONNX backend tests do: same dtype and shape, and
+// |got − want| ≤ atol + rtol·|want| elementwise, where NaN matches only NaN and an infinity only
+// itself. Strings must be equal. It returns nil, or an error naming the first mismatch and how
+// many elements differ.
+func AllClose(got, want *Tensor, rtol, atol float64) error {
+	if got.DType != want.DType {
+		return fmt.Errorf("dtype %v, want %v", got.DType, want.DType)
+	}
+	if !SameShape(got.Shape, want.Shape) {
+		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	if ws, ok := want.Data.([]string); ok {
+		gs := got.Data.([]string)
+		for i := range ws {
+			if gs[i] != ws[i] {
+				return fmt.Errorf("element %d = %q, want %q", i, gs[i], ws[i])
+			}
+		}
+		return nil
+	}
+	g, _ := Float64s(got)
+	w, _ := Float64s(want)
+	bad, first := 0, -1
+	for i := range w {
+		if !closeTo(g[i], w[i], rtol, atol) {
+			if first < 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d elements differ; first, element %d = %g, want %g", bad, len(w), first, g[first], w[first])
+	}
+	return nil
+}
+
+func closeTo(g, w, rtol, atol float64) bool {
+	switch {
+	case math.IsNaN(w):
+		return math.IsNaN(g)
+	case math.IsInf(w, 0):
+		return g == w
+	}
+	return math.Abs(g-w) <= atol+rtol*math.Abs(w)
+}
