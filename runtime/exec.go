@@ -86,9 +86,10 @@ func (g *graph) makePlan(slots []int) *plan {
 // run executes the plan with the formal inputs bound in order and returns the requested values.
 // It stops between nodes when cancel is done.
 func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	vals := make([]*tensor.Tensor, len(g.slotNames))
-	copy(vals, g.consts)
 	arena := arenaOf(ctx) // nil unless buffers are recycled (optimize_memory.go)
+	sc := arena.scratchFor(len(g.slotNames), len(p.slots))
+	vals := sc.vals
+	copy(vals, g.consts)
 	for i, s := range g.inputs {
 		vals[s] = feeds[i]
 	}
@@ -106,14 +107,15 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		}
 		vals[s] = v
 	}
-	remaining := append([]int32(nil), p.uses...)
+	remaining := sc.remaining
+	copy(remaining, p.uses)
 	drop := func(s int) {
 		if remaining[s] == 0 && !p.pinned[s] && g.consts[s] == nil {
 			vals[s] = nil
 			arena.release(s)
 		}
 	}
-	inputs := make([]*tensor.Tensor, 0, 8)
+	inputs := sc.inputs[:0]
 	for _, i := range p.steps {
 		if err := cancel.Err(); err != nil {
 			return nil, err
@@ -157,11 +159,50 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 			}
 		}
 	}
-	out := make([]*tensor.Tensor, len(p.slots))
+	sc.inputs = inputs // keep a grown array for the next run
+	out := sc.out
 	for i, s := range p.slots {
 		out[i] = vals[s]
 	}
 	return out, nil
+}
+
+// runScratch is the executor's per-run bookkeeping: value table, remaining reader counts, one
+// node's inputs, the requested values. A run with an arena reuses its arena's; the slices are only
+// valid until the run ends (RunContext copies the outputs into its result map before that).
+type runScratch struct {
+	vals      []*tensor.Tensor
+	remaining []int32
+	inputs    []*tensor.Tensor
+	out       []*tensor.Tensor
+}
+
+// scratchFor returns zeroed bookkeeping for a run over nslots values and nout requested ones: the
+// arena's (allocated once per pooled arena), or fresh slices when a is nil.
+func (a *runArena) scratchFor(nslots, nout int) *runScratch {
+	var sc *runScratch
+	if a == nil {
+		sc = &runScratch{}
+	} else {
+		sc = &a.scratch
+	}
+	sc.vals = resized(sc.vals, nslots)
+	sc.remaining = resized(sc.remaining, nslots)
+	sc.out = resized(sc.out, nout)
+	if sc.inputs == nil {
+		sc.inputs = make([]*tensor.Tensor, 0, 8)
+	}
+	return sc
+}
+
+// resized returns s with length n and every element zero, reusing s's array when it is big enough.
+func resized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // outerLookup lets a node's subgraphs read this graph's current values, then enclosing scopes'.

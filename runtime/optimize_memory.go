@@ -44,15 +44,15 @@ func newBufferPool(g *graph) *bufferPool {
 	return &bufferPool{free: map[poolKey][]*tensor.Tensor{}}
 }
 
-// get returns a tensor of the given type, length and shape, zeroed unless the caller will
-// overwrite every element anyway.
-func (p *bufferPool) get(dt tensor.DType, n int, shape []int, zero bool) *tensor.Tensor {
+// get returns a free tensor of the given type and length, zeroed unless the caller will overwrite
+// every element anyway, or nil when there is none. The caller gives it its shape.
+func (p *bufferPool) get(dt tensor.DType, n int, zero bool) *tensor.Tensor {
 	k := keyOf(dt, n)
 	p.mu.Lock()
 	list := p.free[k]
 	if len(list) == 0 {
 		p.mu.Unlock()
-		return tensor.Zeros(dt, shape)
+		return nil
 	}
 	t := list[len(list)-1]
 	list[len(list)-1] = nil
@@ -61,8 +61,6 @@ func (p *bufferPool) get(dt tensor.DType, n int, shape []int, zero bool) *tensor
 	if zero {
 		clearData(t.Data)
 	}
-	// A fresh shape: a kernel may have given another tensor this one's Shape slice.
-	t.Shape = append([]int(nil), shape...)
 	return t
 }
 
@@ -148,7 +146,10 @@ type runArena struct {
 	bufs  []arenaBuf
 	owner []int32 // per slot: index into bufs, or -1
 	// shapes is the run's use of the session's shape cache (optimize_shapes.go), nil for none.
-	shapes *shapeRun
+	shapes  *shapeRun
+	slab    []int       // backing for recycled tensors' shapes (shapeCopy)
+	ctx     ops.Context // the run's kernel context
+	scratch runScratch  // the executor's bookkeeping (exec.go)
 }
 
 // arena returns a fresh arena for a run over nslots values.
@@ -189,15 +190,40 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 	if n == 0 || dt == tensor.String {
 		return tensor.Zeros(dt, shape)
 	}
-	t := a.pool.get(dt, n, shape, zero)
-	lo, hi, ok := dataRange(t.Data)
-	if !ok {
-		return t
+	t := a.pool.get(dt, n, zero)
+	recycled := t != nil
+	if !recycled {
+		t = tensor.Zeros(dt, shape)
 	}
+	lo, hi, ok := dataRange(t.Data)
 	a.mu.Lock()
-	a.bufs = append(a.bufs, arenaBuf{t: t, lo: lo, hi: hi})
+	if recycled {
+		// A recycled tensor gets a fresh shape: a kernel may have given another tensor this
+		// one's Shape slice.
+		t.Shape = a.shapeCopy(shape)
+	}
+	if ok {
+		a.bufs = append(a.bufs, arenaBuf{t: t, lo: lo, hi: hi})
+	}
 	a.mu.Unlock()
 	return t
+}
+
+// shapeCopy copies shape into the arena's shape slab, so that recycled tensors' shapes cost no
+// allocation each. Copies are capped at their length (an append cannot run into a neighbour) and
+// never rewritten: tensors handed to the caller keep theirs, the slab's unused tail carries over
+// to the next run and a full slab is simply replaced. Called with a.mu held.
+func (a *runArena) shapeCopy(shape []int) []int {
+	n := len(shape)
+	if n == 0 {
+		return nil // as tensor.Zeros gives a scalar
+	}
+	if len(a.slab)+n > cap(a.slab) {
+		a.slab = make([]int, 0, max(256, n))
+	}
+	at := len(a.slab)
+	a.slab = append(a.slab, shape...)
+	return a.slab[at : at+n : at+n]
 }
 
 // adopt records that value slot holds t; if t points into a tensor of this run, that tensor
@@ -234,20 +260,31 @@ func (a *runArena) release(slot int) {
 	}
 }
 
-// runContext returns the kernel context for one run of plan p of g and the function that ends it.
-func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Context, func()) {
-	ctx := ops.NewContext(s.threads)
+// runContext returns the kernel context for one run of plan p of g and the run's arena, nil when
+// the run recycles no buffers; the caller ends the run with arena.finish. The context lives in the
+// (pooled) arena, so a run with an arena allocates neither.
+func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Context, *runArena) {
 	if g != s.main || s.buffers == nil {
-		return ctx, func() {}
+		return ops.NewContext(s.threads), nil
 	}
 	a := s.buffers.arena(len(g.slotNames))
 	a.shapes = s.shapes.begin(p, feeds)
-	ctx.Allocator = a
-	return ctx, func() {
-		a.shapes.end()
-		a.shapes = nil
-		a.done()
+	a.ctx = ops.Context{Threads: s.threads, Allocator: a}
+	return &a.ctx, a
+}
+
+// finish ends a run begun by runContext; a nil arena has nothing to end.
+func (a *runArena) finish() {
+	if a == nil {
+		return
 	}
+	a.shapes.end()
+	a.shapes = nil
+	a.ctx = ops.Context{}
+	clear(a.scratch.vals) // drop references to this run's tensors
+	clear(a.scratch.out)
+	clear(a.scratch.inputs[:cap(a.scratch.inputs)])
+	a.done()
 }
 
 // arenaOf returns the run's arena, nil when the context has none.

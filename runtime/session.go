@@ -176,14 +176,8 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 	if err != nil {
 		return nil, err
 	}
-	var slots []int
-	if len(outputNames) == 0 {
-		slots = g.outputs
-		outputNames = make([]string, len(g.outputs))
-		for i, slot := range g.outputs {
-			outputNames[i] = g.slotNames[slot]
-		}
-	} else {
+	slots := g.outputs
+	if len(outputNames) > 0 {
 		slots = make([]int, len(outputNames))
 		for i, name := range outputNames {
 			slot, ok := g.slotOf[name]
@@ -194,22 +188,26 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		}
 	}
 	p := g.planFor(slots)
-	kctx, done := s.runContext(g, p, feeds)
-	defer done()
+	kctx, arena := s.runContext(g, p, feeds)
+	defer arena.finish()
 	vals, err := g.run(ctx, kctx, p, feeds)
 	if err != nil {
 		return nil, err
 	}
 	result = make(map[string]*tensor.Tensor, len(slots))
 	for i, slot := range slots {
+		name := g.slotNames[slot]
+		if len(outputNames) > 0 {
+			name = outputNames[i]
+		}
 		v := vals[i]
 		if v == nil {
-			return nil, fmt.Errorf("output %q was not produced (an optional output its node left out)", outputNames[i])
+			return nil, fmt.Errorf("output %q was not produced (an optional output its node left out)", name)
 		}
 		if g.consts[slot] != nil && v.DType != tensor.Undefined {
 			v = v.Clone() // constants are shared by every run; the caller may modify what it gets
 		}
-		result[outputNames[i]] = v
+		result[name] = v
 	}
 	return result, nil
 }
@@ -218,24 +216,17 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 func (s *Session) bindInputs(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
 	g := s.main
 	feeds := make([]*tensor.Tensor, len(g.inputs))
-	position := make(map[string]int, len(g.inputs))
+	matched := 0
 	for i, slot := range g.inputs {
-		position[g.slotNames[slot]] = i
-	}
-	names := make([]string, 0, len(inputs))
-	for name := range inputs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		i, ok := position[name]
-		if !ok {
-			if slot, isValue := g.slotOf[name]; isValue && g.consts[slot] != nil {
-				return nil, fmt.Errorf("input %q is an initializer of the model and cannot be fed", name)
-			}
-			return nil, fmt.Errorf("unknown input %q (the model's inputs are %s)", name, s.inputList())
+		if t, ok := inputs[g.slotNames[slot]]; ok {
+			feeds[i] = t
+			matched++
 		}
-		feeds[i] = inputs[name]
+	}
+	if matched != len(inputs) {
+		if err := s.unknownInput(inputs); err != nil {
+			return nil, err
+		}
 	}
 	symbols := map[string]symbolBinding{}
 	for i, slot := range g.inputs {
@@ -252,6 +243,30 @@ func (s *Session) bindInputs(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor
 		}
 	}
 	return feeds, nil
+}
+
+// unknownInput names the first fed input (in name order) that the model cannot take.
+func (s *Session) unknownInput(inputs map[string]*tensor.Tensor) error {
+	g := s.main
+	position := make(map[string]bool, len(g.inputs))
+	for _, slot := range g.inputs {
+		position[g.slotNames[slot]] = true
+	}
+	names := make([]string, 0, len(inputs))
+	for name := range inputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if position[name] {
+			continue
+		}
+		if slot, isValue := g.slotOf[name]; isValue && g.consts[slot] != nil {
+			return fmt.Errorf("input %q is an initializer of the model and cannot be fed", name)
+		}
+		return fmt.Errorf("unknown input %q (the model's inputs are %s)", name, s.inputList())
+	}
+	return nil
 }
 
 func (s *Session) inputList() string {

@@ -170,53 +170,51 @@ func checkData(t *tensor.Tensor) error {
 			return fmt.Errorf("negative dimension in shape %v", t.Shape)
 		}
 	}
-	n := tensor.NumElements(t.Shape)
-	have := -1
-	switch d := t.Data.(type) {
-	case []float32:
-		have = len(d)
-	case []float64:
-		have = len(d)
-	case []tensor.Float16Bits:
-		have = len(d)
-	case []tensor.BFloat16Bits:
-		have = len(d)
-	case []int8:
-		have = len(d)
-	case []int16:
-		have = len(d)
-	case []int32:
-		have = len(d)
-	case []int64:
-		have = len(d)
-	case []uint8:
-		have = len(d)
-	case []uint16:
-		have = len(d)
-	case []uint32:
-		have = len(d)
-	case []uint64:
-		have = len(d)
-	case []bool:
-		have = len(d)
-	case []string:
-		have = len(d)
-	}
+	have, dt := dataLen(t.Data)
 	if have < 0 {
 		return fmt.Errorf("data of Go type %T does not match dtype %v", t.Data, t.DType)
 	}
-	if have != n {
+	if n := tensor.NumElements(t.Shape); have != n {
 		return fmt.Errorf("shape %v needs %d elements, data has %d", t.Shape, n, have)
 	}
-	if want := zeroOf(t.DType); want != fmt.Sprintf("%T", t.Data) {
+	if dt != t.DType {
 		return fmt.Errorf("data of Go type %T does not match dtype %v", t.Data, t.DType)
 	}
 	return nil
 }
 
-func zeroOf(dt tensor.DType) string {
-	if !dt.Supported() {
-		return ""
+// dataLen returns the length of a tensor's data slice and the dtype that Go type stores, or -1
+// for a Go type no dtype uses. A type switch, not fmt's %T: Run checks every input this way.
+func dataLen(data any) (int, tensor.DType) {
+	switch d := data.(type) {
+	case []float32:
+		return len(d), tensor.Float32
+	case []float64:
+		return len(d), tensor.Float64
+	case []tensor.Float16Bits:
+		return len(d), tensor.Float16
+	case []tensor.BFloat16Bits:
+		return len(d), tensor.BFloat16
+	case []int8:
+		return len(d), tensor.Int8
+	case []int16:
+		return len(d), tensor.Int16
+	case []int32:
+		return len(d), tensor.Int32
+	case []int64:
+		return len(d), tensor.Int64
+	case []uint8:
+		return len(d), tensor.Uint8
+	case []uint16:
+		return len(d), tensor.Uint16
+	case []uint32:
+		return len(d), tensor.Uint32
+	case []uint64:
+		return len(d), tensor.Uint64
+	case []bool:
+		return len(d), tensor.Bool
+	case []string:
+		return len(d), tensor.String
 	}
-	return fmt.Sprintf("%T", tensor.Zeros(dt, []int{0}).Data)
+	return -1, tensor.Undefined
 }
