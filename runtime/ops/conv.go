@@ -235,6 +235,18 @@ func newConv(n *Node) (Kernel, error) {
 // convScratch recycles im2col buffers across calls (and across concurrent Runs).
 var convScratch = sync.Pool{New: func() any { return new([]float32) }}
 
+// offsetScratch recycles the indirect convolutions' row-offset tables.
+var offsetScratch = sync.Pool{New: func() any { return new([]int) }}
+
+func getOffsets(n int) *[]int {
+	p := offsetScratch.Get().(*[]int)
+	if cap(*p) < n {
+		*p = make([]int, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
 func getScratch(n int) *[]float32 {
 	p := convScratch.Get().(*[]float32)
 	if cap(*p) < n {
@@ -426,7 +438,9 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 			copy(padded[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
 		}
 	}
-	offs := make([]int, cg*kh*kw)
+	offsBuf := getOffsets(cg * kh * kw)
+	defer offsetScratch.Put(offsBuf)
+	offs := *offsBuf
 	for c := 0; c < cg; c++ {
 		for ky := 0; ky < kh; ky++ {
 			for kx := 0; kx < kw; kx++ {
@@ -458,7 +472,9 @@ func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, ds
 	dh, dw := s.dilations[0], s.dilations[1]
 	cg := s.cg()
 	im := phaseImage2D(s, img, buf)
-	offs := make([]int, cg*kh*kw)
+	offsBuf := getOffsets(cg * kh * kw)
+	defer offsetScratch.Put(offsBuf)
+	offs := *offsBuf
 	last := 0
 	for c := 0; c < cg; c++ {
 		for ky := 0; ky < kh; ky++ {

@@ -361,7 +361,9 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 	negInf := float32(math.Inf(-1))
 	var colMax []float32 // max pooling: the window rows' elementwise max, one input row wide
 	if k.kind == poolMax {
-		colMax = make([]float32, iw)
+		buf := getScratch(iw)
+		defer convScratch.Put(buf)
+		colMax = *buf
 	}
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
