@@ -144,17 +144,17 @@ func arithFloat[T floatElem](ctx *Context, p *broadcastPlan, op arithOp, a, b, o
 	}
 	sa, sb, inner := p.InnerStride[0], p.InnerStride[1], p.Inner
 	parallelRows(ctx, p, func(lo, hi int) {
-		p.ForRows(lo, hi, func(o int, in []int) {
+		p.ForRows2(lo, hi, func(o, ia, ib int) {
 			dst := out[o : o+inner]
 			switch {
 			case sa == 1 && sb == 1:
-				floatRowVV(op, dst, a[in[0]:in[0]+inner], b[in[1]:in[1]+inner])
+				floatRowVV(op, dst, a[ia:ia+inner], b[ib:ib+inner])
 			case sa == 1:
-				floatRowVS(op, dst, a[in[0]:in[0]+inner], b[in[1]])
+				floatRowVS(op, dst, a[ia:ia+inner], b[ib])
 			case sb == 1:
-				floatRowSV(op, dst, a[in[0]], b[in[1]:in[1]+inner])
+				floatRowSV(op, dst, a[ia], b[ib:ib+inner])
 			default:
-				v := floatScalar(op, a[in[0]], b[in[1]])
+				v := floatScalar(op, a[ia], b[ib])
 				for j := range dst {
 					dst[j] = v
 				}

@@ -11,11 +11,18 @@ import (
 func broadcastShapes(shapes ...[]int) ([]int, error) {
 	rank := 0
 	for _, s := range shapes {
-		if len(s) > rank {
-			rank = len(s)
-		}
+		rank = max(rank, len(s))
 	}
 	out := make([]int, rank)
+	if err := broadcastShapeInto(out, shapes); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// broadcastShapeInto is broadcastShapes writing into out, which has the largest rank of shapes.
+func broadcastShapeInto(out []int, shapes [][]int) error {
+	rank := len(out)
 	for i := range out {
 		out[i] = 1
 	}
@@ -28,12 +35,12 @@ func broadcastShapes(shapes ...[]int) ([]int, error) {
 			case *o == 1:
 				*o = d
 			default:
-				return nil, fmt.Errorf("shapes %v are not broadcastable (dimension %d: %d vs %d)",
+				return fmt.Errorf("shapes %v are not broadcastable (dimension %d: %d vs %d)",
 					shapeList(shapes), i-len(s), *o, d)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func shapeList(shapes [][]int) string {
@@ -51,6 +58,12 @@ func shapeList(shapes [][]int) string {
 // input along each output dimension: 0 where the input is stretched (size 1 or missing).
 func broadcastStrides(in, out []int) []int {
 	st := make([]int, len(out))
+	broadcastStridesInto(st, in, out)
+	return st
+}
+
+// broadcastStridesInto is broadcastStrides writing into st (len(out), zeroed).
+func broadcastStridesInto(st, in, out []int) {
 	off := len(out) - len(in)
 	acc := 1
 	for i := len(in) - 1; i >= 0; i-- {
@@ -59,7 +72,6 @@ func broadcastStrides(in, out []int) []int {
 		}
 		acc *= in[i]
 	}
-	return st
 }
 
 // broadcastPlan walks several inputs broadcast to one output shape. Adjacent output dimensions
@@ -75,23 +87,61 @@ type broadcastPlan struct {
 	// InnerStride[k] is input k's element stride within a row: 1 (walks) or 0 (repeats).
 	Inner       int
 	InnerStride []int
+
+	// Small plans (the usual case: up to three inputs of rank ≤ 6) keep every slice above in these
+	// arrays, so planning a node costs one allocation.
+	small      [3 * (2 + 3*planSmallRank)]int
+	smallSteps [3][]int
 }
+
+// singleRow and singleRowStep are the (read-only) dims and steps of a one-element plan.
+var singleRow, singleRowStep = []int{1}, []int{0}
+
+// planSmallRank is the largest rank whose plan fits broadcastPlan's built-in arrays.
+const planSmallRank = 6
 
 // newBroadcastPlan plans a walk over shapes broadcast together.
 func newBroadcastPlan(shapes ...[]int) (*broadcastPlan, error) {
-	out, err := broadcastShapes(shapes...)
-	if err != nil {
+	rank := 0
+	for _, s := range shapes {
+		rank = max(rank, len(s))
+	}
+	nk := len(shapes)
+	p := &broadcastPlan{}
+	// One backing array: out, dims, and per input its broadcast strides and merged steps, then
+	// InnerStride.
+	need := 2*rank + 2*nk*rank + nk
+	var buf []int
+	if need <= len(p.small) {
+		buf = p.small[:need:need]
+	} else {
+		buf = make([]int, need)
+	}
+	take := func(n int) []int {
+		s := buf[:n:n]
+		buf = buf[n:]
+		return s
+	}
+	out := take(rank)
+	if err := broadcastShapeInto(out, shapes); err != nil {
 		return nil, err
 	}
-	p := &broadcastPlan{Out: out, N: tensor.NumElements(out)}
-	strides := make([][]int, len(shapes))
+	p.Out, p.N = out, tensor.NumElements(out)
+	if nk <= len(p.smallSteps) {
+		p.steps = p.smallSteps[:nk]
+	} else {
+		p.steps = make([][]int, nk)
+	}
+	dims := take(rank)[:0]
+	strides := make([][]int, 0, 3)
 	for k, s := range shapes {
-		strides[k] = broadcastStrides(s, out)
+		st := take(rank)
+		broadcastStridesInto(st, s, out)
+		strides = append(strides, st)
+		p.steps[k] = take(rank)[:0]
 	}
 	// Merge dimension i into the one before when every input keeps contiguity across the seam.
-	var dims []int
-	merged := make([][]int, len(shapes))
-	for i := 0; i < len(out); i++ {
+	for i := 0; i < rank; i++ {
 		if out[i] == 1 {
 			continue // size-1 output dims carry no iteration
 		}
@@ -99,7 +149,7 @@ func newBroadcastPlan(shapes ...[]int) (*broadcastPlan, error) {
 			last := len(dims) - 1
 			ok := true
 			for k := range shapes {
-				prev := merged[k][last]
+				prev := p.steps[k][last]
 				cur := strides[k][i]
 				if !(prev == 0 && cur == 0) && !(cur != 0 && prev == cur*out[i]) {
 					ok = false
@@ -109,28 +159,27 @@ func newBroadcastPlan(shapes ...[]int) (*broadcastPlan, error) {
 			if ok {
 				dims[last] *= out[i]
 				for k := range shapes {
-					merged[k][last] = strides[k][i]
+					p.steps[k][last] = strides[k][i]
 				}
 				continue
 			}
 		}
 		dims = append(dims, out[i])
 		for k := range shapes {
-			merged[k] = append(merged[k], strides[k][i])
+			p.steps[k] = append(p.steps[k], strides[k][i])
 		}
 	}
-	if len(dims) == 0 {
-		dims = []int{1}
+	if len(dims) == 0 { // every dimension is 1: one row of one element
+		dims = singleRow
 		for k := range shapes {
-			merged[k] = []int{0}
+			p.steps[k] = singleRowStep
 		}
 	}
 	p.dims = dims
-	p.steps = merged
 	p.Inner = dims[len(dims)-1]
-	p.InnerStride = make([]int, len(shapes))
+	p.InnerStride = take(nk)
 	for k := range shapes {
-		if merged[k][len(dims)-1] != 0 {
+		if p.steps[k][len(dims)-1] != 0 {
 			p.InnerStride[k] = 1
 		}
 	}
@@ -157,8 +206,45 @@ func (p *broadcastPlan) ForRows(lo, hi int, fn func(out int, in []int)) {
 	}
 	nk := len(p.steps)
 	outer := p.dims[:len(p.dims)-1]
-	idx := make([]int, len(outer))
+	var idxBuf [planSmallRank]int
+	var idx []int
+	if len(outer) <= len(idxBuf) {
+		idx = idxBuf[:len(outer)]
+	} else {
+		idx = make([]int, len(outer))
+	}
 	in := make([]int, nk)
+	p.walk(lo, hi, idx, in, func(o int) { fn(o, in) })
+}
+
+// ForRows2 is ForRows for a two-input plan, with the inputs' offsets passed by value: nothing
+// escapes, so a walk allocates nothing.
+func (p *broadcastPlan) ForRows2(lo, hi int, fn func(out, a, b int)) {
+	if lo >= hi {
+		return
+	}
+	outer := p.dims[:len(p.dims)-1]
+	if len(outer) == 0 { // one row: same shapes, scalars, all merged
+		fn(lo*p.Inner, 0, 0)
+		return
+	}
+	var idxBuf [planSmallRank]int
+	var inBuf [2]int
+	var idx []int
+	if len(outer) <= len(idxBuf) {
+		idx = idxBuf[:len(outer)]
+	} else {
+		idx = make([]int, len(outer))
+	}
+	in := inBuf[:]
+	p.walk(lo, hi, idx, in, func(o int) { fn(o, in[0], in[1]) })
+}
+
+// walk runs the odometer over rows [lo, hi) with idx (the outer dims' counter) and in (each
+// input's offset) as scratch, calling row with each row's output offset.
+func (p *broadcastPlan) walk(lo, hi int, idx, in []int, row func(out int)) {
+	nk := len(p.steps)
+	outer := p.dims[:len(p.dims)-1]
 	// Position the counter at row lo.
 	r := lo
 	for d := len(outer) - 1; d >= 0; d-- {
@@ -172,8 +258,8 @@ func (p *broadcastPlan) ForRows(lo, hi int, fn func(out int, in []int)) {
 		}
 		in[k] = off
 	}
-	for row := lo; row < hi; row++ {
-		fn(row*p.Inner, in)
+	for r := lo; r < hi; r++ {
+		row(r * p.Inner)
 		// Advance the odometer.
 		for d := len(outer) - 1; d >= 0; d-- {
 			idx[d]++
@@ -216,9 +302,8 @@ func broadcastMap2[A, B, O any](ctx *Context, p *broadcastPlan, a []A, b []B, ou
 	sa, sb := p.InnerStride[0], p.InnerStride[1]
 	inner := p.Inner
 	run := func(lo, hi int) {
-		p.ForRows(lo, hi, func(o int, in []int) {
+		p.ForRows2(lo, hi, func(o, ia, ib int) {
 			dst := out[o : o+inner]
-			ia, ib := in[0], in[1]
 			switch {
 			case sa == 1 && sb == 1:
 				x, y := a[ia:ia+inner], b[ib:ib+inner]

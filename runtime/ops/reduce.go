@@ -216,17 +216,17 @@ func reduceFloats[T floatElem](p *broadcastPlan, kind reduceKind, x []T, slots, 
 	if kind == reduceLogSumExp {
 		pass = reduceMax // first pass: the slot maxima
 	}
-	p.ForRows(0, p.Rows(), func(o int, in []int) {
-		accumulateRow(pass, acc, in[1], sb, x[o:o+inner])
+	p.ForRows2(0, p.Rows(), func(o, _, ib int) {
+		accumulateRow(pass, acc, ib, sb, x[o:o+inner])
 	})
 	if kind == reduceLogSumExp {
 		// Subtract the slot maximum before exponentiating so large inputs do not overflow.
 		peak := acc
 		acc = make([]float64, slots)
-		p.ForRows(0, p.Rows(), func(o int, in []int) {
+		p.ForRows2(0, p.Rows(), func(o, _, ib int) {
 			row := x[o : o+inner]
 			for j, v := range row {
-				k := in[1] + j*sb
+				k := ib + j*sb
 				if !math.IsInf(peak[k], 0) {
 					acc[k] += math.Exp(float64(v) - peak[k])
 				}
@@ -348,10 +348,10 @@ func reduceInts[W int64 | uint64](p *broadcastPlan, kind reduceKind, x []W, slot
 		acc[i] = init
 	}
 	sb, inner := p.InnerStride[1], p.Inner
-	p.ForRows(0, p.Rows(), func(o int, in []int) {
+	p.ForRows2(0, p.Rows(), func(o, _, ib int) {
 		row := x[o : o+inner]
 		for j, v := range row {
-			a := &acc[in[1]+j*sb]
+			a := &acc[ib+j*sb]
 			switch kind {
 			case reduceSum, reduceMean:
 				*a += v
