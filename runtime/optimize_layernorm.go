@@ -68,7 +68,15 @@ func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*ten
 	out := ctx.AllocOverwrite(tensor.Float32, x.Shape)
 	xv, yv := x.F32(), out.F32()
 	lanes := len(xv) / d
-	ctx.Parallel(lanes, max(1, 16384/d), func(lo, hi int) {
+	minLanes := max(1, 16384/d)
+	if ctx.Threads <= 1 || lanes < 2*minLanes {
+		// Inline, without building the closure Parallel needs (one allocation per run).
+		for l := 0; l < lanes; l++ {
+			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
+		}
+		return []*tensor.Tensor{out}, nil
+	}
+	ctx.Parallel(lanes, minLanes, func(lo, hi int) {
 		for l := lo; l < hi; l++ {
 			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
 		}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/runtime/ops"
@@ -81,6 +82,23 @@ type fusedMatMul struct {
 	biasRank int
 	act      func(dst []float32)
 	steps    []chainStep
+	// ep is the GEMM epilogue for bias and act, built on the first run (fusion sets both after
+	// construction) and shared read-only by every run after.
+	epOnce sync.Once
+	ep     *gemm.Epilogue
+}
+
+// epilogue returns the shared epilogue, nil when there is neither bias nor activation.
+func (f *fusedMatMul) epilogue() *gemm.Epilogue {
+	f.epOnce.Do(func() {
+		if f.bias != nil || f.act != nil {
+			f.ep = &gemm.Epilogue{Bias: f.bias}
+			if act := f.act; act != nil {
+				f.ep.Act = func(_, _ int, dst []float32) { act(dst) }
+			}
+		}
+	})
+	return f.ep
 }
 
 func newFusedMatMul(mm *node, w *tensor.Tensor) (*fusedMatMul, error) {
@@ -112,14 +130,7 @@ func (f *fusedMatMul) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.
 	if m == 0 {
 		return []*tensor.Tensor{out}, nil
 	}
-	var ep *gemm.Epilogue
-	if f.bias != nil || f.act != nil {
-		ep = &gemm.Epilogue{Bias: f.bias}
-		if act := f.act; act != nil {
-			ep.Act = func(_, _ int, dst []float32) { act(dst) }
-		}
-	}
-	if err := gemm.SgemmPackedB(false, m, 1, a.F32(), f.k, f.pb, 0, out.F32(), f.n, ctx.Threads, ep); err != nil {
+	if err := gemm.SgemmPackedB(false, m, 1, a.F32(), f.k, f.pb, 0, out.F32(), f.n, ctx.Threads, f.epilogue()); err != nil {
 		return nil, fmt.Errorf("fused MatMul %q: %w", f.label, err)
 	}
 	return []*tensor.Tensor{out}, nil

@@ -13,27 +13,29 @@ func init() {
 func newTranspose(n *Node) (Kernel, error) {
 	perm := n.AttrInts("perm", nil)
 	hasPerm := n.HasAttr("perm")
+	// A valid perm attribute is checked and converted once, not on every run.
+	fixed, fixedOK := transposePerm(perm, len(perm))
 	return KernelFunc(func(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, err := moveNeed(inputs, 0, "data")
 		if err != nil {
 			return nil, err
 		}
 		rank := len(x.Shape)
-		p := make([]int, rank)
-		if hasPerm {
-			if len(perm) != rank {
-				return nil, fmt.Errorf("perm %v has %d entries for rank %d", perm, len(perm), rank)
+		var p []int
+		switch {
+		case hasPerm && len(perm) != rank:
+			return nil, fmt.Errorf("perm %v has %d entries for rank %d", perm, len(perm), rank)
+		case hasPerm && fixedOK:
+			p = fixed
+		case hasPerm:
+			return nil, fmt.Errorf("perm %v is not a permutation of 0..%d", perm, rank-1)
+		default:
+			var buf [8]int
+			if rank <= len(buf) {
+				p = buf[:rank]
+			} else {
+				p = make([]int, rank)
 			}
-			seen := make([]bool, rank)
-			for i, v := range perm {
-				a, err := moveAxis(v, rank)
-				if err != nil || seen[a] {
-					return nil, fmt.Errorf("perm %v is not a permutation of 0..%d", perm, rank-1)
-				}
-				seen[a] = true
-				p[i] = a
-			}
-		} else {
 			for i := range p {
 				p[i] = rank - 1 - i
 			}
@@ -44,6 +46,22 @@ func newTranspose(n *Node) (Kernel, error) {
 		}
 		return moveOne(out), nil
 	}), nil
+}
+
+// transposePerm converts a perm attribute for an input of the given rank; ok is false when it is
+// not a permutation of 0..rank-1.
+func transposePerm(perm []int64, rank int) (p []int, ok bool) {
+	p = make([]int, rank)
+	seen := make([]bool, rank)
+	for i, v := range perm {
+		a, err := moveAxis(v, rank)
+		if err != nil || seen[a] {
+			return nil, false
+		}
+		seen[a] = true
+		p[i] = a
+	}
+	return p, true
 }
 
 // transposeRun returns x with its axes permuted: output axis i is input axis perm[i].
@@ -83,7 +101,8 @@ func transposeRun(ctx *Context, x *tensor.Tensor, perm []int) (*tensor.Tensor, e
 func transposeAsBatched2D(shape []int, perm []int) (batch, rows, cols int, ok bool) {
 	// Groups of input axes, in output order.
 	type group struct{ first, size int }
-	var groups []group
+	var buf [8]group
+	groups := buf[:0]
 	prev := 0
 	for _, a := range perm {
 		if shape[a] == 1 {
