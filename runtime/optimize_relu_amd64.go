@@ -9,12 +9,11 @@ func reluAVX2(dst []float32)
 
 // reluInPlace is Relu as a GEMM epilogue: max(x, 0) in place, NaN kept.
 func reluInPlace(dst []float32) {
-	i := 0
-	if reluHasAVX2 && len(dst) >= 8 {
-		i = len(dst) &^ 7
-		reluAVX2(dst[:i])
+	if reluHasAVX2 {
+		reluAVX2(dst) // the whole slice, short tails included
+		return
 	}
-	for ; i < len(dst); i++ {
+	for i := range dst {
 		dst[i] = max(dst[i], 0)
 	}
 }

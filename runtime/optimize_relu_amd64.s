@@ -1,8 +1,9 @@
 #include "textflag.h"
 
 // func reluAVX2(dst []float32)
-// dst[i] = max(0, dst[i]) for the first len(dst)/8*8 elements; NaN stays NaN (VMAXPS returns its
-// second source when either is NaN, and that source is x).
+// dst[i] = max(0, dst[i]) for every element: 32, then 8, then 4 at a time, then one by one (GEMM
+// epilogues hand it short rows, where a Go tail loop cost as much as the vector part). NaN stays
+// NaN (VMAXPS/VMAXSS return their second source when either is NaN, and that source is x).
 TEXT ·reluAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), CX
@@ -29,13 +30,32 @@ loop:
 
 tail8:
 	CMPQ CX, $8
-	JLT  done
+	JLT  tail4
 	VMOVUPS (DI), Y0
 	VMAXPS  Y0, Y1, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ    $32, DI
 	SUBQ    $8, CX
 	JMP     tail8
+
+tail4:
+	CMPQ CX, $4
+	JLT  tail1
+	VMOVUPS (DI), X0
+	VMAXPS  X0, X1, X0
+	VMOVUPS X0, (DI)
+	ADDQ    $16, DI
+	SUBQ    $4, CX
+
+tail1:
+	TESTQ CX, CX
+	JEQ   done
+	VMOVSS (DI), X0
+	VMAXSS X0, X1, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    tail1
 
 done:
 	VZEROUPPER
