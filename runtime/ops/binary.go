@@ -105,7 +105,7 @@ func arith(ctx *Context, op arithOp, a, b *tensor.Tensor) (*tensor.Tensor, error
 		}
 		return narrowTo(ctx, r, a.DType), nil
 	}
-	out := ctx.Alloc(a.DType, p.Out)
+	out := ctx.AllocOverwrite(a.DType, p.Out) // every row is written
 	switch x := a.Data.(type) {
 	case []float32:
 		err = arithFloat(ctx, p, op, x, b.Data.([]float32), out.Data.([]float32))

@@ -48,7 +48,7 @@ func newGather(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := ctx.Alloc(x.DType, shape)
+		out := ctx.AllocOverwrite(x.DType, shape) // every output row is copied from x
 		outer := tensor.NumElements(x.Shape[:a])
 		inner := tensor.NumElements(x.Shape[a+1:])
 		dim := x.Shape[a]

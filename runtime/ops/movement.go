@@ -248,7 +248,7 @@ func moveCopy(ctx *Context, t *tensor.Tensor, shape []int) (*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	out := ctx.Alloc(t.DType, shape)
+	out := ctx.AllocOverwrite(t.DType, shape) // copied in full below
 	m.copyRange(out.Data, 0, t.Data, 0, t.Len())
 	return out, nil
 }

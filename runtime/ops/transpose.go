@@ -75,7 +75,7 @@ func transposeRun(ctx *Context, x *tensor.Tensor, perm []int) (*tensor.Tensor, e
 	for i, a := range perm {
 		shape[i] = x.Shape[a]
 	}
-	out := ctx.Alloc(x.DType, shape)
+	out := ctx.AllocOverwrite(x.DType, shape) // a permutation writes every element
 	if out.Len() == 0 {
 		return out, nil
 	}
