@@ -24,6 +24,9 @@ func BenchmarkKernels(b *testing.B) {
 		{"ExpSumShifted", func(dst, src []float32) { ExpSumShiftedTo(dst, src, 3) }},
 		{"Max", func(dst, src []float32) { dst[0] = Max(src) }},
 		{"Scale", func(dst, src []float32) { Scale(dst, 0.5) }},
+		{"MaxInto", MaxInto}, {"Relu", Relu},
+		{"MeanVar", func(dst, src []float32) { m, _ := MeanVar(src); dst[0] = float32(m) }},
+		{"Normalize", func(dst, src []float32) { Normalize(dst, src, 0.5, 2, src, src) }},
 	}
 	saved := useAsm
 	defer func() { useAsm = saved }()

@@ -1,6 +1,7 @@
 // Package vecmath is vectorised float32 math over slices for the runtime's activation and
-// softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, and
-// the softmax row helpers Max, ExpSumShifted(To) and Scale.
+// softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, Relu,
+// the softmax row helpers Max, ExpSumShifted(To) and Scale, the layer normalisation row helpers
+// MeanVar and Normalize, and MaxInto (elementwise max of two rows, for max pooling).
 //
 // On amd64 with AVX2 and FMA they run in avo-generated assembly (asm/gen.go → vecmath_amd64.s),
 // 8 lanes at a time, the last partial block through masked loads and stores; other CPUs and
@@ -31,8 +32,16 @@
 //   - HardSwish: x·clip(x/6 + ½, 0, 1) in float32 as the ONNX reference computes it; near x = −3
 //     the clip argument cancels, so the error is ≤ 2.5e-7 relative plus 2e-7·|x| absolute.
 //   - ExpSumShifted: each exponential as Exp; the sum in float32 over 8 lanes.
+//   - Relu and MaxInto: exact, with Go's max semantics (NaN wins, max(−0, +0) = +0).
+//   - MeanVar: two passes summing in float64 (the second over squared deviations from the
+//     mean), so the mean is within ~1e-15 of the mean magnitude and the variance within ~1e-15
+//     relative (tested ≤ 1e-14 and 1e-13), however large the mean against the spread.
+//   - Normalize: a few float32 roundings of (x − mean)·invStd·gamma and of beta (≤ 5e-7
+//     relative to their magnitudes); the mean is subtracted as a float32 and then the rest
+//     it rounded off.
 //
-// NaN inputs give NaN outputs everywhere (Max returns NaN if any element is NaN).
+// NaN inputs give NaN outputs everywhere (Max returns NaN if any element is NaN, MeanVar NaN
+// for both results if any element is NaN or infinite).
 package vecmath
 
 //go:generate go run ./asm -out vecmath_amd64.s -stubs stub_amd64.go -pkg vecmath

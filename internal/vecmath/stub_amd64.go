@@ -33,3 +33,21 @@ func maxAVX2(src []float32) float32
 
 // scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).
 func scaleAVX2(dst []float32, s float32)
+
+// maxIntoAVX2 sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX).
+func maxIntoAVX2(dst []float32, src []float32)
+
+// reluAVX2 sets dst[i] = max(x, 0) for every element of src (AVX2, FMA).
+func reluAVX2(dst []float32, src []float32)
+
+// sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).
+func sumF64AVX2(src []float32) float64
+
+// sqDevF64AVX2 returns the sum of (src[i] − mean)² over src[0:len(src)/8·8] in float64 (AVX2, FMA).
+func sqDevF64AVX2(src []float32, mean float64) float64
+
+// normalizeAVX2 sets dst[i] = ((src[i] − hi) − lo)·invStd·gamma[i] + beta[i] for every element of src (AVX2, FMA).
+func normalizeAVX2(dst []float32, src []float32, gamma []float32, beta []float32, hi float32, lo float32, invStd float32)
+
+// normalizeNoBetaAVX2 sets dst[i] = ((src[i] − hi) − lo)·invStd·gamma[i] for every element of src (AVX2, FMA).
+func normalizeNoBetaAVX2(dst []float32, src []float32, gamma []float32, hi float32, lo float32, invStd float32)

@@ -2121,3 +2121,297 @@ scale_one:
 scale_done:
 	VZEROUPPER
 	RET
+
+// func maxIntoAVX2(dst []float32, src []float32)
+// Requires: AVX, AVX2
+TEXT ·maxIntoAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	SHRQ $0x03, DX
+
+maxInto_loop:
+	CMPQ    DX, $0x00000000
+	JE      maxInto_tail
+	VMOVUPS (AX), Y0
+	VMOVUPS (CX), Y1
+	VMAXPS  Y1, Y0, Y2
+	VMAXPS  Y0, Y1, Y3
+	VANDPS  Y3, Y2, Y2
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	DECQ    DX
+	JMP     maxInto_loop
+
+maxInto_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           maxInto_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (AX), Y0, Y1
+	VMASKMOVPS   (CX), Y0, Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y0, (AX)
+
+maxInto_done:
+	VZEROUPPER
+	RET
+
+// func reluAVX2(dst []float32, src []float32)
+// Requires: AVX, AVX2
+TEXT ·reluAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	SHRQ $0x03, DX
+
+reluAVX2_pair:
+	CMPQ    DX, $0x00000002
+	JB      reluAVX2_single
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y0, Y2, Y0
+	VADDPS  Y2, Y0, Y0
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000002, DX
+	JMP     reluAVX2_pair
+
+reluAVX2_single:
+	CMPQ    DX, $0x00000000
+	JE      reluAVX2_tail
+	VMOVUPS (CX), Y0
+	VXORPS  Y1, Y1, Y1
+	VMAXPS  Y0, Y1, Y0
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+
+reluAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           reluAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VXORPS       Y2, Y2, Y2
+	VMAXPS       Y1, Y2, Y1
+	VADDPS       Y2, Y1, Y1
+	VMASKMOVPS   Y1, Y0, (AX)
+
+reluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func sumF64AVX2(src []float32) float64
+// Requires: AVX, SSE2
+TEXT ·sumF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ   src_base+0(FP), AX
+	MOVQ   src_len+8(FP), CX
+	SHRQ   $0x03, CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+
+sumF64_pair:
+	CMPQ      CX, $0x00000002
+	JB        sumF64_single
+	VCVTPS2PD (AX), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(AX), Y4
+	VADDPD    Y4, Y1, Y1
+	VCVTPS2PD 32(AX), Y4
+	VADDPD    Y4, Y2, Y2
+	VCVTPS2PD 48(AX), Y4
+	VADDPD    Y4, Y3, Y3
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000002, CX
+	JMP       sumF64_pair
+
+sumF64_single:
+	CMPQ      CX, $0x00000000
+	JE        sumF64_done
+	VCVTPS2PD (AX), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(AX), Y4
+	VADDPD    Y4, Y1, Y1
+
+sumF64_done:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func sqDevF64AVX2(src []float32, mean float64) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·sqDevF64AVX2(SB), NOSPLIT, $0-40
+	VBROADCASTSD mean+24(FP), Y0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         src_len+8(FP), CX
+	SHRQ         $0x03, CX
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+
+sqDevF64_pair:
+	CMPQ        CX, $0x00000002
+	JB          sqDevF64_single
+	VCVTPS2PD   (AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+	VCVTPS2PD   32(AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y3
+	VCVTPS2PD   48(AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y4
+	ADDQ        $0x00000040, AX
+	SUBQ        $0x00000002, CX
+	JMP         sqDevF64_pair
+
+sqDevF64_single:
+	CMPQ        CX, $0x00000000
+	JE          sqDevF64_done
+	VCVTPS2PD   (AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(AX), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+
+sqDevF64_done:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func normalizeAVX2(dst []float32, src []float32, gamma []float32, beta []float32, hi float32, lo float32, invStd float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·normalizeAVX2(SB), NOSPLIT, $0-108
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         gamma_base+48(FP), DX
+	MOVQ         beta_base+72(FP), BX
+	MOVQ         src_len+32(FP), SI
+	VBROADCASTSS hi+96(FP), Y0
+	VBROADCASTSS lo+100(FP), Y1
+	VBROADCASTSS invStd+104(FP), Y2
+	SHRQ         $0x03, SI
+
+normalizeAVX2_loop:
+	CMPQ        SI, $0x00000000
+	JE          normalizeAVX2_tail
+	VMOVUPS     (CX), Y3
+	VSUBPS      Y0, Y3, Y3
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     (BX), Y4
+	VFMADD231PS (DX), Y3, Y4
+	VMOVUPS     Y4, (AX)
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DX
+	ADDQ        $0x00000020, BX
+	DECQ        SI
+	JMP         normalizeAVX2_loop
+
+normalizeAVX2_tail:
+	MOVQ         src_len+32(FP), SI
+	ANDQ         $0x00000007, SI
+	JE           normalizeAVX2_done
+	VMOVD        SI, X3
+	VPBROADCASTD X3, Y3
+	VPCMPGTD     laneIndex<>+0(SB), Y3, Y3
+	VMASKMOVPS   (CX), Y3, Y4
+	VMASKMOVPS   (DX), Y3, Y5
+	VMASKMOVPS   (BX), Y3, Y6
+	VSUBPS       Y0, Y4, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y6, Y0
+	VFMADD231PS  Y5, Y4, Y0
+	VMASKMOVPS   Y0, Y3, (AX)
+
+normalizeAVX2_done:
+	VZEROUPPER
+	RET
+
+// func normalizeNoBetaAVX2(dst []float32, src []float32, gamma []float32, hi float32, lo float32, invStd float32)
+// Requires: AVX, AVX2
+TEXT ·normalizeNoBetaAVX2(SB), NOSPLIT, $0-84
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         gamma_base+48(FP), DX
+	MOVQ         src_len+32(FP), BX
+	VBROADCASTSS hi+72(FP), Y0
+	VBROADCASTSS lo+76(FP), Y1
+	VBROADCASTSS invStd+80(FP), Y2
+	SHRQ         $0x03, BX
+
+normalizeNoBetaAVX2_loop:
+	CMPQ    BX, $0x00000000
+	JE      normalizeNoBetaAVX2_tail
+	VMOVUPS (CX), Y3
+	VSUBPS  Y0, Y3, Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  (DX), Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, DX
+	DECQ    BX
+	JMP     normalizeNoBetaAVX2_loop
+
+normalizeNoBetaAVX2_tail:
+	MOVQ         src_len+32(FP), BX
+	ANDQ         $0x00000007, BX
+	JE           normalizeNoBetaAVX2_done
+	VMOVD        BX, X3
+	VPBROADCASTD X3, Y3
+	VPCMPGTD     laneIndex<>+0(SB), Y3, Y3
+	VMASKMOVPS   (CX), Y3, Y4
+	VMASKMOVPS   (DX), Y3, Y5
+	VSUBPS       Y0, Y4, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMULPS       Y5, Y4, Y4
+	VMASKMOVPS   Y4, Y3, (AX)
+
+normalizeNoBetaAVX2_done:
+	VZEROUPPER
+	RET

@@ -250,7 +250,7 @@ func TestShortSlices(t *testing.T) {
 	}{
 		{"Exp", Exp, expScalar}, {"Sigmoid", Sigmoid, sigmoidScalar}, {"Tanh", Tanh, tanhScalar},
 		{"Erf", Erf, erfScalar}, {"GELU", GELU, geluScalar}, {"GELUTanh", GELUTanh, geluTanhScalar},
-		{"HardSwish", HardSwish, hardSwishScalar},
+		{"HardSwish", HardSwish, hardSwishScalar}, {"Relu", Relu, func(x float32) float32 { return max(x, 0) }},
 	}
 	const sentinel = float32(-12345)
 	for _, k := range kernels {

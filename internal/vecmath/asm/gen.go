@@ -51,6 +51,12 @@ func main() {
 	expSumShifted()
 	maxKernel()
 	scaleKernel()
+	maxIntoKernel()
+	unary("reluAVX2", "max(x, 0)", relu8)
+	sumF64Kernel()
+	sqDevF64Kernel()
+	normalizeKernel("normalizeAVX2", true)
+	normalizeKernel("normalizeNoBetaAVX2", false)
 	Generate()
 }
 
@@ -498,6 +504,204 @@ func scaleKernel() {
 	VMULPS(Mem{Base: dst}, s, c)
 	VMOVUPS(c, Mem{Base: dst})
 	Label("scale_done")
+	VZEROUPPER()
+	RET()
+}
+
+// maxOf returns Go's max(a, b) in every lane: NaN if either is NaN, +0 for max(−0, +0). VMAXPS
+// alone returns its first Go operand when either is NaN or both are zero, so it runs both ways
+// round: the two results differ only in those lanes, where AND keeps a zero's sign only if both
+// zeros are negative, and the unordered mask ORed in makes every NaN lane all ones (a NaN).
+func maxOf(a, b VecVirtual) VecVirtual {
+	r, r2, u := YMM(), YMM(), YMM()
+	VMAXPS(b, a, r)
+	VMAXPS(a, b, r2)
+	VANDPS(r2, r, r)
+	VCMPPS(U8(cmpUNORD), b, a, u)
+	VORPS(u, r, r)
+	return r
+}
+
+func maxIntoKernel() {
+	TEXT("maxIntoAVX2", NOSPLIT, "func(dst, src []float32)")
+	Doc("maxIntoAVX2 sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX).")
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(3), n)
+	Label("maxInto_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef("maxInto_tail"))
+	a, b := YMM(), YMM()
+	VMOVUPS(Mem{Base: dst}, a)
+	VMOVUPS(Mem{Base: src}, b)
+	VMOVUPS(maxOf(a, b), Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	DECQ(n)
+	JMP(LabelRef("maxInto_loop"))
+	Label("maxInto_tail")
+	mask := tailMask("src", "maxInto_done")
+	at, bt := YMM(), YMM()
+	VMASKMOVPS(Mem{Base: dst}, mask, at)
+	VMASKMOVPS(Mem{Base: src}, mask, bt)
+	VMASKMOVPS(maxOf(at, bt), mask, Mem{Base: dst})
+	Label("maxInto_done")
+	VZEROUPPER()
+	RET()
+}
+
+// relu8 is Go's max(x, 0): VMAXPS returns its first Go operand, x, when x is NaN or ±0, and
+// adding +0 then turns −0 into +0 and leaves every other value as it is.
+func relu8(x VecVirtual) VecVirtual {
+	z, r := YMM(), YMM()
+	VXORPS(z, z, z)
+	VMAXPS(x, z, r)
+	VADDPS(z, r, r)
+	return r
+}
+
+// f64Blocks emits a loop over src's first len(src)/8·8 elements, 16 then 8 at a time, that
+// widens each group of 4 to float64 and hands it to step with one of 4 float64 accumulators
+// (independent chains, so the adds' latency overlaps); it returns their sum in lane 0 of an xmm
+// register.
+func f64Blocks(name string, step func(x, acc VecVirtual)) Register {
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(3), n)
+	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	for _, a := range acc {
+		VXORPD(a, a, a)
+	}
+	Label(name + "_pair")
+	CMPQ(n, U32(2))
+	JB(LabelRef(name + "_single"))
+	for i, a := range acc {
+		x := YMM()
+		VCVTPS2PD(Mem{Base: src, Disp: 16 * i}, x) // 4 floats, converted exactly
+		step(x, a)
+	}
+	ADDQ(U32(64), src)
+	SUBQ(U32(2), n)
+	JMP(LabelRef(name + "_pair"))
+	Label(name + "_single")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "_done"))
+	for i, a := range acc[:2] {
+		x := YMM()
+		VCVTPS2PD(Mem{Base: src, Disp: 16 * i}, x)
+		step(x, a)
+	}
+	Label(name + "_done")
+	VADDPD(acc[1], acc[0], acc[0])
+	VADDPD(acc[3], acc[2], acc[2])
+	VADDPD(acc[2], acc[0], acc[0])
+	hi := XMM()
+	lo := acc[0].AsX()
+	VEXTRACTF128(U8(1), acc[0], hi)
+	VADDPD(hi, lo, lo)
+	VMOVHLPS(lo, lo, hi)
+	VADDSD(hi, lo, lo)
+	return lo
+}
+
+func sumF64Kernel() {
+	TEXT("sumF64AVX2", NOSPLIT, "func(src []float32) float64")
+	Doc("sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).")
+	sum := f64Blocks("sumF64", func(x, acc VecVirtual) { VADDPD(x, acc, acc) })
+	Store(sum, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func sqDevF64Kernel() {
+	TEXT("sqDevF64AVX2", NOSPLIT, "func(src []float32, mean float64) float64")
+	Doc("sqDevF64AVX2 returns the sum of (src[i] − mean)² over src[0:len(src)/8·8] in float64 (AVX2, FMA).")
+	mean := YMM()
+	VBROADCASTSD(NewParamAddr("mean", 24), mean)
+	sum := f64Blocks("sqDevF64", func(x, acc VecVirtual) {
+		VSUBPD(mean, x, x)
+		VFMADD231PD(x, x, acc)
+	})
+	Store(sum, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// normalizeKernel emits the affine step of a layer normalisation row, dst[i] = ((src[i] − hi) −
+// lo)·invStd·gamma[i] (+ beta[i]), hi + lo the row's mean split into two floats. The last partial
+// block goes through masked loads and stores.
+func normalizeKernel(name string, withBeta bool) {
+	sig := "func(dst, src, gamma []float32, hi, lo, invStd float32)"
+	paramsAt := 72
+	if withBeta {
+		sig = "func(dst, src, gamma, beta []float32, hi, lo, invStd float32)"
+		paramsAt = 96
+	}
+	TEXT(name, NOSPLIT, sig)
+	what := "((src[i] − hi) − lo)·invStd·gamma[i]"
+	if withBeta {
+		what += " + beta[i]"
+	}
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (AVX2, FMA).", name, what))
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	gamma := Load(Param("gamma").Base(), GP64())
+	var beta Register
+	if withBeta {
+		beta = Load(Param("beta").Base(), GP64())
+	}
+	n := Load(Param("src").Len(), GP64())
+	hi, lo, inv := YMM(), YMM(), YMM()
+	VBROADCASTSS(NewParamAddr("hi", paramsAt), hi)
+	VBROADCASTSS(NewParamAddr("lo", paramsAt+4), lo)
+	VBROADCASTSS(NewParamAddr("invStd", paramsAt+8), inv)
+	// body maps x (clobbered) with gamma's and beta's lanes g and b (b nil without beta).
+	body := func(x VecVirtual, g, b Op) VecVirtual {
+		VSUBPS(hi, x, x)
+		VSUBPS(lo, x, x)
+		VMULPS(inv, x, x)
+		if b == nil {
+			VMULPS(g, x, x)
+			return x
+		}
+		y := YMM()
+		VMOVUPS(b, y)
+		VFMADD231PS(g, x, y) // x·gamma + beta
+		return y
+	}
+	SHRQ(U8(3), n)
+	Label(name + "_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "_tail"))
+	x := YMM()
+	VMOVUPS(Mem{Base: src}, x)
+	var b Op
+	if withBeta {
+		b = Mem{Base: beta}
+	}
+	VMOVUPS(body(x, Mem{Base: gamma}, b), Mem{Base: dst})
+	for _, p := range []Register{src, dst, gamma} {
+		ADDQ(U32(32), p)
+	}
+	if withBeta {
+		ADDQ(U32(32), beta)
+	}
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_tail")
+	mask := tailMask("src", name+"_done")
+	xt, gt := YMM(), YMM()
+	VMASKMOVPS(Mem{Base: src}, mask, xt)
+	VMASKMOVPS(Mem{Base: gamma}, mask, gt)
+	var bt Op
+	if withBeta {
+		r := YMM()
+		VMASKMOVPS(Mem{Base: beta}, mask, r)
+		bt = r
+	}
+	VMASKMOVPS(body(xt, gt, bt), mask, Mem{Base: dst})
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }

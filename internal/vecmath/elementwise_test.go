@@ -1,0 +1,87 @@
+package vecmath
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// sameFloat reports whether got is want bit for bit, or both are NaN (the payload is free).
+func sameFloat(got, want float32) bool {
+	if want != want {
+		return got != got
+	}
+	return math.Float32bits(got) == math.Float32bits(want)
+}
+
+// TestMaxInto compares MaxInto with math.Max in float64 (+0 beats −0), NaN when either side is
+// NaN (math.Max(+Inf, NaN) is +Inf, Go's max is NaN), at every length up to 40 and a long row, NaN, ±Inf and signed zeros on either side, and
+// checks that nothing past len(src) is written.
+func TestMaxInto(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	inf := float32(math.Inf(1))
+	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), math.MaxFloat32,
+		-math.MaxFloat32, math.Float32frombits(1)}
+	withGo(t, func(t *testing.T) {
+		for _, n := range append(rangeTo(40), 1000) {
+			dst, src := make([]float32, n+8), make([]float32, n)
+			for i := range src {
+				dst[i], src[i] = r.Float32()*4-2, r.Float32()*4-2
+				switch r.IntN(6) {
+				case 0:
+					dst[i] = special[r.IntN(len(special))]
+				case 1:
+					src[i] = special[r.IntN(len(special))]
+				case 2:
+					dst[i], src[i] = special[r.IntN(len(special))], special[r.IntN(len(special))]
+				}
+			}
+			const sentinel = float32(-12345)
+			for i := n; i < len(dst); i++ {
+				dst[i] = sentinel
+			}
+			before := append([]float32(nil), dst...)
+			MaxInto(dst[:n], src)
+			for i, s := range src {
+				want := float32(math.Max(float64(before[i]), float64(s)))
+				if before[i] != before[i] || s != s {
+					want = float32(math.NaN())
+				}
+				if !sameFloat(dst[i], want) {
+					t.Fatalf("n=%d: max(%g, %g) = %g, want %g", n, before[i], s, dst[i], want)
+				}
+			}
+			for i := n; i < len(dst); i++ {
+				if dst[i] != sentinel {
+					t.Fatalf("n=%d: wrote past the end at %d", n, i)
+				}
+			}
+		}
+	})
+}
+
+// TestRelu compares Relu with math.Max(x, 0) in float64 over the whole float32 line (NaN stays
+// NaN, −0 becomes +0), out of place and in place.
+func TestRelu(t *testing.T) {
+	xs := testInputs()
+	withGo(t, func(t *testing.T) {
+		got := make([]float32, len(xs))
+		Relu(got, xs)
+		inPlace := append([]float32(nil), xs...)
+		Relu(inPlace, inPlace)
+		for i, x := range xs {
+			want := float32(math.Max(float64(x), 0))
+			if !sameFloat(got[i], want) || !sameFloat(inPlace[i], want) {
+				t.Fatalf("Relu(%g) = %g (in place %g), want %g", x, got[i], inPlace[i], want)
+			}
+		}
+	})
+}
+
+func rangeTo(n int) []int {
+	out := make([]int, n+1)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
