@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -380,7 +381,7 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 			}
 			copy(colMax, plane[(y0+kyLo*dh)*iw:(y0+kyLo*dh+1)*iw])
 			for ky := kyLo + 1; ky < kyHi; ky++ {
-				maxRow(colMax, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
+				vecmath.MaxInto(colMax, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
 			}
 			for _, t := range taps {
 				out := row[t.lo:t.hi]
@@ -416,13 +417,5 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
 				row[ox] = float32(math.NaN())
 			}
 		}
-	}
-}
-
-// maxRowGo is maxRow in Go.
-func maxRowGo(dst, src []float32) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = max(dst[i], v)
 	}
 }

@@ -108,31 +108,3 @@ func BenchmarkMaxPoolResNet(b *testing.B) {
 	}
 	reportCPU(b, start, 64*56*56*9)
 }
-
-// TestMaxRow checks the vectorized row max against Go's max, NaN on either side included,
-// at lengths around its 8-wide step.
-func TestMaxRow(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	nan := float32(math.NaN())
-	for n := 0; n <= 35; n++ {
-		dst, src := make([]float32, n+1), make([]float32, n)
-		for i := range src {
-			dst[i], src[i] = r.Float32()*4-2, r.Float32()*4-2
-			switch r.IntN(8) {
-			case 0:
-				dst[i] = nan
-			case 1:
-				src[i] = nan
-			}
-		}
-		dst[n] = 7
-		want := append([]float32(nil), dst...)
-		maxRowGo(want[:n], src)
-		maxRow(dst[:n], src)
-		for i, w := range want {
-			if got := dst[i]; got != w && !(got != got && w != w) {
-				t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, got, w)
-			}
-		}
-	}
-}
