@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -109,3 +110,7 @@ func activationOf(o *optimizer, i int) (func([]float32), []*tensor.Tensor) {
 	}
 	return nil, nil
 }
+
+// reluInPlace is Relu as a GEMM epilogue: max(x, 0) in place, NaN kept. The assembly takes
+// short rows (conv epilogue rows) whole, its last partial block through masked loads and stores.
+func reluInPlace(dst []float32) { vecmath.Relu(dst, dst) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -32,13 +33,15 @@ func fastLayerNorms(o *optimizer) int {
 			continue
 		}
 		d := scale.Len()
-		bias := tensor.Zeros(tensor.Float32, []int{d})
+		var biasF32 []float32 // nil without B
 		if len(n.inputs) > 2 && n.inputs[2] >= 0 {
-			if bias = o.constInput(i, 2); bias == nil || bias.DType != tensor.Float32 || bias.Len() != d || bias.Rank() != 1 {
+			bias := o.constInput(i, 2)
+			if bias == nil || bias.DType != tensor.Float32 || bias.Len() != d || bias.Rank() != 1 {
 				continue
 			}
+			biasF32 = bias.F32()
 		}
-		k := &layerNormKernel{label: n.label, scale: scale.F32(), bias: bias.F32(),
+		k := &layerNormKernel{label: n.label, scale: scale.F32(), bias: biasF32,
 			eps: attrFloat(n.proto, "epsilon", 1e-5), inner: n.kernel, nInputs: len(n.inputs)}
 		o.g.nodes[i] = &node{label: n.label, opType: "LayerNormalization", kernel: k, proto: n.proto,
 			version: n.version, inputs: n.inputs, outputs: n.outputs}
@@ -50,7 +53,7 @@ func fastLayerNorms(o *optimizer) int {
 // layerNormKernel is LayerNormalization over the last axis in float32.
 type layerNormKernel struct {
 	label       string
-	scale, bias []float32
+	scale, bias []float32 // bias nil without B
 	eps         float32
 	inner       ops.Kernel
 	nInputs     int
@@ -84,4 +87,8 @@ func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*ten
 	return []*tensor.Tensor{out}, nil
 }
 
-func sqrt64(v float64) float64 { return math.Sqrt(v) }
+// normalizeLane writes (x − mean)/√(variance + eps)·scale + bias for one lane; bias may be nil.
+func normalizeLane(dst, x, scale, bias []float32, eps float32) {
+	mean, variance := vecmath.MeanVar(x)
+	vecmath.Normalize(dst, x, mean, float32(1/math.Sqrt(variance+float64(eps))), scale, bias)
+}

@@ -444,19 +444,25 @@ func TestReluInPlace(t *testing.T) {
 
 func TestLayerNormKernel(t *testing.T) {
 	for _, d := range []int{1, 5, 8, 19, 192} {
-		t.Run(fmt.Sprint("d=", d), func(t *testing.T) {
-			g := newOptGraph("x", "batch", 3, d)
-			scale, bias := ramp([]int{d}, 2), ramp([]int{d}, 0.5)
-			g.inits["scale"], g.inits["bias"] = scale, bias
-			g.nodes = append(g.nodes, mkNode("", "LayerNormalization", "ln", []string{"x", "scale", "bias"}, []string{"y"},
-				floatAttr("epsilon", 1e-3)))
-			g.outputs = []string{"y"}
-			x := ramp([]int{2, 3, d}, 4)
-			for i := range x.F32() {
-				x.F32()[i] += 100 // a large mean: the variance must not cancel
-			}
-			checkOptimized(t, g.model(), map[string]int{"layernorm_kernel": 1}, map[string]*tensor.Tensor{"x": x}, 2e-5)
-		})
+		for _, withBias := range []bool{true, false} {
+			t.Run(fmt.Sprint("d=", d, ",bias=", withBias), func(t *testing.T) {
+				g := newOptGraph("x", "batch", 3, d)
+				g.inits["scale"] = ramp([]int{d}, 2)
+				inputs := []string{"x", "scale"}
+				if withBias {
+					g.inits["bias"] = ramp([]int{d}, 0.5)
+					inputs = append(inputs, "bias")
+				}
+				g.nodes = append(g.nodes, mkNode("", "LayerNormalization", "ln", inputs, []string{"y"},
+					floatAttr("epsilon", 1e-3)))
+				g.outputs = []string{"y"}
+				x := ramp([]int{2, 3, d}, 4)
+				for i := range x.F32() {
+					x.F32()[i] += 100 // a large mean: the variance must not cancel
+				}
+				checkOptimized(t, g.model(), map[string]int{"layernorm_kernel": 1}, map[string]*tensor.Tensor{"x": x}, 2e-5)
+			})
+		}
 	}
 	// Mean requested: the original kernel stays.
 	g := newOptGraph("x", 2, 4)
