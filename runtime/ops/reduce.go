@@ -152,7 +152,7 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 		}
 	}
 	slots := tensor.NumElements(kept)
-	out := ctx.Alloc(x.DType, outShape)
+	out := ctx.AllocOverwrite(x.DType, outShape) // every slot is stored below
 	switch {
 	case x.DType == tensor.Float32:
 		return out, storeFloats(reduceFloats(p, kind, x.F32(), slots, count), out)
@@ -264,17 +264,37 @@ func accumulateRow[T floatElem](kind reduceKind, acc []float64, at, stride int, 
 		a := acc[at]
 		switch kind {
 		case reduceSum, reduceMean, reduceLogSum:
-			for _, v := range row {
-				a += float64(v)
+			// Four running sums: one chain of dependent adds made a global average pool
+			// latency-bound.
+			var s0, s1, s2, s3 float64
+			j := 0
+			for ; j+4 <= len(row); j += 4 {
+				s0 += float64(row[j])
+				s1 += float64(row[j+1])
+				s2 += float64(row[j+2])
+				s3 += float64(row[j+3])
 			}
+			for ; j < len(row); j++ {
+				s0 += float64(row[j])
+			}
+			a += (s0 + s1) + (s2 + s3)
 		case reduceL1:
 			for _, v := range row {
 				a += math.Abs(float64(v))
 			}
 		case reduceL2, reduceSumSquare:
-			for _, v := range row {
-				a += float64(v) * float64(v)
+			var s0, s1, s2, s3 float64
+			j := 0
+			for ; j+4 <= len(row); j += 4 {
+				s0 += float64(row[j]) * float64(row[j])
+				s1 += float64(row[j+1]) * float64(row[j+1])
+				s2 += float64(row[j+2]) * float64(row[j+2])
+				s3 += float64(row[j+3]) * float64(row[j+3])
 			}
+			for ; j < len(row); j++ {
+				s0 += float64(row[j]) * float64(row[j])
+			}
+			a += (s0 + s1) + (s2 + s3)
 		case reduceProd:
 			for _, v := range row {
 				a *= float64(v)
