@@ -86,13 +86,26 @@ func transposeRun(ctx *Context, x *tensor.Tensor, perm []int) (*tensor.Tensor, e
 			return out, nil
 		}
 	}
-	inStrides := tensor.Strides(x.Shape)
-	srcStrides := make([]int, rank)
+	// One allocation for the three stride lists (the mover's interface call makes them escape).
+	buf := make([]int, 3*rank)
+	inStrides, srcStrides, outStrides := buf[:rank], buf[rank:2*rank], buf[2*rank:]
+	stridesInto(inStrides, x.Shape)
+	stridesInto(outStrides, shape)
 	for i, a := range perm {
 		srcStrides[i] = inStrides[a]
 	}
-	m.strided(out.Data, 0, tensor.Strides(shape), x.Data, 0, srcStrides, shape)
+	m.strided(out.Data, 0, outStrides, x.Data, 0, srcStrides, shape)
 	return out, nil
+}
+
+// stridesInto writes the row-major element strides of shape into st (tensor.Strides without
+// the allocation).
+func stridesInto(st, shape []int) {
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = acc
+		acc *= shape[i]
+	}
 }
 
 // transposeAsBatched2D reports whether the permutation, after dropping size-1 axes and merging
