@@ -3,6 +3,7 @@ package gemm
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Blocking parameters. A packed mc×kc block of A (144 KiB) stays in L2, a kc×nr micro-panel of
@@ -254,10 +255,18 @@ func (j *job) run(threads int) {
 	if splitN {
 		parts = min(threads, nPanels)
 	}
+	// A worker's panic (a bug, or a slice out of range from bad sizes) is re-raised in the caller,
+	// where the runtime turns it into an error naming the node, instead of killing the process.
+	var failure atomic.Value
 	for t := 0; t < parts; t++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					failure.CompareAndSwap(nil, fmt.Sprint(p))
+				}
+			}()
 			if splitN {
 				j.block(0, j.m, min(nPanels*t/parts*nr, j.n), min(nPanels*(t+1)/parts*nr, j.n))
 			} else {
@@ -266,6 +275,9 @@ func (j *job) run(threads int) {
 		}()
 	}
 	wg.Wait()
+	if p := failure.Load(); p != nil {
+		panic(fmt.Sprintf("gemm worker: %v", p))
+	}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
