@@ -142,26 +142,33 @@ func arithFloat[T floatElem](ctx *Context, p *broadcastPlan, op arithOp, a, b, o
 	if op == opMod {
 		return arithFloatMod(ctx, p, a, b, out)
 	}
-	sa, sb, inner := p.InnerStride[0], p.InnerStride[1], p.Inner
-	parallelRows(ctx, p, func(lo, hi int) {
-		p.ForRows2(lo, hi, func(o, ia, ib int) {
-			dst := out[o : o+inner]
-			switch {
-			case sa == 1 && sb == 1:
-				floatRowVV(op, dst, a[ia:ia+inner], b[ib:ib+inner])
-			case sa == 1:
-				floatRowVS(op, dst, a[ia:ia+inner], b[ib])
-			case sb == 1:
-				floatRowSV(op, dst, a[ia], b[ib:ib+inner])
-			default:
-				v := floatScalar(op, a[ia], b[ib])
-				for j := range dst {
-					dst[j] = v
-				}
-			}
-		})
-	})
+	if rowsInline(ctx, p) {
+		arithFloatRows(p, op, a, b, out, 0, p.Rows())
+		return nil
+	}
+	parallelRows(ctx, p, func(lo, hi int) { arithFloatRows(p, op, a, b, out, lo, hi) })
 	return nil
+}
+
+// arithFloatRows is arithFloat over rows [lo, hi).
+func arithFloatRows[T floatElem](p *broadcastPlan, op arithOp, a, b, out []T, lo, hi int) {
+	sa, sb, inner := p.InnerStride[0], p.InnerStride[1], p.Inner
+	p.ForRows2(lo, hi, func(o, ia, ib int) {
+		dst := out[o : o+inner]
+		switch {
+		case sa == 1 && sb == 1:
+			floatRowVV(op, dst, a[ia:ia+inner], b[ib:ib+inner])
+		case sa == 1:
+			floatRowVS(op, dst, a[ia:ia+inner], b[ib])
+		case sb == 1:
+			floatRowSV(op, dst, a[ia], b[ib:ib+inner])
+		default:
+			v := floatScalar(op, a[ia], b[ib])
+			for j := range dst {
+				dst[j] = v
+			}
+		}
+	})
 }
 
 func floatScalar[T floatElem](op arithOp, x, y T) T {

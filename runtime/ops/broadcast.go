@@ -299,36 +299,42 @@ func (p *broadcastPlan) Indices() [][]int {
 // broadcastMap2 computes out[i] = f(a[ia], b[ib]) over the broadcast of two inputs. f is a plain
 // function value; float32 hot paths use their own loops instead.
 func broadcastMap2[A, B, O any](ctx *Context, p *broadcastPlan, a []A, b []B, out []O, f func(A, B) O) {
+	if rowsInline(ctx, p) {
+		broadcastMap2Rows(p, a, b, out, f, 0, p.Rows())
+		return
+	}
+	parallelRows(ctx, p, func(lo, hi int) { broadcastMap2Rows(p, a, b, out, f, lo, hi) })
+}
+
+// broadcastMap2Rows is broadcastMap2 over rows [lo, hi).
+func broadcastMap2Rows[A, B, O any](p *broadcastPlan, a []A, b []B, out []O, f func(A, B) O, lo, hi int) {
 	sa, sb := p.InnerStride[0], p.InnerStride[1]
 	inner := p.Inner
-	run := func(lo, hi int) {
-		p.ForRows2(lo, hi, func(o, ia, ib int) {
-			dst := out[o : o+inner]
-			switch {
-			case sa == 1 && sb == 1:
-				x, y := a[ia:ia+inner], b[ib:ib+inner]
-				for j := range dst {
-					dst[j] = f(x[j], y[j])
-				}
-			case sa == 1:
-				x, y := a[ia:ia+inner], b[ib]
-				for j := range dst {
-					dst[j] = f(x[j], y)
-				}
-			case sb == 1:
-				x, y := a[ia], b[ib:ib+inner]
-				for j := range dst {
-					dst[j] = f(x, y[j])
-				}
-			default:
-				v := f(a[ia], b[ib])
-				for j := range dst {
-					dst[j] = v
-				}
+	p.ForRows2(lo, hi, func(o, ia, ib int) {
+		dst := out[o : o+inner]
+		switch {
+		case sa == 1 && sb == 1:
+			x, y := a[ia:ia+inner], b[ib:ib+inner]
+			for j := range dst {
+				dst[j] = f(x[j], y[j])
 			}
-		})
-	}
-	parallelRows(ctx, p, run)
+		case sa == 1:
+			x, y := a[ia:ia+inner], b[ib]
+			for j := range dst {
+				dst[j] = f(x[j], y)
+			}
+		case sb == 1:
+			x, y := a[ia], b[ib:ib+inner]
+			for j := range dst {
+				dst[j] = f(x, y[j])
+			}
+		default:
+			v := f(a[ia], b[ib])
+			for j := range dst {
+				dst[j] = v
+			}
+		}
+	})
 }
 
 // elementwiseMinChunk is the least number of elements worth handing to another goroutine.
@@ -340,9 +346,24 @@ func parallelRows(ctx *Context, p *broadcastPlan, run func(lo, hi int)) {
 	if rows == 0 {
 		return
 	}
-	minRows := 1
-	if p.Inner < elementwiseMinChunk {
-		minRows = (elementwiseMinChunk + p.Inner - 1) / p.Inner
+	ctx.Parallel(rows, rowsPerChunk(p), run)
+}
+
+// rowsPerChunk is the least number of a plan's rows worth a goroutine.
+func rowsPerChunk(p *broadcastPlan) int {
+	if p.Inner > 0 && p.Inner < elementwiseMinChunk {
+		return (elementwiseMinChunk + p.Inner - 1) / p.Inner
 	}
-	ctx.Parallel(rows, minRows, run)
+	return 1
+}
+
+// rowsInline reports whether parallelRows would run all of a plan's rows on the calling
+// goroutine. Callers then run them directly and skip building the closure that workers need
+// (an allocation per node, which small models pay on every elementwise op).
+func rowsInline(ctx *Context, p *broadcastPlan) bool {
+	threads := 1
+	if ctx != nil {
+		threads = ctx.Threads
+	}
+	return threads <= 1 || p.Rows()/rowsPerChunk(p) <= 1
 }
