@@ -24,7 +24,7 @@ func maxAVX2(src []float32) float32 { return maxGo(src) }
 func scaleAVX2(dst []float32, s float32) { scaleGo(dst, s) }
 
 func maxIntoAVX2(dst, src []float32) { maxIntoGo(dst, src) }
-func reluAVX2(dst, src []float32)    { mapScalar(dst, src, func(x float32) float32 { return max(x, 0) }) }
+func reluAVX2(dst, src []float32)    { reluGo(dst, src) }
 
 func sumF64AVX2(src []float32) float64                 { return sumF64Go(src) }
 func sqDevF64AVX2(src []float32, mean float64) float64 { return sqDevF64Go(src, mean) }

@@ -75,6 +75,16 @@ func TestRelu(t *testing.T) {
 				t.Fatalf("Relu(%g) = %g (in place %g), want %g", x, got[i], inPlace[i], want)
 			}
 		}
+		// Every short length in place: the assembly redoes the last block overlapping the loop's.
+		for n := 0; n <= 40; n++ {
+			row := append([]float32(nil), xs[len(xs)-n:]...)
+			Relu(row, row)
+			for i, x := range xs[len(xs)-n:] {
+				if want := float32(math.Max(float64(x), 0)); !sameFloat(row[i], want) {
+					t.Fatalf("n=%d in place: Relu(%g) = %g, want %g", n, x, row[i], want)
+				}
+			}
+		}
 	})
 }
 

@@ -37,7 +37,7 @@ func scaleAVX2(dst []float32, s float32)
 // maxIntoAVX2 sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX).
 func maxIntoAVX2(dst []float32, src []float32)
 
-// reluAVX2 sets dst[i] = max(x, 0) for every element of src (AVX2, FMA).
+// reluAVX2 sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX).
 func reluAVX2(dst []float32, src []float32)
 
 // sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).

@@ -2123,98 +2123,215 @@ scale_done:
 	RET
 
 // func maxIntoAVX2(dst []float32, src []float32)
-// Requires: AVX, AVX2
+// Requires: AVX
 TEXT ·maxIntoAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	SHRQ $0x03, DX
-
-maxInto_loop:
-	CMPQ    DX, $0x00000000
-	JE      maxInto_tail
-	VMOVUPS (AX), Y0
-	VMOVUPS (CX), Y1
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	CMPQ    DX, $0x00000008
+	JB      maxIntoAVX2_short
+	LEAQ    -32(AX)(DX*4), BX
+	LEAQ    -32(CX)(DX*4), SI
+	VMOVUPS (BX), Y0
+	VMOVUPS (SI), Y1
 	VMAXPS  Y1, Y0, Y2
 	VMAXPS  Y0, Y1, Y3
 	VANDPS  Y3, Y2, Y2
 	VCMPPS  $0x03, Y1, Y0, Y0
 	VORPS   Y0, Y2, Y2
-	VMOVUPS Y2, (AX)
+
+maxIntoAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      maxIntoAVX2_by8
+	VMOVUPS (AX), Y0
+	VMOVUPS (CX), Y1
+	VMAXPS  Y1, Y0, Y3
+	VMAXPS  Y0, Y1, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y3, Y3
+	VMOVUPS Y3, (AX)
+	VMOVUPS 32(AX), Y0
+	VMOVUPS 32(CX), Y1
+	VMAXPS  Y1, Y0, Y3
+	VMAXPS  Y0, Y1, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y3, Y3
+	VMOVUPS Y3, 32(AX)
+	VMOVUPS 64(AX), Y0
+	VMOVUPS 64(CX), Y1
+	VMAXPS  Y1, Y0, Y3
+	VMAXPS  Y0, Y1, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y3, Y3
+	VMOVUPS Y3, 64(AX)
+	VMOVUPS 96(AX), Y0
+	VMOVUPS 96(CX), Y1
+	VMAXPS  Y1, Y0, Y3
+	VMAXPS  Y0, Y1, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y3, Y3
+	VMOVUPS Y3, 96(AX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, DX
+	JMP     maxIntoAVX2_by32
+
+maxIntoAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      maxIntoAVX2_last
+	VMOVUPS (AX), Y0
+	VMOVUPS (CX), Y1
+	VMAXPS  Y1, Y0, Y3
+	VMAXPS  Y0, Y1, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y3, Y3
+	VMOVUPS Y3, (AX)
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
-	DECQ    DX
-	JMP     maxInto_loop
+	SUBQ    $0x00000008, DX
+	JMP     maxIntoAVX2_by8
 
-maxInto_tail:
-	MOVQ         src_len+32(FP), DX
-	ANDQ         $0x00000007, DX
-	JE           maxInto_done
-	VMOVD        DX, X0
-	VPBROADCASTD X0, Y0
-	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
-	VMASKMOVPS   (AX), Y0, Y1
-	VMASKMOVPS   (CX), Y0, Y2
-	VMAXPS       Y2, Y1, Y3
-	VMAXPS       Y1, Y2, Y4
-	VANDPS       Y4, Y3, Y3
-	VCMPPS       $0x03, Y2, Y1, Y1
-	VORPS        Y1, Y3, Y3
-	VMASKMOVPS   Y3, Y0, (AX)
+maxIntoAVX2_last:
+	VMOVUPS Y2, (BX)
+	JMP     maxIntoAVX2_done
 
-maxInto_done:
+maxIntoAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      maxIntoAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (AX), X0
+	VMOVUPS (CX), X1
+	VMAXPS  X1, X0, X2
+	VMAXPS  X0, X1, X3
+	VANDPS  X3, X2, X2
+	VCMPPS  $0x03, X1, X0, X0
+	VORPS   X0, X2, X2
+	VMOVUPS (BX), X0
+	VMOVUPS (DX), X1
+	VMAXPS  X1, X0, X3
+	VMAXPS  X0, X1, X4
+	VANDPS  X4, X3, X3
+	VCMPPS  $0x03, X1, X0, X0
+	VORPS   X0, X3, X3
+	VMOVUPS X2, (AX)
+	VMOVUPS X3, (BX)
+	JMP     maxIntoAVX2_done
+
+maxIntoAVX2_single:
+	TESTQ  DX, DX
+	JE     maxIntoAVX2_done
+	VMOVSS (AX), X0
+	VMOVSS (CX), X1
+	VMAXPS X1, X0, X2
+	VMAXPS X0, X1, X3
+	VANDPS X3, X2, X2
+	VCMPPS $0x03, X1, X0, X0
+	VORPS  X0, X2, X2
+	VMOVSS X2, (AX)
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, AX
+	DECQ   DX
+	JMP    maxIntoAVX2_single
+
+maxIntoAVX2_done:
 	VZEROUPPER
 	RET
 
 // func reluAVX2(dst []float32, src []float32)
-// Requires: AVX, AVX2
+// Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	SHRQ $0x03, DX
-
-reluAVX2_pair:
-	CMPQ    DX, $0x00000002
-	JB      reluAVX2_single
-	VMOVUPS (CX), Y0
-	VMOVUPS 32(CX), Y1
-	VXORPS  Y2, Y2, Y2
-	VMAXPS  Y0, Y2, Y0
-	VADDPS  Y2, Y0, Y0
-	VXORPS  Y2, Y2, Y2
-	VMAXPS  Y1, Y2, Y1
-	VADDPS  Y2, Y1, Y1
-	VMOVUPS Y0, (AX)
-	VMOVUPS Y1, 32(AX)
-	ADDQ    $0x00000040, CX
-	ADDQ    $0x00000040, AX
-	SUBQ    $0x00000002, DX
-	JMP     reluAVX2_pair
-
-reluAVX2_single:
-	CMPQ    DX, $0x00000000
-	JE      reluAVX2_tail
-	VMOVUPS (CX), Y0
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	CMPQ    DX, $0x00000008
+	JB      reluAVX2_short
+	LEAQ    -32(AX)(DX*4), BX
+	LEAQ    -32(CX)(DX*4), SI
+	VMOVUPS (SI), Y0
 	VXORPS  Y1, Y1, Y1
 	VMAXPS  Y0, Y1, Y0
-	VADDPS  Y1, Y0, Y0
-	VMOVUPS Y0, (AX)
+	VANDPS  absMask<>+0(SB), Y0, Y0
+
+reluAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      reluAVX2_by8
+	VMOVUPS (CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VANDPS  absMask<>+0(SB), Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VANDPS  absMask<>+0(SB), Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VANDPS  absMask<>+0(SB), Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VANDPS  absMask<>+0(SB), Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, DX
+	JMP     reluAVX2_by32
+
+reluAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      reluAVX2_last
+	VMOVUPS (CX), Y1
+	VXORPS  Y2, Y2, Y2
+	VMAXPS  Y1, Y2, Y1
+	VANDPS  absMask<>+0(SB), Y1, Y1
+	VMOVUPS Y1, (AX)
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DX
+	JMP     reluAVX2_by8
 
-reluAVX2_tail:
-	MOVQ         src_len+32(FP), DX
-	ANDQ         $0x00000007, DX
-	JE           reluAVX2_done
-	VMOVD        DX, X0
-	VPBROADCASTD X0, Y0
-	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
-	VMASKMOVPS   (CX), Y0, Y1
-	VXORPS       Y2, Y2, Y2
-	VMAXPS       Y1, Y2, Y1
-	VADDPS       Y2, Y1, Y1
-	VMASKMOVPS   Y1, Y0, (AX)
+reluAVX2_last:
+	VMOVUPS Y0, (BX)
+	JMP     reluAVX2_done
+
+reluAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      reluAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X0
+	VXORPS  X1, X1, X1
+	VMAXPS  X0, X1, X0
+	VANDPS  absMask<>+0(SB), X0, X0
+	VMOVUPS (DX), X1
+	VXORPS  X2, X2, X2
+	VMAXPS  X1, X2, X1
+	VANDPS  absMask<>+0(SB), X1, X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (BX)
+	JMP     reluAVX2_done
+
+reluAVX2_single:
+	TESTQ  DX, DX
+	JE     reluAVX2_done
+	VMOVSS (CX), X0
+	VXORPS X1, X1, X1
+	VMAXPS X0, X1, X0
+	VANDPS absMask<>+0(SB), X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, AX
+	DECQ   DX
+	JMP    reluAVX2_single
 
 reluAVX2_done:
 	VZEROUPPER

@@ -51,8 +51,10 @@ func main() {
 	expSumShifted()
 	maxKernel()
 	scaleKernel()
-	maxIntoKernel()
-	unary("reluAVX2", "max(x, 0)", relu8)
+	overlapMap("maxIntoAVX2", "sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX)", true,
+		func(d, s VecVirtual, reg func() VecVirtual) VecVirtual { return maxOf(d, s, reg) })
+	overlapMap("reluAVX2", "sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX)", false,
+		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual { return relu(s, reg) })
 	sumF64Kernel()
 	sqDevF64Kernel()
 	normalizeKernel("normalizeAVX2", true)
@@ -512,8 +514,8 @@ func scaleKernel() {
 // alone returns its first Go operand when either is NaN or both are zero, so it runs both ways
 // round: the two results differ only in those lanes, where AND keeps a zero's sign only if both
 // zeros are negative, and the unordered mask ORed in makes every NaN lane all ones (a NaN).
-func maxOf(a, b VecVirtual) VecVirtual {
-	r, r2, u := YMM(), YMM(), YMM()
+func maxOf(a, b VecVirtual, reg func() VecVirtual) VecVirtual {
+	r, r2, u := reg(), reg(), reg()
 	VMAXPS(b, a, r)
 	VMAXPS(a, b, r2)
 	VANDPS(r2, r, r)
@@ -522,43 +524,99 @@ func maxOf(a, b VecVirtual) VecVirtual {
 	return r
 }
 
-func maxIntoKernel() {
-	TEXT("maxIntoAVX2", NOSPLIT, "func(dst, src []float32)")
-	Doc("maxIntoAVX2 sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX).")
+// relu is Go's max(x, 0): VMAXPS returns its first Go operand, x, when x is NaN or ±0, so the
+// result is ≥ 0, −0 or NaN, and clearing the sign bit turns −0 into +0 and changes nothing else
+// (a NaN stays NaN).
+func relu(x VecVirtual, reg func() VecVirtual) VecVirtual {
+	z, r := reg(), reg()
+	VXORPS(z, z, z)
+	VMAXPS(x, z, r)
+	VANDPS(vecU32("absMask", 0x7fffffff), r, r)
+	return r
+}
+
+// overlapMap emits name(dst, src []float32) for a map that may be applied twice to the same
+// element (f(f(x)) = f(x) in place, or dst = f(dst, src) with f(f(d, s), s) = f(d, s)), over
+// the whole of src. The last partial block is then done as the whole block of 8 ending at the
+// last element, overlapping elements the loop writes; it is loaded and mapped before anything
+// is stored, so it sees the original values and no load waits on a store it partly overlaps (a
+// store-forwarding stall), and stored last. Rows shorter than 8 take two overlapping 4-wide
+// blocks the same way, or single elements below 4. VMASKMOVPS is avoided: its stores are
+// microcoded and slow on AMD cores, and these maps run once per short output row (GEMM
+// epilogues, pooling rows), where the tail costs as much as the loop. body maps src's lanes s
+// (and dst's lanes d when readsDst) in registers from reg.
+func overlapMap(name, what string, readsDst bool, body func(d, s VecVirtual, reg func() VecVirtual) VecVirtual) {
+	TEXT(name, NOSPLIT, "func(dst, src []float32)")
+	Doc(fmt.Sprintf("%s %s.", name, what))
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
-	SHRQ(U8(3), n)
-	Label("maxInto_loop")
-	CMPQ(n, U32(0))
-	JE(LabelRef("maxInto_tail"))
-	a, b := YMM(), YMM()
-	VMOVUPS(Mem{Base: dst}, a)
-	VMOVUPS(Mem{Base: src}, b)
-	VMOVUPS(maxOf(a, b), Mem{Base: dst})
+	// mapAt returns the mapped block at d, s (addresses), loaded with load.
+	mapAt := func(d, s Mem, reg func() VecVirtual, load func(m Mem, r VecVirtual)) VecVirtual {
+		var dv VecVirtual
+		if readsDst {
+			dv = reg()
+			load(d, dv)
+		}
+		x := reg()
+		load(s, x)
+		return body(dv, x, reg)
+	}
+	ymm := func() VecVirtual { return YMM() }
+	xmm := func() VecVirtual { return XMM() }
+	movups := func(m Mem, r VecVirtual) { VMOVUPS(m, r) }
+	movss := func(m Mem, r VecVirtual) { VMOVSS(m, r) }
+	CMPQ(n, U32(8))
+	JB(LabelRef(name + "_short"))
+	lastDst, lastSrc := GP64(), GP64()
+	LEAQ(Mem{Base: dst, Index: n, Scale: 4, Disp: -32}, lastDst)
+	LEAQ(Mem{Base: src, Index: n, Scale: 4, Disp: -32}, lastSrc)
+	last := mapAt(Mem{Base: lastDst}, Mem{Base: lastSrc}, ymm, movups)
+	Label(name + "_by32")
+	CMPQ(n, U32(32))
+	JB(LabelRef(name + "_by8"))
+	for k := 0; k < 4; k++ {
+		y := mapAt(Mem{Base: dst, Disp: 32 * k}, Mem{Base: src, Disp: 32 * k}, ymm, movups)
+		VMOVUPS(y, Mem{Base: dst, Disp: 32 * k})
+	}
+	ADDQ(U32(128), src)
+	ADDQ(U32(128), dst)
+	SUBQ(U32(32), n)
+	JMP(LabelRef(name + "_by32"))
+	Label(name + "_by8")
+	CMPQ(n, U32(8))
+	JB(LabelRef(name + "_last"))
+	y := mapAt(Mem{Base: dst}, Mem{Base: src}, ymm, movups)
+	VMOVUPS(y, Mem{Base: dst})
 	ADDQ(U32(32), src)
 	ADDQ(U32(32), dst)
+	SUBQ(U32(8), n)
+	JMP(LabelRef(name + "_by8"))
+	Label(name + "_last")
+	VMOVUPS(last, Mem{Base: lastDst})
+	JMP(LabelRef(name + "_done"))
+	Label(name + "_short")
+	CMPQ(n, U32(4))
+	JB(LabelRef(name + "_single"))
+	d4, s4 := GP64(), GP64()
+	LEAQ(Mem{Base: dst, Index: n, Scale: 4, Disp: -16}, d4)
+	LEAQ(Mem{Base: src, Index: n, Scale: 4, Disp: -16}, s4)
+	first := mapAt(Mem{Base: dst}, Mem{Base: src}, xmm, movups)
+	second := mapAt(Mem{Base: d4}, Mem{Base: s4}, xmm, movups)
+	VMOVUPS(first, Mem{Base: dst})
+	VMOVUPS(second, Mem{Base: d4})
+	JMP(LabelRef(name + "_done"))
+	Label(name + "_single")
+	TESTQ(n, n)
+	JE(LabelRef(name + "_done"))
+	VMOVSS(mapAt(Mem{Base: dst}, Mem{Base: src}, xmm, movss), Mem{Base: dst})
+	ADDQ(U32(4), src)
+	ADDQ(U32(4), dst)
 	DECQ(n)
-	JMP(LabelRef("maxInto_loop"))
-	Label("maxInto_tail")
-	mask := tailMask("src", "maxInto_done")
-	at, bt := YMM(), YMM()
-	VMASKMOVPS(Mem{Base: dst}, mask, at)
-	VMASKMOVPS(Mem{Base: src}, mask, bt)
-	VMASKMOVPS(maxOf(at, bt), mask, Mem{Base: dst})
-	Label("maxInto_done")
+	JMP(LabelRef(name + "_single"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
-}
-
-// relu8 is Go's max(x, 0): VMAXPS returns its first Go operand, x, when x is NaN or ±0, and
-// adding +0 then turns −0 into +0 and leaves every other value as it is.
-func relu8(x VecVirtual) VecVirtual {
-	z, r := YMM(), YMM()
-	VXORPS(z, z, z)
-	VMAXPS(x, z, r)
-	VADDPS(z, r, r)
-	return r
 }
 
 // f64Blocks emits a loop over src's first len(src)/8·8 elements, 16 then 8 at a time, that
