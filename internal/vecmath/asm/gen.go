@@ -535,12 +535,12 @@ func relu(x VecVirtual, reg func() VecVirtual) VecVirtual {
 	return r
 }
 
-// overlapMap emits name(dst, src []float32) for a map that may be applied twice to the same
-// element (f(f(x)) = f(x) in place, or dst = f(dst, src) with f(f(d, s), s) = f(d, s)), over
-// the whole of src. The last partial block is then done as the whole block of 8 ending at the
-// last element, overlapping elements the loop writes; it is loaded and mapped before anything
-// is stored, so it sees the original values and no load waits on a store it partly overlaps (a
-// store-forwarding stall), and stored last. Rows shorter than 8 take two overlapping 4-wide
+// overlapMap emits name(dst, src []float32) for an elementwise map (dst[i] = f(src[i]), or
+// f(dst[i], src[i]) when readsDst) over the whole of src, in place or not. The last partial
+// block is done as the whole block of 8 ending at the last element, overlapping elements the
+// loop writes: it is loaded and mapped before anything is stored, so it sees the original values
+// (and writes what the loop writes there) and no load waits on a store it partly overlaps (a
+// store-forwarding stall), and it is stored last. Rows shorter than 8 take two overlapping 4-wide
 // blocks the same way, or single elements below 4. VMASKMOVPS is avoided: its stores are
 // microcoded and slow on AMD cores, and these maps run once per short output row (GEMM
 // epilogues, pooling rows), where the tail costs as much as the loop. body maps src's lanes s
