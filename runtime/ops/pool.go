@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
@@ -35,6 +37,10 @@ type poolKernel struct {
 	columnMajor     bool // MaxPool storage_order 1: Indices count the spatial dims column-major
 	wantIndices     bool // MaxPool's second output is requested
 	p               float64
+	// last is the geometry of the most recent input shape. Shapes rarely change between runs, so
+	// it saves recomputing the window tables; it is immutable once stored, so concurrent Runs
+	// may share it.
+	last atomic.Pointer[poolShape]
 }
 
 func poolFactory(kind poolKind, global bool) Factory {
@@ -81,6 +87,29 @@ type poolShape struct {
 	inSize, outSize, kSize   int
 	inStrides, windowOffsets []int // row-major strides of in; offset of each window tap from the window's corner
 	indexStrides             []int // strides used to number Indices (row- or column-major)
+	xShape, outShape         []int // the full input and output shapes (N, C, spatial...)
+
+	// 2-D pools without Indices (poolPlane2D): per kernel column, the output columns whose tap
+	// is inside the image; for averages, per output column the valid and padded tap counts.
+	taps               []tapCols
+	colCount, padCount []int
+}
+
+// tapCols is one kernel column of a 2-D pool: output columns [lo, hi) whose tap lands inside
+// the image, and the input offset of output column 0's tap.
+type tapCols struct{ lo, hi, off int }
+
+// cachedShape returns the geometry for x, reusing the last one when x's shape is unchanged.
+func (k *poolKernel) cachedShape(x *tensor.Tensor) (*poolShape, error) {
+	if s := k.last.Load(); s != nil && slices.Equal(s.xShape, x.Shape) {
+		return s, nil
+	}
+	s, err := k.shape(x)
+	if err != nil {
+		return nil, err
+	}
+	k.last.Store(s)
+	return s, nil
 }
 
 func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
@@ -115,6 +144,11 @@ func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 		}
 		odometer(kIdx, s.kernel)
 	}
+	s.xShape = slices.Clone(x.Shape)
+	s.outShape = append([]int{x.Shape[0], x.Shape[1]}, s.out...)
+	if rank == 2 {
+		s.plan2D(k.kind == poolAvg)
+	}
 	s.indexStrides = s.inStrides
 	if k.columnMajor {
 		s.indexStrides = make([]int, rank)
@@ -132,11 +166,11 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("pool: input X is required")
 	}
 	x := inputs[0]
-	s, err := k.shape(x)
+	s, err := k.cachedShape(x)
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
-	outShape := append([]int{x.Shape[0], x.Shape[1]}, s.out...)
+	outShape := slices.Clone(s.outShape) // the output tensor owns its shape
 	var xv []float32
 	var out *floatOutput
 	switch x.DType {
@@ -158,8 +192,16 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		indexTensor = ctx.Alloc(tensor.Int64, outShape)
 		indices = indexTensor.I64()
 	}
-	ctx.Parallel(s.planes, 1, func(lo, hi int) {
-		corner := make([]int, len(s.in))
+	// A chunk should hold enough windows to pay for its goroutine.
+	minPlanes := max(1, (1<<14)/max(1, s.outSize*s.kSize))
+	ctx.Parallel(s.planes, minPlanes, func(lo, hi int) {
+		var corner []int
+		var colMax []float32 // poolPlane2D's row buffer for max pooling
+		if k.kind == poolMax && len(s.in) == 2 && indices == nil {
+			buf := getScratch(s.in[1])
+			defer convScratch.Put(buf)
+			colMax = *buf
+		}
 		for pl := lo; pl < hi; pl++ {
 			plane := xv[pl*s.inSize : (pl+1)*s.inSize]
 			dst := out.v[pl*s.outSize : (pl+1)*s.outSize]
@@ -168,8 +210,11 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 				idx = indices[pl*s.outSize : (pl+1)*s.outSize]
 			}
 			if len(s.in) == 2 && idx == nil && k.kind != poolLp {
-				k.poolPlane2D(s, plane, dst)
+				k.poolPlane2D(s, plane, dst, colMax)
 				continue
+			}
+			if corner == nil {
+				corner = make([]int, len(s.in))
 			}
 			k.poolPlane(s, plane, dst, idx, int64(pl*s.inSize), corner)
 		}
@@ -328,44 +373,40 @@ func tapRange(start, dil, taps, from, to int) (lo, hi int) {
 	return lo, hi
 }
 
-// poolPlane2D is the 2-D max and average pool without Indices. It runs tap by tap over whole
-// output rows: for kernel column kx the output columns whose tap lands in the image form one
-// range, so the inner loop is a plain strided sweep with no per-window bookkeeping.
-func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst []float32) {
-	ih, iw := s.in[0], s.in[1]
-	kh, kw := s.kernel[0], s.kernel[1]
-	ow := s.out[1]
-	sw := s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	left := s.padBegin[1]
-	// Per kernel column: output columns [lo, hi) whose tap is inside the image, and the input
-	// offset of output column 0's tap.
-	type tapCols struct{ lo, hi, off int }
-	taps := make([]tapCols, kw)
-	for kx := range taps {
+// plan2D fills the per-column tables of a 2-D pool (see poolShape.taps).
+func (s *poolShape) plan2D(average bool) {
+	iw, kw, ow := s.in[1], s.kernel[1], s.out[1]
+	sw, dw, left := s.strides[1], s.dilations[1], s.padBegin[1]
+	s.taps = make([]tapCols, kw)
+	for kx := range s.taps {
 		off := kx*dw - left
 		lo := min(ow, max(0, ceilDivInt(-off, sw)))
 		hi := max(lo, min(ow, ceilDivInt(iw-off, sw)))
-		taps[kx] = tapCols{lo, hi, off}
+		s.taps[kx] = tapCols{lo, hi, off}
 	}
-	// Per output column, for averages: valid columns, and columns inside the padded extent.
-	var colCount, padCount []int
-	if k.kind == poolAvg {
-		colCount, padCount = make([]int, ow), make([]int, ow)
-		for ox := range colCount {
+	if average {
+		s.colCount, s.padCount = make([]int, ow), make([]int, ow)
+		for ox := range s.colCount {
 			x0 := ox*sw - left
 			lo, hi := tapRange(x0, dw, kw, 0, iw)
 			plo, phi := tapRange(x0, dw, kw, -left, iw+s.padEnd[1])
-			colCount[ox], padCount[ox] = hi-lo, phi-plo
+			s.colCount[ox], s.padCount[ox] = hi-lo, phi-plo
 		}
 	}
+}
+
+// poolPlane2D is the 2-D max and average pool without Indices. It runs tap by tap over whole
+// output rows: for kernel column kx the output columns whose tap lands in the image form one
+// range (s.taps), so the inner loop is a plain strided sweep with no per-window bookkeeping.
+// colMax is a scratch row one input row wide, used by max pooling.
+func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst, colMax []float32) {
+	ih, iw := s.in[0], s.in[1]
+	kh := s.kernel[0]
+	ow := s.out[1]
+	sw := s.strides[1]
+	dh := s.dilations[0]
+	taps, colCount, padCount := s.taps, s.colCount, s.padCount
 	negInf := float32(math.Inf(-1))
-	var colMax []float32 // max pooling: the window rows' elementwise max, one input row wide
-	if k.kind == poolMax {
-		buf := getScratch(iw)
-		defer convScratch.Put(buf)
-		colMax = *buf
-	}
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
