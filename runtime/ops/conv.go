@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
@@ -192,6 +193,9 @@ type convKernel struct {
 	packedW  []*gemm.PackedA
 	act      func(dst []float32) // fused activation, nil for none
 	residual bool                // input 3 is added to the output (FuseResidual)
+	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
+	// concurrent Runs can share it; shapes rarely change between runs.
+	last atomic.Pointer[convShape]
 }
 
 // FuseActivation makes the kernel apply act to its output.
@@ -263,7 +267,38 @@ type convShape struct {
 	strides, dilations []int
 	padBegin, padEnd   []int
 	inSize, outSize    int
-	kSize              int // product of kernel dims
+	kSize              int   // product of kernel dims
+	xShape, wShape     []int // the shapes this geometry was computed for (cachedShape)
+	outShape           []int
+}
+
+// cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
+// when their shapes are unchanged.
+func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
+	if s := k.last.Load(); s != nil && slices.Equal(s.xShape, x.Shape) && slices.Equal(s.wShape, w.Shape) {
+		return s, nil
+	}
+	if x.Rank() < 3 || w.Rank() != x.Rank() {
+		return nil, fmt.Errorf("X %v and W %v must both be N-d images (rank ≥ 3)", x.Shape, w.Shape)
+	}
+	xShape, wShape := slices.Clone(x.Shape), slices.Clone(w.Shape)
+	s := &convShape{batch: xShape[0], c: xShape[1], m: wShape[0], group: k.group,
+		in: xShape[2:], kernel: wShape[2:], xShape: xShape, wShape: wShape}
+	if len(k.geom.kernel) > 0 && !slices.Equal(k.geom.kernel, s.kernel) {
+		return nil, fmt.Errorf("kernel_shape %v does not match W %v", k.geom.kernel, w.Shape)
+	}
+	if s.c != wShape[1]*k.group || s.m%k.group != 0 {
+		return nil, fmt.Errorf("X %v, W %v and group %d do not agree", x.Shape, w.Shape, k.group)
+	}
+	var err error
+	if s.out, s.padBegin, s.padEnd, err = k.geom.forward(s.in, s.kernel, false); err != nil {
+		return nil, err
+	}
+	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
+	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
+	s.outShape = append([]int{s.batch, s.m}, s.out...)
+	k.last.Store(s)
+	return s, nil
 }
 
 func (s *convShape) cg() int { return s.c / s.group }
@@ -274,23 +309,10 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Conv: inputs X and W are required")
 	}
 	x, w := inputs[0], inputs[1]
-	if x.Rank() < 3 || w.Rank() != x.Rank() {
-		return nil, fmt.Errorf("Conv: X %v and W %v must both be N-d images (rank ≥ 3)", x.Shape, w.Shape)
-	}
-	s := &convShape{batch: x.Shape[0], c: x.Shape[1], m: w.Shape[0], group: k.group,
-		in: x.Shape[2:], kernel: w.Shape[2:]}
-	if len(k.geom.kernel) > 0 && !slices.Equal(k.geom.kernel, s.kernel) {
-		return nil, fmt.Errorf("Conv: kernel_shape %v does not match W %v", k.geom.kernel, w.Shape)
-	}
-	if s.c != w.Shape[1]*k.group || s.m%k.group != 0 {
-		return nil, fmt.Errorf("Conv: X %v, W %v and group %d do not agree", x.Shape, w.Shape, k.group)
-	}
-	var err error
-	if s.out, s.padBegin, s.padEnd, err = k.geom.forward(s.in, s.kernel, false); err != nil {
+	s, err := k.cachedShape(x, w)
+	if err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
-	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
-	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 
 	xv, err := floatInput(x, "Conv: X")
 	if err != nil {
@@ -310,7 +332,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, fmt.Errorf("Conv: bias has %d values, want %d", len(bias), s.m)
 		}
 	}
-	outShape := append([]int{s.batch, s.m}, s.out...)
+	outShape := slices.Clone(s.outShape) // the output tensor owns its shape
 	var residual []float32
 	if k.residual {
 		if len(inputs) < 4 || inputs[3] == nil || !tensor.SameShape(inputs[3].Shape, outShape) {
@@ -393,18 +415,20 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			if residual != nil {
 				groupResidual = residual[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
 			}
-			ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 			var err error
 			switch {
 			case pointwise:
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1:
-				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, ep)
+				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act)
 			case len(s.in) == 2 && s.stridedIndirectPays():
-				err = convIndirectStrided2D(ctx, s, packed[g], img, dst, groupBias, ep, buf)
+				err = convIndirectStrided2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act, buf)
 			case len(s.in) == 2:
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 				im2col(ctx, s, img, col)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			}
@@ -421,7 +445,7 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 // padded[c][oy+ky·dh][ox+kx·dw], so patch row (c, ky, kx) is the image shifted by a constant —
 // an offset table for gemm's IndirectB. The product lands on the padded-width grid (a few
 // extra columns per row) in scratch and is compacted into dst with the bias and epilogue.
-func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias []float32, ep *gemm.Epilogue) error {
+func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32)) error {
 	ih, iw := s.in[0], s.in[1]
 	kh, kw := s.kernel[0], s.kernel[1]
 	dh, dw := s.dilations[0], s.dilations[1]
@@ -448,7 +472,7 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 			}
 		}
 	}
-	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: offs}, pw, dst, bias, ep)
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: offs}, pw, dst, bias, residual, act)
 }
 
 // stridedIndirectPays reports whether a strided 2-D convolution should read its phased image in
@@ -466,7 +490,7 @@ func (s *convShape) stridedIndirectPays() bool {
 // into stride phases (see phasedImage): in phase coordinates tap (c, ky, kx) of output (oy, ox)
 // is phase (ky·dh mod sh, kx·dw mod sw) at row oy + ky·dh/sh, column ox + kx·dw/sw, again the
 // image shifted by a constant per tap. The grid is one phase row (⌈padded width/sw⌉) wide.
-func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias []float32, ep *gemm.Epilogue, buf *[]float32) error {
+func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32), buf *[]float32) error {
 	kh, kw := s.kernel[0], s.kernel[1]
 	sh, sw := s.strides[0], s.strides[1]
 	dh, dw := s.dilations[0], s.dilations[1]
@@ -497,40 +521,64 @@ func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, ds
 		im.data = (*buf)[:need]
 		clear(im.data[filled:])
 	}
-	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: im.data, Offsets: offs}, im.rowLen, dst, bias, ep)
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: im.data, Offsets: offs}, im.rowLen, dst, bias, residual, act)
 }
 
 // convOnGrid multiplies the packed weights by an indirect patch matrix whose columns are output
 // rows laid rowLen apart (ow of them real) and compacts the product into dst, adding the bias
-// and running the epilogue's activation (and residual) on each output row while it is in cache.
-func convOnGrid(ctx *Context, s *convShape, pa *gemm.PackedA, b gemm.IndirectB, rowLen int, dst, bias []float32, ep *gemm.Epilogue) error {
-	oh, ow := s.out[0], s.out[1]
+// and residual (laid out like dst), then applying act once per output channel while it is in
+// cache — one call per channel rather than per short output row.
+func convOnGrid(ctx *Context, s *convShape, pa *gemm.PackedA, b gemm.IndirectB, rowLen int, dst, bias, residual []float32, act func([]float32)) error {
 	mg := s.mg()
-	grid := oh * rowLen
+	grid := s.out[0] * rowLen
 	outBuf := getScratch(mg * grid)
 	defer convScratch.Put(outBuf)
 	if err := gemm.SgemmPackedAIndirect(pa, grid, b, 0, *outBuf, grid, ctx.Threads, nil); err != nil {
 		return err
 	}
-	onGrid := *outBuf
-	ctx.Parallel(mg, 1, func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			for oy := 0; oy < oh; oy++ {
-				row := dst[m*oh*ow+oy*ow : m*oh*ow+(oy+1)*ow]
-				copy(row, onGrid[m*grid+oy*rowLen:])
-				if bias != nil {
-					v := bias[m]
-					for i := range row {
-						row[i] += v
-					}
+	g := gridCompaction{onGrid: *outBuf, rowLen: rowLen, oh: s.out[0], ow: s.out[1], dst: dst, bias: bias, residual: residual, act: act}
+	if ctx == nil || ctx.Threads <= 1 {
+		g.channels(0, mg) // no closure to allocate
+		return nil
+	}
+	shared := g // escapes to the workers; declared here so the one-thread path stays on the stack
+	ctx.Parallel(mg, 1, shared.channels)
+	return nil
+}
+
+// gridCompaction copies output channels from the padded-width grid into dst with the epilogue.
+type gridCompaction struct {
+	onGrid              []float32
+	rowLen, oh, ow      int
+	dst, bias, residual []float32
+	act                 func([]float32)
+}
+
+func (g *gridCompaction) channels(lo, hi int) {
+	size := g.oh * g.ow
+	for m := lo; m < hi; m++ {
+		grid := g.onGrid[m*g.oh*g.rowLen:]
+		for oy := 0; oy < g.oh; oy++ {
+			off := m*size + oy*g.ow
+			row := g.dst[off : off+g.ow]
+			copy(row, grid[oy*g.rowLen:])
+			if g.bias != nil {
+				v := g.bias[m]
+				for i := range row {
+					row[i] += v
 				}
-				if ep != nil && ep.Act != nil {
-					ep.Act(m, oy*ow, row)
+			}
+			if g.residual != nil {
+				r := g.residual[off : off+g.ow]
+				for i := range row {
+					row[i] += r[i]
 				}
 			}
 		}
-	})
-	return nil
+		if g.act != nil {
+			g.act(g.dst[m*size : (m+1)*size])
+		}
+	}
 }
 
 // phasedImage is one group's image, zero-padded and split into stride phases: phase (py, px)
