@@ -153,7 +153,7 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 			return fmt.Errorf("gemm: indirect B row %d at offset %d needs %d values, has %d", p, off, off+span, len(b.Data))
 		}
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: &b, c: c, ldc: ldc, ep: ep}
+	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc, ep: ep}
 	if err := j.checkC(); err != nil {
 		return err
 	}
@@ -173,7 +173,8 @@ type job struct {
 	ldb            int
 	pb             *PackedB
 	bPacker        BPacker
-	ind            *IndirectB
+	ind            IndirectB
+	indirect       bool // B is read in place through ind
 	c              []float32
 	ldc            int
 	ep             *Epilogue
@@ -247,6 +248,7 @@ func (j *job) run(threads int) {
 		j.block(0, j.m, 0, j.n)
 		return
 	}
+	shared := j.clone() // the workers' copy is on the heap; the one-thread path keeps j on the stack
 	var wg sync.WaitGroup
 	// Split columns unless there are few of them: with a narrow C (late conv layers, 7×7
 	// outputs) a column split would make every goroutine stream all of A, the weights.
@@ -268,9 +270,9 @@ func (j *job) run(threads int) {
 				}
 			}()
 			if splitN {
-				j.block(0, j.m, min(nPanels*t/parts*nr, j.n), min(nPanels*(t+1)/parts*nr, j.n))
+				shared.block(0, shared.m, min(nPanels*t/parts*nr, shared.n), min(nPanels*(t+1)/parts*nr, shared.n))
 			} else {
-				j.block(min(mPanels*t/parts*mr, j.m), min(mPanels*(t+1)/parts*mr, j.m), 0, j.n)
+				shared.block(min(mPanels*t/parts*mr, shared.m), min(mPanels*(t+1)/parts*mr, shared.m), 0, shared.n)
 			}
 		}()
 	}
@@ -278,6 +280,12 @@ func (j *job) run(threads int) {
 	if p := failure.Load(); p != nil {
 		panic(fmt.Sprintf("gemm worker: %v", p))
 	}
+}
+
+// clone returns a heap copy of j for the worker goroutines.
+func (j *job) clone() *job {
+	c := *j
+	return &c
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -324,7 +332,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		bufA = getBuf(mc * kBlock(j.k))
 		defer bufPool.Put(bufA)
 	}
-	if j.pb == nil && j.ind == nil {
+	if j.pb == nil && !j.indirect {
 		bufB = getBuf(kBlock(j.k) * min(nc, ceilDiv(j1-j0, nr)*nr))
 		defer bufPool.Put(bufB)
 	}
@@ -341,7 +349,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			kcb := min(kb, j.k-pc)
 			var bBlock []float32
 			switch {
-			case j.ind != nil:
+			case j.indirect:
 				// Read in place; bBlock stays nil.
 			case j.pb != nil:
 				bBlock = j.pb.data[pc*j.pb.panels*nr+(jc/nr)*kcb*nr:]
@@ -387,7 +395,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							switch {
 							case direct:
 								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
-							case j.ind != nil:
+							case j.indirect:
 								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:
 								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
@@ -435,7 +443,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 // readsADirectly reports whether the wide kernel can take A unpacked: a row-major A that
 // packing would not scale.
 func (j *job) readsADirectly() bool {
-	return useWide && j.pa == nil && j.ind == nil && !j.transA && j.alpha == 1
+	return useWide && j.pa == nil && !j.indirect && !j.transA && j.alpha == 1
 }
 
 // tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or
@@ -447,19 +455,19 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	full := mrb == mr && nrb == nr
 	var bp, bRows []float32
 	var bOffs []int
-	if j.ind != nil {
+	if j.indirect {
 		bRows, bOffs = j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb]
 	} else {
 		bp = bBlock[(jr/nr)*kcb*nr:]
 	}
 	switch {
-	case j.ind != nil && full:
+	case j.indirect && full:
 		indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
 		return
 	case full:
 		microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
 		return
-	case j.ind != nil:
+	case j.indirect:
 		indirectKernel(kcb, ap, bRows, bOffs, edge[:], nr, false)
 	case nrb <= nr/2:
 		narrowKernel(kcb, ap, bp, edge[:], nr)

@@ -5,30 +5,48 @@
 package gemm
 
 // kernel6x16 computes a 6x16 tile of C from packed panels of A and B (AVX2, FMA).
+//
+//go:noescape
 func kernel6x16(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 
 // kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).
+//
+//go:noescape
 func kernel6x16Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 
 // kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.
+//
+//go:noescape
 func kernel6x8(k int, a *float32, b *float32, c *float32, ldc int)
 
 // kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
 func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 
 // kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
 func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 
 // kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
 func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
 // kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
 func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
 // addRow adds src[0:n] to dst[0:n] (AVX).
+//
+//go:noescape
 func addRow(dst *float32, src *float32, n int)
 
 // addScalar adds v to dst[0:n] (AVX).
+//
+//go:noescape
 func addScalar(dst *float32, n int, v float32)
 
 // fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).

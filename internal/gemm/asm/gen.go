@@ -38,6 +38,7 @@ func main() {
 // a and b are packed panels (see pack.go).
 func microKernel() {
 	TEXT("kernel6x16", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 	Doc(fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
@@ -139,6 +140,7 @@ func microKernel() {
 // a convolution's patch matrix addressed straight in the padded image, with no im2col.
 func indirectKernel() {
 	TEXT("kernel6x16Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
+	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 	Doc("kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
@@ -237,9 +239,11 @@ func wideKernel(indirect bool) {
 	const rows, cols = 2 * mr, 2 * nr
 	if indirect {
 		TEXT("kernel12x32Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
+		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).")
 	} else {
 		TEXT("kernel12x32", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).")
 	}
 	k := Load(Param("k"), GP64())
@@ -357,6 +361,7 @@ func wideKernel(indirect bool) {
 // accumulate flag): edge tiles go through a scratch tile.
 func narrowKernel() {
 	TEXT("kernel6x8", NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
+	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 	Doc("kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
@@ -418,6 +423,7 @@ func wideKernelDirectA(panels int) {
 	const rows = 2 * mr
 	name := fmt.Sprintf("kernel12x%dDirectA", panels*nr)
 	TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)")
+	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 	Doc(fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
 	k := Load(Param("k"), GP64())
 	lda := Load(Param("lda"), GP64())
@@ -519,9 +525,11 @@ func wideKernelDirectA(panels int) {
 func addVectors(scalar bool) {
 	if scalar {
 		TEXT("addScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
+		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addScalar adds v to dst[0:n] (AVX).")
 	} else {
 		TEXT("addRow", NOSPLIT, "func(dst, src *float32, n int)")
+		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addRow adds src[0:n] to dst[0:n] (AVX).")
 	}
 	dst := Load(Param("dst"), GP64())
