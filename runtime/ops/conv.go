@@ -332,7 +332,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, fmt.Errorf("Conv: bias has %d values, want %d", len(bias), s.m)
 		}
 	}
-	outShape := slices.Clone(s.outShape) // the output tensor owns its shape
+	outShape := s.outShape // shared: Alloc copies the shape into the tensor it returns
 	var residual []float32
 	if k.residual {
 		if len(inputs) < 4 || inputs[3] == nil || !tensor.SameShape(inputs[3].Shape, outShape) {

@@ -170,7 +170,7 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
-	outShape := slices.Clone(s.outShape) // the output tensor owns its shape
+	outShape := s.outShape // shared: Alloc copies the shape into the tensor it returns
 	var xv []float32
 	var out *floatOutput
 	switch x.DType {
@@ -192,33 +192,15 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		indexTensor = ctx.Alloc(tensor.Int64, outShape)
 		indices = indexTensor.I64()
 	}
+	job := poolJob{k: k, s: s, xv: xv, out: out.v, indices: indices}
 	// A chunk should hold enough windows to pay for its goroutine.
 	minPlanes := max(1, (1<<14)/max(1, s.outSize*s.kSize))
-	ctx.Parallel(s.planes, minPlanes, func(lo, hi int) {
-		var corner []int
-		var colMax []float32 // poolPlane2D's row buffer for max pooling
-		if k.kind == poolMax && len(s.in) == 2 && indices == nil {
-			buf := getScratch(s.in[1])
-			defer convScratch.Put(buf)
-			colMax = *buf
-		}
-		for pl := lo; pl < hi; pl++ {
-			plane := xv[pl*s.inSize : (pl+1)*s.inSize]
-			dst := out.v[pl*s.outSize : (pl+1)*s.outSize]
-			var idx []int64
-			if indices != nil {
-				idx = indices[pl*s.outSize : (pl+1)*s.outSize]
-			}
-			if len(s.in) == 2 && idx == nil && k.kind != poolLp {
-				k.poolPlane2D(s, plane, dst, colMax)
-				continue
-			}
-			if corner == nil {
-				corner = make([]int, len(s.in))
-			}
-			k.poolPlane(s, plane, dst, idx, int64(pl*s.inSize), corner)
-		}
-	})
+	if ctx == nil || ctx.Threads <= 1 || s.planes < 2*minPlanes {
+		job.planes(0, s.planes) // inline, without a closure to allocate
+	} else {
+		shared := job
+		ctx.Parallel(s.planes, minPlanes, shared.planes)
+	}
 	var result *tensor.Tensor
 	if x.DType == tensor.Int8 || x.DType == tensor.Uint8 {
 		result = ctx.Alloc(x.DType, outShape)
@@ -227,6 +209,42 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		result = out.tensor(ctx)
 	}
 	return []*tensor.Tensor{result, indexTensor}, nil
+}
+
+// poolJob is one pooling call, split by (image, channel) plane.
+type poolJob struct {
+	k       *poolKernel
+	s       *poolShape
+	xv, out []float32
+	indices []int64 // MaxPool's Indices output, nil when not requested
+}
+
+// planes pools planes [lo, hi).
+func (j *poolJob) planes(lo, hi int) {
+	k, s := j.k, j.s
+	var corner []int
+	var colMax []float32 // poolPlane2D's row buffer for max pooling
+	if k.kind == poolMax && len(s.in) == 2 && j.indices == nil {
+		buf := getScratch(s.in[1])
+		defer convScratch.Put(buf)
+		colMax = *buf
+	}
+	for pl := lo; pl < hi; pl++ {
+		plane := j.xv[pl*s.inSize : (pl+1)*s.inSize]
+		dst := j.out[pl*s.outSize : (pl+1)*s.outSize]
+		var idx []int64
+		if j.indices != nil {
+			idx = j.indices[pl*s.outSize : (pl+1)*s.outSize]
+		}
+		if len(s.in) == 2 && idx == nil && k.kind != poolLp {
+			k.poolPlane2D(s, plane, dst, colMax)
+			continue
+		}
+		if corner == nil {
+			corner = make([]int, len(s.in))
+		}
+		k.poolPlane(s, plane, dst, idx, int64(pl*s.inSize), corner)
+	}
 }
 
 // widenSmallInts converts int8 or uint8 values to float32, which holds them exactly.
