@@ -561,12 +561,14 @@ func (g *gridCompaction) channels(lo, hi int) {
 		for oy := 0; oy < g.oh; oy++ {
 			off := m*size + oy*g.ow
 			row := g.dst[off : off+g.ow]
-			copy(row, grid[oy*g.rowLen:])
+			src := grid[oy*g.rowLen : oy*g.rowLen+g.ow]
 			if g.bias != nil {
 				v := g.bias[m]
 				for i := range row {
-					row[i] += v
+					row[i] = src[i] + v // copy and bias in one pass
 				}
+			} else {
+				copy(row, src)
 			}
 			if g.residual != nil {
 				r := g.residual[off : off+g.ow]
