@@ -270,6 +270,7 @@ type convShape struct {
 	kSize              int   // product of kernel dims
 	xShape, wShape     []int // the shapes this geometry was computed for (cachedShape)
 	outShape           []int
+	gridOffsets        []int // convIndirect2D's row offsets (stride-1 2-D), set by cachedShape
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -297,6 +298,10 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
+	if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 && !s.isPointwise() {
+		s.gridOffsets = make([]int, s.cg()*s.kSize)
+		s.fillGridOffsets(s.gridOffsets)
+	}
 	k.last.Store(s)
 	return s, nil
 }
@@ -440,6 +445,21 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 	return nil
 }
 
+// fillGridOffsets writes convIndirect2D's row-offset table: patch row (c, ky, kx) starts at
+// padded[c][ky·dh][kx·dw] of the zero-padded image.
+func (s *convShape) fillGridOffsets(offs []int) {
+	kh, kw := s.kernel[0], s.kernel[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
+	for c := 0; c < s.cg(); c++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				offs[(c*kh+ky)*kw+kx] = c*ph*pw + ky*dh*pw + kx*dw
+			}
+		}
+	}
+}
+
 // convIndirect2D runs a stride-1 2-D convolution without forming the patch matrix: on the
 // zero-padded image, output position (oy, ox) of a padded-width grid and tap (c, ky, kx) read
 // padded[c][oy+ky·dh][ox+kx·dw], so patch row (c, ky, kx) is the image shifted by a constant —
@@ -448,7 +468,7 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32)) error {
 	ih, iw := s.in[0], s.in[1]
 	kh, kw := s.kernel[0], s.kernel[1]
-	dh, dw := s.dilations[0], s.dilations[1]
+	dw := s.dilations[1]
 	top, left := s.padBegin[0], s.padBegin[1]
 	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
 	cg := s.cg()
@@ -462,15 +482,12 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 			copy(padded[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
 		}
 	}
-	offsBuf := getOffsets(cg * kh * kw)
-	defer offsetScratch.Put(offsBuf)
-	offs := *offsBuf
-	for c := 0; c < cg; c++ {
-		for ky := 0; ky < kh; ky++ {
-			for kx := 0; kx < kw; kx++ {
-				offs[(c*kh+ky)*kw+kx] = c*ph*pw + ky*dh*pw + kx*dw
-			}
-		}
+	offs := s.gridOffsets // built once per shape by cachedShape
+	if len(offs) != cg*kh*kw {
+		offsBuf := getOffsets(cg * kh * kw)
+		defer offsetScratch.Put(offsBuf)
+		offs = *offsBuf
+		s.fillGridOffsets(offs)
 	}
 	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: offs}, pw, dst, bias, residual, act)
 }
