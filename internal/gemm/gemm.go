@@ -38,6 +38,10 @@ type Epilogue struct {
 	// Act transforms C[row, col:col+len(dst)] in place; it may be called concurrently for
 	// disjoint pieces of C. Nil leaves C as is.
 	Act func(row, col int, dst []float32)
+	// Elementwise, when Act is nil, transforms values in place regardless of their position
+	// (a fused ReLU): where a block's rows are contiguous in C it is called once over several
+	// rows rather than once per row piece. It may be called concurrently for disjoint pieces.
+	Elementwise func(dst []float32)
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where op(A) is m×k
@@ -512,17 +516,35 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 	if ep == nil {
 		return
 	}
-	for i := i0; i < i1; i++ {
-		row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
-		if ep.Bias != nil {
-			if ep.BiasPerRow {
-				addScalarF32(row, ep.Bias[i])
-			} else {
-				addRowF32(row, ep.Bias[j0:j1])
+	elementwise := ep.Act == nil && ep.Elementwise != nil
+	// Rows per Elementwise call: whole rows of C are contiguous when the block spans them.
+	group := 1
+	if elementwise && j0 == 0 && j1 == j.n && j.ldc == j.n {
+		group = max(1, epilogueSpan/max(1, j.n))
+	}
+	for g0 := i0; g0 < i1; g0 += group {
+		g1 := min(i1, g0+group)
+		for i := g0; i < g1; i++ {
+			row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
+			if ep.Bias != nil {
+				if ep.BiasPerRow {
+					addScalarF32(row, ep.Bias[i])
+				} else {
+					addRowF32(row, ep.Bias[j0:j1])
+				}
+			}
+			if ep.Act != nil {
+				ep.Act(i, j0, row)
+			} else if elementwise && group == 1 {
+				ep.Elementwise(row)
 			}
 		}
-		if ep.Act != nil {
-			ep.Act(i, j0, row)
+		if elementwise && group > 1 {
+			ep.Elementwise(j.c[g0*j.ldc : (g1-1)*j.ldc+j1])
 		}
 	}
 }
+
+// epilogueSpan is about how many values one Elementwise call covers when rows are contiguous:
+// long enough to amortize the call, short enough to stay in L1 after the bias pass.
+const epilogueSpan = 4096

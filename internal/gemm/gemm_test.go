@@ -179,33 +179,51 @@ func TestEpilogue(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
 	rowBias, colBias := randSlice(r, m), randSlice(r, n)
-	relu := func(row, col int, dst []float32) {
+	reluSlice := func(dst []float32) {
 		for i, v := range dst {
 			dst[i] = max(v, 0)
 		}
 	}
+	relu := func(row, col int, dst []float32) { reluSlice(dst) }
+	const sentinel = -5 // in C's padding columns (ldc > n): the epilogue must leave it
 	for _, perRow := range []bool{false, true} {
-		bias := colBias
-		if perRow {
-			bias = rowBias
-		}
-		c := make([]float32, m*n)
-		err := SgemmFused(false, false, m, n, k, 1, a, k, b, n, 0, c, n, 2, &Epilogue{Bias: bias, BiasPerRow: perRow, Act: relu})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
-		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				var bv float32
-				if perRow {
-					bv = bias[i]
-				} else {
-					bv = bias[j]
-				}
-				w := math.Max(want[i*n+j]+float64(bv), 0)
-				if math.Abs(float64(c[i*n+j])-w) > 1e-4 {
-					t.Fatalf("perRow=%v: C[%d,%d] = %g, want %g", perRow, i, j, c[i*n+j], w)
+		for _, elementwise := range []bool{false, true} {
+			for _, ldc := range []int{n, n + 3} {
+				for _, threads := range []int{1, 2} {
+					bias := colBias
+					if perRow {
+						bias = rowBias
+					}
+					ep := &Epilogue{Bias: bias, BiasPerRow: perRow, Act: relu}
+					if elementwise {
+						ep = &Epilogue{Bias: bias, BiasPerRow: perRow, Elementwise: reluSlice}
+					}
+					c := make([]float32, m*ldc)
+					for i := range c {
+						c[i] = sentinel
+					}
+					if err := SgemmFused(false, false, m, n, k, 1, a, k, b, n, 0, c, ldc, threads, ep); err != nil {
+						t.Fatal(err)
+					}
+					want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
+					name := fmt.Sprintf("perRow=%v elementwise=%v ldc=%d threads=%d", perRow, elementwise, ldc, threads)
+					for i := 0; i < m; i++ {
+						for j := 0; j < ldc; j++ {
+							w := float64(sentinel)
+							if j < n {
+								var bv float32
+								if perRow {
+									bv = bias[i]
+								} else {
+									bv = bias[j]
+								}
+								w = math.Max(want[i*n+j]+float64(bv), 0)
+							}
+							if math.Abs(float64(c[i*ldc+j])-w) > 1e-4 {
+								t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, c[i*ldc+j], w)
+							}
+						}
+					}
 				}
 			}
 		}

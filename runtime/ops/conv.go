@@ -180,7 +180,7 @@ func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *g
 			}
 		}
 	case act != nil:
-		ep.Act = func(_, _ int, dst []float32) { act(dst) }
+		ep.Elementwise = act // called once over several rows where C's rows are contiguous
 	}
 	return ep
 }
@@ -351,7 +351,13 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
 		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
 		if ep := epilogue(nil, residual, len(out.v), k.act); ep != nil {
-			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) { ep.Act(0, lo, out.v[lo:hi]) })
+			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) {
+				if ep.Act != nil {
+					ep.Act(0, lo, out.v[lo:hi])
+				} else {
+					ep.Elementwise(out.v[lo:hi])
+				}
+			})
 		}
 		return []*tensor.Tensor{out.tensor(ctx)}, nil
 	}
