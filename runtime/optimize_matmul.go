@@ -92,10 +92,7 @@ type fusedMatMul struct {
 func (f *fusedMatMul) epilogue() *gemm.Epilogue {
 	f.epOnce.Do(func() {
 		if f.bias != nil || f.act != nil {
-			f.ep = &gemm.Epilogue{Bias: f.bias}
-			if act := f.act; act != nil {
-				f.ep.Act = func(_, _ int, dst []float32) { act(dst) }
-			}
+			f.ep = &gemm.Epilogue{Bias: f.bias, Elementwise: f.act}
 		}
 	})
 	return f.ep

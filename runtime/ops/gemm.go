@@ -193,8 +193,7 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		if ep == nil {
 			ep = &gemm.Epilogue{}
 		}
-		act := k.act
-		ep.Act = func(_, _ int, dst []float32) { act(dst) }
+		ep.Elementwise = k.act
 	}
 	if k.packedB != nil && k.packedB.K() == ka && k.packedB.N() == n {
 		err = gemm.SgemmPackedB(k.transA, m, k.alpha, av, lda, k.packedB, beta, out.v, n, ctx.Threads, ep)

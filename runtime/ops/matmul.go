@@ -122,8 +122,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	}
 	var ep *gemm.Epilogue
 	if k.act != nil {
-		act := k.act
-		ep = &gemm.Epilogue{Act: func(_, _ int, dst []float32) { act(dst) }}
+		ep = &gemm.Epilogue{Elementwise: k.act}
 	}
 	p, err := planMatMul(a.Shape, b.Shape)
 	if err != nil {
