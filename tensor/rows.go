@@ -10,7 +10,7 @@ func ConcatRows(parts []*Tensor) *Tensor {
 	out := Zeros(parts[0].DType, shape)
 	offset := 0
 	for _, p := range parts {
-		copyRange(out, offset, p, 0, p.Len())
+		CopyRange(out, offset, p, 0, p.Len())
 		offset += p.Len()
 	}
 	return out
@@ -22,12 +22,13 @@ func SliceRows(t *Tensor, lo, hi int) *Tensor {
 	shape[0] = hi - lo
 	row := NumElements(t.Shape[1:])
 	out := Zeros(t.DType, shape)
-	copyRange(out, 0, t, lo*row, (hi-lo)*row)
+	CopyRange(out, 0, t, lo*row, (hi-lo)*row)
 	return out
 }
 
-// copyRange copies n elements of src starting at from into dst starting at at.
-func copyRange(dst *Tensor, at int, src *Tensor, from, n int) {
+// CopyRange copies n elements of src, starting at element from, into dst starting at element at.
+// The tensors must share a dtype.
+func CopyRange(dst *Tensor, at int, src *Tensor, from, n int) {
 	switch d := dst.Data.(type) {
 	case []float32:
 		copy(d[at:at+n], src.Data.([]float32)[from:from+n])

@@ -111,41 +111,8 @@ func (t *Tensor) Reshape(shape []int) (*Tensor, error) {
 // Clone deep-copies t.
 func (t *Tensor) Clone() *Tensor {
 	c := Zeros(t.DType, t.Shape)
-	copyAny(c.Data, t.Data)
+	CopyRange(c, 0, t, 0, t.Len())
 	return c
-}
-
-func copyAny(dst, src any) {
-	switch d := dst.(type) {
-	case []float32:
-		copy(d, src.([]float32))
-	case []float64:
-		copy(d, src.([]float64))
-	case []Float16Bits:
-		copy(d, src.([]Float16Bits))
-	case []BFloat16Bits:
-		copy(d, src.([]BFloat16Bits))
-	case []int8:
-		copy(d, src.([]int8))
-	case []int16:
-		copy(d, src.([]int16))
-	case []int32:
-		copy(d, src.([]int32))
-	case []int64:
-		copy(d, src.([]int64))
-	case []uint8:
-		copy(d, src.([]uint8))
-	case []uint16:
-		copy(d, src.([]uint16))
-	case []uint32:
-		copy(d, src.([]uint32))
-	case []uint64:
-		copy(d, src.([]uint64))
-	case []bool:
-		copy(d, src.([]bool))
-	case []string:
-		copy(d, src.([]string))
-	}
 }
 
 // ShapeString formats a shape as [1,3,224,224].

@@ -515,7 +515,7 @@ func variadicFactory(op arithOp, mean bool) Factory {
 			}
 			if mean {
 				div := tensor.Zeros(acc.DType, []int{})
-				if err := storeSigned([]int64{int64(count)}, div); err != nil {
+				if err := storeIntegers([]int64{int64(count)}, div); err != nil {
 					return nil, err
 				}
 				r, err := arith(ctx, opDiv, acc, div)

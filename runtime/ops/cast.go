@@ -90,7 +90,7 @@ func needInputs(in []*tensor.Tensor, k int) error {
 func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
 	out := ctx.Alloc(to, t.Shape)
 	if t.DType == to {
-		copyData(out.Data, t.Data)
+		tensor.CopyRange(out, 0, t, 0, t.Len())
 		return out, nil
 	}
 	if t.DType == tensor.String {
@@ -127,21 +127,21 @@ func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor
 	case []tensor.BFloat16Bits:
 		return out, storeFloats(bf16ToF32(src), out)
 	case []int8:
-		return out, storeSigned(src, out)
+		return out, storeIntegers(src, out)
 	case []int16:
-		return out, storeSigned(src, out)
+		return out, storeIntegers(src, out)
 	case []int32:
-		return out, storeSigned(src, out)
+		return out, storeIntegers(src, out)
 	case []int64:
-		return out, storeSigned(src, out)
+		return out, storeIntegers(src, out)
 	case []uint8:
-		return out, storeUnsigned(src, out)
+		return out, storeIntegers(src, out)
 	case []uint16:
-		return out, storeUnsigned(src, out)
+		return out, storeIntegers(src, out)
 	case []uint32:
-		return out, storeUnsigned(src, out)
+		return out, storeIntegers(src, out)
 	case []uint64:
-		return out, storeUnsigned(src, out)
+		return out, storeIntegers(src, out)
 	case []bool:
 		u := make([]uint8, len(src))
 		for i, v := range src {
@@ -149,7 +149,7 @@ func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor
 				u[i] = 1
 			}
 		}
-		return out, storeUnsigned(u, out)
+		return out, storeIntegers(u, out)
 	}
 	return nil, fmt.Errorf("cannot cast %v to %v", t.DType, to)
 }
@@ -225,53 +225,8 @@ func floatsToInts[F floatElem, I integerElem](src []F, dst []I) {
 	}
 }
 
-// storeSigned writes signed integers into out's dtype (wrapping like C for narrower integers).
-func storeSigned[S signedElem](src []S, out *tensor.Tensor) error {
-	switch dst := out.Data.(type) {
-	case []float32:
-		for i, v := range src {
-			dst[i] = float32(v)
-		}
-	case []float64:
-		for i, v := range src {
-			dst[i] = float64(v)
-		}
-	case []tensor.Float16Bits:
-		for i, v := range src {
-			dst[i] = tensor.Float16FromFloat32(float32(v))
-		}
-	case []tensor.BFloat16Bits:
-		for i, v := range src {
-			dst[i] = tensor.BFloat16FromFloat32(float32(v))
-		}
-	case []int8:
-		convertInts(src, dst)
-	case []int16:
-		convertInts(src, dst)
-	case []int32:
-		convertInts(src, dst)
-	case []int64:
-		convertInts(src, dst)
-	case []uint8:
-		convertInts(src, dst)
-	case []uint16:
-		convertInts(src, dst)
-	case []uint32:
-		convertInts(src, dst)
-	case []uint64:
-		convertInts(src, dst)
-	case []bool:
-		for i, v := range src {
-			dst[i] = v != 0
-		}
-	default:
-		return fmt.Errorf("cannot cast to %v", out.DType)
-	}
-	return nil
-}
-
-// storeUnsigned writes unsigned integers into out's dtype.
-func storeUnsigned[U unsignedElem](src []U, out *tensor.Tensor) error {
+// storeIntegers writes integers into out's dtype (wrapping like C for narrower integers).
+func storeIntegers[S integerElem](src []S, out *tensor.Tensor) error {
 	switch dst := out.Data.(type) {
 	case []float32:
 		for i, v := range src {
@@ -365,7 +320,7 @@ func castFromStrings(src []string, out *tensor.Tensor) error {
 			}
 			vals[i] = v
 		}
-		return storeUnsigned(vals, out)
+		return storeIntegers(vals, out)
 	default:
 		vals := make([]int64, len(src))
 		for i, s := range src {
@@ -375,7 +330,7 @@ func castFromStrings(src []string, out *tensor.Tensor) error {
 			}
 			vals[i] = v
 		}
-		return storeSigned(vals, out)
+		return storeIntegers(vals, out)
 	}
 }
 
@@ -534,68 +489,12 @@ func narrowTo(ctx *Context, t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 	return out
 }
 
-func copyData(dst, src any) {
-	switch d := dst.(type) {
-	case []float32:
-		copy(d, src.([]float32))
-	case []float64:
-		copy(d, src.([]float64))
-	case []tensor.Float16Bits:
-		copy(d, src.([]tensor.Float16Bits))
-	case []tensor.BFloat16Bits:
-		copy(d, src.([]tensor.BFloat16Bits))
-	case []int8:
-		copy(d, src.([]int8))
-	case []int16:
-		copy(d, src.([]int16))
-	case []int32:
-		copy(d, src.([]int32))
-	case []int64:
-		copy(d, src.([]int64))
-	case []uint8:
-		copy(d, src.([]uint8))
-	case []uint16:
-		copy(d, src.([]uint16))
-	case []uint32:
-		copy(d, src.([]uint32))
-	case []uint64:
-		copy(d, src.([]uint64))
-	case []bool:
-		copy(d, src.([]bool))
-	case []string:
-		copy(d, src.([]string))
-	}
-}
-
-// toFloat64s returns any numeric tensor's values as float64 (a fresh slice).
+// toFloat64s returns any numeric tensor's values as float64 (a fresh slice; zeros for strings).
 func toFloat64s(t *tensor.Tensor) []float64 {
-	out := make([]float64, t.Len())
-	tmp := &tensor.Tensor{DType: tensor.Float64, Shape: t.Shape, Data: out}
-	switch src := t.Data.(type) {
-	case []float32:
-		for i, v := range src {
-			out[i] = float64(v)
-		}
-	case []float64:
-		copy(out, src)
-	case []tensor.Float16Bits, []tensor.BFloat16Bits:
-		for i, v := range widenHalf(t).F32() {
-			out[i] = float64(v)
-		}
-	case []bool:
-		for i, v := range src {
-			if v {
-				out[i] = 1
-			}
-		}
-	case []uint64:
-		_ = storeUnsigned(src, tmp)
-	default:
-		if s := asInt64s(t); s != nil {
-			_ = storeSigned(s, tmp)
-		}
+	if v, ok := tensor.Float64s(t); ok {
+		return v
 	}
-	return out
+	return make([]float64, t.Len())
 }
 
 // toInt64s returns integer-valued data (axes, k, shifts…) of any integer tensor as int64.

@@ -182,7 +182,7 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 		if err != nil {
 			return nil, err
 		}
-		return out, storeUnsigned(acc, out)
+		return out, storeIntegers(acc, out)
 	}
 	vals, err := toInt64s(x)
 	if err != nil {
@@ -194,7 +194,7 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	if err != nil {
 		return nil, err
 	}
-	return out, storeSigned(acc, out)
+	return out, storeIntegers(acc, out)
 }
 
 func reduceFloats[T floatElem](p *broadcastPlan, kind reduceKind, x []T, slots, count int) []float64 {
