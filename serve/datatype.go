@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
+	"google.golang.org/protobuf/proto"
 )
 
 // V2 datatype names (Open Inference Protocol) for the element types actswap runs.
@@ -205,9 +207,11 @@ func tensorFromRaw(dt tensor.DType, shape []int, raw []byte) (*tensor.Tensor, er
 	if len(raw) != n*dt.Size() {
 		return nil, fmt.Errorf("binary data has %d bytes, %s%v needs %d", len(raw), V2Datatype(dt), shape, n*dt.Size())
 	}
-	tp := tensor.ToProto(tensor.Zeros(dt, shape), "")
-	tp.RawData = raw
-	return tensor.FromProto(tp)
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		dims[i] = int64(d)
+	}
+	return tensor.FromProto(&onnx.TensorProto{DataType: proto.Int32(int32(dt)), Dims: dims, RawData: raw})
 }
 
 // rawBytes encodes t for the binary tensor extension.

@@ -163,6 +163,12 @@ func tensorFromContents(dt tensor.DType, shape []int, c *v2pb.InferTensorContent
 		}
 		return nil
 	}
+	// Nothing is allocated for a shape the message cannot fill, so a hostile shape costs nothing.
+	present := len(c.BoolContents) + len(c.IntContents) + len(c.Int64Contents) + len(c.UintContents) +
+		len(c.Uint64Contents) + len(c.Fp32Contents) + len(c.Fp64Contents) + len(c.BytesContents)
+	if n > present {
+		return nil, fmt.Errorf("contents have %d elements, shape %v needs %d", present, shape, n)
+	}
 	t := tensor.Zeros(dt, shape)
 	switch d := t.Data.(type) {
 	case []float32:

@@ -278,6 +278,13 @@ func TestGRPCEndToEnd(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("wrong shape over gRPC: %v, want InvalidArgument", err)
 	}
+	// A huge shape with tiny contents is refused before anything is allocated for it.
+	_, err = c.ModelInfer(ctx, &v2pb.ModelInferRequest{ModelName: "digits", Inputs: []*v2pb.ModelInferRequest_InferInputTensor{
+		{Name: md.Inputs[0].Name, Datatype: "FP64", Shape: []int64{1 << 30, 2}, Contents: &v2pb.InferTensorContents{Fp64Contents: []float64{1}}},
+	}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("huge shape over gRPC: %v, want InvalidArgument", err)
+	}
 	if _, err := c.ModelMetadata(ctx, &v2pb.ModelMetadataRequest{Name: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("unknown model over gRPC: %v, want NotFound", err)
 	}
