@@ -30,6 +30,17 @@ type Model struct {
 // Repository maps model names to their loaded versions.
 type Repository struct {
 	models map[string]map[string]*Model
+	latest map[string]*Model // highest version per name, what a request without a version gets
+}
+
+// add registers a loaded model version and keeps latest current.
+func (r *Repository) add(m *Model) {
+	if r.models[m.Name] == nil {
+		r.models[m.Name] = map[string]*Model{}
+	}
+	r.models[m.Name][m.Version] = m
+	vs := r.versions(m.Name)
+	r.latest[m.Name] = r.models[m.Name][vs[len(vs)-1]]
 }
 
 // ModelSpec names one model to load: NAME=PATH on the command line.
@@ -116,7 +127,7 @@ func (r *Repository) lookup(name, version string) (*Model, error) {
 		return nil, &httpError{404, fmt.Sprintf("unknown model %q", name)}
 	}
 	if version == "" {
-		return versions[r.versions(name)[len(versions)-1]], nil
+		return r.latest[name], nil
 	}
 	m, ok := versions[version]
 	if !ok {

@@ -345,3 +345,35 @@ func TestRejectsNonLoopbackLoad(t *testing.T) {
 		t.Fatalf("want a loopback-only refusal, got %v", err)
 	}
 }
+
+// A Triton-layout repository: numeric versions only, "0…" folders ignored, and a request without
+// a version gets the highest one.
+func TestRepositoryVersions(t *testing.T) {
+	path, _ := digitsModel(t)
+	model, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, v := range []string{"1", "3", "07", "x"} {
+		if err := os.MkdirAll(filepath.Join(dir, "digits", v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "digits", v, "model.onnx"), model, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs, err := ScanRepository(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, Options{}, specs...)
+	code, body, _ := do(t, "GET", "http://"+srv.Addr()+"/v2/models/digits", nil, nil)
+	if code != 200 || !strings.Contains(string(body), `"versions":["1","3"]`) {
+		t.Fatalf("metadata: %d %s", code, body)
+	}
+	m, err := srv.repo.lookup("digits", "")
+	if err != nil || m.Version != "3" {
+		t.Fatalf("latest version: %v %v, want 3", m, err)
+	}
+}

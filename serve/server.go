@@ -89,7 +89,7 @@ func New(specs []ModelSpec, opts Options) (*Server, error) {
 	if len(specs) == 0 {
 		return nil, errors.New("no models to serve: give --model NAME=PATH or --repo DIR")
 	}
-	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, repo: &Repository{models: map[string]map[string]*Model{}}}
+	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, repo: &Repository{models: map[string]map[string]*Model{}, latest: map[string]*Model{}}}
 	for _, spec := range specs {
 		if _, dup := s.repo.models[spec.Name][spec.Version]; dup {
 			return nil, fmt.Errorf("model %q version %s given twice", spec.Name, spec.Version)
@@ -99,10 +99,7 @@ func New(specs []ModelSpec, opts Options) (*Server, error) {
 			s.closeModels()
 			return nil, err
 		}
-		if s.repo.models[spec.Name] == nil {
-			s.repo.models[spec.Name] = map[string]*Model{}
-		}
-		s.repo.models[spec.Name][spec.Version] = m
+		s.repo.add(m)
 		s.log.Info("model loaded", "model", m.Name, "version", m.Version, "path", m.Path,
 			"inputs", len(m.Inputs), "outputs", len(m.Outputs), "dynamic_batching", m.batchable)
 	}
