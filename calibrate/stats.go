@@ -262,27 +262,8 @@ func (ss *SiteStats) Merge(o *SiteStats) error {
 
 // float32Values returns t's elements as float32, converting from the other float types.
 func float32Values(t *tensor.Tensor) ([]float32, error) {
-	switch d := t.Data.(type) {
-	case []float32:
-		return d, nil
-	case []float64:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = float32(v)
-		}
-		return out, nil
-	case []tensor.Float16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = v.Float32()
-		}
-		return out, nil
-	case []tensor.BFloat16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = v.Float32()
-		}
-		return out, nil
+	if v, ok := tensor.Float32s(t); ok {
+		return v, nil
 	}
 	return nil, fmt.Errorf("activation input has dtype %v, want a float type", t.DType)
 }

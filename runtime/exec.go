@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,7 @@ type plan struct {
 
 // planFor returns the (cached) plan for the requested slots.
 func (g *graph) planFor(slots []int) *plan {
-	if sameInts(slots, g.outputs) {
+	if slices.Equal(slots, g.outputs) {
 		return g.defaultPlan
 	}
 	var key strings.Builder
@@ -231,16 +232,4 @@ func runKernel(n *node, ctx *ops.Context, inputs []*tensor.Tensor) (outs []*tens
 		return nil, fmt.Errorf("node %q (%s): %w", n.label, n.opType, err)
 	}
 	return outs, nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

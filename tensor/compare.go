@@ -102,3 +102,31 @@ func closeTo(g, w, rtol, atol float64) bool {
 	}
 	return math.Abs(g-w) <= atol+rtol*math.Abs(w)
 }
+
+// Float32s returns a float tensor's values as float32: the tensor's own slice for float32 (not a
+// copy), a converted copy for float64, float16 and bfloat16, and false for other types.
+func Float32s(t *Tensor) ([]float32, bool) {
+	switch d := t.Data.(type) {
+	case []float32:
+		return d, true
+	case []float64:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(v)
+		}
+		return out, true
+	case []Float16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, true
+	case []BFloat16Bits:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = v.Float32()
+		}
+		return out, true
+	}
+	return nil, false
+}

@@ -139,7 +139,7 @@ func newBiasAdd(n *Node) (Kernel, error) {
 		if len(x.Shape) != 3 {
 			return nil, fmt.Errorf("X has shape %v, want [N, S, C]", x.Shape)
 		}
-		if skip.DType != x.DType || !sameShape(skip.Shape, x.Shape) {
+		if skip.DType != x.DType || !tensor.SameShape(skip.Shape, x.Shape) {
 			return nil, fmt.Errorf("skip is %v%v, want X's %v%v", skip.DType, skip.Shape, x.DType, x.Shape)
 		}
 		bias, err := lastAxisVector(in[1], x, "bias")
@@ -167,18 +167,6 @@ func optionalAt(in []*tensor.Tensor, i int) *tensor.Tensor {
 	return in[i]
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // newSkipLayerNorm: s = input + skip (+ bias); output = LayerNorm(s over the last axis)·gamma
 // (+ beta). Outputs: output, mean and inv_std_var (float32, shape [.., 1]; training aids), and s.
 // skip may also be [S, C] or [1, S, C] against an input of [N, S, C] (broadcast over the batch).
@@ -202,7 +190,7 @@ func newSkipLayerNorm(n *Node, simplified bool) (Kernel, error) {
 		}
 		// skip repeats every period elements: the whole input, or one batch item.
 		period := x.Len()
-		if !sameShape(skip.Shape, x.Shape) {
+		if !tensor.SameShape(skip.Shape, x.Shape) {
 			if len(x.Shape) != 3 || skip.Len() != x.Shape[1]*x.Shape[2] ||
 				skip.Shape[len(skip.Shape)-1] != x.Shape[2] || (len(skip.Shape) == 3 && skip.Shape[0] != 1) {
 				return nil, fmt.Errorf("skip has shape %v, want input's %v or [%d, %d]", skip.Shape, x.Shape, x.Shape[1], x.Shape[2])

@@ -231,7 +231,7 @@ func newEmbedLayerNorm(n *Node) (Kernel, error) {
 			if sv, sRows, err = table(segEmb, "segment_embedding"); err != nil {
 				return nil, err
 			}
-			if segv = asInt64s(seg); segv == nil || !sameShape(seg.Shape, ids.Shape) {
+			if segv = asInt64s(seg); segv == nil || !tensor.SameShape(seg.Shape, ids.Shape) {
 				return nil, fmt.Errorf("segment_ids is %v%v, want int32 %v", seg.DType, seg.Shape, ids.Shape)
 			}
 		}
@@ -314,7 +314,7 @@ func newEmbedLayerNorm(n *Node) (Kernel, error) {
 			}
 			if mask != nil {
 				mv := asInt64s(mask)
-				if mv == nil || !sameShape(mask.Shape, ids.Shape) {
+				if mv == nil || !tensor.SameShape(mask.Shape, ids.Shape) {
 					return nil, fmt.Errorf("mask is %v%v, want int32 %v", mask.DType, mask.Shape, ids.Shape)
 				}
 				for b := range batch {

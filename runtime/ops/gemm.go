@@ -14,30 +14,11 @@ func init() {
 	RegisterRange(DefaultDomain, "Gemm", newGemm, 1, 6, 7, 9, 11, 13)
 }
 
-// floatInput returns t's values as float32: t's own storage for float32, a converted copy for
-// the other float types.
+// floatInput returns a float input as float32 (the tensor's own data for float32, a converted
+// copy for the other float types).
 func floatInput(t *tensor.Tensor, what string) ([]float32, error) {
-	switch d := t.Data.(type) {
-	case []float32:
-		return d, nil
-	case []float64:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = float32(v)
-		}
-		return out, nil
-	case []tensor.Float16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = v.Float32()
-		}
-		return out, nil
-	case []tensor.BFloat16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = v.Float32()
-		}
-		return out, nil
+	if v, ok := tensor.Float32s(t); ok {
+		return v, nil
 	}
 	return nil, fmt.Errorf("%s: dtype %v is not a float type", what, t.DType)
 }

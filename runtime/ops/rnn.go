@@ -175,7 +175,7 @@ func (c recurrentConfig) run(ctx *Context, n *Node, in []*tensor.Tensor) ([]*ten
 	}
 	h, g := c.hidden, c.kind.gates()
 	want := func(t *tensor.Tensor, name string, shape ...int) error {
-		if t.DType != x.DType || !sameShape(t.Shape, shape) {
+		if t.DType != x.DType || !tensor.SameShape(t.Shape, shape) {
 			return fmt.Errorf("%s is %v%v, want %v%v", name, t.DType, t.Shape, x.DType, shape)
 		}
 		return nil
