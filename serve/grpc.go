@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/actswap/actswap/serve/v2pb"
@@ -80,20 +79,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *v2pb.ModelInferReques
 	g.s.metrics.inflight.Inc()
 	defer g.s.metrics.inflight.Dec()
 	resp, err := g.modelInfer(ctx, req)
-	code := 200
-	if err != nil {
-		var he *httpError
-		code = 500
-		if errors.As(err, &he) {
-			code = he.status
-		}
-	}
-	name := req.ModelName
-	if _, known := g.s.repo.models[name]; !known {
-		name = "_unknown"
-	}
-	g.s.metrics.requests.WithLabelValues(name, "grpc", strconv.Itoa(code)).Inc()
-	g.s.metrics.latency.WithLabelValues(name, "grpc").Observe(time.Since(start).Seconds())
+	g.s.record(req.ModelName, "grpc", statusOf(err), start)
 	if err != nil {
 		return nil, grpcError(err)
 	}

@@ -44,20 +44,39 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	var he *httpError
+	status := statusOf(err)
 	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &he):
-		status = he.status
-	case errors.As(err, &mbe):
-		status = http.StatusRequestEntityTooLarge
+	if errors.As(err, &mbe) {
 		err = fmt.Errorf("request body larger than %d bytes", mbe.Limit)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// statusOf is the HTTP status an error is answered with; gRPC maps the same statuses to codes.
+func statusOf(err error) int {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &he):
+		return he.status
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// record counts a finished infer request and its latency.
+func (s *Server) record(model, protocol string, status int, start time.Time) {
+	if _, known := s.repo.models[model]; !known {
+		model = "_unknown" // keeps label cardinality bounded whatever clients send
+	}
+	s.metrics.requests.WithLabelValues(model, protocol, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(model, protocol).Observe(time.Since(start).Seconds())
 }
 
 func (s *Server) handleServerMetadata(w http.ResponseWriter, _ *http.Request) {
@@ -168,23 +187,10 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	status, err := s.serveInfer(w, r)
 	if err != nil {
 		writeError(w, err)
-		var he *httpError
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &he):
-			status = he.status
-		case errors.As(err, &mbe):
-			status = http.StatusRequestEntityTooLarge
-		default:
-			status = http.StatusInternalServerError
-		}
+		status = statusOf(err)
 		s.log.Info("infer failed", "model", name, "status", status, "error", err)
 	}
-	if _, known := s.repo.models[name]; !known {
-		name = "_unknown" // keeps label cardinality bounded whatever clients send
-	}
-	s.metrics.requests.WithLabelValues(name, "http", strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(name, "http").Observe(time.Since(start).Seconds())
+	s.record(name, "http", status, start)
 }
 
 // serveInfer decodes, runs and answers one REST infer request; on error nothing has been written.
