@@ -105,3 +105,16 @@ func addScalarF32(dst []float32, v float32) {
 		dst[i] += v
 	}
 }
+
+// gatherKernel computes a gatherMR×gatherNR tile of a gathered A times a 64-column panel of B;
+// SgemmGather has checked that every data[rows[i]+cols[p]] is in range.
+func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
+	if !useWide {
+		gatherKernelGeneric(k, data, rows, cols, b, c, ldc, accumulate)
+		return
+	}
+	_ = cols[k-1]
+	_ = b[k*gatherNR-1]
+	_ = c[(gatherMR-1)*ldc+gatherNR-1]
+	kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+}

@@ -78,3 +78,7 @@ func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, acc
 		}
 	}
 }
+
+func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
+	gatherKernelGeneric(k, data, rows, cols, b, c, ldc, accumulate)
+}

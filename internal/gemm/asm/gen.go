@@ -27,6 +27,7 @@ func main() {
 	wideKernel(true)
 	wideKernelDirectA(2)
 	wideKernelDirectA(1)
+	gatherKernel()
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -278,13 +279,7 @@ func wideKernel(indirect bool) {
 		}
 	}
 
-	var acc [rows][2]VecVirtual
-	for i := range acc {
-		for j := range acc[i] {
-			acc[i][j] = ZMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
-		}
-	}
+	acc := zeroedZMMTile(rows, 2)
 	bv := [2]VecVirtual{ZMM(), ZMM()}
 	bc := [2]VecVirtual{ZMM(), ZMM()}
 
@@ -321,38 +316,7 @@ func wideKernel(indirect bool) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
-	Label("write")
-	c := Mem{Base: Load(Param("c"), GP64())}
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	accumulate := Load(Param("accumulate"), GP8())
-	TESTB(accumulate, accumulate)
-	JZ(LabelRef("store"))
-
-	Comment("C += acc")
-	for i := 0; i < rows; i++ {
-		VADDPS(c, acc[i][0], acc[i][0])
-		VADDPS(c.Offset(64), acc[i][1], acc[i][1])
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(64))
-		if i < rows-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
-
-	Label("store")
-	Comment("C = acc")
-	for i := 0; i < rows; i++ {
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(64))
-		if i < rows-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	writeZMMTile(acc)
 }
 
 // narrowKernel emits kernel6x8: kernel6x16 restricted to the first 8 columns of each packed B
@@ -446,13 +410,7 @@ func wideKernelDirectA(panels int) {
 		ADDQ(b0, b1)
 	}
 
-	var acc [rows][2]VecVirtual
-	for i := range acc {
-		for j := 0; j < panels; j++ {
-			acc[i][j] = ZMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
-		}
-	}
+	acc := zeroedZMMTile(rows, panels)
 	bv := [2]VecVirtual{ZMM(), ZMM()}
 	bc := [2]VecVirtual{ZMM(), ZMM()}
 
@@ -484,6 +442,98 @@ func wideKernelDirectA(panels int) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
+	writeZMMTile(acc)
+}
+
+// The gather tile: gatherRows rows of a gathered A broadcast against gatherCols = 64 columns of
+// B in four zmm registers: 28 accumulators + 4 B registers fill the 32 zmm registers, so A's
+// values are broadcast straight from memory by the FMAs (EVEX embedded broadcast).
+const (
+	gatherRows = 7
+	gatherCols = 64
+)
+
+// gatherKernel emits kernel7x64Gather(k, data, rows, cols, b, c, ldc, accumulate):
+// C[i, 0:64] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*64+j] for i < 7, added to C
+// when accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an
+// output pixel of a convolution) and column p a tap at offset cols[p] from it, so the same
+// kernel runs every stride, dilation and padded image. b is a 64-column panel, row by row.
+func gatherKernel() {
+	const rows, vecs = gatherRows, gatherCols / 16
+	TEXT("kernel7x64Gather", NOSPLIT, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)")
+	Pragma("noescape")
+	Doc("kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F).")
+	k := Load(Param("k"), GP64())
+	data := Load(Param("data"), GP64())
+	rowsPtr := Load(Param("rows"), GP64())
+	var rp [rows]Register
+	for i := range rp {
+		rp[i] = GP64()
+		MOVQ(Mem{Base: rowsPtr, Disp: 8 * i}, rp[i])
+		LEAQ(Mem{Base: data, Index: rp[i], Scale: 4}, rp[i])
+	}
+	cols := Load(Param("cols"), GP64())
+	b := Load(Param("b"), GP64())
+
+	Comment("Prefetch the C tile's 7 rows of 256 bytes.")
+	{
+		pc := Load(Param("c"), GP64())
+		pld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), pld)
+		for i := 0; i < rows; i++ {
+			for d := 0; d < 256; d += 64 {
+				PREFETCHT0(Mem{Base: pc, Disp: d})
+			}
+			if i < rows-1 {
+				ADDQ(pld, pc)
+			}
+		}
+	}
+
+	acc := zeroedZMMTile(rows, vecs)
+	var bv [vecs]VecVirtual
+	for j := range bv {
+		bv[j] = ZMM()
+	}
+
+	TESTQ(k, k)
+	JZ(LabelRef("write"))
+	Label("loop")
+	off := GP64()
+	MOVQ(Mem{Base: cols}, off)
+	for j := range bv {
+		VMOVUPS(Mem{Base: b, Disp: 64 * j}, bv[j])
+	}
+	for i := 0; i < rows; i++ {
+		for j := range bv {
+			VFMADD231PS_BCST(Mem{Base: rp[i], Index: off, Scale: 4}, bv[j], acc[i][j])
+		}
+	}
+	ADDQ(U32(8), cols)
+	ADDQ(U32(4*gatherCols), b)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+
+	writeZMMTile(acc)
+}
+
+// zeroedZMMTile allocates a wide kernel's accumulators, rows × vecs zmm registers, zeroed.
+func zeroedZMMTile(rows, vecs int) [][]VecVirtual {
+	acc := make([][]VecVirtual, rows)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, vecs)
+		for j := range acc[i] {
+			acc[i][j] = ZMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	return acc
+}
+
+// writeZMMTile emits a wide kernel's "write" label: the tile held in acc (rows of zmm
+// registers, 64 bytes of C each, rows ldc floats apart) is added to C when the accumulate
+// parameter is set and stored over it otherwise.
+func writeZMMTile(acc [][]VecVirtual) {
 	Label("write")
 	c := Mem{Base: Load(Param("c"), GP64())}
 	ldc := Load(Param("ldc"), GP64())
@@ -491,32 +541,27 @@ func wideKernelDirectA(panels int) {
 	accumulate := Load(Param("accumulate"), GP8())
 	TESTB(accumulate, accumulate)
 	JZ(LabelRef("store"))
-
-	Comment("C += acc")
-	for i := 0; i < rows; i++ {
-		for j := 0; j < panels; j++ {
-			VADDPS(c.Offset(64*j), acc[i][j], acc[i][j])
-			VMOVUPS(acc[i][j], c.Offset(64*j))
+	for _, add := range []bool{true, false} {
+		if add {
+			Comment("C += acc")
+		} else {
+			Label("store")
+			Comment("C = acc")
 		}
-		if i < rows-1 {
-			ADDQ(ldc, c.Base)
+		for i, row := range acc {
+			for j, v := range row {
+				if add {
+					VADDPS(c.Offset(64*j), v, v)
+				}
+				VMOVUPS(v, c.Offset(64*j))
+			}
+			if i < len(acc)-1 {
+				ADDQ(ldc, c.Base)
+			}
 		}
+		VZEROUPPER()
+		RET()
 	}
-	VZEROUPPER()
-	RET()
-
-	Label("store")
-	Comment("C = acc")
-	for i := 0; i < rows; i++ {
-		for j := 0; j < panels; j++ {
-			VMOVUPS(acc[i][j], c.Offset(64*j))
-		}
-		if i < rows-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
 }
 
 // addVectors emits addRow(dst, src *float32, n int), dst[i] += src[i], or with scalar

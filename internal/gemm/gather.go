@@ -1,0 +1,207 @@
+package gemm
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// The gather product C = A·B reads A in place through two offset tables instead of packing it:
+// A[i][p] = Data[Rows[i] + Cols[p]]. For a convolution, row i is an output pixel (Rows[i] its
+// window's corner in the zero-padded image), column p a tap (Cols[p] = channel plane + kernel
+// offset) and B the transposed weights, so C comes out pixel-major, one output channel per
+// column. The rows of a tile are any pixels — consecutive ones across output rows, with any
+// stride or dilation — so no column of the tile is wasted on padding, unlike SgemmPackedAIndirect
+// whose tiles span padded-width image rows (a 7×7 output on a 9-wide padded grid wastes 31%).
+
+const (
+	gatherMR = 7  // A rows (output pixels) per tile
+	gatherNR = 64 // B columns (output channels) per tile: four zmm registers
+	// gatherKC bounds a k block so that one 64-column block of B (gatherKC·64 floats, 128 KiB)
+	// stays in L2 while every row tile passes over it.
+	gatherKC = 512
+)
+
+// GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
+type GatherA struct {
+	Data []float32
+	Rows []int
+	Cols []int
+}
+
+// PackedBWide is a k×n right operand stored as 64-column panels, each k rows of 64 values
+// (zero-padded past n), for SgemmGather.
+type PackedBWide struct {
+	k, n int
+	data []float32
+}
+
+// K and N are the operand's dimensions.
+func (p *PackedBWide) K() int { return p.k }
+func (p *PackedBWide) N() int { return p.n }
+
+// PackBTransposed packs B = Wᵀ for a row-major n×k matrix W (ldw apart): a convolution's
+// weights, one output channel per row.
+func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
+	if n < 0 || k < 0 || ldw < k {
+		return nil, fmt.Errorf("gemm: PackBTransposed: n %d, k %d, ldw %d", n, k, ldw)
+	}
+	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
+		return nil, fmt.Errorf("gemm: PackBTransposed: W has %d values, want %d", len(w), (n-1)*ldw+k)
+	}
+	panels := ceilDiv(n, gatherNR)
+	p := &PackedBWide{k: k, n: n, data: make([]float32, panels*k*gatherNR)}
+	for j := 0; j < n; j++ {
+		panel := p.data[(j/gatherNR)*k*gatherNR:]
+		col := j % gatherNR
+		for q, v := range w[j*ldw : j*ldw+k] {
+			panel[q*gatherNR+col] = v
+		}
+	}
+	return p, nil
+}
+
+// GatherFast reports whether SgemmGather runs a vector kernel on this machine (AVX-512); where it
+// does not, callers should prefer the packed entry points.
+func GatherFast() bool { return useWide }
+
+// SgemmGather computes C = A·B for a gathered A (len(a.Rows) × b.K()) and C of len(a.Rows) rows
+// of b.N() values, ldc apart, overwriting C. The work is split over up to threads goroutines.
+func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) error {
+	m, n, k := len(a.Rows), b.n, b.k
+	if len(a.Cols) != k {
+		return fmt.Errorf("gemm: SgemmGather: %d column offsets for k = %d", len(a.Cols), k)
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	if ldc < n || len(c) < (m-1)*ldc+n {
+		return fmt.Errorf("gemm: SgemmGather: C has %d values with ldc %d, want %d×%d", len(c), ldc, m, n)
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return nil
+	}
+	// Every A element read is Data[row+col]: checking the extreme sums covers them all, so the
+	// kernel needs no bounds checks.
+	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
+		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
+	}
+	j := gatherJob{a: a, b: b, c: c, ldc: ldc}
+	tiles, panels := ceilDiv(m, gatherMR), ceilDiv(n, gatherNR)
+	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
+	if threads == 1 {
+		j.run(0, tiles, 0, panels)
+		return nil
+	}
+	// Split the 64-column panels when there are enough, so each goroutine streams only its own
+	// part of B (the weights); otherwise split the row tiles.
+	splitPanels := panels >= 2*threads
+	parts := min(threads, tiles)
+	if splitPanels {
+		parts = threads
+	}
+	var wg sync.WaitGroup
+	var failure atomic.Value
+	for t := 0; t < parts; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { // re-raised in the caller, as in job.run
+				if p := recover(); p != nil {
+					failure.CompareAndSwap(nil, fmt.Sprint(p))
+				}
+			}()
+			if splitPanels {
+				j.run(0, tiles, panels*t/parts, panels*(t+1)/parts)
+			} else {
+				j.run(tiles*t/parts, tiles*(t+1)/parts, 0, panels)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := failure.Load(); p != nil {
+		panic(fmt.Sprintf("gemm worker: %v", p))
+	}
+	return nil
+}
+
+type gatherJob struct {
+	a   GatherA
+	b   *PackedBWide
+	c   []float32
+	ldc int
+}
+
+// run computes row tiles [t0, t1) × panels [q0, q1): panel by panel, k block by k block, so
+// that the block of B stays in cache while the row tiles pass over it.
+func (j *gatherJob) run(t0, t1, q0, q1 int) {
+	m, n, k := len(j.a.Rows), j.b.n, j.b.k
+	var edge [gatherMR * gatherNR]float32
+	var rows [gatherMR]int
+	kb := ceilDiv(k, ceilDiv(k, gatherKC))
+	for q := q0; q < q1; q++ {
+		panel := j.b.data[q*k*gatherNR : (q+1)*k*gatherNR]
+		j0 := q * gatherNR
+		cols := min(gatherNR, n-j0)
+		for p0 := 0; p0 < k; p0 += kb {
+			kcb := min(kb, k-p0)
+			bBlock := panel[p0*gatherNR : (p0+kcb)*gatherNR]
+			colOffs := j.a.Cols[p0 : p0+kcb]
+			accumulate := p0 > 0
+			for t := t0; t < t1; t++ {
+				i0 := t * gatherMR
+				nrows := min(gatherMR, m-i0)
+				if nrows == gatherMR && cols == gatherNR {
+					copy(rows[:], j.a.Rows[i0:i0+gatherMR])
+					gatherKernel(kcb, j.a.Data, &rows, colOffs, bBlock, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
+					continue
+				}
+				// An edge tile: missing rows repeat the last real one, and the tile goes through
+				// a scratch copy so that only real rows and columns of C are touched.
+				for r := range rows {
+					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
+				}
+				gatherKernel(kcb, j.a.Data, &rows, colOffs, bBlock, edge[:], gatherNR, false)
+				for r := 0; r < nrows; r++ {
+					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
+					src := edge[r*gatherNR : r*gatherNR+cols]
+					if accumulate {
+						for i, v := range src {
+							dst[i] += v
+						}
+					} else {
+						copy(dst, src)
+					}
+				}
+			}
+		}
+	}
+}
+
+// gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly one.
+func gatherKernelGeneric(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
+	var acc [gatherMR][gatherNR]float32
+	for p := 0; p < k; p++ {
+		bRow := (*[gatherNR]float32)(b[p*gatherNR : (p+1)*gatherNR])
+		for i := range acc {
+			v := data[rows[i]+cols[p]]
+			for jj := range acc[i] {
+				acc[i][jj] += v * bRow[jj]
+			}
+		}
+	}
+	for i := range acc {
+		dst := c[i*ldc : i*ldc+gatherNR]
+		if accumulate {
+			for jj, v := range acc[i] {
+				dst[jj] += v
+			}
+		} else {
+			copy(dst, acc[i][:])
+		}
+	}
+}
