@@ -191,8 +191,10 @@ type convKernel struct {
 	geom     windowGeom
 	group    int
 	packedW  []*gemm.PackedA
-	act      func(dst []float32) // fused activation, nil for none
-	residual bool                // input 3 is added to the output (FuseResidual)
+	constW   *tensor.Tensor                      // W when constant and float32
+	gatherW  atomic.Pointer[[]*gemm.PackedBWide] // W transposed for the gather lowering, on first use
+	act      func(dst []float32)                 // fused activation, nil for none
+	residual bool                                // input 3 is added to the output (FuseResidual)
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
 	last atomic.Pointer[convShape]
@@ -223,6 +225,7 @@ func newConv(n *Node) (Kernel, error) {
 		return nil, fmt.Errorf("Conv needs inputs X and W, has %d", n.NumInputs())
 	}
 	if w := n.Const[1]; w != nil && w.DType == tensor.Float32 && w.Rank() >= 3 && w.Shape[0]%k.group == 0 {
+		k.constW = w
 		mg := w.Shape[0] / k.group
 		kg := w.Len() / w.Shape[0]
 		for g := 0; g < k.group; g++ {
@@ -271,6 +274,9 @@ type convShape struct {
 	xShape, wShape     []int // the shapes this geometry was computed for (cachedShape)
 	outShape           []int
 	gridOffsets        []int // convIndirect2D's row offsets (stride-1 2-D), set by cachedShape
+	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
+	gather                 bool
+	gatherRows, gatherCols []int
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -298,7 +304,9 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
-	if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 && !s.isPointwise() {
+	if s.gather = s.gatherPays(); s.gather {
+		s.fillGatherOffsets()
+	} else if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 && !s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg()*s.kSize)
 		s.fillGridOffsets(s.gridOffsets)
 	}
@@ -406,6 +414,9 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			}
 		}
 	}
+	if s.gather {
+		return k.convGather(ctx, s, xv, wv, bias, residual, out)
+	}
 	pointwise := s.isPointwise()
 	buf := getScratch(0)
 	defer convScratch.Put(buf)
@@ -472,22 +483,14 @@ func (s *convShape) fillGridOffsets(offs []int) {
 // an offset table for gemm's IndirectB. The product lands on the padded-width grid (a few
 // extra columns per row) in scratch and is compacted into dst with the bias and epilogue.
 func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32)) error {
-	ih, iw := s.in[0], s.in[1]
 	kh, kw := s.kernel[0], s.kernel[1]
 	dw := s.dilations[1]
-	top, left := s.padBegin[0], s.padBegin[1]
-	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
+	pw := s.in[1] + s.padBegin[1] + s.padEnd[1]
 	cg := s.cg()
 	slack := (kw-1)*dw + gemm.PanelWidth // the last output row's panel runs past the image
-	imgBuf := getScratch(cg*ph*pw + slack)
+	imgBuf := getScratch(0)
 	defer convScratch.Put(imgBuf)
-	padded := *imgBuf
-	clear(padded)
-	for c := 0; c < cg; c++ {
-		for y := 0; y < ih; y++ {
-			copy(padded[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
-		}
-	}
+	padded := paddedImage2D(s, img, slack, imgBuf)
 	offs := s.gridOffsets // built once per shape by cachedShape
 	if len(offs) != cg*kh*kw {
 		offsBuf := getOffsets(cg * kh * kw)

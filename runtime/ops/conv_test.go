@@ -362,31 +362,36 @@ func BenchmarkConvResNet(b *testing.B) {
 	shapes := []struct{ c, hw, m, k, stride, pad int }{
 		{3, 224, 64, 7, 2, 3}, {64, 56, 64, 3, 1, 1}, {64, 56, 128, 3, 2, 1}, {128, 28, 128, 3, 1, 1},
 		{128, 28, 256, 3, 2, 1}, {256, 14, 256, 3, 1, 1}, {256, 14, 512, 3, 2, 1}, {512, 7, 512, 3, 1, 1},
+		{64, 56, 128, 1, 2, 0}, {128, 28, 256, 1, 2, 0}, {256, 14, 512, 1, 2, 0}, {64, 56, 256, 1, 1, 0}, {256, 56, 64, 1, 1, 0}, {1024, 14, 256, 1, 1, 0}, {512, 7, 2048, 1, 1, 0},
 	}
 	for _, sh := range shapes {
-		b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d", sh.c, sh.hw, sh.m, sh.k, sh.stride), func(b *testing.B) {
-			r := rand.New(rand.NewPCG(1, 2))
-			x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
-			attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
-			k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := NewContext(1)
-			outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
-			if err != nil {
-				b.Fatal(err)
-			}
-			flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
-			start := processCPU()
-			for b.Loop() {
-				if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+		for _, gather := range []bool{true, false} {
+			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_gather=%v", sh.c, sh.hw, sh.m, sh.k, sh.stride, gather), func(b *testing.B) {
+				defer func(saved bool) { gatherLowering = saved }(gatherLowering)
+				gatherLowering = gather
+				r := rand.New(rand.NewPCG(1, 2))
+				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
+				attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
+				k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			reportCPU(b, start, flops)
-		})
+				ctx := NewContext(1)
+				outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
+				if err != nil {
+					b.Fatal(err)
+				}
+				flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
+				start := processCPU()
+				for b.Loop() {
+					if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				reportCPU(b, start, flops)
+			})
+		}
 	}
 }
 
@@ -423,6 +428,66 @@ func TestConvRandomGeometries(t *testing.T) {
 		for i, v := range y.F32() {
 			if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 				t.Fatalf("trial %d (%v, x %v, w %v): y[%d] = %g, want %g", trial, attrs, x.Shape, w.Shape, i, v, want[i])
+			}
+		}
+	}
+}
+
+// TestConvGatherLowering sweeps geometries that take the gather lowering where the machine has
+// it (64-channel multiples, depth ≥ 256: strided, dilated, padded, grouped, batched, with a
+// fused residual and activation) against the float64 definition, with constant and with
+// run-time weights.
+func TestConvGatherLowering(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	relu := func(dst []float32) {
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	}
+	for trial := 0; trial < 12; trial++ {
+		group := 1 + trial%2
+		mg := 64 * (1 + r.IntN(2))
+		kh, kw := 1+r.IntN(3), 1+r.IntN(3)
+		cg := 256/(kh*kw) + 1 + r.IntN(8)
+		strides := []int{1 + r.IntN(2), 1 + r.IntN(2)}
+		dilations := []int{1 + r.IntN(2), 1}
+		pads := []int{r.IntN(2), r.IntN(2), r.IntN(2), r.IntN(2)}
+		ih := (kh-1)*dilations[0] + 1 + r.IntN(9)
+		iw := (kw-1)*dilations[1] + 1 + r.IntN(12)
+		x := randTensor(r, 1+trial%3/2, cg*group, ih, iw)
+		w := randTensor(r, mg*group, cg, kh, kw)
+		b := randTensor(r, mg*group)
+		attrs := map[string]any{"group": group, "strides": strides, "dilations": dilations, "pads": pads}
+		for _, constW := range []bool{true, false} {
+			var consts []*tensor.Tensor
+			if constW {
+				consts = []*tensor.Tensor{nil, w}
+			}
+			k, err := newConv(convTestNode("Conv", attrs, 4, consts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b})
+			if err != nil {
+				t.Fatalf("trial %d (%v): %v", trial, attrs, err)
+			}
+			y := plain[0]
+			want := refConv(x, w, b, group, strides, dilations, pads[:2], y.Shape[2:])
+			res := randTensor(r, y.Shape...)
+			k.(ResidualFuser).FuseResidual()
+			k.(ActivationFuser).FuseActivation(relu)
+			fused, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b, res})
+			if err != nil {
+				t.Fatalf("trial %d (%v): fused: %v", trial, attrs, err)
+			}
+			for i, v := range y.F32() {
+				tol := 1e-4 * (1 + math.Abs(want[i]))
+				if math.Abs(float64(v)-want[i]) > tol {
+					t.Fatalf("trial %d (%v, x %v, w %v, const %v): y[%d] = %g, want %g", trial, attrs, x.Shape, w.Shape, constW, i, v, want[i])
+				}
+				if e := max(want[i]+float64(res.F32()[i]), 0); math.Abs(float64(fused[0].F32()[i])-e) > tol {
+					t.Fatalf("trial %d (%v): fused y[%d] = %g, want %g", trial, attrs, i, fused[0].F32()[i], e)
+				}
 			}
 		}
 	}
