@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
@@ -117,6 +118,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		}
 	}
 	inputs := sc.inputs[:0]
+	prof := profileOf(cancel)
 	for _, i := range p.steps {
 		if err := cancel.Err(); err != nil {
 			return nil, err
@@ -134,7 +136,14 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		if n.subgraph {
 			nodeCtx = &ops.Context{Threads: ctx.Threads, Outer: g.outerLookup(vals, ctx)}
 		}
+		var start time.Time
+		if prof != nil {
+			start = time.Now()
+		}
 		outs, err := runKernel(n, nodeCtx, inputs)
+		if prof != nil {
+			prof.add(n.label, n.opType, time.Since(start))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/actswap/actswap/bench"
@@ -16,8 +19,8 @@ func init() {
 	var (
 		threads, iters, warmup, batch int
 		data                          []string
-		asJSON, withORT               bool
-		rounds                        int
+		asJSON, withORT, profile      bool
+		rounds, top                   int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--json]",
@@ -53,6 +56,9 @@ ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-
 			run := func() error {
 				_, err := s.Run(inputs)
 				return err
+			}
+			if profile {
+				return printProfile(cmd.OutOrStdout(), s, inputs, warmup, iters, top, asJSON)
 			}
 			if withORT {
 				sbs, err := bench.CompareORT(args[0], inputs, run, rounds, warmup, iters)
@@ -94,6 +100,54 @@ ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-
 	f.StringArrayVar(&data, "data", nil, "inputs, as for 'actswap run' (default: synthetic)")
 	f.BoolVar(&withORT, "ort", false, "compare side by side with onnxruntime and report the latency ratio")
 	f.IntVar(&rounds, "rounds", 5, "with --ort: alternating rounds")
+	f.BoolVar(&profile, "profile", false, "time every node over --iters runs and print where the time goes, by operator and by node")
+	f.IntVar(&top, "top", 15, "with --profile: how many operators and nodes to list")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
 	rootCmd.AddCommand(cmd)
+}
+
+// printProfile runs the model warmup+iters times, timing each node in the last iters runs, and
+// prints the operators and nodes that took the most time, with their share of all kernel time.
+func printProfile(w io.Writer, s *runtime.Session, inputs map[string]*tensor.Tensor, warmup, iters, top int, asJSON bool) error {
+	var prof runtime.Profile
+	ctx := runtime.WithProfile(context.Background(), &prof)
+	for i := 0; i < warmup+iters; i++ {
+		runCtx := context.Background()
+		if i >= warmup {
+			runCtx = ctx
+		}
+		if _, err := s.RunContext(runCtx, inputs); err != nil {
+			return err
+		}
+	}
+	byOp, nodes := prof.ByOpType(), prof.Nodes()
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Runs     int                `json:"runs"`
+			TotalNs  time.Duration      `json:"total_ns"`
+			ByOpType []runtime.NodeTime `json:"by_op_type"`
+			Nodes    []runtime.NodeTime `json:"nodes"`
+		}{iters, prof.Total(), byOp, nodes})
+	}
+	total := prof.Total()
+	perRun := func(d time.Duration) string {
+		return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000/float64(max(iters, 1)))
+	}
+	share := func(d time.Duration) string {
+		return fmt.Sprintf("%.1f%%", 100*float64(d)/float64(max(total, 1)))
+	}
+	fmt.Fprintf(w, "kernel time per run %s over %d runs\n\n", perRun(total), iters)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "op type\tnodes\tper run\tshare")
+	for _, t := range byOp[:min(top, len(byOp))] {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.OpType, t.Calls/max(iters, 1), perRun(t.Total), share(t.Total))
+	}
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintln(tw, "node\top type\tper run\tshare")
+	for _, t := range nodes[:min(top, len(nodes))] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Node, t.OpType, perRun(t.Total), share(t.Total))
+	}
+	return tw.Flush()
 }
