@@ -25,6 +25,7 @@ func BenchmarkKernels(b *testing.B) {
 		{"Max", func(dst, src []float32) { dst[0] = Max(src) }},
 		{"Scale", func(dst, src []float32) { Scale(dst, 0.5) }},
 		{"MaxInto", MaxInto}, {"Relu", Relu},
+		{"Clamp", func(dst, src []float32) { Clamp(dst, src, 0, 6) }},
 		{"MeanVar", func(dst, src []float32) { m, _ := MeanVar(src); dst[0] = float32(m) }},
 		{"Normalize", func(dst, src []float32) { Normalize(dst, src, 0.5, 2, src, src) }},
 	}

@@ -26,6 +26,8 @@ func scaleAVX2(dst []float32, s float32) { scaleGo(dst, s) }
 func maxIntoAVX2(dst, src []float32) { maxIntoGo(dst, src) }
 func reluAVX2(dst, src []float32)    { reluGo(dst, src) }
 
+func clampAVX2(dst, src []float32, lo, hi float32) { clampGo(dst, src, lo, hi) }
+
 func sumF64AVX2(src []float32) float64                 { return sumF64Go(src) }
 func sqDevF64AVX2(src []float32, mean float64) float64 { return sqDevF64Go(src, mean) }
 

@@ -35,3 +35,29 @@ func reluGo(dst, src []float32) {
 		dst[i] = max(v, 0)
 	}
 }
+
+// Clamp sets dst[i] = min(max(src[i], lo), hi), computed as x < lo ? lo : x, then x > hi ? hi : x
+// (the ONNX Clip and NumPy clip for ordinary bounds): a NaN input stays NaN, a NaN bound clamps
+// nothing, −0 is kept against a zero bound (Clamp(−0, 0, 6) = −0), and when lo > hi every
+// non-NaN value becomes hi, as the ONNX spec says. Like Relu it calls the assembly directly,
+// for GEMM epilogues on short rows.
+func Clamp(dst, src []float32, lo, hi float32) {
+	if useAsm && len(src) > 0 {
+		clampAVX2(dst[:len(src)], src, lo, hi)
+		return
+	}
+	clampGo(dst, src, lo, hi)
+}
+
+func clampGo(dst, src []float32, lo, hi float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		dst[i] = v
+	}
+}

@@ -40,6 +40,9 @@ func maxIntoAVX2(dst []float32, src []float32)
 // reluAVX2 sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX).
 func reluAVX2(dst []float32, src []float32)
 
+// clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
+func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
+
 // sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).
 func sumF64AVX2(src []float32) float64
 

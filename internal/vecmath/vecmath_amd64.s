@@ -2337,6 +2337,93 @@ reluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·clampAVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSS lo+48(FP), Y0
+	VBROADCASTSS hi+52(FP), Y1
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           clampAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y2
+	VMAXPS       Y2, Y0, Y2
+	VMINPS       Y2, Y1, Y2
+
+clampAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      clampAVX2_by8
+	VMOVUPS (CX), Y3
+	VMAXPS  Y3, Y0, Y3
+	VMINPS  Y3, Y1, Y3
+	VMOVUPS Y3, (AX)
+	VMOVUPS 32(CX), Y3
+	VMAXPS  Y3, Y0, Y3
+	VMINPS  Y3, Y1, Y3
+	VMOVUPS Y3, 32(AX)
+	VMOVUPS 64(CX), Y3
+	VMAXPS  Y3, Y0, Y3
+	VMINPS  Y3, Y1, Y3
+	VMOVUPS Y3, 64(AX)
+	VMOVUPS 96(CX), Y3
+	VMAXPS  Y3, Y0, Y3
+	VMINPS  Y3, Y1, Y3
+	VMOVUPS Y3, 96(AX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, DX
+	JMP     clampAVX2_by32
+
+clampAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      clampAVX2_last
+	VMOVUPS (CX), Y3
+	VMAXPS  Y3, Y0, Y3
+	VMINPS  Y3, Y1, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DX
+	JMP     clampAVX2_by8
+
+clampAVX2_last:
+	VMOVUPS Y2, (BX)
+	JMP     clampAVX2_done
+
+clampAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      clampAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X2
+	VMAXPS  X2, X0, X2
+	VMINPS  X2, X1, X2
+	VMOVUPS (DX), X3
+	VMAXPS  X3, X0, X0
+	VMINPS  X0, X1, X0
+	VMOVUPS X2, (AX)
+	VMOVUPS X0, (BX)
+	JMP     clampAVX2_done
+
+clampAVX2_single:
+	TESTQ  DX, DX
+	JE     clampAVX2_done
+	VMOVSS (CX), X2
+	VMAXPS X2, X0, X2
+	VMINPS X2, X1, X2
+	VMOVSS X2, (AX)
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, AX
+	DECQ   DX
+	JMP    clampAVX2_single
+
+clampAVX2_done:
+	VZEROUPPER
+	RET
+
 // func sumF64AVX2(src []float32) float64
 // Requires: AVX, SSE2
 TEXT ·sumF64AVX2(SB), NOSPLIT, $0-32

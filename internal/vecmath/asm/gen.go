@@ -55,6 +55,7 @@ func main() {
 		func(d, s VecVirtual, reg func() VecVirtual) VecVirtual { return maxOf(d, s, reg) })
 	overlapMap("reluAVX2", "sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX)", false,
 		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual { return relu(s, reg) })
+	clampKernel()
 	sumF64Kernel()
 	sqDevF64Kernel()
 	normalizeKernel("normalizeAVX2", true)
@@ -535,6 +536,32 @@ func relu(x VecVirtual, reg func() VecVirtual) VecVirtual {
 	return r
 }
 
+// clampKernel emits clampAVX2(dst, src, lo, hi): dst[i] = min(max(src[i], lo), hi) as the
+// comparisons x < lo ? lo : x, then x > hi ? hi : x. VMAXPS(x, lo) computes exactly the first
+// (it returns its first Go operand, x, when either is NaN or both are zeros) and VMINPS(y, hi)
+// the second, so a NaN x stays NaN, a NaN bound clamps nothing, −0 is kept against a zero bound,
+// and lo > hi sends every non-NaN value to hi, as ONNX's Clip says.
+func clampKernel() {
+	var lo, hi VecVirtual
+	setup := func() {
+		lo, hi = YMM(), YMM()
+		VBROADCASTSS(NewParamAddr("lo", 48), lo)
+		VBROADCASTSS(NewParamAddr("hi", 52), hi)
+	}
+	overlapMapSig("clampAVX2", "func(dst, src []float32, lo, hi float32)",
+		"sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX)", false, setup,
+		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual {
+			l, h := Op(lo), Op(hi)
+			if s.Size() == 16 { // the 4-wide and single-element blocks of short rows
+				l, h = lo.AsX(), hi.AsX()
+			}
+			r := reg()
+			VMAXPS(s, l, r)
+			VMINPS(r, h, r)
+			return r
+		})
+}
+
 // overlapMap emits name(dst, src []float32) for an elementwise map (dst[i] = f(src[i]), or
 // f(dst[i], src[i]) when readsDst) over the whole of src, in place or not. The last partial
 // block is done as the whole block of 8 ending at the last element, overlapping elements the
@@ -546,8 +573,17 @@ func relu(x VecVirtual, reg func() VecVirtual) VecVirtual {
 // epilogues, pooling rows), where the tail costs as much as the loop. body maps src's lanes s
 // (and dst's lanes d when readsDst) in registers from reg.
 func overlapMap(name, what string, readsDst bool, body func(d, s VecVirtual, reg func() VecVirtual) VecVirtual) {
-	TEXT(name, NOSPLIT, "func(dst, src []float32)")
+	overlapMapSig(name, "func(dst, src []float32)", what, readsDst, nil, body)
+}
+
+// overlapMapSig is overlapMap for a kernel whose signature sig has more parameters after dst and
+// src; setup, run first, loads them (into registers the body closes over).
+func overlapMapSig(name, sig, what string, readsDst bool, setup func(), body func(d, s VecVirtual, reg func() VecVirtual) VecVirtual) {
+	TEXT(name, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s %s.", name, what))
+	if setup != nil {
+		setup()
+	}
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
