@@ -123,3 +123,39 @@ func BenchmarkSgemmGather(b *testing.B) {
 		})
 	}
 }
+
+// TestTapSum checks the depthwise tap sum against float64 sums for lengths around its block.
+func TestTapSum(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range []int{1, 31, 32, 33, 100, 224} {
+			for _, taps := range []int{0, 1, 9, 25} {
+				offs := make([]int, taps)
+				for i := range offs {
+					offs[i] = r.IntN(50)
+				}
+				w := randSlice(r, taps)
+				src := randSlice(r, 50+ceilDiv(n, TapBlock)*TapBlock)
+				dst := randSlice(r, ceilDiv(n, TapBlock)*TapBlock)
+				if err := TapSum(dst, src, offs, w, n); err != nil {
+					t.Fatal(err)
+				}
+				for j := 0; j < n; j++ {
+					var want float64
+					for k, off := range offs {
+						want += float64(w[k]) * float64(src[off+j])
+					}
+					if math.Abs(float64(dst[j])-want) > 1e-5*(1+math.Abs(want)) {
+						t.Fatalf("n %d taps %d: dst[%d] = %g, want %g", n, taps, j, dst[j], want)
+					}
+				}
+			}
+		}
+		if err := TapSum(make([]float32, 32), make([]float32, 40), []int{9}, []float32{1}, 32); err == nil {
+			t.Error("taps past src: no error")
+		}
+		if err := TapSum(make([]float32, 31), make([]float32, 64), []int{0}, []float32{1}, 31); err == nil {
+			t.Error("short dst: no error")
+		}
+	})
+}

@@ -118,3 +118,12 @@ func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c [
 	_ = c[(gatherMR-1)*ldc+gatherNR-1]
 	kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
 }
+
+// tapKernel runs TapSum's checked product over span outputs.
+func tapKernel(span int, dst, src []float32, offs []int, w []float32) {
+	if !useAsm || len(offs) == 0 {
+		tapKernelGeneric(span, dst, src, offs, w)
+		return
+	}
+	kernelTaps(span, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+}

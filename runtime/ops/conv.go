@@ -306,6 +306,11 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
 	if s.gather = s.gatherPays(); s.gather {
 		s.fillGatherOffsets()
+	} else if s.isPointwise() {
+		s.gridOffsets = make([]int, s.cg())
+		for c := range s.gridOffsets {
+			s.gridOffsets[c] = c * s.inSize
+		}
 	} else if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 && !s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg()*s.kSize)
 		s.fillGridOffsets(s.gridOffsets)
@@ -315,6 +320,12 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 }
 
 func (s *convShape) cg() int { return s.c / s.group }
+
+// planeOffsets returns the start of each of a group's input planes, the pointwise
+// convolution's B rows.
+func (s *convShape) planeOffsets() []int {
+	return s.gridOffsets
+}
 func (s *convShape) mg() int { return s.m / s.group }
 
 func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -357,15 +368,8 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
 	if s.cg() == 1 && s.mg() == 1 && len(s.in) == 2 {
-		convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, out.v)
-		if ep := epilogue(nil, residual, len(out.v), k.act); ep != nil {
-			ctx.Parallel(len(out.v), 1<<14, func(lo, hi int) {
-				if ep.Act != nil {
-					ep.Act(0, lo, out.v[lo:hi])
-				} else {
-					ep.Elementwise(out.v[lo:hi])
-				}
-			})
+		if err := convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
+			return nil, fmt.Errorf("Conv: %w", err)
 		}
 		return []*tensor.Tensor{out.tensor(ctx)}, nil
 	}
@@ -439,6 +443,11 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			}
 			var err error
 			switch {
+			case pointwise && s.outSize%gemm.PanelWidth == 0:
+				// The image's channel planes are B's rows, read in place: whole panels never
+				// run past the last plane, so nothing is packed.
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
+				err = gemm.SgemmPackedAIndirect(packed[g], s.outSize, gemm.IndirectB{Data: img, Offsets: s.planeOffsets()}, 0, dst, s.outSize, ctx.Threads, ep)
 			case pointwise:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
@@ -794,49 +803,4 @@ func odometer(idx, shape []int) {
 		}
 		idx[d] = 0
 	}
-}
-
-// convDepthwise2D is the direct loop for one filter per channel (group == C == M): a GEMM with
-// a single output row per group would waste the register tile.
-func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, out []float32) {
-	ih, iw := s.in[0], s.in[1]
-	kh, kw := s.kernel[0], s.kernel[1]
-	oh, ow := s.out[0], s.out[1]
-	sh, sw := s.strides[0], s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	ph, pw := s.padBegin[0], s.padBegin[1]
-	ctx.Parallel(s.batch*s.c, 1, func(lo, hi int) {
-		for bc := lo; bc < hi; bc++ {
-			c := bc % s.c
-			plane := xv[bc*s.inSize : (bc+1)*s.inSize]
-			filt := wv[c*kh*kw : (c+1)*kh*kw]
-			dst := out[bc*s.outSize : (bc+1)*s.outSize]
-			var b0 float32
-			if bias != nil {
-				b0 = bias[c]
-			}
-			for i := range dst {
-				dst[i] = b0
-			}
-			for ki := 0; ki < kh; ki++ {
-				for kj := 0; kj < kw; kj++ {
-					wgt := filt[ki*kw+kj]
-					xOff := kj*dw - pw
-					lo := min(ow, max(0, ceilDivInt(-xOff, sw)))
-					hi := max(lo, min(ow, ceilDivInt(iw-xOff, sw)))
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*sh + ki*dh - ph
-						if iy < 0 || iy >= ih {
-							continue
-						}
-						src := plane[iy*iw : (iy+1)*iw]
-						row := dst[oy*ow : (oy+1)*ow]
-						for ox := lo; ox < hi; ox++ {
-							row[ox] += wgt * src[ox*sw+xOff]
-						}
-					}
-				}
-			}
-		}
-	})
 }

@@ -492,3 +492,29 @@ func TestConvGatherLowering(t *testing.T) {
 		}
 	}
 }
+
+// TestConvPointwiseInPlace covers 1×1 stride-1 convolutions whose planes fill whole GEMM panels,
+// read in place as B's rows, with groups and batches, against the float64 definition.
+func TestConvPointwiseInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range []struct{ batch, c, m, hw, group int }{{1, 5, 7, 4, 1}, {2, 6, 4, 8, 2}, {1, 33, 20, 8, 1}} {
+		x := randTensor(r, tc.batch, tc.c, tc.hw, tc.hw)
+		w := randTensor(r, tc.m, tc.c/tc.group, 1, 1)
+		b := randTensor(r, tc.m)
+		attrs := map[string]any{"group": tc.group}
+		k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refConv(x, w, b, tc.group, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{tc.hw, tc.hw})
+		for i, v := range outs[0].F32() {
+			if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+				t.Fatalf("%+v: y[%d] = %g, want %g", tc, i, v, want[i])
+			}
+		}
+	}
+}

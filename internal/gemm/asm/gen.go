@@ -28,6 +28,7 @@ func main() {
 	wideKernelDirectA(2)
 	wideKernelDirectA(1)
 	gatherKernel()
+	tapsKernel()
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -515,6 +516,68 @@ func gatherKernel() {
 	JNZ(LabelRef("loop"))
 
 	writeZMMTile(acc)
+}
+
+// tapsKernel emits kernelTaps(n, dst, src, offs, w, taps): dst[j] = Σ_t w[t]·src[offs[t]+j]
+// for j < n, n a multiple of 32 — a depthwise convolution over a padded (or stride-phased)
+// plane, where tap t of the output grid is the plane shifted by offs[t]. Four ymm accumulators
+// take 32 outputs through all taps; the taps' values are FMA memory operands.
+func tapsKernel() {
+	TEXT("kernelTaps", NOSPLIT, "func(n int, dst, src *float32, offs *int, w *float32, taps int)")
+	Pragma("noescape")
+	Doc("kernelTaps sets dst[j] = Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
+	n := Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	offs := Load(Param("offs"), GP64())
+	w := Load(Param("w"), GP64())
+	taps := Load(Param("taps"), GP64())
+	SHRQ(U8(5), n)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	TESTQ(taps, taps)
+	JZ(LabelRef("zero"))
+	Label("block")
+	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	for _, a := range acc {
+		VXORPS(a, a, a)
+	}
+	t, off := GP64(), GP64()
+	XORQ(t, t)
+	Label("tap")
+	MOVQ(Mem{Base: offs, Index: t, Scale: 8}, off)
+	wt := YMM()
+	VBROADCASTSS(Mem{Base: w, Index: t, Scale: 4}, wt)
+	LEAQ(Mem{Base: src, Index: off, Scale: 4}, off)
+	for i, a := range acc {
+		VFMADD231PS(Mem{Base: off, Disp: 32 * i}, wt, a)
+	}
+	INCQ(t)
+	CMPQ(t, taps)
+	JNE(LabelRef("tap"))
+	for i, a := range acc {
+		VMOVUPS(a, Mem{Base: dst, Disp: 32 * i})
+	}
+	ADDQ(U32(128), dst)
+	ADDQ(U32(128), src)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	VZEROUPPER()
+	RET()
+
+	Label("zero")
+	z := YMM()
+	VXORPS(z, z, z)
+	Label("zeroBlock")
+	for i := 0; i < 4; i++ {
+		VMOVUPS(z, Mem{Base: dst, Disp: 32 * i})
+	}
+	ADDQ(U32(128), dst)
+	DECQ(n)
+	JNZ(LabelRef("zeroBlock"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
 
 // zeroedZMMTile allocates a wide kernel's accumulators, rows × vecs zmm registers, zeroed.
