@@ -254,74 +254,108 @@ func preluElem[T floatElem | signedElem](x, s T) T {
 	return x
 }
 
-// newClip: before opset 11 the bounds are float attributes; from 11 they are optional scalar
-// inputs of the data's type (absent means unbounded).
+// clipKernel is Clip. Before opset 11 the bounds are float attributes; from 11 they are optional
+// scalar inputs of the data's type (absent means unbounded). Float data is clamped by
+// vecmath.Clamp (float32, and float16/bfloat16 widened to it) or clampF64, both as x < lo ? lo :
+// x, then x > hi ? hi : x: NaN passes through as in NumPy's clip, and lo > hi gives hi as the
+// ONNX spec says. When the bounds are known at session creation (attributes, constant inputs
+// or none) the kernel offers the in-place float32 form, so Conv→Clip (Relu6) fuses into the
+// convolution's epilogue.
+type clipKernel struct {
+	useAttrs       bool
+	attrLo, attrHi float64
+	// fixed reports that the float32 bounds lo32, hi32 are known at session creation.
+	fixed      bool
+	lo32, hi32 float32
+}
+
 func newClip(n *Node) (Kernel, error) {
-	attrMin := float64(n.AttrFloat("min", float32(math.Inf(-1))))
-	attrMax := float64(n.AttrFloat("max", float32(math.Inf(1))))
-	useAttrs := n.Version < 11
-	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		if err := needInputs(in, 1); err != nil {
-			return nil, err
+	k := &clipKernel{
+		useAttrs: n.Version < 11,
+		attrLo:   float64(n.AttrFloat("min", float32(math.Inf(-1)))),
+		attrHi:   float64(n.AttrFloat("max", float32(math.Inf(1)))),
+	}
+	if k.useAttrs {
+		k.fixed, k.lo32, k.hi32 = true, float32(k.attrLo), float32(k.attrHi)
+		return k, nil
+	}
+	k.fixed, k.lo32, k.hi32 = true, float32(math.Inf(-1)), float32(math.Inf(1))
+	for i, bound := range []*float32{&k.lo32, &k.hi32} {
+		if !n.HasInput(i + 1) {
+			continue
 		}
-		x := in[0]
-		lo, hi := math.Inf(-1), math.Inf(1)
-		var loT, hiT *tensor.Tensor
-		if useAttrs {
-			lo, hi = attrMin, attrMax
-		} else {
-			if len(in) > 1 && in[1] != nil {
-				if in[1].Len() != 1 {
-					return nil, fmt.Errorf("min must be a scalar, got shape %v", in[1].Shape)
-				}
-				loT = in[1]
-				lo = toFloat64s(loT)[0]
+		c := n.Const[i+1]
+		if c == nil || c.DType != tensor.Float32 || c.Len() != 1 {
+			k.fixed = false // known only at run time, or not float32 data: Run checks it
+			break
+		}
+		*bound = c.F32()[0]
+	}
+	return k, nil
+}
+
+// ElementwiseFloat32 returns Clip as an in-place float32 clamp when the bounds are fixed.
+func (k *clipKernel) ElementwiseFloat32() func(dst []float32) {
+	if !k.fixed {
+		return nil
+	}
+	lo, hi := k.lo32, k.hi32
+	return func(dst []float32) { vecmath.Clamp(dst, dst, lo, hi) }
+}
+
+func (k *clipKernel) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := needInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	lo, hi := math.Inf(-1), math.Inf(1)
+	var loT, hiT *tensor.Tensor
+	if k.useAttrs {
+		lo, hi = k.attrLo, k.attrHi
+	} else {
+		for i, name := range []string{"min", "max"} {
+			if len(in) <= i+1 || in[i+1] == nil {
+				continue
 			}
-			if len(in) > 2 && in[2] != nil {
-				if in[2].Len() != 1 {
-					return nil, fmt.Errorf("max must be a scalar, got shape %v", in[2].Shape)
-				}
-				hiT = in[2]
-				hi = toFloat64s(hiT)[0]
+			b := in[i+1]
+			if b.Len() != 1 {
+				return nil, fmt.Errorf("%s must be a scalar, got shape %v", name, b.Shape)
+			}
+			if i == 0 {
+				loT, lo = b, toFloat64s(b)[0]
+			} else {
+				hiT, hi = b, toFloat64s(b)[0]
 			}
 		}
-		if !x.DType.IsFloat() {
-			out, err := clipInts(ctx, x, loT, hiT)
-			if err != nil {
-				return nil, err
-			}
-			return []*tensor.Tensor{out}, nil
-		}
-		lo32, hi32 := float32(lo), float32(hi)
-		u := floatUnary{
-			f32: func(dst, src []float32) {
-				for i, v := range src {
-					// NaN passes through unchanged, as in NumPy's clip.
-					if v < lo32 {
-						v = lo32
-					}
-					if v > hi32 {
-						v = hi32
-					}
-					dst[i] = v
-				}
-			},
-			f64: func(v float64) float64 {
-				if v < lo {
-					v = lo
-				}
-				if v > hi {
-					v = hi
-				}
-				return v
-			},
-		}
-		out, err := u.apply(ctx, x)
+	}
+	if !x.DType.IsFloat() {
+		out, err := clipInts(ctx, x, loT, hiT)
 		if err != nil {
 			return nil, err
 		}
 		return []*tensor.Tensor{out}, nil
-	}), nil
+	}
+	lo32, hi32 := float32(lo), float32(hi)
+	u := floatUnary{
+		f32: func(dst, src []float32) { vecmath.Clamp(dst, src, lo32, hi32) },
+		f64: func(v float64) float64 { return clampF64(v, lo, hi) },
+	}
+	out, err := u.apply(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// clampF64 is vecmath.Clamp's rule for one float64.
+func clampF64(v, lo, hi float64) float64 {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
 }
 
 // clipInts clips integer data with bounds read exactly from their own integer tensors.
