@@ -137,11 +137,12 @@ func TestTapSum(t *testing.T) {
 				w := randSlice(r, taps)
 				src := randSlice(r, 50+ceilDiv(n, TapBlock)*TapBlock)
 				dst := randSlice(r, ceilDiv(n, TapBlock)*TapBlock)
-				if err := TapSum(dst, src, offs, w, n); err != nil {
+				bias := float32(r.NormFloat64())
+				if err := TapSum(dst, src, offs, w, bias, n); err != nil {
 					t.Fatal(err)
 				}
 				for j := 0; j < n; j++ {
-					var want float64
+					want := float64(bias)
 					for k, off := range offs {
 						want += float64(w[k]) * float64(src[off+j])
 					}
@@ -151,10 +152,10 @@ func TestTapSum(t *testing.T) {
 				}
 			}
 		}
-		if err := TapSum(make([]float32, 32), make([]float32, 40), []int{9}, []float32{1}, 32); err == nil {
+		if err := TapSum(make([]float32, 32), make([]float32, 40), []int{9}, []float32{1}, 0, 32); err == nil {
 			t.Error("taps past src: no error")
 		}
-		if err := TapSum(make([]float32, 31), make([]float32, 64), []int{0}, []float32{1}, 31); err == nil {
+		if err := TapSum(make([]float32, 31), make([]float32, 64), []int{0}, []float32{1}, 0, 31); err == nil {
 			t.Error("short dst: no error")
 		}
 	})

@@ -1634,61 +1634,50 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+// func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int, bias float32)
 // Requires: AVX, FMA3
-TEXT ·kernelTaps(SB), NOSPLIT, $0-48
-	MOVQ  n+0(FP), AX
-	MOVQ  dst+8(FP), CX
-	MOVQ  src+16(FP), DX
-	MOVQ  offs+24(FP), BX
-	MOVQ  w+32(FP), SI
-	MOVQ  taps+40(FP), DI
-	SHRQ  $0x05, AX
-	TESTQ AX, AX
-	JZ    done
-	TESTQ DI, DI
-	JZ    zero
+TEXT ·kernelTaps(SB), NOSPLIT, $0-52
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVQ         offs+24(FP), BX
+	MOVQ         w+32(FP), SI
+	MOVQ         taps+40(FP), DI
+	VBROADCASTSS bias+48(FP), Y0
+	SHRQ         $0x05, AX
+	TESTQ        AX, AX
+	JZ           done
 
 block:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	XORQ   R8, R8
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	XORQ    R8, R8
+	CMPQ    R8, DI
+	JE      store
 
 tap:
 	MOVQ         (BX)(R8*8), R9
-	VBROADCASTSS (SI)(R8*4), Y4
+	VBROADCASTSS (SI)(R8*4), Y5
 	LEAQ         (DX)(R9*4), R9
-	VFMADD231PS  (R9), Y4, Y0
-	VFMADD231PS  32(R9), Y4, Y1
-	VFMADD231PS  64(R9), Y4, Y2
-	VFMADD231PS  96(R9), Y4, Y3
+	VFMADD231PS  (R9), Y5, Y1
+	VFMADD231PS  32(R9), Y5, Y2
+	VFMADD231PS  64(R9), Y5, Y3
+	VFMADD231PS  96(R9), Y5, Y4
 	INCQ         R8
 	CMPQ         R8, DI
 	JNE          tap
-	VMOVUPS      Y0, (CX)
-	VMOVUPS      Y1, 32(CX)
-	VMOVUPS      Y2, 64(CX)
-	VMOVUPS      Y3, 96(CX)
-	ADDQ         $0x00000080, CX
-	ADDQ         $0x00000080, DX
-	DECQ         AX
-	JNZ          block
-	VZEROUPPER
-	RET
 
-zero:
-	VXORPS Y0, Y0, Y0
-
-zeroBlock:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y0, 32(CX)
-	VMOVUPS Y0, 64(CX)
-	VMOVUPS Y0, 96(CX)
+store:
+	VMOVUPS Y1, (CX)
+	VMOVUPS Y2, 32(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
 	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
 	DECQ    AX
-	JNZ     zeroBlock
+	JNZ     block
 
 done:
 	VZEROUPPER

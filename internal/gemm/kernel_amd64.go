@@ -120,10 +120,10 @@ func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c [
 }
 
 // tapKernel runs TapSum's checked product over span outputs.
-func tapKernel(span int, dst, src []float32, offs []int, w []float32) {
+func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {
 	if !useAsm || len(offs) == 0 {
-		tapKernelGeneric(span, dst, src, offs, w)
+		tapKernelGeneric(span, dst, src, offs, w, bias)
 		return
 	}
-	kernelTaps(span, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+	kernelTaps(span, &dst[0], &src[0], &offs[0], &w[0], len(offs), bias)
 }

@@ -83,6 +83,6 @@ func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c [
 	gatherKernelGeneric(k, data, rows, cols, b, c, ldc, accumulate)
 }
 
-func tapKernel(span int, dst, src []float32, offs []int, w []float32) {
-	tapKernelGeneric(span, dst, src, offs, w)
+func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {
+	tapKernelGeneric(span, dst, src, offs, w, bias)
 }

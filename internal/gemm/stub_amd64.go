@@ -44,10 +44,10 @@ func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 //go:noescape
 func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
 
-// kernelTaps sets dst[j] = Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).
+// kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).
 //
 //go:noescape
-func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int, bias float32)
 
 // addRow adds src[0:n] to dst[0:n] (AVX).
 //

@@ -43,26 +43,24 @@ func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float3
 		for bc := lo; bc < hi; bc++ {
 			c := bc % s.c
 			padPlane(plane, xv[bc*s.inSize:(bc+1)*s.inSize], ih, iw, top, left, pw)
-			if err := gemm.TapSum(onGrid, plane, offs, wv[c*kh*kw:(c+1)*kh*kw], grid); err != nil {
-				failure.CompareAndSwap(nil, err)
-				return
-			}
 			var b0 float32
 			if bias != nil {
 				b0 = bias[c]
+			}
+			if err := gemm.TapSum(onGrid, plane, offs, wv[c*kh*kw:(c+1)*kh*kw], b0, grid); err != nil {
+				failure.CompareAndSwap(nil, err)
+				return
 			}
 			dst := out[bc*s.outSize : (bc+1)*s.outSize]
 			for oy := 0; oy < oh; oy++ {
 				row := dst[oy*ow : (oy+1)*ow]
 				from := onGrid[oy*sh*pw:]
 				if sw == 1 {
-					for ox, v := range from[:ow] {
-						row[ox] = v + b0
-					}
+					copy(row, from)
 					continue
 				}
 				for ox := range row {
-					row[ox] = from[ox*sw] + b0
+					row[ox] = from[ox*sw]
 				}
 			}
 			if residual != nil {
@@ -88,11 +86,14 @@ func padPlane(plane, src []float32, ih, iw, top, left, pw int) {
 	clear(plane[:at])
 	for y := 0; y < ih; y++ {
 		copy(plane[at:at+iw], src[y*iw:(y+1)*iw])
-		next := at + pw
 		if y == ih-1 {
-			next = len(plane)
+			clear(plane[at+iw:])
+			break
 		}
-		clear(plane[at+iw : next])
-		at = next
+		gap := plane[at+iw : at+pw] // this row's right padding and the next row's left
+		for i := range gap {
+			gap[i] = 0
+		}
+		at += pw
 	}
 }

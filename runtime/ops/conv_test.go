@@ -518,3 +518,30 @@ func TestConvPointwiseInPlace(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvDepthwise runs MobileNetV2's depthwise 3×3 shapes on one thread.
+func BenchmarkConvDepthwise(b *testing.B) {
+	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {960, 7, 1}} {
+		b.Run(fmt.Sprintf("c%d_hw%d_s%d", sh.c, sh.hw, sh.stride), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.c, 1, 3, 3)
+			attrs := map[string]any{"group": sh.c, "strides": []int{sh.stride, sh.stride}, "pads": []int{1, 1, 1, 1}}
+			k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := NewContext(1)
+			outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
+			if err != nil {
+				b.Fatal(err)
+			}
+			macs := float64(outs[0].Len() * 9)
+			for b.Loop() {
+				if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}

@@ -518,32 +518,34 @@ func gatherKernel() {
 	writeZMMTile(acc)
 }
 
-// tapsKernel emits kernelTaps(n, dst, src, offs, w, taps): dst[j] = Σ_t w[t]·src[offs[t]+j]
-// for j < n, n a multiple of 32 — a depthwise convolution over a padded (or stride-phased)
+// tapsKernel emits kernelTaps(n, dst, src, offs, w, taps, bias): dst[j] = bias +
+// Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 — a depthwise convolution over a padded
 // plane, where tap t of the output grid is the plane shifted by offs[t]. Four ymm accumulators
 // take 32 outputs through all taps; the taps' values are FMA memory operands.
 func tapsKernel() {
-	TEXT("kernelTaps", NOSPLIT, "func(n int, dst, src *float32, offs *int, w *float32, taps int)")
+	TEXT("kernelTaps", NOSPLIT, "func(n int, dst, src *float32, offs *int, w *float32, taps int, bias float32)")
 	Pragma("noescape")
-	Doc("kernelTaps sets dst[j] = Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
+	Doc("kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
 	n := Load(Param("n"), GP64())
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
 	offs := Load(Param("offs"), GP64())
 	w := Load(Param("w"), GP64())
 	taps := Load(Param("taps"), GP64())
+	b := YMM()
+	VBROADCASTSS(NewParamAddr("bias", 48), b)
 	SHRQ(U8(5), n)
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
-	TESTQ(taps, taps)
-	JZ(LabelRef("zero"))
 	Label("block")
 	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
 	for _, a := range acc {
-		VXORPS(a, a, a)
+		VMOVAPS(b, a)
 	}
 	t, off := GP64(), GP64()
 	XORQ(t, t)
+	CMPQ(t, taps)
+	JE(LabelRef("store"))
 	Label("tap")
 	MOVQ(Mem{Base: offs, Index: t, Scale: 8}, off)
 	wt := YMM()
@@ -555,6 +557,7 @@ func tapsKernel() {
 	INCQ(t)
 	CMPQ(t, taps)
 	JNE(LabelRef("tap"))
+	Label("store")
 	for i, a := range acc {
 		VMOVUPS(a, Mem{Base: dst, Disp: 32 * i})
 	}
@@ -562,19 +565,6 @@ func tapsKernel() {
 	ADDQ(U32(128), src)
 	DECQ(n)
 	JNZ(LabelRef("block"))
-	VZEROUPPER()
-	RET()
-
-	Label("zero")
-	z := YMM()
-	VXORPS(z, z, z)
-	Label("zeroBlock")
-	for i := 0; i < 4; i++ {
-		VMOVUPS(z, Mem{Base: dst, Disp: 32 * i})
-	}
-	ADDQ(U32(128), dst)
-	DECQ(n)
-	JNZ(LabelRef("zeroBlock"))
 	Label("done")
 	VZEROUPPER()
 	RET()
