@@ -20,16 +20,20 @@ func runOptimized(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[stri
 	return s.Run(feeds)
 }
 
-// clipAfterConv builds x[1,4,7,6] → Conv(3×3, pads 1, bias) → Clip, with clip adding Clip's
-// bounds (attributes before opset 11, inputs from 11).
-func clipAfterConv(opset int, clip func(b *graphtest.Builder, c string) string) *graphtest.Builder {
+// clipAfterConv builds x[1,4,7,6] → Conv(3×3, pads 1, bias; 6 output channels, or depthwise
+// with 4) → Clip, with clip adding Clip's bounds (attributes before opset 11, inputs from 11).
+func clipAfterConv(opset int, depthwise bool, clip func(b *graphtest.Builder, c string) string) *graphtest.Builder {
 	r := graphtest.Seeded(11)
 	b := graphtest.New("conv_clip", opset)
 	x := b.Input("x", tensor.Float32, 1, 4, 7, 6)
-	w := b.Init("w", graphtest.RandF32(r, 1, 6, 4, 3, 3))
-	bias := b.Init("b", graphtest.RandF32(r, 1, 6))
-	c := b.Op("Conv", []string{x, w, bias}, graphtest.A("pads", []int64{1, 1, 1, 1}))
-	b.Output(clip(b, c), tensor.Float32, 1, 6, 7, 6)
+	out, perGroup, group := 6, 4, 1
+	if depthwise {
+		out, perGroup, group = 4, 1, 4
+	}
+	w := b.Init("w", graphtest.RandF32(r, 1, out, perGroup, 3, 3))
+	bias := b.Init("b", graphtest.RandF32(r, 1, out))
+	c := b.Op("Conv", []string{x, w, bias}, graphtest.A("pads", []int64{1, 1, 1, 1}), graphtest.A("group", group))
+	b.Output(clip(b, c), tensor.Float32, 1, out, 7, 6)
 	return b
 }
 
@@ -44,28 +48,29 @@ func TestConvClipFusion(t *testing.T) {
 		opset int
 		clip  func(b *graphtest.Builder, c string) string
 		fused bool
+		// depthwise: the Conv has a group per channel (MobileNet's 3×3 layers).
+		depthwise bool
 	}{
-		{"relu6", 13, func(b *graphtest.Builder, c string) string {
-			return b.Op("Clip", []string{c, b.ConstF32(0), b.ConstF32(6)})
-		}, true},
+		{"relu6", 13, relu6, true, false},
+		{"relu6_depthwise", 13, relu6, true, true},
 		{"max_only", 13, func(b *graphtest.Builder, c string) string {
 			return b.Op("Clip", []string{c, "", b.ConstF32(1.5)})
-		}, true},
+		}, true, false},
 		{"min_only_initializer", 13, func(b *graphtest.Builder, c string) string {
 			return b.Op("Clip", []string{c, b.Init("lo", tensor.Scalar(float32(-0.5)))})
-		}, true},
+		}, true, false},
 		{"min_above_max", 13, func(b *graphtest.Builder, c string) string {
 			return b.Op("Clip", []string{c, b.ConstF32(2), b.ConstF32(1)})
-		}, true},
+		}, true, false},
 		{"attributes_opset6", 6, func(b *graphtest.Builder, c string) string {
 			return b.Op("Clip", []string{c}, graphtest.A("min", float32(-1)), graphtest.A("max", float32(3)))
-		}, true},
+		}, true, false},
 		{"bound_is_an_input", 13, func(b *graphtest.Builder, c string) string {
 			return b.Op("Clip", []string{c, b.Input("lo", tensor.Float32), b.ConstF32(6)})
-		}, false},
+		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := clipAfterConv(tc.opset, tc.clip).Model()
+			m := clipAfterConv(tc.opset, tc.depthwise, tc.clip).Model()
 			feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(12), 3, 1, 4, 7, 6)}
 			if !tc.fused {
 				feeds["lo"] = tensor.Scalar(float32(-0.25))
@@ -96,6 +101,10 @@ func TestConvClipFusion(t *testing.T) {
 			graphtest.AgreeWithORT(t, m, "conv_clip_"+tc.name, feeds, runOptimized, graphtest.RTol, graphtest.ATol)
 		})
 	}
+}
+
+func relu6(b *graphtest.Builder, c string) string {
+	return b.Op("Clip", []string{c, b.ConstF32(0), b.ConstF32(6)})
 }
 
 // checkConvClipProfile runs m once under a profile and checks the Clip ran inside the Conv's
