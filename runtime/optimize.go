@@ -16,7 +16,7 @@ import (
 //	batchnorm_folding      BatchNormalization folded into the Conv before it  optimize_batchnorm.go
 //	gelu_fusion            erf/tanh GELU chains become one Gelu node          optimize_gelu.go
 //	matmul_bias_fusion     MatMul + Add(bias) as one GEMM with a bias epilogue optimize_matmul.go
-//	activation_fusion      Relu/Gelu/ai.actswap ops in Conv/Gemm/MatMul epilogues optimize_activation.go
+//	activation_fusion      Relu/Clip/Gelu/ai.actswap ops in GEMM epilogues     optimize_activation.go
 //	add_activation_fusion  Add then activation in one pass                     optimize_add.go
 //	conv_residual_fusion   Conv → Add(shortcut) [→ act] in the Conv's epilogue optimize_residual.go
 //	layernorm_kernel       float32 vector LayerNormalization                   optimize_layernorm.go

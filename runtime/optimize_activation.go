@@ -8,8 +8,8 @@ import (
 
 // fuseActivations moves an elementwise activation into the epilogue of the GEMM that feeds it:
 // Conv and Gemm kernels (ops.ActivationFuser) and fused MatMuls. The activation is Relu, a fused
-// Gelu, or any kernel that offers an in-place float32 form (ops.ElementwiseFloat32: the
-// ai.actswap ops with per-tensor parameters), so a rewritten model pays almost nothing for its
+// Gelu, or any kernel that offers an in-place float32 form (ops.ElementwiseFloat32: Clip with
+// constant bounds — ReLU6 — and the ai.actswap ops with per-tensor parameters), so a rewritten model pays almost nothing for its
 // activations. A plain MatMul first becomes a fused MatMul, which keeps the unfused steps for
 // inputs it does not handle.
 func fuseActivations(o *optimizer) int {
