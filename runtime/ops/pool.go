@@ -95,6 +95,13 @@ type poolShape struct {
 	colCount, padCount []int
 }
 
+// maxRowLen is the length of max pooling's padded row: the left padding, the image row, and
+// −∞ up to the last tap of the last output column (ceil mode may reach past the end padding).
+func (s *poolShape) maxRowLen() int {
+	last := (s.out[1]-1)*s.strides[1] + (s.kernel[1]-1)*s.dilations[1] + 1
+	return max(last, s.padBegin[1]+s.in[1])
+}
+
 // tapCols is one kernel column of a 2-D pool: output columns [lo, hi) whose tap lands inside
 // the image, and the input offset of output column 0's tap.
 type tapCols struct{ lo, hi, off int }
@@ -225,7 +232,7 @@ func (j *poolJob) planes(lo, hi int) {
 	var corner []int
 	var colMax []float32 // poolPlane2D's row buffer for max pooling
 	if k.kind == poolMax && len(s.in) == 2 && j.indices == nil {
-		buf := getScratch(s.in[1])
+		buf := getScratch(2 * s.maxRowLen())
 		defer convScratch.Put(buf)
 		colMax = *buf
 	}
@@ -430,23 +437,39 @@ func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst, colMax []float32) {
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
 		row := dst[oy*ow : (oy+1)*ow]
 		if k.kind == poolMax {
-			// Max is separable: reduce the kh window rows first, contiguous and vectorized,
-			// then take the kw strided taps once from that row instead of once per window row.
-			for i := range row {
-				row[i] = negInf
-			}
+			// Max is separable: reduce the kh window rows first, then the kw columns, each
+			// step a vector max over whole rows; the row sits between −∞ paddings so that every
+			// tap reads in range, and the stride picks the outputs from the stride-1 maxima.
 			if kyLo == kyHi {
+				for i := range row {
+					row[i] = negInf
+				}
 				continue
 			}
-			copy(colMax, plane[(y0+kyLo*dh)*iw:(y0+kyLo*dh+1)*iw])
-			for ky := kyLo + 1; ky < kyHi; ky++ {
-				vecmath.MaxInto(colMax, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
+			rowLen := s.maxRowLen()
+			padded, h := colMax[:rowLen], colMax[rowLen:rowLen+(ow-1)*sw+1]
+			left := s.padBegin[1]
+			for i := range padded[:left] {
+				padded[i] = negInf
 			}
-			for _, t := range taps {
-				out := row[t.lo:t.hi]
-				for i := range out {
-					out[i] = max(out[i], colMax[(t.lo+i)*sw+t.off]) // branch-free; compares mispredict on real data
-				}
+			for i := range padded[left+iw:] {
+				padded[left+iw+i] = negInf
+			}
+			inner := padded[left : left+iw]
+			copy(inner, plane[(y0+kyLo*dh)*iw:(y0+kyLo*dh+1)*iw])
+			for ky := kyLo + 1; ky < kyHi; ky++ {
+				vecmath.MaxInto(inner, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
+			}
+			copy(h, padded)
+			for kx := 1; kx < s.kernel[1]; kx++ {
+				vecmath.MaxInto(h, padded[kx*s.dilations[1]:])
+			}
+			if sw == 1 {
+				copy(row, h)
+				continue
+			}
+			for ox := range row {
+				row[ox] = h[ox*sw]
 			}
 			continue
 		}
