@@ -15,6 +15,10 @@ func BenchmarkKernels(b *testing.B) {
 		src[i] = float32(math.Sin(float64(i))) * 6
 	}
 	dst := make([]float32, n)
+	other := make([]float32, n) // the second operand of Arith
+	for i := range other {
+		other[i] = float32(math.Cos(float64(i))) + 2
+	}
 	kernels := []struct {
 		name string
 		f    func(dst, src []float32)
@@ -28,6 +32,11 @@ func BenchmarkKernels(b *testing.B) {
 		{"Clamp", func(dst, src []float32) { Clamp(dst, src, 0, 6) }},
 		{"MeanVar", func(dst, src []float32) { m, _ := MeanVar(src); dst[0] = float32(m) }},
 		{"Normalize", func(dst, src []float32) { Normalize(dst, src, 0.5, 2, src, src) }},
+		{"Add", func(dst, src []float32) { Arith(OpAdd, dst, src, other) }},
+		{"Mul", func(dst, src []float32) { Arith(OpMul, dst, src, other) }},
+		{"Div", func(dst, src []float32) { Arith(OpDiv, dst, src, other) }},
+		{"MulScalar", func(dst, src []float32) { ArithScalar(OpMul, dst, src, 0.125) }},
+		{"ScalarDiv", func(dst, src []float32) { ScalarArith(OpDiv, dst, 1, other) }},
 	}
 	saved := useAsm
 	defer func() { useAsm = saved }()

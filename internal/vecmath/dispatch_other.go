@@ -38,3 +38,15 @@ func normalizeAVX2(dst, src, gamma, beta []float32, hi, lo, invStd float32) {
 func normalizeNoBetaAVX2(dst, src, gamma []float32, hi, lo, invStd float32) {
 	normalizeGo(dst, src, hi, lo, invStd, gamma, nil)
 }
+
+func addAVX2(dst, x, y []float32) { arithGo(OpAdd, dst, x, y) }
+func subAVX2(dst, x, y []float32) { arithGo(OpSub, dst, x, y) }
+func mulAVX2(dst, x, y []float32) { arithGo(OpMul, dst, x, y) }
+func divAVX2(dst, x, y []float32) { arithGo(OpDiv, dst, x, y) }
+
+func addScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpAdd, dst, x, s) }
+func subScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpSub, dst, x, s) }
+func mulScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpMul, dst, x, s) }
+func divScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpDiv, dst, x, s) }
+func scalarSubAVX2(dst, x []float32, s float32) { scalarArithGo(OpSub, dst, s, x) }
+func scalarDivAVX2(dst, x []float32, s float32) { scalarArithGo(OpDiv, dst, s, x) }

@@ -1,7 +1,9 @@
 // Package vecmath is vectorised float32 math over slices for the runtime's activation and
 // softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, Relu, Clamp,
 // the softmax row helpers Max, ExpSumShifted(To) and Scale, the layer normalisation row helpers
-// MeanVar and Normalize, and MaxInto (elementwise max of two rows, for max pooling).
+// MeanVar and Normalize, MaxInto (elementwise max of two rows, for max pooling), and the
+// float32 arithmetic of ONNX Add/Sub/Mul/Div: Arith (x[i] op y[i]), ArithScalar (x[i] op s) and
+// ScalarArith (s op x[i]).
 //
 // On amd64 with AVX2 and FMA they run in avo-generated assembly (asm/gen.go → vecmath_amd64.s),
 // 8 lanes at a time, the last partial block through masked loads and stores; other CPUs and
@@ -11,8 +13,9 @@
 //
 // Throughput on a 64 KiB buffer (BenchmarkKernels, one core of a shared machine): Exp ≈ 0.45
 // ns/element (a plain copy ≈ 0.07), Sigmoid 0.6–0.7, Tanh 0.7–0.9, Erf, GELU and GELUTanh
-// 0.8–1.0, HardSwish 0.11, Relu and Clamp 0.08–0.09; the pure-Go kernels are 10–30× slower (Clamp's
-// branchy Go loop 2.6 ns/element on random data).
+// 0.8–1.0, HardSwish 0.11, Relu and Clamp 0.08–0.09, Arith 0.12 (Div included), ArithScalar 0.08;
+// the pure-Go kernels are 4–30× slower (Clamp's branchy Go loop 2.6 ns/element on random data,
+// Arith's loops 0.5–1.1).
 //
 // Accuracy, measured by the tests against package math in float64 over the whole float32 range
 // (dense sweeps plus NaN, ±Inf, ±0, denormals and huge magnitudes); "relative" holds for results
@@ -33,6 +36,7 @@
 //   - HardSwish: x·clip(x/6 + ½, 0, 1) in float32 as the ONNX reference computes it; near x = −3
 //     the clip argument cancels, so the error is ≤ 2.5e-7 relative plus 2e-7·|x| absolute.
 //   - ExpSumShifted: each exponential as Exp; the sum in float32 over 8 lanes.
+//   - Arith, ArithScalar, ScalarArith: exact, one IEEE operation per element as in Go.
 //   - Relu and MaxInto: exact, with Go's max semantics (NaN wins, max(−0, +0) = +0).
 //   - Clamp: exact, as the comparisons x < lo ? lo : x, then x > hi ? hi : x (NaN input kept,
 //     NaN bounds ignored, −0 kept against a zero bound, lo > hi gives hi).

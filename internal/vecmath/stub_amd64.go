@@ -43,6 +43,36 @@ func reluAVX2(dst []float32, src []float32)
 // clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
 func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 
+// addAVX2 sets dst[i] = x[i] + y[i] for every element of y (AVX).
+func addAVX2(dst []float32, x []float32, y []float32)
+
+// addScalarAVX2 sets dst[i] = x[i] + s for every element of x (AVX).
+func addScalarAVX2(dst []float32, x []float32, s float32)
+
+// subAVX2 sets dst[i] = x[i] − y[i] for every element of y (AVX).
+func subAVX2(dst []float32, x []float32, y []float32)
+
+// subScalarAVX2 sets dst[i] = x[i] − s for every element of x (AVX).
+func subScalarAVX2(dst []float32, x []float32, s float32)
+
+// scalarSubAVX2 sets dst[i] = s − x[i] for every element of x (AVX).
+func scalarSubAVX2(dst []float32, x []float32, s float32)
+
+// mulAVX2 sets dst[i] = x[i] · y[i] for every element of y (AVX).
+func mulAVX2(dst []float32, x []float32, y []float32)
+
+// mulScalarAVX2 sets dst[i] = x[i] · s for every element of x (AVX).
+func mulScalarAVX2(dst []float32, x []float32, s float32)
+
+// divAVX2 sets dst[i] = x[i] / y[i] for every element of y (AVX).
+func divAVX2(dst []float32, x []float32, y []float32)
+
+// divScalarAVX2 sets dst[i] = x[i] / s for every element of x (AVX).
+func divScalarAVX2(dst []float32, x []float32, s float32)
+
+// scalarDivAVX2 sets dst[i] = s / x[i] for every element of x (AVX).
+func scalarDivAVX2(dst []float32, x []float32, s float32)
+
 // sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).
 func sumF64AVX2(src []float32) float64
 

@@ -2175,8 +2175,8 @@ maxIntoAVX2_by32:
 	VCMPPS  $0x03, Y1, Y0, Y0
 	VORPS   Y0, Y3, Y3
 	VMOVUPS Y3, 96(AX)
-	ADDQ    $0x00000080, CX
 	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
 	SUBQ    $0x00000020, DX
 	JMP     maxIntoAVX2_by32
 
@@ -2191,8 +2191,8 @@ maxIntoAVX2_by8:
 	VCMPPS  $0x03, Y1, Y0, Y0
 	VORPS   Y0, Y3, Y3
 	VMOVUPS Y3, (AX)
-	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
 	SUBQ    $0x00000008, DX
 	JMP     maxIntoAVX2_by8
 
@@ -2234,8 +2234,8 @@ maxIntoAVX2_single:
 	VCMPPS $0x03, X1, X0, X0
 	VORPS  X0, X2, X2
 	VMOVSS X2, (AX)
-	ADDQ   $0x00000004, CX
 	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
 	DECQ   DX
 	JMP    maxIntoAVX2_single
 
@@ -2281,8 +2281,8 @@ reluAVX2_by32:
 	VMAXPS  Y1, Y2, Y1
 	VANDPS  absMask<>+0(SB), Y1, Y1
 	VMOVUPS Y1, 96(AX)
-	ADDQ    $0x00000080, CX
 	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
 	SUBQ    $0x00000020, DX
 	JMP     reluAVX2_by32
 
@@ -2294,8 +2294,8 @@ reluAVX2_by8:
 	VMAXPS  Y1, Y2, Y1
 	VANDPS  absMask<>+0(SB), Y1, Y1
 	VMOVUPS Y1, (AX)
-	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
 	SUBQ    $0x00000008, DX
 	JMP     reluAVX2_by8
 
@@ -2328,8 +2328,8 @@ reluAVX2_single:
 	VMAXPS X0, X1, X0
 	VANDPS absMask<>+0(SB), X0, X0
 	VMOVSS X0, (AX)
-	ADDQ   $0x00000004, CX
 	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
 	DECQ   DX
 	JMP    reluAVX2_single
 
@@ -2372,8 +2372,8 @@ clampAVX2_by32:
 	VMAXPS  Y3, Y0, Y3
 	VMINPS  Y3, Y1, Y3
 	VMOVUPS Y3, 96(AX)
-	ADDQ    $0x00000080, CX
 	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
 	SUBQ    $0x00000020, DX
 	JMP     clampAVX2_by32
 
@@ -2384,8 +2384,8 @@ clampAVX2_by8:
 	VMAXPS  Y3, Y0, Y3
 	VMINPS  Y3, Y1, Y3
 	VMOVUPS Y3, (AX)
-	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
 	SUBQ    $0x00000008, DX
 	JMP     clampAVX2_by8
 
@@ -2415,12 +2415,838 @@ clampAVX2_single:
 	VMAXPS X2, X0, X2
 	VMINPS X2, X1, X2
 	VMOVSS X2, (AX)
-	ADDQ   $0x00000004, CX
 	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
 	DECQ   DX
 	JMP    clampAVX2_single
 
 clampAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addAVX2(dst []float32, x []float32, y []float32)
+// Requires: AVX
+TEXT ·addAVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    y_base+48(FP), DX
+	MOVQ    y_len+56(FP), BX
+	CMPQ    BX, $0x00000008
+	JB      addAVX2_short
+	LEAQ    -32(AX)(BX*4), SI
+	LEAQ    -32(CX)(BX*4), DI
+	LEAQ    -32(DX)(BX*4), R8
+	VMOVUPS (DI), Y0
+	VMOVUPS (R8), Y1
+	VADDPS  Y1, Y0, Y0
+
+addAVX2_by32:
+	CMPQ    BX, $0x00000020
+	JB      addAVX2_by8
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 32(DX), Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(CX), Y1
+	VMOVUPS 64(DX), Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(CX), Y1
+	VMOVUPS 96(DX), Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     addAVX2_by32
+
+addAVX2_by8:
+	CMPQ    BX, $0x00000008
+	JB      addAVX2_last
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     addAVX2_by8
+
+addAVX2_last:
+	VMOVUPS Y0, (SI)
+	JMP     addAVX2_done
+
+addAVX2_short:
+	CMPQ    BX, $0x00000004
+	JB      addAVX2_single
+	LEAQ    -16(AX)(BX*4), SI
+	LEAQ    -16(CX)(BX*4), DI
+	LEAQ    -16(DX)(BX*4), BX
+	VMOVUPS (CX), X0
+	VMOVUPS (DX), X1
+	VADDPS  X1, X0, X0
+	VMOVUPS (DI), X1
+	VMOVUPS (BX), X2
+	VADDPS  X2, X1, X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (SI)
+	JMP     addAVX2_done
+
+addAVX2_single:
+	TESTQ  BX, BX
+	JE     addAVX2_done
+	VMOVSS (CX), X0
+	VMOVSS (DX), X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, DX
+	DECQ   BX
+	JMP    addAVX2_single
+
+addAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addScalarAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·addScalarAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           addScalarAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VADDPS       Y0, Y1, Y1
+
+addScalarAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      addScalarAVX2_by8
+	VMOVUPS (CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     addScalarAVX2_by32
+
+addScalarAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      addScalarAVX2_last
+	VMOVUPS (CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     addScalarAVX2_by8
+
+addScalarAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     addScalarAVX2_done
+
+addScalarAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      addScalarAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VADDPS  X0, X1, X1
+	VMOVUPS (DX), X2
+	VADDPS  X0, X2, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     addScalarAVX2_done
+
+addScalarAVX2_single:
+	TESTQ  DX, DX
+	JE     addScalarAVX2_done
+	VMOVSS (CX), X1
+	VADDPS X0, X1, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    addScalarAVX2_single
+
+addScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func subAVX2(dst []float32, x []float32, y []float32)
+// Requires: AVX
+TEXT ·subAVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    y_base+48(FP), DX
+	MOVQ    y_len+56(FP), BX
+	CMPQ    BX, $0x00000008
+	JB      subAVX2_short
+	LEAQ    -32(AX)(BX*4), SI
+	LEAQ    -32(CX)(BX*4), DI
+	LEAQ    -32(DX)(BX*4), R8
+	VMOVUPS (DI), Y0
+	VMOVUPS (R8), Y1
+	VSUBPS  Y1, Y0, Y0
+
+subAVX2_by32:
+	CMPQ    BX, $0x00000020
+	JB      subAVX2_by8
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 32(DX), Y2
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(CX), Y1
+	VMOVUPS 64(DX), Y2
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(CX), Y1
+	VMOVUPS 96(DX), Y2
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     subAVX2_by32
+
+subAVX2_by8:
+	CMPQ    BX, $0x00000008
+	JB      subAVX2_last
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     subAVX2_by8
+
+subAVX2_last:
+	VMOVUPS Y0, (SI)
+	JMP     subAVX2_done
+
+subAVX2_short:
+	CMPQ    BX, $0x00000004
+	JB      subAVX2_single
+	LEAQ    -16(AX)(BX*4), SI
+	LEAQ    -16(CX)(BX*4), DI
+	LEAQ    -16(DX)(BX*4), BX
+	VMOVUPS (CX), X0
+	VMOVUPS (DX), X1
+	VSUBPS  X1, X0, X0
+	VMOVUPS (DI), X1
+	VMOVUPS (BX), X2
+	VSUBPS  X2, X1, X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (SI)
+	JMP     subAVX2_done
+
+subAVX2_single:
+	TESTQ  BX, BX
+	JE     subAVX2_done
+	VMOVSS (CX), X0
+	VMOVSS (DX), X1
+	VSUBPS X1, X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, DX
+	DECQ   BX
+	JMP    subAVX2_single
+
+subAVX2_done:
+	VZEROUPPER
+	RET
+
+// func subScalarAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·subScalarAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           subScalarAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VSUBPS       Y0, Y1, Y1
+
+subScalarAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      subScalarAVX2_by8
+	VMOVUPS (CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     subScalarAVX2_by32
+
+subScalarAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      subScalarAVX2_last
+	VMOVUPS (CX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     subScalarAVX2_by8
+
+subScalarAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     subScalarAVX2_done
+
+subScalarAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      subScalarAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VSUBPS  X0, X1, X1
+	VMOVUPS (DX), X2
+	VSUBPS  X0, X2, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     subScalarAVX2_done
+
+subScalarAVX2_single:
+	TESTQ  DX, DX
+	JE     subScalarAVX2_done
+	VMOVSS (CX), X1
+	VSUBPS X0, X1, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    subScalarAVX2_single
+
+subScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func scalarSubAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·scalarSubAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           scalarSubAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VSUBPS       Y1, Y0, Y1
+
+scalarSubAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      scalarSubAVX2_by8
+	VMOVUPS (CX), Y2
+	VSUBPS  Y2, Y0, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VSUBPS  Y2, Y0, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VSUBPS  Y2, Y0, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VSUBPS  Y2, Y0, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     scalarSubAVX2_by32
+
+scalarSubAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      scalarSubAVX2_last
+	VMOVUPS (CX), Y2
+	VSUBPS  Y2, Y0, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     scalarSubAVX2_by8
+
+scalarSubAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     scalarSubAVX2_done
+
+scalarSubAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      scalarSubAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VSUBPS  X1, X0, X1
+	VMOVUPS (DX), X2
+	VSUBPS  X2, X0, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     scalarSubAVX2_done
+
+scalarSubAVX2_single:
+	TESTQ  DX, DX
+	JE     scalarSubAVX2_done
+	VMOVSS (CX), X1
+	VSUBPS X1, X0, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    scalarSubAVX2_single
+
+scalarSubAVX2_done:
+	VZEROUPPER
+	RET
+
+// func mulAVX2(dst []float32, x []float32, y []float32)
+// Requires: AVX
+TEXT ·mulAVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    y_base+48(FP), DX
+	MOVQ    y_len+56(FP), BX
+	CMPQ    BX, $0x00000008
+	JB      mulAVX2_short
+	LEAQ    -32(AX)(BX*4), SI
+	LEAQ    -32(CX)(BX*4), DI
+	LEAQ    -32(DX)(BX*4), R8
+	VMOVUPS (DI), Y0
+	VMOVUPS (R8), Y1
+	VMULPS  Y1, Y0, Y0
+
+mulAVX2_by32:
+	CMPQ    BX, $0x00000020
+	JB      mulAVX2_by8
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 32(DX), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(CX), Y1
+	VMOVUPS 64(DX), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(CX), Y1
+	VMOVUPS 96(DX), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     mulAVX2_by32
+
+mulAVX2_by8:
+	CMPQ    BX, $0x00000008
+	JB      mulAVX2_last
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     mulAVX2_by8
+
+mulAVX2_last:
+	VMOVUPS Y0, (SI)
+	JMP     mulAVX2_done
+
+mulAVX2_short:
+	CMPQ    BX, $0x00000004
+	JB      mulAVX2_single
+	LEAQ    -16(AX)(BX*4), SI
+	LEAQ    -16(CX)(BX*4), DI
+	LEAQ    -16(DX)(BX*4), BX
+	VMOVUPS (CX), X0
+	VMOVUPS (DX), X1
+	VMULPS  X1, X0, X0
+	VMOVUPS (DI), X1
+	VMOVUPS (BX), X2
+	VMULPS  X2, X1, X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (SI)
+	JMP     mulAVX2_done
+
+mulAVX2_single:
+	TESTQ  BX, BX
+	JE     mulAVX2_done
+	VMOVSS (CX), X0
+	VMOVSS (DX), X1
+	VMULPS X1, X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, DX
+	DECQ   BX
+	JMP    mulAVX2_single
+
+mulAVX2_done:
+	VZEROUPPER
+	RET
+
+// func mulScalarAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·mulScalarAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           mulScalarAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VMULPS       Y0, Y1, Y1
+
+mulScalarAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      mulScalarAVX2_by8
+	VMOVUPS (CX), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     mulScalarAVX2_by32
+
+mulScalarAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      mulScalarAVX2_last
+	VMOVUPS (CX), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     mulScalarAVX2_by8
+
+mulScalarAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     mulScalarAVX2_done
+
+mulScalarAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      mulScalarAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VMULPS  X0, X1, X1
+	VMOVUPS (DX), X2
+	VMULPS  X0, X2, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     mulScalarAVX2_done
+
+mulScalarAVX2_single:
+	TESTQ  DX, DX
+	JE     mulScalarAVX2_done
+	VMOVSS (CX), X1
+	VMULPS X0, X1, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    mulScalarAVX2_single
+
+mulScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func divAVX2(dst []float32, x []float32, y []float32)
+// Requires: AVX
+TEXT ·divAVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    y_base+48(FP), DX
+	MOVQ    y_len+56(FP), BX
+	CMPQ    BX, $0x00000008
+	JB      divAVX2_short
+	LEAQ    -32(AX)(BX*4), SI
+	LEAQ    -32(CX)(BX*4), DI
+	LEAQ    -32(DX)(BX*4), R8
+	VMOVUPS (DI), Y0
+	VMOVUPS (R8), Y1
+	VDIVPS  Y1, Y0, Y0
+
+divAVX2_by32:
+	CMPQ    BX, $0x00000020
+	JB      divAVX2_by8
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VDIVPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 32(DX), Y2
+	VDIVPS  Y2, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(CX), Y1
+	VMOVUPS 64(DX), Y2
+	VDIVPS  Y2, Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(CX), Y1
+	VMOVUPS 96(DX), Y2
+	VDIVPS  Y2, Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     divAVX2_by32
+
+divAVX2_by8:
+	CMPQ    BX, $0x00000008
+	JB      divAVX2_last
+	VMOVUPS (CX), Y1
+	VMOVUPS (DX), Y2
+	VDIVPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     divAVX2_by8
+
+divAVX2_last:
+	VMOVUPS Y0, (SI)
+	JMP     divAVX2_done
+
+divAVX2_short:
+	CMPQ    BX, $0x00000004
+	JB      divAVX2_single
+	LEAQ    -16(AX)(BX*4), SI
+	LEAQ    -16(CX)(BX*4), DI
+	LEAQ    -16(DX)(BX*4), BX
+	VMOVUPS (CX), X0
+	VMOVUPS (DX), X1
+	VDIVPS  X1, X0, X0
+	VMOVUPS (DI), X1
+	VMOVUPS (BX), X2
+	VDIVPS  X2, X1, X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (SI)
+	JMP     divAVX2_done
+
+divAVX2_single:
+	TESTQ  BX, BX
+	JE     divAVX2_done
+	VMOVSS (CX), X0
+	VMOVSS (DX), X1
+	VDIVPS X1, X0, X0
+	VMOVSS X0, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	ADDQ   $0x00000004, DX
+	DECQ   BX
+	JMP    divAVX2_single
+
+divAVX2_done:
+	VZEROUPPER
+	RET
+
+// func divScalarAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·divScalarAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           divScalarAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VDIVPS       Y0, Y1, Y1
+
+divScalarAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      divScalarAVX2_by8
+	VMOVUPS (CX), Y2
+	VDIVPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VDIVPS  Y0, Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VDIVPS  Y0, Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VDIVPS  Y0, Y2, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     divScalarAVX2_by32
+
+divScalarAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      divScalarAVX2_last
+	VMOVUPS (CX), Y2
+	VDIVPS  Y0, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     divScalarAVX2_by8
+
+divScalarAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     divScalarAVX2_done
+
+divScalarAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      divScalarAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VDIVPS  X0, X1, X1
+	VMOVUPS (DX), X2
+	VDIVPS  X0, X2, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     divScalarAVX2_done
+
+divScalarAVX2_single:
+	TESTQ  DX, DX
+	JE     divScalarAVX2_done
+	VMOVSS (CX), X1
+	VDIVPS X0, X1, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    divScalarAVX2_single
+
+divScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func scalarDivAVX2(dst []float32, x []float32, s float32)
+// Requires: AVX
+TEXT ·scalarDivAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS s+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           scalarDivAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VDIVPS       Y1, Y0, Y1
+
+scalarDivAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      scalarDivAVX2_by8
+	VMOVUPS (CX), Y2
+	VDIVPS  Y2, Y0, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VDIVPS  Y2, Y0, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VDIVPS  Y2, Y0, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VDIVPS  Y2, Y0, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     scalarDivAVX2_by32
+
+scalarDivAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      scalarDivAVX2_last
+	VMOVUPS (CX), Y2
+	VDIVPS  Y2, Y0, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     scalarDivAVX2_by8
+
+scalarDivAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     scalarDivAVX2_done
+
+scalarDivAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      scalarDivAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VDIVPS  X1, X0, X1
+	VMOVUPS (DX), X2
+	VDIVPS  X2, X0, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     scalarDivAVX2_done
+
+scalarDivAVX2_single:
+	TESTQ  DX, DX
+	JE     scalarDivAVX2_done
+	VMOVSS (CX), X1
+	VDIVPS X1, X0, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    scalarDivAVX2_single
+
+scalarDivAVX2_done:
 	VZEROUPPER
 	RET
 

@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -56,6 +57,7 @@ func main() {
 	overlapMap("reluAVX2", "sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX)", false,
 		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual { return relu(s, reg) })
 	clampKernel()
+	arithKernels()
 	sumF64Kernel()
 	sqDevF64Kernel()
 	normalizeKernel("normalizeAVX2", true)
@@ -562,6 +564,67 @@ func clampKernel() {
 		})
 }
 
+// arithOp is one IEEE operation of the float32 arithmetic kernels: name as in the kernels'
+// names, sym for their comments, and emit, which sets r = a op b (avo's operand order is b, a,
+// r).
+type arithOp struct {
+	name, sym string
+	emit      func(b, a, r Op)
+}
+
+var arithOps = []arithOp{
+	{"add", "+", func(b, a, r Op) { VADDPS(b, a, r) }},
+	{"sub", "−", func(b, a, r Op) { VSUBPS(b, a, r) }},
+	{"mul", "·", func(b, a, r Op) { VMULPS(b, a, r) }},
+	{"div", "/", func(b, a, r Op) { VDIVPS(b, a, r) }},
+}
+
+// arithKernels emits the binary arithmetic of ONNX Add/Sub/Mul/Div on float32 rows, each one
+// correctly rounded IEEE operation per element, so results are exactly Go's: opAVX2(dst, x, y)
+// (x[i] op y[i]), opScalarAVX2(dst, x, s) (x[i] op s) and, for the two that do not commute,
+// scalarOpAVX2(dst, x, s) (s op x[i]). They use overlapMap's loop, so short rows (bias adds,
+// per-head rows) and in-place use need nothing from the wrappers.
+func arithKernels() {
+	for _, op := range arithOps {
+		name := op.name + "AVX2"
+		overlapMapIn(name, "func(dst, x, y []float32)",
+			fmt.Sprintf("sets dst[i] = x[i] %s y[i] for every element of y (AVX)", op.sym),
+			[]string{"x", "y"}, nil, func(in []VecVirtual, reg func() VecVirtual) VecVirtual {
+				r := reg()
+				op.emit(in[1], in[0], r)
+				return r
+			})
+		scalarArith(op.name+"ScalarAVX2", fmt.Sprintf("x[i] %s s", op.sym), op, false)
+		if op.name == "sub" || op.name == "div" {
+			scalarArith("scalar"+strings.ToUpper(op.name[:1])+op.name[1:]+"AVX2", fmt.Sprintf("s %s x[i]", op.sym), op, true)
+		}
+	}
+}
+
+// scalarArith emits name(dst, x, s) setting dst[i] = x[i] op s, or s op x[i] when scalarFirst.
+func scalarArith(name, what string, op arithOp, scalarFirst bool) {
+	var s VecVirtual
+	setup := func() {
+		s = YMM()
+		VBROADCASTSS(NewParamAddr("s", 48), s)
+	}
+	overlapMapIn(name, "func(dst, x []float32, s float32)",
+		fmt.Sprintf("sets dst[i] = %s for every element of x (AVX)", what), []string{"x"}, setup,
+		func(in []VecVirtual, reg func() VecVirtual) VecVirtual {
+			sv := Op(s)
+			if in[0].Size() == 16 { // the 4-wide and single-element blocks of short rows
+				sv = s.AsX()
+			}
+			r := reg()
+			if scalarFirst {
+				op.emit(in[0], sv, r)
+			} else {
+				op.emit(sv, in[0], r)
+			}
+			return r
+		})
+}
+
 // overlapMap emits name(dst, src []float32) for an elementwise map (dst[i] = f(src[i]), or
 // f(dst[i], src[i]) when readsDst) over the whole of src, in place or not. The last partial
 // block is done as the whole block of 8 ending at the last element, overlapping elements the
@@ -579,24 +642,59 @@ func overlapMap(name, what string, readsDst bool, body func(d, s VecVirtual, reg
 // overlapMapSig is overlapMap for a kernel whose signature sig has more parameters after dst and
 // src; setup, run first, loads them (into registers the body closes over).
 func overlapMapSig(name, sig, what string, readsDst bool, setup func(), body func(d, s VecVirtual, reg func() VecVirtual) VecVirtual) {
+	if !readsDst {
+		overlapMapIn(name, sig, what, []string{"src"}, setup, func(in []VecVirtual, reg func() VecVirtual) VecVirtual {
+			return body(nil, in[0], reg)
+		})
+		return
+	}
+	overlapMapIn(name, sig, what, []string{"dst", "src"}, setup, func(in []VecVirtual, reg func() VecVirtual) VecVirtual {
+		return body(in[0], in[1], reg)
+	})
+}
+
+// overlapMapIn is the loop behind overlapMap: dst[i] = body(inputs' lanes i) over the length of
+// the last of the slice parameters named by inputs (the others, dst among them if named, must be
+// as long), with the overlapping last block and short-row blocks described at overlapMap. Any
+// input may be dst itself.
+func overlapMapIn(name, sig, what string, inputs []string, setup func(), body func(in []VecVirtual, reg func() VecVirtual) VecVirtual) {
 	TEXT(name, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s %s.", name, what))
 	if setup != nil {
 		setup()
 	}
-	dst := Load(Param("dst").Base(), GP64())
-	src := Load(Param("src").Base(), GP64())
-	n := Load(Param("src").Len(), GP64())
-	// mapAt returns the mapped block at d, s (addresses), loaded with load.
-	mapAt := func(d, s Mem, reg func() VecVirtual, load func(m Mem, r VecVirtual)) VecVirtual {
-		var dv VecVirtual
-		if readsDst {
-			dv = reg()
-			load(d, dv)
+	// ptrs[0] is dst; the inputs follow, sharing dst's register when they name it.
+	ptrs := []Register{Load(Param("dst").Base(), GP64())}
+	in := make([]int, len(inputs)) // index into ptrs of each input
+	for i, p := range inputs {
+		if p != "dst" {
+			ptrs = append(ptrs, Load(Param(p).Base(), GP64()))
+			in[i] = len(ptrs) - 1
 		}
-		x := reg()
-		load(s, x)
-		return body(dv, x, reg)
+	}
+	n := Load(Param(inputs[len(inputs)-1]).Len(), GP64())
+	// shifted returns registers holding ptrs moved by n elements plus disp bytes.
+	shifted := func(disp int) []Register {
+		r := make([]Register, len(ptrs))
+		for i, p := range ptrs {
+			r[i] = GP64()
+			LEAQ(Mem{Base: p, Index: n, Scale: 4, Disp: disp}, r[i])
+		}
+		return r
+	}
+	// mapAt returns the mapped block at the addresses base[k]+disp, loaded with load.
+	mapAt := func(base []Register, disp int, reg func() VecVirtual, load func(m Mem, r VecVirtual)) VecVirtual {
+		xs := make([]VecVirtual, len(inputs))
+		for i := range inputs {
+			xs[i] = reg()
+			load(Mem{Base: base[in[i]], Disp: disp}, xs[i])
+		}
+		return body(xs, reg)
+	}
+	advance := func(bytes int) {
+		for _, p := range ptrs {
+			ADDQ(U32(bytes), p)
+		}
 	}
 	ymm := func() VecVirtual { return YMM() }
 	xmm := func() VecVirtual { return XMM() }
@@ -604,50 +702,41 @@ func overlapMapSig(name, sig, what string, readsDst bool, setup func(), body fun
 	movss := func(m Mem, r VecVirtual) { VMOVSS(m, r) }
 	CMPQ(n, U32(8))
 	JB(LabelRef(name + "_short"))
-	lastDst, lastSrc := GP64(), GP64()
-	LEAQ(Mem{Base: dst, Index: n, Scale: 4, Disp: -32}, lastDst)
-	LEAQ(Mem{Base: src, Index: n, Scale: 4, Disp: -32}, lastSrc)
-	last := mapAt(Mem{Base: lastDst}, Mem{Base: lastSrc}, ymm, movups)
+	lastAt := shifted(-32)
+	last := mapAt(lastAt, 0, ymm, movups)
 	Label(name + "_by32")
 	CMPQ(n, U32(32))
 	JB(LabelRef(name + "_by8"))
 	for k := 0; k < 4; k++ {
-		y := mapAt(Mem{Base: dst, Disp: 32 * k}, Mem{Base: src, Disp: 32 * k}, ymm, movups)
-		VMOVUPS(y, Mem{Base: dst, Disp: 32 * k})
+		VMOVUPS(mapAt(ptrs, 32*k, ymm, movups), Mem{Base: ptrs[0], Disp: 32 * k})
 	}
-	ADDQ(U32(128), src)
-	ADDQ(U32(128), dst)
+	advance(128)
 	SUBQ(U32(32), n)
 	JMP(LabelRef(name + "_by32"))
 	Label(name + "_by8")
 	CMPQ(n, U32(8))
 	JB(LabelRef(name + "_last"))
-	y := mapAt(Mem{Base: dst}, Mem{Base: src}, ymm, movups)
-	VMOVUPS(y, Mem{Base: dst})
-	ADDQ(U32(32), src)
-	ADDQ(U32(32), dst)
+	VMOVUPS(mapAt(ptrs, 0, ymm, movups), Mem{Base: ptrs[0]})
+	advance(32)
 	SUBQ(U32(8), n)
 	JMP(LabelRef(name + "_by8"))
 	Label(name + "_last")
-	VMOVUPS(last, Mem{Base: lastDst})
+	VMOVUPS(last, Mem{Base: lastAt[0]})
 	JMP(LabelRef(name + "_done"))
 	Label(name + "_short")
 	CMPQ(n, U32(4))
 	JB(LabelRef(name + "_single"))
-	d4, s4 := GP64(), GP64()
-	LEAQ(Mem{Base: dst, Index: n, Scale: 4, Disp: -16}, d4)
-	LEAQ(Mem{Base: src, Index: n, Scale: 4, Disp: -16}, s4)
-	first := mapAt(Mem{Base: dst}, Mem{Base: src}, xmm, movups)
-	second := mapAt(Mem{Base: d4}, Mem{Base: s4}, xmm, movups)
-	VMOVUPS(first, Mem{Base: dst})
-	VMOVUPS(second, Mem{Base: d4})
+	at4 := shifted(-16)
+	first := mapAt(ptrs, 0, xmm, movups)
+	second := mapAt(at4, 0, xmm, movups)
+	VMOVUPS(first, Mem{Base: ptrs[0]})
+	VMOVUPS(second, Mem{Base: at4[0]})
 	JMP(LabelRef(name + "_done"))
 	Label(name + "_single")
 	TESTQ(n, n)
 	JE(LabelRef(name + "_done"))
-	VMOVSS(mapAt(Mem{Base: dst}, Mem{Base: src}, xmm, movss), Mem{Base: dst})
-	ADDQ(U32(4), src)
-	ADDQ(U32(4), dst)
+	VMOVSS(mapAt(ptrs, 0, xmm, movss), Mem{Base: ptrs[0]})
+	advance(4)
 	DECQ(n)
 	JMP(LabelRef(name + "_single"))
 	Label(name + "_done")
