@@ -13,9 +13,8 @@ import (
 // bias) and only Y requested, a float32 kernel: each lane's mean, variance and affine map in
 // three vector passes while the lane is in L1 (transformers normalise every token twice per
 // block). Other inputs (float16, another axis at run time) run the original kernel.
-//
-// Models from exporters that write LayerNorm out as ReduceMean/Sub/Pow/Sqrt/Div are not matched
-// here; the models we ship use the LayerNormalization op (opset 17).
+// The chains that exporters write out in ReduceMean/Sub/Pow/Sqrt/Div get the same kernel from
+// fuseLayerNormChains.
 func fastLayerNorms(o *optimizer) int {
 	count := 0
 	for i, n := range o.g.nodes {
@@ -55,7 +54,7 @@ type layerNormKernel struct {
 	label       string
 	scale, bias []float32 // bias nil without B
 	eps         float32
-	inner       ops.Kernel
+	inner       ops.Kernel // the original kernel for other inputs; nil for a fused chain
 	nInputs     int
 }
 
@@ -66,6 +65,9 @@ func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*ten
 	x := inputs[0]
 	d := len(k.scale)
 	if x.DType != tensor.Float32 || x.Rank() == 0 || x.Shape[x.Rank()-1] != d || d == 0 {
+		if k.inner == nil { // a fused chain: its scale and bias are float32 vectors of length d
+			return nil, fmt.Errorf("LayerNorm %q: input %v %v does not match its %d-value scale", k.label, x.DType, x.Shape, d)
+		}
 		return k.inner.Run(ctx, inputs)
 	}
 	out := ctx.AllocOverwrite(tensor.Float32, x.Shape)
