@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -197,7 +198,24 @@ func floatScalar[T floatElem](op arithOp, x, y T) T {
 	return 0
 }
 
+// vecmathOps are the ops whose float32 rows run on package vecmath's vector kernels.
+var vecmathOps = [...]vecmath.Op{opAdd: vecmath.OpAdd, opSub: vecmath.OpSub, opMul: vecmath.OpMul, opDiv: vecmath.OpDiv}
+
+// vecmathRow returns dst as []float32 and op's vecmath kernel when both exist (ok false for
+// float64 rows and for Max, Min and Fmod).
+func vecmathRow[T floatElem](op arithOp, dst []T) (d []float32, vop vecmath.Op, ok bool) {
+	if int(op) >= len(vecmathOps) {
+		return nil, 0, false
+	}
+	d, ok = any(dst).([]float32)
+	return d, vecmathOps[op], ok
+}
+
 func floatRowVV[T floatElem](op arithOp, dst, x, y []T) {
+	if d, vop, ok := vecmathRow(op, dst); ok {
+		vecmath.Arith(vop, d, any(x).([]float32), any(y).([]float32))
+		return
+	}
 	y = y[:len(dst)]
 	x = x[:len(dst)]
 	switch op {
@@ -225,6 +243,10 @@ func floatRowVV[T floatElem](op arithOp, dst, x, y []T) {
 }
 
 func floatRowVS[T floatElem](op arithOp, dst, x []T, y T) {
+	if d, vop, ok := vecmathRow(op, dst); ok {
+		vecmath.ArithScalar(vop, d, any(x).([]float32), any(y).(float32))
+		return
+	}
 	x = x[:len(dst)]
 	switch op {
 	case opAdd:
@@ -251,6 +273,10 @@ func floatRowVS[T floatElem](op arithOp, dst, x []T, y T) {
 }
 
 func floatRowSV[T floatElem](op arithOp, dst []T, x T, y []T) {
+	if d, vop, ok := vecmathRow(op, dst); ok {
+		vecmath.ScalarArith(vop, d, any(x).(float32), any(y).([]float32))
+		return
+	}
 	y = y[:len(dst)]
 	switch op {
 	case opAdd:
