@@ -16,12 +16,20 @@ import (
 // whose tiles span padded-width image rows (a 7×7 output on a 9-wide padded grid wastes 31%).
 
 const (
-	gatherMR = 7  // A rows (output pixels) per tile
-	gatherNR = 64 // B columns (output channels) per tile: four zmm registers
-	// gatherKC bounds a k block so that one 64-column block of B (gatherKC·64 floats, 128 KiB)
-	// stays in L2 while every row tile passes over it.
+	gatherMR = 7  // most A rows (output pixels) per tile: the AVX-512 tile; AVX2's has 6
+	gatherNR = 64 // most B columns (output channels) per tile: four zmm registers; AVX2's has 16
+	// gatherKC bounds a k block so that one panel block of B (at most gatherKC·64 floats,
+	// 128 KiB) stays in L2 while every row tile passes over it.
 	gatherKC = 512
 )
+
+// gatherTile is the tile of the kernel this machine runs: 7×64 with AVX-512, 6×16 otherwise.
+func gatherTile() (rows, cols int) {
+	if useWide {
+		return 7, 64
+	}
+	return 6, 16
+}
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
 type GatherA struct {
@@ -30,10 +38,12 @@ type GatherA struct {
 	Cols []int
 }
 
-// PackedBWide is a k×n right operand stored as 64-column panels, each k rows of 64 values
-// (zero-padded past n), for SgemmGather.
+// PackedBWide is a k×n right operand stored as panels of the gather tile's width (64 columns
+// with AVX-512, 16 otherwise), each k rows of that many values (zero-padded past n), for
+// SgemmGather.
 type PackedBWide struct {
 	k, n int
+	nr   int // panel width
 	data []float32
 }
 
@@ -50,21 +60,29 @@ func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
 	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: W has %d values, want %d", len(w), (n-1)*ldw+k)
 	}
-	panels := ceilDiv(n, gatherNR)
-	p := &PackedBWide{k: k, n: n, data: make([]float32, panels*k*gatherNR)}
+	_, nr := gatherTile()
+	panels := ceilDiv(n, nr)
+	p := &PackedBWide{k: k, n: n, nr: nr, data: make([]float32, panels*k*nr)}
 	for j := 0; j < n; j++ {
-		panel := p.data[(j/gatherNR)*k*gatherNR:]
-		col := j % gatherNR
+		panel := p.data[(j/nr)*k*nr:]
+		col := j % nr
 		for q, v := range w[j*ldw : j*ldw+k] {
-			panel[q*gatherNR+col] = v
+			panel[q*nr+col] = v
 		}
 	}
 	return p, nil
 }
 
-// GatherFast reports whether SgemmGather runs a vector kernel on this machine (AVX-512); where it
-// does not, callers should prefer the packed entry points.
-func GatherFast() bool { return useWide }
+// GatherFast reports whether SgemmGather runs a vector kernel on this machine; where it does
+// not, callers should prefer the packed entry points.
+func GatherFast() bool { return useAsm }
+
+// GatherWidth is the panel width of the gather tile this machine runs (64 with AVX-512, else
+// 16): a product with n a multiple of it wastes no columns.
+func GatherWidth() int {
+	_, nr := gatherTile()
+	return nr
+}
 
 // SgemmGather computes C = A·B for a gathered A (len(a.Rows) × b.K()) and C of len(a.Rows) rows
 // of b.N() values, ldc apart, overwriting C. The work is split over up to threads goroutines.
@@ -90,8 +108,11 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
-	j := gatherJob{a: a, b: b, c: c, ldc: ldc}
-	tiles, panels := ceilDiv(m, gatherMR), ceilDiv(n, gatherNR)
+	j := gatherJob{a: a, b: b, c: c, ldc: ldc, mr: 6, nr: b.nr}
+	if b.nr == gatherNR {
+		j.mr = gatherMR
+	}
+	tiles, panels := ceilDiv(m, j.mr), ceilDiv(n, j.nr)
 	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
 	if threads == 1 {
 		j.run(0, tiles, 0, panels)
@@ -130,34 +151,37 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 }
 
 type gatherJob struct {
-	a   GatherA
-	b   *PackedBWide
-	c   []float32
-	ldc int
+	a      GatherA
+	b      *PackedBWide
+	c      []float32
+	ldc    int
+	mr, nr int // the tile
 }
 
 // run computes row tiles [t0, t1) × panels [q0, q1): panel by panel, k block by k block, so
 // that the block of B stays in cache while the row tiles pass over it.
 func (j *gatherJob) run(t0, t1, q0, q1 int) {
 	m, n, k := len(j.a.Rows), j.b.n, j.b.k
+	mr, nr := j.mr, j.nr
 	var edge [gatherMR * gatherNR]float32
-	var rows [gatherMR]int
+	var rowBuf [gatherMR]int
+	rows := rowBuf[:mr]
 	kb := ceilDiv(k, ceilDiv(k, gatherKC))
 	for q := q0; q < q1; q++ {
-		panel := j.b.data[q*k*gatherNR : (q+1)*k*gatherNR]
-		j0 := q * gatherNR
-		cols := min(gatherNR, n-j0)
+		panel := j.b.data[q*k*nr : (q+1)*k*nr]
+		j0 := q * nr
+		cols := min(nr, n-j0)
 		for p0 := 0; p0 < k; p0 += kb {
 			kcb := min(kb, k-p0)
-			bBlock := panel[p0*gatherNR : (p0+kcb)*gatherNR]
+			bBlock := panel[p0*nr : (p0+kcb)*nr]
 			colOffs := j.a.Cols[p0 : p0+kcb]
 			accumulate := p0 > 0
 			for t := t0; t < t1; t++ {
-				i0 := t * gatherMR
-				nrows := min(gatherMR, m-i0)
-				if nrows == gatherMR && cols == gatherNR {
-					copy(rows[:], j.a.Rows[i0:i0+gatherMR])
-					gatherKernel(kcb, j.a.Data, &rows, colOffs, bBlock, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
+				i0 := t * mr
+				nrows := min(mr, m-i0)
+				if nrows == mr && cols == nr {
+					copy(rows, j.a.Rows[i0:i0+mr])
+					gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
 					continue
 				}
 				// An edge tile: missing rows repeat the last real one, and the tile goes through
@@ -165,10 +189,10 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				for r := range rows {
 					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
 				}
-				gatherKernel(kcb, j.a.Data, &rows, colOffs, bBlock, edge[:], gatherNR, false)
+				gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
 				for r := 0; r < nrows; r++ {
 					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
-					src := edge[r*gatherNR : r*gatherNR+cols]
+					src := edge[r*nr : r*nr+cols]
 					if accumulate {
 						for i, v := range src {
 							dst[i] += v
@@ -182,26 +206,28 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 	}
 }
 
-// gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly one.
-func gatherKernelGeneric(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
-	var acc [gatherMR][gatherNR]float32
+// gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly ones: len(rows)
+// rows of C, nr columns.
+func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+	var acc [gatherMR * gatherNR]float32
 	for p := 0; p < k; p++ {
-		bRow := (*[gatherNR]float32)(b[p*gatherNR : (p+1)*gatherNR])
-		for i := range acc {
-			v := data[rows[i]+cols[p]]
-			for jj := range acc[i] {
-				acc[i][jj] += v * bRow[jj]
+		bRow := b[p*nr : (p+1)*nr]
+		for i, r := range rows {
+			v := data[r+cols[p]]
+			row := acc[i*nr : (i+1)*nr]
+			for jj, w := range bRow {
+				row[jj] += v * w
 			}
 		}
 	}
-	for i := range acc {
-		dst := c[i*ldc : i*ldc+gatherNR]
+	for i := range rows {
+		dst := c[i*ldc : i*ldc+nr]
 		if accumulate {
-			for jj, v := range acc[i] {
+			for jj, v := range acc[i*nr : (i+1)*nr] {
 				dst[jj] += v
 			}
 		} else {
-			copy(dst, acc[i][:])
+			copy(dst, acc[i*nr:(i+1)*nr])
 		}
 	}
 }

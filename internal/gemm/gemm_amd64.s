@@ -1413,7 +1413,7 @@ TEXT ·kernel7x64Gather(SB), NOSPLIT, $0-57
 	MOVQ cols+24(FP), CX
 	MOVQ b+32(FP), R11
 
-	// Prefetch the C tile's 7 rows of 256 bytes.
+	// Prefetch the C tile's rows.
 	MOVQ       c+40(FP), R12
 	MOVQ       ldc+48(FP), R13
 	SHLQ       $0x02, R13
@@ -1631,6 +1631,147 @@ store:
 	VMOVUPS Z25, 64(AX)
 	VMOVUPS Z26, 128(AX)
 	VMOVUPS Z27, 192(AX)
+	VZEROUPPER
+	RET
+
+// func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+// Requires: AVX, FMA3, MMX+
+TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-57
+	MOVQ k+0(FP), AX
+	MOVQ data+8(FP), CX
+	MOVQ rows+16(FP), DX
+	MOVQ (DX), BX
+	LEAQ (CX)(BX*4), BX
+	MOVQ 8(DX), SI
+	LEAQ (CX)(SI*4), SI
+	MOVQ 16(DX), DI
+	LEAQ (CX)(DI*4), DI
+	MOVQ 24(DX), R8
+	LEAQ (CX)(R8*4), R8
+	MOVQ 32(DX), R9
+	LEAQ (CX)(R9*4), R9
+	MOVQ 40(DX), DX
+	LEAQ (CX)(DX*4), DX
+	MOVQ cols+24(FP), CX
+	MOVQ b+32(FP), R10
+
+	// Prefetch the C tile's rows.
+	MOVQ       c+40(FP), R11
+	MOVQ       ldc+48(FP), R12
+	SHLQ       $0x02, R12
+	PREFETCHT0 (R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
+	TESTQ      AX, AX
+	JZ         write
+
+loop:
+	MOVQ         (CX), R11
+	VMOVUPS      (R10), Y12
+	VMOVUPS      32(R10), Y13
+	VBROADCASTSS (BX)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (DI)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R8)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (R9)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (DX)(R11*4), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $0x00000008, CX
+	ADDQ         $0x00000040, R10
+	DECQ         AX
+	JNZ          loop
+
+write:
+	MOVQ  c+40(FP), AX
+	MOVQ  ldc+48(FP), CX
+	SHLQ  $0x02, CX
+	MOVB  accumulate+56(FP), DL
+	TESTB DL, DL
+	JZ    store
+
+	// C += acc
+	VADDPS  (AX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	VADDPS  32(AX), Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Y2, Y2
+	VMOVUPS Y2, (AX)
+	VADDPS  32(AX), Y3, Y3
+	VMOVUPS Y3, 32(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Y4, Y4
+	VMOVUPS Y4, (AX)
+	VADDPS  32(AX), Y5, Y5
+	VMOVUPS Y5, 32(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Y6, Y6
+	VMOVUPS Y6, (AX)
+	VADDPS  32(AX), Y7, Y7
+	VMOVUPS Y7, 32(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Y8, Y8
+	VMOVUPS Y8, (AX)
+	VADDPS  32(AX), Y9, Y9
+	VMOVUPS Y9, 32(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Y10, Y10
+	VMOVUPS Y10, (AX)
+	VADDPS  32(AX), Y11, Y11
+	VMOVUPS Y11, 32(AX)
+	VZEROUPPER
+	RET
+
+store:
+	// C = acc
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	ADDQ    CX, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	ADDQ    CX, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	ADDQ    CX, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	ADDQ    CX, AX
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	ADDQ    CX, AX
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
 	VZEROUPPER
 	RET
 

@@ -106,17 +106,20 @@ func addScalarF32(dst []float32, v float32) {
 	}
 }
 
-// gatherKernel computes a gatherMR×gatherNR tile of a gathered A times a 64-column panel of B;
+// gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B;
 // SgemmGather has checked that every data[rows[i]+cols[p]] is in range.
-func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
-	if !useWide {
-		gatherKernelGeneric(k, data, rows, cols, b, c, ldc, accumulate)
-		return
-	}
+func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
 	_ = cols[k-1]
-	_ = b[k*gatherNR-1]
-	_ = c[(gatherMR-1)*ldc+gatherNR-1]
-	kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+	_ = b[k*nr-1]
+	_ = c[(len(rows)-1)*ldc+nr-1]
+	switch {
+	case useWide && len(rows) == 7 && nr == 64:
+		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+	case useAsm && len(rows) == 6 && nr == 16:
+		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+	default:
+		gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
+	}
 }
 
 // tapKernel runs TapSum's checked product over span outputs.

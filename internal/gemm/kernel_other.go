@@ -79,8 +79,8 @@ func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, acc
 	}
 }
 
-func gatherKernel(k int, data []float32, rows *[gatherMR]int, cols []int, b, c []float32, ldc int, accumulate bool) {
-	gatherKernelGeneric(k, data, rows, cols, b, c, ldc, accumulate)
+func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+	gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
 }
 
 func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {

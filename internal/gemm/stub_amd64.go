@@ -44,6 +44,11 @@ func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 //go:noescape
 func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA).
+//
+//go:noescape
+func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+
 // kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).
 //
 //go:noescape

@@ -14,16 +14,21 @@ import (
 // pixel-major and is transposed into NCHW with the bias, residual and activation.
 
 // gatherPays reports whether the gather lowering is the faster one for this convolution. It
-// needs the AVX-512 kernel and output channels in whole 64-wide tiles (a partial tile would
-// compute padding channels instead of padding pixels), and enough depth to pay for transposing
-// its pixel-major product: measured on ResNet-18/50 shapes (one thread, EPYC), it wins from
-// depth 256 — by 10–45% at 14×14 and 7×7 outputs and on strided kernels — except for 1×1
-// stride-1 kernels, which the plain GEMM reads in place without waste, until depth 512.
+// needs output channels in whole tiles of the machine's gather kernel (64 with AVX-512, 16 with
+// AVX2: a partial tile would compute padding channels instead of padding pixels), and enough
+// depth to pay for transposing its pixel-major product. Measured on ResNet-18/50 shapes (one
+// thread, EPYC) with AVX-512, it wins from depth 256 — by 10–45% at 14×14 and 7×7 outputs and
+// on strided kernels — except for 1×1 stride-1 kernels, which the plain GEMM reads in place
+// without waste, until depth 512. The AVX2 tile wins on spatial kernels from depth 256 (by
+// 30–45% at 14×14 and 7×7) and loses on every 1×1 kernel.
 func (s *convShape) gatherPays() bool {
-	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%64 != 0 {
+	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%gemm.GatherWidth() != 0 {
 		return false
 	}
 	depth := s.cg() * s.kSize
+	if gemm.GatherWidth() < 64 {
+		return depth >= 256 && s.kSize > 1
+	}
 	return depth >= 512 || depth >= 256 && !s.isPointwise()
 }
 

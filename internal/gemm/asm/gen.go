@@ -27,7 +27,8 @@ func main() {
 	wideKernel(true)
 	wideKernelDirectA(2)
 	wideKernelDirectA(1)
-	gatherKernel()
+	gatherKernel(true)
+	gatherKernel(false)
 	tapsKernel()
 	addVectors(false)
 	addVectors(true)
@@ -446,28 +447,30 @@ func wideKernelDirectA(panels int) {
 	writeZMMTile(acc)
 }
 
-// The gather tile: gatherRows rows of a gathered A broadcast against gatherCols = 64 columns of
-// B in four zmm registers: 28 accumulators + 4 B registers fill the 32 zmm registers, so A's
-// values are broadcast straight from memory by the FMAs (EVEX embedded broadcast).
-const (
-	gatherRows = 7
-	gatherCols = 64
-)
+// The gather tiles: rows of a gathered A broadcast against a panel of B. With AVX-512, 7 rows ×
+// 64 columns in four zmm registers: 28 accumulators + 4 B registers fill the 32 zmm registers,
+// so A's values are broadcast straight from memory by the FMAs (EVEX embedded broadcast). With
+// AVX2, 6 rows × 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
 
-// gatherKernel emits kernel7x64Gather(k, data, rows, cols, b, c, ldc, accumulate):
-// C[i, 0:64] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*64+j] for i < 7, added to C
-// when accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an
-// output pixel of a convolution) and column p a tap at offset cols[p] from it, so the same
-// kernel runs every stride, dilation and padded image. b is a 64-column panel, row by row.
-func gatherKernel() {
-	const rows, vecs = gatherRows, gatherCols / 16
-	TEXT("kernel7x64Gather", NOSPLIT, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)")
+// gatherKernel emits kernel7x64Gather (wide) or kernel6x16Gather (AVX2): C[i, 0:cols] (row
+// stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when accumulate is set.
+// A is never packed: row i of A is the image seen from rows[i] (an output pixel of a
+// convolution) and column p a tap at offset cols[p] from it, so the same kernel runs every
+// stride, dilation and padded image. b is a panel of cols columns, row by row.
+func gatherKernel(wide bool) {
+	rows, width, vecBytes, reg, isa := 6, 16, 32, YMM, "AVX2, FMA"
+	if wide {
+		rows, width, vecBytes, reg, isa = 7, 64, 64, ZMM, "AVX-512F"
+	}
+	vecs := width * 4 / vecBytes
+	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
+	TEXT(name, NOSPLIT, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)")
 	Pragma("noescape")
-	Doc("kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F).")
+	Doc(fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
-	var rp [rows]Register
+	rp := make([]Register, rows)
 	for i := range rp {
 		rp[i] = GP64()
 		MOVQ(Mem{Base: rowsPtr, Disp: 8 * i}, rp[i])
@@ -476,13 +479,13 @@ func gatherKernel() {
 	cols := Load(Param("cols"), GP64())
 	b := Load(Param("b"), GP64())
 
-	Comment("Prefetch the C tile's 7 rows of 256 bytes.")
+	Comment("Prefetch the C tile's rows.")
 	{
 		pc := Load(Param("c"), GP64())
 		pld := Load(Param("ldc"), GP64())
 		SHLQ(U8(2), pld)
 		for i := 0; i < rows; i++ {
-			for d := 0; d < 256; d += 64 {
+			for d := 0; d < 4*width; d += 64 {
 				PREFETCHT0(Mem{Base: pc, Disp: d})
 			}
 			if i < rows-1 {
@@ -491,10 +494,14 @@ func gatherKernel() {
 		}
 	}
 
-	acc := zeroedZMMTile(rows, vecs)
-	var bv [vecs]VecVirtual
+	acc := zeroedTile(rows, vecs, reg)
+	bv := make([]VecVirtual, vecs)
 	for j := range bv {
-		bv[j] = ZMM()
+		bv[j] = reg()
+	}
+	bc := []VecVirtual{}
+	if !wide {
+		bc = append(bc, reg(), reg())
 	}
 
 	TESTQ(k, k)
@@ -503,19 +510,28 @@ func gatherKernel() {
 	off := GP64()
 	MOVQ(Mem{Base: cols}, off)
 	for j := range bv {
-		VMOVUPS(Mem{Base: b, Disp: 64 * j}, bv[j])
+		VMOVUPS(Mem{Base: b, Disp: vecBytes * j}, bv[j])
 	}
 	for i := 0; i < rows; i++ {
+		a := Mem{Base: rp[i], Index: off, Scale: 4}
+		if wide {
+			for j := range bv {
+				VFMADD231PS_BCST(a, bv[j], acc[i][j])
+			}
+			continue
+		}
+		t := bc[i%2]
+		VBROADCASTSS(a, t)
 		for j := range bv {
-			VFMADD231PS_BCST(Mem{Base: rp[i], Index: off, Scale: 4}, bv[j], acc[i][j])
+			VFMADD231PS(bv[j], t, acc[i][j])
 		}
 	}
 	ADDQ(U32(8), cols)
-	ADDQ(U32(4*gatherCols), b)
+	ADDQ(U32(4*width), b)
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
-	writeZMMTile(acc)
+	writeTile(acc, vecBytes)
 }
 
 // tapsKernel emits kernelTaps(n, dst, src, offs, w, taps, bias): dst[j] = bias +
@@ -571,12 +587,15 @@ func tapsKernel() {
 }
 
 // zeroedZMMTile allocates a wide kernel's accumulators, rows × vecs zmm registers, zeroed.
-func zeroedZMMTile(rows, vecs int) [][]VecVirtual {
+func zeroedZMMTile(rows, vecs int) [][]VecVirtual { return zeroedTile(rows, vecs, ZMM) }
+
+// zeroedTile is zeroedZMMTile for the registers reg allocates.
+func zeroedTile(rows, vecs int, reg func() VecVirtual) [][]VecVirtual {
 	acc := make([][]VecVirtual, rows)
 	for i := range acc {
 		acc[i] = make([]VecVirtual, vecs)
 		for j := range acc[i] {
-			acc[i][j] = ZMM()
+			acc[i][j] = reg()
 			VXORPS(acc[i][j], acc[i][j], acc[i][j])
 		}
 	}
@@ -586,7 +605,10 @@ func zeroedZMMTile(rows, vecs int) [][]VecVirtual {
 // writeZMMTile emits a wide kernel's "write" label: the tile held in acc (rows of zmm
 // registers, 64 bytes of C each, rows ldc floats apart) is added to C when the accumulate
 // parameter is set and stored over it otherwise.
-func writeZMMTile(acc [][]VecVirtual) {
+func writeZMMTile(acc [][]VecVirtual) { writeTile(acc, 64) }
+
+// writeTile is writeZMMTile for vector registers of vecBytes bytes.
+func writeTile(acc [][]VecVirtual, vecBytes int) {
 	Label("write")
 	c := Mem{Base: Load(Param("c"), GP64())}
 	ldc := Load(Param("ldc"), GP64())
@@ -604,9 +626,9 @@ func writeZMMTile(acc [][]VecVirtual) {
 		for i, row := range acc {
 			for j, v := range row {
 				if add {
-					VADDPS(c.Offset(64*j), v, v)
+					VADDPS(c.Offset(vecBytes*j), v, v)
 				}
-				VMOVUPS(v, c.Offset(64*j))
+				VMOVUPS(v, c.Offset(vecBytes*j))
 			}
 			if i < len(acc)-1 {
 				ADDQ(ldc, c.Base)
