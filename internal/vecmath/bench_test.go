@@ -7,7 +7,7 @@ import (
 
 // BenchmarkKernels reports throughput (bytes read, via SetBytes) of each kernel on a 64 KiB
 // buffer that stays in L2, next to a plain copy for scale; the /go variants run the pure-Go
-// kernels.
+// kernels, the /avx2 ones the AVX2 kernels where the CPU would run AVX-512 ones.
 func BenchmarkKernels(b *testing.B) {
 	const n = 16384
 	src := make([]float32, n)
@@ -38,22 +38,18 @@ func BenchmarkKernels(b *testing.B) {
 		{"MulScalar", func(dst, src []float32) { ArithScalar(OpMul, dst, src, 0.125) }},
 		{"ScalarDiv", func(dst, src []float32) { ScalarArith(OpDiv, dst, 1, other) }},
 	}
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
-			continue
-		}
+	// Only the kernels with an AVX-512 version run again on AVX2 ("/avx2").
+	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true}
+	withKernels(func(set string) {
 		for _, k := range kernels {
 			name := k.name
-			if !asm {
-				if k.name == "copy" {
-					continue
-				}
-				name += "/go"
+			switch {
+			case set == "avx2" && !wide[k.name], set != "avx512" && k.name == "copy":
+				continue
+			case set != "avx512":
+				name += "/" + set
 			}
 			b.Run(name, func(b *testing.B) {
-				useAsm = asm
 				b.SetBytes(4 * n)
 				for b.Loop() {
 					k.f(dst, src)
@@ -61,5 +57,28 @@ func BenchmarkKernels(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
 			})
 		}
+	})
+}
+
+// BenchmarkSoftmaxRows normalises vit_tiny's attention scores (3 heads × 197 rows of 197) the
+// way the Softmax kernel does, row by row: Max, ExpSumShiftedTo, Scale by 1/sum.
+func BenchmarkSoftmaxRows(b *testing.B) {
+	const n, rows = 197, 3 * 197
+	src := make([]float32, n*rows)
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i))) * 6
 	}
+	dst := make([]float32, n*rows)
+	withKernels(func(set string) {
+		b.Run(set, func(b *testing.B) {
+			b.SetBytes(4 * n * rows)
+			for b.Loop() {
+				for r := range rows {
+					x, y := src[r*n:(r+1)*n], dst[r*n:(r+1)*n]
+					Scale(y, 1/ExpSumShiftedTo(y, x, Max(x)))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+		})
+	})
 }

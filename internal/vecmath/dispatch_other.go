@@ -7,6 +7,8 @@ package vecmath
 
 var useAsm = false
 
+var useAVX512 = false
+
 func expAVX2(dst, src []float32)       { mapScalar(dst, src, expScalar) }
 func sigmoidAVX2(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }
 func tanhAVX2(dst, src []float32)      { mapScalar(dst, src, tanhScalar) }
@@ -22,6 +24,14 @@ func expSumShiftedAVX2(dst, src []float32, shift float32) float32 {
 func maxAVX2(src []float32) float32 { return maxGo(src) }
 
 func scaleAVX2(dst []float32, s float32) { scaleGo(dst, s) }
+
+func expSumShiftedAVX512(dst, src []float32, shift float32) float32 {
+	return expSumShiftedGo(dst, src, shift)
+}
+
+func maxAVX512(src []float32) float32 { return maxGo(src) }
+
+func scaleAVX512(dst []float32, s float32) { scaleGo(dst, s) }
 
 func maxIntoAVX2(dst, src []float32) { maxIntoGo(dst, src) }
 func reluAVX2(dst, src []float32)    { reluGo(dst, src) }

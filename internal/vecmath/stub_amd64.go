@@ -84,3 +84,12 @@ func normalizeAVX2(dst []float32, src []float32, gamma []float32, beta []float32
 
 // normalizeNoBetaAVX2 sets dst[i] = ((src[i] − hi) − lo)·invStd·gamma[i] for every element of src (AVX2, FMA).
 func normalizeNoBetaAVX2(dst []float32, src []float32, gamma []float32, hi float32, lo float32, invStd float32)
+
+// maxAVX512 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX512F).
+func maxAVX512(src []float32) float32
+
+// expSumShiftedAVX512 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX512F).
+func expSumShiftedAVX512(dst []float32, src []float32, shift float32) float32
+
+// scaleAVX512 multiplies every element of dst by s in place (AVX512F).
+func scaleAVX512(dst []float32, s float32)

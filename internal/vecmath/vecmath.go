@@ -81,7 +81,10 @@ func mapScalar(dst, src []float32, f func(float32) float32) {
 // Max returns the largest element of src, NaN if any element is NaN, and −Inf for an empty
 // slice.
 func Max(src []float32) float32 {
-	if useAsm {
+	switch {
+	case useAVX512:
+		return maxAVX512(src)
+	case useAsm:
 		return maxAVX2(src)
 	}
 	return maxGo(src)
@@ -97,13 +100,16 @@ func maxGo(src []float32) float32 {
 
 // ExpSumShifted replaces each dst[i] by e^(dst[i]−shift) and returns the sum of the results: the
 // exponentials of a softmax row (shift = the row's Max). The sum is accumulated in float32, 8
-// partial sums at a time.
+// partial sums at a time (32 with AVX-512).
 func ExpSumShifted(dst []float32, shift float32) float32 { return ExpSumShiftedTo(dst, dst, shift) }
 
 // ExpSumShiftedTo is ExpSumShifted reading src and writing dst.
 func ExpSumShiftedTo(dst, src []float32, shift float32) float32 {
 	dst = dst[:len(src)]
-	if useAsm {
+	switch {
+	case useAVX512:
+		return expSumShiftedAVX512(dst, src, shift)
+	case useAsm:
 		return expSumShiftedAVX2(dst, src, shift)
 	}
 	return expSumShiftedGo(dst, src, shift)
@@ -122,6 +128,10 @@ func expSumShiftedGo(dst, src []float32, shift float32) float32 {
 
 // Scale multiplies every element of dst by s.
 func Scale(dst []float32, s float32) {
+	if useAVX512 {
+		scaleAVX512(dst, s)
+		return
+	}
 	i := 0
 	if useAsm && len(dst) >= 8 {
 		i = len(dst) &^ 7

@@ -3445,3 +3445,251 @@ normalizeNoBetaAVX2_tail:
 normalizeNoBetaAVX2_done:
 	VZEROUPPER
 	RET
+
+// func maxAVX512(src []float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·maxAVX512(SB), NOSPLIT, $0-28
+	MOVQ         src_base+0(FP), AX
+	MOVQ         src_len+8(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS negInf<>+0(SB), Z0
+	VMOVAPS      Z0, Z1
+	KXORW        K1, K1, K1
+
+max512_loop:
+	CMPQ    CX, $0x00000000
+	JE      max512_tail
+	VMOVUPS (AX), Z2
+	VCMPPS  $0x03, Z2, Z2, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z2, Z1, Z1
+	ADDQ    $0x00000040, AX
+	DECQ    CX
+	JMP     max512_loop
+
+max512_tail:
+	MOVQ    src_len+8(FP), CX
+	ANDQ    $0x0000000f, CX
+	JE      max512_done
+	LEAQ    tailMasks16<>+0(SB), DX
+	KMOVW   (DX)(CX*2), K2
+	VMOVAPS Z0, Z0
+	VMOVUPS (AX), K2, Z0
+	VCMPPS  $0x03, Z0, Z0, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z0, Z1, Z1
+
+max512_done:
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VMAXPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X1
+	VMOVHLPS      X1, X1, X0
+	VMAXPS        X0, X1, X1
+	VPSHUFD       $0x01, X1, X0
+	VMAXPS        X0, X1, X1
+	KORTESTW      K1, K1
+	JE            max512_ret
+	VMOVSS        qNaN<>+0(SB), X1
+
+max512_ret:
+	MOVSS X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+DATA tailMasks16<>+0(SB)/2, $0x0000
+DATA tailMasks16<>+2(SB)/2, $0x0001
+DATA tailMasks16<>+4(SB)/2, $0x0003
+DATA tailMasks16<>+6(SB)/2, $0x0007
+DATA tailMasks16<>+8(SB)/2, $0x000f
+DATA tailMasks16<>+10(SB)/2, $0x001f
+DATA tailMasks16<>+12(SB)/2, $0x003f
+DATA tailMasks16<>+14(SB)/2, $0x007f
+DATA tailMasks16<>+16(SB)/2, $0x00ff
+DATA tailMasks16<>+18(SB)/2, $0x01ff
+DATA tailMasks16<>+20(SB)/2, $0x03ff
+DATA tailMasks16<>+22(SB)/2, $0x07ff
+DATA tailMasks16<>+24(SB)/2, $0x0fff
+DATA tailMasks16<>+26(SB)/2, $0x1fff
+DATA tailMasks16<>+28(SB)/2, $0x3fff
+DATA tailMasks16<>+30(SB)/2, $0x7fff
+GLOBL tailMasks16<>(SB), RODATA|NOPTR, $32
+
+DATA qNaN<>+0(SB)/4, $0x7fc00000
+DATA qNaN<>+4(SB)/4, $0x7fc00000
+DATA qNaN<>+8(SB)/4, $0x7fc00000
+DATA qNaN<>+12(SB)/4, $0x7fc00000
+DATA qNaN<>+16(SB)/4, $0x7fc00000
+DATA qNaN<>+20(SB)/4, $0x7fc00000
+DATA qNaN<>+24(SB)/4, $0x7fc00000
+DATA qNaN<>+28(SB)/4, $0x7fc00000
+GLOBL qNaN<>(SB), RODATA|NOPTR, $32
+
+// func expSumShiftedAVX512(dst []float32, src []float32, shift float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·expSumShiftedAVX512(SB), NOSPLIT, $0-60
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS shift+48(FP), Z0
+	VBROADCASTSS expLo<>+0(SB), Z1
+	VBROADCASTSS expHi<>+0(SB), Z2
+	VBROADCASTSS log2e<>+0(SB), Z3
+	VBROADCASTSS ln2Hi<>+0(SB), Z4
+	VBROADCASTSS ln2Lo<>+0(SB), Z5
+	VBROADCASTSS one<>+0(SB), Z6
+	VBROADCASTSS expP0<>+0(SB), Z7
+	VBROADCASTSS expP1<>+0(SB), Z8
+	VBROADCASTSS expP2<>+0(SB), Z9
+	VBROADCASTSS expP3<>+0(SB), Z10
+	VBROADCASTSS expP4<>+0(SB), Z11
+	VBROADCASTSS expP5<>+0(SB), Z12
+	VPXORD       Z13, Z13, Z13
+	VPXORD       Z14, Z14, Z14
+	SHRQ         $0x04, DX
+
+ess512_pair:
+	CMPQ         DX, $0x00000002
+	JB           ess512_single
+	VMOVUPS      (CX), Z15
+	VSUBPS       Z0, Z15, Z15
+	VMAXPS       Z15, Z1, Z15
+	VMINPS       Z15, Z2, Z15
+	VMULPS       Z3, Z15, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z4, Z16, Z15
+	VFNMADD231PS Z5, Z16, Z15
+	VMOVAPS      Z12, Z17
+	VFMADD213PS  Z11, Z15, Z17
+	VFMADD213PS  Z10, Z15, Z17
+	VFMADD213PS  Z9, Z15, Z17
+	VFMADD213PS  Z8, Z15, Z17
+	VFMADD213PS  Z7, Z15, Z17
+	VMULPS       Z15, Z15, Z18
+	VFMADD213PS  Z15, Z18, Z17
+	VADDPS       Z6, Z17, Z17
+	VSCALEFPS    Z16, Z17, Z17
+	VMOVUPS      64(CX), Z15
+	VSUBPS       Z0, Z15, Z15
+	VMAXPS       Z15, Z1, Z15
+	VMINPS       Z15, Z2, Z15
+	VMULPS       Z3, Z15, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z4, Z16, Z15
+	VFNMADD231PS Z5, Z16, Z15
+	VMOVAPS      Z12, Z18
+	VFMADD213PS  Z11, Z15, Z18
+	VFMADD213PS  Z10, Z15, Z18
+	VFMADD213PS  Z9, Z15, Z18
+	VFMADD213PS  Z8, Z15, Z18
+	VFMADD213PS  Z7, Z15, Z18
+	VMULPS       Z15, Z15, Z19
+	VFMADD213PS  Z15, Z19, Z18
+	VADDPS       Z6, Z18, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVUPS      Z17, (AX)
+	VADDPS       Z17, Z13, Z13
+	VMOVUPS      Z18, 64(AX)
+	VADDPS       Z18, Z14, Z14
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000080, AX
+	SUBQ         $0x00000002, DX
+	JMP          ess512_pair
+
+ess512_single:
+	CMPQ         DX, $0x00000000
+	JE           ess512_tail
+	VMOVUPS      (CX), Z15
+	VSUBPS       Z0, Z15, Z15
+	VMAXPS       Z15, Z1, Z15
+	VMINPS       Z15, Z2, Z15
+	VMULPS       Z3, Z15, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z4, Z16, Z15
+	VFNMADD231PS Z5, Z16, Z15
+	VMOVAPS      Z12, Z17
+	VFMADD213PS  Z11, Z15, Z17
+	VFMADD213PS  Z10, Z15, Z17
+	VFMADD213PS  Z9, Z15, Z17
+	VFMADD213PS  Z8, Z15, Z17
+	VFMADD213PS  Z7, Z15, Z17
+	VMULPS       Z15, Z15, Z18
+	VFMADD213PS  Z15, Z18, Z17
+	VADDPS       Z6, Z17, Z17
+	VSCALEFPS    Z16, Z17, Z17
+	VMOVUPS      Z17, (AX)
+	VADDPS       Z17, Z13, Z13
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+
+ess512_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x0000000f, DX
+	JE           ess512_done
+	LEAQ         tailMasks16<>+0(SB), BX
+	KMOVW        (BX)(DX*2), K1
+	VMOVUPS.Z    (CX), K1, Z15
+	VSUBPS       Z0, Z15, Z15
+	VMAXPS       Z15, Z1, Z15
+	VMINPS       Z15, Z2, Z15
+	VMULPS       Z3, Z15, Z0
+	VRNDSCALEPS  $0x00, Z0, Z0
+	VFNMADD231PS Z4, Z0, Z15
+	VFNMADD231PS Z5, Z0, Z15
+	VMOVAPS      Z12, Z1
+	VFMADD213PS  Z11, Z15, Z1
+	VFMADD213PS  Z10, Z15, Z1
+	VFMADD213PS  Z9, Z15, Z1
+	VFMADD213PS  Z8, Z15, Z1
+	VFMADD213PS  Z7, Z15, Z1
+	VMULPS       Z15, Z15, Z2
+	VFMADD213PS  Z15, Z2, Z1
+	VADDPS       Z6, Z1, Z1
+	VSCALEFPS    Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
+	VADDPS       Z1, Z14, K1, Z14
+
+ess512_done:
+	VADDPS        Z14, Z13, Z13
+	VEXTRACTF64X4 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y13
+	VEXTRACTF128  $0x01, Y13, X0
+	VADDPS        X0, X13, X13
+	VMOVHLPS      X13, X13, X0
+	VADDPS        X0, X13, X13
+	VPSHUFD       $0x01, X13, X0
+	VADDSS        X0, X13, X13
+	MOVSS         X13, ret+56(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(dst []float32, s float32)
+// Requires: AVX, AVX512F
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         dst_len+8(FP), CX
+	VBROADCASTSS s+24(FP), Z0
+	SHRQ         $0x04, CX
+
+scale512_loop:
+	CMPQ    CX, $0x00000000
+	JE      scale512_tail
+	VMULPS  (AX), Z0, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    $0x00000040, AX
+	DECQ    CX
+	JMP     scale512_loop
+
+scale512_tail:
+	MOVQ      dst_len+8(FP), CX
+	ANDQ      $0x0000000f, CX
+	JE        scale512_done
+	LEAQ      tailMasks16<>+0(SB), DX
+	KMOVW     (DX)(CX*2), K1
+	VMOVUPS.Z (AX), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+
+scale512_done:
+	VZEROUPPER
+	RET

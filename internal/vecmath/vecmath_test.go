@@ -102,17 +102,29 @@ func TestHardSwish(t *testing.T) {
 	})
 }
 
-// withGo runs f once with the assembly (where the CPU has it) and once with the pure-Go kernels.
-func withGo(t *testing.T, f func(t *testing.T)) {
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
+// kernelSets are the kernel choices a CPU may get: AVX-512 where a kernel has it, AVX2, pure Go.
+var kernelSets = []struct {
+	name        string
+	asm, avx512 bool
+}{{"avx512", true, true}, {"avx2", true, false}, {"go", false, false}}
+
+// withKernels runs f once with each kernel set this CPU can run, restoring the choice after.
+func withKernels(f func(name string)) {
+	savedAsm, saved512 := useAsm, useAVX512
+	defer func() { useAsm, useAVX512 = savedAsm, saved512 }()
+	for _, k := range kernelSets {
+		if k.asm && !savedAsm || k.avx512 && !saved512 {
 			continue
 		}
-		useAsm = asm
-		t.Run(fmt.Sprintf("asm=%v", asm), f)
+		useAsm, useAVX512 = k.asm, k.avx512
+		f(k.name)
 	}
+}
+
+// withGo runs f as a subtest once with each kernel set this CPU can run: the AVX-512 and AVX2
+// assembly where it has them, and the pure-Go kernels.
+func withGo(t *testing.T, f func(t *testing.T)) {
+	withKernels(func(name string) { t.Run(name, f) })
 }
 
 const minNormal = 0x1p-126

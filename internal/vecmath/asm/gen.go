@@ -62,6 +62,7 @@ func main() {
 	sqDevF64Kernel()
 	normalizeKernel("normalizeAVX2", true)
 	normalizeKernel("normalizeNoBetaAVX2", false)
+	avx512Kernels()
 	Generate()
 }
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// AVX-512 (AVX512F only: zmm, 16 lanes, opmasks) versions of the softmax row helpers. The math is
+// that of the AVX2 kernels, lane for lane; what changes is the bookkeeping around it, which
+// dominates on rows of a couple of hundred elements (attention rows): the constants stay in
+// registers (there are 32), p·2^n is one VSCALEFPS, and the last partial block runs under an
+// opmask, whose loads and stores cost what plain ones do (VMASKMOVPS stores are microcoded on AMD).
+
+func avx512Kernels() {
+	maxKernel512()
+	expSumShifted512()
+	scaleKernel512()
+}
+
+// bcast returns a zmm register holding the first float of the constant m in every lane.
+func bcast(m Mem) VecVirtual {
+	r := ZMM()
+	VBROADCASTSS(m, r)
+	return r
+}
+
+// tailMask16 returns an opmask of the lanes i < len%16 of the slice parameter param, and jumps
+// to done when there is no partial block.
+func tailMask16(param, done string) OpmaskVirtual {
+	r := GP64()
+	Load(Param(param).Len(), r)
+	ANDQ(U32(15), r)
+	JE(LabelRef(done))
+	table := GP64()
+	LEAQ(tailMasks(), table) // the assembler takes no index register on a symbol
+	k := K()
+	KMOVW(Mem{Base: table, Index: r, Scale: 2}, k)
+	return k
+}
+
+// tailMasks is the table of 16-bit lane masks 2^i − 1, i = 0..15.
+func tailMasks() Mem {
+	if m, ok := consts["tailMasks16"]; ok {
+		return m
+	}
+	m := GLOBL("tailMasks16", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(1<<i-1))
+	}
+	consts["tailMasks16"] = m
+	return m
+}
+
+// exp16 holds exp's constants in registers (loaded once, before a kernel's loop).
+type exp16 struct {
+	lo, hi, log2e, ln2Hi, ln2Lo, one VecVirtual
+	poly                             []VecVirtual
+}
+
+func newExp16() exp16 {
+	c := exp16{
+		lo: bcast(vecF32("expLo", expLo)), hi: bcast(vecF32("expHi", expHi)),
+		log2e: bcast(vecF32("log2e", log2e)), ln2Hi: bcast(vecF32("ln2Hi", ln2Hi)),
+		ln2Lo: bcast(vecF32("ln2Lo", ln2Lo)), one: bcast(vecF32("one", 1)),
+	}
+	for i, v := range expPoly {
+		c.poly = append(c.poly, bcast(coef("expP", i, v)))
+	}
+	return c
+}
+
+// of returns e^x as exp8 does; x is clobbered. VSCALEFPS(p, n) = p·2^n rounds once, as exp8's
+// p·2^n1·2^n2 does (p·2^n1 is exact), so the results are the same bits, denormals, 0 and +Inf
+// at the clamped ends included.
+func (c exp16) of(x VecVirtual) VecVirtual {
+	VMAXPS(x, c.lo, x) // a NaN lane stays NaN, as in clampExp
+	VMINPS(x, c.hi, x)
+	n := ZMM()
+	VMULPS(c.log2e, x, n)
+	VRNDSCALEPS(U8(0), n, n) // to nearest even
+	VFNMADD231PS(c.ln2Hi, n, x)
+	VFNMADD231PS(c.ln2Lo, n, x)
+	p := ZMM()
+	VMOVAPS(c.poly[len(c.poly)-1], p)
+	for i := len(c.poly) - 2; i >= 0; i-- {
+		VFMADD213PS(c.poly[i], x, p)
+	}
+	r2 := ZMM()
+	VMULPS(x, x, r2)
+	VFMADD213PS(x, r2, p) // p·r² + r
+	VADDPS(c.one, p, p)
+	VSCALEFPS(n, p, p)
+	return p
+}
+
+// halve folds the upper 8 lanes of v onto the lower with op and returns the ymm of the result.
+func halve(v VecVirtual, op func(a, b Op)) VecVirtual {
+	hi := YMM()
+	VEXTRACTF64X4(U8(1), v, hi)
+	lo := v.AsY()
+	op(hi, lo)
+	return lo.(VecVirtual)
+}
+
+func expSumShifted512() {
+	TEXT("expSumShiftedAVX512", NOSPLIT, "func(dst, src []float32, shift float32) float32")
+	Doc("expSumShiftedAVX512 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX512F).")
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	shift := ZMM()
+	VBROADCASTSS(NewParamAddr("shift", 48), shift)
+	c := newExp16()
+	acc := []VecVirtual{ZMM(), ZMM()} // two chains of adds, for the two blocks of an iteration
+	for _, a := range acc {
+		VPXORD(a, a, a)
+	}
+	SHRQ(U8(4), n)
+	Label("ess512_pair")
+	CMPQ(n, U32(2))
+	JB(LabelRef("ess512_single"))
+	var es []VecVirtual
+	for k := range acc {
+		x := ZMM()
+		VMOVUPS(Mem{Base: src, Disp: 64 * k}, x)
+		VSUBPS(shift, x, x)
+		es = append(es, c.of(x))
+	}
+	for k, e := range es {
+		VMOVUPS(e, Mem{Base: dst, Disp: 64 * k})
+		VADDPS(e, acc[k], acc[k])
+	}
+	ADDQ(U32(128), src)
+	ADDQ(U32(128), dst)
+	SUBQ(U32(2), n)
+	JMP(LabelRef("ess512_pair"))
+	Label("ess512_single")
+	CMPQ(n, U32(0))
+	JE(LabelRef("ess512_tail"))
+	x := ZMM()
+	VMOVUPS(Mem{Base: src}, x)
+	VSUBPS(shift, x, x)
+	e := c.of(x)
+	VMOVUPS(e, Mem{Base: dst})
+	VADDPS(e, acc[0], acc[0])
+	ADDQ(U32(64), src)
+	ADDQ(U32(64), dst)
+	Label("ess512_tail")
+	k := tailMask16("src", "ess512_done")
+	xt := ZMM()
+	VMOVUPS_Z(Mem{Base: src}, k, xt)
+	VSUBPS(shift, xt, xt)
+	et := c.of(xt)
+	VMOVUPS(et, k, Mem{Base: dst})
+	VADDPS(et, acc[1], k, acc[1]) // lanes past the end add nothing
+	Label("ess512_done")
+	VADDPS(acc[1], acc[0], acc[0])
+	Store(hsum(halve(acc[0], func(a, b Op) { VADDPS(a, b, b) })), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func maxKernel512() {
+	TEXT("maxAVX512", NOSPLIT, "func(src []float32) float32")
+	Doc("maxAVX512 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX512F).")
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(4), n)
+	negInf := bcast(vecU32("negInf", 0xff800000))
+	m := ZMM()
+	VMOVAPS(negInf, m)
+	nan, u := K(), K() // lanes that saw a NaN: VMAXPS alone may drop one
+	KXORW(nan, nan, nan)
+	Label("max512_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef("max512_tail"))
+	x := ZMM()
+	VMOVUPS(Mem{Base: src}, x)
+	VCMPPS(U8(cmpUNORD), x, x, u)
+	KORW(u, nan, nan)
+	VMAXPS(x, m, m)
+	ADDQ(U32(64), src)
+	DECQ(n)
+	JMP(LabelRef("max512_loop"))
+	Label("max512_tail")
+	k := tailMask16("src", "max512_done")
+	xt := ZMM()
+	VMOVAPS(negInf, xt)
+	VMOVUPS(Mem{Base: src}, k, xt) // lanes past the end stay −Inf
+	VCMPPS(U8(cmpUNORD), xt, xt, u)
+	KORW(u, nan, nan)
+	VMAXPS(xt, m, m)
+	Label("max512_done")
+	lo := reduce(halve(m, func(a, b Op) { VMAXPS(a, b, b) }), func(a, b Op) { VMAXPS(a, b, b) })
+	KORTESTW(nan, nan)
+	JE(LabelRef("max512_ret"))
+	VMOVSS(vecU32("qNaN", 0x7fc00000), lo)
+	Label("max512_ret")
+	Store(lo, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func scaleKernel512() {
+	TEXT("scaleAVX512", NOSPLIT, "func(dst []float32, s float32)")
+	Doc("scaleAVX512 multiplies every element of dst by s in place (AVX512F).")
+	dst := Load(Param("dst").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	s := ZMM()
+	VBROADCASTSS(NewParamAddr("s", 24), s)
+	SHRQ(U8(4), n)
+	Label("scale512_loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef("scale512_tail"))
+	x := ZMM()
+	VMULPS(Mem{Base: dst}, s, x)
+	VMOVUPS(x, Mem{Base: dst})
+	ADDQ(U32(64), dst)
+	DECQ(n)
+	JMP(LabelRef("scale512_loop"))
+	Label("scale512_tail")
+	k := tailMask16("dst", "scale512_done")
+	xt := ZMM()
+	VMOVUPS_Z(Mem{Base: dst}, k, xt)
+	VMULPS(s, xt, xt)
+	VMOVUPS(xt, k, Mem{Base: dst})
+	Label("scale512_done")
+	VZEROUPPER()
+	RET()
+}
