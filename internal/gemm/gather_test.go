@@ -160,3 +160,39 @@ func TestTapSum(t *testing.T) {
 		}
 	})
 }
+
+// TestTransposeBias checks the transposition into planes for shapes around its 8×8 squares.
+func TestTransposeBias(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}} {
+			rows, cols := sh[0], sh[1]
+			lds, ldd := cols+3, rows+2
+			src, bias := randSlice(r, rows*lds), randSlice(r, cols)
+			for _, withBias := range []bool{true, false} {
+				dst := randSlice(r, cols*ldd)
+				b := bias
+				if !withBias {
+					b = nil
+				}
+				if err := TransposeBias(dst, ldd, src, lds, rows, cols, b); err != nil {
+					t.Fatal(err)
+				}
+				for c := 0; c < cols; c++ {
+					for i := 0; i < rows; i++ {
+						want := src[i*lds+c]
+						if withBias {
+							want += bias[c]
+						}
+						if dst[c*ldd+i] != want {
+							t.Fatalf("%v bias %v: dst[%d][%d] = %g, want %g", sh, withBias, c, i, dst[c*ldd+i], want)
+						}
+					}
+				}
+			}
+		}
+		if err := TransposeBias(make([]float32, 10), 4, make([]float32, 16), 4, 4, 4, nil); err == nil {
+			t.Error("short dst: no error")
+		}
+	})
+}

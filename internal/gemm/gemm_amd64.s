@@ -1824,6 +1824,102 @@ done:
 	VZEROUPPER
 	RET
 
+// func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+// Requires: AVX
+TEXT ·transpose8x8Bias(SB), NOSPLIT, $0-48
+	MOVQ  blocks+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  ldd+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  src+24(FP), BX
+	MOVQ  lds+32(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  bias+40(FP), DI
+	TESTQ AX, AX
+	JZ    done
+
+block:
+	MOVQ         BX, R8
+	VMOVUPS      (R8), Y0
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y1
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y2
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y3
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y4
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y5
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y6
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	MOVQ         CX, R8
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VBROADCASTSS (DI), Y9
+	VADDPS       Y9, Y6, Y6
+	VMOVUPS      Y6, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x20, Y3, Y1, Y6
+	VBROADCASTSS 4(DI), Y9
+	VADDPS       Y9, Y6, Y6
+	VMOVUPS      Y6, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x20, Y5, Y8, Y6
+	VBROADCASTSS 8(DI), Y9
+	VADDPS       Y9, Y6, Y6
+	VMOVUPS      Y6, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x20, Y4, Y0, Y6
+	VBROADCASTSS 12(DI), Y9
+	VADDPS       Y9, Y6, Y6
+	VMOVUPS      Y6, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VBROADCASTSS 16(DI), Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y2, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VBROADCASTSS 20(DI), Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x31, Y5, Y8, Y1
+	VBROADCASTSS 24(DI), Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (R8)
+	ADDQ         DX, R8
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VBROADCASTSS 28(DI), Y1
+	VADDPS       Y1, Y0, Y0
+	VMOVUPS      Y0, (R8)
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JNZ          block
+
+done:
+	VZEROUPPER
+	RET
+
 // func addRow(dst *float32, src *float32, n int)
 // Requires: AVX
 TEXT ·addRow(SB), NOSPLIT, $0-24

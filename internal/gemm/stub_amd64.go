@@ -54,6 +54,11 @@ func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //go:noescape
 func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int, bias float32)
 
+// transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).
+//
+//go:noescape
+func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
 // addRow adds src[0:n] to dst[0:n] (AVX).
 //
 //go:noescape

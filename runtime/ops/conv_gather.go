@@ -16,20 +16,24 @@ import (
 // gatherPays reports whether the gather lowering is the faster one for this convolution. It
 // needs output channels in whole tiles of the machine's gather kernel (64 with AVX-512, 16 with
 // AVX2: a partial tile would compute padding channels instead of padding pixels), and enough
-// depth to pay for transposing its pixel-major product. Measured on ResNet-18/50 shapes (one
-// thread, EPYC) with AVX-512, it wins from depth 256 — by 10–45% at 14×14 and 7×7 outputs and
-// on strided kernels — except for 1×1 stride-1 kernels, which the plain GEMM reads in place
-// without waste, until depth 512. The AVX2 tile wins on spatial kernels from depth 256 (by
-// 30–45% at 14×14 and 7×7) and loses on every 1×1 kernel.
+// depth to pay for transposing its pixel-major product into planes. Measured on ResNet-18/50
+// shapes (BenchmarkConvResNet, one thread, EPYC): with AVX-512 it wins from depth 64 — by
+// 10–45% on 3×3 kernels at 14×14 and 7×7 outputs, on strided kernels and on ResNet's 7×7 stem —
+// except on 1×1 stride-1 kernels, which the plain GEMM reads in place without waste, below depth
+// 512. The AVX2 tile wins on spatial kernels (by 10–35% on ResNet's 3×3 layers) and ties or
+// loses on 1×1 kernels.
 func (s *convShape) gatherPays() bool {
 	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%gemm.GatherWidth() != 0 {
 		return false
 	}
 	depth := s.cg() * s.kSize
-	if gemm.GatherWidth() < 64 {
-		return depth >= 256 && s.kSize > 1
+	switch {
+	case gemm.GatherWidth() < 64:
+		return depth >= 64 && s.kSize > 1
+	case s.isPointwise():
+		return depth >= 512
 	}
-	return depth >= 512 || depth >= 256 && !s.isPointwise()
+	return depth >= 64
 }
 
 // gatherLowering lets tests and benchmarks compare against the other lowerings.
@@ -171,33 +175,21 @@ type pixelMajorToPlanes struct {
 // and activation are applied: 16 rows of 1 KiB stay in L1.
 const transposeSpan = 256
 
-// run handles channel blocks [lo, hi) of transposeChannels channels. Within a block, 16×16
-// squares go through a local array so that each destination row gets a whole cache line at a
-// time: scattering single values over 16 planes costs several times more in store misses.
+// run handles channel blocks [lo, hi) of transposeChannels channels: 256 pixels at a time
+// transposed (gemm.TransposeBias, 8×8 squares in registers) with the bias, then the residual and
+// activation over each channel's 256 values while they are in L1.
 func (t *pixelMajorToPlanes) run(lo, hi int) {
-	var sq [transposeChannels][transposeChannels]float32
 	for blk := lo; blk < hi; blk++ {
 		m0 := blk * transposeChannels
 		m1 := min(m0+transposeChannels, t.channels)
-		nm := m1 - m0
-		var bias [transposeChannels]float32
+		var bias []float32
 		if t.bias != nil {
-			copy(bias[:], t.bias[m0:m1])
+			bias = t.bias[m0:m1]
 		}
 		for s0 := 0; s0 < t.pixels; s0 += transposeSpan {
 			s1 := min(s0+transposeSpan, t.pixels)
-			for p0 := s0; p0 < s1; p0 += transposeChannels {
-				np := min(transposeChannels, s1-p0)
-				for i := 0; i < np; i++ {
-					copy(sq[i][:nm], t.src[(p0+i)*t.channels+m0:])
-				}
-				for j := 0; j < nm; j++ {
-					row := t.dst[(m0+j)*t.pixels+p0 : (m0+j)*t.pixels+p0+np]
-					b := bias[j]
-					for i := range row {
-						row[i] = sq[i][j] + b
-					}
-				}
+			if err := gemm.TransposeBias(t.dst[m0*t.pixels+s0:], t.pixels, t.src[s0*t.channels+m0:], t.channels, s1-s0, m1-m0, bias); err != nil {
+				panic(err) // the slices are cut from shapes checked by the caller
 			}
 			for m := m0; m < m1; m++ {
 				seg := t.dst[m*t.pixels+s0 : m*t.pixels+s1]

@@ -30,6 +30,7 @@ func main() {
 	gatherKernel(true)
 	gatherKernel(false)
 	tapsKernel()
+	transposeKernel()
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -579,6 +580,77 @@ func tapsKernel() {
 	}
 	ADDQ(U32(128), dst)
 	ADDQ(U32(128), src)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// transposeKernel emits transpose8x8Bias(blocks, dst, ldd, src, lds, bias): for each of blocks
+// 8×8 squares, dst[c·ldd + r] = src[r·lds + c] + bias[c] (r, c < 8), the squares running down
+// src's rows (8·lds apart) and along dst's rows (8 apart) — the gather convolution's
+// pixel-major product going into channel planes. Unpack, shuffle and lane permutes transpose
+// the eight rows in registers.
+func transposeKernel() {
+	TEXT("transpose8x8Bias", NOSPLIT, "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)")
+	Pragma("noescape")
+	Doc("transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
+	n := Load(Param("blocks"), GP64())
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	bias := Load(Param("bias"), GP64())
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("block")
+	row := GP64()
+	MOVQ(src, row)
+	r := make([]VecVirtual, 8)
+	for i := range r {
+		r[i] = YMM()
+		VMOVUPS(Mem{Base: row}, r[i])
+		if i < 7 {
+			ADDQ(lds, row)
+		}
+	}
+	t := make([]VecVirtual, 8)
+	for i := 0; i < 8; i += 2 {
+		t[i], t[i+1] = YMM(), YMM()
+		VUNPCKLPS(r[i+1], r[i], t[i])   // r_i0 r_(i+1)0 r_i1 r_(i+1)1 | the same for 4, 5
+		VUNPCKHPS(r[i+1], r[i], t[i+1]) // columns 2, 3 | 6, 7
+	}
+	sq := make([]VecVirtual, 8)
+	for h := 0; h < 2; h++ { // rows 0-3, then 4-7
+		a, b := t[4*h:4*h+2], t[4*h+2:4*h+4]
+		for j := 0; j < 2; j++ {
+			lo, hi := YMM(), YMM()
+			VSHUFPS(U8(0x44), b[j], a[j], lo) // column 2j (and 2j+4) of four rows
+			VSHUFPS(U8(0xEE), b[j], a[j], hi) // column 2j+1 (and 2j+5)
+			sq[4*h+2*j], sq[4*h+2*j+1] = lo, hi
+		}
+	}
+	out := GP64()
+	MOVQ(dst, out)
+	for c := 0; c < 8; c++ {
+		v, bc := YMM(), YMM()
+		imm := U8(0x20) // low lanes: columns 0-3
+		if c >= 4 {
+			imm = U8(0x31) // high lanes: columns 4-7
+		}
+		VPERM2F128(imm, sq[4+c%4], sq[c%4], v)
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * c}, bc)
+		VADDPS(bc, v, v)
+		VMOVUPS(v, Mem{Base: out})
+		if c < 7 {
+			ADDQ(ldd, out)
+		}
+	}
+	LEAQ(Mem{Base: src, Index: lds, Scale: 8}, src)
+	ADDQ(U32(32), dst)
 	DECQ(n)
 	JNZ(LabelRef("block"))
 	Label("done")

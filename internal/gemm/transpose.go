@@ -1,0 +1,37 @@
+package gemm
+
+import "fmt"
+
+// TransposeBias sets dst[c·ldd + r] = src[r·lds + c] + bias[c] for r < rows and c < cols (no
+// bias when bias is nil): a pixel-major product (pixels × channels) written into channel planes,
+// 8×8 squares at a time in registers.
+func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, bias []float32) error {
+	if rows <= 0 || cols <= 0 {
+		return nil
+	}
+	if ldd < rows || lds < cols || len(dst) < (cols-1)*ldd+rows || len(src) < (rows-1)*lds+cols || bias != nil && len(bias) < cols {
+		return fmt.Errorf("gemm: TransposeBias: %d×%d from %d values (lds %d) into %d (ldd %d), bias %d",
+			rows, cols, len(src), lds, len(dst), ldd, len(bias))
+	}
+	var zeros [8]float32
+	blocks := rows / 8
+	for c0 := 0; c0 < cols; c0 += 8 {
+		nc := min(8, cols-c0)
+		b := zeros[:nc]
+		if bias != nil {
+			b = bias[c0 : c0+nc]
+		}
+		r0 := 0
+		if useAsm && nc == 8 && blocks > 0 {
+			transpose8x8Bias(blocks, &dst[c0*ldd], ldd, &src[c0], lds, &b[0])
+			r0 = blocks * 8
+		}
+		for c := 0; c < nc; c++ {
+			row := dst[(c0+c)*ldd : (c0+c)*ldd+rows]
+			for r := r0; r < rows; r++ {
+				row[r] = src[r*lds+c0+c] + b[c]
+			}
+		}
+	}
+	return nil
+}
