@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
 )
 
 // convDepthwise2D is the convolution with one filter per channel (group == C == M), where a
@@ -64,9 +65,7 @@ func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float3
 				}
 			}
 			if residual != nil {
-				for i, r := range residual[bc*s.outSize : (bc+1)*s.outSize] {
-					dst[i] += r
-				}
+				vecmath.Arith(vecmath.OpAdd, dst, dst, residual[bc*s.outSize:(bc+1)*s.outSize])
 			}
 			if act != nil {
 				act(dst)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
 )
 
 // The gather lowering of a 2-D convolution: output pixels are the rows of a gemm.SgemmGather
@@ -194,9 +195,7 @@ func (t *pixelMajorToPlanes) run(lo, hi int) {
 			for m := m0; m < m1; m++ {
 				seg := t.dst[m*t.pixels+s0 : m*t.pixels+s1]
 				if t.residual != nil {
-					for i, r := range t.residual[m*t.pixels+s0 : m*t.pixels+s1] {
-						seg[i] += r
-					}
+					vecmath.Arith(vecmath.OpAdd, seg, seg, t.residual[m*t.pixels+s0:m*t.pixels+s1])
 				}
 				if t.act != nil {
 					t.act(seg)
@@ -205,3 +204,7 @@ func (t *pixelMajorToPlanes) run(lo, hi int) {
 		}
 	}
 }
+
+// pointwiseInPlace lets benchmarks compare 1×1 convolutions reading their planes in place
+// with packing them.
+var pointwiseInPlace = true

@@ -362,13 +362,18 @@ func BenchmarkConvResNet(b *testing.B) {
 	shapes := []struct{ c, hw, m, k, stride, pad int }{
 		{3, 224, 64, 7, 2, 3}, {64, 56, 64, 3, 1, 1}, {64, 56, 128, 3, 2, 1}, {128, 28, 128, 3, 1, 1},
 		{128, 28, 256, 3, 2, 1}, {256, 14, 256, 3, 1, 1}, {256, 14, 512, 3, 2, 1}, {512, 7, 512, 3, 1, 1},
-		{3, 224, 32, 3, 2, 1}, {16, 112, 96, 1, 1, 0}, {64, 56, 128, 1, 2, 0}, {128, 28, 256, 1, 2, 0}, {256, 14, 512, 1, 2, 0}, {64, 56, 256, 1, 1, 0}, {256, 56, 64, 1, 1, 0}, {1024, 14, 256, 1, 1, 0}, {512, 7, 2048, 1, 1, 0},
+		{3, 224, 32, 3, 2, 1}, {16, 112, 96, 1, 1, 0}, {96, 56, 24, 1, 1, 0}, {144, 56, 24, 1, 1, 0}, {192, 28, 32, 1, 1, 0}, {384, 14, 64, 1, 1, 0}, {32, 28, 192, 1, 1, 0}, {64, 56, 128, 1, 2, 0}, {128, 28, 256, 1, 2, 0}, {256, 14, 512, 1, 2, 0}, {64, 56, 256, 1, 1, 0}, {256, 56, 64, 1, 1, 0}, {1024, 14, 256, 1, 1, 0}, {512, 7, 2048, 1, 1, 0},
 	}
 	for _, sh := range shapes {
-		for _, gather := range []bool{true, false} {
-			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_gather=%v", sh.c, sh.hw, sh.m, sh.k, sh.stride, gather), func(b *testing.B) {
-				defer func(saved bool) { gatherLowering = saved }(gatherLowering)
-				gatherLowering = gather
+		// The lowerings the shape may take: the gather product where it pays, else the others;
+		// "packed" also turns off reading 1×1 convolutions' planes in place.
+		for _, v := range []struct {
+			name            string
+			gather, inPlace bool
+		}{{"best", true, true}, {"nogather", false, true}, {"packed", false, false}} {
+			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_%s", sh.c, sh.hw, sh.m, sh.k, sh.stride, v.name), func(b *testing.B) {
+				defer func(g, p bool) { gatherLowering, pointwiseInPlace = g, p }(gatherLowering, pointwiseInPlace)
+				gatherLowering, pointwiseInPlace = v.gather, v.inPlace
 				r := rand.New(rand.NewPCG(1, 2))
 				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
 				attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
