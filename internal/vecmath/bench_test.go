@@ -39,7 +39,8 @@ func BenchmarkKernels(b *testing.B) {
 		{"ScalarDiv", func(dst, src []float32) { ScalarArith(OpDiv, dst, 1, other) }},
 	}
 	// Only the kernels with an AVX-512 version run again on AVX2 ("/avx2").
-	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true}
+	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true, "Exp": true, "Sigmoid": true,
+		"Tanh": true, "Erf": true, "GELU": true, "GELUTanh": true, "HardSwish": true}
 	withKernels(func(set string) {
 		for _, k := range kernels {
 			name := k.name

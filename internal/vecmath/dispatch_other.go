@@ -17,6 +17,14 @@ func geluAVX2(dst, src []float32)      { mapScalar(dst, src, geluScalar) }
 func geluTanhAVX2(dst, src []float32)  { mapScalar(dst, src, geluTanhScalar) }
 func hardSwishAVX2(dst, src []float32) { mapScalar(dst, src, hardSwishScalar) }
 
+func expAVX512(dst, src []float32)       { mapScalar(dst, src, expScalar) }
+func sigmoidAVX512(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }
+func tanhAVX512(dst, src []float32)      { mapScalar(dst, src, tanhScalar) }
+func erfAVX512(dst, src []float32)       { mapScalar(dst, src, erfScalar) }
+func geluAVX512(dst, src []float32)      { mapScalar(dst, src, geluScalar) }
+func geluTanhAVX512(dst, src []float32)  { mapScalar(dst, src, geluTanhScalar) }
+func hardSwishAVX512(dst, src []float32) { mapScalar(dst, src, hardSwishScalar) }
+
 func expSumShiftedAVX2(dst, src []float32, shift float32) float32 {
 	return expSumShiftedGo(dst, src, shift)
 }

@@ -93,3 +93,24 @@ func expSumShiftedAVX512(dst []float32, src []float32, shift float32) float32
 
 // scaleAVX512 multiplies every element of dst by s in place (AVX512F).
 func scaleAVX512(dst []float32, s float32)
+
+// expAVX512 sets dst[i] = e^x for every element of src (AVX512F).
+func expAVX512(dst []float32, src []float32)
+
+// sigmoidAVX512 sets dst[i] = 1/(1+e^−x) for every element of src (AVX512F).
+func sigmoidAVX512(dst []float32, src []float32)
+
+// tanhAVX512 sets dst[i] = tanh x for every element of src (AVX512F).
+func tanhAVX512(dst []float32, src []float32)
+
+// erfAVX512 sets dst[i] = erf x for every element of src (AVX512F).
+func erfAVX512(dst []float32, src []float32)
+
+// geluAVX512 sets dst[i] = x·Φ(x) for every element of src (AVX512F).
+func geluAVX512(dst []float32, src []float32)
+
+// geluTanhAVX512 sets dst[i] = GELU's tanh form for every element of src (AVX512F).
+func geluTanhAVX512(dst []float32, src []float32)
+
+// hardSwishAVX512 sets dst[i] = x·clip(x/6 + ½, 0, 1) for every element of src (AVX512F).
+func hardSwishAVX512(dst []float32, src []float32)

@@ -1,50 +1,98 @@
 package vecmath
 
+// The elementwise kernels below run the whole of src in assembly when the CPU has it (the last
+// partial block under a mask), else the scalar loop. Each calls its assembly directly, not
+// through a function value: GEMM epilogues call them once per output row of a few hundred
+// values, and an indirect call to an assembly function goes through an ABI wrapper. (The scalar
+// loops are written out so that the scalar kernel is inlined in each.)
+
 // Exp sets dst[i] = e^src[i].
 func Exp(dst, src []float32) {
-	dst, i := vector(dst, src, expAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = expScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		expAVX512(dst, src)
+	case useAsm:
+		expAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = expScalar(v)
+		}
 	}
 }
 
 // Sigmoid sets dst[i] = 1/(1 + e^−src[i]).
 func Sigmoid(dst, src []float32) {
-	dst, i := vector(dst, src, sigmoidAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = sigmoidScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		sigmoidAVX512(dst, src)
+	case useAsm:
+		sigmoidAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = sigmoidScalar(v)
+		}
 	}
 }
 
 // Tanh sets dst[i] = tanh(src[i]).
 func Tanh(dst, src []float32) {
-	dst, i := vector(dst, src, tanhAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = tanhScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		tanhAVX512(dst, src)
+	case useAsm:
+		tanhAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = tanhScalar(v)
+		}
 	}
 }
 
 // Erf sets dst[i] = erf(src[i]).
 func Erf(dst, src []float32) {
-	dst, i := vector(dst, src, erfAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = erfScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		erfAVX512(dst, src)
+	case useAsm:
+		erfAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = erfScalar(v)
+		}
 	}
 }
 
 // GELU sets dst[i] = x·Φ(x) for x = src[i], the exact (erf) GELU: ½x(1 + erf(x/√2)).
 func GELU(dst, src []float32) {
-	dst, i := vector(dst, src, geluAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = geluScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		geluAVX512(dst, src)
+	case useAsm:
+		geluAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = geluScalar(v)
+		}
 	}
 }
 
 // GELUTanh sets dst[i] to GELU's tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
 func GELUTanh(dst, src []float32) {
-	dst, i := vector(dst, src, geluTanhAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = geluTanhScalar(src[i])
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		geluTanhAVX512(dst, src)
+	case useAsm:
+		geluTanhAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = geluTanhScalar(v)
+		}
 	}
 }
 
@@ -52,23 +100,17 @@ func GELUTanh(dst, src []float32) {
 // float32 as its reference does; near x = −3 the clip argument cancels, so the error there is
 // relative to |x|, not to the result).
 func HardSwish(dst, src []float32) {
-	dst, i := vector(dst, src, hardSwishAVX2)
-	for ; i < len(src); i++ {
-		dst[i] = hardSwishScalar(src[i])
-	}
-}
-
-// vector runs the assembly kernel over all of src when the CPU has it (the assembly takes the
-// last partial block with masked loads and stores); it returns dst cut to len(src) and where the
-// scalar loop must take over: len(src), or 0 without the assembly. (Each public function has
-// its own scalar loop so that the scalar kernel is inlined there.)
-func vector(dst, src []float32, vec func(dst, src []float32)) ([]float32, int) {
 	dst = dst[:len(src)]
-	if useAsm && len(src) > 0 {
-		vec(dst, src)
-		return dst, len(src)
+	switch {
+	case useAVX512:
+		hardSwishAVX512(dst, src)
+	case useAsm:
+		hardSwishAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = hardSwishScalar(v)
+		}
 	}
-	return dst, 0
 }
 
 func mapScalar(dst, src []float32, f func(float32) float32) {

@@ -3693,3 +3693,1158 @@ scale512_tail:
 scale512_done:
 	VZEROUPPER
 	RET
+
+// func expAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·expAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+expAVX512_pair:
+	CMPQ         DX, $0x00000002
+	JB           expAVX512_single
+	VMOVUPS      (CX), Z12
+	VMOVUPS      64(CX), Z13
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMULPS       Z2, Z12, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z3, Z14, Z12
+	VFNMADD231PS Z4, Z14, Z12
+	VMOVAPS      Z11, Z15
+	VFMADD213PS  Z10, Z12, Z15
+	VFMADD213PS  Z9, Z12, Z15
+	VFMADD213PS  Z8, Z12, Z15
+	VFMADD213PS  Z7, Z12, Z15
+	VFMADD213PS  Z6, Z12, Z15
+	VMULPS       Z12, Z12, Z16
+	VFMADD213PS  Z12, Z16, Z15
+	VADDPS       Z5, Z15, Z15
+	VSCALEFPS    Z14, Z15, Z15
+	VMAXPS       Z13, Z0, Z13
+	VMINPS       Z13, Z1, Z13
+	VMULPS       Z2, Z13, Z12
+	VRNDSCALEPS  $0x00, Z12, Z12
+	VFNMADD231PS Z3, Z12, Z13
+	VFNMADD231PS Z4, Z12, Z13
+	VMOVAPS      Z11, Z14
+	VFMADD213PS  Z10, Z13, Z14
+	VFMADD213PS  Z9, Z13, Z14
+	VFMADD213PS  Z8, Z13, Z14
+	VFMADD213PS  Z7, Z13, Z14
+	VFMADD213PS  Z6, Z13, Z14
+	VMULPS       Z13, Z13, Z16
+	VFMADD213PS  Z13, Z16, Z14
+	VADDPS       Z5, Z14, Z14
+	VSCALEFPS    Z12, Z14, Z14
+	VMOVUPS      Z15, (AX)
+	VMOVUPS      Z14, 64(AX)
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000080, AX
+	SUBQ         $0x00000002, DX
+	JMP          expAVX512_pair
+
+expAVX512_single:
+	CMPQ         DX, $0x00000000
+	JE           expAVX512_tail
+	VMOVUPS      (CX), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMULPS       Z2, Z12, Z13
+	VRNDSCALEPS  $0x00, Z13, Z13
+	VFNMADD231PS Z3, Z13, Z12
+	VFNMADD231PS Z4, Z13, Z12
+	VMOVAPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VMULPS       Z12, Z12, Z15
+	VFMADD213PS  Z12, Z15, Z14
+	VADDPS       Z5, Z14, Z14
+	VSCALEFPS    Z13, Z14, Z14
+	VMOVUPS      Z14, (AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+
+expAVX512_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x0000000f, DX
+	JE           expAVX512_done
+	LEAQ         tailMasks16<>+0(SB), BX
+	KMOVW        (BX)(DX*2), K1
+	VMOVUPS.Z    (CX), K1, Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMULPS       Z2, Z12, Z0
+	VRNDSCALEPS  $0x00, Z0, Z0
+	VFNMADD231PS Z3, Z0, Z12
+	VFNMADD231PS Z4, Z0, Z12
+	VMOVAPS      Z11, Z1
+	VFMADD213PS  Z10, Z12, Z1
+	VFMADD213PS  Z9, Z12, Z1
+	VFMADD213PS  Z8, Z12, Z1
+	VFMADD213PS  Z7, Z12, Z1
+	VFMADD213PS  Z6, Z12, Z1
+	VMULPS       Z12, Z12, Z2
+	VFMADD213PS  Z12, Z2, Z1
+	VADDPS       Z5, Z1, Z1
+	VSCALEFPS    Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
+
+expAVX512_done:
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+sigmoidAVX512_pair:
+	CMPQ          DX, $0x00000002
+	JB            sigmoidAVX512_single
+	VMOVUPS       (CX), Z12
+	VMOVUPS       64(CX), Z13
+	VPORD.BCST    signMask<>+0(SB), Z12, Z14
+	VMAXPS        Z14, Z0, Z14
+	VMINPS        Z14, Z1, Z14
+	VMULPS        Z2, Z14, Z15
+	VRNDSCALEPS   $0x00, Z15, Z15
+	VFNMADD231PS  Z3, Z15, Z14
+	VFNMADD231PS  Z4, Z15, Z14
+	VMOVAPS       Z11, Z16
+	VFMADD213PS   Z10, Z14, Z16
+	VFMADD213PS   Z9, Z14, Z16
+	VFMADD213PS   Z8, Z14, Z16
+	VFMADD213PS   Z7, Z14, Z16
+	VFMADD213PS   Z6, Z14, Z16
+	VMULPS        Z14, Z14, Z17
+	VFMADD213PS   Z14, Z17, Z16
+	VADDPS        Z5, Z16, Z16
+	VSCALEFPS     Z15, Z16, Z16
+	VADDPS        Z5, Z16, Z14
+	VDIVPS        Z14, Z5, Z14
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
+	VMULPS        Z16, Z14, K1, Z14
+	VPORD.BCST    signMask<>+0(SB), Z13, Z12
+	VMAXPS        Z12, Z0, Z12
+	VMINPS        Z12, Z1, Z12
+	VMULPS        Z2, Z12, Z15
+	VRNDSCALEPS   $0x00, Z15, Z15
+	VFNMADD231PS  Z3, Z15, Z12
+	VFNMADD231PS  Z4, Z15, Z12
+	VMOVAPS       Z11, Z16
+	VFMADD213PS   Z10, Z12, Z16
+	VFMADD213PS   Z9, Z12, Z16
+	VFMADD213PS   Z8, Z12, Z16
+	VFMADD213PS   Z7, Z12, Z16
+	VFMADD213PS   Z6, Z12, Z16
+	VMULPS        Z12, Z12, Z17
+	VFMADD213PS   Z12, Z17, Z16
+	VADDPS        Z5, Z16, Z16
+	VSCALEFPS     Z15, Z16, Z16
+	VADDPS        Z5, Z16, Z12
+	VDIVPS        Z12, Z5, Z12
+	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
+	VMULPS        Z16, Z12, K1, Z12
+	VMOVUPS       Z14, (AX)
+	VMOVUPS       Z12, 64(AX)
+	ADDQ          $0x00000080, CX
+	ADDQ          $0x00000080, AX
+	SUBQ          $0x00000002, DX
+	JMP           sigmoidAVX512_pair
+
+sigmoidAVX512_single:
+	CMPQ          DX, $0x00000000
+	JE            sigmoidAVX512_tail
+	VMOVUPS       (CX), Z12
+	VPORD.BCST    signMask<>+0(SB), Z12, Z13
+	VMAXPS        Z13, Z0, Z13
+	VMINPS        Z13, Z1, Z13
+	VMULPS        Z2, Z13, Z14
+	VRNDSCALEPS   $0x00, Z14, Z14
+	VFNMADD231PS  Z3, Z14, Z13
+	VFNMADD231PS  Z4, Z14, Z13
+	VMOVAPS       Z11, Z15
+	VFMADD213PS   Z10, Z13, Z15
+	VFMADD213PS   Z9, Z13, Z15
+	VFMADD213PS   Z8, Z13, Z15
+	VFMADD213PS   Z7, Z13, Z15
+	VFMADD213PS   Z6, Z13, Z15
+	VMULPS        Z13, Z13, Z16
+	VFMADD213PS   Z13, Z16, Z15
+	VADDPS        Z5, Z15, Z15
+	VSCALEFPS     Z14, Z15, Z15
+	VADDPS        Z5, Z15, Z13
+	VDIVPS        Z13, Z5, Z13
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
+	VMULPS        Z15, Z13, K1, Z13
+	VMOVUPS       Z13, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+
+sigmoidAVX512_tail:
+	MOVQ          src_len+32(FP), DX
+	ANDQ          $0x0000000f, DX
+	JE            sigmoidAVX512_done
+	LEAQ          tailMasks16<>+0(SB), BX
+	KMOVW         (BX)(DX*2), K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VPORD.BCST    signMask<>+0(SB), Z12, Z13
+	VMAXPS        Z13, Z0, Z13
+	VMINPS        Z13, Z1, Z13
+	VMULPS        Z2, Z13, Z0
+	VRNDSCALEPS   $0x00, Z0, Z0
+	VFNMADD231PS  Z3, Z0, Z13
+	VFNMADD231PS  Z4, Z0, Z13
+	VMOVAPS       Z11, Z1
+	VFMADD213PS   Z10, Z13, Z1
+	VFMADD213PS   Z9, Z13, Z1
+	VFMADD213PS   Z8, Z13, Z1
+	VFMADD213PS   Z7, Z13, Z1
+	VFMADD213PS   Z6, Z13, Z1
+	VMULPS        Z13, Z13, Z2
+	VFMADD213PS   Z13, Z2, Z1
+	VADDPS        Z5, Z1, Z1
+	VSCALEFPS     Z0, Z1, Z1
+	VADDPS        Z5, Z1, Z0
+	VDIVPS        Z0, Z5, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K2
+	VMULPS        Z1, Z0, K2, Z0
+	VMOVUPS       Z0, K1, (AX)
+
+sigmoidAVX512_done:
+	VZEROUPPER
+	RET
+
+// func tanhAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·tanhAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+tanhAVX512_pair:
+	CMPQ             DX, $0x00000002
+	JB               tanhAVX512_single
+	VMOVUPS          (CX), Z12
+	VMOVUPS          64(CX), Z13
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z14
+	VCMPPS.BCST      $0x01, tanhSmall<>+0(SB), Z14, K1
+	VMULPS.BCST      minusTwo<>+0(SB), Z14, Z14
+	VMAXPS           Z14, Z0, Z14
+	VMINPS           Z14, Z1, Z14
+	VMULPS           Z2, Z14, Z15
+	VRNDSCALEPS      $0x00, Z15, Z15
+	VFNMADD231PS     Z3, Z15, Z14
+	VFNMADD231PS     Z4, Z15, Z14
+	VMOVAPS          Z11, Z16
+	VFMADD213PS      Z10, Z14, Z16
+	VFMADD213PS      Z9, Z14, Z16
+	VFMADD213PS      Z8, Z14, Z16
+	VFMADD213PS      Z7, Z14, Z16
+	VFMADD213PS      Z6, Z14, Z16
+	VMULPS           Z14, Z14, Z17
+	VFMADD213PS      Z14, Z17, Z16
+	VADDPS           Z5, Z16, Z16
+	VSCALEFPS        Z15, Z16, Z16
+	VSUBPS           Z16, Z5, Z14
+	VADDPS           Z5, Z16, Z15
+	VDIVPS           Z15, Z14, Z14
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z15
+	VPORD            Z15, Z14, Z14
+	VMULPS           Z12, Z12, Z15
+	VBROADCASTSS     tanhP4<>+0(SB), Z16
+	VFMADD213PS.BCST tanhP3<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP2<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP1<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP0<>+0(SB), Z15, Z16
+	VMULPS           Z12, Z15, Z15
+	VFMADD213PS      Z12, Z15, Z16
+	VMOVAPS          Z16, K1, Z14
+	VPANDD.BCST      absMask<>+0(SB), Z13, Z12
+	VCMPPS.BCST      $0x01, tanhSmall<>+0(SB), Z12, K1
+	VMULPS.BCST      minusTwo<>+0(SB), Z12, Z12
+	VMAXPS           Z12, Z0, Z12
+	VMINPS           Z12, Z1, Z12
+	VMULPS           Z2, Z12, Z15
+	VRNDSCALEPS      $0x00, Z15, Z15
+	VFNMADD231PS     Z3, Z15, Z12
+	VFNMADD231PS     Z4, Z15, Z12
+	VMOVAPS          Z11, Z16
+	VFMADD213PS      Z10, Z12, Z16
+	VFMADD213PS      Z9, Z12, Z16
+	VFMADD213PS      Z8, Z12, Z16
+	VFMADD213PS      Z7, Z12, Z16
+	VFMADD213PS      Z6, Z12, Z16
+	VMULPS           Z12, Z12, Z17
+	VFMADD213PS      Z12, Z17, Z16
+	VADDPS           Z5, Z16, Z16
+	VSCALEFPS        Z15, Z16, Z16
+	VSUBPS           Z16, Z5, Z12
+	VADDPS           Z5, Z16, Z15
+	VDIVPS           Z15, Z12, Z12
+	VPANDD.BCST      signMask<>+0(SB), Z13, Z15
+	VPORD            Z15, Z12, Z12
+	VMULPS           Z13, Z13, Z15
+	VBROADCASTSS     tanhP4<>+0(SB), Z16
+	VFMADD213PS.BCST tanhP3<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP2<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP1<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST tanhP0<>+0(SB), Z15, Z16
+	VMULPS           Z13, Z15, Z15
+	VFMADD213PS      Z13, Z15, Z16
+	VMOVAPS          Z16, K1, Z12
+	VMOVUPS          Z14, (AX)
+	VMOVUPS          Z12, 64(AX)
+	ADDQ             $0x00000080, CX
+	ADDQ             $0x00000080, AX
+	SUBQ             $0x00000002, DX
+	JMP              tanhAVX512_pair
+
+tanhAVX512_single:
+	CMPQ             DX, $0x00000000
+	JE               tanhAVX512_tail
+	VMOVUPS          (CX), Z12
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z13
+	VCMPPS.BCST      $0x01, tanhSmall<>+0(SB), Z13, K1
+	VMULPS.BCST      minusTwo<>+0(SB), Z13, Z13
+	VMAXPS           Z13, Z0, Z13
+	VMINPS           Z13, Z1, Z13
+	VMULPS           Z2, Z13, Z14
+	VRNDSCALEPS      $0x00, Z14, Z14
+	VFNMADD231PS     Z3, Z14, Z13
+	VFNMADD231PS     Z4, Z14, Z13
+	VMOVAPS          Z11, Z15
+	VFMADD213PS      Z10, Z13, Z15
+	VFMADD213PS      Z9, Z13, Z15
+	VFMADD213PS      Z8, Z13, Z15
+	VFMADD213PS      Z7, Z13, Z15
+	VFMADD213PS      Z6, Z13, Z15
+	VMULPS           Z13, Z13, Z16
+	VFMADD213PS      Z13, Z16, Z15
+	VADDPS           Z5, Z15, Z15
+	VSCALEFPS        Z14, Z15, Z15
+	VSUBPS           Z15, Z5, Z13
+	VADDPS           Z5, Z15, Z14
+	VDIVPS           Z14, Z13, Z13
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z14
+	VPORD            Z14, Z13, Z13
+	VMULPS           Z12, Z12, Z14
+	VBROADCASTSS     tanhP4<>+0(SB), Z15
+	VFMADD213PS.BCST tanhP3<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST tanhP2<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST tanhP1<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST tanhP0<>+0(SB), Z14, Z15
+	VMULPS           Z12, Z14, Z14
+	VFMADD213PS      Z12, Z14, Z15
+	VMOVAPS          Z15, K1, Z13
+	VMOVUPS          Z13, (AX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000040, AX
+
+tanhAVX512_tail:
+	MOVQ             src_len+32(FP), DX
+	ANDQ             $0x0000000f, DX
+	JE               tanhAVX512_done
+	LEAQ             tailMasks16<>+0(SB), BX
+	KMOVW            (BX)(DX*2), K1
+	VMOVUPS.Z        (CX), K1, Z12
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z13
+	VCMPPS.BCST      $0x01, tanhSmall<>+0(SB), Z13, K2
+	VMULPS.BCST      minusTwo<>+0(SB), Z13, Z13
+	VMAXPS           Z13, Z0, Z13
+	VMINPS           Z13, Z1, Z13
+	VMULPS           Z2, Z13, Z0
+	VRNDSCALEPS      $0x00, Z0, Z0
+	VFNMADD231PS     Z3, Z0, Z13
+	VFNMADD231PS     Z4, Z0, Z13
+	VMOVAPS          Z11, Z1
+	VFMADD213PS      Z10, Z13, Z1
+	VFMADD213PS      Z9, Z13, Z1
+	VFMADD213PS      Z8, Z13, Z1
+	VFMADD213PS      Z7, Z13, Z1
+	VFMADD213PS      Z6, Z13, Z1
+	VMULPS           Z13, Z13, Z2
+	VFMADD213PS      Z13, Z2, Z1
+	VADDPS           Z5, Z1, Z1
+	VSCALEFPS        Z0, Z1, Z1
+	VSUBPS           Z1, Z5, Z0
+	VADDPS           Z5, Z1, Z1
+	VDIVPS           Z1, Z0, Z0
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z1
+	VPORD            Z1, Z0, Z0
+	VMULPS           Z12, Z12, Z1
+	VBROADCASTSS     tanhP4<>+0(SB), Z2
+	VFMADD213PS.BCST tanhP3<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST tanhP2<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST tanhP1<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST tanhP0<>+0(SB), Z1, Z2
+	VMULPS           Z12, Z1, Z1
+	VFMADD213PS      Z12, Z1, Z2
+	VMOVAPS          Z2, K2, Z0
+	VMOVUPS          Z0, K1, (AX)
+
+tanhAVX512_done:
+	VZEROUPPER
+	RET
+
+// func erfAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·erfAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+erfAVX512_pair:
+	CMPQ             DX, $0x00000002
+	JB               erfAVX512_single
+	VMOVUPS          (CX), Z12
+	VMOVUPS          64(CX), Z13
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z14
+	VCMPPS.BCST      $0x01, erfSmall<>+0(SB), Z14, K1
+	VMULPS.BCST      sqrt2<>+0(SB), Z14, Z15
+	VBROADCASTSS     uMax<>+0(SB), Z16
+	VMINPS           Z15, Z16, Z15
+	VMOVAPS          Z5, Z16
+	VFMADD231PS.BCST erfcT<>+0(SB), Z15, Z16
+	VDIVPS           Z16, Z5, Z16
+	VBROADCASTSS     erfcR1th8<>+0(SB), Z15
+	VFMADD213PS.BCST erfcR1th7<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th6<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th5<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th4<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th3<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th2<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th1<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th0<>+0(SB), Z16, Z15
+	VMULPS           Z14, Z14, Z14
+	VPXORD.BCST      signMask<>+0(SB), Z14, Z14
+	VMAXPS           Z14, Z0, Z14
+	VMINPS           Z14, Z1, Z14
+	VMULPS           Z2, Z14, Z16
+	VRNDSCALEPS      $0x00, Z16, Z16
+	VFNMADD231PS     Z3, Z16, Z14
+	VFNMADD231PS     Z4, Z16, Z14
+	VMOVAPS          Z11, Z17
+	VFMADD213PS      Z10, Z14, Z17
+	VFMADD213PS      Z9, Z14, Z17
+	VFMADD213PS      Z8, Z14, Z17
+	VFMADD213PS      Z7, Z14, Z17
+	VFMADD213PS      Z6, Z14, Z17
+	VMULPS           Z14, Z14, Z18
+	VFMADD213PS      Z14, Z18, Z17
+	VADDPS           Z5, Z17, Z17
+	VSCALEFPS        Z16, Z17, Z17
+	VMULPS           Z17, Z15, Z15
+	VSUBPS           Z15, Z5, Z14
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z15
+	VPORD            Z15, Z14, Z14
+	VMULPS           Z12, Z12, Z15
+	VBROADCASTSS     erfP5<>+0(SB), Z16
+	VFMADD213PS.BCST erfP4<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP3<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP2<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP1<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP0<>+0(SB), Z15, Z16
+	VMULPS           Z12, Z16, Z16
+	VMOVAPS          Z16, K1, Z14
+	VPANDD.BCST      absMask<>+0(SB), Z13, Z12
+	VCMPPS.BCST      $0x01, erfSmall<>+0(SB), Z12, K1
+	VMULPS.BCST      sqrt2<>+0(SB), Z12, Z15
+	VBROADCASTSS     uMax<>+0(SB), Z16
+	VMINPS           Z15, Z16, Z15
+	VMOVAPS          Z5, Z16
+	VFMADD231PS.BCST erfcT<>+0(SB), Z15, Z16
+	VDIVPS           Z16, Z5, Z16
+	VBROADCASTSS     erfcR1th8<>+0(SB), Z15
+	VFMADD213PS.BCST erfcR1th7<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th6<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th5<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th4<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th3<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th2<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th1<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST erfcR1th0<>+0(SB), Z16, Z15
+	VMULPS           Z12, Z12, Z12
+	VPXORD.BCST      signMask<>+0(SB), Z12, Z12
+	VMAXPS           Z12, Z0, Z12
+	VMINPS           Z12, Z1, Z12
+	VMULPS           Z2, Z12, Z16
+	VRNDSCALEPS      $0x00, Z16, Z16
+	VFNMADD231PS     Z3, Z16, Z12
+	VFNMADD231PS     Z4, Z16, Z12
+	VMOVAPS          Z11, Z17
+	VFMADD213PS      Z10, Z12, Z17
+	VFMADD213PS      Z9, Z12, Z17
+	VFMADD213PS      Z8, Z12, Z17
+	VFMADD213PS      Z7, Z12, Z17
+	VFMADD213PS      Z6, Z12, Z17
+	VMULPS           Z12, Z12, Z18
+	VFMADD213PS      Z12, Z18, Z17
+	VADDPS           Z5, Z17, Z17
+	VSCALEFPS        Z16, Z17, Z17
+	VMULPS           Z17, Z15, Z15
+	VSUBPS           Z15, Z5, Z12
+	VPANDD.BCST      signMask<>+0(SB), Z13, Z15
+	VPORD            Z15, Z12, Z12
+	VMULPS           Z13, Z13, Z15
+	VBROADCASTSS     erfP5<>+0(SB), Z16
+	VFMADD213PS.BCST erfP4<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP3<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP2<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP1<>+0(SB), Z15, Z16
+	VFMADD213PS.BCST erfP0<>+0(SB), Z15, Z16
+	VMULPS           Z13, Z16, Z16
+	VMOVAPS          Z16, K1, Z12
+	VMOVUPS          Z14, (AX)
+	VMOVUPS          Z12, 64(AX)
+	ADDQ             $0x00000080, CX
+	ADDQ             $0x00000080, AX
+	SUBQ             $0x00000002, DX
+	JMP              erfAVX512_pair
+
+erfAVX512_single:
+	CMPQ             DX, $0x00000000
+	JE               erfAVX512_tail
+	VMOVUPS          (CX), Z12
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z13
+	VCMPPS.BCST      $0x01, erfSmall<>+0(SB), Z13, K1
+	VMULPS.BCST      sqrt2<>+0(SB), Z13, Z14
+	VBROADCASTSS     uMax<>+0(SB), Z15
+	VMINPS           Z14, Z15, Z14
+	VMOVAPS          Z5, Z15
+	VFMADD231PS.BCST erfcT<>+0(SB), Z14, Z15
+	VDIVPS           Z15, Z5, Z15
+	VBROADCASTSS     erfcR1th8<>+0(SB), Z14
+	VFMADD213PS.BCST erfcR1th7<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th6<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th5<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th4<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th3<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th2<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th1<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th0<>+0(SB), Z15, Z14
+	VMULPS           Z13, Z13, Z13
+	VPXORD.BCST      signMask<>+0(SB), Z13, Z13
+	VMAXPS           Z13, Z0, Z13
+	VMINPS           Z13, Z1, Z13
+	VMULPS           Z2, Z13, Z15
+	VRNDSCALEPS      $0x00, Z15, Z15
+	VFNMADD231PS     Z3, Z15, Z13
+	VFNMADD231PS     Z4, Z15, Z13
+	VMOVAPS          Z11, Z16
+	VFMADD213PS      Z10, Z13, Z16
+	VFMADD213PS      Z9, Z13, Z16
+	VFMADD213PS      Z8, Z13, Z16
+	VFMADD213PS      Z7, Z13, Z16
+	VFMADD213PS      Z6, Z13, Z16
+	VMULPS           Z13, Z13, Z17
+	VFMADD213PS      Z13, Z17, Z16
+	VADDPS           Z5, Z16, Z16
+	VSCALEFPS        Z15, Z16, Z16
+	VMULPS           Z16, Z14, Z14
+	VSUBPS           Z14, Z5, Z13
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z14
+	VPORD            Z14, Z13, Z13
+	VMULPS           Z12, Z12, Z14
+	VBROADCASTSS     erfP5<>+0(SB), Z15
+	VFMADD213PS.BCST erfP4<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST erfP3<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST erfP2<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST erfP1<>+0(SB), Z14, Z15
+	VFMADD213PS.BCST erfP0<>+0(SB), Z14, Z15
+	VMULPS           Z12, Z15, Z15
+	VMOVAPS          Z15, K1, Z13
+	VMOVUPS          Z13, (AX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000040, AX
+
+erfAVX512_tail:
+	MOVQ             src_len+32(FP), DX
+	ANDQ             $0x0000000f, DX
+	JE               erfAVX512_done
+	LEAQ             tailMasks16<>+0(SB), BX
+	KMOVW            (BX)(DX*2), K1
+	VMOVUPS.Z        (CX), K1, Z12
+	VPANDD.BCST      absMask<>+0(SB), Z12, Z13
+	VCMPPS.BCST      $0x01, erfSmall<>+0(SB), Z13, K2
+	VMULPS.BCST      sqrt2<>+0(SB), Z13, Z14
+	VBROADCASTSS     uMax<>+0(SB), Z15
+	VMINPS           Z14, Z15, Z14
+	VMOVAPS          Z5, Z15
+	VFMADD231PS.BCST erfcT<>+0(SB), Z14, Z15
+	VDIVPS           Z15, Z5, Z15
+	VBROADCASTSS     erfcR1th8<>+0(SB), Z14
+	VFMADD213PS.BCST erfcR1th7<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th6<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th5<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th4<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th3<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th2<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th1<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST erfcR1th0<>+0(SB), Z15, Z14
+	VMULPS           Z13, Z13, Z13
+	VPXORD.BCST      signMask<>+0(SB), Z13, Z13
+	VMAXPS           Z13, Z0, Z13
+	VMINPS           Z13, Z1, Z13
+	VMULPS           Z2, Z13, Z0
+	VRNDSCALEPS      $0x00, Z0, Z0
+	VFNMADD231PS     Z3, Z0, Z13
+	VFNMADD231PS     Z4, Z0, Z13
+	VMOVAPS          Z11, Z1
+	VFMADD213PS      Z10, Z13, Z1
+	VFMADD213PS      Z9, Z13, Z1
+	VFMADD213PS      Z8, Z13, Z1
+	VFMADD213PS      Z7, Z13, Z1
+	VFMADD213PS      Z6, Z13, Z1
+	VMULPS           Z13, Z13, Z2
+	VFMADD213PS      Z13, Z2, Z1
+	VADDPS           Z5, Z1, Z1
+	VSCALEFPS        Z0, Z1, Z1
+	VMULPS           Z1, Z14, Z14
+	VSUBPS           Z14, Z5, Z0
+	VPANDD.BCST      signMask<>+0(SB), Z12, Z1
+	VPORD            Z1, Z0, Z0
+	VMULPS           Z12, Z12, Z1
+	VBROADCASTSS     erfP5<>+0(SB), Z2
+	VFMADD213PS.BCST erfP4<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST erfP3<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST erfP2<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST erfP1<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST erfP0<>+0(SB), Z1, Z2
+	VMULPS           Z12, Z2, Z2
+	VMOVAPS          Z2, K2, Z0
+	VMOVUPS          Z0, K1, (AX)
+
+erfAVX512_done:
+	VZEROUPPER
+	RET
+
+// func geluAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·geluAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z0
+	VBROADCASTSS log2e<>+0(SB), Z0
+	VBROADCASTSS ln2Hi<>+0(SB), Z1
+	VBROADCASTSS ln2Lo<>+0(SB), Z2
+	VBROADCASTSS one<>+0(SB), Z3
+	VBROADCASTSS expP0<>+0(SB), Z4
+	VBROADCASTSS expP1<>+0(SB), Z5
+	VBROADCASTSS expP2<>+0(SB), Z6
+	VBROADCASTSS expP3<>+0(SB), Z7
+	VBROADCASTSS expP4<>+0(SB), Z8
+	VBROADCASTSS expP5<>+0(SB), Z9
+	SHRQ         $0x04, DX
+
+geluAVX512_pair:
+	CMPQ             DX, $0x00000002
+	JB               geluAVX512_single
+	VMOVUPS          (CX), Z10
+	VMOVUPS          64(CX), Z11
+	VPANDD.BCST      absMask<>+0(SB), Z10, Z12
+	VBROADCASTSS     uMax<>+0(SB), Z13
+	VMINPS           Z12, Z13, Z12
+	VMULPS.BCST      minusHalf<>+0(SB), Z12, Z13
+	VMULPS           Z13, Z12, Z14
+	VMOVAPS          Z14, Z15
+	VFMSUB231PS      Z13, Z12, Z15
+	VMOVAPS          Z3, Z13
+	VFMADD231PS.BCST erfcT<>+0(SB), Z12, Z13
+	VDIVPS           Z13, Z3, Z13
+	VBROADCASTSS     erfcR2th8<>+0(SB), Z12
+	VFMADD213PS.BCST erfcR2th7<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th6<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th5<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th4<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th3<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th2<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th1<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST erfcR2th0<>+0(SB), Z13, Z12
+	VFMADD231PS      Z15, Z12, Z12
+	VMULPS           Z0, Z14, Z13
+	VRNDSCALEPS      $0x00, Z13, Z13
+	VFNMADD231PS     Z1, Z13, Z14
+	VFNMADD231PS     Z2, Z13, Z14
+	VMOVAPS          Z9, Z15
+	VFMADD213PS      Z8, Z14, Z15
+	VFMADD213PS      Z7, Z14, Z15
+	VFMADD213PS      Z6, Z14, Z15
+	VFMADD213PS      Z5, Z14, Z15
+	VFMADD213PS      Z4, Z14, Z15
+	VMULPS           Z14, Z14, Z16
+	VFMADD213PS      Z14, Z16, Z15
+	VADDPS           Z3, Z15, Z15
+	VMULPS           Z15, Z12, Z12
+	VMULPS.BCST      half<>+0(SB), Z13, Z13
+	VSCALEFPS        Z13, Z12, Z12
+	VRNDSCALEPS      $0x02, Z13, Z13
+	VSCALEFPS        Z13, Z12, Z14
+	VSUBPS           Z14, Z3, Z14
+	VMULPS           Z10, Z14, Z14
+	VBROADCASTSS     minusUMax<>+0(SB), Z15
+	VMAXPS           Z10, Z15, Z15
+	VMULPS           Z12, Z15, Z15
+	VSCALEFPS        Z13, Z15, Z15
+	VPTESTMD.BCST    signMask<>+0(SB), Z10, K1
+	VMOVAPS          Z15, K1, Z14
+	VPANDD.BCST      absMask<>+0(SB), Z11, Z10
+	VBROADCASTSS     uMax<>+0(SB), Z12
+	VMINPS           Z10, Z12, Z10
+	VMULPS.BCST      minusHalf<>+0(SB), Z10, Z12
+	VMULPS           Z12, Z10, Z13
+	VMOVAPS          Z13, Z15
+	VFMSUB231PS      Z12, Z10, Z15
+	VMOVAPS          Z3, Z12
+	VFMADD231PS.BCST erfcT<>+0(SB), Z10, Z12
+	VDIVPS           Z12, Z3, Z12
+	VBROADCASTSS     erfcR2th8<>+0(SB), Z10
+	VFMADD213PS.BCST erfcR2th7<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th6<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th5<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th4<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th3<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th2<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th1<>+0(SB), Z12, Z10
+	VFMADD213PS.BCST erfcR2th0<>+0(SB), Z12, Z10
+	VFMADD231PS      Z15, Z10, Z10
+	VMULPS           Z0, Z13, Z12
+	VRNDSCALEPS      $0x00, Z12, Z12
+	VFNMADD231PS     Z1, Z12, Z13
+	VFNMADD231PS     Z2, Z12, Z13
+	VMOVAPS          Z9, Z15
+	VFMADD213PS      Z8, Z13, Z15
+	VFMADD213PS      Z7, Z13, Z15
+	VFMADD213PS      Z6, Z13, Z15
+	VFMADD213PS      Z5, Z13, Z15
+	VFMADD213PS      Z4, Z13, Z15
+	VMULPS           Z13, Z13, Z16
+	VFMADD213PS      Z13, Z16, Z15
+	VADDPS           Z3, Z15, Z15
+	VMULPS           Z15, Z10, Z10
+	VMULPS.BCST      half<>+0(SB), Z12, Z12
+	VSCALEFPS        Z12, Z10, Z10
+	VRNDSCALEPS      $0x02, Z12, Z12
+	VSCALEFPS        Z12, Z10, Z13
+	VSUBPS           Z13, Z3, Z13
+	VMULPS           Z11, Z13, Z13
+	VBROADCASTSS     minusUMax<>+0(SB), Z15
+	VMAXPS           Z11, Z15, Z15
+	VMULPS           Z10, Z15, Z15
+	VSCALEFPS        Z12, Z15, Z15
+	VPTESTMD.BCST    signMask<>+0(SB), Z11, K1
+	VMOVAPS          Z15, K1, Z13
+	VMOVUPS          Z14, (AX)
+	VMOVUPS          Z13, 64(AX)
+	ADDQ             $0x00000080, CX
+	ADDQ             $0x00000080, AX
+	SUBQ             $0x00000002, DX
+	JMP              geluAVX512_pair
+
+geluAVX512_single:
+	CMPQ             DX, $0x00000000
+	JE               geluAVX512_tail
+	VMOVUPS          (CX), Z10
+	VPANDD.BCST      absMask<>+0(SB), Z10, Z11
+	VBROADCASTSS     uMax<>+0(SB), Z12
+	VMINPS           Z11, Z12, Z11
+	VMULPS.BCST      minusHalf<>+0(SB), Z11, Z12
+	VMULPS           Z12, Z11, Z13
+	VMOVAPS          Z13, Z14
+	VFMSUB231PS      Z12, Z11, Z14
+	VMOVAPS          Z3, Z12
+	VFMADD231PS.BCST erfcT<>+0(SB), Z11, Z12
+	VDIVPS           Z12, Z3, Z12
+	VBROADCASTSS     erfcR2th8<>+0(SB), Z11
+	VFMADD213PS.BCST erfcR2th7<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th6<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th5<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th4<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th3<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th2<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th1<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th0<>+0(SB), Z12, Z11
+	VFMADD231PS      Z14, Z11, Z11
+	VMULPS           Z0, Z13, Z12
+	VRNDSCALEPS      $0x00, Z12, Z12
+	VFNMADD231PS     Z1, Z12, Z13
+	VFNMADD231PS     Z2, Z12, Z13
+	VMOVAPS          Z9, Z14
+	VFMADD213PS      Z8, Z13, Z14
+	VFMADD213PS      Z7, Z13, Z14
+	VFMADD213PS      Z6, Z13, Z14
+	VFMADD213PS      Z5, Z13, Z14
+	VFMADD213PS      Z4, Z13, Z14
+	VMULPS           Z13, Z13, Z15
+	VFMADD213PS      Z13, Z15, Z14
+	VADDPS           Z3, Z14, Z14
+	VMULPS           Z14, Z11, Z11
+	VMULPS.BCST      half<>+0(SB), Z12, Z12
+	VSCALEFPS        Z12, Z11, Z11
+	VRNDSCALEPS      $0x02, Z12, Z12
+	VSCALEFPS        Z12, Z11, Z13
+	VSUBPS           Z13, Z3, Z13
+	VMULPS           Z10, Z13, Z13
+	VBROADCASTSS     minusUMax<>+0(SB), Z14
+	VMAXPS           Z10, Z14, Z14
+	VMULPS           Z11, Z14, Z14
+	VSCALEFPS        Z12, Z14, Z14
+	VPTESTMD.BCST    signMask<>+0(SB), Z10, K1
+	VMOVAPS          Z14, K1, Z13
+	VMOVUPS          Z13, (AX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000040, AX
+
+geluAVX512_tail:
+	MOVQ             src_len+32(FP), DX
+	ANDQ             $0x0000000f, DX
+	JE               geluAVX512_done
+	LEAQ             tailMasks16<>+0(SB), BX
+	KMOVW            (BX)(DX*2), K1
+	VMOVUPS.Z        (CX), K1, Z10
+	VPANDD.BCST      absMask<>+0(SB), Z10, Z11
+	VBROADCASTSS     uMax<>+0(SB), Z12
+	VMINPS           Z11, Z12, Z11
+	VMULPS.BCST      minusHalf<>+0(SB), Z11, Z12
+	VMULPS           Z12, Z11, Z13
+	VMOVAPS          Z13, Z14
+	VFMSUB231PS      Z12, Z11, Z14
+	VMOVAPS          Z3, Z12
+	VFMADD231PS.BCST erfcT<>+0(SB), Z11, Z12
+	VDIVPS           Z12, Z3, Z12
+	VBROADCASTSS     erfcR2th8<>+0(SB), Z11
+	VFMADD213PS.BCST erfcR2th7<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th6<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th5<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th4<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th3<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th2<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th1<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST erfcR2th0<>+0(SB), Z12, Z11
+	VFMADD231PS      Z14, Z11, Z11
+	VMULPS           Z0, Z13, Z0
+	VRNDSCALEPS      $0x00, Z0, Z0
+	VFNMADD231PS     Z1, Z0, Z13
+	VFNMADD231PS     Z2, Z0, Z13
+	VMOVAPS          Z9, Z1
+	VFMADD213PS      Z8, Z13, Z1
+	VFMADD213PS      Z7, Z13, Z1
+	VFMADD213PS      Z6, Z13, Z1
+	VFMADD213PS      Z5, Z13, Z1
+	VFMADD213PS      Z4, Z13, Z1
+	VMULPS           Z13, Z13, Z2
+	VFMADD213PS      Z13, Z2, Z1
+	VADDPS           Z3, Z1, Z1
+	VMULPS           Z1, Z11, Z11
+	VMULPS.BCST      half<>+0(SB), Z0, Z0
+	VSCALEFPS        Z0, Z11, Z11
+	VRNDSCALEPS      $0x02, Z0, Z0
+	VSCALEFPS        Z0, Z11, Z1
+	VSUBPS           Z1, Z3, Z1
+	VMULPS           Z10, Z1, Z1
+	VBROADCASTSS     minusUMax<>+0(SB), Z2
+	VMAXPS           Z10, Z2, Z2
+	VMULPS           Z11, Z2, Z2
+	VSCALEFPS        Z0, Z2, Z2
+	VPTESTMD.BCST    signMask<>+0(SB), Z10, K2
+	VMOVAPS          Z2, K2, Z1
+	VMOVUPS          Z1, K1, (AX)
+
+geluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func geluTanhAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·geluTanhAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+geluTanhAVX512_pair:
+	CMPQ          DX, $0x00000002
+	JB            geluTanhAVX512_single
+	VMOVUPS       (CX), Z12
+	VMOVUPS       64(CX), Z13
+	VBROADCASTSS  geluTanhLo<>+0(SB), Z14
+	VMAXPS        Z12, Z14, Z12
+	VMULPS        Z12, Z12, Z14
+	VMULPS.BCST   geluTanhK<>+0(SB), Z14, Z14
+	VADDPS        Z5, Z14, Z14
+	VMULPS        Z12, Z14, Z14
+	VMULPS.BCST   geluTanhC<>+0(SB), Z14, Z14
+	VPANDD.BCST   absMask<>+0(SB), Z14, Z15
+	VMULPS.BCST   minusTwo<>+0(SB), Z15, Z15
+	VMAXPS        Z15, Z0, Z15
+	VMINPS        Z15, Z1, Z15
+	VMULPS        Z2, Z15, Z16
+	VRNDSCALEPS   $0x00, Z16, Z16
+	VFNMADD231PS  Z3, Z16, Z15
+	VFNMADD231PS  Z4, Z16, Z15
+	VMOVAPS       Z11, Z17
+	VFMADD213PS   Z10, Z15, Z17
+	VFMADD213PS   Z9, Z15, Z17
+	VFMADD213PS   Z8, Z15, Z17
+	VFMADD213PS   Z7, Z15, Z17
+	VFMADD213PS   Z6, Z15, Z17
+	VMULPS        Z15, Z15, Z18
+	VFMADD213PS   Z15, Z18, Z17
+	VADDPS        Z5, Z17, Z17
+	VSCALEFPS     Z16, Z17, Z17
+	VADDPS        Z5, Z17, Z15
+	VDIVPS        Z15, Z5, Z15
+	VPTESTMD.BCST signMask<>+0(SB), Z14, K1
+	VMULPS        Z17, Z15, K1, Z15
+	VMULPS        Z12, Z15, Z15
+	VBROADCASTSS  geluTanhLo<>+0(SB), Z12
+	VMAXPS        Z13, Z12, Z12
+	VMULPS        Z12, Z12, Z13
+	VMULPS.BCST   geluTanhK<>+0(SB), Z13, Z13
+	VADDPS        Z5, Z13, Z13
+	VMULPS        Z12, Z13, Z13
+	VMULPS.BCST   geluTanhC<>+0(SB), Z13, Z13
+	VPANDD.BCST   absMask<>+0(SB), Z13, Z14
+	VMULPS.BCST   minusTwo<>+0(SB), Z14, Z14
+	VMAXPS        Z14, Z0, Z14
+	VMINPS        Z14, Z1, Z14
+	VMULPS        Z2, Z14, Z16
+	VRNDSCALEPS   $0x00, Z16, Z16
+	VFNMADD231PS  Z3, Z16, Z14
+	VFNMADD231PS  Z4, Z16, Z14
+	VMOVAPS       Z11, Z17
+	VFMADD213PS   Z10, Z14, Z17
+	VFMADD213PS   Z9, Z14, Z17
+	VFMADD213PS   Z8, Z14, Z17
+	VFMADD213PS   Z7, Z14, Z17
+	VFMADD213PS   Z6, Z14, Z17
+	VMULPS        Z14, Z14, Z18
+	VFMADD213PS   Z14, Z18, Z17
+	VADDPS        Z5, Z17, Z17
+	VSCALEFPS     Z16, Z17, Z17
+	VADDPS        Z5, Z17, Z14
+	VDIVPS        Z14, Z5, Z14
+	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
+	VMULPS        Z17, Z14, K1, Z14
+	VMULPS        Z12, Z14, Z14
+	VMOVUPS       Z15, (AX)
+	VMOVUPS       Z14, 64(AX)
+	ADDQ          $0x00000080, CX
+	ADDQ          $0x00000080, AX
+	SUBQ          $0x00000002, DX
+	JMP           geluTanhAVX512_pair
+
+geluTanhAVX512_single:
+	CMPQ          DX, $0x00000000
+	JE            geluTanhAVX512_tail
+	VMOVUPS       (CX), Z12
+	VBROADCASTSS  geluTanhLo<>+0(SB), Z13
+	VMAXPS        Z12, Z13, Z12
+	VMULPS        Z12, Z12, Z13
+	VMULPS.BCST   geluTanhK<>+0(SB), Z13, Z13
+	VADDPS        Z5, Z13, Z13
+	VMULPS        Z12, Z13, Z13
+	VMULPS.BCST   geluTanhC<>+0(SB), Z13, Z13
+	VPANDD.BCST   absMask<>+0(SB), Z13, Z14
+	VMULPS.BCST   minusTwo<>+0(SB), Z14, Z14
+	VMAXPS        Z14, Z0, Z14
+	VMINPS        Z14, Z1, Z14
+	VMULPS        Z2, Z14, Z15
+	VRNDSCALEPS   $0x00, Z15, Z15
+	VFNMADD231PS  Z3, Z15, Z14
+	VFNMADD231PS  Z4, Z15, Z14
+	VMOVAPS       Z11, Z16
+	VFMADD213PS   Z10, Z14, Z16
+	VFMADD213PS   Z9, Z14, Z16
+	VFMADD213PS   Z8, Z14, Z16
+	VFMADD213PS   Z7, Z14, Z16
+	VFMADD213PS   Z6, Z14, Z16
+	VMULPS        Z14, Z14, Z17
+	VFMADD213PS   Z14, Z17, Z16
+	VADDPS        Z5, Z16, Z16
+	VSCALEFPS     Z15, Z16, Z16
+	VADDPS        Z5, Z16, Z14
+	VDIVPS        Z14, Z5, Z14
+	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
+	VMULPS        Z16, Z14, K1, Z14
+	VMULPS        Z12, Z14, Z14
+	VMOVUPS       Z14, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+
+geluTanhAVX512_tail:
+	MOVQ          src_len+32(FP), DX
+	ANDQ          $0x0000000f, DX
+	JE            geluTanhAVX512_done
+	LEAQ          tailMasks16<>+0(SB), BX
+	KMOVW         (BX)(DX*2), K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VBROADCASTSS  geluTanhLo<>+0(SB), Z13
+	VMAXPS        Z12, Z13, Z12
+	VMULPS        Z12, Z12, Z13
+	VMULPS.BCST   geluTanhK<>+0(SB), Z13, Z13
+	VADDPS        Z5, Z13, Z13
+	VMULPS        Z12, Z13, Z13
+	VMULPS.BCST   geluTanhC<>+0(SB), Z13, Z13
+	VPANDD.BCST   absMask<>+0(SB), Z13, Z14
+	VMULPS.BCST   minusTwo<>+0(SB), Z14, Z14
+	VMAXPS        Z14, Z0, Z14
+	VMINPS        Z14, Z1, Z14
+	VMULPS        Z2, Z14, Z0
+	VRNDSCALEPS   $0x00, Z0, Z0
+	VFNMADD231PS  Z3, Z0, Z14
+	VFNMADD231PS  Z4, Z0, Z14
+	VMOVAPS       Z11, Z1
+	VFMADD213PS   Z10, Z14, Z1
+	VFMADD213PS   Z9, Z14, Z1
+	VFMADD213PS   Z8, Z14, Z1
+	VFMADD213PS   Z7, Z14, Z1
+	VFMADD213PS   Z6, Z14, Z1
+	VMULPS        Z14, Z14, Z2
+	VFMADD213PS   Z14, Z2, Z1
+	VADDPS        Z5, Z1, Z1
+	VSCALEFPS     Z0, Z1, Z1
+	VADDPS        Z5, Z1, Z0
+	VDIVPS        Z0, Z5, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z13, K2
+	VMULPS        Z1, Z0, K2, Z0
+	VMULPS        Z12, Z0, Z0
+	VMOVUPS       Z0, K1, (AX)
+
+geluTanhAVX512_done:
+	VZEROUPPER
+	RET
+
+// func hardSwishAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·hardSwishAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	SHRQ $0x04, DX
+
+hardSwishAVX512_pair:
+	CMPQ             DX, $0x00000002
+	JB               hardSwishAVX512_single
+	VMOVUPS          (CX), Z0
+	VMOVUPS          64(CX), Z1
+	VBROADCASTSS     half<>+0(SB), Z2
+	VFMADD231PS.BCST sixth<>+0(SB), Z0, Z2
+	VMAXPS.BCST      zero<>+0(SB), Z2, Z2
+	VMINPS.BCST      one<>+0(SB), Z2, Z2
+	VMULPS           Z0, Z2, Z2
+	VBROADCASTSS     half<>+0(SB), Z0
+	VFMADD231PS.BCST sixth<>+0(SB), Z1, Z0
+	VMAXPS.BCST      zero<>+0(SB), Z0, Z0
+	VMINPS.BCST      one<>+0(SB), Z0, Z0
+	VMULPS           Z1, Z0, Z0
+	VMOVUPS          Z2, (AX)
+	VMOVUPS          Z0, 64(AX)
+	ADDQ             $0x00000080, CX
+	ADDQ             $0x00000080, AX
+	SUBQ             $0x00000002, DX
+	JMP              hardSwishAVX512_pair
+
+hardSwishAVX512_single:
+	CMPQ             DX, $0x00000000
+	JE               hardSwishAVX512_tail
+	VMOVUPS          (CX), Z0
+	VBROADCASTSS     half<>+0(SB), Z1
+	VFMADD231PS.BCST sixth<>+0(SB), Z0, Z1
+	VMAXPS.BCST      zero<>+0(SB), Z1, Z1
+	VMINPS.BCST      one<>+0(SB), Z1, Z1
+	VMULPS           Z0, Z1, Z1
+	VMOVUPS          Z1, (AX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000040, AX
+
+hardSwishAVX512_tail:
+	MOVQ             src_len+32(FP), DX
+	ANDQ             $0x0000000f, DX
+	JE               hardSwishAVX512_done
+	LEAQ             tailMasks16<>+0(SB), BX
+	KMOVW            (BX)(DX*2), K1
+	VMOVUPS.Z        (CX), K1, Z0
+	VBROADCASTSS     half<>+0(SB), Z1
+	VFMADD231PS.BCST sixth<>+0(SB), Z0, Z1
+	VMAXPS.BCST      zero<>+0(SB), Z1, Z1
+	VMINPS.BCST      one<>+0(SB), Z1, Z1
+	VMULPS           Z0, Z1, Z1
+	VMOVUPS          Z1, K1, (AX)
+
+hardSwishAVX512_done:
+	VZEROUPPER
+	RET

@@ -252,40 +252,94 @@ func TestAsmConstants(t *testing.T) {
 	}
 }
 
-// TestShortSlices checks every length up to 20 (the assembly's masked tail) against the scalar
-// kernels, and that nothing past len(src) is written.
+// elementwiseKernels are the public elementwise kernels with the scalar functions they follow.
+var elementwiseKernels = []struct {
+	name   string
+	f      func(dst, src []float32)
+	scalar func(float32) float32
+}{
+	{"Exp", Exp, expScalar}, {"Sigmoid", Sigmoid, sigmoidScalar}, {"Tanh", Tanh, tanhScalar},
+	{"Erf", Erf, erfScalar}, {"GELU", GELU, geluScalar}, {"GELUTanh", GELUTanh, geluTanhScalar},
+	{"HardSwish", HardSwish, hardSwishScalar}, {"Relu", Relu, func(x float32) float32 { return max(x, 0) }},
+}
+
+// TestShortSlices checks every length up to 70 (GEMM epilogues call the kernels on short rows:
+// the assembly's loops, masked tails and their seams) with every kernel set against the scalar
+// kernels, special values included, and that nothing past len(src) is written.
 func TestShortSlices(t *testing.T) {
-	kernels := []struct {
-		name   string
-		f      func(dst, src []float32)
-		scalar func(float32) float32
-	}{
-		{"Exp", Exp, expScalar}, {"Sigmoid", Sigmoid, sigmoidScalar}, {"Tanh", Tanh, tanhScalar},
-		{"Erf", Erf, erfScalar}, {"GELU", GELU, geluScalar}, {"GELUTanh", GELUTanh, geluTanhScalar},
-		{"HardSwish", HardSwish, hardSwishScalar}, {"Relu", Relu, func(x float32) float32 { return max(x, 0) }},
-	}
+	inf := float32(math.Inf(1))
+	specials := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)),
+		math.Float32frombits(1), -math.Float32frombits(0x7fffff), 1e-30, -13.5, 90, -110}
 	const sentinel = float32(-12345)
-	for _, k := range kernels {
-		for n := 0; n <= 20; n++ {
-			src := make([]float32, n, n+8)
-			for i := range src {
-				src[i] = float32(i%7)*0.9 - 2.7
-			}
-			buf := make([]float32, n+8)
-			for i := range buf {
-				buf[i] = sentinel
-			}
-			k.f(buf[:n], src)
-			for i, x := range src {
-				want := k.scalar(x)
-				if d := math.Abs(float64(buf[i] - want)); d > 5e-7*math.Abs(float64(want))+1e-38 {
-					t.Fatalf("%s n=%d: [%d] = %g, want %g", k.name, n, i, buf[i], want)
+	withGo(t, func(t *testing.T) {
+		for _, k := range elementwiseKernels {
+			for n := 0; n <= 70; n++ {
+				src := make([]float32, n, n+16)
+				for i := range src {
+					src[i] = float32(i%7)*0.9 - 2.7
+					if i%5 == 3 {
+						src[i] = specials[(i+n)%len(specials)]
+					}
+				}
+				buf := make([]float32, n+16)
+				for i := range buf {
+					buf[i] = sentinel
+				}
+				k.f(buf[:n], src)
+				for i, x := range src {
+					got, want := buf[i], k.scalar(x)
+					switch {
+					case want != want:
+						if got == got {
+							t.Fatalf("%s n=%d: [%d] = %g (x = %g), want NaN", k.name, n, i, got, x)
+						}
+					case math.IsInf(float64(want), 0):
+						if got != want {
+							t.Fatalf("%s n=%d: [%d] = %g (x = %g), want %g", k.name, n, i, got, x, want)
+						}
+					default:
+						if d := math.Abs(float64(got - want)); !(d <= 5e-7*math.Abs(float64(want))+1e-38) {
+							t.Fatalf("%s n=%d: [%d] = %g (x = %g), want %g", k.name, n, i, got, x, want)
+						}
+					}
+				}
+				for i := n; i < len(buf); i++ {
+					if buf[i] != sentinel {
+						t.Fatalf("%s n=%d: wrote past the end at %d", k.name, n, i)
+					}
 				}
 			}
-			for i := n; i < len(buf); i++ {
-				if buf[i] != sentinel {
-					t.Fatalf("%s n=%d: wrote past the end at %d", k.name, n, i)
-				}
+		}
+	})
+}
+
+// TestAVX512MatchesAVX2: the AVX-512 elementwise kernels compute what the AVX2 ones do, operation
+// for operation, so their results must be the same bits (any NaN for a NaN) over the whole float32
+// line and on every short row, at every offset into a block.
+func TestAVX512MatchesAVX2(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("this CPU runs no AVX-512 kernels")
+	}
+	defer func(saved bool) { useAVX512 = saved }(useAVX512)
+	xs := testInputs()
+	for _, k := range elementwiseKernels {
+		wide, narrow := make([]float32, len(xs)), make([]float32, len(xs))
+		useAVX512 = true
+		k.f(wide, xs)
+		useAVX512 = false
+		k.f(narrow, xs)
+		rows := 0
+		for n := 0; n <= 70; n++ {
+			for at := 0; at+n <= len(xs) && at < 1000*n; at += 997 { // rows cut from everywhere
+				useAVX512 = true
+				k.f(wide[at:at+n], xs[at:at+n])
+				rows++
+			}
+		}
+		for i, x := range xs {
+			w, v := wide[i], narrow[i]
+			if math.Float32bits(w) != math.Float32bits(v) && !(w != w && v != v) {
+				t.Fatalf("%s(%g) [%d]: AVX-512 %g (%#x), AVX2 %g (%#x) (%d short rows)", k.name, x, i, w, math.Float32bits(w), v, math.Float32bits(v), rows)
 			}
 		}
 	}

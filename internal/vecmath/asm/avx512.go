@@ -6,7 +6,8 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// AVX-512 (AVX512F only: zmm, 16 lanes, opmasks) versions of the softmax row helpers. The math is
+// AVX-512 (AVX512F only: zmm, 16 lanes, opmasks) versions of the softmax row helpers (here) and of
+// the elementwise kernels (unary512.go). The math is
 // that of the AVX2 kernels, lane for lane; what changes is the bookkeeping around it, which
 // dominates on rows of a couple of hundred elements (attention rows): the constants stay in
 // registers (there are 32), p·2^n is one VSCALEFPS, and the last partial block runs under an
@@ -16,6 +17,13 @@ func avx512Kernels() {
 	maxKernel512()
 	expSumShifted512()
 	scaleKernel512()
+	unary(avx512, "expAVX512", "e^x", func() func(VecVirtual) VecVirtual { return newExp16().of })
+	unary(avx512, "sigmoidAVX512", "1/(1+e^−x)", sigmoid16)
+	unary(avx512, "tanhAVX512", "tanh x", tanh16)
+	unary(avx512, "erfAVX512", "erf x", erf16)
+	unary(avx512, "geluAVX512", "x·Φ(x)", gelu16)
+	unary(avx512, "geluTanhAVX512", "GELU's tanh form", geluTanh16)
+	unary(avx512, "hardSwishAVX512", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish16))
 }
 
 // bcast returns a zmm register holding the first float of the constant m in every lane.
@@ -76,12 +84,20 @@ func newExp16() exp16 {
 func (c exp16) of(x VecVirtual) VecVirtual {
 	VMAXPS(x, c.lo, x) // a NaN lane stays NaN, as in clampExp
 	VMINPS(x, c.hi, x)
-	n := ZMM()
+	p, n := c.parts(x)
+	VSCALEFPS(n, p, p)
+	return p
+}
+
+// parts returns p and n with e^x = p·2^n as expParts computes them (n a whole number, as a
+// float); x, already in [expLo, expHi], is clobbered.
+func (c exp16) parts(x VecVirtual) (p, n VecVirtual) {
+	n = ZMM()
 	VMULPS(c.log2e, x, n)
 	VRNDSCALEPS(U8(0), n, n) // to nearest even
 	VFNMADD231PS(c.ln2Hi, n, x)
 	VFNMADD231PS(c.ln2Lo, n, x)
-	p := ZMM()
+	p = ZMM()
 	VMOVAPS(c.poly[len(c.poly)-1], p)
 	for i := len(c.poly) - 2; i >= 0; i-- {
 		VFMADD213PS(c.poly[i], x, p)
@@ -90,8 +106,7 @@ func (c exp16) of(x VecVirtual) VecVirtual {
 	VMULPS(x, x, r2)
 	VFMADD213PS(x, r2, p) // p·r² + r
 	VADDPS(c.one, p, p)
-	VSCALEFPS(n, p, p)
-	return p
+	return p, n
 }
 
 // halve folds the upper 8 lanes of v onto the lower with op and returns the ymm of the result.

@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -42,13 +43,13 @@ const (
 
 func main() {
 	ConstraintExpr("amd64")
-	unary("expAVX2", "e^x", func(x VecVirtual) VecVirtual { return exp8(x, true) })
-	unary("sigmoidAVX2", "1/(1+e^−x)", sigmoid8)
-	unary("tanhAVX2", "tanh x", tanh8)
-	unary("erfAVX2", "erf x", erf8)
-	unary("geluAVX2", "x·Φ(x)", gelu8)
-	unary("geluTanhAVX2", "GELU's tanh form", geluTanh8)
-	unary("hardSwishAVX2", "x·clip(x/6 + ½, 0, 1)", hardSwish8)
+	unary(avx2, "expAVX2", "e^x", fixed(func(x VecVirtual) VecVirtual { return exp8(x, true) }))
+	unary(avx2, "sigmoidAVX2", "1/(1+e^−x)", fixed(sigmoid8))
+	unary(avx2, "tanhAVX2", "tanh x", fixed(tanh8))
+	unary(avx2, "erfAVX2", "erf x", fixed(erf8))
+	unary(avx2, "geluAVX2", "x·Φ(x)", fixed(gelu8))
+	unary(avx2, "geluTanhAVX2", "GELU's tanh form", fixed(geluTanh8))
+	unary(avx2, "hardSwishAVX2", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish8))
 	expSumShifted()
 	maxKernel()
 	scaleKernel()
@@ -338,43 +339,68 @@ func lanes() Mem {
 	return m
 }
 
-// unary emits name(dst, src []float32) mapping src through body: two blocks of 8 per iteration
-// while there are two (independent chains give the out-of-order core more to overlap across the
-// long latency of each body), then one, then the masked tail.
-func unary(name, what string, body func(x VecVirtual) VecVirtual) {
+// width is a vector width the elementwise kernels are emitted for: lanes floats per register
+// from reg, isa for the doc comments, and tail, which maps the last partial block (the
+// len(src) % lanes elements at src) to dst with body, reading and writing nothing past the
+// slices' ends, or jumps to done when there is none.
+type width struct {
+	lanes int
+	isa   string
+	reg   func() VecVirtual
+	tail  func(src, dst Register, done string, body func(x VecVirtual) VecVirtual)
+}
+
+// avx2 is the 8-lane width: the tail goes through VMASKMOVPS.
+var avx2 = width{lanes: 8, isa: "AVX2, FMA", reg: func() VecVirtual { return YMM() },
+	tail: func(src, dst Register, done string, body func(x VecVirtual) VecVirtual) {
+		mask := tailMask("src", done)
+		xt := YMM()
+		VMASKMOVPS(Mem{Base: src}, mask, xt)
+		VMASKMOVPS(body(xt), mask, Mem{Base: dst})
+	}}
+
+// fixed is newBody for a body that needs no setup (the AVX2 ones keep their constants in memory).
+func fixed(body func(x VecVirtual) VecVirtual) func() func(x VecVirtual) VecVirtual {
+	return func() func(x VecVirtual) VecVirtual { return body }
+}
+
+// unary emits name(dst, src []float32) mapping src through the body that newBody returns
+// (newBody runs once, before the loop, and may load constants into registers): two blocks per
+// iteration while there are two (independent chains give the out-of-order core more to overlap
+// across the long latency of each body), then one, then w's tail.
+func unary(w width, name, what string, newBody func() func(x VecVirtual) VecVirtual) {
 	TEXT(name, NOSPLIT, "func(dst, src []float32)")
-	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (AVX2, FMA).", name, what))
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (%s).", name, what, w.isa))
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
-	SHRQ(U8(3), n)
+	body := newBody()
+	block := 4 * w.lanes // bytes
+	SHRQ(U8(bits.TrailingZeros(uint(w.lanes))), n)
 	Label(name + "_pair")
 	CMPQ(n, U32(2))
 	JB(LabelRef(name + "_single"))
-	x0, x1 := YMM(), YMM()
+	x0, x1 := w.reg(), w.reg()
 	VMOVUPS(Mem{Base: src}, x0)
-	VMOVUPS(Mem{Base: src, Disp: 32}, x1)
+	VMOVUPS(Mem{Base: src, Disp: block}, x1)
 	y0 := body(x0)
 	y1 := body(x1)
 	VMOVUPS(y0, Mem{Base: dst})
-	VMOVUPS(y1, Mem{Base: dst, Disp: 32})
-	ADDQ(U32(64), src)
-	ADDQ(U32(64), dst)
+	VMOVUPS(y1, Mem{Base: dst, Disp: block})
+	ADDQ(U32(2*block), src)
+	ADDQ(U32(2*block), dst)
 	SUBQ(U32(2), n)
 	JMP(LabelRef(name + "_pair"))
 	Label(name + "_single")
 	CMPQ(n, U32(0))
 	JE(LabelRef(name + "_tail"))
-	x := YMM()
+	x := w.reg()
 	VMOVUPS(Mem{Base: src}, x)
 	VMOVUPS(body(x), Mem{Base: dst})
-	ADDQ(U32(32), src)
-	ADDQ(U32(32), dst)
+	ADDQ(U32(block), src)
+	ADDQ(U32(block), dst)
 	Label(name + "_tail")
-	mask := tailMask("src", name+"_done")
-	xt := YMM()
-	VMASKMOVPS(Mem{Base: src}, mask, xt)
-	VMASKMOVPS(body(xt), mask, Mem{Base: dst})
+	w.tail(src, dst, name+"_done", body)
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
