@@ -23,9 +23,10 @@ const (
 	gatherKC = 512
 )
 
-// gatherTile is the tile of the kernel this machine runs: 7×64 with AVX-512, 6×16 otherwise.
-func gatherTile() (rows, cols int) {
-	if useWide {
+// gatherTile is the tile of the kernel this machine runs for n columns: 7×64 with AVX-512
+// when n fills 64-column panels, 6×16 otherwise.
+func gatherTile(n int) (rows, cols int) {
+	if useWide && n%64 == 0 {
 		return 7, 64
 	}
 	return 6, 16
@@ -60,7 +61,7 @@ func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
 	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: W has %d values, want %d", len(w), (n-1)*ldw+k)
 	}
-	_, nr := gatherTile()
+	_, nr := gatherTile(n)
 	panels := ceilDiv(n, nr)
 	p := &PackedBWide{k: k, n: n, nr: nr, data: make([]float32, panels*k*nr)}
 	for j := 0; j < n; j++ {
@@ -77,10 +78,11 @@ func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
 // not, callers should prefer the packed entry points.
 func GatherFast() bool { return useAsm }
 
-// GatherWidth is the panel width of the gather tile this machine runs (64 with AVX-512, else
-// 16): a product with n a multiple of it wastes no columns.
-func GatherWidth() int {
-	_, nr := gatherTile()
+// GatherWidth is the panel width of the gather tile this machine runs for n columns (64 with
+// AVX-512 when n is a multiple of 64, else 16): a product wastes no columns when n is a
+// multiple of it.
+func GatherWidth(n int) int {
+	_, nr := gatherTile(n)
 	return nr
 }
 

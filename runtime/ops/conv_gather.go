@@ -15,8 +15,9 @@ import (
 // pixel-major and is transposed into NCHW with the bias, residual and activation.
 
 // gatherPays reports whether the gather lowering is the faster one for this convolution. It
-// needs output channels in whole tiles of the machine's gather kernel (64 with AVX-512, 16 with
-// AVX2: a partial tile would compute padding channels instead of padding pixels), and enough
+// needs output channels in whole tiles of a gather kernel (64 with AVX-512, else 16 — the AVX2
+// tile, also used on AVX-512 machines for channel counts that are not multiples of 64: a
+// partial tile would compute padding channels instead of padding pixels), and enough
 // depth to pay for transposing its pixel-major product into planes. Measured on ResNet-18/50
 // shapes (BenchmarkConvResNet, one thread, EPYC): with AVX-512 it wins from depth 64 — by
 // 10–45% on 3×3 kernels at 14×14 and 7×7 outputs, on strided kernels and on ResNet's 7×7 stem —
@@ -24,17 +25,24 @@ import (
 // 512. The AVX2 tile wins on spatial kernels (by 10–35% on ResNet's 3×3 layers) and ties or
 // loses on 1×1 kernels.
 func (s *convShape) gatherPays() bool {
-	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%gemm.GatherWidth() != 0 {
+	width := gemm.GatherWidth(s.mg())
+	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%width != 0 {
 		return false
 	}
 	depth := s.cg() * s.kSize
+	strided := s.strides[0] > 1 || s.strides[1] > 1
 	switch {
-	case gemm.GatherWidth() < 64:
-		return depth >= 64 && s.kSize > 1
-	case s.isPointwise():
+	case width == 64 && s.isPointwise():
 		return depth >= 512
+	case width == 64:
+		return depth >= 64
+	case gemm.GatherWidth(64) == 64:
+		// The 16-wide tile on an AVX-512 machine, against 12×32 indirect tiles: it wins on
+		// strided kernels (MobileNet's stem by 35%) and small outputs (by 35% at 14×14), ties
+		// from 56×56.
+		return s.kSize > 1 && depth >= 16 && (strided || s.outSize <= 32*32)
 	}
-	return depth >= 64
+	return s.kSize > 1 && depth >= 16
 }
 
 // gatherLowering lets tests and benchmarks compare against the other lowerings.
