@@ -451,7 +451,7 @@ func TestConvGatherLowering(t *testing.T) {
 	}
 	for trial := 0; trial < 12; trial++ {
 		group := 1 + trial%2
-		mg := 64 * (1 + r.IntN(2))
+		mg := []int{16, 48, 64, 128}[r.IntN(4)] // the 16-wide and the 64-wide tiles
 		kh, kw := 1+r.IntN(3), 1+r.IntN(3)
 		cg := 256/(kh*kw) + 1 + r.IntN(8)
 		strides := []int{1 + r.IntN(2), 1 + r.IntN(2)}
