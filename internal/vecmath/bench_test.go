@@ -1,6 +1,7 @@
 package vecmath
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -81,5 +82,31 @@ func BenchmarkSoftmaxRows(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 		})
+	})
+}
+
+// BenchmarkShortRows runs GELU and Sigmoid on rows as short as GEMM epilogues hand them (a tile's
+// width, a head's row, an odd remainder), where the per-call setup and the masked tail cost as
+// much as the loop.
+func BenchmarkShortRows(b *testing.B) {
+	src := make([]float32, 256)
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i))) * 6
+	}
+	dst := make([]float32, len(src))
+	withKernels(func(set string) {
+		for _, k := range []struct {
+			name string
+			f    func(dst, src []float32)
+		}{{"GELU", GELU}, {"Sigmoid", Sigmoid}} {
+			for _, n := range []int{7, 24, 64, 197} {
+				b.Run(fmt.Sprintf("%s/%d/%s", k.name, n, set), func(b *testing.B) {
+					for b.Loop() {
+						k.f(dst[:n], src[:n])
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
+				})
+			}
+		}
 	})
 }
