@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/gemm"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -160,7 +161,7 @@ func transposeOnlyOnesBetween(shape []int, a, b int) bool {
 func transposeBlocked(ctx *Context, dst, src any, batch, rows, cols int) bool {
 	switch d := dst.(type) {
 	case []float32:
-		transposeTiles(ctx, d, src.([]float32), batch, rows, cols)
+		transposeFloat32(ctx, d, src.([]float32), batch, rows, cols)
 	case []float64:
 		transposeTiles(ctx, d, src.([]float64), batch, rows, cols)
 	case []tensor.Float16Bits:
@@ -176,6 +177,25 @@ func transposeBlocked(ctx *Context, dst, src any, batch, rows, cols int) bool {
 }
 
 const transposeTile = 32
+
+// transposeFloat32 is transposeTiles for float32 through gemm.TransposeBias (8×8 squares in
+// registers, about eight times the Go loop's speed), in spans of 256 source rows so that the
+// squares' source lines stay in cache between passes.
+func transposeFloat32(ctx *Context, dst, src []float32, batch, rows, cols int) {
+	const span = 256
+	spans := (rows + span - 1) / span
+	minChunk := max(1, (1<<16)/(span*max(cols, 1)))
+	ctx.Parallel(batch*spans, minChunk, func(lo, hi int) {
+		for w := lo; w < hi; w++ {
+			b, r0 := w/spans, (w%spans)*span
+			n := min(span, rows-r0)
+			s, d := src[b*rows*cols:(b+1)*rows*cols], dst[b*rows*cols:(b+1)*rows*cols]
+			if err := gemm.TransposeBias(d[r0:], rows, s[r0*cols:], cols, n, cols, nil); err != nil {
+				panic(err) // sizes come from the tensor's own shape
+			}
+		}
+	})
+}
 
 // transposeTiles writes dst[b][c][r] = src[b][r][c] in 32×32 tiles so both sides stay in cache.
 func transposeTiles[T any](ctx *Context, dst, src []T, batch, rows, cols int) {
