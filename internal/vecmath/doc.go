@@ -8,17 +8,20 @@
 // On amd64 with AVX2 and FMA they run in avo-generated assembly (asm/gen.go → vecmath_amd64.s),
 // 8 lanes at a time, the last partial block through masked loads and stores; other CPUs and
 // other architectures use pure-Go versions of the same algorithms (scalar.go). On CPUs with
-// AVX512F the softmax row helpers Max, ExpSumShifted(To) and Scale run 16 lanes at a time
-// (asm/avx512.go) with the same results (the exponentials bit for bit); a softmax row of 197
-// (BenchmarkSoftmaxRows) then takes ≈ 130 ns instead of ≈ 215 with AVX2. The polynomial
-// coefficients come from fit.go (`go run fit.go`). Every function accepts dst == src (in
-// place); other overlaps are not allowed, and dst must be at least as long as src.
+// AVX512F the softmax row helpers Max, ExpSumShifted(To) and Scale (asm/avx512.go) and the
+// elementwise Exp, Sigmoid, Tanh, Erf, GELU, GELUTanh and HardSwish (asm/unary512.go) run 16
+// lanes at a time, the tail under an opmask, with the same results as the AVX2 kernels (the
+// elementwise ones and the exponentials bit for bit); a softmax row of 197 (BenchmarkSoftmaxRows)
+// then takes ≈ 130 ns instead of ≈ 215 with AVX2. The polynomial coefficients come from fit.go
+// (`go run fit.go`). Every function accepts dst == src (in place); other overlaps are not
+// allowed, and dst must be at least as long as src.
 //
-// Throughput on a 64 KiB buffer (BenchmarkKernels, one core of a shared machine): Exp ≈ 0.45
-// ns/element (a plain copy ≈ 0.07), Sigmoid 0.6–0.7, Tanh 0.7–0.9, Erf, GELU and GELUTanh
-// 0.8–1.0, HardSwish 0.11, Relu and Clamp 0.08–0.09, Arith 0.12 (Div included), ArithScalar 0.08;
-// the pure-Go kernels are 4–30× slower (Clamp's branchy Go loop 2.6 ns/element on random data,
-// Arith's loops 0.5–1.1).
+// Throughput on a 64 KiB buffer (BenchmarkKernels, one core of a shared AMD EPYC, best of 4), in
+// ns/element with AVX-512 (AVX2 in brackets): Exp 0.21 (0.41; a plain copy ≈ 0.07), Sigmoid
+// 0.34 (0.81), Tanh 0.51 (1.1), Erf 0.66 (1.0), GELU 0.68 (0.93), GELUTanh 0.57 (1.07),
+// HardSwish 0.08 (0.10); AVX2 only: Relu and Clamp 0.08–0.09, Arith 0.12 (Div included),
+// ArithScalar 0.08. The pure-Go kernels are 4–30× slower (Clamp's branchy Go loop 2.6
+// ns/element on random data, Arith's loops 0.5–1.1).
 //
 // Accuracy, measured by the tests against package math in float64 over the whole float32 range
 // (dense sweeps plus NaN, ±Inf, ±0, denormals and huge magnitudes); "relative" holds for results

@@ -4384,8 +4384,6 @@ TEXT ·geluAVX512(SB), NOSPLIT, $0-48
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         src_base+24(FP), CX
 	MOVQ         src_len+32(FP), DX
-	VBROADCASTSS expLo<>+0(SB), Z0
-	VBROADCASTSS expHi<>+0(SB), Z0
 	VBROADCASTSS log2e<>+0(SB), Z0
 	VBROADCASTSS ln2Hi<>+0(SB), Z1
 	VBROADCASTSS ln2Lo<>+0(SB), Z2

@@ -67,8 +67,16 @@ type exp16 struct {
 }
 
 func newExp16() exp16 {
+	lo, hi := bcast(vecF32("expLo", expLo)), bcast(vecF32("expHi", expHi))
+	c := newExpParts16()
+	c.lo, c.hi = lo, hi
+	return c
+}
+
+// newExpParts16 loads the constants of parts only, for a kernel that never calls of (GELU,
+// whose exponent needs no clamp).
+func newExpParts16() exp16 {
 	c := exp16{
-		lo: bcast(vecF32("expLo", expLo)), hi: bcast(vecF32("expHi", expHi)),
 		log2e: bcast(vecF32("log2e", log2e)), ln2Hi: bcast(vecF32("ln2Hi", ln2Hi)),
 		ln2Lo: bcast(vecF32("ln2Lo", ln2Lo)), one: bcast(vecF32("one", 1)),
 	}

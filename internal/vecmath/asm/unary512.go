@@ -142,7 +142,7 @@ func erf16() func(VecVirtual) VecVirtual {
 // are VSCALEFPS by n/2, which floors its scale, and by ⌈n/2⌉: multiplications by the same powers
 // of two, each rounded once, so the same bits.
 func gelu16() func(VecVirtual) VecVirtual {
-	c := newExp16()
+	c := newExpParts16()
 	return func(x VecVirtual) VecVirtual {
 		u := abs16(x)
 		VMINPS(u, bcast(vecF32("uMax", uMax)), u)
