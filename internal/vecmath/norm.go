@@ -11,16 +11,26 @@ func MeanVar(src []float32) (mean, variance float64) {
 	if useAsm {
 		body = n &^ 7
 	}
-	sum := sumF64Go(src[body:])
-	if body > 0 {
-		sum += sumF64AVX2(src[:body])
-	}
-	mean = sum / float64(n)
+	mean = Sum(src) / float64(n)
 	sq := sqDevF64Go(src[body:], mean)
 	if body > 0 {
 		sq += sqDevF64AVX2(src[:body], mean)
 	}
 	return mean, sq / float64(n)
+}
+
+// Sum returns the sum of src accumulated in float64 (exact for each element's conversion): a
+// global average pool's plane, a mean.
+func Sum(src []float32) float64 {
+	body := 0
+	if useAsm {
+		body = len(src) &^ 7
+	}
+	sum := sumF64Go(src[body:])
+	if body > 0 {
+		sum += sumF64AVX2(src[:body])
+	}
+	return sum
 }
 
 func sumF64Go(src []float32) float64 {

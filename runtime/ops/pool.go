@@ -243,6 +243,11 @@ func (j *poolJob) planes(lo, hi int) {
 		if j.indices != nil {
 			idx = j.indices[pl*s.outSize : (pl+1)*s.outSize]
 		}
+		if k.global && k.kind == poolAvg {
+			// One window over the whole plane: a vector sum, whatever the rank.
+			dst[0] = float32(vecmath.Sum(plane) / float64(len(plane)))
+			continue
+		}
 		if len(s.in) == 2 && idx == nil && k.kind != poolLp {
 			k.poolPlane2D(s, plane, dst, colMax)
 			continue
