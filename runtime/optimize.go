@@ -15,6 +15,7 @@ import (
 //	identity_removal       Identity and inference Dropout disappear           optimize_identity.go
 //	batchnorm_folding      BatchNormalization folded into the Conv before it  optimize_batchnorm.go
 //	gelu_fusion            erf/tanh GELU chains become one Gelu node          optimize_gelu.go
+//	silu_fusion            x·Sigmoid(x) becomes one SiLU node                  optimize_silu.go
 //	matmul_bias_fusion     MatMul + Add(bias) as one GEMM with a bias epilogue optimize_matmul.go
 //	activation_fusion      Relu/Clip/Gelu/ai.actswap ops in GEMM epilogues     optimize_activation.go
 //	add_activation_fusion  Add then activation in one pass                     optimize_add.go
@@ -39,6 +40,7 @@ var optimizationPasses = []struct {
 	{"identity_removal", removeIdentities},
 	{"batchnorm_folding", foldBatchNorms},
 	{"gelu_fusion", fuseGelus},
+	{"silu_fusion", fuseSiLUs},
 	{"matmul_bias_fusion", fuseMatMulBias},
 	{"activation_fusion", fuseActivations},
 	{"add_activation_fusion", fuseAddActivations},

@@ -8,7 +8,7 @@ import (
 
 // fuseActivations moves an elementwise activation into the epilogue of the GEMM that feeds it:
 // Conv and Gemm kernels (ops.ActivationFuser) and fused MatMuls. The activation is Relu, a fused
-// Gelu, or any kernel that offers an in-place float32 form (ops.ElementwiseFloat32: Clip with
+// Gelu or SiLU, or any kernel that offers an in-place float32 form (ops.ElementwiseFloat32: Clip with
 // constant bounds — ReLU6 — and the ai.actswap ops with per-tensor parameters), so a rewritten model pays almost nothing for its
 // activations. A plain MatMul first becomes a fused MatMul, which keeps the unfused steps for
 // inputs it does not handle.
@@ -98,6 +98,8 @@ func activationOf(o *optimizer, i int) (func([]float32), []*tensor.Tensor) {
 	}
 	switch k := n.kernel.(type) {
 	case *geluKernel:
+		return k.apply, params
+	case siluKernel:
 		return k.apply, params
 	case ops.ElementwiseFloat32:
 		if f := k.ElementwiseFloat32(); f != nil {
