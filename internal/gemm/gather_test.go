@@ -196,3 +196,24 @@ func TestTransposeBias(t *testing.T) {
 		}
 	})
 }
+
+// TestDeinterleave checks the column-phase split for lengths around its 16-value blocks.
+func TestDeinterleave(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for n := 0; n <= 70; n++ {
+			src := randSlice(r, n)
+			even, odd := make([]float32, (n+1)/2), make([]float32, n/2)
+			Deinterleave(even, odd, src)
+			for i, v := range src {
+				got := even
+				if i%2 == 1 {
+					got = odd
+				}
+				if got[i/2] != v {
+					t.Fatalf("n %d: element %d (%g) landed as %g", n, i, v, got[i/2])
+				}
+			}
+		}
+	})
+}

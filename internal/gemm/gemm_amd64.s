@@ -1920,6 +1920,35 @@ done:
 	VZEROUPPER
 	RET
 
+// func deinterleave2(blocks int, even *float32, odd *float32, src *float32)
+// Requires: AVX, AVX2
+TEXT ·deinterleave2(SB), NOSPLIT, $0-32
+	MOVQ  blocks+0(FP), AX
+	MOVQ  even+8(FP), CX
+	MOVQ  odd+16(FP), DX
+	MOVQ  src+24(FP), BX
+	TESTQ AX, AX
+	JZ    done
+
+block:
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y2, (CX)
+	VMOVUPS Y0, (DX)
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	DECQ    AX
+	JNZ     block
+
+done:
+	VZEROUPPER
+	RET
+
 // func addRow(dst *float32, src *float32, n int)
 // Requires: AVX
 TEXT ·addRow(SB), NOSPLIT, $0-24

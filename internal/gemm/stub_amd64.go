@@ -59,6 +59,11 @@ func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps i
 //go:noescape
 func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
 
+// deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).
+//
+//go:noescape
+func deinterleave2(blocks int, even *float32, odd *float32, src *float32)
+
 // addRow adds src[0:n] to dst[0:n] (AVX).
 //
 //go:noescape

@@ -35,3 +35,22 @@ func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, b
 	}
 	return nil
 }
+
+// Deinterleave writes src's values at even positions to even and those at odd positions to odd
+// (even needs ⌈len(src)/2⌉ values, odd ⌊len(src)/2⌋): a padded image row split into the column
+// phases a stride-2 convolution reads contiguously.
+func Deinterleave(even, odd, src []float32) {
+	n := len(src)
+	_, _ = even[:(n+1)/2], odd[:n/2]
+	i := 0
+	if blocks := n / 16; useAsm && blocks > 0 {
+		deinterleave2(blocks, &even[0], &odd[0], &src[0])
+		i = blocks * 16
+	}
+	for ; i+1 < n; i += 2 {
+		even[i/2], odd[i/2] = src[i], src[i+1]
+	}
+	if i < n {
+		even[i/2] = src[i]
+	}
+}

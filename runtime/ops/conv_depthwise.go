@@ -9,61 +9,41 @@ import (
 
 // convDepthwise2D is the convolution with one filter per channel (group == C == M), where a
 // GEMM would have a single output row per group. Each channel's plane is zero-padded once, and
-// every tap (ky, kx) of the stride-1 output grid is that plane shifted by ky·dh·pw + kx·dw, so
-// the whole grid is one gemm.TapSum — a vector multiply-add per tap over the plane. A strided
-// convolution computes the stride-1 grid and keeps every stride-th value: the extra work is
-// cheap next to splitting each plane into stride phases with scalar code.
+// every tap (ky, kx) of the output grid is that plane shifted by a constant, so the whole grid
+// is one gemm.TapSum — a vector multiply-add per tap over the plane. A stride-2 convolution
+// first splits the padded plane into its four (row, column) parity phases, in which each tap
+// reads consecutive outputs from consecutive addresses; other strides compute the stride-1 grid
+// and keep every stride-th value.
 //
 // Each plane gets its bias, residual and activation while it is in cache.
 func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float32, act func([]float32), out []float32) error {
-	ih, iw := s.in[0], s.in[1]
-	kh, kw := s.kernel[0], s.kernel[1]
-	oh, ow := s.out[0], s.out[1]
-	sh, sw := s.strides[0], s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	top, left := s.padBegin[0], s.padBegin[1]
-	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
-	offs := make([]int, 0, kh*kw) // per call: small next to the planes, and shapes vary
-	maxOff := 0
-	for ky := 0; ky < kh; ky++ {
-		for kx := 0; kx < kw; kx++ {
-			off := ky*dh*pw + kx*dw
-			offs = append(offs, off)
-			maxOff = max(maxOff, off)
-		}
-	}
-	grid := ((oh-1)*sh + 1) * pw // stride-1 output rows down to the last one kept
-	span := ceilDivInt(grid, gemm.TapBlock) * gemm.TapBlock
-	planeLen := max(ph*pw, maxOff+span)
+	l := newDepthwiseLayout(s)
+	kSize := s.kSize
 	var failure atomic.Value
 	ctx.Parallel(s.batch*s.c, 1, func(lo, hi int) {
-		planeBuf, gridBuf := getScratch(planeLen), getScratch(span)
+		planeBuf, phaseBuf, gridBuf := getScratch(l.planeLen), getScratch(l.phasesLen), getScratch(l.span)
 		defer convScratch.Put(planeBuf)
+		defer convScratch.Put(phaseBuf)
 		defer convScratch.Put(gridBuf)
-		plane, onGrid := *planeBuf, *gridBuf
+		plane, phases, onGrid := *planeBuf, *phaseBuf, *gridBuf
 		for bc := lo; bc < hi; bc++ {
 			c := bc % s.c
-			padPlane(plane, xv[bc*s.inSize:(bc+1)*s.inSize], ih, iw, top, left, pw)
+			padPlane(plane, xv[bc*s.inSize:(bc+1)*s.inSize], s.in[0], s.in[1], s.padBegin[0], s.padBegin[1], l.pw)
+			src := plane
+			if l.phased {
+				l.splitPhases(phases, plane)
+				src = phases
+			}
 			var b0 float32
 			if bias != nil {
 				b0 = bias[c]
 			}
-			if err := gemm.TapSum(onGrid, plane, offs, wv[c*kh*kw:(c+1)*kh*kw], b0, grid); err != nil {
+			if err := gemm.TapSum(onGrid, src, l.offs, wv[c*kSize:(c+1)*kSize], b0, l.grid); err != nil {
 				failure.CompareAndSwap(nil, err)
 				return
 			}
 			dst := out[bc*s.outSize : (bc+1)*s.outSize]
-			for oy := 0; oy < oh; oy++ {
-				row := dst[oy*ow : (oy+1)*ow]
-				from := onGrid[oy*sh*pw:]
-				if sw == 1 {
-					copy(row, from)
-					continue
-				}
-				for ox := range row {
-					row[ox] = from[ox*sw]
-				}
-			}
+			l.compact(dst, onGrid)
 			if residual != nil {
 				vecmath.Arith(vecmath.OpAdd, dst, dst, residual[bc*s.outSize:(bc+1)*s.outSize])
 			}
@@ -76,6 +56,78 @@ func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float3
 		return err
 	}
 	return nil
+}
+
+// depthwiseLayout is where a depthwise convolution's taps read and its outputs land: on the
+// padded plane (pw wide) with a stride-1 grid, or on its four parity phases (rowLen wide each)
+// with a grid of exactly the output rows.
+type depthwiseLayout struct {
+	phased              bool
+	ph, pw              int
+	rowLen, phaseSize   int // phased: a phase row's length, a phase's size
+	offs                []int
+	grid, span          int // outputs computed, and rounded up to TapSum's block
+	gridRow, gridStep   int // grid row of output row oy: oy·gridRow; column ox: ox·gridStep
+	planeLen, phasesLen int
+	oh, ow              int
+}
+
+func newDepthwiseLayout(s *convShape) *depthwiseLayout {
+	kh, kw := s.kernel[0], s.kernel[1]
+	sh, sw := s.strides[0], s.strides[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	l := &depthwiseLayout{ph: s.in[0] + s.padBegin[0] + s.padEnd[0], pw: s.in[1] + s.padBegin[1] + s.padEnd[1],
+		oh: s.out[0], ow: s.out[1], offs: make([]int, 0, kh*kw)}
+	l.phased = sh == 2 && sw == 2 && dh == 1 && dw == 1
+	maxOff := 0
+	for ky := 0; ky < kh; ky++ {
+		for kx := 0; kx < kw; kx++ {
+			off := ky*dh*l.pw + kx*dw
+			if l.phased {
+				l.rowLen, l.phaseSize = ceilDivInt(l.pw, 2), ceilDivInt(l.ph, 2)*ceilDivInt(l.pw, 2)
+				off = ((ky%2)*2+kx%2)*l.phaseSize + (ky/2)*l.rowLen + kx/2
+			}
+			l.offs = append(l.offs, off)
+			maxOff = max(maxOff, off)
+		}
+	}
+	if l.phased {
+		l.grid, l.gridRow, l.gridStep = l.oh*l.rowLen, l.rowLen, 1
+	} else {
+		l.grid, l.gridRow, l.gridStep = ((l.oh-1)*sh+1)*l.pw, sh*l.pw, sw // stride-1 rows to the last kept
+	}
+	l.span = ceilDivInt(l.grid, gemm.TapBlock) * gemm.TapBlock
+	l.planeLen = l.ph * l.pw
+	if l.phased {
+		l.phasesLen = max(4*l.phaseSize, maxOff+l.span)
+	} else {
+		l.planeLen = max(l.planeLen, maxOff+l.span)
+	}
+	return l
+}
+
+// splitPhases writes the padded plane's four parity phases: padded row y goes to phase row y/2
+// of phases (y%2, 0) (its even columns) and (y%2, 1) (its odd columns).
+func (l *depthwiseLayout) splitPhases(phases, plane []float32) {
+	for y := 0; y < l.ph; y++ {
+		base := (y%2)*2*l.phaseSize + (y/2)*l.rowLen
+		gemm.Deinterleave(phases[base:base+l.rowLen], phases[base+l.phaseSize:base+l.phaseSize+l.rowLen], plane[y*l.pw:(y+1)*l.pw])
+	}
+}
+
+// compact copies the output rows out of the grid.
+func (l *depthwiseLayout) compact(dst, onGrid []float32) {
+	for oy := 0; oy < l.oh; oy++ {
+		row := dst[oy*l.ow : (oy+1)*l.ow]
+		from := onGrid[oy*l.gridRow:]
+		if l.gridStep == 1 {
+			copy(row, from)
+			continue
+		}
+		for ox := range row {
+			row[ox] = from[ox*l.gridStep]
+		}
+	}
 }
 
 // padPlane writes an ih×iw plane into plane with top rows and left columns of zero padding and

@@ -550,3 +550,32 @@ func BenchmarkConvDepthwise(b *testing.B) {
 		})
 	}
 }
+
+// TestConvDepthwiseStride2 covers the phase-split depthwise path: 3×3 and 5×5 kernels, odd and
+// even padded sizes, asymmetric pads, several channels and images, against the float64
+// definition.
+func TestConvDepthwiseStride2(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	for _, tc := range []struct{ c, h, w, k int }{{3, 9, 9, 3}, {2, 10, 13, 3}, {4, 17, 16, 5}, {1, 6, 40, 5}} {
+		for _, pads := range [][]int{{1, 1, 1, 1}, {tc.k / 2, 0, 0, tc.k / 2}, {0, 0, 0, 0}} {
+			x := randTensor(r, 2, tc.c, tc.h, tc.w)
+			w := randTensor(r, tc.c, 1, tc.k, tc.k)
+			b := randTensor(r, tc.c)
+			attrs := map[string]any{"group": tc.c, "strides": []int{2, 2}, "pads": pads}
+			k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b})
+			if err != nil {
+				t.Fatalf("%+v pads %v: %v", tc, pads, err)
+			}
+			want := refConv(x, w, b, tc.c, []int{2, 2}, []int{1, 1}, pads[:2], outs[0].Shape[2:])
+			for i, v := range outs[0].F32() {
+				if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+					t.Fatalf("%+v pads %v: y[%d] = %g, want %g", tc, pads, i, v, want[i])
+				}
+			}
+		}
+	}
+}

@@ -31,6 +31,7 @@ func main() {
 	gatherKernel(false)
 	tapsKernel()
 	transposeKernel()
+	deinterleaveKernel()
 	addVectors(false)
 	addVectors(true)
 	fmaPeak()
@@ -651,6 +652,39 @@ func transposeKernel() {
 	}
 	LEAQ(Mem{Base: src, Index: lds, Scale: 8}, src)
 	ADDQ(U32(32), dst)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// deinterleaveKernel emits deinterleave2(blocks, even, odd, src): for each block of 16 values
+// of src, the 8 at even positions go to even and the 8 at odd positions to odd — a strided
+// depthwise convolution's padded row split into its two column phases.
+func deinterleaveKernel() {
+	TEXT("deinterleave2", NOSPLIT, "func(blocks int, even, odd, src *float32)")
+	Pragma("noescape")
+	Doc("deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).")
+	n := Load(Param("blocks"), GP64())
+	even := Load(Param("even"), GP64())
+	odd := Load(Param("odd"), GP64())
+	src := Load(Param("src"), GP64())
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("block")
+	a, b, e, o := YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, a)
+	VMOVUPS(Mem{Base: src, Disp: 32}, b)
+	VSHUFPS(U8(0x88), b, a, e) // per 128-bit lane: a0 a2 b0 b2
+	VSHUFPS(U8(0xDD), b, a, o) // a1 a3 b1 b3
+	VPERMPD(U8(0xD8), e, e)    // 64-bit quarters 0 2 1 3: the lanes back in order
+	VPERMPD(U8(0xD8), o, o)
+	VMOVUPS(e, Mem{Base: even})
+	VMOVUPS(o, Mem{Base: odd})
+	ADDQ(U32(64), src)
+	ADDQ(U32(32), even)
+	ADDQ(U32(32), odd)
 	DECQ(n)
 	JNZ(LabelRef("block"))
 	Label("done")
