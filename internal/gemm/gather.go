@@ -129,6 +129,8 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	}
 	var wg sync.WaitGroup
 	var failure atomic.Value
+	shared := &gatherJob{}
+	*shared = j // the workers' copy is on the heap; the one-thread path keeps j on the stack
 	for t := 0; t < parts; t++ {
 		wg.Add(1)
 		go func() {
@@ -139,9 +141,9 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 				}
 			}()
 			if splitPanels {
-				j.run(0, tiles, panels*t/parts, panels*(t+1)/parts)
+				shared.run(0, tiles, panels*t/parts, panels*(t+1)/parts)
 			} else {
-				j.run(tiles*t/parts, tiles*(t+1)/parts, 0, panels)
+				shared.run(tiles*t/parts, tiles*(t+1)/parts, 0, panels)
 			}
 		}()
 	}

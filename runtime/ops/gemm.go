@@ -33,18 +33,19 @@ type floatOutput struct {
 }
 
 // newFloatOutput is a zeroed output, for kernels that accumulate into it.
-func newFloatOutput(ctx *Context, dt tensor.DType, shape []int) *floatOutput {
+func newFloatOutput(ctx *Context, dt tensor.DType, shape []int) floatOutput {
 	return allocFloatOutput(ctx, dt, shape, false)
 }
 
 // newFloatOutputOverwrite is an output the kernel writes in full (a GEMM with beta = 0, a
 // pooling), so a recycled buffer need not be cleared first.
-func newFloatOutputOverwrite(ctx *Context, dt tensor.DType, shape []int) *floatOutput {
+func newFloatOutputOverwrite(ctx *Context, dt tensor.DType, shape []int) floatOutput {
 	return allocFloatOutput(ctx, dt, shape, true)
 }
 
-func allocFloatOutput(ctx *Context, dt tensor.DType, shape []int, overwrite bool) *floatOutput {
-	o := &floatOutput{dt: dt, shape: shape}
+// allocFloatOutput returns the output by value: one fewer heap allocation per node and Run.
+func allocFloatOutput(ctx *Context, dt tensor.DType, shape []int, overwrite bool) floatOutput {
+	o := floatOutput{dt: dt, shape: shape}
 	if dt == tensor.Float32 {
 		if overwrite {
 			o.t = ctx.AllocOverwrite(tensor.Float32, shape)

@@ -179,14 +179,14 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	outShape := s.outShape // shared: Alloc copies the shape into the tensor it returns
 	var xv []float32
-	var out *floatOutput
+	var out floatOutput
 	switch x.DType {
 	case tensor.Int8, tensor.Uint8:
 		if k.kind != poolMax {
 			return nil, fmt.Errorf("pool: %v input is only supported by MaxPool", x.DType)
 		}
 		xv = widenSmallInts(x.Data)
-		out = &floatOutput{dt: x.DType, shape: outShape, v: make([]float32, tensor.NumElements(outShape))}
+		out = floatOutput{dt: x.DType, shape: outShape, v: make([]float32, tensor.NumElements(outShape))}
 	default:
 		if xv, err = floatInput(x, "pool: X"); err != nil {
 			return nil, err
