@@ -130,3 +130,21 @@ func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float
 	}
 	kernelTaps(span, &dst[0], &src[0], &offs[0], &w[0], len(offs), bias)
 }
+
+// transposeSquares runs TransposeBias's blocks 8×8 squares in assembly; false without AVX2.
+func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
+	if !useAsm {
+		return false
+	}
+	transpose8x8Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	return true
+}
+
+// deinterleaveBlocks runs Deinterleave's blocks of 16 values in assembly; false without AVX2.
+func deinterleaveBlocks(blocks int, even, odd, src []float32) bool {
+	if !useAsm {
+		return false
+	}
+	deinterleave2(blocks, &even[0], &odd[0], &src[0])
+	return true
+}

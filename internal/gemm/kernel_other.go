@@ -86,3 +86,9 @@ func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, 
 func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {
 	tapKernelGeneric(span, dst, src, offs, w, bias)
 }
+
+func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
+	return false
+}
+
+func deinterleaveBlocks(blocks int, even, odd, src []float32) bool { return false }

@@ -22,8 +22,7 @@ func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, b
 			b = bias[c0 : c0+nc]
 		}
 		r0 := 0
-		if useAsm && nc == 8 && blocks > 0 {
-			transpose8x8Bias(blocks, &dst[c0*ldd], ldd, &src[c0], lds, &b[0])
+		if nc == 8 && blocks > 0 && transposeSquares(blocks, dst[c0*ldd:], ldd, src[c0:], lds, b) {
 			r0 = blocks * 8
 		}
 		for c := 0; c < nc; c++ {
@@ -43,8 +42,7 @@ func Deinterleave(even, odd, src []float32) {
 	n := len(src)
 	_, _ = even[:(n+1)/2], odd[:n/2]
 	i := 0
-	if blocks := n / 16; useAsm && blocks > 0 {
-		deinterleave2(blocks, &even[0], &odd[0], &src[0])
+	if blocks := n / 16; blocks > 0 && deinterleaveBlocks(blocks, even, odd, src) {
 		i = blocks * 16
 	}
 	for ; i+1 < n; i += 2 {
