@@ -235,3 +235,34 @@ func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, n
 		}
 	}
 }
+
+// PanelOf returns B (k×64, row-major, ldb = 64) as the one 64-column panel SgemmGather's
+// AVX-512 tile reads, without copying — it already is one: an attention head's values. ok is
+// false on machines without that tile or for other shapes.
+func PanelOf(k, n int, b []float32, ldb int) (p PackedBWide, ok bool) {
+	if !useWide || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
+		return p, false
+	}
+	return PackedBWide{k: k, n: n, nr: gatherNR, data: b[:k*gatherNR]}, true
+}
+
+// denseOffsets recycles SgemmDenseA's offset tables.
+var denseOffsets = sync.Pool{New: func() any { return new([]int) }}
+
+// SgemmDenseA is SgemmGather for a row-major A (m×k, lda apart), read in place.
+func SgemmDenseA(m int, a []float32, lda int, b *PackedBWide, c []float32, ldc int, threads int) error {
+	if m < 0 || lda < b.k {
+		return fmt.Errorf("gemm: SgemmDenseA: m %d, lda %d for k = %d", m, lda, b.k)
+	}
+	buf := denseOffsets.Get().(*[]int)
+	defer denseOffsets.Put(buf)
+	*buf = slices.Grow((*buf)[:0], m+b.k)[:m+b.k]
+	rows, cols := (*buf)[:m], (*buf)[m:]
+	for i := range rows {
+		rows[i] = i * lda
+	}
+	for p := range cols {
+		cols[p] = p
+	}
+	return SgemmGather(GatherA{Data: a, Rows: rows, Cols: cols}, b, c, ldc, threads)
+}

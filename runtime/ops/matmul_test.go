@@ -72,6 +72,7 @@ func TestMatMulAgainstReference(t *testing.T) {
 		{[]int{5, 6}, []int{4, 6, 2}},       // A broadcast over B's batch
 		{[]int{3, 1, 40, 33}, []int{1, 2, 33, 17}},
 		{[]int{197, 192}, []int{192, 576}},
+		{[]int{2, 3, 23, 37}, []int{2, 3, 37, 64}}, // per-head values: the 64-wide gather panel
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range cases {
