@@ -17,6 +17,7 @@ import (
 //	gelu_fusion            erf/tanh GELU chains become one Gelu node          optimize_gelu.go
 //	silu_fusion            x·Sigmoid(x) becomes one SiLU node                  optimize_silu.go
 //	matmul_bias_fusion     MatMul + Add(bias) as one GEMM with a bias epilogue optimize_matmul.go
+//	matmul_transpose_fusion MatMul reads B through a last-two-axes Transpose   optimize_matmul_transpose.go
 //	activation_fusion      Relu/Clip/Gelu/ai.actswap ops in GEMM epilogues     optimize_activation.go
 //	add_activation_fusion  Add then activation in one pass                     optimize_add.go
 //	conv_residual_fusion   Conv → Add(shortcut) [→ act] in the Conv's epilogue optimize_residual.go
@@ -42,6 +43,7 @@ var optimizationPasses = []struct {
 	{"gelu_fusion", fuseGelus},
 	{"silu_fusion", fuseSiLUs},
 	{"matmul_bias_fusion", fuseMatMulBias},
+	{"matmul_transpose_fusion", fuseMatMulTransposes},
 	{"activation_fusion", fuseActivations},
 	{"add_activation_fusion", fuseAddActivations},
 	{"conv_residual_fusion", fuseConvResiduals},

@@ -19,7 +19,13 @@ func init() {
 type matMulKernel struct {
 	packedB *gemm.PackedB
 	act     func(dst []float32) // fused activation, nil for none
+	transB  bool                // B arrives transposed in its last two axes (NewMatMulTransposedB)
 }
+
+// NewMatMulTransposedB returns a MatMul whose second input is given transposed in its last two
+// axes ([…, N, K] for a K×N operand): the runtime's fusion of a Transpose that swaps the last two
+// axes into the MatMul reading it (attention's Q·Kᵀ), so the transpose is never written.
+func NewMatMulTransposedB() Kernel { return &matMulKernel{transB: true} }
 
 // FuseActivation makes the kernel apply act to its (float) output.
 func (k *matMulKernel) FuseActivation(act func(dst []float32)) bool {
@@ -114,9 +120,30 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		return nil, fmt.Errorf("MatMul: needs inputs A and B")
 	}
 	a, b := inputs[0], inputs[1]
+	bShape := b.Shape
+	var swapped [8]int
+	if k.transB {
+		if b.Rank() < 2 || b.Rank() > len(swapped) {
+			return nil, fmt.Errorf("MatMul: transposed B must have rank 2 to %d, got %v", len(swapped), b.Shape)
+		}
+		bShape = append(swapped[:0], b.Shape...)
+		r := len(bShape)
+		bShape[r-2], bShape[r-1] = bShape[r-1], bShape[r-2]
+	}
 	if !isFloatDType(a.DType) {
 		if k.act != nil {
 			return nil, fmt.Errorf("MatMul: a fused activation needs float inputs, got %v", a.DType)
+		}
+		if k.transB {
+			perm := make([]int, b.Rank())
+			for i := range perm {
+				perm[i] = i
+			}
+			perm[len(perm)-2], perm[len(perm)-1] = perm[len(perm)-1], perm[len(perm)-2]
+			var err error
+			if b, err = transposeRun(ctx, b, perm); err != nil {
+				return nil, err
+			}
 		}
 		return matMulIntegers(ctx, a, b)
 	}
@@ -124,9 +151,13 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if k.act != nil {
 		ep = &gemm.Epilogue{Elementwise: k.act}
 	}
-	p, err := planMatMul(a.Shape, b.Shape)
+	p, err := planMatMul(a.Shape, bShape)
 	if err != nil {
 		return nil, err
+	}
+	ldb := p.n // B's row stride: n, or k when it arrives transposed
+	if k.transB {
+		ldb = p.k
 	}
 	av, err := floatInput(a, "MatMul: A")
 	if err != nil {
@@ -152,7 +183,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 			if bv, err = floatInput(b, "MatMul: B"); err != nil {
 				return nil, err
 			}
-			err = gemm.SgemmFused(false, false, m, p.n, p.k, 1, av, p.k, bv, p.n, 0, out.v, p.n, ctx.Threads, ep)
+			err = gemm.SgemmFused(false, k.transB, m, p.n, p.k, 1, av, p.k, bv, ldb, 0, out.v, p.n, ctx.Threads, ep)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("MatMul: %w", err)
@@ -185,12 +216,12 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 			}
 			a, b, c := av[ao*aSize:(ao+1)*aSize], bv[bo*bSize:(bo+1)*bSize], out.v[bi*cSize:(bi+1)*cSize]
 			var err error
-			if panel, ok := gemm.PanelOf(p.k, p.n, b, p.n); ok && ep == nil {
+			if panel, ok := gemm.PanelOf(p.k, p.n, b, ldb); ok && ep == nil && !k.transB {
 				// A 64-wide B (an attention head's values) is already the gather tile's panel:
 				// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
 				err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, inner)
 			} else {
-				err = gemm.SgemmFused(false, false, p.m, p.n, p.k, 1, a, p.k, b, p.n, 0, c, p.n, inner, ep)
+				err = gemm.SgemmFused(false, k.transB, p.m, p.n, p.k, 1, a, p.k, b, ldb, 0, c, p.n, inner, ep)
 			}
 			if err != nil {
 				errMu.Lock()
