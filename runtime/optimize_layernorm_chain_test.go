@@ -64,32 +64,8 @@ func TestLayerNormChainFusion(t *testing.T) {
 			if tc.leak {
 				b.Output(centred, tensor.Float32, 2, 5, d)
 			}
-			m := b.Model()
-			s, err := NewSession(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := s.Optimizations()["layernorm_fusion"], map[bool]int{false: 1, true: 0}[tc.leak]; got != want {
-				t.Fatalf("layernorm_fusion fired %d times, want %d", got, want)
-			}
-			ref, err := NewSession(m, WithoutOptimizations())
-			if err != nil {
-				t.Fatal(err)
-			}
-			feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 3, 2, 5, d)}
-			got, err := s.Run(feeds)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := ref.Run(feeds)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, w := range want {
-				if err := graphtest.Diff(got[name], w, 1e-5, 1e-5); err != nil {
-					t.Errorf("output %s: %v", name, err)
-				}
-			}
+			want := map[string]int{"layernorm_fusion": map[bool]int{false: 1, true: 0}[tc.leak]}
+			checkOptimized(t, b.Model(), want, map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 3, 2, 5, d)}, 1e-5)
 		})
 	}
 }
