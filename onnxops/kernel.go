@@ -126,18 +126,18 @@ func (k *activationKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*te
 	case tensor.Float32:
 		y := ctx.Alloc(tensor.Float32, x.Shape)
 		applyF32(ctx, tab, y.F32(), x.F32(), outer, c, inner)
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	case tensor.Float64:
 		y := ctx.Alloc(tensor.Float64, x.Shape)
 		applyF64(ctx, ps, y.Data.([]float64), x.Data.([]float64), outer, c, inner)
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	case tensor.Float16, tensor.BFloat16:
 		buf := make([]float32, x.Len())
 		toF32(buf, x)
 		applyF32(ctx, tab, buf, buf, outer, c, inner)
 		y := ctx.Alloc(x.DType, x.Shape)
 		fromF32(y, buf)
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	}
 	return nil, k.errorf("input X has element type %v; want float32, float16, bfloat16 or float64", x.DType)
 }

@@ -79,5 +79,5 @@ func (k *addActKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor
 			k.act(z)
 		}
 	})
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }

@@ -295,7 +295,7 @@ func (k *geluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.T
 	default:
 		return nil, fmt.Errorf("fused Gelu: input is %v, want a float type", x.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 // geluRef is GELU in float64, the reference for the float32 kernels.

@@ -79,14 +79,14 @@ func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*ten
 		for l := 0; l < lanes; l++ {
 			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}
 	ctx.Parallel(lanes, minLanes, func(lo, hi int) {
 		for l := lo; l < hi; l++ {
 			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
 		}
 	})
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 // normalizeLane writes (x − mean)/√(variance + eps)·scale + bias for one lane; bias may be nil.

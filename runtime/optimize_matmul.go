@@ -125,12 +125,12 @@ func (f *fusedMatMul) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.
 	out := ctx.AllocOverwrite(tensor.Float32, shape) // the GEMM writes it all (beta = 0)
 	m := a.Len() / f.k
 	if m == 0 {
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}
 	if err := gemm.SgemmPackedB(false, m, 1, a.F32(), f.k, f.pb, 0, out.F32(), f.n, ctx.Threads, f.epilogue()); err != nil {
 		return nil, fmt.Errorf("fused MatMul %q: %w", f.label, err)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 // runSteps runs the original nodes one after the other.
@@ -147,5 +147,5 @@ func (f *fusedMatMul) runSteps(ctx *ops.Context, v *tensor.Tensor) ([]*tensor.Te
 		}
 		v = outs[0]
 	}
-	return []*tensor.Tensor{v}, nil
+	return ctx.Result(v), nil
 }

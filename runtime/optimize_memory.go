@@ -269,7 +269,8 @@ func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Co
 	}
 	a := s.buffers.arena(len(g.slotNames))
 	a.shapes = s.shapes.begin(p, feeds)
-	a.ctx = ops.Context{Threads: s.threads, Allocator: a}
+	// graph.run copies each kernel's results out before the next kernel runs on this context.
+	a.ctx = ops.Context{Threads: s.threads, Allocator: a, ReuseResults: true}
 	return &a.ctx, a
 }
 

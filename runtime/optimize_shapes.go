@@ -208,9 +208,10 @@ func (k *cachedShapeKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*t
 			return outs, nil
 		}
 	}
-	// Outputs that may be cached must not come from the arena, which would recycle them.
+	// Outputs that may be cached must not come from the arena, which would recycle them, nor sit
+	// in the context's reused result slice.
 	plain := *ctx
-	plain.Allocator = nil
+	plain.Allocator, plain.ReuseResults = nil, false
 	outs, err := k.inner.Run(&plain, inputs)
 	if err == nil && r != nil && r.recording != nil {
 		r.recording.outs[k.id] = outs

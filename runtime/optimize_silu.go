@@ -90,5 +90,5 @@ func (siluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tens
 	default:
 		return nil, fmt.Errorf("fused SiLU: input is %v, want a float type", x.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }

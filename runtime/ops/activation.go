@@ -239,7 +239,7 @@ func newPRelu(n *Node) (Kernel, error) {
 			broadcastMap2(ctx, p, xs, slope.Data.([]int64), out.Data.([]int64), preluElem[int64])
 		case []uint8, []uint16, []uint32, []uint64:
 			out, _ := castTensor(ctx, x, x.DType) // a copy: unsigned values are never negative
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		default:
 			return nil, fmt.Errorf("unsupported input type %v", x.DType)
 		}
@@ -333,7 +333,7 @@ func (k *clipKernel) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}
 	lo32, hi32 := float32(lo), float32(hi)
 	u := floatUnary{
@@ -344,7 +344,7 @@ func (k *clipKernel) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 // clampF64 is vecmath.Clamp's rule for one float64.

@@ -74,7 +74,7 @@ func argFactory(isMax bool) Factory {
 					}
 				}
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }

@@ -57,7 +57,7 @@ func binaryFactory(op arithOp) Factory {
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }
@@ -399,7 +399,7 @@ func newMod(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -433,7 +433,7 @@ func newPow(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{r}, nil
+		return ctx.Result(r), nil
 	}), nil
 }
 
@@ -550,7 +550,7 @@ func variadicFactory(op arithOp, mean bool) Factory {
 				}
 				acc = r
 			}
-			return []*tensor.Tensor{acc}, nil
+			return ctx.Result(acc), nil
 		}), nil
 	}
 }

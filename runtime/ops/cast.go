@@ -540,6 +540,6 @@ func newBitCast(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}), nil
 }

@@ -49,7 +49,7 @@ func init() {
 			for i, v := range src {
 				dst[i] = !v
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	})
 
@@ -117,7 +117,7 @@ func compareFactory(op compareOp) Factory {
 			default:
 				return nil, fmt.Errorf("unsupported input type %v", a.DType)
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }
@@ -165,7 +165,7 @@ func logicalFactory(f func(x, y bool) bool) Factory {
 			}
 			out := ctx.Alloc(tensor.Bool, p.Out)
 			broadcastMap2(ctx, p, x, y, out.Data.([]bool), f)
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }
@@ -190,7 +190,7 @@ func bitwiseFactory(op bitOp) Factory {
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }

@@ -16,6 +16,20 @@ type Context struct {
 	Outer func(name string) (*tensor.Tensor, bool)
 	// Allocator, when set, provides Alloc's buffers (the runtime recycles dead values' buffers).
 	Allocator Allocator
+	// ReuseResults lets Result hand out the context's own one-element slice: set by an executor
+	// that copies each kernel's results out before it runs the next kernel on this context.
+	ReuseResults bool
+	result       [1]*tensor.Tensor
+}
+
+// Result returns t as a kernel's one-element result: the context's own slice when the executor
+// allows it (no allocation per node and Run), a new one otherwise.
+func (c *Context) Result(t *tensor.Tensor) []*tensor.Tensor {
+	if c != nil && c.ReuseResults {
+		c.result[0] = t
+		return c.result[:]
+	}
+	return []*tensor.Tensor{t}
 }
 
 // Allocator hands out zeroed tensors for kernel outputs.

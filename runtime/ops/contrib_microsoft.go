@@ -71,7 +71,7 @@ func biasActivation(f func(float64) float64, needBias bool) Kernel {
 					dst[i] = float32(f(float64(src[i]) + bias[i%c]))
 				}
 			})
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}
 		vals := toFloat64s(x)
 		if x.DType != tensor.Float64 {
@@ -90,7 +90,7 @@ func biasActivation(f func(float64) float64, needBias bool) Kernel {
 		if err := storeFloats(vals, out); err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	})
 }
 
@@ -155,7 +155,7 @@ func newBiasAdd(n *Node) (Kernel, error) {
 		if err := storeFloats(xs, out); err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -334,7 +334,7 @@ func newFusedMatMul(n *Node) (Kernel, error) {
 		if err := storeFloats(y, out); err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

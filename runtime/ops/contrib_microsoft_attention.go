@@ -141,7 +141,7 @@ func newMSAttention(n *Node) (Kernel, error) {
 		if err := storeFloats(y, out); err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -369,12 +369,12 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		if err := convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
-		return []*tensor.Tensor{out.tensor(ctx)}, nil
+		return ctx.Result(out.tensor(ctx)), nil
 	}
 	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, out.v); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
-	return []*tensor.Tensor{out.tensor(ctx)}, nil
+	return ctx.Result(out.tensor(ctx)), nil
 }
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.

@@ -156,7 +156,7 @@ func (k *convTransposeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*ten
 			}
 		}
 	}
-	return []*tensor.Tensor{out.tensor(ctx)}, nil
+	return ctx.Result(out.tensor(ctx)), nil
 }
 
 // col2im adds one output channel's kSize × inSize contributions into its output plane: input

@@ -189,7 +189,7 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if err != nil {
 		return nil, fmt.Errorf("Gemm: %w", err)
 	}
-	return []*tensor.Tensor{out.tensor(ctx)}, nil
+	return ctx.Result(out.tensor(ctx)), nil
 }
 
 // gemmBias recognises a C that is a row or column vector (or scalar) and returns it scaled by

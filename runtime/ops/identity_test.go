@@ -27,3 +27,23 @@ func TestIdentityDropout(t *testing.T) {
 		t.Errorf("training with ratio 0 is the identity: %v", err)
 	}
 }
+
+// TestContextResult checks that Result reuses the context's slice only when the executor allows
+// it, so kernels run directly (tests, composite kernels on a plain context) own their results.
+func TestContextResult(t *testing.T) {
+	x, y := tensor.Scalar(float32(1)), tensor.Scalar(float32(2))
+	plain := NewContext(1)
+	a, b := plain.Result(x), plain.Result(y)
+	if a[0] != x || b[0] != y {
+		t.Fatal("a plain context's results share storage")
+	}
+	reuse := &Context{Threads: 1, ReuseResults: true}
+	c := reuse.Result(x)
+	if d := reuse.Result(y); &c[0] != &d[0] || d[0] != y {
+		t.Fatal("a reusing context allocated a new result slice")
+	}
+	var none *Context
+	if r := none.Result(x); len(r) != 1 || r[0] != x {
+		t.Fatal("a nil context's result is wrong")
+	}
+}

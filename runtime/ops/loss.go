@@ -97,7 +97,7 @@ func lossFactory(softmax bool) Factory {
 				return nil, err
 			}
 			if !softmax || !wantLogProb {
-				return []*tensor.Tensor{out}, nil
+				return ctx.Result(out), nil
 			}
 			logProb, err := floatOut(ctx, x.DType, x.Shape, logp)
 			if err != nil {

@@ -188,7 +188,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		if err != nil {
 			return nil, fmt.Errorf("MatMul: %w", err)
 		}
-		return []*tensor.Tensor{out.tensor(ctx)}, nil
+		return ctx.Result(out.tensor(ctx)), nil
 	}
 	bv, err := floatInput(b, "MatMul: B")
 	if err != nil {
@@ -233,7 +233,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if firstErr != nil {
 		return nil, fmt.Errorf("MatMul: %w", firstErr)
 	}
-	return []*tensor.Tensor{out.tensor(ctx)}, nil
+	return ctx.Result(out.tensor(ctx)), nil
 }
 
 // matMulIntegers is the integer MatMul of opset 9+ (int32, int64, uint32, uint64), a plain
@@ -259,7 +259,7 @@ func matMulIntegers(ctx *Context, a, b *tensor.Tensor) ([]*tensor.Tensor, error)
 	default:
 		return nil, fmt.Errorf("MatMul: unsupported dtype %v", a.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 func matMulIntLoop[T int32 | int64 | uint32 | uint64](p *matMulPlan, a, b, c []T) {

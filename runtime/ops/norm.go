@@ -327,7 +327,7 @@ func newRMSNorm(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	}), nil
 }
 

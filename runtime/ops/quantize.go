@@ -215,7 +215,7 @@ func (k *quantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.T
 	if err != nil {
 		return nil, fmt.Errorf("QuantizeLinear: %w", err)
 	}
-	return []*tensor.Tensor{y}, nil
+	return ctx.Result(y), nil
 }
 
 type dequantizeKernel struct {
@@ -269,7 +269,7 @@ func (k *dequantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor
 		}
 		out.v[i] = float32(v) * scale[s]
 	}
-	return []*tensor.Tensor{out.tensor(ctx)}, nil
+	return ctx.Result(out.tensor(ctx)), nil
 }
 
 // zeroPointShifted returns values minus their zero point: none, a scalar, or one per index of
@@ -409,7 +409,7 @@ func newQLinearMatMul(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("QLinearMatMul: %w", err)
 		}
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	}), nil
 }
 
@@ -583,6 +583,6 @@ func newQLinearConv(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("QLinearConv: %w", err)
 		}
-		return []*tensor.Tensor{y}, nil
+		return ctx.Result(y), nil
 	}), nil
 }

@@ -83,7 +83,7 @@ func reduceFactory(kind reduceKind, axesInputSince int) Factory {
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{out}, nil
+			return ctx.Result(out), nil
 		}), nil
 	}
 }

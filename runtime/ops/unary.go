@@ -77,7 +77,7 @@ func unaryKernel(u floatUnary, ints func(ctx *Context, x *tensor.Tensor) (*tenso
 		}
 		if ints != nil && !in[0].DType.IsFloat() {
 			if out, ok := ints(ctx, in[0]); ok {
-				return []*tensor.Tensor{out}, nil
+				return ctx.Result(out), nil
 			}
 			return nil, fmt.Errorf("unsupported input type %v", in[0].DType)
 		}
@@ -85,7 +85,7 @@ func unaryKernel(u floatUnary, ints func(ctx *Context, x *tensor.Tensor) (*tenso
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	})
 }
 
@@ -234,7 +234,7 @@ func floatPredicate(pred func(float64) bool) Kernel {
 				dst[i] = pred(v)
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return ctx.Result(out), nil
 	})
 }
 

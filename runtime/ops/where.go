@@ -63,7 +63,7 @@ func runWhere(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, fmt.Errorf("unsupported input type %v", x.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ctx.Result(out), nil
 }
 
 func whereSlices[T any](ctx *Context, p *broadcastPlan, c []bool, x, y, out []T) {
