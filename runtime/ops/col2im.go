@@ -116,6 +116,6 @@ func newCol2Im(n *Node) (Kernel, error) {
 		if err := einsumStore(out, res); err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

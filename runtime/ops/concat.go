@@ -73,7 +73,7 @@ func newConcat(n *Node) (Kernel, error) {
 			}
 			offset += run
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

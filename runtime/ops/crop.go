@@ -53,6 +53,6 @@ func newCenterCropPad(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

@@ -85,5 +85,5 @@ func depthspaceRun(ctx *Context, x *tensor.Tensor, view, perm, shape []int) ([]*
 		return nil, err
 	}
 	t.Shape = shape
-	return moveOne(t), nil
+	return ctx.Result(t), nil
 }

@@ -215,7 +215,7 @@ func (s *einsumSpec) run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if err := einsumStore(t, res.data); err != nil {
 		return nil, err
 	}
-	return moveOne(t), nil
+	return ctx.Result(t), nil
 }
 
 // einsumOnce reports whether letter l occurs exactly once in the whole left-hand side.

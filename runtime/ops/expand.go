@@ -47,7 +47,7 @@ func newExpand(n *Node) (Kernel, error) {
 		if out.Len() > 0 {
 			m.strided(out.Data, 0, tensor.Strides(shape), x.Data, 0, broadcastStrides(x.Shape, shape), shape)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -97,6 +97,6 @@ func newTile(n *Node) (Kernel, error) {
 		if out.Len() > 0 {
 			m.strided(out.Data, 0, tensor.Strides(pairShape), x.Data, 0, srcStrides, pairShape)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

@@ -59,7 +59,7 @@ func newGather(n *Node) (Kernel, error) {
 				return nil, err
 			}
 			m.copyRange(out.Data, 0, x.Data, i*inner, inner)
-			return moveOne(out), nil
+			return ctx.Result(out), nil
 		}
 		offs := make([]int, outer*len(idx))
 		for o := range outer {
@@ -74,7 +74,7 @@ func newGather(n *Node) (Kernel, error) {
 		if inner > 0 {
 			m.blocks(out.Data, x.Data, offs, inner)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -99,7 +99,7 @@ func newGatherElements(n *Node) (Kernel, error) {
 		}
 		out := ctx.Alloc(x.DType, ind.Shape)
 		m.blocks(out.Data, x.Data, offs, 1)
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -177,7 +177,7 @@ func newGatherND(n *Node) (Kernel, error) {
 		if inner > 0 {
 			m.blocks(out.Data, x.Data, offs, inner)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -65,7 +65,7 @@ func newGridSample(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -295,6 +295,6 @@ func newAffineGrid(n *Node) (Kernel, error) {
 		if err := einsumStore(out, res); err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

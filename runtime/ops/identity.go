@@ -21,13 +21,13 @@ func newIdentity(n *Node) (Kernel, error) {
 		}
 		// Sequences and optionals (dtype Undefined) are immutable values: pass them on as they are.
 		if x.DType == tensor.Undefined {
-			return moveOne(x), nil
+			return ctx.Result(x), nil
 		}
 		out, err := moveCopy(ctx, x, x.Shape)
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

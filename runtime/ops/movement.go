@@ -286,9 +286,6 @@ func moveSized(shape []int) error {
 	return nil
 }
 
-// moveOne wraps a single output.
-func moveOne(t *tensor.Tensor) []*tensor.Tensor { return []*tensor.Tensor{t} }
-
 // moveByAxisMaps fills out (of shape) by picking, independently per axis, which input position
 // each output index reads: maps[a][i] is the input element offset (index × stride) that output
 // index i on axis a contributes. Pad's edge/reflect/wrap modes and nearest-neighbour Resize are

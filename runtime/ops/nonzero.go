@@ -100,7 +100,7 @@ func newNonZero(n *Node) (Kernel, error) {
 			}
 			k++
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -156,7 +156,7 @@ func newCompress(n *Node) (Kernel, error) {
 		if inner > 0 {
 			m.blocks(out.Data, x.Data, offs, inner)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -112,7 +112,7 @@ func newPad(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -52,7 +52,7 @@ func newRange(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -118,7 +118,7 @@ func newConstantOfShape(n *Node) (Kernel, error) {
 		}
 		out := ctx.Alloc(value.DType, shape)
 		m.fill(out.Data, 0, out.Len(), value.Data)
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -152,7 +152,7 @@ func newEyeLike(n *Node) (Kernel, error) {
 				m.fill(out.Data, r*cols+c, 1, one.Data)
 			}
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -215,7 +215,7 @@ func newOneHot(n *Node) (Kernel, error) {
 			o, r := p/inner, p%inner
 			m.fill(out.Data, (o*depth+i)*inner+r, 1, on)
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -197,7 +197,7 @@ func resizeKernel(cfg resizeConfig) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	})
 }
 

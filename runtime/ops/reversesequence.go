@@ -50,6 +50,6 @@ func newReverseSequence(n *Node) (Kernel, error) {
 				m.copyRange(out.Data, dst, x.Data, src, inner)
 			}
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

@@ -63,7 +63,7 @@ func newScatterElements(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -90,7 +90,7 @@ func newScatterND(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -267,6 +267,6 @@ func newTensorScatter(n *Node) (Kernel, error) {
 				m.copyRange(out.Data, (p*maxLen+int(pos))*inner, upd.Data, (p*seqLen+s)*inner, inner)
 			}
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

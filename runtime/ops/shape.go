@@ -35,7 +35,7 @@ func newShape(n *Node) (Kernel, error) {
 		for i := range dims {
 			dims[i] = int64(x.Shape[lo+int64(i)])
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 
@@ -55,6 +55,6 @@ func newSize(n *Node) (Kernel, error) {
 		}
 		out := ctx.Alloc(tensor.Int64, nil)
 		out.I64()[0] = int64(x.Len())
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }

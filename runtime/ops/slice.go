@@ -48,7 +48,7 @@ func newSlice(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -45,7 +45,7 @@ func newTranspose(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
 

@@ -38,7 +38,7 @@ func newTrilu(n *Node) (Kernel, error) {
 		}
 		out := ctx.Alloc(x.DType, x.Shape)
 		if out.Len() == 0 {
-			return moveOne(out), nil
+			return ctx.Result(out), nil
 		}
 		// out starts as zeros; copy the kept part of each row. Row r keeps columns c with
 		// c−r ≥ k (upper) or c−r ≤ k (lower).
@@ -55,6 +55,6 @@ func newTrilu(n *Node) (Kernel, error) {
 				}
 			}
 		}
-		return moveOne(out), nil
+		return ctx.Result(out), nil
 	}), nil
 }
