@@ -147,7 +147,7 @@ func newSplit(n *Node) (Kernel, error) {
 		outer := tensor.NumElements(x.Shape[:a])
 		inner := tensor.NumElements(x.Shape[a+1:])
 		rowLen := dim * inner
-		outs := make([]*tensor.Tensor, outputs)
+		outs := ctx.Results(outputs)
 		offset := 0
 		for i, size := range sizes {
 			shape := append([]int(nil), x.Shape...)

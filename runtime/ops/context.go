@@ -19,7 +19,7 @@ type Context struct {
 	// ReuseResults lets Result hand out the context's own one-element slice: set by an executor
 	// that copies each kernel's results out before it runs the next kernel on this context.
 	ReuseResults bool
-	result       [1]*tensor.Tensor
+	result       [8]*tensor.Tensor
 }
 
 // Result returns t as a kernel's one-element result: the context's own slice when the executor
@@ -27,9 +27,19 @@ type Context struct {
 func (c *Context) Result(t *tensor.Tensor) []*tensor.Tensor {
 	if c != nil && c.ReuseResults {
 		c.result[0] = t
-		return c.result[:]
+		return c.result[:1]
 	}
 	return []*tensor.Tensor{t}
+}
+
+// Results returns a slice for n results, filled by the kernel: the context's own when the
+// executor allows it and n is small, a new one otherwise.
+func (c *Context) Results(n int) []*tensor.Tensor {
+	if c != nil && c.ReuseResults && n <= len(c.result) {
+		clear(c.result[:n])
+		return c.result[:n]
+	}
+	return make([]*tensor.Tensor, n)
 }
 
 // Allocator hands out zeroed tensors for kernel outputs.

@@ -3,7 +3,9 @@ package ops
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
@@ -17,6 +19,9 @@ func init() {
 // to a row (A) or column (B) vector and the promoted dim dropped from the result. A constant
 // 2-D float32 B is packed once.
 type matMulKernel struct {
+	// last is the plan of the most recent shapes, immutable once stored (concurrent Runs share
+	// it); shapes rarely change between runs, and a plan costs five allocations.
+	last    atomic.Pointer[matMulPlan]
 	packedB *gemm.PackedB
 	act     func(dst []float32) // fused activation, nil for none
 	transB  bool                // B arrives transposed in its last two axes (NewMatMulTransposedB)
@@ -55,6 +60,22 @@ type matMulPlan struct {
 	aBatchStr []int // per batch dim, stride in whole matrices of A (0 where broadcast)
 	bBatchStr []int
 	outShape  []int
+	// aShape and bShape are the operand shapes this plan was made for (matMulKernel.plan).
+	aShape, bShape []int
+}
+
+// plan returns planMatMul's result for these shapes, reusing the last one when they match.
+func (k *matMulKernel) plan(aShape, bShape []int) (*matMulPlan, error) {
+	if p := k.last.Load(); p != nil && slices.Equal(p.aShape, aShape) && slices.Equal(p.bShape, bShape) {
+		return p, nil
+	}
+	p, err := planMatMul(aShape, bShape)
+	if err != nil {
+		return nil, err
+	}
+	p.aShape, p.bShape = slices.Clone(aShape), slices.Clone(bShape)
+	k.last.Store(p)
+	return p, nil
 }
 
 func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
@@ -151,7 +172,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if k.act != nil {
 		ep = &gemm.Epilogue{Elementwise: k.act}
 	}
-	p, err := planMatMul(a.Shape, bShape)
+	p, err := k.plan(a.Shape, bShape)
 	if err != nil {
 		return nil, err
 	}
