@@ -110,7 +110,7 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
-	j := gatherJob{a: a, b: b, c: c, ldc: ldc, mr: 6, nr: b.nr}
+	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: 6, nr: b.nr}
 	if b.nr == gatherNR {
 		j.mr = gatherMR
 	}
@@ -156,7 +156,7 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 
 type gatherJob struct {
 	a      GatherA
-	b      *PackedBWide
+	b      PackedBWide // a copy, so that the caller's operand does not escape
 	c      []float32
 	ldc    int
 	mr, nr int // the tile

@@ -215,46 +215,83 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
-	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
 	// Many small products (attention heads) parallelise better across batches than inside one.
 	inner := 1
 	if batches < ctx.Threads {
 		inner = ctx.Threads
 	}
-	var (
-		errMu    sync.Mutex
-		firstErr error
-	)
-	ctx.Parallel(batches, 1, func(lo, hi int) {
-		for bi := lo; bi < hi; bi++ {
-			ao, bo := 0, 0
-			rem := bi
-			for d := len(p.batch) - 1; d >= 0; d-- {
-				idx := rem % p.batch[d]
-				rem /= p.batch[d]
-				ao += idx * p.aBatchStr[d]
-				bo += idx * p.bBatchStr[d]
-			}
-			a, b, c := av[ao*aSize:(ao+1)*aSize], bv[bo*bSize:(bo+1)*bSize], out.v[bi*cSize:(bi+1)*cSize]
-			var err error
-			if panel, ok := gemm.PanelOf(p.k, p.n, b, ldb); ok && ep == nil && !k.transB {
-				// A 64-wide B (an attention head's values) is already the gather tile's panel:
-				// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
-				err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, inner)
-			} else {
-				err = gemm.SgemmFused(false, k.transB, p.m, p.n, p.k, 1, a, p.k, b, ldb, 0, c, p.n, inner, ep)
-			}
-			if err != nil {
-				errMu.Lock()
-				firstErr = cmp.Or(firstErr, err)
-				errMu.Unlock()
-			}
-		}
-	})
-	if firstErr != nil {
-		return nil, fmt.Errorf("MatMul: %w", firstErr)
+	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, ep: ep, inner: inner}
+	if ctx == nil || ctx.Threads <= 1 || batches == 1 {
+		job.heads(0, batches) // inline, with nothing to allocate
+	} else {
+		job.failure = new(firstError)
+		shared := job // escapes to the workers; the one-thread path keeps job on the stack
+		ctx.Parallel(batches, 1, shared.heads)
+	}
+	if err := job.firstErr(); err != nil {
+		return nil, fmt.Errorf("MatMul: %w", err)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
+}
+
+// batchedMatMul is one product per broadcast batch index (attention heads).
+type batchedMatMul struct {
+	p          *matMulPlan
+	av, bv, c  []float32
+	ldb, inner int
+	transB     bool
+	ep         *gemm.Epilogue
+	err        error       // the first error, on one thread
+	failure    *firstError // the first error across workers
+}
+
+// firstError keeps the first error reported by concurrent workers.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (j *batchedMatMul) firstErr() error {
+	if j.failure != nil {
+		j.failure.mu.Lock()
+		defer j.failure.mu.Unlock()
+		return j.failure.err
+	}
+	return j.err
+}
+
+// heads computes batches [lo, hi).
+func (j *batchedMatMul) heads(lo, hi int) {
+	p := j.p
+	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
+	for bi := lo; bi < hi; bi++ {
+		ao, bo := 0, 0
+		rem := bi
+		for d := len(p.batch) - 1; d >= 0; d-- {
+			idx := rem % p.batch[d]
+			rem /= p.batch[d]
+			ao += idx * p.aBatchStr[d]
+			bo += idx * p.bBatchStr[d]
+		}
+		a, b, c := j.av[ao*aSize:(ao+1)*aSize], j.bv[bo*bSize:(bo+1)*bSize], j.c[bi*cSize:(bi+1)*cSize]
+		var err error
+		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.ep == nil && !j.transB {
+			// A 64-wide B (an attention head's values) is already the gather tile's panel:
+			// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
+			err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, j.inner)
+		} else {
+			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, 1, a, p.k, b, j.ldb, 0, c, p.n, j.inner, j.ep)
+		}
+		switch {
+		case err == nil:
+		case j.failure != nil:
+			j.failure.mu.Lock()
+			j.failure.err = cmp.Or(j.failure.err, err)
+			j.failure.mu.Unlock()
+		default:
+			j.err = cmp.Or(j.err, err)
+		}
+	}
 }
 
 // matMulIntegers is the integer MatMul of opset 9+ (int32, int64, uint32, uint64), a plain
