@@ -107,7 +107,12 @@ func newSplit(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
-		sizes := make([]int, outputs)
+		var sizesBuf [8]int
+		sizes := sizesBuf[:0]
+		if outputs > len(sizesBuf) {
+			sizes = make([]int, 0, outputs)
+		}
+		sizes = sizes[:outputs]
 		switch {
 		case split != nil:
 			if len(split) != outputs {
@@ -149,8 +154,9 @@ func newSplit(n *Node) (Kernel, error) {
 		rowLen := dim * inner
 		outs := ctx.Results(outputs)
 		offset := 0
+		var shapeBuf [8]int
 		for i, size := range sizes {
-			shape := append([]int(nil), x.Shape...)
+			shape := append(shapeBuf[:0], x.Shape...) // Alloc copies the shape it is given
 			shape[a] = size
 			out := ctx.Alloc(x.DType, shape)
 			run := size * inner
