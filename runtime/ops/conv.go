@@ -377,6 +377,10 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	return ctx.Result(out.tensor(ctx)), nil
 }
 
+// pointwiseInPlace lets benchmarks compare 1×1 convolutions reading their planes in place
+// with packing them.
+var pointwiseInPlace = true
+
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.
 func wvOrUnpacked(wv []float32, w *tensor.Tensor) []float32 {
 	if wv != nil {

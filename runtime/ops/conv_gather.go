@@ -212,7 +212,3 @@ func (t *pixelMajorToPlanes) run(lo, hi int) {
 		}
 	}
 }
-
-// pointwiseInPlace lets benchmarks compare 1×1 convolutions reading their planes in place
-// with packing them.
-var pointwiseInPlace = true
