@@ -14,7 +14,7 @@ const (
 	mr = 6  // rows of the register tile
 	nr = 16 // columns of the register tile (two ymm registers)
 	mc = 144
-	kc = 320 // upper bound; see kBlock
+	kc = 320 // upper bound with the AVX-512 kernels; see kBlock
 	nc = 256
 	// ncPacked replaces nc when B was packed ahead (PackB): no packing buffer to keep in L2, and
 	// fewer column blocks mean A is packed fewer times (+15–20% on ViT's Linear shapes).
@@ -241,8 +241,8 @@ func (j *job) run(threads int) {
 		// A would be packed once per column block (and per goroutine): pack it once up front.
 		buf := getBuf(j.k * mPanels * mr)
 		defer bufPool.Put(buf)
-		j.pa = &PackedA{m: j.m, k: j.k, panels: mPanels, data: *buf}
 		kb := kBlock(j.k)
+		j.pa = &PackedA{m: j.m, k: j.k, panels: mPanels, kb: kb, data: *buf}
 		for pc := 0; pc < j.k; pc += kb {
 			packA(j.pa.data[pc*mPanels*mr:], j.a, j.lda, j.transA, 0, j.m, pc, min(kb, j.k-pc), j.alpha)
 		}
@@ -298,11 +298,34 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // (rounded up to the kernel's unroll of 4) so that no short tail block pays a full C-tile
 // load and store for a few iterations — 576 splits as 288+288, not 320+256 or 256+256+64.
 // Every block but the last has this length, so the block starting at depth p begins at p.
+//
+// The AVX2 kernel takes blocks up to kcAVX2: its C tile is half the AVX-512 one, so reloading
+// it between k blocks weighs twice as much (a 512³ product runs at 64–72% of the FMA peak with
+// two k blocks and 75–80% with one); its B micro-panel then fills L1 but streams well from L2.
 func kBlock(k int) int {
-	if k <= kc {
+	limit := kc
+	if useAsm && !useWide {
+		limit = kcAVX2
+	}
+	if k <= limit {
 		return max(k, 1)
 	}
-	return (ceilDiv(k, ceilDiv(k, kc)) + 3) &^ 3
+	return (ceilDiv(k, ceilDiv(k, limit)) + 3) &^ 3
+}
+
+// kcAVX2 is kc for the AVX2 kernels (see kBlock).
+const kcAVX2 = 512
+
+// kBlock is the k-block length of this product: the packed operand's own when one was packed
+// ahead (its layout fixes it), else kBlock(k).
+func (j *job) kBlock() int {
+	switch {
+	case j.pa != nil:
+		return j.pa.kb
+	case j.pb != nil:
+		return j.pb.kb
+	}
+	return kBlock(j.k)
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
@@ -333,11 +356,11 @@ func (j *job) block(i0, i1, j0, j1 int) {
 	}
 	var bufA, bufB *[]float32
 	if j.pa == nil {
-		bufA = getBuf(mc * kBlock(j.k))
+		bufA = getBuf(mc * j.kBlock())
 		defer bufPool.Put(bufA)
 	}
 	if j.pb == nil && !j.indirect {
-		bufB = getBuf(kBlock(j.k) * min(nc, ceilDiv(j1-j0, nr)*nr))
+		bufB = getBuf(j.kBlock() * min(nc, ceilDiv(j1-j0, nr)*nr))
 		defer bufPool.Put(bufB)
 	}
 	var edge [mr * nr]float32
@@ -348,7 +371,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 	}
 	for jc := j0; jc < j1; jc += ncStep {
 		ncb := min(ncStep, j1-jc)
-		kb := kBlock(j.k)
+		kb := j.kBlock()
 		for pc := 0; pc < j.k; pc += kb {
 			kcb := min(kb, j.k-pc)
 			var bBlock []float32

@@ -109,6 +109,7 @@ func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
 type PackedB struct {
 	k, n   int
 	panels int
+	kb     int // k-block length the data is laid out in (kBlock at packing time)
 	data   []float32
 }
 
@@ -125,9 +126,9 @@ func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 	if err := checkMatrix("B", b, rows, cols, ldb); err != nil {
 		return nil, err
 	}
-	pb := &PackedB{k: k, n: n, panels: ceilDiv(n, nr)}
-	pb.data = make([]float32, k*pb.panels*nr)
 	kb := kBlock(k)
+	pb := &PackedB{k: k, n: n, panels: ceilDiv(n, nr), kb: kb}
+	pb.data = make([]float32, k*pb.panels*nr)
 	for pc := 0; pc < k; pc += kb {
 		kcb := min(kb, k-pc)
 		packB(pb.data[pc*pb.panels*nr:], b, ldb, transB, pc, kcb, 0, n, 1)
@@ -139,6 +140,7 @@ func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 type PackedA struct {
 	m, k   int
 	panels int
+	kb     int // k-block length the data is laid out in (kBlock at packing time)
 	data   []float32
 }
 
@@ -158,9 +160,9 @@ func PackA(transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
 	if m < 0 || k < 0 {
 		return nil, fmt.Errorf("gemm: negative size %d×%d", m, k)
 	}
-	pa := &PackedA{m: m, k: k, panels: ceilDiv(m, mr)}
-	pa.data = make([]float32, k*pa.panels*mr)
 	kb := kBlock(k)
+	pa := &PackedA{m: m, k: k, panels: ceilDiv(m, mr), kb: kb}
+	pa.data = make([]float32, k*pa.panels*mr)
 	for pc := 0; pc < k; pc += kb {
 		kcb := min(kb, k-pc)
 		packA(pa.data[pc*pa.panels*mr:], a, lda, transA, 0, m, pc, kcb, 1)
