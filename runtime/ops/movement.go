@@ -222,7 +222,13 @@ func moveAxis(axis int64, rank int) (int, error) {
 
 // moveAxes normalises a list of axes and rejects duplicates.
 func moveAxes(axes []int64, rank int) ([]int, error) {
-	out := make([]int, len(axes))
+	return moveAxesInto(make([]int, len(axes)), axes, rank)
+}
+
+// moveAxesInto is moveAxes writing into out (len(axes) long), for callers that keep the axes on
+// their stack.
+func moveAxesInto(out []int, axes []int64, rank int) ([]int, error) {
+	out = out[:len(axes)]
 	for i, a := range axes {
 		ax, err := moveAxis(a, rank)
 		if err != nil {

@@ -130,27 +130,37 @@ func newSqueeze(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
-		var shape []int
+		// Shapes, axes and flags on the stack for the usual ranks (moveCopy's Alloc copies the
+		// shape): a Squeeze per attention head is common.
+		var shapeBuf, axesBuf [8]int
+		var dropBuf [8]bool
+		shape := shapeBuf[:0]
 		if len(axes) == 0 {
-			shape = make([]int, 0, len(x.Shape))
 			for _, d := range x.Shape {
 				if d != 1 {
 					shape = append(shape, d)
 				}
 			}
 		} else {
-			ax, err := moveAxes(axes, len(x.Shape))
+			axBuf := axesBuf[:]
+			if len(axes) > len(axBuf) {
+				axBuf = make([]int, len(axes))
+			}
+			ax, err := moveAxesInto(axBuf, axes, len(x.Shape))
 			if err != nil {
 				return nil, err
 			}
-			drop := make([]bool, len(x.Shape))
+			drop := dropBuf[:]
+			if len(x.Shape) > len(drop) {
+				drop = make([]bool, len(x.Shape))
+			}
+			drop = drop[:len(x.Shape)]
 			for _, a := range ax {
 				if x.Shape[a] != 1 {
 					return nil, fmt.Errorf("cannot squeeze axis %d of size %d", a, x.Shape[a])
 				}
 				drop[a] = true
 			}
-			shape = make([]int, 0, len(x.Shape))
 			for i, d := range x.Shape {
 				if !drop[i] {
 					shape = append(shape, d)
