@@ -204,8 +204,10 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		if v == nil {
 			return nil, fmt.Errorf("output %q was not produced (an optional output its node left out)", name)
 		}
-		if g.consts[slot] != nil && v.DType != tensor.Undefined {
-			v = v.Clone() // constants are shared by every run; the caller may modify what it gets
+		if v.DType != tensor.Undefined && (g.consts[slot] != nil || aliasesFeedOrConst(g, v, feeds)) {
+			// Constants are shared by every run, and a view (Reshape, Squeeze) of the caller's
+			// input would tie the result to it: the caller may modify what it gets.
+			v = v.Clone()
 		}
 		result[name] = v
 	}
@@ -278,4 +280,31 @@ func (s *Session) inputList() string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// aliasesFeedOrConst reports whether v's elements lie in the buffer of one of the run's inputs or
+// of a constant, as a view returned by Reshape or Squeeze can.
+func aliasesFeedOrConst(g *graph, v *tensor.Tensor, feeds []*tensor.Tensor) bool {
+	lo, hi, ok := dataRange(v.Data)
+	if !ok {
+		return false
+	}
+	overlaps := func(t *tensor.Tensor) bool {
+		if t == nil {
+			return false
+		}
+		l, h, ok := dataRange(t.Data)
+		return ok && l < hi && lo < h
+	}
+	for _, f := range feeds {
+		if overlaps(f) {
+			return true
+		}
+	}
+	for _, c := range g.consts {
+		if overlaps(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -244,8 +245,19 @@ func moveAxesInto(out []int, axes []int64, rank int) ([]int, error) {
 	return out, nil
 }
 
-// moveCopy returns a new tensor holding a copy of t's elements under shape. Kernels copy rather
-// than alias their input so the runtime is free to reuse input buffers.
+// moveView returns t's elements under shape without copying them: Reshape, Flatten, Squeeze and
+// Unsqueeze keep every element in place. The runtime's buffer reuse decides ownership by address
+// range, so a buffer outlives every view of it, and a graph output that is a view of the
+// caller's input or of a constant is copied before it is returned (Session.RunContext).
+func moveView(t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {
+	if tensor.NumElements(shape) != t.Len() {
+		return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v", t.Shape, t.Len(), tensor.ShapeString(shape))
+	}
+	return &tensor.Tensor{DType: t.DType, Shape: slices.Clone(shape), Data: t.Data}, nil
+}
+
+// moveCopy returns a new tensor holding a copy of t's elements under shape, for kernels whose
+// output must own its buffer (Identity, scatter's updated copy).
 func moveCopy(ctx *Context, t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {
 	if tensor.NumElements(shape) != t.Len() {
 		return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v", t.Shape, t.Len(), tensor.ShapeString(shape))

@@ -45,7 +45,7 @@ func newReshape(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := moveCopy(ctx, x, shape)
+		out, err := moveView(x, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func newFlatten(n *Node) (Kernel, error) {
 			return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(x.Shape))
 		}
 		outer := tensor.NumElements(x.Shape[:a])
-		out, err := moveCopy(ctx, x, []int{outer, tensor.NumElements(x.Shape[a:])})
+		out, err := moveView(x, []int{outer, tensor.NumElements(x.Shape[a:])})
 		if err != nil {
 			return nil, err
 		}
@@ -130,8 +130,8 @@ func newSqueeze(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
-		// Shapes, axes and flags on the stack for the usual ranks (moveCopy's Alloc copies the
-		// shape): a Squeeze per attention head is common.
+		// Shapes, axes and flags on the stack for the usual ranks (moveView copies the shape): a
+		// Squeeze per attention head is common.
 		var shapeBuf, axesBuf [8]int
 		var dropBuf [8]bool
 		shape := shapeBuf[:0]
@@ -167,7 +167,7 @@ func newSqueeze(n *Node) (Kernel, error) {
 				}
 			}
 		}
-		out, err := moveCopy(ctx, x, shape)
+		out, err := moveView(x, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +212,7 @@ func newUnsqueeze(n *Node) (Kernel, error) {
 			shape[i] = x.Shape[next]
 			next++
 		}
-		out, err := moveCopy(ctx, x, shape)
+		out, err := moveView(x, shape)
 		if err != nil {
 			return nil, err
 		}
