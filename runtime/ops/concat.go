@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -158,8 +159,16 @@ func newSplit(n *Node) (Kernel, error) {
 		for i, size := range sizes {
 			shape := append(shapeBuf[:0], x.Shape...) // Alloc copies the shape it is given
 			shape[a] = size
-			out := ctx.Alloc(x.DType, shape)
 			run := size * inner
+			if outer == 1 {
+				// Every output is one contiguous run of the input: a view (see moveView).
+				if view, ok := subData(x.Data, offset, offset+run); ok {
+					outs[i] = &tensor.Tensor{DType: x.DType, Shape: slices.Clone(shape), Data: view}
+					offset += run
+					continue
+				}
+			}
+			out := ctx.Alloc(x.DType, shape)
 			if run > 0 && outer > 0 {
 				m.strided(out.Data, 0, []int{run, 1}, x.Data, offset, []int{rowLen, 1}, []int{outer, run})
 			}
