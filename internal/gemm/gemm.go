@@ -421,7 +421,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							}
 							switch {
 							case direct:
-								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
+								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc, j.pb != nil)
 							case j.indirect:
 								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:

@@ -57,10 +57,16 @@ func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 }
 
 // wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart.
-func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+// With prefetch it also fetches the next pair of B panels (weights packed ahead, read from
+// memory once per run; see the generator).
+func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate, prefetch bool) {
 	_ = a[(2*mr-1)*lda+k-1]
 	_ = b[2*k*nr-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
+	if prefetch {
+		kernel12x32DirectAPrefetch(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		return
+	}
 	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
 }
 

@@ -49,7 +49,7 @@ func addScalarF32(dst []float32, v float32) {
 	}
 }
 
-func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool) {
 	for i := 0; i < 2*mr; i++ {
 		for j := 0; j < 2*nr; j++ {
 			var sum float32

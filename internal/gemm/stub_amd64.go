@@ -34,6 +34,11 @@ func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, l
 //go:noescape
 func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel12x32DirectAPrefetch computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
 // kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
 //
 //go:noescape
