@@ -14,6 +14,15 @@
 //     its patch matrix straight from the image).
 //   - SgemmPackedAIndirect: B rows read in place through an offset table (a stride-1
 //     convolution over its padded image, with no patch matrix at all).
+//   - PackBTransposed + SgemmGather: A read in place through row and column offset tables
+//     (a convolution's output pixels against its taps, any stride or dilation) by a 7×64
+//     AVX-512 tile or a 6×16 AVX2 one; the product comes out pixel-major. SgemmDenseA and
+//     PanelOf run it over a row-major A and a 64-wide B used as is (attention's values).
+//
+// Convolution building blocks beside the products: TapSum (a depthwise convolution's taps as
+// shifted vector multiply-adds), TransposeBias (a pixel-major product into channel planes,
+// 8×8 register transposes), Deinterleave (a row split into its even and odd columns for
+// stride-2 phases).
 //
 // An Epilogue fuses a bias and an activation into the write of C while each block is in cache.
 // All entry points split the work over up to `threads` goroutines and are safe for concurrent
