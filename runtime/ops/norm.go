@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/vecmath"
 	"math"
 
 	"github.com/actswap/actswap/tensor"
@@ -62,6 +63,35 @@ func perChannel(t *tensor.Tensor, c, spatial int, what string) (func(ch, pos int
 	return nil, fmt.Errorf("%s has %d elements, want %d (one per channel)", what, len(v), c)
 }
 
+// batchNormFloat32 is inference BatchNormalization for float32 data and per-channel float32
+// parameters (BatchNormalization that no Conv absorbed: DenseNet's and pre-activation ResNets'
+// BN → ReLU → Conv): each channel's y = x·a + b, with a = scale/√(var + eps) and
+// b = bias − mean·a from float64, over every plane with vector kernels. ok is false for other
+// types and shapes, which take the float64 path.
+func batchNormFloat32(ctx *Context, x *tensor.Tensor, params []*tensor.Tensor, c, spatial int, eps float64) (*tensor.Tensor, bool) {
+	if x.DType != tensor.Float32 || spatial == 0 {
+		return nil, false
+	}
+	var p [4][]float32 // scale, bias, mean, var
+	for i, t := range params {
+		if t == nil || t.DType != tensor.Float32 || t.Len() != c {
+			return nil, false
+		}
+		p[i] = t.F32()
+	}
+	out := ctx.AllocOverwrite(tensor.Float32, x.Shape)
+	src, dst := x.F32(), out.F32()
+	for plane := 0; plane*spatial < len(src); plane++ {
+		ch := plane % c
+		a := float64(p[0][ch]) / math.Sqrt(float64(p[3][ch])+eps)
+		b := float64(p[1][ch]) - float64(p[2][ch])*a
+		d := dst[plane*spatial : (plane+1)*spatial]
+		vecmath.ArithScalar(vecmath.OpMul, d, src[plane*spatial:(plane+1)*spatial], float32(a))
+		vecmath.ArithScalar(vecmath.OpAdd, d, d, float32(b))
+	}
+	return out, true
+}
+
 // channelSplit views an [N, C, D…] tensor as (N, C, spatial size).
 func channelSplit(shape []int) (n, c, spatial int, err error) {
 	if len(shape) < 2 {
@@ -92,6 +122,11 @@ func newBatchNorm(n *Node) (Kernel, error) {
 		nb, c, spatial, err := channelSplit(x.Shape)
 		if err != nil {
 			return nil, err
+		}
+		if !training {
+			if out, ok := batchNormFloat32(ctx, x, in[1:5], c, spatial, eps); ok {
+				return ctx.Result(out), nil
+			}
 		}
 		scale, err := perChannel(in[1], c, spatial, "scale")
 		if err != nil {

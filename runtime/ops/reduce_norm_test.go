@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/actswap/actswap/tensor"
@@ -309,6 +310,33 @@ func TestKernelsConcurrentRuns(t *testing.T) {
 			if err := <-errs; err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestBatchNormFloat32Path checks the float32 inference path (per-channel parameters) against
+// the float64 definition, over several images and channels.
+func TestBatchNormFloat32Path(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	x := randTensor(r, 2, 5, 3, 7)
+	params := []*tensor.Tensor{randTensor(r, 5), randTensor(r, 5), randTensor(r, 5), randTensor(r, 5)}
+	for i, v := range params[3].F32() {
+		params[3].F32()[i] = v*v + 0.1 // variances
+	}
+	k, err := newBatchNorm(kernelNode("BatchNormalization", 15, kattr{"epsilon": float32(1e-3)}, 5, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := k.Run(NewContext(1), append([]*tensor.Tensor{x}, params...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range outs[0].F32() {
+		ch := (i / 21) % 5
+		s, b, m, vr := params[0].F32()[ch], params[1].F32()[ch], params[2].F32()[ch], params[3].F32()[ch]
+		want := (float64(x.F32()[i])-float64(m))/math.Sqrt(float64(vr)+1e-3)*float64(s) + float64(b)
+		if math.Abs(float64(v)-want) > 1e-5*(1+math.Abs(want)) {
+			t.Fatalf("y[%d] = %g, want %g", i, v, want)
 		}
 	}
 }
