@@ -32,13 +32,26 @@ func init() {
 		}}, nil), nil
 	})
 	Register(DefaultDomain, "LeakyRelu", 1, func(n *Node) (Kernel, error) {
-		alpha := float64(n.AttrFloat("alpha", 0.01))
-		return unaryKernel(floatUnary{f64: func(x float64) float64 {
-			if x < 0 {
-				return alpha * x
-			}
-			return x
-		}}, nil), nil
+		alpha32 := n.AttrFloat("alpha", 0.01)
+		alpha := float64(alpha32)
+		// float32 in a plain loop: the float64 formula costs a call and two conversions a value
+		// (YOLOv3-style networks put it after every convolution).
+		return unaryKernel(floatUnary{
+			f32: func(dst, src []float32) {
+				// Branch-free (signs of real data mispredict): the factor is 1, or alpha when the
+				// sign bit is set; −0 and NaN come out as the formula gives them.
+				dst = dst[:len(src)]
+				for i, x := range src {
+					neg := float32(math.Float32bits(x) >> 31)
+					dst[i] = x * (1 - neg + neg*alpha32) // exactly 1 or alpha
+				}
+			},
+			f64: func(x float64) float64 {
+				if x < 0 {
+					return alpha * x
+				}
+				return x
+			}}, nil), nil
 	})
 	Register(DefaultDomain, "Elu", 1, func(n *Node) (Kernel, error) {
 		alpha := float64(n.AttrFloat("alpha", 1))
@@ -69,11 +82,18 @@ func init() {
 		}}, nil), nil
 	})
 	Register(DefaultDomain, "HardSigmoid", 1, func(n *Node) (Kernel, error) {
-		alpha := float64(n.AttrFloat("alpha", 0.2))
-		beta := float64(n.AttrFloat("beta", 0.5))
-		return unaryKernel(floatUnary{f64: func(x float64) float64 {
-			return max(0, min(1, alpha*x+beta))
-		}}, nil), nil
+		alpha32, beta32 := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+		alpha, beta := float64(alpha32), float64(beta32)
+		// float32: an affine map and vecmath.Clamp (MobileNetV3's gates), NaN kept as Clamp does.
+		return unaryKernel(floatUnary{
+			f32: func(dst, src []float32) {
+				vecmath.ArithScalar(vecmath.OpMul, dst, src, alpha32)
+				vecmath.ArithScalar(vecmath.OpAdd, dst, dst, beta32)
+				vecmath.Clamp(dst, dst, 0, 1)
+			},
+			f64: func(x float64) float64 {
+				return max(0, min(1, alpha*x+beta))
+			}}, nil), nil
 	})
 	Register(DefaultDomain, "ThresholdedRelu", 10, func(n *Node) (Kernel, error) {
 		alpha := float64(n.AttrFloat("alpha", 1))

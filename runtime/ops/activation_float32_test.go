@@ -63,3 +63,43 @@ func TestFloat32Activations(t *testing.T) {
 }
 
 func x64(x float32) float64 { return float64(x) }
+
+// TestFloat32ActivationForms checks the float32 forms of LeakyRelu, HardSigmoid and Sqrt
+// against their float64 formulas, NaN and signed zeros included.
+func TestFloat32ActivationForms(t *testing.T) {
+	xs := []float32{-3, -1.5, -0.01, float32(math.Copysign(0, -1)), 0, 0.2, 1, 2.5, 7, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	x := tensor.New([]int{len(xs)}, xs)
+	for _, tc := range []struct {
+		op   string
+		ver  int
+		attr kattr
+		want func(float64) float64
+	}{
+		{"LeakyRelu", 16, kattr{"alpha": float32(0.1)}, func(v float64) float64 {
+			if v < 0 {
+				return float64(float32(0.1)) * v
+			}
+			return v
+		}},
+		{"HardSigmoid", 6, kattr{"alpha": float32(0.25), "beta": float32(0.4)}, func(v float64) float64 {
+			return max(0, min(1, float64(float32(0.25))*v+float64(float32(0.4))))
+		}},
+		{"Sqrt", 13, nil, math.Sqrt},
+	} {
+		f, _ := Lookup(DefaultDomain, tc.op, tc.ver)
+		k, err := f(kernelNode(tc.op, tc.ver, tc.attr, 1, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := k.Run(NewContext(1), []*tensor.Tensor{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range outs[0].F32() {
+			want := tc.want(float64(xs[i]))
+			if math.IsNaN(want) != math.IsNaN(float64(v)) || !math.IsNaN(want) && math.Abs(float64(v)-want) > 1e-6*(1+math.Abs(want)) {
+				t.Errorf("%s(%g) = %g, want %g", tc.op, xs[i], v, want)
+			}
+		}
+	}
+}

@@ -100,7 +100,7 @@ func init() {
 		"Acos": math.Acos, "Acosh": math.Acosh, "Asin": math.Asin, "Asinh": math.Asinh,
 		"Atan": math.Atan, "Atanh": math.Atanh, "Cos": math.Cos, "Cosh": math.Cosh,
 		"Sin": math.Sin, "Sinh": math.Sinh, "Tan": math.Tan,
-		"Log": math.Log, "Sqrt": math.Sqrt,
+		"Log": math.Log,
 	}
 	for op, f := range simple {
 		registerFloatUnary(op, floatUnary{f64: f}, nil, 1)
@@ -109,6 +109,14 @@ func init() {
 	// ≤ 4e-7; erf keeps it near 0 too, where it is a polynomial in x²).
 	registerFloatUnary("Exp", floatUnary{f32: vecmath.Exp, f64: math.Exp}, nil, 1)
 	registerFloatUnary("Erf", floatUnary{f32: vecmath.Erf, f64: math.Erf}, nil, 9)
+	// Sqrt in float32 without the float64 closure per value (exact either way: the float64 root
+	// of a float32 rounds to the float32 root).
+	registerFloatUnary("Sqrt", floatUnary{f32: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, x := range src {
+			dst[i] = float32(math.Sqrt(float64(x)))
+		}
+	}, f64: math.Sqrt}, nil, 1)
 	registerFloatUnary("Ceil", floatUnary{f64: math.Ceil}, nil, 1)
 	registerFloatUnary("Floor", floatUnary{f64: math.Floor}, nil, 1)
 	registerFloatUnary("Round", floatUnary{f64: math.RoundToEven}, nil, 11)
