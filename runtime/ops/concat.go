@@ -56,7 +56,7 @@ func newConcat(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := ctx.Alloc(first.DType, shape)
+		out := ctx.AllocOverwrite(first.DType, shape) // the inputs cover every element
 		outer := tensor.NumElements(shape[:a])
 		rowLen := tensor.NumElements(shape[a:])
 		offset := 0
@@ -168,7 +168,7 @@ func newSplit(n *Node) (Kernel, error) {
 					continue
 				}
 			}
-			out := ctx.Alloc(x.DType, shape)
+			out := ctx.AllocOverwrite(x.DType, shape) // written in full below
 			if run > 0 && outer > 0 {
 				m.strided(out.Data, 0, []int{run, 1}, x.Data, offset, []int{rowLen, 1}, []int{outer, run})
 			}
