@@ -89,22 +89,21 @@ type poolShape struct {
 	indexStrides             []int // strides used to number Indices (row- or column-major)
 	xShape, outShape         []int // the full input and output shapes (N, C, spatial...)
 
-	// 2-D pools without Indices (poolPlane2D): per kernel column, the output columns whose tap
-	// is inside the image; for averages, per output column the valid and padded tap counts.
-	taps               []tapCols
+	// 2-D averages without Indices (poolPlane2D): per output column the valid and padded tap
+	// counts.
 	colCount, padCount []int
 }
 
-// maxRowLen is the length of max pooling's padded row: the left padding, the image row, and
+// maxInto and addInto combine a window row into dst (dst is at most src's length).
+func maxInto(dst, src []float32) { vecmath.MaxInto(dst, src[:len(dst)]) }
+func addInto(dst, src []float32) { vecmath.Arith(vecmath.OpAdd, dst, dst, src[:len(dst)]) }
+
+// maxRowLen is the length of the 2-D pools' padded row: the left padding, the image row, and
 // −∞ up to the last tap of the last output column (ceil mode may reach past the end padding).
 func (s *poolShape) maxRowLen() int {
 	last := (s.out[1]-1)*s.strides[1] + (s.kernel[1]-1)*s.dilations[1] + 1
 	return max(last, s.padBegin[1]+s.in[1])
 }
-
-// tapCols is one kernel column of a 2-D pool: output columns [lo, hi) whose tap lands inside
-// the image, and the input offset of output column 0's tap.
-type tapCols struct{ lo, hi, off int }
 
 // cachedShape returns the geometry for x, reusing the last one when x's shape is unchanged.
 func (k *poolKernel) cachedShape(x *tensor.Tensor) (*poolShape, error) {
@@ -231,7 +230,7 @@ func (j *poolJob) planes(lo, hi int) {
 	k, s := j.k, j.s
 	var corner []int
 	var colMax []float32 // poolPlane2D's row buffer for max pooling
-	if k.kind == poolMax && len(s.in) == 2 && j.indices == nil {
+	if k.kind != poolLp && len(s.in) == 2 && j.indices == nil {
 		buf := getScratch(2 * s.maxRowLen())
 		defer convScratch.Put(buf)
 		colMax = *buf
@@ -403,17 +402,10 @@ func tapRange(start, dil, taps, from, to int) (lo, hi int) {
 	return lo, hi
 }
 
-// plan2D fills the per-column tables of a 2-D pool (see poolShape.taps).
+// plan2D fills the per-column tap counts of a 2-D average pool (see poolShape.colCount).
 func (s *poolShape) plan2D(average bool) {
 	iw, kw, ow := s.in[1], s.kernel[1], s.out[1]
 	sw, dw, left := s.strides[1], s.dilations[1], s.padBegin[1]
-	s.taps = make([]tapCols, kw)
-	for kx := range s.taps {
-		off := kx*dw - left
-		lo := min(ow, max(0, ceilDivInt(-off, sw)))
-		hi := max(lo, min(ow, ceilDivInt(iw-off, sw)))
-		s.taps[kx] = tapCols{lo, hi, off}
-	}
 	if average {
 		s.colCount, s.padCount = make([]int, ow), make([]int, ow)
 		for ox := range s.colCount {
@@ -425,68 +417,61 @@ func (s *poolShape) plan2D(average bool) {
 	}
 }
 
-// poolPlane2D is the 2-D max and average pool without Indices. It runs tap by tap over whole
-// output rows: for kernel column kx the output columns whose tap lands in the image form one
-// range (s.taps), so the inner loop is a plain strided sweep with no per-window bookkeeping.
-// colMax is a scratch row one input row wide, used by max pooling.
+// poolPlane2D is the 2-D max and average pool without Indices, row by row over separable
+// vector reductions (see below). colMax is a scratch of 2·maxRowLen values.
 func (k *poolKernel) poolPlane2D(s *poolShape, plane, dst, colMax []float32) {
 	ih, iw := s.in[0], s.in[1]
 	kh := s.kernel[0]
 	ow := s.out[1]
 	sw := s.strides[1]
 	dh := s.dilations[0]
-	taps, colCount, padCount := s.taps, s.colCount, s.padCount
+	colCount, padCount := s.colCount, s.padCount
 	negInf := float32(math.Inf(-1))
 	for oy := 0; oy < s.out[0]; oy++ {
 		y0 := oy*s.strides[0] - s.padBegin[0]
 		kyLo, kyHi := tapRange(y0, dh, kh, 0, ih)
 		row := dst[oy*ow : (oy+1)*ow]
-		if k.kind == poolMax {
-			// Max is separable: reduce the kh window rows first, then the kw columns, each
-			// step a vector max over whole rows; the row sits between −∞ paddings so that every
-			// tap reads in range, and the stride picks the outputs from the stride-1 maxima.
-			if kyLo == kyHi {
-				for i := range row {
-					row[i] = negInf
-				}
-				continue
+		// Max and sum are separable: reduce the kh window rows first, then the kw columns, each
+		// step a vector operation over whole rows; the row sits between paddings (−∞ for max,
+		// 0 for a sum) so that every tap reads in range, and the stride picks the outputs from
+		// the stride-1 results.
+		combine, fill := maxInto, negInf
+		if k.kind != poolMax {
+			combine, fill = addInto, 0
+		}
+		if kyLo == kyHi {
+			for i := range row {
+				row[i] = fill
 			}
+		} else {
 			rowLen := s.maxRowLen()
 			padded, h := colMax[:rowLen], colMax[rowLen:rowLen+(ow-1)*sw+1]
 			left := s.padBegin[1]
 			for i := range padded[:left] {
-				padded[i] = negInf
+				padded[i] = fill
 			}
 			for i := range padded[left+iw:] {
-				padded[left+iw+i] = negInf
+				padded[left+iw+i] = fill
 			}
 			inner := padded[left : left+iw]
 			copy(inner, plane[(y0+kyLo*dh)*iw:(y0+kyLo*dh+1)*iw])
 			for ky := kyLo + 1; ky < kyHi; ky++ {
-				vecmath.MaxInto(inner, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
+				combine(inner, plane[(y0+ky*dh)*iw:(y0+ky*dh+1)*iw])
 			}
 			copy(h, padded)
 			for kx := 1; kx < s.kernel[1]; kx++ {
-				vecmath.MaxInto(h, padded[kx*s.dilations[1]:])
+				combine(h, padded[kx*s.dilations[1]:])
 			}
 			if sw == 1 {
 				copy(row, h)
-				continue
-			}
-			for ox := range row {
-				row[ox] = h[ox*sw]
-			}
-			continue
-		}
-		clear(row) // average: sum the taps, then divide
-		for ky := kyLo; ky < kyHi; ky++ {
-			src := plane[(y0+ky*dh)*iw : (y0+ky*dh+1)*iw]
-			for _, t := range taps {
-				out := row[t.lo:t.hi]
-				for i := range out {
-					out[i] += src[(t.lo+i)*sw+t.off]
+			} else {
+				for ox := range row {
+					row[ox] = h[ox*sw]
 				}
 			}
+		}
+		if k.kind == poolMax {
+			continue
 		}
 		rows := kyHi - kyLo
 		if k.countIncludePad {
