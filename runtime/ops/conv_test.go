@@ -557,7 +557,7 @@ func BenchmarkConvDepthwise(b *testing.B) {
 func TestConvDepthwiseStride2(t *testing.T) {
 	r := rand.New(rand.NewPCG(51, 52))
 	for _, tc := range []struct{ c, h, w, k int }{{3, 9, 9, 3}, {2, 10, 13, 3}, {4, 17, 16, 5}, {1, 6, 40, 5}} {
-		for _, pads := range [][]int{{1, 1, 1, 1}, {tc.k / 2, 0, 0, tc.k / 2}, {0, 0, 0, 0}} {
+		for _, pads := range [][]int{{1, 1, 1, 1}, {tc.k / 2, 0, 0, tc.k / 2}, {0, 0, 0, 0}, {0, 2, 1, 2}, {2, 3, 0, 1}} {
 			x := randTensor(r, 2, tc.c, tc.h, tc.w)
 			w := randTensor(r, tc.c, 1, tc.k, tc.k)
 			b := randTensor(r, tc.c)
