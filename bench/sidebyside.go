@@ -63,3 +63,40 @@ func roundAll(v []float64) []float64 {
 	}
 	return out
 }
+
+// Paired is one model against another in actswap (a rewritten model against its original),
+// measured in alternating rounds within one run.
+type Paired struct {
+	Rounds       int       `json:"rounds"`
+	ItersPerSide int       `json:"iters_per_round"`
+	P50ms        []float64 `json:"p50_ms"`
+	AgainstP50ms []float64 `json:"against_p50_ms"`
+	Ratios       []float64 `json:"ratios"`
+	MedianRatio  float64   `json:"median_ratio"` // time / against's time: below 1 is faster
+}
+
+func (p Paired) String() string {
+	return fmt.Sprintf("latency ratio against the other model: median %.3f over %d rounds (p50 %.3f ms against %.3f ms; per round %v)",
+		p.MedianRatio, p.Rounds, median(p.P50ms), median(p.AgainstP50ms), roundAll(p.Ratios))
+}
+
+// ComparePaired alternates rounds of iters runs of run and of against, so that the machine's
+// noise hits both alike, and reports the median of the per-round p50 ratios.
+func ComparePaired(run, against func() error, rounds, warmup, iters int) (Paired, error) {
+	p := Paired{Rounds: rounds, ItersPerSide: iters}
+	for r := 0; r < rounds; r++ {
+		a, err := Measure(run, warmup, iters)
+		if err != nil {
+			return p, err
+		}
+		b, err := Measure(against, warmup, iters)
+		if err != nil {
+			return p, err
+		}
+		p.P50ms = append(p.P50ms, a.P50ms)
+		p.AgainstP50ms = append(p.AgainstP50ms, b.P50ms)
+		p.Ratios = append(p.Ratios, a.P50ms/b.P50ms)
+	}
+	p.MedianRatio = median(p.Ratios)
+	return p, nil
+}

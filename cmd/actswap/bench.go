@@ -21,6 +21,7 @@ func init() {
 		data                          []string
 		asJSON, withORT, profile      bool
 		rounds, top                   int
+		against                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--json]",
@@ -29,7 +30,9 @@ func init() {
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
 dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node, installed
 by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
-ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.`,
+ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.
+With --against OTHER (a rewritten model and its original, say), the two models alternate in
+the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := onnx.LoadFile(args[0])
@@ -59,6 +62,9 @@ ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-
 			}
 			if profile {
 				return printProfile(cmd.OutOrStdout(), s, inputs, warmup, iters, top, asJSON)
+			}
+			if against != "" {
+				return benchAgainst(cmd, args[0], against, threads, run, inputs, rounds, warmup, iters, asJSON)
 			}
 			if withORT {
 				sbs, err := bench.CompareORT(args[0], inputs, run, rounds, warmup, iters)
@@ -99,7 +105,8 @@ ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-
 	f.IntVar(&batch, "batch", 1, "size of symbolic dimensions for synthetic inputs")
 	f.StringArrayVar(&data, "data", nil, "inputs, as for 'actswap run' (default: synthetic)")
 	f.BoolVar(&withORT, "ort", false, "compare side by side with onnxruntime and report the latency ratio")
-	f.IntVar(&rounds, "rounds", 5, "with --ort: alternating rounds")
+	f.IntVar(&rounds, "rounds", 5, "with --ort or --against: alternating rounds")
+	f.StringVar(&against, "against", "", "alternate with this model (same inputs) and report the latency ratio MODEL/OTHER")
 	f.BoolVar(&profile, "profile", false, "time every node over --iters runs and print where the time goes, by operator and by node")
 	f.IntVar(&top, "top", 15, "with --profile: how many operators and nodes to list")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
@@ -150,4 +157,30 @@ func printProfile(w io.Writer, s *runtime.Session, inputs map[string]*tensor.Ten
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Node, t.OpType, perRun(t.Total), share(t.Total))
 	}
 	return tw.Flush()
+}
+
+// benchAgainst alternates MODEL (run) with the model at otherPath on the same inputs.
+func benchAgainst(cmd *cobra.Command, model, otherPath string, threads int, run func() error, inputs map[string]*tensor.Tensor, rounds, warmup, iters int, asJSON bool) error {
+	m, err := onnx.LoadFile(otherPath)
+	if err != nil {
+		return err
+	}
+	other, err := runtime.NewSession(m, runtime.WithThreads(threads))
+	if err != nil {
+		return fmt.Errorf("%s: %w", otherPath, err)
+	}
+	p, err := bench.ComparePaired(run, func() error {
+		_, err := other.Run(inputs)
+		return err
+	}, rounds, warmup, iters)
+	if err != nil {
+		return fmt.Errorf("%s: %w", otherPath, err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s against %s (threads %d)\n%s\n", model, otherPath, threads, p)
+	return nil
 }
