@@ -32,22 +32,35 @@ func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() e
 		return SideBySide{}, fmt.Errorf("onnxruntime is not available: %s", why)
 	}
 	s := SideBySide{Rounds: rounds, ItersPerSide: iters}
-	for r := 0; r < rounds; r++ {
-		ours, err := Measure(run, warmup, iters)
-		if err != nil {
-			return s, err
-		}
-		theirs, err := ortref.Bench(modelPath, inputs, warmup, iters)
-		if err != nil {
-			return s, err
-		}
-		ortP50 := Summarize(theirs).P50ms
-		s.ActswapP50ms = append(s.ActswapP50ms, ours.P50ms)
-		s.OrtP50ms = append(s.OrtP50ms, ortP50)
-		s.Ratios = append(s.Ratios, ours.P50ms/ortP50)
-	}
+	var err error
+	s.ActswapP50ms, s.OrtP50ms, s.Ratios, err = alternate(rounds,
+		func() (float64, error) {
+			r, err := Measure(run, warmup, iters)
+			return r.P50ms, err
+		},
+		func() (float64, error) {
+			times, err := ortref.Bench(modelPath, inputs, warmup, iters)
+			return Summarize(times).P50ms, err
+		})
 	s.MedianRatio = median(s.Ratios)
-	return s, nil
+	return s, err
+}
+
+// alternate runs rounds of a then b, each returning its p50, and returns both series and
+// their per-round ratios a/b.
+func alternate(rounds int, a, b func() (float64, error)) (pa, pb, ratios []float64, err error) {
+	for r := 0; r < rounds; r++ {
+		x, err := a()
+		if err != nil {
+			return pa, pb, ratios, err
+		}
+		y, err := b()
+		if err != nil {
+			return pa, pb, ratios, err
+		}
+		pa, pb, ratios = append(pa, x), append(pb, y), append(ratios, x/y)
+	}
+	return pa, pb, ratios, nil
 }
 
 func median(v []float64) float64 {
@@ -84,19 +97,14 @@ func (p Paired) String() string {
 // noise hits both alike, and reports the median of the per-round p50 ratios.
 func ComparePaired(run, against func() error, rounds, warmup, iters int) (Paired, error) {
 	p := Paired{Rounds: rounds, ItersPerSide: iters}
-	for r := 0; r < rounds; r++ {
-		a, err := Measure(run, warmup, iters)
-		if err != nil {
-			return p, err
+	p50 := func(f func() error) func() (float64, error) {
+		return func() (float64, error) {
+			r, err := Measure(f, warmup, iters)
+			return r.P50ms, err
 		}
-		b, err := Measure(against, warmup, iters)
-		if err != nil {
-			return p, err
-		}
-		p.P50ms = append(p.P50ms, a.P50ms)
-		p.AgainstP50ms = append(p.AgainstP50ms, b.P50ms)
-		p.Ratios = append(p.Ratios, a.P50ms/b.P50ms)
 	}
+	var err error
+	p.P50ms, p.AgainstP50ms, p.Ratios, err = alternate(rounds, p50(run), p50(against))
 	p.MedianRatio = median(p.Ratios)
-	return p, nil
+	return p, err
 }
