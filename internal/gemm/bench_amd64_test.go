@@ -1,6 +1,10 @@
 package gemm
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/actswap/actswap/internal/testutil"
+)
 
 // BenchmarkFMAPeak measures one core's float32 FMA peak: 12 independent 8-wide FMA chains.
 func BenchmarkFMAPeak(b *testing.B) {
@@ -8,9 +12,9 @@ func BenchmarkFMAPeak(b *testing.B) {
 		b.Skip("no AVX2/FMA")
 	}
 	const iters = 1 << 20
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		fmaPeak(iters)
 	}
-	reportCPU(b, start, 192*iters)
+	testutil.ReportCPU(b, start, 192*iters)
 }

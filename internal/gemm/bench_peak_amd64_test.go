@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"github.com/actswap/actswap/internal/testutil"
 	"slices"
 	"sync"
 	"time"
@@ -17,9 +18,9 @@ var fmaPeakGFLOPs = sync.OnceValue(func() float64 {
 	fmaPeak(iters) // let the clock settle
 	var rounds []time.Duration
 	for range 7 {
-		start := processCPU()
+		start := testutil.ProcessCPU()
 		fmaPeak(iters)
-		rounds = append(rounds, processCPU()-start)
+		rounds = append(rounds, testutil.ProcessCPU()-start)
 	}
 	slices.Sort(rounds)
 	if rounds[3] <= 0 {

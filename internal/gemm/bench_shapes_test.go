@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"testing"
 )
@@ -13,13 +14,13 @@ func benchPackedB(b *testing.B, m, n, k int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		if err := SgemmPackedB(false, m, 1, x, k, pb, 0, c, n, 1, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start, 2*float64(m*n*k))
+	testutil.ReportCPU(b, start, 2*float64(m*n*k))
 }
 
 // ViT-Tiny's Linear layers over 197 tokens (width 192, MLP 768).
@@ -33,13 +34,13 @@ func BenchmarkViTScores(b *testing.B) {
 	const m, n, k = 197, 197, 64
 	r := rand.New(rand.NewPCG(1, 2))
 	x, y, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		if err := Sgemm(false, true, m, n, k, 0.125, x, k, y, k, 0, c, n, 1); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start, 2*float64(m*n*k))
+	testutil.ReportCPU(b, start, 2*float64(m*n*k))
 }
 
 // BenchmarkKernel6x16 is the micro-kernel alone on L1-resident panels (k = 192).
@@ -47,11 +48,11 @@ func BenchmarkKernel6x16(b *testing.B) {
 	const k = 192
 	r := rand.New(rand.NewPCG(1, 2))
 	a, bp, c := randSlice(r, k*mr), randSlice(r, k*nr), make([]float32, mr*nr)
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		microKernel(k, a, bp, c, nr, false)
 	}
-	reportCPU(b, start, 2*float64(mr*nr*k))
+	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
 
 // BenchmarkKernel6x16Indirect is the indirect micro-kernel alone, B rows 3 floats apart in L1.
@@ -63,11 +64,11 @@ func BenchmarkKernel6x16Indirect(b *testing.B) {
 	for p := range offs {
 		offs[p] = 3 * p
 	}
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		indirectKernel(k, a, data, offs, c, nr, false)
 	}
-	reportCPU(b, start, 2*float64(mr*nr*k))
+	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
 
 // BenchmarkKernel12x32 is the AVX-512 wide tile alone on L1-resident panels (k = 192).
@@ -78,9 +79,9 @@ func BenchmarkKernel12x32(b *testing.B) {
 	const k = 192
 	r := rand.New(rand.NewPCG(1, 2))
 	a, bp, c := randSlice(r, 2*k*mr), randSlice(r, 2*k*nr), make([]float32, 4*mr*nr)
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		wideKernel(k, a, bp, c, 2*nr, false)
 	}
-	reportCPU(b, start, 2*float64(4*mr*nr*k))
+	testutil.ReportCPU(b, start, 2*float64(4*mr*nr*k))
 }

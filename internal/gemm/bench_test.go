@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"testing"
 )
@@ -10,7 +11,7 @@ func benchSgemm(b *testing.B, m, n, k, threads int) {
 	x, y, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	peak := fmaPeakGFLOPs()
 	b.ResetTimer()
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		if err := Sgemm(false, false, m, n, k, 1, x, k, y, n, 0, c, n, threads); err != nil {
 			b.Fatal(err)
@@ -18,10 +19,10 @@ func benchSgemm(b *testing.B, m, n, k, threads int) {
 	}
 	flops := 2 * float64(m*n*k)
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	reportCPU(b, start, flops)
+	testutil.ReportCPU(b, start, flops)
 	// CPU time per core against the FMA loop's CPU-time peak: other tenants of a shared machine
 	// slow the wall clock, not the CPU time a run consumes.
-	if cpu := processCPU() - start; peak > 0 && cpu > 0 && threads == 1 {
+	if cpu := testutil.ProcessCPU() - start; peak > 0 && cpu > 0 && threads == 1 {
 		b.ReportMetric(100*flops*float64(b.N)/cpu.Seconds()/1e9/peak, "%FMA-peak")
 	}
 }

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -112,14 +113,14 @@ func BenchmarkSgemmGather(b *testing.B) {
 			}
 			out := make([]float32, len(rows)*sh.m)
 			flops := 2 * float64(len(rows)*sh.m*len(cols))
-			start := processCPU()
+			start := testutil.ProcessCPU()
 			for b.Loop() {
 				if err := SgemmGather(GatherA{Data: data, Rows: rows, Cols: cols}, pb, out, sh.m, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			reportCPU(b, start, flops)
+			testutil.ReportCPU(b, start, flops)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -387,14 +388,14 @@ func BenchmarkConvResNet(b *testing.B) {
 					b.Fatal(err)
 				}
 				flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
-				start := processCPU()
+				start := testutil.ProcessCPU()
 				for b.Loop() {
 					if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				reportCPU(b, start, flops)
+				testutil.ReportCPU(b, start, flops)
 			})
 		}
 	}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -100,11 +101,11 @@ func BenchmarkMaxPoolResNet(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := NewContext(1)
-	start := processCPU()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		if _, err := kern.Run(ctx, []*tensor.Tensor{x}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start, 64*56*56*9)
+	testutil.ReportCPU(b, start, 64*56*56*9)
 }
