@@ -7,12 +7,9 @@
 // func kernel6x16(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 // Requires: AVX, FMA3, MMX+
 TEXT ·kernel6x16(SB), NOSPLIT, $0-41
-	MOVQ k+0(FP), AX
-	MOVQ a+8(FP), CX
-	MOVQ b+16(FP), DX
-
-	// Prefetch the C tile: its rows are ldc apart, usually in different pages and cold,
-	// and fetching them now overlaps the misses with the k loop.
+	MOVQ       k+0(FP), AX
+	MOVQ       a+8(FP), CX
+	MOVQ       b+16(FP), DX
 	MOVQ       c+24(FP), BX
 	MOVQ       ldc+32(FP), SI
 	SHLQ       $0x02, SI
@@ -173,33 +170,33 @@ write:
 
 	// C += acc
 	VADDPS  (AX), Y0, Y0
-	VADDPS  32(AX), Y1, Y1
 	VMOVUPS Y0, (AX)
+	VADDPS  32(AX), Y1, Y1
 	VMOVUPS Y1, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y2, Y2
-	VADDPS  32(AX), Y3, Y3
 	VMOVUPS Y2, (AX)
+	VADDPS  32(AX), Y3, Y3
 	VMOVUPS Y3, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y4, Y4
-	VADDPS  32(AX), Y5, Y5
 	VMOVUPS Y4, (AX)
+	VADDPS  32(AX), Y5, Y5
 	VMOVUPS Y5, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y6, Y6
-	VADDPS  32(AX), Y7, Y7
 	VMOVUPS Y6, (AX)
+	VADDPS  32(AX), Y7, Y7
 	VMOVUPS Y7, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y8, Y8
-	VADDPS  32(AX), Y9, Y9
 	VMOVUPS Y8, (AX)
+	VADDPS  32(AX), Y9, Y9
 	VMOVUPS Y9, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y10, Y10
-	VADDPS  32(AX), Y11, Y11
 	VMOVUPS Y10, (AX)
+	VADDPS  32(AX), Y11, Y11
 	VMOVUPS Y11, 32(AX)
 	VZEROUPPER
 	RET
@@ -360,7 +357,7 @@ iunrolled:
 
 itail:
 	TESTQ        AX, AX
-	JZ           iwrite
+	JZ           write
 	MOVQ         (BX), SI
 	VMOVUPS      (DX)(SI*4), Y12
 	VMOVUPS      32(DX)(SI*4), Y13
@@ -387,46 +384,49 @@ itail:
 	DECQ         AX
 	JMP          itail
 
-iwrite:
-	MOVQ    c+32(FP), AX
-	MOVQ    ldc+40(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+48(FP), DL
-	TESTB   DL, DL
-	JZ      istore
+write:
+	MOVQ  c+32(FP), AX
+	MOVQ  ldc+40(FP), CX
+	SHLQ  $0x02, CX
+	MOVB  accumulate+48(FP), DL
+	TESTB DL, DL
+	JZ    store
+
+	// C += acc
 	VADDPS  (AX), Y0, Y0
-	VADDPS  32(AX), Y1, Y1
 	VMOVUPS Y0, (AX)
+	VADDPS  32(AX), Y1, Y1
 	VMOVUPS Y1, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y2, Y2
-	VADDPS  32(AX), Y3, Y3
 	VMOVUPS Y2, (AX)
+	VADDPS  32(AX), Y3, Y3
 	VMOVUPS Y3, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y4, Y4
-	VADDPS  32(AX), Y5, Y5
 	VMOVUPS Y4, (AX)
+	VADDPS  32(AX), Y5, Y5
 	VMOVUPS Y5, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y6, Y6
-	VADDPS  32(AX), Y7, Y7
 	VMOVUPS Y6, (AX)
+	VADDPS  32(AX), Y7, Y7
 	VMOVUPS Y7, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y8, Y8
-	VADDPS  32(AX), Y9, Y9
 	VMOVUPS Y8, (AX)
+	VADDPS  32(AX), Y9, Y9
 	VMOVUPS Y9, 32(AX)
 	ADDQ    CX, AX
 	VADDPS  (AX), Y10, Y10
-	VADDPS  32(AX), Y11, Y11
 	VMOVUPS Y10, (AX)
+	VADDPS  32(AX), Y11, Y11
 	VMOVUPS Y11, 32(AX)
 	VZEROUPPER
 	RET
 
-istore:
+store:
+	// C = acc
 	VMOVUPS Y0, (AX)
 	VMOVUPS Y1, 32(AX)
 	ADDQ    CX, AX
@@ -562,17 +562,15 @@ store8:
 // func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kernel12x32(SB), NOSPLIT, $0-41
-	MOVQ k+0(FP), AX
-	MOVQ a+8(FP), CX
-	LEAQ (AX)(AX*2), DX
-	SHLQ $0x03, DX
-	ADDQ CX, DX
-	MOVQ b+16(FP), BX
-	MOVQ AX, SI
-	SHLQ $0x06, SI
-	ADDQ BX, SI
-
-	// Prefetch the C tile's 12 rows of 128 bytes.
+	MOVQ       k+0(FP), AX
+	MOVQ       a+8(FP), CX
+	LEAQ       (AX)(AX*2), DX
+	SHLQ       $0x03, DX
+	ADDQ       CX, DX
+	MOVQ       b+16(FP), BX
+	MOVQ       AX, SI
+	SHLQ       $0x06, SI
+	ADDQ       BX, SI
 	MOVQ       c+24(FP), DI
 	MOVQ       ldc+32(FP), R8
 	SHLQ       $0x02, R8
@@ -810,15 +808,13 @@ store:
 // func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kernel12x32Indirect(SB), NOSPLIT, $0-49
-	MOVQ k+0(FP), AX
-	MOVQ a+8(FP), CX
-	LEAQ (AX)(AX*2), DX
-	SHLQ $0x03, DX
-	ADDQ CX, DX
-	MOVQ b+16(FP), BX
-	MOVQ offs+24(FP), SI
-
-	// Prefetch the C tile's 12 rows of 128 bytes.
+	MOVQ       k+0(FP), AX
+	MOVQ       a+8(FP), CX
+	LEAQ       (AX)(AX*2), DX
+	SHLQ       $0x03, DX
+	ADDQ       CX, DX
+	MOVQ       b+16(FP), BX
+	MOVQ       offs+24(FP), SI
 	MOVQ       c+32(FP), DI
 	MOVQ       ldc+40(FP), R8
 	SHLQ       $0x02, R8
@@ -1598,27 +1594,25 @@ store:
 // func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kernel7x64Gather(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), AX
-	MOVQ data+8(FP), CX
-	MOVQ rows+16(FP), DX
-	MOVQ (DX), BX
-	LEAQ (CX)(BX*4), BX
-	MOVQ 8(DX), SI
-	LEAQ (CX)(SI*4), SI
-	MOVQ 16(DX), DI
-	LEAQ (CX)(DI*4), DI
-	MOVQ 24(DX), R8
-	LEAQ (CX)(R8*4), R8
-	MOVQ 32(DX), R9
-	LEAQ (CX)(R9*4), R9
-	MOVQ 40(DX), R10
-	LEAQ (CX)(R10*4), R10
-	MOVQ 48(DX), DX
-	LEAQ (CX)(DX*4), DX
-	MOVQ cols+24(FP), CX
-	MOVQ b+32(FP), R11
-
-	// Prefetch the C tile's rows.
+	MOVQ       k+0(FP), AX
+	MOVQ       data+8(FP), CX
+	MOVQ       rows+16(FP), DX
+	MOVQ       (DX), BX
+	LEAQ       (CX)(BX*4), BX
+	MOVQ       8(DX), SI
+	LEAQ       (CX)(SI*4), SI
+	MOVQ       16(DX), DI
+	LEAQ       (CX)(DI*4), DI
+	MOVQ       24(DX), R8
+	LEAQ       (CX)(R8*4), R8
+	MOVQ       32(DX), R9
+	LEAQ       (CX)(R9*4), R9
+	MOVQ       40(DX), R10
+	LEAQ       (CX)(R10*4), R10
+	MOVQ       48(DX), DX
+	LEAQ       (CX)(DX*4), DX
+	MOVQ       cols+24(FP), CX
+	MOVQ       b+32(FP), R11
 	MOVQ       c+40(FP), R12
 	MOVQ       ldc+48(FP), R13
 	SHLQ       $0x02, R13
@@ -1626,36 +1620,43 @@ TEXT ·kernel7x64Gather(SB), NOSPLIT, $0-57
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	ADDQ       R13, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
 	PREFETCHT0 128(R12)
 	PREFETCHT0 192(R12)
+	PREFETCHT0 252(R12)
 	VXORPS     Z0, Z0, Z0
 	VXORPS     Z1, Z1, Z1
 	VXORPS     Z2, Z2, Z2
@@ -1842,39 +1843,43 @@ store:
 // func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
 // Requires: AVX, FMA3, MMX+
 TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), AX
-	MOVQ data+8(FP), CX
-	MOVQ rows+16(FP), DX
-	MOVQ (DX), BX
-	LEAQ (CX)(BX*4), BX
-	MOVQ 8(DX), SI
-	LEAQ (CX)(SI*4), SI
-	MOVQ 16(DX), DI
-	LEAQ (CX)(DI*4), DI
-	MOVQ 24(DX), R8
-	LEAQ (CX)(R8*4), R8
-	MOVQ 32(DX), R9
-	LEAQ (CX)(R9*4), R9
-	MOVQ 40(DX), DX
-	LEAQ (CX)(DX*4), DX
-	MOVQ cols+24(FP), CX
-	MOVQ b+32(FP), R10
-
-	// Prefetch the C tile's rows.
+	MOVQ       k+0(FP), AX
+	MOVQ       data+8(FP), CX
+	MOVQ       rows+16(FP), DX
+	MOVQ       (DX), BX
+	LEAQ       (CX)(BX*4), BX
+	MOVQ       8(DX), SI
+	LEAQ       (CX)(SI*4), SI
+	MOVQ       16(DX), DI
+	LEAQ       (CX)(DI*4), DI
+	MOVQ       24(DX), R8
+	LEAQ       (CX)(R8*4), R8
+	MOVQ       32(DX), R9
+	LEAQ       (CX)(R9*4), R9
+	MOVQ       40(DX), DX
+	LEAQ       (CX)(DX*4), DX
+	MOVQ       cols+24(FP), CX
+	MOVQ       b+32(FP), R10
 	MOVQ       c+40(FP), R11
 	MOVQ       ldc+48(FP), R12
 	SHLQ       $0x02, R12
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	ADDQ       R12, R11
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	ADDQ       R12, R11
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	ADDQ       R12, R11
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	ADDQ       R12, R11
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	ADDQ       R12, R11
 	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
 	VXORPS     Y0, Y0, Y0
 	VXORPS     Y1, Y1, Y1
 	VXORPS     Y2, Y2, Y2

@@ -50,28 +50,9 @@ func microKernel() {
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
 
-	Comment("Prefetch the C tile: its rows are ldc apart, usually in different pages and cold,",
-		"and fetching them now overlaps the misses with the k loop.")
-	{
-		pc := Load(Param("c"), GP64())
-		pld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), pld)
-		for i := 0; i < mr; i++ {
-			PREFETCHT0(Mem{Base: pc})
-			PREFETCHT0(Mem{Base: pc, Disp: 60})
-			if i < mr-1 {
-				ADDQ(pld, pc)
-			}
-		}
-	}
+	prefetchTile(mr, 4*nr)
 
-	var acc [mr][2]VecVirtual
-	for i := range acc {
-		for j := range acc[i] {
-			acc[i][j] = YMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
-		}
-	}
+	acc := zeroedTile(mr, 2, YMM)
 	b0, b1 := YMM(), YMM()
 	bc := [2]VecVirtual{YMM(), YMM()}
 
@@ -107,38 +88,7 @@ func microKernel() {
 	DECQ(k)
 	JMP(LabelRef("tail"))
 
-	Label("write")
-	c := Mem{Base: Load(Param("c"), GP64())}
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	accumulate := Load(Param("accumulate"), GP8())
-	TESTB(accumulate, accumulate)
-	JZ(LabelRef("store"))
-
-	Comment("C += acc")
-	for i := 0; i < mr; i++ {
-		VADDPS(c, acc[i][0], acc[i][0])
-		VADDPS(c.Offset(32), acc[i][1], acc[i][1])
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(32))
-		if i < mr-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
-
-	Label("store")
-	Comment("C = acc")
-	for i := 0; i < mr; i++ {
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(32))
-		if i < mr-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	writeTile(acc, 32)
 }
 
 // indirectKernel emits kernel6x16Indirect(k, a, b, offs, c, ldc, accumulate): kernel6x16 with
@@ -152,25 +102,8 @@ func indirectKernel() {
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Load(Param("b"), GP64())
 	offs := Mem{Base: Load(Param("offs"), GP64())}
-	{
-		pc := Load(Param("c"), GP64())
-		pld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), pld)
-		for i := 0; i < mr; i++ {
-			PREFETCHT0(Mem{Base: pc})
-			PREFETCHT0(Mem{Base: pc, Disp: 60})
-			if i < mr-1 {
-				ADDQ(pld, pc)
-			}
-		}
-	}
-	var acc [mr][2]VecVirtual
-	for i := range acc {
-		for j := range acc[i] {
-			acc[i][j] = YMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
-		}
-	}
+	prefetchTile(mr, 4*nr)
+	acc := zeroedTile(mr, 2, YMM)
 	b0, b1 := YMM(), YMM()
 	bc := [2]VecVirtual{YMM(), YMM()}
 	row := GP64()
@@ -197,41 +130,14 @@ func indirectKernel() {
 	JMP(LabelRef("iunrolled"))
 	Label("itail")
 	TESTQ(k, k)
-	JZ(LabelRef("iwrite"))
+	JZ(LabelRef("write"))
 	step(0)
 	ADDQ(U32(4*mr), a.Base)
 	ADDQ(U32(8), offs.Base)
 	DECQ(k)
 	JMP(LabelRef("itail"))
 
-	Label("iwrite")
-	c := Mem{Base: Load(Param("c"), GP64())}
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	accumulate := Load(Param("accumulate"), GP8())
-	TESTB(accumulate, accumulate)
-	JZ(LabelRef("istore"))
-	for i := 0; i < mr; i++ {
-		VADDPS(c, acc[i][0], acc[i][0])
-		VADDPS(c.Offset(32), acc[i][1], acc[i][1])
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(32))
-		if i < mr-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
-	Label("istore")
-	for i := 0; i < mr; i++ {
-		VMOVUPS(acc[i][0], c)
-		VMOVUPS(acc[i][1], c.Offset(32))
-		if i < mr-1 {
-			ADDQ(ldc, c.Base)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	writeTile(acc, 32)
 }
 
 // wideKernel emits kernel12x32(k, a, b, c, ldc, accumulate), or with indirect
@@ -269,20 +175,7 @@ func wideKernel(indirect bool) {
 		ADDQ(b0, b1)
 	}
 
-	Comment("Prefetch the C tile's 12 rows of 128 bytes.")
-	{
-		pc := Load(Param("c"), GP64())
-		pld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), pld)
-		for i := 0; i < rows; i++ {
-			PREFETCHT0(Mem{Base: pc})
-			PREFETCHT0(Mem{Base: pc, Disp: 64})
-			PREFETCHT0(Mem{Base: pc, Disp: 124})
-			if i < rows-1 {
-				ADDQ(pld, pc)
-			}
-		}
-	}
+	prefetchTile(rows, 4*cols)
 
 	acc := zeroedZMMTile(rows, 2)
 	bv := [2]VecVirtual{ZMM(), ZMM()}
@@ -500,20 +393,7 @@ func gatherKernel(wide bool) {
 	cols := Load(Param("cols"), GP64())
 	b := Load(Param("b"), GP64())
 
-	Comment("Prefetch the C tile's rows.")
-	{
-		pc := Load(Param("c"), GP64())
-		pld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), pld)
-		for i := 0; i < rows; i++ {
-			for d := 0; d < 4*width; d += 64 {
-				PREFETCHT0(Mem{Base: pc, Disp: d})
-			}
-			if i < rows-1 {
-				ADDQ(pld, pc)
-			}
-		}
-	}
+	prefetchTile(rows, 4*width)
 
 	acc := zeroedTile(rows, vecs, reg)
 	bv := make([]VecVirtual, vecs)
@@ -709,6 +589,25 @@ func deinterleaveKernel() {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// prefetchTile emits prefetches of a C tile's rows (rowBytes each, ldc floats apart, from the
+// c parameter): one per cache line, and one for the row's last value when the row straddles a
+// further line. The rows are usually in different pages and cold; fetching them at the start
+// overlaps the misses with the k loop.
+func prefetchTile(rows, rowBytes int) {
+	pc := Load(Param("c"), GP64())
+	pld := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), pld)
+	for i := 0; i < rows; i++ {
+		for d := 0; d < rowBytes; d += 64 {
+			PREFETCHT0(Mem{Base: pc, Disp: d})
+		}
+		PREFETCHT0(Mem{Base: pc, Disp: rowBytes - 4})
+		if i < rows-1 {
+			ADDQ(pld, pc)
+		}
+	}
 }
 
 // zeroedZMMTile allocates a wide kernel's accumulators, rows × vecs zmm registers, zeroed.
