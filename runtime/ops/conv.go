@@ -275,6 +275,7 @@ type convShape struct {
 	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
 	gather                 bool
 	gatherRows, gatherCols []int
+	depthwise              *depthwiseLayout // convDepthwise2D's tap offsets and grids, 2-D depthwise only
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -302,14 +303,16 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
-	if s.gather = s.gatherPays(); s.gather {
+	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
+		s.depthwise = newDepthwiseLayout(s)
+	} else if s.gather = s.gatherPays(); s.gather {
 		s.fillGatherOffsets()
 	} else if s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg())
 		for c := range s.gridOffsets {
 			s.gridOffsets[c] = c * s.inSize
 		}
-	} else if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 && !s.isPointwise() {
+	} else if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 {
 		s.gridOffsets = make([]int, s.cg()*s.kSize)
 		s.fillGridOffsets(s.gridOffsets)
 	}

@@ -17,7 +17,7 @@ import (
 //
 // Each plane gets its bias, residual and activation while it is in cache.
 func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float32, act func([]float32), out []float32) error {
-	l := newDepthwiseLayout(s)
+	l := s.depthwise // built with the shape (cachedShape)
 	kSize := s.kSize
 	var failure atomic.Value
 	ctx.Parallel(s.batch*s.c, 1, func(lo, hi int) {
