@@ -1,7 +1,6 @@
 package vecmath
 
 import (
-	"fmt"
 	"math"
 	"testing"
 )
@@ -232,24 +231,6 @@ func TestSoftmaxHelpers(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestAsmConstants pins asm/gen.go's copies of the coefficients to coeffs.go's.
-func TestAsmConstants(t *testing.T) {
-	// The generator is a separate main package; compare through its source text.
-	src, err := readFile("asm/gen.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string][]float32{"expPoly": expPoly[:], "tanhPoly": tanhPoly[:], "erfPoly": erfPoly[:], "erfcPoly": erfcPoly[:]} {
-		got, err := float32List(src, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("asm/gen.go's %s = %v, coeffs.go has %v", name, got, want)
-		}
-	}
 }
 
 // elementwiseKernels are the public elementwise kernels with the scalar functions they follow.

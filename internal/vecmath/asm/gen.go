@@ -12,33 +12,34 @@ import (
 	"math/bits"
 	"strings"
 
+	"github.com/actswap/actswap/internal/vecmath/coeffs"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// Constants, repeated from ../coeffs.go (TestAsmConstants in the package compares them).
+// The kernels' coefficients and range constants, from package coeffs (shared with the Go
+// kernels), under the names the emitters use.
 var (
-	expPoly  = []float32{0.5, 0.166666657, 0.0416662954, 0.00833349675, 0.00139446498, 0.000197903573}
-	tanhPoly = []float32{-0.333332807, 0.133314416, -0.0537397154, 0.0206390899, -0.00570499059}
-	erfPoly  = []float32{1.12837923, -0.376126379, 0.112837739, -0.0268631205, 0.00520031201, -0.000769290491}
-	erfcPoly = []float32{1.49908828e-05, 0.238964185, 0.243920922, 0.189052179, 0.285812616,
-		-0.154089406, 0.458263338, -0.338789582, 0.0768508017}
+	expPoly  = coeffs.ExpPoly[:]
+	tanhPoly = coeffs.TanhPoly[:]
+	erfPoly  = coeffs.ErfPoly[:]
+	erfcPoly = coeffs.ErfcPoly[:]
 )
 
 const (
-	erfcT      = 0.3
-	uMax       = 15
-	tanhSmall  = 0.625
-	erfSmall   = 0.5
-	expLo      = -104
-	expHi      = 89
-	log2e      = 1.44269504088896341
-	ln2Hi      = 0.693359375
-	ln2Lo      = -2.12194440e-4
-	geluTanhC  = 0.7978845608028654
-	geluTanhK  = 0.044715
-	geluTanhLo = -20
+	erfcT      = coeffs.ErfcT
+	uMax       = coeffs.UMax
+	tanhSmall  = coeffs.TanhSmall
+	erfSmall   = coeffs.ErfSmall
+	expLo      = coeffs.ExpLo
+	expHi      = coeffs.ExpHi
+	log2e      = coeffs.Log2e
+	ln2Hi      = coeffs.Ln2Hi
+	ln2Lo      = coeffs.Ln2Lo
+	geluTanhC  = coeffs.GeluTanhC
+	geluTanhK  = coeffs.GeluTanhK
+	geluTanhLo = coeffs.GeluTanhLo
 )
 
 func main() {
