@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/actswap/actswap/internal/vecmath/coeffs"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -67,7 +68,7 @@ type exp16 struct {
 }
 
 func newExp16() exp16 {
-	lo, hi := bcast(vecF32("expLo", expLo)), bcast(vecF32("expHi", expHi))
+	lo, hi := bcast(vecF32("expLo", coeffs.ExpLo)), bcast(vecF32("expHi", coeffs.ExpHi))
 	c := newExpParts16()
 	c.lo, c.hi = lo, hi
 	return c
@@ -77,10 +78,10 @@ func newExp16() exp16 {
 // whose exponent needs no clamp).
 func newExpParts16() exp16 {
 	c := exp16{
-		log2e: bcast(vecF32("log2e", log2e)), ln2Hi: bcast(vecF32("ln2Hi", ln2Hi)),
-		ln2Lo: bcast(vecF32("ln2Lo", ln2Lo)), one: bcast(vecF32("one", 1)),
+		log2e: bcast(vecF32("log2e", coeffs.Log2e)), ln2Hi: bcast(vecF32("ln2Hi", coeffs.Ln2Hi)),
+		ln2Lo: bcast(vecF32("ln2Lo", coeffs.Ln2Lo)), one: bcast(vecF32("one", 1)),
 	}
-	for i, v := range expPoly {
+	for i, v := range coeffs.ExpPoly[:] {
 		c.poly = append(c.poly, bcast(coef("expP", i, v)))
 	}
 	return c

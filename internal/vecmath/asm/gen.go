@@ -18,30 +18,6 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// The kernels' coefficients and range constants, from package coeffs (shared with the Go
-// kernels), under the names the emitters use.
-var (
-	expPoly  = coeffs.ExpPoly[:]
-	tanhPoly = coeffs.TanhPoly[:]
-	erfPoly  = coeffs.ErfPoly[:]
-	erfcPoly = coeffs.ErfcPoly[:]
-)
-
-const (
-	erfcT      = coeffs.ErfcT
-	uMax       = coeffs.UMax
-	tanhSmall  = coeffs.TanhSmall
-	erfSmall   = coeffs.ErfSmall
-	expLo      = coeffs.ExpLo
-	expHi      = coeffs.ExpHi
-	log2e      = coeffs.Log2e
-	ln2Hi      = coeffs.Ln2Hi
-	ln2Lo      = coeffs.Ln2Lo
-	geluTanhC  = coeffs.GeluTanhC
-	geluTanhK  = coeffs.GeluTanhK
-	geluTanhLo = coeffs.GeluTanhLo
-)
-
 func main() {
 	ConstraintExpr("amd64")
 	unary(avx2, "expAVX2", "e^x", fixed(func(x VecVirtual) VecVirtual { return exp8(x, true) }))
@@ -108,11 +84,11 @@ func horner(name string, c []float32, t VecVirtual) VecVirtual {
 // clamped) is clobbered.
 func expParts(x VecVirtual) (p, s1, s2 VecVirtual) {
 	n := YMM()
-	VMULPS(vecF32("log2e", log2e), x, n)
+	VMULPS(vecF32("log2e", coeffs.Log2e), x, n)
 	VROUNDPS(U8(0), n, n) // to nearest even
-	VFNMADD231PS(vecF32("ln2Hi", ln2Hi), n, x)
-	VFNMADD231PS(vecF32("ln2Lo", ln2Lo), n, x)
-	p = horner("expP", expPoly, x)
+	VFNMADD231PS(vecF32("ln2Hi", coeffs.Ln2Hi), n, x)
+	VFNMADD231PS(vecF32("ln2Lo", coeffs.Ln2Lo), n, x)
+	p = horner("expP", coeffs.ExpPoly[:], x)
 	r2 := YMM()
 	VMULPS(x, x, r2)
 	VFMADD213PS(x, r2, p) // p·r² + r
@@ -133,8 +109,8 @@ func expParts(x VecVirtual) (p, s1, s2 VecVirtual) {
 // clampExp limits x to [expLo, expHi] in place; a NaN lane stays NaN (VMAXPS/VMINPS return
 // their first Go operand when either is NaN).
 func clampExp(x VecVirtual) {
-	VMAXPS(x, load(vecF32("expLo", expLo)), x)
-	VMINPS(x, load(vecF32("expHi", expHi)), x)
+	VMAXPS(x, load(vecF32("expLo", coeffs.ExpLo)), x)
+	VMINPS(x, load(vecF32("expHi", coeffs.ExpHi)), x)
 }
 
 // load copies a constant into a register: the operand that VMAXPS/VMINPS return on NaN, and
@@ -186,7 +162,7 @@ func sigmoid8(x VecVirtual) VecVirtual {
 func tanh8(x VecVirtual) VecVirtual {
 	a := absOf(x)
 	small := YMM()
-	VCMPPS(U8(cmpLT), vecF32("tanhSmall", tanhSmall), a, small)
+	VCMPPS(U8(cmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
 	// Large |x|: (1 − e)/(1 + e), e = e^(−2|x|), with x's sign.
 	e := YMM()
 	VMULPS(vecF32("minusTwo", -2), a, e)
@@ -200,7 +176,7 @@ func tanh8(x VecVirtual) VecVirtual {
 	// Small |x|: x + x³·q(x²).
 	x2 := YMM()
 	VMULPS(x, x, x2)
-	q := horner("tanhP", tanhPoly, x2)
+	q := horner("tanhP", coeffs.TanhPoly[:], x2)
 	VMULPS(x, x2, x2) // x³
 	VFMADD213PS(x, x2, q)
 	VBLENDVPS(small, q, big, big)
@@ -212,10 +188,10 @@ func tanh8(x VecVirtual) VecVirtual {
 func erfcTail8(u VecVirtual, scale float32) VecVirtual {
 	t := YMM()
 	VMOVUPS(vecF32("one", 1), t)
-	VFMADD231PS(vecF32("erfcT", erfcT), u, t) // 1 + T·u
+	VFMADD231PS(vecF32("erfcT", coeffs.ErfcT), u, t) // 1 + T·u
 	VDIVPS(t, load(vecF32("one", 1)), t)
-	c := make([]float32, len(erfcPoly))
-	for i, v := range erfcPoly {
+	c := make([]float32, len(coeffs.ErfcPoly[:]))
+	for i, v := range coeffs.ErfcPoly[:] {
 		c[i] = v * scale
 	}
 	return horner(fmt.Sprintf("erfcR%dth", int(1/scale)), c, t)
@@ -224,11 +200,11 @@ func erfcTail8(u VecVirtual, scale float32) VecVirtual {
 func erf8(x VecVirtual) VecVirtual {
 	a := absOf(x)
 	small := YMM()
-	VCMPPS(U8(cmpLT), vecF32("erfSmall", erfSmall), a, small)
+	VCMPPS(U8(cmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
 	// Large |x|: 1 − e^(−x²)·erfcTail(√2·|x|), with x's sign.
 	u := YMM()
 	VMULPS(vecF32("sqrt2", math.Sqrt2), a, u)
-	VMINPS(u, load(vecF32("uMax", uMax)), u)
+	VMINPS(u, load(vecF32("uMax", coeffs.UMax)), u)
 	r := erfcTail8(u, 1)
 	m := YMM()
 	VMULPS(a, a, m)
@@ -242,7 +218,7 @@ func erf8(x VecVirtual) VecVirtual {
 	// Small |x|: x·p(x²).
 	x2 := YMM()
 	VMULPS(x, x, x2)
-	p := horner("erfP", erfPoly, x2)
+	p := horner("erfP", coeffs.ErfPoly[:], x2)
 	VMULPS(x, p, p)
 	VBLENDVPS(small, p, big, big)
 	return big
@@ -252,7 +228,7 @@ func erf8(x VecVirtual) VecVirtual {
 // hi + lo, and the final scaling by 2^n2 last so that denormal results round once.
 func gelu8(x VecVirtual) VecVirtual {
 	u := absOf(x)
-	VMINPS(u, load(vecF32("uMax", uMax)), u)
+	VMINPS(u, load(vecF32("uMax", coeffs.UMax)), u)
 	// −u²/2 = hi + lo exactly: w = −u/2 is exact, hi = u·w rounded, lo = u·w − hi by FMA.
 	w, hi, lo := YMM(), YMM(), YMM()
 	VMULPS(vecF32("minusHalf", -0.5), u, w)
@@ -271,7 +247,7 @@ func gelu8(x VecVirtual) VecVirtual {
 	VSUBPS(pos, one, pos)
 	VMULPS(x, pos, pos) // x·(1 − Φ(−x))
 	neg := YMM()
-	VMAXPS(x, load(vecF32("minusUMax", -uMax)), neg)
+	VMAXPS(x, load(vecF32("minusUMax", -coeffs.UMax)), neg)
 	VMULPS(g, neg, neg)
 	VMULPS(s2, neg, neg) // x·Φ(x) for x < 0
 	VBLENDVPS(x, neg, pos, pos)
@@ -280,13 +256,13 @@ func gelu8(x VecVirtual) VecVirtual {
 
 func geluTanh8(x VecVirtual) VecVirtual {
 	xc := YMM()
-	VMAXPS(x, load(vecF32("geluTanhLo", geluTanhLo)), xc)
+	VMAXPS(x, load(vecF32("geluTanhLo", coeffs.GeluTanhLo)), xc)
 	z := YMM()
 	VMULPS(xc, xc, z)
-	VMULPS(vecF32("geluTanhK", geluTanhK), z, z)
+	VMULPS(vecF32("geluTanhK", coeffs.GeluTanhK), z, z)
 	VADDPS(vecF32("one", 1), z, z)
 	VMULPS(xc, z, z)
-	VMULPS(vecF32("geluTanhC", geluTanhC), z, z)
+	VMULPS(vecF32("geluTanhC", coeffs.GeluTanhC), z, z)
 	e := absOf(z)
 	VMULPS(vecF32("minusTwo", -2), e, e)
 	e = exp8(e, true)

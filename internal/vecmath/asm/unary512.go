@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/vecmath/coeffs"
 	"math"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -76,7 +77,7 @@ func tanh16() func(VecVirtual) VecVirtual {
 	return func(x VecVirtual) VecVirtual {
 		a := abs16(x)
 		small := K()
-		VCMPPS_BCST(U8(cmpLT), vecF32("tanhSmall", tanhSmall), a, small)
+		VCMPPS_BCST(U8(cmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
 		// Large |x|: (1 − e)/(1 + e), e = e^(−2|x|), with x's sign.
 		e := ZMM()
 		VMULPS_BCST(vecF32("minusTwo", -2), a, e)
@@ -89,7 +90,7 @@ func tanh16() func(VecVirtual) VecVirtual {
 		// Small |x|: x + x³·q(x²).
 		x2 := ZMM()
 		VMULPS(x, x, x2)
-		q := horner16("tanhP", tanhPoly, x2)
+		q := horner16("tanhP", coeffs.TanhPoly[:], x2)
 		VMULPS(x, x2, x2) // x³
 		VFMADD213PS(x, x2, q)
 		VMOVAPS(q, small, big)
@@ -101,10 +102,10 @@ func tanh16() func(VecVirtual) VecVirtual {
 func erfcTail16(c exp16, u VecVirtual, scale float32) VecVirtual {
 	t := ZMM()
 	VMOVAPS(c.one, t)
-	VFMADD231PS_BCST(vecF32("erfcT", erfcT), u, t) // 1 + T·u
+	VFMADD231PS_BCST(vecF32("erfcT", coeffs.ErfcT), u, t) // 1 + T·u
 	VDIVPS(t, c.one, t)
-	cs := make([]float32, len(erfcPoly))
-	for i, v := range erfcPoly {
+	cs := make([]float32, len(coeffs.ErfcPoly[:]))
+	for i, v := range coeffs.ErfcPoly[:] {
 		cs[i] = v * scale
 	}
 	return horner16(fmt.Sprintf("erfcR%dth", int(1/scale)), cs, t)
@@ -115,11 +116,11 @@ func erf16() func(VecVirtual) VecVirtual {
 	return func(x VecVirtual) VecVirtual {
 		a := abs16(x)
 		small := K()
-		VCMPPS_BCST(U8(cmpLT), vecF32("erfSmall", erfSmall), a, small)
+		VCMPPS_BCST(U8(cmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
 		// Large |x|: 1 − e^(−x²)·erfcTail(√2·|x|), with x's sign.
 		u := ZMM()
 		VMULPS_BCST(vecF32("sqrt2", math.Sqrt2), a, u)
-		VMINPS(u, bcast(vecF32("uMax", uMax)), u)
+		VMINPS(u, bcast(vecF32("uMax", coeffs.UMax)), u)
 		r := erfcTail16(c, u, 1)
 		m := ZMM()
 		VMULPS(a, a, m)
@@ -131,7 +132,7 @@ func erf16() func(VecVirtual) VecVirtual {
 		// Small |x|: x·p(x²).
 		x2 := ZMM()
 		VMULPS(x, x, x2)
-		p := horner16("erfP", erfPoly, x2)
+		p := horner16("erfP", coeffs.ErfPoly[:], x2)
 		VMULPS(x, p, p)
 		VMOVAPS(p, small, big)
 		return big
@@ -145,7 +146,7 @@ func gelu16() func(VecVirtual) VecVirtual {
 	c := newExpParts16()
 	return func(x VecVirtual) VecVirtual {
 		u := abs16(x)
-		VMINPS(u, bcast(vecF32("uMax", uMax)), u)
+		VMINPS(u, bcast(vecF32("uMax", coeffs.UMax)), u)
 		// −u²/2 = hi + lo exactly: w = −u/2 is exact, hi = u·w rounded, lo = u·w − hi by FMA.
 		w, hi, lo := ZMM(), ZMM(), ZMM()
 		VMULPS_BCST(vecF32("minusHalf", -0.5), u, w)
@@ -165,7 +166,7 @@ func gelu16() func(VecVirtual) VecVirtual {
 		VSUBPS(pos, c.one, pos)
 		VMULPS(x, pos, pos) // x·(1 − Φ(−x))
 		neg := ZMM()
-		VMAXPS(x, bcast(vecF32("minusUMax", -uMax)), neg)
+		VMAXPS(x, bcast(vecF32("minusUMax", -coeffs.UMax)), neg)
 		VMULPS(g, neg, neg)
 		VSCALEFPS(h, neg, neg) // x·Φ(x) for x < 0
 		VMOVAPS(neg, signSet16(x), pos)
@@ -177,13 +178,13 @@ func geluTanh16() func(VecVirtual) VecVirtual {
 	c := newExp16()
 	return func(x VecVirtual) VecVirtual {
 		xc := ZMM()
-		VMAXPS(x, bcast(vecF32("geluTanhLo", geluTanhLo)), xc)
+		VMAXPS(x, bcast(vecF32("geluTanhLo", coeffs.GeluTanhLo)), xc)
 		z := ZMM()
 		VMULPS(xc, xc, z)
-		VMULPS_BCST(vecF32("geluTanhK", geluTanhK), z, z)
+		VMULPS_BCST(vecF32("geluTanhK", coeffs.GeluTanhK), z, z)
 		VADDPS(c.one, z, z)
 		VMULPS(xc, z, z)
-		VMULPS_BCST(vecF32("geluTanhC", geluTanhC), z, z)
+		VMULPS_BCST(vecF32("geluTanhC", coeffs.GeluTanhC), z, z)
 		e := abs16(z)
 		VMULPS_BCST(vecF32("minusTwo", -2), e, e)
 		e = c.of(e)
