@@ -5,42 +5,33 @@ package gemm
 func kernelGeneric(k int, a, b, c []float32, ldc int, accumulate bool) {
 	var acc [mr][nr]float32
 	for p := 0; p < k; p++ {
-		bp := (*[nr]float32)(b[p*nr : p*nr+nr])
-		ap := (*[mr]float32)(a[p*mr : p*mr+mr])
-		for i := 0; i < mr; i++ {
-			ai := ap[i]
-			row := &acc[i]
-			for q := 0; q < nr; q++ {
-				row[q] += ai * bp[q]
-			}
-		}
+		addOuter(&acc, (*[mr]float32)(a[p*mr:p*mr+mr]), (*[nr]float32)(b[p*nr:p*nr+nr]))
 	}
-	for i := 0; i < mr; i++ {
-		dst := c[i*ldc : i*ldc+nr]
-		if accumulate {
-			for q := range dst {
-				dst[q] += acc[i][q]
-			}
-		} else {
-			copy(dst, acc[i][:])
-		}
-	}
+	storeTile(&acc, c, ldc, accumulate)
 }
 
 // kernelGenericIndirect is kernelGeneric with row p of the B panel at b[offs[p]:].
 func kernelGenericIndirect(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	var acc [mr][nr]float32
 	for p := 0; p < k; p++ {
-		bp := (*[nr]float32)(b[offs[p] : offs[p]+nr])
-		ap := (*[mr]float32)(a[p*mr : p*mr+mr])
-		for i := 0; i < mr; i++ {
-			ai := ap[i]
-			row := &acc[i]
-			for q := 0; q < nr; q++ {
-				row[q] += ai * bp[q]
-			}
+		addOuter(&acc, (*[mr]float32)(a[p*mr:p*mr+mr]), (*[nr]float32)(b[offs[p]:offs[p]+nr]))
+	}
+	storeTile(&acc, c, ldc, accumulate)
+}
+
+// addOuter adds the outer product of a column of A and a row of B to the tile.
+func addOuter(acc *[mr][nr]float32, ap *[mr]float32, bp *[nr]float32) {
+	for i := 0; i < mr; i++ {
+		ai := ap[i]
+		row := &acc[i]
+		for q := 0; q < nr; q++ {
+			row[q] += ai * bp[q]
 		}
 	}
+}
+
+// storeTile writes the tile to C (rows ldc apart), or adds it when accumulate.
+func storeTile(acc *[mr][nr]float32, c []float32, ldc int, accumulate bool) {
 	for i := 0; i < mr; i++ {
 		dst := c[i*ldc : i*ldc+nr]
 		if accumulate {
