@@ -63,33 +63,38 @@ func perChannel(t *tensor.Tensor, c, spatial int, what string) (func(ch, pos int
 	return nil, fmt.Errorf("%s has %d elements, want %d (one per channel)", what, len(v), c)
 }
 
-// batchNormFloat32 is inference BatchNormalization for float32 data and per-channel float32
-// parameters (BatchNormalization that no Conv absorbed: DenseNet's and pre-activation ResNets'
-// BN → ReLU → Conv): each channel's y = x·a + b, with a = scale/√(var + eps) and
-// b = bias − mean·a from float64, over every plane with vector kernels. ok is false for other
-// types and shapes, which take the float64 path.
-func batchNormFloat32(ctx *Context, x *tensor.Tensor, params []*tensor.Tensor, c, spatial int, eps float64) (*tensor.Tensor, bool) {
-	if x.DType != tensor.Float32 || spatial == 0 {
-		return nil, false
-	}
-	var p [4][]float32 // scale, bias, mean, var
+// bnAffine returns inference BatchNormalization as one scale and shift per channel:
+// a = scale/√(var + eps) and b = bias − mean·a, computed in float64, for per-channel float32
+// parameters (scale, bias, mean, var) of length c; ok is false for other types and shapes.
+func bnAffine(params []*tensor.Tensor, c int, eps float64) (a, b []float32, ok bool) {
+	var p [4][]float32
 	for i, t := range params {
-		if t == nil || t.DType != tensor.Float32 || t.Len() != c {
-			return nil, false
+		if t == nil || t.DType != tensor.Float32 || t.Len() != c || c == 0 {
+			return nil, nil, false
 		}
 		p[i] = t.F32()
 	}
+	a, b = make([]float32, c), make([]float32, c)
+	for ch := range a {
+		ach := float64(p[0][ch]) / math.Sqrt(float64(p[3][ch])+eps)
+		a[ch], b[ch] = float32(ach), float32(float64(p[1][ch])-float64(p[2][ch])*ach)
+	}
+	return a, b, true
+}
+
+// batchNormFloat32 is inference BatchNormalization for float32 data with the per-channel scale
+// and shift of bnAffine (BatchNormalization that no Conv absorbed: DenseNet's and pre-activation
+// ResNets' BN → ReLU → Conv): y = x·a + b over every plane with vector kernels.
+func batchNormFloat32(ctx *Context, x *tensor.Tensor, a, b []float32, spatial int) *tensor.Tensor {
 	out := ctx.AllocOverwrite(tensor.Float32, x.Shape)
 	src, dst := x.F32(), out.F32()
 	for plane := 0; plane*spatial < len(src); plane++ {
-		ch := plane % c
-		a := float64(p[0][ch]) / math.Sqrt(float64(p[3][ch])+eps)
-		b := float64(p[1][ch]) - float64(p[2][ch])*a
+		ch := plane % len(a)
 		d := dst[plane*spatial : (plane+1)*spatial]
-		vecmath.ArithScalar(vecmath.OpMul, d, src[plane*spatial:(plane+1)*spatial], float32(a))
-		vecmath.ArithScalar(vecmath.OpAdd, d, d, float32(b))
+		vecmath.ArithScalar(vecmath.OpMul, d, src[plane*spatial:(plane+1)*spatial], a[ch])
+		vecmath.ArithScalar(vecmath.OpAdd, d, d, b[ch])
 	}
-	return out, true
+	return out
 }
 
 // channelSplit views an [N, C, D…] tensor as (N, C, spatial size).
@@ -111,6 +116,11 @@ func newBatchNorm(n *Node) (Kernel, error) {
 	// Before opset 14 a node asked for training by declaring the statistics outputs.
 	training := n.AttrInt("training_mode", 0) != 0 ||
 		(n.Version < 14 && n.NumOutputs() > 1 && n.AttrInt("is_test", 0) == 0)
+	// Constant parameters (the usual case) give the per-channel scale and shift once, here.
+	var constA, constB []float32
+	if !training && len(n.Const) >= 5 && n.Const[1] != nil {
+		constA, constB, _ = bnAffine(n.Const[1:5], n.Const[1].Len(), eps)
+	}
 	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := needInputs(in, 5); err != nil {
 			return nil, err
@@ -123,9 +133,13 @@ func newBatchNorm(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !training {
-			if out, ok := batchNormFloat32(ctx, x, in[1:5], c, spatial, eps); ok {
-				return ctx.Result(out), nil
+		if !training && x.DType == tensor.Float32 && spatial > 0 {
+			a, b, ok := constA, constB, len(constA) == c
+			if !ok {
+				a, b, ok = bnAffine(in[1:5], c, eps)
+			}
+			if ok {
+				return ctx.Result(batchNormFloat32(ctx, x, a, b, spatial)), nil
 			}
 		}
 		scale, err := perChannel(in[1], c, spatial, "scale")

@@ -323,20 +323,26 @@ func TestBatchNormFloat32Path(t *testing.T) {
 	for i, v := range params[3].F32() {
 		params[3].F32()[i] = v*v + 0.1 // variances
 	}
-	k, err := newBatchNorm(kernelNode("BatchNormalization", 15, kattr{"epsilon": float32(1e-3)}, 5, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	outs, err := k.Run(NewContext(1), append([]*tensor.Tensor{x}, params...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range outs[0].F32() {
-		ch := (i / 21) % 5
-		s, b, m, vr := params[0].F32()[ch], params[1].F32()[ch], params[2].F32()[ch], params[3].F32()[ch]
-		want := (float64(x.F32()[i])-float64(m))/math.Sqrt(float64(vr)+1e-3)*float64(s) + float64(b)
-		if math.Abs(float64(v)-want) > 1e-5*(1+math.Abs(want)) {
-			t.Fatalf("y[%d] = %g, want %g", i, v, want)
+	for _, constant := range []bool{false, true} { // parameters at run time, or folded at creation
+		node := kernelNode("BatchNormalization", 15, kattr{"epsilon": float32(1e-3)}, 5, 1)
+		if constant {
+			copy(node.Const[1:], params)
+		}
+		k, err := newBatchNorm(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := k.Run(NewContext(1), append([]*tensor.Tensor{x}, params...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range outs[0].F32() {
+			ch := (i / 21) % 5
+			s, b, m, vr := params[0].F32()[ch], params[1].F32()[ch], params[2].F32()[ch], params[3].F32()[ch]
+			want := (float64(x.F32()[i])-float64(m))/math.Sqrt(float64(vr)+1e-3)*float64(s) + float64(b)
+			if math.Abs(float64(v)-want) > 1e-5*(1+math.Abs(want)) {
+				t.Fatalf("constant %v: y[%d] = %g, want %g", constant, i, v, want)
+			}
 		}
 	}
 }
