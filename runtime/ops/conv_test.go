@@ -401,6 +401,25 @@ func BenchmarkConvResNet(b *testing.B) {
 	}
 }
 
+// convAgreesWithRef runs Conv k on (x, w, b) with threads and checks every output against the
+// float64 definition (refConv) within 1e-4 relative; it returns the output and the reference.
+// label names the case in failures.
+func convAgreesWithRef(t *testing.T, label string, k Kernel, threads int, x, w, b *tensor.Tensor, group int, strides, dilations, padBegin []int) (*tensor.Tensor, []float64) {
+	t.Helper()
+	outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b})
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	y := outs[0]
+	want := refConv(x, w, b, group, strides, dilations, padBegin, y.Shape[2:])
+	for i, v := range y.F32() {
+		if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+			t.Fatalf("%s (x %v, w %v): y[%d] = %g, want %g", label, x.Shape, w.Shape, i, v, want[i])
+		}
+	}
+	return y, want
+}
+
 // TestConvRandomGeometries sweeps random 2-D geometries through every lowering path (pointwise,
 // in-place stride-1, phase-split strided, depthwise) against the float64 definition.
 func TestConvRandomGeometries(t *testing.T) {
@@ -425,17 +444,7 @@ func TestConvRandomGeometries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b})
-		if err != nil {
-			t.Fatalf("trial %d (%v): %v", trial, attrs, err)
-		}
-		y := outs[0]
-		want := refConv(x, w, b, group, strides, dilations, pads[:2], y.Shape[2:])
-		for i, v := range y.F32() {
-			if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
-				t.Fatalf("trial %d (%v, x %v, w %v): y[%d] = %g, want %g", trial, attrs, x.Shape, w.Shape, i, v, want[i])
-			}
-		}
+		convAgreesWithRef(t, fmt.Sprintf("trial %d (%v)", trial, attrs), k, 1+trial%2, x, w, b, group, strides, dilations, pads[:2])
 	}
 }
 
@@ -473,26 +482,19 @@ func TestConvGatherLowering(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b})
-			if err != nil {
-				t.Fatalf("trial %d (%v): %v", trial, attrs, err)
-			}
-			y := plain[0]
-			want := refConv(x, w, b, group, strides, dilations, pads[:2], y.Shape[2:])
+			label := fmt.Sprintf("trial %d (%v, const %v)", trial, attrs, constW)
+			y, want := convAgreesWithRef(t, label, k, 1+trial%2, x, w, b, group, strides, dilations, pads[:2])
 			res := randTensor(r, y.Shape...)
 			k.(ResidualFuser).FuseResidual()
 			k.(ActivationFuser).FuseActivation(relu)
 			fused, err := k.Run(NewContext(1+trial%2), []*tensor.Tensor{x, w, b, res})
 			if err != nil {
-				t.Fatalf("trial %d (%v): fused: %v", trial, attrs, err)
+				t.Fatalf("%s: fused: %v", label, err)
 			}
-			for i, v := range y.F32() {
+			for i := range y.F32() {
 				tol := 1e-4 * (1 + math.Abs(want[i]))
-				if math.Abs(float64(v)-want[i]) > tol {
-					t.Fatalf("trial %d (%v, x %v, w %v, const %v): y[%d] = %g, want %g", trial, attrs, x.Shape, w.Shape, constW, i, v, want[i])
-				}
 				if e := max(want[i]+float64(res.F32()[i]), 0); math.Abs(float64(fused[0].F32()[i])-e) > tol {
-					t.Fatalf("trial %d (%v): fused y[%d] = %g, want %g", trial, attrs, i, fused[0].F32()[i], e)
+					t.Fatalf("%s: fused y[%d] = %g, want %g", label, i, fused[0].F32()[i], e)
 				}
 			}
 		}
@@ -512,16 +514,7 @@ func TestConvPointwiseInPlace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refConv(x, w, b, tc.group, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{tc.hw, tc.hw})
-		for i, v := range outs[0].F32() {
-			if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
-				t.Fatalf("%+v: y[%d] = %g, want %g", tc, i, v, want[i])
-			}
-		}
+		convAgreesWithRef(t, fmt.Sprintf("%+v", tc), k, 2, x, w, b, tc.group, []int{1, 1}, []int{1, 1}, []int{0, 0})
 	}
 }
 
@@ -567,16 +560,7 @@ func TestConvDepthwiseStride2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			outs, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b})
-			if err != nil {
-				t.Fatalf("%+v pads %v: %v", tc, pads, err)
-			}
-			want := refConv(x, w, b, tc.c, []int{2, 2}, []int{1, 1}, pads[:2], outs[0].Shape[2:])
-			for i, v := range outs[0].F32() {
-				if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i])) {
-					t.Fatalf("%+v pads %v: y[%d] = %g, want %g", tc, pads, i, v, want[i])
-				}
-			}
+			convAgreesWithRef(t, fmt.Sprintf("%+v pads %v", tc, pads), k, 2, x, w, b, tc.c, []int{2, 2}, []int{1, 1}, pads[:2])
 		}
 	}
 }
