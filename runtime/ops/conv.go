@@ -368,7 +368,8 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		}
 	}
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
-	if s.depthwise != nil {                                // one filter per channel, 2-D: decided with the shape
+	// One filter per channel in 2-D: decided with the shape (cachedShape).
+	if s.depthwise != nil {
 		if err := convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
