@@ -38,6 +38,11 @@ type graph struct {
 
 	defaultPlan *plan
 	plans       sync.Map // requested slots key -> *plan
+
+	// constSpans are the constants' buffers as address ranges, for telling whether a returned
+	// view aliases one (aliasesFeedOrConst); built on the first Run, after the optimizer.
+	constSpansOnce sync.Once
+	constSpans     [][2]uintptr
 }
 
 // knownShape is a slot's shape as far as it is known before Run: a constant's shape, or the

@@ -289,20 +289,26 @@ func aliasesFeedOrConst(g *graph, v *tensor.Tensor, feeds []*tensor.Tensor) bool
 	if !ok {
 		return false
 	}
-	overlaps := func(t *tensor.Tensor) bool {
-		if t == nil {
-			return false
-		}
-		l, h, ok := dataRange(t.Data)
-		return ok && l < hi && lo < h
-	}
 	for _, f := range feeds {
-		if overlaps(f) {
+		if f == nil {
+			continue
+		}
+		if l, h, ok := dataRange(f.Data); ok && l < hi && lo < h {
 			return true
 		}
 	}
-	for _, c := range g.consts {
-		if overlaps(c) {
+	g.constSpansOnce.Do(func() {
+		for _, c := range g.consts {
+			if c == nil {
+				continue
+			}
+			if l, h, ok := dataRange(c.Data); ok {
+				g.constSpans = append(g.constSpans, [2]uintptr{l, h})
+			}
+		}
+	})
+	for _, span := range g.constSpans {
+		if span[0] < hi && lo < span[1] {
 			return true
 		}
 	}
