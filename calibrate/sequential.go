@@ -303,6 +303,24 @@ func eachBatch(data Reader, f func(batchNo, first int, batch map[string]*tensor.
 	}
 }
 
+// upstreamFunc computes, for one batch, the site's input and the feeds of the model cut below it.
+type upstreamFunc = func(batchNo int, batch map[string]*tensor.Tensor) (x *tensor.Tensor, feeds map[string]*tensor.Tensor, err error)
+
+// eachCutBatch is eachBatch with each batch's reference outputs and its upstream values.
+func eachCutBatch(data Reader, ref *referenceOutputs, upstream upstreamFunc, f func(batchNo, first int, batch, want map[string]*tensor.Tensor, x *tensor.Tensor, feeds map[string]*tensor.Tensor) error) error {
+	return eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
+		want, err := ref.get(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		x, feeds, err := upstream(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		return f(batchNo, first, batch, want, x, feeds)
+	})
+}
+
 // candidate is one parameter choice for a site.
 type candidate struct {
 	name   string
@@ -401,15 +419,7 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 		if len(fresh) == 0 {
 			return nil
 		}
-		return eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
-			want, err := ref.get(batchNo, batch)
-			if err != nil {
-				return err
-			}
-			x, feeds, err := upstream(batchNo, batch)
-			if err != nil {
-				return err
-			}
+		return eachCutBatch(data, ref, upstream, func(batchNo, _ int, _, want map[string]*tensor.Tensor, x *tensor.Tensor, feeds map[string]*tensor.Tensor) error {
 			for _, c := range fresh {
 				got, err := runTail(feeds, x, c.sets, target)
 				if err != nil {
@@ -665,7 +675,7 @@ func (a *normalEquations) step(gram [][]float64, mu float64) (delta []float64, o
 // cross-validation, or no candidate when no step beats staying at the pointwise fit there. The
 // normal equations are accumulated per fold in one pass, so that every fold's fit and its
 // held-out value come from sums, without further runs.
-func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upstream func(int, map[string]*tensor.Tensor) (*tensor.Tensor, map[string]*tensor.Tensor, error),
+func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upstream upstreamFunc,
 	runTail func(map[string]*tensor.Tensor, *tensor.Tensor, []onnxops.Params, Target) (map[string]*tensor.Tensor, error),
 	ref *referenceOutputs, data Reader, target Target) ([]*candidate, error) {
 	p0 := base.sets[0]
@@ -691,15 +701,7 @@ func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upst
 	}
 	cols := make([][]float64, k)
 	j := make([]float64, k)
-	err = eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
-		want, err := ref.get(batchNo, batch)
-		if err != nil {
-			return err
-		}
-		x, feeds, err := upstream(batchNo, batch)
-		if err != nil {
-			return err
-		}
+	err = eachCutBatch(data, ref, upstream, func(batchNo, first int, batch, want map[string]*tensor.Tensor, x *tensor.Tensor, feeds map[string]*tensor.Tensor) error {
 		at, err := runTail(feeds, x, base.sets, target)
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", batchNo, err)
