@@ -343,17 +343,18 @@ func pwluGather() {
 	ds := Load(Param("ds").Base(), GP64())
 	loop8("pwluGather_", func(x VecVirtual) VecVirtual {
 		s, j := pwluIndex(c, x, true)
-		gather := func(base Register) VecVirtual {
-			mask, v := YMM(), YMM()
-			VPCMPEQD(mask, mask, mask)
-			VXORPS(v, v, v)
-			VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
-			return v
-		}
-		yv := gather(ys)
-		dv := gather(ds)
+		yv, dv := gatherF32(ys, j), gatherF32(ds, j)
 		return pwluFinish(c, x, s, yv, dv)
 	})
+}
+
+// gatherF32 gathers base[j[i]] into every lane (all lanes enabled).
+func gatherF32(base Register, j VecVirtual) VecVirtual {
+	mask, v := YMM(), YMM()
+	VPCMPEQD(mask, mask, mask)
+	VXORPS(v, v, v)
+	VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
+	return v
 }
 
 // pwluGatherRows is pwluGather with per-lane constants: c points at blocks of
@@ -369,15 +370,7 @@ func pwluGatherRows() {
 	loop8("pwluGatherRows_", func(x VecVirtual) VecVirtual {
 		s, j := pwluIndex(c, x, true)
 		VPADDD(Mem{Base: c, Disp: 32 * pwluConsts}, j, j)
-		gather := func(base Register) VecVirtual {
-			mask, v := YMM(), YMM()
-			VPCMPEQD(mask, mask, mask)
-			VXORPS(v, v, v)
-			VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
-			return v
-		}
-		yv := gather(ys)
-		dv := gather(ds)
+		yv, dv := gatherF32(ys, j), gatherF32(ds, j)
 		return pwluFinish(c, x, s, yv, dv)
 	})
 	advance.bytes = 0
