@@ -240,18 +240,6 @@ func newConv(n *Node) (Kernel, error) {
 // convScratch recycles im2col buffers across calls (and across concurrent Runs).
 var convScratch = sync.Pool{New: func() any { return new([]float32) }}
 
-// offsetScratch recycles the indirect convolutions' row-offset tables.
-var offsetScratch = sync.Pool{New: func() any { return new([]int) }}
-
-func getOffsets(n int) *[]int {
-	p := offsetScratch.Get().(*[]int)
-	if cap(*p) < n {
-		*p = make([]int, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
-
 func getScratch(n int) *[]float32 {
 	p := convScratch.Get().(*[]float32)
 	if cap(*p) < n {
@@ -276,6 +264,7 @@ type convShape struct {
 	gather                 bool
 	gatherRows, gatherCols []int
 	depthwise              *depthwiseLayout // convDepthwise2D's tap offsets and grids, 2-D depthwise only
+	phased                 *phaseLayout     // the strided 2-D convolutions' phased-image layout
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -315,6 +304,8 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	} else if len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1 {
 		s.gridOffsets = make([]int, s.cg()*s.kSize)
 		s.fillGridOffsets(s.gridOffsets)
+	} else if len(s.in) == 2 {
+		s.phased = newPhaseLayout(s)
 	}
 	k.last.Store(s)
 	return s, nil
@@ -500,22 +491,14 @@ func (s *convShape) fillGridOffsets(offs []int) {
 // an offset table for gemm's IndirectB. The product lands on the padded-width grid (a few
 // extra columns per row) in scratch and is compacted into dst with the bias and epilogue.
 func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32)) error {
-	kh, kw := s.kernel[0], s.kernel[1]
-	dw := s.dilations[1]
+	kw, dw := s.kernel[1], s.dilations[1]
 	pw := s.in[1] + s.padBegin[1] + s.padEnd[1]
-	cg := s.cg()
 	slack := (kw-1)*dw + gemm.PanelWidth // the last output row's panel runs past the image
 	imgBuf := getScratch(0)
 	defer convScratch.Put(imgBuf)
 	padded := paddedImage2D(s, img, slack, imgBuf)
-	offs := s.gridOffsets // built once per shape by cachedShape
-	if len(offs) != cg*kh*kw {
-		offsBuf := getOffsets(cg * kh * kw)
-		defer offsetScratch.Put(offsBuf)
-		offs = *offsBuf
-		s.fillGridOffsets(offs)
-	}
-	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: offs}, pw, dst, bias, residual, act)
+	// s.gridOffsets was built once per shape by cachedShape.
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: padded, Offsets: s.gridOffsets}, pw, dst, bias, residual, act)
 }
 
 // stridedIndirectPays reports whether a strided 2-D convolution should read its phased image in
@@ -534,28 +517,10 @@ func (s *convShape) stridedIndirectPays() bool {
 // is phase (ky·dh mod sh, kx·dw mod sw) at row oy + ky·dh/sh, column ox + kx·dw/sw, again the
 // image shifted by a constant per tap. The grid is one phase row (⌈padded width/sw⌉) wide.
 func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias, residual []float32, act func([]float32), buf *[]float32) error {
-	kh, kw := s.kernel[0], s.kernel[1]
-	sh, sw := s.strides[0], s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	cg := s.cg()
 	im := phaseImage2D(s, img, buf)
-	offsBuf := getOffsets(cg * kh * kw)
-	defer offsetScratch.Put(offsBuf)
-	offs := *offsBuf
-	last := 0
-	for c := 0; c < cg; c++ {
-		for ky := 0; ky < kh; ky++ {
-			for kx := 0; kx < kw; kx++ {
-				dy, dx := ky*dh, kx*dw
-				off := c*im.chanSize + ((dy%sh)*sw+dx%sw)*im.phaseSize + (dy/sh)*im.rowLen + dx/sw
-				offs[(c*kh+ky)*kw+kx] = off
-				last = max(last, off)
-			}
-		}
-	}
 	grid := s.out[0] * im.rowLen
 	// The kernel reads whole panels past the grid's last column: zeros beyond the image.
-	if need, filled := last+ceilDivInt(grid, gemm.PanelWidth)*gemm.PanelWidth, cg*im.chanSize; need > filled {
+	if need, filled := im.lastTap+ceilDivInt(grid, gemm.PanelWidth)*gemm.PanelWidth, s.cg()*im.chanSize; need > filled {
 		if cap(*buf) < need {
 			grown := make([]float32, need)
 			copy(grown, im.data)
@@ -564,7 +529,7 @@ func convIndirectStrided2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, ds
 		im.data = (*buf)[:need]
 		clear(im.data[filled:])
 	}
-	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: im.data, Offsets: offs}, im.rowLen, dst, bias, residual, act)
+	return convOnGrid(ctx, s, pa, gemm.IndirectB{Data: im.data, Offsets: im.tapOffsets}, im.rowLen, dst, bias, residual, act)
 }
 
 // convOnGrid multiplies the packed weights by an indirect patch matrix whose columns are output
@@ -628,38 +593,66 @@ func (g *gridCompaction) channels(lo, hi int) {
 // coordinates a strided convolution reads consecutive output columns from consecutive
 // addresses, so every convolution packs like a stride-1 one.
 type phasedImage struct {
-	data      []float32
-	rowLen    int // length of a phase row
-	phaseSize int
-	chanSize  int // all phases of one channel
+	data []float32
+	*phaseLayout
 }
 
-// phaseImage2D builds the phased image in buf; an unpadded stride-1 image is used in place.
-func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
-	ih, iw := s.in[0], s.in[1]
-	top, left := s.padBegin[0], s.padBegin[1]
-	ph, pw := ih+top+s.padEnd[0], iw+left+s.padEnd[1]
+// phaseLayout is where the taps of a strided 2-D convolution read its phased image; it depends
+// on the shape alone, so cachedShape builds it once.
+type phaseLayout struct {
+	rows, rowLen int // a phase's rows and row length
+	phaseSize    int
+	chanSize     int    // all phases of one channel
+	used         []bool // the phases some kernel tap reads (a strided 1×1 kernel reads one)
+	inPlace      bool   // an unpadded stride-1 image is its own phased image
+	// tapOffsets[(c·kh + ky)·kw + kx] is the first element tap (c, ky, kx) reads: phase
+	// (ky·dh mod sh, kx·dw mod sw), row ky·dh/sh, column kx·dw/sw; lastTap is the largest.
+	tapOffsets []int
+	lastTap    int
+}
+
+func newPhaseLayout(s *convShape) *phaseLayout {
+	ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
 	sh, sw := s.strides[0], s.strides[1]
-	if sh == 1 && sw == 1 && ph == ih && pw == iw {
-		return phasedImage{data: img, rowLen: iw, phaseSize: ih * iw, chanSize: ih * iw}
-	}
+	dh, dw := s.dilations[0], s.dilations[1]
+	kh, kw := s.kernel[0], s.kernel[1]
 	rows, cols := ceilDivInt(ph, sh), ceilDivInt(pw, sw)
-	im := phasedImage{rowLen: cols, phaseSize: rows * cols, chanSize: sh * sw * rows * cols}
-	cg := s.cg()
-	if cap(*buf) < cg*im.chanSize {
-		*buf = make([]float32, cg*im.chanSize)
-	}
-	im.data = (*buf)[:cg*im.chanSize]
-	clear(im.data)
-	// Only the phases some kernel tap reads are filled (a strided 1×1 kernel reads one).
-	used := make([]bool, sh*sw)
-	for ky := 0; ky < s.kernel[0]; ky++ {
-		for kx := 0; kx < s.kernel[1]; kx++ {
-			used[(ky*s.dilations[0]%sh)*sw+kx*s.dilations[1]%sw] = true
+	l := &phaseLayout{rows: rows, rowLen: cols, phaseSize: rows * cols, chanSize: sh * sw * rows * cols,
+		used: make([]bool, sh*sw), inPlace: sh == 1 && sw == 1 && ph == s.in[0] && pw == s.in[1],
+		tapOffsets: make([]int, 0, s.cg()*kh*kw)}
+	for c := 0; c < s.cg(); c++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				dy, dx := ky*dh, kx*dw
+				phase := (dy%sh)*sw + dx%sw
+				l.used[phase] = true
+				off := c*l.chanSize + phase*l.phaseSize + (dy/sh)*l.rowLen + dx/sw
+				l.tapOffsets = append(l.tapOffsets, off)
+				l.lastTap = max(l.lastTap, off)
+			}
 		}
 	}
+	return l
+}
+
+// phaseImage2D builds the phased image in buf (the unpadded stride-1 image is used in place).
+func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
+	l := s.phased
+	if l.inPlace {
+		return phasedImage{data: img, phaseLayout: l}
+	}
+	ih, iw := s.in[0], s.in[1]
+	top, left := s.padBegin[0], s.padBegin[1]
+	sh, sw := s.strides[0], s.strides[1]
+	rows, cols := l.rows, l.rowLen
+	cg := s.cg()
+	if cap(*buf) < cg*l.chanSize {
+		*buf = make([]float32, cg*l.chanSize)
+	}
+	im := phasedImage{data: (*buf)[:cg*l.chanSize], phaseLayout: l}
+	clear(im.data)
 	for c := 0; c < cg; c++ {
-		for phase, ok := range used {
+		for phase, ok := range l.used {
 			if !ok {
 				continue
 			}
@@ -673,7 +666,7 @@ func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
 					continue
 				}
 				src := img[(c*ih+y)*iw : (c*ih+y+1)*iw]
-				dst := im.data[c*im.chanSize+phase*im.phaseSize+r*cols : c*im.chanSize+phase*im.phaseSize+(r+1)*cols]
+				dst := im.data[c*l.chanSize+phase*l.phaseSize+r*cols : c*l.chanSize+phase*l.phaseSize+(r+1)*cols]
 				if sw == 1 {
 					copy(dst[lo:hi], src[lo+px-left:hi+px-left])
 					continue
@@ -693,19 +686,9 @@ func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
 // are contiguous (one output row, any stride) or a gather at those offsets from a shifted base.
 func im2colPacker2D(s *convShape, im phasedImage) gemm.BPacker {
 	const width = gemm.PanelWidth
-	kh, kw := s.kernel[0], s.kernel[1]
 	ow := s.out[1]
-	sh, sw := s.strides[0], s.strides[1]
-	dh, dw := s.dilations[0], s.dilations[1]
-	taps := kh * kw
 	return func(dst []float32, p0, kcb, j0, ncb int) {
-		rowBase := make([]int, kcb)
-		for p := range rowBase {
-			r := p0 + p
-			ch, kk := r/taps, r%taps
-			dy, dx := (kk/kw)*dh, (kk%kw)*dw
-			rowBase[p] = ch*im.chanSize + ((dy%sh)*sw+dx%sw)*im.phaseSize + (dy/sh)*im.rowLen + dx/sw
-		}
+		rowBase := im.tapOffsets[p0 : p0+kcb]
 		var offs [width]int
 		for q := 0; q*width < ncb; q++ {
 			panel := dst[q*kcb*width : (q+1)*kcb*width]
