@@ -133,33 +133,7 @@ func tensorScalar(tp *onnx.TensorProto) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	switch d := t.Data.(type) {
-	case []float32:
-		return float64(d[0]), true
-	case []float64:
-		return d[0], true
-	case []tensor.Float16Bits:
-		return float64(d[0].Float32()), true
-	case []tensor.BFloat16Bits:
-		return float64(d[0].Float32()), true
-	case []int8:
-		return float64(d[0]), true
-	case []int16:
-		return float64(d[0]), true
-	case []int32:
-		return float64(d[0]), true
-	case []int64:
-		return float64(d[0]), true
-	case []uint8:
-		return float64(d[0]), true
-	case []uint16:
-		return float64(d[0]), true
-	case []uint32:
-		return float64(d[0]), true
-	case []uint64:
-		return float64(d[0]), true
-	}
-	return 0, false
+	return tensor.ScalarValue(t)
 }
 
 // roundTo rounds a to the precision of a Cast target type, so a folded chain sees what a runtime would.

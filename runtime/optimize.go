@@ -206,20 +206,6 @@ func (o *optimizer) addConst(name string, t *tensor.Tensor) int {
 	return slot
 }
 
-// scalarConst returns the value of a one-element float constant.
-func scalarConst(t *tensor.Tensor) (float64, bool) {
-	if t == nil || t.Len() != 1 {
-		return 0, false
-	}
-	switch d := t.Data.(type) {
-	case []float32:
-		return float64(d[0]), true
-	case []float64:
-		return d[0], true
-	}
-	return 0, false
-}
-
 // near compares a constant with the value an exporter meant, at float32 precision.
 func near(v, want float64) bool {
 	d := v - want

@@ -67,7 +67,7 @@ func (o *optimizer) operands(i int) (int, int, bool) {
 
 // constNear reports whether slot s is a one-element constant close to want.
 func (o *optimizer) constNear(s int, want float64) bool {
-	v, ok := scalarConst(o.g.consts[s])
+	v, ok := tensor.ScalarValue(o.g.consts[s])
 	return ok && near(v, want)
 }
 

@@ -73,7 +73,7 @@ func matchLayerNormChain(o *optimizer, prod []int, div int) (layerNormChain, boo
 	if o.g.consts[a] != nil {
 		variance, epsSlot = b, a
 	}
-	eps, ok := scalarConst(o.g.consts[epsSlot])
+	eps, ok := tensor.ScalarValue(o.g.consts[epsSlot])
 	if !ok || eps < 0 {
 		return m, false
 	}

@@ -50,6 +50,23 @@ func Float64s(t *Tensor) ([]float64, bool) {
 	return out, true
 }
 
+// ScalarValue returns the value of a one-element numeric tensor of any rank widened to float64,
+// and false for anything else: more elements, strings, bools. Graph rewrites and fusions read
+// the constants of the patterns they match with it.
+func ScalarValue(t *Tensor) (float64, bool) {
+	if t == nil || t.Len() != 1 {
+		return 0, false
+	}
+	if _, isBool := t.Data.([]bool); isBool {
+		return 0, false
+	}
+	v, ok := Float64s(t)
+	if !ok {
+		return 0, false
+	}
+	return v[0], true
+}
+
 func widen[T float32 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](dst []float64, src []T) {
 	for i, v := range src {
 		dst[i] = float64(v)

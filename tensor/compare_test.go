@@ -37,3 +37,26 @@ func TestAllClose(t *testing.T) {
 		}
 	}
 }
+
+func TestScalarValue(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		t    *Tensor
+		want float64
+		ok   bool
+	}{
+		{"float32 rank 0", Scalar(float32(0.5)), 0.5, true},
+		{"float64 rank 1", New([]int{1}, []float64{1.4142135623730951}), 1.4142135623730951, true},
+		{"int64 rank 2", New([]int{1, 1}, []int64{-3}), -3, true},
+		{"float16", Scalar(Float16FromFloat32(0.044715)), float64(Float16FromFloat32(0.044715).Float32()), true},
+		{"two elements", New([]int{2}, []float32{1, 2}), 0, false},
+		{"bool", Scalar(true), 0, false},
+		{"string", New([]int{}, []string{"1"}), 0, false},
+		{"nil", nil, 0, false},
+	} {
+		got, ok := ScalarValue(c.t)
+		if ok != c.ok || got != c.want {
+			t.Errorf("%s: ScalarValue = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}
