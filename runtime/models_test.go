@@ -155,30 +155,8 @@ func perturbed(x *tensor.Tensor) *tensor.Tensor {
 
 // BenchmarkRealModels times one Run of each shared model on its stored input.
 func BenchmarkRealModels(b *testing.B) {
-	root := filepath.Join(testutil.RepoRoot(b), "..", "shared", "models")
 	for _, name := range []string{"digits_cnn", "digits_vit", "resnet18", "vit_tiny"} {
-		dir := filepath.Join(root, name)
-		if !fileExists(filepath.Join(dir, "model.onnx")) {
-			b.Skipf("%s not present", dir)
-		}
-		b.Run(name, func(b *testing.B) {
-			m, err := onnx.LoadFile(filepath.Join(dir, "model.onnx"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := NewSession(m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			inputs, err := s.ReadDataSetInputs(filepath.Join(dir, "test_data_set_0"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if _, err := s.Run(inputs); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		dir := testutil.SharedPath(b, "models", name)
+		b.Run(name, func(b *testing.B) { benchSteadyRuns(b, dir, 0, false) })
 	}
 }

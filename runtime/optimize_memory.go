@@ -3,6 +3,7 @@ package runtime
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/actswap/actswap/runtime/ops"
@@ -31,6 +32,9 @@ type bufferPool struct {
 	mu     sync.Mutex
 	free   map[poolKey][]*tensor.Tensor
 	arenas sync.Pool
+	// spare keeps one arena outside arenas, which a garbage collection empties: a session run on
+	// one goroutine at a time then never builds a new arena (scratch, slabs) in steady state.
+	spare atomic.Pointer[runArena]
 }
 
 // newBufferPool returns a pool for g, or nil when g may hold tensors where the executor cannot
@@ -146,15 +150,20 @@ type runArena struct {
 	bufs  []arenaBuf
 	owner []int32 // per slot: index into bufs, or -1
 	// shapes is the run's use of the session's shape cache (optimize_shapes.go), nil for none.
-	shapes  *shapeRun
-	slab    []int       // backing for recycled tensors' shapes (shapeCopy)
-	ctx     ops.Context // the run's kernel context
-	scratch runScratch  // the executor's bookkeeping (exec.go)
+	shapes   *shapeRun
+	shapeRun shapeRun         // what shapes points to, when it is not nil
+	feeds    []*tensor.Tensor // the run's bound inputs (bindInputs)
+	views    viewHeaders      // this run's view headers (View)
+	ctx      ops.Context      // the run's kernel context
+	scratch  runScratch       // the executor's bookkeeping (exec.go)
 }
 
 // arena returns a fresh arena for a run over nslots values.
 func (p *bufferPool) arena(nslots int) *runArena {
-	a, _ := p.arenas.Get().(*runArena)
+	a := p.spare.Swap(nil)
+	if a == nil {
+		a, _ = p.arenas.Get().(*runArena)
+	}
 	if a == nil {
 		a = &runArena{pool: p}
 	}
@@ -172,7 +181,10 @@ func (p *bufferPool) arena(nslots int) *runArena {
 func (a *runArena) done() {
 	clear(a.bufs)
 	a.bufs = a.bufs[:0]
-	a.pool.arenas.Put(a)
+	a.views.reset()
+	if !a.pool.spare.CompareAndSwap(nil, a) {
+		a.pool.arenas.Put(a)
+	}
 }
 
 // Alloc implements ops.Allocator.
@@ -200,7 +212,7 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 	if recycled {
 		// A recycled tensor gets a fresh shape: a kernel may have given another tensor this
 		// one's Shape slice.
-		t.Shape = a.shapeCopy(shape)
+		t.Shape = a.views.dimsOf(shape)
 	}
 	if ok {
 		a.bufs = append(a.bufs, arenaBuf{t: t, lo: lo, hi: hi})
@@ -209,21 +221,87 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 	return t
 }
 
-// shapeCopy copies shape into the arena's shape slab, so that recycled tensors' shapes cost no
-// allocation each. Copies are capped at their length (an append cannot run into a neighbour) and
-// never rewritten: tensors handed to the caller keep theirs, the slab's unused tail carries over
-// to the next run and a full slab is simply replaced. Called with a.mu held.
-func (a *runArena) shapeCopy(shape []int) []int {
+// View implements ops.ViewAllocator: the header and its shape come from the arena and are reused
+// by its next run, so RunContext copies any that it returns (ownsView).
+func (a *runArena) View(dt tensor.DType, shape []int, data any) *tensor.Tensor {
+	a.mu.Lock()
+	t := a.views.take(dt, shape, data)
+	a.mu.Unlock()
+	return t
+}
+
+// ownsView reports whether t is one of this run's view headers.
+func (a *runArena) ownsView(t *tensor.Tensor) bool {
+	return a != nil && a.views.owns(t)
+}
+
+// ownsShape reports whether t's shape was copied into this run's slab (a recycled tensor's).
+func (a *runArena) ownsShape(t *tensor.Tensor) bool {
+	return a != nil && a.views.ownsDims(t.Shape)
+}
+
+// viewHeaders hands out tensor headers for views, and the shapes of views and of recycled
+// tensors, from two slabs that are reused run after run. A slab that fills up is replaced by one
+// twice its size (what was handed out keeps the old one alive and is never rewritten), so after
+// the first runs a run allocates neither.
+type viewHeaders struct {
+	hdrs []tensor.Tensor
+	dims []int
+	n    int // headers handed out from hdrs
+	nd   int // dims handed out
+}
+
+func (v *viewHeaders) take(dt tensor.DType, shape []int, data any) *tensor.Tensor {
+	if v.n == len(v.hdrs) {
+		v.hdrs, v.n = make([]tensor.Tensor, max(32, 2*len(v.hdrs))), 0
+	}
+	dims := v.dimsOf(shape)
+	if dims == nil {
+		dims = []int{} // a scalar view keeps a non-nil empty shape, like a cloned one
+	}
+	t := &v.hdrs[v.n]
+	v.n++
+	*t = tensor.Tensor{DType: dt, Shape: dims, Data: data}
+	return t
+}
+
+// dimsOf copies shape into the dims slab (nil for a scalar, as tensor.Zeros gives). Copies are
+// capped at their length, so an append cannot run into a neighbour.
+func (v *viewHeaders) dimsOf(shape []int) []int {
 	n := len(shape)
 	if n == 0 {
-		return nil // as tensor.Zeros gives a scalar
+		return nil
 	}
-	if len(a.slab)+n > cap(a.slab) {
-		a.slab = make([]int, 0, max(256, n))
+	if v.nd+n > len(v.dims) {
+		v.dims, v.nd = make([]int, max(128, 2*len(v.dims), n)), 0
 	}
-	at := len(a.slab)
-	a.slab = append(a.slab, shape...)
-	return a.slab[at : at+n : at+n]
+	d := v.dims[v.nd : v.nd+n : v.nd+n]
+	copy(d, shape)
+	v.nd += n
+	return d
+}
+
+// ownsDims reports whether shape lies in the current dims slab.
+func (v *viewHeaders) ownsDims(shape []int) bool {
+	if len(shape) == 0 || len(v.dims) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(&shape[0])), uintptr(unsafe.Pointer(&v.dims[0]))
+	return p >= lo && p < lo+uintptr(len(v.dims))*unsafe.Sizeof(v.dims[0])
+}
+
+func (v *viewHeaders) owns(t *tensor.Tensor) bool {
+	if len(v.hdrs) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(t)), uintptr(unsafe.Pointer(&v.hdrs[0]))
+	return p >= lo && p < lo+uintptr(len(v.hdrs))*unsafe.Sizeof(v.hdrs[0])
+}
+
+// reset drops the run's references to its views' data and starts handing out from the front.
+func (v *viewHeaders) reset() {
+	clear(v.hdrs[:v.n])
+	v.n, v.nd = 0, 0
 }
 
 // adopt records that value slot holds t; if t points into a tensor of this run, that tensor
@@ -263,15 +341,30 @@ func (a *runArena) release(slot int) {
 // runContext returns the kernel context for one run of plan p of g and the run's arena, nil when
 // the run recycles no buffers; the caller ends the run with arena.finish. The context lives in the
 // (pooled) arena, so a run with an arena allocates neither.
-func (s *Session) runContext(g *graph, p *plan, feeds []*tensor.Tensor) (*ops.Context, *runArena) {
+func (s *Session) runContext(g *graph) (*ops.Context, *runArena) {
 	if g != s.main || s.buffers == nil {
 		return ops.NewContext(s.threads), nil
 	}
 	a := s.buffers.arena(len(g.slotNames))
-	a.shapes = s.shapes.begin(p, feeds)
 	// graph.run copies each kernel's results out before the next kernel runs on this context.
 	a.ctx = ops.Context{Threads: s.threads, Allocator: a, ReuseResults: true}
 	return &a.ctx, a
+}
+
+// feedSlice returns the arena's zeroed slice for n bound inputs, nil when there is no arena.
+func (a *runArena) feedSlice(n int) []*tensor.Tensor {
+	if a == nil {
+		return nil
+	}
+	a.feeds = resized(a.feeds, n)
+	return a.feeds
+}
+
+// beginShapes starts the run's use of the session's shape cache for plan p and inputs feeds.
+func (a *runArena) beginShapes(c *shapeCache, p *plan, feeds []*tensor.Tensor) {
+	if a != nil {
+		a.shapes = c.begin(&a.shapeRun, p, feeds)
+	}
 }
 
 // finish ends a run begun by runContext; a nil arena has nothing to end.
@@ -281,6 +374,8 @@ func (a *runArena) finish() {
 	}
 	a.shapes.end()
 	a.shapes = nil
+	a.shapeRun = shapeRun{}
+	clear(a.feeds)
 	a.ctx = ops.Context{}
 	clear(a.scratch.vals) // drop references to this run's tensors
 	clear(a.scratch.out)

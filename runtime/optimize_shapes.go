@@ -148,7 +148,7 @@ type shapeRun struct {
 
 // begin finds the entry for feeds. A run that asks for a shape-derived value gets no cache: the
 // caller may modify what it gets, and cached tensors are shared.
-func (c *shapeCache) begin(p *plan, feeds []*tensor.Tensor) *shapeRun {
+func (c *shapeCache) begin(r *shapeRun, p *plan, feeds []*tensor.Tensor) *shapeRun {
 	if c == nil {
 		return nil
 	}
@@ -161,7 +161,8 @@ func (c *shapeCache) begin(p *plan, feeds []*tensor.Tensor) *shapeRun {
 	for _, e := range c.entries {
 		if e.matches(feeds) {
 			c.mu.Unlock()
-			return &shapeRun{cache: c, hit: e}
+			*r = shapeRun{cache: c, hit: e}
+			return r
 		}
 	}
 	c.mu.Unlock()
@@ -170,7 +171,8 @@ func (c *shapeCache) begin(p *plan, feeds []*tensor.Tensor) *shapeRun {
 		e.dtypes = append(e.dtypes, f.DType)
 		e.shapes = append(e.shapes, slices.Clone(f.Shape))
 	}
-	return &shapeRun{cache: c, recording: e}
+	*r = shapeRun{cache: c, recording: e}
+	return r
 }
 
 func (e *shapeEntry) matches(feeds []*tensor.Tensor) bool {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -172,10 +173,6 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 	if err != nil {
 		return nil, err
 	}
-	feeds, err := s.bindInputs(inputs)
-	if err != nil {
-		return nil, err
-	}
 	slots := g.outputs
 	if len(outputNames) > 0 {
 		slots = make([]int, len(outputNames))
@@ -188,8 +185,13 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		}
 	}
 	p := g.planFor(slots)
-	kctx, arena := s.runContext(g, p, feeds)
+	kctx, arena := s.runContext(g)
 	defer arena.finish()
+	feeds, err := s.bindInputs(inputs, arena.feedSlice(len(s.main.inputs)))
+	if err != nil {
+		return nil, err
+	}
+	arena.beginShapes(s.shapes, p, feeds)
 	vals, err := g.run(ctx, kctx, p, feeds)
 	if err != nil {
 		return nil, err
@@ -204,20 +206,30 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		if v == nil {
 			return nil, fmt.Errorf("output %q was not produced (an optional output its node left out)", name)
 		}
-		if v.DType != tensor.Undefined && (g.consts[slot] != nil || aliasesFeedOrConst(g, v, feeds)) {
+		switch {
+		case v.DType != tensor.Undefined && (g.consts[slot] != nil || aliasesFeedOrConst(g, v, feeds)):
 			// Constants are shared by every run, and a view (Reshape, Squeeze) of the caller's
 			// input would tie the result to it: the caller may modify what it gets.
 			v = v.Clone()
+		case arena.ownsView(v):
+			// The arena reuses its view headers and shapes in its next run; the buffer itself
+			// stays the caller's (a returned value is never recycled).
+			v = &tensor.Tensor{DType: v.DType, Shape: slices.Clone(v.Shape), Data: v.Data}
+		case arena.ownsShape(v):
+			v.Shape = slices.Clone(v.Shape) // v is the caller's now, its shape not yet
 		}
 		result[name] = v
 	}
 	return result, nil
 }
 
-// bindInputs checks the caller's inputs against the declared types and orders them like g.inputs.
-func (s *Session) bindInputs(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
+// bindInputs checks the caller's inputs against the declared types and orders them like g.inputs,
+// in feeds when it is given (len(g.inputs), zeroed), in a new slice otherwise.
+func (s *Session) bindInputs(inputs map[string]*tensor.Tensor, feeds []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	g := s.main
-	feeds := make([]*tensor.Tensor, len(g.inputs))
+	if feeds == nil {
+		feeds = make([]*tensor.Tensor, len(g.inputs))
+	}
 	matched := 0
 	for i, slot := range g.inputs {
 		if t, ok := inputs[g.slotNames[slot]]; ok {

@@ -62,3 +62,64 @@ func TestViewsDoNotLeak(t *testing.T) {
 		t.Fatalf("the constant changed under a returned view: %g", v)
 	}
 }
+
+// TestOutputsSurviveLaterRuns keeps one run's outputs while the session runs again on inputs of
+// another shape (same element count, so every buffer is recycled): the arena reuses its view
+// headers and the shapes it gives recycled tensors, so outputs that are views, or recycled
+// tensors, must reach the caller with a header and shape of their own. The Split outputs are
+// views into a run buffer that Split keeps boxed between runs (subViews).
+func TestOutputsSurviveLaterRuns(t *testing.T) {
+	b := graphtest.New("outputs_survive", 18)
+	x := b.Input("x", tensor.Float32, "a", "b", "c")
+	r := b.Op("Relu", []string{x})
+	b.Output(b.Op("Flatten", []string{r}), tensor.Float32, nil, nil)                // a view of a run buffer
+	chain := b.Op("Abs", []string{b.Op("Neg", []string{b.Op("Neg", []string{x})})}) // Abs recycles the first Neg's buffer
+	b.Output(chain, tensor.Float32, "a", "b", "c")
+	halves := b.Node("", "Split", []string{b.Op("Neg", []string{r})}, 2, graphtest.A("axis", int64(0)))
+	b.Output(halves[0], tensor.Float32, nil, "b", "c")
+	b.Output(halves[1], tensor.Float32, nil, "b", "c")
+	s, err := NewSession(b.Model(), WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.Outputs()
+	run := func(shape []int, seed float32) map[string]*tensor.Tensor {
+		vals := make([]float32, tensor.NumElements(shape))
+		for i := range vals {
+			vals[i] = seed + float32(i)
+		}
+		outs, err := s.Run(map[string]*tensor.Tensor{"x": tensor.New(shape, vals)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs
+	}
+	// A snapshot of what the caller was given: shapes and values, deep-copied.
+	snapshot := func(outs map[string]*tensor.Tensor) map[string]*tensor.Tensor {
+		c := map[string]*tensor.Tensor{}
+		for k, v := range outs {
+			c[k] = v.Clone()
+		}
+		return c
+	}
+	first := run([]int{2, 3, 2}, 1)
+	want := snapshot(first)
+	if got := first[names[0].Name].Shape; !tensor.SameShape(got, []int{2, 6}) {
+		t.Fatalf("Flatten output shape %v, want [2 6]", got)
+	}
+	if got := first[names[2].Name].F32(); got[0] != -1 || got[5] != -6 {
+		t.Fatalf("first Split half %v, want -1…-6", got)
+	}
+	for i, shape := range [][]int{{4, 3, 1}, {2, 2, 3}, {2, 3, 2}} {
+		later := run(shape, float32(100*(i+1)))
+		if got := later[names[3].Name].F32()[0]; got != -float32(100*(i+1))-float32(tensor.NumElements(shape)/2) {
+			t.Fatalf("run %d: second Split half starts with %g", i+2, got)
+		}
+		for k, w := range want {
+			if err := graphtest.Diff(first[k], w, 0, 0); err != nil || !tensor.SameShape(first[k].Shape, w.Shape) {
+				t.Fatalf("after run %d, the first run's output %q changed: shape %v (want %v), %v",
+					i+2, k, first[k].Shape, w.Shape, err)
+			}
+		}
+	}
+}

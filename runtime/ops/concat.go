@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -36,7 +35,8 @@ func newConcat(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		shape := append([]int(nil), first.Shape...)
+		var shapeBuf [8]int // the output's shape, copied by Alloc
+		shape := append(shapeBuf[:0], first.Shape...)
 		shape[a] = 0
 		for i, in := range inputs {
 			if in == nil {
@@ -92,6 +92,7 @@ func newSplit(n *Node) (Kernel, error) {
 		}
 	}
 	outputs := n.NumOutputs()
+	var views subViews
 	return KernelFunc(func(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, err := moveNeed(inputs, 0, "input")
 		if err != nil {
@@ -162,8 +163,8 @@ func newSplit(n *Node) (Kernel, error) {
 			run := size * inner
 			if outer == 1 {
 				// Every output is one contiguous run of the input: a view (see moveView).
-				if view, ok := subData(x.Data, offset, offset+run); ok {
-					outs[i] = &tensor.Tensor{DType: x.DType, Shape: slices.Clone(shape), Data: view}
+				if view, ok := views.of(x.Data, i, offset, offset+run); ok {
+					outs[i] = ctx.View(x.DType, shape, view)
 					offset += run
 					continue
 				}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/actswap/actswap/tensor"
@@ -46,5 +47,30 @@ func TestConcatSplit(t *testing.T) {
 	}
 	if _, err := mvRun("Split", 13, mvAttrs{"axis": 1}, 2, x); err == nil {
 		t.Errorf("uneven default split: want an error")
+	}
+}
+
+// TestSplitViewsFollowTheirInput runs one Split kernel on alternating input buffers and ranges:
+// the views it keeps boxed from the last run (subViews) must only serve the same buffer and range.
+func TestSplitViewsFollowTheirInput(t *testing.T) {
+	f, _ := Lookup(DefaultDomain, "Split", 18)
+	x1, x2 := mvIota(4, 3), mvF32([]int{4, 3}, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, -1, -2)
+	x3 := tensor.New([]int{2, 3}, x1.F32()[:6]) // x1's array, shorter
+	k, err := f(mvNode("Split", 18, mvAttrs{"axis": 0, "num_outputs": 2}, []*tensor.Tensor{x1}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, x := range []*tensor.Tensor{x1, x2, x1, x3, x1} {
+		outs, err := k.Run(NewContext(1), []*tensor.Tensor{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		half := x.Len() / 2
+		for i, o := range outs {
+			want := x.F32()[i*half : (i+1)*half]
+			if fmt.Sprint(o.F32()) != fmt.Sprint(want) {
+				t.Fatalf("round %d, output %d: %v, want %v", round, i, o.F32(), want)
+			}
+		}
 	}
 }

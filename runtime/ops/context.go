@@ -20,6 +20,9 @@ type Context struct {
 	// that copies each kernel's results out before it runs the next kernel on this context.
 	ReuseResults bool
 	result       [8]*tensor.Tensor
+	// dims carries a shape across the Allocator interface (alloc.go); dimsBusy guards it.
+	dims     [8]int
+	dimsBusy int32
 }
 
 // Result returns t as a kernel's one-element result: the context's own slice when the executor
@@ -42,11 +45,6 @@ func (c *Context) Results(n int) []*tensor.Tensor {
 	return make([]*tensor.Tensor, n)
 }
 
-// Allocator hands out zeroed tensors for kernel outputs.
-type Allocator interface {
-	Alloc(dt tensor.DType, shape []int) *tensor.Tensor
-}
-
 // NewContext returns a context that uses up to threads goroutines (GOMAXPROCS when ≤ 0).
 func NewContext(threads int) *Context {
 	if threads <= 0 {
@@ -55,20 +53,16 @@ func NewContext(threads int) *Context {
 	return &Context{Threads: threads}
 }
 
-// Alloc returns a zeroed tensor for a kernel output. Kernels call it instead of tensor.Zeros so
-// that buffer reuse can be added in one place.
-func (c *Context) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
-	if c != nil && c.Allocator != nil {
-		return c.Allocator.Alloc(dt, shape)
-	}
-	return tensor.Zeros(dt, shape)
+// Inline reports whether Parallel(n, minChunk, …) would run its function inline, in one chunk.
+// Hot kernels test it first and call their body directly: a function literal handed to Parallel
+// escapes (the workers are goroutines), so it costs an allocation per call even when Parallel
+// then runs it inline.
+func (c *Context) Inline(n, minChunk int) bool {
+	return c.chunks(n, minChunk) <= 1
 }
 
-// Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
-// runs fn on each, waiting for all. With one thread or little work it runs inline. A panic in a
-// chunk is re-raised in the caller's goroutine, where the runtime turns it into a node error
-// (a panic left in a worker goroutine would end the whole process).
-func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
+// chunks is the number of pieces Parallel cuts [0, n) into.
+func (c *Context) chunks(n, minChunk int) int {
 	threads := 1
 	if c != nil {
 		threads = c.Threads
@@ -76,10 +70,15 @@ func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
 	if minChunk < 1 {
 		minChunk = 1
 	}
-	chunks := n / minChunk
-	if chunks > threads {
-		chunks = threads
-	}
+	return min(n/minChunk, threads)
+}
+
+// Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
+// runs fn on each, waiting for all. With one thread or little work it runs inline. A panic in a
+// chunk is re-raised in the caller's goroutine, where the runtime turns it into a node error
+// (a panic left in a worker goroutine would end the whole process).
+func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
+	chunks := c.chunks(n, minChunk)
 	if chunks <= 1 {
 		fn(0, n)
 		return

@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -249,11 +248,11 @@ func moveAxesInto(out []int, axes []int64, rank int) ([]int, error) {
 // Unsqueeze keep every element in place. The runtime's buffer reuse decides ownership by address
 // range, so a buffer outlives every view of it, and a graph output that is a view of the
 // caller's input or of a constant is copied before it is returned (Session.RunContext).
-func moveView(t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {
+func moveView(ctx *Context, t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {
 	if tensor.NumElements(shape) != t.Len() {
 		return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v", t.Shape, t.Len(), tensor.ShapeString(shape))
 	}
-	return &tensor.Tensor{DType: t.DType, Shape: slices.Clone(shape), Data: t.Data}, nil
+	return ctx.View(t.DType, shape, t.Data), nil
 }
 
 // subData returns data[lo:hi] for the numeric element types, sharing the array: ok is false for

@@ -41,11 +41,12 @@ func newReshape(n *Node) (Kernel, error) {
 				return nil, fmt.Errorf("input 1 (shape) is missing")
 			}
 		}
-		shape, err := reshapeResolve(x.Shape, spec, allowZero)
+		var shapeBuf [8]int
+		shape, err := reshapeResolve(shapeBuf[:0], x.Shape, spec, allowZero)
 		if err != nil {
 			return nil, err
 		}
-		out, err := moveView(x, shape)
+		out, err := moveView(ctx, x, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -54,9 +55,14 @@ func newReshape(n *Node) (Kernel, error) {
 }
 
 // reshapeResolve applies Reshape's rules: 0 copies the input dimension (unless allowzero), one -1
-// is inferred from the element count.
-func reshapeResolve(in []int, spec []int64, allowZero bool) ([]int, error) {
-	shape := make([]int, len(spec))
+// is inferred from the element count. The shape is built in dst's array when it is long enough;
+// errors format in with ShapeString so that in, often built on the caller's stack, does not escape.
+func reshapeResolve(dst, in []int, spec []int64, allowZero bool) ([]int, error) {
+	shape := dst[:0]
+	if cap(shape) < len(spec) {
+		shape = make([]int, len(spec))
+	}
+	shape = shape[:len(spec)]
 	infer := -1
 	known := 1
 	for i, d := range spec {
@@ -108,7 +114,7 @@ func newFlatten(n *Node) (Kernel, error) {
 			return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(x.Shape))
 		}
 		outer := tensor.NumElements(x.Shape[:a])
-		out, err := moveView(x, []int{outer, tensor.NumElements(x.Shape[a:])})
+		out, err := moveView(ctx, x, []int{outer, tensor.NumElements(x.Shape[a:])})
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +173,7 @@ func newSqueeze(n *Node) (Kernel, error) {
 				}
 			}
 		}
-		out, err := moveView(x, shape)
+		out, err := moveView(ctx, x, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -196,11 +202,21 @@ func newUnsqueeze(n *Node) (Kernel, error) {
 			}
 		}
 		rank := len(x.Shape) + len(axes)
-		ax, err := moveAxes(axes, rank)
+		var axBuf, shapeBuf [8]int // on the stack for the usual ranks, as in Squeeze
+		ax := axBuf[:]
+		if len(axes) > len(ax) {
+			ax = make([]int, len(axes))
+		}
+		ax, err = moveAxesInto(ax, axes, rank)
 		if err != nil {
 			return nil, err
 		}
-		shape := make([]int, rank)
+		shape := shapeBuf[:0]
+		if rank > len(shapeBuf) {
+			shape = make([]int, 0, rank)
+		}
+		shape = shape[:rank]
+		clear(shape)
 		for _, a := range ax {
 			shape[a] = 1
 		}
@@ -212,7 +228,7 @@ func newUnsqueeze(n *Node) (Kernel, error) {
 			shape[i] = x.Shape[next]
 			next++
 		}
-		out, err := moveView(x, shape)
+		out, err := moveView(ctx, x, shape)
 		if err != nil {
 			return nil, err
 		}
