@@ -234,7 +234,7 @@ func newPRelu(n *Node) (Kernel, error) {
 			shape[0] = slope.Shape[0]
 			slope, _ = slope.Reshape(shape)
 		}
-		p, err := newBroadcastPlan(x.Shape, slope.Shape)
+		p, err := broadcastPlanOf(x.Shape, slope.Shape)
 		if err != nil {
 			return nil, err
 		}

@@ -95,7 +95,7 @@ func arith(ctx *Context, op arithOp, a, b *tensor.Tensor) (*tensor.Tensor, error
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 	}
-	p, err := newBroadcastPlan(a.Shape, b.Shape)
+	p, err := broadcastPlanOf(a.Shape, b.Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +418,7 @@ func newPow(n *Node) (Kernel, error) {
 				return nil, err
 			}
 		}
-		p, err := newBroadcastPlan(base.Shape, exp.Shape)
+		p, err := broadcastPlanOf(base.Shape, exp.Shape)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/actswap/actswap/tensor"
@@ -62,5 +63,39 @@ func TestBroadcastPlanIndices(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBroadcastPlanCache checks that a remembered plan is only reused for the very shapes it was
+// made for: the same dims split differently between the inputs, or a third input, make another.
+func TestBroadcastPlanCache(t *testing.T) {
+	cases := [][][]int{
+		{{2, 3}, {1}}, {{2}, {3, 1}}, {{2, 3, 1}, {}}, {{2, 3}, {1}, {3}}, {{6}, {6}}, {{1, 6}, {6}},
+	}
+	for round := range 2 { // the second round is served from the cache
+		for _, shapes := range cases {
+			var p *broadcastPlan
+			var err error
+			if len(shapes) == 3 {
+				p, err = broadcastPlanOf3(shapes[0], shapes[1], shapes[2])
+			} else {
+				p, err = broadcastPlanOf(shapes[0], shapes[1])
+			}
+			if err != nil {
+				t.Fatalf("round %d, %v: %v", round, shapes, err)
+			}
+			want, err := newBroadcastPlan(shapes...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Out, want.Out) || !slices.Equal(p.dims, want.dims) ||
+				!slices.Equal(p.InnerStride, want.InnerStride) || len(p.steps) != len(want.steps) {
+				t.Fatalf("round %d, %v: cached plan out %v dims %v, want out %v dims %v",
+					round, shapes, p.Out, p.dims, want.Out, want.dims)
+			}
+		}
+	}
+	if _, err := broadcastPlanOf([]int{2, 3}, []int{4}); err == nil {
+		t.Error("[2,3] with [4]: no error")
 	}
 }

@@ -80,7 +80,7 @@ func compareFactory(op compareOp) Factory {
 				return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 			}
 			a, b = widenHalf(a), widenHalf(b)
-			p, err := newBroadcastPlan(a.Shape, b.Shape)
+			p, err := broadcastPlanOf(a.Shape, b.Shape)
 			if err != nil {
 				return nil, err
 			}
@@ -159,7 +159,7 @@ func logicalFactory(f func(x, y bool) bool) Factory {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("inputs must be bool, got %v and %v", a.DType, b.DType)
 			}
-			p, err := newBroadcastPlan(a.Shape, b.Shape)
+			p, err := broadcastPlanOf(a.Shape, b.Shape)
 			if err != nil {
 				return nil, err
 			}
@@ -212,7 +212,7 @@ func bitwise(ctx *Context, op bitOp, a, b *tensor.Tensor) (*tensor.Tensor, error
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 	}
-	p, err := newBroadcastPlan(a.Shape, b.Shape)
+	p, err := broadcastPlanOf(a.Shape, b.Shape)
 	if err != nil {
 		return nil, err
 	}

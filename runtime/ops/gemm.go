@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
@@ -45,7 +46,9 @@ func newFloatOutputOverwrite(ctx *Context, dt tensor.DType, shape []int) floatOu
 
 // allocFloatOutput returns the output by value: one fewer heap allocation per node and Run.
 func allocFloatOutput(ctx *Context, dt tensor.DType, shape []int, overwrite bool) floatOutput {
-	o := floatOutput{dt: dt, shape: shape}
+	// The shape is kept (cloned) only for the conversion: holding the caller's slice would make
+	// it escape with o.v, which kernels hand to the GEMM workers.
+	o := floatOutput{dt: dt}
 	if dt == tensor.Float32 {
 		if overwrite {
 			o.t = ctx.AllocOverwrite(tensor.Float32, shape)
@@ -54,6 +57,7 @@ func allocFloatOutput(ctx *Context, dt tensor.DType, shape []int, overwrite bool
 		}
 		o.v = o.t.F32()
 	} else {
+		o.shape = slices.Clone(shape)
 		o.v = make([]float32, tensor.NumElements(shape))
 	}
 	return o
@@ -93,11 +97,18 @@ type gemmKernel struct {
 	alpha, beta    float32
 	packedB        *gemm.PackedB
 	act            func(dst []float32) // fused activation, nil for none
+	// constBias is the epilogue for a constant C that is one row (a layer's bias), scaled by
+	// beta once at creation; cData is that C's elements, to recognise it in Run.
+	constBias *gemm.Epilogue
+	cData     []float32
 }
 
 // FuseActivation makes the kernel apply act to its output.
 func (k *gemmKernel) FuseActivation(act func(dst []float32)) bool {
 	k.act = act
+	if k.constBias != nil {
+		k.constBias.Elementwise = act
+	}
 	return true
 }
 
@@ -121,6 +132,16 @@ func newGemm(n *Node) (Kernel, error) {
 			return nil, fmt.Errorf("packing B: %w", err)
 		}
 		k.packedB = pb
+	}
+	if c := constInput(n, 2); c != nil && c.DType == tensor.Float32 && k.beta != 0 &&
+		c.Len() > 1 && (c.Rank() == 1 || (c.Rank() == 2 && c.Shape[0] == 1)) {
+		// A row bias does not depend on A's row count, so it can be scaled once here.
+		cv := c.F32()
+		bias := make([]float32, len(cv))
+		for j, v := range cv {
+			bias[j] = k.beta * v
+		}
+		k.constBias, k.cData = &gemm.Epilogue{Bias: bias}, cv
 	}
 	return k, nil
 }
@@ -151,7 +172,12 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	out := newFloatOutputOverwrite(ctx, a.DType, []int{m, n}) // beta·C is broadcast in or beta is 0
 	beta := k.beta
 	var ep *gemm.Epilogue
-	if len(inputs) > 2 && inputs[2] != nil && beta != 0 {
+	constEp := false // ep is k.constBias, shared by every Run: not to be modified
+	switch {
+	case k.constBias != nil && len(inputs) > 2 && inputs[2] != nil && sameData(inputs[2], k.cData) &&
+		len(k.cData) == n:
+		ep, beta, constEp = k.constBias, 0, true // the activation, when fused, is part of it
+	case len(inputs) > 2 && inputs[2] != nil && beta != 0:
 		c := inputs[2]
 		cv, err := floatInput(c, "Gemm: C")
 		if err != nil {
@@ -167,11 +193,11 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		} else {
 			broadcastInto(out.v, m, n, c.Shape, cv)
 		}
-	} else {
+	default:
 		beta = 0
 	}
 	lda := a.Shape[1]
-	if k.act != nil {
+	if k.act != nil && !constEp {
 		if ep == nil {
 			ep = &gemm.Epilogue{}
 		}
@@ -190,6 +216,21 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Gemm: %w", err)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
+}
+
+// constInput returns input i's constant value, nil when the node has no such input or it is
+// computed at run time.
+func constInput(n *Node, i int) *tensor.Tensor {
+	if i < len(n.Const) {
+		return n.Const[i]
+	}
+	return nil
+}
+
+// sameData reports whether t's elements are exactly the slice d (the same array and length).
+func sameData(t *tensor.Tensor, d []float32) bool {
+	v, ok := t.Data.([]float32)
+	return ok && len(v) == len(d) && len(d) > 0 && &v[0] == &d[0]
 }
 
 // gemmBias recognises a C that is a row or column vector (or scalar) and returns it scaled by

@@ -78,9 +78,11 @@ func (k *matMulKernel) plan(aShape, bShape []int) (*matMulPlan, error) {
 	return p, nil
 }
 
+// planMatMul formats shapes in its errors with ShapeString: a slice handed to fmt escapes, and the
+// callers build bShape on the stack.
 func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
 	if len(aShape) == 0 || len(bShape) == 0 {
-		return nil, fmt.Errorf("MatMul: operands must have rank ≥ 1, got %v and %v", aShape, bShape)
+		return nil, fmt.Errorf("MatMul: operands must have rank ≥ 1, got %s and %s", tensor.ShapeString(aShape), tensor.ShapeString(bShape))
 	}
 	a, b := aShape, bShape
 	if len(a) == 1 {
@@ -91,7 +93,7 @@ func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
 	}
 	p := &matMulPlan{m: a[len(a)-2], k: a[len(a)-1], n: b[len(b)-1]}
 	if b[len(b)-2] != p.k {
-		return nil, fmt.Errorf("MatMul: inner dimensions differ: %v × %v", aShape, bShape)
+		return nil, fmt.Errorf("MatMul: inner dimensions differ: %s × %s", tensor.ShapeString(aShape), tensor.ShapeString(bShape))
 	}
 	ab, bb := a[:len(a)-2], b[:len(b)-2]
 	rank := max(len(ab), len(bb))
@@ -115,7 +117,7 @@ func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
 		case db == 1:
 			p.batch[i] = da
 		default:
-			return nil, fmt.Errorf("MatMul: batch dimensions of %v and %v do not broadcast", aShape, bShape)
+			return nil, fmt.Errorf("MatMul: batch dimensions of %s and %s do not broadcast", tensor.ShapeString(aShape), tensor.ShapeString(bShape))
 		}
 		if da != 1 {
 			p.aBatchStr[i] = as

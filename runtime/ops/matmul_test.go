@@ -143,19 +143,34 @@ func TestGemmBiasShapes(t *testing.T) {
 			c = randTensor(r, cShape...)
 			inputs = append(inputs, c)
 		}
-		for _, constB := range []bool{false, true} {
-			var consts []*tensor.Tensor
+		// Constant B is packed at creation; a constant row C becomes a prepared epilogue, which a
+		// fused activation joins; each kernel runs twice to catch state left by the first run.
+		for variant := range 8 {
+			constB, constC, relu := variant&1 != 0, variant&2 != 0, variant&4 != 0
+			consts := make([]*tensor.Tensor, len(inputs))
 			if constB {
-				consts = []*tensor.Tensor{nil, b}
+				consts[1] = b
+			}
+			if constC && c != nil {
+				consts[2] = c
 			}
 			attrs := map[string]any{"transA": 1, "transB": 1, "alpha": float32(0.5), "beta": float32(2)}
 			kern, err := newGemm(convTestNode("Gemm", attrs, len(inputs), consts...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			outs, err := kern.Run(NewContext(1), inputs)
-			if err != nil {
-				t.Fatalf("C %v: %v", cShape, err)
+			if relu {
+				kern.(*gemmKernel).FuseActivation(func(dst []float32) {
+					for i, v := range dst {
+						dst[i] = max(v, 0)
+					}
+				})
+			}
+			var outs []*tensor.Tensor
+			for range 2 {
+				if outs, err = kern.Run(NewContext(1), inputs); err != nil {
+					t.Fatalf("C %v: %v", cShape, err)
+				}
 			}
 			y := outs[0].F32()
 			for i := 0; i < m; i++ {
@@ -178,8 +193,12 @@ func TestGemmBiasShapes(t *testing.T) {
 						}
 						want += 2 * float64(cv[ci])
 					}
+					if relu {
+						want = max(want, 0)
+					}
 					if math.Abs(float64(y[i*n+j])-want) > 1e-5*(1+math.Abs(want)) {
-						t.Fatalf("C %v (const B %v): y[%d,%d] = %g, want %g", cShape, constB, i, j, y[i*n+j], want)
+						t.Fatalf("C %v (const B %v, const C %v, relu %v): y[%d,%d] = %g, want %g",
+							cShape, constB, constC, relu, i, j, y[i*n+j], want)
 					}
 				}
 			}

@@ -24,7 +24,7 @@ func init() {
 
 // expandTo returns t's values broadcast (one way) to shape, as float64.
 func expandTo(t *tensor.Tensor, shape []int, what string) ([]float64, error) {
-	p, err := newBroadcastPlan(shape, t.Shape)
+	p, err := broadcastPlanOf(shape, t.Shape)
 	if err != nil || !tensor.SameShape(p.Out, shape) {
 		return nil, fmt.Errorf("%s of shape %v does not broadcast to %v", what, t.Shape, shape)
 	}
@@ -561,7 +561,7 @@ func newMVN(n *Node) (Kernel, error) {
 			return nil, err
 		}
 		kept, _ := reduceShapes(x.Shape, mask, true)
-		p, err := newBroadcastPlan(x.Shape, kept)
+		p, err := broadcastPlanOf(x.Shape, kept)
 		if err != nil {
 			return nil, err
 		}

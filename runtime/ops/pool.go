@@ -214,7 +214,9 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	} else {
 		result = out.tensor(ctx)
 	}
-	return []*tensor.Tensor{result, indexTensor}, nil
+	outs := ctx.Results(2)
+	outs[0], outs[1] = result, indexTensor
+	return outs, nil
 }
 
 // poolJob is one pooling call, split by (image, channel) plane.

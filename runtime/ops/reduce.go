@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -75,7 +76,8 @@ func reduceFactory(kind reduceKind, axesInputSince int) Factory {
 				out, err := castTensor(ctx, x, x.DType) // a copy through ctx.Alloc
 				return []*tensor.Tensor{out}, err
 			}
-			reduced, err := reductionAxes(axes, x.Rank())
+			var maskBuf [8]bool
+			reduced, err := reductionAxesInto(maskBuf[:], axes, x.Rank())
 			if err != nil {
 				return nil, err
 			}
@@ -101,7 +103,17 @@ func normalizeAxis(axis int64, rank int) (int, error) {
 
 // reductionAxes returns a per-dimension mask of reduced axes; no axes means all of them.
 func reductionAxes(axes []int64, rank int) ([]bool, error) {
-	mask := make([]bool, rank)
+	return reductionAxesInto(nil, axes, rank)
+}
+
+// reductionAxesInto is reductionAxes building the mask in dst's array when it is long enough.
+func reductionAxesInto(dst []bool, axes []int64, rank int) ([]bool, error) {
+	mask := dst[:0]
+	if cap(mask) < rank {
+		mask = make([]bool, rank)
+	}
+	mask = mask[:rank]
+	clear(mask)
 	if len(axes) == 0 {
 		for i := range mask {
 			mask[i] = true
@@ -123,8 +135,21 @@ func reductionAxes(axes []int64, rank int) ([]bool, error) {
 
 // reduceShapes returns the accumulator shape (ones on reduced axes) and the output shape.
 func reduceShapes(shape []int, mask []bool, keepdims bool) (kept, out []int) {
-	kept = make([]int, len(shape))
-	out = []int{}
+	return reduceShapesInto(nil, nil, shape, mask, keepdims)
+}
+
+// reduceShapesInto is reduceShapes building kept and out in the arrays of keptBuf and outBuf when
+// they are long enough.
+func reduceShapesInto(keptBuf, outBuf, shape []int, mask []bool, keepdims bool) (kept, out []int) {
+	kept = keptBuf[:0]
+	if cap(kept) < len(shape) {
+		kept = make([]int, len(shape))
+	}
+	kept = kept[:len(shape)]
+	out = outBuf[:0]
+	if out == nil {
+		out = []int{}
+	}
 	for i, d := range shape {
 		if mask[i] {
 			kept[i] = 1
@@ -140,8 +165,9 @@ func reduceShapes(shape []int, mask []bool, keepdims bool) (kept, out []int) {
 }
 
 func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdims bool) (*tensor.Tensor, error) {
-	kept, outShape := reduceShapes(x.Shape, mask, keepdims)
-	p, err := newBroadcastPlan(x.Shape, kept)
+	var keptBuf, outBuf [8]int
+	kept, outShape := reduceShapesInto(keptBuf[:], outBuf[:], x.Shape, mask, keepdims)
+	p, err := broadcastPlanOf(x.Shape, kept)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +181,13 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	out := ctx.AllocOverwrite(x.DType, outShape) // every slot is stored below
 	switch {
 	case x.DType == tensor.Float32:
-		return out, storeFloats(reduceFloats(p, kind, x.F32(), slots, count), out)
+		scratch := reduceScratch.Get().(*[]float64)
+		if cap(*scratch) < slots {
+			*scratch = make([]float64, slots)
+		}
+		err := storeFloats(reduceFloatsInto((*scratch)[:slots], p, kind, x.F32(), count), out)
+		reduceScratch.Put(scratch)
+		return out, err
 	case x.DType.IsFloat():
 		return out, storeFloats(reduceFloats(p, kind, toFloat64s(x), slots, count), out)
 	case x.DType == tensor.Bool:
@@ -197,8 +229,18 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	return out, storeIntegers(acc, out)
 }
 
+// reduceScratch recycles the float64 accumulators of float32 reductions.
+var reduceScratch = sync.Pool{New: func() any { return new([]float64) }}
+
+// reduceFloats returns the reduced slots in float64.
 func reduceFloats[T floatElem](p *broadcastPlan, kind reduceKind, x []T, slots, count int) []float64 {
-	acc := make([]float64, slots)
+	return reduceFloatsInto(make([]float64, slots), p, kind, x, count)
+}
+
+// reduceFloatsInto is reduceFloats accumulating in acc (one element per slot). A log-sum-exp
+// returns a new slice; acc then holds the slot maxima.
+func reduceFloatsInto[T floatElem](acc []float64, p *broadcastPlan, kind reduceKind, x []T, count int) []float64 {
+	slots := len(acc)
 	init := 0.0
 	switch kind {
 	case reduceProd:

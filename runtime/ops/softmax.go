@@ -81,7 +81,7 @@ func softmaxFactory(kind softmaxKind) Factory {
 			case []float64:
 				softmaxLanes(ctx, kind, src, out.Data.([]float64), outer, cnt, inner)
 			}
-			return []*tensor.Tensor{narrowTo(ctx, out, x.DType)}, nil
+			return ctx.Result(narrowTo(ctx, out, x.DType)), nil
 		}), nil
 	}
 }
@@ -142,21 +142,29 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 	if cnt == 0 || rows == 0 {
 		return
 	}
-	ctx.Parallel(rows, max(1, elementwiseMinChunk/cnt), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			x, y := src[r*cnt:(r+1)*cnt], dst[r*cnt:(r+1)*cnt]
-			peak := rowMax(x)
-			sum := expShiftSum(y, x, peak) // for LogSoftmax y is scratch, overwritten below
-			if logOut {
-				logSum := float32(math.Log(sum))
-				for i, v := range x {
-					y[i] = v - peak - logSum
-				}
-				continue
+	minChunk := max(1, elementwiseMinChunk/cnt)
+	if ctx.Inline(rows, minChunk) {
+		softmaxRowRange(logOut, src, dst, cnt, 0, rows)
+		return
+	}
+	ctx.Parallel(rows, minChunk, func(lo, hi int) { softmaxRowRange(logOut, src, dst, cnt, lo, hi) })
+}
+
+// softmaxRowRange is softmaxRowsF32 over rows [lo, hi).
+func softmaxRowRange(logOut bool, src, dst []float32, cnt, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		x, y := src[r*cnt:(r+1)*cnt], dst[r*cnt:(r+1)*cnt]
+		peak := rowMax(x)
+		sum := expShiftSum(y, x, peak) // for LogSoftmax y is scratch, overwritten below
+		if logOut {
+			logSum := float32(math.Log(sum))
+			for i, v := range x {
+				y[i] = v - peak - logSum
 			}
-			scaleRow(y, float32(1/sum))
+			continue
 		}
-	})
+		scaleRow(y, float32(1/sum))
+	}
 }
 
 // softmaxPlanesF32 normalises along a middle axis (inner > 1, e.g. the channels of NCHW): for

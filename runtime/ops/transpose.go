@@ -72,7 +72,12 @@ func transposeRun(ctx *Context, x *tensor.Tensor, perm []int) (*tensor.Tensor, e
 		return nil, err
 	}
 	rank := len(x.Shape)
-	shape := make([]int, rank)
+	var shapeBuf [8]int
+	shape := shapeBuf[:0]
+	if rank > len(shapeBuf) {
+		shape = make([]int, rank)
+	}
+	shape = shape[:rank]
 	for i, a := range perm {
 		shape[i] = x.Shape[a]
 	}
@@ -87,16 +92,30 @@ func transposeRun(ctx *Context, x *tensor.Tensor, perm []int) (*tensor.Tensor, e
 			return out, nil
 		}
 	}
-	// One allocation for the three stride lists (the mover's interface call makes them escape).
-	buf := make([]int, 3*rank)
-	inStrides, srcStrides, outStrides := buf[:rank], buf[rank:2*rank], buf[2*rank:]
-	stridesInto(inStrides, x.Shape)
-	stridesInto(outStrides, shape)
-	for i, a := range perm {
-		srcStrides[i] = inStrides[a]
+	if xs, ok := x.Data.([]float32); ok && rank <= 8 {
+		// Stride lists on the stack: the generic copy is called directly, not through the
+		// mover's interface (which would make them escape).
+		var buf [24]int
+		in, src, dst := buf[:rank], buf[8:8+rank], buf[16:16+rank]
+		transposeStrides(in, src, dst, x.Shape, out.Shape, perm)
+		moveStrided(out.F32(), 0, dst, xs, 0, src, out.Shape)
+		return out, nil
 	}
-	m.strided(out.Data, 0, outStrides, x.Data, 0, srcStrides, shape)
+	buf := make([]int, 3*rank)
+	in, src, dst := buf[:rank], buf[rank:2*rank], buf[2*rank:]
+	transposeStrides(in, src, dst, x.Shape, out.Shape, perm)
+	m.strided(out.Data, 0, dst, x.Data, 0, src, out.Shape)
 	return out, nil
+}
+
+// transposeStrides fills the input's row-major strides, the source stride along each output
+// axis, and the output's row-major strides.
+func transposeStrides(in, src, dst, inShape, outShape, perm []int) {
+	stridesInto(in, inShape)
+	stridesInto(dst, outShape)
+	for i, a := range perm {
+		src[i] = in[a]
+	}
 }
 
 // stridesInto writes the row-major element strides of shape into st (tensor.Strides without
@@ -182,19 +201,28 @@ const transposeTile = 32
 // registers, about eight times the Go loop's speed), in spans of 256 source rows so that the
 // squares' source lines stay in cache between passes.
 func transposeFloat32(ctx *Context, dst, src []float32, batch, rows, cols int) {
-	const span = 256
+	const span = 256 // as in transposeSpans
 	spans := (rows + span - 1) / span
 	minChunk := max(1, (1<<16)/(span*max(cols, 1)))
-	ctx.Parallel(batch*spans, minChunk, func(lo, hi int) {
-		for w := lo; w < hi; w++ {
-			b, r0 := w/spans, (w%spans)*span
-			n := min(span, rows-r0)
-			s, d := src[b*rows*cols:(b+1)*rows*cols], dst[b*rows*cols:(b+1)*rows*cols]
-			if err := gemm.TransposeBias(d[r0:], rows, s[r0*cols:], cols, n, cols, nil); err != nil {
-				panic(err) // sizes come from the tensor's own shape
-			}
+	if ctx.Inline(batch*spans, minChunk) {
+		transposeSpans(dst, src, rows, cols, 0, batch*spans)
+		return
+	}
+	ctx.Parallel(batch*spans, minChunk, func(lo, hi int) { transposeSpans(dst, src, rows, cols, lo, hi) })
+}
+
+// transposeSpans is transposeFloat32's work items [lo, hi).
+func transposeSpans(dst, src []float32, rows, cols, lo, hi int) {
+	const span = 256
+	spans := (rows + span - 1) / span
+	for w := lo; w < hi; w++ {
+		b, r0 := w/spans, (w%spans)*span
+		n := min(span, rows-r0)
+		s, d := src[b*rows*cols:(b+1)*rows*cols], dst[b*rows*cols:(b+1)*rows*cols]
+		if err := gemm.TransposeBias(d[r0:], rows, s[r0*cols:], cols, n, cols, nil); err != nil {
+			panic(err) // sizes come from the tensor's own shape
 		}
-	})
+	}
 }
 
 // transposeTiles writes dst[b][c][r] = src[b][r][c] in 32×32 tiles so both sides stay in cache.

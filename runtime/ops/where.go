@@ -26,7 +26,7 @@ func runWhere(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if x.DType != y.DType {
 		return nil, fmt.Errorf("X and Y types differ: %v and %v", x.DType, y.DType)
 	}
-	p, err := newBroadcastPlan(cond.Shape, x.Shape, y.Shape)
+	p, err := broadcastPlanOf3(cond.Shape, x.Shape, y.Shape)
 	if err != nil {
 		return nil, err
 	}

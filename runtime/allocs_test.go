@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/internal/testutil"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestSteadyStateAllocations checks that a single-threaded Run of each bundled model allocates
+// only what it hands to the caller once its buffer pool, shape cache and view headers are warm:
+// per output a tensor (header, shape, elements, and the boxed slice), plus the result map.
+// The bound catches per-node allocations creeping back (a model has dozens of nodes).
+func TestSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	root := filepath.Join(testutil.RepoRoot(t), "models")
+	for _, name := range []string{"digits_cnn", "digits_vit", "digits_mlp_gelu"} {
+		t.Run(name, func(t *testing.T) {
+			s, inputs := sessionOnDataSet(t, filepath.Join(root, name), 1, true)
+			for range 2 {
+				if _, err := s.Run(inputs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := testing.AllocsPerRun(20, func() {
+				if _, err := s.Run(inputs); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if limit := float64(4*len(s.Outputs()) + 2); got > limit {
+				t.Errorf("%s: %.1f allocations per Run, want at most %.0f (go test -run NONE -bench SmallModels -benchmem -memprofile shows where)", name, got, limit)
+			}
+		})
+	}
+}
+
+// TestConcurrentRunsShareNothingMutable runs a bundled transformer (views, Split, transposes,
+// broadcasting, all through the run arenas and the shared plan caches) from several goroutines
+// and checks every result against a single-goroutine run.
+func TestConcurrentRunsShareNothingMutable(t *testing.T) {
+	dir := filepath.Join(testutil.RepoRoot(t), "models", "digits_vit")
+	s, inputs := sessionOnDataSet(t, dir, 2, false)
+	// Rows of the data set as separate batch-1 inputs, each with its reference output.
+	var feeds []map[string]*tensor.Tensor
+	var want []map[string]*tensor.Tensor
+	for row := range 4 {
+		feed := map[string]*tensor.Tensor{}
+		for k, x := range inputs {
+			feed[k] = tensor.SliceRows(x, row, row+1)
+		}
+		out, err := s.Run(feed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feeds, want = append(feeds, feed), append(want, out)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 6 {
+				row := (g + i) % len(feeds)
+				out, err := s.Run(feeds[row])
+				if err != nil {
+					errs <- err
+					return
+				}
+				for k, w := range want[row] {
+					if err := graphtest.Diff(out[k], w, 0, 0); err != nil {
+						errs <- fmt.Errorf("goroutine %d, run %d, row %d, output %q: %v", g, i, row, k, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
