@@ -9,7 +9,9 @@ import (
 // last two axes and nothing else — attention's Kᵀ before Q·Kᵀ, in every exporter's form — so the
 // transposed copy is never written and the GEMM packs B straight from the untransposed tensor
 // (onnxruntime's MatMul + Transpose fusion does the same). The Transpose must be read only by
-// the MatMul and carry an explicit perm.
+// the MatMul and carry an explicit perm. PyTorch's scaled-dot-product attention puts a Mul by a
+// scale between the two (Kᵀ·√(1/√d)); that Mul, read only by the MatMul, is fused as well and its
+// scale becomes the product's alpha (ops.NewMatMulTransposedBScaled).
 func fuseMatMulTransposes(o *optimizer) int {
 	count := 0
 	prod := o.producers()
@@ -20,13 +22,32 @@ func fuseMatMulTransposes(o *optimizer) int {
 		if _, ok := n.kernel.(ops.ActivationFuser); !ok { // not the standard float MatMul kernel
 			continue
 		}
+		inputs, kernel := []int{n.inputs[0], -1}, ops.NewMatMulTransposedB()
 		t := o.internalFrom(prod, n.inputs[1], i)
+		mul := -1
+		if t >= 0 && o.isOp(t, "Mul") {
+			mul, t = t, -1
+			if x, scale, ok := o.operands(mul); ok {
+				for _, pair := range [][2]int{{x, scale}, {scale, x}} {
+					if tt := o.internalFrom(prod, pair[0], mul); tt >= 0 && o.isOp(tt, "Transpose") {
+						t = tt
+						inputs = append(inputs, pair[1])
+						kernel = ops.NewMatMulTransposedBScaled()
+						break
+					}
+				}
+			}
+		}
 		if t < 0 || !o.isOp(t, "Transpose") || len(o.g.nodes[t].inputs) != 1 || !swapsLastTwo(attrInts(o.g.nodes[t].proto, "perm")) {
 			continue
 		}
-		o.g.nodes[i] = &node{label: n.label, opType: "MatMul", kernel: ops.NewMatMulTransposedB(), proto: n.proto,
-			version: n.version, inputs: []int{n.inputs[0], o.g.nodes[t].inputs[0]}, outputs: n.outputs}
+		inputs[1] = o.g.nodes[t].inputs[0]
+		o.g.nodes[i] = &node{label: n.label, opType: "MatMul", kernel: kernel, proto: n.proto,
+			version: n.version, inputs: inputs, outputs: n.outputs}
 		o.dead[t] = true
+		if mul >= 0 {
+			o.dead[mul] = true
+		}
 		count++
 	}
 	return count

@@ -25,12 +25,19 @@ type matMulKernel struct {
 	packedB *gemm.PackedB
 	act     func(dst []float32) // fused activation, nil for none
 	transB  bool                // B arrives transposed in its last two axes (NewMatMulTransposedB)
+	scaledB bool                // a third input scales B (NewMatMulTransposedBScaled)
 }
 
 // NewMatMulTransposedB returns a MatMul whose second input is given transposed in its last two
 // axes ([…, N, K] for a K×N operand): the runtime's fusion of a Transpose that swaps the last two
 // axes into the MatMul reading it (attention's Q·Kᵀ), so the transpose is never written.
 func NewMatMulTransposedB() Kernel { return &matMulKernel{transB: true} }
+
+// NewMatMulTransposedBScaled is NewMatMulTransposedB for MatMul(A, Transpose(B)·s), with s as a
+// third input: PyTorch's scaled-dot-product attention export scales Kᵀ by √(1/√d) between the
+// transpose and the product. A one-element float32 s becomes the GEMM's alpha; any other s is
+// applied as the graph states it (transpose, broadcast multiply, plain product).
+func NewMatMulTransposedBScaled() Kernel { return &matMulKernel{transB: true, scaledB: true} }
 
 // FuseActivation makes the kernel apply act to its (float) output.
 func (k *matMulKernel) FuseActivation(act func(dst []float32)) bool {
@@ -139,10 +146,22 @@ func planMatMul(aShape, bShape []int) (*matMulPlan, error) {
 }
 
 func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil {
-		return nil, fmt.Errorf("MatMul: needs inputs A and B")
+	want := 2
+	if k.scaledB {
+		want = 3
+	}
+	if len(inputs) != want || inputs[0] == nil || inputs[1] == nil || inputs[want-1] == nil {
+		return nil, fmt.Errorf("MatMul: needs inputs A and B (and B's scale when fused with it)")
 	}
 	a, b := inputs[0], inputs[1]
+	alpha := float32(1)
+	if k.scaledB {
+		sv, ok := inputs[2].Data.([]float32)
+		if !ok || len(sv) != 1 || inputs[2].Rank() > b.Rank() || a.DType != tensor.Float32 {
+			return k.runScaledAsWritten(ctx, a, b, inputs[2])
+		}
+		alpha = sv[0]
+	}
 	bShape := b.Shape
 	var swapped [8]int
 	if k.transB {
@@ -200,13 +219,13 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		// One product: A's batches stacked as rows against the shared B.
 		m := batches * p.m
 		if k.packedB != nil && k.packedB.K() == p.k && k.packedB.N() == p.n {
-			err = gemm.SgemmPackedB(false, m, 1, av, p.k, k.packedB, 0, out.v, p.n, ctx.Threads, ep)
+			err = gemm.SgemmPackedB(false, m, alpha, av, p.k, k.packedB, 0, out.v, p.n, ctx.Threads, ep)
 		} else {
 			var bv []float32
 			if bv, err = floatInput(b, "MatMul: B"); err != nil {
 				return nil, err
 			}
-			err = gemm.SgemmFused(false, k.transB, m, p.n, p.k, 1, av, p.k, bv, ldb, 0, out.v, p.n, ctx.Threads, ep)
+			err = gemm.SgemmFused(false, k.transB, m, p.n, p.k, alpha, av, p.k, bv, ldb, 0, out.v, p.n, ctx.Threads, ep)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("MatMul: %w", err)
@@ -222,7 +241,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if batches < ctx.Threads {
 		inner = ctx.Threads
 	}
-	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, ep: ep, inner: inner}
+	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, ep: ep, inner: inner, alpha: alpha}
 	if ctx == nil || ctx.Threads <= 1 || batches == 1 {
 		job.heads(0, batches) // inline, with nothing to allocate
 	} else {
@@ -236,12 +255,36 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	return ctx.Result(out.tensor(ctx)), nil
 }
 
+// runScaledAsWritten computes MatMul(A, Transpose(B)·s) step by step, for an s that is not one
+// float32 element: its broadcast may change the product's shape or type.
+func (k *matMulKernel) runScaledAsWritten(ctx *Context, a, b, s *tensor.Tensor) ([]*tensor.Tensor, error) {
+	perm := make([]int, b.Rank())
+	for i := range perm {
+		perm[i] = i
+	}
+	if len(perm) < 2 {
+		return nil, fmt.Errorf("MatMul: transposed B must have rank ≥ 2, got %v", b.Shape)
+	}
+	perm[len(perm)-2], perm[len(perm)-1] = perm[len(perm)-1], perm[len(perm)-2]
+	bt, err := transposeRun(ctx, b, perm)
+	if err != nil {
+		return nil, err
+	}
+	scaled, err := arith(ctx, opMul, bt, s)
+	if err != nil {
+		return nil, fmt.Errorf("MatMul: scaling B: %w", err)
+	}
+	plain := &matMulKernel{act: k.act}
+	return plain.Run(ctx, []*tensor.Tensor{a, scaled})
+}
+
 // batchedMatMul is one product per broadcast batch index (attention heads).
 type batchedMatMul struct {
 	p          *matMulPlan
 	av, bv, c  []float32
 	ldb, inner int
 	transB     bool
+	alpha      float32
 	ep         *gemm.Epilogue
 	err        error       // the first error, on one thread
 	failure    *firstError // the first error across workers
@@ -277,12 +320,12 @@ func (j *batchedMatMul) heads(lo, hi int) {
 		}
 		a, b, c := j.av[ao*aSize:(ao+1)*aSize], j.bv[bo*bSize:(bo+1)*bSize], j.c[bi*cSize:(bi+1)*cSize]
 		var err error
-		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.ep == nil && !j.transB {
+		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.ep == nil && !j.transB && j.alpha == 1 {
 			// A 64-wide B (an attention head's values) is already the gather tile's panel:
 			// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
 			err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, j.inner)
 		} else {
-			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, 1, a, p.k, b, j.ldb, 0, c, p.n, j.inner, j.ep)
+			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, j.ep)
 		}
 		switch {
 		case err == nil:
