@@ -5,40 +5,66 @@
 package onnxops
 
 // crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.
+//
+//go:noescape
 func crreluAVX2(dst []float32, src []float32, eps float32, stream bool)
 
 // crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.
+//
+//go:noescape
 func crreluRowsAVX2(dst []float32, src []float32, eps *float32, stream bool)
 
 // pwluPerm8AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 8 entries; AVX2+FMA.
+//
+//go:noescape
 func pwluPerm8AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm16AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 16 entries; AVX2+FMA.
+//
+//go:noescape
 func pwluPerm16AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm32AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 32 entries; AVX2+FMA.
+//
+//go:noescape
 func pwluPerm32AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm64AVX2 is pwluGo over the first len(src)/8*8 elements for tables padded to 64 entries; AVX2+FMA.
+//
+//go:noescape
 func pwluPerm64AVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.
+//
+//go:noescape
 func pwluGatherAVX2(dst []float32, src []float32, c *[88]float32, es []float32, ds []float32, stream bool)
 
 // pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.
+//
+//go:noescape
 func pwluGatherRowsAVX2(dst []float32, src []float32, c *float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm16AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 16 entries; AVX-512F.
+//
+//go:noescape
 func pwluPerm16AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm32AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 32 entries; AVX-512F.
+//
+//go:noescape
 func pwluPerm32AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 
 // pwluPerm64AVX512 is pwluGo over the first len(src)/16*16 elements for tables padded to 64 entries; AVX-512F.
+//
+//go:noescape
 func pwluPerm64AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 
 // zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.
+//
+//go:noescape
 func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 
 // zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.
+//
+//go:noescape
 func zorroRowsAVX2(dst []float32, src []float32, c *float32, stream bool)

@@ -27,18 +27,39 @@ func (op Op) String() string {
 	return fmt.Sprintf("Op(%d)", uint8(op))
 }
 
-// asmKernels holds each Op's assembly kernels: x[i] op y[i], x[i] op s and s op x[i] (the
-// last the same as the second for Add and Mul, which commute exactly in IEEE arithmetic).
-// Calling them through function values adds an ABI wrapper per call, which did not measure
-// against the work on rows of 192 (a bias add), unlike Relu's shorter GEMM epilogue rows.
-var asmKernels = [...]struct {
-	vv     func(dst, x, y []float32)
-	vs, sv func(dst, x []float32, s float32)
-}{
-	OpAdd: {addAVX2, addScalarAVX2, addScalarAVX2},
-	OpSub: {subAVX2, subScalarAVX2, scalarSubAVX2},
-	OpMul: {mulAVX2, mulScalarAVX2, mulScalarAVX2},
-	OpDiv: {divAVX2, divScalarAVX2, scalarDivAVX2},
+// arithAsm runs op's assembly kernel, x[i] op y[i]. The kernels are called directly, not
+// through a table of function values: an indirect call makes every slice argument escape, which
+// moved callers' stack buffers (the SiLU epilogue's σ(x) chunk) to the heap on every call.
+func arithAsm(op Op, dst, x, y []float32) {
+	switch op {
+	case OpAdd:
+		addAVX2(dst, x, y)
+	case OpSub:
+		subAVX2(dst, x, y)
+	case OpMul:
+		mulAVX2(dst, x, y)
+	default:
+		divAVX2(dst, x, y)
+	}
+}
+
+// arithScalarAsm runs x[i] op s, or s op x[i] when scalarFirst (the same kernel for Add and
+// Mul, which commute exactly in IEEE arithmetic).
+func arithScalarAsm(op Op, dst, x []float32, s float32, scalarFirst bool) {
+	switch {
+	case op == OpAdd:
+		addScalarAVX2(dst, x, s)
+	case op == OpMul:
+		mulScalarAVX2(dst, x, s)
+	case op == OpSub && scalarFirst:
+		scalarSubAVX2(dst, x, s)
+	case op == OpSub:
+		subScalarAVX2(dst, x, s)
+	case scalarFirst:
+		scalarDivAVX2(dst, x, s)
+	default:
+		divScalarAVX2(dst, x, s)
+	}
 }
 
 // check panics for an Op outside the four: a bug in the caller, not bad data.
@@ -56,7 +77,7 @@ func Arith(op Op, dst, x, y []float32) {
 	op.check()
 	x, y = x[:len(dst)], y[:len(dst)]
 	if useAsm && len(dst) > 0 {
-		asmKernels[op].vv(dst, x, y)
+		arithAsm(op, dst, x, y)
 		return
 	}
 	arithGo(op, dst, x, y)
@@ -74,10 +95,8 @@ func withScalar(op Op, dst, x []float32, s float32, scalarFirst bool) {
 	x = x[:len(dst)]
 	asm := useAsm && len(dst) > 0
 	switch {
-	case asm && scalarFirst:
-		asmKernels[op].sv(dst, x, s)
 	case asm:
-		asmKernels[op].vs(dst, x, s)
+		arithScalarAsm(op, dst, x, s, scalarFirst)
 	case scalarFirst:
 		scalarArithGo(op, dst, s, x)
 	default:

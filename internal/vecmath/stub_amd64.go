@@ -5,112 +5,186 @@
 package vecmath
 
 // expAVX2 sets dst[i] = e^x for every element of src (AVX2, FMA).
+//
+//go:noescape
 func expAVX2(dst []float32, src []float32)
 
 // sigmoidAVX2 sets dst[i] = 1/(1+e^−x) for every element of src (AVX2, FMA).
+//
+//go:noescape
 func sigmoidAVX2(dst []float32, src []float32)
 
 // tanhAVX2 sets dst[i] = tanh x for every element of src (AVX2, FMA).
+//
+//go:noescape
 func tanhAVX2(dst []float32, src []float32)
 
 // erfAVX2 sets dst[i] = erf x for every element of src (AVX2, FMA).
+//
+//go:noescape
 func erfAVX2(dst []float32, src []float32)
 
 // geluAVX2 sets dst[i] = x·Φ(x) for every element of src (AVX2, FMA).
+//
+//go:noescape
 func geluAVX2(dst []float32, src []float32)
 
 // geluTanhAVX2 sets dst[i] = GELU's tanh form for every element of src (AVX2, FMA).
+//
+//go:noescape
 func geluTanhAVX2(dst []float32, src []float32)
 
 // hardSwishAVX2 sets dst[i] = x·clip(x/6 + ½, 0, 1) for every element of src (AVX2, FMA).
+//
+//go:noescape
 func hardSwishAVX2(dst []float32, src []float32)
 
 // expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).
+//
+//go:noescape
 func expSumShiftedAVX2(dst []float32, src []float32, shift float32) float32
 
 // maxAVX2 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX2).
+//
+//go:noescape
 func maxAVX2(src []float32) float32
 
 // scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).
+//
+//go:noescape
 func scaleAVX2(dst []float32, s float32)
 
 // maxIntoAVX2 sets dst[i] = max(dst[i], src[i]) for every element of src, as Go's max (AVX).
+//
+//go:noescape
 func maxIntoAVX2(dst []float32, src []float32)
 
 // reluAVX2 sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX).
+//
+//go:noescape
 func reluAVX2(dst []float32, src []float32)
 
 // clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
+//
+//go:noescape
 func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 
 // addAVX2 sets dst[i] = x[i] + y[i] for every element of y (AVX).
+//
+//go:noescape
 func addAVX2(dst []float32, x []float32, y []float32)
 
 // addScalarAVX2 sets dst[i] = x[i] + s for every element of x (AVX).
+//
+//go:noescape
 func addScalarAVX2(dst []float32, x []float32, s float32)
 
 // subAVX2 sets dst[i] = x[i] − y[i] for every element of y (AVX).
+//
+//go:noescape
 func subAVX2(dst []float32, x []float32, y []float32)
 
 // subScalarAVX2 sets dst[i] = x[i] − s for every element of x (AVX).
+//
+//go:noescape
 func subScalarAVX2(dst []float32, x []float32, s float32)
 
 // scalarSubAVX2 sets dst[i] = s − x[i] for every element of x (AVX).
+//
+//go:noescape
 func scalarSubAVX2(dst []float32, x []float32, s float32)
 
 // mulAVX2 sets dst[i] = x[i] · y[i] for every element of y (AVX).
+//
+//go:noescape
 func mulAVX2(dst []float32, x []float32, y []float32)
 
 // mulScalarAVX2 sets dst[i] = x[i] · s for every element of x (AVX).
+//
+//go:noescape
 func mulScalarAVX2(dst []float32, x []float32, s float32)
 
 // divAVX2 sets dst[i] = x[i] / y[i] for every element of y (AVX).
+//
+//go:noescape
 func divAVX2(dst []float32, x []float32, y []float32)
 
 // divScalarAVX2 sets dst[i] = x[i] / s for every element of x (AVX).
+//
+//go:noescape
 func divScalarAVX2(dst []float32, x []float32, s float32)
 
 // scalarDivAVX2 sets dst[i] = s / x[i] for every element of x (AVX).
+//
+//go:noescape
 func scalarDivAVX2(dst []float32, x []float32, s float32)
 
 // sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).
+//
+//go:noescape
 func sumF64AVX2(src []float32) float64
 
 // sqDevF64AVX2 returns the sum of (src[i] − mean)² over src[0:len(src)/8·8] in float64 (AVX2, FMA).
+//
+//go:noescape
 func sqDevF64AVX2(src []float32, mean float64) float64
 
 // normalizeAVX2 sets dst[i] = ((src[i] − hi) − lo)·invStd·gamma[i] + beta[i] for every element of src (AVX2, FMA).
+//
+//go:noescape
 func normalizeAVX2(dst []float32, src []float32, gamma []float32, beta []float32, hi float32, lo float32, invStd float32)
 
 // normalizeNoBetaAVX2 sets dst[i] = ((src[i] − hi) − lo)·invStd·gamma[i] for every element of src (AVX2, FMA).
+//
+//go:noescape
 func normalizeNoBetaAVX2(dst []float32, src []float32, gamma []float32, hi float32, lo float32, invStd float32)
 
 // maxAVX512 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX512F).
+//
+//go:noescape
 func maxAVX512(src []float32) float32
 
 // expSumShiftedAVX512 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX512F).
+//
+//go:noescape
 func expSumShiftedAVX512(dst []float32, src []float32, shift float32) float32
 
 // scaleAVX512 multiplies every element of dst by s in place (AVX512F).
+//
+//go:noescape
 func scaleAVX512(dst []float32, s float32)
 
 // expAVX512 sets dst[i] = e^x for every element of src (AVX512F).
+//
+//go:noescape
 func expAVX512(dst []float32, src []float32)
 
 // sigmoidAVX512 sets dst[i] = 1/(1+e^−x) for every element of src (AVX512F).
+//
+//go:noescape
 func sigmoidAVX512(dst []float32, src []float32)
 
 // tanhAVX512 sets dst[i] = tanh x for every element of src (AVX512F).
+//
+//go:noescape
 func tanhAVX512(dst []float32, src []float32)
 
 // erfAVX512 sets dst[i] = erf x for every element of src (AVX512F).
+//
+//go:noescape
 func erfAVX512(dst []float32, src []float32)
 
 // geluAVX512 sets dst[i] = x·Φ(x) for every element of src (AVX512F).
+//
+//go:noescape
 func geluAVX512(dst []float32, src []float32)
 
 // geluTanhAVX512 sets dst[i] = GELU's tanh form for every element of src (AVX512F).
+//
+//go:noescape
 func geluTanhAVX512(dst []float32, src []float32)
 
 // hardSwishAVX512 sets dst[i] = x·clip(x/6 + ½, 0, 1) for every element of src (AVX512F).
+//
+//go:noescape
 func hardSwishAVX512(dst []float32, src []float32)

@@ -209,6 +209,7 @@ func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Reg
 
 func crrelu() {
 	TEXT("crreluAVX2", NOSPLIT, "func(dst, src []float32, eps float32, stream bool)")
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc("crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	epsX := Load(Param("eps"), XMM())
 	eps, zero := YMM(), YMM()
@@ -221,6 +222,7 @@ func crrelu() {
 // by 8 channels with every block (a row of C channels with the channel axis last).
 func crreluRows() {
 	TEXT("crreluRowsAVX2", NOSPLIT, "func(dst, src []float32, eps *float32, stream bool)")
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc("crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.")
 	eps := Load(Param("eps"), GP64())
 	zero := YMM()
@@ -299,6 +301,7 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 func pwluPerm(size int) {
 	name := fmt.Sprintf("pwluPerm%dAVX2", size)
 	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
@@ -337,6 +340,7 @@ func pwluPerm(size int) {
 // pwluGather is the kernel for any table size, with two gathers per block.
 func pwluGather() {
 	TEXT("pwluGatherAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc("pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
@@ -362,6 +366,7 @@ func gatherF32(base Register, j VecVirtual) VecVirtual {
 // channel's offset (as int32 bits) into the concatenated tables es and ds.
 func pwluGatherRows() {
 	TEXT("pwluGatherRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, es, ds []float32, stream bool)")
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc("pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
@@ -381,9 +386,11 @@ func pwluGatherRows() {
 func zorro(rows bool) {
 	if rows {
 		TEXT("zorroRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, stream bool)")
+		Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 		Doc("zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
 	} else {
 		TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8))
+		Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 		Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	}
 	c := Load(Param("c"), GP64())
@@ -461,6 +468,7 @@ func zorro(rows bool) {
 func pwluZ(size int) {
 	name := fmt.Sprintf("pwluPerm%dAVX512", size)
 	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts))
+	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
 	c := Load(Param("c"), GP64())
 	es := Load(Param("es").Base(), GP64())
