@@ -2034,6 +2034,332 @@ done:
 	VZEROUPPER
 	RET
 
+// func blockedTapsY1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+// Requires: AVX, FMA3
+TEXT ·blockedTapsY1(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ offs+24(FP), BX
+	MOVQ w+32(FP), SI
+	MOVQ taps+40(FP), DI
+
+group:
+	CMPQ   AX, $0x00000004
+	JL     single
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+groupTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Y8
+	VMOVUPS     32(R9), Y9
+	VFMADD231PS (R10), Y8, Y0
+	VFMADD231PS 32(R10), Y9, Y1
+	VFMADD231PS 64(R10), Y8, Y2
+	VFMADD231PS 96(R10), Y9, Y3
+	VFMADD231PS 128(R10), Y8, Y4
+	VFMADD231PS 160(R10), Y9, Y5
+	VFMADD231PS 192(R10), Y8, Y6
+	VFMADD231PS 224(R10), Y9, Y7
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         groupTap
+	VMOVUPS     Y0, (CX)
+	VMOVUPS     Y1, 32(CX)
+	VMOVUPS     Y2, 64(CX)
+	VMOVUPS     Y3, 96(CX)
+	VMOVUPS     Y4, 128(CX)
+	VMOVUPS     Y5, 160(CX)
+	VMOVUPS     Y6, 192(CX)
+	VMOVUPS     Y7, 224(CX)
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000004, AX
+	JMP         group
+
+single:
+	TESTQ  AX, AX
+	JZ     done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+singleTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Y2
+	VMOVUPS     32(R9), Y3
+	VFMADD231PS (R10), Y2, Y0
+	VFMADD231PS 32(R10), Y3, Y1
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         singleTap
+	VMOVUPS     Y0, (CX)
+	VMOVUPS     Y1, 32(CX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	DECQ        AX
+	JMP         single
+
+done:
+	VZEROUPPER
+	RET
+
+// func blockedTapsY2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+// Requires: AVX, FMA3
+TEXT ·blockedTapsY2(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ offs+24(FP), BX
+	MOVQ w+32(FP), SI
+	MOVQ taps+40(FP), DI
+
+group:
+	CMPQ   AX, $0x00000004
+	JL     single
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+groupTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Y8
+	VMOVUPS     32(R9), Y9
+	VFMADD231PS (R10), Y8, Y0
+	VFMADD231PS 32(R10), Y9, Y1
+	VFMADD231PS 128(R10), Y8, Y2
+	VFMADD231PS 160(R10), Y9, Y3
+	VFMADD231PS 256(R10), Y8, Y4
+	VFMADD231PS 288(R10), Y9, Y5
+	VFMADD231PS 384(R10), Y8, Y6
+	VFMADD231PS 416(R10), Y9, Y7
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         groupTap
+	VMOVUPS     Y0, (CX)
+	VMOVUPS     Y1, 32(CX)
+	VMOVUPS     Y2, 64(CX)
+	VMOVUPS     Y3, 96(CX)
+	VMOVUPS     Y4, 128(CX)
+	VMOVUPS     Y5, 160(CX)
+	VMOVUPS     Y6, 192(CX)
+	VMOVUPS     Y7, 224(CX)
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000200, DX
+	SUBQ        $0x00000004, AX
+	JMP         group
+
+single:
+	TESTQ  AX, AX
+	JZ     done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+singleTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Y2
+	VMOVUPS     32(R9), Y3
+	VFMADD231PS (R10), Y2, Y0
+	VFMADD231PS 32(R10), Y3, Y1
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         singleTap
+	VMOVUPS     Y0, (CX)
+	VMOVUPS     Y1, 32(CX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000080, DX
+	DECQ        AX
+	JMP         single
+
+done:
+	VZEROUPPER
+	RET
+
+// func blockedTapsZ1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·blockedTapsZ1(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ offs+24(FP), BX
+	MOVQ w+32(FP), SI
+	MOVQ taps+40(FP), DI
+
+group:
+	CMPQ   AX, $0x00000008
+	JL     single
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+groupTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Z8
+	VFMADD231PS (R10), Z8, Z0
+	VFMADD231PS 64(R10), Z8, Z1
+	VFMADD231PS 128(R10), Z8, Z2
+	VFMADD231PS 192(R10), Z8, Z3
+	VFMADD231PS 256(R10), Z8, Z4
+	VFMADD231PS 320(R10), Z8, Z5
+	VFMADD231PS 384(R10), Z8, Z6
+	VFMADD231PS 448(R10), Z8, Z7
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         groupTap
+	VMOVUPS     Z0, (CX)
+	VMOVUPS     Z1, 64(CX)
+	VMOVUPS     Z2, 128(CX)
+	VMOVUPS     Z3, 192(CX)
+	VMOVUPS     Z4, 256(CX)
+	VMOVUPS     Z5, 320(CX)
+	VMOVUPS     Z6, 384(CX)
+	VMOVUPS     Z7, 448(CX)
+	ADDQ        $0x00000200, CX
+	ADDQ        $0x00000200, DX
+	SUBQ        $0x00000008, AX
+	JMP         group
+
+single:
+	TESTQ  AX, AX
+	JZ     done
+	VXORPS Z0, Z0, Z0
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+singleTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Z1
+	VFMADD231PS (R10), Z1, Z0
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         singleTap
+	VMOVUPS     Z0, (CX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	DECQ        AX
+	JMP         single
+
+done:
+	VZEROUPPER
+	RET
+
+// func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·blockedTapsZ2(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ offs+24(FP), BX
+	MOVQ w+32(FP), SI
+	MOVQ taps+40(FP), DI
+
+group:
+	CMPQ   AX, $0x00000008
+	JL     single
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+groupTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Z8
+	VFMADD231PS (R10), Z8, Z0
+	VFMADD231PS 128(R10), Z8, Z1
+	VFMADD231PS 256(R10), Z8, Z2
+	VFMADD231PS 384(R10), Z8, Z3
+	VFMADD231PS 512(R10), Z8, Z4
+	VFMADD231PS 640(R10), Z8, Z5
+	VFMADD231PS 768(R10), Z8, Z6
+	VFMADD231PS 896(R10), Z8, Z7
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         groupTap
+	VMOVUPS     Z0, (CX)
+	VMOVUPS     Z1, 64(CX)
+	VMOVUPS     Z2, 128(CX)
+	VMOVUPS     Z3, 192(CX)
+	VMOVUPS     Z4, 256(CX)
+	VMOVUPS     Z5, 320(CX)
+	VMOVUPS     Z6, 384(CX)
+	VMOVUPS     Z7, 448(CX)
+	ADDQ        $0x00000200, CX
+	ADDQ        $0x00000400, DX
+	SUBQ        $0x00000008, AX
+	JMP         group
+
+single:
+	TESTQ  AX, AX
+	JZ     done
+	VXORPS Z0, Z0, Z0
+	XORQ   R8, R8
+	MOVQ   SI, R9
+
+singleTap:
+	MOVQ        (BX)(R8*8), R10
+	LEAQ        (DX)(R10*4), R10
+	VMOVUPS     (R9), Z1
+	VFMADD231PS (R10), Z1, Z0
+	ADDQ        $0x00000040, R9
+	INCQ        R8
+	CMPQ        R8, DI
+	JNE         singleTap
+	VMOVUPS     Z0, (CX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000080, DX
+	DECQ        AX
+	JMP         single
+
+done:
+	VZEROUPPER
+	RET
+
 // func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
 // Requires: AVX
 TEXT ·transpose8x8Bias(SB), NOSPLIT, $0-48
@@ -2048,7 +2374,7 @@ TEXT ·transpose8x8Bias(SB), NOSPLIT, $0-48
 	TESTQ AX, AX
 	JZ    done
 
-block:
+loop:
 	MOVQ         BX, R8
 	VMOVUPS      (R8), Y0
 	ADDQ         SI, R8
@@ -2081,50 +2407,319 @@ block:
 	VSHUFPS      $0xee, Y5, Y3, Y3
 	VSHUFPS      $0x44, Y6, Y4, Y5
 	VSHUFPS      $0xee, Y6, Y4, Y4
-	MOVQ         CX, R8
 	VPERM2F128   $0x20, Y2, Y7, Y6
-	VBROADCASTSS (DI), Y9
-	VADDPS       Y9, Y6, Y6
-	VMOVUPS      Y6, (R8)
-	ADDQ         DX, R8
-	VPERM2F128   $0x20, Y3, Y1, Y6
-	VBROADCASTSS 4(DI), Y9
-	VADDPS       Y9, Y6, Y6
-	VMOVUPS      Y6, (R8)
-	ADDQ         DX, R8
-	VPERM2F128   $0x20, Y5, Y8, Y6
-	VBROADCASTSS 8(DI), Y9
-	VADDPS       Y9, Y6, Y6
-	VMOVUPS      Y6, (R8)
-	ADDQ         DX, R8
-	VPERM2F128   $0x20, Y4, Y0, Y6
-	VBROADCASTSS 12(DI), Y9
-	VADDPS       Y9, Y6, Y6
-	VMOVUPS      Y6, (R8)
-	ADDQ         DX, R8
+	VPERM2F128   $0x20, Y3, Y1, Y9
+	VPERM2F128   $0x20, Y5, Y8, Y10
+	VPERM2F128   $0x20, Y4, Y0, Y11
 	VPERM2F128   $0x31, Y2, Y7, Y2
-	VBROADCASTSS 16(DI), Y6
-	VADDPS       Y6, Y2, Y2
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VPERM2F128   $0x31, Y5, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	MOVQ         CX, R8
+	VBROADCASTSS (DI), Y4
+	VADDPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 4(DI), Y4
+	VADDPS       Y4, Y9, Y9
+	VMOVUPS      Y9, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 8(DI), Y4
+	VADDPS       Y4, Y10, Y10
+	VMOVUPS      Y10, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 12(DI), Y4
+	VADDPS       Y4, Y11, Y11
+	VMOVUPS      Y11, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 16(DI), Y4
+	VADDPS       Y4, Y2, Y2
 	VMOVUPS      Y2, (R8)
 	ADDQ         DX, R8
-	VPERM2F128   $0x31, Y3, Y1, Y1
 	VBROADCASTSS 20(DI), Y2
 	VADDPS       Y2, Y1, Y1
 	VMOVUPS      Y1, (R8)
 	ADDQ         DX, R8
-	VPERM2F128   $0x31, Y5, Y8, Y1
-	VBROADCASTSS 24(DI), Y2
-	VADDPS       Y2, Y1, Y1
-	VMOVUPS      Y1, (R8)
+	VBROADCASTSS 24(DI), Y1
+	VADDPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (R8)
 	ADDQ         DX, R8
-	VPERM2F128   $0x31, Y4, Y0, Y0
 	VBROADCASTSS 28(DI), Y1
 	VADDPS       Y1, Y0, Y0
 	VMOVUPS      Y0, (R8)
 	LEAQ         (BX)(SI*8), BX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JNZ          block
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func interleave16(groups int, dst *float32, src *float32, lds int)
+// Requires: AVX
+TEXT ·interleave16(SB), NOSPLIT, $0-32
+	MOVQ  groups+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  src+16(FP), DX
+	MOVQ  lds+24(FP), BX
+	SHLQ  $0x02, BX
+	TESTQ AX, AX
+	JZ    done
+
+loop:
+	MOVQ       DX, SI
+	VMOVUPS    (SI), Y0
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y1
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y2
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y3
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y4
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y5
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y6
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y7
+	ADDQ       BX, SI
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x20, Y3, Y1, Y9
+	VPERM2F128 $0x20, Y5, Y8, Y10
+	VPERM2F128 $0x20, Y4, Y0, Y11
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x31, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, (CX)
+	VMOVUPS    Y9, 64(CX)
+	VMOVUPS    Y10, 128(CX)
+	VMOVUPS    Y11, 192(CX)
+	VMOVUPS    Y2, 256(CX)
+	VMOVUPS    Y1, 320(CX)
+	VMOVUPS    Y3, 384(CX)
+	VMOVUPS    Y0, 448(CX)
+	VMOVUPS    (SI), Y0
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y1
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y2
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y3
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y4
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y5
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y6
+	ADDQ       BX, SI
+	VMOVUPS    (SI), Y7
+	ADDQ       BX, SI
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x20, Y3, Y1, Y9
+	VPERM2F128 $0x20, Y5, Y8, Y10
+	VPERM2F128 $0x20, Y4, Y0, Y11
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x31, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, 32(CX)
+	VMOVUPS    Y9, 96(CX)
+	VMOVUPS    Y10, 160(CX)
+	VMOVUPS    Y11, 224(CX)
+	VMOVUPS    Y2, 288(CX)
+	VMOVUPS    Y1, 352(CX)
+	VMOVUPS    Y3, 416(CX)
+	VMOVUPS    Y0, 480(CX)
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000200, CX
+	DECQ       AX
+	JNZ        loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func split16Bias(groups int, dst *float32, ldd int, src *float32, bias *float32)
+// Requires: AVX
+TEXT ·split16Bias(SB), NOSPLIT, $0-40
+	MOVQ  groups+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  ldd+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  src+24(FP), BX
+	MOVQ  bias+32(FP), SI
+	TESTQ AX, AX
+	JZ    done
+
+loop:
+	MOVQ         CX, DI
+	VMOVUPS      (BX), Y0
+	VMOVUPS      64(BX), Y1
+	VMOVUPS      128(BX), Y2
+	VMOVUPS      192(BX), Y3
+	VMOVUPS      256(BX), Y4
+	VMOVUPS      320(BX), Y5
+	VMOVUPS      384(BX), Y6
+	VMOVUPS      448(BX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VPERM2F128   $0x20, Y3, Y1, Y9
+	VPERM2F128   $0x20, Y5, Y8, Y10
+	VPERM2F128   $0x20, Y4, Y0, Y11
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VPERM2F128   $0x31, Y5, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VBROADCASTSS (SI), Y4
+	VADDPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 4(SI), Y4
+	VADDPS       Y4, Y9, Y9
+	VMOVUPS      Y9, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 8(SI), Y4
+	VADDPS       Y4, Y10, Y10
+	VMOVUPS      Y10, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 12(SI), Y4
+	VADDPS       Y4, Y11, Y11
+	VMOVUPS      Y11, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 16(SI), Y4
+	VADDPS       Y4, Y2, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 20(SI), Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 24(SI), Y1
+	VADDPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 28(SI), Y1
+	VADDPS       Y1, Y0, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         DX, DI
+	VMOVUPS      32(BX), Y0
+	VMOVUPS      96(BX), Y1
+	VMOVUPS      160(BX), Y2
+	VMOVUPS      224(BX), Y3
+	VMOVUPS      288(BX), Y4
+	VMOVUPS      352(BX), Y5
+	VMOVUPS      416(BX), Y6
+	VMOVUPS      480(BX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VPERM2F128   $0x20, Y3, Y1, Y9
+	VPERM2F128   $0x20, Y5, Y8, Y10
+	VPERM2F128   $0x20, Y4, Y0, Y11
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VPERM2F128   $0x31, Y5, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VBROADCASTSS 32(SI), Y4
+	VADDPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 36(SI), Y4
+	VADDPS       Y4, Y9, Y9
+	VMOVUPS      Y9, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 40(SI), Y4
+	VADDPS       Y4, Y10, Y10
+	VMOVUPS      Y10, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 44(SI), Y4
+	VADDPS       Y4, Y11, Y11
+	VMOVUPS      Y11, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 48(SI), Y4
+	VADDPS       Y4, Y2, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 52(SI), Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 56(SI), Y1
+	VADDPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         DX, DI
+	VBROADCASTSS 60(SI), Y1
+	VADDPS       Y1, Y0, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         DX, DI
+	ADDQ         $0x00000200, BX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JNZ          loop
 
 done:
 	VZEROUPPER
@@ -2140,7 +2735,7 @@ TEXT ·deinterleave2(SB), NOSPLIT, $0-32
 	TESTQ AX, AX
 	JZ    done
 
-block:
+loop:
 	VMOVUPS (BX), Y0
 	VMOVUPS 32(BX), Y1
 	VSHUFPS $0x88, Y1, Y0, Y2
@@ -2153,7 +2748,7 @@ block:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DX
 	DECQ    AX
-	JNZ     block
+	JNZ     loop
 
 done:
 	VZEROUPPER

@@ -137,6 +137,41 @@ func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float
 	kernelTaps(span, &dst[0], &src[0], &offs[0], &w[0], len(offs), bias)
 }
 
+// blockedTaps runs BlockedTaps's checked product: the AVX-512 or AVX2 kernel for strides 1 and
+// 2, Go otherwise.
+func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
+	switch {
+	case useWide && step == 1:
+		blockedTapsZ1(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+	case useWide && step == 2:
+		blockedTapsZ2(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+	case useAsm && step == 1:
+		blockedTapsY1(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+	case useAsm && step == 2:
+		blockedTapsY2(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
+	default:
+		blockedTapsGeneric(n, dst, src, offs, w, step)
+	}
+}
+
+// interleaveGroups runs Interleave16's groups of 8 pixels in assembly; false without AVX2.
+func interleaveGroups(groups int, dst, src []float32, lds int) bool {
+	if !useAsm {
+		return false
+	}
+	interleave16(groups, &dst[0], &src[0], lds)
+	return true
+}
+
+// splitGroups runs Split16's groups of 8 pixels in assembly; false without AVX2.
+func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool {
+	if !useAsm {
+		return false
+	}
+	split16Bias(groups, &dst[0], ldd, &src[0], &bias[0])
+	return true
+}
+
 // transposeSquares runs TransposeBias's blocks 8×8 squares in assembly; false without AVX2.
 func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
 	if !useAsm {

@@ -92,3 +92,11 @@ func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int
 }
 
 func deinterleaveBlocks(blocks int, even, odd, src []float32) bool { return false }
+
+func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
+	blockedTapsGeneric(n, dst, src, offs, w, step)
+}
+
+func interleaveGroups(groups int, dst, src []float32, lds int) bool { return false }
+
+func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool { return false }

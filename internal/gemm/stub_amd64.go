@@ -59,10 +59,40 @@ func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //go:noescape
 func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int, bias float32)
 
+// blockedTapsY1 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 1 (AVX2, FMA).
+//
+//go:noescape
+func blockedTapsY1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+
+// blockedTapsY2 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 2 (AVX2, FMA).
+//
+//go:noescape
+func blockedTapsY2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+
+// blockedTapsZ1 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 1 (AVX-512F).
+//
+//go:noescape
+func blockedTapsZ1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+
+// blockedTapsZ2 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 2 (AVX-512F).
+//
+//go:noescape
+func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
+
 // transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).
 //
 //go:noescape
 func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
+//
+//go:noescape
+func interleave16(groups int, dst *float32, src *float32, lds int)
+
+// split16Bias writes groups of 8 channel-interleaved pixels of src into 16 channel rows of dst (ldd apart), plus bias (AVX).
+//
+//go:noescape
+func split16Bias(groups int, dst *float32, ldd int, src *float32, bias *float32)
 
 // deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).
 //

@@ -31,7 +31,13 @@ func main() {
 	gatherKernel(true)
 	gatherKernel(false)
 	tapsKernel()
+	for _, wide := range []bool{false, true} {
+		blockedTapsKernel(wide, 1)
+		blockedTapsKernel(wide, 2)
+	}
 	transposeKernel()
+	interleaveKernel()
+	splitKernel()
 	deinterleaveKernel()
 	addVectors(false)
 	addVectors(true)
@@ -43,9 +49,7 @@ func main() {
 // Σ_p a[p*6+i]·b[p*16+j], added to C when accumulate is set and stored over it otherwise.
 // a and b are packed panels (see pack.go).
 func microKernel() {
-	TEXT("kernel6x16", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
-	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-	Doc(fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
+	kernel("kernel6x16", "func(k int, a, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
@@ -95,9 +99,7 @@ func microKernel() {
 // row p of the B panel read in place at b + offs[p] (elements) instead of from a packed panel —
 // a convolution's patch matrix addressed straight in the padded image, with no im2col.
 func indirectKernel() {
-	TEXT("kernel6x16Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
-	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-	Doc("kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
+	kernel("kernel6x16Indirect", "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)", "kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Load(Param("b"), GP64())
@@ -222,9 +224,7 @@ func wideKernel(indirect bool) {
 // there, where the full tile would spend half its FMAs on padding. It always stores (no
 // accumulate flag): edge tiles go through a scratch tile.
 func narrowKernel() {
-	TEXT("kernel6x8", NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
-	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-	Doc("kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
+	kernel("kernel6x8", "func(k int, a, b, c *float32, ldc int)", "kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
@@ -263,8 +263,7 @@ func narrowKernel() {
 	JMP(LabelRef("tail8"))
 	Label("store8")
 	c := Mem{Base: Load(Param("c"), GP64())}
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
+	ldc := byteStride("ldc")
 	for i := 0; i < mr; i++ {
 		VMOVUPS(acc[i], c)
 		if i < mr-1 {
@@ -293,12 +292,9 @@ func wideKernelDirectA(panels int, prefetch bool) {
 	if prefetch {
 		name += "Prefetch"
 	}
-	TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)")
-	Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-	Doc(fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
+	kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
 	k := Load(Param("k"), GP64())
-	lda := Load(Param("lda"), GP64())
-	SHLQ(U8(2), lda)
+	lda := byteStride("lda")
 	lda3 := GP64()
 	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
 	// Rows 3q, 3q+1, 3q+2 are base[q], base[q]+lda, base[q]+2·lda.
@@ -378,9 +374,7 @@ func gatherKernel(wide bool) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	TEXT(name, NOSPLIT, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
+	kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -435,20 +429,20 @@ func gatherKernel(wide bool) {
 	writeTile(acc, vecBytes)
 }
 
+// loadTapArgs loads the parameters the two tap kernels share: n, dst, src, offs, w, taps.
+func loadTapArgs() (n, dst, src, offs, w, taps Register) {
+	n, dst, src = Load(Param("n"), GP64()), Load(Param("dst"), GP64()), Load(Param("src"), GP64())
+	offs, w, taps = Load(Param("offs"), GP64()), Load(Param("w"), GP64()), Load(Param("taps"), GP64())
+	return
+}
+
 // tapsKernel emits kernelTaps(n, dst, src, offs, w, taps, bias): dst[j] = bias +
 // Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 — a depthwise convolution over a padded
 // plane, where tap t of the output grid is the plane shifted by offs[t]. Four ymm accumulators
 // take 32 outputs through all taps; the taps' values are FMA memory operands.
 func tapsKernel() {
-	TEXT("kernelTaps", NOSPLIT, "func(n int, dst, src *float32, offs *int, w *float32, taps int, bias float32)")
-	Pragma("noescape")
-	Doc("kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
-	n := Load(Param("n"), GP64())
-	dst := Load(Param("dst"), GP64())
-	src := Load(Param("src"), GP64())
-	offs := Load(Param("offs"), GP64())
-	w := Load(Param("w"), GP64())
-	taps := Load(Param("taps"), GP64())
+	kernel("kernelTaps", "func(n int, dst, src *float32, offs *int, w *float32, taps int, bias float32)", "kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
+	n, dst, src, offs, w, taps := loadTapArgs()
 	b := YMM()
 	VBROADCASTSS(NewParamAddr("bias", 48), b)
 	SHRQ(U8(5), n)
@@ -487,36 +481,121 @@ func tapsKernel() {
 	RET()
 }
 
+// blockedTapsKernel emits blockedTaps{Y,Z}{step}(n, dst, src, offs, w, taps): for each of n
+// output pixels p, dst[16p : 16p+16] = Σ_t w[16t : 16t+16] ⊙ src[offs[t]+16·step·p : …+16] — a
+// depthwise convolution over 16 interleaved channels of a padded [rows][width][16] image, tap t
+// at element offset offs[t], step the convolution's horizontal stride. Pixels go in groups of
+// 8 (AVX-512, one zmm each) or 4 (AVX2, two ymm each): as many independent accumulator chains
+// as the FMA units keep in flight, the taps' inputs read as FMA memory operands; the pixels left
+// over go one at a time.
+func blockedTapsKernel(wide bool, step int) {
+	group, vecs, vecBytes, reg, isa, kind := 4, 2, 32, YMM, "AVX2, FMA", "Y"
+	if wide {
+		group, vecs, vecBytes, reg, isa, kind = 8, 1, 64, ZMM, "AVX-512F", "Z"
+	}
+	name := fmt.Sprintf("blockedTaps%s%d", kind, step)
+	kernel(name, "func(n int, dst, src *float32, offs *int, w *float32, taps int)", fmt.Sprintf("%s computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride %d (%s).", name, step, isa))
+	n, dst, src, offs, w, taps := loadTapArgs()
+	pixBytes := 64 * step // between consecutive output pixels' inputs
+
+	// pixels emits one pass over the taps for count pixels and stores them.
+	pixels := func(count int, tapLabel string) {
+		acc := zeroedTile(count, vecs, reg)
+		wv := make([]VecVirtual, vecs)
+		for j := range wv {
+			wv[j] = reg()
+		}
+		t, wp, at := GP64(), GP64(), GP64()
+		XORQ(t, t)
+		MOVQ(w, wp)
+		Label(tapLabel)
+		MOVQ(Mem{Base: offs, Index: t, Scale: 8}, at)
+		LEAQ(Mem{Base: src, Index: at, Scale: 4}, at)
+		for j := range wv {
+			VMOVUPS(Mem{Base: wp, Disp: vecBytes * j}, wv[j])
+		}
+		for p := range count {
+			for j := range wv {
+				VFMADD231PS(Mem{Base: at, Disp: pixBytes*p + vecBytes*j}, wv[j], acc[p][j])
+			}
+		}
+		ADDQ(U32(64), wp)
+		INCQ(t)
+		CMPQ(t, taps)
+		JNE(LabelRef(tapLabel))
+		for p := range count {
+			for j := range wv {
+				VMOVUPS(acc[p][j], Mem{Base: dst, Disp: 64*p + vecBytes*j})
+			}
+		}
+		ADDQ(U32(64*count), dst)
+		ADDQ(U32(pixBytes*count), src)
+	}
+
+	Label("group")
+	CMPQ(n, U32(group))
+	JL(LabelRef("single"))
+	pixels(group, "groupTap")
+	SUBQ(U32(group), n)
+	JMP(LabelRef("group"))
+
+	Label("single")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	pixels(1, "singleTap")
+	DECQ(n)
+	JMP(LabelRef("single"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // transposeKernel emits transpose8x8Bias(blocks, dst, ldd, src, lds, bias): for each of blocks
 // 8×8 squares, dst[c·ldd + r] = src[r·lds + c] + bias[c] (r, c < 8), the squares running down
 // src's rows (8·lds apart) and along dst's rows (8 apart) — the gather convolution's
 // pixel-major product going into channel planes. Unpack, shuffle and lane permutes transpose
 // the eight rows in registers.
 func transposeKernel() {
-	TEXT("transpose8x8Bias", NOSPLIT, "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)")
-	Pragma("noescape")
-	Doc("transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
+	kernel("transpose8x8Bias", "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)", "transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
 	n := Load(Param("blocks"), GP64())
 	dst := Load(Param("dst"), GP64())
-	ldd := Load(Param("ldd"), GP64())
-	SHLQ(U8(2), ldd)
+	ldd := byteStride("ldd")
 	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	SHLQ(U8(2), lds)
+	lds := byteStride("lds")
 	bias := Load(Param("bias"), GP64())
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	Label("block")
-	row := GP64()
-	MOVQ(src, row)
-	r := make([]VecVirtual, 8)
-	for i := range r {
-		r[i] = YMM()
-		VMOVUPS(Mem{Base: row}, r[i])
-		if i < 7 {
-			ADDQ(lds, row)
+	countedLoop(n, func() {
+		row := GP64()
+		MOVQ(src, row)
+		r := make([]VecVirtual, 8)
+		for i := range r {
+			r[i] = YMM()
+			VMOVUPS(Mem{Base: row}, r[i])
+			if i < 7 {
+				ADDQ(lds, row)
+			}
 		}
-	}
+		cols := transpose8x8(r)
+		out := GP64()
+		MOVQ(dst, out)
+		for c, v := range cols {
+			bc := YMM()
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * c}, bc)
+			VADDPS(bc, v, v)
+			VMOVUPS(v, Mem{Base: out})
+			if c < 7 {
+				ADDQ(ldd, out)
+			}
+		}
+		LEAQ(Mem{Base: src, Index: lds, Scale: 8}, src)
+		ADDQ(U32(32), dst)
+	})
+}
+
+// transpose8x8 emits the register transpose of the 8×8 square whose rows are r: it returns the
+// square's eight columns. Unpacks pair the rows' values, shuffles gather four rows' columns per
+// lane, and lane permutes join the two halves.
+func transpose8x8(r []VecVirtual) []VecVirtual {
 	t := make([]VecVirtual, 8)
 	for i := 0; i < 8; i += 2 {
 		t[i], t[i+1] = YMM(), YMM()
@@ -533,26 +612,107 @@ func transposeKernel() {
 			sq[4*h+2*j], sq[4*h+2*j+1] = lo, hi
 		}
 	}
-	out := GP64()
-	MOVQ(dst, out)
-	for c := 0; c < 8; c++ {
-		v, bc := YMM(), YMM()
+	cols := make([]VecVirtual, 8)
+	for c := range cols {
+		cols[c] = YMM()
 		imm := U8(0x20) // low lanes: columns 0-3
 		if c >= 4 {
 			imm = U8(0x31) // high lanes: columns 4-7
 		}
-		VPERM2F128(imm, sq[4+c%4], sq[c%4], v)
-		VBROADCASTSS(Mem{Base: bias, Disp: 4 * c}, bc)
-		VADDPS(bc, v, v)
-		VMOVUPS(v, Mem{Base: out})
-		if c < 7 {
-			ADDQ(ldd, out)
+		VPERM2F128(imm, sq[4+c%4], sq[c%4], cols[c])
+	}
+	return cols
+}
+
+// loadSquare loads the eight rows of an 8×8 square into new ymm registers, row i from at(i),
+// each load followed by step (pointer arithmetic; none when nil).
+func loadSquare(at func(i int) Mem, step func()) []VecVirtual {
+	r := make([]VecVirtual, 8)
+	for i := range r {
+		r[i] = YMM()
+		VMOVUPS(at(i), r[i])
+		if step != nil {
+			step()
 		}
 	}
-	LEAQ(Mem{Base: src, Index: lds, Scale: 8}, src)
-	ADDQ(U32(32), dst)
+	return r
+}
+
+// interleaveKernel emits interleave16(groups, dst, src, lds): 16 channel rows of src (lds floats
+// apart) are written pixel by pixel, dst[16p+c] = src[c·lds+p], eight pixels per group — the
+// planes of a channel block going into the depthwise convolution's interleaved band.
+func interleaveKernel() {
+	kernel("interleave16", "func(groups int, dst, src *float32, lds int)", "interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).")
+	n := Load(Param("groups"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := byteStride("lds")
+	countedLoop(n, func() {
+		row := GP64()
+		MOVQ(src, row)
+		for half := 0; half < 2; half++ { // channels 0-7, then 8-15
+			r := loadSquare(func(int) Mem { return Mem{Base: row} }, func() { ADDQ(lds, row) })
+			for p, v := range transpose8x8(r) {
+				VMOVUPS(v, Mem{Base: dst, Disp: 64*p + 32*half})
+			}
+		}
+		ADDQ(U32(32), src)
+		ADDQ(U32(512), dst)
+	})
+}
+
+// splitKernel emits split16Bias(groups, dst, ldd, src, bias): the reverse of interleave16 plus a
+// bias per channel, dst[c·ldd+p] = src[16p+c] + bias[c], eight pixels per group — the depthwise
+// convolution's interleaved output going back into channel planes.
+func splitKernel() {
+	kernel("split16Bias", "func(groups int, dst *float32, ldd int, src, bias *float32)", "split16Bias writes groups of 8 channel-interleaved pixels of src into 16 channel rows of dst (ldd apart), plus bias (AVX).")
+	n := Load(Param("groups"), GP64())
+	dst := Load(Param("dst"), GP64())
+	ldd := byteStride("ldd")
+	src := Load(Param("src"), GP64())
+	bias := Load(Param("bias"), GP64())
+	countedLoop(n, func() {
+		out := GP64()
+		MOVQ(dst, out)
+		for half := 0; half < 2; half++ { // channels 0-7, then 8-15
+			r := loadSquare(func(p int) Mem { return Mem{Base: src, Disp: 64*p + 32*half} }, nil)
+			for c, v := range transpose8x8(r) {
+				bc := YMM()
+				VBROADCASTSS(Mem{Base: bias, Disp: 4 * (8*half + c)}, bc)
+				VADDPS(bc, v, v)
+				VMOVUPS(v, Mem{Base: out})
+				ADDQ(ldd, out)
+			}
+		}
+		ADDQ(U32(512), src)
+		ADDQ(U32(32), dst)
+	})
+}
+
+// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
+// stay on their stacks), with its Go signature and doc comment.
+func kernel(name, signature, doc string) {
+	TEXT(name, NOSPLIT, signature)
+	Pragma("noescape")
+	Doc(doc)
+}
+
+// byteStride loads the int parameter name, a row stride in float32 elements, as bytes.
+func byteStride(name string) Register {
+	r := Load(Param(name), GP64())
+	SHLQ(U8(2), r)
+	return r
+}
+
+// countedLoop emits a loop that runs body n times (n a register, counted down; none when it is
+// zero) and then the function's return, as the streaming kernels below end.
+func countedLoop(n Register, body func()) {
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	body()
 	DECQ(n)
-	JNZ(LabelRef("block"))
+	JNZ(LabelRef("loop"))
 	Label("done")
 	VZEROUPPER()
 	RET()
@@ -562,33 +722,25 @@ func transposeKernel() {
 // of src, the 8 at even positions go to even and the 8 at odd positions to odd — a strided
 // depthwise convolution's padded row split into its two column phases.
 func deinterleaveKernel() {
-	TEXT("deinterleave2", NOSPLIT, "func(blocks int, even, odd, src *float32)")
-	Pragma("noescape")
-	Doc("deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).")
+	kernel("deinterleave2", "func(blocks int, even, odd, src *float32)", "deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).")
 	n := Load(Param("blocks"), GP64())
 	even := Load(Param("even"), GP64())
 	odd := Load(Param("odd"), GP64())
 	src := Load(Param("src"), GP64())
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	Label("block")
-	a, b, e, o := YMM(), YMM(), YMM(), YMM()
-	VMOVUPS(Mem{Base: src}, a)
-	VMOVUPS(Mem{Base: src, Disp: 32}, b)
-	VSHUFPS(U8(0x88), b, a, e) // per 128-bit lane: a0 a2 b0 b2
-	VSHUFPS(U8(0xDD), b, a, o) // a1 a3 b1 b3
-	VPERMPD(U8(0xD8), e, e)    // 64-bit quarters 0 2 1 3: the lanes back in order
-	VPERMPD(U8(0xD8), o, o)
-	VMOVUPS(e, Mem{Base: even})
-	VMOVUPS(o, Mem{Base: odd})
-	ADDQ(U32(64), src)
-	ADDQ(U32(32), even)
-	ADDQ(U32(32), odd)
-	DECQ(n)
-	JNZ(LabelRef("block"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	countedLoop(n, func() {
+		a, b, e, o := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: src}, a)
+		VMOVUPS(Mem{Base: src, Disp: 32}, b)
+		VSHUFPS(U8(0x88), b, a, e) // per 128-bit lane: a0 a2 b0 b2
+		VSHUFPS(U8(0xDD), b, a, o) // a1 a3 b1 b3
+		VPERMPD(U8(0xD8), e, e)    // 64-bit quarters 0 2 1 3: the lanes back in order
+		VPERMPD(U8(0xD8), o, o)
+		VMOVUPS(e, Mem{Base: even})
+		VMOVUPS(o, Mem{Base: odd})
+		ADDQ(U32(64), src)
+		ADDQ(U32(32), even)
+		ADDQ(U32(32), odd)
+	})
 }
 
 // prefetchTile emits prefetches of a C tile's rows (rowBytes each, ldc floats apart, from the
@@ -597,8 +749,7 @@ func deinterleaveKernel() {
 // overlaps the misses with the k loop.
 func prefetchTile(rows, rowBytes int) {
 	pc := Load(Param("c"), GP64())
-	pld := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), pld)
+	pld := byteStride("ldc")
 	for i := 0; i < rows; i++ {
 		for d := 0; d < rowBytes; d += 64 {
 			PREFETCHT0(Mem{Base: pc, Disp: d})
@@ -635,8 +786,7 @@ func writeZMMTile(acc [][]VecVirtual) { writeTile(acc, 64) }
 func writeTile(acc [][]VecVirtual, vecBytes int) {
 	Label("write")
 	c := Mem{Base: Load(Param("c"), GP64())}
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
+	ldc := byteStride("ldc")
 	accumulate := Load(Param("accumulate"), GP8())
 	TESTB(accumulate, accumulate)
 	JZ(LabelRef("store"))

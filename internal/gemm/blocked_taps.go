@@ -1,0 +1,96 @@
+package gemm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ChannelBlock is the number of channels BlockedTaps interleaves: one zmm register, two ymm.
+const ChannelBlock = 16
+
+// BlockedTaps computes n output pixels of a depthwise convolution over ChannelBlock interleaved
+// channels: dst[16p+c] = Σ_t w[16t+c] · src[offs[t] + 16·step·p + c]. src is a padded image laid
+// out [rows][width][16], tap t reads it at element offset offs[t] (16·(ky·width + kx) for an
+// undilated kernel), and step is the convolution's horizontal stride. Every tap is a vector
+// multiply-add over 16 channels at once, so no padding, phase split or per-channel plane copy is
+// needed, and any stride is a plain address step.
+func BlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) error {
+	const cb = ChannelBlock
+	if n <= 0 {
+		return nil
+	}
+	if len(offs) == 0 || len(w) != cb*len(offs) || step < 1 || len(dst) < cb*n {
+		return fmt.Errorf("gemm: BlockedTaps: %d taps, %d weights, step %d, dst %d for %d pixels",
+			len(offs), len(w), step, len(dst), n)
+	}
+	if lo, hi := slices.Min(offs), slices.Max(offs); lo < 0 || hi+cb*(step*(n-1)+1) > len(src) {
+		return fmt.Errorf("gemm: BlockedTaps: taps read [%d, %d), src has %d values", lo, hi+cb*(step*(n-1)+1), len(src))
+	}
+	blockedTaps(n, dst, src, offs, w, step)
+	return nil
+}
+
+// blockedTapsGeneric is BlockedTaps in Go, for other CPUs and strides and as the tests' reference.
+func blockedTapsGeneric(n int, dst, src []float32, offs []int, w []float32, step int) {
+	const cb = ChannelBlock
+	for p := range n {
+		var acc [cb]float32
+		base := cb * step * p
+		for t, off := range offs {
+			wt := w[cb*t : cb*t+cb]
+			in := src[off+base : off+base+cb]
+			for c := range acc {
+				acc[c] += wt[c] * in[c]
+			}
+		}
+		copy(dst[cb*p:cb*p+cb], acc[:])
+	}
+}
+
+// Interleave16 writes n pixels of 16 channel rows, lds floats apart, channel-interleaved:
+// dst[16p+c] = src[c·lds+p] — a block of planes going into BlockedTaps's layout.
+func Interleave16(dst, src []float32, lds, n int) error {
+	const cb = ChannelBlock
+	if n <= 0 {
+		return nil
+	}
+	if lds < n || len(dst) < cb*n || len(src) < (cb-1)*lds+n {
+		return fmt.Errorf("gemm: Interleave16: %d pixels from %d values (lds %d) into %d", n, len(src), lds, len(dst))
+	}
+	p := 0
+	if groups := n / 8; groups > 0 && interleaveGroups(groups, dst, src, lds) {
+		p = groups * 8
+	}
+	for ; p < n; p++ {
+		for c := range cb {
+			dst[cb*p+c] = src[c*lds+p]
+		}
+	}
+	return nil
+}
+
+// Split16 is Interleave16's reverse plus a bias per channel (none when bias is nil):
+// dst[c·ldd+p] = src[16p+c] + bias[c] — BlockedTaps's output going back into channel planes.
+func Split16(dst []float32, ldd int, src []float32, n int, bias []float32) error {
+	const cb = ChannelBlock
+	if n <= 0 {
+		return nil
+	}
+	if ldd < n || len(src) < cb*n || len(dst) < (cb-1)*ldd+n || bias != nil && len(bias) < cb {
+		return fmt.Errorf("gemm: Split16: %d pixels from %d values into %d (ldd %d), bias %d", n, len(src), len(dst), ldd, len(bias))
+	}
+	var zeros [cb]float32
+	if bias == nil {
+		bias = zeros[:]
+	}
+	p := 0
+	if groups := n / 8; groups > 0 && splitGroups(groups, dst, ldd, src, bias) {
+		p = groups * 8
+	}
+	for ; p < n; p++ {
+		for c := range cb {
+			dst[c*ldd+p] = src[cb*p+c] + bias[c]
+		}
+	}
+	return nil
+}
