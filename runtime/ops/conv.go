@@ -263,8 +263,9 @@ type convShape struct {
 	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
 	gather                 bool
 	gatherRows, gatherCols []int
-	depthwise              *depthwiseLayout // convDepthwise2D's tap offsets and grids, 2-D depthwise only
-	phased                 *phaseLayout     // the strided 2-D convolutions' phased-image layout
+	depthwise              *depthwiseLayout  // convDepthwise2D's tap offsets and grids, 2-D depthwise only
+	blocked                *blockedDepthwise // convDepthwiseBlocked's layout, when it applies (16·k channels)
+	phased                 *phaseLayout      // the strided 2-D convolutions' phased-image layout
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -294,6 +295,9 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
 	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
 		s.depthwise = newDepthwiseLayout(s)
+		if depthwiseBlocked {
+			s.blocked = newBlockedDepthwise(s)
+		}
 	} else if s.gather = s.gatherPays(); s.gather {
 		s.fillGatherOffsets()
 	} else if s.isPointwise() {
@@ -360,6 +364,12 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
 	// One filter per channel in 2-D: decided with the shape (cachedShape).
+	if s.blocked != nil {
+		if err := convDepthwiseBlocked(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
+			return nil, fmt.Errorf("Conv: %w", err)
+		}
+		return ctx.Result(out.tensor(ctx)), nil
+	}
 	if s.depthwise != nil {
 		if err := convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"flag"
 	"fmt"
 	"github.com/actswap/actswap/internal/testutil"
 	"math"
@@ -518,9 +519,26 @@ func TestConvPointwiseInPlace(t *testing.T) {
 	}
 }
 
-// BenchmarkConvDepthwise runs MobileNetV2's depthwise 3×3 shapes on one thread.
+// reusedOutput is an Allocator that hands out one tensor per size again and again, so that a
+// kernel benchmark measures the kernel rather than fresh pages.
+type reusedOutput map[int]*tensor.Tensor
+
+func (r reusedOutput) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
+	n := tensor.NumElements(shape)
+	if t, ok := r[n]; ok && t.DType == dt {
+		return t
+	}
+	r[n] = tensor.Zeros(dt, shape)
+	return r[n]
+}
+
+// BenchmarkConvDepthwise runs MobileNetV2's depthwise 3×3 shapes on one thread (with
+// -depthwise-planes, the plane-at-a-time path instead of the 16-channel blocked one).
 func BenchmarkConvDepthwise(b *testing.B) {
-	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {960, 7, 1}} {
+	saved := depthwiseBlocked
+	defer func() { depthwiseBlocked = saved }()
+	depthwiseBlocked = !*depthwisePlanes
+	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {960, 7, 1}} {
 		b.Run(fmt.Sprintf("c%d_hw%d_s%d", sh.c, sh.hw, sh.stride), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
 			x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.c, 1, 3, 3)
@@ -529,7 +547,7 @@ func BenchmarkConvDepthwise(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := NewContext(1)
+			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
 			outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
 			if err != nil {
 				b.Fatal(err)
@@ -561,6 +579,55 @@ func TestConvDepthwiseStride2(t *testing.T) {
 				t.Fatal(err)
 			}
 			convAgreesWithRef(t, fmt.Sprintf("%+v pads %v", tc, pads), k, 2, x, w, b, tc.c, []int{2, 2}, []int{1, 1}, pads[:2])
+		}
+	}
+}
+
+var depthwisePlanes = flag.Bool("depthwise-planes", false, "BenchmarkConvDepthwise: time the plane-at-a-time depthwise path")
+
+// TestConvDepthwiseBlocked covers the 16-channel interleaved depthwise path (convDepthwiseBlocked)
+// against the float64 definition: strides 1 to 3, dilation, 3×3, 5×5 and 1×3 kernels, asymmetric
+// pads, rows that do and do not fill 8-pixel groups (the staged interleave), tiny and wide planes,
+// two images and two threads, with and without bias.
+func TestConvDepthwiseBlocked(t *testing.T) {
+	r := rand.New(rand.NewPCG(71, 72))
+	for _, tc := range []struct {
+		c, h, w, kh, kw, stride, dilation int
+		pads                              []int
+	}{
+		{16, 9, 9, 3, 3, 1, 1, []int{1, 1, 1, 1}},
+		{32, 16, 16, 3, 3, 2, 1, []int{1, 1, 1, 1}},
+		{16, 7, 7, 3, 3, 1, 1, []int{1, 1, 1, 1}},
+		{48, 14, 14, 5, 5, 2, 1, []int{2, 2, 2, 2}},
+		{16, 17, 24, 3, 3, 3, 1, []int{0, 2, 1, 0}},
+		{16, 12, 40, 3, 3, 1, 2, []int{2, 2, 2, 2}},
+		{32, 10, 13, 1, 3, 1, 1, []int{0, 1, 0, 1}},
+		{16, 112, 112, 3, 3, 2, 1, []int{0, 0, 1, 1}}, // several bands
+		{16, 5, 6, 3, 3, 1, 1, []int{0, 0, 0, 0}},
+	} {
+		for _, withBias := range []bool{true, false} {
+			x := randTensor(r, 2, tc.c, tc.h, tc.w)
+			w := randTensor(r, tc.c, 1, tc.kh, tc.kw)
+			attrs := map[string]any{"group": tc.c, "strides": []int{tc.stride, tc.stride},
+				"dilations": []int{tc.dilation, tc.dilation}, "pads": tc.pads}
+			inputs := 2
+			var b *tensor.Tensor
+			if withBias {
+				b, inputs = randTensor(r, tc.c), 3
+			}
+			k, err := newConv(convTestNode("Conv", attrs, inputs, nil, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := k.(*convKernel).cachedShape(x, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.blocked == nil {
+				t.Fatalf("%+v: the blocked depthwise path was not chosen", tc)
+			}
+			label := fmt.Sprintf("%+v bias %v", tc, withBias)
+			convAgreesWithRef(t, label, k, 2, x, w, b, tc.c, []int{tc.stride, tc.stride}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
 		}
 	}
 }

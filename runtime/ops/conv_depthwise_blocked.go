@@ -1,0 +1,167 @@
+package ops
+
+import (
+	"sync/atomic"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
+)
+
+// blockedDepthwise is convDepthwiseBlocked's geometry: 16 channels are taken at once, their rows
+// interleaved pixel by pixel ([row][pixel][16], zero padding included) so that each tap is one
+// vector multiply-add across the 16 channels (gemm.BlockedTaps) — onnxruntime's NCHWc idea,
+// applied inside the convolution: the planes are interleaved on the way in and split again on
+// the way out (gemm.Interleave16, gemm.Split16: 8×8 register transposes), a band of output rows at a time so that both sides stay
+// in cache. Compared with convDepthwise2D's plane at a time, there is no per-channel padding
+// copy, stride-2 phase split or grid compaction, and the taps run 16 lanes wide whatever the
+// plane's size.
+type blockedDepthwise struct {
+	offs     []int // tap offsets in the interleaved band, 16·(ky·dh·pw + kx·dw)
+	pw       int   // padded row length in pixels
+	bandRows int   // output rows per band
+	inLen    int   // band input buffer, in floats
+	outLen   int   // band output buffer, in floats
+	// staged: the input rows are not a whole number of Interleave16's 8-pixel groups, so a band's
+	// rows are interleaved in one call (consecutive in every plane) into a staging buffer of
+	// stageLen floats and copied into their padded places from there.
+	staged   bool
+	stageLen int
+}
+
+// blockedBandFloats is the size aimed at for a band's interleaved input: a few hundred KB of
+// input and output together stay in the core's L2 cache.
+const blockedBandFloats = 32 << 10
+
+// newBlockedDepthwise returns the layout for s, nil when its channels do not fill blocks of 16.
+func newBlockedDepthwise(s *convShape) *blockedDepthwise {
+	const cb = gemm.ChannelBlock
+	if s.c%cb != 0 || s.m != s.c {
+		return nil
+	}
+	kh, kw := s.kernel[0], s.kernel[1]
+	dh, dw := s.dilations[0], s.dilations[1]
+	l := &blockedDepthwise{pw: s.in[1] + s.padBegin[1] + s.padEnd[1]}
+	for ky := range kh {
+		for kx := range kw {
+			l.offs = append(l.offs, cb*(ky*dh*l.pw+kx*dw))
+		}
+	}
+	reach := (kh-1)*dh + 1 // input rows one output row reads
+	rowsFit := blockedBandFloats / (cb * l.pw)
+	l.bandRows = min(s.out[0], max(1, (rowsFit-reach)/s.strides[0]+1))
+	l.inLen = cb * l.pw * ((l.bandRows-1)*s.strides[0] + reach)
+	l.outLen = cb * s.out[1] * l.bandRows
+	if s.in[1]%8 != 0 {
+		l.staged, l.stageLen = true, cb*s.in[1]*((l.bandRows-1)*s.strides[0]+reach)
+	}
+	return l
+}
+
+// convDepthwiseBlocked is the depthwise convolution (one filter per channel, 2-D) for channel
+// counts that are multiples of 16; see blockedDepthwise. Bias is added as the band is split
+// back into planes; residual and activation follow per plane while it is in cache.
+func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wv, bias, residual []float32, act func([]float32), out []float32) error {
+	const cb = gemm.ChannelBlock
+	l := s.blocked
+	kSize, blocks := s.kSize, s.c/cb
+	// Weights interleaved like the image: block, tap, channel.
+	wBuf := getScratch(s.c * kSize)
+	defer convScratch.Put(wBuf)
+	wb := *wBuf
+	for ch := range s.c {
+		for t := range kSize {
+			wb[(ch/cb)*kSize*cb+t*cb+ch%cb] = wv[ch*kSize+t]
+		}
+	}
+	jobs := s.batch * blocks
+	if ctx.Inline(jobs, 1) { // one thread: no closure or error slot to allocate
+		inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
+		defer convScratch.Put(inBuf)
+		defer convScratch.Put(outBuf)
+		defer convScratch.Put(stageBuf)
+		return l.run(s, *inBuf, *outBuf, *stageBuf, xv, wb, bias, residual, act, out, 0, jobs)
+	}
+	var failure atomic.Value
+	ctx.Parallel(jobs, 1, func(lo, hi int) {
+		inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
+		defer convScratch.Put(inBuf)
+		defer convScratch.Put(outBuf)
+		defer convScratch.Put(stageBuf)
+		if err := l.run(s, *inBuf, *outBuf, *stageBuf, xv, wb, bias, residual, act, out, lo, hi); err != nil {
+			failure.CompareAndSwap(nil, err)
+		}
+	})
+	if err, ok := failure.Load().(error); ok {
+		return err
+	}
+	return nil
+}
+
+// run computes the (image, channel block) jobs [lo, hi).
+func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, lo, hi int) error {
+	const cb = gemm.ChannelBlock
+	ih, iw, oh, ow := s.in[0], s.in[1], s.out[0], s.out[1]
+	top, left := s.padBegin[0], s.padBegin[1]
+	sh, sw := s.strides[0], s.strides[1]
+	reach := (s.kernel[0]-1)*s.dilations[0] + 1
+	blocks, kSize := s.c/cb, s.kSize
+	for job := lo; job < hi; job++ {
+		b, blk := job/blocks, job%blocks
+		plane0 := b*s.c + blk*cb // the block's first channel plane, in and out (m == c)
+		w := wb[blk*kSize*cb : (blk+1)*kSize*cb]
+		var blockBias []float32
+		if bias != nil {
+			blockBias = bias[blk*cb : (blk+1)*cb]
+		}
+		for oy0 := 0; oy0 < oh; oy0 += l.bandRows {
+			oy1 := min(oh, oy0+l.bandRows)
+			py0, py1 := oy0*sh, (oy1-1)*sh+reach        // padded input rows of the band
+			y0, y1 := max(0, py0-top), min(ih, py1-top) // the image rows among them
+			if l.staged && y1 > y0 {
+				if err := gemm.Interleave16(stage, xv[plane0*s.inSize+y0*iw:], s.inSize, (y1-y0)*iw); err != nil {
+					return err
+				}
+			}
+			for py := py0; py < py1; py++ {
+				row := in[(py-py0)*l.pw*cb : (py-py0+1)*l.pw*cb]
+				y := py - top
+				if y < 0 || y >= ih {
+					clear(row)
+					continue
+				}
+				clear(row[:left*cb])
+				clear(row[(left+iw)*cb:])
+				if l.staged {
+					copy(row[left*cb:(left+iw)*cb], stage[(y-y0)*iw*cb:])
+					continue
+				}
+				if err := gemm.Interleave16(row[left*cb:], xv[plane0*s.inSize+y*iw:], s.inSize, iw); err != nil {
+					return err
+				}
+			}
+			for oy := oy0; oy < oy1; oy++ {
+				if err := gemm.BlockedTaps(ob[(oy-oy0)*ow*cb:], in[(oy-oy0)*sh*l.pw*cb:], l.offs, w, ow, sw); err != nil {
+					return err
+				}
+			}
+			// The band's rows are consecutive in every output plane: one split for all of them.
+			if err := gemm.Split16(out[plane0*s.outSize+oy0*ow:], s.outSize, ob, (oy1-oy0)*ow, blockBias); err != nil {
+				return err
+			}
+		}
+		for c := range cb {
+			dst := out[(plane0+c)*s.outSize : (plane0+c+1)*s.outSize]
+			if residual != nil {
+				vecmath.Arith(vecmath.OpAdd, dst, dst, residual[(plane0+c)*s.outSize:(plane0+c+1)*s.outSize])
+			}
+			if act != nil {
+				act(dst)
+			}
+		}
+	}
+	return nil
+}
+
+// depthwiseBlocked selects convDepthwiseBlocked where it applies; tests turn it off to check the
+// plane-at-a-time path on the same shapes.
+var depthwiseBlocked = true
