@@ -11,18 +11,24 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
-// TestSteadyStateAllocations checks that a single-threaded Run of each bundled model allocates
-// only what it hands to the caller once its buffer pool, shape cache and view headers are warm:
-// per output a tensor (header, shape, elements, and the boxed slice), plus the result map.
-// The bound catches per-node allocations creeping back (a model has dozens of nodes).
+// TestSteadyStateAllocations checks that a Run of each bundled model allocates only what it hands
+// to the caller once its buffer pool, shape cache and view headers are warm: per output a tensor
+// (header, shape, elements, and the boxed slice), plus the result map — on one thread, and on
+// two, where the kernels' parallel loops go through the worker pool (internal/workers) with
+// pooled work descriptions. The bound catches per-node allocations creeping back (a model has
+// dozens of nodes).
 func TestSteadyStateAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
 	root := filepath.Join(testutil.RepoRoot(t), "models")
-	for _, name := range []string{"digits_cnn", "digits_vit", "digits_mlp_gelu"} {
-		t.Run(name, func(t *testing.T) {
-			s, inputs := sessionOnDataSet(t, filepath.Join(root, name), 1, true)
+	for _, tc := range []struct {
+		name    string
+		threads int
+	}{{"digits_cnn", 1}, {"digits_vit", 1}, {"digits_mlp_gelu", 1}, {"digits_cnn", 2}, {"digits_vit", 2}} {
+		name := tc.name
+		t.Run(fmt.Sprintf("%s_threads%d", name, tc.threads), func(t *testing.T) {
+			s, inputs := sessionOnDataSet(t, filepath.Join(root, name), tc.threads, true)
 			for range 2 {
 				if _, err := s.Run(inputs); err != nil {
 					t.Fatal(err)

@@ -81,12 +81,25 @@ func (k *layerNormKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*ten
 		}
 		return ctx.Result(out), nil
 	}
-	ctx.Parallel(lanes, minLanes, func(lo, hi int) {
-		for l := lo; l < hi; l++ {
-			normalizeLane(yv[l*d:(l+1)*d], xv[l*d:(l+1)*d], k.scale, k.bias, k.eps)
-		}
-	})
+	job := laneNorm{x: xv, y: yv, d: d, scale: k.scale, bias: k.bias, eps: k.eps}
+	laneNormTasks.Run(ctx, lanes, minLanes, &job)
 	return ctx.Result(out), nil
+}
+
+// laneNorm is the multi-threaded layer normalization's work: lanes of d values of x into y.
+type laneNorm struct {
+	x, y, scale, bias []float32
+	d                 int
+	eps               float32
+}
+
+var laneNormTasks ops.TaskPool[laneNorm, *laneNorm]
+
+// Chunk implements workers.Task: lanes [lo, hi).
+func (j *laneNorm) Chunk(lo, hi int) {
+	for l := lo; l < hi; l++ {
+		normalizeLane(j.y[l*j.d:(l+1)*j.d], j.x[l*j.d:(l+1)*j.d], j.scale, j.bias, j.eps)
+	}
 }
 
 // normalizeLane writes (x − mean)/√(variance + eps)·scale + bias for one lane; bias may be nil.

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
+
+	"github.com/actswap/actswap/internal/workers"
 )
 
 // The gather product C = A·B reads A in place through two offset tables instead of packing it:
@@ -127,31 +128,29 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if splitPanels {
 		parts = threads
 	}
-	var wg sync.WaitGroup
-	var failure atomic.Value
-	shared := &gatherJob{}
-	*shared = j // the workers' copy is on the heap; the one-thread path keeps j on the stack
-	for t := 0; t < parts; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { // re-raised in the caller, as in job.run
-				if p := recover(); p != nil {
-					failure.CompareAndSwap(nil, fmt.Sprint(p))
-				}
-			}()
-			if splitPanels {
-				shared.run(0, tiles, panels*t/parts, panels*(t+1)/parts)
-			} else {
-				shared.run(tiles*t/parts, tiles*(t+1)/parts, 0, panels)
-			}
-		}()
+	shared := gatherPool.Get().(*gatherJob) // the one-thread path keeps j on the stack
+	*shared = j
+	shared.splitPanels = splitPanels
+	if splitPanels {
+		workers.RunTask(panels, parts, shared)
+	} else {
+		workers.RunTask(tiles, parts, shared)
 	}
-	wg.Wait()
-	if p := failure.Load(); p != nil {
-		panic(fmt.Sprintf("gemm worker: %v", p))
-	}
+	*shared = gatherJob{}
+	gatherPool.Put(shared)
 	return nil
+}
+
+// gatherPool holds the gather jobs handed to worker goroutines.
+var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}
+
+// Chunk implements workers.Task: 64-column panels [lo, hi), or row tiles (splitPanels unset).
+func (j *gatherJob) Chunk(lo, hi int) {
+	if j.splitPanels {
+		j.run(0, ceilDiv(len(j.a.Rows), j.mr), lo, hi)
+	} else {
+		j.run(lo, hi, 0, ceilDiv(j.b.n, j.nr))
+	}
 }
 
 type gatherJob struct {
@@ -160,6 +159,8 @@ type gatherJob struct {
 	c      []float32
 	ldc    int
 	mr, nr int // the tile
+	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
+	splitPanels bool
 }
 
 // run computes row tiles [t0, t1) × panels [q0, q1): panel by panel, k block by k block, so

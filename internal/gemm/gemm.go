@@ -3,7 +3,8 @@ package gemm
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
+
+	"github.com/actswap/actswap/internal/workers"
 )
 
 // Blocking parameters. A packed mc×kc block of A (144 KiB) stays in L2, a kc×nr micro-panel of
@@ -182,6 +183,7 @@ type job struct {
 	c              []float32
 	ldc            int
 	ep             *Epilogue
+	splitN         bool // workers split C's columns, not its rows (Chunk)
 }
 
 // checkMatrix verifies that a rows×cols row-major matrix with leading dimension ld fits in buf.
@@ -242,7 +244,10 @@ func (j *job) run(threads int) {
 		buf := getBuf(j.k * mPanels * mr)
 		defer bufPool.Put(buf)
 		kb := kBlock(j.k)
-		j.pa = &PackedA{m: j.m, k: j.k, panels: mPanels, kb: kb, data: *buf}
+		pa := packedAPool.Get().(*PackedA) // the workers' jobs point to it: not on the stack
+		defer packedAPool.Put(pa)
+		*pa = PackedA{m: j.m, k: j.k, panels: mPanels, kb: kb, data: *buf}
+		j.pa = pa
 		for pc := 0; pc < j.k; pc += kb {
 			packA(j.pa.data[pc*mPanels*mr:], j.a, j.lda, j.transA, 0, j.m, pc, min(kb, j.k-pc), j.alpha)
 		}
@@ -252,44 +257,36 @@ func (j *job) run(threads int) {
 		j.block(0, j.m, 0, j.n)
 		return
 	}
-	shared := j.clone() // the workers' copy is on the heap; the one-thread path keeps j on the stack
-	var wg sync.WaitGroup
-	// Split columns unless there are few of them: with a narrow C (late conv layers, 7×7
-	// outputs) a column split would make every goroutine stream all of A, the weights.
-	splitN := nPanels >= 4*threads || nPanels >= mPanels
-	parts := min(threads, mPanels)
-	if splitN {
-		parts = min(threads, nPanels)
+	// The workers' copy comes from a pool (the one-thread path keeps j on the stack). Split
+	// columns unless there are few of them: with a narrow C (late conv layers, 7×7 outputs) a
+	// column split would make every goroutine stream all of A, the weights. A worker's panic (a
+	// bug, or a slice out of range from bad sizes) is re-raised in the caller, where the runtime
+	// turns it into an error naming the node, instead of killing the process.
+	shared := jobPool.Get().(*job)
+	*shared = *j
+	shared.splitN = nPanels >= 4*threads || nPanels >= mPanels
+	if shared.splitN {
+		workers.RunTask(nPanels, min(threads, nPanels), shared)
+	} else {
+		workers.RunTask(mPanels, min(threads, mPanels), shared)
 	}
-	// A worker's panic (a bug, or a slice out of range from bad sizes) is re-raised in the caller,
-	// where the runtime turns it into an error naming the node, instead of killing the process.
-	var failure atomic.Value
-	for t := 0; t < parts; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					failure.CompareAndSwap(nil, fmt.Sprint(p))
-				}
-			}()
-			if splitN {
-				shared.block(0, shared.m, min(nPanels*t/parts*nr, shared.n), min(nPanels*(t+1)/parts*nr, shared.n))
-			} else {
-				shared.block(min(mPanels*t/parts*mr, shared.m), min(mPanels*(t+1)/parts*mr, shared.m), 0, shared.n)
-			}
-		}()
-	}
-	wg.Wait()
-	if p := failure.Load(); p != nil {
-		panic(fmt.Sprintf("gemm worker: %v", p))
-	}
+	*shared = job{} // drop the operands before pooling
+	jobPool.Put(shared)
 }
 
-// clone returns a heap copy of j for the worker goroutines.
-func (j *job) clone() *job {
-	c := *j
-	return &c
+// packedAPool holds the headers of the A blocks that a product packs once for all its workers.
+var packedAPool = sync.Pool{New: func() any { return new(PackedA) }}
+
+// jobPool holds the jobs handed to worker goroutines.
+var jobPool = sync.Pool{New: func() any { return new(job) }}
+
+// Chunk implements workers.Task: panels [lo, hi) of C's columns or rows (splitN).
+func (j *job) Chunk(lo, hi int) {
+	if j.splitN {
+		j.block(0, j.m, min(lo*nr, j.n), min(hi*nr, j.n))
+	} else {
+		j.block(min(lo*mr, j.m), min(hi*mr, j.m), 0, j.n)
+	}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

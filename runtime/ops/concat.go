@@ -69,8 +69,10 @@ func newConcat(n *Node) (Kernel, error) {
 			case run == 0 || outer == 0:
 			case outer == 1: // the common case for exporters' shape vectors
 				m.copyRange(out.Data, offset, in.Data, 0, run)
-			default:
-				m.strided(out.Data, offset, []int{rowLen, 1}, in.Data, 0, []int{run, 1}, []int{outer, run})
+			default: // a run per outer row (stride lists for the mover would escape to the heap)
+				for o := range outer {
+					m.copyRange(out.Data, offset+o*rowLen, in.Data, o*run, run)
+				}
 			}
 			offset += run
 		}

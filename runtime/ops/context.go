@@ -2,7 +2,9 @@ package ops
 
 import (
 	"runtime"
+	"sync"
 
+	"github.com/actswap/actswap/internal/workers"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -74,30 +76,41 @@ func (c *Context) chunks(n, minChunk int) int {
 }
 
 // Parallel splits [0, n) into at most c.Threads contiguous chunks of at least minChunk items and
-// runs fn on each, waiting for all. With one thread or little work it runs inline. A panic in a
-// chunk is re-raised in the caller's goroutine, where the runtime turns it into a node error
-// (a panic left in a worker goroutine would end the whole process).
+// runs fn on each, waiting for all: on the calling goroutine and on idle workers of the
+// process's pool (internal/workers), so a loop costs no goroutine or allocation beyond fn.
+// With one thread or little work it runs inline. A panic in a chunk is re-raised in the
+// caller's goroutine, where the runtime turns it into a node error (a panic left in a worker
+// goroutine would end the whole process).
 func (c *Context) Parallel(n, minChunk int, fn func(lo, hi int)) {
-	chunks := c.chunks(n, minChunk)
-	if chunks <= 1 {
-		fn(0, n)
-		return
+	workers.Run(n, c.chunks(n, minChunk), fn)
+}
+
+// ParallelTask is Parallel with the body given as a workers.Task: a kernel that hands over a
+// pooled work description instead of a function literal allocates nothing per call.
+func (c *Context) ParallelTask(n, minChunk int, t workers.Task) {
+	workers.RunTask(n, c.chunks(n, minChunk), t)
+}
+
+// TaskPool recycles the heap copies of a kernel's parallel work description T (whose pointer is
+// a workers.Task): the kernel fills a T on its stack and, when the work is split across
+// threads, Run copies it into a pooled T for the workers, so a multi-threaded Run allocates
+// nothing for it. Kernels still test Inline first and call their body directly on one thread.
+type TaskPool[T any, PT interface {
+	*T
+	workers.Task
+}] struct {
+	pool sync.Pool
+}
+
+// Run runs the work v describes over [0, n) with ctx's threads (see Parallel).
+func (p *TaskPool[T, PT]) Run(ctx *Context, n, minChunk int, v *T) {
+	shared, _ := p.pool.Get().(PT)
+	if shared == nil {
+		shared = PT(new(T))
 	}
-	done := make(chan any, chunks)
-	for i := 0; i < chunks; i++ {
-		lo, hi := n*i/chunks, n*(i+1)/chunks
-		go func() {
-			defer func() { done <- recover() }()
-			fn(lo, hi)
-		}()
-	}
-	var failure any
-	for i := 0; i < chunks; i++ {
-		if r := <-done; r != nil && failure == nil {
-			failure = r
-		}
-	}
-	if failure != nil {
-		panic(failure)
-	}
+	*shared = *v
+	ctx.ParallelTask(n, minChunk, shared)
+	var zero T
+	*shared = zero // drop the references to this run's buffers
+	p.pool.Put(shared)
 }

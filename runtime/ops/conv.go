@@ -559,10 +559,14 @@ func convOnGrid(ctx *Context, s *convShape, pa *gemm.PackedA, b gemm.IndirectB, 
 		g.channels(0, mg) // no closure to allocate
 		return nil
 	}
-	shared := g // escapes to the workers; declared here so the one-thread path stays on the stack
-	ctx.Parallel(mg, 1, shared.channels)
+	compactionTasks.Run(ctx, mg, 1, &g)
 	return nil
 }
+
+var compactionTasks TaskPool[gridCompaction, *gridCompaction]
+
+// Chunk implements workers.Task.
+func (g *gridCompaction) Chunk(lo, hi int) { g.channels(lo, hi) }
 
 // gridCompaction copies output channels from the padded-width grid into dst with the epilogue.
 type gridCompaction struct {

@@ -162,10 +162,14 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, img, dst, bi
 		t.run(0, ceilDivInt(mg, transposeChannels))
 		return nil
 	}
-	shared := t // escapes to the workers; the one-thread path stays on the stack
-	ctx.Parallel(ceilDivInt(mg, transposeChannels), 1, shared.run)
+	toPlanesTasks.Run(ctx, ceilDivInt(mg, transposeChannels), 1, &t)
 	return nil
 }
+
+var toPlanesTasks TaskPool[pixelMajorToPlanes, *pixelMajorToPlanes]
+
+// Chunk implements workers.Task.
+func (t *pixelMajorToPlanes) Chunk(lo, hi int) { t.run(lo, hi) }
 
 // transposeChannels is how many output channels one pass of the transposition writes: each
 // pixel's values for them are one cache line of the pixel-major product.

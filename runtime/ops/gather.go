@@ -42,8 +42,8 @@ func newGather(n *Node) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("input 1 (indices): %w", err)
 		}
-		shape := make([]int, 0, len(x.Shape)+len(ind.Shape)-1)
-		shape = append(append(append(shape, x.Shape[:a]...), ind.Shape...), x.Shape[a+1:]...)
+		var shapeBuf [8]int // the output's shape, copied by Alloc
+		shape := append(append(append(shapeBuf[:0], x.Shape[:a]...), ind.Shape...), x.Shape[a+1:]...)
 		m, err := moverFor(x.DType)
 		if err != nil {
 			return nil, err
@@ -59,6 +59,20 @@ func newGather(n *Node) (Kernel, error) {
 				return nil, err
 			}
 			m.copyRange(out.Data, 0, x.Data, i*inner, inner)
+			return ctx.Result(out), nil
+		}
+		if n := outer * len(idx); n <= 64 {
+			// A few rows (exporters' shape gathers, a class token): copied one by one, since an
+			// offset table handed to the mover would be a heap allocation per run.
+			for o := range outer {
+				for j, v := range idx {
+					i, err := gatherIndex(v, dim)
+					if err != nil {
+						return nil, err
+					}
+					m.copyRange(out.Data, (o*len(idx)+j)*inner, x.Data, (o*dim+i)*inner, inner)
+				}
+			}
 			return ctx.Result(out), nil
 		}
 		offs := make([]int, outer*len(idx))

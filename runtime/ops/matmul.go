@@ -245,9 +245,15 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if ctx == nil || ctx.Threads <= 1 || batches == 1 {
 		job.heads(0, batches) // inline, with nothing to allocate
 	} else {
-		job.failure = new(firstError)
-		shared := job // escapes to the workers; the one-thread path keeps job on the stack
-		ctx.Parallel(batches, 1, shared.heads)
+		shared := batchedPool.Get().(*batchedMatMul) // the one-thread path keeps job on the stack
+		failure := shared.failure
+		*shared = job
+		shared.failure = failure
+		failure.err = nil
+		ctx.ParallelTask(batches, 1, shared)
+		job.err = failure.err
+		*shared = batchedMatMul{failure: failure}
+		batchedPool.Put(shared)
 	}
 	if err := job.firstErr(); err != nil {
 		return nil, fmt.Errorf("MatMul: %w", err)
@@ -289,6 +295,12 @@ type batchedMatMul struct {
 	err        error       // the first error, on one thread
 	failure    *firstError // the first error across workers
 }
+
+// batchedPool holds the batched products handed to worker goroutines, each with its error slot.
+var batchedPool = sync.Pool{New: func() any { return &batchedMatMul{failure: new(firstError)} }}
+
+// Chunk implements workers.Task: batches [lo, hi).
+func (j *batchedMatMul) Chunk(lo, hi int) { j.heads(lo, hi) }
 
 // firstError keeps the first error reported by concurrent workers.
 type firstError struct {

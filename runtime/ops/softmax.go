@@ -147,8 +147,21 @@ func softmaxRowsF32(ctx *Context, logOut bool, src, dst []float32, cnt int) {
 		softmaxRowRange(logOut, src, dst, cnt, 0, rows)
 		return
 	}
-	ctx.Parallel(rows, minChunk, func(lo, hi int) { softmaxRowRange(logOut, src, dst, cnt, lo, hi) })
+	job := softmaxRows{logOut: logOut, src: src, dst: dst, cnt: cnt}
+	softmaxRowTasks.Run(ctx, rows, minChunk, &job)
 }
+
+// softmaxRows is softmaxRowsF32's work for the workers.
+type softmaxRows struct {
+	logOut   bool
+	src, dst []float32
+	cnt      int
+}
+
+var softmaxRowTasks TaskPool[softmaxRows, *softmaxRows]
+
+// Chunk implements workers.Task: rows [lo, hi).
+func (j *softmaxRows) Chunk(lo, hi int) { softmaxRowRange(j.logOut, j.src, j.dst, j.cnt, lo, hi) }
 
 // softmaxRowRange is softmaxRowsF32 over rows [lo, hi).
 func softmaxRowRange(logOut bool, src, dst []float32, cnt, lo, hi int) {

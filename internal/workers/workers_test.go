@@ -1,0 +1,100 @@
+package workers
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestRunCoversEveryIndexOnce checks that the chunks of [0, n) are disjoint, contiguous and
+// cover it, for chunk counts below, at and above n.
+func TestRunCoversEveryIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 100} {
+		for _, chunks := range []int{1, 2, 3, 8, 150} {
+			seen := make([]atomic.Int32, n)
+			Run(n, chunks, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					seen[i].Add(1)
+				}
+			})
+			for i := range seen {
+				if c := seen[i].Load(); c != 1 {
+					t.Fatalf("n %d, chunks %d: index %d run %d times", n, chunks, i, c)
+				}
+			}
+		}
+	}
+}
+
+// TestRunNestedAndConcurrent runs loops inside loops from many goroutines at once: every inner
+// index must run exactly once and nothing may deadlock, however few workers are idle.
+func TestRunNestedAndConcurrent(t *testing.T) {
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				Run(4, 4, func(lo, hi int) {
+					for range hi - lo {
+						Run(10, 3, func(lo, hi int) { total.Add(int64(hi - lo)) })
+					}
+				})
+			}
+		})
+	}
+	wg.Wait()
+	if want := int64(8 * 20 * 4 * 10); total.Load() != want {
+		t.Fatalf("ran %d inner indices, want %d", total.Load(), want)
+	}
+}
+
+// TestRunRaisesPanicInCaller checks that a chunk's panic reaches the caller after the other
+// chunks have finished, and that the pool still works afterwards.
+func TestRunRaisesPanicInCaller(t *testing.T) {
+	var finished atomic.Int32
+	func() {
+		defer func() {
+			if r := recover(); fmt.Sprint(r) != "chunk 2" {
+				t.Errorf("recovered %v, want the chunk's panic", r)
+			}
+			if finished.Load() != 3 {
+				t.Errorf("%d other chunks had finished when the panic was raised, want 3", finished.Load())
+			}
+		}()
+		Run(4, 4, func(lo, hi int) {
+			if lo == 2 {
+				panic("chunk 2")
+			}
+			finished.Add(1)
+		})
+	}()
+	var sum atomic.Int64
+	Run(100, 4, func(lo, hi int) { sum.Add(int64(hi - lo)) })
+	if sum.Load() != 100 {
+		t.Fatalf("after a panic, a loop covered %d of 100", sum.Load())
+	}
+}
+
+// counter is a Task summing the lengths of its chunks.
+type counter struct{ sum atomic.Int64 }
+
+func (c *counter) Chunk(lo, hi int) { c.sum.Add(int64(hi - lo)) }
+
+// TestRunAllocatesNothing checks that a loop costs no allocation beyond its function value
+// once the pool is warm, and a Task loop none at all.
+func TestRunAllocatesNothing(t *testing.T) {
+	var sink atomic.Int64
+	fn := func(lo, hi int) { sink.Add(int64(hi - lo)) }
+	Run(64, 2, fn)
+	if a := testing.AllocsPerRun(50, func() { Run(64, 2, fn) }); a != 0 {
+		t.Errorf("%.1f allocations per loop, want 0", a)
+	}
+	c := &counter{}
+	if a := testing.AllocsPerRun(50, func() { RunTask(64, 3, c) }); a != 0 {
+		t.Errorf("%.1f allocations per Task loop, want 0", a)
+	}
+	if got := c.sum.Load(); got != 51*64 { // AllocsPerRun runs the function once more to warm up
+		t.Errorf("Task loops covered %d indices, want %d", got, 51*64)
+	}
+}
