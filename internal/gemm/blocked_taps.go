@@ -15,10 +15,19 @@ const ChannelBlock = 16
 // multiply-add over 16 channels at once, so no padding, phase split or per-channel plane copy is
 // needed, and any stride is a plain address step.
 func BlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) error {
-	const cb = ChannelBlock
 	if n <= 0 {
 		return nil
 	}
+	if err := checkBlockedTaps(dst, src, offs, w, n, step); err != nil {
+		return err
+	}
+	blockedTaps(n, dst, src, offs, w, step)
+	return nil
+}
+
+// checkBlockedTaps verifies that BlockedTaps's n pixels (n > 0) stay inside dst and src.
+func checkBlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) error {
+	const cb = ChannelBlock
 	if len(offs) == 0 || len(w) != cb*len(offs) || step < 1 || len(dst) < cb*n {
 		return fmt.Errorf("gemm: BlockedTaps: %d taps, %d weights, step %d, dst %d for %d pixels",
 			len(offs), len(w), step, len(dst), n)
@@ -26,7 +35,28 @@ func BlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) error
 	if lo, hi := slices.Min(offs), slices.Max(offs); lo < 0 || hi+cb*(step*(n-1)+1) > len(src) {
 		return fmt.Errorf("gemm: BlockedTaps: taps read [%d, %d), src has %d values", lo, hi+cb*(step*(n-1)+1), len(src))
 	}
-	blockedTaps(n, dst, src, offs, w, step)
+	return nil
+}
+
+// BlockedTapsRows is BlockedTaps for rows output rows of n pixels each, in order: row r writes
+// dst from 16·r·dstRow and reads src from 16·r·srcRow (strides in pixels), checked once for the
+// band. Rows may overlap in dst (n > dstRow): a later row overwrites the earlier one's excess.
+func BlockedTapsRows(dst, src []float32, offs []int, w []float32, rows, n, step, dstRow, srcRow int) error {
+	const cb = ChannelBlock
+	if rows <= 0 || n <= 0 {
+		return nil
+	}
+	if dstRow < 0 || srcRow < 0 || len(dst) < cb*((rows-1)*dstRow+n) || len(src) < cb*(rows-1)*srcRow {
+		return fmt.Errorf("gemm: BlockedTapsRows: %d rows of %d pixels (dst row %d, src row %d) into %d from %d",
+			rows, n, dstRow, srcRow, len(dst), len(src))
+	}
+	// The last row reads and writes furthest: if it fits, every row does.
+	if err := checkBlockedTaps(dst[cb*(rows-1)*dstRow:], src[cb*(rows-1)*srcRow:], offs, w, n, step); err != nil {
+		return err
+	}
+	for r := range rows {
+		blockedTaps(n, dst[cb*r*dstRow:], src[cb*r*srcRow:], offs, w, step)
+	}
 	return nil
 }
 

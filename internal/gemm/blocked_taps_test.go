@@ -100,3 +100,44 @@ func TestInterleaveSplit16(t *testing.T) {
 		}
 	})
 }
+
+// TestBlockedTapsRows checks a band of rows against one BlockedTaps call per row, with rows
+// that do not overlap in dst and rows whose excess pixels the next row overwrites.
+func TestBlockedTapsRows(t *testing.T) {
+	const cb = ChannelBlock
+	r := rand.New(rand.NewPCG(65, 66))
+	const rows, n, step, width = 5, 11, 2, 26
+	src := make([]float32, cb*width*(2*rows+3))
+	for i := range src {
+		src[i] = r.Float32()
+	}
+	var offs []int
+	for ky := range 3 {
+		for kx := range 3 {
+			offs = append(offs, cb*(ky*width+kx))
+		}
+	}
+	w := make([]float32, cb*len(offs))
+	for i := range w {
+		w[i] = r.Float32()
+	}
+	for _, extra := range []int{0, 5} { // pixels computed past each row's n
+		got, want := make([]float32, cb*(rows*n+extra)), make([]float32, cb*rows*n)
+		if err := BlockedTapsRows(got, src, offs, w, rows, n+extra, step, n, step*width); err != nil {
+			t.Fatal(err)
+		}
+		for row := range rows {
+			if err := BlockedTaps(want[cb*row*n:], src[cb*row*step*width:], offs, w, n, step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("extra %d: value %d: %g, want %g", extra, i, got[i], want[i])
+			}
+		}
+	}
+	if err := BlockedTapsRows(make([]float32, cb*(rows+2)*n), src, offs, w, rows+2, n, step, n, step*width); err == nil {
+		t.Error("rows reading past src: no error")
+	}
+}

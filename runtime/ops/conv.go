@@ -191,6 +191,7 @@ type convKernel struct {
 	packedW  []*gemm.PackedA
 	constW   *tensor.Tensor                      // W when constant and float32
 	gatherW  atomic.Pointer[[]*gemm.PackedBWide] // W transposed for the gather lowering, on first use
+	blockedW atomic.Pointer[[]float32]           // W interleaved for convDepthwiseBlocked, on first use
 	act      func(dst []float32)                 // fused activation, nil for none
 	residual bool                                // input 3 is added to the output (FuseResidual)
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
@@ -365,7 +366,14 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
 	// One filter per channel in 2-D: decided with the shape (cachedShape).
 	if s.blocked != nil {
-		if err := convDepthwiseBlocked(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
+		wb, scratch, err := k.blockedWeights(s, wv)
+		if err == nil {
+			err = convDepthwiseBlocked(ctx, s, xv, wb, bias, residual, k.act, out.v)
+		}
+		if scratch != nil {
+			convScratch.Put(scratch)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 		return ctx.Result(out.tensor(ctx)), nil

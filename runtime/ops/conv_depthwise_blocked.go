@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
@@ -16,17 +17,21 @@ import (
 // copy, stride-2 phase split or grid compaction, and the taps run 16 lanes wide whatever the
 // plane's size.
 type blockedDepthwise struct {
-	offs     []int // tap offsets in the interleaved band, 16·(ky·dh·pw + kx·dw)
-	pw       int   // padded row length in pixels
-	bandRows int   // output rows per band
-	inLen    int   // band input buffer, in floats
-	outLen   int   // band output buffer, in floats
+	offs      []int // tap offsets in the interleaved band, 16·(ky·dh·pw + kx·dw)
+	pw        int   // padded row length in pixels
+	rowPixels int   // pixels computed per output row: the row rounded up to blockedGroup
+	bandRows  int   // output rows per band
+	inLen     int   // band input buffer, in floats
+	outLen    int   // band output buffer, in floats
 	// staged: the input rows are not a whole number of Interleave16's 8-pixel groups, so a band's
 	// rows are interleaved in one call (consecutive in every plane) into a staging buffer of
 	// stageLen floats and copied into their padded places from there.
 	staged   bool
 	stageLen int
 }
+
+// blockedGroup is the pixel group of gemm.BlockedTaps's widest kernel.
+const blockedGroup = 8
 
 // blockedBandFloats is the size aimed at for a band's interleaved input: a few hundred KB of
 // input and output together stay in the core's L2 cache.
@@ -49,8 +54,12 @@ func newBlockedDepthwise(s *convShape) *blockedDepthwise {
 	reach := (kh-1)*dh + 1 // input rows one output row reads
 	rowsFit := blockedBandFloats / (cb * l.pw)
 	l.bandRows = min(s.out[0], max(1, (rowsFit-reach)/s.strides[0]+1))
-	l.inLen = cb * l.pw * ((l.bandRows-1)*s.strides[0] + reach)
-	l.outLen = cb * s.out[1] * l.bandRows
+	// Rows are computed in whole groups of blockedGroup pixels (the kernels' tails go one pixel
+	// at a time, latency-bound on narrow planes): the extra pixels of a row land at the start of
+	// the next, computed after it, and both buffers get slack for the band's last row.
+	l.rowPixels = ceilDivInt(s.out[1], blockedGroup) * blockedGroup
+	l.inLen = cb*l.pw*((l.bandRows-1)*s.strides[0]+reach) + cb*(l.rowPixels-s.out[1])*s.strides[1]
+	l.outLen = cb * (s.out[1]*l.bandRows + l.rowPixels - s.out[1])
 	if s.in[1]%8 != 0 {
 		l.staged, l.stageLen = true, cb*s.in[1]*((l.bandRows-1)*s.strides[0]+reach)
 	}
@@ -60,20 +69,10 @@ func newBlockedDepthwise(s *convShape) *blockedDepthwise {
 // convDepthwiseBlocked is the depthwise convolution (one filter per channel, 2-D) for channel
 // counts that are multiples of 16; see blockedDepthwise. Bias is added as the band is split
 // back into planes; residual and activation follow per plane while it is in cache.
-func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wv, bias, residual []float32, act func([]float32), out []float32) error {
-	const cb = gemm.ChannelBlock
+// wb holds the weights interleaved like the image (interleaveDepthwiseWeights).
+func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wb, bias, residual []float32, act func([]float32), out []float32) error {
 	l := s.blocked
-	kSize, blocks := s.kSize, s.c/cb
-	// Weights interleaved like the image: block, tap, channel.
-	wBuf := getScratch(s.c * kSize)
-	defer convScratch.Put(wBuf)
-	wb := *wBuf
-	for ch := range s.c {
-		for t := range kSize {
-			wb[(ch/cb)*kSize*cb+t*cb+ch%cb] = wv[ch*kSize+t]
-		}
-	}
-	jobs := s.batch * blocks
+	jobs := s.batch * s.c / gemm.ChannelBlock
 	if ctx.Inline(jobs, 1) { // one thread: no closure or error slot to allocate
 		inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
 		defer convScratch.Put(inBuf)
@@ -139,24 +138,24 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 					return err
 				}
 			}
-			for oy := oy0; oy < oy1; oy++ {
-				if err := gemm.BlockedTaps(ob[(oy-oy0)*ow*cb:], in[(oy-oy0)*sh*l.pw*cb:], l.offs, w, ow, sw); err != nil {
-					return err
-				}
+			// The slack past the band's rows is read by the last row's extra pixels: keep it free
+			// of stale values (a NaN or subnormal there would only cost time, never a result).
+			clear(in[(py1-py0)*l.pw*cb : l.inLen])
+			if err := gemm.BlockedTapsRows(ob, in, l.offs, w, oy1-oy0, l.rowPixels, sw, ow, sh*l.pw); err != nil {
+				return err
 			}
 			// The band's rows are consecutive in every output plane: one split for all of them.
 			if err := gemm.Split16(out[plane0*s.outSize+oy0*ow:], s.outSize, ob, (oy1-oy0)*ow, blockBias); err != nil {
 				return err
 			}
 		}
-		for c := range cb {
-			dst := out[(plane0+c)*s.outSize : (plane0+c+1)*s.outSize]
-			if residual != nil {
-				vecmath.Arith(vecmath.OpAdd, dst, dst, residual[(plane0+c)*s.outSize:(plane0+c+1)*s.outSize])
-			}
-			if act != nil {
-				act(dst)
-			}
+		// The block's planes are consecutive: residual and activation in one pass over them.
+		dst := out[plane0*s.outSize : (plane0+cb)*s.outSize]
+		if residual != nil {
+			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[plane0*s.outSize:(plane0+cb)*s.outSize])
+		}
+		if act != nil {
+			act(dst)
 		}
 	}
 	return nil
@@ -165,3 +164,38 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 // depthwiseBlocked selects convDepthwiseBlocked where it applies; tests turn it off to check the
 // plane-at-a-time path on the same shapes.
 var depthwiseBlocked = true
+
+// interleaveDepthwiseWeights writes depthwise weights (one filter of kSize taps per channel) the
+// way gemm.BlockedTaps reads them: by channel block, then tap, then the block's 16 channels.
+func interleaveDepthwiseWeights(dst, wv []float32, channels, kSize int) {
+	const cb = gemm.ChannelBlock
+	for blk := range channels / cb {
+		for t := range kSize {
+			row := dst[(blk*kSize+t)*cb : (blk*kSize+t+1)*cb]
+			for c := range row {
+				row[c] = wv[(blk*cb+c)*kSize+t]
+			}
+		}
+	}
+}
+
+// blockedWeights returns W interleaved for convDepthwiseBlocked: made once for constant weights
+// (wv nil), else into a scratch buffer that the caller puts back (scratch non-nil).
+func (k *convKernel) blockedWeights(s *convShape, wv []float32) (wb []float32, scratch *[]float32, err error) {
+	n := s.c * s.kSize
+	if wv == nil {
+		if p := k.blockedW.Load(); p != nil && len(*p) == n {
+			return *p, nil, nil
+		}
+		if k.constW == nil {
+			return nil, nil, fmt.Errorf("no weights to interleave")
+		}
+		built := make([]float32, n)
+		interleaveDepthwiseWeights(built, k.constW.F32(), s.c, s.kSize)
+		k.blockedW.Store(&built)
+		return built, nil, nil
+	}
+	scratch = getScratch(n)
+	interleaveDepthwiseWeights(*scratch, wv, s.c, s.kSize)
+	return *scratch, scratch, nil
+}

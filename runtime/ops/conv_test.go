@@ -539,7 +539,7 @@ func BenchmarkConvDepthwise(b *testing.B) {
 	saved := depthwiseBlocked
 	defer func() { depthwiseBlocked = saved }()
 	depthwiseBlocked = !*depthwisePlanes
-	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {960, 7, 1}} {
+	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {384, 14, 1}, {960, 7, 1}} {
 		b.Run(fmt.Sprintf("c%d_hw%d_s%d", sh.c, sh.hw, sh.stride), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
 			x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.c, 1, 3, 3)
@@ -629,6 +629,16 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 			}
 			label := fmt.Sprintf("%+v bias %v", tc, withBias)
 			convAgreesWithRef(t, label, k, 2, x, w, b, tc.c, []int{tc.stride, tc.stride}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
+			// W as a run-time input: interleaved per run, so new weights take effect.
+			dyn, err := newConv(convTestNode("Conv", attrs, inputs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for round := range 2 {
+				w := randTensor(r, tc.c, 1, tc.kh, tc.kw)
+				convAgreesWithRef(t, fmt.Sprintf("%s, W fed, round %d", label, round), dyn, 1, x, w, b, tc.c,
+					[]int{tc.stride, tc.stride}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
+			}
 		}
 	}
 }
