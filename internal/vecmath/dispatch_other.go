@@ -11,6 +11,7 @@ var useAVX512 = false
 
 func expAVX2(dst, src []float32)       { mapScalar(dst, src, expScalar) }
 func sigmoidAVX2(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }
+func siluAVX2(dst, src []float32)      { mapScalar(dst, src, siluScalar) }
 func tanhAVX2(dst, src []float32)      { mapScalar(dst, src, tanhScalar) }
 func erfAVX2(dst, src []float32)       { mapScalar(dst, src, erfScalar) }
 func geluAVX2(dst, src []float32)      { mapScalar(dst, src, geluScalar) }
@@ -19,6 +20,7 @@ func hardSwishAVX2(dst, src []float32) { mapScalar(dst, src, hardSwishScalar) }
 
 func expAVX512(dst, src []float32)       { mapScalar(dst, src, expScalar) }
 func sigmoidAVX512(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }
+func siluAVX512(dst, src []float32)      { mapScalar(dst, src, siluScalar) }
 func tanhAVX512(dst, src []float32)      { mapScalar(dst, src, tanhScalar) }
 func erfAVX512(dst, src []float32)       { mapScalar(dst, src, erfScalar) }
 func geluAVX512(dst, src []float32)      { mapScalar(dst, src, geluScalar) }

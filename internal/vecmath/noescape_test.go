@@ -29,6 +29,7 @@ func TestKernelsKeepCallersBuffersOnTheStack(t *testing.T) {
 		// Called by name: a call through a function value would itself make the arrays escape.
 		Exp(d[:], x[:])
 		Sigmoid(d[:], x[:])
+		SiLU(d[:], x[:])
 		Tanh(d[:], x[:])
 		Erf(d[:], x[:])
 		GELU(d[:], x[:])

@@ -58,6 +58,9 @@ func sigmoidScalar(x float32) float32 {
 	return s
 }
 
+// siluScalar is x·σ(x), as the vector kernels compute it.
+func siluScalar(x float32) float32 { return x * sigmoidScalar(x) }
+
 func tanhScalar(x float32) float32 {
 	a := abs32(x)
 	if a < tanhSmall {

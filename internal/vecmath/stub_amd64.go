@@ -14,6 +14,11 @@ func expAVX2(dst []float32, src []float32)
 //go:noescape
 func sigmoidAVX2(dst []float32, src []float32)
 
+// siluAVX2 sets dst[i] = x/(1+e^−x) for every element of src (AVX2, FMA).
+//
+//go:noescape
+func siluAVX2(dst []float32, src []float32)
+
 // tanhAVX2 sets dst[i] = tanh x for every element of src (AVX2, FMA).
 //
 //go:noescape
@@ -163,6 +168,11 @@ func expAVX512(dst []float32, src []float32)
 //
 //go:noescape
 func sigmoidAVX512(dst []float32, src []float32)
+
+// siluAVX512 sets dst[i] = x/(1+e^−x) for every element of src (AVX512F).
+//
+//go:noescape
+func siluAVX512(dst []float32, src []float32)
 
 // tanhAVX512 sets dst[i] = tanh x for every element of src (AVX512F).
 //

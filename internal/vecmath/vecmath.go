@@ -36,6 +36,22 @@ func Sigmoid(dst, src []float32) {
 	}
 }
 
+// SiLU sets dst[i] = src[i]·σ(src[i]) (SiLU, Swish), in one pass: exactly Sigmoid's result
+// multiplied by the input.
+func SiLU(dst, src []float32) {
+	dst = dst[:len(src)]
+	switch {
+	case useAVX512:
+		siluAVX512(dst, src)
+	case useAsm:
+		siluAVX2(dst, src)
+	default:
+		for i, v := range src {
+			dst[i] = siluScalar(v)
+		}
+	}
+}
+
 // Tanh sets dst[i] = tanh(src[i]).
 func Tanh(dst, src []float32) {
 	dst = dst[:len(src)]

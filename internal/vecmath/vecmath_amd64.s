@@ -484,6 +484,184 @@ DATA signMask<>+24(SB)/4, $0x80000000
 DATA signMask<>+28(SB)/4, $0x80000000
 GLOBL signMask<>(SB), RODATA|NOPTR, $32
 
+// func siluAVX2(dst []float32, src []float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	SHRQ $0x03, DX
+
+siluAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           siluAVX2_single
+	VMOVUPS      (CX), Y0
+	VMOVUPS      32(CX), Y1
+	VANDPS       absMask<>+0(SB), Y0, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMULPS       Y4, Y2, Y3
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VMULPS       Y0, Y2, Y2
+	VANDPS       absMask<>+0(SB), Y1, Y0
+	VXORPS       signMask<>+0(SB), Y0, Y0
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y0, Y3, Y0
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y0, Y3, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y0
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y0, Y4
+	VFMADD213PS  expP3<>+0(SB), Y0, Y4
+	VFMADD213PS  expP2<>+0(SB), Y0, Y4
+	VFMADD213PS  expP1<>+0(SB), Y0, Y4
+	VFMADD213PS  expP0<>+0(SB), Y0, Y4
+	VMULPS       Y0, Y0, Y5
+	VFMADD213PS  Y0, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y0
+	VPSRAD       $0x01, Y0, Y3
+	VPSUBD       Y3, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y0
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y0, Y3, Y0
+	VMULPS       Y4, Y0, Y3
+	VBLENDVPS    Y1, Y3, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y0, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          siluAVX2_pair
+
+siluAVX2_single:
+	CMPQ         DX, $0x00000000
+	JE           siluAVX2_tail
+	VMOVUPS      (CX), Y0
+	VANDPS       absMask<>+0(SB), Y0, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMOVUPS      expLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      expHi<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
+	VMOVUPS      expP5<>+0(SB), Y3
+	VFMADD213PS  expP4<>+0(SB), Y1, Y3
+	VFMADD213PS  expP3<>+0(SB), Y1, Y3
+	VFMADD213PS  expP2<>+0(SB), Y1, Y3
+	VFMADD213PS  expP1<>+0(SB), Y1, Y3
+	VFMADD213PS  expP0<>+0(SB), Y1, Y3
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y3
+	VADDPS       one<>+0(SB), Y3, Y3
+	VCVTPS2DQ    Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       one<>+0(SB), Y3, Y1
+	VMOVUPS      one<>+0(SB), Y2
+	VDIVPS       Y1, Y2, Y1
+	VMULPS       Y3, Y1, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+siluAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           siluAVX2_done
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y2
+	VXORPS       signMask<>+0(SB), Y2, Y2
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      expP5<>+0(SB), Y4
+	VFMADD213PS  expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMULPS       Y4, Y2, Y3
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
+
+siluAVX2_done:
+	VZEROUPPER
+	RET
+
 // func tanhAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·tanhAVX2(SB), NOSPLIT, $0-48
@@ -3945,6 +4123,147 @@ sigmoidAVX512_tail:
 	VMOVUPS       Z0, K1, (AX)
 
 sigmoidAVX512_done:
+	VZEROUPPER
+	RET
+
+// func siluAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·siluAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z0
+	VBROADCASTSS expHi<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS expP0<>+0(SB), Z6
+	VBROADCASTSS expP1<>+0(SB), Z7
+	VBROADCASTSS expP2<>+0(SB), Z8
+	VBROADCASTSS expP3<>+0(SB), Z9
+	VBROADCASTSS expP4<>+0(SB), Z10
+	VBROADCASTSS expP5<>+0(SB), Z11
+	SHRQ         $0x04, DX
+
+siluAVX512_pair:
+	CMPQ          DX, $0x00000002
+	JB            siluAVX512_single
+	VMOVUPS       (CX), Z12
+	VMOVUPS       64(CX), Z13
+	VPORD.BCST    signMask<>+0(SB), Z12, Z14
+	VMAXPS        Z14, Z0, Z14
+	VMINPS        Z14, Z1, Z14
+	VMULPS        Z2, Z14, Z15
+	VRNDSCALEPS   $0x00, Z15, Z15
+	VFNMADD231PS  Z3, Z15, Z14
+	VFNMADD231PS  Z4, Z15, Z14
+	VMOVAPS       Z11, Z16
+	VFMADD213PS   Z10, Z14, Z16
+	VFMADD213PS   Z9, Z14, Z16
+	VFMADD213PS   Z8, Z14, Z16
+	VFMADD213PS   Z7, Z14, Z16
+	VFMADD213PS   Z6, Z14, Z16
+	VMULPS        Z14, Z14, Z17
+	VFMADD213PS   Z14, Z17, Z16
+	VADDPS        Z5, Z16, Z16
+	VSCALEFPS     Z15, Z16, Z16
+	VADDPS        Z5, Z16, Z14
+	VDIVPS        Z14, Z5, Z14
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
+	VMULPS        Z16, Z14, K1, Z14
+	VMULPS        Z12, Z14, Z14
+	VPORD.BCST    signMask<>+0(SB), Z13, Z12
+	VMAXPS        Z12, Z0, Z12
+	VMINPS        Z12, Z1, Z12
+	VMULPS        Z2, Z12, Z15
+	VRNDSCALEPS   $0x00, Z15, Z15
+	VFNMADD231PS  Z3, Z15, Z12
+	VFNMADD231PS  Z4, Z15, Z12
+	VMOVAPS       Z11, Z16
+	VFMADD213PS   Z10, Z12, Z16
+	VFMADD213PS   Z9, Z12, Z16
+	VFMADD213PS   Z8, Z12, Z16
+	VFMADD213PS   Z7, Z12, Z16
+	VFMADD213PS   Z6, Z12, Z16
+	VMULPS        Z12, Z12, Z17
+	VFMADD213PS   Z12, Z17, Z16
+	VADDPS        Z5, Z16, Z16
+	VSCALEFPS     Z15, Z16, Z16
+	VADDPS        Z5, Z16, Z12
+	VDIVPS        Z12, Z5, Z12
+	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
+	VMULPS        Z16, Z12, K1, Z12
+	VMULPS        Z13, Z12, Z12
+	VMOVUPS       Z14, (AX)
+	VMOVUPS       Z12, 64(AX)
+	ADDQ          $0x00000080, CX
+	ADDQ          $0x00000080, AX
+	SUBQ          $0x00000002, DX
+	JMP           siluAVX512_pair
+
+siluAVX512_single:
+	CMPQ          DX, $0x00000000
+	JE            siluAVX512_tail
+	VMOVUPS       (CX), Z12
+	VPORD.BCST    signMask<>+0(SB), Z12, Z13
+	VMAXPS        Z13, Z0, Z13
+	VMINPS        Z13, Z1, Z13
+	VMULPS        Z2, Z13, Z14
+	VRNDSCALEPS   $0x00, Z14, Z14
+	VFNMADD231PS  Z3, Z14, Z13
+	VFNMADD231PS  Z4, Z14, Z13
+	VMOVAPS       Z11, Z15
+	VFMADD213PS   Z10, Z13, Z15
+	VFMADD213PS   Z9, Z13, Z15
+	VFMADD213PS   Z8, Z13, Z15
+	VFMADD213PS   Z7, Z13, Z15
+	VFMADD213PS   Z6, Z13, Z15
+	VMULPS        Z13, Z13, Z16
+	VFMADD213PS   Z13, Z16, Z15
+	VADDPS        Z5, Z15, Z15
+	VSCALEFPS     Z14, Z15, Z15
+	VADDPS        Z5, Z15, Z13
+	VDIVPS        Z13, Z5, Z13
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
+	VMULPS        Z15, Z13, K1, Z13
+	VMULPS        Z12, Z13, Z13
+	VMOVUPS       Z13, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+
+siluAVX512_tail:
+	MOVQ          src_len+32(FP), DX
+	ANDQ          $0x0000000f, DX
+	JE            siluAVX512_done
+	LEAQ          tailMasks16<>+0(SB), BX
+	KMOVW         (BX)(DX*2), K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VPORD.BCST    signMask<>+0(SB), Z12, Z13
+	VMAXPS        Z13, Z0, Z13
+	VMINPS        Z13, Z1, Z13
+	VMULPS        Z2, Z13, Z0
+	VRNDSCALEPS   $0x00, Z0, Z0
+	VFNMADD231PS  Z3, Z0, Z13
+	VFNMADD231PS  Z4, Z0, Z13
+	VMOVAPS       Z11, Z1
+	VFMADD213PS   Z10, Z13, Z1
+	VFMADD213PS   Z9, Z13, Z1
+	VFMADD213PS   Z8, Z13, Z1
+	VFMADD213PS   Z7, Z13, Z1
+	VFMADD213PS   Z6, Z13, Z1
+	VMULPS        Z13, Z13, Z2
+	VFMADD213PS   Z13, Z2, Z1
+	VADDPS        Z5, Z1, Z1
+	VSCALEFPS     Z0, Z1, Z1
+	VADDPS        Z5, Z1, Z0
+	VDIVPS        Z0, Z5, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K2
+	VMULPS        Z1, Z0, K2, Z0
+	VMULPS        Z12, Z0, Z0
+	VMOVUPS       Z0, K1, (AX)
+
+siluAVX512_done:
 	VZEROUPPER
 	RET
 

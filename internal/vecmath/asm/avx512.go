@@ -20,6 +20,7 @@ func avx512Kernels() {
 	scaleKernel512()
 	unary(avx512, "expAVX512", "e^x", func() func(VecVirtual) VecVirtual { return newExp16().of })
 	unary(avx512, "sigmoidAVX512", "1/(1+e^−x)", sigmoid16)
+	unary(avx512, "siluAVX512", "x/(1+e^−x)", silu16)
 	unary(avx512, "tanhAVX512", "tanh x", tanh16)
 	unary(avx512, "erfAVX512", "erf x", erf16)
 	unary(avx512, "geluAVX512", "x·Φ(x)", gelu16)

@@ -22,6 +22,7 @@ func main() {
 	ConstraintExpr("amd64")
 	unary(avx2, "expAVX2", "e^x", fixed(func(x VecVirtual) VecVirtual { return exp8(x, true) }))
 	unary(avx2, "sigmoidAVX2", "1/(1+e^−x)", fixed(sigmoid8))
+	unary(avx2, "siluAVX2", "x/(1+e^−x)", fixed(silu8))
 	unary(avx2, "tanhAVX2", "tanh x", fixed(tanh8))
 	unary(avx2, "erfAVX2", "erf x", fixed(erf8))
 	unary(avx2, "geluAVX2", "x·Φ(x)", fixed(gelu8))
@@ -156,6 +157,13 @@ func sigmoid8(x VecVirtual) VecVirtual {
 	neg := YMM()
 	VMULPS(e, s, neg)
 	VBLENDVPS(x, neg, s, s) // sign bit of x set: e/(1+e)
+	return s
+}
+
+// silu8 is x·σ(x), as silu16.
+func silu8(x VecVirtual) VecVirtual {
+	s := sigmoid8(x)
+	VMULPS(x, s, s)
 	return s
 }
 

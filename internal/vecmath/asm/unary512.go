@@ -72,6 +72,17 @@ func sigmoid16() func(VecVirtual) VecVirtual {
 	}
 }
 
+// silu16 is x·σ(x) (SiLU, Swish): the sigmoid's result times x in the same pass, rounded as
+// Sigmoid's output multiplied by x would be.
+func silu16() func(VecVirtual) VecVirtual {
+	sig := sigmoid16()
+	return func(x VecVirtual) VecVirtual {
+		s := sig(x)
+		VMULPS(x, s, s)
+		return s
+	}
+}
+
 func tanh16() func(VecVirtual) VecVirtual {
 	c := newExp16()
 	return func(x VecVirtual) VecVirtual {
