@@ -366,17 +366,19 @@ func BenchmarkConvResNet(b *testing.B) {
 		{128, 28, 256, 3, 2, 1}, {256, 14, 256, 3, 1, 1}, {256, 14, 512, 3, 2, 1}, {512, 7, 512, 3, 1, 1},
 		{3, 224, 32, 3, 2, 1}, {128, 56, 32, 3, 1, 1}, {128, 14, 32, 3, 1, 1}, {32, 112, 32, 3, 1, 1}, {16, 112, 96, 1, 1, 0}, {96, 56, 24, 1, 1, 0}, {144, 56, 24, 1, 1, 0}, {192, 28, 32, 1, 1, 0}, {384, 14, 64, 1, 1, 0}, {32, 28, 192, 1, 1, 0}, {64, 56, 128, 1, 2, 0}, {128, 28, 256, 1, 2, 0}, {256, 14, 512, 1, 2, 0}, {64, 56, 256, 1, 1, 0}, {256, 56, 64, 1, 1, 0}, {1024, 14, 256, 1, 1, 0}, {512, 7, 2048, 1, 1, 0},
 		{32, 112, 16, 1, 1, 0}, {24, 56, 144, 1, 1, 0}, {320, 7, 1280, 1, 1, 0}, {960, 7, 320, 1, 1, 0},
+		{160, 7, 960, 1, 1, 0}, {960, 7, 160, 1, 1, 0}, {96, 14, 576, 1, 1, 0}, {576, 14, 96, 1, 1, 0},
+		{64, 14, 384, 1, 1, 0}, {384, 14, 64, 1, 1, 0}, {32, 28, 192, 1, 1, 0}, {192, 28, 64, 1, 1, 0}, {256, 14, 1024, 1, 1, 0}, {128, 14, 512, 1, 1, 0},
 	}
 	for _, sh := range shapes {
 		// The lowerings the shape may take: the gather product where it pays, else the others;
 		// "packed" also turns off reading 1×1 convolutions' planes in place.
 		for _, v := range []struct {
-			name            string
-			gather, inPlace bool
-		}{{"best", true, true}, {"nogather", false, true}, {"packed", false, false}} {
+			name                   string
+			gather, force, inPlace bool
+		}{{"best", true, false, true}, {"gather", true, true, true}, {"nogather", false, false, true}, {"packed", false, false, false}} {
 			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_%s", sh.c, sh.hw, sh.m, sh.k, sh.stride, v.name), func(b *testing.B) {
-				defer func(g, p bool) { gatherLowering, pointwiseInPlace = g, p }(gatherLowering, pointwiseInPlace)
-				gatherLowering, pointwiseInPlace = v.gather, v.inPlace
+				defer func(g, f, p bool) { gatherLowering, gatherForced, pointwiseInPlace = g, f, p }(gatherLowering, gatherForced, pointwiseInPlace)
+				gatherLowering, gatherForced, pointwiseInPlace = v.gather, v.force, v.inPlace
 				r := rand.New(rand.NewPCG(1, 2))
 				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
 				attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
