@@ -24,11 +24,14 @@ const (
 	gatherKC = 512
 )
 
-// gatherTile is the tile of the kernel this machine runs for n columns: 7×64 with AVX-512
-// when n fills 64-column panels, 6×16 otherwise.
+// gatherTile is the tile of the kernel this machine runs for n columns: with AVX-512 7×64 when
+// n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
 func gatherTile(n int) (rows, cols int) {
-	if useWide && n%64 == 0 {
+	switch {
+	case useWide && n%64 == 0:
 		return 7, 64
+	case useWide && n%32 == 0:
+		return 7, 32
 	}
 	return 6, 16
 }
@@ -112,7 +115,7 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
 	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: 6, nr: b.nr}
-	if b.nr == gatherNR {
+	if b.nr > 16 { // the AVX-512 tiles, 7×64 and 7×32
 		j.mr = gatherMR
 	}
 	tiles, panels := ceilDiv(m, j.mr), ceilDiv(n, j.nr)

@@ -453,7 +453,7 @@ func TestConvRandomGeometries(t *testing.T) {
 }
 
 // TestConvGatherLowering sweeps geometries that take the gather lowering where the machine has
-// it (64-channel multiples, depth ≥ 256: strided, dilated, padded, grouped, batched, with a
+// it (16-, 32- and 64-channel tiles, depth ≥ 256: strided, dilated, padded, grouped, batched, with a
 // fused residual and activation) against the float64 definition, with constant and with
 // run-time weights.
 func TestConvGatherLowering(t *testing.T) {
@@ -463,9 +463,9 @@ func TestConvGatherLowering(t *testing.T) {
 			dst[i] = max(v, 0)
 		}
 	}
-	for trial := 0; trial < 12; trial++ {
+	for trial := 0; trial < 16; trial++ {
 		group := 1 + trial%2
-		mg := []int{16, 48, 64, 128}[r.IntN(4)] // the 16-wide and the 64-wide tiles
+		mg := []int{16, 48, 64, 128, 32, 96}[trial%6] // the 16-, 64- and 32-wide tiles, each at least twice
 		kh, kw := 1+r.IntN(3), 1+r.IntN(3)
 		cg := 256/(kh*kw) + 1 + r.IntN(8)
 		strides := []int{1 + r.IntN(2), 1 + r.IntN(2)}

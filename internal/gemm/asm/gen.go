@@ -28,8 +28,9 @@ func main() {
 	wideKernelDirectA(2, false)
 	wideKernelDirectA(2, true)
 	wideKernelDirectA(1, false)
-	gatherKernel(true)
-	gatherKernel(false)
+	gatherKernel(7, 64)
+	gatherKernel(7, 32)
+	gatherKernel(6, 16)
 	tapsKernel()
 	for _, wide := range []bool{false, true} {
 		blockedTapsKernel(wide, 1)
@@ -362,15 +363,18 @@ func wideKernelDirectA(panels int, prefetch bool) {
 // so A's values are broadcast straight from memory by the FMAs (EVEX embedded broadcast). With
 // AVX2, 6 rows × 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
 
-// gatherKernel emits kernel7x64Gather (wide) or kernel6x16Gather (AVX2): C[i, 0:cols] (row
-// stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when accumulate is set.
-// A is never packed: row i of A is the image seen from rows[i] (an output pixel of a
-// convolution) and column p a tap at offset cols[p] from it, so the same kernel runs every
-// stride, dilation and padded image. b is a panel of cols columns, row by row.
-func gatherKernel(wide bool) {
-	rows, width, vecBytes, reg, isa := 6, 16, 32, YMM, "AVX2, FMA"
+// gatherKernel emits kernel{rows}x{width}Gather — 7×64 and 7×32 with AVX-512, 6×16 with AVX2:
+// C[i, 0:cols] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when
+// accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an output
+// pixel of a convolution) and column p a tap at offset cols[p] from it, so the same kernel runs
+// every stride, dilation and padded image. b is a panel of cols columns, row by row. The 7×32
+// tile (14 accumulators, still enough chains for both FMA units) serves channel counts that are
+// multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems.
+func gatherKernel(rows, width int) {
+	wide := width > 16
+	vecBytes, reg, isa := 32, YMM, "AVX2, FMA"
 	if wide {
-		rows, width, vecBytes, reg, isa = 7, 64, 64, ZMM, "AVX-512F"
+		vecBytes, reg, isa = 64, ZMM, "AVX-512F"
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
