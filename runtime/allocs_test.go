@@ -92,3 +92,49 @@ func TestConcurrentRunsShareNothingMutable(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSteadyStateAllocationsCNNBlocks holds a graph of the blocks the bundled models lack —
+// a convolution with a fused residual, depthwise convolutions over 16-channel blocks, a fused
+// SiLU, a squeeze-and-excitation gate — to the same kind of bound, on one and two threads.
+func TestSteadyStateAllocationsCNNBlocks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	r := graphtest.Seeded(5)
+	b := graphtest.New("cnn_blocks", 17)
+	x := b.Input("x", tensor.Float32, 1, 32, 28, 28)
+	conv := func(in string, cin, cout, k, group int) string {
+		w := b.Init(fmt.Sprintf("w%d", len(in)+cout+k), graphtest.RandF32(r, 0.1, cout, cin/group, k, k))
+		bias := b.Init(fmt.Sprintf("b%d", len(in)+cout+k), graphtest.RandF32(r, 0.1, cout))
+		return b.Op("Conv", []string{in, w, bias}, graphtest.A("pads", []int64{int64(k / 2), int64(k / 2), int64(k / 2), int64(k / 2)}),
+			graphtest.A("group", int64(group)))
+	}
+	h := b.Op("Relu", []string{conv(x, 32, 32, 3, 1)})
+	h = b.Op("Add", []string{conv(h, 32, 32, 1, 1), x})        // residual into the convolution
+	d := conv(h, 32, 32, 3, 32)                                // depthwise
+	d = b.Op("Mul", []string{d, b.Op("Sigmoid", []string{d})}) // SiLU
+	gate := b.Op("Sigmoid", []string{b.Op("GlobalAveragePool", []string{d})})
+	b.Output(b.Op("Mul", []string{d, gate}), tensor.Float32, 1, 32, 28, 28)
+	in := map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 1, 1, 32, 28, 28)}
+	for _, threads := range []int{1, 2} {
+		s, err := NewSession(b.Model(), WithThreads(threads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := s.Run(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := testing.AllocsPerRun(20, func() {
+			if _, err := s.Run(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// The output reuses a pooled buffer here, so it costs its own shape, and the pool makes
+		// up for the buffer the caller keeps with a new tensor: 1 + 4, plus the map.
+		if got > 7 {
+			t.Errorf("threads %d: %.1f allocations per Run, want at most 7", threads, got)
+		}
+	}
+}

@@ -36,12 +36,14 @@ type Epilogue struct {
 	// (len n). Nil adds nothing.
 	Bias       []float32
 	BiasPerRow bool
-	// Act transforms C[row, col:col+len(dst)] in place; it may be called concurrently for
-	// disjoint pieces of C. Nil leaves C as is.
-	Act func(row, col int, dst []float32)
-	// Elementwise, when Act is nil, transforms values in place regardless of their position
-	// (a fused ReLU): where a block's rows are contiguous in C it is called once over several
-	// rows rather than once per row piece. It may be called concurrently for disjoint pieces.
+	// Residual, when set, is added to C after the bias: C[i][j] += Residual[i·ResidualLd + j]
+	// (a convolution's fused skip connection).
+	Residual   []float32
+	ResidualLd int
+	// Elementwise transforms values in place regardless of their position (a fused ReLU), after
+	// the bias and residual: where a block's rows are contiguous in C it is called once over
+	// several rows rather than once per row piece. It may be called concurrently for disjoint
+	// pieces.
 	Elementwise func(dst []float32)
 }
 
@@ -55,7 +57,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // SgemmFused is Sgemm followed by ep (nil for none) applied to each finished block of C.
 func SgemmFused(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
 	j := &job{m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, ep: ep}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+	j.setEpilogue(ep)
 	if err := j.checkA(); err != nil {
 		return err
 	}
@@ -75,7 +78,8 @@ func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, pb *P
 		return fmt.Errorf("gemm: nil PackedB")
 	}
 	j := &job{m: m, n: pb.n, k: pb.k, transA: transA, alpha: alpha, beta: beta,
-		a: a, lda: lda, pb: pb, c: c, ldc: ldc, ep: ep}
+		a: a, lda: lda, pb: pb, c: c, ldc: ldc}
+	j.setEpilogue(ep)
 	if err := j.checkA(); err != nil {
 		return err
 	}
@@ -93,7 +97,8 @@ func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, l
 		return fmt.Errorf("gemm: nil PackedA")
 	}
 	j := &job{m: pa.m, n: n, k: pa.k, transB: transB, alpha: alpha, beta: beta,
-		pa: pa, b: b, ldb: ldb, c: c, ldc: ldc, ep: ep}
+		pa: pa, b: b, ldb: ldb, c: c, ldc: ldc}
+	j.setEpilogue(ep)
 	if err := j.checkB(); err != nil {
 		return err
 	}
@@ -120,7 +125,8 @@ func SgemmPackedAWith(pa *PackedA, n int, packB BPacker, beta float32, c []float
 	if pa == nil || packB == nil {
 		return fmt.Errorf("gemm: nil PackedA or BPacker")
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, bPacker: packB, c: c, ldc: ldc, ep: ep}
+	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, bPacker: packB, c: c, ldc: ldc}
+	j.setEpilogue(ep)
 	if n < 0 {
 		return fmt.Errorf("gemm: negative n %d", n)
 	}
@@ -158,7 +164,8 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 			return fmt.Errorf("gemm: indirect B row %d at offset %d needs %d values, has %d", p, off, off+span, len(b.Data))
 		}
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc, ep: ep}
+	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
+	j.setEpilogue(ep)
 	if err := j.checkC(); err != nil {
 		return err
 	}
@@ -182,8 +189,11 @@ type job struct {
 	indirect       bool // B is read in place through ind
 	c              []float32
 	ldc            int
-	ep             *Epilogue
-	splitN         bool // workers split C's columns, not its rows (Chunk)
+	// ep is the caller's epilogue, copied (hasEp) so that the caller's value does not escape to
+	// the heap through the workers' copy of the job.
+	ep     Epilogue
+	hasEp  bool
+	splitN bool // workers split C's columns, not its rows (Chunk)
 }
 
 // checkMatrix verifies that a rows×cols row-major matrix with leading dimension ld fits in buf.
@@ -214,17 +224,32 @@ func (j *job) checkB() error {
 	return checkMatrix("B", j.b, j.k, j.n, j.ldb)
 }
 
+// setEpilogue copies ep (nil for none) into the job.
+func (j *job) setEpilogue(ep *Epilogue) {
+	if ep != nil {
+		j.ep, j.hasEp = *ep, true
+	}
+}
+
 func (j *job) checkC() error {
 	if err := checkMatrix("C", j.c, j.m, j.n, j.ldc); err != nil {
 		return err
 	}
-	if ep := j.ep; ep != nil && ep.Bias != nil {
+	if !j.hasEp {
+		return nil
+	}
+	if ep := &j.ep; ep.Bias != nil {
 		want := j.n
 		if ep.BiasPerRow {
 			want = j.m
 		}
 		if len(ep.Bias) != want {
 			return fmt.Errorf("gemm: epilogue bias has %d values, want %d", len(ep.Bias), want)
+		}
+	}
+	if ep := &j.ep; ep.Residual != nil {
+		if err := checkMatrix("epilogue residual", ep.Residual, j.m, j.n, ep.ResidualLd); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -532,11 +557,11 @@ func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
 }
 
 func (j *job) epilogue(i0, i1, j0, j1 int) {
-	ep := j.ep
-	if ep == nil {
+	if !j.hasEp {
 		return
 	}
-	elementwise := ep.Act == nil && ep.Elementwise != nil
+	ep := &j.ep
+	elementwise := ep.Elementwise != nil
 	// Rows per Elementwise call: whole rows of C are contiguous when the block spans them.
 	group := 1
 	if elementwise && j0 == 0 && j1 == j.n && j.ldc == j.n {
@@ -553,9 +578,10 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 					addRowF32(row, ep.Bias[j0:j1])
 				}
 			}
-			if ep.Act != nil {
-				ep.Act(i, j0, row)
-			} else if elementwise && group == 1 {
+			if ep.Residual != nil {
+				addRowF32(row, ep.Residual[i*ep.ResidualLd+j0:i*ep.ResidualLd+j1])
+			}
+			if elementwise && group == 1 {
 				ep.Elementwise(row)
 			}
 		}

@@ -184,19 +184,19 @@ func TestEpilogue(t *testing.T) {
 			dst[i] = max(v, 0)
 		}
 	}
-	relu := func(row, col int, dst []float32) { reluSlice(dst) }
-	const sentinel = -5 // in C's padding columns (ldc > n): the epilogue must leave it
+	residual := randSlice(r, m*(n+2)) // row stride n+2
+	const sentinel = -5               // in C's padding columns (ldc > n): the epilogue must leave it
 	for _, perRow := range []bool{false, true} {
-		for _, elementwise := range []bool{false, true} {
+		for _, withResidual := range []bool{false, true} {
 			for _, ldc := range []int{n, n + 3} {
 				for _, threads := range []int{1, 2} {
 					bias := colBias
 					if perRow {
 						bias = rowBias
 					}
-					ep := &Epilogue{Bias: bias, BiasPerRow: perRow, Act: relu}
-					if elementwise {
-						ep = &Epilogue{Bias: bias, BiasPerRow: perRow, Elementwise: reluSlice}
+					ep := &Epilogue{Bias: bias, BiasPerRow: perRow, Elementwise: reluSlice}
+					if withResidual {
+						ep.Residual, ep.ResidualLd = residual, n+2
 					}
 					c := make([]float32, m*ldc)
 					for i := range c {
@@ -206,7 +206,7 @@ func TestEpilogue(t *testing.T) {
 						t.Fatal(err)
 					}
 					want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
-					name := fmt.Sprintf("perRow=%v elementwise=%v ldc=%d threads=%d", perRow, elementwise, ldc, threads)
+					name := fmt.Sprintf("perRow=%v residual=%v ldc=%d threads=%d", perRow, withResidual, ldc, threads)
 					for i := 0; i < m; i++ {
 						for j := 0; j < ldc; j++ {
 							w := float64(sentinel)
@@ -217,7 +217,11 @@ func TestEpilogue(t *testing.T) {
 								} else {
 									bv = bias[j]
 								}
-								w = math.Max(want[i*n+j]+float64(bv), 0)
+								var rv float32
+								if withResidual {
+									rv = residual[i*(n+2)+j]
+								}
+								w = math.Max(want[i*n+j]+float64(bv)+float64(rv), 0)
 							}
 							if math.Abs(float64(c[i*ldc+j])-w) > 1e-4 {
 								t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, c[i*ldc+j], w)

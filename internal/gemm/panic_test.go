@@ -10,7 +10,7 @@ import (
 func TestWorkerPanicReachesCaller(t *testing.T) {
 	const m, n, k = 96, 256, 64
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-	ep := &Epilogue{Act: func(row, col int, dst []float32) { panic("boom") }}
+	ep := &Epilogue{Elementwise: func(dst []float32) { panic("boom") }}
 	defer func() {
 		p := recover()
 		if p == nil || !strings.Contains(p.(string), "boom") {

@@ -168,17 +168,11 @@ func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *g
 	if bias == nil && residual == nil && act == nil {
 		return nil
 	}
-	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true}
-	switch {
-	case residual != nil:
-		ep.Act = func(row, col int, dst []float32) {
-			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[row*outSize+col:row*outSize+col+len(dst)])
-			if act != nil {
-				act(dst)
-			}
-		}
-	case act != nil:
-		ep.Elementwise = act // called once over several rows where C's rows are contiguous
+	// Elementwise is called once over several rows where C's rows are contiguous. The GEMM
+	// copies the epilogue, so this one stays on the caller's stack.
+	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true, Elementwise: act}
+	if residual != nil {
+		ep.Residual, ep.ResidualLd = residual, outSize
 	}
 	return ep
 }

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
@@ -80,20 +79,33 @@ func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wb, bias, residual []f
 		defer convScratch.Put(stageBuf)
 		return l.run(s, *inBuf, *outBuf, *stageBuf, xv, wb, bias, residual, act, out, 0, jobs)
 	}
-	var failure atomic.Value
-	ctx.Parallel(jobs, 1, func(lo, hi int) {
-		inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
-		defer convScratch.Put(inBuf)
-		defer convScratch.Put(outBuf)
-		defer convScratch.Put(stageBuf)
-		if err := l.run(s, *inBuf, *outBuf, *stageBuf, xv, wb, bias, residual, act, out, lo, hi); err != nil {
-			failure.CompareAndSwap(nil, err)
-		}
-	})
-	if err, ok := failure.Load().(error); ok {
-		return err
-	}
+	job := depthwiseJob{l: l, s: s, xv: xv, wb: wb, bias: bias, residual: residual, act: act, out: out}
+	depthwiseTasks.Run(ctx, jobs, 1, &job)
 	return nil
+}
+
+// depthwiseJob is convDepthwiseBlocked's work for the workers.
+type depthwiseJob struct {
+	l                           *blockedDepthwise
+	s                           *convShape
+	xv, wb, bias, residual, out []float32
+	act                         func([]float32)
+}
+
+var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
+
+// Chunk implements workers.Task: (image, channel block) jobs [lo, hi). The checks that can fail
+// in run guard the layout's own arithmetic, so a failure is a bug: it panics, and the runtime
+// reports it as the node's error.
+func (j *depthwiseJob) Chunk(lo, hi int) {
+	l := j.l
+	inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
+	defer convScratch.Put(inBuf)
+	defer convScratch.Put(outBuf)
+	defer convScratch.Put(stageBuf)
+	if err := l.run(j.s, *inBuf, *outBuf, *stageBuf, j.xv, j.wb, j.bias, j.residual, j.act, j.out, lo, hi); err != nil {
+		panic(err)
+	}
 }
 
 // run computes the (image, channel block) jobs [lo, hi).

@@ -241,7 +241,7 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 	if batches < ctx.Threads {
 		inner = ctx.Threads
 	}
-	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, ep: ep, inner: inner, alpha: alpha}
+	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, act: k.act, inner: inner, alpha: alpha}
 	if ctx == nil || ctx.Threads <= 1 || batches == 1 {
 		job.heads(0, batches) // inline, with nothing to allocate
 	} else {
@@ -291,9 +291,9 @@ type batchedMatMul struct {
 	ldb, inner int
 	transB     bool
 	alpha      float32
-	ep         *gemm.Epilogue
-	err        error       // the first error, on one thread
-	failure    *firstError // the first error across workers
+	act        func(dst []float32) // fused activation (an epilogue per product), nil for none
+	err        error               // the first error, on one thread
+	failure    *firstError         // the first error across workers
 }
 
 // batchedPool holds the batched products handed to worker goroutines, each with its error slot.
@@ -332,12 +332,16 @@ func (j *batchedMatMul) heads(lo, hi int) {
 		}
 		a, b, c := j.av[ao*aSize:(ao+1)*aSize], j.bv[bo*bSize:(bo+1)*bSize], j.c[bi*cSize:(bi+1)*cSize]
 		var err error
-		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.ep == nil && !j.transB && j.alpha == 1 {
+		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.act == nil && !j.transB && j.alpha == 1 {
 			// A 64-wide B (an attention head's values) is already the gather tile's panel:
 			// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
 			err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, j.inner)
 		} else {
-			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, j.ep)
+			var ep *gemm.Epilogue
+			if j.act != nil {
+				ep = &gemm.Epilogue{Elementwise: j.act} // copied by the GEMM: stays on the stack
+			}
+			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, ep)
 		}
 		switch {
 		case err == nil:

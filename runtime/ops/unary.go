@@ -48,6 +48,10 @@ func (u floatUnary) apply(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error
 		if f == nil {
 			f = via64(u.f64)
 		}
+		if ctx.Inline(len(src), elementwiseMinChunk) { // no closure to allocate
+			f(dst, src)
+			return out, nil
+		}
 		ctx.Parallel(len(src), elementwiseMinChunk, func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
 		return out, nil
 	case []float64:
