@@ -122,7 +122,10 @@ func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 	if x.Rank() < 3 {
 		return nil, fmt.Errorf("input %v must be an N-d image (rank ≥ 3)", x.Shape)
 	}
-	s := &poolShape{planes: x.Shape[0] * x.Shape[1], in: x.Shape[2:]}
+	// The geometry outlives this call (cachedShape), so it keeps copies of x's dims: a run's
+	// tensors may have their shapes in storage that a later run reuses.
+	xShape := slices.Clone(x.Shape)
+	s := &poolShape{planes: x.Shape[0] * x.Shape[1], in: xShape[2:], xShape: xShape}
 	rank := len(s.in)
 	if k.global {
 		s.kernel = s.in
@@ -150,7 +153,6 @@ func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 		}
 		odometer(kIdx, s.kernel)
 	}
-	s.xShape = slices.Clone(x.Shape)
 	s.outShape = append([]int{x.Shape[0], x.Shape[1]}, s.out...)
 	if rank == 2 {
 		s.plan2D(k.kind == poolAvg)

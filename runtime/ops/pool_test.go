@@ -109,3 +109,31 @@ func BenchmarkMaxPoolResNet(b *testing.B) {
 	}
 	testutil.ReportCPU(b, start, 64*56*56*9)
 }
+
+// TestPoolGeometryOwnsItsDims runs a pooling kernel, then rewrites the first input's shape
+// storage in place (as the runtime's arena reuses a run's shape slab) and runs it on an input of
+// the original shape: the cached geometry must not have kept the first input's dims by reference.
+func TestPoolGeometryOwnsItsDims(t *testing.T) {
+	for op, kind := range map[string]poolKind{"AveragePool": poolAvg, "MaxPool": poolMax} {
+		k, err := poolFactory(kind, false)(convTestNode(op, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(81, 82))
+		x := randTensor(r, 1, 2, 4, 6)
+		first, err := k.Run(NewContext(1), []*tensor.Tensor{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := first[0].Clone()
+		copy(x.Shape, []int{1, 2, 6, 4}) // the storage now describes another tensor
+		again := &tensor.Tensor{DType: x.DType, Shape: []int{1, 2, 4, 6}, Data: x.Data}
+		got, err := k.Run(NewContext(1), []*tensor.Tensor{again})
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		if err := tensor.AllClose(got[0], want, 0, 0); err != nil {
+			t.Fatalf("%s: second run: %v", op, err)
+		}
+	}
+}
