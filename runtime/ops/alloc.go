@@ -11,7 +11,9 @@ import (
 // runtime can hand out recycled tensors and keep a run free of allocations.
 
 // Allocator hands out zeroed tensors for kernel outputs. The shape it is given is only valid
-// during the call: implementations copy it.
+// during the call: implementations copy it. The runtime's allocator keeps the shapes it hands
+// out in storage that its next run reuses, so a kernel that remembers a shape across runs (a
+// geometry cache) must keep a copy, never a tensor's Shape slice.
 type Allocator interface {
 	Alloc(dt tensor.DType, shape []int) *tensor.Tensor
 }
