@@ -85,3 +85,8 @@ func BenchmarkKernel12x32(b *testing.B) {
 	}
 	testutil.ReportCPU(b, start, 2*float64(4*mr*nr*k))
 }
+
+// The classifier of MobileNetV2/EfficientNet (1280 → 1000) and ResNet-18 (512 → 1000) on one
+// image: a matrix-vector product, bound by streaming the weights.
+func BenchmarkClassifier1280(b *testing.B) { benchPackedB(b, 1, 1000, 1280) }
+func BenchmarkClassifier512(b *testing.B)  { benchPackedB(b, 1, 1000, 512) }

@@ -509,6 +509,22 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	} else {
 		bp = bBlock[(jr/nr)*kcb*nr:]
 	}
+	if mrb <= rowTileRows && !j.indirect && j.pa == nil && !j.transA && j.alpha == 1 {
+		// A row or two (a classifier on one image): each row of A, read in place, against the
+		// panel, instead of a 6-row tile that is mostly padding.
+		for r := range mrb {
+			row := j.a[(ic+ir+r)*j.lda+pc : (ic+ir+r)*j.lda+pc+kcb]
+			if nrb == nr {
+				rowKernel(kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+nr], accumulate)
+				continue
+			}
+			rowKernel(kcb, row, bp, edge[r*nr:(r+1)*nr], false)
+		}
+		if nrb < nr {
+			j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
+		}
+		return
+	}
 	switch {
 	case j.indirect && full:
 		indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
@@ -525,6 +541,10 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	}
 	j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
 }
+
+// rowTileRows is the most rows of a tile that go one by one through rowKernel: measured with
+// BenchmarkClassifier1280, one row runs 3-4× faster than the padded 6-row tile.
+const rowTileRows = 2
 
 // addEdge stores (or adds, when accumulate) the top-left rows×cols of a tile computed into
 // edge (row stride ld) to C at offset cOff.

@@ -2197,6 +2197,134 @@ done:
 	VZEROUPPER
 	RET
 
+// func kernel1x16RowY(k int, a *float32, b *float32, c *float32, accumulate bool)
+// Requires: AVX, FMA3
+TEXT ·kernel1x16RowY(SB), NOSPLIT, $0-33
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   AX, BX
+	SHRQ   $0x02, BX
+	ANDQ   $0x00000003, AX
+	TESTQ  BX, BX
+	JZ     tail
+
+quad:
+	VBROADCASTSS (CX), Y8
+	VFMADD231PS  (DX), Y8, Y0
+	VFMADD231PS  32(DX), Y8, Y1
+	VBROADCASTSS 4(CX), Y8
+	VFMADD231PS  64(DX), Y8, Y2
+	VFMADD231PS  96(DX), Y8, Y3
+	VBROADCASTSS 8(CX), Y8
+	VFMADD231PS  128(DX), Y8, Y4
+	VFMADD231PS  160(DX), Y8, Y5
+	VBROADCASTSS 12(CX), Y8
+	VFMADD231PS  192(DX), Y8, Y6
+	VFMADD231PS  224(DX), Y8, Y7
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000100, DX
+	DECQ         BX
+	JNZ          quad
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+single:
+	VBROADCASTSS (CX), Y8
+	VFMADD231PS  (DX), Y8, Y0
+	VFMADD231PS  32(DX), Y8, Y1
+	ADDQ         $0x00000004, CX
+	ADDQ         $0x00000040, DX
+	DECQ         AX
+	JNZ          single
+
+sum:
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y7, Y5, Y5
+	VADDPS Y5, Y1, Y1
+	MOVQ   c+24(FP), AX
+	MOVB   accumulate+32(FP), CL
+	TESTB  CL, CL
+	JZ     store
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+
+store:
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VZEROUPPER
+	RET
+
+// func kernel1x16RowZ(k int, a *float32, b *float32, c *float32, accumulate bool)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·kernel1x16RowZ(SB), NOSPLIT, $0-33
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   AX, BX
+	SHRQ   $0x02, BX
+	ANDQ   $0x00000003, AX
+	TESTQ  BX, BX
+	JZ     tail
+
+quad:
+	VBROADCASTSS (CX), Z4
+	VFMADD231PS  (DX), Z4, Z0
+	VBROADCASTSS 4(CX), Z4
+	VFMADD231PS  64(DX), Z4, Z1
+	VBROADCASTSS 8(CX), Z4
+	VFMADD231PS  128(DX), Z4, Z2
+	VBROADCASTSS 12(CX), Z4
+	VFMADD231PS  192(DX), Z4, Z3
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000100, DX
+	DECQ         BX
+	JNZ          quad
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+single:
+	VBROADCASTSS (CX), Z4
+	VFMADD231PS  (DX), Z4, Z0
+	ADDQ         $0x00000004, CX
+	ADDQ         $0x00000040, DX
+	DECQ         AX
+	JNZ          single
+
+sum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	MOVQ   c+24(FP), AX
+	MOVB   accumulate+32(FP), CL
+	TESTB  CL, CL
+	JZ     store
+	VADDPS (AX), Z0, Z0
+
+store:
+	VMOVUPS Z0, (AX)
+	VZEROUPPER
+	RET
+
 // func blockedTapsY1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
 // Requires: AVX, FMA3
 TEXT ·blockedTapsY1(SB), NOSPLIT, $0-48

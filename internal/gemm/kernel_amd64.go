@@ -174,6 +174,25 @@ func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool {
 	return true
 }
 
+// rowKernel is c[0:16] (+)= Σ_p a[p]·b[16p:16p+16] for a packed 16-column panel b.
+func rowKernel(k int, a, b, c []float32, accumulate bool) {
+	if k == 0 {
+		if !accumulate {
+			clear(c[:nr])
+		}
+		return
+	}
+	_, _, _ = a[k-1], b[k*nr-1], c[nr-1]
+	switch {
+	case useWide:
+		kernel1x16RowZ(k, &a[0], &b[0], &c[0], accumulate)
+	case useAsm:
+		kernel1x16RowY(k, &a[0], &b[0], &c[0], accumulate)
+	default:
+		rowKernelGeneric(k, a, b, c, accumulate)
+	}
+}
+
 // transposeSquares runs TransposeBias's blocks 8×8 squares in assembly; false without AVX2.
 func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
 	if !useAsm {

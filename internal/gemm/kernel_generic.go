@@ -43,3 +43,21 @@ func storeTile(acc *[mr][nr]float32, c []float32, ldc int, accumulate bool) {
 		}
 	}
 }
+
+// rowKernelGeneric is rowKernel in Go.
+func rowKernelGeneric(k int, a, b, c []float32, accumulate bool) {
+	var acc [nr]float32
+	for p := range k {
+		v := a[p]
+		for j, w := range b[p*nr : (p+1)*nr] {
+			acc[j] += v * w
+		}
+	}
+	for j := range acc {
+		if accumulate {
+			c[j] += acc[j]
+		} else {
+			c[j] = acc[j]
+		}
+	}
+}

@@ -100,3 +100,7 @@ func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
 func interleaveGroups(groups int, dst, src []float32, lds int) bool { return false }
 
 func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool { return false }
+
+func rowKernel(k int, a, b, c []float32, accumulate bool) {
+	rowKernelGeneric(k, a, b, c, accumulate)
+}

@@ -64,6 +64,16 @@ func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //go:noescape
 func kernelTaps(n int, dst *float32, src *float32, offs *int, w *float32, taps int, bias float32)
 
+// kernel1x16RowY computes one row of C from a row of A and a 16-column packed panel of B (AVX2, FMA).
+//
+//go:noescape
+func kernel1x16RowY(k int, a *float32, b *float32, c *float32, accumulate bool)
+
+// kernel1x16RowZ computes one row of C from a row of A and a 16-column packed panel of B (AVX-512F).
+//
+//go:noescape
+func kernel1x16RowZ(k int, a *float32, b *float32, c *float32, accumulate bool)
+
 // blockedTapsY1 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 1 (AVX2, FMA).
 //
 //go:noescape

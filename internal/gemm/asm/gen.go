@@ -32,6 +32,8 @@ func main() {
 	gatherKernel(7, 32)
 	gatherKernel(6, 16)
 	tapsKernel()
+	rowKernel(false)
+	rowKernel(true)
 	for _, wide := range []bool{false, true} {
 		blockedTapsKernel(wide, 1)
 		blockedTapsKernel(wide, 2)
@@ -431,6 +433,75 @@ func gatherKernel(rows, width int) {
 	JNZ(LabelRef("loop"))
 
 	writeTile(acc, vecBytes)
+}
+
+// rowKernel emits kernel1x16Row{Z,Y}(k, a, b, c, accumulate): c[0:16] (+)= Σ_p a[p]·b[16p:16p+16]
+// — one row of A against one packed 16-column panel of B, the matrix-vector products of a
+// classifier on one image, where the 6- and 12-row tiles would compute mostly padding rows. Four
+// partial sums over p mod 4 keep the FMA units busy (one chain would wait on each FMA's
+// latency); they are added at the end.
+func rowKernel(wide bool) {
+	vecs, vecBytes, reg, isa, kind := 2, 32, YMM, "AVX2, FMA", "Y"
+	if wide {
+		vecs, vecBytes, reg, isa, kind = 1, 64, ZMM, "AVX-512F", "Z"
+	}
+	name := "kernel1x16Row" + kind
+	kernel(name, "func(k int, a, b, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and a 16-column packed panel of B (%s).", name, isa))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	const unroll = 4
+	acc := zeroedTile(unroll, vecs, reg)
+	groups := GP64()
+	MOVQ(k, groups)
+	SHRQ(U8(2), groups)
+	ANDQ(U32(unroll-1), k)
+	TESTQ(groups, groups)
+	JZ(LabelRef("tail"))
+	Label("quad")
+	for u := range unroll {
+		av := reg()
+		VBROADCASTSS(Mem{Base: a, Disp: 4 * u}, av)
+		for j := range vecs {
+			VFMADD231PS(Mem{Base: b, Disp: 64*u + vecBytes*j}, av, acc[u][j])
+		}
+	}
+	ADDQ(U32(4*unroll), a)
+	ADDQ(U32(64*unroll), b)
+	DECQ(groups)
+	JNZ(LabelRef("quad"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("sum"))
+	Label("single")
+	av := reg()
+	VBROADCASTSS(Mem{Base: a}, av)
+	for j := range vecs {
+		VFMADD231PS(Mem{Base: b, Disp: vecBytes * j}, av, acc[0][j])
+	}
+	ADDQ(U32(4), a)
+	ADDQ(U32(64), b)
+	DECQ(k)
+	JNZ(LabelRef("single"))
+	Label("sum")
+	for j := range vecs {
+		VADDPS(acc[1][j], acc[0][j], acc[0][j])
+		VADDPS(acc[3][j], acc[2][j], acc[2][j])
+		VADDPS(acc[2][j], acc[0][j], acc[0][j])
+	}
+	c := Load(Param("c"), GP64())
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("store"))
+	for j := range vecs {
+		VADDPS(Mem{Base: c, Disp: vecBytes * j}, acc[0][j], acc[0][j])
+	}
+	Label("store")
+	for j := range vecs {
+		VMOVUPS(acc[0][j], Mem{Base: c, Disp: vecBytes * j})
+	}
+	VZEROUPPER()
+	RET()
 }
 
 // loadTapArgs loads the parameters the two tap kernels share: n, dst, src, offs, w, taps.
