@@ -34,14 +34,17 @@ func (s *convShape) gatherPays() bool {
 	}
 	depth := s.cg() * s.kSize
 	strided := s.strides[0] > 1 || s.strides[1] > 1
+	// Small outputs fit the 7-pixel tiles exactly (49 = 7·7, 196 = 7·28) where the plain GEMM's
+	// 32-column tiles waste 12–30%: MobileNet's 7×7 1×1 layers run 15–27% faster and 14×14 ones
+	// with 64 or 96 channels 24–35%; with many channels at 14×14 the two tie.
+	smallOutput := (s.outSize <= 7*7 && depth >= 128) || (s.outSize <= 14*14 && depth >= 160 && s.mg() <= 128)
 	switch {
 	case width == 64 && s.isPointwise():
-		// Small outputs fit the 7-pixel tiles exactly (49 = 7·7, 196 = 7·28) where the plain
-		// GEMM's 32-column tiles waste 12–30%: MobileNet's 7×7 1×1 layers run 15–27% faster
-		// and a 14×14 one with 64 channels 35%; with many channels at 14×14 the two tie.
-		return depth >= 512 || (s.outSize <= 7*7 && depth >= 128) || (s.outSize <= 14*14 && depth >= 160 && s.mg() <= 128)
+		return depth >= 512 || smallOutput
 	case width == 64:
 		return depth >= 64
+	case width == 32 && s.isPointwise():
+		return smallOutput
 	case width == 32:
 		// The 7×32 AVX-512 tile (channels a multiple of 32, not of 64): 25–60% faster than the
 		// other lowerings on spatial kernels, the 3-channel stride-2 stem of MobileNet and
