@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/actswap/actswap/runtime/ops"
@@ -18,64 +16,6 @@ import (
 // not by tensor identity. Values returned to the caller are never released. The pool keeps whole
 // tensors, not just buffers: a tensor header and its boxed slice cost as much to allocate as a
 // small buffer, and a transformer computes many small shape tensors per run.
-
-// maxPooledPerSize bounds how many free tensors of one type and size a session keeps.
-const maxPooledPerSize = 32
-
-// poolKey packs element type and length into one word (a fast map key).
-type poolKey uint64
-
-func keyOf(dt tensor.DType, n int) poolKey { return poolKey(uint64(dt)<<56 | uint64(n)) }
-
-// bufferPool holds a session's free tensors by element type and length. Runs share it.
-type bufferPool struct {
-	mu     sync.Mutex
-	free   map[poolKey][]*tensor.Tensor
-	arenas sync.Pool
-	// spare keeps one arena outside arenas, which a garbage collection empties: a session run on
-	// one goroutine at a time then never builds a new arena (scratch, slabs) in steady state.
-	spare atomic.Pointer[runArena]
-}
-
-// newBufferPool returns a pool for g, or nil when g may hold tensors where the executor cannot
-// see them (sequences, optionals, subgraphs): their buffers must never be recycled under them.
-func newBufferPool(g *graph) *bufferPool {
-	for _, n := range g.nodes {
-		if n.subgraph || strings.Contains(n.opType, "Sequence") || strings.Contains(n.opType, "Optional") {
-			return nil
-		}
-	}
-	return &bufferPool{free: map[poolKey][]*tensor.Tensor{}}
-}
-
-// get returns a free tensor of the given type and length, zeroed unless the caller will overwrite
-// every element anyway, or nil when there is none. The caller gives it its shape.
-func (p *bufferPool) get(dt tensor.DType, n int, zero bool) *tensor.Tensor {
-	k := keyOf(dt, n)
-	p.mu.Lock()
-	list := p.free[k]
-	if len(list) == 0 {
-		p.mu.Unlock()
-		return nil
-	}
-	t := list[len(list)-1]
-	list[len(list)-1] = nil
-	p.free[k] = list[:len(list)-1]
-	p.mu.Unlock()
-	if zero {
-		clearData(t.Data)
-	}
-	return t
-}
-
-func (p *bufferPool) put(t *tensor.Tensor) {
-	k := keyOf(t.DType, t.Len())
-	p.mu.Lock()
-	if list := p.free[k]; len(list) < maxPooledPerSize {
-		p.free[k] = append(list, t)
-	}
-	p.mu.Unlock()
-}
 
 // dataRange returns the address range of a tensor's elements; ok is false for element types the
 // pool does not handle (strings) and for empty tensors.
@@ -137,7 +77,7 @@ func clearData(data any) {
 
 // arenaBuf is a tensor handed out during one run and how many live values point into it.
 type arenaBuf struct {
-	t        *tensor.Tensor
+	t        *pooledTensor
 	lo, hi   uintptr
 	refs     int32
 	released bool
@@ -202,20 +142,18 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 	if n == 0 || dt == tensor.String {
 		return tensor.Zeros(dt, shape)
 	}
-	t := a.pool.get(dt, n, zero)
-	recycled := t != nil
-	if !recycled {
-		t = tensor.Zeros(dt, shape)
+	pt := a.pool.get(dt, n, zero)
+	if pt == nil {
+		pt = newPooled(dt, n)
 	}
+	t := &pt.t
 	lo, hi, ok := dataRange(t.Data)
 	a.mu.Lock()
-	if recycled {
-		// A recycled tensor gets a fresh shape: a kernel may have given another tensor this
-		// one's Shape slice.
-		t.Shape = a.views.dimsOf(shape)
-	}
+	// A fresh shape from the arena's slab, also for a recycled tensor: a kernel may have given
+	// another tensor this one's Shape slice.
+	t.Shape = a.views.dimsOf(shape)
 	if ok {
-		a.bufs = append(a.bufs, arenaBuf{t: t, lo: lo, hi: hi})
+		a.bufs = append(a.bufs, arenaBuf{t: pt, lo: lo, hi: hi})
 	}
 	a.mu.Unlock()
 	return t

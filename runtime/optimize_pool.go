@@ -1,0 +1,161 @@
+package runtime
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/actswap/actswap/tensor"
+)
+
+// The buffer pool. A value's buffer is recycled once its last reader has run (runArena.release),
+// and a later allocation takes the free buffer released most recently among those big enough and
+// not too big (pooledFits): the one most likely still in cache. Matching sizes exactly instead
+// would give each large tensor last run's buffer of its size, long out of cache — measured on
+// MobileNet's 112×112 layers, a 1×1 convolution runs 1.5–2× slower into a cold output than into a
+// warm one, and onnxruntime's offset-planned arena gives it warm memory.
+
+// maxPooledPerType bounds how many free tensors of one element type a session keeps.
+const maxPooledPerType = 256
+
+// pooledTensor is a tensor the arena allocated, with the whole buffer it was allocated with.
+// Handing it out for a shorter length uses a prefix of the buffer, boxed once per length (an
+// interface conversion allocates) and kept for the next time.
+type pooledTensor struct {
+	t      tensor.Tensor
+	full   any         // the whole buffer
+	capN   int         // its length
+	prefix map[int]any // boxed prefixes by length
+	seq    uint64      // when it was released, for the most-recent choice
+}
+
+// pooledFits reports whether a free buffer of capN elements may hold a tensor of n: big enough,
+// and at most four times as big (a small tensor in a large buffer keeps it from a large one).
+func pooledFits(capN, n int) bool { return capN >= n && capN <= 4*n }
+
+// bufferPool holds a session's free tensors by element type. Runs share it.
+type bufferPool struct {
+	mu     sync.Mutex
+	free   map[tensor.DType][]*pooledTensor
+	seq    uint64
+	arenas sync.Pool
+	// spare keeps one arena outside arenas, which a garbage collection empties: a session run on
+	// one goroutine at a time then never builds a new arena (scratch, slabs) in steady state.
+	spare atomic.Pointer[runArena]
+}
+
+// newBufferPool returns a pool for g, or nil when g may hold tensors where the executor cannot
+// see them (sequences, optionals, subgraphs): their buffers must never be recycled under them.
+func newBufferPool(g *graph) *bufferPool {
+	for _, n := range g.nodes {
+		if n.subgraph || strings.Contains(n.opType, "Sequence") || strings.Contains(n.opType, "Optional") {
+			return nil
+		}
+	}
+	return &bufferPool{free: map[tensor.DType][]*pooledTensor{}}
+}
+
+// get returns a free tensor of dt and length n, zeroed unless the caller will overwrite every
+// element anyway, or nil when there is none. The caller gives it its shape.
+func (p *bufferPool) get(dt tensor.DType, n int, zero bool) *pooledTensor {
+	p.mu.Lock()
+	list := p.free[dt]
+	best := -1
+	for i, pt := range list {
+		if pooledFits(pt.capN, n) && (best < 0 || pt.seq > list[best].seq) {
+			best = i
+		}
+	}
+	if best < 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	pt := list[best]
+	list[best] = list[len(list)-1]
+	list[len(list)-1] = nil
+	p.free[dt] = list[:len(list)-1]
+	p.mu.Unlock()
+	pt.t.Data = pt.lengthOf(n)
+	if zero {
+		clearData(pt.t.Data)
+	}
+	return pt
+}
+
+// lengthOf returns the buffer's first n elements, boxed.
+func (pt *pooledTensor) lengthOf(n int) any {
+	if n == pt.capN {
+		return pt.full
+	}
+	if d, ok := pt.prefix[n]; ok {
+		return d
+	}
+	if pt.prefix == nil {
+		pt.prefix = map[int]any{}
+	}
+	d := prefixOf(pt.full, n)
+	pt.prefix[n] = d
+	return d
+}
+
+// put returns a released tensor to the pool, dropping the oldest free one of its type when the
+// pool is full.
+func (p *bufferPool) put(pt *pooledTensor) {
+	p.mu.Lock()
+	p.seq++
+	pt.seq = p.seq
+	list := p.free[pt.t.DType]
+	if len(list) >= maxPooledPerType {
+		oldest := 0
+		for i, q := range list {
+			if q.seq < list[oldest].seq {
+				oldest = i
+			}
+		}
+		list[oldest] = list[len(list)-1]
+		list = list[:len(list)-1]
+	}
+	p.free[pt.t.DType] = append(list, pt)
+	p.mu.Unlock()
+}
+
+// newPooled allocates a tensor of dt and length n for the arena, zero-filled.
+func newPooled(dt tensor.DType, n int) *pooledTensor {
+	var data any
+	switch dt { // the common types directly: tensor.Zeros would also allocate a header and shape
+	case tensor.Float32:
+		data = make([]float32, n)
+	case tensor.Int64:
+		data = make([]int64, n)
+	default:
+		data = tensor.Zeros(dt, []int{n}).Data
+	}
+	pt := &pooledTensor{full: data, capN: n}
+	pt.t = tensor.Tensor{DType: dt, Data: data}
+	return pt
+}
+
+// prefixOf returns data[:n] for the element types the pool holds (dataRange's).
+func prefixOf(data any, n int) any {
+	switch d := data.(type) {
+	case []float32:
+		return d[:n]
+	case []float64:
+		return d[:n]
+	case []int64:
+		return d[:n]
+	case []int32:
+		return d[:n]
+	case []bool:
+		return d[:n]
+	case []uint8:
+		return d[:n]
+	case []int8:
+		return d[:n]
+	case []tensor.Float16Bits:
+		return d[:n]
+	case []tensor.BFloat16Bits:
+		return d[:n]
+	}
+	panic("runtime: a pooled tensor of an element type the pool does not hold")
+}
