@@ -597,21 +597,28 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 	for _, tc := range []struct {
 		c, h, w, kh, kw, stride, dilation int
 		pads                              []int
+		sw                                int // the column stride when it differs from stride
 	}{
-		{16, 9, 9, 3, 3, 1, 1, []int{1, 1, 1, 1}},
-		{32, 16, 16, 3, 3, 2, 1, []int{1, 1, 1, 1}},
-		{16, 7, 7, 3, 3, 1, 1, []int{1, 1, 1, 1}},
-		{48, 14, 14, 5, 5, 2, 1, []int{2, 2, 2, 2}},
-		{16, 17, 24, 3, 3, 3, 1, []int{0, 2, 1, 0}},
-		{16, 12, 40, 3, 3, 1, 2, []int{2, 2, 2, 2}},
-		{32, 10, 13, 1, 3, 1, 1, []int{0, 1, 0, 1}},
-		{16, 112, 112, 3, 3, 2, 1, []int{0, 0, 1, 1}}, // several bands
-		{16, 5, 6, 3, 3, 1, 1, []int{0, 0, 0, 0}},
+		{16, 9, 9, 3, 3, 1, 1, []int{1, 1, 1, 1}, 0},
+		{32, 16, 16, 3, 3, 2, 1, []int{1, 1, 1, 1}, 0},
+		{16, 7, 7, 3, 3, 1, 1, []int{1, 1, 1, 1}, 0},
+		{48, 14, 14, 5, 5, 2, 1, []int{2, 2, 2, 2}, 0},
+		{16, 17, 24, 3, 3, 3, 1, []int{0, 2, 1, 0}, 0},
+		{16, 12, 40, 3, 3, 1, 2, []int{2, 2, 2, 2}, 0},
+		{32, 10, 13, 1, 3, 1, 1, []int{0, 1, 0, 1}, 0},
+		{16, 112, 112, 3, 3, 2, 1, []int{0, 0, 1, 1}, 0}, // several bands
+		{16, 5, 6, 3, 3, 1, 1, []int{0, 0, 0, 0}, 0},
+		{16, 11, 13, 3, 3, 2, 1, []int{1, 1, 1, 1}, 1}, // strides 2×1
+		{32, 9, 17, 3, 5, 1, 1, []int{1, 2, 1, 2}, 2},  // strides 1×2, a 3×5 kernel
 	} {
+		sw := tc.stride
+		if tc.sw > 0 {
+			sw = tc.sw
+		}
 		for _, withBias := range []bool{true, false} {
 			x := randTensor(r, 2, tc.c, tc.h, tc.w)
 			w := randTensor(r, tc.c, 1, tc.kh, tc.kw)
-			attrs := map[string]any{"group": tc.c, "strides": []int{tc.stride, tc.stride},
+			attrs := map[string]any{"group": tc.c, "strides": []int{tc.stride, sw},
 				"dilations": []int{tc.dilation, tc.dilation}, "pads": tc.pads}
 			inputs := 2
 			var b *tensor.Tensor
@@ -630,7 +637,7 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 				t.Fatalf("%+v: the blocked depthwise path was not chosen", tc)
 			}
 			label := fmt.Sprintf("%+v bias %v", tc, withBias)
-			convAgreesWithRef(t, label, k, 2, x, w, b, tc.c, []int{tc.stride, tc.stride}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
+			convAgreesWithRef(t, label, k, 2, x, w, b, tc.c, []int{tc.stride, sw}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
 			// W as a run-time input: interleaved per run, so new weights take effect.
 			dyn, err := newConv(convTestNode("Conv", attrs, inputs))
 			if err != nil {
@@ -639,7 +646,7 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 			for round := range 2 {
 				w := randTensor(r, tc.c, 1, tc.kh, tc.kw)
 				convAgreesWithRef(t, fmt.Sprintf("%s, W fed, round %d", label, round), dyn, 1, x, w, b, tc.c,
-					[]int{tc.stride, tc.stride}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
+					[]int{tc.stride, sw}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
 			}
 		}
 	}
