@@ -111,10 +111,6 @@ func (j *depthwiseJob) Chunk(lo, hi int) {
 // run computes the (image, channel block) jobs [lo, hi).
 func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, lo, hi int) error {
 	const cb = gemm.ChannelBlock
-	ih, iw, oh, ow := s.in[0], s.in[1], s.out[0], s.out[1]
-	top, left := s.padBegin[0], s.padBegin[1]
-	sh, sw := s.strides[0], s.strides[1]
-	reach := (s.kernel[0]-1)*s.dilations[0] + 1
 	blocks, kSize := s.c/cb, s.kSize
 	for job := lo; job < hi; job++ {
 		b, blk := job/blocks, job%blocks
@@ -124,40 +120,9 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 		if bias != nil {
 			blockBias = bias[blk*cb : (blk+1)*cb]
 		}
-		for oy0 := 0; oy0 < oh; oy0 += l.bandRows {
-			oy1 := min(oh, oy0+l.bandRows)
-			py0, py1 := oy0*sh, (oy1-1)*sh+reach        // padded input rows of the band
-			y0, y1 := max(0, py0-top), min(ih, py1-top) // the image rows among them
-			if l.staged && y1 > y0 {
-				if err := gemm.Interleave16(stage, xv[plane0*s.inSize+y0*iw:], s.inSize, (y1-y0)*iw); err != nil {
-					return err
-				}
-			}
-			for py := py0; py < py1; py++ {
-				row := in[(py-py0)*l.pw*cb : (py-py0+1)*l.pw*cb]
-				y := py - top
-				if y < 0 || y >= ih {
-					clear(row)
-					continue
-				}
-				clear(row[:left*cb])
-				clear(row[(left+iw)*cb:])
-				if l.staged {
-					copy(row[left*cb:(left+iw)*cb], stage[(y-y0)*iw*cb:])
-					continue
-				}
-				if err := gemm.Interleave16(row[left*cb:], xv[plane0*s.inSize+y*iw:], s.inSize, iw); err != nil {
-					return err
-				}
-			}
-			// The slack past the band's rows is read by the last row's extra pixels: keep it free
-			// of stale values (a NaN or subnormal there would only cost time, never a result).
-			clear(in[(py1-py0)*l.pw*cb : l.inLen])
-			if err := gemm.BlockedTapsRows(ob, in, l.offs, w, oy1-oy0, l.rowPixels, sw, ow, sh*l.pw); err != nil {
-				return err
-			}
-			// The band's rows are consecutive in every output plane: one split for all of them.
-			if err := gemm.Split16(out[plane0*s.outSize+oy0*ow:], s.outSize, ob, (oy1-oy0)*ow, blockBias); err != nil {
+		for oy0 := 0; oy0 < s.out[0]; oy0 += l.bandRows {
+			oy1 := min(s.out[0], oy0+l.bandRows)
+			if err := l.band(s, in, ob, stage, xv[plane0*s.inSize:], s.inSize, 0, w, blockBias, out, plane0, oy0, oy1); err != nil {
 				return err
 			}
 		}
@@ -173,9 +138,55 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 	return nil
 }
 
-// depthwiseBlocked selects convDepthwiseBlocked where it applies; tests turn it off to check the
-// plane-at-a-time path on the same shapes.
-var depthwiseBlocked = true
+// inputRows returns the image rows [y0, y1) that output rows [oy0, oy1) read.
+func (l *blockedDepthwise) inputRows(s *convShape, oy0, oy1 int) (y0, y1 int) {
+	reach := (s.kernel[0]-1)*s.dilations[0] + 1
+	py0, py1 := oy0*s.strides[0], (oy1-1)*s.strides[0]+reach
+	return max(0, py0-s.padBegin[0]), min(s.in[0], py1-s.padBegin[0])
+}
+
+// band computes output rows [oy0, oy1) of one channel block, bias included: src holds the block's
+// 16 input planes planeStride apart, from image row srcRow0 on (rows s.in[1] long); the output
+// goes to the 16 planes of out from outPlane0.
+func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, planeStride, srcRow0 int, w, blockBias, out []float32, outPlane0, oy0, oy1 int) error {
+	const cb = gemm.ChannelBlock
+	ih, iw, ow := s.in[0], s.in[1], s.out[1]
+	top, left := s.padBegin[0], s.padBegin[1]
+	sh, sw := s.strides[0], s.strides[1]
+	reach := (s.kernel[0]-1)*s.dilations[0] + 1
+	py0, py1 := oy0*sh, (oy1-1)*sh+reach // padded input rows of the band
+	y0, y1 := l.inputRows(s, oy0, oy1)    // the image rows among them
+	if l.staged && y1 > y0 {
+		if err := gemm.Interleave16(stage, src[(y0-srcRow0)*iw:], planeStride, (y1-y0)*iw); err != nil {
+			return err
+		}
+	}
+	for py := py0; py < py1; py++ {
+		row := in[(py-py0)*l.pw*cb : (py-py0+1)*l.pw*cb]
+		y := py - top
+		if y < 0 || y >= ih {
+			clear(row)
+			continue
+		}
+		clear(row[:left*cb])
+		clear(row[(left+iw)*cb:])
+		if l.staged {
+			copy(row[left*cb:(left+iw)*cb], stage[(y-y0)*iw*cb:])
+			continue
+		}
+		if err := gemm.Interleave16(row[left*cb:], src[(y-srcRow0)*iw:], planeStride, iw); err != nil {
+			return err
+		}
+	}
+	// The slack past the band's rows is read by the last row's extra pixels: keep it free of
+	// stale values (a NaN or subnormal there would only cost time, never a result).
+	clear(in[(py1-py0)*l.pw*cb : l.inLen])
+	if err := gemm.BlockedTapsRows(ob, in, l.offs, w, oy1-oy0, l.rowPixels, sw, ow, sh*l.pw); err != nil {
+		return err
+	}
+	// The band's rows are consecutive in every output plane: one split for all of them.
+	return gemm.Split16(out[outPlane0*s.outSize+oy0*ow:], s.outSize, ob, (oy1-oy0)*ow, blockBias)
+}
 
 // interleaveDepthwiseWeights writes depthwise weights (one filter of kSize taps per channel) the
 // way gemm.BlockedTaps reads them: by channel block, then tap, then the block's 16 channels.
@@ -211,3 +222,7 @@ func (k *convKernel) blockedWeights(s *convShape, wv []float32) (wb []float32, s
 	interleaveDepthwiseWeights(*scratch, wv, s.c, s.kSize)
 	return *scratch, scratch, nil
 }
+
+// depthwiseBlocked selects convDepthwiseBlocked where it applies; tests turn it off to check the
+// plane-at-a-time path on the same shapes.
+var depthwiseBlocked = true
