@@ -155,7 +155,7 @@ func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, plan
 	sh, sw := s.strides[0], s.strides[1]
 	reach := (s.kernel[0]-1)*s.dilations[0] + 1
 	py0, py1 := oy0*sh, (oy1-1)*sh+reach // padded input rows of the band
-	y0, y1 := l.inputRows(s, oy0, oy1)    // the image rows among them
+	y0, y1 := l.inputRows(s, oy0, oy1)   // the image rows among them
 	if l.staged && y1 > y0 {
 		if err := gemm.Interleave16(stage, src[(y0-srcRow0)*iw:], planeStride, (y1-y0)*iw); err != nil {
 			return err
