@@ -9,8 +9,8 @@ import (
 )
 
 // The buffer pool. A value's buffer is recycled once its last reader has run (runArena.release),
-// and a later allocation takes the free buffer released most recently among those big enough and
-// not too big (pooledFits): the one most likely still in cache. Matching sizes exactly instead
+// and a later allocation takes the free buffer released most recently among those that fit
+// (pooledFits: for large tensors, big enough and not too big): the one most likely still in cache. Matching sizes exactly instead
 // would give each large tensor last run's buffer of its size, long out of cache — measured on
 // MobileNet's 112×112 layers, a 1×1 convolution runs 1.5–2× slower into a cold output than into a
 // warm one, and onnxruntime's offset-planned arena gives it warm memory.
@@ -29,9 +29,19 @@ type pooledTensor struct {
 	seq    uint64      // when it was released, for the most-recent choice
 }
 
-// pooledFits reports whether a free buffer of capN elements may hold a tensor of n: big enough,
-// and at most four times as big (a small tensor in a large buffer keeps it from a large one).
-func pooledFits(capN, n int) bool { return capN >= n && capN <= 4*n }
+// pooledFits reports whether a free buffer of capN elements may hold a tensor of n: for a large
+// tensor, big enough and at most four times as big (a small tensor in a large buffer keeps it from
+// a large one); for a small one (under 256 KiB, which the caches keep anyway), the same length, so
+// that the many small buffers are drawn the same way every run and need no new prefix boxes.
+func pooledFits(capN, n int) bool {
+	if n < flexiblePoolFloats {
+		return capN == n
+	}
+	return capN >= n && capN <= 4*n
+}
+
+// flexiblePoolFloats is the size from which a tensor may take a longer free buffer.
+const flexiblePoolFloats = 1 << 16
 
 // bufferPool holds a session's free tensors by element type. Runs share it.
 type bufferPool struct {
