@@ -47,6 +47,7 @@ var optimizationPasses = []struct {
 	{"activation_fusion", fuseActivations},
 	{"add_activation_fusion", fuseAddActivations},
 	{"conv_residual_fusion", fuseConvResiduals},
+	{"expand_depthwise_fusion", fuseExpandDepthwise},
 	{"layernorm_fusion", fuseLayerNormChains},
 	{"layernorm_kernel", fastLayerNorms},
 }

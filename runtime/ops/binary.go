@@ -147,9 +147,28 @@ func arithFloat[T floatElem](ctx *Context, p *broadcastPlan, op arithOp, a, b, o
 		arithFloatRows(p, op, a, b, out, 0, p.Rows())
 		return nil
 	}
+	if a32, ok := any(a).([]float32); ok { // the common case, through a pooled task
+		job := arithRowsF32{p: p, op: op, a: a32, b: any(b).([]float32), out: any(out).([]float32)}
+		if rows := p.Rows(); rows > 0 {
+			arithTasksF32.Run(ctx, rows, rowsPerChunk(p), &job)
+		}
+		return nil
+	}
 	parallelRows(ctx, p, func(lo, hi int) { arithFloatRows(p, op, a, b, out, lo, hi) })
 	return nil
 }
+
+// arithRowsF32 is float32 arithFloat's work for the workers.
+type arithRowsF32 struct {
+	p         *broadcastPlan
+	op        arithOp
+	a, b, out []float32
+}
+
+var arithTasksF32 TaskPool[arithRowsF32, *arithRowsF32]
+
+// Chunk implements workers.Task: rows [lo, hi).
+func (j *arithRowsF32) Chunk(lo, hi int) { arithFloatRows(j.p, j.op, j.a, j.b, j.out, lo, hi) }
 
 // arithFloatRows is arithFloat over rows [lo, hi).
 func arithFloatRows[T floatElem](p *broadcastPlan, op arithOp, a, b, out []T, lo, hi int) {

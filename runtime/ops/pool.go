@@ -206,8 +206,7 @@ func (k *poolKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	if ctx == nil || ctx.Threads <= 1 || s.planes < 2*minPlanes {
 		job.planes(0, s.planes) // inline, without a closure to allocate
 	} else {
-		shared := job
-		ctx.Parallel(s.planes, minPlanes, shared.planes)
+		poolTasks.Run(ctx, s.planes, minPlanes, &job)
 	}
 	var result *tensor.Tensor
 	if x.DType == tensor.Int8 || x.DType == tensor.Uint8 {
@@ -230,6 +229,11 @@ type poolJob struct {
 }
 
 // planes pools planes [lo, hi).
+var poolTasks TaskPool[poolJob, *poolJob]
+
+// Chunk implements workers.Task: planes [lo, hi).
+func (j *poolJob) Chunk(lo, hi int) { j.planes(lo, hi) }
+
 func (j *poolJob) planes(lo, hi int) {
 	k, s := j.k, j.s
 	var corner []int
