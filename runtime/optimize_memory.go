@@ -17,41 +17,6 @@ import (
 // tensors, not just buffers: a tensor header and its boxed slice cost as much to allocate as a
 // small buffer, and a transformer computes many small shape tensors per run.
 
-// dataRange returns the address range of a tensor's elements; ok is false for element types the
-// pool does not handle (strings) and for empty tensors.
-func dataRange(data any) (lo, hi uintptr, ok bool) {
-	switch d := data.(type) {
-	case []float32:
-		return sliceRange(d)
-	case []float64:
-		return sliceRange(d)
-	case []int64:
-		return sliceRange(d)
-	case []int32:
-		return sliceRange(d)
-	case []bool:
-		return sliceRange(d)
-	case []uint8:
-		return sliceRange(d)
-	case []int8:
-		return sliceRange(d)
-	case []tensor.Float16Bits:
-		return sliceRange(d)
-	case []tensor.BFloat16Bits:
-		return sliceRange(d)
-	}
-	return 0, 0, false
-}
-
-func sliceRange[T any](s []T) (lo, hi uintptr, ok bool) {
-	if len(s) == 0 {
-		return 0, 0, false
-	}
-	var zero T
-	lo = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
-	return lo, lo + uintptr(len(s))*unsafe.Sizeof(zero), true
-}
-
 func clearData(data any) {
 	switch d := data.(type) {
 	case []float32:
@@ -147,7 +112,7 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 		pt = newPooled(dt, n)
 	}
 	t := &pt.t
-	lo, hi, ok := dataRange(t.Data)
+	lo, hi, ok := tensor.DataRange(t.Data)
 	a.mu.Lock()
 	// A fresh shape from the arena's slab, also for a recycled tensor: a kernel may have given
 	// another tensor this one's Shape slice.
@@ -248,7 +213,7 @@ func (a *runArena) adopt(slot int, t *tensor.Tensor) {
 	if a == nil || t == nil {
 		return
 	}
-	p, _, ok := dataRange(t.Data)
+	p, _, ok := tensor.DataRange(t.Data)
 	if !ok {
 		return
 	}

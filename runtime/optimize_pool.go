@@ -103,7 +103,7 @@ func (pt *pooledTensor) lengthOf(n int) any {
 	if pt.prefix == nil {
 		pt.prefix = map[int]any{}
 	}
-	d := prefixOf(pt.full, n)
+	d, _ := tensor.SubData(pt.full, 0, n) // the pool holds only the types SubData slices
 	pt.prefix[n] = d
 	return d
 }
@@ -131,41 +131,6 @@ func (p *bufferPool) put(pt *pooledTensor) {
 
 // newPooled allocates a tensor of dt and length n for the arena, zero-filled.
 func newPooled(dt tensor.DType, n int) *pooledTensor {
-	var data any
-	switch dt { // the common types directly: tensor.Zeros would also allocate a header and shape
-	case tensor.Float32:
-		data = make([]float32, n)
-	case tensor.Int64:
-		data = make([]int64, n)
-	default:
-		data = tensor.Zeros(dt, []int{n}).Data
-	}
-	pt := &pooledTensor{full: data, capN: n}
-	pt.t = tensor.Tensor{DType: dt, Data: data}
-	return pt
-}
-
-// prefixOf returns data[:n] for the element types the pool holds (dataRange's).
-func prefixOf(data any, n int) any {
-	switch d := data.(type) {
-	case []float32:
-		return d[:n]
-	case []float64:
-		return d[:n]
-	case []int64:
-		return d[:n]
-	case []int32:
-		return d[:n]
-	case []bool:
-		return d[:n]
-	case []uint8:
-		return d[:n]
-	case []int8:
-		return d[:n]
-	case []tensor.Float16Bits:
-		return d[:n]
-	case []tensor.BFloat16Bits:
-		return d[:n]
-	}
-	panic("runtime: a pooled tensor of an element type the pool does not hold")
+	data := tensor.NewData(dt, n) // not tensor.Zeros, which would also allocate a header and shape
+	return &pooledTensor{t: tensor.Tensor{DType: dt, Data: data}, full: data, capN: n}
 }

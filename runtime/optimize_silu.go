@@ -40,15 +40,11 @@ func fuseSiLUs(o *optimizer) int {
 	return count
 }
 
-// siluKernel is x·σ(x): in float32 through vecmath's Sigmoid and multiply, other float types
-// through float64.
+// siluKernel is x·σ(x): in float32 through vecmath.SiLU, other float types through float64.
 type siluKernel struct{}
 
 // apply is SiLU in place, the form a GEMM epilogue calls on short rows.
-func (siluKernel) apply(dst []float32) { siluFloat32(dst, dst) }
-
-// siluFloat32 is x·σ(x) in one vector pass: the same values as Sigmoid then Mul.
-func siluFloat32(dst, src []float32) { vecmath.SiLU(dst, src) }
+func (siluKernel) apply(dst []float32) { vecmath.SiLU(dst, dst) }
 
 func siluRef(x float64) float64 { return x / (1 + math.Exp(-x)) }
 
@@ -61,7 +57,11 @@ func (siluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tens
 	switch src := x.Data.(type) {
 	case []float32:
 		dst := out.F32()
-		ctx.Parallel(len(src), 1<<14, func(lo, hi int) { siluFloat32(dst[lo:hi], src[lo:hi]) })
+		if ctx.Inline(len(src), 1<<14) { // no closure to allocate on one thread
+			vecmath.SiLU(dst, src)
+			break
+		}
+		ctx.Parallel(len(src), 1<<14, func(lo, hi int) { vecmath.SiLU(dst[lo:hi], src[lo:hi]) })
 	case []float64:
 		dst := out.Data.([]float64)
 		for i, v := range src {

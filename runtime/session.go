@@ -297,7 +297,7 @@ func (s *Session) inputList() string {
 // aliasesFeedOrConst reports whether v's elements lie in the buffer of one of the run's inputs or
 // of a constant, as a view returned by Reshape or Squeeze can.
 func aliasesFeedOrConst(g *graph, v *tensor.Tensor, feeds []*tensor.Tensor) bool {
-	lo, hi, ok := dataRange(v.Data)
+	lo, hi, ok := tensor.DataRange(v.Data)
 	if !ok {
 		return false
 	}
@@ -305,7 +305,7 @@ func aliasesFeedOrConst(g *graph, v *tensor.Tensor, feeds []*tensor.Tensor) bool
 		if f == nil {
 			continue
 		}
-		if l, h, ok := dataRange(f.Data); ok && l < hi && lo < h {
+		if l, h, ok := tensor.DataRange(f.Data); ok && l < hi && lo < h {
 			return true
 		}
 	}
@@ -314,7 +314,7 @@ func aliasesFeedOrConst(g *graph, v *tensor.Tensor, feeds []*tensor.Tensor) bool
 			if c == nil {
 				continue
 			}
-			if l, h, ok := dataRange(c.Data); ok {
+			if l, h, ok := tensor.DataRange(c.Data); ok {
 				g.constSpans = append(g.constSpans, [2]uintptr{l, h})
 			}
 		}

@@ -24,41 +24,44 @@ func New[T Elem](shape []int, data []T) *Tensor {
 
 // Zeros allocates a zero-filled tensor.
 func Zeros(dt DType, shape []int) *Tensor {
-	n := NumElements(shape)
-	t := &Tensor{DType: dt, Shape: append([]int(nil), shape...)}
+	return &Tensor{DType: dt, Shape: append([]int(nil), shape...), Data: NewData(dt, NumElements(shape))}
+}
+
+// NewData allocates n zero elements of dt's Go type ([]float32 for Float32, …), boxed as a
+// tensor's Data.
+func NewData(dt DType, n int) any {
 	switch dt {
 	case Float32:
-		t.Data = make([]float32, n)
+		return make([]float32, n)
 	case Float64:
-		t.Data = make([]float64, n)
+		return make([]float64, n)
 	case Float16:
-		t.Data = make([]Float16Bits, n)
+		return make([]Float16Bits, n)
 	case BFloat16:
-		t.Data = make([]BFloat16Bits, n)
+		return make([]BFloat16Bits, n)
 	case Int8:
-		t.Data = make([]int8, n)
+		return make([]int8, n)
 	case Int16:
-		t.Data = make([]int16, n)
+		return make([]int16, n)
 	case Int32:
-		t.Data = make([]int32, n)
+		return make([]int32, n)
 	case Int64:
-		t.Data = make([]int64, n)
+		return make([]int64, n)
 	case Uint8:
-		t.Data = make([]uint8, n)
+		return make([]uint8, n)
 	case Uint16:
-		t.Data = make([]uint16, n)
+		return make([]uint16, n)
 	case Uint32:
-		t.Data = make([]uint32, n)
+		return make([]uint32, n)
 	case Uint64:
-		t.Data = make([]uint64, n)
+		return make([]uint64, n)
 	case Bool:
-		t.Data = make([]bool, n)
+		return make([]bool, n)
 	case String:
-		t.Data = make([]string, n)
+		return make([]string, n)
 	default:
-		panic(fmt.Sprintf("tensor.Zeros: unsupported dtype %v", dt))
+		panic(fmt.Sprintf("tensor.NewData: unsupported dtype %v", dt))
 	}
-	return t
 }
 
 // Scalar makes a rank-0 tensor.

@@ -144,6 +144,7 @@ func (k *expandDepthwise) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.
 	bandBuf := getScratch(m * g.rowsIn * iw)
 	defer convScratch.Put(bandBuf)
 	job := expandBand{k: k, g: g, wb: wb, bias: bias2, out: ov}
+	blocks := s2.c / gemm.ChannelBlock
 	for b := 0; b < s1.batch; b++ {
 		img := xv[b*s1.c*s1.inSize : (b+1)*s1.c*s1.inSize]
 		for oy0 := 0; oy0 < s2.out[0]; oy0 += g.bandRows {
@@ -160,7 +161,6 @@ func (k *expandDepthwise) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.
 				}
 			}
 			job.band, job.n, job.y0, job.b, job.oy0, job.oy1 = band, n, y0, b, oy0, oy1
-			blocks := s2.c / gemm.ChannelBlock
 			if ctx.Inline(blocks, 1) {
 				job.Chunk(0, blocks)
 			} else {

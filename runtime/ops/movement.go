@@ -255,32 +255,6 @@ func moveView(ctx *Context, t *tensor.Tensor, shape []int) (*tensor.Tensor, erro
 	return ctx.View(t.DType, shape, t.Data), nil
 }
 
-// subData returns data[lo:hi] for the numeric element types, sharing the array: ok is false for
-// others (strings), which callers copy.
-func subData(data any, lo, hi int) (any, bool) {
-	switch d := data.(type) {
-	case []float32:
-		return d[lo:hi], true
-	case []float64:
-		return d[lo:hi], true
-	case []tensor.Float16Bits:
-		return d[lo:hi], true
-	case []tensor.BFloat16Bits:
-		return d[lo:hi], true
-	case []int64:
-		return d[lo:hi], true
-	case []int32:
-		return d[lo:hi], true
-	case []int8:
-		return d[lo:hi], true
-	case []uint8:
-		return d[lo:hi], true
-	case []bool:
-		return d[lo:hi], true
-	}
-	return nil, false
-}
-
 // moveCopy returns a new tensor holding a copy of t's elements under shape, for kernels whose
 // output must own its buffer (Identity, scatter's updated copy).
 func moveCopy(ctx *Context, t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {

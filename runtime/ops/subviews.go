@@ -2,7 +2,8 @@ package ops
 
 import (
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/actswap/actswap/tensor"
 )
 
 // subViews remembers the sub-slices a kernel (Split) last handed out as views, boxed as Data
@@ -15,9 +16,8 @@ type subViews struct {
 }
 
 type subViewSet struct {
-	base  unsafe.Pointer // the source's first element
-	n     int            // the source's length
-	spans []subViewSpan  // by output index
+	lo, hi uintptr       // the source's address range
+	spans  []subViewSpan // by output index
 }
 
 type subViewSpan struct {
@@ -26,22 +26,22 @@ type subViewSpan struct {
 }
 
 // of returns data[lo:hi] as output i's Data, reusing the last box for the same source and
-// range; ok is false for element types subData does not slice (strings).
+// range; ok is false for element types tensor.SubData does not slice (strings).
 func (v *subViews) of(data any, i, lo, hi int) (any, bool) {
-	base, n := sliceBase(data)
+	base, end, known := tensor.DataRange(data)
 	set := v.last.Load()
-	if set != nil && set.base == base && set.n == n && base != nil && i < len(set.spans) {
+	if set != nil && known && set.lo == base && set.hi == end && i < len(set.spans) {
 		if sp := set.spans[i]; sp.lo == lo && sp.hi == hi && sp.data != nil {
 			return sp.data, true
 		}
 	}
-	view, ok := subData(data, lo, hi)
-	if !ok || base == nil {
+	view, ok := tensor.SubData(data, lo, hi)
+	if !ok || !known {
 		return view, ok
 	}
 	// Record the new box in a fresh set (sets are immutable once published).
-	next := &subViewSet{base: base, n: n}
-	if set != nil && set.base == base && set.n == n {
+	next := &subViewSet{lo: base, hi: end}
+	if set != nil && set.lo == base && set.hi == end {
 		next.spans = append(next.spans, set.spans...)
 	}
 	for len(next.spans) <= i {
@@ -50,19 +50,4 @@ func (v *subViews) of(data any, i, lo, hi int) (any, bool) {
 	next.spans[i] = subViewSpan{lo: lo, hi: hi, data: view}
 	v.last.Store(next)
 	return view, true
-}
-
-// sliceBase returns the address of a numeric slice's first element and its length.
-func sliceBase(data any) (unsafe.Pointer, int) {
-	switch d := data.(type) {
-	case []float32:
-		return unsafe.Pointer(unsafe.SliceData(d)), len(d)
-	case []float64:
-		return unsafe.Pointer(unsafe.SliceData(d)), len(d)
-	case []int64:
-		return unsafe.Pointer(unsafe.SliceData(d)), len(d)
-	case []int32:
-		return unsafe.Pointer(unsafe.SliceData(d)), len(d)
-	}
-	return nil, 0
 }
