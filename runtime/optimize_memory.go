@@ -115,7 +115,7 @@ func (a *runArena) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 	lo, hi, ok := tensor.DataRange(t.Data)
 	a.mu.Lock()
 	// A fresh shape from the arena's slab, also for a recycled tensor: a kernel may have given
-	// another tensor this one's Shape slice.
+	// another tensor the Shape slice it had last time.
 	t.Shape = a.views.dimsOf(shape)
 	if ok {
 		a.bufs = append(a.bufs, arenaBuf{t: pt, lo: lo, hi: hi})
@@ -138,12 +138,12 @@ func (a *runArena) ownsView(t *tensor.Tensor) bool {
 	return a != nil && a.views.owns(t)
 }
 
-// ownsShape reports whether t's shape was copied into this run's slab (a recycled tensor's).
+// ownsShape reports whether t's shape is in this run's slab (every tensor the arena handed out).
 func (a *runArena) ownsShape(t *tensor.Tensor) bool {
 	return a != nil && a.views.ownsDims(t.Shape)
 }
 
-// viewHeaders hands out tensor headers for views, and the shapes of views and of recycled
+// viewHeaders hands out tensor headers for views, and the shapes of views and of the arena's
 // tensors, from two slabs that are reused run after run. A slab that fills up is replaced by one
 // twice its size (what was handed out keeps the old one alive and is never rewritten), so after
 // the first runs a run allocates neither.
@@ -186,19 +186,19 @@ func (v *viewHeaders) dimsOf(shape []int) []int {
 
 // ownsDims reports whether shape lies in the current dims slab.
 func (v *viewHeaders) ownsDims(shape []int) bool {
-	if len(shape) == 0 || len(v.dims) == 0 {
-		return false
-	}
-	p, lo := uintptr(unsafe.Pointer(&shape[0])), uintptr(unsafe.Pointer(&v.dims[0]))
-	return p >= lo && p < lo+uintptr(len(v.dims))*unsafe.Sizeof(v.dims[0])
+	return len(shape) > 0 && inSlab(v.dims, &shape[0])
 }
 
-func (v *viewHeaders) owns(t *tensor.Tensor) bool {
-	if len(v.hdrs) == 0 {
+// owns reports whether t is a header of the current slab.
+func (v *viewHeaders) owns(t *tensor.Tensor) bool { return inSlab(v.hdrs, t) }
+
+// inSlab reports whether p points into slab's elements.
+func inSlab[T any](slab []T, p *T) bool {
+	if len(slab) == 0 {
 		return false
 	}
-	p, lo := uintptr(unsafe.Pointer(t)), uintptr(unsafe.Pointer(&v.hdrs[0]))
-	return p >= lo && p < lo+uintptr(len(v.hdrs))*unsafe.Sizeof(v.hdrs[0])
+	at, lo := uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(&slab[0]))
+	return at >= lo && at < lo+uintptr(len(slab))*unsafe.Sizeof(slab[0])
 }
 
 // reset drops the run's references to its views' data and starts handing out from the front.
@@ -241,8 +241,8 @@ func (a *runArena) release(slot int) {
 	}
 }
 
-// runContext returns the kernel context for one run of plan p of g and the run's arena, nil when
-// the run recycles no buffers; the caller ends the run with arena.finish. The context lives in the
+// runContext returns the kernel context for one run of g and the run's arena, nil when the run
+// recycles no buffers; the caller ends the run with arena.finish. The context lives in the
 // (pooled) arena, so a run with an arena allocates neither.
 func (s *Session) runContext(g *graph) (*ops.Context, *runArena) {
 	if g != s.main || s.buffers == nil {

@@ -258,9 +258,10 @@ type convShape struct {
 	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
 	gather                 bool
 	gatherRows, gatherCols []int
-	depthwise              *depthwiseLayout  // convDepthwise2D's tap offsets and grids, 2-D depthwise only
-	blocked                *blockedDepthwise // convDepthwiseBlocked's layout, when it applies (16·k channels)
-	phased                 *phaseLayout      // the strided 2-D convolutions' phased-image layout
+	// A 2-D depthwise convolution has one of these: blocked when its channels come in 16s.
+	depthwise *depthwiseLayout  // convDepthwise2D's tap offsets and grids
+	blocked   *blockedDepthwise // convDepthwiseBlocked's layout
+	phased    *phaseLayout      // the strided 2-D convolutions' phased-image layout
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -289,9 +290,11 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
 	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
-		s.depthwise = newDepthwiseLayout(s)
 		if depthwiseBlocked {
 			s.blocked = newBlockedDepthwise(s)
+		}
+		if s.blocked == nil { // the plane-at-a-time layout only where the blocked one does not apply
+			s.depthwise = newDepthwiseLayout(s)
 		}
 	} else if s.gather = s.gatherPays(); s.gather {
 		s.fillGatherOffsets()
