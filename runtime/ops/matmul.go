@@ -1,10 +1,8 @@
 package ops
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
@@ -177,13 +175,8 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 			return nil, fmt.Errorf("MatMul: a fused activation needs float inputs, got %v", a.DType)
 		}
 		if k.transB {
-			perm := make([]int, b.Rank())
-			for i := range perm {
-				perm[i] = i
-			}
-			perm[len(perm)-2], perm[len(perm)-1] = perm[len(perm)-1], perm[len(perm)-2]
 			var err error
-			if b, err = transposeRun(ctx, b, perm); err != nil {
+			if b, err = transposeRun(ctx, b, lastTwoSwapped(b.Rank())); err != nil {
 				return nil, err
 			}
 		}
@@ -242,21 +235,12 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		inner = ctx.Threads
 	}
 	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, act: k.act, inner: inner, alpha: alpha}
-	if ctx == nil || ctx.Threads <= 1 || batches == 1 {
-		job.heads(0, batches) // inline, with nothing to allocate
+	if ctx.Inline(batches, 1) {
+		if err := job.heads(0, batches); err != nil { // inline, with nothing to allocate
+			return nil, fmt.Errorf("MatMul: %w", err)
+		}
 	} else {
-		shared := batchedPool.Get().(*batchedMatMul) // the one-thread path keeps job on the stack
-		failure := shared.failure
-		*shared = job
-		shared.failure = failure
-		failure.err = nil
-		ctx.ParallelTask(batches, 1, shared)
-		job.err = failure.err
-		*shared = batchedMatMul{failure: failure}
-		batchedPool.Put(shared)
-	}
-	if err := job.firstErr(); err != nil {
-		return nil, fmt.Errorf("MatMul: %w", err)
+		batchedTasks.Run(ctx, batches, 1, &job)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
 }
@@ -264,15 +248,10 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 // runScaledAsWritten computes MatMul(A, Transpose(B)·s) step by step, for an s that is not one
 // float32 element: its broadcast may change the product's shape or type.
 func (k *matMulKernel) runScaledAsWritten(ctx *Context, a, b, s *tensor.Tensor) ([]*tensor.Tensor, error) {
-	perm := make([]int, b.Rank())
-	for i := range perm {
-		perm[i] = i
-	}
-	if len(perm) < 2 {
+	if b.Rank() < 2 {
 		return nil, fmt.Errorf("MatMul: transposed B must have rank ≥ 2, got %v", b.Shape)
 	}
-	perm[len(perm)-2], perm[len(perm)-1] = perm[len(perm)-1], perm[len(perm)-2]
-	bt, err := transposeRun(ctx, b, perm)
+	bt, err := transposeRun(ctx, b, lastTwoSwapped(b.Rank()))
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +263,16 @@ func (k *matMulKernel) runScaledAsWritten(ctx *Context, a, b, s *tensor.Tensor) 
 	return plain.Run(ctx, []*tensor.Tensor{a, scaled})
 }
 
+// lastTwoSwapped is the permutation of rank axes that exchanges the last two (rank ≥ 2).
+func lastTwoSwapped(rank int) []int {
+	perm := make([]int, rank)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[rank-2], perm[rank-1] = rank-1, rank-2
+	return perm
+}
+
 // batchedMatMul is one product per broadcast batch index (attention heads).
 type batchedMatMul struct {
 	p          *matMulPlan
@@ -292,33 +281,20 @@ type batchedMatMul struct {
 	transB     bool
 	alpha      float32
 	act        func(dst []float32) // fused activation (an epilogue per product), nil for none
-	err        error               // the first error, on one thread
-	failure    *firstError         // the first error across workers
 }
 
-// batchedPool holds the batched products handed to worker goroutines, each with its error slot.
-var batchedPool = sync.Pool{New: func() any { return &batchedMatMul{failure: new(firstError)} }}
+var batchedTasks TaskPool[batchedMatMul, *batchedMatMul]
 
-// Chunk implements workers.Task: batches [lo, hi).
-func (j *batchedMatMul) Chunk(lo, hi int) { j.heads(lo, hi) }
-
-// firstError keeps the first error reported by concurrent workers.
-type firstError struct {
-	mu  sync.Mutex
-	err error
-}
-
-func (j *batchedMatMul) firstErr() error {
-	if j.failure != nil {
-		j.failure.mu.Lock()
-		defer j.failure.mu.Unlock()
-		return j.failure.err
+// Chunk implements workers.Task. The products' sizes come from the checked plan, so a GEMM error
+// here is a bug: it panics, and the runtime reports it as the node's error.
+func (j *batchedMatMul) Chunk(lo, hi int) {
+	if err := j.heads(lo, hi); err != nil {
+		panic(err)
 	}
-	return j.err
 }
 
-// heads computes batches [lo, hi).
-func (j *batchedMatMul) heads(lo, hi int) {
+// heads computes batches [lo, hi), stopping at the first error.
+func (j *batchedMatMul) heads(lo, hi int) error {
 	p := j.p
 	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
 	for bi := lo; bi < hi; bi++ {
@@ -343,16 +319,11 @@ func (j *batchedMatMul) heads(lo, hi int) {
 			}
 			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, ep)
 		}
-		switch {
-		case err == nil:
-		case j.failure != nil:
-			j.failure.mu.Lock()
-			j.failure.err = cmp.Or(j.failure.err, err)
-			j.failure.mu.Unlock()
-		default:
-			j.err = cmp.Or(j.err, err)
+		if err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // matMulIntegers is the integer MatMul of opset 9+ (int32, int64, uint32, uint64), a plain
