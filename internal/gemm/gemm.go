@@ -189,10 +189,9 @@ type job struct {
 	indirect       bool // B is read in place through ind
 	c              []float32
 	ldc            int
-	// ep is the caller's epilogue, copied (hasEp) so that the caller's value does not escape to
-	// the heap through the workers' copy of the job.
+	// ep is the caller's epilogue, copied so that the caller's value does not escape to the heap
+	// through the workers' copy of the job; the zero Epilogue does nothing.
 	ep     Epilogue
-	hasEp  bool
 	splitN bool // workers split C's columns, not its rows (Chunk)
 }
 
@@ -227,16 +226,13 @@ func (j *job) checkB() error {
 // setEpilogue copies ep (nil for none) into the job.
 func (j *job) setEpilogue(ep *Epilogue) {
 	if ep != nil {
-		j.ep, j.hasEp = *ep, true
+		j.ep = *ep
 	}
 }
 
 func (j *job) checkC() error {
 	if err := checkMatrix("C", j.c, j.m, j.n, j.ldc); err != nil {
 		return err
-	}
-	if !j.hasEp {
-		return nil
 	}
 	if ep := &j.ep; ep.Bias != nil {
 		want := j.n
@@ -492,7 +488,12 @@ func (j *job) block(i0, i1, j0, j1 int) {
 // readsADirectly reports whether the wide kernel can take A unpacked: a row-major A that
 // packing would not scale.
 func (j *job) readsADirectly() bool {
-	return useWide && j.pa == nil && !j.indirect && !j.transA && j.alpha == 1
+	return useWide && j.aInPlace()
+}
+
+// aInPlace reports whether A's rows can be read as they are: row-major, unpacked, unscaled.
+func (j *job) aInPlace() bool {
+	return j.pa == nil && !j.indirect && !j.transA && j.alpha == 1
 }
 
 // tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or
@@ -509,7 +510,7 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	} else {
 		bp = bBlock[(jr/nr)*kcb*nr:]
 	}
-	if mrb <= rowTileRows && !j.indirect && j.pa == nil && !j.transA && j.alpha == 1 {
+	if mrb <= rowTileRows && j.aInPlace() {
 		// A row or two (a classifier on one image): each row of A, read in place, against the
 		// panel, instead of a 6-row tile that is mostly padding.
 		for r := range mrb {
@@ -577,10 +578,10 @@ func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
 }
 
 func (j *job) epilogue(i0, i1, j0, j1 int) {
-	if !j.hasEp {
+	ep := &j.ep
+	if ep.Bias == nil && ep.Residual == nil && ep.Elementwise == nil {
 		return
 	}
-	ep := &j.ep
 	elementwise := ep.Elementwise != nil
 	// Rows per Elementwise call: whole rows of C are contiguous when the block spans them.
 	group := 1
