@@ -27,13 +27,23 @@ const (
 // gatherTile is the tile of the kernel this machine runs for n columns: with AVX-512 7×64 when
 // n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
 func gatherTile(n int) (rows, cols int) {
+	cols = 16
 	switch {
 	case useWide && n%64 == 0:
-		return 7, 64
+		cols = 64
 	case useWide && n%32 == 0:
-		return 7, 32
+		cols = 32
 	}
-	return 6, 16
+	return gatherRowsFor(cols), cols
+}
+
+// gatherRowsFor is the row count of the tile with panels nr wide: the AVX-512 tiles' 7, or 6
+// for AVX2's 16-wide one.
+func gatherRowsFor(nr int) int {
+	if nr > 16 {
+		return gatherMR
+	}
+	return 6
 }
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
@@ -114,11 +124,9 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
-	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: 6, nr: b.nr}
-	if b.nr > 16 { // the AVX-512 tiles, 7×64 and 7×32
-		j.mr = gatherMR
-	}
-	tiles, panels := ceilDiv(m, j.mr), ceilDiv(n, j.nr)
+	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: gatherRowsFor(b.nr), nr: b.nr}
+	j.tiles, j.panels = ceilDiv(m, j.mr), ceilDiv(n, j.nr)
+	tiles, panels := j.tiles, j.panels
 	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
 	if threads == 1 {
 		j.run(0, tiles, 0, panels)
@@ -150,18 +158,19 @@ var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}
 // Chunk implements workers.Task: 64-column panels [lo, hi), or row tiles (splitPanels unset).
 func (j *gatherJob) Chunk(lo, hi int) {
 	if j.splitPanels {
-		j.run(0, ceilDiv(len(j.a.Rows), j.mr), lo, hi)
+		j.run(0, j.tiles, lo, hi)
 	} else {
-		j.run(lo, hi, 0, ceilDiv(j.b.n, j.nr))
+		j.run(lo, hi, 0, j.panels)
 	}
 }
 
 type gatherJob struct {
-	a      GatherA
-	b      PackedBWide // a copy, so that the caller's operand does not escape
-	c      []float32
-	ldc    int
-	mr, nr int // the tile
+	a             GatherA
+	b             PackedBWide // a copy, so that the caller's operand does not escape
+	c             []float32
+	ldc           int
+	mr, nr        int // the tile
+	tiles, panels int // row tiles (of mr rows) and column panels (of nr columns)
 	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
 	splitPanels bool
 }
