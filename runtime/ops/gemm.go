@@ -133,7 +133,7 @@ func newGemm(n *Node) (Kernel, error) {
 		}
 		k.packedB = pb
 	}
-	if c := constInput(n, 2); c != nil && c.DType == tensor.Float32 && k.beta != 0 &&
+	if c := n.ConstInput(2); c != nil && c.DType == tensor.Float32 && k.beta != 0 &&
 		c.Len() > 1 && (c.Rank() == 1 || (c.Rank() == 2 && c.Shape[0] == 1)) {
 		// A row bias does not depend on A's row count, so it can be scaled once here.
 		cv := c.F32()
@@ -216,15 +216,6 @@ func (k *gemmKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Gemm: %w", err)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
-}
-
-// constInput returns input i's constant value, nil when the node has no such input or it is
-// computed at run time.
-func constInput(n *Node, i int) *tensor.Tensor {
-	if i < len(n.Const) {
-		return n.Const[i]
-	}
-	return nil
 }
 
 // sameData reports whether t's elements are exactly the slice d (the same array and length).

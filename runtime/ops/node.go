@@ -61,6 +61,15 @@ func (n *Node) NumOutputs() int { return len(n.Proto.Output) }
 // HasInput reports whether input i is present (declared and not an empty name).
 func (n *Node) HasInput(i int) bool { return i < len(n.Proto.Input) && n.Proto.Input[i] != "" }
 
+// ConstInput returns input i's constant value: nil when the node has no such input or it is
+// computed at run time.
+func (n *Node) ConstInput(i int) *tensor.Tensor {
+	if i < len(n.Const) {
+		return n.Const[i]
+	}
+	return nil
+}
+
 // HasOutput reports whether output i is requested.
 func (n *Node) HasOutput(i int) bool { return i < len(n.Proto.Output) && n.Proto.Output[i] != "" }
 
