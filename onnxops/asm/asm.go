@@ -208,9 +208,7 @@ func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Reg
 }
 
 func crrelu() {
-	TEXT("crreluAVX2", NOSPLIT, "func(dst, src []float32, eps float32, stream bool)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
+	kernel("crreluAVX2", "func(dst, src []float32, eps float32, stream bool)", "crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	epsX := Load(Param("eps"), XMM())
 	eps, zero := YMM(), YMM()
 	VBROADCASTSS(epsX, eps)
@@ -221,9 +219,7 @@ func crrelu() {
 // crreluRows is crrelu with ε per lane: eps points at ε of 8 consecutive channels, and moves on
 // by 8 channels with every block (a row of C channels with the channel axis last).
 func crreluRows() {
-	TEXT("crreluRowsAVX2", NOSPLIT, "func(dst, src []float32, eps *float32, stream bool)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.")
+	kernel("crreluRowsAVX2", "func(dst, src []float32, eps *float32, stream bool)", "crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.")
 	eps := Load(Param("eps"), GP64())
 	zero := YMM()
 	VXORPS(zero, zero, zero)
@@ -300,9 +296,7 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 // bits 3, 4, …; no gathers, which are slow on many cores.
 func pwluPerm(size int) {
 	name := fmt.Sprintf("pwluPerm%dAVX2", size)
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
+	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
@@ -339,9 +333,7 @@ func pwluPerm(size int) {
 
 // pwluGather is the kernel for any table size, with two gathers per block.
 func pwluGather() {
-	TEXT("pwluGatherAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8))
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
+	kernel("pwluGatherAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), "pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
@@ -365,9 +357,7 @@ func gatherF32(base Register, j VecVirtual) VecVirtual {
 // (pwluConsts+1)×8 values, lane i of block b holding channel 8b+i, the extra constant being the
 // channel's offset (as int32 bits) into the concatenated tables es and ds.
 func pwluGatherRows() {
-	TEXT("pwluGatherRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, es, ds []float32, stream bool)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
+	kernel("pwluGatherRowsAVX2", "func(dst, src []float32, c *float32, es, ds []float32, stream bool)", "pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
@@ -385,13 +375,9 @@ func pwluGatherRows() {
 // zorroConsts×8 values, lane i of block b holding channel 8b+i (gate is the same in every block).
 func zorro(rows bool) {
 	if rows {
-		TEXT("zorroRowsAVX2", NOSPLIT, "func(dst, src []float32, c *float32, stream bool)")
-		Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-		Doc("zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
+		kernel("zorroRowsAVX2", "func(dst, src []float32, c *float32, stream bool)", "zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
 	} else {
-		TEXT("zorroAVX2", NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8))
-		Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-		Doc("zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
+		kernel("zorroAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8), "zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	}
 	c := Load(Param("c"), GP64())
 	if rows {
@@ -467,9 +453,7 @@ func zorro(rows bool) {
 // with the outer segments selected by mask registers. Same formula as pwluPerm.
 func pwluZ(size int) {
 	name := fmt.Sprintf("pwluPerm%dAVX512", size)
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts))
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc(fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
+	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts), fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
 	c := Load(Param("c"), GP64())
 	es := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
@@ -544,4 +528,12 @@ func main() {
 	zorro(false)
 	zorro(true)
 	Generate()
+}
+
+// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
+// stay on their stacks), with its Go signature and doc comment.
+func kernel(name, signature, doc string) {
+	TEXT(name, NOSPLIT, signature)
+	Pragma("noescape")
+	Doc(doc)
 }

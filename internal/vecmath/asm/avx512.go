@@ -129,9 +129,7 @@ func halve(v VecVirtual, op func(a, b Op)) VecVirtual {
 }
 
 func expSumShifted512() {
-	TEXT("expSumShiftedAVX512", NOSPLIT, "func(dst, src []float32, shift float32) float32")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("expSumShiftedAVX512 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX512F).")
+	kernel("expSumShiftedAVX512", "func(dst, src []float32, shift float32) float32", "expSumShiftedAVX512 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX512F).")
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -188,9 +186,7 @@ func expSumShifted512() {
 }
 
 func maxKernel512() {
-	TEXT("maxAVX512", NOSPLIT, "func(src []float32) float32")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("maxAVX512 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX512F).")
+	kernel("maxAVX512", "func(src []float32) float32", "maxAVX512 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX512F).")
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	SHRQ(U8(4), n)
@@ -230,9 +226,7 @@ func maxKernel512() {
 }
 
 func scaleKernel512() {
-	TEXT("scaleAVX512", NOSPLIT, "func(dst []float32, s float32)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("scaleAVX512 multiplies every element of dst by s in place (AVX512F).")
+	kernel("scaleAVX512", "func(dst []float32, s float32)", "scaleAVX512 multiplies every element of dst by s in place (AVX512F).")
 	dst := Load(Param("dst").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
 	s := ZMM()

@@ -354,9 +354,7 @@ func fixed(body func(x VecVirtual) VecVirtual) func() func(x VecVirtual) VecVirt
 // iteration while there are two (independent chains give the out-of-order core more to overlap
 // across the long latency of each body), then one, then w's tail.
 func unary(w width, name, what string, newBody func() func(x VecVirtual) VecVirtual) {
-	TEXT(name, NOSPLIT, "func(dst, src []float32)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (%s).", name, what, w.isa))
+	kernel(name, "func(dst, src []float32)", fmt.Sprintf("%s sets dst[i] = %s for every element of src (%s).", name, what, w.isa))
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -393,9 +391,7 @@ func unary(w width, name, what string, newBody func() func(x VecVirtual) VecVirt
 }
 
 func expSumShifted() {
-	TEXT("expSumShiftedAVX2", NOSPLIT, "func(dst, src []float32, shift float32) float32")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).")
+	kernel("expSumShiftedAVX2", "func(dst, src []float32, shift float32) float32", "expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).")
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -446,9 +442,7 @@ func hsum(v VecVirtual) Register {
 }
 
 func maxKernel() {
-	TEXT("maxAVX2", NOSPLIT, "func(src []float32) float32")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("maxAVX2 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX2).")
+	kernel("maxAVX2", "func(src []float32) float32", "maxAVX2 returns the largest element of src, −Inf if it is empty, or NaN if any element is NaN (AVX2).")
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	SHRQ(U8(3), n)
@@ -498,9 +492,7 @@ func reduce(v VecVirtual, op func(a, b Op)) Register {
 }
 
 func scaleKernel() {
-	TEXT("scaleAVX2", NOSPLIT, "func(dst []float32, s float32)")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).")
+	kernel("scaleAVX2", "func(dst []float32, s float32)", "scaleAVX2 multiplies dst[0:len(dst)/8·8] by s in place (AVX2).")
 	dst := Load(Param("dst").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
 	s := YMM()
@@ -674,9 +666,7 @@ func overlapMapSig(name, sig, what string, readsDst bool, setup func(), body fun
 // as long), with the overlapping last block and short-row blocks described at overlapMap. Any
 // input may be dst itself.
 func overlapMapIn(name, sig, what string, inputs []string, setup func(), body func(in []VecVirtual, reg func() VecVirtual) VecVirtual) {
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc(fmt.Sprintf("%s %s.", name, what))
+	kernel(name, sig, fmt.Sprintf("%s %s.", name, what))
 	if setup != nil {
 		setup()
 	}
@@ -806,9 +796,7 @@ func f64Blocks(name string, step func(x, acc VecVirtual)) Register {
 }
 
 func sumF64Kernel() {
-	TEXT("sumF64AVX2", NOSPLIT, "func(src []float32) float64")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).")
+	kernel("sumF64AVX2", "func(src []float32) float64", "sumF64AVX2 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX).")
 	sum := f64Blocks("sumF64", func(x, acc VecVirtual) { VADDPD(x, acc, acc) })
 	Store(sum, ReturnIndex(0))
 	VZEROUPPER()
@@ -816,9 +804,7 @@ func sumF64Kernel() {
 }
 
 func sqDevF64Kernel() {
-	TEXT("sqDevF64AVX2", NOSPLIT, "func(src []float32, mean float64) float64")
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
-	Doc("sqDevF64AVX2 returns the sum of (src[i] − mean)² over src[0:len(src)/8·8] in float64 (AVX2, FMA).")
+	kernel("sqDevF64AVX2", "func(src []float32, mean float64) float64", "sqDevF64AVX2 returns the sum of (src[i] − mean)² over src[0:len(src)/8·8] in float64 (AVX2, FMA).")
 	mean := YMM()
 	VBROADCASTSD(NewParamAddr("mean", 24), mean)
 	sum := f64Blocks("sqDevF64", func(x, acc VecVirtual) {
@@ -840,13 +826,11 @@ func normalizeKernel(name string, withBeta bool) {
 		sig = "func(dst, src, gamma, beta []float32, hi, lo, invStd float32)"
 		paramsAt = 96
 	}
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape") // pure kernels: no pointer outlives the call, so callers' buffers stay on the stack
 	what := "((src[i] − hi) − lo)·invStd·gamma[i]"
 	if withBeta {
 		what += " + beta[i]"
 	}
-	Doc(fmt.Sprintf("%s sets dst[i] = %s for every element of src (AVX2, FMA).", name, what))
+	kernel(name, sig, fmt.Sprintf("%s sets dst[i] = %s for every element of src (AVX2, FMA).", name, what))
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	gamma := Load(Param("gamma").Base(), GP64())
@@ -907,4 +891,12 @@ func normalizeKernel(name string, withBeta bool) {
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
+}
+
+// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
+// stay on their stacks), with its Go signature and doc comment.
+func kernel(name, signature, doc string) {
+	TEXT(name, NOSPLIT, signature)
+	Pragma("noescape")
+	Doc(doc)
 }
