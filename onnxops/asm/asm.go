@@ -8,7 +8,7 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"github.com/actswap/actswap/internal/asmgen"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -59,42 +59,10 @@ const (
 	pwluConsts
 )
 
-var consts = map[string]Mem{}
-
-// vecF32 is a read-only 32-byte constant holding v eight times.
-func vecF32(name string, v float32) Mem {
-	if m, ok := consts[name]; ok {
-		return m
-	}
-	m := GLOBL(name, RODATA|NOPTR)
-	for i := 0; i < 8; i++ {
-		// As bits: avo prints a whole-valued F32 as an integer literal, which the assembler
-		// would store as an integer.
-		DATA(4*i, U32(math.Float32bits(v)))
-	}
-	consts[name] = m
-	return m
-}
-
-func vecU32(name string, v uint32) Mem {
-	if m, ok := consts[name]; ok {
-		return m
-	}
-	m := GLOBL(name, RODATA|NOPTR)
-	for i := 0; i < 8; i++ {
-		DATA(4*i, U32(v))
-	}
-	consts[name] = m
-	return m
-}
-
-const (
-	cmpEQ    = 0x00
-	cmpLT    = 0x01
-	cmpUNORD = 0x03
-	cmpORD   = 0x07
-	cmpGE    = 0x0d
-	cmpGT    = 0x0e
+// The shared generator pieces, under the names this generator's code uses.
+var (
+	vecF32, vecU32 = asmgen.VecF32, asmgen.VecU32
+	kernel         = asmgen.Kernel
 )
 
 // exp8 returns e^x for 8 lanes, as exp32: clamp, n = round(x·log2e), r = x − n·ln2 in two
@@ -232,7 +200,7 @@ func crreluBody(x VecVirtual, eps Op, zero VecVirtual) VecVirtual {
 	x2 := YMM()
 	VMULPS(x, x, x2)
 	far := YMM()
-	VCMPPS(U8(cmpGT), vecF32("cutoff1600", 1600), x2, far) // |x| > 40: no correction
+	VCMPPS(U8(asmgen.CmpGT), vecF32("cutoff1600", 1600), x2, far) // |x| > 40: no correction
 	t := YMM()
 	VMULPS(vecF32("minusHalf", -0.5), x2, t)
 	e := exp8(t)
@@ -284,8 +252,8 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 	}
 	left, right := YMM(), YMM()
 	VXORPS(left, left, left)
-	VCMPPS(U8(cmpLT), left, s, left)
-	VCMPPS(U8(cmpGE), at(pwluN), s, right)
+	VCMPPS(U8(asmgen.CmpLT), left, s, left)
+	VCMPPS(U8(asmgen.CmpGE), at(pwluN), s, right)
 	VBLENDVPS(left, outer(pwluBL, pwluKL, pwluY0), y, y)
 	VBLENDVPS(right, outer(pwluBR, pwluKR, pwluYN), y, y)
 	return y
@@ -401,8 +369,8 @@ func zorro(rows bool) {
 		// v·G(u) with u = z, v = z on the left and u = 1−z, v = z−1 on the right (u = v = 0
 		// inside [0,1]), so one exp and one division serve both sides.
 		neg, pos := YMM(), YMM()
-		VCMPPS(U8(cmpLT), zero, z, neg)
-		VCMPPS(U8(cmpGT), one, z, pos)
+		VCMPPS(U8(asmgen.CmpLT), zero, z, neg)
+		VCMPPS(U8(asmgen.CmpGT), one, z, pos)
 		u, v, t := YMM(), YMM(), YMM()
 		VBLENDVPS(neg, z, zero, u)
 		VMOVUPS(u, v)
@@ -420,7 +388,7 @@ func zorro(rows bool) {
 		au := YMM()
 		VMULPS(a, u, au)
 		far := YMM()
-		VCMPPS(U8(cmpLT), vecF32("minusCutoff", -100), au, far) // a·|u| > 100: h = 0
+		VCMPPS(U8(asmgen.CmpLT), vecF32("minusCutoff", -100), au, far) // a·|u| > 100: h = 0
 		arg := side(zNegBeta, zPosBeta)
 		VSUBPS(au, arg, arg)
 		e := exp8(arg)
@@ -441,7 +409,7 @@ func zorro(rows bool) {
 		factor := YMM()
 		VBLENDVPS(gate, x, one, factor)
 		wz := YMM()
-		VCMPPS(U8(cmpEQ), zero, w, wz)
+		VCMPPS(U8(asmgen.CmpEQ), zero, w, wz)
 		VMULPS(factor, w, w)
 		VANDNPS(w, wz, w)
 		return w
@@ -499,8 +467,8 @@ func pwluZ(size int) {
 		VMAXPS_BCST(at(pwluLo), x, xc)
 		VMINPS_BCST(at(pwluHi), xc, xc)
 		left, right := K(), K()
-		VCMPPS(U8(cmpLT), zero, s, left)
-		VCMPPS_BCST(U8(cmpGE), at(pwluN), s, right)
+		VCMPPS(U8(asmgen.CmpLT), zero, s, left)
+		VCMPPS_BCST(U8(asmgen.CmpGE), at(pwluN), s, right)
 		outer := func(b, k int, h VecVirtual, mask OpmaskVirtual) {
 			d := ZMM()
 			VSUBPS_BCST(at(b), xc, d)
@@ -528,12 +496,4 @@ func main() {
 	zorro(false)
 	zorro(true)
 	Generate()
-}
-
-// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
-// stay on their stacks), with its Go signature and doc comment.
-func kernel(name, signature, doc string) {
-	TEXT(name, NOSPLIT, signature)
-	Pragma("noescape")
-	Doc(doc)
 }

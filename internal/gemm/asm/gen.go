@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/asmgen"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -52,7 +53,7 @@ func main() {
 // Σ_p a[p*6+i]·b[p*16+j], added to C when accumulate is set and stored over it otherwise.
 // a and b are packed panels (see pack.go).
 func microKernel() {
-	kernel("kernel6x16", "func(k int, a, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
+	asmgen.Kernel("kernel6x16", "func(k int, a, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("kernel6x16 computes a %dx%d tile of C from packed panels of A and B (AVX2, FMA).", mr, nr))
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
@@ -102,7 +103,7 @@ func microKernel() {
 // row p of the B panel read in place at b + offs[p] (elements) instead of from a packed panel —
 // a convolution's patch matrix addressed straight in the padded image, with no im2col.
 func indirectKernel() {
-	kernel("kernel6x16Indirect", "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)", "kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
+	asmgen.Kernel("kernel6x16Indirect", "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)", "kernel6x16Indirect computes a 6x16 tile of C from a packed A panel and B rows at b+offs[p] (AVX2, FMA).")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Load(Param("b"), GP64())
@@ -227,7 +228,7 @@ func wideKernel(indirect bool) {
 // there, where the full tile would spend half its FMAs on padding. It always stores (no
 // accumulate flag): edge tiles go through a scratch tile.
 func narrowKernel() {
-	kernel("kernel6x8", "func(k int, a, b, c *float32, ldc int)", "kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
+	asmgen.Kernel("kernel6x8", "func(k int, a, b, c *float32, ldc int)", "kernel6x8 computes a 6x8 tile of C from packed panels of A and B (AVX2, FMA), storing it.")
 	k := Load(Param("k"), GP64())
 	a := Mem{Base: Load(Param("a"), GP64())}
 	b := Mem{Base: Load(Param("b"), GP64())}
@@ -295,7 +296,7 @@ func wideKernelDirectA(panels int, prefetch bool) {
 	if prefetch {
 		name += "Prefetch"
 	}
-	kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
+	asmgen.Kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
 	k := Load(Param("k"), GP64())
 	lda := byteStride("lda")
 	lda3 := GP64()
@@ -380,7 +381,7 @@ func gatherKernel(rows, width int) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
+	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -446,7 +447,7 @@ func rowKernel(wide bool) {
 		vecs, vecBytes, reg, isa, kind = 1, 64, ZMM, "AVX-512F", "Z"
 	}
 	name := "kernel1x16Row" + kind
-	kernel(name, "func(k int, a, b, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and a 16-column packed panel of B (%s).", name, isa))
+	asmgen.Kernel(name, "func(k int, a, b, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and a 16-column packed panel of B (%s).", name, isa))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
@@ -516,7 +517,7 @@ func loadTapArgs() (n, dst, src, offs, w, taps Register) {
 // plane, where tap t of the output grid is the plane shifted by offs[t]. Four ymm accumulators
 // take 32 outputs through all taps; the taps' values are FMA memory operands.
 func tapsKernel() {
-	kernel("kernelTaps", "func(n int, dst, src *float32, offs *int, w *float32, taps int, bias float32)", "kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
+	asmgen.Kernel("kernelTaps", "func(n int, dst, src *float32, offs *int, w *float32, taps int, bias float32)", "kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).")
 	n, dst, src, offs, w, taps := loadTapArgs()
 	b := YMM()
 	VBROADCASTSS(NewParamAddr("bias", 48), b)
@@ -569,7 +570,7 @@ func blockedTapsKernel(wide bool, step int) {
 		group, vecs, vecBytes, reg, isa, kind = 8, 1, 64, ZMM, "AVX-512F", "Z"
 	}
 	name := fmt.Sprintf("blockedTaps%s%d", kind, step)
-	kernel(name, "func(n int, dst, src *float32, offs *int, w *float32, taps int)", fmt.Sprintf("%s computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride %d (%s).", name, step, isa))
+	asmgen.Kernel(name, "func(n int, dst, src *float32, offs *int, w *float32, taps int)", fmt.Sprintf("%s computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride %d (%s).", name, step, isa))
 	n, dst, src, offs, w, taps := loadTapArgs()
 	pixBytes := 64 * step // between consecutive output pixels' inputs
 
@@ -632,7 +633,7 @@ func blockedTapsKernel(wide bool, step int) {
 // pixel-major product going into channel planes. Unpack, shuffle and lane permutes transpose
 // the eight rows in registers.
 func transposeKernel() {
-	kernel("transpose8x8Bias", "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)", "transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
+	asmgen.Kernel("transpose8x8Bias", "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)", "transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
 	n := Load(Param("blocks"), GP64())
 	dst := Load(Param("dst"), GP64())
 	ldd := byteStride("ldd")
@@ -717,7 +718,7 @@ func loadSquare(at func(i int) Mem, step func()) []VecVirtual {
 // apart) are written pixel by pixel, dst[16p+c] = src[c·lds+p], eight pixels per group — the
 // planes of a channel block going into the depthwise convolution's interleaved band.
 func interleaveKernel() {
-	kernel("interleave16", "func(groups int, dst, src *float32, lds int)", "interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).")
+	asmgen.Kernel("interleave16", "func(groups int, dst, src *float32, lds int)", "interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).")
 	n := Load(Param("groups"), GP64())
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
@@ -740,7 +741,7 @@ func interleaveKernel() {
 // bias per channel, dst[c·ldd+p] = src[16p+c] + bias[c], eight pixels per group — the depthwise
 // convolution's interleaved output going back into channel planes.
 func splitKernel() {
-	kernel("split16Bias", "func(groups int, dst *float32, ldd int, src, bias *float32)", "split16Bias writes groups of 8 channel-interleaved pixels of src into 16 channel rows of dst (ldd apart), plus bias (AVX).")
+	asmgen.Kernel("split16Bias", "func(groups int, dst *float32, ldd int, src, bias *float32)", "split16Bias writes groups of 8 channel-interleaved pixels of src into 16 channel rows of dst (ldd apart), plus bias (AVX).")
 	n := Load(Param("groups"), GP64())
 	dst := Load(Param("dst"), GP64())
 	ldd := byteStride("ldd")
@@ -762,14 +763,6 @@ func splitKernel() {
 		ADDQ(U32(512), src)
 		ADDQ(U32(32), dst)
 	})
-}
-
-// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
-// stay on their stacks), with its Go signature and doc comment.
-func kernel(name, signature, doc string) {
-	TEXT(name, NOSPLIT, signature)
-	Pragma("noescape")
-	Doc(doc)
 }
 
 // byteStride loads the int parameter name, a row stride in float32 elements, as bytes.
@@ -797,7 +790,7 @@ func countedLoop(n Register, body func()) {
 // of src, the 8 at even positions go to even and the 8 at odd positions to odd — a strided
 // depthwise convolution's padded row split into its two column phases.
 func deinterleaveKernel() {
-	kernel("deinterleave2", "func(blocks int, even, odd, src *float32)", "deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).")
+	asmgen.Kernel("deinterleave2", "func(blocks int, even, odd, src *float32)", "deinterleave2 splits blocks runs of 16 values of src into their even and odd positions (AVX2).")
 	n := Load(Param("blocks"), GP64())
 	even := Load(Param("even"), GP64())
 	odd := Load(Param("odd"), GP64())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/actswap/actswap/internal/asmgen"
 	"github.com/actswap/actswap/internal/vecmath/coeffs"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -51,15 +52,11 @@ func tailMask16(param, done string) OpmaskVirtual {
 
 // tailMasks is the table of 16-bit lane masks 2^i − 1, i = 0..15.
 func tailMasks() Mem {
-	if m, ok := consts["tailMasks16"]; ok {
-		return m
-	}
-	m := GLOBL("tailMasks16", RODATA|NOPTR)
-	for i := 0; i < 16; i++ {
-		DATA(2*i, U16(1<<i-1))
-	}
-	consts["tailMasks16"] = m
-	return m
+	return asmgen.ReadOnly("tailMasks16", func() {
+		for i := 0; i < 16; i++ {
+			DATA(2*i, U16(1<<i-1))
+		}
+	})
 }
 
 // exp16 holds exp's constants in registers (loaded once, before a kernel's loop).
@@ -200,7 +197,7 @@ func maxKernel512() {
 	JE(LabelRef("max512_tail"))
 	x := ZMM()
 	VMOVUPS(Mem{Base: src}, x)
-	VCMPPS(U8(cmpUNORD), x, x, u)
+	VCMPPS(U8(asmgen.CmpUNORD), x, x, u)
 	KORW(u, nan, nan)
 	VMAXPS(x, m, m)
 	ADDQ(U32(64), src)
@@ -211,7 +208,7 @@ func maxKernel512() {
 	xt := ZMM()
 	VMOVAPS(negInf, xt)
 	VMOVUPS(Mem{Base: src}, k, xt) // lanes past the end stay −Inf
-	VCMPPS(U8(cmpUNORD), xt, xt, u)
+	VCMPPS(U8(asmgen.CmpUNORD), xt, xt, u)
 	KORW(u, nan, nan)
 	VMAXPS(xt, m, m)
 	Label("max512_done")

@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/asmgen"
 	"math"
 	"math/bits"
 	"strings"
@@ -45,31 +46,13 @@ func main() {
 	Generate()
 }
 
-var consts = map[string]Mem{}
-
-// vecF32 is a read-only 32-byte constant holding v eight times.
-func vecF32(name string, v float32) Mem { return vecU32(name, math.Float32bits(v)) }
-
-func vecU32(name string, v uint32) Mem {
-	if m, ok := consts[name]; ok {
-		return m
-	}
-	m := GLOBL(name, RODATA|NOPTR)
-	for i := 0; i < 8; i++ {
-		DATA(4*i, U32(v)) // as bits: avo would print a whole-valued float as an integer
-	}
-	consts[name] = m
-	return m
-}
+// The shared generator pieces, under the names this generator's code uses.
+var (
+	vecF32, vecU32 = asmgen.VecF32, asmgen.VecU32
+	kernel         = asmgen.Kernel
+)
 
 func coef(name string, i int, v float32) Mem { return vecF32(fmt.Sprintf("%s%d", name, i), v) }
-
-// VCMPPS predicates.
-const (
-	cmpLT    = 0x01
-	cmpGE    = 0x0d
-	cmpUNORD = 0x03
-)
 
 // horner returns Σ c_k·t^k.
 func horner(name string, c []float32, t VecVirtual) VecVirtual {
@@ -170,7 +153,7 @@ func silu8(x VecVirtual) VecVirtual {
 func tanh8(x VecVirtual) VecVirtual {
 	a := absOf(x)
 	small := YMM()
-	VCMPPS(U8(cmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
+	VCMPPS(U8(asmgen.CmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
 	// Large |x|: (1 − e)/(1 + e), e = e^(−2|x|), with x's sign.
 	e := YMM()
 	VMULPS(vecF32("minusTwo", -2), a, e)
@@ -208,7 +191,7 @@ func erfcTail8(u VecVirtual, scale float32) VecVirtual {
 func erf8(x VecVirtual) VecVirtual {
 	a := absOf(x)
 	small := YMM()
-	VCMPPS(U8(cmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
+	VCMPPS(U8(asmgen.CmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
 	// Large |x|: 1 − e^(−x²)·erfcTail(√2·|x|), with x's sign.
 	u := YMM()
 	VMULPS(vecF32("sqrt2", math.Sqrt2), a, u)
@@ -313,15 +296,11 @@ func tailMask(param, done string) VecVirtual {
 
 // lanes is the constant {0, 1, …, 7} (int32).
 func lanes() Mem {
-	if m, ok := consts["laneIndex"]; ok {
-		return m
-	}
-	m := GLOBL("laneIndex", RODATA|NOPTR)
-	for i := 0; i < 8; i++ {
-		DATA(4*i, U32(i))
-	}
-	consts["laneIndex"] = m
-	return m
+	return asmgen.ReadOnly("laneIndex", func() {
+		for i := 0; i < 8; i++ {
+			DATA(4*i, U32(i))
+		}
+	})
 }
 
 // width is a vector width the elementwise kernels are emitted for: lanes floats per register
@@ -454,7 +433,7 @@ func maxKernel() {
 	JE(LabelRef("max_tail"))
 	x, u := YMM(), YMM()
 	VMOVUPS(Mem{Base: src}, x)
-	VCMPPS(U8(cmpUNORD), x, x, u)
+	VCMPPS(U8(asmgen.CmpUNORD), x, x, u)
 	VORPS(u, nan, nan)
 	VMAXPS(x, m, m)
 	ADDQ(U32(32), src)
@@ -465,7 +444,7 @@ func maxKernel() {
 	xt, ut := YMM(), YMM()
 	VMASKMOVPS(Mem{Base: src}, mask, xt)
 	VBLENDVPS(mask, xt, load(vecU32("negInf", 0xff800000)), xt) // lanes past the end: −Inf
-	VCMPPS(U8(cmpUNORD), xt, xt, ut)
+	VCMPPS(U8(asmgen.CmpUNORD), xt, xt, ut)
 	VORPS(ut, nan, nan)
 	VMAXPS(xt, m, m)
 	Label("max_done")
@@ -530,7 +509,7 @@ func maxOf(a, b VecVirtual, reg func() VecVirtual) VecVirtual {
 	VMAXPS(b, a, r)
 	VMAXPS(a, b, r2)
 	VANDPS(r2, r, r)
-	VCMPPS(U8(cmpUNORD), b, a, u)
+	VCMPPS(U8(asmgen.CmpUNORD), b, a, u)
 	VORPS(u, r, r)
 	return r
 }
@@ -891,12 +870,4 @@ func normalizeKernel(name string, withBeta bool) {
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
-}
-
-// kernel starts an assembly function that keeps no pointer past the call (so callers' buffers
-// stay on their stacks), with its Go signature and doc comment.
-func kernel(name, signature, doc string) {
-	TEXT(name, NOSPLIT, signature)
-	Pragma("noescape")
-	Doc(doc)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/asmgen"
 	"github.com/actswap/actswap/internal/vecmath/coeffs"
 	"math"
 
@@ -88,7 +89,7 @@ func tanh16() func(VecVirtual) VecVirtual {
 	return func(x VecVirtual) VecVirtual {
 		a := abs16(x)
 		small := K()
-		VCMPPS_BCST(U8(cmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
+		VCMPPS_BCST(U8(asmgen.CmpLT), vecF32("tanhSmall", coeffs.TanhSmall), a, small)
 		// Large |x|: (1 − e)/(1 + e), e = e^(−2|x|), with x's sign.
 		e := ZMM()
 		VMULPS_BCST(vecF32("minusTwo", -2), a, e)
@@ -127,7 +128,7 @@ func erf16() func(VecVirtual) VecVirtual {
 	return func(x VecVirtual) VecVirtual {
 		a := abs16(x)
 		small := K()
-		VCMPPS_BCST(U8(cmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
+		VCMPPS_BCST(U8(asmgen.CmpLT), vecF32("erfSmall", coeffs.ErfSmall), a, small)
 		// Large |x|: 1 − e^(−x²)·erfcTail(√2·|x|), with x's sign.
 		u := ZMM()
 		VMULPS_BCST(vecF32("sqrt2", math.Sqrt2), a, u)
