@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"sync/atomic"
-
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
 )
@@ -17,43 +15,81 @@ import (
 //
 // Each plane gets its bias, residual and activation while it is in cache.
 func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float32, act func([]float32), out []float32) error {
-	l := s.depthwise // built with the shape (cachedShape)
-	kSize := s.kSize
-	var failure atomic.Value
-	ctx.Parallel(s.batch*s.c, 1, func(lo, hi int) {
-		planeBuf, phaseBuf, gridBuf := getScratch(l.planeLen), getScratch(l.phasesLen), getScratch(l.span)
-		defer convScratch.Put(planeBuf)
-		defer convScratch.Put(phaseBuf)
-		defer convScratch.Put(gridBuf)
-		plane, phases, onGrid := *planeBuf, *phaseBuf, *gridBuf
-		for bc := lo; bc < hi; bc++ {
-			c := bc % s.c
-			padPlane(plane, xv[bc*s.inSize:(bc+1)*s.inSize], s.in[0], s.in[1], s.padBegin[0], s.padBegin[1], l.pw)
-			src := plane
-			if l.phased {
-				l.splitPhases(phases, plane)
-				src = phases
-			}
-			var b0 float32
-			if bias != nil {
-				b0 = bias[c]
-			}
-			if err := gemm.TapSum(onGrid, src, l.offs, wv[c*kSize:(c+1)*kSize], b0, l.grid); err != nil {
-				failure.CompareAndSwap(nil, err)
-				return
-			}
-			dst := out[bc*s.outSize : (bc+1)*s.outSize]
-			l.compact(dst, onGrid)
-			if residual != nil {
-				vecmath.Arith(vecmath.OpAdd, dst, dst, residual[bc*s.outSize:(bc+1)*s.outSize])
-			}
-			if act != nil {
-				act(dst)
-			}
+	return runDepthwise(ctx, &depthwiseJob{s: s, xv: xv, w: wv, bias: bias, residual: residual, act: act, out: out})
+}
+
+// depthwiseJob is a depthwise convolution's work: by (image, channel) plane through s.depthwise,
+// or by (image, block of 16 channels) through s.blocked, with w interleaved for it.
+type depthwiseJob struct {
+	s                          *convShape
+	xv, w, bias, residual, out []float32
+	act                        func([]float32)
+}
+
+var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
+
+// runDepthwise runs job's items on ctx's threads.
+func runDepthwise(ctx *Context, job *depthwiseJob) error {
+	n := job.s.batch * job.s.c
+	if job.s.blocked != nil {
+		n /= gemm.ChannelBlock
+	}
+	if ctx.Inline(n, 1) { // one thread: no closure or error slot to allocate
+		return job.items(0, n)
+	}
+	depthwiseTasks.Run(ctx, n, 1, job)
+	return nil
+}
+
+// Chunk implements workers.Task. The checks that can fail guard the layouts' own arithmetic, so
+// a failure is a bug: it panics, and the runtime reports it as the node's error.
+func (j *depthwiseJob) Chunk(lo, hi int) {
+	if err := j.items(lo, hi); err != nil {
+		panic(err)
+	}
+}
+
+// items computes planes or channel blocks [lo, hi).
+func (j *depthwiseJob) items(lo, hi int) error {
+	if l := j.s.blocked; l != nil {
+		b := l.buffers()
+		defer b.put()
+		return l.run(j.s, *b.in, *b.out, *b.stage, j.xv, j.w, j.bias, j.residual, j.act, j.out, lo, hi)
+	}
+	return j.planes(lo, hi)
+}
+
+// planes computes planes [lo, hi).
+func (j *depthwiseJob) planes(lo, hi int) error {
+	s, l, kSize := j.s, j.s.depthwise, j.s.kSize // the layout is built with the shape (cachedShape)
+	planeBuf, phaseBuf, gridBuf := getScratch(l.planeLen), getScratch(l.phasesLen), getScratch(l.span)
+	defer convScratch.Put(planeBuf)
+	defer convScratch.Put(phaseBuf)
+	defer convScratch.Put(gridBuf)
+	plane, phases, onGrid := *planeBuf, *phaseBuf, *gridBuf
+	for bc := lo; bc < hi; bc++ {
+		c := bc % s.c
+		padPlane(plane, j.xv[bc*s.inSize:(bc+1)*s.inSize], s.in[0], s.in[1], s.padBegin[0], s.padBegin[1], l.pw)
+		src := plane
+		if l.phased {
+			l.splitPhases(phases, plane)
+			src = phases
 		}
-	})
-	if err, ok := failure.Load().(error); ok {
-		return err
+		var b0 float32
+		if j.bias != nil {
+			b0 = j.bias[c]
+		}
+		if err := gemm.TapSum(onGrid, src, l.offs, j.w[c*kSize:(c+1)*kSize], b0, l.grid); err != nil {
+			return err
+		}
+		dst := j.out[bc*s.outSize : (bc+1)*s.outSize]
+		l.compact(dst, onGrid)
+		if j.residual != nil {
+			vecmath.Arith(vecmath.OpAdd, dst, dst, j.residual[bc*s.outSize:(bc+1)*s.outSize])
+		}
+		if j.act != nil {
+			j.act(dst)
+		}
 	}
 	return nil
 }

@@ -70,42 +70,21 @@ func newBlockedDepthwise(s *convShape) *blockedDepthwise {
 // back into planes; residual and activation follow per plane while it is in cache.
 // wb holds the weights interleaved like the image (interleaveDepthwiseWeights).
 func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wb, bias, residual []float32, act func([]float32), out []float32) error {
-	l := s.blocked
-	jobs := s.batch * s.c / gemm.ChannelBlock
-	if ctx.Inline(jobs, 1) { // one thread: no closure or error slot to allocate
-		inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
-		defer convScratch.Put(inBuf)
-		defer convScratch.Put(outBuf)
-		defer convScratch.Put(stageBuf)
-		return l.run(s, *inBuf, *outBuf, *stageBuf, xv, wb, bias, residual, act, out, 0, jobs)
-	}
-	job := depthwiseJob{l: l, s: s, xv: xv, wb: wb, bias: bias, residual: residual, act: act, out: out}
-	depthwiseTasks.Run(ctx, jobs, 1, &job)
-	return nil
+	return runDepthwise(ctx, &depthwiseJob{s: s, xv: xv, w: wb, bias: bias, residual: residual, act: act, out: out})
 }
 
-// depthwiseJob is convDepthwiseBlocked's work for the workers.
-type depthwiseJob struct {
-	l                           *blockedDepthwise
-	s                           *convShape
-	xv, wb, bias, residual, out []float32
-	act                         func([]float32)
+// bandBuffers are the scratch buffers one goroutine computes bands with: the interleaved input
+// and output rows, and the staging rows of an interleave done in one call.
+type bandBuffers struct{ in, out, stage *[]float32 }
+
+func (l *blockedDepthwise) buffers() bandBuffers {
+	return bandBuffers{getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)}
 }
 
-var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
-
-// Chunk implements workers.Task: (image, channel block) jobs [lo, hi). The checks that can fail
-// in run guard the layout's own arithmetic, so a failure is a bug: it panics, and the runtime
-// reports it as the node's error.
-func (j *depthwiseJob) Chunk(lo, hi int) {
-	l := j.l
-	inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
-	defer convScratch.Put(inBuf)
-	defer convScratch.Put(outBuf)
-	defer convScratch.Put(stageBuf)
-	if err := l.run(j.s, *inBuf, *outBuf, *stageBuf, j.xv, j.wb, j.bias, j.residual, j.act, j.out, lo, hi); err != nil {
-		panic(err)
-	}
+func (b bandBuffers) put() {
+	convScratch.Put(b.in)
+	convScratch.Put(b.out)
+	convScratch.Put(b.stage)
 }
 
 // run computes the (image, channel block) jobs [lo, hi).

@@ -187,10 +187,8 @@ func (j *expandBand) Chunk(lo, hi int) {
 	const cb = gemm.ChannelBlock
 	s2 := j.g.dw
 	l := s2.blocked
-	inBuf, outBuf, stageBuf := getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)
-	defer convScratch.Put(inBuf)
-	defer convScratch.Put(outBuf)
-	defer convScratch.Put(stageBuf)
+	bufs := l.buffers()
+	defer bufs.put()
 	ow := s2.out[1]
 	for blk := lo; blk < hi; blk++ {
 		w := j.wb[blk*s2.kSize*cb : (blk+1)*s2.kSize*cb]
@@ -199,7 +197,7 @@ func (j *expandBand) Chunk(lo, hi int) {
 			blockBias = j.bias[blk*cb : (blk+1)*cb]
 		}
 		plane0 := j.b*s2.c + blk*cb
-		if err := l.band(s2, *inBuf, *outBuf, *stageBuf, j.band[blk*cb*j.n:], j.n, j.y0, w, blockBias, j.out, plane0, j.oy0, j.oy1); err != nil {
+		if err := l.band(s2, *bufs.in, *bufs.out, *bufs.stage, j.band[blk*cb*j.n:], j.n, j.y0, w, blockBias, j.out, plane0, j.oy0, j.oy1); err != nil {
 			panic(err)
 		}
 		if act := j.k.dw.act; act != nil {
