@@ -165,7 +165,7 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	res, err := calibrate.Calibrate(m, data, opts)
 	done()
 	if errors.Is(err, calibrate.ErrNoSites) {
-		return &exitError{code: 2, err: fmt.Errorf("%s: %w; nothing written", in, err)}
+		return &exitError{code: exitNothingToDo, err: fmt.Errorf("%s: %w; nothing written", in, err)}
 	}
 	if err != nil {
 		return fmt.Errorf("calibrate %s: %w", in, err)

@@ -194,11 +194,11 @@ func TestCalibrationDataErrors(t *testing.T) {
 }
 
 func TestRewriteCalibNothingToDo(t *testing.T) {
-	// digits_cnn has only ReLUs: asking for GELU sites selects nothing, exit status 2.
+	// digits_cnn has only ReLUs: asking for GELU sites selects nothing, exit status 3.
 	_, err := executeCLI(t, "rewrite", bundled(t, "digits_cnn", "model.onnx"), "--match", "gelu", "--to", "pwlu",
 		"--calib", bundled(t, "digits_data", "calib_x.npy"), "-o", filepath.Join(t.TempDir(), "out.onnx"))
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 {
-		t.Errorf("got %v, want exit status 2", err)
+	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
+		t.Errorf("got %v, want exit status 3", err)
 	}
 }

@@ -22,7 +22,7 @@ var rootCmd = &cobra.Command{
 	SilenceErrors: true,
 }
 
-// exitError carries a specific exit status out of a command (2: nothing to do).
+// exitError carries a specific exit status (see exitcodes.go) out of a command.
 type exitError struct {
 	code int
 	err  error

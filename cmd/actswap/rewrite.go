@@ -33,7 +33,7 @@ node, writing the result to OUT. Without --calib the parameters are the uncalibr
 (exact for ReLU with pwlu and crrelu; see the rewrite package documentation for their GELU error);
 with --calib DATA they are fitted to the activations that DATA produces.
 
-Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 2
+Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 3
 means nothing was replaced and nothing was written.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -118,10 +118,10 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 		}
 	}
 	if len(rep.Found) == 0 {
-		return &exitError{code: 2, err: fmt.Errorf("no ReLU or GELU activations found in %s; nothing written", in)}
+		return &exitError{code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU activations found in %s; nothing written", in)}
 	}
 	if len(rep.Replaced) == 0 {
-		return &exitError{code: 2, err: fmt.Errorf("none of the %d activation sites in %s was replaced; nothing written", len(rep.Found), in)}
+		return &exitError{code: exitNothingToDo, err: fmt.Errorf("none of the %d activation sites in %s was replaced; nothing written", len(rep.Found), in)}
 	}
 	if err := onnx.SaveFile(out, f.out, onnx.RefuseOverwrite(in)); err != nil {
 		return err

@@ -54,20 +54,20 @@ func TestRewriteCommand(t *testing.T) {
 		t.Fatalf("output = input: error %v", err)
 	}
 
-	// A model without sites: exit status 2, nothing written.
+	// A model without sites: exit status 3, nothing written.
 	none := filepath.Join(dir, "none.onnx")
 	err = runRewrite(&bytes.Buffer{}, out, rewriteFlags{out: none, to: "pwlu", match: "relu,gelu"})
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 {
-		t.Fatalf("model without sites: error %v, want exit status 2", err)
+	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
+		t.Fatalf("model without sites: error %v, want exit status 3", err)
 	}
 	if _, err := os.Stat(none); !os.IsNotExist(err) {
 		t.Fatal("a model without sites was written")
 	}
-	// Every site filtered out: also status 2.
+	// Every site filtered out: also status 3.
 	err = runRewrite(&bytes.Buffer{}, model, rewriteFlags{out: none, to: "pwlu", match: "gelu"})
-	if !errors.As(err, &ee) || ee.code != 2 {
-		t.Fatalf("nothing selected: error %v, want exit status 2", err)
+	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
+		t.Fatalf("nothing selected: error %v, want exit status 3", err)
 	}
 }
 
