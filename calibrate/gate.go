@@ -1,11 +1,14 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/actswap/actswap/tensor"
 )
 
 // Gate is a quality gate on a comparison: per output, the largest relative L2 error and the
@@ -28,6 +31,15 @@ type GateCheck struct {
 	Passed bool    `json:"passed"`
 	// On names the rows checked: "held_out" or "in_sample" (when no row was held out).
 	On string `json:"on"`
+}
+
+// MarshalJSON writes a non-finite value as "NaN" or "Infinity" (encoding/json refuses them).
+func (c GateCheck) MarshalJSON() ([]byte, error) {
+	type plain GateCheck
+	return json.Marshal(struct {
+		plain
+		Value any `json:"value"`
+	}{plain(c), tensor.JSONFloat(c.Value)})
 }
 
 func (c GateCheck) String() string {

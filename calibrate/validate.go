@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -55,6 +56,15 @@ type ValidatedCandidate struct {
 	// RelL2 is ‖rewritten − original‖₂ / ‖original‖₂ pooled over every output: the choice's objective.
 	RelL2         float64 `json:"rel_l2_err"`
 	Top1Agreement float64 `json:"top1_agreement"`
+}
+
+// MarshalJSON writes a non-finite error as "NaN" or "Infinity" (encoding/json refuses them).
+func (c ValidatedCandidate) MarshalJSON() ([]byte, error) {
+	type plain ValidatedCandidate
+	return json.Marshal(struct {
+		plain
+		RelL2 any `json:"rel_l2_err"`
+	}{plain(c), tensor.JSONFloat(c.RelL2)})
 }
 
 // resultCandidate is one complete set of site parameters and the model it makes.

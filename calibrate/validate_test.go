@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"io"
 	"math"
 	"strings"
@@ -121,6 +122,9 @@ func TestGateChecks(t *testing.T) {
 	}
 	if !GateFailed(checks) {
 		t.Error("GateFailed")
+	}
+	if b, err := json.Marshal(checks); err != nil || !strings.Contains(string(b), `"value":"NaN"`) {
+		t.Errorf("a NaN check must encode: %s %v", b, err)
 	}
 	for _, bad := range []string{"x", "-1", "NaN", "a=1,a=2", "=0.1", "1.5"} {
 		if _, err := ParseGateLimits("--min-agreement", bad, true); err == nil {

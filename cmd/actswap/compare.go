@@ -24,7 +24,12 @@ func init() {
 		Long: `Run ORIGINAL and REWRITTEN on every batch of DATA (.npy, .npz, backend-test folder or image
 folder) and report, per output, the largest absolute difference and the relative L2 error
 ‖rewritten − original‖/‖original‖; the top-1 agreement (argmax over the last axis of the first
-output); and, with --labels (an integer .npy, one label per row), both models' accuracy.
+output); and, with --labels (an integer .npy, one class index per row, 0 to the number of classes
+- 1), both models' accuracy.
+
+NaN and Inf values are counted per output and model. The errors are measured over the elements
+finite in both models; when the rewritten model gives NaN or Inf where the original is finite, or
+no element is finite in both, the comparison fails with exit status 4 (after printing).
 
 When DATA is the file REWRITTEN was calibrated on (recorded in its metadata), or with --holdout F,
 the rows are also reported apart: in_sample (fitted on) and held_out (never seen by the fits);
@@ -106,23 +111,31 @@ when none are known) and exit with status 4 when missed.`,
 				if err := enc.Encode(res); err != nil {
 					return err
 				}
-				return gateError(res.Gate)
-			}
-			fmt.Fprintf(w, "original      %s\nrewritten     %s\n", args[0], args[1])
-			res.Comparison.WriteText(w)
-			if res.InSample != nil {
-				fmt.Fprintf(w, "\nin sample (rows the parameters were fitted on; %s):", res.Split)
-				res.InSample.WriteText(w)
-			}
-			if res.HeldOut != nil {
-				fmt.Fprint(w, "\nheld out (rows the fits never saw):")
-				res.HeldOut.WriteText(w)
-			}
-			for i, c := range res.Gate {
-				if i == 0 {
-					fmt.Fprintln(w, "\nquality gate:")
+			} else {
+				fmt.Fprintf(w, "original      %s\nrewritten     %s\n", args[0], args[1])
+				res.Comparison.WriteText(w)
+				if res.InSample != nil {
+					fmt.Fprintf(w, "\nin sample (rows the parameters were fitted on; %s):", res.Split)
+					res.InSample.WriteText(w)
 				}
-				fmt.Fprintf(w, "  %s\n", c)
+				if res.HeldOut != nil {
+					fmt.Fprint(w, "\nheld out (rows the fits never saw):")
+					res.HeldOut.WriteText(w)
+				}
+				for i, c := range res.Gate {
+					if i == 0 {
+						fmt.Fprintln(w, "\nquality gate:")
+					}
+					fmt.Fprintf(w, "  %s\n", c)
+				}
+			}
+			for _, c := range []*calibrate.Comparison{res.Comparison, res.HeldOut} {
+				if c == nil {
+					continue
+				}
+				if err := c.CheckFinite(); err != nil {
+					return &exitError{code: exitQualityFailed, err: fmt.Errorf("compare %s with %s: %w", args[1], args[0], err)}
+				}
 			}
 			return gateError(res.Gate)
 		},
@@ -130,7 +143,7 @@ when none are known) and exit with status 4 when missed.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "", "input data (.npy, .npz, backend-test folder or image folder)")
 	fl.StringVar(&labels, "labels", "", "integer class labels (.npy), one per row, for accuracy")
-	fl.BoolVar(&asJSON, "json", false, "print JSON: outputs[{name,max_abs_err,rel_l2_err}], top1_agreement, accuracy{original,rewritten}")
+	fl.BoolVar(&asJSON, "json", false, "print JSON: outputs[{name,max_abs_err,rel_l2_err,non_finite}], top1_agreement, accuracy{original,rewritten}; non-finite errors as \"NaN\", \"Infinity\"")
 	fl.IntVar(&f.batch, "batch", calibrate.DefaultBatch, "rows per batch")
 	fl.IntVar(&f.threads, "threads", 0, "goroutines kernels may use (default: all cores)")
 	fl.StringVar(&f.size, "size", "", "image folders: resize to HxW (or N for N×N)")
