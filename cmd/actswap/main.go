@@ -16,8 +16,8 @@ import (
 var Version = "0.1.0-dev"
 
 var rootCmd = &cobra.Command{
-	Use:           "actswap",
-	Short:         "Swap ReLU/GELU in ONNX models for Zorro, PWLU or CRReLU, calibrate, run and serve them",
+	Use:   "actswap",
+	Short: "Swap ReLU/GELU in ONNX models for Zorro, PWLU or CRReLU, calibrate, run and serve them",
 	Long: `actswap swaps the ReLU/GELU activations of ONNX models for Zorro, PWLU or CRReLU, calibrates
 them, compares the result with the original, and runs and serves models with its own runtime.
 
