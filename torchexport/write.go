@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 )
 
@@ -124,7 +125,7 @@ func replaceFolder(dir string, files map[string][]byte) (err error) {
 		}
 	}()
 	for name, data := range files {
-		if err = onnx.WriteFileAtomic(filepath.Join(tmp, name), data); err != nil {
+		if err = outfile.WriteFile(filepath.Join(tmp, name), data); err != nil {
 			return err
 		}
 	}

@@ -6,13 +6,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
 )
 
 func TestExportTorchCommand(t *testing.T) {
 	model := filepath.Join("..", "..", "models", "digits_cnn", "model.onnx")
 	dir := t.TempDir()
 	rewritten := filepath.Join(dir, "cnn_pwlu.onnx")
-	if err := runRewrite(&bytes.Buffer{}, model, rewriteFlags{out: rewritten, to: "pwlu", match: "relu,gelu"}); err != nil {
+	orig, err := onnx.LoadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := rewrite.Apply(orig, rewrite.Options{To: onnxops.FamilyPWLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.SaveFile(m, rewritten); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "torch")
