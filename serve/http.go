@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.handleModelReady)
 	mux.HandleFunc("POST /v2/models/{name}/infer", s.handleInfer)
 	mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.handleInfer)
+	s.repositoryRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{404, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
@@ -72,7 +73,7 @@ func statusOf(err error) int {
 
 // record counts a finished infer request and its latency.
 func (s *Server) record(model, protocol string, status int, start time.Time) {
-	if _, known := s.repo.models[model]; !known {
+	if !s.repo.has(model) {
 		model = "_unknown" // keeps label cardinality bounded whatever clients send
 	}
 	s.metrics.requests.WithLabelValues(model, protocol, strconv.Itoa(status)).Inc()

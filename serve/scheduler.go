@@ -24,6 +24,10 @@ type scheduler struct {
 	metrics  *metrics
 	wg       sync.WaitGroup
 	closing  chan struct{}
+	// closeMu orders submit against close: a model unloaded while requests arrive answers 503
+	// instead of sending on a closed queue.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 type pending struct {
@@ -33,6 +37,7 @@ type pending struct {
 	rows    int
 	key     string // requests with equal keys can share a batch
 	done    chan result
+	queued  time.Time
 }
 
 type result struct {
@@ -63,13 +68,20 @@ func newScheduler(m *Model, opts Options, met *metrics) *scheduler {
 
 // submit queues one validated request and waits for its outputs.
 func (s *scheduler) submit(ctx context.Context, feed map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
-	p := &pending{ctx: ctx, feed: feed, outputs: outputs, done: make(chan result, 1)}
+	p := &pending{ctx: ctx, feed: feed, outputs: outputs, done: make(chan result, 1), queued: time.Now()}
 	p.rows, p.key = batchKey(feed, outputs, s.maxBatch > 1)
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, &httpError{503, fmt.Sprintf("model %q version %s is being unloaded; retry later", s.model.Name, s.model.Version)}
+	}
 	select {
 	case s.queue <- p:
 	default:
+		s.closeMu.RUnlock()
 		return nil, &httpError{503, fmt.Sprintf("model %q: request queue is full (%d waiting); retry later", s.model.Name, cap(s.queue))}
 	}
+	s.closeMu.RUnlock()
 	select {
 	case r := <-p.done:
 		return r.outputs, r.err
@@ -164,7 +176,9 @@ func (s *scheduler) runBatch(batch []*pending) {
 	batch = live
 	s.metrics.batchSize.WithLabelValues(s.model.Name).Observe(float64(batchRows(batch)))
 	if len(batch) == 1 {
+		started := time.Now()
 		out, err := s.model.session.Run(batch[0].feed, batch[0].outputs...)
+		s.model.stats.execution(batchRows(batch), []time.Time{batch[0].queued}, started, time.Since(started))
 		batch[0].done <- result{out, wrapRunError(err)}
 		return
 	}
@@ -176,7 +190,13 @@ func (s *scheduler) runBatch(batch []*pending) {
 		}
 		feed[name] = tensor.ConcatRows(parts)
 	}
+	started := time.Now()
 	out, err := s.model.session.Run(feed, batch[0].outputs...)
+	queued := make([]time.Time, len(batch))
+	for i, p := range batch {
+		queued[i] = p.queued
+	}
+	s.model.stats.execution(batchRows(batch), queued, started, time.Since(started))
 	if err != nil {
 		for _, p := range batch {
 			p.done <- result{nil, wrapRunError(err)}
@@ -216,6 +236,11 @@ func wrapRunError(err error) error {
 
 // close stops accepting requests and waits for queued ones to finish.
 func (s *scheduler) close() {
-	close(s.queue)
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+	s.closeMu.Unlock()
 	s.wg.Wait()
 }

@@ -45,7 +45,9 @@ func Float64s(t *Tensor) ([]float64, bool) {
 			}
 		}
 	default:
-		return nil, false
+		if !lowBitFloat64s(out, t.Data) {
+			return nil, false
+		}
 	}
 	return out, true
 }

@@ -507,6 +507,9 @@ func dataLen(data any) int {
 	case []string:
 		return len(d)
 	}
+	if b, ok := byteElems(data); ok {
+		return len(b)
+	}
 	return -1
 }
 
