@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -41,74 +42,70 @@ type binaryInput struct {
 	size  int
 }
 
-// decodeRESTRequest reads a V2 JSON request from header token by token, writing "data" arrays
-// straight into typed tensors: nothing is materialised as generic Go values, so a request costs
-// its tensors plus a small decoder buffer (plus, only when an input's "data" comes before its
-// "datatype" or "shape", a copy of that array's text). Inputs sent with binary_data_size take
-// their bytes from binary, which is read only after the header has been checked.
+// decodeRESTRequest reads a V2 JSON request from header, writing "data" arrays straight into
+// typed tensors: nothing is materialised as generic Go values, so a request costs its tensors
+// plus a small read buffer (plus, only when an input's "data" comes before its "datatype" or
+// "shape", a copy of that array's text). Inputs sent with binary_data_size take their bytes from
+// binary, which is read only after the header has been checked.
 func decodeRESTRequest(header io.Reader, binary io.Reader, lim decodeLimits) (*restRequest, error) {
-	dec := json.NewDecoder(header)
-	dec.UseNumber()
+	sc := newJSONScanner(header)
 	req := &restRequest{}
 	var pendingBinary []binaryInput
 	elements := 0
 	seen := map[string]bool{}
-	if err := expectDelim(dec, '{', "request"); err != nil {
-		return nil, err
-	}
-	for dec.More() {
-		key, err := objectKey(dec, "request")
-		if err != nil {
-			return nil, err
-		}
+	err := sc.object(func(key string) error {
 		if seen[key] {
-			return nil, badRequest("request: field %q given twice", key)
+			return badRequest("request: field %q given twice", key)
 		}
 		seen[key] = true
 		switch key {
 		case "id":
-			if err := dec.Decode(&req.id); err != nil {
-				return nil, badRequest("request: id: %v", err)
+			id, err := sc.stringValue()
+			if err != nil {
+				return badRequest("request: id: %v", err)
 			}
+			req.id = id
 		case "parameters":
-			var params map[string]any
-			if err := dec.Decode(&params); err != nil {
-				return nil, badRequest("request: parameters: %v", err)
+			params, err := parameters(sc)
+			if err != nil {
+				return badRequest("request: parameters: %v", err)
 			}
 			if req.binaryOutput, err = boolParam(params, "binary_data_output"); err != nil {
-				return nil, badRequest("request: parameters: %v", err)
+				return badRequest("request: parameters: %v", err)
 			}
 		case "inputs":
-			if err := expectDelim(dec, '[', "inputs"); err != nil {
-				return nil, err
+			if err := sc.expect('['); err != nil {
+				return badRequest("inputs: %v", err)
 			}
-			for dec.More() {
-				in, bin, err := decodeRESTInput(dec, len(req.inputs), lim, &elements)
+			return sc.array(func() error {
+				in, bin, err := decodeRESTInput(sc, len(req.inputs), lim, &elements)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				if bin != nil {
 					pendingBinary = append(pendingBinary, *bin)
 				}
 				req.inputs = append(req.inputs, in)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, badRequest("inputs: %v", err)
-			}
+				return nil
+			})
 		case "outputs":
+			raw, err := sc.rawValue()
+			if err != nil {
+				return badRequest("outputs: %v", err)
+			}
 			var outs []struct {
 				Name       string         `json:"name"`
 				Parameters map[string]any `json:"parameters"`
 			}
-			if err := dec.Decode(&outs); err != nil {
-				return nil, badRequest("outputs: %v", err)
+			if err := json.Unmarshal(raw, &outs); err != nil {
+				return badRequest("outputs: %v", err)
 			}
 			for _, o := range outs {
 				ro := requestedOutput{name: o.Name}
 				if v, ok := o.Parameters["binary_data"]; ok {
 					b, isBool := v.(bool)
 					if !isBool {
-						return nil, badRequest("output %q: parameter binary_data is %v, want true or false", o.Name, v)
+						return badRequest("output %q: parameter binary_data is %v, want true or false", o.Name, v)
 					}
 					ro.binary = &b
 				}
@@ -116,16 +113,20 @@ func decodeRESTRequest(header io.Reader, binary io.Reader, lim decodeLimits) (*r
 			}
 		default:
 			// Unknown fields are ignored, as the protocol allows, without keeping their values.
-			if err := skipValue(dec); err != nil {
-				return nil, badRequest("request: %q: %v", key, err)
+			if err := sc.skipValue(); err != nil {
+				return badRequest("request: %q: %v", key, err)
 			}
 		}
+		return nil
+	})
+	if err == nil {
+		err = sc.end()
 	}
-	if _, err := dec.Token(); err != nil {
+	if err != nil {
+		if _, isHTTP := err.(*httpError); isHTTP {
+			return nil, err
+		}
 		return nil, badRequest("malformed JSON request: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("malformed JSON request: data after the request object")
 	}
 	if len(req.inputs) == 0 {
 		return nil, badRequest("request has no inputs")
@@ -152,13 +153,25 @@ func decodeRESTRequest(header io.Reader, binary io.Reader, lim decodeLimits) (*r
 	return req, nil
 }
 
+// parameters reads a parameters object; numbers stay json.Number so integers stay exact.
+func parameters(sc *jsonScanner) (map[string]any, error) {
+	raw, err := sc.rawValue()
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var params map[string]any
+	if err := dec.Decode(&params); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
 // decodeRESTInput decodes one element of "inputs". An input with binary_data_size comes back
 // without a tensor and with its binaryInput.
-func decodeRESTInput(dec *json.Decoder, index int, lim decodeLimits, elements *int) (inferInput, *binaryInput, error) {
+func decodeRESTInput(sc *jsonScanner, index int, lim decodeLimits, elements *int) (inferInput, *binaryInput, error) {
 	where := fmt.Sprintf("inputs[%d]", index)
-	if err := expectDelim(dec, '{', where); err != nil {
-		return inferInput{}, nil, err
-	}
 	var (
 		in       inferInput
 		datatype string
@@ -166,7 +179,7 @@ func decodeRESTInput(dec *json.Decoder, index int, lim decodeLimits, elements *i
 		shape    []int
 		dt       tensor.DType
 		params   map[string]any
-		rawData  json.RawMessage // "data" seen before datatype/shape: decoded at the end
+		rawData  []byte // "data" seen before datatype/shape: decoded at the end
 		haveData bool
 		seen     = map[string]bool{}
 	)
@@ -192,58 +205,63 @@ func decodeRESTInput(dec *json.Decoder, index int, lim decodeLimits, elements *i
 		}
 		return true, nil
 	}
-	for dec.More() {
-		key, err := objectKey(dec, where)
-		if err != nil {
-			return in, nil, err
-		}
+	err := sc.object(func(key string) error {
 		if seen[key] {
-			return in, nil, badRequest("%s: field %q given twice", where, key)
+			return badRequest("%s: field %q given twice", where, key)
 		}
 		seen[key] = true
+		var err error
 		switch key {
 		case "name":
-			if err := dec.Decode(&in.name); err != nil {
-				return in, nil, badRequest("%s: name: %v", where, err)
+			if in.name, err = sc.stringValue(); err != nil {
+				return badRequest("%s: name: %v", where, err)
 			}
 			where = fmt.Sprintf("input %q", in.name)
 		case "datatype":
-			if err := dec.Decode(&datatype); err != nil {
-				return in, nil, badRequest("%s: datatype: %v", where, err)
+			if datatype, err = sc.stringValue(); err != nil {
+				return badRequest("%s: datatype: %v", where, err)
 			}
 		case "shape":
-			if err := dec.Decode(&dims); err != nil {
-				return in, nil, badRequest("%s: shape: %v", where, err)
+			raw, err := sc.rawValue()
+			if err == nil {
+				err = json.Unmarshal(raw, &dims)
+			}
+			if err != nil {
+				return badRequest("%s: shape: %v", where, err)
 			}
 			if dims == nil {
 				dims = []int64{}
 			}
 		case "parameters":
-			if err := dec.Decode(&params); err != nil {
-				return in, nil, badRequest("%s: parameters: %v", where, err)
+			if params, err = parameters(sc); err != nil {
+				return badRequest("%s: parameters: %v", where, err)
 			}
 		case "data":
 			haveData = true
 			ok, err := ready()
 			if err != nil {
-				return in, nil, err
+				return err
 			}
 			if !ok {
-				if err := dec.Decode(&rawData); err != nil {
-					return in, nil, badRequest("%s: data: %v", where, err)
+				if rawData, err = sc.rawValue(); err != nil {
+					return badRequest("%s: data: %v", where, err)
 				}
-				continue
+				return nil
 			}
-			if in.tensor, err = decodeData(dec, dt, shape, lim); err != nil {
-				return in, nil, badRequest("%s: %v", where, err)
+			if in.tensor, err = decodeData(sc, dt, shape, lim); err != nil {
+				return badRequest("%s: %v", where, err)
 			}
 		default:
-			if err := skipValue(dec); err != nil {
-				return in, nil, badRequest("%s: %q: %v", where, key, err)
+			if err := sc.skipValue(); err != nil {
+				return badRequest("%s: %q: %v", where, key, err)
 			}
 		}
-	}
-	if _, err := dec.Token(); err != nil {
+		return nil
+	})
+	if err != nil {
+		if _, isHTTP := err.(*httpError); isHTTP {
+			return in, nil, err
+		}
 		return in, nil, badRequest("%s: %v", where, err)
 	}
 	for _, field := range []string{"name", "datatype", "shape"} {
@@ -268,9 +286,11 @@ func decodeRESTInput(dec *json.Decoder, index int, lim decodeLimits, elements *i
 	case !haveData:
 		return in, nil, badRequest("input %q: no data", in.name)
 	case rawData != nil:
-		inner := json.NewDecoder(bytes.NewReader(rawData))
-		inner.UseNumber()
+		inner := newJSONScanner(bytes.NewReader(rawData))
 		t, err := decodeData(inner, dt, shape, lim)
+		if err == nil {
+			err = inner.end()
+		}
 		if err != nil {
 			return in, nil, badRequest("input %q: %v", in.name, err)
 		}
@@ -282,18 +302,18 @@ func decodeRESTInput(dec *json.Decoder, index int, lim decodeLimits, elements *i
 // decodeData reads one "data" value into a new tensor of dt and shape. The array is either flat
 // (exactly the shape's element count) or nested exactly as the shape (every array at depth k
 // has shape[k] entries); anything else, ragged nesting included, is refused.
-func decodeData(dec *json.Decoder, dt tensor.DType, shape []int, lim decodeLimits) (*tensor.Tensor, error) {
+func decodeData(sc *jsonScanner, dt tensor.DType, shape []int, lim decodeLimits) (*tensor.Tensor, error) {
 	n := tensor.NumElements(shape)
 	// Each JSON element takes at least two bytes ("0,"), so a shape the body cannot fill is
 	// refused before anything is allocated for it.
 	if int64(n) > lim.bodyBytes/2+1 {
 		return nil, fmt.Errorf("shape %v needs %d elements, more than a %d-byte body can hold", shape, n, lim.bodyBytes)
 	}
-	if err := expectDelim(dec, '[', "data"); err != nil {
-		return nil, err
+	if err := sc.expect('['); err != nil {
+		return nil, fmt.Errorf("data: %v", err)
 	}
-	w := dataWriter{t: tensor.Zeros(dt, shape), n: n, shape: shape, leafDepth: -1}
-	if err := w.array(dec, 0); err != nil {
+	w := dataWriter{sc: sc, t: tensor.Zeros(dt, shape), n: n, shape: shape, leafDepth: -1}
+	if err := w.array(0); err != nil {
 		return nil, err
 	}
 	if w.i != n {
@@ -303,6 +323,7 @@ func decodeData(dec *json.Decoder, dt tensor.DType, shape []int, lim decodeLimit
 }
 
 type dataWriter struct {
+	sc        *jsonScanner
 	t         *tensor.Tensor
 	n, i      int // elements needed, written
 	shape     []int
@@ -311,45 +332,40 @@ type dataWriter struct {
 }
 
 // array reads the entries of an array whose '[' has been consumed, at the given depth.
-func (w *dataWriter) array(dec *json.Decoder, depth int) error {
+func (w *dataWriter) array(depth int) error {
 	count := 0
-	for dec.More() {
-		tok, err := dec.Token()
+	err := w.sc.array(func() error {
+		count++
+		c, err := w.sc.peek()
 		if err != nil {
-			return fmt.Errorf("data: %v", err)
+			return err
 		}
-		if d, isDelim := tok.(json.Delim); isDelim {
-			if d != '[' {
-				return fmt.Errorf("data: an object where a number or array belongs")
-			}
+		if c == '[' {
+			_, _ = w.sc.readByte()
 			if depth == 0 {
 				w.nested = true
 			}
 			if !w.nested || depth+1 >= len(w.shape) || (w.leafDepth >= 0 && depth+1 > w.leafDepth) {
-				return fmt.Errorf("data: nesting does not follow shape %v", w.shape)
+				return fmt.Errorf("nesting does not follow shape %v", w.shape)
 			}
-			if err := w.array(dec, depth+1); err != nil {
-				return err
-			}
-			count++
-			continue
+			return w.array(depth + 1)
 		}
 		if w.leafDepth < 0 {
 			w.leafDepth = depth
 		}
 		if depth != w.leafDepth || (w.nested && depth != len(w.shape)-1) {
-			return fmt.Errorf("data: nesting does not follow shape %v", w.shape)
+			return fmt.Errorf("nesting does not follow shape %v", w.shape)
 		}
 		if w.i >= w.n {
-			return fmt.Errorf("data has more than the %d elements shape %v needs", w.n, w.shape)
+			return fmt.Errorf("more than the %d elements shape %v needs", w.n, w.shape)
 		}
-		if err := setElement(w.t, w.i, tok); err != nil {
-			return fmt.Errorf("data[%d]: %v", w.i, err)
+		if err := w.element(c); err != nil {
+			return fmt.Errorf("element %d: %v", w.i, err)
 		}
 		w.i++
-		count++
-	}
-	if _, err := dec.Token(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("data: %v", err)
 	}
 	if w.nested && count != w.shape[depth] {
@@ -358,11 +374,18 @@ func (w *dataWriter) array(dec *json.Decoder, depth int) error {
 	return nil
 }
 
-// setElement stores one JSON token as element i of t. Floats also accept "NaN", "Infinity" and
-// "-Infinity", the strings the server writes for them.
-func setElement(t *tensor.Tensor, i int, tok json.Token) error {
-	switch v := tok.(type) {
-	case string:
+// element stores the next value, which starts with c, as element i. Floats also accept "NaN",
+// "Infinity" and "-Infinity", the strings the server writes for them.
+func (w *dataWriter) element(c byte) error {
+	t, i := w.t, w.i
+	switch c {
+	case '{':
+		return fmt.Errorf("an object where a number belongs")
+	case '"':
+		v, err := w.sc.stringValue()
+		if err != nil {
+			return err
+		}
 		if d, ok := t.Data.([]string); ok {
 			d[i] = v
 			return nil
@@ -371,19 +394,64 @@ func setElement(t *tensor.Tensor, i int, tok json.Token) error {
 			return setFloat(t, i, f)
 		}
 		return fmt.Errorf("string %q for a %s tensor", v, V2Datatype(t.DType))
-	case bool:
+	}
+	lit, err := w.sc.literal()
+	if err != nil {
+		return err
+	}
+	switch string(lit) {
+	case "true", "false":
 		d, ok := t.Data.([]bool)
 		if !ok {
 			return fmt.Errorf("boolean for a %s tensor", V2Datatype(t.DType))
 		}
-		d[i] = v
+		d[i] = lit[0] == 't'
 		return nil
-	case json.Number:
-		return setNumber(t, i, string(v))
-	case nil:
+	case "null":
 		return fmt.Errorf("null for a %s tensor", V2Datatype(t.DType))
 	}
-	return fmt.Errorf("%v is not a number", tok)
+	if !isJSONNumber(lit) {
+		return fmt.Errorf("%q is not a JSON number", lit)
+	}
+	// The text is parsed in place; strconv does not keep it (its errors are replaced below).
+	return setNumber(t, i, unsafe.String(&lit[0], len(lit)))
+}
+
+// isJSONNumber checks the JSON number grammar, which strconv is more lenient than (it takes
+// "+1", "Inf", hex and underscores).
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 func nonFiniteFloat(s string) (float64, bool) {
@@ -484,49 +552,6 @@ func setUint[T uint8 | uint16 | uint32 | uint64](d []T, i int, s string, bits in
 	}
 	d[i] = T(v)
 	return nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim, where string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return badRequest("malformed JSON request: %s: %v", where, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return badRequest("malformed JSON request: %s: want %q, got %v", where, want, tok)
-	}
-	return nil
-}
-
-func objectKey(dec *json.Decoder, where string) (string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", badRequest("malformed JSON request: %s: %v", where, err)
-	}
-	key, ok := tok.(string)
-	if !ok {
-		return "", badRequest("malformed JSON request: %s: key %v", where, tok)
-	}
-	return key, nil
-}
-
-// skipValue consumes one JSON value without keeping it.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('['), json.Delim('{'):
-			depth++
-		case json.Delim(']'), json.Delim('}'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
 }
 
 // boolParam reads an optional boolean parameter, refusing other types.
