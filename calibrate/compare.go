@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,13 +23,56 @@ type Comparison struct {
 	Rows          int       `json:"rows"`
 }
 
-// OutputError compares one output over the whole data set.
+// OutputError compares one output over the whole data set. MaxAbs and RelL2 are measured over
+// the elements that are finite in both models; an element that is finite in one model and not in
+// the other, or NaN against ±Inf, makes both +Inf; when no element is finite in both, nothing was
+// measured and both are NaN — never 0, which would read as a perfect match.
 type OutputError struct {
-	Name     string  `json:"name"`
-	MaxAbs   float64 `json:"max_abs_err"`
-	RelL2    float64 `json:"rel_l2_err"` // ‖rewritten − original‖₂ / ‖original‖₂
-	sumSqErr float64
-	sumSqRef float64
+	Name      string          `json:"name"`
+	MaxAbs    float64         `json:"max_abs_err"`
+	RelL2     float64         `json:"rel_l2_err"` // ‖rewritten − original‖₂ / ‖original‖₂
+	NonFinite NonFiniteCounts `json:"non_finite"`
+	sumSqErr  float64
+	sumSqRef  float64
+	compared  int // elements finite in both models
+}
+
+// NonFiniteCounts counts the NaN and ±Inf elements of one output in each model.
+type NonFiniteCounts struct {
+	OriginalNaN  int `json:"original_nan"`
+	OriginalInf  int `json:"original_inf"`
+	RewrittenNaN int `json:"rewritten_nan"`
+	RewrittenInf int `json:"rewritten_inf"`
+	// Introduced counts the elements finite in the original and NaN or ±Inf in the rewritten model.
+	Introduced int `json:"introduced"`
+}
+
+// MarshalJSON writes the errors as numbers when finite and as the strings "NaN", "Infinity" and
+// "-Infinity" otherwise (encoding/json refuses non-finite numbers).
+func (o OutputError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name      string          `json:"name"`
+		MaxAbs    any             `json:"max_abs_err"`
+		RelL2     any             `json:"rel_l2_err"`
+		NonFinite NonFiniteCounts `json:"non_finite"`
+	}{o.Name, tensor.JSONFloat(o.MaxAbs), tensor.JSONFloat(o.RelL2), o.NonFinite})
+}
+
+// CheckFinite returns an error naming the first output in which the rewritten model gives NaN or
+// ±Inf where the original is finite, or in which no element is finite in both models (nothing
+// was measured); nil when every output was measured on finite values.
+func (c *Comparison) CheckFinite() error {
+	for _, o := range c.Outputs {
+		if n := o.NonFinite.Introduced; n > 0 {
+			return fmt.Errorf("output %q: the rewritten model gives NaN or Inf in %d element(s) where the original is finite", o.Name, n)
+		}
+	}
+	for _, o := range c.Outputs {
+		if math.IsNaN(o.RelL2) {
+			return fmt.Errorf("output %q: no element is finite in both models (original: %d NaN, %d Inf); nothing was compared", o.Name, o.NonFinite.OriginalNaN, o.NonFinite.OriginalInf)
+		}
+	}
+	return nil
 }
 
 // Accuracy is top-1 accuracy against labels.
@@ -41,6 +85,7 @@ type Accuracy struct {
 type Labels struct {
 	path   string
 	stream *npyStream
+	taken  int // labels returned since Reset, to name a bad row
 }
 
 // OpenLabels opens a 1-D (or N×1) integer .npy of labels.
@@ -69,6 +114,7 @@ func (l *Labels) Reset() error {
 		return fmt.Errorf("%s: labels must be integers, one per row; got %v of shape %v", l.path, s.elem, s.shape)
 	}
 	l.stream = s
+	l.taken = 0
 	return nil
 }
 
@@ -84,7 +130,26 @@ func (l *Labels) Take(n int) ([]int64, error) {
 	if t.Len() != n {
 		return nil, fmt.Errorf("%s: fewer labels than data rows", l.path)
 	}
-	return t.I64(), nil
+	v := t.I64()
+	for i, c := range v {
+		if c < 0 {
+			return nil, fmt.Errorf("%s: row %d: label %d is negative; labels are class indices 0, 1, ...", l.path, l.taken+i, c)
+		}
+	}
+	l.taken += n
+	return v, nil
+}
+
+// checkClasses refuses labels (the last batch Take returned) that name no class of an output
+// with classes entries on its last axis.
+func (l *Labels) checkClasses(labels []int64, classes int) error {
+	first := l.taken - len(labels)
+	for i, c := range labels {
+		if c >= int64(classes) {
+			return fmt.Errorf("%s: row %d: label %d is out of range: the model's first output has %d classes (0 to %d)", l.path, first+i, c, classes, classes-1)
+		}
+	}
+	return nil
 }
 
 // Close releases the file.
@@ -165,9 +230,14 @@ func Compare(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, thre
 			if want, err = labels.Take(len(ta)); err != nil {
 				return nil, err
 			}
+			if out := ra[names[0]]; out.Rank() > 0 {
+				if err := labels.checkClasses(want, out.Shape[out.Rank()-1]); err != nil {
+					return nil, err
+				}
+			}
 		}
 		for r := range ta {
-			if ta[r] == tb[r] {
+			if ta[r] >= 0 && ta[r] == tb[r] {
 				agree++
 			}
 			if want != nil {
@@ -188,13 +258,7 @@ func Compare(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, thre
 		return nil, fmt.Errorf("%s: %d labels for %d data rows", labels.path, rows+labels.stream.rowsLeft, rows)
 	}
 	for i := range cmp.Outputs {
-		o := &cmp.Outputs[i]
-		switch {
-		case o.sumSqRef > 0:
-			o.RelL2 = math.Sqrt(o.sumSqErr / o.sumSqRef)
-		case o.sumSqErr > 0:
-			o.RelL2 = math.Inf(1)
-		}
+		cmp.Outputs[i].finish()
 	}
 	cmp.Rows = rows
 	cmp.Top1Agreement = float64(agree) / float64(rows)
@@ -219,20 +283,56 @@ func (o *OutputError) add(ref, got *tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
+	nf := &o.NonFinite
 	for i := range x {
-		d := y[i] - x[i]
-		if math.IsNaN(d) && !(math.IsNaN(x[i]) && math.IsNaN(y[i])) {
+		finiteX, finiteY := isFinite(x[i]), isFinite(y[i])
+		if finiteX && finiteY {
+			d := y[i] - x[i]
+			o.MaxAbs = math.Max(o.MaxAbs, math.Abs(d))
+			o.sumSqErr += d * d
+			o.sumSqRef += x[i] * x[i]
+			o.compared++
+			continue
+		}
+		countNonFinite(x[i], &nf.OriginalNaN, &nf.OriginalInf)
+		countNonFinite(y[i], &nf.RewrittenNaN, &nf.RewrittenInf)
+		if finiteX {
+			nf.Introduced++
+		}
+		bothNaN := math.IsNaN(x[i]) && math.IsNaN(y[i])
+		if !bothNaN && x[i] != y[i] { // the same infinity agrees; anything else differs without bound
 			o.MaxAbs = math.Inf(1)
-			continue
+			o.sumSqErr = math.Inf(1)
 		}
-		if math.IsNaN(d) || (math.IsInf(x[i], 0) && x[i] == y[i]) {
-			continue
-		}
-		o.MaxAbs = math.Max(o.MaxAbs, math.Abs(d))
-		o.sumSqErr += d * d
-		o.sumSqRef += x[i] * x[i]
 	}
 	return nil
+}
+
+// finish turns the sums into the relative L2 error.
+func (o *OutputError) finish() {
+	switch {
+	case o.compared == 0 && o.NonFinite.any() && !math.IsInf(o.sumSqErr, 1):
+		o.MaxAbs, o.RelL2 = math.NaN(), math.NaN()
+	case o.sumSqRef > 0:
+		o.RelL2 = math.Sqrt(o.sumSqErr / o.sumSqRef)
+	case o.sumSqErr > 0:
+		o.RelL2 = math.Inf(1)
+	}
+}
+
+func (n NonFiniteCounts) any() bool {
+	return n.OriginalNaN+n.OriginalInf+n.RewrittenNaN+n.RewrittenInf > 0
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func countNonFinite(x float64, nan, inf *int) {
+	switch {
+	case math.IsNaN(x):
+		*nan++
+	case math.IsInf(x, 0):
+		*inf++
+	}
 }
 
 // float64Values widens any numeric tensor.
@@ -264,7 +364,8 @@ func float64Values(t *tensor.Tensor) ([]float64, error) {
 	return out, nil
 }
 
-// argmaxLast returns, for each row (every index but the last axis), the index of the largest value.
+// argmaxLast returns, for each row (every index but the last axis), the index of the largest value,
+// or -1 when the row holds a NaN.
 func argmaxLast(t *tensor.Tensor) ([]int, error) {
 	if t.Rank() == 0 {
 		return []int{0}, nil
@@ -282,6 +383,10 @@ func argmaxLast(t *tensor.Tensor) ([]int, error) {
 		row := v[r*k : (r+1)*k]
 		best := 0
 		for j, x := range row {
+			if math.IsNaN(x) {
+				best = -1 // a row with NaN has no top-1: it agrees with nothing and matches no label
+				break
+			}
 			if x > row[best] {
 				best = j
 			}

@@ -101,6 +101,10 @@ func (c *Comparison) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%-30s %12s %12s\n", "output", "max abs err", "rel L2 err")
 	for _, o := range c.Outputs {
 		fmt.Fprintf(w, "%-30s %12.3g %12.3g\n", o.Name, o.MaxAbs, o.RelL2)
+		if n := o.NonFinite; n.any() {
+			fmt.Fprintf(w, "  non-finite: original %d NaN, %d Inf; rewritten %d NaN, %d Inf; %d where the original is finite\n",
+				n.OriginalNaN, n.OriginalInf, n.RewrittenNaN, n.RewrittenInf, n.Introduced)
+		}
 	}
 	fmt.Fprintf(w, "top-1 agreement  %.2f%%\n", 100*c.Top1Agreement)
 	if c.Accuracy != nil {

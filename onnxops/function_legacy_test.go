@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
@@ -35,7 +36,7 @@ func atOpset(t *testing.T, m *onnx.ModelProto, fam Family, opset, ir int64) {
 // and negative), NaN, ±Inf and Zorro with a·b > 90 included, against the float64 reference.
 func TestLegacyFunctionsAgainstORT(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	bumpy := PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
 	asym := ZorroParams{AN: 0.7, BN: -1.5, AP: 2.2, BP: 0.9, InScale: 1.3, InShift: 0.1, OutScale: 0.8, OutShift: 0.05}
@@ -98,7 +99,7 @@ func TestLegacyFunctionEdges(t *testing.T) {
 		t.Error("AttachFunctions at opset 7: no error")
 	}
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(23, 24))
 	zorro := kernelCase{"zorro gate", FamilyZorro, []Params{gated(SigmoidZorro(4, 2, 0.5))}, true}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
@@ -49,7 +50,7 @@ func ortShapes(c int) []struct {
 // actswap's kernel (through the registry) on the same inputs, NaN and ±Inf included.
 func TestFunctionsAgainstORT(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range kernelCases() {
@@ -94,7 +95,7 @@ func TestFunctionsAgainstORT(t *testing.T) {
 // follows it), against the float64 reference.
 func TestFunctionTypesAndOpsets(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(13, 14))
 	cases := []kernelCase{

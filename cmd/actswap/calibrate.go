@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/actswap/actswap/calibrate"
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
 )
@@ -35,7 +36,7 @@ type calibFlags struct {
 func addCalibTuningFlags(cmd *cobra.Command, f *calibFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.objective, "objective", "match", "match: approximate the original activation on the data; init: the papers' initialisation from the statistics")
-	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, "PWLU intervals N")
+	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, fmt.Sprintf("PWLU intervals N, 1 to %d (the fit sees the data through a %d-bin histogram: more intervals have no data of their own)", calibrate.MaxPWLUPoints, calibrate.DefaultBins))
 	fl.BoolVar(&f.sequential, "sequential", false, "fit sites in graph order, each chosen by the end-to-end output error of the model with the earlier sites already replaced")
 	fl.BoolVar(&f.perChannel, "per-channel", false, "one parameter set per channel (axis 1)")
 	fl.IntVar(&f.batch, "batch", calibrate.DefaultBatch, "rows per batch when streaming the data")
@@ -76,8 +77,14 @@ func (f calibFlags) options() (calibrate.Options, error) {
 	if err != nil {
 		return calibrate.Options{}, fmt.Errorf("--objective: %w", err)
 	}
-	if f.pwluPoints < 1 {
-		return calibrate.Options{}, fmt.Errorf("--pwlu-points %d: need at least 1", f.pwluPoints)
+	if f.pwluPoints < 1 || f.pwluPoints > calibrate.MaxPWLUPoints {
+		return calibrate.Options{}, fmt.Errorf("--pwlu-points %d: want 1 to %d", f.pwluPoints, calibrate.MaxPWLUPoints)
+	}
+	if f.batch < 1 {
+		return calibrate.Options{}, fmt.Errorf("--batch %d: want at least 1 row", f.batch)
+	}
+	if f.threads < 0 {
+		return calibrate.Options{}, fmt.Errorf("--threads %d: want 0 (all cores) or more", f.threads)
 	}
 	return calibrate.Options{
 		Fit:        calibrate.FitOptions{Objective: obj, PWLUPoints: f.pwluPoints},
@@ -115,25 +122,28 @@ func progress(what string) (func(rows int), func()) {
 	return func(rows int) { bar.Add(rows) }, func() { bar.Finish() }
 }
 
-// checkOutput refuses to clobber the input or, without force, an existing file.
-func checkOutput(in, out string, force bool) error {
+// calibOnlyFlags are the flags of `rewrite` that only mean something with --calib.
+var calibOnlyFlags = []string{"objective", "pwlu-points", "sequential", "per-channel", "batch", "threads", "report", "html", "size", "mean", "std"}
+
+// checkCalibOutputs applies the output rule (internal/outfile) to every file a calibration
+// writes — the model, --report and --html — before any work starts: none may be the input model
+// or the data, none another, and none an existing file without --force.
+func checkCalibOutputs(in, out string, force bool, f calibFlags, moreInputs ...string) error {
 	if out == "" {
 		return errors.New("no output path: give -o OUT")
 	}
-	if onnx.SameFile(in, out) {
-		return fmt.Errorf("refusing to overwrite the input model %s; choose another output path", in)
+	outputs := []outfile.Output{{Flag: "-o", Path: out}}
+	if f.report != "" {
+		outputs = append(outputs, outfile.Output{Flag: "--report", Path: f.report})
 	}
-	if _, err := os.Stat(out); err == nil && !force {
-		return fmt.Errorf("%s exists; use --force to overwrite it", out)
+	if f.html != "" {
+		outputs = append(outputs, outfile.Output{Flag: "--html", Path: f.html})
 	}
-	return nil
+	return outfile.Rule{Force: force, Inputs: append([]string{in, f.data}, moreInputs...)}.Check(outputs...)
 }
 
 // runCalibratedRewrite is `actswap rewrite MODEL --calib DATA`: rewrite with fitted parameters.
 func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
-	if err := checkOutput(in, f.out, f.force); err != nil {
-		return err
-	}
 	auto := strings.EqualFold(f.to, "auto")
 	parse := f
 	if auto {
@@ -145,6 +155,12 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	}
 	opts, err := f.calib.options()
 	if err != nil {
+		return err
+	}
+	if _, err := f.calib.readerOptions(); err != nil {
+		return err
+	}
+	if err := checkCalibOutputs(in, f.out, f.force, f.calib); err != nil {
 		return err
 	}
 	opts.To, opts.Match, opts.Nodes, opts.Exclude = ropts.To, ropts.Match, ropts.Nodes, ropts.Exclude
@@ -191,13 +207,13 @@ func finishCalibration(w io.Writer, in string, orig *onnx.ModelProto, res *calib
 	}
 	fmt.Fprintf(w, "\nwrote         %s\n", out)
 	if f.report != "" {
-		if err := onnx.WriteAtomic(f.report, rep.WriteJSON); err != nil {
+		if err := outfile.Write(f.report, rep.WriteJSON); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(w, "report        %s\n", f.report)
 	}
 	if f.html != "" {
-		err := onnx.WriteAtomic(f.html, func(hw io.Writer) error {
+		err := outfile.Write(f.html, func(hw io.Writer) error {
 			return calibrate.WriteHTML(hw, "actswap calibration of "+in, res, cmp)
 		})
 		if err != nil {
@@ -230,11 +246,14 @@ To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib D
 			if f.data == "" {
 				return errors.New("no data: give --data DATA")
 			}
-			if err := checkOutput(in, out, force); err != nil {
-				return err
-			}
 			opts, err := f.options()
 			if err != nil {
+				return err
+			}
+			if _, err := f.readerOptions(); err != nil {
+				return err
+			}
+			if err := checkCalibOutputs(in, out, force, f); err != nil {
 				return err
 			}
 			m, err := onnx.LoadFile(in)

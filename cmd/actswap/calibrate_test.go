@@ -46,7 +46,7 @@ func bundled(t *testing.T, elem ...string) string {
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := runDemo(&out, "", dir, "pwlu"); err != nil {
+	if err := runDemo(&out, "", dir, "pwlu", false); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -60,7 +60,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo did not write %s: %v", f, err)
 		}
 	}
-	if err := runDemo(&out, t.TempDir(), dir, "pwlu"); err == nil {
+	if err := runDemo(&out, t.TempDir(), dir, "pwlu", false); err == nil {
 		t.Error("demo with an empty models folder should fail")
 	}
 }

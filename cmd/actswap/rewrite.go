@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -20,6 +20,7 @@ type rewriteFlags struct {
 	out, to, match, nodes, exclude string
 	force                          bool
 	calib                          calibFlags // --calib and its tuning flags (calibrate.go)
+	calibOnlyGiven                 []string   // calibOnlyFlags given on the command line
 }
 
 func init() {
@@ -37,6 +38,11 @@ Sites whose intermediate values are used elsewhere are skipped, with the reason.
 means nothing was replaced and nothing was written.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, name := range calibOnlyFlags {
+				if cmd.Flags().Changed(name) {
+					f.calibOnlyGiven = append(f.calibOnlyGiven, name)
+				}
+			}
 			return runRewrite(cmd.OutOrStdout(), args[0], f)
 		},
 	}
@@ -87,18 +93,29 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if f.calib.data != "" {
 		return runCalibratedRewrite(w, in, f)
 	}
-	if f.out == "" {
-		return errors.New("no output path: give -o OUT")
+	// Calibration flags without --calib would be silently ignored: refuse them instead, after
+	// checking their values, so that a typo is reported either way.
+	if _, err := f.calib.options(); err != nil {
+		return err
+	}
+	if _, err := f.calib.readerOptions(); err != nil {
+		return err
+	}
+	if len(f.calibOnlyGiven) > 0 {
+		return fmt.Errorf("--%s only applies with --calib DATA (without it nothing is fitted or measured)", f.calibOnlyGiven[0])
+	}
+	if strings.EqualFold(f.to, "auto") {
+		return errors.New("--to auto chooses a family per site from data: give --calib DATA")
 	}
 	opts, err := rewriteOptions(f)
 	if err != nil {
 		return err
 	}
-	if onnx.SameFile(in, f.out) {
-		return fmt.Errorf("refusing to overwrite the input model %s; choose another output path", in)
+	if f.out == "" {
+		return errors.New("no output path: give -o OUT")
 	}
-	if _, err := os.Stat(f.out); err == nil && !f.force {
-		return fmt.Errorf("%s exists; use --force to overwrite it", f.out)
+	if err := (outfile.Rule{Force: f.force, Inputs: []string{in}}).Check(outfile.Output{Flag: "-o", Path: f.out}); err != nil {
+		return err
 	}
 	m, err := onnx.LoadFile(in)
 	if err != nil {
