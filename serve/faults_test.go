@@ -472,7 +472,7 @@ func TestDeadlinesAndCancellations(t *testing.T) {
 	}
 	<-stopped // the work of a client that left is cancelled long before the request timeout
 
-	waitFor(t, func() bool {
+	waitFor(t, "the client_gone cancellation counted", func() bool {
 		return metricValue(t, srv, `actswap_request_cancellations_total{model="two",protocol="http",reason="client_gone",version="1"}`) == 1
 	})
 	for series, want := range map[string]float64{
@@ -487,17 +487,6 @@ func TestDeadlinesAndCancellations(t *testing.T) {
 		if got := metricValue(t, srv, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -547,7 +536,7 @@ func TestDrainHoldsInFlight(t *testing.T) {
 		defer cancel()
 		shutdown <- srv.Shutdown(ctx)
 	}()
-	waitFor(t, func() bool { return refused(srv.Addr()) && refused(srv.GRPCAddr()) })
+	waitFor(t, "both listeners closed", func() bool { return refused(srv.Addr()) && refused(srv.GRPCAddr()) })
 	select {
 	case err := <-shutdown:
 		t.Fatalf("shutdown returned (%v) while requests were in flight", err)

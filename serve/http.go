@@ -36,6 +36,7 @@ func (s *Server) routes() http.Handler {
 	// Without these the catch-all below would answer other methods on /infer with 404.
 	mux.HandleFunc("/v2/models/{name}/infer", methodNotAllowed)
 	mux.HandleFunc("/v2/models/{name}/versions/{version}/infer", methodNotAllowed)
+	s.repositoryRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{404, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})

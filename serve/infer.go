@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
@@ -102,7 +103,9 @@ func (m *Model) validateOutputs(names []string) ([]string, error) {
 }
 
 // infer validates and runs one request through the model's scheduler.
-func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []string) (map[string]*tensor.Tensor, []string, error) {
+func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []string) (_ map[string]*tensor.Tensor, _ []string, err error) {
+	start := time.Now()
+	defer func() { m.stats.request(start, m.requestRows(inputs), err) }()
 	feed, err := m.validateInputs(inputs)
 	if err != nil {
 		return nil, nil, err

@@ -25,7 +25,9 @@ type scheduler struct {
 	runHook  func(context.Context)
 	wg       sync.WaitGroup
 
-	closeMu sync.RWMutex // held for reading while a request is queued, so close never races a send
+	// closeMu orders submit against close: a model unloaded (or shut down) while requests arrive
+	// answers 503 instead of sending on a closed queue.
+	closeMu sync.RWMutex
 	closed  bool
 }
 
@@ -72,7 +74,7 @@ func (s *scheduler) submit(ctx context.Context, feed map[string]*tensor.Tensor, 
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		return nil, &httpError{503, fmt.Sprintf("model %q is shutting down", s.model.Name)}
+		return nil, &httpError{503, fmt.Sprintf("model %q version %s is being unloaded; retry later", s.model.Name, s.model.Version)}
 	}
 	select {
 	case s.queue <- p:
@@ -188,10 +190,13 @@ func (s *scheduler) runBatch(batch []*pending) {
 		s.runHook(ctx)
 	}
 	observeCompute := func() {
-		d := time.Since(start).Seconds()
-		for range batch {
-			s.metrics.compute.WithLabelValues(labels...).Observe(d)
+		d := time.Since(start)
+		queued := make([]time.Time, len(batch))
+		for i, p := range batch {
+			queued[i] = p.queuedAt
+			s.metrics.compute.WithLabelValues(labels...).Observe(d.Seconds())
 		}
+		s.model.stats.execution(batchRows(batch), queued, start, d)
 	}
 	if len(batch) == 1 {
 		out, err := s.model.session.RunContext(ctx, batch[0].feed, batch[0].outputs...)
@@ -280,12 +285,10 @@ func wrapRunError(ctx context.Context, err error) error {
 // close stops accepting requests and waits for queued ones to finish.
 func (s *scheduler) close() {
 	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
 	}
-	s.closed = true
-	close(s.queue)
 	s.closeMu.Unlock()
 	s.wg.Wait()
 }

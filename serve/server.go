@@ -17,10 +17,11 @@ import (
 
 	"github.com/actswap/actswap/serve/v2pb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 )
 
 // extensions lists the protocol extensions the server implements.
-var extensions = []string{"binary_tensor_data"}
+var extensions = []string{"binary_tensor_data", "model_repository", "model_configuration", "statistics"}
 
 // Options configure a Server. Zero values take the documented defaults; negative values are
 // refused by New.
@@ -40,6 +41,10 @@ type Options struct {
 	ReadTimeout    time.Duration // longest upload of one request; a stalled one gets 408 (default 30s)
 	WriteTimeout   time.Duration // longest write of one response once computed (default 60s)
 	Version        string        // reported by server metadata
+	Repository     string        // Triton-layout model repository folder ("" for none)
+	ModelControl   string        // ModelControlNone (default), ModelControlExplicit or ModelControlPoll
+	PollInterval   time.Duration // repository rescan period in ModelControlPoll
+	LoadModels     []string      // models loaded at startup in ModelControlExplicit ("*": all)
 	Logger         *slog.Logger
 
 	// runHook, when set (tests only), runs before each batch executes; it holds a request in
@@ -121,6 +126,8 @@ type Server struct {
 	stopErr  error
 	httpLn   net.Listener
 	grpcLn   net.Listener
+	control  *repoControl   // model repository extension (repoindex.go)
+	health   *health.Server // grpc.health.v1 (health.go)
 }
 
 // New loads every model and prepares the server; nothing listens until Start.
@@ -129,24 +136,11 @@ func New(specs []ModelSpec, opts Options) (*Server, error) {
 		return nil, err
 	}
 	opts.defaults()
-	if len(specs) == 0 {
-		return nil, errors.New("no models to serve: give --model NAME=PATH or --repo DIR")
-	}
 	met := newMetrics()
-	s := &Server{opts: opts, metrics: met, admit: newAdmission(opts.MemoryBudget, opts.MaxDecodes, met.reserved), log: opts.Logger,
-		repo: &Repository{models: map[string]map[string]*Model{}, latest: map[string]*Model{}}}
-	for _, spec := range specs {
-		if _, dup := s.repo.models[spec.Name][spec.Version]; dup {
-			return nil, fmt.Errorf("model %q version %s given twice", spec.Name, spec.Version)
-		}
-		m, err := loadModel(spec, opts, s.metrics)
-		if err != nil {
-			s.closeModels()
-			return nil, err
-		}
-		s.repo.add(m)
-		s.log.Info("model loaded", "model", m.Name, "version", m.Version, "path", m.Path,
-			"inputs", len(m.Inputs), "outputs", len(m.Outputs), "dynamic_batching", m.batchable)
+	s := &Server{opts: opts, metrics: met, admit: newAdmission(opts.MemoryBudget, opts.MaxDecodes, met.reserved), log: opts.Logger, repo: newRepository()}
+	if err := s.loadStartupModels(specs); err != nil {
+		s.closeModels()
+		return nil, err
 	}
 	s.httpSrv = &http.Server{
 		Handler:           logRequests(s.log, s.routes()),
@@ -158,6 +152,7 @@ func New(specs []ModelSpec, opts Options) (*Server, error) {
 	if opts.GRPCAddr != "" {
 		s.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(opts.MaxBodyBytes)), grpc.MaxSendMsgSize(int(opts.MaxBodyBytes)))
 		v2pb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcService{s: s})
+		s.registerGRPCExtensions()
 	}
 	return s, nil
 }
@@ -190,6 +185,7 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
+	s.startPolling()
 	s.log.Info("serving", "http", s.Addr(), "grpc", s.GRPCAddr())
 	return nil
 }
@@ -221,6 +217,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.stopHealth()
+	s.stopPolling()
 	s.log.Info("draining")
 	// Both drains start at once: http.Server.Shutdown and grpc.Server.GracefulStop each close
 	// their listeners first thing, so neither side takes new work while the other drains.

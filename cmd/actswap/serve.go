@@ -19,6 +19,7 @@ func init() {
 	var (
 		models   []string
 		repo     string
+		pollSecs int
 		opts     serve.Options
 		drain    time.Duration
 		logLevel string
@@ -28,7 +29,12 @@ func init() {
 		Short: "Serve models over the KServe/Triton V2 inference protocol (REST and gRPC)",
 		Long: `Serve ONNX models (original or rewritten) over the Open Inference Protocol V2:
 REST on --addr (health, metadata, infer with JSON or binary tensors, /metrics) and gRPC
-inference.GRPCInferenceService on --grpc-addr. --repo reads a Triton layout NAME/VERSION/model.onnx.
+inference.GRPCInferenceService on --grpc-addr (with grpc.health.v1 and server reflection).
+--repo reads a Triton model repository: NAME/config.pbtxt (optional) and NAME/VERSION/model.onnx
+(a file, or a folder holding model.onnx); the version policy chooses the versions (default: the
+latest). --model-control-mode explicit enables load/unload over REST and gRPC; poll reloads
+changed models every --repository-poll-secs. The host default listens on loopback only; in a
+container pass --addr 0.0.0.0:8080 --grpc-addr 0.0.0.0:8081.
 
 Every request is admitted before its body is read: a body over --max-body or one whose decoding
 could need more than --memory-budget is answered 413, one that does not fit the budget left now
@@ -63,13 +69,11 @@ If they are not done within --drain-timeout, the rest are cut off and serve exit
 				}
 				specs = append(specs, spec)
 			}
-			if repo != "" {
-				found, err := serve.ScanRepository(repo)
-				if err != nil {
-					return err
-				}
-				specs = append(specs, found...)
+			opts.Repository = repo
+			if pollSecs < 0 {
+				return fmt.Errorf("--repository-poll-secs %d is negative", pollSecs)
 			}
+			opts.PollInterval = time.Duration(pollSecs) * time.Second
 			srv, err := serve.New(specs, opts)
 			if err != nil {
 				return err
@@ -97,6 +101,9 @@ If they are not done within --drain-timeout, the rest are cut off and serve exit
 	f := cmd.Flags()
 	f.StringArrayVar(&models, "model", nil, "model to serve as NAME=PATH (repeatable)")
 	f.StringVar(&repo, "repo", "", "Triton-layout model repository: DIR/NAME/VERSION/model.onnx")
+	f.StringVar(&opts.ModelControl, "model-control-mode", serve.ModelControlNone, "with --repo: none (load all at startup), explicit (load/unload requests; --load-model at startup) or poll (reload changed models)")
+	f.StringArrayVar(&opts.LoadModels, "load-model", nil, "model of --repo to load at startup in explicit mode (repeatable; * for all)")
+	f.IntVar(&pollSecs, "repository-poll-secs", 15, "poll mode: seconds between repository scans")
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8000", "REST listen address")
 	f.StringVar(&opts.GRPCAddr, "grpc-addr", "127.0.0.1:8001", "gRPC listen address (empty disables gRPC)")
 	f.IntVar(&opts.Threads, "threads", 0, "kernel threads per inference (0: all cores)")
