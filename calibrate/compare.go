@@ -32,9 +32,12 @@ type OutputError struct {
 	MaxAbs    float64         `json:"max_abs_err"`
 	RelL2     float64         `json:"rel_l2_err"` // ‖rewritten − original‖₂ / ‖original‖₂
 	NonFinite NonFiniteCounts `json:"non_finite"`
-	sumSqErr  float64
-	sumSqRef  float64
-	compared  int // elements finite in both models
+	// Top1Agreement is the fraction of rows whose argmax over this output's last axis is the same
+	// in both models (a row holding NaN agrees with nothing).
+	Top1Agreement float64 `json:"top1_agreement"`
+	sumSqErr      float64
+	sumSqRef      float64
+	compared      int // elements finite in both models
 }
 
 // NonFiniteCounts counts the NaN and ±Inf elements of one output in each model.
@@ -55,7 +58,8 @@ func (o OutputError) MarshalJSON() ([]byte, error) {
 		MaxAbs    any             `json:"max_abs_err"`
 		RelL2     any             `json:"rel_l2_err"`
 		NonFinite NonFiniteCounts `json:"non_finite"`
-	}{o.Name, tensor.JSONFloat(o.MaxAbs), tensor.JSONFloat(o.RelL2), o.NonFinite})
+		Top1      float64         `json:"top1_agreement"`
+	}{o.Name, tensor.JSONFloat(o.MaxAbs), tensor.JSONFloat(o.RelL2), o.NonFinite, o.Top1Agreement})
 }
 
 // CheckFinite returns an error naming the first output in which the rewritten model gives NaN or
@@ -166,106 +170,214 @@ func (l *Labels) Close() error {
 // outputs are from the original's; labels may be nil. Both models must have the same inputs and
 // outputs.
 func Compare(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, threads int) (*Comparison, error) {
+	all, _, _, err := compareRows(orig, rewritten, data, labels, threads, nil)
+	return all, err
+}
+
+// CompareSplit is Compare that also tells the rows of data apart by rule, in the same pass: all
+// rows, the rows rule keeps for fitting (in sample) and the rows it holds out. A side with no rows
+// is nil.
+func CompareSplit(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, threads int, rule HoldOut) (all, inSample, heldOut *Comparison, err error) {
+	return compareRows(orig, rewritten, data, labels, threads, &rule)
+}
+
+func compareRows(orig, rewritten *onnx.ModelProto, data Reader, labels *Labels, threads int, rule *HoldOut) (all, inSample, heldOut *Comparison, err error) {
 	var ropts []runtime.Option
 	if threads > 0 {
 		ropts = append(ropts, runtime.WithThreads(threads))
 	}
 	a, err := runtime.NewSession(orig, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("original model: %w", err)
+		return nil, nil, nil, fmt.Errorf("original model: %w", err)
 	}
 	b, err := runtime.NewSession(rewritten, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("rewritten model: %w", err)
+		return nil, nil, nil, fmt.Errorf("rewritten model: %w", err)
 	}
 	outs := a.Outputs()
 	if len(outs) == 0 {
-		return nil, errors.New("original model has no outputs")
+		return nil, nil, nil, errors.New("original model has no outputs")
 	}
 	var names []string
 	for _, o := range outs {
 		names = append(names, o.Name)
 	}
-	cmp := &Comparison{}
-	for _, n := range names {
-		cmp.Outputs = append(cmp.Outputs, OutputError{Name: n})
-	}
+	tAll, tIn, tOut := newTally(names), newTally(names), newTally(names)
 	if err := data.Reset(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if labels != nil {
 		if err := labels.Reset(); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 	}
-	var agree, rightA, rightB, rows int
+	unit := 0
 	for batchNo := 0; ; batchNo++ {
 		batch, err := data.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		ra, err := a.Run(batch, names...)
 		if err != nil {
-			return nil, fmt.Errorf("original model, batch %d: %w", batchNo, err)
+			return nil, nil, nil, fmt.Errorf("original model, batch %d: %w", batchNo, err)
 		}
 		rb, err := b.Run(batch, names...)
 		if err != nil {
-			return nil, fmt.Errorf("rewritten model, batch %d: %w", batchNo, err)
+			return nil, nil, nil, fmt.Errorf("rewritten model, batch %d: %w", batchNo, err)
 		}
-		for i, n := range names {
-			if err := cmp.Outputs[i].add(ra[n], rb[n]); err != nil {
-				return nil, fmt.Errorf("output %q, batch %d: %w", n, batchNo, err)
-			}
-		}
-		ta, err := argmaxLast(ra[names[0]])
-		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", names[0], err)
-		}
-		tb, _ := argmaxLast(rb[names[0]])
+		n := rowsOf(batch)
 		var want []int64
 		if labels != nil {
-			if want, err = labels.Take(len(ta)); err != nil {
-				return nil, err
+			if want, err = labels.Take(n); err != nil {
+				return nil, nil, nil, err
 			}
 			if out := ra[names[0]]; out.Rank() > 0 {
 				if err := labels.checkClasses(want, out.Shape[out.Rank()-1]); err != nil {
-					return nil, err
+					return nil, nil, nil, err
 				}
 			}
 		}
-		for r := range ta {
-			if ta[r] >= 0 && ta[r] == tb[r] {
-				agree++
+		if err := tAll.add(ra, rb, want); err != nil {
+			return nil, nil, nil, fmt.Errorf("batch %d: %w", batchNo, err)
+		}
+		if rule == nil {
+			continue
+		}
+		var in, out []int
+		for r := range n {
+			u := unit + r
+			if rule.WholeBatches {
+				u = batchNo
 			}
-			if want != nil {
-				if int64(ta[r]) == want[r] {
-					rightA++
-				}
-				if int64(tb[r]) == want[r] {
-					rightB++
-				}
+			if rule.heldOut(u) {
+				out = append(out, r)
+			} else {
+				in = append(in, r)
 			}
 		}
-		rows += len(ta)
+		unit += n
+		for _, side := range []struct {
+			t    *tally
+			rows []int
+		}{{tIn, in}, {tOut, out}} {
+			if len(side.rows) == 0 {
+				continue
+			}
+			sa, sb, sw, err := selectResultRows(ra, rb, want, n, side.rows)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("batch %d: %w", batchNo, err)
+			}
+			if err := side.t.add(sa, sb, sw); err != nil {
+				return nil, nil, nil, fmt.Errorf("batch %d: %w", batchNo, err)
+			}
+		}
 	}
-	if rows == 0 {
-		return nil, errors.New("the comparison data hold no rows")
+	if tAll.rows == 0 {
+		return nil, nil, nil, errors.New("the comparison data hold no rows")
 	}
 	if labels != nil && labels.stream.rowsLeft > 0 {
-		return nil, fmt.Errorf("%s: %d labels for %d data rows", labels.path, rows+labels.stream.rowsLeft, rows)
+		return nil, nil, nil, fmt.Errorf("%s: %d labels for %d data rows", labels.path, tAll.rows+labels.stream.rowsLeft, tAll.rows)
 	}
+	return tAll.finish(labels != nil), tIn.finish(labels != nil), tOut.finish(labels != nil), nil
+}
+
+// selectResultRows keeps the given rows of both models' outputs and of the labels.
+func selectResultRows(ra, rb map[string]*tensor.Tensor, want []int64, n int, rows []int) (sa, sb map[string]*tensor.Tensor, sw []int64, err error) {
+	sa, sb = map[string]*tensor.Tensor{}, map[string]*tensor.Tensor{}
+	for _, side := range []struct{ from, to map[string]*tensor.Tensor }{{ra, sa}, {rb, sb}} {
+		for name, t := range side.from {
+			if side.to[name], err = selectRows(t, n, rows); err != nil {
+				return nil, nil, nil, fmt.Errorf("output %q cannot be split into rows: %w", name, err)
+			}
+		}
+	}
+	if want != nil {
+		for _, r := range rows {
+			sw = append(sw, want[r])
+		}
+	}
+	return sa, sb, sw, nil
+}
+
+// tally accumulates a comparison batch by batch.
+type tally struct {
+	names                []string
+	cmp                  Comparison
+	agree, argmaxRows    []int // per output: rows (every index but the last axis) that agree, of
+	rightA, rightB, rows int   // rows of the data; labels matched by each model
+}
+
+func newTally(names []string) *tally {
+	t := &tally{names: names, agree: make([]int, len(names)), argmaxRows: make([]int, len(names))}
+	for _, n := range names {
+		t.cmp.Outputs = append(t.cmp.Outputs, OutputError{Name: n})
+	}
+	return t
+}
+
+// add compares one batch of both models' outputs; want holds its labels, or is nil.
+func (t *tally) add(ra, rb map[string]*tensor.Tensor, want []int64) error {
+	var first []int
+	for i, n := range t.names {
+		if err := t.cmp.Outputs[i].add(ra[n], rb[n]); err != nil {
+			return fmt.Errorf("output %q: %w", n, err)
+		}
+		ta, err := argmaxLast(ra[n])
+		if err != nil {
+			if i == 0 {
+				return fmt.Errorf("output %q: %w", n, err)
+			}
+			continue // no top-1 for this output
+		}
+		tb, _ := argmaxLast(rb[n])
+		for r := range ta {
+			if ta[r] >= 0 && ta[r] == tb[r] {
+				t.agree[i]++
+			}
+		}
+		t.argmaxRows[i] += len(ta)
+		if i == 0 {
+			first = ta
+			if want != nil && len(want) != len(ta) {
+				return fmt.Errorf("output %q has %d rows to classify, the batch %d labels", n, len(ta), len(want))
+			}
+			for r := range want {
+				if int64(ta[r]) == want[r] {
+					t.rightA++
+				}
+				if int64(tb[r]) == want[r] {
+					t.rightB++
+				}
+			}
+		}
+	}
+	t.rows += len(first)
+	return nil
+}
+
+// finish turns the sums into a comparison; nil when no row was added.
+func (t *tally) finish(withLabels bool) *Comparison {
+	if t.rows == 0 {
+		return nil
+	}
+	cmp := t.cmp
+	cmp.Outputs = append([]OutputError(nil), t.cmp.Outputs...)
 	for i := range cmp.Outputs {
-		cmp.Outputs[i].finish()
+		o := &cmp.Outputs[i]
+		o.finish()
+		if t.argmaxRows[i] > 0 {
+			o.Top1Agreement = float64(t.agree[i]) / float64(t.argmaxRows[i])
+		}
 	}
-	cmp.Rows = rows
-	cmp.Top1Agreement = float64(agree) / float64(rows)
-	if labels != nil {
-		cmp.Accuracy = &Accuracy{Original: float64(rightA) / float64(rows), Rewritten: float64(rightB) / float64(rows)}
+	cmp.Rows = t.rows
+	cmp.Top1Agreement = cmp.Outputs[0].Top1Agreement
+	if withLabels {
+		cmp.Accuracy = &Accuracy{Original: float64(t.rightA) / float64(t.rows), Rewritten: float64(t.rightB) / float64(t.rows)}
 	}
-	return cmp, nil
+	return &cmp
 }
 
 func (o *OutputError) add(ref, got *tensor.Tensor) error {

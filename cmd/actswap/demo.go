@@ -113,7 +113,10 @@ func runDemo(w io.Writer, modelsDir, outDir, to string, force bool) error {
 	start := time.Now()
 	tick, done := progress("calibrating")
 	opts.OnBatch = tick
-	res, err := calibrate.Calibrate(m, calib, opts)
+	rule := calibrate.HoldOut{Fraction: calibrate.DefaultHeldOut}
+	fit, heldOut := rule.Split(calib)
+	opts.HeldOut, opts.HeldOutFrom = heldOut, rule.Describe("calib_x.npy")
+	res, err := calibrate.Calibrate(m, fit, opts)
 	done()
 	if err != nil {
 		return fmt.Errorf("calibrate %s: %w", modelPath, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/actswap/actswap/calibrate"
 	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
@@ -34,10 +35,17 @@ node, writing the result to OUT. Without --calib the parameters are the uncalibr
 (exact for ReLU with pwlu and crrelu; see the rewrite package documentation for their GELU error);
 with --calib DATA they are fitted to the activations that DATA produces.
 
+With --calib, a share of the rows (--holdout, default 25%) or --val DATA is held out: the fits never
+see it, the candidate results (uncalibrated defaults, fits, --sequential's choices) are compared
+end to end on it and the best is kept, and the reports give in-sample and held-out errors. A family
+that cannot follow a site's activation (CRReLU on GELU) is flagged per site and end to end.
+
 Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 3
-means nothing was replaced and nothing was written.`,
+means nothing was replaced and nothing was written; 4 that a quality gate (--max-rel-l2,
+--min-agreement) was missed on the held-out rows, the outputs being written all the same.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.calibOnlyGiven = nil // f outlives a run when the command tree is reused (tests)
 			for _, name := range calibOnlyFlags {
 				if cmd.Flags().Changed(name) {
 					f.calibOnlyGiven = append(f.calibOnlyGiven, name)
@@ -144,7 +152,22 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 		return err
 	}
 	fmt.Fprintf(w, "wrote         %s (%d %s node(s), ir_version %d)\n", f.out, len(rep.Replaced), rep.To, out.GetIrVersion())
+	if assumesGaussianInputs(rep) {
+		fmt.Fprintf(w, "note          %s\n", calibrate.UncalibratedNotice)
+	}
 	return nil
+}
+
+// assumesGaussianInputs says whether a rewrite with default parameters depends on the inputs'
+// distribution: the defaults of GELU sites are fitted for N(0,1) inputs, those of ReLU sites are
+// exact (PWLU, CRReLU) or within 1e-5 (Zorro) whatever the inputs.
+func assumesGaussianInputs(rep rewrite.Report) bool {
+	for _, r := range rep.Replaced {
+		if r.Site.Kind != rewrite.KindReLU {
+			return true
+		}
+	}
+	return false
 }
 
 func printRewriteReport(w io.Writer, in string, rep rewrite.Report) {
