@@ -193,7 +193,10 @@ class Zorro(_Activation):
         zero = torch.zeros_like(z)
         zv = torch.clamp(z, 0, 1) + _hump(torch.minimum(z, zero), an, bn) - _hump(torch.minimum(1 - z, zero), ap, bp)
         y = s_out * zv + sh_out
-        return x * y if self.gate else y
+        if not self.gate:
+            return y
+        # A zero factor gives 0 even at x = ±inf (the limit of x*Z), never inf*0.
+        return torch.where(y == 0, torch.zeros_like(y), x * y)
 
 
 class SwapError(ValueError):
