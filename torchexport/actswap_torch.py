@@ -195,8 +195,11 @@ class Zorro(_Activation):
         y = s_out * zv + sh_out
         if not self.gate:
             return y
-        # A zero factor gives 0 even at x = ±inf (the limit of x*Z), never inf*0.
-        return torch.where(y == 0, torch.zeros_like(y), x * y)
+        # A zero factor gives 0 even at x = ±inf (the limit of x*Z), never inf*0. Only infinite x
+        # is replaced, so a finite x keeps its gradient where the factor happens to be 0, and no
+        # inf reaches the product's backward.
+        xs = torch.where(torch.isinf(x) & (y == 0), torch.zeros_like(x), x)
+        return xs * y
 
 
 class SwapError(ValueError):
