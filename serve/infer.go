@@ -47,6 +47,11 @@ func (m *Model) validateInputs(inputs []inferInput) (map[string]*tensor.Tensor, 
 			return nil, badRequest("input %q given twice", in.name)
 		}
 		t := in.tensor
+		if t.Len() == 0 {
+			// Refused on every transport alike: a model's behaviour on an empty batch is not
+			// something a client can rely on, and nothing is lost by not running it.
+			return nil, badRequest("input %q: shape %v has no elements; zero-row requests are refused", in.name, t.Shape)
+		}
 		if t.DType != vi.DType {
 			return nil, badRequest("input %q: datatype %s, model expects %s", in.name, V2Datatype(t.DType), V2Datatype(vi.DType))
 		}
