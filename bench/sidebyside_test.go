@@ -17,7 +17,7 @@ import (
 //	go test -run NONE -bench SideBySide ./bench
 func BenchmarkSideBySideORT(b *testing.B) {
 	if why := ortref.Unavailable(); why != "" {
-		b.Skip(why)
+		testutil.SkipMissing(b, why)
 	}
 	for _, name := range []string{"resnet18", "vit_tiny", "digits_cnn", "digits_vit", "digits_mlp_gelu"} {
 		b.Run(name, func(b *testing.B) {

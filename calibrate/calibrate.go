@@ -48,6 +48,15 @@ type Options struct {
 	Threads    int // runtime threads (default all)
 	// OnBatch, when set, is called after each batch with the number of rows it held (progress).
 	OnBatch func(rows int)
+	// HeldOut are rows the fits never see (HoldOut.Split's held-out side, or separate data): the
+	// candidate results are compared on them end to end, and the best is kept. Nil compares them
+	// on the calibration rows, and the report says so. HeldOutFrom describes them for reports.
+	HeldOut     Reader
+	HeldOutFrom string
+	// Original is the model a rewritten model came from, for Refit's end-to-end comparisons (the
+	// refitted and the given parameters, on held-out rows). Without it Refit keeps the new fits
+	// unvalidated and Result.Validation is nil. Calibrate has the original already and ignores it.
+	Original *onnx.ModelProto
 }
 
 // SiteReport is what calibration learned and chose for one site.
@@ -63,6 +72,9 @@ type SiteReport struct {
 	Candidates []Candidate      `json:"candidates,omitempty"` // --to auto: every family's error
 	// Sequential is what end-to-end refinement chose (Options.Sequential; sequential.go).
 	Sequential *SequentialChoice `json:"sequential,omitempty"`
+	// Warning says when the family cannot follow the site's activation (it removes less than half
+	// of plain ReLU's error) and names the family that would.
+	Warning string `json:"warning,omitempty"`
 
 	hist   *Histogram
 	target Target
@@ -97,6 +109,9 @@ type Result struct {
 	Rewrite []rewrite.Report // one per family applied
 	// Sequential compares the greedy end-to-end choices with independent fitting (Options.Sequential).
 	Sequential *SequentialSummary
+	// Validation compares the candidate results end to end on held-out rows and says which was
+	// kept, with the kept model's in-sample and held-out errors (validate.go).
+	Validation *Validation
 }
 
 // TargetOf is the function a rewriter site computes.
@@ -121,30 +136,43 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	if len(sites) == 0 {
 		return nil, ErrNoSites
 	}
-	reports := make([]SiteReport, len(sites))
-	fits := map[string]rewrite.SiteParams{}
-	families := map[string]onnxops.Family{}
+	var cands []resultCandidate
 	var summary *SequentialSummary
 	if !opts.Sequential {
 		stats, err := collect(m, nil, data, sites, opts)
 		if err != nil {
 			return nil, err
 		}
+		reports := make([]SiteReport, len(sites))
 		for i, s := range sites {
 			if reports[i], err = fitSite(s, stats[i], opts); err != nil {
 				return nil, err
 			}
-			fits[s.Node] = siteParams(reports[i])
-			families[s.Node] = reports[i].Family
 		}
-	} else if reports, fits, families, summary, err = calibrateSequential(m, data, sites, opts); err != nil {
-		return nil, err
+		cands = append(cands, resultCandidate{name: CandidateCalibrated, sites: reports})
+	} else {
+		seq, ind, sum, err := calibrateSequential(m, data, sites, opts)
+		if err != nil {
+			return nil, err
+		}
+		summary = sum
+		cands = append(cands, resultCandidate{name: CandidateSequential, sites: seq}, resultCandidate{name: CandidateIndependent, sites: ind})
 	}
-	out, reps, err := applyFits(m, sites, fits, families, opts)
+	defaults, err := defaultReports(sites, cands[0].sites)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Model: out, Sites: reports, Rewrite: reps, Sequential: summary}, nil
+	cands = append(cands, resultCandidate{name: CandidateDefaults, sites: defaults})
+	for i := range cands {
+		if cands[i].model, cands[i].rewrite, err = applyFits(m, sites, fitsOf(cands[i].sites), familiesOf(cands[i].sites), opts); err != nil {
+			return nil, err
+		}
+	}
+	kept, val, err := keepBest(m, cands, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Model: kept.model, Sites: kept.sites, Rewrite: kept.rewrite, Sequential: summary, Validation: val}, nil
 }
 
 // nameAnonymousNodes returns m, or a clone of m in which every unnamed node of the main graph has
@@ -409,6 +437,9 @@ func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 			rep.Fit.WRMSE = max(rep.Fit.WRMSE, f.WRMSE)
 			rep.Fit.MaxAbs = max(rep.Fit.MaxAbs, f.MaxAbs)
 		}
+	}
+	if err := followWarning(&rep, ss.Layer, opts); err != nil {
+		return rep, fmt.Errorf("site %q: %w", s.Node, err)
 	}
 	return rep, nil
 }

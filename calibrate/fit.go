@@ -81,6 +81,13 @@ func ParseObjective(s string) (Objective, error) {
 	return "", fmt.Errorf("unknown objective %q (want match or init)", s)
 }
 
+// MaxPWLUPoints bounds PWLU's interval count N. The fit sees the data through a DefaultBins-bin
+// histogram, so each of N intervals is fitted from at most DefaultBins/N bins — 8 at N = 256, fewer
+// where the bounds cover only part of the histogram's range; beyond that, intervals are set by the
+// ridge rather than by the data, while time, memory and model size keep growing with N (1e8
+// intervals took a minute and 7 GB and wrote a 1.2 GB model).
+const MaxPWLUPoints = 256
+
 // FitOptions tunes the fits; the zero value means the defaults.
 type FitOptions struct {
 	Objective  Objective // default match

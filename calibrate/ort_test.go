@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/runtime"
@@ -15,7 +16,7 @@ import (
 // bodies and agrees with actswap's kernels on the test images, for every family.
 func TestCalibratedModelsRunInOnnxruntime(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip(why)
+		testutil.SkipMissing(t, why)
 	}
 	x, err := tensor.ReadNpy(filepath.Join("..", "models", "digits_data", "test_x.npy"))
 	if err != nil {

@@ -88,14 +88,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("no %s nodes to calibrate; rewrite the model first", onnxops.Domain)
 	}
 	out := proto.Clone(m).(*onnx.ModelProto)
-	inits := map[string]*onnx.TensorProto{}
-	for _, t := range out.GetGraph().GetInitializer() {
-		inits[t.GetName()] = t
-	}
-	nodes := map[string]*onnx.NodeProto{}
-	for _, n := range out.GetGraph().GetNode() {
-		nodes[n.GetName()] = n
-	}
+	nodes, inits := indexGraph(out.GetGraph())
 	res := &Result{Model: out}
 	var stats []*SiteStats
 	if !opts.Sequential {
@@ -124,7 +117,39 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		}
 		res.Sites = append(res.Sites, rep)
 	}
+	if opts.Original == nil {
+		return res, nil
+	}
+	// Never hand back parameters worse end to end than those the model came with.
+	given := make([]SiteReport, len(res.Sites))
+	origNodes, origInits := indexGraph(m.GetGraph())
+	for i, rep := range res.Sites {
+		if rep.Parameters, err = nodeParams(origNodes[rep.Node], origInits); err != nil {
+			return nil, fmt.Errorf("node %q: %w", rep.Node, err)
+		}
+		rep.Fit, rep.Sequential, rep.Warning = pointwiseError(rep.Parameters, rep.hist, rep.target), nil, ""
+		given[i] = rep
+	}
+	cands := []resultCandidate{{name: CandidateRefitted, sites: res.Sites, model: out}, {name: CandidateAsGiven, sites: given, model: m}}
+	kept, val, err := keepBest(opts.Original, cands, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Model, res.Sites, res.Validation = kept.model, kept.sites, val
 	return res, nil
+}
+
+// indexGraph maps a graph's node names to nodes and initializer names to initializers.
+func indexGraph(g *onnx.GraphProto) (map[string]*onnx.NodeProto, map[string]*onnx.TensorProto) {
+	nodes := map[string]*onnx.NodeProto{}
+	for _, n := range g.GetNode() {
+		nodes[n.GetName()] = n
+	}
+	inits := map[string]*onnx.TensorProto{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	return nodes, inits
 }
 
 // setNodeParams overwrites a node's parameter initializers (same names and element type) and its

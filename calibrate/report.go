@@ -13,12 +13,20 @@ import (
 
 // Report is the JSON form of a calibration run (--report).
 type Report struct {
-	Model     string        `json:"model,omitempty"`
-	To        string        `json:"to"`
-	Objective Objective     `json:"objective"`
-	Sites     []SiteJSON    `json:"sites"`
-	Compare   *Comparison   `json:"compare,omitempty"`
-	Options   ReportOptions `json:"options"`
+	Model     string     `json:"model,omitempty"`
+	To        string     `json:"to"`
+	Objective Objective  `json:"objective"`
+	Sites     []SiteJSON `json:"sites"`
+	// Notice says what a user must know about the parameters (UncalibratedNotice).
+	Notice string `json:"notice,omitempty"`
+	// Validation holds the end-to-end errors on the calibration rows (in_sample) and on held-out
+	// rows (held_out), the candidate results compared and the one kept.
+	Validation *Validation `json:"validation,omitempty"`
+	// Gate is every quality-gate check made, passed or failed.
+	Gate []GateCheck `json:"gate,omitempty"`
+	// Compare is an extra comparison the caller made (the demo's, on the test set).
+	Compare *Comparison   `json:"compare,omitempty"`
+	Options ReportOptions `json:"options"`
 	// Sequential is the end-to-end objective of the sequential choices and of independent fitting.
 	Sequential *SequentialSummary `json:"sequential,omitempty"`
 }
@@ -42,6 +50,7 @@ type SiteJSON struct {
 	ReLU       FitError          `json:"relu_error"`
 	Candidates []Candidate       `json:"candidates,omitempty"`
 	Sequential *SequentialChoice `json:"sequential,omitempty"`
+	Warning    string            `json:"warning,omitempty"`
 }
 
 // NewReport gathers a result (and optionally its comparison) for writing.
@@ -49,12 +58,12 @@ func NewReport(model string, res *Result, cmp *Comparison, opts Options) Report 
 	fit := opts.Fit.withDefaults()
 	r := Report{Model: model, To: string(opts.To), Objective: fit.Objective, Compare: cmp,
 		Options:    ReportOptions{PWLUPoints: fit.PWLUPoints, PerChannel: opts.PerChannel, Sequential: opts.Sequential},
-		Sequential: res.Sequential}
+		Sequential: res.Sequential, Validation: res.Validation}
 	if r.To == "" {
 		r.To = "as rewritten"
 	}
 	for _, s := range res.Sites {
-		js := SiteJSON{Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential}
+		js := SiteJSON{Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential, Warning: s.Warning}
 		for _, p := range s.Parameters {
 			js.Parameters = append(js.Parameters, paramsJSON(p))
 		}
@@ -84,23 +93,70 @@ func (r Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteText prints the per-site table and, when present, the end-to-end comparison.
+// WriteText prints the per-site table and, when present, the validation, the extra comparison,
+// the quality gate and the warnings (last, where they are seen).
 func (r Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%-40s %-10s %-7s %10s %10s %10s %10s\n", "site", "kind", "family", "wRMSE", "max err", "ReLU wRMSE", "ReLU max")
 	for _, s := range r.Sites {
 		fmt.Fprintf(w, "%-40s %-10s %-7s %10.3g %10.3g %10.3g %10.3g\n", s.Node, s.Kind, s.Family, s.Fit.WRMSE, s.Fit.MaxAbs, s.ReLU.WRMSE, s.ReLU.MaxAbs)
 	}
+	if v := r.Validation; v != nil {
+		v.WriteText(w)
+	}
 	if r.Compare != nil {
 		r.Compare.WriteText(w)
+	}
+	for i, c := range r.Gate {
+		if i == 0 {
+			fmt.Fprintln(w, "\nquality gate:")
+		}
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	if r.Notice != "" {
+		fmt.Fprintf(w, "\nnote: %s\n", r.Notice)
+	}
+	if r.Validation != nil {
+		for _, msg := range r.Validation.Warnings {
+			fmt.Fprintf(w, "\nWARNING: %s\n", msg)
+		}
+	}
+}
+
+// WriteText prints the candidates compared, the one kept, and its in-sample and held-out errors.
+func (v *Validation) WriteText(w io.Writer) {
+	on := "held-out rows (" + v.HeldOutFrom + ")"
+	if v.ChosenOn == inSampleRows {
+		on = "the calibration rows (no row held out: the choice and its error are in sample)"
+	}
+	fmt.Fprintf(w, "\ncandidates, end to end on %s:\n", on)
+	for _, c := range v.Candidates {
+		mark := " "
+		if c.Name == v.Kept {
+			mark = "*"
+		}
+		fmt.Fprintf(w, " %s %-24s rel-L2 %10.4g   top-1 agreement %6.2f%%\n", mark, c.Name, c.RelL2, 100*c.Top1Agreement)
+	}
+	fmt.Fprintf(w, "kept          %s\n", v.Kept)
+	if v.InSample != nil {
+		fmt.Fprint(w, "\nin sample (the rows the parameters were fitted on):")
+		v.InSample.WriteText(w)
+	}
+	if v.HeldOut != nil {
+		fmt.Fprint(w, "\nheld out (rows the fits never saw):")
+		v.HeldOut.WriteText(w)
 	}
 }
 
 // WriteText prints a comparison as a small table.
 func (c *Comparison) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nend to end over %d rows:\n", c.Rows)
-	fmt.Fprintf(w, "%-30s %12s %12s\n", "output", "max abs err", "rel L2 err")
+	fmt.Fprintf(w, "%-30s %12s %12s %10s\n", "output", "max abs err", "rel L2 err", "top-1 agr")
 	for _, o := range c.Outputs {
-		fmt.Fprintf(w, "%-30s %12.3g %12.3g\n", o.Name, o.MaxAbs, o.RelL2)
+		fmt.Fprintf(w, "%-30s %12.3g %12.3g %9.2f%%\n", o.Name, o.MaxAbs, o.RelL2, 100*o.Top1Agreement)
+		if n := o.NonFinite; n.any() {
+			fmt.Fprintf(w, "  non-finite: original %d NaN, %d Inf; rewritten %d NaN, %d Inf; %d where the original is finite\n",
+				n.OriginalNaN, n.OriginalInf, n.RewrittenNaN, n.RewrittenInf, n.Introduced)
+		}
 	}
 	fmt.Fprintf(w, "top-1 agreement  %.2f%%\n", 100*c.Top1Agreement)
 	if c.Accuracy != nil {
@@ -119,7 +175,21 @@ func WriteHTML(w io.Writer, title string, res *Result, cmp *Comparison) error {
 	for _, s := range res.Sites {
 		sites = append(sites, siteView{s, template.HTML(siteSVG(s))})
 	}
-	return reportPage.Execute(w, map[string]any{"Title": title, "Sites": sites, "Compare": cmp})
+	type table struct {
+		Label string
+		*Comparison
+	}
+	var tables []table
+	if v := res.Validation; v != nil {
+		if v.HeldOut != nil {
+			tables = append(tables, table{"held out: " + v.HeldOutFrom, v.HeldOut})
+		}
+		tables = append(tables, table{"in sample: the rows the parameters were fitted on", v.InSample})
+	}
+	if cmp != nil {
+		tables = append(tables, table{"on the comparison data", cmp})
+	}
+	return reportPage.Execute(w, map[string]any{"Title": title, "Sites": sites, "Tables": tables, "Validation": res.Validation})
 }
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -133,17 +203,19 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .site{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
 .legend span{margin-right:1em}
+.warning{color:#a00}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <h2>Sites</h2>
 <table><tr><th>site</th><th>kind</th><th>family</th><th>inputs</th><th>mean</th><th>std</th><th>wRMSE</th><th>max err</th><th>ReLU wRMSE</th><th>ReLU max</th></tr>
 {{range .Sites}}<tr><td>{{.Node}}</td><td>{{.Kind}}</td><td>{{.Family}}</td><td>{{.Stats.Count}}</td><td>{{g .Stats.Mean}}</td><td>{{g .Stats.Std}}</td><td>{{g .Fit.WRMSE}}</td><td>{{g .Fit.MaxAbs}}</td><td>{{g .ReLU.WRMSE}}</td><td>{{g .ReLU.MaxAbs}}</td></tr>
 {{end}}</table>
-{{with .Compare}}<h2>End to end ({{.Rows}} rows)</h2>
-<table><tr><th>output</th><th>max abs err</th><th>rel L2 err</th></tr>
-{{range .Outputs}}<tr><td>{{.Name}}</td><td>{{g .MaxAbs}}</td><td>{{g .RelL2}}</td></tr>{{end}}
-<tr><td>top-1 agreement</td><td colspan="2">{{pct .Top1Agreement}}</td></tr>
-{{with .Accuracy}}<tr><td>accuracy original / rewritten</td><td colspan="2">{{pct .Original}} / {{pct .Rewritten}}</td></tr>{{end}}
+{{with .Validation}}{{range .Warnings}}<p class="warning"><b>Warning:</b> {{.}}</p>{{end}}
+<p>Kept: <b>{{.Kept}}</b>, the best end to end of {{range $i, $c := .Candidates}}{{if $i}}, {{end}}{{$c.Name}} (rel-L2 {{g $c.RelL2}}){{end}} on the {{if eq .ChosenOn "held_out"}}held-out{{else}}calibration (in-sample){{end}} rows.</p>{{end}}
+{{range .Tables}}<h2>End to end, {{.Label}} ({{.Rows}} rows)</h2>
+<table><tr><th>output</th><th>max abs err</th><th>rel L2 err</th><th>top-1 agreement</th></tr>
+{{range .Outputs}}<tr><td>{{.Name}}</td><td>{{g .MaxAbs}}</td><td>{{g .RelL2}}</td><td>{{pct .Top1Agreement}}</td></tr>{{end}}
+{{with .Accuracy}}<tr><td>accuracy original / rewritten</td><td colspan="3">{{pct .Original}} / {{pct .Rewritten}}</td></tr>{{end}}
 </table>{{end}}
 <h2>Curves</h2>
 <p class="legend"><span style="color:#999">&#9632; input histogram</span><span style="color:#1f77b4">&#9644; original</span><span style="color:#d62728">&#9644; fitted</span><span style="color:#2ca02c">&#9644; error ×10</span></p>

@@ -170,24 +170,25 @@ func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) erro
 }
 
 // calibrateSequential fits sites greedily in graph order (see the comment at the top of the file).
-func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) ([]SiteReport, map[string]rewrite.SiteParams, map[string]onnxops.Family, *SequentialSummary, error) {
+// It returns the sequential choices and the independent fits.
+func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) (seq, ind []SiteReport, summary *SequentialSummary, err error) {
 	stats, err := collect(m, nil, data, sites, opts)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	independent := make([]SiteReport, len(sites))
 	indFits := map[string]rewrite.SiteParams{}
 	indFamilies := map[string]onnxops.Family{}
 	for i, s := range sites {
 		if independent[i], err = fitSite(s, stats[i], opts); err != nil {
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, err
 		}
 		indFits[s.Node] = siteParams(independent[i])
 		indFamilies[s.Node] = independent[i].Family
 	}
 	refSess, err := runtime.NewSession(m, runtimeOptions(opts)...)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
+		return nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
 	}
 	ref := &referenceOutputs{sess: refSess}
 	for _, o := range refSess.Outputs() {
@@ -203,41 +204,41 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 		if i > 0 {
 			st, err := collect(current, m, data, sites[i:i+1], opts)
 			if err != nil {
-				return nil, nil, nil, nil, err
+				return nil, nil, nil, err
 			}
 			if pointwise, err = fitSite(s, st[0], opts); err != nil {
-				return nil, nil, nil, nil, err
+				return nil, nil, nil, err
 			}
 			layer = st[0].Layer
 		}
 		if reports[i], err = chooseEndToEnd(current, s, independent[i], pointwise, layer, ref, data, opts); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
+			return nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
 		}
 		fits[s.Node] = siteParams(reports[i])
 		families[s.Node] = reports[i].Family
 		if i+1 < len(sites) {
 			if current, _, err = applyFits(m, sites[:i+1], fits, families, opts); err != nil {
-				return nil, nil, nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 	}
 
 	// Greedy choices are each no worse than the independent fit given the earlier choices, but the
 	// all-independent model is not among the paths tried: compare with it once, on every row.
-	summary := &SequentialSummary{Objective: objectiveOutputMSE}
+	summary = &SequentialSummary{Objective: objectiveOutputMSE}
 	seqModel, _, err := applyFits(m, sites, fits, families, opts)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	indModel, _, err := applyFits(m, sites, indFits, indFamilies, opts)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if summary.Sequential, err = modelObjective(seqModel, ref, data, opts); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if summary.Independent, err = modelObjective(indModel, ref, data, opts); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if summary.Independent < summary.Sequential {
 		summary.KeptIndependent = true
@@ -246,9 +247,8 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 			reports[i] = independent[i]
 			reports[i].Sequential = choice
 		}
-		return reports, indFits, indFamilies, summary, nil
 	}
-	return reports, fits, families, summary, nil
+	return reports, independent, summary, nil
 }
 
 func runtimeOptions(opts Options) []runtime.Option {

@@ -1,14 +1,14 @@
 package onnx
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/actswap/actswap/internal/outfile"
 )
 
 // Marshal encodes m deterministically: the same model always gives the same bytes, fields in
@@ -58,7 +58,7 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 		o(&cfg)
 	}
 	for _, in := range cfg.refuseSameAs {
-		if SameFile(path, in) {
+		if outfile.Same(path, in) {
 			return fmt.Errorf("save %s: refusing to overwrite input %s; choose another output path", path, in)
 		}
 	}
@@ -70,17 +70,17 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 			return fmt.Errorf("save %s: external data: %w", path, err)
 		}
 		dataPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(cfg.externalName))
-		if SameFile(dataPath, path) {
+		if outfile.Same(dataPath, path) {
 			return fmt.Errorf("save %s: external data file %q is the model file itself", path, cfg.externalName)
 		}
 		for _, in := range cfg.refuseSameAs {
-			if SameFile(dataPath, in) {
+			if outfile.Same(dataPath, in) {
 				return fmt.Errorf("save %s: refusing to overwrite input %s with external data", path, in)
 			}
 		}
 		split, data, moved := splitExternal(m, cfg.externalThreshold, filepath.ToSlash(cfg.externalName))
 		if moved > 0 {
-			if err := WriteFileAtomic(dataPath, data); err != nil {
+			if err := outfile.WriteFile(dataPath, data); err != nil {
 				return fmt.Errorf("save %s: external data: %w", path, err)
 			}
 			m = split
@@ -93,7 +93,7 @@ func SaveFile(m *ModelProto, path string, opts ...SaveOption) error {
 	if len(b) >= maxProtoBytes {
 		return fmt.Errorf("save %s: model is %d bytes, over protobuf's 2 GiB limit that other ONNX tools enforce; save with external data", path, len(b))
 	}
-	if err := WriteFileAtomic(path, b); err != nil {
+	if err := outfile.WriteFile(path, b); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil
@@ -131,70 +131,4 @@ func splitExternal(m *ModelProto, threshold int64, location string) (*ModelProto
 		moved++
 	}
 	return out, data, moved
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file in the same folder renamed
-// over path: a crash or a full disk leaves either the old file or the new one, never a mix.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic is WriteFileAtomic for content produced by a writer function.
-func WriteAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return describeFSError(err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return describeFSError(err)
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes the rename durable where the platform allows syncing a folder; failure only
-// weakens durability after a power loss, so it is not reported.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
-// SameFile reports whether paths a and b name the same existing file (following links, so a
-// hard link or symlink to the input counts), or, when neither exists, the same cleaned path.
-func SameFile(a, b string) bool {
-	fa, errA := os.Stat(a)
-	fb, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(fa, fb)
-	}
-	if errors.Is(errA, os.ErrNotExist) && errors.Is(errB, os.ErrNotExist) {
-		absA, err1 := filepath.Abs(a)
-		absB, err2 := filepath.Abs(b)
-		return err1 == nil && err2 == nil && absA == absB
-	}
-	return false
 }

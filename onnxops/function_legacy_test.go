@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
@@ -37,7 +38,7 @@ func atOpset(t *testing.T, m *onnx.ModelProto, fam onnxops.Family, opset, ir int
 // and negative), NaN, ±Inf and Zorro with a·b > 90 included, against the float64 reference.
 func TestLegacyFunctionsAgainstORT(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	bumpy := onnxops.PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
 	asym := onnxops.ZorroParams{AN: 0.7, BN: -1.5, AP: 2.2, BP: 0.9, InScale: 1.3, InShift: 0.1, OutScale: 0.8, OutShift: 0.05}
@@ -100,7 +101,7 @@ func TestLegacyFunctionEdges(t *testing.T) {
 		t.Error("AttachFunctions at opset 7: no error")
 	}
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(23, 24))
 	zorro := acttest.KernelCase{Name: "zorro gate", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.Gated(onnxops.SigmoidZorro(4, 2, 0.5))}, Gate: true}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
@@ -35,7 +36,7 @@ func ortShapes(c int) []struct {
 // actswap's kernel (through a runtime session) on the same inputs, NaN and ±Inf included.
 func TestFunctionsAgainstORT(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range acttest.KernelCases() {
@@ -83,7 +84,7 @@ func TestFunctionsAgainstORT(t *testing.T) {
 // follows it), against the float64 reference.
 func TestFunctionTypesAndOpsets(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip("onnxruntime not available, skipping differential test: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
 	rng := rand.New(rand.NewPCG(13, 14))
 	cases := []acttest.KernelCase{

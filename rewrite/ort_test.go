@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 )
@@ -15,7 +16,7 @@ import (
 // kernels: both must agree within 1e-4 relative.
 func TestRewrittenModelsInOnnxruntime(t *testing.T) {
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip(why)
+		testutil.SkipMissing(t, why)
 	}
 	cases := []struct {
 		model string

@@ -25,10 +25,11 @@ import (
 // ACTSWAP_BACKEND_THREADS=n gives each case n kernel threads.
 
 const (
-	backendRtol     = 1e-3
-	backendAtol     = 1e-7
-	backendTimeout  = 20 * time.Second
-	expectedPassLst = "testdata/backend_expected_pass.txt"
+	backendRtol        = 1e-3
+	backendAtol        = 1e-7
+	backendTimeout     = 20 * time.Second
+	expectedPassLst    = "testdata/backend_expected_pass.txt"
+	updateBackendSuite = "ACTSWAP_UPDATE_EXPECTED=1 go test ./runtime -run TestBackendSuite"
 )
 
 // backendThreads is the kernel parallelism per case (ACTSWAP_BACKEND_THREADS, default 1: the
@@ -250,23 +251,6 @@ func runBackendCases(cases []backendCase) []caseResult {
 	return results
 }
 
-func readExpectedPass(t *testing.T) map[string]bool {
-	b, err := os.ReadFile(expectedPassLst)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]bool{}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	expected := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			expected[line] = true
-		}
-	}
-	return expected
-}
-
 func TestBackendSuite(t *testing.T) {
 	root := testutil.SharedPath(t, "onnx-backend-tests")
 	filter := os.Getenv("ACTSWAP_BACKEND_CASES")
@@ -357,7 +341,7 @@ func TestBackendSuite(t *testing.T) {
 		}
 		sort.Strings(stable)
 		text := "# ONNX backend cases that pass; TestBackendSuite fails if one of them stops passing.\n" +
-			"# Regenerate: ACTSWAP_UPDATE_EXPECTED=1 go test ./runtime -run TestBackendSuite\n" +
+			"# Regenerate: " + updateBackendSuite + "\n" +
 			strings.Join(stable, "\n") + "\n"
 		if err := os.WriteFile(expectedPassLst, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -366,7 +350,7 @@ func TestBackendSuite(t *testing.T) {
 		return
 	}
 
-	expected := readExpectedPass(t)
+	expected := testutil.ReadCaseList(t, expectedPassLst, updateBackendSuite)
 	byPath := map[string]caseResult{}
 	for _, r := range results {
 		byPath[r.path] = r
@@ -387,5 +371,8 @@ func TestBackendSuite(t *testing.T) {
 	sort.Strings(regressions)
 	for _, r := range regressions {
 		t.Errorf("regression: %s", r)
+	}
+	if len(regressions) > 0 {
+		t.Log("if a case stopped passing on purpose: " + updateBackendSuite)
 	}
 }

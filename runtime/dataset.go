@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
@@ -168,7 +169,7 @@ func WriteValueFile(path string, t *tensor.Tensor, name string) error {
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err == nil {
-		err = onnx.WriteFileAtomic(path, b)
+		err = outfile.WriteFile(path, b)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

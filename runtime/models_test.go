@@ -48,7 +48,7 @@ func realModelDirs(t *testing.T) map[string]string {
 func TestRealModels(t *testing.T) {
 	dirs := realModelDirs(t)
 	if len(dirs) == 0 {
-		t.Skip("no real models: ../shared/models and models/ are absent or empty")
+		testutil.SkipMissing(t, "no real models: ../shared/models and models/ are absent or empty")
 	}
 	labels := make([]string, 0, len(dirs))
 	for label := range dirs {

@@ -34,7 +34,7 @@ func TestOptimizedModelsAgree(t *testing.T) {
 		t.Run(c.model, func(t *testing.T) {
 			dir := filepath.Join(root, c.model)
 			if !fileExists(filepath.Join(dir, "model.onnx")) {
-				t.Skipf("%s is absent", dir)
+				testutil.SkipMissing(t, dir+" is absent")
 			}
 			if (testing.Short() || raceEnabled) && heavyModels[c.model] {
 				t.Skip("large model; skipped in -short mode and under -race")

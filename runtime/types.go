@@ -216,5 +216,8 @@ func dataLen(data any) (int, tensor.DType) {
 	case []string:
 		return len(d), tensor.String
 	}
+	if n, dt, ok := tensor.LowBitDataType(data); ok {
+		return n, dt
+	}
 	return -1, tensor.Undefined
 }

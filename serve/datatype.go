@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"strconv"
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
@@ -37,149 +39,82 @@ func ParseV2Datatype(name string) (tensor.DType, error) {
 	return tensor.Undefined, fmt.Errorf("unknown datatype %q", name)
 }
 
-// tensorFromJSON builds a tensor from a V2 JSON "data" value, flat or nested, checking the element
-// count against shape.
-func tensorFromJSON(dt tensor.DType, shape []int, raw json.RawMessage) (*tensor.Tensor, error) {
-	var nested any
-	if err := json.Unmarshal(raw, &nested); err != nil {
-		return nil, fmt.Errorf("data: %v", err)
-	}
-	var flat []any
-	flatten(nested, &flat)
-	n := tensor.NumElements(shape)
-	if len(flat) != n {
-		return nil, fmt.Errorf("data has %d elements, shape %v needs %d", len(flat), shape, n)
-	}
-	t := tensor.Zeros(dt, shape)
-	for i, v := range flat {
-		if err := setElement(t, i, v); err != nil {
-			return nil, fmt.Errorf("data[%d]: %v", i, err)
+// flushAt is how large a response chunk grows before it is written out, so a large output is
+// never held as text in full.
+const flushAt = 256 << 10
+
+// appendJSONData appends t's elements, comma-separated, as V2 "data" (flat), writing b out to w
+// whenever it passes flushAt; it returns what is left to write. Non-finite floats are written as
+// the strings "NaN", "Infinity" and "-Infinity" (JSON has no literal for them), which requests
+// accept back.
+func appendJSONData(b []byte, t *tensor.Tensor, w io.Writer) ([]byte, error) {
+	n := t.Len()
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONElement(b, t, i)
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return b[:0], err
+			}
+			b = b[:0]
 		}
 	}
-	return t, nil
+	return b, nil
 }
 
-func flatten(v any, out *[]any) {
-	if list, ok := v.([]any); ok {
-		for _, e := range list {
-			flatten(e, out)
-		}
-		return
-	}
-	*out = append(*out, v)
-}
-
-func setElement(t *tensor.Tensor, i int, v any) error {
-	if s, ok := v.(string); ok {
-		d, ok := t.Data.([]string)
-		if !ok {
-			return fmt.Errorf("string %q for a %s tensor", s, V2Datatype(t.DType))
-		}
-		d[i] = s
-		return nil
-	}
-	if b, ok := v.(bool); ok {
-		d, ok := t.Data.([]bool)
-		if !ok {
-			return fmt.Errorf("boolean for a %s tensor", V2Datatype(t.DType))
-		}
-		d[i] = b
-		return nil
-	}
-	f, ok := v.(float64)
-	if !ok {
-		return fmt.Errorf("%v is not a number", v)
-	}
-	isInt := f == math.Trunc(f)
+func appendJSONElement(b []byte, t *tensor.Tensor, i int) []byte {
 	switch d := t.Data.(type) {
 	case []float32:
-		d[i] = float32(f)
+		return appendJSONFloat(b, float64(d[i]), 32)
 	case []float64:
-		d[i] = f
+		return appendJSONFloat(b, d[i], 64)
 	case []tensor.Float16Bits:
-		d[i] = tensor.Float16FromFloat32(float32(f))
+		return appendJSONFloat(b, float64(d[i].Float32()), 32)
 	case []tensor.BFloat16Bits:
-		d[i] = tensor.BFloat16FromFloat32(float32(f))
+		return appendJSONFloat(b, float64(d[i].Float32()), 32)
 	case []int8:
-		return setInt(d, i, f, isInt, math.MinInt8, math.MaxInt8)
+		return strconv.AppendInt(b, int64(d[i]), 10)
 	case []int16:
-		return setInt(d, i, f, isInt, math.MinInt16, math.MaxInt16)
+		return strconv.AppendInt(b, int64(d[i]), 10)
 	case []int32:
-		return setInt(d, i, f, isInt, math.MinInt32, math.MaxInt32)
+		return strconv.AppendInt(b, int64(d[i]), 10)
 	case []int64:
-		return setInt(d, i, f, isInt, math.MinInt64, math.MaxInt64)
+		return strconv.AppendInt(b, d[i], 10)
 	case []uint8:
-		return setInt(d, i, f, isInt, 0, math.MaxUint8)
+		return strconv.AppendUint(b, uint64(d[i]), 10)
 	case []uint16:
-		return setInt(d, i, f, isInt, 0, math.MaxUint16)
+		return strconv.AppendUint(b, uint64(d[i]), 10)
 	case []uint32:
-		return setInt(d, i, f, isInt, 0, math.MaxUint32)
+		return strconv.AppendUint(b, uint64(d[i]), 10)
 	case []uint64:
-		return setInt(d, i, f, isInt, 0, math.MaxUint64)
-	default:
-		return fmt.Errorf("number for a %s tensor", V2Datatype(t.DType))
+		return strconv.AppendUint(b, d[i], 10)
+	case []bool:
+		return strconv.AppendBool(b, d[i])
+	case []string:
+		return appendJSONString(b, d[i])
 	}
-	return nil
+	panic(fmt.Sprintf("serve: no JSON form for %s tensors", V2Datatype(t.DType)))
 }
 
-func setInt[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](d []T, i int, f float64, isInt bool, lo, hi float64) error {
-	if !isInt || f < lo || f > hi {
-		return fmt.Errorf("%v is not a valid %T", f, d[0])
-	}
-	d[i] = T(f)
-	return nil
-}
-
-// jsonData returns t's elements as a flat slice that encoding/json writes as V2 "data".
-func jsonData(t *tensor.Tensor) any {
-	switch d := t.Data.(type) {
-	case []float32:
-		out := make([]any, len(d))
-		for i, v := range d {
-			out[i] = jsonFloat(float64(v))
-		}
-		return out
-	case []float64:
-		out := make([]any, len(d))
-		for i, v := range d {
-			out[i] = jsonFloat(v)
-		}
-		return out
-	case []tensor.Float16Bits:
-		out := make([]any, len(d))
-		for i, v := range d {
-			out[i] = jsonFloat(float64(v.Float32()))
-		}
-		return out
-	case []tensor.BFloat16Bits:
-		out := make([]any, len(d))
-		for i, v := range d {
-			out[i] = jsonFloat(float64(v.Float32()))
-		}
-		return out
-	case []uint8:
-		// encoding/json would write []byte as base64; V2 wants numbers.
-		out := make([]int, len(d))
-		for i, v := range d {
-			out[i] = int(v)
-		}
-		return out
-	}
-	return t.Data
-}
-
-// jsonFloat keeps NaN and ±Inf representable: JSON has no literal for them, so they travel as
-// strings, as other V2 servers do.
-func jsonFloat(f float64) any {
+// appendJSONFloat writes the shortest text that reads back as the same value of the given bit
+// size.
+func appendJSONFloat(b []byte, f float64, bits int) []byte {
 	switch {
 	case math.IsNaN(f):
-		return "NaN"
+		return append(b, `"NaN"`...)
 	case math.IsInf(f, 1):
-		return "Infinity"
+		return append(b, `"Infinity"`...)
 	case math.IsInf(f, -1):
-		return "-Infinity"
+		return append(b, `"-Infinity"`...)
 	}
-	return f
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
 }
 
 // tensorFromRaw decodes the binary tensor extension's little-endian bytes (BYTES elements are a

@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/actswap/actswap/serve/v2pb"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // grpcService implements inference.GRPCInferenceService on the same repository and schedulers
@@ -28,7 +30,9 @@ func grpcError(err error) error {
 			return status.Error(codes.InvalidArgument, he.msg)
 		case 404:
 			return status.Error(codes.NotFound, he.msg)
-		case 503, 429:
+		case 413, 429:
+			return status.Error(codes.ResourceExhausted, he.msg)
+		case 503:
 			return status.Error(codes.Unavailable, he.msg)
 		}
 		return status.Error(codes.Internal, he.msg)
@@ -76,44 +80,45 @@ func (g *grpcService) ModelMetadata(_ context.Context, req *v2pb.ModelMetadataRe
 
 func (g *grpcService) ModelInfer(ctx context.Context, req *v2pb.ModelInferRequest) (*v2pb.ModelInferResponse, error) {
 	start := time.Now()
+	g.s.inflight.Add(1)
 	g.s.metrics.inflight.Inc()
-	defer g.s.metrics.inflight.Dec()
-	resp, err := g.modelInfer(ctx, req)
-	g.s.record(req.ModelName, "grpc", statusOf(err), start)
+	defer func() {
+		g.s.metrics.inflight.Dec()
+		g.s.inflight.Add(-1)
+	}()
+	m, err := g.s.repo.lookup(req.ModelName, req.ModelVersion)
 	if err != nil {
+		g.s.record(nil, "grpc", strconv.Itoa(statusOf(err)), start)
+		return nil, grpcError(err)
+	}
+	// The client's deadline, if sooner, wins over the server's.
+	reqCtx, cancel := context.WithTimeout(ctx, g.s.opts.RequestTimeout)
+	defer cancel()
+	resp, err := g.modelInfer(reqCtx, req, m)
+	outcome := g.s.outcome(ctx, err)
+	g.s.record(m, "grpc", outcome, start)
+	if err != nil {
+		if outcome == outcomeCanceled {
+			g.s.log.Info("infer canceled: client went away", "model", m.Name, "version", m.Version, "duration", time.Since(start))
+		} else {
+			g.s.log.Info("infer failed", "model", m.Name, "version", m.Version, "status", outcome, "error", err)
+		}
 		return nil, grpcError(err)
 	}
 	return resp, nil
 }
 
-func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferRequest) (*v2pb.ModelInferResponse, error) {
-	m, err := g.s.repo.lookup(req.ModelName, req.ModelVersion)
+func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferRequest, m *Model) (*v2pb.ModelInferResponse, error) {
+	// grpc-go has already read the message (at most MaxBodyBytes); what it decodes to is
+	// charged to the same budget as REST bodies before any tensor is built.
+	release, err := g.s.admit.reserve(int64(proto.Size(req)))
 	if err != nil {
 		return nil, err
 	}
-	if len(req.RawInputContents) > 0 && len(req.RawInputContents) != len(req.Inputs) {
-		return nil, badRequest("raw_input_contents has %d entries for %d inputs", len(req.RawInputContents), len(req.Inputs))
-	}
-	inputs := make([]inferInput, len(req.Inputs))
-	for i, in := range req.Inputs {
-		dt, err := ParseV2Datatype(in.Datatype)
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
-		}
-		shape, err := checkedShape(in.Shape)
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
-		}
-		var t *tensor.Tensor
-		if len(req.RawInputContents) > 0 {
-			t, err = tensorFromRaw(dt, shape, req.RawInputContents[i])
-		} else {
-			t, err = tensorFromContents(dt, shape, in.Contents)
-		}
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
-		}
-		inputs[i] = inferInput{in.Name, t}
+	defer release()
+	inputs, err := grpcInputs(req, g.s.opts.MaxElements)
+	if err != nil {
+		return nil, err
 	}
 	var outNames []string
 	for _, o := range req.Outputs {
@@ -137,6 +142,52 @@ func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferReques
 	return resp, nil
 }
 
+// grpcInputs converts a request's input tensors, from typed contents or raw_input_contents
+// (never both for one request, as the protocol says), refusing more than maxElements elements.
+func grpcInputs(req *v2pb.ModelInferRequest, maxElements int) ([]inferInput, error) {
+	raw := req.RawInputContents
+	if len(raw) > 0 && len(raw) != len(req.Inputs) {
+		return nil, badRequest("raw_input_contents has %d entries for %d inputs", len(raw), len(req.Inputs))
+	}
+	if len(req.Inputs) == 0 {
+		return nil, badRequest("request has no inputs")
+	}
+	inputs := make([]inferInput, len(req.Inputs))
+	elements := 0
+	for i, in := range req.Inputs {
+		dt, err := ParseV2Datatype(in.Datatype)
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		shape, err := checkedShape(in.Shape)
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		if elements += tensor.NumElements(shape); elements > maxElements {
+			return nil, &httpError{413, fmt.Sprintf("request has more than %d elements (input %q: shape %v), the most this server accepts", maxElements, in.Name, in.Shape)}
+		}
+		var t *tensor.Tensor
+		if len(raw) > 0 {
+			if contentCount(in.Contents) > 0 {
+				return nil, badRequest("input %q: both typed contents and raw_input_contents given; the protocol allows one", in.Name)
+			}
+			t, err = tensorFromRaw(dt, shape, raw[i])
+		} else {
+			t, err = tensorFromContents(dt, shape, in.Contents)
+		}
+		if err != nil {
+			return nil, badRequest("input %q: %v", in.Name, err)
+		}
+		inputs[i] = inferInput{in.Name, t}
+	}
+	return inputs, nil
+}
+
+func contentCount(c *v2pb.InferTensorContents) int {
+	return len(c.GetBoolContents()) + len(c.GetIntContents()) + len(c.GetInt64Contents()) + len(c.GetUintContents()) +
+		len(c.GetUint64Contents()) + len(c.GetFp32Contents()) + len(c.GetFp64Contents()) + len(c.GetBytesContents())
+}
+
 // tensorFromContents decodes the typed InferTensorContents fields.
 func tensorFromContents(dt tensor.DType, shape []int, c *v2pb.InferTensorContents) (*tensor.Tensor, error) {
 	if c == nil {
@@ -150,10 +201,8 @@ func tensorFromContents(dt tensor.DType, shape []int, c *v2pb.InferTensorContent
 		return nil
 	}
 	// Nothing is allocated for a shape the message cannot fill, so a hostile shape costs nothing.
-	present := len(c.BoolContents) + len(c.IntContents) + len(c.Int64Contents) + len(c.UintContents) +
-		len(c.Uint64Contents) + len(c.Fp32Contents) + len(c.Fp64Contents) + len(c.BytesContents)
-	if n > present {
-		return nil, fmt.Errorf("contents have %d elements, shape %v needs %d", present, shape, n)
+	if present := contentCount(c); n > present {
+		return nil, fmt.Errorf("contents have %d elements, shape %v needs %d", contentCount(c), shape, n)
 	}
 	t := tensor.Zeros(dt, shape)
 	switch d := t.Data.(type) {

@@ -1,12 +1,15 @@
 package serve
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -30,11 +33,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.handleModelReady)
 	mux.HandleFunc("POST /v2/models/{name}/infer", s.handleInfer)
 	mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.handleInfer)
+	// Without these the catch-all below would answer other methods on /infer with 404.
+	mux.HandleFunc("/v2/models/{name}/infer", methodNotAllowed)
+	mux.HandleFunc("/v2/models/{name}/versions/{version}/infer", methodNotAllowed)
+	s.repositoryRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{404, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
 	})
 	return mux
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	writeError(w, &httpError{http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: infer takes POST", r.Method, r.URL.Path)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -49,11 +61,15 @@ func writeError(w http.ResponseWriter, err error) {
 	if errors.As(err, &mbe) {
 		err = fmt.Errorf("request body larger than %d bytes", mbe.Limit)
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
+
+// statusClientClosed is the status recorded (never sent: nobody is listening) for a request
+// whose client went away, as nginx's 499.
+const statusClientClosed = 499
 
 // statusOf is the HTTP status an error is answered with; gRPC maps the same statuses to codes.
 func statusOf(err error) int {
@@ -66,17 +82,29 @@ func statusOf(err error) int {
 		return he.status
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, context.Canceled):
+		return statusClientClosed
 	}
 	return http.StatusInternalServerError
 }
 
-// record counts a finished infer request and its latency.
-func (s *Server) record(model, protocol string, status int, start time.Time) {
-	if _, known := s.repo.models[model]; !known {
-		model = "_unknown" // keeps label cardinality bounded whatever clients send
+// record counts a finished infer request and its latency; m is nil for an unknown model, which
+// is counted under "_unknown" to keep label cardinality bounded whatever clients send.
+func (s *Server) record(m *Model, protocol, outcome string, start time.Time) {
+	name, version := "_unknown", ""
+	if m != nil {
+		name, version = m.Name, m.Version
 	}
-	s.metrics.requests.WithLabelValues(model, protocol, strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(model, protocol).Observe(time.Since(start).Seconds())
+	s.metrics.requests.WithLabelValues(name, version, protocol, outcome).Inc()
+	s.metrics.latency.WithLabelValues(name, version, protocol).Observe(time.Since(start).Seconds())
+	switch {
+	case outcome == outcomeCanceled:
+		s.metrics.cancellations.WithLabelValues(name, version, protocol, "client_gone").Inc()
+	case outcome == strconv.Itoa(http.StatusGatewayTimeout):
+		s.metrics.cancellations.WithLabelValues(name, version, protocol, "deadline").Inc()
+	}
 }
 
 func (s *Server) handleServerMetadata(w http.ResponseWriter, _ *http.Request) {
@@ -144,162 +172,242 @@ func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"name": m.Name, "ready": ready})
 }
 
-type restInput struct {
-	Name       string          `json:"name"`
-	Shape      []int64         `json:"shape"`
-	Datatype   string          `json:"datatype"`
-	Parameters map[string]any  `json:"parameters,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
-}
-
-type restRequestedOutput struct {
-	Name       string         `json:"name"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-}
-
-type restInferRequest struct {
-	ID         string                `json:"id,omitempty"`
-	Parameters map[string]any        `json:"parameters,omitempty"`
-	Inputs     []restInput           `json:"inputs"`
-	Outputs    []restRequestedOutput `json:"outputs,omitempty"`
-}
-
-type restOutput struct {
-	Name       string         `json:"name"`
-	Shape      []int          `json:"shape"`
-	Datatype   string         `json:"datatype"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-	Data       any            `json:"data,omitempty"`
-}
-
-type restInferResponse struct {
-	ModelName    string       `json:"model_name"`
-	ModelVersion string       `json:"model_version,omitempty"`
-	ID           string       `json:"id,omitempty"`
-	Outputs      []restOutput `json:"outputs"`
-}
-
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.inflight.Add(1)
 	s.metrics.inflight.Inc()
-	defer s.metrics.inflight.Dec()
-	name := r.PathValue("name")
-	status, err := s.serveInfer(w, r)
-	if err != nil {
-		writeError(w, err)
-		status = statusOf(err)
-		s.log.Info("infer failed", "model", name, "status", status, "error", err)
-	}
-	s.record(name, "http", status, start)
-}
-
-// serveInfer decodes, runs and answers one REST infer request; on error nothing has been written.
-func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request) (int, error) {
+	defer func() {
+		s.metrics.inflight.Dec()
+		s.inflight.Add(-1)
+	}()
 	m, err := s.repo.lookup(r.PathValue("name"), r.PathValue("version"))
 	if err != nil {
-		return 0, err
+		writeError(w, err)
+		s.record(nil, "http", strconv.Itoa(statusOf(err)), start)
+		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		return 0, err
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+	defer cancel()
+	// Deadlines per request instead of the server's: the upload gets ReadTimeout (a stalled
+	// one is answered 408), the answer RequestTimeout to be computed and WriteTimeout more to
+	// be written, so a response is never cut off without being logged and counted.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(start.Add(s.opts.ReadTimeout))
+	_ = rc.SetWriteDeadline(start.Add(s.opts.RequestTimeout + s.opts.WriteTimeout))
+	err = s.serveInfer(ctx, w, r, m)
+	outcome := s.outcome(r.Context(), err)
+	switch {
+	case errors.Is(err, errWriteFailed):
+		s.metrics.cancellations.WithLabelValues(m.Name, m.Version, "http", "write_failed").Inc()
+		s.log.Warn("infer answer dropped", "model", m.Name, "version", m.Version, "error", err, "duration", time.Since(start))
+	case outcome == outcomeCanceled:
+		s.log.Info("infer canceled: client went away", "model", m.Name, "version", m.Version, "duration", time.Since(start))
+	case err != nil:
+		writeError(w, err)
+		s.log.Info("infer failed", "model", m.Name, "version", m.Version, "status", outcome, "error", err)
 	}
-	header, binary := body, []byte(nil)
-	if hl := r.Header.Get(headerLengthKey); hl != "" {
-		n, err := strconv.Atoi(hl)
-		if err != nil || n < 0 || n > len(body) {
-			return 0, badRequest("%s: %q does not fit a %d-byte body", headerLengthKey, hl, len(body))
-		}
-		header, binary = body[:n], body[n:]
-	}
-	var req restInferRequest
-	dec := json.NewDecoder(bytes.NewReader(header))
-	if err := dec.Decode(&req); err != nil {
-		return 0, badRequest("malformed JSON request: %v", err)
-	}
-	inputs, err := decodeRESTInputs(req.Inputs, binary)
-	if err != nil {
-		return 0, err
-	}
-	var outNames []string
-	binaryOut := boolParam(req.Parameters, "binary_data_output")
-	binaryByName := map[string]bool{}
-	for _, o := range req.Outputs {
-		outNames = append(outNames, o.Name)
-		binaryByName[o.Name] = boolParam(o.Parameters, "binary_data")
-	}
-	outs, names, err := m.infer(r.Context(), inputs, outNames)
-	if err != nil {
-		return 0, err
-	}
-	resp := restInferResponse{ModelName: m.Name, ModelVersion: m.Version, ID: req.ID}
-	var raw []byte
-	for _, name := range names {
-		t := outs[name]
-		o := restOutput{Name: name, Shape: t.Shape, Datatype: V2Datatype(t.DType)}
-		if binaryOut || binaryByName[name] {
-			b := rawBytes(t)
-			o.Parameters = map[string]any{"binary_data_size": len(b)}
-			raw = append(raw, b...)
-		} else {
-			o.Data = jsonData(t)
-		}
-		resp.Outputs = append(resp.Outputs, o)
-	}
-	js, err := json.Marshal(resp)
-	if err != nil {
-		return 0, fmt.Errorf("encoding response: %w", err)
-	}
-	if raw == nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(200)
-		_, _ = w.Write(js)
-		return 200, nil
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(headerLengthKey, strconv.Itoa(len(js)))
-	w.WriteHeader(200)
-	_, _ = w.Write(js)
-	_, _ = w.Write(raw)
-	return 200, nil
+	s.record(m, "http", outcome, start)
 }
 
-func decodeRESTInputs(ins []restInput, binary []byte) ([]inferInput, error) {
-	if len(ins) == 0 {
-		return nil, badRequest("request has no inputs")
+// outcome is the metrics label for a finished request: its status, or canceled when the client
+// left (counted as a cancellation too); a passed deadline is 504 and counted as one as well.
+func (s *Server) outcome(clientCtx context.Context, err error) string {
+	switch {
+	case errors.Is(err, errWriteFailed):
+		return outcomeDropped
+	case err == nil:
+		return "200"
+	case errors.Is(err, context.DeadlineExceeded):
+		return strconv.Itoa(http.StatusGatewayTimeout)
+	case errors.Is(err, context.Canceled) && clientCtx.Err() != nil:
+		// A gRPC client's own deadline may reach the server as a cancellation.
+		if deadline, ok := clientCtx.Deadline(); ok && !time.Now().Before(deadline) {
+			return strconv.Itoa(http.StatusGatewayTimeout)
+		}
+		return outcomeCanceled
 	}
-	out := make([]inferInput, 0, len(ins))
-	for _, in := range ins {
-		dt, err := ParseV2Datatype(in.Datatype)
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
+	return strconv.Itoa(statusOf(err))
+}
+
+// errWriteFailed marks an answer that was computed but could not be delivered.
+var errWriteFailed = errors.New("writing the answer failed")
+
+// countingReader remembers the first error of the body it reads, so a decode error caused by
+// the transport (body too large, stalled upload, client gone) is answered as such, not as
+// malformed JSON.
+type countingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// serveInfer admits, decodes, runs and answers one REST infer request; when it returns an error
+// other than errWriteFailed nothing has been written.
+func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.Request, m *Model) error {
+	limit := s.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is larger than %d bytes", r.ContentLength, limit)}
+	}
+	bodyBytes := limit
+	if r.ContentLength >= 0 {
+		bodyBytes = r.ContentLength
+	}
+	release, err := s.admit.reserve(bodyBytes)
+	if err != nil {
+		return err
+	}
+	defer release()
+	decoded, err := s.admit.startDecode(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := s.decodeBody(w, r, bodyBytes)
+	decoded()
+	if err != nil {
+		return err
+	}
+	outNames := make([]string, len(req.outputs))
+	for i, o := range req.outputs {
+		outNames[i] = o.name
+	}
+	outs, names, err := m.infer(ctx, req.inputs, outNames)
+	if err != nil {
+		return err
+	}
+	binary := make([]bool, len(names))
+	anyBinary := false
+	for i := range names {
+		binary[i] = req.binaryOutput
+		if i < len(req.outputs) && req.outputs[i].binary != nil {
+			binary[i] = *req.outputs[i].binary
 		}
-		shape, err := checkedShape(in.Shape)
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
+		anyBinary = anyBinary || binary[i]
+	}
+	resp := restResponse{model: m, id: req.id, names: names, outputs: outs, binary: binary}
+	if !anyBinary {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := resp.writeJSON(bw); err != nil {
+			return fmt.Errorf("%w: %w", errWriteFailed, err)
 		}
-		var t *tensor.Tensor
-		if size, ok := in.Parameters["binary_data_size"]; ok {
-			n, isNum := size.(float64)
-			if !isNum || n < 0 || int(n) > len(binary) {
-				return nil, badRequest("input %q: binary_data_size %v does not fit the %d bytes after the JSON header", in.Name, size, len(binary))
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("%w: %w", errWriteFailed, err)
+		}
+		return nil
+	}
+	// The binary extension needs the JSON part's length in a header, so that part is built
+	// first; it holds data only for outputs asked for as JSON.
+	var header bytes.Buffer
+	_ = resp.writeJSON(&header)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(headerLengthKey, strconv.Itoa(header.Len()))
+	w.WriteHeader(200)
+	if _, err := w.Write(header.Bytes()); err != nil {
+		return fmt.Errorf("%w: %w", errWriteFailed, err)
+	}
+	for i, name := range names {
+		if binary[i] {
+			if _, err := w.Write(rawBytes(outs[name])); err != nil {
+				return fmt.Errorf("%w: %w", errWriteFailed, err)
 			}
-			t, err = tensorFromRaw(dt, shape, binary[:int(n)])
-			binary = binary[int(n):]
-		} else {
-			if len(in.Data) == 0 {
-				return nil, badRequest("input %q: no data", in.Name)
+		}
+	}
+	return nil
+}
+
+// decodeBody streams the request body through the JSON decoder (and, with the binary tensor
+// extension, the bytes after the JSON part).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, bodyBytes int64) (*restRequest, error) {
+	body := &countingReader{r: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}
+	var header, binary io.Reader = body, bytes.NewReader(nil)
+	if hl := r.Header.Get(headerLengthKey); hl != "" {
+		n, err := strconv.ParseInt(hl, 10, 64)
+		if err != nil || n < 0 || n > bodyBytes {
+			return nil, badRequest("%s: %q does not fit a %d-byte body", headerLengthKey, hl, bodyBytes)
+		}
+		header, binary = io.LimitReader(body, n), body
+	}
+	req, err := decodeRESTRequest(header, binary, decodeLimits{maxElements: s.opts.MaxElements, bodyBytes: bodyBytes})
+	if body.err != nil {
+		return nil, transportError(body.err)
+	}
+	return req, err
+}
+
+// transportError classifies a failed body read.
+func transportError(err error) error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &httpError{http.StatusRequestTimeout, "request body not received in time: " + err.Error()}
+	}
+	return fmt.Errorf("reading request body: %w", err)
+}
+
+// restResponse is a V2 REST infer answer, written without building it as Go values first.
+type restResponse struct {
+	model   *Model
+	id      string
+	names   []string
+	outputs map[string]*tensor.Tensor
+	binary  []bool // per output: raw bytes after the JSON part instead of "data"
+}
+
+func (r *restResponse) writeJSON(w io.Writer) error {
+	b := make([]byte, 0, 64<<10)
+	b = append(b, `{"model_name":`...)
+	b = appendJSONString(b, r.model.Name)
+	b = append(b, `,"model_version":`...)
+	b = appendJSONString(b, r.model.Version)
+	if r.id != "" {
+		b = append(b, `,"id":`...)
+		b = appendJSONString(b, r.id)
+	}
+	b = append(b, `,"outputs":[`...)
+	for i, name := range r.names {
+		t := r.outputs[name]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, name)
+		b = append(b, `,"datatype":`...)
+		b = appendJSONString(b, V2Datatype(t.DType))
+		b = append(b, `,"shape":[`...)
+		for j, d := range t.Shape {
+			if j > 0 {
+				b = append(b, ',')
 			}
-			t, err = tensorFromJSON(dt, shape, in.Data)
+			b = strconv.AppendInt(b, int64(d), 10)
 		}
-		if err != nil {
-			return nil, badRequest("input %q: %v", in.Name, err)
+		b = append(b, ']')
+		if r.binary[i] {
+			b = append(b, `,"parameters":{"binary_data_size":`...)
+			b = strconv.AppendInt(b, int64(len(rawBytes(t))), 10)
+			b = append(b, `}}`...)
+			continue
 		}
-		out = append(out, inferInput{in.Name, t})
+		b = append(b, `,"data":[`...)
+		var err error
+		if b, err = appendJSONData(b, t, w); err != nil {
+			return err
+		}
+		b = append(b, `]}`...)
 	}
-	if len(binary) != 0 {
-		return nil, badRequest("%d bytes of binary data are not claimed by any input", len(binary))
-	}
-	return out, nil
+	b = append(b, "]}\n"...)
+	_, err := w.Write(b)
+	return err
 }
 
 // checkedShape converts a request shape, refusing negative dims and element counts that could
@@ -318,11 +426,6 @@ func checkedShape(dims []int64) ([]int, error) {
 		shape[i] = int(d)
 	}
 	return shape, nil
-}
-
-func boolParam(params map[string]any, key string) bool {
-	b, _ := params[key].(bool)
-	return b
 }
 
 // logRequests logs every request at debug level and slow or failed ones at info (slog).

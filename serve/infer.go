@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
@@ -46,6 +47,11 @@ func (m *Model) validateInputs(inputs []inferInput) (map[string]*tensor.Tensor, 
 			return nil, badRequest("input %q given twice", in.name)
 		}
 		t := in.tensor
+		if t.Len() == 0 {
+			// Refused on every transport alike: a model's behaviour on an empty batch is not
+			// something a client can rely on, and nothing is lost by not running it.
+			return nil, badRequest("input %q: shape %v has no elements; zero-row requests are refused", in.name, t.Shape)
+		}
 		if t.DType != vi.DType {
 			return nil, badRequest("input %q: datatype %s, model expects %s", in.name, V2Datatype(t.DType), V2Datatype(vi.DType))
 		}
@@ -97,7 +103,9 @@ func (m *Model) validateOutputs(names []string) ([]string, error) {
 }
 
 // infer validates and runs one request through the model's scheduler.
-func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []string) (map[string]*tensor.Tensor, []string, error) {
+func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []string) (_ map[string]*tensor.Tensor, _ []string, err error) {
+	start := time.Now()
+	defer func() { m.stats.request(start, m.requestRows(inputs), err) }()
 	feed, err := m.validateInputs(inputs)
 	if err != nil {
 		return nil, nil, err

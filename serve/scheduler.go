@@ -22,17 +22,23 @@ type scheduler struct {
 	maxBatch int
 	maxDelay time.Duration
 	metrics  *metrics
+	runHook  func(context.Context)
 	wg       sync.WaitGroup
-	closing  chan struct{}
+
+	// closeMu orders submit against close: a model unloaded (or shut down) while requests arrive
+	// answers 503 instead of sending on a closed queue.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 type pending struct {
-	ctx     context.Context
-	feed    map[string]*tensor.Tensor
-	outputs []string
-	rows    int
-	key     string // requests with equal keys can share a batch
-	done    chan result
+	ctx      context.Context // the request's: its deadline covers queue wait and compute
+	feed     map[string]*tensor.Tensor
+	outputs  []string
+	rows     int
+	key      string // requests with equal keys can share a batch
+	queuedAt time.Time
+	done     chan result
 }
 
 type result struct {
@@ -48,7 +54,7 @@ func newScheduler(m *Model, opts Options, met *metrics) *scheduler {
 		maxBatch: 1,
 		maxDelay: opts.MaxDelay,
 		metrics:  met,
-		closing:  make(chan struct{}),
+		runHook:  opts.runHook,
 	}
 	if m.batchable {
 		s.maxBatch = opts.MaxBatch
@@ -63,11 +69,18 @@ func newScheduler(m *Model, opts Options, met *metrics) *scheduler {
 
 // submit queues one validated request and waits for its outputs.
 func (s *scheduler) submit(ctx context.Context, feed map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
-	p := &pending{ctx: ctx, feed: feed, outputs: outputs, done: make(chan result, 1)}
+	p := &pending{ctx: ctx, feed: feed, outputs: outputs, queuedAt: time.Now(), done: make(chan result, 1)}
 	p.rows, p.key = batchKey(feed, outputs, s.maxBatch > 1)
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, &httpError{503, fmt.Sprintf("model %q version %s is being unloaded; retry later", s.model.Name, s.model.Version)}
+	}
 	select {
 	case s.queue <- p:
+		s.closeMu.RUnlock()
 	default:
+		s.closeMu.RUnlock()
 		return nil, &httpError{503, fmt.Sprintf("model %q: request queue is full (%d waiting); retry later", s.model.Name, cap(s.queue))}
 	}
 	select {
@@ -151,7 +164,8 @@ func (s *scheduler) runBatches() {
 }
 
 func (s *scheduler) runBatch(batch []*pending) {
-	// Requests whose clients went away are dropped before spending compute on them.
+	// Requests whose clients went away or whose deadline passed in the queue are dropped before
+	// spending compute on them; their submitters have already answered.
 	live := batch[:0]
 	for _, p := range batch {
 		if p.ctx.Err() == nil {
@@ -162,10 +176,32 @@ func (s *scheduler) runBatch(batch []*pending) {
 		return
 	}
 	batch = live
-	s.metrics.batchSize.WithLabelValues(s.model.Name).Observe(float64(batchRows(batch)))
+	labels := []string{s.model.Name, s.model.Version}
+	start := time.Now()
+	for _, p := range batch {
+		s.metrics.queue.WithLabelValues(labels...).Observe(start.Sub(p.queuedAt).Seconds())
+	}
+	s.metrics.batchSize.WithLabelValues(labels...).Observe(float64(batchRows(batch)))
+	// The batch runs until every request in it is gone: one client leaving must not cancel
+	// the others' work.
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	if s.runHook != nil {
+		s.runHook(ctx)
+	}
+	observeCompute := func() {
+		d := time.Since(start)
+		queued := make([]time.Time, len(batch))
+		for i, p := range batch {
+			queued[i] = p.queuedAt
+			s.metrics.compute.WithLabelValues(labels...).Observe(d.Seconds())
+		}
+		s.model.stats.execution(batchRows(batch), queued, start, d)
+	}
 	if len(batch) == 1 {
-		out, err := s.model.session.Run(batch[0].feed, batch[0].outputs...)
-		batch[0].done <- result{out, wrapRunError(err)}
+		out, err := s.model.session.RunContext(ctx, batch[0].feed, batch[0].outputs...)
+		observeCompute()
+		batch[0].done <- result{out, wrapRunError(ctx, err)}
 		return
 	}
 	feed := map[string]*tensor.Tensor{}
@@ -176,10 +212,11 @@ func (s *scheduler) runBatch(batch []*pending) {
 		}
 		feed[name] = tensor.ConcatRows(parts)
 	}
-	out, err := s.model.session.Run(feed, batch[0].outputs...)
+	out, err := s.model.session.RunContext(ctx, feed, batch[0].outputs...)
+	observeCompute()
 	if err != nil {
 		for _, p := range batch {
-			p.done <- result{nil, wrapRunError(err)}
+			p.done <- result{nil, wrapRunError(ctx, err)}
 		}
 		return
 	}
@@ -191,6 +228,33 @@ func (s *scheduler) runBatch(batch []*pending) {
 		}
 		offset += p.rows
 		p.done <- result{res, nil}
+	}
+}
+
+// batchContext is done when every request of the batch is done.
+func batchContext(batch []*pending) (context.Context, context.CancelFunc) {
+	if len(batch) == 1 {
+		return context.WithCancel(batch[0].ctx)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	left := len(batch)
+	stops := make([]func() bool, len(batch))
+	for i, p := range batch {
+		stops[i] = context.AfterFunc(p.ctx, func() {
+			mu.Lock()
+			left--
+			if left == 0 {
+				cancel()
+			}
+			mu.Unlock()
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
@@ -206,16 +270,25 @@ func batchRows(batch []*pending) int {
 }
 
 // wrapRunError marks runtime failures as server errors; inputs were validated before queueing,
-// so what fails here is the model or the runtime, not the request.
-func wrapRunError(err error) error {
+// so what fails here is the model or the runtime, not the request. A run stopped because its
+// requests ended keeps the context's error, so it is counted as a cancellation or deadline.
+func wrapRunError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	return &httpError{500, "inference failed: " + err.Error()}
 }
 
 // close stops accepting requests and waits for queued ones to finish.
 func (s *scheduler) close() {
-	close(s.queue)
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+	s.closeMu.Unlock()
 	s.wg.Wait()
 }

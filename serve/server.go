@@ -17,50 +17,93 @@ import (
 
 	"github.com/actswap/actswap/serve/v2pb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 )
 
 // extensions lists the protocol extensions the server implements.
-var extensions = []string{"binary_tensor_data"}
+var extensions = []string{"binary_tensor_data", "model_repository", "model_configuration", "statistics"}
 
-// Options configure a Server. Zero values take the documented defaults.
+// Options configure a Server. Zero values take the documented defaults; negative values are
+// refused by New.
 type Options struct {
-	Addr         string        // REST listen address (default 127.0.0.1:8000)
-	GRPCAddr     string        // gRPC listen address ("" disables gRPC)
-	Threads      int           // kernel threads per inference (default GOMAXPROCS)
-	Workers      int           // concurrent inferences per model (default GOMAXPROCS)
-	MaxBatch     int           // dynamic batching: most rows per batch (≤ 1 disables)
-	MaxDelay     time.Duration // dynamic batching: longest wait for a batch to fill (default 2ms)
-	MaxQueue     int           // queued requests per model before answering 503 (default 256)
-	MaxBodyBytes int64         // largest request body (default 64 MiB)
-	ReadTimeout  time.Duration // default 30s
-	WriteTimeout time.Duration // default 60s
-	Version      string        // reported by server metadata
-	Logger       *slog.Logger
+	Addr           string        // REST listen address (default 127.0.0.1:8000)
+	GRPCAddr       string        // gRPC listen address ("" disables gRPC)
+	Threads        int           // kernel threads per inference (default GOMAXPROCS)
+	Workers        int           // concurrent inferences per model (default GOMAXPROCS)
+	MaxBatch       int           // dynamic batching: most rows per batch (≤ 1 disables)
+	MaxDelay       time.Duration // dynamic batching: longest wait for a batch to fill (default 2ms)
+	MaxQueue       int           // queued requests per model before answering 503 (default 256)
+	MaxBodyBytes   int64         // largest request body (default 64 MiB)
+	MaxElements    int           // most tensor elements over one request's inputs (default 32M)
+	MemoryBudget   int64         // bytes all requests in flight may reserve for decoding (default 1 GiB)
+	MaxDecodes     int           // requests decoded at once (default 2×GOMAXPROCS)
+	RequestTimeout time.Duration // deadline per request, queue wait and compute (default 60s)
+	ReadTimeout    time.Duration // longest upload of one request; a stalled one gets 408 (default 30s)
+	WriteTimeout   time.Duration // longest write of one response once computed (default 60s)
+	Version        string        // reported by server metadata
+	Repository     string        // Triton-layout model repository folder ("" for none)
+	ModelControl   string        // ModelControlNone (default), ModelControlExplicit or ModelControlPoll
+	PollInterval   time.Duration // repository rescan period in ModelControlPoll
+	LoadModels     []string      // models loaded at startup in ModelControlExplicit ("*": all)
+	Logger         *slog.Logger
+
+	// runHook, when set (tests only), runs before each batch executes; it holds a request in
+	// flight so shutdown and deadline tests need no slow model.
+	runHook func(ctx context.Context)
+}
+
+func (o *Options) validate() error {
+	for _, c := range []struct {
+		name string
+		bad  bool
+	}{
+		{"threads", o.Threads < 0}, {"workers", o.Workers < 0}, {"max batch", o.MaxBatch < 0},
+		{"max delay", o.MaxDelay < 0}, {"max queue", o.MaxQueue < 0}, {"max body", o.MaxBodyBytes < 0},
+		{"max elements", o.MaxElements < 0}, {"memory budget", o.MemoryBudget < 0}, {"max decodes", o.MaxDecodes < 0},
+		{"request timeout", o.RequestTimeout < 0}, {"read timeout", o.ReadTimeout < 0}, {"write timeout", o.WriteTimeout < 0},
+	} {
+		if c.bad {
+			return fmt.Errorf("serve options: %s must not be negative", c.name)
+		}
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:8000"
 	}
-	if o.Threads <= 0 {
+	if o.Threads == 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
-	if o.Workers <= 0 {
+	if o.Workers == 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	if o.MaxDelay <= 0 {
+	if o.MaxDelay == 0 {
 		o.MaxDelay = 2 * time.Millisecond
 	}
-	if o.MaxQueue <= 0 {
+	if o.MaxQueue == 0 {
 		o.MaxQueue = 256
 	}
-	if o.MaxBodyBytes <= 0 {
+	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 20
 	}
-	if o.ReadTimeout <= 0 {
+	if o.MaxElements == 0 {
+		o.MaxElements = 32 << 20
+	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = 1 << 30
+	}
+	if o.MaxDecodes == 0 {
+		o.MaxDecodes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 30 * time.Second
 	}
-	if o.WriteTimeout <= 0 {
+	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 60 * time.Second
 	}
 	if o.Logger == nil {
@@ -73,46 +116,43 @@ type Server struct {
 	opts     Options
 	repo     *Repository
 	metrics  *metrics
+	admit    *admission
 	log      *slog.Logger
 	httpSrv  *http.Server
 	grpcSrv  *grpc.Server
 	draining atomic.Bool
+	inflight atomic.Int64 // infer requests being served, both protocols
 	stopOnce sync.Once
 	stopErr  error
 	httpLn   net.Listener
 	grpcLn   net.Listener
+	control  *repoControl   // model repository extension (repoindex.go)
+	health   *health.Server // grpc.health.v1 (health.go)
 }
 
 // New loads every model and prepares the server; nothing listens until Start.
 func New(specs []ModelSpec, opts Options) (*Server, error) {
-	opts.defaults()
-	if len(specs) == 0 {
-		return nil, errors.New("no models to serve: give --model NAME=PATH or --repo DIR")
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
-	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, repo: &Repository{models: map[string]map[string]*Model{}, latest: map[string]*Model{}}}
-	for _, spec := range specs {
-		if _, dup := s.repo.models[spec.Name][spec.Version]; dup {
-			return nil, fmt.Errorf("model %q version %s given twice", spec.Name, spec.Version)
-		}
-		m, err := loadModel(spec, opts, s.metrics)
-		if err != nil {
-			s.closeModels()
-			return nil, err
-		}
-		s.repo.add(m)
-		s.log.Info("model loaded", "model", m.Name, "version", m.Version, "path", m.Path,
-			"inputs", len(m.Inputs), "outputs", len(m.Outputs), "dynamic_batching", m.batchable)
+	opts.defaults()
+	met := newMetrics()
+	s := &Server{opts: opts, metrics: met, admit: newAdmission(opts.MemoryBudget, opts.MaxDecodes, met.reserved), log: opts.Logger, repo: newRepository()}
+	if err := s.loadStartupModels(specs); err != nil {
+		s.closeModels()
+		return nil, err
 	}
 	s.httpSrv = &http.Server{
 		Handler:           logRequests(s.log, s.routes()),
-		ReadTimeout:       opts.ReadTimeout,
 		ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       120 * time.Second,
+		// Read and write deadlines are set per request (http.go): the upload gets ReadTimeout,
+		// the response RequestTimeout+WriteTimeout, so a response is never cut off unannounced.
 	}
 	if opts.GRPCAddr != "" {
 		s.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(opts.MaxBodyBytes)), grpc.MaxSendMsgSize(int(opts.MaxBodyBytes)))
 		v2pb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcService{s: s})
+		s.registerGRPCExtensions()
 	}
 	return s, nil
 }
@@ -145,6 +185,7 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
+	s.startPolling()
 	s.log.Info("serving", "http", s.Addr(), "grpc", s.GRPCAddr())
 	return nil
 }
@@ -165,8 +206,10 @@ func (s *Server) GRPCAddr() string {
 	return s.grpcLn.Addr().String()
 }
 
-// Shutdown drains: readiness turns false, listeners close, in-flight requests finish (until ctx
-// ends), then the model schedulers stop.
+// Shutdown drains: readiness turns false, every listener (REST and gRPC) stops accepting
+// before either side waits, in-flight requests on both finish, then the model schedulers stop.
+// If ctx ends first, the connections still open are closed and Shutdown returns an error
+// wrapping ctx's, saying how much was abandoned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
 	return s.stopErr
@@ -174,23 +217,46 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.stopHealth()
+	s.stopPolling()
 	s.log.Info("draining")
-	var err error
-	if s.grpcSrv != nil {
-		done := make(chan struct{})
-		go func() { s.grpcSrv.GracefulStop(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.grpcSrv.Stop()
+	// Both drains start at once: http.Server.Shutdown and grpc.Server.GracefulStop each close
+	// their listeners first thing, so neither side takes new work while the other drains.
+	var wg sync.WaitGroup
+	var httpErr error
+	grpcTimedOut := false
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if httpErr = s.httpSrv.Shutdown(ctx); httpErr != nil {
+			_ = s.httpSrv.Close()
 		}
+	}()
+	if s.grpcSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan struct{})
+			go func() { s.grpcSrv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				grpcTimedOut = true
+				s.grpcSrv.Stop()
+				<-done
+			}
+		}()
 	}
-	if e := s.httpSrv.Shutdown(ctx); e != nil {
-		err = e
-	}
+	wg.Wait()
+	inflight := s.inflight.Load()
 	s.closeModels()
+	if httpErr != nil || grpcTimedOut {
+		err := fmt.Errorf("drain did not finish in time (%d requests still in flight were cut off): %w", inflight, context.Cause(ctx))
+		s.log.Error("drain timed out", "error", err)
+		return err
+	}
 	s.log.Info("stopped")
-	return err
+	return nil
 }
 
 func (s *Server) closeModels() {

@@ -45,7 +45,9 @@ func Float64s(t *Tensor) ([]float64, bool) {
 			}
 		}
 	default:
-		return nil, false
+		if !lowBitFloat64s(out, t.Data) {
+			return nil, false
+		}
 	}
 	return out, true
 }
@@ -146,4 +148,19 @@ func Float32s(t *Tensor) ([]float32, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// JSONFloat is f as encoding/json can write it: the number itself when finite, else the string
+// "NaN", "Infinity" or "-Infinity" (JSON has no literal for them; V2 inference servers spell
+// them so).
+func JSONFloat(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return f
 }

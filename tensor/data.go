@@ -25,7 +25,7 @@ func SubData(data any, lo, hi int) (any, bool) {
 	case []bool:
 		return d[lo:hi], true
 	}
-	return nil, false
+	return subByteData(data, lo, hi)
 }
 
 // DataRange returns the address range of a tensor's elements, for telling which tensors share
@@ -51,6 +51,9 @@ func DataRange(data any) (lo, hi uintptr, ok bool) {
 		return sliceRange(d)
 	case []BFloat16Bits:
 		return sliceRange(d)
+	}
+	if b, ok := byteElems(data); ok {
+		return sliceRange(b)
 	}
 	return 0, 0, false
 }

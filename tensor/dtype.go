@@ -24,6 +24,17 @@ const (
 	Uint32    DType = 12
 	Uint64    DType = 13
 	BFloat16  DType = 16
+
+	Float8E4M3FN   DType = 17
+	Float8E4M3FNUZ DType = 18
+	Float8E5M2     DType = 19
+	Float8E5M2FNUZ DType = 20
+	Uint4          DType = 21
+	Int4           DType = 22
+	Float4E2M1     DType = 23
+	Float8E8M0     DType = 24
+	Uint2          DType = 25
+	Int2           DType = 26
 )
 
 // Float16Bits and BFloat16Bits hold half-precision values as their IEEE bit patterns; distinct named
@@ -37,6 +48,9 @@ var dtypeNames = map[DType]string{
 	Float32: "float32", Uint8: "uint8", Int8: "int8", Uint16: "uint16", Int16: "int16",
 	Int32: "int32", Int64: "int64", String: "string", Bool: "bool", Float16: "float16",
 	Float64: "float64", Uint32: "uint32", Uint64: "uint64", BFloat16: "bfloat16",
+	Float8E4M3FN: "float8e4m3fn", Float8E4M3FNUZ: "float8e4m3fnuz", Float8E5M2: "float8e5m2",
+	Float8E5M2FNUZ: "float8e5m2fnuz", Float8E8M0: "float8e8m0", Float4E2M1: "float4e2m1",
+	Uint4: "uint4", Int4: "int4", Uint2: "uint2", Int2: "int2",
 }
 
 func (d DType) String() string {
@@ -59,10 +73,11 @@ func ParseDType(name string) (DType, error) {
 	return Undefined, fmt.Errorf("unknown dtype %q", name)
 }
 
-// Size is the number of bytes one element takes in raw little-endian form (0 for strings).
+// Size is the number of bytes one element takes in raw little-endian form: 0 for strings and for
+// the sub-byte types, which TensorProto packs several to a byte (see Bits and RawLen).
 func (d DType) Size() int {
 	switch d {
-	case Uint8, Int8, Bool:
+	case Uint8, Int8, Bool, Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Float8E8M0:
 		return 1
 	case Uint16, Int16, Float16, BFloat16:
 		return 2
@@ -74,15 +89,43 @@ func (d DType) Size() int {
 	return 0
 }
 
-// IsFloat reports whether d is a floating-point type.
+// Bits is the width of one element in raw form (0 for strings).
+func (d DType) Bits() int {
+	switch d {
+	case Int4, Uint4, Float4E2M1:
+		return 4
+	case Int2, Uint2:
+		return 2
+	}
+	return 8 * d.Size()
+}
+
+// RawLen is the number of raw_data bytes n elements of d take, sub-byte types packed from the
+// low bits of each byte up.
+func (d DType) RawLen(n int) int { return (n*d.Bits() + 7) / 8 }
+
+// IsFloat reports whether d is a floating-point type that kernels compute in (float32, float64
+// and the 16-bit types); the float8/float4 storage formats are not (IsStorageFloat).
 func (d DType) IsFloat() bool {
 	return d == Float32 || d == Float64 || d == Float16 || d == BFloat16
+}
+
+// IsStorageFloat reports whether d is one of the float8/float4 formats, which tensors store as
+// bit patterns and kernels convert from and to wider floats.
+func (d DType) IsStorageFloat() bool {
+	switch d {
+	case Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Float8E8M0, Float4E2M1:
+		return true
+	}
+	return false
 }
 
 // Elem is the set of Go element types a Tensor can hold.
 type Elem interface {
 	float32 | float64 | Float16Bits | BFloat16Bits |
-		int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | bool | string
+		int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | bool | string |
+		Float8E4M3FNBits | Float8E4M3FNUZBits | Float8E5M2Bits | Float8E5M2FNUZBits | Float8E8M0Bits |
+		Float4E2M1Bits | Int4Value | Uint4Value | Int2Value | Uint2Value
 }
 
 // DTypeOf returns the DType matching the Go element type T.
@@ -117,6 +160,26 @@ func DTypeOf[T Elem]() DType {
 		return Bool
 	case string:
 		return String
+	case Float8E4M3FNBits:
+		return Float8E4M3FN
+	case Float8E4M3FNUZBits:
+		return Float8E4M3FNUZ
+	case Float8E5M2Bits:
+		return Float8E5M2
+	case Float8E5M2FNUZBits:
+		return Float8E5M2FNUZ
+	case Float8E8M0Bits:
+		return Float8E8M0
+	case Float4E2M1Bits:
+		return Float4E2M1
+	case Int4Value:
+		return Int4
+	case Uint4Value:
+		return Uint4
+	case Int2Value:
+		return Int2
+	case Uint2Value:
+		return Uint2
 	}
 	panic("unreachable")
 }

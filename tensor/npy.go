@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/internal/outfile"
 )
 
 // NumPy .npy format (numpy.lib.format): the magic "\x93NUMPY", a version byte pair, the length of a
@@ -469,7 +469,7 @@ func encodeUnicode(strs []string, descr string) []byte {
 
 // WriteNpy writes t to path as a .npy file, atomically.
 func WriteNpy(path string, t *Tensor) error {
-	if err := onnx.WriteAtomic(path, func(w io.Writer) error { return EncodeNpy(w, t) }); err != nil {
+	if err := outfile.Write(path, func(w io.Writer) error { return EncodeNpy(w, t) }); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -506,6 +506,9 @@ func dataLen(data any) int {
 		return len(d)
 	case []string:
 		return len(d)
+	}
+	if b, ok := byteElems(data); ok {
+		return len(b)
 	}
 	return -1
 }

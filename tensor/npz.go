@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/internal/outfile"
 )
 
 // .npz is a zip archive of .npy members, one per named array (numpy.savez stores them
@@ -78,7 +78,7 @@ func WriteNpz(path string, names []string, m map[string]*Tensor) error {
 	if len(seen) != len(m) {
 		return fmt.Errorf("write %s: names list %d of the %d tensors", path, len(seen), len(m))
 	}
-	err := onnx.WriteAtomic(path, func(w io.Writer) error {
+	err := outfile.Write(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		for _, n := range names {
 			mw, err := zw.CreateHeader(&zip.FileHeader{Name: n + ".npy", Method: zip.Store})

@@ -36,12 +36,31 @@ func FromProto(tp *onnx.TensorProto) (*Tensor, error) {
 		if dt == String {
 			return nil, fmt.Errorf("tensor %q: string tensor with raw_data", tp.GetName())
 		}
-		if len(tp.RawData) != n*dt.Size() {
+		if len(tp.RawData) != dt.RawLen(n) {
 			return nil, fmt.Errorf("tensor %q: raw_data has %d bytes, %v%v needs %d",
-				tp.GetName(), len(tp.RawData), dt, ShapeString(shape), n*dt.Size())
+				tp.GetName(), len(tp.RawData), dt, ShapeString(shape), dt.RawLen(n))
 		}
 		t := Zeros(dt, shape)
+		if b, ok := byteElems(t.Data); ok {
+			unpackBits(b, tp.RawData, dt.Bits(), isSignedLowBit(dt))
+			return t, nil
+		}
 		decodeRaw(t.Data, tp.RawData)
+		return t, nil
+	}
+	if _, ok := byteElems(NewData(dt, 0)); ok {
+		// int32_data holds one packed byte per value (one element per value for the 8-bit
+		// formats), as onnx.helper.make_tensor writes them.
+		if have, want := len(tp.Int32Data), dt.RawLen(n); have != want {
+			return nil, fmt.Errorf("tensor %q: int32_data has %d values, %v%v needs %d", tp.GetName(), have, dt, ShapeString(shape), want)
+		}
+		packed := make([]byte, len(tp.Int32Data))
+		for i, v := range tp.Int32Data {
+			packed[i] = byte(v)
+		}
+		t := Zeros(dt, shape)
+		b, _ := byteElems(t.Data)
+		unpackBits(b, packed, dt.Bits(), isSignedLowBit(dt))
 		return t, nil
 	}
 	if have, field := typedCount(dt, tp); have != n {
@@ -245,8 +264,11 @@ func ToProto(t *Tensor, name string) *onnx.TensorProto {
 	return tp
 }
 
-// RawBytes returns t's elements as little-endian bytes (nil for strings).
+// RawBytes returns t's elements as little-endian bytes, sub-byte types packed (nil for strings).
 func RawBytes(t *Tensor) []byte {
+	if b, ok := byteElems(t.Data); ok {
+		return packBits(b, t.DType.Bits())
+	}
 	le := binary.LittleEndian
 	raw := make([]byte, t.Len()*t.DType.Size())
 	switch d := t.Data.(type) {

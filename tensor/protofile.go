@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"google.golang.org/protobuf/proto"
 )
@@ -51,7 +52,7 @@ func ReadTensorProtoFile(path string) (*onnx.TensorProto, error) {
 func WriteProtoFile(path string, t *Tensor, name string) error {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ToProto(t, name))
 	if err == nil {
-		err = onnx.WriteFileAtomic(path, b)
+		err = outfile.WriteFile(path, b)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

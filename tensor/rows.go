@@ -58,5 +58,9 @@ func CopyRange(dst *Tensor, at int, src *Tensor, from, n int) {
 		copy(d[at:at+n], src.Data.([]bool)[from:from+n])
 	case []string:
 		copy(d[at:at+n], src.Data.([]string)[from:from+n])
+	default:
+		db, _ := byteElems(dst.Data)
+		sb, _ := byteElems(src.Data)
+		copy(db[at:at+n], sb[from:from+n])
 	}
 }

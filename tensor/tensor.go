@@ -59,6 +59,11 @@ func NewData(dt DType, n int) any {
 		return make([]bool, n)
 	case String:
 		return make([]string, n)
+	}
+	if d := newByteData(dt, n); d != nil {
+		return d
+	}
+	switch dt {
 	default:
 		panic(fmt.Sprintf("tensor.NewData: unsupported dtype %v", dt))
 	}

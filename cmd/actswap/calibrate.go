@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/actswap/actswap/calibrate"
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
 )
@@ -29,13 +31,49 @@ type calibFlags struct {
 	report, html string
 	size         string
 	mean, std    []float64
+	val          string  // --val: held-out rows for validation
+	holdout      float64 // --holdout: share of the calibration rows held out when no --val
+	gate         gateFlags
+}
+
+// gateFlags are the quality-gate thresholds of rewrite --calib, calibrate and compare.
+type gateFlags struct{ maxRelL2, minAgreement string }
+
+func addGateFlags(cmd *cobra.Command, g *gateFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&g.maxRelL2, "max-rel-l2", "", "quality gate: largest relative L2 error per output (held-out rows when there are any): L for every output, or NAME=L,...; missed → exit status 4, outputs still written")
+	fl.StringVar(&g.minAgreement, "min-agreement", "", "quality gate: smallest top-1 agreement per output, a fraction in [0,1] (F, or NAME=F,...); missed → exit status 4, outputs still written")
+}
+
+func (g gateFlags) parse() (calibrate.Gate, error) {
+	var gate calibrate.Gate
+	var err error
+	if gate.MaxRelL2, err = calibrate.ParseGateLimits("--max-rel-l2", g.maxRelL2, false); err != nil {
+		return gate, err
+	}
+	gate.MinAgreement, err = calibrate.ParseGateLimits("--min-agreement", g.minAgreement, true)
+	return gate, err
+}
+
+// gateError is the exit status 4 error for failed checks, naming each.
+func gateError(checks []calibrate.GateCheck) error {
+	var failed []string
+	for _, c := range checks {
+		if !c.Passed {
+			failed = append(failed, c.String())
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &exitError{code: exitQualityFailed, err: fmt.Errorf("quality gate missed (outputs were written): %s", strings.Join(failed, "; "))}
 }
 
 // addCalibTuningFlags registers the flags that tune fitting, reading and reporting.
 func addCalibTuningFlags(cmd *cobra.Command, f *calibFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.objective, "objective", "match", "match: approximate the original activation on the data; init: the papers' initialisation from the statistics")
-	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, "PWLU intervals N")
+	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, fmt.Sprintf("PWLU intervals N, 1 to %d (the fit sees the data through a %d-bin histogram: more intervals have no data of their own)", calibrate.MaxPWLUPoints, calibrate.DefaultBins))
 	fl.BoolVar(&f.sequential, "sequential", false, "fit sites in graph order, each chosen by the end-to-end output error of the model with the earlier sites already replaced")
 	fl.BoolVar(&f.perChannel, "per-channel", false, "one parameter set per channel (axis 1)")
 	fl.IntVar(&f.batch, "batch", calibrate.DefaultBatch, "rows per batch when streaming the data")
@@ -45,6 +83,51 @@ func addCalibTuningFlags(cmd *cobra.Command, f *calibFlags) {
 	fl.StringVar(&f.size, "size", "", "image folders: resize to HxW (or N for N×N); default from the model's input shape")
 	fl.Float64SliceVar(&f.mean, "mean", nil, "image folders: per-channel mean subtracted after scaling pixels to [0,1]")
 	fl.Float64SliceVar(&f.std, "std", nil, "image folders: per-channel standard deviation divided by")
+	fl.StringVar(&f.val, "val", "", "validation data the fits never see: the results compared end to end (uncalibrated defaults, fits, sequential choices) are judged on them, the best is kept, and the reports give in-sample and held-out errors")
+	fl.Float64Var(&f.holdout, "holdout", calibrate.DefaultHeldOut, "without --val: the share of the calibration rows held out for validation, spread evenly (0: none; the reports then say their errors are in sample)")
+	addGateFlags(cmd, &f.gate)
+}
+
+// dataSplit is the calibration data as the flags split them: the rows the fits use, the held-out
+// rows (nil when none) with their description, and the record of it for the calibrated model.
+type dataSplit struct {
+	fit, heldOut calibrate.Reader
+	from         string
+	provenance   calibrate.Provenance
+	close        func()
+}
+
+// splitData splits the calibration data as --val and --holdout say.
+func splitData(m *onnx.ModelProto, data calibrate.Reader, f calibFlags) (dataSplit, error) {
+	s := dataSplit{fit: data, close: func() {}, provenance: calibrate.Provenance{Data: filepath.Base(f.data)}}
+	if f.val != "" {
+		val, err := openModelData(m, f.val, f)
+		if err != nil {
+			return s, fmt.Errorf("--val: %w", err)
+		}
+		s.heldOut, s.from, s.close = val, "--val "+f.val, func() { val.Close() }
+		return s, nil
+	}
+	rule := calibrate.HoldOut{Fraction: f.holdout, WholeBatches: fixedBatch(m)}
+	if err := rule.Validate(); err != nil {
+		return s, fmt.Errorf("--holdout: %w", err)
+	}
+	if rule.Fraction > 0 {
+		s.fit, s.heldOut = rule.Split(data)
+		s.from, s.provenance.HeldOut = rule.Describe(f.data), &rule
+	}
+	return s, nil
+}
+
+// fixedBatch says whether m takes batches of a fixed size above 1, which a split by rows would cut.
+func fixedBatch(m *onnx.ModelProto) bool {
+	for _, in := range m.GetGraph().GetInput() {
+		dims := in.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) > 0 && dims[0].GetDimValue() > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // addRewriteCalibFlags gives `actswap rewrite` its calibration flags; rewrite.go calls it.
@@ -76,8 +159,14 @@ func (f calibFlags) options() (calibrate.Options, error) {
 	if err != nil {
 		return calibrate.Options{}, fmt.Errorf("--objective: %w", err)
 	}
-	if f.pwluPoints < 1 {
-		return calibrate.Options{}, fmt.Errorf("--pwlu-points %d: need at least 1", f.pwluPoints)
+	if f.pwluPoints < 1 || f.pwluPoints > calibrate.MaxPWLUPoints {
+		return calibrate.Options{}, fmt.Errorf("--pwlu-points %d: want 1 to %d", f.pwluPoints, calibrate.MaxPWLUPoints)
+	}
+	if f.batch < 1 {
+		return calibrate.Options{}, fmt.Errorf("--batch %d: want at least 1 row", f.batch)
+	}
+	if f.threads < 0 {
+		return calibrate.Options{}, fmt.Errorf("--threads %d: want 0 (all cores) or more", f.threads)
 	}
 	return calibrate.Options{
 		Fit:        calibrate.FitOptions{Objective: obj, PWLUPoints: f.pwluPoints},
@@ -115,25 +204,29 @@ func progress(what string) (func(rows int), func()) {
 	return func(rows int) { bar.Add(rows) }, func() { bar.Finish() }
 }
 
-// checkOutput refuses to clobber the input or, without force, an existing file.
-func checkOutput(in, out string, force bool) error {
+// calibOnlyFlags are the flags of `rewrite` that only mean something with --calib.
+var calibOnlyFlags = []string{"objective", "pwlu-points", "sequential", "per-channel", "batch", "threads", "report", "html", "size", "mean", "std",
+	"val", "holdout", "max-rel-l2", "min-agreement"}
+
+// checkCalibOutputs applies the output rule (internal/outfile) to every file a calibration
+// writes — the model, --report and --html — before any work starts: none may be the input model
+// or the data, none another, and none an existing file without --force.
+func checkCalibOutputs(in, out string, force bool, f calibFlags, moreInputs ...string) error {
 	if out == "" {
 		return errors.New("no output path: give -o OUT")
 	}
-	if onnx.SameFile(in, out) {
-		return fmt.Errorf("refusing to overwrite the input model %s; choose another output path", in)
+	outputs := []outfile.Output{{Flag: "-o", Path: out}}
+	if f.report != "" {
+		outputs = append(outputs, outfile.Output{Flag: "--report", Path: f.report})
 	}
-	if _, err := os.Stat(out); err == nil && !force {
-		return fmt.Errorf("%s exists; use --force to overwrite it", out)
+	if f.html != "" {
+		outputs = append(outputs, outfile.Output{Flag: "--html", Path: f.html})
 	}
-	return nil
+	return outfile.Rule{Force: force, Inputs: append([]string{in, f.data}, moreInputs...)}.Check(outputs...)
 }
 
 // runCalibratedRewrite is `actswap rewrite MODEL --calib DATA`: rewrite with fitted parameters.
 func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
-	if err := checkOutput(in, f.out, f.force); err != nil {
-		return err
-	}
 	auto := strings.EqualFold(f.to, "auto")
 	parse := f
 	if auto {
@@ -147,6 +240,12 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if err != nil {
 		return err
 	}
+	if _, err := f.calib.readerOptions(); err != nil {
+		return err
+	}
+	if err := checkCalibOutputs(in, f.out, f.force, f.calib, f.calib.val); err != nil {
+		return err
+	}
 	opts.To, opts.Match, opts.Nodes, opts.Exclude = ropts.To, ropts.Match, ropts.Nodes, ropts.Exclude
 	if auto {
 		opts.To = calibrate.Auto
@@ -155,14 +254,24 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if err != nil {
 		return err
 	}
+	gate, err := f.calib.gate.parse()
+	if err != nil {
+		return err
+	}
 	data, err := openModelData(m, f.calib.data, f.calib)
 	if err != nil {
 		return err
 	}
 	defer data.Close()
+	split, err := splitData(m, data, f.calib)
+	if err != nil {
+		return err
+	}
+	defer split.close()
+	opts.HeldOut, opts.HeldOutFrom = split.heldOut, split.from
 	tick, done := progress("calibrating")
 	opts.OnBatch = tick
-	res, err := calibrate.Calibrate(m, data, opts)
+	res, err := calibrate.Calibrate(m, split.fit, opts)
 	done()
 	if errors.Is(err, calibrate.ErrNoSites) {
 		return &exitError{code: exitNothingToDo, err: fmt.Errorf("%s: %w; nothing written", in, err)}
@@ -170,49 +279,60 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if err != nil {
 		return fmt.Errorf("calibrate %s: %w", in, err)
 	}
-	return finishCalibration(w, in, m, res, data, opts, f.calib, f.out)
+	return finishCalibration(w, in, res, opts, f.calib, gate, &split.provenance, f.out)
 }
 
-// finishCalibration saves the model, prints the fits and writes the requested reports; with the
-// original model orig, the reports' end-to-end table compares with it on the calibration data.
-func finishCalibration(w io.Writer, in string, orig *onnx.ModelProto, res *calibrate.Result, data calibrate.Reader, opts calibrate.Options, f calibFlags, out string) error {
-	var cmp *calibrate.Comparison
-	if orig != nil && (f.report != "" || f.html != "") {
-		var err error
-		if cmp, err = calibrate.Compare(orig, res.Model, data, nil, f.threads); err != nil {
-			return fmt.Errorf("comparing on the calibration data: %w", err)
+// finishCalibration saves the model, prints the fits, the validation and the gate, and writes the
+// requested reports; a missed gate returns exit status 4 after everything is written.
+// prov, when known, is recorded in the model for `actswap compare`.
+func finishCalibration(w io.Writer, in string, res *calibrate.Result, opts calibrate.Options, f calibFlags, gate calibrate.Gate, prov *calibrate.Provenance, out string) error {
+	rep := calibrate.NewReport(in, res, nil, opts)
+	if v := res.Validation; v != nil && !gate.Empty() {
+		cmp, on := v.HeldOut, "held_out"
+		if cmp == nil {
+			cmp, on = v.InSample, "in_sample"
 		}
+		checks, err := gate.Check(cmp, on)
+		if err != nil {
+			return err
+		}
+		rep.Gate = checks
 	}
-	rep := calibrate.NewReport(in, res, cmp, opts)
 	fmt.Fprintf(w, "model         %s\ncalibrated    %d site(s) on %s\n\n", in, len(res.Sites), f.data)
 	rep.WriteText(w)
+	if prov != nil {
+		if err := calibrate.SetProvenance(res.Model, *prov); err != nil {
+			return err
+		}
+	}
 	if err := onnx.SaveFile(res.Model, out, onnx.RefuseOverwrite(in)); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nwrote         %s\n", out)
 	if f.report != "" {
-		if err := onnx.WriteAtomic(f.report, rep.WriteJSON); err != nil {
+		if err := outfile.Write(f.report, rep.WriteJSON); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(w, "report        %s\n", f.report)
 	}
 	if f.html != "" {
-		err := onnx.WriteAtomic(f.html, func(hw io.Writer) error {
-			return calibrate.WriteHTML(hw, "actswap calibration of "+in, res, cmp)
+		err := outfile.Write(f.html, func(hw io.Writer) error {
+			return calibrate.WriteHTML(hw, "actswap calibration of "+in, res, nil)
 		})
 		if err != nil {
 			return fmt.Errorf("html report: %w", err)
 		}
 		fmt.Fprintf(w, "html          %s\n", f.html)
 	}
-	return nil
+	return gateError(rep.Gate)
 }
 
 func init() {
 	var (
-		f     calibFlags
-		out   string
-		force bool
+		f        calibFlags
+		out      string
+		original string
+		force    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "calibrate REWRITTEN --data DATA -o OUT",
@@ -230,35 +350,59 @@ To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib D
 			if f.data == "" {
 				return errors.New("no data: give --data DATA")
 			}
-			if err := checkOutput(in, out, force); err != nil {
-				return err
-			}
 			opts, err := f.options()
 			if err != nil {
+				return err
+			}
+			gate, err := f.gate.parse()
+			if err != nil {
+				return err
+			}
+			if original == "" && (!gate.Empty() || f.val != "") {
+				return errors.New("--max-rel-l2, --min-agreement and --val compare with the original model: give --original MODEL")
+			}
+			if _, err := f.readerOptions(); err != nil {
+				return err
+			}
+			if err := checkCalibOutputs(in, out, force, f, original, f.val); err != nil {
 				return err
 			}
 			m, err := onnx.LoadFile(in)
 			if err != nil {
 				return err
 			}
+			if original != "" {
+				if opts.Original, err = onnx.LoadFile(original); err != nil {
+					return fmt.Errorf("--original: %w", err)
+				}
+			}
 			data, err := openModelData(m, f.data, f)
 			if err != nil {
 				return err
 			}
 			defer data.Close()
+			split := dataSplit{fit: data, close: func() {}, provenance: calibrate.Provenance{Data: filepath.Base(f.data)}}
+			if opts.Original != nil {
+				if split, err = splitData(m, data, f); err != nil {
+					return err
+				}
+				defer split.close()
+				opts.HeldOut, opts.HeldOutFrom = split.heldOut, split.from
+			}
 			tick, done := progress("calibrating")
 			opts.OnBatch = tick
-			res, err := calibrate.Refit(m, data, opts)
+			res, err := calibrate.Refit(m, split.fit, opts)
 			done()
 			if err != nil {
 				return fmt.Errorf("calibrate %s: %w", in, err)
 			}
-			return finishCalibration(cmd.OutOrStdout(), in, nil, res, data, opts, f, out)
+			return finishCalibration(cmd.OutOrStdout(), in, res, opts, f, gate, &split.provenance, out)
 		},
 	}
 	cmd.Flags().StringVar(&f.data, "data", "", "calibration data (.npy, .npz, backend-test folder or image folder)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the calibrated model (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite OUT if it exists (never the input model)")
+	cmd.Flags().StringVar(&original, "original", "", "the model REWRITTEN came from: the refitted and the given parameters are then compared end to end on held-out rows (--val, --holdout), the better kept, and --max-rel-l2/--min-agreement checked")
 	addCalibTuningFlags(cmd, &f)
 	rootCmd.AddCommand(cmd)
 }

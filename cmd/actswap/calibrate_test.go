@@ -39,6 +39,19 @@ func executeCLI(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// readJSON decodes a JSON file into v and returns its bytes, for messages.
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func bundled(t *testing.T, elem ...string) string {
 	return filepath.Join(append([]string{testutil.RepoRoot(t), "models"}, elem...)...)
 }
@@ -46,7 +59,7 @@ func bundled(t *testing.T, elem ...string) string {
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := runDemo(&out, "", dir, "pwlu"); err != nil {
+	if err := runDemo(&out, "", dir, "pwlu", false); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -60,7 +73,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo did not write %s: %v", f, err)
 		}
 	}
-	if err := runDemo(&out, t.TempDir(), dir, "pwlu"); err == nil {
+	if err := runDemo(&out, t.TempDir(), dir, "pwlu", false); err == nil {
 		t.Error("demo with an empty models folder should fail")
 	}
 }
@@ -89,18 +102,20 @@ func TestRewriteCalibCompareAndRefit(t *testing.T) {
 				MaxAbs float64 `json:"max_abs"`
 			} `json:"fit_error"`
 		} `json:"sites"`
-		Compare struct {
-			Top1 float64 `json:"top1_agreement"`
-		} `json:"compare"`
+		Validation struct {
+			InSample struct {
+				Top1 float64 `json:"top1_agreement"`
+				Rows int     `json:"rows"`
+			} `json:"in_sample"`
+			HeldOut struct {
+				Top1 float64 `json:"top1_agreement"`
+				Rows int     `json:"rows"`
+			} `json:"held_out"`
+		} `json:"validation"`
 	}
-	b, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Sites) != 3 || rep.Sites[0].Family != "PWLU" || rep.Sites[0].Parameters[0]["heights"] == nil || rep.Compare.Top1 != 1 {
+	b := readJSON(t, report, &rep)
+	if len(rep.Sites) != 3 || rep.Sites[0].Family != "PWLU" || rep.Sites[0].Parameters[0]["heights"] == nil ||
+		rep.Validation.InSample.Top1 != 1 || rep.Validation.HeldOut.Top1 != 1 || rep.Validation.InSample.Rows != 192 || rep.Validation.HeldOut.Rows != 64 {
 		t.Errorf("report: %s", b)
 	}
 	for _, s := range rep.Sites {
@@ -200,5 +215,123 @@ func TestRewriteCalibNothingToDo(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
 		t.Errorf("got %v, want exit status 3", err)
+	}
+}
+
+// TestQualityGateCRReLUOnGELU is the acceptance check of the quality gate: CRReLU cannot follow
+// GELU (ε ≈ 0 is plain ReLU), so a rel-L2 limit that PWLU meets fails with exit status 4; the
+// model and the report are still written, the report names the failed check, and the output
+// warns per site and end to end, naming a family that would do.
+func TestQualityGateCRReLUOnGELU(t *testing.T) {
+	dir := t.TempDir()
+	model := bundled(t, "digits_mlp_gelu", "model.onnx")
+	calib := bundled(t, "digits_data", "calib_x.npy")
+	gated := func(to string) (string, string, string, error) {
+		out := filepath.Join(dir, to+".onnx")
+		report := filepath.Join(dir, to+".json")
+		text, err := executeCLI(t, "rewrite", model, "--to", to, "--calib", calib, "-o", out, "--report", report,
+			"--max-rel-l2", "0.02", "--min-agreement", "output=0.95")
+		return out, report, text, err
+	}
+	out, report, text, err := gated("crrelu")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitQualityFailed || !strings.Contains(err.Error(), "rel_l2_err") {
+		t.Fatalf("crrelu on GELU with --max-rel-l2 0.02: got %v, want exit status %d naming rel_l2_err\n%s", err, exitQualityFailed, text)
+	}
+	for _, want := range []string{"CRReLU cannot follow gelu", "use --to", "pwlu", "held out", "in sample", "FAILED"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("the model must be written when the gate fails: %v", err)
+	}
+	var rep struct {
+		Gate []struct {
+			Metric string `json:"metric"`
+			Passed bool   `json:"passed"`
+			On     string `json:"on"`
+		} `json:"gate"`
+		Validation struct {
+			HeldOut  *struct{ Rows int } `json:"held_out"`
+			Warnings []string            `json:"warnings"`
+		} `json:"validation"`
+	}
+	b := readJSON(t, report, &rep)
+	if len(rep.Gate) != 2 || rep.Gate[0].Metric != "rel_l2_err" || rep.Gate[0].Passed || rep.Gate[0].On != "held_out" || !rep.Gate[1].Passed {
+		t.Errorf("report's gate: %+v", rep.Gate)
+	}
+	if rep.Validation.HeldOut == nil || rep.Validation.HeldOut.Rows != 64 || len(rep.Validation.Warnings) == 0 {
+		t.Errorf("report's validation: %s", b)
+	}
+	// PWLU follows GELU: the same gate passes, no warning.
+	if _, _, text, err := gated("pwlu"); err != nil || strings.Contains(text, "WARNING") {
+		t.Errorf("pwlu: %v\n%s", err, text)
+	}
+	// compare applies the same gate to the rows the model was not fitted on, with status 4.
+	_, err = executeCLI(t, "compare", model, out, "--data", calib, "--max-rel-l2", "0.02")
+	if !errors.As(err, &ee) || ee.code != exitQualityFailed {
+		t.Errorf("compare with a missed gate: got %v, want exit status %d", err, exitQualityFailed)
+	}
+	if _, err := executeCLI(t, "compare", model, out, "--data", calib, "--max-rel-l2", "logits=0.02"); err == nil || !strings.Contains(err.Error(), `"logits"`) {
+		t.Errorf("a gate on an output the model lacks must be refused: %v", err)
+	}
+}
+
+// TestCompareLabelsRows checks that compare tells the rows a model was fitted on from held-out
+// rows: on its calibration file it splits as calibration did, on other data every row is held out.
+func TestCompareLabelsRows(t *testing.T) {
+	dir := t.TempDir()
+	model := bundled(t, "digits_mlp_gelu", "model.onnx")
+	calib := bundled(t, "digits_data", "calib_x.npy")
+	out := filepath.Join(dir, "pwlu.onnx")
+	if text, err := executeCLI(t, "rewrite", model, "--to", "pwlu", "--calib", calib, "-o", out, "--holdout", "0.5"); err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	type side struct {
+		Rows int `json:"rows"`
+	}
+	var got struct {
+		Rows     int   `json:"rows"`
+		InSample *side `json:"in_sample"`
+		HeldOut  *side `json:"held_out"`
+	}
+	for _, c := range []struct {
+		data          string
+		in, held, all int
+	}{{calib, 128, 128, 256}, {bundled(t, "digits_data", "test_x.npy"), 0, 360, 360}} {
+		got.InSample, got.HeldOut = nil, nil
+		text, err := executeCLI(t, "compare", model, out, "--data", c.data, "--json")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, text)
+		}
+		if err := json.Unmarshal([]byte(text), &got); err != nil {
+			t.Fatal(err)
+		}
+		in := 0
+		if got.InSample != nil {
+			in = got.InSample.Rows
+		}
+		if got.Rows != c.all || in != c.in || got.HeldOut == nil || got.HeldOut.Rows != c.held {
+			t.Errorf("%s: %s", c.data, text)
+		}
+	}
+}
+
+// TestUncalibratedRewriteSaysSo: defaults for GELU assume N(0,1) inputs, and the output says so;
+// ReLU defaults are exact whatever the inputs, and it does not.
+func TestUncalibratedRewriteSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		model string
+		note  bool
+	}{{"digits_mlp_gelu", true}, {"digits_cnn", false}} {
+		text, err := executeCLI(t, "rewrite", bundled(t, c.model, "model.onnx"), "--to", "pwlu", "-o", filepath.Join(dir, c.model+".onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, "N(0, 1)") != c.note {
+			t.Errorf("%s: notice shown %v, want %v:\n%s", c.model, !c.note, c.note, text)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/actswap/actswap/calibrate"
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 )
@@ -19,22 +20,27 @@ import (
 const demoModel = "digits_vit/model.onnx"
 
 func init() {
-	var modelsDir, outDir, to string
+	var (
+		modelsDir, outDir, to string
+		force                 bool
+	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Rewrite the bundled digits ViT's GELUs to PWLU, calibrate, compare and write an HTML report",
 		Long: `The whole pipeline on the bundled digits ViT (models/digits_vit): rewrite its GELUs to PWLU,
 calibrate them on models/digits_data/calib_x.npy, compare with the original on test_x.npy and
-test_y.npy, and write the calibrated model and an HTML report to a new temporary folder (or --out).
+test_y.npy, and write the calibrated model and an HTML report to a new temporary folder (or --out;
+existing files there are replaced only with --force).
 The models folder is found by walking up from the working directory and from the executable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.OutOrStdout(), modelsDir, outDir, to)
+			return runDemo(cmd.OutOrStdout(), modelsDir, outDir, to, force)
 		},
 	}
 	cmd.Flags().StringVar(&modelsDir, "models", "", "the bundled models folder (default: found from the working directory)")
 	cmd.Flags().StringVar(&outDir, "out", "", "folder for the model and report (default: a new temporary folder)")
 	cmd.Flags().StringVar(&to, "to", "pwlu", "replacement: pwlu, zorro, crrelu or auto")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the model and report in --out if they exist")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -64,7 +70,7 @@ func findModelsDir() (string, error) {
 	return "", errors.New("bundled models not found: run from the actswap checkout or give --models DIR")
 }
 
-func runDemo(w io.Writer, modelsDir, outDir, to string) error {
+func runDemo(w io.Writer, modelsDir, outDir, to string, force bool) error {
 	var err error
 	if modelsDir == "" {
 		if modelsDir, err = findModelsDir(); err != nil {
@@ -90,6 +96,13 @@ func runDemo(w io.Writer, modelsDir, outDir, to string) error {
 	} else if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
+	outModel := filepath.Join(outDir, "digits_vit_"+string(opts.To)+".onnx")
+	outHTML := filepath.Join(outDir, "report.html")
+	err = outfile.Rule{Force: force, Inputs: []string{modelPath, dataDir}}.Check(
+		outfile.Output{Flag: "model", Path: outModel}, outfile.Output{Flag: "report", Path: outHTML})
+	if err != nil {
+		return err
+	}
 	f := calibFlags{batch: 64}
 	calib, err := openModelData(m, filepath.Join(dataDir, "calib_x.npy"), f)
 	if err != nil {
@@ -100,7 +113,10 @@ func runDemo(w io.Writer, modelsDir, outDir, to string) error {
 	start := time.Now()
 	tick, done := progress("calibrating")
 	opts.OnBatch = tick
-	res, err := calibrate.Calibrate(m, calib, opts)
+	rule := calibrate.HoldOut{Fraction: calibrate.DefaultHeldOut}
+	fit, heldOut := rule.Split(calib)
+	opts.HeldOut, opts.HeldOutFrom = heldOut, rule.Describe("calib_x.npy")
+	res, err := calibrate.Calibrate(m, fit, opts)
 	done()
 	if err != nil {
 		return fmt.Errorf("calibrate %s: %w", modelPath, err)
@@ -123,12 +139,10 @@ func runDemo(w io.Writer, modelsDir, outDir, to string) error {
 	fmt.Fprintf(w, "calibration   %d sites in %.2fs\n\n", len(res.Sites), calibTime.Seconds())
 	calibrate.NewReport(modelPath, res, cmp, opts).WriteText(w)
 
-	outModel := filepath.Join(outDir, "digits_vit_"+string(res.Sites[0].Family)+".onnx")
 	if err := onnx.SaveFile(res.Model, outModel, onnx.RefuseOverwrite(modelPath)); err != nil {
 		return err
 	}
-	outHTML := filepath.Join(outDir, "report.html")
-	err = onnx.WriteAtomic(outHTML, func(hw io.Writer) error {
+	err = outfile.Write(outHTML, func(hw io.Writer) error {
 		return calibrate.WriteHTML(hw, "actswap demo: digits ViT, GELU → "+describeTo(opts.To), res, cmp)
 	})
 	if err != nil {

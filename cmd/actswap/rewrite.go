@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/actswap/actswap/calibrate"
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -20,6 +21,7 @@ type rewriteFlags struct {
 	out, to, match, nodes, exclude string
 	force                          bool
 	calib                          calibFlags // --calib and its tuning flags (calibrate.go)
+	calibOnlyGiven                 []string   // calibOnlyFlags given on the command line
 }
 
 func init() {
@@ -33,10 +35,22 @@ node, writing the result to OUT. Without --calib the parameters are the uncalibr
 (exact for ReLU with pwlu and crrelu; see the rewrite package documentation for their GELU error);
 with --calib DATA they are fitted to the activations that DATA produces.
 
+With --calib, a share of the rows (--holdout, default 25%) or --val DATA is held out: the fits never
+see it, the candidate results (uncalibrated defaults, fits, --sequential's choices) are compared
+end to end on it and the best is kept, and the reports give in-sample and held-out errors. A family
+that cannot follow a site's activation (CRReLU on GELU) is flagged per site and end to end.
+
 Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 3
-means nothing was replaced and nothing was written.`,
+means nothing was replaced and nothing was written; 4 that a quality gate (--max-rel-l2,
+--min-agreement) was missed on the held-out rows, the outputs being written all the same.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.calibOnlyGiven = nil // f outlives a run when the command tree is reused (tests)
+			for _, name := range calibOnlyFlags {
+				if cmd.Flags().Changed(name) {
+					f.calibOnlyGiven = append(f.calibOnlyGiven, name)
+				}
+			}
 			return runRewrite(cmd.OutOrStdout(), args[0], f)
 		},
 	}
@@ -87,18 +101,29 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if f.calib.data != "" {
 		return runCalibratedRewrite(w, in, f)
 	}
-	if f.out == "" {
-		return errors.New("no output path: give -o OUT")
+	// Calibration flags without --calib would be silently ignored: refuse them instead, after
+	// checking their values, so that a typo is reported either way.
+	if _, err := f.calib.options(); err != nil {
+		return err
+	}
+	if _, err := f.calib.readerOptions(); err != nil {
+		return err
+	}
+	if len(f.calibOnlyGiven) > 0 {
+		return fmt.Errorf("--%s only applies with --calib DATA (without it nothing is fitted or measured)", f.calibOnlyGiven[0])
+	}
+	if strings.EqualFold(f.to, "auto") {
+		return errors.New("--to auto chooses a family per site from data: give --calib DATA")
 	}
 	opts, err := rewriteOptions(f)
 	if err != nil {
 		return err
 	}
-	if onnx.SameFile(in, f.out) {
-		return fmt.Errorf("refusing to overwrite the input model %s; choose another output path", in)
+	if f.out == "" {
+		return errors.New("no output path: give -o OUT")
 	}
-	if _, err := os.Stat(f.out); err == nil && !f.force {
-		return fmt.Errorf("%s exists; use --force to overwrite it", f.out)
+	if err := (outfile.Rule{Force: f.force, Inputs: []string{in}}).Check(outfile.Output{Flag: "-o", Path: f.out}); err != nil {
+		return err
 	}
 	m, err := onnx.LoadFile(in)
 	if err != nil {
@@ -127,7 +152,22 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 		return err
 	}
 	fmt.Fprintf(w, "wrote         %s (%d %s node(s), ir_version %d)\n", f.out, len(rep.Replaced), rep.To, out.GetIrVersion())
+	if assumesGaussianInputs(rep) {
+		fmt.Fprintf(w, "note          %s\n", calibrate.UncalibratedNotice)
+	}
 	return nil
+}
+
+// assumesGaussianInputs says whether a rewrite with default parameters depends on the inputs'
+// distribution: the defaults of GELU sites are fitted for N(0,1) inputs, those of ReLU sites are
+// exact (PWLU, CRReLU) or within 1e-5 (Zorro) whatever the inputs.
+func assumesGaussianInputs(rep rewrite.Report) bool {
+	for _, r := range rep.Replaced {
+		if r.Site.Kind != rewrite.KindReLU {
+			return true
+		}
+	}
+	return false
 }
 
 func printRewriteReport(w io.Writer, in string, rep rewrite.Report) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actswap/actswap/calibrate"
 	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
@@ -20,7 +21,7 @@ func TestRewriteCommand(t *testing.T) {
 	out := filepath.Join(dir, "cnn_crrelu.onnx")
 
 	var buf bytes.Buffer
-	if err := runRewrite(&buf, model, rewriteFlags{out: out, to: "crrelu", match: "relu,gelu"}); err != nil {
+	if err := runRewrite(&buf, model, withCalibDefaults(rewriteFlags{out: out, to: "crrelu", match: "relu,gelu"})); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"found         3 (relu 3)", "replaced      3 with ai.actswap:CRReLU", "/Relu_1/actswap_crrelu", "wrote         " + out} {
@@ -43,20 +44,20 @@ func TestRewriteCommand(t *testing.T) {
 	}
 
 	// An existing output needs --force; the input never gets overwritten.
-	err = runRewrite(&bytes.Buffer{}, model, rewriteFlags{out: out, to: "pwlu", match: "relu"})
+	err = runRewrite(&bytes.Buffer{}, model, withCalibDefaults(rewriteFlags{out: out, to: "pwlu", match: "relu"}))
 	if err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("existing output: error %v, want a --force hint", err)
 	}
-	if err := runRewrite(&bytes.Buffer{}, model, rewriteFlags{out: out, to: "pwlu", match: "relu", force: true}); err != nil {
+	if err := runRewrite(&bytes.Buffer{}, model, withCalibDefaults(rewriteFlags{out: out, to: "pwlu", match: "relu", force: true})); err != nil {
 		t.Fatalf("--force: %v", err)
 	}
-	if err := runRewrite(&bytes.Buffer{}, out, rewriteFlags{out: out, to: "pwlu", match: "relu", force: true}); err == nil || !strings.Contains(err.Error(), "refusing to overwrite the input") {
+	if err := runRewrite(&bytes.Buffer{}, out, withCalibDefaults(rewriteFlags{out: out, to: "pwlu", match: "relu", force: true})); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
 		t.Fatalf("output = input: error %v", err)
 	}
 
 	// A model without sites: exit status 3, nothing written.
 	none := filepath.Join(dir, "none.onnx")
-	err = runRewrite(&bytes.Buffer{}, out, rewriteFlags{out: none, to: "pwlu", match: "relu,gelu"})
+	err = runRewrite(&bytes.Buffer{}, out, withCalibDefaults(rewriteFlags{out: none, to: "pwlu", match: "relu,gelu"}))
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
 		t.Fatalf("model without sites: error %v, want exit status 3", err)
@@ -65,7 +66,7 @@ func TestRewriteCommand(t *testing.T) {
 		t.Fatal("a model without sites was written")
 	}
 	// Every site filtered out: also status 3.
-	err = runRewrite(&bytes.Buffer{}, model, rewriteFlags{out: none, to: "pwlu", match: "gelu"})
+	err = runRewrite(&bytes.Buffer{}, model, withCalibDefaults(rewriteFlags{out: none, to: "pwlu", match: "gelu"}))
 	if !errors.As(err, &ee) || ee.code != exitNothingToDo {
 		t.Fatalf("nothing selected: error %v, want exit status 3", err)
 	}
@@ -85,7 +86,7 @@ func TestRewriteCommandErrors(t *testing.T) {
 		{"bad regexp", rewriteFlags{out: filepath.Join(dir, "o.onnx"), to: "pwlu", match: "relu", nodes: "("}, "--nodes"},
 		{"load failure", rewriteFlags{out: filepath.Join(dir, "o.onnx"), to: "pwlu", match: "relu"}, "load " + missing},
 	} {
-		err := runRewrite(&bytes.Buffer{}, missing, tc.f)
+		err := runRewrite(&bytes.Buffer{}, missing, withCalibDefaults(tc.f))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to mention %q", tc.name, err, tc.want)
 		}
@@ -108,4 +109,10 @@ func TestInspectListsActivations(t *testing.T) {
 		s.Activations[1].Node != "/enc/layers.1/activation/Mul_5" {
 		t.Fatalf("activations %+v, want the two tanh GELU chains", s.Activations)
 	}
+}
+
+// withCalibDefaults gives f the calibration flags' defaults, as the command line does.
+func withCalibDefaults(f rewriteFlags) rewriteFlags {
+	f.calib = calibFlags{objective: "match", pwluPoints: 16, batch: calibrate.DefaultBatch}
+	return f
 }

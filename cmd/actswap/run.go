@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/runtime/ops"
@@ -23,12 +24,15 @@ func init() {
 		data    []string
 		outDir  string
 		threads int
+		force   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run MODEL --data DIR|FILE... --out DIR",
 		Short: "Run a model on inputs from a data set folder, .npy, .npz or .pb files and write its outputs",
 		Long: `Run MODEL with actswap's runtime and write each graph output K to DIR/output_K.pb
-(a TensorProto named after the output).
+(a TensorProto named after the output). Existing files in DIR are replaced only with --force, and
+never the files of a data set folder given as input: when a data set folder holds reference
+outputs (output_K.pb), they are read before the run and the largest difference is printed.
 
 Inputs (--data, repeatable; further paths after MODEL are data too):
   DIR         an ONNX test data set folder: input_K.pb is the K-th graph input
@@ -46,16 +50,17 @@ Inputs (--data, repeatable; further paths after MODEL are data too):
 			if outDir == "" {
 				return fmt.Errorf("no output folder: give --out DIR")
 			}
-			return runModel(cmd, args[0], data, outDir, threads)
+			return runModel(cmd, args[0], data, outDir, threads, force)
 		},
 	}
 	cmd.Flags().StringArrayVar(&data, "data", nil, "input data: a data set folder, .npy, .npz or .pb file, or NAME=FILE (repeatable)")
 	cmd.Flags().StringVar(&outDir, "out", "", "folder to write output_K.pb files into (created if missing)")
 	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines kernels may use (default: all cores)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace existing output_K.pb files in --out (never an input)")
 	rootCmd.AddCommand(cmd)
 }
 
-func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int) error {
+func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int, force bool) error {
 	m, err := onnx.LoadFile(modelPath)
 	if err != nil {
 		return err
@@ -66,14 +71,29 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	compileTime := time.Since(start)
+	var outputs []outfile.Output
+	for k := range s.Outputs() {
+		outputs = append(outputs, outfile.Output{Flag: "--out", Path: filepath.Join(outDir, fmt.Sprintf("output_%d.pb", k))})
+	}
+	rule := outfile.Rule{Force: force, Inputs: []string{modelPath}, MakeFolders: true}
+	for _, arg := range data {
+		rule.Inputs = append(rule.Inputs, dataArgPath(arg))
+	}
+	if err := rule.Check(outputs...); err != nil {
+		return err
+	}
 	inputs := map[string]*tensor.Tensor{}
+	var refs []reference
 	for _, path := range data {
 		if err := readRunData(s, path, inputs); err != nil {
 			return err
 		}
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			refs = append(refs, readReferences(s, path)...)
+		}
 	}
 	start = time.Now()
-	outputs, err := s.Run(inputs)
+	results, err := s.Run(inputs)
 	if err != nil {
 		return err
 	}
@@ -89,43 +109,67 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 		}
 	}
 	for k, o := range s.Outputs() {
-		t := outputs[o.Name]
-		path := filepath.Join(outDir, fmt.Sprintf("output_%d.pb", k))
+		t := results[o.Name]
+		path := outputs[k].Path
 		if err := runtime.WriteValueFile(path, t, o.Name); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, describeValue(t), path)
 	}
 	fmt.Fprintf(w, "compiled in %v, ran in %v\n", compileTime.Round(time.Microsecond), runTime.Round(time.Microsecond))
-	for _, dir := range data {
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			printReferenceDiff(w, s, dir, outputs)
-		}
+	for _, ref := range refs {
+		ref.printDiff(w, results[ref.output])
 	}
 	return nil
 }
 
-// printReferenceDiff compares with the output_K.pb files a data set folder may hold, so a run on
-// a backend-test or golden folder says at once how close it came.
-func printReferenceDiff(w io.Writer, s *runtime.Session, dir string, outputs map[string]*tensor.Tensor) {
+// dataArgPath is the file or folder a --data argument reads (NAME=FILE reads FILE).
+func dataArgPath(arg string) string {
+	if name, path, named := strings.Cut(arg, "="); named && name != "" && !fileExists(arg) {
+		return path
+	}
+	return arg
+}
+
+// reference is an expected output read from a data set folder before the run, so that nothing
+// the run writes can stand in for it.
+type reference struct {
+	path   string
+	output string
+	want   *tensor.Tensor
+	err    error
+}
+
+// readReferences reads the output_K.pb files a data set folder may hold, so a run on a
+// backend-test or golden folder says at once how close it came.
+func readReferences(s *runtime.Session, dir string) []reference {
+	var refs []reference
 	for k, o := range s.Outputs() {
 		path := filepath.Join(dir, fmt.Sprintf("output_%d.pb", k))
-		got := outputs[o.Name]
-		if !fileExists(path) || ops.IsSequence(got) || ops.IsEmptyOptional(got) {
+		if !fileExists(path) {
 			continue
 		}
 		want, _, err := tensor.ReadProtoFile(path)
-		if err != nil {
-			fmt.Fprintf(w, "reference %s: %v\n", path, err)
-			continue
-		}
-		if got.DType != want.DType || !tensor.SameShape(got.Shape, want.Shape) {
-			fmt.Fprintf(w, "reference %s: is %v, the run gave %v\n", path, want, got)
-			continue
-		}
-		if diff, ok := maxAbsDiff(got, want); ok {
-			fmt.Fprintf(w, "reference %s: max |difference| %.3g\n", path, diff)
-		}
+		refs = append(refs, reference{path: path, output: o.Name, want: want, err: err})
+	}
+	return refs
+}
+
+// printDiff prints the largest difference between the run's result got and the reference.
+func (r reference) printDiff(w io.Writer, got *tensor.Tensor) {
+	if r.err != nil {
+		fmt.Fprintf(w, "reference %s: %v\n", r.path, r.err)
+		return
+	}
+	if got == nil || ops.IsSequence(got) || ops.IsEmptyOptional(got) {
+		return
+	}
+	if got.DType != r.want.DType || !tensor.SameShape(got.Shape, r.want.Shape) {
+		fmt.Fprintf(w, "reference %s: is %v, the run gave %v\n", r.path, r.want, got)
+		return
+	}
+	if diff, ok := maxAbsDiff(got, r.want); ok {
+		fmt.Fprintf(w, "reference %s: max |difference| %.3g\n", r.path, diff)
 	}
 }
 

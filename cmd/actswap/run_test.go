@@ -55,7 +55,7 @@ func TestRunCommand(t *testing.T) {
 		var buf bytes.Buffer
 		cmd := &cobra.Command{}
 		cmd.SetOut(&buf)
-		err := runModel(cmd, model, c.data, out, 1)
+		err := runModel(cmd, model, c.data, out, 1, false)
 		if c.want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)

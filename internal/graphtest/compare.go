@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 )
@@ -37,7 +38,7 @@ const (
 func AgreeWithORT(t testing.TB, m *onnx.ModelProto, name string, feeds map[string]*tensor.Tensor, run Runner, rtol, atol float64) map[string]*tensor.Tensor {
 	t.Helper()
 	if why := ortref.Unavailable(); why != "" {
-		t.Skip(why)
+		testutil.SkipMissing(t, why)
 	}
 	path := Save(t, m, name)
 	want, err := ortref.Run(path, feeds)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
@@ -13,7 +14,7 @@ import (
 // A one-node Add model checks the round trip of inputs and outputs through onnxruntime.
 func TestRunAdd(t *testing.T) {
 	if why := Unavailable(); why != "" {
-		t.Skip("onnxruntime not available: " + why)
+		testutil.SkipMissing(t, "onnxruntime not available: "+why)
 	}
 	vi := func(name string) *onnx.ValueInfoProto {
 		return &onnx.ValueInfoProto{Name: proto.String(name), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{

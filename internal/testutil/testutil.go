@@ -4,8 +4,10 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,13 +24,13 @@ func RepoRoot(t testing.TB) string {
 
 // SharedDir returns the shared data folder that sits beside the repository root
 // (RepoRoot/../shared). Tests that need it are skipped, with a message saying why, when the
-// folder is absent, so the suite still passes on a bare checkout.
+// folder is absent, so the suite still passes on a bare checkout (and fail in CI, see SkipMissing).
 func SharedDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(RepoRoot(t), "..", "shared")
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		t.Skipf("shared data folder %s not present; skipping test that needs real models/backend data", filepath.Clean(dir))
+		SkipMissing(t, fmt.Sprintf("shared data folder %s not present; skipping test that needs real models/backend data", filepath.Clean(dir)))
 	}
 	return filepath.Clean(dir)
 }
@@ -38,7 +40,7 @@ func SharedPath(t testing.TB, elem ...string) string {
 	t.Helper()
 	p := filepath.Join(append([]string{SharedDir(t)}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s not present; skipping", p)
+		SkipMissing(t, fmt.Sprintf("shared data %s not present; skipping", p))
 	}
 	return p
 }
@@ -58,4 +60,36 @@ func findRepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// SkipMissing skips a test whose optional oracle or data (onnxruntime, ../shared, a tool) is
+// absent, saying why. In CI (CI=true) .ci/run installs all of them, so an absence there means the
+// setup broke and every comparison would silently skip: the test fails instead.
+func SkipMissing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but %s", why)
+	}
+	t.Skip(why)
+}
+
+// ReadCaseList reads a ratchet's expected-pass list (one case per line, # comments) into a set.
+// A missing or empty list fails the test: read as "nothing expected", it would make the ratchet
+// pass whatever the code under test does. regenerate is the command that rewrites the list.
+func ReadCaseList(t testing.TB, path, regenerate string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("expected-pass list: %v (regenerate: %s)", err, regenerate)
+	}
+	list := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			list[line] = true
+		}
+	}
+	if len(list) == 0 {
+		t.Fatalf("expected-pass list %s lists no case (regenerate: %s)", path, regenerate)
+	}
+	return list
 }

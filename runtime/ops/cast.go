@@ -27,11 +27,15 @@ func newCast(n *Node) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts, err := readCastOptions(n)
+	if err != nil {
+		return nil, fmt.Errorf("Cast: %w", err)
+	}
 	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := needInputs(in, 1); err != nil {
 			return nil, err
 		}
-		out, err := castTensor(ctx, in[0], to)
+		out, err := castTensorWith(ctx, in[0], to, opts)
 		return []*tensor.Tensor{out}, err
 	}), nil
 }
@@ -63,11 +67,15 @@ func castTarget(n *Node) (tensor.DType, error) {
 }
 
 func newCastLike(n *Node) (Kernel, error) {
+	opts, err := readCastOptions(n)
+	if err != nil {
+		return nil, fmt.Errorf("CastLike: %w", err)
+	}
 	return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := needInputs(in, 2); err != nil {
 			return nil, err
 		}
-		out, err := castTensor(ctx, in[0], in[1].DType)
+		out, err := castTensorWith(ctx, in[0], in[1].DType, opts)
 		return []*tensor.Tensor{out}, err
 	}), nil
 }
@@ -88,10 +96,17 @@ func needInputs(in []*tensor.Tensor, k int) error {
 // castTensor returns t converted to dtype to (a copy even when the type already matches, since
 // outputs must not alias inputs the runtime may reuse).
 func castTensor(ctx *Context, t *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
+	return castTensorWith(ctx, t, to, defaultCastOptions)
+}
+
+func castTensorWith(ctx *Context, t *tensor.Tensor, to tensor.DType, o castOptions) (*tensor.Tensor, error) {
 	out := ctx.Alloc(to, t.Shape)
 	if t.DType == to {
 		tensor.CopyRange(out, 0, t, 0, t.Len())
 		return out, nil
+	}
+	if isLowBit(t.DType) || isLowBit(to) {
+		return out, castLowBit(t, out, o)
 	}
 	if t.DType == tensor.String {
 		return out, castFromStrings(t.Data.([]string), out)

@@ -53,7 +53,15 @@ func TestPytorchConvertedKernelCases(t *testing.T) {
 		}
 	}
 	t.Logf("%d pytorch cases passed", ran)
+	// 45 pass today; fewer means cases were lost (renamed folders, a runner that no longer
+	// recognises them), which would otherwise pass silently.
+	if ran < minPytorchKernelCases {
+		t.Fatalf("only %d pytorch-converted/-operator kernel cases ran and passed, want at least %d", ran, minPytorchKernelCases)
+	}
 }
+
+// minPytorchKernelCases is how many of the matched pytorch cases pass today.
+const minPytorchKernelCases = 45
 
 // convTestNode builds a node for the GEMM/conv/pool kernel tests: attrs values are int, []int
 // or string.

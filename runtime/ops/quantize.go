@@ -10,7 +10,10 @@ import (
 // Linear quantization: QuantizeLinear, DequantizeLinear and the integer products MatMulInteger,
 // QLinearMatMul, ConvInteger and QLinearConv. Quantized types are the 8- and 16-bit integers
 // (int4, int2 and the float8/float4 formats are not tensor types here). Integer products are
-// exact int32 loops: these ops are rare in the float models actswap targets.
+// exact int32 loops: these ops are rare in the float models actswap targets. QuantizeLinear and
+// DequantizeLinear also take the 4- and 2-bit integers (clamped like the others) and the
+// float8/float4 formats, for which x/scale + zero point is cast like Cast does (saturating
+// unless 'saturate' is 0), without rounding to an integer first.
 
 func init() {
 	RegisterRange(DefaultDomain, "QuantizeLinear", newQuantizeLinear, 10, 13, 19, 21, 23, 24, 25)
@@ -32,10 +35,11 @@ func quantRange(dt tensor.DType) (lo, hi float64, err error) {
 		return 0, math.MaxUint16, nil
 	case tensor.Int16:
 		return math.MinInt16, math.MaxInt16, nil
-	case tensor.Int32:
-		return math.MinInt32, math.MaxInt32, nil
+	case tensor.Int32, tensor.Int4, tensor.Uint4, tensor.Int2, tensor.Uint2:
+		l, h, _ := tensor.IntRange(dt)
+		return float64(l), float64(h), nil
 	}
-	return 0, 0, fmt.Errorf("quantized type %v is not supported (uint8, int8, uint16, int16, int32)", dt)
+	return 0, 0, fmt.Errorf("quantized type %v is not supported (uint8, int8, uint16, int16, int32, int4, uint4, int2, uint2, float8, float4e2m1)", dt)
 }
 
 // quantInts widens integer tensor values to int32.
@@ -60,6 +64,11 @@ func quantInts(t *tensor.Tensor, what string) ([]int32, error) {
 		}
 	case []int32:
 		copy(out, d)
+	case []tensor.Int4Value, []tensor.Uint4Value, []tensor.Int2Value, []tensor.Uint2Value:
+		v, _ := tensor.Float64s(t)
+		for i, x := range v {
+			out[i] = int32(x)
+		}
 	default:
 		return nil, fmt.Errorf("%s: dtype %v is not a supported quantized type", what, t.DType)
 	}
@@ -94,6 +103,13 @@ func storeQuantized(ctx *Context, dt tensor.DType, shape []int, vals []float64) 
 	case []int32:
 		for i, v := range vals {
 			d[i] = int32(q(v))
+		}
+	default: // the 4- and 2-bit integers: clamped values fit, so the cast's wrap-around never acts
+		for i, v := range vals {
+			vals[i] = q(v)
+		}
+		if err := storeLowBit(vals, out, defaultCastOptions); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -152,11 +168,12 @@ func (l quantLayout) index(i int) int {
 type quantizeKernel struct {
 	axis, block int
 	outputType  tensor.DType
+	saturate    bool
 }
 
 func newQuantizeLinear(n *Node) (Kernel, error) {
 	k := &quantizeKernel{axis: int(n.AttrInt("axis", 1)), block: int(n.AttrInt("block_size", 0)),
-		outputType: tensor.DType(n.AttrInt("output_dtype", 0))}
+		outputType: tensor.DType(n.AttrInt("output_dtype", 0)), saturate: n.AttrInt("saturate", 1) != 0}
 	if k.block < 0 {
 		return nil, fmt.Errorf("block_size must be ≥ 0, got %d", k.block)
 	}
@@ -191,6 +208,14 @@ func (k *quantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.T
 	if k.outputType != tensor.Undefined {
 		outType = k.outputType
 	}
+	if len(inputs) > 2 && inputs[2] != nil && inputs[2].DType.IsStorageFloat() {
+		return k.quantizeToFloat(ctx, xv, scale, layout, x.Shape, inputs[2])
+	}
+	if len(inputs) <= 2 || inputs[2] == nil {
+		if outType.IsStorageFloat() {
+			return k.quantizeToFloat(ctx, xv, scale, layout, x.Shape, tensor.Zeros(outType, []int{len(scale)}))
+		}
+	}
 	var zp []int32
 	if len(inputs) > 2 && inputs[2] != nil {
 		outType = inputs[2].DType
@@ -218,6 +243,24 @@ func (k *quantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.T
 	return ctx.Result(y), nil
 }
 
+// quantizeToFloat casts x/scale + zero point to the zero point's float8/float4 type.
+func (k *quantizeKernel) quantizeToFloat(ctx *Context, xv, scale []float32, layout quantLayout, shape []int, zpT *tensor.Tensor) ([]*tensor.Tensor, error) {
+	zp, _ := tensor.Float64s(zpT)
+	if len(zp) != len(scale) {
+		return nil, fmt.Errorf("QuantizeLinear: y_zero_point has %d values, y_scale %d", len(zp), len(scale))
+	}
+	vals := make([]float64, len(xv))
+	for i, v := range xv {
+		s := layout.index(i)
+		vals[i] = float64(v/scale[s]) + zp[s]
+	}
+	y := ctx.Alloc(zpT.DType, shape)
+	if err := storeLowBit(vals, y, castOptions{saturate: k.saturate}); err != nil {
+		return nil, fmt.Errorf("QuantizeLinear: %w", err)
+	}
+	return ctx.Result(y), nil
+}
+
 type dequantizeKernel struct {
 	axis, block int
 	outputType  tensor.DType
@@ -233,10 +276,12 @@ func (k *dequantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor
 		return nil, fmt.Errorf("DequantizeLinear: x and x_scale are required")
 	}
 	x, scaleT := inputs[0], inputs[1]
-	xv, err := quantInts(x, "DequantizeLinear: x")
-	if err != nil {
-		return nil, err
+	if _, _, err := quantRange(x.DType); err != nil && !x.DType.IsStorageFloat() {
+		return nil, fmt.Errorf("DequantizeLinear: x: %w", err)
 	}
+	// Integers of up to 32 bits and the float8/float4 values are exact in float64, and so is
+	// their difference with a zero point of the same type.
+	xv, _ := tensor.Float64s(x)
 	scale, err := floatInput(scaleT, "DequantizeLinear: x_scale")
 	if err != nil {
 		return nil, err
@@ -245,11 +290,12 @@ func (k *dequantizeKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor
 	if err != nil {
 		return nil, fmt.Errorf("DequantizeLinear: %w", err)
 	}
-	var zp []int32
+	var zp []float64
 	if len(inputs) > 2 && inputs[2] != nil {
-		if zp, err = quantInts(inputs[2], "DequantizeLinear: x_zero_point"); err != nil {
-			return nil, err
+		if inputs[2].DType != x.DType {
+			return nil, fmt.Errorf("DequantizeLinear: x_zero_point is %v, x is %v", inputs[2].DType, x.DType)
 		}
+		zp, _ = tensor.Float64s(inputs[2])
 		if len(zp) != len(scale) {
 			return nil, fmt.Errorf("DequantizeLinear: x_zero_point has %d values, x_scale %d", len(zp), len(scale))
 		}
