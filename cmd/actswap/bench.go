@@ -32,7 +32,9 @@ dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node
 by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
 ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
-the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
+the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
+inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
+whose run would not fit in the available memory is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := onnx.LoadFile(args[0])
@@ -52,6 +54,13 @@ the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
 				}
 			}
 			if len(data) == 0 {
+				if batch < 1 {
+					return fmt.Errorf("--batch %d: want at least 1", batch)
+				}
+				probe := func(n int) (map[string]*tensor.Tensor, error) { return bench.SyntheticInputs(s.Inputs(), n, 1) }
+				if err := guardMemory(s, fmt.Sprintf("%s with --batch %d", args[0], batch), batch, probe); err != nil {
+					return err
+				}
 				if inputs, err = bench.SyntheticInputs(s.Inputs(), batch, 1); err != nil {
 					return err
 				}
