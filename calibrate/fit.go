@@ -93,6 +93,9 @@ type FitOptions struct {
 	Objective  Objective // default match
 	PWLUPoints int       // PWLU intervals N, default 16
 	TailMass   float64   // ρ, mass spread uniformly over [min, max] so that empty regions stay sane; default 1e-3
+	// start, when set, is a fit of the same family on nearby data (the layer's, for a channel):
+	// Zorro then refines it instead of searching from scratch.
+	start onnxops.Params
 }
 
 func (o FitOptions) withDefaults() FitOptions {
@@ -210,16 +213,6 @@ func measure(f func(float64) float64, s sample) FitError {
 		worst = math.Max(worst, math.Abs(e))
 	}
 	return FitError{WRMSE: math.Sqrt(sum), MaxAbs: worst}
-}
-
-// loss is the fit objective Σ w (f − g)² on a sample.
-func loss(f func(float64) float64, s sample) float64 {
-	var sum float64
-	for i, x := range s.x {
-		e := f(x) - s.y[i]
-		sum += s.w[i] * e * e
-	}
-	return sum
 }
 
 // FitStats fits one family to the target on the distribution summarised by st. When st holds a
