@@ -108,7 +108,7 @@ func float32Params(t *testing.T, c kernelCase) ([]*tensor.Tensor, []Params) {
 
 // testInputs covers every region of the three functions, knots, and the special values.
 func testInputs(n int, rng *rand.Rand) []float32 {
-	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, -0.0, 1, -1, 0.5,
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, -1, 0.5,
 		40, -40, 40.0001, -41, 1e30, -1e30, 3e38, -3e38, 1e-30, -3, 3, 2, -2, 2.3, -1.7, 87, -87, 200, -200}
 	xs := make([]float32, n)
 	for i := range xs {

@@ -81,9 +81,7 @@ whose run would not fit in the available memory is refused.`,
 					return err
 				}
 				if asJSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(sbs)
+					return writeBenchJSON(cmd.OutOrStdout(), sbs)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s (threads %d)\n%s\n", args[0], threads, sbs)
 				return nil
@@ -93,9 +91,7 @@ whose run would not fit in the available memory is refused.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeBenchJSON(cmd.OutOrStdout(), struct {
 					Model     string  `json:"model"`
 					Threads   int     `json:"threads"`
 					CompileMs float64 `json:"compile_ms"`
@@ -186,10 +182,28 @@ func benchAgainst(cmd *cobra.Command, model, otherPath string, threads int, run 
 		return fmt.Errorf("%s: %w", otherPath, err)
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return writeBenchJSON(cmd.OutOrStdout(), p)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s against %s (threads %d)\n%s\n", model, otherPath, threads, p)
 	return nil
+}
+
+// writeBenchJSON writes a measurement as an indented JSON object with a "machine" key beside its
+// own fields (CPU model, vector features, measured FMA peak), so figures from different cores
+// are never mixed up.
+func writeBenchJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if fields["machine"], err = json.Marshal(bench.DescribeMachine()); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(fields)
 }
