@@ -1,5 +1,5 @@
-// Command asm generates onnxops' AVX2+FMA kernels (kernels_amd64.s, kernels_amd64_stubs.go) with avo.
-// Run `go generate ./onnxops` after changing it; the output is committed.
+// Command asm generates actkernel's AVX2+FMA kernels (kernels_amd64.s, kernels_amd64_stubs.go) with avo.
+// Run `go generate ./internal/actkernel` after changing it; the output is committed.
 //
 // Every kernel processes len(src)/8 blocks of 8 float32 and leaves the tail to the pure-Go loop, and
 // follows the pure-Go kernel of the same name in tables.go step by step (same constants, same

@@ -1,4 +1,4 @@
-package onnxops
+package actkernel
 
 import (
 	"fmt"
@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actswap/actswap/internal/acttest"
 	"github.com/actswap/actswap/internal/vecmath"
-	"github.com/actswap/actswap/runtime/ops"
+	"github.com/actswap/actswap/onnxops"
 )
 
 // The benchmarks run one goroutine over a float32 slice and count 8 bytes per element (one read,
 // one write), so the GB/s columns compare directly with a plain copy, the memory-bound limit.
 // Besides the wall-clock MB/s they report cpu-GB/s, over the thread's CPU time, which stays
-// meaningful on a loaded machine. Run: go test -run NONE -bench . ./onnxops
+// meaningful on a loaded machine. Run: go test -run NONE -bench . ./internal/actkernel
 
 var benchSizes = []struct {
 	name string
@@ -59,26 +60,25 @@ func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(d
 // BenchmarkGELUErf is the runtime's own erf-GELU kernel, the cost a rewrite removes.
 func BenchmarkGELUErf(b *testing.B) { runBench(b, vecmath.GELU) }
 
-func benchTable(b testing.TB, c kernelCase) table {
-	k := &activationKernel{fam: c.fam, gate: c.gate}
-	ts, err := ParamTensors(c.fam, c.chans)
+func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel {
+	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, tab, err := k.build(ts)
+	k, err := New(c.Fam, c.Gate, ts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return tab
+	return k
 }
 
 func BenchmarkKernels(b *testing.B) {
-	cases := []kernelCase{
-		{name: "PWLU-N16", fam: FamilyPWLU, chans: []Params{reluPWLU(-3, 3, 16)}},
-		{name: "PWLU-N64", fam: FamilyPWLU, chans: []Params{reluPWLU(-3, 3, 64)}},
-		{name: "Zorro", fam: FamilyZorro, chans: []Params{SymmetricZorro(1.2, 1)}},
-		{name: "ZorroGate", fam: FamilyZorro, chans: []Params{gated(SigmoidZorro(2.8, 14.3, 0.685))}, gate: true},
-		{name: "CRReLU", fam: FamilyCRReLU, chans: []Params{CRReLUParams{0.01}}},
+	cases := []acttest.KernelCase{
+		{Name: "PWLU-N16", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 16)}},
+		{Name: "PWLU-N64", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 64)}},
+		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{onnxops.SymmetricZorro(1.2, 1)}},
+		{Name: "ZorroGate", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, Gate: true},
+		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
 	}
 	type path struct {
 		name        string
@@ -92,12 +92,12 @@ func BenchmarkKernels(b *testing.B) {
 		paths = append(paths, path{"avx512", true, true})
 	}
 	for _, c := range cases {
-		tab := benchTable(b, c)
+		tab := benchKernel(b, c).tab
 		for _, p := range paths {
-			if p.avx512 && c.fam != FamilyPWLU {
+			if p.avx512 && c.Fam != onnxops.FamilyPWLU {
 				continue // only PWLU has AVX-512 kernels
 			}
-			b.Run(fmt.Sprintf("%s/%s", c.name, p.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%s", c.Name, p.name), func(b *testing.B) {
 				savedAsm, savedZ := useAsm, useAVX512
 				useAsm, useAVX512 = p.asm, p.avx512
 				defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
@@ -111,21 +111,20 @@ func BenchmarkKernels(b *testing.B) {
 // change every element: the "rows" kernels (AVX2) or the element-by-element Go path.
 func BenchmarkChannelsLast(b *testing.B) {
 	const c = 64
-	cases := []kernelCase{
-		{name: "PWLU-N16", fam: FamilyPWLU, chans: manyChannels(c, func(i int) Params { return reluPWLU(-3-0.01*float64(i), 3, 16) })},
-		{name: "Zorro", fam: FamilyZorro, chans: manyChannels(c, func(i int) Params { return SymmetricZorro(1.2+0.01*float64(i), 1) })},
-		{name: "CRReLU", fam: FamilyCRReLU, chans: manyChannels(c, func(i int) Params { return CRReLUParams{0.01 * float64(i)} })},
+	cases := []acttest.KernelCase{
+		{Name: "PWLU-N16", Fam: onnxops.FamilyPWLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return acttest.ReluPWLU(-3-0.01*float64(i), 3, 16) })},
+		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.SymmetricZorro(1.2+0.01*float64(i), 1) })},
+		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
 	}
-	ctx := ops.NewContext(1)
 	for _, kc := range cases {
-		tab := benchTable(b, kc)
+		k := benchKernel(b, kc)
 		for _, asm := range []bool{false, true} {
 			if asm && !asmAvailable {
 				continue
 			}
-			name := kc.name + "/go"
+			name := kc.Name + "/go"
 			if asm {
-				name = kc.name + "/avx2"
+				name = kc.Name + "/avx2"
 			}
 			b.Run(name, func(b *testing.B) {
 				saved := useAsm
@@ -136,7 +135,7 @@ func BenchmarkChannelsLast(b *testing.B) {
 				b.SetBytes(int64(8 * n))
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					applyF32(ctx, tab, dst, src, n/c, c, 1)
+					k.Apply(dst, src, n/c, 1, Serial)
 				}
 			})
 		}

@@ -1,4 +1,4 @@
-package onnxops
+package actkernel
 
 import "math"
 
@@ -23,7 +23,7 @@ func exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
-// Constants of exp32 (and of the generated assembly, which takes them from onnxops/asm).
+// Constants of exp32 (and of the generated assembly, which takes them from internal/actkernel/asm).
 const (
 	expLo = -87.0
 	expHi = 88.0

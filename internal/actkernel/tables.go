@@ -1,7 +1,9 @@
-package onnxops
+package actkernel
 
 import (
 	"math"
+
+	"github.com/actswap/actswap/onnxops"
 )
 
 // The float32 kernels work from per-channel constant tables built once from the parameters, so
@@ -16,10 +18,10 @@ type crreluTable struct{ eps []float32 }
 // (lane i = channel 8g+i), built here beside the per-channel ones; channels past the last full
 // group are evaluated element by element.
 
-func newCRReLUTable(ps []Params) *crreluTable {
+func newCRReLUTable(ps []onnxops.Params) *crreluTable {
 	t := &crreluTable{eps: make([]float32, len(ps))}
 	for i, p := range ps {
-		t.eps[i] = float32(p.(CRReLUParams).Epsilon)
+		t.eps[i] = float32(p.(onnxops.CRReLUParams).Epsilon)
 	}
 	return t
 }
@@ -40,7 +42,7 @@ func crreluGo(dst, src []float32, eps float32) {
 
 func crrelu1(x, eps float32) float32 {
 	y := max(x, 0)
-	if x*x <= crreluCutoff*crreluCutoff {
+	if x*x <= onnxops.CRReLUCutoff*onnxops.CRReLUCutoff {
 		y += eps * x * exp32(-0.5*x*x)
 	}
 	if x != x {
@@ -111,10 +113,10 @@ func pwluPadded(n int) int {
 	return n
 }
 
-func newPWLUTable(ps []Params) *pwluTable {
+func newPWLUTable(ps []onnxops.Params) *pwluTable {
 	t := &pwluTable{}
 	for _, p := range ps {
-		q := p.(PWLUParams)
+		q := p.(onnxops.PWLUParams)
 		n := q.N()
 		size := pwluPadded(n)
 		es, ds := make([]float32, size), make([]float32, size)
@@ -254,10 +256,10 @@ func humpConsts(a, b float64) (aa, amp, q, beta float32) {
 	return float32(a), float32(1 + c), 1, float32(max(beta64, -1e30))
 }
 
-func newZorroTable(ps []Params, gate bool) *zorroTable {
+func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
 	t := &zorroTable{}
 	for _, p := range ps {
-		q := p.(ZorroParams)
+		q := p.(onnxops.ZorroParams)
 		var ch zorroChannel
 		c := &ch.consts
 		c[zInScale], c[zInShift] = float32(q.InScale), float32(q.InShift)
@@ -291,7 +293,7 @@ func (t *zorroTable) apply(dst, src []float32, ch int, stream bool) {
 // hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.
 func hump32(u, a, amp, q, beta float32) float32 {
 	au := a * u
-	if au < -zorroCutoff {
+	if au < -onnxops.ZorroCutoff {
 		return 0
 	}
 	return u * (amp / (q + exp32(beta-au)))

@@ -1,4 +1,4 @@
-package onnxops
+package actkernel
 
 import (
 	"unsafe"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package onnxops
+package actkernel
 
 import (
 	"syscall"

@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package onnxops
+package actkernel
 
 const asmAvailable = false
 
