@@ -37,6 +37,11 @@ inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, 
 whose run would not fit in the available memory is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			err := checkCounts(countFlag{"threads", threads, 0}, countFlag{"iters", iters, 1}, countFlag{"warmup", warmup, 0},
+				countFlag{"batch", batch, 1}, countFlag{"rounds", rounds, 1}, countFlag{"top", top, 1})
+			if err != nil {
+				return err
+			}
 			m, err := onnx.LoadFile(args[0])
 			if err != nil {
 				return err
@@ -54,9 +59,6 @@ whose run would not fit in the available memory is refused.`,
 				}
 			}
 			if len(data) == 0 {
-				if batch < 1 {
-					return fmt.Errorf("--batch %d: want at least 1", batch)
-				}
 				probe := func(n int) (map[string]*tensor.Tensor, error) { return bench.SyntheticInputs(s.Inputs(), n, 1) }
 				if err := guardMemory(s, fmt.Sprintf("%s with --batch %d", args[0], batch), batch, probe); err != nil {
 					return err
