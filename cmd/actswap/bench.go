@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +31,7 @@ func newBenchCmd() *cobra.Command {
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
 dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node, installed
 by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
-ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.
+ratio is reported; onnxruntime gets as many intra-op threads as actswap (--threads, 0: all cores).
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
 the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
 inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
@@ -78,7 +79,13 @@ whose run would not fit in the available memory is refused.`,
 				return benchAgainst(cmd, args[0], against, threads, run, inputs, rounds, warmup, iters, asJSON)
 			}
 			if withORT {
-				sbs, err := bench.CompareORT(args[0], inputs, run, rounds, warmup, iters)
+				// The same thread count on both sides: --threads 0 means every core to actswap, so
+				// onnxruntime gets as many.
+				ortThreads := threads
+				if ortThreads <= 0 {
+					ortThreads = goruntime.GOMAXPROCS(0)
+				}
+				sbs, err := bench.CompareORT(args[0], inputs, run, ortThreads, rounds, warmup, iters)
 				if err != nil {
 					return err
 				}
