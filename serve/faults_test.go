@@ -575,3 +575,30 @@ func TestDrainTimeout(t *testing.T) {
 		t.Errorf("shutdown took %v past a 300ms deadline", d)
 	}
 }
+
+// An answer that cannot be written in --write-timeout is counted and logged as dropped, never
+// as a 200.
+func TestDroppedAnswerCounted(t *testing.T) {
+	path := twoOutputModel(t)
+	srv := startServer(t, Options{WriteTimeout: time.Nanosecond}, ModelSpec{Name: "two", Version: "1", Path: path})
+	x := tensor.Zeros(tensor.Float32, []int{4000, 4}) // a JSON answer far larger than any write buffer
+	resp, err := http.Post("http://"+srv.Addr()+"/v2/models/two/infer", "application/json", bytes.NewReader(inferBody("x", x, "FP32")))
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Errorf("an answer past its write deadline arrived whole")
+	}
+	waitFor(t, "the dropped answer counted", func() bool {
+		return metricValue(t, srv, `actswap_request_cancellations_total{model="two",protocol="http",reason="write_failed",version="1"}`) == 1
+	})
+	for series, want := range map[string]float64{
+		`actswap_requests_total{model="two",protocol="http",status="dropped",version="1"}`: 1,
+		`actswap_requests_total{model="two",protocol="http",status="200",version="1"}`:     0,
+	} {
+		if got := metricValue(t, srv, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
