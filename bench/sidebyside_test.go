@@ -6,7 +6,6 @@ import (
 	"github.com/actswap/actswap/internal/ortref"
 	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
-	_ "github.com/actswap/actswap/onnxops" // the ai.actswap kernels, for rewritten models
 	"github.com/actswap/actswap/runtime"
 )
 

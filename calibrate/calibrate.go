@@ -75,6 +75,9 @@ type SiteReport struct {
 	// Warning says when the family cannot follow the site's activation (it removes less than half
 	// of plain ReLU's error) and names the family that would.
 	Warning string `json:"warning,omitempty"`
+	// Sensitivity is the end-to-end error with only this site swapped (MeasureSensitivity; nil
+	// until measured).
+	Sensitivity *SiteSensitivity `json:"sensitivity,omitempty"`
 
 	hist   *Histogram
 	target Target

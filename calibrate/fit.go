@@ -212,16 +212,6 @@ func measure(f func(float64) float64, s sample) FitError {
 	return FitError{WRMSE: math.Sqrt(sum), MaxAbs: worst}
 }
 
-// loss is the fit objective Σ w (f − g)² on a sample.
-func loss(f func(float64) float64, s sample) float64 {
-	var sum float64
-	for i, x := range s.x {
-		e := f(x) - s.y[i]
-		sum += s.w[i] * e * e
-	}
-	return sum
-}
-
 // FitStats fits one family to the target on the distribution summarised by st. When st holds a
 // conditional histogram the fit regresses on the mean paired target per bin instead (ReLU targets
 // keep their exact construction).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -118,9 +119,12 @@ func specNames(inputs []InputSpec) string {
 }
 
 // rowLayout decides how a file's rows feed an input: the shape of one row as the model wants it,
-// and the batch size (a fixed leading dimension in the model overrides the requested one). Rows may
-// be reshaped when the model fixes every non-batch dimension and the element counts agree (images
-// saved as N×1×8×8 feeding an MLP that takes N×64).
+// and the batch size (a fixed leading dimension in the model overrides the requested one). When
+// the model fixes every non-batch dimension, rows are reshaped only in the two ways that keep the
+// meaning of every element: flattened into a model row of one axis (images saved as N×1×8×8
+// feeding an MLP that takes N×64), or given or stripped axes of size 1 (N×8×8 for N×1×8×8). Any
+// other reshape with the same element count is a different memory order — NHWC images for an
+// NCHW model — and is refused, naming the file and the input.
 func rowLayout(file string, spec InputSpec, fileRow []int, batch int) ([]int, int, error) {
 	if !spec.DType.IsFloat() && spec.DType != tensor.Int64 && spec.DType != tensor.Int32 && spec.DType != tensor.Bool {
 		return nil, 0, fmt.Errorf("%s: input %s has a type the data readers cannot fill", file, spec)
@@ -148,9 +152,23 @@ func rowLayout(file string, spec InputSpec, fileRow []int, batch int) ([]int, in
 		n *= max(d, 0)
 	}
 	if fixed && n == tensor.NumElements(fileRow) {
-		return append([]int(nil), want...), batch, nil
+		if len(want) == 1 || slices.Equal(withoutUnitAxes(want), withoutUnitAxes(fileRow)) {
+			return append([]int(nil), want...), batch, nil
+		}
+		return nil, 0, fmt.Errorf("%s: rows of shape %v do not fit input %s: the same number of elements in another layout (NHWC data for an NCHW model?); transpose the data to the model's layout", file, fileRow, spec)
 	}
 	return nil, 0, fmt.Errorf("%s: rows of shape %v do not fit input %s", file, fileRow, spec)
+}
+
+// withoutUnitAxes is shape without its dimensions of size 1.
+func withoutUnitAxes(shape []int) []int {
+	var out []int
+	for _, d := range shape {
+		if d != 1 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // npyReader feeds one input from a .npy file.

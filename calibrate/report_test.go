@@ -58,7 +58,7 @@ func TestReportsOnSyntheticModel(t *testing.T) {
 		t.Errorf("JSON compare %+v", decoded.Compare)
 	}
 	var page bytes.Buffer
-	if err := WriteHTML(&page, "synthetic", res, cmp); err != nil {
+	if err := NewReport("synthetic.onnx", res, cmp, opts).WriteHTML(&page, "synthetic", res); err != nil {
 		t.Fatal(err)
 	}
 	html := page.String()

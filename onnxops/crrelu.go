@@ -8,8 +8,8 @@ import (
 // CRReLUParams is the single parameter of CRReLU(x) = max(x,0) + ε·x·e^(−x²/2) [activations.md §3].
 type CRReLUParams struct{ Epsilon float64 }
 
-// crreluCutoff is where the correction term is taken as 0, so that ±Inf never meets Inf·0.
-const crreluCutoff = 40
+// CRReLUCutoff (|x| beyond it) is where the correction term is taken as 0, so that ±Inf never meets Inf·0.
+const CRReLUCutoff = 40
 
 // Family returns FamilyCRReLU.
 func (CRReLUParams) Family() Family { return FamilyCRReLU }
@@ -24,7 +24,7 @@ func (p CRReLUParams) Validate() error {
 
 // Eval evaluates CRReLU at x.
 func (p CRReLUParams) Eval(x float64) float64 {
-	if math.Abs(x) > crreluCutoff {
+	if math.Abs(x) > CRReLUCutoff {
 		return ReLU(x)
 	}
 	return ReLU(x) + p.Epsilon*x*math.Exp(-x*x/2)
@@ -38,7 +38,7 @@ func (p CRReLUParams) Deriv(x float64) (dx, dEps float64) {
 	if x > 0 {
 		dx = 1
 	}
-	if math.Abs(x) > crreluCutoff {
+	if math.Abs(x) > CRReLUCutoff {
 		return dx, 0
 	}
 	g := math.Exp(-x * x / 2)

@@ -202,7 +202,7 @@ func (b *bodyBuilder) crrelu() {
 	b.op("Mul", "eps_x", []string{"eps", "X"})
 	b.op("Mul", "correction", []string{"eps_x", "gauss"})
 	b.op("Abs", "abs_x", []string{"X"})
-	b.op("Greater", "far", []string{"abs_x", b.constT("cutoff", crreluCutoff)})
+	b.op("Greater", "far", []string{"abs_x", b.constT("cutoff", CRReLUCutoff)})
 	zero := b.constT("zero", 0)
 	b.op("Where", "correction_guarded", []string{"far", zero, "correction"}) // ±Inf·0
 	b.op("Add", "y", []string{"relu", "correction_guarded"})
@@ -290,7 +290,7 @@ func (b *bodyBuilder) zorro() {
 		col[n] = b.column(n, "params", int64(k))
 	}
 	zero, one := b.constT("zero", 0), b.constT("one", 1)
-	cutoff := b.constT("minus_cutoff", -zorroCutoff)
+	cutoff := b.constT("minus_cutoff", -ZorroCutoff)
 	hump := func(side, u, a, bb string) string {
 		beta := b.op("Mul", side+"_beta", []string{a, bb})
 		absBeta := b.op("Abs", side+"_abs_beta", []string{beta})

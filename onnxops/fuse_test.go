@@ -1,7 +1,8 @@
-package onnxops
+package onnxops_test
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/onnxops"
 	"math"
 	"testing"
 
@@ -15,20 +16,20 @@ import (
 // the MatMul+bias that feeds them (ElementwiseFloat32), with the same values as the separate
 // node; per-channel parameters stay a node of their own.
 func TestActivationFusedIntoMatMul(t *testing.T) {
-	bumpy := PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
+	bumpy := onnxops.PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
 	cases := []struct {
-		fam      Family
-		channels []Params
+		fam      onnxops.Family
+		channels []onnxops.Params
 		fused    int
 	}{
-		{FamilyPWLU, []Params{bumpy}, 1},
-		{FamilyZorro, []Params{SymmetricZorro(1.2, 0.4)}, 1},
-		{FamilyCRReLU, []Params{CRReLUParams{Epsilon: 0.1}}, 1},
-		{FamilyPWLU, []Params{bumpy, bumpy, bumpy}, 0}, // per channel on axis 1
+		{onnxops.FamilyPWLU, []onnxops.Params{bumpy}, 1},
+		{onnxops.FamilyZorro, []onnxops.Params{onnxops.SymmetricZorro(1.2, 0.4)}, 1},
+		{onnxops.FamilyCRReLU, []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.1}}, 1},
+		{onnxops.FamilyPWLU, []onnxops.Params{bumpy, bumpy, bumpy}, 0}, // per channel on axis 1
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%d", c.fam, len(c.channels)), func(t *testing.T) {
-			m, err := SingleNodeModel(c.fam, c.channels, tensor.Float32, []int{2, 3, 8}, 1)
+			m, err := onnxops.SingleNodeModel(c.fam, c.channels, tensor.Float32, []int{2, 3, 8}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

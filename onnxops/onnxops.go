@@ -1,22 +1,15 @@
-// Package onnxops implements the ai.actswap operator set (Zorro, PWLU, CRReLU): the float64
-// reference math that the rewriter and calibrator fit against, the float32 kernels the actswap
-// runtime runs, and the model-local ONNX FunctionProtos that let any other runtime run a
-// rewritten model. OPS.md (shared docs) is the contract; activations.md has the math.
+// Package onnxops defines the ai.actswap operator set (Zorro, PWLU, CRReLU): the float64
+// reference math that the rewriter and calibrator fit against, the parameters as a node's
+// initializer tensors, and the model-local ONNX FunctionProtos that let any runtime run a
+// rewritten model. OPS.md (shared docs) is the contract; activations.md has the math. It links
+// no kernel: the float32 loops are internal/actkernel's, which actswap's runtime (runtime/ops)
+// and the onnxruntime plugin (ortplugin) call.
 //
 // Files, by stage:
 //   - crrelu.go, pwlu.go, zorro.go, targets.go: float64 reference Eval and derivatives (Deriv).
 //   - params.go: parameter sets ⇄ the node's initializer tensors (per tensor or per channel).
-//   - tables.go, exp32.go: per-channel constant tables and the pure-Go float32 loops.
-//   - asm/: the avo generator of kernels_amd64.s (AVX2+FMA for all, AVX-512F for PWLU);
-//     dispatch_amd64.go picks assembly or Go by CPU features, dispatch_other.go is Go only.
-//   - kernel.go: the registered ops.Kernel (ai.actswap, version 1) for float32, float16,
-//     bfloat16 and float64 inputs.
 //   - function.go, node.go, model.go: FunctionProto bodies in standard ops, node builder,
 //     AttachFunctions and SingleNodeModel.
-//
-// Accuracy: the float32 kernels stay within 1e-5·max(1, |y|) of the float64 reference (tested
-// on both code paths, NaN and ±Inf included); their exp is Cephes-style with relative error
-// below 3e-7 (exp32).
 package onnxops
 
 import "fmt"

@@ -1,7 +1,9 @@
-package onnxops
+package onnxops_test
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/onnxops"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,15 +18,15 @@ import (
 // runtime (which picks the fused kernel over the attached function), against the float64 reference.
 func TestSessionEndToEnd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
-	for _, c := range kernelCases() {
-		_, ps := float32Params(t, c)
+	for _, c := range acttest.KernelCases() {
+		_, ps := acttest.Float32Params(t, c)
 		shape, axis := []int{2, len(ps), 4, 9}, 1
-		label := fmt.Sprintf("%s %v", c.name, shape)
-		m, err := SingleNodeModel(c.fam, ps, tensor.Float32, shape, axis)
+		label := fmt.Sprintf("%s %v", c.Name, shape)
+		m, err := onnxops.SingleNodeModel(c.Fam, ps, tensor.Float32, shape, axis)
 		if err != nil {
 			t.Fatal(err)
 		}
-		loaded, err := onnx.LoadFile(saveModel(t, m))
+		loaded, err := onnx.LoadFile(acttest.SaveModel(t, m))
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
@@ -32,12 +34,12 @@ func TestSessionEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
-		xs := testInputs(tensor.NumElements(shape), rng)
+		xs := acttest.Inputs(tensor.NumElements(shape), rng)
 		out, err := s.Run(map[string]*tensor.Tensor{"X": tensor.New(shape, xs)})
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
-		checkAgainstReference(t, label, ps, shape, axis, xs, out["Y"].F32())
+		acttest.CheckAgainstReference(t, label, ps, shape, axis, xs, out["Y"].F32())
 	}
 }
 
@@ -47,11 +49,11 @@ func TestSessionEndToEnd(t *testing.T) {
 func TestSessionRunsFunctionBody(t *testing.T) {
 	const bodyDomain = "test.actswap.body"
 	rng := rand.New(rand.NewPCG(17, 18))
-	for _, c := range kernelCases() {
-		_, ps := float32Params(t, c)
+	for _, c := range acttest.KernelCases() {
+		_, ps := acttest.Float32Params(t, c)
 		shape, axis := []int{3, len(ps), 21}, -2
-		label := fmt.Sprintf("%s %v", c.name, shape)
-		m, err := SingleNodeModel(c.fam, ps, tensor.Float32, shape, axis)
+		label := fmt.Sprintf("%s %v", c.Name, shape)
+		m, err := onnxops.SingleNodeModel(c.Fam, ps, tensor.Float32, shape, axis)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,18 +64,18 @@ func TestSessionRunsFunctionBody(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
-		xs := testInputs(tensor.NumElements(shape), rng)
+		xs := acttest.Inputs(tensor.NumElements(shape), rng)
 		out, err := s.Run(map[string]*tensor.Tensor{"X": tensor.New(shape, xs)})
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
-		checkAgainstReference(t, label+" (function body)", ps, shape, axis, xs, out["Y"].F32())
+		acttest.CheckAgainstReference(t, label+" (function body)", ps, shape, axis, xs, out["Y"].F32())
 	}
 }
 
 // Invalid constant parameters fail when the session is created, with the node named.
 func TestSessionRejectsBadParameters(t *testing.T) {
-	m, err := SingleNodeModel(FamilyPWLU, []Params{reluPWLU(-1, 1, 4)}, tensor.Float32, []int{2, 8}, 1)
+	m, err := onnxops.SingleNodeModel(onnxops.FamilyPWLU, []onnxops.Params{acttest.ReluPWLU(-1, 1, 4)}, tensor.Float32, []int{2, 8}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestSessionRejectsBadParameters(t *testing.T) {
 // Per-channel parameters whose C cannot match X as the model declares it fail when the session is
 // created, naming the node; a symbolic channel dimension is left to Run.
 func TestSessionRejectsChannelMismatch(t *testing.T) {
-	channels := []Params{CRReLUParams{Epsilon: 0.1}, CRReLUParams{Epsilon: 0.2}, CRReLUParams{Epsilon: 0.3}}
+	channels := []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.1}, onnxops.CRReLUParams{Epsilon: 0.2}, onnxops.CRReLUParams{Epsilon: 0.3}}
 	for _, c := range []struct {
 		shape []int
 		axis  int
@@ -106,7 +108,7 @@ func TestSessionRejectsChannelMismatch(t *testing.T) {
 		{[]int{2, 3, 4}, -1, "C=3"},
 		{[]int{2, 3}, 4, "out of range"},
 	} {
-		m, err := SingleNodeModel(FamilyCRReLU, channels, tensor.Float32, c.shape, c.axis)
+		m, err := onnxops.SingleNodeModel(onnxops.FamilyCRReLU, channels, tensor.Float32, c.shape, c.axis)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +117,7 @@ func TestSessionRejectsChannelMismatch(t *testing.T) {
 			t.Errorf("X %v axis %d: got %v, want a creation error naming CRReLU_0 and %q", c.shape, c.axis, err, c.want)
 		}
 	}
-	m, err := SingleNodeModel(FamilyCRReLU, channels, tensor.Float32, []int{2, 3, 4}, 1)
+	m, err := onnxops.SingleNodeModel(onnxops.FamilyCRReLU, channels, tensor.Float32, []int{2, 3, 4}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,9 @@ type ZorroGrad struct {
 	DOutScale, DOutShift float64
 }
 
-// zorroCutoff: where a·|u| exceeds it the hump h is taken as 0 (it is below e^-100·|u| there), so
+// ZorroCutoff: where a·|u| exceeds it the hump h is taken as 0 (it is below e^-100·|u| there), so
 // that u = ±Inf never meets Inf·0.
-const zorroCutoff = 100
+const ZorroCutoff = 100
 
 // SymmetricZorro is the paper's Symmetric-Zorro with shape a, b (the authors use a=1.2, b=1).
 func SymmetricZorro(a, b float64) ZorroParams {
@@ -87,7 +87,7 @@ func sigmoid(t float64) float64 {
 type zorroHump struct{ h, du, da, db float64 }
 
 func hump(u, a, b float64) zorroHump {
-	if u == 0 || math.Abs(a*u) > zorroCutoff {
+	if u == 0 || math.Abs(a*u) > ZorroCutoff {
 		if u == 0 {
 			return zorroHump{du: 1}
 		}

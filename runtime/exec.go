@@ -92,8 +92,10 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 	sc := arena.scratchFor(len(g.slotNames), len(p.slots))
 	vals := sc.vals
 	copy(vals, g.consts)
+	mem := memoryProbeOf(cancel) // nil unless EstimateMemory is probing
 	for i, s := range g.inputs {
 		vals[s] = feeds[i]
+		mem.add(feeds[i])
 	}
 	for _, s := range g.outer {
 		if p.uses[s] == 0 && !p.pinned[s] {
@@ -113,6 +115,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 	copy(remaining, p.uses)
 	drop := func(s int) {
 		if remaining[s] == 0 && !p.pinned[s] && g.consts[s] == nil {
+			mem.remove(vals[s])
 			vals[s] = nil
 			arena.release(s)
 		}
@@ -150,6 +153,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		for j, s := range n.outputs {
 			if s >= 0 && j < len(outs) {
 				vals[s] = outs[j]
+				mem.add(outs[j])
 				arena.adopt(s, outs[j])
 			}
 		}

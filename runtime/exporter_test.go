@@ -8,7 +8,7 @@ import (
 
 	"github.com/actswap/actswap/internal/graphtest"
 	"github.com/actswap/actswap/onnx"
-	"github.com/actswap/actswap/onnxops" // also registers the fused kernels rewritten models use
+	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"

@@ -110,6 +110,9 @@ func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []st
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := m.checkBatchLimit(inputs); err != nil {
+		return nil, nil, err
+	}
 	outs, err := m.validateOutputs(outputNames)
 	if err != nil {
 		return nil, nil, err

@@ -29,8 +29,9 @@ type Model struct {
 	batchable bool
 	// config is the model's Triton configuration, completed from the model (what ModelConfig
 	// answers).
-	config *v2pb.ModelConfig
-	stats  modelStats
+	config  *v2pb.ModelConfig
+	maxRows int // most rows per request (config.pbtxt's max_batch_size; 0: no limit)
+	stats   modelStats
 }
 
 // Repository maps model names to their loaded versions. Models are loaded and unloaded while
@@ -209,7 +210,7 @@ func loadModel(spec ModelSpec, opts Options, m *metrics) (*Model, error) {
 	model := &Model{
 		Name: spec.Name, Version: spec.Version, Path: spec.Path,
 		Inputs: sess.Inputs(), Outputs: sess.Outputs(), session: sess,
-		batchable: plan.batchable && plan.maxBatch > 1, config: cfg,
+		batchable: plan.batchable && plan.maxBatch > 1, config: cfg, maxRows: plan.maxRows,
 	}
 	schedOpts := opts
 	schedOpts.MaxBatch, schedOpts.MaxDelay, schedOpts.MaxQueue, schedOpts.Workers = plan.maxBatch, plan.maxDelay, plan.maxQueue, plan.workers

@@ -134,6 +134,9 @@ func TestTritonRepositoryServesLatest(t *testing.T) {
 	if code, body, _ := do(t, "POST", "http://"+srv.Addr()+"/v2/models/digits/versions/1/infer", inferBody("input", tensor.SliceRows(x, 0, 1), "FP32"), nil); code != 404 {
 		t.Fatalf("version 1 of digits is not served by the default policy, got %d %s", code, body)
 	}
+	if code, body, _ := do(t, "POST", "http://"+srv.Addr()+"/v2/models/digits/infer", inferBody("input", tensor.SliceRows(x, 0, 9), "FP32"), nil); code != 400 || !strings.Contains(string(body), "exceeds max_batch_size 8") {
+		t.Fatalf("9 rows for max_batch_size 8: %d %s, want 400", code, body)
+	}
 	m, err := srv.repo.lookup("digits", "")
 	if err != nil {
 		t.Fatal(err)
@@ -509,4 +512,11 @@ func TestUnloadUnderLoad(t *testing.T) {
 	if code, b, _ := do(t, "POST", "http://"+srv.Addr()+"/v2/models/digits/infer", body, nil); code != 200 {
 		t.Fatalf("after reloads: %d %s", code, b)
 	}
+}
+
+// Without config.pbtxt, --max-batch only bounds dynamic batches: a request may carry more rows.
+func TestNoConfigNoRowLimit(t *testing.T) {
+	path, x := digitsModel(t)
+	srv := startServer(t, Options{MaxBatch: 4}, ModelSpec{Name: "digits", Version: "1", Path: path})
+	restInferDigits(t, srv, "digits", path, tensor.SliceRows(x, 0, 9))
 }

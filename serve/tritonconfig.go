@@ -209,6 +209,9 @@ type servingPlan struct {
 	maxDelay  time.Duration
 	maxQueue  int
 	workers   int
+	// maxRows is the configuration's max_batch_size, the most rows one request may carry (0: no
+	// limit, as for models served without config.pbtxt).
+	maxRows int
 }
 
 // completeConfig checks a configuration against the loaded model, fills in what it leaves out
@@ -228,6 +231,7 @@ func completeConfig(cfg *v2pb.ModelConfig, name string, sess *runtime.Session, o
 		}
 	} else {
 		cfg = proto.Clone(cfg).(*v2pb.ModelConfig)
+		plan.maxRows = int(cfg.MaxBatchSize)
 	}
 	if cfg.Platform == "" && cfg.Backend == "" {
 		cfg.Platform = tritonOnnxPlatform
@@ -387,4 +391,19 @@ func tritonDataType(d tensor.DType) (v2pb.DataType, error) {
 		return v2pb.DataType_TYPE_INVALID, fmt.Errorf("type %s has no Triton data_type", d)
 	}
 	return v2pb.DataType(v), nil
+}
+
+// checkBatchLimit refuses a request with more rows than the configuration's max_batch_size, as
+// Triton does (the limit is what the model was configured and sized for).
+func (m *Model) checkBatchLimit(inputs []inferInput) error {
+	limit := m.maxRows
+	if limit <= 0 {
+		return nil
+	}
+	for _, in := range inputs {
+		if in.tensor.Rank() > 0 && in.tensor.Shape[0] > limit {
+			return badRequest("input %q: batch of %d rows exceeds max_batch_size %d of model %q", in.name, in.tensor.Shape[0], limit, m.Name)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"bytes"
+	"math"
 	"slices"
 )
 
@@ -20,7 +21,7 @@ func sameTensor(a, b *Tensor) bool {
 // sampleTensors has one small tensor of every dtype, with edge values.
 func sampleTensors() []*Tensor {
 	return []*Tensor{
-		New([]int{2, 3}, []float32{0, -1.5, 3.25, float32(posInf()), -0.0, 1e-40}),
+		New([]int{2, 3}, []float32{0, -1.5, 3.25, float32(posInf()), float32(math.Copysign(0, -1)), 1e-40}),
 		New([]int{3}, []float64{1, -2.5e300, 5e-324}),
 		New([]int{2}, []Float16Bits{0x3c00, 0xfc00}),
 		New([]int{2}, []BFloat16Bits{0x3f80, 0x7fc0}),

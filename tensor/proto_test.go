@@ -1,8 +1,11 @@
 package tensor
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -173,5 +176,30 @@ func TestProtoFileRoundTrip(t *testing.T) {
 		if _, _, err := ReadProtoFile(bad.path); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), bad.path) {
 			t.Errorf("ReadProtoFile(%s): %v", bad.path, err)
 		}
+	}
+}
+
+// A TensorProto written from a stream of raw bytes reads back as the tensor WriteProtoFile writes.
+func TestWriteProtoFileFrom(t *testing.T) {
+	dir := t.TempDir()
+	x := New([]int{3, 2}, []float32{1, -2, 3.5, 4, 5, 6})
+	path := filepath.Join(dir, "streamed.pb")
+	if err := WriteProtoFileFrom(path, Float32, x.Shape, "y", bytes.NewReader(RawBytes(x))); err != nil {
+		t.Fatal(err)
+	}
+	whole := filepath.Join(dir, "whole.pb")
+	if err := WriteProtoFile(whole, x, "y"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(whole)
+	if !bytes.Equal(a, b) {
+		t.Errorf("streamed file differs from WriteProtoFile's:\n%x\n%x", a, b)
+	}
+	if err := WriteProtoFileFrom(filepath.Join(dir, "short.pb"), Float32, []int{4, 2}, "y", bytes.NewReader(RawBytes(x))); err == nil {
+		t.Error("short raw data should fail")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "short.pb")); err == nil {
+		t.Error("a failed write left a file")
 	}
 }

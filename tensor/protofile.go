@@ -3,10 +3,12 @@ package tensor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -54,6 +56,45 @@ func WriteProtoFile(path string, t *Tensor, name string) error {
 	if err == nil {
 		err = outfile.WriteFile(path, b)
 	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteProtoFileFrom writes a TensorProto file of type dt, shape and name whose raw_data (the
+// little-endian elements, exactly NumElements(shape)·size bytes) come from raw, atomically and
+// without holding the data in memory: the form a result written batch by batch takes.
+func WriteProtoFileFrom(path string, dt DType, shape []int, name string, raw io.Reader) error {
+	size := dt.Size()
+	if size <= 0 || dt == String {
+		return fmt.Errorf("write %s: %v elements cannot be streamed as raw data", path, dt)
+	}
+	tp := &onnx.TensorProto{DataType: proto.Int32(int32(dt)), Dims: make([]int64, len(shape))}
+	if name != "" {
+		tp.Name = proto.String(name)
+	}
+	for i, d := range shape {
+		tp.Dims[i] = int64(d)
+	}
+	header, err := proto.MarshalOptions{Deterministic: true}.Marshal(tp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	n := int64(NumElements(shape)) * int64(size)
+	// raw_data (field 9) follows the lower-numbered fields, as a deterministic encoder orders them.
+	header = protowire.AppendTag(header, 9, protowire.BytesType)
+	header = protowire.AppendVarint(header, uint64(n))
+	err = outfile.Write(path, func(w io.Writer) error {
+		if _, err := w.Write(header); err != nil {
+			return err
+		}
+		copied, err := io.CopyN(w, raw, n)
+		if err == io.EOF {
+			return fmt.Errorf("raw data ends after %d of %d bytes", copied, n)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

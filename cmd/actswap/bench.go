@@ -32,7 +32,9 @@ dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node
 by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
 ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
-the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
+the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
+inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
+whose run would not fit in the available memory is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := onnx.LoadFile(args[0])
@@ -52,6 +54,13 @@ the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
 				}
 			}
 			if len(data) == 0 {
+				if batch < 1 {
+					return fmt.Errorf("--batch %d: want at least 1", batch)
+				}
+				probe := func(n int) (map[string]*tensor.Tensor, error) { return bench.SyntheticInputs(s.Inputs(), n, 1) }
+				if err := guardMemory(s, fmt.Sprintf("%s with --batch %d", args[0], batch), batch, probe); err != nil {
+					return err
+				}
 				if inputs, err = bench.SyntheticInputs(s.Inputs(), batch, 1); err != nil {
 					return err
 				}
@@ -72,9 +81,7 @@ the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
 					return err
 				}
 				if asJSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(sbs)
+					return writeBenchJSON(cmd.OutOrStdout(), sbs)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s (threads %d)\n%s\n", args[0], threads, sbs)
 				return nil
@@ -84,9 +91,7 @@ the same way on the same inputs and the median ratio MODEL/OTHER is reported.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeBenchJSON(cmd.OutOrStdout(), struct {
 					Model     string  `json:"model"`
 					Threads   int     `json:"threads"`
 					CompileMs float64 `json:"compile_ms"`
@@ -177,10 +182,28 @@ func benchAgainst(cmd *cobra.Command, model, otherPath string, threads int, run 
 		return fmt.Errorf("%s: %w", otherPath, err)
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return writeBenchJSON(cmd.OutOrStdout(), p)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s against %s (threads %d)\n%s\n", model, otherPath, threads, p)
 	return nil
+}
+
+// writeBenchJSON writes a measurement as an indented JSON object with a "machine" key beside its
+// own fields (CPU model, vector features, measured FMA peak), so figures from different cores
+// are never mixed up.
+func writeBenchJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if fields["machine"], err = json.Marshal(bench.DescribeMachine()); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(fields)
 }

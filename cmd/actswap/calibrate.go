@@ -279,7 +279,27 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if err != nil {
 		return fmt.Errorf("calibrate %s: %w", in, err)
 	}
+	if err := measureSensitivity(m, res, split, f.calib); err != nil {
+		return err
+	}
 	return finishCalibration(w, in, res, opts, f.calib, gate, &split.provenance, f.out)
+}
+
+// measureSensitivity measures, for the reports, each site's end-to-end error when swapped alone
+// into orig, on the held-out rows (else the calibration rows). Without --report or --html nothing
+// shows it, so it costs nothing then.
+func measureSensitivity(orig *onnx.ModelProto, res *calibrate.Result, split dataSplit, f calibFlags) error {
+	if f.report == "" && f.html == "" {
+		return nil
+	}
+	data := split.heldOut
+	if data == nil {
+		data = split.fit
+	}
+	if err := calibrate.MeasureSensitivity(orig, res, data, f.threads); err != nil {
+		return fmt.Errorf("per-site sensitivity: %w", err)
+	}
+	return nil
 }
 
 // finishCalibration saves the model, prints the fits, the validation and the gate, and writes the
@@ -317,7 +337,7 @@ func finishCalibration(w io.Writer, in string, res *calibrate.Result, opts calib
 	}
 	if f.html != "" {
 		err := outfile.Write(f.html, func(hw io.Writer) error {
-			return calibrate.WriteHTML(hw, "actswap calibration of "+in, res, nil)
+			return rep.WriteHTML(hw, "actswap calibration of "+in, res)
 		})
 		if err != nil {
 			return fmt.Errorf("html report: %w", err)
@@ -395,6 +415,11 @@ To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib D
 			done()
 			if err != nil {
 				return fmt.Errorf("calibrate %s: %w", in, err)
+			}
+			if opts.Original != nil {
+				if err := measureSensitivity(opts.Original, res, split, f); err != nil {
+					return err
+				}
 			}
 			return finishCalibration(cmd.OutOrStdout(), in, res, opts, f, gate, &split.provenance, out)
 		},

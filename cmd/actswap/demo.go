@@ -137,13 +137,17 @@ func runDemo(w io.Writer, modelsDir, outDir, to string, force bool) error {
 		return err
 	}
 	fmt.Fprintf(w, "calibration   %d sites in %.2fs\n\n", len(res.Sites), calibTime.Seconds())
-	calibrate.NewReport(modelPath, res, cmp, opts).WriteText(w)
+	if err := calibrate.MeasureSensitivity(m, res, heldOut, 0); err != nil {
+		return fmt.Errorf("per-site sensitivity: %w", err)
+	}
+	rep := calibrate.NewReport(modelPath, res, cmp, opts)
+	rep.WriteText(w)
 
 	if err := onnx.SaveFile(res.Model, outModel, onnx.RefuseOverwrite(modelPath)); err != nil {
 		return err
 	}
 	err = outfile.Write(outHTML, func(hw io.Writer) error {
-		return calibrate.WriteHTML(hw, "actswap demo: digits ViT, GELU → "+describeTo(opts.To), res, cmp)
+		return rep.WriteHTML(hw, "actswap demo: digits ViT, GELU → "+describeTo(opts.To), res)
 	})
 	if err != nil {
 		return err

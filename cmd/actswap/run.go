@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/actswap/actswap/bench"
+	"github.com/actswap/actswap/calibrate"
 	"github.com/actswap/actswap/internal/outfile"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
@@ -25,6 +29,7 @@ func init() {
 		outDir  string
 		threads int
 		force   bool
+		rows    int
 	)
 	cmd := &cobra.Command{
 		Use:   "run MODEL --data DIR|FILE... --out DIR",
@@ -40,7 +45,16 @@ Inputs (--data, repeatable; further paths after MODEL are data too):
   FILE.npz    arrays named after the inputs they feed
   FILE.pb     a TensorProto: the input it is named after, input_K.pb the K-th input,
               or the model's only input
-  NAME=FILE   feed FILE (.npy or .pb) to input NAME`,
+  NAME=FILE   feed FILE (.npy or .pb) to input NAME
+
+A single .npy or .npz streams through the model --batch-size rows at a time, and each output
+is written as the batches come (memory: one batch, whatever the file's size). It is read as
+rewrite --calib, calibrate and compare read data: numbers of any .npy type are converted to the
+input's element type (floats to integers refused); rows are checked against the input's shape,
+and only axes of size 1 may be added or dropped, or a row flattened for a one-axis input (a
+layout with the same element count, NHWC for NCHW, is refused). Other inputs run whole, exactly
+as given. Before a run, its tensor memory is estimated from runs on 1 and 2 rows, and a run that
+would not fit in the available memory is refused.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data = append(data, args[1:]...)
@@ -50,17 +64,21 @@ Inputs (--data, repeatable; further paths after MODEL are data too):
 			if outDir == "" {
 				return fmt.Errorf("no output folder: give --out DIR")
 			}
-			return runModel(cmd, args[0], data, outDir, threads, force)
+			return runModel(cmd, args[0], data, outDir, threads, force, rows)
 		},
 	}
 	cmd.Flags().StringArrayVar(&data, "data", nil, "input data: a data set folder, .npy, .npz or .pb file, or NAME=FILE (repeatable)")
 	cmd.Flags().StringVar(&outDir, "out", "", "folder to write output_K.pb files into (created if missing)")
 	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines kernels may use (default: all cores)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace existing output_K.pb files in --out (never an input)")
+	cmd.Flags().IntVar(&rows, "batch-size", 256, "rows per run when streaming a single .npy or .npz")
 	rootCmd.AddCommand(cmd)
 }
 
-func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int, force bool) error {
+func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int, force bool, batchSize int) error {
+	if batchSize < 1 {
+		return fmt.Errorf("--batch-size %d: want at least 1 row", batchSize)
+	}
 	m, err := onnx.LoadFile(modelPath)
 	if err != nil {
 		return err
@@ -82,6 +100,9 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 	if err := rule.Check(outputs...); err != nil {
 		return err
 	}
+	if path, ok := streamable(data); ok {
+		return runStreamed(cmd.OutOrStdout(), s, path, outputs, batchSize, compileTime)
+	}
 	inputs := map[string]*tensor.Tensor{}
 	var refs []reference
 	for _, path := range data {
@@ -90,6 +111,12 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 		}
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 			refs = append(refs, readReferences(s, path)...)
+		}
+	}
+	if rows, ok := batchRows(inputs); ok {
+		probe := func(n int) (map[string]*tensor.Tensor, error) { return firstRows(inputs, n) }
+		if err := guardMemory(s, fmt.Sprintf("run on %d rows", rows), rows, probe); err != nil {
+			return err
 		}
 	}
 	start = time.Now()
@@ -121,6 +148,123 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 		ref.printDiff(w, results[ref.output])
 	}
 	return nil
+}
+
+// streamable returns the one .npy or .npz file data names, which run streams in batches.
+func streamable(data []string) (string, bool) {
+	if len(data) != 1 || dataArgPath(data[0]) != data[0] {
+		return "", false
+	}
+	switch strings.ToLower(filepath.Ext(data[0])) {
+	case ".npy", ".npz":
+		return data[0], fileExists(data[0])
+	}
+	return "", false
+}
+
+// runStreamed runs the model on path batchSize rows at a time, appending each output's rows to a
+// temporary file in the output folder and writing output_K.pb from it at the end, so memory
+// holds one batch whatever the size of the data.
+func runStreamed(w io.Writer, s *runtime.Session, path string, outputs []outfile.Output, batchSize int, compileTime time.Duration) (err error) {
+	data, err := calibrate.OpenData(path, calibrate.SpecsFromSession(s), calibrate.ReaderOptions{Batch: batchSize})
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	if err := os.MkdirAll(filepath.Dir(outputs[0].Path), 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	outs := s.Outputs()
+	parts := make([]*streamedOutput, len(outs))
+	defer func() {
+		for _, p := range parts {
+			if p != nil {
+				p.file.Close()
+				os.Remove(p.file.Name())
+			}
+		}
+	}()
+	rows, batches := 0, 0
+	var runTime time.Duration
+	for {
+		batch, err := data.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		n, ok := batchRows(batch)
+		if !ok {
+			return fmt.Errorf("%s: the inputs of a batch do not share a first axis; cannot stream", path)
+		}
+		if batches == 0 {
+			probe := func(k int) (map[string]*tensor.Tensor, error) { return firstRows(batch, k) }
+			if err := guardMemory(s, fmt.Sprintf("run in batches of %d rows", n), n, probe); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		res, err := s.Run(batch)
+		runTime += time.Since(start)
+		if err != nil {
+			return fmt.Errorf("%s, rows %d to %d: %w", path, rows, rows+n-1, err)
+		}
+		for k, o := range outs {
+			if parts[k], err = parts[k].add(outputs[k].Path, o.Name, res[o.Name], n); err != nil {
+				return err
+			}
+		}
+		rows += n
+		batches++
+	}
+	for k, o := range outs {
+		p := parts[k]
+		if _, err := p.file.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		shape := append([]int{rows}, p.rowShape...)
+		if err := tensor.WriteProtoFileFrom(outputs[k].Path, p.dtype, shape, o.Name, bufio.NewReader(p.file)); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "output  %-24s %v%v -> %s\n", o.Name, p.dtype, shape, outputs[k].Path)
+	}
+	fmt.Fprintf(w, "%d rows from %s in %d batch(es)\ncompiled in %v, ran in %v, peak RSS %.1f MB\n", rows, path, batches,
+		compileTime.Round(time.Microsecond), runTime.Round(time.Microsecond), bench.PeakRSSMB())
+	return nil
+}
+
+// streamedOutput collects one output's rows, batch by batch, in a temporary file.
+type streamedOutput struct {
+	file     *os.File
+	buf      *bufio.Writer
+	dtype    tensor.DType
+	rowShape []int
+}
+
+// add appends t, the output name of a batch of n rows, and returns the collector (created on the
+// first batch, beside path).
+func (p *streamedOutput) add(path, name string, t *tensor.Tensor, n int) (*streamedOutput, error) {
+	if t == nil || ops.IsSequence(t) || ops.IsEmptyOptional(t) || t.DType == tensor.String || t.DType.Size() <= 0 {
+		return p, fmt.Errorf("output %q is %s; only numeric tensors can be streamed (give the inputs as a data set folder or .pb files to run them whole)", name, describeValue(t))
+	}
+	if t.Rank() == 0 || t.Shape[0] != n {
+		return p, fmt.Errorf("output %q is %v for a batch of %d rows: its first axis is not the batch, so it cannot be streamed; run with --batch-size larger than the data's rows", name, t, n)
+	}
+	if p == nil {
+		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".rows-*")
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", name, err)
+		}
+		p = &streamedOutput{file: f, buf: bufio.NewWriter(f), dtype: t.DType, rowShape: slices.Clone(t.Shape[1:])}
+	}
+	if t.DType != p.dtype || !slices.Equal(t.Shape[1:], p.rowShape) {
+		return p, fmt.Errorf("output %q: a batch gave %v, an earlier one %v rows of %v", name, t, p.dtype, p.rowShape)
+	}
+	if _, err := p.buf.Write(tensor.RawBytes(t)); err != nil {
+		return p, fmt.Errorf("output %q: %w", name, err)
+	}
+	return p, p.buf.Flush()
 }
 
 // dataArgPath is the file or folder a --data argument reads (NAME=FILE reads FILE).

@@ -41,12 +41,14 @@ func TestRunCommand(t *testing.T) {
 		{"named npy", []string{"input=" + good}, ""},
 		{"npz", []string{goodNpz}, ""},
 		{"input_K.pb", []string{filepath.Join(modelDir, "test_data_set_0", "input_0.pb")}, ""},
-		{"rank", []string{write("rank.npy", tensor.Zeros(tensor.Float32, []int{2, 8, 8}))},
-			`input "input": expected float32[batch,1,8,8], got float32[2,8,8]`},
-		{"dtype", []string{write("dtype.npy", tensor.Zeros(tensor.Float64, []int{2, 1, 8, 8}))},
+		// A single .npy or .npz is read as every command reads data (calibrate.OpenData): a unit
+		// axis may be added and float64 converted, other shapes are refused.
+		{"unit axis added", []string{write("rank.npy", tensor.Zeros(tensor.Float32, []int{3, 8, 8}))}, ""},
+		{"float64 converted", []string{write("dtype.npy", tensor.Zeros(tensor.Float64, []int{3, 1, 8, 8}))}, ""},
+		{"dtype of a .pb", []string{"input=" + write("dtype2.npy", tensor.Zeros(tensor.Float64, []int{2, 1, 8, 8}))},
 			`input "input": expected float32[batch,1,8,8], got float64[2,1,8,8]`},
-		{"dim", []string{write("dim.npy", tensor.Zeros(tensor.Float32, []int{2, 1, 8, 7}))}, `dimension 3 is 7, want 8`},
-		{"unknown name", []string{npz}, `unknown input "x"`},
+		{"dim", []string{write("dim.npy", tensor.Zeros(tensor.Float32, []int{2, 1, 8, 7}))}, `dim.npy: rows of shape [1 8 7] do not fit input "input"`},
+		{"unknown name", []string{npz}, `no member "input.npy"`},
 		{"twice", []string{good, good}, `input "input" is given twice`},
 		{"missing file", []string{filepath.Join(tmp, "nope.npy")}, "no such file"},
 	}
@@ -55,7 +57,7 @@ func TestRunCommand(t *testing.T) {
 		var buf bytes.Buffer
 		cmd := &cobra.Command{}
 		cmd.SetOut(&buf)
-		err := runModel(cmd, model, c.data, out, 1, false)
+		err := runModel(cmd, model, c.data, out, 1, false, 2)
 		if c.want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)

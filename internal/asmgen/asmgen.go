@@ -1,5 +1,5 @@
 // Package asmgen holds what actswap's avo generators (internal/gemm/asm, internal/vecmath/asm,
-// onnxops/asm) share: how a kernel function starts, broadcast constants in read-only data, and
+// internal/actkernel/asm) share: how a kernel function starts, broadcast constants in read-only data, and
 // VCMPPS predicates. Each generator is its own program writing one .s file, so the constant table
 // below belongs to that program's output.
 package asmgen

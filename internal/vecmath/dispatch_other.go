@@ -1,4 +1,4 @@
-//go:build !amd64
+//go:build !amd64 || noasm
 
 package vecmath
 
@@ -70,3 +70,11 @@ func mulScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpMul, dst, x, s
 func divScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpDiv, dst, x, s) }
 func scalarSubAVX2(dst, x []float32, s float32) { scalarArithGo(OpSub, dst, s, x) }
 func scalarDivAVX2(dst, x []float32, s float32) { scalarArithGo(OpDiv, dst, s, x) }
+
+// mapScalar applies f to each element: the stand-ins above are this over the scalar functions.
+func mapScalar(dst, src []float32, f func(float32) float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = f(v)
+	}
+}

@@ -4,7 +4,7 @@ import "testing"
 
 // TestKernelsKeepCallersBuffersOnTheStack calls every kernel on arrays local to the test
 // function: none may allocate. A kernel whose slice arguments escape (an assembly stub without
-// go:noescape, a call through a function value) moves such arrays to the heap on every call —
+// the noescape directive, a call through a function value) moves such arrays to the heap on every call —
 // the SiLU epilogue's σ(x) chunk cost an allocation per GEMM row that way.
 func TestKernelsKeepCallersBuffersOnTheStack(t *testing.T) {
 	if testing.Short() {

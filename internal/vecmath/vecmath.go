@@ -129,13 +129,6 @@ func HardSwish(dst, src []float32) {
 	}
 }
 
-func mapScalar(dst, src []float32, f func(float32) float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = f(v)
-	}
-}
-
 // Max returns the largest element of src, NaN if any element is NaN, and −Inf for an empty
 // slice.
 func Max(src []float32) float32 {

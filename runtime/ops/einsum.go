@@ -23,10 +23,9 @@ func init() {
 const einsumEllipsisBase = 1 << 16
 
 type einsumSpec struct {
-	terms     []string // per input, the term as written
-	output    string
-	explicit  bool
-	numInputs int
+	terms    []string // per input, the term as written
+	output   string
+	explicit bool
 }
 
 func newEinsum(n *Node) (Kernel, error) {

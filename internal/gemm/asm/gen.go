@@ -20,7 +20,7 @@ const (
 )
 
 func main() {
-	ConstraintExpr("amd64")
+	ConstraintExpr("amd64,!noasm")
 	microKernel()
 	indirectKernel()
 	narrowKernel()
@@ -45,7 +45,8 @@ func main() {
 	deinterleaveKernel()
 	addVectors(false)
 	addVectors(true)
-	fmaPeak()
+	fmaPeak(false)
+	fmaPeak(true)
 	Generate()
 }
 
@@ -278,8 +279,6 @@ func narrowKernel() {
 	RET()
 }
 
-// fmaPeak emits fmaPeak(iters): iters rounds of 12 independent 8-wide FMAs, enough chains to cover
-// FMA latency on two pipes, so its rate is the core's float32 FMA peak.
 // wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate) (panels = 2):
 // kernel12x32 with A read where it lies, 12 rows of a row-major matrix lda apart, instead of
 // from packed panels — the activation side of a product against packed weights needs no
@@ -961,17 +960,24 @@ func addVectors(scalar bool) {
 	RET()
 }
 
-func fmaPeak() {
-	const chains = 12
-	TEXT("fmaPeak", NOSPLIT, "func(iters int)")
-	Doc("fmaPeak runs iters rounds of 12 independent VFMADD231PS on ymm registers (192 flops a round).")
+func fmaPeak(wide bool) {
+	// 16 chains: the most a core needs is latency × FMA pipes (4 × 2 on Zen 4/5, Ice Lake and
+	// Sapphire Rapids; Skylake-X's 4-cycle, 2-pipe zmm FMA too), so 16 leave every pipe busy with
+	// room to spare; 16 accumulators + 2 sources fit both the 16 ymm and the 32 zmm registers.
+	const chains = 16
+	name, reg, lanes, isa := "fmaPeak", YMM, 8, "ymm (AVX2, FMA)"
+	if wide {
+		name, reg, lanes, isa = "fmaPeak512", ZMM, 16, "zmm (AVX-512F)"
+	}
+	TEXT(name, NOSPLIT, "func(iters int)")
+	Doc(fmt.Sprintf("%s runs iters rounds of %d independent VFMADD231PS on %s registers (%d flops a round).", name, chains, isa, 2*chains*lanes))
 	n := Load(Param("iters"), GP64())
-	x, y := YMM(), YMM()
+	x, y := reg(), reg()
 	VXORPS(x, x, x)
 	VXORPS(y, y, y)
 	var acc [chains]VecVirtual
 	for i := range acc {
-		acc[i] = YMM()
+		acc[i] = reg()
 		VXORPS(acc[i], acc[i], acc[i])
 	}
 	Label("loop")

@@ -20,7 +20,7 @@ import (
 )
 
 func main() {
-	ConstraintExpr("amd64")
+	ConstraintExpr("amd64,!noasm")
 	unary(avx2, "expAVX2", "e^x", fixed(func(x VecVirtual) VecVirtual { return exp8(x, true) }))
 	unary(avx2, "sigmoidAVX2", "1/(1+e^−x)", fixed(sigmoid8))
 	unary(avx2, "siluAVX2", "x/(1+e^−x)", fixed(silu8))

@@ -1,0 +1,499 @@
+// Command asm generates actkernel's AVX2+FMA kernels (kernels_amd64.s, kernels_amd64_stubs.go) with avo.
+// Run `go generate ./internal/actkernel` after changing it; the output is committed.
+//
+// Every kernel processes len(src)/8 blocks of 8 float32 and leaves the tail to the pure-Go loop, and
+// follows the pure-Go kernel of the same name in tables.go step by step (same constants, same
+// guards), so both are tested against one float64 reference.
+package main
+
+import (
+	"fmt"
+	"github.com/actswap/actswap/internal/asmgen"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Constants shared with exp32 in ../exp32.go (Cephes expf).
+const (
+	expLo = -87.0
+	expHi = 88.0
+	log2e = 1.44269504088896341
+	ln2Hi = 0.693359375
+	ln2Lo = -2.12194440e-4
+)
+
+var expPoly = []float32{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
+
+// Layout of the per-channel constant blocks (8 copies of each value, see tables.go).
+const (
+	zInScale = iota
+	zInShift
+	zOutScale
+	zOutShift
+	zNegA
+	zNegAmp
+	zNegQ
+	zNegBeta
+	zPosA
+	zPosAmp
+	zPosQ
+	zPosBeta
+	zGate
+	zorroConsts
+)
+
+const (
+	pwluBL = iota
+	pwluInvD
+	pwluN
+	pwluNm1
+	pwluY0
+	pwluKL
+	pwluBR
+	pwluYN
+	pwluKR
+	pwluLo
+	pwluHi
+	pwluConsts
+)
+
+// The shared generator pieces, under the names this generator's code uses.
+var (
+	vecF32, vecU32 = asmgen.VecF32, asmgen.VecU32
+	kernel         = asmgen.Kernel
+)
+
+// exp8 returns e^x for 8 lanes, as exp32: clamp, n = round(x·log2e), r = x − n·ln2 in two
+// parts, polynomial, scale by 2^n through the exponent bits. x is clobbered.
+func exp8(x VecVirtual) VecVirtual {
+	VMAXPS(vecF32("expLo", expLo), x, x)
+	VMINPS(vecF32("expHi", expHi), x, x)
+	n := YMM()
+	VMULPS(vecF32("log2e", log2e), x, n)
+	VROUNDPS(U8(0), n, n) // to nearest even, as math.RoundToEven in exp32
+	VFNMADD231PS(vecF32("ln2Hi", ln2Hi), n, x)
+	VFNMADD231PS(vecF32("ln2Lo", ln2Lo), n, x)
+	p := YMM()
+	VMOVUPS(vecF32("expP0", expPoly[0]), p)
+	for i := 1; i < len(expPoly); i++ {
+		VFMADD213PS(vecF32(fmt.Sprintf("expP%d", i), expPoly[i]), x, p)
+	}
+	r2 := YMM()
+	VMULPS(x, x, r2)
+	VFMADD213PS(x, r2, p) // p·r² + r
+	VADDPS(vecF32("one", 1), p, p)
+	ni := YMM()
+	VCVTPS2DQ(n, ni)
+	VPADDD(vecU32("bias127", 127), ni, ni)
+	VPSLLD(U8(23), ni, ni)
+	VMULPS(ni, p, p)
+	return p
+}
+
+// prefetchAhead is how far ahead of the loads the streaming loop asks for source lines.
+const prefetchAhead = 1024
+
+// loopUnroll is how many blocks of 8 one loop iteration handles (then single blocks finish).
+const loopUnroll = 2
+
+// loop8 emits the block loops over dst/src; body maps 8 inputs in x to 8 outputs. With the
+// stream argument set, results go out with non-temporal stores (dst must then be 32-byte
+// aligned): for outputs far larger than the caches this saves reading dst lines in before
+// writing them, the same trick memmove uses for large copies. The loop is emitted twice, once
+// per store kind, so the choice costs nothing per block.
+func loop8(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 8, YMM, body) }
+
+// loop16 is loop8 for AVX-512: blocks of 16 in ZMM registers (dst 64-byte aligned to stream).
+func loop16(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 16, ZMM, body) }
+
+func loopBlocks(prefix string, lanes int, vec func() VecVirtual, body func(x VecVirtual) VecVirtual) {
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	stream := Load(Param("stream"), GP8())
+	if lanes == 8 {
+		SHRQ(U8(3), n)
+	} else {
+		SHRQ(U8(4), n)
+	}
+	TESTB(stream, stream)
+	JNZ(LabelRef(prefix + "nt_wide"))
+	blockLoops(prefix+"plain_", 4*lanes, vec, dst, src, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
+	JMP(LabelRef(prefix + "done"))
+	blockLoops(prefix+"nt_", 4*lanes, vec, dst, src, n, body, VMOVNTPS, true)
+	Label(prefix + "done")
+	SFENCE()
+	VZEROUPPER()
+	RET()
+}
+
+// advance, when bytes ≠ 0, makes the block loops add bytes to reg after every block: the "rows"
+// kernels read a different block of per-lane constants (8 channels) for each block of 8 inputs.
+var advance struct {
+	reg   Register
+	bytes int
+}
+
+func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+	if advance.bytes != 0 {
+		JMP(LabelRef(prefix + "single")) // one block per iteration: its constants follow the block
+	}
+	Label(prefix + "wide")
+	CMPQ(n, U32(loopUnroll))
+	JB(LabelRef(prefix + "single"))
+	if prefetch {
+		PREFETCHNTA(Mem{Base: src, Disp: prefetchAhead})
+	}
+	var ys []VecVirtual
+	for k := 0; k < loopUnroll; k++ {
+		x := vec()
+		VMOVUPS(Mem{Base: src, Disp: bytes * k}, x)
+		ys = append(ys, body(x))
+	}
+	for k, y := range ys {
+		store(y, Mem{Base: dst, Disp: bytes * k})
+	}
+	ADDQ(U32(bytes*loopUnroll), src)
+	ADDQ(U32(bytes*loopUnroll), dst)
+	SUBQ(U32(loopUnroll), n)
+	JMP(LabelRef(prefix + "wide"))
+	Label(prefix + "single")
+	CMPQ(n, U32(0))
+	JE(LabelRef(prefix + "end"))
+	x := vec()
+	VMOVUPS(Mem{Base: src}, x)
+	store(body(x), Mem{Base: dst})
+	ADDQ(U32(bytes), src)
+	ADDQ(U32(bytes), dst)
+	if advance.bytes != 0 {
+		ADDQ(U32(advance.bytes), advance.reg)
+	}
+	DECQ(n)
+	JMP(LabelRef(prefix + "single"))
+	Label(prefix + "end")
+}
+
+func crrelu() {
+	kernel("crreluAVX2", "func(dst, src []float32, eps float32, stream bool)", "crreluAVX2 is crreluGo over the first len(src)/8*8 elements; AVX2+FMA.")
+	epsX := Load(Param("eps"), XMM())
+	eps, zero := YMM(), YMM()
+	VBROADCASTSS(epsX, eps)
+	VXORPS(zero, zero, zero)
+	loop8("crrelu_", func(x VecVirtual) VecVirtual { return crreluBody(x, eps, zero) })
+}
+
+// crreluRows is crrelu with ε per lane: eps points at ε of 8 consecutive channels, and moves on
+// by 8 channels with every block (a row of C channels with the channel axis last).
+func crreluRows() {
+	kernel("crreluRowsAVX2", "func(dst, src []float32, eps *float32, stream bool)", "crreluRowsAVX2 is crreluGo with lane i of block b using eps[8b+i]; AVX2+FMA.")
+	eps := Load(Param("eps"), GP64())
+	zero := YMM()
+	VXORPS(zero, zero, zero)
+	advance.reg, advance.bytes = eps, 32
+	loop8("crreluRows_", func(x VecVirtual) VecVirtual { return crreluBody(x, Mem{Base: eps}, zero) })
+	advance.bytes = 0
+}
+
+func crreluBody(x VecVirtual, eps Op, zero VecVirtual) VecVirtual {
+	x2 := YMM()
+	VMULPS(x, x, x2)
+	far := YMM()
+	VCMPPS(U8(asmgen.CmpGT), vecF32("cutoff1600", 1600), x2, far) // |x| > 40: no correction
+	t := YMM()
+	VMULPS(vecF32("minusHalf", -0.5), x2, t)
+	e := exp8(t)
+	VMULPS(eps, e, e)
+	VMULPS(x, e, e)
+	VANDNPS(e, far, e)
+	y := YMM()
+	VMAXPS(x, zero, y) // x is the second source: a NaN x comes through (and so does the sum)
+	VADDPS(e, y, y)
+	return y
+}
+
+// pwluIndex emits s = (x − B_L)·N/(B_R−B_L) and the interval j = trunc(min(s, N−1)) (= ⌊s⌋
+// for s ≥ 0). The constant is VMINPS' second source, so a NaN s gives N−1; the lanes where
+// s < 0 get an index out of range: the permute kernels read only its low bits and the result is
+// replaced by the left segment, and the gather kernel clamps to 0 first (clampLow).
+func pwluIndex(c Register, x VecVirtual, clampLow bool) (s, j VecVirtual) {
+	s, t, j := YMM(), YMM(), YMM()
+	VSUBPS(Mem{Base: c, Disp: 32 * pwluBL}, x, s)
+	VMULPS(Mem{Base: c, Disp: 32 * pwluInvD}, s, s)
+	VMINPS(Mem{Base: c, Disp: 32 * pwluNm1}, s, t)
+	if clampLow {
+		zero := YMM()
+		VXORPS(zero, zero, zero)
+		VMAXPS(zero, t, t)
+	}
+	VCVTTPS2DQ(t, j)
+	return s, j
+}
+
+// pwluFinish emits y = E_j + s·D_j inside the bounds and the outer segments
+// Y⁰ + (x − B_L)·K_L, Y^N + (x − B_R)·K_R outside. x is first clamped to [lo, hi], which are ±Inf
+// unless the slope on that side is 0, where they are ∓MaxFloat32, so that ±Inf·0 cannot make a
+// NaN. A NaN x gives a NaN s, hence a NaN inside value, and neither outer mask: NaN comes out.
+func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
+	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
+	y := YMM()
+	VMOVUPS(s, y)
+	VFMADD213PS(ev, dv, y) // s·D + E
+	xc := YMM()
+	VMAXPS(at(pwluLo), x, xc)
+	VMINPS(at(pwluHi), xc, xc)
+	outer := func(b, k, y0 int) VecVirtual {
+		t, h := YMM(), YMM()
+		VSUBPS(at(b), xc, t)
+		VMOVUPS(at(y0), h)
+		VFMADD132PS(at(k), h, t) // t·K + Y
+		return t
+	}
+	left, right := YMM(), YMM()
+	VXORPS(left, left, left)
+	VCMPPS(U8(asmgen.CmpLT), left, s, left)
+	VCMPPS(U8(asmgen.CmpGE), at(pwluN), s, right)
+	VBLENDVPS(left, outer(pwluBL, pwluKL, pwluY0), y, y)
+	VBLENDVPS(right, outer(pwluBR, pwluKR, pwluYN), y, y)
+	return y
+}
+
+// pwluPerm emits the kernel for tables of up to size entries (a power of two ≥ 8, padded): each
+// lookup is size/8 in-register permutes (VPERMPS, index bits 0–2) merged by a blend tree on index
+// bits 3, 4, …; no gathers, which are slow on many cores.
+func pwluPerm(size int) {
+	name := fmt.Sprintf("pwluPerm%dAVX2", size)
+	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
+	c := Load(Param("c"), GP64())
+	ys := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	loop8(fmt.Sprintf("pwlu%d_", size), func(x VecVirtual) VecVirtual {
+		s, j := pwluIndex(c, x, false)
+		var masks []VecVirtual
+		for bit := 3; 1<<bit < size; bit++ {
+			m := YMM()
+			VPSLLD(U8(31-bit), j, m) // index bit to the sign bit, which VBLENDVPS reads
+			masks = append(masks, m)
+		}
+		lookup := func(base Register) VecVirtual {
+			var level []VecVirtual
+			for i := 0; i < size/8; i++ {
+				v := YMM()
+				VPERMPS(Mem{Base: base, Disp: 32 * i}, j, v)
+				level = append(level, v)
+			}
+			for _, m := range masks {
+				var next []VecVirtual
+				for i := 0; i < len(level); i += 2 {
+					VBLENDVPS(m, level[i+1], level[i], level[i])
+					next = append(next, level[i])
+				}
+				level = next
+			}
+			return level[0]
+		}
+		yv := lookup(ys)
+		dv := lookup(ds)
+		return pwluFinish(c, x, s, yv, dv)
+	})
+}
+
+// pwluGather is the kernel for any table size, with two gathers per block.
+func pwluGather() {
+	kernel("pwluGatherAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), "pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
+	c := Load(Param("c"), GP64())
+	ys := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	loop8("pwluGather_", func(x VecVirtual) VecVirtual {
+		s, j := pwluIndex(c, x, true)
+		yv, dv := gatherF32(ys, j), gatherF32(ds, j)
+		return pwluFinish(c, x, s, yv, dv)
+	})
+}
+
+// gatherF32 gathers base[j[i]] into every lane (all lanes enabled).
+func gatherF32(base Register, j VecVirtual) VecVirtual {
+	mask, v := YMM(), YMM()
+	VPCMPEQD(mask, mask, mask)
+	VXORPS(v, v, v)
+	VGATHERDPS(mask, Mem{Base: base, Index: j, Scale: 4}, v)
+	return v
+}
+
+// pwluGatherRows is pwluGather with per-lane constants: c points at blocks of
+// (pwluConsts+1)×8 values, lane i of block b holding channel 8b+i, the extra constant being the
+// channel's offset (as int32 bits) into the concatenated tables es and ds.
+func pwluGatherRows() {
+	kernel("pwluGatherRowsAVX2", "func(dst, src []float32, c *float32, es, ds []float32, stream bool)", "pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
+	c := Load(Param("c"), GP64())
+	ys := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	advance.reg, advance.bytes = c, 32*(pwluConsts+1)
+	loop8("pwluGatherRows_", func(x VecVirtual) VecVirtual {
+		s, j := pwluIndex(c, x, true)
+		VPADDD(Mem{Base: c, Disp: 32 * pwluConsts}, j, j)
+		yv, dv := gatherF32(ys, j), gatherF32(ds, j)
+		return pwluFinish(c, x, s, yv, dv)
+	})
+	advance.bytes = 0
+}
+
+// zorro emits zorroAVX2 and, with rows, zorroRowsAVX2, whose c points at consecutive blocks of
+// zorroConsts×8 values, lane i of block b holding channel 8b+i (gate is the same in every block).
+func zorro(rows bool) {
+	if rows {
+		kernel("zorroRowsAVX2", "func(dst, src []float32, c *float32, stream bool)", "zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
+	} else {
+		kernel("zorroAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8), "zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
+	}
+	c := Load(Param("c"), GP64())
+	if rows {
+		advance.reg, advance.bytes = c, 32*zorroConsts
+		defer func() { advance.bytes = 0 }()
+	}
+	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
+	zero, one, gate := YMM(), YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	VMOVUPS(vecF32("one", 1), one)
+	VMOVUPS(at(zGate), gate)
+	prefix := "zorro_"
+	if rows {
+		prefix = "zorroRows_"
+	}
+	loop8(prefix, func(x VecVirtual) VecVirtual {
+		z := YMM()
+		VMOVUPS(at(zInShift), z)
+		VFMADD231PS(at(zInScale), x, z)
+		// At most one hump is non-zero: h(z; neg) for z < 0, −h(1−z; pos) for z > 1. Both are
+		// v·G(u) with u = z, v = z on the left and u = 1−z, v = z−1 on the right (u = v = 0
+		// inside [0,1]), so one exp and one division serve both sides.
+		neg, pos := YMM(), YMM()
+		VCMPPS(U8(asmgen.CmpLT), zero, z, neg)
+		VCMPPS(U8(asmgen.CmpGT), one, z, pos)
+		u, v, t := YMM(), YMM(), YMM()
+		VBLENDVPS(neg, z, zero, u)
+		VMOVUPS(u, v)
+		VSUBPS(z, one, t) // 1 − z
+		VBLENDVPS(pos, t, u, u)
+		VSUBPS(one, z, t) // z − 1
+		VBLENDVPS(pos, t, v, v)
+		side := func(negOff, posOff int) VecVirtual {
+			r := YMM()
+			VMOVUPS(at(negOff), r)
+			VBLENDVPS(pos, at(posOff), r, r)
+			return r
+		}
+		a := side(zNegA, zPosA)
+		au := YMM()
+		VMULPS(a, u, au)
+		far := YMM()
+		VCMPPS(U8(asmgen.CmpLT), vecF32("minusCutoff", -100), au, far) // a·|u| > 100: h = 0
+		arg := side(zNegBeta, zPosBeta)
+		VSUBPS(au, arg, arg)
+		e := exp8(arg)
+		VADDPS(side(zNegQ, zPosQ), e, e)
+		g := side(zNegAmp, zPosAmp)
+		VDIVPS(e, g, g)
+		VMULPS(v, g, g)
+		VANDNPS(g, far, g)
+		// z is the second source of both: a NaN z (from a NaN x) comes through to the output.
+		zc := YMM()
+		VMAXPS(z, zero, zc)
+		VMINPS(zc, one, zc)
+		VADDPS(g, zc, zc)
+		w := YMM()
+		VMOVUPS(at(zOutShift), w)
+		VFMADD231PS(at(zOutScale), zc, w)
+		// factor = gate ? x : 1; Y = W·factor, 0 where W = 0 (x = ±Inf·0 in the gate).
+		factor := YMM()
+		VBLENDVPS(gate, x, one, factor)
+		wz := YMM()
+		VCMPPS(U8(asmgen.CmpEQ), zero, w, wz)
+		VMULPS(factor, w, w)
+		VANDNPS(w, wz, w)
+		return w
+	})
+}
+
+// pwluZ emits the AVX-512 PWLU kernel for tables of up to size entries (16, 32 or 64): one
+// VPERMPS, one VPERMT2PS, or two VPERMT2PS and a masked blend per lookup, 16 lanes at a time,
+// with the outer segments selected by mask registers. Same formula as pwluPerm.
+func pwluZ(size int) {
+	name := fmt.Sprintf("pwluPerm%dAVX512", size)
+	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts), fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
+	c := Load(Param("c"), GP64())
+	es := Load(Param("es").Base(), GP64())
+	ds := Load(Param("ds").Base(), GP64())
+	at := func(i int) Mem { return Mem{Base: c, Disp: 4 * i} }
+	zero, y0, yn := ZMM(), ZMM(), ZMM()
+	VXORPS(zero, zero, zero)
+	VBROADCASTSS(at(pwluY0), y0)
+	VBROADCASTSS(at(pwluYN), yn)
+	loop16(fmt.Sprintf("pwluZ%d_", size), func(x VecVirtual) VecVirtual {
+		s, t, j := ZMM(), ZMM(), ZMM()
+		VSUBPS_BCST(at(pwluBL), x, s)
+		VMULPS_BCST(at(pwluInvD), s, s)
+		VMINPS_BCST(at(pwluNm1), s, t) // a NaN s gives N−1, as in pwluIndex
+		VCVTTPS2DQ(t, j)
+		var high OpmaskVirtual
+		if size == 64 {
+			high = K()
+			VPTESTMD_BCST(vecU32("intThirtyTwo", 32), j, high)
+		}
+		lookup := func(base Register) VecVirtual {
+			v := ZMM()
+			switch size {
+			case 16:
+				VPERMPS(Mem{Base: base}, j, v)
+			case 32:
+				VMOVUPS(Mem{Base: base}, v)
+				VPERMT2PS(Mem{Base: base, Disp: 64}, j, v)
+			case 64:
+				w := ZMM()
+				VMOVUPS(Mem{Base: base}, v)
+				VPERMT2PS(Mem{Base: base, Disp: 64}, j, v)
+				VMOVUPS(Mem{Base: base, Disp: 128}, w)
+				VPERMT2PS(Mem{Base: base, Disp: 192}, j, w)
+				VBLENDMPS(w, v, high, v)
+			}
+			return v
+		}
+		ev, dv := lookup(es), lookup(ds)
+		y := ZMM()
+		VMOVAPS(s, y)
+		VFMADD213PS(ev, dv, y) // s·D + E
+		xc := ZMM()
+		VMAXPS_BCST(at(pwluLo), x, xc)
+		VMINPS_BCST(at(pwluHi), xc, xc)
+		left, right := K(), K()
+		VCMPPS(U8(asmgen.CmpLT), zero, s, left)
+		VCMPPS_BCST(U8(asmgen.CmpGE), at(pwluN), s, right)
+		outer := func(b, k int, h VecVirtual, mask OpmaskVirtual) {
+			d := ZMM()
+			VSUBPS_BCST(at(b), xc, d)
+			VFMADD132PS_BCST(at(k), h, d) // d·K + Y
+			VBLENDMPS(d, y, mask, y)
+		}
+		outer(pwluBL, pwluKL, y0, left)
+		outer(pwluBR, pwluKR, yn, right)
+		return y
+	})
+}
+
+func main() {
+	ConstraintExpr("amd64")
+	crrelu()
+	crreluRows()
+	for _, size := range []int{8, 16, 32, 64} {
+		pwluPerm(size)
+	}
+	pwluGather()
+	pwluGatherRows()
+	for _, size := range []int{16, 32, 64} {
+		pwluZ(size)
+	}
+	zorro(false)
+	zorro(true)
+	Generate()
+}

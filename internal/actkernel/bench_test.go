@@ -1,0 +1,143 @@
+package actkernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/onnxops"
+)
+
+// The benchmarks run one goroutine over a float32 slice and count 8 bytes per element (one read,
+// one write), so the GB/s columns compare directly with a plain copy, the memory-bound limit.
+// Besides the wall-clock MB/s they report cpu-GB/s, over the thread's CPU time, which stays
+// meaningful on a loaded machine. Run: go test -run NONE -bench . ./internal/actkernel
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"1Mi", 1 << 20}, {"64Mi", 64 << 20}}
+
+func benchInputs(n int) (src, dst []float32) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	src = make([]float32, n)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64() * 2)
+	}
+	return src, make([]float32, n)
+}
+
+func runBench(b *testing.B, f func(dst, src []float32)) {
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			if testing.Short() && size.n > 1<<20 {
+				b.Skip("large size skipped in -short mode")
+			}
+			src, dst := benchInputs(size.n)
+			b.SetBytes(int64(8 * size.n))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0, ok := threadCPUTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f(dst, src)
+			}
+			b.StopTimer()
+			// CPU-time GB/s, when the thread clock has advanced enough to be meaningful.
+			if cpu1, ok1 := threadCPUTime(); ok && ok1 && cpu1-cpu0 >= 50*time.Millisecond {
+				b.ReportMetric(float64(8*size.n)*float64(b.N)/(cpu1-cpu0).Seconds()/1e9, "cpu-GB/s")
+			}
+		})
+	}
+}
+
+func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(dst, src) }) }
+
+// BenchmarkGELUErf is the runtime's own erf-GELU kernel, the cost a rewrite removes.
+func BenchmarkGELUErf(b *testing.B) { runBench(b, vecmath.GELU) }
+
+func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel {
+	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := New(c.Fam, c.Gate, ts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+func BenchmarkKernels(b *testing.B) {
+	cases := []acttest.KernelCase{
+		{Name: "PWLU-N16", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 16)}},
+		{Name: "PWLU-N64", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 64)}},
+		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{onnxops.SymmetricZorro(1.2, 1)}},
+		{Name: "ZorroGate", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, Gate: true},
+		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
+	}
+	type path struct {
+		name        string
+		asm, avx512 bool
+	}
+	paths := []path{{"go", false, false}}
+	if asmAvailable {
+		paths = append(paths, path{"avx2", true, false})
+	}
+	if useAVX512 {
+		paths = append(paths, path{"avx512", true, true})
+	}
+	for _, c := range cases {
+		tab := benchKernel(b, c).tab
+		for _, p := range paths {
+			if p.avx512 && c.Fam != onnxops.FamilyPWLU {
+				continue // only PWLU has AVX-512 kernels
+			}
+			b.Run(fmt.Sprintf("%s/%s", c.Name, p.name), func(b *testing.B) {
+				savedAsm, savedZ := useAsm, useAVX512
+				useAsm, useAVX512 = p.asm, p.avx512
+				defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
+				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
+			})
+		}
+	}
+}
+
+// BenchmarkChannelsLast runs per-channel parameters (C = 64) along the last axis, where channels
+// change every element: the "rows" kernels (AVX2) or the element-by-element Go path.
+func BenchmarkChannelsLast(b *testing.B) {
+	const c = 64
+	cases := []acttest.KernelCase{
+		{Name: "PWLU-N16", Fam: onnxops.FamilyPWLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return acttest.ReluPWLU(-3-0.01*float64(i), 3, 16) })},
+		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.SymmetricZorro(1.2+0.01*float64(i), 1) })},
+		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
+	}
+	for _, kc := range cases {
+		k := benchKernel(b, kc)
+		for _, asm := range []bool{false, true} {
+			if asm && !asmAvailable {
+				continue
+			}
+			name := kc.Name + "/go"
+			if asm {
+				name = kc.Name + "/avx2"
+			}
+			b.Run(name, func(b *testing.B) {
+				saved := useAsm
+				useAsm = asm
+				defer func() { useAsm = saved }()
+				n := 1 << 20
+				src, dst := benchInputs(n)
+				b.SetBytes(int64(8 * n))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					k.Apply(dst, src, n/c, 1, Serial)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package actkernel
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// asmAvailable: the generated kernels need AVX2 and FMA (VGATHERDPS, VPERMPS, VFMADD…PS).
+var asmAvailable = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// useAsm selects the assembly kernels; tests switch it off to check the pure-Go loops too.
+var useAsm = asmAvailable
+
+// useAVX512 selects the AVX-512 PWLU kernels (16 lanes, one-instruction table lookups) where the
+// CPU has AVX-512F; the other kernels gain little from it.
+var useAVX512 = asmAvailable && cpu.X86.HasAVX512F
+
+// asmPlan splits n elements into a pure-Go head (to align dst to 64 bytes for streaming
+// stores), whole blocks of lanes (8 or 16) for the assembly, and a pure-Go tail.
+func asmPlan(dst []float32, n, lanes int, stream bool) (head, body int) {
+	if !useAsm {
+		return 0, 0
+	}
+	if stream {
+		addr := uintptr(unsafe.Pointer(unsafe.SliceData(dst)))
+		head = min(int((64-addr%64)%64)/4, n)
+	}
+	return head, (n - head) / lanes * lanes
+}
+
+func crreluF32(dst, src []float32, eps float32, stream bool) {
+	dst = dst[:len(src)]
+	h, b := asmPlan(dst, len(src), 8, stream)
+	crreluGo(dst[:h], src[:h], eps)
+	if b > 0 {
+		crreluAVX2(dst[h:h+b], src[h:h+b], eps, stream)
+	}
+	crreluGo(dst[h+b:], src[h+b:], eps)
+}
+
+func pwluF32(dst, src []float32, c *pwluChannel, stream bool) {
+	dst = dst[:len(src)]
+	if useAVX512 && c.n <= 64 {
+		h, b := asmPlan(dst, len(src), 16, stream)
+		pwluGo(dst[:h], src[:h], c)
+		if b > 0 {
+			d, s := dst[h:h+b], src[h:h+b]
+			switch len(c.es) {
+			case 16:
+				pwluPerm16AVX512(d, s, &c.consts, c.es, c.ds, stream)
+			case 32:
+				pwluPerm32AVX512(d, s, &c.consts, c.es, c.ds, stream)
+			default:
+				pwluPerm64AVX512(d, s, &c.consts, c.es, c.ds, stream)
+			}
+		}
+		pwluGo(dst[h+b:], src[h+b:], c)
+		return
+	}
+	h, b := asmPlan(dst, len(src), 8, stream)
+	pwluGo(dst[:h], src[:h], c)
+	if b > 0 {
+		d, s := dst[h:h+b], src[h:h+b]
+		switch {
+		case c.n <= 8:
+			pwluPerm8AVX2(d, s, &c.wide, c.es, c.ds, stream)
+		case c.n <= 16:
+			pwluPerm16AVX2(d, s, &c.wide, c.es, c.ds, stream)
+		case c.n <= 32:
+			pwluPerm32AVX2(d, s, &c.wide, c.es, c.ds, stream)
+		case c.n <= 64:
+			pwluPerm64AVX2(d, s, &c.wide, c.es, c.ds, stream)
+		default:
+			pwluGatherAVX2(d, s, &c.wide, c.es, c.ds, stream)
+		}
+	}
+	pwluGo(dst[h+b:], src[h+b:], c)
+}
+
+func zorroF32(dst, src []float32, c *zorroChannel, stream bool) {
+	dst = dst[:len(src)]
+	h, b := asmPlan(dst, len(src), 8, stream)
+	zorroGo(dst[:h], src[:h], c)
+	if b > 0 {
+		zorroAVX2(dst[h:h+b], src[h:h+b], &c.wide, stream)
+	}
+	zorroGo(dst[h+b:], src[h+b:], c)
+}
+
+// The applyRow methods run the rows kernels over the channels in whole groups of 8 and
+// evaluate the rest element by element.
+
+func (t *crreluTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			crreluRowsAVX2(dst[:n], src[:n], &t.eps[0], false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
+func (t *pwluTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[0], t.rows.rowEs, t.rows.rowDs, false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
+func (t *zorroTable) applyRow(dst, src []float32) {
+	n := 0
+	if useAsm {
+		n = len(src) &^ 7
+		if n > 0 {
+			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[0], false)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = t.eval(src[i], i)
+	}
+}
+
+// Accelerated reports whether the float32 kernels run the generated assembly.
+func Accelerated() bool { return useAsm }

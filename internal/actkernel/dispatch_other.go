@@ -1,0 +1,31 @@
+//go:build !amd64
+
+package actkernel
+
+const asmAvailable = false
+
+var useAsm = false
+
+// useAVX512 has no effect without the assembly kernels.
+var useAVX512 = false
+
+func crreluF32(dst, src []float32, eps float32, _ bool) { crreluGo(dst, src, eps) }
+
+func pwluF32(dst, src []float32, c *pwluChannel, _ bool) { pwluGo(dst, src, c) }
+
+func zorroF32(dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c) }
+
+func (t *crreluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func (t *pwluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func (t *zorroTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+
+func evalRow(t table, dst, src []float32) {
+	for i, x := range src {
+		dst[i] = t.eval(x, i)
+	}
+}
+
+// Accelerated reports whether the float32 kernels run the generated assembly.
+func Accelerated() bool { return false }

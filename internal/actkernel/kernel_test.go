@@ -1,0 +1,180 @@
+package actkernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/tensor"
+)
+
+// eachPath runs f with the pure-Go kernels and with each assembly variant the CPU has.
+func eachPath(t *testing.T, f func(t *testing.T)) {
+	type path struct {
+		name        string
+		asm, avx512 bool
+	}
+	paths := []path{{"go", false, false}}
+	if asmAvailable {
+		paths = append(paths, path{"avx2", true, false})
+	}
+	if useAVX512 {
+		paths = append(paths, path{"avx512", true, true})
+	}
+	savedAsm, savedZ := useAsm, useAVX512
+	defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
+	for _, p := range paths {
+		useAsm, useAVX512 = p.asm, p.avx512
+		t.Run(p.name, f)
+	}
+}
+
+func TestKernelsAgainstReference(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, c := range acttest.KernelCases() {
+			params, ps := acttest.Float32Params(t, c)
+			shapes := [][]int{{7, 301}, {2, 3, 5, 41}}
+			if len(ps) > 1 {
+				shapes = [][]int{{101, len(ps)}, {2, len(ps), 5, 41}}
+			}
+			for _, shape := range shapes {
+				axis := 1
+				if len(ps) > 1 && shape[0] == 101 {
+					axis = -1
+				}
+				k, err := New(c.Fam, c.Gate, params)
+				if err != nil {
+					t.Fatalf("%s: %v", c.Name, err)
+				}
+				outer, inner, err := Plan(shape, axis, k.Channels())
+				if err != nil {
+					t.Fatalf("%s: %v", c.Name, err)
+				}
+				xs := acttest.Inputs(tensor.NumElements(shape), rng)
+				for _, par := range []struct {
+					name string
+					run  Parallel
+				}{{"serial", Serial}, {"chunks", chunked}} {
+					ys := make([]float32, len(xs))
+					k.Apply(ys, xs, outer, inner, par.run)
+					acttest.CheckAgainstReference(t, fmt.Sprintf("%s %v %s", c.Name, shape, par.name), ps, shape, axis, xs, ys)
+				}
+			}
+		}
+	})
+}
+
+// Every length from 0 to 40 checks the vector loop's tail handling.
+func TestKernelTails(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, c := range acttest.KernelCases() {
+			if len(c.Chans) > 1 {
+				continue
+			}
+			params, ps := acttest.Float32Params(t, c)
+			tab, err := buildTable(c, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := 0; n <= 40; n++ {
+				xs := acttest.Inputs(64, rng)[64-n:]
+				dst := make([]float32, n+1)
+				dst[n] = 12345 // sentinel: the kernel must not write past len(src)
+				tab.apply(dst[:n], xs, 0, false)
+				if dst[n] != 12345 {
+					t.Fatalf("%s: n=%d: wrote past the end", c.Name, n)
+				}
+				acttest.CheckAgainstReference(t, fmt.Sprintf("%s n=%d", c.Name, n), ps, []int{n}, 0, xs, dst[:n])
+			}
+		}
+	})
+}
+
+// TestKernelStreaming takes the non-temporal-store path (used for large outputs) on slices at
+// every alignment, so its aligned head and tail are checked too.
+func TestKernelStreaming(t *testing.T) { eachPath(t, testKernelStreaming) }
+
+func testKernelStreaming(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, c := range acttest.KernelCases() {
+		if len(c.Chans) > 1 {
+			continue
+		}
+		params, ps := acttest.Float32Params(t, c)
+		tab, err := buildTable(c, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs := acttest.Inputs(300, rng)
+		for off := 0; off < 16; off++ {
+			dst := make([]float32, 300)
+			tab.apply(dst[off:], xs[off:], 0, true)
+			acttest.CheckAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.Name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
+		}
+	}
+}
+
+func buildTable(c acttest.KernelCase, params []*tensor.Tensor) (table, error) {
+	k, err := New(c.Fam, c.Gate, params)
+	if err != nil {
+		return nil, err
+	}
+	return k.tab, nil
+}
+
+// chunked is a Parallel that runs body over chunks of 7 rows, concurrently, so that the
+// kernels' splitting of rows and channels is checked as the runtime's workers split it.
+func chunked(n, _ int, body func(lo, hi int)) {
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += 7 {
+		wg.Add(1)
+		go func(lo int) {
+			defer wg.Done()
+			body(lo, min(lo+7, n))
+		}(lo)
+	}
+	wg.Wait()
+}
+
+// Plan's errors name the axis, the shape and C.
+func TestPlanErrors(t *testing.T) {
+	if _, _, err := Plan([]int{2, 4}, 1, 3); err == nil || !strings.Contains(err.Error(), "C=3") {
+		t.Errorf("C=3 against X.shape[1]=4: %v", err)
+	}
+	if _, _, err := Plan([]int{2, 3}, 5, 3); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("axis 5 on rank 2: %v", err)
+	}
+	if o, i, err := Plan([]int{2, 3, 5}, -2, 3); err != nil || o != 2 || i != 5 {
+		t.Errorf("axis -2: %d %d %v", o, i, err)
+	}
+	if o, i, err := Plan([]int{2, 3, 5}, 9, 1); err != nil || o != 1 || i != 30 {
+		t.Errorf("per tensor: %d %d %v", o, i, err)
+	}
+}
+
+// Elementwise works in place and only for per-tensor parameters.
+func TestElementwise(t *testing.T) {
+	for _, c := range acttest.KernelCases() {
+		params, ps := acttest.Float32Params(t, c)
+		k, err := New(c.Fam, c.Gate, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		act := k.Elementwise()
+		if len(ps) > 1 {
+			if act != nil {
+				t.Errorf("%s: per-channel kernel offered an in-place function", c.Name)
+			}
+			continue
+		}
+		xs := acttest.Inputs(333, rand.New(rand.NewPCG(21, 22)))
+		buf := append([]float32(nil), xs...)
+		act(buf)
+		acttest.CheckAgainstReference(t, c.Name+" in place", ps, []int{len(xs)}, 0, xs, buf)
+	}
+}

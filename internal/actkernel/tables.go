@@ -1,0 +1,328 @@
+package actkernel
+
+import (
+	"math"
+
+	"github.com/actswap/actswap/onnxops"
+)
+
+// The float32 kernels work from per-channel constant tables built once from the parameters, so
+// that a Run does no parameter arithmetic. Each table type has a pure-Go loop (this file) and, on
+// amd64 with AVX2+FMA, a generated assembly loop (kernels_amd64.s) over the same constants.
+
+// crreluTable holds ε per channel.
+type crreluTable struct{ eps []float32 }
+
+// The "rows" kernels serve a channel axis that is last: a row holds every channel once, so lane i
+// of the k-th block of 8 is channel 8k+i. Their constants are laid out per group of 8 channels
+// (lane i = channel 8g+i), built here beside the per-channel ones; channels past the last full
+// group are evaluated element by element.
+
+func newCRReLUTable(ps []onnxops.Params) *crreluTable {
+	t := &crreluTable{eps: make([]float32, len(ps))}
+	for i, p := range ps {
+		t.eps[i] = float32(p.(onnxops.CRReLUParams).Epsilon)
+	}
+	return t
+}
+
+func (t *crreluTable) channels() int { return len(t.eps) }
+
+func (t *crreluTable) apply(dst, src []float32, ch int, stream bool) {
+	crreluF32(dst, src, t.eps[ch], stream)
+}
+
+func (t *crreluTable) eval(x float32, ch int) float32 { return crrelu1(x, t.eps[ch]) }
+
+func crreluGo(dst, src []float32, eps float32) {
+	for i, x := range src {
+		dst[i] = crrelu1(x, eps)
+	}
+}
+
+func crrelu1(x, eps float32) float32 {
+	y := max(x, 0)
+	if x*x <= onnxops.CRReLUCutoff*onnxops.CRReLUCutoff {
+		y += eps * x * exp32(-0.5*x*x)
+	}
+	if x != x {
+		y = x
+	}
+	return y
+}
+
+// pwluTable is the segment table of activations.md §2.5 in a well-conditioned form. With
+// s = (x − B_L)·N/(B_R − B_L):
+//
+//	s < 0:  y = Y⁰ + (x − B_L)·K_L        s ≥ N:  y = Y^N + (x − B_R)·K_R
+//	else:   y = E_j + s·D_j,  j = ⌊min(s, N−1)⌋,  D_j = Y^{j+1} − Y^j,  E_j = Y^j − j·D_j
+//
+// so an element needs two lookups and one FMA inside the bounds. The inner form works in grid
+// units, so nothing scales with |B_L| (A_j·x + C_j cancels badly when |B_i| ≫ d): |E_j| and
+// |s·D_j| stay within the function's own range over the bounds. The outer segments use x
+// itself, because s overflows for |x| near 3e38; an outer product that is ±Inf·0 on a flat
+// segment is 0, giving the end height. Inside, the float32 error is about
+// 2^-22·(|y| + (B_R − B_L)·max|K_i|): a few 1e-7 for fitted activations (range ≲ 10, |K| ≲ 2),
+// more for saw-tooth heights whose slopes are large against the bounds' width.
+type pwluTable struct {
+	chans []pwluChannel
+	rows  pwluRows
+}
+
+// rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
+// per-lane constants, the last one being the channel's offset (int32 bits) into rowEs/rowDs,
+// the concatenated tables.
+type pwluRows struct {
+	groups       []float32
+	rowEs, rowDs []float32
+}
+
+type pwluChannel struct {
+	consts [pwluConsts]float32
+	wide   [pwluConsts * 8]float32
+	// es and ds hold E_j and D_j for the N intervals; the assembly's permute kernels read them
+	// padded with zeros to a power of two ≥ 16, so their length may exceed N.
+	es, ds []float32
+	n      int
+}
+
+// Layout of the per-channel constants the assembly reads.
+const (
+	pwluBL   = iota
+	pwluInvD // N/(B_R−B_L)
+	pwluN
+	pwluNm1 // N−1
+	pwluY0
+	pwluKL
+	pwluBR
+	pwluYN
+	pwluKR
+	pwluLo // x is clamped to [lo, hi] for the outer segments: ±Inf, or ∓MaxFloat32 on a flat side
+	pwluHi
+	pwluConsts
+)
+
+// pwluPadded is the table length for n intervals: the next power of two ≥ 16 up to 64 (the
+// permute kernels read whole 16-entry vectors), else n (the gather kernel).
+func pwluPadded(n int) int {
+	for size := 16; size <= 64; size *= 2 {
+		if n <= size {
+			return size
+		}
+	}
+	return n
+}
+
+func newPWLUTable(ps []onnxops.Params) *pwluTable {
+	t := &pwluTable{}
+	for _, p := range ps {
+		q := p.(onnxops.PWLUParams)
+		n := q.N()
+		size := pwluPadded(n)
+		es, ds := make([]float32, size), make([]float32, size)
+		for i := 0; i < n; i++ {
+			rise := q.Heights[i+1] - q.Heights[i]
+			es[i], ds[i] = float32(q.Heights[i]-float64(i)*rise), float32(rise)
+		}
+		ch := pwluChannel{es: es, ds: ds, n: n}
+		ch.consts = [pwluConsts]float32{
+			pwluBL: float32(q.BL), pwluInvD: float32(float64(n) / (q.BR - q.BL)),
+			pwluN: float32(n), pwluNm1: float32(n - 1),
+			pwluY0: float32(q.Heights[0]), pwluKL: float32(q.KL),
+			pwluBR: float32(q.BR), pwluYN: float32(q.Heights[n]), pwluKR: float32(q.KR),
+			pwluLo: float32(math.Inf(-1)), pwluHi: float32(math.Inf(1)),
+		}
+		if ch.consts[pwluKL] == 0 {
+			ch.consts[pwluLo] = -math.MaxFloat32
+		}
+		if ch.consts[pwluKR] == 0 {
+			ch.consts[pwluHi] = math.MaxFloat32
+		}
+		widen(ch.wide[:], ch.consts[:])
+		t.chans = append(t.chans, ch)
+	}
+	for g := 0; g+8 <= len(t.chans); g += 8 {
+		block := make([]float32, (pwluConsts+1)*8)
+		for i := 0; i < 8; i++ {
+			ch := &t.chans[g+i]
+			for k, v := range ch.consts {
+				block[8*k+i] = v
+			}
+			block[8*pwluConsts+i] = math.Float32frombits(uint32(len(t.rows.rowEs) + i*len(ch.es)))
+		}
+		for i := 0; i < 8; i++ {
+			t.rows.rowEs = append(t.rows.rowEs, t.chans[g+i].es...)
+			t.rows.rowDs = append(t.rows.rowDs, t.chans[g+i].ds...)
+		}
+		t.rows.groups = append(t.rows.groups, block...)
+	}
+	return t
+}
+
+// widen copies each constant 8 times, the layout the assembly reads as 32-byte vectors.
+func widen(wide, narrow []float32) {
+	for i, v := range narrow {
+		for j := 0; j < 8; j++ {
+			wide[8*i+j] = v
+		}
+	}
+}
+
+func (t *pwluTable) channels() int { return len(t.chans) }
+
+func (t *pwluTable) apply(dst, src []float32, ch int, stream bool) {
+	pwluF32(dst, src, &t.chans[ch], stream)
+}
+
+func (t *pwluTable) eval(x float32, ch int) float32 { return pwlu1(x, &t.chans[ch]) }
+
+func pwluGo(dst, src []float32, ch *pwluChannel) {
+	for i, x := range src {
+		dst[i] = pwlu1(x, ch)
+	}
+}
+
+func pwlu1(x float32, ch *pwluChannel) float32 {
+	c := &ch.consts
+	s := (x - c[pwluBL]) * c[pwluInvD]
+	switch {
+	case x != x:
+		return x
+	case s < 0:
+		return c[pwluY0] + orZero((x-c[pwluBL])*c[pwluKL])
+	case s >= c[pwluN]:
+		return c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
+	}
+	j := int(min(s, c[pwluNm1])) // s ≥ 0: truncation is ⌊s⌋
+	return ch.es[j] + s*ch.ds[j]
+}
+
+// orZero maps NaN to 0: an outer PWLU product ±Inf·0 on a flat segment.
+func orZero(v float32) float32 {
+	if v != v {
+		return 0
+	}
+	return v
+}
+
+// zorroTable holds per channel the constants of
+//
+//	z = in_scale·x + in_shift, Z = clip(z,0,1) + h(min(z,0); neg) − h(min(1−z,0); pos),
+//	W = out_scale·Z + out_shift, Y = W (or x·W with gate; 0 where W = 0)
+//
+// with each hump written as h(u) = u·G, G = A / (q + e^(β' − a·u)) and, for β = a·b,
+// β ≥ 0: A = 1+e^(−β), q = e^(−β), β' = 0;  β < 0: A = 1+e^β, q = 1, β' = β.
+// Both are k·σ(a(u−b)) rearranged so that no term exceeds 2 (k itself is never formed) and
+// the exponent β' − a·u ≥ β' only grows as u → −∞, where G → 0 [activations.md §1.9].
+type zorroTable struct {
+	chans []zorroChannel
+	// rowGroups: per group of 8 channels, zorroConsts×8 values with lane i = channel 8g+i.
+	rowGroups []float32
+}
+
+type zorroChannel struct {
+	consts [zorroConsts]float32
+	wide   [zorroConsts * 8]float32
+}
+
+// Layout of the per-channel constants the assembly reads.
+const (
+	zInScale = iota
+	zInShift
+	zOutScale
+	zOutShift
+	zNegA
+	zNegAmp // A
+	zNegQ
+	zNegBeta // β'
+	zPosA
+	zPosAmp
+	zPosQ
+	zPosBeta
+	zGate // all-ones bits when gate, else 0: the assembly blends with it
+	zorroConsts
+)
+
+func humpConsts(a, b float64) (aa, amp, q, beta float32) {
+	beta64 := a * b
+	if math.IsInf(beta64, 0) || math.IsNaN(beta64) {
+		beta64 = math.Copysign(math.MaxFloat64, beta64)
+	}
+	if beta64 >= 0 {
+		c := math.Exp(-beta64)
+		return float32(a), float32(1 + c), float32(c), 0
+	}
+	c := math.Exp(beta64)
+	return float32(a), float32(1 + c), 1, float32(max(beta64, -1e30))
+}
+
+func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
+	t := &zorroTable{}
+	for _, p := range ps {
+		q := p.(onnxops.ZorroParams)
+		var ch zorroChannel
+		c := &ch.consts
+		c[zInScale], c[zInShift] = float32(q.InScale), float32(q.InShift)
+		c[zOutScale], c[zOutShift] = float32(q.OutScale), float32(q.OutShift)
+		c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta] = humpConsts(q.AN, q.BN)
+		c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta] = humpConsts(q.AP, q.BP)
+		if gate {
+			c[zGate] = math.Float32frombits(^uint32(0))
+		}
+		widen(ch.wide[:], ch.consts[:])
+		t.chans = append(t.chans, ch)
+	}
+	for g := 0; g+8 <= len(t.chans); g += 8 {
+		block := make([]float32, zorroConsts*8)
+		for i := 0; i < 8; i++ {
+			for k, v := range t.chans[g+i].consts {
+				block[8*k+i] = v
+			}
+		}
+		t.rowGroups = append(t.rowGroups, block...)
+	}
+	return t
+}
+
+func (t *zorroTable) channels() int { return len(t.chans) }
+
+func (t *zorroTable) apply(dst, src []float32, ch int, stream bool) {
+	zorroF32(dst, src, &t.chans[ch], stream)
+}
+
+// hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.
+func hump32(u, a, amp, q, beta float32) float32 {
+	au := a * u
+	if au < -onnxops.ZorroCutoff {
+		return 0
+	}
+	return u * (amp / (q + exp32(beta-au)))
+}
+
+func (t *zorroTable) eval(x float32, ch int) float32 { return zorro1(x, &t.chans[ch]) }
+
+func zorroGo(dst, src []float32, ch *zorroChannel) {
+	for i, x := range src {
+		dst[i] = zorro1(x, ch)
+	}
+}
+
+func zorro1(x float32, ch *zorroChannel) float32 {
+	c := &ch.consts
+	z := c[zInScale]*x + c[zInShift]
+	zv := min(max(z, 0), 1)
+	switch { // at most one hump is non-zero
+	case z < 0:
+		zv += hump32(z, c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta])
+	case z > 1:
+		zv -= hump32(1-z, c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
+	}
+	w := c[zOutScale]*zv + c[zOutShift]
+	if w != 0 && math.Float32bits(c[zGate]) != 0 {
+		w *= x
+	}
+	if x != x {
+		w = x
+	}
+	return w
+}

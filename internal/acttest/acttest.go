@@ -1,0 +1,188 @@
+// Package acttest holds what the tests of the ai.actswap operators share across packages
+// (onnxops' function bodies, internal/actkernel's loops, runtime/ops' registered kernels, the
+// onnxruntime plugin): parameter cases covering every kernel path, inputs with the special
+// values, and the comparison with the float64 reference. Only tests import it.
+package acttest
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// KernelCase is one parameterisation of an operator: one parameter set per channel (one set:
+// per tensor) and the node attributes.
+type KernelCase struct {
+	Name  string
+	Fam   onnxops.Family
+	Chans []onnxops.Params
+	Gate  bool
+}
+
+func ReluPWLU(bl, br float64, n int) onnxops.PWLUParams {
+	p := onnxops.PWLUParams{BL: bl, BR: br, KL: 0, KR: 1}
+	for i := 0; i <= n; i++ {
+		p.Heights = append(p.Heights, onnxops.ReLU(bl+float64(i)*(br-bl)/float64(n)))
+	}
+	return p
+}
+
+func KernelCases() []KernelCase {
+	asym := onnxops.ZorroParams{AN: 0.7, BN: -1.5, AP: 2.2, BP: 0.9, InScale: 1.3, InShift: 0.1, OutScale: 0.8, OutShift: 0.05}
+	bumpy := onnxops.PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
+	flat := onnxops.PWLUParams{BL: -1, BR: 1, Heights: []float64{0.5, 0, 0.25, 1}, KL: 0, KR: 0}
+	return []KernelCase{
+		{"crrelu eps=0.01", onnxops.FamilyCRReLU, []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}, false},
+		{"crrelu eps=-1.5", onnxops.FamilyCRReLU, []onnxops.Params{onnxops.CRReLUParams{Epsilon: -1.5}}, false},
+		{"crrelu per-channel", onnxops.FamilyCRReLU, []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}, onnxops.CRReLUParams{Epsilon: -0.2}, onnxops.CRReLUParams{Epsilon: 0.5}}, false},
+		{"pwlu relu N=16", onnxops.FamilyPWLU, []onnxops.Params{ReluPWLU(-3, 3, 16)}, false},
+		{"pwlu bumpy N=5", onnxops.FamilyPWLU, []onnxops.Params{bumpy}, false},
+		{"pwlu flat tails", onnxops.FamilyPWLU, []onnxops.Params{flat}, false},
+		{"pwlu N=27 (32-entry table)", onnxops.FamilyPWLU, []onnxops.Params{WigglyPWLU(-2.5, 4, 27)}, false},
+		{"pwlu N=64", onnxops.FamilyPWLU, []onnxops.Params{WigglyPWLU(-6, 6, 64)}, false},
+		{"pwlu N=100 (gather)", onnxops.FamilyPWLU, []onnxops.Params{WigglyPWLU(-5, 5, 100)}, false},
+		{"pwlu far from 0", onnxops.FamilyPWLU, []onnxops.Params{WigglyPWLU(1000, 1001, 16)}, false},
+		{"pwlu per-channel", onnxops.FamilyPWLU, []onnxops.Params{ReluPWLU(-2, 2, 4), onnxops.PWLUParams{BL: -0.5, BR: 3, Heights: []float64{0, 1, -1, 2, 0.5}, KL: 0.2, KR: -0.3}, Flat4()}, false},
+		{"zorro symmetric", onnxops.FamilyZorro, []onnxops.Params{onnxops.SymmetricZorro(1.2, 1)}, false},
+		{"zorro sigmoid", onnxops.FamilyZorro, []onnxops.Params{onnxops.SigmoidZorro(4, 2, 0.5)}, false},
+		{"zorro tanh", onnxops.FamilyZorro, []onnxops.Params{onnxops.TanhZorro(4, 2, 1)}, false},
+		{"zorro a·b=100", onnxops.FamilyZorro, []onnxops.Params{onnxops.SymmetricZorro(4, 25)}, false},
+		{"zorro a·b=400", onnxops.FamilyZorro, []onnxops.Params{onnxops.SymmetricZorro(8, 50)}, false},
+		{"zorro asymmetric β<0", onnxops.FamilyZorro, []onnxops.Params{asym}, false},
+		{"zorro gate sigmoid", onnxops.FamilyZorro, []onnxops.Params{Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, true},
+		{"zorro gate asymmetric", onnxops.FamilyZorro, []onnxops.Params{Gated(asym)}, true},
+		{"zorro per-channel gate", onnxops.FamilyZorro, []onnxops.Params{Gated(onnxops.SymmetricZorro(1.2, 1)), Gated(onnxops.SigmoidZorro(4, 30, 0.5)), Gated(asym)}, true},
+		// 19 channels: two full groups of 8 for the rows kernels (channel axis last) and a tail.
+		{"crrelu 19 channels", onnxops.FamilyCRReLU, ManyChannels(19, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.1*float64(i) - 0.9} }), false},
+		{"pwlu 19 channels", onnxops.FamilyPWLU, ManyChannels(19, func(i int) onnxops.Params { return WigglyPWLU(-2-0.1*float64(i), 1+0.2*float64(i), 12) }), false},
+		{"zorro 19 channels", onnxops.FamilyZorro, ManyChannels(19, func(i int) onnxops.Params {
+			return onnxops.ZorroParams{AN: 0.5 + 0.3*float64(i), BN: 2 - 0.2*float64(i), AP: 4, BP: 0.5 * float64(i), InScale: 1 + 0.05*float64(i), InShift: 0.1, OutScale: 1, OutShift: -0.01 * float64(i)}
+		}), false},
+	}
+}
+
+func ManyChannels(c int, f func(i int) onnxops.Params) []onnxops.Params {
+	ps := make([]onnxops.Params, c)
+	for i := range ps {
+		ps[i] = f(i)
+	}
+	return ps
+}
+
+// WigglyPWLU has heights onnxops.GELU(B_i) + a deterministic wiggle, so that every segment differs.
+func WigglyPWLU(bl, br float64, n int) onnxops.PWLUParams {
+	p := onnxops.PWLUParams{BL: bl, BR: br, KL: -0.01, KR: 1.02}
+	for i := 0; i <= n; i++ {
+		b := bl + float64(i)*(br-bl)/float64(n)
+		p.Heights = append(p.Heights, onnxops.GELU(b)+0.05*math.Sin(float64(7*i)))
+	}
+	return p
+}
+
+func Flat4() onnxops.PWLUParams {
+	return onnxops.PWLUParams{BL: -4, BR: 0, Heights: []float64{1, 0, 0, 0, 0}, KL: 0, KR: 0}
+}
+
+func Gated(p onnxops.ZorroParams) onnxops.ZorroParams { p.Gate = true; return p }
+
+// Float32Params rounds every parameter to float32, as the kernels see them, so that the float64
+// reference evaluates the same function.
+func Float32Params(t *testing.T, c KernelCase) ([]*tensor.Tensor, []onnxops.Params) {
+	t.Helper()
+	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	ps, err := onnxops.ParamsFromTensors(c.Fam, ts)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	for i := range ps {
+		if z, ok := ps[i].(onnxops.ZorroParams); ok {
+			z.Gate = c.Gate
+			ps[i] = z
+		}
+	}
+	return ts, ps
+}
+
+// Inputs covers every region of the three functions, knots, and the special values.
+func Inputs(n int, rng *rand.Rand) []float32 {
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, -1, 0.5,
+		40, -40, 40.0001, -41, 1e30, -1e30, 3e38, -3e38, 1e-30, -3, 3, 2, -2, 2.3, -1.7, 87, -87, 200, -200}
+	xs := make([]float32, n)
+	for i := range xs {
+		switch {
+		case i < len(special):
+			xs[i] = special[i]
+		case i%5 == 0:
+			xs[i] = float32(rng.NormFloat64() * 30)
+		default:
+			xs[i] = float32(rng.NormFloat64() * 3)
+		}
+	}
+	return xs
+}
+
+// CheckAgainstReference compares a kernel's output with the float64 reference, channel by
+// channel along axis.
+func CheckAgainstReference(t *testing.T, label string, ps []onnxops.Params, shape []int, axis int, xs []float32, ys []float32) {
+	t.Helper()
+	strides := tensor.Strides(shape)
+	if axis < 0 {
+		axis += len(shape)
+	}
+	bad := 0
+	for i, x := range xs {
+		ch := 0
+		if len(ps) > 1 {
+			ch = i / strides[axis] % shape[axis]
+		}
+		want := ps[ch].Eval(float64(x))
+		if math.Abs(want) > math.MaxFloat32 { // beyond float32's range: the float32 result is ±Inf
+			want = math.Inf(int(math.Copysign(1, want)))
+		}
+		got := float64(ys[i])
+		if !Near(got, want, 1e-5) {
+			if bad++; bad <= 5 {
+				t.Errorf("%s: x=%v (channel %d): got %v, want %v", label, x, ch, got, want)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("%s: %d mismatches in all", label, bad)
+	}
+}
+
+// Near reports |got − want| ≤ tol·max(1, |want|), with NaN matching only NaN and infinities
+// matching only the same infinity.
+func Near(got, want, tol float64) bool {
+	if math.IsNaN(want) || math.IsNaN(got) {
+		return math.IsNaN(want) && math.IsNaN(got)
+	}
+	if math.IsInf(want, 0) || math.IsInf(got, 0) {
+		return got == want
+	}
+	return math.Abs(got-want) <= tol*max(1, math.Abs(want))
+}
+
+// SaveModel writes m to a file in the test's temporary folder and returns its path.
+func SaveModel(t testing.TB, m *onnx.ModelProto) string {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
