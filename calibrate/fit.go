@@ -93,6 +93,9 @@ type FitOptions struct {
 	Objective  Objective // default match
 	PWLUPoints int       // PWLU intervals N, default 16
 	TailMass   float64   // ρ, mass spread uniformly over [min, max] so that empty regions stay sane; default 1e-3
+	// start, when set, is a fit of the same family on nearby data (the layer's, for a channel):
+	// Zorro then refines it instead of searching from scratch.
+	start onnxops.Params
 }
 
 func (o FitOptions) withDefaults() FitOptions {

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/actswap/actswap/tensor"
 )
@@ -34,69 +31,19 @@ type npyElem struct {
 	order binary.ByteOrder
 }
 
-var (
-	npyDescrRe   = regexp.MustCompile(`'descr'\s*:\s*'([^']*)'`)
-	npyFortranRe = regexp.MustCompile(`'fortran_order'\s*:\s*(True|False)`)
-	npyShapeRe   = regexp.MustCompile(`'shape'\s*:\s*\(([^)]*)\)`)
-)
-
-// openNpyStream parses the header and leaves r at the first row.
+// openNpyStream parses the header (tensor.ReadNpyHeader, the one .npy header parser) and leaves r
+// at the first row.
 func openNpyStream(name string, r io.Reader, closer io.Closer) (*npyStream, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
-	var magic [8]byte
-	if _, err := io.ReadFull(br, magic[:]); err != nil {
-		return nil, fmt.Errorf("%s: not a .npy file: %w", name, shortRead(err))
-	}
-	if string(magic[:6]) != "\x93NUMPY" {
-		return nil, fmt.Errorf("%s: not a .npy file (bad magic)", name)
-	}
-	var headerLen int
-	switch magic[6] {
-	case 1:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return nil, fmt.Errorf("%s: truncated .npy header", name)
-		}
-		headerLen = int(binary.LittleEndian.Uint16(b[:]))
-	case 2, 3:
-		var b [4]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return nil, fmt.Errorf("%s: truncated .npy header", name)
-		}
-		headerLen = int(binary.LittleEndian.Uint32(b[:]))
-	default:
-		return nil, fmt.Errorf("%s: unsupported .npy version %d", name, magic[6])
-	}
-	if headerLen > 1<<20 {
-		return nil, fmt.Errorf("%s: .npy header of %d bytes is implausible", name, headerLen)
-	}
-	header := make([]byte, headerLen)
-	if _, err := io.ReadFull(br, header); err != nil {
-		return nil, fmt.Errorf("%s: truncated .npy header", name)
-	}
-	h := string(header)
-	descr := npyDescrRe.FindStringSubmatch(h)
-	fortran := npyFortranRe.FindStringSubmatch(h)
-	shapeM := npyShapeRe.FindStringSubmatch(h)
-	if descr == nil || fortran == nil || shapeM == nil {
-		return nil, fmt.Errorf("%s: .npy header %q lacks descr, fortran_order or shape", name, strings.TrimSpace(h))
-	}
-	elem, err := parseNpyDescr(descr[1])
+	h, err := tensor.ReadNpyHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var shape []int
-	for _, part := range strings.Split(shapeM[1], ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		d, err := strconv.Atoi(part)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("%s: bad dimension %q in .npy shape", name, part)
-		}
-		shape = append(shape, d)
+	elem, err := npyElemOf(h)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	shape := h.Shape
 	if len(shape) == 0 {
 		return nil, fmt.Errorf("%s: a scalar .npy has no rows to stream", name)
 	}
@@ -107,40 +54,30 @@ func openNpyStream(name string, r io.Reader, closer io.Closer) (*npyStream, erro
 			return nil, fmt.Errorf("%s: rows of shape %v are too large", name, shape[1:])
 		}
 	}
-	if fortran[1] == "True" && len(shape) > 1 && rowElems > 1 {
+	if h.Fortran && len(shape) > 1 && rowElems > 1 {
 		return nil, fmt.Errorf("%s: Fortran-ordered arrays cannot be streamed by rows; save with numpy.ascontiguousarray", name)
 	}
 	return &npyStream{name: name, r: br, src: closer, elem: elem, shape: shape, rowElems: rowElems, rowsLeft: shape[0]}, nil
 }
 
-func parseNpyDescr(d string) (npyElem, error) {
-	if len(d) < 3 {
-		return npyElem{}, fmt.Errorf("unsupported .npy dtype %q", d)
-	}
+// npyElemOf is the on-disk element of a header's dtype.
+func npyElemOf(h tensor.NpyHeader) (npyElem, error) {
 	var order binary.ByteOrder = binary.LittleEndian
-	switch d[0] {
-	case '<', '|', '=':
-	case '>':
+	if h.BigEndian {
 		order = binary.BigEndian
+	}
+	e := npyElem{size: h.DType.Size(), order: order}
+	switch h.DType {
+	case tensor.Float16, tensor.Float32, tensor.Float64:
+		e.kind = 'f'
+	case tensor.Int8, tensor.Int16, tensor.Int32, tensor.Int64:
+		e.kind = 'i'
+	case tensor.Uint8, tensor.Uint16, tensor.Uint32, tensor.Uint64:
+		e.kind = 'u'
+	case tensor.Bool:
+		e.kind = 'b'
 	default:
-		return npyElem{}, fmt.Errorf("unsupported .npy dtype %q", d)
-	}
-	size, err := strconv.Atoi(d[2:])
-	if err != nil {
-		return npyElem{}, fmt.Errorf("unsupported .npy dtype %q", d)
-	}
-	e := npyElem{kind: d[1], size: size, order: order}
-	ok := false
-	switch e.kind {
-	case 'f':
-		ok = size == 2 || size == 4 || size == 8
-	case 'i', 'u':
-		ok = size == 1 || size == 2 || size == 4 || size == 8
-	case 'b':
-		ok = size == 1
-	}
-	if !ok {
-		return npyElem{}, fmt.Errorf("unsupported .npy dtype %q (want float, integer or bool)", d)
+		return e, fmt.Errorf("unsupported .npy dtype %v (want float, integer or bool)", h.DType)
 	}
 	return e, nil
 }

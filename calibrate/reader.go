@@ -20,6 +20,9 @@ type InputSpec struct {
 	Name  string
 	DType tensor.DType
 	Shape []int
+	// Symbols names the symbolic dimensions ("batch", "seq"; "" for a fixed or unnamed one), which
+	// must have one size across all inputs.
+	Symbols []string
 }
 
 // SpecsFromSession describes a session's inputs.
@@ -29,8 +32,10 @@ func SpecsFromSession(s *runtime.Session) []InputSpec {
 		spec := InputSpec{Name: v.Name, DType: v.DType}
 		if v.Shape != nil {
 			spec.Shape = make([]int, len(v.Shape))
+			spec.Symbols = make([]string, len(v.Shape))
 			for i, d := range v.Shape {
 				spec.Shape[i] = d.Value
+				spec.Symbols[i] = d.Param
 			}
 		}
 		specs = append(specs, spec)
@@ -160,6 +165,31 @@ func rowLayout(file string, spec InputSpec, fileRow []int, batch int) ([]int, in
 	return nil, 0, fmt.Errorf("%s: rows of shape %v do not fit input %s", file, fileRow, spec)
 }
 
+// symbolSize is the size a symbolic dimension took, and in which file.
+type symbolSize struct {
+	size int
+	file string
+}
+
+// bindSymbols checks that the symbolic dimensions of spec (other than the rows, which are checked
+// apart) take in a file of the given shape the sizes they took in earlier files.
+func bindSymbols(bound map[string]symbolSize, file string, spec InputSpec, shape []int) error {
+	if len(spec.Symbols) != len(shape) {
+		return nil // rank mismatch: rowLayout says so
+	}
+	for i := 1; i < len(shape); i++ {
+		sym := spec.Symbols[i]
+		if sym == "" {
+			continue
+		}
+		if prev, ok := bound[sym]; ok && prev.size != shape[i] {
+			return fmt.Errorf("%s: dimension %q of input %s is %d here but %d in %s", file, sym, spec, shape[i], prev.size, prev.file)
+		}
+		bound[sym] = symbolSize{shape[i], file}
+	}
+	return nil
+}
+
 // withoutUnitAxes is shape without its dimensions of size 1.
 func withoutUnitAxes(shape []int) []int {
 	var out []int
@@ -250,6 +280,7 @@ func (r *npzReader) Reset() error {
 	}
 	rows := -1
 	batch := r.batch
+	bound := map[string]symbolSize{} // symbolic dimension → its size in the first member that has it
 	for _, spec := range r.inputs {
 		f, ok := members[spec.Name]
 		if !ok {
@@ -269,6 +300,10 @@ func (r *npzReader) Reset() error {
 			return fmt.Errorf("input %q: %w", spec.Name, err)
 		}
 		r.streams = append(r.streams, s)
+		if err := bindSymbols(bound, name, spec, s.shape); err != nil {
+			r.Close()
+			return err
+		}
 		shape, b, err := rowLayout(name, spec, s.shape[1:], r.batch)
 		if err != nil {
 			r.Close()

@@ -13,9 +13,7 @@ import (
 	"strings"
 
 	"golang.org/x/image/draw"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -36,7 +34,7 @@ func (r *protoSetReader) Next() (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for k, spec := range r.inputs {
 		file := filepath.Join(set, fmt.Sprintf("input_%d.pb", k))
-		t, err := readTensorFile(file)
+		t, _, err := tensor.ReadProtoFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", spec.Name, err)
 		}
@@ -50,22 +48,6 @@ func (r *protoSetReader) Next() (map[string]*tensor.Tensor, error) {
 
 func (r *protoSetReader) Reset() error { r.next = 0; return nil }
 func (r *protoSetReader) Close() error { return nil }
-
-func readTensorFile(file string) (*tensor.Tensor, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var tp onnx.TensorProto
-	if err := proto.Unmarshal(b, &tp); err != nil {
-		return nil, fmt.Errorf("%s: not a TensorProto: %w", file, err)
-	}
-	t, err := tensor.FromProto(&tp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return t, nil
-}
 
 // checkTensorFits checks a whole tensor against an input's declared type and shape.
 func checkTensorFits(file string, spec InputSpec, t *tensor.Tensor) error {

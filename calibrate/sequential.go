@@ -359,8 +359,18 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 	upNames = uniqueNames(upNames)
 	var tail *runtime.Session
 	var cut *graphCut
+	// Every pass over the data needs the same upstream values: keep them while they fit the budget.
+	memo := &upstreamMemo{}
 	// upstream runs the part above the cut on a batch: the site's input and the tail's feeds.
 	upstream := func(batchNo int, batch map[string]*tensor.Tensor) (x *tensor.Tensor, feeds map[string]*tensor.Tensor, err error) {
+		if x, feeds, ok := memo.get(batchNo); ok {
+			return x, feeds, nil
+		}
+		defer func() {
+			if err == nil {
+				memo.put(batchNo, x, feeds)
+			}
+		}()
 		vals, err := up.Run(batch, upNames...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("batch %d, partly rewritten model: %w", batchNo, err)
@@ -487,6 +497,50 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 }
 
 var errNotFloat32 = errors.New("not float32")
+
+// upstreamBudget caps the upstream values kept for a site's passes (elements; 64 MiB of float32:
+// vit_tiny's 24 calibration rows need 4.5M). Past it they are computed again on every pass.
+const upstreamBudget = 1 << 24
+
+// upstreamMemo keeps each batch's site input and tail feeds across the passes of one site.
+type upstreamMemo struct {
+	xs     []*tensor.Tensor
+	feeds  []map[string]*tensor.Tensor
+	floats int
+	full   bool
+}
+
+func (m *upstreamMemo) get(batchNo int) (*tensor.Tensor, map[string]*tensor.Tensor, bool) {
+	if batchNo >= len(m.xs) {
+		return nil, nil, false
+	}
+	// A fresh map: callers set the site's output in it.
+	feeds := make(map[string]*tensor.Tensor, len(m.feeds[batchNo])+1)
+	for k, v := range m.feeds[batchNo] {
+		feeds[k] = v
+	}
+	return m.xs[batchNo], feeds, true
+}
+
+func (m *upstreamMemo) put(batchNo int, x *tensor.Tensor, feeds map[string]*tensor.Tensor) {
+	if m.full || batchNo != len(m.xs) {
+		return
+	}
+	n := x.Len()
+	for _, t := range feeds {
+		n += t.Len()
+	}
+	if m.floats+n > upstreamBudget {
+		m.full, m.xs, m.feeds = true, nil, nil
+		return
+	}
+	kept := make(map[string]*tensor.Tensor, len(feeds))
+	for k, v := range feeds {
+		kept[k] = v
+	}
+	m.floats += n
+	m.xs, m.feeds = append(m.xs, x), append(m.feeds, kept)
+}
 
 func uniqueNames(names []string) []string {
 	seen := map[string]bool{}

@@ -17,6 +17,9 @@ const (
 	CandidateCalibrated  = "calibrated"            // every site fitted on the calibration rows
 	CandidateSequential  = "sequential"            // --sequential's greedy end-to-end choices
 	CandidateIndependent = "independent"           // --sequential's starting point: independent fits
+	CandidateShrunk      = "per-channel"           // --per-channel: each channel pulled towards the per-tensor fit
+	CandidatePerTensor   = "per-tensor"            // --per-channel's alternatives: one set per site,
+	CandidateUnshrunk    = "per-channel, no prior" // or each channel on its own data alone
 	CandidateDefaults    = "uncalibrated defaults" // rewrite's defaults, which assume inputs ~ N(0,1)
 	CandidateRefitted    = "refitted"              // calibrate: new parameters for the same families
 	CandidateAsGiven     = "as given"              // calibrate: the parameters the model came with
@@ -106,6 +109,20 @@ func defaultReports(sites []rewrite.Site, calibrated []SiteReport) ([]SiteReport
 		out[i] = rep
 	}
 	return out, nil
+}
+
+// alternativeReports are reports with each site's alternative (of, when it has one) in place of
+// its parameters; ok is false when no site has one.
+func alternativeReports(reports []SiteReport, of func(SiteReport) alternative) ([]SiteReport, bool) {
+	out := make([]SiteReport, len(reports))
+	ok := false
+	for i, r := range reports {
+		if alt := of(r); alt.sets != nil {
+			r.Parameters, r.Fit, ok = alt.sets, alt.fit, true
+		}
+		out[i] = r
+	}
+	return out, ok
 }
 
 // pooledRelL2 is the relative L2 error over every output together.

@@ -58,6 +58,30 @@ type npyHeader struct {
 	shape        []int
 }
 
+// NpyHeader is what a .npy header says about the array that follows it.
+type NpyHeader struct {
+	DType     DType
+	BigEndian bool // the elements are stored big-endian
+	Fortran   bool // column-major order
+	Shape     []int
+}
+
+// ReadNpyHeader reads a .npy header from r and leaves r at the first element, for readers that
+// stream the elements themselves (calibration data read by rows). Unicode string arrays are
+// refused: they have no fixed-size numeric element to stream. This, not a general decoder such
+// as npyio, is the one .npy header parser because it bounds every size a hostile header claims
+// before allocating anything.
+func ReadNpyHeader(r io.Reader) (NpyHeader, error) {
+	h, err := readNpyHeader(r)
+	if err != nil {
+		return NpyHeader{}, err
+	}
+	if h.dtype == String {
+		return NpyHeader{}, errors.New("npy: a string array holds no numbers")
+	}
+	return NpyHeader{DType: h.dtype, BigEndian: h.bigEndian, Fortran: h.fortran, Shape: h.shape}, nil
+}
+
 // DecodeNpy reads one .npy array from r (r is left just after the array's data).
 func DecodeNpy(r io.Reader) (*Tensor, error) {
 	h, err := readNpyHeader(r)

@@ -204,6 +204,18 @@ func progress(what string) (func(rows int), func()) {
 	return func(rows int) { bar.Add(rows) }, func() { bar.Finish() }
 }
 
+// dataHelp is how every command that reads DATA reads it (calibrate.OpenData), for the help texts.
+const dataHelp = `DATA is read the same way by rewrite --calib, calibrate and compare (and by run for one
+.npy or .npz): a .npy file (the model's only input, first axis = rows), a .npz archive (one member per input, named after it), a
+backend-test folder (input_K.pb, or test_data_set_*/input_K.pb: one batch per set) or a folder of
+PNG/JPEG images (NCHW float32 scaled to [0,1], then --mean/--std). .npy numbers of any type
+(float16/32/64, int8-64, uint8-64, bool; either byte order) are converted to the input's element
+type, except floats for an integer input; Fortran-ordered arrays are refused. Rows must have the
+input's shape, except that axes of size 1 may be added or dropped, and a row may be flattened
+for an input with one axis per row; the same element count in another layout (NHWC data for an
+NCHW model) is refused. A symbolic dimension ("seq") has one size across all inputs. Tensors in
+.pb files must have the input's type and shape exactly.`
+
 // calibOnlyFlags are the flags of `rewrite` that only mean something with --calib.
 var calibOnlyFlags = []string{"objective", "pwlu-points", "sequential", "per-channel", "batch", "threads", "report", "html", "size", "mean", "std",
 	"val", "holdout", "max-rel-l2", "min-agreement"}
@@ -363,7 +375,9 @@ fit each node's parameters (same family) to the activation it replaced, as recor
 = batch), a .npz archive (members named after the inputs), a backend-test folder (input_K.pb, or
 test_data_set_*/input_K.pb) or a folder of PNG/JPEG images.
 
-To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib DATA'.`,
+To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib DATA'.
+
+` + dataHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := args[0]

@@ -34,7 +34,9 @@ no element is finite in both, the comparison fails with exit status 4 (after pri
 When DATA is the file REWRITTEN was calibrated on (recorded in its metadata), or with --holdout F,
 the rows are also reported apart: in_sample (fitted on) and held_out (never seen by the fits);
 --val VAL adds held-out data. --max-rel-l2 and --min-agreement check the held-out rows (all rows
-when none are known) and exit with status 4 when missed.`,
+when none are known) and exit with status 4 when missed.
+
+` + dataHelp,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.data == "" {

@@ -42,7 +42,9 @@ that cannot follow a site's activation (CRReLU on GELU) is flagged per site and 
 
 Sites whose intermediate values are used elsewhere are skipped, with the reason. Exit status 3
 means nothing was replaced and nothing was written; 4 that a quality gate (--max-rel-l2,
---min-agreement) was missed on the held-out rows, the outputs being written all the same.`,
+--min-agreement) was missed on the held-out rows, the outputs being written all the same.
+
+` + dataHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.calibOnlyGiven = nil // f outlives a run when the command tree is reused (tests)
