@@ -1,7 +1,6 @@
 package calibrate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,38 +12,9 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
-// rewriteMetadataKey is where the rewriter records, per run, which original activation each
-// ai.actswap node replaced: a JSON list of {to, replaced: [{node, kind, pattern, with}]}, where
-// "with" is the new node's name.
+// rewriteMetadataKey is where the rewriter records which activation each ai.actswap node replaced
+// (rewrite.Replaced reads it); named in messages.
 const rewriteMetadataKey = "actswap.rewrite"
-
-type rewriteRun struct {
-	Replaced []struct {
-		Node string `json:"node"`
-		Kind string `json:"kind"`
-		With string `json:"with"`
-	} `json:"replaced"`
-}
-
-// replacedKinds maps each ai.actswap node name to the kind of activation it replaced.
-func replacedKinds(m *onnx.ModelProto) (map[string]string, error) {
-	kinds := map[string]string{}
-	for _, e := range m.GetMetadataProps() {
-		if e.GetKey() != rewriteMetadataKey {
-			continue
-		}
-		var runs []rewriteRun
-		if err := json.Unmarshal([]byte(e.GetValue()), &runs); err != nil {
-			return nil, fmt.Errorf("metadata %q is not the rewriter's record: %w", rewriteMetadataKey, err)
-		}
-		for _, r := range runs {
-			for _, rep := range r.Replaced {
-				kinds[rep.With] = rep.Kind
-			}
-		}
-	}
-	return kinds, nil
-}
 
 // Refit re-calibrates a model that was already rewritten: every ai.actswap node keeps its family
 // and gets parameters fitted on data, to the activation it replaced (read from the rewriter's
@@ -56,7 +26,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	if m.GetGraph() == nil {
 		return nil, errors.New("model has no graph")
 	}
-	kinds, err := replacedKinds(m)
+	replaced, err := rewrite.Replaced(m)
 	if err != nil {
 		return nil, err
 	}
@@ -70,14 +40,14 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", n.GetName(), err)
 		}
-		kind, ok := kinds[n.GetName()]
+		rec, ok := replaced[n.GetName()]
 		if !ok {
 			return nil, fmt.Errorf("node %q (%s): the activation it replaced is unknown (no %q metadata names it)", n.GetName(), fam, rewriteMetadataKey)
 		}
 		if len(n.GetInput()) == 0 {
 			return nil, fmt.Errorf("node %q (%s) has no input", n.GetName(), fam)
 		}
-		site := rewrite.Site{Node: n.GetName(), Kind: rewrite.Kind(kind), Input: n.GetInput()[0], Output: n.GetOutput()[0]}
+		site := rewrite.Site{Node: n.GetName(), Kind: rec.Kind, Input: n.GetInput()[0], Output: n.GetOutput()[0]}
 		if site.Kind == rewrite.KindQuickGELU {
 			site.Alpha = 1.702 // the rewriter records no α; QuickGelu's default
 		}

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The gRPC services beside inference.GRPCInferenceService: the standard health service
@@ -103,18 +103,59 @@ func (s *Server) modelStatistics(name, version string) ([]*v2pb.ModelStatistics,
 	return out, nil
 }
 
-// REST answers are the same messages in protobuf's JSON mapping with Triton's field names.
-var tritonJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
-
+// writeProtoJSON answers with a message as Triton's REST API writes it: protobuf field names,
+// enums by name, every scalar and list present (zero or empty), messages only when set, and 64-bit
+// integers as JSON numbers — protobuf's JSON mapping writes them as strings, which Triton's
+// clients (perf_analyzer's statistics among them) do not read.
 func writeProtoJSON(w http.ResponseWriter, m proto.Message) {
-	b, err := tritonJSON.Marshal(m)
-	if err != nil {
-		writeError(w, err)
-		return
+	writeJSON(w, 200, tritonJSONValue(m.ProtoReflect()))
+}
+
+func tritonJSONValue(m protoreflect.Message) map[string]any {
+	out := map[string]any{}
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		v := m.Get(fd)
+		switch {
+		case fd.IsList():
+			list := v.List()
+			items := make([]any, list.Len())
+			for j := range items {
+				items[j] = tritonJSONScalar(fd, list.Get(j))
+			}
+			out[string(fd.Name())] = items
+		case fd.IsMap():
+			entries := map[string]any{}
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				entries[k.String()] = tritonJSONScalar(fd.MapValue(), mv)
+				return true
+			})
+			out[string(fd.Name())] = entries
+		case fd.Message() != nil || fd.ContainingOneof() != nil:
+			if m.Has(fd) {
+				out[string(fd.Name())] = tritonJSONScalar(fd, v)
+			}
+		default:
+			out[string(fd.Name())] = tritonJSONScalar(fd, v)
+		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, _ = w.Write(b)
+	return out
+}
+
+func tritonJSONScalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return tritonJSONValue(v.Message())
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return string(ev.Name())
+		}
+		return int32(v.Enum())
+	case protoreflect.BytesKind:
+		return v.Bytes() // base64, as encoding/json writes []byte
+	}
+	return v.Interface() // bool, int32/64, uint32/64, float, double, string: JSON numbers
 }
 
 func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) {

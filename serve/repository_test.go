@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -159,8 +160,12 @@ func TestTritonRepositoryServesLatest(t *testing.T) {
 		t.Fatalf("gRPC ModelConfig:\n%v\nwant\n%v", cfg.Config, want)
 	}
 	code, body, _ = do(t, "GET", "http://"+srv.Addr()+"/v2/models/digits/config", nil, nil)
-	if code != 200 || !strings.Contains(string(body), `"max_batch_size":8`) || !strings.Contains(string(body), `"data_type":"TYPE_FP32"`) {
+	if code != 200 || !strings.Contains(string(body), `"max_batch_size":8`) || !strings.Contains(string(body), `"dims":[1,8,8]`) {
 		t.Fatalf("REST config: %d %s", code, body)
+	}
+	restCfg := &v2pb.ModelConfig{}
+	if err := protojson.Unmarshal(body, restCfg); err != nil || !proto.Equal(restCfg, want) {
+		t.Fatalf("REST config differs from gRPC's: %v\n%s", err, body)
 	}
 }
 
@@ -442,8 +447,12 @@ func TestModelStatistics(t *testing.T) {
 		t.Fatalf("stats of every model: %v %v", all, err)
 	}
 	code, body, _ := do(t, "GET", "http://"+srv.Addr()+"/v2/models/digits/stats", nil, nil)
-	if code != 200 || !strings.Contains(string(body), `"inference_count":"6"`) || !strings.Contains(string(body), `"execution_count":"3"`) {
+	if code != 200 || !strings.Contains(string(body), `"inference_count":6`) || !strings.Contains(string(body), `"execution_count":3`) {
 		t.Fatalf("REST stats: %d %s", code, body)
+	}
+	restStats := &v2pb.ModelStatisticsResponse{}
+	if err := protojson.Unmarshal(body, restStats); err != nil || !proto.Equal(restStats, resp) {
+		t.Fatalf("REST stats differ from gRPC's: %v\n%s\n%v", err, body, resp)
 	}
 	if code, _, _ := do(t, "GET", "http://"+srv.Addr()+"/v2/models/nope/stats", nil, nil); code != 404 {
 		t.Fatalf("stats of an unknown model: %d", code)
@@ -519,4 +528,15 @@ func TestNoConfigNoRowLimit(t *testing.T) {
 	path, x := digitsModel(t)
 	srv := startServer(t, Options{MaxBatch: 4}, ModelSpec{Name: "digits", Version: "1", Path: path})
 	restInferDigits(t, srv, "digits", path, tensor.SliceRows(x, 0, 9))
+}
+
+func TestBatchStatsBounded(t *testing.T) {
+	var s modelStats
+	for rows := 1; rows <= 2*maxBatchSizeStats; rows++ {
+		s.execution(rows, []time.Time{time.Now()}, time.Now(), time.Millisecond)
+	}
+	st := s.proto("m", "1")
+	if len(st.BatchStats) != maxBatchSizeStats || st.ExecutionCount != 2*maxBatchSizeStats {
+		t.Fatalf("%d batch sizes kept, %d executions counted", len(st.BatchStats), st.ExecutionCount)
+	}
 }

@@ -11,8 +11,8 @@ import (
 // modelStats accumulates one model version's inference statistics in the shape of Triton's
 // ModelStatistics (grpc_service.proto): requests that succeeded and failed with their end-to-end
 // time, per-request queue wait and compute time, rows inferred, model executions, and executions
-// per batch size. Memory is bounded: one entry per distinct batch size, at most the model's
-// largest batch.
+// per batch size. Memory is bounded: one entry per distinct batch size, at most
+// maxBatchSizeStats of them (further sizes count in the totals only).
 type modelStats struct {
 	mu             sync.Mutex
 	lastInference  time.Time
@@ -22,6 +22,10 @@ type modelStats struct {
 	queue, compute statDuration
 	batches        map[int]*statDuration // executions by batch rows
 }
+
+// maxBatchSizeStats bounds the per-batch-size entries: a model without a row limit could
+// otherwise grow one per distinct request size.
+const maxBatchSizeStats = 256
 
 type statDuration struct {
 	count uint64
@@ -67,6 +71,9 @@ func (s *modelStats) execution(rows int, queued []time.Time, started time.Time, 
 	}
 	b := s.batches[rows]
 	if b == nil {
+		if len(s.batches) >= maxBatchSizeStats {
+			return
+		}
 		b = &statDuration{}
 		s.batches[rows] = b
 	}

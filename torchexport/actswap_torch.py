@@ -193,7 +193,13 @@ class Zorro(_Activation):
         zero = torch.zeros_like(z)
         zv = torch.clamp(z, 0, 1) + _hump(torch.minimum(z, zero), an, bn) - _hump(torch.minimum(1 - z, zero), ap, bp)
         y = s_out * zv + sh_out
-        return x * y if self.gate else y
+        if not self.gate:
+            return y
+        # A zero factor gives 0 even at x = ±inf (the limit of x*Z), never inf*0. Only infinite x
+        # is replaced, so a finite x keeps its gradient where the factor happens to be 0, and no
+        # inf reaches the product's backward.
+        xs = torch.where(torch.isinf(x) & (y == 0), torch.zeros_like(x), x)
+        return xs * y
 
 
 class SwapError(ValueError):

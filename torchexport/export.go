@@ -13,7 +13,6 @@
 package torchexport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -42,35 +42,6 @@ type Site struct {
 	Params map[string]string `json:"params"`
 }
 
-// rewriteMetadataKey holds the rewriter's record of which node each ai.actswap node replaced.
-const rewriteMetadataKey = "actswap.rewrite"
-
-// replacedNodes maps each ai.actswap node name to the original node and kind it replaced.
-func replacedNodes(m *onnx.ModelProto) (map[string][2]string, error) {
-	out := map[string][2]string{}
-	for _, e := range m.GetMetadataProps() {
-		if e.GetKey() != rewriteMetadataKey {
-			continue
-		}
-		var runs []struct {
-			Replaced []struct {
-				Node string `json:"node"`
-				Kind string `json:"kind"`
-				With string `json:"with"`
-			} `json:"replaced"`
-		}
-		if err := json.Unmarshal([]byte(e.GetValue()), &runs); err != nil {
-			return nil, fmt.Errorf("metadata %q is not the rewriter's record: %w", rewriteMetadataKey, err)
-		}
-		for _, r := range runs {
-			for _, rep := range r.Replaced {
-				out[rep.With] = [2]string{rep.Node, rep.Kind}
-			}
-		}
-	}
-	return out, nil
-}
-
 // Sites lists m's ai.actswap nodes in graph order with their parameters as float32 tensors,
 // validated against OPS.md (onnxops.ParamsFromTensors). A parameter that is not an initializer,
 // or a model with no ai.actswap node, is an error naming the node.
@@ -79,7 +50,7 @@ func Sites(m *onnx.ModelProto) ([]Site, []namedTensor, error) {
 	if g == nil {
 		return nil, nil, errors.New("model has no graph")
 	}
-	replaced, err := replacedNodes(m)
+	replaced, err := rewrite.Replaced(m)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,7 +77,7 @@ func Sites(m *onnx.ModelProto) ([]Site, []namedTensor, error) {
 	return sites, tensors, nil
 }
 
-func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[string][2]string) (Site, []namedTensor, error) {
+func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[string]rewrite.ReplacedNode) (Site, []namedTensor, error) {
 	fam, err := onnxops.ParseFamily(n.GetOpType())
 	if err != nil {
 		return Site{}, nil, err
@@ -142,7 +113,7 @@ func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[
 		}
 	}
 	if rec, ok := replaced[n.GetName()]; ok {
-		site.Replaced, site.Kind = rec[0], rec[1]
+		site.Replaced, site.Kind = rec.Node, string(rec.Kind)
 	} else {
 		// The rewriter names its node "<replaced node>/actswap_<family>".
 		site.Replaced = strings.TrimSuffix(n.GetName(), "/actswap_"+strings.ToLower(string(fam)))

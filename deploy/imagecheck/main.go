@@ -119,8 +119,8 @@ func run(rest, grpcAddr, model, golden string, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(metrics, `actswap_requests_total{model="`+model+`",protocol="grpc",status="200"} 1`) {
-		return errors.New("/metrics does not count the gRPC request")
+	if !countsRequest(metrics, model, "grpc") || !countsRequest(metrics, model, "http") {
+		return errors.New("/metrics does not count the REST and gRPC requests (actswap_requests_total with status 200)")
 	}
 	fmt.Println("imagecheck: /metrics on the REST port counts the requests")
 	return nil
@@ -238,4 +238,20 @@ func compare(what string, got, want []float32) error {
 		}
 	}
 	return nil
+}
+
+// countsRequest finds an actswap_requests_total sample of the model and protocol with status 200
+// and a count of at least 1, whatever other labels the server adds.
+func countsRequest(metrics, model, protocol string) bool {
+	for _, line := range strings.Split(metrics, "\n") {
+		labels, value, ok := strings.Cut(strings.TrimPrefix(line, "actswap_requests_total{"), "} ")
+		if !ok || len(labels) == len(line) || !strings.HasPrefix(line, "actswap_requests_total{") {
+			continue
+		}
+		if strings.Contains(labels, `model="`+model+`"`) && strings.Contains(labels, `protocol="`+protocol+`"`) &&
+			strings.Contains(labels, `status="200"`) && value != "0" {
+			return true
+		}
+	}
+	return false
 }

@@ -188,6 +188,7 @@ type convKernel struct {
 	blockedW atomic.Pointer[[]float32]           // W interleaved for convDepthwiseBlocked, on first use
 	act      func(dst []float32)                 // fused activation, nil for none
 	residual bool                                // input 3 is added to the output (FuseResidual)
+	lowering convLowering                        // the zero value: each shape takes the fastest lowering
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
 	last atomic.Pointer[convShape]
@@ -290,13 +291,13 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
 	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
-		if depthwiseBlocked {
+		if !k.lowering.planeDepthwise {
 			s.blocked = newBlockedDepthwise(s)
 		}
 		if s.blocked == nil { // the plane-at-a-time layout only where the blocked one does not apply
 			s.depthwise = newDepthwiseLayout(s)
 		}
-	} else if s.gather = s.gatherPays(); s.gather {
+	} else if s.gather = s.gatherPays(k.lowering); s.gather {
 		s.fillGatherOffsets()
 	} else if s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg())
@@ -387,9 +388,15 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	return ctx.Result(out.tensor(ctx)), nil
 }
 
-// pointwiseInPlace lets benchmarks compare 1×1 convolutions reading their planes in place
-// with packing them.
-var pointwiseInPlace = true
+// convLowering overrides a convolution kernel's choice of lowering, per kernel, so tests and
+// benchmarks can run the other paths on the same shapes (side by side, in parallel) without a
+// package-level switch. The zero value is what sessions use.
+type convLowering struct {
+	noGather       bool // never the gather product
+	forceGather    bool // the gather product wherever its tile fits, even where it does not pay
+	packPointwise  bool // 1×1 convolutions pack their planes instead of reading them in place
+	planeDepthwise bool // depthwise convolutions plane by plane, not in 16-channel blocks
+}
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.
 func wvOrUnpacked(wv []float32, w *tensor.Tensor) []float32 {
@@ -455,7 +462,7 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 			}
 			var err error
 			switch {
-			case pointwise && s.outSize%gemm.PanelWidth == 0 && mg <= 128 && pointwiseInPlace:
+			case pointwise && s.outSize%gemm.PanelWidth == 0 && mg <= 128 && !k.lowering.packPointwise:
 				// The image's channel planes are B's rows, read in place: whole panels never
 				// run past the last plane, so nothing is packed. Packing B pays for itself over
 				// many output channels (measured with BenchmarkConvResNet: in place wins by

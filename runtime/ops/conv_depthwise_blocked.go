@@ -201,7 +201,3 @@ func (k *convKernel) blockedWeights(s *convShape, wv []float32) (wb []float32, s
 	interleaveDepthwiseWeights(*scratch, wv, s.c, s.kSize)
 	return *scratch, scratch, nil
 }
-
-// depthwiseBlocked selects convDepthwiseBlocked where it applies; tests turn it off to check the
-// plane-at-a-time path on the same shapes.
-var depthwiseBlocked = true

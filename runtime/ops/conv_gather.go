@@ -24,12 +24,12 @@ import (
 // except on 1×1 stride-1 kernels, which the plain GEMM reads in place without waste, below depth
 // 512. The AVX2 tile wins on spatial kernels (by 10–35% on ResNet's 3×3 layers) and ties or
 // loses on 1×1 kernels.
-func (s *convShape) gatherPays() bool {
+func (s *convShape) gatherPays(lowering convLowering) bool {
 	width := gemm.GatherWidth(s.mg())
-	if !gatherLowering || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%width != 0 {
+	if lowering.noGather || len(s.in) != 2 || !gemm.GatherFast() || s.mg()%width != 0 {
 		return false
 	}
-	if gatherForced {
+	if lowering.forceGather {
 		return true
 	}
 	depth := s.cg() * s.kSize
@@ -58,10 +58,6 @@ func (s *convShape) gatherPays() bool {
 	}
 	return s.kSize > 1 && depth >= 16
 }
-
-// gatherLowering lets tests and benchmarks compare against the other lowerings; gatherForced
-// takes the gather product wherever its tile fits, to measure it on shapes it does not take.
-var gatherLowering, gatherForced = true, false
 
 // fillGatherOffsets sets the gather product's row offsets (each output pixel's window corner in
 // the padded image) and column offsets (each tap (c, ky, kx) relative to that corner).

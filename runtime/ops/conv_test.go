@@ -381,12 +381,11 @@ func BenchmarkConvResNet(b *testing.B) {
 		// The lowerings the shape may take: the gather product where it pays, else the others;
 		// "packed" also turns off reading 1×1 convolutions' planes in place.
 		for _, v := range []struct {
-			name                   string
-			gather, force, inPlace bool
-		}{{"best", true, false, true}, {"gather", true, true, true}, {"nogather", false, false, true}, {"packed", false, false, false}} {
+			name     string
+			lowering convLowering
+		}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}},
+			{"packed", convLowering{noGather: true, packPointwise: true}}} {
 			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_%s", sh.c, sh.hw, sh.m, sh.k, sh.stride, v.name), func(b *testing.B) {
-				defer func(g, f, p bool) { gatherLowering, gatherForced, pointwiseInPlace = g, f, p }(gatherLowering, gatherForced, pointwiseInPlace)
-				gatherLowering, gatherForced, pointwiseInPlace = v.gather, v.force, v.inPlace
 				r := rand.New(rand.NewPCG(1, 2))
 				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)
 				attrs := map[string]any{"strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
@@ -394,6 +393,7 @@ func BenchmarkConvResNet(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				k.(*convKernel).lowering = v.lowering
 				ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
 				outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
 				if err != nil {
@@ -546,9 +546,6 @@ func (r reusedOutput) Alloc(dt tensor.DType, shape []int) *tensor.Tensor {
 // BenchmarkConvDepthwise runs MobileNetV2's depthwise 3×3 shapes on one thread (with
 // -depthwise-planes, the plane-at-a-time path instead of the 16-channel blocked one).
 func BenchmarkConvDepthwise(b *testing.B) {
-	saved := depthwiseBlocked
-	defer func() { depthwiseBlocked = saved }()
-	depthwiseBlocked = !*depthwisePlanes
 	for _, sh := range []struct{ c, hw, stride int }{{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {384, 14, 1}, {960, 7, 1}} {
 		b.Run(fmt.Sprintf("c%d_hw%d_s%d", sh.c, sh.hw, sh.stride), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
@@ -558,6 +555,7 @@ func BenchmarkConvDepthwise(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			k.(*convKernel).lowering.planeDepthwise = *depthwisePlanes
 			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
 			outs, err := k.Run(ctx, []*tensor.Tensor{x, w})
 			if err != nil {
@@ -655,6 +653,44 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 				w := randTensor(r, tc.c, 1, tc.kh, tc.kw)
 				convAgreesWithRef(t, fmt.Sprintf("%s, W fed, round %d", label, round), dyn, 1, x, w, b, tc.c,
 					[]int{tc.stride, sw}, []int{tc.dilation, tc.dilation}, tc.pads[:2])
+			}
+		}
+	}
+}
+
+// TestConvLoweringsAgree runs every lowering a shape can take — gather product, indirect or
+// im2col GEMM, 1×1 planes packed or read in place, depthwise blocked or plane by plane — on the
+// same inputs and checks they agree with the one sessions choose.
+func TestConvLoweringsAgree(t *testing.T) {
+	t.Parallel()
+	shapes := []struct{ c, hw, m, k, stride, pad, group int }{
+		{64, 14, 64, 3, 1, 1, 1}, {32, 15, 64, 3, 2, 1, 1}, {64, 7, 128, 1, 1, 0, 1}, {16, 16, 32, 1, 1, 0, 1},
+		{3, 23, 32, 3, 2, 1, 1}, {48, 12, 48, 3, 1, 1, 48}, {32, 9, 32, 5, 2, 2, 32},
+	}
+	lowerings := []convLowering{{forceGather: true}, {noGather: true}, {noGather: true, packPointwise: true}, {planeDepthwise: true}}
+	for _, sh := range shapes {
+		r := rand.New(rand.NewPCG(uint64(sh.c), uint64(sh.hw)))
+		x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c/sh.group, sh.k, sh.k)
+		attrs := map[string]any{"group": sh.group, "strides": []int{sh.stride, sh.stride}, "pads": []int{sh.pad, sh.pad, sh.pad, sh.pad}}
+		run := func(l convLowering) []float32 {
+			k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k.(*convKernel).lowering = l
+			out, err := k.Run(NewContext(1), []*tensor.Tensor{x, w})
+			if err != nil {
+				t.Fatalf("%+v %+v: %v", sh, l, err)
+			}
+			return out[0].F32()
+		}
+		want := run(convLowering{})
+		for _, l := range lowerings {
+			got := run(l)
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) || math.IsNaN(float64(got[i])) {
+					t.Fatalf("shape %+v, lowering %+v: y[%d] = %g, default lowering gives %g", sh, l, i, got[i], want[i])
+				}
 			}
 		}
 	}

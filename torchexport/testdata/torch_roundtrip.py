@@ -6,6 +6,9 @@
                                             swap the exported activations into the PyTorch model, compare its
                                             outputs with actswap's, check gradients against finite differences
                                             and fine-tune against the original; prints one JSON line
+    torch_roundtrip.py reference CASES.json MODULEDIR
+                                            evaluate the modules on cases whose values actswap computed in
+                                            float64 (onnxops), edge values included; prints one JSON line
     torch_roundtrip.py refuse MODELDIR EXPORTDIR
                                             swap into a model whose activations are functional calls or a reused
                                             module: swap must refuse, name each site and change nothing
@@ -274,6 +277,43 @@ def check(model_dir, export_dir, name, actswap_out):
                       "gradcheck": grads, "loss_before": losses[0], "loss_after": final}))
 
 
+def reference(cases_path, module_dir):
+    """Each case: a module's parameters, inputs x [rows, C] and actswap's float64 outputs. The
+    module runs in float64 (agreement to rounding) and float32 (OPS.md's bound 1e-5*max(1,|y|)),
+    NaN where actswap gives NaN, the same infinities; and its gradients are finite wherever x is."""
+    mod = import_export(module_dir)
+    with open(cases_path) as f:
+        cases = json.load(f)
+    out = []
+    for case in cases:
+        def tensor(v):
+            return torch.tensor([float(e) for e in v["data"]], dtype=torch.float64).reshape(v["shape"])
+        params = {name: tensor(v) for name, v in case["params"].items()}
+        site = {"site": case["name"], "family": case["family"], "axis": 1, "gate": case.get("gate", False),
+                "params": {name: name for name in params}}
+        x, want = tensor(case["x"]), tensor(case["y"])
+        worst = {}
+        for dtype, name in ((torch.float64, "f64"), (torch.float32, "f32")):
+            act = mod.build_module(site, params).to(dtype)
+            with torch.no_grad():
+                got = act(x.to(dtype)).double()
+            same_nan = bool((torch.isnan(got) == torch.isnan(want)).all())
+            inf = torch.isinf(want)
+            same_inf = bool((got[inf] == want[inf]).all()) and not bool(torch.isinf(got[~inf]).any())
+            fin = torch.isfinite(want) & torch.isfinite(got)
+            err = ((got[fin] - want[fin]).abs() / want[fin].abs().clamp(min=1)).max().item() if fin.any() else 0.0
+            worst[name] = err
+            worst[name + "_special"] = same_nan and same_inf
+        act = mod.build_module(site, params).double()
+        xg = x[torch.isfinite(x).all(dim=1)].clone().requires_grad_(True)
+        act(xg).sum().backward()
+        grads_finite = bool(torch.isfinite(xg.grad).all()) and all(
+            bool(torch.isfinite(p.grad).all()) for p in act.parameters())
+        out.append({"name": case["name"], "f64": worst["f64"], "f32": worst["f32"], "grads_finite": grads_finite,
+                    "special_values": worst["f64_special"] and worst["f32_special"]})
+    print(json.dumps(out))
+
+
 def refuse(model_dir, export_dir):
     mod = import_export(export_dir)
     model = load_model(model_dir, "functional")
@@ -296,6 +336,8 @@ if __name__ == "__main__":
         build(sys.argv[2])
     elif cmd == "check":
         check(*sys.argv[2:6])
+    elif cmd == "reference":
+        reference(*sys.argv[2:4])
     elif cmd == "refuse":
         refuse(*sys.argv[2:4])
     else:

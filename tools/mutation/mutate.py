@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Mutation check: for each package, break one central line in a temporary copy of the
+repository and run the tests that should notice; a mutation that passes them is a missing test.
+
+    python3 tools/mutation/mutate.py            # all mutations (a few minutes on 2 cores)
+    python3 tools/mutation/mutate.py tensor gemm  # only these (by name)
+
+Each mutation replaces an exact snippet that must occur once in its file, so the script fails
+loudly when the code moves on and the table needs updating. Results are listed in TESTING.md.
+"""
+import os, shutil, subprocess, sys, tempfile
+
+# name, file, snippet, replacement, test arguments (after `go test -count=1`)
+MUTATIONS = [
+    ("tensor", "tensor/tensor.go", "n *= d", "n += d", ["./tensor"]),
+    ("onnx", "onnx/external.go", "raw := make([]byte, length)", "raw := make([]byte, length/2)", ["./onnx"]),
+    ("workers", "internal/workers/workers.go", "j.n, j.chunks, j.failure = n, chunks, nil",
+     "j.n, j.chunks, j.failure = n-n/4, chunks, nil", ["./internal/workers"]),
+    ("gemm", "internal/gemm/pack.go", "rows := min(mr, mcb-ir)", "rows := min(mr-1, mcb-ir)",
+     ["-run", "TestSgemm", "./internal/gemm"]),
+    ("vecmath", "internal/vecmath/scalar.go", "w := -0.5 * u // exact", "w := -0.49 * u // exact",
+     ["-run", "TestAccuracy", "./internal/vecmath"]),
+    ("ops", "runtime/ops/activation.go", "x / (1 + math.Abs(x))", "x / (1 + x)",
+     ["-run", "TestNodeCases", "./runtime/ops"]),
+    ("runtime", "runtime/optimize_batchnorm.go", "math.Sqrt(float64(params[3][c])+eps)",
+     "math.Sqrt(math.Abs(float64(params[0][c]))+eps)", ["-short", "-run", "TestBackendSuite|TestOptimiz|BatchNorm", "./runtime"]),
+    ("onnxops", "onnxops/pwlu.go", "return p.Heights[n] + (x-p.BR)*p.KR", "return p.Heights[n] + (x-p.BR)*p.KL",
+     ["-short", "-run", "PWLU", "./onnxops"]),
+    ("rewrite", "rewrite/apply.go", "removed[i] = true", "removed[i] = false", ["-short", "./rewrite"]),
+    ("calibrate", "calibrate/fit.go", "sum += s.w[i] * e * e", "sum += s.w[i] * e",
+     ["-run", "TestFit|TestPWLU|TestZorro|TestCRReLU|TestReLU", "./calibrate"]),
+    ("bench", "bench/bench.go", "pos := p * float64(len(sorted)-1)", "pos := p * float64(len(sorted))", ["./bench"]),
+    ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
+     'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
+]
+
+
+def main():
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    wanted = set(sys.argv[1:])
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    escaped = []
+    with tempfile.TemporaryDirectory(prefix="actswap-mutation-") as tmp:
+        # The copy sits beside ../shared's real location through a link, so shared-data tests run.
+        copy = os.path.join(tmp, "repo")
+        for f in files:
+            if f and os.path.isfile(os.path.join(root, f)):
+                os.makedirs(os.path.dirname(os.path.join(copy, f)), exist_ok=True)
+                shutil.copy2(os.path.join(root, f), os.path.join(copy, f))
+        shared = os.path.join(os.path.dirname(root), "shared")
+        if os.path.isdir(shared):
+            os.symlink(shared, os.path.join(tmp, "shared"))
+        if os.path.exists(os.path.join(root, ".tools")):
+            os.symlink(os.path.realpath(os.path.join(root, ".tools")), os.path.join(copy, ".tools"))
+        for name, path, old, new, args in MUTATIONS:
+            if wanted and name not in wanted:
+                continue
+            target = os.path.join(copy, path)
+            src = open(target).read()
+            if src.count(old) != 1:
+                sys.exit(f"{name}: {path} holds {old!r} {src.count(old)} times, not once: update the mutation")
+            open(target, "w").write(src.replace(old, new))
+            try:
+                res = subprocess.run(["go", "test", "-count=1", *args], cwd=copy, capture_output=True, text=True,
+                                     timeout=900)
+                if "[build failed]" in res.stdout or "[setup failed]" in res.stdout:
+                    sys.exit(f"{name}: the mutated code does not build: fix the mutation\n{res.stdout}{res.stderr}")
+                caught = res.returncode != 0
+                detail = next((l.strip() for l in res.stdout.splitlines()
+                               if l.strip().startswith("--- FAIL")), res.stdout.strip().splitlines()[-1:] or "")
+            except subprocess.TimeoutExpired:
+                caught, detail = True, "timed out (counts as caught)"
+            finally:
+                open(target, "w").write(src)
+            print(f"{'caught ' if caught else 'ESCAPED'}  {name:10} {path}: {old!r} -> {new!r}  [{detail}]", flush=True)
+            if not caught:
+                escaped.append(name)
+    if escaped:
+        sys.exit(f"mutations no test caught: {', '.join(escaped)}")
+
+
+if __name__ == "__main__":
+    main()
