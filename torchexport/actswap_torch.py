@@ -309,8 +309,13 @@ def swap(model, directory=None):
             continue
         path = _resolve(site, modules)
         if path is None:
+            hint = ""
+            base, _, count = site["module"].rpartition("_")
+            if count.isdigit() and base in modules:
+                # The exporter names the second call of a module "<name>_1".
+                hint = f"; it looks like call {int(count) + 1} of module {base!r}: give each call its own module"
             problems.append(f"{where}: module path {site['module']!r} (scopes {site['scope']}) does not resolve "
-                            f"in {type(model).__name__}")
+                            f"in {type(model).__name__}{hint}")
             continue
         target = modules[path]
         if not _is_activation_module(target):

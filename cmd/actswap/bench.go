@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func newBenchCmd() *cobra.Command {
 	var (
 		threads, iters, warmup, batch int
 		data                          []string
@@ -115,7 +115,7 @@ whose run would not fit in the available memory is refused.`,
 	f.BoolVar(&profile, "profile", false, "time every node over --iters runs and print where the time goes, by operator and by node")
 	f.IntVar(&top, "top", 15, "with --profile: how many operators and nodes to list")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // printProfile runs the model warmup+iters times, timing each node in the last iters runs, and

@@ -359,7 +359,7 @@ func finishCalibration(w io.Writer, in string, res *calibrate.Result, opts calib
 	return gateError(rep.Gate)
 }
 
-func init() {
+func newCalibrateCmd() *cobra.Command {
 	var (
 		f        calibFlags
 		out      string
@@ -443,5 +443,5 @@ To rewrite and calibrate in one step use 'actswap rewrite MODEL --to F --calib D
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite OUT if it exists (never the input model)")
 	cmd.Flags().StringVar(&original, "original", "", "the model REWRITTEN came from: the refitted and the given parameters are then compared end to end on held-out rows (--val, --holdout), the better kept, and --max-rel-l2/--min-agreement checked")
 	addCalibTuningFlags(cmd, &f)
-	rootCmd.AddCommand(cmd)
+	return cmd
 }

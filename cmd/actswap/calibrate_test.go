@@ -9,33 +9,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/actswap/actswap/internal/testutil"
 )
 
-// executeCLI runs actswap's command tree in-process and returns what it printed. Afterwards it
-// puts the command's flags back to their defaults, since cobra keeps parsed values between runs.
+// executeCLI runs a fresh actswap command tree in-process and returns what it printed.
 func executeCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetArgs(args)
-	cmd, err := rootCmd.ExecuteC()
-	rootCmd.SetArgs(nil)
-	rootCmd.SetOut(nil)
-	rootCmd.SetErr(nil)
-	if cmd != nil {
-		cmd.Flags().VisitAll(func(f *pflag.Flag) {
-			if sv, ok := f.Value.(pflag.SliceValue); ok {
-				sv.Replace(nil)
-			} else {
-				f.Value.Set(f.DefValue)
-			}
-			f.Changed = false
-		})
-	}
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
 	return out.String(), err
 }
 

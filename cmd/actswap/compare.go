@@ -12,7 +12,7 @@ import (
 	"github.com/actswap/actswap/onnx"
 )
 
-func init() {
+func newCompareCmd() *cobra.Command {
 	var (
 		f      calibFlags
 		labels string
@@ -154,7 +154,7 @@ when none are known) and exit with status 4 when missed.
 	fl.StringVar(&f.val, "val", "", "held-out data: compared too and reported as held_out (DATA is then in_sample); the quality gate checks them")
 	fl.Float64Var(&f.holdout, "holdout", 0, "split DATA's rows as calibration did (a fraction, spread evenly) into in_sample and held_out; default: what REWRITTEN recorded when DATA is the file it was calibrated on")
 	addGateFlags(cmd, &f.gate)
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // compareResult is what compare prints: the comparison over every row of DATA (the JSON's top

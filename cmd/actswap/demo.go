@@ -19,7 +19,7 @@ import (
 // demoModel is the bundled model the demo rewrites, relative to the models folder.
 const demoModel = "digits_vit/model.onnx"
 
-func init() {
+func newDemoCmd() *cobra.Command {
 	var (
 		modelsDir, outDir, to string
 		force                 bool
@@ -41,7 +41,7 @@ The models folder is found by walking up from the working directory and from the
 	cmd.Flags().StringVar(&outDir, "out", "", "folder for the model and report (default: a new temporary folder)")
 	cmd.Flags().StringVar(&to, "to", "pwlu", "replacement: pwlu, zorro, crrelu or auto")
 	cmd.Flags().BoolVar(&force, "force", false, "replace the model and report in --out if they exist")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // findModelsDir walks up from the working directory, then from the executable, to a folder holding

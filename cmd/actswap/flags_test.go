@@ -84,3 +84,24 @@ func TestExitStatuses(t *testing.T) {
 		t.Errorf("unknown flag: exit %d, want %d\n%s", code, exitFailure, text)
 	}
 }
+
+// Each newRootCmd tree starts from the flag defaults: values parsed by one tree never leak into
+// the next, so tests need not reset flags.
+func TestRootCmdTreesAreFresh(t *testing.T) {
+	first := newRootCmd()
+	first.SetArgs([]string{"rewrite", "--to", "crrelu", "--help"})
+	first.SetOut(&strings.Builder{})
+	if err := first.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, _, err := first.Find([]string{"rewrite"}); err != nil || cmd.Flag("to").Value.String() != "crrelu" {
+		t.Fatalf("the first tree did not parse --to crrelu: %v", err)
+	}
+	second, _, err := newRootCmd().Find([]string{"rewrite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := second.Flag("to").Value.String(); got != "pwlu" || second.Flag("to").Changed {
+		t.Errorf("a new tree's rewrite --to is %q (changed %v), want the default pwlu", got, second.Flag("to").Changed)
+	}
+}

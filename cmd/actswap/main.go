@@ -15,10 +15,14 @@ import (
 // Version is set at build time with -ldflags "-X main.Version=…".
 var Version = "0.1.0-dev"
 
-var rootCmd = &cobra.Command{
-	Use:   "actswap",
-	Short: "Swap ReLU/GELU in ONNX models for Zorro, PWLU or CRReLU, calibrate, run and serve them",
-	Long: `actswap swaps the ReLU/GELU activations of ONNX models for Zorro, PWLU or CRReLU, calibrates
+// newRootCmd builds the command tree afresh. Every command keeps its flag values in its own
+// constructor's variables, so each tree starts from the defaults: main builds one, and each test
+// builds its own instead of resetting flags by hand.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "actswap",
+		Short: "Swap ReLU/GELU in ONNX models for Zorro, PWLU or CRReLU, calibrate, run and serve them",
+		Long: `actswap swaps the ReLU/GELU activations of ONNX models for Zorro, PWLU or CRReLU, calibrates
 them, compares the result with the original, and runs and serves models with its own runtime.
 
 No command overwrites an existing file without --force, and none ever writes over one of its own
@@ -29,13 +33,29 @@ Exit status:
   0  success
   1  error: bad input, bad flags or an I/O error; nothing (or nothing complete) written
   3  nothing to replace: rewrite/calibrate found no site; nothing written
-  4  a quality check failed (compare: NaN or Inf where the original is finite, or nothing
-     comparable); what was asked for is still printed or written
+  4  a quality check failed (--max-rel-l2 or --min-agreement missed; compare: NaN or Inf
+     where the original is finite, or nothing comparable); what was asked for is still
+     printed or written
   2  is never an actswap outcome: the Go runtime exits 2 when a program crashes (a panic, or
      running out of memory)`,
-	SilenceUsage:  true,
-	SilenceErrors: true,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newInspectCmd(), newRewriteCmd(), newCalibrateCmd(), newCompareCmd(), newRunCmd(),
+		newBenchCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(rootCmd.cmds...)
+	return root
 }
+
+// rootCmd collects the commands that still register themselves from init functions (serve,
+// loadgen, export-torch), for newRootCmd to add. Those are built once, so their flags keep values
+// from one tree to the next; their constructors are the next step.
+var rootCmd commandRegistry
+
+type commandRegistry struct{ cmds []*cobra.Command }
+
+// AddCommand registers commands for every tree newRootCmd builds.
+func (r *commandRegistry) AddCommand(cmds ...*cobra.Command) { r.cmds = append(r.cmds, cmds...) }
 
 // exitError carries a specific exit status (see exitcodes.go) out of a command.
 type exitError struct {
@@ -46,7 +66,7 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
-	if err := rootCmd.Execute(); err != nil {
+	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "actswap:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -24,7 +24,7 @@ type rewriteFlags struct {
 	calibOnlyGiven                 []string   // calibOnlyFlags given on the command line
 }
 
-func init() {
+func newRewriteCmd() *cobra.Command {
 	var f rewriteFlags
 	cmd := &cobra.Command{
 		Use:   "rewrite MODEL -o OUT",
@@ -63,7 +63,7 @@ means nothing was replaced and nothing was written; 4 that a quality gate (--max
 	cmd.Flags().StringVar(&f.exclude, "exclude", "", "never replace sites with a node whose name matches this regular expression")
 	cmd.Flags().BoolVar(&f.force, "force", false, "overwrite OUT if it exists (never the input model)")
 	addRewriteCalibFlags(cmd, &f.calib)
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // parseFamilyFlag accepts the lower-case family names of the command line.

@@ -23,7 +23,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func newRunCmd() *cobra.Command {
 	var (
 		data    []string
 		outDir  string
@@ -72,7 +72,7 @@ would not fit in the available memory is refused.`,
 	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines kernels may use (default: all cores)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace existing output_K.pb files in --out (never an input)")
 	cmd.Flags().IntVar(&rows, "batch-size", 256, "rows per run when streaming a single .npy or .npz")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int, force bool, batchSize int) error {
