@@ -42,6 +42,9 @@ when none are known) and exit with status 4 when missed.
 			if f.data == "" {
 				return errors.New("no data: give --data DATA")
 			}
+			if err := checkCounts(countFlag{"batch", f.batch, 1}, countFlag{"threads", f.threads, 0}); err != nil {
+				return err
+			}
 			orig, err := onnx.LoadFile(args[0])
 			if err != nil {
 				return err
