@@ -24,10 +24,9 @@ func (s SideBySide) String() string {
 		s.MedianRatio, s.Rounds, median(s.ActswapP50ms), median(s.OrtP50ms), roundAll(s.Ratios))
 }
 
-// CompareORT alternates rounds of iters runs: actswap's run function, then onnxruntime (one
-// intra-op thread) on modelPath with the same inputs. run should use one thread too for a fair
-// single-core comparison.
-func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() error, rounds, warmup, iters int) (SideBySide, error) {
+// CompareORT alternates rounds of iters runs: actswap's run function, then onnxruntime on
+// modelPath with the same inputs and threads intra-op threads, the count run's session uses.
+func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() error, threads, rounds, warmup, iters int) (SideBySide, error) {
 	if why := ortref.Unavailable(); why != "" {
 		return SideBySide{}, fmt.Errorf("onnxruntime is not available: %s", why)
 	}
@@ -39,7 +38,7 @@ func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() e
 			return r.P50ms, err
 		},
 		func() (float64, error) {
-			times, err := ortref.Bench(modelPath, inputs, warmup, iters)
+			times, err := ortref.Bench(modelPath, inputs, warmup, iters, threads)
 			return Summarize(times).P50ms, err
 		})
 	s.MedianRatio = median(s.Ratios)

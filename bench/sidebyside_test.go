@@ -40,7 +40,7 @@ func BenchmarkSideBySideORT(b *testing.B) {
 			}
 			var sbs SideBySide
 			for b.Loop() {
-				if sbs, err = CompareORT(path, inputs, run, 3, 3, 10); err != nil {
+				if sbs, err = CompareORT(path, inputs, run, 1, 3, 3, 10); err != nil {
 					b.Fatal(err)
 				}
 			}

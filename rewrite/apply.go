@@ -97,6 +97,9 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 	out := proto.Clone(m).(*onnx.ModelProto)
 	g := newGraphView(out.Graph)
 	rep.Found = findSites(g)
+	if err := checkOpsetForFunctions(m, rep.Found, opts); err != nil {
+		return nil, rep, err
+	}
 
 	names := newNameSet(out.Graph)
 	before := takeSnapshot(out.Graph)
@@ -157,6 +160,32 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 		return nil, rep, err
 	}
 	return out, rep, nil
+}
+
+// checkOpsetForFunctions refuses, before any work, a model whose default-domain opset is below
+// the lowest the ai.actswap function bodies support, when a site would be replaced; the message
+// names the upgrade path (ONNX's version converter), since the bodies cannot be written in the
+// old opset's ops.
+func checkOpsetForFunctions(m *onnx.ModelProto, sites []Site, opts Options) error {
+	replacing := false
+	for _, s := range sites {
+		if opts.skipReason(s) == "" {
+			replacing = true
+			break
+		}
+	}
+	if !replacing {
+		return nil
+	}
+	for _, o := range m.GetOpsetImport() {
+		if (o.GetDomain() == "" || o.GetDomain() == "ai.onnx") && o.GetVersion() < onnxops.MinFunctionOpset {
+			return fmt.Errorf("the model imports ai.onnx opset %d; the %s function body that lets other runtimes run the rewritten model needs opset %d or later (Where-9, IsNaN-9). "+
+				"Upgrade the model first with ONNX's version converter, e.g. "+
+				`python -c "import onnx, onnx.version_converter as vc; onnx.save(vc.convert_version(onnx.load('IN.onnx'), 17), 'OUT.onnx')"`+
+				", then rewrite OUT.onnx", o.GetVersion(), opts.To, onnxops.MinFunctionOpset)
+		}
+	}
+	return nil
 }
 
 // skipReason says why a site is left alone ("" to replace it).

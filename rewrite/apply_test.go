@@ -196,6 +196,19 @@ func TestIRVersionNeverLowered(t *testing.T) {
 	}
 }
 
+func TestOpsetBelow9NamesTheUpgradePath(t *testing.T) {
+	m, _ := twoActivations()
+	m.OpsetImport[0].Version = proto.Int64(6)
+	_, _, err := Apply(m, Options{To: onnxops.FamilyPWLU})
+	if err == nil || !strings.Contains(err.Error(), "opset 6") || !strings.Contains(err.Error(), "version_converter") {
+		t.Fatalf("error %v, want one naming opset 6 and ONNX's version converter", err)
+	}
+	// Nothing to replace: no error, the model comes back as it was.
+	if _, rep, err := Apply(m, Options{To: onnxops.FamilyPWLU, Match: []Kind{}}); err != nil || len(rep.Replaced) != 0 {
+		t.Fatalf("with no site selected: %v, %d replaced", err, len(rep.Replaced))
+	}
+}
+
 func TestRewriteTwiceRecordsBoth(t *testing.T) {
 	m, _ := twoActivations()
 	once, _, err := Apply(m, Options{To: onnxops.FamilyCRReLU, Match: []Kind{KindReLU}, Version: "v1"})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"text/tabwriter"
 	"time"
 
@@ -30,13 +31,18 @@ func newBenchCmd() *cobra.Command {
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
 dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node, installed
 by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
-ratio is reported: compare with --threads 1, as onnxruntime runs with one intra-op thread.
+ratio is reported; onnxruntime gets as many intra-op threads as actswap (--threads, 0: all cores).
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
 the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
 inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
 whose run would not fit in the available memory is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			err := checkCounts(countFlag{"threads", threads, 0}, countFlag{"iters", iters, 1}, countFlag{"warmup", warmup, 0},
+				countFlag{"batch", batch, 1}, countFlag{"rounds", rounds, 1}, countFlag{"top", top, 1})
+			if err != nil {
+				return err
+			}
 			m, err := onnx.LoadFile(args[0])
 			if err != nil {
 				return err
@@ -54,9 +60,6 @@ whose run would not fit in the available memory is refused.`,
 				}
 			}
 			if len(data) == 0 {
-				if batch < 1 {
-					return fmt.Errorf("--batch %d: want at least 1", batch)
-				}
 				probe := func(n int) (map[string]*tensor.Tensor, error) { return bench.SyntheticInputs(s.Inputs(), n, 1) }
 				if err := guardMemory(s, fmt.Sprintf("%s with --batch %d", args[0], batch), batch, probe); err != nil {
 					return err
@@ -76,7 +79,13 @@ whose run would not fit in the available memory is refused.`,
 				return benchAgainst(cmd, args[0], against, threads, run, inputs, rounds, warmup, iters, asJSON)
 			}
 			if withORT {
-				sbs, err := bench.CompareORT(args[0], inputs, run, rounds, warmup, iters)
+				// The same thread count on both sides: --threads 0 means every core to actswap, so
+				// onnxruntime gets as many.
+				ortThreads := threads
+				if ortThreads <= 0 {
+					ortThreads = goruntime.GOMAXPROCS(0)
+				}
+				sbs, err := bench.CompareORT(args[0], inputs, run, ortThreads, rounds, warmup, iters)
 				if err != nil {
 					return err
 				}

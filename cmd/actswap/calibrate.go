@@ -162,11 +162,8 @@ func (f calibFlags) options() (calibrate.Options, error) {
 	if f.pwluPoints < 1 || f.pwluPoints > calibrate.MaxPWLUPoints {
 		return calibrate.Options{}, fmt.Errorf("--pwlu-points %d: want 1 to %d", f.pwluPoints, calibrate.MaxPWLUPoints)
 	}
-	if f.batch < 1 {
-		return calibrate.Options{}, fmt.Errorf("--batch %d: want at least 1 row", f.batch)
-	}
-	if f.threads < 0 {
-		return calibrate.Options{}, fmt.Errorf("--threads %d: want 0 (all cores) or more", f.threads)
+	if err := checkCounts(countFlag{"batch", f.batch, 1}, countFlag{"threads", f.threads, 0}); err != nil {
+		return calibrate.Options{}, err
 	}
 	return calibrate.Options{
 		Fit:        calibrate.FitOptions{Objective: obj, PWLUPoints: f.pwluPoints},

@@ -105,3 +105,29 @@ func TestRootCmdTreesAreFresh(t *testing.T) {
 		t.Errorf("a new tree's rewrite --to is %q (changed %v), want the default pwlu", got, second.Flag("to").Changed)
 	}
 }
+
+// Count flags below their minimum are refused, not read as a default, an empty result or a crash
+// (bench --top -1 --profile panicked; --rounds 0 printed a ratio of 0 over 0 rounds).
+func TestCountFlagsRefused(t *testing.T) {
+	model := bundled(t, "digits_cnn", "model.onnx")
+	data := bundled(t, "digits_data", "test_x.npy")
+	out := filepath.Join(t.TempDir(), "out")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", model, "--profile", "--top", "-1"}, "--top -1: want at least 1"},
+		{[]string{"bench", model, "--against", model, "--rounds", "0"}, "--rounds 0: want at least 1"},
+		{[]string{"bench", model, "--warmup", "-1"}, "--warmup -1: want at least 0"},
+		{[]string{"bench", model, "--threads", "-2"}, "--threads -2: want at least 0"},
+		{[]string{"run", model, "--data", data, "--out", out, "--threads", "-3"}, "--threads -3: want at least 0"},
+		{[]string{"run", model, "--data", data, "--out", out, "--batch-size", "0"}, "--batch-size 0: want at least 1"},
+		{[]string{"compare", model, model, "--data", data, "--batch", "0"}, "--batch 0: want at least 1"},
+		{[]string{"calibrate", model, "--data", data, "-o", out, "--threads", "-1"}, "--threads -1: want at least 0"},
+	} {
+		text, code := runBinary(t, c.args...)
+		if code != exitFailure || !strings.Contains(text, c.want) {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, code, exitFailure, c.want, text)
+		}
+	}
+}

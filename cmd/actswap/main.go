@@ -57,6 +57,23 @@ type commandRegistry struct{ cmds []*cobra.Command }
 // AddCommand registers commands for every tree newRootCmd builds.
 func (r *commandRegistry) AddCommand(cmds ...*cobra.Command) { r.cmds = append(r.cmds, cmds...) }
 
+// countFlag is an integer flag and the least value it accepts.
+type countFlag struct {
+	name       string
+	value, min int
+}
+
+// checkCounts refuses count flags below their minimum: such values would otherwise silently
+// mean a default, print a result of nothing, or crash.
+func checkCounts(flags ...countFlag) error {
+	for _, f := range flags {
+		if f.value < f.min {
+			return fmt.Errorf("--%s %d: want at least %d", f.name, f.value, f.min)
+		}
+	}
+	return nil
+}
+
 // exitError carries a specific exit status (see exitcodes.go) out of a command.
 type exitError struct {
 	code int

@@ -76,8 +76,8 @@ would not fit in the available memory is refused.`,
 }
 
 func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string, threads int, force bool, batchSize int) error {
-	if batchSize < 1 {
-		return fmt.Errorf("--batch-size %d: want at least 1 row", batchSize)
+	if err := checkCounts(countFlag{"batch-size", batchSize, 1}, countFlag{"threads", threads, 0}); err != nil {
+		return err
 	}
 	m, err := onnx.LoadFile(modelPath)
 	if err != nil {

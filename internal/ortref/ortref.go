@@ -102,10 +102,11 @@ func Run(modelPath string, inputs map[string]*tensor.Tensor) (map[string]*tensor
 	return readOutputs(dir)
 }
 
-// Bench runs the model in onnxruntime (one intra-op thread) warmup times untimed, then iters
-// times, and returns each timed run's milliseconds as onnxruntime-node measured them.
-func Bench(modelPath string, inputs map[string]*tensor.Tensor, warmup, iters int) ([]float64, error) {
-	dir, err := invoke(modelPath, inputs, fmt.Sprintf("%d,%d", warmup, iters))
+// Bench runs the model in onnxruntime with threads intra-op threads (≥ 1) warmup times
+// untimed, then iters times, and returns each timed run's milliseconds as onnxruntime-node
+// measured them.
+func Bench(modelPath string, inputs map[string]*tensor.Tensor, warmup, iters, threads int) ([]float64, error) {
+	dir, err := invoke(modelPath, inputs, fmt.Sprintf("%d,%d,%d", warmup, iters, max(threads, 1)))
 	if err != nil {
 		return nil, err
 	}

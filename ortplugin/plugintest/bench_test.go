@@ -25,7 +25,7 @@ import (
 //
 //	ACTSWAP_PLUGIN_BENCH=7 go test -run TestSideBySide -v ./ortplugin/plugintest
 //
-// (the value is the number of rounds; each round times every variant for ~0.3 s).
+// (the value is the number of rounds; a round is 7 interleaved runs of each variant).
 func TestSideBySide(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("ACTSWAP_PLUGIN_BENCH"))
 	if rounds <= 0 {
@@ -68,37 +68,46 @@ func TestSideBySide(t *testing.T) {
 			return s
 		}
 		variants := []*ortc.Session{open(origPath, ortc.Options{}), open(path, ortc.Options{CustomOpsLibrary: plugin}), open(path, ortc.Options{})}
-		times := make([][]float64, len(variants))
+		// Rounds of interleaved single runs (original, plugin, bodies, original, …): each
+		// ratio is the median over rounds of median-run-time ratios, so a burst of load on the
+		// shared machine hits every variant alike.
+		for _, s := range variants {
+			if _, err := s.Run(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const perRound = 7
+		ratios := make([][]float64, len(variants))
+		var origTimes []float64
 		for r := 0; r < rounds; r++ {
-			for v, s := range variants {
-				times[v] = append(times[v], timeRun(t, s, in))
+			times := make([][]float64, len(variants))
+			for i := 0; i < perRound; i++ {
+				for v, s := range variants {
+					times[v] = append(times[v], timeRun(t, s, in))
+				}
 			}
-		}
-		med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
-		ratio := func(v int) float64 {
-			rs := make([]float64, rounds)
-			for r := range rs {
-				rs[r] = times[v][r] / times[0][r]
+			for v := range variants {
+				ratios[v] = append(ratios[v], median(times[v])/median(times[0]))
 			}
-			return med(rs)
+			origTimes = append(origTimes, median(times[0]))
 		}
-		t.Logf("%s → %s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d alternating rounds, 1 thread)",
-			j.model, j.fam, med(times[0])*1e3, ratio(1), ratio(2), rounds)
+		t.Logf("%s → %s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
+			j.model, j.fam, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
 }
 
-// timeRun is the mean seconds per Run over ~0.3 s after one warm-up run.
+// timeRun is the seconds one Run takes.
 func timeRun(t *testing.T, s *ortc.Session, in map[string]*tensor.Tensor) float64 {
+	start := time.Now()
 	if _, err := s.Run(in); err != nil {
 		t.Fatal(err)
 	}
-	n, start := 0, time.Now()
-	for time.Since(start) < 300*time.Millisecond {
-		if _, err := s.Run(in); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	return time.Since(start).Seconds() / float64(n)
+	return time.Since(start).Seconds()
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

@@ -39,12 +39,14 @@ async function main() {
   const specs = JSON.parse(fs.readFileSync(path.join(ioDir, 'inputs.json'), 'utf8'));
   const feeds = {};
   for (const s of specs) feeds[s.name] = readTensor(s);
+  // benchSpec is "warmup,iters[,threads]": the intra-op thread count matches the other side's.
+  const threads = benchSpec ? (Number(benchSpec.split(',')[2]) || 1) : 1;
   const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
   });
   const results = await session.run(feeds);
   if (benchSpec) {
-    const [warmup, iters] = benchSpec.split(',').map(Number);
+    const [warmup, iters] = benchSpec.split(',').map(Number); // threads: see above
     for (let i = 0; i < warmup; i++) await session.run(feeds);
     const times = [];
     for (let i = 0; i < iters; i++) {
