@@ -182,8 +182,10 @@ const provenanceKey = "actswap.calibration"
 // Provenance says which rows a calibrated model's parameters were fitted on: the rows of the file
 // named Data (base name) that HeldOut does not hold out (every row when HeldOut is nil).
 type Provenance struct {
-	Data    string   `json:"data"`
+	Data    string   `json:"data,omitempty"`
 	HeldOut *HoldOut `json:"held_out,omitempty"`
+	// Uncalibrated, for a rewrite without data, says what its default parameters assume.
+	Uncalibrated string `json:"uncalibrated,omitempty"`
 }
 
 // SetProvenance records p in m's metadata, replacing an earlier record.

@@ -447,9 +447,15 @@ func TestDeadlinesAndCancellations(t *testing.T) {
 	body := []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`)
 
 	start := time.Now()
-	code, answer, _ := post(t, url, body, nil)
-	if code != http.StatusGatewayTimeout || time.Since(start) > 3*time.Second {
-		t.Errorf("past the request timeout: %d %s after %v, want 504 after ~300ms", code, answer, time.Since(start))
+	impatient := &http.Client{Timeout: 10 * time.Second} // without a server deadline the model never returns
+	if resp, err := impatient.Post(url, "application/json", bytes.NewReader(body)); err != nil {
+		t.Errorf("past the request timeout: %v after %v, want 504 after ~300ms", err, time.Since(start))
+	} else {
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGatewayTimeout || time.Since(start) > 5*time.Second {
+			t.Errorf("past the request timeout: %d %s after %v, want 504 after ~300ms", resp.StatusCode, answer, time.Since(start))
+		}
 	}
 	<-stopped
 
@@ -573,5 +579,32 @@ func TestDrainTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %v past a 300ms deadline", d)
+	}
+}
+
+// An answer that cannot be written in --write-timeout is counted and logged as dropped, never
+// as a 200.
+func TestDroppedAnswerCounted(t *testing.T) {
+	path := twoOutputModel(t)
+	srv := startServer(t, Options{WriteTimeout: time.Nanosecond}, ModelSpec{Name: "two", Version: "1", Path: path})
+	x := tensor.Zeros(tensor.Float32, []int{1, 4}) // an answer small enough to sit in a write buffer
+	resp, err := http.Post("http://"+srv.Addr()+"/v2/models/two/infer", "application/json", bytes.NewReader(inferBody("x", x, "FP32")))
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Errorf("an answer past its write deadline arrived whole")
+	}
+	waitFor(t, "the dropped answer counted", func() bool {
+		return metricValue(t, srv, `actswap_request_cancellations_total{model="two",protocol="http",reason="write_failed",version="1"}`) == 1
+	})
+	for series, want := range map[string]float64{
+		`actswap_requests_total{model="two",protocol="http",status="dropped",version="1"}`: 1,
+		`actswap_requests_total{model="two",protocol="http",status="200",version="1"}`:     0,
+	} {
+		if got := metricValue(t, srv, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 }

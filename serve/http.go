@@ -189,8 +189,8 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 	defer cancel()
 	// Deadlines per request instead of the server's: the upload gets ReadTimeout (a stalled
-	// one is answered 408), the answer RequestTimeout to be computed and WriteTimeout more to
-	// be written, so a response is never cut off without being logged and counted.
+	// one is answered 408), the answer RequestTimeout to be computed and WriteTimeout to be
+	// written once it is, so a response is never cut off without being logged and counted.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(start.Add(s.opts.ReadTimeout))
 	_ = rc.SetWriteDeadline(start.Add(s.opts.RequestTimeout + s.opts.WriteTimeout))
@@ -203,6 +203,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	case outcome == outcomeCanceled:
 		s.log.Info("infer canceled: client went away", "model", m.Name, "version", m.Version, "duration", time.Since(start))
 	case err != nil:
+		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 		writeError(w, err)
 		s.log.Info("infer failed", "model", m.Name, "version", m.Version, "status", outcome, "error", err)
 	}
@@ -291,6 +292,8 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 		anyBinary = anyBinary || binary[i]
 	}
 	resp := restResponse{model: m, id: req.id, names: names, outputs: outs, binary: binary}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)) // the answer's own allowance
 	if !anyBinary {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
@@ -301,7 +304,7 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("%w: %w", errWriteFailed, err)
 		}
-		return nil
+		return flushAnswer(rc)
 	}
 	// The binary extension needs the JSON part's length in a header, so that part is built
 	// first; it holds data only for outputs asked for as JSON.
@@ -319,6 +322,15 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 				return fmt.Errorf("%w: %w", errWriteFailed, err)
 			}
 		}
+	}
+	return flushAnswer(rc)
+}
+
+// flushAnswer pushes the answer's last buffered bytes out now, so a failed delivery is seen
+// (and counted) here rather than lost after the handler returns.
+func flushAnswer(rc *http.ResponseController) error {
+	if err := rc.Flush(); err != nil {
+		return fmt.Errorf("%w: %w", errWriteFailed, err)
 	}
 	return nil
 }

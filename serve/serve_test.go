@@ -244,7 +244,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 		t.Fatalf("ServerMetadata: %v %v", r, err)
 	}
 	md, err := c.ModelMetadata(ctx, &v2pb.ModelMetadataRequest{Name: "digits"})
-	if err != nil || len(md.Inputs) != 1 || md.Inputs[0].Shape[0] != -1 {
+	if err != nil || len(md.Inputs) != 1 || md.Inputs[0].Shape[0] != -1 || len(md.Outputs) != 1 {
 		t.Fatalf("ModelMetadata: %v %v", md, err)
 	}
 	first := tensor.SliceRows(x, 0, 2)
@@ -256,9 +256,16 @@ func TestGRPCEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An answer with no outputs, or raw contents of another length, must not pass.
+	if len(resp.Outputs) != len(want) || len(resp.RawOutputContents) != len(want) {
+		t.Fatalf("gRPC answer has %d outputs and %d raw contents, want %d", len(resp.Outputs), len(resp.RawOutputContents), len(want))
+	}
 	for i, o := range resp.Outputs {
 		ref := want[o.Name].F32()
 		raw := resp.RawOutputContents[i]
+		if len(raw) != 4*len(ref) {
+			t.Fatalf("grpc output %s: %d raw bytes, want %d", o.Name, len(raw), 4*len(ref))
+		}
 		for j, v := range ref {
 			if g := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); g != v {
 				t.Fatalf("grpc output %s[%d] = %g, want %g", o.Name, j, g, v)

@@ -318,5 +318,13 @@ func TestUncalibratedRewriteSaysSo(t *testing.T) {
 		if strings.Contains(text, "N(0, 1)") != c.note {
 			t.Errorf("%s: notice shown %v, want %v:\n%s", c.model, !c.note, c.note, text)
 		}
+		// compare reads the notice from the model.
+		text, err = executeCLI(t, "compare", bundled(t, c.model, "model.onnx"), filepath.Join(dir, c.model+".onnx"), "--data", bundled(t, "digits_data", "test_x.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, "N(0, 1)") != c.note {
+			t.Errorf("compare %s: notice shown %v, want %v:\n%s", c.model, !c.note, c.note, text)
+		}
 	}
 }

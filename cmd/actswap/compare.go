@@ -74,6 +74,9 @@ when none are known) and exit with status 4 when missed.
 				return err
 			}
 			res := compareResult{}
+			if prov, ok, err := calibrate.ProvenanceOf(rewritten); err == nil && ok {
+				res.Notice = prov.Uncalibrated
+			}
 			if rule != nil {
 				res.Comparison, res.InSample, res.HeldOut, err = calibrate.CompareSplit(orig, rewritten, data, lab, f.threads, *rule)
 				res.Split = rule.Describe(f.data)
@@ -127,6 +130,9 @@ when none are known) and exit with status 4 when missed.
 					fmt.Fprint(w, "\nheld out (rows the fits never saw):")
 					res.HeldOut.WriteText(w)
 				}
+				if res.Notice != "" {
+					fmt.Fprintf(w, "\nnote: %s\n", res.Notice)
+				}
 				for i, c := range res.Gate {
 					if i == 0 {
 						fmt.Fprintln(w, "\nquality gate:")
@@ -166,6 +172,7 @@ when none are known) and exit with status 4 when missed.
 type compareResult struct {
 	*calibrate.Comparison
 	Split    string                `json:"split,omitempty"`
+	Notice   string                `json:"notice,omitempty"` // what REWRITTEN's parameters assume
 	InSample *calibrate.Comparison `json:"in_sample,omitempty"`
 	HeldOut  *calibrate.Comparison `json:"held_out,omitempty"`
 	Gate     []calibrate.GateCheck `json:"gate,omitempty"`
@@ -188,7 +195,7 @@ func compareSplitRule(cmd *cobra.Command, rewritten *onnx.ModelProto, f calibFla
 	}
 	prov, ok, err := calibrate.ProvenanceOf(rewritten)
 	switch {
-	case err != nil || !ok || f.val != "":
+	case err != nil || !ok || f.val != "" || prov.Data == "":
 		return nil, "", err
 	case prov.Data != filepath.Base(f.data):
 		return nil, "held_out", nil

@@ -150,11 +150,18 @@ func runRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if len(rep.Replaced) == 0 {
 		return &exitError{code: exitNothingToDo, err: fmt.Errorf("none of the %d activation sites in %s was replaced; nothing written", len(rep.Found), in)}
 	}
+	gaussian := assumesGaussianInputs(rep)
+	if gaussian {
+		// Recorded in the model too, so that `actswap compare` can say it.
+		if err := calibrate.SetProvenance(out, calibrate.Provenance{Uncalibrated: calibrate.UncalibratedNotice}); err != nil {
+			return err
+		}
+	}
 	if err := onnx.SaveFile(out, f.out, onnx.RefuseOverwrite(in)); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "wrote         %s (%d %s node(s), ir_version %d)\n", f.out, len(rep.Replaced), rep.To, out.GetIrVersion())
-	if assumesGaussianInputs(rep) {
+	if gaussian {
 		fmt.Fprintf(w, "note          %s\n", calibrate.UncalibratedNotice)
 	}
 	return nil
