@@ -48,7 +48,7 @@ func Summarize(m *ModelProto) Summary {
 		Functions:    []string{},
 	}
 	for _, o := range m.GetOpsetImport() {
-		s.Opsets[canonicalDomain(o.GetDomain())] = o.GetVersion()
+		s.Opsets[CanonicalDomain(o.GetDomain())] = o.GetVersion()
 	}
 	isInit := map[string]bool{}
 	for _, t := range g.GetInitializer() {
@@ -79,18 +79,10 @@ func Summarize(m *ModelProto) Summary {
 // OpKey names an op the way summaries and op tables do: the bare op type in the default domain,
 // "domain:Op" elsewhere.
 func OpKey(domain, opType string) string {
-	if d := canonicalDomain(domain); d != "" {
+	if d := CanonicalDomain(domain); d != "" {
 		return d + ":" + opType
 	}
 	return opType
-}
-
-// canonicalDomain maps "ai.onnx", the default domain's long name, to "".
-func canonicalDomain(d string) string {
-	if d == "ai.onnx" {
-		return ""
-	}
-	return d
 }
 
 // SortedOps returns the keys of op counts, most frequent first, then by name.

@@ -23,8 +23,8 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 	opset := 0
 	imported := false
 	for _, o := range m.OpsetImport {
-		switch o.GetDomain() {
-		case "", "ai.onnx":
+		switch onnx.CanonicalDomain(o.GetDomain()) {
+		case "":
 			opset = int(o.GetVersion())
 		case Domain:
 			if o.GetVersion() != Version {

@@ -178,7 +178,7 @@ func checkOpsetForFunctions(m *onnx.ModelProto, sites []Site, opts Options) erro
 		return nil
 	}
 	for _, o := range m.GetOpsetImport() {
-		if (o.GetDomain() == "" || o.GetDomain() == "ai.onnx") && o.GetVersion() < onnxops.MinFunctionOpset {
+		if onnx.IsDefaultDomain(o.GetDomain()) && o.GetVersion() < onnxops.MinFunctionOpset {
 			return fmt.Errorf("the model imports ai.onnx opset %d; the %s function body that lets other runtimes run the rewritten model needs opset %d or later (Where-9, IsNaN-9). "+
 				"Upgrade the model first with ONNX's version converter, e.g. "+
 				`python -c "import onnx, onnx.version_converter as vc; onnx.save(vc.convert_version(onnx.load('IN.onnx'), 17), 'OUT.onnx')"`+

@@ -153,4 +153,4 @@ func subgraphFreeValues(g *onnx.GraphProto) []string {
 }
 
 // isStandardDomain reports whether a node's domain is the default ONNX operator set.
-func isStandardDomain(d string) bool { return d == "" || d == "ai.onnx" }
+func isStandardDomain(d string) bool { return onnx.IsDefaultDomain(d) }

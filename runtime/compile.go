@@ -103,10 +103,7 @@ type compiler struct {
 }
 
 func functionKey(domain, name, overload string) string {
-	if domain == "ai.onnx" {
-		domain = ""
-	}
-	return domain + "\x00" + name + "\x00" + overload
+	return onnx.CanonicalDomain(domain) + "\x00" + name + "\x00" + overload
 }
 
 // opsetMap merges opset imports over base (the enclosing map, for function bodies).
@@ -117,10 +114,7 @@ func opsetMap(imports []*onnx.OperatorSetIdProto, base map[string]int) (map[stri
 	}
 	seen := map[string]bool{}
 	for _, o := range imports {
-		d := o.GetDomain()
-		if d == "ai.onnx" {
-			d = ""
-		}
+		d := onnx.CanonicalDomain(o.GetDomain())
 		if seen[d] && m[d] != int(o.GetVersion()) {
 			return nil, fmt.Errorf("opset_import lists domain %q twice, with versions %d and %d", d, m[d], o.GetVersion())
 		}
@@ -338,10 +332,7 @@ type UnsupportedOpError struct {
 }
 
 func (e *UnsupportedOpError) Error() string {
-	domain := e.Domain
-	if domain == "" {
-		domain = "ai.onnx"
-	}
+	domain := onnx.DomainDisplayName(e.Domain)
 	if e.OtherVersions {
 		return fmt.Sprintf("node %q (%s): op %s of domain %s has no kernel for opset version %d (only for later versions)", e.Node, e.OpType, e.OpType, domain, e.Version)
 	}
@@ -350,17 +341,10 @@ func (e *UnsupportedOpError) Error() string {
 
 // buildKernel looks up and runs the node's kernel factory.
 func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (err error) {
-	domain := p.proto.GetDomain()
-	if domain == "ai.onnx" {
-		domain = ""
-	}
+	domain := onnx.CanonicalDomain(p.proto.GetDomain())
 	version, imported := p.opsets[domain]
 	if !imported {
-		shown := domain
-		if shown == "" {
-			shown = "ai.onnx"
-		}
-		return nodeError(p.proto, "domain %q is not in the model's opset_import", shown)
+		return nodeError(p.proto, "domain %q is not in the model's opset_import", onnx.DomainDisplayName(domain))
 	}
 	factory, ok := ops.Lookup(domain, p.proto.GetOpType(), version)
 	if !ok {

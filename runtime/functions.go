@@ -46,10 +46,7 @@ func (c *compiler) expand(protos []*onnx.NodeProto, opsets map[string]int, depth
 }
 
 func hasKernel(p *onnx.NodeProto, opsets map[string]int) bool {
-	domain := p.GetDomain()
-	if domain == "ai.onnx" {
-		domain = ""
-	}
+	domain := onnx.CanonicalDomain(p.GetDomain())
 	v, ok := opsets[domain]
 	if !ok {
 		return false

@@ -175,7 +175,7 @@ func (o *optimizer) singleOutput(i int) (int, bool) {
 // isOp reports whether node i is the standard op opType.
 func (o *optimizer) isOp(i int, opType string) bool {
 	n := o.g.nodes[i]
-	return n.opType == opType && n.proto != nil && (n.proto.GetDomain() == "" || n.proto.GetDomain() == "ai.onnx")
+	return n.opType == opType && n.proto != nil && onnx.IsDefaultDomain(n.proto.GetDomain())
 }
 
 // constInput returns node i's input j when it is a constant.

@@ -1,6 +1,9 @@
 package runtime
 
-import "github.com/actswap/actswap/runtime/ops"
+import (
+	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime/ops"
+)
 
 // fuseExpandDepthwise joins a 1×1 convolution (activation fused or not) to the depthwise
 // convolution that is its only reader — the expansion and depthwise steps of MobileNetV2 and
@@ -34,7 +37,7 @@ func fuseExpandDepthwise(o *optimizer) int {
 // isConvNode reports whether n is an ONNX Conv (its activation possibly fused) with X, W and
 // at most a bias.
 func isConvNode(n *node) bool {
-	return n.proto != nil && n.proto.GetOpType() == "Conv" && (n.proto.GetDomain() == "" || n.proto.GetDomain() == "ai.onnx") &&
+	return n.proto != nil && n.proto.GetOpType() == "Conv" && onnx.IsDefaultDomain(n.proto.GetDomain()) &&
 		len(n.inputs) >= 2 && len(n.inputs) <= 3
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -101,7 +102,7 @@ func cacheShapes(g *graph) (int, *shapeCache) {
 		if n.proto != nil {
 			domain = n.proto.GetDomain()
 		}
-		standard := domain == "" || domain == "ai.onnx"
+		standard := onnx.IsDefaultDomain(domain)
 		allKnown, anyDerived, allStatic := true, false, true
 		for _, s := range n.inputs {
 			allKnown = allKnown && known(s)

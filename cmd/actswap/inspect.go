@@ -70,11 +70,7 @@ func printSummary(w io.Writer, path string, s onnx.Summary) error {
 	fmt.Fprintf(&b, "producer      %s\n", inspectOrNone(s.Producer))
 	var opsets []string
 	for _, d := range inspectSortedKeys(s.Opsets) {
-		name := d
-		if d == "" {
-			name = "ai.onnx"
-		}
-		opsets = append(opsets, fmt.Sprintf("%s %d", name, s.Opsets[d]))
+		opsets = append(opsets, fmt.Sprintf("%s %d", onnx.DomainDisplayName(d), s.Opsets[d]))
 	}
 	fmt.Fprintf(&b, "opsets        %s\n", inspectOrNone(strings.Join(opsets, ", ")))
 	for _, side := range []struct {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -46,10 +47,7 @@ var (
 )
 
 func key(domain, opType string) string {
-	if domain == "ai.onnx" {
-		domain = ""
-	}
-	return domain + "\x00" + opType
+	return onnx.CanonicalDomain(domain) + "\x00" + opType
 }
 
 // Register adds a kernel for (domain, opType) valid from opset version since until the next
