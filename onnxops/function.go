@@ -19,6 +19,24 @@ const MinFunctionOpset = 9
 // with default values (FunctionProto.attribute_proto) arrived in IR 9.
 const MinIRVersion = 9
 
+// RequiredIRVersion is the IR version a model carrying the model-local functions fs needs: 8 for
+// model-local functions, 9 once one declares attributes with defaults (attribute_proto), 10 once
+// one has an overload; 0 when fs is empty. It is the one statement of that policy: AttachFunctions
+// applies it, and so does every caller that adds functions.
+func RequiredIRVersion(fs []*onnx.FunctionProto) int64 {
+	need := int64(0)
+	for _, f := range fs {
+		need = max(need, 8)
+		if len(f.GetAttributeProto()) > 0 {
+			need = max(need, 9)
+		}
+		if f.GetOverload() != "" {
+			need = max(need, 10)
+		}
+	}
+	return need
+}
+
 // Function returns the model-local function that defines fam in standard ONNX ops (opset
 // FunctionOpset), so that onnxruntime and other runtimes can run a rewritten model. Its inputs
 // and output are named as in OPS.md, it declares attribute axis (default 1) and, for Zorro, gate

@@ -10,7 +10,7 @@ import (
 
 // AttachFunctions makes m self-describing for the given operators: it imports ai.actswap at
 // Version, adds the model-local function of each family that m does not have yet, and raises
-// m.ir_version to MinIRVersion if it is lower. onnxruntime inlines functions at the model's own
+// m.ir_version to MinIRVersion, or RequiredIRVersion of its functions, if it is lower. onnxruntime inlines functions at the model's own
 // default-domain opset, so the bodies import that version: from opset 15 on they are generic
 // (CastLike); from MinFunctionOpset (9) to 14 they are typed for the element type of the family's
 // parameter initializers in m's graph, which must then agree (below 13 in the legacy form of
@@ -66,8 +66,8 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 		m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String(Domain), Version: proto.Int64(Version)})
 	}
 	m.Functions = append(m.Functions, funcs...)
-	if m.GetIrVersion() < MinIRVersion {
-		m.IrVersion = proto.Int64(MinIRVersion)
+	if need := max(MinIRVersion, RequiredIRVersion(m.Functions)); m.GetIrVersion() < need {
+		m.IrVersion = proto.Int64(need)
 	}
 	return nil
 }

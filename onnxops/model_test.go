@@ -63,3 +63,25 @@ func TestNewNodeProto(t *testing.T) {
 		t.Error("CRReLU with gate: no error")
 	}
 }
+
+// TestRequiredIRVersion pins the IR-version policy for model-local functions (onnx.proto: functions
+// arrived in IR 8, attribute_proto in 9, overload in 10).
+func TestRequiredIRVersion(t *testing.T) {
+	t.Parallel()
+	plain := &onnx.FunctionProto{Name: proto.String("f")}
+	withAttr := &onnx.FunctionProto{Name: proto.String("g"), AttributeProto: []*onnx.AttributeProto{{Name: proto.String("a")}}}
+	overloaded := &onnx.FunctionProto{Name: proto.String("h"), Overload: proto.String("v2")}
+	for _, c := range []struct {
+		fs   []*onnx.FunctionProto
+		want int64
+	}{
+		{nil, 0},
+		{[]*onnx.FunctionProto{plain}, 8},
+		{[]*onnx.FunctionProto{plain, withAttr}, 9},
+		{[]*onnx.FunctionProto{overloaded, plain}, 10},
+	} {
+		if got := RequiredIRVersion(c.fs); got != c.want {
+			t.Errorf("RequiredIRVersion(%d functions) = %d, want %d", len(c.fs), got, c.want)
+		}
+	}
+}

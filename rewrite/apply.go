@@ -75,8 +75,6 @@ func (r Report) FoundByPattern() map[string]int {
 const (
 	metaVersionKey = "actswap.version"
 	metaRewriteKey = "actswap.rewrite"
-	// minIRForFunctions: model-local functions need IR 8, attribute_proto 9, overload 10.
-	minIRForFunctions = 8
 )
 
 // Apply rewrites a clone of m: each selected, safe site becomes one ai.actswap node of family
@@ -262,29 +260,10 @@ func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, n
 	return append(nodes, node), inits, nil
 }
 
-// addOperatorSet imports ai.actswap and attaches the family's model-local function body
-// (onnxops.AttachFunctions), raising ir_version only as far as the function needs: 8 for
-// model-local functions, 9 when it declares attributes with defaults, 10 for an overload.
+// addOperatorSet imports ai.actswap and attaches the family's model-local function body; the
+// IR-version policy (onnxops.RequiredIRVersion) is applied there.
 func addOperatorSet(m *onnx.ModelProto, fam onnxops.Family) error {
-	if err := onnxops.AttachFunctions(m, fam); err != nil {
-		return err
-	}
-	need := int64(minIRForFunctions)
-	for _, f := range m.GetFunctions() {
-		if f.GetDomain() != onnxops.Domain {
-			continue
-		}
-		if len(f.GetAttributeProto()) > 0 {
-			need = max(need, 9)
-		}
-		if f.GetOverload() != "" {
-			need = max(need, 10)
-		}
-	}
-	if m.GetIrVersion() < need {
-		m.IrVersion = proto.Int64(need)
-	}
-	return nil
+	return onnxops.AttachFunctions(m, fam)
 }
 
 // rewriteRecord is one run of Apply as recorded in metadata "actswap.rewrite".
