@@ -372,7 +372,7 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = nodeError(p.proto, "kernel factory panicked: %v", r)
+			err = fmt.Errorf("node %q (%s): kernel factory panicked: %w", nodeLabel(p.proto), p.proto.GetOpType(), newPanicError(r))
 		}
 	}()
 	k, err := factory(on)

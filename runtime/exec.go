@@ -237,7 +237,7 @@ func (g *graph) outerLookup(vals []*tensor.Tensor, ctx *ops.Context) func(string
 func runKernel(n *node, ctx *ops.Context, inputs []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			outs, err = nil, fmt.Errorf("node %q (%s): kernel panicked: %v", n.label, n.opType, r)
+			outs, err = nil, fmt.Errorf("node %q (%s): kernel panicked: %w", n.label, n.opType, newPanicError(r))
 		}
 	}()
 	outs, err = n.kernel.Run(ctx, inputs)

@@ -101,7 +101,7 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("compiling model: internal error: %v", r)
+			s, err = nil, fmt.Errorf("compiling model: internal error: %w", newPanicError(r))
 		}
 	}()
 	c := &compiler{
@@ -166,7 +166,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (
 func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			result, err = nil, fmt.Errorf("run: internal error: %v", r)
+			result, err = nil, fmt.Errorf("run: internal error: %w", newPanicError(r))
 		}
 	}()
 	g, err := s.graphFor(outputNames)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,6 +313,20 @@ func TestSessionRecoversKernelPanic(t *testing.T) {
 		_, err = s.Run(map[string]*tensor.Tensor{"x": f32([]int{2}, 1, 2)})
 		if err == nil || !strings.Contains(err.Error(), `node "boom" (`+op+`): kernel panicked`) {
 			t.Errorf("%s: err = %v", op, err)
+		}
+		// The error keeps the stack and, for a runtime error, the chain to it.
+		var pe *PanicError
+		if !errors.As(err, &pe) || !strings.Contains(string(pe.Stack), "goroutine") {
+			t.Errorf("%s: no PanicError with a stack in %v", op, err)
+		}
+		if op == "Panic" {
+			var re goruntime.Error
+			if !errors.As(err, &re) {
+				t.Errorf("%s: the index error is not reachable with errors.As: %v", op, err)
+			}
+			if !strings.Contains(string(pe.Stack), "session_test.go") {
+				t.Errorf("%s: the stack does not show the panicking kernel:\n%s", op, pe.Stack)
+			}
 		}
 	}
 }
