@@ -153,17 +153,5 @@ func (h *InProcessORT) Close() error {
 // CompareInProcessORT alternates rounds of iters runs of actswap's run and of onnxruntime in the
 // harness h (started on the same model, inputs and thread count).
 func CompareInProcessORT(h *InProcessORT, run func() error, rounds, warmup, iters int) (SideBySide, error) {
-	s := SideBySide{Rounds: rounds, ItersPerSide: iters}
-	var err error
-	s.ActswapP50ms, s.OrtP50ms, s.Ratios, err = alternate(rounds,
-		func() (float64, error) {
-			r, err := Measure(run, warmup, iters)
-			return r.P50ms, err
-		},
-		func() (float64, error) {
-			times, err := h.Bench(warmup, iters)
-			return Summarize(times).P50ms, err
-		})
-	s.MedianRatio = median(s.Ratios)
-	return s, err
+	return sideBySide(run, h.Bench, rounds, warmup, iters)
 }

@@ -258,27 +258,8 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 			}
 		}
 	}()
-	for i, name := range s.inputs {
-		t := inputs[name]
-		if t == nil {
-			return nil, fmt.Errorf("input %q not given", name)
-		}
-		raw, err := rawBytes(t)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
-		// onnxruntime keeps the pointer during Run: give it C memory, so that no Go pointer is
-		// held by C (cgo's rules), copied once.
-		n := max(len(raw), 1)
-		bufs[i] = C.malloc(C.size_t(n))
-		copy(unsafe.Slice((*byte)(bufs[i]), n), raw)
-		dims := make([]C.int64_t, max(len(t.Shape), 1))
-		for j, d := range t.Shape {
-			dims[j] = C.int64_t(d)
-		}
-		if err := l.check(C.ortCreateTensorWithData(l.api, l.mem, bufs[i], C.size_t(len(raw)), &dims[0], C.size_t(len(t.Shape)), C.int(t.DType), &vals[i])); err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
+	if err := s.inputValues(inputs, vals, bufs); err != nil {
+		return nil, err
 	}
 	outs := make([]*C.OrtValue, len(s.outputs))
 	// The name and value arrays are passed as C arrays: Go memory holding C pointers is fine
@@ -318,6 +299,34 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 	return result, nil
 }
 
+// inputValues makes one OrtValue per graph input in vals, over C copies of the data in bufs
+// (onnxruntime keeps the pointer during Run, and cgo forbids C holding Go memory); the caller
+// releases both, including after an error.
+func (s *Session) inputValues(inputs map[string]*tensor.Tensor, vals []*C.OrtValue, bufs []unsafe.Pointer) error {
+	l := s.lib
+	for i, name := range s.inputs {
+		t := inputs[name]
+		if t == nil {
+			return fmt.Errorf("input %q not given", name)
+		}
+		raw, err := rawBytes(t)
+		if err != nil {
+			return fmt.Errorf("input %q: %w", name, err)
+		}
+		n := max(len(raw), 1)
+		bufs[i] = C.malloc(C.size_t(n))
+		copy(unsafe.Slice((*byte)(bufs[i]), len(raw)), raw)
+		dims := make([]C.int64_t, max(len(t.Shape), 1))
+		for j, d := range t.Shape {
+			dims[j] = C.int64_t(d)
+		}
+		if err := l.check(C.ortCreateTensorWithData(l.api, l.mem, bufs[i], C.size_t(len(raw)), &dims[0], C.size_t(len(t.Shape)), C.int(t.DType), &vals[i])); err != nil {
+			return fmt.Errorf("input %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // Bench runs the model warmup times untimed, then iters times, and returns each timed run's
 // milliseconds. Only OrtApi::Run and the release of its outputs are inside the timer: the input
 // values are made once beforehand and no output is copied out, so the figure is onnxruntime's own
@@ -341,24 +350,8 @@ func (s *Session) Bench(inputs map[string]*tensor.Tensor, warmup, iters int) ([]
 			}
 		}
 	}()
-	for i, name := range s.inputs {
-		t := inputs[name]
-		if t == nil {
-			return nil, fmt.Errorf("input %q not given", name)
-		}
-		raw, err := rawBytes(t)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
-		bufs[i] = C.malloc(C.size_t(max(len(raw), 1)))
-		copy(unsafe.Slice((*byte)(bufs[i]), len(raw)), raw)
-		dims := make([]C.int64_t, max(len(t.Shape), 1))
-		for j, d := range t.Shape {
-			dims[j] = C.int64_t(d)
-		}
-		if err := l.check(C.ortCreateTensorWithData(l.api, l.mem, bufs[i], C.size_t(len(raw)), &dims[0], C.size_t(len(t.Shape)), C.int(t.DType), &vals[i])); err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
+	if err := s.inputValues(inputs, vals, bufs); err != nil {
+		return nil, err
 	}
 	inNames := (**C.char)(C.malloc(C.size_t(n+1) * ptr))
 	defer C.free(unsafe.Pointer(inNames))
