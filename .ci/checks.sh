@@ -54,7 +54,6 @@ go test -race -short -count=1 -timeout 20m ./runtime ./serve ./internal/workers
 done_step
 
 step "kernel packages with the pure-Go fallbacks (-tags noasm)"
-# onnxops' activation kernels keep their own assembly for now (they are moving to an internal
-# kernel package); the GEMM, convolution and vector-math fallbacks are what ops runs here.
-go test -tags noasm -short -count=1 -timeout 15m ./internal/gemm ./internal/vecmath ./runtime/ops
+# The GEMM/convolution, vector-math and activation kernels' Go loops, and the ops built on them.
+go test -tags noasm -short -count=1 -timeout 15m ./internal/gemm ./internal/vecmath ./internal/actkernel ./runtime/ops
 done_step

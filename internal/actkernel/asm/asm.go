@@ -482,7 +482,7 @@ func pwluZ(size int) {
 }
 
 func main() {
-	ConstraintExpr("amd64")
+	ConstraintExpr("amd64,!noasm")
 	crrelu()
 	crreluRows()
 	for _, size := range []int{8, 16, 32, 64} {
