@@ -39,10 +39,7 @@ func (t Target) Eval(x float64) float64 {
 	case "gelu_tanh":
 		return onnxops.GELUTanh(x)
 	case "quick_gelu":
-		if math.IsInf(x, -1) {
-			return 0
-		}
-		return x / (1 + math.Exp(-t.Alpha*x))
+		return onnxops.QuickGELU(x, t.Alpha)
 	}
 	return onnxops.ReLU(x)
 }
@@ -57,7 +54,7 @@ func ParseTarget(s string) (Target, error) {
 	case "gelu_tanh":
 		return TargetGELUTanh, nil
 	case "quick_gelu":
-		return Target{Kind: "quick_gelu", Alpha: 1.702}, nil
+		return Target{Kind: "quick_gelu", Alpha: onnxops.QuickGELUAlpha}, nil
 	}
 	return Target{}, fmt.Errorf("unknown activation %q (want relu, gelu, gelu_tanh or quick_gelu)", s)
 }

@@ -49,7 +49,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		}
 		site := rewrite.Site{Node: n.GetName(), Kind: rec.Kind, Input: n.GetInput()[0], Output: n.GetOutput()[0]}
 		if site.Kind == rewrite.KindQuickGELU {
-			site.Alpha = 1.702 // the rewriter records no α; QuickGelu's default
+			site.Alpha = onnxops.QuickGELUAlpha // the rewriter records no α; QuickGelu's default
 		}
 		sites = append(sites, site)
 		fams = append(fams, fam)

@@ -28,9 +28,8 @@ const (
 	followFactor         = 0.5 // a family follows a target if it removes half of ReLU's error
 	endToEndWarnRelL2    = 0.1 // held-out rel-L2 above which the whole model is flagged
 	endToEndWarnAgree    = 0.9 // top-1 agreement below which the whole model is flagged
-	// roundingRelL2 is a difference of relative L2 error that float32 rounding alone makes between
-	// models computing the same function (ReLU → PWLU: 2.42e-7 fitted, 2.41e-7 default); a later
-	// candidate must beat the earlier ones by more to be kept.
+	// roundingRelL2 is a relative L2 error that float32 rounding alone makes between models
+	// computing the same function (ReLU → PWLU: 2.4e-7 on the digits, 4.8e-7 on resnet18).
 	roundingRelL2 = 1e-6
 )
 
@@ -154,7 +153,8 @@ func (c *Comparison) maxAbs() float64 {
 
 // keepBest compares the candidates end to end on the held-out rows (the calibration rows when
 // none are held out) and returns the one with the smallest pooled relative L2 error; the first
-// candidate wins ties (within roundingRelL2). data are the calibration rows, for the kept model's in-sample errors.
+// candidate wins exact ties. Even float32 rounding decides (ReLU → PWLU on digits_cnn: 2.42e-7
+// fitted, 2.41e-7 default), so the result is never worse than any candidate on those rows. data are the calibration rows, for the kept model's in-sample errors.
 func keepBest(orig *onnx.ModelProto, cands []resultCandidate, data Reader, opts Options) (resultCandidate, *Validation, error) {
 	val := &Validation{HeldOutFrom: opts.HeldOutFrom, ChosenOn: heldOutRows}
 	rows := opts.HeldOut
@@ -181,7 +181,7 @@ func keepBest(orig *onnx.ModelProto, cands []resultCandidate, data Reader, opts 
 		}
 		e := pooledRelL2(cmp)
 		val.Candidates = append(val.Candidates, ValidatedCandidate{Name: c.name, RelL2: e, Top1Agreement: cmp.Top1Agreement})
-		if best < 0 || e < bestErr-roundingRelL2 {
+		if best < 0 || e < bestErr {
 			best, bestErr, bestCmp = i, e, cmp
 		}
 	}

@@ -266,3 +266,39 @@ func TestTargets(t *testing.T) {
 		t.Error("ReLU")
 	}
 }
+
+// TestTargetsSpecialValues pins every target at ±Inf, NaN and ±0 against the float64 limits (the
+// values a model computes there), signs of zero included: rewrite's sites and calibrate's targets
+// both evaluate these functions, so a disagreement between them cannot come back.
+func TestTargetsSpecialValues(t *testing.T) {
+	inf, nan, negZero := math.Inf(1), math.NaN(), math.Copysign(0, -1)
+	quick := func(x float64) float64 { return QuickGELU(x, QuickGELUAlpha) }
+	targets := []struct {
+		name string
+		f    func(float64) float64
+		// want at -Inf, +Inf, -0, +0 (NaN is always NaN)
+		negInf, posInf, negZero, posZero float64
+	}{
+		{"ReLU", ReLU, 0, inf, 0, 0},
+		{"GELU", GELU, 0, inf, negZero, 0},
+		{"GELUTanh", GELUTanh, 0, inf, negZero, 0},
+		{"QuickGELU", quick, 0, inf, negZero, 0},
+	}
+	for _, tc := range targets {
+		for _, c := range []struct{ x, want float64 }{
+			{-inf, tc.negInf}, {inf, tc.posInf}, {negZero, tc.negZero}, {0, tc.posZero}, {nan, nan},
+		} {
+			got := tc.f(c.x)
+			same := got == c.want && math.Signbit(got) == math.Signbit(c.want) ||
+				math.IsNaN(got) && math.IsNaN(c.want)
+			if !same {
+				t.Errorf("%s(%v) = %v (signbit %v), want %v (signbit %v)",
+					tc.name, c.x, got, math.Signbit(got), c.want, math.Signbit(c.want))
+			}
+		}
+	}
+	// Far out but finite, QuickGELU's exp overflows to +Inf: x/Inf is −0, not NaN.
+	if got := quick(-1e300); got != 0 || math.IsNaN(got) {
+		t.Errorf("QuickGELU(-1e300) = %v, want 0", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/onnxops"
 )
 
 const microsoftDomain = "com.microsoft"
@@ -17,13 +18,6 @@ type rule struct {
 	kind Kind
 	root *pattern
 }
-
-// Constants of the GELU formulas.
-const (
-	sqrt2OverPi   = 0.7978845608028654 // √(2/π)
-	geluTanhCubic = 0.044715
-	quickGeluA    = 1.702
-)
 
 // rules lists every activation pattern, most specific first: when two matches overlap, the one
 // taking more nodes wins regardless of this order.
@@ -49,18 +43,18 @@ func buildRules(p patternBuilder) []rule {
 		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 		{name: "gelu_tanh", kind: KindGELUTanh,
 			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Prod(p.C(sqrt2OverPi), p.Add(x, p.Prod(p.C(geluTanhCubic), cube)))), p.C(1)))},
+				p.Prod(p.C(onnxops.GELUTanhScale), p.Add(x, p.Prod(p.C(onnxops.GELUTanhCubic), cube)))), p.C(1)))},
 		// Megatron/OpenAI: 0.5·x·(1 + tanh(0.79788456·x·(1 + 0.044715·x·x)))
 		{name: "gelu_tanh_megatron", kind: KindGELUTanh,
 			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Prod(p.C(sqrt2OverPi), x, p.Add(p.C(1), p.Prod(p.C(geluTanhCubic), x, x)))), p.C(1)))},
+				p.Prod(p.C(onnxops.GELUTanhScale), x, p.Add(p.C(1), p.Prod(p.C(onnxops.GELUTanhCubic), x, x)))), p.C(1)))},
 		// folded constants (com.microsoft FastGelu's definition): 0.5·x·(1 + tanh(0.797885·x + 0.035677·x³))
 		{name: "gelu_tanh_folded", kind: KindGELUTanh,
 			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Add(p.Prod(p.C(sqrt2OverPi), x), p.Prod(p.C(sqrt2OverPi*geluTanhCubic), cube))), p.C(1)))},
+				p.Add(p.Prod(p.C(onnxops.GELUTanhScale), x), p.Prod(p.C(onnxops.GELUTanhScale*onnxops.GELUTanhCubic), cube))), p.C(1)))},
 		// x·σ(1.702·x), the sigmoid approximation of GELU (CLIP's QuickGELU).
 		{name: "quick_gelu", kind: KindQuickGELU,
-			root: p.Prod(x, p.Sigmoid(p.Prod(p.Cnamed("alpha", quickGeluA), x)))},
+			root: p.Prod(x, p.Sigmoid(p.Prod(p.Cnamed("alpha", onnxops.QuickGELUAlpha), x)))},
 
 		{name: "ms_gelu", kind: KindGELU, root: p.Microsoft("Gelu", x)},
 		{name: "ms_fast_gelu", kind: KindGELUTanh,

@@ -3,7 +3,6 @@ package rewrite
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -56,9 +55,9 @@ func (s Site) Target() func(float64) float64 {
 	case KindQuickGELU:
 		alpha := s.Alpha
 		if alpha == 0 {
-			alpha = quickGeluA // com.microsoft QuickGelu's default
+			alpha = onnxops.QuickGELUAlpha
 		}
-		return func(x float64) float64 { return x / (1 + math.Exp(-alpha*x)) }
+		return func(x float64) float64 { return onnxops.QuickGELU(x, alpha) }
 	}
 	return onnxops.GELU
 }
@@ -171,7 +170,7 @@ func (g *graphView) site(c candidate) Site {
 		}
 	}
 	if s.Kind == KindQuickGELU {
-		s.Alpha = quickGeluA
+		s.Alpha = onnxops.QuickGELUAlpha
 		if v, ok := c.b.vars["alpha"]; ok {
 			s.Alpha, _ = g.scalarConst(v)
 		} else if a := attribute(anchor, "alpha"); a != nil {
