@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func newServeCmd() *cobra.Command {
 	var (
 		models   []string
 		repo     string
@@ -120,5 +120,5 @@ If they are not done within --drain-timeout, the rest are cut off and serve exit
 	f.DurationVar(&opts.WriteTimeout, "write-timeout", 60*time.Second, "longest write of one computed answer")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "longest wait for in-flight requests on shutdown; past it they are cut off and serve exits 1")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
