@@ -95,3 +95,32 @@ func TestBenchORTWithoutHarness(t *testing.T) {
 		t.Errorf("fallback not labelled:\n%s", out)
 	}
 }
+
+// TestBenchORTPlugin runs 'bench --ort --ort-plugin libactswap_ort.so' on a digits model
+// rewritten to PWLU, and checks that a plugin path that is not a library is an error naming it.
+func TestBenchORTPlugin(t *testing.T) {
+	harness := buildHarness(t)
+	root := testutil.RepoRoot(t)
+	plugin := filepath.Join(t.TempDir(), "libactswap_ort.so")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", plugin, "./ortplugin")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, out)
+	}
+	rewritten := filepath.Join(t.TempDir(), "pwlu.onnx")
+	if _, err := executeCLI(t, "rewrite", filepath.Join(root, "models", "digits_cnn", "model.onnx"), "-o", rewritten, "--to", "pwlu"); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"bench", rewritten, "--ort", "--ort-harness", harness, "--threads", "1", "--iters", "5", "--warmup", "1", "--rounds", "1"}
+	out, err := executeCLI(t, append(args, "--ort-plugin", plugin)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "in-process (onnxruntime 1.") || strings.Contains(out, "via onnxruntime-node") {
+		t.Errorf("plugin run: want the in-process ratio alone:\n%s", out)
+	}
+	bogus := filepath.Join(root, "models", "digits_cnn", "model.onnx")
+	if _, err := executeCLI(t, append(args, "--ort-plugin", bogus)...); err == nil || !strings.Contains(err.Error(), bogus) {
+		t.Errorf("a plugin that is not a library: error %v, want one naming it", err)
+	}
+}
