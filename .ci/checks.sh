@@ -2,8 +2,9 @@
 # Repository habits CI enforces (issue #19), called from .ci/run before the main go test:
 #   go.mod tidy, generated files up to date, staticcheck clean, the race detector on the
 #   concurrent packages, and the kernel packages' pure-Go fallbacks (build tag noasm) tested.
-# Each step prints its wall time; on 2 cores the whole script takes a few minutes (the -race
-# run of ./runtime is most of it).
+# Each step prints its wall time. Measured on the shared 2-core EPYC (Zen 5) under a load of ~20:
+# 12 min in all — tidy 1 s, generate 20 s, staticcheck 214 s (its analysis cache cold), -race
+# 393 s (runtime 253 s, serve 104 s), noasm 92 s; a quiet machine takes a fraction of that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

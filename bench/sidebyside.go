@@ -30,6 +30,14 @@ func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() e
 	if why := ortref.Unavailable(); why != "" {
 		return SideBySide{}, fmt.Errorf("onnxruntime is not available: %s", why)
 	}
+	return sideBySide(run, func(warmup, iters int) ([]float64, error) {
+		return ortref.Bench(modelPath, inputs, warmup, iters, threads)
+	}, rounds, warmup, iters)
+}
+
+// sideBySide alternates rounds of iters runs of actswap's run and of onnxruntime's, which
+// returns its own per-run milliseconds.
+func sideBySide(run func() error, ort func(warmup, iters int) ([]float64, error), rounds, warmup, iters int) (SideBySide, error) {
 	s := SideBySide{Rounds: rounds, ItersPerSide: iters}
 	var err error
 	s.ActswapP50ms, s.OrtP50ms, s.Ratios, err = alternate(rounds,
@@ -38,7 +46,7 @@ func CompareORT(modelPath string, inputs map[string]*tensor.Tensor, run func() e
 			return r.P50ms, err
 		},
 		func() (float64, error) {
-			times, err := ortref.Bench(modelPath, inputs, warmup, iters, threads)
+			times, err := ort(warmup, iters)
 			return Summarize(times).P50ms, err
 		})
 	s.MedianRatio = median(s.Ratios)

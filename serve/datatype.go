@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/actswap/actswap/onnx"
@@ -99,15 +98,11 @@ func appendJSONElement(b []byte, t *tensor.Tensor, i int) []byte {
 }
 
 // appendJSONFloat writes the shortest text that reads back as the same value of the given bit
-// size.
+// size; non-finite values take tensor.JSONFloat's spelling, the one every JSON writer of the
+// project uses.
 func appendJSONFloat(b []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(b, `"NaN"`...)
-	case math.IsInf(f, 1):
-		return append(b, `"Infinity"`...)
-	case math.IsInf(f, -1):
-		return append(b, `"-Infinity"`...)
+	if s, ok := tensor.JSONFloat(f).(string); ok {
+		return strconv.AppendQuote(b, s)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, bits)
 }

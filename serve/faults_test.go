@@ -345,16 +345,7 @@ func TestMemoryBudgetAdmission(t *testing.T) {
 	if code, body, _ := post(t, url, padded(300<<10), nil); code != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "budget") {
 		t.Errorf("request over the whole budget: %d %s, want 413", code, body)
 	}
-	held := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(url, "application/json", bytes.NewReader(padded(200<<10)))
-		if err != nil {
-			held <- 0
-			return
-		}
-		resp.Body.Close()
-		held <- resp.StatusCode
-	}()
+	held := postInBackground(url, padded(200<<10))
 	<-entered
 	code, body, h := post(t, url, padded(100<<10), nil)
 	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
@@ -364,6 +355,7 @@ func TestMemoryBudgetAdmission(t *testing.T) {
 	if code := <-held; code != 200 {
 		t.Errorf("the request holding the budget answered %d", code)
 	}
+	waitUnreserved(t, srv)
 	if code, body, _ := post(t, url, padded(100<<10), nil); code != 200 {
 		t.Errorf("after the budget is released: %d %s", code, body)
 	}

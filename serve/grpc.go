@@ -111,11 +111,11 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *v2pb.ModelInferReques
 func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferRequest, m *Model) (*v2pb.ModelInferResponse, error) {
 	// grpc-go has already read the message (at most MaxBodyBytes); what it decodes to is
 	// charged to the same budget as REST bodies before any tensor is built.
-	release, err := g.s.admit.reserve(int64(proto.Size(req)))
+	held, err := g.s.admit.reserve(int64(proto.Size(req)))
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer held.release()
 	inputs, err := grpcInputs(req, g.s.opts.MaxElements)
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (g *grpcService) modelInfer(ctx context.Context, req *v2pb.ModelInferReques
 	for _, o := range req.Outputs {
 		outNames = append(outNames, o.Name)
 	}
-	outs, names, err := m.infer(ctx, inputs, outNames)
+	outs, names, err := m.infer(ctx, held, inputs, outNames)
 	if err != nil {
 		return nil, err
 	}

@@ -260,11 +260,11 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 	if r.ContentLength >= 0 {
 		bodyBytes = r.ContentLength
 	}
-	release, err := s.admit.reserve(bodyBytes)
+	held, err := s.admit.reserve(bodyBytes)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer held.release()
 	decoded, err := s.admit.startDecode(ctx)
 	if err != nil {
 		return err
@@ -278,7 +278,7 @@ func (s *Server) serveInfer(ctx context.Context, w http.ResponseWriter, r *http.
 	for i, o := range req.outputs {
 		outNames[i] = o.name
 	}
-	outs, names, err := m.infer(ctx, req.inputs, outNames)
+	outs, names, err := m.infer(ctx, held, req.inputs, outNames)
 	if err != nil {
 		return err
 	}

@@ -102,8 +102,9 @@ func (m *Model) validateOutputs(names []string) ([]string, error) {
 	return names, nil
 }
 
-// infer validates and runs one request through the model's scheduler.
-func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []string) (_ map[string]*tensor.Tensor, _ []string, err error) {
+// infer validates one request, grows its reservation (held; nil: a fresh one) to its run's
+// working set and runs it through the model's scheduler.
+func (m *Model) infer(ctx context.Context, held *reservation, inputs []inferInput, outputNames []string) (_ map[string]*tensor.Tensor, _ []string, err error) {
 	start := time.Now()
 	defer func() { m.stats.request(start, m.requestRows(inputs), err) }()
 	feed, err := m.validateInputs(inputs)
@@ -115,6 +116,13 @@ func (m *Model) infer(ctx context.Context, inputs []inferInput, outputNames []st
 	}
 	outs, err := m.validateOutputs(outputNames)
 	if err != nil {
+		return nil, nil, err
+	}
+	if held == nil {
+		held = &reservation{a: m.admit}
+		defer held.release()
+	}
+	if err := m.reserveRun(held, feed); err != nil {
 		return nil, nil, err
 	}
 	result, err := m.sched.submit(ctx, feed, outs)

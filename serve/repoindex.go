@@ -72,7 +72,7 @@ func (s *Server) loadStartupModels(specs []ModelSpec) error {
 		if _, dup := s.repo.models[spec.Name][spec.Version]; dup {
 			return fmt.Errorf("model %q version %s given twice", spec.Name, spec.Version)
 		}
-		m, err := loadModel(spec, s.opts, s.metrics)
+		m, err := loadModel(spec, s.opts, s.metrics, s.admit)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *Server) loadFromRepository(name string) (bool, error) {
 	}
 	var loaded []*Model
 	for _, spec := range specs {
-		m, err := loadModel(spec, s.opts, s.metrics)
+		m, err := loadModel(spec, s.opts, s.metrics, s.admit)
 		if err != nil {
 			for _, l := range loaded {
 				l.sched.close()

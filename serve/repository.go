@@ -32,6 +32,10 @@ type Model struct {
 	config  *v2pb.ModelConfig
 	maxRows int // most rows per request (config.pbtxt's max_batch_size; 0: no limit)
 	stats   modelStats
+	// memory is a run's working set by rows, estimated at load; admit is the server's budget
+	// it is charged to.
+	memory runMemory
+	admit  *admission
 }
 
 // Repository maps model names to their loaded versions. Models are loaded and unloaded while
@@ -194,7 +198,7 @@ func scanModel(dir, name string) ([]ModelSpec, error) {
 	return specs, nil
 }
 
-func loadModel(spec ModelSpec, opts Options, m *metrics) (*Model, error) {
+func loadModel(spec ModelSpec, opts Options, m *metrics, admit *admission) (*Model, error) {
 	proto, err := onnx.LoadFile(spec.Path)
 	if err != nil {
 		return nil, err
@@ -211,6 +215,11 @@ func loadModel(spec ModelSpec, opts Options, m *metrics) (*Model, error) {
 		Name: spec.Name, Version: spec.Version, Path: spec.Path,
 		Inputs: sess.Inputs(), Outputs: sess.Outputs(), session: sess,
 		batchable: plan.batchable && plan.maxBatch > 1, config: cfg, maxRows: plan.maxRows,
+		admit: admit,
+	}
+	if model.memory, err = estimateRunMemory(sess, model.Inputs); err != nil {
+		opts.Logger.Warn("run memory not estimated: requests are charged only their decode allowance",
+			"model", spec.Name, "version", spec.Version, "reason", err)
 	}
 	schedOpts := opts
 	schedOpts.MaxBatch, schedOpts.MaxDelay, schedOpts.MaxQueue, schedOpts.Workers = plan.maxBatch, plan.maxDelay, plan.maxQueue, plan.workers

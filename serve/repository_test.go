@@ -475,7 +475,7 @@ func TestUnloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale.sched.close()
-	if _, _, err := stale.infer(context.Background(), []inferInput{{"input", tensor.SliceRows(x, 0, 1)}}, nil); statusOf(err) != 503 {
+	if _, _, err := stale.infer(context.Background(), nil, []inferInput{{"input", tensor.SliceRows(x, 0, 1)}}, nil); statusOf(err) != 503 {
 		t.Fatalf("request to a closed version: %v, want 503", err)
 	}
 	if _, err := srv.loadFromRepository("digits"); err != nil {
@@ -496,7 +496,7 @@ func TestUnloadUnderLoad(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				_, _, err = m.infer(context.Background(), []inferInput{{"input", tensor.SliceRows(x, 0, 1)}}, nil)
+				_, _, err = m.infer(context.Background(), nil, []inferInput{{"input", tensor.SliceRows(x, 0, 1)}}, nil)
 				if err != nil && statusOf(err) != 503 {
 					errs <- err.Error()
 					return

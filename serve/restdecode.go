@@ -455,13 +455,10 @@ func isJSONNumber(b []byte) bool {
 }
 
 func nonFiniteFloat(s string) (float64, bool) {
-	switch s {
-	case "NaN":
-		return math.NaN(), true
-	case "Infinity":
-		return math.Inf(1), true
-	case "-Infinity":
-		return math.Inf(-1), true
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if tensor.JSONFloat(f) == s { // the spelling the writers use, defined once
+			return f, true
+		}
 	}
 	return 0, false
 }

@@ -57,7 +57,11 @@ func newScheduler(m *Model, opts Options, met *metrics) *scheduler {
 		runHook:  opts.runHook,
 	}
 	if m.batchable {
+		// A batch is one run: it never has more rows than the memory budget holds.
 		s.maxBatch = opts.MaxBatch
+		if fit := m.memory.maxRows(opts.MemoryBudget); fit >= 0 {
+			s.maxBatch = max(min(s.maxBatch, fit), 1)
+		}
 	}
 	s.wg.Add(1 + opts.Workers)
 	go s.collect()

@@ -35,7 +35,7 @@ type Options struct {
 	MaxQueue       int           // queued requests per model before answering 503 (default 256)
 	MaxBodyBytes   int64         // largest request body (default 64 MiB)
 	MaxElements    int           // most tensor elements over one request's inputs (default 32M)
-	MemoryBudget   int64         // bytes all requests in flight may reserve for decoding (default 1 GiB)
+	MemoryBudget   int64         // bytes requests in flight may reserve to decode and run, and most a dynamic batch's run may need (default 1 GiB)
 	MaxDecodes     int           // requests decoded at once (default 2×GOMAXPROCS)
 	RequestTimeout time.Duration // deadline per request, queue wait and compute (default 60s)
 	ReadTimeout    time.Duration // longest upload of one request; a stalled one gets 408 (default 30s)

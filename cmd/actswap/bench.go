@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actswap/actswap/bench"
+	"github.com/actswap/actswap/internal/ortref"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
@@ -22,16 +23,21 @@ func newBenchCmd() *cobra.Command {
 		data                          []string
 		asJSON, withORT, profile      bool
 		rounds, top                   int
-		against                       string
+		against, harness, plugin      string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--json]",
 		Short: "Measure a model's latency, throughput, allocations and peak memory in actswap's runtime",
 		Long: `Run MODEL repeatedly and report p50/p90/p99 latency, throughput, allocations per run and
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
-dimensions set to --batch. With --ort, actswap and onnxruntime (onnxruntime-node, installed
-by .ci/install-ort.sh) alternate for --rounds rounds on the same inputs and the median latency
-ratio is reported; onnxruntime gets as many intra-op threads as actswap (--threads, 0: all cores).
+dimensions set to --batch. With --ort, actswap and onnxruntime alternate for --rounds rounds on the same inputs and the
+median latency ratio is reported; onnxruntime gets as many intra-op threads as actswap
+(--threads, 0: all cores). onnxruntime is timed in-process through its C API by the actswap-ort
+harness (go build -o DIR/actswap-ort ./cmd/actswap-ort; found by --ort-harness,
+ACTSWAP_ORT_HARNESS, next to actswap or in PATH); that ratio is the one to publish. Where
+onnxruntime-node is installed too, its ratio (Node wrapper inside the timer) is printed beside
+it; without the harness, bench falls back to onnxruntime-node and says so. --ort-plugin PATH
+registers libactswap_ort.so in the harness, to run a rewritten model in onnxruntime.
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
 the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
 inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
@@ -85,15 +91,7 @@ whose run would not fit in the available memory is refused.`,
 				if ortThreads <= 0 {
 					ortThreads = goruntime.GOMAXPROCS(0)
 				}
-				sbs, err := bench.CompareORT(args[0], inputs, run, ortThreads, rounds, warmup, iters)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeBenchJSON(cmd.OutOrStdout(), sbs)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s (threads %d)\n%s\n", args[0], threads, sbs)
-				return nil
+				return benchORT(cmd, args[0], harness, plugin, inputs, run, ortThreads, rounds, warmup, iters, asJSON)
 			}
 			res, err := bench.Measure(run, warmup, iters)
 			if err != nil {
@@ -119,12 +117,65 @@ whose run would not fit in the available memory is refused.`,
 	f.IntVar(&batch, "batch", 1, "size of symbolic dimensions for synthetic inputs")
 	f.StringArrayVar(&data, "data", nil, "inputs, as for 'actswap run' (default: synthetic)")
 	f.BoolVar(&withORT, "ort", false, "compare side by side with onnxruntime and report the latency ratio")
+	f.StringVar(&harness, "ort-harness", "", "with --ort: the actswap-ort harness (default: ACTSWAP_ORT_HARNESS, next to actswap, or in PATH)")
+	f.StringVar(&plugin, "ort-plugin", "", "with --ort: register this custom-op library (libactswap_ort.so) in onnxruntime, for rewritten models")
 	f.IntVar(&rounds, "rounds", 5, "with --ort or --against: alternating rounds")
 	f.StringVar(&against, "against", "", "alternate with this model (same inputs) and report the latency ratio MODEL/OTHER")
 	f.BoolVar(&profile, "profile", false, "time every node over --iters runs and print where the time goes, by operator and by node")
 	f.IntVar(&top, "top", 15, "with --profile: how many operators and nodes to list")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
 	return cmd
+}
+
+// benchORT alternates actswap with onnxruntime in-process (the actswap-ort harness) and, where
+// onnxruntime-node is installed and no plugin is asked for, with onnxruntime-node too, printing
+// both ratios; without the harness it falls back to onnxruntime-node, labelled as such.
+func benchORT(cmd *cobra.Command, model, harness, plugin string, inputs map[string]*tensor.Tensor, run func() error, threads, rounds, warmup, iters int, asJSON bool) error {
+	w := cmd.OutOrStdout()
+	path, why := bench.FindHarness(harness)
+	var inProc, viaNode *bench.SideBySide
+	version := ""
+	if path != "" {
+		h, err := bench.StartInProcessORT(path, model, plugin, inputs, threads)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", path, model, err)
+		}
+		sbs, err := bench.CompareInProcessORT(h, run, rounds, warmup, iters)
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", path, model, err)
+		}
+		inProc, version = &sbs, h.Version
+	} else if plugin != "" || harness != "" {
+		return fmt.Errorf("--ort: %s", why)
+	}
+	if plugin == "" && (inProc == nil || ortref.Available()) {
+		sbs, err := bench.CompareORT(model, inputs, run, threads, rounds, warmup, iters)
+		if err != nil && inProc == nil {
+			return err
+		}
+		if err == nil {
+			viaNode = &sbs
+		}
+	}
+	if asJSON {
+		return writeBenchJSON(w, struct {
+			Threads     int               `json:"threads"`
+			Onnxruntime string            `json:"onnxruntime_version,omitempty"`
+			InProcess   *bench.SideBySide `json:"in_process,omitempty"`
+			ViaNode     *bench.SideBySide `json:"via_onnxruntime_node,omitempty"`
+		}{threads, version, inProc, viaNode})
+	}
+	fmt.Fprintf(w, "%s (threads %d on both sides)\n", model, threads)
+	if inProc != nil {
+		fmt.Fprintf(w, "in-process (onnxruntime %s, C API): %s\n", version, inProc)
+	} else {
+		fmt.Fprintf(w, "in-process harness absent (%s): falling back to onnxruntime-node\n", why)
+	}
+	if viaNode != nil {
+		fmt.Fprintf(w, "via onnxruntime-node (includes the Node wrapper, conversions and an output copy; not a kernel figure): %s\n", viaNode)
+	}
+	return nil
 }
 
 // printProfile runs the model warmup+iters times, timing each node in the last iters runs, and

@@ -11,7 +11,7 @@ import (
 	"github.com/actswap/actswap/torchexport"
 )
 
-func init() {
+func newExportTorchCmd() *cobra.Command {
 	var (
 		out   string
 		force bool
@@ -39,7 +39,7 @@ not at all; an existing DIR is replaced only with --force and only if it holds a
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "folder to write (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace DIR if it holds an earlier export")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 func runExportTorch(w io.Writer, in, out string, force bool) error {

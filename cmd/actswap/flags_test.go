@@ -86,23 +86,37 @@ func TestExitStatuses(t *testing.T) {
 }
 
 // Each newRootCmd tree starts from the flag defaults: values parsed by one tree never leak into
-// the next, so tests need not reset flags.
+// the next, so tests need not reset flags. serve, loadgen and export-torch were once built once,
+// from init, and shared by every tree.
 func TestRootCmdTreesAreFresh(t *testing.T) {
-	first := newRootCmd()
-	first.SetArgs([]string{"rewrite", "--to", "crrelu", "--help"})
-	first.SetOut(&strings.Builder{})
-	if err := first.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if cmd, _, err := first.Find([]string{"rewrite"}); err != nil || cmd.Flag("to").Value.String() != "crrelu" {
-		t.Fatalf("the first tree did not parse --to crrelu: %v", err)
-	}
-	second, _, err := newRootCmd().Find([]string{"rewrite"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := second.Flag("to").Value.String(); got != "pwlu" || second.Flag("to").Changed {
-		t.Errorf("a new tree's rewrite --to is %q (changed %v), want the default pwlu", got, second.Flag("to").Changed)
+	for _, c := range []struct {
+		command, flag, value, def string
+	}{
+		{"rewrite", "to", "crrelu", "pwlu"},
+		{"serve", "memory-budget", "4096", "1073741824"},
+		{"loadgen", "concurrency", "3", "64"},
+		{"export-torch", "output", "dir", ""},
+	} {
+		first := newRootCmd()
+		first.SetArgs([]string{c.command, "--" + c.flag, c.value, "--help"})
+		first.SetOut(&strings.Builder{})
+		if err := first.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		parsed, _, err := first.Find([]string{c.command})
+		if err != nil || parsed.Flag(c.flag).Value.String() != c.value {
+			t.Fatalf("the first tree did not parse %s --%s %s: %v", c.command, c.flag, c.value, err)
+		}
+		fresh, _, err := newRootCmd().Find([]string{c.command})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresh == parsed {
+			t.Errorf("%s: two trees share one command", c.command)
+		}
+		if got := fresh.Flag(c.flag).Value.String(); got != c.def || fresh.Flag(c.flag).Changed {
+			t.Errorf("a new tree's %s --%s is %q (changed %v), want the default %q", c.command, c.flag, got, fresh.Flag(c.flag).Changed, c.def)
+		}
 	}
 }
 

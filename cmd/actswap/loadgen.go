@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func newLoadgenCmd() *cobra.Command {
 	var (
 		opts   loadgen.Options
 		data   string
@@ -74,7 +74,7 @@ allowed. Exits 1, listing the errors, when any request failed or any answer was 
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("data")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // expectedOutputs computes what every row of x should be answered with: a direct run of a model

@@ -42,20 +42,9 @@ Exit status:
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInspectCmd(), newRewriteCmd(), newCalibrateCmd(), newCompareCmd(), newRunCmd(),
-		newBenchCmd(), newDemoCmd(), newVersionCmd())
-	root.AddCommand(rootCmd.cmds...)
+		newBenchCmd(), newDemoCmd(), newServeCmd(), newLoadgenCmd(), newExportTorchCmd(), newVersionCmd())
 	return root
 }
-
-// rootCmd collects the commands that still register themselves from init functions (serve,
-// loadgen, export-torch), for newRootCmd to add. Those are built once, so their flags keep values
-// from one tree to the next; their constructors are the next step.
-var rootCmd commandRegistry
-
-type commandRegistry struct{ cmds []*cobra.Command }
-
-// AddCommand registers commands for every tree newRootCmd builds.
-func (r *commandRegistry) AddCommand(cmds ...*cobra.Command) { r.cmds = append(r.cmds, cmds...) }
 
 // countFlag is an integer flag and the least value it accepts.
 type countFlag struct {

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func newServeCmd() *cobra.Command {
 	var (
 		models   []string
 		repo     string
@@ -38,7 +38,9 @@ container pass --addr 0.0.0.0:8080 --grpc-addr 0.0.0.0:8081.
 
 Every request is admitted before its body is read: a body over --max-body or one whose decoding
 could need more than --memory-budget is answered 413, one that does not fit the budget left now
-429, a full model queue 503. A request gets --request-timeout for queue wait and compute (504 or
+429, a full model queue 503. Once decoded, and before it runs, a request is charged the working
+set its rows need (estimated at load from the model's shapes, by runs on 1 and 2 rows), with the
+same 413/429; dynamic batches never hold more rows than the budget does. A request gets --request-timeout for queue wait and compute (504 or
 DEADLINE_EXCEEDED after it), an upload --read-timeout (408 after it).
 
 SIGTERM or SIGINT stops both listeners, then drains the requests in flight on both and exits 0.
@@ -113,12 +115,12 @@ If they are not done within --drain-timeout, the rest are cut off and serve exit
 	f.IntVar(&opts.MaxQueue, "max-queue", 256, "queued requests per model before answering 503")
 	f.Int64Var(&opts.MaxBodyBytes, "max-body", 64<<20, "largest request body in bytes (413 above)")
 	f.IntVar(&opts.MaxElements, "max-elements", 32<<20, "most tensor elements over one request's inputs (413 above)")
-	f.Int64Var(&opts.MemoryBudget, "memory-budget", 1<<30, "bytes the requests in flight may reserve for decoding, 4 per body byte (429 when full)")
+	f.Int64Var(&opts.MemoryBudget, "memory-budget", 1<<30, "bytes the requests in flight may reserve: 4 per body byte to decode, then their run's estimated working set (429 when full)")
 	f.IntVar(&opts.MaxDecodes, "max-decodes", 2*goruntime.GOMAXPROCS(0), "request bodies decoded at once")
 	f.DurationVar(&opts.RequestTimeout, "request-timeout", 60*time.Second, "deadline per request for queue wait and compute (504 after it)")
 	f.DurationVar(&opts.ReadTimeout, "read-timeout", 30*time.Second, "longest upload of one request body (408 after it)")
 	f.DurationVar(&opts.WriteTimeout, "write-timeout", 60*time.Second, "longest write of one computed answer")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "longest wait for in-flight requests on shutdown; past it they are cut off and serve exits 1")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }

@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/actswap/actswap/tensor"
@@ -257,27 +258,8 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 			}
 		}
 	}()
-	for i, name := range s.inputs {
-		t := inputs[name]
-		if t == nil {
-			return nil, fmt.Errorf("input %q not given", name)
-		}
-		raw, err := rawBytes(t)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
-		// onnxruntime keeps the pointer during Run: give it C memory, so that no Go pointer is
-		// held by C (cgo's rules), copied once.
-		n := max(len(raw), 1)
-		bufs[i] = C.malloc(C.size_t(n))
-		copy(unsafe.Slice((*byte)(bufs[i]), n), raw)
-		dims := make([]C.int64_t, max(len(t.Shape), 1))
-		for j, d := range t.Shape {
-			dims[j] = C.int64_t(d)
-		}
-		if err := l.check(C.ortCreateTensorWithData(l.api, l.mem, bufs[i], C.size_t(len(raw)), &dims[0], C.size_t(len(t.Shape)), C.int(t.DType), &vals[i])); err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
+	if err := s.inputValues(inputs, vals, bufs); err != nil {
+		return nil, err
 	}
 	outs := make([]*C.OrtValue, len(s.outputs))
 	// The name and value arrays are passed as C arrays: Go memory holding C pointers is fine
@@ -315,6 +297,92 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 	}
 	runtime.KeepAlive(s)
 	return result, nil
+}
+
+// inputValues makes one OrtValue per graph input in vals, over C copies of the data in bufs
+// (onnxruntime keeps the pointer during Run, and cgo forbids C holding Go memory); the caller
+// releases both, including after an error.
+func (s *Session) inputValues(inputs map[string]*tensor.Tensor, vals []*C.OrtValue, bufs []unsafe.Pointer) error {
+	l := s.lib
+	for i, name := range s.inputs {
+		t := inputs[name]
+		if t == nil {
+			return fmt.Errorf("input %q not given", name)
+		}
+		raw, err := rawBytes(t)
+		if err != nil {
+			return fmt.Errorf("input %q: %w", name, err)
+		}
+		n := max(len(raw), 1)
+		bufs[i] = C.malloc(C.size_t(n))
+		copy(unsafe.Slice((*byte)(bufs[i]), len(raw)), raw)
+		dims := make([]C.int64_t, max(len(t.Shape), 1))
+		for j, d := range t.Shape {
+			dims[j] = C.int64_t(d)
+		}
+		if err := l.check(C.ortCreateTensorWithData(l.api, l.mem, bufs[i], C.size_t(len(raw)), &dims[0], C.size_t(len(t.Shape)), C.int(t.DType), &vals[i])); err != nil {
+			return fmt.Errorf("input %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Bench runs the model warmup times untimed, then iters times, and returns each timed run's
+// milliseconds. Only OrtApi::Run and the release of its outputs are inside the timer: the input
+// values are made once beforehand and no output is copied out, so the figure is onnxruntime's own
+// (the criticism of timing it through onnxruntime-node, whose conversions sit inside the timer).
+func (s *Session) Bench(inputs map[string]*tensor.Tensor, warmup, iters int) ([]float64, error) {
+	l := s.lib
+	n := len(s.inputs)
+	ptr := C.size_t(unsafe.Sizeof(uintptr(0)))
+	// C arrays, so that onnxruntime never holds Go memory across calls.
+	inVals := (**C.OrtValue)(C.calloc(C.size_t(n+1), ptr))
+	defer C.free(unsafe.Pointer(inVals))
+	vals := unsafe.Slice(inVals, n+1)
+	bufs := make([]unsafe.Pointer, n)
+	defer func() {
+		for i := 0; i < n; i++ {
+			if vals[i] != nil {
+				C.ortReleaseValue(l.api, vals[i])
+			}
+			if bufs[i] != nil {
+				C.free(bufs[i])
+			}
+		}
+	}()
+	if err := s.inputValues(inputs, vals, bufs); err != nil {
+		return nil, err
+	}
+	inNames := (**C.char)(C.malloc(C.size_t(n+1) * ptr))
+	defer C.free(unsafe.Pointer(inNames))
+	copy(unsafe.Slice(inNames, n+1), s.cInputs)
+	m := len(s.cOutputs)
+	outNames := (**C.char)(C.malloc(C.size_t(m+1) * ptr))
+	defer C.free(unsafe.Pointer(outNames))
+	copy(unsafe.Slice(outNames, m+1), s.cOutputs)
+	outVals := (**C.OrtValue)(C.calloc(C.size_t(m+1), ptr))
+	defer C.free(unsafe.Pointer(outVals))
+	outs := unsafe.Slice(outVals, m)
+	times := make([]float64, 0, iters)
+	for i := 0; i < warmup+iters; i++ {
+		t0 := time.Now()
+		err := l.check(C.ortRun(l.api, s.s, inNames, inVals, C.size_t(n), outNames, C.size_t(m), outVals))
+		for j, v := range outs {
+			if v != nil {
+				C.ortReleaseValue(l.api, v)
+				outs[j] = nil
+			}
+		}
+		d := time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		if i >= warmup {
+			times = append(times, float64(d.Nanoseconds())/1e6)
+		}
+	}
+	runtime.KeepAlive(s)
+	return times, nil
 }
 
 // toTensor copies an output value into a Go tensor.

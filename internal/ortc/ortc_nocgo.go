@@ -30,6 +30,9 @@ func (*Session) Run(map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error
 	return nil, errNoCgo
 }
 
+// Bench fails without cgo.
+func (*Session) Bench(map[string]*tensor.Tensor, int, int) ([]float64, error) { return nil, errNoCgo }
+
 // EndProfiling fails without cgo.
 func (*Session) EndProfiling() (string, error) { return "", errNoCgo }
 

@@ -141,25 +141,7 @@ func invoke(modelPath string, inputs map[string]*tensor.Tensor, extra ...string)
 		os.RemoveAll(dir)
 		return "", err
 	}
-	var specs []ioTensor
-	i := 0
-	for name, t := range inputs {
-		dt, ok := dtypeNames[t.DType]
-		if !ok {
-			return fail(fmt.Errorf("ortref: input %q: element type %v not supported", name, t.DType))
-		}
-		file := fmt.Sprintf("in_%d.bin", i)
-		i++
-		if err := os.WriteFile(filepath.Join(dir, file), tensor.RawBytes(t), 0o644); err != nil {
-			return fail(err)
-		}
-		specs = append(specs, ioTensor{Name: name, DType: dt, Dims: append([]int{}, t.Shape...), File: file})
-	}
-	header, err := json.Marshal(specs)
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "inputs.json"), header, 0o644); err != nil {
+	if err := WriteTensors(dir, "inputs.json", "in", inputs); err != nil {
 		return fail(err)
 	}
 	cmd := exec.Command(s.node, append([]string{s.script, s.ortDir, abs, dir}, extra...)...)
@@ -172,28 +154,58 @@ func invoke(modelPath string, inputs map[string]*tensor.Tensor, extra ...string)
 	return dir, nil
 }
 
+// WriteTensors writes tensors to dir in the exchange format run.js and cmd/actswap-ort read: a
+// JSON header (name, dtype, dims, file per tensor) and one raw little-endian file each, named
+// prefix_K.bin.
+func WriteTensors(dir, header, prefix string, tensors map[string]*tensor.Tensor) error {
+	var specs []ioTensor
+	i := 0
+	for name, t := range tensors {
+		dt, ok := dtypeNames[t.DType]
+		if !ok {
+			return fmt.Errorf("ortref: input %q: element type %v not supported", name, t.DType)
+		}
+		file := fmt.Sprintf("%s_%d.bin", prefix, i)
+		i++
+		if err := os.WriteFile(filepath.Join(dir, file), tensor.RawBytes(t), 0o644); err != nil {
+			return err
+		}
+		specs = append(specs, ioTensor{Name: name, DType: dt, Dims: append([]int{}, t.Shape...), File: file})
+	}
+	b, err := json.Marshal(specs)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, header), b, 0o644)
+}
+
 func readOutputs(dir string) (map[string]*tensor.Tensor, error) {
-	header, err := os.ReadFile(filepath.Join(dir, "outputs.json"))
+	return ReadTensors(dir, "outputs.json")
+}
+
+// ReadTensors reads the tensors WriteTensors (or run.js) wrote under dir with that header.
+func ReadTensors(dir, header string) (map[string]*tensor.Tensor, error) {
+	hb, err := os.ReadFile(filepath.Join(dir, header))
 	if err != nil {
 		return nil, fmt.Errorf("ortref: %w", err)
 	}
 	var specs []ioTensor
-	if err := json.Unmarshal(header, &specs); err != nil {
-		return nil, fmt.Errorf("ortref: outputs.json: %w", err)
+	if err := json.Unmarshal(hb, &specs); err != nil {
+		return nil, fmt.Errorf("ortref: %s: %w", filepath.Join(dir, header), err)
 	}
 	out := map[string]*tensor.Tensor{}
 	for _, sp := range specs {
 		dt, err := tensor.ParseDType(sp.DType)
 		if err != nil {
-			return nil, fmt.Errorf("ortref: output %q: %w", sp.Name, err)
+			return nil, fmt.Errorf("ortref: %s: tensor %q: %w", header, sp.Name, err)
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, sp.File))
 		if err != nil {
-			return nil, fmt.Errorf("ortref: output %q: %w", sp.Name, err)
+			return nil, fmt.Errorf("ortref: %s: tensor %q: %w", header, sp.Name, err)
 		}
 		t, err := fromRaw(dt, sp.Dims, raw)
 		if err != nil {
-			return nil, fmt.Errorf("ortref: output %q: %w", sp.Name, err)
+			return nil, fmt.Errorf("ortref: %s: tensor %q: %w", header, sp.Name, err)
 		}
 		out[sp.Name] = t
 	}
