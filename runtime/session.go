@@ -4,6 +4,11 @@
 // orders nodes topologically, folds nodes whose inputs are all constant, and builds one kernel per
 // node from the ops registry, so that an unsupported op fails here and not halfway through a run.
 // A Session holds no per-run state: Run may be called from many goroutines at once.
+//
+// The name shadows the standard library's runtime; it stays because it says what the package is
+// (the model runtime, as in onnxruntime), its importers are outside it (serve, the CLI, tests) where
+// the standard package is rarely needed, and the few files here that need both alias the standard
+// one goruntime. Renaming it would touch every importer for no reader's gain.
 package runtime
 
 import (
