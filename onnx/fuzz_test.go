@@ -31,7 +31,12 @@ func FuzzLoadBytes(f *testing.F) {
 		if !proto.Equal(m, again) {
 			t.Fatal("model changes through Marshal/LoadBytes")
 		}
-		_ = Summarize(m)
+		for _, v := range m.GetGraph().GetInput() {
+			_ = TypeString(v.GetType())
+		}
+		for _, init := range m.GetGraph().GetInitializer() {
+			_ = TensorBytes(init)
+		}
 		_ = ResolveExternalData(m, t.TempDir())
 	})
 }

@@ -41,10 +41,10 @@ func runInspect(w io.Writer, path string, asJSON bool) error {
 	return printSummary(w, path, s)
 }
 
-// inspectSummary is where inspect gathers its facts: onnx.Summarize for the model itself, and
+// inspectSummary is where inspect gathers its facts: summarize for the model itself, and
 // s.Activations for the activation sites the rewrite stage finds.
-func inspectSummary(m *onnx.ModelProto) onnx.Summary {
-	s := onnx.Summarize(m)
+func inspectSummary(m *onnx.ModelProto) summaryInfo {
+	s := summarize(m)
 	if sites, err := rewrite.Find(m); err == nil {
 		acts := make([]inspectActivation, 0, len(sites))
 		for _, site := range sites {
@@ -63,7 +63,7 @@ type inspectActivation struct {
 	Blocked string `json:"blocked,omitempty"`
 }
 
-func printSummary(w io.Writer, path string, s onnx.Summary) error {
+func printSummary(w io.Writer, path string, s summaryInfo) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model         %s\n", path)
 	fmt.Fprintf(&b, "ir_version    %d\n", s.IRVersion)
@@ -75,7 +75,7 @@ func printSummary(w io.Writer, path string, s onnx.Summary) error {
 	fmt.Fprintf(&b, "opsets        %s\n", inspectOrNone(strings.Join(opsets, ", ")))
 	for _, side := range []struct {
 		label  string
-		values []onnx.ValueSummary
+		values []valueSummary
 	}{{"inputs", s.Inputs}, {"outputs", s.Outputs}} {
 		fmt.Fprintf(&b, "%-13s %d\n", side.label, len(side.values))
 		for _, v := range side.values {
@@ -90,7 +90,7 @@ func printSummary(w io.Writer, path string, s onnx.Summary) error {
 	fmt.Fprintf(&b, "ops           %s\n", inspectOrNone(strings.Join(ops, ", ")))
 	fmt.Fprintf(&b, "initializers  %d (%s)\n", s.Initializers, inspectByteCount(s.InitializerBytes))
 	fmt.Fprintf(&b, "functions     %s\n", inspectOrNone(strings.Join(s.Functions, ", ")))
-	if acts, ok := s.Activations.([]inspectActivation); ok {
+	if acts := s.Activations; acts != nil {
 		fmt.Fprintf(&b, "activations   %d\n", len(acts))
 		for _, a := range acts {
 			fmt.Fprintf(&b, "  %s  %s (%s)", a.Node, a.Kind, a.Pattern)

@@ -3,78 +3,7 @@ package onnx
 import (
 	"fmt"
 	"sort"
-	"strings"
 )
-
-// Summary is what `actswap inspect` reports about a model. Its JSON form is part of the CLI's
-// contract, so the tags are fixed.
-type Summary struct {
-	IRVersion        int64            `json:"ir_version"`
-	Producer         string           `json:"producer"` // "name version", as the exporter recorded it
-	Opsets           map[string]int64 `json:"opsets"`   // domain → version; the default domain is ""
-	Inputs           []ValueSummary   `json:"inputs"`   // graph inputs that are not initializers
-	Outputs          []ValueSummary   `json:"outputs"`
-	Nodes            int              `json:"nodes"`     // nodes of the main graph
-	OpCounts         map[string]int   `json:"op_counts"` // main-graph op types; other domains as "domain:Op"
-	Initializers     int              `json:"initializers"`
-	InitializerBytes int64            `json:"initializer_bytes"`
-	Functions        []string         `json:"functions"` // model-local functions as "domain:name"
-	// Activations is left for the caller to fill (the rewrite stage lists activation sites here).
-	Activations any `json:"activations,omitempty"`
-}
-
-// ValueSummary describes one graph input or output.
-type ValueSummary struct {
-	Name  string `json:"name"`
-	DType string `json:"dtype"`
-	// Shape holds an int64 per known dimension, the parameter name (string) per symbolic one and
-	// nil per unknown one; a nil Shape means the rank itself is unknown.
-	Shape []any `json:"shape"`
-}
-
-// Summarize collects the facts `actswap inspect` prints. It never fails: missing fields show as
-// zero values.
-func Summarize(m *ModelProto) Summary {
-	g := m.GetGraph()
-	s := Summary{
-		IRVersion:    m.GetIrVersion(),
-		Producer:     strings.TrimSpace(m.GetProducerName() + " " + m.GetProducerVersion()),
-		Opsets:       map[string]int64{},
-		Inputs:       []ValueSummary{},
-		Outputs:      []ValueSummary{},
-		Nodes:        len(g.GetNode()),
-		OpCounts:     map[string]int{},
-		Initializers: len(g.GetInitializer()) + len(g.GetSparseInitializer()),
-		Functions:    []string{},
-	}
-	for _, o := range m.GetOpsetImport() {
-		s.Opsets[CanonicalDomain(o.GetDomain())] = o.GetVersion()
-	}
-	isInit := map[string]bool{}
-	for _, t := range g.GetInitializer() {
-		isInit[t.GetName()] = true
-		s.InitializerBytes += tensorBytes(t)
-	}
-	for _, sp := range g.GetSparseInitializer() {
-		isInit[sp.GetValues().GetName()] = true
-		s.InitializerBytes += tensorBytes(sp.GetValues()) + tensorBytes(sp.GetIndices())
-	}
-	for _, v := range g.GetInput() {
-		if !isInit[v.GetName()] {
-			s.Inputs = append(s.Inputs, summarizeValue(v))
-		}
-	}
-	for _, v := range g.GetOutput() {
-		s.Outputs = append(s.Outputs, summarizeValue(v))
-	}
-	for _, n := range g.GetNode() {
-		s.OpCounts[OpKey(n.GetDomain(), n.GetOpType())]++
-	}
-	for _, f := range m.GetFunctions() {
-		s.Functions = append(s.Functions, f.GetDomain()+":"+f.GetName())
-	}
-	return s
-}
 
 // OpKey names an op the way summaries and op tables do: the bare op type in the default domain,
 // "domain:Op" elsewhere.
@@ -98,28 +27,6 @@ func SortedOps(counts map[string]int) []string {
 		return keys[i] < keys[j]
 	})
 	return keys
-}
-
-func summarizeValue(v *ValueInfoProto) ValueSummary {
-	vs := ValueSummary{Name: v.GetName(), DType: TypeString(v.GetType())}
-	var shape *TensorShapeProto
-	if tt := v.GetType().GetTensorType(); tt != nil {
-		shape = tt.GetShape()
-	} else if st := v.GetType().GetSparseTensorType(); st != nil {
-		shape = st.GetShape()
-	}
-	if shape != nil {
-		vs.Shape = make([]any, len(shape.GetDim()))
-		for i, d := range shape.GetDim() {
-			switch x := d.GetValue().(type) {
-			case *TensorShapeProto_Dimension_DimValue:
-				vs.Shape[i] = x.DimValue
-			case *TensorShapeProto_Dimension_DimParam:
-				vs.Shape[i] = x.DimParam
-			}
-		}
-	}
-	return vs
 }
 
 // TypeString renders a value type: "float32" for a tensor, "sequence(float32)",
@@ -187,9 +94,9 @@ func dataTypeBits(dt TensorProto_DataType) int64 {
 	return 0
 }
 
-// tensorBytes is the size of a tensor's data: raw_data or external length as stored, typed
+// TensorBytes is the size of a tensor's data: raw_data or external length as stored, typed
 // fields as element count × element size, strings by their byte lengths.
-func tensorBytes(t *TensorProto) int64 {
+func TensorBytes(t *TensorProto) int64 {
 	if t == nil {
 		return 0
 	}

@@ -1,39 +1,41 @@
-package onnx
+package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/actswap/actswap/internal/testutil"
+	"github.com/actswap/actswap/onnx"
 	"google.golang.org/protobuf/proto"
 )
 
 func TestSummarizeTinyModel(t *testing.T) {
 	m := tinyModel()
 	m.ProducerVersion = proto.String("1.0")
-	m.OpsetImport = append(m.OpsetImport, &OperatorSetIdProto{Domain: proto.String("ai.actswap"), Version: proto.Int64(1)})
-	m.Graph.Node = append(m.Graph.Node, &NodeProto{OpType: proto.String("Zorro"), Domain: proto.String("ai.actswap")})
-	m.Graph.Input = append(m.Graph.Input, &ValueInfoProto{Name: proto.String("W")}) // an initializer listed as input (IR 3 style)
-	m.Functions = []*FunctionProto{{Domain: proto.String("ai.actswap"), Name: proto.String("ZorroFn")}}
-	got := Summarize(m)
-	want := Summary{
+	m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String("ai.actswap"), Version: proto.Int64(1)})
+	m.Graph.Node = append(m.Graph.Node, &onnx.NodeProto{OpType: proto.String("Zorro"), Domain: proto.String("ai.actswap")})
+	m.Graph.Input = append(m.Graph.Input, &onnx.ValueInfoProto{Name: proto.String("W")}) // an initializer listed as input (IR 3 style)
+	m.Functions = []*onnx.FunctionProto{{Domain: proto.String("ai.actswap"), Name: proto.String("ZorroFn")}}
+	got := summarize(m)
+	want := summaryInfo{
 		IRVersion: 8, Producer: "actswap-test 1.0",
 		Opsets:  map[string]int64{"": 17, "ai.actswap": 1},
-		Inputs:  []ValueSummary{{Name: "X", DType: "float32", Shape: []any{"batch", int64(3)}}},
-		Outputs: []ValueSummary{{Name: "Y", DType: "float32", Shape: []any{"batch", int64(3)}}},
+		Inputs:  []valueSummary{{Name: "X", DType: "float32", Shape: []any{"batch", int64(3)}}},
+		Outputs: []valueSummary{{Name: "Y", DType: "float32", Shape: []any{"batch", int64(3)}}},
 		Nodes:   3, OpCounts: map[string]int{"Add": 2, "ai.actswap:Zorro": 1},
 		Initializers: 2, InitializerBytes: 28,
 		Functions: []string{"ai.actswap:ZorroFn"},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Summarize:\n got %+v\nwant %+v", got, want)
+		t.Errorf("summarize:\n got %+v\nwant %+v", got, want)
 	}
 }
 
 func TestSummarizeJSONKeys(t *testing.T) {
-	b, err := json.Marshal(Summarize(tinyModel()))
+	b, err := json.Marshal(summarize(tinyModel()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +70,11 @@ func TestSummarizeReferenceModels(t *testing.T) {
 	}
 	for _, c := range cases {
 		path := filepath.Join(models, c.name, "model.onnx")
-		m, err := LoadFile(path)
+		m, err := onnx.LoadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := Summarize(m)
+		s := summarize(m)
 		if c.nodes >= 0 && s.Nodes != c.nodes {
 			t.Errorf("%s: %d nodes, want %d", c.name, s.Nodes, c.nodes)
 		}
@@ -90,5 +92,36 @@ func TestSummarizeReferenceModels(t *testing.T) {
 		if s.InitializerBytes < c.initializerMin || s.Initializers == 0 {
 			t.Errorf("%s: %d initializers, %d bytes", c.name, s.Initializers, s.InitializerBytes)
 		}
+	}
+}
+
+// tinyModel (as in package onnx's tests) is Y = X + W with W a 2×3 float initializer (24 bytes) and a 1-element bias B.
+func tinyModel() *onnx.ModelProto {
+	f32 := int32(onnx.TensorProto_FLOAT)
+	vi := func(name string) *onnx.ValueInfoProto {
+		return &onnx.ValueInfoProto{Name: proto.String(name), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
+			TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(f32), Shape: &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
+				{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}},
+				{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 3}},
+			}}},
+		}}}
+	}
+	return &onnx.ModelProto{
+		IrVersion:    proto.Int64(8),
+		ProducerName: proto.String("actswap-test"),
+		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
+		Graph: &onnx.GraphProto{
+			Name: proto.String("tiny"),
+			Node: []*onnx.NodeProto{
+				{OpType: proto.String("Add"), Input: []string{"X", "W"}, Output: []string{"S"}},
+				{OpType: proto.String("Add"), Input: []string{"S", "B"}, Output: []string{"Y"}},
+			},
+			Initializer: []*onnx.TensorProto{
+				{Name: proto.String("W"), DataType: proto.Int32(f32), Dims: []int64{2, 3}, RawData: bytes.Repeat([]byte{0, 0, 0x80, 0x3f}, 6)},
+				{Name: proto.String("B"), DataType: proto.Int32(f32), Dims: []int64{1}, RawData: []byte{0, 0, 0, 0x40}},
+			},
+			Input:  []*onnx.ValueInfoProto{vi("X")},
+			Output: []*onnx.ValueInfoProto{vi("Y")},
+		},
 	}
 }
