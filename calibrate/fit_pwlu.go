@@ -4,14 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/actswap/actswap/onnxops"
 )
-
-// pwluRidge pulls the solution towards knot interpolation so that intervals without data stay
-// well defined [activations.md §4.3].
-const pwluRidge = 1e-6
 
 // PWLU bounds are searched as μ ± c·σ with c in this range [§4.3].
 const (
@@ -136,70 +130,7 @@ func pwluExactReLU(bl, br float64, n int) onnxops.PWLUParams {
 	return p
 }
 
-// pwluLeastSquares solves the weighted linear least squares for fixed bounds [§4.3]. The unknowns
-// are (Y⁰…Y^N, K_L, K_R); each sample row has at most two non-zeros, so the normal equations are
-// accumulated directly and solved by Cholesky.
+// pwluLeastSquares is onnxops.FitPWLU on a site's sample, for fixed bounds [§4.3].
 func pwluLeastSquares(target Target, s sample, bl, br float64, n int) (onnxops.PWLUParams, error) {
-	m := n + 3
-	kl, kr := n+1, n+2
-	ata := mat.NewSymDense(m, nil)
-	atb := mat.NewVecDense(m, nil)
-	add := func(i, j int, v float64) {
-		if i <= j {
-			ata.SetSym(i, j, ata.At(i, j)+v)
-		} else {
-			ata.SetSym(j, i, ata.At(j, i)+v)
-		}
-	}
-	step := (br - bl) / float64(n)
-	for k, x := range s.x {
-		w := s.w[k]
-		if w == 0 {
-			continue
-		}
-		y := s.y[k]
-		var cols [2]int
-		var vals [2]float64
-		switch {
-		case x < bl:
-			cols, vals = [2]int{0, kl}, [2]float64{1, x - bl}
-		case x >= br:
-			cols, vals = [2]int{n, kr}, [2]float64{1, x - br}
-		default:
-			t := (x - bl) / step
-			i := min(int(t), n-1)
-			u := t - float64(i)
-			cols, vals = [2]int{i, i + 1}, [2]float64{1 - u, u}
-		}
-		for a := range 2 {
-			atb.SetVec(cols[a], atb.AtVec(cols[a])+w*vals[a]*y)
-			for b := range 2 {
-				if a <= b { // (a,b) and (b,a) are one entry of the symmetric matrix
-					add(cols[a], cols[b], w*vals[a]*vals[b])
-				}
-			}
-		}
-	}
-	// Ridge towards knot interpolation and the asymptotic slopes of ReLU and GELU (0 and 1).
-	for i := 0; i <= n; i++ {
-		add(i, i, pwluRidge)
-		atb.SetVec(i, atb.AtVec(i)+pwluRidge*target.Eval(bl+float64(i)*step))
-	}
-	add(kl, kl, pwluRidge)
-	add(kr, kr, pwluRidge)
-	atb.SetVec(kr, atb.AtVec(kr)+pwluRidge*1)
-
-	var chol mat.Cholesky
-	if !chol.Factorize(ata) {
-		return onnxops.PWLUParams{}, fmt.Errorf("normal equations for bounds [%g, %g] are not positive definite", bl, br)
-	}
-	var theta mat.VecDense
-	if err := chol.SolveVecTo(&theta, atb); err != nil {
-		return onnxops.PWLUParams{}, fmt.Errorf("solving for bounds [%g, %g]: %w", bl, br, err)
-	}
-	p := onnxops.PWLUParams{BL: bl, BR: br, Heights: make([]float64, n+1), KL: theta.AtVec(kl), KR: theta.AtVec(kr)}
-	for i := range p.Heights {
-		p.Heights[i] = theta.AtVec(i)
-	}
-	return p, nil
+	return onnxops.FitPWLU(s.x, s.y, s.w, target.Eval, bl, br, n)
 }

@@ -17,7 +17,6 @@ const (
 	reluZorroSharpness     = 1e4 // in_scale of the gated Sigmoid-Zorro step; error ≈ 1/(16·m)
 	reluZorroHumpA         = 8.0
 	reluZorroHumpB         = 2.0
-	pwluRegularisation     = 1e-6 // pull towards knot interpolation, so empty intervals stay defined
 	gaussianQuadratureStep = 1.0 / 256
 	gaussianQuadratureSpan = 8.0
 )
@@ -103,92 +102,15 @@ func clonePWLU(p onnxops.PWLUParams) onnxops.PWLUParams {
 	return p
 }
 
-// fitPWLU solves the weighted least-squares problem of activations.md §4.3 for fixed bounds:
-// unknowns (Y⁰…Y^N, K_L, K_R), regularised towards knot interpolation of target with slopes
-// (0, 1) so that intervals without weight stay defined.
+// fitPWLU is onnxops.FitPWLU on the target's own values at xs, validated.
 func fitPWLU(target func(float64) float64, xs, ws []float64, bl, br float64, n int) (onnxops.PWLUParams, error) {
-	k := n + 3 // heights, then K_L, K_R
-	ata := make([][]float64, k)
-	for i := range ata {
-		ata[i] = make([]float64, k)
+	ys := make([]float64, len(xs))
+	for i, x := range xs {
+		ys[i] = target(x)
 	}
-	atb := make([]float64, k)
-	d := (br - bl) / float64(n)
-	row := make([]float64, k)
-	for j, x := range xs {
-		clear(row)
-		switch {
-		case x < bl:
-			row[0], row[n+1] = 1, x-bl
-		case x >= br:
-			row[n], row[n+2] = 1, x-br
-		default:
-			i := min(int((x-bl)/d), n-1)
-			u := (x - (bl + float64(i)*d)) / d
-			row[i], row[i+1] = 1-u, u
-		}
-		y := target(x)
-		for a := range k {
-			if row[a] == 0 {
-				continue
-			}
-			atb[a] += ws[j] * row[a] * y
-			for b := range k {
-				ata[a][b] += ws[j] * row[a] * row[b]
-			}
-		}
-	}
-	for i := 0; i <= n; i++ {
-		ata[i][i] += pwluRegularisation
-		atb[i] += pwluRegularisation * target(bl+float64(i)*d)
-	}
-	ata[n+2][n+2] += pwluRegularisation
-	atb[n+2] += pwluRegularisation // K_R → 1; K_L → 0 adds nothing to the right-hand side
-	ata[n+1][n+1] += pwluRegularisation
-	theta, err := solveSymmetric(ata, atb)
+	p, err := onnxops.FitPWLU(xs, ys, ws, target, bl, br, n)
 	if err != nil {
 		return onnxops.PWLUParams{}, err
 	}
-	p := onnxops.PWLUParams{BL: bl, BR: br, Heights: theta[:n+1], KL: theta[n+1], KR: theta[n+2]}
 	return p, p.Validate()
-}
-
-// solveSymmetric solves A·x = b for a small symmetric positive-definite A by Cholesky.
-func solveSymmetric(a [][]float64, b []float64) ([]float64, error) {
-	n := len(b)
-	l := make([][]float64, n)
-	for i := range l {
-		l[i] = make([]float64, n)
-		for j := 0; j <= i; j++ {
-			s := a[i][j]
-			for k := 0; k < j; k++ {
-				s -= l[i][k] * l[j][k]
-			}
-			if i == j {
-				if s <= 0 {
-					return nil, fmt.Errorf("least-squares system is not positive definite (pivot %d)", i)
-				}
-				l[i][i] = math.Sqrt(s)
-			} else {
-				l[i][j] = s / l[j][j]
-			}
-		}
-	}
-	y := make([]float64, n)
-	for i := range n {
-		s := b[i]
-		for k := 0; k < i; k++ {
-			s -= l[i][k] * y[k]
-		}
-		y[i] = s / l[i][i]
-	}
-	x := make([]float64, n)
-	for i := n - 1; i >= 0; i-- {
-		s := y[i]
-		for k := i + 1; k < n; k++ {
-			s -= l[k][i] * x[k]
-		}
-		x[i] = s / l[i][i]
-	}
-	return x, nil
 }
