@@ -600,3 +600,20 @@ func TestDroppedAnswerCounted(t *testing.T) {
 		}
 	}
 }
+
+// A gRPC client whose deadline passes cancels its stream a few milliseconds before the server's
+// copy of the deadline fires; that is counted as a deadline (504), while a client that leaves
+// long before its deadline is counted as gone.
+func TestOutcomeOfClientDeadline(t *testing.T) {
+	s := &Server{}
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{{5 * time.Millisecond, strconv.Itoa(http.StatusGatewayTimeout)}, {10 * time.Second, outcomeCanceled}} {
+		ctx, stop := context.WithDeadline(context.Background(), time.Now().Add(tc.left))
+		stop() // the client went away with tc.left still to run
+		if got := s.outcome(ctx, context.Canceled); got != tc.want {
+			t.Errorf("cancelled %v before its deadline: outcome %s, want %s", tc.left, got, tc.want)
+		}
+	}
+}
