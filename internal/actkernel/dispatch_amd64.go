@@ -5,6 +5,8 @@ package actkernel
 import (
 	"unsafe"
 
+	"github.com/actswap/actswap/internal/vecmath"
+
 	"golang.org/x/sys/cpu"
 )
 
@@ -107,6 +109,11 @@ func (t *crreluTable) applyRow(dst, src []float32) {
 }
 
 func (t *pwluTable) applyRow(dst, src []float32) {
+	if t.shift != nil && useAsm {
+		vecmath.Arith(vecmath.OpSub, dst, src, t.shift)
+		pwluF32(dst, dst, &t.chans[0], false)
+		return
+	}
 	n := 0
 	if useAsm {
 		n = len(src) &^ 7

@@ -11,24 +11,38 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
-// eachPath runs f with the pure-Go kernels and with each assembly variant the CPU has.
-func eachPath(t *testing.T, f func(t *testing.T)) {
-	type path struct {
-		name        string
-		asm, avx512 bool
-	}
-	paths := []path{{"go", false, false}}
+// kernelPath is one way of running the float32 kernels: pure Go, AVX2, or AVX-512 where it has
+// kernels.
+type kernelPath struct {
+	name        string
+	asm, avx512 bool
+}
+
+// kernelPaths lists the pure-Go path and each assembly variant the CPU has.
+func kernelPaths() []kernelPath {
+	paths := []kernelPath{{"go", false, false}}
 	if asmAvailable {
-		paths = append(paths, path{"avx2", true, false})
+		paths = append(paths, kernelPath{"avx2", true, false})
 	}
 	if useAVX512 {
-		paths = append(paths, path{"avx512", true, true})
+		paths = append(paths, kernelPath{"avx512", true, true})
 	}
+	return paths
+}
+
+// use selects the path and returns a function that restores the previous one.
+func (p kernelPath) use() (restore func()) {
 	savedAsm, savedZ := useAsm, useAVX512
-	defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
-	for _, p := range paths {
-		useAsm, useAVX512 = p.asm, p.avx512
+	useAsm, useAVX512 = p.asm, p.avx512
+	return func() { useAsm, useAVX512 = savedAsm, savedZ }
+}
+
+// eachPath runs f with the pure-Go kernels and with each assembly variant the CPU has.
+func eachPath(t *testing.T, f func(t *testing.T)) {
+	for _, p := range kernelPaths() {
+		restore := p.use()
 		t.Run(p.name, f)
+		restore()
 	}
 }
 
