@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"testing"
@@ -50,7 +51,7 @@ func BenchmarkKernel6x16(b *testing.B) {
 	a, bp, c := randSlice(r, k*mr), randSlice(r, k*nr), make([]float32, mr*nr)
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		microKernel(k, a, bp, c, nr, false)
+		microKernel(simd.Host(), k, a, bp, c, nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
@@ -66,14 +67,14 @@ func BenchmarkKernel6x16Indirect(b *testing.B) {
 	}
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		indirectKernel(k, a, data, offs, c, nr, false)
+		indirectKernel(simd.Host(), k, a, data, offs, c, nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
 
 // BenchmarkKernel12x32 is the AVX-512 wide tile alone on L1-resident panels (k = 192).
 func BenchmarkKernel12x32(b *testing.B) {
-	if !useWide {
+	if !simd.Host().Wide() {
 		b.Skip("no AVX-512")
 	}
 	const k = 192
@@ -81,7 +82,7 @@ func BenchmarkKernel12x32(b *testing.B) {
 	a, bp, c := randSlice(r, 2*k*mr), randSlice(r, 2*k*nr), make([]float32, 4*mr*nr)
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		wideKernel(k, a, bp, c, 2*nr, false)
+		wideKernel(simd.Host(), k, a, bp, c, 2*nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(4*mr*nr*k))
 }
