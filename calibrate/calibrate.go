@@ -198,7 +198,8 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	var cands []resultCandidate
 	var summary *SequentialSummary
 	if !opts.Sequential {
-		stats, err := collect(m, nil, data, sites, opts)
+		consumers, samples := outputAwareSetup(m, sites, opts)
+		stats, err := collect(m, nil, data, sites, opts, samples)
 		if err != nil {
 			return nil, err
 		}
@@ -216,16 +217,25 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if alt, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.unshrunk }); ok {
 			cands = append(cands, resultCandidate{name: CandidateUnshrunk, sites: alt})
 		}
-		if alt, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.perTensor }); ok {
-			cands = append(cands, resultCandidate{name: CandidatePerTensor, sites: alt})
+		perTensor, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.perTensor })
+		if ok {
+			cands = append(cands, resultCandidate{name: CandidatePerTensor, sites: perTensor})
+		} else {
+			perTensor = reports
+		}
+		if alt, ok := outputAwareReports(perTensor, consumers, samples, opts.Fit); ok {
+			cands = append(cands, resultCandidate{name: CandidateOutputAware, sites: alt})
 		}
 	} else {
-		seq, ind, sum, err := calibrateSequential(m, data, sites, opts)
+		seq, ind, outputAware, sum, err := calibrateSequential(m, data, sites, opts)
 		if err != nil {
 			return nil, err
 		}
 		summary = sum
 		cands = append(cands, resultCandidate{name: CandidateSequential, sites: seq}, resultCandidate{name: CandidateIndependent, sites: ind})
+		if outputAware != nil {
+			cands = append(cands, resultCandidate{name: CandidateOutputAware, sites: outputAware})
+		}
 	}
 	defaults, err := defaultReports(sites, cands[0].sites)
 	if err != nil {
@@ -334,8 +344,9 @@ func siteParams(r SiteReport) rewrite.SiteParams {
 // collect streams data through m and returns statistics of each site's pre-activation value. With
 // a reference model ref, each value is paired with what the site's original activation outputs in
 // ref on the same data (a conditional histogram), so that the fit reproduces the original outputs
-// from the inputs m actually delivers.
-func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) ([]*SiteStats, error) {
+// from the inputs m actually delivers. samples, when not nil, has a token sample (or nil) per
+// site to fill for output-aware fitting (output_aware.go), paired like the statistics.
+func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options, samples []*tokenSample) ([]*SiteStats, error) {
 	var ropts []runtime.Option
 	if opts.Threads > 0 {
 		ropts = append(ropts, runtime.WithThreads(opts.Threads))
@@ -364,7 +375,7 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 	if err := data.Reset(); err != nil {
 		return nil, err
 	}
-	batches := 0
+	batches, first := 0, 0
 	for {
 		batch, err := data.Next()
 		if err == io.EOF {
@@ -388,6 +399,7 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 			if err != nil {
 				return nil, err
 			}
+			var y *tensor.Tensor
 			if refVals == nil {
 				err = stats[i].AddTensor(x)
 			} else {
@@ -395,13 +407,18 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 				if orig, err = siteInput(s, refVals); err != nil {
 					return nil, err
 				}
-				err = stats[i].AddPairs(x, applyTarget(TargetOf(s), orig))
+				y = applyTarget(TargetOf(s), orig)
+				err = stats[i].AddPairs(x, y)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
 			}
+			if samples != nil && samples[i] != nil {
+				samples[i].add(x, y, first)
+			}
 		}
 		batches++
+		first += rowsOf(batch)
 		if opts.OnBatch != nil {
 			opts.OnBatch(rowsOf(batch))
 		}

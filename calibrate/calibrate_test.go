@@ -117,9 +117,11 @@ func TestCalibrateGELUModels(t *testing.T) {
 				t.Errorf("PWLU(32) rel L2 %.3g not below PWLU(16)'s %.3g", cmp32.Outputs[0].RelL2, cmp16.Outputs[0].RelL2)
 			}
 			// Sequential fitting chooses each site's parameters by the end-to-end output error of the
-			// partly rewritten model, so it must beat the independent fits (measured: 16–58% lower).
+			// partly rewritten model. The fits without it are output-aware already (output_aware.go),
+			// and the two land within a few per cent of each other on the MLP (4.64e-4 vs 4.57e-4 on
+			// the test rows, chosen on the calibration rows): sequential must not be clearly worse.
 			_, cmpSeq := run(Options{To: onnxops.FamilyPWLU, Sequential: true})
-			if cmpSeq.Outputs[0].RelL2 >= cmp16.Outputs[0].RelL2 {
+			if cmpSeq.Outputs[0].RelL2 >= 1.05*cmp16.Outputs[0].RelL2 {
 				t.Errorf("sequential rel L2 %.3g worse than %.3g", cmpSeq.Outputs[0].RelL2, cmp16.Outputs[0].RelL2)
 			}
 			t.Logf("rel L2: PWLU16 %.3g, PWLU32 %.3g, sequential %.3g; agreement %.4f; accuracy %+v",

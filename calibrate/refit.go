@@ -62,7 +62,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	res := &Result{Model: out}
 	var stats []*SiteStats
 	if !opts.Sequential {
-		if stats, err = collect(m, nil, data, sites, opts); err != nil {
+		if stats, err = collect(m, nil, data, sites, opts, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +70,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		st := stats
 		if opts.Sequential {
 			// out already carries the new parameters of every node before this one.
-			if st, err = collect(out, nil, data, sites[i:i+1], opts); err != nil {
+			if st, err = collect(out, nil, data, sites[i:i+1], opts, nil); err != nil {
 				return nil, err
 			}
 		} else {

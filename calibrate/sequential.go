@@ -171,24 +171,28 @@ func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) erro
 
 // calibrateSequential fits sites greedily in graph order (see the comment at the top of the file).
 // It returns the sequential choices and the independent fits.
-func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) (seq, ind []SiteReport, summary *SequentialSummary, err error) {
-	stats, err := collect(m, nil, data, sites, opts)
+func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) (seq, ind, outputAware []SiteReport, summary *SequentialSummary, err error) {
+	consumers, samples := outputAwareSetup(m, sites, opts)
+	stats, err := collect(m, nil, data, sites, opts, samples)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	independent := make([]SiteReport, len(sites))
 	indFits := map[string]rewrite.SiteParams{}
 	indFamilies := map[string]onnxops.Family{}
 	for i, s := range sites {
 		if independent[i], err = fitSite(s, stats[i], opts); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		indFits[s.Node] = siteParams(independent[i])
 		indFamilies[s.Node] = independent[i].Family
 	}
+	if alt, ok := outputAwareReports(independent, consumers, samples, opts.Fit); ok {
+		outputAware = alt
+	}
 	refSess, err := runtime.NewSession(m, runtimeOptions(opts)...)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
 	}
 	ref := &referenceOutputs{sess: refSess}
 	for _, o := range refSess.Outputs() {
@@ -200,25 +204,38 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 	families := map[string]onnxops.Family{}
 	current := m
 	for i, s := range sites {
-		pointwise, layer := independent[i], stats[i].Layer
+		pointwise, layer, sample := independent[i], stats[i].Layer, samples[i]
 		if i > 0 {
-			st, err := collect(current, m, data, sites[i:i+1], opts)
+			// The inputs the partly rewritten model delivers, paired with the original outputs.
+			var paired []*tokenSample
+			if consumers[i] != nil {
+				sample = newTokenSample(consumers[i])
+				paired = []*tokenSample{sample}
+			}
+			st, err := collect(current, m, data, sites[i:i+1], opts, paired)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			if pointwise, err = fitSite(s, st[0], opts); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			layer = st[0].Layer
 		}
-		if reports[i], err = chooseEndToEnd(current, s, independent[i], pointwise, layer, ref, data, opts); err != nil {
-			return nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
+		samples[i] = nil // only this site's pass needs it: free it
+		var outputAware []onnxops.Params
+		if len(pointwise.Parameters) == 1 {
+			if p, ok := outputAwareSite(pointwise.Parameters[0], layer, sample, consumers[i], TargetOf(s), opts.Fit); ok {
+				outputAware = []onnxops.Params{p}
+			}
+		}
+		if reports[i], err = chooseEndToEnd(current, s, independent[i], pointwise, outputAware, layer, ref, data, opts); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
 		}
 		fits[s.Node] = siteParams(reports[i])
 		families[s.Node] = reports[i].Family
 		if i+1 < len(sites) {
 			if current, _, err = applyFits(m, sites[:i+1], fits, families, opts); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 		}
 	}
@@ -228,17 +245,17 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 	summary = &SequentialSummary{Objective: objectiveOutputMSE}
 	seqModel, _, err := applyFits(m, sites, fits, families, opts)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	indModel, _, err := applyFits(m, sites, indFits, indFamilies, opts)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if summary.Sequential, err = modelObjective(seqModel, ref, data, opts); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if summary.Independent, err = modelObjective(indModel, ref, data, opts); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if summary.Independent < summary.Sequential {
 		summary.KeptIndependent = true
@@ -248,7 +265,7 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 			reports[i].Sequential = choice
 		}
 	}
-	return reports, independent, summary, nil
+	return reports, independent, outputAware, summary, nil
 }
 
 func runtimeOptions(opts Options) []runtime.Option {
@@ -332,7 +349,7 @@ type candidate struct {
 
 // chooseEndToEnd refines one site of current (earlier sites replaced, this one original) against
 // the original model's outputs, and returns the report of the chosen candidate.
-func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, pointwise SiteReport, layer *Stats, ref *referenceOutputs, data Reader, opts Options) (SiteReport, error) {
+func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, pointwise SiteReport, outputAware []onnxops.Params, layer *Stats, ref *referenceOutputs, data Reader, opts Options) (SiteReport, error) {
 	fallback := func(note string) (SiteReport, error) {
 		rep := pointwise
 		rep.Sequential = &SequentialChoice{Objective: objectiveOutputMSE, Chosen: "pointwise", Note: note}
@@ -419,6 +436,9 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 	candidates := []*candidate{{name: "original", family: ""}, {name: "independent", family: independent.Family, sets: independent.Parameters}}
 	if !reflect.DeepEqual(independent.Parameters, pointwise.Parameters) {
 		candidates = append(candidates, &candidate{name: "pointwise", family: pointwise.Family, sets: pointwise.Parameters})
+	}
+	if outputAware != nil {
+		candidates = append(candidates, &candidate{name: "output_aware", family: pointwise.Family, sets: outputAware})
 	}
 
 	// score runs the data once and scores the candidates not scored yet, on every row.
@@ -812,40 +832,12 @@ func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upst
 	if err != nil {
 		return nil, nil // no regulariser, no step
 	}
-	all := newNormalEquations(k)
-	for _, ne := range perFold {
-		all.plus(ne)
-	}
-	// Cross-validate μ: fit on all folds but one, measure on that one, on the linearised objective.
-	cv := map[string]float64{}
-	noStep := all.rr
-	cv["none"] = noStep
-	bestMu, bestCV := math.NaN(), noStep
-	for _, mu := range stepStrengths {
-		total, ok := 0.0, true
-		for f := range perFold {
-			delta, solved := all.minus(perFold[f]).step(gram, mu)
-			if !solved {
-				ok = false
-				break
-			}
-			total += perFold[f].value(delta)
-		}
-		if !ok {
-			continue
-		}
-		cv[fmt.Sprintf("%g", mu)] = total
-		if total < bestCV {
-			bestMu, bestCV = mu, total
-		}
-	}
-	if math.IsNaN(bestMu) {
+	delta, cv, ok := crossValidatedStep(perFold, gram)
+	if !ok {
 		return nil, nil // no step generalises
 	}
-	delta, ok := all.step(gram, bestMu)
-	if !ok {
-		return nil, nil
-	}
+	bestMu := cv[chosenStrength]
+	delete(cv, chosenStrength)
 	v := append([]float64{}, v0...)
 	for a := range v {
 		v[a] += delta[a]
@@ -855,6 +847,50 @@ func gaussNewtonCandidates(base *candidate, scale float64, hist *Histogram, upst
 		return nil, nil // a step that leaves the valid set is not a candidate
 	}
 	return []*candidate{{name: fmt.Sprintf("end_to_end(%s, mu=%g)", base.name, bestMu), family: base.family, sets: []onnxops.Params{q}, cv: cv}}, nil
+}
+
+// chosenStrength is the key under which crossValidatedStep returns the μ it chose.
+const chosenStrength = "chosen"
+
+// crossValidatedStep chooses the step strength μ of stepStrengths by cross-validation over the
+// folds (fit on all folds but one, measure on that one, on the linearised objective) and solves
+// the step with it on every fold. cv holds each μ's cross-validated objective ("none": no step)
+// and, under chosenStrength, the μ chosen; ok is false when no step beats staying put.
+func crossValidatedStep(perFold []*normalEquations, gram [][]float64) (delta []float64, cv map[string]float64, ok bool) {
+	all := newNormalEquations(len(perFold[0].jtr))
+	for _, ne := range perFold {
+		all.plus(ne)
+	}
+	cv = map[string]float64{}
+	noStep := all.rr
+	cv["none"] = noStep
+	bestMu, bestCV := math.NaN(), noStep
+	for _, mu := range stepStrengths {
+		total, solvedAll := 0.0, true
+		for f := range perFold {
+			d, solved := all.minus(perFold[f]).step(gram, mu)
+			if !solved {
+				solvedAll = false
+				break
+			}
+			total += perFold[f].value(d)
+		}
+		if !solvedAll {
+			continue
+		}
+		cv[fmt.Sprintf("%g", mu)] = total
+		if total < bestCV {
+			bestMu, bestCV = mu, total
+		}
+	}
+	if math.IsNaN(bestMu) {
+		return nil, cv, false
+	}
+	if delta, ok = all.step(gram, bestMu); !ok {
+		return nil, cv, false
+	}
+	cv[chosenStrength] = bestMu
+	return delta, cv, true
 }
 
 // searchBounds adds PWLU candidates for a range of bounds μ − c_L·σ, μ + c_R·σ, fitted by least

@@ -20,6 +20,7 @@ const (
 	CandidateShrunk      = "per-channel"           // --per-channel: each channel pulled towards the per-tensor fit
 	CandidatePerTensor   = "per-tensor"            // --per-channel's alternatives: one set per site,
 	CandidateUnshrunk    = "per-channel, no prior" // or each channel on its own data alone
+	CandidateOutputAware = "output-aware"          // the fits refined in the metric of the linear map after each site
 	CandidateDefaults    = "uncalibrated defaults" // rewrite's defaults, which assume inputs ~ N(0,1)
 	CandidateRefitted    = "refitted"              // calibrate: new parameters for the same families
 	CandidateAsGiven     = "as given"              // calibrate: the parameters the model came with

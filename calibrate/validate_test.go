@@ -204,8 +204,7 @@ func TestPerChannelNeverWorseThanPerTensor(t *testing.T) {
 		if errs[true] > errs[false] {
 			t.Errorf("%s: per-channel held-out rel-L2 %.4g worse than per-tensor %.4g", fam, errs[true], errs[false])
 		}
-		if fam == onnxops.FamilyPWLU && errs[true] > 0.98*errs[false] {
-			t.Errorf("PWLU: per-channel %.4g does not improve on per-tensor %.4g (it did: 7.6e-4 vs 8.2e-4)", errs[true], errs[false])
-		}
+		// PWLU per-channel once improved on per-tensor (7.6e-4 vs 8.2e-4); the per-tensor fit is
+		// now output-aware (4.5e-4) and wins, and --per-channel keeps it: the errors are equal.
 	}
 }
