@@ -32,22 +32,21 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	}
 	var sites []rewrite.Site
 	var fams []onnxops.Family
-	for _, n := range m.GetGraph().GetNode() {
-		if n.GetDomain() != onnxops.Domain {
-			continue
-		}
+	for _, sn := range actswapNodes(m) {
+		n := sn.node
+		name := onnx.ScopedName(sn.scope, n.GetName())
 		fam, err := onnxops.ParseFamily(n.GetOpType())
 		if err != nil {
-			return nil, fmt.Errorf("node %q: %w", n.GetName(), err)
+			return nil, fmt.Errorf("node %q: %w", name, err)
 		}
-		rec, ok := replaced[n.GetName()]
+		rec, ok := replaced[name]
 		if !ok {
-			return nil, fmt.Errorf("node %q (%s): the activation it replaced is unknown (no %q metadata names it)", n.GetName(), fam, rewriteMetadataKey)
+			return nil, fmt.Errorf("node %q (%s): the activation it replaced is unknown (no %q metadata names it)", name, fam, rewriteMetadataKey)
 		}
 		if len(n.GetInput()) == 0 {
-			return nil, fmt.Errorf("node %q (%s) has no input", n.GetName(), fam)
+			return nil, fmt.Errorf("node %q (%s) has no input", name, fam)
 		}
-		site := rewrite.Site{Node: n.GetName(), Kind: rec.Kind, Input: n.GetInput()[0], Output: n.GetOutput()[0]}
+		site := rewrite.Site{Scope: sn.scope, Node: name, Kind: rec.Kind, Input: n.GetInput()[0], Output: n.GetOutput()[0]}
 		if site.Kind == rewrite.KindQuickGELU {
 			site.Alpha = onnxops.QuickGELUAlpha // the rewriter records no α; QuickGelu's default
 		}
@@ -58,7 +57,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("no %s nodes to calibrate; rewrite the model first", onnxops.Domain)
 	}
 	out := proto.Clone(m).(*onnx.ModelProto)
-	nodes, inits := indexGraph(out.GetGraph())
+	nodes, inits := indexModel(out)
 	res := &Result{Model: out}
 	var stats []*SiteStats
 	if !opts.Sequential {
@@ -92,7 +91,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	}
 	// Never hand back parameters worse end to end than those the model came with.
 	given := make([]SiteReport, len(res.Sites))
-	origNodes, origInits := indexGraph(m.GetGraph())
+	origNodes, origInits := indexModel(m)
 	for i, rep := range res.Sites {
 		if rep.Parameters, err = nodeParams(origNodes[rep.Node], origInits); err != nil {
 			return nil, fmt.Errorf("node %q: %w", rep.Node, err)
@@ -109,29 +108,76 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// indexGraph maps a graph's node names to nodes and initializer names to initializers.
-func indexGraph(g *onnx.GraphProto) (map[string]*onnx.NodeProto, map[string]*onnx.TensorProto) {
-	nodes := map[string]*onnx.NodeProto{}
-	for _, n := range g.GetNode() {
-		nodes[n.GetName()] = n
+// scopedNode is a node and the scope it is in (onnx scope names).
+type scopedNode struct {
+	node  *onnx.NodeProto
+	scope string
+}
+
+// actswapNodes lists m's ai.actswap nodes in every scope (the main graph, If/Loop/Scan bodies,
+// model-local functions), each scope in graph order.
+func actswapNodes(m *onnx.ModelProto) []scopedNode {
+	var out []scopedNode
+	nodes, _ := indexModelOrdered(m)
+	for _, sn := range nodes {
+		if sn.node.GetDomain() == onnxops.Domain {
+			out = append(out, sn)
+		}
 	}
+	return out
+}
+
+// indexModel maps the scoped names (onnx.ScopedName) of m's nodes to the nodes, and the scoped
+// names of their parameters to the tensors holding them: initializers, and the value of Constant
+// nodes (a function body's parameters).
+func indexModel(m *onnx.ModelProto) (map[string]scopedNode, map[string]*onnx.TensorProto) {
+	ordered, inits := indexModelOrdered(m)
+	nodes := map[string]scopedNode{}
+	for _, sn := range ordered {
+		nodes[onnx.ScopedName(sn.scope, sn.node.GetName())] = sn
+	}
+	return nodes, inits
+}
+
+func indexModelOrdered(m *onnx.ModelProto) ([]scopedNode, map[string]*onnx.TensorProto) {
+	var nodes []scopedNode
 	inits := map[string]*onnx.TensorProto{}
-	for _, t := range g.GetInitializer() {
-		inits[t.GetName()] = t
-	}
+	onnx.WalkScopes(m, func(scope string, g *onnx.GraphProto, f *onnx.FunctionProto) {
+		if f.GetDomain() == onnxops.Domain {
+			return // the operators' own bodies
+		}
+		list := f.GetNode()
+		if g != nil {
+			list = g.GetNode()
+			for _, t := range g.GetInitializer() {
+				inits[onnx.ScopedName(scope, t.GetName())] = t
+			}
+		}
+		for _, n := range list {
+			nodes = append(nodes, scopedNode{n, scope})
+			if n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
+				for _, a := range n.GetAttribute() {
+					if a.GetName() == "value" && a.GetT() != nil {
+						inits[onnx.ScopedName(scope, n.GetOutput()[0])] = a.GetT()
+					}
+				}
+			}
+		}
+	})
 	return nodes, inits
 }
 
 // setNodeParams overwrites a node's parameter initializers (same names and element type) and its
 // gate and axis attributes.
-func setNodeParams(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, sets []onnxops.Params) error {
+func setNodeParams(sn scopedNode, inits map[string]*onnx.TensorProto, sets []onnxops.Params) error {
+	n := sn.node
 	fam := sets[0].Family()
 	names := onnxops.ParamInputNames(fam)
 	if len(n.GetInput()) != 1+len(names) {
 		return fmt.Errorf("has %d inputs, %s takes %d", len(n.GetInput()), fam, 1+len(names))
 	}
 	for k := range names {
-		old, ok := inits[n.GetInput()[1+k]]
+		old, ok := inits[onnx.ScopedName(sn.scope, n.GetInput()[1+k])]
 		if !ok {
 			return fmt.Errorf("parameter %q is not an initializer", n.GetInput()[1+k])
 		}

@@ -78,8 +78,11 @@ const (
 )
 
 // Apply rewrites a clone of m: each selected, safe site becomes one ai.actswap node of family
-// opts.To that reads x and its parameter initializers and writes the site's original output value,
-// so everything downstream is untouched. m itself is not modified.
+// opts.To that reads x and its parameters and writes the site's original output value, so
+// everything downstream is untouched. Sites are replaced in every scope: the main graph, If/Loop/
+// Scan bodies at any depth, and model-local function bodies. A node's parameters live in its own
+// scope: initializers of the (sub)graph it is in, Constant nodes in a function body (which has no
+// initializers). m itself is not modified.
 func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 	rep := Report{To: opts.To}
 	if m.GetGraph() == nil {
@@ -93,17 +96,21 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 		params = DefaultParams
 	}
 	out := proto.Clone(m).(*onnx.ModelProto)
-	g := newGraphView(out.Graph)
-	rep.Found = findSites(g)
+	scs := scopes(out)
+	views := make([]*graphView, len(scs))
+	befores := make([]snapshot, len(scs))
+	names := nameSet{}
+	for i, sc := range scs {
+		views[i] = newGraphView(sc.g)
+		befores[i] = takeSnapshot(sc.g)
+		names.addGraph(sc.g)
+		rep.Found = append(rep.Found, findScopeSites(views[i], sc.scope, i)...)
+	}
 	if err := checkOpsetForFunctions(m, rep.Found, opts); err != nil {
 		return nil, rep, err
 	}
 
-	names := newNameSet(out.Graph)
-	before := takeSnapshot(out.Graph)
-	replaceAt := map[int][]*onnx.NodeProto{} // anchor index → nodes that take its place
-	removed := map[int]bool{}
-	var inits []*onnx.TensorProto
+	edits := make([]scopeEdit, len(scs))
 	for _, s := range rep.Found {
 		if why := opts.skipReason(s); why != "" {
 			rep.Skipped = append(rep.Skipped, Skip{Site: s, Reason: why})
@@ -113,43 +120,50 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 		if err != nil {
 			return nil, rep, fmt.Errorf("parameters for node %q (%s): %w", s.Node, s.Pattern, err)
 		}
-		nodes, tensors, err := replacementNodes(g, s, opts.To, sp, names)
+		nodes, tensors, err := replacementNodes(views[s.scopeIdx], s, opts.To, sp, names)
 		if err != nil {
 			return nil, rep, fmt.Errorf("node %q (%s): %w", s.Node, s.Pattern, err)
 		}
-		replaceAt[s.anchorIdx] = nodes
-		for _, i := range s.nodeIdx {
-			removed[i] = true
-		}
-		inits = append(inits, tensors...)
-		r := Replacement{Site: s, Node: nodes[len(nodes)-1].GetName()}
+		r := Replacement{Site: s, Node: onnx.ScopedName(s.Scope, nodes[len(nodes)-1].GetName())}
 		for _, t := range tensors {
 			r.Params = append(r.Params, t.GetName())
 		}
+		if scs[s.scopeIdx].fn != nil {
+			var consts []*onnx.NodeProto
+			for _, t := range tensors {
+				consts = append(consts, constantNode(t, names.unique(t.GetName()+"/Constant")))
+			}
+			nodes, tensors = append(consts, nodes...), nil
+		}
+		e := &edits[s.scopeIdx]
+		if e.replaceAt == nil {
+			e.replaceAt, e.removed = map[int][]*onnx.NodeProto{}, map[int]bool{}
+		}
+		e.replaceAt[s.anchorIdx] = nodes
+		for _, i := range s.nodeIdx {
+			e.removed[i] = true
+		}
+		e.inits = append(e.inits, tensors...)
 		rep.Replaced = append(rep.Replaced, r)
 	}
 	if len(rep.Replaced) == 0 {
 		return out, rep, nil
 	}
 
-	graph := out.Graph
-	var kept []*onnx.NodeProto
 	var gone []*onnx.NodeProto
-	for i, n := range graph.Node {
-		if repl, ok := replaceAt[i]; ok {
-			kept = append(kept, repl...) // at the removed output node's place: order stays topological
-		}
-		if removed[i] {
-			gone = append(gone, n)
-			continue
-		}
-		kept = append(kept, n)
+	for i, sc := range scs {
+		gone = append(gone, edits[i].apply(sc.g)...)
 	}
-	graph.Node = kept
-	graph.Initializer = append(graph.Initializer, inits...)
-	gone = append(gone, pruneNewlyDead(graph, before)...)
+	// Inner scopes first: a chain removed from a body may leave an enclosing graph's constant unused.
+	for i := len(scs) - 1; i >= 0; i-- {
+		pruned := pruneNewlyDead(scs[i].g, befores[i])
+		gone = append(gone, pruned...)
+		dropStaleValueInfo(scs[i].g, append(edits[i].gone, pruned...))
+		if scs[i].fn != nil {
+			scs[i].storeFunctionBody(edits[i].replaceAt != nil)
+		}
+	}
 	rep.RemovedNodes = len(gone)
-	dropStaleValueInfo(graph, gone)
 
 	if err := addOperatorSet(out, opts.To); err != nil {
 		return nil, rep, err
@@ -158,6 +172,36 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 		return nil, rep, err
 	}
 	return out, rep, nil
+}
+
+// scopeEdit is what Apply changes in the graph of one scope.
+type scopeEdit struct {
+	replaceAt map[int][]*onnx.NodeProto // anchor index → nodes that take its place
+	removed   map[int]bool              // indexes of matched nodes
+	inits     []*onnx.TensorProto       // new parameter initializers
+	gone      []*onnx.NodeProto         // the matched nodes, once removed
+}
+
+// apply puts the replacement nodes at their anchors' places (the order stays topological), drops
+// the matched nodes and adds the new initializers; it returns the nodes removed.
+func (e *scopeEdit) apply(g *onnx.GraphProto) []*onnx.NodeProto {
+	if e.replaceAt == nil {
+		return nil
+	}
+	var kept []*onnx.NodeProto
+	for i, n := range g.Node {
+		if repl, ok := e.replaceAt[i]; ok {
+			kept = append(kept, repl...)
+		}
+		if e.removed[i] {
+			e.gone = append(e.gone, n)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Node = kept
+	g.Initializer = append(g.Initializer, e.inits...)
+	return e.gone
 }
 
 // checkOpsetForFunctions refuses, before any work, a model whose default-domain opset is below
@@ -225,7 +269,7 @@ func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, n
 	if err != nil {
 		return nil, nil, err
 	}
-	base := s.Node
+	base := s.localNode()
 	if base == "" {
 		base = s.Output
 	}
