@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/workers"
 )
 
@@ -24,14 +25,14 @@ const (
 	gatherKC = 512
 )
 
-// gatherTile is the tile of the kernel this machine runs for n columns: with AVX-512 7×64 when
+// gatherTile is the main tile of the kernel level x runs for n columns: with AVX-512 6×64 when
 // n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
-func gatherTile(n int) (rows, cols int) {
+func gatherTile(x simd.Level, n int) (rows, cols int) {
 	cols = 16
 	switch {
-	case useWide && n%64 == 0:
+	case x.Wide() && n%64 == 0:
 		cols = 64
-	case useWide && n%32 == 0:
+	case x.Wide() && n%32 == 0:
 		cols = 32
 	}
 	return gatherRowsFor(cols), cols
@@ -50,12 +51,12 @@ func gatherRowsFor(nr int) int {
 	return 6
 }
 
-// tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tile, long
+// tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tiles, long
 // leading 7-row tiles and then 6-row ones, so that m = 7·long + 6·(tiles − long) exactly
 // whenever m ≥ 35 (49 pixels of a 7×7 output are 1 + 7·6, not 9 tiles of 6 with 5 wasted rows).
 func tilePlan(m, nr int) (mr, long, tiles int) {
 	mr = gatherRowsFor(nr)
-	if useWide && nr == gatherNR {
+	if nr == gatherNR { // only AVX-512 packs 64-wide panels
 		if l := m % mr; m >= gatherMR*l {
 			long = l
 		}
@@ -74,9 +75,10 @@ type GatherA struct {
 // with AVX-512, 16 otherwise), each k rows of that many values (zero-padded past n), for
 // SgemmGather.
 type PackedBWide struct {
-	k, n int
-	nr   int // panel width
-	data []float32
+	k, n  int
+	nr    int        // panel width
+	level simd.Level // the level it was packed for, which SgemmGather runs
+	data  []float32
 }
 
 // K and N are the operand's dimensions.
@@ -86,15 +88,20 @@ func (p *PackedBWide) N() int { return p.n }
 // PackBTransposed packs B = Wᵀ for a row-major n×k matrix W (ldw apart): a convolution's
 // weights, one output channel per row.
 func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
+	return packBTransposedOn(simd.Host(), n, k, w, ldw)
+}
+
+// packBTransposedOn is PackBTransposed with the kernels of level x.
+func packBTransposedOn(x simd.Level, n, k int, w []float32, ldw int) (*PackedBWide, error) {
 	if n < 0 || k < 0 || ldw < k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: n %d, k %d, ldw %d", n, k, ldw)
 	}
 	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: W has %d values, want %d", len(w), (n-1)*ldw+k)
 	}
-	_, nr := gatherTile(n)
+	_, nr := gatherTile(x, n)
 	panels := ceilDiv(n, nr)
-	p := &PackedBWide{k: k, n: n, nr: nr, data: make([]float32, panels*k*nr)}
+	p := &PackedBWide{k: k, n: n, nr: nr, level: x, data: make([]float32, panels*k*nr)}
 	for j := 0; j < n; j++ {
 		panel := p.data[(j/nr)*k*nr:]
 		col := j % nr
@@ -107,13 +114,13 @@ func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
 
 // GatherFast reports whether SgemmGather runs a vector kernel on this machine; where it does
 // not, callers should prefer the packed entry points.
-func GatherFast() bool { return useAsm }
+func GatherFast() bool { return simd.Host().Asm() }
 
 // GatherWidth is the panel width of the gather tile this machine runs for n columns (64 with
 // AVX-512 when n is a multiple of 64, else 16): a product wastes no columns when n is a
 // multiple of it.
 func GatherWidth(n int) int {
-	_, nr := gatherTile(n)
+	_, nr := gatherTile(simd.Host(), n)
 	return nr
 }
 
@@ -220,7 +227,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				nrows := min(mr, m-i0)
 				if nrows == mr && cols == nr {
 					copy(rows, j.a.Rows[i0:i0+mr])
-					gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
+					gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
 					continue
 				}
 				// An edge tile: missing rows repeat the last real one, and the tile goes through
@@ -228,7 +235,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				for r := range rows {
 					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
 				}
-				gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
+				gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
 				for r := 0; r < nrows; r++ {
 					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
 					src := edge[r*nr : r*nr+cols]
@@ -275,10 +282,10 @@ func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, n
 // AVX-512 tile reads, without copying — it already is one: an attention head's values. ok is
 // false on machines without that tile or for other shapes.
 func PanelOf(k, n int, b []float32, ldb int) (p PackedBWide, ok bool) {
-	if !useWide || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
+	if !simd.Host().Wide() || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
 		return p, false
 	}
-	return PackedBWide{k: k, n: n, nr: gatherNR, data: b[:k*gatherNR]}, true
+	return PackedBWide{k: k, n: n, nr: gatherNR, level: simd.Host(), data: b[:k*gatherNR]}, true
 }
 
 // denseOffsets recycles SgemmDenseA's offset tables.
