@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"fmt"
 	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
@@ -91,3 +92,28 @@ func BenchmarkKernel12x32(b *testing.B) {
 // image: a matrix-vector product, bound by streaming the weights.
 func BenchmarkClassifier1280(b *testing.B) { benchPackedB(b, 1, 1000, 1280) }
 func BenchmarkClassifier512(b *testing.B)  { benchPackedB(b, 1, 1000, 512) }
+
+// BenchmarkKernelGather is the 64-wide AVX-512 gather tiles alone, 6 and 7 rows, on cached data
+// (k = 512: B in L2).
+func BenchmarkKernelGather(b *testing.B) {
+	if !simd.Host().Wide() {
+		b.Skip("no AVX-512")
+	}
+	const k = 512
+	r := rand.New(rand.NewPCG(1, 2))
+	data, bp, c := randSlice(r, 4*k+64), randSlice(r, k*64), make([]float32, 7*64)
+	cols := make([]int, k)
+	for p := range cols {
+		cols[p] = 4 * p
+	}
+	for _, n := range []int{6, 7} {
+		b.Run(fmt.Sprintf("rows%d", n), func(b *testing.B) {
+			rows := []int{0, 1, 2, 3, 4, 5, 6}[:n]
+			start := testutil.ProcessCPU()
+			for b.Loop() {
+				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, 64, false)
+			}
+			testutil.ReportCPU(b, start, 2*float64(n*64*k))
+		})
+	}
+}

@@ -18,14 +18,14 @@ import (
 // whose tiles span padded-width image rows (a 7×7 output on a 9-wide padded grid wastes 31%).
 
 const (
-	gatherMR = 7  // most A rows (output pixels) per tile: the AVX-512 tile; AVX2's has 6
+	gatherMR = 7  // most A rows (output pixels) per tile: the 7×64 and 7×32 AVX-512 tiles
 	gatherNR = 64 // most B columns (output channels) per tile: four zmm registers; AVX2's has 16
 	// gatherKC bounds a k block so that one panel block of B (at most gatherKC·64 floats,
 	// 128 KiB) stays in L2 while every row tile passes over it.
 	gatherKC = 512
 )
 
-// gatherTile is the tile of the kernel this machine runs for n columns: with AVX-512 7×64 when
+// gatherTile is the main tile of the kernel level x runs for n columns: with AVX-512 6×64 when
 // n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
 func gatherTile(x simd.Level, n int) (rows, cols int) {
 	cols = 16
@@ -38,13 +38,30 @@ func gatherTile(x simd.Level, n int) (rows, cols int) {
 	return gatherRowsFor(cols), cols
 }
 
-// gatherRowsFor is the row count of the tile with panels nr wide: the AVX-512 tiles' 7, or 6
-// for AVX2's 16-wide one.
+// gatherRowsFor is the row count of the main tile with panels nr wide: 6 for the 64-wide
+// AVX-512 tile and AVX2's 16-wide one, 7 for the 32-wide AVX-512 tile. The 6×64 tile (24
+// accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
+// fills all 32 with accumulators and B and must broadcast from memory in every FMA, four loads
+// per value: alone on cached data it runs at 169 cpu-GFLOP/s against the 6×64's 200 (Zen 5,
+// BenchmarkKernelGather). The 7×64 tile still covers the rows that 6s leave over (tilePlan).
 func gatherRowsFor(nr int) int {
-	if nr > 16 {
+	if nr == 32 {
 		return gatherMR
 	}
 	return 6
+}
+
+// tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tiles, long
+// leading 7-row tiles and then 6-row ones, so that m = 7·long + 6·(tiles − long) exactly
+// whenever m ≥ 35 (49 pixels of a 7×7 output are 1 + 7·6, not 9 tiles of 6 with 5 wasted rows).
+func tilePlan(m, nr int) (mr, long, tiles int) {
+	mr = gatherRowsFor(nr)
+	if nr == gatherNR { // only AVX-512 packs 64-wide panels
+		if l := m % mr; m >= gatherMR*l {
+			long = l
+		}
+	}
+	return mr, long, long + ceilDiv(m-gatherMR*long, mr)
 }
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
@@ -131,8 +148,9 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
-	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: gatherRowsFor(b.nr), nr: b.nr}
-	j.tiles, j.panels = ceilDiv(m, j.mr), ceilDiv(n, j.nr)
+	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
+	j.mr, j.long, j.tiles = tilePlan(m, b.nr)
+	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
 	if threads == 1 {
@@ -177,7 +195,8 @@ type gatherJob struct {
 	c             []float32
 	ldc           int
 	mr, nr        int // the tile
-	tiles, panels int // row tiles (of mr rows) and column panels (of nr columns)
+	long          int // leading row tiles of gatherMR rows (tilePlan), before those of mr
+	tiles, panels int // row tiles and column panels (of nr columns)
 	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
 	splitPanels bool
 }
@@ -186,10 +205,9 @@ type gatherJob struct {
 // that the block of B stays in cache while the row tiles pass over it.
 func (j *gatherJob) run(t0, t1, q0, q1 int) {
 	m, n, k := len(j.a.Rows), j.b.n, j.b.k
-	mr, nr := j.mr, j.nr
+	nr := j.nr
 	var edge [gatherMR * gatherNR]float32
 	var rowBuf [gatherMR]int
-	rows := rowBuf[:mr]
 	kb := ceilDiv(k, ceilDiv(k, gatherKC))
 	for q := q0; q < q1; q++ {
 		panel := j.b.data[q*k*nr : (q+1)*k*nr]
@@ -201,7 +219,11 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 			colOffs := j.a.Cols[p0 : p0+kcb]
 			accumulate := p0 > 0
 			for t := t0; t < t1; t++ {
-				i0 := t * mr
+				mr, i0 := gatherMR, t*gatherMR
+				if t >= j.long {
+					mr, i0 = j.mr, j.long*gatherMR+(t-j.long)*j.mr
+				}
+				rows := rowBuf[:mr]
 				nrows := min(mr, m-i0)
 				if nrows == mr && cols == nr {
 					copy(rows, j.a.Rows[i0:i0+mr])
