@@ -7,10 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/actswap/actswap/internal/graphtest"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -211,5 +213,24 @@ func TestSitesUndoAbsorbedBias(t *testing.T) {
 				t.Fatalf("%s[%d]: %v absorbed, %v kept", a.Key, i, a.Data[i], b.Data[i])
 			}
 		}
+	}
+}
+
+// ai.actswap nodes inside a Loop body or a model-local function have no one PyTorch module to
+// swap: export refuses, naming the node, rather than hand back a partial model.
+func TestSitesRefusesNestedNodes(t *testing.T) {
+	nested, _, err := rewrite.Apply(graphtest.NestedGELUs(1).Model(), rewrite.Options{To: onnxops.FamilyPWLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Sites(nested); err == nil || !strings.Contains(err.Error(), "/body/Mul_15") {
+		t.Errorf("nested sites: %v, want an error naming the Loop body's node", err)
+	}
+	onlyMain, _, err := rewrite.Apply(graphtest.NestedGELUs(1).Model(), rewrite.Options{To: onnxops.FamilyPWLU, Exclude: regexp.MustCompile(`^(If|Loop|Scan|function) `)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites, _, err := Sites(onlyMain); err != nil || len(sites) != 1 {
+		t.Errorf("with the nested sites excluded: %d sites, %v; want the main graph's one", len(sites), err)
 	}
 }

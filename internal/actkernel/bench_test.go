@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/onnxops"
 )
@@ -60,12 +61,15 @@ func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(d
 // BenchmarkGELUErf is the runtime's own erf-GELU kernel, the cost a rewrite removes.
 func BenchmarkGELUErf(b *testing.B) { runBench(b, vecmath.GELU) }
 
-func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel {
+func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel { return benchKernelOn(b, simd.Host(), c) }
+
+// benchKernelOn is benchKernel with the loops of level x.
+func benchKernelOn(b testing.TB, x simd.Level, c acttest.KernelCase) *Kernel {
 	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
 	if err != nil {
 		b.Fatal(err)
 	}
-	k, err := New(c.Fam, c.Gate, ts)
+	k, err := newOn(x, c.Fam, c.Gate, ts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,13 +85,12 @@ func BenchmarkKernels(b *testing.B) {
 		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
 	}
 	for _, c := range cases {
-		tab := benchKernel(b, c).tab
-		for _, p := range kernelPaths() {
-			if p.avx512 && c.Fam != onnxops.FamilyPWLU {
+		for x := simd.Go; x <= simd.Host(); x++ {
+			if x.Wide() && c.Fam != onnxops.FamilyPWLU {
 				continue // only PWLU has AVX-512 kernels
 			}
-			b.Run(fmt.Sprintf("%s/%s", c.Name, p.name), func(b *testing.B) {
-				defer p.use()()
+			tab := benchKernelOn(b, x, c).tab
+			b.Run(fmt.Sprintf("%s/%s", c.Name, x), func(b *testing.B) {
 				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
 			})
 		}
@@ -114,10 +117,9 @@ func BenchmarkChannelsLast(b *testing.B) {
 		{Name: "CRReLU/C64", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(64, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
 	}
 	for _, kc := range cases {
-		k := benchKernel(b, kc)
-		for _, p := range kernelPaths() {
-			b.Run(kc.Name+"/"+p.name, func(b *testing.B) {
-				defer p.use()()
+		for x := simd.Go; x <= simd.Host(); x++ {
+			k := benchKernelOn(b, x, kc)
+			b.Run(kc.Name+"/"+x.String(), func(b *testing.B) {
 				n := 768 << 10 // 3 MiB of float32: in cache, as a transformer's activations mostly are
 				src, dst := benchInputs(n)
 				c := k.Channels()
