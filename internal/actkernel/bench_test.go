@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/onnxops"
 )
@@ -60,12 +61,15 @@ func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(d
 // BenchmarkGELUErf is the runtime's own erf-GELU kernel, the cost a rewrite removes.
 func BenchmarkGELUErf(b *testing.B) { runBench(b, vecmath.GELU) }
 
-func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel {
+func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel { return benchKernelOn(b, simd.Host(), c) }
+
+// benchKernelOn is benchKernel with the loops of level x.
+func benchKernelOn(b testing.TB, x simd.Level, c acttest.KernelCase) *Kernel {
 	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
 	if err != nil {
 		b.Fatal(err)
 	}
-	k, err := New(c.Fam, c.Gate, ts)
+	k, err := newOn(x, c.Fam, c.Gate, ts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,27 +84,13 @@ func BenchmarkKernels(b *testing.B) {
 		{Name: "ZorroGate", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, Gate: true},
 		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
 	}
-	type path struct {
-		name        string
-		asm, avx512 bool
-	}
-	paths := []path{{"go", false, false}}
-	if asmAvailable {
-		paths = append(paths, path{"avx2", true, false})
-	}
-	if useAVX512 {
-		paths = append(paths, path{"avx512", true, true})
-	}
 	for _, c := range cases {
-		tab := benchKernel(b, c).tab
-		for _, p := range paths {
-			if p.avx512 && c.Fam != onnxops.FamilyPWLU {
+		for x := simd.Go; x <= simd.Host(); x++ {
+			if x.Wide() && c.Fam != onnxops.FamilyPWLU {
 				continue // only PWLU has AVX-512 kernels
 			}
-			b.Run(fmt.Sprintf("%s/%s", c.Name, p.name), func(b *testing.B) {
-				savedAsm, savedZ := useAsm, useAVX512
-				useAsm, useAVX512 = p.asm, p.avx512
-				defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
+			tab := benchKernelOn(b, x, c).tab
+			b.Run(fmt.Sprintf("%s/%s", c.Name, x), func(b *testing.B) {
 				runBench(b, func(dst, src []float32) { tab.apply(dst, src, 0, len(src) >= streamMinElems) })
 			})
 		}
@@ -117,19 +107,9 @@ func BenchmarkChannelsLast(b *testing.B) {
 		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
 	}
 	for _, kc := range cases {
-		k := benchKernel(b, kc)
-		for _, asm := range []bool{false, true} {
-			if asm && !asmAvailable {
-				continue
-			}
-			name := kc.Name + "/go"
-			if asm {
-				name = kc.Name + "/avx2"
-			}
-			b.Run(name, func(b *testing.B) {
-				saved := useAsm
-				useAsm = asm
-				defer func() { useAsm = saved }()
+		for x := simd.Go; x <= min(simd.Host(), simd.AVX2); x++ {
+			k := benchKernelOn(b, x, kc)
+			b.Run(kc.Name+"/"+x.String(), func(b *testing.B) {
 				n := 1 << 20
 				src, dst := benchInputs(n)
 				b.SetBytes(int64(8 * n))

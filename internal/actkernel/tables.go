@@ -3,6 +3,7 @@ package actkernel
 import (
 	"math"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
 )
 
@@ -11,15 +12,18 @@ import (
 // amd64 with AVX2+FMA, a generated assembly loop (kernels_amd64.s) over the same constants.
 
 // crreluTable holds ε per channel.
-type crreluTable struct{ eps []float32 }
+type crreluTable struct {
+	level simd.Level // the level whose loops apply it
+	eps   []float32
+}
 
 // The "rows" kernels serve a channel axis that is last: a row holds every channel once, so lane i
 // of the k-th block of 8 is channel 8k+i. Their constants are laid out per group of 8 channels
 // (lane i = channel 8g+i), built here beside the per-channel ones; channels past the last full
 // group are evaluated element by element.
 
-func newCRReLUTable(ps []onnxops.Params) *crreluTable {
-	t := &crreluTable{eps: make([]float32, len(ps))}
+func newCRReLUTable(x simd.Level, ps []onnxops.Params) *crreluTable {
+	t := &crreluTable{level: x, eps: make([]float32, len(ps))}
 	for i, p := range ps {
 		t.eps[i] = float32(p.(onnxops.CRReLUParams).Epsilon)
 	}
@@ -29,7 +33,7 @@ func newCRReLUTable(ps []onnxops.Params) *crreluTable {
 func (t *crreluTable) channels() int { return len(t.eps) }
 
 func (t *crreluTable) apply(dst, src []float32, ch int, stream bool) {
-	crreluF32(dst, src, t.eps[ch], stream)
+	crreluF32(t.level, dst, src, t.eps[ch], stream)
 }
 
 func (t *crreluTable) eval(x float32, ch int) float32 { return crrelu1(x, t.eps[ch]) }
@@ -65,6 +69,7 @@ func crrelu1(x, eps float32) float32 {
 // 2^-22·(|y| + (B_R − B_L)·max|K_i|): a few 1e-7 for fitted activations (range ≲ 10, |K| ≲ 2),
 // more for saw-tooth heights whose slopes are large against the bounds' width.
 type pwluTable struct {
+	level simd.Level // the level whose loops apply it
 	chans []pwluChannel
 	rows  pwluRows
 }
@@ -113,8 +118,8 @@ func pwluPadded(n int) int {
 	return n
 }
 
-func newPWLUTable(ps []onnxops.Params) *pwluTable {
-	t := &pwluTable{}
+func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
+	t := &pwluTable{level: x}
 	for _, p := range ps {
 		q := p.(onnxops.PWLUParams)
 		n := q.N()
@@ -171,7 +176,7 @@ func widen(wide, narrow []float32) {
 func (t *pwluTable) channels() int { return len(t.chans) }
 
 func (t *pwluTable) apply(dst, src []float32, ch int, stream bool) {
-	pwluF32(dst, src, &t.chans[ch], stream)
+	pwluF32(t.level, dst, src, &t.chans[ch], stream)
 }
 
 func (t *pwluTable) eval(x float32, ch int) float32 { return pwlu1(x, &t.chans[ch]) }
@@ -215,6 +220,7 @@ func orZero(v float32) float32 {
 // Both are k·σ(a(u−b)) rearranged so that no term exceeds 2 (k itself is never formed) and
 // the exponent β' − a·u ≥ β' only grows as u → −∞, where G → 0 [activations.md §1.9].
 type zorroTable struct {
+	level simd.Level // the level whose loops apply it
 	chans []zorroChannel
 	// rowGroups: per group of 8 channels, zorroConsts×8 values with lane i = channel 8g+i.
 	rowGroups []float32
@@ -256,8 +262,8 @@ func humpConsts(a, b float64) (aa, amp, q, beta float32) {
 	return float32(a), float32(1 + c), 1, float32(max(beta64, -1e30))
 }
 
-func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
-	t := &zorroTable{}
+func newZorroTable(x simd.Level, ps []onnxops.Params, gate bool) *zorroTable {
+	t := &zorroTable{level: x}
 	for _, p := range ps {
 		q := p.(onnxops.ZorroParams)
 		var ch zorroChannel
@@ -287,7 +293,7 @@ func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
 func (t *zorroTable) channels() int { return len(t.chans) }
 
 func (t *zorroTable) apply(dst, src []float32, ch int, stream bool) {
-	zorroF32(dst, src, &t.chans[ch], stream)
+	zorroF32(t.level, dst, src, &t.chans[ch], stream)
 }
 
 // hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.
