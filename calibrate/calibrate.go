@@ -6,6 +6,7 @@
 package calibrate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,10 +33,11 @@ type Options struct {
 	// To is the replacement family, or Auto for the best fit per site (ties go to the cheaper
 	// kernel: CRReLU, then PWLU, then Zorro).
 	To onnxops.Family
-	// Match, Nodes, Exclude and Version are passed to the rewriter (see rewrite.Options).
+	// Match, Nodes, Exclude, Version and KeepBias are passed to the rewriter (see rewrite.Options).
 	Match          []rewrite.Kind
 	Nodes, Exclude *regexp.Regexp
 	Version        string
+	KeepBias       bool
 
 	Fit        FitOptions
 	PerChannel bool // one parameter set per channel along axis 1
@@ -61,6 +63,9 @@ type Options struct {
 
 // SiteReport is what calibration learned and chose for one site.
 type SiteReport struct {
+	// Scope is the graph the site is in ("" for the main graph; rewrite.Site.Scope) and Node its
+	// scoped name, which starts with the scope.
+	Scope      string           `json:"scope,omitempty"`
 	Node       string           `json:"node"`
 	Kind       string           `json:"kind"`
 	Input      string           `json:"input"`
@@ -215,6 +220,13 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		}
 		cands = independentCandidates(name, reports, consumers, samples, opts)
 	} else {
+		for _, s := range sites {
+			// The end-to-end search cuts the main graph below a site's output; a value inside a
+			// body or function has no such cut.
+			if s.Scope != "" {
+				return nil, fmt.Errorf("--sequential refines sites of the main graph only, and site %q is inside %s: calibrate without --sequential, or leave it out with --exclude", s.Node, s.Scope)
+			}
+		}
 		seq, ind, sum, err := calibrateSequential(m, data, sites, opts)
 		if err != nil {
 			return nil, err
@@ -259,34 +271,53 @@ func independentCandidates(name string, reports []SiteReport, consumers []*linea
 	return cands
 }
 
-// nameAnonymousNodes returns m, or a clone of m in which every unnamed node of the main graph has
-// a unique name: sites are told apart and selected by their node's name.
+// nameAnonymousNodes returns m, or a clone of m in which every unnamed node, in every scope (the
+// main graph, bodies, functions), has a name unique in its scope: sites are told apart and
+// selected by their node's scoped name.
 func nameAnonymousNodes(m *onnx.ModelProto) *onnx.ModelProto {
-	nodes := m.GetGraph().GetNode()
-	taken := map[string]bool{}
 	anonymous := false
-	for _, n := range nodes {
-		taken[n.GetName()] = true
-		anonymous = anonymous || n.GetName() == ""
-	}
+	eachScopeNodes(m, func(nodes []*onnx.NodeProto) {
+		for _, n := range nodes {
+			anonymous = anonymous || n.GetName() == ""
+		}
+	})
 	if !anonymous {
 		return m
 	}
 	m = proto.Clone(m).(*onnx.ModelProto)
-	next := 0
-	for _, n := range m.GetGraph().GetNode() {
-		if n.GetName() != "" {
-			continue
+	eachScopeNodes(m, func(nodes []*onnx.NodeProto) {
+		taken := map[string]bool{}
+		for _, n := range nodes {
+			taken[n.GetName()] = true
 		}
-		name := ""
-		for name == "" || taken[name] {
-			name = fmt.Sprintf("%s_%d", n.GetOpType(), next)
-			next++
+		next := 0
+		for _, n := range nodes {
+			if n.GetName() != "" {
+				continue
+			}
+			name := ""
+			for name == "" || taken[name] {
+				name = fmt.Sprintf("%s_%d", n.GetOpType(), next)
+				next++
+			}
+			taken[name] = true
+			n.Name = proto.String(name)
 		}
-		taken[name] = true
-		n.Name = proto.String(name)
-	}
+	})
 	return m
+}
+
+// eachScopeNodes calls fn with the nodes of each graph and function body of m, the ai.actswap
+// operators' own bodies left out.
+func eachScopeNodes(m *onnx.ModelProto, fn func([]*onnx.NodeProto)) {
+	onnx.WalkScopes(m, func(_ string, g *onnx.GraphProto, f *onnx.FunctionProto) {
+		switch {
+		case g != nil:
+			fn(g.GetNode())
+		case f.GetDomain() != onnxops.Domain:
+			fn(f.GetNode())
+		}
+	})
 }
 
 // selectSites asks the rewriter which sites it would replace under opts.
@@ -321,7 +352,7 @@ func applyFits(m *onnx.ModelProto, sites []rewrite.Site, fits map[string]rewrite
 		}
 		only := regexp.MustCompile("^(?:" + strings.Join(names, "|") + ")$")
 		next, rep, err := rewrite.Apply(out, rewrite.Options{
-			To: fam, Match: opts.Match, Nodes: only, Exclude: opts.Exclude, Version: opts.Version,
+			To: fam, Match: opts.Match, Nodes: only, Exclude: opts.Exclude, Version: opts.Version, KeepBias: opts.KeepBias,
 			Params: func(s rewrite.Site, f onnxops.Family) (rewrite.SiteParams, error) {
 				sp, ok := fits[s.Node]
 				if !ok {
@@ -366,13 +397,6 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 			return nil, fmt.Errorf("compiling the original model for calibration: %w", err)
 		}
 	}
-	var names []string
-	for _, s := range sites {
-		names = append(names, s.Input)
-		if s.Bias != "" {
-			names = append(names, s.Bias)
-		}
-	}
 	stats := make([]*SiteStats, len(sites))
 	for i := range stats {
 		stats[i] = NewSiteStats(opts.Bins, opts.PerChannel)
@@ -381,6 +405,7 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 		return nil, err
 	}
 	batches, first := 0, 0
+	seen := make([]int, len(sites)) // tensors per site
 	for {
 		batch, err := data.Next()
 		if err == io.EOF {
@@ -389,37 +414,36 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 		if err != nil {
 			return nil, err
 		}
-		vals, err := sess.Run(batch, names...)
+		vals, err := siteValues(sess, batch, sites)
 		if err != nil {
 			return nil, fmt.Errorf("running batch %d: %w", batches, err)
 		}
-		var refVals map[string]*tensor.Tensor
+		var refVals [][]*tensor.Tensor
 		if refSess != nil {
-			if refVals, err = refSess.Run(batch, names...); err != nil {
+			if refVals, err = siteValues(refSess, batch, sites); err != nil {
 				return nil, fmt.Errorf("running batch %d through the original model: %w", batches, err)
 			}
 		}
 		for i, s := range sites {
-			x, err := siteInput(s, vals)
-			if err != nil {
-				return nil, err
+			if refVals != nil && len(refVals[i]) != len(vals[i]) {
+				return nil, fmt.Errorf("site %q: the model computed it %d times on batch %d, the original %d times", s.Node, len(vals[i]), batches, len(refVals[i]))
 			}
-			var y *tensor.Tensor
-			if refVals == nil {
-				err = stats[i].AddTensor(x)
-			} else {
-				var orig *tensor.Tensor
-				if orig, err = siteInput(s, refVals); err != nil {
-					return nil, err
+			seen[i] += len(vals[i])
+			for k, x := range vals[i] {
+				var y *tensor.Tensor
+				if refVals == nil {
+					err = stats[i].AddTensor(x)
+				} else {
+					y = applyTarget(TargetOf(s), refVals[i][k])
+					err = stats[i].AddPairs(x, y)
 				}
-				y = applyTarget(TargetOf(s), orig)
-				err = stats[i].AddPairs(x, y)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
-			}
-			if samples != nil && samples[i] != nil {
-				samples[i].add(x, y, first)
+				if err != nil {
+					return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
+				}
+				// Only main-graph sites have samples (outputAwareSetup): one tensor per batch.
+				if samples != nil && samples[i] != nil {
+					samples[i].add(x, y, first)
+				}
 			}
 		}
 		batches++
@@ -431,7 +455,82 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 	if batches == 0 {
 		return nil, errors.New("the calibration data hold no batch")
 	}
+	for i, s := range sites {
+		if seen[i] == 0 {
+			return nil, fmt.Errorf("site %q saw no values in the calibration data: no run entered %s (a Loop that ran zero times, an If branch not taken, a function never called)", s.Node, s.Scope)
+		}
+	}
 	return stats, nil
+}
+
+// siteValues runs one batch and returns, per site, the values its activation is applied to (with
+// FastGelu's bias added): one tensor for a site of the main graph, one per execution for a site
+// inside a Loop/Scan body or a function (every iteration, every call: the site's samples are all
+// of them). Those are cloned out of the run, so a batch holds them all in memory at once.
+func siteValues(sess *runtime.Session, batch map[string]*tensor.Tensor, sites []rewrite.Site) ([][]*tensor.Tensor, error) {
+	out := make([][]*tensor.Tensor, len(sites))
+	var names []string
+	var watch []runtime.ScopedValue
+	watchAt := make([]int, len(sites)) // index of the site's input in watch; its bias follows
+	for i, s := range sites {
+		if s.Scope == "" {
+			names = append(names, s.Input)
+			if s.Bias != "" {
+				names = append(names, s.Bias)
+			}
+			continue
+		}
+		watchAt[i] = len(watch)
+		watch = append(watch, runtime.ScopedValue{Scope: s.Scope, Name: s.Input})
+		if s.Bias != "" {
+			watch = append(watch, runtime.ScopedValue{Scope: s.Scope, Name: s.Bias})
+		}
+	}
+	if len(names) > 0 {
+		vals, err := sess.Run(batch, names...)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range sites {
+			if s.Scope == "" {
+				x, err := siteInput(s, vals)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = []*tensor.Tensor{x}
+			}
+		}
+	}
+	if len(watch) == 0 {
+		return out, nil
+	}
+	seen := make([][]*tensor.Tensor, len(watch))
+	err := sess.RunWatching(context.Background(), batch, watch, func(i int, t *tensor.Tensor) {
+		seen[i] = append(seen[i], t.Clone())
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range sites {
+		if s.Scope == "" {
+			continue
+		}
+		out[i] = seen[watchAt[i]]
+		if s.Bias == "" {
+			continue
+		}
+		// The bias is computed (or received) once per execution of the scope, before x.
+		bs := seen[watchAt[i]+1]
+		if len(bs) != len(out[i]) {
+			return nil, fmt.Errorf("site %q: %d values of its input but %d of its bias %q", s.Node, len(out[i]), len(bs), s.Bias)
+		}
+		for k, x := range out[i] {
+			if out[i][k], err = addBias(x, bs[k]); err != nil {
+				return nil, fmt.Errorf("site %q: %w", s.Node, err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // siteInput is the value a site's activation is applied to (with FastGelu's bias added).
@@ -491,7 +590,7 @@ func addBias(x, bias *tensor.Tensor) (*tensor.Tensor, error) {
 // fitSite fits the chosen family (or every family, for Auto) per layer or per channel.
 func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 	target := TargetOf(s)
-	rep := SiteReport{Node: s.Node, Kind: string(s.Kind), Input: s.Input, Stats: summarize(ss), hist: ss.Layer.Hist, target: target}
+	rep := SiteReport{Scope: s.Scope, Node: s.Node, Kind: string(s.Kind), Input: s.Input, Stats: summarize(ss), hist: ss.Layer.Hist, target: target}
 	var err error
 	if rep.ReLU, err = ReLUError(target, ss.Layer); err != nil {
 		return rep, fmt.Errorf("site %q: %w", s.Node, err)

@@ -500,7 +500,9 @@ func outputAwareSetup(m *onnx.ModelProto, sites []rewrite.Site, opts Options) ([
 		return consumers, samples // the papers' initialisations are not approximations to refine
 	}
 	for i, s := range sites {
-		if TargetOf(s) == TargetReLU {
+		// findLinearConsumer reads the main graph; a site in a body or function has its consumer
+		// there, one per execution.
+		if TargetOf(s) == TargetReLU || s.Scope != "" {
 			continue
 		}
 		if lc, ok := findLinearConsumer(m, s); ok {

@@ -37,6 +37,7 @@ type ReportOptions struct {
 
 // SiteJSON is one site of a Report.
 type SiteJSON struct {
+	Scope      string            `json:"scope,omitempty"` // "" for the main graph
 	Node       string            `json:"node"`
 	Kind       string            `json:"kind"`
 	Input      string            `json:"input"`
@@ -62,7 +63,7 @@ func NewReport(model string, res *Result, cmp *Comparison, opts Options) Report 
 		r.To = "as rewritten"
 	}
 	for _, s := range res.Sites {
-		js := SiteJSON{Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential, Warning: s.Warning, Sensitivity: s.Sensitivity}
+		js := SiteJSON{Scope: s.Scope, Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential, Warning: s.Warning, Sensitivity: s.Sensitivity}
 		for _, p := range s.Parameters {
 			js.Parameters = append(js.Parameters, paramsJSON(p))
 		}

@@ -282,14 +282,15 @@ const UncalibratedNotice = "uncalibrated: the parameters assume every site's inp
 	"Calibrate with --calib DATA, or run 'actswap calibrate' on the output."
 
 // nodeParams reads the parameter sets an ai.actswap node carries.
-func nodeParams(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) ([]onnxops.Params, error) {
+func nodeParams(sn scopedNode, inits map[string]*onnx.TensorProto) ([]onnxops.Params, error) {
+	n := sn.node
 	fam, err := onnxops.ParseFamily(n.GetOpType())
 	if err != nil {
 		return nil, err
 	}
 	var ts []*tensor.Tensor
 	for _, name := range n.GetInput()[1:] {
-		tp, ok := inits[name]
+		tp, ok := inits[onnx.ScopedName(sn.scope, name)]
 		if !ok {
 			return nil, fmt.Errorf("parameter %q is not an initializer", name)
 		}

@@ -128,8 +128,9 @@ func dropStaleValueInfo(g *onnx.GraphProto, gone []*onnx.NodeProto) {
 // nameSet hands out names not yet used by any node, value or initializer of a graph.
 type nameSet map[string]bool
 
-func newNameSet(g *onnx.GraphProto) nameSet {
-	s := nameSet{}
+// addGraph takes every name of g (its subgraphs are added as scopes of their own): a new name
+// must be unique across scopes, since a subgraph sees, and must not shadow, its enclosing graphs.
+func (s nameSet) addGraph(g *onnx.GraphProto) {
 	for _, n := range g.GetNode() {
 		s[n.GetName()] = true
 		for _, v := range n.GetInput() {
@@ -147,7 +148,6 @@ func newNameSet(g *onnx.GraphProto) nameSet {
 			s[vi.GetName()] = true
 		}
 	}
-	return s
 }
 
 func (s nameSet) unique(base string) string {

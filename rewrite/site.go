@@ -64,6 +64,11 @@ func (s Site) Target() func(float64) float64 {
 
 // Site is one activation found in a graph.
 type Site struct {
+	// Scope is the graph the site is in (onnx.SubgraphScope, onnx.FunctionScope): "" for the main
+	// graph, `Loop "/loop"/body` for a Loop body, `function local.MLP` for a model-local function.
+	// Node and Nodes are scoped names (onnx.ScopedName); Input, Bias and Output are names inside
+	// the scope.
+	Scope   string   `json:"scope,omitempty"`
 	Node    string   `json:"node"`           // name of the node that outputs the activation (the anchor)
 	Kind    Kind     `json:"kind"`           // the function computed
 	Pattern string   `json:"pattern"`        // which rule matched (relu, gelu_erf, gelu_tanh, ms_fast_gelu, …)
@@ -79,17 +84,43 @@ type Site struct {
 	// is used outside the activation or is a graph output, or x is not a float tensor.
 	Blocked string `json:"blocked,omitempty"`
 
-	nodeIdx   []int // indexes into graph.node, ascending
+	nodeIdx   []int // indexes into the scope graph's nodes, ascending
 	anchorIdx int
+	scopeIdx  int // index into scopes(m)
 }
 
-// Find lists the activation sites of m's main graph in graph order, safe ones and blocked ones
+// localNode is the anchor's name inside its scope.
+func (s Site) localNode() string {
+	name, _ := onnx.SplitScopedName(s.Scope, s.Node)
+	return name
+}
+
+// Find lists the activation sites of m in every scope (the main graph, then If/Loop/Scan bodies
+// and model-local functions, see scopes), each in graph order, safe ones and blocked ones
 // (Site.Blocked says why). It does not modify m.
 func Find(m *onnx.ModelProto) ([]Site, error) {
 	if m.GetGraph() == nil {
 		return nil, errors.New("model has no graph")
 	}
-	return findSites(newGraphView(m.GetGraph())), nil
+	var sites []Site
+	for i, sc := range scopes(m) {
+		sites = append(sites, findScopeSites(newGraphView(sc.g), sc.scope, i)...)
+	}
+	return sites, nil
+}
+
+// findScopeSites is findSites for the graph of one scope, with the sites' names scoped.
+func findScopeSites(g *graphView, scope string, scopeIdx int) []Site {
+	sites := findSites(g)
+	for i := range sites {
+		s := &sites[i]
+		s.Scope, s.scopeIdx = scope, scopeIdx
+		s.Node = onnx.ScopedName(scope, s.Node)
+		for j := range s.Nodes {
+			s.Nodes[j] = onnx.ScopedName(scope, s.Nodes[j])
+		}
+	}
+	return sites
 }
 
 // candidate is a rule matched at an anchor, before overlaps are resolved.
@@ -221,7 +252,15 @@ func Trace(m *onnx.ModelProto) ([]Miss, error) {
 	if m.GetGraph() == nil {
 		return nil, errors.New("model has no graph")
 	}
-	g := newGraphView(m.GetGraph())
+	var misses []Miss
+	for _, sc := range scopes(m) {
+		misses = append(misses, traceScope(newGraphView(sc.g), sc.scope)...)
+	}
+	return misses, nil
+}
+
+// traceScope is Trace for the graph of one scope.
+func traceScope(g *graphView, scope string) []Miss {
 	inSite := map[int]bool{}
 	for _, s := range findSites(g) {
 		for _, i := range s.nodeIdx {
@@ -250,9 +289,9 @@ func Trace(m *onnx.ModelProto) ([]Miss, error) {
 		if why == "" {
 			why = "no GELU rule ends within three nodes after it"
 		}
-		misses = append(misses, Miss{Node: n.GetName(), OpType: n.GetOpType(), Reason: why})
+		misses = append(misses, Miss{Node: onnx.ScopedName(scope, n.GetName()), OpType: n.GetOpType(), Reason: why})
 	}
-	return misses, nil
+	return misses
 }
 
 // downstream lists the nodes reachable from node i within hops consumer steps (i excluded).

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"container/heap"
-	"context"
 	"fmt"
 	"sync"
 
@@ -24,7 +23,13 @@ var nondeterministic = map[string]bool{
 
 // graph is a compiled (sub)graph. Every value has a slot; a run holds one []*tensor.Tensor.
 type graph struct {
-	name      string
+	name string
+	// scope is the graph's onnx scope name; via the function inlining its names come from (a body
+	// of a node inlined from a function), nil when they are its own; inlined are the function
+	// calls inlined into it. A value watch (watch.go) finds values by them.
+	scope     string
+	via       *inlining
+	inlined   []*inlining
 	slotNames []string
 	slotOf    map[string]int
 	consts    []*tensor.Tensor // per slot: value known at creation (initializer, folded)
@@ -142,13 +147,15 @@ func nodeError(p *onnx.NodeProto, format string, args ...any) error {
 }
 
 // compileGraph compiles gp. top is true for the model's main graph, whose inputs that also have
-// an initializer are constants rather than formal inputs.
-func (c *compiler) compileGraph(gp *onnx.GraphProto, opsets map[string]int, parent *scope, top bool) (*graph, error) {
-	protos, err := c.expand(gp.GetNode(), opsets, 0)
+// an initializer are constants rather than formal inputs. sc and via say where gp was defined
+// (see expandedNode).
+func (c *compiler) compileGraph(gp *onnx.GraphProto, opsets map[string]int, parent *scope, top bool, sc string, via *inlining) (*graph, error) {
+	var inlined []*inlining
+	protos, err := c.expand(gp.GetNode(), opsets, sc, via, 0, &inlined)
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{name: gp.GetName(), slotOf: map[string]int{}}
+	g := &graph{name: gp.GetName(), slotOf: map[string]int{}, scope: sc, via: via, inlined: inlined}
 	declared := map[string]valueType{}
 	for _, list := range [][]*onnx.ValueInfoProto{gp.GetValueInfo(), gp.GetOutput(), gp.GetInput()} {
 		for _, vi := range list {
@@ -364,7 +371,13 @@ func (c *compiler) buildKernel(g *graph, n *node, p expandedNode, here *scope) (
 		if sub == nil {
 			return nil, fmt.Errorf("missing subgraph")
 		}
-		sg, err := c.compileGraph(sub, opsets, here, false)
+		subScope := ""
+		onnx.Subgraphs(p.proto, func(attr string, index int, g *onnx.GraphProto) {
+			if g == sub {
+				subScope = onnx.SubgraphScope(p.scope, p.proto.GetOpType(), p.definedName(), attr, index)
+			}
+		})
+		sg, err := c.compileGraph(sub, opsets, here, false, subScope, p.via)
 		if err != nil {
 			return nil, fmt.Errorf("subgraph %q: %w", sub.GetName(), err)
 		}
@@ -605,6 +618,7 @@ func (s subgraph) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tens
 	if len(inputs) != len(s.g.inputs) {
 		return nil, fmt.Errorf("subgraph %q takes %d inputs, got %d", s.g.name, len(s.g.inputs), len(inputs))
 	}
-	// Bodies run to the end: ops.Context carries no cancellation, and a body is one step of its node.
-	return s.g.run(context.Background(), ctx, s.g.defaultPlan, inputs)
+	// Bodies run to the end: ops.Context carries no cancellation, and a body is one step of its
+	// node. Only a value watch reaches into them.
+	return s.g.run(watchContext(watchOf(ctx.Run)), ctx, s.g.defaultPlan, inputs)
 }

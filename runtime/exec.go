@@ -111,6 +111,12 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		}
 		vals[s] = v
 	}
+	w := watchOf(cancel)
+	var ws *watchSlots
+	if w != nil {
+		ws = w.slotsIn(g)
+		ws.start(vals)
+	}
 	remaining := sc.remaining
 	copy(remaining, p.uses)
 	drop := func(s int) {
@@ -137,7 +143,7 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		}
 		nodeCtx := ctx
 		if n.subgraph {
-			nodeCtx = &ops.Context{Threads: ctx.Threads, Outer: g.outerLookup(vals, ctx)}
+			nodeCtx = &ops.Context{Threads: ctx.Threads, Outer: g.outerLookup(vals, ctx), Run: watchContext(w)}
 		}
 		var start time.Time
 		if prof != nil {
@@ -156,6 +162,9 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 				mem.add(outs[j])
 				arena.adopt(s, outs[j])
 			}
+		}
+		if w != nil {
+			ws.produced(n, outs)
 		}
 		for _, s := range n.inputs {
 			if s >= 0 {

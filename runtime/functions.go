@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
@@ -16,27 +17,62 @@ const maxInlineDepth = 32
 type expandedNode struct {
 	proto  *onnx.NodeProto
 	opsets map[string]int
+	// scope says where the node was defined (an onnx scope name): the graph being compiled, or the
+	// body of the function it was inlined from; via is that inlining (nil for the graph's own
+	// nodes), which renamed the node and its values. Its subgraphs' scopes are named from them,
+	// as the rewriter names them.
+	scope string
+	via   *inlining
 }
 
-// expand replaces calls to model-local functions by the functions' bodies. A node keeps its
-// registered kernel when there is one (unless WithFunctionBodies): a function is the fallback, as
-// ONNX intends.
-func (c *compiler) expand(protos []*onnx.NodeProto, opsets map[string]int, depth int) ([]expandedNode, error) {
+// definedName is the node's name where it was defined.
+func (e expandedNode) definedName() string {
+	if e.via == nil {
+		return e.proto.GetName()
+	}
+	return strings.TrimPrefix(e.proto.GetName(), e.via.prefix)
+}
+
+// inlining is one call of a model-local function inlined into a graph: which function (its onnx
+// scope) and how the body's value names became the graph's.
+type inlining struct {
+	scope  string
+	rename map[string]string // formal inputs and outputs → the call's values
+	prefix string            // every other body value: prefix + name
+}
+
+// valueName is the graph's name for the body value name (name itself without an inlining).
+func (in *inlining) valueName(name string) string {
+	if in == nil {
+		return name
+	}
+	if r, ok := in.rename[name]; ok {
+		return r
+	}
+	return in.prefix + name
+}
+
+// expand replaces calls to model-local functions by the functions' bodies, appending each call to
+// inlined. A node keeps its registered kernel when there is one (unless WithFunctionBodies): a
+// function is the fallback, as ONNX intends.
+// scope and via describe protos' origin (see expandedNode).
+func (c *compiler) expand(protos []*onnx.NodeProto, opsets map[string]int, scope string, via *inlining, depth int, inlined *[]*inlining) ([]expandedNode, error) {
 	var out []expandedNode
 	for _, p := range protos {
 		f := c.functions[functionKey(p.GetDomain(), p.GetOpType(), p.GetOverload())]
 		if f == nil || (!c.preferFunctions && hasKernel(p, opsets)) {
-			out = append(out, expandedNode{p, opsets})
+			out = append(out, expandedNode{proto: p, opsets: opsets, scope: scope, via: via})
 			continue
 		}
 		if depth >= maxInlineDepth {
 			return nil, nodeError(p, "local function %q nests deeper than %d calls (recursive?)", f.GetName(), maxInlineDepth)
 		}
-		body, fnOpsets, err := c.inline(p, f, opsets)
+		body, fnOpsets, in, err := c.inline(p, f, opsets)
 		if err != nil {
 			return nil, nodeError(p, "inlining local function %q: %v", f.GetName(), err)
 		}
-		nested, err := c.expand(body, fnOpsets, depth+1)
+		*inlined = append(*inlined, in)
+		nested, err := c.expand(body, fnOpsets, in.scope, in, depth+1, inlined)
 		if err != nil {
 			return nil, err
 		}
@@ -58,16 +94,16 @@ func hasKernel(p *onnx.NodeProto, opsets map[string]int) bool {
 // inline returns copies of f's nodes for one call: formal inputs and outputs become the call's
 // actual values, every other value and node gets a prefix unique to this call, and attribute
 // references (ref_attr_name) take the call's attribute or the function's default.
-func (c *compiler) inline(call *onnx.NodeProto, f *onnx.FunctionProto, opsets map[string]int) ([]*onnx.NodeProto, map[string]int, error) {
+func (c *compiler) inline(call *onnx.NodeProto, f *onnx.FunctionProto, opsets map[string]int) ([]*onnx.NodeProto, map[string]int, *inlining, error) {
 	if len(call.GetInput()) > len(f.GetInput()) {
-		return nil, nil, fmt.Errorf("call has %d inputs, function takes %d", len(call.GetInput()), len(f.GetInput()))
+		return nil, nil, nil, fmt.Errorf("call has %d inputs, function takes %d", len(call.GetInput()), len(f.GetInput()))
 	}
 	if len(call.GetOutput()) > len(f.GetOutput()) {
-		return nil, nil, fmt.Errorf("call has %d outputs, function has %d", len(call.GetOutput()), len(f.GetOutput()))
+		return nil, nil, nil, fmt.Errorf("call has %d outputs, function has %d", len(call.GetOutput()), len(f.GetOutput()))
 	}
 	fnOpsets, err := opsetMap(f.GetOpsetImport(), opsets)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c.inlined++
 	prefix := fmt.Sprintf("%s#%d/", f.GetName(), c.inlined)
@@ -107,7 +143,7 @@ func (c *compiler) inline(call *onnx.NodeProto, f *onnx.FunctionProto, opsets ma
 	}
 	for _, a := range call.GetAttribute() {
 		if !known[a.GetName()] {
-			return nil, nil, fmt.Errorf("attribute %q is not a parameter of the function", a.GetName())
+			return nil, nil, nil, fmt.Errorf("attribute %q is not a parameter of the function", a.GetName())
 		}
 	}
 
@@ -115,7 +151,7 @@ func (c *compiler) inline(call *onnx.NodeProto, f *onnx.FunctionProto, opsets ma
 	for i, n := range f.GetNode() {
 		body[i] = renameNode(n, renamed, prefix, attrs)
 	}
-	return body, fnOpsets, nil
+	return body, fnOpsets, &inlining{scope: onnx.FunctionScope(f), rename: rename, prefix: prefix}, nil
 }
 
 // renameNode copies n with every value name mapped through renamed, including inside subgraphs,

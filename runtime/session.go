@@ -87,8 +87,9 @@ type Session struct {
 	optimized map[string]int
 	removed   map[int]bool
 	plain     *unoptimized
-	buffers   *bufferPool // recycles the main graph's buffers; nil when it cannot
-	shapes    *shapeCache // remembers shape-derived values per input shapes; nil when none
+	buffers   *bufferPool          // recycles the main graph's buffers; nil when it cannot
+	shapes    *shapeCache          // remembers shape-derived values per input shapes; nil when none
+	defines   map[ScopedValue]bool // every value of every scope, for RunWatching's checks
 }
 
 // NewSession compiles m. Every node must have a kernel for its (domain, op, opset version) or be a
@@ -126,11 +127,11 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 	for _, f := range m.GetFunctions() {
 		c.functions[functionKey(f.GetDomain(), f.GetName(), f.GetOverload())] = f
 	}
-	g, err := c.compileGraph(m.GetGraph(), opsets, nil, true)
+	g, err := c.compileGraph(m.GetGraph(), opsets, nil, true, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	s = &Session{main: g, threads: cfg.threads}
+	s = &Session{main: g, threads: cfg.threads, defines: scopedValues(m)}
 	s.noteOptimizations(c, m, cfg)
 	for _, slot := range g.inputs {
 		s.inputs = append(s.inputs, g.declared[slot])

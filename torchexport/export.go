@@ -71,10 +71,36 @@ func Sites(m *onnx.ModelProto) ([]Site, []namedTensor, error) {
 		sites = append(sites, site)
 		tensors = append(tensors, ts...)
 	}
+	if nested := nestedActswapNode(m); nested != "" {
+		// A body runs per iteration and a function per call, with no one PyTorch module to
+		// swap; leaving the site out would hand back a model that is not the rewritten one.
+		return nil, nil, fmt.Errorf("node %q is inside a subgraph or model-local function; export-torch places sites of the main graph only (rewrite with --exclude '^(If|Loop|Scan|function) ' to keep them out)", nested)
+	}
 	if len(sites) == 0 {
 		return nil, nil, fmt.Errorf("no %s nodes: rewrite the model first (actswap rewrite)", onnxops.Domain)
 	}
 	return sites, tensors, nil
+}
+
+// nestedActswapNode returns the scoped name of an ai.actswap node outside the main graph, or "".
+func nestedActswapNode(m *onnx.ModelProto) string {
+	found := ""
+	onnx.WalkScopes(m, func(scope string, g *onnx.GraphProto, f *onnx.FunctionProto) {
+		if scope == "" || found != "" || f.GetDomain() == onnxops.Domain {
+			return
+		}
+		nodes := f.GetNode()
+		if g != nil {
+			nodes = g.GetNode()
+		}
+		for _, n := range nodes {
+			if n.GetDomain() == onnxops.Domain {
+				found = onnx.ScopedName(scope, n.GetName())
+				return
+			}
+		}
+	})
+	return found
 }
 
 func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[string]rewrite.ReplacedNode) (Site, []namedTensor, error) {
@@ -114,6 +140,12 @@ func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[
 	}
 	if rec, ok := replaced[n.GetName()]; ok {
 		site.Replaced, site.Kind = rec.Node, string(rec.Kind)
+		// A node that absorbed the bias in front of it reads the pre-bias value; the PyTorch
+		// module sits after the layer that adds the bias, so it gets the activation's own sets.
+		if sets, site.Axis, err = rec.Unshift(sets, site.Axis); err != nil {
+			return Site{}, nil, err
+		}
+		site.Channels = len(sets)
 	} else {
 		// The rewriter names its node "<replaced node>/actswap_<family>".
 		site.Replaced = strings.TrimSuffix(n.GetName(), "/actswap_"+strings.ToLower(string(fam)))

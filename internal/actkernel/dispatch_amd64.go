@@ -5,23 +5,14 @@ package actkernel
 import (
 	"unsafe"
 
-	"golang.org/x/sys/cpu"
+	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/internal/vecmath"
 )
-
-// asmAvailable: the generated kernels need AVX2 and FMA (VGATHERDPS, VPERMPS, VFMADD…PS).
-var asmAvailable = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-
-// useAsm selects the assembly kernels; tests switch it off to check the pure-Go loops too.
-var useAsm = asmAvailable
-
-// useAVX512 selects the AVX-512 PWLU kernels (16 lanes, one-instruction table lookups) where the
-// CPU has AVX-512F; the other kernels gain little from it.
-var useAVX512 = asmAvailable && cpu.X86.HasAVX512F
 
 // asmPlan splits n elements into a pure-Go head (to align dst to 64 bytes for streaming
 // stores), whole blocks of lanes (8 or 16) for the assembly, and a pure-Go tail.
-func asmPlan(dst []float32, n, lanes int, stream bool) (head, body int) {
-	if !useAsm {
+func asmPlan(x simd.Level, dst []float32, n, lanes int, stream bool) (head, body int) {
+	if !x.Asm() {
 		return 0, 0
 	}
 	if stream {
@@ -31,9 +22,9 @@ func asmPlan(dst []float32, n, lanes int, stream bool) (head, body int) {
 	return head, (n - head) / lanes * lanes
 }
 
-func crreluF32(dst, src []float32, eps float32, stream bool) {
+func crreluF32(x simd.Level, dst, src []float32, eps float32, stream bool) {
 	dst = dst[:len(src)]
-	h, b := asmPlan(dst, len(src), 8, stream)
+	h, b := asmPlan(x, dst, len(src), 8, stream)
 	crreluGo(dst[:h], src[:h], eps)
 	if b > 0 {
 		crreluAVX2(dst[h:h+b], src[h:h+b], eps, stream)
@@ -41,10 +32,10 @@ func crreluF32(dst, src []float32, eps float32, stream bool) {
 	crreluGo(dst[h+b:], src[h+b:], eps)
 }
 
-func pwluF32(dst, src []float32, c *pwluChannel, stream bool) {
+func pwluF32(x simd.Level, dst, src []float32, c *pwluChannel, stream bool) {
 	dst = dst[:len(src)]
-	if useAVX512 && c.n <= 64 {
-		h, b := asmPlan(dst, len(src), 16, stream)
+	if x.Wide() && c.n <= 64 {
+		h, b := asmPlan(x, dst, len(src), 16, stream)
 		pwluGo(dst[:h], src[:h], c)
 		if b > 0 {
 			d, s := dst[h:h+b], src[h:h+b]
@@ -60,7 +51,7 @@ func pwluF32(dst, src []float32, c *pwluChannel, stream bool) {
 		pwluGo(dst[h+b:], src[h+b:], c)
 		return
 	}
-	h, b := asmPlan(dst, len(src), 8, stream)
+	h, b := asmPlan(x, dst, len(src), 8, stream)
 	pwluGo(dst[:h], src[:h], c)
 	if b > 0 {
 		d, s := dst[h:h+b], src[h:h+b]
@@ -80,9 +71,9 @@ func pwluF32(dst, src []float32, c *pwluChannel, stream bool) {
 	pwluGo(dst[h+b:], src[h+b:], c)
 }
 
-func zorroF32(dst, src []float32, c *zorroChannel, stream bool) {
+func zorroF32(x simd.Level, dst, src []float32, c *zorroChannel, stream bool) {
 	dst = dst[:len(src)]
-	h, b := asmPlan(dst, len(src), 8, stream)
+	h, b := asmPlan(x, dst, len(src), 8, stream)
 	zorroGo(dst[:h], src[:h], c)
 	if b > 0 {
 		zorroAVX2(dst[h:h+b], src[h:h+b], &c.wide, stream)
@@ -95,7 +86,7 @@ func zorroF32(dst, src []float32, c *zorroChannel, stream bool) {
 
 func (t *crreluTable) applyRow(dst, src []float32) {
 	n := 0
-	if useAsm {
+	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
 			crreluRowsAVX2(dst[:n], src[:n], &t.eps[0], false)
@@ -107,8 +98,13 @@ func (t *crreluTable) applyRow(dst, src []float32) {
 }
 
 func (t *pwluTable) applyRow(dst, src []float32) {
+	if t.shift != nil && t.level.Asm() {
+		vecmath.Arith(vecmath.OpSub, dst, src, t.shift)
+		pwluF32(t.level, dst, dst, &t.chans[0], false)
+		return
+	}
 	n := 0
-	if useAsm {
+	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
 			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[0], t.rows.rowEs, t.rows.rowDs, false)
@@ -121,7 +117,7 @@ func (t *pwluTable) applyRow(dst, src []float32) {
 
 func (t *zorroTable) applyRow(dst, src []float32) {
 	n := 0
-	if useAsm {
+	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
 			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[0], false)
@@ -133,4 +129,4 @@ func (t *zorroTable) applyRow(dst, src []float32) {
 }
 
 // Accelerated reports whether the float32 kernels run the generated assembly.
-func Accelerated() bool { return useAsm }
+func Accelerated() bool { return simd.Host().Asm() }

@@ -2,18 +2,13 @@
 
 package actkernel
 
-const asmAvailable = false
+import "github.com/actswap/actswap/internal/simd"
 
-var useAsm = false
+func crreluF32(_ simd.Level, dst, src []float32, eps float32, _ bool) { crreluGo(dst, src, eps) }
 
-// useAVX512 has no effect without the assembly kernels.
-var useAVX512 = false
+func pwluF32(_ simd.Level, dst, src []float32, c *pwluChannel, _ bool) { pwluGo(dst, src, c) }
 
-func crreluF32(dst, src []float32, eps float32, _ bool) { crreluGo(dst, src, eps) }
-
-func pwluF32(dst, src []float32, c *pwluChannel, _ bool) { pwluGo(dst, src, c) }
-
-func zorroF32(dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c) }
+func zorroF32(_ simd.Level, dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c) }
 
 func (t *crreluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
 

@@ -13,6 +13,7 @@ package actkernel
 import (
 	"fmt"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -41,6 +42,11 @@ type table interface {
 // New decodes and validates a node's parameter tensors (the inputs after X, in the order of
 // onnxops.ParamInputNames) and builds the kernel. gate is Zorro's attribute (false otherwise).
 func New(fam onnxops.Family, gate bool, params []*tensor.Tensor) (*Kernel, error) {
+	return newOn(simd.Host(), fam, gate, params)
+}
+
+// newOn is New with the loops of level x (tests build one kernel per level the CPU has).
+func newOn(x simd.Level, fam onnxops.Family, gate bool, params []*tensor.Tensor) (*Kernel, error) {
 	ps, err := onnxops.ParamsFromTensors(fam, params)
 	if err != nil {
 		return nil, err
@@ -48,16 +54,16 @@ func New(fam onnxops.Family, gate bool, params []*tensor.Tensor) (*Kernel, error
 	k := &Kernel{fam: fam, params: ps}
 	switch fam {
 	case onnxops.FamilyCRReLU:
-		k.tab = newCRReLUTable(ps)
+		k.tab = newCRReLUTable(x, ps)
 	case onnxops.FamilyPWLU:
-		k.tab = newPWLUTable(ps)
+		k.tab = newPWLUTable(x, ps)
 	case onnxops.FamilyZorro:
 		for i := range ps {
 			z := ps[i].(onnxops.ZorroParams)
 			z.Gate = gate
 			ps[i] = z
 		}
-		k.tab = newZorroTable(ps, gate)
+		k.tab = newZorroTable(x, ps, gate)
 	default:
 		return nil, fmt.Errorf("unknown family %q", fam)
 	}

@@ -8,32 +8,23 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/tensor"
 )
 
-// eachPath runs f with the pure-Go kernels and with each assembly variant the CPU has.
-func eachPath(t *testing.T, f func(t *testing.T)) {
-	type path struct {
-		name        string
-		asm, avx512 bool
-	}
-	paths := []path{{"go", false, false}}
-	if asmAvailable {
-		paths = append(paths, path{"avx2", true, false})
-	}
-	if useAVX512 {
-		paths = append(paths, path{"avx512", true, true})
-	}
-	savedAsm, savedZ := useAsm, useAVX512
-	defer func() { useAsm, useAVX512 = savedAsm, savedZ }()
-	for _, p := range paths {
-		useAsm, useAVX512 = p.asm, p.avx512
-		t.Run(p.name, f)
+// eachPath runs f, in parallel subtests, with the pure-Go kernels and with each assembly level
+// the CPU has; f builds its kernels with newOn(x, …).
+func eachPath(t *testing.T, f func(t *testing.T, x simd.Level)) {
+	for x := simd.Go; x <= simd.Host(); x++ {
+		t.Run(x.String(), func(t *testing.T) {
+			t.Parallel()
+			f(t, x)
+		})
 	}
 }
 
 func TestKernelsAgainstReference(t *testing.T) {
-	eachPath(t, func(t *testing.T) {
+	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for _, c := range acttest.KernelCases() {
 			params, ps := acttest.Float32Params(t, c)
@@ -46,7 +37,7 @@ func TestKernelsAgainstReference(t *testing.T) {
 				if len(ps) > 1 && shape[0] == 101 {
 					axis = -1
 				}
-				k, err := New(c.Fam, c.Gate, params)
+				k, err := newOn(x, c.Fam, c.Gate, params)
 				if err != nil {
 					t.Fatalf("%s: %v", c.Name, err)
 				}
@@ -70,14 +61,14 @@ func TestKernelsAgainstReference(t *testing.T) {
 
 // Every length from 0 to 40 checks the vector loop's tail handling.
 func TestKernelTails(t *testing.T) {
-	eachPath(t, func(t *testing.T) {
+	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		for _, c := range acttest.KernelCases() {
 			if len(c.Chans) > 1 {
 				continue
 			}
 			params, ps := acttest.Float32Params(t, c)
-			tab, err := buildTable(c, params)
+			tab, err := buildTable(x, c, params)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,14 +90,14 @@ func TestKernelTails(t *testing.T) {
 // every alignment, so its aligned head and tail are checked too.
 func TestKernelStreaming(t *testing.T) { eachPath(t, testKernelStreaming) }
 
-func testKernelStreaming(t *testing.T) {
+func testKernelStreaming(t *testing.T, x simd.Level) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for _, c := range acttest.KernelCases() {
 		if len(c.Chans) > 1 {
 			continue
 		}
 		params, ps := acttest.Float32Params(t, c)
-		tab, err := buildTable(c, params)
+		tab, err := buildTable(x, c, params)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,8 +110,8 @@ func testKernelStreaming(t *testing.T) {
 	}
 }
 
-func buildTable(c acttest.KernelCase, params []*tensor.Tensor) (table, error) {
-	k, err := New(c.Fam, c.Gate, params)
+func buildTable(x simd.Level, c acttest.KernelCase, params []*tensor.Tensor) (table, error) {
+	k, err := newOn(x, c.Fam, c.Gate, params)
 	if err != nil {
 		return nil, err
 	}

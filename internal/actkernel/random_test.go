@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/acttest"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
 )
 
@@ -48,14 +49,14 @@ func randomParams(rng *rand.Rand, fam onnxops.Family) (onnxops.Params, bool) {
 }
 
 func TestKernelsRandomParameters(t *testing.T) {
-	eachPath(t, func(t *testing.T) {
+	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(23, 24))
 		for trial := 0; trial < 60; trial++ {
 			fam := onnxops.Families[trial%len(onnxops.Families)]
 			p, gate := randomParams(rng, fam)
 			c := acttest.KernelCase{Name: fmt.Sprintf("%s trial %d %+v", fam, trial, p), Fam: fam, Chans: []onnxops.Params{p}, Gate: gate}
 			params, ps := acttest.Float32Params(t, c)
-			tab, err := buildTable(c, params)
+			tab, err := buildTable(x, c, params)
 			if err != nil {
 				t.Fatal(err)
 			}

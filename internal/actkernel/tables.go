@@ -2,7 +2,9 @@ package actkernel
 
 import (
 	"math"
+	"slices"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
 )
 
@@ -11,15 +13,18 @@ import (
 // amd64 with AVX2+FMA, a generated assembly loop (kernels_amd64.s) over the same constants.
 
 // crreluTable holds ε per channel.
-type crreluTable struct{ eps []float32 }
+type crreluTable struct {
+	level simd.Level // the level whose loops apply it
+	eps   []float32
+}
 
 // The "rows" kernels serve a channel axis that is last: a row holds every channel once, so lane i
 // of the k-th block of 8 is channel 8k+i. Their constants are laid out per group of 8 channels
 // (lane i = channel 8g+i), built here beside the per-channel ones; channels past the last full
 // group are evaluated element by element.
 
-func newCRReLUTable(ps []onnxops.Params) *crreluTable {
-	t := &crreluTable{eps: make([]float32, len(ps))}
+func newCRReLUTable(x simd.Level, ps []onnxops.Params) *crreluTable {
+	t := &crreluTable{level: x, eps: make([]float32, len(ps))}
 	for i, p := range ps {
 		t.eps[i] = float32(p.(onnxops.CRReLUParams).Epsilon)
 	}
@@ -29,7 +34,7 @@ func newCRReLUTable(ps []onnxops.Params) *crreluTable {
 func (t *crreluTable) channels() int { return len(t.eps) }
 
 func (t *crreluTable) apply(dst, src []float32, ch int, stream bool) {
-	crreluF32(dst, src, t.eps[ch], stream)
+	crreluF32(t.level, dst, src, t.eps[ch], stream)
 }
 
 func (t *crreluTable) eval(x float32, ch int) float32 { return crrelu1(x, t.eps[ch]) }
@@ -65,8 +70,14 @@ func crrelu1(x, eps float32) float32 {
 // 2^-22·(|y| + (B_R − B_L)·max|K_i|): a few 1e-7 for fitted activations (range ≲ 10, |K| ≲ 2),
 // more for saw-tooth heights whose slopes are large against the bounds' width.
 type pwluTable struct {
+	level simd.Level // the level whose loops apply it
 	chans []pwluChannel
 	rows  pwluRows
+	// shift, when set, says that channel c is channel 0 moved right by shift[c] (same heights,
+	// slopes and width; bounds B_L + shift[c]), what a per-tensor PWLU becomes when it absorbs a
+	// per-channel bias (rewrite): a row is then x − shift followed by channel 0's per-tensor
+	// kernel, as fast as a per-tensor PWLU, where the rows kernel must gather per lane.
+	shift []float32
 }
 
 // rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
@@ -113,8 +124,8 @@ func pwluPadded(n int) int {
 	return n
 }
 
-func newPWLUTable(ps []onnxops.Params) *pwluTable {
-	t := &pwluTable{}
+func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
+	t := &pwluTable{level: x}
 	for _, p := range ps {
 		q := p.(onnxops.PWLUParams)
 		n := q.N()
@@ -141,6 +152,7 @@ func newPWLUTable(ps []onnxops.Params) *pwluTable {
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
 	}
+	t.shift = shiftedCopies(ps)
 	for g := 0; g+8 <= len(t.chans); g += 8 {
 		block := make([]float32, (pwluConsts+1)*8)
 		for i := 0; i < 8; i++ {
@@ -159,6 +171,25 @@ func newPWLUTable(ps []onnxops.Params) *pwluTable {
 	return t
 }
 
+// shiftedCopies returns B_L(c) − B_L(0) per channel when every channel is channel 0 moved along x
+// (equal heights and slopes, widths within float32 rounding), else nil.
+func shiftedCopies(ps []onnxops.Params) []float32 {
+	if len(ps) < 2 {
+		return nil
+	}
+	p0 := ps[0].(onnxops.PWLUParams)
+	width := p0.BR - p0.BL
+	shift := make([]float32, len(ps))
+	for c, p := range ps {
+		q := p.(onnxops.PWLUParams)
+		if q.KL != p0.KL || q.KR != p0.KR || !slices.Equal(q.Heights, p0.Heights) || math.Abs((q.BR-q.BL)-width) > 1e-6*width {
+			return nil
+		}
+		shift[c] = float32(q.BL - p0.BL)
+	}
+	return shift
+}
+
 // widen copies each constant 8 times, the layout the assembly reads as 32-byte vectors.
 func widen(wide, narrow []float32) {
 	for i, v := range narrow {
@@ -171,7 +202,7 @@ func widen(wide, narrow []float32) {
 func (t *pwluTable) channels() int { return len(t.chans) }
 
 func (t *pwluTable) apply(dst, src []float32, ch int, stream bool) {
-	pwluF32(dst, src, &t.chans[ch], stream)
+	pwluF32(t.level, dst, src, &t.chans[ch], stream)
 }
 
 func (t *pwluTable) eval(x float32, ch int) float32 { return pwlu1(x, &t.chans[ch]) }
@@ -215,6 +246,7 @@ func orZero(v float32) float32 {
 // Both are k·σ(a(u−b)) rearranged so that no term exceeds 2 (k itself is never formed) and
 // the exponent β' − a·u ≥ β' only grows as u → −∞, where G → 0 [activations.md §1.9].
 type zorroTable struct {
+	level simd.Level // the level whose loops apply it
 	chans []zorroChannel
 	// rowGroups: per group of 8 channels, zorroConsts×8 values with lane i = channel 8g+i.
 	rowGroups []float32
@@ -256,8 +288,8 @@ func humpConsts(a, b float64) (aa, amp, q, beta float32) {
 	return float32(a), float32(1 + c), 1, float32(max(beta64, -1e30))
 }
 
-func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
-	t := &zorroTable{}
+func newZorroTable(x simd.Level, ps []onnxops.Params, gate bool) *zorroTable {
+	t := &zorroTable{level: x}
 	for _, p := range ps {
 		q := p.(onnxops.ZorroParams)
 		var ch zorroChannel
@@ -287,7 +319,7 @@ func newZorroTable(ps []onnxops.Params, gate bool) *zorroTable {
 func (t *zorroTable) channels() int { return len(t.chans) }
 
 func (t *zorroTable) apply(dst, src []float32, ch int, stream bool) {
-	zorroF32(dst, src, &t.chans[ch], stream)
+	zorroF32(t.level, dst, src, &t.chans[ch], stream)
 }
 
 // hump32 is h(u) = u·G for u ≤ 0, 0 where a·|u| > 100.

@@ -1,6 +1,8 @@
 package gemm
 
 import (
+	"fmt"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"testing"
@@ -50,7 +52,7 @@ func BenchmarkKernel6x16(b *testing.B) {
 	a, bp, c := randSlice(r, k*mr), randSlice(r, k*nr), make([]float32, mr*nr)
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		microKernel(k, a, bp, c, nr, false)
+		microKernel(simd.Host(), k, a, bp, c, nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
@@ -66,14 +68,14 @@ func BenchmarkKernel6x16Indirect(b *testing.B) {
 	}
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		indirectKernel(k, a, data, offs, c, nr, false)
+		indirectKernel(simd.Host(), k, a, data, offs, c, nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(mr*nr*k))
 }
 
 // BenchmarkKernel12x32 is the AVX-512 wide tile alone on L1-resident panels (k = 192).
 func BenchmarkKernel12x32(b *testing.B) {
-	if !useWide {
+	if !simd.Host().Wide() {
 		b.Skip("no AVX-512")
 	}
 	const k = 192
@@ -81,7 +83,7 @@ func BenchmarkKernel12x32(b *testing.B) {
 	a, bp, c := randSlice(r, 2*k*mr), randSlice(r, 2*k*nr), make([]float32, 4*mr*nr)
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		wideKernel(k, a, bp, c, 2*nr, false)
+		wideKernel(simd.Host(), k, a, bp, c, 2*nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(4*mr*nr*k))
 }
@@ -90,3 +92,28 @@ func BenchmarkKernel12x32(b *testing.B) {
 // image: a matrix-vector product, bound by streaming the weights.
 func BenchmarkClassifier1280(b *testing.B) { benchPackedB(b, 1, 1000, 1280) }
 func BenchmarkClassifier512(b *testing.B)  { benchPackedB(b, 1, 1000, 512) }
+
+// BenchmarkKernelGather is the 64-wide AVX-512 gather tiles alone, 6 and 7 rows, on cached data
+// (k = 512: B in L2).
+func BenchmarkKernelGather(b *testing.B) {
+	if !simd.Host().Wide() {
+		b.Skip("no AVX-512")
+	}
+	const k = 512
+	r := rand.New(rand.NewPCG(1, 2))
+	data, bp, c := randSlice(r, 4*k+64), randSlice(r, k*64), make([]float32, 7*64)
+	cols := make([]int, k)
+	for p := range cols {
+		cols[p] = 4 * p
+	}
+	for _, n := range []int{6, 7} {
+		b.Run(fmt.Sprintf("rows%d", n), func(b *testing.B) {
+			rows := []int{0, 1, 2, 3, 4, 5, 6}[:n]
+			start := testutil.ProcessCPU()
+			for b.Loop() {
+				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, 64, false)
+			}
+			testutil.ReportCPU(b, start, 2*float64(n*64*k))
+		})
+	}
+}

@@ -1,20 +1,24 @@
 package gemm
 
 import (
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"sync"
 	"testing"
 )
 
-func benchSgemm(b *testing.B, m, n, k, threads int) {
+func benchSgemm(b *testing.B, m, n, k, threads int) { benchSgemmOn(b, simd.Host(), m, n, k, threads) }
+
+// benchSgemmOn is benchSgemm with the kernels of level x.
+func benchSgemmOn(b *testing.B, x simd.Level, m, n, k, threads int) {
 	r := rand.New(rand.NewPCG(1, 2))
-	x, y, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	av, bv, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	peak := sharedPeak().GFLOPs
 	b.ResetTimer()
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		if err := Sgemm(false, false, m, n, k, 1, x, k, y, n, 0, c, n, threads); err != nil {
+		if err := sgemmOn(x, false, false, m, n, k, 1, av, k, bv, n, 0, c, n, threads); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,8 +43,5 @@ func BenchmarkSgemm512Threads2(b *testing.B) { benchSgemm(b, 512, 512, 512, 2) }
 func BenchmarkSgemmConv3x3(b *testing.B) { benchSgemm(b, 64, 3136, 576, 1) }
 
 func BenchmarkSgemmGo512(b *testing.B) {
-	saved := useAsm
-	useAsm = false
-	defer func() { useAsm = saved }()
-	benchSgemm(b, 512, 512, 512, 1)
+	benchSgemmOn(b, simd.Go, 512, 512, 512, 1)
 }

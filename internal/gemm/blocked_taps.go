@@ -3,6 +3,8 @@ package gemm
 import (
 	"fmt"
 	"slices"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // ChannelBlock is the number of channels BlockedTaps interleaves: one zmm register, two ymm.
@@ -15,13 +17,18 @@ const ChannelBlock = 16
 // multiply-add over 16 channels at once, so no padding, phase split or per-channel plane copy is
 // needed, and any stride is a plain address step.
 func BlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) error {
+	return blockedTapsOn(simd.Host(), dst, src, offs, w, n, step)
+}
+
+// blockedTapsOn is BlockedTaps with the kernels of level x.
+func blockedTapsOn(x simd.Level, dst, src []float32, offs []int, w []float32, n, step int) error {
 	if n <= 0 {
 		return nil
 	}
 	if err := checkBlockedTaps(dst, src, offs, w, n, step); err != nil {
 		return err
 	}
-	blockedTaps(n, dst, src, offs, w, step)
+	blockedTaps(x, n, dst, src, offs, w, step)
 	return nil
 }
 
@@ -42,6 +49,11 @@ func checkBlockedTaps(dst, src []float32, offs []int, w []float32, n, step int) 
 // dst from 16·r·dstRow and reads src from 16·r·srcRow (strides in pixels), checked once for the
 // band. Rows may overlap in dst (n > dstRow): a later row overwrites the earlier one's excess.
 func BlockedTapsRows(dst, src []float32, offs []int, w []float32, rows, n, step, dstRow, srcRow int) error {
+	return blockedTapsRowsOn(simd.Host(), dst, src, offs, w, rows, n, step, dstRow, srcRow)
+}
+
+// blockedTapsRowsOn is BlockedTapsRows with the kernels of level x.
+func blockedTapsRowsOn(x simd.Level, dst, src []float32, offs []int, w []float32, rows, n, step, dstRow, srcRow int) error {
 	const cb = ChannelBlock
 	if rows <= 0 || n <= 0 {
 		return nil
@@ -55,7 +67,7 @@ func BlockedTapsRows(dst, src []float32, offs []int, w []float32, rows, n, step,
 		return err
 	}
 	for r := range rows {
-		blockedTaps(n, dst[cb*r*dstRow:], src[cb*r*srcRow:], offs, w, step)
+		blockedTaps(x, n, dst[cb*r*dstRow:], src[cb*r*srcRow:], offs, w, step)
 	}
 	return nil
 }
@@ -80,6 +92,11 @@ func blockedTapsGeneric(n int, dst, src []float32, offs []int, w []float32, step
 // Interleave16 writes n pixels of 16 channel rows, lds floats apart, channel-interleaved:
 // dst[16p+c] = src[c·lds+p] — a block of planes going into BlockedTaps's layout.
 func Interleave16(dst, src []float32, lds, n int) error {
+	return interleave16On(simd.Host(), dst, src, lds, n)
+}
+
+// interleave16On is Interleave16 with the kernels of level x.
+func interleave16On(x simd.Level, dst, src []float32, lds, n int) error {
 	const cb = ChannelBlock
 	if n <= 0 {
 		return nil
@@ -88,7 +105,7 @@ func Interleave16(dst, src []float32, lds, n int) error {
 		return fmt.Errorf("gemm: Interleave16: %d pixels from %d values (lds %d) into %d", n, len(src), lds, len(dst))
 	}
 	p := 0
-	if groups := n / 8; groups > 0 && interleaveGroups(groups, dst, src, lds) {
+	if groups := n / 8; groups > 0 && interleaveGroups(x, groups, dst, src, lds) {
 		p = groups * 8
 	}
 	for ; p < n; p++ {
@@ -102,6 +119,11 @@ func Interleave16(dst, src []float32, lds, n int) error {
 // Split16 is Interleave16's reverse plus a bias per channel (none when bias is nil):
 // dst[c·ldd+p] = src[16p+c] + bias[c] — BlockedTaps's output going back into channel planes.
 func Split16(dst []float32, ldd int, src []float32, n int, bias []float32) error {
+	return split16On(simd.Host(), dst, ldd, src, n, bias)
+}
+
+// split16On is Split16 with the kernels of level x.
+func split16On(x simd.Level, dst []float32, ldd int, src []float32, n int, bias []float32) error {
 	const cb = ChannelBlock
 	if n <= 0 {
 		return nil
@@ -114,7 +136,7 @@ func Split16(dst []float32, ldd int, src []float32, n int, bias []float32) error
 		bias = zeros[:]
 	}
 	p := 0
-	if groups := n / 8; groups > 0 && splitGroups(groups, dst, ldd, src, bias) {
+	if groups := n / 8; groups > 0 && splitGroups(x, groups, dst, ldd, src, bias) {
 		p = groups * 8
 	}
 	for ; p < n; p++ {

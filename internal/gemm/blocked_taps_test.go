@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // TestBlockedTaps checks every BlockedTaps kernel (AVX-512, AVX2, Go) against the float64 sum
@@ -12,7 +14,7 @@ import (
 func TestBlockedTaps(t *testing.T) {
 	const cb = ChannelBlock
 	r := rand.New(rand.NewPCG(61, 62))
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, k := range []int{3, 5} {
 			for step := 1; step <= 3; step++ {
 				for n := 0; n <= 19; n++ {
@@ -33,7 +35,7 @@ func TestBlockedTaps(t *testing.T) {
 					}
 					dst := make([]float32, cb*n+cb) // one pixel more: it must stay untouched
 					dst[cb*n] = 42
-					if err := BlockedTaps(dst, src, offs, w, n, step); err != nil {
+					if err := blockedTapsOn(x, dst, src, offs, w, n, step); err != nil {
 						t.Fatal(err)
 					}
 					for p := range n {
@@ -64,7 +66,7 @@ func TestBlockedTaps(t *testing.T) {
 func TestInterleaveSplit16(t *testing.T) {
 	const cb = ChannelBlock
 	r := rand.New(rand.NewPCG(63, 64))
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, n := range []int{1, 7, 8, 9, 16, 23, 56} {
 			lds := n + 3
 			src := make([]float32, (cb-1)*lds+n)
@@ -72,7 +74,7 @@ func TestInterleaveSplit16(t *testing.T) {
 				src[i] = r.Float32()
 			}
 			inter := make([]float32, cb*n)
-			if err := Interleave16(inter, src, lds, n); err != nil {
+			if err := interleave16On(x, inter, src, lds, n); err != nil {
 				t.Fatal(err)
 			}
 			for p := range n {
@@ -87,7 +89,7 @@ func TestInterleaveSplit16(t *testing.T) {
 				bias[c] = float32(c)
 			}
 			back := make([]float32, len(src))
-			if err := Split16(back, lds, inter, n, bias); err != nil {
+			if err := split16On(x, back, lds, inter, n, bias); err != nil {
 				t.Fatal(err)
 			}
 			for c := range cb {

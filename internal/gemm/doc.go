@@ -15,8 +15,8 @@
 //   - SgemmPackedAIndirect: B rows read in place through an offset table (a stride-1
 //     convolution over its padded image, with no patch matrix at all).
 //   - PackBTransposed + SgemmGather: A read in place through row and column offset tables
-//     (a convolution's output pixels against its taps, any stride or dilation) by a 7×64
-//     AVX-512 tile or a 6×16 AVX2 one; the product comes out pixel-major. SgemmDenseA and
+//     (a convolution's output pixels against its taps, any stride or dilation) by 6×64
+//     and 7×64 AVX-512 tiles or a 6×16 AVX2 one; the product comes out pixel-major. SgemmDenseA and
 //     PanelOf run it over a row-major A and a 64-wide B used as is (attention's values).
 //
 // Convolution building blocks beside the products: TapSum (a depthwise convolution's taps as

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/workers"
 )
 
@@ -17,33 +18,50 @@ import (
 // whose tiles span padded-width image rows (a 7×7 output on a 9-wide padded grid wastes 31%).
 
 const (
-	gatherMR = 7  // most A rows (output pixels) per tile: the AVX-512 tile; AVX2's has 6
+	gatherMR = 7  // most A rows (output pixels) per tile: the 7×64 and 7×32 AVX-512 tiles
 	gatherNR = 64 // most B columns (output channels) per tile: four zmm registers; AVX2's has 16
 	// gatherKC bounds a k block so that one panel block of B (at most gatherKC·64 floats,
 	// 128 KiB) stays in L2 while every row tile passes over it.
 	gatherKC = 512
 )
 
-// gatherTile is the tile of the kernel this machine runs for n columns: with AVX-512 7×64 when
+// gatherTile is the main tile of the kernel level x runs for n columns: with AVX-512 6×64 when
 // n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
-func gatherTile(n int) (rows, cols int) {
+func gatherTile(x simd.Level, n int) (rows, cols int) {
 	cols = 16
 	switch {
-	case useWide && n%64 == 0:
+	case x.Wide() && n%64 == 0:
 		cols = 64
-	case useWide && n%32 == 0:
+	case x.Wide() && n%32 == 0:
 		cols = 32
 	}
 	return gatherRowsFor(cols), cols
 }
 
-// gatherRowsFor is the row count of the tile with panels nr wide: the AVX-512 tiles' 7, or 6
-// for AVX2's 16-wide one.
+// gatherRowsFor is the row count of the main tile with panels nr wide: 6 for the 64-wide
+// AVX-512 tile and AVX2's 16-wide one, 7 for the 32-wide AVX-512 tile. The 6×64 tile (24
+// accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
+// fills all 32 with accumulators and B and must broadcast from memory in every FMA, four loads
+// per value: alone on cached data it runs at 169 cpu-GFLOP/s against the 6×64's 200 (Zen 5,
+// BenchmarkKernelGather). The 7×64 tile still covers the rows that 6s leave over (tilePlan).
 func gatherRowsFor(nr int) int {
-	if nr > 16 {
+	if nr == 32 {
 		return gatherMR
 	}
 	return 6
+}
+
+// tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tiles, long
+// leading 7-row tiles and then 6-row ones, so that m = 7·long + 6·(tiles − long) exactly
+// whenever m ≥ 35 (49 pixels of a 7×7 output are 1 + 7·6, not 9 tiles of 6 with 5 wasted rows).
+func tilePlan(m, nr int) (mr, long, tiles int) {
+	mr = gatherRowsFor(nr)
+	if nr == gatherNR { // only AVX-512 packs 64-wide panels
+		if l := m % mr; m >= gatherMR*l {
+			long = l
+		}
+	}
+	return mr, long, long + ceilDiv(m-gatherMR*long, mr)
 }
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
@@ -57,9 +75,10 @@ type GatherA struct {
 // with AVX-512, 16 otherwise), each k rows of that many values (zero-padded past n), for
 // SgemmGather.
 type PackedBWide struct {
-	k, n int
-	nr   int // panel width
-	data []float32
+	k, n  int
+	nr    int        // panel width
+	level simd.Level // the level it was packed for, which SgemmGather runs
+	data  []float32
 }
 
 // K and N are the operand's dimensions.
@@ -69,15 +88,20 @@ func (p *PackedBWide) N() int { return p.n }
 // PackBTransposed packs B = Wᵀ for a row-major n×k matrix W (ldw apart): a convolution's
 // weights, one output channel per row.
 func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
+	return packBTransposedOn(simd.Host(), n, k, w, ldw)
+}
+
+// packBTransposedOn is PackBTransposed with the kernels of level x.
+func packBTransposedOn(x simd.Level, n, k int, w []float32, ldw int) (*PackedBWide, error) {
 	if n < 0 || k < 0 || ldw < k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: n %d, k %d, ldw %d", n, k, ldw)
 	}
 	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
 		return nil, fmt.Errorf("gemm: PackBTransposed: W has %d values, want %d", len(w), (n-1)*ldw+k)
 	}
-	_, nr := gatherTile(n)
+	_, nr := gatherTile(x, n)
 	panels := ceilDiv(n, nr)
-	p := &PackedBWide{k: k, n: n, nr: nr, data: make([]float32, panels*k*nr)}
+	p := &PackedBWide{k: k, n: n, nr: nr, level: x, data: make([]float32, panels*k*nr)}
 	for j := 0; j < n; j++ {
 		panel := p.data[(j/nr)*k*nr:]
 		col := j % nr
@@ -90,13 +114,13 @@ func PackBTransposed(n, k int, w []float32, ldw int) (*PackedBWide, error) {
 
 // GatherFast reports whether SgemmGather runs a vector kernel on this machine; where it does
 // not, callers should prefer the packed entry points.
-func GatherFast() bool { return useAsm }
+func GatherFast() bool { return simd.Host().Asm() }
 
 // GatherWidth is the panel width of the gather tile this machine runs for n columns (64 with
 // AVX-512 when n is a multiple of 64, else 16): a product wastes no columns when n is a
 // multiple of it.
 func GatherWidth(n int) int {
-	_, nr := gatherTile(n)
+	_, nr := gatherTile(simd.Host(), n)
 	return nr
 }
 
@@ -124,8 +148,9 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
-	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, mr: gatherRowsFor(b.nr), nr: b.nr}
-	j.tiles, j.panels = ceilDiv(m, j.mr), ceilDiv(n, j.nr)
+	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
+	j.mr, j.long, j.tiles = tilePlan(m, b.nr)
+	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
 	if threads == 1 {
@@ -170,7 +195,8 @@ type gatherJob struct {
 	c             []float32
 	ldc           int
 	mr, nr        int // the tile
-	tiles, panels int // row tiles (of mr rows) and column panels (of nr columns)
+	long          int // leading row tiles of gatherMR rows (tilePlan), before those of mr
+	tiles, panels int // row tiles and column panels (of nr columns)
 	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
 	splitPanels bool
 }
@@ -179,10 +205,9 @@ type gatherJob struct {
 // that the block of B stays in cache while the row tiles pass over it.
 func (j *gatherJob) run(t0, t1, q0, q1 int) {
 	m, n, k := len(j.a.Rows), j.b.n, j.b.k
-	mr, nr := j.mr, j.nr
+	nr := j.nr
 	var edge [gatherMR * gatherNR]float32
 	var rowBuf [gatherMR]int
-	rows := rowBuf[:mr]
 	kb := ceilDiv(k, ceilDiv(k, gatherKC))
 	for q := q0; q < q1; q++ {
 		panel := j.b.data[q*k*nr : (q+1)*k*nr]
@@ -194,11 +219,15 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 			colOffs := j.a.Cols[p0 : p0+kcb]
 			accumulate := p0 > 0
 			for t := t0; t < t1; t++ {
-				i0 := t * mr
+				mr, i0 := gatherMR, t*gatherMR
+				if t >= j.long {
+					mr, i0 = j.mr, j.long*gatherMR+(t-j.long)*j.mr
+				}
+				rows := rowBuf[:mr]
 				nrows := min(mr, m-i0)
 				if nrows == mr && cols == nr {
 					copy(rows, j.a.Rows[i0:i0+mr])
-					gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
+					gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
 					continue
 				}
 				// An edge tile: missing rows repeat the last real one, and the tile goes through
@@ -206,7 +235,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				for r := range rows {
 					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
 				}
-				gatherKernel(kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
+				gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
 				for r := 0; r < nrows; r++ {
 					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
 					src := edge[r*nr : r*nr+cols]
@@ -253,10 +282,10 @@ func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, n
 // AVX-512 tile reads, without copying — it already is one: an attention head's values. ok is
 // false on machines without that tile or for other shapes.
 func PanelOf(k, n int, b []float32, ldb int) (p PackedBWide, ok bool) {
-	if !useWide || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
+	if !simd.Host().Wide() || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
 		return p, false
 	}
-	return PackedBWide{k: k, n: n, nr: gatherNR, data: b[:k*gatherNR]}, true
+	return PackedBWide{k: k, n: n, nr: gatherNR, level: simd.Host(), data: b[:k*gatherNR]}, true
 }
 
 // denseOffsets recycles SgemmDenseA's offset tables.

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
@@ -12,7 +13,7 @@ import (
 // gathered matrix: edge tiles in both directions, several k blocks, one and two threads, an
 // ldc wider than n, and offsets that overlap (as a convolution's windows do).
 func TestSgemmGather(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range []struct{ m, n, k int }{
 			{1, 1, 1}, {7, 64, 9}, {6, 63, 10}, {8, 65, 3}, {49, 128, 4608 / 8}, {50, 130, 1100}, {22, 256, 17},
 			{7, 32, 27}, {30, 96, 600}, {12, 160, 9}, // the 7×32 tile: multiples of 32, not of 64
@@ -35,7 +36,7 @@ func TestSgemmGather(t *testing.T) {
 			w := randSlice(r, tc.n*tc.k) // n×k: B = wᵀ
 			ldc := tc.n + 3
 			want := refGemm(false, true, tc.m, tc.n, tc.k, 1, a, tc.k, w, tc.k, 0, make([]float32, tc.m*ldc), ldc)
-			pb, err := PackBTransposed(tc.n, tc.k, w, tc.k)
+			pb, err := packBTransposedOn(x, tc.n, tc.k, w, tc.k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +129,7 @@ func BenchmarkSgemmGather(b *testing.B) {
 
 // TestTapSum checks the depthwise tap sum against float64 sums for lengths around its block.
 func TestTapSum(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, n := range []int{1, 31, 32, 33, 100, 224} {
 			for _, taps := range []int{0, 1, 9, 25} {
@@ -140,7 +141,7 @@ func TestTapSum(t *testing.T) {
 				src := randSlice(r, 50+ceilDiv(n, TapBlock)*TapBlock)
 				dst := randSlice(r, ceilDiv(n, TapBlock)*TapBlock)
 				bias := float32(r.NormFloat64())
-				if err := TapSum(dst, src, offs, w, bias, n); err != nil {
+				if err := tapSumOn(x, dst, src, offs, w, bias, n); err != nil {
 					t.Fatal(err)
 				}
 				for j := 0; j < n; j++ {
@@ -154,10 +155,10 @@ func TestTapSum(t *testing.T) {
 				}
 			}
 		}
-		if err := TapSum(make([]float32, 32), make([]float32, 40), []int{9}, []float32{1}, 0, 32); err == nil {
+		if err := tapSumOn(x, make([]float32, 32), make([]float32, 40), []int{9}, []float32{1}, 0, 32); err == nil {
 			t.Error("taps past src: no error")
 		}
-		if err := TapSum(make([]float32, 31), make([]float32, 64), []int{0}, []float32{1}, 0, 31); err == nil {
+		if err := tapSumOn(x, make([]float32, 31), make([]float32, 64), []int{0}, []float32{1}, 0, 31); err == nil {
 			t.Error("short dst: no error")
 		}
 	})
@@ -165,7 +166,7 @@ func TestTapSum(t *testing.T) {
 
 // TestTransposeBias checks the transposition into planes for shapes around its 8×8 squares.
 func TestTransposeBias(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(7, 8))
 		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}} {
 			rows, cols := sh[0], sh[1]
@@ -177,7 +178,7 @@ func TestTransposeBias(t *testing.T) {
 				if !withBias {
 					b = nil
 				}
-				if err := TransposeBias(dst, ldd, src, lds, rows, cols, b); err != nil {
+				if err := transposeBiasOn(x, dst, ldd, src, lds, rows, cols, b); err != nil {
 					t.Fatal(err)
 				}
 				for c := 0; c < cols; c++ {
@@ -193,7 +194,7 @@ func TestTransposeBias(t *testing.T) {
 				}
 			}
 		}
-		if err := TransposeBias(make([]float32, 10), 4, make([]float32, 16), 4, 4, 4, nil); err == nil {
+		if err := transposeBiasOn(x, make([]float32, 10), 4, make([]float32, 16), 4, 4, 4, nil); err == nil {
 			t.Error("short dst: no error")
 		}
 	})
@@ -201,12 +202,12 @@ func TestTransposeBias(t *testing.T) {
 
 // TestDeinterleave checks the column-phase split for lengths around its 16-value blocks.
 func TestDeinterleave(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(9, 10))
 		for n := 0; n <= 70; n++ {
 			src := randSlice(r, n)
 			even, odd := make([]float32, (n+1)/2), make([]float32, n/2)
-			Deinterleave(even, odd, src)
+			deinterleaveOn(x, even, odd, src)
 			for i, v := range src {
 				got := even
 				if i%2 == 1 {

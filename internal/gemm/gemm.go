@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/workers"
 )
 
@@ -56,7 +57,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // SgemmFused is Sgemm followed by ep (nil for none) applied to each finished block of C.
 func SgemmFused(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
-	j := &job{m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta,
+	return sgemmFusedOn(simd.Host(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, ep)
+}
+
+// sgemmFusedOn is SgemmFused with the kernels of level x.
+func sgemmFusedOn(x simd.Level, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) error {
+	j := &job{level: x, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	j.setEpilogue(ep)
 	if err := j.checkA(); err != nil {
@@ -77,7 +83,7 @@ func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, pb *P
 	if pb == nil {
 		return fmt.Errorf("gemm: nil PackedB")
 	}
-	j := &job{m: m, n: pb.n, k: pb.k, transA: transA, alpha: alpha, beta: beta,
+	j := &job{level: pb.level, m: m, n: pb.n, k: pb.k, transA: transA, alpha: alpha, beta: beta,
 		a: a, lda: lda, pb: pb, c: c, ldc: ldc}
 	j.setEpilogue(ep)
 	if err := j.checkA(); err != nil {
@@ -96,7 +102,7 @@ func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, l
 	if pa == nil {
 		return fmt.Errorf("gemm: nil PackedA")
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, transB: transB, alpha: alpha, beta: beta,
+	j := &job{level: pa.level, m: pa.m, n: n, k: pa.k, transB: transB, alpha: alpha, beta: beta,
 		pa: pa, b: b, ldb: ldb, c: c, ldc: ldc}
 	j.setEpilogue(ep)
 	if err := j.checkB(); err != nil {
@@ -125,7 +131,7 @@ func SgemmPackedAWith(pa *PackedA, n int, packB BPacker, beta float32, c []float
 	if pa == nil || packB == nil {
 		return fmt.Errorf("gemm: nil PackedA or BPacker")
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, bPacker: packB, c: c, ldc: ldc}
+	j := &job{level: pa.level, m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, bPacker: packB, c: c, ldc: ldc}
 	j.setEpilogue(ep)
 	if n < 0 {
 		return fmt.Errorf("gemm: negative n %d", n)
@@ -164,7 +170,7 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 			return fmt.Errorf("gemm: indirect B row %d at offset %d needs %d values, has %d", p, off, off+span, len(b.Data))
 		}
 	}
-	j := &job{m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
+	j := &job{level: pa.level, m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
 	j.setEpilogue(ep)
 	if err := j.checkC(); err != nil {
 		return err
@@ -175,6 +181,7 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 
 // job is one product, split into disjoint blocks of C that goroutines compute independently.
 type job struct {
+	level          simd.Level // the kernels' level
 	m, n, k        int
 	transA, transB bool
 	alpha, beta    float32
@@ -264,7 +271,7 @@ func (j *job) run(threads int) {
 		// A would be packed once per column block (and per goroutine): pack it once up front.
 		buf := getBuf(j.k * mPanels * mr)
 		defer bufPool.Put(buf)
-		kb := kBlock(j.k)
+		kb := kBlock(j.level, j.k)
 		pa := packedAPool.Get().(*PackedA) // the workers' jobs point to it: not on the stack
 		defer packedAPool.Put(pa)
 		*pa = PackedA{m: j.m, k: j.k, panels: mPanels, kb: kb, data: *buf}
@@ -320,9 +327,9 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // The AVX2 kernel takes blocks up to kcAVX2: its C tile is half the AVX-512 one, so reloading
 // it between k blocks weighs twice as much (a 512³ product runs at 64–72% of the FMA peak with
 // two k blocks and 75–80% with one); its B micro-panel then fills L1 but streams well from L2.
-func kBlock(k int) int {
+func kBlock(x simd.Level, k int) int {
 	limit := kc
-	if useAsm && !useWide {
+	if x == simd.AVX2 {
 		limit = kcAVX2
 	}
 	if k <= limit {
@@ -343,7 +350,7 @@ func (j *job) kBlock() int {
 	case j.pb != nil:
 		return j.pb.kb
 	}
-	return kBlock(j.k)
+	return kBlock(j.level, j.k)
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
@@ -425,7 +432,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
 				}
 				for jr := 0; jr < ncb; {
-					if cols := ncb - jr; useWide && cols > nr {
+					if cols := ncb - jr; j.level.Wide() && cols > nr {
 						// 12×32 tiles, through edgeWide where the pair of panels runs past C
 						// (the second partly padding); the 6×16 kernels on the rows left.
 						cols = min(cols, 2*nr)
@@ -439,11 +446,11 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							}
 							switch {
 							case direct:
-								wideKernelDirectA(kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc, j.pb != nil)
+								wideKernelDirectA(j.level, kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc, j.pb != nil)
 							case j.indirect:
-								wideIndirectKernel(kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
+								wideIndirectKernel(j.level, kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:
-								wideKernel(kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
+								wideKernel(j.level, kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
 							}
 							if cols < 2*nr {
 								j.addEdge(edgeWide[:], 2*nr, 2*mr, cols, cOff, accumulate)
@@ -465,10 +472,10 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							cOff := (ic+ir)*j.ldc + jc + jr
 							aRows := j.a[(ic+ir)*j.lda+pc:]
 							if nrb == nr {
-								directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
+								directKernel12x16(j.level, kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
 								continue
 							}
-							directKernel12x16(kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edgeWide[:], nr, false)
+							directKernel12x16(j.level, kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edgeWide[:], nr, false)
 							j.addEdge(edgeWide[:], nr, 2*mr, nrb, cOff, accumulate)
 						}
 					}
@@ -488,7 +495,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 // readsADirectly reports whether the wide kernel can take A unpacked: a row-major A that
 // packing would not scale.
 func (j *job) readsADirectly() bool {
-	return useWide && j.aInPlace()
+	return j.level.Wide() && j.aInPlace()
 }
 
 // aInPlace reports whether A's rows can be read as they are: row-major, unpacked, unscaled.
@@ -516,10 +523,10 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 		for r := range mrb {
 			row := j.a[(ic+ir+r)*j.lda+pc : (ic+ir+r)*j.lda+pc+kcb]
 			if nrb == nr {
-				rowKernel(kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+nr], accumulate)
+				rowKernel(j.level, kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+nr], accumulate)
 				continue
 			}
-			rowKernel(kcb, row, bp, edge[r*nr:(r+1)*nr], false)
+			rowKernel(j.level, kcb, row, bp, edge[r*nr:(r+1)*nr], false)
 		}
 		if nrb < nr {
 			j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
@@ -528,17 +535,17 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	}
 	switch {
 	case j.indirect && full:
-		indirectKernel(kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
+		indirectKernel(j.level, kcb, ap, bRows, bOffs, j.c[cOff:], j.ldc, accumulate)
 		return
 	case full:
-		microKernel(kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
+		microKernel(j.level, kcb, ap, bp, j.c[cOff:], j.ldc, accumulate)
 		return
 	case j.indirect:
-		indirectKernel(kcb, ap, bRows, bOffs, edge[:], nr, false)
+		indirectKernel(j.level, kcb, ap, bRows, bOffs, edge[:], nr, false)
 	case nrb <= nr/2:
-		narrowKernel(kcb, ap, bp, edge[:], nr)
+		narrowKernel(j.level, kcb, ap, bp, edge[:], nr)
 	default:
-		microKernel(kcb, ap, bp, edge[:], nr, false)
+		microKernel(j.level, kcb, ap, bp, edge[:], nr, false)
 	}
 	j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
 }
@@ -594,13 +601,13 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 			row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
 			if ep.Bias != nil {
 				if ep.BiasPerRow {
-					addScalarF32(row, ep.Bias[i])
+					addScalarF32(j.level, row, ep.Bias[i])
 				} else {
-					addRowF32(row, ep.Bias[j0:j1])
+					addRowF32(j.level, row, ep.Bias[j0:j1])
 				}
 			}
 			if ep.Residual != nil {
-				addRowF32(row, ep.Residual[i*ep.ResidualLd+j0:i*ep.ResidualLd+j1])
+				addRowF32(j.level, row, ep.Residual[i*ep.ResidualLd+j0:i*ep.ResidualLd+j1])
 			}
 			if elementwise && group == 1 {
 				ep.Elementwise(row)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // refGemm is the float64 triple loop every path is checked against.
@@ -125,26 +127,28 @@ func checkGemm(t *testing.T, tc gemmCase, threads int, run func(a []float32, lda
 	}
 }
 
-// forEachKernel runs fn with each kernel set this machine has: the 12×32 AVX-512 tile with the
-// 6×16 assembly, the 6×16 assembly alone, and the pure-Go kernel.
-func forEachKernel(t *testing.T, fn func(t *testing.T)) {
-	savedAsm, savedWide := useAsm, useWide
-	defer func() { useAsm, useWide = savedAsm, savedWide }()
-	for _, v := range []struct{ asm, wide bool }{{true, true}, {true, false}, {false, false}} {
-		if v.asm && !savedAsm || v.wide && !savedWide {
-			continue
-		}
-		useAsm, useWide = v.asm, v.wide
-		t.Run(fmt.Sprintf("asm=%v,wide=%v", v.asm, v.wide), fn)
+// forEachKernel runs fn, in parallel subtests, with each kernel level this machine has: the
+// 12×32 AVX-512 tile with the 6×16 assembly, the 6×16 assembly alone, and the pure-Go kernel.
+func forEachKernel(t *testing.T, fn func(t *testing.T, x simd.Level)) {
+	for x := simd.Go; x <= simd.Host(); x++ {
+		t.Run(x.String(), func(t *testing.T) {
+			t.Parallel()
+			fn(t, x)
+		})
 	}
 }
 
+// sgemmOn is Sgemm with the kernels of level x.
+func sgemmOn(x simd.Level, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int) error {
+	return sgemmFusedOn(x, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, nil)
+}
+
 func TestSgemm(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			for _, threads := range []int{1, 3} {
 				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
-					return Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc, threads)
+					return sgemmOn(x, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc, threads)
 				})
 			}
 		}
@@ -152,18 +156,18 @@ func TestSgemm(t *testing.T) {
 }
 
 func TestSgemmPacked(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			for _, threads := range []int{1, 2} {
 				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
-					pb, err := PackB(tc.transB, tc.k, tc.n, b, ldb)
+					pb, err := packBOn(x, tc.transB, tc.k, tc.n, b, ldb)
 					if err != nil {
 						return err
 					}
 					return SgemmPackedB(tc.transA, tc.m, tc.alpha, a, lda, pb, tc.beta, c, ldc, threads, nil)
 				})
 				checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
-					pa, err := PackA(tc.transA, tc.m, tc.k, a, lda)
+					pa, err := packAOn(x, tc.transA, tc.m, tc.k, a, lda)
 					if err != nil {
 						return err
 					}
@@ -255,13 +259,13 @@ func TestSgemmRejectsBadShapes(t *testing.T) {
 // TestSgemmPackedAWith feeds B through a BPacker that packs an ordinary matrix, so the result
 // must equal the plain product.
 func TestSgemmPackedAWith(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			if tc.transB || tc.alpha != 1 {
 				continue
 			}
 			checkGemm(t, tc, 2, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
-				pa, err := PackA(tc.transA, tc.m, tc.k, a, lda)
+				pa, err := packAOn(x, tc.transA, tc.m, tc.k, a, lda)
 				if err != nil {
 					return err
 				}
@@ -277,7 +281,7 @@ func TestSgemmPackedAWith(t *testing.T) {
 // TestSgemmPackedAIndirect reads B rows through a shuffled offset table from one buffer and
 // compares with the product of the gathered matrix.
 func TestSgemmPackedAIndirect(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			if tc.transA || tc.alpha != 1 || tc.k == 0 {
 				continue
@@ -295,7 +299,7 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 			a := randSlice(r, tc.m*tc.k)
 			c := make([]float32, tc.m*tc.n)
 			want := refGemm(false, false, tc.m, tc.n, tc.k, 1, a, tc.k, gathered, tc.n, 0, c, tc.n)
-			pa, err := PackA(false, tc.m, tc.k, a, tc.k)
+			pa, err := packAOn(x, false, tc.m, tc.k, a, tc.k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +321,7 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 
 // TestAddVectors checks the epilogue's bias loops at every length around their unrolling.
 func TestAddVectors(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for n := 0; n <= 80; n++ {
 			dst, src := randSlice(r, n+1), randSlice(r, n)
@@ -325,8 +329,8 @@ func TestAddVectors(t *testing.T) {
 			for i := range src {
 				want[i] += src[i]
 			}
-			addRowF32(dst[:n], src)
-			addScalarF32(dst[:n], 0.25)
+			addRowF32(x, dst[:n], src)
+			addScalarF32(x, dst[:n], 0.25)
 			for i := range want[:n] {
 				want[i] += 0.25
 			}

@@ -2,18 +2,13 @@
 
 package gemm
 
-import "golang.org/x/sys/cpu"
-
-// useAsm selects the avo-generated AVX2/FMA kernel; tests turn it off to check the Go kernel.
-var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-
-// useWide adds the AVX-512 12×32 tile for the parts of C it covers whole; tests turn it off.
-// Its zmm VXORPS needs AVX512DQ besides AVX512F.
-var useWide = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+import (
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // microKernel computes one mr×nr tile; slices must hold k·mr, k·nr and (mr−1)·ldc+nr values.
-func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
-	if useAsm {
+func microKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
+	if x.Asm() {
 		_ = a[k*mr-1]
 		_ = b[k*nr-1]
 		_ = c[(mr-1)*ldc+nr-1]
@@ -25,8 +20,8 @@ func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 
 // narrowKernel stores the first nr/2 columns of an mr×nr tile (the rest of c's rows may be
 // written too); used for a matrix's last panel when it holds ≤ nr/2 real columns.
-func narrowKernel(k int, a, b, c []float32, ldc int) {
-	if useAsm {
+func narrowKernel(x simd.Level, k int, a, b, c []float32, ldc int) {
+	if x.Asm() {
 		_ = a[k*mr-1]
 		_ = b[k*nr-1]
 		_ = c[(mr-1)*ldc+nr/2-1]
@@ -38,8 +33,8 @@ func narrowKernel(k int, a, b, c []float32, ldc int) {
 
 // indirectKernel is microKernel with B row p read at b[offs[p]:]; the caller guarantees
 // b[offs[p] : offs[p]+nr] is in range for every p (SgemmPackedAIndirect checks it once).
-func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
-	if useAsm {
+func indirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	if x.Asm() {
 		_ = a[k*mr-1]
 		_ = offs[k-1]
 		_ = c[(mr-1)*ldc+nr-1]
@@ -51,7 +46,7 @@ func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, acc
 
 // wideKernel computes a 2mr×2nr tile: a holds two adjacent A panels (k·mr values each) and b two
 // adjacent B panels (k·nr values each), as packed for microKernel.
-func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+func wideKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
 	_ = a[2*k*mr-1]
 	_ = b[2*k*nr-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
@@ -61,7 +56,7 @@ func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
 // wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart.
 // With prefetch it also fetches the next pair of B panels (weights packed ahead, read from
 // memory once per run; see the generator).
-func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate, prefetch bool) {
+func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, prefetch bool) {
 	_ = a[(2*mr-1)*lda+k-1]
 	_ = b[2*k*nr-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
@@ -73,7 +68,7 @@ func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, acc
 }
 
 // directKernel12x16 is wideKernelDirectA for one B panel: a 2mr×nr tile.
-func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+func directKernel12x16(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
 	_ = a[(2*mr-1)*lda+k-1]
 	_ = b[k*nr-1]
 	_ = c[(2*mr-1)*ldc+nr-1]
@@ -81,7 +76,7 @@ func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, acc
 }
 
 // wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].
-func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+func wideIndirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	_ = a[2*k*mr-1]
 	_ = offs[k-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
@@ -89,12 +84,12 @@ func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int,
 }
 
 // addRowF32 is dst[i] += src[i], the epilogue's per-column bias.
-func addRowF32(dst, src []float32) {
+func addRowF32(x simd.Level, dst, src []float32) {
 	if len(dst) == 0 {
 		return
 	}
 	_ = src[len(dst)-1]
-	if useAsm {
+	if x.Asm() {
 		addRow(&dst[0], &src[0], len(dst))
 		return
 	}
@@ -104,8 +99,8 @@ func addRowF32(dst, src []float32) {
 }
 
 // addScalarF32 is dst[i] += v, the epilogue's per-row bias.
-func addScalarF32(dst []float32, v float32) {
-	if useAsm && len(dst) > 0 {
+func addScalarF32(x simd.Level, dst []float32, v float32) {
+	if x.Asm() && len(dst) > 0 {
 		addScalar(&dst[0], len(dst), v)
 		return
 	}
@@ -116,16 +111,18 @@ func addScalarF32(dst []float32, v float32) {
 
 // gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B;
 // SgemmGather has checked that every data[rows[i]+cols[p]] is in range.
-func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
 	_ = cols[k-1]
 	_ = b[k*nr-1]
 	_ = c[(len(rows)-1)*ldc+nr-1]
 	switch {
-	case useWide && len(rows) == 7 && nr == 64:
+	case x.Wide() && len(rows) == 7 && nr == 64:
 		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
-	case useWide && len(rows) == 7 && nr == 32:
+	case x.Wide() && len(rows) == 6 && nr == 64:
+		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+	case x.Wide() && len(rows) == 7 && nr == 32:
 		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
-	case useAsm && len(rows) == 6 && nr == 16:
+	case x.Asm() && len(rows) == 6 && nr == 16:
 		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
 	default:
 		gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
@@ -133,8 +130,8 @@ func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, 
 }
 
 // tapKernel runs TapSum's checked product over span outputs.
-func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {
-	if !useAsm || len(offs) == 0 {
+func tapKernel(x simd.Level, span int, dst, src []float32, offs []int, w []float32, bias float32) {
+	if !x.Asm() || len(offs) == 0 {
 		tapKernelGeneric(span, dst, src, offs, w, bias)
 		return
 	}
@@ -143,15 +140,15 @@ func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float
 
 // blockedTaps runs BlockedTaps's checked product: the AVX-512 or AVX2 kernel for strides 1 and
 // 2, Go otherwise.
-func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
+func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float32, step int) {
 	switch {
-	case useWide && step == 1:
+	case x.Wide() && step == 1:
 		blockedTapsZ1(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
-	case useWide && step == 2:
+	case x.Wide() && step == 2:
 		blockedTapsZ2(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
-	case useAsm && step == 1:
+	case x.Asm() && step == 1:
 		blockedTapsY1(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
-	case useAsm && step == 2:
+	case x.Asm() && step == 2:
 		blockedTapsY2(n, &dst[0], &src[0], &offs[0], &w[0], len(offs))
 	default:
 		blockedTapsGeneric(n, dst, src, offs, w, step)
@@ -159,8 +156,8 @@ func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
 }
 
 // interleaveGroups runs Interleave16's groups of 8 pixels in assembly; false without AVX2.
-func interleaveGroups(groups int, dst, src []float32, lds int) bool {
-	if !useAsm {
+func interleaveGroups(x simd.Level, groups int, dst, src []float32, lds int) bool {
+	if !x.Asm() {
 		return false
 	}
 	interleave16(groups, &dst[0], &src[0], lds)
@@ -168,8 +165,8 @@ func interleaveGroups(groups int, dst, src []float32, lds int) bool {
 }
 
 // splitGroups runs Split16's groups of 8 pixels in assembly; false without AVX2.
-func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool {
-	if !useAsm {
+func splitGroups(x simd.Level, groups int, dst []float32, ldd int, src, bias []float32) bool {
+	if !x.Asm() {
 		return false
 	}
 	split16Bias(groups, &dst[0], ldd, &src[0], &bias[0])
@@ -177,7 +174,7 @@ func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool {
 }
 
 // rowKernel is c[0:16] (+)= Σ_p a[p]·b[16p:16p+16] for a packed 16-column panel b.
-func rowKernel(k int, a, b, c []float32, accumulate bool) {
+func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	if k == 0 {
 		if !accumulate {
 			clear(c[:nr])
@@ -186,9 +183,9 @@ func rowKernel(k int, a, b, c []float32, accumulate bool) {
 	}
 	_, _, _ = a[k-1], b[k*nr-1], c[nr-1]
 	switch {
-	case useWide:
+	case x.Wide():
 		kernel1x16RowZ(k, &a[0], &b[0], &c[0], accumulate)
-	case useAsm:
+	case x.Asm():
 		kernel1x16RowY(k, &a[0], &b[0], &c[0], accumulate)
 	default:
 		rowKernelGeneric(k, a, b, c, accumulate)
@@ -196,8 +193,8 @@ func rowKernel(k int, a, b, c []float32, accumulate bool) {
 }
 
 // transposeSquares runs TransposeBias's blocks 8×8 squares in assembly; false without AVX2.
-func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
-	if !useAsm {
+func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
+	if !x.Asm() {
 		return false
 	}
 	transpose8x8Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
@@ -205,8 +202,8 @@ func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int
 }
 
 // deinterleaveBlocks runs Deinterleave's blocks of 16 values in assembly; false without AVX2.
-func deinterleaveBlocks(blocks int, even, odd, src []float32) bool {
-	if !useAsm {
+func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool {
+	if !x.Asm() {
 		return false
 	}
 	deinterleave2(blocks, &even[0], &odd[0], &src[0])

@@ -2,54 +2,50 @@
 
 package gemm
 
-// useAsm is false off amd64: there is only the Go kernel.
-var useAsm = false
+import "github.com/actswap/actswap/internal/simd"
 
-// useWide is false off amd64; wideKernel and wideIndirectKernel compose four mr×nr tiles.
-var useWide = false
-
-func microKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+func microKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
 	kernelGeneric(k, a, b, c, ldc, accumulate)
 }
 
-func narrowKernel(k int, a, b, c []float32, ldc int) {
+func narrowKernel(x simd.Level, k int, a, b, c []float32, ldc int) {
 	kernelGeneric(k, a, b, c, ldc, false)
 }
 
-func indirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+func indirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
 }
 
-func wideKernel(k int, a, b, c []float32, ldc int, accumulate bool) {
+func wideKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
 	for i := 0; i < 2; i++ {
 		for j := 0; j < 2; j++ {
-			microKernel(k, a[i*k*mr:], b[j*k*nr:], c[i*mr*ldc+j*nr:], ldc, accumulate)
+			microKernel(x, k, a[i*k*mr:], b[j*k*nr:], c[i*mr*ldc+j*nr:], ldc, accumulate)
 		}
 	}
 }
 
-func wideIndirectKernel(k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+func wideIndirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
 	for i := 0; i < 2; i++ {
 		for j := 0; j < 2; j++ {
-			indirectKernel(k, a[i*k*mr:], b[j*nr:], offs, c[i*mr*ldc+j*nr:], ldc, accumulate)
+			indirectKernel(x, k, a[i*k*mr:], b[j*nr:], offs, c[i*mr*ldc+j*nr:], ldc, accumulate)
 		}
 	}
 }
 
-func addRowF32(dst, src []float32) {
+func addRowF32(x simd.Level, dst, src []float32) {
 	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]
 	}
 }
 
-func addScalarF32(dst []float32, v float32) {
+func addScalarF32(x simd.Level, dst []float32, v float32) {
 	for i := range dst {
 		dst[i] += v
 	}
 }
 
-func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool) {
+func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool) {
 	for i := 0; i < 2*mr; i++ {
 		for j := 0; j < 2*nr; j++ {
 			var sum float32
@@ -64,7 +60,7 @@ func wideKernelDirectA(k int, a []float32, lda int, b, c []float32, ldc int, acc
 	}
 }
 
-func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+func directKernel12x16(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
 	for i := 0; i < 2*mr; i++ {
 		for j := 0; j < nr; j++ {
 			var sum float32
@@ -79,28 +75,30 @@ func directKernel12x16(k int, a []float32, lda int, b, c []float32, ldc int, acc
 	}
 }
 
-func gatherKernel(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
 	gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
 }
 
-func tapKernel(span int, dst, src []float32, offs []int, w []float32, bias float32) {
+func tapKernel(x simd.Level, span int, dst, src []float32, offs []int, w []float32, bias float32) {
 	tapKernelGeneric(span, dst, src, offs, w, bias)
 }
 
-func transposeSquares(blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
+func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
 	return false
 }
 
-func deinterleaveBlocks(blocks int, even, odd, src []float32) bool { return false }
+func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool { return false }
 
-func blockedTaps(n int, dst, src []float32, offs []int, w []float32, step int) {
+func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float32, step int) {
 	blockedTapsGeneric(n, dst, src, offs, w, step)
 }
 
-func interleaveGroups(groups int, dst, src []float32, lds int) bool { return false }
+func interleaveGroups(x simd.Level, groups int, dst, src []float32, lds int) bool { return false }
 
-func splitGroups(groups int, dst []float32, ldd int, src, bias []float32) bool { return false }
+func splitGroups(x simd.Level, groups int, dst []float32, ldd int, src, bias []float32) bool {
+	return false
+}
 
-func rowKernel(k int, a, b, c []float32, accumulate bool) {
+func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	rowKernelGeneric(k, a, b, c, accumulate)
 }

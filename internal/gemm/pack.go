@@ -1,6 +1,10 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // Packed layouts. The k dimension is cut into blocks of kBlock(k) (the last one shorter); within the
 // block that starts at row p0 of op(B), the nr-column panel q is kcb×nr values, row by row, at
@@ -109,7 +113,8 @@ func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
 type PackedB struct {
 	k, n   int
 	panels int
-	kb     int // k-block length the data is laid out in (kBlock at packing time)
+	kb     int        // k-block length the data is laid out in (kBlock at packing time)
+	level  simd.Level // the level it was packed for, which products on it run
 	data   []float32
 }
 
@@ -119,6 +124,11 @@ func (p *PackedB) N() int { return p.n }
 
 // PackB packs op(B) (k×n; stored n×k when transB) with leading dimension ldb.
 func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
+	return packBOn(simd.Host(), transB, k, n, b, ldb)
+}
+
+// packBOn is PackB with the kernels of level x.
+func packBOn(x simd.Level, transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 	rows, cols := k, n
 	if transB {
 		rows, cols = n, k
@@ -126,8 +136,8 @@ func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 	if err := checkMatrix("B", b, rows, cols, ldb); err != nil {
 		return nil, err
 	}
-	kb := kBlock(k)
-	pb := &PackedB{k: k, n: n, panels: ceilDiv(n, nr), kb: kb}
+	kb := kBlock(x, k)
+	pb := &PackedB{level: x, k: k, n: n, panels: ceilDiv(n, nr), kb: kb}
 	pb.data = make([]float32, k*pb.panels*nr)
 	for pc := 0; pc < k; pc += kb {
 		kcb := min(kb, k-pc)
@@ -140,7 +150,8 @@ func PackB(transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
 type PackedA struct {
 	m, k   int
 	panels int
-	kb     int // k-block length the data is laid out in (kBlock at packing time)
+	kb     int        // k-block length the data is laid out in (kBlock at packing time)
+	level  simd.Level // the level it was packed for, which products on it run
 	data   []float32
 }
 
@@ -150,6 +161,11 @@ func (p *PackedA) K() int { return p.k }
 
 // PackA packs op(A) (m×k; stored k×m when transA) with leading dimension lda.
 func PackA(transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
+	return packAOn(simd.Host(), transA, m, k, a, lda)
+}
+
+// packAOn is PackA with the kernels of level x.
+func packAOn(x simd.Level, transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
 	rows, cols := m, k
 	if transA {
 		rows, cols = k, m
@@ -160,8 +176,8 @@ func PackA(transA bool, m, k int, a []float32, lda int) (*PackedA, error) {
 	if m < 0 || k < 0 {
 		return nil, fmt.Errorf("gemm: negative size %d×%d", m, k)
 	}
-	kb := kBlock(k)
-	pa := &PackedA{m: m, k: k, panels: ceilDiv(m, mr), kb: kb}
+	kb := kBlock(x, k)
+	pa := &PackedA{level: x, m: m, k: k, panels: ceilDiv(m, mr), kb: kb}
 	pa.data = make([]float32, k*pa.panels*mr)
 	for pc := 0; pc < k; pc += kb {
 		kcb := min(kb, k-pc)

@@ -1,6 +1,10 @@
 package gemm
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // TestMeasurePeakUsesTheWidestKernelVectors: the peak that shares are taken of must come from
 // the widest vectors the kernels run (a ymm probe on a core with two 512-bit FMA pipes measured
@@ -9,9 +13,9 @@ func TestMeasurePeakUsesTheWidestKernelVectors(t *testing.T) {
 	p := MeasurePeak()
 	want := 0
 	switch {
-	case useWide:
+	case simd.Host().Wide():
 		want = 512
-	case useAsm:
+	case simd.Host().Asm():
 		want = 256
 	}
 	if p.VectorBits != want {

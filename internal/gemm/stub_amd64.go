@@ -49,6 +49,11 @@ func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 //go:noescape
 func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel6x64Gather computes a 6x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F).
+//
+//go:noescape
+func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+
 // kernel7x32Gather computes a 7x32 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 32-column B panel (AVX-512F).
 //
 //go:noescape

@@ -3,6 +3,8 @@ package gemm
 import (
 	"fmt"
 	"slices"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // TapBlock is the granularity of TapSum: it computes whole blocks of this many outputs.
@@ -13,6 +15,11 @@ const TapBlock = 32
 // shifted by a constant and the output lands on the plane's row grid. dst and src must cover the
 // rounded-up range; the extra outputs are garbage for the caller to skip.
 func TapSum(dst, src []float32, offs []int, w []float32, bias float32, n int) error {
+	return tapSumOn(simd.Host(), dst, src, offs, w, bias, n)
+}
+
+// tapSumOn is TapSum with the kernels of level x.
+func tapSumOn(x simd.Level, dst, src []float32, offs []int, w []float32, bias float32, n int) error {
 	if len(w) != len(offs) {
 		return fmt.Errorf("gemm: TapSum: %d weights for %d taps", len(w), len(offs))
 	}
@@ -28,7 +35,7 @@ func TapSum(dst, src []float32, offs []int, w []float32, bias float32, n int) er
 			return fmt.Errorf("gemm: TapSum: taps read [%d, %d), src has %d values", lo, hi+span, len(src))
 		}
 	}
-	tapKernel(span, dst, src, offs, w, bias)
+	tapKernel(x, span, dst, src, offs, w, bias)
 	return nil
 }
 

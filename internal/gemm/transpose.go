@@ -1,11 +1,20 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // TransposeBias sets dst[c·ldd + r] = src[r·lds + c] + bias[c] for r < rows and c < cols (no
 // bias when bias is nil): a pixel-major product (pixels × channels) written into channel planes,
 // 8×8 squares at a time in registers.
 func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, bias []float32) error {
+	return transposeBiasOn(simd.Host(), dst, ldd, src, lds, rows, cols, bias)
+}
+
+// transposeBiasOn is TransposeBias with the kernels of level x.
+func transposeBiasOn(x simd.Level, dst []float32, ldd int, src []float32, lds, rows, cols int, bias []float32) error {
 	if rows <= 0 || cols <= 0 {
 		return nil
 	}
@@ -22,7 +31,7 @@ func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, b
 			b = bias[c0 : c0+nc]
 		}
 		r0 := 0
-		if nc == 8 && blocks > 0 && transposeSquares(blocks, dst[c0*ldd:], ldd, src[c0:], lds, b) {
+		if nc == 8 && blocks > 0 && transposeSquares(x, blocks, dst[c0*ldd:], ldd, src[c0:], lds, b) {
 			r0 = blocks * 8
 		}
 		for c := 0; c < nc; c++ {
@@ -39,10 +48,15 @@ func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, b
 // (even needs ⌈len(src)/2⌉ values, odd ⌊len(src)/2⌋): a padded image row split into the column
 // phases a stride-2 convolution reads contiguously.
 func Deinterleave(even, odd, src []float32) {
+	deinterleaveOn(simd.Host(), even, odd, src)
+}
+
+// deinterleaveOn is Deinterleave with the kernels of level x.
+func deinterleaveOn(x simd.Level, even, odd, src []float32) {
 	n := len(src)
 	_, _ = even[:(n+1)/2], odd[:n/2]
 	i := 0
-	if blocks := n / 16; blocks > 0 && deinterleaveBlocks(blocks, even, odd, src) {
+	if blocks := n / 16; blocks > 0 && deinterleaveBlocks(x, blocks, even, odd, src) {
 		i = blocks * 16
 	}
 	for ; i+1 < n; i += 2 {

@@ -21,14 +21,14 @@ type Builder struct {
 	g         *onnx.GraphProto
 	opsets    map[string]int64
 	order     []string // opset domains in first-use order, for a stable model
-	next      int
+	next      *int     // shared with Body builders: a subgraph must not reuse its enclosing graph's names
 	ir        int64
 	functions []*onnx.FunctionProto
 }
 
 // New starts a graph importing the default ONNX domain at opset.
 func New(name string, opset int) *Builder {
-	b := &Builder{g: &onnx.GraphProto{Name: proto.String(name)}, opsets: map[string]int64{}, ir: 8}
+	b := &Builder{g: &onnx.GraphProto{Name: proto.String(name)}, opsets: map[string]int64{}, ir: 8, next: new(int)}
 	b.Opset("", opset)
 	return b
 }
@@ -125,7 +125,7 @@ func (b *Builder) ConstI64(vals ...int64) string {
 func (b *Builder) ConstScalarI64(v int64) string { return b.Const(tensor.Scalar(v)) }
 
 // Attr is one node attribute. Value is int, int64, float32, float64, string, []int64, []float32,
-// []string or *tensor.Tensor.
+// []string, *tensor.Tensor or *onnx.GraphProto.
 type Attr struct {
 	Name  string
 	Value any
@@ -141,7 +141,11 @@ func (b *Builder) Op(op string, inputs []string, attrs ...Attr) string {
 
 // Node adds a node of domain with nOut outputs and returns them.
 func (b *Builder) Node(domain, op string, inputs []string, nOut int, attrs ...Attr) []string {
-	name := b.fresh(op)
+	return b.NamedNode(b.fresh(op), domain, op, inputs, nOut, attrs...)
+}
+
+// NamedNode is Node with the node's name given (its outputs are NAME_out0, …).
+func (b *Builder) NamedNode(name, domain, op string, inputs []string, nOut int, attrs ...Attr) []string {
 	outs := make([]string, nOut)
 	for i := range outs {
 		outs[i] = fmt.Sprintf("%s_out%d", name, i)
@@ -184,6 +188,8 @@ func attribute(a Attr) *onnx.AttributeProto {
 		}
 	case *tensor.Tensor:
 		p.Type, p.T = onnx.AttributeProto_TENSOR.Enum(), tensor.ToProto(v, "")
+	case *onnx.GraphProto:
+		p.Type, p.G = onnx.AttributeProto_GRAPH.Enum(), v
 	case Ref:
 		p.Type, p.RefAttrName = v.Type.Enum(), proto.String(v.Name)
 	default:
@@ -193,9 +199,19 @@ func attribute(a Attr) *onnx.AttributeProto {
 }
 
 func (b *Builder) fresh(base string) string {
-	b.next++
-	return fmt.Sprintf("%s_%d", base, b.next)
+	*b.next++
+	return fmt.Sprintf("%s_%d", base, *b.next)
 }
+
+// Body starts a subgraph (an If/Loop/Scan body) whose invented names stay distinct from b's; its
+// nodes use b's opset imports. Graph returns it, to pass as a graph attribute (Attr value
+// *onnx.GraphProto).
+func (b *Builder) Body(name string) *Builder {
+	return &Builder{g: &onnx.GraphProto{Name: proto.String(name)}, opsets: b.opsets, ir: b.ir, next: b.next}
+}
+
+// Graph returns the builder's graph itself (for a Body: the subgraph).
+func (b *Builder) Graph() *onnx.GraphProto { return b.g }
 
 // Model returns the model (the builder's graph itself, not a copy).
 func (b *Builder) Model() *onnx.ModelProto {

@@ -1,6 +1,10 @@
 package vecmath
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // Op is one of the four float32 arithmetic operations of Arith, ArithScalar and ScalarArith.
 type Op uint8
@@ -73,10 +77,13 @@ func (op Op) check() {
 // Each element is one correctly rounded IEEE operation, so the results are exactly those of the
 // Go expression (NaN payloads aside). dst may be x or y (in place), not otherwise overlap them.
 // The assembly takes rows of any length, the short ones (bias adds) included.
-func Arith(op Op, dst, x, y []float32) {
+func Arith(op Op, dst, x, y []float32) { arithOn(simd.Host(), op, dst, x, y) }
+
+// arithOn is Arith with the kernels of level l.
+func arithOn(l simd.Level, op Op, dst, x, y []float32) {
 	op.check()
 	x, y = x[:len(dst)], y[:len(dst)]
-	if useAsm && len(dst) > 0 {
+	if l.Asm() && len(dst) > 0 {
 		arithAsm(op, dst, x, y)
 		return
 	}
@@ -84,16 +91,28 @@ func Arith(op Op, dst, x, y []float32) {
 }
 
 // ArithScalar sets dst[i] = x[i] op s for every element of dst, as Arith does.
-func ArithScalar(op Op, dst, x []float32, s float32) { withScalar(op, dst, x, s, false) }
+func ArithScalar(op Op, dst, x []float32, s float32) { arithScalarOn(simd.Host(), op, dst, x, s) }
+
+// arithScalarOn is ArithScalar with the kernels of level l.
+func arithScalarOn(l simd.Level, op Op, dst, x []float32, s float32) {
+	withScalarOn(l, op, dst, x, s, false)
+}
 
 // ScalarArith sets dst[i] = s op x[i] for every element of dst, as Arith does.
-func ScalarArith(op Op, dst []float32, s float32, x []float32) { withScalar(op, dst, x, s, true) }
+func ScalarArith(op Op, dst []float32, s float32, x []float32) {
+	scalarArithOn(simd.Host(), op, dst, s, x)
+}
 
-// withScalar is ArithScalar, or ScalarArith when scalarFirst.
-func withScalar(op Op, dst, x []float32, s float32, scalarFirst bool) {
+// scalarArithOn is ScalarArith with the kernels of level l.
+func scalarArithOn(l simd.Level, op Op, dst []float32, s float32, x []float32) {
+	withScalarOn(l, op, dst, x, s, true)
+}
+
+// withScalarOn is ArithScalar, or ScalarArith when scalarFirst.
+func withScalarOn(l simd.Level, op Op, dst, x []float32, s float32, scalarFirst bool) {
 	op.check()
 	x = x[:len(dst)]
-	asm := useAsm && len(dst) > 0
+	asm := l.Asm() && len(dst) > 0
 	switch {
 	case asm:
 		arithScalarAsm(op, dst, x, s, scalarFirst)

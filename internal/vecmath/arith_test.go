@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // arithRef is op evaluated in float64 and rounded to float32: for +, −, · and / of two float32s
@@ -69,21 +71,21 @@ func checkTail(t *testing.T, row []float32, n int, what string) {
 // place and in place on either input (and on both, x op x), and that nothing past len(dst) is
 // written.
 func TestArith(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 8))
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		r := rand.New(rand.NewPCG(7, 8))
 		for op := OpAdd; op <= OpDiv; op++ {
 			for _, n := range append(rangeTo(70), 1000, 4099) {
 				x, y := arithRows(r, n)
 				what := fmt.Sprintf("%v", op)
 				dst := sentinelRow(n)
-				Arith(op, dst[:n], x, y)
+				arithOn(tier, op, dst[:n], x, y)
 				checkTail(t, dst, n, what)
 				onX := append([]float32(nil), x...)
-				Arith(op, onX, onX, y)
+				arithOn(tier, op, onX, onX, y)
 				onY := append([]float32(nil), y...)
-				Arith(op, onY, x, onY)
+				arithOn(tier, op, onY, x, onY)
 				both := append([]float32(nil), x...)
-				Arith(op, both, both, both)
+				arithOn(tier, op, both, both, both)
 				for i := range n {
 					want := arithRef(op, x[i], y[i])
 					if !sameFloat(dst[i], want) || !sameFloat(onX[i], want) || !sameFloat(onY[i], want) {
@@ -102,9 +104,9 @@ func TestArith(t *testing.T) {
 // TestArithScalar checks ArithScalar (x op s) and ScalarArith (s op x) the same way, for
 // ordinary and special scalars.
 func TestArithScalar(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
 	scalars := append([]float32{0.125, -3.7, 1e-3}, arithSpecials...)
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		r := rand.New(rand.NewPCG(9, 10))
 		for op := OpAdd; op <= OpDiv; op++ {
 			for _, s := range scalars {
 				for _, n := range append(rangeTo(70), 1000, 4099) {
@@ -114,8 +116,8 @@ func TestArithScalar(t *testing.T) {
 						f    func(dst, x []float32)
 						ref  func(v float32) float32
 					}{
-						{"x op s", func(dst, x []float32) { ArithScalar(op, dst, x, s) }, func(v float32) float32 { return arithRef(op, v, s) }},
-						{"s op x", func(dst, x []float32) { ScalarArith(op, dst, s, x) }, func(v float32) float32 { return arithRef(op, s, v) }},
+						{"x op s", func(dst, x []float32) { arithScalarOn(tier, op, dst, x, s) }, func(v float32) float32 { return arithRef(op, v, s) }},
+						{"s op x", func(dst, x []float32) { scalarArithOn(tier, op, dst, s, x) }, func(v float32) float32 { return arithRef(op, s, v) }},
 					}
 					for _, form := range forms {
 						what := fmt.Sprintf("%v %s, s=%g", op, form.name, s)

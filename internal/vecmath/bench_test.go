@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // BenchmarkKernels reports throughput (bytes read, via SetBytes) of each kernel on a 64 KiB
@@ -22,27 +24,28 @@ func BenchmarkKernels(b *testing.B) {
 	}
 	kernels := []struct {
 		name string
-		f    func(dst, src []float32)
+		f    func(tier simd.Level, dst, src []float32)
 	}{
-		{"copy", func(dst, src []float32) { copy(dst, src) }},
-		{"Exp", Exp}, {"Sigmoid", Sigmoid}, {"Tanh", Tanh}, {"Erf", Erf}, {"GELU", GELU}, {"GELUTanh", GELUTanh}, {"HardSwish", HardSwish},
-		{"ExpSumShifted", func(dst, src []float32) { ExpSumShiftedTo(dst, src, 3) }},
-		{"Max", func(dst, src []float32) { dst[0] = Max(src) }},
-		{"Scale", func(dst, src []float32) { Scale(dst, 0.5) }},
-		{"MaxInto", MaxInto}, {"Relu", Relu},
-		{"Clamp", func(dst, src []float32) { Clamp(dst, src, 0, 6) }},
-		{"MeanVar", func(dst, src []float32) { m, _ := MeanVar(src); dst[0] = float32(m) }},
-		{"Normalize", func(dst, src []float32) { Normalize(dst, src, 0.5, 2, src, src) }},
-		{"Add", func(dst, src []float32) { Arith(OpAdd, dst, src, other) }},
-		{"Mul", func(dst, src []float32) { Arith(OpMul, dst, src, other) }},
-		{"Div", func(dst, src []float32) { Arith(OpDiv, dst, src, other) }},
-		{"MulScalar", func(dst, src []float32) { ArithScalar(OpMul, dst, src, 0.125) }},
-		{"ScalarDiv", func(dst, src []float32) { ScalarArith(OpDiv, dst, 1, other) }},
+		{"copy", func(_ simd.Level, dst, src []float32) { copy(dst, src) }},
+		{"Exp", expOn}, {"Sigmoid", sigmoidOn}, {"Tanh", tanhOn}, {"Erf", erfOn}, {"GELU", geluOn}, {"GELUTanh", geluTanhOn}, {"HardSwish", hardSwishOn},
+		{"ExpSumShifted", func(tier simd.Level, dst, src []float32) { expSumShiftedToOn(tier, dst, src, 3) }},
+		{"Max", func(tier simd.Level, dst, src []float32) { dst[0] = maxOn(tier, src) }},
+		{"Scale", func(tier simd.Level, dst, src []float32) { scaleOn(tier, dst, 0.5) }},
+		{"MaxInto", maxIntoOn}, {"Relu", reluOn},
+		{"Clamp", func(tier simd.Level, dst, src []float32) { clampOn(tier, dst, src, 0, 6) }},
+		{"MeanVar", func(tier simd.Level, dst, src []float32) { m, _ := meanVarOn(tier, src); dst[0] = float32(m) }},
+		{"Normalize", func(tier simd.Level, dst, src []float32) { normalizeOn(tier, dst, src, 0.5, 2, src, src) }},
+		{"Add", func(tier simd.Level, dst, src []float32) { arithOn(tier, OpAdd, dst, src, other) }},
+		{"Mul", func(tier simd.Level, dst, src []float32) { arithOn(tier, OpMul, dst, src, other) }},
+		{"Div", func(tier simd.Level, dst, src []float32) { arithOn(tier, OpDiv, dst, src, other) }},
+		{"MulScalar", func(tier simd.Level, dst, src []float32) { arithScalarOn(tier, OpMul, dst, src, 0.125) }},
+		{"ScalarDiv", func(tier simd.Level, dst, src []float32) { scalarArithOn(tier, OpDiv, dst, 1, other) }},
 	}
 	// Only the kernels with an AVX-512 version run again on AVX2 ("/avx2").
 	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true, "Exp": true, "Sigmoid": true,
 		"Tanh": true, "Erf": true, "GELU": true, "GELUTanh": true, "HardSwish": true}
-	withKernels(func(set string) {
+	withKernels(func(tier simd.Level) {
+		set := tier.String()
 		for _, k := range kernels {
 			name := k.name
 			switch {
@@ -54,7 +57,7 @@ func BenchmarkKernels(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				b.SetBytes(4 * n)
 				for b.Loop() {
-					k.f(dst, src)
+					k.f(tier, dst, src)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
 			})
@@ -71,13 +74,14 @@ func BenchmarkSoftmaxRows(b *testing.B) {
 		src[i] = float32(math.Sin(float64(i))) * 6
 	}
 	dst := make([]float32, n*rows)
-	withKernels(func(set string) {
+	withKernels(func(tier simd.Level) {
+		set := tier.String()
 		b.Run(set, func(b *testing.B) {
 			b.SetBytes(4 * n * rows)
 			for b.Loop() {
 				for r := range rows {
 					x, y := src[r*n:(r+1)*n], dst[r*n:(r+1)*n]
-					Scale(y, 1/ExpSumShiftedTo(y, x, Max(x)))
+					scaleOn(tier, y, 1/expSumShiftedToOn(tier, y, x, maxOn(tier, x)))
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
@@ -94,15 +98,16 @@ func BenchmarkShortRows(b *testing.B) {
 		src[i] = float32(math.Sin(float64(i))) * 6
 	}
 	dst := make([]float32, len(src))
-	withKernels(func(set string) {
+	withKernels(func(tier simd.Level) {
+		set := tier.String()
 		for _, k := range []struct {
 			name string
-			f    func(dst, src []float32)
-		}{{"GELU", GELU}, {"Sigmoid", Sigmoid}} {
+			f    func(tier simd.Level, dst, src []float32)
+		}{{"GELU", geluOn}, {"Sigmoid", sigmoidOn}} {
 			for _, n := range []int{7, 24, 64, 197} {
 				b.Run(fmt.Sprintf("%s/%d/%s", k.name, n, set), func(b *testing.B) {
 					for b.Loop() {
-						k.f(dst[:n], src[:n])
+						k.f(tier, dst[:n], src[:n])
 					}
 					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
 				})

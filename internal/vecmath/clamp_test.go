@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // clampRef is Clip's meaning evaluated in float64 with package math: NaN in gives NaN, a NaN
@@ -43,11 +45,11 @@ var clampBounds = func() [][2]float32 {
 // pair of bounds (infinite, NaN, signed zeros, lo > hi), out of place and in place, with NaN,
 // ±Inf, ±0 and denormals among the inputs, and checks nothing past len(src) is written.
 func TestClamp(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
 	inf := float32(math.Inf(1))
 	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), 6, -1, 1, 2,
 		math.MaxFloat32, -math.MaxFloat32, math.Float32frombits(1), -math.Float32frombits(1)}
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		r := rand.New(rand.NewPCG(5, 6))
 		for _, b := range clampBounds {
 			lo, hi := b[0], b[1]
 			for _, n := range append(rangeTo(70), 1000, 4099) {
@@ -63,13 +65,13 @@ func TestClamp(t *testing.T) {
 				for i := range dst {
 					dst[i] = sentinel
 				}
-				Clamp(dst[:n], src, lo, hi)
+				clampOn(tier, dst[:n], src, lo, hi)
 				inPlace := append([]float32(nil), src...)
-				Clamp(inPlace, inPlace, lo, hi)
+				clampOn(tier, inPlace, inPlace, lo, hi)
 				for i, x := range src {
 					want := float32(clampRef(float64(x), float64(lo), float64(hi)))
 					if !sameFloat(dst[i], want) || !sameFloat(inPlace[i], want) {
-						t.Fatalf("n=%d: Clamp(%g, %g, %g) = %g (in place %g), want %g",
+						t.Fatalf("n=%d: clampOn(tier, %g, %g, %g) = %g (in place %g), want %g",
 							n, x, lo, hi, dst[i], inPlace[i], want)
 					}
 				}
@@ -87,11 +89,11 @@ func TestClamp(t *testing.T) {
 // an unbounded side.
 func TestClampWholeLine(t *testing.T) {
 	xs := testInputs()
-	got := make([]float32, len(xs))
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		got := make([]float32, len(xs))
 		for _, b := range [][2]float32{{0, 6}, {float32(math.Inf(-1)), -3}} {
 			t.Run(fmt.Sprintf("%g,%g", b[0], b[1]), func(t *testing.T) {
-				Clamp(got, xs, b[0], b[1])
+				clampOn(tier, got, xs, b[0], b[1])
 				for i, x := range xs {
 					if want := float32(clampRef(float64(x), float64(b[0]), float64(b[1]))); !sameFloat(got[i], want) {
 						t.Fatalf("Clamp(%g, %g, %g) = %g, want %g", x, b[0], b[1], got[i], want)

@@ -2,12 +2,8 @@
 
 package vecmath
 
-// Other architectures run the pure-Go kernels; these stand in for the amd64 assembly and are
-// never selected (useAsm is false).
-
-var useAsm = false
-
-var useAVX512 = false
+// Other architectures, and amd64 under the noasm build tag, run the pure-Go kernels; these stand
+// in for the amd64 assembly and are never selected.
 
 func expAVX2(dst, src []float32)       { mapScalar(dst, src, expScalar) }
 func sigmoidAVX2(dst, src []float32)   { mapScalar(dst, src, sigmoidScalar) }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // sameFloat reports whether got is want bit for bit, or both are NaN (the payload is free).
@@ -18,11 +20,11 @@ func sameFloat(got, want float32) bool {
 // NaN (math.Max(+Inf, NaN) is +Inf, Go's max is NaN), at every length up to 40 and a long row, NaN, ±Inf and signed zeros on either side, and
 // checks that nothing past len(src) is written.
 func TestMaxInto(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
 	inf := float32(math.Inf(1))
 	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), math.MaxFloat32,
 		-math.MaxFloat32, math.Float32frombits(1)}
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		r := rand.New(rand.NewPCG(3, 4))
 		for _, n := range append(rangeTo(40), 1000) {
 			dst, src := make([]float32, n+8), make([]float32, n)
 			for i := range src {
@@ -41,7 +43,7 @@ func TestMaxInto(t *testing.T) {
 				dst[i] = sentinel
 			}
 			before := append([]float32(nil), dst...)
-			MaxInto(dst[:n], src)
+			maxIntoOn(tier, dst[:n], src)
 			for i, s := range src {
 				want := float32(math.Max(float64(before[i]), float64(s)))
 				if before[i] != before[i] || s != s {
@@ -64,11 +66,11 @@ func TestMaxInto(t *testing.T) {
 // NaN, −0 becomes +0), out of place and in place.
 func TestRelu(t *testing.T) {
 	xs := testInputs()
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		got := make([]float32, len(xs))
-		Relu(got, xs)
+		reluOn(tier, got, xs)
 		inPlace := append([]float32(nil), xs...)
-		Relu(inPlace, inPlace)
+		reluOn(tier, inPlace, inPlace)
 		for i, x := range xs {
 			want := float32(math.Max(float64(x), 0))
 			if !sameFloat(got[i], want) || !sameFloat(inPlace[i], want) {
@@ -78,10 +80,10 @@ func TestRelu(t *testing.T) {
 		// Every short length in place: the assembly redoes the last block overlapping the loop's.
 		for n := 0; n <= 40; n++ {
 			row := append([]float32(nil), xs[len(xs)-n:]...)
-			Relu(row, row)
+			reluOn(tier, row, row)
 			for i, x := range xs[len(xs)-n:] {
 				if want := float32(math.Max(float64(x), 0)); !sameFloat(row[i], want) {
-					t.Fatalf("n=%d in place: Relu(%g) = %g, want %g", n, x, row[i], want)
+					t.Fatalf("n=%d in place: reluOn(tier, %g) = %g, want %g", n, x, row[i], want)
 				}
 			}
 		}

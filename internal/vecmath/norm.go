@@ -1,17 +1,22 @@
 package vecmath
 
+import "github.com/actswap/actswap/internal/simd"
+
 // MeanVar returns the mean and the population variance (mean of squared deviations) of src,
 // NaN for both when src is empty or holds a NaN or an infinity. Both passes accumulate in
 // float64, into which the float32 elements convert exactly, and the second sums squared
 // deviations from the mean, so the variance does not cancel when the mean is large against the
 // spread and no square overflows.
-func MeanVar(src []float32) (mean, variance float64) {
+func MeanVar(src []float32) (mean, variance float64) { return meanVarOn(simd.Host(), src) }
+
+// meanVarOn is MeanVar with the kernels of level x.
+func meanVarOn(x simd.Level, src []float32) (mean, variance float64) {
 	n := len(src)
 	body := 0
-	if useAsm {
+	if x.Asm() {
 		body = n &^ 7
 	}
-	mean = Sum(src) / float64(n)
+	mean = sumOn(x, src) / float64(n)
 	sq := sqDevF64Go(src[body:], mean)
 	if body > 0 {
 		sq += sqDevF64AVX2(src[:body], mean)
@@ -21,9 +26,12 @@ func MeanVar(src []float32) (mean, variance float64) {
 
 // Sum returns the sum of src accumulated in float64 (exact for each element's conversion): a
 // global average pool's plane, a mean.
-func Sum(src []float32) float64 {
+func Sum(src []float32) float64 { return sumOn(simd.Host(), src) }
+
+// sumOn is Sum with the kernels of level x.
+func sumOn(x simd.Level, src []float32) float64 {
 	body := 0
-	if useAsm {
+	if x.Asm() {
 		body = len(src) &^ 7
 	}
 	sum := sumF64Go(src[body:])
@@ -55,6 +63,11 @@ func sqDevF64Go(src []float32, mean float64) float64 {
 // long as src. The mean is subtracted as a float32 and then the rest that float32 rounded off,
 // so a mean large against the row's spread costs no accuracy.
 func Normalize(dst, src []float32, mean float64, invStd float32, gamma, beta []float32) {
+	normalizeOn(simd.Host(), dst, src, mean, invStd, gamma, beta)
+}
+
+// normalizeOn is Normalize with the kernels of level x.
+func normalizeOn(x simd.Level, dst, src []float32, mean float64, invStd float32, gamma, beta []float32) {
 	n := len(src)
 	dst, gamma = dst[:n], gamma[:n]
 	if beta != nil {
@@ -63,7 +76,7 @@ func Normalize(dst, src []float32, mean float64, invStd float32, gamma, beta []f
 	hi := float32(mean)
 	lo := float32(mean - float64(hi))
 	switch {
-	case !useAsm || n == 0:
+	case !x.Asm() || n == 0:
 		normalizeGo(dst, src, hi, lo, invStd, gamma, beta)
 	case beta != nil:
 		normalizeAVX2(dst, src, gamma, beta, hi, lo, invStd)

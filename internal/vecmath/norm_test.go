@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // exactMeanVar is the reference for MeanVar: mean and population variance of xs with 256-bit
@@ -57,9 +59,9 @@ func normRows() map[string][]float32 {
 // huge elements included; NaN, ±Inf and an empty row give NaN.
 func TestMeanVar(t *testing.T) {
 	rows := normRows()
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		for name, xs := range rows {
-			mean, variance := MeanVar(xs)
+			mean, variance := meanVarOn(tier, xs)
 			wantMean, wantVar := exactMeanVar(xs)
 			absMean := 0.0
 			for _, v := range xs {
@@ -82,14 +84,14 @@ func TestMeanVar(t *testing.T) {
 				}{{float32(math.NaN()), true, 0}, {inf, false, 1}, {-inf, false, -1}} {
 					xs := make([]float32, n)
 					xs[at] = c.v
-					mean, variance := MeanVar(xs)
+					mean, variance := meanVarOn(tier, xs)
 					if !math.IsNaN(variance) || (c.meanNaN && !math.IsNaN(mean)) || (!c.meanNaN && !math.IsInf(mean, c.meanSign)) {
 						t.Errorf("n=%d, %g at %d: MeanVar = %g, %g", n, c.v, at, mean, variance)
 					}
 				}
 			}
 		}
-		if mean, variance := MeanVar(nil); !math.IsNaN(mean) || !math.IsNaN(variance) {
+		if mean, variance := meanVarOn(tier, nil); !math.IsNaN(mean) || !math.IsNaN(variance) {
 			t.Errorf("MeanVar(nil) = %g, %g, want NaN, NaN", mean, variance)
 		}
 	})
@@ -102,7 +104,7 @@ func TestMeanVar(t *testing.T) {
 func TestLayerNormRow(t *testing.T) {
 	rows := normRows()
 	const eps = 1e-5
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		for name, xs := range rows {
 			n := len(xs)
 			gamma, beta := make([]float32, n), make([]float32, n)
@@ -117,16 +119,16 @@ func TestLayerNormRow(t *testing.T) {
 				if !withBeta {
 					b = nil
 				}
-				mean, variance := MeanVar(xs)
+				mean, variance := meanVarOn(tier, xs)
 				inv := float32(1 / math.Sqrt(variance+eps))
 				const sentinel = float32(-12345)
 				dst := make([]float32, n+8)
 				for i := range dst {
 					dst[i] = sentinel
 				}
-				Normalize(dst[:n], xs, mean, inv, gamma, b)
+				normalizeOn(tier, dst[:n], xs, mean, inv, gamma, b)
 				inPlace := append([]float32(nil), xs...)
-				Normalize(inPlace, inPlace, mean, inv, gamma, b)
+				normalizeOn(tier, inPlace, inPlace, mean, inv, gamma, b)
 				for i, x := range xs {
 					p := (float64(x) - wantMean) * wantInv * float64(gamma[i])
 					want, bi := p, 0.0
@@ -145,7 +147,7 @@ func TestLayerNormRow(t *testing.T) {
 				}
 				withNaN := append([]float32(nil), xs...)
 				withNaN[n/2] = float32(math.NaN())
-				Normalize(withNaN, withNaN, mean, inv, gamma, b)
+				normalizeOn(tier, withNaN, withNaN, mean, inv, gamma, b)
 				if !math.IsNaN(float64(withNaN[n/2])) {
 					t.Fatalf("%s: NaN element normalised to %g", name, withNaN[n/2])
 				}

@@ -3,6 +3,8 @@ package vecmath
 import (
 	"math"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // TestSoftmaxHelpersAVX512 checks that the AVX-512 softmax helpers compute what the AVX2 ones
@@ -10,23 +12,26 @@ import (
 // clamped ends, NaN), the same maximum and scaled values, at every length up to 70 (all tails of
 // 8 and of 16 lanes) and a long row, writing nothing past the end.
 func TestSoftmaxHelpersAVX512(t *testing.T) {
-	if !useAVX512 {
+	t.Parallel()
+	if !simd.Host().Wide() {
 		t.Skip("the CPU has no AVX-512")
 	}
-	defer func() { useAVX512 = true }()
 	const sentinel = float32(-12345)
 	// run returns the exponentials of src − shift, their sum, the maximum and the scaled row,
 	// computed with the AVX-512 kernels or the AVX2 ones, the output rows with 16 sentinels after.
 	run := func(wide bool, src []float32, shift float32) (exps []float32, sum, peak float32, scaled []float32) {
-		useAVX512 = wide
+		tier := simd.AVX2
+		if wide {
+			tier = simd.AVX512
+		}
 		exps = make([]float32, len(src)+16)
 		for i := range exps {
 			exps[i] = sentinel
 		}
-		sum = ExpSumShiftedTo(exps[:len(src)], src, shift)
-		peak = Max(src)
+		sum = expSumShiftedToOn(tier, exps[:len(src)], src, shift)
+		peak = maxOn(tier, src)
 		scaled = append([]float32(nil), exps...)
-		Scale(scaled[:len(src)], 0.3)
+		scaleOn(tier, scaled[:len(src)], 0.3)
 		return exps, sum, peak, scaled
 	}
 	xs := testInputs()

@@ -3,6 +3,8 @@ package vecmath
 import (
 	"math"
 	"testing"
+
+	"github.com/actswap/actswap/internal/simd"
 )
 
 // testInputs covers the whole float32 line: a stride through all 2^32 bit patterns (both signs,
@@ -55,7 +57,7 @@ func gelu64(x float64) float64 {
 var accuracyCases = []accuracyCase{
 	{name: "Exp", f: Exp, ref: math.Exp, bound: 1.5e-7},
 	{name: "Sigmoid", f: Sigmoid, ref: sigmoid64, bound: 3e-7},
-	// x·σ(x), as Mul(x, Sigmoid(x)) computes it: NaN at −Inf, where that product is −Inf·0. Where
+	// x·σ(x), as Mul(x, sigmoid(x)) computes it: NaN at −Inf, where that product is −Inf·0. Where
 	// σ(x) is subnormal its few units of 2^−149 of error are multiplied by |x|, so the bound widens
 	// by that much relative to the result.
 	{name: "SiLU", f: SiLU, ref: func(x float64) float64 { return x * sigmoid64(x) }, bound: 4e-7,
@@ -85,9 +87,9 @@ var accuracyCases = []accuracyCase{
 // relative to the result plus a few ulp of x/6 times |x|.
 func TestHardSwish(t *testing.T) {
 	xs := testInputs()
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		got := make([]float32, len(xs))
-		HardSwish(got, xs)
+		hardSwishOn(tier, got, xs)
 		for i, x := range xs {
 			xd := float64(x)
 			want := xd * math.Max(0, math.Min(1, xd/6+0.5))
@@ -111,29 +113,26 @@ func TestHardSwish(t *testing.T) {
 	})
 }
 
-// kernelSets are the kernel choices a CPU may get: AVX-512 where a kernel has it, AVX2, pure Go.
-var kernelSets = []struct {
-	name        string
-	asm, avx512 bool
-}{{"avx512", true, true}, {"avx2", true, false}, {"go", false, false}}
-
-// withKernels runs f once with each kernel set this CPU can run, restoring the choice after.
-func withKernels(f func(name string)) {
-	savedAsm, saved512 := useAsm, useAVX512
-	defer func() { useAsm, useAVX512 = savedAsm, saved512 }()
-	for _, k := range kernelSets {
-		if k.asm && !savedAsm || k.avx512 && !saved512 {
-			continue
+// withKernels runs f once with each kernel level this CPU can run, widest first: AVX-512 where a
+// kernel has it, AVX2, pure Go.
+func withKernels(f func(tier simd.Level)) {
+	for tier := simd.Host(); ; tier-- {
+		f(tier)
+		if tier == simd.Go {
+			return
 		}
-		useAsm, useAVX512 = k.asm, k.avx512
-		f(k.name)
 	}
 }
 
-// withGo runs f as a subtest once with each kernel set this CPU can run: the AVX-512 and AVX2
-// assembly where it has them, and the pure-Go kernels.
-func withGo(t *testing.T, f func(t *testing.T)) {
-	withKernels(func(name string) { t.Run(name, f) })
+// withGo runs f as a parallel subtest once with each kernel level this CPU can run: the AVX-512
+// and AVX2 assembly where it has them, and the pure-Go kernels.
+func withGo(t *testing.T, f func(t *testing.T, tier simd.Level)) {
+	withKernels(func(tier simd.Level) {
+		t.Run(tier.String(), func(t *testing.T) {
+			t.Parallel()
+			f(t, tier)
+		})
+	})
 }
 
 const minNormal = 0x1p-126
@@ -142,7 +141,7 @@ func TestAccuracy(t *testing.T) {
 	xs := testInputs()
 	for _, c := range accuracyCases {
 		t.Run(c.name, func(t *testing.T) {
-			withGo(t, func(t *testing.T) {
+			withGo(t, func(t *testing.T, tier simd.Level) {
 				got := make([]float32, len(xs))
 				c.f(got, xs)
 				inPlace := append([]float32(nil), xs...)
@@ -191,7 +190,7 @@ func TestAccuracy(t *testing.T) {
 }
 
 func TestSoftmaxHelpers(t *testing.T) {
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		for _, n := range []int{0, 1, 7, 8, 9, 16, 33, 197, 1000} {
 			row := make([]float32, n)
 			for i := range row {
@@ -201,7 +200,7 @@ func TestSoftmaxHelpers(t *testing.T) {
 			for _, v := range row {
 				wantMax = math.Max(wantMax, float64(v))
 			}
-			if got := Max(row); float64(got) != wantMax {
+			if got := maxOn(tier, row); float64(got) != wantMax {
 				t.Fatalf("n=%d: Max = %g, want %g", n, got, wantMax)
 			}
 			if n == 0 {
@@ -210,15 +209,15 @@ func TestSoftmaxHelpers(t *testing.T) {
 			for _, at := range []int{0, n / 2, n - 1} {
 				withNaN := append([]float32(nil), row...)
 				withNaN[at] = float32(math.NaN())
-				if got := Max(withNaN); !math.IsNaN(float64(got)) {
+				if got := maxOn(tier, withNaN); !math.IsNaN(float64(got)) {
 					t.Fatalf("n=%d: Max with NaN at %d = %g, want NaN", n, at, got)
 				}
 			}
 			shift := float32(wantMax)
 			out := make([]float32, n)
-			sum := ExpSumShiftedTo(out, row, shift)
+			sum := expSumShiftedToOn(tier, out, row, shift)
 			inPlace := append([]float32(nil), row...)
-			if s2 := ExpSumShifted(inPlace, shift); s2 != sum {
+			if s2 := expSumShiftedOn(tier, inPlace, shift); s2 != sum {
 				t.Fatalf("n=%d: in-place sum %g, want %g", n, s2, sum)
 			}
 			wantSum := 0.0
@@ -232,7 +231,7 @@ func TestSoftmaxHelpers(t *testing.T) {
 			if d := math.Abs(float64(sum) - wantSum); d > 1e-6*wantSum {
 				t.Fatalf("n=%d: sum %g, want %g", n, sum, wantSum)
 			}
-			Scale(out, 1/sum)
+			scaleOn(tier, out, 1/sum)
 			for i := range out {
 				want := float64(inPlace[i]) * float64(1/sum)
 				if d := math.Abs(float64(out[i]) - want); d > 1e-7*want {
@@ -246,12 +245,12 @@ func TestSoftmaxHelpers(t *testing.T) {
 // elementwiseKernels are the public elementwise kernels with the scalar functions they follow.
 var elementwiseKernels = []struct {
 	name   string
-	f      func(dst, src []float32)
+	f      func(tier simd.Level, dst, src []float32)
 	scalar func(float32) float32
 }{
-	{"Exp", Exp, expScalar}, {"Sigmoid", Sigmoid, sigmoidScalar}, {"SiLU", SiLU, siluScalar}, {"Tanh", Tanh, tanhScalar},
-	{"Erf", Erf, erfScalar}, {"GELU", GELU, geluScalar}, {"GELUTanh", GELUTanh, geluTanhScalar},
-	{"HardSwish", HardSwish, hardSwishScalar}, {"Relu", Relu, func(x float32) float32 { return max(x, 0) }},
+	{"Exp", expOn, expScalar}, {"Sigmoid", sigmoidOn, sigmoidScalar}, {"SiLU", siluOn, siluScalar}, {"Tanh", tanhOn, tanhScalar},
+	{"Erf", erfOn, erfScalar}, {"GELU", geluOn, geluScalar}, {"GELUTanh", geluTanhOn, geluTanhScalar},
+	{"HardSwish", hardSwishOn, hardSwishScalar}, {"Relu", reluOn, func(x float32) float32 { return max(x, 0) }},
 }
 
 // TestShortSlices checks every length up to 70 (GEMM epilogues call the kernels on short rows:
@@ -262,7 +261,7 @@ func TestShortSlices(t *testing.T) {
 	specials := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)),
 		math.Float32frombits(1), -math.Float32frombits(0x7fffff), 1e-30, -13.5, 90, -110}
 	const sentinel = float32(-12345)
-	withGo(t, func(t *testing.T) {
+	withGo(t, func(t *testing.T, tier simd.Level) {
 		for _, k := range elementwiseKernels {
 			for n := 0; n <= 70; n++ {
 				src := make([]float32, n, n+16)
@@ -276,7 +275,7 @@ func TestShortSlices(t *testing.T) {
 				for i := range buf {
 					buf[i] = sentinel
 				}
-				k.f(buf[:n], src)
+				k.f(tier, buf[:n], src)
 				for i, x := range src {
 					got, want := buf[i], k.scalar(x)
 					switch {
@@ -308,22 +307,19 @@ func TestShortSlices(t *testing.T) {
 // for operation, so their results must be the same bits (any NaN for a NaN) over the whole float32
 // line and on every short row, at every offset into a block.
 func TestAVX512MatchesAVX2(t *testing.T) {
-	if !useAVX512 {
+	t.Parallel()
+	if !simd.Host().Wide() {
 		t.Skip("this CPU runs no AVX-512 kernels")
 	}
-	defer func(saved bool) { useAVX512 = saved }(useAVX512)
 	xs := testInputs()
 	for _, k := range elementwiseKernels {
 		wide, narrow := make([]float32, len(xs)), make([]float32, len(xs))
-		useAVX512 = true
-		k.f(wide, xs)
-		useAVX512 = false
-		k.f(narrow, xs)
+		k.f(simd.AVX512, wide, xs)
+		k.f(simd.AVX2, narrow, xs)
 		rows := 0
 		for n := 0; n <= 70; n++ {
 			for at := 0; at+n <= len(xs) && at < 1000*n; at += 997 { // rows cut from everywhere
-				useAVX512 = true
-				k.f(wide[at:at+n], xs[at:at+n])
+				k.f(simd.AVX512, wide[at:at+n], xs[at:at+n])
 				rows++
 			}
 		}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"runtime"
 	"sync"
 
@@ -16,6 +17,9 @@ type Context struct {
 	Threads int
 	// Outer resolves a value name from the enclosing scopes of a subgraph; nil at top level.
 	Outer func(name string) (*tensor.Tensor, bool)
+	// Run carries the executor's run-scoped state (a calibration's value watch) into the
+	// subgraphs that If, Loop and Scan run with this Context; kernels do not read it.
+	Run context.Context
 	// Allocator, when set, provides Alloc's buffers (the runtime recycles dead values' buffers).
 	Allocator Allocator
 	// ReuseResults lets Result hand out the context's own one-element slice: set by an executor

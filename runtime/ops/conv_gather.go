@@ -9,7 +9,7 @@ import (
 
 // The gather lowering of a 2-D convolution: output pixels are the rows of a gemm.SgemmGather
 // product whose A is read in place from the zero-padded image (row = a pixel's window corner,
-// column = a tap's offset) and whose B is the transposed weights, packed once. Its 7-pixel
+// column = a tap's offset) and whose B is the transposed weights, packed once. Its 6- and 7-pixel
 // tiles run across output rows, so unlike the padded-width grid of convIndirect2D nothing is
 // computed for padding columns, and strides need no phase split. The product comes out
 // pixel-major and is transposed into NCHW with the bias, residual and activation.
@@ -34,7 +34,7 @@ func (s *convShape) gatherPays(lowering convLowering) bool {
 	}
 	depth := s.cg() * s.kSize
 	strided := s.strides[0] > 1 || s.strides[1] > 1
-	// Small outputs fit the 7-pixel tiles exactly (49 = 7·7, 196 = 7·28) where the plain GEMM's
+	// Small outputs fit the 6- and 7-pixel tiles exactly (49 = 7 + 7·6, 196 = 4·7 + 28·6) where the plain GEMM's
 	// 32-column tiles waste 12–30%: MobileNet's 7×7 1×1 layers run 15–27% faster and 14×14 ones
 	// with 64 or 96 channels 24–35%; with many channels at 14×14 the two tie.
 	smallOutput := (s.outSize <= 7*7 && depth >= 128) || (s.outSize <= 14*14 && depth >= 160 && s.mg() <= 128)

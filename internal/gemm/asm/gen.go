@@ -30,6 +30,7 @@ func main() {
 	wideKernelDirectA(2, true)
 	wideKernelDirectA(1, false)
 	gatherKernel(7, 64)
+	gatherKernel(6, 64)
 	gatherKernel(7, 32)
 	gatherKernel(6, 16)
 	tapsKernel()
@@ -360,12 +361,14 @@ func wideKernelDirectA(panels int, prefetch bool) {
 	writeZMMTile(acc)
 }
 
-// The gather tiles: rows of a gathered A broadcast against a panel of B. With AVX-512, 7 rows ×
-// 64 columns in four zmm registers: 28 accumulators + 4 B registers fill the 32 zmm registers,
-// so A's values are broadcast straight from memory by the FMAs (EVEX embedded broadcast). With
-// AVX2, 6 rows × 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
+// The gather tiles: rows of a gathered A broadcast against a panel of B. With AVX-512, 6 rows ×
+// 64 columns in four zmm registers: 24 accumulators + 4 B registers + 2 broadcast registers, one
+// broadcast per A value; 7 rows × 64 fill the 32 zmm registers with 28 accumulators + 4 B, so A's
+// values are broadcast straight from memory by the FMAs (EVEX embedded broadcast, four loads per
+// value: 15% slower alone, kept for the rows that 6-row tiles leave over). With AVX2, 6 rows ×
+// 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
 
-// gatherKernel emits kernel{rows}x{width}Gather — 7×64 and 7×32 with AVX-512, 6×16 with AVX2:
+// gatherKernel emits kernel{rows}x{width}Gather — 6×64, 7×64 and 7×32 with AVX-512, 6×16 with AVX2:
 // C[i, 0:cols] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when
 // accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an output
 // pixel of a convolution) and column p a tap at offset cols[p] from it, so the same kernel runs
@@ -400,8 +403,12 @@ func gatherKernel(rows, width int) {
 	for j := range bv {
 		bv[j] = reg()
 	}
+	// The 7-row AVX-512 tiles fill all 32 zmm registers with accumulators and B, so they
+	// broadcast A from memory inside each FMA; smaller tiles broadcast once per row into a
+	// register, one load per row instead of one per FMA.
+	embedded := wide && rows*vecs+vecs > 30
 	bc := []VecVirtual{}
-	if !wide {
+	if !embedded {
 		bc = append(bc, reg(), reg())
 	}
 
@@ -415,7 +422,7 @@ func gatherKernel(rows, width int) {
 	}
 	for i := 0; i < rows; i++ {
 		a := Mem{Base: rp[i], Index: off, Scale: 4}
-		if wide {
+		if embedded {
 			for j := range bv {
 				VFMADD231PS_BCST(a, bv[j], acc[i][j])
 			}
