@@ -8,29 +8,27 @@ import (
 	"github.com/actswap/actswap/onnxops"
 )
 
-var (
-	statsOnce  sync.Once
-	statsCache map[string]*Stats
-)
+// sampledStats holds statistics of 1M samples from named distributions, built once per test run.
+var sampledStats = sync.OnceValue(func() map[string]*Stats {
+	out := map[string]*Stats{}
+	for _, c := range []struct {
+		name      string
+		mu, sigma float64
+	}{{"N(0,1)", 0, 1}, {"N(0.5,1.5²)", 0.5, 1.5}, {"N(3,0.2²)", 3, 0.2}, {"N(0,10²)", 0, 10}} {
+		st := NewStats(0)
+		xs := normalSamples(1<<20, c.mu, c.sigma, 7)
+		for i := 0; i < len(xs); i += 65536 {
+			st.Add(xs[i : i+65536])
+		}
+		out[c.name] = st
+	}
+	return out
+})
 
-// sampleStats returns statistics of 1M samples from named distributions (built once per test run).
+// sampleStats returns the statistics of the named distribution (see sampledStats).
 func sampleStats(t *testing.T, name string) *Stats {
 	t.Helper()
-	statsOnce.Do(func() {
-		statsCache = map[string]*Stats{}
-		for _, c := range []struct {
-			name      string
-			mu, sigma float64
-		}{{"N(0,1)", 0, 1}, {"N(0.5,1.5²)", 0.5, 1.5}, {"N(3,0.2²)", 3, 0.2}, {"N(0,10²)", 0, 10}} {
-			st := NewStats(0)
-			xs := normalSamples(1<<20, c.mu, c.sigma, 7)
-			for i := 0; i < len(xs); i += 65536 {
-				st.Add(xs[i : i+65536])
-			}
-			statsCache[c.name] = st
-		}
-	})
-	st, ok := statsCache[name]
+	st, ok := sampledStats()[name]
 	if !ok {
 		t.Fatalf("no distribution %q", name)
 	}

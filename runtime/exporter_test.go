@@ -21,26 +21,17 @@ import (
 // (Shape→Gather→Unsqueeze→Concat→Reshape views, int64 masks turned additive, decomposed
 // LayerNorm, constant subgraphs) are the ones real exports contain.
 
-// Model dimensions: small, so tests stay fast; withLargeDims swaps in sizes where the runtime's
-// blocked and vectorised paths take over.
-var (
-	hidden  = 16
-	heads   = 2
-	headDim = hidden / heads
-	ffn     = 32
-	maxPos  = 16
-)
-
-// withLargeDims builds a model at BERT-mini-like sizes (hidden 96, 4 heads, FFN 384, 64
-// positions), restoring the small sizes after.
-func withLargeDims(build func() *onnx.ModelProto) func() *onnx.ModelProto {
-	return func() *onnx.ModelProto {
-		saved := []int{hidden, heads, headDim, ffn, maxPos}
-		hidden, heads, headDim, ffn, maxPos = 96, 4, 24, 384, 64
-		defer func() { hidden, heads, headDim, ffn, maxPos = saved[0], saved[1], saved[2], saved[3], saved[4] }()
-		return build()
-	}
+// modelDims are a model's sizes. Tests use small ones (smallDims) so they stay fast; the
+// "_large" cases build at BERT-mini-like sizes (largeDims: hidden 96, 4 heads, FFN 384, 64
+// positions), where the runtime's blocked and vectorised paths take over.
+type modelDims struct {
+	hidden, heads, headDim, ffn, maxPos int
 }
+
+var (
+	smallDims = modelDims{hidden: 16, heads: 2, headDim: 8, ffn: 32, maxPos: 16}
+	largeDims = modelDims{hidden: 96, heads: 4, headDim: 24, ffn: 384, maxPos: 64}
+)
 
 const (
 	vocab = 30
@@ -51,12 +42,13 @@ const (
 // exporter wraps a graphtest.Builder with the layers the models share.
 type exporter struct {
 	*graphtest.Builder
+	modelDims
 	r     *rand.Rand
 	opset int
 }
 
 func newExporter(name string, opset int, seed uint64) *exporter {
-	return &exporter{Builder: graphtest.New(name, opset), r: graphtest.Seeded(seed), opset: opset}
+	return &exporter{Builder: graphtest.New(name, opset), modelDims: smallDims, r: graphtest.Seeded(seed), opset: opset}
 }
 
 // weight is a float32 initializer scaled like PyTorch's default init (±1/√fanIn).
@@ -88,12 +80,12 @@ func (e *exporter) dim(x string, i int64) string {
 // TorchScript exporter wrote before it (ReduceMean/Sub/Pow/Sqrt/Div), axes as attribute (opset
 // 13) or input (opset 18).
 func (e *exporter) layerNorm(x, style string) string {
-	g := graphtest.RandF32s(e.r, 0.2, hidden)
+	g := graphtest.RandF32s(e.r, 0.2, e.hidden)
 	for i := range g {
 		g[i]++ // around 1, as trained LayerNorm scales are
 	}
-	gamma := e.F32([]int{hidden}, g...)
-	beta := e.weight(4, hidden)
+	gamma := e.F32([]int{e.hidden}, g...)
+	beta := e.weight(4, e.hidden)
 	if style == "op" {
 		return e.Op("LayerNormalization", []string{x, gamma, beta}, graphtest.A("axis", -1), graphtest.A("epsilon", float32(1e-12)))
 	}
@@ -127,23 +119,23 @@ func (e *exporter) geluTanh(x, c string) string {
 // splitHeads views [b, s, hidden] as [b, heads, s, headDim]: through a Concat of dims computed
 // from Shape (as exporters trace x.size(0), x.size(1)), or a literal [0, -1, heads, headDim].
 func (e *exporter) splitHeads(x string, computed bool) string {
-	shape := e.ConstI64(0, -1, int64(heads), int64(headDim))
+	shape := e.ConstI64(0, -1, int64(e.heads), int64(e.headDim))
 	if computed {
-		shape = e.Op("Concat", []string{e.unsqueeze(e.dim(x, 0), 0), e.unsqueeze(e.dim(x, 1), 0), e.ConstI64(int64(heads), int64(headDim))}, graphtest.A("axis", 0))
+		shape = e.Op("Concat", []string{e.unsqueeze(e.dim(x, 0), 0), e.unsqueeze(e.dim(x, 1), 0), e.ConstI64(int64(e.heads), int64(e.headDim))}, graphtest.A("axis", 0))
 	}
 	return e.Op("Transpose", []string{e.Op("Reshape", []string{x, shape})}, graphtest.A("perm", []int64{0, 2, 1, 3}))
 }
 
 func (e *exporter) mergeHeads(x string) string {
 	t := e.Op("Transpose", []string{x}, graphtest.A("perm", []int64{0, 2, 1, 3}))
-	return e.Op("Reshape", []string{t, e.ConstI64(0, -1, int64(hidden))})
+	return e.Op("Reshape", []string{t, e.ConstI64(0, -1, int64(e.hidden))})
 }
 
 // attention is scaled dot-product attention over [b, heads, s, headDim] with an additive mask
 // (broadcastable to [b, heads, s, s]) or a boolean keep-mask turned into finfo.min by Where.
 func (e *exporter) attention(q, k, v, addMask, keepMask string) string {
 	kt := e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))
-	scores := e.Op("Div", []string{e.Op("MatMul", []string{q, kt}), e.scalar(float32(math.Sqrt(float64(headDim))))})
+	scores := e.Op("Div", []string{e.Op("MatMul", []string{q, kt}), e.scalar(float32(math.Sqrt(float64(e.headDim))))})
 	if addMask != "" {
 		scores = e.Op("Add", []string{scores, addMask})
 	}
@@ -160,23 +152,27 @@ type bertStyle struct {
 	mask      string // "mul10000", "mulmin" (Sub(1, m)·finfo.min), "where" (Where(mask, 0, -inf))
 	computed  bool   // head views from Shape arithmetic rather than literal shapes
 	attnOp    bool   // opset-23 Attention op for the attention core
+	large     bool   // largeDims rather than smallDims
 }
 
 // buildBERT is a 2-layer post-norm encoder with word, position and token-type embeddings and a
 // pooler, fed int64 input_ids and attention_mask [batch, seq].
 func buildBERT(name string, st bertStyle) *onnx.ModelProto {
 	e := newExporter(name, st.opset, 1)
+	if st.large {
+		e.modelDims = largeDims
+	}
 	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
 	mask := e.Input("attention_mask", tensor.Int64, "batch", "seq")
 
-	words := e.Op("Gather", []string{e.weight(1, vocab, hidden), ids})
+	words := e.Op("Gather", []string{e.weight(1, vocab, e.hidden), ids})
 	shape := e.Op("Shape", []string{ids})
 	seq := e.Op("Gather", []string{shape, e.ConstScalarI64(1)}, graphtest.A("axis", 0))
 	pos := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
 	pos = e.Op("Expand", []string{e.unsqueeze(pos, 0), shape})
-	positions := e.Op("Gather", []string{e.weight(1, maxPos, hidden), pos})
+	positions := e.Op("Gather", []string{e.weight(1, e.maxPos, e.hidden), pos})
 	zeros := e.Op("ConstantOfShape", []string{shape}, graphtest.A("value", tensor.New([]int{1}, []int64{0})))
-	types := e.Op("Gather", []string{e.weight(1, 2, hidden), zeros})
+	types := e.Op("Gather", []string{e.weight(1, 2, e.hidden), zeros})
 	h := e.layerNorm(e.Op("Add", []string{e.Op("Add", []string{words, positions}), types}), st.layerNorm)
 
 	// The extended attention mask [b, 1, 1, s].
@@ -198,9 +194,9 @@ func buildBERT(name string, st bertStyle) *onnx.ModelProto {
 	}
 
 	for range 2 {
-		q := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
-		k := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
-		v := e.splitHeads(e.linear(h, hidden, hidden), st.computed)
+		q := e.splitHeads(e.linear(h, e.hidden, e.hidden), st.computed)
+		k := e.splitHeads(e.linear(h, e.hidden, e.hidden), st.computed)
+		v := e.splitHeads(e.linear(h, e.hidden, e.hidden), st.computed)
 		var ctx string
 		if st.attnOp {
 			// onnxruntime's Attention wants the mask's query axis spelled out: [b, 1, s, s].
@@ -210,15 +206,15 @@ func buildBERT(name string, st bertStyle) *onnx.ModelProto {
 		} else {
 			ctx = e.attention(q, k, v, addMask, keepMask)
 		}
-		attn := e.linear(e.mergeHeads(ctx), hidden, hidden)
+		attn := e.linear(e.mergeHeads(ctx), e.hidden, e.hidden)
 		h = e.layerNorm(e.Op("Add", []string{attn, h}), st.layerNorm)
-		ff := e.linear(e.geluErf(e.linear(h, hidden, ffn)), ffn, hidden)
+		ff := e.linear(e.geluErf(e.linear(h, e.hidden, e.ffn)), e.ffn, e.hidden)
 		h = e.layerNorm(e.Op("Add", []string{ff, h}), st.layerNorm)
 	}
 	first := e.Op("Gather", []string{h, e.ConstScalarI64(0)}, graphtest.A("axis", 1))
-	pooled := e.Op("Tanh", []string{e.linear(first, hidden, hidden)})
-	e.Output(h, tensor.Float32, "batch", "seq", hidden)
-	e.Output(pooled, tensor.Float32, "batch", hidden)
+	pooled := e.Op("Tanh", []string{e.linear(first, e.hidden, e.hidden)})
+	e.Output(h, tensor.Float32, "batch", "seq", e.hidden)
+	e.Output(pooled, tensor.Float32, "batch", e.hidden)
 	return e.Model()
 }
 
@@ -237,34 +233,34 @@ func buildBERTOptimized() *onnx.ModelProto {
 		return e.Node("com.microsoft", op, in, nOut, attrs...)
 	}
 	gamma := func() string {
-		g := graphtest.RandF32s(e.r, 0.2, hidden)
+		g := graphtest.RandF32s(e.r, 0.2, e.hidden)
 		for i := range g {
 			g[i]++
 		}
-		return e.F32([]int{hidden}, g...)
+		return e.F32([]int{e.hidden}, g...)
 	}
-	emb := ms("EmbedLayerNormalization", []string{ids, types, e.weight(1, vocab, hidden), e.weight(1, maxPos, hidden),
-		e.weight(1, 2, hidden), gamma(), e.weight(4, hidden), mask}, 2, graphtest.A("epsilon", float32(1e-12)))
+	emb := ms("EmbedLayerNormalization", []string{ids, types, e.weight(1, vocab, e.hidden), e.weight(1, e.maxPos, e.hidden),
+		e.weight(1, 2, e.hidden), gamma(), e.weight(4, e.hidden), mask}, 2, graphtest.A("epsilon", float32(1e-12)))
 	h, maskIndex := emb[0], emb[1]
 	eps := graphtest.A("epsilon", float32(1e-12))
 	for layer := range 2 {
-		ctx := ms("Attention", []string{h, e.weight(hidden, hidden, 3*hidden), e.weight(hidden, 3*hidden), maskIndex}, 1, graphtest.A("num_heads", heads))[0]
-		attn := e.Op("MatMul", []string{ctx, e.weight(hidden, hidden, hidden)})
-		h = ms("SkipLayerNormalization", []string{attn, h, gamma(), e.weight(4, hidden), e.weight(hidden, hidden)}, 1, eps)[0]
-		up := e.Op("MatMul", []string{h, e.weight(hidden, hidden, ffn)})
+		ctx := ms("Attention", []string{h, e.weight(e.hidden, e.hidden, 3*e.hidden), e.weight(e.hidden, 3*e.hidden), maskIndex}, 1, graphtest.A("num_heads", e.heads))[0]
+		attn := e.Op("MatMul", []string{ctx, e.weight(e.hidden, e.hidden, e.hidden)})
+		h = ms("SkipLayerNormalization", []string{attn, h, gamma(), e.weight(4, e.hidden), e.weight(e.hidden, e.hidden)}, 1, eps)[0]
+		up := e.Op("MatMul", []string{h, e.weight(e.hidden, e.hidden, e.ffn)})
 		var act string
 		if layer == 0 {
-			act = ms("BiasGelu", []string{up, e.weight(hidden, ffn)}, 1)[0]
+			act = ms("BiasGelu", []string{up, e.weight(e.hidden, e.ffn)}, 1)[0]
 		} else {
-			act = ms("FastGelu", []string{up, e.weight(hidden, ffn)}, 1)[0]
+			act = ms("FastGelu", []string{up, e.weight(e.hidden, e.ffn)}, 1)[0]
 		}
-		down := e.Op("MatMul", []string{act, e.weight(ffn, ffn, hidden)})
-		h = ms("SkipLayerNormalization", []string{down, h, gamma(), e.weight(4, hidden), e.weight(ffn, hidden)}, 1, eps)[0]
+		down := e.Op("MatMul", []string{act, e.weight(e.ffn, e.ffn, e.hidden)})
+		h = ms("SkipLayerNormalization", []string{down, h, gamma(), e.weight(4, e.hidden), e.weight(e.ffn, e.hidden)}, 1, eps)[0]
 	}
 	first := e.Op("Gather", []string{h, e.ConstScalarI64(0)}, graphtest.A("axis", 1))
-	pooled := e.Op("Tanh", []string{e.Op("Gemm", []string{first, e.weight(hidden, hidden, hidden), e.weight(hidden, hidden)})})
-	e.Output(h, tensor.Float32, "batch", "seq", hidden)
-	e.Output(pooled, tensor.Float32, "batch", hidden)
+	pooled := e.Op("Tanh", []string{e.Op("Gemm", []string{first, e.weight(e.hidden, e.hidden, e.hidden), e.weight(e.hidden, e.hidden)})})
+	e.Output(h, tensor.Float32, "batch", "seq", e.hidden)
+	e.Output(pooled, tensor.Float32, "batch", e.hidden)
 	return e.Model()
 }
 
@@ -290,6 +286,7 @@ type gpt2Style struct {
 	splitAttr bool   // Split with num_outputs (opset 18) rather than a split-sizes input
 	causal    string // "trilu", "range" (Range/Less/Where) or "slice" (of a constant buffer)
 	conv1D    bool   // HF GPT-2 Conv1D: flatten to 2-D, Gemm, reshape back with a computed shape
+	large     bool   // largeDims rather than smallDims
 }
 
 // conv1D is HF GPT-2's Conv1D as traced: x.view(-1, in) → addmm (Gemm) → view(x.shape[:-1] + (out,)).
@@ -303,11 +300,14 @@ func (e *exporter) conv1D(x string, in, out int) string {
 // buildGPT2 is one pre-norm GPT-2 block (past-free) over token and position embeddings.
 func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 	e := newExporter(name, st.opset, 2)
+	if st.large {
+		e.modelDims = largeDims
+	}
 	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
 	shape := e.Op("Shape", []string{ids})
 	seq := e.Op("Gather", []string{shape, e.ConstScalarI64(1)}, graphtest.A("axis", 0))
 	pos := e.unsqueeze(e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)}), 0)
-	x := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, hidden), ids}), e.Op("Gather", []string{e.weight(1, maxPos, hidden), pos})})
+	x := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, e.hidden), ids}), e.Op("Gather", []string{e.weight(1, e.maxPos, e.hidden), pos})})
 
 	ln := "op" // before opset 17 the exporter decomposes LayerNorm
 	if st.opset < 17 {
@@ -315,15 +315,15 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 	}
 	var qkv string
 	if st.conv1D {
-		qkv = e.conv1D(e.layerNorm(x, ln), hidden, 3*hidden)
+		qkv = e.conv1D(e.layerNorm(x, ln), e.hidden, 3*e.hidden)
 	} else {
-		qkv = e.linear(e.layerNorm(x, ln), hidden, 3*hidden)
+		qkv = e.linear(e.layerNorm(x, ln), e.hidden, 3*e.hidden)
 	}
 	var parts []string
 	if st.splitAttr {
 		parts = e.Node("", "Split", []string{qkv}, 3, graphtest.A("axis", 2), graphtest.A("num_outputs", 3))
 	} else {
-		parts = e.Node("", "Split", []string{qkv, e.ConstI64(int64(hidden), int64(hidden), int64(hidden))}, 3, graphtest.A("axis", 2))
+		parts = e.Node("", "Split", []string{qkv, e.ConstI64(int64(e.hidden), int64(e.hidden), int64(e.hidden))}, 3, graphtest.A("axis", 2))
 	}
 	q, k, v := e.splitHeads(parts[0], true), e.splitHeads(parts[1], true), e.splitHeads(parts[2], true)
 
@@ -340,27 +340,27 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 	case "slice":
 		// HF GPT-2: the registered bool buffer bias[:, :, k-q:k, :k] of a lower-triangular
 		// [1, 1, maxPos, maxPos] constant; here query and key lengths are both seq.
-		tri := make([]bool, maxPos*maxPos)
-		for i := range maxPos {
+		tri := make([]bool, e.maxPos*e.maxPos)
+		for i := range e.maxPos {
 			for j := 0; j <= i; j++ {
-				tri[i*maxPos+j] = true
+				tri[i*e.maxPos+j] = true
 			}
 		}
-		buf := e.Init("", tensor.New([]int{1, 1, maxPos, maxPos}, tri))
+		buf := e.Init("", tensor.New([]int{1, 1, e.maxPos, e.maxPos}, tri))
 		kl := e.unsqueeze(e.dim(k, 2), 0)
 		ql := e.unsqueeze(e.dim(q, 2), 0)
 		rows := e.Op("Slice", []string{buf, e.Op("Sub", []string{kl, ql}), kl, e.ConstI64(2), e.ConstI64(1)})
 		keep = e.Op("Slice", []string{rows, e.ConstI64(0), kl, e.ConstI64(3), e.ConstI64(1)})
 	}
 	ctx := e.attention(q, k, v, "", keep)
-	x = e.Op("Add", []string{x, e.linear(e.mergeHeads(ctx), hidden, hidden)})
+	x = e.Op("Add", []string{x, e.linear(e.mergeHeads(ctx), e.hidden, e.hidden)})
 	sqrt2pi := e.scalar(float32(math.Sqrt(2 / math.Pi)))
-	mlp := e.linear(e.geluTanh(e.linear(e.layerNorm(x, ln), hidden, 4*hidden), sqrt2pi), 4*hidden, hidden)
+	mlp := e.linear(e.geluTanh(e.linear(e.layerNorm(x, ln), e.hidden, 4*e.hidden), sqrt2pi), 4*e.hidden, e.hidden)
 	x = e.layerNorm(e.Op("Add", []string{x, mlp}), ln)
 	// Next-token logits of the last position, x[:, -1] @ wteᵀ.
 	last := e.Op("Gather", []string{x, e.ConstScalarI64(-1)}, graphtest.A("axis", 1))
-	logits := e.Op("MatMul", []string{last, e.Op("Transpose", []string{e.weight(1, vocab, hidden)}, graphtest.A("perm", []int64{1, 0}))})
-	e.Output(x, tensor.Float32, "batch", "seq", hidden)
+	logits := e.Op("MatMul", []string{last, e.Op("Transpose", []string{e.weight(1, vocab, e.hidden)}, graphtest.A("perm", []int64{1, 0}))})
+	e.Output(x, tensor.Float32, "batch", "seq", e.hidden)
 	e.Output(logits, tensor.Float32, "batch", vocab)
 	return e.Model()
 }
@@ -370,7 +370,7 @@ func buildGPT2(name string, st gpt2Style) *onnx.ModelProto {
 // computed shape, Slice to INT64_MAX, Squeeze/Unsqueeze with axes inputs, Shape with start.
 func buildDynamo() *onnx.ModelProto {
 	e := newExporter("dynamo18", 18, 3)
-	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	x := e.Input("x", tensor.Float32, "batch", "seq", e.hidden)
 	// √(2/π) as torch._decomp writes it: a float64 constant subgraph cast like x.
 	two := e.Const(tensor.Scalar(2.0))
 	pi := e.Const(tensor.Scalar(math.Pi))
@@ -379,25 +379,25 @@ func buildDynamo() *onnx.ModelProto {
 	b := e.unsqueeze(e.dim(x, 0), 0)
 	s := e.unsqueeze(e.dim(x, 1), 0)
 	// Expand a learned bias to [b, s, hidden] computed from the input's shape.
-	full := e.Op("Concat", []string{b, s, e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))
-	bias := e.Op("Expand", []string{e.weight(4, 1, 1, hidden), full})
+	full := e.Op("Concat", []string{b, s, e.ConstI64(int64(e.hidden))}, graphtest.A("axis", 0))
+	bias := e.Op("Expand", []string{e.weight(4, 1, 1, e.hidden), full})
 	// x.expand(-1, -1, hidden) as TorchScript writes it: -1 entries replaced by 1 via
 	// ConstantOfShape/Mul/Equal/Where before Expand.
-	want := e.Op("Concat", []string{e.ConstI64(-1), e.ConstI64(-1), e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))
+	want := e.Op("Concat", []string{e.ConstI64(-1), e.ConstI64(-1), e.ConstI64(int64(e.hidden))}, graphtest.A("axis", 0))
 	ones := e.Op("ConstantOfShape", []string{e.ConstI64(3)}, graphtest.A("value", tensor.New([]int{1}, []int64{1})))
 	minus := e.Op("Mul", []string{ones, e.ConstScalarI64(-1)})
 	shape := e.Op("Where", []string{e.Op("Equal", []string{want, minus}), ones, want})
 	bias = e.Op("Add", []string{bias, e.Op("Expand", []string{e.weight(4, 1, 1, 1), shape})})
 	h := e.Op("Add", []string{x, bias})
-	h = e.geluTanh(e.linear(h, hidden, ffn), c)
-	h = e.linear(h, ffn, hidden)
+	h = e.geluTanh(e.linear(h, e.hidden, e.ffn), c)
+	h = e.linear(h, e.ffn, e.hidden)
 
 	// View as heads, keep the second half of each head (Slice to INT64_MAX), flatten back with
 	// sizes computed in int64 arithmetic: seq·heads·(headDim/2).
-	view := e.Op("Concat", []string{b, s, e.ConstI64(int64(heads)), e.ConstI64(-1)}, graphtest.A("axis", 0))
+	view := e.Op("Concat", []string{b, s, e.ConstI64(int64(e.heads)), e.ConstI64(-1)}, graphtest.A("axis", 0))
 	heads4 := e.Op("Reshape", []string{h, view})
-	half := e.Op("Slice", []string{heads4, e.ConstI64(int64(headDim) / 2), e.ConstI64(math.MaxInt64), e.ConstI64(3), e.ConstI64(1)})
-	flatDim := e.Op("Mul", []string{e.dim(x, 1), e.ConstScalarI64(int64(heads * headDim / 2))})
+	half := e.Op("Slice", []string{heads4, e.ConstI64(int64(e.headDim) / 2), e.ConstI64(math.MaxInt64), e.ConstI64(3), e.ConstI64(1)})
+	flatDim := e.Op("Mul", []string{e.dim(x, 1), e.ConstScalarI64(int64(e.heads * e.headDim / 2))})
 	flat := e.Op("Reshape", []string{half, e.Op("Concat", []string{b, e.unsqueeze(flatDim, 0)}, graphtest.A("axis", 0))})
 
 	// Drop the first position (Slice 1:INT64_MAX on axis 1 with the axes input), then
@@ -414,13 +414,13 @@ func buildDynamo() *onnx.ModelProto {
 	// with [b, 2] indices built from Range over the batch.
 	rows := e.unsqueeze(e.Op("Range", []string{e.ConstScalarI64(0), e.dim(x, 0), e.ConstScalarI64(1)}), 1)
 	idx := e.Op("Concat", []string{rows, e.Op("Mul", []string{rows, e.ConstScalarI64(0)})}, graphtest.A("axis", 1))
-	cls := e.Op("Expand", []string{e.weight(1, 1, hidden), e.Op("Concat", []string{b, e.ConstI64(int64(hidden))}, graphtest.A("axis", 0))})
+	cls := e.Op("Expand", []string{e.weight(1, 1, e.hidden), e.Op("Concat", []string{b, e.ConstI64(int64(e.hidden))}, graphtest.A("axis", 0))})
 	put := e.Op("ScatterND", []string{h, idx, cls})
 	picked := e.Op("GatherND", []string{e.Op("Add", []string{put, x}), idx})
 
 	e.Output(flat, tensor.Float32, "batch", nil)
-	e.Output(scaled, tensor.Float32, "batch", hidden)
-	e.Output(picked, tensor.Float32, "batch", hidden)
+	e.Output(scaled, tensor.Float32, "batch", e.hidden)
+	e.Output(picked, tensor.Float32, "batch", e.hidden)
 	return e.Model()
 }
 
@@ -532,11 +532,11 @@ func buildDynamoFunctions() *onnx.ModelProto {
 	for _, f := range []*onnx.FunctionProto{linear, geluFn, leakyFn, blkFn} {
 		e.AddFunction(f)
 	}
-	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
-	y := e.Node(lib, "block", []string{x, e.weight(hidden, ffn, hidden), e.weight(hidden, ffn)}, 1)[0]
+	x := e.Input("x", tensor.Float32, "batch", "seq", e.hidden)
+	y := e.Node(lib, "block", []string{x, e.weight(e.hidden, e.ffn, e.hidden), e.weight(e.hidden, e.ffn)}, 1)[0]
 	y = e.Node(lib, "aten_leaky_relu", []string{y}, 1, graphtest.A("negative_slope", float32(0.1)))[0]
-	y = e.Node(lib, "aten_linear", []string{y, e.weight(ffn, hidden, ffn), e.weight(ffn, hidden)}, 1)[0]
-	e.Output(y, tensor.Float32, "batch", "seq", hidden)
+	y = e.Node(lib, "aten_linear", []string{y, e.weight(e.ffn, e.hidden, e.ffn), e.weight(e.ffn, e.hidden)}, 1)[0]
+	e.Output(y, tensor.Float32, "batch", "seq", e.hidden)
 	return e.Model()
 }
 
@@ -546,15 +546,15 @@ func buildDynamoFunctions() *onnx.ModelProto {
 // LayerNormalization in front has all three outputs, as aten::native_layer_norm exports.
 func buildSDPA() *onnx.ModelProto {
 	e := newExporter("sdpa_dynamo18", 18, 9)
-	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	x := e.Input("x", tensor.Float32, "batch", "seq", e.hidden)
 	keep := e.Input("key_mask", tensor.Bool, "batch", "seq")
-	ln := e.Node("", "LayerNormalization", []string{x, e.weight(1, hidden), e.weight(4, hidden)}, 3, graphtest.A("epsilon", float32(1e-5)))
+	ln := e.Node("", "LayerNormalization", []string{x, e.weight(1, e.hidden), e.weight(4, e.hidden)}, 3, graphtest.A("epsilon", float32(1e-5)))
 	view := func(t string) string {
-		shape := e.Op("Concat", []string{e.unsqueeze(e.dim(t, 0), 0), e.unsqueeze(e.dim(t, 1), 0), e.ConstI64(int64(heads), int64(headDim))}, graphtest.A("axis", 0))
+		shape := e.Op("Concat", []string{e.unsqueeze(e.dim(t, 0), 0), e.unsqueeze(e.dim(t, 1), 0), e.ConstI64(int64(e.heads), int64(e.headDim))}, graphtest.A("axis", 0))
 		r := e.Op("Reshape", []string{t, shape}, graphtest.A("allowzero", 1))
 		return e.Op("Transpose", []string{r}, graphtest.A("perm", []int64{0, 2, 1, 3}))
 	}
-	q, k, v := view(e.linear(ln[0], hidden, hidden)), view(e.linear(ln[0], hidden, hidden)), view(e.linear(ln[0], hidden, hidden))
+	q, k, v := view(e.linear(ln[0], e.hidden, e.hidden)), view(e.linear(ln[0], e.hidden, e.hidden)), view(e.linear(ln[0], e.hidden, e.hidden))
 	d := e.Op("CastLike", []string{e.Op("Shape", []string{q}, graphtest.A("start", -1)), q})
 	scale := e.Op("Div", []string{e.scalar(1), e.Op("Sqrt", []string{d})})
 	root := e.Op("Sqrt", []string{scale})
@@ -563,8 +563,8 @@ func buildSDPA() *onnx.ModelProto {
 	mask := e.Op("Where", []string{e.unsqueeze(keep, 1, 2), e.scalar(0), e.scalar(float32(math.Inf(-1)))})
 	w := e.Op("Softmax", []string{e.Op("Add", []string{scores, mask})}, graphtest.A("axis", -1))
 	w = e.Op("Where", []string{e.Op("IsNaN", []string{w}), e.scalar(0), w})
-	out := e.linear(e.mergeHeads(e.Op("MatMul", []string{w, v})), hidden, hidden)
-	e.Output(out, tensor.Float32, "batch", "seq", hidden)
+	out := e.linear(e.mergeHeads(e.Op("MatMul", []string{w, v})), e.hidden, e.hidden)
+	e.Output(out, tensor.Float32, "batch", "seq", e.hidden)
 	e.Output(ln[1], tensor.Float32, "batch", "seq", 1)
 	return e.Model()
 }
@@ -606,7 +606,7 @@ func buildT5() *onnx.ModelProto {
 	const buckets, exact, maxDist = 32, 8, 128
 	e := newExporter("t5_ts17", 17, 11)
 	ids := e.Input("input_ids", tensor.Int64, "batch", "seq")
-	h := e.Op("Gather", []string{e.weight(1, vocab, hidden), ids})
+	h := e.Op("Gather", []string{e.weight(1, vocab, e.hidden), ids})
 	seq := e.dim(ids, 1)
 	r := e.Op("Range", []string{e.ConstScalarI64(0), seq, e.ConstScalarI64(1)})
 	rel := e.Op("Sub", []string{e.unsqueeze(r, 0), e.unsqueeze(r, 1)}) // memory − context, [s, s]
@@ -619,27 +619,27 @@ func buildT5() *onnx.ModelProto {
 	large := e.Op("Add", []string{e.Op("Cast", []string{scaled}, graphtest.A("to", int(tensor.Int64))), e.ConstScalarI64(exact)})
 	large = e.Op("Min", []string{large, e.Op("Sub", []string{e.ConstScalarI64(half), e.ConstScalarI64(1)})})
 	bucket := e.Op("Add", []string{side, e.Op("Where", []string{small, n, large})})
-	posBias := e.Op("Gather", []string{e.weight(1, buckets, heads), bucket}) // [s, s, heads]
+	posBias := e.Op("Gather", []string{e.weight(1, buckets, e.heads), bucket}) // [s, s, heads]
 	posBias = e.unsqueeze(e.Op("Transpose", []string{posBias}, graphtest.A("perm", []int64{2, 0, 1})), 0)
 
 	rms := func(x string) string {
 		variance := e.Op("ReduceMean", []string{e.Op("Pow", []string{x, e.scalar(2)})}, graphtest.A("axes", []int64{-1}))
 		inv := e.Op("Reciprocal", []string{e.Op("Sqrt", []string{e.Op("Add", []string{variance, e.scalar(1e-6)})})})
-		return e.Op("Mul", []string{e.weight(1, hidden), e.Op("Mul", []string{x, inv})})
+		return e.Op("Mul", []string{e.weight(1, e.hidden), e.Op("Mul", []string{x, inv})})
 	}
 	nh := rms(h)
 	proj := func() string {
-		return e.splitHeads(e.Op("MatMul", []string{nh, e.weight(hidden, hidden, hidden)}), true)
+		return e.splitHeads(e.Op("MatMul", []string{nh, e.weight(e.hidden, e.hidden, e.hidden)}), true)
 	}
 	q, k, v := proj(), proj(), proj()
 	scores := e.Op("Add", []string{e.Op("MatMul", []string{q, e.Op("Transpose", []string{k}, graphtest.A("perm", []int64{0, 1, 3, 2}))}), posBias})
 	ctx := e.Op("MatMul", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v})
-	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.mergeHeads(ctx), e.weight(hidden, hidden, hidden)})})
+	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.mergeHeads(ctx), e.weight(e.hidden, e.hidden, e.hidden)})})
 	nh = rms(h)
-	gate := e.geluTanh(e.Op("MatMul", []string{nh, e.weight(hidden, hidden, ffn)}), e.scalar(float32(math.Sqrt(2/math.Pi))))
-	up := e.Op("MatMul", []string{nh, e.weight(hidden, hidden, ffn)})
-	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.Op("Mul", []string{gate, up}), e.weight(ffn, ffn, hidden)})})
-	e.Output(rms(h), tensor.Float32, "batch", "seq", hidden)
+	gate := e.geluTanh(e.Op("MatMul", []string{nh, e.weight(e.hidden, e.hidden, e.ffn)}), e.scalar(float32(math.Sqrt(2/math.Pi))))
+	up := e.Op("MatMul", []string{nh, e.weight(e.hidden, e.hidden, e.ffn)})
+	h = e.Op("Add", []string{h, e.Op("MatMul", []string{e.Op("Mul", []string{gate, up}), e.weight(e.ffn, e.ffn, e.hidden)})})
+	e.Output(rms(h), tensor.Float32, "batch", "seq", e.hidden)
 	return e.Model()
 }
 
@@ -654,30 +654,30 @@ func buildRoBERTaMisc() *onnx.ModelProto {
 	notPad := e.Op("Cast", []string{e.Op("Not", []string{e.Op("Equal", []string{ids, e.ConstScalarI64(pad)})})}, graphtest.A("to", int(tensor.Int32)))
 	incr := e.Op("Mul", []string{e.Op("CumSum", []string{notPad, e.ConstScalarI64(1)}), notPad})
 	pos := e.Op("Add", []string{e.Op("Cast", []string{incr}, graphtest.A("to", int(tensor.Int64))), e.ConstScalarI64(pad)})
-	h := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, hidden), ids}), e.Op("Gather", []string{e.weight(1, maxPos+2, hidden), pos})})
+	h := e.Op("Add", []string{e.Op("Gather", []string{e.weight(1, vocab, e.hidden), ids}), e.Op("Gather", []string{e.weight(1, e.maxPos+2, e.hidden), pos})})
 
 	// Conv1d over [b, hidden, seq], Gelu, back to [b, seq, hidden].
 	c := e.Op("Transpose", []string{h}, graphtest.A("perm", []int64{0, 2, 1}))
-	c = e.Op("Conv", []string{c, e.weight(3*hidden, hidden, hidden, 3), e.weight(3*hidden, hidden)}, graphtest.A("pads", []int64{1, 1}))
+	c = e.Op("Conv", []string{c, e.weight(3*e.hidden, e.hidden, e.hidden, 3), e.weight(3*e.hidden, e.hidden)}, graphtest.A("pads", []int64{1, 1}))
 	c = e.Op("Gelu", []string{c})
 	h = e.Op("Add", []string{h, e.Op("Transpose", []string{c}, graphtest.A("perm", []int64{0, 2, 1}))})
 
-	q := e.splitHeads(e.linear(h, hidden, hidden), true)
-	k := e.splitHeads(e.linear(h, hidden, hidden), true)
-	v := e.splitHeads(e.linear(h, hidden, hidden), true)
+	q := e.splitHeads(e.linear(h, e.hidden, e.hidden), true)
+	k := e.splitHeads(e.linear(h, e.hidden, e.hidden), true)
+	v := e.splitHeads(e.linear(h, e.hidden, e.hidden), true)
 	scores := e.Op("Einsum", []string{q, k}, graphtest.A("equation", "bhqd,bhkd->bhqk"))
-	scores = e.Op("Mul", []string{scores, e.scalar(float32(1 / math.Sqrt(float64(headDim))))})
+	scores = e.Op("Mul", []string{scores, e.scalar(float32(1 / math.Sqrt(float64(e.headDim))))})
 	h = e.Op("Add", []string{h, e.mergeHeads(e.Op("Einsum", []string{e.Op("Softmax", []string{scores}, graphtest.A("axis", -1)), v}, graphtest.A("equation", "bhqk,bhkd->bhqd")))})
 
 	flipped := e.Op("Slice", []string{h, e.ConstI64(-1), e.ConstI64(math.MinInt64), e.ConstI64(1), e.ConstI64(-1)})
-	tiled := e.Op("Tile", []string{e.weight(1, 1, 1, hidden/2), e.ConstI64(1, 1, 2)})
+	tiled := e.Op("Tile", []string{e.weight(1, 1, 1, e.hidden/2), e.ConstI64(1, 1, 2)})
 	h = e.Op("Add", []string{e.Op("Mul", []string{h, flipped}), tiled})
 
 	m := e.Op("Cast", []string{e.unsqueeze(notPad, 2)}, graphtest.A("to", int(tensor.Float32)))
 	sum := e.Op("ReduceSum", []string{e.Op("Mul", []string{h, m}), e.ConstI64(1)}, graphtest.A("keepdims", 0))
 	count := e.Op("Clip", []string{e.Op("ReduceSum", []string{m, e.ConstI64(1)}, graphtest.A("keepdims", 0)), e.scalar(1e-9)})
-	e.Output(e.Op("Div", []string{sum, count}), tensor.Float32, "batch", hidden)
-	e.Output(h, tensor.Float32, "batch", "seq", hidden)
+	e.Output(e.Op("Div", []string{sum, count}), tensor.Float32, "batch", e.hidden)
+	e.Output(h, tensor.Float32, "batch", "seq", e.hidden)
 	return e.Model()
 }
 
@@ -686,7 +686,7 @@ func buildRoBERTaMisc() *onnx.ModelProto {
 // with a zero point, Cast to float and a Mul by the product of the two scales, then the bias Add.
 func buildQuantizedFFN() *onnx.ModelProto {
 	e := newExporter("quantized_ffn", 13, 13)
-	x := e.Input("x", tensor.Float32, "batch", "seq", hidden)
+	x := e.Input("x", tensor.Float32, "batch", "seq", e.hidden)
 	qlinear := func(x string, in, out int) string {
 		q := e.Node("", "DynamicQuantizeLinear", []string{x}, 3)
 		w := make([]uint8, in*out)
@@ -700,8 +700,8 @@ func buildQuantizedFFN() *onnx.ModelProto {
 		y := e.Op("Mul", []string{e.Op("Cast", []string{acc}, graphtest.A("to", int(tensor.Float32))), scale})
 		return e.Op("Add", []string{y, e.weight(in, out)})
 	}
-	h := e.geluErf(qlinear(x, hidden, ffn))
-	e.Output(qlinear(h, ffn, hidden), tensor.Float32, "batch", "seq", hidden)
+	h := e.geluErf(qlinear(x, e.hidden, e.ffn))
+	e.Output(qlinear(h, e.ffn, e.hidden), tensor.Float32, "batch", "seq", e.hidden)
 	return e.Model()
 }
 
@@ -751,14 +751,14 @@ func exporterCases() []exporterCase {
 				return f
 			}},
 		{name: "bert_ts17_large", fams: []onnxops.Family{onnxops.FamilyPWLU},
-			model: withLargeDims(func() *onnx.ModelProto {
-				return buildBERT("bert_ts17_large", bertStyle{opset: 17, layerNorm: "op", mask: "mulmin", computed: true})
-			}),
+			model: func() *onnx.ModelProto {
+				return buildBERT("bert_ts17_large", bertStyle{opset: 17, layerNorm: "op", mask: "mulmin", computed: true, large: true})
+			},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor { return tokenFeeds(r, b, 7*s) }},
 		{name: "gpt2_slice13_large", fams: []onnxops.Family{onnxops.FamilyPWLU},
-			model: withLargeDims(func() *onnx.ModelProto {
-				return buildGPT2("gpt2_slice13_large", gpt2Style{opset: 13, causal: "slice", conv1D: true})
-			}),
+			model: func() *onnx.ModelProto {
+				return buildGPT2("gpt2_slice13_large", gpt2Style{opset: 13, causal: "slice", conv1D: true, large: true})
+			},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
 				return map[string]*tensor.Tensor{"input_ids": graphtest.RandI64(r, 0, vocab, b, 7*s)}
 			}},
@@ -767,7 +767,7 @@ func exporterCases() []exporterCase {
 		gpt2("gpt2_hf_slice13", gpt2Style{opset: 13, causal: "slice", conv1D: true}),
 		{name: "dynamo18", model: buildDynamo, fams: []onnxops.Family{onnxops.FamilyPWLU, onnxops.FamilyZorro},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
-				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, smallDims.hidden)}
 			}},
 		{name: "sdpa_dynamo18", model: buildSDPA, // no activation sites
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
@@ -778,11 +778,11 @@ func exporterCases() []exporterCase {
 						keep[i*s+j] = i == 0 || (i == 1 && j%3 != 2)
 					}
 				}
-				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden), "key_mask": tensor.New([]int{b, s}, keep)}
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, smallDims.hidden), "key_mask": tensor.New([]int{b, s}, keep)}
 			}},
 		{name: "dynamo_functions", model: buildDynamoFunctions, // rewrite sees no site outside function bodies
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
-				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, smallDims.hidden)}
 			}},
 		{name: "roberta_misc20", model: buildRoBERTaMisc, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
@@ -796,7 +796,7 @@ func exporterCases() []exporterCase {
 			}},
 		{name: "quantized_ffn13", model: buildQuantizedFFN, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {
-				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, hidden)}
+				return map[string]*tensor.Tensor{"x": graphtest.RandF32(r, 2, b, s, smallDims.hidden)}
 			}},
 		{name: "t5_ts17", model: buildT5, fams: []onnxops.Family{onnxops.FamilyPWLU},
 			feeds: func(r *rand.Rand, b, s int) map[string]*tensor.Tensor {

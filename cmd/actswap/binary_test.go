@@ -8,46 +8,43 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/actswap/actswap/internal/testutil"
 )
 
 // The tests in this file's family run the built actswap binary on temporary files, as a user
 // would: exit statuses, what is left on disk and what is printed are what the user sees.
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-	binaryDir  string
-)
+// binaryDir holds the built binary; TestMain removes it. It is made when the test binary starts
+// (an empty folder costs nothing) so that the build below needs no shared state to report it.
+var binaryDir, binaryDirErr = os.MkdirTemp("", "actswap-bin-")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binaryDir != "" {
+	if binaryDirErr == nil {
 		os.RemoveAll(binaryDir)
 	}
 	os.Exit(code)
 }
 
-// actswapBinary builds cmd/actswap once per test run.
+// buildBinary builds cmd/actswap (the test's working directory) once per test run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	if binaryDirErr != nil {
+		return "", binaryDirErr
+	}
+	path := filepath.Join(binaryDir, "actswap")
+	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+		return "", errors.New("go build: " + err.Error() + "\n" + string(out))
+	}
+	return path, nil
+})
+
+// actswapBinary returns the binary buildBinary built, failing t if the build failed.
 func actswapBinary(t *testing.T) string {
 	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "actswap-bin-"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "actswap")
-		cmd := exec.Command("go", "build", "-o", binaryPath, ".")
-		cmd.Dir = filepath.Join(testutil.RepoRoot(t), "cmd", "actswap")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
+	path, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binaryPath
+	return path
 }
 
 // runBinary runs the built actswap with args and returns its stdout and stderr together and its

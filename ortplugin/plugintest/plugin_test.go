@@ -21,11 +21,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-var (
-	buildOnce  sync.Once
-	pluginPath string
-	pluginErr  error
-)
+// buildPlugin builds libactswap_ort.so once per test binary (or takes ACTSWAP_ORT_PLUGIN); the
+// test's working directory is ortplugin/plugintest, two levels below the module root.
+var buildPlugin = sync.OnceValues(func() (string, error) {
+	if p := os.Getenv("ACTSWAP_ORT_PLUGIN"); p != "" {
+		return p, nil
+	}
+	dir, err := os.MkdirTemp("", "actswap-plugin")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "libactswap_ort.so")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, "./ortplugin")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the plugin: %v\n%s", err, out)
+	}
+	return path, nil
+})
 
 // setup loads onnxruntime and builds the plugin once per test binary, or skips.
 func setup(t *testing.T) (*ortc.Lib, string) {
@@ -38,25 +51,9 @@ func setup(t *testing.T) (*ortc.Lib, string) {
 	if err != nil {
 		testutil.SkipMissing(t, "onnxruntime not loadable through the C API: "+err.Error())
 	}
-	buildOnce.Do(func() {
-		if p := os.Getenv("ACTSWAP_ORT_PLUGIN"); p != "" {
-			pluginPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "actswap-plugin")
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		pluginPath = filepath.Join(dir, "libactswap_ort.so")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginPath, "./ortplugin")
-		cmd.Dir = testutil.RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pluginErr = fmt.Errorf("building the plugin: %v\n%s", err, out)
-		}
-	})
-	if pluginErr != nil {
-		t.Fatal(pluginErr)
+	pluginPath, err := buildPlugin()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return lib, pluginPath
 }
