@@ -33,10 +33,11 @@ type Options struct {
 	// To is the replacement family, or Auto for the best fit per site (ties go to the cheaper
 	// kernel: CRReLU, then PWLU, then Zorro).
 	To onnxops.Family
-	// Match, Nodes, Exclude and Version are passed to the rewriter (see rewrite.Options).
+	// Match, Nodes, Exclude, Version and KeepBias are passed to the rewriter (see rewrite.Options).
 	Match          []rewrite.Kind
 	Nodes, Exclude *regexp.Regexp
 	Version        string
+	KeepBias       bool
 
 	Fit        FitOptions
 	PerChannel bool // one parameter set per channel along axis 1
@@ -346,7 +347,7 @@ func applyFits(m *onnx.ModelProto, sites []rewrite.Site, fits map[string]rewrite
 		}
 		only := regexp.MustCompile("^(?:" + strings.Join(names, "|") + ")$")
 		next, rep, err := rewrite.Apply(out, rewrite.Options{
-			To: fam, Match: opts.Match, Nodes: only, Exclude: opts.Exclude, Version: opts.Version,
+			To: fam, Match: opts.Match, Nodes: only, Exclude: opts.Exclude, Version: opts.Version, KeepBias: opts.KeepBias,
 			Params: func(s rewrite.Site, f onnxops.Family) (rewrite.SiteParams, error) {
 				sp, ok := fits[s.Node]
 				if !ok {

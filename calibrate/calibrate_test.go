@@ -196,3 +196,53 @@ func TestSurrogatesNoWorseThanReLU(t *testing.T) {
 		}
 	}
 }
+
+// TestRefitAbsorbedBias: re-calibrating a model whose nodes absorbed the bias in front of them
+// fits the activations on their own input x = m + bias, as on the same model rewritten with the
+// bias kept: the same fitted parameters and the same outputs.
+func TestRefitAbsorbedBias(t *testing.T) {
+	d := openDigits(t, "digits_vit")
+	var results [2]*Result
+	for i, keep := range []bool{false, true} {
+		rewritten, rep, err := rewrite.Apply(d.m, rewrite.Options{To: onnxops.FamilyPWLU, KeepBias: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if absorbed := rep.Replaced[0].AbsorbedBias != nil; absorbed == keep {
+			t.Fatalf("KeepBias %v: absorbed %v", keep, absorbed)
+		}
+		if results[i], err = Refit(rewritten, d.calib, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, s := range results[0].Sites {
+		kept := results[1].Sites[k]
+		if len(s.Parameters) != 1 || len(kept.Parameters) != 1 || !nearPWLU(s.Parameters[0], kept.Parameters[0], 1e-6) {
+			t.Errorf("site %s: refit parameters %v with the bias absorbed, %v with it kept", s.Node, s.Parameters, kept.Parameters)
+		}
+	}
+	a, err := Compare(results[1].Model, results[0].Model, d.test, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Outputs[0].MaxAbs > 1e-4 {
+		t.Errorf("refit models differ by %.3g with the bias absorbed or kept", a.Outputs[0].MaxAbs)
+	}
+}
+
+// nearPWLU compares two PWLU parameter sets within tol (relative to max(1, |value|)).
+func nearPWLU(a, b onnxops.Params, tol float64) bool {
+	p, okP := a.(onnxops.PWLUParams)
+	q, okQ := b.(onnxops.PWLUParams)
+	if !okP || !okQ || len(p.Heights) != len(q.Heights) {
+		return false
+	}
+	va := append([]float64{p.BL, p.BR, p.KL, p.KR}, p.Heights...)
+	vb := append([]float64{q.BL, q.BR, q.KL, q.KR}, q.Heights...)
+	for i := range va {
+		if math.Abs(va[i]-vb[i]) > tol*max(1, math.Abs(va[i])) {
+			return false
+		}
+	}
+	return true
+}

@@ -3,6 +3,7 @@ package calibrate
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -32,6 +33,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	}
 	var sites []rewrite.Site
 	var fams []onnxops.Family
+	var recs []rewrite.ReplacedNode
 	for _, sn := range actswapNodes(m) {
 		n := sn.node
 		name := onnx.ScopedName(sn.scope, n.GetName())
@@ -52,6 +54,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		}
 		sites = append(sites, site)
 		fams = append(fams, fam)
+		recs = append(recs, rec)
 	}
 	if len(sites) == 0 {
 		return nil, fmt.Errorf("no %s nodes to calibrate; rewrite the model first", onnxops.Domain)
@@ -61,7 +64,11 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	res := &Result{Model: out}
 	var stats []*SiteStats
 	if !opts.Sequential {
-		if stats, err = collect(m, nil, data, sites, opts, nil); err != nil {
+		probe, probeSites, err := unabsorbed(m, sites, recs)
+		if err != nil {
+			return nil, err
+		}
+		if stats, err = collect(probe, nil, data, probeSites, opts, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -69,7 +76,11 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		st := stats
 		if opts.Sequential {
 			// out already carries the new parameters of every node before this one.
-			if st, err = collect(out, nil, data, sites[i:i+1], opts, nil); err != nil {
+			probe, probeSites, err := unabsorbed(out, sites[i:i+1], recs[i:i+1])
+			if err != nil {
+				return nil, err
+			}
+			if st, err = collect(probe, nil, data, probeSites, opts, nil); err != nil {
 				return nil, err
 			}
 		} else {
@@ -81,7 +92,11 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := setNodeParams(nodes[s.Node], inits, rep.Parameters); err != nil {
+		sets, axis, err := recs[i].Absorb(rep.Parameters, 1)
+		if err != nil {
+			return nil, fmt.Errorf("%w; re-calibrate from the original model (rewrite --calib) or rewrite it with --keep-bias", err)
+		}
+		if err := setNodeParams(nodes[s.Node], inits, sets, axis); err != nil {
 			return nil, fmt.Errorf("node %q (%s): %w", s.Node, fams[i], err)
 		}
 		res.Sites = append(res.Sites, rep)
@@ -95,6 +110,10 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	for i, rep := range res.Sites {
 		if rep.Parameters, err = nodeParams(origNodes[rep.Node], origInits); err != nil {
 			return nil, fmt.Errorf("node %q: %w", rep.Node, err)
+		}
+		// The report describes the activation of the site's own input, without an absorbed bias.
+		if rep.Parameters, _, err = recs[i].Unshift(rep.Parameters, nodeAxis(origNodes[rep.Node].node)); err != nil {
+			return nil, err
 		}
 		rep.Fit, rep.Sequential, rep.Warning = pointwiseError(rep.Parameters, rep.hist, rep.target), nil, ""
 		given[i] = rep
@@ -167,9 +186,62 @@ func indexModelOrdered(m *onnx.ModelProto) ([]scopedNode, map[string]*onnx.Tenso
 	return nodes, inits
 }
 
+// unabsorbed returns m and sites unchanged when no site's node absorbed a bias; otherwise a copy of
+// m in which an Add before each such node recomputes the activation's own input x = m + bias (from
+// the rewriter's record), with those sites reading it: what the fits must see. The rewriter absorbs
+// biases in subgraphs and functions too; re-calibrating those is refused with the way around it.
+func unabsorbed(m *onnx.ModelProto, sites []rewrite.Site, recs []rewrite.ReplacedNode) (*onnx.ModelProto, []rewrite.Site, error) {
+	if !slices.ContainsFunc(recs, func(r rewrite.ReplacedNode) bool { return r.Bias != nil }) {
+		return m, sites, nil
+	}
+	probe := proto.Clone(m).(*onnx.ModelProto)
+	g := probe.GetGraph()
+	out := slices.Clone(sites)
+	adds := map[string]*onnx.NodeProto{} // ai.actswap node name → the Add to put before it
+	for i, r := range recs {
+		if r.Bias == nil {
+			continue
+		}
+		s := &out[i]
+		if s.Scope != "" {
+			return nil, nil, fmt.Errorf("node %q absorbed the bias in front of it inside %q; re-calibrating it is not supported: re-calibrate from the original model (rewrite --calib) or rewrite it with --keep-bias", s.Node, s.Scope)
+		}
+		shape := []int{len(r.BiasValues)}
+		for range -r.Bias.Axis - 1 {
+			shape = append(shape, 1) // a bias along axis −k broadcasts over the k−1 axes after it
+		}
+		if len(r.BiasValues) == 1 {
+			shape = []int{}
+		}
+		biasName, x := s.Node+"/actswap_refit_bias", s.Node+"/actswap_refit_input"
+		g.Initializer = append(g.Initializer, tensor.ToProto(tensor.New(shape, slices.Clone(r.BiasValues)), biasName))
+		adds[s.Node] = &onnx.NodeProto{Name: proto.String(s.Node + "/actswap_refit_add"), OpType: proto.String("Add"), Input: []string{s.Input, biasName}, Output: []string{x}}
+		s.Input = x
+	}
+	var nodes []*onnx.NodeProto
+	for _, n := range g.GetNode() {
+		if a, ok := adds[n.GetName()]; ok {
+			nodes = append(nodes, a)
+		}
+		nodes = append(nodes, n)
+	}
+	g.Node = nodes
+	return probe, out, nil
+}
+
+// nodeAxis is a node's axis attribute (1, OPS.md's default, when absent).
+func nodeAxis(n *onnx.NodeProto) int {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == "axis" {
+			return int(a.GetI())
+		}
+	}
+	return 1
+}
+
 // setNodeParams overwrites a node's parameter initializers (same names and element type) and its
-// gate and axis attributes.
-func setNodeParams(sn scopedNode, inits map[string]*onnx.TensorProto, sets []onnxops.Params) error {
+// gate and axis attributes (axis: the channel axis of per-channel sets).
+func setNodeParams(sn scopedNode, inits map[string]*onnx.TensorProto, sets []onnxops.Params, axis int) error {
 	n := sn.node
 	fam := sets[0].Family()
 	names := onnxops.ParamInputNames(fam)
@@ -203,7 +275,7 @@ func setNodeParams(sn scopedNode, inits map[string]*onnx.TensorProto, sets []onn
 		attrs = append(attrs, intAttr("gate", 1))
 	}
 	if len(sets) > 1 {
-		attrs = append(attrs, intAttr("axis", 1))
+		attrs = append(attrs, intAttr("axis", int64(axis)))
 	}
 	n.Attribute = attrs
 	return nil

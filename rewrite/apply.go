@@ -38,6 +38,9 @@ type Options struct {
 	Params         ParamsFunc // nil: DefaultParams
 	// Version is recorded as metadata "actswap.version" (the CLI passes its build version).
 	Version string
+	// KeepBias leaves a constant bias added in front of a site (an Add, or FastGelu/BiasGelu's
+	// bias input) in the graph; by default the new node absorbs it into its parameters (bias.go).
+	KeepBias bool
 }
 
 // Report says what Apply found and did.
@@ -55,6 +58,11 @@ type Replacement struct {
 	Site   Site     `json:"site"`
 	Node   string   `json:"node"`   // the new node's name
 	Params []string `json:"params"` // its parameter initializers, in input order
+	// AbsorbedBias names the bias the new node absorbed (nil: none); BiasKept says why a constant
+	// bias in front of the site stays in the graph ("" when there is none or it was absorbed).
+	AbsorbedBias *AbsorbedBias `json:"absorbed_bias,omitempty"`
+	BiasKept     string        `json:"bias_kept,omitempty"`
+	biasValues   []float32     // the absorbed bias, for the metadata
 }
 
 // Skip is a site left as it was, and why.
@@ -111,6 +119,13 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 	}
 
 	edits := make([]scopeEdit, len(scs))
+	type scopedNode struct{ scope, node int }
+	inSite := map[scopedNode]bool{}
+	for _, s := range rep.Found {
+		for _, i := range s.nodeIdx {
+			inSite[scopedNode{s.scopeIdx, i}] = true
+		}
+	}
 	for _, s := range rep.Found {
 		if why := opts.skipReason(s); why != "" {
 			rep.Skipped = append(rep.Skipped, Skip{Site: s, Reason: why})
@@ -120,11 +135,34 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 		if err != nil {
 			return nil, rep, fmt.Errorf("parameters for node %q (%s): %w", s.Node, s.Pattern, err)
 		}
-		nodes, tensors, err := replacementNodes(views[s.scopeIdx], s, opts.To, sp, names)
+		g, e := views[s.scopeIdx], &edits[s.scopeIdx]
+		if e.replaceAt == nil {
+			e.replaceAt, e.removed = map[int][]*onnx.NodeProto{}, map[int]bool{}
+		}
+		r := Replacement{Site: s}
+		x, addBias := s.Input, s.Bias
+		if !opts.KeepBias {
+			b, why := g.findBias(s)
+			if b.values != nil && b.node >= 0 && inSite[scopedNode{s.scopeIdx, b.node}] {
+				b.values, why = nil, fmt.Sprintf("the bias Add %q belongs to another site", b.name)
+			}
+			if b.values != nil {
+				var shifted SiteParams
+				if shifted, why = absorb(sp, b, s.Input, g); why == "" {
+					sp, x, addBias = shifted, b.input, ""
+					if b.node >= 0 {
+						e.removed[b.node] = true
+					}
+					r.AbsorbedBias, r.biasValues = b.report(), b.float32s()
+				}
+			}
+			r.BiasKept = why
+		}
+		nodes, tensors, err := replacementNodes(g, s, x, addBias, opts.To, sp, names)
 		if err != nil {
 			return nil, rep, fmt.Errorf("node %q (%s): %w", s.Node, s.Pattern, err)
 		}
-		r := Replacement{Site: s, Node: onnx.ScopedName(s.Scope, nodes[len(nodes)-1].GetName())}
+		r.Node = onnx.ScopedName(s.Scope, nodes[len(nodes)-1].GetName())
 		for _, t := range tensors {
 			r.Params = append(r.Params, t.GetName())
 		}
@@ -134,10 +172,6 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 				consts = append(consts, constantNode(t, names.unique(t.GetName()+"/Constant")))
 			}
 			nodes, tensors = append(consts, nodes...), nil
-		}
-		e := &edits[s.scopeIdx]
-		if e.replaceAt == nil {
-			e.replaceAt, e.removed = map[int][]*onnx.NodeProto{}, map[int]bool{}
 		}
 		e.replaceAt[s.anchorIdx] = nodes
 		for _, i := range s.nodeIdx {
@@ -249,9 +283,9 @@ func (o Options) skipReason(s Site) string {
 	return ""
 }
 
-// replacementNodes builds the ai.actswap node for a site (preceded by an Add when the site has a
-// bias) and its parameter initializers.
-func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, names nameSet) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
+// replacementNodes builds the ai.actswap node for a site, reading x (preceded by an Add of
+// biasValue when that is set), and its parameter initializers.
+func replacementNodes(g *graphView, s Site, x, biasValue string, fam onnxops.Family, sp SiteParams, names nameSet) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
 	if len(sp.Sets) == 0 {
 		return nil, nil, errors.New("no parameter sets")
 	}
@@ -274,15 +308,15 @@ func replacementNodes(g *graphView, s Site, fam onnxops.Family, sp SiteParams, n
 		base = s.Output
 	}
 	var nodes []*onnx.NodeProto
-	x := s.Input
-	if s.Bias != "" {
-		x = names.unique(s.Output + "/actswap_biased")
+	if biasValue != "" {
+		biased := names.unique(s.Output + "/actswap_biased")
 		nodes = append(nodes, &onnx.NodeProto{
 			Name:   proto.String(names.unique(base + "/actswap_bias")),
 			OpType: proto.String("Add"),
-			Input:  []string{s.Input, s.Bias},
-			Output: []string{x},
+			Input:  []string{x, biasValue},
+			Output: []string{biased},
 		})
+		x = biased
 	}
 	name := names.unique(base + "/actswap_" + strings.ToLower(string(fam)))
 	var inits []*onnx.TensorProto
@@ -318,10 +352,18 @@ type rewriteRecord struct {
 }
 
 type replacedRecord struct {
-	Node    string `json:"node"`
-	Kind    Kind   `json:"kind"`
-	Pattern string `json:"pattern"`
-	With    string `json:"with"`
+	Node    string      `json:"node"`
+	Kind    Kind        `json:"kind"`
+	Pattern string      `json:"pattern"`
+	With    string      `json:"with"`
+	Bias    *biasRecord `json:"absorbed_bias,omitempty"`
+}
+
+// biasRecord keeps an absorbed bias's values in the metadata, so that a tool that needs the
+// activation's own input (re-calibration, export-torch) can undo the shift (ReplacedNode.Unshift).
+type biasRecord struct {
+	AbsorbedBias
+	Values []float32 `json:"values"`
 }
 
 type skippedRecord struct {
@@ -334,7 +376,11 @@ type skippedRecord struct {
 func recordMetadata(m *onnx.ModelProto, opts Options, rep Report) error {
 	rec := rewriteRecord{To: opts.To}
 	for _, r := range rep.Replaced {
-		rec.Replaced = append(rec.Replaced, replacedRecord{Node: r.Site.Node, Kind: r.Site.Kind, Pattern: r.Site.Pattern, With: r.Node})
+		rr := replacedRecord{Node: r.Site.Node, Kind: r.Site.Kind, Pattern: r.Site.Pattern, With: r.Node}
+		if r.AbsorbedBias != nil {
+			rr.Bias = &biasRecord{AbsorbedBias: *r.AbsorbedBias, Values: r.biasValues}
+		}
+		rec.Replaced = append(rec.Replaced, rr)
 	}
 	for _, s := range rep.Skipped {
 		rec.Skipped = append(rec.Skipped, skippedRecord{Node: s.Site.Node, Reason: s.Reason})

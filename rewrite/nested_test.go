@@ -132,3 +132,66 @@ func runNested(t *testing.T, m *onnx.ModelProto, x *tensor.Tensor, opts ...runti
 	}
 	return nil
 }
+
+// scanIfModel: a Scan over the rows of x [4, 8] whose body adds the row to its state and takes
+// an If on the sum's sign: a ReLU in the then branch, an erf GELU in the else branch — sites two
+// levels down, in both branches.
+func scanIfModel() *onnx.ModelProto {
+	b := graphtest.New("scan_if", 18)
+	x := b.Input("x", tensor.Float32, 4, 8)
+	body := b.Body("scan_body")
+	state := body.Input("state", tensor.Float32, 8)
+	row := body.Input("row", tensor.Float32, 8)
+	sum := body.Op("Add", []string{state, row})
+	cond := body.Op("Greater", []string{body.Op("ReduceSum", []string{sum}, graphtest.A("keepdims", 0)), body.ConstF32(0)})
+	then := body.Body("then")
+	then.Output(then.Op("Relu", []string{sum}), tensor.Float32, 8)
+	els := body.Body("else")
+	e := els.Op("Erf", []string{els.Op("Div", []string{sum, els.ConstF32(1.4142135)})})
+	els.Output(els.Op("Mul", []string{els.Op("Mul", []string{sum, els.Op("Add", []string{e, els.ConstF32(1)})}), els.ConstF32(0.5)}), tensor.Float32, 8)
+	next := body.NamedNode("/if", "", "If", []string{cond}, 1, graphtest.A("then_branch", then.Graph()), graphtest.A("else_branch", els.Graph()))[0]
+	body.Output(next, tensor.Float32, 8)
+	body.Output(body.Op("Identity", []string{next}), tensor.Float32, 8)
+	outs := b.NamedNode("/scan", "", "Scan", []string{b.Init("", tensor.New([]int{8}, make([]float32, 8))), x}, 2,
+		graphtest.A("body", body.Graph()), graphtest.A("num_scan_inputs", 1))
+	b.Output(outs[0], tensor.Float32, 8)
+	b.Output(outs[1], tensor.Float32, 4, 8)
+	return b.Model()
+}
+
+// Sites two levels down (an If inside a Scan body), in both branches, are found with their scopes
+// and replaced; the rewritten model agrees with onnxruntime for every family.
+func TestApplyInsideIfInsideScan(t *testing.T) {
+	m := scanIfModel()
+	sites, err := Find(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := onnx.SubgraphScope("", "Scan", "/scan", "body", -1)
+	var got []string
+	for _, s := range sites {
+		got = append(got, s.Scope+" "+string(s.Kind))
+	}
+	want := []string{onnx.SubgraphScope(scan, "If", "/if", "then_branch", -1) + " relu", onnx.SubgraphScope(scan, "If", "/if", "else_branch", -1) + " gelu"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("sites %q, want %q", got, want)
+	}
+	feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(5), 1, 4, 8)}
+	run := func(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+		s, err := runtime.NewSession(m)
+		if err != nil {
+			return nil, err
+		}
+		return s.Run(feeds)
+	}
+	for _, fam := range onnxops.Families {
+		out, rep, err := Apply(m, Options{To: fam})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Replaced) != 2 {
+			t.Fatalf("%s: replaced %d sites, want 2", fam, len(rep.Replaced))
+		}
+		graphtest.AgreeWithORT(t, out, "scan_if_"+string(fam), feeds, run, graphtest.RTol, graphtest.ATol)
+	}
+}

@@ -15,7 +15,8 @@ const (
 	kindTensor                    // tensor_type
 	kindSequence                  // sequence_type
 	kindOptional                  // optional_type
-	kindOther                     // map, sparse, opaque: declared but not runnable
+	kindMap                       // map_type: read and written (ZipMap's outputs), not fed
+	kindOther                     // sparse, opaque: declared but not runnable
 )
 
 // valueType is what a model declares about a value; it checks values fed at Run.
@@ -50,6 +51,8 @@ func typeFromProto(name string, tp *onnx.TypeProto) valueType {
 	case tp.GetOptionalType() != nil:
 		v.kind = kindOptional
 		v.dtype = typeFromProto(name, tp.GetOptionalType().GetElemType()).dtype
+	case tp.GetMapType() != nil:
+		v.kind = kindMap
 	default:
 		v.kind = kindOther
 	}
@@ -73,6 +76,8 @@ func (v valueType) String() string {
 		return "sequence(" + v.dtype.String() + ")"
 	case kindOptional:
 		return "optional(" + v.dtype.String() + ")"
+	case kindMap:
+		return "a map"
 	case kindOther:
 		return "a non-tensor type"
 	case kindUnknown:
@@ -85,6 +90,9 @@ func (v valueType) String() string {
 func describe(t *tensor.Tensor) string {
 	if elems, ok := ops.AsSequence(t); ok {
 		return fmt.Sprintf("a sequence of %d", len(elems))
+	}
+	if m, ok := ops.AsMap(t); ok {
+		return fmt.Sprintf("a map of %d %v keys", m.Keys.Len(), m.Keys.DType)
 	}
 	if ops.IsEmptyOptional(t) {
 		return "an empty optional"
@@ -131,7 +139,7 @@ func (v valueType) check(name string, t *tensor.Tensor, symbols map[string]symbo
 			return fmt.Errorf("input %q: expected %s, got %s", name, v, describe(t))
 		}
 		return nil
-	case kindOther:
+	case kindMap, kindOther:
 		return fmt.Errorf("input %q: declared with a type actswap cannot feed (maps, sparse tensors)", name)
 	}
 	if t.DType == tensor.Undefined || (v.dtype != tensor.Undefined && t.DType != v.dtype) {

@@ -140,6 +140,12 @@ func siteOf(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, replaced map[
 	}
 	if rec, ok := replaced[n.GetName()]; ok {
 		site.Replaced, site.Kind = rec.Node, string(rec.Kind)
+		// A node that absorbed the bias in front of it reads the pre-bias value; the PyTorch
+		// module sits after the layer that adds the bias, so it gets the activation's own sets.
+		if sets, site.Axis, err = rec.Unshift(sets, site.Axis); err != nil {
+			return Site{}, nil, err
+		}
+		site.Channels = len(sets)
 	} else {
 		// The rewriter names its node "<replaced node>/actswap_<family>".
 		site.Replaced = strings.TrimSuffix(n.GetName(), "/actswap_"+strings.ToLower(string(fam)))

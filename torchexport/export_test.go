@@ -177,6 +177,45 @@ func TestSitesErrors(t *testing.T) {
 	}
 }
 
+// TestSitesUndoAbsorbedBias: a node that absorbed the bias in front of it reads the pre-bias
+// value, but the PyTorch module sits after the layer that adds the bias, so export-torch writes
+// the activation's own parameters: the same as for the model rewritten with the bias kept.
+func TestSitesUndoAbsorbedBias(t *testing.T) {
+	m, err := onnx.LoadFile(filepath.Join("..", "models", "digits_vit", "model.onnx"))
+	if err != nil {
+		t.Skipf("bundled model: %v", err)
+	}
+	var got [2][]namedTensor
+	for i, keep := range []bool{false, true} {
+		out, rep, err := rewrite.Apply(m, rewrite.Options{To: onnxops.FamilyPWLU, KeepBias: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (rep.Replaced[0].AbsorbedBias != nil) == keep {
+			t.Fatalf("KeepBias %v: absorbed %+v", keep, rep.Replaced[0].AbsorbedBias)
+		}
+		sites, ts, err := Sites(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sites[0].Channels != 1 {
+			t.Fatalf("KeepBias %v: %d channels, want the one per-tensor set", keep, sites[0].Channels)
+		}
+		got[i] = ts
+	}
+	for k := range got[0] {
+		a, b := got[0][k], got[1][k]
+		if !slices.Equal(a.Shape, b.Shape) {
+			t.Fatalf("%s: shape %v absorbed, %v kept", a.Key, a.Shape, b.Shape)
+		}
+		for i := range a.Data {
+			if math.Abs(float64(a.Data[i]-b.Data[i])) > 1e-6*max(1, math.Abs(float64(b.Data[i]))) {
+				t.Fatalf("%s[%d]: %v absorbed, %v kept", a.Key, i, a.Data[i], b.Data[i])
+			}
+		}
+	}
+}
+
 // ai.actswap nodes inside a Loop body or a model-local function have no one PyTorch module to
 // swap: export refuses, naming the node, rather than hand back a partial model.
 func TestSitesRefusesNestedNodes(t *testing.T) {

@@ -255,7 +255,7 @@ func runCalibratedRewrite(w io.Writer, in string, f rewriteFlags) error {
 	if err := checkCalibOutputs(in, f.out, f.force, f.calib, f.calib.val); err != nil {
 		return err
 	}
-	opts.To, opts.Match, opts.Nodes, opts.Exclude = ropts.To, ropts.Match, ropts.Nodes, ropts.Exclude
+	opts.To, opts.Match, opts.Nodes, opts.Exclude, opts.KeepBias = ropts.To, ropts.Match, ropts.Nodes, ropts.Exclude, ropts.KeepBias
 	if auto {
 		opts.To = calibrate.Auto
 	}

@@ -4,11 +4,14 @@ import (
 	"html"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/actswap/actswap/internal/graphtest"
 	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime"
+	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -66,5 +69,58 @@ func TestRewriteReportsNestedScopes(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// run --out writes ZipMap's sequence of maps as a SequenceProto of MapProtos, which reads back
+// (as the data set's expected output, too) to the same value.
+func TestRunWritesMapOutputs(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "zipmap.onnx")
+	if err := onnx.SaveFile(graphtest.ZipMapModel(graphtest.A("classlabels_strings", []string{"a", "b", "c"}), tensor.String), model); err != nil {
+		t.Fatal(err)
+	}
+	set := filepath.Join(dir, "test_data_set_0")
+	if err := os.Mkdir(set, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New([]int{2, 3}, []float32{0.1, 0.7, 0.2, 0.5, 0.25, 0.25})
+	if err := tensor.WriteProtoFile(filepath.Join(set, "input_0.pb"), x, "x"); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	text, err := executeCLI(t, "run", model, "--data", set, "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if !strings.Contains(text, "sequence of 2") {
+		t.Errorf("run output does not describe the sequence of maps:\n%s", text)
+	}
+	s, err := runtime.NewSession(graphtest.ZipMapModel(graphtest.A("classlabels_strings", []string{"a", "b", "c"}), tensor.String))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadOutputFile(0, filepath.Join(out, "output_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elems, _ := ops.AsSequence(got)
+	if len(elems) != 2 {
+		t.Fatalf("read back %v", got)
+	}
+	for r, e := range elems {
+		m, ok := ops.AsMap(e)
+		if !ok || strings.Join(m.Keys.Data.([]string), ",") != "a,b,c" || !slices.Equal(m.Values.F32(), x.F32()[r*3:r*3+3]) {
+			t.Errorf("row %d read back as %v", r, e)
+		}
+	}
+
+	// The written file, as the data set's expected output, is read as a reference without error.
+	if err := os.Rename(filepath.Join(out, "output_0.pb"), filepath.Join(set, "output_0.pb")); err != nil {
+		t.Fatal(err)
+	}
+	text, err = executeCLI(t, "run", model, "--data", set, "--out", filepath.Join(dir, "out2"))
+	if err != nil || strings.Contains(text, "reference") {
+		t.Errorf("run with a map-sequence reference: %v\n%s", err, text)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // rewriteFlags are the options of `actswap rewrite`.
 type rewriteFlags struct {
 	out, to, match, nodes, exclude string
-	force                          bool
+	force, keepBias                bool
 	calib                          calibFlags // --calib and its tuning flags (calibrate.go)
 	calibOnlyGiven                 []string   // calibOnlyFlags given on the command line
 }
@@ -62,6 +62,7 @@ means nothing was replaced and nothing was written; 4 that a quality gate (--max
 	cmd.Flags().StringVar(&f.nodes, "nodes", "", "only replace sites with a node whose name matches this regular expression")
 	cmd.Flags().StringVar(&f.exclude, "exclude", "", "never replace sites with a node whose name matches this regular expression")
 	cmd.Flags().BoolVar(&f.force, "force", false, "overwrite OUT if it exists (never the input model)")
+	cmd.Flags().BoolVar(&f.keepBias, "keep-bias", false, "keep a constant bias Add in front of a site instead of absorbing it into the new node's parameters (PWLU bounds, ungated Zorro in_shift; exact)")
 	addRewriteCalibFlags(cmd, &f.calib)
 	return cmd
 }
@@ -77,7 +78,7 @@ func parseFamilyFlag(s string) (onnxops.Family, error) {
 }
 
 func rewriteOptions(f rewriteFlags) (rewrite.Options, error) {
-	opts := rewrite.Options{Version: Version}
+	opts := rewrite.Options{Version: Version, KeepBias: f.keepBias}
 	var err error
 	if opts.To, err = parseFamilyFlag(f.to); err != nil {
 		return opts, err
@@ -190,6 +191,12 @@ func printRewriteReport(w io.Writer, in string, rep rewrite.Report) {
 	fmt.Fprintf(w, "replaced      %d with %s:%s\n", len(rep.Replaced), onnxops.Domain, rep.To)
 	for _, r := range rep.Replaced {
 		fmt.Fprintf(w, "  %s  %s (%s) -> %s\n", siteLabel(r.Site), r.Site.Pattern, r.Site.Kind, r.Node)
+		switch {
+		case r.AbsorbedBias != nil:
+			fmt.Fprintf(w, "    absorbed bias %s (%d channel(s), axis %d)\n", r.AbsorbedBias.Node, r.AbsorbedBias.Channels, r.AbsorbedBias.Axis)
+		case r.BiasKept != "":
+			fmt.Fprintf(w, "    bias kept: %s\n", r.BiasKept)
+		}
 	}
 	fmt.Fprintf(w, "skipped       %d\n", len(rep.Skipped))
 	for _, s := range rep.Skipped {

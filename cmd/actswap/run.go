@@ -245,7 +245,7 @@ type streamedOutput struct {
 // add appends t, the output name of a batch of n rows, and returns the collector (created on the
 // first batch, beside path).
 func (p *streamedOutput) add(path, name string, t *tensor.Tensor, n int) (*streamedOutput, error) {
-	if t == nil || ops.IsSequence(t) || ops.IsEmptyOptional(t) || t.DType == tensor.String || t.DType.Size() <= 0 {
+	if t == nil || ops.IsSequence(t) || ops.IsEmptyOptional(t) || isMapValue(t) || t.DType == tensor.String || t.DType.Size() <= 0 {
 		return p, fmt.Errorf("output %q is %s; only numeric tensors can be streamed (give the inputs as a data set folder or .pb files to run them whole)", name, describeValue(t))
 	}
 	if t.Rank() == 0 || t.Shape[0] != n {
@@ -293,7 +293,7 @@ func readReferences(s *runtime.Session, dir string) []reference {
 		if !fileExists(path) {
 			continue
 		}
-		want, _, err := tensor.ReadProtoFile(path)
+		want, err := s.ReadOutputFile(k, path)
 		refs = append(refs, reference{path: path, output: o.Name, want: want, err: err})
 	}
 	return refs
@@ -305,7 +305,7 @@ func (r reference) printDiff(w io.Writer, got *tensor.Tensor) {
 		fmt.Fprintf(w, "reference %s: %v\n", r.path, r.err)
 		return
 	}
-	if got == nil || ops.IsSequence(got) || ops.IsEmptyOptional(got) {
+	if got == nil || ops.IsSequence(got) || ops.IsEmptyOptional(got) || isMapValue(got) || isMapValue(r.want) {
 		return
 	}
 	if got.DType != r.want.DType || !tensor.SameShape(got.Shape, r.want.Shape) {
@@ -322,11 +322,16 @@ func describeValue(t *tensor.Tensor) string {
 	if elems, ok := ops.AsSequence(t); ok {
 		return fmt.Sprintf("sequence of %d", len(elems))
 	}
+	if m, ok := ops.AsMap(t); ok {
+		return fmt.Sprintf("map of %d", m.Keys.Len())
+	}
 	if ops.IsEmptyOptional(t) {
 		return "empty optional"
 	}
 	return t.String()
 }
+
+func isMapValue(t *tensor.Tensor) bool { _, ok := ops.AsMap(t); return ok }
 
 // maxAbsDiff is the largest elementwise |a-b| of two float tensors of one shape.
 func maxAbsDiff(a, b *tensor.Tensor) (float64, bool) {

@@ -97,25 +97,43 @@ func BenchmarkKernels(b *testing.B) {
 	}
 }
 
-// BenchmarkChannelsLast runs per-channel parameters (C = 64) along the last axis, where channels
-// change every element: the "rows" kernels (AVX2) or the element-by-element Go path.
+// BenchmarkChannelsLast runs per-channel parameters along the last axis, where channels change
+// every element, beside the same family per tensor on the same data: C = 64 channels with
+// differing parameters (the "rows" kernels, or element by element in Go), and C = 768 channels
+// that are shifted copies of one set (a per-tensor set that absorbed a MatMul's bias, as in
+// vit_tiny's MLP), which must run as fast as per tensor.
 func BenchmarkChannelsLast(b *testing.B) {
-	const c = 64
+	shifted := func(p onnxops.Params) []onnxops.Params {
+		return acttest.ManyChannels(768, func(i int) onnxops.Params { return acttest.Shifted(p, 0.01*float64(i%97)-0.5) })
+	}
 	cases := []acttest.KernelCase{
-		{Name: "PWLU-N16", Fam: onnxops.FamilyPWLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return acttest.ReluPWLU(-3-0.01*float64(i), 3, 16) })},
-		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.SymmetricZorro(1.2+0.01*float64(i), 1) })},
-		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
+		{Name: "PWLU-N16/per-tensor", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 16)}},
+		{Name: "PWLU-N16/C64", Fam: onnxops.FamilyPWLU, Chans: acttest.ManyChannels(64, func(i int) onnxops.Params { return acttest.ReluPWLU(-3-0.01*float64(i), 3, 16) })},
+		{Name: "PWLU-N16/C768-shifted", Fam: onnxops.FamilyPWLU, Chans: shifted(acttest.ReluPWLU(-3, 3, 16))},
+		{Name: "Zorro/per-tensor", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{onnxops.SigmoidZorro(4, 2, 0.5)}},
+		{Name: "Zorro/C64", Fam: onnxops.FamilyZorro, Chans: acttest.ManyChannels(64, func(i int) onnxops.Params { return onnxops.SymmetricZorro(1.2+0.01*float64(i), 1) })},
+		{Name: "Zorro/C768-shifted", Fam: onnxops.FamilyZorro, Chans: shifted(onnxops.SigmoidZorro(4, 2, 0.5))},
+		{Name: "CRReLU/per-tensor", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
+		{Name: "CRReLU/C64", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(64, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.01 * float64(i)} })},
 	}
 	for _, kc := range cases {
-		for x := simd.Go; x <= min(simd.Host(), simd.AVX2); x++ {
+		for x := simd.Go; x <= simd.Host(); x++ {
 			k := benchKernelOn(b, x, kc)
 			b.Run(kc.Name+"/"+x.String(), func(b *testing.B) {
-				n := 1 << 20
+				n := 768 << 10 // 3 MiB of float32: in cache, as a transformer's activations mostly are
 				src, dst := benchInputs(n)
+				c := k.Channels()
 				b.SetBytes(int64(8 * n))
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0, ok := threadCPUTime()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					k.Apply(dst, src, n/c, 1, Serial)
+				}
+				b.StopTimer()
+				if cpu1, ok1 := threadCPUTime(); ok && ok1 && cpu1-cpu0 >= 50*time.Millisecond {
+					b.ReportMetric(float64(8*n)*float64(b.N)/(cpu1-cpu0).Seconds()/1e9, "cpu-GB/s")
 				}
 			})
 		}

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/internal/vecmath"
 )
 
 // asmPlan splits n elements into a pure-Go head (to align dst to 64 bytes for streaming
@@ -97,6 +98,11 @@ func (t *crreluTable) applyRow(dst, src []float32) {
 }
 
 func (t *pwluTable) applyRow(dst, src []float32) {
+	if t.shift != nil && t.level.Asm() {
+		vecmath.Arith(vecmath.OpSub, dst, src, t.shift)
+		pwluF32(t.level, dst, dst, &t.chans[0], false)
+		return
+	}
 	n := 0
 	if t.level.Asm() {
 		n = len(src) &^ 7

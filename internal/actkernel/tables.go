@@ -2,6 +2,7 @@ package actkernel
 
 import (
 	"math"
+	"slices"
 
 	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
@@ -72,6 +73,11 @@ type pwluTable struct {
 	level simd.Level // the level whose loops apply it
 	chans []pwluChannel
 	rows  pwluRows
+	// shift, when set, says that channel c is channel 0 moved right by shift[c] (same heights,
+	// slopes and width; bounds B_L + shift[c]), what a per-tensor PWLU becomes when it absorbs a
+	// per-channel bias (rewrite): a row is then x − shift followed by channel 0's per-tensor
+	// kernel, as fast as a per-tensor PWLU, where the rows kernel must gather per lane.
+	shift []float32
 }
 
 // rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
@@ -146,6 +152,7 @@ func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
 	}
+	t.shift = shiftedCopies(ps)
 	for g := 0; g+8 <= len(t.chans); g += 8 {
 		block := make([]float32, (pwluConsts+1)*8)
 		for i := 0; i < 8; i++ {
@@ -162,6 +169,25 @@ func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
 		t.rows.groups = append(t.rows.groups, block...)
 	}
 	return t
+}
+
+// shiftedCopies returns B_L(c) − B_L(0) per channel when every channel is channel 0 moved along x
+// (equal heights and slopes, widths within float32 rounding), else nil.
+func shiftedCopies(ps []onnxops.Params) []float32 {
+	if len(ps) < 2 {
+		return nil
+	}
+	p0 := ps[0].(onnxops.PWLUParams)
+	width := p0.BR - p0.BL
+	shift := make([]float32, len(ps))
+	for c, p := range ps {
+		q := p.(onnxops.PWLUParams)
+		if q.KL != p0.KL || q.KR != p0.KR || !slices.Equal(q.Heights, p0.Heights) || math.Abs((q.BR-q.BL)-width) > 1e-6*width {
+			return nil
+		}
+		shift[c] = float32(q.BL - p0.BL)
+	}
+	return shift
 }
 
 // widen copies each constant 8 times, the layout the assembly reads as 32-byte vectors.

@@ -65,6 +65,10 @@ func KernelCases() []KernelCase {
 		{"zorro 19 channels", onnxops.FamilyZorro, ManyChannels(19, func(i int) onnxops.Params {
 			return onnxops.ZorroParams{AN: 0.5 + 0.3*float64(i), BN: 2 - 0.2*float64(i), AP: 4, BP: 0.5 * float64(i), InScale: 1 + 0.05*float64(i), InShift: 0.1, OutScale: 1, OutShift: -0.01 * float64(i)}
 		}), false},
+		// A per-tensor set that absorbed a per-channel bias (rewrite): channels differ only in
+		// where they sit on x, which the PWLU kernel runs as a shift and one per-tensor table.
+		{"pwlu 19 shifted channels", onnxops.FamilyPWLU, ManyChannels(19, func(i int) onnxops.Params { return Shifted(WigglyPWLU(-3, 3, 16), 0.37*float64(i)-3) }), false},
+		{"zorro 19 shifted channels", onnxops.FamilyZorro, ManyChannels(19, func(i int) onnxops.Params { return Shifted(onnxops.SigmoidZorro(4, 2, 0.5), 0.37*float64(i)-3) }), false},
 	}
 }
 
@@ -91,6 +95,16 @@ func Flat4() onnxops.PWLUParams {
 }
 
 func Gated(p onnxops.ZorroParams) onnxops.ZorroParams { p.Gate = true; return p }
+
+// Shifted is p absorbing a bias b added to its input (onnxops.ShiftInput); it panics where p
+// cannot, a bug in the test.
+func Shifted(p onnxops.Params, b float64) onnxops.Params {
+	q, err := onnxops.ShiftInput(p, b)
+	if err != nil {
+		panic(err)
+	}
+	return q
+}
 
 // Float32Params rounds every parameter to float32, as the kernels see them, so that the float64
 // reference evaluates the same function.

@@ -115,29 +115,34 @@ func uncalibrated(t *testing.T, m *onnx.ModelProto, _ string, fam onnxops.Family
 	return out, len(rep.Replaced)
 }
 
-// calibratedPerChannel fits one parameter set per channel on the model's own test input.
-func calibratedPerChannel(t *testing.T, m *onnx.ModelProto, dataDir string, fam onnxops.Family) (*onnx.ModelProto, int) {
-	s, err := runtime.NewSession(m)
-	if err != nil {
-		t.Fatal(err)
+// calibrated fits the model on its own test input: one parameter set per channel (along axis 1,
+// so a bias along the last axis stays an Add), or one per site, which then absorbs the bias in
+// front of it (per channel along that bias's axis).
+func calibrated(perChannel bool) func(t *testing.T, m *onnx.ModelProto, dataDir string, fam onnxops.Family) (*onnx.ModelProto, int) {
+	return func(t *testing.T, m *onnx.ModelProto, dataDir string, fam onnxops.Family) (*onnx.ModelProto, int) {
+		s, err := runtime.NewSession(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := calibrate.OpenData(dataDir, calibrate.SpecsFromSession(s), calibrate.ReaderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := calibrate.Calibrate(m, r, calibrate.Options{To: fam, PerChannel: perChannel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rep := range res.Rewrite {
+			n += len(rep.Replaced)
+		}
+		return res.Model, n
 	}
-	r, err := calibrate.OpenData(dataDir, calibrate.SpecsFromSession(s), calibrate.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := calibrate.Calibrate(m, r, calibrate.Options{To: fam, PerChannel: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, rep := range res.Rewrite {
-		n += len(rep.Replaced)
-	}
-	return res.Model, n
 }
 
 // TestPluginMatchesFunctionBodiesAndActswap runs every shared model rewritten to every family,
-// with default per-tensor parameters and with calibrated per-channel ones, three ways: in
+// with default parameters and with calibrated ones (per channel, and per site: those absorb the
+// bias in front of a site and become per channel along the last axis), three ways: in
 // onnxruntime with the plugin, in onnxruntime on the function bodies, and in actswap's runtime.
 // The plugin's call counter must grow by one per replaced node per run: onnxruntime took the
 // kernel, not the function body the model also carries.
@@ -152,7 +157,7 @@ func TestPluginMatchesFunctionBodiesAndActswap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	variants := []variant{{"per-tensor", uncalibrated}, {"calibrated per-channel", calibratedPerChannel}}
+	variants := []variant{{"defaults", uncalibrated}, {"calibrated per-channel", calibrated(true)}, {"calibrated per-site", calibrated(false)}}
 	for _, e := range entries {
 		dataDir := filepath.Join(models, e.Name(), "test_data_set_0")
 		if _, err := os.Stat(dataDir); err != nil {
@@ -164,7 +169,7 @@ func TestPluginMatchesFunctionBodiesAndActswap(t *testing.T) {
 		}
 		for _, fam := range onnxops.Families {
 			for _, v := range variants {
-				if v.name != "per-tensor" && !strings.HasPrefix(e.Name(), "digits") &&
+				if v.name != "defaults" && !strings.HasPrefix(e.Name(), "digits") &&
 					(os.Getenv("ACTSWAP_PLUGIN_ALL") == "" || fam == onnxops.FamilyZorro) {
 					// Calibrating the large models takes minutes (.ci/plugin.sh asks for PWLU and
 					// CRReLU); Zorro's per-channel Levenberg–Marquardt fits on them take longer
