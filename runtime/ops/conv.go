@@ -259,6 +259,7 @@ type convShape struct {
 	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
 	gather                 bool
 	gatherRows, gatherCols []int
+	gatherFold             int // images per gather product; gatherRows covers that many
 	// A 2-D depthwise convolution has one of these: blocked when its channels come in 16s.
 	depthwise *depthwiseLayout  // convDepthwise2D's tap offsets and grids
 	blocked   *blockedDepthwise // convDepthwiseBlocked's layout
@@ -298,7 +299,7 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 			s.depthwise = newDepthwiseLayout(s)
 		}
 	} else if s.gather = s.gatherPays(k.lowering); s.gather {
-		s.fillGatherOffsets()
+		s.fillGatherOffsets(k.lowering)
 	} else if s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg())
 		for c := range s.gridOffsets {
@@ -396,6 +397,7 @@ type convLowering struct {
 	forceGather    bool // the gather product wherever its tile fits, even where it does not pay
 	packPointwise  bool // 1×1 convolutions pack their planes instead of reading them in place
 	planeDepthwise bool // depthwise convolutions plane by plane, not in 16-channel blocks
+	foldImages     int  // > 0: at most this many images per gather product
 }
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
@@ -59,15 +60,32 @@ func (s *convShape) gatherPays(lowering convLowering) bool {
 	return s.kSize > 1 && depth >= 16
 }
 
+// gatherFoldBytes bounds the pixel-major product of the images one gather product covers: a
+// batch of small images runs as one product over all their pixels (digits_cnn's 16 images of
+// 4×4 pixels are 256 rows, not 16 products of 16 rows, each with its own edge tiles and call
+// overhead), in chunks whose product (and padded input) stays within a few MiB.
+const gatherFoldBytes = 4 << 20
+
 // fillGatherOffsets sets the gather product's row offsets (each output pixel's window corner in
-// the padded image) and column offsets (each tap (c, ky, kx) relative to that corner).
-func (s *convShape) fillGatherOffsets() {
+// the padded image, for gatherFold images laid one padded image apart) and column offsets (each
+// tap (c, ky, kx) relative to that corner).
+func (s *convShape) fillGatherOffsets(lowering convLowering) {
 	ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
 	oh, ow := s.out[0], s.out[1]
-	s.gatherRows = make([]int, 0, oh*ow)
-	for oy := 0; oy < oh; oy++ {
-		for ox := 0; ox < ow; ox++ {
-			s.gatherRows = append(s.gatherRows, oy*s.strides[0]*pw+ox*s.strides[1])
+	s.gatherFold = max(1, min(s.batch, gatherFoldBytes/(4*s.outSize*s.mg())))
+	if lowering.foldImages > 0 {
+		s.gatherFold = min(s.gatherFold, lowering.foldImages)
+	}
+	imageStride := s.cg() * ph * pw
+	if !s.padded() {
+		imageStride = s.c * s.inSize // the images are read in place, one whole image apart
+	}
+	s.gatherRows = make([]int, 0, s.gatherFold*oh*ow)
+	for b := 0; b < s.gatherFold; b++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				s.gatherRows = append(s.gatherRows, b*imageStride+oy*s.strides[0]*pw+ox*s.strides[1])
+			}
 		}
 	}
 	kh, kw := s.kernel[0], s.kernel[1]
@@ -79,6 +97,11 @@ func (s *convShape) fillGatherOffsets() {
 			}
 		}
 	}
+}
+
+// padded reports whether a 2-D convolution pads its image (so the gather lowering copies it).
+func (s *convShape) padded() bool {
+	return s.padBegin[0]+s.padEnd[0]+s.padBegin[1]+s.padEnd[1] > 0
 }
 
 // gatherWeights returns the per-group transposed weights, packed on first use when W is
@@ -107,25 +130,21 @@ func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBW
 	return packed, nil
 }
 
-// convGather runs every (image, group) block of a convolution through convGather2D.
+// convGather runs a convolution through convGather2D, group by group, s.gatherFold images per
+// product.
 func (k *convKernel) convGather(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	packed, err := k.gatherWeights(s, wv)
 	if err != nil {
 		return err
 	}
-	cg, mg := s.cg(), s.mg()
-	for b := 0; b < s.batch; b++ {
-		for g := 0; g < s.group; g++ {
-			img := xv[(b*s.c+g*cg)*s.inSize : (b*s.c+(g+1)*cg)*s.inSize]
-			dst := out[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
-			var groupBias, groupResidual []float32
-			if bias != nil {
-				groupBias = bias[g*mg : (g+1)*mg]
-			}
-			if residual != nil {
-				groupResidual = residual[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
-			}
-			if err := convGather2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act); err != nil {
+	for g := 0; g < s.group; g++ {
+		var groupBias []float32
+		if bias != nil {
+			groupBias = bias[g*s.mg() : (g+1)*s.mg()]
+		}
+		for b := 0; b < s.batch; b += s.gatherFold {
+			images := min(s.gatherFold, s.batch-b)
+			if err := convGather2D(ctx, s, packed[g], xv, out, b, images, g, groupBias, residual, k.act); err != nil {
 				return err
 			}
 		}
@@ -157,23 +176,43 @@ func paddedImage2D(s *convShape, img []float32, slack int, buf *[]float32) []flo
 	return padded
 }
 
-// convGather2D computes one (image, group) block through the gather product.
-func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, img, dst, bias, residual []float32, act func([]float32)) error {
-	imgBuf := getScratch(0)
-	defer convScratch.Put(imgBuf)
-	padded := paddedImage2D(s, img, 0, imgBuf)
-	mg, pixels := s.mg(), s.outSize
-	outBuf := getScratch(pixels * mg)
+// convGather2D computes group g of images [b0, b0+images) through one gather product over all
+// their pixels, and writes each image's pixel-major product into its channel planes.
+func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []float32, b0, images, g int, bias, residual []float32, act func([]float32)) error {
+	cg, mg, pixels := s.cg(), s.mg(), s.outSize
+	imageOffset := func(b int) int { return (b*s.c + g*cg) * s.inSize }
+	data := xv[imageOffset(b0):] // unpadded: read in place, images s.c·inSize apart
+	if s.padded() {
+		imgBuf := getScratch(0)
+		defer convScratch.Put(imgBuf)
+		ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
+		size := cg * ph * pw
+		*imgBuf = slices.Grow((*imgBuf)[:0], images*size)[:images*size]
+		for i := 0; i < images; i++ {
+			img := xv[imageOffset(b0+i) : imageOffset(b0+i)+cg*s.inSize]
+			scratch := (*imgBuf)[i*size : (i+1)*size : (i+1)*size] // cap = size: filled in place
+			paddedImage2D(s, img, 0, &scratch)
+		}
+		data = *imgBuf
+	}
+	outBuf := getScratch(images * pixels * mg)
 	defer convScratch.Put(outBuf)
-	if err := gemm.SgemmGather(gemm.GatherA{Data: padded, Rows: s.gatherRows, Cols: s.gatherCols}, pb, *outBuf, mg, ctx.Threads); err != nil {
+	rows := s.gatherRows[:images*pixels]
+	if err := gemm.SgemmGather(gemm.GatherA{Data: data, Rows: rows, Cols: s.gatherCols}, pb, *outBuf, mg, ctx.Threads); err != nil {
 		return err
 	}
-	t := pixelMajorToPlanes{src: *outBuf, channels: mg, pixels: pixels, dst: dst, bias: bias, residual: residual, act: act}
+	blocks := ceilDivInt(mg, transposeChannels)
+	t := pixelMajorToPlanes{src: *outBuf, channels: mg, pixels: pixels, blocks: blocks, bias: bias, act: act}
+	t.dst = out[(b0*s.m+g*mg)*pixels:]
+	t.imageStride = s.m * pixels
+	if residual != nil {
+		t.residual = residual[(b0*s.m+g*mg)*pixels:]
+	}
 	if ctx == nil || ctx.Threads <= 1 {
-		t.run(0, ceilDivInt(mg, transposeChannels))
+		t.run(0, images*blocks)
 		return nil
 	}
-	toPlanesTasks.Run(ctx, ceilDivInt(mg, transposeChannels), 1, &t)
+	toPlanesTasks.Run(ctx, images*blocks, 1, &t)
 	return nil
 }
 
@@ -186,11 +225,14 @@ func (t *pixelMajorToPlanes) Chunk(lo, hi int) { t.run(lo, hi) }
 // pixel's values for them are one cache line of the pixel-major product.
 const transposeChannels = 16
 
-// pixelMajorToPlanes writes a pixel-major product (pixels × channels) into channel planes,
-// adding the bias and residual and applying the activation to each plane while it is in cache.
+// pixelMajorToPlanes writes a pixel-major product (images × pixels × channels) into channel
+// planes, images imageStride apart in dst (and residual), adding the bias and residual and
+// applying the activation to each plane while it is in cache.
 type pixelMajorToPlanes struct {
 	src                 []float32
 	channels, pixels    int
+	blocks              int // channel blocks of transposeChannels per image
+	imageStride         int
 	dst, bias, residual []float32
 	act                 func([]float32)
 }
@@ -199,11 +241,18 @@ type pixelMajorToPlanes struct {
 // and activation are applied: 16 rows of 1 KiB stay in L1.
 const transposeSpan = 256
 
-// run handles channel blocks [lo, hi) of transposeChannels channels: 256 pixels at a time
-// transposed (gemm.TransposeBias, 8×8 squares in registers) with the bias, then the residual and
-// activation over each channel's 256 values while they are in L1.
+// run handles (image, channel block) items [lo, hi), blocks of transposeChannels channels:
+// 256 pixels at a time transposed (gemm.TransposeBias, 8×8 squares in registers) with the bias,
+// then the residual and activation over each channel's 256 values while they are in L1.
 func (t *pixelMajorToPlanes) run(lo, hi int) {
-	for blk := lo; blk < hi; blk++ {
+	for item := lo; item < hi; item++ {
+		img, blk := item/t.blocks, item%t.blocks
+		src := t.src[img*t.pixels*t.channels:]
+		dst := t.dst[img*t.imageStride:]
+		var residual []float32
+		if t.residual != nil {
+			residual = t.residual[img*t.imageStride:]
+		}
 		m0 := blk * transposeChannels
 		m1 := min(m0+transposeChannels, t.channels)
 		var bias []float32
@@ -212,13 +261,13 @@ func (t *pixelMajorToPlanes) run(lo, hi int) {
 		}
 		for s0 := 0; s0 < t.pixels; s0 += transposeSpan {
 			s1 := min(s0+transposeSpan, t.pixels)
-			if err := gemm.TransposeBias(t.dst[m0*t.pixels+s0:], t.pixels, t.src[s0*t.channels+m0:], t.channels, s1-s0, m1-m0, bias); err != nil {
+			if err := gemm.TransposeBias(dst[m0*t.pixels+s0:], t.pixels, src[s0*t.channels+m0:], t.channels, s1-s0, m1-m0, bias); err != nil {
 				panic(err) // the slices are cut from shapes checked by the caller
 			}
 			for m := m0; m < m1; m++ {
-				seg := t.dst[m*t.pixels+s0 : m*t.pixels+s1]
-				if t.residual != nil {
-					vecmath.Arith(vecmath.OpAdd, seg, seg, t.residual[m*t.pixels+s0:m*t.pixels+s1])
+				seg := dst[m*t.pixels+s0 : m*t.pixels+s1]
+				if residual != nil {
+					vecmath.Arith(vecmath.OpAdd, seg, seg, residual[m*t.pixels+s0:m*t.pixels+s1])
 				}
 				if t.act != nil {
 					t.act(seg)

@@ -92,7 +92,15 @@ type poolShape struct {
 	// 2-D averages without Indices (poolPlane2D): per output column the valid and padded tap
 	// counts.
 	colCount, padCount []int
+	// windowsInside: a 2-D max pool with short output rows whose every window lies inside the
+	// image (no padding reached), which maxPlaneDirect computes window by window.
+	windowsInside bool
 }
+
+// directMaxRow is the output row length below which a 2-D max pool takes each window's maximum
+// directly (maxPlaneDirect) instead of reducing whole rows with vector calls: digits_cnn's 2×2
+// pool of 8×8 planes spent 139 ns per plane in the vector calls' set-up, 70% of its time.
+const directMaxRow = 16
 
 // maxInto and addInto combine a window row into dst (dst is at most src's length).
 func maxInto(dst, src []float32) { vecmath.MaxInto(dst, src[:len(dst)]) }
@@ -156,6 +164,10 @@ func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 	s.outShape = append([]int{x.Shape[0], x.Shape[1]}, s.out...)
 	if rank == 2 {
 		s.plan2D(k.kind == poolAvg)
+		s.windowsInside = k.kind == poolMax && s.out[1] < directMaxRow && !slices.ContainsFunc(s.padBegin, func(p int) bool { return p != 0 })
+		for d := range 2 {
+			s.windowsInside = s.windowsInside && (s.out[d]-1)*s.strides[d]+(s.kernel[d]-1)*s.dilations[d] < s.in[d]
+		}
 	}
 	s.indexStrides = s.inStrides
 	if k.columnMajor {
@@ -253,6 +265,10 @@ func (j *poolJob) planes(lo, hi int) {
 		if k.global && k.kind == poolAvg {
 			// One window over the whole plane: a vector sum, whatever the rank.
 			dst[0] = float32(vecmath.Sum(plane) / float64(len(plane)))
+			continue
+		}
+		if s.windowsInside && idx == nil {
+			s.maxPlaneDirect(plane, dst)
 			continue
 		}
 		if len(s.in) == 2 && idx == nil && k.kind != poolLp {
@@ -421,6 +437,28 @@ func (s *poolShape) plan2D(average bool) {
 			lo, hi := tapRange(x0, dw, kw, 0, iw)
 			plo, phi := tapRange(x0, dw, kw, -left, iw+s.padEnd[1])
 			s.colCount[ox], s.padCount[ox] = hi-lo, phi-plo
+		}
+	}
+}
+
+// maxPlaneDirect is the 2-D max pool of one plane whose windows all lie inside it
+// (windowsInside), each window's maximum taken in turn, with Go's max semantics like
+// vecmath.MaxInto: NaN if any tap is NaN.
+func (s *poolShape) maxPlaneDirect(plane, dst []float32) {
+	iw, oh, ow := s.in[1], s.out[0], s.out[1]
+	kh, kw := s.kernel[0], s.kernel[1]
+	rowStep, colStep := s.dilations[0]*iw, s.dilations[1]
+	for oy := 0; oy < oh; oy++ {
+		row := dst[oy*ow : (oy+1)*ow]
+		for ox := range row {
+			corner := oy*s.strides[0]*iw + ox*s.strides[1]
+			m := plane[corner]
+			for ky := 0; ky < kh; ky++ {
+				for kx := 0; kx < kw; kx++ {
+					m = max(m, plane[corner+ky*rowStep+kx*colStep])
+				}
+			}
+			row[ox] = m
 		}
 	}
 }

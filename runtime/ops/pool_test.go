@@ -18,6 +18,9 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 		{"kernel_shape": []int{2, 3}, "dilations": []int{2, 2}, "pads": []int{1, 2, 1, 0}, "count_include_pad": 1},
 		{"kernel_shape": []int{3, 3}, "strides": []int{3, 3}, "ceil_mode": 1, "count_include_pad": 1, "pads": []int{1, 1, 0, 0}},
 		{"kernel_shape": []int{4, 4}, "auto_pad": "SAME_LOWER", "strides": []int{2, 2}},
+		// Windows inside the image: the direct max pool (maxPlaneDirect) as well.
+		{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}},
+		{"kernel_shape": []int{3, 2}, "strides": []int{1, 2}, "dilations": []int{2, 1}, "pads": []int{0, 0, 1, 1}},
 	}
 	r := rand.New(rand.NewPCG(15, 16))
 	for trial := 0; trial < 30; trial++ {
@@ -36,6 +39,7 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 		geoms = append(geoms, g)
 	}
 	x := randTensor(r, 2, 3, 11, 13)
+	directChecked := 0
 	for _, kind := range []poolKind{poolMax, poolAvg} {
 		for gi, attrs := range geoms {
 			f := poolFactory(kind, false)
@@ -57,7 +61,20 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 					t.Fatalf("kind %d geometry %d: out[%d] fast %g, generic %g", kind, gi, i, fast[i], generic[i])
 				}
 			}
+			if s.windowsInside {
+				direct := make([]float32, s.outSize)
+				s.maxPlaneDirect(plane, direct)
+				for i := range direct {
+					if direct[i] != generic[i] {
+						t.Fatalf("geometry %d: out[%d] direct %g, generic %g", gi, i, direct[i], generic[i])
+					}
+				}
+				directChecked++
+			}
 		}
+	}
+	if directChecked < 3 {
+		t.Errorf("the direct max pool ran on %d geometries, want ≥ 3", directChecked)
 	}
 }
 
