@@ -248,6 +248,7 @@ func outputAwareSite(base onnxops.Params, st *Stats, ts *tokenSample, lc *linear
 	if !ts.usable() || st == nil {
 		return base, false
 	}
+	ts.withTargets(target)
 	fo = fo.withDefaults()
 	p, moved := base, false
 	if q, ok := base.(onnxops.PWLUParams); ok {
@@ -438,12 +439,28 @@ func gradientOf(p onnxops.Params, v0, h []float64) (func(x, f0 float64, set func
 const outputChunkValues = 1 << 22
 
 // target is the value token t, channel ch should take: the paired original output, or the target
-// function of x.
+// function of x (evaluated once per sample by withTargets).
 func (ts *tokenSample) target(t, ch int, x float64, target Target) float64 {
 	if ts.ys != nil {
 		return float64(ts.ys[t*ts.c+ch])
 	}
 	return target.Eval(x)
+}
+
+// withTargets fills ys with the target function of xs for a sample without paired outputs, so
+// that the many passes of the bounds search and the fits do not evaluate erf again each time
+// (4.6 of 94 s on vit_tiny --sequential). The sample is complete when the fits start.
+func (ts *tokenSample) withTargets(target Target) {
+	if ts.ys != nil || !ts.usable() {
+		return
+	}
+	ys := make([]float32, len(ts.xs))
+	parallelRange(len(ts.rows), ts.threads, func(lo, hi int) {
+		for i := lo * ts.c; i < hi*ts.c; i++ {
+			ys[i] = float32(target.Eval(float64(ts.xs[i])))
+		}
+	})
+	ts.ys = ys
 }
 
 // parallelRange splits [0, n) over up to threads goroutines.

@@ -220,3 +220,44 @@ func TestSequentialMemoryIsBounded(t *testing.T) {
 		t.Errorf("peak live heap grew from %d to %d bytes with 10× the data (limit %.0f)", small, large, limit)
 	}
 }
+
+// TestReplayReaderServesLaterPassesFromMemory: after one complete pass the batches come from
+// memory (the same tensors, the source not read again); a pass cut short is not replayed.
+func TestReplayReaderServesLaterPassesFromMemory(t *testing.T) {
+	src := &synthReader{batches: 3}
+	r := &replayReader{src: src}
+	read := func() []*tensor.Tensor {
+		t.Helper()
+		if err := r.Reset(); err != nil {
+			t.Fatal(err)
+		}
+		var out []*tensor.Tensor
+		for {
+			b, err := r.Next()
+			if err != nil {
+				return out
+			}
+			out = append(out, b["x"])
+		}
+	}
+	if err := r.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil { // a pass cut short after one batch
+		t.Fatal(err)
+	}
+	first := read()
+	if len(first) != 3 || src.next != 3 {
+		t.Fatalf("first complete pass: %d batches, source at %d", len(first), src.next)
+	}
+	src.next = 0 // a read from the source would now yield fresh tensors
+	second := read()
+	if len(second) != 3 || src.next != 0 {
+		t.Fatalf("replayed pass: %d batches, source read %d", len(second), src.next)
+	}
+	for i := range first {
+		if first[i] != second[i] {
+			t.Errorf("batch %d was not replayed", i)
+		}
+	}
+}
