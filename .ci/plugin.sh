@@ -8,4 +8,4 @@ echo "== onnxruntime plugin"
 mkdir -p /tmp/actswap-ci-plugin
 go build -buildmode=c-shared -o /tmp/actswap-ci-plugin/libactswap_ort.so ./ortplugin
 ACTSWAP_ORT_PLUGIN=/tmp/actswap-ci-plugin/libactswap_ort.so ACTSWAP_PLUGIN_ALL=1 \
-  go test -count=1 -timeout 20m -run 'TestPluginMatches/(resnet18|vit_tiny).*calibrated' ./ortplugin/plugintest
+  go test -count=1 -timeout 20m -run 'TestPluginMatches/(resnet18|vit_tiny|bert_tiny|gpt2_tiny).*calibrated' ./ortplugin/plugintest

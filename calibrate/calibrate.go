@@ -218,19 +218,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if opts.PerChannel {
 			name = CandidateShrunk
 		}
-		cands = append(cands, resultCandidate{name: name, sites: reports})
-		if alt, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.unshrunk }); ok {
-			cands = append(cands, resultCandidate{name: CandidateUnshrunk, sites: alt})
-		}
-		perTensor, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.perTensor })
-		if ok {
-			cands = append(cands, resultCandidate{name: CandidatePerTensor, sites: perTensor})
-		} else {
-			perTensor = reports
-		}
-		if alt, ok := outputAwareReports(perTensor, consumers, samples, opts.Fit); ok {
-			cands = append(cands, resultCandidate{name: CandidateOutputAware, sites: alt})
-		}
+		cands = independentCandidates(name, reports, consumers, samples, opts)
 	} else {
 		for _, s := range sites {
 			// The end-to-end search cuts the main graph below a site's output; a value inside a
@@ -239,15 +227,12 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 				return nil, fmt.Errorf("--sequential refines sites of the main graph only, and site %q is inside %s: calibrate without --sequential, or leave it out with --exclude", s.Node, s.Scope)
 			}
 		}
-		seq, ind, outputAware, sum, err := calibrateSequential(m, data, sites, opts)
+		seq, ind, sum, err := calibrateSequential(m, data, sites, opts)
 		if err != nil {
 			return nil, err
 		}
 		summary = sum
-		cands = append(cands, resultCandidate{name: CandidateSequential, sites: seq}, resultCandidate{name: CandidateIndependent, sites: ind})
-		if outputAware != nil {
-			cands = append(cands, resultCandidate{name: CandidateOutputAware, sites: outputAware})
-		}
+		cands = append([]resultCandidate{{name: CandidateSequential, sites: seq}}, ind...)
 	}
 	defaults, err := defaultReports(sites, cands[0].sites)
 	if err != nil {
@@ -264,6 +249,26 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Model: kept.model, Sites: kept.sites, Rewrite: kept.rewrite, Sequential: summary, Validation: val}, nil
+}
+
+// independentCandidates are the results of fitting every site on its own: the fits (named name),
+// with --per-channel also each channel on its own data alone and the per-tensor fits, and the
+// output-aware refinement of the per-tensor fits (output_aware.go) where it changes any site.
+func independentCandidates(name string, reports []SiteReport, consumers []*linearConsumer, samples []*tokenSample, opts Options) []resultCandidate {
+	cands := []resultCandidate{{name: name, sites: reports}}
+	if alt, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.unshrunk }); ok {
+		cands = append(cands, resultCandidate{name: CandidateUnshrunk, sites: alt})
+	}
+	perTensor, ok := alternativeReports(reports, func(r SiteReport) alternative { return r.perTensor })
+	if ok {
+		cands = append(cands, resultCandidate{name: CandidatePerTensor, sites: perTensor})
+	} else {
+		perTensor = reports
+	}
+	if alt, ok := outputAwareReports(perTensor, consumers, samples, opts.Fit); ok {
+		cands = append(cands, resultCandidate{name: CandidateOutputAware, sites: alt})
+	}
+	return cands
 }
 
 // nameAnonymousNodes returns m, or a clone of m in which every unnamed node, in every scope (the

@@ -6,6 +6,7 @@ import (
 	goruntime "runtime"
 	"sync"
 
+	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -30,7 +31,7 @@ import (
 type linearConsumer struct {
 	node string
 	c, d int
-	w    []float64 // c×d row-major: row k holds channel k's outgoing weights
+	w    []float32 // c×d row-major: row k holds channel k's outgoing weights
 }
 
 // findLinearConsumer returns the linear map after site s in m: s's output must be read by exactly
@@ -89,7 +90,13 @@ func findLinearConsumer(m *onnx.ModelProto, s rewrite.Site) (*linearConsumer, bo
 		return nil, false
 	}
 	rows, cols := w.Shape[0], w.Shape[1]
-	lc := &linearConsumer{node: n.GetName(), c: rows, d: cols, w: vals}
+	// lc is assembled in float64 (transposed, scaled by α) and handed back in float32, the
+	// precision the model's Gemm computes in.
+	lc := &struct {
+		node string
+		c, d int
+		w    []float64
+	}{node: n.GetName(), c: rows, d: cols, w: vals}
 	if transB {
 		lc.c, lc.d = cols, rows
 		lc.w = make([]float64, len(vals))
@@ -109,7 +116,11 @@ func findLinearConsumer(m *onnx.ModelProto, s rewrite.Site) (*linearConsumer, bo
 			return nil, false
 		}
 	}
-	return lc, true
+	w32 := make([]float32, len(lc.w))
+	for i, v := range lc.w {
+		w32[i] = float32(v)
+	}
+	return &linearConsumer{node: lc.node, c: lc.c, d: lc.d, w: w32}, true
 }
 
 // constantValue is the value of an initializer or of a Constant node's tensor.
@@ -134,11 +145,12 @@ func constantValue(g *onnx.GraphProto, name string) (*tensor.Tensor, bool) {
 	return nil, false
 }
 
-// outputAwareWork caps the multiply-adds of one pass over a site's token sample (about a second
-// of one core): the sample keeps at most outputAwareWork / (3·C·D) tokens, and at least
-// minTokens. vit_tiny's MLP (C = 768, D = 192) keeps 2427 tokens, its 24 calibration rows have 4728.
+// outputAwareWork caps the work of one pass over a site's token sample: the sample keeps at most
+// outputAwareWork / (3·C·D) tokens, and at least minTokens. vit_tiny's MLP (C = 768, D = 192)
+// keeps 606 tokens of its 24 calibration rows' 4728 (465,000 values for 19 parameters; 1.8 MiB),
+// the digits models all of theirs.
 const (
-	outputAwareWork = 1 << 30
+	outputAwareWork = 1 << 28
 	minTokens       = 256
 )
 
@@ -153,10 +165,14 @@ type tokenSample struct {
 	xs, ys   []float32 // kept tokens × c; ys nil: the target of xs
 	rows     []int     // each kept token's calibration row (its cross-validation fold)
 	mismatch bool      // a batch's last axis was not c: no sample
+	threads  int       // goroutines the fits on the sample may use
 }
 
-func newTokenSample(lc *linearConsumer) *tokenSample {
-	return &tokenSample{c: lc.c, max: max(minTokens, outputAwareWork/(3*lc.c*lc.d)), stride: 1}
+func newTokenSample(lc *linearConsumer, threads int) *tokenSample {
+	if threads <= 0 {
+		threads = goruntime.GOMAXPROCS(0)
+	}
+	return &tokenSample{c: lc.c, max: max(minTokens, outputAwareWork/(3*lc.c*lc.d)), stride: 1, threads: threads}
 }
 
 // add offers a batch: x the site's input, y the paired original activation output (nil: none),
@@ -291,6 +307,15 @@ func outputAwareFit(base onnxops.Params, ts *tokenSample, lc *linearConsumer, hi
 		if err != nil {
 			break
 		}
+		// The step minimises the linearised objective; a nonlinear family (Zorro) can still land
+		// higher on the real one, and then the iteration stops where it was.
+		current := 0.0
+		for _, ne := range perFold {
+			current += ne.rr
+		}
+		if outputObjective(evaluator(q), ts, lc, target, 1) >= current {
+			break
+		}
 		p, cv, improved = q, stepCV, true
 	}
 	return p, cv, improved
@@ -298,11 +323,99 @@ func outputAwareFit(base onnxops.Params, ts *tokenSample, lc *linearConsumer, hi
 
 // outputNormalEquations accumulates, per cross-validation fold, the Gauss–Newton system of the
 // output error ‖(f(X) − Y)W‖² at p over the token sample, with forward differences of steps h in
-// the free parameters v0 (exact for PWLU: its output is linear in them). The tokens are split
-// over the cores.
+// the free parameters v0 (exact for PWLU: its output is linear in them). Each chunk of tokens is
+// one SGEMM: the rows [f(x_t) − y_t; ∂f/∂θ_1(x_t); …; ∂f/∂θ_k(x_t)] of every token times W give
+// r_t and the k rows of J_t (mostly zeros for PWLU, but a dense GEMM is far faster than a sparse
+// loop), and the products of those rows are summed in float64.
 func outputNormalEquations(p onnxops.Params, v0, h []float64, ts *tokenSample, lc *linearConsumer, target Target) ([]*normalEquations, error) {
+	threads := ts.threads
 	k := len(v0)
-	moved := make([]func(float64) float64, k)
+	grad, err := gradientOf(p, v0, h)
+	if err != nil {
+		return nil, err
+	}
+	f := evaluator(p)
+	perFold := make([]*normalEquations, folds)
+	for i := range perFold {
+		perFold[i] = newNormalEquations(k)
+	}
+	c, d, stride := lc.c, lc.d, k+1
+	tokens := len(ts.rows)
+	chunk := max(1, min(tokens, outputChunkValues/(stride*c)))
+	a := make([]float32, chunk*stride*c)
+	out := make([]float32, chunk*stride*d)
+	for lo := 0; lo < tokens; lo += chunk {
+		n := min(chunk, tokens-lo)
+		clear(a[:n*stride*c])
+		parallelRange(n, threads, func(t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				rows := a[t*stride*c : (t+1)*stride*c]
+				for ch := range c {
+					x := float64(ts.xs[(lo+t)*c+ch])
+					if math.IsNaN(x) || math.IsInf(x, 0) {
+						continue
+					}
+					f0 := f(x)
+					rows[ch] = float32(f0 - ts.target(lo+t, ch, x, target))
+					grad(x, f0, func(q int, g float64) { rows[(q+1)*c+ch] = float32(g) })
+				}
+			}
+		})
+		if err := gemm.Sgemm(false, false, n*stride, d, c, 1, a, c, lc.w, d, 0, out, d, threads); err != nil {
+			return nil, err
+		}
+		for t := range n {
+			rows := out[t*stride*d : (t+1)*stride*d]
+			r := rows[:d]
+			ne := perFold[ts.rows[lo+t]%folds]
+			ne.rr += dot32(r, r)
+			for q := range k {
+				jq := rows[(q+1)*d : (q+2)*d]
+				ne.jtr[q] += dot32(jq, r)
+				for b := q; b < k; b++ {
+					v := dot32(jq, rows[(b+1)*d:(b+2)*d])
+					ne.jtj[q*k+b] += v
+					if b != q {
+						ne.jtj[b*k+q] += v
+					}
+				}
+			}
+		}
+	}
+	for _, ne := range perFold {
+		if math.IsNaN(ne.rr) || math.IsInf(ne.rr, 0) {
+			return nil, fmt.Errorf("the output error is not finite")
+		}
+	}
+	return perFold, nil
+}
+
+// gradientOf returns a function that reports the nonzero derivatives ∂f/∂θ_q at x of p's free
+// parameters v0 (freeParams' layout), given f0 = f(x): PWLU's exactly (the hat functions of the
+// two heights around x, or the outer height and slope), other families' by forward differences of
+// steps h.
+func gradientOf(p onnxops.Params, v0, h []float64) (func(x, f0 float64, set func(q int, g float64)), error) {
+	if q, ok := p.(onnxops.PWLUParams); ok && q.N() >= 1 && q.BR > q.BL {
+		n := q.N()
+		scale := float64(n) / (q.BR - q.BL)
+		return func(x, _ float64, set func(int, float64)) {
+			switch {
+			case x < q.BL:
+				set(0, 1)
+				set(n+1, x-q.BL)
+			case x >= q.BR:
+				set(n, 1)
+				set(n+2, x-q.BR)
+			default:
+				t := (x - q.BL) * scale
+				i := max(0, min(int(t), n-1))
+				u := t - float64(i)
+				set(i, 1-u)
+				set(i+1, u)
+			}
+		}, nil
+	}
+	moved := make([]func(float64) float64, len(v0))
 	for i := range v0 {
 		v := append([]float64{}, v0...)
 		v[i] += h[i]
@@ -312,93 +425,46 @@ func outputNormalEquations(p onnxops.Params, v0, h []float64, ts *tokenSample, l
 		}
 		moved[i] = evaluator(q)
 	}
-	f := evaluator(p)
-	tokens := len(ts.rows)
-	parts := max(1, min(goruntime.GOMAXPROCS(0), tokens/16))
-	results := make([][]*normalEquations, parts)
+	return func(x, f0 float64, set func(int, float64)) {
+		for q := range moved {
+			if g := (moved[q](x) - f0) / h[q]; g != 0 {
+				set(q, g)
+			}
+		}
+	}, nil
+}
+
+// outputChunkValues bounds the rows handed to one SGEMM (float32 values: 16 MiB).
+const outputChunkValues = 1 << 22
+
+// target is the value token t, channel ch should take: the paired original output, or the target
+// function of x.
+func (ts *tokenSample) target(t, ch int, x float64, target Target) float64 {
+	if ts.ys != nil {
+		return float64(ts.ys[t*ts.c+ch])
+	}
+	return target.Eval(x)
+}
+
+// parallelRange splits [0, n) over up to threads goroutines.
+func parallelRange(n, threads int, f func(lo, hi int)) {
+	parts := max(1, min(threads, n))
 	var wg sync.WaitGroup
 	for part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perFold := make([]*normalEquations, folds)
-			for i := range perFold {
-				perFold[i] = newNormalEquations(k)
-			}
-			c, d := lc.c, lc.d
-			r := make([]float64, d)
-			jac := make([]float64, k*d)
-			g := make([]float64, k)
-			for t := part * tokens / parts; t < (part+1)*tokens/parts; t++ {
-				clear(r)
-				clear(jac)
-				for ch := range c {
-					x := float64(ts.xs[t*c+ch])
-					if math.IsNaN(x) || math.IsInf(x, 0) {
-						continue
-					}
-					var y float64
-					if ts.ys != nil {
-						y = float64(ts.ys[t*c+ch])
-					} else {
-						y = target.Eval(x)
-					}
-					f0 := f(x)
-					wc := lc.w[ch*d : (ch+1)*d]
-					if e := f0 - y; e != 0 {
-						axpy(e, wc, r)
-					}
-					for a := range k {
-						g[a] = (moved[a](x) - f0) / h[a]
-						if g[a] != 0 {
-							axpy(g[a], wc, jac[a*d:(a+1)*d])
-						}
-					}
-				}
-				ne := perFold[ts.rows[t]%folds]
-				ne.rr += dot(r, r)
-				for a := range k {
-					ja := jac[a*d : (a+1)*d]
-					ne.jtr[a] += dot(ja, r)
-					for b := a; b < k; b++ {
-						v := dot(ja, jac[b*d:(b+1)*d])
-						ne.jtj[a*k+b] += v
-						if b != a {
-							ne.jtj[b*k+a] += v
-						}
-					}
-				}
-			}
-			results[part] = perFold
+			f(part*n/parts, (part+1)*n/parts)
 		}()
 	}
 	wg.Wait()
-	out := results[0]
-	for _, more := range results[1:] {
-		for i := range out {
-			out[i].plus(more[i])
-		}
-	}
-	for _, ne := range out {
-		if math.IsNaN(ne.rr) || math.IsInf(ne.rr, 0) {
-			return nil, fmt.Errorf("the output error is not finite")
-		}
-	}
-	return out, nil
 }
 
-func axpy(a float64, x, y []float64) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
-	}
-}
-
-func dot(x, y []float64) float64 {
+func dot32(x, y []float32) float64 {
 	y = y[:len(x)]
 	var s float64
 	for i, v := range x {
-		s += v * y[i]
+		s += float64(v) * float64(y[i])
 	}
 	return s
 }
@@ -440,51 +506,44 @@ func outputAwareSetup(m *onnx.ModelProto, sites []rewrite.Site, opts Options) ([
 			continue
 		}
 		if lc, ok := findLinearConsumer(m, s); ok {
-			consumers[i], samples[i] = lc, newTokenSample(lc)
+			consumers[i], samples[i] = lc, newTokenSample(lc, opts.Threads)
 		}
 	}
 	return consumers, samples
 }
 
-// outputObjective is ‖(f(X) − Y)W‖² over every step-th token of the sample: what a candidate costs
-// in the output metric, at a third of the work of a Gauss–Newton pass per token.
+// outputObjective is ‖(f(X) − Y)W‖² over every step-th token of the sample (one SGEMM per chunk
+// of tokens): what a candidate costs in the output metric.
 func outputObjective(f func(float64) float64, ts *tokenSample, lc *linearConsumer, target Target, step int) float64 {
-	tokens := len(ts.rows)
-	parts := max(1, min(goruntime.GOMAXPROCS(0), tokens/(16*step)))
-	sums := make([]float64, parts)
-	var wg sync.WaitGroup
-	for part := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, d := lc.c, lc.d
-			r := make([]float64, d)
-			lo := (part * tokens / parts) / step * step
-			for t := lo; t < (part+1)*tokens/parts; t += step {
-				clear(r)
+	threads := ts.threads
+	c, d := lc.c, lc.d
+	var picked []int
+	for t := 0; t < len(ts.rows); t += step {
+		picked = append(picked, t)
+	}
+	chunk := max(1, min(len(picked), outputChunkValues/c))
+	a := make([]float32, chunk*c)
+	out := make([]float32, chunk*d)
+	var total float64
+	for lo := 0; lo < len(picked); lo += chunk {
+		n := min(chunk, len(picked)-lo)
+		parallelRange(n, threads, func(t0, t1 int) {
+			for i := t0; i < t1; i++ {
+				t := picked[lo+i]
 				for ch := range c {
 					x := float64(ts.xs[t*c+ch])
-					if math.IsNaN(x) || math.IsInf(x, 0) {
-						continue
+					e := 0.0
+					if !math.IsNaN(x) && !math.IsInf(x, 0) {
+						e = f(x) - ts.target(t, ch, x, target)
 					}
-					y := 0.0
-					if ts.ys != nil {
-						y = float64(ts.ys[t*c+ch])
-					} else {
-						y = target.Eval(x)
-					}
-					if e := f(x) - y; e != 0 {
-						axpy(e, lc.w[ch*d:(ch+1)*d], r)
-					}
+					a[i*c+ch] = float32(e)
 				}
-				sums[part] += dot(r, r)
 			}
-		}()
-	}
-	wg.Wait()
-	var total float64
-	for _, s := range sums {
-		total += s
+		})
+		if err := gemm.Sgemm(false, false, n, d, c, 1, a, c, lc.w, d, 0, out, d, threads); err != nil {
+			return math.Inf(1)
+		}
+		total += dot32(out[:n*d], out[:n*d])
 	}
 	return total
 }

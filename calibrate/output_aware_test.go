@@ -30,7 +30,7 @@ func TestOutputObjectiveIsTheNextLayersError(t *testing.T) {
 		t.Fatalf("consumer %s is %d×%d, want 128×128 (Gemm with transB)", lc.node, lc.c, lc.d)
 	}
 	samples := make([]*tokenSample, len(sites))
-	samples[0] = newTokenSample(lc)
+	samples[0] = newTokenSample(lc, 0)
 	stats, err := collect(d.m, nil, d.calib, sites, opts, samples)
 	if err != nil {
 		t.Fatal(err)

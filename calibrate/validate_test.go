@@ -208,3 +208,37 @@ func TestPerChannelNeverWorseThanPerTensor(t *testing.T) {
 		// now output-aware (4.5e-4) and wins, and --per-channel keeps it: the errors are equal.
 	}
 }
+
+// TestSequentialPerChannelNeverWorse: --sequential --per-channel compares its greedy choices with
+// every result the independent per-channel run has (the shrunk and unshrunk channel fits, the
+// per-tensor and output-aware fits) and the defaults, on the same held-out rows, so it is never
+// worse there than calibrating without --sequential.
+func TestSequentialPerChannelNeverWorse(t *testing.T) {
+	d := openDigits(t, "digits_mlp_gelu")
+	errs := map[bool]float64{}
+	for _, sequential := range []bool{false, true} {
+		fit, held := HoldOut{Fraction: DefaultHeldOut}.Split(d.calib)
+		res, err := Calibrate(d.m, fit, Options{To: onnxops.FamilyPWLU, PerChannel: true, Sequential: sequential, HeldOut: held})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmp, err := Compare(d.m, res.Model, held, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs[sequential] = cmp.Outputs[0].RelL2
+		names := map[string]bool{}
+		for _, c := range res.Validation.Candidates {
+			names[c.Name] = true
+		}
+		for _, want := range []string{CandidatePerTensor, CandidateUnshrunk, CandidateOutputAware, CandidateDefaults} {
+			if !names[want] {
+				t.Errorf("sequential=%v: no %q candidate among %v", sequential, want, res.Validation.Candidates)
+			}
+		}
+		t.Logf("sequential=%v per-channel: held-out rel-L2 %.4g, kept %s", sequential, errs[sequential], res.Validation.Kept)
+	}
+	if errs[true] > errs[false]*(1+1e-9) {
+		t.Errorf("--sequential --per-channel held-out rel-L2 %.4g worse than without --sequential, %.4g", errs[true], errs[false])
+	}
+}

@@ -3,15 +3,16 @@
 //
 // # Finding sites
 //
-// Find matches declarative patterns (rules.go) that read like the formulas, written with a small
-// op builder: the exact GELU is
+// Find matches declarative patterns (rules.go; the GELU chains are internal/pattern's, which the
+// runtime's GELU fusion matches too) that read like the formulas, written with a small op
+// builder: the exact GELU is
 //
 //	Prod(C(0.5), x, Add(Erf(OneOf(Div(x, C(√2)), Mul(x, C(1/√2)))), C(1)))
 //
 // Every Add and Mul also matches with its operands swapped and Prod matches every association,
 // so one rule covers TorchScript's Mul(Mul(x, 1+erf), 0.5), dynamo's Mul(x, Mul(0.5, 1+erf)),
 // onnxruntime's Mul(Mul(x, 0.5), 1+erf) and the rest. Constants match within a relative 1e-3
-// (1.4142099618911743 is accepted for √2) and are read from initializers, Constant nodes
+// (pattern.ConstRelTol: float16 spellings such as 1.4140625 for √2 are accepted) and are read from initializers, Constant nodes
 // (value, value_float, value_floats, value_int(s)) and small scalar subgraphs such as
 // Sqrt(CastLike(Div(2, π), x)), which are folded in float64.
 //

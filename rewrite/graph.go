@@ -1,6 +1,9 @@
 package rewrite
 
 import (
+	"strconv"
+
+	"github.com/actswap/actswap/internal/pattern"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 )
@@ -101,6 +104,38 @@ func (v *graphView) producerOf(value string) (int, *onnx.NodeProto) {
 	}
 	return i, v.node(i)
 }
+
+// The graph view is a pattern.Graph over value names.
+
+// Producer implements pattern.Graph.
+func (v *graphView) Producer(value string) (pattern.Node[string], bool) {
+	i, n := v.producerOf(value)
+	if n == nil {
+		return pattern.Node[string]{}, false
+	}
+	return pattern.Node[string]{Index: i, OpType: n.GetOpType(), Domain: n.GetDomain(), Proto: n, Inputs: presentInputs(n), Outputs: len(n.GetOutput())}, true
+}
+
+// ScalarConst implements pattern.Graph.
+func (v *graphView) ScalarConst(value string) (float64, bool) { return v.scalarConst(value) }
+
+// Omitted implements pattern.Graph: ONNX marks an omitted optional input with an empty name.
+func (v *graphView) Omitted(value string) bool { return value == "" }
+
+// Describe implements pattern.Graph.
+func (v *graphView) Describe(value string) string { return strconv.Quote(value) }
+
+// presentInputs drops trailing empty names: ONNX marks an omitted optional input that way.
+func presentInputs(n *onnx.NodeProto) []string {
+	in := n.GetInput()
+	for len(in) > 0 && in[len(in)-1] == "" {
+		in = in[:len(in)-1]
+	}
+	return in
+}
+
+// opName is a node's op type as messages show it.
+func opName(n *onnx.NodeProto) string { return pattern.OpName(n) }
 
 // capturedValues lists the outer-scope values that the subgraphs of n (If/Loop/Scan bodies) read,
 // so that a value used only inside a subgraph still counts as used by n.

@@ -2,13 +2,12 @@ package rewrite
 
 import (
 	"fmt"
-	"math"
 
+	"github.com/actswap/actswap/internal/pattern"
 	"github.com/actswap/actswap/onnx"
-	"github.com/actswap/actswap/onnxops"
 )
 
-const microsoftDomain = "com.microsoft"
+const microsoftDomain = pattern.MicrosoftDomain
 
 // rule is one named pattern for an activation site. The pattern's root is the node whose output
 // is the activation's output; variable "x" binds the pre-activation input, "bias" (com.microsoft
@@ -16,52 +15,34 @@ const microsoftDomain = "com.microsoft"
 type rule struct {
 	name string
 	kind Kind
-	root *pattern
+	root *pattern.Pattern
 }
 
 // rules lists every activation pattern, most specific first: when two matches overlap, the one
 // taking more nodes wins regardless of this order.
-var rules = buildRules(patternBuilder{})
+var rules = buildRules()
 
-func buildRules(p patternBuilder) []rule {
+// buildRules is the ReLU and opset-20 Gelu ops, the GELU chains the runtime's fusion also
+// matches (pattern.GELUChains, one definition), and onnxruntime's com.microsoft GELU ops.
+func buildRules() []rule {
+	var p pattern.Builder
 	x := p.Var("x")
 	bias := p.Var("bias")
-
-	// x/√2, also written x·(1/√2) (TensorFlow/Keras exports).
-	xOverSqrt2 := p.OneOf(p.Div(x, p.C(math.Sqrt2)), p.Mul(x, p.C(1/math.Sqrt2)))
-	// x³ as Pow(x, 3) (dynamo, ONNX Gelu body) or x·(x·x) (TorchScript).
-	cube := p.OneOf(p.Pow(x, p.C(3)), p.Prod(x, x, x))
-
-	return []rule{
+	out := []rule{
 		{name: "relu", kind: KindReLU, root: p.Relu(x)},
 		{name: "gelu_op", kind: KindGELU, root: p.Where(p.Gelu(x), geluApproximate("none"))},
 		{name: "gelu_tanh_op", kind: KindGELUTanh, root: p.Where(p.Gelu(x), geluApproximate("tanh"))},
-
-		// 0.5·x·(1 + erf(x/√2))
-		{name: "gelu_erf", kind: KindGELU,
-			root: p.Prod(p.C(0.5), x, p.Add(p.Erf(xOverSqrt2), p.C(1)))},
-		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-		{name: "gelu_tanh", kind: KindGELUTanh,
-			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Prod(p.C(onnxops.GELUTanhScale), p.Add(x, p.Prod(p.C(onnxops.GELUTanhCubic), cube)))), p.C(1)))},
-		// Megatron/OpenAI: 0.5·x·(1 + tanh(0.79788456·x·(1 + 0.044715·x·x)))
-		{name: "gelu_tanh_megatron", kind: KindGELUTanh,
-			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Prod(p.C(onnxops.GELUTanhScale), x, p.Add(p.C(1), p.Prod(p.C(onnxops.GELUTanhCubic), x, x)))), p.C(1)))},
-		// folded constants (com.microsoft FastGelu's definition): 0.5·x·(1 + tanh(0.797885·x + 0.035677·x³))
-		{name: "gelu_tanh_folded", kind: KindGELUTanh,
-			root: p.Prod(p.C(0.5), x, p.Add(p.Tanh(
-				p.Add(p.Prod(p.C(onnxops.GELUTanhScale), x), p.Prod(p.C(onnxops.GELUTanhScale*onnxops.GELUTanhCubic), cube))), p.C(1)))},
-		// x·σ(1.702·x), the sigmoid approximation of GELU (CLIP's QuickGELU).
-		{name: "quick_gelu", kind: KindQuickGELU,
-			root: p.Prod(x, p.Sigmoid(p.Prod(p.Cnamed("alpha", onnxops.QuickGELUAlpha), x)))},
-
-		{name: "ms_gelu", kind: KindGELU, root: p.Microsoft("Gelu", x)},
-		{name: "ms_fast_gelu", kind: KindGELUTanh,
-			root: p.OneOf(p.Microsoft("FastGelu", x), p.Microsoft("FastGelu", x, bias))},
-		{name: "ms_bias_gelu", kind: KindGELU, root: p.Microsoft("BiasGelu", x, bias)},
-		{name: "ms_quick_gelu", kind: KindQuickGELU, root: p.Microsoft("QuickGelu", x)},
 	}
+	for _, c := range pattern.GELUChains() {
+		out = append(out, rule{name: c.Name, kind: Kind(c.Function), root: c.Root})
+	}
+	return append(out,
+		rule{name: "ms_gelu", kind: KindGELU, root: p.Microsoft("Gelu", x)},
+		rule{name: "ms_fast_gelu", kind: KindGELUTanh,
+			root: p.OneOf(p.Microsoft("FastGelu", x), p.Microsoft("FastGelu", x, bias))},
+		rule{name: "ms_bias_gelu", kind: KindGELU, root: p.Microsoft("BiasGelu", x, bias)},
+		rule{name: "ms_quick_gelu", kind: KindQuickGELU, root: p.Microsoft("QuickGelu", x)},
+	)
 }
 
 // geluApproximate checks ONNX Gelu's approximate attribute (default "none").
@@ -83,22 +64,6 @@ func attribute(n *onnx.NodeProto, name string) *onnx.AttributeProto {
 		if a.GetName() == name {
 			return a
 		}
-	}
-	return nil
-}
-
-// rootOps lists the op types a pattern's root node can have, so Find tries a rule only at nodes
-// that could end it.
-func rootOps(p *pattern) []string {
-	switch p.kind {
-	case patOp:
-		return []string{p.op}
-	case patAlt:
-		var ops []string
-		for _, a := range p.alts {
-			ops = append(ops, rootOps(a)...)
-		}
-		return ops
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/actswap/actswap/internal/pattern"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/tensor"
@@ -127,7 +128,7 @@ func findScopeSites(g *graphView, scope string, scopeIdx int) []Site {
 type candidate struct {
 	rule   *rule
 	anchor int
-	b      *binding
+	b      *pattern.Binding[string]
 }
 
 func findSites(g *graphView) []Site {
@@ -137,20 +138,20 @@ func findSites(g *graphView) []Site {
 			continue
 		}
 		for r := range rules {
-			if c, ok := matchRuleAt(g, &rules[r], i, &matcher{g: g}); ok {
+			if c, ok := matchRuleAt(g, &rules[r], i, &pattern.Matcher[string]{G: g}); ok {
 				cands = append(cands, c)
 			}
 		}
 	}
 	// The largest match wins an overlap: a chain's Mul must not also count as part of a smaller one.
-	sort.SliceStable(cands, func(a, b int) bool { return len(cands[a].b.nodes) > len(cands[b].b.nodes) })
+	sort.SliceStable(cands, func(a, b int) bool { return len(cands[a].b.Nodes) > len(cands[b].b.Nodes) })
 	claimed := map[int]bool{}
 	var sites []Site
 	for _, c := range cands {
-		if slices.ContainsFunc(c.b.nodes, func(i int) bool { return claimed[i] }) {
+		if slices.ContainsFunc(c.b.Nodes, func(i int) bool { return claimed[i] }) {
 			continue
 		}
-		for _, i := range c.b.nodes {
+		for _, i := range c.b.Nodes {
 			claimed[i] = true
 		}
 		sites = append(sites, g.site(c))
@@ -160,16 +161,12 @@ func findSites(g *graphView) []Site {
 }
 
 // matchRuleAt tries one rule with its root at node i.
-func matchRuleAt(g *graphView, r *rule, i int, m *matcher) (candidate, bool) {
+func matchRuleAt(g *graphView, r *rule, i int, m *pattern.Matcher[string]) (candidate, bool) {
 	n := g.node(i)
-	if !slices.Contains(rootOps(r.root), n.GetOpType()) {
+	if !slices.Contains(pattern.RootOps(r.root), n.GetOpType()) {
 		return candidate{}, false
 	}
-	var found *binding
-	m.match(r.root, n.GetOutput()[0], &binding{}, func(b *binding) bool {
-		found = b
-		return true
-	})
+	found := m.First(r.root, n.GetOutput()[0])
 	if found == nil {
 		return candidate{}, false
 	}
@@ -179,14 +176,14 @@ func matchRuleAt(g *graphView, r *rule, i int, m *matcher) (candidate, bool) {
 // site turns a match into a Site, including the safety verdict.
 func (g *graphView) site(c candidate) Site {
 	anchor := g.node(c.anchor)
-	idx := slices.Clone(c.b.nodes)
+	idx := slices.Clone(c.b.Nodes)
 	slices.Sort(idx)
 	s := Site{
 		Node:      anchor.GetName(),
 		Kind:      c.rule.kind,
 		Pattern:   c.rule.name,
-		Input:     c.b.vars["x"],
-		Bias:      c.b.vars["bias"],
+		Input:     c.b.Vars["x"],
+		Bias:      c.b.Vars["bias"],
 		Output:    anchor.GetOutput()[0],
 		nodeIdx:   idx,
 		anchorIdx: c.anchor,
@@ -202,7 +199,7 @@ func (g *graphView) site(c candidate) Site {
 	}
 	if s.Kind == KindQuickGELU {
 		s.Alpha = onnxops.QuickGELUAlpha
-		if v, ok := c.b.vars["alpha"]; ok {
+		if v, ok := c.b.Vars["alpha"]; ok {
 			s.Alpha, _ = g.scalarConst(v)
 		} else if a := attribute(anchor, "alpha"); a != nil {
 			s.Alpha = float64(a.GetF())
@@ -272,20 +269,19 @@ func traceScope(g *graphView, scope string) []Miss {
 		if inSite[i] || !isStandardDomain(n.GetDomain()) || (n.GetOpType() != "Erf" && n.GetOpType() != "Tanh") {
 			continue
 		}
-		best := &matcher{g: g}
+		why, depth := "", 0
 		for _, a := range g.downstream(i, 3) {
 			for r := range rules {
 				if rules[r].kind == KindReLU {
 					continue
 				}
-				m := &matcher{g: g}
-				if _, ok := matchRuleAt(g, &rules[r], a, m); !ok && m.bestDepth > best.bestDepth {
-					best = m
-					best.bestWhy = fmt.Sprintf("%s from node %q: %s", rules[r].name, g.node(a).GetName(), m.bestWhy)
+				m := &pattern.Matcher[string]{G: g}
+				if _, ok := matchRuleAt(g, &rules[r], a, m); !ok && m.Depth() > depth {
+					depth = m.Depth()
+					why = fmt.Sprintf("%s from node %q: %s", rules[r].name, g.node(a).GetName(), m.Why())
 				}
 			}
 		}
-		why := best.bestWhy
 		if why == "" {
 			why = "no GELU rule ends within three nodes after it"
 		}

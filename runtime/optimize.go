@@ -290,3 +290,29 @@ func (s *Session) noteOptimizations(c *compiler, m *onnx.ModelProto, cfg config)
 		s.plain = &unoptimized{model: m, cfg: cfg}
 	}
 }
+
+// operands returns a binary node's two inputs.
+func (o *optimizer) operands(i int) (int, int, bool) {
+	n := o.g.nodes[i]
+	if len(n.inputs) != 2 || n.inputs[0] < 0 || n.inputs[1] < 0 {
+		return -1, -1, false
+	}
+	return n.inputs[0], n.inputs[1], true
+}
+
+// constNear reports whether slot s is a one-element constant close to want.
+func (o *optimizer) constNear(s int, want float64) bool {
+	v, ok := tensor.ScalarValue(o.g.consts[s])
+	return ok && near(v, want)
+}
+
+// internalFrom returns the producer of s when s is read only by node reader.
+func (o *optimizer) internalFrom(prod []int, s, reader int) int {
+	if s < 0 || prod[s] < 0 || o.soleReader(s) != reader {
+		return -1
+	}
+	if _, ok := o.singleOutput(prod[s]); !ok {
+		return -1
+	}
+	return prod[s]
+}

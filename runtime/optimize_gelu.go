@@ -3,256 +3,126 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 
+	"github.com/actswap/actswap/internal/pattern"
 	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
 
-// fuseGelus replaces the GELU chains exporters write out in primitive ops by one gelu node:
-//
-//	erf:  Div(x, √2) or Mul(x, 1/√2) → Erf → Add(1) → product with 0.5 and x
-//	tanh: x + 0.044715·x³ (Pow(x, 3) or x·x·x) → Mul(√(2/π)) → Tanh → Add(1) → product with 0.5 and x
-//
-// "product with 0.5 and x" is Mul(x, ·) then Mul(0.5), or Mul(·, Mul(x, 0.5)), in any operand
-// order. Every inner value must be read only inside the chain.
+// fuseGelus replaces the GELU chains exporters write out in primitive ops (the erf form and the
+// tanh forms: standard, Megatron's and folded, in any operand order) by one gelu node. The chains
+// are pattern.GELUChains, the definitions the rewriter finds its GELU sites with, so the two can
+// not disagree about what a GELU chain is. Every value inside a chain must be read only by the
+// chain and be no graph output; QuickGELU chains (x·σ(1.702x)) are left alone: there is no fused
+// kernel for them.
 func fuseGelus(o *optimizer) int {
+	var chains []pattern.Chain
+	for _, c := range pattern.GELUChains() {
+		if c.Function == pattern.GELU || c.Function == pattern.GELUTanh {
+			chains = append(chains, c)
+		}
+	}
+	g := &optimizerGraph{o: o, prod: o.producers()}
 	count := 0
-	prod := o.producers()
-	for i := range o.g.nodes {
-		if o.dead[i] {
+	for i, n := range o.g.nodes {
+		if o.dead[i] || len(n.outputs) != 1 || n.outputs[0] < 0 {
 			continue
 		}
-		var x int
-		var chain []int
-		var tanh bool
-		switch {
-		case o.isOp(i, "Erf"):
-			x, chain = matchErfArgument(o, prod, i)
-		case o.isOp(i, "Tanh"):
-			x, chain = matchTanhArgument(o, prod, i)
-			tanh = true
-		default:
-			continue
+		for _, c := range chains {
+			if !slices.Contains(pattern.RootOps(c.Root), n.opType) {
+				continue
+			}
+			m := &pattern.Matcher[int]{G: g}
+			b := m.First(c.Root, n.outputs[0])
+			if b == nil || !o.chainIsPrivate(b.Nodes, i) {
+				continue
+			}
+			o.g.nodes[i] = &node{label: n.label, opType: "Gelu", kernel: &geluKernel{tanh: c.Function == pattern.GELUTanh},
+				inputs: []int{b.Vars["x"]}, outputs: []int{n.outputs[0]}}
+			for _, j := range b.Nodes {
+				if j != i {
+					o.dead[j] = true
+				}
+			}
+			count++
+			break
 		}
-		if chain == nil {
-			continue
-		}
-		root, tail := matchGeluTail(o, prod, i, x)
-		if tail == nil {
-			continue
-		}
-		out := o.g.nodes[root].outputs[0]
-		n := &node{label: o.g.nodes[root].label, opType: "Gelu", kernel: &geluKernel{tanh: tanh},
-			inputs: []int{x}, outputs: []int{out}}
-		for _, j := range append(chain, tail...) {
-			o.dead[j] = true
-		}
-		o.dead[i] = true
-		o.g.nodes[root] = n
-		o.dead[root] = false
-		count++
 	}
 	return count
 }
 
-// operands returns a binary node's two inputs.
-func (o *optimizer) operands(i int) (int, int, bool) {
-	n := o.g.nodes[i]
-	if len(n.inputs) != 2 || n.inputs[0] < 0 || n.inputs[1] < 0 {
-		return -1, -1, false
-	}
-	return n.inputs[0], n.inputs[1], true
-}
-
-// constNear reports whether slot s is a one-element constant close to want.
-func (o *optimizer) constNear(s int, want float64) bool {
-	v, ok := tensor.ScalarValue(o.g.consts[s])
-	return ok && near(v, want)
-}
-
-// internalFrom returns the producer of s when s is read only by node reader.
-func (o *optimizer) internalFrom(prod []int, s, reader int) int {
-	if s < 0 || prod[s] < 0 || o.soleReader(s) != reader {
-		return -1
-	}
-	if _, ok := o.singleOutput(prod[s]); !ok {
-		return -1
-	}
-	return prod[s]
-}
-
-// matchErfArgument matches x/√2 feeding Erf node e; it returns x and the scaling node.
-func matchErfArgument(o *optimizer, prod []int, e int) (int, []int) {
-	in := o.g.nodes[e].inputs
-	if len(in) != 1 {
-		return -1, nil
-	}
-	d := o.internalFrom(prod, in[0], e)
-	if d < 0 {
-		return -1, nil
-	}
-	a, b, ok := o.operands(d)
-	if !ok {
-		return -1, nil
-	}
-	switch {
-	case o.isOp(d, "Div") && o.constNear(b, math.Sqrt2):
-		return a, []int{d}
-	case o.isOp(d, "Mul") && o.constNear(b, 1/math.Sqrt2):
-		return a, []int{d}
-	case o.isOp(d, "Mul") && o.constNear(a, 1/math.Sqrt2):
-		return b, []int{d}
-	}
-	return -1, nil
-}
-
-// matchTanhArgument matches √(2/π)·(x + 0.044715·x³) feeding Tanh node t.
-func matchTanhArgument(o *optimizer, prod []int, t int) (int, []int) {
-	in := o.g.nodes[t].inputs
-	if len(in) != 1 {
-		return -1, nil
-	}
-	m := o.internalFrom(prod, in[0], t)
-	if m < 0 || !o.isOp(m, "Mul") {
-		return -1, nil
-	}
-	a, b, _ := o.operands(m)
-	w := -1
-	switch {
-	case o.constNear(a, math.Sqrt(2/math.Pi)):
-		w = b
-	case o.constNear(b, math.Sqrt(2/math.Pi)):
-		w = a
-	default:
-		return -1, nil
-	}
-	add := o.internalFrom(prod, w, m)
-	if add < 0 || !o.isOp(add, "Add") {
-		return -1, nil
-	}
-	p, q, _ := o.operands(add)
-	for _, pair := range [][2]int{{p, q}, {q, p}} {
-		x, t3 := pair[0], pair[1]
-		if cube := matchCubeTerm(o, prod, t3, add, x); cube != nil {
-			return x, append([]int{m, add}, cube...)
-		}
-	}
-	return -1, nil
-}
-
-// matchCubeTerm matches 0.044715·x³ in value s read by node reader.
-func matchCubeTerm(o *optimizer, prod []int, s, reader, x int) []int {
-	m := o.internalFrom(prod, s, reader)
-	if m < 0 || !o.isOp(m, "Mul") {
-		return nil
-	}
-	a, b, _ := o.operands(m)
-	c := -1
-	switch {
-	case o.constNear(a, 0.044715):
-		c = b
-	case o.constNear(b, 0.044715):
-		c = a
-	default:
-		return nil
-	}
-	p := o.internalFrom(prod, c, m)
-	if p < 0 {
-		return nil
-	}
-	u, v, ok := o.operands(p)
-	if !ok {
-		return nil
-	}
-	if o.isOp(p, "Pow") && u == x && o.constNear(v, 3) {
-		return []int{m, p}
-	}
-	if !o.isOp(p, "Mul") {
-		return nil
-	}
-	// x·(x·x) in either order.
-	for _, pair := range [][2]int{{u, v}, {v, u}} {
-		if pair[0] != x {
+// chainIsPrivate reports whether the matched nodes other than root can go: each value they
+// produce is read only inside the chain and is no graph output or subgraph capture.
+func (o *optimizer) chainIsPrivate(nodes []int, root int) bool {
+	for _, j := range nodes {
+		if j == root {
 			continue
 		}
-		sq := o.internalFrom(prod, pair[1], p)
-		if sq < 0 || !o.isOp(sq, "Mul") {
-			continue
-		}
-		if s1, s2, _ := o.operands(sq); s1 == x && s2 == x {
-			return []int{m, p, sq}
+		for _, s := range o.g.nodes[j].outputs {
+			if s < 0 {
+				continue
+			}
+			if o.fixed[s] || o.g.consts[s] != nil {
+				return false
+			}
+			for _, u := range o.uses[s] {
+				if !slices.Contains(nodes, u) {
+					return false
+				}
+			}
 		}
 	}
-	return nil
+	return true
 }
 
-// matchGeluTail matches Add(f, 1) after node f, then the product with x and 0.5. It returns the
-// root (last) node and the tail's nodes.
-func matchGeluTail(o *optimizer, prod []int, f, x int) (int, []int) {
-	fout, ok := o.singleOutput(f)
-	if !ok {
-		return -1, nil
-	}
-	add := o.soleReader(fout)
-	if add < 0 || !o.isOp(add, "Add") {
-		return -1, nil
-	}
-	a, b, ok := o.operands(add)
-	if !ok || !(a == fout && o.constNear(b, 1) || b == fout && o.constNear(a, 1)) {
-		return -1, nil
-	}
-	nodes := []int{add}
-	cur := add
-	haveX, haveHalf := false, false
-	for step := 0; step < 2 && !(haveX && haveHalf); step++ {
-		out, ok := o.singleOutput(cur)
-		if !ok {
-			return -1, nil
-		}
-		m := o.soleReader(out)
-		if m < 0 || !o.isOp(m, "Mul") {
-			return -1, nil
-		}
-		p, q, ok := o.operands(m)
-		if !ok {
-			return -1, nil
-		}
-		other := q
-		if q == out {
-			other = p
-		}
-		switch {
-		case other == x && !haveX:
-			haveX = true
-		case o.constNear(other, 0.5) && !haveHalf:
-			haveHalf = true
-		case !haveX && !haveHalf:
-			h := o.internalFrom(prod, other, m)
-			if h < 0 || !o.isOp(h, "Mul") {
-				return -1, nil
-			}
-			u, v, _ := o.operands(h)
-			if !(u == x && o.constNear(v, 0.5) || v == x && o.constNear(u, 0.5)) {
-				return -1, nil
-			}
-			haveX, haveHalf = true, true
-			nodes = append(nodes, h)
-		default:
-			return -1, nil
-		}
-		nodes = append(nodes, m)
-		cur = m
-	}
-	if !(haveX && haveHalf) {
-		return -1, nil
-	}
-	root := nodes[len(nodes)-1]
-	if _, ok := o.singleOutput(root); !ok {
-		return -1, nil
-	}
-	return root, nodes[:len(nodes)-1]
+// optimizerGraph shows the optimizer's graph to the pattern engine, values named by slot.
+type optimizerGraph struct {
+	o    *optimizer
+	prod []int
 }
+
+// Producer implements pattern.Graph: the live node writing slot s. Nodes the optimizer built
+// itself (no proto) are fused kernels that no pattern names.
+func (g *optimizerGraph) Producer(s int) (pattern.Node[int], bool) {
+	if s < 0 || g.prod[s] < 0 || g.o.dead[g.prod[s]] {
+		return pattern.Node[int]{}, false
+	}
+	i := g.prod[s]
+	n := g.o.g.nodes[i]
+	if n.proto == nil {
+		return pattern.Node[int]{}, false
+	}
+	in := n.inputs
+	for len(in) > 0 && in[len(in)-1] < 0 {
+		in = in[:len(in)-1]
+	}
+	outputs := 0
+	for _, t := range n.outputs {
+		if t >= 0 {
+			outputs++
+		}
+	}
+	return pattern.Node[int]{Index: i, OpType: n.opType, Domain: onnx.CanonicalDomain(n.proto.GetDomain()),
+		Proto: n.proto, Inputs: in, Outputs: outputs}, true
+}
+
+// ScalarConst implements pattern.Graph: a one-element constant.
+func (g *optimizerGraph) ScalarConst(s int) (float64, bool) {
+	if s < 0 {
+		return 0, false
+	}
+	return tensor.ScalarValue(g.o.g.consts[s])
+}
+
+// Omitted implements pattern.Graph: slot −1 is an omitted optional input.
+func (g *optimizerGraph) Omitted(s int) bool { return s < 0 }
+
+// Describe implements pattern.Graph.
+func (g *optimizerGraph) Describe(s int) string { return strconv.Quote(g.o.g.slotNames[s]) }
 
 // geluKernel is the fused GELU: exact (erf) or the tanh approximation, in float32 through
 // package vecmath (the kernels the Gelu op runs); other float types go through float64.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +27,9 @@ import (
 //
 //	ACTSWAP_PLUGIN_BENCH=7 go test -run TestSideBySide -v ./ortplugin/plugintest
 //
-// (the value is the number of rounds; a round is 7 interleaved runs of each variant).
+// (the value is the number of rounds; a round is 7 interleaved runs of each variant;
+// ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
+// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go.
 func TestSideBySide(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("ACTSWAP_PLUGIN_BENCH"))
 	if rounds <= 0 {
@@ -37,9 +41,18 @@ func TestSideBySide(t *testing.T) {
 		fam   onnxops.Family
 	}
 	jobs := []job{{"vit_tiny", onnxops.FamilyPWLU}, {"vit_tiny", onnxops.FamilyZorro}, {"vit_tiny", onnxops.FamilyCRReLU},
-		{"resnet18", onnxops.FamilyPWLU}, {"resnet18", onnxops.FamilyZorro}, {"resnet18", onnxops.FamilyCRReLU}}
+		{"resnet18", onnxops.FamilyPWLU}, {"resnet18", onnxops.FamilyZorro}, {"resnet18", onnxops.FamilyCRReLU},
+		{"bert_tiny", onnxops.FamilyPWLU}, {"gpt2_tiny", onnxops.FamilyPWLU}}
+	if only := os.Getenv("ACTSWAP_PLUGIN_BENCH_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !re.MatchString(j.model + "/" + string(j.fam)) })
+	}
+	generated := transformerModels(t)
 	for _, j := range jobs {
-		dir := testutil.SharedPath(t, "models", j.model)
+		dir := filepath.Join(generated, j.model)
+		if !strings.HasSuffix(j.model, "_tiny") || j.model == "vit_tiny" {
+			dir = testutil.SharedPath(t, "models", j.model)
+		}
 		origPath := filepath.Join(dir, "model.onnx")
 		orig, err := onnx.LoadFile(origPath)
 		if err != nil {

@@ -140,7 +140,8 @@ func calibrated(perChannel bool) func(t *testing.T, m *onnx.ModelProto, dataDir 
 	}
 }
 
-// TestPluginMatchesFunctionBodiesAndActswap runs every shared model rewritten to every family,
+// TestPluginMatchesFunctionBodiesAndActswap runs every shared model and the generated BERT- and
+// GPT-2-style models (transformers_test.go) rewritten to every family,
 // with default parameters and with calibrated ones (per channel, and per site: those absorb the
 // bias in front of a site and become per channel along the last axis), three ways: in
 // onnxruntime with the plugin, in onnxruntime on the function bodies, and in actswap's runtime.
@@ -158,25 +159,32 @@ func TestPluginMatchesFunctionBodiesAndActswap(t *testing.T) {
 		t.Fatal(err)
 	}
 	variants := []variant{{"defaults", uncalibrated}, {"calibrated per-channel", calibrated(true)}, {"calibrated per-site", calibrated(false)}}
+	var dirs []string
 	for _, e := range entries {
-		dataDir := filepath.Join(models, e.Name(), "test_data_set_0")
+		dirs = append(dirs, filepath.Join(models, e.Name()))
+	}
+	generated := transformerModels(t)
+	dirs = append(dirs, filepath.Join(generated, "bert_tiny"), filepath.Join(generated, "gpt2_tiny"))
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		dataDir := filepath.Join(dir, "test_data_set_0")
 		if _, err := os.Stat(dataDir); err != nil {
 			continue
 		}
-		orig, err := onnx.LoadFile(filepath.Join(models, e.Name(), "model.onnx"))
+		orig, err := onnx.LoadFile(filepath.Join(dir, "model.onnx"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, fam := range onnxops.Families {
 			for _, v := range variants {
-				if v.name != "defaults" && !strings.HasPrefix(e.Name(), "digits") &&
+				if v.name != "defaults" && !strings.HasPrefix(name, "digits") &&
 					(os.Getenv("ACTSWAP_PLUGIN_ALL") == "" || fam == onnxops.FamilyZorro) {
 					// Calibrating the large models takes minutes (.ci/plugin.sh asks for PWLU and
 					// CRReLU); Zorro's per-channel Levenberg–Marquardt fits on them take longer
 					// than CI allows, and its per-channel kernel is covered by the digits models.
 					continue
 				}
-				label := fmt.Sprintf("%s → %s (%s)", e.Name(), fam, v.name)
+				label := fmt.Sprintf("%s → %s (%s)", name, fam, v.name)
 				t.Run(label, func(t *testing.T) {
 					m, replaced := v.make(t, orig, dataDir, fam)
 					if replaced == 0 {
