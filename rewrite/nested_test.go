@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"testing"
@@ -129,7 +128,7 @@ func runNested(t *testing.T, m *onnx.ModelProto, x *tensor.Tensor, opts ...runti
 		t.Fatal(err)
 	}
 	if len(out) != 1 {
-		t.Fatal(fmt.Sprintf("%d outputs", len(out)))
+		t.Fatalf("%d outputs", len(out))
 	}
 	for _, v := range out {
 		return v
