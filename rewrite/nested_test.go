@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -25,6 +24,7 @@ var (
 // replaced there: the body's node reads its parameters from the body's own initializers, the
 // function's from Constant nodes of the function, which imports ai.actswap itself.
 func TestApplyInsideLoopBodyAndFunction(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	out, rep, err := Apply(m, Options{To: onnxops.FamilyPWLU})
 	if err != nil {
@@ -83,6 +83,7 @@ func TestApplyInsideLoopBodyAndFunction(t *testing.T) {
 
 // Every scope can be excluded by its scoped name, and --nodes selects by it.
 func TestApplySelectsNestedSitesByScopedName(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	for _, c := range []struct {
 		nodes, exclude string
@@ -128,7 +129,7 @@ func runNested(t *testing.T, m *onnx.ModelProto, x *tensor.Tensor, opts ...runti
 		t.Fatal(err)
 	}
 	if len(out) != 1 {
-		t.Fatal(fmt.Sprintf("%d outputs", len(out)))
+		t.Fatalf("%d outputs", len(out))
 	}
 	for _, v := range out {
 		return v
@@ -165,6 +166,7 @@ func scanIfModel() *onnx.ModelProto {
 // Sites two levels down (an If inside a Scan body), in both branches, are found with their scopes
 // and replaced; the rewritten model agrees with onnxruntime for every family.
 func TestApplyInsideIfInsideScan(t *testing.T) {
+	t.Parallel()
 	m := scanIfModel()
 	sites, err := Find(m)
 	if err != nil {
@@ -196,6 +198,7 @@ func TestApplyInsideIfInsideScan(t *testing.T) {
 // which a rewrite with sites only inside a Loop body and a function finds there (the body's
 // initializers, the function's Constant nodes); onnxruntime runs the result.
 func TestApplyNestedOnlyBelowOpset15(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	for _, o := range append(m.GetOpsetImport(), m.GetFunctions()[0].GetOpsetImport()...) {
 		if o.GetDomain() == "" {
@@ -226,6 +229,7 @@ func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string
 // as that graph declares it (float64 here, not the float32 assumed for unknown types), so the
 // rewritten model type-checks and agrees with onnxruntime.
 func TestNestedSiteTypedFromEnclosingGraph(t *testing.T) {
+	t.Parallel()
 	b := graphtest.New("if_f64", 18)
 	x := b.Input("x", tensor.Float64, 2, 8)
 	cond := b.Input("cond", tensor.Bool)

@@ -62,6 +62,7 @@ func refMatMul(a, b *tensor.Tensor) ([]int, []float64) {
 }
 
 func TestMatMulAgainstReference(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ a, b []int }{
 		{[]int{3, 4}, []int{4, 5}},
 		{[]int{7}, []int{7}},
@@ -105,6 +106,7 @@ func TestMatMulAgainstReference(t *testing.T) {
 }
 
 func TestMatMulFloat64AndIntegers(t *testing.T) {
+	t.Parallel()
 	k, err := newMatMul(convTestNode("MatMul", nil, 2))
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestMatMulFloat64AndIntegers(t *testing.T) {
 }
 
 func TestGemmBiasShapes(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(11, 12))
 	const m, n, k = 5, 7, 3
 	a, b := randTensor(r, k, m), randTensor(r, n, k) // stored transposed
