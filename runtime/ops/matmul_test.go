@@ -74,6 +74,9 @@ func TestMatMulAgainstReference(t *testing.T) {
 		{[]int{3, 1, 40, 33}, []int{1, 2, 33, 17}},
 		{[]int{197, 192}, []int{192, 576}},
 		{[]int{2, 3, 23, 37}, []int{2, 3, 37, 64}}, // per-head values: the 64-wide gather panel
+		// 3 heads on 2 threads: each head also cut into row blocks (24 + 5 and 24 + 1 rows).
+		{[]int{1, 3, 29, 31}, []int{1, 3, 31, 64}},
+		{[]int{3, 25, 16}, []int{3, 16, 20}},
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range cases {
