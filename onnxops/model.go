@@ -53,7 +53,7 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 			f, err = FunctionAt(fam, opset)
 		} else {
 			var dt tensor.DType
-			if dt, err = paramDType(m.GetGraph(), fam); err == nil {
+			if dt, err = paramDType(m, fam); err == nil {
 				f, err = FunctionTyped(fam, opset, dt)
 			}
 		}
@@ -72,30 +72,54 @@ func AttachFunctions(m *onnx.ModelProto, fams ...Family) error {
 	return nil
 }
 
-// paramDType finds the element type of fam's parameter initializers in g (top level).
-func paramDType(g *onnx.GraphProto, fam Family) (tensor.DType, error) {
-	inits := map[string]tensor.DType{}
-	for _, t := range g.GetInitializer() {
-		inits[t.GetName()] = tensor.DType(t.GetDataType())
-	}
+// paramDType finds the element type of fam's parameters anywhere in m: initializers of the graph
+// (or subgraph) a node is in, or Constant nodes (a function body's parameters).
+func paramDType(m *onnx.ModelProto, fam Family) (tensor.DType, error) {
 	dt := tensor.Undefined
-	for _, n := range g.GetNode() {
-		if n.GetDomain() != Domain || n.GetOpType() != string(fam) {
-			continue
+	var err error
+	onnx.WalkScopes(m, func(_ string, g *onnx.GraphProto, f *onnx.FunctionProto) {
+		if err != nil || f.GetDomain() == Domain {
+			return
 		}
-		for _, in := range n.GetInput()[1:] {
-			t, ok := inits[in]
-			if !ok {
+		params := map[string]tensor.DType{}
+		nodes := f.GetNode()
+		if g != nil {
+			nodes = g.GetNode()
+			for _, t := range g.GetInitializer() {
+				params[t.GetName()] = tensor.DType(t.GetDataType())
+			}
+		}
+		for _, n := range nodes {
+			if n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
+				for _, a := range n.GetAttribute() {
+					if a.GetName() == "value" && a.GetT() != nil {
+						params[n.GetOutput()[0]] = tensor.DType(a.GetT().GetDataType())
+					}
+				}
+			}
+		}
+		for _, n := range nodes {
+			if n.GetDomain() != Domain || n.GetOpType() != string(fam) {
 				continue
 			}
-			if dt != tensor.Undefined && t != dt {
-				return 0, fmt.Errorf("%s parameters are both %v and %v; opset < 15 needs one element type per family", fam, dt, t)
+			for _, in := range n.GetInput()[1:] {
+				t, ok := params[in]
+				if !ok {
+					continue
+				}
+				if dt != tensor.Undefined && t != dt {
+					err = fmt.Errorf("%s parameters are both %v and %v; opset < 15 needs one element type per family", fam, dt, t)
+					return
+				}
+				dt = t
 			}
-			dt = t
 		}
+	})
+	if err != nil {
+		return 0, err
 	}
 	if dt == tensor.Undefined {
-		return 0, fmt.Errorf("%s: no parameter initializer in the graph gives the element type a typed (opset < 15) function needs", fam)
+		return 0, fmt.Errorf("%s: no parameter initializer or Constant gives the element type a typed (opset < 15) function needs", fam)
 	}
 	return dt, nil
 }

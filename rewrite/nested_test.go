@@ -1,10 +1,11 @@
 package rewrite
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/actswap/actswap/internal/graphtest"
 	"github.com/actswap/actswap/onnx"
@@ -125,7 +126,7 @@ func runNested(t *testing.T, m *onnx.ModelProto, x *tensor.Tensor, opts ...runti
 		t.Fatal(err)
 	}
 	if len(out) != 1 {
-		t.Fatal(fmt.Sprintf("%d outputs", len(out)))
+		t.Fatalf("%d outputs", len(out))
 	}
 	for _, v := range out {
 		return v
@@ -177,13 +178,6 @@ func TestApplyInsideIfInsideScan(t *testing.T) {
 		t.Fatalf("sites %q, want %q", got, want)
 	}
 	feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(5), 1, 4, 8)}
-	run := func(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-		s, err := runtime.NewSession(m)
-		if err != nil {
-			return nil, err
-		}
-		return s.Run(feeds)
-	}
 	for _, fam := range onnxops.Families {
 		out, rep, err := Apply(m, Options{To: fam})
 		if err != nil {
@@ -192,6 +186,36 @@ func TestApplyInsideIfInsideScan(t *testing.T) {
 		if len(rep.Replaced) != 2 {
 			t.Fatalf("%s: replaced %d sites, want 2", fam, len(rep.Replaced))
 		}
-		graphtest.AgreeWithORT(t, out, "scan_if_"+string(fam), feeds, run, graphtest.RTol, graphtest.ATol)
+		graphtest.AgreeWithORT(t, out, "scan_if_"+string(fam), feeds, runActswap, graphtest.RTol, graphtest.ATol)
 	}
+}
+
+// Below opset 15 the ai.actswap function bodies are typed by their parameters' element type,
+// which a rewrite with sites only inside a Loop body and a function finds there (the body's
+// initializers, the function's Constant nodes); onnxruntime runs the result.
+func TestApplyNestedOnlyBelowOpset15(t *testing.T) {
+	m := graphtest.NestedGELUs(1).Model()
+	for _, o := range append(m.GetOpsetImport(), m.GetFunctions()[0].GetOpsetImport()...) {
+		if o.GetDomain() == "" {
+			o.Version = proto.Int64(13)
+		}
+	}
+	out, rep, err := Apply(m, Options{To: onnxops.FamilyZorro, Match: []Kind{KindGELU}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Replaced) != 2 {
+		t.Fatalf("replaced %d sites, want the Loop body's and the function's", len(rep.Replaced))
+	}
+	feeds := map[string]*tensor.Tensor{"x": graphtest.NestedInput(graphtest.Seeded(5), 4)}
+	graphtest.AgreeWithORT(t, out, "nested_opset13", feeds, runActswap, graphtest.RTol, graphtest.ATol)
+}
+
+// runActswap is a graphtest.Runner: actswap's runtime with its default options.
+func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	s, err := runtime.NewSession(m)
+	if err != nil {
+		return nil, err
+	}
+	return s.Run(feeds)
 }

@@ -255,6 +255,39 @@ func optionalFromProto(op *onnx.OptionalProto) (*tensor.Tensor, error) {
 	return nil, fmt.Errorf("optionals of element kind %d are not supported", op.GetElemType())
 }
 
+// WriteOutputFile writes t, a value of output k, as ONNX test data stores that output: like
+// WriteValueFile, except that a present value of an optional-typed output is wrapped in an
+// OptionalProto, as the suite stores them (optional(sequence) outputs hold a SequenceProto inside
+// an OptionalProto).
+func (s *Session) WriteOutputFile(k int, path string, t *tensor.Tensor) error {
+	if k < 0 || k >= len(s.outputs) {
+		return fmt.Errorf("write %s: the model has %d outputs, not %d", path, len(s.outputs), k+1)
+	}
+	v := s.outputs[k]
+	if v.kind != kindOptional || t == nil || ops.IsEmptyOptional(t) {
+		return WriteValueFile(path, t, v.name)
+	}
+	op := &onnx.OptionalProto{Name: proto.String(v.name)}
+	if ops.IsSequence(t) {
+		sp, err := sequenceToProto(t, "")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		sp.Name = nil
+		op.ElemType, op.SequenceValue = proto.Int32(optSequence), sp
+	} else {
+		op.ElemType, op.TensorValue = proto.Int32(optTensor), tensor.ToProto(t, "")
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	if err == nil {
+		err = outfile.WriteFile(path, b)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // WriteValueFile writes a value as ONNX test data stores it, atomically: a tensor as a TensorProto,
 // a sequence as a SequenceProto, a map as a MapProto (ZipMap's sequence of maps as a SequenceProto
 // of MapProtos), an optional (sequence.go's representation) as an OptionalProto

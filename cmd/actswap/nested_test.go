@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/runtime/ops"
@@ -122,5 +123,29 @@ func TestRunWritesMapOutputs(t *testing.T) {
 	text, err = executeCLI(t, "run", model, "--data", set, "--out", filepath.Join(dir, "out2"))
 	if err != nil || strings.Contains(text, "reference") {
 		t.Errorf("run with a map-sequence reference: %v\n%s", err, text)
+	}
+}
+
+// run --out writes an optional-typed output as the suite stores it: the suite's two such cases
+// (an optional sequence through Identity and out of an If) come out byte for byte as their
+// expected output_0.pb.
+func TestRunWritesOptionalOutputsAsTheSuite(t *testing.T) {
+	for _, c := range []string{"test_identity_opt", "test_if_opt"} {
+		dir := testutil.SharedPath(t, "onnx-backend-tests", "node", c)
+		out := filepath.Join(t.TempDir(), "out")
+		if text, err := executeCLI(t, "run", filepath.Join(dir, "model.onnx"), "--data", filepath.Join(dir, "test_data_set_0"), "--out", out); err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, text)
+		}
+		got, err := os.ReadFile(filepath.Join(out, "output_0.pb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "test_data_set_0", "output_0.pb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s: wrote %x, the suite holds %x", c, got, want)
+		}
 	}
 }

@@ -138,7 +138,7 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 	for k, o := range s.Outputs() {
 		t := results[o.Name]
 		path := outputs[k].Path
-		if err := runtime.WriteValueFile(path, t, o.Name); err != nil {
+		if err := s.WriteOutputFile(k, path, t); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "output  %-24s %-20s -> %s\n", o.Name, describeValue(t), path)

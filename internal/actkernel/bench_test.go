@@ -61,9 +61,7 @@ func BenchmarkCopy(b *testing.B) { runBench(b, func(dst, src []float32) { copy(d
 // BenchmarkGELUErf is the runtime's own erf-GELU kernel, the cost a rewrite removes.
 func BenchmarkGELUErf(b *testing.B) { runBench(b, vecmath.GELU) }
 
-func benchKernel(b testing.TB, c acttest.KernelCase) *Kernel { return benchKernelOn(b, simd.Host(), c) }
-
-// benchKernelOn is benchKernel with the loops of level x.
+// benchKernelOn builds the kernel of case c with the loops of level x.
 func benchKernelOn(b testing.TB, x simd.Level, c acttest.KernelCase) *Kernel {
 	ts, err := onnxops.ParamTensors(c.Fam, c.Chans)
 	if err != nil {

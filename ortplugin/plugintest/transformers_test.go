@@ -28,63 +28,60 @@ const (
 	tfVocab  = 1000
 )
 
-var (
-	transformersOnce sync.Once
-	transformersDir  string
-	transformersErr  error
-)
-
 // transformerModels writes bert_tiny and gpt2_tiny, each as DIR/NAME/model.onnx with
 // test_data_set_0/input_N.pb, once per test binary, and returns DIR.
 func transformerModels(t *testing.T) string {
 	t.Helper()
-	transformersOnce.Do(func() {
-		transformersDir, transformersErr = os.MkdirTemp("", "actswap-transformers")
-		if transformersErr != nil {
-			return
-		}
-		r := graphtest.Seeded(2026)
-		ids := graphtest.RandI64(r, 0, tfVocab, 1, tfSeq)
-		mask := make([]int64, tfSeq)
-		for i := range mask {
-			mask[i] = 1
-			if i >= tfSeq-16 { // the last 16 tokens are padding
-				mask[i] = 0
-			}
-		}
-		models := []struct {
-			name   string
-			m      *onnx.ModelProto
-			inputs []*tensor.Tensor
-		}{
-			{"bert_tiny", transformer(false), []*tensor.Tensor{ids, tensor.New([]int{1, tfSeq}, mask)}},
-			{"gpt2_tiny", transformer(true), []*tensor.Tensor{ids}},
-		}
-		for _, mdl := range models {
-			dir := filepath.Join(transformersDir, mdl.name, "test_data_set_0")
-			if transformersErr = os.MkdirAll(dir, 0o755); transformersErr != nil {
-				return
-			}
-			if transformersErr = onnx.SaveFile(mdl.m, filepath.Join(transformersDir, mdl.name, "model.onnx")); transformersErr != nil {
-				return
-			}
-			for i, in := range mdl.inputs {
-				b, err := proto.Marshal(tensor.ToProto(in, mdl.m.GetGraph().GetInput()[i].GetName()))
-				if err == nil {
-					err = os.WriteFile(filepath.Join(dir, "input_"+string(rune('0'+i))+".pb"), b, 0o644)
-				}
-				if err != nil {
-					transformersErr = err
-					return
-				}
-			}
-		}
-	})
-	if transformersErr != nil {
-		t.Fatal(transformersErr)
+	dir, err := writeTransformerModels()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return transformersDir
+	return dir
 }
+
+// writeTransformerModels does transformerModels' work once per test binary.
+var writeTransformerModels = sync.OnceValues(func() (string, error) {
+	root, err := os.MkdirTemp("", "actswap-transformers")
+	if err != nil {
+		return "", err
+	}
+	r := graphtest.Seeded(2026)
+	ids := graphtest.RandI64(r, 0, tfVocab, 1, tfSeq)
+	mask := make([]int64, tfSeq)
+	for i := range mask {
+		mask[i] = 1
+		if i >= tfSeq-16 { // the last 16 tokens are padding
+			mask[i] = 0
+		}
+	}
+	models := []struct {
+		name   string
+		m      *onnx.ModelProto
+		inputs []*tensor.Tensor
+	}{
+		{"bert_tiny", transformer(false), []*tensor.Tensor{ids, tensor.New([]int{1, tfSeq}, mask)}},
+		{"gpt2_tiny", transformer(true), []*tensor.Tensor{ids}},
+	}
+	for _, mdl := range models {
+		dir := filepath.Join(root, mdl.name, "test_data_set_0")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		if err := onnx.SaveFile(mdl.m, filepath.Join(root, mdl.name, "model.onnx")); err != nil {
+			return "", err
+		}
+		for i, in := range mdl.inputs {
+			b, err := proto.Marshal(tensor.ToProto(in, mdl.m.GetGraph().GetInput()[i].GetName()))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, "input_"+string(rune('0'+i))+".pb"), b, 0o644)
+			}
+			if err != nil {
+				return "", err
+			}
+		}
+	}
+	return root, nil
+})
 
 // transformer builds a BERT-style encoder (gpt2 false) or a GPT-2-style decoder (gpt2 true).
 func transformer(gpt2 bool) *onnx.ModelProto {

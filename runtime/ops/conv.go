@@ -260,6 +260,9 @@ type convShape struct {
 	gather                 bool
 	gatherRows, gatherCols []int
 	gatherFold             int // images per gather product; gatherRows covers that many
+	// tuneKey is set where the gather and the other lowering should be timed on this machine
+	// before one is kept (tuneLowering); it names the shape in tunedLowerings.
+	tuneKey string
 	// A 2-D depthwise convolution has one of these: blocked when its channels come in 16s.
 	depthwise *depthwiseLayout  // convDepthwise2D's tap offsets and grids
 	blocked   *blockedDepthwise // convDepthwiseBlocked's layout
@@ -272,6 +275,24 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	if s := k.last.Load(); s != nil && slices.Equal(s.xShape, x.Shape) && slices.Equal(s.wShape, w.Shape) {
 		return s, nil
 	}
+	s, err := k.newShape(x, w, k.lowering)
+	if err != nil {
+		return nil, err
+	}
+	if s.tuneKey != "" {
+		if gather, ok := tunedLowerings.Load(s.tuneKey); ok {
+			// Timed before, by this or another kernel of the same shape in this process.
+			if s, err = k.newShape(x, w, tunedLowering(gather.(bool))); err != nil {
+				return nil, err
+			}
+		}
+	}
+	k.last.Store(s)
+	return s, nil
+}
+
+// newShape computes the geometry of a convolution of x by w with the given lowering choices.
+func (k *convKernel) newShape(x, w *tensor.Tensor, lowering convLowering) (*convShape, error) {
 	if x.Rank() < 3 || w.Rank() != x.Rank() {
 		return nil, fmt.Errorf("X %v and W %v must both be N-d images (rank ≥ 3)", x.Shape, w.Shape)
 	}
@@ -292,14 +313,14 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
 	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
-		if !k.lowering.planeDepthwise {
+		if !lowering.planeDepthwise {
 			s.blocked = newBlockedDepthwise(s)
 		}
 		if s.blocked == nil { // the plane-at-a-time layout only where the blocked one does not apply
 			s.depthwise = newDepthwiseLayout(s)
 		}
-	} else if s.gather = s.gatherPays(k.lowering); s.gather {
-		s.fillGatherOffsets(k.lowering)
+	} else if s.gather = s.gatherPays(lowering); s.gather {
+		s.fillGatherOffsets(lowering)
 	} else if s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg())
 		for c := range s.gridOffsets {
@@ -311,7 +332,9 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 	} else if len(s.in) == 2 {
 		s.phased = newPhaseLayout(s)
 	}
-	k.last.Store(s)
+	if s.depthwise == nil && s.blocked == nil && lowering == (convLowering{}) && s.tunable() {
+		s.tuneKey = k.tuneKey(s)
+	}
 	return s, nil
 }
 
@@ -382,6 +405,11 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 		return ctx.Result(out.tensor(ctx)), nil
+	}
+	if s.tuneKey != "" {
+		if s, err = k.tuneLowering(ctx, x, w, s, xv, wv, bias, residual, out.v); err != nil {
+			return nil, fmt.Errorf("Conv: %w", err)
+		}
 	}
 	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, out.v); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)

@@ -3,6 +3,7 @@ package ops
 import (
 	"flag"
 	"fmt"
+	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
@@ -697,5 +698,51 @@ func TestConvLoweringsAgree(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConvTunesLowering runs a convolution large enough to be timed on first use: both
+// lowerings run, the kept one is remembered for the shape, a second kernel of the same shape
+// takes it without timing, and every run agrees with the float64 definition.
+func TestConvTunesLowering(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	x, w, b := randTensor(r, 1, 64, 28, 28), randTensor(r, 64, 64, 3, 3), randTensor(r, 64)
+	attrs := map[string]any{"pads": []int{1, 1, 1, 1}}
+	k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := k.(*convKernel)
+	s, err := ck.newShape(x, w, ck.lowering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gemm.GatherFast() {
+		t.Skip("no gather kernel on this machine: one lowering, nothing to time")
+	}
+	if s.tuneKey == "" {
+		t.Fatal("a 58 MFLOP 3×3 convolution is not timed")
+	}
+	tunedLowerings.Delete(s.tuneKey)
+	convAgreesWithRef(t, "tuning run", k, 1, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
+	gather, ok := tunedLowerings.Load(s.tuneKey)
+	if !ok {
+		t.Fatal("the timed lowering was not remembered")
+	}
+	kept := ck.last.Load()
+	if kept.tuneKey != "" || kept.gather != gather.(bool) {
+		t.Fatalf("kernel kept gather=%v (tuneKey %q), remembered %v", kept.gather, kept.tuneKey, gather)
+	}
+	convAgreesWithRef(t, "tuned run", k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
+	other, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := other.(*convKernel).cachedShape(x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.tuneKey != "" || s2.gather != gather.(bool) {
+		t.Fatalf("a second kernel of the shape: gather=%v (tuneKey %q), remembered %v", s2.gather, s2.tuneKey, gather)
 	}
 }

@@ -448,6 +448,18 @@ func (s *poolShape) maxPlaneDirect(plane, dst []float32) {
 	iw, oh, ow := s.in[1], s.out[0], s.out[1]
 	kh, kw := s.kernel[0], s.kernel[1]
 	rowStep, colStep := s.dilations[0]*iw, s.dilations[1]
+	if kh == 2 && kw == 2 && colStep == 1 { // the CNNs' 2×2 pool: three maxima per window, in two rows
+		for oy := 0; oy < oh; oy++ {
+			top := plane[oy*s.strides[0]*iw:]
+			bottom := top[rowStep:]
+			row := dst[oy*ow : (oy+1)*ow]
+			for ox := range row {
+				x := ox * s.strides[1]
+				row[ox] = max(max(top[x], top[x+1]), max(bottom[x], bottom[x+1]))
+			}
+		}
+		return
+	}
 	for oy := 0; oy < oh; oy++ {
 		row := dst[oy*ow : (oy+1)*ow]
 		for ox := range row {
