@@ -51,6 +51,7 @@ func writeTemp(t *testing.T, dir, name string, data []byte) string {
 }
 
 func TestLoadFileErrorsAreOneLineAndNamePath(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good, err := Marshal(tinyModel())
 	if err != nil {
@@ -100,6 +101,7 @@ func cutBeforeOpsets(t *testing.T, good []byte) []byte {
 }
 
 func TestLoadFileResolvesExternalData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	weights := []byte("padding!" + "\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40\x00\x00\xa0\x40\x00\x00\xc0\x40")
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
@@ -143,6 +145,7 @@ func TestLoadFileResolvesExternalData(t *testing.T) {
 }
 
 func TestLoadFileRefusesEscapingExternalData(t *testing.T) {
+	t.Parallel()
 	outer := t.TempDir()
 	dir := filepath.Join(outer, "model")
 	if err := os.Mkdir(dir, 0o755); err != nil {

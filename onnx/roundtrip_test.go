@@ -37,6 +37,7 @@ func sharedModelFiles(t *testing.T) []string {
 // Loading and re-saving an unchanged model must reproduce the file byte for byte: it proves the
 // schema covers every field exporters write and that Marshal keeps ONNX's field order.
 func TestRoundTripSharedModelsByteIdentical(t *testing.T) {
+	t.Parallel()
 	files := sharedModelFiles(t)
 	for _, path := range files {
 		want, err := os.ReadFile(path)
@@ -65,6 +66,7 @@ func TestRoundTripSharedModelsByteIdentical(t *testing.T) {
 
 // The models bundled in the repository load and re-encode byte-identically without ../shared.
 func TestRoundTripBundledModels(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "models", "*", "model.onnx"))
 	if err != nil {
 		t.Fatal(err)

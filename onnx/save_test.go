@@ -12,6 +12,7 @@ import (
 )
 
 func TestMarshalDeterministic(t *testing.T) {
+	t.Parallel()
 	m := tinyModel()
 	m.MetadataProps = []*StringStringEntryProto{{Key: proto.String("a"), Value: proto.String("1")}}
 	first, err := Marshal(m)
@@ -27,6 +28,7 @@ func TestMarshalDeterministic(t *testing.T) {
 }
 
 func TestSaveFileRoundTripAndLeavesNoTemp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.onnx")
 	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
@@ -50,6 +52,7 @@ func TestSaveFileRoundTripAndLeavesNoTemp(t *testing.T) {
 }
 
 func TestSaveFileFailureKeepsOldFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.onnx")
 	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
@@ -71,6 +74,7 @@ func TestSaveFileFailureKeepsOldFile(t *testing.T) {
 }
 
 func TestSaveFileWithExternalData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.onnx")
 	m := tinyModel()
@@ -126,6 +130,7 @@ func TestSaveFileWithExternalData(t *testing.T) {
 }
 
 func TestSaveFileRefusesOverwritingInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.onnx")
 	if err := SaveFile(tinyModel(), in); err != nil {
@@ -156,6 +161,7 @@ func TestSaveFileRefusesOverwritingInput(t *testing.T) {
 // A real model saved with its weights moved out, then loaded and saved inline again, gives back
 // the original file byte for byte.
 func TestSaveFileExternalDataRealModel(t *testing.T) {
+	t.Parallel()
 	src := filepath.Join(testutil.RepoRoot(t), "models", "digits_vit", "model.onnx")
 	want, err := os.ReadFile(src)
 	if err != nil {

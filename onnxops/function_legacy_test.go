@@ -37,6 +37,7 @@ func atOpset(t *testing.T, m *onnx.ModelProto, fam onnxops.Family, opset, ir int
 // every family per tensor and per channel, on rank-2 and rank-4 inputs (channel axis positive
 // and negative), NaN, ±Inf and Zorro with a·b > 90 included, against the float64 reference.
 func TestLegacyFunctionsAgainstORT(t *testing.T) {
+	t.Parallel()
 	if why := ortref.Unavailable(); why != "" {
 		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
@@ -93,6 +94,7 @@ func TestLegacyFunctionsAgainstORT(t *testing.T) {
 // float64 inputs, a node that leaves axis and gate to the function's defaults, and the refusal
 // below opset 9.
 func TestLegacyFunctionEdges(t *testing.T) {
+	t.Parallel()
 	if _, err := onnxops.FunctionTyped(onnxops.FamilyPWLU, 8, tensor.Float32); err == nil || !strings.Contains(err.Error(), "opset 8") {
 		t.Errorf("opset 8: %v, want an error naming the opset", err)
 	}

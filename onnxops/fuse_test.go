@@ -16,6 +16,7 @@ import (
 // the MatMul+bias that feeds them (ElementwiseFloat32), with the same values as the separate
 // node; per-channel parameters stay a node of their own.
 func TestActivationFusedIntoMatMul(t *testing.T) {
+	t.Parallel()
 	bumpy := onnxops.PWLUParams{BL: -1.7, BR: 2.3, Heights: []float64{0.3, -0.2, 0.1, 0.9, 1.7, 2.0}, KL: -0.05, KR: 1.1}
 	cases := []struct {
 		fam      onnxops.Family

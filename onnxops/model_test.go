@@ -9,6 +9,7 @@ import (
 )
 
 func TestAttachFunctions(t *testing.T) {
+	t.Parallel()
 	m := &onnx.ModelProto{
 		IrVersion:   proto.Int64(7),
 		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(18)}},
@@ -52,6 +53,7 @@ func TestAttachFunctions(t *testing.T) {
 }
 
 func TestNewNodeProto(t *testing.T) {
+	t.Parallel()
 	n, err := NewNodeProto(FamilyZorro, "z", "x", "y", []string{"p"}, -1, true)
 	if err != nil || n.GetDomain() != Domain || len(n.Attribute) != 2 || n.Attribute[1].GetI() != 1 {
 		t.Fatalf("%v %v", n, err)

@@ -35,6 +35,7 @@ func ortShapes(c int) []struct {
 // TestFunctionsAgainstORT runs each operator's function body in onnxruntime and compares it with
 // actswap's kernel (through a runtime session) on the same inputs, NaN and ±Inf included.
 func TestFunctionsAgainstORT(t *testing.T) {
+	t.Parallel()
 	if why := ortref.Unavailable(); why != "" {
 		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}
@@ -83,6 +84,7 @@ func TestFunctionsAgainstORT(t *testing.T) {
 // models whose default-domain opset is 13 (the function keeps opset 17) or 21 (the function
 // follows it), against the float64 reference.
 func TestFunctionTypesAndOpsets(t *testing.T) {
+	t.Parallel()
 	if why := ortref.Unavailable(); why != "" {
 		testutil.SkipMissing(t, "onnxruntime not available, skipping differential test: "+why)
 	}

@@ -8,6 +8,7 @@ import (
 // Samples drawn from a known PWLU, covering every interval and both tails, must give that PWLU
 // back: the least-squares solution is exact up to the tiny ridge.
 func TestFitPWLURecoversKnownPWLU(t *testing.T) {
+	t.Parallel()
 	want := PWLUParams{BL: -2, BR: 2, Heights: []float64{-0.3, 0.1, -0.2, 0.4, 1.1, 0.9, 1.7, 2.5, 2.2}, KL: -0.25, KR: 1.5}
 	var xs, ys, ws []float64
 	for x := -4.0; x <= 4.0; x += 1.0 / 64 {
@@ -31,6 +32,7 @@ func TestFitPWLURecoversKnownPWLU(t *testing.T) {
 // A tail without data falls back on the ridge's targets: ReLU/GELU's outer slopes 0 and 1, and
 // knot interpolation of the target where no sample lands.
 func TestFitPWLURidgeFillsEmptyIntervals(t *testing.T) {
+	t.Parallel()
 	xs := []float64{-0.5, -0.25, 0, 0.25, 0.5}
 	ys, ws := make([]float64, len(xs)), make([]float64, len(xs))
 	for i, x := range xs {

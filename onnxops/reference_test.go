@@ -19,6 +19,7 @@ func near(got, want, tol float64) bool {
 
 // Golden values from activations.md §1.3 (Symmetric-Zorro a=1.2, b=1) and §3.2 (CRReLU ε=0.01).
 func TestGoldenValues(t *testing.T) {
+	t.Parallel()
 	xs := []float64{-3, -1, -0.5, 0, 0.25, 1, 1.5, 3}
 	zorroY := []float64{-0.105789785, -0.359315774, -0.306406593, 0, 0.25, 1, 1.306406593, 1.229804244}
 	zorroD := []float64{-0.090648261, -0.036000841, 0.297282196, 1, 1, 1, 0.297282196, -0.153528448}
@@ -45,6 +46,7 @@ func TestGoldenValues(t *testing.T) {
 // The MATLAB form of Sigmoid-Zorro passes k explicitly [§1.5]; with moderate a·b it is safe to
 // form k, so it checks the stable evaluation independently.
 func TestZorroAgainstKForm(t *testing.T) {
+	t.Parallel()
 	kForm := func(u, a, b float64) float64 { // h(u) = k·u / (1 + (k−1)e^(−a u))
 		k := 1 + math.Exp(a*b)
 		return k * u / (1 + (k-1)*math.Exp(-a*u))
@@ -69,6 +71,7 @@ func TestZorroAgainstKForm(t *testing.T) {
 }
 
 func TestZorroLargeABAndInf(t *testing.T) {
+	t.Parallel()
 	p := SymmetricZorro(4, 25) // a·b = 100: k overflows float32 and nearly float64
 	for _, x := range []float64{-1e30, -50, -0.25, 1.25, 50, 1e30} {
 		if y := p.Eval(x); math.IsNaN(y) || math.IsInf(y, 0) {
@@ -100,6 +103,7 @@ func TestZorroLargeABAndInf(t *testing.T) {
 
 // Finite differences check every analytic derivative.
 func TestZorroDerivFiniteDiff(t *testing.T) {
+	t.Parallel()
 	base := ZorroParams{AN: 1.3, BN: 0.8, AP: 2.1, BP: 1.4, InScale: 0.9, InShift: 0.2, OutScale: 1.5, OutShift: -0.3}
 	for _, gate := range []bool{false, true} {
 		base.Gate = gate
@@ -127,6 +131,7 @@ func TestZorroDerivFiniteDiff(t *testing.T) {
 }
 
 func TestCRReLUDerivFiniteDiff(t *testing.T) {
+	t.Parallel()
 	p := CRReLUParams{Epsilon: 0.3}
 	for _, x := range []float64{-3, -0.7, 0.4, 1.9} {
 		dx, de := p.Deriv(x)
@@ -146,6 +151,7 @@ func TestCRReLUDerivFiniteDiff(t *testing.T) {
 }
 
 func TestPWLUEvalAndDeriv(t *testing.T) {
+	t.Parallel()
 	// ReLU initialisation [§2.3]: N even, symmetric bounds, K_L=0, K_R=1, Y^i = ReLU(B_i).
 	relu := PWLUParams{BL: -2, BR: 2, KL: 0, KR: 1}
 	for i := 0; i <= 8; i++ {
@@ -188,6 +194,7 @@ func TestPWLUEvalAndDeriv(t *testing.T) {
 }
 
 func TestParamTensorsRoundTrip(t *testing.T) {
+	t.Parallel()
 	pw := []Params{
 		PWLUParams{BL: -1, BR: 1, Heights: []float64{0, 0.5, 1}, KL: 0, KR: 1},
 		PWLUParams{BL: -2, BR: 3, Heights: []float64{1, 0.5, 2}, KL: -1, KR: 2},
@@ -224,6 +231,7 @@ func TestParamTensorsRoundTrip(t *testing.T) {
 }
 
 func TestParamsFromTensorsErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		fam  Family
@@ -250,6 +258,7 @@ func TestParamsFromTensorsErrors(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
+	t.Parallel()
 	// Φ(1) = 0.8413447460685429; GELU_tanh differs from GELU by at most 4.73e-4 [§0].
 	if got := GELU(1); !near(got, 0.8413447460685429, 1e-15) {
 		t.Errorf("GELU(1) = %v", got)
@@ -271,6 +280,7 @@ func TestTargets(t *testing.T) {
 // values a model computes there), signs of zero included: rewrite's sites and calibrate's targets
 // both evaluate these functions, so a disagreement between them cannot come back.
 func TestTargetsSpecialValues(t *testing.T) {
+	t.Parallel()
 	inf, nan, negZero := math.Inf(1), math.NaN(), math.Copysign(0, -1)
 	quick := func(x float64) float64 { return QuickGELU(x, QuickGELUAlpha) }
 	targets := []struct {

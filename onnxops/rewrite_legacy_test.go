@@ -40,6 +40,7 @@ func oldExport(opset, ir int) *onnx.ModelProto {
 // 6) and runs them in actswap (fused kernels) and onnxruntime (the attached legacy function
 // bodies): both must agree.
 func TestRewriteOldOpsetAgainstORT(t *testing.T) {
+	t.Parallel()
 	run := func(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 		s, err := runtime.NewSession(m)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 // TestSessionEndToEnd saves single-node models, loads them back and runs them through the actswap
 // runtime (which picks the fused kernel over the attached function), against the float64 reference.
 func TestSessionEndToEnd(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, c := range acttest.KernelCases() {
 		_, ps := acttest.Float32Params(t, c)
@@ -47,6 +48,7 @@ func TestSessionEndToEnd(t *testing.T) {
 // domain is renamed so that no fused kernel matches and the runtime must inline the body. This
 // checks the bodies with a second ONNX implementation besides onnxruntime.
 func TestSessionRunsFunctionBody(t *testing.T) {
+	t.Parallel()
 	const bodyDomain = "test.actswap.body"
 	rng := rand.New(rand.NewPCG(17, 18))
 	for _, c := range acttest.KernelCases() {
@@ -75,6 +77,7 @@ func TestSessionRunsFunctionBody(t *testing.T) {
 
 // Invalid constant parameters fail when the session is created, with the node named.
 func TestSessionRejectsBadParameters(t *testing.T) {
+	t.Parallel()
 	m, err := onnxops.SingleNodeModel(onnxops.FamilyPWLU, []onnxops.Params{acttest.ReluPWLU(-1, 1, 4)}, tensor.Float32, []int{2, 8}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,7 @@ func TestSessionRejectsBadParameters(t *testing.T) {
 // Per-channel parameters whose C cannot match X as the model declares it fail when the session is
 // created, naming the node; a symbolic channel dimension is left to Run.
 func TestSessionRejectsChannelMismatch(t *testing.T) {
+	t.Parallel()
 	channels := []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.1}, onnxops.CRReLUParams{Epsilon: 0.2}, onnxops.CRReLUParams{Epsilon: 0.3}}
 	for _, c := range []struct {
 		shape []int

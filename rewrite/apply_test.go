@@ -22,6 +22,7 @@ func torchErfGELU(b *graphBuilder, in string) (out, add string) {
 }
 
 func TestBlockedSites(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		build func(b *graphBuilder)
@@ -74,6 +75,7 @@ func TestBlockedSites(t *testing.T) {
 }
 
 func TestTraceSaysWhy(t *testing.T) {
+	t.Parallel()
 	b := newGraphBuilder()
 	e := b.op("Erf", b.op("Div", "x", b.init(math.Sqrt2)))
 	b.output(b.op("Mul", b.op("Mul", "x", b.op("Add", e, b.init(1))), b.init(0.6)))
@@ -100,6 +102,7 @@ func twoActivations() (*onnx.ModelProto, string) {
 }
 
 func TestOptionsSelectSites(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		opts     Options
@@ -141,6 +144,7 @@ func kindStrings(ks []Kind) []string {
 }
 
 func TestApplyKeepsWhatItDidNotTouch(t *testing.T) {
+	t.Parallel()
 	m, relu := twoActivations()
 	// Unused before the rewrite: a dead node and an unused initializer must stay.
 	m.Graph.Node = append(m.Graph.Node, &onnx.NodeProto{Name: proto.String("dead"), OpType: proto.String("Neg"),
@@ -185,6 +189,7 @@ func TestApplyKeepsWhatItDidNotTouch(t *testing.T) {
 }
 
 func TestIRVersionNeverLowered(t *testing.T) {
+	t.Parallel()
 	m, _ := twoActivations()
 	m.IrVersion = proto.Int64(10)
 	out, _, err := Apply(m, Options{To: onnxops.FamilyCRReLU})
@@ -197,6 +202,7 @@ func TestIRVersionNeverLowered(t *testing.T) {
 }
 
 func TestOpsetBelow9NamesTheUpgradePath(t *testing.T) {
+	t.Parallel()
 	m, _ := twoActivations()
 	m.OpsetImport[0].Version = proto.Int64(6)
 	_, _, err := Apply(m, Options{To: onnxops.FamilyPWLU})
@@ -210,6 +216,7 @@ func TestOpsetBelow9NamesTheUpgradePath(t *testing.T) {
 }
 
 func TestRewriteTwiceRecordsBoth(t *testing.T) {
+	t.Parallel()
 	m, _ := twoActivations()
 	once, _, err := Apply(m, Options{To: onnxops.FamilyCRReLU, Match: []Kind{KindReLU}, Version: "v1"})
 	if err != nil {
@@ -244,6 +251,7 @@ func TestRewriteTwiceRecordsBoth(t *testing.T) {
 }
 
 func TestParamsSeam(t *testing.T) {
+	t.Parallel()
 	m, _ := twoActivations()
 	var seen []Site
 	perChannel := func(s Site, fam onnxops.Family) (SiteParams, error) {
@@ -285,6 +293,7 @@ func TestParamsSeam(t *testing.T) {
 }
 
 func TestUniqueNames(t *testing.T) {
+	t.Parallel()
 	b := newGraphBuilder()
 	r := b.op("Relu", "x")
 	b.output(r)
@@ -305,6 +314,7 @@ func TestUniqueNames(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
+	t.Parallel()
 	if _, _, err := Apply(&onnx.ModelProto{}, Options{To: onnxops.FamilyPWLU}); err == nil {
 		t.Error("model without graph accepted")
 	}
@@ -325,6 +335,7 @@ func TestApplyErrors(t *testing.T) {
 }
 
 func TestPerChannelCountChecked(t *testing.T) {
+	t.Parallel()
 	b := newGraphBuilder()
 	b.g.Input[0].Type.GetTensorType().Shape = &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
 		{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}},
@@ -350,6 +361,7 @@ func TestPerChannelCountChecked(t *testing.T) {
 
 // TestOddGraphsDoNotPanic feeds shapes of graph a hostile or broken file may hold.
 func TestOddGraphsDoNotPanic(t *testing.T) {
+	t.Parallel()
 	b := newGraphBuilder()
 	b.g.Node = append(b.g.Node,
 		&onnx.NodeProto{OpType: proto.String("Relu")},                                              // no input, no output

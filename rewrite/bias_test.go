@@ -59,6 +59,7 @@ func ungatedZorro(s Site, fam onnxops.Family) (SiteParams, error) {
 // a float64 evaluation of the site's parameters at m + b (the pre-bias value from the original
 // model), within OPS.md's 1e-5·max(1,|y|).
 func TestBiasAbsorbedExactly(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name            string
 		conv, biasFirst bool
@@ -195,6 +196,7 @@ func nodeSets(t *testing.T, m *onnx.ModelProto, n *onnx.NodeProto) []onnxops.Par
 // TestBiasKept: a bias stays an Add, with the reason in the report, where absorbing it would be
 // wrong or impossible, and with Options.KeepBias.
 func TestBiasKept(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		fam  onnxops.Family

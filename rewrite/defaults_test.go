@@ -25,6 +25,7 @@ func gaussianErrors(f, target func(float64) float64, span float64) (wrmse, maxEr
 }
 
 func TestDefaultsForReLUAreExact(t *testing.T) {
+	t.Parallel()
 	relu := Site{Kind: KindReLU}
 	for _, tc := range []struct {
 		fam onnxops.Family
@@ -53,6 +54,7 @@ func TestDefaultsForReLUAreExact(t *testing.T) {
 }
 
 func TestDefaultsForGELU(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		site          Site
 		fam           onnxops.Family
@@ -83,6 +85,7 @@ func TestDefaultsForGELU(t *testing.T) {
 // out_shift 0 keep the asymptotes of GELU: y → x for x → ∞, y → 0 for x → −∞), started from the
 // recorded values. The recorded set must be within 1% of what the refit reaches.
 func TestGELUZorroDefaultIsFitted(t *testing.T) {
+	t.Parallel()
 	toParams := func(v []float64) onnxops.ZorroParams {
 		an, ap := math.Exp(v[0]), math.Exp(v[2])
 		return onnxops.ZorroParams{AN: an, BN: v[1] / an, AP: ap, BP: v[3] / ap, InScale: v[4], InShift: v[5], OutScale: 1, Gate: true}
@@ -105,6 +108,7 @@ func TestGELUZorroDefaultIsFitted(t *testing.T) {
 }
 
 func TestGELUPWLUSlopes(t *testing.T) {
+	t.Parallel()
 	sp, err := DefaultParams(Site{Kind: KindGELU}, onnxops.FamilyPWLU)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 // or the runtime, so that a program that rewrites models stays small and nothing it imports
 // changes how fast another package runs them.
 func TestLinksNoKernel(t *testing.T) {
+	t.Parallel()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("the go command is not on PATH: " + err.Error())

@@ -12,6 +12,7 @@ import (
 // TestInferElemTypeThroughWhere: a float value chosen by Where on a bool condition is float (the
 // keep-mask attention of BERT-style exports feeds GELU sites through Where), not bool.
 func TestInferElemTypeThroughWhere(t *testing.T) {
+	t.Parallel()
 	b := newGraphBuilder()
 	b.g.Input = append(b.g.Input, &onnx.ValueInfoProto{Name: proto.String("keep"), Type: &onnx.TypeProto{
 		Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(int32(tensor.Bool))}}}})

@@ -55,6 +55,7 @@ func opCounts(g *onnx.GraphProto, skip func(*onnx.NodeProto) bool) map[string]in
 }
 
 func TestRealModels(t *testing.T) {
+	t.Parallel()
 	for _, rm := range realModels {
 		t.Run(rm.name, func(t *testing.T) {
 			m := loadShared(t, rm.name)
@@ -191,6 +192,7 @@ func runModel(t *testing.T, m *onnx.ModelProto, feeds map[string]*tensor.Tensor)
 // TestReLURewritesAreExact runs the ReLU models before and after ReLU→PWLU and ReLU→CRReLU
 // (both exact with their default parameters) in actswap's runtime.
 func TestReLURewritesAreExact(t *testing.T) {
+	t.Parallel()
 	models := []string{"digits_cnn", "resnet18"}
 	if testing.Short() {
 		models = models[:1]

@@ -23,6 +23,7 @@ var (
 // replaced there: the body's node reads its parameters from the body's own initializers, the
 // function's from Constant nodes of the function, which imports ai.actswap itself.
 func TestApplyInsideLoopBodyAndFunction(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	out, rep, err := Apply(m, Options{To: onnxops.FamilyPWLU})
 	if err != nil {
@@ -81,6 +82,7 @@ func TestApplyInsideLoopBodyAndFunction(t *testing.T) {
 
 // Every scope can be excluded by its scoped name, and --nodes selects by it.
 func TestApplySelectsNestedSitesByScopedName(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	for _, c := range []struct {
 		nodes, exclude string
@@ -163,6 +165,7 @@ func scanIfModel() *onnx.ModelProto {
 // Sites two levels down (an If inside a Scan body), in both branches, are found with their scopes
 // and replaced; the rewritten model agrees with onnxruntime for every family.
 func TestApplyInsideIfInsideScan(t *testing.T) {
+	t.Parallel()
 	m := scanIfModel()
 	sites, err := Find(m)
 	if err != nil {
@@ -194,6 +197,7 @@ func TestApplyInsideIfInsideScan(t *testing.T) {
 // which a rewrite with sites only inside a Loop body and a function finds there (the body's
 // initializers, the function's Constant nodes); onnxruntime runs the result.
 func TestApplyNestedOnlyBelowOpset15(t *testing.T) {
+	t.Parallel()
 	m := graphtest.NestedGELUs(1).Model()
 	for _, o := range append(m.GetOpsetImport(), m.GetFunctions()[0].GetOpsetImport()...) {
 		if o.GetDomain() == "" {

@@ -15,6 +15,7 @@ import (
 // ai.actswap and runs the attached function bodies, and in actswap's runtime, which runs its fused
 // kernels: both must agree within 1e-4 relative.
 func TestRewrittenModelsInOnnxruntime(t *testing.T) {
+	t.Parallel()
 	if why := ortref.Unavailable(); why != "" {
 		testutil.SkipMissing(t, why)
 	}

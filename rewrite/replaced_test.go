@@ -12,6 +12,7 @@ import (
 // Two runs (one site to CRReLU, then the other to PWLU) are both read back, each ai.actswap node naming the node
 // it replaced.
 func TestReplacedReadsEveryRun(t *testing.T) {
+	t.Parallel()
 	m, err := onnx.LoadFile(filepath.Join("..", "models", "digits_mlp_gelu", "model.onnx"))
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,7 @@ var activationCases = []activationCase{
 var probeInputs = []float64{-5, -2.5, -1, -0.3, 0, 0.2, 0.9, 1.7, 3.5}
 
 func TestFindEachPattern(t *testing.T) {
+	t.Parallel()
 	for _, tc := range activationCases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newGraphBuilder()
@@ -172,6 +173,7 @@ func countOps(g *onnx.GraphProto, ops ...string) int {
 }
 
 func TestApplyEachPattern(t *testing.T) {
+	t.Parallel()
 	for _, fam := range onnxops.Families {
 		for _, tc := range activationCases {
 			if tc.kind == "" {
@@ -291,6 +293,7 @@ func checkModelHeader(t *testing.T, m *onnx.ModelProto, fam onnxops.Family) {
 // TestErfGELUEveryOrder builds the erf GELU in every association of 0.5·x·(1+erf) and every
 // operand order of its Add and two Muls (24 graphs), each with Div by √2 and Mul by 1/√2.
 func TestErfGELUEveryOrder(t *testing.T) {
+	t.Parallel()
 	for assoc := range 3 {
 		for swaps := range 8 {
 			for _, useMul := range []bool{false, true} {

@@ -22,6 +22,7 @@ type dataCheck struct {
 // raw tensor holding identical element bits. Sequence and optional values are checked element by
 // element. The message type of each file comes from the model's K-th graph input or output.
 func TestBackendDataFilesRoundTrip(t *testing.T) {
+	t.Parallel()
 	shared := testutil.SharedDir(t)
 	caseDirs := findCaseDirs(t, filepath.Join(shared, "models", "*"), filepath.Join(shared, "onnx-backend-tests", "*", "*"))
 	if len(caseDirs) < 1900 {
@@ -32,6 +33,7 @@ func TestBackendDataFilesRoundTrip(t *testing.T) {
 
 // The bundled digits models' data sets decode too, without ../shared.
 func TestBundledDataFilesRoundTrip(t *testing.T) {
+	t.Parallel()
 	caseDirs := findCaseDirs(t, filepath.Join(testutil.RepoRoot(t), "models", "*"))
 	if len(caseDirs) < 6 {
 		t.Fatalf("found only %d bundled models with test data", len(caseDirs))

@@ -7,6 +7,7 @@ import (
 )
 
 func TestAllClose(t *testing.T) {
+	t.Parallel()
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	f := func(v ...float32) *Tensor { return New([]int{len(v)}, v) }
 	for _, c := range []struct {
@@ -39,6 +40,7 @@ func TestAllClose(t *testing.T) {
 }
 
 func TestScalarValue(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		t    *Tensor

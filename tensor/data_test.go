@@ -5,6 +5,7 @@ import "testing"
 // TestSubDataSharesAndDataRangeBounds: a sub-slice shares its array and its address range lies
 // inside the whole's; strings are not sliced; NewData makes zeroed data of the dtype's Go type.
 func TestSubDataSharesAndDataRangeBounds(t *testing.T) {
+	t.Parallel()
 	whole := NewData(Float32, 10).([]float32)
 	part, ok := SubData(whole, 2, 5)
 	if !ok || len(part.([]float32)) != 3 || &part.([]float32)[0] != &whole[2] {

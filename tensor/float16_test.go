@@ -6,6 +6,7 @@ import (
 )
 
 func TestFloat16KnownBitPatterns(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		f    float32
 		bits Float16Bits
@@ -64,6 +65,7 @@ func halfValue(h uint16) float64 {
 
 // Every half value widens exactly and narrows back to itself.
 func TestFloat16AllValues(t *testing.T) {
+	t.Parallel()
 	for b := range 1 << 16 {
 		h := Float16Bits(b)
 		f := h.Float32()
@@ -86,6 +88,7 @@ func TestFloat16AllValues(t *testing.T) {
 // Rounding float32 to half must pick the nearest half (ties to even), checked against a search
 // over neighbouring half values in float64.
 func TestFloat16RoundingMatchesNearest(t *testing.T) {
+	t.Parallel()
 	for i64 := uint64(0); i64 < 1<<32; i64 += 0x1357 {
 		i := uint32(i64)
 		f := math.Float32frombits(i)
@@ -107,6 +110,7 @@ func TestFloat16RoundingMatchesNearest(t *testing.T) {
 }
 
 func TestBFloat16KnownBitPatterns(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   uint32 // float32 bits
 		bits BFloat16Bits

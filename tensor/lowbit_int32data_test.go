@@ -13,6 +13,7 @@ import (
 // them: one byte per int32 value, the first element in the least significant bits (two 4-bit or
 // four 2-bit elements per byte), a short last byte zero-filled; signed values in two's complement.
 func TestSubByteTypesFromInt32Data(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		dt    DType
 		data  []int32

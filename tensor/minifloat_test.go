@@ -34,6 +34,7 @@ var formatCases = []formatCase{
 func (c formatCase) patterns() int { return 1 << (1 + c.f.expBits + c.f.manBits) }
 
 func TestMiniFloatDecodeMatchesDefinition(t *testing.T) {
+	t.Parallel()
 	for _, c := range formatCases {
 		for b, want := range c.finite {
 			if got := c.f.decode(b); got != want || math.Signbit(got) != math.Signbit(want) {
@@ -89,6 +90,7 @@ func nearestPattern(f miniFormat, x float64) (uint8, bool) {
 }
 
 func TestMiniFloatEncodeIsNearestEven(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range formatCases {
 		var xs []float64
@@ -141,6 +143,7 @@ func TestMiniFloatEncodeIsNearestEven(t *testing.T) {
 }
 
 func TestMiniFloatSpecialValues(t *testing.T) {
+	t.Parallel()
 	inf, nan := math.Inf(1), math.NaN()
 	for _, c := range []struct {
 		name      string
@@ -179,6 +182,7 @@ func TestMiniFloatSpecialValues(t *testing.T) {
 }
 
 func TestSubByteTypesPackInTensorProto(t *testing.T) {
+	t.Parallel()
 	// int4 [1, −1, 7]: low nibble first, the odd element alone in the last byte.
 	x := New([]int{3}, []Int4Value{1, -1, 7})
 	if got := RawBytes(x); len(got) != 2 || got[0] != 0xF1 || got[1] != 0x07 {

@@ -29,6 +29,7 @@ func npyBytes(dict string, data []byte) []byte {
 }
 
 func TestNpyRoundTripEveryDType(t *testing.T) {
+	t.Parallel()
 	for _, want := range sampleTensors() {
 		if want.DType == BFloat16 {
 			continue // no NumPy type; refused below
@@ -55,6 +56,7 @@ func TestNpyRoundTripEveryDType(t *testing.T) {
 }
 
 func TestNpyHeaderMatchesNumPy(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		t    *Tensor
 		dict string
@@ -78,6 +80,7 @@ func TestNpyHeaderMatchesNumPy(t *testing.T) {
 }
 
 func TestNpyBigEndianAndFortranOrder(t *testing.T) {
+	t.Parallel()
 	be := func(vals ...int32) []byte {
 		out, _ := binary.Append(nil, binary.BigEndian, vals)
 		return out
@@ -117,6 +120,7 @@ func TestNpyBigEndianAndFortranOrder(t *testing.T) {
 }
 
 func TestNpyRejectsBadFiles(t *testing.T) {
+	t.Parallel()
 	f4 := func(shape string) string { return "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }" }
 	cases := []struct {
 		name string
@@ -154,6 +158,7 @@ func TestNpyRejectsBadFiles(t *testing.T) {
 // The digits data written by numpy.save (bundled in models/) must read with the documented
 // shapes, and writing what was read must give numpy's bytes back.
 func TestNpyDigitsData(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(testutil.RepoRoot(t), "models", "digits_data")
 	cases := []struct {
 		file  string
@@ -201,6 +206,7 @@ func TestNpyDigitsData(t *testing.T) {
 }
 
 func TestNpzRoundTripKeepsOrder(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "a.npz")
 	m := map[string]*Tensor{}
 	var names []string
@@ -237,6 +243,7 @@ func TestNpzRoundTripKeepsOrder(t *testing.T) {
 
 // numpy.savez_compressed deflates its members; those must read as well.
 func TestNpzReadsCompressedMembers(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.npz")
 	f, err := os.Create(path)
 	if err != nil {

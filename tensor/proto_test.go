@@ -101,6 +101,7 @@ func rawLE(t *Tensor) []byte {
 }
 
 func TestFromProtoRawAndTypedAgreeForEveryDType(t *testing.T) {
+	t.Parallel()
 	for _, want := range sampleTensors() {
 		typed := typedProto(want)
 		got, err := FromProto(typed)
@@ -130,6 +131,7 @@ func TestFromProtoRawAndTypedAgreeForEveryDType(t *testing.T) {
 }
 
 func TestFromProtoRejectsHostileMessages(t *testing.T) {
+	t.Parallel()
 	f32 := proto.Int32(int32(Float32))
 	cases := []struct {
 		name string
@@ -155,6 +157,7 @@ func TestFromProtoRejectsHostileMessages(t *testing.T) {
 }
 
 func TestProtoFileRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for i, want := range sampleTensors() {
 		path := dir + "/t.pb"
@@ -181,6 +184,7 @@ func TestProtoFileRoundTrip(t *testing.T) {
 
 // A TensorProto written from a stream of raw bytes reads back as the tensor WriteProtoFile writes.
 func TestWriteProtoFileFrom(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	x := New([]int{3, 2}, []float32{1, -2, 3.5, 4, 5, 6})
 	path := filepath.Join(dir, "streamed.pb")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestExp32(t *testing.T) {
+	t.Parallel()
 	worst := 0.0
 	for x := float32(expLo); x <= expHi; x += 0.000731 {
 		got, want := float64(exp32(x)), math.Exp(float64(x))

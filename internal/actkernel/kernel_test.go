@@ -24,6 +24,7 @@ func eachPath(t *testing.T, f func(t *testing.T, x simd.Level)) {
 }
 
 func TestKernelsAgainstReference(t *testing.T) {
+	t.Parallel()
 	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for _, c := range acttest.KernelCases() {
@@ -61,6 +62,7 @@ func TestKernelsAgainstReference(t *testing.T) {
 
 // Every length from 0 to 40 checks the vector loop's tail handling.
 func TestKernelTails(t *testing.T) {
+	t.Parallel()
 	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		for _, c := range acttest.KernelCases() {
@@ -134,6 +136,7 @@ func chunked(n, _ int, body func(lo, hi int)) {
 
 // Plan's errors name the axis, the shape and C.
 func TestPlanErrors(t *testing.T) {
+	t.Parallel()
 	if _, _, err := Plan([]int{2, 4}, 1, 3); err == nil || !strings.Contains(err.Error(), "C=3") {
 		t.Errorf("C=3 against X.shape[1]=4: %v", err)
 	}
@@ -150,6 +153,7 @@ func TestPlanErrors(t *testing.T) {
 
 // Elementwise works in place and only for per-tensor parameters.
 func TestElementwise(t *testing.T) {
+	t.Parallel()
 	for _, c := range acttest.KernelCases() {
 		params, ps := acttest.Float32Params(t, c)
 		k, err := New(c.Fam, c.Gate, params)

@@ -49,6 +49,7 @@ func randomParams(rng *rand.Rand, fam onnxops.Family) (onnxops.Params, bool) {
 }
 
 func TestKernelsRandomParameters(t *testing.T) {
+	t.Parallel()
 	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(23, 24))
 		for trial := 0; trial < 60; trial++ {

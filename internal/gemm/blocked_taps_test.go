@@ -12,6 +12,7 @@ import (
 // for 3×3 and 5×5 taps, strides 1 to 3, and pixel counts that leave every remainder of the
 // kernels' pixel groups.
 func TestBlockedTaps(t *testing.T) {
+	t.Parallel()
 	const cb = ChannelBlock
 	r := rand.New(rand.NewPCG(61, 62))
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
@@ -64,6 +65,7 @@ func TestBlockedTaps(t *testing.T) {
 // TestInterleaveSplit16 checks Interleave16 and Split16 (assembly and Go) against their
 // definitions for pixel counts around the 8-pixel groups, and that they invert each other.
 func TestInterleaveSplit16(t *testing.T) {
+	t.Parallel()
 	const cb = ChannelBlock
 	r := rand.New(rand.NewPCG(63, 64))
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
@@ -106,6 +108,7 @@ func TestInterleaveSplit16(t *testing.T) {
 // TestBlockedTapsRows checks a band of rows against one BlockedTaps call per row, with rows
 // that do not overlap in dst and rows whose excess pixels the next row overwrites.
 func TestBlockedTapsRows(t *testing.T) {
+	t.Parallel()
 	const cb = ChannelBlock
 	r := rand.New(rand.NewPCG(65, 66))
 	const rows, n, step, width = 5, 11, 2, 26

@@ -13,6 +13,7 @@ import (
 // gathered matrix: edge tiles in both directions, several k blocks, one and two threads, an
 // ldc wider than n, and offsets that overlap (as a convolution's windows do).
 func TestSgemmGather(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range []struct{ m, n, k int }{
 			{1, 1, 1}, {7, 64, 9}, {6, 63, 10}, {8, 65, 3}, {49, 128, 4608 / 8}, {50, 130, 1100}, {22, 256, 17},
@@ -63,6 +64,7 @@ func TestSgemmGather(t *testing.T) {
 }
 
 func TestSgemmGatherRejectsBadOperands(t *testing.T) {
+	t.Parallel()
 	pb, err := PackBTransposed(2, 3, make([]float32, 6), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +131,7 @@ func BenchmarkSgemmGather(b *testing.B) {
 
 // TestTapSum checks the depthwise tap sum against float64 sums for lengths around its block.
 func TestTapSum(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, n := range []int{1, 31, 32, 33, 100, 224} {
@@ -166,6 +169,7 @@ func TestTapSum(t *testing.T) {
 
 // TestTransposeBias checks the transposition into planes for shapes around its 8×8 squares.
 func TestTransposeBias(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(7, 8))
 		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}} {
@@ -202,6 +206,7 @@ func TestTransposeBias(t *testing.T) {
 
 // TestDeinterleave checks the column-phase split for lengths around its 16-value blocks.
 func TestDeinterleave(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(9, 10))
 		for n := 0; n <= 70; n++ {

@@ -144,6 +144,7 @@ func sgemmOn(x simd.Level, transA, transB bool, m, n, k int, alpha float32, a []
 }
 
 func TestSgemm(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			for _, threads := range []int{1, 3} {
@@ -156,6 +157,7 @@ func TestSgemm(t *testing.T) {
 }
 
 func TestSgemmPacked(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			for _, threads := range []int{1, 2} {
@@ -179,6 +181,7 @@ func TestSgemmPacked(t *testing.T) {
 }
 
 func TestEpilogue(t *testing.T) {
+	t.Parallel()
 	const m, n, k = 20, 37, 9
 	r := rand.New(rand.NewPCG(1, 2))
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
@@ -239,6 +242,7 @@ func TestEpilogue(t *testing.T) {
 }
 
 func TestSgemmRejectsBadShapes(t *testing.T) {
+	t.Parallel()
 	a, b, c := make([]float32, 6), make([]float32, 6), make([]float32, 4)
 	tests := []struct {
 		name string
@@ -259,6 +263,7 @@ func TestSgemmRejectsBadShapes(t *testing.T) {
 // TestSgemmPackedAWith feeds B through a BPacker that packs an ordinary matrix, so the result
 // must equal the plain product.
 func TestSgemmPackedAWith(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			if tc.transB || tc.alpha != 1 {
@@ -281,6 +286,7 @@ func TestSgemmPackedAWith(t *testing.T) {
 // TestSgemmPackedAIndirect reads B rows through a shuffled offset table from one buffer and
 // compares with the product of the gathered matrix.
 func TestSgemmPackedAIndirect(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for _, tc := range gemmCases() {
 			if tc.transA || tc.alpha != 1 || tc.k == 0 {
@@ -321,6 +327,7 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 
 // TestAddVectors checks the epilogue's bias loops at every length around their unrolling.
 func TestAddVectors(t *testing.T) {
+	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for n := 0; n <= 80; n++ {

@@ -8,6 +8,7 @@ import (
 // A panic in a worker goroutine reaches the caller (where the runtime reports it as a node
 // error) instead of ending the process.
 func TestWorkerPanicReachesCaller(t *testing.T) {
+	t.Parallel()
 	const m, n, k = 96, 256, 64
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 	ep := &Epilogue{Elementwise: func(dst []float32) { panic("boom") }}

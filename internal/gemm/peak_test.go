@@ -10,6 +10,7 @@ import (
 // the widest vectors the kernels run (a ymm probe on a core with two 512-bit FMA pipes measured
 // half the peak, and SGEMM showed 170% of it).
 func TestMeasurePeakUsesTheWidestKernelVectors(t *testing.T) {
+	t.Parallel()
 	p := MeasurePeak()
 	want := 0
 	switch {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestDiff(t *testing.T) {
+	t.Parallel()
 	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
 	f := func(v ...float32) *tensor.Tensor { return tensor.New([]int{len(v)}, v) }
 	cases := []struct {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestWriteFailureKeepsOldFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.onnx")
 	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
@@ -41,6 +42,7 @@ func TestWriteFailureKeepsOldFile(t *testing.T) {
 }
 
 func TestSameFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a")
 	b := filepath.Join(dir, "b")
@@ -70,6 +72,7 @@ func TestSameFile(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "model.onnx")
 	data := filepath.Join(dir, "data")

@@ -71,6 +71,7 @@ func checkTail(t *testing.T, row []float32, n int, what string) {
 // place and in place on either input (and on both, x op x), and that nothing past len(dst) is
 // written.
 func TestArith(t *testing.T) {
+	t.Parallel()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		r := rand.New(rand.NewPCG(7, 8))
 		for op := OpAdd; op <= OpDiv; op++ {
@@ -104,6 +105,7 @@ func TestArith(t *testing.T) {
 // TestArithScalar checks ArithScalar (x op s) and ScalarArith (s op x) the same way, for
 // ordinary and special scalars.
 func TestArithScalar(t *testing.T) {
+	t.Parallel()
 	scalars := append([]float32{0.125, -3.7, 1e-3}, arithSpecials...)
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		r := rand.New(rand.NewPCG(9, 10))
@@ -139,6 +141,7 @@ func TestArithScalar(t *testing.T) {
 }
 
 func TestArithInvalidOp(t *testing.T) {
+	t.Parallel()
 	defer func() {
 		if recover() == nil {
 			t.Fatal("Arith with Op(9) did not panic")

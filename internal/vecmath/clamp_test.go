@@ -45,6 +45,7 @@ var clampBounds = func() [][2]float32 {
 // pair of bounds (infinite, NaN, signed zeros, lo > hi), out of place and in place, with NaN,
 // ±Inf, ±0 and denormals among the inputs, and checks nothing past len(src) is written.
 func TestClamp(t *testing.T) {
+	t.Parallel()
 	inf := float32(math.Inf(1))
 	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), 6, -1, 1, 2,
 		math.MaxFloat32, -math.MaxFloat32, math.Float32frombits(1), -math.Float32frombits(1)}
@@ -88,6 +89,7 @@ func TestClamp(t *testing.T) {
 // TestClampWholeLine runs Clamp over the whole float32 line (testInputs) for Relu6's bounds and
 // an unbounded side.
 func TestClampWholeLine(t *testing.T) {
+	t.Parallel()
 	xs := testInputs()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		got := make([]float32, len(xs))

@@ -20,6 +20,7 @@ func sameFloat(got, want float32) bool {
 // NaN (math.Max(+Inf, NaN) is +Inf, Go's max is NaN), at every length up to 40 and a long row, NaN, ±Inf and signed zeros on either side, and
 // checks that nothing past len(src) is written.
 func TestMaxInto(t *testing.T) {
+	t.Parallel()
 	inf := float32(math.Inf(1))
 	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), math.MaxFloat32,
 		-math.MaxFloat32, math.Float32frombits(1)}
@@ -65,6 +66,7 @@ func TestMaxInto(t *testing.T) {
 // TestRelu compares Relu with math.Max(x, 0) in float64 over the whole float32 line (NaN stays
 // NaN, −0 becomes +0), out of place and in place.
 func TestRelu(t *testing.T) {
+	t.Parallel()
 	xs := testInputs()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		got := make([]float32, len(xs))

@@ -58,6 +58,7 @@ func normRows() map[string][]float32 {
 // mean magnitude, the variance within 1e-13 relative (a constant row exactly 0), squares of
 // huge elements included; NaN, ±Inf and an empty row give NaN.
 func TestMeanVar(t *testing.T) {
+	t.Parallel()
 	rows := normRows()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		for name, xs := range rows {
@@ -102,6 +103,7 @@ func TestMeanVar(t *testing.T) {
 // float32 roundings of the scaled deviation and of beta. It also checks in-place use, a NaN
 // element, and that nothing past len(src) is written.
 func TestLayerNormRow(t *testing.T) {
+	t.Parallel()
 	rows := normRows()
 	const eps = 1e-5
 	withGo(t, func(t *testing.T, tier simd.Level) {

@@ -86,6 +86,7 @@ var accuracyCases = []accuracyCase{
 // (as in the ONNX reference), which near x = −3 is large relative to the result: the bound is
 // relative to the result plus a few ulp of x/6 times |x|.
 func TestHardSwish(t *testing.T) {
+	t.Parallel()
 	xs := testInputs()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		got := make([]float32, len(xs))
@@ -138,6 +139,7 @@ func withGo(t *testing.T, f func(t *testing.T, tier simd.Level)) {
 const minNormal = 0x1p-126
 
 func TestAccuracy(t *testing.T) {
+	t.Parallel()
 	xs := testInputs()
 	for _, c := range accuracyCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,6 +192,7 @@ func TestAccuracy(t *testing.T) {
 }
 
 func TestSoftmaxHelpers(t *testing.T) {
+	t.Parallel()
 	withGo(t, func(t *testing.T, tier simd.Level) {
 		for _, n := range []int{0, 1, 7, 8, 9, 16, 33, 197, 1000} {
 			row := make([]float32, n)
@@ -257,6 +260,7 @@ var elementwiseKernels = []struct {
 // the assembly's loops, masked tails and their seams) with every kernel set against the scalar
 // kernels, special values included, and that nothing past len(src) is written.
 func TestShortSlices(t *testing.T) {
+	t.Parallel()
 	inf := float32(math.Inf(1))
 	specials := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)),
 		math.Float32frombits(1), -math.Float32frombits(0x7fffff), 1e-30, -13.5, 90, -110}

@@ -10,6 +10,7 @@ import (
 // TestRunCoversEveryIndexOnce checks that the chunks of [0, n) are disjoint, contiguous and
 // cover it, for chunk counts below, at and above n.
 func TestRunCoversEveryIndexOnce(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 7, 100} {
 		for _, chunks := range []int{1, 2, 3, 8, 150} {
 			seen := make([]atomic.Int32, n)
@@ -30,6 +31,7 @@ func TestRunCoversEveryIndexOnce(t *testing.T) {
 // TestRunNestedAndConcurrent runs loops inside loops from many goroutines at once: every inner
 // index must run exactly once and nothing may deadlock, however few workers are idle.
 func TestRunNestedAndConcurrent(t *testing.T) {
+	t.Parallel()
 	var total atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -52,6 +54,7 @@ func TestRunNestedAndConcurrent(t *testing.T) {
 // TestRunRaisesPanicInCaller checks that a chunk's panic reaches the caller after the other
 // chunks have finished, and that the pool still works afterwards.
 func TestRunRaisesPanicInCaller(t *testing.T) {
+	t.Parallel()
 	var finished atomic.Int32
 	func() {
 		defer func() {

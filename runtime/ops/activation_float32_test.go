@@ -11,6 +11,7 @@ import (
 // registry and compares them with the ops' own float64 formulas, over a sweep that includes the
 // tails, ±Inf and NaN. The bound is relative for normal results.
 func TestFloat32Activations(t *testing.T) {
+	t.Parallel()
 	var xs []float32
 	for i := -3000; i <= 3000; i++ {
 		xs = append(xs, float32(i)*0.0071) // [−21.3, 21.3]
@@ -67,6 +68,7 @@ func x64(x float32) float64 { return float64(x) }
 // TestFloat32ActivationForms checks the float32 forms of LeakyRelu, HardSigmoid and Sqrt
 // against their float64 formulas, NaN and signed zeros included.
 func TestFloat32ActivationForms(t *testing.T) {
+	t.Parallel()
 	xs := []float32{-3, -1.5, -0.01, float32(math.Copysign(0, -1)), 0, 0.2, 1, 2.5, 7, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
 	x := tensor.New([]int{len(xs)}, xs)
 	for _, tc := range []struct {

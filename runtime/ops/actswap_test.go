@@ -35,6 +35,7 @@ func newKernelNode(t *testing.T, c acttest.KernelCase, params []*tensor.Tensor, 
 }
 
 func TestActswapKernelOtherDTypes(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range acttest.KernelCases() {
 		params, ps := acttest.Float32Params(t, c)
@@ -73,6 +74,7 @@ func TestActswapKernelOtherDTypes(t *testing.T) {
 }
 
 func TestActswapKernelErrors(t *testing.T) {
+	t.Parallel()
 	pc := acttest.KernelCase{Name: "pwlu per-channel", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-2, 2, 4), acttest.ReluPWLU(-1, 1, 4), acttest.ReluPWLU(-3, 3, 4)}}
 	params, _ := acttest.Float32Params(t, pc)
 	k := newKernelNode(t, pc, params, 1)

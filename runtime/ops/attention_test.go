@@ -11,6 +11,7 @@ import (
 // TestAttentionGQACausal checks grouped-query causal attention with a KV cache against the
 // formula evaluated in float64 (the backend suite covers the attribute combinations).
 func TestAttentionGQACausal(t *testing.T) {
+	t.Parallel()
 	const batch, qHeads, kvHeads, qLen, past, dim = 2, 4, 2, 3, 2, 5
 	r := rand.New(rand.NewPCG(17, 18))
 	q := randTensor(r, batch, qHeads, qLen, dim)
@@ -74,6 +75,7 @@ func TestAttentionGQACausal(t *testing.T) {
 }
 
 func TestSoftmaxRowFullyMasked(t *testing.T) {
+	t.Parallel()
 	row := []float32{float32(math.Inf(-1)), float32(math.Inf(-1))}
 	softmaxRow(row)
 	if row[0] != 0 || row[1] != 0 {

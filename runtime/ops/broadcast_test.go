@@ -8,6 +8,7 @@ import (
 )
 
 func TestBroadcastShapes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   [][]int
 		want []int
@@ -34,6 +35,7 @@ func TestBroadcastShapes(t *testing.T) {
 
 // TestBroadcastPlanIndices checks the merged-row walk against per-element index arithmetic.
 func TestBroadcastPlanIndices(t *testing.T) {
+	t.Parallel()
 	cases := [][][]int{
 		{{2, 3, 4}, {2, 3, 4}},
 		{{2, 3, 4}, {4}},
@@ -69,6 +71,7 @@ func TestBroadcastPlanIndices(t *testing.T) {
 // TestBroadcastPlanCache checks that a remembered plan is only reused for the very shapes it was
 // made for: the same dims split differently between the inputs, or a third input, make another.
 func TestBroadcastPlanCache(t *testing.T) {
+	t.Parallel()
 	cases := [][][]int{
 		{{2, 3}, {1}}, {{2}, {3, 1}}, {{2, 3, 1}, {}}, {{2, 3}, {1}, {3}}, {{6}, {6}}, {{1, 6}, {6}},
 	}

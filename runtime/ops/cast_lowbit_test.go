@@ -11,6 +11,7 @@ import (
 // integer casts (the suite's goldens: −9 → 7, 8 → −8), QuantizeLinear rounds half to even and
 // clamps to the type's range.
 func TestSubByteCastWrapsQuantizeClamps(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{6}, -9, 8, 2.7, -2.7, 17, float32(math.NaN()))
 	got := runKernel(t, "Cast", 21, kattr{"to": int64(tensor.Int4)}, 1, x)[0]
 	if want := []tensor.Int4Value{7, -8, 2, -2, 1, 0}; !equalValues(got.Data.([]tensor.Int4Value), want) {
@@ -32,6 +33,7 @@ func TestSubByteCastWrapsQuantizeClamps(t *testing.T) {
 // Cast to float8 honours saturate: out of range is ±max with it, NaN (e4m3fn) or ±Inf (e5m2)
 // without it.
 func TestCastFloat8Saturate(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2}, 1000, -1e6)
 	for _, c := range []struct {
 		to       tensor.DType

@@ -29,6 +29,7 @@ func clipInputs() []float32 {
 // (both, one, none, lo > hi, infinite) and opset-6 attributes, NaN and ±Inf among the values,
 // against clipRef.
 func TestClipFloat(t *testing.T) {
+	t.Parallel()
 	xs := clipInputs()
 	inf := math.Inf(1)
 	for _, c := range []struct {
@@ -81,6 +82,7 @@ func TestClipFloat(t *testing.T) {
 // epilogues: offered when the bounds are known at session creation, equal to Run on the same
 // data (NaN included), and withheld when a bound is only known at run time.
 func TestClipElementwiseFloat32(t *testing.T) {
+	t.Parallel()
 	xs := clipInputs()
 	for _, c := range []struct {
 		name    string
@@ -127,6 +129,7 @@ func TestClipElementwiseFloat32(t *testing.T) {
 }
 
 func TestClipRejectsNonScalarBounds(t *testing.T) {
+	t.Parallel()
 	x := tensor.New([]int{2}, []float32{1, 2})
 	lo := tensor.New([]int{2}, []float32{0, 0})
 	if err := kernelErr("Clip", 13, nil, x, lo); err == nil {

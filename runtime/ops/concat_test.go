@@ -8,6 +8,7 @@ import (
 )
 
 func TestConcatSplit(t *testing.T) {
+	t.Parallel()
 	a := mvF32([]int{2, 2}, 1, 2, 3, 4)
 	b := mvF32([]int{2, 1}, 5, 6)
 	mvCheck(t, "concat axis 1", "Concat", 13, mvAttrs{"axis": 1}, mvF32([]int{2, 3}, 1, 2, 5, 3, 4, 6), a, b)
@@ -53,6 +54,7 @@ func TestConcatSplit(t *testing.T) {
 // TestSplitViewsFollowTheirInput runs one Split kernel on alternating input buffers and ranges:
 // the views it keeps boxed from the last run (subViews) must only serve the same buffer and range.
 func TestSplitViewsFollowTheirInput(t *testing.T) {
+	t.Parallel()
 	f, _ := Lookup(DefaultDomain, "Split", 18)
 	x1, x2 := mvIota(4, 3), mvF32([]int{4, 3}, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, -1, -2)
 	x3 := tensor.New([]int{2, 3}, x1.F32()[:6]) // x1's array, shorter

@@ -250,6 +250,7 @@ func buildContrib(tc contribCase) (*onnx.ModelProto, map[string]*tensor.Tensor) 
 }
 
 func TestMicrosoftContribAgainstFormulas(t *testing.T) {
+	t.Parallel()
 	for _, tc := range contribCases() {
 		if tc.reference == nil {
 			continue
@@ -289,6 +290,7 @@ func TestMicrosoftContribAgainstFormulas(t *testing.T) {
 }
 
 func TestMicrosoftContribAgainstOnnxruntime(t *testing.T) {
+	t.Parallel()
 	for _, tc := range contribCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.noORT != "" {
@@ -303,6 +305,7 @@ func TestMicrosoftContribAgainstOnnxruntime(t *testing.T) {
 // TestOnnxruntimeLayerNormBeforeOpset17: onnxruntime's optimizer writes LayerNormalization and
 // SimplifiedLayerNormalization into opset-13 models (its own version-1 schemas); both run here.
 func TestOnnxruntimeLayerNormBeforeOpset17(t *testing.T) {
+	t.Parallel()
 	r := graphtest.Seeded(9)
 	for _, op := range []string{"LayerNormalization", "SimplifiedLayerNormalization"} {
 		b := graphtest.New(op, 13)
@@ -320,6 +323,7 @@ func TestOnnxruntimeLayerNormBeforeOpset17(t *testing.T) {
 
 // TestMicrosoftContribBadInputs: shape and type errors are reported, not panics.
 func TestMicrosoftContribBadInputs(t *testing.T) {
+	t.Parallel()
 	r := graphtest.Seeded(3)
 	x := graphtest.RandF32(r, 1, 2, 4)
 	cases := []contribCase{

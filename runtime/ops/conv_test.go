@@ -23,6 +23,7 @@ import (
 // pytorch-operator folders for the GEMM, convolution and pooling kernels (the node/ folder is
 // covered by TestNodeCases).
 func TestPytorchConvertedKernelCases(t *testing.T) {
+	t.Parallel()
 	node := suiteDir(t)
 	root := filepath.Dir(node)
 	prefixes := []string{"test_Conv", "test_ConvTranspose", "test_AvgPool", "test_MaxPool", "test_LPPool",
@@ -151,6 +152,7 @@ func refConv(x, w, b *tensor.Tensor, group int, strides, dilations, padBegin, ou
 }
 
 func TestConvAgainstReference(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		x, w      []int
@@ -211,6 +213,7 @@ func TestConvAgainstReference(t *testing.T) {
 
 // TestConvConcurrentRuns checks that one kernel serves concurrent Runs (scratch is per call).
 func TestConvConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	w := randTensor(r, 16, 8, 3, 3)
 	k, err := newConv(convTestNode("Conv", map[string]any{"pads": []int{1, 1, 1, 1}}, 2, nil, w))
@@ -248,6 +251,7 @@ func TestConvConcurrentRuns(t *testing.T) {
 }
 
 func TestConvRejectsBadShapes(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
 	k, err := newConv(convTestNode("Conv", map[string]any{"group": 2}, 2))
 	if err != nil {
@@ -267,6 +271,7 @@ func TestConvRejectsBadShapes(t *testing.T) {
 
 // TestFusedActivation checks that each ActivationFuser gives act(unfused output).
 func TestFusedActivation(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(19, 20))
 	relu := func(dst []float32) {
 		for i, v := range dst {
@@ -317,6 +322,7 @@ func TestFusedActivation(t *testing.T) {
 
 // TestFusedResidual checks Conv with a fused shortcut and activation against relu(conv + r).
 func TestFusedResidual(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(21, 22))
 	relu := func(dst []float32) {
 		for i, v := range dst {
@@ -436,6 +442,7 @@ func convAgreesWithRef(t *testing.T, label string, k Kernel, threads int, x, w, 
 // TestConvRandomGeometries sweeps random 2-D geometries through every lowering path (pointwise,
 // in-place stride-1, phase-split strided, depthwise) against the float64 definition.
 func TestConvRandomGeometries(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(23, 24))
 	for trial := 0; trial < 60; trial++ {
 		group := []int{1, 1, 2, 3}[r.IntN(4)]
@@ -466,6 +473,7 @@ func TestConvRandomGeometries(t *testing.T) {
 // fused residual and activation) against the float64 definition, with constant and with
 // run-time weights.
 func TestConvGatherLowering(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(31, 32))
 	relu := func(dst []float32) {
 		for i, v := range dst {
@@ -521,6 +529,7 @@ func TestConvGatherLowering(t *testing.T) {
 // TestConvPointwiseInPlace covers 1×1 stride-1 convolutions whose planes fill whole GEMM panels,
 // read in place as B's rows, with groups and batches, against the float64 definition.
 func TestConvPointwiseInPlace(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, tc := range []struct{ batch, c, m, hw, group int }{{1, 5, 7, 4, 1}, {2, 6, 4, 8, 2}, {1, 33, 20, 8, 1}} {
 		x := randTensor(r, tc.batch, tc.c, tc.hw, tc.hw)
@@ -581,6 +590,7 @@ func BenchmarkConvDepthwise(b *testing.B) {
 // even padded sizes, asymmetric pads, several channels and images, against the float64
 // definition.
 func TestConvDepthwiseStride2(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(51, 52))
 	for _, tc := range []struct{ c, h, w, k int }{{3, 9, 9, 3}, {2, 10, 13, 3}, {4, 17, 16, 5}, {1, 6, 40, 5}} {
 		for _, pads := range [][]int{{1, 1, 1, 1}, {tc.k / 2, 0, 0, tc.k / 2}, {0, 0, 0, 0}, {0, 2, 1, 2}, {2, 3, 0, 1}} {
@@ -604,6 +614,7 @@ var depthwisePlanes = flag.Bool("depthwise-planes", false, "BenchmarkConvDepthwi
 // pads, rows that do and do not fill 8-pixel groups (the staged interleave), tiny and wide planes,
 // two images and two threads, with and without bias.
 func TestConvDepthwiseBlocked(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(71, 72))
 	for _, tc := range []struct {
 		c, h, w, kh, kw, stride, dilation int

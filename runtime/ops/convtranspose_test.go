@@ -54,6 +54,7 @@ func refConvTranspose(x, w, b *tensor.Tensor, group int, strides, dilations, pad
 }
 
 func TestConvTransposeAgainstReference(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name                         string
 		x, w                         []int

@@ -7,6 +7,7 @@ import (
 )
 
 func TestEinsumMatchesNaiveSum(t *testing.T) {
+	t.Parallel()
 	// Each case lists the operands' labels with ellipses written out, so the reference needs no
 	// parser: it sums the product over every assignment of the labels.
 	cases := []struct {
@@ -58,6 +59,7 @@ func TestEinsumMatchesNaiveSum(t *testing.T) {
 // TestEinsumFloat32UsesGemmPath checks attention-sized float32 contractions (which go to SGEMM)
 // against the float64 naive sum.
 func TestEinsumFloat32UsesGemmPath(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		eq     string
 		shapes [][]int

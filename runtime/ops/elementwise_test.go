@@ -9,6 +9,7 @@ import (
 )
 
 func TestUnaryAndActivations(t *testing.T) {
+	t.Parallel()
 	xs := []float64{-3, -1.5, -0.5, 0, 0.25, 1, 2.5}
 	in := make([]float32, len(xs))
 	for i, v := range xs {
@@ -105,6 +106,7 @@ func TestUnaryAndActivations(t *testing.T) {
 }
 
 func TestClipInputsAndInts(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{4}, -2, -0.5, 0.5, 2)
 	got := runKernel(t, "Clip", 13, nil, 1, x, tensor.Scalar[float32](-1), nil)
 	wantClose(t, "Clip min only", got[0], []int{4}, []float64{-1, -0.5, 0.5, 2}, 0)
@@ -118,6 +120,7 @@ func TestClipInputsAndInts(t *testing.T) {
 }
 
 func TestBinaryBroadcastAndTypes(t *testing.T) {
+	t.Parallel()
 	a := f32t([]int{2, 3}, 1, 2, 3, 4, 5, 6)
 	b := f32t([]int{3}, 10, 20, 30)
 	col := f32t([]int{2, 1}, 2, 4)
@@ -159,6 +162,7 @@ func TestBinaryBroadcastAndTypes(t *testing.T) {
 }
 
 func TestLegacyBroadcastAxis(t *testing.T) {
+	t.Parallel()
 	a := f32t([]int{2, 3, 2}, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1)
 	b := f32t([]int{3}, 1, 2, 3)
 	got := runKernel(t, "Add", 6, kattr{"broadcast": 1, "axis": 1}, 1, a, b)
@@ -166,6 +170,7 @@ func TestLegacyBroadcastAxis(t *testing.T) {
 }
 
 func TestVariadic(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{3}, 1, 5, float32(math.NaN()))
 	y := f32t([]int{1}, 3)
 	z := f32t([]int{2, 1}, 0, 10)
@@ -179,6 +184,7 @@ func TestVariadic(t *testing.T) {
 }
 
 func TestCompareLogicalBitwise(t *testing.T) {
+	t.Parallel()
 	a := f32t([]int{4}, 1, 2, float32(math.NaN()), 4)
 	b := f32t([]int{1}, 2)
 	for op, want := range map[string][]bool{
@@ -228,6 +234,7 @@ func TestCompareLogicalBitwise(t *testing.T) {
 }
 
 func TestWhere(t *testing.T) {
+	t.Parallel()
 	c := tensor.New([]int{2, 1}, []bool{true, false})
 	x := f32t([]int{3}, 1, 2, 3)
 	y := f32t([]int{}, -1)
@@ -241,6 +248,7 @@ func TestWhere(t *testing.T) {
 }
 
 func TestCast(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{5}, -1.7, 0.5, 2.5, 300, float32(math.Inf(1)))
 	got := runKernel(t, "Cast", 21, kattr{"to": int(tensor.Int32)}, 1, x)[0].Data.([]int32)
 	if got[0] != -1 || got[1] != 0 || got[2] != 2 || got[3] != 300 {
@@ -274,6 +282,7 @@ func TestCast(t *testing.T) {
 // TestGeluTail checks that GELU keeps its relative accuracy far into the negative tail, where
 // the textbook 1 + erf(x/√2) cancels to zero (reference values: x·Φ(x) from the normal tail).
 func TestGeluTail(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ x, want float64 }{
 		{-10, -10 * 7.619853024160527e-24},
 		{-6, -6 * 9.865876450376946e-10},
@@ -287,6 +296,7 @@ func TestGeluTail(t *testing.T) {
 }
 
 func TestWindows(t *testing.T) {
+	t.Parallel()
 	got := runKernel(t, "HannWindow", 17, nil, 1, i64t([]int{}, 4))
 	wantClose(t, "Hann periodic", got[0], []int{4}, []float64{0, 0.5, 1, 0.5}, 1e-7)
 	got = runKernel(t, "HammingWindow", 17, kattr{"periodic": 0, "output_datatype": int(tensor.Float64)}, 1, i64t([]int{}, 3))
@@ -296,6 +306,7 @@ func TestWindows(t *testing.T) {
 }
 
 func TestSwiGLU(t *testing.T) {
+	t.Parallel()
 	a := f32t([]int{3}, -1, 0, 2)
 	b := f32t([]int{3}, 2, 5, -3)
 	got := runKernel(t, "SwiGLU", 28, kattr{"alpha": 1.5}, 1, a, b)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestExpandTile(t *testing.T) {
+	t.Parallel()
 	x := mvF32([]int{2, 1}, 1, 2)
 	mvCheck(t, "expand", "Expand", 13, nil, mvF32([]int{2, 3}, 1, 1, 1, 2, 2, 2), x, mvI64([]int{2}, 1, 3))
 	mvCheck(t, "expand adds rank", "Expand", 13, nil, mvF32([]int{2, 2, 2}, 1, 1, 2, 2, 1, 1, 2, 2), x, mvI64([]int{3}, 2, 1, 2))

@@ -7,6 +7,7 @@ import (
 )
 
 func TestGatherFamily(t *testing.T) {
+	t.Parallel()
 	x := mvIota(3, 4)
 	cases := []struct {
 		name   string

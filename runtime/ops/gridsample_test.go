@@ -3,6 +3,7 @@ package ops
 import "testing"
 
 func TestGridSampleAffineGridCol2Im(t *testing.T) {
+	t.Parallel()
 	img := mvF32([]int{1, 1, 2, 2}, 1, 2, 3, 4)
 	// Corners with align_corners=1, the centre, and a point outside with zero padding.
 	grid := mvF32([]int{1, 1, 4, 2}, -1, -1, 1, 1, 0, 0, 3, 0)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestIdentityDropout(t *testing.T) {
+	t.Parallel()
 	x := mvF32([]int{2}, 1, 2)
 	mvCheck(t, "identity", "Identity", 13, nil, x, x)
 	outs, err := mvRun("Dropout", 13, nil, 2, x, mvF32([]int{}, 0.5))
@@ -31,6 +32,7 @@ func TestIdentityDropout(t *testing.T) {
 // TestContextResult checks that Result reuses the context's slice only when the executor allows
 // it, so kernels run directly (tests, composite kernels on a plain context) own their results.
 func TestContextResult(t *testing.T) {
+	t.Parallel()
 	x, y := tensor.Scalar(float32(1)), tensor.Scalar(float32(2))
 	plain := NewContext(1)
 	a, b := plain.Result(x), plain.Result(y)

@@ -230,17 +230,25 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		return nil, err
 	}
 	// Many small products (attention heads) parallelise better across batches than inside one.
-	inner := 1
-	if batches < ctx.Threads {
+	// Heads that do not divide evenly among the threads (vit_tiny's 3 on 2) are also cut into
+	// row blocks, one per thread, so that every thread gets the same share: 3 heads on 2
+	// threads would otherwise keep one thread idle a third of the time.
+	inner, parts := 1, 1
+	switch {
+	case batches < ctx.Threads:
 		inner = ctx.Threads
+	case ctx.Threads > 1 && batches%ctx.Threads != 0:
+		parts = ctx.Threads
 	}
 	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, act: k.act, inner: inner, alpha: alpha}
-	if ctx.Inline(batches, 1) {
-		if err := job.heads(0, batches); err != nil { // inline, with nothing to allocate
+	job.rowsPerPart = ceilDivInt(ceilDivInt(p.m, parts), 12) * 12 // whole 12-row GEMM tiles
+	items := batches * ceilDivInt(p.m, job.rowsPerPart)
+	if ctx.Inline(items, 1) {
+		if err := job.items(0, items); err != nil { // inline, with nothing to allocate
 			return nil, fmt.Errorf("MatMul: %w", err)
 		}
 	} else {
-		batchedTasks.Run(ctx, batches, 1, &job)
+		batchedTasks.Run(ctx, items, 1, &job)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
 }
@@ -273,14 +281,16 @@ func lastTwoSwapped(rank int) []int {
 	return perm
 }
 
-// batchedMatMul is one product per broadcast batch index (attention heads).
+// batchedMatMul is one product per broadcast batch index (attention heads), each cut into
+// blocks of rowsPerPart rows: the work items are (batch, row block).
 type batchedMatMul struct {
-	p          *matMulPlan
-	av, bv, c  []float32
-	ldb, inner int
-	transB     bool
-	alpha      float32
-	act        func(dst []float32) // fused activation (an epilogue per product), nil for none
+	p           *matMulPlan
+	av, bv, c   []float32
+	ldb, inner  int
+	rowsPerPart int
+	transB      bool
+	alpha       float32
+	act         func(dst []float32) // fused activation (an epilogue per product), nil for none
 }
 
 var batchedTasks TaskPool[batchedMatMul, *batchedMatMul]
@@ -288,16 +298,19 @@ var batchedTasks TaskPool[batchedMatMul, *batchedMatMul]
 // Chunk implements workers.Task. The products' sizes come from the checked plan, so a GEMM error
 // here is a bug: it panics, and the runtime reports it as the node's error.
 func (j *batchedMatMul) Chunk(lo, hi int) {
-	if err := j.heads(lo, hi); err != nil {
+	if err := j.items(lo, hi); err != nil {
 		panic(err)
 	}
 }
 
-// heads computes batches [lo, hi), stopping at the first error.
-func (j *batchedMatMul) heads(lo, hi int) error {
+// items computes the (batch, row block) items [lo, hi), stopping at the first error.
+func (j *batchedMatMul) items(lo, hi int) error {
 	p := j.p
 	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
-	for bi := lo; bi < hi; bi++ {
+	blocks := ceilDivInt(p.m, j.rowsPerPart)
+	for item := lo; item < hi; item++ {
+		bi, r0 := item/blocks, item%blocks*j.rowsPerPart
+		rows := min(j.rowsPerPart, p.m-r0)
 		ao, bo := 0, 0
 		rem := bi
 		for d := len(p.batch) - 1; d >= 0; d-- {
@@ -306,18 +319,20 @@ func (j *batchedMatMul) heads(lo, hi int) error {
 			ao += idx * p.aBatchStr[d]
 			bo += idx * p.bBatchStr[d]
 		}
-		a, b, c := j.av[ao*aSize:(ao+1)*aSize], j.bv[bo*bSize:(bo+1)*bSize], j.c[bi*cSize:(bi+1)*cSize]
+		a := j.av[ao*aSize+r0*p.k : ao*aSize+(r0+rows)*p.k]
+		b := j.bv[bo*bSize : (bo+1)*bSize]
+		c := j.c[bi*cSize+r0*p.n : bi*cSize+(r0+rows)*p.n]
 		var err error
 		if panel, ok := gemm.PanelOf(p.k, p.n, b, j.ldb); ok && j.act == nil && !j.transB && j.alpha == 1 {
 			// A 64-wide B (an attention head's values) is already the gather tile's panel:
-			// no packing, and 7-row tiles waste less of a 197-token A than 12-row ones.
-			err = gemm.SgemmDenseA(p.m, a, p.k, &panel, c, p.n, j.inner)
+			// no packing, and 6- and 7-row tiles waste less of a 197-token A than 12-row ones.
+			err = gemm.SgemmDenseA(rows, a, p.k, &panel, c, p.n, j.inner)
 		} else {
 			var ep *gemm.Epilogue
 			if j.act != nil {
 				ep = &gemm.Epilogue{Elementwise: j.act} // copied by the GEMM: stays on the stack
 			}
-			err = gemm.SgemmFused(false, j.transB, p.m, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, ep)
+			err = gemm.SgemmFused(false, j.transB, rows, p.n, p.k, j.alpha, a, p.k, b, j.ldb, 0, c, p.n, j.inner, ep)
 		}
 		if err != nil {
 			return err

@@ -62,6 +62,7 @@ func refMatMul(a, b *tensor.Tensor) ([]int, []float64) {
 }
 
 func TestMatMulAgainstReference(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ a, b []int }{
 		{[]int{3, 4}, []int{4, 5}},
 		{[]int{7}, []int{7}},
@@ -73,6 +74,9 @@ func TestMatMulAgainstReference(t *testing.T) {
 		{[]int{3, 1, 40, 33}, []int{1, 2, 33, 17}},
 		{[]int{197, 192}, []int{192, 576}},
 		{[]int{2, 3, 23, 37}, []int{2, 3, 37, 64}}, // per-head values: the 64-wide gather panel
+		// 3 heads on 2 threads: each head also cut into row blocks (24 + 5 and 24 + 1 rows).
+		{[]int{1, 3, 29, 31}, []int{1, 3, 31, 64}},
+		{[]int{3, 25, 16}, []int{3, 16, 20}},
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range cases {
@@ -105,6 +109,7 @@ func TestMatMulAgainstReference(t *testing.T) {
 }
 
 func TestMatMulFloat64AndIntegers(t *testing.T) {
+	t.Parallel()
 	k, err := newMatMul(convTestNode("MatMul", nil, 2))
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +138,7 @@ func TestMatMulFloat64AndIntegers(t *testing.T) {
 }
 
 func TestGemmBiasShapes(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(11, 12))
 	const m, n, k = 5, 7, 3
 	a, b := randTensor(r, k, m), randTensor(r, n, k) // stored transposed

@@ -11,6 +11,7 @@ import (
 // of valid, malformed and extreme inputs (wrong types, ranks, out-of-range indices, huge
 // dimensions, missing inputs). Errors are expected; panics and runaway allocations are not.
 func TestMovementKernelsNeverPanic(t *testing.T) {
+	t.Parallel()
 	pool := []*tensor.Tensor{
 		mvIota(2, 3), mvI64([]int{2}, 5, -7), tensor.Scalar(int64(100)), tensor.Zeros(tensor.Float32, []int{0, 3}),
 		tensor.New([]int{2}, []bool{true, false}), tensor.Scalar(float32(2)), mvI64([]int{2, 2}, 0, 1, 1, 9),

@@ -96,6 +96,7 @@ func mvIota(shape ...int) *tensor.Tensor {
 }
 
 func TestMoveStridedMatchesIndexWalk(t *testing.T) {
+	t.Parallel()
 	// Every combination of merged, broadcast (0), reversed (negative) and plain strides is
 	// compared with a direct per-element evaluation of the strided addressing.
 	src := make([]int, 200)

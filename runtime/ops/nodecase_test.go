@@ -149,6 +149,7 @@ const (
 )
 
 func TestNodeCases(t *testing.T) {
+	t.Parallel()
 	dir := suiteDir(t)
 	filter := os.Getenv("ACTSWAP_NODE_CASES")
 	update := os.Getenv("ACTSWAP_UPDATE_EXPECTED") == "1"

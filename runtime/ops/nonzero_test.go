@@ -7,6 +7,7 @@ import (
 )
 
 func TestNonZeroCompressUnique(t *testing.T) {
+	t.Parallel()
 	mvCheck(t, "nonzero", "NonZero", 13, nil, mvI64([]int{2, 3}, 0, 1, 1, 1, 0, 2),
 		mvF32([]int{2, 3}, 0, 3, 0, -1, 0, 2))
 	h := tensor.New([]int{2}, []tensor.Float16Bits{0x8000, tensor.Float16FromFloat32(1)})

@@ -7,6 +7,7 @@ import (
 )
 
 func TestPad(t *testing.T) {
+	t.Parallel()
 	x := mvF32([]int{2, 3}, 1, 2, 3, 4, 5, 6)
 	pads := func(v ...int64) *tensor.Tensor { return mvI64([]int{len(v)}, v...) }
 	cases := []struct {
@@ -48,6 +49,7 @@ func TestPad(t *testing.T) {
 }
 
 func TestPadSourceReflectsRepeatedly(t *testing.T) {
+	t.Parallel()
 	// Axis [a b c]: reflect without repeating the edge gives … c b a b c b a b c …
 	want := map[int]int{-5: 1, -4: 0, -3: 1, -2: 2, -1: 1, 0: 0, 2: 2, 3: 1, 4: 0, 5: 1, 6: 2}
 	for i, w := range want {

@@ -12,6 +12,7 @@ import (
 // TestPool2DFastPathMatchesGeneric runs the 2-D range-arithmetic path and the generic N-d
 // per-tap path on the same windows; the backend suite pins the generic path to ONNX's values.
 func TestPool2DFastPathMatchesGeneric(t *testing.T) {
+	t.Parallel()
 	geoms := []map[string]any{
 		{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}},
 		{"kernel_shape": []int{3, 2}, "strides": []int{2, 3}, "pads": []int{0, 1, 2, 1}, "ceil_mode": 1},
@@ -80,6 +81,7 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 }
 
 func TestGlobalPools(t *testing.T) {
+	t.Parallel()
 	x := tensor.New([]int{1, 2, 2, 2}, []float32{1, -2, 3, 4, -1, -5, 0, 2})
 	for _, tc := range []struct {
 		kind poolKind
@@ -132,6 +134,7 @@ func BenchmarkMaxPoolResNet(b *testing.B) {
 // storage in place (as the runtime's arena reuses a run's shape slab) and runs it on an input of
 // the original shape: the cached geometry must not have kept the first input's dims by reference.
 func TestPoolGeometryOwnsItsDims(t *testing.T) {
+	t.Parallel()
 	for op, kind := range map[string]poolKind{"AveragePool": poolAvg, "MaxPool": poolMax} {
 		k, err := poolFactory(kind, false)(convTestNode(op, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}, 1))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestQuantizeRoundTrip(t *testing.T) {
+	t.Parallel()
 	x := tensor.New([]int{2, 3}, []float32{-3, 0.5, 1.5, 2.5, 300, -0.4})
 	scale := tensor.New([]int{2}, []float32{1, 0.5})
 	zp := tensor.New([]int{2}, []int8{0, -10})
@@ -38,6 +39,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 }
 
 func TestMatMulIntegerZeroPoints(t *testing.T) {
+	t.Parallel()
 	a := tensor.New([]int{2, 2}, []uint8{10, 12, 14, 16})
 	b := tensor.New([]int{2, 2}, []uint8{1, 2, 3, 4})
 	azp := tensor.New([]int{2}, []uint8{10, 14}) // per row

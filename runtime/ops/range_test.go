@@ -7,6 +7,7 @@ import (
 )
 
 func TestRangeConstantEyeOneHot(t *testing.T) {
+	t.Parallel()
 	mvCheck(t, "range int64", "Range", 11, nil, mvI64([]int{4}, 10, 7, 4, 1),
 		tensor.Scalar(int64(10)), tensor.Scalar(int64(0)), tensor.Scalar(int64(-3)))
 	mvCheck(t, "range float", "Range", 11, nil, mvF32([]int{3}, 1, 1.5, 2),

@@ -10,6 +10,7 @@ import (
 )
 
 func TestReductions(t *testing.T) {
+	t.Parallel()
 	// x is [2, 3]: rows {1, -2, 3} and {4, 5, -6}.
 	x := f32t([]int{2, 3}, 1, -2, 3, 4, 5, -6)
 	lse := func(v ...float64) float64 {
@@ -86,6 +87,7 @@ func TestReductions(t *testing.T) {
 }
 
 func TestArgMinMax(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2, 3}, 1, 3, 3, 2, 0, 2)
 	cases := []struct {
 		op    string
@@ -115,6 +117,7 @@ func TestArgMinMax(t *testing.T) {
 }
 
 func TestSoftmaxFamily(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2, 2, 2}, 0, 1, 2, 3, 4, 5, 6, 1000)
 	softmax := func(v ...float64) []float64 {
 		m := math.Inf(-1)
@@ -160,6 +163,7 @@ func TestSoftmaxFamily(t *testing.T) {
 }
 
 func TestCumulative(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2, 3}, 1, 2, 3, 4, 5, 6)
 	axis := i64t([]int{}, 1)
 	cases := []struct {
@@ -183,6 +187,7 @@ func TestCumulative(t *testing.T) {
 }
 
 func TestTopK(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2, 4}, 3, 1, 3, 2, 0, -1, 5, 5)
 	got := runKernel(t, "TopK", 11, nil, 2, x, i64t([]int{1}, 2))
 	wantClose(t, "TopK values", got[0], []int{2, 2}, []float64{3, 3, 5, 5}, 0)
@@ -198,6 +203,7 @@ func TestTopK(t *testing.T) {
 }
 
 func TestNormalizations(t *testing.T) {
+	t.Parallel()
 	// X is [1, 2, 2]: channel 0 = {1, 3}, channel 1 = {2, 6}.
 	x := f32t([]int{1, 2, 2}, 1, 3, 2, 6)
 	eps := 1e-5
@@ -245,12 +251,14 @@ func TestNormalizations(t *testing.T) {
 }
 
 func TestDet(t *testing.T) {
+	t.Parallel()
 	x := f32t([]int{2, 3, 3}, 2, 0, 1, 1, 3, 2, 1, 1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 1)
 	got := runKernel(t, "Det", 22, nil, 1, x)
 	wantClose(t, "Det", got[0], []int{2}, []float64{2*(3-2) - 0 + 1*(1-3), -1}, 1e-6)
 }
 
 func TestLosses(t *testing.T) {
+	t.Parallel()
 	// Two samples, three classes; sample 1's target is ignored.
 	scores := f32t([]int{2, 3}, 1, 2, 3, 0, 0, 0)
 	target := i64t([]int{2}, 2, 1)
@@ -272,6 +280,7 @@ func TestLosses(t *testing.T) {
 // TestKernelsConcurrentRuns runs one kernel instance from several goroutines at once (go test
 // -race makes this meaningful): kernels must keep no per-run state.
 func TestKernelsConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	x := benchInput([]int{8, 64})
 	cases := []struct {
 		op    string
@@ -317,6 +326,7 @@ func TestKernelsConcurrentRuns(t *testing.T) {
 // TestBatchNormFloat32Path checks the float32 inference path (per-channel parameters) against
 // the float64 definition, over several images and channels.
 func TestBatchNormFloat32Path(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(61, 62))
 	x := randTensor(r, 2, 5, 3, 7)
 	params := []*tensor.Tensor{randTensor(r, 5), randTensor(r, 5), randTensor(r, 5), randTensor(r, 5)}

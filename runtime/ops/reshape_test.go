@@ -8,6 +8,7 @@ import (
 )
 
 func TestReshapeFamily(t *testing.T) {
+	t.Parallel()
 	x := mvIota(2, 3, 4)
 	same := x.F32()
 	cases := []struct {
@@ -60,6 +61,7 @@ func TestReshapeFamily(t *testing.T) {
 }
 
 func TestReshapeIsAView(t *testing.T) {
+	t.Parallel()
 	// Reshape moves no element: its output shares the input's buffer (the runtime tracks views
 	// by address range and copies graph outputs that would alias inputs or constants).
 	x := mvIota(2, 2)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestResizeWrittenOut(t *testing.T) {
+	t.Parallel()
 	ramp := mvF32([]int{1, 1, 1, 4}, 0, 1, 2, 3)
 	sizes := func(v ...int64) *tensor.Tensor { return mvI64([]int{len(v)}, v...) }
 	scales := func(v ...float32) *tensor.Tensor { return mvF32([]int{len(v)}, v...) }
@@ -61,6 +62,7 @@ func TestResizeWrittenOut(t *testing.T) {
 // TestResizeCubicMatchesKeys compares cubic upsampling with a direct float64 evaluation of
 // Keys' kernel over clamped neighbours (half_pixel, a = −0.75), the ONNX definition.
 func TestResizeCubicMatchesKeys(t *testing.T) {
+	t.Parallel()
 	in := []float64{3, -1, 4, 1, 5, 9, 2}
 	x := make([]float32, len(in))
 	for i, v := range in {
@@ -96,6 +98,7 @@ func TestResizeCubicMatchesKeys(t *testing.T) {
 }
 
 func TestResizeTapsHalfPixel(t *testing.T) {
+	t.Parallel()
 	// 2 → 4 samples: x_in = −0.25, 0.25, 0.75, 1.25; the left neighbour is floor(x_in), clamped.
 	cfg := resizeConfig{mode: resizeLinear, coord: resizeHalfPixel}
 	taps := cfg.taps(2, 4, 2, 0, 1)

@@ -3,6 +3,7 @@ package ops
 import "testing"
 
 func TestReverseSequence(t *testing.T) {
+	t.Parallel()
 	// time-major [time=3, batch=2]: batch 0 reverses 3 steps, batch 1 only 2.
 	x := mvF32([]int{3, 2}, 0, 10, 1, 11, 2, 12)
 	mvCheck(t, "time major", "ReverseSequence", 10, nil, mvF32([]int{3, 2}, 2, 11, 1, 10, 0, 12), x, mvI64([]int{2}, 3, 2))

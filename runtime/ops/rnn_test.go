@@ -13,6 +13,7 @@ import (
 // onnxruntime. onnxruntime refuses layout 1 (batch-first); the backend suite's batchwise cases
 // cover it, and its 12 recurrent cases the defaults, against ONNX's data.
 func TestRecurrentAgainstOnnxruntime(t *testing.T) {
+	t.Parallel()
 	const seq, batch, in, hid = 4, 3, 5, 6
 	type rc struct {
 		name   string

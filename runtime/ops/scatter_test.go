@@ -7,6 +7,7 @@ import (
 )
 
 func TestScatterFamily(t *testing.T) {
+	t.Parallel()
 	x := mvF32([]int{2, 3}, 1, 2, 3, 4, 5, 6)
 	cases := []struct {
 		name   string

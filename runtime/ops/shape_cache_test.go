@@ -13,6 +13,7 @@ import (
 // inputs of alternating shapes: the per-kernel geometry cache must give every call the result
 // of a fresh kernel (run with -race to check the cache is shared safely).
 func TestShapeCacheConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	w := randTensor(r, 4, 3, 3, 3)
 	convAttrs := map[string]any{"pads": []int{1, 1, 1, 1}}

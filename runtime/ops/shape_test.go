@@ -7,6 +7,7 @@ import (
 )
 
 func TestShapeAndSize(t *testing.T) {
+	t.Parallel()
 	x := mvIota(2, 3, 4, 5)
 	cases := []struct {
 		name  string

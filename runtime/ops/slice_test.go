@@ -8,6 +8,7 @@ import (
 )
 
 func TestSlice(t *testing.T) {
+	t.Parallel()
 	x := mvIota(3, 4) // rows 0..3, 4..7, 8..11
 	i64 := func(v ...int64) *tensor.Tensor { return mvI64([]int{len(v)}, v...) }
 	cases := []struct {

@@ -8,6 +8,7 @@ import (
 // TestExpShiftSum checks the vector exponentials against float64 math.Exp, for every length up
 // to 40 (whole blocks and tails) and for the edge values a softmax row can hold.
 func TestExpShiftSum(t *testing.T) {
+	t.Parallel()
 	special := []float32{0, -1e-30, -0.5, -87, -88, -100, -1e30, float32(math.Inf(-1)), float32(math.NaN()), 3, 60}
 	for n := 0; n <= 40; n++ {
 		src := make([]float32, n)
@@ -48,6 +49,7 @@ func TestExpShiftSum(t *testing.T) {
 }
 
 func TestRowMaxAndScale(t *testing.T) {
+	t.Parallel()
 	for n := 1; n <= 40; n++ {
 		x := make([]float32, n)
 		for i := range x {

@@ -9,6 +9,7 @@ import (
 // with the float64 lane loop on the same values, for several outer/cnt/inner splits, with ±Inf
 // and NaN lanes.
 func TestSoftmaxPlanesF32(t *testing.T) {
+	t.Parallel()
 	for _, sh := range [][3]int{{1, 3, 5}, {2, 4, 9}, {3, 1, 7}, {1, 17, 33}, {2, 5, 1000}} {
 		outer, cnt, inner := sh[0], sh[1], sh[2]
 		n := outer * cnt * inner

@@ -35,6 +35,7 @@ func transposeReference(shape, perm []int, src []float32) ([]int, []float32) {
 }
 
 func TestTransposeMatchesReference(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		shape []int
 		perm  []int64
@@ -93,6 +94,7 @@ func BenchmarkTransposeNCHWtoNHWC(b *testing.B) {
 // TestParallelMovesMatchSerial runs the kernels that split work across goroutines from several
 // goroutines at once (one kernel, shared) and checks each result against a one-thread run.
 func TestParallelMovesMatchSerial(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		op     string
 		attrs  mvAttrs

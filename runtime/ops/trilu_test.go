@@ -7,6 +7,7 @@ import (
 )
 
 func TestTriluAndDepthSpace(t *testing.T) {
+	t.Parallel()
 	x := mvIota(3, 4)
 	mvCheck(t, "triu", "Trilu", 14, nil, mvF32([]int{3, 4}, 0, 1, 2, 3, 0, 5, 6, 7, 0, 0, 10, 11), x)
 	mvCheck(t, "triu k=2", "Trilu", 14, nil, mvF32([]int{3, 4}, 0, 0, 2, 3, 0, 0, 0, 7, 0, 0, 0, 0), x, tensor.Scalar(int64(2)))
