@@ -105,11 +105,10 @@ func Apply(m *onnx.ModelProto, opts Options) (*onnx.ModelProto, Report, error) {
 	}
 	out := proto.Clone(m).(*onnx.ModelProto)
 	scs := scopes(out)
-	views := make([]*graphView, len(scs))
+	views := scopeViews(scs)
 	befores := make([]snapshot, len(scs))
 	names := nameSet{}
 	for i, sc := range scs {
-		views[i] = newGraphView(sc.g)
 		befores[i] = takeSnapshot(sc.g)
 		names.addGraph(sc.g)
 		rep.Found = append(rep.Found, findScopeSites(views[i], sc.scope, i)...)

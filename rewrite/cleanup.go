@@ -171,6 +171,9 @@ func (v *graphView) inferElemType(value string, depth int) tensor.DType {
 		return dt
 	}
 	_, n := v.producerOf(value)
+	if n == nil && v.parent != nil && !v.graphInput[value] && depth <= maxTypeDepth {
+		return v.parent.inferElemType(value, depth+1) // read from an enclosing graph
+	}
 	if n == nil || depth > maxTypeDepth || !isStandardDomain(n.GetDomain()) {
 		return tensor.Undefined
 	}

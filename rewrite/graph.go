@@ -21,6 +21,9 @@ type graphView struct {
 	elemType    map[string]tensor.DType // from graph inputs/outputs, value_info and initializers
 	shape       map[string][]int64      // declared shapes; -1 marks a symbolic or unknown dimension
 	scalars     map[string]scalarResult // memo of scalarConst
+	// parent is the enclosing graph's view for a subgraph (nil for the main graph and function
+	// bodies): values the subgraph reads from outside are typed there.
+	parent *graphView
 }
 
 type scalarResult struct {

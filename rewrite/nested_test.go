@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"testing"
@@ -222,4 +223,38 @@ func runActswap(m *onnx.ModelProto, feeds map[string]*tensor.Tensor) (map[string
 		return nil, err
 	}
 	return s.Run(feeds)
+}
+
+// A GELU inside an If branch whose x comes from the enclosing graph gets parameters of x's type
+// as that graph declares it (float64 here, not the float32 assumed for unknown types), so the
+// rewritten model type-checks and agrees with onnxruntime.
+func TestNestedSiteTypedFromEnclosingGraph(t *testing.T) {
+	t.Parallel()
+	b := graphtest.New("if_f64", 18)
+	x := b.Input("x", tensor.Float64, 2, 8)
+	cond := b.Input("cond", tensor.Bool)
+	then := b.Body("then")
+	e := then.Op("Erf", []string{then.Op("Div", []string{x, then.Const(tensor.Scalar(math.Sqrt2))})})
+	then.Output(then.Op("Mul", []string{then.Op("Mul", []string{x, then.Op("Add", []string{e, then.Const(tensor.Scalar(1.0))})}), then.Const(tensor.Scalar(0.5))}), tensor.Float64, 2, 8)
+	els := b.Body("else")
+	els.Output(els.Op("Identity", []string{x}), tensor.Float64, 2, 8)
+	b.Output(b.NamedNode("/if", "", "If", []string{cond}, 1, graphtest.A("then_branch", then.Graph()), graphtest.A("else_branch", els.Graph()))[0], tensor.Float64, 2, 8)
+	m := b.Model()
+
+	sites, err := Find(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sites) != 1 || sites[0].DType != "float64" || sites[0].Blocked != "" {
+		t.Fatalf("sites %+v, want one float64 GELU", sites)
+	}
+	out, _, err := Apply(m, Options{To: onnxops.FamilyPWLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := map[string]*tensor.Tensor{"cond": tensor.Scalar(true), "x": tensor.New([]int{2, 8}, make([]float64, 16))}
+	for i := range 16 {
+		feeds["x"].Data.([]float64)[i] = float64(i)/4 - 2
+	}
+	graphtest.AgreeWithORT(t, out, "if_f64", feeds, runActswap, graphtest.RTol, graphtest.ATol)
 }

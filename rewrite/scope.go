@@ -36,6 +36,28 @@ func scopes(m *onnx.ModelProto) []scopeGraph {
 	return out
 }
 
+// scopeViews indexes every scope's graph, each subgraph's view linked to its enclosing graph's, so
+// that a value a body reads from outside (x of a GELU inside a Loop body, say) has the type the
+// enclosing graph declares.
+func scopeViews(scs []scopeGraph) []*graphView {
+	views := make([]*graphView, len(scs))
+	byGraph := map[*onnx.GraphProto]*graphView{}
+	for i, sc := range scs {
+		views[i] = newGraphView(sc.g)
+		byGraph[sc.g] = views[i]
+	}
+	for i, sc := range scs {
+		for _, n := range sc.g.GetNode() {
+			onnx.Subgraphs(n, func(_ string, _ int, sub *onnx.GraphProto) {
+				if child := byGraph[sub]; child != nil {
+					child.parent = views[i]
+				}
+			})
+		}
+	}
+	return views
+}
+
 // functionGraph wraps a function body in a graph whose inputs and outputs are the function's
 // formal ones (untyped), so that the matcher and the surgery work on it as on any graph. The
 // nodes are shared with f; storeFunctionBody writes an edited node list back.

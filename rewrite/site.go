@@ -104,8 +104,9 @@ func Find(m *onnx.ModelProto) ([]Site, error) {
 		return nil, errors.New("model has no graph")
 	}
 	var sites []Site
-	for i, sc := range scopes(m) {
-		sites = append(sites, findScopeSites(newGraphView(sc.g), sc.scope, i)...)
+	scs := scopes(m)
+	for i, v := range scopeViews(scs) {
+		sites = append(sites, findScopeSites(v, scs[i].scope, i)...)
 	}
 	return sites, nil
 }
@@ -250,8 +251,9 @@ func Trace(m *onnx.ModelProto) ([]Miss, error) {
 		return nil, errors.New("model has no graph")
 	}
 	var misses []Miss
-	for _, sc := range scopes(m) {
-		misses = append(misses, traceScope(newGraphView(sc.g), sc.scope)...)
+	scs := scopes(m)
+	for i, v := range scopeViews(scs) {
+		misses = append(misses, traceScope(v, scs[i].scope)...)
 	}
 	return misses, nil
 }
