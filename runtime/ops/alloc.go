@@ -13,7 +13,7 @@ import (
 // Allocator hands out zeroed tensors for kernel outputs. The shape it is given is only valid
 // during the call: implementations copy it. The runtime's allocator keeps the shapes it hands
 // out in storage that its next run reuses, so a kernel that remembers a shape across runs (a
-// geometry cache) must keep a copy, never a tensor's Shape slice.
+// geometry cache) must keep a copy, never a tensor's Shape slice: shapeMemo (memo.go) does.
 type Allocator interface {
 	Alloc(dt tensor.DType, shape []int) *tensor.Tensor
 }

@@ -191,7 +191,7 @@ type convKernel struct {
 	lowering convLowering                        // the zero value: each shape takes the fastest lowering
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
-	last atomic.Pointer[convShape]
+	last shapeMemo[*convShape]
 }
 
 // FuseActivation makes the kernel apply act to its output.
@@ -272,9 +272,11 @@ type convShape struct {
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
 // when their shapes are unchanged.
 func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
-	if s := k.last.Load(); s != nil && slices.Equal(s.xShape, x.Shape) && slices.Equal(s.wShape, w.Shape) {
-		return s, nil
-	}
+	return k.last.get(x.Shape, w.Shape, func() (*convShape, error) { return k.tunedShape(x, w) })
+}
+
+// tunedShape is newShape with the lowering this process timed for the shape, if it did.
+func (k *convKernel) tunedShape(x, w *tensor.Tensor) (*convShape, error) {
 	s, err := k.newShape(x, w, k.lowering)
 	if err != nil {
 		return nil, err
@@ -287,7 +289,6 @@ func (k *convKernel) cachedShape(x, w *tensor.Tensor) (*convShape, error) {
 			}
 		}
 	}
-	k.last.Store(s)
 	return s, nil
 }
 

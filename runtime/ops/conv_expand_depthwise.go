@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
@@ -23,7 +22,7 @@ const expandBandFloats = 128 << 10
 // expandDepthwise is the fused pair; its inputs are X, W1, B1, W2, B2 (the biases may be nil).
 type expandDepthwise struct {
 	pw, dw *convKernel
-	last   atomic.Pointer[expandGeometry]
+	last   shapeMemo[*expandGeometry]
 }
 
 // expandGeometry is the pair's geometry for one input shape (immutable once stored).
@@ -64,9 +63,11 @@ func NewExpandDepthwise(pw, dw Kernel) (Kernel, bool) {
 // geometry returns the pair's geometry for x; fused is false when the shapes do not qualify (then
 // the two convolutions run one after the other).
 func (k *expandDepthwise) geometry(x, w1, w2 *tensor.Tensor) (*expandGeometry, error) {
-	if g := k.last.Load(); g != nil && tensor.SameShape(g.xShape, x.Shape) {
-		return g, nil
-	}
+	return k.last.get(x.Shape, nil, func() (*expandGeometry, error) { return k.newGeometry(x, w1, w2) })
+}
+
+// newGeometry computes the pair's geometry for x.
+func (k *expandDepthwise) newGeometry(x, w1, w2 *tensor.Tensor) (*expandGeometry, error) {
 	s1, err := k.pw.cachedShape(x, w1)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,6 @@ func (k *expandDepthwise) geometry(x, w1, w2 *tensor.Tensor) (*expandGeometry, e
 		g.bandRows = max(1, min(l.bandRows, (rowsFit-reach)/s2.strides[0]+1))
 		g.rowsIn = (g.bandRows-1)*s2.strides[0] + reach
 	}
-	k.last.Store(g)
 	return g, nil
 }
 

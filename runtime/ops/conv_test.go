@@ -740,7 +740,7 @@ func TestConvTunesLowering(t *testing.T) {
 	if !ok {
 		t.Fatal("the timed lowering was not remembered")
 	}
-	kept := ck.last.Load()
+	kept := ck.last.last.Load().value
 	if kept.tuneKey != "" || kept.gather != gather.(bool) {
 		t.Fatalf("kernel kept gather=%v (tuneKey %q), remembered %v", kept.gather, kept.tuneKey, gather)
 	}

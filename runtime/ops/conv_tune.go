@@ -80,6 +80,6 @@ func (k *convKernel) tuneLowering(ctx *Context, x, w *tensor.Tensor, s *convShap
 		chosen = candidates[1]
 	}
 	tunedLowerings.Store(s.tuneKey, gather)
-	k.last.Store(chosen)
+	k.last.put(x.Shape, w.Shape, chosen)
 	return chosen, nil
 }

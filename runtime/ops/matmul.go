@@ -2,8 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"slices"
-	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/tensor"
@@ -19,7 +17,7 @@ func init() {
 type matMulKernel struct {
 	// last is the plan of the most recent shapes, immutable once stored (concurrent Runs share
 	// it); shapes rarely change between runs, and a plan costs five allocations.
-	last    atomic.Pointer[matMulPlan]
+	last    shapeMemo[*matMulPlan]
 	packedB *gemm.PackedB
 	act     func(dst []float32) // fused activation, nil for none
 	transB  bool                // B arrives transposed in its last two axes (NewMatMulTransposedB)
@@ -65,22 +63,11 @@ type matMulPlan struct {
 	aBatchStr []int // per batch dim, stride in whole matrices of A (0 where broadcast)
 	bBatchStr []int
 	outShape  []int
-	// aShape and bShape are the operand shapes this plan was made for (matMulKernel.plan).
-	aShape, bShape []int
 }
 
 // plan returns planMatMul's result for these shapes, reusing the last one when they match.
 func (k *matMulKernel) plan(aShape, bShape []int) (*matMulPlan, error) {
-	if p := k.last.Load(); p != nil && slices.Equal(p.aShape, aShape) && slices.Equal(p.bShape, bShape) {
-		return p, nil
-	}
-	p, err := planMatMul(aShape, bShape)
-	if err != nil {
-		return nil, err
-	}
-	p.aShape, p.bShape = slices.Clone(aShape), slices.Clone(bShape)
-	k.last.Store(p)
-	return p, nil
+	return k.last.get(aShape, bShape, func() (*matMulPlan, error) { return planMatMul(aShape, bShape) })
 }
 
 // planMatMul formats shapes in its errors with ShapeString: a slice handed to fmt escapes, and the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
@@ -40,7 +39,7 @@ type poolKernel struct {
 	// last is the geometry of the most recent input shape. Shapes rarely change between runs, so
 	// it saves recomputing the window tables; it is immutable once stored, so concurrent Runs
 	// may share it.
-	last atomic.Pointer[poolShape]
+	last shapeMemo[*poolShape]
 }
 
 func poolFactory(kind poolKind, global bool) Factory {
@@ -115,15 +114,7 @@ func (s *poolShape) maxRowLen() int {
 
 // cachedShape returns the geometry for x, reusing the last one when x's shape is unchanged.
 func (k *poolKernel) cachedShape(x *tensor.Tensor) (*poolShape, error) {
-	if s := k.last.Load(); s != nil && slices.Equal(s.xShape, x.Shape) {
-		return s, nil
-	}
-	s, err := k.shape(x)
-	if err != nil {
-		return nil, err
-	}
-	k.last.Store(s)
-	return s, nil
+	return k.last.get(x.Shape, nil, func() (*poolShape, error) { return k.shape(x) })
 }
 
 func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
