@@ -22,6 +22,7 @@ func TestPool2DFastPathMatchesGeneric(t *testing.T) {
 		// Windows inside the image: the direct max pool (maxPlaneDirect) as well.
 		{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}},
 		{"kernel_shape": []int{2, 2}, "strides": []int{1, 3}, "dilations": []int{2, 1}},
+		{"kernel_shape": []int{2, 3}, "strides": []int{2, 1}, "dilations": []int{1, 2}},
 		{"kernel_shape": []int{3, 2}, "strides": []int{1, 2}, "dilations": []int{2, 1}, "pads": []int{0, 0, 1, 1}},
 	}
 	r := rand.New(rand.NewPCG(15, 16))
