@@ -2,6 +2,7 @@ package onnxops
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
@@ -210,20 +211,20 @@ func (b *bodyBuilder) finish(y string) {
 	b.op("Reshape", "Y", []string{"y_nan_kept", "x_shape"})
 }
 
+// crrelu computes the correction on X clipped to ±40 (CRReLUCutoff): beyond it exp(−X²/2) is
+// below the smallest float64 (e^−800), so the correction is exactly 0 there, as OPS.md asks, and
+// ±Inf never meets ·0 — one Clip instead of Abs, Greater and a Where.
 func (b *bodyBuilder) crrelu() {
 	b.channelShape()
 	b.op("Reshape", "eps", []string{"epsilon", "bshape"})
 	b.op("Relu", "relu", []string{"X"})
-	b.op("Mul", "x2", []string{"X", "X"})
+	b.clip("x_near", "X", b.constT("minus_cutoff", -CRReLUCutoff), b.constT("cutoff", CRReLUCutoff))
+	b.op("Mul", "x2", []string{"x_near", "x_near"})
 	b.op("Mul", "neg_half_x2", []string{"x2", b.constT("minus_half", -0.5)})
 	b.op("Exp", "gauss", []string{"neg_half_x2"})
-	b.op("Mul", "eps_x", []string{"eps", "X"})
+	b.op("Mul", "eps_x", []string{"eps", "x_near"})
 	b.op("Mul", "correction", []string{"eps_x", "gauss"})
-	b.op("Abs", "abs_x", []string{"X"})
-	b.op("Greater", "far", []string{"abs_x", b.constT("cutoff", CRReLUCutoff)})
-	zero := b.constT("zero", 0)
-	b.op("Where", "correction_guarded", []string{"far", zero, "correction"}) // ±Inf·0
-	b.op("Add", "y", []string{"relu", "correction_guarded"})
+	b.op("Add", "y", []string{"relu", "correction"})
 	b.finish("y")
 }
 
@@ -278,22 +279,24 @@ func (b *bodyBuilder) pwlu() {
 	b.op("Mul", "rise_part", []string{"frac", "rise"})
 	b.op("Add", "y_inside", []string{"y_j", "rise_part"})
 
-	// Outside: end height plus slope times the distance, 0 for ±Inf·0 on a flat segment.
-	b.op("Gather", "y_0", []string{"heights_flat", "row_start"}, intAttrNamed("axis", 0))
-	b.op("Add", "row_end", []string{"row_start", "n_i"})
-	b.op("Gather", "y_n", []string{"heights_flat", "row_end"}, intAttrNamed("axis", 0))
-	outer := func(side, edge, slope, height string) string {
-		d := b.op("Sub", side+"_dist", []string{"X", edge})
-		p := b.op("Mul", side+"_rise_raw", []string{d, slope})
-		bad := b.op("IsNaN", side+"_rise_nan", []string{p})
-		p = b.op("Where", side+"_rise", []string{bad, zero, p})
-		return b.op("Add", "y_"+side, []string{height, p})
-	}
-	left, right := outer("left", bl, kl, "y_0"), outer("right", br, kr, "y_n")
-	b.op("Less", "is_left", []string{"s", zero})
-	b.greaterOrEqual("is_right", "s", "n")
-	b.op("Where", "y_right_or_inside", []string{"is_right", right, "y_inside"})
-	b.op("Where", "y", []string{"is_left", left, "y_right_or_inside"})
+	// Outside: y_inside at the clipped s is already the end height; the outer slopes add
+	// K_L·min(X − B_L, 0) + K_R·max(X − B_R, 0), hinges with no Where (which onnxruntime runs
+	// several times slower than arithmetic). X is first clamped to B_L (B_R) on a flat side, so
+	// that ±Inf meets no ·0 there.
+	flatLeft := b.equal("flat_left", kl, zero)
+	flatRight := b.equal("flat_right", kr, zero)
+	lo := b.op("Where", "clamp_lo", []string{flatLeft, bl, b.constT("minus_inf", float32(math.Inf(-1)))})
+	hi := b.op("Where", "clamp_hi", []string{flatRight, br, b.constT("plus_inf", float32(math.Inf(1)))})
+	b.op("Max", "x_above_lo", []string{"X", lo})
+	b.op("Min", "x_clamped", []string{"x_above_lo", hi})
+	b.op("Sub", "left_dist", []string{"x_clamped", bl})
+	b.op("Min", "left_excess", []string{"left_dist", zero})
+	left := b.op("Mul", "left_rise", []string{"left_excess", kl})
+	b.op("Sub", "right_dist", []string{"x_clamped", br})
+	b.op("Max", "right_excess", []string{"right_dist", zero})
+	right := b.op("Mul", "right_rise", []string{"right_excess", kr})
+	b.op("Add", "y_inside_left", []string{"y_inside", left})
+	b.op("Add", "y", []string{"y_inside_left", right})
 	b.finish("y")
 }
 
