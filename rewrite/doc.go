@@ -34,8 +34,8 @@
 // QuickGelu gets its own kind, quick_gelu, because it is x·σ(αx), not GELU, and a replacement
 // must be fitted to the function the graph really computes (Site.Target); --match gelu selects it
 // together with gelu and gelu_tanh. HardSwish, HardSigmoid, Clip, Sigmoid and Swish x·σ(x) are
-// not ReLU or GELU and are never matched. For FastGelu and BiasGelu the bias stays in the graph
-// as an Add in front of the replacement (Site.Bias names it).
+// not ReLU or GELU and are never matched. For FastGelu and BiasGelu the bias (Site.Bias) becomes
+// an Add in front of the replacement unless the replacement absorbs it (below).
 //
 // A site whose intermediate values are read outside it (by another node, inside an If/Loop body,
 // or as a graph output) is reported with Site.Blocked set and is never replaced. Trace explains,
@@ -55,6 +55,15 @@
 // functions, 9 because the bodies declare attribute defaults) and is never lowered. metadata_props keep what was
 // there and gain "actswap.version" and "actswap.rewrite", a JSON list with one record per run
 // (family, replaced nodes with kind and pattern, skipped nodes with reasons).
+//
+// # Absorbing a bias
+//
+// A constant bias added in front of a site (an Add whose other input is an initializer varying
+// along at most one axis, read only by the site; FastGelu/BiasGelu's bias) is folded into the new
+// node by default (bias.go, Options.KeepBias turns it off): onnxops.ShiftInput moves PWLU's
+// bounds by −b_c and ungated Zorro's in_shift by in_scale·b_c, per channel along the bias's axis,
+// and the Add goes. CRReLU and gated Zorro cannot absorb a shift; Replacement.BiasKept says why a
+// bias stays. The metadata records the absorbed values (ReplacedNode.Unshift, Absorb).
 //
 // # Default parameters
 //
