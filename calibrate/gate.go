@@ -1,7 +1,6 @@
 package calibrate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -24,22 +23,13 @@ func (g Gate) Empty() bool { return len(g.MaxRelL2) == 0 && len(g.MinAgreement) 
 
 // GateCheck is one limit checked against one output.
 type GateCheck struct {
-	Output string  `json:"output"`
-	Metric string  `json:"metric"` // "rel_l2_err" or "top1_agreement"
-	Limit  float64 `json:"limit"`
-	Value  float64 `json:"value"`
-	Passed bool    `json:"passed"`
+	Output string             `json:"output"`
+	Metric string             `json:"metric"` // "rel_l2_err" or "top1_agreement"
+	Limit  float64            `json:"limit"`
+	Value  tensor.JSONFloat64 `json:"value"`
+	Passed bool               `json:"passed"`
 	// On names the rows checked: "held_out" or "in_sample" (when no row was held out).
 	On string `json:"on"`
-}
-
-// MarshalJSON writes a non-finite value as "NaN" or "Infinity" (encoding/json refuses them).
-func (c GateCheck) MarshalJSON() ([]byte, error) {
-	type plain GateCheck
-	return json.Marshal(struct {
-		plain
-		Value any `json:"value"`
-	}{plain(c), tensor.JSONFloat(c.Value)})
 }
 
 func (c GateCheck) String() string {
@@ -103,10 +93,10 @@ func (g Gate) Check(c *Comparison, on string) ([]GateCheck, error) {
 	for _, o := range c.Outputs {
 		if limit, ok := limitFor(g.MaxRelL2, o.Name); ok {
 			// NaN never passes: !(NaN ≤ limit).
-			checks = append(checks, GateCheck{Output: o.Name, Metric: "rel_l2_err", Limit: limit, Value: o.RelL2, Passed: o.RelL2 <= limit, On: on})
+			checks = append(checks, GateCheck{Output: o.Name, Metric: "rel_l2_err", Limit: limit, Value: tensor.JSONFloat64(o.RelL2), Passed: o.RelL2 <= limit, On: on})
 		}
 		if limit, ok := limitFor(g.MinAgreement, o.Name); ok {
-			checks = append(checks, GateCheck{Output: o.Name, Metric: "top1_agreement", Limit: limit, Value: o.Top1Agreement, Passed: o.Top1Agreement >= limit, On: on})
+			checks = append(checks, GateCheck{Output: o.Name, Metric: "top1_agreement", Limit: limit, Value: tensor.JSONFloat64(o.Top1Agreement), Passed: o.Top1Agreement >= limit, On: on})
 		}
 	}
 	return checks, nil

@@ -99,7 +99,7 @@ func TestOutputAwareBeatsPointwise(t *testing.T) {
 	}
 	errs := map[string]float64{}
 	for _, c := range res.Validation.Candidates {
-		errs[c.Name] = c.RelL2
+		errs[c.Name] = float64(c.RelL2)
 	}
 	oa, ok := errs[CandidateOutputAware]
 	if !ok {

@@ -157,7 +157,7 @@ func (r Report) WriteHTML(w io.Writer, title string, res *Result) error {
 }
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"g":   func(v float64) string { return fmt.Sprintf("%.4g", v) },
+	"g":   func(v any) string { return fmt.Sprintf("%.4g", v) }, // any: float64 or tensor.JSONFloat64
 	"pct": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>

@@ -1,7 +1,6 @@
 package calibrate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -57,17 +56,8 @@ type Validation struct {
 type ValidatedCandidate struct {
 	Name string `json:"name"`
 	// RelL2 is ‖rewritten − original‖₂ / ‖original‖₂ pooled over every output: the choice's objective.
-	RelL2         float64 `json:"rel_l2_err"`
-	Top1Agreement float64 `json:"top1_agreement"`
-}
-
-// MarshalJSON writes a non-finite error as "NaN" or "Infinity" (encoding/json refuses them).
-func (c ValidatedCandidate) MarshalJSON() ([]byte, error) {
-	type plain ValidatedCandidate
-	return json.Marshal(struct {
-		plain
-		RelL2 any `json:"rel_l2_err"`
-	}{plain(c), tensor.JSONFloat(c.RelL2)})
+	RelL2         tensor.JSONFloat64 `json:"rel_l2_err"`
+	Top1Agreement float64            `json:"top1_agreement"`
 }
 
 // resultCandidate is one complete set of site parameters and the model it makes.
@@ -181,7 +171,7 @@ func keepBest(orig *onnx.ModelProto, cands []resultCandidate, data Reader, opts 
 			return resultCandidate{}, nil, fmt.Errorf("validating the %s result on the %s rows: %w", c.name, strings.ReplaceAll(val.ChosenOn, "_", "-"), err)
 		}
 		e := pooledRelL2(cmp)
-		val.Candidates = append(val.Candidates, ValidatedCandidate{Name: c.name, RelL2: e, Top1Agreement: cmp.Top1Agreement})
+		val.Candidates = append(val.Candidates, ValidatedCandidate{Name: c.name, RelL2: tensor.JSONFloat64(e), Top1Agreement: cmp.Top1Agreement})
 		if best < 0 || e < bestErr {
 			best, bestErr, bestCmp = i, e, cmp
 		}

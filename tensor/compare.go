@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -163,4 +164,27 @@ func JSONFloat(f float64) any {
 		return "-Infinity"
 	}
 	return f
+}
+
+// JSONFloat64 is a float64 field of a report that may be NaN or ±Inf: encoding/json writes it as
+// JSONFloat spells it, and reads back both numbers and those spellings, so a struct needs no
+// hand-written MarshalJSON for one such field.
+type JSONFloat64 float64
+
+// MarshalJSON writes f as JSONFloat spells it.
+func (f JSONFloat64) MarshalJSON() ([]byte, error) { return json.Marshal(JSONFloat(float64(f))) }
+
+// UnmarshalJSON reads a number or one of the strings "NaN", "Infinity" and "-Infinity".
+func (f *JSONFloat64) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+			if JSONFloat(v) == s {
+				*f = JSONFloat64(v)
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not a number, NaN, Infinity or -Infinity", s)
+	}
+	return json.Unmarshal(b, (*float64)(f))
 }

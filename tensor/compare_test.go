@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -60,5 +61,32 @@ func TestScalarValue(t *testing.T) {
 		if ok != c.ok || got != c.want {
 			t.Errorf("%s: ScalarValue = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestJSONFloat64RoundTrip: a report field written as JSONFloat spells it reads back the same,
+// NaN included, and a string that is not one of the spellings is refused.
+func TestJSONFloat64RoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, f := range []float64{0, -1.5, 1e-300, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		b, err := json.Marshal(JSONFloat64(f))
+		if err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		want, _ := json.Marshal(JSONFloat(f))
+		if string(b) != string(want) {
+			t.Errorf("%v written as %s, JSONFloat spells it %s", f, b, want)
+		}
+		var back JSONFloat64
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if float64(back) != f && !(math.IsNaN(f) && math.IsNaN(float64(back))) {
+			t.Errorf("%s read back as %v, want %v", b, back, f)
+		}
+	}
+	var v JSONFloat64
+	if err := json.Unmarshal([]byte(`"inf"`), &v); err == nil || !strings.Contains(err.Error(), `"inf"`) {
+		t.Errorf(`"inf": %v`, err)
 	}
 }
