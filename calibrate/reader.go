@@ -115,12 +115,14 @@ func OpenData(path string, inputs []InputSpec, opts ReaderOptions) (Reader, erro
 	return nil, fmt.Errorf("%s: unknown data format (want .npy, .npz, a backend-test folder or an image folder)", path)
 }
 
-func specNames(inputs []InputSpec) string {
+func specNames(inputs []InputSpec) string { return strings.Join(specNameList(inputs), ", ") }
+
+func specNameList(inputs []InputSpec) []string {
 	names := make([]string, len(inputs))
 	for i, s := range inputs {
 		names[i] = s.Name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // rowLayout decides how a file's rows feed an input: the shape of one row as the model wants it,

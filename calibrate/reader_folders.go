@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/image/draw"
 
+	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -31,17 +32,16 @@ func (r *protoSetReader) Next() (map[string]*tensor.Tensor, error) {
 	}
 	set := r.sets[r.next]
 	r.next++
+	values, _, err := runtime.ReadDataSetTensors(set, specNameList(r.inputs), nil)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*tensor.Tensor{}
 	for k, spec := range r.inputs {
-		file := filepath.Join(set, fmt.Sprintf("input_%d.pb", k))
-		t, _, err := tensor.ReadProtoFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", spec.Name, err)
-		}
-		if err := checkTensorFits(file, spec, t); err != nil {
+		if err := checkTensorFits(runtime.InputFile(set, k), spec, values[k]); err != nil {
 			return nil, err
 		}
-		out[spec.Name] = t
+		out[spec.Name] = values[k]
 	}
 	return out, nil
 }

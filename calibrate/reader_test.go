@@ -226,6 +226,14 @@ func TestProtoSetReader(t *testing.T) {
 	if _, err := r.Next(); err == nil || !strings.Contains(err.Error(), "input_0.pb") {
 		t.Errorf("shape mismatch: %v", err)
 	}
+	// A set made for a model with more inputs is refused by the runtime's data set reader rather
+	// than half used.
+	b, _ := proto.Marshal(tensor.ToProto(tensor.New([]int{1, 2}, []float32{0, 0}), "y"))
+	writeFile(t, filepath.Join(dir, "test_data_set_0", "input_1.pb"), b)
+	r, _ = OpenData(dir, []InputSpec{spec}, ReaderOptions{})
+	if _, err := r.Next(); err == nil || !strings.Contains(err.Error(), "input_1.pb: the model has only 1 inputs") {
+		t.Errorf("surplus input: %v", err)
+	}
 }
 
 func TestImageReader(t *testing.T) {

@@ -13,6 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// InputFile names the file of an ONNX test data set folder that holds the value of the model's
+// K-th input (input_K.pb); OutputFile the one of its K-th output (output_K.pb). The layout is
+// defined here once for every reader and writer of data set folders.
+func InputFile(dir string, k int) string { return filepath.Join(dir, fmt.Sprintf("input_%d.pb", k)) }
+
+// OutputFile names the file holding the value of the model's K-th output (see InputFile).
+func OutputFile(dir string, k int) string { return filepath.Join(dir, fmt.Sprintf("output_%d.pb", k)) }
+
 // ReadDataSet reads an ONNX test data set folder (input_K.pb, output_K.pb): input K binds by
 // position to the K-th of Inputs(), output K to the K-th of Outputs(). Sequence- and
 // optional-typed values are read from SequenceProto and OptionalProto files as ONNX stores them.
@@ -22,14 +30,38 @@ func (s *Session) ReadDataSet(dir string) (inputs map[string]*tensor.Tensor, out
 	if err != nil {
 		return nil, nil, err
 	}
-	for k, v := range s.outputs {
-		t, err := readValueFile(filepath.Join(dir, fmt.Sprintf("output_%d.pb", k)), v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("output %q: %w", v.name, err)
-		}
-		outputs = append(outputs, t)
+	outputs, err = readDataSetValues(dir, "output", OutputFile, s.outputs, false)
+	if err != nil {
+		return nil, nil, err
 	}
 	return inputs, outputs, nil
+}
+
+// ReadDataSetTensors reads a test data set folder of plain tensors for callers that hold no
+// Session, only the model's input and output names (calibrate's folder reader, deploy/imagecheck):
+// input_K.pb as inputs[K] and output_K.pb as outputs[K], each of which must be present. Errors
+// name the value and the file; an input_K.pb beyond the named inputs is an error, not ignored.
+func ReadDataSetTensors(dir string, inputs, outputs []string) (in, out []*tensor.Tensor, err error) {
+	if err := checkDataSetFolder(dir); err != nil {
+		return nil, nil, err
+	}
+	tensorsNamed := func(names []string) []valueType {
+		vs := make([]valueType, len(names))
+		for i, n := range names {
+			vs[i] = valueType{name: n, kind: kindTensor}
+		}
+		return vs
+	}
+	if in, err = readDataSetValues(dir, "input", InputFile, tensorsNamed(inputs), false); err != nil {
+		return nil, nil, err
+	}
+	if err := checkNoExtraInput(dir, len(inputs)); err != nil {
+		return nil, nil, err
+	}
+	if out, err = readDataSetValues(dir, "output", OutputFile, tensorsNamed(outputs), false); err != nil {
+		return nil, nil, err
+	}
+	return in, out, nil
 }
 
 // ReadOutputFile reads a file holding a value for output k (output_K.pb of a data set): a
@@ -43,25 +75,57 @@ func (s *Session) ReadOutputFile(k int, path string) (*tensor.Tensor, error) {
 
 // ReadDataSetInputs reads only the input_K.pb files of a data set folder (see ReadDataSet).
 func (s *Session) ReadDataSetInputs(dir string) (map[string]*tensor.Tensor, error) {
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("data set %s: not a folder", dir)
+	if err := checkDataSetFolder(dir); err != nil {
+		return nil, err
+	}
+	values, err := readDataSetValues(dir, "input", InputFile, s.inputs, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoExtraInput(dir, len(s.inputs)); err != nil {
+		return nil, err
 	}
 	inputs := map[string]*tensor.Tensor{}
-	for k, v := range s.inputs {
-		path := filepath.Join(dir, fmt.Sprintf("input_%d.pb", k))
-		if !fileExists(path) {
+	for k, t := range values {
+		if t != nil {
+			inputs[s.inputs[k].name] = t
+		}
+	}
+	return inputs, nil
+}
+
+func checkDataSetFolder(dir string) error {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("data set %s: not a folder", dir)
+	}
+	return nil
+}
+
+// readDataSetValues is the one loop over a data set folder's files: file(dir, K) holds values[K].
+// A missing file is left nil when missingOK (an omitted optional input), else an error.
+func readDataSetValues(dir, what string, file func(string, int) string, values []valueType, missingOK bool) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(values))
+	for k, v := range values {
+		path := file(dir, k)
+		if missingOK && !fileExists(path) {
 			continue
 		}
 		t, err := readValueFile(path, v)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", v.name, err)
+			return nil, fmt.Errorf("%s %q: %w", what, v.name, err)
 		}
-		inputs[v.name] = t
+		out[k] = t
 	}
-	if extra := filepath.Join(dir, fmt.Sprintf("input_%d.pb", len(s.inputs))); fileExists(extra) {
-		return nil, fmt.Errorf("%s: the model has only %d inputs", extra, len(s.inputs))
+	return out, nil
+}
+
+// checkNoExtraInput refuses a data set with an input_K.pb beyond the model's n inputs, so that a
+// data set made for another model is not silently half used.
+func checkNoExtraInput(dir string, n int) error {
+	if extra := InputFile(dir, n); fileExists(extra) {
+		return fmt.Errorf("%s: the model has only %d inputs", extra, n)
 	}
-	return inputs, nil
+	return nil
 }
 
 func fileExists(path string) bool {

@@ -91,7 +91,7 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 	compileTime := time.Since(start)
 	var outputs []outfile.Output
 	for k := range s.Outputs() {
-		outputs = append(outputs, outfile.Output{Flag: "--out", Path: filepath.Join(outDir, fmt.Sprintf("output_%d.pb", k))})
+		outputs = append(outputs, outfile.Output{Flag: "--out", Path: runtime.OutputFile(outDir, k)})
 	}
 	rule := outfile.Rule{Force: force, Inputs: []string{modelPath}, MakeFolders: true}
 	for _, arg := range data {
@@ -289,7 +289,7 @@ type reference struct {
 func readReferences(s *runtime.Session, dir string) []reference {
 	var refs []reference
 	for k, o := range s.Outputs() {
-		path := filepath.Join(dir, fmt.Sprintf("output_%d.pb", k))
+		path := runtime.OutputFile(dir, k)
 		if !fileExists(path) {
 			continue
 		}

@@ -17,17 +17,15 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/serve/v2pb"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func main() {
@@ -44,14 +42,6 @@ func main() {
 }
 
 func run(rest, grpcAddr, model, golden string, wait time.Duration) error {
-	in, err := readTensor(filepath.Join(golden, "input_0.pb"))
-	if err != nil {
-		return err
-	}
-	want, err := readTensor(filepath.Join(golden, "output_0.pb"))
-	if err != nil {
-		return err
-	}
 	if err := waitReady(rest, wait); err != nil {
 		return err
 	}
@@ -62,6 +52,10 @@ func run(rest, grpcAddr, model, golden string, wait time.Duration) error {
 	}
 	inputName := md["inputs"].([]any)[0].(map[string]any)["name"].(string)
 	outputName := md["outputs"].([]any)[0].(map[string]any)["name"].(string)
+	in, want, err := readGolden(golden, inputName, outputName)
+	if err != nil {
+		return err
+	}
 
 	got, err := restInfer(rest, model, inputName, in)
 	if err != nil {
@@ -126,23 +120,20 @@ func run(rest, grpcAddr, model, golden string, wait time.Duration) error {
 	return nil
 }
 
-func readTensor(path string) (*tensor.Tensor, error) {
-	b, err := os.ReadFile(path)
+// readGolden reads input_0.pb and output_0.pb of the golden data set folder with the runtime's
+// reader, named after the served model's first input and output.
+func readGolden(dir, inputName, outputName string) (in, want *tensor.Tensor, err error) {
+	ins, outs, err := runtime.ReadDataSetTensors(dir, []string{inputName}, []string{outputName})
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("golden %w", err)
 	}
-	tp := &onnx.TensorProto{}
-	if err := proto.Unmarshal(b, tp); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if ins[0].DType != tensor.Float32 {
+		return nil, nil, fmt.Errorf("%s: %s, imagecheck compares float32 tensors", runtime.InputFile(dir, 0), ins[0].DType)
 	}
-	t, err := tensor.FromProto(tp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if outs[0].DType != tensor.Float32 {
+		return nil, nil, fmt.Errorf("%s: %s, imagecheck compares float32 tensors", runtime.OutputFile(dir, 0), outs[0].DType)
 	}
-	if t.DType != tensor.Float32 {
-		return nil, fmt.Errorf("%s: %s, imagecheck compares float32 tensors", path, t.DType)
-	}
-	return t, nil
+	return ins[0], outs[0], nil
 }
 
 func waitReady(rest string, wait time.Duration) error {
