@@ -140,7 +140,7 @@ func SyntheticInputs(inputs []runtime.ValueInfo, batch int, seed uint64) (map[st
 				d[i] = true
 			}
 		case []string:
-			return nil, fmt.Errorf("input %q: string inputs need --data", vi.Name)
+			return nil, fmt.Errorf("input %q: strings cannot be made up; give real inputs", vi.Name)
 		}
 		feed[vi.Name] = t
 	}

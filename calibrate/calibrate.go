@@ -224,7 +224,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 			// The end-to-end search cuts the main graph below a site's output; a value inside a
 			// body or function has no such cut.
 			if s.Scope != "" {
-				return nil, fmt.Errorf("--sequential refines sites of the main graph only, and site %q is inside %s: calibrate without --sequential, or leave it out with --exclude", s.Node, s.Scope)
+				return nil, fmt.Errorf("Options.Sequential refines sites of the main graph only, and site %q is inside %s: calibrate without Options.Sequential, or leave it out with Options.Exclude", s.Node, s.Scope)
 			}
 		}
 		seq, ind, sum, err := calibrateSequential(m, data, sites, opts)

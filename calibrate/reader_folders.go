@@ -130,7 +130,7 @@ func newImageReader(dir string, files []string, inputs []InputSpec, opts ReaderO
 		return nil, fmt.Errorf("%s: input %s wants %d channels; images give 1 or 3", dir, spec, r.channels)
 	}
 	if r.height <= 0 || r.width <= 0 {
-		return nil, fmt.Errorf("%s: input %s has no fixed height and width; give --size", dir, spec)
+		return nil, fmt.Errorf("%s: input %s has no fixed height and width; give ReaderOptions.Size", dir, spec)
 	}
 	var err error
 	if r.mean, err = perChannel("mean", opts.Mean, r.channels, 0); err != nil {

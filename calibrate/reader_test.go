@@ -274,7 +274,7 @@ func TestImageReader(t *testing.T) {
 	if got := b.F32()[2*4]; math.Abs(float64(got)-0.2) > 1e-6 {
 		t.Errorf("grey luma %v, want 0.2", got)
 	}
-	if _, err := OpenData(dir, []InputSpec{{Name: "g", DType: tensor.Float32, Shape: []int{-1, 1, -1, -1}}}, ReaderOptions{}); err == nil {
-		t.Error("no size: want an error asking for --size")
+	if _, err := OpenData(dir, []InputSpec{{Name: "g", DType: tensor.Float32, Shape: []int{-1, 1, -1, -1}}}, ReaderOptions{}); err == nil || !strings.Contains(err.Error(), "ReaderOptions.Size") {
+		t.Errorf("no size: %v, want an error asking for ReaderOptions.Size", err)
 	}
 }

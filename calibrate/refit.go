@@ -94,7 +94,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		}
 		sets, axis, err := recs[i].Absorb(rep.Parameters, 1)
 		if err != nil {
-			return nil, fmt.Errorf("%w; re-calibrate from the original model (rewrite --calib) or rewrite it with --keep-bias", err)
+			return nil, fmt.Errorf("%w; re-calibrate from the original model (Calibrate) or rewrite it with Options.KeepBias", err)
 		}
 		if err := setNodeParams(nodes[s.Node], inits, sets, axis); err != nil {
 			return nil, fmt.Errorf("node %q (%s): %w", s.Node, fams[i], err)
@@ -204,7 +204,7 @@ func unabsorbed(m *onnx.ModelProto, sites []rewrite.Site, recs []rewrite.Replace
 		}
 		s := &out[i]
 		if s.Scope != "" {
-			return nil, nil, fmt.Errorf("node %q absorbed the bias in front of it inside %q; re-calibrating it is not supported: re-calibrate from the original model (rewrite --calib) or rewrite it with --keep-bias", s.Node, s.Scope)
+			return nil, nil, fmt.Errorf("node %q absorbed the bias in front of it inside %q; re-calibrating it is not supported: re-calibrate from the original model (Calibrate) or rewrite it with Options.KeepBias", s.Node, s.Scope)
 		}
 		shape := []int{len(r.BiasValues)}
 		for range -r.Bias.Axis - 1 {

@@ -14,7 +14,7 @@ type Report struct {
 	To        string     `json:"to"`
 	Objective Objective  `json:"objective"`
 	Sites     []SiteJSON `json:"sites"`
-	// Notice says what a user must know about the parameters (UncalibratedNotice).
+	// Notice says what a user must know about the parameters (a notice such as "uncalibrated: ...").
 	Notice string `json:"notice,omitempty"`
 	// Validation holds the end-to-end errors on the calibration rows (in_sample) and on held-out
 	// rows (held_out), the candidate results compared and the one kept.

@@ -183,14 +183,14 @@ details{margin:.3em 0}summary{cursor:pointer}
 <h2>Sites</h2>
 <div class="wide"><table><tr><th>site</th><th>kind</th><th>family</th><th>channels</th><th>inputs</th><th>mean</th><th>std</th><th>fit wRMSE</th><th>fit max err</th><th>ReLU wRMSE</th><th>ReLU max</th>
 {{if .AnySensitivity}}<th title="the original model with only this site swapped">alone: rel-L2</th><th>alone: top-1</th>{{end}}
-{{if .AnyCandidates}}<th>--to auto candidates (wRMSE)</th>{{end}}{{if .AnySequential}}<th>--sequential: chosen, output MSE before → after this site</th>{{end}}</tr>
+{{if .AnyCandidates}}<th>auto candidates (wRMSE)</th>{{end}}{{if .AnySequential}}<th>sequential: chosen, output MSE before → after this site</th>{{end}}</tr>
 {{range .Sites}}<tr{{if .MostSensitive}} class="hot"{{end}}><td>{{.Node}}{{with .Warning}}<br><span class="warning">{{.}}</span>{{end}}</td><td>{{.Kind}}</td><td>{{.Family}}</td><td>{{.Channels}}</td><td>{{.Stats.Count}}</td><td>{{g .Stats.Mean}}</td><td>{{g .Stats.Std}}</td><td>{{g .Fit.WRMSE}}</td><td>{{g .Fit.MaxAbs}}</td><td>{{g .ReLU.WRMSE}}</td><td>{{g .ReLU.MaxAbs}}</td>
 {{if $.AnySensitivity}}{{with .Sensitivity}}<td>{{g .RelL2}}</td><td>{{pct .Top1Agreement}}</td>{{else}}<td></td><td></td>{{end}}{{end}}
 {{if $.AnyCandidates}}<td class="cands">{{$fam := .Family}}{{range .Candidates}}<span{{if eq .Family $fam}} class="chosen"{{end}}>{{.Family}} {{g .WRMSE}}{{if eq .Family $fam}} ✓{{end}}</span><br>{{end}}</td>{{end}}
 {{if $.AnySequential}}<td class="cands">{{with .Sequential}}<span class="chosen">{{.Chosen}}</span><br>{{g .Before}} → {{g .After}}<br>of {{len .Candidates}} (below){{end}}</td>{{end}}</tr>
 {{end}}</table></div>
-{{if .AnySensitivity}}<p>“Alone” is the end-to-end error of the original model with only that site swapped: a site with a large share is the one to leave out (<code>--exclude</code>) or fit with another family.</p>{{end}}
-{{with .Report.Sequential}}<p>--sequential: output MSE {{g .Sequential}} with the sequential choices, {{g .Independent}} with independent fits{{if .KeptIndependent}} (independent fits kept){{end}}. Each site's candidates, best first:</p>
+{{if .AnySensitivity}}<p>“Alone” is the end-to-end error of the original model with only that site swapped: a site with a large share is the one to leave out (exclude) or fit with another family.</p>{{end}}
+{{with .Report.Sequential}}<p>Sequential refinement: output MSE {{g .Sequential}} with the sequential choices, {{g .Independent}} with independent fits{{if .KeptIndependent}} (independent fits kept){{end}}. Each site's candidates, best first:</p>
 {{range $.Sites}}{{if .Sequential}}{{$chosen := .Sequential.Chosen}}<details><summary>{{.Node}}: {{len .SequentialRanked}} candidates; chosen <b>{{$chosen}}</b>{{with .Sequential.Note}} ({{.}}){{end}}</summary>
 <table><tr><th>candidate</th><th>family</th><th>output MSE</th><th>max abs err</th></tr>
 {{range .SequentialRanked}}<tr{{if eq .Name $chosen}} class="chosen"{{end}}><td>{{.Name}}{{if eq .Name $chosen}} ✓{{end}}</td><td>{{.Family}}</td><td>{{g .Objective}}</td><td>{{g .MaxAbs}}</td></tr>

@@ -166,7 +166,7 @@ func keepBest(orig *onnx.ModelProto, cands []resultCandidate, data Reader, opts 
 			return resultCandidate{}, nil, fmt.Errorf("held-out rows: %w", err)
 		}
 		if n == 0 {
-			notes = append(notes, fmt.Sprintf("no row was held out (%s): the data have too few rows; the choice and the errors below are in sample — give --val DATA", opts.HeldOutFrom))
+			notes = append(notes, fmt.Sprintf("no row was held out (%s): the data have too few rows; the choice and the errors below are in sample — give separate held-out data (Options.HeldOut)", opts.HeldOutFrom))
 			rows, opts.HeldOut = nil, nil
 		}
 	}
@@ -235,7 +235,7 @@ func followWarnings(sites []SiteReport, val *Validation) []string {
 		}
 		msg := fmt.Sprintf("%d of %d sites cannot follow their activation with %s", bad[fam], len(sites), strings.ToLower(fam))
 		if len(alt) > 0 {
-			msg += fmt.Sprintf("; use --to %s (or --to auto, which picks per site)", strings.Join(alt, " or "))
+			msg += fmt.Sprintf("; use Options.To %s (or Options.To auto, which picks per site)", strings.Join(alt, " or "))
 		}
 		warnings = append(warnings, msg+fmt.Sprintf(": end to end %s rel-L2 %.3g, top-1 agreement %.1f%%", on, e, 100*cmp.Top1Agreement))
 	}
@@ -275,11 +275,6 @@ func followWarning(rep *SiteReport, layer *Stats, opts Options) error {
 	}
 	return nil
 }
-
-// UncalibratedNotice is what `rewrite` without calibration data says in its output and report.
-const UncalibratedNotice = "uncalibrated: the parameters assume every site's inputs are distributed like N(0, 1); " +
-	"real pre-activations rarely are (vit_tiny: rel-L2 0.048 uncalibrated, 0.0044 calibrated). " +
-	"Calibrate with --calib DATA, or run 'actswap calibrate' on the output."
 
 // nodeParams reads the parameter sets an ai.actswap node carries.
 func nodeParams(sn scopedNode, inits map[string]*onnx.TensorProto) ([]onnxops.Params, error) {

@@ -272,11 +272,11 @@ func (o Options) skipReason(s Site) string {
 		return fmt.Sprintf("kind %s not selected", s.Kind)
 	}
 	if o.Nodes != nil && !slices.ContainsFunc(s.Nodes, o.Nodes.MatchString) {
-		return fmt.Sprintf("no node name matches --nodes %q", o.Nodes)
+		return fmt.Sprintf("no node name matches Options.Nodes %q", o.Nodes)
 	}
 	if o.Exclude != nil {
 		if i := slices.IndexFunc(s.Nodes, o.Exclude.MatchString); i >= 0 {
-			return fmt.Sprintf("node %q matches --exclude %q", s.Nodes[i], o.Exclude)
+			return fmt.Sprintf("node %q matches Options.Exclude %q", s.Nodes[i], o.Exclude)
 		}
 	}
 	return ""

@@ -111,8 +111,8 @@ func TestOptionsSelectSites(t *testing.T) {
 	}{
 		{"all", Options{}, []Kind{KindReLU, KindGELU}, ""},
 		{"match relu", Options{Match: []Kind{KindReLU}}, []Kind{KindReLU}, "not selected"},
-		{"nodes", Options{Nodes: regexp.MustCompile(`^Erf`)}, []Kind{KindGELU}, "--nodes"},
-		{"exclude", Options{Exclude: regexp.MustCompile(`^Relu`)}, []Kind{KindGELU}, "--exclude"},
+		{"nodes", Options{Nodes: regexp.MustCompile(`^Erf`)}, []Kind{KindGELU}, "Options.Nodes"},
+		{"exclude", Options{Exclude: regexp.MustCompile(`^Relu`)}, []Kind{KindGELU}, "Options.Exclude"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := twoActivations()

@@ -60,7 +60,7 @@ func (s *Server) loadStartupModels(specs []ModelSpec) error {
 		return fmt.Errorf("model control mode %q: want %s, %s or %s", c.mode, ModelControlNone, ModelControlExplicit, ModelControlPoll)
 	}
 	if c.dir == "" && c.mode != ModelControlNone {
-		return fmt.Errorf("model control mode %s needs a model repository (--repo)", c.mode)
+		return fmt.Errorf("model control mode %s needs a model repository (Options.Repository)", c.mode)
 	}
 	if c.mode == ModelControlPoll && s.opts.PollInterval <= 0 {
 		return errors.New("model control mode poll needs a poll interval above zero")
@@ -94,7 +94,7 @@ func (s *Server) loadStartupModels(specs []ModelSpec) error {
 		}
 		for _, name := range names {
 			if s.repo.has(name) {
-				return fmt.Errorf("model %q is both given with --model and in the repository %s", name, c.dir)
+				return fmt.Errorf("model %q is both given to New and in the repository %s", name, c.dir)
 			}
 			if _, err := s.loadFromRepository(name); err != nil {
 				return err
@@ -105,7 +105,7 @@ func (s *Server) loadStartupModels(specs []ModelSpec) error {
 		if c.dir != "" {
 			return fmt.Errorf("model repository %s: no NAME/VERSION/model.onnx found", c.dir)
 		}
-		return errors.New("no models to serve: give --model NAME=PATH or --repo DIR")
+		return errors.New("no models to serve: give New a ModelSpec or Options.Repository")
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func (s *Server) closeUnloaded(old []*Model) {
 
 func (s *Server) checkModelControl() error {
 	if s.control.mode != ModelControlExplicit {
-		return &httpError{400, fmt.Sprintf("model control mode is %s: loading and unloading need --model-control-mode %s", s.control.mode, ModelControlExplicit)}
+		return &httpError{400, fmt.Sprintf("model control mode is %s: loading and unloading need model control mode %s", s.control.mode, ModelControlExplicit)}
 	}
 	return nil
 }

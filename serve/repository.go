@@ -104,7 +104,7 @@ type ModelSpec struct {
 func ParseModelSpec(s string) (ModelSpec, error) {
 	name, path, ok := strings.Cut(s, "=")
 	if !ok || name == "" || path == "" {
-		return ModelSpec{}, fmt.Errorf("--model %q: want NAME=PATH", s)
+		return ModelSpec{}, fmt.Errorf("model spec %q: want NAME=PATH", s)
 	}
 	return ModelSpec{Name: name, Version: "1", Path: path}, nil
 }

@@ -74,7 +74,7 @@ func Sites(m *onnx.ModelProto) ([]Site, []namedTensor, error) {
 	if nested := nestedActswapNode(m); nested != "" {
 		// A body runs per iteration and a function per call, with no one PyTorch module to
 		// swap; leaving the site out would hand back a model that is not the rewritten one.
-		return nil, nil, fmt.Errorf("node %q is inside a subgraph or model-local function; export-torch places sites of the main graph only (rewrite with --exclude '^(If|Loop|Scan|function) ' to keep them out)", nested)
+		return nil, nil, fmt.Errorf("node %q is inside a subgraph or model-local function; export-torch places sites of the main graph only (rewrite with rewrite.Options.Exclude matching '^(If|Loop|Scan|function) ' to keep them out)", nested)
 	}
 	if len(sites) == 0 {
 		return nil, nil, fmt.Errorf("no %s nodes: rewrite the model first (actswap rewrite)", onnxops.Domain)

@@ -106,18 +106,18 @@ func TestWriteRefusesToOverwrite(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	if _, err := Write(dir, m, "test", false); err == nil || !strings.Contains(err.Error(), "--force") {
-		t.Errorf("second write without force: %v, want a refusal naming --force", err)
+	if _, err := Write(dir, m, "test", false); err == nil || !strings.Contains(err.Error(), "force argument") {
+		t.Errorf("second write without force: %v, want a refusal naming the force argument", err)
 	}
 	if _, err := Write(dir, m, "test", true); err != nil {
-		t.Errorf("--force over an earlier export: %v", err)
+		t.Errorf("force over an earlier export: %v", err)
 	}
 	// A folder with anything else in it is never replaced, even with force.
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Write(dir, m, "test", true); err == nil || !strings.Contains(err.Error(), "notes.txt") {
-		t.Errorf("--force over a folder with a user's file: %v, want a refusal naming it", err)
+		t.Errorf("force over a folder with a user's file: %v, want a refusal naming it", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "notes.txt")); err != nil || string(b) != "mine" {
 		t.Errorf("the user's file: %q, %v", b, err)

@@ -91,7 +91,7 @@ func checkTarget(dir string, force bool) error {
 		return fmt.Errorf("%s exists and is not a folder", dir)
 	}
 	if !force {
-		return fmt.Errorf("%s exists; give --force to replace it", dir)
+		return fmt.Errorf("%s exists; set Write's force argument to replace it", dir)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -106,7 +106,7 @@ func checkTarget(dir string, force bool) error {
 	}
 	if len(foreign) > 0 {
 		sort.Strings(foreign)
-		return fmt.Errorf("%s holds files an export does not write (%v); --force replaces only an earlier export, remove it yourself", dir, foreign)
+		return fmt.Errorf("%s holds files an export does not write (%v); Write's force argument replaces only an earlier export, remove it yourself", dir, foreign)
 	}
 	return nil
 }

@@ -231,7 +231,7 @@ func checkCalibOutputs(in, out string, force bool, f calibFlags, moreInputs ...s
 	if f.html != "" {
 		outputs = append(outputs, outfile.Output{Flag: "--html", Path: f.html})
 	}
-	return outfile.Rule{Force: force, Inputs: append([]string{in, f.data}, moreInputs...)}.Check(outputs...)
+	return checkOutputs(outfile.Rule{Force: force, Inputs: append([]string{in, f.data}, moreInputs...)}, outputs...)
 }
 
 // runCalibratedRewrite is `actswap rewrite MODEL --calib DATA`: rewrite with fitted parameters.
@@ -315,7 +315,7 @@ func measureSensitivity(orig *onnx.ModelProto, res *calibrate.Result, split data
 // requested reports; a missed gate returns exit status 4 after everything is written.
 // prov, when known, is recorded in the model for `actswap compare`.
 func finishCalibration(w io.Writer, in string, res *calibrate.Result, opts calibrate.Options, f calibFlags, gate calibrate.Gate, prov *calibrate.Provenance, out string) error {
-	rep := calibrate.NewReport(in, res, nil, opts)
+	rep := reportWithFlagNames(calibrate.NewReport(in, res, nil, opts))
 	if v := res.Validation; v != nil && !gate.Empty() {
 		cmp, on := v.HeldOut, "held_out"
 		if cmp == nil {

@@ -98,7 +98,7 @@ func runDemo(w io.Writer, modelsDir, outDir, to string, force bool) error {
 	}
 	outModel := filepath.Join(outDir, "digits_vit_"+string(opts.To)+".onnx")
 	outHTML := filepath.Join(outDir, "report.html")
-	err = outfile.Rule{Force: force, Inputs: []string{modelPath, dataDir}}.Check(
+	err = checkOutputs(outfile.Rule{Force: force, Inputs: []string{modelPath, dataDir}},
 		outfile.Output{Flag: "model", Path: outModel}, outfile.Output{Flag: "report", Path: outHTML})
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func runDemo(w io.Writer, modelsDir, outDir, to string, force bool) error {
 	if err := calibrate.MeasureSensitivity(m, res, heldOut, 0); err != nil {
 		return fmt.Errorf("per-site sensitivity: %w", err)
 	}
-	rep := calibrate.NewReport(modelPath, res, cmp, opts)
+	rep := reportWithFlagNames(calibrate.NewReport(modelPath, res, cmp, opts))
 	rep.WriteText(w)
 
 	if err := onnx.SaveFile(res.Model, outModel, onnx.RefuseOverwrite(modelPath)); err != nil {

@@ -52,7 +52,8 @@ func runExportTorch(w io.Writer, in, out string, force bool) error {
 	}
 	sites, err := torchexport.Write(out, m, Version, force)
 	if err != nil {
-		return fmt.Errorf("export-torch %s: %w", in, err)
+		// Reworded here too, not only by the root command: tests call runExportTorch directly.
+		return withFlagNames(fmt.Errorf("export-torch %s: %w", in, err))
 	}
 	fmt.Fprintf(w, "wrote %s: %d sites\n", out, len(sites))
 	for _, s := range sites {

@@ -43,6 +43,11 @@ Exit status:
 	}
 	root.AddCommand(newInspectCmd(), newRewriteCmd(), newCalibrateCmd(), newCompareCmd(), newRunCmd(),
 		newBenchCmd(), newDemoCmd(), newServeCmd(), newLoadgenCmd(), newExportTorchCmd(), newVersionCmd())
+	for _, c := range root.Commands() {
+		if run := c.RunE; run != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error { return withFlagNames(run(cmd, args)) }
+		}
+	}
 	return root
 }
 

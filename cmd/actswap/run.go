@@ -97,7 +97,7 @@ func runModel(cmd *cobra.Command, modelPath string, data []string, outDir string
 	for _, arg := range data {
 		rule.Inputs = append(rule.Inputs, dataArgPath(arg))
 	}
-	if err := rule.Check(outputs...); err != nil {
+	if err := checkOutputs(rule, outputs...); err != nil {
 		return err
 	}
 	if path, ok := streamable(data); ok {

@@ -67,7 +67,7 @@ If they are not done within --drain-timeout, the rest are cut off and serve exit
 			for _, m := range models {
 				spec, err := serve.ParseModelSpec(m)
 				if err != nil {
-					return err
+					return fmt.Errorf("--model: %w", err)
 				}
 				specs = append(specs, spec)
 			}

@@ -92,10 +92,10 @@ const maxErrorTexts = 20
 func Run(ctx context.Context, o Options) (Report, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		return Report{}, fmt.Errorf("--url %q: %w", o.URL, err)
+		return Report{}, fmt.Errorf("Options.URL %q: %w", o.URL, err)
 	}
 	if !isLoopback(u.Hostname()) {
-		return Report{}, fmt.Errorf("--url %q: load tests only target loopback addresses (127.0.0.0/8, ::1, localhost)", o.URL)
+		return Report{}, fmt.Errorf("Options.URL %q: load tests only target loopback addresses (127.0.0.0/8, ::1, localhost)", o.URL)
 	}
 	if o.Concurrency <= 0 || o.Duration <= 0 || o.Rows <= 0 {
 		return Report{}, fmt.Errorf("concurrency, duration and rows must be positive")

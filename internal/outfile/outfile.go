@@ -58,7 +58,7 @@ func (r Rule) Check(outputs ...Output) error {
 			}
 		}
 		if exists && !r.Force {
-			return fmt.Errorf("%s %s: file exists; use --force to overwrite it", o.Flag, o.Path)
+			return fmt.Errorf("%s %s: file exists; use Rule.Force to overwrite it", o.Flag, o.Path)
 		}
 	}
 	return nil

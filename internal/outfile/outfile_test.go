@@ -107,7 +107,7 @@ func TestCheck(t *testing.T) {
 		{"input through a linked folder", true, []Output{{"-o", filepath.Join(symDir, "model.onnx")}}, "an input"},
 		{"file inside an input folder", true, []Output{{"--out", filepath.Join(data, "input_0.pb")}}, "an input"},
 		{"new file inside an input folder", false, []Output{{"--out", filepath.Join(data, "output_0.pb")}}, ""},
-		{"existing without force", false, []Output{{"--report", existing}}, "use --force"},
+		{"existing without force", false, []Output{{"--report", existing}}, "use Rule.Force"},
 		{"existing with force", true, []Output{{"--report", existing}}, ""},
 		{"two outputs one file", false, []Output{{"-o", fresh}, {"--html", filepath.Join(dir, ".", "out.onnx")}}, "same file as -o"},
 		{"two new outputs through a link", false, []Output{{"-o", fresh}, {"--html", filepath.Join(symDir, "out.onnx")}}, "same file as -o"},

@@ -32,6 +32,11 @@ func TestNoTestMutatesPackageVariable(t *testing.T) {
 			problems = append(problems, mutations(p, f, pkgs)...)
 		}
 	}
+	reportSorted(t, problems)
+}
+
+// reportSorted fails the test once per problem, in a stable order.
+func reportSorted(t *testing.T, problems []string) {
 	sort.Strings(problems)
 	for _, p := range problems {
 		t.Error(p)
@@ -105,25 +110,7 @@ func modulePath(t *testing.T, root string) string {
 func parseModule(t *testing.T, root, mod string) map[string]*pkgInfo {
 	fset := token.NewFileSet()
 	pkgs := map[string]*pkgInfo{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			name := d.Name()
-			if p != root && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "node_modules") {
-				return filepath.SkipDir
-			}
-			if p != root {
-				if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
-					return filepath.SkipDir
-				}
-			}
-			return nil
-		}
-		if !strings.HasSuffix(p, ".go") {
-			return nil
-		}
+	walkGoFiles(t, root, func(p string) error {
 		f, err := parser.ParseFile(fset, p, nil, 0)
 		if err != nil {
 			return err
@@ -144,10 +131,36 @@ func parseModule(t *testing.T, root, mod string) map[string]*pkgInfo {
 		}
 		return nil
 	})
+	return pkgs
+}
+
+// walkGoFiles calls fn with the path of every .go file of the module under root, skipping
+// testdata, hidden and "_" folders, node_modules and nested modules; an error fails the test.
+func walkGoFiles(t *testing.T, root string, fn func(path string) error) {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if p != root && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			if p != root {
+				if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		return fn(p)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pkgs
 }
 
 func addVars(vars map[string]bool, f *ast.File) {
