@@ -44,3 +44,20 @@ func TestFlagNamesRewordLibraryErrors(t *testing.T) {
 		t.Error("rewording the report changed the library's result")
 	}
 }
+
+// TestCommandsRewordLibraryErrors: an error that serve.New words for Go callers reaches the CLI
+// user through the root command with the flags to set, and a bad --model value names the flag.
+func TestCommandsRewordLibraryErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", ""}, "give --model NAME=PATH or --repo DIR"},
+		{[]string{"serve", "--model", "nopath", "--addr", "127.0.0.1:0", "--grpc-addr", ""}, `--model: model spec "nopath": want NAME=PATH`},
+	} {
+		if _, err := executeCLI(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("actswap %v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}

@@ -71,6 +71,50 @@ func pwluF32(x simd.Level, dst, src []float32, c *pwluChannel, stream bool) {
 	pwluGo(dst[h+b:], src[h+b:], c)
 }
 
+// pwluShiftedRow is dst[i] = PWLU_c(src[i] − shift[i]) in one pass over a row (the shifted
+// channels of pwluTable), cached stores: a row is one channel-last vector, not a whole tensor.
+func pwluShiftedRow(x simd.Level, dst, src, shift []float32, c *pwluChannel) {
+	dst, shift = dst[:len(src)], shift[:len(src)]
+	b := 0
+	switch {
+	case x.Wide() && c.n <= 64:
+		_, b = asmPlan(x, dst, len(src), 16, false)
+		if b > 0 {
+			d, s, sh := dst[:b], src[:b], shift[:b]
+			switch len(c.es) {
+			case 16:
+				pwluShiftPerm16AVX512(d, s, sh, &c.consts, c.es, c.ds, false)
+			case 32:
+				pwluShiftPerm32AVX512(d, s, sh, &c.consts, c.es, c.ds, false)
+			default:
+				pwluShiftPerm64AVX512(d, s, sh, &c.consts, c.es, c.ds, false)
+			}
+		}
+	case c.n <= 64:
+		_, b = asmPlan(x, dst, len(src), 8, false)
+		if b > 0 {
+			d, s, sh := dst[:b], src[:b], shift[:b]
+			switch {
+			case c.n <= 8:
+				pwluShiftPerm8AVX2(d, s, sh, &c.wide, c.es, c.ds, false)
+			case c.n <= 16:
+				pwluShiftPerm16AVX2(d, s, sh, &c.wide, c.es, c.ds, false)
+			case c.n <= 32:
+				pwluShiftPerm32AVX2(d, s, sh, &c.wide, c.es, c.ds, false)
+			default:
+				pwluShiftPerm64AVX2(d, s, sh, &c.wide, c.es, c.ds, false)
+			}
+		}
+	default: // tables past 64 entries gather on AVX2 (and AVX-512): subtract, then the table
+		vecmath.Arith(vecmath.OpSub, dst, src, shift)
+		pwluF32(x, dst, dst, c, false)
+		return
+	}
+	for i := b; i < len(src); i++ {
+		dst[i] = pwlu1(src[i]-shift[i], c)
+	}
+}
+
 func zorroF32(x simd.Level, dst, src []float32, c *zorroChannel, stream bool) {
 	dst = dst[:len(src)]
 	h, b := asmPlan(x, dst, len(src), 8, stream)
@@ -99,8 +143,7 @@ func (t *crreluTable) applyRow(dst, src []float32) {
 
 func (t *pwluTable) applyRow(dst, src []float32) {
 	if t.shift != nil && t.level.Asm() {
-		vecmath.Arith(vecmath.OpSub, dst, src, t.shift)
-		pwluF32(t.level, dst, dst, &t.chans[0], false)
+		pwluShiftedRow(t.level, dst, src, t.shift, &t.chans[0])
 		return
 	}
 	n := 0

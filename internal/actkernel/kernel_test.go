@@ -9,6 +9,7 @@ import (
 
 	"github.com/actswap/actswap/internal/acttest"
 	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -172,4 +173,52 @@ func TestElementwise(t *testing.T) {
 		act(buf)
 		acttest.CheckAgainstReference(t, c.Name+" in place", ps, []int{len(xs)}, 0, xs, buf)
 	}
+}
+
+// A PWLU that absorbed a per-channel bias runs a channels-last row in one pass over x − shift
+// (pwluShiftedRow): every table size of both assembly levels (N=100 takes the subtract-then-
+// gather fallback), C below, at and between multiples of 8 and 16 so that the vector loop's
+// unrolled, single-block and pure-Go tail parts all run, checked against the float64 reference
+// with the special values, and nothing written past a row.
+func TestShiftedChannelsLast(t *testing.T) {
+	t.Parallel()
+	sets := []struct {
+		name string
+		p    onnxops.PWLUParams
+	}{
+		{"relu N=8", acttest.ReluPWLU(-3, 3, 8)},
+		{"wiggly N=16", acttest.WigglyPWLU(-3, 3, 16)},
+		{"wiggly N=27", acttest.WigglyPWLU(-2.5, 4, 27)},
+		{"wiggly N=64", acttest.WigglyPWLU(-6, 6, 64)},
+		{"wiggly N=100", acttest.WigglyPWLU(-5, 5, 100)},
+		{"flat tails", acttest.Flat4()},
+	}
+	eachPath(t, func(t *testing.T, x simd.Level) {
+		rng := rand.New(rand.NewPCG(23, 24))
+		for _, set := range sets {
+			for _, c := range []int{2, 7, 8, 15, 16, 17, 33, 47, 64, 100} {
+				name := fmt.Sprintf("%s C=%d", set.name, c)
+				kc := acttest.KernelCase{Name: name, Fam: onnxops.FamilyPWLU, Chans: acttest.ManyChannels(c, func(i int) onnxops.Params {
+					return acttest.Shifted(set.p, 0.37*float64(i%23)-3)
+				})}
+				params, ps := acttest.Float32Params(t, kc)
+				k, err := newOn(x, kc.Fam, false, params)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if k.tab.(*pwluTable).shift == nil {
+					t.Fatalf("%s: shifted channels not recognised", name)
+				}
+				const rows = 9
+				xs := acttest.Inputs(rows*c, rng)
+				ys := make([]float32, rows*c+1)
+				ys[rows*c] = 12345 // sentinel
+				k.Apply(ys[:rows*c], xs, rows, 1, Serial)
+				if ys[rows*c] != 12345 {
+					t.Fatalf("%s: wrote past the end", name)
+				}
+				acttest.CheckAgainstReference(t, name, ps, []int{rows, c}, -1, xs, ys[:rows*c])
+			}
+		}
+	})
 }

@@ -629,11 +629,11 @@ TEXT ·pwluPerm8AVX2(SB), NOSPLIT, $0-105
 	MOVB  stream+104(FP), R8
 	SHRQ  $0x03, DI
 	TESTB R8, R8
-	JNZ   pwlu8_nt_wide
+	JNZ   pwluPerm8AVX2_nt_wide
 
-pwlu8_plain_wide:
+pwluPerm8AVX2_plain_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu8_plain_single
+	JB          pwluPerm8AVX2_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -683,11 +683,11 @@ pwlu8_plain_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu8_plain_wide
+	JMP         pwluPerm8AVX2_plain_wide
 
-pwlu8_plain_single:
+pwluPerm8AVX2_plain_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu8_plain_end
+	JE          pwluPerm8AVX2_plain_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -714,14 +714,14 @@ pwlu8_plain_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu8_plain_single
+	JMP         pwluPerm8AVX2_plain_single
 
-pwlu8_plain_end:
-	JMP pwlu8_done
+pwluPerm8AVX2_plain_end:
+	JMP pwluPerm8AVX2_done
 
-pwlu8_nt_wide:
+pwluPerm8AVX2_nt_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu8_nt_single
+	JB          pwluPerm8AVX2_nt_single
 	PREFETCHNTA 1024(SI)
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
@@ -772,11 +772,11 @@ pwlu8_nt_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu8_nt_wide
+	JMP         pwluPerm8AVX2_nt_wide
 
-pwlu8_nt_single:
+pwluPerm8AVX2_nt_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu8_nt_end
+	JE          pwluPerm8AVX2_nt_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -803,10 +803,10 @@ pwlu8_nt_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu8_nt_single
+	JMP         pwluPerm8AVX2_nt_single
 
-pwlu8_nt_end:
-pwlu8_done:
+pwluPerm8AVX2_nt_end:
+pwluPerm8AVX2_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -823,11 +823,11 @@ TEXT ·pwluPerm16AVX2(SB), NOSPLIT, $0-105
 	MOVB  stream+104(FP), R8
 	SHRQ  $0x03, DI
 	TESTB R8, R8
-	JNZ   pwlu16_nt_wide
+	JNZ   pwluPerm16AVX2_nt_wide
 
-pwlu16_plain_wide:
+pwluPerm16AVX2_plain_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu16_plain_single
+	JB          pwluPerm16AVX2_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -887,11 +887,11 @@ pwlu16_plain_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu16_plain_wide
+	JMP         pwluPerm16AVX2_plain_wide
 
-pwlu16_plain_single:
+pwluPerm16AVX2_plain_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu16_plain_end
+	JE          pwluPerm16AVX2_plain_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -923,14 +923,14 @@ pwlu16_plain_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu16_plain_single
+	JMP         pwluPerm16AVX2_plain_single
 
-pwlu16_plain_end:
-	JMP pwlu16_done
+pwluPerm16AVX2_plain_end:
+	JMP pwluPerm16AVX2_done
 
-pwlu16_nt_wide:
+pwluPerm16AVX2_nt_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu16_nt_single
+	JB          pwluPerm16AVX2_nt_single
 	PREFETCHNTA 1024(SI)
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
@@ -991,11 +991,11 @@ pwlu16_nt_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu16_nt_wide
+	JMP         pwluPerm16AVX2_nt_wide
 
-pwlu16_nt_single:
+pwluPerm16AVX2_nt_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu16_nt_end
+	JE          pwluPerm16AVX2_nt_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1027,10 +1027,10 @@ pwlu16_nt_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu16_nt_single
+	JMP         pwluPerm16AVX2_nt_single
 
-pwlu16_nt_end:
-pwlu16_done:
+pwluPerm16AVX2_nt_end:
+pwluPerm16AVX2_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1047,11 +1047,11 @@ TEXT ·pwluPerm32AVX2(SB), NOSPLIT, $0-105
 	MOVB  stream+104(FP), R8
 	SHRQ  $0x03, DI
 	TESTB R8, R8
-	JNZ   pwlu32_nt_wide
+	JNZ   pwluPerm32AVX2_nt_wide
 
-pwlu32_plain_wide:
+pwluPerm32AVX2_plain_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu32_plain_single
+	JB          pwluPerm32AVX2_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1129,11 +1129,11 @@ pwlu32_plain_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu32_plain_wide
+	JMP         pwluPerm32AVX2_plain_wide
 
-pwlu32_plain_single:
+pwluPerm32AVX2_plain_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu32_plain_end
+	JE          pwluPerm32AVX2_plain_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1174,14 +1174,14 @@ pwlu32_plain_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu32_plain_single
+	JMP         pwluPerm32AVX2_plain_single
 
-pwlu32_plain_end:
-	JMP pwlu32_done
+pwluPerm32AVX2_plain_end:
+	JMP pwluPerm32AVX2_done
 
-pwlu32_nt_wide:
+pwluPerm32AVX2_nt_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu32_nt_single
+	JB          pwluPerm32AVX2_nt_single
 	PREFETCHNTA 1024(SI)
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
@@ -1260,11 +1260,11 @@ pwlu32_nt_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu32_nt_wide
+	JMP         pwluPerm32AVX2_nt_wide
 
-pwlu32_nt_single:
+pwluPerm32AVX2_nt_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu32_nt_end
+	JE          pwluPerm32AVX2_nt_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1305,10 +1305,10 @@ pwlu32_nt_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu32_nt_single
+	JMP         pwluPerm32AVX2_nt_single
 
-pwlu32_nt_end:
-pwlu32_done:
+pwluPerm32AVX2_nt_end:
+pwluPerm32AVX2_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1325,11 +1325,11 @@ TEXT ·pwluPerm64AVX2(SB), NOSPLIT, $0-105
 	MOVB  stream+104(FP), R8
 	SHRQ  $0x03, DI
 	TESTB R8, R8
-	JNZ   pwlu64_nt_wide
+	JNZ   pwluPerm64AVX2_nt_wide
 
-pwlu64_plain_wide:
+pwluPerm64AVX2_plain_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu64_plain_single
+	JB          pwluPerm64AVX2_plain_single
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1441,11 +1441,11 @@ pwlu64_plain_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu64_plain_wide
+	JMP         pwluPerm64AVX2_plain_wide
 
-pwlu64_plain_single:
+pwluPerm64AVX2_plain_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu64_plain_end
+	JE          pwluPerm64AVX2_plain_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1503,14 +1503,14 @@ pwlu64_plain_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu64_plain_single
+	JMP         pwluPerm64AVX2_plain_single
 
-pwlu64_plain_end:
-	JMP pwlu64_done
+pwluPerm64AVX2_plain_end:
+	JMP pwluPerm64AVX2_done
 
-pwlu64_nt_wide:
+pwluPerm64AVX2_nt_wide:
 	CMPQ        DI, $0x00000002
-	JB          pwlu64_nt_single
+	JB          pwluPerm64AVX2_nt_single
 	PREFETCHNTA 1024(SI)
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
@@ -1623,11 +1623,11 @@ pwlu64_nt_wide:
 	ADDQ        $0x00000040, SI
 	ADDQ        $0x00000040, BX
 	SUBQ        $0x00000002, DI
-	JMP         pwlu64_nt_wide
+	JMP         pwluPerm64AVX2_nt_wide
 
-pwlu64_nt_single:
+pwluPerm64AVX2_nt_single:
 	CMPQ        DI, $0x00000000
-	JE          pwlu64_nt_end
+	JE          pwluPerm64AVX2_nt_end
 	VMOVUPS     (SI), Y0
 	VSUBPS      (AX), Y0, Y1
 	VMULPS      32(AX), Y1, Y1
@@ -1685,10 +1685,10 @@ pwlu64_nt_single:
 	ADDQ        $0x00000020, SI
 	ADDQ        $0x00000020, BX
 	DECQ        DI
-	JMP         pwlu64_nt_single
+	JMP         pwluPerm64AVX2_nt_single
 
-pwlu64_nt_end:
-pwlu64_done:
+pwluPerm64AVX2_nt_end:
+pwluPerm64AVX2_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2178,11 +2178,11 @@ TEXT ·pwluPerm16AVX512(SB), NOSPLIT, $0-105
 	MOVB         stream+104(FP), R8
 	SHRQ         $0x04, DI
 	TESTB        R8, R8
-	JNZ          pwluZ16_nt_wide
+	JNZ          pwluPerm16AVX512_nt_wide
 
-pwluZ16_plain_wide:
+pwluPerm16AVX512_plain_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ16_plain_single
+	JB               pwluPerm16AVX512_plain_single
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2226,11 +2226,11 @@ pwluZ16_plain_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ16_plain_wide
+	JMP              pwluPerm16AVX512_plain_wide
 
-pwluZ16_plain_single:
+pwluPerm16AVX512_plain_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ16_plain_end
+	JE               pwluPerm16AVX512_plain_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2254,14 +2254,14 @@ pwluZ16_plain_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ16_plain_single
+	JMP              pwluPerm16AVX512_plain_single
 
-pwluZ16_plain_end:
-	JMP pwluZ16_done
+pwluPerm16AVX512_plain_end:
+	JMP pwluPerm16AVX512_done
 
-pwluZ16_nt_wide:
+pwluPerm16AVX512_nt_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ16_nt_single
+	JB               pwluPerm16AVX512_nt_single
 	PREFETCHNTA      1024(SI)
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
@@ -2306,11 +2306,11 @@ pwluZ16_nt_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ16_nt_wide
+	JMP              pwluPerm16AVX512_nt_wide
 
-pwluZ16_nt_single:
+pwluPerm16AVX512_nt_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ16_nt_end
+	JE               pwluPerm16AVX512_nt_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2334,10 +2334,10 @@ pwluZ16_nt_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ16_nt_single
+	JMP              pwluPerm16AVX512_nt_single
 
-pwluZ16_nt_end:
-pwluZ16_done:
+pwluPerm16AVX512_nt_end:
+pwluPerm16AVX512_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2357,11 +2357,11 @@ TEXT ·pwluPerm32AVX512(SB), NOSPLIT, $0-105
 	MOVB         stream+104(FP), R8
 	SHRQ         $0x04, DI
 	TESTB        R8, R8
-	JNZ          pwluZ32_nt_wide
+	JNZ          pwluPerm32AVX512_nt_wide
 
-pwluZ32_plain_wide:
+pwluPerm32AVX512_plain_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ32_plain_single
+	JB               pwluPerm32AVX512_plain_single
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2409,11 +2409,11 @@ pwluZ32_plain_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ32_plain_wide
+	JMP              pwluPerm32AVX512_plain_wide
 
-pwluZ32_plain_single:
+pwluPerm32AVX512_plain_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ32_plain_end
+	JE               pwluPerm32AVX512_plain_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2439,14 +2439,14 @@ pwluZ32_plain_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ32_plain_single
+	JMP              pwluPerm32AVX512_plain_single
 
-pwluZ32_plain_end:
-	JMP pwluZ32_done
+pwluPerm32AVX512_plain_end:
+	JMP pwluPerm32AVX512_done
 
-pwluZ32_nt_wide:
+pwluPerm32AVX512_nt_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ32_nt_single
+	JB               pwluPerm32AVX512_nt_single
 	PREFETCHNTA      1024(SI)
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
@@ -2495,11 +2495,11 @@ pwluZ32_nt_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ32_nt_wide
+	JMP              pwluPerm32AVX512_nt_wide
 
-pwluZ32_nt_single:
+pwluPerm32AVX512_nt_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ32_nt_end
+	JE               pwluPerm32AVX512_nt_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2525,10 +2525,10 @@ pwluZ32_nt_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ32_nt_single
+	JMP              pwluPerm32AVX512_nt_single
 
-pwluZ32_nt_end:
-pwluZ32_done:
+pwluPerm32AVX512_nt_end:
+pwluPerm32AVX512_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2548,11 +2548,11 @@ TEXT ·pwluPerm64AVX512(SB), NOSPLIT, $0-105
 	MOVB         stream+104(FP), R8
 	SHRQ         $0x04, DI
 	TESTB        R8, R8
-	JNZ          pwluZ64_nt_wide
+	JNZ          pwluPerm64AVX512_nt_wide
 
-pwluZ64_plain_wide:
+pwluPerm64AVX512_plain_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ64_plain_single
+	JB               pwluPerm64AVX512_plain_single
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2614,11 +2614,11 @@ pwluZ64_plain_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ64_plain_wide
+	JMP              pwluPerm64AVX512_plain_wide
 
-pwluZ64_plain_single:
+pwluPerm64AVX512_plain_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ64_plain_end
+	JE               pwluPerm64AVX512_plain_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2651,14 +2651,14 @@ pwluZ64_plain_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ64_plain_single
+	JMP              pwluPerm64AVX512_plain_single
 
-pwluZ64_plain_end:
-	JMP pwluZ64_done
+pwluPerm64AVX512_plain_end:
+	JMP pwluPerm64AVX512_done
 
-pwluZ64_nt_wide:
+pwluPerm64AVX512_nt_wide:
 	CMPQ             DI, $0x00000002
-	JB               pwluZ64_nt_single
+	JB               pwluPerm64AVX512_nt_single
 	PREFETCHNTA      1024(SI)
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
@@ -2721,11 +2721,11 @@ pwluZ64_nt_wide:
 	ADDQ             $0x00000080, SI
 	ADDQ             $0x00000080, BX
 	SUBQ             $0x00000002, DI
-	JMP              pwluZ64_nt_wide
+	JMP              pwluPerm64AVX512_nt_wide
 
-pwluZ64_nt_single:
+pwluPerm64AVX512_nt_single:
 	CMPQ             DI, $0x00000000
-	JE               pwluZ64_nt_end
+	JE               pwluPerm64AVX512_nt_end
 	VMOVUPS          (SI), Z3
 	VSUBPS.BCST      (AX), Z3, Z4
 	VMULPS.BCST      4(AX), Z4, Z4
@@ -2758,10 +2758,10 @@ pwluZ64_nt_single:
 	ADDQ             $0x00000040, SI
 	ADDQ             $0x00000040, BX
 	DECQ             DI
-	JMP              pwluZ64_nt_single
+	JMP              pwluPerm64AVX512_nt_single
 
-pwluZ64_nt_end:
-pwluZ64_done:
+pwluPerm64AVX512_nt_end:
+pwluPerm64AVX512_done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2775,6 +2775,1762 @@ DATA intThirtyTwo<>+20(SB)/4, $0x00000020
 DATA intThirtyTwo<>+24(SB)/4, $0x00000020
 DATA intThirtyTwo<>+28(SB)/4, $0x00000020
 GLOBL intThirtyTwo<>(SB), RODATA|NOPTR, $32
+
+// func pwluShiftPerm8AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluShiftPerm8AVX2(SB), NOSPLIT, $0-129
+	MOVQ  c+72(FP), AX
+	MOVQ  es_base+80(FP), CX
+	MOVQ  ds_base+104(FP), DX
+	MOVQ  shift_base+48(FP), BX
+	MOVQ  dst_base+0(FP), SI
+	MOVQ  src_base+24(FP), DI
+	MOVQ  src_len+32(FP), R8
+	MOVB  stream+128(FP), R9
+	SHRQ  $0x03, R8
+	TESTB R9, R9
+	JNZ   pwluShiftPerm8AVX2_nt_wide
+
+pwluShiftPerm8AVX2_plain_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm8AVX2_plain_single
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y3
+	VBLENDVPS   Y2, Y3, Y5, Y5
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y5, Y5
+	VMOVUPS     Y4, (SI)
+	VMOVUPS     Y5, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm8AVX2_plain_wide
+
+pwluShiftPerm8AVX2_plain_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm8AVX2_plain_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     Y4, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm8AVX2_plain_single
+
+pwluShiftPerm8AVX2_plain_end:
+	JMP pwluShiftPerm8AVX2_done
+
+pwluShiftPerm8AVX2_nt_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm8AVX2_nt_single
+	PREFETCHNTA 1024(DI)
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y3
+	VBLENDVPS   Y2, Y3, Y5, Y5
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y5, Y5
+	VMOVNTPS    Y4, (SI)
+	VMOVNTPS    Y5, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm8AVX2_nt_wide
+
+pwluShiftPerm8AVX2_nt_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm8AVX2_nt_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPERMPS     (CX), Y2, Y3
+	VPERMPS     (DX), Y2, Y2
+	VMOVUPS     Y1, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VCMPPS      $0x01, Y2, Y1, Y2
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y3
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y3
+	VBLENDVPS   Y2, Y3, Y4, Y4
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y2
+	VFMADD132PS 256(AX), Y2, Y0
+	VBLENDVPS   Y1, Y0, Y4, Y4
+	VMOVNTPS    Y4, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm8AVX2_nt_single
+
+pwluShiftPerm8AVX2_nt_end:
+pwluShiftPerm8AVX2_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm16AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluShiftPerm16AVX2(SB), NOSPLIT, $0-129
+	MOVQ  c+72(FP), AX
+	MOVQ  es_base+80(FP), CX
+	MOVQ  ds_base+104(FP), DX
+	MOVQ  shift_base+48(FP), BX
+	MOVQ  dst_base+0(FP), SI
+	MOVQ  src_base+24(FP), DI
+	MOVQ  src_len+32(FP), R8
+	MOVB  stream+128(FP), R9
+	SHRQ  $0x03, R8
+	TESTB R9, R9
+	JNZ   pwluShiftPerm16AVX2_nt_wide
+
+pwluShiftPerm16AVX2_plain_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm16AVX2_plain_single
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPERMPS     (CX), Y3, Y5
+	VPERMPS     32(CX), Y3, Y6
+	VBLENDVPS   Y4, Y6, Y5, Y5
+	VPERMPS     (DX), Y3, Y6
+	VPERMPS     32(DX), Y3, Y3
+	VBLENDVPS   Y4, Y3, Y6, Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVUPS     Y2, (SI)
+	VMOVUPS     Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm16AVX2_plain_wide
+
+pwluShiftPerm16AVX2_plain_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm16AVX2_plain_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm16AVX2_plain_single
+
+pwluShiftPerm16AVX2_plain_end:
+	JMP pwluShiftPerm16AVX2_done
+
+pwluShiftPerm16AVX2_nt_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm16AVX2_nt_single
+	PREFETCHNTA 1024(DI)
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPERMPS     (CX), Y3, Y5
+	VPERMPS     32(CX), Y3, Y6
+	VBLENDVPS   Y4, Y6, Y5, Y5
+	VPERMPS     (DX), Y3, Y6
+	VPERMPS     32(DX), Y3, Y3
+	VBLENDVPS   Y4, Y3, Y6, Y6
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y5, Y6, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (SI)
+	VMOVNTPS    Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm16AVX2_nt_wide
+
+pwluShiftPerm16AVX2_nt_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm16AVX2_nt_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPERMPS     (CX), Y2, Y4
+	VPERMPS     32(CX), Y2, Y5
+	VBLENDVPS   Y3, Y5, Y4, Y4
+	VPERMPS     (DX), Y2, Y5
+	VPERMPS     32(DX), Y2, Y2
+	VBLENDVPS   Y3, Y2, Y5, Y5
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y4, Y5, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm16AVX2_nt_single
+
+pwluShiftPerm16AVX2_nt_end:
+pwluShiftPerm16AVX2_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm32AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluShiftPerm32AVX2(SB), NOSPLIT, $0-129
+	MOVQ  c+72(FP), AX
+	MOVQ  es_base+80(FP), CX
+	MOVQ  ds_base+104(FP), DX
+	MOVQ  shift_base+48(FP), BX
+	MOVQ  dst_base+0(FP), SI
+	MOVQ  src_base+24(FP), DI
+	MOVQ  src_len+32(FP), R8
+	MOVB  stream+128(FP), R9
+	SHRQ  $0x03, R8
+	TESTB R9, R9
+	JNZ   pwluShiftPerm32AVX2_nt_wide
+
+pwluShiftPerm32AVX2_plain_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm32AVX2_plain_single
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPERMPS     (CX), Y3, Y6
+	VPERMPS     32(CX), Y3, Y7
+	VPERMPS     64(CX), Y3, Y8
+	VPERMPS     96(CX), Y3, Y9
+	VBLENDVPS   Y4, Y7, Y6, Y6
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y8, Y6, Y6
+	VPERMPS     (DX), Y3, Y7
+	VPERMPS     32(DX), Y3, Y8
+	VPERMPS     64(DX), Y3, Y9
+	VPERMPS     96(DX), Y3, Y3
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y3, Y9, Y9
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y6, Y7, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVUPS     Y2, (SI)
+	VMOVUPS     Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm32AVX2_plain_wide
+
+pwluShiftPerm32AVX2_plain_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm32AVX2_plain_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm32AVX2_plain_single
+
+pwluShiftPerm32AVX2_plain_end:
+	JMP pwluShiftPerm32AVX2_done
+
+pwluShiftPerm32AVX2_nt_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm32AVX2_nt_single
+	PREFETCHNTA 1024(DI)
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPERMPS     (CX), Y3, Y6
+	VPERMPS     32(CX), Y3, Y7
+	VPERMPS     64(CX), Y3, Y8
+	VPERMPS     96(CX), Y3, Y9
+	VBLENDVPS   Y4, Y7, Y6, Y6
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y5, Y8, Y6, Y6
+	VPERMPS     (DX), Y3, Y7
+	VPERMPS     32(DX), Y3, Y8
+	VPERMPS     64(DX), Y3, Y9
+	VPERMPS     96(DX), Y3, Y3
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y3, Y9, Y9
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y6, Y7, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (SI)
+	VMOVNTPS    Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm32AVX2_nt_wide
+
+pwluShiftPerm32AVX2_nt_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm32AVX2_nt_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPERMPS     (CX), Y2, Y5
+	VPERMPS     32(CX), Y2, Y6
+	VPERMPS     64(CX), Y2, Y7
+	VPERMPS     96(CX), Y2, Y8
+	VBLENDVPS   Y3, Y6, Y5, Y5
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y7, Y5, Y5
+	VPERMPS     (DX), Y2, Y6
+	VPERMPS     32(DX), Y2, Y7
+	VPERMPS     64(DX), Y2, Y8
+	VPERMPS     96(DX), Y2, Y2
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y2, Y8, Y8
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y5, Y6, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm32AVX2_nt_single
+
+pwluShiftPerm32AVX2_nt_end:
+pwluShiftPerm32AVX2_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm64AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·pwluShiftPerm64AVX2(SB), NOSPLIT, $0-129
+	MOVQ  c+72(FP), AX
+	MOVQ  es_base+80(FP), CX
+	MOVQ  ds_base+104(FP), DX
+	MOVQ  shift_base+48(FP), BX
+	MOVQ  dst_base+0(FP), SI
+	MOVQ  src_base+24(FP), DI
+	MOVQ  src_len+32(FP), R8
+	MOVB  stream+128(FP), R9
+	SHRQ  $0x03, R8
+	TESTB R9, R9
+	JNZ   pwluShiftPerm64AVX2_nt_wide
+
+pwluShiftPerm64AVX2_plain_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm64AVX2_plain_single
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPSLLD      $0x1a, Y3, Y6
+	VPERMPS     (CX), Y3, Y7
+	VPERMPS     32(CX), Y3, Y8
+	VPERMPS     64(CX), Y3, Y9
+	VPERMPS     96(CX), Y3, Y10
+	VPERMPS     128(CX), Y3, Y11
+	VPERMPS     160(CX), Y3, Y12
+	VPERMPS     192(CX), Y3, Y13
+	VPERMPS     224(CX), Y3, Y14
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y10, Y9, Y9
+	VBLENDVPS   Y4, Y12, Y11, Y11
+	VBLENDVPS   Y4, Y14, Y13, Y13
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VBLENDVPS   Y5, Y13, Y11, Y11
+	VBLENDVPS   Y6, Y11, Y7, Y7
+	VPERMPS     (DX), Y3, Y8
+	VPERMPS     32(DX), Y3, Y9
+	VPERMPS     64(DX), Y3, Y10
+	VPERMPS     96(DX), Y3, Y11
+	VPERMPS     128(DX), Y3, Y12
+	VPERMPS     160(DX), Y3, Y13
+	VPERMPS     192(DX), Y3, Y14
+	VPERMPS     224(DX), Y3, Y3
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y4, Y11, Y10, Y10
+	VBLENDVPS   Y4, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y3, Y14, Y14
+	VBLENDVPS   Y5, Y10, Y8, Y8
+	VBLENDVPS   Y5, Y14, Y12, Y12
+	VBLENDVPS   Y6, Y12, Y8, Y8
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y7, Y8, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVUPS     Y2, (SI)
+	VMOVUPS     Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm64AVX2_plain_wide
+
+pwluShiftPerm64AVX2_plain_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm64AVX2_plain_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm64AVX2_plain_single
+
+pwluShiftPerm64AVX2_plain_end:
+	JMP pwluShiftPerm64AVX2_done
+
+pwluShiftPerm64AVX2_nt_wide:
+	CMPQ        R8, $0x00000002
+	JB          pwluShiftPerm64AVX2_nt_single
+	PREFETCHNTA 1024(DI)
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVUPS     32(DI), Y0
+	VSUBPS      32(BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y3
+	VCVTTPS2DQ  Y3, Y3
+	VPSLLD      $0x1c, Y3, Y4
+	VPSLLD      $0x1b, Y3, Y5
+	VPSLLD      $0x1a, Y3, Y6
+	VPERMPS     (CX), Y3, Y7
+	VPERMPS     32(CX), Y3, Y8
+	VPERMPS     64(CX), Y3, Y9
+	VPERMPS     96(CX), Y3, Y10
+	VPERMPS     128(CX), Y3, Y11
+	VPERMPS     160(CX), Y3, Y12
+	VPERMPS     192(CX), Y3, Y13
+	VPERMPS     224(CX), Y3, Y14
+	VBLENDVPS   Y4, Y8, Y7, Y7
+	VBLENDVPS   Y4, Y10, Y9, Y9
+	VBLENDVPS   Y4, Y12, Y11, Y11
+	VBLENDVPS   Y4, Y14, Y13, Y13
+	VBLENDVPS   Y5, Y9, Y7, Y7
+	VBLENDVPS   Y5, Y13, Y11, Y11
+	VBLENDVPS   Y6, Y11, Y7, Y7
+	VPERMPS     (DX), Y3, Y8
+	VPERMPS     32(DX), Y3, Y9
+	VPERMPS     64(DX), Y3, Y10
+	VPERMPS     96(DX), Y3, Y11
+	VPERMPS     128(DX), Y3, Y12
+	VPERMPS     160(DX), Y3, Y13
+	VPERMPS     192(DX), Y3, Y14
+	VPERMPS     224(DX), Y3, Y3
+	VBLENDVPS   Y4, Y9, Y8, Y8
+	VBLENDVPS   Y4, Y11, Y10, Y10
+	VBLENDVPS   Y4, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y3, Y14, Y14
+	VBLENDVPS   Y5, Y10, Y8, Y8
+	VBLENDVPS   Y5, Y14, Y12, Y12
+	VBLENDVPS   Y6, Y12, Y8, Y8
+	VMOVUPS     Y1, Y3
+	VFMADD213PS Y7, Y8, Y3
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y4, Y4, Y4
+	VCMPPS      $0x01, Y4, Y1, Y4
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y5
+	VMOVUPS     128(AX), Y6
+	VFMADD132PS 160(AX), Y6, Y5
+	VBLENDVPS   Y4, Y5, Y3, Y3
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y4
+	VFMADD132PS 256(AX), Y4, Y0
+	VBLENDVPS   Y1, Y0, Y3, Y3
+	VMOVNTPS    Y2, (SI)
+	VMOVNTPS    Y3, 32(SI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000002, R8
+	JMP         pwluShiftPerm64AVX2_nt_wide
+
+pwluShiftPerm64AVX2_nt_single:
+	CMPQ        R8, $0x00000000
+	JE          pwluShiftPerm64AVX2_nt_end
+	VMOVUPS     (DI), Y0
+	VSUBPS      (BX), Y0, Y0
+	VSUBPS      (AX), Y0, Y1
+	VMULPS      32(AX), Y1, Y1
+	VMINPS      96(AX), Y1, Y2
+	VCVTTPS2DQ  Y2, Y2
+	VPSLLD      $0x1c, Y2, Y3
+	VPSLLD      $0x1b, Y2, Y4
+	VPSLLD      $0x1a, Y2, Y5
+	VPERMPS     (CX), Y2, Y6
+	VPERMPS     32(CX), Y2, Y7
+	VPERMPS     64(CX), Y2, Y8
+	VPERMPS     96(CX), Y2, Y9
+	VPERMPS     128(CX), Y2, Y10
+	VPERMPS     160(CX), Y2, Y11
+	VPERMPS     192(CX), Y2, Y12
+	VPERMPS     224(CX), Y2, Y13
+	VBLENDVPS   Y3, Y7, Y6, Y6
+	VBLENDVPS   Y3, Y9, Y8, Y8
+	VBLENDVPS   Y3, Y11, Y10, Y10
+	VBLENDVPS   Y3, Y13, Y12, Y12
+	VBLENDVPS   Y4, Y8, Y6, Y6
+	VBLENDVPS   Y4, Y12, Y10, Y10
+	VBLENDVPS   Y5, Y10, Y6, Y6
+	VPERMPS     (DX), Y2, Y7
+	VPERMPS     32(DX), Y2, Y8
+	VPERMPS     64(DX), Y2, Y9
+	VPERMPS     96(DX), Y2, Y10
+	VPERMPS     128(DX), Y2, Y11
+	VPERMPS     160(DX), Y2, Y12
+	VPERMPS     192(DX), Y2, Y13
+	VPERMPS     224(DX), Y2, Y2
+	VBLENDVPS   Y3, Y8, Y7, Y7
+	VBLENDVPS   Y3, Y10, Y9, Y9
+	VBLENDVPS   Y3, Y12, Y11, Y11
+	VBLENDVPS   Y3, Y2, Y13, Y13
+	VBLENDVPS   Y4, Y9, Y7, Y7
+	VBLENDVPS   Y4, Y13, Y11, Y11
+	VBLENDVPS   Y5, Y11, Y7, Y7
+	VMOVUPS     Y1, Y2
+	VFMADD213PS Y6, Y7, Y2
+	VMAXPS      288(AX), Y0, Y0
+	VMINPS      320(AX), Y0, Y0
+	VXORPS      Y3, Y3, Y3
+	VCMPPS      $0x01, Y3, Y1, Y3
+	VCMPPS      $0x0d, 64(AX), Y1, Y1
+	VSUBPS      (AX), Y0, Y4
+	VMOVUPS     128(AX), Y5
+	VFMADD132PS 160(AX), Y5, Y4
+	VBLENDVPS   Y3, Y4, Y2, Y2
+	VSUBPS      192(AX), Y0, Y0
+	VMOVUPS     224(AX), Y3
+	VFMADD132PS 256(AX), Y3, Y0
+	VBLENDVPS   Y1, Y0, Y2, Y2
+	VMOVNTPS    Y2, (SI)
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, BX
+	DECQ        R8
+	JMP         pwluShiftPerm64AVX2_nt_single
+
+pwluShiftPerm64AVX2_nt_end:
+pwluShiftPerm64AVX2_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm16AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluShiftPerm16AVX512(SB), NOSPLIT, $0-129
+	MOVQ         c+72(FP), AX
+	MOVQ         es_base+80(FP), CX
+	MOVQ         ds_base+104(FP), DX
+	MOVQ         shift_base+48(FP), BX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), SI
+	MOVQ         src_base+24(FP), DI
+	MOVQ         src_len+32(FP), R8
+	MOVB         stream+128(FP), R9
+	SHRQ         $0x04, R8
+	TESTB        R9, R9
+	JNZ          pwluShiftPerm16AVX512_nt_wide
+
+pwluShiftPerm16AVX512_plain_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm16AVX512_plain_single
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z8
+	VFMADD213PS      Z6, Z5, Z8
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z8, K1, Z8
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z8, K2, Z8
+	VMOVUPS          Z7, (SI)
+	VMOVUPS          Z8, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm16AVX512_plain_wide
+
+pwluShiftPerm16AVX512_plain_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm16AVX512_plain_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          Z7, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm16AVX512_plain_single
+
+pwluShiftPerm16AVX512_plain_end:
+	JMP pwluShiftPerm16AVX512_done
+
+pwluShiftPerm16AVX512_nt_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm16AVX512_nt_single
+	PREFETCHNTA      1024(DI)
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z8
+	VFMADD213PS      Z6, Z5, Z8
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z8, K1, Z8
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z8, K2, Z8
+	VMOVNTPS         Z7, (SI)
+	VMOVNTPS         Z8, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm16AVX512_nt_wide
+
+pwluShiftPerm16AVX512_nt_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm16AVX512_nt_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPERMPS          (CX), Z5, Z6
+	VPERMPS          (DX), Z5, Z5
+	VMOVAPS          Z4, Z7
+	VFMADD213PS      Z6, Z5, Z7
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z7, K1, Z7
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z7, K2, Z7
+	VMOVNTPS         Z7, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm16AVX512_nt_single
+
+pwluShiftPerm16AVX512_nt_end:
+pwluShiftPerm16AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm32AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluShiftPerm32AVX512(SB), NOSPLIT, $0-129
+	MOVQ         c+72(FP), AX
+	MOVQ         es_base+80(FP), CX
+	MOVQ         ds_base+104(FP), DX
+	MOVQ         shift_base+48(FP), BX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), SI
+	MOVQ         src_base+24(FP), DI
+	MOVQ         src_len+32(FP), R8
+	MOVB         stream+128(FP), R9
+	SHRQ         $0x04, R8
+	TESTB        R9, R9
+	JNZ          pwluShiftPerm32AVX512_nt_wide
+
+pwluShiftPerm32AVX512_plain_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm32AVX512_plain_single
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVUPS          Z5, (SI)
+	VMOVUPS          Z6, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm32AVX512_plain_wide
+
+pwluShiftPerm32AVX512_plain_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm32AVX512_plain_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          Z5, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm32AVX512_plain_single
+
+pwluShiftPerm32AVX512_plain_end:
+	JMP pwluShiftPerm32AVX512_done
+
+pwluShiftPerm32AVX512_nt_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm32AVX512_nt_single
+	PREFETCHNTA      1024(DI)
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVNTPS         Z5, (SI)
+	VMOVNTPS         Z6, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm32AVX512_nt_wide
+
+pwluShiftPerm32AVX512_nt_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm32AVX512_nt_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVNTPS         Z5, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm32AVX512_nt_single
+
+pwluShiftPerm32AVX512_nt_end:
+pwluShiftPerm32AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftPerm64AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluShiftPerm64AVX512(SB), NOSPLIT, $0-129
+	MOVQ         c+72(FP), AX
+	MOVQ         es_base+80(FP), CX
+	MOVQ         ds_base+104(FP), DX
+	MOVQ         shift_base+48(FP), BX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS 16(AX), Z1
+	VBROADCASTSS 28(AX), Z2
+	MOVQ         dst_base+0(FP), SI
+	MOVQ         src_base+24(FP), DI
+	MOVQ         src_len+32(FP), R8
+	MOVB         stream+128(FP), R9
+	SHRQ         $0x04, R8
+	TESTB        R9, R9
+	JNZ          pwluShiftPerm64AVX512_nt_wide
+
+pwluShiftPerm64AVX512_plain_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm64AVX512_plain_single
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z6, K1
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          128(CX), Z8
+	VPERMT2PS        192(CX), Z6, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVUPS          128(DX), Z9
+	VPERMT2PS        192(DX), Z6, Z9
+	VBLENDMPS        Z9, Z8, K1, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVUPS          Z5, (SI)
+	VMOVUPS          Z6, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm64AVX512_plain_wide
+
+pwluShiftPerm64AVX512_plain_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm64AVX512_plain_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          Z5, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm64AVX512_plain_single
+
+pwluShiftPerm64AVX512_plain_end:
+	JMP pwluShiftPerm64AVX512_done
+
+pwluShiftPerm64AVX512_nt_wide:
+	CMPQ             R8, $0x00000002
+	JB               pwluShiftPerm64AVX512_nt_single
+	PREFETCHNTA      1024(DI)
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVUPS          64(DI), Z3
+	VSUBPS           64(BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z6, K1
+	VMOVUPS          (CX), Z7
+	VPERMT2PS        64(CX), Z6, Z7
+	VMOVUPS          128(CX), Z8
+	VPERMT2PS        192(CX), Z6, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVUPS          (DX), Z8
+	VPERMT2PS        64(DX), Z6, Z8
+	VMOVUPS          128(DX), Z9
+	VPERMT2PS        192(DX), Z6, Z9
+	VBLENDMPS        Z9, Z8, K1, Z8
+	VMOVAPS          Z4, Z6
+	VFMADD213PS      Z7, Z8, Z6
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z6, K1, Z6
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z6, K2, Z6
+	VMOVNTPS         Z5, (SI)
+	VMOVNTPS         Z6, 64(SI)
+	ADDQ             $0x00000080, DI
+	ADDQ             $0x00000080, SI
+	ADDQ             $0x00000080, BX
+	SUBQ             $0x00000002, R8
+	JMP              pwluShiftPerm64AVX512_nt_wide
+
+pwluShiftPerm64AVX512_nt_single:
+	CMPQ             R8, $0x00000000
+	JE               pwluShiftPerm64AVX512_nt_end
+	VMOVUPS          (DI), Z3
+	VSUBPS           (BX), Z3, Z3
+	VSUBPS.BCST      (AX), Z3, Z4
+	VMULPS.BCST      4(AX), Z4, Z4
+	VMINPS.BCST      12(AX), Z4, Z5
+	VCVTTPS2DQ       Z5, Z5
+	VPTESTMD.BCST    intThirtyTwo<>+0(SB), Z5, K1
+	VMOVUPS          (CX), Z6
+	VPERMT2PS        64(CX), Z5, Z6
+	VMOVUPS          128(CX), Z7
+	VPERMT2PS        192(CX), Z5, Z7
+	VBLENDMPS        Z7, Z6, K1, Z6
+	VMOVUPS          (DX), Z7
+	VPERMT2PS        64(DX), Z5, Z7
+	VMOVUPS          128(DX), Z8
+	VPERMT2PS        192(DX), Z5, Z8
+	VBLENDMPS        Z8, Z7, K1, Z7
+	VMOVAPS          Z4, Z5
+	VFMADD213PS      Z6, Z7, Z5
+	VMAXPS.BCST      36(AX), Z3, Z3
+	VMINPS.BCST      40(AX), Z3, Z3
+	VCMPPS           $0x01, Z0, Z4, K1
+	VCMPPS.BCST      $0x0d, 8(AX), Z4, K2
+	VSUBPS.BCST      (AX), Z3, Z4
+	VFMADD132PS.BCST 20(AX), Z1, Z4
+	VBLENDMPS        Z4, Z5, K1, Z5
+	VSUBPS.BCST      24(AX), Z3, Z3
+	VFMADD132PS.BCST 32(AX), Z2, Z3
+	VBLENDMPS        Z3, Z5, K2, Z5
+	VMOVNTPS         Z5, (SI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	ADDQ             $0x00000040, BX
+	DECQ             R8
+	JMP              pwluShiftPerm64AVX512_nt_single
+
+pwluShiftPerm64AVX512_nt_end:
+pwluShiftPerm64AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
 
 // func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+

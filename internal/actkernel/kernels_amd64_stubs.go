@@ -59,6 +59,41 @@ func pwluPerm32AVX512(dst []float32, src []float32, c *[11]float32, es []float32
 //go:noescape
 func pwluPerm64AVX512(dst []float32, src []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 
+// pwluShiftPerm8AVX2 is pwluPerm8AVX2 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm8AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm16AVX2 is pwluPerm16AVX2 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm16AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm32AVX2 is pwluPerm32AVX2 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm32AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm64AVX2 is pwluPerm64AVX2 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm64AVX2(dst []float32, src []float32, shift []float32, c *[88]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm16AVX512 is pwluPerm16AVX512 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm16AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm32AVX512 is pwluPerm32AVX512 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm32AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
+// pwluShiftPerm64AVX512 is pwluPerm64AVX512 over src[i] − shift[i]; len(shift) ≥ len(src).
+//
+//go:noescape
+func pwluShiftPerm64AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
+
 // zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.
 //
 //go:noescape

@@ -103,12 +103,13 @@ const loopUnroll = 2
 // aligned): for outputs far larger than the caches this saves reading dst lines in before
 // writing them, the same trick memmove uses for large copies. The loop is emitted twice, once
 // per store kind, so the choice costs nothing per block.
-func loop8(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 8, YMM, body) }
+func loop8(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 8, YMM, nil, body) }
 
-// loop16 is loop8 for AVX-512: blocks of 16 in ZMM registers (dst 64-byte aligned to stream).
-func loop16(prefix string, body func(x VecVirtual) VecVirtual) { loopBlocks(prefix, 16, ZMM, body) }
-
-func loopBlocks(prefix string, lanes int, vec func() VecVirtual, body func(x VecVirtual) VecVirtual) {
+// loopBlocks is loop8 with blocks of lanes (16: AVX-512 in ZMM registers, dst 64-byte aligned
+// to stream). shift, when not nil, is a third stream read in step with src and subtracted from
+// it before body sees the block: a channels-last row whose channels are shifted copies of one
+// PWLU set (an absorbed bias) then costs one pass, not a subtraction pass and a kernel pass.
+func loopBlocks(prefix string, lanes int, vec func() VecVirtual, shift Register, body func(x VecVirtual) VecVirtual) {
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
@@ -120,9 +121,9 @@ func loopBlocks(prefix string, lanes int, vec func() VecVirtual, body func(x Vec
 	}
 	TESTB(stream, stream)
 	JNZ(LabelRef(prefix + "nt_wide"))
-	blockLoops(prefix+"plain_", 4*lanes, vec, dst, src, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
+	blockLoops(prefix+"plain_", 4*lanes, vec, dst, src, shift, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
 	JMP(LabelRef(prefix + "done"))
-	blockLoops(prefix+"nt_", 4*lanes, vec, dst, src, n, body, VMOVNTPS, true)
+	blockLoops(prefix+"nt_", 4*lanes, vec, dst, src, shift, n, body, VMOVNTPS, true)
 	Label(prefix + "done")
 	SFENCE()
 	VZEROUPPER()
@@ -136,7 +137,15 @@ var advance struct {
 	bytes int
 }
 
-func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, shift, n Register, body func(x VecVirtual) VecVirtual, store func(y, m Op), prefetch bool) {
+	load := func(disp int) VecVirtual {
+		x := vec()
+		VMOVUPS(Mem{Base: src, Disp: disp}, x)
+		if shift != nil {
+			VSUBPS(Mem{Base: shift, Disp: disp}, x, x)
+		}
+		return x
+	}
 	if advance.bytes != 0 {
 		JMP(LabelRef(prefix + "single")) // one block per iteration: its constants follow the block
 	}
@@ -148,25 +157,27 @@ func blockLoops(prefix string, bytes int, vec func() VecVirtual, dst, src, n Reg
 	}
 	var ys []VecVirtual
 	for k := 0; k < loopUnroll; k++ {
-		x := vec()
-		VMOVUPS(Mem{Base: src, Disp: bytes * k}, x)
-		ys = append(ys, body(x))
+		ys = append(ys, body(load(bytes*k)))
 	}
 	for k, y := range ys {
 		store(y, Mem{Base: dst, Disp: bytes * k})
 	}
 	ADDQ(U32(bytes*loopUnroll), src)
 	ADDQ(U32(bytes*loopUnroll), dst)
+	if shift != nil {
+		ADDQ(U32(bytes*loopUnroll), shift)
+	}
 	SUBQ(U32(loopUnroll), n)
 	JMP(LabelRef(prefix + "wide"))
 	Label(prefix + "single")
 	CMPQ(n, U32(0))
 	JE(LabelRef(prefix + "end"))
-	x := vec()
-	VMOVUPS(Mem{Base: src}, x)
-	store(body(x), Mem{Base: dst})
+	store(body(load(0)), Mem{Base: dst})
 	ADDQ(U32(bytes), src)
 	ADDQ(U32(bytes), dst)
+	if shift != nil {
+		ADDQ(U32(bytes), shift)
+	}
 	if advance.bytes != 0 {
 		ADDQ(U32(advance.bytes), advance.reg)
 	}
@@ -262,13 +273,25 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 // pwluPerm emits the kernel for tables of up to size entries (a power of two ≥ 8, padded): each
 // lookup is size/8 in-register permutes (VPERMPS, index bits 0–2) merged by a blend tree on index
 // bits 3, 4, …; no gathers, which are slow on many cores.
-func pwluPerm(size int) {
+// With shifted, the kernel (pwluShiftPerm…) evaluates src − shift (see loopBlocks).
+func pwluPerm(size int, shifted bool) {
 	name := fmt.Sprintf("pwluPerm%dAVX2", size)
-	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size))
+	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8)
+	doc := fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size)
+	if shifted {
+		name = fmt.Sprintf("pwluShiftPerm%dAVX2", size)
+		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8)
+		doc = fmt.Sprintf("%s is pwluPerm%dAVX2 over src[i] − shift[i]; len(shift) ≥ len(src).", name, size)
+	}
+	kernel(name, sig, doc)
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
-	loop8(fmt.Sprintf("pwlu%d_", size), func(x VecVirtual) VecVirtual {
+	var shift Register
+	if shifted {
+		shift = Load(Param("shift").Base(), GP64())
+	}
+	loopBlocks(name+"_", 8, YMM, shift, func(x VecVirtual) VecVirtual {
 		s, j := pwluIndex(c, x, false)
 		var masks []VecVirtual
 		for bit := 3; 1<<bit < size; bit++ {
@@ -419,18 +442,30 @@ func zorro(rows bool) {
 // pwluZ emits the AVX-512 PWLU kernel for tables of up to size entries (16, 32 or 64): one
 // VPERMPS, one VPERMT2PS, or two VPERMT2PS and a masked blend per lookup, 16 lanes at a time,
 // with the outer segments selected by mask registers. Same formula as pwluPerm.
-func pwluZ(size int) {
+// With shifted, the kernel (pwluShiftPerm…) evaluates src − shift (see loopBlocks).
+func pwluZ(size int, shifted bool) {
 	name := fmt.Sprintf("pwluPerm%dAVX512", size)
-	kernel(name, fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts), fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size))
+	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts)
+	doc := fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size)
+	if shifted {
+		name = fmt.Sprintf("pwluShiftPerm%dAVX512", size)
+		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts)
+		doc = fmt.Sprintf("%s is pwluPerm%dAVX512 over src[i] − shift[i]; len(shift) ≥ len(src).", name, size)
+	}
+	kernel(name, sig, doc)
 	c := Load(Param("c"), GP64())
 	es := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
+	var shift Register
+	if shifted {
+		shift = Load(Param("shift").Base(), GP64())
+	}
 	at := func(i int) Mem { return Mem{Base: c, Disp: 4 * i} }
 	zero, y0, yn := ZMM(), ZMM(), ZMM()
 	VXORPS(zero, zero, zero)
 	VBROADCASTSS(at(pwluY0), y0)
 	VBROADCASTSS(at(pwluYN), yn)
-	loop16(fmt.Sprintf("pwluZ%d_", size), func(x VecVirtual) VecVirtual {
+	loopBlocks(name+"_", 16, ZMM, shift, func(x VecVirtual) VecVirtual {
 		s, t, j := ZMM(), ZMM(), ZMM()
 		VSUBPS_BCST(at(pwluBL), x, s)
 		VMULPS_BCST(at(pwluInvD), s, s)
@@ -486,12 +521,18 @@ func main() {
 	crrelu()
 	crreluRows()
 	for _, size := range []int{8, 16, 32, 64} {
-		pwluPerm(size)
+		pwluPerm(size, false)
 	}
 	pwluGather()
 	pwluGatherRows()
 	for _, size := range []int{16, 32, 64} {
-		pwluZ(size)
+		pwluZ(size, false)
+	}
+	for _, size := range []int{8, 16, 32, 64} {
+		pwluPerm(size, true)
+	}
+	for _, size := range []int{16, 32, 64} {
+		pwluZ(size, true)
 	}
 	zorro(false)
 	zorro(true)
