@@ -1,6 +1,10 @@
 package actkernel
 
-import "math"
+import (
+	"math"
+
+	"github.com/actswap/actswap/internal/actkernel/coeffs"
+)
 
 // exp32 is e^x in float32 by the Cephes expf scheme, the same steps as the AVX2 kernels so that
 // both paths round alike: clamp x to [expLo, expHi], n = x·log2 e rounded to nearest even, r = x − n·ln2 (ln2 split
@@ -23,17 +27,17 @@ func exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
-// Constants of exp32 (and of the generated assembly, which takes them from internal/actkernel/asm).
+// The constants are package coeffs's, shared with the generated assembly.
 const (
-	expLo = -87.0
-	expHi = 88.0
-	log2e = 1.44269504088896341
-	ln2Hi = 0.693359375
-	ln2Lo = -2.12194440e-4
-	expP0 = 1.9875691500e-4
-	expP1 = 1.3981999507e-3
-	expP2 = 8.3334519073e-3
-	expP3 = 4.1665795894e-2
-	expP4 = 1.6666665459e-1
-	expP5 = 5.0000001201e-1
+	expLo = coeffs.ExpLo
+	expHi = coeffs.ExpHi
+	log2e = coeffs.Log2e
+	ln2Hi = coeffs.Ln2Hi
+	ln2Lo = coeffs.Ln2Lo
+	expP0 = coeffs.ExpP0
+	expP1 = coeffs.ExpP1
+	expP2 = coeffs.ExpP2
+	expP3 = coeffs.ExpP3
+	expP4 = coeffs.ExpP4
+	expP5 = coeffs.ExpP5
 )

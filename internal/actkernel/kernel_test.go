@@ -66,15 +66,7 @@ func TestKernelTails(t *testing.T) {
 	t.Parallel()
 	eachPath(t, func(t *testing.T, x simd.Level) {
 		rng := rand.New(rand.NewPCG(3, 4))
-		for _, c := range acttest.KernelCases() {
-			if len(c.Chans) > 1 {
-				continue
-			}
-			params, ps := acttest.Float32Params(t, c)
-			tab, err := buildTable(x, c, params)
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachPerTensorTable(t, x, func(c acttest.KernelCase, ps []onnxops.Params, tab table) {
 			for n := 0; n <= 40; n++ {
 				xs := acttest.Inputs(64, rng)[64-n:]
 				dst := make([]float32, n+1)
@@ -85,7 +77,7 @@ func TestKernelTails(t *testing.T) {
 				}
 				acttest.CheckAgainstReference(t, fmt.Sprintf("%s n=%d", c.Name, n), ps, []int{n}, 0, xs, dst[:n])
 			}
-		}
+		})
 	})
 }
 
@@ -95,6 +87,19 @@ func TestKernelStreaming(t *testing.T) { eachPath(t, testKernelStreaming) }
 
 func testKernelStreaming(t *testing.T, x simd.Level) {
 	rng := rand.New(rand.NewPCG(19, 20))
+	eachPerTensorTable(t, x, func(c acttest.KernelCase, ps []onnxops.Params, tab table) {
+		xs := acttest.Inputs(300, rng)
+		for off := 0; off < 16; off++ {
+			dst := make([]float32, 300)
+			tab.apply(dst[off:], xs[off:], 0, true)
+			acttest.CheckAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.Name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
+		}
+	})
+}
+
+// eachPerTensorTable calls f with the level-x table of every per-tensor kernel case.
+func eachPerTensorTable(t *testing.T, x simd.Level, f func(c acttest.KernelCase, ps []onnxops.Params, tab table)) {
+	t.Helper()
 	for _, c := range acttest.KernelCases() {
 		if len(c.Chans) > 1 {
 			continue
@@ -104,12 +109,7 @@ func testKernelStreaming(t *testing.T, x simd.Level) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		xs := acttest.Inputs(300, rng)
-		for off := 0; off < 16; off++ {
-			dst := make([]float32, 300)
-			tab.apply(dst[off:], xs[off:], 0, true)
-			acttest.CheckAgainstReference(t, fmt.Sprintf("%s streaming offset %d", c.Name, off), ps, []int{300 - off}, 0, xs[off:], dst[off:])
-		}
+		f(c, ps, tab)
 	}
 }
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/actswap/actswap/internal/actkernel/coeffs"
 	"github.com/actswap/actswap/internal/asmgen"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -15,16 +16,16 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// Constants shared with exp32 in ../exp32.go (Cephes expf).
+// exp's constants are package coeffs's, shared with exp32 in ../exp32.go (Cephes expf).
 const (
-	expLo = -87.0
-	expHi = 88.0
-	log2e = 1.44269504088896341
-	ln2Hi = 0.693359375
-	ln2Lo = -2.12194440e-4
+	expLo = coeffs.ExpLo
+	expHi = coeffs.ExpHi
+	log2e = coeffs.Log2e
+	ln2Hi = coeffs.Ln2Hi
+	ln2Lo = coeffs.Ln2Lo
 )
 
-var expPoly = []float32{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
+var expPoly = coeffs.ExpPoly[:]
 
 // Layout of the per-channel constant blocks (8 copies of each value, see tables.go).
 const (

@@ -1,0 +1,27 @@
+// Package coeffs holds the constants of actkernel's exp (Cephes expf), in one place for both the
+// pure-Go kernel (actkernel's exp32) and the assembly generator (actkernel/asm), which must round
+// alike step by step. vecmath has its own exp, fitted for its range; these stay Cephes's so that the
+// activation kernels keep the results their tests and goldens were made with.
+package coeffs
+
+const (
+	// exp's clamp: inputs are clamped to [ExpLo, ExpHi] before n = round(x·Log2e).
+	ExpLo = -87.0
+	ExpHi = 88.0
+
+	Log2e = 1.44269504088896341
+	// ln2 in two parts: Ln2Hi has 9 significant bits, so n·Ln2Hi is exact and x − n·Ln2Hi loses nothing.
+	Ln2Hi = 0.693359375
+	Ln2Lo = -2.12194440e-4
+
+	// e^r ≈ ((((ExpP0·r + ExpP1)·r + ExpP2)·r + ExpP3)·r + ExpP4)·r + ExpP5)·r² + r + 1.
+	ExpP0 = 1.9875691500e-4
+	ExpP1 = 1.3981999507e-3
+	ExpP2 = 8.3334519073e-3
+	ExpP3 = 4.1665795894e-2
+	ExpP4 = 1.6666665459e-1
+	ExpP5 = 5.0000001201e-1
+)
+
+// ExpPoly is ExpP0…ExpP5 in the order the generator's Horner loop takes them.
+var ExpPoly = [...]float32{ExpP0, ExpP1, ExpP2, ExpP3, ExpP4, ExpP5}
