@@ -204,7 +204,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	var summary *SequentialSummary
 	if !opts.Sequential {
 		consumers, samples := outputAwareSetup(m, sites, opts)
-		stats, err := collect(m, nil, data, sites, opts, samples)
+		stats, err := collect(m, data, sites, opts, samples)
 		if err != nil {
 			return nil, err
 		}
@@ -377,12 +377,11 @@ func siteParams(r SiteReport) rewrite.SiteParams {
 	return rewrite.SiteParams{Sets: r.Parameters, Axis: 1}
 }
 
-// collect streams data through m and returns statistics of each site's pre-activation value. With
-// a reference model ref, each value is paired with what the site's original activation outputs in
-// ref on the same data (a conditional histogram), so that the fit reproduces the original outputs
-// from the inputs m actually delivers. samples, when not nil, has a token sample (or nil) per
-// site to fill for output-aware fitting (output_aware.go), paired like the statistics.
-func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options, samples []*tokenSample) ([]*SiteStats, error) {
+// collect streams data through m and returns statistics of each site's pre-activation value.
+// samples, when not nil, has a token sample (or nil) per site to fill for output-aware fitting
+// (output_aware.go). (--sequential pairs a partly rewritten model's values with the original's in
+// pairedStats.)
+func collect(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options, samples []*tokenSample) ([]*SiteStats, error) {
 	var ropts []runtime.Option
 	if opts.Threads > 0 {
 		ropts = append(ropts, runtime.WithThreads(opts.Threads))
@@ -390,12 +389,6 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 	sess, err := runtime.NewSession(m, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("compiling the model for calibration: %w", err)
-	}
-	var refSess *runtime.Session
-	if ref != nil {
-		if refSess, err = runtime.NewSession(ref, ropts...); err != nil {
-			return nil, fmt.Errorf("compiling the original model for calibration: %w", err)
-		}
 	}
 	stats := make([]*SiteStats, len(sites))
 	for i := range stats {
@@ -418,31 +411,15 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 		if err != nil {
 			return nil, fmt.Errorf("running batch %d: %w", batches, err)
 		}
-		var refVals [][]*tensor.Tensor
-		if refSess != nil {
-			if refVals, err = siteValues(refSess, batch, sites); err != nil {
-				return nil, fmt.Errorf("running batch %d through the original model: %w", batches, err)
-			}
-		}
 		for i, s := range sites {
-			if refVals != nil && len(refVals[i]) != len(vals[i]) {
-				return nil, fmt.Errorf("site %q: the model computed it %d times on batch %d, the original %d times", s.Node, len(vals[i]), batches, len(refVals[i]))
-			}
 			seen[i] += len(vals[i])
-			for k, x := range vals[i] {
-				var y *tensor.Tensor
-				if refVals == nil {
-					err = stats[i].AddTensor(x)
-				} else {
-					y = applyTarget(TargetOf(s), refVals[i][k])
-					err = stats[i].AddPairs(x, y)
-				}
-				if err != nil {
+			for _, x := range vals[i] {
+				if err := stats[i].AddTensor(x); err != nil {
 					return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
 				}
 				// Only main-graph sites have samples (outputAwareSetup): one tensor per batch.
 				if samples != nil && samples[i] != nil {
-					samples[i].add(x, y, first)
+					samples[i].add(x, nil, first)
 				}
 			}
 		}
