@@ -31,7 +31,9 @@ import (
 //
 // (the value is the number of rounds; a round is 7 interleaved runs of each variant;
 // ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
-// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go.
+// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go; the
+// "float16" jobs convert the model and its input to float16 first (toFloat16) and time all
+// three variants in float16.
 func TestSideBySide(t *testing.T) {
 	rounds := requested(t, "ACTSWAP_PLUGIN_BENCH", "ROUNDS to measure")
 	lib, plugin := setup(t)
@@ -62,8 +64,8 @@ func TestSideBySide(t *testing.T) {
 			}
 			origTimes = append(origTimes, median(times[0]))
 		}
-		t.Logf("%s → %s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
-			j.model, j.fam, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
+		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
+			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
 }
@@ -90,27 +92,37 @@ func open1(t *testing.T, lib *ortc.Lib, path string, o ortc.Options) *ortc.Sessi
 	return s
 }
 
-// benchJob is one model rewritten to one family.
+// benchJob is one model rewritten to one family, in float32 or converted to float16.
 type benchJob struct {
-	model string
-	fam   onnxops.Family
+	model   string
+	fam     onnxops.Family
+	float16 bool
 }
 
-// benchJobs are the done-when jobs of issue #13, less those ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP
-// does not match ("model/Family").
+// String is the name ACTSWAP_PLUGIN_BENCH_ONLY matches: "model/Family" or "model float16/Family".
+func (j benchJob) String() string {
+	if j.float16 {
+		return j.model + " float16/" + string(j.fam)
+	}
+	return j.model + "/" + string(j.fam)
+}
+
+// benchJobs are the done-when jobs of issue #13 and vit_tiny in float16, less those
+// ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP does not match.
 func benchJobs(t *testing.T) []benchJob {
-	jobs := []benchJob{{"vit_tiny", onnxops.FamilyPWLU}, {"vit_tiny", onnxops.FamilyZorro}, {"vit_tiny", onnxops.FamilyCRReLU},
-		{"resnet18", onnxops.FamilyPWLU}, {"resnet18", onnxops.FamilyZorro}, {"resnet18", onnxops.FamilyCRReLU},
-		{"bert_tiny", onnxops.FamilyPWLU}, {"gpt2_tiny", onnxops.FamilyPWLU}}
+	jobs := []benchJob{{"vit_tiny", onnxops.FamilyPWLU, false}, {"vit_tiny", onnxops.FamilyZorro, false}, {"vit_tiny", onnxops.FamilyCRReLU, false},
+		{"resnet18", onnxops.FamilyPWLU, false}, {"resnet18", onnxops.FamilyZorro, false}, {"resnet18", onnxops.FamilyCRReLU, false},
+		{"bert_tiny", onnxops.FamilyPWLU, false}, {"gpt2_tiny", onnxops.FamilyPWLU, false},
+		{"vit_tiny", onnxops.FamilyPWLU, true}, {"vit_tiny", onnxops.FamilyZorro, true}, {"vit_tiny", onnxops.FamilyCRReLU, true}}
 	if only := os.Getenv("ACTSWAP_PLUGIN_BENCH_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
-		jobs = slices.DeleteFunc(jobs, func(j benchJob) bool { return !re.MatchString(j.model + "/" + string(j.fam)) })
+		jobs = slices.DeleteFunc(jobs, func(j benchJob) bool { return !re.MatchString(j.String()) })
 	}
 	return jobs
 }
 
 // benchModels writes a job's rewritten model and returns the original's path, the rewrite's
-// and the inputs of the original's test_data_set_0.
+// and the inputs of the original's test_data_set_0 (all converted to float16 for a float16 job).
 func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string]*tensor.Tensor) {
 	t.Helper()
 	dir := filepath.Join(transformerModels(t), j.model)
@@ -122,11 +134,6 @@ func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path = save(t, m, "rewritten.onnx")
 	ours, err := runtime.NewSession(orig)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +142,15 @@ func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return origPath, path, in
+	if j.float16 {
+		orig, in = toFloat16(t, orig), inputsFloat16(in)
+		origPath = save(t, orig, "float16.onnx")
+	}
+	m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return origPath, save(t, m, "rewritten.onnx"), in
 }
 
 // timeRun is the seconds one Run takes.
@@ -203,7 +218,7 @@ func TestProfile(t *testing.T) {
 			to += orig[op]
 			tp += plug[op]
 		}
-		t.Logf("%s → %s: kernel time per run, original vs rewritten with the plugin (sum over nodes of each node's median of %d profiled runs after a warm-up, interleaved, 1 thread)%s\n  %-24s %9.1f %9.1f µs", j.model, j.fam, runs, b.String(), "total", to, tp)
+		t.Logf("%s: kernel time per run, original vs rewritten with the plugin (sum over nodes of each node's median of %d profiled runs after a warm-up, interleaved, 1 thread)%s\n  %-24s %9.1f %9.1f µs", j, runs, b.String(), "total", to, tp)
 	}
 }
 
