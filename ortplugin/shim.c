@@ -1,7 +1,8 @@
 //go:build cgo && linux
 
-// The C side of the plugin: the three OrtCustomOp tables and the entry point onnxruntime calls.
-// Each callback forwards to an exported Go function (plugin.go); none holds state of its own.
+// The C side of the plugin: the OrtCustomOp tables (each family twice: float32 and float16) and
+// the entry point onnxruntime calls. Each callback forwards to an exported Go function
+// (plugin.go); none holds state of its own.
 #include <pthread.h>
 #include "ortabi.h"
 #include "_cgo_export.h"
@@ -9,16 +10,21 @@
 typedef struct {
 	OrtCustomOp op;
 	int family; // index into families (plugin.go): 0 Zorro, 1 PWLU, 2 CRReLU
+	int elem;   // the element type of X, of the parameters and of Y (OPS.md: parameters share X's type)
 } actswapOp;
 
 static const char* const opNames[3] = {"Zorro", "PWLU", "CRReLU"};
 static const size_t opInputs[3] = {2, 4, 2}; // X and the parameter inputs
-static actswapOp ops[3];
+// onnxruntime merges ops of one name and domain into one schema whose inputs accept the union of
+// their types, and picks the kernel whose types match the node's (custom_ops.cc, CreateSchema).
+static const int elems[2] = {ORTABI_ELEM_FLOAT, ORTABI_ELEM_FLOAT16};
+static actswapOp ops[6];
 
 static int familyOf(const OrtCustomOp* op) { return ((const actswapOp*)op)->family; }
+static int elemOf(const OrtCustomOp* op) { return ((const actswapOp*)op)->elem; }
 static const char* getName(const OrtCustomOp* op) { return opNames[familyOf(op)]; }
 static const char* getExecutionProvider(const OrtCustomOp* op) { return NULL; } // CPU
-static int getFloat(const OrtCustomOp* op, size_t i) { return ORTABI_ELEM_FLOAT; }
+static int getType(const OrtCustomOp* op, size_t i) { return elemOf(op); }
 static size_t getInputCount(const OrtCustomOp* op) { return opInputs[familyOf(op)]; }
 static size_t getOutputCount(const OrtCustomOp* op) { return 1; }
 static int getRequired(const OrtCustomOp* op, size_t i) { return ORTABI_INPUT_REQUIRED; }
@@ -27,7 +33,7 @@ static int getOne(const OrtCustomOp* op) { return 1; }
 
 static OrtStatus* createKernel(const OrtCustomOp* op, const OrtApi* api, const OrtKernelInfo* info, void** kernel) {
 	uintptr_t h = 0;
-	OrtStatus* st = actswapCreateKernel(familyOf(op), (OrtApi*)api, (OrtKernelInfo*)info, &h);
+	OrtStatus* st = actswapCreateKernel(familyOf(op), elemOf(op), (OrtApi*)api, (OrtKernelInfo*)info, &h);
 	*kernel = (void*)h;
 	return st;
 }
@@ -37,15 +43,16 @@ static void destroy(void* kernel) { actswapDestroyKernel((uintptr_t)kernel); }
 static pthread_once_t opsOnce = PTHREAD_ONCE_INIT;
 
 static void initOps(void) {
-	for (int f = 0; f < 3; f++) {
-		OrtCustomOp* op = &ops[f].op;
-		ops[f].family = f;
+	for (int i = 0; i < 6; i++) {
+		OrtCustomOp* op = &ops[i].op;
+		ops[i].family = i % 3;
+		ops[i].elem = elems[i / 3];
 		op->version = ORTABI_API_VERSION;
 		op->GetName = getName;
 		op->GetExecutionProviderType = getExecutionProvider;
-		op->GetInputType = getFloat;
+		op->GetInputType = getType;
 		op->GetInputTypeCount = getInputCount;
-		op->GetOutputType = getFloat;
+		op->GetOutputType = getType;
 		op->GetOutputTypeCount = getOutputCount;
 		op->KernelDestroy = destroy;
 		op->GetInputCharacteristic = getRequired;
@@ -74,8 +81,8 @@ OrtStatus* actswapRegister(OrtSessionOptions* options, const OrtApiBase* base) {
 	OrtCustomOpDomain* domain = NULL;
 	OrtStatus* st = ortCreateCustomOpDomain(api, "ai.actswap", &domain);
 	if (st) return st;
-	for (int f = 0; f < 3; f++) {
-		if ((st = ortCustomOpDomainAdd(api, domain, &ops[f].op))) return st;
+	for (int i = 0; i < 6; i++) {
+		if ((st = ortCustomOpDomainAdd(api, domain, &ops[i].op))) return st;
 	}
 	return ortAddCustomOpDomain(api, options, domain);
 }

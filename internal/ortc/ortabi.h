@@ -42,6 +42,7 @@ enum {
 	ORTABI_ARENA_ALLOCATOR = 1,
 	ORTABI_MEM_TYPE_DEFAULT = 0,
 	ORTABI_ELEM_FLOAT = 1, // ONNX TensorProto data types
+	ORTABI_ELEM_FLOAT16 = 10,
 	ORTABI_INPUT_REQUIRED = 1, // OrtCustomOpInputOutputCharacteristic
 };
 

@@ -29,7 +29,9 @@ import (
 //
 // (the value is the number of rounds; a round is 7 interleaved runs of each variant;
 // ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
-// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go.
+// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go; the
+// "float16" jobs convert the model and its input to float16 first (toFloat16) and time all
+// three variants in float16.
 func TestSideBySide(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("ACTSWAP_PLUGIN_BENCH"))
 	if rounds <= 0 {
@@ -37,15 +39,23 @@ func TestSideBySide(t *testing.T) {
 	}
 	lib, plugin := setup(t)
 	type job struct {
-		model string
-		fam   onnxops.Family
+		model   string
+		fam     onnxops.Family
+		float16 bool
 	}
-	jobs := []job{{"vit_tiny", onnxops.FamilyPWLU}, {"vit_tiny", onnxops.FamilyZorro}, {"vit_tiny", onnxops.FamilyCRReLU},
-		{"resnet18", onnxops.FamilyPWLU}, {"resnet18", onnxops.FamilyZorro}, {"resnet18", onnxops.FamilyCRReLU},
-		{"bert_tiny", onnxops.FamilyPWLU}, {"gpt2_tiny", onnxops.FamilyPWLU}}
+	jobs := []job{{"vit_tiny", onnxops.FamilyPWLU, false}, {"vit_tiny", onnxops.FamilyZorro, false}, {"vit_tiny", onnxops.FamilyCRReLU, false},
+		{"resnet18", onnxops.FamilyPWLU, false}, {"resnet18", onnxops.FamilyZorro, false}, {"resnet18", onnxops.FamilyCRReLU, false},
+		{"bert_tiny", onnxops.FamilyPWLU, false}, {"gpt2_tiny", onnxops.FamilyPWLU, false},
+		{"vit_tiny", onnxops.FamilyPWLU, true}, {"vit_tiny", onnxops.FamilyZorro, true}, {"vit_tiny", onnxops.FamilyCRReLU, true}}
+	name := func(j job) string {
+		if j.float16 {
+			return j.model + " float16/" + string(j.fam)
+		}
+		return j.model + "/" + string(j.fam)
+	}
 	if only := os.Getenv("ACTSWAP_PLUGIN_BENCH_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
-		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !re.MatchString(j.model + "/" + string(j.fam)) })
+		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !re.MatchString(name(j)) })
 	}
 	generated := transformerModels(t)
 	for _, j := range jobs {
@@ -58,11 +68,6 @@ func TestSideBySide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := save(t, m, "rewritten.onnx")
 		ours, err := runtime.NewSession(orig)
 		if err != nil {
 			t.Fatal(err)
@@ -71,6 +76,15 @@ func TestSideBySide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if j.float16 {
+			orig, in = toFloat16(t, orig), inputsFloat16(in)
+			origPath = save(t, orig, "float16.onnx")
+		}
+		m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := save(t, m, "rewritten.onnx")
 		open := func(p string, o ortc.Options) *ortc.Session {
 			o.IntraOpThreads = 1
 			s, err := lib.NewSession(p, o)
@@ -104,8 +118,8 @@ func TestSideBySide(t *testing.T) {
 			}
 			origTimes = append(origTimes, median(times[0]))
 		}
-		t.Logf("%s → %s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
-			j.model, j.fam, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
+		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
+			name(j), median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
 }
