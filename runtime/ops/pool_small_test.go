@@ -9,6 +9,20 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
+// maxPool2x2On returns a 2×2 stride-2 MaxPool kernel and its geometry for x.
+func maxPool2x2On(t testing.TB, x *tensor.Tensor) (*poolKernel, *poolShape) {
+	t.Helper()
+	k, err := poolFactory(poolMax, false)(convTestNode("MaxPool", map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := k.(*poolKernel).cachedShape(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(*poolKernel), s
+}
+
 // TestMaxPool2x2EvenPlanes checks the 2×2 stride-2 max pool of planes with even sides (one
 // vecmath.MaxPool2x2 call over the batch) against each window's maximum in float64, with NaN
 // taps, at widths the assembly takes (8, 16) and the Go loop takes (6, 10), on one thread and
@@ -24,14 +38,7 @@ func TestMaxPool2x2EvenPlanes(t *testing.T) {
 				xv[i] = float32(math.NaN())
 			}
 		}
-		k, err := poolFactory(poolMax, false)(convTestNode("MaxPool", map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := k.(*poolKernel).cachedShape(x)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k, s := maxPool2x2On(t, x)
 		if even := shape[2]%2 == 0 && shape[3]%2 == 0; s.evenPairs2x2 != even {
 			t.Errorf("%v: evenPairs2x2 = %v, want %v", shape, s.evenPairs2x2, even)
 		}
@@ -69,14 +76,7 @@ func BenchmarkMaxPoolDigits(b *testing.B) {
 	for _, pairs := range []bool{true, false} {
 		b.Run(map[bool]string{true: "pairs", false: "windows"}[pairs], func(b *testing.B) {
 			x := randTensor(rand.New(rand.NewPCG(1, 2)), 16, 32, 8, 8)
-			kern, err := poolFactory(poolMax, false)(convTestNode("MaxPool", map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}, 1))
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := kern.(*poolKernel).cachedShape(x)
-			if err != nil {
-				b.Fatal(err)
-			}
+			kern, s := maxPool2x2On(b, x)
 			s.evenPairs2x2 = pairs
 			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
 			start := testutil.ProcessCPU()
