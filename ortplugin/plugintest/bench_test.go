@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,12 +31,21 @@ import (
 //	ACTSWAP_PLUGIN_BENCH=7 go test -run TestSideBySide -v ./ortplugin/plugintest
 //
 // (the value is the number of rounds; a round is 7 interleaved runs of each variant;
-// ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
+// ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches;
+// ACTSWAP_PLUGIN_BENCH_CPU=1 times each run by the thread's CPU time, which a loaded machine
+// disturbs less than the wall clock). bert_tiny
 // and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go; the
 // "float16" jobs convert the model and its input to float16 first (toFloat16) and time all
 // three variants in float16.
 func TestSideBySide(t *testing.T) {
 	rounds := requested(t, "ACTSWAP_PLUGIN_BENCH", "ROUNDS to measure")
+	cpu := os.Getenv("ACTSWAP_PLUGIN_BENCH_CPU") != ""
+	clock := "wall-clock"
+	if cpu {
+		clock = "thread CPU time"
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+	}
 	lib, plugin := setup(t)
 	for _, j := range benchJobs(t) {
 		origPath, path, in := benchModels(t, j)
@@ -56,7 +66,7 @@ func TestSideBySide(t *testing.T) {
 			times := make([][]float64, len(variants))
 			for i := 0; i < perRound; i++ {
 				for v, s := range variants {
-					times[v] = append(times[v], timeRun(t, s, in))
+					times[v] = append(times[v], timeRun(t, s, in, cpu))
 				}
 			}
 			for v := range variants {
@@ -64,8 +74,8 @@ func TestSideBySide(t *testing.T) {
 			}
 			origTimes = append(origTimes, median(times[0]))
 		}
-		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
-			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
+		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread, %s)",
+			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound, clock)
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
 }
@@ -153,11 +163,22 @@ func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string
 	return origPath, save(t, m, "rewritten.onnx"), in
 }
 
-// timeRun is the seconds one Run takes.
-func timeRun(t *testing.T, s *ortc.Session, in map[string]*tensor.Tensor) float64 {
-	start := time.Now()
+// timeRun is the seconds one Run takes: of the calling thread's CPU time with cpu (the caller
+// has locked its goroutine to the thread), else of wall-clock time.
+func timeRun(t *testing.T, s *ortc.Session, in map[string]*tensor.Tensor, cpu bool) float64 {
+	start, cpu0 := time.Now(), time.Duration(0)
+	if cpu {
+		var ok bool
+		if cpu0, ok = threadCPUTime(); !ok {
+			t.Fatal("no thread CPU clock here")
+		}
+	}
 	if _, err := s.Run(in); err != nil {
 		t.Fatal(err)
+	}
+	if cpu {
+		cpu1, _ := threadCPUTime()
+		return (cpu1 - cpu0).Seconds()
 	}
 	return time.Since(start).Seconds()
 }
