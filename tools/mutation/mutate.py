@@ -40,6 +40,8 @@ MUTATIONS = [
      "total += dot32(out[:n*d/2], out[:n*d/2])", ["-run", "TestOutputObjectiveIsTheNextLayersError", "./calibrate"]),
     ("sequential-candidates", "calibrate/calibrate.go", "{{name: CandidateSequential, sites: seq}}, ind...)",
      "{{name: CandidateSequential, sites: seq}}, ind[:1]...)", ["-run", "TestSequentialPerChannelNeverWorse", "./calibrate"]),
+    ("sequential-bounds", "calibrate/sequential.go", "\tif pwlu {", "\tif false && pwlu {",
+     ["-run", "TestSequentialReachesTheFamilysOptimum", "./calibrate"]),
     ("flexattention", "runtime/ops/flexattention.go", "kh := (b*Hkv + h/rep) * S * E", "kh := (b*Hkv + h%Hkv) * S * E",
      ["-run", "FlexAttentionMatches", "./runtime"]),
     ("deformconv", "runtime/ops/deformconv.go", "fh, fw := h-h0, w-w0", "fh, fw := h-h0, 0*(w-w0)",
