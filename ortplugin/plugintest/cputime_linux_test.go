@@ -1,21 +1,16 @@
-//go:build linux
-
 package plugintest
 
 import (
-	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// threadCPUTime is the CPU time the calling OS thread has used (CLOCK_THREAD_CPUTIME_ID, in
-// nanoseconds). With one intra-op thread onnxruntime runs a session's nodes on the caller's
-// thread, so on a shared machine this counts the run's work without the time other processes
-// held the core.
-func threadCPUTime() (time.Duration, bool) {
-	const clockThreadCPUTime = 3
-	var ts syscall.Timespec
-	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+// threadCPU is the calling thread's CPU time (the caller locks its OS thread); ok is false where
+// the clock is missing.
+func threadCPU() (d time.Duration, ok bool) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0, false
 	}
 	return time.Duration(ts.Nano()), true

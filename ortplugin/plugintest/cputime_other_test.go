@@ -4,4 +4,4 @@ package plugintest
 
 import "time"
 
-func threadCPUTime() (time.Duration, bool) { return 0, false }
+func threadCPU() (time.Duration, bool) { return 0, false }

@@ -56,6 +56,12 @@ MUTATIONS = [
      "c := j.c[bi*cSize : bi*cSize+rows*p.n]", ["-run", "MatMulAgainstReference", "./runtime/ops"]),
     ("conv-tuning", "runtime/ops/conv.go", "tunedLowerings.Load(s.tuneKey)", 'tunedLowerings.Load(s.tuneKey + "x")',
      ["-run", "ConvTunesLowering", "./runtime/ops"]),
+    ("half-lengths", "internal/half/dispatch_amd64.go", "toFloat32AVX512(dst, bits)\n\t\treturn len(src) &^ 15",
+     "toFloat32AVX512(dst, bits)\n\t\treturn len(src) &^ 7", ["-run", "Lengths", "./internal/half"]),
+    ("float16-blocks", "internal/actkernel/half.go", "ch := (run / inner) % c", "ch := (run/inner + 1) % c",
+     ["-run", "Half", "./internal/actkernel"]),
+    ("plugin-float16", "ortplugin/shim.c", "ops[i].elem = elems[i / 3];", "ops[i].elem = elems[0];",
+     ["-run", "TestFloat16Nodes", "./ortplugin/plugintest"]),
     ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
      'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
 ]
