@@ -46,6 +46,11 @@ type Epilogue struct {
 	// several rows rather than once per row piece. It may be called concurrently for disjoint
 	// pieces.
 	Elementwise func(dst []float32)
+	// Columns transforms a piece of one row of C in place, after Elementwise, knowing the
+	// column of its first value: C[i][col0 : col0+len(dst)]. It is an activation whose
+	// parameters change with the column (per-channel, where the columns are the channels). It
+	// may be called concurrently for disjoint pieces.
+	Columns func(dst []float32, col0 int)
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where op(A) is m×k
@@ -586,7 +591,7 @@ func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
 
 func (j *job) epilogue(i0, i1, j0, j1 int) {
 	ep := &j.ep
-	if ep.Bias == nil && ep.Residual == nil && ep.Elementwise == nil {
+	if ep.Bias == nil && ep.Residual == nil && ep.Elementwise == nil && ep.Columns == nil {
 		return
 	}
 	elementwise := ep.Elementwise != nil
@@ -615,6 +620,11 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 		}
 		if elementwise && group > 1 {
 			ep.Elementwise(j.c[g0*j.ldc : (g1-1)*j.ldc+j1])
+		}
+		if ep.Columns != nil {
+			for i := g0; i < g1; i++ {
+				ep.Columns(j.c[i*j.ldc+j0:i*j.ldc+j1], j0)
+			}
 		}
 	}
 }
