@@ -205,6 +205,9 @@ type job struct {
 	// through the workers' copy of the job; the zero Epilogue does nothing.
 	ep     Epilogue
 	splitN bool // workers split C's columns, not its rows (Chunk)
+	// alphaOnB applies alpha where B is packed rather than to A, so that the wide kernels read a
+	// row-major A in place (attention's scaled Q·Kᵀ, whose Kᵀ is packed anyway).
+	alphaOnB bool
 }
 
 // checkMatrix verifies that a rows×cols row-major matrix with leading dimension ld fits in buf.
@@ -271,6 +274,7 @@ func (j *job) run(threads int) {
 	work := j.m * j.n * max(j.k, 1)
 	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
 	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
+	j.alphaOnB = j.alpha != 1 && j.pa == nil && j.pb == nil && j.bPacker == nil && !j.indirect && !j.transA
 	direct := threads == 1 && j.readsADirectly()
 	if j.pa == nil && (j.n > nc || threads > 1) && j.m*j.k <= maxPrepackA && !direct {
 		// A would be packed once per column block (and per goroutine): pack it once up front.
@@ -284,7 +288,7 @@ func (j *job) run(threads int) {
 		for pc := 0; pc < j.k; pc += kb {
 			packA(j.pa.data[pc*mPanels*mr:], j.a, j.lda, j.transA, 0, j.m, pc, min(kb, j.k-pc), j.alpha)
 		}
-		j.alpha = 1 // folded into the packed A
+		j.alpha, j.alphaOnB = 1, false // folded into the packed A
 	}
 	if threads == 1 {
 		j.block(0, j.m, 0, j.n)
@@ -381,7 +385,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		j.scaleC(i0, i1, j0, j1, j.beta)
 	}
 	scaleA, scaleB := j.alpha, float32(1)
-	if j.pa != nil {
+	if j.pa != nil || j.alphaOnB {
 		scaleA, scaleB = 1, j.alpha
 	}
 	var bufA, bufB *[]float32
@@ -415,7 +419,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 				j.bPacker(bBlock, pc, kcb, jc, ncb)
 			default:
 				bBlock = *bufB
-				packB(bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
+				packB(j.level, bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
 			}
 			accumulate := pc > 0 || j.beta != 0
 			for ic := i0; ic < i1; ic += mc {
@@ -505,7 +509,7 @@ func (j *job) readsADirectly() bool {
 
 // aInPlace reports whether A's rows can be read as they are: row-major, unpacked, unscaled.
 func (j *job) aInPlace() bool {
-	return j.pa == nil && !j.indirect && !j.transA && j.alpha == 1
+	return j.pa == nil && !j.indirect && !j.transA && (j.alpha == 1 || j.alphaOnB)
 }
 
 // tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or

@@ -270,7 +270,7 @@ func TestSgemmPackedAWith(t *testing.T) {
 					return err
 				}
 				packer := func(dst []float32, p0, kcb, j0, ncb int) {
-					packB(dst, b, ldb, false, p0, kcb, j0, ncb, 1)
+					packB(simd.Host(), dst, b, ldb, false, p0, kcb, j0, ncb, 1)
 				}
 				return SgemmPackedAWith(pa, tc.n, packer, tc.beta, c, ldc, 2, nil)
 			})
