@@ -2,14 +2,17 @@ package tensor
 
 import "math"
 
-// Float32 converts IEEE half-precision bits to float32 (exact).
+// Float32 converts IEEE half-precision bits to float32 (exact). A NaN keeps its sign and payload
+// and comes out quiet, as x86's VCVTPH2PS and Arm's FCVT give it.
 func (h Float16Bits) Float32() float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff
 	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0x1f && mant != 0: // NaN
+		return math.Float32frombits(sign | 0x7fc00000 | mant<<13)
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000)
 	case exp != 0:
 		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 	case mant == 0:
@@ -24,7 +27,9 @@ func (h Float16Bits) Float32() float32 {
 	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
 }
 
-// FromFloat32 rounds f to the nearest half-precision value (ties to even).
+// Float16FromFloat32 rounds f to the nearest half-precision value (ties to even). A NaN stays a
+// NaN with its sign and the top 9 bits of its payload, made quiet, as x86's VCVTPS2PH and Arm's
+// FCVT convert it (so vector conversions give the same bits).
 func Float16FromFloat32(f float32) Float16Bits {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
@@ -32,7 +37,7 @@ func Float16FromFloat32(f float32) Float16Bits {
 	mant := b & 0x7fffff
 	if exp == 0xff {
 		if mant != 0 {
-			return Float16Bits(sign | 0x7e00) // quiet NaN
+			return Float16Bits(sign | 0x7e00 | uint16(mant>>13))
 		}
 		return Float16Bits(sign | 0x7c00)
 	}

@@ -43,6 +43,33 @@ func TestFloat16KnownBitPatterns(t *testing.T) {
 	}
 }
 
+// NaNs convert as x86's VCVTPS2PH/VCVTPH2PS and Arm's FCVT do (sign and payload kept, made
+// quiet), so internal/half's vector conversions and this scalar code give the same bits.
+func TestFloat16NaNPayloads(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		f32 uint32
+		f16 uint16
+	}{
+		{0x7fc00000, 0x7e00}, {0xffc00000, 0xfe00}, // the default quiet NaN, both signs
+		{0x7f802000, 0x7e01}, // signalling, payload in the bits that survive: quieted, kept
+		{0x7f800001, 0x7e00}, // signalling, payload below them: still a NaN, never ±Inf
+		{0x7fffe000, 0x7fff},
+	} {
+		if got := Float16FromFloat32(math.Float32frombits(c.f32)); uint16(got) != c.f16 {
+			t.Errorf("Float16FromFloat32(%#08x) = %#04x, want %#04x", c.f32, got, c.f16)
+		}
+	}
+	for _, c := range []struct {
+		f16 uint16
+		f32 uint32
+	}{{0x7c01, 0x7fc02000}, {0xfe00, 0xffc00000}, {0x7fff, 0x7fffe000}, {0x7c00, 0x7f800000}, {0xfc00, 0xff800000}} {
+		if got := math.Float32bits(Float16Bits(c.f16).Float32()); got != c.f32 {
+			t.Errorf("Float16Bits(%#04x).Float32() = %#08x, want %#08x", c.f16, got, c.f32)
+		}
+	}
+}
+
 // halfValue evaluates IEEE binary16 bits in float64 from the definition.
 func halfValue(h uint16) float64 {
 	sign := 1.0

@@ -24,6 +24,7 @@ type Kernel struct {
 	fam    onnxops.Family
 	params []onnxops.Params
 	tab    table
+	level  simd.Level // of tab's loops, and of the float16 conversions around them
 }
 
 // table is a family's precomputed float32 constants, one set per channel.
@@ -51,7 +52,7 @@ func newOn(x simd.Level, fam onnxops.Family, gate bool, params []*tensor.Tensor)
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{fam: fam, params: ps}
+	k := &Kernel{fam: fam, params: ps, level: x}
 	switch fam {
 	case onnxops.FamilyCRReLU:
 		k.tab = newCRReLUTable(x, ps)

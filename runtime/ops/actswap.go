@@ -97,12 +97,14 @@ func (k *actswapKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Te
 		y := ctx.Alloc(tensor.Float64, x.Shape)
 		built.ApplyFloat64(y.Data.([]float64), x.Data.([]float64), outer, inner, ctx.Parallel)
 		return ctx.Result(y), nil
-	case tensor.Float16, tensor.BFloat16:
-		buf := make([]float32, x.Len())
-		toF32(buf, x)
-		built.Apply(buf, buf, outer, inner, ctx.Parallel)
-		y := ctx.Alloc(x.DType, x.Shape)
-		fromF32(y, buf)
+	case tensor.Float16:
+		// Widened to float32 a block at a time inside the kernel: no float32 copy of the tensor.
+		y := ctx.Alloc(tensor.Float16, x.Shape)
+		built.ApplyFloat16(y.Data.([]tensor.Float16Bits), x.Data.([]tensor.Float16Bits), outer, inner, ctx.Parallel)
+		return ctx.Result(y), nil
+	case tensor.BFloat16:
+		y := ctx.Alloc(tensor.BFloat16, x.Shape)
+		built.ApplyBFloat16(y.Data.([]tensor.BFloat16Bits), x.Data.([]tensor.BFloat16Bits), outer, inner, ctx.Parallel)
 		return ctx.Result(y), nil
 	}
 	return nil, k.errorf("input X has element type %v; want float32, float16, bfloat16 or float64", x.DType)
@@ -164,30 +166,4 @@ func declaredShape(shape []int) string {
 		}
 	}
 	return "[" + strings.Join(parts, ",") + "]"
-}
-
-func toF32(dst []float32, t *tensor.Tensor) {
-	switch d := t.Data.(type) {
-	case []tensor.Float16Bits:
-		for i, h := range d {
-			dst[i] = h.Float32()
-		}
-	case []tensor.BFloat16Bits:
-		for i, h := range d {
-			dst[i] = h.Float32()
-		}
-	}
-}
-
-func fromF32(t *tensor.Tensor, src []float32) {
-	switch d := t.Data.(type) {
-	case []tensor.Float16Bits:
-		for i, v := range src {
-			d[i] = tensor.Float16FromFloat32(v)
-		}
-	case []tensor.BFloat16Bits:
-		for i, v := range src {
-			d[i] = tensor.BFloat16FromFloat32(v)
-		}
-	}
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/actswap/actswap/internal/acttest"
@@ -70,6 +71,47 @@ func TestActswapKernelOtherDTypes(t *testing.T) {
 				t.Errorf("%s float16 x=%v: got %v want %v", c.Name, h.Float32(), got, want)
 			}
 		}
+		// bfloat16: 8 significant bits, so within 2⁻⁸ (two half-ulps) of the rounded reference.
+		xb := make([]tensor.BFloat16Bits, len(xs))
+		for i, x := range xs {
+			xb[i] = tensor.BFloat16FromFloat32(x)
+		}
+		out, err = k.Run(NewContext(1), []*tensor.Tensor{tensor.New(shape, xb)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range xb {
+			ch := i / 9 % len(ps)
+			want := tensor.BFloat16FromFloat32(float32(ps[ch].Eval(float64(h.Float32())))).Float32()
+			got := out[0].Data.([]tensor.BFloat16Bits)[i].Float32()
+			if !acttest.Near(float64(got), float64(want), 1.0/256) {
+				t.Errorf("%s bfloat16 x=%v: got %v want %v", c.Name, h.Float32(), got, want)
+			}
+		}
+	}
+}
+
+// A float16 run allocates its output and nothing in proportion to X beyond it: the kernel widens
+// a block at a time (internal/actkernel), not the whole tensor to float32 (which would be twice
+// the output again).
+func TestActswapFloat16Memory(t *testing.T) {
+	c := acttest.KernelCases()[3] // PWLU, per tensor
+	params, _ := acttest.Float32Params(t, c)
+	k := newKernelNode(t, c, params, 1)
+	const n = 1 << 20
+	x := tensor.New([]int{4, n / 4}, make([]tensor.Float16Bits, n))
+	ctx := NewContext(1)
+	if _, err := k.Run(ctx, []*tensor.Tensor{x}); err != nil { // warm the block pool
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := k.Run(ctx, []*tensor.Tensor{x}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(2*n+64<<10); got > limit {
+		t.Errorf("a float16 run of %d elements allocated %d bytes, want ≤ %d (the 2-byte output and a block)", n, got, limit)
 	}
 }
 
