@@ -3,18 +3,38 @@
 // A kernel splits its work into a few contiguous chunks (one per thread it may use). Starting a
 // goroutine per chunk cost an allocation or two and a scheduler round trip each time, hundreds
 // of times per model run; here the calling goroutine takes chunks itself and hands the job to
-// pool workers that are idle at that moment. A hand-off is a send on an unbuffered channel, so
-// it only ever reaches a worker already waiting: a job never sits queued behind busy workers,
-// and a caller waits only for helpers that are running its chunks. Nested loops (a chunk that
-// itself runs a parallel loop) and concurrent callers therefore cannot deadlock; when no worker
-// is free the caller simply runs the remaining chunks alone.
+// pool workers that are idle at that moment. A job only ever reaches a worker already idle: it
+// never sits queued behind busy workers, and a caller waits only for helpers that are running its
+// chunks. Nested loops (a chunk that itself runs a parallel loop) and concurrent callers therefore
+// cannot deadlock; when no worker is free the caller simply runs the remaining chunks alone.
+//
+// Hand-off is spin-then-park, as onnxruntime's pool does it: a worker that has finished a job
+// polls for the next one for spinFor before it blocks, and a caller whose helpers are still busy
+// polls for them as long before it blocks. A model run is a sequence of a few hundred parallel
+// loops separated by microseconds of serial work; waking a parked goroutine costs a futex wake
+// and, when the other CPU has gone idle, its wake-up from halt — tens of microseconds on a
+// virtual machine, as much as a small loop's whole work — where a polling worker starts within
+// a fraction of a microsecond. At most GOMAXPROCS−1 workers poll at once, so polling never
+// takes a CPU from the goroutines that have work; pollers yield the processor regularly, so a
+// goroutine made runnable behind one is not held up.
 package workers
 
 import (
 	goruntime "runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// spinFor is how long an idle worker polls for its next job, and a caller for its helpers,
+// before blocking: longer than the serial gaps between a model's parallel loops (small ops,
+// bookkeeping: a few microseconds), short enough that a process with nothing to do goes quiet
+// at once.
+const spinFor = 100 * time.Microsecond
+
+// pollsPerYield is how many polls a spinning goroutine makes between yields of its processor
+// (a poll is one atomic load, a yield a few hundred nanoseconds when nothing else is runnable).
+const pollsPerYield = 64
 
 // Task is a parallel loop's body as a value: RunTask with a pointer the caller already holds
 // (a pooled work description) costs no allocation, where a function literal that captures the
@@ -37,11 +57,27 @@ type job struct {
 	failure any // the first panic of a chunk
 }
 
+// A worker's state: idle (polling or parked), or claimed by a caller for one job.
+const (
+	idle    int32 = iota // polling its mailbox, or about to park
+	parked               // blocked on wake
+	claimed              // a caller has put (or is putting) a job in its mailbox
+)
+
+// worker is one pool goroutine's mailbox.
+type worker struct {
+	state atomic.Int32
+	job   atomic.Pointer[job] // the job to join; nil while none
+	wake  chan struct{}       // a parked worker's wake-up (capacity 1)
+}
+
 var (
-	jobs    = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
-	handoff = make(chan *job) // unbuffered: a send succeeds only to a waiting worker
-	started atomic.Int32
-	startMu sync.Mutex
+	jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
+	// pool is the workers started so far, in the order callers offer jobs to them (the first
+	// ones, kept busiest, stay polling); grown copy-on-write under growMu.
+	pool     atomic.Pointer[[]*worker]
+	growMu   sync.Mutex
+	spinners atomic.Int32 // workers polling now
 )
 
 // Run splits [0, n) into chunks contiguous ranges, chunk i being [n·i/chunks, n·(i+1)/chunks),
@@ -74,27 +110,17 @@ func (j *job) start(n, chunks int) {
 	j.next.Store(0)
 	j.holders.Store(1)
 	// Twice the helpers one loop can use: workers that have just finished another job may not be
-	// waiting again yet.
-	grow(2 * (chunks - 1))
-offer:
-	for range chunks - 1 {
-		j.holders.Add(1)
-		select {
-		case handoff <- j:
-		default:
-			j.holders.Add(-1) // cannot reach zero: the caller still holds the job
-			break offer
-		}
-	}
-	if j.holders.Load() > 1 {
-		// The helpers were made runnable on this thread's run queue, whose next slot other
-		// threads steal from only after a pause: yield once so that one starts here at once
-		// and the caller is taken up by an idle thread.
+	// idle again yet.
+	woke := j.offer(grow(2*(chunks-1)), chunks-1)
+	if woke {
+		// A woken worker was made runnable on this thread's run queue, whose next slot other
+		// threads steal from only after a pause: yield once so that it starts here at once and
+		// the caller is taken up by an idle thread.
 		goruntime.Gosched()
 	}
 	j.work()
 	if j.holders.Add(-1) != 0 {
-		<-j.done
+		j.await()
 	}
 	failure := j.failure
 	j.fn, j.task, j.failure = nil, nil, nil
@@ -104,25 +130,114 @@ offer:
 	}
 }
 
-// grow starts workers until there are at least want.
-func grow(want int) {
-	if int(started.Load()) >= want {
-		return
+// offer hands j to up to helpers idle workers of ws, and reports whether one of them had to be
+// woken from parking.
+func (j *job) offer(ws []*worker, helpers int) (woke bool) {
+	for _, w := range ws {
+		if helpers == 0 {
+			break
+		}
+		switch s := w.state.Load(); {
+		case s == idle && w.state.CompareAndSwap(idle, claimed):
+			j.holders.Add(1) // before the worker can see the job and leave it
+			w.job.Store(j)
+		case s == parked && w.state.CompareAndSwap(parked, claimed):
+			j.holders.Add(1)
+			w.job.Store(j)
+			w.wake <- struct{}{}
+			woke = true
+		default:
+			continue
+		}
+		helpers--
 	}
-	startMu.Lock()
-	for int(started.Load()) < want {
-		started.Add(1)
-		go worker()
-	}
-	startMu.Unlock()
+	return woke
 }
 
-func worker() {
-	for j := range handoff {
+// await waits, polling first, until every helper has left the job.
+func (j *job) await() {
+	deadline := time.Now().Add(spinFor)
+	for i := 1; j.holders.Load() != 0; i++ {
+		if i%pollsPerYield == 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			goruntime.Gosched()
+		}
+	}
+	// The helper that brought holders to zero sends done (buffered) right after: receiving it
+	// keeps the channel empty for the job's next use, and blocks only until that send.
+	<-j.done
+}
+
+// grow starts workers until there are at least want, and returns them all.
+func grow(want int) []*worker {
+	if ws := pool.Load(); ws != nil && len(*ws) >= want {
+		return *ws
+	}
+	growMu.Lock()
+	defer growMu.Unlock()
+	var ws []*worker
+	if old := pool.Load(); old != nil {
+		ws = *old
+	}
+	if len(ws) < want {
+		ws = append(ws[:len(ws):len(ws)], make([]*worker, want-len(ws))...)
+		for i := range ws {
+			if ws[i] == nil {
+				w := &worker{wake: make(chan struct{}, 1)} // idle: a job offered before its loop runs waits in the mailbox
+				ws[i] = w
+				go w.loop()
+			}
+		}
+		pool.Store(&ws)
+	}
+	return ws
+}
+
+// loop runs the jobs handed to w, forever.
+func (w *worker) loop() {
+	for {
+		j := w.next()
 		j.work()
+		w.job.Store(nil)
+		// Idle again before leaving the job: the caller, released by the last helper, starts its
+		// next loop at once and must find this worker free.
+		w.state.Store(idle)
 		if j.holders.Add(-1) == 0 {
 			j.done <- struct{}{}
 		}
+	}
+}
+
+// next returns w's next job: polled for, when fewer than GOMAXPROCS−1 workers are polling,
+// for up to spinFor; then parked for.
+func (w *worker) next() *job {
+	if int(spinners.Add(1)) < goruntime.GOMAXPROCS(0) {
+		deadline := time.Now().Add(spinFor)
+		for i := 1; ; i++ {
+			if j := w.job.Load(); j != nil {
+				spinners.Add(-1)
+				return j
+			}
+			if i%pollsPerYield == 0 {
+				if time.Now().After(deadline) {
+					break
+				}
+				goruntime.Gosched()
+			}
+		}
+	}
+	spinners.Add(-1)
+	if w.state.CompareAndSwap(idle, parked) {
+		<-w.wake
+	}
+	// Claimed: the caller stores the job right after its claim.
+	for {
+		if j := w.job.Load(); j != nil {
+			return j
+		}
+		goruntime.Gosched()
 	}
 }
 

@@ -2,9 +2,11 @@ package workers
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestRunCoversEveryIndexOnce checks that the chunks of [0, n) are disjoint, contiguous and
@@ -99,5 +101,33 @@ func TestRunAllocatesNothing(t *testing.T) {
 	}
 	if got := c.sum.Load(); got != 51*64 { // AllocsPerRun runs the function once more to warm up
 		t.Errorf("Task loops covered %d indices, want %d", got, 51*64)
+	}
+}
+
+// TestRunReachesPollingAndParkedWorkers runs two-chunk loops whose chunks wait for each other,
+// so each completes only if a worker joins the caller: back to back (the worker is still
+// polling from the previous loop) and after a pause far longer than spinFor (it has parked and
+// must be woken).
+func TestRunReachesPollingAndParkedWorkers(t *testing.T) {
+	for _, pause := range []time.Duration{0, 50 * spinFor} {
+		for round := range 20 {
+			time.Sleep(pause)
+			var arrived atomic.Int32
+			var stuck atomic.Bool
+			Run(2, 2, func(lo, hi int) {
+				arrived.Add(1)
+				deadline := time.Now().Add(10 * time.Second)
+				for arrived.Load() < 2 {
+					if time.Now().After(deadline) {
+						stuck.Store(true)
+						return
+					}
+					goruntime.Gosched()
+				}
+			})
+			if stuck.Load() {
+				t.Fatalf("pause %v, round %d: no worker joined the loop within 10 s", pause, round)
+			}
+		}
 	}
 }

@@ -217,19 +217,20 @@ func (k *matMulKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Ten
 		return nil, err
 	}
 	// Many small products (attention heads) parallelise better across batches than inside one.
-	// Heads that do not divide evenly among the threads (vit_tiny's 3 on 2) are also cut into
-	// row blocks, one per thread, so that every thread gets the same share: 3 heads on 2
-	// threads would otherwise keep one thread idle a third of the time.
-	inner, parts := 1, 1
+	// Heads that do not divide evenly among the threads (vit_tiny's 3 on 2) are cut into 12-row
+	// GEMM tiles, and the threads take equal runs of (head, tile) items: each gets the same share
+	// to within one tile (1.5 heads each, where whole heads or halves of heads left 305 rows to
+	// one thread and 286 to the other).
+	inner := 1
+	rowsPerItem := ceilDivInt(p.m, 12) * 12 // a whole product
 	switch {
 	case batches < ctx.Threads:
 		inner = ctx.Threads
 	case ctx.Threads > 1 && batches%ctx.Threads != 0:
-		parts = ctx.Threads
+		rowsPerItem = 12
 	}
-	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, act: k.act, inner: inner, alpha: alpha}
-	job.rowsPerPart = ceilDivInt(ceilDivInt(p.m, parts), 12) * 12 // whole 12-row GEMM tiles
-	items := batches * ceilDivInt(p.m, job.rowsPerPart)
+	job := batchedMatMul{p: p, av: av, bv: bv, c: out.v, ldb: ldb, transB: k.transB, act: k.act, inner: inner, alpha: alpha, rowsPerItem: rowsPerItem}
+	items := batches * ceilDivInt(p.m, rowsPerItem)
 	if ctx.Inline(items, 1) {
 		if err := job.items(0, items); err != nil { // inline, with nothing to allocate
 			return nil, fmt.Errorf("MatMul: %w", err)
@@ -269,12 +270,13 @@ func lastTwoSwapped(rank int) []int {
 }
 
 // batchedMatMul is one product per broadcast batch index (attention heads), each cut into
-// blocks of rowsPerPart rows: the work items are (batch, row block).
+// items of rowsPerItem rows: the work items are (batch, row block), and a run of items of one
+// batch is computed by one product.
 type batchedMatMul struct {
 	p           *matMulPlan
 	av, bv, c   []float32
 	ldb, inner  int
-	rowsPerPart int
+	rowsPerItem int
 	transB      bool
 	alpha       float32
 	act         func(dst []float32) // fused activation (an epilogue per product), nil for none
@@ -294,10 +296,13 @@ func (j *batchedMatMul) Chunk(lo, hi int) {
 func (j *batchedMatMul) items(lo, hi int) error {
 	p := j.p
 	aSize, bSize, cSize := p.m*p.k, p.k*p.n, p.m*p.n
-	blocks := ceilDivInt(p.m, j.rowsPerPart)
-	for item := lo; item < hi; item++ {
-		bi, r0 := item/blocks, item%blocks*j.rowsPerPart
-		rows := min(j.rowsPerPart, p.m-r0)
+	blocks := ceilDivInt(p.m, j.rowsPerItem)
+	for item := lo; item < hi; {
+		bi := item / blocks
+		last := min(hi, (bi+1)*blocks) // this batch's items in the range
+		r0, r1 := item%blocks*j.rowsPerItem, min((last-bi*blocks)*j.rowsPerItem, p.m)
+		item = last
+		rows := r1 - r0
 		ao, bo := 0, 0
 		rem := bi
 		for d := len(p.batch) - 1; d >= 0; d-- {

@@ -74,8 +74,10 @@ func TestMatMulAgainstReference(t *testing.T) {
 		{[]int{3, 1, 40, 33}, []int{1, 2, 33, 17}},
 		{[]int{197, 192}, []int{192, 576}},
 		{[]int{2, 3, 23, 37}, []int{2, 3, 37, 64}}, // per-head values: the 64-wide gather panel
-		// 3 heads on 2 threads: each head also cut into row blocks (24 + 5 and 24 + 1 rows).
+		// 3 and 5 heads on 2 threads: the heads cut into 12-row tiles (29 = 12 + 12 + 5 rows),
+		// the threads taking runs of (head, tile) items that start and end inside heads.
 		{[]int{1, 3, 29, 31}, []int{1, 3, 31, 64}},
+		{[]int{5, 29, 31}, []int{5, 31, 20}},
 		{[]int{3, 25, 16}, []int{3, 16, 20}},
 	}
 	r := rand.New(rand.NewPCG(9, 10))
