@@ -22,8 +22,9 @@ import (
 	"github.com/actswap/actswap/tensor"
 )
 
-// calls counts Compute calls over every kernel of the process.
-var calls atomic.Int64
+// calls counts Compute calls over every kernel of the process; calls16 those of the float16
+// kernels among them.
+var calls, calls16 atomic.Int64
 
 //export RegisterCustomOps
 func RegisterCustomOps(options *C.OrtSessionOptions, base *C.OrtApiBase) *C.OrtStatus {
@@ -33,11 +34,15 @@ func RegisterCustomOps(options *C.OrtSessionOptions, base *C.OrtApiBase) *C.OrtS
 //export ActswapKernelCalls
 func ActswapKernelCalls() C.int64_t { return C.int64_t(calls.Load()) }
 
+//export ActswapKernelCallsFloat16
+func ActswapKernelCallsFloat16() C.int64_t { return C.int64_t(calls16.Load()) }
+
 // kernel is one node's state: immutable after creation, so onnxruntime may call Compute from
 // several threads at once (concurrent Run on one session).
 type kernel struct {
 	api    *C.OrtApi
 	fam    onnxops.Family
+	elem   C.int // X's, the parameters' and Y's element type: ORTABI_ELEM_FLOAT or _FLOAT16
 	node   string
 	axis   int
 	gate   bool
@@ -65,8 +70,8 @@ func check(api *C.OrtApi, st *C.OrtStatus) error {
 }
 
 //export actswapCreateKernel
-func actswapCreateKernel(family C.int, api *C.OrtApi, info *C.OrtKernelInfo, handle *C.uintptr_t) (st *C.OrtStatus) {
-	k := &kernel{api: api, fam: onnxops.Families[family], node: nodeName(api, info)}
+func actswapCreateKernel(family, elem C.int, api *C.OrtApi, info *C.OrtKernelInfo, handle *C.uintptr_t) (st *C.OrtStatus) {
+	k := &kernel{api: api, fam: onnxops.Families[family], elem: elem, node: nodeName(api, info)}
 	defer func() {
 		if r := recover(); r != nil {
 			st = k.status(fmt.Errorf("panic creating the kernel: %v\n%s", r, debug.Stack()))
@@ -147,7 +152,7 @@ func (k *kernel) init(info *C.OrtKernelInfo) error {
 
 const maxRank = 16
 
-// shape reads a float32 tensor's dimensions.
+// shape reads the dimensions of a tensor of the kernel's element type.
 func (k *kernel) shape(v *C.OrtValue, what string) ([]int, []C.int64_t, error) {
 	var elem C.int
 	var rank C.size_t
@@ -155,8 +160,8 @@ func (k *kernel) shape(v *C.OrtValue, what string) ([]int, []C.int64_t, error) {
 	if err := check(k.api, C.ortTensorInfo(k.api, v, &elem, &rank, &dims[0], maxRank)); err != nil {
 		return nil, nil, fmt.Errorf("input %s: %w", what, err)
 	}
-	if elem != C.ORTABI_ELEM_FLOAT {
-		return nil, nil, fmt.Errorf("input %s has element type %d; the plugin runs float32 (1)", what, elem)
+	if elem != k.elem {
+		return nil, nil, fmt.Errorf("input %s has element type %d; this kernel runs %d (float32 is 1, float16 10, X and parameters alike)", what, elem, k.elem)
 	}
 	if rank > maxRank {
 		return nil, nil, fmt.Errorf("input %s has rank %d, above %d", what, rank, maxRank)
@@ -168,8 +173,9 @@ func (k *kernel) shape(v *C.OrtValue, what string) ([]int, []C.int64_t, error) {
 	return shape, dims[:rank:rank], nil
 }
 
-// data is a float32 tensor's memory (owned by onnxruntime) as a slice.
-func (k *kernel) data(v *C.OrtValue, n int) ([]float32, error) {
+// data is a tensor's memory (owned by onnxruntime) as a slice of E, the Go type of the kernel's
+// element type.
+func data[E float32 | tensor.Float16Bits](k *kernel, v *C.OrtValue, n int) ([]E, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -177,7 +183,7 @@ func (k *kernel) data(v *C.OrtValue, n int) ([]float32, error) {
 	if err := check(k.api, C.ortGetTensorMutableData(k.api, v, &p)); err != nil {
 		return nil, err
 	}
-	return unsafe.Slice((*float32)(p), n), nil
+	return unsafe.Slice((*E)(p), n), nil
 }
 
 // copyTensor copies a parameter tensor into Go memory, where actkernel.New decodes it.
@@ -186,7 +192,15 @@ func (k *kernel) copyTensor(v *C.OrtValue, what string) (*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	src, err := k.data(v, tensor.NumElements(shape))
+	n := tensor.NumElements(shape)
+	if k.elem == C.ORTABI_ELEM_FLOAT16 {
+		src, err := data[tensor.Float16Bits](k, v, n)
+		if err != nil {
+			return nil, err
+		}
+		return tensor.New(shape, append([]tensor.Float16Bits(nil), src...)), nil
+	}
+	src, err := data[float32](k, v, n)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +219,9 @@ func actswapCompute(handle C.uintptr_t, ctx *C.OrtKernelContext) (st *C.OrtStatu
 		return k.status(err)
 	}
 	calls.Add(1)
+	if k.elem == C.ORTABI_ELEM_FLOAT16 {
+		calls16.Add(1)
+	}
 	return nil
 }
 
@@ -245,19 +262,30 @@ func (k *kernel) compute(ctx *C.OrtKernelContext) error {
 	if err := check(k.api, C.ortKernelContextOutput(k.api, ctx, 0, dimsPtr, C.size_t(len(dims)), &y)); err != nil {
 		return err
 	}
-	n := tensor.NumElements(shape)
-	src, err := k.data(x, n)
-	if err != nil {
-		return err
-	}
-	dst, err := k.data(y, n)
-	if err != nil {
-		return err
-	}
 	// One thread: onnxruntime calls each node on one of its own threads, and its thread count
 	// is the user's; spreading over goroutines would oversubscribe the cores it was given.
-	built.Apply(dst, src, outer, inner, actkernel.Serial)
-	return nil
+	n := tensor.NumElements(shape)
+	if k.elem == C.ORTABI_ELEM_FLOAT16 {
+		src, dst, err := inOut[tensor.Float16Bits](k, x, y, n)
+		if err == nil {
+			built.ApplyFloat16(dst, src, outer, inner, actkernel.Serial)
+		}
+		return err
+	}
+	src, dst, err := inOut[float32](k, x, y, n)
+	if err == nil {
+		built.Apply(dst, src, outer, inner, actkernel.Serial)
+	}
+	return err
+}
+
+// inOut is X's and Y's memory.
+func inOut[E float32 | tensor.Float16Bits](k *kernel, x, y *C.OrtValue, n int) (src, dst []E, err error) {
+	if src, err = data[E](k, x, n); err != nil {
+		return nil, nil, err
+	}
+	dst, err = data[E](k, y, n)
+	return src, dst, err
 }
 
 //export actswapDestroyKernel

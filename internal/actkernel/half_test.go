@@ -2,7 +2,6 @@ package actkernel
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -111,15 +110,7 @@ func checkHalf[T interface {
 	}
 }
 
-// halfTolerance bounds a float16 result against the float64 value of OPS.md at the same float16
-// input: the float32 kernel's 1e-5·max(1,|y|) (OPS.md's bound), then one rounding to float16,
-// half an ulp: 2⁻¹¹·|y| for normal results, 2⁻²⁵ in the subnormal range.
-func halfTolerance(want float64) float64 {
-	return 1e-5*max(1, math.Abs(want)) + math.Ldexp(math.Abs(want), -11) + math.Ldexp(1, -25)
-}
-
-// Against the float64 reference at the float16 inputs, within halfTolerance; results beyond
-// float16's range are ±Inf.
+// Against the float64 reference at the float16 inputs, within acttest.HalfTolerance.
 func TestHalfAgainstReference(t *testing.T) {
 	t.Parallel()
 	eachPath(t, func(t *testing.T, x simd.Level) {
@@ -139,26 +130,7 @@ func TestHalfAgainstReference(t *testing.T) {
 			}
 			got := make([]tensor.Float16Bits, len(in))
 			k.ApplyFloat16(got, in, outer, inner, Serial)
-			strides := tensor.Strides(s.shape)
-			axis := (s.axis + len(s.shape)) % len(s.shape)
-			bad := 0
-			for i, h := range in {
-				ch := 0
-				if len(ps) > 1 {
-					ch = i / strides[axis] % s.shape[axis]
-				}
-				want := ps[ch].Eval(float64(h.Float32()))
-				if math.Abs(want) >= 65520 { // rounds to ±Inf in float16
-					want = math.Inf(int(math.Copysign(1, want)))
-				}
-				g := float64(got[i].Float32())
-				ok := acttest.Near(g, want, 0) || math.Abs(g-want) <= halfTolerance(want)
-				if !ok {
-					if bad++; bad <= 5 {
-						t.Errorf("%s: x=%v (channel %d): got %v, want %v (tolerance %.3g)", c.Name, h.Float32(), ch, g, want, halfTolerance(want))
-					}
-				}
-			}
+			acttest.CheckFloat16AgainstReference(t, c.Name, ps, s.shape, s.axis, in, got)
 		}
 	})
 }

@@ -149,30 +149,58 @@ func Inputs(n int, rng *rand.Rand) []float32 {
 // channel along axis.
 func CheckAgainstReference(t *testing.T, label string, ps []onnxops.Params, shape []int, axis int, xs []float32, ys []float32) {
 	t.Helper()
+	checkReference(t, label, ps, shape, axis, len(xs), func(i int) (float64, float64) { return float64(xs[i]), float64(ys[i]) },
+		math.MaxFloat32, func(got, want float64) (bool, float64) { return Near(got, want, 1e-5), 1e-5 * max(1, math.Abs(want)) })
+}
+
+// checkReference evaluates the reference at element i's input (in(i) gives the input and the
+// kernel's output), turns values beyond the type's largest finite value into ±Inf, and
+// reports up to five elements that ok rejects (ok also returns the tolerance, for the message).
+func checkReference(t *testing.T, label string, ps []onnxops.Params, shape []int, axis, n int, in func(i int) (x, got float64), largest float64, ok func(got, want float64) (bool, float64)) {
+	t.Helper()
 	strides := tensor.Strides(shape)
 	if axis < 0 {
 		axis += len(shape)
 	}
 	bad := 0
-	for i, x := range xs {
+	for i := range n {
 		ch := 0
 		if len(ps) > 1 {
 			ch = i / strides[axis] % shape[axis]
 		}
-		want := ps[ch].Eval(float64(x))
-		if math.Abs(want) > math.MaxFloat32 { // beyond float32's range: the float32 result is ±Inf
+		x, got := in(i)
+		want := ps[ch].Eval(x)
+		if math.Abs(want) > largest { // beyond the type's range: the result is ±Inf
 			want = math.Inf(int(math.Copysign(1, want)))
 		}
-		got := float64(ys[i])
-		if !Near(got, want, 1e-5) {
+		if good, tol := ok(got, want); !good {
 			if bad++; bad <= 5 {
-				t.Errorf("%s: x=%v (channel %d): got %v, want %v", label, x, ch, got, want)
+				t.Errorf("%s: x=%v (channel %d): got %v, want %v (tolerance %.3g)", label, x, ch, got, want, tol)
 			}
 		}
 	}
 	if bad > 5 {
 		t.Errorf("%s: %d mismatches in all", label, bad)
 	}
+}
+
+// HalfTolerance bounds a float16 result against the float64 value of OPS.md at the same float16
+// input: the float32 kernel's 1e-5·max(1,|y|) (OPS.md's bound), then one rounding to float16,
+// half an ulp: 2⁻¹¹·|y| for normal results, 2⁻²⁵ in the subnormal range.
+func HalfTolerance(want float64) float64 {
+	return 1e-5*max(1, math.Abs(want)) + math.Ldexp(math.Abs(want), -11) + math.Ldexp(1, -25)
+}
+
+// CheckFloat16AgainstReference is CheckAgainstReference for a float16 kernel: ys against the
+// float64 reference at the float16 inputs xs within HalfTolerance, results beyond float16's
+// range being ±Inf.
+func CheckFloat16AgainstReference(t *testing.T, label string, ps []onnxops.Params, shape []int, axis int, xs, ys []tensor.Float16Bits) {
+	t.Helper()
+	// float16's largest finite value is 65504; from 65520 on, a value rounds to ±Inf.
+	checkReference(t, label, ps, shape, axis, len(xs), func(i int) (float64, float64) { return float64(xs[i].Float32()), float64(ys[i].Float32()) },
+		65519.99, func(got, want float64) (bool, float64) {
+			return Near(got, want, 0) || math.Abs(got-want) <= HalfTolerance(want), HalfTolerance(want)
+		})
 }
 
 // Near reports |got − want| ≤ tol·max(1, |want|), with NaN matching only NaN and infinities

@@ -55,6 +55,12 @@ type job struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	failure any // the first panic of a chunk
+	// With the workerstats build tag (stats_on.go): thread CPU time its participants spent in
+	// chunks, in all and the largest one's, and how its helpers were reached.
+	cpuSum, cpuMax atomic.Int64
+	workedOn       atomic.Int32 // participants that ran at least one chunk
+	migrated       atomic.Bool  // a participant changed threads: its CPU time is unknown
+	polled, woken  int
 }
 
 // A worker's state: idle (polling or parked), or claimed by a caller for one job.
@@ -111,6 +117,10 @@ func (j *job) start(n, chunks int) {
 	j.holders.Store(1)
 	// Twice the helpers one loop can use: workers that have just finished another job may not be
 	// idle again yet.
+	j.cpuSum.Store(0)
+	j.cpuMax.Store(0)
+	j.workedOn.Store(0)
+	j.migrated.Store(false)
 	woke := j.offer(grow(2*(chunks-1)), chunks-1)
 	if woke {
 		// A woken worker was made runnable on this thread's run queue, whose next slot other
@@ -121,6 +131,9 @@ func (j *job) start(n, chunks int) {
 	j.work()
 	if j.holders.Add(-1) != 0 {
 		j.await()
+	}
+	if statsEnabled {
+		recordLoop(j)
 	}
 	failure := j.failure
 	j.fn, j.task, j.failure = nil, nil, nil
@@ -133,6 +146,7 @@ func (j *job) start(n, chunks int) {
 // offer hands j to up to helpers idle workers of ws, and reports whether one of them had to be
 // woken from parking.
 func (j *job) offer(ws []*worker, helpers int) (woke bool) {
+	j.polled, j.woken = 0, 0
 	for _, w := range ws {
 		if helpers == 0 {
 			break
@@ -141,11 +155,13 @@ func (j *job) offer(ws []*worker, helpers int) (woke bool) {
 		case s == idle && w.state.CompareAndSwap(idle, claimed):
 			j.holders.Add(1) // before the worker can see the job and leave it
 			w.job.Store(j)
+			j.polled++
 		case s == parked && w.state.CompareAndSwap(parked, claimed):
 			j.holders.Add(1)
 			w.job.Store(j)
 			w.wake <- struct{}{}
 			woke = true
+			j.woken++
 		default:
 			continue
 		}
@@ -243,12 +259,21 @@ func (w *worker) next() *job {
 
 // work claims and runs chunks until none are left.
 func (j *job) work() {
-	for {
+	var t0 int64
+	var tid int
+	if statsEnabled {
+		t0, tid = threadCPU()
+	}
+	ran := 0
+	for ; ; ran++ {
 		i := int(j.next.Add(1) - 1)
 		if i >= j.chunks {
-			return
+			break
 		}
 		j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+	}
+	if statsEnabled && ran > 0 {
+		j.addShare(t0, tid)
 	}
 }
 

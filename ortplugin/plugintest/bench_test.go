@@ -1,7 +1,9 @@
 package plugintest
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,58 +31,16 @@ import (
 //
 // (the value is the number of rounds; a round is 7 interleaved runs of each variant;
 // ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
-// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go.
+// and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go; the
+// "float16" jobs convert the model and its input to float16 first (toFloat16) and time all
+// three variants in float16.
 func TestSideBySide(t *testing.T) {
-	rounds, _ := strconv.Atoi(os.Getenv("ACTSWAP_PLUGIN_BENCH"))
-	if rounds <= 0 {
-		t.Skip("set ACTSWAP_PLUGIN_BENCH=ROUNDS to measure")
-	}
+	rounds := requested(t, "ACTSWAP_PLUGIN_BENCH", "ROUNDS to measure")
 	lib, plugin := setup(t)
-	type job struct {
-		model string
-		fam   onnxops.Family
-	}
-	jobs := []job{{"vit_tiny", onnxops.FamilyPWLU}, {"vit_tiny", onnxops.FamilyZorro}, {"vit_tiny", onnxops.FamilyCRReLU},
-		{"resnet18", onnxops.FamilyPWLU}, {"resnet18", onnxops.FamilyZorro}, {"resnet18", onnxops.FamilyCRReLU},
-		{"bert_tiny", onnxops.FamilyPWLU}, {"gpt2_tiny", onnxops.FamilyPWLU}}
-	if only := os.Getenv("ACTSWAP_PLUGIN_BENCH_ONLY"); only != "" {
-		re := regexp.MustCompile(only)
-		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !re.MatchString(j.model + "/" + string(j.fam)) })
-	}
-	generated := transformerModels(t)
-	for _, j := range jobs {
-		dir := filepath.Join(generated, j.model)
-		if !strings.HasSuffix(j.model, "_tiny") || j.model == "vit_tiny" {
-			dir = testutil.SharedPath(t, "models", j.model)
-		}
-		origPath := filepath.Join(dir, "model.onnx")
-		orig, err := onnx.LoadFile(origPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := save(t, m, "rewritten.onnx")
-		ours, err := runtime.NewSession(orig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := ours.ReadDataSetInputs(filepath.Join(dir, "test_data_set_0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		open := func(p string, o ortc.Options) *ortc.Session {
-			o.IntraOpThreads = 1
-			s, err := lib.NewSession(p, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(s.Close)
-			return s
-		}
-		variants := []*ortc.Session{open(origPath, ortc.Options{}), open(path, ortc.Options{CustomOpsLibrary: plugin}), open(path, ortc.Options{})}
+	for _, j := range benchJobs(t) {
+		origPath, path, in := benchModels(t, j)
+		variants := []*ortc.Session{open1(t, lib, origPath, ortc.Options{}), open1(t, lib, path, ortc.Options{CustomOpsLibrary: plugin}),
+			open1(t, lib, path, ortc.Options{})}
 		// Rounds of interleaved single runs (original, plugin, bodies, original, …): each
 		// ratio is the median over rounds of median-run-time ratios, so a burst of load on the
 		// shared machine hits every variant alike.
@@ -104,10 +64,93 @@ func TestSideBySide(t *testing.T) {
 			}
 			origTimes = append(origTimes, median(times[0]))
 		}
-		t.Logf("%s → %s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
-			j.model, j.fam, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
+		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
+			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
+}
+
+// requested is the count a measurement test was asked for in the environment variable env,
+// or skips the test.
+func requested(t *testing.T, env, what string) int {
+	n, _ := strconv.Atoi(os.Getenv(env))
+	if n <= 0 {
+		t.Skipf("set %s=%s", env, what)
+	}
+	return n
+}
+
+// open1 opens a session with 1 intra-op thread, closed when the test ends.
+func open1(t *testing.T, lib *ortc.Lib, path string, o ortc.Options) *ortc.Session {
+	t.Helper()
+	o.IntraOpThreads = 1
+	s, err := lib.NewSession(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// benchJob is one model rewritten to one family, in float32 or converted to float16.
+type benchJob struct {
+	model   string
+	fam     onnxops.Family
+	float16 bool
+}
+
+// String is the name ACTSWAP_PLUGIN_BENCH_ONLY matches: "model/Family" or "model float16/Family".
+func (j benchJob) String() string {
+	if j.float16 {
+		return j.model + " float16/" + string(j.fam)
+	}
+	return j.model + "/" + string(j.fam)
+}
+
+// benchJobs are the done-when jobs of issue #13 and vit_tiny in float16, less those
+// ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP does not match.
+func benchJobs(t *testing.T) []benchJob {
+	jobs := []benchJob{{"vit_tiny", onnxops.FamilyPWLU, false}, {"vit_tiny", onnxops.FamilyZorro, false}, {"vit_tiny", onnxops.FamilyCRReLU, false},
+		{"resnet18", onnxops.FamilyPWLU, false}, {"resnet18", onnxops.FamilyZorro, false}, {"resnet18", onnxops.FamilyCRReLU, false},
+		{"bert_tiny", onnxops.FamilyPWLU, false}, {"gpt2_tiny", onnxops.FamilyPWLU, false},
+		{"vit_tiny", onnxops.FamilyPWLU, true}, {"vit_tiny", onnxops.FamilyZorro, true}, {"vit_tiny", onnxops.FamilyCRReLU, true}}
+	if only := os.Getenv("ACTSWAP_PLUGIN_BENCH_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		jobs = slices.DeleteFunc(jobs, func(j benchJob) bool { return !re.MatchString(j.String()) })
+	}
+	return jobs
+}
+
+// benchModels writes a job's rewritten model and returns the original's path, the rewrite's
+// and the inputs of the original's test_data_set_0 (all converted to float16 for a float16 job).
+func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string]*tensor.Tensor) {
+	t.Helper()
+	dir := filepath.Join(transformerModels(t), j.model)
+	if !strings.HasSuffix(j.model, "_tiny") || j.model == "vit_tiny" {
+		dir = testutil.SharedPath(t, "models", j.model)
+	}
+	origPath = filepath.Join(dir, "model.onnx")
+	orig, err := onnx.LoadFile(origPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := runtime.NewSession(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = ours.ReadDataSetInputs(filepath.Join(dir, "test_data_set_0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.float16 {
+		orig, in = toFloat16(t, orig), inputsFloat16(in)
+		origPath = save(t, orig, "float16.onnx")
+	}
+	m, _, err := rewrite.Apply(orig, rewrite.Options{To: j.fam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return origPath, save(t, m, "rewritten.onnx"), in
 }
 
 // timeRun is the seconds one Run takes.
@@ -123,4 +166,94 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// TestProfile runs each job's original model and its rewrite with the plugin under
+// onnxruntime's profiler (1 intra-op thread) and prints the kernel time per operator type, per
+// run, side by side: where a ratio of TestSideBySide comes from. A measurement, run when asked:
+//
+//	ACTSWAP_PLUGIN_PROFILE=20 ACTSWAP_PLUGIN_BENCH_ONLY=vit_tiny/Zorro go test -run TestProfile -v ./ortplugin/plugintest
+//
+// (the value is the number of profiled runs after a warm-up run, which is left out; the filter
+// is TestSideBySide's).
+func TestProfile(t *testing.T) {
+	runs := requested(t, "ACTSWAP_PLUGIN_PROFILE", "RUNS to profile")
+	lib, plugin := setup(t)
+	for _, j := range benchJobs(t) {
+		origPath, path, in := benchModels(t, j)
+		// Both sessions profile at once, their runs interleaved, so that load on a shared
+		// machine hits both alike.
+		sessions := []*ortc.Session{
+			open1(t, lib, origPath, ortc.Options{ProfilePrefix: filepath.Join(t.TempDir(), "profile")}),
+			open1(t, lib, path, ortc.Options{CustomOpsLibrary: plugin, ProfilePrefix: filepath.Join(t.TempDir(), "profile")}),
+		}
+		for range runs + 1 {
+			for _, s := range sessions {
+				if _, err := s.Run(in); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var times []map[string]float64
+		var nodes []map[string]int
+		for _, s := range sessions {
+			file, err := s.EndProfiling()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, ns := kernelTimes(t, file, runs)
+			times, nodes = append(times, ts), append(nodes, ns)
+		}
+		orig, plug := times[0], times[1]
+		ops := slices.Sorted(maps.Keys(orig))
+		for op := range plug {
+			if _, ok := orig[op]; !ok {
+				ops = append(ops, op)
+			}
+		}
+		var b strings.Builder
+		var to, tp float64
+		for _, op := range ops {
+			fmt.Fprintf(&b, "\n  %-24s %9.1f %9.1f µs  (%d, %d nodes)", op, orig[op], plug[op], nodes[0][op], nodes[1][op])
+			to += orig[op]
+			tp += plug[op]
+		}
+		t.Logf("%s: kernel time per run, original vs rewritten with the plugin (sum over nodes of each node's median of %d profiled runs after a warm-up, interleaved, 1 thread)%s\n  %-24s %9.1f %9.1f µs", j, runs, b.String(), "total", to, tp)
+	}
+}
+
+// kernelTimes sums an onnxruntime profile's node kernel times by operator type: each node's
+// median over its last runs calls (the earlier ones are the warm-up's); and counts the nodes.
+func kernelTimes(t *testing.T, file string, runs int) (map[string]float64, map[string]int) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(file)
+	var events []struct {
+		Cat  string  `json:"cat"`
+		Name string  `json:"name"`
+		Dur  float64 `json:"dur"`
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(data, &events); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	calls := map[string][]float64{}
+	op := map[string]string{}
+	for _, e := range events {
+		if e.Cat == "Node" && strings.HasSuffix(e.Name, "_kernel_time") {
+			calls[e.Name] = append(calls[e.Name], e.Dur)
+			op[e.Name] = e.Args.OpName
+		}
+	}
+	sums, nodes := map[string]float64{}, map[string]int{}
+	for name, ds := range calls {
+		sums[op[name]] += median(ds[max(0, len(ds)-runs):])
+		nodes[op[name]]++
+	}
+	return sums, nodes
 }

@@ -1,0 +1,13 @@
+//go:build !workerstats
+
+package workers
+
+// statsEnabled is set by the workerstats build tag (stats_on.go), which records how the parallel
+// loops' work divided among the threads; without it the recording compiles away.
+const statsEnabled = false
+
+func threadCPU() (ns int64, tid int) { return 0, 0 }
+
+func (j *job) addShare(int64, int) {}
+
+func recordLoop(*job) {}
