@@ -74,3 +74,5 @@ func mapScalar(dst, src []float32, f func(float32) float32) {
 		dst[i] = f(v)
 	}
 }
+
+func maxPool2x2AVX2(dst, src []float32, width int) { maxPool2x2Go(dst, src, width) }

@@ -1,6 +1,10 @@
 package vecmath
 
-import "github.com/actswap/actswap/internal/simd"
+import (
+	"fmt"
+
+	"github.com/actswap/actswap/internal/simd"
+)
 
 // MaxInto sets dst[i] = max(dst[i], src[i]) for every element of src, with Go's max semantics:
 // NaN if either is NaN, and max(−0, +0) = +0. Max pooling reduces a window's rows with it.
@@ -19,6 +23,41 @@ func maxIntoGo(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
 		dst[i] = max(dst[i], v)
+	}
+}
+
+// MaxPool2x2 is the 2×2 max pool at stride 2 of rows of width values (width even): src holds
+// len(dst)/(width/2) pairs of rows back to back, and dst gets, pair after pair, the width/2
+// maxima of the pair's windows — max(src[2j], src[2j+1], and the same two of the next row), as
+// Go's max (NaN if any is NaN, +0 over −0). A batch of even-sized planes is such a sequence of
+// row pairs, so one call pools them all: digits_cnn's 512 8×8 planes in one call, where Go's
+// scalar max (eight instructions for its NaN and zero rules) took 2.6 ns per output.
+func MaxPool2x2(dst, src []float32, width int) error {
+	if width < 2 || width%2 != 0 || len(dst)%(width/2) != 0 || len(src) < 4*len(dst) {
+		return fmt.Errorf("vecmath: MaxPool2x2: %d outputs from %d values in rows of %d", len(dst), len(src), width)
+	}
+	maxPool2x2On(simd.Host(), dst, src, width)
+	return nil
+}
+
+// maxPool2x2On is MaxPool2x2's checked work with the kernels of level x: the assembly for
+// widths in whole 8-value blocks.
+func maxPool2x2On(x simd.Level, dst, src []float32, width int) {
+	if x.Asm() && width%8 == 0 && len(dst) > 0 {
+		maxPool2x2AVX2(dst, src[:4*len(dst)], width)
+		return
+	}
+	maxPool2x2Go(dst, src, width)
+}
+
+func maxPool2x2Go(dst, src []float32, width int) {
+	half := width / 2
+	for r := 0; r < len(dst)/half; r++ {
+		top, bottom := src[2*r*width:(2*r+1)*width], src[(2*r+1)*width:(2*r+2)*width]
+		out := dst[r*half : (r+1)*half]
+		for j := range out {
+			out[j] = max(max(top[2*j], top[2*j+1]), max(bottom[2*j], bottom[2*j+1]))
+		}
 	}
 }
 

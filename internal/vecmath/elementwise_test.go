@@ -99,3 +99,56 @@ func rangeTo(n int) []int {
 	}
 	return out
 }
+
+// TestMaxPool2x2 compares MaxPool2x2 with the 2×2 windows' maxima in float64 (NaN if any tap
+// is NaN, +0 over −0), at widths in and off whole 8-value blocks, one row pair to many, with
+// NaN, ±Inf and signed zeros among the taps, and checks that nothing past dst is written.
+func TestMaxPool2x2(t *testing.T) {
+	t.Parallel()
+	inf := float32(math.Inf(1))
+	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), -math.MaxFloat32}
+	withGo(t, func(t *testing.T, tier simd.Level) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, width := range []int{2, 6, 8, 16, 24, 56} {
+			for _, pairs := range []int{1, 3, 64} {
+				src := make([]float32, 2*pairs*width)
+				for i := range src {
+					src[i] = r.Float32()*4 - 2
+					if r.IntN(8) == 0 {
+						src[i] = special[r.IntN(len(special))]
+					}
+				}
+				n := pairs * width / 2
+				dst := make([]float32, n+8)
+				const sentinel = float32(-12345)
+				for i := range dst {
+					dst[i] = sentinel
+				}
+				maxPool2x2On(tier, dst[:n], src, width)
+				for p := 0; p < pairs; p++ {
+					for j := 0; j < width/2; j++ {
+						at := 2 * p * width
+						taps := []float32{src[at+2*j], src[at+2*j+1], src[at+width+2*j], src[at+width+2*j+1]}
+						want, nan := math.Inf(-1), false
+						for _, v := range taps {
+							want = math.Max(want, float64(v))
+							nan = nan || v != v
+						}
+						w := float32(want)
+						if nan {
+							w = float32(math.NaN())
+						}
+						if got := dst[p*width/2+j]; !sameFloat(got, w) {
+							t.Fatalf("width %d, pair %d, window %d: max%v = %g, want %g", width, p, j, taps, got, w)
+						}
+					}
+				}
+				for i := n; i < len(dst); i++ {
+					if dst[i] != sentinel {
+						t.Fatalf("width %d, %d pairs: wrote past the end at %d", width, pairs, i)
+					}
+				}
+			}
+		}
+	})
+}

@@ -21,6 +21,8 @@ func TestKernelsKeepCallersBuffersOnTheStack(t *testing.T) {
 			ScalarArith(op, d[:], 2, y[:])
 		}
 		MaxInto(d[:], x[:])
+		_ = MaxPool2x2(d[:25], x[:], 10)
+		_ = MaxPool2x2(d[:24], x[:], 8)
 		Relu(d[:], x[:])
 		Clamp(d[:], x[:], -0.1, 0.1)
 		_, _ = MeanVar(x[:])

@@ -69,6 +69,11 @@ func maxIntoAVX2(dst []float32, src []float32)
 //go:noescape
 func reluAVX2(dst []float32, src []float32)
 
+// maxPool2x2AVX2 stores the maxima of 2×2 windows at stride 2 over pairs of rows width apart (width a multiple of 8), as Go's max (AVX2).
+//
+//go:noescape
+func maxPool2x2AVX2(dst []float32, src []float32, width int)
+
 // clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
 //
 //go:noescape

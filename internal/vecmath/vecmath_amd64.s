@@ -2515,6 +2515,50 @@ reluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2AVX2(dst []float32, src []float32, width int)
+// Requires: AVX, AVX2
+TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	MOVQ width+48(FP), BX
+	MOVQ BX, SI
+	SHLQ $0x02, SI
+
+pool_row:
+	TESTQ DX, DX
+	JE    pool_done
+	MOVQ  BX, DI
+
+pool_col:
+	VMOVUPS (CX), Y0
+	VMOVUPS (CX)(SI*1), Y1
+	VMAXPS  Y1, Y0, Y2
+	VMAXPS  Y0, Y1, Y3
+	VANDPS  Y3, Y2, Y2
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y2, Y2
+	VSHUFPS $0x88, Y2, Y2, Y0
+	VSHUFPS $0xdd, Y2, Y2, Y1
+	VMAXPS  Y1, Y0, Y2
+	VMAXPS  Y0, Y1, Y3
+	VANDPS  Y3, Y2, Y2
+	VCMPPS  $0x03, Y1, Y0, Y0
+	VORPS   Y0, Y2, Y2
+	VPERMPD $0x08, Y2, Y2
+	VMOVUPS X2, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000004, DX
+	SUBQ    $0x00000008, DI
+	JNE     pool_col
+	ADDQ    SI, CX
+	JMP     pool_row
+
+pool_done:
+	VZEROUPPER
+	RET
+
 // func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·clampAVX2(SB), NOSPLIT, $0-56

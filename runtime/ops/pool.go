@@ -94,6 +94,9 @@ type poolShape struct {
 	// windowsInside: a 2-D max pool with short output rows whose every window lies inside the
 	// image (no padding reached), which maxPlaneDirect computes window by window.
 	windowsInside bool
+	// evenPairs2x2: a 2×2 max pool at stride 2, unpadded, of planes with even sides, so that the
+	// planes are back-to-back pairs of rows that vecmath.MaxPool2x2 pools in one call.
+	evenPairs2x2 bool
 }
 
 // directMaxRow is the output row length below which a 2-D max pool takes each window's maximum
@@ -159,6 +162,9 @@ func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 		for d := range 2 {
 			s.windowsInside = s.windowsInside && (s.out[d]-1)*s.strides[d]+(s.kernel[d]-1)*s.dilations[d] < s.in[d]
 		}
+		s.evenPairs2x2 = k.kind == poolMax && slices.Equal(s.kernel, []int{2, 2}) && slices.Equal(s.strides, []int{2, 2}) &&
+			slices.Equal(s.dilations, []int{1, 1}) && !slices.ContainsFunc(append(slices.Clone(s.padBegin), s.padEnd...), func(p int) bool { return p != 0 }) &&
+			s.in[0]%2 == 0 && s.in[1]%2 == 0 && slices.Equal(s.out, []int{s.in[0] / 2, s.in[1] / 2})
 	}
 	s.indexStrides = s.inStrides
 	if k.columnMajor {
@@ -239,6 +245,12 @@ func (j *poolJob) Chunk(lo, hi int) { j.planes(lo, hi) }
 
 func (j *poolJob) planes(lo, hi int) {
 	k, s := j.k, j.s
+	if s.evenPairs2x2 && j.indices == nil {
+		if err := vecmath.MaxPool2x2(j.out[lo*s.outSize:hi*s.outSize], j.xv[lo*s.inSize:hi*s.inSize], s.in[1]); err != nil {
+			panic(err) // the lengths follow from the shape checked when it was planned
+		}
+		return
+	}
 	var corner []int
 	var colMax []float32 // poolPlane2D's row buffer for max pooling
 	if k.kind != poolLp && len(s.in) == 2 && j.indices == nil {

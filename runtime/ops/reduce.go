@@ -3,8 +3,10 @@ package ops
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
+	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -179,6 +181,10 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 	}
 	slots := tensor.NumElements(kept)
 	out := ctx.AllocOverwrite(x.DType, outShape) // every slot is stored below
+	if x.DType == tensor.Float32 && (kind == reduceSum || kind == reduceMean) && count > 0 && trailingAxes(mask) {
+		sumContiguous(out.F32(), x.F32(), count, kind == reduceMean)
+		return out, nil
+	}
 	switch {
 	case x.DType == tensor.Float32:
 		scratch := reduceScratch.Get().(*[]float64)
@@ -227,6 +233,30 @@ func reduce(ctx *Context, kind reduceKind, x *tensor.Tensor, mask []bool, keepdi
 		return nil, err
 	}
 	return out, storeIntegers(acc, out)
+}
+
+// trailingAxes reports whether mask reduces the last axes and only those: each output slot is
+// then a contiguous run of the input.
+func trailingAxes(mask []bool) bool {
+	i := len(mask)
+	for i > 0 && mask[i-1] {
+		i--
+	}
+	return i < len(mask) && !slices.Contains(mask[:i], true)
+}
+
+// sumContiguous sets dst[i] to the sum (or mean) of src's i-th run of count values, accumulated
+// in float64 like the general path, with one vector sum per run: a global average pool over
+// small planes (digits_cnn's 1024 4×4 planes) spent more on the general path's per-row
+// bookkeeping than on its additions.
+func sumContiguous(dst, src []float32, count int, mean bool) {
+	for i := range dst {
+		s := vecmath.Sum(src[i*count : (i+1)*count])
+		if mean {
+			s /= float64(count)
+		}
+		dst[i] = float32(s)
+	}
 }
 
 // reduceScratch recycles the float64 accumulators of float32 reductions.

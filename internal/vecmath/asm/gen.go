@@ -36,6 +36,7 @@ func main() {
 		func(d, s VecVirtual, reg func() VecVirtual) VecVirtual { return maxOf(d, s, reg) })
 	overlapMap("reluAVX2", "sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX)", false,
 		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual { return relu(s, reg) })
+	maxPool2x2Kernel()
 	clampKernel()
 	arithKernels()
 	sumF64Kernel()
@@ -512,6 +513,50 @@ func maxOf(a, b VecVirtual, reg func() VecVirtual) VecVirtual {
 	VCMPPS(U8(asmgen.CmpUNORD), b, a, u)
 	VORPS(u, r, r)
 	return r
+}
+
+// maxPool2x2Kernel emits maxPool2x2AVX2(dst, src, width): for each of the len(dst)·2/width
+// pairs of rows of src (width values each, width a multiple of 8, the pairs back to back),
+// the maxima of its 2×2 windows at stride 2 — width/2 values to dst per pair, the pairs' outputs
+// back to back. Per 8 columns: the vertical maximum of the two rows, then of lane pairs (even
+// lanes against odd ones, shuffled within 128-bit halves), the 4 results gathered into the low
+// half. Every maximum is maxOf, Go's max.
+func maxPool2x2Kernel() {
+	kernel("maxPool2x2AVX2", "func(dst, src []float32, width int)", "maxPool2x2AVX2 stores the maxima of 2×2 windows at stride 2 over pairs of rows width apart (width a multiple of 8), as Go's max (AVX2).")
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64()) // outputs left
+	width := Load(Param("width"), GP64())
+	rowBytes := GP64()
+	MOVQ(width, rowBytes)
+	SHLQ(U8(2), rowBytes)
+	Label("pool_row")
+	TESTQ(n, n)
+	JE(LabelRef("pool_done"))
+	cols := GP64()
+	MOVQ(width, cols)
+	Label("pool_col")
+	top, bottom := YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, top)
+	VMOVUPS(Mem{Base: src, Index: rowBytes, Scale: 1}, bottom)
+	reg := func() VecVirtual { return YMM() }
+	v := maxOf(top, bottom, reg)
+	even, odd := YMM(), YMM()
+	VSHUFPS(U8(0x88), v, v, even) // lanes 0 2 0 2 | 4 6 4 6
+	VSHUFPS(U8(0xDD), v, v, odd)  // lanes 1 3 1 3 | 5 7 5 7
+	m := maxOf(even, odd, reg)
+	VPERMPD(U8(0x08), m, m) // 64-bit lanes 0 and 2: the four maxima in the low half
+	VMOVUPS(m.AsX(), Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(16), dst)
+	SUBQ(U32(4), n)
+	SUBQ(U32(8), cols)
+	JNE(LabelRef("pool_col"))
+	ADDQ(rowBytes, src) // past the bottom row
+	JMP(LabelRef("pool_row"))
+	Label("pool_done")
+	VZEROUPPER()
+	RET()
 }
 
 // relu is Go's max(x, 0): VMAXPS returns its first Go operand, x, when x is NaN or ±0, so the
