@@ -80,12 +80,13 @@ func BenchmarkKernels(b *testing.B) {
 		{Name: "PWLU-N64", Fam: onnxops.FamilyPWLU, Chans: []onnxops.Params{acttest.ReluPWLU(-3, 3, 64)}},
 		{Name: "Zorro", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{onnxops.SymmetricZorro(1.2, 1)}},
 		{Name: "ZorroGate", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, Gate: true},
+		{Name: "ZorroGateGELUDefault", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.GELUZorro}, Gate: true},
 		{Name: "CRReLU", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.01}}},
 	}
 	for _, c := range cases {
 		for x := simd.Go; x <= simd.Host(); x++ {
-			if x.Wide() && c.Fam != onnxops.FamilyPWLU {
-				continue // only PWLU has AVX-512 kernels
+			if x.Wide() && c.Fam == onnxops.FamilyCRReLU {
+				continue // CRReLU has no AVX-512 kernel
 			}
 			tab := benchKernelOn(b, x, c).tab
 			b.Run(fmt.Sprintf("%s/%s", c.Name, x), func(b *testing.B) {

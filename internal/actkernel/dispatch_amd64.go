@@ -117,9 +117,16 @@ func pwluShiftedRow(x simd.Level, dst, src, shift []float32, c *pwluChannel) {
 
 func zorroF32(x simd.Level, dst, src []float32, c *zorroChannel, stream bool) {
 	dst = dst[:len(src)]
-	h, b := asmPlan(x, dst, len(src), 8, stream)
+	lanes := 8
+	if x.Wide() {
+		lanes = 16
+	}
+	h, b := asmPlan(x, dst, len(src), lanes, stream)
 	zorroGo(dst[:h], src[:h], c)
-	if b > 0 {
+	switch {
+	case b > 0 && x.Wide():
+		zorroAVX512(dst[h:h+b], src[h:h+b], &c.consts, stream)
+	case b > 0:
 		zorroAVX2(dst[h:h+b], src[h:h+b], &c.wide, stream)
 	}
 	zorroGo(dst[h+b:], src[h+b:], c)

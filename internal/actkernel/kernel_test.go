@@ -2,6 +2,7 @@ package actkernel
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -266,5 +267,41 @@ func TestColumns(t *testing.T) {
 			}
 			acttest.CheckAgainstReference(t, kc.Name+" by pieces", ps, shape, axis, xs, ys)
 		}
+	})
+}
+
+// With the GELU default's steep humps (acttest.GELUZorro) the AVX-512 kernel skips the exp for
+// blocks where no lane needs a hump. Blocks of 16 here hold every z inside [0, 1], or one lane
+// (at each position in turn) on a hump — left (z = −1e-4) or right (z = 1 + 1e-4), where a·|u|
+// = 1 and the hump moves Y by ~6e-5, above the tolerance — or one lane NaN or ±Inf, among
+// inside lanes: a skip taken for the wrong block, or a hump added to the wrong lanes, misses
+// the reference.
+func TestZorroHumpBlocks(t *testing.T) {
+	t.Parallel()
+	eachPath(t, func(t *testing.T, x simd.Level) {
+		c := acttest.KernelCase{Name: "GELU default", Fam: onnxops.FamilyZorro, Chans: []onnxops.Params{acttest.GELUZorro}, Gate: true}
+		params, ps := acttest.Float32Params(t, c)
+		tab, err := buildTable(x, c, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ps[0].(onnxops.ZorroParams)
+		at := func(z float64) float32 { return float32((z - p.InShift) / p.InScale) }
+		odd := []float32{at(-1e-4), at(1 + 1e-4), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+		var xs []float32
+		for i := 0; i < 16; i++ {
+			xs = append(xs, at(0.03*float64(i)+0.02)) // a block inside [0, 1]
+		}
+		for _, v := range odd {
+			for lane := 0; lane < 16; lane++ {
+				for i := 0; i < 16; i++ {
+					xs = append(xs, at(0.05*float64(i)+0.1))
+				}
+				xs[len(xs)-16+lane] = v
+			}
+		}
+		ys := make([]float32, len(xs))
+		tab.apply(ys, xs, 0, false)
+		acttest.CheckAgainstReference(t, c.Name, ps, []int{len(xs)}, 0, xs, ys)
 	})
 }

@@ -4568,6 +4568,7 @@ zorro_plain_wide:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -4622,6 +4623,7 @@ zorro_plain_wide:
 	VMOVUPS      224(AX), Y10
 	VBLENDVPS    Y7, 352(AX), Y10, Y10
 	VSUBPS       Y6, Y10, Y10
+	VANDNPS      Y10, Y9, Y10
 	VMAXPS       expLo<>+0(SB), Y10, Y10
 	VMINPS       expHi<>+0(SB), Y10, Y10
 	VMULPS       log2e<>+0(SB), Y10, Y6
@@ -4686,6 +4688,7 @@ zorro_plain_single:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -4753,6 +4756,7 @@ zorro_nt_wide:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -4807,6 +4811,7 @@ zorro_nt_wide:
 	VMOVUPS      224(AX), Y10
 	VBLENDVPS    Y7, 352(AX), Y10, Y10
 	VSUBPS       Y6, Y10, Y10
+	VANDNPS      Y10, Y9, Y10
 	VMAXPS       expLo<>+0(SB), Y10, Y10
 	VMINPS       expHi<>+0(SB), Y10, Y10
 	VMULPS       log2e<>+0(SB), Y10, Y6
@@ -4871,6 +4876,7 @@ zorro_nt_single:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -4966,6 +4972,7 @@ zorroRows_plain_wide:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -5020,6 +5027,7 @@ zorroRows_plain_wide:
 	VMOVUPS      224(AX), Y10
 	VBLENDVPS    Y7, 352(AX), Y10, Y10
 	VSUBPS       Y6, Y10, Y10
+	VANDNPS      Y10, Y9, Y10
 	VMAXPS       expLo<>+0(SB), Y10, Y10
 	VMINPS       expHi<>+0(SB), Y10, Y10
 	VMULPS       log2e<>+0(SB), Y10, Y6
@@ -5084,6 +5092,7 @@ zorroRows_plain_single:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -5153,6 +5162,7 @@ zorroRows_nt_wide:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -5207,6 +5217,7 @@ zorroRows_nt_wide:
 	VMOVUPS      224(AX), Y10
 	VBLENDVPS    Y7, 352(AX), Y10, Y10
 	VSUBPS       Y6, Y10, Y10
+	VANDNPS      Y10, Y9, Y10
 	VMAXPS       expLo<>+0(SB), Y10, Y10
 	VMINPS       expHi<>+0(SB), Y10, Y10
 	VMULPS       log2e<>+0(SB), Y10, Y6
@@ -5271,6 +5282,7 @@ zorroRows_nt_single:
 	VMOVUPS      224(AX), Y9
 	VBLENDVPS    Y6, 352(AX), Y9, Y9
 	VSUBPS       Y5, Y9, Y9
+	VANDNPS      Y9, Y8, Y9
 	VMAXPS       expLo<>+0(SB), Y9, Y9
 	VMINPS       expHi<>+0(SB), Y9, Y9
 	VMULPS       log2e<>+0(SB), Y9, Y5
@@ -5316,6 +5328,431 @@ zorroRows_nt_single:
 
 zorroRows_nt_end:
 zorroRows_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func zorroAVX512(dst []float32, src []float32, c *[13]float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zorroAVX512(SB), NOSPLIT, $0-57
+	MOVQ         c+48(FP), AX
+	VXORPS       Z0, Z0, Z0
+	VBROADCASTSS one<>+0(SB), Z1
+	VBROADCASTSS minusCutoff<>+0(SB), Z2
+	VBROADCASTSS (AX), Z3
+	VBROADCASTSS 4(AX), Z4
+	VBROADCASTSS 8(AX), Z5
+	VBROADCASTSS 12(AX), Z6
+	VBROADCASTSS 16(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS 48(AX), Z9
+	VPTESTMD     Z9, Z9, K1
+	MOVQ         dst_base+0(FP), CX
+	MOVQ         src_base+24(FP), DX
+	MOVQ         src_len+32(FP), BX
+	MOVB         stream+56(FP), SI
+	SHRQ         $0x04, BX
+	TESTB        SI, SI
+	JNZ          zorroZ_nt_wide
+
+zorroZ_plain_wide:
+	CMPQ              BX, $0x00000002
+	JB                zorroZ_plain_single
+	VMOVUPS           (DX), Z9
+	VMOVAPS           Z4, Z22
+	VFMADD231PS       Z3, Z9, Z22
+	VCMPPS            $0x01, Z0, Z22, K2
+	VCMPPS            $0x0e, Z1, Z22, K3
+	VSUBPS            Z22, Z1, Z23
+	VBLENDMPS         Z22, Z0, K2, Z10
+	VBLENDMPS         Z23, Z10, K3, Z10
+	VBLENDMPS         Z8, Z7, K3, Z11
+	VMULPS            Z11, Z10, Z24
+	VCMPPS            $0x0d, Z2, Z24, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z22, Z0, Z25
+	VMINPS            Z25, Z1, Z25
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump1
+	VBROADCASTSS      28(AX), Z26
+	VBROADCASTSS      44(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VSUBPS.Z          Z24, Z26, K4, Z26
+	VMAXPS.BCST       expLo<>+0(SB), Z26, Z26
+	VMINPS.BCST       expHi<>+0(SB), Z26, Z26
+	VMULPS.BCST       log2e<>+0(SB), Z26, Z23
+	VRNDSCALEPS       $0x00, Z23, Z23
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z23, Z26
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z23, Z26
+	VBROADCASTSS      expP0<>+0(SB), Z24
+	VFMADD213PS.BCST  expP1<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP2<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP3<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP4<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP5<>+0(SB), Z26, Z24
+	VMULPS            Z26, Z26, Z27
+	VFMADD213PS       Z26, Z27, Z24
+	VADDPS.BCST       one<>+0(SB), Z24, Z24
+	VCVTPS2DQ         Z23, Z23
+	VPADDD.BCST       bias127<>+0(SB), Z23, Z23
+	VPSLLD            $0x17, Z23, Z23
+	VMULPS            Z23, Z24, Z24
+	VBROADCASTSS      24(AX), Z26
+	VBROADCASTSS      40(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VADDPS            Z26, Z24, Z24
+	VBROADCASTSS      20(AX), Z26
+	VBROADCASTSS      36(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VDIVPS            Z24, Z26, Z26
+	VSUBPS            Z1, Z22, Z23
+	VBLENDMPS         Z23, Z10, K3, Z12
+	VMULPS.Z          Z12, Z26, K4, Z26
+	VADDPS            Z26, Z25, Z25
+
+zorroZ_nohump1:
+	VMOVAPS           Z6, Z22
+	VFMADD231PS       Z5, Z25, Z22
+	VBLENDMPS         Z9, Z1, K1, Z13
+	VCMPPS            $0x04, Z0, Z22, K2
+	VMULPS.Z          Z13, Z22, K2, Z22
+	VMOVUPS           64(DX), Z9
+	VMOVAPS           Z4, Z23
+	VFMADD231PS       Z3, Z9, Z23
+	VCMPPS            $0x01, Z0, Z23, K2
+	VCMPPS            $0x0e, Z1, Z23, K3
+	VSUBPS            Z23, Z1, Z24
+	VBLENDMPS         Z23, Z0, K2, Z14
+	VBLENDMPS         Z24, Z14, K3, Z14
+	VBLENDMPS         Z8, Z7, K3, Z15
+	VMULPS            Z15, Z14, Z25
+	VCMPPS            $0x0d, Z2, Z25, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z23, Z0, Z26
+	VMINPS            Z26, Z1, Z26
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump2
+	VBROADCASTSS      28(AX), Z27
+	VBROADCASTSS      44(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VSUBPS.Z          Z25, Z27, K4, Z27
+	VMAXPS.BCST       expLo<>+0(SB), Z27, Z27
+	VMINPS.BCST       expHi<>+0(SB), Z27, Z27
+	VMULPS.BCST       log2e<>+0(SB), Z27, Z24
+	VRNDSCALEPS       $0x00, Z24, Z24
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z24, Z27
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z24, Z27
+	VBROADCASTSS      expP0<>+0(SB), Z25
+	VFMADD213PS.BCST  expP1<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP2<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP3<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP4<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP5<>+0(SB), Z27, Z25
+	VMULPS            Z27, Z27, Z28
+	VFMADD213PS       Z27, Z28, Z25
+	VADDPS.BCST       one<>+0(SB), Z25, Z25
+	VCVTPS2DQ         Z24, Z24
+	VPADDD.BCST       bias127<>+0(SB), Z24, Z24
+	VPSLLD            $0x17, Z24, Z24
+	VMULPS            Z24, Z25, Z25
+	VBROADCASTSS      24(AX), Z27
+	VBROADCASTSS      40(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VADDPS            Z27, Z25, Z25
+	VBROADCASTSS      20(AX), Z27
+	VBROADCASTSS      36(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VDIVPS            Z25, Z27, Z27
+	VSUBPS            Z1, Z23, Z24
+	VBLENDMPS         Z24, Z14, K3, Z16
+	VMULPS.Z          Z16, Z27, K4, Z27
+	VADDPS            Z27, Z26, Z26
+
+zorroZ_nohump2:
+	VMOVAPS     Z6, Z23
+	VFMADD231PS Z5, Z26, Z23
+	VBLENDMPS   Z9, Z1, K1, Z17
+	VCMPPS      $0x04, Z0, Z23, K2
+	VMULPS.Z    Z17, Z23, K2, Z23
+	VMOVUPS     Z22, (CX)
+	VMOVUPS     Z23, 64(CX)
+	ADDQ        $0x00000080, DX
+	ADDQ        $0x00000080, CX
+	SUBQ        $0x00000002, BX
+	JMP         zorroZ_plain_wide
+
+zorroZ_plain_single:
+	CMPQ              BX, $0x00000000
+	JE                zorroZ_plain_end
+	VMOVUPS           (DX), Z9
+	VMOVAPS           Z4, Z10
+	VFMADD231PS       Z3, Z9, Z10
+	VCMPPS            $0x01, Z0, Z10, K2
+	VCMPPS            $0x0e, Z1, Z10, K3
+	VSUBPS            Z10, Z1, Z11
+	VBLENDMPS         Z10, Z0, K2, Z18
+	VBLENDMPS         Z11, Z18, K3, Z18
+	VBLENDMPS         Z8, Z7, K3, Z19
+	VMULPS            Z19, Z18, Z12
+	VCMPPS            $0x0d, Z2, Z12, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z10, Z0, Z13
+	VMINPS            Z13, Z1, Z13
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump3
+	VBROADCASTSS      28(AX), Z14
+	VBROADCASTSS      44(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VSUBPS.Z          Z12, Z14, K4, Z14
+	VMAXPS.BCST       expLo<>+0(SB), Z14, Z14
+	VMINPS.BCST       expHi<>+0(SB), Z14, Z14
+	VMULPS.BCST       log2e<>+0(SB), Z14, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z11, Z14
+	VBROADCASTSS      expP0<>+0(SB), Z12
+	VFMADD213PS.BCST  expP1<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP2<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP3<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP4<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP5<>+0(SB), Z14, Z12
+	VMULPS            Z14, Z14, Z15
+	VFMADD213PS       Z14, Z15, Z12
+	VADDPS.BCST       one<>+0(SB), Z12, Z12
+	VCVTPS2DQ         Z11, Z11
+	VPADDD.BCST       bias127<>+0(SB), Z11, Z11
+	VPSLLD            $0x17, Z11, Z11
+	VMULPS            Z11, Z12, Z12
+	VBROADCASTSS      24(AX), Z14
+	VBROADCASTSS      40(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VADDPS            Z14, Z12, Z12
+	VBROADCASTSS      20(AX), Z14
+	VBROADCASTSS      36(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VDIVPS            Z12, Z14, Z14
+	VSUBPS            Z1, Z10, Z11
+	VBLENDMPS         Z11, Z18, K3, Z20
+	VMULPS.Z          Z20, Z14, K4, Z14
+	VADDPS            Z14, Z13, Z13
+
+zorroZ_nohump3:
+	VMOVAPS     Z6, Z10
+	VFMADD231PS Z5, Z13, Z10
+	VBLENDMPS   Z9, Z1, K1, Z21
+	VCMPPS      $0x04, Z0, Z10, K2
+	VMULPS.Z    Z21, Z10, K2, Z10
+	VMOVUPS     Z10, (CX)
+	ADDQ        $0x00000040, DX
+	ADDQ        $0x00000040, CX
+	DECQ        BX
+	JMP         zorroZ_plain_single
+
+zorroZ_plain_end:
+	JMP zorroZ_done
+
+zorroZ_nt_wide:
+	CMPQ              BX, $0x00000002
+	JB                zorroZ_nt_single
+	PREFETCHNTA       1024(DX)
+	VMOVUPS           (DX), Z9
+	VMOVAPS           Z4, Z22
+	VFMADD231PS       Z3, Z9, Z22
+	VCMPPS            $0x01, Z0, Z22, K2
+	VCMPPS            $0x0e, Z1, Z22, K3
+	VSUBPS            Z22, Z1, Z23
+	VBLENDMPS         Z22, Z0, K2, Z10
+	VBLENDMPS         Z23, Z10, K3, Z10
+	VBLENDMPS         Z8, Z7, K3, Z11
+	VMULPS            Z11, Z10, Z24
+	VCMPPS            $0x0d, Z2, Z24, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z22, Z0, Z25
+	VMINPS            Z25, Z1, Z25
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump4
+	VBROADCASTSS      28(AX), Z26
+	VBROADCASTSS      44(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VSUBPS.Z          Z24, Z26, K4, Z26
+	VMAXPS.BCST       expLo<>+0(SB), Z26, Z26
+	VMINPS.BCST       expHi<>+0(SB), Z26, Z26
+	VMULPS.BCST       log2e<>+0(SB), Z26, Z23
+	VRNDSCALEPS       $0x00, Z23, Z23
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z23, Z26
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z23, Z26
+	VBROADCASTSS      expP0<>+0(SB), Z24
+	VFMADD213PS.BCST  expP1<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP2<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP3<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP4<>+0(SB), Z26, Z24
+	VFMADD213PS.BCST  expP5<>+0(SB), Z26, Z24
+	VMULPS            Z26, Z26, Z27
+	VFMADD213PS       Z26, Z27, Z24
+	VADDPS.BCST       one<>+0(SB), Z24, Z24
+	VCVTPS2DQ         Z23, Z23
+	VPADDD.BCST       bias127<>+0(SB), Z23, Z23
+	VPSLLD            $0x17, Z23, Z23
+	VMULPS            Z23, Z24, Z24
+	VBROADCASTSS      24(AX), Z26
+	VBROADCASTSS      40(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VADDPS            Z26, Z24, Z24
+	VBROADCASTSS      20(AX), Z26
+	VBROADCASTSS      36(AX), Z23
+	VBLENDMPS         Z23, Z26, K3, Z26
+	VDIVPS            Z24, Z26, Z26
+	VSUBPS            Z1, Z22, Z23
+	VBLENDMPS         Z23, Z10, K3, Z12
+	VMULPS.Z          Z12, Z26, K4, Z26
+	VADDPS            Z26, Z25, Z25
+
+zorroZ_nohump4:
+	VMOVAPS           Z6, Z22
+	VFMADD231PS       Z5, Z25, Z22
+	VBLENDMPS         Z9, Z1, K1, Z13
+	VCMPPS            $0x04, Z0, Z22, K2
+	VMULPS.Z          Z13, Z22, K2, Z22
+	VMOVUPS           64(DX), Z9
+	VMOVAPS           Z4, Z23
+	VFMADD231PS       Z3, Z9, Z23
+	VCMPPS            $0x01, Z0, Z23, K2
+	VCMPPS            $0x0e, Z1, Z23, K3
+	VSUBPS            Z23, Z1, Z24
+	VBLENDMPS         Z23, Z0, K2, Z14
+	VBLENDMPS         Z24, Z14, K3, Z14
+	VBLENDMPS         Z8, Z7, K3, Z15
+	VMULPS            Z15, Z14, Z25
+	VCMPPS            $0x0d, Z2, Z25, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z23, Z0, Z26
+	VMINPS            Z26, Z1, Z26
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump5
+	VBROADCASTSS      28(AX), Z27
+	VBROADCASTSS      44(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VSUBPS.Z          Z25, Z27, K4, Z27
+	VMAXPS.BCST       expLo<>+0(SB), Z27, Z27
+	VMINPS.BCST       expHi<>+0(SB), Z27, Z27
+	VMULPS.BCST       log2e<>+0(SB), Z27, Z24
+	VRNDSCALEPS       $0x00, Z24, Z24
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z24, Z27
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z24, Z27
+	VBROADCASTSS      expP0<>+0(SB), Z25
+	VFMADD213PS.BCST  expP1<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP2<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP3<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP4<>+0(SB), Z27, Z25
+	VFMADD213PS.BCST  expP5<>+0(SB), Z27, Z25
+	VMULPS            Z27, Z27, Z28
+	VFMADD213PS       Z27, Z28, Z25
+	VADDPS.BCST       one<>+0(SB), Z25, Z25
+	VCVTPS2DQ         Z24, Z24
+	VPADDD.BCST       bias127<>+0(SB), Z24, Z24
+	VPSLLD            $0x17, Z24, Z24
+	VMULPS            Z24, Z25, Z25
+	VBROADCASTSS      24(AX), Z27
+	VBROADCASTSS      40(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VADDPS            Z27, Z25, Z25
+	VBROADCASTSS      20(AX), Z27
+	VBROADCASTSS      36(AX), Z24
+	VBLENDMPS         Z24, Z27, K3, Z27
+	VDIVPS            Z25, Z27, Z27
+	VSUBPS            Z1, Z23, Z24
+	VBLENDMPS         Z24, Z14, K3, Z16
+	VMULPS.Z          Z16, Z27, K4, Z27
+	VADDPS            Z27, Z26, Z26
+
+zorroZ_nohump5:
+	VMOVAPS     Z6, Z23
+	VFMADD231PS Z5, Z26, Z23
+	VBLENDMPS   Z9, Z1, K1, Z17
+	VCMPPS      $0x04, Z0, Z23, K2
+	VMULPS.Z    Z17, Z23, K2, Z23
+	VMOVNTPS    Z22, (CX)
+	VMOVNTPS    Z23, 64(CX)
+	ADDQ        $0x00000080, DX
+	ADDQ        $0x00000080, CX
+	SUBQ        $0x00000002, BX
+	JMP         zorroZ_nt_wide
+
+zorroZ_nt_single:
+	CMPQ              BX, $0x00000000
+	JE                zorroZ_nt_end
+	VMOVUPS           (DX), Z9
+	VMOVAPS           Z4, Z10
+	VFMADD231PS       Z3, Z9, Z10
+	VCMPPS            $0x01, Z0, Z10, K2
+	VCMPPS            $0x0e, Z1, Z10, K3
+	VSUBPS            Z10, Z1, Z11
+	VBLENDMPS         Z10, Z0, K2, Z18
+	VBLENDMPS         Z11, Z18, K3, Z18
+	VBLENDMPS         Z8, Z7, K3, Z19
+	VMULPS            Z19, Z18, Z12
+	VCMPPS            $0x0d, Z2, Z12, K4
+	KORW              K2, K3, K2
+	KANDW             K2, K4, K4
+	VMAXPS            Z10, Z0, Z13
+	VMINPS            Z13, Z1, Z13
+	KORTESTW          K4, K4
+	JZ                zorroZ_nohump6
+	VBROADCASTSS      28(AX), Z14
+	VBROADCASTSS      44(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VSUBPS.Z          Z12, Z14, K4, Z14
+	VMAXPS.BCST       expLo<>+0(SB), Z14, Z14
+	VMINPS.BCST       expHi<>+0(SB), Z14, Z14
+	VMULPS.BCST       log2e<>+0(SB), Z14, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VFNMADD231PS.BCST ln2Hi<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST ln2Lo<>+0(SB), Z11, Z14
+	VBROADCASTSS      expP0<>+0(SB), Z12
+	VFMADD213PS.BCST  expP1<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP2<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP3<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP4<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST  expP5<>+0(SB), Z14, Z12
+	VMULPS            Z14, Z14, Z15
+	VFMADD213PS       Z14, Z15, Z12
+	VADDPS.BCST       one<>+0(SB), Z12, Z12
+	VCVTPS2DQ         Z11, Z11
+	VPADDD.BCST       bias127<>+0(SB), Z11, Z11
+	VPSLLD            $0x17, Z11, Z11
+	VMULPS            Z11, Z12, Z12
+	VBROADCASTSS      24(AX), Z14
+	VBROADCASTSS      40(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VADDPS            Z14, Z12, Z12
+	VBROADCASTSS      20(AX), Z14
+	VBROADCASTSS      36(AX), Z11
+	VBLENDMPS         Z11, Z14, K3, Z14
+	VDIVPS            Z12, Z14, Z14
+	VSUBPS            Z1, Z10, Z11
+	VBLENDMPS         Z11, Z18, K3, Z20
+	VMULPS.Z          Z20, Z14, K4, Z14
+	VADDPS            Z14, Z13, Z13
+
+zorroZ_nohump6:
+	VMOVAPS     Z6, Z10
+	VFMADD231PS Z5, Z13, Z10
+	VBLENDMPS   Z9, Z1, K1, Z21
+	VCMPPS      $0x04, Z0, Z10, K2
+	VMULPS.Z    Z21, Z10, K2, Z10
+	VMOVNTPS    Z10, (CX)
+	ADDQ        $0x00000040, DX
+	ADDQ        $0x00000040, CX
+	DECQ        BX
+	JMP         zorroZ_nt_single
+
+zorroZ_nt_end:
+zorroZ_done:
 	SFENCE
 	VZEROUPPER
 	RET

@@ -103,3 +103,8 @@ func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 //
 //go:noescape
 func zorroRowsAVX2(dst []float32, src []float32, c *float32, stream bool)
+
+// zorroAVX512 is zorroGo over the first len(src)/16*16 elements; AVX-512F.
+//
+//go:noescape
+func zorroAVX512(dst []float32, src []float32, c *[13]float32, stream bool)

@@ -58,6 +58,7 @@ func KernelCases() []KernelCase {
 		{"zorro asymmetric β<0", onnxops.FamilyZorro, []onnxops.Params{asym}, false},
 		{"zorro gate sigmoid", onnxops.FamilyZorro, []onnxops.Params{Gated(onnxops.SigmoidZorro(2.8, 14.3, 0.685))}, true},
 		{"zorro gate asymmetric", onnxops.FamilyZorro, []onnxops.Params{Gated(asym)}, true},
+		{"zorro gate GELU default", onnxops.FamilyZorro, []onnxops.Params{GELUZorro}, true},
 		{"zorro per-channel gate", onnxops.FamilyZorro, []onnxops.Params{Gated(onnxops.SymmetricZorro(1.2, 1)), Gated(onnxops.SigmoidZorro(4, 30, 0.5)), Gated(asym)}, true},
 		// 19 channels: two full groups of 8 for the rows kernels (channel axis last) and a tail.
 		{"crrelu 19 channels", onnxops.FamilyCRReLU, ManyChannels(19, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.1*float64(i) - 0.9} }), false},
@@ -94,6 +95,12 @@ func Flat4() onnxops.PWLUParams {
 	return onnxops.PWLUParams{BL: -4, BR: 0, Heights: []float64{1, 0, 0, 0, 0}, KL: 0, KR: 0}
 }
 
+// GELUZorro is the shape of rewrite's gated GELU default (rewrite/defaults.go): humps so steep
+// (a = 1e4) that they vanish except within 0.01 of z = 0 and z = 1, so that most blocks of a
+// vector kernel need no exp, and a few mix both kinds of lanes.
+var GELUZorro = Gated(onnxops.ZorroParams{AN: 1e4, BN: 2e-3, AP: 1e4, BP: 2e-3, InScale: 0.31357, InShift: 0.5, OutScale: 1})
+
+// Gated is p with its gate on: Y = X·(out_scale·Z(z) + out_shift).
 func Gated(p onnxops.ZorroParams) onnxops.ZorroParams { p.Gate = true; return p }
 
 // Shifted is p absorbing a bias b added to its input (onnxops.ShiftInput); it panics where p

@@ -50,6 +50,7 @@ const (
 	CmpEQ    = 0x00
 	CmpLT    = 0x01
 	CmpUNORD = 0x03
+	CmpNEQ   = 0x04 // not equal, or unordered (NaN)
 	CmpORD   = 0x07
 	CmpGE    = 0x0d
 	CmpGT    = 0x0e

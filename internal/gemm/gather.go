@@ -278,14 +278,16 @@ func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, n
 	}
 }
 
-// PanelOf returns B (k×64, row-major, ldb = 64) as the one 64-column panel SgemmGather's
-// AVX-512 tile reads, without copying — it already is one: an attention head's values. ok is
-// false on machines without that tile or for other shapes.
+// PanelOf returns B (k×n, row-major, ldb = n) as the one panel SgemmGather's tile for n columns
+// reads, without copying — it already is one: an attention head's values, 64 wide with AVX-512
+// (vit_tiny's), 32 wide with AVX-512 or 16 wide on any vector level (digits_vit's). ok is false
+// for other shapes and on machines without the gather kernels.
 func PanelOf(k, n int, b []float32, ldb int) (p PackedBWide, ok bool) {
-	if !simd.Host().Wide() || n != gatherNR || ldb != gatherNR || k < 1 || len(b) < k*gatherNR {
+	x := simd.Host()
+	if _, nr := gatherTile(x, n); !x.Asm() || n != nr || ldb != nr || k < 1 || len(b) < k*nr {
 		return p, false
 	}
-	return PackedBWide{k: k, n: n, nr: gatherNR, level: simd.Host(), data: b[:k*gatherNR]}, true
+	return PackedBWide{k: k, n: n, nr: n, level: x, data: b[:k*n]}, true
 }
 
 // denseOffsets recycles SgemmDenseA's offset tables.

@@ -74,6 +74,7 @@ func TestMatMulAgainstReference(t *testing.T) {
 		{[]int{3, 1, 40, 33}, []int{1, 2, 33, 17}},
 		{[]int{197, 192}, []int{192, 576}},
 		{[]int{2, 3, 23, 37}, []int{2, 3, 37, 64}}, // per-head values: the 64-wide gather panel
+		{[]int{2, 4, 17, 17}, []int{2, 4, 17, 16}}, // digits_vit's per-head values: a 16-wide panel
 		// 3 and 5 heads on 2 threads: the heads cut into 12-row tiles (29 = 12 + 12 + 5 rows),
 		// the threads taking runs of (head, tile) items that start and end inside heads.
 		{[]int{1, 3, 29, 31}, []int{1, 3, 31, 64}},
