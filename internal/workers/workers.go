@@ -61,6 +61,8 @@ type job struct {
 	workedOn       atomic.Int32 // participants that ran at least one chunk
 	migrated       atomic.Bool  // a participant changed threads: its CPU time is unknown
 	polled, woken  int
+	offered        []*worker  // the workers the job was handed to (see retract)
+	offeredBuf     [7]*worker // offered's storage up to 8 threads: no allocation per new job
 }
 
 // A worker's state: idle (polling or parked), or claimed by a caller for one job.
@@ -115,12 +117,13 @@ func (j *job) start(n, chunks int) {
 	j.n, j.chunks, j.failure = n, chunks, nil
 	j.next.Store(0)
 	j.holders.Store(1)
-	// Twice the helpers one loop can use: workers that have just finished another job may not be
-	// idle again yet.
 	j.cpuSum.Store(0)
 	j.cpuMax.Store(0)
 	j.workedOn.Store(0)
 	j.migrated.Store(false)
+	j.offered = j.offeredBuf[:0]
+	// Twice the helpers one loop can use: workers that have just finished another job may not be
+	// idle again yet.
 	woke := j.offer(grow(2*(chunks-1)), chunks-1)
 	if woke {
 		// A woken worker was made runnable on this thread's run queue, whose next slot other
@@ -129,6 +132,7 @@ func (j *job) start(n, chunks int) {
 		goruntime.Gosched()
 	}
 	j.work()
+	j.retract()
 	if j.holders.Add(-1) != 0 {
 		j.await()
 	}
@@ -137,35 +141,55 @@ func (j *job) start(n, chunks int) {
 	}
 	failure := j.failure
 	j.fn, j.task, j.failure = nil, nil, nil
+	clear(j.offered)
+	j.offered = nil
 	jobs.Put(j)
 	if failure != nil {
 		panic(failure)
 	}
 }
 
-// offer hands j to up to helpers idle workers of ws, and reports whether one of them had to be
-// woken from parking.
+// retract takes j back from the helpers that have not picked it up yet, once the caller has run
+// every chunk: there is nothing left for them, and waiting until a helper whose thread is off
+// the CPU (a loaded machine) gets to run only to find that out would stall the caller.
+func (j *job) retract() {
+	for _, w := range j.offered {
+		if w.job.CompareAndSwap(j, nil) {
+			w.state.Store(idle) // claimed by this caller until here: no other caller can race
+			j.holders.Add(-1)   // cannot reach zero: the caller still holds the job
+		}
+	}
+}
+
+// offer hands j to up to helpers idle workers of ws, polling ones first (they start at once;
+// a parked one must be woken), and reports whether one had to be woken.
 func (j *job) offer(ws []*worker, helpers int) (woke bool) {
 	j.polled, j.woken = 0, 0
 	for _, w := range ws {
 		if helpers == 0 {
-			break
+			return false
 		}
-		switch s := w.state.Load(); {
-		case s == idle && w.state.CompareAndSwap(idle, claimed):
+		if w.state.Load() == idle && w.state.CompareAndSwap(idle, claimed) {
 			j.holders.Add(1) // before the worker can see the job and leave it
+			j.offered = append(j.offered, w)
 			w.job.Store(j)
 			j.polled++
-		case s == parked && w.state.CompareAndSwap(parked, claimed):
+			helpers--
+		}
+	}
+	for _, w := range ws {
+		if helpers == 0 {
+			break
+		}
+		if w.state.Load() == parked && w.state.CompareAndSwap(parked, claimed) {
 			j.holders.Add(1)
+			j.offered = append(j.offered, w)
 			w.job.Store(j)
 			w.wake <- struct{}{}
 			woke = true
 			j.woken++
-		default:
-			continue
+			helpers--
 		}
-		helpers--
 	}
 	return woke
 }
@@ -216,7 +240,6 @@ func (w *worker) loop() {
 	for {
 		j := w.next()
 		j.work()
-		w.job.Store(nil)
 		// Idle again before leaving the job: the caller, released by the last helper, starts its
 		// next loop at once and must find this worker free.
 		w.state.Store(idle)
@@ -226,35 +249,47 @@ func (w *worker) loop() {
 	}
 }
 
-// next returns w's next job: polled for, when fewer than GOMAXPROCS−1 workers are polling,
-// for up to spinFor; then parked for.
+// next returns w's next job, taken from its mailbox: polled for, when fewer than GOMAXPROCS−1
+// workers are polling, for up to spinFor; then parked for. A job retracted before w took it
+// (retract) sends it back to waiting.
 func (w *worker) next() *job {
-	if int(spinners.Add(1)) < goruntime.GOMAXPROCS(0) {
-		deadline := time.Now().Add(spinFor)
-		for i := 1; ; i++ {
-			if j := w.job.Load(); j != nil {
-				spinners.Add(-1)
+	for {
+		if int(spinners.Add(1)) < goruntime.GOMAXPROCS(0) {
+			deadline := time.Now().Add(spinFor)
+			for i := 1; ; i++ {
+				if j := w.take(); j != nil {
+					spinners.Add(-1)
+					return j
+				}
+				if i%pollsPerYield == 0 {
+					if time.Now().After(deadline) {
+						break
+					}
+					goruntime.Gosched()
+				}
+			}
+		}
+		spinners.Add(-1)
+		if w.state.CompareAndSwap(idle, parked) {
+			<-w.wake
+		}
+		// Claimed, with the job stored right after the claim, or claimed and retracted (idle).
+		for w.state.Load() == claimed {
+			if j := w.take(); j != nil {
 				return j
 			}
-			if i%pollsPerYield == 0 {
-				if time.Now().After(deadline) {
-					break
-				}
-				goruntime.Gosched()
-			}
+			goruntime.Gosched()
 		}
 	}
-	spinners.Add(-1)
-	if w.state.CompareAndSwap(idle, parked) {
-		<-w.wake
+}
+
+// take empties w's mailbox and returns the job it held, nil if none: after take the caller can
+// no longer retract it.
+func (w *worker) take() *job {
+	if j := w.job.Load(); j != nil && w.job.CompareAndSwap(j, nil) {
+		return j
 	}
-	// Claimed: the caller stores the job right after its claim.
-	for {
-		if j := w.job.Load(); j != nil {
-			return j
-		}
-		goruntime.Gosched()
-	}
+	return nil
 }
 
 // work claims and runs chunks until none are left.

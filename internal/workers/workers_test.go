@@ -131,3 +131,26 @@ func TestRunReachesPollingAndParkedWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestRetractFromAbsentHelper hands a job to a worker whose goroutine never runs (a helper whose
+// thread is off the CPU): once the caller has run every chunk it must take the job back, leaving
+// the worker idle with an empty mailbox and the caller the job's only holder, so that it does not
+// wait for that helper.
+func TestRetractFromAbsentHelper(t *testing.T) {
+	w := &worker{wake: make(chan struct{}, 1)} // no loop: never takes its job
+	var covered atomic.Int64
+	j := &job{done: make(chan struct{}, 1), fn: func(lo, hi int) { covered.Add(int64(hi - lo)) }}
+	j.n, j.chunks = 10, 2
+	j.holders.Store(1)
+	if j.offer([]*worker{w}, 1); j.holders.Load() != 2 || w.state.Load() != claimed {
+		t.Fatalf("offer: holders %d, state %d; want 2 and claimed", j.holders.Load(), w.state.Load())
+	}
+	j.work()
+	j.retract()
+	if covered.Load() != 10 {
+		t.Errorf("the caller covered %d of 10", covered.Load())
+	}
+	if j.holders.Load() != 1 || w.state.Load() != idle || w.job.Load() != nil {
+		t.Errorf("after retract: holders %d, state %d, mailbox %p; want 1, idle, empty", j.holders.Load(), w.state.Load(), w.job.Load())
+	}
+}

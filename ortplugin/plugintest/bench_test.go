@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,10 @@ import (
 // ACTSWAP_PLUGIN_BENCH_ONLY=REGEXP keeps the jobs whose "model/Family" it matches). bert_tiny
 // and gpt2_tiny are the generated BERT- and GPT-2-style models of transformers_test.go; the
 // "float16" jobs convert the model and its input to float16 first (toFloat16) and time all
-// three variants in float16.
+// three variants in float16. Beside the wall-clock ratios it prints ratios of the CPU time of
+// the thread that runs the model: with one intra-op thread onnxruntime runs every node on the
+// caller's thread, so on a loaded machine the CPU time leaves out the time other processes held
+// the core.
 func TestSideBySide(t *testing.T) {
 	rounds := requested(t, "ACTSWAP_PLUGIN_BENCH", "ROUNDS to measure")
 	lib, plugin := setup(t)
@@ -50,22 +54,27 @@ func TestSideBySide(t *testing.T) {
 			}
 		}
 		const perRound = 7
-		ratios := make([][]float64, len(variants))
-		var origTimes []float64
+		ratios, cpuRatios := make([][]float64, len(variants)), make([][]float64, len(variants))
+		var origTimes, origCPU []float64
+		goruntime.LockOSThread() // the CPU clock below is this thread's, and cgo calls run on it
 		for r := 0; r < rounds; r++ {
-			times := make([][]float64, len(variants))
+			times, cpu := make([][]float64, len(variants)), make([][]float64, len(variants))
 			for i := 0; i < perRound; i++ {
 				for v, s := range variants {
-					times[v] = append(times[v], timeRun(t, s, in))
+					wall, c := timeRun(t, s, in)
+					times[v], cpu[v] = append(times[v], wall), append(cpu[v], c)
 				}
 			}
 			for v := range variants {
 				ratios[v] = append(ratios[v], median(times[v])/median(times[0]))
+				cpuRatios[v] = append(cpuRatios[v], median(cpu[v])/median(cpu[0]))
 			}
-			origTimes = append(origTimes, median(times[0]))
+			origTimes, origCPU = append(origTimes, median(times[0])), append(origCPU, median(cpu[0]))
 		}
-		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread)",
-			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound)
+		goruntime.UnlockOSThread()
+		t.Logf("%s: onnxruntime original %.2f ms; plugin %.3f×, function bodies %.3f× (medians of %d rounds of %d interleaved runs, 1 thread); thread CPU time: original %.2f ms, plugin %.3f× (rounds %.3f–%.3f), function bodies %.3f×",
+			j, median(origTimes)*1e3, median(ratios[1]), median(ratios[2]), rounds, perRound,
+			median(origCPU)*1e3, median(cpuRatios[1]), slices.Min(cpuRatios[1]), slices.Max(cpuRatios[1]), median(cpuRatios[2]))
 	}
 	fmt.Fprintln(os.Stderr, "measured on a shared machine: ratios move by several percent between runs")
 }
@@ -153,13 +162,17 @@ func benchModels(t *testing.T, j benchJob) (origPath, path string, in map[string
 	return origPath, save(t, m, "rewritten.onnx"), in
 }
 
-// timeRun is the seconds one Run takes.
-func timeRun(t *testing.T, s *ortc.Session, in map[string]*tensor.Tensor) float64 {
+// timeRun is the seconds one Run takes, wall clock and CPU time of the calling thread (0 where
+// that clock is missing).
+func timeRun(t *testing.T, s *ortc.Session, in map[string]*tensor.Tensor) (wall, cpu float64) {
+	c0, _ := threadCPU()
 	start := time.Now()
 	if _, err := s.Run(in); err != nil {
 		t.Fatal(err)
 	}
-	return time.Since(start).Seconds()
+	wall = time.Since(start).Seconds()
+	c1, _ := threadCPU()
+	return wall, (c1 - c0).Seconds()
 }
 
 func median(xs []float64) float64 {
