@@ -7,6 +7,7 @@ import (
 
 	"github.com/actswap/actswap/internal/acttest"
 	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -133,4 +134,54 @@ func TestHalfAgainstReference(t *testing.T) {
 			acttest.CheckFloat16AgainstReference(t, c.Name, ps, s.shape, s.axis, in, got)
 		}
 	})
+}
+
+// BenchmarkApplyFloat16 compares a float16 tensor's pass (widen a block, the float32 kernel,
+// round back) with the float32 kernel alone on the same elements and with the whole-tensor copy
+// it replaced (PWLU, 16 intervals, 1 Mi elements, one goroutine). Bytes are the element count times 4 in both, so MB/s compare the
+// work per element.
+func BenchmarkApplyFloat16(b *testing.B) {
+	const n = 1 << 20
+	params, _ := acttest.Float32Params(&testing.T{}, acttest.KernelCases()[3])
+	for _, x := range simd.Levels(simd.Host()) {
+		k, err := newOn(x, onnxops.FamilyPWLU, false, params)
+		if err != nil {
+			b.Fatal(err)
+		}
+		xs := acttest.Inputs(n, rand.New(rand.NewPCG(1, 1)))
+		h := make([]tensor.Float16Bits, n)
+		for i, v := range xs {
+			h[i] = tensor.Float16FromFloat32(v)
+		}
+		b.Run("float32/"+x.String(), func(b *testing.B) {
+			b.SetBytes(4 * n)
+			y := make([]float32, n)
+			for b.Loop() {
+				k.Apply(y, xs, 1, n, Serial)
+			}
+		})
+		b.Run("float16/"+x.String(), func(b *testing.B) {
+			b.SetBytes(4 * n)
+			y := make([]tensor.Float16Bits, n)
+			for b.Loop() {
+				k.ApplyFloat16(y, h, 1, n, Serial)
+			}
+		})
+		// What runtime/ops did before ApplyFloat16: the whole tensor widened to a float32 copy
+		// element by element, the kernel, and rounded back element by element.
+		b.Run("float16-whole-copy/"+x.String(), func(b *testing.B) {
+			b.SetBytes(4 * n)
+			y := make([]tensor.Float16Bits, n)
+			for b.Loop() {
+				buf := make([]float32, n)
+				for i, v := range h {
+					buf[i] = v.Float32()
+				}
+				k.Apply(buf, buf, 1, n, Serial)
+				for i, v := range buf {
+					y[i] = tensor.Float16FromFloat32(v)
+				}
+			}
+		})
+	}
 }
