@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	goruntime "runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -204,7 +207,7 @@ func Calibrate(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 	var summary *SequentialSummary
 	if !opts.Sequential {
 		consumers, samples := outputAwareSetup(m, sites, opts)
-		stats, err := collect(m, nil, data, sites, opts, samples)
+		stats, err := collect(m, data, sites, opts, samples)
 		if err != nil {
 			return nil, err
 		}
@@ -377,12 +380,11 @@ func siteParams(r SiteReport) rewrite.SiteParams {
 	return rewrite.SiteParams{Sets: r.Parameters, Axis: 1}
 }
 
-// collect streams data through m and returns statistics of each site's pre-activation value. With
-// a reference model ref, each value is paired with what the site's original activation outputs in
-// ref on the same data (a conditional histogram), so that the fit reproduces the original outputs
-// from the inputs m actually delivers. samples, when not nil, has a token sample (or nil) per
-// site to fill for output-aware fitting (output_aware.go), paired like the statistics.
-func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options, samples []*tokenSample) ([]*SiteStats, error) {
+// collect streams data through m and returns statistics of each site's pre-activation value.
+// samples, when not nil, has a token sample (or nil) per site to fill for output-aware fitting
+// (output_aware.go). (--sequential pairs a partly rewritten model's values with the original's in
+// pairedStats.)
+func collect(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options, samples []*tokenSample) ([]*SiteStats, error) {
 	var ropts []runtime.Option
 	if opts.Threads > 0 {
 		ropts = append(ropts, runtime.WithThreads(opts.Threads))
@@ -390,12 +392,6 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 	sess, err := runtime.NewSession(m, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("compiling the model for calibration: %w", err)
-	}
-	var refSess *runtime.Session
-	if ref != nil {
-		if refSess, err = runtime.NewSession(ref, ropts...); err != nil {
-			return nil, fmt.Errorf("compiling the original model for calibration: %w", err)
-		}
 	}
 	stats := make([]*SiteStats, len(sites))
 	for i := range stats {
@@ -418,31 +414,15 @@ func collect(m, ref *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Op
 		if err != nil {
 			return nil, fmt.Errorf("running batch %d: %w", batches, err)
 		}
-		var refVals [][]*tensor.Tensor
-		if refSess != nil {
-			if refVals, err = siteValues(refSess, batch, sites); err != nil {
-				return nil, fmt.Errorf("running batch %d through the original model: %w", batches, err)
-			}
-		}
 		for i, s := range sites {
-			if refVals != nil && len(refVals[i]) != len(vals[i]) {
-				return nil, fmt.Errorf("site %q: the model computed it %d times on batch %d, the original %d times", s.Node, len(vals[i]), batches, len(refVals[i]))
-			}
 			seen[i] += len(vals[i])
-			for k, x := range vals[i] {
-				var y *tensor.Tensor
-				if refVals == nil {
-					err = stats[i].AddTensor(x)
-				} else {
-					y = applyTarget(TargetOf(s), refVals[i][k])
-					err = stats[i].AddPairs(x, y)
-				}
-				if err != nil {
+			for _, x := range vals[i] {
+				if err := stats[i].AddTensor(x); err != nil {
 					return nil, fmt.Errorf("site %q input %q: %w", s.Node, s.Input, err)
 				}
 				// Only main-graph sites have samples (outputAwareSetup): one tensor per batch.
 				if samples != nil && samples[i] != nil {
-					samples[i].add(x, y, first)
+					samples[i].add(x, nil, first)
 				}
 			}
 		}
@@ -624,12 +604,12 @@ func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 		fo := opts.Fit
 		fo.start = layer.Params
 		for _, prior := range []int64{channelPrior(layer.Params), 0} {
+			fits, err := fitChannels(ss, fam, target, prior, fo, opts.Threads)
+			if err != nil {
+				return rep, fmt.Errorf("site %q %w", s.Node, err)
+			}
 			var alt alternative
-			for c, st := range ss.Channels {
-				f, err := FitStats(fam, target, shrinkTowards(st, ss.Layer, prior), fo)
-				if err != nil {
-					return rep, fmt.Errorf("site %q channel %d: %w", s.Node, c, err)
-				}
+			for _, f := range fits {
 				alt.sets = append(alt.sets, f.Params)
 				alt.fit.WRMSE = max(alt.fit.WRMSE, f.WRMSE)
 				alt.fit.MaxAbs = max(alt.fit.MaxAbs, f.MaxAbs)
@@ -645,4 +625,33 @@ func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 		return rep, fmt.Errorf("site %q: %w", s.Node, err)
 	}
 	return rep, nil
+}
+
+// fitChannels fits every channel of a site on its own statistics blended with prior values of the
+// layer's, the channels shared out over threads goroutines (0: every core): they are independent
+// problems, and with C of them (768 on vit_tiny) they were most of per-channel Zorro's time.
+func fitChannels(ss *SiteStats, fam onnxops.Family, target Target, prior int64, fo FitOptions, threads int) ([]Fit, error) {
+	if threads <= 0 {
+		threads = goruntime.GOMAXPROCS(0)
+	}
+	fits := make([]Fit, len(ss.Channels))
+	errs := make([]error, len(ss.Channels))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(threads, len(ss.Channels)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := int(next.Add(1) - 1); c < len(ss.Channels); c = int(next.Add(1) - 1) {
+				fits[c], errs[c] = FitStats(fam, target, shrinkTowards(ss.Channels[c], ss.Layer, prior), fo)
+			}
+		}()
+	}
+	wg.Wait()
+	for c, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("channel %d: %w", c, err)
+		}
+	}
+	return fits, nil
 }

@@ -2,10 +2,12 @@ package calibrate
 
 import (
 	"math"
+	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/tensor"
 )
 
 // sampledStats holds statistics of 1M samples from named distributions, built once per test run.
@@ -215,6 +217,42 @@ func TestFitErrors(t *testing.T) {
 	for _, fam := range onnxops.Families {
 		if _, err := FitStats(fam, TargetGELU, st, FitOptions{}); err != nil {
 			t.Errorf("%s on constant data: %v", fam, err)
+		}
+	}
+}
+
+// TestFitChannelsIsTheSerialFit: fitting the channels of a site on several goroutines gives each
+// channel the fit it gets alone, in its place.
+func TestFitChannelsIsTheSerialFit(t *testing.T) {
+	const rows, channels, inner = 8, 7, 64
+	xs := normalSamples(rows*channels*inner, 0, 1, 3)
+	for i := range xs {
+		ch := i / inner % channels
+		xs[i] = xs[i]*float32(0.5+0.25*float64(ch)) + float32(ch)/4 // each channel its own spread
+	}
+	ss := NewSiteStats(0, true)
+	if err := ss.AddTensor(tensor.New([]int{rows, channels, inner}, xs)); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []onnxops.Family{onnxops.FamilyZorro, onnxops.FamilyPWLU} {
+		layer, err := FitStats(fam, TargetGELU, ss.Layer, FitOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fo := FitOptions{start: layer.Params}
+		prior := channelPrior(layer.Params)
+		got, err := fitChannels(ss, fam, TargetGELU, prior, fo, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c, st := range ss.Channels {
+			want, err := FitStats(fam, TargetGELU, shrinkTowards(st, ss.Layer, prior), fo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got[c], want) {
+				t.Errorf("%s channel %d: %+v, fitted alone %+v", fam, c, got[c], want)
+			}
 		}
 	}
 }

@@ -31,7 +31,7 @@ func TestOutputObjectiveIsTheNextLayersError(t *testing.T) {
 	}
 	samples := make([]*tokenSample, len(sites))
 	samples[0] = newTokenSample(lc, 0)
-	stats, err := collect(d.m, nil, d.calib, sites, opts, samples)
+	stats, err := collect(d.m, d.calib, sites, opts, samples)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if stats, err = collect(probe, nil, data, probeSites, opts, nil); err != nil {
+		if stats, err = collect(probe, data, probeSites, opts, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -80,7 +80,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if st, err = collect(probe, nil, data, probeSites, opts, nil); err != nil {
+			if st, err = collect(probe, data, probeSites, opts, nil); err != nil {
 				return nil, err
 			}
 		} else {

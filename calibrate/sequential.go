@@ -7,10 +7,10 @@ import (
 	"math"
 	"reflect"
 	goruntime "runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/actswap/actswap/internal/actkernel"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -174,7 +174,7 @@ func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) erro
 func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) (seq []SiteReport, ind []resultCandidate, summary *SequentialSummary, err error) {
 	data = &replayReader{src: data}
 	consumers, samples := outputAwareSetup(m, sites, opts)
-	stats, err := collect(m, nil, data, sites, opts, samples)
+	stats, err := collect(m, data, sites, opts, samples)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -202,23 +202,44 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 	fits := map[string]rewrite.SiteParams{}
 	families := map[string]onnxops.Family{}
 	current := m
+	// The values at each site, of the partly rewritten model and of the original: at the first
+	// site the two are the same model.
+	var cur, orig *frontier
 	for i, s := range sites {
+		if i == 0 {
+			cur = newFrontier(m, s, opts, nil, nil)
+			orig = cur
+		} else {
+			prevCur, prevOrig, chosen, prevTarget := cur, orig, reports[i-1].Parameters, TargetOf(sites[i-1])
+			scored := reports[i-1].Sequential != nil && len(reports[i-1].Sequential.Candidates) > 0
+			cur = newFrontier(current, s, opts, prevCur, func(x *tensor.Tensor, _ map[string]*tensor.Tensor) (*tensor.Tensor, bool) {
+				// The chosen activation, as the candidates' tail runs applied it (a site that
+				// was not scored end to end may not be float32: run the whole model then).
+				if !scored || x.DType != tensor.Float32 {
+					return nil, false
+				}
+				return activate(x, chosen, prevTarget), true
+			})
+			orig = newFrontier(m, s, opts, prevOrig, func(_ *tensor.Tensor, vals map[string]*tensor.Tensor) (*tensor.Tensor, bool) {
+				return vals[prevOrig.site.Output], true
+			})
+		}
 		pointwise, layer, sample := independent[i], stats[i].Layer, samples[i]
 		if i > 0 {
 			// The inputs the partly rewritten model delivers, paired with the original outputs.
-			var paired []*tokenSample
 			if consumers[i] != nil {
 				sample = newTokenSample(consumers[i], opts.Threads)
-				paired = []*tokenSample{sample}
 			}
-			st, err := collect(current, m, data, sites[i:i+1], opts, paired)
+			st, err := pairedStats(s, cur, orig, data, sample, opts)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			if pointwise, err = fitSite(s, st[0], opts); err != nil {
+			if pointwise, err = fitSite(s, st, opts); err != nil {
 				return nil, nil, nil, err
 			}
-			layer = st[0].Layer
+			layer = st.Layer
+			cur.release()
+			orig.release()
 		}
 		samples[i] = nil // only this site's pass needs it: free it
 		var outputAware []onnxops.Params
@@ -238,7 +259,7 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 		if i > 0 && reports[i-1].Sequential != nil {
 			before = reports[i-1].Sequential.After
 		}
-		if reports[i], err = chooseEndToEnd(current, s, independent[i], pointwise, outputAware, refineOutput, before, layer, ref, data, opts); err != nil {
+		if reports[i], err = chooseEndToEnd(cur, s, independent[i], pointwise, outputAware, refineOutput, before, layer, ref, data, opts); err != nil {
 			return nil, nil, nil, fmt.Errorf("site %q: %w", s.Node, err)
 		}
 		fits[s.Node] = siteParams(reports[i])
@@ -357,9 +378,10 @@ type candidate struct {
 	cv     map[string]float64
 }
 
-// chooseEndToEnd refines one site of current (earlier sites replaced, this one original) against
-// the original model's outputs, and returns the report of the chosen candidate.
-func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, pointwise SiteReport, outputAware []onnxops.Params, refineOutput func(onnxops.Params) onnxops.Params, before float64, layer *Stats, ref *referenceOutputs, data Reader, opts Options) (SiteReport, error) {
+// chooseEndToEnd refines one site of the partly rewritten model (earlier sites replaced, this one
+// original), whose values at the site fr holds, against the original model's outputs, and returns
+// the report of the chosen candidate.
+func chooseEndToEnd(fr *frontier, s rewrite.Site, independent, pointwise SiteReport, outputAware []onnxops.Params, refineOutput func(onnxops.Params) onnxops.Params, before float64, layer *Stats, ref *referenceOutputs, data Reader, opts Options) (SiteReport, error) {
 	fallback := func(note string) (SiteReport, error) {
 		rep := pointwise
 		rep.Sequential = &SequentialChoice{Objective: objectiveOutputMSE, Chosen: "pointwise", Note: note}
@@ -369,77 +391,31 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 		// The papers' initialisations are a start for training, not an approximation to improve.
 		return fallback("the init objective is not refined end to end")
 	}
-	up, err := runtime.NewSession(current, runtimeOptions(opts)...)
-	if err != nil {
-		return SiteReport{}, fmt.Errorf("compiling the partly rewritten model: %w", err)
+	if fr.cutErr != nil {
+		return fallback("end-to-end choice unavailable: " + fr.cutErr.Error())
 	}
-	// The tail's inputs are known before their types: cut once to name them, read their types on
-	// the first batch, and cut again with the types.
-	probe, err := cutBelow(current, s.Output, func(string) (tensor.DType, bool) { return tensor.Float32, true })
-	if err != nil {
-		return fallback("end-to-end choice unavailable: " + err.Error())
-	}
-	upNames := append([]string{s.Input, s.Output}, probe.feeds...)
-	if s.Bias != "" {
-		upNames = append(upNames, s.Bias)
-	}
-	upNames = uniqueNames(upNames)
-	var tail *runtime.Session
-	var cut *graphCut
-	// Every pass over the data needs the same upstream values: keep them while they fit the budget.
-	memo := &upstreamMemo{}
-	// upstream runs the part above the cut on a batch: the site's input and the tail's feeds.
-	upstream := func(batchNo int, batch map[string]*tensor.Tensor) (x *tensor.Tensor, feeds map[string]*tensor.Tensor, err error) {
-		if x, feeds, ok := memo.get(batchNo); ok {
-			return x, feeds, nil
-		}
-		defer func() {
-			if err == nil {
-				memo.put(batchNo, x, feeds)
-			}
-		}()
-		vals, err := up.Run(batch, upNames...)
+	// upstream gives, for a batch, the site's input and the feeds of the model's tail below the
+	// site (the frontier keeps them across the passes while they fit its budget).
+	upstream := func(batchNo int, batch map[string]*tensor.Tensor) (*tensor.Tensor, map[string]*tensor.Tensor, error) {
+		x, vals, err := fr.at(batchNo, batch)
 		if err != nil {
-			return nil, nil, fmt.Errorf("batch %d, partly rewritten model: %w", batchNo, err)
-		}
-		for name, t := range batch {
-			if _, ok := vals[name]; !ok {
-				vals[name] = t
-			}
-		}
-		if tail == nil {
-			if vals[s.Output].DType != tensor.Float32 {
-				return nil, nil, errNotFloat32
-			}
-			cut, err = cutBelow(current, s.Output, func(name string) (tensor.DType, bool) {
-				t, ok := vals[name]
-				if !ok {
-					return 0, false
-				}
-				return t.DType, true
-			})
-			if err != nil {
-				return nil, nil, err
-			}
-			if tail, err = runtime.NewSession(cut.tail, runtimeOptions(opts)...); err != nil {
-				return nil, nil, fmt.Errorf("compiling the model below the site: %w", err)
-			}
-		}
-		if x, err = siteInput(s, vals); err != nil {
 			return nil, nil, err
 		}
-		if x.DType != tensor.Float32 {
+		if fr.cutErr != nil {
+			return nil, nil, fr.cutErr
+		}
+		if x.DType != tensor.Float32 || vals[s.Output].DType != tensor.Float32 {
 			return nil, nil, errNotFloat32
 		}
-		feeds = map[string]*tensor.Tensor{}
-		for _, name := range cut.feeds {
+		feeds := make(map[string]*tensor.Tensor, len(fr.cut.feeds)) // callers set the site's output in it
+		for _, name := range fr.cut.feeds {
 			feeds[name] = vals[name]
 		}
 		return x, feeds, nil
 	}
 	runTail := func(feeds map[string]*tensor.Tensor, x *tensor.Tensor, sets []onnxops.Params, target Target) (map[string]*tensor.Tensor, error) {
 		feeds[s.Output] = activate(x, sets, target)
-		return tail.Run(feeds, cut.outputs...)
+		return fr.tail.Run(feeds, fr.cut.outputs...)
 	}
 	target := TargetOf(s)
 
@@ -465,7 +441,7 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 				if err != nil {
 					return fmt.Errorf("batch %d, candidate %s: %w", batchNo, c.name, err)
 				}
-				if err := c.sums.add(cut.outputs, got, want); err != nil {
+				if err := c.sums.add(fr.cut.outputs, got, want); err != nil {
 					return err
 				}
 			}
@@ -483,6 +459,7 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 		}
 		return best
 	}
+	var err error
 	pwlu := len(pointwise.Parameters) == 1 && pointwise.Family == onnxops.FamilyPWLU
 	d, derr := newDistribution(layer, target, opts.Fit.withDefaults().TailMass)
 	pwlu = pwlu && derr == nil
@@ -536,50 +513,6 @@ func chooseEndToEnd(current *onnx.ModelProto, s rewrite.Site, independent, point
 
 var errNotFloat32 = errors.New("not float32")
 
-// upstreamBudget caps the upstream values kept for a site's passes (elements; 64 MiB of float32:
-// vit_tiny's 24 calibration rows need 4.5M). Past it they are computed again on every pass.
-const upstreamBudget = 1 << 24
-
-// upstreamMemo keeps each batch's site input and tail feeds across the passes of one site.
-type upstreamMemo struct {
-	xs     []*tensor.Tensor
-	feeds  []map[string]*tensor.Tensor
-	floats int
-	full   bool
-}
-
-func (m *upstreamMemo) get(batchNo int) (*tensor.Tensor, map[string]*tensor.Tensor, bool) {
-	if batchNo >= len(m.xs) {
-		return nil, nil, false
-	}
-	// A fresh map: callers set the site's output in it.
-	feeds := make(map[string]*tensor.Tensor, len(m.feeds[batchNo])+1)
-	for k, v := range m.feeds[batchNo] {
-		feeds[k] = v
-	}
-	return m.xs[batchNo], feeds, true
-}
-
-func (m *upstreamMemo) put(batchNo int, x *tensor.Tensor, feeds map[string]*tensor.Tensor) {
-	if m.full || batchNo != len(m.xs) {
-		return
-	}
-	n := x.Len()
-	for _, t := range feeds {
-		n += t.Len()
-	}
-	if m.floats+n > upstreamBudget {
-		m.full, m.xs, m.feeds = true, nil, nil
-		return
-	}
-	kept := make(map[string]*tensor.Tensor, len(feeds))
-	for k, v := range feeds {
-		kept[k] = v
-	}
-	m.floats += n
-	m.xs, m.feeds = append(m.xs, x), append(m.feeds, kept)
-}
-
 func uniqueNames(names []string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -592,18 +525,35 @@ func uniqueNames(names []string) []string {
 	return out
 }
 
-// activate applies parameter sets (one, or one per channel along axis 1) to x, in float64 rounded
-// to float32 like the kernels; with no sets, the original activation. The work is split over the
-// cores: it runs for every candidate on every batch.
+// activate applies parameter sets (one, or one per channel along axis 1) to x with the float32
+// kernels the runtime runs the ai.actswap operators with (internal/actkernel), so that the
+// candidates are scored on the values the rewritten model will compute, at the kernels' speed (the
+// float64 reference cost a third of vit_tiny's --sequential time); with no sets, the original
+// activation in float64 rounded to float32. The work is split over the cores: it runs for every
+// candidate on every batch.
 func activate(x *tensor.Tensor, sets []onnxops.Params, target Target) *tensor.Tensor {
 	xs := x.Data.([]float32)
 	ys := make([]float32, len(xs))
+	threads := goruntime.GOMAXPROCS(0)
+	par := func(n, grain int, body func(lo, hi int)) { parallelRange(n, min(threads, max(1, n/grain)), body) }
+	if len(sets) > 1 && (x.Rank() < 2 || x.Shape[1] != len(sets)) {
+		sets = sets[:1] // not laid out per channel: the first set, as the reports describe
+	}
+	if len(sets) > 0 {
+		if k, err := kernelOf(sets); err == nil {
+			if outer, inner, err := actkernel.Plan(x.Shape, 1, len(sets)); err == nil {
+				k.Apply(ys, xs, outer, inner, par)
+				return tensor.New(x.Shape, ys)
+			}
+		}
+	}
+	// The original activation, or sets no kernel takes (never for validated fits).
 	var fs []func(float64) float64
 	inner := len(xs) + 1 // one channel
 	switch {
 	case len(sets) == 0:
 		fs = []func(float64) float64{target.Eval}
-	case len(sets) == 1 || x.Rank() < 2 || x.Shape[1] != len(sets):
+	case len(sets) == 1:
 		fs = []func(float64) float64{evaluator(sets[0])}
 	default:
 		inner = 1
@@ -614,20 +564,23 @@ func activate(x *tensor.Tensor, sets []onnxops.Params, target Target) *tensor.Te
 			fs = append(fs, evaluator(p))
 		}
 	}
-	parts := min(goruntime.GOMAXPROCS(0), max(1, len(xs)/16384))
-	var wg sync.WaitGroup
-	for part := range parts {
-		lo, hi := part*len(xs)/parts, (part+1)*len(xs)/parts
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				ys[i] = float32(fs[(i/inner)%len(fs)](float64(xs[i])))
-			}
-		}()
-	}
-	wg.Wait()
+	par(len(xs), 16384, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ys[i] = float32(fs[(i/inner)%len(fs)](float64(xs[i])))
+		}
+	})
 	return tensor.New(x.Shape, ys)
+}
+
+// kernelOf builds the runtime's kernel for parameter sets of one family.
+func kernelOf(sets []onnxops.Params) (*actkernel.Kernel, error) {
+	fam := sets[0].Family()
+	ts, err := onnxops.ParamTensors(fam, sets)
+	if err != nil {
+		return nil, err
+	}
+	z, _ := sets[0].(onnxops.ZorroParams)
+	return actkernel.New(fam, z.Gate, ts)
 }
 
 // evaluator is p.Eval, with PWLU's interval arithmetic hoisted out of the per-element work (the

@@ -64,7 +64,7 @@ func TestSequentialReachesTheFamilysOptimum(t *testing.T) {
 	found := jointOptimum(t, start, build, d.calib, refCalib, 2)
 
 	// The baseline: every site fitted pointwise on the original model's values.
-	st, err := collect(d.m, nil, d.calib, sites, opts, nil)
+	st, err := collect(d.m, d.calib, sites, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,12 @@ package calibrate
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	goruntime "runtime"
 	"testing"
 
 	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/runtime"
 	"github.com/actswap/actswap/tensor"
 )
@@ -259,5 +261,93 @@ func TestReplayReaderServesLaterPassesFromMemory(t *testing.T) {
 		if first[i] != second[i] {
 			t.Errorf("batch %d was not replayed", i)
 		}
+	}
+}
+
+// TestFrontierFollowsThePartlyRewrittenModel guards --sequential's replay of upstream values: the
+// values at a site that its frontier computes from the previous site's (the tail below that site,
+// fed the chosen activation) are, batch by batch, those of a run of the whole partly rewritten
+// model — not the original model's (a stale activation), not another batch's.
+func TestFrontierFollowsThePartlyRewrittenModel(t *testing.T) {
+	d := openDigits(t, "digits_vit")
+	opts := Options{To: onnxops.FamilyPWLU, Threads: 1}
+	sites, err := selectSites(d.m, opts)
+	if err != nil || len(sites) != 2 {
+		t.Fatalf("sites %v, err %v", sites, err)
+	}
+	// The identity on the first site: far enough from GELU that a stale value shows.
+	chosen := []onnxops.Params{onnxops.PWLUParams{BL: -1, BR: 1, Heights: []float64{-1, -0.5, 0, 0.5, 1}, KL: 1, KR: 1}}
+	current, _, err := applyFits(d.m, sites[:1], map[string]rewrite.SiteParams{sites[0].Node: {Sets: chosen, Axis: 1}},
+		map[string]onnxops.Family{sites[0].Node: onnxops.FamilyPWLU}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func(f *frontier) {
+		t.Helper()
+		if err := eachBatch(d.calib, func(batchNo, _ int, batch map[string]*tensor.Tensor) error {
+			_, _, err := f.at(batchNo, batch)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := newFrontier(d.m, sites[0], opts, nil, nil)
+	pass(first)
+	second := newFrontier(current, sites[1], opts, first, func(x *tensor.Tensor, _ map[string]*tensor.Tensor) (*tensor.Tensor, bool) {
+		return activate(x, chosen, TargetOf(sites[0])), true
+	})
+	pass(second)
+	batches := len(first.kept)
+	if batches < 2 || second.fromPrev != batches {
+		t.Fatalf("%d batches kept, %d of them computed from the previous site", batches, second.fromPrev)
+	}
+	whole, err := runtime.NewSession(current, runtime.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	original, err := runtime.NewSession(d.m, runtime.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relL2 := func(a, b *tensor.Tensor) float64 {
+		var num, den float64
+		for i, v := range a.F32() {
+			e := float64(v - b.F32()[i])
+			num, den = num+e*e, den+float64(v)*float64(v)
+		}
+		return math.Sqrt(num / den)
+	}
+	err = eachBatch(d.calib, func(batchNo, _ int, batch map[string]*tensor.Tensor) error {
+		x, vals, err := second.at(batchNo, batch)
+		if err != nil {
+			return err
+		}
+		want, err := whole.Run(batch, second.names...)
+		if err != nil {
+			return err
+		}
+		orig, err := original.Run(batch, sites[1].Input)
+		if err != nil {
+			return err
+		}
+		// The runtime's PWLU kernel and activate round differently (float32 against float64).
+		for _, name := range second.names {
+			if want[name].DType != tensor.Float32 {
+				if !reflect.DeepEqual(want[name], vals[name]) {
+					t.Errorf("batch %d, %s: %v, the whole partly rewritten model %v", batchNo, name, vals[name], want[name])
+				}
+				continue
+			}
+			if e := relL2(want[name], vals[name]); !(e <= 1e-5) {
+				t.Errorf("batch %d, %s: rel L2 %.3g from the whole partly rewritten model", batchNo, name, e)
+			}
+		}
+		if e := relL2(orig[sites[1].Input], x); !(e > 1e-2) {
+			t.Errorf("batch %d: the site's input is within %.3g of the original model's: the test cannot tell them apart", batchNo, e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
