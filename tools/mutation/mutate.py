@@ -74,6 +74,8 @@ MUTATIONS = [
      "toFloat32AVX512(dst, bits)\n\t\treturn len(src) &^ 7", ["-run", "Lengths", "./internal/half"]),
     ("float16-blocks", "internal/actkernel/half.go", "ch := (run / inner) % c", "ch := (run/inner + 1) % c",
      ["-run", "Half", "./internal/actkernel"]),
+    ("plugin-param-cache", "ortplugin/plugin.go", "last != nil && sameTensors(last.params, ts)", "last != nil",
+     ["-run", "TestParametersFedAtRunTime", "./ortplugin/plugintest"]),
     ("plugin-float16", "ortplugin/shim.c", "ops[i].elem = elems[i / 3];", "ops[i].elem = elems[0];",
      ["-run", "TestFloat16Nodes", "./ortplugin/plugintest"]),
     ("epilogue-columns", "internal/gemm/gemm.go", "ep.Columns(j.c[i*j.ldc+j0:i*j.ldc+j1], j0)",
