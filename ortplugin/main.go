@@ -11,8 +11,7 @@
 // registered twice, for float32 and for float16 (X, parameters and Y of one type, as the function
 // bodies type them); onnxruntime picks the kernel by the node's types. float16 runs the float32
 // kernels on blocks widened exactly and rounds the results to nearest even
-// (actkernel.ApplyFloat16). From onnxruntime 1.17 (OrtApi version 17) the ops also declare Y's
-// shape (X's) to onnxruntime's shape inference. A Go panic never crosses into onnxruntime: it becomes an OrtStatus
+// (actkernel.ApplyFloat16). A Go panic never crosses into onnxruntime: it becomes an OrtStatus
 // error naming the node. ActswapKernelCalls and ActswapKernelCallsFloat16, also exported, count
 // Compute calls (all, and the float16 kernels'), so tests can prove which kernel ran.
 //

@@ -12,8 +12,10 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime/cgo"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -48,6 +50,11 @@ type kernel struct {
 	gate   bool
 	params int               // parameter inputs after X
 	k      *actkernel.Kernel // nil when a parameter input is not a constant initializer
+	// last is, when k is nil, the kernel built from the parameter values of a recent call,
+	// reused while they stay the same: onnxruntime runs a float16 node among float32 neighbours
+	// in float32 and feeds its float16 initializers through a Cast at every run, so they reach
+	// the kernel as values that are not constant but never change.
+	last atomic.Pointer[builtKernel]
 }
 
 func (k *kernel) status(err error) *C.OrtStatus {
@@ -246,8 +253,13 @@ func (k *kernel) compute(ctx *C.OrtKernelContext) error {
 				return err
 			}
 		}
-		if built, err = actkernel.New(k.fam, k.gate, ts); err != nil {
-			return err
+		if last := k.last.Load(); last != nil && sameTensors(last.params, ts) {
+			built = last.k
+		} else {
+			if built, err = actkernel.New(k.fam, k.gate, ts); err != nil {
+				return err
+			}
+			k.last.Store(&builtKernel{params: ts, k: built})
 		}
 	}
 	outer, inner, err := actkernel.Plan(shape, k.axis, built.Channels())
@@ -286,6 +298,37 @@ func inOut[E float32 | tensor.Float16Bits](k *kernel, x, y *C.OrtValue, n int) (
 	}
 	dst, err = data[E](k, y, n)
 	return src, dst, err
+}
+
+// builtKernel is a kernel and the parameter tensors it was built from.
+type builtKernel struct {
+	params []*tensor.Tensor
+	k      *actkernel.Kernel
+}
+
+// sameTensors reports whether a and b have equal shapes and bit-identical elements (float32 or
+// float16, the types copyTensor makes).
+func sameTensors(a, b []*tensor.Tensor) bool {
+	for i := range a {
+		if !slices.Equal(a[i].Shape, b[i].Shape) {
+			return false
+		}
+		switch x := a[i].Data.(type) {
+		case []tensor.Float16Bits:
+			y, ok := b[i].Data.([]tensor.Float16Bits)
+			if !ok || !slices.Equal(x, y) {
+				return false
+			}
+		case []float32:
+			y, ok := b[i].Data.([]float32)
+			if !ok || !slices.EqualFunc(x, y, func(p, q float32) bool { return math.Float32bits(p) == math.Float32bits(q) }) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 //export actswapDestroyKernel

@@ -81,6 +81,11 @@ type fusedMatMul struct {
 	bias     []float32
 	biasRank int
 	act      func(dst []float32)
+	// cols is a per-channel activation of the output's last axis (the GEMM's columns), run in
+	// the epilogue after the bias; colsRank, when not 0, is the rank A must have for that axis
+	// to be the activation's channel axis (else the steps run unfused).
+	cols     func(dst []float32, ch0 int)
+	colsRank int
 	steps    []chainStep
 	// ep is the GEMM epilogue for bias and act, built on the first run (fusion sets both after
 	// construction) and shared read-only by every run after.
@@ -91,8 +96,8 @@ type fusedMatMul struct {
 // epilogue returns the shared epilogue, nil when there is neither bias nor activation.
 func (f *fusedMatMul) epilogue() *gemm.Epilogue {
 	f.epOnce.Do(func() {
-		if f.bias != nil || f.act != nil {
-			f.ep = &gemm.Epilogue{Bias: f.bias, Elementwise: f.act}
+		if f.bias != nil || f.act != nil || f.cols != nil {
+			f.ep = &gemm.Epilogue{Bias: f.bias, Elementwise: f.act, Columns: f.cols}
 		}
 	})
 	return f.ep
@@ -113,12 +118,26 @@ func (f *fusedMatMul) FuseActivation(act func(dst []float32)) bool {
 	return true
 }
 
+// fuse takes act into the epilogue or, when act is nil, the per-channel activation cols; false
+// when cols' channels are not the product's columns.
+func (f *fusedMatMul) fuse(act func(dst []float32), cols channelsLast) bool {
+	if act != nil {
+		return f.FuseActivation(act)
+	}
+	if cols.f == nil || cols.channels != f.n {
+		return false
+	}
+	f.cols, f.colsRank = cols.f, cols.rank
+	return true
+}
+
 func (f *fusedMatMul) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(inputs) != 1 || inputs[0] == nil {
 		return nil, fmt.Errorf("fused MatMul %q: needs input A", f.label)
 	}
 	a := inputs[0]
-	if a.DType != tensor.Float32 || a.Rank() < 2 || a.Rank() < f.biasRank || a.Shape[a.Rank()-1] != f.k {
+	if a.DType != tensor.Float32 || a.Rank() < 2 || a.Rank() < f.biasRank || a.Shape[a.Rank()-1] != f.k ||
+		(f.colsRank != 0 && a.Rank() != f.colsRank) {
 		return f.runSteps(ctx, a)
 	}
 	shape := append(append(make([]int, 0, a.Rank()), a.Shape[:a.Rank()-1]...), f.n)

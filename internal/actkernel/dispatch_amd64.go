@@ -133,49 +133,64 @@ func zorroF32(x simd.Level, dst, src []float32, c *zorroChannel, stream bool) {
 }
 
 // The applyRow methods run the rows kernels over the channels in whole groups of 8 and
-// evaluate the rest element by element.
+// evaluate the rest element by element. A row may start at any channel ch0 (a piece of a
+// channels-last row, in a product's epilogue).
 
-func (t *crreluTable) applyRow(dst, src []float32) {
+func (t *crreluTable) applyRow(dst, src []float32, ch0 int) {
 	n := 0
 	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
-			crreluRowsAVX2(dst[:n], src[:n], &t.eps[0], false)
+			crreluRowsAVX2(dst[:n], src[:n], &t.eps[ch0], false)
 		}
 	}
 	for i := n; i < len(src); i++ {
-		dst[i] = t.eval(src[i], i)
+		dst[i] = t.eval(src[i], ch0+i)
 	}
 }
 
-func (t *pwluTable) applyRow(dst, src []float32) {
+func (t *pwluTable) applyRow(dst, src []float32, ch0 int) {
 	if t.shift != nil && t.level.Asm() {
-		pwluShiftedRow(t.level, dst, src, t.shift, &t.chans[0])
+		pwluShiftedRow(t.level, dst, src, t.shift[ch0:], &t.chans[0])
 		return
 	}
+	head := groupHead(t, dst, src, ch0)
+	dst, src, ch0 = dst[head:], src[head:], ch0+head
 	n := 0
 	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
-			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[0], t.rows.rowEs, t.rows.rowDs, false)
+			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[ch0/8*(pwluConsts+1)*8], t.rows.rowEs, t.rows.rowDs, false)
 		}
 	}
 	for i := n; i < len(src); i++ {
-		dst[i] = t.eval(src[i], i)
+		dst[i] = t.eval(src[i], ch0+i)
 	}
 }
 
-func (t *zorroTable) applyRow(dst, src []float32) {
+func (t *zorroTable) applyRow(dst, src []float32, ch0 int) {
+	head := groupHead(t, dst, src, ch0)
+	dst, src, ch0 = dst[head:], src[head:], ch0+head
 	n := 0
 	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
-			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[0], false)
+			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[ch0/8*zorroConsts*8], false)
 		}
 	}
 	for i := n; i < len(src); i++ {
-		dst[i] = t.eval(src[i], i)
+		dst[i] = t.eval(src[i], ch0+i)
 	}
+}
+
+// groupHead evaluates, element by element, a row's values before the first channel that starts
+// a group of 8 (the rows kernels' constants come in such groups) and returns their number.
+func groupHead(t table, dst, src []float32, ch0 int) int {
+	head := min((8-ch0%8)%8, len(src))
+	for i := range head {
+		dst[i] = t.eval(src[i], ch0+i)
+	}
+	return head
 }
 
 // Accelerated reports whether the float32 kernels run the generated assembly.

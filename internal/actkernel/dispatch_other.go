@@ -10,15 +10,15 @@ func pwluF32(_ simd.Level, dst, src []float32, c *pwluChannel, _ bool) { pwluGo(
 
 func zorroF32(_ simd.Level, dst, src []float32, c *zorroChannel, _ bool) { zorroGo(dst, src, c) }
 
-func (t *crreluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+func (t *crreluTable) applyRow(dst, src []float32, ch0 int) { evalRow(t, dst, src, ch0) }
 
-func (t *pwluTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+func (t *pwluTable) applyRow(dst, src []float32, ch0 int) { evalRow(t, dst, src, ch0) }
 
-func (t *zorroTable) applyRow(dst, src []float32) { evalRow(t, dst, src) }
+func (t *zorroTable) applyRow(dst, src []float32, ch0 int) { evalRow(t, dst, src, ch0) }
 
-func evalRow(t table, dst, src []float32) {
+func evalRow(t table, dst, src []float32, ch0 int) {
 	for i, x := range src {
-		dst[i] = t.eval(x, i)
+		dst[i] = t.eval(x, ch0+i)
 	}
 }
 

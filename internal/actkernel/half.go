@@ -63,7 +63,7 @@ func applyHalf[T half.Bits](k *Kernel, dst, src []T, outer, inner int, par Paral
 			for r := lo; r < hi; r += rows {
 				through(buf, r*c, min(r+rows, hi)*c, func(f []float32) {
 					for i := 0; i < len(f); i += c {
-						tab.applyRow(f[i:i+c], f[i:i+c])
+						tab.applyRow(f[i:i+c], f[i:i+c], 0)
 					}
 				})
 			}

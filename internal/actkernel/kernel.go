@@ -35,9 +35,9 @@ type table interface {
 	apply(dst, src []float32, ch int, stream bool)
 	// eval is one element of channel ch, for layouts where channels change every few elements.
 	eval(x float32, ch int) float32
-	// applyRow evaluates one row of all channels in order (element i is channel i), the layout
-	// of a channel axis that is the last one.
-	applyRow(dst, src []float32)
+	// applyRow evaluates consecutive channels in order (element i is channel ch0+i): a row, or a
+	// piece of one, of a tensor whose channel axis is the last one.
+	applyRow(dst, src []float32, ch0 int)
 }
 
 // New decodes and validates a node's parameter tensors (the inputs after X, in the order of
@@ -122,7 +122,7 @@ func (k *Kernel) Apply(dst, src []float32, outer, inner int, par Parallel) {
 	if inner == 1 {
 		par(outer, max(1, parallelGrain/c), func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				tab.applyRow(dst[r*c:(r+1)*c], src[r*c:(r+1)*c])
+				tab.applyRow(dst[r*c:(r+1)*c], src[r*c:(r+1)*c], 0)
 			}
 		})
 		return
@@ -169,6 +169,19 @@ func (k *Kernel) Elementwise() func(dst []float32) {
 	}
 	tab := k.tab
 	return func(dst []float32) { tab.apply(dst, dst, 0, false) }
+}
+
+// Columns returns the operator as an in-place transform of consecutive channels — dst[i] has
+// channel ch0+i, and ch0+len(dst) ≤ Channels() — for fusing per-channel parameters (per-tensor
+// ones too) into the epilogue of a product whose columns are the channels (a MatMul feeding a
+// channels-last activation): each piece of a row runs while it is still in cache. It may be
+// called concurrently on disjoint pieces.
+func (k *Kernel) Columns() func(dst []float32, ch0 int) {
+	tab := k.tab
+	if tab.channels() == 1 {
+		return func(dst []float32, _ int) { tab.apply(dst, dst, 0, false) }
+	}
+	return func(dst []float32, ch0 int) { tab.applyRow(dst, dst, ch0) }
 }
 
 // parallelGrain is the number of elements below which splitting across goroutines costs more than

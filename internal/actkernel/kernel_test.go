@@ -224,6 +224,52 @@ func TestShiftedChannelsLast(t *testing.T) {
 	})
 }
 
+// Columns runs any piece of a channels-last row in place: pieces start at every kind of channel
+// (inside a group of 8, at one, at 16), end anywhere, and match the float64 reference; the
+// shifted PWLU form takes its shifts from the piece's first channel. A value outside the piece
+// stays as it was.
+func TestColumns(t *testing.T) {
+	t.Parallel()
+	cases := acttest.KernelCases()
+	for _, c := range []int{7, 37, 64} {
+		cases = append(cases, acttest.KernelCase{Name: fmt.Sprintf("shifted PWLU C=%d", c), Fam: onnxops.FamilyPWLU,
+			Chans: acttest.ManyChannels(c, func(i int) onnxops.Params {
+				return acttest.Shifted(acttest.WigglyPWLU(-3, 3, 16), 0.37*float64(i%23)-3)
+			})})
+	}
+	eachPath(t, func(t *testing.T, x simd.Level) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		for _, kc := range cases {
+			params, ps := acttest.Float32Params(t, kc)
+			k, err := newOn(x, kc.Fam, kc.Gate, params)
+			if err != nil {
+				t.Fatalf("%s: %v", kc.Name, err)
+			}
+			c := k.Channels()
+			cols := k.Columns()
+			const rows = 5
+			xs := acttest.Inputs(rows*c, rng)
+			ys := append([]float32(nil), xs...)
+			for r := range rows {
+				row := ys[r*c : (r+1)*c]
+				for ch0 := 0; ch0 < c; {
+					n := min(1+rng.IntN(20), c-ch0)
+					if r == 0 {
+						n = c // one whole row
+					}
+					cols(row[ch0:ch0+n], ch0)
+					ch0 += n
+				}
+			}
+			shape, axis := []int{rows, c}, -1
+			if c == 1 {
+				shape, axis = []int{rows * c}, 0
+			}
+			acttest.CheckAgainstReference(t, kc.Name+" by pieces", ps, shape, axis, xs, ys)
+		}
+	})
+}
+
 // With the GELU default's steep humps (acttest.GELUZorro) the AVX-512 kernel skips the exp for
 // blocks where no lane needs a hump. Blocks of 16 here hold every z inside [0, 1], or one lane
 // (at each position in turn) on a hump — left (z = −1e-4) or right (z = 1 + 1e-4), where a·|u|

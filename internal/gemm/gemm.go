@@ -46,6 +46,11 @@ type Epilogue struct {
 	// several rows rather than once per row piece. It may be called concurrently for disjoint
 	// pieces.
 	Elementwise func(dst []float32)
+	// Columns transforms a piece of one row of C in place, after Elementwise, knowing the
+	// column of its first value: C[i][col0 : col0+len(dst)]. It is an activation whose
+	// parameters change with the column (per-channel, where the columns are the channels). It
+	// may be called concurrently for disjoint pieces.
+	Columns func(dst []float32, col0 int)
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where op(A) is m×k
@@ -200,6 +205,9 @@ type job struct {
 	// through the workers' copy of the job; the zero Epilogue does nothing.
 	ep     Epilogue
 	splitN bool // workers split C's columns, not its rows (Chunk)
+	// alphaOnB applies alpha where B is packed rather than to A, so that the wide kernels read a
+	// row-major A in place (attention's scaled Q·Kᵀ, whose Kᵀ is packed anyway).
+	alphaOnB bool
 }
 
 // checkMatrix verifies that a rows×cols row-major matrix with leading dimension ld fits in buf.
@@ -266,6 +274,7 @@ func (j *job) run(threads int) {
 	work := j.m * j.n * max(j.k, 1)
 	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
 	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
+	j.alphaOnB = j.alpha != 1 && j.pa == nil && j.pb == nil && j.bPacker == nil && !j.indirect && !j.transA
 	// A read in place needs no packing on any number of threads: packing it up front for the
 	// workers would be a serial pass over A before the parallel part (10–15% of a ViT's run on
 	// two threads).
@@ -282,7 +291,7 @@ func (j *job) run(threads int) {
 		for pc := 0; pc < j.k; pc += kb {
 			packA(j.pa.data[pc*mPanels*mr:], j.a, j.lda, j.transA, 0, j.m, pc, min(kb, j.k-pc), j.alpha)
 		}
-		j.alpha = 1 // folded into the packed A
+		j.alpha, j.alphaOnB = 1, false // folded into the packed A
 	}
 	if threads == 1 {
 		j.block(0, j.m, 0, j.n)
@@ -379,7 +388,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		j.scaleC(i0, i1, j0, j1, j.beta)
 	}
 	scaleA, scaleB := j.alpha, float32(1)
-	if j.pa != nil {
+	if j.pa != nil || j.alphaOnB {
 		scaleA, scaleB = 1, j.alpha
 	}
 	var bufA, bufB *[]float32
@@ -413,7 +422,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 				j.bPacker(bBlock, pc, kcb, jc, ncb)
 			default:
 				bBlock = *bufB
-				packB(bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
+				packB(j.level, bBlock, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, scaleB)
 			}
 			accumulate := pc > 0 || j.beta != 0
 			for ic := i0; ic < i1; ic += mc {
@@ -503,7 +512,7 @@ func (j *job) readsADirectly() bool {
 
 // aInPlace reports whether A's rows can be read as they are: row-major, unpacked, unscaled.
 func (j *job) aInPlace() bool {
-	return j.pa == nil && !j.indirect && !j.transA && j.alpha == 1
+	return j.pa == nil && !j.indirect && !j.transA && (j.alpha == 1 || j.alphaOnB)
 }
 
 // tile computes the mr×nr tile at rows ic+ir, columns jc+jr of C from the packed blocks (or
@@ -589,7 +598,7 @@ func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
 
 func (j *job) epilogue(i0, i1, j0, j1 int) {
 	ep := &j.ep
-	if ep.Bias == nil && ep.Residual == nil && ep.Elementwise == nil {
+	if ep.Bias == nil && ep.Residual == nil && ep.Elementwise == nil && ep.Columns == nil {
 		return
 	}
 	elementwise := ep.Elementwise != nil
@@ -618,6 +627,11 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 		}
 		if elementwise && group > 1 {
 			ep.Elementwise(j.c[g0*j.ldc : (g1-1)*j.ldc+j1])
+		}
+		if ep.Columns != nil {
+			for i := g0; i < g1; i++ {
+				ep.Columns(j.c[i*j.ldc+j0:i*j.ldc+j1], j0)
+			}
 		}
 	}
 }

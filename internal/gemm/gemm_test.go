@@ -186,11 +186,6 @@ func TestEpilogue(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
 	rowBias, colBias := randSlice(r, m), randSlice(r, n)
-	reluSlice := func(dst []float32) {
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	}
 	residual := randSlice(r, m*(n+2)) // row stride n+2
 	const sentinel = -5               // in C's padding columns (ldc > n): the epilogue must leave it
 	for _, perRow := range []bool{false, true} {
@@ -201,7 +196,7 @@ func TestEpilogue(t *testing.T) {
 					if perRow {
 						bias = rowBias
 					}
-					ep := &Epilogue{Bias: bias, BiasPerRow: perRow, Elementwise: reluSlice}
+					ep := &Epilogue{Bias: bias, BiasPerRow: perRow, Elementwise: reluForTest}
 					if withResidual {
 						ep.Residual, ep.ResidualLd = residual, n+2
 					}
@@ -275,7 +270,7 @@ func TestSgemmPackedAWith(t *testing.T) {
 					return err
 				}
 				packer := func(dst []float32, p0, kcb, j0, ncb int) {
-					packB(dst, b, ldb, false, p0, kcb, j0, ncb, 1)
+					packB(simd.Host(), dst, b, ldb, false, p0, kcb, j0, ncb, 1)
 				}
 				return SgemmPackedAWith(pa, tc.n, packer, tc.beta, c, ldc, 2, nil)
 			})
@@ -348,4 +343,59 @@ func TestAddVectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Columns sees each piece of a row of C with the column of its first value, after the bias and
+// Elementwise, in products whose columns are cut into several blocks (n past nc and ncPacked)
+// and among threads.
+func TestEpilogueColumns(t *testing.T) {
+	t.Parallel()
+	const m, k = 29, 11
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{45, 600, 1000} {
+		a, b := randSlice(r, m*k), randSlice(r, k*n)
+		bias, scale := randSlice(r, n), randSlice(r, n)
+		ep := &Epilogue{
+			Bias:        bias,
+			Elementwise: reluForTest,
+			Columns: func(dst []float32, col0 int) {
+				for q := range dst {
+					dst[q] = dst[q]*scale[col0+q] + float32(col0+q)
+				}
+			},
+		}
+		pb, err := PackB(false, k, n, b, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
+		for _, threads := range []int{1, 2} {
+			for _, packed := range []bool{false, true} {
+				c := make([]float32, m*n)
+				if packed {
+					err = SgemmPackedB(false, m, 1, a, k, pb, 0, c, n, threads, ep)
+				} else {
+					err = SgemmFused(false, false, m, n, k, 1, a, k, b, n, 0, c, n, threads, ep)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range m {
+					for j := range n {
+						w := math.Max(want[i*n+j]+float64(bias[j]), 0)*float64(scale[j]) + float64(j)
+						if math.Abs(float64(c[i*n+j])-w) > 1e-4*(1+math.Abs(w)) {
+							t.Fatalf("n=%d threads=%d packed=%v: C[%d,%d] = %g, want %g", n, threads, packed, i, j, c[i*n+j], w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// reluForTest is a fused ReLU for the epilogue tests.
+func reluForTest(dst []float32) {
+	for i, v := range dst {
+		dst[i] = max(v, 0)
+	}
 }

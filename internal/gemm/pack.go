@@ -60,7 +60,7 @@ func packFullPanelA(panel, a []float32, lda, i, p0, kcb int, scale float32) {
 }
 
 // packB writes rows [p0, p0+kcb) × columns [j0, j0+ncb) of op(B), times scale, as nr-column panels.
-func packB(dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale float32) {
+func packB(x simd.Level, dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale float32) {
 	if !trans {
 		packRowsB(dst, b, ldb, p0, kcb, j0, ncb, scale)
 		return
@@ -68,6 +68,19 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale fl
 	for jr := 0; jr < ncb; jr += nr {
 		panel := dst[(jr/nr)*kcb*nr : (jr/nr+1)*kcb*nr]
 		cols := min(nr, ncb-jr)
+		if cols == nr && nr == ChannelBlock && x.Asm() {
+			// A whole panel is 16 rows of the stored Bᵀ interleaved, Interleave16's
+			// transposition (8×8 squares in registers; attention's Kᵀ is packed so per head).
+			if err := interleave16On(x, panel, b[(j0+jr)*ldb+p0:], ldb, kcb); err != nil {
+				panic(err) // the caller checked B's size: a bug
+			}
+			if scale != 1 {
+				for q := range panel {
+					panel[q] *= scale
+				}
+			}
+			continue
+		}
 		if cols < nr {
 			clear(panel)
 		}
@@ -141,7 +154,7 @@ func packBOn(x simd.Level, transB bool, k, n int, b []float32, ldb int) (*Packed
 	pb.data = make([]float32, k*pb.panels*nr)
 	for pc := 0; pc < k; pc += kb {
 		kcb := min(kb, k-pc)
-		packB(pb.data[pc*pb.panels*nr:], b, ldb, transB, pc, kcb, 0, n, 1)
+		packB(x, pb.data[pc*pb.panels*nr:], b, ldb, transB, pc, kcb, 0, n, 1)
 	}
 	return pb, nil
 }

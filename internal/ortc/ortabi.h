@@ -12,7 +12,6 @@
 #include <stdint.h>
 
 #define ORTABI_API_VERSION 16
-#define ORTABI_SHAPE_API_VERSION 17
 
 typedef struct OrtApi OrtApi;
 typedef struct OrtStatus OrtStatus;
@@ -27,7 +26,6 @@ typedef struct OrtKernelContext OrtKernelContext;
 typedef struct OrtCustomOpDomain OrtCustomOpDomain;
 typedef struct OrtAllocator OrtAllocator;
 typedef struct OrtRunOptions OrtRunOptions;
-typedef struct OrtShapeInferContext OrtShapeInferContext;
 
 typedef struct OrtApiBase {
 	const OrtApi* (*GetApi)(uint32_t version);
@@ -48,9 +46,9 @@ enum {
 	ORTABI_INPUT_REQUIRED = 1, // OrtCustomOpInputOutputCharacteristic
 };
 
-// OrtCustomOp as of custom-op version 17 (onnxruntime 1.17): version 16 makes onnxruntime read
-// CreateKernelV2 and KernelComputeV2, which return an OrtStatus, and ignore the fields after
-// them; version 17 adds InferOutputShapeFn and the opset range (read only when not NULL).
+// OrtCustomOp as of custom-op version 16 (onnxruntime 1.16): ORTABI_API_VERSION in version makes
+// onnxruntime read CreateKernelV2 and KernelComputeV2, which return an OrtStatus, and ignore
+// the fields after them (later versions' shape inference, opset ranges, in-place hints).
 typedef struct OrtCustomOp {
 	uint32_t version;
 	void* (*CreateKernel)(const struct OrtCustomOp* op, const OrtApi* api, const OrtKernelInfo* info);
@@ -71,10 +69,7 @@ typedef struct OrtCustomOp {
 	int (*GetVariadicOutputHomogeneity)(const struct OrtCustomOp* op);
 	OrtStatus* (*CreateKernelV2)(const struct OrtCustomOp* op, const OrtApi* api, const OrtKernelInfo* info, void** kernel);
 	OrtStatus* (*KernelComputeV2)(void* op_kernel, OrtKernelContext* context);
-	OrtStatus* (*InferOutputShapeFn)(const struct OrtCustomOp* op, OrtShapeInferContext* ctx);
-	int (*GetStartVersion)(const struct OrtCustomOp* op);
-	int (*GetEndVersion)(const struct OrtCustomOp* op);
-	void* reserved[8]; // later versions' fields, zero: never read at versions 16 and 17
+	void* reserved[8]; // later versions' fields, zero: never read at version 16
 } OrtCustomOp;
 
 // Slot numbers in OrtApi.
@@ -100,7 +95,6 @@ typedef struct OrtCustomOp {
 #define ORTABI_SLOT_GetTensorElementType 60
 #define ORTABI_SLOT_GetDimensionsCount 61
 #define ORTABI_SLOT_GetDimensions 62
-#define ORTABI_SLOT_GetSymbolicDimensions 63
 #define ORTABI_SLOT_GetTensorShapeElementCount 64
 #define ORTABI_SLOT_GetTensorTypeAndShape 65
 #define ORTABI_SLOT_CreateCpuMemoryInfo 69
@@ -123,9 +117,6 @@ typedef struct OrtCustomOp {
 #define ORTABI_SLOT_KernelInfo_GetInputCount 230
 #define ORTABI_SLOT_KernelInfo_GetNodeName 244
 #define ORTABI_SLOT_KernelInfoGetConstantInput_tensor 249
-#define ORTABI_SLOT_ShapeInferContext_GetInputTypeShape 268 // version 17
-#define ORTABI_SLOT_ShapeInferContext_SetOutputTypeShape 270
-#define ORTABI_SLOT_SetSymbolicDimensions 271
 
 #define ORTABI_FN(api, name, type) ((type)(((void* const*)(api))[ORTABI_SLOT_##name]))
 
@@ -241,26 +232,6 @@ static inline OrtStatus* ortKernelContextInput(const OrtApi* a, const OrtKernelC
 static inline OrtStatus* ortKernelContextOutput(const OrtApi* a, OrtKernelContext* c, size_t i, const int64_t* dims, size_t rank, OrtValue** out) {
 	return ORTABI_FN(a, KernelContext_GetOutput, OrtStatus* (*)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**))(c, i, dims, rank, out);
 }
-// Shape inference (version 17): the context owns the OrtTensorTypeAndShapeInfo it returns.
-static inline OrtStatus* ortShapeInferInput(const OrtApi* a, OrtShapeInferContext* ctx, size_t i, OrtTensorTypeAndShapeInfo** out) {
-	return ORTABI_FN(a, ShapeInferContext_GetInputTypeShape, OrtStatus* (*)(OrtShapeInferContext*, size_t, OrtTensorTypeAndShapeInfo**))(ctx, i, out);
-}
-static inline OrtStatus* ortShapeInferSetOutput(const OrtApi* a, OrtShapeInferContext* ctx, size_t i, const OrtTensorTypeAndShapeInfo* info) {
-	return ORTABI_FN(a, ShapeInferContext_SetOutputTypeShape, OrtStatus* (*)(OrtShapeInferContext*, size_t, const OrtTensorTypeAndShapeInfo*))(ctx, i, info);
-}
-static inline OrtStatus* ortDimensionsCount(const OrtApi* a, const OrtTensorTypeAndShapeInfo* info, size_t* out) {
-	return ORTABI_FN(a, GetDimensionsCount, OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*))(info, out);
-}
-static inline OrtStatus* ortDimensions(const OrtApi* a, const OrtTensorTypeAndShapeInfo* info, int64_t* dims, size_t n) {
-	return ORTABI_FN(a, GetDimensions, OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t))(info, dims, n);
-}
-static inline OrtStatus* ortSymbolicDimensions(const OrtApi* a, const OrtTensorTypeAndShapeInfo* info, const char** names, size_t n) {
-	return ORTABI_FN(a, GetSymbolicDimensions, OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, const char**, size_t))(info, names, n);
-}
-static inline OrtStatus* ortSetSymbolicDimensions(const OrtApi* a, OrtTensorTypeAndShapeInfo* info, const char** names, size_t n) {
-	return ORTABI_FN(a, SetSymbolicDimensions, OrtStatus* (*)(OrtTensorTypeAndShapeInfo*, const char**, size_t))(info, names, n);
-}
-
 static inline OrtStatus* ortCreateCustomOpDomain(const OrtApi* a, const char* domain, OrtCustomOpDomain** out) {
 	return ORTABI_FN(a, CreateCustomOpDomain, OrtStatus* (*)(const char*, OrtCustomOpDomain**))(domain, out);
 }

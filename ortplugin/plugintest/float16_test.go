@@ -414,3 +414,54 @@ func TestFloat16GarbageParameters(t *testing.T) {
 		})
 	}
 }
+
+// TestParametersFedAtRunTime: parameters that are graph inputs (not constant initializers, as
+// onnxruntime's Casts make float16 initializers of a node it runs in float32) are read at every
+// run; the plugin reuses the kernel it built while they stay the same, and must notice when
+// they change: runs alternate two parameter sets, each checked against OPS.md.
+func TestParametersFedAtRunTime(t *testing.T) {
+	lib, plugin := setup(t)
+	shape := []int{4, 3, 50}
+	sets := [][]onnxops.Params{
+		{acttest.ReluPWLU(-2, 2, 4), acttest.WigglyPWLU(-1, 3, 4), acttest.Flat4()},
+		{acttest.WigglyPWLU(-3, 1, 4), acttest.ReluPWLU(-1, 1, 4), acttest.ReluPWLU(-4, 4, 4)},
+	}
+	m, err := onnxops.SingleNodeModel(onnxops.FamilyPWLU, sets[0], tensor.Float16, shape, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range m.Graph.Initializer { // the parameters become graph inputs
+		m.Graph.Input = append(m.Graph.Input, &onnx.ValueInfoProto{
+			Name: proto.String(tp.GetName()),
+			Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(int32(tensor.Float16))}}},
+		})
+	}
+	m.Graph.Initializer = nil
+	s, err := lib.NewSession(save(t, m, "fed.onnx"), ortc.Options{IntraOpThreads: 1, CustomOpsLibrary: plugin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := inputsFloat16(map[string]*tensor.Tensor{"X": tensor.New(shape, acttest.Inputs(tensor.NumElements(shape), rand.New(rand.NewPCG(9, 10))))})
+	for run := 0; run < 5; run++ {
+		set := sets[run%2]
+		params, err := onnxops.ParamTensorsAs(tensor.Float16, onnxops.FamilyPWLU, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed := map[string]*tensor.Tensor{"X": in["X"]}
+		for i, name := range onnxops.ParamInputNames(onnxops.FamilyPWLU) {
+			feed[name] = params[i]
+		}
+		out, err := s.Run(feed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := onnxops.ParamsFromTensors(onnxops.FamilyPWLU, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acttest.CheckFloat16AgainstReference(t, fmt.Sprintf("run %d", run), ps, shape, 1,
+			in["X"].Data.([]tensor.Float16Bits), out["Y"].Data.([]tensor.Float16Bits))
+	}
+}

@@ -120,6 +120,22 @@ func (k *actswapKernel) ElementwiseFloat32() func(dst []float32) {
 	return k.k.Elementwise()
 }
 
+// ChannelsLastFloat32 lets the runtime apply per-channel parameters in the epilogue of a MatMul
+// whose columns are the channels: the channel axis must then be the input's last.
+func (k *actswapKernel) ChannelsLastFloat32() (channels, rank int, f func(dst []float32, ch0 int)) {
+	if k.k == nil {
+		return 0, 0, nil
+	}
+	switch {
+	case k.axis == -1:
+	case k.axis >= 0:
+		rank = k.axis + 1
+	default:
+		return 0, 0, nil
+	}
+	return k.k.Channels(), rank, k.k.Columns()
+}
+
 // checkDeclaredShape rejects, when the session is created, per-channel parameters that cannot
 // fit X as the model declares it (axis out of range, or a fixed channel dimension other than C);
 // dimensions known only at run time are checked by actkernel.Plan.

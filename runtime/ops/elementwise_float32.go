@@ -9,3 +9,16 @@ type ElementwiseFloat32 interface {
 	// slices and must not keep them.
 	ElementwiseFloat32() func(dst []float32)
 }
+
+// ChannelsLastFloat32 is implemented by activation kernels with per-channel parameters (the
+// ai.actswap ops) that can transform, in place, a run of consecutive channels of a tensor whose
+// channel axis is the last one. The fusion pass uses it to apply such an activation in the
+// epilogue of a MatMul whose columns are the channels (a transformer's Linear layer feeding it).
+type ChannelsLastFloat32 interface {
+	// ChannelsLastFloat32 returns C, the transform (dst[i] is channel ch0+i) and the rank the
+	// input must have for the channel axis to be its last: 0 when any rank will do (axis −1),
+	// axis+1 for a non-negative axis. f is nil when the kernel cannot offer one (parameters not
+	// known at session creation, or an axis that is never the last). f is called concurrently on
+	// disjoint pieces and must not keep them.
+	ChannelsLastFloat32() (channels, rank int, f func(dst []float32, ch0 int))
+}
