@@ -305,3 +305,40 @@ func TestZorroHumpBlocks(t *testing.T) {
 		acttest.CheckAgainstReference(t, c.Name, ps, []int{len(xs)}, 0, xs, ys)
 	})
 }
+
+// TestCRReLUNegativeZero: Y(−0) is +0 at every level and every position, the vector loop's and
+// the scalar tail's alike: OPS.md's max(X, 0) is +0 for X = −0 (as Go's max and a float64
+// evaluation give), and ε·X·e^0 = −0 must not turn it back into −0. The AVX2 loop once returned −0
+// from VMAXPS's operand order while the tail returned +0.
+func TestCRReLUNegativeZero(t *testing.T) {
+	t.Parallel()
+	negZero := float32(math.Copysign(0, -1))
+	eachPath(t, func(t *testing.T, x simd.Level) {
+		for _, c := range []acttest.KernelCase{
+			{Name: "per-tensor", Fam: onnxops.FamilyCRReLU, Chans: []onnxops.Params{onnxops.CRReLUParams{Epsilon: 0.5}}},
+			{Name: "per-channel", Fam: onnxops.FamilyCRReLU, Chans: acttest.ManyChannels(37, func(i int) onnxops.Params { return onnxops.CRReLUParams{Epsilon: 0.25 + 0.1*float64(i)} })},
+		} {
+			params, _ := acttest.Float32Params(t, c)
+			tab, err := buildTable(x, c, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 37 // several 8- and 16-lane blocks and a tail; a row of 37 channels per channel
+			xs := make([]float32, n)
+			for i := range xs {
+				xs[i] = negZero
+			}
+			ys := make([]float32, n)
+			if len(c.Chans) > 1 {
+				tab.applyRow(ys, xs, 0)
+			} else {
+				tab.apply(ys, xs, 0, false)
+			}
+			for i, y := range ys {
+				if y != 0 || math.Signbit(float64(y)) {
+					t.Fatalf("%s: Y(−0) at %d of %d = %v (sign bit %v), want +0", c.Name, i, n, y, math.Signbit(float64(y)))
+				}
+			}
+		}
+	})
+}

@@ -47,7 +47,7 @@ crrelu_plain_wide:
 	VMULPS       Y0, Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y1, Y2
+	VMAXPS       Y1, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      32(CX), Y3
 	VMULPS       Y3, Y3, Y4
@@ -75,7 +75,7 @@ crrelu_plain_wide:
 	VMULPS       Y0, Y7, Y7
 	VMULPS       Y3, Y7, Y7
 	VANDNPS      Y7, Y5, Y7
-	VMAXPS       Y3, Y1, Y3
+	VMAXPS       Y1, Y3, Y3
 	VADDPS       Y7, Y3, Y3
 	VMOVUPS      Y2, (AX)
 	VMOVUPS      Y3, 32(AX)
@@ -113,7 +113,7 @@ crrelu_plain_single:
 	VMULPS       Y0, Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y1, Y2
+	VMAXPS       Y1, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y2, (AX)
 	ADDQ         $0x00000020, CX
@@ -154,7 +154,7 @@ crrelu_nt_wide:
 	VMULPS       Y0, Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y1, Y2
+	VMAXPS       Y1, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      32(CX), Y3
 	VMULPS       Y3, Y3, Y4
@@ -182,7 +182,7 @@ crrelu_nt_wide:
 	VMULPS       Y0, Y7, Y7
 	VMULPS       Y3, Y7, Y7
 	VANDNPS      Y7, Y5, Y7
-	VMAXPS       Y3, Y1, Y3
+	VMAXPS       Y1, Y3, Y3
 	VADDPS       Y7, Y3, Y3
 	VMOVNTPS     Y2, (AX)
 	VMOVNTPS     Y3, 32(AX)
@@ -220,7 +220,7 @@ crrelu_nt_single:
 	VMULPS       Y0, Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y1, Y2
+	VMAXPS       Y1, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVNTPS     Y2, (AX)
 	ADDQ         $0x00000020, CX
@@ -427,7 +427,7 @@ crreluRows_plain_wide:
 	VMULPS       (AX), Y5, Y5
 	VMULPS       Y1, Y5, Y5
 	VANDNPS      Y5, Y3, Y5
-	VMAXPS       Y1, Y0, Y1
+	VMAXPS       Y0, Y1, Y1
 	VADDPS       Y5, Y1, Y1
 	VMOVUPS      32(DX), Y2
 	VMULPS       Y2, Y2, Y3
@@ -455,7 +455,7 @@ crreluRows_plain_wide:
 	VMULPS       (AX), Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y0, Y2
+	VMAXPS       Y0, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y1, (CX)
 	VMOVUPS      Y2, 32(CX)
@@ -493,7 +493,7 @@ crreluRows_plain_single:
 	VMULPS       (AX), Y5, Y5
 	VMULPS       Y1, Y5, Y5
 	VANDNPS      Y5, Y3, Y5
-	VMAXPS       Y1, Y0, Y1
+	VMAXPS       Y0, Y1, Y1
 	VADDPS       Y5, Y1, Y1
 	VMOVUPS      Y1, (CX)
 	ADDQ         $0x00000020, DX
@@ -536,7 +536,7 @@ crreluRows_nt_wide:
 	VMULPS       (AX), Y5, Y5
 	VMULPS       Y1, Y5, Y5
 	VANDNPS      Y5, Y3, Y5
-	VMAXPS       Y1, Y0, Y1
+	VMAXPS       Y0, Y1, Y1
 	VADDPS       Y5, Y1, Y1
 	VMOVUPS      32(DX), Y2
 	VMULPS       Y2, Y2, Y3
@@ -564,7 +564,7 @@ crreluRows_nt_wide:
 	VMULPS       (AX), Y6, Y6
 	VMULPS       Y2, Y6, Y6
 	VANDNPS      Y6, Y4, Y6
-	VMAXPS       Y2, Y0, Y2
+	VMAXPS       Y0, Y2, Y2
 	VADDPS       Y6, Y2, Y2
 	VMOVNTPS     Y1, (CX)
 	VMOVNTPS     Y2, 32(CX)
@@ -602,7 +602,7 @@ crreluRows_nt_single:
 	VMULPS       (AX), Y5, Y5
 	VMULPS       Y1, Y5, Y5
 	VANDNPS      Y5, Y3, Y5
-	VMAXPS       Y1, Y0, Y1
+	VMAXPS       Y0, Y1, Y1
 	VADDPS       Y5, Y1, Y1
 	VMOVNTPS     Y1, (CX)
 	ADDQ         $0x00000020, DX

@@ -87,6 +87,10 @@ MUTATIONS = [
     ("alpha-on-b", "internal/gemm/gemm.go", "if j.pa != nil || j.alphaOnB {", "if j.pa != nil {", ["./internal/gemm"]),
     ("kt-interleave", "internal/gemm/pack.go", "b[(j0+jr)*ldb+p0:], ldb, kcb)", "b[(j0+jr)*ldb:], ldb, kcb)",
      ["./internal/gemm"]),
+    ("zorro-hump", "internal/actkernel/kernels_amd64.s", "JZ                zorroZ_nohump1",
+     "JMP               zorroZ_nohump1", ["-run", "TestZorroHumpBlocks", "./internal/actkernel"]),
+    ("crrelu-negzero", "internal/actkernel/kernels_amd64.s", "VMAXPS       Y1, Y3, Y3\n\tVADDPS       Y7, Y3, Y3\n\tVMOVUPS      Y2, (AX)",
+     "VMAXPS       Y3, Y1, Y3\n\tVADDPS       Y7, Y3, Y3\n\tVMOVUPS      Y2, (AX)", ["-run", "TestCRReLUNegativeZero", "./internal/actkernel"]),
     ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
      'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
 ]

@@ -233,7 +233,9 @@ func crreluBody(x VecVirtual, eps Op, zero VecVirtual) VecVirtual {
 	VMULPS(x, e, e)
 	VANDNPS(e, far, e)
 	y := YMM()
-	VMAXPS(x, zero, y) // x is the second source: a NaN x comes through (and so does the sum)
+	// zero is the second source, so max(−0, +0) is +0 as in Go and OPS.md (with x second it was −0,
+	// and ε·(−0) kept it so); a NaN x gives 0 here and comes through e, which is NaN too.
+	VMAXPS(zero, x, y)
 	VADDPS(e, y, y)
 	return y
 }
