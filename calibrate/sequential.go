@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"reflect"
 	goruntime "runtime"
@@ -946,13 +947,14 @@ var boundWidths = []float64{1, 1.5, 2, 2.5, 3, 3.5, 4, 5}
 
 const boundRefine = 0.25
 
-// replayBudget caps the calibration data --sequential keeps in memory between its passes
-// (elements; 64 MiB of float32: vit_tiny's 24 calibration rows are 3.6M). Past it every pass
-// reads the data again, so memory stays bounded whatever their size.
-const replayBudget = 1 << 24
+// keptBudget caps each store of values --sequential keeps in memory between its passes (elements;
+// 64 MiB of float32): the calibration data (replayReader; vit_tiny's 24 calibration rows are
+// 3.6M) and each frontier's values (8.3M at a vit_tiny GELU site). Past it a store drops what it
+// kept and every pass reads or computes again, so memory stays bounded whatever the data's size.
+const keptBudget = 1 << 24
 
 // replayReader serves the batches of a complete pass over src from memory on later passes, while
-// they fit replayBudget: --sequential reads the data about a dozen times per site, and reading
+// they fit keptBudget: --sequential reads the data about a dozen times per site, and reading
 // and converting a .npy each time cost 4.8 of 94 s on vit_tiny.
 type replayReader struct {
 	src       Reader
@@ -980,11 +982,7 @@ func (r *replayReader) Next() (map[string]*tensor.Tensor, error) {
 		}
 		b := r.batches[r.next]
 		r.next++
-		out := make(map[string]*tensor.Tensor, len(b)) // callers may add to the map
-		for k, v := range b {
-			out[k] = v
-		}
-		return out, nil
+		return maps.Clone(b), nil // callers may add to the map
 	}
 	b, err := r.src.Next()
 	if err == io.EOF {
@@ -998,16 +996,12 @@ func (r *replayReader) Next() (map[string]*tensor.Tensor, error) {
 	for _, t := range b {
 		n += t.Len()
 	}
-	if r.floats+n > replayBudget {
+	if r.floats+n > keptBudget {
 		r.overflow, r.batches, r.floats = true, nil, 0
 		return b, nil
 	}
-	kept := make(map[string]*tensor.Tensor, len(b))
-	for k, v := range b {
-		kept[k] = v
-	}
 	r.floats += n
-	r.batches = append(r.batches, kept)
+	r.batches = append(r.batches, maps.Clone(b))
 	return b, nil
 }
 

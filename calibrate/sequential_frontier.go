@@ -41,16 +41,14 @@ type frontier struct {
 	xs       []*tensor.Tensor            // per batch: the site's input, bias added
 	kept     []map[string]*tensor.Tensor // per batch: names
 	floats   int
-	overflow bool // past frontierBudget: every batch is computed again when asked for
+	overflow bool // past keptBudget: every batch is computed again when asked for
 	// fromPrev counts the batches computed from prev rather than by the whole model.
 	fromPrev int
 }
 
-// frontierBudget caps the values one frontier keeps (elements; 64 MiB of float32: vit_tiny's 24
-// calibration rows need 8.3M at a GELU site). Past it each pass computes them again from the
-// model's inputs. --sequential holds at most four frontiers at once (this site's and the
-// previous one's, for the partly rewritten and the original model): 256 MiB at most.
-const frontierBudget = 1 << 24
+// A frontier keeps at most keptBudget elements. --sequential holds at most four frontiers at once
+// (this site's and the previous one's, for the partly rewritten and the original model): 256 MiB
+// at most.
 
 // newFrontier prepares the values of model at site s; prev (nil: none) is the previous site's
 // frontier in the same model and prevOutput the value of its output.
@@ -186,7 +184,7 @@ func (f *frontier) keep(batchNo int, x *tensor.Tensor, vals map[string]*tensor.T
 	if x != vals[f.site.Input] {
 		n += x.Len()
 	}
-	if f.floats+n > frontierBudget {
+	if f.floats+n > keptBudget {
 		f.overflow, f.xs, f.kept, f.floats = true, nil, nil, 0
 		return
 	}
