@@ -161,7 +161,9 @@ func (k *convKernel) convGather(ctx *Context, s *convShape, xv, wv, bias, residu
 }
 
 // paddedImage2D returns one group's image with its zero padding written out, followed by slack
-// zeros, in buf; an unpadded image without slack is used in place.
+// zeros, in buf; an unpadded image without slack is used in place. gemm.PadPlanes writes every
+// value once (no clear first) and pads rows of up to 16 values, digits_cnn's 8×8 and 4×4
+// planes, at one vector load and store each instead of a copy call.
 func paddedImage2D(s *convShape, img []float32, slack int, buf *[]float32) []float32 {
 	ih, iw := s.in[0], s.in[1]
 	top, left := s.padBegin[0], s.padBegin[1]
@@ -175,12 +177,10 @@ func paddedImage2D(s *convShape, img []float32, slack int, buf *[]float32) []flo
 		*buf = make([]float32, n)
 	}
 	padded := (*buf)[:n]
-	clear(padded)
-	for c := 0; c < cg; c++ {
-		for y := 0; y < ih; y++ {
-			copy(padded[(c*ph+top+y)*pw+left:], img[(c*ih+y)*iw:(c*ih+y+1)*iw])
-		}
+	if err := gemm.PadPlanes(padded, img, cg, ih, iw, top, s.padEnd[0], left, pw); err != nil {
+		panic(err) // the sizes come from the shape checked by newShape
 	}
+	clear(padded[cg*ph*pw:])
 	return padded
 }
 
