@@ -5017,6 +5017,70 @@ done:
 	VZEROUPPER
 	RET
 
+// func padPlanes16(dst *float32, src *float32, planes int, top int, rows int, bottom int, lds int, ldd int, left int, load uint16, store uint16)
+// Requires: AVX, AVX512F
+TEXT ·padPlanes16(SB), NOSPLIT, $0-76
+	MOVQ   dst+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   planes+16(FP), DX
+	MOVQ   lds+48(FP), BX
+	SHLQ   $0x02, BX
+	MOVQ   ldd+56(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   left+64(FP), DI
+	SHLQ   $0x02, DI
+	SUBQ   DI, CX
+	MOVW   load+72(FP), R8
+	KMOVW  R8, K1
+	MOVW   store+74(FP), R8
+	KMOVW  R8, K2
+	VPXORD Z0, Z0, Z0
+	TESTQ  DX, DX
+	JZ     done
+
+plane:
+	MOVQ  top+24(FP), DI
+	TESTQ DI, DI
+	JZ    top_end
+
+top:
+	VMOVUPS Z0, K2, (AX)
+	ADDQ    SI, AX
+	DECQ    DI
+	JNZ     top
+
+top_end:
+	MOVQ  rows+32(FP), DI
+	TESTQ DI, DI
+	JZ    rows_end
+
+rows:
+	VMOVUPS.Z (CX), K1, Z1
+	VMOVUPS   Z1, K2, (AX)
+	ADDQ      BX, CX
+	ADDQ      SI, AX
+	DECQ      DI
+	JNZ       rows
+
+rows_end:
+	MOVQ  bottom+40(FP), DI
+	TESTQ DI, DI
+	JZ    bottom_end
+
+bottom:
+	VMOVUPS Z0, K2, (AX)
+	ADDQ    SI, AX
+	DECQ    DI
+	JNZ     bottom
+
+bottom_end:
+	DECQ DX
+	JNZ  plane
+
+done:
+	VZEROUPPER
+	RET
+
 // func interleave16(groups int, dst *float32, src *float32, lds int)
 // Requires: AVX
 TEXT ·interleave16(SB), NOSPLIT, $0-32

@@ -271,3 +271,17 @@ func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool
 	deinterleave2(blocks, &even[0], &odd[0], &src[0])
 	return true
 }
+
+// padPlanesNarrow runs PadPlanes in assembly where padded rows fit one zmm register (16
+// values) and the source has a value (iw > 0); false otherwise.
+func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) bool {
+	if !x.Wide() || pw > 16 || iw == 0 || ih == 0 {
+		return false
+	}
+	_ = dst[planes*(top+ih+bottom)*pw-1]
+	_ = src[planes*ih*iw-1]
+	load := uint16((1<<iw - 1) << left)
+	store := uint16(1<<pw - 1)
+	padPlanes16(&dst[0], &src[0], planes, top, ih, bottom, iw, pw, left, load, store)
+	return true
+}

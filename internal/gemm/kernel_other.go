@@ -97,3 +97,7 @@ func splitGroups(x simd.Level, groups int, dst []float32, ldd int, src, bias []f
 func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	rowKernelGeneric(k, a, b, c, accumulate)
 }
+
+func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) bool {
+	return false
+}

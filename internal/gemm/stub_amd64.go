@@ -194,6 +194,11 @@ func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, tap
 //go:noescape
 func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
 
+// padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).
+//
+//go:noescape
+func padPlanes16(dst *float32, src *float32, planes int, top int, rows int, bottom int, lds int, ldd int, left int, load uint16, store uint16)
+
 // interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
 //
 //go:noescape

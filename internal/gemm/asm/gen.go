@@ -49,6 +49,7 @@ func main() {
 		blockedTapsKernel(wide, 2)
 	}
 	transposeKernel()
+	padPlanesKernel()
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
@@ -454,6 +455,65 @@ func gatherKernel(rows, width int) {
 	JNZ(LabelRef("loop"))
 
 	writeTile(acc, vecBytes)
+}
+
+// padPlanesKernel emits padPlanes16(dst, src, planes, top, rows, bottom, lds, ldd, left, load,
+// store) (AVX-512F): the zero padding of planes image planes of rows × lds values (src, back to
+// back) written out as planes of top + rows + bottom rows of ldd ≤ 16 values (dst, back to back).
+// Each padded row is one zmm store under the store mask (its ldd lanes); an image row lands at
+// column left through one load under the load mask (lanes left … left+lds−1) from left values
+// before it, so the zeros beside it come from the masked-off lanes — a convolution's small
+// images (8×8 → 10×10) are padded at one load and one store per row, where a copy call per row
+// cost as much as the convolution's product. Masked-off lanes are never read, so the load
+// before the first row and past the last one touches no memory outside src.
+func padPlanesKernel() {
+	asmgen.Kernel("padPlanes16", "func(dst, src *float32, planes, top, rows, bottom, lds, ldd, left int, load, store uint16)", "padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).")
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	planes := Load(Param("planes"), GP64())
+	lds, ldd := byteStride("lds"), byteStride("ldd")
+	left := Load(Param("left"), GP64())
+	SHLQ(U8(2), left)
+	SUBQ(left, src)
+	kl, ks := K(), K()
+	KMOVW(Load(Param("load"), GP16()).(GPVirtual).As32(), kl)
+	KMOVW(Load(Param("store"), GP16()).(GPVirtual).As32(), ks)
+	zero := ZMM()
+	VPXORD(zero, zero, zero)
+	n := GP64()
+	TESTQ(planes, planes)
+	JZ(LabelRef("done"))
+	Label("plane")
+	zeroRows := func(param, label string) {
+		Load(Param(param), n)
+		TESTQ(n, n)
+		JZ(LabelRef(label + "_end"))
+		Label(label)
+		VMOVUPS(zero, ks, Mem{Base: dst})
+		ADDQ(ldd, dst)
+		DECQ(n)
+		JNZ(LabelRef(label))
+		Label(label + "_end")
+	}
+	zeroRows("top", "top")
+	Load(Param("rows"), n)
+	TESTQ(n, n)
+	JZ(LabelRef("rows_end"))
+	Label("rows")
+	v := ZMM()
+	VMOVUPS_Z(Mem{Base: src}, kl, v)
+	VMOVUPS(v, ks, Mem{Base: dst})
+	ADDQ(lds, src)
+	ADDQ(ldd, dst)
+	DECQ(n)
+	JNZ(LabelRef("rows"))
+	Label("rows_end")
+	zeroRows("bottom", "bottom")
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
 
 // rowKernel emits kernel1x16Row{Z,Y}(k, a, b, c, accumulate): c[0:16] (+)= Σ_p a[p]·b[16p:16p+16]
