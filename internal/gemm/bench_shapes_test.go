@@ -117,3 +117,9 @@ func BenchmarkKernelGather(b *testing.B) {
 		})
 	}
 }
+
+// digits_mlp_gelu's Gemm layers on a batch of 16 images (64 → 128 → 128 → 10): few rows, so
+// the row tile's fit to 16 decides the speed.
+func BenchmarkDigitsMLP1(b *testing.B) { benchPackedB(b, 16, 128, 64) }
+func BenchmarkDigitsMLP2(b *testing.B) { benchPackedB(b, 16, 128, 128) }
+func BenchmarkDigitsMLP3(b *testing.B) { benchPackedB(b, 16, 10, 128) }

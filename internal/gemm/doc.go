@@ -4,7 +4,8 @@
 // gemm_amd64.s); everywhere else, and on x86 without AVX2/FMA, by a pure-Go kernel over the
 // same packed layout, tested against the same float64 reference. With AVX-512 the parts of C
 // made of whole 12×32 tiles take a 24-zmm kernel over pairs of the same panels, which also
-// reads a row-major, unscaled A in place (no packing of activations against packed weights).
+// reads a row-major, unscaled A in place (no packing of activations against packed weights);
+// the rows left below the 12-row tiles take direct tiles of 3–11 rows (a batch of 16 is 8+8).
 //
 // Entry points, by how the operands arrive:
 //   - Sgemm / SgemmFused: both operands as plain matrices (optionally transposed).

@@ -256,3 +256,58 @@ func TestPanelOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPadPlanes checks PadPlanes against the padding written out value by value, on every
+// kernel level, for narrow rows (the AVX-512 kernel's, up to 16 values) and wider ones, with
+// the destination filled with NaN first (every padded value must be written) and guard values
+// after it (none past it may be).
+func TestPadPlanes(t *testing.T) {
+	t.Parallel()
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, pw := range []int{1, 2, 6, 10, 15, 16, 17, 30} {
+			for left := 0; left <= min(2, pw); left++ {
+				for _, iw := range []int{0, 1, pw - left - 1, pw - left} {
+					if iw < 0 || left+iw > pw {
+						continue
+					}
+					for _, g := range []struct{ planes, ih, top, bottom int }{{1, 1, 0, 0}, {3, 4, 1, 1}, {2, 8, 2, 0}, {2, 3, 0, 2}, {1, 0, 1, 1}} {
+						ph := g.top + g.ih + g.bottom
+						src := randSlice(r, g.planes*g.ih*iw)
+						dst := make([]float32, g.planes*ph*pw+3)
+						for i := range dst {
+							dst[i] = float32(math.NaN())
+						}
+						guard := dst[len(dst)-3:]
+						copy(guard, []float32{1, 2, 3})
+						if err := padPlanesOn(x, dst, src, g.planes, g.ih, iw, g.top, g.bottom, left, pw); err != nil {
+							t.Fatal(err)
+						}
+						for c := 0; c < g.planes; c++ {
+							for y := 0; y < ph; y++ {
+								for xx := 0; xx < pw; xx++ {
+									want := float32(0)
+									if iy, ix := y-g.top, xx-left; iy >= 0 && iy < g.ih && ix >= 0 && ix < iw {
+										want = src[(c*g.ih+iy)*iw+ix]
+									}
+									if got := dst[(c*ph+y)*pw+xx]; got != want || math.Signbit(float64(got)) != math.Signbit(float64(want)) {
+										t.Fatalf("pw %d left %d iw %d %+v: plane %d (%d, %d) = %v, want %v", pw, left, iw, g, c, y, xx, got, want)
+									}
+								}
+							}
+						}
+						if guard[0] != 1 || guard[1] != 2 || guard[2] != 3 {
+							t.Fatalf("pw %d left %d iw %d %+v: wrote past the padded planes: %v", pw, left, iw, g, guard)
+						}
+					}
+				}
+			}
+		}
+	})
+	if err := PadPlanes(make([]float32, 8), make([]float32, 4), 1, 2, 2, 1, 1, 0, 3); err == nil {
+		t.Error("short destination: no error")
+	}
+	if err := PadPlanes(make([]float32, 100), make([]float32, 4), 1, 2, 2, 0, 0, 2, 3); err == nil {
+		t.Error("row past the padded width: no error")
+	}
+}

@@ -392,7 +392,9 @@ func (j *job) block(i0, i1, j0, j1 int) {
 		scaleA, scaleB = 1, j.alpha
 	}
 	var bufA, bufB *[]float32
-	if j.pa == nil {
+	// With AVX-512, a row-major A is read in place by the direct tiles and never packed.
+	direct := j.pa == nil && j.readsADirectly()
+	if j.pa == nil && !direct {
 		bufA = getBuf(mc * j.kBlock())
 		defer bufPool.Put(bufA)
 	}
@@ -427,19 +429,19 @@ func (j *job) block(i0, i1, j0, j1 int) {
 			accumulate := pc > 0 || j.beta != 0
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
-				var aBlock []float32
-				// With AVX-512, A is read in place by 12-row tiles; only the rows below the
-				// last whole 12-row tile are packed, for the 6×16 kernels.
-				direct := j.pa == nil && j.readsADirectly()
-				switch {
-				case j.pa != nil:
-					aBlock = j.pa.data[pc*j.pa.panels*mr+(ic/mr)*kcb*mr:]
-				case direct:
-					aBlock = *bufA
-					if wideRows := mcb / (2 * mr) * (2 * mr); wideRows < mcb {
-						packA(aBlock[(wideRows/mr)*kcb*mr:], j.a, j.lda, false, ic+wideRows, mcb-wideRows, pc, kcb, 1)
+				if direct {
+					for jr := 0; jr < ncb; {
+						jr += j.directColumns(&edge, &edgeWide, bBlock, ic, mcb, jc, jr, ncb, pc, kcb, accumulate)
 					}
-				default:
+					if pc+kcb == j.k {
+						j.epilogue(ic, ic+mcb, jc, jc+ncb)
+					}
+					continue
+				}
+				var aBlock []float32
+				if j.pa != nil {
+					aBlock = j.pa.data[pc*j.pa.panels*mr+(ic/mr)*kcb*mr:]
+				} else {
 					aBlock = *bufA
 					packA(aBlock, j.a, j.lda, j.transA, ic, mcb, pc, kcb, scaleA)
 				}
@@ -457,8 +459,6 @@ func (j *job) block(i0, i1, j0, j1 int) {
 								c, ldc, acc = edgeWide[:], 2*nr, false
 							}
 							switch {
-							case direct:
-								wideKernelDirectA(j.level, kcb, j.a[(ic+ir)*j.lda+pc:], j.lda, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc, j.pb != nil)
 							case j.indirect:
 								wideIndirectKernel(j.level, kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:
@@ -475,23 +475,7 @@ func (j *job) block(i0, i1, j0, j1 int) {
 						jr += 2 * nr
 						continue
 					}
-					ir := 0
-					if direct {
-						// One last B panel, perhaps partly past n: 12×16 tiles, through edge12
-						// when they stick out.
-						nrb := min(nr, ncb-jr)
-						for ; ir+2*mr <= mcb; ir += 2 * mr {
-							cOff := (ic+ir)*j.ldc + jc + jr
-							aRows := j.a[(ic+ir)*j.lda+pc:]
-							if nrb == nr {
-								directKernel12x16(j.level, kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], j.c[cOff:], j.ldc, accumulate)
-								continue
-							}
-							directKernel12x16(j.level, kcb, aRows, j.lda, bBlock[(jr/nr)*kcb*nr:], edgeWide[:], nr, false)
-							j.addEdge(edgeWide[:], nr, 2*mr, nrb, cOff, accumulate)
-						}
-					}
-					for ; ir < mcb; ir += mr {
+					for ir := 0; ir < mcb; ir += mr {
 						j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr, ncb, pc, kcb, accumulate)
 					}
 					jr += nr
@@ -501,6 +485,74 @@ func (j *job) block(i0, i1, j0, j1 int) {
 				}
 			}
 		}
+	}
+}
+
+// directColumns computes columns [jr, jr+w) of the block's rows ic … ic+mcb−1 with A read in
+// place, w = 2nr where more than one panel is left and nr otherwise, and returns w. Tiles that
+// stick out past column ncb are computed into edgeWide and copied.
+func (j *job) directColumns(edge *[mr * nr]float32, edgeWide *[4 * mr * nr]float32, bBlock []float32, ic, mcb, jc, jr, ncb, pc, kcb int, accumulate bool) int {
+	panels := 1
+	if ncb-jr > nr {
+		panels = 2
+	}
+	width := panels * nr
+	cols := min(width, ncb-jr)
+	bp := bBlock[(jr/nr)*kcb*nr:]
+	for ir := 0; ir < mcb; {
+		rows := directTileRows(mcb - ir)
+		cOff := (ic+ir)*j.ldc + jc + jr
+		if rows < minDirectRows {
+			for q := 0; q < panels; q++ {
+				j.rowTiles(edge, bp[q*kcb*nr:], ic+ir, rows, cOff+q*nr, min(nr, cols-q*nr), pc, kcb, accumulate)
+			}
+			return width
+		}
+		aRows := j.a[(ic+ir)*j.lda+pc:]
+		switch {
+		case cols < width:
+			directKernel(j.level, rows, panels, kcb, aRows, j.lda, bp, edgeWide[:], width, false)
+			j.addEdge(edgeWide[:], width, rows, cols, cOff, accumulate)
+		case rows == 2*mr && panels == 2:
+			// Weights packed ahead are read from memory once per run: the first row tile over
+			// each pair of panels fetches the next pair.
+			wideKernelDirectA(j.level, kcb, aRows, j.lda, bp, j.c[cOff:], j.ldc, accumulate, j.pb != nil)
+		default:
+			directKernel(j.level, rows, panels, kcb, aRows, j.lda, bp, j.c[cOff:], j.ldc, accumulate)
+		}
+		ir += rows
+	}
+	return width
+}
+
+// minDirectRows is the fewest rows of a direct tile (asm/gen.go generates them from 3 to 12):
+// one or two rows go through rowKernel.
+const minDirectRows = 3
+
+// directTileRows is the height of the next direct tile when left rows of a block remain: 12
+// (2mr) while that leaves 0 or at least 8 rows, and two near-equal tiles for 13–19 rows
+// (16 = 8+8, 17 = 9+8), so that no thin tile with too few accumulators to keep both FMA
+// pipes busy is left at the end. BenchmarkDigitsMLP2 (16 rows) measured 8+8 against 12+4.
+func directTileRows(left int) int {
+	if left > 2*mr && left < 2*mr+8 {
+		return (left + 1) / 2
+	}
+	return min(left, 2*mr)
+}
+
+// rowTiles computes rows of C starting at row i, one row at a time by rowKernel with A read in
+// place, against one packed panel bp: cols (≤ nr) columns at C offset cOff.
+func (j *job) rowTiles(edge *[mr * nr]float32, bp []float32, i, rows, cOff, cols, pc, kcb int, accumulate bool) {
+	for r := range rows {
+		row := j.a[(i+r)*j.lda+pc : (i+r)*j.lda+pc+kcb]
+		if cols == nr {
+			rowKernel(j.level, kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+nr], accumulate)
+			continue
+		}
+		rowKernel(j.level, kcb, row, bp, edge[r*nr:(r+1)*nr], false)
+	}
+	if cols < nr {
+		j.addEdge(edge[:], nr, rows, cols, cOff, accumulate)
 	}
 }
 
@@ -532,17 +584,7 @@ func (j *job) tile(edge *[mr * nr]float32, aBlock, bBlock []float32, ic, ir, mcb
 	if mrb <= rowTileRows && j.aInPlace() {
 		// A row or two (a classifier on one image): each row of A, read in place, against the
 		// panel, instead of a 6-row tile that is mostly padding.
-		for r := range mrb {
-			row := j.a[(ic+ir+r)*j.lda+pc : (ic+ir+r)*j.lda+pc+kcb]
-			if nrb == nr {
-				rowKernel(j.level, kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+nr], accumulate)
-				continue
-			}
-			rowKernel(j.level, kcb, row, bp, edge[r*nr:(r+1)*nr], false)
-		}
-		if nrb < nr {
-			j.addEdge(edge[:], nr, mrb, nrb, cOff, accumulate)
-		}
+		j.rowTiles(edge, bp, ic+ir, mrb, cOff, nrb, pc, kcb, accumulate)
 		return
 	}
 	switch {

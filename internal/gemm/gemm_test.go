@@ -399,3 +399,28 @@ func reluForTest(dst []float32) {
 		dst[i] = max(v, 0)
 	}
 }
+
+// TestDirectTiles covers every height of the direct-A tiles (3–12 rows, alone and as the
+// balanced pair after whole 12-row tiles) and the one- and two-row kernels, against whole and
+// partial 16- and 32-column panels, on one and two k-blocks, plain and with B packed ahead.
+func TestDirectTiles(t *testing.T) {
+	t.Parallel()
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
+		for m := 1; m <= 40; m++ {
+			for i, n := range []int{10, 16, 32, 45, 128} {
+				k := []int{1, 64, 7, 400, 128}[(m+i)%5]
+				tc := gemmCase{m: m, n: n, k: k, alpha: 1, beta: float32(m % 2), pad: m % 3}
+				checkGemm(t, tc, 1, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					return sgemmOn(x, false, false, m, n, k, 1, a, lda, b, ldb, tc.beta, c, ldc, 1)
+				})
+				checkGemm(t, tc, 1, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					pb, err := packBOn(x, false, k, n, b, ldb)
+					if err != nil {
+						return err
+					}
+					return SgemmPackedB(false, m, 1, a, lda, pb, tc.beta, c, ldc, 1, nil)
+				})
+			}
+		}
+	})
+}

@@ -67,12 +67,63 @@ func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32
 	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
 }
 
-// directKernel12x16 is wideKernelDirectA for one B panel: a 2mr×nr tile.
-func directKernel12x16(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
-	_ = a[(2*mr-1)*lda+k-1]
-	_ = b[k*nr-1]
-	_ = c[(2*mr-1)*ldc+nr-1]
-	kernel12x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+// directKernel is wideKernelDirectA for a rows×(panels·nr) tile, rows from minDirectRows to
+// 2mr, panels 1 or 2: the tiles that a product's 12-row tiles leave over (see directTileRows).
+func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = b[panels*k*nr-1]
+	_ = c[(rows-1)*ldc+panels*nr-1]
+	if panels == 2 {
+		switch rows {
+		case 3:
+			kernel3x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 4:
+			kernel4x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 5:
+			kernel5x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 6:
+			kernel6x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 7:
+			kernel7x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 8:
+			kernel8x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 9:
+			kernel9x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 10:
+			kernel10x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 11:
+			kernel11x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		case 2 * mr:
+			kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		default:
+			panic("gemm: no direct tile of this height") // directTileRows never gives one
+		}
+		return
+	}
+	switch rows {
+	case 3:
+		kernel3x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 4:
+		kernel4x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 5:
+		kernel5x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 6:
+		kernel6x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 7:
+		kernel7x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 8:
+		kernel8x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 9:
+		kernel9x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 10:
+		kernel10x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 11:
+		kernel11x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	case 12:
+		kernel12x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	default:
+		panic("gemm: no direct tile of this height")
+	}
 }
 
 // wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].
@@ -207,5 +258,19 @@ func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool
 		return false
 	}
 	deinterleave2(blocks, &even[0], &odd[0], &src[0])
+	return true
+}
+
+// padPlanesNarrow runs PadPlanes in assembly where padded rows fit one zmm register (16
+// values) and the source has a value (iw > 0); false otherwise.
+func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) bool {
+	if !x.Wide() || pw > 16 || iw == 0 || ih == 0 {
+		return false
+	}
+	_ = dst[planes*(top+ih+bottom)*pw-1]
+	_ = src[planes*ih*iw-1]
+	load := uint16((1<<iw - 1) << left)
+	store := uint16(1<<pw - 1)
+	padPlanes16(&dst[0], &src[0], planes, top, ih, bottom, iw, pw, left, load, store)
 	return true
 }

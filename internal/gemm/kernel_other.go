@@ -46,26 +46,15 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 }
 
 func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool) {
-	for i := 0; i < 2*mr; i++ {
-		for j := 0; j < 2*nr; j++ {
+	directKernel(x, 2*mr, 2, k, a, lda, b, c, ldc, accumulate)
+}
+
+func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < rows; i++ {
+		for j := 0; j < panels*nr; j++ {
 			var sum float32
 			for p := 0; p < k; p++ {
 				sum += a[i*lda+p] * b[(j/nr)*k*nr+p*nr+j%nr]
-			}
-			if accumulate {
-				sum += c[i*ldc+j]
-			}
-			c[i*ldc+j] = sum
-		}
-	}
-}
-
-func directKernel12x16(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
-	for i := 0; i < 2*mr; i++ {
-		for j := 0; j < nr; j++ {
-			var sum float32
-			for p := 0; p < k; p++ {
-				sum += a[i*lda+p] * b[p*nr+j]
 			}
 			if accumulate {
 				sum += c[i*ldc+j]
@@ -101,4 +90,8 @@ func splitGroups(x simd.Level, groups int, dst []float32, ldd int, src, bias []f
 
 func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	rowKernelGeneric(k, a, b, c, accumulate)
+}
+
+func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) bool {
+	return false
 }

@@ -39,6 +39,96 @@ func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 //go:noescape
 func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
+// kernel3x32DirectA computes a 3x32 tile of C from 3 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel3x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel3x16DirectA computes a 3x16 tile of C from 3 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel3x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel4x32DirectA computes a 4x32 tile of C from 4 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel4x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel4x16DirectA computes a 4x16 tile of C from 4 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel4x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel5x32DirectA computes a 5x32 tile of C from 5 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel5x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel5x16DirectA computes a 5x16 tile of C from 5 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel5x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel6x32DirectA computes a 6x32 tile of C from 6 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel6x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel6x16DirectA computes a 6x16 tile of C from 6 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel6x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel7x32DirectA computes a 7x32 tile of C from 7 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel7x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel7x16DirectA computes a 7x16 tile of C from 7 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel7x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel8x32DirectA computes a 8x32 tile of C from 8 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel8x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel8x16DirectA computes a 8x16 tile of C from 8 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel8x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel9x32DirectA computes a 9x32 tile of C from 9 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel9x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel9x16DirectA computes a 9x16 tile of C from 9 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel9x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel10x32DirectA computes a 10x32 tile of C from 10 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel10x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel10x16DirectA computes a 10x16 tile of C from 10 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel10x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel11x32DirectA computes a 11x32 tile of C from 11 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel11x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel11x16DirectA computes a 11x16 tile of C from 11 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+//
+//go:noescape
+func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+
 // kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
 //
 //go:noescape
@@ -103,6 +193,11 @@ func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, tap
 //
 //go:noescape
 func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).
+//
+//go:noescape
+func padPlanes16(dst *float32, src *float32, planes int, top int, rows int, bottom int, lds int, ldd int, left int, load uint16, store uint16)
 
 // interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
 //

@@ -66,3 +66,39 @@ func deinterleaveOn(x simd.Level, even, odd, src []float32) {
 		even[i/2] = src[i]
 	}
 }
+
+// PadPlanes writes planes image planes of ih×iw values (src, back to back) into dst as planes
+// of (top+ih+bottom)×pw values (back to back), each image row at column left of its padded row
+// and zeros everywhere else: a convolution's zero-padded input, every value written once.
+func PadPlanes(dst, src []float32, planes, ih, iw, top, bottom, left, pw int) error {
+	return padPlanesOn(simd.Host(), dst, src, planes, ih, iw, top, bottom, left, pw)
+}
+
+// padPlanesOn is PadPlanes with the kernels of level x.
+func padPlanesOn(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) error {
+	ph := top + ih + bottom
+	if planes < 0 || ih < 0 || iw < 0 || top < 0 || bottom < 0 || left < 0 || pw < left+iw ||
+		len(src) < planes*ih*iw || len(dst) < planes*ph*pw {
+		return fmt.Errorf("gemm: PadPlanes: %d planes of %d×%d from %d values into %d×%d at (%d, %d) in %d values",
+			planes, ih, iw, len(src), ph, pw, top, left, len(dst))
+	}
+	if planes == 0 || ph == 0 || pw == 0 {
+		return nil
+	}
+	if padPlanesNarrow(x, dst, src, planes, ih, iw, top, bottom, left, pw) {
+		return nil
+	}
+	for c := 0; c < planes; c++ {
+		plane := dst[c*ph*pw : (c+1)*ph*pw]
+		img := src[c*ih*iw : (c+1)*ih*iw]
+		z := 0 // where the zeros before the next image row start
+		for y := 0; y < ih; y++ {
+			at := (top+y)*pw + left
+			clear(plane[z:at])
+			copy(plane[at:at+iw], img[y*iw:(y+1)*iw])
+			z = at + iw
+		}
+		clear(plane[z:])
+	}
+	return nil
+}

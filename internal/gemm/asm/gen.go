@@ -17,6 +17,9 @@ const (
 	mr     = 6
 	nr     = 16
 	unroll = 4
+	// minDirectRows is the fewest rows of a direct-A AVX-512 tile: a 3×32 tile still keeps six
+	// FMAs in flight; one or two rows go through the row kernels (package gemm's rowTileRows).
+	minDirectRows = 3
 )
 
 func main() {
@@ -26,9 +29,14 @@ func main() {
 	narrowKernel()
 	wideKernel(false)
 	wideKernel(true)
-	wideKernelDirectA(2, false)
-	wideKernelDirectA(2, true)
-	wideKernelDirectA(1, false)
+	wideKernelDirectA(2*mr, 2, false)
+	wideKernelDirectA(2*mr, 2, true)
+	for rows := minDirectRows; rows <= 2*mr; rows++ {
+		if rows < 2*mr {
+			wideKernelDirectA(rows, 2, false)
+		}
+		wideKernelDirectA(rows, 1, false)
+	}
 	gatherKernel(7, 64)
 	gatherKernel(6, 64)
 	gatherKernel(7, 32)
@@ -41,6 +49,7 @@ func main() {
 		blockedTapsKernel(wide, 2)
 	}
 	transposeKernel()
+	padPlanesKernel()
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
@@ -280,30 +289,35 @@ func narrowKernel() {
 	RET()
 }
 
-// wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate) (panels = 2):
-// kernel12x32 with A read where it lies, 12 rows of a row-major matrix lda apart, instead of
-// from packed panels — the activation side of a product against packed weights needs no
-// packing at all; with panels = 1, kernel12x16DirectA, for a last single panel of B.
+// wideKernelDirectA emits kernel12x32DirectA(k, a, lda, b, c, ldc, accumulate) (rows = 12,
+// panels = 2): kernel12x32 with A read where it lies, 12 rows of a row-major matrix lda apart,
+// instead of from packed panels — the activation side of a product against packed weights
+// needs no packing at all; with panels = 1, kernel12x16DirectA, for a last single panel of B.
+// With fewer rows, kernel{rows}x32DirectA and kernel{rows}x16DirectA: the rows a product's
+// 12-row tiles leave over (16 = 8+8, 197 = 16·12 + 9+8) at the same rate per row, instead of
+// packed 6-row ymm tiles that pad them (a third of a 16-row product's time was packing A).
 //
 // With prefetch (two panels only) each step also fetches a line of the next pair of panels,
 // which start 2·k·nr floats further: weights packed ahead (a transformer's Linear layers) are
 // read once per run, from memory, and the first row tile over each pair otherwise waits for
 // them (+6–7% on ViT's shapes with cold weights; on B packed per call, already in cache, the
 // extra instructions cost ~2%, so that path keeps the plain kernel).
-func wideKernelDirectA(panels int, prefetch bool) {
-	const rows = 2 * mr
-	name := fmt.Sprintf("kernel12x%dDirectA", panels*nr)
+func wideKernelDirectA(rows, panels int, prefetch bool) {
+	name := fmt.Sprintf("kernel%dx%dDirectA", rows, panels*nr)
 	if prefetch {
 		name += "Prefetch"
 	}
-	asmgen.Kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a 12x%d tile of C from 12 rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, panels*nr, panels))
+	asmgen.Kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from %d rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, rows, panels*nr, rows, panels))
 	k := Load(Param("k"), GP64())
 	lda := byteStride("lda")
-	lda3 := GP64()
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
 	// Rows 3q, 3q+1, 3q+2 are base[q], base[q]+lda, base[q]+2·lda.
-	var base [rows / 3]Register
+	base := make([]Register, (rows+2)/3)
 	base[0] = Load(Param("a"), GP64())
+	var lda3 Register
+	if len(base) > 1 {
+		lda3 = GP64()
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	}
 	for q := 1; q < len(base); q++ {
 		base[q] = GP64()
 		LEAQ(Mem{Base: base[q-1], Index: lda3, Scale: 1}, base[q])
@@ -440,6 +454,65 @@ func gatherKernel(rows, width int) {
 	JNZ(LabelRef("loop"))
 
 	writeTile(acc, vecBytes)
+}
+
+// padPlanesKernel emits padPlanes16(dst, src, planes, top, rows, bottom, lds, ldd, left, load,
+// store) (AVX-512F): the zero padding of planes image planes of rows × lds values (src, back to
+// back) written out as planes of top + rows + bottom rows of ldd ≤ 16 values (dst, back to back).
+// Each padded row is one zmm store under the store mask (its ldd lanes); an image row lands at
+// column left through one load under the load mask (lanes left … left+lds−1) from left values
+// before it, so the zeros beside it come from the masked-off lanes — a convolution's small
+// images (8×8 → 10×10) are padded at one load and one store per row, where a copy call per row
+// cost as much as the convolution's product. Masked-off lanes are never read, so the load
+// before the first row and past the last one touches no memory outside src.
+func padPlanesKernel() {
+	asmgen.Kernel("padPlanes16", "func(dst, src *float32, planes, top, rows, bottom, lds, ldd, left int, load, store uint16)", "padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).")
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	planes := Load(Param("planes"), GP64())
+	lds, ldd := byteStride("lds"), byteStride("ldd")
+	left := Load(Param("left"), GP64())
+	SHLQ(U8(2), left)
+	SUBQ(left, src)
+	kl, ks := K(), K()
+	KMOVW(Load(Param("load"), GP16()).(GPVirtual).As32(), kl)
+	KMOVW(Load(Param("store"), GP16()).(GPVirtual).As32(), ks)
+	zero := ZMM()
+	VPXORD(zero, zero, zero)
+	n := GP64()
+	TESTQ(planes, planes)
+	JZ(LabelRef("done"))
+	Label("plane")
+	zeroRows := func(param, label string) {
+		Load(Param(param), n)
+		TESTQ(n, n)
+		JZ(LabelRef(label + "_end"))
+		Label(label)
+		VMOVUPS(zero, ks, Mem{Base: dst})
+		ADDQ(ldd, dst)
+		DECQ(n)
+		JNZ(LabelRef(label))
+		Label(label + "_end")
+	}
+	zeroRows("top", "top")
+	Load(Param("rows"), n)
+	TESTQ(n, n)
+	JZ(LabelRef("rows_end"))
+	Label("rows")
+	v := ZMM()
+	VMOVUPS_Z(Mem{Base: src}, kl, v)
+	VMOVUPS(v, ks, Mem{Base: dst})
+	ADDQ(lds, src)
+	ADDQ(ldd, dst)
+	DECQ(n)
+	JNZ(LabelRef("rows"))
+	Label("rows_end")
+	zeroRows("bottom", "bottom")
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
 
 // rowKernel emits kernel1x16Row{Z,Y}(k, a, b, c, accumulate): c[0:16] (+)= Σ_p a[p]·b[16p:16p+16]
