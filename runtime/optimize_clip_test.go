@@ -111,6 +111,17 @@ func relu6(b *graphtest.Builder, c string) string {
 // node ("Conv+Clip") exactly when fused.
 func checkConvClipProfile(t *testing.T, m *onnx.ModelProto, feeds map[string]*tensor.Tensor, fused bool) {
 	t.Helper()
+	want := []string{"Conv+Clip"}
+	if !fused {
+		want = []string{"Clip", "Conv"}
+	}
+	checkProfiledOps(t, m, feeds, want)
+}
+
+// checkProfiledOps runs m once under a profile and checks the operator types its nodes ran as
+// (sorted; fused nodes as "Conv+Clip").
+func checkProfiledOps(t *testing.T, m *onnx.ModelProto, feeds map[string]*tensor.Tensor, want []string) {
+	t.Helper()
 	s, err := NewSession(m)
 	if err != nil {
 		t.Fatal(err)
@@ -122,10 +133,6 @@ func checkConvClipProfile(t *testing.T, m *onnx.ModelProto, feeds map[string]*te
 	var types []string
 	for _, op := range p.ByOpType() {
 		types = append(types, op.OpType)
-	}
-	want := []string{"Conv+Clip"}
-	if !fused {
-		want = []string{"Clip", "Conv"}
 	}
 	slices.Sort(types)
 	if !slices.Equal(types, want) {

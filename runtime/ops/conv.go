@@ -186,6 +186,7 @@ type convKernel struct {
 	constW   *tensor.Tensor                      // W when constant and float32
 	gatherW  atomic.Pointer[[]*gemm.PackedBWide] // W transposed for the gather lowering, on first use
 	blockedW atomic.Pointer[[]float32]           // W interleaved for convDepthwiseBlocked, on first use
+	pixelW   atomic.Pointer[gemm.PackedB]        // Wᵀ for one-pixel images (convOnePixel), on first use
 	act      func(dst []float32)                 // fused activation, nil for none
 	residual bool                                // input 3 is added to the output (FuseResidual)
 	lowering convLowering                        // the zero value: each shape takes the fastest lowering
@@ -403,6 +404,12 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	if s.depthwise != nil {
 		if err := convDepthwise2D(ctx, s, xv, wvOrUnpacked(wv, w), bias, residual, k.act, out.v); err != nil {
+			return nil, fmt.Errorf("Conv: %w", err)
+		}
+		return ctx.Result(out.tensor(ctx)), nil
+	}
+	if s.onePixel() {
+		if err := k.convOnePixel(ctx, s, xv, wv, bias, residual, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 		return ctx.Result(out.tensor(ctx)), nil

@@ -31,8 +31,8 @@ var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
 // runDepthwise runs job's items on ctx's threads.
 func runDepthwise(ctx *Context, job *depthwiseJob) error {
 	n := job.s.batch * job.s.c
-	if job.s.blocked != nil {
-		n /= gemm.ChannelBlock
+	if l := job.s.blocked; l != nil {
+		n = job.s.batch * l.blocks
 	}
 	if ctx.Inline(n, 1) { // one thread: no closure or error slot to allocate
 		return job.items(0, n)

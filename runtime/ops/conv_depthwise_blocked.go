@@ -27,6 +27,11 @@ type blockedDepthwise struct {
 	// stageLen floats and copied into their padded places from there.
 	staged   bool
 	stageLen int
+	// blocks is the number of channel blocks; when the channels do not fill the last one, tail
+	// is how many it holds (else 0), and that block is computed through 16 planes of scratch
+	// (its missing channels' weights zero and their outputs dropped; their input planes are cleared
+	// because a stale NaN or subnormal there would cost time, never a result).
+	blocks, tail int
 }
 
 // blockedGroup is the pixel group of gemm.BlockedTaps's widest kernel.
@@ -36,15 +41,18 @@ const blockedGroup = 8
 // input and output together stay in the core's L2 cache.
 const blockedBandFloats = 32 << 10
 
-// newBlockedDepthwise returns the layout for s, nil when its channels do not fill blocks of 16.
+// newBlockedDepthwise returns the layout for s, nil when it has fewer than 16 channels. Channel
+// counts between multiples of 16 (MobileNetV3's 72, 88, 120) take it too: the plane-at-a-time
+// path they took before ran at 5–16 cpu-GFLOP/s against 20–60 here (BenchmarkConvMobileNetV3,
+// Zen 5).
 func newBlockedDepthwise(s *convShape) *blockedDepthwise {
 	const cb = gemm.ChannelBlock
-	if s.c%cb != 0 || s.m != s.c {
+	if s.c < cb || s.m != s.c {
 		return nil
 	}
 	kh, kw := s.kernel[0], s.kernel[1]
 	dh, dw := s.dilations[0], s.dilations[1]
-	l := &blockedDepthwise{pw: s.in[1] + s.padBegin[1] + s.padEnd[1]}
+	l := &blockedDepthwise{pw: s.in[1] + s.padBegin[1] + s.padEnd[1], blocks: ceilDivInt(s.c, cb), tail: s.c % cb}
 	for ky := range kh {
 		for kx := range kw {
 			l.offs = append(l.offs, cb*(ky*dh*l.pw+kx*dw))
@@ -87,28 +95,69 @@ func (b bandBuffers) put() {
 	convScratch.Put(b.stage)
 }
 
+// tailBlock holds a partial channel block's planes padded to 16: its input planes (the missing
+// ones zero) and the 16 output planes the band writes.
+type tailBlock struct{ in, out *[]float32 }
+
+func (l *blockedDepthwise) tailBuffers(s *convShape) tailBlock {
+	if l.tail == 0 {
+		return tailBlock{}
+	}
+	return tailBlock{getScratch(gemm.ChannelBlock * s.inSize), getScratch(gemm.ChannelBlock * s.outSize)}
+}
+
+func (t tailBlock) put() {
+	if t.in != nil {
+		convScratch.Put(t.in)
+		convScratch.Put(t.out)
+	}
+}
+
 // run computes the (image, channel block) jobs [lo, hi).
 func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, lo, hi int) error {
 	const cb = gemm.ChannelBlock
-	blocks, kSize := s.c/cb, s.kSize
+	kSize := s.kSize
+	var tb tailBlock
+	defer func() { tb.put() }()
 	for job := lo; job < hi; job++ {
-		b, blk := job/blocks, job%blocks
+		b, blk := job/l.blocks, job%l.blocks
 		plane0 := b*s.c + blk*cb // the block's first channel plane, in and out (m == c)
 		w := wb[blk*kSize*cb : (blk+1)*kSize*cb]
+		channels := cb
+		if blk == l.blocks-1 && l.tail > 0 {
+			channels = l.tail
+		}
 		var blockBias []float32
 		if bias != nil {
-			blockBias = bias[blk*cb : (blk+1)*cb]
+			blockBias = bias[blk*cb : blk*cb+channels]
+		}
+		src, dstPlanes, dstPlane0 := xv[plane0*s.inSize:], out, plane0
+		if channels < cb {
+			if tb.in == nil {
+				tb = l.tailBuffers(s)
+			}
+			src, dstPlanes, dstPlane0 = *tb.in, *tb.out, 0
+			copy(src, xv[plane0*s.inSize:(plane0+channels)*s.inSize])
+			clear(src[channels*s.inSize:])
+			var padded [cb]float32
+			if blockBias != nil {
+				copy(padded[:], blockBias)
+				blockBias = padded[:]
+			}
 		}
 		for oy0 := 0; oy0 < s.out[0]; oy0 += l.bandRows {
 			oy1 := min(s.out[0], oy0+l.bandRows)
-			if err := l.band(s, in, ob, stage, xv[plane0*s.inSize:], s.inSize, 0, w, blockBias, out, plane0, oy0, oy1); err != nil {
+			if err := l.band(s, in, ob, stage, src, s.inSize, 0, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
 				return err
 			}
 		}
+		if channels < cb {
+			copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], *tb.out)
+		}
 		// The block's planes are consecutive: residual and activation in one pass over them.
-		dst := out[plane0*s.outSize : (plane0+cb)*s.outSize]
+		dst := out[plane0*s.outSize : (plane0+channels)*s.outSize]
 		if residual != nil {
-			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[plane0*s.outSize:(plane0+cb)*s.outSize])
+			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[plane0*s.outSize:(plane0+channels)*s.outSize])
 		}
 		if act != nil {
 			act(dst)
@@ -169,13 +218,17 @@ func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, plan
 
 // interleaveDepthwiseWeights writes depthwise weights (one filter of kSize taps per channel) the
 // way gemm.BlockedTaps reads them: by channel block, then tap, then the block's 16 channels.
+// A partial last block gets zero weights for its missing channels.
 func interleaveDepthwiseWeights(dst, wv []float32, channels, kSize int) {
 	const cb = gemm.ChannelBlock
-	for blk := range channels / cb {
+	for blk := range ceilDivInt(channels, cb) {
 		for t := range kSize {
 			row := dst[(blk*kSize+t)*cb : (blk*kSize+t+1)*cb]
 			for c := range row {
-				row[c] = wv[(blk*cb+c)*kSize+t]
+				row[c] = 0
+				if ch := blk*cb + c; ch < channels {
+					row[c] = wv[ch*kSize+t]
+				}
 			}
 		}
 	}
@@ -184,7 +237,7 @@ func interleaveDepthwiseWeights(dst, wv []float32, channels, kSize int) {
 // blockedWeights returns W interleaved for convDepthwiseBlocked: made once for constant weights
 // (wv nil), else into a scratch buffer that the caller puts back (scratch non-nil).
 func (k *convKernel) blockedWeights(s *convShape, wv []float32) (wb []float32, scratch *[]float32, err error) {
-	n := s.c * s.kSize
+	n := s.blocked.blocks * gemm.ChannelBlock * s.kSize
 	if wv == nil {
 		if p := k.blockedW.Load(); p != nil && len(*p) == n {
 			return *p, nil, nil

@@ -97,6 +97,13 @@ func convTestNode(op string, attrs map[string]any, nIn int, consts ...*tensor.Te
 	return n
 }
 
+// relu is a fused activation for the kernel tests, written out independently of the runtime's.
+func relu(dst []float32) {
+	for i, v := range dst {
+		dst[i] = max(v, 0)
+	}
+}
+
 func randTensor(r *rand.Rand, shape ...int) *tensor.Tensor {
 	v := make([]float32, tensor.NumElements(shape))
 	for i := range v {
@@ -273,11 +280,6 @@ func TestConvRejectsBadShapes(t *testing.T) {
 func TestFusedActivation(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(19, 20))
-	relu := func(dst []float32) {
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	}
 	cases := []struct {
 		name    string
 		factory Factory
@@ -324,11 +326,6 @@ func TestFusedActivation(t *testing.T) {
 func TestFusedResidual(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(21, 22))
-	relu := func(dst []float32) {
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	}
 	cases := []struct {
 		attrs map[string]any
 		x, w  []int
@@ -475,11 +472,6 @@ func TestConvRandomGeometries(t *testing.T) {
 func TestConvGatherLowering(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(31, 32))
-	relu := func(dst []float32) {
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	}
 	for trial := 0; trial < 16; trial++ {
 		group := 1 + trial%2
 		mg := []int{16, 48, 64, 128, 32, 96}[trial%6] // the 16-, 64- and 32-wide tiles, each at least twice
@@ -632,6 +624,11 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 		{16, 5, 6, 3, 3, 1, 1, []int{0, 0, 0, 0}, 0},
 		{16, 11, 13, 3, 3, 2, 1, []int{1, 1, 1, 1}, 1}, // strides 2×1
 		{32, 9, 17, 3, 5, 1, 1, []int{1, 2, 1, 2}, 2},  // strides 1×2, a 3×5 kernel
+		// Channels that do not fill the last block of 16 (MobileNetV3's 72, 88, 120).
+		{24, 9, 9, 3, 3, 1, 1, []int{1, 1, 1, 1}, 0},
+		{72, 14, 14, 3, 3, 2, 1, []int{1, 1, 1, 1}, 0},
+		{17, 11, 13, 5, 5, 2, 1, []int{2, 2, 2, 2}, 0},
+		{40, 7, 7, 5, 5, 1, 1, []int{2, 2, 2, 2}, 0},
 	} {
 		sw := tc.stride
 		if tc.sw > 0 {

@@ -93,6 +93,29 @@ func unaryKernel(u floatUnary, ints func(ctx *Context, x *tensor.Tensor) (*tenso
 	})
 }
 
+// fusableUnary is a float activation whose float32 kernel also works in place, offered to the
+// epilogue of the Conv or Gemm that feeds it (ElementwiseFloat32) — HardSwish and HardSigmoid
+// after MobileNetV3's convolutions, LeakyRelu after YOLO's — with the same function, so fusing
+// changes no bit.
+type fusableUnary struct{ u floatUnary }
+
+func (k fusableUnary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := needInputs(in, 1); err != nil {
+		return nil, err
+	}
+	out, err := k.u.apply(ctx, in[0])
+	if err != nil {
+		return nil, err
+	}
+	return ctx.Result(out), nil
+}
+
+// ElementwiseFloat32 returns the float32 kernel applied in place.
+func (k fusableUnary) ElementwiseFloat32() func(dst []float32) {
+	f := k.u.f32
+	return func(dst []float32) { f(dst, dst) }
+}
+
 // registerFloatUnary registers an attribute-free op under every listed since-version.
 func registerFloatUnary(op string, u floatUnary, ints func(*Context, *tensor.Tensor) (*tensor.Tensor, bool), since ...int) {
 	f := func(n *Node) (Kernel, error) { return unaryKernel(u, ints), nil }

@@ -1,0 +1,149 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/actswap/actswap/internal/testutil"
+	"github.com/actswap/actswap/tensor"
+)
+
+// mobileConvShapes are the convolutions of a MobileNetV3-Small-style network (batch 1, 224×224
+// input) that were far below the others' speed: the 3-channel stem, depthwise 3×3 and 5×5 at
+// strides 1 and 2 with channel counts that do and do not fill 16-channel blocks, and the
+// squeeze-and-excitation 1×1 convolutions on a 1×1 image.
+var mobileConvShapes = []struct{ c, hw, m, k, stride, group int }{
+	{3, 224, 16, 3, 2, 1},
+	{16, 112, 16, 3, 2, 16}, {72, 56, 72, 3, 2, 72}, {88, 28, 88, 3, 1, 88}, {96, 28, 96, 5, 2, 96},
+	{120, 14, 120, 5, 1, 120}, {240, 14, 240, 5, 1, 240}, {288, 14, 288, 5, 2, 288}, {576, 7, 576, 5, 1, 576},
+	{576, 1, 144, 1, 1, 1}, {144, 1, 576, 1, 1, 1}, {240, 1, 60, 1, 1, 1},
+	{96, 7, 576, 1, 1, 1}, {16, 56, 72, 1, 1, 1},
+}
+
+// BenchmarkConvMobileNetV3 runs mobileConvShapes on one thread and reports CPU GFLOP/s.
+func BenchmarkConvMobileNetV3(b *testing.B) {
+	for _, sh := range mobileConvShapes {
+		b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_g%d", sh.c, sh.hw, sh.m, sh.k, sh.stride, sh.group), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x, w, bias := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c/sh.group, sh.k, sh.k), randTensor(r, sh.m)
+			p := sh.k / 2
+			attrs := map[string]any{"group": sh.group, "strides": []int{sh.stride, sh.stride}, "pads": []int{p, p, p, p}}
+			k, err := newConv(convTestNode("Conv", attrs, 3, nil, w, bias))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
+			outs, err := k.Run(ctx, []*tensor.Tensor{x, w, bias})
+			if err != nil {
+				b.Fatal(err)
+			}
+			flops := 2 * float64(outs[0].Len()*sh.c/sh.group*sh.k*sh.k)
+			start := testutil.ProcessCPU()
+			for b.Loop() {
+				if _, err := k.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			testutil.ReportCPU(b, start, flops)
+		})
+	}
+}
+
+// TestConvOnePixel covers convOnePixel (1×1 kernels on one-pixel images, the batch as one
+// product with Wᵀ) against the float64 definition: batches of 1 and 5, channel counts on and
+// off the tiles' widths, 2-D and 1-D images, constant weights (packed once, then reused) and
+// weights given at run time, bias, a fused residual and activation, one and two threads.
+func TestConvOnePixel(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(91, 92))
+	for _, tc := range []struct {
+		batch, c, m int
+		spatial     []int
+	}{{1, 576, 144, []int{1, 1}}, {5, 144, 576, []int{1, 1}}, {1, 7, 3, []int{1, 1}}, {5, 33, 65, []int{1}}, {2, 1, 1, []int{1, 1}}} {
+		x := randTensor(r, append([]int{tc.batch, tc.c}, tc.spatial...)...)
+		w := randTensor(r, append([]int{tc.m, tc.c}, make1s(len(tc.spatial))...)...)
+		b := randTensor(r, tc.m)
+		for _, constW := range []bool{true, false} {
+			var consts []*tensor.Tensor
+			if constW {
+				consts = []*tensor.Tensor{nil, w}
+			}
+			for threads := 1; threads <= 2; threads++ {
+				label := fmt.Sprintf("%+v const %v threads %d", tc, constW, threads)
+				k, err := newConv(convTestNode("Conv", nil, 3, consts...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				zeros := make([]int, len(tc.spatial))
+				ones := make1s(len(tc.spatial))
+				for run := 0; run < 2; run++ { // the second run reuses the packed weights
+					convAgreesWithRef(t, label, k, threads, x, w, b, 1, ones, ones, zeros)
+				}
+				// The same with a fused residual and activation.
+				fused, err := newConv(convTestNode("Conv", nil, 4, consts...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fused.(ResidualFuser).FuseResidual()
+				fused.(ActivationFuser).FuseActivation(relu)
+				res := randTensor(r, tc.batch, tc.m)
+				res.Shape = append([]int{tc.batch, tc.m}, ones...)
+				got, err := fused.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := refConv(x, w, b, 1, ones, ones, zeros, ones)
+				for i, v := range got[0].F32() {
+					e := max(want[i]+float64(res.F32()[i]), 0)
+					if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+						t.Fatalf("%s, residual and relu: y[%d] = %g, want %g", label, i, v, e)
+					}
+				}
+			}
+		}
+	}
+}
+
+func make1s(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}
+
+// TestConvDepthwisePartialBlockEpilogue runs a depthwise convolution whose channels do not fill
+// the last block of 16 with bias, a fused residual and activation, on two images and two
+// threads, against the float64 definition: the partial block's epilogue must reach exactly its
+// own planes.
+func TestConvDepthwisePartialBlockEpilogue(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(93, 94))
+	for _, c := range []int{24, 41} {
+		x, w, b := randTensor(r, 2, c, 10, 12), randTensor(r, c, 1, 3, 3), randTensor(r, c)
+		attrs := map[string]any{"group": c, "pads": []int{1, 1, 1, 1}}
+		k, err := newConv(convTestNode("Conv", attrs, 4, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.(ResidualFuser).FuseResidual()
+		k.(ActivationFuser).FuseActivation(relu)
+		res := randTensor(r, 2, c, 10, 12)
+		got, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b, res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := k.(*convKernel).cachedShape(x, w); s.blocked == nil {
+			t.Fatalf("c = %d: the blocked depthwise path was not chosen", c)
+		}
+		want := refConv(x, w, b, c, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{10, 12})
+		for i, v := range got[0].F32() {
+			e := max(want[i]+float64(res.F32()[i]), 0)
+			if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+				t.Fatalf("c = %d: y[%d] = %g, want %g", c, i, v, e)
+			}
+		}
+	}
+}
