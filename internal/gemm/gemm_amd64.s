@@ -5476,6 +5476,50 @@ done:
 	VZEROUPPER
 	RET
 
+// func mulScalar(dst *float32, n int, v float32)
+// Requires: AVX
+TEXT ·mulScalar(SB), NOSPLIT, $0-20
+	MOVQ         dst+0(FP), AX
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS v+16(FP), Y0
+
+by32:
+	CMPQ    CX, $0x00000020
+	JL      by8
+	VMULPS  (AX), Y0, Y1
+	VMULPS  32(AX), Y0, Y2
+	VMULPS  64(AX), Y0, Y3
+	VMULPS  96(AX), Y0, Y4
+	VMOVUPS Y1, (AX)
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS Y3, 64(AX)
+	VMOVUPS Y4, 96(AX)
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, CX
+	JMP     by32
+
+by8:
+	CMPQ    CX, $0x00000008
+	JL      by1
+	VMULPS  (AX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+	JMP     by8
+
+by1:
+	TESTQ  CX, CX
+	JZ     done
+	VMULSS (AX), X0, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	SUBQ   $0x00000001, CX
+	JMP    by1
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeak(iters int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeak(SB), NOSPLIT, $0-8

@@ -149,6 +149,17 @@ func addRowF32(x simd.Level, dst, src []float32) {
 	}
 }
 
+// scaleF32 is dst[i] *= v: alpha applied to a packed panel.
+func scaleF32(x simd.Level, dst []float32, v float32) {
+	if x.Asm() && len(dst) > 0 {
+		mulScalar(&dst[0], len(dst), v)
+		return
+	}
+	for i := range dst {
+		dst[i] *= v
+	}
+}
+
 // addScalarF32 is dst[i] += v, the epilogue's per-row bias.
 func addScalarF32(x simd.Level, dst []float32, v float32) {
 	if x.Asm() && len(dst) > 0 {

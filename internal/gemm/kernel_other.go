@@ -39,6 +39,12 @@ func addRowF32(x simd.Level, dst, src []float32) {
 	}
 }
 
+func scaleF32(x simd.Level, dst []float32, v float32) {
+	for i := range dst {
+		dst[i] *= v
+	}
+}
+
 func addScalarF32(x simd.Level, dst []float32, v float32) {
 	for i := range dst {
 		dst[i] += v

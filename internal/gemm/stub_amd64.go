@@ -224,6 +224,11 @@ func addRow(dst *float32, src *float32, n int)
 //go:noescape
 func addScalar(dst *float32, n int, v float32)
 
+// mulScalar multiplies dst[0:n] by v (AVX).
+//
+//go:noescape
+func mulScalar(dst *float32, n int, v float32)
+
 // fmaPeak runs iters rounds of 16 independent VFMADD231PS on ymm (AVX2, FMA) registers (256 flops a round).
 func fmaPeak(iters int)
 

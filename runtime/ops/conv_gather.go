@@ -3,9 +3,11 @@ package ops
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/internal/workers"
 )
 
 // The gather lowering of a 2-D convolution: output pixels are the rows of a gemm.SgemmGather
@@ -139,25 +141,96 @@ func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBW
 }
 
 // convGather runs a convolution through convGather2D, group by group, s.gatherFold images per
-// product.
+// product. A batch whose images divide evenly among the threads (imageParts) is split by
+// images instead: each thread pads, multiplies and transposes its own images, one parallel
+// loop for the whole layer.
 func (k *convKernel) convGather(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	packed, err := k.gatherWeights(s, wv)
 	if err != nil {
 		return err
 	}
+	if parts := s.imageParts(ctx); parts > 1 {
+		t := convImagesPool.Get().(*convImages)
+		t.k, t.s, t.packed, t.xv, t.bias, t.residual, t.out = k, s, packed, xv, bias, residual, out
+		workers.RunTask(s.batch, parts, t)
+		err := t.err
+		*t = convImages{}
+		convImagesPool.Put(t)
+		return err
+	}
+	return k.convGatherImages(ctx, s, packed, xv, bias, residual, out, 0, s.batch)
+}
+
+// convGatherImages computes images [b0, b1) of every group, s.gatherFold images per product.
+func (k *convKernel) convGatherImages(ctx *Context, s *convShape, packed []*gemm.PackedBWide, xv, bias, residual, out []float32, b0, b1 int) error {
 	for g := 0; g < s.group; g++ {
 		var groupBias []float32
 		if bias != nil {
 			groupBias = bias[g*s.mg() : (g+1)*s.mg()]
 		}
-		for b := 0; b < s.batch; b += s.gatherFold {
-			images := min(s.gatherFold, s.batch-b)
+		for b := b0; b < b1; b += s.gatherFold {
+			images := min(s.gatherFold, b1-b)
 			if err := convGather2D(ctx, s, packed[g], xv, out, b, images, g, groupBias, residual, k.act); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// minImageSplitWork is the least work (imageParts' estimate, about a multiply-add each) a
+// thread's share of an image-split convolution must have: a few microseconds, several times
+// what handing a loop to a polling worker costs, so the layers of small models still split
+// (digits_cnn's first layer, 16 images of 8×8 pixels, is about 400 K) but a batch of a few
+// tiny images stays on one thread.
+const minImageSplitWork = 1 << 16
+
+// imageParts is how many threads share the convolution's images (1: the batch is not split
+// by images; the gather product splits its own rows or panels instead). Images split evenly —
+// a multiple of the threads, or at least four per thread, so that the busiest thread has at
+// most a quarter more than the others — are the coarsest split there is: one loop per layer
+// instead of one for the product and one for the transposition, the padded-image copy in
+// parallel too, and each thread transposes the product it has in its own cache. The estimate
+// counts the multiply-adds plus 16 per output value, for the padding, transposition and
+// epilogue that small layers spend most of their time in.
+func (s *convShape) imageParts(ctx *Context) int {
+	if ctx == nil || ctx.Threads <= 1 || s.batch < 2 {
+		return 1
+	}
+	parts := min(ctx.Threads, s.batch)
+	if s.batch%parts != 0 && s.batch < 4*parts {
+		return 1
+	}
+	work := s.batch * s.m * s.outSize * (s.cg()*s.kSize + 16)
+	return min(parts, work/minImageSplitWork)
+}
+
+// convImages is an image-split convolution's work: Chunk computes a range of images on one
+// thread. Kept in a pool, filled field by field (it holds a mutex), so a run allocates nothing
+// for it.
+type convImages struct {
+	k                       *convKernel
+	s                       *convShape
+	packed                  []*gemm.PackedBWide
+	xv, bias, residual, out []float32
+	mu                      sync.Mutex
+	err                     error // the first chunk's error
+}
+
+var convImagesPool = sync.Pool{New: func() any { return new(convImages) }}
+
+// oneThread is the context of a chunk of an image split: the thread count is all it reads.
+var oneThread = &Context{Threads: 1}
+
+// Chunk implements workers.Task: images [lo, hi).
+func (t *convImages) Chunk(lo, hi int) {
+	if err := t.k.convGatherImages(oneThread, t.s, t.packed, t.xv, t.bias, t.residual, t.out, lo, hi); err != nil {
+		t.mu.Lock()
+		if t.err == nil {
+			t.err = err
+		}
+		t.mu.Unlock()
+	}
 }
 
 // paddedImage2D returns one group's image with its zero padding written out, followed by slack

@@ -91,6 +91,8 @@ MUTATIONS = [
      ["-run", "TestDirectTiles", "./internal/gemm"]),
     ("direct-edge", "internal/gemm/gemm.go", "j.addEdge(edgeWide[:], width, rows, cols, cOff, accumulate)",
      "j.addEdge(edgeWide[:], width, rows-1, cols, cOff, accumulate)", ["-run", "TestDirectTiles", "./internal/gemm"]),
+    ("scale-tail", "internal/gemm/gemm_amd64.s", "VMULSS (AX), X0, X1", "VADDSS (AX), X0, X1",
+     ["-run", "TestAddVectors", "./internal/gemm"]),
     ("zorro-hump", "internal/actkernel/kernels_amd64.s", "JZ                zorroZ_nohump1",
      "JMP               zorroZ_nohump1", ["-run", "TestZorroHumpBlocks", "./internal/actkernel"]),
     ("crrelu-negzero", "internal/actkernel/kernels_amd64.s", "VMAXPS       Y1, Y3, Y3\n\tVADDPS       Y7, Y3, Y3\n\tVMOVUPS      Y2, (AX)",

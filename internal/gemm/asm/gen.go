@@ -55,6 +55,7 @@ func main() {
 	deinterleaveKernel()
 	addVectors(false)
 	addVectors(true)
+	scaleVectors()
 	fmaPeak(false)
 	fmaPeak(true)
 	Generate()
@@ -962,13 +963,25 @@ func writeTile(acc [][]VecVirtual, vecBytes int) {
 
 // addVectors emits addRow(dst, src *float32, n int), dst[i] += src[i], or with scalar
 // addScalar(dst *float32, n int, v float32), dst[i] += v: the epilogue's bias, 32 values a
-// round, then 8, then one at a time.
-func addVectors(scalar bool) {
-	if scalar {
+// round, then 8, then one at a time. scaleVectors emits mulScalar, dst[i] *= v, the same way.
+func addVectors(scalar bool) { vectorOp(scalar, false) }
+
+// scaleVectors emits mulScalar(dst *float32, n int, v float32), dst[i] *= v: alpha applied
+// where B is packed (attention's scaled Kᵀ), which a Go loop did one value at a time.
+func scaleVectors() { vectorOp(true, true) }
+
+// vectorOp emits addRow, addScalar or (mul) mulScalar.
+func vectorOp(scalar, mul bool) {
+	switch {
+	case mul:
+		TEXT("mulScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
+		Pragma("noescape")
+		Doc("mulScalar multiplies dst[0:n] by v (AVX).")
+	case scalar:
 		TEXT("addScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addScalar adds v to dst[0:n] (AVX).")
-	} else {
+	default:
 		TEXT("addRow", NOSPLIT, "func(dst, src *float32, n int)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addRow adds src[0:n] to dst[0:n] (AVX).")
@@ -985,6 +998,14 @@ func addVectors(scalar bool) {
 	}
 	// add loads into x the sum of dst and the value to add (src's or v) at byte offset off.
 	add := func(width int, off int, x VecVirtual) {
+		if mul {
+			if width == 1 {
+				VMULSS(Mem{Base: dst, Disp: off}, v.AsX(), x)
+			} else {
+				VMULPS(Mem{Base: dst, Disp: off}, v, x)
+			}
+			return
+		}
 		if scalar {
 			if width == 1 {
 				VADDSS(Mem{Base: dst, Disp: off}, v.AsX(), x)

@@ -1,0 +1,89 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestConvImageSplit checks the image split of batched gather convolutions (imageParts): the
+// digits_cnn layers at batch 16, and batches that do and do not divide among the threads, with
+// groups, a fused residual and activation, give on 2 and 3 threads exactly the 1-thread result
+// (each image is computed by the same kernel either way), which agrees with the float64
+// definition; and the split is taken where it is meant to be.
+func TestConvImageSplit(t *testing.T) {
+	t.Parallel()
+	if !gemm.GatherFast() {
+		t.Skip("no gather kernels on this machine: the image split is not reached")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	relu := func(dst []float32) {
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	}
+	cases := []struct {
+		batch, c, hw, m, group int
+		split2                 bool // expected to split by images on 2 threads
+	}{
+		{16, 16, 8, 32, 1, true}, // digits_cnn c2
+		{16, 32, 4, 64, 1, true}, // digits_cnn c3
+		{16, 1, 8, 16, 1, true},  // digits_cnn c1
+		{6, 32, 5, 64, 2, true},  // grouped, 3 images a thread
+		{5, 32, 5, 64, 1, false}, // 3 + 2 images: left to the product's own split
+		{9, 32, 5, 64, 1, true},  // 5 + 4: at least four a thread
+		{2, 1, 3, 16, 1, false},  // too little work to hand off
+	}
+	for _, tc := range cases {
+		label := fmt.Sprintf("batch %d, %d→%d channels, %d×%d, group %d", tc.batch, tc.c, tc.m, tc.hw, tc.hw, tc.group)
+		x := randTensor(r, tc.batch, tc.c, tc.hw, tc.hw)
+		w := randTensor(r, tc.m, tc.c/tc.group, 3, 3)
+		b := randTensor(r, tc.m)
+		attrs := map[string]any{"group": tc.group, "pads": []int{1, 1, 1, 1}}
+		k, err := newConv(convTestNode("Conv", attrs, 4, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := k.(*convKernel).cachedShape(x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.gather {
+			t.Fatalf("%s: not the gather lowering", label)
+		}
+		if got := s.imageParts(NewContext(2)) > 1; got != tc.split2 {
+			t.Errorf("%s: split by images on 2 threads %v, want %v", label, got, tc.split2)
+		}
+		y, want := convAgreesWithRef(t, label, k, 2, x, w, b, tc.group, []int{1, 1}, []int{1, 1}, []int{1, 1})
+		res := randTensor(r, y.Shape...)
+		k.(ResidualFuser).FuseResidual()
+		k.(ActivationFuser).FuseActivation(relu)
+		var one []float32
+		for threads := 1; threads <= 3; threads++ {
+			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
+			if err != nil {
+				t.Fatalf("%s, %d threads: %v", label, threads, err)
+			}
+			got := outs[0].F32()
+			if threads == 1 {
+				one = got
+				for i, v := range got {
+					e := max(want[i]+float64(res.F32()[i]), 0)
+					if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+						t.Fatalf("%s, fused, 1 thread: y[%d] = %g, want %g", label, i, v, e)
+					}
+				}
+				continue
+			}
+			for i, v := range got {
+				if math.Float32bits(v) != math.Float32bits(one[i]) {
+					t.Fatalf("%s, fused, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, i, v, one[i])
+				}
+			}
+		}
+	}
+}
