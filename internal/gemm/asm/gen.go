@@ -396,6 +396,11 @@ func wideKernelDirectA(rows, panels int, prefetch bool) {
 // pointers are as many as the general registers allow) serves channel counts that are odd
 // multiples of 16 — MobileNetV3's 16-channel stem, ConvNeXt's 48 — where AVX2's 6×16 tile
 // has 6 chains of half width.
+// Each k step also prefetches one cache line from ahead (an address, never dereferenced) into
+// L2: SgemmGather points it at the part of B's next block that this tile should bring in, so
+// weights too large for the caches (ResNet-18's last layers: 9.4 MB per convolution) stream in
+// while the current block is multiplied rather than when the next block's first tile stalls on
+// them.
 func gatherKernel(rows, width int, wide bool) {
 	vecBytes, reg, isa := 32, YMM, "AVX2, FMA"
 	if wide {
@@ -403,7 +408,7 @@ func gatherKernel(rows, width int, wide bool) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
+	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool, ahead uintptr)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s), prefetching k cache lines from ahead into L2.", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -432,6 +437,7 @@ func gatherKernel(rows, width int, wide bool) {
 		bc = append(bc, reg(), reg())
 	}
 
+	ahead := Load(Param("ahead"), GP64())
 	TESTQ(k, k)
 	JZ(LabelRef("write"))
 	Label("loop")
@@ -440,6 +446,8 @@ func gatherKernel(rows, width int, wide bool) {
 	for j := range bv {
 		VMOVUPS(Mem{Base: b, Disp: vecBytes * j}, bv[j])
 	}
+	PREFETCHT1(Mem{Base: ahead})
+	ADDQ(U32(64), ahead)
 	for i := 0; i < rows; i++ {
 		a := Mem{Base: rp[i], Index: off, Scale: 4}
 		if embedded {
