@@ -101,6 +101,13 @@ MUTATIONS = [
      "JMP               zorroZ_nohump1", ["-run", "TestZorroHumpBlocks", "./internal/actkernel"]),
     ("crrelu-negzero", "internal/actkernel/kernels_amd64.s", "VMAXPS       Y1, Y3, Y3\n\tVADDPS       Y7, Y3, Y3\n\tVMOVUPS      Y2, (AX)",
      "VMAXPS       Y3, Y1, Y3\n\tVADDPS       Y7, Y3, Y3\n\tVMOVUPS      Y2, (AX)", ["-run", "TestCRReLUNegativeZero", "./internal/actkernel"]),
+    ("conv-one-pixel", "runtime/ops/conv_pixel.go", "ep = &gemm.Epilogue{Bias: bias, Elementwise: k.act}",
+     "ep = &gemm.Epilogue{Bias: bias, BiasPerRow: true, Elementwise: k.act}", ["-run", "ConvOnePixel", "./runtime/ops"]),
+    ("unary-fusion", "runtime/ops/unary.go", "return func(dst []float32) { f(dst, dst) }", "_ = f\n\treturn nil",
+     ["-run", "ConvUnaryActivationFusion", "./runtime"]),
+    ("depthwise-tail", "runtime/ops/conv_depthwise_blocked.go",
+     "copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], *tb.out)",
+     "copy(out[plane0*s.outSize:(plane0+channels-1)*s.outSize], *tb.out)", ["-run", "ConvDepthwise", "./runtime/ops"]),
     ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
      'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
 ]

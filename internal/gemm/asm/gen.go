@@ -438,6 +438,11 @@ func writeZMMTileBias(acc [][]VecVirtual, regs []VecVirtual) {
 // every stride, dilation and padded image. b is a panel of cols columns, row by row. The 7×32
 // tile (14 accumulators, still enough chains for both FMA units) serves channel counts that are
 // multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems.
+// Each k step also prefetches one cache line from ahead (an address, never dereferenced) into
+// L2: SgemmGather points it at the part of B's next block that this tile should bring in, so
+// weights too large for the caches (ResNet-18's last layers: 9.4 MB per convolution) stream in
+// while the current block is multiplied rather than when the next block's first tile stalls on
+// them.
 func gatherKernel(rows, width int) {
 	wide := width > 16
 	vecBytes, reg, isa := 32, YMM, "AVX2, FMA"
@@ -446,7 +451,7 @@ func gatherKernel(rows, width int) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
+	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool, ahead uintptr)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s), prefetching k cache lines from ahead into L2.", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -475,6 +480,7 @@ func gatherKernel(rows, width int) {
 		bc = append(bc, reg(), reg())
 	}
 
+	ahead := Load(Param("ahead"), GP64())
 	TESTQ(k, k)
 	JZ(LabelRef("write"))
 	Label("loop")
@@ -483,6 +489,8 @@ func gatherKernel(rows, width int) {
 	for j := range bv {
 		VMOVUPS(Mem{Base: b, Disp: vecBytes * j}, bv[j])
 	}
+	PREFETCHT1(Mem{Base: ahead})
+	ADDQ(U32(64), ahead)
 	for i := 0; i < rows; i++ {
 		a := Mem{Base: rp[i], Index: off, Scale: 4}
 		if embedded {
