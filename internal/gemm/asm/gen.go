@@ -309,7 +309,7 @@ func wideKernelDirectA(rows, panels int, prefetch bool) {
 	if prefetch {
 		name += "Prefetch"
 	}
-	asmgen.Kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from %d rows of a row-major A and %d packed B panel(s) (AVX-512F).", name, rows, panels*nr, rows, panels))
+	asmgen.Kernel(name, "func(k int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, bias *float32)", fmt.Sprintf("%s computes a %dx%d tile of C from %d rows of a row-major A and %d packed B panel(s), adding bias[0:%d] to each row unless bias is nil (AVX-512F).", name, rows, panels*nr, rows, panels, panels*nr))
 	k := Load(Param("k"), GP64())
 	lda := byteStride("lda")
 	// Rows 3q, 3q+1, 3q+2 are base[q], base[q]+lda, base[q]+2·lda.
@@ -374,7 +374,55 @@ func wideKernelDirectA(rows, panels int, prefetch bool) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
-	writeZMMTile(acc)
+	writeZMMTileBias(acc, bv[:panels])
+}
+
+// writeZMMTileBias is writeZMMTile with the epilogue's per-column bias folded in: unless the
+// bias parameter is nil, bias[0 : 16·len(regs)] is loaded into regs (free once the k loop is
+// done) and added to every row after C is (when accumulating): the order of the separate bias
+// pass it replaces, so the results are bit-identical to it, without that pass over C.
+func writeZMMTileBias(acc [][]VecVirtual, regs []VecVirtual) {
+	Label("write")
+	c := Mem{Base: Load(Param("c"), GP64())}
+	ldc := byteStride("ldc")
+	accumulate := Load(Param("accumulate"), GP8())
+	bias := Load(Param("bias"), GP64())
+	TESTQ(bias, bias)
+	JZ(LabelRef("nobias"))
+	for j, r := range regs {
+		VMOVUPS(Mem{Base: bias, Disp: 64 * j}, r)
+	}
+	for _, withBias := range []bool{true, false} {
+		suffix := ""
+		if withBias {
+			suffix = "_bias"
+		} else {
+			Label("nobias")
+		}
+		TESTB(accumulate, accumulate)
+		JZ(LabelRef("store" + suffix))
+		for _, add := range []bool{true, false} {
+			if !add {
+				Label("store" + suffix)
+			}
+			for i, row := range acc {
+				for j, v := range row {
+					if add {
+						VADDPS(c.Offset(64*j), v, v)
+					}
+					if withBias {
+						VADDPS(regs[j], v, v)
+					}
+					VMOVUPS(v, c.Offset(64*j))
+				}
+				if i < len(acc)-1 {
+					ADDQ(ldc, c.Base)
+				}
+			}
+			VZEROUPPER()
+			RET()
+		}
+	}
 }
 
 // The gather tiles: rows of a gathered A broadcast against a panel of B. With AVX-512, 6 rows ×
