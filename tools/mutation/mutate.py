@@ -110,6 +110,12 @@ MUTATIONS = [
      "copy(out[plane0*s.outSize:(plane0+channels-1)*s.outSize], *tb.out)", ["-run", "ConvDepthwise", "./runtime/ops"]),
     ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
      'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
+    ("pad-planes", "internal/gemm/kernel_amd64.go", "load := uint16((1<<iw - 1) << left)", "load := uint16(1<<iw - 1)",
+     ["-run", "PadPlanes", "./internal/gemm"]),
+    ("planes-whole-block", "runtime/ops/conv_gather.go", "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, m0*t.pixels)",
+     "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
+    ("gather-chunks", "runtime/ops/conv_gather.go", "dst[m0*t.pixels+t.first+s0:]", "dst[m0*t.pixels+s0:]",
+     ["-run", "ConvGatherLowering", "./runtime/ops"]),
 ]
 
 
