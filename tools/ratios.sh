@@ -6,6 +6,8 @@
 # so figures from different machines are never mixed.
 #
 #   bash tools/ratios.sh [THREADS...]        # default: 1 2; ROUNDS=5 by default
+#   MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like" bash tools/ratios.sh   # models of
+#                                            # tools/heldback/make.py DIR
 #
 # Needs cgo (for the harness), onnxruntime (.ci/install-ort.sh) and ../shared/models.
 set -euo pipefail
@@ -19,8 +21,8 @@ go build -o "$bin/actswap-ort" ./cmd/actswap-ort
 out=$(mktemp -d "$bin/json.XXXX")
 for t in "${threads[@]}"; do
   for m in $models; do
-    dir=../shared/models/$m
-    iters=200; case $m in resnet18|vit_tiny) iters=20;; esac
+    dir=${MODELS_DIR:-../shared/models}/$m
+    iters=200; case $m in resnet18|vit_tiny|convnext_like) iters=20;; esac
     "$bin/actswap" bench "$dir/model.onnx" --data "$dir/test_data_set_0" --ort --threads "$t" \
       --rounds "$rounds" --iters "$iters" --json > "$out/$m.$t.json"
   done

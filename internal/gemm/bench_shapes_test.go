@@ -6,6 +6,7 @@ import (
 	"github.com/actswap/actswap/internal/testutil"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // benchPackedB times C = A·B with B packed ahead, the path of MatMul/Gemm against weights.
@@ -111,7 +112,7 @@ func BenchmarkKernelGather(b *testing.B) {
 			rows := []int{0, 1, 2, 3, 4, 5, 6}[:n]
 			start := testutil.ProcessCPU()
 			for b.Loop() {
-				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, 64, false)
+				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, 64, false, uintptr(unsafe.Pointer(&bp[0])))
 			}
 			testutil.ReportCPU(b, start, 2*float64(n*64*k))
 		})

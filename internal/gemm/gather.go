@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/workers"
@@ -261,7 +262,17 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 			bBlock := panel[p0*nr : (p0+kcb)*nr]
 			colOffs := j.a.Cols[p0 : p0+kcb]
 			accumulate := p0 > 0
+			// The B block multiplied next (this panel's next k block, or the next panel's
+			// first) follows this one in memory. Each tile's kernel prefetches kcb lines of it,
+			// tile after tile, so the first tiles bring it in while this block is in use;
+			// later tiles, and the last block, prefetch this block's lines, already cached.
+			next := j.b.data[(q*k+p0+kcb)*nr : q1*k*nr]
+			next = next[:min(len(next), kb*nr)]
 			for t := t0; t < t1; t++ {
+				ahead := uintptr(unsafe.Pointer(&bBlock[0]))
+				if at := (t - t0) * kcb * 16; at < len(next) {
+					ahead = uintptr(unsafe.Pointer(&next[at]))
+				}
 				mr, i0 := gatherMR, j.tileStart(t)
 				if t >= j.long {
 					mr = j.mr
@@ -270,7 +281,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				nrows := min(mr, m-i0)
 				if nrows == mr && cols == nr {
 					copy(rows, j.a.Rows[i0:i0+mr])
-					gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate)
+					gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate, ahead)
 					continue
 				}
 				// An edge tile: missing rows repeat the last real one, and the tile goes through
@@ -278,7 +289,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				for r := range rows {
 					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
 				}
-				gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false)
+				gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false, ahead)
 				for r := 0; r < nrows; r++ {
 					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
 					src := edge[r*nr : r*nr+cols]

@@ -320,7 +320,8 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 	}
 }
 
-// TestAddVectors checks the epilogue's bias loops at every length around their unrolling.
+// TestAddVectors checks the epilogue's bias kernels and the packing's scale kernel at every
+// length through the 32-, 8- and 1-value loops; dst[n] must stay untouched.
 func TestAddVectors(t *testing.T) {
 	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
@@ -333,8 +334,9 @@ func TestAddVectors(t *testing.T) {
 			}
 			addRowF32(x, dst[:n], src)
 			addScalarF32(x, dst[:n], 0.25)
+			scaleF32(x, dst[:n], -1.5)
 			for i := range want[:n] {
-				want[i] += 0.25
+				want[i] = (want[i] + 0.25) * -1.5
 			}
 			for i, w := range want {
 				if dst[i] != w {

@@ -149,6 +149,17 @@ func addRowF32(x simd.Level, dst, src []float32) {
 	}
 }
 
+// scaleF32 is dst[i] *= v: alpha applied to a packed panel.
+func scaleF32(x simd.Level, dst []float32, v float32) {
+	if x.Asm() && len(dst) > 0 {
+		mulScalar(&dst[0], len(dst), v)
+		return
+	}
+	for i := range dst {
+		dst[i] *= v
+	}
+}
+
 // addScalarF32 is dst[i] += v, the epilogue's per-row bias.
 func addScalarF32(x simd.Level, dst []float32, v float32) {
 	if x.Asm() && len(dst) > 0 {
@@ -161,20 +172,21 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 }
 
 // gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B;
-// SgemmGather has checked that every data[rows[i]+cols[p]] is in range.
-func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+// SgemmGather has checked that every data[rows[i]+cols[p]] is in range. The assembly tiles
+// prefetch k cache lines from the address ahead (see gatherJob.run).
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool, ahead uintptr) {
 	_ = cols[k-1]
 	_ = b[k*nr-1]
 	_ = c[(len(rows)-1)*ldc+nr-1]
 	switch {
 	case x.Wide() && len(rows) == 7 && nr == 64:
-		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 6 && nr == 64:
-		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 7 && nr == 32:
-		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Asm() && len(rows) == 6 && nr == 16:
-		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate)
+		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	default:
 		gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
 	}

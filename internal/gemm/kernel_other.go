@@ -39,6 +39,12 @@ func addRowF32(x simd.Level, dst, src []float32) {
 	}
 }
 
+func scaleF32(x simd.Level, dst []float32, v float32) {
+	for i := range dst {
+		dst[i] *= v
+	}
+}
+
 func addScalarF32(x simd.Level, dst []float32, v float32) {
 	for i := range dst {
 		dst[i] += v
@@ -64,7 +70,7 @@ func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c 
 	}
 }
 
-func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool, ahead uintptr) {
 	gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
 }
 

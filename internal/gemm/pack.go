@@ -62,7 +62,7 @@ func packFullPanelA(panel, a []float32, lda, i, p0, kcb int, scale float32) {
 // packB writes rows [p0, p0+kcb) × columns [j0, j0+ncb) of op(B), times scale, as nr-column panels.
 func packB(x simd.Level, dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb int, scale float32) {
 	if !trans {
-		packRowsB(dst, b, ldb, p0, kcb, j0, ncb, scale)
+		packRowsB(x, dst, b, ldb, p0, kcb, j0, ncb, scale)
 		return
 	}
 	for jr := 0; jr < ncb; jr += nr {
@@ -75,9 +75,7 @@ func packB(x simd.Level, dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb
 				panic(err) // the caller checked B's size: a bug
 			}
 			if scale != 1 {
-				for q := range panel {
-					panel[q] *= scale
-				}
+				scaleF32(x, panel, scale)
 			}
 			continue
 		}
@@ -96,7 +94,7 @@ func packB(x simd.Level, dst, b []float32, ldb int, trans bool, p0, kcb, j0, ncb
 // packRowsB packs a row-major B row by row, so B is read sequentially (walking a 16-column
 // strip down B instead touches a new page every few rows), each full panel row being one
 // fixed-size copy.
-func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
+func packRowsB(x simd.Level, dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
 	full := ncb / nr
 	for p := 0; p < kcb; p++ {
 		src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+ncb]
@@ -116,9 +114,7 @@ func packRowsB(dst, b []float32, ldb, p0, kcb, j0, ncb int, scale float32) {
 		}
 	}
 	if scale != 1 {
-		for i := range dst[:ceilDiv(ncb, nr)*kcb*nr] {
-			dst[i] *= scale
-		}
+		scaleF32(x, dst[:ceilDiv(ncb, nr)*kcb*nr], scale)
 	}
 }
 

@@ -134,25 +134,25 @@ func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 //go:noescape
 func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
 
-// kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F).
+// kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
-// kernel6x64Gather computes a 6x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F).
+// kernel6x64Gather computes a 6x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
-// kernel7x32Gather computes a 7x32 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 32-column B panel (AVX-512F).
+// kernel7x32Gather computes a 7x32 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 32-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
-// kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA).
+// kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
 // kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).
 //
@@ -223,6 +223,11 @@ func addRow(dst *float32, src *float32, n int)
 //
 //go:noescape
 func addScalar(dst *float32, n int, v float32)
+
+// mulScalar multiplies dst[0:n] by v (AVX).
+//
+//go:noescape
+func mulScalar(dst *float32, n int, v float32)
 
 // fmaPeak runs iters rounds of 16 independent VFMADD231PS on ymm (AVX2, FMA) registers (256 flops a round).
 func fmaPeak(iters int)

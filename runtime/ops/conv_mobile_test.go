@@ -147,3 +147,39 @@ func TestConvDepthwisePartialBlockEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvPatchify runs convolutions whose kernel equals their stride (no overlap, no
+// padding): ConvNeXt's 4×4 stem and 2×2 downsampling layers and a ViT's 16×16 patch embedding,
+// on one thread, through each lowering they can take.
+func BenchmarkConvPatchify(b *testing.B) {
+	for _, sh := range []struct{ c, hw, m, k int }{{3, 224, 48, 4}, {48, 56, 96, 2}, {96, 28, 192, 2}, {192, 14, 384, 2}, {3, 224, 192, 16}} {
+		for _, v := range []struct {
+			name     string
+			lowering convLowering
+		}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}}} {
+			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_%s", sh.c, sh.hw, sh.m, sh.k, v.name), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				x, w, bias := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k), randTensor(r, sh.m)
+				attrs := map[string]any{"strides": []int{sh.k, sh.k}}
+				k, err := newConv(convTestNode("Conv", attrs, 3, nil, w, bias))
+				if err != nil {
+					b.Fatal(err)
+				}
+				k.(*convKernel).lowering = v.lowering
+				ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
+				outs, err := k.Run(ctx, []*tensor.Tensor{x, w, bias})
+				if err != nil {
+					b.Fatal(err)
+				}
+				flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
+				start := testutil.ProcessCPU()
+				for b.Loop() {
+					if _, err := k.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				testutil.ReportCPU(b, start, flops)
+			})
+		}
+	}
+}

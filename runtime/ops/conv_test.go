@@ -417,6 +417,47 @@ func BenchmarkConvResNet(b *testing.B) {
 	}
 }
 
+// BenchmarkConvColdWeights runs several convolutions of one ResNet-18 shape with different
+// weights round robin (the gather lowering, one thread), so that each run's weights come from
+// memory as in the model — 9.4 MB per 512-channel layer, more than the caches keep — where
+// BenchmarkConvResNet, one convolution run again and again, finds them cached.
+func BenchmarkConvColdWeights(b *testing.B) {
+	for _, sh := range []struct{ c, hw, m, n int }{{512, 7, 512, 6}, {256, 14, 256, 12}} {
+		b.Run(fmt.Sprintf("c%d_hw%d", sh.c, sh.hw), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x := randTensor(r, 1, sh.c, sh.hw, sh.hw)
+			var ks []Kernel
+			var ws []*tensor.Tensor
+			for i := 0; i < sh.n; i++ {
+				w := randTensor(r, sh.m, sh.c, 3, 3)
+				attrs := map[string]any{"strides": []int{1, 1}, "pads": []int{1, 1, 1, 1}}
+				k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+				if err != nil {
+					b.Fatal(err)
+				}
+				k.(*convKernel).lowering = convLowering{forceGather: true}
+				ks, ws = append(ks, k), append(ws, w)
+			}
+			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
+			for i, k := range ks {
+				if _, err := k.Run(ctx, []*tensor.Tensor{x, ws[i]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			flops := 2 * float64(sh.m*sh.hw*sh.hw*sh.c*9)
+			start := testutil.ProcessCPU()
+			i := 0
+			for b.Loop() {
+				if _, err := ks[i%len(ks)].Run(ctx, []*tensor.Tensor{x, ws[i%len(ks)]}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			testutil.ReportCPU(b, start, flops)
+		})
+	}
+}
+
 // convAgreesWithRef runs Conv k on (x, w, b) with threads and checks every output against the
 // float64 definition (refConv) within 1e-4 relative; it returns the output and the reference.
 // label names the case in failures.

@@ -55,6 +55,7 @@ func main() {
 	deinterleaveKernel()
 	addVectors(false)
 	addVectors(true)
+	scaleVectors()
 	fmaPeak(false)
 	fmaPeak(true)
 	Generate()
@@ -389,6 +390,11 @@ func wideKernelDirectA(rows, panels int, prefetch bool) {
 // every stride, dilation and padded image. b is a panel of cols columns, row by row. The 7×32
 // tile (14 accumulators, still enough chains for both FMA units) serves channel counts that are
 // multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems.
+// Each k step also prefetches one cache line from ahead (an address, never dereferenced) into
+// L2: SgemmGather points it at the part of B's next block that this tile should bring in, so
+// weights too large for the caches (ResNet-18's last layers: 9.4 MB per convolution) stream in
+// while the current block is multiplied rather than when the next block's first tile stalls on
+// them.
 func gatherKernel(rows, width int) {
 	wide := width > 16
 	vecBytes, reg, isa := 32, YMM, "AVX2, FMA"
@@ -397,7 +403,7 @@ func gatherKernel(rows, width int) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s).", name, rows, width, width, isa))
+	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool, ahead uintptr)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s), prefetching k cache lines from ahead into L2.", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -426,6 +432,7 @@ func gatherKernel(rows, width int) {
 		bc = append(bc, reg(), reg())
 	}
 
+	ahead := Load(Param("ahead"), GP64())
 	TESTQ(k, k)
 	JZ(LabelRef("write"))
 	Label("loop")
@@ -434,6 +441,8 @@ func gatherKernel(rows, width int) {
 	for j := range bv {
 		VMOVUPS(Mem{Base: b, Disp: vecBytes * j}, bv[j])
 	}
+	PREFETCHT1(Mem{Base: ahead})
+	ADDQ(U32(64), ahead)
 	for i := 0; i < rows; i++ {
 		a := Mem{Base: rp[i], Index: off, Scale: 4}
 		if embedded {
@@ -962,13 +971,25 @@ func writeTile(acc [][]VecVirtual, vecBytes int) {
 
 // addVectors emits addRow(dst, src *float32, n int), dst[i] += src[i], or with scalar
 // addScalar(dst *float32, n int, v float32), dst[i] += v: the epilogue's bias, 32 values a
-// round, then 8, then one at a time.
-func addVectors(scalar bool) {
-	if scalar {
+// round, then 8, then one at a time. scaleVectors emits mulScalar, dst[i] *= v, the same way.
+func addVectors(scalar bool) { vectorOp(scalar, false) }
+
+// scaleVectors emits mulScalar(dst *float32, n int, v float32), dst[i] *= v: alpha applied
+// where B is packed (attention's scaled Kᵀ), which a Go loop did one value at a time.
+func scaleVectors() { vectorOp(true, true) }
+
+// vectorOp emits addRow, addScalar or (mul) mulScalar.
+func vectorOp(scalar, mul bool) {
+	switch {
+	case mul:
+		TEXT("mulScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
+		Pragma("noescape")
+		Doc("mulScalar multiplies dst[0:n] by v (AVX).")
+	case scalar:
 		TEXT("addScalar", NOSPLIT, "func(dst *float32, n int, v float32)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addScalar adds v to dst[0:n] (AVX).")
-	} else {
+	default:
 		TEXT("addRow", NOSPLIT, "func(dst, src *float32, n int)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
 		Doc("addRow adds src[0:n] to dst[0:n] (AVX).")
@@ -985,6 +1006,14 @@ func addVectors(scalar bool) {
 	}
 	// add loads into x the sum of dst and the value to add (src's or v) at byte offset off.
 	add := func(width int, off int, x VecVirtual) {
+		if mul {
+			if width == 1 {
+				VMULSS(Mem{Base: dst, Disp: off}, v.AsX(), x)
+			} else {
+				VMULPS(Mem{Base: dst, Disp: off}, v, x)
+			}
+			return
+		}
 		if scalar {
 			if width == 1 {
 				VADDSS(Mem{Base: dst, Disp: off}, v.AsX(), x)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Writes two exporter models of the kinds the speed issue's reviewer holds back, for
+tools/ratios.sh: a MobileNetV3-Small-style CNN (depthwise 3×3/5×5 at strides 1 and 2, channel
+counts off multiples of 16, squeeze-and-excitation, HardSwish/HardSigmoid, BatchNorm) and a
+ConvNeXt-style CNN (4×4 patchify stem, depthwise 7×7, channels-last LayerNorm through
+Transpose, Linear+GELU on 4-D tensors, layer scale). Random weights (seed 7), exported by the
+installed PyTorch's TorchScript exporter at opset 17, each as DIR/NAME/model.onnx with one
+224×224 input in DIR/NAME/test_data_set_0/input_0.pb and PyTorch's output in output_0.pb.
+
+    /usr/bin/python3 tools/heldback/make.py DIR     # needs python3-torch (Debian) and numpy
+    MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like" bash tools/ratios.sh 1 2
+"""
+import os, struct, sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class SE(nn.Module):
+    def __init__(s, c, r=4):
+        super().__init__(); s.f1=nn.Conv2d(c, c//r, 1); s.f2=nn.Conv2d(c//r, c, 1)
+    def forward(s, x):
+        y=F.adaptive_avg_pool2d(x,1); y=F.relu(s.f1(y)); return x*F.hardsigmoid(s.f2(y))
+class IR(nn.Module):
+    def __init__(s, cin, exp, cout, k, st, se, hs):
+        super().__init__()
+        act = nn.Hardswish if hs else nn.ReLU
+        s.res = st==1 and cin==cout
+        L=[]
+        if exp!=cin: L += [nn.Conv2d(cin,exp,1,bias=False), nn.BatchNorm2d(exp), act()]
+        L += [nn.Conv2d(exp,exp,k,st,k//2,groups=exp,bias=False), nn.BatchNorm2d(exp), act()]
+        if se: L += [SE(exp)]
+        L += [nn.Conv2d(exp,cout,1,bias=False), nn.BatchNorm2d(cout)]
+        s.b=nn.Sequential(*L)
+    def forward(s,x):
+        y=s.b(x); return x+y if s.res else y
+def mnv3():
+    cfg=[(16,16,16,3,2,1,0),(16,72,24,3,2,0,0),(24,88,24,3,1,0,0),(24,96,40,5,2,1,1),(40,240,40,5,1,1,1),(40,240,40,5,1,1,1),
+         (40,120,48,5,1,1,1),(48,144,48,5,1,1,1),(48,288,96,5,2,1,1),(96,576,96,5,1,1,1),(96,576,96,5,1,1,1)]
+    L=[nn.Conv2d(3,16,3,2,1,bias=False),nn.BatchNorm2d(16),nn.Hardswish()]+[IR(*c) for c in cfg]
+    L+=[nn.Conv2d(96,576,1,bias=False),nn.BatchNorm2d(576),nn.Hardswish(),nn.AdaptiveAvgPool2d(1),nn.Flatten(),nn.Linear(576,1024),nn.Hardswish(),nn.Linear(1024,1000)]
+    return nn.Sequential(*L)
+class LN2d(nn.Module):
+    def __init__(s,c): super().__init__(); s.ln=nn.LayerNorm(c,eps=1e-6)
+    def forward(s,x): return s.ln(x.permute(0,2,3,1)).permute(0,3,1,2)
+class CNB(nn.Module):
+    def __init__(s,d):
+        super().__init__(); s.dw=nn.Conv2d(d,d,7,padding=3,groups=d); s.ln=nn.LayerNorm(d,eps=1e-6)
+        s.p1=nn.Linear(d,4*d); s.p2=nn.Linear(4*d,d); s.g=nn.Parameter(torch.full((d,),1e-1))
+    def forward(s,x):
+        y=s.dw(x).permute(0,2,3,1); y=s.p2(F.gelu(s.p1(s.ln(y)))); y=s.g*y
+        return x+y.permute(0,3,1,2)
+def convnext(dims=(48,96,192,384),depths=(2,2,4,2)):
+    L=[nn.Conv2d(3,dims[0],4,4),LN2d(dims[0])]
+    for i,(d,n) in enumerate(zip(dims,depths)):
+        if i>0: L+=[LN2d(dims[i-1]),nn.Conv2d(dims[i-1],d,2,2)]
+        L+=[CNB(d) for _ in range(n)]
+    L+=[nn.AdaptiveAvgPool2d(1),nn.Flatten(),nn.LayerNorm(dims[-1]),nn.Linear(dims[-1],1000)]
+    return nn.Sequential(*L)
+
+
+def tensor_proto(name, a):
+    """A float32 onnx.TensorProto, encoded by hand so that no onnx package is needed."""
+    def varint(v):
+        out = b""
+        while True:
+            b, v = v & 0x7F, v >> 7
+            out += bytes([b | (0x80 if v else 0)])
+            if not v:
+                return out
+    def field(num, wire, payload):
+        return varint(num << 3 | wire) + payload
+    msg = b"".join(field(1, 0, varint(d)) for d in a.shape)
+    msg += field(2, 0, varint(1))  # FLOAT
+    nb = name.encode()
+    msg += field(8, 2, varint(len(nb)) + nb)
+    raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
+    msg += field(9, 2, varint(len(raw)) + raw)
+    return msg
+
+
+def save(root, name, m, x):
+    m.eval()
+    with torch.no_grad():
+        for mod in m.modules():  # BatchNorm statistics that are not the identity
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+        y = m(x)
+    d = os.path.join(root, name)
+    os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
+    torch.onnx.export(m, x, os.path.join(d, "model.onnx"), opset_version=17,
+                      input_names=["input"], output_names=["logits"])
+    for k, (n, a) in enumerate([("input", x), ("logits", y)]):
+        kind = "input" if k == 0 else "output"
+        with open(os.path.join(d, "test_data_set_0", f"{kind}_0.pb"), "wb") as f:
+            f.write(tensor_proto(n, a.numpy()))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make.py DIR")
+    torch.manual_seed(7)
+    x = torch.randn(1, 3, 224, 224)
+    save(sys.argv[1], "mobilenetv3_like", mnv3(), x)
+    save(sys.argv[1], "convnext_like", convnext(), x)
+
+
+if __name__ == "__main__":
+    main()
