@@ -92,7 +92,7 @@ func Refit(m *onnx.ModelProto, data Reader, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		sets, axis, err := recs[i].Absorb(rep.Parameters, 1)
+		sets, axis, err := recs[i].Absorb(rep.Parameters, rep.axis())
 		if err != nil {
 			return nil, fmt.Errorf("%w; re-calibrate from the original model (Calibrate) or rewrite it with Options.KeepBias", err)
 		}

@@ -37,18 +37,22 @@ type ReportOptions struct {
 
 // SiteJSON is one site of a Report.
 type SiteJSON struct {
-	Scope      string            `json:"scope,omitempty"` // "" for the main graph
-	Node       string            `json:"node"`
-	Kind       string            `json:"kind"`
-	Input      string            `json:"input"`
-	Family     onnxops.Family    `json:"family"`
-	Parameters []map[string]any  `json:"parameters"` // one set, or one per channel
-	Stats      StatsSummary      `json:"input_stats"`
-	Fit        FitError          `json:"fit_error"`
-	ReLU       FitError          `json:"relu_error"`
-	Candidates []Candidate       `json:"candidates,omitempty"`
-	Sequential *SequentialChoice `json:"sequential,omitempty"`
-	Warning    string            `json:"warning,omitempty"`
+	Scope      string           `json:"scope,omitempty"` // "" for the main graph
+	Node       string           `json:"node"`
+	Kind       string           `json:"kind"`
+	Input      string           `json:"input"`
+	Family     onnxops.Family   `json:"family"`
+	Parameters []map[string]any `json:"parameters"` // one set, or one per channel along ChannelAxis
+	// ChannelAxis is the input's axis of per-channel parameters (absent for one set);
+	// PerChannelNote says why a site has one set although per-channel sets were asked for.
+	ChannelAxis    int               `json:"channel_axis,omitempty"`
+	PerChannelNote string            `json:"per_channel_note,omitempty"`
+	Stats          StatsSummary      `json:"input_stats"`
+	Fit            FitError          `json:"fit_error"`
+	ReLU           FitError          `json:"relu_error"`
+	Candidates     []Candidate       `json:"candidates,omitempty"`
+	Sequential     *SequentialChoice `json:"sequential,omitempty"`
+	Warning        string            `json:"warning,omitempty"`
 	// Sensitivity is the end-to-end error with only this site swapped (MeasureSensitivity).
 	Sensitivity *SiteSensitivity `json:"sensitivity,omitempty"`
 }
@@ -63,7 +67,11 @@ func NewReport(model string, res *Result, cmp *Comparison, opts Options) Report 
 		r.To = "as rewritten"
 	}
 	for _, s := range res.Sites {
-		js := SiteJSON{Scope: s.Scope, Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential, Warning: s.Warning, Sensitivity: s.Sensitivity}
+		js := SiteJSON{Scope: s.Scope, Node: s.Node, Kind: s.Kind, Input: s.Input, Family: s.Family, Stats: s.Stats, Fit: s.Fit, ReLU: s.ReLU, Candidates: s.Candidates, Sequential: s.Sequential, Warning: s.Warning, Sensitivity: s.Sensitivity,
+			PerChannelNote: s.PerChannelNote}
+		if len(s.Parameters) > 1 {
+			js.ChannelAxis = s.axis()
+		}
 		for _, p := range s.Parameters {
 			js.Parameters = append(js.Parameters, paramsJSON(p))
 		}

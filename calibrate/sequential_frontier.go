@@ -195,11 +195,11 @@ func (f *frontier) keep(batchNo int, x *tensor.Tensor, vals map[string]*tensor.T
 // release drops the previous site's frontier once it is no longer needed.
 func (f *frontier) release() { f.prev, f.prevOutput = nil, nil }
 
-// pairedStats are a site's statistics for the pointwise fit in --sequential: the inputs the partly
+// pairedStats are site s of m's statistics for the pointwise fit in --sequential: the inputs the partly
 // rewritten model delivers (cur) paired with the original activation of the original model's
 // inputs (orig), and sample (nil: none) gets the same pairs for the output metric.
-func pairedStats(s rewrite.Site, cur, orig *frontier, data Reader, sample *tokenSample, opts Options) (*SiteStats, error) {
-	st := NewSiteStats(opts.Bins, opts.PerChannel)
+func pairedStats(m *onnx.ModelProto, s rewrite.Site, cur, orig *frontier, data Reader, sample *tokenSample, opts Options) (*SiteStats, error) {
+	st := siteStatsFor(m, s, opts)
 	target := TargetOf(s)
 	err := eachBatch(data, func(batchNo, first int, batch map[string]*tensor.Tensor) error {
 		x, _, err := cur.at(batchNo, batch)

@@ -181,11 +181,20 @@ func TestFreeParamsAndEvaluator(t *testing.T) {
 	if !math.IsNaN(f(math.NaN())) {
 		t.Error("NaN does not propagate")
 	}
-	// activate on per-channel sets uses axis 1.
+	// activate applies per-channel sets along the axis it is given: axis 1, and the last axis
+	// (transformer features), against the float64 reference of each element's channel.
 	x := tensor.New([]int{1, 2, 2}, []float32{-1, 1, -1, 1})
-	y := activate(x, []onnxops.Params{onnxops.CRReLUParams{}, onnxops.CRReLUParams{Epsilon: 1}}, TargetReLU).F32()
-	if y[0] != 0 || y[1] != 1 || y[2] != float32(onnxops.CRReLUParams{Epsilon: 1}.Eval(-1)) {
-		t.Errorf("per-channel activate: %v", y)
+	sets := []onnxops.Params{onnxops.CRReLUParams{}, onnxops.CRReLUParams{Epsilon: 1}}
+	for _, c := range []struct {
+		axis    int
+		channel func(i int) int
+	}{{1, func(i int) int { return i / 2 }}, {2, func(i int) int { return i % 2 }}, {-1, func(i int) int { return i % 2 }}} {
+		y := activate(x, sets, c.axis, TargetReLU).F32()
+		for i, v := range x.F32() {
+			if want := float32(sets[c.channel(i)].Eval(float64(v))); y[i] != want {
+				t.Errorf("per-channel activate along axis %d: element %d is %g, want %g (%v)", c.axis, i, y[i], want, y)
+			}
+		}
 	}
 }
 
@@ -294,7 +303,7 @@ func TestFrontierFollowsThePartlyRewrittenModel(t *testing.T) {
 	first := newFrontier(d.m, sites[0], opts, nil, nil)
 	pass(first)
 	second := newFrontier(current, sites[1], opts, first, func(x *tensor.Tensor, _ map[string]*tensor.Tensor) (*tensor.Tensor, bool) {
-		return activate(x, chosen, TargetOf(sites[0])), true
+		return activate(x, chosen, 1, TargetOf(sites[0])), true
 	})
 	pass(second)
 	batches := len(first.kept)

@@ -149,19 +149,30 @@ func (s *Stats) Merge(o *Stats) {
 }
 
 // SiteStats holds the statistics of one activation input: over the whole tensor, and optionally per
-// channel along axis 1.
+// channel along one axis (1 unless newChannelStats chose another).
 type SiteStats struct {
 	Layer    *Stats
 	Channels []*Stats // nil unless per-channel statistics were asked for
 	perChan  bool
+	// axis is the channel axis asked for (negative: from the end); Axis the one the first tensor
+	// resolved it to.
+	axis     int
+	Axis     int
+	note     string // why there are no per-channel statistics although they were asked for
 	bins     int
 	scratch  []float32
 	scratchY []float32
 }
 
-// NewSiteStats prepares statistics for one site.
+// NewSiteStats prepares statistics for one site; perChannel adds statistics per channel along axis 1.
 func NewSiteStats(bins int, perChannel bool) *SiteStats {
-	return &SiteStats{Layer: NewStats(bins), perChan: perChannel, bins: bins}
+	return &SiteStats{Layer: NewStats(bins), perChan: perChannel, axis: 1, bins: bins}
+}
+
+// newChannelStats prepares statistics for one site with per-channel statistics along axis (counted
+// from the end when negative: -1 is a transformer's feature axis).
+func newChannelStats(bins, axis int) *SiteStats {
+	return &SiteStats{Layer: NewStats(bins), perChan: true, axis: axis, bins: bins}
 }
 
 // AddTensor accumulates one batch of a site's input. The values are converted to float32 first,
@@ -200,29 +211,38 @@ func (ss *SiteStats) addTensor(t, target *tensor.Tensor) error {
 	if !ss.perChan {
 		return nil
 	}
-	if t.Rank() < 2 {
-		return fmt.Errorf("per-channel statistics need rank ≥ 2 (channel axis 1), got shape %v", t.Shape)
+	axis := ss.axis
+	if axis < 0 {
+		axis += t.Rank()
 	}
-	c := t.Shape[1]
+	if axis < 1 || axis >= t.Rank() {
+		return fmt.Errorf("per-channel statistics along axis %d need a channel axis after the batch axis, got shape %v", ss.axis, t.Shape)
+	}
+	c := t.Shape[axis]
 	if ss.Channels == nil {
 		ss.Channels = make([]*Stats, c)
 		for i := range ss.Channels {
 			ss.Channels[i] = NewStats(ss.bins)
 		}
+		ss.Axis = axis
 	}
-	if len(ss.Channels) != c {
-		return fmt.Errorf("channel count changed from %d to %d between batches", len(ss.Channels), c)
+	if len(ss.Channels) != c || ss.Axis != axis {
+		return fmt.Errorf("channel count changed from %d (axis %d) to %d (axis %d, shape %v) between batches", len(ss.Channels), ss.Axis, c, axis, t.Shape)
 	}
-	inner := 1
-	for _, d := range t.Shape[2:] {
-		inner *= d
-	}
-	outer := t.Shape[0]
+	inner := tensor.NumElements(t.Shape[axis+1:])
+	outer := tensor.NumElements(t.Shape[:axis])
 	for ch := range c {
 		ss.scratch = ss.scratch[:0]
 		ss.scratchY = ss.scratchY[:0]
 		for b := range outer {
 			start := (b*c + ch) * inner
+			if inner == 1 { // channels last: one value per row
+				ss.scratch = append(ss.scratch, xs[start])
+				if ys != nil {
+					ss.scratchY = append(ss.scratchY, ys[start])
+				}
+				continue
+			}
 			ss.scratch = append(ss.scratch, xs[start:start+inner]...)
 			if ys != nil {
 				ss.scratchY = append(ss.scratchY, ys[start:start+inner]...)
@@ -250,6 +270,7 @@ func (ss *SiteStats) Merge(o *SiteStats) error {
 		for i := range ss.Channels {
 			ss.Channels[i] = NewStats(ss.bins)
 		}
+		ss.Axis = o.Axis
 	}
 	if len(ss.Channels) != len(o.Channels) {
 		return fmt.Errorf("cannot merge statistics over %d and %d channels", len(ss.Channels), len(o.Channels))

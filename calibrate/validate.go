@@ -109,6 +109,9 @@ func alternativeReports(reports []SiteReport, of func(SiteReport) alternative) (
 	for i, r := range reports {
 		if alt := of(r); alt.sets != nil {
 			r.Parameters, r.Fit, ok = alt.sets, alt.fit, true
+			if len(alt.sets) == 1 {
+				r.ChannelAxis = 0
+			}
 		}
 		out[i] = r
 	}
@@ -187,6 +190,11 @@ func keepBest(orig *onnx.ModelProto, cands []resultCandidate, data Reader, opts 
 		val.InSample = in
 	} else {
 		val.InSample = bestCmp
+	}
+	for _, s := range kept.sites {
+		if s.PerChannelNote != "" {
+			notes = append(notes, s.PerChannelNote)
+		}
 	}
 	val.Warnings = append(notes, followWarnings(kept.sites, val)...)
 	return kept, val, nil

@@ -75,7 +75,7 @@ func addCalibTuningFlags(cmd *cobra.Command, f *calibFlags) {
 	fl.StringVar(&f.objective, "objective", "match", "match: approximate the original activation on the data; init: the papers' initialisation from the statistics")
 	fl.IntVar(&f.pwluPoints, "pwlu-points", 16, fmt.Sprintf("PWLU intervals N, 1 to %d (the fit sees the data through a %d-bin histogram: more intervals have no data of their own)", calibrate.MaxPWLUPoints, calibrate.DefaultBins))
 	fl.BoolVar(&f.sequential, "sequential", false, "fit sites in graph order, each chosen by the end-to-end output error of the model with the earlier sites already replaced")
-	fl.BoolVar(&f.perChannel, "per-channel", false, "one parameter set per channel (axis 1)")
+	fl.BoolVar(&f.perChannel, "per-channel", false, "one parameter set per channel: the features a MatMul/Gemm after the activation reads (last axis), else axis 1 (NCHW channels)")
 	fl.IntVar(&f.batch, "batch", calibrate.DefaultBatch, "rows per batch when streaming the data")
 	fl.IntVar(&f.threads, "threads", 0, "goroutines kernels may use (default: all cores)")
 	fl.StringVar(&f.report, "report", "", "write a JSON report (per site: parameters, input statistics, fit errors) to this file")

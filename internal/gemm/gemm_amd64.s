@@ -1049,9 +1049,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel12x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel12x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1140,14 +1140,169 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z24
+	VMOVUPS 64(BX), Z25
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z24, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z25, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z24, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z25, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z24, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z25, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z24, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z25, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z24, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z25, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z24, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z25, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z24, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z25, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z24, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z25, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z16, Z16
+	VADDPS  Z24, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  64(AX), Z17, Z17
+	VADDPS  Z25, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z18, Z18
+	VADDPS  Z24, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  64(AX), Z19, Z19
+	VADDPS  Z25, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z20, Z20
+	VADDPS  Z24, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  64(AX), Z21, Z21
+	VADDPS  Z25, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z22, Z22
+	VADDPS  Z24, Z22, Z22
+	VMOVUPS Z22, (AX)
+	VADDPS  64(AX), Z23, Z23
+	VADDPS  Z25, Z23, Z23
+	VMOVUPS Z23, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z24, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z25, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z25, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z25, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z25, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z25, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z25, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z25, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z25, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  Z25, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  Z25, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  Z25, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z22, Z22
+	VMOVUPS Z22, (AX)
+	VADDPS  Z25, Z23, Z23
+	VMOVUPS Z23, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -1211,7 +1366,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -1250,9 +1404,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kernel12x32DirectAPrefetch(SB), NOSPLIT, $0-49
+TEXT ·kernel12x32DirectAPrefetch(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1345,14 +1499,169 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z24
+	VMOVUPS 64(BX), Z25
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z24, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z25, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z24, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z25, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z24, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z25, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z24, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z25, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z24, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z25, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z24, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z25, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z24, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z25, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z24, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z25, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z16, Z16
+	VADDPS  Z24, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  64(AX), Z17, Z17
+	VADDPS  Z25, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z18, Z18
+	VADDPS  Z24, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  64(AX), Z19, Z19
+	VADDPS  Z25, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z20, Z20
+	VADDPS  Z24, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  64(AX), Z21, Z21
+	VADDPS  Z25, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z22, Z22
+	VADDPS  Z24, Z22, Z22
+	VMOVUPS Z22, (AX)
+	VADDPS  64(AX), Z23, Z23
+	VADDPS  Z25, Z23, Z23
+	VMOVUPS Z23, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z24, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z25, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z25, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z25, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z25, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z25, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z25, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z25, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z25, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  Z25, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  Z25, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  Z25, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z24, Z22, Z22
+	VMOVUPS Z22, (AX)
+	VADDPS  Z25, Z23, Z23
+	VMOVUPS Z23, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -1416,7 +1725,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -1455,9 +1763,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel3x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel3x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel3x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel3x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1494,14 +1802,61 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z6
+	VMOVUPS 64(BX), Z7
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z6, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z7, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z6, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z7, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z6, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z7, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z7, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -1520,7 +1875,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -1532,9 +1886,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel3x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel3x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel3x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel3x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1560,14 +1914,45 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z3
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z3, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z3, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z3, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z3, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z3, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z3, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -1580,7 +1965,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -1589,9 +1973,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel4x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel4x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel4x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel4x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1636,14 +2020,73 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z8
+	VMOVUPS 64(BX), Z9
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z8, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z9, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z8, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z9, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z9, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z8, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z9, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z8, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z9, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z9, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z9, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z9, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -1667,7 +2110,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -1682,9 +2124,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel4x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel4x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel4x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel4x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1716,14 +2158,52 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z4
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z4, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z4, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z4, Z3, Z3
+	VMOVUPS Z3, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z4, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z4, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z4, Z3, Z3
+	VMOVUPS Z3, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -1739,7 +2219,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -1750,9 +2229,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel5x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel5x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel5x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel5x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1802,14 +2281,85 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z10
+	VMOVUPS 64(BX), Z11
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z10, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z11, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z10, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z11, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z10, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z11, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z10, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z11, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z10, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z11, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z10, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z11, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z11, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z11, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z11, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z11, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -1838,7 +2388,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -1856,9 +2405,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel5x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel5x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel5x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel5x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1893,14 +2442,59 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z5
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z5, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z5, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z5, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z5, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z5, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z5, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z5, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z5, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z5, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z5, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -1919,7 +2513,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -1932,9 +2525,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel6x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel6x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel6x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel6x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -1989,14 +2582,97 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z12
+	VMOVUPS 64(BX), Z13
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z12, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z13, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z12, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z13, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z12, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z13, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z12, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z13, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z12, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z13, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z12, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z13, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z12, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z13, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z13, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z13, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z13, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z13, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z13, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -2030,7 +2706,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -2051,9 +2726,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel6x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel6x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel6x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel6x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2091,14 +2766,66 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z6
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z6, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z6, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z6, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z6, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z6, Z5, Z5
+	VMOVUPS Z5, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z6, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z6, Z5, Z5
+	VMOVUPS Z5, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -2120,7 +2847,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -2135,9 +2861,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel7x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel7x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel7x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel7x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2199,14 +2925,109 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z14
+	VMOVUPS 64(BX), Z15
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z14, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z15, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z14, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z15, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z14, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z15, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z14, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z15, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z14, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z15, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z14, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z15, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z14, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z15, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z14, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z15, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z15, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z15, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z15, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z15, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z15, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z14, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z15, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -2245,7 +3066,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -2269,9 +3089,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel7x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel7x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel7x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel7x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2314,14 +3134,73 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z7
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z7, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z7, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z7, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z7, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z7, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z7, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z7, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z7, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -2346,7 +3225,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -2363,9 +3241,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel8x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel8x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel8x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel8x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2432,14 +3310,121 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z16
+	VMOVUPS 64(BX), Z17
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z16, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z17, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z16, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z17, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z16, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z17, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z16, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z17, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z16, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z17, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z16, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z17, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z16, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z17, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z16, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z17, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z16, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z17, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z17, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z17, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z17, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z17, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z17, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z17, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z16, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z17, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -2483,7 +3468,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -2510,9 +3494,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel8x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel8x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel8x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel8x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2558,14 +3542,80 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z8
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z8, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z8, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z8, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z8, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z8, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z8, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VADDPS  Z8, Z7, Z7
+	VMOVUPS Z7, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z8, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z8, Z7, Z7
+	VMOVUPS Z7, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -2593,7 +3643,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -2612,9 +3661,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel9x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel9x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel9x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel9x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2686,14 +3735,133 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z18
+	VMOVUPS 64(BX), Z19
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z18, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z19, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z18, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z19, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z18, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z19, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z18, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z19, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z18, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z19, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z18, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z19, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z18, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z19, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z18, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z19, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z16, Z16
+	VADDPS  Z18, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  64(AX), Z17, Z17
+	VADDPS  Z19, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z18, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z19, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z19, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z19, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z19, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z19, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z19, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z19, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z19, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z18, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  Z19, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -2742,7 +3910,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -2772,9 +3939,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel9x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel9x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel9x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel9x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2823,14 +3990,87 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z9
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z9, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z9, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z9, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z9, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z9, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z9, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z9, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VADDPS  Z9, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z9, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z9, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z9, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -2861,7 +4101,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -2882,9 +4121,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel10x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel10x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel10x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel10x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -2963,14 +4202,145 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z20
+	VMOVUPS 64(BX), Z21
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z20, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z21, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z20, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z21, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z20, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z21, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z20, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z21, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z20, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z21, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z20, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z21, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z20, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z21, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z20, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z21, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z16, Z16
+	VADDPS  Z20, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  64(AX), Z17, Z17
+	VADDPS  Z21, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z18, Z18
+	VADDPS  Z20, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  64(AX), Z19, Z19
+	VADDPS  Z21, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z20, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z21, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z21, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z21, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z21, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z21, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z21, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z21, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z21, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  Z21, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z20, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  Z21, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -3024,7 +4394,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -3057,9 +4426,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel10x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel10x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel10x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel10x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -3113,14 +4482,94 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z10
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z10, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z10, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z10, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z10, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z10, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z10, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z10, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VADDPS  Z10, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z10, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z9, Z9
+	VADDPS  Z10, Z9, Z9
+	VMOVUPS Z9, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z10, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z10, Z9, Z9
+	VMOVUPS Z9, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -3154,7 +4603,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -3177,9 +4625,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel11x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel11x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel11x32DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel11x32DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -3263,14 +4711,157 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z22
+	VMOVUPS 64(BX), Z23
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z22, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  64(AX), Z1, Z1
+	VADDPS  Z23, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z22, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z3, Z3
+	VADDPS  Z23, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z22, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  64(AX), Z5, Z5
+	VADDPS  Z23, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z22, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  64(AX), Z7, Z7
+	VADDPS  Z23, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z22, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  64(AX), Z9, Z9
+	VADDPS  Z23, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z22, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  64(AX), Z11, Z11
+	VADDPS  Z23, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z12, Z12
+	VADDPS  Z22, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  64(AX), Z13, Z13
+	VADDPS  Z23, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z14, Z14
+	VADDPS  Z22, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  64(AX), Z15, Z15
+	VADDPS  Z23, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z16, Z16
+	VADDPS  Z22, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  64(AX), Z17, Z17
+	VADDPS  Z23, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z18, Z18
+	VADDPS  Z22, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  64(AX), Z19, Z19
+	VADDPS  Z23, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z20, Z20
+	VADDPS  Z22, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  64(AX), Z21, Z21
+	VADDPS  Z23, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z22, Z0, Z0
+	VMOVUPS Z0, (AX)
+	VADDPS  Z23, Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z2, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  Z23, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z4, Z4
+	VMOVUPS Z4, (AX)
+	VADDPS  Z23, Z5, Z5
+	VMOVUPS Z5, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z6, Z6
+	VMOVUPS Z6, (AX)
+	VADDPS  Z23, Z7, Z7
+	VMOVUPS Z7, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z8, Z8
+	VMOVUPS Z8, (AX)
+	VADDPS  Z23, Z9, Z9
+	VMOVUPS Z9, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VADDPS  Z23, Z11, Z11
+	VMOVUPS Z11, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z12, Z12
+	VMOVUPS Z12, (AX)
+	VADDPS  Z23, Z13, Z13
+	VMOVUPS Z13, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z14, Z14
+	VMOVUPS Z14, (AX)
+	VADDPS  Z23, Z15, Z15
+	VMOVUPS Z15, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z16, Z16
+	VMOVUPS Z16, (AX)
+	VADDPS  Z23, Z17, Z17
+	VMOVUPS Z17, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z18, Z18
+	VMOVUPS Z18, (AX)
+	VADDPS  Z23, Z19, Z19
+	VMOVUPS Z19, 64(AX)
+	ADDQ    CX, AX
+	VADDPS  Z22, Z20, Z20
+	VMOVUPS Z20, (AX)
+	VADDPS  Z23, Z21, Z21
+	VMOVUPS Z21, 64(AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	VADDPS  64(AX), Z1, Z1
@@ -3329,7 +4920,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -3365,9 +4955,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel11x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel11x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -3424,14 +5014,101 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z11
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z11, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z11, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z11, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z11, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z11, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z11, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z11, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VADDPS  Z11, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z11, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z9, Z9
+	VADDPS  Z11, Z9, Z9
+	VMOVUPS Z9, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z11, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z11, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z9, Z9
+	VMOVUPS Z9, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z11, Z10, Z10
+	VMOVUPS Z10, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -3468,7 +5145,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -3493,9 +5169,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+// func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·kernel12x16DirectA(SB), NOSPLIT, $0-49
+TEXT ·kernel12x16DirectA(SB), NOSPLIT, $0-64
 	MOVQ   k+0(FP), AX
 	MOVQ   lda+16(FP), CX
 	SHLQ   $0x02, CX
@@ -3555,14 +5231,108 @@ loop:
 	JNZ          loop
 
 write:
-	MOVQ  c+32(FP), AX
-	MOVQ  ldc+40(FP), CX
-	SHLQ  $0x02, CX
-	MOVB  accumulate+48(FP), DL
-	TESTB DL, DL
-	JZ    store
+	MOVQ    c+32(FP), AX
+	MOVQ    ldc+40(FP), CX
+	SHLQ    $0x02, CX
+	MOVB    accumulate+48(FP), DL
+	MOVQ    bias+56(FP), BX
+	TESTQ   BX, BX
+	JZ      nobias
+	VMOVUPS (BX), Z12
+	TESTB   DL, DL
+	JZ      store_bias
+	VADDPS  (AX), Z0, Z0
+	VADDPS  Z12, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VADDPS  Z12, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VADDPS  Z12, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VADDPS  Z12, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VADDPS  Z12, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VADDPS  Z12, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VADDPS  Z12, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VADDPS  Z12, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VADDPS  Z12, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z9, Z9
+	VADDPS  Z12, Z9, Z9
+	VMOVUPS Z9, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z10, Z10
+	VADDPS  Z12, Z10, Z10
+	VMOVUPS Z10, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z11, Z11
+	VADDPS  Z12, Z11, Z11
+	VMOVUPS Z11, (AX)
+	VZEROUPPER
+	RET
 
-	// C += acc
+store_bias:
+	VADDPS  Z12, Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z9, Z9
+	VMOVUPS Z9, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z10, Z10
+	VMOVUPS Z10, (AX)
+	ADDQ    CX, AX
+	VADDPS  Z12, Z11, Z11
+	VMOVUPS Z11, (AX)
+	VZEROUPPER
+	RET
+
+nobias:
+	TESTB   DL, DL
+	JZ      store
 	VADDPS  (AX), Z0, Z0
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
@@ -3602,7 +5372,6 @@ write:
 	RET
 
 store:
-	// C = acc
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -4279,6 +6048,175 @@ store:
 	ADDQ    CX, AX
 	VMOVUPS Z12, (AX)
 	VMOVUPS Z13, 64(AX)
+	VZEROUPPER
+	RET
+
+// func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·kernel10x16Gather(SB), NOSPLIT, $8-72
+	MOVQ       k+0(FP), AX
+	MOVQ       data+8(FP), CX
+	MOVQ       rows+16(FP), DX
+	MOVQ       (DX), BX
+	LEAQ       (CX)(BX*4), BX
+	MOVQ       8(DX), SI
+	LEAQ       (CX)(SI*4), SI
+	MOVQ       16(DX), DI
+	LEAQ       (CX)(DI*4), DI
+	MOVQ       24(DX), R8
+	LEAQ       (CX)(R8*4), R8
+	MOVQ       32(DX), R9
+	LEAQ       (CX)(R9*4), R9
+	MOVQ       40(DX), R10
+	LEAQ       (CX)(R10*4), R10
+	MOVQ       48(DX), R11
+	LEAQ       (CX)(R11*4), R11
+	MOVQ       56(DX), R12
+	LEAQ       (CX)(R12*4), R12
+	MOVQ       64(DX), R13
+	LEAQ       (CX)(R13*4), R13
+	MOVQ       72(DX), DX
+	LEAQ       (CX)(DX*4), DX
+	MOVQ       cols+24(FP), CX
+	MOVQ       b+32(FP), R14
+	MOVQ       c+40(FP), R15
+	MOVQ       ldc+48(FP), BP
+	SHLQ       $0x02, BP
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       ahead+64(FP), R15
+	TESTQ      AX, AX
+	JZ         write
+
+loop:
+	MOVQ         (CX), BP
+	VMOVUPS      (R14), Z10
+	PREFETCHT1   (R15)
+	ADDQ         $0x00000040, R15
+	VBROADCASTSS (BX)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z0
+	VBROADCASTSS (SI)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z1
+	VBROADCASTSS (DI)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z2
+	VBROADCASTSS (R8)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z3
+	VBROADCASTSS (R9)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z4
+	VBROADCASTSS (R10)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z5
+	VBROADCASTSS (R11)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z6
+	VBROADCASTSS (R12)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z7
+	VBROADCASTSS (R13)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z8
+	VBROADCASTSS (DX)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z9
+	ADDQ         $0x00000008, CX
+	ADDQ         $0x00000040, R14
+	DECQ         AX
+	JNZ          loop
+
+write:
+	MOVQ  c+40(FP), AX
+	MOVQ  ldc+48(FP), CX
+	SHLQ  $0x02, CX
+	MOVB  accumulate+56(FP), DL
+	TESTB DL, DL
+	JZ    store
+
+	// C += acc
+	VADDPS  (AX), Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z9, Z9
+	VMOVUPS Z9, (AX)
+	VZEROUPPER
+	RET
+
+store:
+	// C = acc
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z9, (AX)
 	VZEROUPPER
 	RET
 

@@ -404,7 +404,8 @@ func reluForTest(dst []float32) {
 
 // TestDirectTiles covers every height of the direct-A tiles (3–12 rows, alone and as the
 // balanced pair after whole 12-row tiles) and the one- and two-row kernels, against whole and
-// partial 16- and 32-column panels, on one and two k-blocks, plain and with B packed ahead.
+// partial 16- and 32-column panels, on one and two k-blocks, plain and with B packed ahead,
+// with and without a column bias in the epilogue.
 func TestDirectTiles(t *testing.T) {
 	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
@@ -421,6 +422,33 @@ func TestDirectTiles(t *testing.T) {
 						return err
 					}
 					return SgemmPackedB(false, m, 1, a, lda, pb, tc.beta, c, ldc, 1, nil)
+				})
+				// A column bias, which the direct tiles add in their store (the edge tiles and
+				// one- or two-row products after it), taken off again for the comparison.
+				bias := make([]float32, n)
+				for j := range bias {
+					bias[j] = float32(j%7) - 3.5
+				}
+				unbias := func(c []float32, ldc int) {
+					for i := 0; i < m; i++ {
+						for j := range bias {
+							c[i*ldc+j] -= bias[j]
+						}
+					}
+				}
+				checkGemm(t, tc, 1, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					pb, err := packBOn(x, false, k, n, b, ldb)
+					if err != nil {
+						return err
+					}
+					err = SgemmPackedB(false, m, 1, a, lda, pb, tc.beta, c, ldc, 1, &Epilogue{Bias: bias})
+					unbias(c, ldc)
+					return err
+				})
+				checkGemm(t, tc, 2, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+					err := sgemmFusedOn(x, false, false, m, n, k, 1, a, lda, b, ldb, tc.beta, c, ldc, 2, &Epilogue{Bias: bias})
+					unbias(c, ldc)
+					return err
 				})
 			}
 		}

@@ -53,48 +53,61 @@ func wideKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool
 	kernel12x32(k, &a[0], &b[0], &c[0], ldc, accumulate)
 }
 
-// wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart.
-// With prefetch it also fetches the next pair of B panels (weights packed ahead, read from
-// memory once per run; see the generator).
-func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, prefetch bool) {
+// wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart,
+// and bias (nil for none, else 2nr values) added to each row of the tile. With prefetch it
+// also fetches the next pair of B panels (weights packed ahead, read from memory once per run;
+// see the generator).
+func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, prefetch bool, bias []float32) {
 	_ = a[(2*mr-1)*lda+k-1]
 	_ = b[2*k*nr-1]
 	_ = c[(2*mr-1)*ldc+2*nr-1]
+	bp := biasPointer(bias, 2*nr)
 	if prefetch {
-		kernel12x32DirectAPrefetch(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel12x32DirectAPrefetch(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		return
 	}
-	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+	kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
+}
+
+// biasPointer is a direct tile's bias argument: nil for none, else the first of its width
+// values (checked).
+func biasPointer(bias []float32, width int) *float32 {
+	if bias == nil {
+		return nil
+	}
+	_ = bias[width-1]
+	return &bias[0]
 }
 
 // directKernel is wideKernelDirectA for a rows×(panels·nr) tile, rows from minDirectRows to
 // 2mr, panels 1 or 2: the tiles that a product's 12-row tiles leave over (see directTileRows).
-func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool, bias []float32) {
 	_ = a[(rows-1)*lda+k-1]
 	_ = b[panels*k*nr-1]
 	_ = c[(rows-1)*ldc+panels*nr-1]
+	bp := biasPointer(bias, panels*nr)
 	if panels == 2 {
 		switch rows {
 		case 3:
-			kernel3x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel3x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 4:
-			kernel4x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel4x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 5:
-			kernel5x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel5x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 6:
-			kernel6x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel6x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 7:
-			kernel7x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel7x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 8:
-			kernel8x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel8x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 9:
-			kernel9x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel9x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 10:
-			kernel10x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel10x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 11:
-			kernel11x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel11x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		case 2 * mr:
-			kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+			kernel12x32DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 		default:
 			panic("gemm: no direct tile of this height") // directTileRows never gives one
 		}
@@ -102,25 +115,25 @@ func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c 
 	}
 	switch rows {
 	case 3:
-		kernel3x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel3x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 4:
-		kernel4x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel4x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 5:
-		kernel5x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel5x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 6:
-		kernel6x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel6x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 7:
-		kernel7x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel7x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 8:
-		kernel8x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel8x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 9:
-		kernel9x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel9x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 10:
-		kernel10x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel10x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 11:
-		kernel11x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel11x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	case 12:
-		kernel12x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate)
+		kernel12x16DirectA(k, &a[0], lda, &b[0], &c[0], ldc, accumulate, bp)
 	default:
 		panic("gemm: no direct tile of this height")
 	}
@@ -185,6 +198,8 @@ func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []flo
 		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 7 && nr == 32:
 		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+	case x.Wide() && len(rows) == 10 && nr == 16:
+		kernel10x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Asm() && len(rows) == 6 && nr == 16:
 		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	default:

@@ -51,11 +51,11 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 	}
 }
 
-func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool) {
-	directKernel(x, 2*mr, 2, k, a, lda, b, c, ldc, accumulate)
+func wideKernelDirectA(x simd.Level, k int, a []float32, lda int, b, c []float32, ldc int, accumulate, _ bool, bias []float32) {
+	directKernel(x, 2*mr, 2, k, a, lda, b, c, ldc, accumulate, bias)
 }
 
-func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c []float32, ldc int, accumulate bool, bias []float32) {
 	for i := 0; i < rows; i++ {
 		for j := 0; j < panels*nr; j++ {
 			var sum float32
@@ -64,6 +64,9 @@ func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c 
 			}
 			if accumulate {
 				sum += c[i*ldc+j]
+			}
+			if bias != nil {
+				sum += bias[j]
 			}
 			c[i*ldc+j] = sum
 		}

@@ -29,110 +29,110 @@ func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate 
 //go:noescape
 func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
 
-// kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel12x32DirectA computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel12x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel12x32DirectAPrefetch computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel12x32DirectAPrefetch computes a 12x32 tile of C from 12 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel12x32DirectAPrefetch(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel3x32DirectA computes a 3x32 tile of C from 3 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel3x32DirectA computes a 3x32 tile of C from 3 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel3x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel3x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel3x16DirectA computes a 3x16 tile of C from 3 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel3x16DirectA computes a 3x16 tile of C from 3 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel3x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel3x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel4x32DirectA computes a 4x32 tile of C from 4 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel4x32DirectA computes a 4x32 tile of C from 4 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel4x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel4x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel4x16DirectA computes a 4x16 tile of C from 4 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel4x16DirectA computes a 4x16 tile of C from 4 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel4x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel4x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel5x32DirectA computes a 5x32 tile of C from 5 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel5x32DirectA computes a 5x32 tile of C from 5 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel5x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel5x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel5x16DirectA computes a 5x16 tile of C from 5 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel5x16DirectA computes a 5x16 tile of C from 5 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel5x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel5x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel6x32DirectA computes a 6x32 tile of C from 6 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel6x32DirectA computes a 6x32 tile of C from 6 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel6x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel6x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel6x16DirectA computes a 6x16 tile of C from 6 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel6x16DirectA computes a 6x16 tile of C from 6 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel6x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel6x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel7x32DirectA computes a 7x32 tile of C from 7 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel7x32DirectA computes a 7x32 tile of C from 7 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel7x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel7x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel7x16DirectA computes a 7x16 tile of C from 7 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel7x16DirectA computes a 7x16 tile of C from 7 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel7x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel7x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel8x32DirectA computes a 8x32 tile of C from 8 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel8x32DirectA computes a 8x32 tile of C from 8 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel8x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel8x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel8x16DirectA computes a 8x16 tile of C from 8 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel8x16DirectA computes a 8x16 tile of C from 8 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel8x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel8x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel9x32DirectA computes a 9x32 tile of C from 9 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel9x32DirectA computes a 9x32 tile of C from 9 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel9x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel9x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel9x16DirectA computes a 9x16 tile of C from 9 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel9x16DirectA computes a 9x16 tile of C from 9 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel9x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel9x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel10x32DirectA computes a 10x32 tile of C from 10 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel10x32DirectA computes a 10x32 tile of C from 10 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel10x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel10x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel10x16DirectA computes a 10x16 tile of C from 10 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel10x16DirectA computes a 10x16 tile of C from 10 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel10x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel10x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel11x32DirectA computes a 11x32 tile of C from 11 rows of a row-major A and 2 packed B panel(s) (AVX-512F).
+// kernel11x32DirectA computes a 11x32 tile of C from 11 rows of a row-major A and 2 packed B panel(s), adding bias[0:32] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel11x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel11x32DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel11x16DirectA computes a 11x16 tile of C from 11 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel11x16DirectA computes a 11x16 tile of C from 11 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel11x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
-// kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s) (AVX-512F).
+// kernel12x16DirectA computes a 12x16 tile of C from 12 rows of a row-major A and 1 packed B panel(s), adding bias[0:16] to each row unless bias is nil (AVX-512F).
 //
 //go:noescape
-func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool)
+func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc int, accumulate bool, bias *float32)
 
 // kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
@@ -148,6 +148,11 @@ func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //
 //go:noescape
 func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+
+// kernel10x16Gather computes a 10x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
+//
+//go:noescape
+func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
 // kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA), prefetching k cache lines from ahead into L2.
 //
