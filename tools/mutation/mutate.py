@@ -118,7 +118,7 @@ MUTATIONS = [
      ["-run", "PadPlanes", "./internal/gemm"]),
     ("planes-whole-block", "runtime/ops/conv_gather.go", "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, m0*t.pixels)",
      "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
-    ("gather-chunks", "runtime/ops/conv_gather.go", "dst[m0*t.pixels+t.first+s0:]", "dst[m0*t.pixels+s0:]",
+    ("gather-chunks", "runtime/ops/conv_gather.go", "t.src[(img*t.count+s0-t.first)*t.channels+m0:]", "t.src[(img*t.count+s0)*t.channels+m0:]",
      ["-run", "ConvGatherLowering", "./runtime/ops"]),
 ]
 
