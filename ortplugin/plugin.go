@@ -143,11 +143,11 @@ func (k *kernel) init(info *C.OrtKernelInfo) error {
 		if isConst == 0 {
 			return nil // read per Compute
 		}
-		t, err := k.copyTensor(v, onnxops.ParamInputNames(k.fam)[i])
+		t, err := k.paramView(v, onnxops.ParamInputNames(k.fam)[i])
 		if err != nil {
 			return err
 		}
-		ts[i] = t
+		ts[i] = t.Clone() // the kernel outlives the constant's OrtValue
 	}
 	built, err := actkernel.New(k.fam, k.gate, ts)
 	if err != nil {
@@ -193,8 +193,11 @@ func data[E float32 | tensor.Float16Bits](k *kernel, v *C.OrtValue, n int) ([]E,
 	return unsafe.Slice((*E)(p), n), nil
 }
 
-// copyTensor copies a parameter tensor into Go memory, where actkernel.New decodes it.
-func (k *kernel) copyTensor(v *C.OrtValue, what string) (*tensor.Tensor, error) {
+// paramView is a parameter tensor over onnxruntime's memory, valid during this Compute only:
+// compared in place with the parameters the last kernel was built from, and copied (Clone)
+// only when they differ, so a node whose parameters onnxruntime feeds at run time copies
+// nothing while they stay the same.
+func (k *kernel) paramView(v *C.OrtValue, what string) (*tensor.Tensor, error) {
 	shape, _, err := k.shape(v, what)
 	if err != nil {
 		return nil, err
@@ -205,13 +208,13 @@ func (k *kernel) copyTensor(v *C.OrtValue, what string) (*tensor.Tensor, error) 
 		if err != nil {
 			return nil, err
 		}
-		return tensor.New(shape, append([]tensor.Float16Bits(nil), src...)), nil
+		return tensor.New(shape, src), nil
 	}
 	src, err := data[float32](k, v, n)
 	if err != nil {
 		return nil, err
 	}
-	return tensor.New(shape, append([]float32(nil), src...)), nil
+	return tensor.New(shape, src), nil
 }
 
 //export actswapCompute
@@ -249,13 +252,16 @@ func (k *kernel) compute(ctx *C.OrtKernelContext) error {
 			if err := check(k.api, C.ortKernelContextInput(k.api, ctx, C.size_t(1+i), &v)); err != nil {
 				return err
 			}
-			if ts[i], err = k.copyTensor(v, onnxops.ParamInputNames(k.fam)[i]); err != nil {
+			if ts[i], err = k.paramView(v, onnxops.ParamInputNames(k.fam)[i]); err != nil {
 				return err
 			}
 		}
 		if last := k.last.Load(); last != nil && sameTensors(last.params, ts) {
 			built = last.k
 		} else {
+			for i, t := range ts { // the kernel outlives this call's views
+				ts[i] = t.Clone()
+			}
 			if built, err = actkernel.New(k.fam, k.gate, ts); err != nil {
 				return err
 			}
@@ -307,7 +313,7 @@ type builtKernel struct {
 }
 
 // sameTensors reports whether a and b have equal shapes and bit-identical elements (float32 or
-// float16, the types copyTensor makes).
+// float16, the types paramView makes).
 func sameTensors(a, b []*tensor.Tensor) bool {
 	for i := range a {
 		if !slices.Equal(a[i].Shape, b[i].Shape) {

@@ -19,15 +19,19 @@ import (
 // whose tiles span padded-width image rows (a 7×7 output on a 9-wide padded grid wastes 31%).
 
 const (
-	gatherMR = 7  // most A rows (output pixels) per tile: the 7×64 and 7×32 AVX-512 tiles
-	gatherNR = 64 // most B columns (output channels) per tile: four zmm registers; AVX2's has 16
+	gatherMR = 7 // A rows (output pixels) of the long tiles (tilePlan): the 7×64 and 7×32 AVX-512 tiles
+	// gatherMaxRows is the most A rows of any tile: AVX-512's 10×16 (more rows would need more
+	// row pointers than the core has general registers).
+	gatherMaxRows = 10
+	gatherNR      = 64 // most B columns (output channels) per tile: four zmm registers; AVX2's has 16
 	// gatherKC bounds a k block so that one panel block of B (at most gatherKC·64 floats,
 	// 128 KiB) stays in L2 while every row tile passes over it.
 	gatherKC = 512
 )
 
 // gatherTile is the main tile of the kernel level x runs for n columns: with AVX-512 6×64 when
-// n fills 64-column panels and 7×32 when it fills 32-column ones, 6×16 otherwise.
+// n fills 64-column panels, 7×32 when it fills 32-column ones and 10×16 otherwise; 6×16 with
+// AVX2.
 func gatherTile(x simd.Level, n int) (rows, cols int) {
 	cols = 16
 	switch {
@@ -36,18 +40,23 @@ func gatherTile(x simd.Level, n int) (rows, cols int) {
 	case x.Wide() && n%32 == 0:
 		cols = 32
 	}
-	return gatherRowsFor(cols), cols
+	return gatherRowsFor(x, cols), cols
 }
 
-// gatherRowsFor is the row count of the main tile with panels nr wide: 6 for the 64-wide
-// AVX-512 tile and AVX2's 16-wide one, 7 for the 32-wide AVX-512 tile. The 6×64 tile (24
+// gatherRowsFor is the row count of level x's main tile with panels nr wide: 6 for the 64-wide
+// AVX-512 tile and AVX2's 16-wide one, 7 for the 32-wide AVX-512 tile, 10 for the 16-wide
+// AVX-512 one (one zmm per row: 6 rows would leave the FMA units waiting on 6 chains). The 6×64
+// tile (24
 // accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
 // fills all 32 with accumulators and B and must broadcast from memory in every FMA, four loads
 // per value: alone on cached data it runs at 169 cpu-GFLOP/s against the 6×64's 200 (Zen 5,
 // BenchmarkKernelGather). The 7×64 tile still covers the rows that 6s leave over (tilePlan).
-func gatherRowsFor(nr int) int {
-	if nr == 32 {
+func gatherRowsFor(x simd.Level, nr int) int {
+	switch {
+	case nr == 32:
 		return gatherMR
+	case nr == 16 && x.Wide():
+		return gatherMaxRows
 	}
 	return 6
 }
@@ -55,8 +64,8 @@ func gatherRowsFor(nr int) int {
 // tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tiles, long
 // leading 7-row tiles and then 6-row ones, so that m = 7·long + 6·(tiles − long) exactly
 // whenever m ≥ 35 (49 pixels of a 7×7 output are 1 + 7·6, not 9 tiles of 6 with 5 wasted rows).
-func tilePlan(m, nr int) (mr, long, tiles int) {
-	mr = gatherRowsFor(nr)
+func tilePlan(x simd.Level, m, nr int) (mr, long, tiles int) {
+	mr = gatherRowsFor(x, nr)
 	if nr == gatherNR { // only AVX-512 packs 64-wide panels
 		if l := m % mr; m >= gatherMR*l {
 			long = l
@@ -150,7 +159,7 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
 	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
-	j.mr, j.long, j.tiles = tilePlan(m, b.nr)
+	j.mr, j.long, j.tiles = tilePlan(b.level, m, b.nr)
 	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
@@ -207,8 +216,8 @@ type gatherJob struct {
 func (j *gatherJob) run(t0, t1, q0, q1 int) {
 	m, n, k := len(j.a.Rows), j.b.n, j.b.k
 	nr := j.nr
-	var edge [gatherMR * gatherNR]float32
-	var rowBuf [gatherMR]int
+	var edge [gatherMaxRows * gatherNR]float32
+	var rowBuf [gatherMaxRows]int
 	kb := ceilDiv(k, ceilDiv(k, gatherKC))
 	for q := q0; q < q1; q++ {
 		panel := j.b.data[q*k*nr : (q+1)*k*nr]
@@ -266,7 +275,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 // gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly ones: len(rows)
 // rows of C, nr columns.
 func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
-	var acc [gatherMR * gatherNR]float32
+	var acc [gatherMaxRows * gatherNR]float32
 	for p := 0; p < k; p++ {
 		bRow := b[p*nr : (p+1)*nr]
 		for i, r := range rows {

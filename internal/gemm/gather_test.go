@@ -18,6 +18,7 @@ func TestSgemmGather(t *testing.T) {
 		for _, tc := range []struct{ m, n, k int }{
 			{1, 1, 1}, {7, 64, 9}, {6, 63, 10}, {8, 65, 3}, {49, 128, 4608 / 8}, {50, 130, 1100}, {22, 256, 17},
 			{7, 32, 27}, {30, 96, 600}, {12, 160, 9}, // the 7×32 tile: multiples of 32, not of 64
+			{10, 16, 27}, {23, 48, 27}, {100, 80, 75}, {9, 16, 600}, // the 10×16 tile: odd multiples of 16
 		} {
 			r := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.k)))
 			data := randSlice(r, 3*tc.m+2*tc.k+5)

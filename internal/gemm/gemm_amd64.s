@@ -6051,6 +6051,175 @@ store:
 	VZEROUPPER
 	RET
 
+// func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·kernel10x16Gather(SB), NOSPLIT, $8-72
+	MOVQ       k+0(FP), AX
+	MOVQ       data+8(FP), CX
+	MOVQ       rows+16(FP), DX
+	MOVQ       (DX), BX
+	LEAQ       (CX)(BX*4), BX
+	MOVQ       8(DX), SI
+	LEAQ       (CX)(SI*4), SI
+	MOVQ       16(DX), DI
+	LEAQ       (CX)(DI*4), DI
+	MOVQ       24(DX), R8
+	LEAQ       (CX)(R8*4), R8
+	MOVQ       32(DX), R9
+	LEAQ       (CX)(R9*4), R9
+	MOVQ       40(DX), R10
+	LEAQ       (CX)(R10*4), R10
+	MOVQ       48(DX), R11
+	LEAQ       (CX)(R11*4), R11
+	MOVQ       56(DX), R12
+	LEAQ       (CX)(R12*4), R12
+	MOVQ       64(DX), R13
+	LEAQ       (CX)(R13*4), R13
+	MOVQ       72(DX), DX
+	LEAQ       (CX)(DX*4), DX
+	MOVQ       cols+24(FP), CX
+	MOVQ       b+32(FP), R14
+	MOVQ       c+40(FP), R15
+	MOVQ       ldc+48(FP), BP
+	SHLQ       $0x02, BP
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	ADDQ       BP, R15
+	PREFETCHT0 (R15)
+	PREFETCHT0 60(R15)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       ahead+64(FP), R15
+	TESTQ      AX, AX
+	JZ         write
+
+loop:
+	MOVQ         (CX), BP
+	VMOVUPS      (R14), Z10
+	PREFETCHT1   (R15)
+	ADDQ         $0x00000040, R15
+	VBROADCASTSS (BX)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z0
+	VBROADCASTSS (SI)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z1
+	VBROADCASTSS (DI)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z2
+	VBROADCASTSS (R8)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z3
+	VBROADCASTSS (R9)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z4
+	VBROADCASTSS (R10)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z5
+	VBROADCASTSS (R11)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z6
+	VBROADCASTSS (R12)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z7
+	VBROADCASTSS (R13)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z8
+	VBROADCASTSS (DX)(BP*4), Z11
+	VFMADD231PS  Z10, Z11, Z9
+	ADDQ         $0x00000008, CX
+	ADDQ         $0x00000040, R14
+	DECQ         AX
+	JNZ          loop
+
+write:
+	MOVQ  c+40(FP), AX
+	MOVQ  ldc+48(FP), CX
+	SHLQ  $0x02, CX
+	MOVB  accumulate+56(FP), DL
+	TESTB DL, DL
+	JZ    store
+
+	// C += acc
+	VADDPS  (AX), Z0, Z0
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z2, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z5, Z5
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z6, Z6
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z7, Z7
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VADDPS  (AX), Z9, Z9
+	VMOVUPS Z9, (AX)
+	VZEROUPPER
+	RET
+
+store:
+	// C = acc
+	VMOVUPS Z0, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z1, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z2, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z3, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z4, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z5, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z6, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z7, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    CX, AX
+	VMOVUPS Z9, (AX)
+	VZEROUPPER
+	RET
+
 // func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 // Requires: AVX, FMA3, MMX+
 TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-72

@@ -198,6 +198,8 @@ func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []flo
 		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 7 && nr == 32:
 		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+	case x.Wide() && len(rows) == 10 && nr == 16:
+		kernel10x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Asm() && len(rows) == 6 && nr == 16:
 		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	default:

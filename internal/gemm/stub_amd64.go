@@ -149,6 +149,11 @@ func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //go:noescape
 func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
+// kernel10x16Gather computes a 10x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
+//
+//go:noescape
+func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+
 // kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA), prefetching k cache lines from ahead into L2.
 //
 //go:noescape

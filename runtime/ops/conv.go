@@ -261,6 +261,7 @@ type convShape struct {
 	gather                 bool
 	gatherRows, gatherCols []int
 	gatherFold             int // images per gather product; gatherRows covers that many
+	gatherChunk            int // pixels per product when one image runs in chunks
 	// tuneKey is set where the gather and the other lowering should be timed on this machine
 	// before one is kept (tuneLowering); it names the shape in tunedLowerings.
 	tuneKey string
@@ -434,6 +435,7 @@ type convLowering struct {
 	packPointwise  bool // 1×1 convolutions pack their planes instead of reading them in place
 	planeDepthwise bool // depthwise convolutions plane by plane, not in 16-channel blocks
 	foldImages     int  // > 0: at most this many images per gather product
+	chunkValues    int  // > 0: the product values per chunk of one image (gatherChunkValues)
 }
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.

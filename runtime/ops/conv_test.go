@@ -540,7 +540,10 @@ func TestConvGatherLowering(t *testing.T) {
 				t.Fatal(err)
 			}
 			k.(*convKernel).lowering.foldImages = trial % 3 // 0: the whole batch
-			label := fmt.Sprintf("trial %d (%v, const %v, batch %d, fold %d)", trial, attrs, constW, x.Shape[0], trial%3)
+			// One image at a time runs in chunks of pixels where its product is large; small
+			// chunks here (≥ 1 pixel), uneven in every other trial.
+			k.(*convKernel).lowering.chunkValues = []int{0, 7 * mg, 100}[trial%3]
+			label := fmt.Sprintf("trial %d (%v, const %v, batch %d, fold %d, chunk %d)", trial, attrs, constW, x.Shape[0], trial%3, k.(*convKernel).lowering.chunkValues)
 			y, want := convAgreesWithRef(t, label, k, 1+trial%2, x, w, b, group, strides, dilations, pads[:2])
 			res := randTensor(r, y.Shape...)
 			k.(ResidualFuser).FuseResidual()

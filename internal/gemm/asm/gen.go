@@ -37,10 +37,11 @@ func main() {
 		}
 		wideKernelDirectA(rows, 1, false)
 	}
-	gatherKernel(7, 64)
-	gatherKernel(6, 64)
-	gatherKernel(7, 32)
-	gatherKernel(6, 16)
+	gatherKernel(7, 64, true)
+	gatherKernel(6, 64, true)
+	gatherKernel(7, 32, true)
+	gatherKernel(10, 16, true)
+	gatherKernel(6, 16, false)
 	tapsKernel()
 	rowKernel(false)
 	rowKernel(true)
@@ -431,20 +432,24 @@ func writeZMMTileBias(acc [][]VecVirtual, regs []VecVirtual) {
 // value: 15% slower alone, kept for the rows that 6-row tiles leave over). With AVX2, 6 rows ×
 // 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
 
-// gatherKernel emits kernel{rows}x{width}Gather — 6×64, 7×64 and 7×32 with AVX-512, 6×16 with AVX2:
+// gatherKernel emits kernel{rows}x{width}Gather — 6×64, 7×64, 7×32 and 10×16 with AVX-512 (zmm),
+// 6×16 with AVX2:
 // C[i, 0:cols] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when
 // accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an output
 // pixel of a convolution) and column p a tap at offset cols[p] from it, so the same kernel runs
 // every stride, dilation and padded image. b is a panel of cols columns, row by row. The 7×32
 // tile (14 accumulators, still enough chains for both FMA units) serves channel counts that are
-// multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems.
+// multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems. The
+// 10×16 tile (one zmm per row: 10 accumulators, enough chains for both FMA units; 10 row
+// pointers are as many as the general registers allow) serves channel counts that are odd
+// multiples of 16 — MobileNetV3's 16-channel stem, ConvNeXt's 48 — where AVX2's 6×16 tile
+// has 6 chains of half width.
 // Each k step also prefetches one cache line from ahead (an address, never dereferenced) into
 // L2: SgemmGather points it at the part of B's next block that this tile should bring in, so
 // weights too large for the caches (ResNet-18's last layers: 9.4 MB per convolution) stream in
 // while the current block is multiplied rather than when the next block's first tile stalls on
 // them.
-func gatherKernel(rows, width int) {
-	wide := width > 16
+func gatherKernel(rows, width int, wide bool) {
 	vecBytes, reg, isa := 32, YMM, "AVX2, FMA"
 	if wide {
 		vecBytes, reg, isa = 64, ZMM, "AVX-512F"
