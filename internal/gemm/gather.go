@@ -137,6 +137,26 @@ func GatherWidth(n int) int {
 // SgemmGather computes C = A·B for a gathered A (len(a.Rows) × b.K()) and C of len(a.Rows) rows
 // of b.N() values, ldc apart, overwriting C. The work is split over up to threads goroutines.
 func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) error {
+	return SgemmGatherThen(a, b, c, ldc, threads, nil)
+}
+
+// GatherEpilogue finishes a region of SgemmGather's product — rows [r0, r1), columns [c0, c1)
+// of C — on the goroutine that has just computed it, while it is in that core's cache: a
+// convolution's transposition into channel planes, with its bias, residual and activation,
+// becomes part of the product's parallel loop instead of a second loop that reads, on the
+// other core, what this one wrote. The regions of one call are disjoint and cover C.
+type GatherEpilogue interface {
+	Finish(r0, r1, c0, c1 int)
+}
+
+// gatherChunksPerThread is how many chunks a thread's share of a parallel gather product is
+// cut into at most, claimed one at a time (workers.RunTaskOn): a helper that starts late still
+// takes a share. A chunk re-reads its block of B from L2, a fraction of a percent of its work.
+const gatherChunksPerThread = 4
+
+// SgemmGatherThen is SgemmGather followed by then.Finish over each region as soon as it is
+// computed (then may be nil).
+func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads int, then GatherEpilogue) error {
 	m, n, k := len(a.Rows), b.n, b.k
 	if len(a.Cols) != k {
 		return fmt.Errorf("gemm: SgemmGather: %d column offsets for k = %d", len(a.Cols), k)
@@ -151,6 +171,9 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+n])
 		}
+		if then != nil {
+			then.Finish(0, m, 0, n)
+		}
 		return nil
 	}
 	// Every A element read is Data[row+col]: checking the extreme sums covers them all, so the
@@ -162,26 +185,29 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 	j.mr, j.long, j.tiles = tilePlan(b.level, m, b.nr)
 	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
-	threads = min(max(threads, 1), max(m*n*k/minFlopsPerThread, 1))
+	work := m * n * k
+	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
 	if threads == 1 {
 		j.run(0, tiles, 0, panels)
+		if then != nil {
+			then.Finish(0, m, 0, n)
+		}
 		return nil
 	}
 	// Split the 64-column panels when there are enough, so each goroutine streams only its own
-	// part of B (the weights); otherwise split the row tiles.
+	// part of B (the weights); otherwise split the row tiles. Chunks of at least a quarter of
+	// minFlopsPerThread, up to gatherChunksPerThread per thread.
 	splitPanels := panels >= 2*threads
-	parts := min(threads, tiles)
+	units := tiles
 	if splitPanels {
-		parts = threads
+		units = panels
 	}
+	chunks := min(units, threads*gatherChunksPerThread, max(threads, 4*work/minFlopsPerThread))
 	shared := gatherPool.Get().(*gatherJob) // the one-thread path keeps j on the stack
 	*shared = j
 	shared.splitPanels = splitPanels
-	if splitPanels {
-		workers.RunTask(panels, parts, shared)
-	} else {
-		workers.RunTask(tiles, parts, shared)
-	}
+	shared.then = then
+	workers.RunTaskOn(units, chunks, threads, shared)
 	*shared = gatherJob{}
 	gatherPool.Put(shared)
 	return nil
@@ -190,13 +216,29 @@ func SgemmGather(a GatherA, b *PackedBWide, c []float32, ldc int, threads int) e
 // gatherPool holds the gather jobs handed to worker goroutines.
 var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}
 
-// Chunk implements workers.Task: 64-column panels [lo, hi), or row tiles (splitPanels unset).
+// Chunk implements workers.Task: 64-column panels [lo, hi), or row tiles (splitPanels unset),
+// then the epilogue over what they computed.
 func (j *gatherJob) Chunk(lo, hi int) {
+	m, n := len(j.a.Rows), j.b.n
 	if j.splitPanels {
 		j.run(0, j.tiles, lo, hi)
-	} else {
-		j.run(lo, hi, 0, j.panels)
+		if j.then != nil {
+			j.then.Finish(0, m, lo*j.nr, min(hi*j.nr, n))
+		}
+		return
 	}
+	j.run(lo, hi, 0, j.panels)
+	if j.then != nil {
+		j.then.Finish(min(j.tileStart(lo), m), min(j.tileStart(hi), m), 0, n)
+	}
+}
+
+// tileStart is row tile t's first row.
+func (j *gatherJob) tileStart(t int) int {
+	if t < j.long {
+		return t * gatherMR
+	}
+	return j.long*gatherMR + (t-j.long)*j.mr
 }
 
 type gatherJob struct {
@@ -209,6 +251,7 @@ type gatherJob struct {
 	tiles, panels int // row tiles and column panels (of nr columns)
 	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
 	splitPanels bool
+	then        GatherEpilogue // nil: none
 }
 
 // run computes row tiles [t0, t1) × panels [q0, q1): panel by panel, k block by k block, so
@@ -239,9 +282,9 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				if at := (t - t0) * kcb * 16; at < len(next) {
 					ahead = uintptr(unsafe.Pointer(&next[at]))
 				}
-				mr, i0 := gatherMR, t*gatherMR
+				mr, i0 := gatherMR, j.tileStart(t)
 				if t >= j.long {
-					mr, i0 = j.mr, j.long*gatherMR+(t-j.long)*j.mr
+					mr = j.mr
 				}
 				rows := rowBuf[:mr]
 				nrows := min(mr, m-i0)

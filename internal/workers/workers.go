@@ -98,22 +98,32 @@ func Run(n, chunks int, fn func(lo, hi int)) {
 	}
 	j := jobs.Get().(*job)
 	j.fn = fn
-	j.start(n, chunks)
+	j.start(n, chunks, chunks-1)
 }
 
 // RunTask is Run with the body given as a Task.
 func RunTask(n, chunks int, t Task) {
-	if chunks <= 1 {
+	RunTaskOn(n, chunks, chunks, t)
+}
+
+// RunTaskOn is RunTask on at most threads goroutines (the caller and threads−1 helpers), which
+// claim the chunks one at a time as each finishes its last. More chunks than threads cost a
+// little per chunk and balance the loop: a helper that starts late (parked and woken, or, on
+// a loaded machine, its thread off the CPU for a while) still takes a share of what is left,
+// where with one chunk per thread the caller would run the helper's whole chunk after its own,
+// or wait for it.
+func RunTaskOn(n, chunks, threads int, t Task) {
+	if chunks <= 1 || threads <= 1 {
 		t.Chunk(0, n)
 		return
 	}
 	j := jobs.Get().(*job)
 	j.task = t
-	j.start(n, chunks)
+	j.start(n, chunks, min(threads, chunks)-1)
 }
 
-// start runs the loop set up in j and returns j to the pool.
-func (j *job) start(n, chunks int) {
+// start runs the loop set up in j with up to helpers workers and returns j to the pool.
+func (j *job) start(n, chunks, helpers int) {
 	j.n, j.chunks, j.failure = n, chunks, nil
 	j.next.Store(0)
 	j.holders.Store(1)
@@ -124,7 +134,7 @@ func (j *job) start(n, chunks int) {
 	j.offered = j.offeredBuf[:0]
 	// Twice the helpers one loop can use: workers that have just finished another job may not be
 	// idle again yet.
-	woke := j.offer(grow(2*(chunks-1)), chunks-1)
+	woke := j.offer(grow(2*helpers), helpers)
 	if woke {
 		// A woken worker was made runnable on this thread's run queue, whose next slot other
 		// threads steal from only after a pause: yield once so that it starts here at once and

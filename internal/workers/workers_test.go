@@ -154,3 +154,43 @@ func TestRetractFromAbsentHelper(t *testing.T) {
 		t.Errorf("after retract: holders %d, state %d, mailbox %p; want 1, idle, empty", j.holders.Load(), w.state.Load(), w.job.Load())
 	}
 }
+
+// chunkRecorder is a Task that counts how often each index runs and the most chunks that ran
+// at once.
+type chunkRecorder struct {
+	seen                []atomic.Int32
+	running, mostAtOnce atomic.Int32
+	hold                time.Duration
+}
+
+func (r *chunkRecorder) Chunk(lo, hi int) {
+	now := r.running.Add(1)
+	for old := r.mostAtOnce.Load(); now > old && !r.mostAtOnce.CompareAndSwap(old, now); old = r.mostAtOnce.Load() {
+	}
+	time.Sleep(r.hold)
+	for i := lo; i < hi; i++ {
+		r.seen[i].Add(1)
+	}
+	r.running.Add(-1)
+}
+
+// TestRunTaskOnBoundsThreads checks that RunTaskOn covers every index once with more chunks
+// than threads, and that no more than threads goroutines run its chunks at once: the chunks
+// sleep, so any extra helper offered the job would overlap them.
+func TestRunTaskOnBoundsThreads(t *testing.T) {
+	t.Parallel()
+	for _, threads := range []int{1, 2, 3} {
+		for _, chunks := range []int{1, 2, 8, 16} {
+			r := &chunkRecorder{seen: make([]atomic.Int32, 40), hold: 2 * time.Millisecond}
+			RunTaskOn(len(r.seen), chunks, threads, r)
+			for i := range r.seen {
+				if c := r.seen[i].Load(); c != 1 {
+					t.Fatalf("threads %d, chunks %d: index %d run %d times", threads, chunks, i, c)
+				}
+			}
+			if most := int(r.mostAtOnce.Load()); most > threads {
+				t.Fatalf("threads %d, chunks %d: %d chunks ran at once", threads, chunks, most)
+			}
+		}
+	}
+}

@@ -285,33 +285,36 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	}
 	// One large image runs in chunks of pixels, each product transposed into the planes
 	// right after it is computed: the chunk's product stays in L2 between the two, instead of
-	// the whole product (3.2 MB for ResNet-18's stem) going out to memory and back.
+	// the whole product (3.2 MB for ResNet-18's stem) going out to memory and back. With more
+	// threads a chunk is one such share per thread, each transposed by the thread that computed
+	// it (the product's epilogue, in its parallel loop).
+	threads := 1
+	if ctx != nil {
+		threads = max(ctx.Threads, 1)
+	}
 	chunk := images * pixels
 	if images == 1 {
-		chunk = s.gatherChunk
+		chunk = min(pixels, threads*s.gatherChunk)
 	}
 	outBuf := getScratch(chunk * mg)
 	defer convScratch.Put(outBuf)
-	blocks := ceilDivInt(mg, transposeChannels)
-	t := pixelMajorToPlanes{src: *outBuf, channels: mg, pixels: pixels, count: pixels, blocks: blocks, bias: bias, act: act}
+	t := toPlanesPool.Get().(*pixelMajorToPlanes)
+	defer toPlanesPool.Put(t)
+	*t = pixelMajorToPlanes{src: *outBuf, channels: mg, pixels: pixels, count: pixels, bias: bias, act: act}
 	t.dst = out[(b0*s.m+g*mg)*pixels:]
 	t.imageStride = s.m * pixels
 	if residual != nil {
 		t.residual = residual[(b0*s.m+g*mg)*pixels:]
 	}
+	defer func() { *t = pixelMajorToPlanes{} }() // drop the references to this call's buffers
 	for p0 := 0; p0 < images*pixels; p0 += chunk {
 		rows := s.gatherRows[p0:min(p0+chunk, images*pixels)]
-		if err := gemm.SgemmGather(gemm.GatherA{Data: data, Rows: rows, Cols: s.gatherCols}, pb, *outBuf, mg, ctx.Threads); err != nil {
-			return err
-		}
 		if images == 1 {
 			t.first, t.count = p0, len(rows)
 		}
-		if ctx == nil || ctx.Threads <= 1 {
-			t.run(0, images*blocks)
-			continue
+		if err := gemm.SgemmGatherThen(gemm.GatherA{Data: data, Rows: rows, Cols: s.gatherCols}, pb, *outBuf, mg, threads, t); err != nil {
+			return err
 		}
-		toPlanesTasks.Run(ctx, images*blocks, 1, &t)
 	}
 	return nil
 }
@@ -321,10 +324,21 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 // transposed.
 const gatherChunkValues = 64 << 10
 
-var toPlanesTasks TaskPool[pixelMajorToPlanes, *pixelMajorToPlanes]
+// toPlanesPool recycles the transpositions handed to SgemmGatherThen as its epilogue (an
+// interface holding a pointer: from the stack it would escape, an allocation per call).
+var toPlanesPool = sync.Pool{New: func() any { return new(pixelMajorToPlanes) }}
 
-// Chunk implements workers.Task.
-func (t *pixelMajorToPlanes) Chunk(lo, hi int) { t.run(lo, hi) }
+// Finish implements gemm.GatherEpilogue: product rows [r0, r1) (count pixels of each image in
+// turn) and columns [c0, c1) (output channels, whole transposeChannels blocks but for the last).
+func (t *pixelMajorToPlanes) Finish(r0, r1, c0, c1 int) {
+	blk0, blk1 := c0/transposeChannels, ceilDivInt(c1, transposeChannels)
+	for img := r0 / t.count; img*t.count < r1; img++ {
+		p0, p1 := max(r0-img*t.count, 0), min(r1-img*t.count, t.count)
+		for blk := blk0; blk < blk1; blk++ {
+			t.block(img, blk, t.first+p0, t.first+p1)
+		}
+	}
+}
 
 // transposeChannels is how many output channels one pass of the transposition writes: each
 // pixel's values for them are one cache line of the pixel-major product.
@@ -339,7 +353,6 @@ type pixelMajorToPlanes struct {
 	// src holds pixels [first, first+count) of each image (all of them unless an image is
 	// computed in chunks).
 	first, count        int
-	blocks              int // channel blocks of transposeChannels per image
 	imageStride         int
 	dst, bias, residual []float32
 	act                 func([]float32)
@@ -349,40 +362,37 @@ type pixelMajorToPlanes struct {
 // and activation are applied: 16 rows of 1 KiB stay in L1.
 const transposeSpan = 256
 
-// run handles (image, channel block) items [lo, hi), blocks of transposeChannels channels:
-// 256 pixels at a time transposed (gemm.TransposeBias, 8×8 squares in registers) with the bias,
-// then the residual and activation over each channel's 256 values while they are in L1.
-func (t *pixelMajorToPlanes) run(lo, hi int) {
-	for item := lo; item < hi; item++ {
-		img, blk := item/t.blocks, item%t.blocks
-		src := t.src[img*t.count*t.channels:]
-		dst := t.dst[img*t.imageStride:]
-		var residual []float32
-		if t.residual != nil {
-			residual = t.residual[img*t.imageStride:]
+// block handles pixels [p0, p1) (of the plane; within [first, first+count)) of channel block
+// blk (transposeChannels channels) of image img: 256 pixels at a time transposed
+// (gemm.TransposeBias, 8×8 squares in registers) with the bias, then the residual and
+// activation over each channel's 256 values while they are in L1.
+func (t *pixelMajorToPlanes) block(img, blk, p0, p1 int) {
+	dst := t.dst[img*t.imageStride:]
+	var residual []float32
+	if t.residual != nil {
+		residual = t.residual[img*t.imageStride:]
+	}
+	m0 := blk * transposeChannels
+	m1 := min(m0+transposeChannels, t.channels)
+	var bias []float32
+	if t.bias != nil {
+		bias = t.bias[m0:m1]
+	}
+	for s0 := p0; s0 < p1; s0 += transposeSpan {
+		s1 := min(s0+transposeSpan, p1)
+		src := t.src[(img*t.count+s0-t.first)*t.channels+m0:]
+		if err := gemm.TransposeBias(dst[m0*t.pixels+s0:], t.pixels, src, t.channels, s1-s0, m1-m0, bias); err != nil {
+			panic(err) // the slices are cut from shapes checked by the caller
 		}
-		m0 := blk * transposeChannels
-		m1 := min(m0+transposeChannels, t.channels)
-		var bias []float32
-		if t.bias != nil {
-			bias = t.bias[m0:m1]
+		if s0 == 0 && s1 == t.pixels {
+			// Whole planes: the block's channels are one contiguous run, finished in one
+			// call each rather than one per channel (16 calls on 16-value planes cost more
+			// than the values).
+			t.finish(dst[m0*t.pixels:m1*t.pixels], residual, m0*t.pixels)
+			continue
 		}
-		for s0 := 0; s0 < t.count; s0 += transposeSpan {
-			s1 := min(s0+transposeSpan, t.count)
-			if err := gemm.TransposeBias(dst[m0*t.pixels+t.first+s0:], t.pixels, src[s0*t.channels+m0:], t.channels, s1-s0, m1-m0, bias); err != nil {
-				panic(err) // the slices are cut from shapes checked by the caller
-			}
-			if s1-s0 == t.pixels {
-				// Whole planes: the block's channels are one contiguous run, finished in one
-				// call each rather than one per channel (16 calls on 16-value planes cost more
-				// than the values).
-				t.finish(dst[m0*t.pixels:m1*t.pixels], residual, m0*t.pixels)
-				continue
-			}
-			for m := m0; m < m1; m++ {
-				at := m*t.pixels + t.first + s0
-				t.finish(dst[at:at+s1-s0], residual, at)
-			}
+		for m := m0; m < m1; m++ {
+			t.finish(dst[m*t.pixels+s0:m*t.pixels+s1], residual, m*t.pixels+s0)
 		}
 	}
 }

@@ -87,3 +87,59 @@ func TestConvImageSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestConvGatherEpilogueOnThreads checks one image computed in pixel chunks (small
+// lowering.chunkValues) on 1–3 threads, each chunk's product transposed by the threads that
+// computed it: with a fused residual and activation, bit-identical to one thread and within
+// rounding of the float64 definition.
+func TestConvGatherEpilogueOnThreads(t *testing.T) {
+	t.Parallel()
+	if !gemm.GatherFast() {
+		t.Skip("no gather kernels on this machine")
+	}
+	r := rand.New(rand.NewPCG(43, 44))
+	for _, tc := range []struct{ c, hw, m, chunkValues int }{
+		{64, 30, 64, 0},        // one chunk
+		{64, 30, 64, 64 * 100}, // 900 pixels in chunks of 102
+		{48, 17, 32, 32 * 7},   // the 7×32 tile, chunks of 12 pixels
+		{16, 40, 128, 128 * 250},
+	} {
+		label := fmt.Sprintf("%d→%d channels, %d×%d, chunks of %d values", tc.c, tc.m, tc.hw, tc.hw, tc.chunkValues)
+		x, w, b := randTensor(r, 1, tc.c, tc.hw, tc.hw), randTensor(r, tc.m, tc.c, 3, 3), randTensor(r, tc.m)
+		k, err := newConv(convTestNode("Conv", map[string]any{"pads": []int{1, 1, 1, 1}}, 4, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.(*convKernel).lowering = convLowering{forceGather: true, chunkValues: tc.chunkValues}
+		y, want := convAgreesWithRef(t, label, k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
+		res := randTensor(r, y.Shape...)
+		k.(ResidualFuser).FuseResidual()
+		k.(ActivationFuser).FuseActivation(func(dst []float32) {
+			for i, v := range dst {
+				dst[i] = max(v, 0)
+			}
+		})
+		var one []float32
+		for threads := 1; threads <= 3; threads++ {
+			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
+			if err != nil {
+				t.Fatalf("%s, %d threads: %v", label, threads, err)
+			}
+			got := outs[0].F32()
+			if threads == 1 {
+				one = got
+				for i, v := range got {
+					if e := max(want[i]+float64(res.F32()[i]), 0); math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+						t.Fatalf("%s, 1 thread: y[%d] = %g, want %g", label, i, v, e)
+					}
+				}
+				continue
+			}
+			for i, v := range got {
+				if math.Float32bits(v) != math.Float32bits(one[i]) {
+					t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, i, v, one[i])
+				}
+			}
+		}
+	}
+}
