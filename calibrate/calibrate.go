@@ -84,7 +84,7 @@ type SiteReport struct {
 	// of plain ReLU's error) and names the family that would.
 	Warning string `json:"warning,omitempty"`
 	// ChannelAxis is the axis of the input along which Parameters hold one set per channel
-	// (channelAxis; 0 for one set). PerChannelNote says why a site was fitted per tensor although
+	// (channelAxis; negative counts from the end; 0 for one set). PerChannelNote says why a site was fitted per tensor although
 	// per-channel sets were asked for.
 	ChannelAxis    int    `json:"channel_axis,omitempty"`
 	PerChannelNote string `json:"per_channel_note,omitempty"`
@@ -387,7 +387,7 @@ func siteParams(r SiteReport) rewrite.SiteParams {
 
 // axis is the channel axis of the report's parameters (1, OPS.md's default, for one set).
 func (r SiteReport) axis() int {
-	if len(r.Parameters) > 1 && r.ChannelAxis > 0 {
+	if len(r.Parameters) > 1 && r.ChannelAxis != 0 {
 		return r.ChannelAxis
 	}
 	return 1
@@ -644,7 +644,7 @@ func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 	perChannel := opts.PerChannel && len(ss.Channels) > 1
 	rep.PerChannelNote = ss.note
 	if perChannel {
-		rep.ChannelAxis = ss.Axis
+		rep.ChannelAxis = ss.channelAxis()
 	}
 	fam := opts.To
 	if fam == Auto {

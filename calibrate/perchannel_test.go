@@ -7,6 +7,7 @@ import (
 
 	"github.com/actswap/actswap/internal/graphtest"
 	"github.com/actswap/actswap/onnxops"
+	"github.com/actswap/actswap/rewrite"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -71,8 +72,8 @@ func TestPerChannelAlongTheFeatures(t *testing.T) {
 			continue
 		}
 		for _, s := range res.Sites {
-			if len(s.Parameters) > 1 && (s.ChannelAxis != 2 || len(s.Parameters) != 256) {
-				t.Errorf("site %s: %d sets along axis %d, want 256 along axis 2", s.Node, len(s.Parameters), s.ChannelAxis)
+			if len(s.Parameters) > 1 && (s.ChannelAxis != -1 || len(s.Parameters) != 256) {
+				t.Errorf("site %s: %d sets along axis %d, want 256 along axis -1", s.Node, len(s.Parameters), s.ChannelAxis)
 			}
 		}
 	}
@@ -129,5 +130,37 @@ func TestSequentialChoosesPerChannelOnHeldOutRows(t *testing.T) {
 	}
 	if seqErr[true] == 0 || seqErr[true] > 1.05*seqErr[false] {
 		t.Errorf("--sequential --per-channel held-out rel-L2 %.4g, per tensor %.4g", seqErr[true], seqErr[false])
+	}
+}
+
+// Re-calibrating per channel a rewritten digits_vit whose fc1 biases were absorbed into its PWLU
+// nodes (recorded along axis -1) puts the per-feature sets along the same axis: once they were
+// resolved to axis 2 and refused as another axis than the bias's.
+func TestRefitPerChannelBesideAnAbsorbedBias(t *testing.T) {
+	d := openDigits(t, "digits_vit")
+	rewritten, rep, err := rewrite.Apply(d.m, rewrite.Options{To: onnxops.FamilyPWLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	absorbed := 0
+	for _, r := range rep.Replaced {
+		if r.AbsorbedBias != nil {
+			absorbed++
+		}
+	}
+	if absorbed == 0 {
+		t.Fatal("no bias was absorbed: the case is not exercised")
+	}
+	res, err := Refit(rewritten, d.calib, Options{PerChannel: true, Original: d.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Sites {
+		if len(s.Parameters) != 256 || s.ChannelAxis != -1 {
+			t.Errorf("site %s: %d sets along axis %d, want 256 along -1", s.Node, len(s.Parameters), s.ChannelAxis)
+		}
+	}
+	if _, err := Compare(d.m, res.Model, d.test, nil, 0); err != nil {
+		t.Fatal(err)
 	}
 }

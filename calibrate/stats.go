@@ -164,6 +164,16 @@ type SiteStats struct {
 	scratchY []float32
 }
 
+// channelAxis is the channel axis as asked for when it counts from the end (a transformer's
+// features: -1 whatever the rank, as a bias absorbed into the site records its axis), else as
+// resolved.
+func (ss *SiteStats) channelAxis() int {
+	if ss.axis < 0 {
+		return ss.axis
+	}
+	return ss.Axis
+}
+
 // NewSiteStats prepares statistics for one site; perChannel adds statistics per channel along axis 1.
 func NewSiteStats(bins int, perChannel bool) *SiteStats {
 	return &SiteStats{Layer: NewStats(bins), perChan: perChannel, axis: 1, bins: bins}
