@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"math"
 	"testing"
 
 	"github.com/actswap/actswap/tensor"
@@ -71,4 +72,18 @@ func BenchmarkReduceMeanLastAxis(b *testing.B) {
 func BenchmarkLayerNorm(b *testing.B) {
 	x := benchInput([]int{256, 1024})
 	benchKernel(b, "LayerNormalization", 17, nil, 2*4*x.Len(), x, benchInput([]int{1024}), benchInput([]int{1024}))
+}
+
+// BenchmarkWhereCausalMask is a GPT-2-style causal mask: Where(triu mask [T,T], −∞, scores
+// [1,H,T,T]) with T = 128, H = 4.
+func BenchmarkWhereCausalMask(b *testing.B) {
+	const h, n = 4, 128
+	mask := make([]bool, n*n)
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			mask[i*n+j] = true
+		}
+	}
+	inf := tensor.New([]int{}, []float32{float32(math.Inf(-1))})
+	benchKernel(b, "Where", 16, nil, 9*h*n*n, tensor.New([]int{n, n}, mask), inf, benchInput([]int{1, h, n, n}))
 }

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,6 +246,68 @@ func TestWhere(t *testing.T) {
 		tensor.New([]int{2}, []string{"a", "b"}), tensor.New([]int{2}, []string{"c", "d"}))
 	if v := s[0].Data.([]string); v[0] != "c" || v[1] != "b" {
 		t.Fatalf("string Where = %v", v)
+	}
+}
+
+// TestWhereBroadcasts runs Where over every combination of a broadcast (repeated) or full
+// condition, X and Y along the innermost axis and across rows — a causal mask's [T,T] condition
+// with a scalar −∞ among them — against an element-by-element evaluation of the definition.
+func TestWhereBroadcasts(t *testing.T) {
+	t.Parallel()
+	const rows, cols = 3, 37
+	shapes := [][]int{{}, {cols}, {rows, 1}, {rows, cols}, {2, rows, cols}}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, cs := range shapes {
+		for _, xs := range shapes {
+			for _, ys := range shapes {
+				cv := make([]bool, tensor.NumElements(cs))
+				for i := range cv {
+					cv[i] = r.IntN(2) == 0
+				}
+				xv, yv := make([]float32, tensor.NumElements(xs)), make([]float32, tensor.NumElements(ys))
+				for i := range xv {
+					xv[i] = float32(i + 1)
+				}
+				for i := range yv {
+					yv[i] = -float32(i + 1)
+				}
+				got := runKernel(t, "Where", 16, nil, 1, tensor.New(cs, cv), tensor.New(xs, xv), tensor.New(ys, yv))[0]
+				out := make([]int, max(len(cs), len(xs), len(ys)))
+				for _, s := range [][]int{cs, xs, ys} {
+					for k, d := range s {
+						at := len(out) - len(s) + k
+						out[at] = max(out[at], d)
+					}
+				}
+				if !slices.Equal(got.Shape, out) {
+					t.Fatalf("c%v x%v y%v: shape %v, want %v", cs, xs, ys, got.Shape, out)
+				}
+				// at is the flat index in an input of shape s of output element o (numpy's
+				// broadcasting: dims aligned at the right, size-1 and missing dims repeat).
+				at := func(s []int, o int) int {
+					idx, stride := 0, 1
+					for d := len(out) - 1; d >= 0; d-- {
+						coord := o % out[d]
+						o /= out[d]
+						if k := d - (len(out) - len(s)); k >= 0 && s[k] > 1 {
+							idx += coord * stride
+							stride *= s[k]
+						}
+					}
+					return idx
+				}
+				g := got.F32()
+				for o := range g {
+					want := yv[at(ys, o)]
+					if cv[at(cs, o)] {
+						want = xv[at(xs, o)]
+					}
+					if g[o] != want {
+						t.Fatalf("c%v x%v y%v: out[%d] = %g, want %g", cs, xs, ys, o, g[o], want)
+					}
+				}
+			}
+		}
 	}
 }
 
