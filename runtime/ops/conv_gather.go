@@ -276,10 +276,18 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 		ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
 		size := cg * ph * pw
 		*imgBuf = slices.Grow((*imgBuf)[:0], images*size)[:images*size]
-		for i := 0; i < images; i++ {
-			img := xv[imageOffset(b0+i) : imageOffset(b0+i)+cg*s.inSize]
-			scratch := (*imgBuf)[i*size : (i+1)*size : (i+1)*size] // cap = size: filled in place
-			paddedImage2D(s, img, 0, &scratch)
+		if images == 1 && ctx != nil && !ctx.Inline(cg, max(1, padSplitValues/(ph*pw))) {
+			// A large image's copy is split over its planes: serial, it was most of the time
+			// a 2-thread resnet18 run spent outside parallel loops.
+			p := padPlanes{dst: *imgBuf, src: xv[imageOffset(b0) : imageOffset(b0)+cg*s.inSize], ih: s.in[0], iw: s.in[1],
+				top: s.padBegin[0], bottom: s.padEnd[0], left: s.padBegin[1], pw: pw}
+			padPlanesTasks.Run(ctx, cg, max(1, padSplitValues/(ph*pw)), &p)
+		} else {
+			for i := 0; i < images; i++ {
+				img := xv[imageOffset(b0+i) : imageOffset(b0+i)+cg*s.inSize]
+				scratch := (*imgBuf)[i*size : (i+1)*size : (i+1)*size] // cap = size: filled in place
+				paddedImage2D(s, img, 0, &scratch)
+			}
 		}
 		data = *imgBuf
 	}
@@ -317,6 +325,26 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 		}
 	}
 	return nil
+}
+
+// padSplitValues is the least a thread's share of a padded-image copy split over threads
+// holds (values written): 64 KiB, several microseconds, against a hand-off of about one.
+const padSplitValues = 16 << 10
+
+// padPlanes pads an image's planes [lo, hi) (Chunk): gemm.PadPlanes on a range of planes.
+type padPlanes struct {
+	dst, src                      []float32
+	ih, iw, top, bottom, left, pw int
+}
+
+var padPlanesTasks TaskPool[padPlanes, *padPlanes]
+
+// Chunk implements workers.Task.
+func (p *padPlanes) Chunk(lo, hi int) {
+	in, out := p.ih*p.iw, (p.top+p.ih+p.bottom)*p.pw
+	if err := gemm.PadPlanes(p.dst[lo*out:hi*out], p.src[lo*in:hi*in], hi-lo, p.ih, p.iw, p.top, p.bottom, p.left, p.pw); err != nil {
+		panic(err) // the sizes come from the shape checked by newShape
+	}
 }
 
 // gatherChunkValues bounds the pixel-major product of one chunk of a large image (256 KiB):

@@ -90,8 +90,9 @@ func TestConvImageSplit(t *testing.T) {
 
 // TestConvGatherEpilogueOnThreads checks one image computed in pixel chunks (small
 // lowering.chunkValues) on 1–3 threads, each chunk's product transposed by the threads that
-// computed it: with a fused residual and activation, bit-identical to one thread and within
-// rounding of the float64 definition.
+// computed it, and the larger images' padded copy split over the threads: with a fused
+// residual and activation, bit-identical to one thread and within rounding of the float64
+// definition.
 func TestConvGatherEpilogueOnThreads(t *testing.T) {
 	t.Parallel()
 	if !gemm.GatherFast() {
