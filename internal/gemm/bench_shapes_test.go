@@ -94,7 +94,7 @@ func BenchmarkKernel12x32(b *testing.B) {
 func BenchmarkClassifier1280(b *testing.B) { benchPackedB(b, 1, 1000, 1280) }
 func BenchmarkClassifier512(b *testing.B)  { benchPackedB(b, 1, 1000, 512) }
 
-// BenchmarkKernelGather is the 64-wide AVX-512 gather tiles alone, 6 and 7 rows, on cached data
+// BenchmarkKernelGather is the 64-wide AVX-512 gather tiles alone, 5, 6 and 7 rows, on cached data
 // (k = 512: B in L2).
 func BenchmarkKernelGather(b *testing.B) {
 	if !simd.Host().Wide() {
@@ -107,7 +107,7 @@ func BenchmarkKernelGather(b *testing.B) {
 	for p := range cols {
 		cols[p] = 4 * p
 	}
-	for _, n := range []int{6, 7} {
+	for _, n := range []int{5, 6, 7} {
 		b.Run(fmt.Sprintf("rows%d", n), func(b *testing.B) {
 			rows := []int{0, 1, 2, 3, 4, 5, 6}[:n]
 			start := testutil.ProcessCPU()

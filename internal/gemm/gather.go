@@ -50,7 +50,8 @@ func gatherTile(x simd.Level, n int) (rows, cols int) {
 // accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
 // fills all 32 with accumulators and B and must broadcast from memory in every FMA, four loads
 // per value: alone on cached data it runs at 169 cpu-GFLOP/s against the 6×64's 200 (Zen 5,
-// BenchmarkKernelGather). The 7×64 tile still covers the rows that 6s leave over (tilePlan).
+// BenchmarkKernelGather). 5×64 tiles (or, in products of fewer than 25 rows, 7×64 ones) cover
+// the rows that 6s leave over (tilePlan).
 func gatherRowsFor(x simd.Level, nr int) int {
 	switch {
 	case nr == 32:
@@ -61,18 +62,28 @@ func gatherRowsFor(x simd.Level, nr int) int {
 	return 6
 }
 
-// tilePlan splits m rows into tiles for panels nr wide: with the 64-wide AVX-512 tiles, long
-// leading 7-row tiles and then 6-row ones, so that m = 7·long + 6·(tiles − long) exactly
-// whenever m ≥ 35 (49 pixels of a 7×7 output are 1 + 7·6, not 9 tiles of 6 with 5 wasted rows).
-func tilePlan(x simd.Level, m, nr int) (mr, long, tiles int) {
-	mr = gatherRowsFor(x, nr)
-	if nr == gatherNR { // only AVX-512 packs 64-wide panels
-		if l := m % mr; m >= gatherMR*l {
+// tilePlan splits m rows into tiles for panels nr wide: mr-row tiles after long leading tiles
+// of lead rows, so that m = lead·long + mr·(tiles − long) exactly where it can. With the 64-wide
+// AVX-512 tiles the leading ones have 5 rows where 6s leave rows over (49 pixels of a 7×7
+// output are 5·5 + 4·6): the 5×64 tile runs at the 6×64's rate per row, where the 7×64 one,
+// which must broadcast A from memory, ran 1.7× slower per row in ResNet-18's last layers
+// (BenchmarkConvColdWeights profile, Zen 5). Below 25 rows (five 5-row tiles) the 7-row tile
+// still takes what 6s leave over, whenever m ≥ 7·(m mod 6).
+func tilePlan(x simd.Level, m, nr int) (mr, lead, long, tiles int) {
+	mr, lead = gatherRowsFor(x, nr), gatherMR
+	if nr == gatherNR && m%mr != 0 { // only AVX-512 packs 64-wide panels
+		if fives := mr - m%mr; m >= gatherLeadRows*fives {
+			lead, long = gatherLeadRows, fives
+		} else if l := m % mr; m >= gatherMR*l {
 			long = l
 		}
 	}
-	return mr, long, long + ceilDiv(m-gatherMR*long, mr)
+	return mr, lead, long, long + ceilDiv(m-lead*long, mr)
 }
+
+// gatherLeadRows is the row count of the 64-wide AVX-512 tiles that lead a product whose rows
+// 6-row tiles do not divide (tilePlan).
+const gatherLeadRows = 5
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
 type GatherA struct {
@@ -182,7 +193,7 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
 	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
-	j.mr, j.long, j.tiles = tilePlan(b.level, m, b.nr)
+	j.mr, j.lead, j.long, j.tiles = tilePlan(b.level, m, b.nr)
 	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	work := m * n * k
@@ -236,9 +247,9 @@ func (j *gatherJob) Chunk(lo, hi int) {
 // tileStart is row tile t's first row.
 func (j *gatherJob) tileStart(t int) int {
 	if t < j.long {
-		return t * gatherMR
+		return t * j.lead
 	}
-	return j.long*gatherMR + (t-j.long)*j.mr
+	return j.long*j.lead + (t-j.long)*j.mr
 }
 
 type gatherJob struct {
@@ -247,7 +258,7 @@ type gatherJob struct {
 	c             []float32
 	ldc           int
 	mr, nr        int // the tile
-	long          int // leading row tiles of gatherMR rows (tilePlan), before those of mr
+	lead, long    int // long leading row tiles of lead rows (tilePlan), before those of mr
 	tiles, panels int // row tiles and column panels (of nr columns)
 	// splitPanels: the workers split B's panels rather than the row tiles (Chunk).
 	splitPanels bool
@@ -282,7 +293,7 @@ func (j *gatherJob) run(t0, t1, q0, q1 int) {
 				if at := (t - t0) * kcb * 16; at < len(next) {
 					ahead = uintptr(unsafe.Pointer(&next[at]))
 				}
-				mr, i0 := gatherMR, j.tileStart(t)
+				mr, i0 := j.lead, j.tileStart(t)
 				if t >= j.long {
 					mr = j.mr
 				}

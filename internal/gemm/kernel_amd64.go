@@ -194,6 +194,8 @@ func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []flo
 	switch {
 	case x.Wide() && len(rows) == 7 && nr == 64:
 		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+	case x.Wide() && len(rows) == 5 && nr == 64:
+		kernel5x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 6 && nr == 64:
 		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
 	case x.Wide() && len(rows) == 7 && nr == 32:

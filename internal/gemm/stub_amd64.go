@@ -144,6 +144,11 @@ func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c 
 //go:noescape
 func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
 
+// kernel5x64Gather computes a 5x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
+//
+//go:noescape
+func kernel5x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+
 // kernel7x32Gather computes a 7x32 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 32-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape

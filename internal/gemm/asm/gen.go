@@ -39,6 +39,7 @@ func main() {
 	}
 	gatherKernel(7, 64, true)
 	gatherKernel(6, 64, true)
+	gatherKernel(5, 64, true)
 	gatherKernel(7, 32, true)
 	gatherKernel(10, 16, true)
 	gatherKernel(6, 16, false)
