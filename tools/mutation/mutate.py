@@ -127,6 +127,12 @@ MUTATIONS = [
      "t.block(img, blk, p0, p1)", ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("cmd", "cmd/actswap/rewrite.go", 'code: exitNothingToDo, err: fmt.Errorf("no ReLU or GELU',
      'code: exitOK, err: fmt.Errorf("no ReLU or GELU', ["-run", "Exit", "./cmd/actswap"]),
+    ("pad-planes", "internal/gemm/kernel_amd64.go", "load := uint16((1<<iw - 1) << left)", "load := uint16(1<<iw - 1)",
+     ["-run", "PadPlanes", "./internal/gemm"]),
+    ("planes-whole-block", "runtime/ops/conv_gather.go", "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, m0*t.pixels)",
+     "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
+    ("gather-chunks", "runtime/ops/conv_gather.go", "t.src[(img*t.count+s0-t.first)*t.channels+m0:]", "t.src[(img*t.count+s0)*t.channels+m0:]",
+     ["-run", "ConvGatherLowering", "./runtime/ops"]),
 ]
 
 
