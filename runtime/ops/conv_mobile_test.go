@@ -22,6 +22,29 @@ var mobileConvShapes = []struct{ c, hw, m, k, stride, group int }{
 	{96, 7, 576, 1, 1, 1}, {16, 56, 72, 1, 1, 1},
 }
 
+// benchConvRuns times k on inputs on one thread (after one untimed run, which packs and tunes)
+// and reports CPU time per run and CPU GFLOP/s, counting 2·inPerOutput multiply-adds' flops per
+// output value; with wall, wall-clock GFLOP/s too.
+func benchConvRuns(b *testing.B, k Kernel, inputs []*tensor.Tensor, inPerOutput int, wall bool) {
+	b.Helper()
+	ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
+	outs, err := k.Run(ctx, inputs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	flops := 2 * float64(outs[0].Len()*inPerOutput)
+	start := testutil.ProcessCPU()
+	for b.Loop() {
+		if _, err := k.Run(ctx, inputs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if wall {
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+	testutil.ReportCPU(b, start, flops)
+}
+
 // BenchmarkConvMobileNetV3 runs mobileConvShapes on one thread and reports CPU GFLOP/s.
 func BenchmarkConvMobileNetV3(b *testing.B) {
 	for _, sh := range mobileConvShapes {
@@ -34,19 +57,7 @@ func BenchmarkConvMobileNetV3(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
-			outs, err := k.Run(ctx, []*tensor.Tensor{x, w, bias})
-			if err != nil {
-				b.Fatal(err)
-			}
-			flops := 2 * float64(outs[0].Len()*sh.c/sh.group*sh.k*sh.k)
-			start := testutil.ProcessCPU()
-			for b.Loop() {
-				if _, err := k.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			testutil.ReportCPU(b, start, flops)
+			benchConvRuns(b, k, []*tensor.Tensor{x, w, bias}, sh.c/sh.group*sh.k*sh.k, false)
 		})
 	}
 }
@@ -166,19 +177,7 @@ func BenchmarkConvPatchify(b *testing.B) {
 					b.Fatal(err)
 				}
 				k.(*convKernel).lowering = v.lowering
-				ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
-				outs, err := k.Run(ctx, []*tensor.Tensor{x, w, bias})
-				if err != nil {
-					b.Fatal(err)
-				}
-				flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
-				start := testutil.ProcessCPU()
-				for b.Loop() {
-					if _, err := k.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				testutil.ReportCPU(b, start, flops)
+				benchConvRuns(b, k, []*tensor.Tensor{x, w, bias}, sh.c*sh.k*sh.k, false)
 			})
 		}
 	}

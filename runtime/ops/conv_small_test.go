@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/gemm"
-	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/tensor"
 )
@@ -44,20 +43,7 @@ func BenchmarkConvDigits(b *testing.B) {
 					if sh.relu {
 						k.(*convKernel).FuseActivation(func(d []float32) { vecmath.Relu(d, d) })
 					}
-					ctx := &Context{Threads: 1, Allocator: reusedOutput{}}
-					outs, err := k.Run(ctx, []*tensor.Tensor{x, w, bias})
-					if err != nil {
-						b.Fatal(err)
-					}
-					flops := 2 * float64(outs[0].Len()*sh.c*sh.k*sh.k)
-					start := testutil.ProcessCPU()
-					for b.Loop() {
-						if _, err := k.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-					testutil.ReportCPU(b, start, flops)
+					benchConvRuns(b, k, []*tensor.Tensor{x, w, bias}, sh.c*sh.k*sh.k, true)
 				})
 			}
 		}
