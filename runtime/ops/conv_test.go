@@ -545,6 +545,12 @@ func TestConvGatherLowering(t *testing.T) {
 			k.(*convKernel).lowering.chunkValues = []int{0, 7 * mg, 100}[trial%3]
 			label := fmt.Sprintf("trial %d (%v, const %v, batch %d, fold %d, chunk %d)", trial, attrs, constW, x.Shape[0], trial%3, k.(*convKernel).lowering.chunkValues)
 			y, want := convAgreesWithRef(t, label, k, 1+trial%2, x, w, b, group, strides, dilations, pads[:2])
+			if pads[0]+pads[1]+pads[2]+pads[3] == 0 {
+				// On one thread too: two threads split a batch by images (imageParts), and only
+				// one thread folds unpadded images of a grouped convolution into one product,
+				// each a whole image (all groups' channels) apart.
+				convAgreesWithRef(t, label+", 1 thread", k, 1, x, w, b, group, strides, dilations, pads[:2])
+			}
 			res := randTensor(r, y.Shape...)
 			k.(ResidualFuser).FuseResidual()
 			k.(ActivationFuser).FuseActivation(relu)
