@@ -251,6 +251,12 @@ func (j *poolJob) planes(lo, hi int) {
 		}
 		return
 	}
+	if k.global && k.kind == poolAvg {
+		// One window over each whole plane: the mean of a contiguous run, as ReduceMean over
+		// trailing axes computes it, whatever the rank.
+		sumContiguous(j.out[lo:hi], j.xv[lo*s.inSize:hi*s.inSize], s.inSize, true)
+		return
+	}
 	var corner []int
 	var colMax []float32 // poolPlane2D's row buffer for max pooling
 	if k.kind != poolLp && len(s.in) == 2 && j.indices == nil {
@@ -264,11 +270,6 @@ func (j *poolJob) planes(lo, hi int) {
 		var idx []int64
 		if j.indices != nil {
 			idx = j.indices[pl*s.outSize : (pl+1)*s.outSize]
-		}
-		if k.global && k.kind == poolAvg {
-			// One window over the whole plane: a vector sum, whatever the rank.
-			dst[0] = float32(vecmath.Sum(plane) / float64(len(plane)))
-			continue
 		}
 		if s.windowsInside && idx == nil {
 			s.maxPlaneDirect(plane, dst)
