@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/internal/workers"
+	"github.com/actswap/actswap/tensor"
 )
 
 // The gather lowering of a 2-D convolution: output pixels are the rows of a gemm.SgemmGather
@@ -121,30 +123,48 @@ func (s *convShape) padded() bool {
 	return s.padBegin[0]+s.padEnd[0]+s.padBegin[1]+s.padEnd[1] > 0
 }
 
-// gatherWeights returns the per-group transposed weights, packed on first use when W is
-// constant (and kept), or packed from wv for this call.
+// gatherWeights returns the per-group transposed weights (see packedOnce).
 func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBWide, error) {
-	if wv == nil {
-		if p := k.gatherW.Load(); p != nil && len(*p) == s.group && (*p)[0].N() == s.mg() && (*p)[0].K() == s.cg()*s.kSize {
-			return *p, nil
+	mg, kg := s.mg(), s.cg()*s.kSize
+	p, err := packedOnce(&k.gatherW, k.constW, wv, func(p *[]*gemm.PackedBWide) bool {
+		return len(*p) == s.group && (*p)[0].N() == mg && (*p)[0].K() == kg
+	}, func(wv []float32) (*[]*gemm.PackedBWide, error) {
+		packed := make([]*gemm.PackedBWide, s.group)
+		for g := range packed {
+			var err error
+			if packed[g], err = gemm.PackBTransposed(mg, kg, wv[g*mg*kg:(g+1)*mg*kg], kg); err != nil {
+				return nil, err
+			}
 		}
-		if k.constW == nil {
+		return &packed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return *p, nil
+}
+
+// packedOnce returns a packed form of the convolution's weights: the one kept in kept when W is
+// constant (wv nil) and fits accepts it, else pack's, from wv (W given at run time) or from the
+// constant W, keeping what it packed from the constant for the runs after this one.
+func packedOnce[T any](kept *atomic.Pointer[T], constW *tensor.Tensor, wv []float32, fits func(*T) bool, pack func([]float32) (*T, error)) (*T, error) {
+	if wv == nil {
+		if p := kept.Load(); p != nil && fits(p) {
+			return p, nil
+		}
+		if constW == nil {
 			return nil, fmt.Errorf("no weights to pack")
 		}
-		wv = k.constW.F32()
+		wv = constW.F32()
 	}
-	mg, kg := s.mg(), s.cg()*s.kSize
-	packed := make([]*gemm.PackedBWide, s.group)
-	for g := range packed {
-		var err error
-		if packed[g], err = gemm.PackBTransposed(mg, kg, wv[g*mg*kg:(g+1)*mg*kg], kg); err != nil {
-			return nil, err
-		}
+	p, err := pack(wv)
+	if err != nil {
+		return nil, err
 	}
-	if k.constW != nil {
-		k.gatherW.Store(&packed)
+	if constW != nil {
+		kept.Store(p)
 	}
-	return packed, nil
+	return p, nil
 }
 
 // convGather runs a convolution through convGather2D, group by group, s.gatherFold images per

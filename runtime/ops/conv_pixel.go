@@ -15,23 +15,13 @@ func (s *convShape) onePixel() bool {
 	return s.group == 1 && s.outSize == 1 && s.isPointwise()
 }
 
-// pixelWeights returns Wᵀ (c × m) packed as a GEMM right operand, packed on first use when W is
-// constant (and kept), or packed from wv for this call.
+// pixelWeights returns Wᵀ (c × m) packed as a GEMM right operand (see packedOnce).
 func (k *convKernel) pixelWeights(s *convShape, wv []float32) (*gemm.PackedB, error) {
-	if wv == nil {
-		if p := k.pixelW.Load(); p != nil && p.K() == s.c && p.N() == s.m {
-			return p, nil
-		}
-		wv = k.constW.F32() // wv is nil only where W was constant and packed at creation
-	}
-	p, err := gemm.PackB(true, s.c, s.m, wv, s.c)
-	if err != nil {
-		return nil, err
-	}
-	if k.constW != nil {
-		k.pixelW.Store(p)
-	}
-	return p, nil
+	return packedOnce(&k.pixelW, k.constW, wv, func(p *gemm.PackedB) bool {
+		return p.K() == s.c && p.N() == s.m
+	}, func(wv []float32) (*gemm.PackedB, error) {
+		return gemm.PackB(true, s.c, s.m, wv, s.c)
+	})
 }
 
 // convOnePixel is the convolution of one-pixel images (onePixel): Y (batch × m) = X (batch × c)
