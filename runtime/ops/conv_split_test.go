@@ -62,29 +62,7 @@ func TestConvImageSplit(t *testing.T) {
 		res := randTensor(r, y.Shape...)
 		k.(ResidualFuser).FuseResidual()
 		k.(ActivationFuser).FuseActivation(relu)
-		var one []float32
-		for threads := 1; threads <= 3; threads++ {
-			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
-			if err != nil {
-				t.Fatalf("%s, %d threads: %v", label, threads, err)
-			}
-			got := outs[0].F32()
-			if threads == 1 {
-				one = got
-				for i, v := range got {
-					e := max(want[i]+float64(res.F32()[i]), 0)
-					if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
-						t.Fatalf("%s, fused, 1 thread: y[%d] = %g, want %g", label, i, v, e)
-					}
-				}
-				continue
-			}
-			for i, v := range got {
-				if math.Float32bits(v) != math.Float32bits(one[i]) {
-					t.Fatalf("%s, fused, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, i, v, one[i])
-				}
-			}
-		}
+		checkFusedOnThreads(t, label+", fused", k, []*tensor.Tensor{x, w, b, res}, want)
 	}
 }
 
@@ -115,31 +93,36 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		y, want := convAgreesWithRef(t, label, k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
 		res := randTensor(r, y.Shape...)
 		k.(ResidualFuser).FuseResidual()
-		k.(ActivationFuser).FuseActivation(func(dst []float32) {
-			for i, v := range dst {
-				dst[i] = max(v, 0)
-			}
-		})
-		var one []float32
-		for threads := 1; threads <= 3; threads++ {
-			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
-			if err != nil {
-				t.Fatalf("%s, %d threads: %v", label, threads, err)
-			}
-			got := outs[0].F32()
-			if threads == 1 {
-				one = got
-				for i, v := range got {
-					if e := max(want[i]+float64(res.F32()[i]), 0); math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
-						t.Fatalf("%s, 1 thread: y[%d] = %g, want %g", label, i, v, e)
-					}
-				}
-				continue
-			}
+		k.(ActivationFuser).FuseActivation(relu)
+		checkFusedOnThreads(t, label, k, []*tensor.Tensor{x, w, b, res}, want)
+	}
+}
+
+// checkFusedOnThreads runs k (a convolution with a fused residual, inputs[3], and ReLU) on 1–3
+// threads: the 1-thread output must agree with relu(want + residual) within 1e-4·(1+|y|), and
+// every other thread count must give exactly the 1-thread output.
+func checkFusedOnThreads(t *testing.T, label string, k Kernel, inputs []*tensor.Tensor, want []float64) {
+	t.Helper()
+	res := inputs[3].F32()
+	var one []float32
+	for threads := 1; threads <= 3; threads++ {
+		outs, err := k.Run(NewContext(threads), inputs)
+		if err != nil {
+			t.Fatalf("%s, %d threads: %v", label, threads, err)
+		}
+		got := outs[0].F32()
+		if threads == 1 {
+			one = got
 			for i, v := range got {
-				if math.Float32bits(v) != math.Float32bits(one[i]) {
-					t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, i, v, one[i])
+				if e := max(want[i]+float64(res[i]), 0); math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+					t.Fatalf("%s, 1 thread: y[%d] = %g, want %g", label, i, v, e)
 				}
+			}
+			continue
+		}
+		for i, v := range got {
+			if math.Float32bits(v) != math.Float32bits(one[i]) {
+				t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, i, v, one[i])
 			}
 		}
 	}
