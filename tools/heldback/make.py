@@ -7,7 +7,7 @@ Transpose, Linear+GELU on 4-D tensors, layer scale). Random weights (seed 7), ex
 installed PyTorch's TorchScript exporter at opset 17, each as DIR/NAME/model.onnx with one
 224×224 input in DIR/NAME/test_data_set_0/input_0.pb and PyTorch's output in output_0.pb.
 
-    /usr/bin/python3 tools/heldback/make.py DIR     # needs python3-torch (Debian) and numpy
+    /usr/bin/python3 tools/heldback/make.py DIR [--force]  # needs python3-torch (Debian) and numpy
     MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like" bash tools/ratios.sh 1 2
 """
 import os, struct, sys
@@ -98,13 +98,24 @@ def save(root, name, m, x):
             f.write(tensor_proto(n, a.numpy()))
 
 
+MODELS = ("mobilenetv3_like", "convnext_like")
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make.py DIR")
+    args = sys.argv[1:]
+    force = "--force" in args
+    args = [a for a in args if a != "--force"]
+    if len(args) != 1:
+        sys.exit("usage: make.py DIR [--force]")
+    root = args[0]
+    # Checked before any work: an existing model folder is never overwritten without --force.
+    existing = [os.path.join(root, n) for n in MODELS if os.path.exists(os.path.join(root, n))]
+    if existing and not force:
+        sys.exit(f"make.py: {', '.join(existing)} already exist; give --force to replace them")
     torch.manual_seed(7)
     x = torch.randn(1, 3, 224, 224)
-    save(sys.argv[1], "mobilenetv3_like", mnv3(), x)
-    save(sys.argv[1], "convnext_like", convnext(), x)
+    save(root, MODELS[0], mnv3(), x)
+    save(root, MODELS[1], convnext(), x)
 
 
 if __name__ == "__main__":
