@@ -28,7 +28,7 @@ func testInputs() []float32 {
 
 type accuracyCase struct {
 	name  string
-	f     func(dst, src []float32)
+	f     func(x simd.Level, dst, src []float32) // the kernels of level x
 	ref   func(x float64) float64
 	bound float64 // max relative error for normal results
 	// scale, when set, widens the bound for an input whose reference is ill-conditioned in
@@ -55,24 +55,24 @@ func gelu64(x float64) float64 {
 }
 
 var accuracyCases = []accuracyCase{
-	{name: "Exp", f: Exp, ref: math.Exp, bound: 1.5e-7},
-	{name: "Sigmoid", f: Sigmoid, ref: sigmoid64, bound: 3e-7},
+	{name: "Exp", f: expOn, ref: math.Exp, bound: 1.5e-7},
+	{name: "Sigmoid", f: sigmoidOn, ref: sigmoid64, bound: 3e-7},
 	// x·σ(x), as Mul(x, sigmoid(x)) computes it: NaN at −Inf, where that product is −Inf·0. Where
 	// σ(x) is subnormal its few units of 2^−149 of error are multiplied by |x|, so the bound widens
 	// by that much relative to the result.
-	{name: "SiLU", f: SiLU, ref: func(x float64) float64 { return x * sigmoid64(x) }, bound: 4e-7,
+	{name: "SiLU", f: siluOn, ref: func(x float64) float64 { return x * sigmoid64(x) }, bound: 4e-7,
 		scale: func(x float64) float64 {
 			if s := sigmoid64(x); s > 0 {
 				return 1 + 4*0x1p-149/(4e-7*s)
 			}
 			return 1 // σ(x) is 0 in float64 too: the result is exactly −0
 		}},
-	{name: "Tanh", f: Tanh, ref: math.Tanh, bound: 3e-7},
-	{name: "Erf", f: Erf, ref: math.Erf, bound: 4e-7},
-	{name: "GELU", f: GELU, ref: gelu64, bound: 6e-7},
+	{name: "Tanh", f: tanhOn, ref: math.Tanh, bound: 3e-7},
+	{name: "Erf", f: erfOn, ref: math.Erf, bound: 4e-7},
+	{name: "GELU", f: geluOn, ref: gelu64, bound: 6e-7},
 	// Computed in float32, z = √(2/π)(x + 0.044715x³) carries a few ulp of rounding, which e^(2z)
 	// multiplies by 2|z| in the negative tail.
-	{name: "GELUTanh", f: GELUTanh, bound: 4e-7,
+	{name: "GELUTanh", f: geluTanhOn, bound: 4e-7,
 		ref: func(x float64) float64 {
 			if math.IsInf(x, -1) {
 				return 0 // the limit; x·σ(2z) is −Inf·0 there
@@ -145,9 +145,9 @@ func TestAccuracy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			withGo(t, func(t *testing.T, tier simd.Level) {
 				got := make([]float32, len(xs))
-				c.f(got, xs)
+				c.f(tier, got, xs)
 				inPlace := append([]float32(nil), xs...)
-				c.f(inPlace, inPlace)
+				c.f(tier, inPlace, inPlace)
 				worst, worstX := 0.0, float32(0)
 				fails := 0
 				for i, x := range xs {
