@@ -135,6 +135,10 @@ MUTATIONS = [
      "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
     ("gather-chunks", "runtime/ops/conv_gather.go", "t.src[(img*t.count+s0-t.first)*t.channels+m0:]", "t.src[(img*t.count+s0)*t.channels+m0:]",
      ["-run", "ConvGatherLowering", "./runtime/ops"]),
+    ("gather-class-started", "internal/gemm/gather.go", "started := taps[0].From < p0", "started := false",
+     ["-run", "SgemmGatherClasses", "./internal/gemm"]),
+    ("gather-skip-taps", "runtime/ops/conv_gather.go", "To: (ky*kw + w.x[1]) * cg})", "To: (ky*kw+w.x[1])*cg - 1})",
+     ["-run", "ConvGatherSkipsPadding", "./runtime/ops"]),
 ]
 
 
