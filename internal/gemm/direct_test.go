@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/internal/testutil"
 )
 
 // TestDirectConvRows checks every DirectConvRows kernel (AVX-512 strides 1, 2, 4 and the Go
@@ -107,5 +108,39 @@ func TestDirectConvRowsChecksBounds(t *testing.T) {
 		if err := call(); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// BenchmarkDirectConvRows runs the kernel alone on MobileNetV3's stem (3→16, 3×3, stride 2,
+// 226×226 padded → 112×112), ConvNeXt's patchify stem (3→48, 4×4, stride 4, 224×224 → 56×56)
+// and digits_cnn's c1 (1→16, 3×3, 10×10 padded → 8×8, one image), in CPU GFLOP/s.
+func BenchmarkDirectConvRows(b *testing.B) {
+	const cb = DirectBlock
+	for _, sh := range []struct {
+		name                   string
+		c, ph, pw, m, k, s, oh int
+	}{{"mobilenet_stem", 3, 226, 226, 16, 3, 2, 112}, {"patchify", 3, 224, 224, 48, 4, 4, 56}, {"digits_c1", 1, 10, 10, 16, 3, 1, 8}} {
+		b.Run(sh.name, func(b *testing.B) {
+			src := make([]float32, sh.c*sh.ph*sh.pw+DirectSlack(sh.s))
+			var offs []int
+			for c := range sh.c {
+				for ky := range sh.k {
+					for kx := range sh.k {
+						offs = append(offs, c*sh.ph*sh.pw+ky*sh.pw+kx)
+					}
+				}
+			}
+			w := make([]float32, cb*len(offs))
+			dst := make([]float32, sh.m*sh.oh*sh.oh)
+			start := testutil.ProcessCPU()
+			for b.Loop() {
+				for m0 := 0; m0 < sh.m; m0 += cb {
+					if err := DirectConvRows(dst[m0*sh.oh*sh.oh:], sh.oh*sh.oh, sh.oh, src, sh.s*sh.pw, offs, w, nil, cb, sh.oh, sh.oh, sh.s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			testutil.ReportCPU(b, start, 2*float64(len(dst)*len(offs)))
+		})
 	}
 }
