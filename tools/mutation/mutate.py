@@ -139,6 +139,10 @@ MUTATIONS = [
      ["-run", "SgemmGatherClasses", "./internal/gemm"]),
     ("gather-skip-taps", "runtime/ops/conv_gather.go", "To: (ky*kw + w.x[1]) * cg})", "To: (ky*kw+w.x[1])*cg - 1})",
      ["-run", "ConvGatherSkipsPadding", "./runtime/ops"]),
+    ("few-rows-threads", "internal/gemm/gemm.go", "work := ceilDiv(j.m, mr) * mr * j.n * max(j.k, 1)",
+     "work := j.m * j.n * max(j.k, 1)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
+    ("path-schedule", "internal/workers/path_on.go", "first := slices.Index(free, slices.Min(free))",
+     "first := 0", ["-tags", "workerpath", "-run", "Makespan|PathClock", "./internal/workers"]),
 ]
 
 
