@@ -135,6 +135,8 @@ MUTATIONS = [
      "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
     ("gather-chunks", "runtime/ops/conv_gather.go", "t.src[(img*t.count+s0-t.first)*t.channels+m0:]", "t.src[(img*t.count+s0)*t.channels+m0:]",
      ["-run", "ConvGatherLowering", "./runtime/ops"]),
+    ("small-pointwise-gather", "runtime/ops/conv_gather.go", "(s.outSize <= 7*7 && depth >= 32)",
+     "(s.outSize <= 7*7 && depth >= 128)", ["-run", "ConvPointwiseSmallImages", "./runtime/ops"]),
 ]
 
 
