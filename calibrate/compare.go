@@ -51,15 +51,15 @@ type NonFiniteCounts struct {
 }
 
 // MarshalJSON writes the errors as numbers when finite and as the strings "NaN", "Infinity" and
-// "-Infinity" otherwise (encoding/json refuses non-finite numbers).
+// "-Infinity" otherwise (encoding/json refuses non-finite numbers). The other fields are written
+// as their tags say: the outer fields shadow the embedded ones of the same JSON name.
 func (o OutputError) MarshalJSON() ([]byte, error) {
+	type fields OutputError // without this method
 	return json.Marshal(struct {
-		Name      string          `json:"name"`
-		MaxAbs    any             `json:"max_abs_err"`
-		RelL2     any             `json:"rel_l2_err"`
-		NonFinite NonFiniteCounts `json:"non_finite"`
-		Top1      float64         `json:"top1_agreement"`
-	}{o.Name, tensor.JSONFloat(o.MaxAbs), tensor.JSONFloat(o.RelL2), o.NonFinite, o.Top1Agreement})
+		fields
+		MaxAbs tensor.JSONFloat64 `json:"max_abs_err"`
+		RelL2  tensor.JSONFloat64 `json:"rel_l2_err"`
+	}{fields(o), tensor.JSONFloat64(o.MaxAbs), tensor.JSONFloat64(o.RelL2)})
 }
 
 // CheckFinite returns an error naming the first output in which the rewritten model gives NaN or

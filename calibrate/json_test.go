@@ -26,6 +26,10 @@ func TestReportFloatsJSON(t *testing.T) {
 			`{"name":"Zorro","rel_l2_err":"Infinity","top1_agreement":0.5}`},
 		{ValidatedCandidate{Name: "CRReLU", RelL2: tensor.JSONFloat64(math.Inf(-1))},
 			`{"name":"CRReLU","rel_l2_err":"-Infinity","top1_agreement":0}`},
+		{OutputError{Name: "logits", MaxAbs: 0.5, RelL2: 0.01, NonFinite: NonFiniteCounts{RewrittenNaN: 2, Introduced: 2}, Top1Agreement: 0.75},
+			`{"name":"logits","max_abs_err":0.5,"rel_l2_err":0.01,"non_finite":{"original_nan":0,"original_inf":0,"rewritten_nan":2,"rewritten_inf":0,"introduced":2},"top1_agreement":0.75}`},
+		{OutputError{Name: "y", MaxAbs: math.Inf(1), RelL2: math.NaN()},
+			`{"name":"y","max_abs_err":"Infinity","rel_l2_err":"NaN","non_finite":{"original_nan":0,"original_inf":0,"rewritten_nan":0,"rewritten_inf":0,"introduced":0},"top1_agreement":0}`},
 	}
 	for _, c := range cases {
 		b, err := json.Marshal(c.v)

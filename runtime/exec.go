@@ -145,13 +145,13 @@ func (g *graph) run(cancel context.Context, ctx *ops.Context, p *plan, feeds []*
 		if n.subgraph {
 			nodeCtx = &ops.Context{Threads: ctx.Threads, Outer: g.outerLookup(vals, ctx), Run: watchContext(w)}
 		}
-		var start time.Time
+		var start time.Duration
 		if prof != nil {
-			start = time.Now()
+			start = nodeClock()
 		}
 		outs, err := runKernel(n, nodeCtx, inputs)
 		if prof != nil {
-			prof.add(n.label, n.opType, time.Since(start))
+			prof.add(n.label, n.opType, nodeClock()-start)
 		}
 		if err != nil {
 			return nil, err

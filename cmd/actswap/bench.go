@@ -181,6 +181,10 @@ func benchORT(cmd *cobra.Command, model, harness, plugin string, inputs map[stri
 // printProfile runs the model warmup+iters times, timing each node in the last iters runs, and
 // prints the operators and nodes that took the most time, with their share of all kernel time.
 func printProfile(w io.Writer, s *runtime.Session, inputs map[string]*tensor.Tensor, warmup, iters, top int, asJSON bool) error {
+	// Built with -tags workerpath, nodes are timed in this thread's CPU time (the estimated
+	// critical path of each on --threads threads, runtime.nodeClock): it must stay on one thread.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
 	var prof runtime.Profile
 	ctx := runtime.WithProfile(context.Background(), &prof)
 	for i := 0; i < warmup+iters; i++ {

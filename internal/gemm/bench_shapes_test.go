@@ -10,7 +10,10 @@ import (
 )
 
 // benchPackedB times C = A·B with B packed ahead, the path of MatMul/Gemm against weights.
-func benchPackedB(b *testing.B, m, n, k int) {
+func benchPackedB(b *testing.B, m, n, k int) { benchPackedBOn(b, m, n, k, 1) }
+
+// benchPackedBOn is benchPackedB on up to threads goroutines.
+func benchPackedBOn(b *testing.B, m, n, k, threads int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x, y, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	pb, err := PackB(false, k, n, y, n)
@@ -19,7 +22,7 @@ func benchPackedB(b *testing.B, m, n, k int) {
 	}
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		if err := SgemmPackedB(false, m, 1, x, k, pb, 0, c, n, 1, nil); err != nil {
+		if err := SgemmPackedB(false, m, 1, x, k, pb, 0, c, n, threads, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -93,6 +96,10 @@ func BenchmarkKernel12x32(b *testing.B) {
 // image: a matrix-vector product, bound by streaming the weights.
 func BenchmarkClassifier1280(b *testing.B) { benchPackedB(b, 1, 1000, 1280) }
 func BenchmarkClassifier512(b *testing.B)  { benchPackedB(b, 1, 1000, 512) }
+
+// The classifiers on two threads: MobileNetV3's 1024→1000 and ResNet-18's 512→1000.
+func BenchmarkClassifier1024Threads2(b *testing.B) { benchPackedBOn(b, 1, 1000, 1024, 2) }
+func BenchmarkClassifier512Threads2(b *testing.B)  { benchPackedBOn(b, 1, 1000, 512, 2) }
 
 // BenchmarkKernelGather is the 64-wide AVX-512 gather tiles alone, 5, 6 and 7 rows, on cached data
 // (k = 512: B in L2).

@@ -271,8 +271,7 @@ func (j *job) run(threads int) {
 	if j.m == 0 || j.n == 0 {
 		return
 	}
-	work := j.m * j.n * max(j.k, 1)
-	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
+	threads = j.threadsFor(threads)
 	mPanels, nPanels := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
 	j.alphaOnB = j.alpha != 1 && j.pa == nil && j.pb == nil && j.bPacker == nil && !j.indirect && !j.transA
 	// A read in place needs no packing on any number of threads: packing it up front for the
@@ -312,6 +311,17 @@ func (j *job) run(threads int) {
 	}
 	*shared = job{} // drop the operands before pooling
 	jobPool.Put(shared)
+}
+
+// threadsFor is how many of up to threads goroutines the product is worth: one per
+// minFlopsPerThread of work. The kernels compute whole mr-row tiles and read all of B for each
+// row panel, so a product of fewer rows than a tile (a classifier on one image, 1×1024 ·
+// 1024×1000) costs about what a full tile does, bound by streaming B: its work is counted in
+// whole tiles. Counted by its m alone, such a product stayed on one thread (30–60 µs serial in
+// a 2-thread run, where each half of its columns takes less than half of that).
+func (j *job) threadsFor(threads int) int {
+	work := ceilDiv(j.m, mr) * mr * j.n * max(j.k, 1)
+	return min(max(threads, 1), max(work/minFlopsPerThread, 1))
 }
 
 // packedAPool holds the headers of the A blocks that a product packs once for all its workers.

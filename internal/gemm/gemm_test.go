@@ -454,3 +454,50 @@ func TestDirectTiles(t *testing.T) {
 		}
 	})
 }
+
+// TestFewRowsSplitOverColumns checks that a product of fewer rows than a tile with enough
+// columns (a classifier on one image) runs on several threads, each on its own columns, and
+// gives the one-thread result bit for bit, within the float64 reference's tolerance.
+func TestFewRowsSplitOverColumns(t *testing.T) {
+	for _, s := range []struct{ m, n, k, want int }{
+		{1, 1000, 512, 2}, // ResNet-18's classifier
+		{1, 1000, 1024, 2},
+		{5, 1000, 512, 2},
+		{1, 64, 64, 1}, // too small to hand off
+	} {
+		j := &job{m: s.m, n: s.n, k: s.k}
+		if got := j.threadsFor(2); got != s.want {
+			t.Errorf("%d×%d×%d: %d threads of 2, want %d", s.m, s.n, s.k, got, s.want)
+		}
+	}
+	tc := gemmCase{m: 1, n: 1000, k: 512, alpha: 1}
+	r := rand.New(rand.NewPCG(3, 4))
+	a, b := randSlice(r, tc.k), randSlice(r, tc.k*tc.n)
+	pb, err := PackB(false, tc.k, tc.n, b, tc.n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one []float32
+	for _, threads := range []int{1, 2, 3} {
+		checkGemm(t, tc, threads, func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+			pb, err := PackB(false, tc.k, tc.n, b, ldb)
+			if err != nil {
+				return err
+			}
+			return SgemmPackedB(false, tc.m, 1, a, lda, pb, 0, c, ldc, threads, nil)
+		})
+		c := make([]float32, tc.n)
+		if err := SgemmPackedB(false, tc.m, 1, a, tc.k, pb, 0, c, tc.n, threads, nil); err != nil {
+			t.Fatal(err)
+		}
+		if threads == 1 {
+			one = c
+			continue
+		}
+		for i := range c {
+			if math.Float32bits(c[i]) != math.Float32bits(one[i]) {
+				t.Fatalf("%d threads: C[%d] = %g, one thread gives %g", threads, i, c[i], one[i])
+			}
+		}
+	}
+}

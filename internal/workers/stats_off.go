@@ -6,8 +6,6 @@ package workers
 // loops' work divided among the threads; without it the recording compiles away.
 const statsEnabled = false
 
-func threadCPU() (ns int64, tid int) { return 0, 0 }
-
 func (j *job) addShare(int64, int) {}
 
 func recordLoop(*job) {}

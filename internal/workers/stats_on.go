@@ -4,9 +4,7 @@ package workers
 
 import (
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 )
 
 // statsEnabled: built with -tags workerstats, every parallel loop records the thread CPU time
@@ -45,14 +43,6 @@ func ReadStats() Stats {
 	statsMu.Lock()
 	defer statsMu.Unlock()
 	return stats
-}
-
-// threadCPU returns the calling thread's CPU time and its id.
-func threadCPU() (ns int64, tid int) {
-	const clockThreadCPUTimeID = 3
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0)
-	return ts.Nano(), syscall.Gettid()
 }
 
 // addShare records the chunks a participant ran since thread CPU time t0 on thread tid.

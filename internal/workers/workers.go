@@ -132,17 +132,21 @@ func (j *job) start(n, chunks, helpers int) {
 	j.workedOn.Store(0)
 	j.migrated.Store(false)
 	j.offered = j.offeredBuf[:0]
-	// Twice the helpers one loop can use: workers that have just finished another job may not be
-	// idle again yet.
-	woke := j.offer(grow(2*helpers), helpers)
-	if woke {
-		// A woken worker was made runnable on this thread's run queue, whose next slot other
-		// threads steal from only after a pause: yield once so that it starts here at once and
-		// the caller is taken up by an idle thread.
-		goruntime.Gosched()
+	if pathEnabled {
+		j.runTimed(helpers + 1)
+	} else {
+		// Twice the helpers one loop can use: workers that have just finished another job may
+		// not be idle again yet.
+		woke := j.offer(grow(2*helpers), helpers)
+		if woke {
+			// A woken worker was made runnable on this thread's run queue, whose next slot
+			// other threads steal from only after a pause: yield once so that it starts here at
+			// once and the caller is taken up by an idle thread.
+			goruntime.Gosched()
+		}
+		j.work()
+		j.retract()
 	}
-	j.work()
-	j.retract()
 	if j.holders.Add(-1) != 0 {
 		j.await()
 	}

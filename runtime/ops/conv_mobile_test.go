@@ -172,7 +172,7 @@ func BenchmarkConvPatchify(b *testing.B) {
 		for _, v := range []struct {
 			name     string
 			lowering convLowering
-		}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}}} {
+		}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}}, {"direct", convLowering{direct: true}}} {
 			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_%s", sh.c, sh.hw, sh.m, sh.k, v.name), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 2))
 				x, w, bias := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k), randTensor(r, sh.m)

@@ -1,0 +1,56 @@
+//go:build workerpath
+
+package workers
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// pathEnabled: built with -tags workerpath, every parallel loop runs its chunks one after
+// another on the calling goroutine, timing each in thread CPU, and PathClock counts the loop as
+// the time its chunks would take claimed in order by its threads (each next chunk to the thread
+// that is free first, as the pool's threads claim them). Differences of PathClock around a piece
+// of work done on one OS thread then estimate its critical path on that many threads of an idle
+// machine, hand-offs and cache effects left out: a measure that does not move with the load of
+// a shared machine, where wall-clock times on several threads do. A loop nested in another's
+// chunk counts in the outer chunk's time as run serially.
+const pathEnabled = true
+
+// pathSkew sums, over the loops run so far, their estimated time on their threads minus the
+// thread CPU their chunks took one after another.
+var pathSkew atomic.Int64
+
+// PathClock is the calling thread's CPU time with every parallel loop it ran counted as its
+// estimated time on the loop's threads. The caller keeps to one OS thread between two readings
+// (runtime.LockOSThread).
+func PathClock() time.Duration {
+	ns, _ := threadCPU()
+	return time.Duration(ns + pathSkew.Load())
+}
+
+// runTimed runs j's chunks in order on the caller and adds the loop's skew on threads threads.
+func (j *job) runTimed(threads int) {
+	took := make([]int64, j.chunks)
+	var serial int64
+	for i := range took {
+		t0, _ := threadCPU()
+		j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+		t1, _ := threadCPU()
+		took[i] = t1 - t0
+		serial += took[i]
+	}
+	pathSkew.Add(makespan(took, threads) - serial)
+}
+
+// makespan is how long chunks that take the given times last on threads threads that claim
+// them in order, each next chunk going to the thread that is free first.
+func makespan(took []int64, threads int) int64 {
+	free := make([]int64, max(threads, 1)) // when each thread is next free
+	for _, d := range took {
+		first := slices.Index(free, slices.Min(free))
+		free[first] += d
+	}
+	return slices.Max(free)
+}
