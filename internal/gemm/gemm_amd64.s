@@ -7228,6 +7228,590 @@ done:
 	VZEROUPPER
 	RET
 
+// func directConvZ1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·directConvZ1(SB), NOSPLIT, $0-96
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+24(FP), CX
+	MOVQ  rows+88(FP), DX
+	TESTQ DX, DX
+	JZ    done
+
+row:
+	XORQ BX, BX
+
+vec:
+	MOVQ         width+80(FP), SI
+	SUBQ         BX, SI
+	MOVQ         $0x00000010, DI
+	CMPQ         SI, DI
+	CMOVQGT      DI, SI
+	LEAQ         directMasks<>+0(SB), DI
+	KMOVW        (DI)(SI*2), K1
+	MOVQ         bias+64(FP), SI
+	TESTQ        SI, SI
+	JZ           zero
+	VBROADCASTSS (SI), Z0
+	VBROADCASTSS 4(SI), Z1
+	VBROADCASTSS 8(SI), Z2
+	VBROADCASTSS 12(SI), Z3
+	VBROADCASTSS 16(SI), Z4
+	VBROADCASTSS 20(SI), Z5
+	VBROADCASTSS 24(SI), Z6
+	VBROADCASTSS 28(SI), Z7
+	VBROADCASTSS 32(SI), Z8
+	VBROADCASTSS 36(SI), Z9
+	VBROADCASTSS 40(SI), Z10
+	VBROADCASTSS 44(SI), Z11
+	VBROADCASTSS 48(SI), Z12
+	VBROADCASTSS 52(SI), Z13
+	VBROADCASTSS 56(SI), Z14
+	VBROADCASTSS 60(SI), Z15
+	JMP          taps
+
+zero:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+taps:
+	MOVQ BX, SI
+	SHLQ $0x02, SI
+	ADDQ CX, SI
+	MOVQ offs+40(FP), DI
+	MOVQ w+48(FP), R8
+	MOVQ taps+56(FP), R9
+
+tap:
+	MOVQ             (DI), R10
+	VMOVUPS          (SI)(R10*4), Z16
+	VFMADD231PS.BCST (R8), Z16, Z0
+	VFMADD231PS.BCST 4(R8), Z16, Z1
+	VFMADD231PS.BCST 8(R8), Z16, Z2
+	VFMADD231PS.BCST 12(R8), Z16, Z3
+	VFMADD231PS.BCST 16(R8), Z16, Z4
+	VFMADD231PS.BCST 20(R8), Z16, Z5
+	VFMADD231PS.BCST 24(R8), Z16, Z6
+	VFMADD231PS.BCST 28(R8), Z16, Z7
+	VFMADD231PS.BCST 32(R8), Z16, Z8
+	VFMADD231PS.BCST 36(R8), Z16, Z9
+	VFMADD231PS.BCST 40(R8), Z16, Z10
+	VFMADD231PS.BCST 44(R8), Z16, Z11
+	VFMADD231PS.BCST 48(R8), Z16, Z12
+	VFMADD231PS.BCST 52(R8), Z16, Z13
+	VFMADD231PS.BCST 56(R8), Z16, Z14
+	VFMADD231PS.BCST 60(R8), Z16, Z15
+	ADDQ             $0x00000008, DI
+	ADDQ             $0x00000040, R8
+	DECQ             R9
+	JNZ              tap
+	LEAQ             (AX)(BX*4), SI
+	MOVQ             plane+8(FP), DI
+	SHLQ             $0x02, DI
+	MOVQ             channels+72(FP), R8
+	VMOVUPS          Z0, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z1, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z2, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z3, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z4, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z5, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z6, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z7, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z8, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z9, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z10, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z11, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z12, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z13, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z14, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z15, K1, (SI)
+
+stored:
+	ADDQ $0x00000010, BX
+	MOVQ width+80(FP), SI
+	CMPQ BX, SI
+	JLT  vec
+	MOVQ dstRow+16(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, AX
+	MOVQ srcRow+32(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, CX
+	DECQ DX
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA directMasks<>+0(SB)/2, $0x0000
+DATA directMasks<>+2(SB)/2, $0x0001
+DATA directMasks<>+4(SB)/2, $0x0003
+DATA directMasks<>+6(SB)/2, $0x0007
+DATA directMasks<>+8(SB)/2, $0x000f
+DATA directMasks<>+10(SB)/2, $0x001f
+DATA directMasks<>+12(SB)/2, $0x003f
+DATA directMasks<>+14(SB)/2, $0x007f
+DATA directMasks<>+16(SB)/2, $0x00ff
+DATA directMasks<>+18(SB)/2, $0x01ff
+DATA directMasks<>+20(SB)/2, $0x03ff
+DATA directMasks<>+22(SB)/2, $0x07ff
+DATA directMasks<>+24(SB)/2, $0x0fff
+DATA directMasks<>+26(SB)/2, $0x1fff
+DATA directMasks<>+28(SB)/2, $0x3fff
+DATA directMasks<>+30(SB)/2, $0x7fff
+DATA directMasks<>+32(SB)/2, $0xffff
+GLOBL directMasks<>(SB), RODATA|NOPTR, $34
+
+// func directConvZ2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·directConvZ2(SB), NOSPLIT, $0-96
+	VMOVUPS directPerm2<>+0(SB), Z0
+	MOVQ    dst+0(FP), AX
+	MOVQ    src+24(FP), CX
+	MOVQ    rows+88(FP), DX
+	TESTQ   DX, DX
+	JZ      done
+
+row:
+	XORQ BX, BX
+
+vec:
+	MOVQ         width+80(FP), SI
+	SUBQ         BX, SI
+	MOVQ         $0x00000010, DI
+	CMPQ         SI, DI
+	CMOVQGT      DI, SI
+	LEAQ         directMasks<>+0(SB), DI
+	KMOVW        (DI)(SI*2), K1
+	MOVQ         bias+64(FP), SI
+	TESTQ        SI, SI
+	JZ           zero
+	VBROADCASTSS (SI), Z1
+	VBROADCASTSS 4(SI), Z2
+	VBROADCASTSS 8(SI), Z3
+	VBROADCASTSS 12(SI), Z4
+	VBROADCASTSS 16(SI), Z5
+	VBROADCASTSS 20(SI), Z6
+	VBROADCASTSS 24(SI), Z7
+	VBROADCASTSS 28(SI), Z8
+	VBROADCASTSS 32(SI), Z9
+	VBROADCASTSS 36(SI), Z10
+	VBROADCASTSS 40(SI), Z11
+	VBROADCASTSS 44(SI), Z12
+	VBROADCASTSS 48(SI), Z13
+	VBROADCASTSS 52(SI), Z14
+	VBROADCASTSS 56(SI), Z15
+	VBROADCASTSS 60(SI), Z16
+	JMP          taps
+
+zero:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+
+taps:
+	MOVQ BX, SI
+	SHLQ $0x03, SI
+	ADDQ CX, SI
+	MOVQ offs+40(FP), DI
+	MOVQ w+48(FP), R8
+	MOVQ taps+56(FP), R9
+
+tap:
+	MOVQ             (DI), R10
+	VMOVUPS          (SI)(R10*4), Z17
+	VPERMT2PS        64(SI)(R10*4), Z0, Z17
+	VFMADD231PS.BCST (R8), Z17, Z1
+	VFMADD231PS.BCST 4(R8), Z17, Z2
+	VFMADD231PS.BCST 8(R8), Z17, Z3
+	VFMADD231PS.BCST 12(R8), Z17, Z4
+	VFMADD231PS.BCST 16(R8), Z17, Z5
+	VFMADD231PS.BCST 20(R8), Z17, Z6
+	VFMADD231PS.BCST 24(R8), Z17, Z7
+	VFMADD231PS.BCST 28(R8), Z17, Z8
+	VFMADD231PS.BCST 32(R8), Z17, Z9
+	VFMADD231PS.BCST 36(R8), Z17, Z10
+	VFMADD231PS.BCST 40(R8), Z17, Z11
+	VFMADD231PS.BCST 44(R8), Z17, Z12
+	VFMADD231PS.BCST 48(R8), Z17, Z13
+	VFMADD231PS.BCST 52(R8), Z17, Z14
+	VFMADD231PS.BCST 56(R8), Z17, Z15
+	VFMADD231PS.BCST 60(R8), Z17, Z16
+	ADDQ             $0x00000008, DI
+	ADDQ             $0x00000040, R8
+	DECQ             R9
+	JNZ              tap
+	LEAQ             (AX)(BX*4), SI
+	MOVQ             plane+8(FP), DI
+	SHLQ             $0x02, DI
+	MOVQ             channels+72(FP), R8
+	VMOVUPS          Z1, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z2, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z3, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z4, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z5, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z6, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z7, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z8, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z9, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z10, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z11, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z12, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z13, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z14, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z15, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z16, K1, (SI)
+
+stored:
+	ADDQ $0x00000010, BX
+	MOVQ width+80(FP), SI
+	CMPQ BX, SI
+	JLT  vec
+	MOVQ dstRow+16(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, AX
+	MOVQ srcRow+32(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, CX
+	DECQ DX
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA directPerm2<>+0(SB)/4, $0x00000000
+DATA directPerm2<>+4(SB)/4, $0x00000002
+DATA directPerm2<>+8(SB)/4, $0x00000004
+DATA directPerm2<>+12(SB)/4, $0x00000006
+DATA directPerm2<>+16(SB)/4, $0x00000008
+DATA directPerm2<>+20(SB)/4, $0x0000000a
+DATA directPerm2<>+24(SB)/4, $0x0000000c
+DATA directPerm2<>+28(SB)/4, $0x0000000e
+DATA directPerm2<>+32(SB)/4, $0x00000010
+DATA directPerm2<>+36(SB)/4, $0x00000012
+DATA directPerm2<>+40(SB)/4, $0x00000014
+DATA directPerm2<>+44(SB)/4, $0x00000016
+DATA directPerm2<>+48(SB)/4, $0x00000018
+DATA directPerm2<>+52(SB)/4, $0x0000001a
+DATA directPerm2<>+56(SB)/4, $0x0000001c
+DATA directPerm2<>+60(SB)/4, $0x0000001e
+GLOBL directPerm2<>(SB), RODATA|NOPTR, $64
+
+// func directConvZ4(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·directConvZ4(SB), NOSPLIT, $0-96
+	VMOVUPS directPerm4<>+0(SB), Z0
+	MOVQ    dst+0(FP), AX
+	MOVQ    src+24(FP), CX
+	MOVQ    rows+88(FP), DX
+	TESTQ   DX, DX
+	JZ      done
+
+row:
+	XORQ BX, BX
+
+vec:
+	MOVQ         width+80(FP), SI
+	SUBQ         BX, SI
+	MOVQ         $0x00000010, DI
+	CMPQ         SI, DI
+	CMOVQGT      DI, SI
+	LEAQ         directMasks<>+0(SB), DI
+	KMOVW        (DI)(SI*2), K1
+	MOVQ         bias+64(FP), SI
+	TESTQ        SI, SI
+	JZ           zero
+	VBROADCASTSS (SI), Z1
+	VBROADCASTSS 4(SI), Z2
+	VBROADCASTSS 8(SI), Z3
+	VBROADCASTSS 12(SI), Z4
+	VBROADCASTSS 16(SI), Z5
+	VBROADCASTSS 20(SI), Z6
+	VBROADCASTSS 24(SI), Z7
+	VBROADCASTSS 28(SI), Z8
+	VBROADCASTSS 32(SI), Z9
+	VBROADCASTSS 36(SI), Z10
+	VBROADCASTSS 40(SI), Z11
+	VBROADCASTSS 44(SI), Z12
+	VBROADCASTSS 48(SI), Z13
+	VBROADCASTSS 52(SI), Z14
+	VBROADCASTSS 56(SI), Z15
+	VBROADCASTSS 60(SI), Z16
+	JMP          taps
+
+zero:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+
+taps:
+	MOVQ BX, SI
+	SHLQ $0x04, SI
+	ADDQ CX, SI
+	MOVQ offs+40(FP), DI
+	MOVQ w+48(FP), R8
+	MOVQ taps+56(FP), R9
+
+tap:
+	MOVQ             (DI), R10
+	VMOVUPS          (SI)(R10*4), Z17
+	VPERMT2PS        64(SI)(R10*4), Z0, Z17
+	VMOVUPS          128(SI)(R10*4), Z18
+	VPERMT2PS        192(SI)(R10*4), Z0, Z18
+	VSHUFF32X4       $0x44, Z18, Z17, Z17
+	VFMADD231PS.BCST (R8), Z17, Z1
+	VFMADD231PS.BCST 4(R8), Z17, Z2
+	VFMADD231PS.BCST 8(R8), Z17, Z3
+	VFMADD231PS.BCST 12(R8), Z17, Z4
+	VFMADD231PS.BCST 16(R8), Z17, Z5
+	VFMADD231PS.BCST 20(R8), Z17, Z6
+	VFMADD231PS.BCST 24(R8), Z17, Z7
+	VFMADD231PS.BCST 28(R8), Z17, Z8
+	VFMADD231PS.BCST 32(R8), Z17, Z9
+	VFMADD231PS.BCST 36(R8), Z17, Z10
+	VFMADD231PS.BCST 40(R8), Z17, Z11
+	VFMADD231PS.BCST 44(R8), Z17, Z12
+	VFMADD231PS.BCST 48(R8), Z17, Z13
+	VFMADD231PS.BCST 52(R8), Z17, Z14
+	VFMADD231PS.BCST 56(R8), Z17, Z15
+	VFMADD231PS.BCST 60(R8), Z17, Z16
+	ADDQ             $0x00000008, DI
+	ADDQ             $0x00000040, R8
+	DECQ             R9
+	JNZ              tap
+	LEAQ             (AX)(BX*4), SI
+	MOVQ             plane+8(FP), DI
+	SHLQ             $0x02, DI
+	MOVQ             channels+72(FP), R8
+	VMOVUPS          Z1, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z2, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z3, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z4, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z5, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z6, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z7, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z8, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z9, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z10, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z11, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z12, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z13, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z14, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z15, K1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z16, K1, (SI)
+
+stored:
+	ADDQ $0x00000010, BX
+	MOVQ width+80(FP), SI
+	CMPQ BX, SI
+	JLT  vec
+	MOVQ dstRow+16(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, AX
+	MOVQ srcRow+32(FP), BX
+	SHLQ $0x02, BX
+	ADDQ BX, CX
+	DECQ DX
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA directPerm4<>+0(SB)/4, $0x00000000
+DATA directPerm4<>+4(SB)/4, $0x00000004
+DATA directPerm4<>+8(SB)/4, $0x00000008
+DATA directPerm4<>+12(SB)/4, $0x0000000c
+DATA directPerm4<>+16(SB)/4, $0x00000010
+DATA directPerm4<>+20(SB)/4, $0x00000014
+DATA directPerm4<>+24(SB)/4, $0x00000018
+DATA directPerm4<>+28(SB)/4, $0x0000001c
+DATA directPerm4<>+32(SB)/4, $0x00000000
+DATA directPerm4<>+36(SB)/4, $0x00000004
+DATA directPerm4<>+40(SB)/4, $0x00000008
+DATA directPerm4<>+44(SB)/4, $0x0000000c
+DATA directPerm4<>+48(SB)/4, $0x00000010
+DATA directPerm4<>+52(SB)/4, $0x00000014
+DATA directPerm4<>+56(SB)/4, $0x00000018
+DATA directPerm4<>+60(SB)/4, $0x0000001c
+GLOBL directPerm4<>(SB), RODATA|NOPTR, $64
+
 // func interleave16(groups int, dst *float32, src *float32, lds int)
 // Requires: AVX
 TEXT ·interleave16(SB), NOSPLIT, $0-32

@@ -3,6 +3,8 @@
 package gemm
 
 import (
+	"fmt"
+
 	"github.com/actswap/actswap/internal/simd"
 )
 
@@ -302,4 +304,25 @@ func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bott
 	store := uint16(1<<pw - 1)
 	padPlanes16(&dst[0], &src[0], planes, top, ih, bottom, iw, pw, left, load, store)
 	return true
+}
+
+// directAsm: this build has the direct convolution kernels (AVX-512 machines run them).
+const directAsm = true
+
+// directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4).
+func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
+	var bp *float32
+	if bias != nil {
+		bp = &bias[0]
+	}
+	switch step {
+	case 1:
+		directConvZ1(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, width, rows)
+	case 2:
+		directConvZ2(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, width, rows)
+	case 4:
+		directConvZ4(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, width, rows)
+	default:
+		panic("gemm: no direct convolution kernel for stride " + fmt.Sprint(step))
+	}
 }

@@ -104,3 +104,10 @@ func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, left, pw int) bool {
 	return false
 }
+
+// directAsm: this build has no direct convolution kernels.
+const directAsm = false
+
+func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
+	directConvGeneric(dst, plane, dstRow, src, srcRow, offs, w, bias, channels, width, rows, step)
+}

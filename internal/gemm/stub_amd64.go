@@ -209,6 +209,21 @@ func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, 
 //go:noescape
 func padPlanes16(dst *float32, src *float32, planes int, top int, rows int, bottom int, lds int, ldd int, left int, load uint16, store uint16)
 
+// directConvZ1 computes rows × width pixels of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F).
+//
+//go:noescape
+func directConvZ1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+
+// directConvZ2 computes rows × width pixels of up to 16 output channels of a direct convolution with horizontal stride 2 (AVX-512F).
+//
+//go:noescape
+func directConvZ2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+
+// directConvZ4 computes rows × width pixels of up to 16 output channels of a direct convolution with horizontal stride 4 (AVX-512F).
+//
+//go:noescape
+func directConvZ4(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
+
 // interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
 //
 //go:noescape

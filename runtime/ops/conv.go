@@ -187,6 +187,7 @@ type convKernel struct {
 	gatherW  atomic.Pointer[[]*gemm.PackedBWide] // W transposed for the gather lowering, on first use
 	blockedW atomic.Pointer[[]float32]           // W interleaved for convDepthwiseBlocked, on first use
 	pixelW   atomic.Pointer[gemm.PackedB]        // Wᵀ for one-pixel images (convOnePixel), on first use
+	directW  atomic.Pointer[[]float32]           // W in 16-channel blocks for convDirect, on first use
 	act      func(dst []float32)                 // fused activation, nil for none
 	residual bool                                // input 3 is added to the output (FuseResidual)
 	lowering convLowering                        // the zero value: each shape takes the fastest lowering
@@ -269,6 +270,7 @@ type convShape struct {
 	depthwise *depthwiseLayout  // convDepthwise2D's tap offsets and grids
 	blocked   *blockedDepthwise // convDepthwiseBlocked's layout
 	phased    *phaseLayout      // the strided 2-D convolutions' phased-image layout
+	direct    *directLayout     // convDirect's layout, where the direct lowering was chosen
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -284,9 +286,9 @@ func (k *convKernel) tunedShape(x, w *tensor.Tensor) (*convShape, error) {
 		return nil, err
 	}
 	if s.tuneKey != "" {
-		if gather, ok := tunedLowerings.Load(s.tuneKey); ok {
+		if lowering, ok := tunedLowerings.Load(s.tuneKey); ok {
 			// Timed before, by this or another kernel of the same shape in this process.
-			if s, err = k.newShape(x, w, tunedLowering(gather.(bool))); err != nil {
+			if s, err = k.newShape(x, w, lowering.(convLowering)); err != nil {
 				return nil, err
 			}
 		}
@@ -315,7 +317,9 @@ func (k *convKernel) newShape(x, w *tensor.Tensor, lowering convLowering) (*conv
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
-	if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
+	if lowering.direct && s.directFits() {
+		s.direct = newDirectLayout(s)
+	} else if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
 		if !lowering.planeDepthwise {
 			s.blocked = newBlockedDepthwise(s)
 		}
@@ -434,6 +438,8 @@ type convLowering struct {
 	forceGather    bool // the gather product wherever its tile fits, even where it does not pay
 	packPointwise  bool // 1×1 convolutions pack their planes instead of reading them in place
 	planeDepthwise bool // depthwise convolutions plane by plane, not in 16-channel blocks
+	direct         bool // the direct lowering (convDirect) wherever it fits
+	timed          bool // a candidate of tuneLowering: not timed again
 	foldImages     int  // > 0: at most this many images per gather product
 	chunkValues    int  // > 0: the product values per chunk of one image (gatherChunkValues)
 }
@@ -458,13 +464,16 @@ func (s *convShape) isPointwise() bool {
 	return true
 }
 
-// convGEMM lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize), with the
+// convGEMM runs the direct lowering where it was chosen (convDirect); otherwise it lowers each (image, group) to W_g (mg × cg·kSize) · col (cg·kSize × outSize), with the
 // weights packed once (at session creation when constant). The patch matrix col is never
 // formed for 1×1 stride-1 kernels (it is the image), stride-1 2-D kernels (read in place, see
 // convIndirect2D) or strided 2-D kernels (a phase-split image, read in place by
 // convIndirectStrided2D or packed straight from it by im2colPacker2D); 1-D and N-d convolutions
 // go through an explicit im2col buffer.
 func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
+	if s.direct != nil {
+		return k.convDirect(ctx, s, xv, wv, bias, residual, out)
+	}
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize
 	packed := k.packedW

@@ -783,12 +783,13 @@ func TestConvTunesLowering(t *testing.T) {
 	}
 	tunedLowerings.Delete(s.tuneKey)
 	convAgreesWithRef(t, "tuning run", k, 1, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
-	gather, ok := tunedLowerings.Load(s.tuneKey)
+	remembered, ok := tunedLowerings.Load(s.tuneKey)
 	if !ok {
 		t.Fatal("the timed lowering was not remembered")
 	}
+	gather := remembered.(convLowering).forceGather
 	kept := ck.last.last.Load().value
-	if kept.tuneKey != "" || kept.gather != gather.(bool) {
+	if kept.tuneKey != "" || kept.gather != gather {
 		t.Fatalf("kernel kept gather=%v (tuneKey %q), remembered %v", kept.gather, kept.tuneKey, gather)
 	}
 	convAgreesWithRef(t, "tuned run", k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
@@ -800,7 +801,7 @@ func TestConvTunesLowering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s2.tuneKey != "" || s2.gather != gather.(bool) {
+	if s2.tuneKey != "" || s2.gather != gather {
 		t.Fatalf("a second kernel of the shape: gather=%v (tuneKey %q), remembered %v", s2.gather, s2.tuneKey, gather)
 	}
 }

@@ -52,6 +52,9 @@ func main() {
 	}
 	transposeKernel()
 	padPlanesKernel()
+	for _, step := range []int{1, 2, 4} {
+		directConvKernel(step)
+	}
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
@@ -573,6 +576,128 @@ func padPlanesKernel() {
 	zeroRows("bottom", "bottom")
 	DECQ(planes)
 	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// directConvKernel emits directConvZ{step}(dst, plane, dstRow, src, srcRow, offs, w, taps, bias,
+// channels, width, rows) (AVX-512F): a direct convolution with few taps, vectors along output
+// pixels — for r < rows, x < width and j < channels ≤ 16,
+// dst[j·plane + r·dstRow + x] = bias[j] + Σ_t w[16t+j] · src[r·srcRow + offs[t] + step·x].
+// 16 consecutive output pixels of one row are one zmm; each output channel has its own
+// accumulator (16), so each tap is one input vector (stride 2: two loads folded to the even
+// lanes by one vpermt2ps; stride 4: four loads, two vpermt2ps and a vshuff32x4) against 16 FMAs
+// whose weights are embedded-broadcast memory operands. The accumulators are already rows of
+// the output planes: stored under the mask of the row's remaining pixels, no transposition.
+// bias nil is zero. Whole input vectors are read: the caller leaves slack after src.
+func directConvKernel(step int) {
+	name := fmt.Sprintf("directConvZ%d", step)
+	asmgen.Kernel(name, "func(dst *float32, plane, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels, width, rows int)",
+		fmt.Sprintf("%s computes rows × width pixels of up to 16 output channels of a direct convolution with horizontal stride %d (AVX-512F).", name, step))
+	masks := asmgen.ReadOnly("directMasks", func() {
+		for i := 0; i <= 16; i++ {
+			DATA(2*i, U16(1<<i-1))
+		}
+	})
+	var idx VecVirtual
+	if step > 1 {
+		perm := asmgen.ReadOnly(fmt.Sprintf("directPerm%d", step), func() {
+			for i := 0; i < 16; i++ {
+				DATA(4*i, U32(uint32(step*i%32)))
+			}
+		})
+		idx = ZMM()
+		VMOVUPS(perm, idx)
+	}
+	dstRowPtr := Load(Param("dst"), GP64())
+	srcRowPtr := Load(Param("src"), GP64())
+	rows := Load(Param("rows"), GP64())
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	Label("row")
+	x := GP64()
+	XORQ(x, x)
+	Label("vec")
+	// The lanes of this vector's pixels: min(width − x, 16) of them.
+	rem := Load(Param("width"), GP64())
+	SUBQ(x, rem)
+	sixteen := GP64()
+	MOVQ(U32(16), sixteen)
+	CMPQ(rem, sixteen)
+	CMOVQGT(sixteen, rem)
+	table := GP64()
+	LEAQ(masks, table) // the assembler takes no index register on a symbol
+	k := K()
+	KMOVW(Mem{Base: table, Index: rem, Scale: 2}, k)
+
+	acc := make([]VecVirtual, 16)
+	for j := range acc {
+		acc[j] = ZMM()
+	}
+	b := Load(Param("bias"), GP64())
+	TESTQ(b, b)
+	JZ(LabelRef("zero"))
+	for j := range acc {
+		VBROADCASTSS(Mem{Base: b, Disp: 4 * j}, acc[j])
+	}
+	JMP(LabelRef("taps"))
+	Label("zero")
+	for j := range acc {
+		VPXORD(acc[j], acc[j], acc[j])
+	}
+	Label("taps")
+	srcx := GP64()
+	MOVQ(x, srcx)
+	SHLQ(U8(2+map[int]int{1: 0, 2: 1, 4: 2}[step]), srcx)
+	ADDQ(srcRowPtr, srcx)
+	op := Load(Param("offs"), GP64())
+	wp := Load(Param("w"), GP64())
+	t := Load(Param("taps"), GP64())
+	Label("tap")
+	off := GP64()
+	MOVQ(Mem{Base: op}, off)
+	at := func(disp int) Mem { return Mem{Base: srcx, Index: off, Scale: 4, Disp: disp} }
+	v := ZMM()
+	VMOVUPS(at(0), v)
+	switch step {
+	case 2:
+		VPERMT2PS(at(64), idx, v)
+	case 4:
+		hi := ZMM()
+		VPERMT2PS(at(64), idx, v)
+		VMOVUPS(at(128), hi)
+		VPERMT2PS(at(192), idx, hi)
+		VSHUFF32X4(U8(0x44), hi, v, v) // lanes 0–7 of each: pixels 0–7, then 8–15
+	}
+	for j := range acc {
+		VFMADD231PS_BCST(Mem{Base: wp, Disp: 4 * j}, v, acc[j])
+	}
+	ADDQ(U32(8), op)
+	ADDQ(U32(64), wp)
+	DECQ(t)
+	JNZ(LabelRef("tap"))
+
+	p := GP64()
+	LEAQ(Mem{Base: dstRowPtr, Index: x, Scale: 4}, p)
+	plane := byteStride("plane")
+	ch := Load(Param("channels"), GP64())
+	for j := range acc {
+		VMOVUPS(acc[j], k, Mem{Base: p})
+		if j < len(acc)-1 {
+			DECQ(ch)
+			JZ(LabelRef("stored"))
+			ADDQ(plane, p)
+		}
+	}
+	Label("stored")
+	ADDQ(U32(16), x)
+	CMPQ(x, Load(Param("width"), GP64()))
+	JLT(LabelRef("vec"))
+	ADDQ(byteStride("dstRow"), dstRowPtr)
+	ADDQ(byteStride("srcRow"), srcRowPtr)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
 	Label("done")
 	VZEROUPPER()
 	RET()

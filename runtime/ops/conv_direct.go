@@ -1,0 +1,169 @@
+package ops
+
+import (
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
+)
+
+// The direct lowering of a 2-D convolution with few input taps (C_in·kh·kw ≤ directMaxTaps):
+// MobileNetV3's 3-channel stem, digits_cnn's one-channel first layer, ConvNeXt's 4×4 patchify
+// stem. Their products are too shallow for a GEMM or gather tile to amortise its per-tile
+// overhead, and the gather product's pixel-major result costs as much again to transpose into
+// planes. gemm.DirectConvRows instead holds 16 consecutive output pixels of a row in a vector
+// and one accumulator per output channel, so its results are rows of the output planes already;
+// bias is where the accumulators start, and the residual and activation are applied to each
+// band of rows while it is in cache. The padded image is written once per run.
+
+// directMaxTaps is the deepest window (C_in·kh·kw) the direct lowering is offered for: deeper
+// ones reload each input vector for only 16 output channels per tap, where the GEMM tiles
+// reuse it more.
+const directMaxTaps = 64
+
+// directBandValues bounds the output values of one band of rows (all channels): 32 KiB, so the
+// band is still in L1/L2 when its residual and activation are applied.
+const directBandValues = 8 << 10
+
+// directLayout is the direct lowering's geometry of one convolution shape.
+type directLayout struct {
+	offs            []int // tap (c, ky, kx)'s offset in the padded image, in kernel order
+	ph, pw          int   // padded image
+	imageSize       int   // values of one padded image (all its channels)
+	bandRows, bands int   // output rows per work item, items per image
+	step            int   // horizontal stride
+}
+
+// directFits reports whether the direct lowering can compute the convolution at all (its Go
+// loop runs any stride): 2-D, ungrouped, a shallow window.
+func (s *convShape) directFits() bool {
+	return len(s.in) == 2 && s.group == 1 && s.c*s.kSize <= directMaxTaps
+}
+
+// directCandidate reports whether the direct lowering runs in assembly for this convolution,
+// so that it is worth timing against the others.
+func (s *convShape) directCandidate() bool {
+	return s.directFits() && gemm.DirectFast(s.strides[1])
+}
+
+func newDirectLayout(s *convShape) *directLayout {
+	d := &directLayout{ph: s.in[0] + s.padBegin[0] + s.padEnd[0], pw: s.in[1] + s.padBegin[1] + s.padEnd[1], step: s.strides[1]}
+	d.imageSize = s.c * d.ph * d.pw
+	for c := 0; c < s.c; c++ {
+		for ky := 0; ky < s.kernel[0]; ky++ {
+			for kx := 0; kx < s.kernel[1]; kx++ {
+				d.offs = append(d.offs, c*d.ph*d.pw+ky*s.dilations[0]*d.pw+kx*s.dilations[1])
+			}
+		}
+	}
+	oh, ow := s.out[0], s.out[1]
+	d.bandRows = min(oh, max(1, directBandValues/(s.m*ow)))
+	d.bands = ceilDivInt(oh, d.bandRows)
+	return d
+}
+
+// directWeights returns W in DirectConvRows's order, 16 output channels at a time: block b,
+// tap t, channel j at ((b·taps)+t)·16 + j, zeros past the last channel (see packedOnce).
+func (k *convKernel) directWeights(s *convShape, wv []float32) ([]float32, error) {
+	const cb = gemm.DirectBlock
+	taps := s.c * s.kSize
+	blocks := ceilDivInt(s.m, cb)
+	p, err := packedOnce(&k.directW, k.constW, wv, func(p *[]float32) bool {
+		return len(*p) == blocks*taps*cb
+	}, func(wv []float32) (*[]float32, error) {
+		packed := make([]float32, blocks*taps*cb)
+		for m := 0; m < s.m; m++ {
+			for t := 0; t < taps; t++ {
+				packed[(m/cb*taps+t)*cb+m%cb] = wv[m*taps+t]
+			}
+		}
+		return &packed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return *p, nil
+}
+
+// convDirect runs the direct lowering: the batch's images padded (in parallel over planes),
+// then every (image, band of output rows) item, in parallel, each computing all output channels
+// of its band and finishing them.
+func (k *convKernel) convDirect(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
+	w, err := k.directWeights(s, wv)
+	if err != nil {
+		return err
+	}
+	d := s.direct
+	buf := getScratch(s.batch*d.imageSize + gemm.DirectSlack(d.step))
+	defer convScratch.Put(buf)
+	padded := *buf
+	p := padPlanes{dst: padded, src: xv[:s.batch*s.c*s.inSize], ih: s.in[0], iw: s.in[1],
+		top: s.padBegin[0], bottom: s.padEnd[0], left: s.padBegin[1], pw: d.pw}
+	padPlanesTasks.Run(ctx, s.batch*s.c, max(1, padSplitValues/(d.ph*d.pw)), &p)
+	clear(padded[s.batch*d.imageSize:])
+	t := directConv{s: s, padded: padded, w: w, bias: bias, residual: residual, out: out, act: k.act}
+	itemWork := s.m * d.bandRows * s.out[1] * (len(d.offs) + 4)
+	directConvTasks.Run(ctx, s.batch*d.bands, max(1, minImageSplitWork/itemWork), &t)
+	return nil
+}
+
+// directConv is one run of the direct lowering; Chunk computes work items [lo, hi), item
+// b·bands + band being band of image b.
+type directConv struct {
+	s                              *convShape
+	padded, w, bias, residual, out []float32
+	act                            func([]float32)
+}
+
+var directConvTasks TaskPool[directConv, *directConv]
+
+// Chunk implements workers.Task.
+func (t *directConv) Chunk(lo, hi int) {
+	const cb = gemm.DirectBlock
+	s, d := t.s, t.s.direct
+	oh, ow := s.out[0], s.out[1]
+	taps := len(d.offs)
+	srcRow := s.strides[0] * d.pw
+	for item := lo; item < hi; item++ {
+		b, band := item/d.bands, item%d.bands
+		r0 := band * d.bandRows
+		r1 := min(oh, r0+d.bandRows)
+		image := t.out[b*s.m*s.outSize : (b+1)*s.m*s.outSize]
+		src := t.padded[b*d.imageSize+r0*srcRow:]
+		for m0 := 0; m0 < s.m; m0 += cb {
+			channels := min(cb, s.m-m0)
+			var bias []float32
+			var tail [cb]float32
+			switch {
+			case t.bias != nil && channels == cb:
+				bias = t.bias[m0 : m0+cb]
+			case t.bias != nil:
+				copy(tail[:], t.bias[m0:])
+				bias = tail[:]
+			}
+			w := t.w[m0/cb*taps*cb : (m0/cb+1)*taps*cb]
+			if err := gemm.DirectConvRows(image[m0*s.outSize+r0*ow:], s.outSize, ow, src, srcRow, d.offs, w, bias, channels, ow, r1-r0, d.step); err != nil {
+				panic(err) // the sizes come from the shape checked by newShape
+			}
+		}
+		if t.residual == nil && t.act == nil {
+			continue
+		}
+		if r0 == 0 && r1 == oh { // whole planes: the image's channels are one run
+			t.finish(image, b*s.m*s.outSize)
+			continue
+		}
+		for m := 0; m < s.m; m++ {
+			t.finish(image[m*s.outSize+r0*ow:m*s.outSize+r1*ow], (b*s.m+m)*s.outSize+r0*ow)
+		}
+	}
+}
+
+// finish adds the residual (from offset at) and applies the activation to seg, a run of the
+// output while it is in cache.
+func (t *directConv) finish(seg []float32, at int) {
+	if t.residual != nil {
+		vecmath.Arith(vecmath.OpAdd, seg, seg, t.residual[at:at+len(seg)])
+	}
+	if t.act != nil {
+		t.act(seg)
+	}
+}

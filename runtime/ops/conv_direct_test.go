@@ -1,0 +1,134 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestConvDirect runs the direct lowering (forced, so the Go loop runs it where the assembly
+// does not) on odd shapes — output widths not multiples of 16, strides 1, 2 and 4, pads 0–3
+// (also uneven), 1–4 input channels of 1×1 to 4×4 windows, 1–40 output channels (partial
+// 16-channel blocks), batches 1, 3 and 16, with no activation, ReLU or HardSwish fused and with
+// and without a fused residual — against the float64 definition, and on 2 and 3 threads
+// against the 1-thread bits.
+func TestConvDirect(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(81, 82))
+	acts := []struct {
+		name string
+		f32  func([]float32)
+		f64  func(float64) float64
+	}{
+		{"none", nil, func(v float64) float64 { return v }},
+		{"relu", func(d []float32) { vecmath.Relu(d, d) }, func(v float64) float64 { return max(v, 0) }},
+		{"hardswish", func(d []float32) { vecmath.HardSwish(d, d) }, func(v float64) float64 { return v * min(max(v+3, 0), 6) / 6 }},
+	}
+	for i := range 40 {
+		iw, ih := i+1, 1+(i*7)%9
+		stride := []int{1, 2, 4}[i%3]
+		kh, kw := 1+i%4, 1+(i/2)%4
+		c, m := 1+(i/3)%4, 1+(i*13)%40
+		batch := []int{1, 3, 16}[(i/3)%3]
+		pads := []int{i % 4, (i + 1) % 4, (i / 4) % 4, i % 3} // top, left, bottom, right
+		if ih+pads[0]+pads[2] < kh || iw+pads[1]+pads[3] < kw {
+			pads[2], pads[3] = kh, kw // keep one output pixel at least
+		}
+		act := acts[(i/2)%3]
+		residual := i%5 == 0
+		label := fmt.Sprintf("x %dx%dx%dx%d w %dx%dx%dx%d stride %d pads %v %s residual %v", batch, c, ih, iw, m, c, kh, kw, stride, pads, act.name, residual)
+		x, w, b := randTensor(r, batch, c, ih, iw), randTensor(r, m, c, kh, kw), randTensor(r, m)
+		oh, ow := (ih+pads[0]+pads[2]-kh)/stride+1, (iw+pads[1]+pads[3]-kw)/stride+1
+		attrs := map[string]any{"strides": []int{stride, stride}, "pads": pads}
+		k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := k.(*convKernel)
+		ck.lowering = convLowering{direct: true}
+		if act.f32 != nil {
+			ck.FuseActivation(act.f32)
+		}
+		inputs := []*tensor.Tensor{x, w, b}
+		want := refConv(x, w, b, 1, []int{stride, stride}, []int{1, 1}, pads[:2], []int{oh, ow})
+		if residual {
+			res := randTensor(r, batch, m, oh, ow)
+			ck.FuseResidual()
+			inputs = append(inputs, res)
+			for j, v := range res.F32() {
+				want[j] += float64(v)
+			}
+		}
+		for j := range want {
+			want[j] = act.f64(want[j])
+		}
+		if s, err := ck.cachedShape(x, w); err != nil || s.direct == nil {
+			t.Fatalf("%s: the direct lowering was not taken (%v)", label, err)
+		}
+		var one []float32
+		for threads := 1; threads <= 3; threads++ {
+			outs, err := k.Run(NewContext(threads), inputs)
+			if err != nil {
+				t.Fatalf("%s: %v", label, err)
+			}
+			got := outs[0].F32()
+			if threads == 1 {
+				one = slices.Clone(got)
+				for j, v := range got {
+					if e := want[j]; !(math.Abs(float64(v)-e) <= 1e-4*(1+math.Abs(e))) {
+						t.Fatalf("%s: y[%d] = %g, want %g", label, j, v, e)
+					}
+				}
+				continue
+			}
+			for j, v := range got {
+				if math.Float32bits(v) != math.Float32bits(one[j]) {
+					t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, j, v, one[j])
+				}
+			}
+		}
+	}
+}
+
+// TestConvDirectIsTimed: where the direct kernel runs in assembly, a stem's first run times it
+// against the other lowerings, and whichever wins is remembered and agrees with the float64
+// definition.
+func TestConvDirectIsTimed(t *testing.T) {
+	r := rand.New(rand.NewPCG(83, 84))
+	x, w, b := randTensor(r, 1, 3, 30, 30), randTensor(r, 16, 3, 3, 3), randTensor(r, 16)
+	attrs := map[string]any{"strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}
+	k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := k.(*convKernel)
+	s, err := ck.newShape(x, w, ck.lowering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gemm.DirectFast(2) {
+		if slices.ContainsFunc(tuneCandidates(s), func(l convLowering) bool { return l.direct }) {
+			t.Fatal("the direct lowering's Go loop is offered for timing")
+		}
+		t.Skip("no direct convolution kernel on this machine")
+	}
+	if s.tuneKey == "" || !slices.ContainsFunc(tuneCandidates(s), func(l convLowering) bool { return l.direct }) {
+		t.Fatalf("the stem is not timed with the direct lowering (tuneKey %q, candidates %+v)", s.tuneKey, tuneCandidates(s))
+	}
+	tunedLowerings.Delete(s.tuneKey)
+	convAgreesWithRef(t, "tuning run", k, 1, x, w, b, 1, []int{2, 2}, []int{1, 1}, []int{1, 1})
+	remembered, ok := tunedLowerings.Load(s.tuneKey)
+	if !ok {
+		t.Fatal("the timed lowering was not remembered")
+	}
+	if kept := ck.last.last.Load().value; (kept.direct != nil) != remembered.(convLowering).direct {
+		t.Fatalf("kernel kept direct=%v, remembered %+v", kept.direct != nil, remembered)
+	}
+	convAgreesWithRef(t, "tuned run", k, 1, x, w, b, 1, []int{2, 2}, []int{1, 1}, []int{1, 1})
+}
