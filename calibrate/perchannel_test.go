@@ -20,8 +20,8 @@ func TestSiteStatsAlongTheLastAxis(t *testing.T) {
 	if err := ss.AddTensor(x); err != nil {
 		t.Fatal(err)
 	}
-	if ss.Axis != 2 || len(ss.Channels) != 4 {
-		t.Fatalf("axis %d, %d channels; want axis 2, 4 channels", ss.Axis, len(ss.Channels))
+	if ss.resolved != 2 || len(ss.Channels) != 4 {
+		t.Fatalf("axis %d, %d channels; want axis 2, 4 channels", ss.resolved, len(ss.Channels))
 	}
 	xs := x.F32()
 	for ch, st := range ss.Channels {
@@ -35,6 +35,14 @@ func TestSiteStatsAlongTheLastAxis(t *testing.T) {
 	}
 	if err := ss.AddTensor(graphtest.RandF32(graphtest.Seeded(8), 1, 2, 3, 5)); err == nil {
 		t.Error("a batch with 5 channels after one with 4 was accepted")
+	}
+	// Statistics of 4 channels along axis 1 are other channels than those along axis 2.
+	other := newChannelStats(0, 1)
+	if err := other.AddTensor(graphtest.RandF32(graphtest.Seeded(9), 1, 2, 4, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.Merge(other); err == nil {
+		t.Error("statistics of 4 channels along axis 1 were merged into those along axis 2")
 	}
 }
 

@@ -87,13 +87,12 @@ const folds = 4
 // times the end-to-end Gramian's trace.
 var stepStrengths = []float64{1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1, 3, 10, 100}
 
-// referenceOutputs gives the original model's outputs per batch, cached while they fit the budget.
+// referenceOutputs gives the original model's outputs per batch, cached while they fit
+// referenceBudget.
 type referenceOutputs struct {
-	sess   *runtime.Session
-	names  []string
-	cache  []map[string]*tensor.Tensor
-	floats int
-	full   bool // the cache overflowed: recompute
+	sess  *runtime.Session
+	names []string
+	cache heldBatches[map[string]*tensor.Tensor]
 }
 
 // referenceBudget caps the cached reference outputs (elements; 16 MiB of float32). Past it the
@@ -101,23 +100,14 @@ type referenceOutputs struct {
 const referenceBudget = 1 << 22
 
 func (r *referenceOutputs) get(batchNo int, batch map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	if batchNo < len(r.cache) {
-		return r.cache[batchNo], nil
+	if out, ok := r.cache.get(batchNo); ok {
+		return out, nil
 	}
 	out, err := r.sess.Run(batch, r.names...)
 	if err != nil {
 		return nil, fmt.Errorf("original model, batch %d: %w", batchNo, err)
 	}
-	if !r.full && batchNo == len(r.cache) {
-		for _, t := range out {
-			r.floats += t.Len()
-		}
-		if r.floats <= referenceBudget {
-			r.cache = append(r.cache, out)
-		} else {
-			r.full, r.cache = true, nil
-		}
-	}
+	r.cache.add(batchNo, out, elementsOf(out))
 	return out, nil
 }
 
@@ -176,7 +166,7 @@ func (e *errorSums) add(names []string, got, ref map[string]*tensor.Tensor) erro
 // calibrateSequential fits sites greedily in graph order (see the comment at the top of the file).
 // It returns the sequential choices and the independent fits.
 func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, opts Options) (seq []SiteReport, ind []resultCandidate, summary *SequentialSummary, err error) {
-	data = &replayReader{src: data}
+	data = newReplayReader(data)
 	consumers, samples := outputAwareSetup(m, sites, opts)
 	stats, err := collect(m, data, sites, opts, samples)
 	if err != nil {
@@ -197,7 +187,7 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("compiling the original model: %w", err)
 	}
-	ref := &referenceOutputs{sess: refSess}
+	ref := &referenceOutputs{sess: refSess, cache: heldBatches[map[string]*tensor.Tensor]{budget: referenceBudget}}
 	for _, o := range refSess.Outputs() {
 		ref.names = append(ref.names, o.Name)
 	}
@@ -208,7 +198,7 @@ func calibrateSequential(m *onnx.ModelProto, data Reader, sites []rewrite.Site, 
 	current := m
 	// heldOutWith(i, axis) scores sets for site i, the earlier sites carrying their choices, on the
 	// held-out rows (nil without them).
-	heldRef := &referenceOutputs{sess: refSess, names: ref.names}
+	heldRef := &referenceOutputs{sess: refSess, names: ref.names, cache: heldBatches[map[string]*tensor.Tensor]{budget: referenceBudget}}
 	heldOutWith := func(i, axis int) func([]onnxops.Params) (float64, error) {
 		if opts.HeldOut == nil {
 			return nil
@@ -1030,17 +1020,64 @@ const boundRefine = 0.25
 // kept and every pass reads or computes again, so memory stays bounded whatever the data's size.
 const keptBudget = 1 << 24
 
+// heldBatches keeps one value per batch, in batch order from the first, while their elements fit
+// budget; the first batch past it drops them all and nothing more is kept, so memory stays
+// bounded whatever the data's size, and callers compute again what get does not hold.
+type heldBatches[T any] struct {
+	budget   int // elements
+	held     []T
+	elements int
+	overflow bool
+}
+
+// add keeps v, batch batchNo's value of n elements, when every batch before it is held and it
+// fits the budget.
+func (h *heldBatches[T]) add(batchNo int, v T, n int) {
+	if h.overflow || batchNo != len(h.held) {
+		return
+	}
+	if h.elements+n > h.budget {
+		h.overflow, h.held, h.elements = true, nil, 0
+		return
+	}
+	h.elements += n
+	h.held = append(h.held, v)
+}
+
+// get is batch batchNo's value, when held.
+func (h *heldBatches[T]) get(batchNo int) (v T, ok bool) {
+	if batchNo < len(h.held) {
+		return h.held[batchNo], true
+	}
+	return v, false
+}
+
+// restart drops what is held, to be kept again from batch 0 (an overflow stays).
+func (h *heldBatches[T]) restart() { h.held, h.elements = nil, 0 }
+
+// elementsOf counts the elements of a batch's tensors.
+func elementsOf(vals map[string]*tensor.Tensor) int {
+	n := 0
+	for _, t := range vals {
+		n += t.Len()
+	}
+	return n
+}
+
 // replayReader serves the batches of a complete pass over src from memory on later passes, while
 // they fit keptBudget: --sequential reads the data about a dozen times per site, and reading
 // and converting a .npy each time cost 4.8 of 94 s on vit_tiny.
 type replayReader struct {
 	src       Reader
-	batches   []map[string]*tensor.Tensor
-	floats    int
-	complete  bool // batches hold a whole pass
-	overflow  bool // the data exceed the budget: always read src
+	batches   heldBatches[map[string]*tensor.Tensor] // budget keptBudget
+	read      int                                    // batches read from src in this pass
+	complete  bool                                   // batches hold a whole pass
 	replaying bool
 	next      int
+}
+
+func newReplayReader(src Reader) *replayReader {
+	return &replayReader{src: src, batches: heldBatches[map[string]*tensor.Tensor]{budget: keptBudget}}
 }
 
 func (r *replayReader) Reset() error {
@@ -1048,37 +1085,32 @@ func (r *replayReader) Reset() error {
 		r.replaying, r.next = true, 0
 		return nil
 	}
-	r.batches, r.floats = nil, 0 // an unfinished pass is cached again from the start
+	r.batches.restart() // an unfinished pass is cached again from the start
+	r.read = 0
 	return r.src.Reset()
 }
 
 func (r *replayReader) Next() (map[string]*tensor.Tensor, error) {
 	if r.replaying {
-		if r.next == len(r.batches) {
+		b, ok := r.batches.get(r.next)
+		if !ok {
 			return nil, io.EOF
 		}
-		b := r.batches[r.next]
 		r.next++
 		return maps.Clone(b), nil // callers may add to the map
 	}
 	b, err := r.src.Next()
 	if err == io.EOF {
-		r.complete = !r.overflow
+		r.complete = !r.batches.overflow
 		return nil, err
 	}
-	if err != nil || r.overflow {
+	if err != nil {
 		return b, err
 	}
-	n := 0
-	for _, t := range b {
-		n += t.Len()
+	if !r.batches.overflow {
+		r.batches.add(r.read, maps.Clone(b), elementsOf(b))
 	}
-	if r.floats+n > keptBudget {
-		r.overflow, r.batches, r.floats = true, nil, 0
-		return b, nil
-	}
-	r.floats += n
-	r.batches = append(r.batches, maps.Clone(b))
+	r.read++
 	return b, nil
 }
 

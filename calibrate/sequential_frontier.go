@@ -38,12 +38,17 @@ type frontier struct {
 	prevOutput func(x *tensor.Tensor, vals map[string]*tensor.Tensor) (out *tensor.Tensor, ok bool)
 	whole      *runtime.Session // the whole model, compiled when first needed
 
-	xs       []*tensor.Tensor            // per batch: the site's input, bias added
-	kept     []map[string]*tensor.Tensor // per batch: names
-	floats   int
-	overflow bool // past keptBudget: every batch is computed again when asked for
+	// kept holds per batch the site's input (bias added) and the values of names, while they fit
+	// keptBudget; past it every batch is computed again when asked for.
+	kept heldBatches[frontierBatch]
 	// fromPrev counts the batches computed from prev rather than by the whole model.
 	fromPrev int
+}
+
+// frontierBatch is what a frontier keeps of one batch.
+type frontierBatch struct {
+	x    *tensor.Tensor            // the site's input, bias added
+	vals map[string]*tensor.Tensor // the frontier's names
 }
 
 // A frontier keeps at most keptBudget elements. --sequential holds at most four frontiers at once
@@ -53,7 +58,7 @@ type frontier struct {
 // newFrontier prepares the values of model at site s; prev (nil: none) is the previous site's
 // frontier in the same model and prevOutput the value of its output.
 func newFrontier(model *onnx.ModelProto, s rewrite.Site, opts Options, prev *frontier, prevOutput func(*tensor.Tensor, map[string]*tensor.Tensor) (*tensor.Tensor, bool)) *frontier {
-	f := &frontier{model: model, site: s, opts: opts}
+	f := &frontier{model: model, site: s, opts: opts, kept: heldBatches[frontierBatch]{budget: keptBudget}}
 	names := []string{s.Input, s.Output, s.Bias}
 	// The tail's inputs are known before their types: cut once to name them.
 	probe, err := cutBelow(model, s.Output, func(string) (tensor.DType, bool) { return tensor.Float32, true })
@@ -95,8 +100,8 @@ func (f *frontier) below(names []string) bool {
 // at returns the site's input and the kept values on batch batchNo (batch: its inputs). The
 // values belong to the frontier: callers copy the map before adding to it.
 func (f *frontier) at(batchNo int, batch map[string]*tensor.Tensor) (*tensor.Tensor, map[string]*tensor.Tensor, error) {
-	if batchNo < len(f.kept) {
-		return f.xs[batchNo], f.kept[batchNo], nil
+	if b, ok := f.kept.get(batchNo); ok {
+		return b.x, b.vals, nil
 	}
 	vals, err := f.compute(batchNo, batch)
 	if err != nil {
@@ -127,9 +132,9 @@ func (f *frontier) at(batchNo int, batch map[string]*tensor.Tensor) (*tensor.Ten
 // compute runs what the site's values need on one batch: the previous site's tail where it can,
 // the whole model otherwise.
 func (f *frontier) compute(batchNo int, batch map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	if p := f.prev; p != nil && batchNo < len(p.kept) {
-		pv := p.kept[batchNo]
-		if out, ok := f.prevOutput(p.xs[batchNo], pv); ok {
+	if pb, ok := f.prevBatch(batchNo); ok {
+		p, pv := f.prev, pb.vals
+		if out, ok := f.prevOutput(pb.x, pv); ok {
 			in := make(map[string]*tensor.Tensor, len(p.cut.feeds))
 			for _, n := range p.cut.feeds {
 				in[n] = pv[n]
@@ -172,24 +177,21 @@ func (f *frontier) compute(batchNo int, batch map[string]*tensor.Tensor) (map[st
 	return vals, nil
 }
 
+// prevBatch is what the previous site's frontier holds of batch batchNo, if anything.
+func (f *frontier) prevBatch(batchNo int) (frontierBatch, bool) {
+	if f.prev == nil {
+		return frontierBatch{}, false
+	}
+	return f.prev.kept.get(batchNo)
+}
+
 // keep stores a batch's values while the frontier holds every batch so far and fits the budget.
 func (f *frontier) keep(batchNo int, x *tensor.Tensor, vals map[string]*tensor.Tensor) {
-	if f.overflow || batchNo != len(f.kept) {
-		return
-	}
-	n := 0
-	for _, t := range vals {
-		n += t.Len()
-	}
+	n := elementsOf(vals)
 	if x != vals[f.site.Input] {
 		n += x.Len()
 	}
-	if f.floats+n > keptBudget {
-		f.overflow, f.xs, f.kept, f.floats = true, nil, nil, 0
-		return
-	}
-	f.floats += n
-	f.xs, f.kept = append(f.xs, x), append(f.kept, vals)
+	f.kept.add(batchNo, frontierBatch{x, vals}, n)
 }
 
 // release drops the previous site's frontier once it is no longer needed.

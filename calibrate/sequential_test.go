@@ -236,7 +236,7 @@ func TestSequentialMemoryIsBounded(t *testing.T) {
 // memory (the same tensors, the source not read again); a pass cut short is not replayed.
 func TestReplayReaderServesLaterPassesFromMemory(t *testing.T) {
 	src := &synthReader{batches: 3}
-	r := &replayReader{src: src}
+	r := newReplayReader(src)
 	read := func() []*tensor.Tensor {
 		t.Helper()
 		if err := r.Reset(); err != nil {
@@ -306,7 +306,7 @@ func TestFrontierFollowsThePartlyRewrittenModel(t *testing.T) {
 		return activate(x, chosen, 1, TargetOf(sites[0])), true
 	})
 	pass(second)
-	batches := len(first.kept)
+	batches := len(first.kept.held)
 	if batches < 2 || second.fromPrev != batches {
 		t.Fatalf("%d batches kept, %d of them computed from the previous site", batches, second.fromPrev)
 	}
@@ -358,5 +358,27 @@ func TestFrontierFollowsThePartlyRewrittenModel(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHeldBatchesKeepsAPrefixWithinTheBudget: batches are kept in order from the first while they
+// fit; one out of order is not kept; the first past the budget drops them all for good, and a
+// restart does not lift that.
+func TestHeldBatchesKeepsAPrefixWithinTheBudget(t *testing.T) {
+	h := heldBatches[string]{budget: 10}
+	h.add(0, "a", 4)
+	h.add(2, "c", 1) // batch 1 is missing
+	h.add(1, "b", 6)
+	if v, ok := h.get(1); !ok || v != "b" || len(h.held) != 2 {
+		t.Fatalf("held %q, batch 1 %q %v; want a and b", h.held, v, ok)
+	}
+	h.add(2, "c", 1) // 11 elements: past the budget
+	if _, ok := h.get(0); ok || !h.overflow {
+		t.Fatalf("past the budget: still holds %q (overflow %v)", h.held, h.overflow)
+	}
+	h.restart()
+	h.add(0, "a", 1)
+	if len(h.held) != 0 {
+		t.Errorf("kept %q after an overflow and a restart", h.held)
 	}
 }

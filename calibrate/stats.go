@@ -154,10 +154,11 @@ type SiteStats struct {
 	Layer    *Stats
 	Channels []*Stats // nil unless per-channel statistics were asked for
 	perChan  bool
-	// axis is the channel axis asked for (negative: from the end); Axis the one the first tensor
-	// resolved it to.
+	// axis is the channel axis asked for (negative: counted from the end); resolved, the
+	// non-negative axis the first tensor made of it (the statistics of later tensors and of
+	// merged ones must agree with it).
 	axis     int
-	Axis     int
+	resolved int
 	note     string // why there are no per-channel statistics although they were asked for
 	bins     int
 	scratch  []float32
@@ -171,7 +172,7 @@ func (ss *SiteStats) channelAxis() int {
 	if ss.axis < 0 {
 		return ss.axis
 	}
-	return ss.Axis
+	return ss.resolved
 }
 
 // NewSiteStats prepares statistics for one site; perChannel adds statistics per channel along axis 1.
@@ -234,10 +235,10 @@ func (ss *SiteStats) addTensor(t, target *tensor.Tensor) error {
 		for i := range ss.Channels {
 			ss.Channels[i] = NewStats(ss.bins)
 		}
-		ss.Axis = axis
+		ss.resolved = axis
 	}
-	if len(ss.Channels) != c || ss.Axis != axis {
-		return fmt.Errorf("channel count changed from %d (axis %d) to %d (axis %d, shape %v) between batches", len(ss.Channels), ss.Axis, c, axis, t.Shape)
+	if len(ss.Channels) != c || ss.resolved != axis {
+		return fmt.Errorf("channel count changed from %d (axis %d) to %d (axis %d, shape %v) between batches", len(ss.Channels), ss.resolved, c, axis, t.Shape)
 	}
 	inner := tensor.NumElements(t.Shape[axis+1:])
 	outer := tensor.NumElements(t.Shape[:axis])
@@ -280,10 +281,10 @@ func (ss *SiteStats) Merge(o *SiteStats) error {
 		for i := range ss.Channels {
 			ss.Channels[i] = NewStats(ss.bins)
 		}
-		ss.Axis = o.Axis
+		ss.resolved = o.resolved
 	}
-	if len(ss.Channels) != len(o.Channels) {
-		return fmt.Errorf("cannot merge statistics over %d and %d channels", len(ss.Channels), len(o.Channels))
+	if len(ss.Channels) != len(o.Channels) || ss.resolved != o.resolved {
+		return fmt.Errorf("cannot merge statistics over %d channels along axis %d with %d along axis %d", len(ss.Channels), ss.resolved, len(o.Channels), o.resolved)
 	}
 	for i := range ss.Channels {
 		ss.Channels[i].Merge(o.Channels[i])

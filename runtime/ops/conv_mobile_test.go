@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/tensor"
 )
@@ -20,6 +22,9 @@ var mobileConvShapes = []struct{ c, hw, m, k, stride, group int }{
 	{120, 14, 120, 5, 1, 120}, {240, 14, 240, 5, 1, 240}, {288, 14, 288, 5, 2, 288}, {576, 7, 576, 5, 1, 576},
 	{576, 1, 144, 1, 1, 1}, {144, 1, 576, 1, 1, 1}, {240, 1, 60, 1, 1, 1},
 	{96, 7, 576, 1, 1, 1}, {16, 56, 72, 1, 1, 1},
+	{576, 7, 96, 1, 1, 1}, {288, 7, 96, 1, 1, 1}, {240, 14, 40, 1, 1, 1}, {144, 14, 48, 1, 1, 1}, {96, 14, 40, 1, 1, 1},
+	{88, 28, 24, 1, 1, 1}, {72, 28, 24, 1, 1, 1}, {16, 56, 16, 1, 1, 1},
+	{40, 14, 240, 1, 1, 1}, {48, 14, 144, 1, 1, 1}, {24, 28, 88, 1, 1, 1},
 }
 
 // benchConvRuns times k on inputs on one thread (after one untimed run, which packs and tunes)
@@ -179,6 +184,50 @@ func BenchmarkConvPatchify(b *testing.B) {
 				k.(*convKernel).lowering = v.lowering
 				benchConvRuns(b, k, []*tensor.Tensor{x, w, bias}, sh.c*sh.k*sh.k, false)
 			})
+		}
+	}
+}
+
+// TestConvPointwiseSmallImages covers 1×1 convolutions on images of at most 7×7 pixels, which
+// take the gather product from depth 32 where its 64-wide AVX-512 tile fits (MobileNetV3's
+// 96 → 576 expansion): that they do, and that their output (bias, fused residual and
+// activation; two images; odd depths and image sizes) matches the float64 definition, the same
+// bits on one and two threads.
+func TestConvPointwiseSmallImages(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(95, 96))
+	for _, sh := range []struct{ c, h, w, m int }{{96, 7, 7, 576}, {33, 7, 7, 64}, {40, 5, 7, 128}, {17, 7, 7, 64}} {
+		label := fmt.Sprintf("%+v", sh)
+		x, w, b := randTensor(r, 2, sh.c, sh.h, sh.w), randTensor(r, sh.m, sh.c, 1, 1), randTensor(r, sh.m)
+		res := randTensor(r, 2, sh.m, sh.h, sh.w)
+		var first []float32
+		for threads := 1; threads <= 2; threads++ {
+			k, err := newConv(convTestNode("Conv", nil, 4, nil, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k.(ResidualFuser).FuseResidual()
+			k.(ActivationFuser).FuseActivation(relu)
+			got, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w, b, res})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := k.(*convKernel).cachedShape(x, w)
+			if wantGather := sh.c >= 32 && gemm.GatherFast() && gemm.GatherWidth(sh.m) == 64; s.gather != wantGather {
+				t.Errorf("%s: gather lowering %v, want %v", label, s.gather, wantGather)
+			}
+			want := refConv(x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{sh.h, sh.w})
+			for i, v := range got[0].F32() {
+				e := max(want[i]+float64(res.F32()[i]), 0)
+				if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
+					t.Fatalf("%s threads %d: y[%d] = %g, want %g", label, threads, i, v, e)
+				}
+			}
+			if threads == 1 {
+				first = got[0].F32()
+			} else if !slices.Equal(first, got[0].F32()) {
+				t.Errorf("%s: two threads' output differs from one thread's", label)
+			}
 		}
 	}
 }

@@ -139,10 +139,14 @@ MUTATIONS = [
      "t.finish(dst[m0*t.pixels:m1*t.pixels], residual, 0)", ["-run", "ConvGatherLowering", "./runtime/ops"]),
     ("gather-chunks", "runtime/ops/conv_gather.go", "t.src[(img*t.count+s0-t.first)*t.channels+m0:]", "t.src[(img*t.count+s0)*t.channels+m0:]",
      ["-run", "ConvGatherLowering", "./runtime/ops"]),
-    ("few-rows-threads", "internal/gemm/gemm.go", "work := ceilDiv(j.m, mr) * mr * j.n * max(j.k, 1)",
-     "work := j.m * j.n * max(j.k, 1)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
+    ("few-rows-threads", "internal/gemm/gemm.go", "threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)",
+     "threadsForWork(j.m*j.n*max(j.k, 1), threads)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
+    ("threads-per-work", "internal/gemm/gemm.go", "minFlopsPerThread = 1 << 18", "minFlopsPerThread = 1 << 20",
+     ["-run", "SmallProductsSplit", "./internal/gemm"]),
     ("path-schedule", "internal/workers/path_on.go", "first := slices.Index(free, slices.Min(free))",
      "first := 0", ["-tags", "workerpath", "-run", "Makespan|PathClock", "./internal/workers"]),
+    ("small-pointwise-gather", "runtime/ops/conv_gather.go", "(s.outSize <= 7*7 && depth >= 32)",
+     "(s.outSize <= 7*7 && depth >= 128)", ["-run", "ConvPointwiseSmallImages", "./runtime/ops"]),
 ]
 
 
