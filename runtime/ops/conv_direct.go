@@ -40,10 +40,12 @@ func (s *convShape) directFits() bool {
 	return len(s.in) == 2 && s.group == 1 && s.c*s.kSize <= directMaxTaps
 }
 
-// directCandidate reports whether the direct lowering runs in assembly for this convolution,
-// so that it is worth timing against the others.
+// directCandidate reports whether the direct lowering runs in assembly for this convolution
+// and has a spatial window, so that it is worth timing against the others. 1×1 convolutions
+// are left to the GEMM and gather products, which reuse each input value for more than 16
+// output channels and read the planes in place.
 func (s *convShape) directCandidate() bool {
-	return s.directFits() && gemm.DirectFast(s.strides[1])
+	return s.directFits() && s.kSize > 1 && gemm.DirectFast(s.strides[1])
 }
 
 func newDirectLayout(s *convShape) *directLayout {
