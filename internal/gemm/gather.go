@@ -197,7 +197,7 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	work := m * n * k
-	threads = min(max(threads, 1), max(work/minFlopsPerThread, 1))
+	threads = threadsForWork(work, threads)
 	if threads == 1 {
 		j.run(0, tiles, 0, panels)
 		if then != nil {
@@ -206,14 +206,14 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 		return nil
 	}
 	// Split the 64-column panels when there are enough, so each goroutine streams only its own
-	// part of B (the weights); otherwise split the row tiles. Chunks of at least a quarter of
-	// minFlopsPerThread, up to gatherChunksPerThread per thread.
+	// part of B (the weights); otherwise split the row tiles. Chunks of at least
+	// minFlopsPerChunk, up to gatherChunksPerThread per thread.
 	splitPanels := panels >= 2*threads
 	units := tiles
 	if splitPanels {
 		units = panels
 	}
-	chunks := min(units, threads*gatherChunksPerThread, max(threads, 4*work/minFlopsPerThread))
+	chunks := min(units, threads*gatherChunksPerThread, max(threads, work/minFlopsPerChunk))
 	shared := gatherPool.Get().(*gatherJob) // the one-thread path keeps j on the stack
 	*shared = j
 	shared.splitPanels = splitPanels

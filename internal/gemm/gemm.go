@@ -25,8 +25,15 @@ const (
 	// maxPrepackA bounds the A (in elements) that run packs whole up front.
 	maxPrepackA = 1 << 20
 
-	// minFlopsPerThread keeps goroutine start-up from dominating small products.
-	minFlopsPerThread = 1 << 20
+	// minFlopsPerThread is the least work (multiply-adds) a thread's share of a product has:
+	// 2–4 µs on Zen 5, several times what handing a chunk to a polling worker costs (under a
+	// microsecond). At 1 M (8–15 µs), MobileNetV3's 1×1 convolutions on 14×14 and 28×28 images
+	// (1–2 M, 30–50 µs a run for bandwidth and epilogue) stayed on one thread; split, each
+	// takes about 0.7 of its time (estimated critical path, -tags workerpath).
+	minFlopsPerThread = 1 << 18
+	// minFlopsPerChunk is the least work of one chunk where a product is cut into several
+	// chunks per thread (SgemmGatherThen): each chunk streams its part of B again.
+	minFlopsPerChunk = 1 << 18
 )
 
 // Epilogue is work fused into the write of C: after a C block receives its last k-block it gets
@@ -320,7 +327,12 @@ func (j *job) run(threads int) {
 // whole tiles. Counted by its m alone, such a product stayed on one thread (30–60 µs serial in
 // a 2-thread run, where each half of its columns takes less than half of that).
 func (j *job) threadsFor(threads int) int {
-	work := ceilDiv(j.m, mr) * mr * j.n * max(j.k, 1)
+	return threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)
+}
+
+// threadsForWork is how many of up to threads goroutines a product of work multiply-adds is
+// worth: one per minFlopsPerThread.
+func threadsForWork(work, threads int) int {
 	return min(max(threads, 1), max(work/minFlopsPerThread, 1))
 }
 

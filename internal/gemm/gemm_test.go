@@ -501,3 +501,20 @@ func TestFewRowsSplitOverColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallProductsSplit checks that products of a few tens of microseconds, MobileNetV3's 1×1
+// convolutions on 14×14 and 28×28 images, are shared by two threads, and tiny ones are not.
+func TestSmallProductsSplit(t *testing.T) {
+	for _, s := range []struct{ m, n, k, want int }{
+		{196, 40, 240, 2}, // 14×14 pixels, 240 → 40 channels
+		{784, 24, 72, 2},  // 28×28 pixels, 72 → 24 channels
+		{16, 32, 64, 1},
+	} {
+		if got := threadsForWork(s.m*s.n*s.k, 2); got != s.want {
+			t.Errorf("%d×%d×%d: %d threads of 2, want %d", s.m, s.n, s.k, got, s.want)
+		}
+		if got := (&job{m: s.m, n: s.n, k: s.k}).threadsFor(2); got != s.want {
+			t.Errorf("%d×%d×%d packed: %d threads of 2, want %d", s.m, s.n, s.k, got, s.want)
+		}
+	}
+}
