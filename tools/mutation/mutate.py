@@ -143,6 +143,8 @@ MUTATIONS = [
      ["-run", "SmallProductsSplit", "./internal/gemm"]),
     ("path-schedule", "internal/workers/path_on.go", "first := slices.Index(free, slices.Min(free))",
      "first := 0", ["-tags", "workerpath", "-run", "Makespan|PathClock", "./internal/workers"]),
+    ("plane-scalar-rows", "runtime/ops/binary.go", "floatRowVS(op, out[o:o+inner], a[o:o+inner], b[r])",
+     "floatRowVS(op, out[o:o+inner], a[o:o+inner], b[r-lo])", ["-run", "ArithPerPlaneScalar", "./runtime/ops"]),
     ("small-pointwise-gather", "runtime/ops/conv_gather.go", "(s.outSize <= 7*7 && depth >= 32)",
      "(s.outSize <= 7*7 && depth >= 128)", ["-run", "ConvPointwiseSmallImages", "./runtime/ops"]),
 ]
