@@ -13,11 +13,10 @@ import (
 	"regexp"
 	goruntime "runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/actswap/actswap/internal/workers"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -698,26 +697,20 @@ func fitSite(s rewrite.Site, ss *SiteStats, opts Options) (SiteReport, error) {
 }
 
 // fitChannels fits every channel of a site on its own statistics blended with prior values of the
-// layer's, the channels shared out over threads goroutines (0: every core): they are independent
-// problems, and with C of them (768 on vit_tiny) they were most of per-channel Zorro's time.
+// layer's, the channels shared out over threads goroutines (0: every core), claimed one at a
+// time: they are independent problems of uneven cost, and with C of them (768 on vit_tiny) they
+// were most of per-channel Zorro's time.
 func fitChannels(ss *SiteStats, fam onnxops.Family, target Target, prior int64, fo FitOptions, threads int) ([]Fit, error) {
 	if threads <= 0 {
 		threads = goruntime.GOMAXPROCS(0)
 	}
 	fits := make([]Fit, len(ss.Channels))
 	errs := make([]error, len(ss.Channels))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(threads, len(ss.Channels)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := int(next.Add(1) - 1); c < len(ss.Channels); c = int(next.Add(1) - 1) {
-				fits[c], errs[c] = FitStats(fam, target, shrinkTowards(ss.Channels[c], ss.Layer, prior), fo)
-			}
-		}()
-	}
-	wg.Wait()
+	workers.RunTaskOn(len(ss.Channels), len(ss.Channels), threads, workers.TaskFunc(func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			fits[c], errs[c] = FitStats(fam, target, shrinkTowards(ss.Channels[c], ss.Layer, prior), fo)
+		}
+	}))
 	for c, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("channel %d: %w", c, err)

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	goruntime "runtime"
-	"sync"
 
 	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/workers"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/onnxops"
 	"github.com/actswap/actswap/rewrite"
@@ -463,18 +463,9 @@ func (ts *tokenSample) withTargets(target Target) {
 	ts.ys = ys
 }
 
-// parallelRange splits [0, n) over up to threads goroutines.
+// parallelRange splits [0, n) into up to threads contiguous parts run in parallel.
 func parallelRange(n, threads int, f func(lo, hi int)) {
-	parts := max(1, min(threads, n))
-	var wg sync.WaitGroup
-	for part := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(part*n/parts, (part+1)*n/parts)
-		}()
-	}
-	wg.Wait()
+	workers.Run(n, max(1, min(threads, n)), f)
 }
 
 func dot32(x, y []float32) float64 {

@@ -43,6 +43,13 @@ type Task interface {
 	Chunk(lo, hi int)
 }
 
+// TaskFunc is a function as a Task, for loops of coarse chunks (a calibration's per-channel
+// fits), where the closure's allocation does not count.
+type TaskFunc func(lo, hi int)
+
+// Chunk calls f.
+func (f TaskFunc) Chunk(lo, hi int) { f(lo, hi) }
+
 // job is one parallel loop: chunks of [0, n) claimed in order by the caller and its helpers.
 type job struct {
 	fn        func(lo, hi int)
