@@ -117,9 +117,10 @@ func BenchmarkKernelGather(b *testing.B) {
 	for _, n := range []int{5, 6, 7} {
 		b.Run(fmt.Sprintf("rows%d", n), func(b *testing.B) {
 			rows := []int{0, 1, 2, 3, 4, 5, 6}[:n]
+			crows := []int{0, 64, 128, 192, 256, 320, 384}[:n]
 			start := testutil.ProcessCPU()
 			for b.Loop() {
-				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, 64, false, uintptr(unsafe.Pointer(&bp[0])))
+				gatherKernel(simd.Host(), k, data, rows, cols, bp, 64, c, crows, false, uintptr(unsafe.Pointer(&bp[0])))
 			}
 			testutil.ReportCPU(b, start, 2*float64(n*64*k))
 		})

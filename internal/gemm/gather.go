@@ -81,16 +81,42 @@ func tilePlan(x simd.Level, m, nr int) (mr, lead, long, tiles int) {
 	return mr, lead, long, long + ceilDiv(m-lead*long, mr)
 }
 
+// GatherRowCost estimates what a gather product of m rows and n columns costs on this machine,
+// in rows of the main tile's work: its tiles' rows (an edge tile costs a whole tile), the
+// 7×64 tiles, which broadcast A from memory, at 1.2 per row. Callers weigh ways of splitting
+// a product into classes of rows with it.
+func GatherRowCost(m, n int) float64 {
+	x := simd.Host()
+	_, nr := gatherTile(x, n)
+	mr, lead, long, tiles := tilePlan(x, m, nr)
+	longCost := float64(lead)
+	if nr == gatherNR && lead == gatherMR {
+		longCost *= 1.2
+	}
+	return float64(long)*longCost + float64(tiles-long)*float64(mr)
+}
+
 // gatherLeadRows is the row count of the 64-wide AVX-512 tiles that lead a product whose rows
 // 6-row tiles do not divide (tilePlan).
 const gatherLeadRows = 5
 
 // GatherA is a left operand read in place: A[i][p] = Data[Rows[i]+Cols[p]].
+//
+// Class, when set (one entry per row), lets rows skip the columns where they read only zeros —
+// a convolution's taps on zero padding: row i is A[i][p] = Data[Rows[i]+Cols[p]] for p in the
+// ranges Taps[Class[i]] and zero elsewhere, and its product runs over those ranges only. The
+// rows are computed class by class (each class tiled on its own), so a class should hold rows
+// enough to fill tiles.
 type GatherA struct {
-	Data []float32
-	Rows []int
-	Cols []int
+	Data  []float32
+	Rows  []int
+	Cols  []int
+	Class []uint8
+	Taps  [][]TapRange
 }
+
+// TapRange is the columns [From, To) of a gather product that a class of rows uses.
+type TapRange struct{ From, To int }
 
 // PackedBWide is a k×n right operand stored as panels of the gather tile's width (64 columns
 // with AVX-512, 16 otherwise), each k rows of that many values (zero-padded past n), for
@@ -192,6 +218,9 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
 		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
 	}
+	if err := checkClasses(a, k); err != nil {
+		return err
+	}
 	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
 	j.mr, j.lead, j.long, j.tiles = tilePlan(b.level, m, b.nr)
 	j.panels = ceilDiv(n, j.nr)
@@ -199,7 +228,7 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 	work := m * n * k
 	threads = threadsForWork(work, threads)
 	if threads == 1 {
-		j.run(0, tiles, 0, panels)
+		j.run(0, m, 0, panels)
 		if then != nil {
 			then.Finish(0, m, 0, n)
 		}
@@ -232,15 +261,172 @@ var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}
 func (j *gatherJob) Chunk(lo, hi int) {
 	m, n := len(j.a.Rows), j.b.n
 	if j.splitPanels {
-		j.run(0, j.tiles, lo, hi)
+		j.run(0, m, lo, hi)
 		if j.then != nil {
 			j.then.Finish(0, m, lo*j.nr, min(hi*j.nr, n))
 		}
 		return
 	}
-	j.run(lo, hi, 0, j.panels)
+	r0, r1 := min(j.tileStart(lo), m), min(j.tileStart(hi), m)
+	j.run(r0, r1, 0, j.panels)
 	if j.then != nil {
-		j.then.Finish(min(j.tileStart(lo), m), min(j.tileStart(hi), m), 0, n)
+		j.then.Finish(r0, r1, 0, n)
+	}
+}
+
+// checkClasses checks a gathered A's row classes: one per row, each naming one of Taps,
+// ascending, disjoint, non-empty column ranges within [0, k).
+func checkClasses(a GatherA, k int) error {
+	if a.Class == nil {
+		if a.Taps != nil {
+			return fmt.Errorf("gemm: SgemmGather: tap ranges without row classes")
+		}
+		return nil
+	}
+	if len(a.Class) != len(a.Rows) {
+		return fmt.Errorf("gemm: SgemmGather: %d row classes for %d rows", len(a.Class), len(a.Rows))
+	}
+	if len(a.Taps) > 256 {
+		return fmt.Errorf("gemm: SgemmGather: %d row classes, at most 256", len(a.Taps))
+	}
+	for c, ranges := range a.Taps {
+		end := 0
+		for _, r := range ranges {
+			if r.From < end || r.To <= r.From || r.To > k {
+				return fmt.Errorf("gemm: SgemmGather: class %d's tap ranges %v are not ascending, disjoint, non-empty ranges within [0, %d)", c, ranges, k)
+			}
+			end = r.To
+		}
+	}
+	for i, c := range a.Class {
+		if int(c) >= len(a.Taps) {
+			return fmt.Errorf("gemm: SgemmGather: row %d has class %d of %d", i, c, len(a.Taps))
+		}
+	}
+	return nil
+}
+
+// classOrders recycles run's row orders.
+var classOrders = sync.Pool{New: func() any { return new([]int) }}
+
+// run computes rows [r0, r1) × panels [q0, q1): panel by panel, k block by k block, so that
+// the block of B stays in cache while the row tiles pass over it; within a block, class by
+// class (all rows are one class, every tap, without a.Class), each class's rows (in ascending
+// order) tiled with the tile plan, each tile multiplied over the class's tap ranges within the
+// block, one kernel call per range, each call continuing the sums of the one before (the
+// kernels' accumulate). An output is one chain of multiply-adds over its row's taps in order:
+// the same bits as the product over every tap when the skipped ones read zeros, whatever the
+// tiles, threads or classes. The kernels read and write C's rows through a table, so the
+// rows of a tile need not be consecutive.
+func (j *gatherJob) run(r0, r1, q0, q1 int) {
+	n, k, nr := j.b.n, j.b.k, j.nr
+	buf := classOrders.Get().(*[]int)
+	defer classOrders.Put(buf)
+	*buf = slices.Grow((*buf)[:0], r1-r0)[:r1-r0]
+	order := *buf
+	var start [257]int
+	whole := [][]TapRange{{{0, k}}}
+	classTaps := j.a.Taps
+	if j.a.Class == nil {
+		classTaps = whole
+		start[1] = r1 - r0
+		for i := range order {
+			order[i] = r0 + i
+		}
+	} else {
+		for _, c := range j.a.Class[r0:r1] {
+			start[c+1]++
+		}
+		for c := 1; c <= len(classTaps); c++ {
+			start[c] += start[c-1]
+		}
+		fill := start
+		for i := r0; i < r1; i++ {
+			c := j.a.Class[i]
+			order[fill[c]] = i
+			fill[c]++
+		}
+	}
+	classes := len(classTaps)
+	var edge [gatherMaxRows * gatherNR]float32
+	var rowBuf, cRowBuf [gatherMaxRows]int
+	kb := ceilDiv(k, ceilDiv(k, gatherKC))
+	for q := q0; q < q1; q++ {
+		panel := j.b.data[q*k*nr : (q+1)*k*nr]
+		j0 := q * nr
+		cols := min(nr, n-j0)
+		for p0 := 0; p0 < k; p0 += kb {
+			p1 := min(p0+kb, k)
+			// The next B block is prefetched as run does, kernel call after kernel call.
+			next := j.b.data[(q*k+p1)*nr : q1*k*nr]
+			next = next[:min(len(next), kb*nr)]
+			at := 0
+			for c := 0; c < classes; c++ {
+				rows := order[start[c]:start[c+1]]
+				taps := classTaps[c]
+				if len(rows) == 0 {
+					continue
+				}
+				if len(taps) == 0 { // every tap of these rows reads zeros
+					if p0 == 0 {
+						for _, i := range rows {
+							clear(j.c[i*j.ldc+j0 : i*j.ldc+j0+cols])
+						}
+					}
+					continue
+				}
+				started := taps[0].From < p0 // an earlier k block has summed into C
+				mr, lead, long, tiles := tilePlan(j.b.level, len(rows), nr)
+				for t := 0; t < tiles; t++ {
+					tr, i0 := lead, t*lead
+					if t >= long {
+						tr, i0 = mr, long*lead+(t-long)*mr
+					}
+					tileRows := rows[i0:min(i0+tr, len(rows))]
+					nrows := len(tileRows)
+					// Missing rows of a short tile repeat its last one, computed and stored
+					// twice. A panel cut short by n goes through the scratch tile (holding C's
+					// sums so far), so that only C's real columns are touched.
+					ptrs, crows := rowBuf[:tr], cRowBuf[:tr]
+					inPlace := cols == nr
+					for r := range ptrs {
+						i := tileRows[min(r, nrows-1)]
+						ptrs[r], crows[r] = j.a.Rows[i], i*j.ldc+j0
+						if !inPlace {
+							crows[r] = min(r, nrows-1) * nr
+						}
+					}
+					dst := j.c
+					if !inPlace {
+						dst = edge[:]
+						if started {
+							for r, i := range tileRows {
+								copy(edge[r*nr:r*nr+cols], j.c[i*j.ldc+j0:])
+							}
+						}
+					}
+					accumulate := started
+					for _, tap := range taps {
+						lo, hi := max(tap.From, p0), min(tap.To, p1)
+						if lo >= hi {
+							continue
+						}
+						ahead := uintptr(unsafe.Pointer(&panel[p0*nr]))
+						if at < len(next) {
+							ahead = uintptr(unsafe.Pointer(&next[at]))
+						}
+						at += (hi - lo) * 16
+						gatherKernel(j.b.level, hi-lo, j.a.Data, ptrs, j.a.Cols[lo:hi], panel[lo*nr:hi*nr], nr, dst, crows, accumulate, ahead)
+						accumulate = true
+					}
+					if !inPlace && accumulate {
+						for r, i := range tileRows {
+							copy(j.c[i*j.ldc+j0:i*j.ldc+j0+cols], edge[r*nr:])
+						}
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -265,71 +451,15 @@ type gatherJob struct {
 	then        GatherEpilogue // nil: none
 }
 
-// run computes row tiles [t0, t1) × panels [q0, q1): panel by panel, k block by k block, so
-// that the block of B stays in cache while the row tiles pass over it.
-func (j *gatherJob) run(t0, t1, q0, q1 int) {
-	m, n, k := len(j.a.Rows), j.b.n, j.b.k
-	nr := j.nr
-	var edge [gatherMaxRows * gatherNR]float32
-	var rowBuf [gatherMaxRows]int
-	kb := ceilDiv(k, ceilDiv(k, gatherKC))
-	for q := q0; q < q1; q++ {
-		panel := j.b.data[q*k*nr : (q+1)*k*nr]
-		j0 := q * nr
-		cols := min(nr, n-j0)
-		for p0 := 0; p0 < k; p0 += kb {
-			kcb := min(kb, k-p0)
-			bBlock := panel[p0*nr : (p0+kcb)*nr]
-			colOffs := j.a.Cols[p0 : p0+kcb]
-			accumulate := p0 > 0
-			// The B block multiplied next (this panel's next k block, or the next panel's
-			// first) follows this one in memory. Each tile's kernel prefetches kcb lines of it,
-			// tile after tile, so the first tiles bring it in while this block is in use;
-			// later tiles, and the last block, prefetch this block's lines, already cached.
-			next := j.b.data[(q*k+p0+kcb)*nr : q1*k*nr]
-			next = next[:min(len(next), kb*nr)]
-			for t := t0; t < t1; t++ {
-				ahead := uintptr(unsafe.Pointer(&bBlock[0]))
-				if at := (t - t0) * kcb * 16; at < len(next) {
-					ahead = uintptr(unsafe.Pointer(&next[at]))
-				}
-				mr, i0 := j.lead, j.tileStart(t)
-				if t >= j.long {
-					mr = j.mr
-				}
-				rows := rowBuf[:mr]
-				nrows := min(mr, m-i0)
-				if nrows == mr && cols == nr {
-					copy(rows, j.a.Rows[i0:i0+mr])
-					gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, j.c[i0*j.ldc+j0:], j.ldc, accumulate, ahead)
-					continue
-				}
-				// An edge tile: missing rows repeat the last real one, and the tile goes through
-				// a scratch copy so that only real rows and columns of C are touched.
-				for r := range rows {
-					rows[r] = j.a.Rows[i0+min(r, nrows-1)]
-				}
-				gatherKernel(j.b.level, kcb, j.a.Data, rows, colOffs, bBlock, nr, edge[:], nr, false, ahead)
-				for r := 0; r < nrows; r++ {
-					dst := j.c[(i0+r)*j.ldc+j0 : (i0+r)*j.ldc+j0+cols]
-					src := edge[r*nr : r*nr+cols]
-					if accumulate {
-						for i, v := range src {
-							dst[i] += v
-						}
-					} else {
-						copy(dst, src)
-					}
-				}
-			}
+// gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly ones: len(rows)
+// rows of C, nr columns, whose sums start from C's when accumulate is set.
+func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, crows []int, accumulate bool) {
+	var acc [gatherMaxRows * gatherNR]float32
+	if accumulate {
+		for i := range rows {
+			copy(acc[i*nr:(i+1)*nr], c[crows[i]:crows[i]+nr])
 		}
 	}
-}
-
-// gatherKernelGeneric is the pure-Go gather tile, the reference for the assembly ones: len(rows)
-// rows of C, nr columns.
-func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool) {
-	var acc [gatherMaxRows * gatherNR]float32
 	for p := 0; p < k; p++ {
 		bRow := b[p*nr : (p+1)*nr]
 		for i, r := range rows {
@@ -341,14 +471,7 @@ func gatherKernelGeneric(k int, data []float32, rows, cols []int, b []float32, n
 		}
 	}
 	for i := range rows {
-		dst := c[i*ldc : i*ldc+nr]
-		if accumulate {
-			for jj, v := range acc[i*nr : (i+1)*nr] {
-				dst[jj] += v
-			}
-		} else {
-			copy(dst, acc[i*nr:(i+1)*nr])
-		}
+		copy(c[crows[i]:crows[i]+nr], acc[i*nr:(i+1)*nr])
 	}
 }
 

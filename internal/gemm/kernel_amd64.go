@@ -186,28 +186,32 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 	}
 }
 
-// gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B;
-// SgemmGather has checked that every data[rows[i]+cols[p]] is in range. The assembly tiles
-// prefetch k cache lines from the address ahead (see gatherJob.run).
-func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool, ahead uintptr) {
+// gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B
+// into C's rows at offsets crows (one per row of the tile); SgemmGather has checked that every
+// data[rows[i]+cols[p]] is in range. The assembly tiles prefetch k cache lines from the
+// address ahead (see gatherJob.run).
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, crows []int, accumulate bool, ahead uintptr) {
 	_ = cols[k-1]
 	_ = b[k*nr-1]
-	_ = c[(len(rows)-1)*ldc+nr-1]
+	_ = crows[len(rows)-1]
+	for _, at := range crows {
+		_ = c[at : at+nr]
+	}
 	switch {
 	case x.Wide() && len(rows) == 7 && nr == 64:
-		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	case x.Wide() && len(rows) == 5 && nr == 64:
-		kernel5x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel5x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	case x.Wide() && len(rows) == 6 && nr == 64:
-		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel6x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	case x.Wide() && len(rows) == 7 && nr == 32:
-		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel7x32Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	case x.Wide() && len(rows) == 10 && nr == 16:
-		kernel10x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel10x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	case x.Asm() && len(rows) == 6 && nr == 16:
-		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], ldc, accumulate, ahead)
+		kernel6x16Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
 	default:
-		gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
+		gatherKernelGeneric(k, data, rows, cols, b, nr, c, crows, accumulate)
 	}
 }
 

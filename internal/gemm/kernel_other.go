@@ -73,8 +73,8 @@ func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c 
 	}
 }
 
-func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, ldc int, accumulate bool, ahead uintptr) {
-	gatherKernelGeneric(k, data, rows, cols, b, nr, c, ldc, accumulate)
+func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, crows []int, accumulate bool, ahead uintptr) {
+	gatherKernelGeneric(k, data, rows, cols, b, nr, c, crows, accumulate)
 }
 
 func tapKernel(x simd.Level, span int, dst, src []float32, offs []int, w []float32, bias float32) {

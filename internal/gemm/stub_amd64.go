@@ -137,32 +137,32 @@ func kernel12x16DirectA(k int, a *float32, lda int, b *float32, c *float32, ldc 
 // kernel7x64Gather computes a 7x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel7x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernel6x64Gather computes a 6x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel6x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernel5x64Gather computes a 5x64 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 64-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel5x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel5x64Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernel7x32Gather computes a 7x32 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 32-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel7x32Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernel10x16Gather computes a 10x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX-512F), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel10x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernel6x16Gather computes a 6x16 tile of C from A[i][p] = data[rows[i]+cols[p]] and a 16-column B panel (AVX2, FMA), prefetching k cache lines from ahead into L2.
 //
 //go:noescape
-func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, ldc int, accumulate bool, ahead uintptr)
+func kernel6x16Gather(k int, data *float32, rows *int, cols *int, b *float32, c *float32, crows *int, accumulate bool, ahead uintptr)
 
 // kernelTaps sets dst[j] = bias + Σ_t w[t]·src[offs[t]+j] for j < n, n a multiple of 32 (AVX2, FMA).
 //

@@ -262,7 +262,11 @@ type convShape struct {
 	gather                 bool
 	gatherRows, gatherCols []int
 	gatherFold             int // images per gather product; gatherRows covers that many
-	gatherChunk            int // pixels per product when one image runs in chunks
+	// gatherClass and gatherTaps (nil: every row reads every tap) group gatherRows by the taps
+	// that do not fall on padding (gatherClasses).
+	gatherClass []uint8
+	gatherTaps  [][]gemm.TapRange
+	gatherChunk int // pixels per product when one image runs in chunks
 	// tuneKey is set where the gather and the other lowering should be timed on this machine
 	// before one is kept (tuneLowering); it names the shape in tunedLowerings.
 	tuneKey string
@@ -442,6 +446,8 @@ type convLowering struct {
 	timed          bool // a candidate of tuneLowering: not timed again
 	foldImages     int  // > 0: at most this many images per gather product
 	chunkValues    int  // > 0: the product values per chunk of one image (gatherChunkValues)
+	allTaps        bool // the gather product runs every tap, those on padding too (no gatherClasses)
+	tapGrouping    int  // > 0: gatherClasses' grouping of that number (1-based), whatever its cost
 }
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.

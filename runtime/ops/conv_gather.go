@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,15 +111,121 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 			}
 		}
 	}
+	// The taps run kernel offset by kernel offset, all channels of (ky, kx) together, so the
+	// taps of a pixel's window that do not fall on padding are a few runs of columns: one per
+	// valid ky, or a single one where every kx is valid (gatherClasses).
 	kh, kw := s.kernel[0], s.kernel[1]
 	s.gatherCols = make([]int, 0, s.cg()*kh*kw)
-	for c := 0; c < s.cg(); c++ {
-		for ky := 0; ky < kh; ky++ {
-			for kx := 0; kx < kw; kx++ {
+	for ky := 0; ky < kh; ky++ {
+		for kx := 0; kx < kw; kx++ {
+			for c := 0; c < s.cg(); c++ {
 				s.gatherCols = append(s.gatherCols, c*ph*pw+ky*s.dilations[0]*pw+kx*s.dilations[1])
 			}
 		}
 	}
+	if s.padded() && !lowering.allTaps {
+		s.gatherClass, s.gatherTaps = s.gatherClasses(lowering.tapGrouping)
+	}
+}
+
+// validTaps returns, for each output coordinate along dimension d, the kernel offsets
+// [lo, hi) whose taps read the image rather than its zero padding.
+func (s *convShape) validTaps(d int) [][2]int {
+	ranges := make([][2]int, s.out[d])
+	for o := range ranges {
+		lo, hi := s.kernel[d], 0
+		for k := 0; k < s.kernel[d]; k++ {
+			if at := o*s.strides[d] + k*s.dilations[d] - s.padBegin[d]; at >= 0 && at < s.in[d] {
+				lo, hi = min(lo, k), k+1
+			}
+		}
+		ranges[o] = [2]int{min(lo, hi), hi}
+	}
+	return ranges
+}
+
+// gatherClasses groups the gather product's rows (gatherFold images of output pixels) by the
+// taps they need, so that the product skips the taps on zero padding: 31% of the multiply-adds
+// of digits_cnn's 3×3 convolution on 4×4 outputs, 18% of ResNet-18's on 7×7. Each class is
+// tiled on its own, so a class of few rows wastes tile rows; of three ways to group — by the
+// exact window (a class per valid ky range × kx range), by output row (windows cut at the top
+// or bottom, every kx) with the rows whose ky are all valid split by their kx range, and by
+// output row alone — the one of least estimated cost (gemm.GatherRowCost × taps) is kept,
+// or none when no grouping beats computing every tap.
+func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
+	ys, xs := s.validTaps(0), s.validTaps(1)
+	kh, kw, cg := s.kernel[0], s.kernel[1], s.cg()
+	full := func(r [2]int, k int) bool { return r[0] == 0 && r[1] == k }
+	type window struct{ y, x [2]int }
+	groupings := []func(y, x [2]int) window{
+		func(y, x [2]int) window { return window{y, x} },
+		func(y, x [2]int) window {
+			if full(y, kh) {
+				return window{y, x}
+			}
+			return window{y, [2]int{0, kw}}
+		},
+		func(y, _ [2]int) window { return window{y, [2]int{0, kw}} },
+	}
+	taps := func(w window) int { return (w.y[1] - w.y[0]) * (w.x[1] - w.x[0]) * cg }
+	pixels := s.gatherFold * s.outSize
+	best := gemm.GatherRowCost(pixels, s.mg()) * float64(kh*kw*cg)
+	var bestClass []uint8
+	var bestTaps [][]gemm.TapRange
+	if forced > 0 {
+		groupings, best = groupings[forced-1:forced], math.Inf(1)
+	}
+	for _, group := range groupings {
+		index := map[window]int{}
+		var windows []window
+		var counts []int
+		class := make([]uint8, 0, pixels)
+		for range s.gatherFold {
+			for _, y := range ys {
+				for _, x := range xs {
+					w := group(y, x)
+					c, ok := index[w]
+					if !ok {
+						c = len(windows)
+						index[w] = c
+						windows = append(windows, w)
+						counts = append(counts, 0)
+					}
+					counts[c]++
+					class = append(class, uint8(c))
+				}
+			}
+		}
+		if len(windows) > 256 {
+			continue
+		}
+		cost := 0.0
+		for c, w := range windows {
+			// A kernel call per tap range costs about 8 steps of k besides its taps.
+			ranges := 1
+			if !full(w.x, kw) {
+				ranges = w.y[1] - w.y[0]
+			}
+			cost += gemm.GatherRowCost(counts[c], s.mg()) * float64(taps(w)+8*ranges)
+		}
+		if cost >= best {
+			continue
+		}
+		best, bestClass = cost, class
+		bestTaps = make([][]gemm.TapRange, len(windows))
+		for c, w := range windows {
+			switch {
+			case taps(w) == 0:
+			case full(w.x, kw):
+				bestTaps[c] = []gemm.TapRange{{From: w.y[0] * kw * cg, To: w.y[1] * kw * cg}}
+			default:
+				for ky := w.y[0]; ky < w.y[1]; ky++ {
+					bestTaps[c] = append(bestTaps[c], gemm.TapRange{From: (ky*kw + w.x[0]) * cg, To: (ky*kw + w.x[1]) * cg})
+				}
+			}
+		}
+	}
+	return bestClass, bestTaps
 }
 
 // padded reports whether a 2-D convolution pads its image (so the gather lowering copies it).
@@ -132,10 +239,22 @@ func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBW
 	p, err := packedOnce(&k.gatherW, k.constW, wv, func(p *[]*gemm.PackedBWide) bool {
 		return len(*p) == s.group && (*p)[0].N() == mg && (*p)[0].K() == kg
 	}, func(wv []float32) (*[]*gemm.PackedBWide, error) {
+		// W's taps run channel by channel, the product's kernel offset by kernel offset
+		// (fillGatherOffsets): each output channel's row is reordered before packing.
 		packed := make([]*gemm.PackedBWide, s.group)
+		kh, kw, cg := s.kernel[0], s.kernel[1], s.cg()
+		reordered := make([]float32, mg*kg)
 		for g := range packed {
+			for j := 0; j < mg; j++ {
+				src, dst := wv[(g*mg+j)*kg:(g*mg+j+1)*kg], reordered[j*kg:(j+1)*kg]
+				for c := 0; c < cg; c++ {
+					for t := 0; t < kh*kw; t++ {
+						dst[t*cg+c] = src[c*kh*kw+t]
+					}
+				}
+			}
 			var err error
-			if packed[g], err = gemm.PackBTransposed(mg, kg, wv[g*mg*kg:(g+1)*mg*kg], kg); err != nil {
+			if packed[g], err = gemm.PackBTransposed(mg, kg, reordered, kg); err != nil {
 				return nil, err
 			}
 		}
@@ -339,11 +458,15 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	}
 	defer func() { *t = pixelMajorToPlanes{} }() // drop the references to this call's buffers
 	for p0 := 0; p0 < images*pixels; p0 += chunk {
-		rows := s.gatherRows[p0:min(p0+chunk, images*pixels)]
-		if images == 1 {
-			t.first, t.count = p0, len(rows)
+		p1 := min(p0+chunk, images*pixels)
+		a := gemm.GatherA{Data: data, Rows: s.gatherRows[p0:p1], Cols: s.gatherCols}
+		if s.gatherClass != nil {
+			a.Class, a.Taps = s.gatherClass[p0:p1], s.gatherTaps
 		}
-		if err := gemm.SgemmGatherThen(gemm.GatherA{Data: data, Rows: rows, Cols: s.gatherCols}, pb, *outBuf, mg, threads, t); err != nil {
+		if images == 1 {
+			t.first, t.count = p0, p1-p0
+		}
+		if err := gemm.SgemmGatherThen(a, pb, *outBuf, mg, threads, t); err != nil {
 			return err
 		}
 	}

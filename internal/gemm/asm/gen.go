@@ -438,9 +438,12 @@ func writeZMMTileBias(acc [][]VecVirtual, regs []VecVirtual) {
 
 // gatherKernel emits kernel{rows}x{width}Gather — 6×64, 7×64, 7×32 and 10×16 with AVX-512 (zmm),
 // 6×16 with AVX2:
-// C[i, 0:cols] (row stride ldc) gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], added to C when
-// accumulate is set. A is never packed: row i of A is the image seen from rows[i] (an output
-// pixel of a convolution) and column p a tap at offset cols[p] from it, so the same kernel runs
+// C[crows[i] : crows[i]+cols] gets Σ_p data[rows[i]+cols[p]]·b[p*cols+j], the sums started
+// from C's values when accumulate is set (continuedTile). C's rows are any rows, through the
+// table crows like A's, so a class of output pixels that are not consecutive (those of a
+// convolution's left column, say, whose windows skip their left taps) is written in place.
+// A is never packed: row i of A is the image seen from rows[i] (an output pixel of a
+// convolution) and column p a tap at offset cols[p] from it, so the same kernel runs
 // every stride, dilation and padded image. b is a panel of cols columns, row by row. The 7×32
 // tile (14 accumulators, still enough chains for both FMA units) serves channel counts that are
 // multiples of 32 but not of 64, such as MobileNet's and EfficientNet's 32-channel stems. The
@@ -460,7 +463,7 @@ func gatherKernel(rows, width int, wide bool) {
 	}
 	vecs := width * 4 / vecBytes
 	name := fmt.Sprintf("kernel%dx%dGather", rows, width)
-	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, ldc int, accumulate bool, ahead uintptr)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s), prefetching k cache lines from ahead into L2.", name, rows, width, width, isa))
+	asmgen.Kernel(name, "func(k int, data *float32, rows, cols *int, b, c *float32, crows *int, accumulate bool, ahead uintptr)", fmt.Sprintf("%s computes a %dx%d tile of C from A[i][p] = data[rows[i]+cols[p]] and a %d-column B panel (%s), prefetching k cache lines from ahead into L2.", name, rows, width, width, isa))
 	k := Load(Param("k"), GP64())
 	data := Load(Param("data"), GP64())
 	rowsPtr := Load(Param("rows"), GP64())
@@ -470,12 +473,13 @@ func gatherKernel(rows, width int, wide bool) {
 		MOVQ(Mem{Base: rowsPtr, Disp: 8 * i}, rp[i])
 		LEAQ(Mem{Base: data, Index: rp[i], Scale: 4}, rp[i])
 	}
+	// C's rows are prefetched and loaded before cols and b take two more general registers:
+	// the 10-row tile's row pointers leave too few for the row table besides them.
+	prefetchTileRows(rows, 4*width)
+	acc := continuedTile(rows, vecs, reg, vecBytes)
+
 	cols := Load(Param("cols"), GP64())
 	b := Load(Param("b"), GP64())
-
-	prefetchTile(rows, 4*width)
-
-	acc := zeroedTile(rows, vecs, reg)
 	bv := make([]VecVirtual, vecs)
 	for j := range bv {
 		bv[j] = reg()
@@ -519,7 +523,66 @@ func gatherKernel(rows, width int, wide bool) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
-	writeTile(acc, vecBytes)
+	storeTile(acc, vecBytes)
+}
+
+// continuedTile allocates a gather tile's accumulators (rows of vecs registers, vecBytes each)
+// and starts them from C's rows (the table crows: offsets from c, in floats) when the
+// accumulate parameter is set, else from zero: a sum computed in several calls — k blocks, or
+// the runs of taps between which a class of rows skips the taps on zero padding — is one chain
+// of FMAs, so it comes out the same bits however it was split, and skipping a tap that reads
+// zero changes nothing.
+func continuedTile(rows, vecs int, reg func() VecVirtual, vecBytes int) [][]VecVirtual {
+	acc := zeroedTile(rows, vecs, reg)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("zeroed"))
+	forTileRows(acc, func(row Mem, regs []VecVirtual) {
+		for j, v := range regs {
+			VMOVUPS(row.Offset(vecBytes*j), v)
+		}
+	})
+	Label("zeroed")
+	return acc
+}
+
+// storeTile emits the "write" label of a tile started by continuedTile: the accumulators
+// stored over C's rows.
+func storeTile(acc [][]VecVirtual, vecBytes int) {
+	Label("write")
+	forTileRows(acc, func(row Mem, regs []VecVirtual) {
+		for j, v := range regs {
+			VMOVUPS(v, row.Offset(vecBytes*j))
+		}
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// prefetchTileRows is prefetchTile for a tile whose rows of C are at offsets crows.
+func prefetchTileRows(rows, rowBytes int) {
+	c := Load(Param("c"), GP64())
+	crows := Load(Param("crows"), GP64())
+	at := GP64()
+	for i := 0; i < rows; i++ {
+		MOVQ(Mem{Base: crows, Disp: 8 * i}, at)
+		for d := 0; d < rowBytes; d += 64 {
+			PREFETCHT0(Mem{Base: c, Index: at, Scale: 4, Disp: d})
+		}
+		PREFETCHT0(Mem{Base: c, Index: at, Scale: 4, Disp: rowBytes - 4})
+	}
+}
+
+// forTileRows emits body for each row of a gather tile, with the address of its row of C:
+// c + 4·crows[i].
+func forTileRows(acc [][]VecVirtual, body func(row Mem, regs []VecVirtual)) {
+	c := Load(Param("c"), GP64())
+	crows := Load(Param("crows"), GP64())
+	at := GP64()
+	for i, regs := range acc {
+		MOVQ(Mem{Base: crows, Disp: 8 * i}, at)
+		body(Mem{Base: c, Index: at, Scale: 4}, regs)
+	}
 }
 
 // padPlanesKernel emits padPlanes16(dst, src, planes, top, rows, bottom, lds, ldd, left, load,
