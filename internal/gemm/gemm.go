@@ -321,14 +321,19 @@ func (j *job) run(threads int) {
 }
 
 // threadsFor is how many of up to threads goroutines the product is worth: one per
-// minFlopsPerThread of work. The kernels compute whole mr-row tiles and read all of B for each
-// row panel, so a product of fewer rows than a tile (a classifier on one image, 1×1024 ·
-// 1024×1000) costs about what a full tile does, bound by streaming B: its work is counted in
-// whole tiles. Counted by its m alone, such a product stayed on one thread (30–60 µs serial in
-// a 2-thread run, where each half of its columns takes less than half of that).
+// minFlopsPerThread of work. A product of few rows (a classifier on one image, 1×1024 ·
+// 1024×1000; a squeeze-and-excitation 1×1 convolution, 1×576 · 576×144) is bound by streaming
+// B, weights that come from L3 or memory at every run: its work is counted as bStreamRows rows.
+// Counted by its m alone, such a product stayed on one thread (10–120 µs serial in a 2-thread
+// run, where each half of its columns takes less than half of that).
 func (j *job) threadsFor(threads int) int {
-	return threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)
+	return threadsForWork(max(ceilDiv(j.m, mr)*mr, bStreamRows)*j.n*max(j.k, 1), threads)
 }
+
+// bStreamRows is the rows a product's work is counted as at least: reading a value of B that
+// is not in cache takes about as long as 16 multiply-adds (a cold 331 KB matrix streams at
+// ~27 GB/s, 12 µs, where the kernels multiply-add 60 values a nanosecond; Zen 5).
+const bStreamRows = 16
 
 // threadsForWork is how many of up to threads goroutines a product of work multiply-adds is
 // worth: one per minFlopsPerThread.

@@ -463,6 +463,8 @@ func TestFewRowsSplitOverColumns(t *testing.T) {
 		{1, 1000, 512, 2}, // ResNet-18's classifier
 		{1, 1000, 1024, 2},
 		{5, 1000, 512, 2},
+		{1, 144, 576, 2}, // MobileNetV3's squeeze-and-excitation convolutions, 576 → 144 → 576
+		{1, 576, 144, 2},
 		{1, 64, 64, 1}, // too small to hand off
 	} {
 		j := &job{m: s.m, n: s.n, k: s.k}

@@ -61,3 +61,18 @@ type chunkFunc func(lo, hi int)
 func (f chunkFunc) Chunk(lo, hi int) { f(lo, hi) }
 
 func must(ns int64, _ int) int64 { return ns }
+
+// TestPathClockLeavesOutItsReadings checks that reading PathClock many times in a row moves it
+// by much less than the thread CPU those readings take (system calls of about a microsecond).
+func TestPathClockLeavesOutItsReadings(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0, t0 := PathClock(), must(threadCPU())
+	for range 10000 {
+		PathClock()
+	}
+	path, cpu := PathClock()-c0, time.Duration(must(threadCPU())-t0)
+	if path > cpu/4 {
+		t.Errorf("10000 readings moved the path clock %v for %v of thread CPU", path, cpu)
+	}
+}

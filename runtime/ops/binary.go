@@ -173,6 +173,16 @@ func (j *arithRowsF32) Chunk(lo, hi int) { arithFloatRows(j.p, j.op, j.a, j.b, j
 // arithFloatRows is arithFloat over rows [lo, hi).
 func arithFloatRows[T floatElem](p *broadcastPlan, op arithOp, a, b, out []T, lo, hi int) {
 	sa, sb, inner := p.InnerStride[0], p.InnerStride[1], p.Inner
+	if len(p.dims) == 2 && sa == 1 && sb == 0 && p.steps[0][0] == inner && p.steps[1][0] == 1 {
+		// One scalar of b per row of a, in order: the squeeze-and-excitation block's Mul of
+		// [N,C,H,W] planes by [N,C,1,1] scales. A plain loop over the rows, without the
+		// odometer's per-row callback, which cost as much as the 49-value rows of a 7×7 plane.
+		for r := lo; r < hi; r++ {
+			o := r * inner
+			floatRowVS(op, out[o:o+inner], a[o:o+inner], b[r])
+		}
+		return
+	}
 	p.ForRows2(lo, hi, func(o, ia, ib int) {
 		dst := out[o : o+inner]
 		switch {
