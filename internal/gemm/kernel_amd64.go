@@ -187,16 +187,15 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 }
 
 // gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B
-// into C's rows at offsets crows (one per row of the tile); SgemmGather has checked that every
-// data[rows[i]+cols[p]] is in range. The assembly tiles prefetch k cache lines from the
-// address ahead (see gatherJob.run).
+// into C's rows at offsets crows (one per row of the tile, ascending: checking the first and
+// the last covers them all); SgemmGather has checked that every data[rows[i]+cols[p]] is in
+// range. The assembly tiles prefetch k cache lines from the address ahead (see gatherJob.run).
 func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, crows []int, accumulate bool, ahead uintptr) {
 	_ = cols[k-1]
 	_ = b[k*nr-1]
-	_ = crows[len(rows)-1]
-	for _, at := range crows {
-		_ = c[at : at+nr]
-	}
+	last := crows[len(rows)-1]
+	_ = c[crows[0]:last]
+	_ = c[last : last+nr]
 	switch {
 	case x.Wide() && len(rows) == 7 && nr == 64:
 		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
