@@ -312,11 +312,22 @@ func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bott
 // directAsm: this build has the direct convolution kernels (AVX-512 machines run them).
 const directAsm = true
 
-// directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4).
+// directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4);
+// rows of 8 pixels stored back to back go two to a vector.
 func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
 	var bp *float32
 	if bias != nil {
 		bp = &bias[0]
+	}
+	if step == 1 && width == 8 && dstRow == 8 && rows >= 2 {
+		// Rows of 8 stored back to back: two per vector, the odd row left over in the loop
+		// below.
+		pairs := rows / 2
+		directConvZ1Pairs(&dst[0], plane, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, pairs)
+		if rows%2 == 0 {
+			return
+		}
+		dst, src, rows = dst[2*pairs*dstRow:], src[2*pairs*srcRow:], 1
 	}
 	switch step {
 	case 1:

@@ -74,6 +74,8 @@ MUTATIONS = [
      ["-run", "PanelOf", "./internal/gemm"]),
     ("direct-kernel", "internal/gemm/gemm_amd64.s", "DATA directPerm2<>+4(SB)/4, $0x00000002",
      "DATA directPerm2<>+4(SB)/4, $0x00000003", ["-run", "DirectConvRows", "./internal/gemm"]),
+    ("direct-pairs", "internal/gemm/gemm_amd64.s", "VINSERTF32X8     $0x01, (SI)(R10*4), Z16, Z16",
+     "VINSERTF32X8     $0x01, (CX)(R10*4), Z16, Z16", ["-run", "DirectConvRowsPairs", "./internal/gemm"]),
     ("direct-bands", "runtime/ops/conv_direct.go", "y0 := r0*s.strides[0] - s.padBegin[0]",
      "y0 := r0 - s.padBegin[0]", ["-run", "ConvDirect", "./runtime/ops"]),
     ("conv-one-channel", "runtime/ops/conv_gather.go", "if s.cg() == 1 && s.kSize > 1 {", "if false {",
