@@ -97,7 +97,7 @@ func (k *convKernel) convDirect(ctx *Context, s *convShape, xv, wv, bias, residu
 	padded := *buf
 	p := padPlanes{dst: padded, src: xv[:s.batch*s.c*s.inSize], ih: s.in[0], iw: s.in[1],
 		top: s.padBegin[0], bottom: s.padEnd[0], left: s.padBegin[1], pw: d.pw}
-	padPlanesTasks.Run(ctx, s.batch*s.c, max(1, padSplitValues/(d.ph*d.pw)), &p)
+	p.run(ctx, s.batch*s.c)
 	clear(padded[s.batch*d.imageSize:])
 	t := directConv{s: s, padded: padded, w: w, bias: bias, residual: residual, out: out, act: k.act}
 	itemWork := s.m * d.bandRows * s.out[1] * (len(d.offs) + 4)
