@@ -6,7 +6,7 @@
 # so figures from different machines are never mixed.
 #
 #   bash tools/ratios.sh [THREADS...]        # default: 1 2; ROUNDS=5 by default
-#   MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like" bash tools/ratios.sh   # models of
+#   MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like efficientnet_like" bash tools/ratios.sh   # models of
 #                                            # tools/heldback/make.py DIR
 #
 # Needs cgo (for the harness), onnxruntime (.ci/install-ort.sh) and ../shared/models.

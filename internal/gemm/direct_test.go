@@ -86,6 +86,75 @@ func TestDirectConvRows(t *testing.T) {
 	})
 }
 
+// TestDirectConvRowsPairs checks the kernel that packs two 8-pixel rows stored back to back
+// into one vector (digits_cnn's 8×8 images) against the Go loop's definition, for 1 to 5 rows
+// (an odd one left over), 1 to 16 channels, with and without bias, and that it writes nothing
+// past the last row.
+func TestDirectConvRowsPairs(t *testing.T) {
+	t.Parallel()
+	const cb = DirectBlock
+	r := rand.New(rand.NewPCG(73, 74))
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
+		for rows := 1; rows <= 5; rows++ {
+			for _, channels := range []int{1, 7, 16} {
+				const width, srcRow = 8, 10 // a padded 8×8 image
+				src := make([]float32, 2*srcRow*(rows+2)+DirectSlack(1))
+				for i := range src {
+					src[i] = r.Float32()*2 - 1
+				}
+				var offs []int
+				for c := range 2 {
+					for ky := range 3 {
+						for kx := range 3 {
+							offs = append(offs, c*srcRow*(rows+2)+ky*srcRow+kx)
+						}
+					}
+				}
+				w := make([]float32, cb*len(offs))
+				for i := range w {
+					w[i] = r.Float32()*2 - 1
+				}
+				var bias []float32
+				if channels != 7 {
+					bias = make([]float32, cb)
+					for i := range bias {
+						bias[i] = r.Float32()*2 - 1
+					}
+				}
+				plane := rows*width + 3
+				dst := make([]float32, cb*plane)
+				for i := range dst {
+					dst[i] = 42
+				}
+				if err := directConvRowsOn(x, dst, plane, width, src, srcRow, offs, w, bias, channels, width, rows, 1); err != nil {
+					t.Fatal(err)
+				}
+				for j := range cb {
+					for i := range plane {
+						got := dst[j*plane+i]
+						if j >= channels || i >= rows*width {
+							if got != 42 {
+								t.Fatalf("%d rows, %d channels: channel %d value %d written", rows, channels, j, i)
+							}
+							continue
+						}
+						var want float64
+						if bias != nil {
+							want = float64(bias[j])
+						}
+						for tap, off := range offs {
+							want += float64(w[cb*tap+j]) * float64(src[i/width*srcRow+off+i%width])
+						}
+						if !(math.Abs(float64(got)-want) <= 1e-5*(1+math.Abs(want))) {
+							t.Fatalf("%d rows, %d channels: channel %d value %d = %g, want %g", rows, channels, j, i, got, want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestDirectConvRowsChecksBounds: slices too short for what the call would read or write are
 // errors, not reads past them.
 func TestDirectConvRowsChecksBounds(t *testing.T) {

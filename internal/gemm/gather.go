@@ -306,8 +306,12 @@ func checkClasses(a GatherA, k int) error {
 	return nil
 }
 
-// classOrders recycles run's row orders.
-var classOrders = sync.Pool{New: func() any { return new([]int) }}
+// classOrders recycles run's row orders; identities holds slices i ↦ i, the order of an
+// unclassed product's rows, extended as needed and never written otherwise.
+var (
+	classOrders = sync.Pool{New: func() any { return new([]int) }}
+	identities  = sync.Pool{New: func() any { return new([]int) }}
+)
 
 // run computes rows [r0, r1) × panels [q0, q1): panel by panel, k block by k block, so that
 // the block of B stays in cache while the row tiles pass over it; within a block, class by
@@ -320,20 +324,24 @@ var classOrders = sync.Pool{New: func() any { return new([]int) }}
 // rows of a tile need not be consecutive.
 func (j *gatherJob) run(r0, r1, q0, q1 int) {
 	n, k, nr := j.b.n, j.b.k, j.nr
-	buf := classOrders.Get().(*[]int)
-	defer classOrders.Put(buf)
-	*buf = slices.Grow((*buf)[:0], r1-r0)[:r1-r0]
-	order := *buf
 	var start [257]int
+	var order []int
 	whole := [][]TapRange{{{0, k}}}
 	classTaps := j.a.Taps
 	if j.a.Class == nil {
 		classTaps = whole
 		start[1] = r1 - r0
-		for i := range order {
-			order[i] = r0 + i
+		ident := identities.Get().(*[]int)
+		defer identities.Put(ident)
+		for i := len(*ident); i < r1; i++ {
+			*ident = append(*ident, i)
 		}
+		order = (*ident)[r0:r1]
 	} else {
+		buf := classOrders.Get().(*[]int)
+		defer classOrders.Put(buf)
+		*buf = slices.Grow((*buf)[:0], r1-r0)[:r1-r0]
+		order = *buf
 		for _, c := range j.a.Class[r0:r1] {
 			start[c+1]++
 		}
@@ -389,11 +397,19 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 					// sums so far), so that only C's real columns are touched.
 					ptrs, crows := rowBuf[:tr], cRowBuf[:tr]
 					inPlace := cols == nr
-					for r := range ptrs {
-						i := tileRows[min(r, nrows-1)]
-						ptrs[r], crows[r] = j.a.Rows[i], i*j.ldc+j0
-						if !inPlace {
-							crows[r] = min(r, nrows-1) * nr
+					if first := tileRows[0]; nrows == tr && tileRows[nrows-1]-first == nrows-1 && inPlace {
+						// Consecutive rows, the common case: C's rows ldc apart.
+						copy(ptrs, j.a.Rows[first:first+tr])
+						for r, at := 0, first*j.ldc+j0; r < tr; r, at = r+1, at+j.ldc {
+							crows[r] = at
+						}
+					} else {
+						for r := range ptrs {
+							i := tileRows[min(r, nrows-1)]
+							ptrs[r], crows[r] = j.a.Rows[i], i*j.ldc+j0
+							if !inPlace {
+								crows[r] = min(r, nrows-1) * nr
+							}
 						}
 					}
 					dst := j.c

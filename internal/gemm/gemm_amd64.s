@@ -7692,6 +7692,163 @@ DATA directPerm4<>+56(SB)/4, $0x00000018
 DATA directPerm4<>+60(SB)/4, $0x0000001c
 GLOBL directPerm4<>(SB), RODATA|NOPTR, $64
 
+// func directConvZ1Pairs(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, pairs int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·directConvZ1Pairs(SB), NOSPLIT, $0-80
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+16(FP), CX
+	MOVQ  srcRow+24(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  pairs+72(FP), BX
+	TESTQ BX, BX
+	JZ    done
+
+pair:
+	MOVQ         bias+56(FP), SI
+	TESTQ        SI, SI
+	JZ           zero
+	VBROADCASTSS (SI), Z0
+	VBROADCASTSS 4(SI), Z1
+	VBROADCASTSS 8(SI), Z2
+	VBROADCASTSS 12(SI), Z3
+	VBROADCASTSS 16(SI), Z4
+	VBROADCASTSS 20(SI), Z5
+	VBROADCASTSS 24(SI), Z6
+	VBROADCASTSS 28(SI), Z7
+	VBROADCASTSS 32(SI), Z8
+	VBROADCASTSS 36(SI), Z9
+	VBROADCASTSS 40(SI), Z10
+	VBROADCASTSS 44(SI), Z11
+	VBROADCASTSS 48(SI), Z12
+	VBROADCASTSS 52(SI), Z13
+	VBROADCASTSS 56(SI), Z14
+	VBROADCASTSS 60(SI), Z15
+	JMP          taps
+
+zero:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+taps:
+	LEAQ (CX)(DX*1), SI
+	MOVQ offs+32(FP), DI
+	MOVQ w+40(FP), R8
+	MOVQ taps+48(FP), R9
+
+tap:
+	MOVQ             (DI), R10
+	VMOVUPS          (CX)(R10*4), Y16
+	VINSERTF32X8     $0x01, (SI)(R10*4), Z16, Z16
+	VFMADD231PS.BCST (R8), Z16, Z0
+	VFMADD231PS.BCST 4(R8), Z16, Z1
+	VFMADD231PS.BCST 8(R8), Z16, Z2
+	VFMADD231PS.BCST 12(R8), Z16, Z3
+	VFMADD231PS.BCST 16(R8), Z16, Z4
+	VFMADD231PS.BCST 20(R8), Z16, Z5
+	VFMADD231PS.BCST 24(R8), Z16, Z6
+	VFMADD231PS.BCST 28(R8), Z16, Z7
+	VFMADD231PS.BCST 32(R8), Z16, Z8
+	VFMADD231PS.BCST 36(R8), Z16, Z9
+	VFMADD231PS.BCST 40(R8), Z16, Z10
+	VFMADD231PS.BCST 44(R8), Z16, Z11
+	VFMADD231PS.BCST 48(R8), Z16, Z12
+	VFMADD231PS.BCST 52(R8), Z16, Z13
+	VFMADD231PS.BCST 56(R8), Z16, Z14
+	VFMADD231PS.BCST 60(R8), Z16, Z15
+	ADDQ             $0x00000008, DI
+	ADDQ             $0x00000040, R8
+	DECQ             R9
+	JNZ              tap
+	MOVQ             AX, SI
+	MOVQ             plane+8(FP), DI
+	SHLQ             $0x02, DI
+	MOVQ             channels+64(FP), R8
+	VMOVUPS          Z0, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z1, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z2, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z3, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z4, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z5, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z6, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z7, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z8, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z9, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z10, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z11, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z12, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z13, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z14, (SI)
+	DECQ             R8
+	JZ               stored
+	ADDQ             DI, SI
+	VMOVUPS          Z15, (SI)
+
+stored:
+	ADDQ $0x00000040, AX
+	LEAQ (CX)(DX*2), CX
+	DECQ BX
+	JNZ  pair
+
+done:
+	VZEROUPPER
+	RET
+
 // func interleave16(groups int, dst *float32, src *float32, lds int)
 // Requires: AVX
 TEXT ·interleave16(SB), NOSPLIT, $0-32

@@ -187,16 +187,15 @@ func addScalarF32(x simd.Level, dst []float32, v float32) {
 }
 
 // gatherKernel computes a len(rows)×nr tile of a gathered A times an nr-column panel of B
-// into C's rows at offsets crows (one per row of the tile); SgemmGather has checked that every
-// data[rows[i]+cols[p]] is in range. The assembly tiles prefetch k cache lines from the
-// address ahead (see gatherJob.run).
+// into C's rows at offsets crows (one per row of the tile, ascending: checking the first and
+// the last covers them all); SgemmGather has checked that every data[rows[i]+cols[p]] is in
+// range. The assembly tiles prefetch k cache lines from the address ahead (see gatherJob.run).
 func gatherKernel(x simd.Level, k int, data []float32, rows, cols []int, b []float32, nr int, c []float32, crows []int, accumulate bool, ahead uintptr) {
 	_ = cols[k-1]
 	_ = b[k*nr-1]
-	_ = crows[len(rows)-1]
-	for _, at := range crows {
-		_ = c[at : at+nr]
-	}
+	last := crows[len(rows)-1]
+	_ = c[crows[0]:last]
+	_ = c[last : last+nr]
 	switch {
 	case x.Wide() && len(rows) == 7 && nr == 64:
 		kernel7x64Gather(k, &data[0], &rows[0], &cols[0], &b[0], &c[0], &crows[0], accumulate, ahead)
@@ -313,11 +312,22 @@ func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bott
 // directAsm: this build has the direct convolution kernels (AVX-512 machines run them).
 const directAsm = true
 
-// directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4).
+// directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4);
+// rows of 8 pixels stored back to back go two to a vector.
 func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
 	var bp *float32
 	if bias != nil {
 		bp = &bias[0]
+	}
+	if step == 1 && width == 8 && dstRow == 8 && rows >= 2 {
+		// Rows of 8 stored back to back: two per vector, the odd row left over in the loop
+		// below.
+		pairs := rows / 2
+		directConvZ1Pairs(&dst[0], plane, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, pairs)
+		if rows%2 == 0 {
+			return
+		}
+		dst, src, rows = dst[2*pairs*dstRow:], src[2*pairs*srcRow:], 1
 	}
 	switch step {
 	case 1:

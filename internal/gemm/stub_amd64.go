@@ -224,6 +224,11 @@ func directConvZ2(dst *float32, plane int, dstRow int, src *float32, srcRow int,
 //go:noescape
 func directConvZ4(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
 
+// directConvZ1Pairs computes pairs × 2 rows of 8 pixels (stored back to back) of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F, DQ).
+//
+//go:noescape
+func directConvZ1Pairs(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, pairs int)
+
 // interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
 //
 //go:noescape

@@ -12,7 +12,9 @@ import (
 // planes. gemm.DirectConvRows instead holds 16 consecutive output pixels of a row in a vector
 // and one accumulator per output channel, so its results are rows of the output planes already;
 // bias is where the accumulators start, and the residual and activation are applied to each
-// band of rows while it is in cache. The padded image is written once per run.
+// band of rows while it is in cache. Each band pads just the input rows it reads, into a
+// buffer that stays in L1/L2 for the product: no padded copy of the whole image goes out to
+// memory and back (MobileNetV3's 3×226×226 floats), and the padding is split with the bands.
 
 // directMaxTaps is the deepest window (C_in·kh·kw) the direct lowering is offered for: deeper
 // ones reload each input vector for only 16 output channels per tap, where the GEMM tiles
@@ -25,10 +27,10 @@ const directBandValues = 8 << 10
 
 // directLayout is the direct lowering's geometry of one convolution shape.
 type directLayout struct {
-	offs            []int // tap (c, ky, kx)'s offset in the padded image, in kernel order
-	ph, pw          int   // padded image
-	imageSize       int   // values of one padded image (all its channels)
+	offs            []int // tap (c, ky, kx)'s offset in a band's padded input, in kernel order
+	pw              int   // padded row length
 	bandRows, bands int   // output rows per work item, items per image
+	bandIn          int   // input rows one band reads: the rows of each channel's band plane
 	step            int   // horizontal stride
 }
 
@@ -38,26 +40,33 @@ func (s *convShape) directFits() bool {
 	return len(s.in) == 2 && s.group == 1 && s.c*s.kSize <= directMaxTaps
 }
 
-// directCandidate reports whether the direct lowering runs in assembly for this convolution,
-// so that it is worth timing against the others.
+// directCandidate reports whether the direct lowering runs in assembly for this convolution
+// and has a spatial window, so that it is worth timing against the others. 1×1 convolutions
+// are left to the GEMM and gather products, which reuse each input value for more than 16
+// output channels and read the planes in place.
 func (s *convShape) directCandidate() bool {
-	return s.directFits() && gemm.DirectFast(s.strides[1])
+	return s.directFits() && s.kSize > 1 && gemm.DirectFast(s.strides[1])
 }
 
 func newDirectLayout(s *convShape) *directLayout {
-	d := &directLayout{ph: s.in[0] + s.padBegin[0] + s.padEnd[0], pw: s.in[1] + s.padBegin[1] + s.padEnd[1], step: s.strides[1]}
-	d.imageSize = s.c * d.ph * d.pw
-	for c := 0; c < s.c; c++ {
-		for ky := 0; ky < s.kernel[0]; ky++ {
-			for kx := 0; kx < s.kernel[1]; kx++ {
-				d.offs = append(d.offs, c*d.ph*d.pw+ky*s.dilations[0]*d.pw+kx*s.dilations[1])
-			}
-		}
-	}
+	d := &directLayout{pw: s.in[1] + s.padBegin[1] + s.padEnd[1], step: s.strides[1]}
 	oh, ow := s.out[0], s.out[1]
 	d.bandRows = min(oh, max(1, directBandValues/(s.m*ow)))
 	d.bands = ceilDivInt(oh, d.bandRows)
+	d.bandIn = d.inputRows(s, d.bandRows)
+	for c := 0; c < s.c; c++ {
+		for ky := 0; ky < s.kernel[0]; ky++ {
+			for kx := 0; kx < s.kernel[1]; kx++ {
+				d.offs = append(d.offs, c*d.bandIn*d.pw+ky*s.dilations[0]*d.pw+kx*s.dilations[1])
+			}
+		}
+	}
 	return d
+}
+
+// inputRows is how many (padded) input rows rows output rows read.
+func (d *directLayout) inputRows(s *convShape, rows int) int {
+	return (rows-1)*s.strides[0] + (s.kernel[0]-1)*s.dilations[0] + 1
 }
 
 // directWeights returns W in DirectConvRows's order, 16 output channels at a time: block b,
@@ -83,23 +92,16 @@ func (k *convKernel) directWeights(s *convShape, wv []float32) ([]float32, error
 	return *p, nil
 }
 
-// convDirect runs the direct lowering: the batch's images padded (in parallel over planes),
-// then every (image, band of output rows) item, in parallel, each computing all output channels
-// of its band and finishing them.
+// convDirect runs the direct lowering: every (image, band of output rows) item, in parallel,
+// each padding the input rows it reads, computing all output channels of its band and
+// finishing them. Memory: one band's padded input per thread.
 func (k *convKernel) convDirect(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	w, err := k.directWeights(s, wv)
 	if err != nil {
 		return err
 	}
 	d := s.direct
-	buf := getScratch(s.batch*d.imageSize + gemm.DirectSlack(d.step))
-	defer convScratch.Put(buf)
-	padded := *buf
-	p := padPlanes{dst: padded, src: xv[:s.batch*s.c*s.inSize], ih: s.in[0], iw: s.in[1],
-		top: s.padBegin[0], bottom: s.padEnd[0], left: s.padBegin[1], pw: d.pw}
-	p.run(ctx, s.batch*s.c)
-	clear(padded[s.batch*d.imageSize:])
-	t := directConv{s: s, padded: padded, w: w, bias: bias, residual: residual, out: out, act: k.act}
+	t := directConv{s: s, x: xv, w: w, bias: bias, residual: residual, out: out, act: k.act}
 	itemWork := s.m * d.bandRows * s.out[1] * (len(d.offs) + 4)
 	directConvTasks.Run(ctx, s.batch*d.bands, max(1, minImageSplitWork/itemWork), &t)
 	return nil
@@ -108,9 +110,9 @@ func (k *convKernel) convDirect(ctx *Context, s *convShape, xv, wv, bias, residu
 // directConv is one run of the direct lowering; Chunk computes work items [lo, hi), item
 // b·bands + band being band of image b.
 type directConv struct {
-	s                              *convShape
-	padded, w, bias, residual, out []float32
-	act                            func([]float32)
+	s                         *convShape
+	x, w, bias, residual, out []float32
+	act                       func([]float32)
 }
 
 var directConvTasks TaskPool[directConv, *directConv]
@@ -122,12 +124,16 @@ func (t *directConv) Chunk(lo, hi int) {
 	oh, ow := s.out[0], s.out[1]
 	taps := len(d.offs)
 	srcRow := s.strides[0] * d.pw
+	buf := getScratch(s.c*d.bandIn*d.pw + gemm.DirectSlack(d.step))
+	defer convScratch.Put(buf)
+	src := *buf
+	clear(src[s.c*d.bandIn*d.pw:]) // the slack, read by the last vectors' unused lanes
 	for item := lo; item < hi; item++ {
 		b, band := item/d.bands, item%d.bands
 		r0 := band * d.bandRows
 		r1 := min(oh, r0+d.bandRows)
 		image := t.out[b*s.m*s.outSize : (b+1)*s.m*s.outSize]
-		src := t.padded[b*d.imageSize+r0*srcRow:]
+		t.padBand(src, b, r0, r1)
 		for m0 := 0; m0 < s.m; m0 += cb {
 			channels := min(cb, s.m-m0)
 			var bias []float32
@@ -153,6 +159,26 @@ func (t *directConv) Chunk(lo, hi int) {
 		}
 		for m := 0; m < s.m; m++ {
 			t.finish(image[m*s.outSize+r0*ow:m*s.outSize+r1*ow], (b*s.m+m)*s.outSize+r0*ow)
+		}
+	}
+}
+
+// padBand writes the input rows that output rows [r0, r1) of image b read, zero-padded, into
+// src: one plane of d.bandIn rows per input channel (the last band may use fewer).
+func (t *directConv) padBand(src []float32, b, r0, r1 int) {
+	s, d := t.s, t.s.direct
+	ih, iw := s.in[0], s.in[1]
+	rows := d.inputRows(s, r1-r0)
+	y0 := r0*s.strides[0] - s.padBegin[0] // the band's first input row, maybe in the padding
+	lo := min(max(y0, 0), ih)
+	hi := max(min(y0+rows, ih), lo)
+	top := min(max(lo-y0, 0), rows)
+	bottom := rows - top - (hi - lo)
+	for c := 0; c < s.c; c++ {
+		img := t.x[(b*s.c+c)*s.inSize:]
+		plane := src[c*d.bandIn*d.pw : c*d.bandIn*d.pw+rows*d.pw]
+		if err := gemm.PadPlanes(plane, img[lo*iw:hi*iw], 1, hi-lo, iw, top, bottom, s.padBegin[1], d.pw); err != nil {
+			panic(err) // the sizes come from the shape checked by newShape
 		}
 	}
 }

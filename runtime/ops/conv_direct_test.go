@@ -30,18 +30,32 @@ func TestConvDirect(t *testing.T) {
 		{"relu", func(d []float32) { vecmath.Relu(d, d) }, func(v float64) float64 { return max(v, 0) }},
 		{"hardswish", func(d []float32) { vecmath.HardSwish(d, d) }, func(v float64) float64 { return v * min(max(v+3, 0), 6) / 6 }},
 	}
+	type directCase struct {
+		batch, c, ih, iw, m, kh, kw, stride int
+		pads                                []int // top, left, bottom, right
+		act                                 int   // index in acts
+		residual                            bool
+	}
+	var cases []directCase
 	for i := range 40 {
 		iw, ih := i+1, 1+(i*7)%9
 		stride := []int{1, 2, 4}[i%3]
 		kh, kw := 1+i%4, 1+(i/2)%4
-		c, m := 1+(i/3)%4, 1+(i*13)%40
-		batch := []int{1, 3, 16}[(i/3)%3]
-		pads := []int{i % 4, (i + 1) % 4, (i / 4) % 4, i % 3} // top, left, bottom, right
+		pads := []int{i % 4, (i + 1) % 4, (i / 4) % 4, i % 3}
 		if ih+pads[0]+pads[2] < kh || iw+pads[1]+pads[3] < kw {
 			pads[2], pads[3] = kh, kw // keep one output pixel at least
 		}
-		act := acts[(i/2)%3]
-		residual := i%5 == 0
+		cases = append(cases, directCase{[]int{1, 3, 16}[(i/3)%3], 1 + (i/3)%4, ih, iw, 1 + (i*13)%40, kh, kw, stride, pads, (i / 2) % 3, i%5 == 0})
+	}
+	// Outputs of several bands of rows (directBandValues): a stem-like stride-2 layer with a
+	// partial channel block, and a wide stride-1 one.
+	cases = append(cases,
+		directCase{2, 3, 45, 61, 20, 3, 3, 2, []int{1, 1, 1, 1}, 2, true},
+		directCase{1, 1, 30, 50, 40, 3, 3, 1, []int{1, 1, 1, 1}, 1, false})
+	for _, dc := range cases {
+		batch, c, ih, iw, m, kh, kw, stride, pads := dc.batch, dc.c, dc.ih, dc.iw, dc.m, dc.kh, dc.kw, dc.stride, dc.pads
+		act := acts[dc.act]
+		residual := dc.residual
 		label := fmt.Sprintf("x %dx%dx%dx%d w %dx%dx%dx%d stride %d pads %v %s residual %v", batch, c, ih, iw, m, c, kh, kw, stride, pads, act.name, residual)
 		x, w, b := randTensor(r, batch, c, ih, iw), randTensor(r, m, c, kh, kw), randTensor(r, m)
 		oh, ow := (ih+pads[0]+pads[2]-kh)/stride+1, (iw+pads[1]+pads[3]-kw)/stride+1

@@ -111,21 +111,35 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 			}
 		}
 	}
-	// The taps run kernel offset by kernel offset, all channels of (ky, kx) together, so the
-	// taps of a pixel's window that do not fall on padding are a few runs of columns: one per
-	// valid ky, or a single one where every kx is valid (gatherClasses).
 	kh, kw := s.kernel[0], s.kernel[1]
-	s.gatherCols = make([]int, 0, s.cg()*kh*kw)
-	for ky := 0; ky < kh; ky++ {
-		for kx := 0; kx < kw; kx++ {
-			for c := 0; c < s.cg(); c++ {
-				s.gatherCols = append(s.gatherCols, c*ph*pw+ky*s.dilations[0]*pw+kx*s.dilations[1])
+	s.gatherCols = make([]int, s.cg()*kh*kw)
+	for c := 0; c < s.cg(); c++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				s.gatherCols[s.gatherTap(c, ky*kw+kx)] = c*ph*pw + ky*s.dilations[0]*pw + kx*s.dilations[1]
 			}
 		}
 	}
 	if s.padded() && !lowering.allTaps {
 		s.gatherClass, s.gatherTaps = s.gatherClasses(lowering.tapGrouping)
 	}
+}
+
+// gatherTapBlock is how many input channels the gather product's taps take kernel offset by
+// kernel offset: the taps of a block run offset by offset, all its channels of (ky, kx)
+// together, so that the taps of a pixel's window that do not fall on padding are a few runs
+// of columns per block — one per valid ky, or one where every kx is valid (gatherClasses) —
+// while the image rows that a tile reads for a block (64 channels × the kernel's rows, 12 KiB
+// for 3×3) stay in L1 until its last kx has read them; a single block over ResNet-18's 512
+// channels cycled 96 KiB through L1 once per kx.
+const gatherTapBlock = 64
+
+// gatherTap is the gather product's column of tap t = ky·kw + kx of input channel c (of its
+// group): channels in blocks of gatherTapBlock, each block's taps kernel offset by kernel
+// offset.
+func (s *convShape) gatherTap(c, t int) int {
+	b0 := c / gatherTapBlock * gatherTapBlock
+	return b0*s.kSize + t*min(gatherTapBlock, s.cg()-b0) + c - b0
 }
 
 // validTaps returns, for each output coordinate along dimension d, the kernel offsets
@@ -199,33 +213,42 @@ func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
 		if len(windows) > 256 {
 			continue
 		}
+		ranges := make([][]gemm.TapRange, len(windows))
 		cost := 0.0
 		for c, w := range windows {
+			ranges[c] = s.windowTaps(w.y, w.x)
 			// A kernel call per tap range costs about 8 steps of k besides its taps.
-			ranges := 1
-			if !full(w.x, kw) {
-				ranges = w.y[1] - w.y[0]
-			}
-			cost += gemm.GatherRowCost(counts[c], s.mg()) * float64(taps(w)+8*ranges)
+			cost += gemm.GatherRowCost(counts[c], s.mg()) * float64(taps(w)+8*len(ranges[c]))
 		}
-		if cost >= best {
-			continue
-		}
-		best, bestClass = cost, class
-		bestTaps = make([][]gemm.TapRange, len(windows))
-		for c, w := range windows {
-			switch {
-			case taps(w) == 0:
-			case full(w.x, kw):
-				bestTaps[c] = []gemm.TapRange{{From: w.y[0] * kw * cg, To: w.y[1] * kw * cg}}
-			default:
-				for ky := w.y[0]; ky < w.y[1]; ky++ {
-					bestTaps[c] = append(bestTaps[c], gemm.TapRange{From: (ky*kw + w.x[0]) * cg, To: (ky*kw + w.x[1]) * cg})
-				}
-			}
+		if cost < best {
+			best, bestClass, bestTaps = cost, class, ranges
 		}
 	}
 	return bestClass, bestTaps
+}
+
+// windowTaps returns the gather product's columns of the taps ky ∈ [y[0], y[1]), kx ∈ [x[0],
+// x[1]) of every channel, as ascending ranges (gatherTap's order), adjacent ones merged.
+func (s *convShape) windowTaps(y, x [2]int) []gemm.TapRange {
+	var ranges []gemm.TapRange
+	add := func(from, to int) {
+		if from >= to {
+			return
+		}
+		if n := len(ranges); n > 0 && ranges[n-1].To == from {
+			ranges[n-1].To = to
+			return
+		}
+		ranges = append(ranges, gemm.TapRange{From: from, To: to})
+	}
+	kw, cg := s.kernel[1], s.cg()
+	for b0 := 0; b0 < cg; b0 += gatherTapBlock {
+		base, n := b0*s.kSize, min(gatherTapBlock, cg-b0)
+		for ky := y[0]; ky < y[1]; ky++ {
+			add(base+(ky*kw+x[0])*n, base+(ky*kw+x[1])*n)
+		}
+	}
+	return ranges
 }
 
 // padded reports whether a 2-D convolution pads its image (so the gather lowering copies it).
@@ -239,17 +262,16 @@ func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBW
 	p, err := packedOnce(&k.gatherW, k.constW, wv, func(p *[]*gemm.PackedBWide) bool {
 		return len(*p) == s.group && (*p)[0].N() == mg && (*p)[0].K() == kg
 	}, func(wv []float32) (*[]*gemm.PackedBWide, error) {
-		// W's taps run channel by channel, the product's kernel offset by kernel offset
-		// (fillGatherOffsets): each output channel's row is reordered before packing.
+		// W's taps run channel by channel, the product's in gatherTap's order: each output
+		// channel's row is reordered before packing.
 		packed := make([]*gemm.PackedBWide, s.group)
-		kh, kw, cg := s.kernel[0], s.kernel[1], s.cg()
 		reordered := make([]float32, mg*kg)
 		for g := range packed {
 			for j := 0; j < mg; j++ {
 				src, dst := wv[(g*mg+j)*kg:(g*mg+j+1)*kg], reordered[j*kg:(j+1)*kg]
-				for c := 0; c < cg; c++ {
-					for t := 0; t < kh*kw; t++ {
-						dst[t*cg+c] = src[c*kh*kw+t]
+				for c := 0; c < s.cg(); c++ {
+					for t := 0; t < s.kSize; t++ {
+						dst[s.gatherTap(c, t)] = src[c*s.kSize+t]
 					}
 				}
 			}

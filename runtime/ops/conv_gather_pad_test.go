@@ -11,7 +11,8 @@ import (
 
 // TestConvGatherSkipsPadding runs gather convolutions whose windows reach into zero padding
 // (pads 0–3, so some pixels see only padding; kernels 1×1 to 5×5; outputs 1×1 to 7×7; strides
-// 1–2; dilation; batches of 1 and 16; input channels off multiples of 16) with each grouping of
+// 1–2; dilation; batches of 1 and 16; input channels off multiples of 16, in one block of
+// taps or several) with each grouping of
 // rows by their valid taps (gatherClasses) and with every tap computed: each agrees with the
 // float64 definition on one thread and two, and all give the same bits — skipping a tap that
 // reads zero must change nothing.
@@ -24,6 +25,9 @@ func TestConvGatherSkipsPadding(t *testing.T) {
 	for trial := 0; trial < 24; trial++ {
 		mg := []int{16, 32, 48, 64}[trial%4]
 		cg := 1 + r.IntN(40)
+		if trial%3 == 2 {
+			cg = 65 + r.IntN(80) // several blocks of taps (gatherTapBlock), the last one short
+		}
 		kh, kw := 1+r.IntN(3), 1+r.IntN(3)
 		if trial%6 == 5 {
 			kh, kw = 5, 4

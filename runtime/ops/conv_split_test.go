@@ -48,6 +48,10 @@ func TestConvImageSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The gather lowering's image split is what is tested: left to timing (tuneLowering,
+		// remembered per process), a parallel test that ran the same shape first may have
+		// kept the direct kernel for digits_cnn's c1.
+		k.(*convKernel).lowering = convLowering{forceGather: true}
 		s, err := k.(*convKernel).cachedShape(x, w)
 		if err != nil {
 			t.Fatal(err)

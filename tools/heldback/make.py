@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Writes two exporter models of the kinds the speed issue's reviewer holds back, for
+"""Writes three exporter models of the kinds the speed issue's reviewer holds back, for
 tools/ratios.sh: a MobileNetV3-Small-style CNN (depthwise 3×3/5×5 at strides 1 and 2, channel
-counts off multiples of 16, squeeze-and-excitation, HardSwish/HardSigmoid, BatchNorm) and a
+counts off multiples of 16, squeeze-and-excitation, HardSwish/HardSigmoid, BatchNorm), a
 ConvNeXt-style CNN (4×4 patchify stem, depthwise 7×7, channels-last LayerNorm through
-Transpose, Linear+GELU on 4-D tensors, layer scale). Random weights (seed 7), exported by the
+Transpose, Linear+GELU on 4-D tensors, layer scale) and an EfficientNet-B0-style CNN (SiLU as
+x·Sigmoid(x), squeeze-and-excitation with Sigmoid, depthwise 3×3/5×5, a 1280 → 1000 classifier;
+B0's stages at one or two blocks each). Random weights (seed 7), exported by the
 installed PyTorch's TorchScript exporter at opset 17, each as DIR/NAME/model.onnx with one
 224×224 input in DIR/NAME/test_data_set_0/input_0.pb and PyTorch's output in output_0.pb.
 
     /usr/bin/python3 tools/heldback/make.py DIR [--force]  # needs python3-torch (Debian) and numpy
-    MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like" bash tools/ratios.sh 1 2
+    MODELS_DIR=DIR MODELS="mobilenetv3_like convnext_like efficientnet_like" bash tools/ratios.sh 1 2
 """
 import os, struct, sys
 
@@ -51,6 +53,31 @@ class CNB(nn.Module):
     def forward(s,x):
         y=s.dw(x).permute(0,2,3,1); y=s.p2(F.gelu(s.p1(s.ln(y)))); y=s.g*y
         return x+y.permute(0,3,1,2)
+class MBConv(nn.Module):
+    """EfficientNet's block: 1×1 expansion, depthwise k×k, squeeze-and-excitation with SiLU and
+    Sigmoid, 1×1 projection; SiLU (x·Sigmoid(x) in the export) after the first two."""
+    def __init__(s, cin, cout, e, k, st):
+        super().__init__()
+        mid = cin*e; s.res = st==1 and cin==cout
+        L = [] if e == 1 else [nn.Conv2d(cin,mid,1,bias=False), nn.BatchNorm2d(mid), nn.SiLU()]
+        L += [nn.Conv2d(mid,mid,k,st,k//2,groups=mid,bias=False), nn.BatchNorm2d(mid), nn.SiLU()]
+        s.pre = nn.Sequential(*L)
+        r = max(1, cin//4); s.f1 = nn.Conv2d(mid,r,1); s.f2 = nn.Conv2d(r,mid,1)
+        s.post = nn.Sequential(nn.Conv2d(mid,cout,1,bias=False), nn.BatchNorm2d(cout))
+    def forward(s,x):
+        y = s.pre(x)
+        y = y*torch.sigmoid(s.f2(F.silu(s.f1(F.adaptive_avg_pool2d(y,1)))))
+        y = s.post(y)
+        return x+y if s.res else y
+def effnet():
+    """EfficientNet-B0's stages (expansion, kernel, stride, width) at one or two blocks each."""
+    cfg=[(1,3,1,16,1),(6,3,2,24,2),(6,5,2,40,2),(6,3,2,80,2),(6,5,1,112,2),(6,5,2,192,2),(6,3,1,320,1)]
+    L=[nn.Conv2d(3,32,3,2,1,bias=False),nn.BatchNorm2d(32),nn.SiLU()]; cin=32
+    for e,k,st,c,n in cfg:
+        for i in range(n):
+            L.append(MBConv(cin,c,e,k,st if i==0 else 1)); cin=c
+    L+=[nn.Conv2d(cin,1280,1,bias=False),nn.BatchNorm2d(1280),nn.SiLU(),nn.AdaptiveAvgPool2d(1),nn.Flatten(),nn.Linear(1280,1000)]
+    return nn.Sequential(*L)
 def convnext(dims=(48,96,192,384),depths=(2,2,4,2)):
     L=[nn.Conv2d(3,dims[0],4,4),LN2d(dims[0])]
     for i,(d,n) in enumerate(zip(dims,depths)):
@@ -98,7 +125,7 @@ def save(root, name, m, x):
             f.write(tensor_proto(n, a.numpy()))
 
 
-MODELS = ("mobilenetv3_like", "convnext_like")
+MODELS = ("mobilenetv3_like", "convnext_like", "efficientnet_like")
 
 
 def main():
@@ -116,6 +143,7 @@ def main():
     x = torch.randn(1, 3, 224, 224)
     save(root, MODELS[0], mnv3(), x)
     save(root, MODELS[1], convnext(), x)
+    save(root, MODELS[2], effnet(), x)
 
 
 if __name__ == "__main__":

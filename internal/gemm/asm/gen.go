@@ -55,6 +55,7 @@ func main() {
 	for _, step := range []int{1, 2, 4} {
 		directConvKernel(step)
 	}
+	directConvPairsKernel()
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
@@ -761,6 +762,78 @@ func directConvKernel(step int) {
 	ADDQ(byteStride("srcRow"), srcRowPtr)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// directConvPairsKernel emits directConvZ1Pairs(dst, plane, src, srcRow, offs, w, taps, bias,
+// channels, pairs) (AVX-512F, DQ): directConvZ1 for rows of exactly 8 pixels stored back to back
+// (dstRow = 8: digits_cnn's 8×8 images), two rows per zmm — row r's 8 input values in the low
+// lanes and row r+1's in the high ones (vinsertf32x8) — so no lane is masked off, where one row
+// per vector left half of every FMA unused.
+func directConvPairsKernel() {
+	asmgen.Kernel("directConvZ1Pairs", "func(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels, pairs int)",
+		"directConvZ1Pairs computes pairs × 2 rows of 8 pixels (stored back to back) of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F, DQ).")
+	dst := Load(Param("dst"), GP64())
+	srcRowPtr := Load(Param("src"), GP64())
+	srcRow := byteStride("srcRow")
+	pairs := Load(Param("pairs"), GP64())
+	TESTQ(pairs, pairs)
+	JZ(LabelRef("done"))
+	Label("pair")
+	acc := make([]VecVirtual, 16)
+	for j := range acc {
+		acc[j] = ZMM()
+	}
+	b := Load(Param("bias"), GP64())
+	TESTQ(b, b)
+	JZ(LabelRef("zero"))
+	for j := range acc {
+		VBROADCASTSS(Mem{Base: b, Disp: 4 * j}, acc[j])
+	}
+	JMP(LabelRef("taps"))
+	Label("zero")
+	for j := range acc {
+		VPXORD(acc[j], acc[j], acc[j])
+	}
+	Label("taps")
+	next := GP64()
+	LEAQ(Mem{Base: srcRowPtr, Index: srcRow, Scale: 1}, next)
+	op := Load(Param("offs"), GP64())
+	wp := Load(Param("w"), GP64())
+	t := Load(Param("taps"), GP64())
+	Label("tap")
+	off := GP64()
+	MOVQ(Mem{Base: op}, off)
+	v := ZMM()
+	VMOVUPS(Mem{Base: srcRowPtr, Index: off, Scale: 4}, v.AsY())
+	VINSERTF32X8(U8(1), Mem{Base: next, Index: off, Scale: 4}, v, v)
+	for j := range acc {
+		VFMADD231PS_BCST(Mem{Base: wp, Disp: 4 * j}, v, acc[j])
+	}
+	ADDQ(U32(8), op)
+	ADDQ(U32(64), wp)
+	DECQ(t)
+	JNZ(LabelRef("tap"))
+
+	p := GP64()
+	MOVQ(dst, p)
+	plane := byteStride("plane")
+	ch := Load(Param("channels"), GP64())
+	for j := range acc {
+		VMOVUPS(acc[j], Mem{Base: p})
+		if j < len(acc)-1 {
+			DECQ(ch)
+			JZ(LabelRef("stored"))
+			ADDQ(plane, p)
+		}
+	}
+	Label("stored")
+	ADDQ(U32(64), dst)
+	LEAQ(Mem{Base: srcRowPtr, Index: srcRow, Scale: 2}, srcRowPtr)
+	DECQ(pairs)
+	JNZ(LabelRef("pair"))
 	Label("done")
 	VZEROUPPER()
 	RET()
