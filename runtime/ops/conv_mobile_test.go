@@ -15,7 +15,8 @@ import (
 // mobileConvShapes are the convolutions of a MobileNetV3-Small-style network (batch 1, 224×224
 // input) that were far below the others' speed: the 3-channel stem, depthwise 3×3 and 5×5 at
 // strides 1 and 2 with channel counts that do and do not fill 16-channel blocks, and the
-// squeeze-and-excitation 1×1 convolutions on a 1×1 image.
+// squeeze-and-excitation 1×1 convolutions on a 1×1 image; then the network's other 1×1
+// convolutions (its projections and expansions from 56×56 down to 7×7).
 var mobileConvShapes = []struct{ c, hw, m, k, stride, group int }{
 	{3, 224, 16, 3, 2, 1},
 	{16, 112, 16, 3, 2, 16}, {72, 56, 72, 3, 2, 72}, {88, 28, 88, 3, 1, 88}, {96, 28, 96, 5, 2, 96},
