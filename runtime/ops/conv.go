@@ -183,14 +183,14 @@ type convKernel struct {
 	geom     windowGeom
 	group    int
 	packedW  []*gemm.PackedA
-	constW   *tensor.Tensor                      // W when constant and float32
-	gatherW  atomic.Pointer[[]*gemm.PackedBWide] // W transposed for the gather lowering, on first use
-	blockedW atomic.Pointer[[]float32]           // W interleaved for convDepthwiseBlocked, on first use
-	pixelW   atomic.Pointer[gemm.PackedB]        // Wᵀ for one-pixel images (convOnePixel), on first use
-	directW  atomic.Pointer[[]float32]           // W in 16-channel blocks for convDirect, on first use
-	act      func(dst []float32)                 // fused activation, nil for none
-	residual bool                                // input 3 is added to the output (FuseResidual)
-	lowering convLowering                        // the zero value: each shape takes the fastest lowering
+	constW   *tensor.Tensor               // W when constant and float32
+	gatherW  atomic.Pointer[gatherPacked] // W transposed for the gather lowering, on first use
+	blockedW atomic.Pointer[[]float32]    // W interleaved for convDepthwiseBlocked, on first use
+	pixelW   atomic.Pointer[gemm.PackedB] // Wᵀ for one-pixel images (convOnePixel), on first use
+	directW  atomic.Pointer[[]float32]    // W in 16-channel blocks for convDirect, on first use
+	act      func(dst []float32)          // fused activation, nil for none
+	residual bool                         // input 3 is added to the output (FuseResidual)
+	lowering convLowering                 // the zero value: each shape takes the fastest lowering
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
 	last shapeMemo[*convShape]
@@ -266,6 +266,7 @@ type convShape struct {
 	// that do not fall on padding (gatherClasses).
 	gatherClass []uint8
 	gatherTaps  [][]gemm.TapRange
+	tapBlock    int // input channels per block of the gather product's taps (gatherTap)
 	gatherChunk int // pixels per product when one image runs in chunks
 	// tuneKey is set where the gather and the other lowering should be timed on this machine
 	// before one is kept (tuneLowering); it names the shape in tunedLowerings.
@@ -448,6 +449,7 @@ type convLowering struct {
 	chunkValues    int  // > 0: the product values per chunk of one image (gatherChunkValues)
 	allTaps        bool // the gather product runs every tap, those on padding too (no gatherClasses)
 	tapGrouping    int  // > 0: gatherClasses' grouping of that number (1-based), whatever its cost
+	tapBlock       int  // > 0: the gather product's taps in blocks of this many channels (gatherTap)
 }
 
 // wvOrUnpacked returns the float32 weights for kernels that do not use the packed form.

@@ -111,6 +111,10 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 			}
 		}
 	}
+	s.tapBlock = gatherTapBlock
+	if lowering.tapBlock > 0 {
+		s.tapBlock = lowering.tapBlock
+	}
 	kh, kw := s.kernel[0], s.kernel[1]
 	s.gatherCols = make([]int, s.cg()*kh*kw)
 	for c := 0; c < s.cg(); c++ {
@@ -129,17 +133,19 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 // kernel offset: the taps of a block run offset by offset, all its channels of (ky, kx)
 // together, so that the taps of a pixel's window that do not fall on padding are a few runs
 // of columns per block — one per valid ky, or one where every kx is valid (gatherClasses) —
-// while the image rows that a tile reads for a block (64 channels × the kernel's rows, 12 KiB
-// for 3×3) stay in L1 until its last kx has read them; a single block over ResNet-18's 512
-// channels cycled 96 KiB through L1 once per kx.
-const gatherTapBlock = 64
+// while the image rows that a tile reads for a block stay in L1 until its last kx has read
+// them. One block over ResNet-18's 512 channels cycled 96 KiB through L1 once per kx; blocks
+// of 16 ran its 3×3 layers (BenchmarkConvResNet, variants blockN) 3–8% faster than blocks of
+// 64 at 28×28 and 14×14 and as fast at 7×7 and on digits_cnn's layers (Zen 5, min of 3 rounds,
+// load 7).
+const gatherTapBlock = 16
 
 // gatherTap is the gather product's column of tap t = ky·kw + kx of input channel c (of its
 // group): channels in blocks of gatherTapBlock, each block's taps kernel offset by kernel
 // offset.
 func (s *convShape) gatherTap(c, t int) int {
-	b0 := c / gatherTapBlock * gatherTapBlock
-	return b0*s.kSize + t*min(gatherTapBlock, s.cg()-b0) + c - b0
+	b0 := c / s.tapBlock * s.tapBlock
+	return b0*s.kSize + t*min(s.tapBlock, s.cg()-b0) + c - b0
 }
 
 // validTaps returns, for each output coordinate along dimension d, the kernel offsets
@@ -242,8 +248,8 @@ func (s *convShape) windowTaps(y, x [2]int) []gemm.TapRange {
 		ranges = append(ranges, gemm.TapRange{From: from, To: to})
 	}
 	kw, cg := s.kernel[1], s.cg()
-	for b0 := 0; b0 < cg; b0 += gatherTapBlock {
-		base, n := b0*s.kSize, min(gatherTapBlock, cg-b0)
+	for b0 := 0; b0 < cg; b0 += s.tapBlock {
+		base, n := b0*s.kSize, min(s.tapBlock, cg-b0)
 		for ky := y[0]; ky < y[1]; ky++ {
 			add(base+(ky*kw+x[0])*n, base+(ky*kw+x[1])*n)
 		}
@@ -259,9 +265,9 @@ func (s *convShape) padded() bool {
 // gatherWeights returns the per-group transposed weights (see packedOnce).
 func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBWide, error) {
 	mg, kg := s.mg(), s.cg()*s.kSize
-	p, err := packedOnce(&k.gatherW, k.constW, wv, func(p *[]*gemm.PackedBWide) bool {
-		return len(*p) == s.group && (*p)[0].N() == mg && (*p)[0].K() == kg
-	}, func(wv []float32) (*[]*gemm.PackedBWide, error) {
+	p, err := packedOnce(&k.gatherW, k.constW, wv, func(p *gatherPacked) bool {
+		return len(p.groups) == s.group && p.groups[0].N() == mg && p.groups[0].K() == kg && p.tapBlock == s.tapBlock
+	}, func(wv []float32) (*gatherPacked, error) {
 		// W's taps run channel by channel, the product's in gatherTap's order: each output
 		// channel's row is reordered before packing.
 		packed := make([]*gemm.PackedBWide, s.group)
@@ -280,12 +286,19 @@ func (k *convKernel) gatherWeights(s *convShape, wv []float32) ([]*gemm.PackedBW
 				return nil, err
 			}
 		}
-		return &packed, nil
+		return &gatherPacked{groups: packed, tapBlock: s.tapBlock}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return *p, nil
+	return p.groups, nil
+}
+
+// gatherPacked is a gather convolution's weights, per group, packed with their taps in the
+// order of blocks of tapBlock channels (gatherTap).
+type gatherPacked struct {
+	groups   []*gemm.PackedBWide
+	tapBlock int
 }
 
 // packedOnce returns a packed form of the convolution's weights: the one kept in kept when W is
