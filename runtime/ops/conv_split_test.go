@@ -131,3 +131,40 @@ func checkFusedOnThreads(t *testing.T, label string, k Kernel, inputs []*tensor.
 		}
 	}
 }
+
+// TestPadPlanesBands checks the padded copy of images whose planes do not divide among the
+// threads (3 planes on 2 threads), split into bands of rows, against padding written out
+// value by value, on 1–3 threads.
+func TestPadPlanesBands(t *testing.T) {
+	const ih, iw, top, bottom, left, pw = 37, 40, 3, 2, 3, 46
+	ph := top + ih + bottom
+	for _, planes := range []int{1, 3, 5} {
+		src := make([]float32, planes*ih*iw)
+		for i := range src {
+			src[i] = float32(i + 1)
+		}
+		want := make([]float32, planes*ph*pw)
+		for c := range planes {
+			for y := range ih {
+				copy(want[c*ph*pw+(top+y)*pw+left:], src[c*ih*iw+y*iw:c*ih*iw+(y+1)*iw])
+			}
+		}
+		for threads := 1; threads <= 3; threads++ {
+			got := make([]float32, len(want))
+			for i := range got {
+				got[i] = float32(math.NaN()) // every value must be written
+			}
+			p := padPlanes{dst: got, src: src, ih: ih, iw: iw, top: top, bottom: bottom, left: left, pw: pw}
+			p.run(NewContext(threads), planes)
+			if wantBands := 1 + (threads-1)*min(1, planes%threads); p.bands != wantBands {
+				t.Errorf("%d planes on %d threads: %d bands, want %d", planes, threads, p.bands, wantBands)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%d planes on %d threads: value %d (plane %d, row %d, column %d) = %g, want %g",
+						planes, threads, i, i/(ph*pw), i%(ph*pw)/pw, i%pw, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -151,6 +151,8 @@ MUTATIONS = [
      "return b0*s.kSize + t*s.tapBlock + c - b0", ["-run", "ConvGatherSkipsPadding", "./runtime/ops"]),
     ("few-rows-threads", "internal/gemm/gemm.go", "threadsForWork(max(ceilDiv(j.m, mr)*mr, bStreamRows)*j.n*max(j.k, 1), threads)",
      "threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
+    ("pad-bands", "runtime/ops/conv_gather.go", "if band == p.bands-1 {", "if band == p.bands {",
+     ["-run", "PadPlanesBands", "./runtime/ops"]),
     ("threads-per-work", "internal/gemm/gemm.go", "minFlopsPerThread = 1 << 18", "minFlopsPerThread = 1 << 20",
      ["-run", "SmallProductsSplit", "./internal/gemm"]),
     ("path-schedule", "internal/workers/path_on.go", "first := slices.Index(free, slices.Min(free))",
