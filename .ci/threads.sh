@@ -13,7 +13,8 @@ go test -tags workerstats -race -count=1 ./internal/workers
 go test -tags workerstats -count=1 -run 'ThreadsWorkSplit' -v ./runtime | grep -E 'threads_stats|^(ok|FAIL|---)' || true
 # -tags workerpath: loops run serially and are counted as their estimated time on their
 # threads (bench --profile's per-node critical paths); its own tests only, as the pool's
-# hand-off tests need real helpers. A few seconds.
+# hand-off tests need real helpers. ~35 s on the 2-core EPYC under load (vet compiles runtime
+# and cmd/actswap with the tag).
 go vet -tags workerpath ./internal/workers ./runtime ./cmd/actswap
 go test -tags workerpath -count=1 -run 'Makespan|PathClock' ./internal/workers
 echo "   ($((SECONDS - start)) s)"
