@@ -386,10 +386,7 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 				started := taps[0].From < p0 // an earlier k block has summed into C
 				mr, lead, long, tiles := tilePlan(j.b.level, len(rows), nr)
 				for t := 0; t < tiles; t++ {
-					tr, i0 := lead, t*lead
-					if t >= long {
-						tr, i0 = mr, long*lead+(t-long)*mr
-					}
+					tr, i0 := tileAt(t, mr, lead, long)
 					tileRows := rows[i0:min(i0+tr, len(rows))]
 					nrows := len(tileRows)
 					// Missing rows of a short tile repeat its last one, computed and stored
@@ -448,10 +445,17 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 
 // tileStart is row tile t's first row.
 func (j *gatherJob) tileStart(t int) int {
-	if t < j.long {
-		return t * j.lead
+	_, first := tileAt(t, j.mr, j.lead, j.long)
+	return first
+}
+
+// tileAt is row tile t's row count and first row in a tile plan of long leading tiles of lead
+// rows followed by tiles of mr (tilePlan).
+func tileAt(t, mr, lead, long int) (rows, first int) {
+	if t < long {
+		return lead, t * lead
 	}
-	return j.long*j.lead + (t-j.long)*j.mr
+	return mr, long*lead + (t-long)*mr
 }
 
 type gatherJob struct {
