@@ -695,22 +695,7 @@ func directConvKernel(step int) {
 	k := K()
 	KMOVW(Mem{Base: table, Index: rem, Scale: 2}, k)
 
-	acc := make([]VecVirtual, 16)
-	for j := range acc {
-		acc[j] = ZMM()
-	}
-	b := Load(Param("bias"), GP64())
-	TESTQ(b, b)
-	JZ(LabelRef("zero"))
-	for j := range acc {
-		VBROADCASTSS(Mem{Base: b, Disp: 4 * j}, acc[j])
-	}
-	JMP(LabelRef("taps"))
-	Label("zero")
-	for j := range acc {
-		VPXORD(acc[j], acc[j], acc[j])
-	}
-	Label("taps")
+	acc := directAccumulators()
 	srcx := GP64()
 	MOVQ(x, srcx)
 	SHLQ(U8(2+map[int]int{1: 0, 2: 1, 4: 2}[step]), srcx)
@@ -767,21 +752,9 @@ func directConvKernel(step int) {
 	RET()
 }
 
-// directConvPairsKernel emits directConvZ1Pairs(dst, plane, src, srcRow, offs, w, taps, bias,
-// channels, pairs) (AVX-512F, DQ): directConvZ1 for rows of exactly 8 pixels stored back to back
-// (dstRow = 8: digits_cnn's 8×8 images), two rows per zmm — row r's 8 input values in the low
-// lanes and row r+1's in the high ones (vinsertf32x8) — so no lane is masked off, where one row
-// per vector left half of every FMA unused.
-func directConvPairsKernel() {
-	asmgen.Kernel("directConvZ1Pairs", "func(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels, pairs int)",
-		"directConvZ1Pairs computes pairs × 2 rows of 8 pixels (stored back to back) of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F, DQ).")
-	dst := Load(Param("dst"), GP64())
-	srcRowPtr := Load(Param("src"), GP64())
-	srcRow := byteStride("srcRow")
-	pairs := Load(Param("pairs"), GP64())
-	TESTQ(pairs, pairs)
-	JZ(LabelRef("done"))
-	Label("pair")
+// directAccumulators emits the direct kernels' 16 accumulators, one per output channel, started
+// from the bias (nil: zeros), and the label "taps" after them, where the tap loop begins.
+func directAccumulators() []VecVirtual {
 	acc := make([]VecVirtual, 16)
 	for j := range acc {
 		acc[j] = ZMM()
@@ -798,6 +771,25 @@ func directConvPairsKernel() {
 		VPXORD(acc[j], acc[j], acc[j])
 	}
 	Label("taps")
+	return acc
+}
+
+// directConvPairsKernel emits directConvZ1Pairs(dst, plane, src, srcRow, offs, w, taps, bias,
+// channels, pairs) (AVX-512F, DQ): directConvZ1 for rows of exactly 8 pixels stored back to back
+// (dstRow = 8: digits_cnn's 8×8 images), two rows per zmm — row r's 8 input values in the low
+// lanes and row r+1's in the high ones (vinsertf32x8) — so no lane is masked off, where one row
+// per vector left half of every FMA unused.
+func directConvPairsKernel() {
+	asmgen.Kernel("directConvZ1Pairs", "func(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels, pairs int)",
+		"directConvZ1Pairs computes pairs × 2 rows of 8 pixels (stored back to back) of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F, DQ).")
+	dst := Load(Param("dst"), GP64())
+	srcRowPtr := Load(Param("src"), GP64())
+	srcRow := byteStride("srcRow")
+	pairs := Load(Param("pairs"), GP64())
+	TESTQ(pairs, pairs)
+	JZ(LabelRef("done"))
+	Label("pair")
+	acc := directAccumulators()
 	next := GP64()
 	LEAQ(Mem{Base: srcRowPtr, Index: srcRow, Scale: 1}, next)
 	op := Load(Param("offs"), GP64())
