@@ -1070,7 +1070,6 @@ func elementsOf(vals map[string]*tensor.Tensor) int {
 type replayReader struct {
 	src       Reader
 	batches   heldBatches[map[string]*tensor.Tensor] // budget keptBudget
-	read      int                                    // batches read from src in this pass
 	complete  bool                                   // batches hold a whole pass
 	replaying bool
 	next      int
@@ -1086,7 +1085,6 @@ func (r *replayReader) Reset() error {
 		return nil
 	}
 	r.batches.restart() // an unfinished pass is cached again from the start
-	r.read = 0
 	return r.src.Reset()
 }
 
@@ -1108,9 +1106,8 @@ func (r *replayReader) Next() (map[string]*tensor.Tensor, error) {
 		return b, err
 	}
 	if !r.batches.overflow {
-		r.batches.add(r.read, maps.Clone(b), elementsOf(b))
+		r.batches.add(len(r.batches.held), maps.Clone(b), elementsOf(b)) // the next batch while none was dropped
 	}
-	r.read++
 	return b, nil
 }
 
