@@ -71,8 +71,9 @@ func TestConvImageSplit(t *testing.T) {
 }
 
 // TestConvGatherEpilogueOnThreads checks one image computed in pixel chunks (small
-// lowering.chunkValues) on 1–3 threads, each chunk's product transposed by the threads that
-// computed it, and the larger images' padded copy split over the threads: with a fused
+// lowering.chunkValues) on 1–3 threads — in units of pixels that each thread multiplies and
+// transposes (small weights), or chunk by chunk with each product split over the threads
+// (large weights) — and the larger images' padded copy split over the threads: with a fused
 // residual and activation, bit-identical to one thread and within rounding of the float64
 // definition.
 func TestConvGatherEpilogueOnThreads(t *testing.T) {
@@ -81,11 +82,17 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		t.Skip("no gather kernels on this machine")
 	}
 	r := rand.New(rand.NewPCG(43, 44))
-	for _, tc := range []struct{ c, hw, m, chunkValues int }{
-		{64, 30, 64, 0},        // one chunk
-		{64, 30, 64, 64 * 100}, // 900 pixels in chunks of 102
-		{48, 17, 32, 32 * 7},   // the 7×32 tile, chunks of 12 pixels
-		{16, 40, 128, 128 * 250},
+	for _, tc := range []struct {
+		c, hw, m, chunkValues int
+		units                 bool // split into units of pixels on several threads
+	}{
+		{64, 30, 64, 0, true},        // one chunk, units of 114 pixels on 2 threads
+		{64, 30, 64, 64 * 100, true}, // 900 pixels in chunks (and units) of 102
+		{48, 17, 32, 32 * 7, true},   // the 7×32 tile, chunks of 12 pixels
+		{16, 40, 128, 128 * 250, true},
+		{128, 12, 192, 0, false},        // 864 KiB of weights: each product split by panels
+		{128, 12, 192, 192 * 50, false}, // chunk by chunk
+		{3, 41, 64, 64 * 50, true},      // a stem: 3 channels, units of 54 pixels, the last short
 	} {
 		label := fmt.Sprintf("%d→%d channels, %d×%d, chunks of %d values", tc.c, tc.m, tc.hw, tc.hw, tc.chunkValues)
 		x, w, b := randTensor(r, 1, tc.c, tc.hw, tc.hw), randTensor(r, tc.m, tc.c, 3, 3), randTensor(r, tc.m)
@@ -94,6 +101,13 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 			t.Fatal(err)
 		}
 		k.(*convKernel).lowering = convLowering{forceGather: true, chunkValues: tc.chunkValues}
+		s, err := k.(*convKernel).cachedShape(x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.unitsPay() && s.gatherUnit(2) < s.outSize; got != tc.units {
+			t.Errorf("%s: units on 2 threads %v, want %v", label, got, tc.units)
+		}
 		y, want := convAgreesWithRef(t, label, k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
 		res := randTensor(r, y.Shape...)
 		k.(ResidualFuser).FuseResidual()

@@ -153,6 +153,8 @@ MUTATIONS = [
      "threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
     ("pad-bands", "runtime/ops/conv_gather.go", "if band == p.bands-1 {", "if band == p.bands {",
      ["-run", "PadPlanesBands", "./runtime/ops"]),
+    ("gather-units", "runtime/ops/conv_gather.go", "p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize)",
+     "p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize-1)", ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("threads-per-work", "internal/gemm/gemm.go", "minFlopsPerThread = 1 << 18", "minFlopsPerThread = 1 << 20",
      ["-run", "SmallProductsSplit", "./internal/gemm"]),
     ("path-schedule", "internal/workers/path_on.go", "first := slices.Index(free, slices.Min(free))",
