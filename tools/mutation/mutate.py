@@ -163,6 +163,12 @@ MUTATIONS = [
      "floatRowVS(op, out[o:o+inner], a[o:o+inner], b[r-lo])", ["-run", "ArithPerPlaneScalar", "./runtime/ops"]),
     ("small-pointwise-gather", "runtime/ops/conv_gather.go", "(s.outSize <= 7*7 && depth >= 32)",
      "(s.outSize <= 7*7 && depth >= 128)", ["-run", "ConvPointwiseSmallImages", "./runtime/ops"]),
+    ("gather-plan-bounds", "internal/gemm/gather_plan.go", "return p.rows[r0], p.rows[r1-1]", "return p.rows[r0], p.rows[r0]",
+     ["-run", "GatherPlanRefuses", "./internal/gemm"]),
+    ("gather-plan-range", "internal/gemm/gather_plan.go", "hi, _ := slices.BinarySearch(index, r1)", "hi, _ := len(index), 0",
+     ["-run", "SgemmGatherPlanned", "./internal/gemm"]),
+    ("gather-plan-copy", "internal/gemm/gather_plan.go", "p.rows, p.cols, p.class = slices.Clone(rows),",
+     "p.rows, p.cols, p.class = rows,", ["-run", "GatherPlanRefuses", "./internal/gemm"]),
 ]
 
 
