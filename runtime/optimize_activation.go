@@ -56,7 +56,7 @@ func fuseActivations(o *optimizer) int {
 			f.steps = append(f.steps, chainStep{kernel: o.g.nodes[i].kernel, inputs: params, from: 0})
 			pn = &node{label: pn.label, opType: "MatMul", kernel: f, inputs: []int{pn.inputs[0]}}
 		case isFuser && o.gemmIsFloat(p):
-			if act == nil || !fuser.FuseActivation(act) {
+			if act == nil || !fuseInto(fuser, act, o.isOp(i, "Relu")) {
 				continue
 			}
 		default:
@@ -69,6 +69,14 @@ func fuseActivations(o *optimizer) int {
 		count++
 	}
 	return count
+}
+
+// fuseInto fuses act into k, through FuseRelu where act is a Relu node's and k has it.
+func fuseInto(k ops.ActivationFuser, act func([]float32), relu bool) bool {
+	if rf, ok := k.(ops.ReluFuser); ok && relu {
+		return rf.FuseRelu()
+	}
+	return k.FuseActivation(act)
 }
 
 // gemmIsFloat reports whether a Conv or Gemm node surely computes in float: Conv always does;

@@ -32,7 +32,7 @@ func fuseAddActivations(o *optimizer) int {
 			continue
 		}
 		an, actNode := o.g.nodes[add], o.g.nodes[i]
-		k := &addActKernel{label: an.label, act: act, add: an.kernel, actKernel: actNode.kernel, params: params}
+		k := &addActKernel{label: an.label, act: act, relu: o.isOp(i, "Relu"), add: an.kernel, actKernel: actNode.kernel, params: params}
 		o.g.nodes[i] = &node{label: an.label, opType: "Add+" + actNode.opType, kernel: k,
 			inputs: []int{a, b}, outputs: []int{actNode.outputs[0]}}
 		o.dead[add] = true
@@ -45,6 +45,7 @@ func fuseAddActivations(o *optimizer) int {
 type addActKernel struct {
 	label     string
 	act       func([]float32)
+	relu      bool // act is a Relu node's
 	add       ops.Kernel
 	actKernel ops.Kernel
 	params    []*tensor.Tensor // the activation node's inputs, X left nil

@@ -25,10 +25,11 @@ func fuseConvResiduals(o *optimizer) int {
 			continue
 		}
 		var act func([]float32)
+		var relu bool       // act is Relu's
 		var tail ops.Kernel // runs the Add (and activation) in the fallback
 		switch k := n.kernel.(type) {
 		case *addActKernel:
-			act, tail = k.act, k
+			act, relu, tail = k.act, k.relu, k
 		default:
 			if !o.isOp(i, "Add") {
 				continue
@@ -44,7 +45,7 @@ func fuseConvResiduals(o *optimizer) int {
 			if c < 0 || o.dead[c] || shortcut < 0 || o.g.consts[shortcut] != nil {
 				continue
 			}
-			fused := o.convWithResidual(c, shortcut, act)
+			fused := o.convWithResidual(c, shortcut, act, relu)
 			if fused == nil {
 				continue
 			}
@@ -63,8 +64,9 @@ func fuseConvResiduals(o *optimizer) int {
 }
 
 // convWithResidual builds a second kernel for Conv node c that adds slot shortcut (and applies
-// act, when not nil) in its epilogue; nil when c is not a plain float Conv that can.
-func (o *optimizer) convWithResidual(c, shortcut int, act func([]float32)) *node {
+// act, when not nil; relu: act is Relu's) in its epilogue; nil when c is not a plain float Conv
+// that can.
+func (o *optimizer) convWithResidual(c, shortcut int, act func([]float32), relu bool) *node {
 	conv := o.g.nodes[c]
 	if !o.isOp(c, "Conv") || conv.opType != "Conv" || len(conv.inputs) < 2 || len(conv.inputs) > 3 {
 		return nil
@@ -102,7 +104,7 @@ func (o *optimizer) convWithResidual(c, shortcut int, act func([]float32)) *node
 	}
 	if act != nil {
 		af, ok := k.(ops.ActivationFuser)
-		if !ok || !af.FuseActivation(act) {
+		if !ok || !fuseInto(af, act, relu) {
 			return nil
 		}
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/actswap/actswap/onnx"
@@ -74,4 +75,51 @@ func TestConvResidualFusion(t *testing.T) {
 	g.nodes = append(g.nodes, mkNode("", "Conv", "conv", []string{"x", "w"}, []string{"c"}, pads))
 	g.outputs = []string{g.op("Relu", "y", g.op("Add", "sum", "c", "x")), "c"}
 	checkOptimized(t, g.model(), map[string]int{"conv_residual_fusion": 0}, feeds(nil), 1e-5)
+}
+
+// TestConvReluFusion checks that a Conv's Relu, alone or after a fused residual Add, reaches the
+// kernel through ops.ReluFuser (which the gather lowering applies while it transposes the product
+// into planes) and that another activation does not.
+func TestConvReluFusion(t *testing.T) {
+	pads := &onnx.AttributeProto{Name: proto.String("pads"), Ints: []int64{1, 1, 1, 1}, Type: onnx.AttributeProto_INTS.Enum()}
+	for _, tc := range []struct {
+		act      string
+		residual bool
+		relu     bool
+	}{{"Relu", false, true}, {"Relu", true, true}, {"Clip", false, false}, {"Clip", true, false}} {
+		g := newOptGraph("x", 1, 4, 6, 5)
+		g.inits["w"] = ramp([]int{4, 4, 3, 3}, 0.3)
+		g.nodes = append(g.nodes, mkNode("", "Conv", "conv", []string{"x", "w"}, []string{"c"}, pads))
+		y := "c"
+		if tc.residual {
+			y = g.op("Add", "sum", "c", "x")
+		}
+		operands := []string{y}
+		if tc.act == "Clip" { // ReLU6
+			operands = append(operands, g.c([]int{}, 0), g.c([]int{}, 6))
+		}
+		g.outputs = []string{g.op(tc.act, "y", operands...)}
+		s, err := NewSession(g.model())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kernels []string
+		for _, n := range s.main.nodes {
+			k := n.kernel
+			if r, ok := k.(*convResidualKernel); ok {
+				k = r.fused
+			}
+			kernels = append(kernels, n.opType)
+			if c, ok := k.(interface{ FusesRelu() bool }); ok && strings.HasPrefix(n.opType, "Conv+") {
+				if c.FusesRelu() != tc.relu {
+					t.Errorf("%s, residual %v: %s fuses Relu %v, want %v", tc.act, tc.residual, n.opType, c.FusesRelu(), tc.relu)
+				}
+				kernels = nil
+				break
+			}
+		}
+		if kernels != nil {
+			t.Errorf("%s, residual %v: no fused Conv among %v", tc.act, tc.residual, kernels)
+		}
+	}
 }

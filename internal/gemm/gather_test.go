@@ -168,39 +168,67 @@ func TestTapSum(t *testing.T) {
 	})
 }
 
-// TestTransposeBias checks the transposition into planes for shapes around its 8×8 squares.
-func TestTransposeBias(t *testing.T) {
+// TestTransposeEpilogue checks the transposition into planes for shapes around its 8×8 squares,
+// with and without each part of its epilogue (bias, residual, ReLU), against the values computed
+// one by one in float32 in the same order — bias, then residual, then Go's max(v, 0): NaN kept,
+// −0 turned into +0, as vecmath.Relu. The sources hold NaN, ±0 and values whose sum with the
+// bias is −0.
+func TestTransposeEpilogue(t *testing.T) {
 	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}} {
+		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}, {16, 24}} {
 			rows, cols := sh[0], sh[1]
 			lds, ldd := cols+3, rows+2
-			src, bias := randSlice(r, rows*lds), randSlice(r, cols)
-			for _, withBias := range []bool{true, false} {
-				dst := randSlice(r, cols*ldd)
-				b := bias
-				if !withBias {
-					b = nil
+			src, bias, res := randSlice(r, rows*lds), randSlice(r, cols), randSlice(r, cols*ldd)
+			bias[0] = float32(math.Copysign(0, -1)) // −0 + −0 reaches ReLU as −0
+			for i := range src {
+				switch i % 11 {
+				case 3:
+					src[i] = float32(math.NaN())
+				case 5:
+					src[i] = float32(math.Copysign(0, -1))
+				case 7:
+					src[i] = -bias[i%lds%cols] // + bias is +0; with a residual, anything
 				}
-				if err := transposeBiasOn(x, dst, ldd, src, lds, rows, cols, b); err != nil {
+			}
+			for variant := range 8 {
+				withBias, withRes, relu := variant&1 != 0, variant&2 != 0, variant&4 != 0
+				e := PlaneEpilogue{Relu: relu}
+				if withBias {
+					e.Bias = bias
+				}
+				if withRes {
+					e.Residual = res
+				}
+				dst := randSlice(r, cols*ldd)
+				if err := transposeEpilogueOn(x, dst, ldd, src, lds, rows, cols, e); err != nil {
 					t.Fatal(err)
 				}
 				for c := 0; c < cols; c++ {
 					for i := 0; i < rows; i++ {
-						want := src[i*lds+c]
+						want := src[i*lds+c] + 0 // no bias adds +0: −0 comes out +0
 						if withBias {
-							want += bias[c]
+							want = src[i*lds+c] + bias[c]
 						}
-						if dst[c*ldd+i] != want {
-							t.Fatalf("%v bias %v: dst[%d][%d] = %g, want %g", sh, withBias, c, i, dst[c*ldd+i], want)
+						if withRes {
+							want += res[c*ldd+i]
+						}
+						if relu {
+							want = max(want, 0)
+						}
+						if got := dst[c*ldd+i]; math.Float32bits(got) != math.Float32bits(want) && !(want != want && got != got) {
+							t.Fatalf("%v bias %v residual %v relu %v: dst[%d][%d] = %g, want %g", sh, withBias, withRes, relu, c, i, got, want)
 						}
 					}
 				}
 			}
 		}
-		if err := transposeBiasOn(x, make([]float32, 10), 4, make([]float32, 16), 4, 4, 4, nil); err == nil {
+		if err := transposeEpilogueOn(x, make([]float32, 10), 4, make([]float32, 16), 4, 4, 4, PlaneEpilogue{}); err == nil {
 			t.Error("short dst: no error")
+		}
+		if err := transposeEpilogueOn(x, make([]float32, 16), 4, make([]float32, 16), 4, 4, 4, PlaneEpilogue{Residual: make([]float32, 15)}); err == nil {
+			t.Error("short residual: no error")
 		}
 	})
 }

@@ -7044,6 +7044,374 @@ done:
 	VZEROUPPER
 	RET
 
+// func transpose8x8BiasRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+// Requires: AVX
+TEXT ·transpose8x8BiasRelu(SB), NOSPLIT, $0-48
+	MOVQ   blocks+0(FP), AX
+	MOVQ   dst+8(FP), CX
+	MOVQ   ldd+16(FP), DX
+	SHLQ   $0x02, DX
+	MOVQ   src+24(FP), BX
+	MOVQ   lds+32(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   bias+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	TESTQ  AX, AX
+	JZ     done
+
+loop:
+	MOVQ         BX, R8
+	VMOVUPS      (R8), Y1
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y2
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y3
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y4
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y5
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y6
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y7
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x20, Y4, Y2, Y10
+	VPERM2F128   $0x20, Y6, Y9, Y11
+	VPERM2F128   $0x20, Y5, Y1, Y12
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x31, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	MOVQ         CX, R8
+	VBROADCASTSS (DI), Y5
+	VADDPS       Y5, Y7, Y7
+	VMAXPS       Y7, Y0, Y7
+	VANDPS       absMask<>+0(SB), Y7, Y7
+	VMOVUPS      Y7, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 4(DI), Y5
+	VADDPS       Y5, Y10, Y10
+	VMAXPS       Y10, Y0, Y10
+	VANDPS       absMask<>+0(SB), Y10, Y10
+	VMOVUPS      Y10, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 8(DI), Y5
+	VADDPS       Y5, Y11, Y11
+	VMAXPS       Y11, Y0, Y11
+	VANDPS       absMask<>+0(SB), Y11, Y11
+	VMOVUPS      Y11, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 12(DI), Y5
+	VADDPS       Y5, Y12, Y12
+	VMAXPS       Y12, Y0, Y12
+	VANDPS       absMask<>+0(SB), Y12, Y12
+	VMOVUPS      Y12, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 16(DI), Y5
+	VADDPS       Y5, Y3, Y3
+	VMAXPS       Y3, Y0, Y3
+	VANDPS       absMask<>+0(SB), Y3, Y3
+	VMOVUPS      Y3, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 20(DI), Y3
+	VADDPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y2
+	VANDPS       absMask<>+0(SB), Y2, Y2
+	VMOVUPS      Y2, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 24(DI), Y2
+	VADDPS       Y2, Y4, Y4
+	VMAXPS       Y4, Y0, Y4
+	VANDPS       absMask<>+0(SB), Y4, Y4
+	VMOVUPS      Y4, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 28(DI), Y2
+	VADDPS       Y2, Y1, Y1
+	VMAXPS       Y1, Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      Y1, (R8)
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA absMask<>+0(SB)/4, $0x7fffffff
+DATA absMask<>+4(SB)/4, $0x7fffffff
+DATA absMask<>+8(SB)/4, $0x7fffffff
+DATA absMask<>+12(SB)/4, $0x7fffffff
+DATA absMask<>+16(SB)/4, $0x7fffffff
+DATA absMask<>+20(SB)/4, $0x7fffffff
+DATA absMask<>+24(SB)/4, $0x7fffffff
+DATA absMask<>+28(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $32
+
+// func transpose8x8BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+// Requires: AVX
+TEXT ·transpose8x8BiasRes(SB), NOSPLIT, $0-56
+	MOVQ  blocks+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  ldd+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  src+24(FP), BX
+	MOVQ  lds+32(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  bias+40(FP), DI
+	MOVQ  res+48(FP), R8
+	TESTQ AX, AX
+	JZ    done
+
+loop:
+	MOVQ         BX, R9
+	VMOVUPS      (R9), Y0
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y1
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y2
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y3
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y4
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y5
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y6
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VPERM2F128   $0x20, Y3, Y1, Y9
+	VPERM2F128   $0x20, Y5, Y8, Y10
+	VPERM2F128   $0x20, Y4, Y0, Y11
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VPERM2F128   $0x31, Y5, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	MOVQ         CX, R9
+	MOVQ         R8, R10
+	VBROADCASTSS (DI), Y4
+	VADDPS       Y4, Y6, Y6
+	VADDPS       (R10), Y6, Y6
+	VMOVUPS      Y6, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 4(DI), Y4
+	VADDPS       Y4, Y9, Y9
+	VADDPS       (R10), Y9, Y9
+	VMOVUPS      Y9, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 8(DI), Y4
+	VADDPS       Y4, Y10, Y10
+	VADDPS       (R10), Y10, Y10
+	VMOVUPS      Y10, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 12(DI), Y4
+	VADDPS       Y4, Y11, Y11
+	VADDPS       (R10), Y11, Y11
+	VMOVUPS      Y11, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 16(DI), Y4
+	VADDPS       Y4, Y2, Y2
+	VADDPS       (R10), Y2, Y2
+	VMOVUPS      Y2, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 20(DI), Y2
+	VADDPS       Y2, Y1, Y1
+	VADDPS       (R10), Y1, Y1
+	VMOVUPS      Y1, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 24(DI), Y1
+	VADDPS       Y1, Y3, Y3
+	VADDPS       (R10), Y3, Y3
+	VMOVUPS      Y3, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 28(DI), Y1
+	VADDPS       Y1, Y0, Y0
+	VADDPS       (R10), Y0, Y0
+	VMOVUPS      Y0, (R9)
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, R8
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose8x8BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+// Requires: AVX
+TEXT ·transpose8x8BiasResRelu(SB), NOSPLIT, $0-56
+	MOVQ   blocks+0(FP), AX
+	MOVQ   dst+8(FP), CX
+	MOVQ   ldd+16(FP), DX
+	SHLQ   $0x02, DX
+	MOVQ   src+24(FP), BX
+	MOVQ   lds+32(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   bias+40(FP), DI
+	MOVQ   res+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	TESTQ  AX, AX
+	JZ     done
+
+loop:
+	MOVQ         BX, R9
+	VMOVUPS      (R9), Y1
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y2
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y3
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y4
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y5
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y6
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y7
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x20, Y4, Y2, Y10
+	VPERM2F128   $0x20, Y6, Y9, Y11
+	VPERM2F128   $0x20, Y5, Y1, Y12
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x31, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	MOVQ         CX, R9
+	MOVQ         R8, R10
+	VBROADCASTSS (DI), Y5
+	VADDPS       Y5, Y7, Y7
+	VADDPS       (R10), Y7, Y7
+	VMAXPS       Y7, Y0, Y7
+	VANDPS       absMask<>+0(SB), Y7, Y7
+	VMOVUPS      Y7, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 4(DI), Y5
+	VADDPS       Y5, Y10, Y10
+	VADDPS       (R10), Y10, Y10
+	VMAXPS       Y10, Y0, Y10
+	VANDPS       absMask<>+0(SB), Y10, Y10
+	VMOVUPS      Y10, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 8(DI), Y5
+	VADDPS       Y5, Y11, Y11
+	VADDPS       (R10), Y11, Y11
+	VMAXPS       Y11, Y0, Y11
+	VANDPS       absMask<>+0(SB), Y11, Y11
+	VMOVUPS      Y11, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 12(DI), Y5
+	VADDPS       Y5, Y12, Y12
+	VADDPS       (R10), Y12, Y12
+	VMAXPS       Y12, Y0, Y12
+	VANDPS       absMask<>+0(SB), Y12, Y12
+	VMOVUPS      Y12, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 16(DI), Y5
+	VADDPS       Y5, Y3, Y3
+	VADDPS       (R10), Y3, Y3
+	VMAXPS       Y3, Y0, Y3
+	VANDPS       absMask<>+0(SB), Y3, Y3
+	VMOVUPS      Y3, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 20(DI), Y3
+	VADDPS       Y3, Y2, Y2
+	VADDPS       (R10), Y2, Y2
+	VMAXPS       Y2, Y0, Y2
+	VANDPS       absMask<>+0(SB), Y2, Y2
+	VMOVUPS      Y2, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 24(DI), Y2
+	VADDPS       Y2, Y4, Y4
+	VADDPS       (R10), Y4, Y4
+	VMAXPS       Y4, Y0, Y4
+	VANDPS       absMask<>+0(SB), Y4, Y4
+	VMOVUPS      Y4, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 28(DI), Y2
+	VADDPS       Y2, Y1, Y1
+	VADDPS       (R10), Y1, Y1
+	VMAXPS       Y1, Y0, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+	VMOVUPS      Y1, (R9)
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, R8
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func padPlanes16(dst *float32, src *float32, planes int, top int, rows int, bottom int, lds int, ldd int, left int, load uint16, store uint16)
 // Requires: AVX, AVX512F
 TEXT ·padPlanes16(SB), NOSPLIT, $0-76

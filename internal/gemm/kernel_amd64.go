@@ -277,12 +277,22 @@ func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	}
 }
 
-// transposeSquares runs TransposeBias's blocks 8×8 squares in assembly; false without AVX2.
-func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias []float32) bool {
+// transposeSquares runs TransposeEpilogue's blocks 8×8 squares in assembly (res nil: no
+// residual); false without AVX2.
+func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
 	if !x.Asm() {
 		return false
 	}
-	transpose8x8Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	switch {
+	case res == nil && !relu:
+		transpose8x8Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case res == nil:
+		transpose8x8BiasRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case !relu:
+		transpose8x8BiasRes(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	default:
+		transpose8x8BiasResRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	}
 	return true
 }
 

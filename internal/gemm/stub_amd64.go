@@ -199,10 +199,25 @@ func blockedTapsZ1(n int, dst *float32, src *float32, offs *int, w *float32, tap
 //go:noescape
 func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
 
-// transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).
+// transpose8x8Bias writes blocks 8x8 squares of src, transposed plus bias per destination row, into dst (AVX).
 //
 //go:noescape
 func transpose8x8Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose8x8BiasRelu writes blocks 8x8 squares of src, transposed plus bias per destination row, then max(x, 0), into dst (AVX).
+//
+//go:noescape
+func transpose8x8BiasRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose8x8BiasRes writes blocks 8x8 squares of src, transposed plus bias per destination row and res (laid out as dst), into dst (AVX).
+//
+//go:noescape
+func transpose8x8BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+
+// transpose8x8BiasResRelu writes blocks 8x8 squares of src, transposed plus bias per destination row and res (laid out as dst), then max(x, 0), into dst (AVX).
+//
+//go:noescape
+func transpose8x8BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
 
 // padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).
 //

@@ -10,34 +10,64 @@ import (
 // bias when bias is nil): a pixel-major product (pixels × channels) written into channel planes,
 // 8×8 squares at a time in registers.
 func TransposeBias(dst []float32, ldd int, src []float32, lds, rows, cols int, bias []float32) error {
-	return transposeBiasOn(simd.Host(), dst, ldd, src, lds, rows, cols, bias)
+	return transposeEpilogueOn(simd.Host(), dst, ldd, src, lds, rows, cols, PlaneEpilogue{Bias: bias})
 }
 
-// transposeBiasOn is TransposeBias with the kernels of level x.
-func transposeBiasOn(x simd.Level, dst []float32, ldd int, src []float32, lds, rows, cols int, bias []float32) error {
+// PlaneEpilogue is what TransposeEpilogue does to each value on its way into the planes, in this
+// order: add the bias of its plane, add the residual, apply ReLU.
+type PlaneEpilogue struct {
+	Bias []float32 // per destination row (plane); nil: none
+	// Residual is added value by value, laid out as dst (ldd apart); nil: none.
+	Residual []float32
+	Relu     bool // max(v, 0) as Go's max: NaN stays NaN, −0 becomes +0
+}
+
+// TransposeEpilogue sets dst[c·ldd + r] = relu(src[r·lds + c] + bias[c] + residual[c·ldd + r])
+// for r < rows and c < cols, each part as e says: a convolution's pixel-major product written
+// into its channel planes with its whole epilogue while each value is in a register, instead of
+// passes over the planes for the residual and the activation.
+func TransposeEpilogue(dst []float32, ldd int, src []float32, lds, rows, cols int, e PlaneEpilogue) error {
+	return transposeEpilogueOn(simd.Host(), dst, ldd, src, lds, rows, cols, e)
+}
+
+// transposeEpilogueOn is TransposeEpilogue with the kernels of level x.
+func transposeEpilogueOn(x simd.Level, dst []float32, ldd int, src []float32, lds, rows, cols int, e PlaneEpilogue) error {
 	if rows <= 0 || cols <= 0 {
 		return nil
 	}
-	if ldd < rows || lds < cols || len(dst) < (cols-1)*ldd+rows || len(src) < (rows-1)*lds+cols || bias != nil && len(bias) < cols {
-		return fmt.Errorf("gemm: TransposeBias: %d×%d from %d values (lds %d) into %d (ldd %d), bias %d",
-			rows, cols, len(src), lds, len(dst), ldd, len(bias))
+	need := (cols-1)*ldd + rows
+	if ldd < rows || lds < cols || len(dst) < need || len(src) < (rows-1)*lds+cols || e.Bias != nil && len(e.Bias) < cols ||
+		e.Residual != nil && len(e.Residual) < need {
+		return fmt.Errorf("gemm: TransposeEpilogue: %d×%d from %d values (lds %d) into %d (ldd %d), bias %d, residual %d",
+			rows, cols, len(src), lds, len(dst), ldd, len(e.Bias), len(e.Residual))
 	}
 	var zeros [8]float32
 	blocks := rows / 8
 	for c0 := 0; c0 < cols; c0 += 8 {
 		nc := min(8, cols-c0)
 		b := zeros[:nc]
-		if bias != nil {
-			b = bias[c0 : c0+nc]
+		if e.Bias != nil {
+			b = e.Bias[c0 : c0+nc]
+		}
+		var res []float32
+		if e.Residual != nil {
+			res = e.Residual[c0*ldd:]
 		}
 		r0 := 0
-		if nc == 8 && blocks > 0 && transposeSquares(x, blocks, dst[c0*ldd:], ldd, src[c0:], lds, b) {
+		if nc == 8 && blocks > 0 && transposeSquares(x, blocks, dst[c0*ldd:], ldd, src[c0:], lds, b, res, e.Relu) {
 			r0 = blocks * 8
 		}
 		for c := 0; c < nc; c++ {
 			row := dst[(c0+c)*ldd : (c0+c)*ldd+rows]
 			for r := r0; r < rows; r++ {
-				row[r] = src[r*lds+c0+c] + b[c]
+				v := src[r*lds+c0+c] + b[c]
+				if res != nil {
+					v += res[c*ldd+r]
+				}
+				if e.Relu {
+					v = max(v, 0)
+				}
+				row[r] = v
 			}
 		}
 	}

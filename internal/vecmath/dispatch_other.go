@@ -76,3 +76,16 @@ func mapScalar(dst, src []float32, f func(float32) float32) {
 }
 
 func maxPool2x2AVX2(dst, src []float32, width int) { maxPool2x2Go(dst, src, width) }
+
+func maxPool2DS1AVX2(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int) {
+	panic("vecmath: no assembly in this build")
+}
+func maxPool2DS2AVX2(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int) {
+	panic("vecmath: no assembly in this build")
+}
+func maxPool2DS1AVX512(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int) {
+	panic("vecmath: no assembly in this build")
+}
+func maxPool2DS2AVX512(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int) {
+	panic("vecmath: no assembly in this build")
+}

@@ -1,7 +1,8 @@
 // Package vecmath is vectorised float32 math over slices for the runtime's activation and
 // softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, Relu, Clamp,
 // the softmax row helpers Max, ExpSumShifted(To) and Scale, the layer normalisation row helpers
-// MeanVar and Normalize, MaxInto (elementwise max of two rows, for max pooling), and the
+// MeanVar and Normalize, MaxInto (elementwise max of two rows, for max pooling), MaxPool2D
+// and MaxPool2x2 (2-D max pools of whole planes), and the
 // float32 arithmetic of ONNX Add/Sub/Mul/Div: Arith (x[i] op y[i]), ArithScalar (x[i] op s) and
 // ScalarArith (s op x[i]).
 //

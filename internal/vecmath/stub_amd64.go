@@ -74,6 +74,26 @@ func reluAVX2(dst []float32, src []float32)
 //go:noescape
 func maxPool2x2AVX2(dst []float32, src []float32, width int)
 
+// maxPool2DS1AVX2 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX2).
+//
+//go:noescape
+func maxPool2DS1AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+
+// maxPool2DS2AVX2 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX2).
+//
+//go:noescape
+func maxPool2DS2AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+
+// maxPool2DS1AVX512 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
+//
+//go:noescape
+func maxPool2DS1AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+
+// maxPool2DS2AVX512 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
+//
+//go:noescape
+func maxPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+
 // clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
 //
 //go:noescape

@@ -2559,6 +2559,1625 @@ pool_done:
 	VZEROUPPER
 	RET
 
+// func maxPool2DS1AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·maxPool2DS1AVX2(SB), NOSPLIT, $0-160
+	VBROADCASTSS negInf<>+0(SB), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+maxPool2DS1AVX2_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      maxPool2DS1AVX2_done0
+	MOVQ    band+120(FP), BX
+	SHLQ    $0x04, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+maxPool2DS1AVX2_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    maxPool2DS1AVX2_fill0
+	CMPQ  R9, $0x00000001
+	JE    maxPool2DS1AVX2_col1
+	CMPQ  R9, $0x00000002
+	JE    maxPool2DS1AVX2_col2
+	CMPQ  R9, $0x00000003
+	JE    maxPool2DS1AVX2_col3
+
+maxPool2DS1AVX2_col0:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS1AVX2_coltail0
+	VMOVUPS (R10), Y1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+maxPool2DS1AVX2_taps0:
+	DECQ    R13
+	JE      maxPool2DS1AVX2_taps0_end
+	ADDQ    R11, R12
+	VMOVUPS (R12), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS1AVX2_taps0
+
+maxPool2DS1AVX2_taps0_end:
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS1AVX2_col0
+
+maxPool2DS1AVX2_coltail0:
+	TESTQ        R8, R8
+	JE           maxPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	MOVQ         R10, R8
+
+maxPool2DS1AVX2_taps1:
+	DECQ       R9
+	JE         maxPool2DS1AVX2_taps1_end
+	ADDQ       R11, R8
+	VMASKMOVPS (R8), Y1, Y3
+	VMAXPS     Y3, Y2, Y4
+	VMAXPS     Y2, Y3, Y5
+	VANDPS     Y5, Y4, Y4
+	VCMPPS     $0x03, Y3, Y2, Y2
+	VORPS      Y2, Y4, Y4
+	VMOVAPS    Y4, Y2
+	JMP        maxPool2DS1AVX2_taps1
+
+maxPool2DS1AVX2_taps1_end:
+	VMASKMOVPS Y2, Y1, (DI)
+	JMP        maxPool2DS1AVX2_rowdone0
+
+maxPool2DS1AVX2_col1:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS1AVX2_coltail1
+	VMOVUPS (R10), Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS1AVX2_col1
+
+maxPool2DS1AVX2_coltail1:
+	TESTQ        R8, R8
+	JE           maxPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS1AVX2_rowdone0
+
+maxPool2DS1AVX2_col2:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS1AVX2_coltail2
+	VMOVUPS (R10), Y1
+	VMOVUPS (R10)(R11*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS1AVX2_col2
+
+maxPool2DS1AVX2_coltail2:
+	TESTQ        R8, R8
+	JE           maxPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS1AVX2_rowdone0
+
+maxPool2DS1AVX2_col3:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS1AVX2_coltail3
+	VMOVUPS (R10), Y1
+	VMOVUPS (R10)(R11*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS (R10)(R11*2), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS1AVX2_col3
+
+maxPool2DS1AVX2_coltail3:
+	TESTQ        R8, R8
+	JE           maxPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   (R10)(R11*2), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS1AVX2_rowdone0
+
+maxPool2DS1AVX2_fill0:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS1AVX2_filltail0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS1AVX2_fill0
+
+maxPool2DS1AVX2_filltail0:
+	TESTQ        R8, R8
+	JE           maxPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   Y0, Y1, (DI)
+
+maxPool2DS1AVX2_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000010, DX
+	CMPQ DX, BX
+	JNE  maxPool2DS1AVX2_row0
+	MOVQ buf_base+48(FP), DX
+
+maxPool2DS1AVX2_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	CMPQ R9, $0x00000001
+	JE   maxPool2DS1AVX2_out1
+	CMPQ R9, $0x00000002
+	JE   maxPool2DS1AVX2_out2
+	CMPQ R9, $0x00000003
+	JE   maxPool2DS1AVX2_out3
+
+maxPool2DS1AVX2_out0:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS1AVX2_outtail0
+	VMOVUPS (SI), Y1
+	MOVQ    SI, R10
+	MOVQ    R9, R11
+
+maxPool2DS1AVX2_kx0:
+	DECQ    R11
+	JE      maxPool2DS1AVX2_kx0_end
+	ADDQ    R8, R10
+	VMOVUPS (R10), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS1AVX2_kx0
+
+maxPool2DS1AVX2_kx0_end:
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS1AVX2_out0
+
+maxPool2DS1AVX2_outtail0:
+	TESTQ   DI, DI
+	JE      maxPool2DS1AVX2_next0
+	VMOVUPS (SI), Y1
+	MOVQ    R9, R9
+
+maxPool2DS1AVX2_kx1:
+	DECQ    R9
+	JE      maxPool2DS1AVX2_kx1_end
+	ADDQ    R8, SI
+	VMOVUPS (SI), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS1AVX2_kx1
+
+maxPool2DS1AVX2_kx1_end:
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS1AVX2_next0
+
+maxPool2DS1AVX2_out1:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS1AVX2_outtail1
+	VMOVUPS (SI), Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS1AVX2_out1
+
+maxPool2DS1AVX2_outtail1:
+	TESTQ        DI, DI
+	JE           maxPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS1AVX2_next0
+
+maxPool2DS1AVX2_out2:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS1AVX2_outtail2
+	VMOVUPS (SI), Y1
+	VMOVUPS (SI)(R8*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS1AVX2_out2
+
+maxPool2DS1AVX2_outtail2:
+	TESTQ        DI, DI
+	JE           maxPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS1AVX2_next0
+
+maxPool2DS1AVX2_out3:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS1AVX2_outtail3
+	VMOVUPS (SI), Y1
+	VMOVUPS (SI)(R8*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS1AVX2_out3
+
+maxPool2DS1AVX2_outtail3:
+	TESTQ        DI, DI
+	JE           maxPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVUPS      (SI)(R8*2), Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+maxPool2DS1AVX2_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000010, CX
+	CMPQ CX, BX
+	JNE  maxPool2DS1AVX2_horizontal0
+	JMP  maxPool2DS1AVX2_band0
+
+maxPool2DS1AVX2_done0:
+	VZEROUPPER
+	RET
+
+// func maxPool2DS2AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·maxPool2DS2AVX2(SB), NOSPLIT, $0-160
+	VBROADCASTSS negInf<>+0(SB), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+maxPool2DS2AVX2_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      maxPool2DS2AVX2_done0
+	MOVQ    band+120(FP), BX
+	SHLQ    $0x04, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+maxPool2DS2AVX2_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    maxPool2DS2AVX2_fill0
+	CMPQ  R9, $0x00000001
+	JE    maxPool2DS2AVX2_col1
+	CMPQ  R9, $0x00000002
+	JE    maxPool2DS2AVX2_col2
+	CMPQ  R9, $0x00000003
+	JE    maxPool2DS2AVX2_col3
+
+maxPool2DS2AVX2_col0:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS2AVX2_coltail0
+	VMOVUPS (R10), Y1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+maxPool2DS2AVX2_taps0:
+	DECQ    R13
+	JE      maxPool2DS2AVX2_taps0_end
+	ADDQ    R11, R12
+	VMOVUPS (R12), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS2AVX2_taps0
+
+maxPool2DS2AVX2_taps0_end:
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS2AVX2_col0
+
+maxPool2DS2AVX2_coltail0:
+	TESTQ        R8, R8
+	JE           maxPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	MOVQ         R10, R8
+
+maxPool2DS2AVX2_taps1:
+	DECQ       R9
+	JE         maxPool2DS2AVX2_taps1_end
+	ADDQ       R11, R8
+	VMASKMOVPS (R8), Y1, Y3
+	VMAXPS     Y3, Y2, Y4
+	VMAXPS     Y2, Y3, Y5
+	VANDPS     Y5, Y4, Y4
+	VCMPPS     $0x03, Y3, Y2, Y2
+	VORPS      Y2, Y4, Y4
+	VMOVAPS    Y4, Y2
+	JMP        maxPool2DS2AVX2_taps1
+
+maxPool2DS2AVX2_taps1_end:
+	VMASKMOVPS Y2, Y1, (DI)
+	JMP        maxPool2DS2AVX2_rowdone0
+
+maxPool2DS2AVX2_col1:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS2AVX2_coltail1
+	VMOVUPS (R10), Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS2AVX2_col1
+
+maxPool2DS2AVX2_coltail1:
+	TESTQ        R8, R8
+	JE           maxPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS2AVX2_rowdone0
+
+maxPool2DS2AVX2_col2:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS2AVX2_coltail2
+	VMOVUPS (R10), Y1
+	VMOVUPS (R10)(R11*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS2AVX2_col2
+
+maxPool2DS2AVX2_coltail2:
+	TESTQ        R8, R8
+	JE           maxPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS2AVX2_rowdone0
+
+maxPool2DS2AVX2_col3:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS2AVX2_coltail3
+	VMOVUPS (R10), Y1
+	VMOVUPS (R10)(R11*1), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS (R10)(R11*2), Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS2AVX2_col3
+
+maxPool2DS2AVX2_coltail3:
+	TESTQ        R8, R8
+	JE           maxPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   (R10)(R11*2), Y1, Y3
+	VMAXPS       Y3, Y2, Y4
+	VMAXPS       Y2, Y3, Y5
+	VANDPS       Y5, Y4, Y4
+	VCMPPS       $0x03, Y3, Y2, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVAPS      Y4, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          maxPool2DS2AVX2_rowdone0
+
+maxPool2DS2AVX2_fill0:
+	CMPQ    R8, $0x00000008
+	JB      maxPool2DS2AVX2_filltail0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     maxPool2DS2AVX2_fill0
+
+maxPool2DS2AVX2_filltail0:
+	TESTQ        R8, R8
+	JE           maxPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   Y0, Y1, (DI)
+
+maxPool2DS2AVX2_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000010, DX
+	CMPQ DX, BX
+	JNE  maxPool2DS2AVX2_row0
+	MOVQ buf_base+48(FP), DX
+
+maxPool2DS2AVX2_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	CMPQ R9, $0x00000001
+	JE   maxPool2DS2AVX2_out1
+	CMPQ R9, $0x00000002
+	JE   maxPool2DS2AVX2_out2
+	CMPQ R9, $0x00000003
+	JE   maxPool2DS2AVX2_out3
+
+maxPool2DS2AVX2_out0:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS2AVX2_outtail0
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	MOVQ    SI, R10
+	MOVQ    R9, R11
+
+maxPool2DS2AVX2_kx0:
+	DECQ    R11
+	JE      maxPool2DS2AVX2_kx0_end
+	ADDQ    R8, R10
+	VMOVUPS (R10), Y2
+	VSHUFPS $0x88, 32(R10), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS2AVX2_kx0
+
+maxPool2DS2AVX2_kx0_end:
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS2AVX2_out0
+
+maxPool2DS2AVX2_outtail0:
+	TESTQ   DI, DI
+	JE      maxPool2DS2AVX2_next0
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	MOVQ    R9, R9
+
+maxPool2DS2AVX2_kx1:
+	DECQ    R9
+	JE      maxPool2DS2AVX2_kx1_end
+	ADDQ    R8, SI
+	VMOVUPS (SI), Y2
+	VSHUFPS $0x88, 32(SI), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	JMP     maxPool2DS2AVX2_kx1
+
+maxPool2DS2AVX2_kx1_end:
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS2AVX2_next0
+
+maxPool2DS2AVX2_out1:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS2AVX2_outtail1
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS2AVX2_out1
+
+maxPool2DS2AVX2_outtail1:
+	TESTQ        DI, DI
+	JE           maxPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS2AVX2_next0
+
+maxPool2DS2AVX2_out2:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS2AVX2_outtail2
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	VMOVUPS (SI)(R8*1), Y2
+	VSHUFPS $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS2AVX2_out2
+
+maxPool2DS2AVX2_outtail2:
+	TESTQ        DI, DI
+	JE           maxPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          maxPool2DS2AVX2_next0
+
+maxPool2DS2AVX2_out3:
+	CMPQ    DI, $0x00000008
+	JB      maxPool2DS2AVX2_outtail3
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	VMOVUPS (SI)(R8*1), Y2
+	VSHUFPS $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VSHUFPS $0x88, 32(SI)(R8*2), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VMAXPS  Y2, Y1, Y3
+	VMAXPS  Y1, Y2, Y4
+	VANDPS  Y4, Y3, Y3
+	VCMPPS  $0x03, Y2, Y1, Y1
+	VORPS   Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, DI
+	JMP     maxPool2DS2AVX2_out3
+
+maxPool2DS2AVX2_outtail3:
+	TESTQ        DI, DI
+	JE           maxPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVUPS      (SI)(R8*2), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*2), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VMAXPS       Y2, Y1, Y3
+	VMAXPS       Y1, Y2, Y4
+	VANDPS       Y4, Y3, Y3
+	VCMPPS       $0x03, Y2, Y1, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVAPS      Y3, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+maxPool2DS2AVX2_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000010, CX
+	CMPQ CX, BX
+	JNE  maxPool2DS2AVX2_horizontal0
+	JMP  maxPool2DS2AVX2_band0
+
+maxPool2DS2AVX2_done0:
+	VZEROUPPER
+	RET
+
+// func maxPool2DS1AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+// Requires: AVX, AVX512DQ, AVX512F, CMOV
+TEXT ·maxPool2DS1AVX512(SB), NOSPLIT, $0-160
+	VBROADCASTSS qNaN<>+0(SB), Z0
+	VBROADCASTSS negInf<>+0(SB), Z1
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+maxPool2DS1AVX512_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      maxPool2DS1AVX512_done0
+	MOVQ    band+120(FP), BX
+	SHLQ    $0x04, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+maxPool2DS1AVX512_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    maxPool2DS1AVX512_fill0
+	CMPQ  R9, $0x00000001
+	JE    maxPool2DS1AVX512_col1
+	CMPQ  R9, $0x00000002
+	JE    maxPool2DS1AVX512_col2
+	CMPQ  R9, $0x00000003
+	JE    maxPool2DS1AVX512_col3
+
+maxPool2DS1AVX512_col0:
+	CMPQ    R8, $0x00000010
+	JB      maxPool2DS1AVX512_coltail0
+	VMOVUPS (R10), Z2
+	VCMPPS  $0x07, Z2, Z2, K1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+maxPool2DS1AVX512_taps0:
+	DECQ     R13
+	JE       maxPool2DS1AVX512_taps0_end
+	ADDQ     R11, R12
+	VCMPPS   $0x07, (R12), Z2, K1, K1
+	VRANGEPS $0x05, (R12), Z2, Z2
+	JMP      maxPool2DS1AVX512_taps0
+
+maxPool2DS1AVX512_taps0_end:
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS1AVX512_col0
+
+maxPool2DS1AVX512_coltail0:
+	TESTQ     R8, R8
+	JE        maxPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R12
+	KMOVW     (R12)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VCMPPS    $0x07, Z2, Z2, K2
+	MOVQ      R10, R8
+
+maxPool2DS1AVX512_taps1:
+	DECQ      R9
+	JE        maxPool2DS1AVX512_taps1_end
+	ADDQ      R11, R8
+	VMOVUPS.Z (R8), K1, Z3
+	VCMPPS    $0x07, Z3, Z2, K2, K2
+	VRANGEPS  $0x05, Z3, Z2, Z2
+	JMP       maxPool2DS1AVX512_taps1
+
+maxPool2DS1AVX512_taps1_end:
+	VBLENDMPS Z2, Z0, K2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       maxPool2DS1AVX512_rowdone0
+
+maxPool2DS1AVX512_col1:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS1AVX512_coltail1
+	VMOVUPS   (R10), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS1AVX512_col1
+
+maxPool2DS1AVX512_coltail1:
+	TESTQ     R8, R8
+	JE        maxPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VCMPPS    $0x07, Z2, Z2, K2
+	VBLENDMPS Z2, Z0, K2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       maxPool2DS1AVX512_rowdone0
+
+maxPool2DS1AVX512_col2:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS1AVX512_coltail2
+	VMOVUPS   (R10), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (R10)(R11*1), Z2, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*1), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS1AVX512_col2
+
+maxPool2DS1AVX512_coltail2:
+	TESTQ     R8, R8
+	JE        maxPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VCMPPS    $0x07, Z2, Z2, K2
+	VMOVUPS.Z (R10)(R11*1), K1, Z3
+	VCMPPS    $0x07, Z3, Z2, K2, K2
+	VRANGEPS  $0x05, Z3, Z2, Z2
+	VBLENDMPS Z2, Z0, K2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       maxPool2DS1AVX512_rowdone0
+
+maxPool2DS1AVX512_col3:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS1AVX512_coltail3
+	VMOVUPS   (R10), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (R10)(R11*1), Z2, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*1), Z2, Z2
+	VCMPPS    $0x07, (R10)(R11*2), Z2, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*2), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS1AVX512_col3
+
+maxPool2DS1AVX512_coltail3:
+	TESTQ     R8, R8
+	JE        maxPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VCMPPS    $0x07, Z2, Z2, K2
+	VMOVUPS.Z (R10)(R11*1), K1, Z3
+	VCMPPS    $0x07, Z3, Z2, K2, K2
+	VRANGEPS  $0x05, Z3, Z2, Z2
+	VMOVUPS.Z (R10)(R11*2), K1, Z3
+	VCMPPS    $0x07, Z3, Z2, K2, K2
+	VRANGEPS  $0x05, Z3, Z2, Z2
+	VBLENDMPS Z2, Z0, K2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       maxPool2DS1AVX512_rowdone0
+
+maxPool2DS1AVX512_fill0:
+	CMPQ    R8, $0x00000010
+	JB      maxPool2DS1AVX512_filltail0
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     maxPool2DS1AVX512_fill0
+
+maxPool2DS1AVX512_filltail0:
+	TESTQ   R8, R8
+	JE      maxPool2DS1AVX512_rowdone0
+	LEAQ    tailMasks16<>+0(SB), R9
+	KMOVW   (R9)(R8*2), K1
+	VMOVUPS Z1, K1, (DI)
+
+maxPool2DS1AVX512_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000010, DX
+	CMPQ DX, BX
+	JNE  maxPool2DS1AVX512_row0
+	MOVQ buf_base+48(FP), DX
+
+maxPool2DS1AVX512_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	CMPQ R9, $0x00000001
+	JE   maxPool2DS1AVX512_out1
+	CMPQ R9, $0x00000002
+	JE   maxPool2DS1AVX512_out2
+	CMPQ R9, $0x00000003
+	JE   maxPool2DS1AVX512_out3
+
+maxPool2DS1AVX512_out0:
+	CMPQ    DI, $0x00000010
+	JB      maxPool2DS1AVX512_outtail0
+	VMOVUPS (SI), Z2
+	VCMPPS  $0x07, Z2, Z2, K1
+	MOVQ    SI, R10
+	MOVQ    R9, R11
+
+maxPool2DS1AVX512_kx0:
+	DECQ     R11
+	JE       maxPool2DS1AVX512_kx0_end
+	ADDQ     R8, R10
+	VCMPPS   $0x07, (R10), Z2, K1, K1
+	VRANGEPS $0x05, (R10), Z2, Z2
+	JMP      maxPool2DS1AVX512_kx0
+
+maxPool2DS1AVX512_kx0_end:
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (AX)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS1AVX512_out0
+
+maxPool2DS1AVX512_outtail0:
+	TESTQ   DI, DI
+	JE      maxPool2DS1AVX512_next0
+	VMOVUPS (SI), Z2
+	VCMPPS  $0x07, Z2, Z2, K1
+	MOVQ    R9, R9
+
+maxPool2DS1AVX512_kx1:
+	DECQ     R9
+	JE       maxPool2DS1AVX512_kx1_end
+	ADDQ     R8, SI
+	VCMPPS   $0x07, (SI), Z2, K1, K1
+	VRANGEPS $0x05, (SI), Z2, Z2
+	JMP      maxPool2DS1AVX512_kx1
+
+maxPool2DS1AVX512_kx1_end:
+	VBLENDMPS Z2, Z0, K1, Z2
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z2, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS1AVX512_next0
+
+maxPool2DS1AVX512_out1:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS1AVX512_outtail1
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (AX)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS1AVX512_out1
+
+maxPool2DS1AVX512_outtail1:
+	TESTQ     DI, DI
+	JE        maxPool2DS1AVX512_next0
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VBLENDMPS Z2, Z0, K1, Z2
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z2, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS1AVX512_next0
+
+maxPool2DS1AVX512_out2:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS1AVX512_outtail2
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (SI)(R8*1), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*1), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (AX)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS1AVX512_out2
+
+maxPool2DS1AVX512_outtail2:
+	TESTQ     DI, DI
+	JE        maxPool2DS1AVX512_next0
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (SI)(R8*1), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*1), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z2, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS1AVX512_next0
+
+maxPool2DS1AVX512_out3:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS1AVX512_outtail3
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (SI)(R8*1), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*1), Z2, Z2
+	VCMPPS    $0x07, (SI)(R8*2), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*2), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	VMOVUPS   Z2, (AX)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS1AVX512_out3
+
+maxPool2DS1AVX512_outtail3:
+	TESTQ     DI, DI
+	JE        maxPool2DS1AVX512_next0
+	VMOVUPS   (SI), Z2
+	VCMPPS    $0x07, Z2, Z2, K1
+	VCMPPS    $0x07, (SI)(R8*1), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*1), Z2, Z2
+	VCMPPS    $0x07, (SI)(R8*2), Z2, K1, K1
+	VRANGEPS  $0x05, (SI)(R8*2), Z2, Z2
+	VBLENDMPS Z2, Z0, K1, Z2
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z2, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+
+maxPool2DS1AVX512_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000010, CX
+	CMPQ CX, BX
+	JNE  maxPool2DS1AVX512_horizontal0
+	JMP  maxPool2DS1AVX512_band0
+
+maxPool2DS1AVX512_done0:
+	VZEROUPPER
+	RET
+
+DATA qNaN<>+0(SB)/4, $0x7fc00000
+DATA qNaN<>+4(SB)/4, $0x7fc00000
+DATA qNaN<>+8(SB)/4, $0x7fc00000
+DATA qNaN<>+12(SB)/4, $0x7fc00000
+DATA qNaN<>+16(SB)/4, $0x7fc00000
+DATA qNaN<>+20(SB)/4, $0x7fc00000
+DATA qNaN<>+24(SB)/4, $0x7fc00000
+DATA qNaN<>+28(SB)/4, $0x7fc00000
+GLOBL qNaN<>(SB), RODATA|NOPTR, $32
+
+DATA tailMasks16<>+0(SB)/2, $0x0000
+DATA tailMasks16<>+2(SB)/2, $0x0001
+DATA tailMasks16<>+4(SB)/2, $0x0003
+DATA tailMasks16<>+6(SB)/2, $0x0007
+DATA tailMasks16<>+8(SB)/2, $0x000f
+DATA tailMasks16<>+10(SB)/2, $0x001f
+DATA tailMasks16<>+12(SB)/2, $0x003f
+DATA tailMasks16<>+14(SB)/2, $0x007f
+DATA tailMasks16<>+16(SB)/2, $0x00ff
+DATA tailMasks16<>+18(SB)/2, $0x01ff
+DATA tailMasks16<>+20(SB)/2, $0x03ff
+DATA tailMasks16<>+22(SB)/2, $0x07ff
+DATA tailMasks16<>+24(SB)/2, $0x0fff
+DATA tailMasks16<>+26(SB)/2, $0x1fff
+DATA tailMasks16<>+28(SB)/2, $0x3fff
+DATA tailMasks16<>+30(SB)/2, $0x7fff
+GLOBL tailMasks16<>(SB), RODATA|NOPTR, $32
+
+// func maxPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+// Requires: AVX, AVX512DQ, AVX512F, CMOV
+TEXT ·maxPool2DS2AVX512(SB), NOSPLIT, $0-160
+	VBROADCASTSS qNaN<>+0(SB), Z0
+	VMOVDQU32    evenLanes16<>+0(SB), Z1
+	VBROADCASTSS negInf<>+0(SB), Z2
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+maxPool2DS2AVX512_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      maxPool2DS2AVX512_done0
+	MOVQ    band+120(FP), BX
+	SHLQ    $0x04, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+maxPool2DS2AVX512_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    maxPool2DS2AVX512_fill0
+	CMPQ  R9, $0x00000001
+	JE    maxPool2DS2AVX512_col1
+	CMPQ  R9, $0x00000002
+	JE    maxPool2DS2AVX512_col2
+	CMPQ  R9, $0x00000003
+	JE    maxPool2DS2AVX512_col3
+
+maxPool2DS2AVX512_col0:
+	CMPQ    R8, $0x00000010
+	JB      maxPool2DS2AVX512_coltail0
+	VMOVUPS (R10), Z3
+	VCMPPS  $0x07, Z3, Z3, K1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+maxPool2DS2AVX512_taps0:
+	DECQ     R13
+	JE       maxPool2DS2AVX512_taps0_end
+	ADDQ     R11, R12
+	VCMPPS   $0x07, (R12), Z3, K1, K1
+	VRANGEPS $0x05, (R12), Z3, Z3
+	JMP      maxPool2DS2AVX512_taps0
+
+maxPool2DS2AVX512_taps0_end:
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS2AVX512_col0
+
+maxPool2DS2AVX512_coltail0:
+	TESTQ     R8, R8
+	JE        maxPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R12
+	KMOVW     (R12)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z3
+	VCMPPS    $0x07, Z3, Z3, K2
+	MOVQ      R10, R8
+
+maxPool2DS2AVX512_taps1:
+	DECQ      R9
+	JE        maxPool2DS2AVX512_taps1_end
+	ADDQ      R11, R8
+	VMOVUPS.Z (R8), K1, Z4
+	VCMPPS    $0x07, Z4, Z3, K2, K2
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	JMP       maxPool2DS2AVX512_taps1
+
+maxPool2DS2AVX512_taps1_end:
+	VBLENDMPS Z3, Z0, K2, Z3
+	VMOVUPS   Z3, K1, (DI)
+	JMP       maxPool2DS2AVX512_rowdone0
+
+maxPool2DS2AVX512_col1:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS2AVX512_coltail1
+	VMOVUPS   (R10), Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS2AVX512_col1
+
+maxPool2DS2AVX512_coltail1:
+	TESTQ     R8, R8
+	JE        maxPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z3
+	VCMPPS    $0x07, Z3, Z3, K2
+	VBLENDMPS Z3, Z0, K2, Z3
+	VMOVUPS   Z3, K1, (DI)
+	JMP       maxPool2DS2AVX512_rowdone0
+
+maxPool2DS2AVX512_col2:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS2AVX512_coltail2
+	VMOVUPS   (R10), Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VCMPPS    $0x07, (R10)(R11*1), Z3, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*1), Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS2AVX512_col2
+
+maxPool2DS2AVX512_coltail2:
+	TESTQ     R8, R8
+	JE        maxPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z3
+	VCMPPS    $0x07, Z3, Z3, K2
+	VMOVUPS.Z (R10)(R11*1), K1, Z4
+	VCMPPS    $0x07, Z4, Z3, K2, K2
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K2, Z3
+	VMOVUPS   Z3, K1, (DI)
+	JMP       maxPool2DS2AVX512_rowdone0
+
+maxPool2DS2AVX512_col3:
+	CMPQ      R8, $0x00000010
+	JB        maxPool2DS2AVX512_coltail3
+	VMOVUPS   (R10), Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VCMPPS    $0x07, (R10)(R11*1), Z3, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*1), Z3, Z3
+	VCMPPS    $0x07, (R10)(R11*2), Z3, K1, K1
+	VRANGEPS  $0x05, (R10)(R11*2), Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (DI)
+	ADDQ      $0x00000040, R10
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000010, R8
+	JMP       maxPool2DS2AVX512_col3
+
+maxPool2DS2AVX512_coltail3:
+	TESTQ     R8, R8
+	JE        maxPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z3
+	VCMPPS    $0x07, Z3, Z3, K2
+	VMOVUPS.Z (R10)(R11*1), K1, Z4
+	VCMPPS    $0x07, Z4, Z3, K2, K2
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VMOVUPS.Z (R10)(R11*2), K1, Z4
+	VCMPPS    $0x07, Z4, Z3, K2, K2
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K2, Z3
+	VMOVUPS   Z3, K1, (DI)
+	JMP       maxPool2DS2AVX512_rowdone0
+
+maxPool2DS2AVX512_fill0:
+	CMPQ    R8, $0x00000010
+	JB      maxPool2DS2AVX512_filltail0
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     maxPool2DS2AVX512_fill0
+
+maxPool2DS2AVX512_filltail0:
+	TESTQ   R8, R8
+	JE      maxPool2DS2AVX512_rowdone0
+	LEAQ    tailMasks16<>+0(SB), R9
+	KMOVW   (R9)(R8*2), K1
+	VMOVUPS Z2, K1, (DI)
+
+maxPool2DS2AVX512_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000010, DX
+	CMPQ DX, BX
+	JNE  maxPool2DS2AVX512_row0
+	MOVQ buf_base+48(FP), DX
+
+maxPool2DS2AVX512_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	CMPQ R9, $0x00000001
+	JE   maxPool2DS2AVX512_out1
+	CMPQ R9, $0x00000002
+	JE   maxPool2DS2AVX512_out2
+	CMPQ R9, $0x00000003
+	JE   maxPool2DS2AVX512_out3
+
+maxPool2DS2AVX512_out0:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS2AVX512_outtail0
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	MOVQ      SI, R10
+	MOVQ      R9, R11
+
+maxPool2DS2AVX512_kx0:
+	DECQ      R11
+	JE        maxPool2DS2AVX512_kx0_end
+	ADDQ      R8, R10
+	VMOVUPS   (R10), Z4
+	VPERMT2PS 64(R10), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	JMP       maxPool2DS2AVX512_kx0
+
+maxPool2DS2AVX512_kx0_end:
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (AX)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS2AVX512_out0
+
+maxPool2DS2AVX512_outtail0:
+	TESTQ     DI, DI
+	JE        maxPool2DS2AVX512_next0
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	MOVQ      R9, R9
+
+maxPool2DS2AVX512_kx1:
+	DECQ      R9
+	JE        maxPool2DS2AVX512_kx1_end
+	ADDQ      R8, SI
+	VMOVUPS   (SI), Z4
+	VPERMT2PS 64(SI), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	JMP       maxPool2DS2AVX512_kx1
+
+maxPool2DS2AVX512_kx1_end:
+	VBLENDMPS Z3, Z0, K1, Z3
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z3, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS2AVX512_next0
+
+maxPool2DS2AVX512_out1:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS2AVX512_outtail1
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (AX)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS2AVX512_out1
+
+maxPool2DS2AVX512_outtail1:
+	TESTQ     DI, DI
+	JE        maxPool2DS2AVX512_next0
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VBLENDMPS Z3, Z0, K1, Z3
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z3, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS2AVX512_next0
+
+maxPool2DS2AVX512_out2:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS2AVX512_outtail2
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VMOVUPS   (SI)(R8*1), Z4
+	VPERMT2PS 64(SI)(R8*1), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (AX)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS2AVX512_out2
+
+maxPool2DS2AVX512_outtail2:
+	TESTQ     DI, DI
+	JE        maxPool2DS2AVX512_next0
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VMOVUPS   (SI)(R8*1), Z4
+	VPERMT2PS 64(SI)(R8*1), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z3, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+	JMP       maxPool2DS2AVX512_next0
+
+maxPool2DS2AVX512_out3:
+	CMPQ      DI, $0x00000010
+	JB        maxPool2DS2AVX512_outtail3
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VMOVUPS   (SI)(R8*1), Z4
+	VPERMT2PS 64(SI)(R8*1), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VMOVUPS   (SI)(R8*2), Z4
+	VPERMT2PS 64(SI)(R8*2), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	VMOVUPS   Z3, (AX)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000010, DI
+	JMP       maxPool2DS2AVX512_out3
+
+maxPool2DS2AVX512_outtail3:
+	TESTQ     DI, DI
+	JE        maxPool2DS2AVX512_next0
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z1, Z3
+	VCMPPS    $0x07, Z3, Z3, K1
+	VMOVUPS   (SI)(R8*1), Z4
+	VPERMT2PS 64(SI)(R8*1), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VMOVUPS   (SI)(R8*2), Z4
+	VPERMT2PS 64(SI)(R8*2), Z1, Z4
+	VCMPPS    $0x07, Z4, Z3, K1, K1
+	VRANGEPS  $0x05, Z4, Z3, Z3
+	VBLENDMPS Z3, Z0, K1, Z3
+	LEAQ      tailMasks16<>+0(SB), SI
+	KMOVW     (SI)(DI*2), K1
+	VMOVUPS   Z3, K1, (AX)
+	LEAQ      (AX)(DI*4), AX
+
+maxPool2DS2AVX512_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000010, CX
+	CMPQ CX, BX
+	JNE  maxPool2DS2AVX512_horizontal0
+	JMP  maxPool2DS2AVX512_band0
+
+maxPool2DS2AVX512_done0:
+	VZEROUPPER
+	RET
+
+DATA evenLanes16<>+0(SB)/4, $0x00000000
+DATA evenLanes16<>+4(SB)/4, $0x00000002
+DATA evenLanes16<>+8(SB)/4, $0x00000004
+DATA evenLanes16<>+12(SB)/4, $0x00000006
+DATA evenLanes16<>+16(SB)/4, $0x00000008
+DATA evenLanes16<>+20(SB)/4, $0x0000000a
+DATA evenLanes16<>+24(SB)/4, $0x0000000c
+DATA evenLanes16<>+28(SB)/4, $0x0000000e
+DATA evenLanes16<>+32(SB)/4, $0x00000010
+DATA evenLanes16<>+36(SB)/4, $0x00000012
+DATA evenLanes16<>+40(SB)/4, $0x00000014
+DATA evenLanes16<>+44(SB)/4, $0x00000016
+DATA evenLanes16<>+48(SB)/4, $0x00000018
+DATA evenLanes16<>+52(SB)/4, $0x0000001a
+DATA evenLanes16<>+56(SB)/4, $0x0000001c
+DATA evenLanes16<>+60(SB)/4, $0x0000001e
+GLOBL evenLanes16<>(SB), RODATA|NOPTR, $64
+
 // func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·clampAVX2(SB), NOSPLIT, $0-56
@@ -3718,34 +5337,6 @@ max512_ret:
 	MOVSS X1, ret+24(FP)
 	VZEROUPPER
 	RET
-
-DATA tailMasks16<>+0(SB)/2, $0x0000
-DATA tailMasks16<>+2(SB)/2, $0x0001
-DATA tailMasks16<>+4(SB)/2, $0x0003
-DATA tailMasks16<>+6(SB)/2, $0x0007
-DATA tailMasks16<>+8(SB)/2, $0x000f
-DATA tailMasks16<>+10(SB)/2, $0x001f
-DATA tailMasks16<>+12(SB)/2, $0x003f
-DATA tailMasks16<>+14(SB)/2, $0x007f
-DATA tailMasks16<>+16(SB)/2, $0x00ff
-DATA tailMasks16<>+18(SB)/2, $0x01ff
-DATA tailMasks16<>+20(SB)/2, $0x03ff
-DATA tailMasks16<>+22(SB)/2, $0x07ff
-DATA tailMasks16<>+24(SB)/2, $0x0fff
-DATA tailMasks16<>+26(SB)/2, $0x1fff
-DATA tailMasks16<>+28(SB)/2, $0x3fff
-DATA tailMasks16<>+30(SB)/2, $0x7fff
-GLOBL tailMasks16<>(SB), RODATA|NOPTR, $32
-
-DATA qNaN<>+0(SB)/4, $0x7fc00000
-DATA qNaN<>+4(SB)/4, $0x7fc00000
-DATA qNaN<>+8(SB)/4, $0x7fc00000
-DATA qNaN<>+12(SB)/4, $0x7fc00000
-DATA qNaN<>+16(SB)/4, $0x7fc00000
-DATA qNaN<>+20(SB)/4, $0x7fc00000
-DATA qNaN<>+24(SB)/4, $0x7fc00000
-DATA qNaN<>+28(SB)/4, $0x7fc00000
-GLOBL qNaN<>(SB), RODATA|NOPTR, $32
 
 // func expSumShiftedAVX512(dst []float32, src []float32, shift float32) float32
 // Requires: AVX, AVX512F, SSE

@@ -189,6 +189,7 @@ type convKernel struct {
 	pixelW   atomic.Pointer[gemm.PackedB] // Wᵀ for one-pixel images (convOnePixel), on first use
 	directW  atomic.Pointer[[]float32]    // W in 16-channel blocks for convDirect, on first use
 	act      func(dst []float32)          // fused activation, nil for none
+	relu     bool                         // act is ReLU (FuseRelu), which some lowerings apply themselves
 	residual bool                         // input 3 is added to the output (FuseResidual)
 	lowering convLowering                 // the zero value: each shape takes the fastest lowering
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
@@ -198,9 +199,28 @@ type convKernel struct {
 
 // FuseActivation makes the kernel apply act to its output.
 func (k *convKernel) FuseActivation(act func(dst []float32)) bool {
-	k.act = act
+	k.act, k.relu = act, false
 	return true
 }
+
+// ReluFuser is implemented by kernels that apply a following Relu more cheaply than an arbitrary
+// activation (Conv: the gather lowering's transposition into planes applies it, with the
+// residual, as it stores each value). FuseRelu is FuseActivation with Relu.
+type ReluFuser interface {
+	FuseRelu() bool
+}
+
+// FuseRelu makes the kernel apply Relu to its output.
+func (k *convKernel) FuseRelu() bool {
+	k.act, k.relu = reluInPlace, true
+	return true
+}
+
+// FusesRelu reports whether FuseRelu, rather than FuseActivation, gave the kernel its activation.
+func (k *convKernel) FusesRelu() bool { return k.relu }
+
+// reluInPlace is Relu over dst in place (vecmath's: Go's max(x, 0), NaN kept).
+func reluInPlace(dst []float32) { vecmath.Relu(dst, dst) }
 
 // FuseResidual makes the kernel add input 3 to its output, before the fused activation.
 func (k *convKernel) FuseResidual() bool {
@@ -425,7 +445,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return ctx.Result(out.tensor(ctx)), nil
 	}
 	if s.tuneKey != "" {
-		if s, err = k.tuneLowering(ctx, x, w, s, xv, wv, bias, residual, out.v); err != nil {
+		if s, err = k.tuneLowering(x, w, s, xv, wv, bias, residual, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 	}

@@ -363,7 +363,7 @@ func (k *convKernel) convGatherImages(ctx *Context, s *convShape, packed []*gemm
 		}
 		for b := b0; b < b1; b += s.gatherFold {
 			images := min(s.gatherFold, b1-b)
-			if err := convGather2D(ctx, s, packed[g], xv, out, b, images, g, groupBias, residual, k.act); err != nil {
+			if err := convGather2D(ctx, s, packed[g], xv, out, b, images, g, groupBias, residual, k.act, k.relu); err != nil {
 				return err
 			}
 		}
@@ -451,8 +451,9 @@ func paddedImage2D(s *convShape, img []float32, slack int, buf *[]float32) []flo
 }
 
 // convGather2D computes group g of images [b0, b0+images) through one gather product over all
-// their pixels, and writes each image's pixel-major product into its channel planes.
-func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []float32, b0, images, g int, bias, residual []float32, act func([]float32)) error {
+// their pixels, and writes each image's pixel-major product into its channel planes; relu says
+// that act is ReLU, which the transposition applies itself.
+func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []float32, b0, images, g int, bias, residual []float32, act func([]float32), relu bool) error {
 	cg, mg, pixels := s.cg(), s.mg(), s.outSize
 	imageOffset := func(b int) int { return (b*s.c + g*cg) * s.inSize }
 	data := xv[imageOffset(b0):] // unpadded: read in place, images s.c·inSize apart
@@ -484,7 +485,7 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	if ctx != nil {
 		threads = max(ctx.Threads, 1)
 	}
-	planes := pixelMajorToPlanes{channels: mg, pixels: pixels, count: pixels, bias: bias, act: act,
+	planes := pixelMajorToPlanes{channels: mg, pixels: pixels, count: pixels, bias: bias, act: act, relu: relu,
 		dst: out[(b0*s.m+g*mg)*pixels:], imageStride: s.m * pixels}
 	if residual != nil {
 		planes.residual = residual[(b0*s.m+g*mg)*pixels:]
@@ -693,6 +694,7 @@ type pixelMajorToPlanes struct {
 	imageStride         int
 	dst, bias, residual []float32
 	act                 func([]float32)
+	relu                bool // act is ReLU: gemm.TransposeEpilogue adds the residual and applies it
 }
 
 // transposeSpan is how many pixels of a channel block are transposed before their residual
@@ -701,8 +703,9 @@ const transposeSpan = 256
 
 // block handles pixels [p0, p1) (of the plane; within [first, first+count)) of channel block
 // blk (transposeChannels channels) of image img: 256 pixels at a time transposed
-// (gemm.TransposeBias, 8×8 squares in registers) with the bias, then the residual and
-// activation over each channel's 256 values while they are in L1.
+// (gemm.TransposeEpilogue, 8×8 squares in registers) with the bias — and the residual and ReLU
+// when the activation is ReLU or there is none —, else the residual and activation over each
+// channel's 256 values while they are in L1.
 func (t *pixelMajorToPlanes) block(img, blk, p0, p1 int) {
 	dst := t.dst[img*t.imageStride:]
 	var residual []float32
@@ -715,11 +718,19 @@ func (t *pixelMajorToPlanes) block(img, blk, p0, p1 int) {
 	if t.bias != nil {
 		bias = t.bias[m0:m1]
 	}
+	whole := t.act == nil || t.relu // the transposition does the whole epilogue
 	for s0 := p0; s0 < p1; s0 += transposeSpan {
 		s1 := min(s0+transposeSpan, p1)
 		src := t.src[(img*t.count+s0-t.first)*t.channels+m0:]
-		if err := gemm.TransposeBias(dst[m0*t.pixels+s0:], t.pixels, src, t.channels, s1-s0, m1-m0, bias); err != nil {
+		e := gemm.PlaneEpilogue{Bias: bias, Relu: t.relu}
+		if whole && residual != nil {
+			e.Residual = residual[m0*t.pixels+s0:]
+		}
+		if err := gemm.TransposeEpilogue(dst[m0*t.pixels+s0:], t.pixels, src, t.channels, s1-s0, m1-m0, e); err != nil {
 			panic(err) // the slices are cut from shapes checked by the caller
+		}
+		if whole {
+			continue
 		}
 		if s0 == 0 && s1 == t.pixels {
 			// Whole planes: the block's channels are one contiguous run, finished in one

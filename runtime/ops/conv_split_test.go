@@ -113,6 +113,52 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		k.(ResidualFuser).FuseResidual()
 		k.(ActivationFuser).FuseActivation(relu)
 		checkFusedOnThreads(t, label, k, []*tensor.Tensor{x, w, b, res}, want)
+		checkFusedRelu(t, label, func() *convKernel {
+			k, err := newConv(convTestNode("Conv", map[string]any{"pads": []int{1, 1, 1, 1}}, 4, nil, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k.(*convKernel).lowering = convLowering{forceGather: true, chunkValues: tc.chunkValues}
+			return k.(*convKernel)
+		}, x, w, b, res)
+	}
+}
+
+// checkFusedRelu checks that ReLU fused by FuseRelu, which the transposition into planes applies
+// as it stores (with the residual), gives on 1–3 threads exactly what the same convolution gives
+// with Go's max(v, 0) fused as an arbitrary activation on 1 thread, without and with a residual,
+// on an input holding NaNs (which ReLU keeps).
+func checkFusedRelu(t *testing.T, label string, newKernel func() *convKernel, x, w, b, res *tensor.Tensor) {
+	t.Helper()
+	x = x.Clone()
+	for _, i := range []int{0, x.Len() / 2} { // a few outputs NaN, the others not
+		x.F32()[i] = float32(math.NaN())
+	}
+	for _, residual := range []bool{false, true} {
+		inputs := []*tensor.Tensor{x, w, b}
+		conv := newKernel()
+		if residual {
+			conv.FuseResidual()
+			inputs = append(inputs, res)
+		}
+		conv.FuseActivation(relu)
+		outs, err := conv.Run(NewContext(1), inputs)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		want := outs[0].F32()
+		conv.FuseRelu()
+		for threads := 1; threads <= 3; threads++ {
+			outs, err := conv.Run(NewContext(threads), inputs)
+			if err != nil {
+				t.Fatalf("%s: %v", label, err)
+			}
+			for i, v := range outs[0].F32() {
+				if math.Float32bits(v) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, FuseRelu, residual %v, %d threads: y[%d] = %g, want %g", label, residual, threads, i, v, want[i])
+				}
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"github.com/actswap/actswap/internal/testutil"
 	"math"
 	"math/rand/v2"
@@ -112,7 +113,9 @@ func TestGlobalPools(t *testing.T) {
 	}
 }
 
-// BenchmarkMaxPoolResNet is ResNet-18's stem pool: 3×3, stride 2, pad 1 over 64×112×112.
+// BenchmarkMaxPoolResNet is ResNet-18's stem pool: 3×3, stride 2, pad 1 over 64×112×112, on 1
+// and 2 threads, into a reused output as a session's arena gives it (a fresh 800 KB output per
+// run made the benchmark measure the garbage collector: ≈ 0.5 ms of CPU per run).
 func BenchmarkMaxPoolResNet(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := randTensor(r, 1, 64, 112, 112)
@@ -121,14 +124,18 @@ func BenchmarkMaxPoolResNet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := NewContext(1)
-	start := testutil.ProcessCPU()
-	for b.Loop() {
-		if _, err := kern.Run(ctx, []*tensor.Tensor{x}); err != nil {
-			b.Fatal(err)
-		}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			ctx := &Context{Threads: threads, Allocator: reusedOutput{}}
+			start := testutil.ProcessCPU()
+			for b.Loop() {
+				if _, err := kern.Run(ctx, []*tensor.Tensor{x}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			testutil.ReportCPU(b, start, 64*56*56*9)
+		})
 	}
-	testutil.ReportCPU(b, start, 64*56*56*9)
 }
 
 // TestPoolGeometryOwnsItsDims runs a pooling kernel, then rewrites the first input's shape
@@ -156,6 +163,125 @@ func TestPoolGeometryOwnsItsDims(t *testing.T) {
 		}
 		if err := tensor.AllClose(got[0], want, 0, 0); err != nil {
 			t.Fatalf("%s: second run: %v", op, err)
+		}
+	}
+}
+
+// refMaxPool2D is a 2-D MaxPool from the ONNX definition, in float64: each output the largest
+// of its window's taps inside the image, NaN if any of them is NaN, +0 over −0 (Go's max, which
+// the kernels keep), −∞ for a window wholly in the padding.
+func refMaxPool2D(x *tensor.Tensor, kernel, strides, dilations, padBegin, out []int) []float32 {
+	planes, ih, iw := x.Shape[0]*x.Shape[1], x.Shape[2], x.Shape[3]
+	xv := x.F32()
+	y := make([]float32, 0, planes*out[0]*out[1])
+	for p := range planes {
+		for oy := range out[0] {
+			for ox := range out[1] {
+				best, nan := math.Inf(-1), false
+				for ky := range kernel[0] {
+					for kx := range kernel[1] {
+						iy, ix := oy*strides[0]-padBegin[0]+ky*dilations[0], ox*strides[1]-padBegin[1]+kx*dilations[1]
+						if iy < 0 || iy >= ih || ix < 0 || ix >= iw {
+							continue
+						}
+						v := float64(xv[(p*ih+iy)*iw+ix])
+						nan = nan || math.IsNaN(v)
+						if v > best || v == 0 && best == 0 && !math.Signbit(v) {
+							best = v
+						}
+					}
+				}
+				if nan {
+					best = math.NaN()
+				}
+				y = append(y, float32(best))
+			}
+		}
+	}
+	return y
+}
+
+// TestMaxPoolRowKernel runs MaxPool through the row kernel (vecmath.MaxPool2D) on the shapes CNNs
+// use and on random ones — odd sides, padding, ceil mode, dilations, rows narrower than a vector —
+// with NaN, ±Inf and signed zeros among the inputs, on one thread and two, against
+// refMaxPool2D; and checks which pools take the kernel (not Indices, not a horizontal stride
+// of 3).
+func TestMaxPoolRowKernel(t *testing.T) {
+	t.Parallel()
+	type pool struct {
+		shape []int
+		attrs map[string]any
+	}
+	pools := []pool{
+		{[]int{1, 64, 112, 112}, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}},
+		{[]int{2, 3, 17, 19}, map[string]any{"kernel_shape": []int{3, 3}, "pads": []int{1, 1, 1, 1}}},
+		{[]int{1, 5, 15, 15}, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}},
+		{[]int{1, 4, 15, 33}, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "ceil_mode": 1}},
+	}
+	r := rand.New(rand.NewPCG(61, 62))
+	for len(pools) < 60 {
+		k := []int{1 + r.IntN(4), 1 + r.IntN(4)}
+		d := []int{1 + r.IntN(2), 1 + r.IntN(2)}
+		attrs := map[string]any{
+			"kernel_shape": k, "strides": []int{1 + r.IntN(3), 1 + r.IntN(2)}, "dilations": d,
+			"pads": []int{r.IntN(k[0]), r.IntN(k[1]), r.IntN(k[0]), r.IntN(k[1])},
+		}
+		if r.IntN(2) == 0 {
+			attrs["ceil_mode"] = 1
+		}
+		shape := []int{1 + r.IntN(2), 1 + r.IntN(3), (k[0]-1)*d[0] + 1 + r.IntN(30), (k[1]-1)*d[1] + 1 + r.IntN(40)}
+		pools = append(pools, pool{shape, attrs})
+	}
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
+	for _, pl := range pools {
+		x := randTensor(r, pl.shape...)
+		xv := x.F32()
+		for i := range xv {
+			if r.IntN(12) == 0 {
+				xv[i] = special[r.IntN(len(special))]
+			}
+		}
+		f, err := poolFactory(poolMax, false)(convTestNode("MaxPool", pl.attrs, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := f.(*poolKernel)
+		s, err := k.shape(x)
+		if err != nil {
+			t.Fatalf("%v %v: %v", pl.shape, pl.attrs, err)
+		}
+		if s.maxRows == nil {
+			t.Fatalf("%v %v: the row kernel was not planned", pl.shape, pl.attrs)
+		}
+		want := refMaxPool2D(x, s.kernel, s.strides, s.dilations, s.padBegin, s.out)
+		for threads := 1; threads <= 2; threads++ {
+			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, g := range outs[0].F32() {
+				if w := want[i]; math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) {
+					t.Fatalf("%v %v, %d threads: y[%d] = %g, want %g", pl.shape, pl.attrs, threads, i, g, w)
+				}
+			}
+		}
+	}
+	x := randTensor(r, 1, 2, 9, 9)
+	for _, c := range []struct {
+		attrs   map[string]any
+		outputs int
+	}{
+		{map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}}, 2}, // Indices
+		{map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{1, 3}}, 1},
+	} {
+		f, err := poolFactory(poolMax, false)(convTestNode("MaxPool", c.attrs, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := f.(*poolKernel)
+		k.wantIndices = c.outputs == 2
+		if s, err := k.shape(x); err != nil || s.maxRows != nil {
+			t.Errorf("%v with %d outputs: row kernel %v (error %v), want none", c.attrs, c.outputs, s.maxRows != nil, err)
 		}
 	}
 }

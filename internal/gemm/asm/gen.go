@@ -50,7 +50,10 @@ func main() {
 		blockedTapsKernel(wide, 1)
 		blockedTapsKernel(wide, 2)
 	}
-	transposeKernel()
+	for _, residual := range []bool{false, true} {
+		transposeKernel(residual, false)
+		transposeKernel(residual, true)
+	}
 	padPlanesKernel()
 	for _, step := range []int{1, 2, 4} {
 		directConvKernel(step)
@@ -1022,19 +1025,37 @@ func blockedTapsKernel(wide bool, step int) {
 	RET()
 }
 
-// transposeKernel emits transpose8x8Bias(blocks, dst, ldd, src, lds, bias): for each of blocks
-// 8×8 squares, dst[c·ldd + r] = src[r·lds + c] + bias[c] (r, c < 8), the squares running down
-// src's rows (8·lds apart) and along dst's rows (8 apart) — the gather convolution's
-// pixel-major product going into channel planes. Unpack, shuffle and lane permutes transpose
-// the eight rows in registers.
-func transposeKernel() {
-	asmgen.Kernel("transpose8x8Bias", "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)", "transpose8x8Bias writes blocks 8x8 squares of src, transposed and plus bias per destination row, into dst (AVX).")
+// transposeKernel emits transpose8x8Bias<suffix>(blocks, dst, ldd, src, lds, bias[, res]): for
+// each of blocks 8×8 squares, dst[c·ldd + r] = f(src[r·lds + c] + bias[c] [+ res[c·ldd + r]])
+// (r, c < 8), the squares running down src's rows (8·lds apart) and along dst's rows (8 apart),
+// res laid out as dst — the gather convolution's pixel-major product going into channel planes
+// with its whole epilogue: bias, the residual of a ResNet block and ReLU (f; Go's max(x, 0),
+// as vecmath's) while each column is in a register, instead of passes of their own over the
+// planes. Unpack, shuffle and lane permutes transpose the eight rows in registers.
+func transposeKernel(residual, relu bool) {
+	name, sig, what := "transpose8x8Bias", "func(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32", "plus bias per destination row"
+	if residual {
+		name, sig, what = name+"Res", sig+", res *float32", what+" and res (laid out as dst)"
+	}
+	if relu {
+		name, what = name+"Relu", what+", then max(x, 0)"
+	}
+	asmgen.Kernel(name, sig+")", name+" writes blocks 8x8 squares of src, transposed "+what+", into dst (AVX).")
 	n := Load(Param("blocks"), GP64())
 	dst := Load(Param("dst"), GP64())
 	ldd := byteStride("ldd")
 	src := Load(Param("src"), GP64())
 	lds := byteStride("lds")
 	bias := Load(Param("bias"), GP64())
+	var zero VecVirtual
+	var resPtr Register
+	if residual {
+		resPtr = Load(Param("res"), GP64())
+	}
+	if relu {
+		zero = YMM()
+		VXORPS(zero, zero, zero)
+	}
 	countedLoop(n, func() {
 		row := GP64()
 		MOVQ(src, row)
@@ -1049,17 +1070,37 @@ func transposeKernel() {
 		cols := transpose8x8(r)
 		out := GP64()
 		MOVQ(dst, out)
+		var resAt Register
+		if residual {
+			resAt = GP64()
+			MOVQ(resPtr, resAt)
+		}
 		for c, v := range cols {
 			bc := YMM()
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * c}, bc)
 			VADDPS(bc, v, v)
+			if residual {
+				VADDPS(Mem{Base: resAt}, v, v)
+			}
+			if relu {
+				// VMAXPS returns its first Go operand, v, when v is NaN or ±0: clearing the
+				// sign bit then turns −0 into +0, as Go's max(x, 0) (vecmath's relu).
+				VMAXPS(v, zero, v)
+				VANDPS(asmgen.VecU32("absMask", 0x7fffffff), v, v)
+			}
 			VMOVUPS(v, Mem{Base: out})
 			if c < 7 {
 				ADDQ(ldd, out)
+				if residual {
+					ADDQ(ldd, resAt)
+				}
 			}
 		}
 		LEAQ(Mem{Base: src, Index: lds, Scale: 8}, src)
 		ADDQ(U32(32), dst)
+		if residual {
+			ADDQ(U32(32), resPtr)
+		}
 	})
 }
 

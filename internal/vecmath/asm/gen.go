@@ -37,6 +37,7 @@ func main() {
 	overlapMap("reluAVX2", "sets dst[i] = max(src[i], 0) for every element of src, as Go's max (AVX)", false,
 		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual { return relu(s, reg) })
 	maxPool2x2Kernel()
+	poolKernels()
 	clampKernel()
 	arithKernels()
 	sumF64Kernel()
