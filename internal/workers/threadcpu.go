@@ -2,15 +2,10 @@
 
 package workers
 
-import (
-	"syscall"
-	"unsafe"
-)
+import "syscall"
 
 // threadCPU returns the calling thread's CPU time and its id.
 func threadCPU() (ns int64, tid int) {
-	const clockThreadCPUTimeID = 3
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0)
-	return ts.Nano(), syscall.Gettid()
+	d, _ := ThreadCPU()
+	return int64(d), syscall.Gettid()
 }

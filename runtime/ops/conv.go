@@ -445,7 +445,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return ctx.Result(out.tensor(ctx)), nil
 	}
 	if s.tuneKey != "" {
-		if s, err = k.tuneLowering(ctx, x, w, s, xv, wv, bias, residual, out.v); err != nil {
+		if s, err = k.tuneLowering(x, w, s, xv, wv, bias, residual, out.v); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 	}

@@ -165,6 +165,8 @@ MUTATIONS = [
      ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("fuse-relu", "runtime/optimize_activation.go", "if rf, ok := k.(ops.ReluFuser); ok && relu {",
      "if rf, ok := k.(ops.ReluFuser); ok && !relu {", ["-run", "ConvReluFusion", "./runtime"]),
+    ("thread-clock", "internal/workers/threadclock_linux.go", "const clockThreadCPUTimeID = 3", "const clockThreadCPUTimeID = 1",
+     ["-run", "ThreadCPU", "./internal/workers"]),
     ("gather-units", "runtime/ops/conv_gather.go", "p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize)",
      "p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize-1)", ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("threads-per-work", "internal/gemm/gemm.go", "minFlopsPerThread = 1 << 18", "minFlopsPerThread = 1 << 20",
