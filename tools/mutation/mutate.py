@@ -177,6 +177,12 @@ MUTATIONS = [
      "floatRowVS(op, out[o:o+inner], a[o:o+inner], b[r-lo])", ["-run", "ArithPerPlaneScalar", "./runtime/ops"]),
     ("small-pointwise-gather", "runtime/ops/conv_gather.go", "(s.outSize <= 7*7 && depth >= 32)",
      "(s.outSize <= 7*7 && depth >= 128)", ["-run", "ConvPointwiseSmallImages", "./runtime/ops"]),
+    ("expand-parts", "runtime/ops/conv_expand_depthwise.go", "blk0, blk1 := p*blocks/j.parts, (p+1)*blocks/j.parts",
+     "blk0, blk1 := p*blocks/j.parts, max(p*blocks/j.parts+1, (p+1)*blocks/j.parts-1)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("expand-part-rows", "runtime/ops/conv_expand_depthwise.go", "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts",
+     "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts-1", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("expand-part-weights", "runtime/ops/conv_expand_depthwise.go", "k.pw.constW.F32()[c0*kk:c1*kk]",
+     "k.pw.constW.F32()[:(c1-c0)*kk]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
 ]
 
 

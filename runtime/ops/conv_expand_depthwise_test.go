@@ -1,0 +1,94 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestExpandDepthwiseParts runs the fused 1×1 expansion and depthwise convolution, with a bias
+// and SiLU after both, on 1, 2 and 3 threads, which split it by channel blocks (expandPart):
+// an expansion computed band by band (stride 2), unbanded ones whose 1×1 product reads X's
+// planes in place or packs them (more than 128 channels), 3 and 9 blocks, split by blocks or
+// (3 blocks on 2 threads, where blocks would leave one thread twice the work) by rows, two images. Each
+// output must match the float64 definition, and carry the same bits on every thread count.
+func TestExpandDepthwiseParts(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(97, 98))
+	silu64 := func(v float64) float64 { return v / (1 + math.Exp(-v)) }
+	for _, sh := range []struct {
+		batch, c, m, hw, k, stride int
+		byRows                     bool // on 2 threads, split by rows rather than channel blocks
+	}{
+		{1, 8, 32, 184, 3, 2, false}, {2, 8, 48, 32, 3, 1, true}, {2, 24, 144, 20, 5, 2, false}, {1, 16, 144, 14, 5, 1, false},
+	} {
+		label := fmt.Sprintf("%+v", sh)
+		x := randTensor(r, sh.batch, sh.c, sh.hw, sh.hw)
+		w1, b1 := randTensor(r, sh.m, sh.c, 1, 1), randTensor(r, sh.m)
+		w2, b2 := randTensor(r, sh.m, 1, sh.k, sh.k), randTensor(r, sh.m)
+		p := sh.k / 2
+		dwAttrs := map[string]any{"group": sh.m, "strides": []int{sh.stride, sh.stride}, "pads": []int{p, p, p, p}}
+		// The float64 definition: 1×1 convolution, SiLU, depthwise convolution, SiLU.
+		mid := refConv(x, w1, b1, 1, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{sh.hw, sh.hw})
+		mid32 := make([]float32, len(mid))
+		for i, v := range mid {
+			mid32[i] = float32(silu64(v))
+		}
+		ho := (sh.hw-1)/sh.stride + 1
+		want := refConv(tensor.New([]int{sh.batch, sh.m, sh.hw, sh.hw}, mid32), w2, b2, sh.m, []int{sh.stride, sh.stride}, []int{1, 1}, []int{p, p}, []int{ho, ho})
+		var first []float32
+		for threads := 1; threads <= 3; threads++ {
+			k, ok := NewExpandDepthwise(siluConvPair(t, w1, b1, w2, b2, dwAttrs))
+			if !ok {
+				t.Fatalf("%s: not fused", label)
+			}
+			for run := range 2 { // the second run reuses the geometry and the parts' packed weights
+				got, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w1, b1, w2, b2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, _ := k.(*expandDepthwise).geometry(x, w1, w2)
+				if !g.splits {
+					t.Fatalf("%s: not split across threads", label)
+				}
+				if byRows := !g.banded && g.rowsBalanceBetter(2); byRows != sh.byRows {
+					t.Fatalf("%s: split by rows %v on 2 threads, want %v", label, byRows, sh.byRows)
+				}
+				for i, v := range got[0].F32() {
+					e := silu64(want[i])
+					if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) || v != v {
+						t.Fatalf("%s threads %d run %d: y[%d] = %g, want %g", label, threads, run, i, v, e)
+					}
+				}
+				if first == nil {
+					first = slices.Clone(got[0].F32())
+				} else if !slices.Equal(first, got[0].F32()) {
+					t.Errorf("%s: %d threads' output differs from one thread's", label, threads)
+				}
+			}
+		}
+	}
+}
+
+func siluAct(dst []float32) { vecmath.SiLU(dst, dst) }
+
+// siluConvPair returns a 1×1 convolution by w1, b1 and a depthwise one by w2, b2 (attributes
+// dwAttrs), each with SiLU fused.
+func siluConvPair(t testing.TB, w1, b1, w2, b2 *tensor.Tensor, dwAttrs map[string]any) (pw, dw Kernel) {
+	t.Helper()
+	pw, err := newConv(convTestNode("Conv", nil, 3, nil, w1, b1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dw, err = newConv(convTestNode("Conv", dwAttrs, 3, nil, w2, b2)); err != nil {
+		t.Fatal(err)
+	}
+	pw.(ActivationFuser).FuseActivation(siluAct)
+	dw.(ActivationFuser).FuseActivation(siluAct)
+	return pw, dw
+}
