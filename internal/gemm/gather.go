@@ -104,9 +104,9 @@ const gatherLeadRows = 5
 //
 // Class, when set (one entry per row), lets rows skip the columns where they read only zeros —
 // a convolution's taps on zero padding: row i is A[i][p] = Data[Rows[i]+Cols[p]] for p in the
-// ranges Taps[Class[i]] and zero elsewhere, and its product runs over those ranges only. The
-// rows are computed class by class (each class tiled on its own), so a class should hold rows
-// enough to fill tiles.
+// ranges Taps[Class[i]] and zero elsewhere, and its product runs over those ranges only (the
+// data need hold only the values those read). The rows are computed class by class (each class
+// tiled on its own), so a class should hold rows enough to fill tiles.
 type GatherA struct {
 	Data  []float32
 	Rows  []int
@@ -233,10 +233,8 @@ func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []flo
 		}
 		return nil
 	}
-	// Every A element read is Data[row+col]: checking the extreme sums covers them all, so the
-	// kernel needs no bounds checks.
-	if lo, hi := p.rowBounds(r0, r1); lo+p.colLo < 0 || hi+p.colHi >= len(data) {
-		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo+p.colLo, hi+p.colHi, len(data))
+	if err := p.checkData(r0, r1, data); err != nil {
+		return err
 	}
 	j := gatherJob{plan: *p, base: r0, m: m, data: data, b: *b, c: c, ldc: ldc, nr: b.nr}
 	j.mr, j.lead, j.long, j.tiles = tilePlan(b.level, m, b.nr)

@@ -21,6 +21,11 @@ type GatherPlan struct {
 	// last (a convolution's pixels) and needs no scan.
 	colLo, colHi int
 	ascending    bool
+	// classLo and classHi are the least and greatest column offsets within each class's tap
+	// ranges (a class without taps reads nothing): the data a product must hold is what its
+	// rows read over their own taps, so a convolution whose classes skip every tap on padding
+	// can read its unpadded image, where the offsets of the skipped taps would fall outside.
+	classLo, classHi []int
 	// order lists the rows class by class, ascending within each class — class c's are
 	// order[start[c]:start[c+1]] — and offsets[x] is rows[order[x]]: a tile's data offsets are
 	// a run of offsets. Nil without classes.
@@ -66,6 +71,16 @@ func newGatherPlan(rows, cols []int, class []uint8, taps [][]TapRange, own bool)
 		p.ascending = rows[i] >= rows[i-1]
 	}
 	if p.class != nil {
+		p.classLo, p.classHi = make([]int, len(p.taps)), make([]int, len(p.taps))
+		for c, ranges := range p.taps {
+			for i, r := range ranges {
+				lo, hi := slices.Min(p.cols[r.From:r.To]), slices.Max(p.cols[r.From:r.To])
+				if i == 0 {
+					p.classLo[c], p.classHi[c] = lo, hi
+				}
+				p.classLo[c], p.classHi[c] = min(p.classLo[c], lo), max(p.classHi[c], hi)
+			}
+		}
 		// A counting sort by class: stable, so each class's rows stay ascending.
 		p.start = make([]int, len(p.taps)+1)
 		for _, c := range p.class {
@@ -117,12 +132,31 @@ func (p *GatherPlan) checkClasses() error {
 	return nil
 }
 
-// rowBounds is the least and greatest row offset of rows [r0, r1) (r0 < r1).
-func (p *GatherPlan) rowBounds(r0, r1 int) (lo, hi int) {
-	if p.ascending {
-		return p.rows[r0], p.rows[r1-1]
+// checkData checks that rows [r0, r1) (r0 < r1) read only data's values: every value read is
+// data[row+col] for a column of the row's class's taps (of every column without classes), so
+// the extreme sums, class by class, cover them all and the kernels need no bounds checks.
+func (p *GatherPlan) checkData(r0, r1 int, data []float32) error {
+	check := func(offsets []int, colLo, colHi int) error {
+		lo, hi := offsets[0], offsets[len(offsets)-1] // ascending, in row order
+		if !p.ascending {
+			lo, hi = slices.Min(offsets), slices.Max(offsets)
+		}
+		if lo+colLo < 0 || hi+colHi >= len(data) {
+			return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo+colLo, hi+colHi, len(data))
+		}
+		return nil
 	}
-	return slices.Min(p.rows[r0:r1]), slices.Max(p.rows[r0:r1])
+	if p.class == nil {
+		return check(p.rows[r0:r1], p.colLo, p.colHi)
+	}
+	for c, ranges := range p.taps {
+		if _, offsets := p.classRows(c, r0, r1); len(offsets) > 0 && len(ranges) > 0 {
+			if err := check(offsets, p.classLo[c], p.classHi[c]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // classRows returns class c's rows within [r0, r1), ascending: their row indices and data

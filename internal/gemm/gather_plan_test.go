@@ -108,7 +108,8 @@ func TestSgemmGatherPlanned(t *testing.T) {
 
 // TestGatherPlanRefuses checks what a plan refuses: bad classes when it is built, and at each
 // call a range outside it, data too short for the range's offsets — a range whose own rows
-// fit is accepted, whether the offsets ascend or not — and a B of another depth. A plan keeps
+// fit is accepted, whether the offsets ascend or not; with classes, only what their taps read
+// counts — and a B of another depth. A plan keeps
 // its own tables: changing the caller's afterwards changes nothing it reads.
 func TestGatherPlanRefuses(t *testing.T) {
 	t.Parallel()
@@ -149,6 +150,24 @@ func TestGatherPlanRefuses(t *testing.T) {
 		}
 		if err := SgemmGatherPlanned(plan, 0, 3, make([]float32, 11), other, c, 2, 1, nil); err == nil {
 			t.Errorf("rows %v: B of depth 2 for 3 columns: no error", rows)
+		}
+	}
+	// With classes only the columns of a row's taps are read: row 0 skips column 0, whose
+	// offset lies before the data, and row 1 column 2, past it — until a class takes it.
+	classed, err := NewGatherPlan([]int{0, 1}, []int{-1, 1, 2}, []uint8{0, 1}, [][]TapRange{{{1, 3}}, {{0, 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SgemmGatherPlanned(classed, 0, 2, make([]float32, 3), pb, make([]float32, 4), 2, 1, nil); err != nil {
+		t.Errorf("classes reading within the data: %v", err)
+	}
+	for _, taps := range [][][]TapRange{{{{0, 3}}, {{0, 2}}}, {{{1, 3}}, {{1, 3}}}, {{{1, 3}}, {{0, 1}, {2, 3}}}} {
+		classed, err := NewGatherPlan([]int{0, 1}, []int{-1, 1, 2}, []uint8{0, 1}, taps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SgemmGatherPlanned(classed, 0, 2, make([]float32, 3), pb, make([]float32, 4), 2, 1, nil); err == nil {
+			t.Errorf("classes %v read outside the data: no error", taps)
 		}
 	}
 	rows := []int{0, 1}

@@ -281,11 +281,14 @@ type convShape struct {
 	// gather selects convGather2D; gatherPlan is its product's offsets and row classes (which
 	// group the rows by the taps that do not fall on padding: gatherClasses), over gatherFold
 	// images.
-	gather      bool
-	gatherPlan  *gemm.GatherPlan
-	gatherFold  int // images per gather product
-	tapBlock    int // input channels per block of the gather product's taps (gatherTap)
-	gatherChunk int // pixels per product when one image runs in chunks
+	gather     bool
+	gatherPlan *gemm.GatherPlan
+	gatherFold int // images per gather product
+	// gatherInPlace: the product reads the unpadded images in place, its row classes skipping
+	// every tap on padding (gatherClasses).
+	gatherInPlace bool
+	tapBlock      int // input channels per block of the gather product's taps (gatherTap)
+	gatherChunk   int // pixels per product when one image runs in chunks
 	// tuneKey is set where the gather and the other lowering should be timed on this machine
 	// before one is kept (tuneLowering); it names the shape in tunedLowerings.
 	tuneKey string

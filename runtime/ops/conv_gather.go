@@ -83,7 +83,8 @@ func (s *convShape) gatherPays(lowering convLowering) bool {
 const gatherFoldBytes = 4 << 20
 
 // planGather plans the gather product: its row offsets (each output pixel's window corner in
-// the padded image, for gatherFold images laid one padded image apart), column offsets (each
+// the padded image, for gatherFold images laid one padded image apart, or in the unpadded
+// images where every class skips every tap on padding: gatherInPlace), column offsets (each
 // tap (c, ky, kx) relative to that corner) and row classes, checked and sorted once into
 // s.gatherPlan for every run of this shape.
 func (s *convShape) planGather(lowering convLowering) error {
@@ -100,21 +101,29 @@ func (s *convShape) planGather(lowering convLowering) error {
 	// Chunks of a multiple of 6 pixels fill the 6-row tiles exactly; only the last chunk has
 	// the 7-row tiles of an uneven count (gemm's tile plan), which run slower.
 	s.gatherChunk = min(s.outSize, 6*ceilDivInt(ceilDivInt(s.outSize, ceilDivInt(s.outSize*s.mg(), chunkValues)), 6))
-	imageStride := s.cg() * ph * pw
-	if !s.padded() {
+	s.tapBlock = gatherTapBlock
+	if lowering.tapBlock > 0 {
+		s.tapBlock = lowering.tapBlock
+	}
+	var class []uint8
+	var taps [][]gemm.TapRange
+	if s.padded() && !lowering.allTaps {
+		class, taps, s.gatherInPlace = s.gatherClasses(lowering.tapGrouping)
+	}
+	// Offsets in the padded image, or in the image itself where it is read in place: there a
+	// window's corner may lie before the image, but no tap read does (gemm checks each class's).
+	imageStride, top, left := s.cg()*ph*pw, 0, 0
+	if !s.padded() || s.gatherInPlace {
 		imageStride = s.c * s.inSize // the images are read in place, one whole image apart
+		ph, pw, top, left = s.in[0], s.in[1], s.padBegin[0], s.padBegin[1]
 	}
 	rows := make([]int, 0, s.gatherFold*oh*ow)
 	for b := 0; b < s.gatherFold; b++ {
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
-				rows = append(rows, b*imageStride+oy*s.strides[0]*pw+ox*s.strides[1])
+				rows = append(rows, b*imageStride+(oy*s.strides[0]-top)*pw+ox*s.strides[1]-left)
 			}
 		}
-	}
-	s.tapBlock = gatherTapBlock
-	if lowering.tapBlock > 0 {
-		s.tapBlock = lowering.tapBlock
 	}
 	kh, kw := s.kernel[0], s.kernel[1]
 	cols := make([]int, s.cg()*kh*kw)
@@ -124,11 +133,6 @@ func (s *convShape) planGather(lowering convLowering) error {
 				cols[s.gatherTap(c, ky*kw+kx)] = c*ph*pw + ky*s.dilations[0]*pw + kx*s.dilations[1]
 			}
 		}
-	}
-	var class []uint8
-	var taps [][]gemm.TapRange
-	if s.padded() && !lowering.allTaps {
-		class, taps = s.gatherClasses(lowering.tapGrouping)
 	}
 	plan, err := gemm.NewGatherPlan(rows, cols, class, taps)
 	if err != nil {
@@ -180,8 +184,10 @@ func (s *convShape) validTaps(d int) [][2]int {
 // exact window (a class per valid ky range × kx range), by output row (windows cut at the top
 // or bottom, every kx) with the rows whose ky are all valid split by their kx range, and by
 // output row alone — the one of least estimated cost (gemm.GatherRowCost × taps) is kept,
-// or none when no grouping beats computing every tap.
-func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
+// or none when no grouping beats computing every tap. A grouping whose classes skip every tap
+// on padding (exact: the first always is) lets the product read the image in place, so the
+// others, and computing every tap, are charged the padded copy too (padCopyCost).
+func (s *convShape) gatherClasses(forced int) (class []uint8, taps [][]gemm.TapRange, exact bool) {
 	ys, xs := s.validTaps(0), s.validTaps(1)
 	kh, kw, cg := s.kernel[0], s.kernel[1], s.cg()
 	full := func(r [2]int, k int) bool { return r[0] == 0 && r[1] == k }
@@ -196,11 +202,10 @@ func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
 		},
 		func(y, _ [2]int) window { return window{y, [2]int{0, kw}} },
 	}
-	taps := func(w window) int { return (w.y[1] - w.y[0]) * (w.x[1] - w.x[0]) * cg }
+	tapCount := func(w window) int { return (w.y[1] - w.y[0]) * (w.x[1] - w.x[0]) * cg }
 	pixels := s.gatherFold * s.outSize
-	best := gemm.GatherRowCost(pixels, s.mg()) * float64(kh*kw*cg)
-	var bestClass []uint8
-	var bestTaps [][]gemm.TapRange
+	padCost := s.padCopyCost()
+	best := gemm.GatherRowCost(pixels, s.mg())*float64(kh*kw*cg) + padCost
 	if forced > 0 {
 		groupings, best = groupings[forced-1:forced], math.Inf(1)
 	}
@@ -208,11 +213,13 @@ func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
 		index := map[window]int{}
 		var windows []window
 		var counts []int
-		class := make([]uint8, 0, pixels)
+		groupClass := make([]uint8, 0, pixels)
+		groupExact := true
 		for range s.gatherFold {
 			for _, y := range ys {
 				for _, x := range xs {
 					w := group(y, x)
+					groupExact = groupExact && w == window{y, x}
 					c, ok := index[w]
 					if !ok {
 						c = len(windows)
@@ -221,7 +228,7 @@ func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
 						counts = append(counts, 0)
 					}
 					counts[c]++
-					class = append(class, uint8(c))
+					groupClass = append(groupClass, uint8(c))
 				}
 			}
 		}
@@ -230,16 +237,29 @@ func (s *convShape) gatherClasses(forced int) ([]uint8, [][]gemm.TapRange) {
 		}
 		ranges := make([][]gemm.TapRange, len(windows))
 		cost := 0.0
+		if !groupExact {
+			cost = padCost
+		}
 		for c, w := range windows {
 			ranges[c] = s.windowTaps(w.y, w.x)
 			// A kernel call per tap range costs about 8 steps of k besides its taps.
-			cost += gemm.GatherRowCost(counts[c], s.mg()) * float64(taps(w)+8*len(ranges[c]))
+			cost += gemm.GatherRowCost(counts[c], s.mg()) * float64(tapCount(w)+8*len(ranges[c]))
 		}
 		if cost < best {
-			best, bestClass, bestTaps = cost, class, ranges
+			best, class, taps, exact = cost, groupClass, ranges, groupExact
 		}
 	}
-	return bestClass, bestTaps
+	return class, taps, exact
+}
+
+// padCopyCost is what writing out the padded images of one gather product costs, in
+// gatherClasses' units (a row of the main tile times a tap: mg/32 cycles of two 512-bit FMA
+// pipes): about a quarter of a cycle per value written (digits_cnn's 16 padded 16×10×10
+// images took 1.5–2 µs, Zen 5).
+func (s *convShape) padCopyCost() float64 {
+	ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
+	values := s.gatherFold * s.cg() * ph * pw
+	return float64(values) * 8 / float64(s.mg())
 }
 
 // windowTaps returns the gather product's columns of the taps ky ∈ [y[0], y[1]), kx ∈ [x[0],
@@ -457,7 +477,7 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	cg, mg, pixels := s.cg(), s.mg(), s.outSize
 	imageOffset := func(b int) int { return (b*s.c + g*cg) * s.inSize }
 	data := xv[imageOffset(b0):] // unpadded: read in place, images s.c·inSize apart
-	if s.padded() {
+	if s.padded() && !s.gatherInPlace {
 		imgBuf := getScratch(0)
 		defer convScratch.Put(imgBuf)
 		ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]

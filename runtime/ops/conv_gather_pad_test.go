@@ -15,7 +15,8 @@ import (
 // taps or several) with each grouping of
 // rows by their valid taps (gatherClasses) and with every tap computed: each agrees with the
 // float64 definition on one thread and two, and all give the same bits — skipping a tap that
-// reads zero must change nothing.
+// reads zero must change nothing. The exact windows (the first grouping) read the unpadded
+// image in place.
 func TestConvGatherSkipsPadding(t *testing.T) {
 	t.Parallel()
 	if !gemm.GatherFast() {
@@ -53,6 +54,13 @@ func TestConvGatherSkipsPadding(t *testing.T) {
 				t.Fatal(err)
 			}
 			k.(*convKernel).lowering = lowering
+			s, err := k.(*convKernel).cachedShape(x, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lowering.tapGrouping == 1 && s.padded() && !s.gatherInPlace {
+				t.Fatalf("trial %d: the exact windows do not read the image in place", trial)
+			}
 			for _, threads := range []int{1, 2} {
 				label := fmt.Sprintf("trial %d (%v, x %v, w %v, %+v, %d threads)", trial, attrs, x.Shape, w.Shape, lowering, threads)
 				y, _ := convAgreesWithRef(t, label, k, threads, x, w, b, 1, strides, dilations, pads[:2])
