@@ -72,6 +72,8 @@ MUTATIONS = [
      "VMOVUPS   (SI)(R8*2), Z4\n\tVPERMT2PS 64(SI)(R8*2), Z1, Z4\n\tVCMPPS    $0x07, Z4, Z3, K1, K1\n\tVRANGEPS  $0x05, Z4, Z3, Z3\n\tVBLENDMPS Z3, Z0, K1, Z3\n\tVMOVUPS   Z3, (AX)",
      "VMOVUPS   (SI)(R8*1), Z4\n\tVPERMT2PS 64(SI)(R8*1), Z1, Z4\n\tVCMPPS    $0x07, Z4, Z3, K1, K1\n\tVRANGEPS  $0x05, Z4, Z3, Z3\n\tVBLENDMPS Z3, Z0, K1, Z3\n\tVMOVUPS   Z3, (AX)",
      ["-run", "TestMaxPool2D", "./internal/vecmath"]),
+    ("maxpool-rows-planes", "runtime/ops/pool.go", "s.maxRows.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[lo*s.inSize:hi*s.inSize], *buf)",
+     "s.maxRows.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[:(hi-lo)*s.inSize], *buf)", ["-run", "TestMaxPoolRowKernel", "./runtime/ops"]),
     ("maxpool-rows-nan", "internal/vecmath/vecmath_amd64.s", "VCMPPS    $0x07, (R10)(R11*2), Z3, K1, K1", "NOP",
      ["-run", "TestMaxPool2D", "./internal/vecmath"]),
     ("reduce-trailing", "runtime/ops/reduce.go", "s /= float64(count)", "s /= float64(count + 1)",
