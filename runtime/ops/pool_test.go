@@ -290,7 +290,8 @@ func TestMaxPoolRowKernel(t *testing.T) {
 // TestAveragePoolRowKernel runs AveragePool through the row kernel (vecmath.Pool2D) on random
 // 2-D geometries (odd sides, padding, ceil mode, dilations, count_include_pad both ways) with
 // ±Inf and NaN among the inputs, on one thread and two, against the generic per-tap path, which
-// the ONNX suite pins: within float32 rounding, the same NaN and infinities.
+// the ONNX suite pins (within float32 rounding, the same NaN and infinities), and against the
+// separable path it replaced (poolPlane2D), bit for bit.
 func TestAveragePoolRowKernel(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(63, 64))
@@ -326,9 +327,11 @@ func TestAveragePoolRowKernel(t *testing.T) {
 		if s.rowPool == nil {
 			t.Fatalf("%v %v: the row kernel was not planned", shape, attrs)
 		}
-		want := make([]float32, s.planes*s.outSize)
+		want, separable := make([]float32, s.planes*s.outSize), make([]float32, s.planes*s.outSize)
 		for p := range s.planes {
-			pk.poolPlane(s, xv[p*s.inSize:(p+1)*s.inSize], want[p*s.outSize:(p+1)*s.outSize], nil, 0, make([]int, 2))
+			plane := xv[p*s.inSize : (p+1)*s.inSize]
+			pk.poolPlane(s, plane, want[p*s.outSize:(p+1)*s.outSize], nil, 0, make([]int, 2))
+			pk.poolPlane2D(s, plane, separable[p*s.outSize:(p+1)*s.outSize], make([]float32, 2*s.maxRowLen()))
 		}
 		for threads := 1; threads <= 2; threads++ {
 			outs, err := pk.Run(NewContext(threads), []*tensor.Tensor{x})
@@ -336,6 +339,9 @@ func TestAveragePoolRowKernel(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, g := range outs[0].F32() {
+				if sep := separable[i]; math.Float32bits(g) != math.Float32bits(sep) && !(g != g && sep != sep) {
+					t.Fatalf("%v %v, %d threads: y[%d] = %g, the separable path's %g", shape, attrs, threads, i, g, sep)
+				}
 				w := want[i]
 				same := g == w || g != g && w != w
 				if !same && !(math.Abs(float64(g-w)) <= 1e-5*(1+math.Abs(float64(w)))) {
