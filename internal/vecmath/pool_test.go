@@ -83,6 +83,9 @@ func TestMaxPool2D(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
+			if bound := max(4096, p.slot) + cacheLineFloats - 1; p.ScratchLen() > bound {
+				t.Fatalf("%s: scratch of %d values, want at most %d", what, p.ScratchLen(), bound)
+			}
 			planes := 1 + r.IntN(3)
 			src := make([]float32, planes*p.InSize())
 			rare := 10 // one input in rare is special; in every other plan one in two, so that windows of ±0 and −∞ alone occur
@@ -101,7 +104,7 @@ func TestMaxPool2D(t *testing.T) {
 			for i := range scratch {
 				scratch[i] = float32(math.NaN())
 			}
-			p.runOn(tier, dst[:n], src, scratch)
+			p.runOn(tier, dst[:n], src, p.alignSlots(scratch))
 			checkTail(t, dst, n, what)
 			for pl := range planes {
 				plane := src[pl*p.InSize() : (pl+1)*p.InSize()]
@@ -168,7 +171,7 @@ func BenchmarkMaxPool2D(b *testing.B) {
 				b.SetBytes(int64(4 * len(src)))
 				start := testutil.ProcessCPU()
 				for b.Loop() {
-					p.runOn(tier, dst, src, scratch)
+					p.runOn(tier, dst, src, p.alignSlots(scratch))
 				}
 				testutil.ReportCPU(b, start, float64(9*len(dst)))
 			})
