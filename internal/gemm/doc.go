@@ -19,6 +19,8 @@
 //     (a convolution's output pixels against its taps, any stride or dilation) by 6×64
 //     and 7×64 AVX-512 tiles or a 6×16 AVX2 one; the product comes out pixel-major. SgemmDenseA and
 //     PanelOf run it over a row-major A and a 64-wide B used as is (attention's values).
+//     NewGatherPlan + SgemmGatherPlanned: the offset tables and row classes checked and sorted
+//     once, for a product repeated over new data (a convolution's, run after run).
 //
 // Convolution building blocks beside the products: TapSum (a depthwise convolution's taps as
 // shifted vector multiply-adds), TransposeBias (a pixel-major product into channel planes,

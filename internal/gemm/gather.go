@@ -192,11 +192,31 @@ type GatherEpilogue interface {
 const gatherChunksPerThread = 4
 
 // SgemmGatherThen is SgemmGather followed by then.Finish over each region as soon as it is
-// computed (then may be nil).
+// computed (then may be nil). A product repeated with the same offsets and classes (a
+// convolution's, run after run) should build a GatherPlan once and call SgemmGatherPlanned.
 func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads int, then GatherEpilogue) error {
-	m, n, k := len(a.Rows), b.n, b.k
-	if len(a.Cols) != k {
-		return fmt.Errorf("gemm: SgemmGather: %d column offsets for k = %d", len(a.Cols), k)
+	p, err := newGatherPlan(a.Rows, a.Cols, a.Class, a.Taps, false)
+	if err != nil {
+		return err
+	}
+	return p.product(0, len(a.Rows), a.Data, b, c, ldc, threads, then)
+}
+
+// SgemmGatherPlanned is SgemmGatherThen over rows [r0, r1) of plan, read from data: row i of C
+// is the plan's row r0+i. The plan's offsets and classes were checked when it was built; only
+// what this call brings — the data's length, B's depth, C — is checked here.
+func SgemmGatherPlanned(plan *GatherPlan, r0, r1 int, data []float32, b *PackedBWide, c []float32, ldc int, threads int, then GatherEpilogue) error {
+	if r0 < 0 || r1 < r0 || r1 > len(plan.rows) {
+		return fmt.Errorf("gemm: SgemmGatherPlanned: rows [%d, %d) of a plan of %d", r0, r1, len(plan.rows))
+	}
+	return plan.product(r0, r1, data, b, c, ldc, threads, then)
+}
+
+// product computes rows [r0, r1) of the plan's product over data.
+func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []float32, ldc int, threads int, then GatherEpilogue) error {
+	m, n, k := r1-r0, b.n, b.k
+	if len(p.cols) != k {
+		return fmt.Errorf("gemm: SgemmGather: %d column offsets for k = %d", len(p.cols), k)
 	}
 	if m == 0 || n == 0 {
 		return nil
@@ -215,20 +235,17 @@ func SgemmGatherThen(a GatherA, b *PackedBWide, c []float32, ldc int, threads in
 	}
 	// Every A element read is Data[row+col]: checking the extreme sums covers them all, so the
 	// kernel needs no bounds checks.
-	if lo, hi := slices.Min(a.Rows)+slices.Min(a.Cols), slices.Max(a.Rows)+slices.Max(a.Cols); lo < 0 || hi >= len(a.Data) {
-		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo, hi, len(a.Data))
+	if lo, hi := p.rowBounds(r0, r1); lo+p.colLo < 0 || hi+p.colHi >= len(data) {
+		return fmt.Errorf("gemm: SgemmGather: offsets reach [%d, %d], data has %d values", lo+p.colLo, hi+p.colHi, len(data))
 	}
-	if err := checkClasses(a, k); err != nil {
-		return err
-	}
-	j := gatherJob{a: a, b: *b, c: c, ldc: ldc, nr: b.nr}
+	j := gatherJob{plan: *p, base: r0, m: m, data: data, b: *b, c: c, ldc: ldc, nr: b.nr}
 	j.mr, j.lead, j.long, j.tiles = tilePlan(b.level, m, b.nr)
 	j.panels = ceilDiv(n, j.nr)
 	tiles, panels := j.tiles, j.panels
 	work := m * n * k
 	threads = threadsForWork(work, threads)
 	if threads == 1 {
-		j.run(0, m, 0, panels)
+		j.run(r0, r1, 0, panels)
 		if then != nil {
 			then.Finish(0, m, 0, n)
 		}
@@ -259,101 +276,38 @@ var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}
 // Chunk implements workers.Task: 64-column panels [lo, hi), or row tiles (splitPanels unset),
 // then the epilogue over what they computed.
 func (j *gatherJob) Chunk(lo, hi int) {
-	m, n := len(j.a.Rows), j.b.n
+	m, n := j.m, j.b.n
 	if j.splitPanels {
-		j.run(0, m, lo, hi)
+		j.run(j.base, j.base+m, lo, hi)
 		if j.then != nil {
 			j.then.Finish(0, m, lo*j.nr, min(hi*j.nr, n))
 		}
 		return
 	}
 	r0, r1 := min(j.tileStart(lo), m), min(j.tileStart(hi), m)
-	j.run(r0, r1, 0, j.panels)
+	j.run(j.base+r0, j.base+r1, 0, j.panels)
 	if j.then != nil {
 		j.then.Finish(r0, r1, 0, n)
 	}
 }
 
-// checkClasses checks a gathered A's row classes: one per row, each naming one of Taps,
-// ascending, disjoint, non-empty column ranges within [0, k).
-func checkClasses(a GatherA, k int) error {
-	if a.Class == nil {
-		if a.Taps != nil {
-			return fmt.Errorf("gemm: SgemmGather: tap ranges without row classes")
-		}
-		return nil
-	}
-	if len(a.Class) != len(a.Rows) {
-		return fmt.Errorf("gemm: SgemmGather: %d row classes for %d rows", len(a.Class), len(a.Rows))
-	}
-	if len(a.Taps) > 256 {
-		return fmt.Errorf("gemm: SgemmGather: %d row classes, at most 256", len(a.Taps))
-	}
-	for c, ranges := range a.Taps {
-		end := 0
-		for _, r := range ranges {
-			if r.From < end || r.To <= r.From || r.To > k {
-				return fmt.Errorf("gemm: SgemmGather: class %d's tap ranges %v are not ascending, disjoint, non-empty ranges within [0, %d)", c, ranges, k)
-			}
-			end = r.To
-		}
-	}
-	for i, c := range a.Class {
-		if int(c) >= len(a.Taps) {
-			return fmt.Errorf("gemm: SgemmGather: row %d has class %d of %d", i, c, len(a.Taps))
-		}
-	}
-	return nil
-}
-
-// classOrders recycles run's row orders; identities holds slices i ↦ i, the order of an
-// unclassed product's rows, extended as needed and never written otherwise.
-var (
-	classOrders = sync.Pool{New: func() any { return new([]int) }}
-	identities  = sync.Pool{New: func() any { return new([]int) }}
-)
-
-// run computes rows [r0, r1) × panels [q0, q1): panel by panel, k block by k block, so that
-// the block of B stays in cache while the row tiles pass over it; within a block, class by
-// class (all rows are one class, every tap, without a.Class), each class's rows (in ascending
-// order) tiled with the tile plan, each tile multiplied over the class's tap ranges within the
-// block, one kernel call per range, each call continuing the sums of the one before (the
-// kernels' accumulate). An output is one chain of multiply-adds over its row's taps in order:
-// the same bits as the product over every tap when the skipped ones read zeros, whatever the
-// tiles, threads or classes. The kernels read and write C's rows through a table, so the
-// rows of a tile need not be consecutive.
+// run computes rows [r0, r1) of the plan × panels [q0, q1): panel by panel, k block by k
+// block, so that the block of B stays in cache while the row tiles pass over it; within a
+// block, class by class (all rows are one class, every tap, without classes), each class's rows
+// (in ascending order) tiled with the tile plan, each tile multiplied over the class's tap
+// ranges within the block, one kernel call per range, each call continuing the sums of the one
+// before (the kernels' accumulate). An output is one chain of multiply-adds over its row's taps
+// in order: the same bits as the product over every tap when the skipped ones read zeros,
+// whatever the tiles, threads or classes. The kernels read and write C's rows through a table,
+// so the rows of a tile need not be consecutive; their offsets in the data are read straight
+// from the plan's class order, which was sorted when the plan was built.
 func (j *gatherJob) run(r0, r1, q0, q1 int) {
 	n, k, nr := j.b.n, j.b.k, j.nr
-	var start [257]int
-	var order []int
-	whole := [][]TapRange{{{0, k}}}
-	classTaps := j.a.Taps
-	if j.a.Class == nil {
-		classTaps = whole
-		start[1] = r1 - r0
-		ident := identities.Get().(*[]int)
-		defer identities.Put(ident)
-		for i := len(*ident); i < r1; i++ {
-			*ident = append(*ident, i)
-		}
-		order = (*ident)[r0:r1]
-	} else {
-		buf := classOrders.Get().(*[]int)
-		defer classOrders.Put(buf)
-		*buf = slices.Grow((*buf)[:0], r1-r0)[:r1-r0]
-		order = *buf
-		for _, c := range j.a.Class[r0:r1] {
-			start[c+1]++
-		}
-		for c := 1; c <= len(classTaps); c++ {
-			start[c] += start[c-1]
-		}
-		fill := start
-		for i := r0; i < r1; i++ {
-			c := j.a.Class[i]
-			order[fill[c]] = i
-			fill[c]++
-		}
+	p := &j.plan
+	whole := [1][]TapRange{{{0, k}}}
+	classTaps := p.taps
+	if p.class == nil {
+		classTaps = whole[:]
 	}
 	classes := len(classTaps)
 	var edge [gatherMaxRows * gatherNR]float32
@@ -363,6 +317,7 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 		panel := j.b.data[q*k*nr : (q+1)*k*nr]
 		j0 := q * nr
 		cols := min(nr, n-j0)
+		inPlace := cols == nr
 		for p0 := 0; p0 < k; p0 += kb {
 			p1 := min(p0+kb, k)
 			// The next B block is prefetched as run does, kernel call after kernel call.
@@ -370,50 +325,60 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 			next = next[:min(len(next), kb*nr)]
 			at := 0
 			for c := 0; c < classes; c++ {
-				rows := order[start[c]:start[c+1]]
+				// The class's rows within [r0, r1): their plan rows (index) and data offsets
+				// (offs), ascending.
+				var index []int
+				offs := p.rows[r0:r1]
+				if p.class != nil {
+					index, offs = p.classRows(c, r0, r1)
+				}
 				taps := classTaps[c]
-				if len(rows) == 0 {
+				if len(offs) == 0 {
 					continue
+				}
+				rowOf := func(x int) int { // C's row of the class's x-th row
+					if index == nil {
+						return r0 + x - j.base
+					}
+					return index[x] - j.base
 				}
 				if len(taps) == 0 { // every tap of these rows reads zeros
 					if p0 == 0 {
-						for _, i := range rows {
+						for x := range offs {
+							i := rowOf(x)
 							clear(j.c[i*j.ldc+j0 : i*j.ldc+j0+cols])
 						}
 					}
 					continue
 				}
 				started := taps[0].From < p0 // an earlier k block has summed into C
-				mr, lead, long, tiles := tilePlan(j.b.level, len(rows), nr)
+				mr, lead, long, tiles := tilePlan(j.b.level, len(offs), nr)
 				for t := 0; t < tiles; t++ {
 					tr, i0 := tileAt(t, mr, lead, long)
-					tileRows := rows[i0:min(i0+tr, len(rows))]
-					nrows := len(tileRows)
+					nrows := min(tr, len(offs)-i0)
 					// Missing rows of a short tile repeat its last one, computed and stored
 					// twice. A panel cut short by n goes through the scratch tile (holding C's
 					// sums so far), so that only C's real columns are touched.
-					ptrs, crows := rowBuf[:tr], cRowBuf[:tr]
-					inPlace := cols == nr
-					if first := tileRows[0]; nrows == tr && tileRows[nrows-1]-first == nrows-1 && inPlace {
-						// Consecutive rows, the common case: C's rows ldc apart.
-						copy(ptrs, j.a.Rows[first:first+tr])
-						for r, at := 0, first*j.ldc+j0; r < tr; r, at = r+1, at+j.ldc {
-							crows[r] = at
-						}
-					} else {
+					ptrs, crows := offs[i0:i0+nrows], cRowBuf[:tr]
+					if nrows < tr {
+						ptrs = rowBuf[:tr]
 						for r := range ptrs {
-							i := tileRows[min(r, nrows-1)]
-							ptrs[r], crows[r] = j.a.Rows[i], i*j.ldc+j0
-							if !inPlace {
-								crows[r] = min(r, nrows-1) * nr
-							}
+							ptrs[r] = offs[i0+min(r, nrows-1)]
+						}
+					}
+					for r := range crows {
+						if inPlace {
+							crows[r] = rowOf(i0+min(r, nrows-1))*j.ldc + j0
+						} else {
+							crows[r] = min(r, nrows-1) * nr
 						}
 					}
 					dst := j.c
 					if !inPlace {
 						dst = edge[:]
 						if started {
-							for r, i := range tileRows {
+							for r := range nrows {
+								i := rowOf(i0 + r)
 								copy(edge[r*nr:r*nr+cols], j.c[i*j.ldc+j0:])
 							}
 						}
@@ -429,11 +394,12 @@ func (j *gatherJob) run(r0, r1, q0, q1 int) {
 							ahead = uintptr(unsafe.Pointer(&next[at]))
 						}
 						at += (hi - lo) * 16
-						gatherKernel(j.b.level, hi-lo, j.a.Data, ptrs, j.a.Cols[lo:hi], panel[lo*nr:hi*nr], nr, dst, crows, accumulate, ahead)
+						gatherKernel(j.b.level, hi-lo, j.data, ptrs, p.cols[lo:hi], panel[lo*nr:hi*nr], nr, dst, crows, accumulate, ahead)
 						accumulate = true
 					}
 					if !inPlace && accumulate {
-						for r, i := range tileRows {
+						for r := range nrows {
+							i := rowOf(i0 + r)
 							copy(j.c[i*j.ldc+j0:i*j.ldc+j0+cols], edge[r*nr:])
 						}
 					}
@@ -459,7 +425,10 @@ func tileAt(t, mr, lead, long int) (rows, first int) {
 }
 
 type gatherJob struct {
-	a             GatherA
+	plan          GatherPlan // a copy, so that a plan built for one call does not escape
+	base          int        // the plan's row that is C's row 0
+	m             int        // rows of C
+	data          []float32
 	b             PackedBWide // a copy, so that the caller's operand does not escape
 	c             []float32
 	ldc           int

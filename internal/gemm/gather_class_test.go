@@ -113,6 +113,20 @@ func TestSgemmGatherClasses(t *testing.T) {
 	})
 }
 
+// badClasses are row classes that a gather product of two rows and three columns must refuse.
+var badClasses = []struct {
+	name  string
+	class []uint8
+	taps  [][]TapRange
+}{
+	{"class past the table", []uint8{0, 1}, [][]TapRange{{{0, 3}}}},
+	{"too few classes", []uint8{0}, [][]TapRange{{{0, 3}}}},
+	{"range past k", []uint8{0, 0}, [][]TapRange{{{0, 4}}}},
+	{"empty range", []uint8{0, 0}, [][]TapRange{{{1, 1}}}},
+	{"overlapping ranges", []uint8{0, 0}, [][]TapRange{{{0, 2}, {1, 3}}}},
+	{"taps without classes", nil, [][]TapRange{{{0, 3}}}},
+}
+
 func TestSgemmGatherRejectsBadClasses(t *testing.T) {
 	t.Parallel()
 	pb, err := PackBTransposed(2, 3, make([]float32, 6), 3)
@@ -120,18 +134,7 @@ func TestSgemmGatherRejectsBadClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := make([]float32, 10)
-	for _, tc := range []struct {
-		name  string
-		class []uint8
-		taps  [][]TapRange
-	}{
-		{"class past the table", []uint8{0, 1}, [][]TapRange{{{0, 3}}}},
-		{"too few classes", []uint8{0}, [][]TapRange{{{0, 3}}}},
-		{"range past k", []uint8{0, 0}, [][]TapRange{{{0, 4}}}},
-		{"empty range", []uint8{0, 0}, [][]TapRange{{{1, 1}}}},
-		{"overlapping ranges", []uint8{0, 0}, [][]TapRange{{{0, 2}, {1, 3}}}},
-		{"taps without classes", nil, [][]TapRange{{{0, 3}}}},
-	} {
+	for _, tc := range badClasses {
 		a := GatherA{Data: data, Rows: []int{0, 1}, Cols: []int{0, 1, 2}, Class: tc.class, Taps: tc.taps}
 		if err := SgemmGather(a, pb, make([]float32, 4), 2, 1); err == nil {
 			t.Errorf("%s: no error", tc.name)

@@ -278,14 +278,12 @@ type convShape struct {
 	xShape, wShape     []int // the shapes this geometry was computed for (cachedShape)
 	outShape           []int
 	gridOffsets        []int // convIndirect2D's row offsets (stride-1 2-D), set by cachedShape
-	// gather selects convGather2D; gatherRows and gatherCols are its offset tables.
-	gather                 bool
-	gatherRows, gatherCols []int
-	gatherFold             int // images per gather product; gatherRows covers that many
-	// gatherClass and gatherTaps (nil: every row reads every tap) group gatherRows by the taps
-	// that do not fall on padding (gatherClasses).
-	gatherClass []uint8
-	gatherTaps  [][]gemm.TapRange
+	// gather selects convGather2D; gatherPlan is its product's offsets and row classes (which
+	// group the rows by the taps that do not fall on padding: gatherClasses), over gatherFold
+	// images.
+	gather      bool
+	gatherPlan  *gemm.GatherPlan
+	gatherFold  int // images per gather product
 	tapBlock    int // input channels per block of the gather product's taps (gatherTap)
 	gatherChunk int // pixels per product when one image runs in chunks
 	// tuneKey is set where the gather and the other lowering should be timed on this machine
@@ -352,7 +350,9 @@ func (k *convKernel) newShape(x, w *tensor.Tensor, lowering convLowering) (*conv
 			s.depthwise = newDepthwiseLayout(s)
 		}
 	} else if s.gather = s.gatherPays(lowering); s.gather {
-		s.fillGatherOffsets(lowering)
+		if err := s.planGather(lowering); err != nil {
+			return nil, err
+		}
 	} else if s.isPointwise() {
 		s.gridOffsets = make([]int, s.cg())
 		for c := range s.gridOffsets {

@@ -82,10 +82,11 @@ func (s *convShape) gatherPays(lowering convLowering) bool {
 // overhead), in chunks whose product (and padded input) stays within a few MiB.
 const gatherFoldBytes = 4 << 20
 
-// fillGatherOffsets sets the gather product's row offsets (each output pixel's window corner in
-// the padded image, for gatherFold images laid one padded image apart) and column offsets (each
-// tap (c, ky, kx) relative to that corner).
-func (s *convShape) fillGatherOffsets(lowering convLowering) {
+// planGather plans the gather product: its row offsets (each output pixel's window corner in
+// the padded image, for gatherFold images laid one padded image apart), column offsets (each
+// tap (c, ky, kx) relative to that corner) and row classes, checked and sorted once into
+// s.gatherPlan for every run of this shape.
+func (s *convShape) planGather(lowering convLowering) error {
 	ph, pw := s.in[0]+s.padBegin[0]+s.padEnd[0], s.in[1]+s.padBegin[1]+s.padEnd[1]
 	oh, ow := s.out[0], s.out[1]
 	s.gatherFold = max(1, min(s.batch, gatherFoldBytes/(4*s.outSize*s.mg())))
@@ -103,11 +104,11 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 	if !s.padded() {
 		imageStride = s.c * s.inSize // the images are read in place, one whole image apart
 	}
-	s.gatherRows = make([]int, 0, s.gatherFold*oh*ow)
+	rows := make([]int, 0, s.gatherFold*oh*ow)
 	for b := 0; b < s.gatherFold; b++ {
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
-				s.gatherRows = append(s.gatherRows, b*imageStride+oy*s.strides[0]*pw+ox*s.strides[1])
+				rows = append(rows, b*imageStride+oy*s.strides[0]*pw+ox*s.strides[1])
 			}
 		}
 	}
@@ -116,17 +117,25 @@ func (s *convShape) fillGatherOffsets(lowering convLowering) {
 		s.tapBlock = lowering.tapBlock
 	}
 	kh, kw := s.kernel[0], s.kernel[1]
-	s.gatherCols = make([]int, s.cg()*kh*kw)
+	cols := make([]int, s.cg()*kh*kw)
 	for c := 0; c < s.cg(); c++ {
 		for ky := 0; ky < kh; ky++ {
 			for kx := 0; kx < kw; kx++ {
-				s.gatherCols[s.gatherTap(c, ky*kw+kx)] = c*ph*pw + ky*s.dilations[0]*pw + kx*s.dilations[1]
+				cols[s.gatherTap(c, ky*kw+kx)] = c*ph*pw + ky*s.dilations[0]*pw + kx*s.dilations[1]
 			}
 		}
 	}
+	var class []uint8
+	var taps [][]gemm.TapRange
 	if s.padded() && !lowering.allTaps {
-		s.gatherClass, s.gatherTaps = s.gatherClasses(lowering.tapGrouping)
+		class, taps = s.gatherClasses(lowering.tapGrouping)
 	}
+	plan, err := gemm.NewGatherPlan(rows, cols, class, taps)
+	if err != nil {
+		return fmt.Errorf("gather convolution: %w", err)
+	}
+	s.gatherPlan = plan
+	return nil
 }
 
 // gatherTapBlock is how many input channels the gather product's taps take kernel offset by
@@ -505,20 +514,11 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 		if images == 1 {
 			t.first, t.count = p0, p1-p0
 		}
-		if err := gemm.SgemmGatherThen(s.gatherA(data, p0, p1), pb, *outBuf, mg, threads, t); err != nil {
+		if err := gemm.SgemmGatherPlanned(s.gatherPlan, p0, p1, data, pb, *outBuf, mg, threads, t); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// gatherA is the gather product's left operand for product rows [p0, p1) over data.
-func (s *convShape) gatherA(data []float32, p0, p1 int) gemm.GatherA {
-	a := gemm.GatherA{Data: data, Rows: s.gatherRows[p0:p1], Cols: s.gatherCols}
-	if s.gatherClass != nil {
-		a.Class, a.Taps = s.gatherClass[p0:p1], s.gatherTaps
-	}
-	return a
 }
 
 // gatherUnitsPerThread is how many units of pixels each thread's share of one image's gather
@@ -589,7 +589,7 @@ func (u *gatherUnits) Chunk(lo, hi int) {
 		p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize)
 		*t = *u.planes
 		t.src, t.first, t.count = *buf, p0, p1-p0
-		if err := gemm.SgemmGatherThen(u.s.gatherA(u.data, p0, p1), u.pb, *buf, mg, 1, t); err != nil {
+		if err := gemm.SgemmGatherPlanned(u.s.gatherPlan, p0, p1, u.data, u.pb, *buf, mg, 1, t); err != nil {
 			u.mu.Lock()
 			if u.err == nil {
 				u.err = err
