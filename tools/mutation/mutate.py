@@ -197,6 +197,8 @@ MUTATIONS = [
      "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts-1", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-part-weights", "runtime/ops/conv_expand_depthwise.go", "k.pw.constW.F32()[c0*kk:c1*kk]",
      "k.pw.constW.F32()[:(c1-c0)*kk]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("depthwise-band-epilogue", "runtime/ops/conv_depthwise_blocked.go", "at := (plane0+c)*s.outSize + oy0*ow",
+     "at := (plane0+c)*s.outSize + 0*oy0*ow", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
 ]
 
 
