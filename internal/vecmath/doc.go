@@ -45,7 +45,8 @@
 //   - ExpSumShifted: each exponential as Exp; the sum in float32 over 8 lanes (32 with
 //     AVX-512).
 //   - Arith, ArithScalar, ScalarArith: exact, one IEEE operation per element as in Go.
-//   - Relu and MaxInto: exact, with Go's max semantics (NaN wins, max(−0, +0) = +0).
+//   - Relu, MaxInto, MaxPool2x2 and MaxPool2D: exact, with Go's max semantics (NaN wins,
+//     max(−0, +0) = +0).
 //   - Clamp: exact, as the comparisons x < lo ? lo : x, then x > hi ? hi : x (NaN input kept,
 //     NaN bounds ignored, −0 kept against a zero bound, lo > hi gives hi).
 //   - MeanVar: two passes summing in float64 (the second over squared deviations from the
