@@ -89,3 +89,15 @@ func maxPool2DS1AVX512(dst, src, buf []float32, rows []int, inW, left, slot, ban
 func maxPool2DS2AVX512(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int) {
 	panic("vecmath: no assembly in this build")
 }
+func avgPool2DS1AVX2(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int, colDiv []float32) {
+	panic("vecmath: no assembly in this build")
+}
+func avgPool2DS2AVX2(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int, colDiv []float32) {
+	panic("vecmath: no assembly in this build")
+}
+func avgPool2DS1AVX512(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int, colDiv []float32) {
+	panic("vecmath: no assembly in this build")
+}
+func avgPool2DS2AVX512(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int, colDiv []float32) {
+	panic("vecmath: no assembly in this build")
+}

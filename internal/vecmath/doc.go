@@ -1,8 +1,8 @@
 // Package vecmath is vectorised float32 math over slices for the runtime's activation and
 // softmax kernels: Exp, Sigmoid, Tanh, Erf, GELU (erf form, x·Φ(x)), GELUTanh, HardSwish, Relu, Clamp,
 // the softmax row helpers Max, ExpSumShifted(To) and Scale, the layer normalisation row helpers
-// MeanVar and Normalize, MaxInto (elementwise max of two rows, for max pooling), MaxPool2D
-// and MaxPool2x2 (2-D max pools of whole planes), and the
+// MeanVar and Normalize, MaxInto (elementwise max of two rows, for max pooling), Pool2D
+// (2-D max and average pools of whole planes) and MaxPool2x2, and the
 // float32 arithmetic of ONNX Add/Sub/Mul/Div: Arith (x[i] op y[i]), ArithScalar (x[i] op s) and
 // ScalarArith (s op x[i]).
 //
@@ -45,7 +45,9 @@
 //   - ExpSumShifted: each exponential as Exp; the sum in float32 over 8 lanes (32 with
 //     AVX-512).
 //   - Arith, ArithScalar, ScalarArith: exact, one IEEE operation per element as in Go.
-//   - Relu and MaxInto: exact, with Go's max semantics (NaN wins, max(−0, +0) = +0).
+//   - Relu, MaxInto, MaxPool2x2 and Pool2D's max pools: exact, with Go's max semantics (NaN
+//     wins, max(−0, +0) = +0). Pool2D's averages: float32 sums in a fixed order (each window
+//     column, then the columns left to right) divided by the count, the same bits on every level.
 //   - Clamp: exact, as the comparisons x < lo ? lo : x, then x > hi ? hi : x (NaN input kept,
 //     NaN bounds ignored, −0 kept against a zero bound, lo > hi gives hi).
 //   - MeanVar: two passes summing in float64 (the second over squared deviations from the

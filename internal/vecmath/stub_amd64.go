@@ -74,25 +74,45 @@ func reluAVX2(dst []float32, src []float32)
 //go:noescape
 func maxPool2x2AVX2(dst []float32, src []float32, width int)
 
-// maxPool2DS1AVX2 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX2).
+// maxPool2DS1AVX2 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maxima of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX2).
 //
 //go:noescape
 func maxPool2DS1AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
 
-// maxPool2DS2AVX2 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX2).
+// maxPool2DS2AVX2 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maxima of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX2).
 //
 //go:noescape
 func maxPool2DS2AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
 
-// maxPool2DS1AVX512 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
+// maxPool2DS1AVX512 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the maxima of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
 //
 //go:noescape
 func maxPool2DS1AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
 
-// maxPool2DS2AVX512 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
+// maxPool2DS2AVX512 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the maxima of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — as Go's max (AVX512F, AVX512DQ).
 //
 //go:noescape
 func maxPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int)
+
+// avgPool2DS1AVX2 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the sums of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the sums of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — each divided by float32(rows[3i+2]) · colDiv[column] (AVX2).
+//
+//go:noescape
+func avgPool2DS1AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+
+// avgPool2DS2AVX2 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the sums of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the sums of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — each divided by float32(rows[3i+2]) · colDiv[column] (AVX2).
+//
+//go:noescape
+func avgPool2DS2AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+
+// avgPool2DS1AVX512 pools one plane at horizontal stride 1, band output rows at a time: for each output row i of a band, the sums of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the sums of kw taps dilW apart read from its slot at stride 1, outW per row, to dst — each divided by float32(rows[3i+2]) · colDiv[column] (AVX512F, AVX512DQ).
+//
+//go:noescape
+func avgPool2DS1AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+
+// avgPool2DS2AVX512 pools one plane at horizontal stride 2, band output rows at a time: for each output row i of a band, the sums of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the sums of kw taps dilW apart read from its slot at stride 2, outW per row, to dst — each divided by float32(rows[3i+2]) · colDiv[column] (AVX512F, AVX512DQ).
+//
+//go:noescape
+func avgPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
 
 // clampAVX2 sets dst[i] = min(max(src[i], lo), hi) for every element of src, NaN kept (AVX).
 //

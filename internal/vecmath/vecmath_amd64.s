@@ -2574,7 +2574,8 @@ maxPool2DS1AVX2_band0:
 	CMPQ    CX, DX
 	JE      maxPool2DS1AVX2_done0
 	MOVQ    band+120(FP), BX
-	SHLQ    $0x04, BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
 	ADDQ    CX, BX
 	CMPQ    BX, DX
 	CMOVQGT DX, BX
@@ -2775,7 +2776,7 @@ maxPool2DS1AVX2_rowdone0:
 	MOVQ slot+112(FP), DI
 	SHLQ $0x02, DI
 	ADDQ DI, SI
-	ADDQ $0x00000010, DX
+	ADDQ $0x00000018, DX
 	CMPQ DX, BX
 	JNE  maxPool2DS1AVX2_row0
 	MOVQ buf_base+48(FP), DX
@@ -2955,7 +2956,7 @@ maxPool2DS1AVX2_next0:
 	MOVQ slot+112(FP), SI
 	SHLQ $0x02, SI
 	ADDQ SI, DX
-	ADDQ $0x00000010, CX
+	ADDQ $0x00000018, CX
 	CMPQ CX, BX
 	JNE  maxPool2DS1AVX2_horizontal0
 	JMP  maxPool2DS1AVX2_band0
@@ -2979,7 +2980,8 @@ maxPool2DS2AVX2_band0:
 	CMPQ    CX, DX
 	JE      maxPool2DS2AVX2_done0
 	MOVQ    band+120(FP), BX
-	SHLQ    $0x04, BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
 	ADDQ    CX, BX
 	CMPQ    BX, DX
 	CMOVQGT DX, BX
@@ -3180,7 +3182,7 @@ maxPool2DS2AVX2_rowdone0:
 	MOVQ slot+112(FP), DI
 	SHLQ $0x02, DI
 	ADDQ DI, SI
-	ADDQ $0x00000010, DX
+	ADDQ $0x00000018, DX
 	CMPQ DX, BX
 	JNE  maxPool2DS2AVX2_row0
 	MOVQ buf_base+48(FP), DX
@@ -3392,7 +3394,7 @@ maxPool2DS2AVX2_next0:
 	MOVQ slot+112(FP), SI
 	SHLQ $0x02, SI
 	ADDQ SI, DX
-	ADDQ $0x00000010, CX
+	ADDQ $0x00000018, CX
 	CMPQ CX, BX
 	JNE  maxPool2DS2AVX2_horizontal0
 	JMP  maxPool2DS2AVX2_band0
@@ -3417,7 +3419,8 @@ maxPool2DS1AVX512_band0:
 	CMPQ    CX, DX
 	JE      maxPool2DS1AVX512_done0
 	MOVQ    band+120(FP), BX
-	SHLQ    $0x04, BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
 	ADDQ    CX, BX
 	CMPQ    BX, DX
 	CMOVQGT DX, BX
@@ -3593,7 +3596,7 @@ maxPool2DS1AVX512_rowdone0:
 	MOVQ slot+112(FP), DI
 	SHLQ $0x02, DI
 	ADDQ DI, SI
-	ADDQ $0x00000010, DX
+	ADDQ $0x00000018, DX
 	CMPQ DX, BX
 	JNE  maxPool2DS1AVX512_row0
 	MOVQ buf_base+48(FP), DX
@@ -3745,7 +3748,7 @@ maxPool2DS1AVX512_next0:
 	MOVQ slot+112(FP), SI
 	SHLQ $0x02, SI
 	ADDQ SI, DX
-	ADDQ $0x00000010, CX
+	ADDQ $0x00000018, CX
 	CMPQ CX, BX
 	JNE  maxPool2DS1AVX512_horizontal0
 	JMP  maxPool2DS1AVX512_band0
@@ -3799,7 +3802,8 @@ maxPool2DS2AVX512_band0:
 	CMPQ    CX, DX
 	JE      maxPool2DS2AVX512_done0
 	MOVQ    band+120(FP), BX
-	SHLQ    $0x04, BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
 	ADDQ    CX, BX
 	CMPQ    BX, DX
 	CMOVQGT DX, BX
@@ -3975,7 +3979,7 @@ maxPool2DS2AVX512_rowdone0:
 	MOVQ slot+112(FP), DI
 	SHLQ $0x02, DI
 	ADDQ DI, SI
-	ADDQ $0x00000010, DX
+	ADDQ $0x00000018, DX
 	CMPQ DX, BX
 	JNE  maxPool2DS2AVX512_row0
 	MOVQ buf_base+48(FP), DX
@@ -4151,7 +4155,7 @@ maxPool2DS2AVX512_next0:
 	MOVQ slot+112(FP), SI
 	SHLQ $0x02, SI
 	ADDQ SI, DX
-	ADDQ $0x00000010, CX
+	ADDQ $0x00000018, CX
 	CMPQ CX, BX
 	JNE  maxPool2DS2AVX512_horizontal0
 	JMP  maxPool2DS2AVX512_band0
@@ -4177,6 +4181,1427 @@ DATA evenLanes16<>+52(SB)/4, $0x0000001a
 DATA evenLanes16<>+56(SB)/4, $0x0000001c
 DATA evenLanes16<>+60(SB)/4, $0x0000001e
 GLOBL evenLanes16<>(SB), RODATA|NOPTR, $64
+
+// func avgPool2DS1AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+// Requires: AVX, AVX2, CMOV
+TEXT ·avgPool2DS1AVX2(SB), NOSPLIT, $0-184
+	VXORPS Y0, Y0, Y0
+	MOVQ   dst_base+0(FP), AX
+	MOVQ   rows_base+72(FP), CX
+
+avgPool2DS1AVX2_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      avgPool2DS1AVX2_done0
+	MOVQ    band+120(FP), BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+avgPool2DS1AVX2_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    avgPool2DS1AVX2_fill0
+	CMPQ  R9, $0x00000001
+	JE    avgPool2DS1AVX2_col1
+	CMPQ  R9, $0x00000002
+	JE    avgPool2DS1AVX2_col2
+	CMPQ  R9, $0x00000003
+	JE    avgPool2DS1AVX2_col3
+
+avgPool2DS1AVX2_col0:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS1AVX2_coltail0
+	VMOVUPS (R10), Y1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+avgPool2DS1AVX2_taps0:
+	DECQ   R13
+	JE     avgPool2DS1AVX2_taps0_end
+	ADDQ   R11, R12
+	VADDPS (R12), Y1, Y1
+	JMP    avgPool2DS1AVX2_taps0
+
+avgPool2DS1AVX2_taps0_end:
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS1AVX2_col0
+
+avgPool2DS1AVX2_coltail0:
+	TESTQ        R8, R8
+	JE           avgPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	MOVQ         R10, R8
+
+avgPool2DS1AVX2_taps1:
+	DECQ       R9
+	JE         avgPool2DS1AVX2_taps1_end
+	ADDQ       R11, R8
+	VMASKMOVPS (R8), Y1, Y3
+	VADDPS     Y3, Y2, Y2
+	JMP        avgPool2DS1AVX2_taps1
+
+avgPool2DS1AVX2_taps1_end:
+	VMASKMOVPS Y2, Y1, (DI)
+	JMP        avgPool2DS1AVX2_rowdone0
+
+avgPool2DS1AVX2_col1:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS1AVX2_coltail1
+	VMOVUPS (R10), Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS1AVX2_col1
+
+avgPool2DS1AVX2_coltail1:
+	TESTQ        R8, R8
+	JE           avgPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS1AVX2_rowdone0
+
+avgPool2DS1AVX2_col2:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS1AVX2_coltail2
+	VMOVUPS (R10), Y1
+	VADDPS  (R10)(R11*1), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS1AVX2_col2
+
+avgPool2DS1AVX2_coltail2:
+	TESTQ        R8, R8
+	JE           avgPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS1AVX2_rowdone0
+
+avgPool2DS1AVX2_col3:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS1AVX2_coltail3
+	VMOVUPS (R10), Y1
+	VADDPS  (R10)(R11*1), Y1, Y1
+	VADDPS  (R10)(R11*2), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS1AVX2_col3
+
+avgPool2DS1AVX2_coltail3:
+	TESTQ        R8, R8
+	JE           avgPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   (R10)(R11*2), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS1AVX2_rowdone0
+
+avgPool2DS1AVX2_fill0:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS1AVX2_filltail0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS1AVX2_fill0
+
+avgPool2DS1AVX2_filltail0:
+	TESTQ        R8, R8
+	JE           avgPool2DS1AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   Y0, Y1, (DI)
+
+avgPool2DS1AVX2_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000018, DX
+	CMPQ DX, BX
+	JNE  avgPool2DS1AVX2_row0
+	MOVQ buf_base+48(FP), DX
+
+avgPool2DS1AVX2_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	MOVQ colDiv_base+160(FP), R10
+	CMPQ R9, $0x00000001
+	JE   avgPool2DS1AVX2_out1
+	CMPQ R9, $0x00000002
+	JE   avgPool2DS1AVX2_out2
+	CMPQ R9, $0x00000003
+	JE   avgPool2DS1AVX2_out3
+
+avgPool2DS1AVX2_out0:
+	CMPQ    DI, $0x00000008
+	JB      avgPool2DS1AVX2_outtail0
+	VMOVUPS (SI), Y1
+	MOVQ    SI, R11
+	MOVQ    R9, R12
+
+avgPool2DS1AVX2_kx0:
+	DECQ   R12
+	JE     avgPool2DS1AVX2_kx0_end
+	ADDQ   R8, R11
+	VADDPS (R11), Y1, Y1
+	JMP    avgPool2DS1AVX2_kx0
+
+avgPool2DS1AVX2_kx0_end:
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS1AVX2_out0
+
+avgPool2DS1AVX2_outtail0:
+	TESTQ   DI, DI
+	JE      avgPool2DS1AVX2_next0
+	VMOVUPS (SI), Y1
+	MOVQ    R9, R9
+
+avgPool2DS1AVX2_kx1:
+	DECQ   R9
+	JE     avgPool2DS1AVX2_kx1_end
+	ADDQ   R8, SI
+	VADDPS (SI), Y1, Y1
+	JMP    avgPool2DS1AVX2_kx1
+
+avgPool2DS1AVX2_kx1_end:
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX2_next0
+
+avgPool2DS1AVX2_out1:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS1AVX2_outtail1
+	VMOVUPS      (SI), Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS1AVX2_out1
+
+avgPool2DS1AVX2_outtail1:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX2_next0
+
+avgPool2DS1AVX2_out2:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS1AVX2_outtail2
+	VMOVUPS      (SI), Y1
+	VADDPS       (SI)(R8*1), Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS1AVX2_out2
+
+avgPool2DS1AVX2_outtail2:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VADDPS       (SI)(R8*1), Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX2_next0
+
+avgPool2DS1AVX2_out3:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS1AVX2_outtail3
+	VMOVUPS      (SI), Y1
+	VADDPS       (SI)(R8*1), Y1, Y1
+	VADDPS       (SI)(R8*2), Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS1AVX2_out3
+
+avgPool2DS1AVX2_outtail3:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX2_next0
+	VMOVUPS      (SI), Y1
+	VADDPS       (SI)(R8*1), Y1, Y1
+	VADDPS       (SI)(R8*2), Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+avgPool2DS1AVX2_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000018, CX
+	CMPQ CX, BX
+	JNE  avgPool2DS1AVX2_horizontal0
+	JMP  avgPool2DS1AVX2_band0
+
+avgPool2DS1AVX2_done0:
+	VZEROUPPER
+	RET
+
+// func avgPool2DS2AVX2(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+// Requires: AVX, AVX2, CMOV
+TEXT ·avgPool2DS2AVX2(SB), NOSPLIT, $0-184
+	VXORPS Y0, Y0, Y0
+	MOVQ   dst_base+0(FP), AX
+	MOVQ   rows_base+72(FP), CX
+
+avgPool2DS2AVX2_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      avgPool2DS2AVX2_done0
+	MOVQ    band+120(FP), BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+avgPool2DS2AVX2_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    avgPool2DS2AVX2_fill0
+	CMPQ  R9, $0x00000001
+	JE    avgPool2DS2AVX2_col1
+	CMPQ  R9, $0x00000002
+	JE    avgPool2DS2AVX2_col2
+	CMPQ  R9, $0x00000003
+	JE    avgPool2DS2AVX2_col3
+
+avgPool2DS2AVX2_col0:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS2AVX2_coltail0
+	VMOVUPS (R10), Y1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+avgPool2DS2AVX2_taps0:
+	DECQ   R13
+	JE     avgPool2DS2AVX2_taps0_end
+	ADDQ   R11, R12
+	VADDPS (R12), Y1, Y1
+	JMP    avgPool2DS2AVX2_taps0
+
+avgPool2DS2AVX2_taps0_end:
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS2AVX2_col0
+
+avgPool2DS2AVX2_coltail0:
+	TESTQ        R8, R8
+	JE           avgPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	MOVQ         R10, R8
+
+avgPool2DS2AVX2_taps1:
+	DECQ       R9
+	JE         avgPool2DS2AVX2_taps1_end
+	ADDQ       R11, R8
+	VMASKMOVPS (R8), Y1, Y3
+	VADDPS     Y3, Y2, Y2
+	JMP        avgPool2DS2AVX2_taps1
+
+avgPool2DS2AVX2_taps1_end:
+	VMASKMOVPS Y2, Y1, (DI)
+	JMP        avgPool2DS2AVX2_rowdone0
+
+avgPool2DS2AVX2_col1:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS2AVX2_coltail1
+	VMOVUPS (R10), Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS2AVX2_col1
+
+avgPool2DS2AVX2_coltail1:
+	TESTQ        R8, R8
+	JE           avgPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS2AVX2_rowdone0
+
+avgPool2DS2AVX2_col2:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS2AVX2_coltail2
+	VMOVUPS (R10), Y1
+	VADDPS  (R10)(R11*1), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS2AVX2_col2
+
+avgPool2DS2AVX2_coltail2:
+	TESTQ        R8, R8
+	JE           avgPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS2AVX2_rowdone0
+
+avgPool2DS2AVX2_col3:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS2AVX2_coltail3
+	VMOVUPS (R10), Y1
+	VADDPS  (R10)(R11*1), Y1, Y1
+	VADDPS  (R10)(R11*2), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS2AVX2_col3
+
+avgPool2DS2AVX2_coltail3:
+	TESTQ        R8, R8
+	JE           avgPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (R10), Y1, Y2
+	VMASKMOVPS   (R10)(R11*1), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   (R10)(R11*2), Y1, Y3
+	VADDPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y1, (DI)
+	JMP          avgPool2DS2AVX2_rowdone0
+
+avgPool2DS2AVX2_fill0:
+	CMPQ    R8, $0x00000008
+	JB      avgPool2DS2AVX2_filltail0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     avgPool2DS2AVX2_fill0
+
+avgPool2DS2AVX2_filltail0:
+	TESTQ        R8, R8
+	JE           avgPool2DS2AVX2_rowdone0
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   Y0, Y1, (DI)
+
+avgPool2DS2AVX2_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000018, DX
+	CMPQ DX, BX
+	JNE  avgPool2DS2AVX2_row0
+	MOVQ buf_base+48(FP), DX
+
+avgPool2DS2AVX2_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	MOVQ colDiv_base+160(FP), R10
+	CMPQ R9, $0x00000001
+	JE   avgPool2DS2AVX2_out1
+	CMPQ R9, $0x00000002
+	JE   avgPool2DS2AVX2_out2
+	CMPQ R9, $0x00000003
+	JE   avgPool2DS2AVX2_out3
+
+avgPool2DS2AVX2_out0:
+	CMPQ    DI, $0x00000008
+	JB      avgPool2DS2AVX2_outtail0
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	MOVQ    SI, R11
+	MOVQ    R9, R12
+
+avgPool2DS2AVX2_kx0:
+	DECQ    R12
+	JE      avgPool2DS2AVX2_kx0_end
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y2
+	VSHUFPS $0x88, 32(R11), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	JMP     avgPool2DS2AVX2_kx0
+
+avgPool2DS2AVX2_kx0_end:
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS2AVX2_out0
+
+avgPool2DS2AVX2_outtail0:
+	TESTQ   DI, DI
+	JE      avgPool2DS2AVX2_next0
+	VMOVUPS (SI), Y1
+	VSHUFPS $0x88, 32(SI), Y1, Y1
+	VPERMPD $0xd8, Y1, Y1
+	MOVQ    R9, R9
+
+avgPool2DS2AVX2_kx1:
+	DECQ    R9
+	JE      avgPool2DS2AVX2_kx1_end
+	ADDQ    R8, SI
+	VMOVUPS (SI), Y2
+	VSHUFPS $0x88, 32(SI), Y2, Y2
+	VPERMPD $0xd8, Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	JMP     avgPool2DS2AVX2_kx1
+
+avgPool2DS2AVX2_kx1_end:
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX2_next0
+
+avgPool2DS2AVX2_out1:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS2AVX2_outtail1
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS2AVX2_out1
+
+avgPool2DS2AVX2_outtail1:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX2_next0
+
+avgPool2DS2AVX2_out2:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS2AVX2_outtail2
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS2AVX2_out2
+
+avgPool2DS2AVX2_outtail2:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX2_next0
+
+avgPool2DS2AVX2_out3:
+	CMPQ         DI, $0x00000008
+	JB           avgPool2DS2AVX2_outtail3
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      (SI)(R8*2), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*2), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, DI
+	JMP          avgPool2DS2AVX2_out3
+
+avgPool2DS2AVX2_outtail3:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX2_next0
+	VMOVUPS      (SI), Y1
+	VSHUFPS      $0x88, 32(SI), Y1, Y1
+	VPERMPD      $0xd8, Y1, Y1
+	VMOVUPS      (SI)(R8*1), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*1), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      (SI)(R8*2), Y2
+	VSHUFPS      $0x88, 32(SI)(R8*2), Y2, Y2
+	VPERMPD      $0xd8, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VBROADCASTSS 16(CX), Y2
+	VMULPS       (R10), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMOVD        DI, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     laneIndex<>+0(SB), Y2, Y2
+	VMASKMOVPS   Y1, Y2, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+avgPool2DS2AVX2_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000018, CX
+	CMPQ CX, BX
+	JNE  avgPool2DS2AVX2_horizontal0
+	JMP  avgPool2DS2AVX2_band0
+
+avgPool2DS2AVX2_done0:
+	VZEROUPPER
+	RET
+
+// func avgPool2DS1AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+// Requires: AVX, AVX512DQ, AVX512F, CMOV
+TEXT ·avgPool2DS1AVX512(SB), NOSPLIT, $0-184
+	VBROADCASTSS qNaN<>+0(SB), Z0
+	VXORPS       Z0, Z0, Z0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+avgPool2DS1AVX512_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      avgPool2DS1AVX512_done0
+	MOVQ    band+120(FP), BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+avgPool2DS1AVX512_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    avgPool2DS1AVX512_fill0
+	CMPQ  R9, $0x00000001
+	JE    avgPool2DS1AVX512_col1
+	CMPQ  R9, $0x00000002
+	JE    avgPool2DS1AVX512_col2
+	CMPQ  R9, $0x00000003
+	JE    avgPool2DS1AVX512_col3
+
+avgPool2DS1AVX512_col0:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS1AVX512_coltail0
+	VMOVUPS (R10), Z1
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+avgPool2DS1AVX512_taps0:
+	DECQ   R13
+	JE     avgPool2DS1AVX512_taps0_end
+	ADDQ   R11, R12
+	VADDPS (R12), Z1, Z1
+	JMP    avgPool2DS1AVX512_taps0
+
+avgPool2DS1AVX512_taps0_end:
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS1AVX512_col0
+
+avgPool2DS1AVX512_coltail0:
+	TESTQ     R8, R8
+	JE        avgPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R12
+	KMOVW     (R12)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z1
+	MOVQ      R10, R8
+
+avgPool2DS1AVX512_taps1:
+	DECQ      R9
+	JE        avgPool2DS1AVX512_taps1_end
+	ADDQ      R11, R8
+	VMOVUPS.Z (R8), K1, Z2
+	VADDPS    Z2, Z1, Z1
+	JMP       avgPool2DS1AVX512_taps1
+
+avgPool2DS1AVX512_taps1_end:
+	VMOVUPS Z1, K1, (DI)
+	JMP     avgPool2DS1AVX512_rowdone0
+
+avgPool2DS1AVX512_col1:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS1AVX512_coltail1
+	VMOVUPS (R10), Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS1AVX512_col1
+
+avgPool2DS1AVX512_coltail1:
+	TESTQ     R8, R8
+	JE        avgPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z1
+	VMOVUPS   Z1, K1, (DI)
+	JMP       avgPool2DS1AVX512_rowdone0
+
+avgPool2DS1AVX512_col2:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS1AVX512_coltail2
+	VMOVUPS (R10), Z1
+	VADDPS  (R10)(R11*1), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS1AVX512_col2
+
+avgPool2DS1AVX512_coltail2:
+	TESTQ     R8, R8
+	JE        avgPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z1
+	VMOVUPS.Z (R10)(R11*1), K1, Z2
+	VADDPS    Z2, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+	JMP       avgPool2DS1AVX512_rowdone0
+
+avgPool2DS1AVX512_col3:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS1AVX512_coltail3
+	VMOVUPS (R10), Z1
+	VADDPS  (R10)(R11*1), Z1, Z1
+	VADDPS  (R10)(R11*2), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS1AVX512_col3
+
+avgPool2DS1AVX512_coltail3:
+	TESTQ     R8, R8
+	JE        avgPool2DS1AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z1
+	VMOVUPS.Z (R10)(R11*1), K1, Z2
+	VADDPS    Z2, Z1, Z1
+	VMOVUPS.Z (R10)(R11*2), K1, Z2
+	VADDPS    Z2, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+	JMP       avgPool2DS1AVX512_rowdone0
+
+avgPool2DS1AVX512_fill0:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS1AVX512_filltail0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS1AVX512_fill0
+
+avgPool2DS1AVX512_filltail0:
+	TESTQ   R8, R8
+	JE      avgPool2DS1AVX512_rowdone0
+	LEAQ    tailMasks16<>+0(SB), R9
+	KMOVW   (R9)(R8*2), K1
+	VMOVUPS Z0, K1, (DI)
+
+avgPool2DS1AVX512_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000018, DX
+	CMPQ DX, BX
+	JNE  avgPool2DS1AVX512_row0
+	MOVQ buf_base+48(FP), DX
+
+avgPool2DS1AVX512_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	MOVQ colDiv_base+160(FP), R10
+	CMPQ R9, $0x00000001
+	JE   avgPool2DS1AVX512_out1
+	CMPQ R9, $0x00000002
+	JE   avgPool2DS1AVX512_out2
+	CMPQ R9, $0x00000003
+	JE   avgPool2DS1AVX512_out3
+
+avgPool2DS1AVX512_out0:
+	CMPQ    DI, $0x00000010
+	JB      avgPool2DS1AVX512_outtail0
+	VMOVUPS (SI), Z1
+	MOVQ    SI, R11
+	MOVQ    R9, R12
+
+avgPool2DS1AVX512_kx0:
+	DECQ   R12
+	JE     avgPool2DS1AVX512_kx0_end
+	ADDQ   R8, R11
+	VADDPS (R11), Z1, Z1
+	JMP    avgPool2DS1AVX512_kx0
+
+avgPool2DS1AVX512_kx0_end:
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS1AVX512_out0
+
+avgPool2DS1AVX512_outtail0:
+	TESTQ   DI, DI
+	JE      avgPool2DS1AVX512_next0
+	VMOVUPS (SI), Z1
+	MOVQ    R9, R9
+
+avgPool2DS1AVX512_kx1:
+	DECQ   R9
+	JE     avgPool2DS1AVX512_kx1_end
+	ADDQ   R8, SI
+	VADDPS (SI), Z1, Z1
+	JMP    avgPool2DS1AVX512_kx1
+
+avgPool2DS1AVX512_kx1_end:
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z1, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX512_next0
+
+avgPool2DS1AVX512_out1:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS1AVX512_outtail1
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS1AVX512_out1
+
+avgPool2DS1AVX512_outtail1:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX512_next0
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z1, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX512_next0
+
+avgPool2DS1AVX512_out2:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS1AVX512_outtail2
+	VMOVUPS      (SI), Z1
+	VADDPS       (SI)(R8*1), Z1, Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS1AVX512_out2
+
+avgPool2DS1AVX512_outtail2:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX512_next0
+	VMOVUPS      (SI), Z1
+	VADDPS       (SI)(R8*1), Z1, Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z1, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS1AVX512_next0
+
+avgPool2DS1AVX512_out3:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS1AVX512_outtail3
+	VMOVUPS      (SI), Z1
+	VADDPS       (SI)(R8*1), Z1, Z1
+	VADDPS       (SI)(R8*2), Z1, Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS1AVX512_out3
+
+avgPool2DS1AVX512_outtail3:
+	TESTQ        DI, DI
+	JE           avgPool2DS1AVX512_next0
+	VMOVUPS      (SI), Z1
+	VADDPS       (SI)(R8*1), Z1, Z1
+	VADDPS       (SI)(R8*2), Z1, Z1
+	VBROADCASTSS 16(CX), Z2
+	VMULPS       (R10), Z2, Z2
+	VDIVPS       Z2, Z1, Z1
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z1, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+avgPool2DS1AVX512_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000018, CX
+	CMPQ CX, BX
+	JNE  avgPool2DS1AVX512_horizontal0
+	JMP  avgPool2DS1AVX512_band0
+
+avgPool2DS1AVX512_done0:
+	VZEROUPPER
+	RET
+
+// func avgPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, inW int, left int, slot int, band int, outW int, rowStep int, kw int, dilW int, colDiv []float32)
+// Requires: AVX, AVX512DQ, AVX512F, CMOV
+TEXT ·avgPool2DS2AVX512(SB), NOSPLIT, $0-184
+	VBROADCASTSS qNaN<>+0(SB), Z0
+	VMOVDQU32    evenLanes16<>+0(SB), Z0
+	VXORPS       Z1, Z1, Z1
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         rows_base+72(FP), CX
+
+avgPool2DS2AVX512_band0:
+	MOVQ    rows_len+80(FP), DX
+	SHLQ    $0x03, DX
+	MOVQ    rows_base+72(FP), BX
+	ADDQ    BX, DX
+	CMPQ    CX, DX
+	JE      avgPool2DS2AVX512_done0
+	MOVQ    band+120(FP), BX
+	LEAQ    (BX)(BX*2), BX
+	SHLQ    $0x03, BX
+	ADDQ    CX, BX
+	CMPQ    BX, DX
+	CMOVQGT DX, BX
+	MOVQ    CX, DX
+	MOVQ    buf_base+48(FP), SI
+
+avgPool2DS2AVX512_row0:
+	MOVQ  left+104(FP), DI
+	LEAQ  (SI)(DI*4), DI
+	MOVQ  inW+96(FP), R8
+	MOVQ  8(DX), R9
+	MOVQ  src_base+24(FP), R10
+	MOVQ  (DX), R11
+	LEAQ  (R10)(R11*4), R10
+	MOVQ  rowStep+136(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ R9, R9
+	JE    avgPool2DS2AVX512_fill0
+	CMPQ  R9, $0x00000001
+	JE    avgPool2DS2AVX512_col1
+	CMPQ  R9, $0x00000002
+	JE    avgPool2DS2AVX512_col2
+	CMPQ  R9, $0x00000003
+	JE    avgPool2DS2AVX512_col3
+
+avgPool2DS2AVX512_col0:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS2AVX512_coltail0
+	VMOVUPS (R10), Z2
+	MOVQ    R10, R12
+	MOVQ    R9, R13
+
+avgPool2DS2AVX512_taps0:
+	DECQ   R13
+	JE     avgPool2DS2AVX512_taps0_end
+	ADDQ   R11, R12
+	VADDPS (R12), Z2, Z2
+	JMP    avgPool2DS2AVX512_taps0
+
+avgPool2DS2AVX512_taps0_end:
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS2AVX512_col0
+
+avgPool2DS2AVX512_coltail0:
+	TESTQ     R8, R8
+	JE        avgPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R12
+	KMOVW     (R12)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	MOVQ      R10, R8
+
+avgPool2DS2AVX512_taps1:
+	DECQ      R9
+	JE        avgPool2DS2AVX512_taps1_end
+	ADDQ      R11, R8
+	VMOVUPS.Z (R8), K1, Z3
+	VADDPS    Z3, Z2, Z2
+	JMP       avgPool2DS2AVX512_taps1
+
+avgPool2DS2AVX512_taps1_end:
+	VMOVUPS Z2, K1, (DI)
+	JMP     avgPool2DS2AVX512_rowdone0
+
+avgPool2DS2AVX512_col1:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS2AVX512_coltail1
+	VMOVUPS (R10), Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS2AVX512_col1
+
+avgPool2DS2AVX512_coltail1:
+	TESTQ     R8, R8
+	JE        avgPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       avgPool2DS2AVX512_rowdone0
+
+avgPool2DS2AVX512_col2:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS2AVX512_coltail2
+	VMOVUPS (R10), Z2
+	VADDPS  (R10)(R11*1), Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS2AVX512_col2
+
+avgPool2DS2AVX512_coltail2:
+	TESTQ     R8, R8
+	JE        avgPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VMOVUPS.Z (R10)(R11*1), K1, Z3
+	VADDPS    Z3, Z2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       avgPool2DS2AVX512_rowdone0
+
+avgPool2DS2AVX512_col3:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS2AVX512_coltail3
+	VMOVUPS (R10), Z2
+	VADDPS  (R10)(R11*1), Z2, Z2
+	VADDPS  (R10)(R11*2), Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS2AVX512_col3
+
+avgPool2DS2AVX512_coltail3:
+	TESTQ     R8, R8
+	JE        avgPool2DS2AVX512_rowdone0
+	LEAQ      tailMasks16<>+0(SB), R9
+	KMOVW     (R9)(R8*2), K1
+	VMOVUPS.Z (R10), K1, Z2
+	VMOVUPS.Z (R10)(R11*1), K1, Z3
+	VADDPS    Z3, Z2, Z2
+	VMOVUPS.Z (R10)(R11*2), K1, Z3
+	VADDPS    Z3, Z2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	JMP       avgPool2DS2AVX512_rowdone0
+
+avgPool2DS2AVX512_fill0:
+	CMPQ    R8, $0x00000010
+	JB      avgPool2DS2AVX512_filltail0
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     avgPool2DS2AVX512_fill0
+
+avgPool2DS2AVX512_filltail0:
+	TESTQ   R8, R8
+	JE      avgPool2DS2AVX512_rowdone0
+	LEAQ    tailMasks16<>+0(SB), R9
+	KMOVW   (R9)(R8*2), K1
+	VMOVUPS Z1, K1, (DI)
+
+avgPool2DS2AVX512_rowdone0:
+	MOVQ slot+112(FP), DI
+	SHLQ $0x02, DI
+	ADDQ DI, SI
+	ADDQ $0x00000018, DX
+	CMPQ DX, BX
+	JNE  avgPool2DS2AVX512_row0
+	MOVQ buf_base+48(FP), DX
+
+avgPool2DS2AVX512_horizontal0:
+	MOVQ DX, SI
+	MOVQ outW+128(FP), DI
+	MOVQ dilW+152(FP), R8
+	SHLQ $0x02, R8
+	MOVQ kw+144(FP), R9
+	MOVQ colDiv_base+160(FP), R10
+	CMPQ R9, $0x00000001
+	JE   avgPool2DS2AVX512_out1
+	CMPQ R9, $0x00000002
+	JE   avgPool2DS2AVX512_out2
+	CMPQ R9, $0x00000003
+	JE   avgPool2DS2AVX512_out3
+
+avgPool2DS2AVX512_out0:
+	CMPQ      DI, $0x00000010
+	JB        avgPool2DS2AVX512_outtail0
+	VMOVUPS   (SI), Z2
+	VPERMT2PS 64(SI), Z0, Z2
+	MOVQ      SI, R11
+	MOVQ      R9, R12
+
+avgPool2DS2AVX512_kx0:
+	DECQ      R12
+	JE        avgPool2DS2AVX512_kx0_end
+	ADDQ      R8, R11
+	VMOVUPS   (R11), Z3
+	VPERMT2PS 64(R11), Z0, Z3
+	VADDPS    Z3, Z2, Z2
+	JMP       avgPool2DS2AVX512_kx0
+
+avgPool2DS2AVX512_kx0_end:
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         $0x00000080, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS2AVX512_out0
+
+avgPool2DS2AVX512_outtail0:
+	TESTQ     DI, DI
+	JE        avgPool2DS2AVX512_next0
+	VMOVUPS   (SI), Z2
+	VPERMT2PS 64(SI), Z0, Z2
+	MOVQ      R9, R9
+
+avgPool2DS2AVX512_kx1:
+	DECQ      R9
+	JE        avgPool2DS2AVX512_kx1_end
+	ADDQ      R8, SI
+	VMOVUPS   (SI), Z3
+	VPERMT2PS 64(SI), Z0, Z3
+	VADDPS    Z3, Z2, Z2
+	JMP       avgPool2DS2AVX512_kx1
+
+avgPool2DS2AVX512_kx1_end:
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z2, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX512_next0
+
+avgPool2DS2AVX512_out1:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS2AVX512_outtail1
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         $0x00000080, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS2AVX512_out1
+
+avgPool2DS2AVX512_outtail1:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX512_next0
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z2, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX512_next0
+
+avgPool2DS2AVX512_out2:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS2AVX512_outtail2
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VMOVUPS      (SI)(R8*1), Z3
+	VPERMT2PS    64(SI)(R8*1), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         $0x00000080, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS2AVX512_out2
+
+avgPool2DS2AVX512_outtail2:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX512_next0
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VMOVUPS      (SI)(R8*1), Z3
+	VPERMT2PS    64(SI)(R8*1), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z2, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+	JMP          avgPool2DS2AVX512_next0
+
+avgPool2DS2AVX512_out3:
+	CMPQ         DI, $0x00000010
+	JB           avgPool2DS2AVX512_outtail3
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VMOVUPS      (SI)(R8*1), Z3
+	VPERMT2PS    64(SI)(R8*1), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VMOVUPS      (SI)(R8*2), Z3
+	VPERMT2PS    64(SI)(R8*2), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         $0x00000080, SI
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, DI
+	JMP          avgPool2DS2AVX512_out3
+
+avgPool2DS2AVX512_outtail3:
+	TESTQ        DI, DI
+	JE           avgPool2DS2AVX512_next0
+	VMOVUPS      (SI), Z2
+	VPERMT2PS    64(SI), Z0, Z2
+	VMOVUPS      (SI)(R8*1), Z3
+	VPERMT2PS    64(SI)(R8*1), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VMOVUPS      (SI)(R8*2), Z3
+	VPERMT2PS    64(SI)(R8*2), Z0, Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS 16(CX), Z3
+	VMULPS       (R10), Z3, Z3
+	VDIVPS       Z3, Z2, Z2
+	LEAQ         tailMasks16<>+0(SB), SI
+	KMOVW        (SI)(DI*2), K1
+	VMOVUPS      Z2, K1, (AX)
+	LEAQ         (AX)(DI*4), AX
+
+avgPool2DS2AVX512_next0:
+	MOVQ slot+112(FP), SI
+	SHLQ $0x02, SI
+	ADDQ SI, DX
+	ADDQ $0x00000018, CX
+	CMPQ CX, BX
+	JNE  avgPool2DS2AVX512_horizontal0
+	JMP  avgPool2DS2AVX512_band0
+
+avgPool2DS2AVX512_done0:
+	VZEROUPPER
+	RET
 
 // func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 // Requires: AVX

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/vecmath"
@@ -147,20 +148,38 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 			if err := l.band(s, in, ob, stage, src, s.inSize, 0, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
 				return err
 			}
+			if channels == cb {
+				// Residual and activation on the band's rows while Split16 has just left them in
+				// cache: a whole block of 112×112 planes (800 KB) is past the L2 cache by the
+				// time its last band is done.
+				bandEpilogue(s, out, residual, act, plane0, cb, oy0, oy1)
+			}
 		}
 		if channels < cb {
 			copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], (*tb.out)[(cb-channels)*s.outSize:])
+			bandEpilogue(s, out, residual, act, plane0, channels, 0, s.out[0])
 		}
-		// The block's planes are consecutive: residual and activation in one pass over them.
-		dst := out[plane0*s.outSize : (plane0+channels)*s.outSize]
+	}
+	return nil
+}
+
+// bandEpilogue adds the residual (nil for none) to output rows [oy0, oy1) of the planes
+// [plane0, plane0+planes) of out and applies act (nil for none) to them.
+func bandEpilogue(s *convShape, out, residual []float32, act func([]float32), plane0, planes, oy0, oy1 int) {
+	if residual == nil && act == nil {
+		return
+	}
+	ow := s.out[1]
+	for c := range planes {
+		at := (plane0+c)*s.outSize + oy0*ow
+		dst := out[at : at+(oy1-oy0)*ow]
 		if residual != nil {
-			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[plane0*s.outSize:(plane0+channels)*s.outSize])
+			vecmath.Arith(vecmath.OpAdd, dst, dst, residual[at:at+len(dst)])
 		}
 		if act != nil {
 			act(dst)
 		}
 	}
-	return nil
 }
 
 // inputRows returns the image rows [y0, y1) that output rows [oy0, oy1) read.
@@ -204,8 +223,13 @@ func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, plan
 		}
 	}
 	// The slack past the band's rows is read by the last row's extra pixels: keep it free of
-	// stale values (a NaN or subnormal there would only cost time, never a result).
-	clear(in[(py1-py0)*l.pw*cb : l.inLen])
+	// stale values (a NaN or subnormal there would only cost time, never a result). Only what
+	// the taps reach: a band shorter than bandRows (the last one, or the fused expansion's
+	// shorter bands) would otherwise clear the unused rows of the buffer, which was 3 MB per
+	// run in EfficientNet's 16→96 112×112 pair.
+	used := (py1 - py0) * l.pw * cb
+	reads := cb*(oy1-oy0-1)*sh*l.pw + slices.Max(l.offs) + cb*(sw*(l.rowPixels-1)+1)
+	clear(in[used:max(used, min(l.inLen, reads))])
 	if err := gemm.BlockedTapsRows(ob, in, l.offs, w, oy1-oy0, l.rowPixels, sw, ow, sh*l.pw); err != nil {
 		return err
 	}

@@ -243,7 +243,6 @@ func (j *expandPart) run(p int) error {
 	defer convScratch.Put(bandBuf)
 	bufs := l.buffers()
 	defer bufs.put()
-	ow := s2.out[1]
 	for b := 0; b < s1.batch; b++ {
 		img := j.xv[b*s1.c*s1.inSize : (b+1)*s1.c*s1.inSize]
 		for oy0 := oyLo; oy0 < oyHi; oy0 += rows {
@@ -277,12 +276,7 @@ func (j *expandPart) run(p int) error {
 					if err := l.band(s2, *bufs.in, *bufs.out, *bufs.stage, src, n, y0, w, blockBias, j.out, plane0, sy0, sy1); err != nil {
 						return err
 					}
-				}
-				if act := k.dw.act; act != nil {
-					for c := range cb {
-						at := (plane0+c)*s2.outSize + oy0*ow
-						act(j.out[at : at+(oy1-oy0)*ow])
-					}
+					bandEpilogue(s2, j.out, nil, k.dw.act, plane0, cb, sy0, sy1)
 				}
 			}
 		}

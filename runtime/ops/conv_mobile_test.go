@@ -134,12 +134,14 @@ func make1s(n int) []int {
 // TestConvDepthwisePartialBlockEpilogue runs a depthwise convolution whose channels do not fill
 // the last block of 16 with bias, a fused residual and activation, on two images and two
 // threads, against the float64 definition: the partial block's epilogue must reach exactly its
-// own planes.
+// own planes; and whole blocks on planes large enough for several bands, whose residual and
+// activation follow each band.
 func TestConvDepthwisePartialBlockEpilogue(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(93, 94))
-	for _, c := range []int{24, 41} {
-		x, w, b := randTensor(r, 2, c, 10, 12), randTensor(r, c, 1, 3, 3), randTensor(r, c)
+	for _, sh := range []struct{ c, h, w int }{{24, 10, 12}, {41, 10, 12}, {32, 90, 100}} {
+		c := sh.c
+		x, w, b := randTensor(r, 2, c, sh.h, sh.w), randTensor(r, c, 1, 3, 3), randTensor(r, c)
 		attrs := map[string]any{"group": c, "pads": []int{1, 1, 1, 1}}
 		k, err := newConv(convTestNode("Conv", attrs, 4, nil, w))
 		if err != nil {
@@ -147,19 +149,19 @@ func TestConvDepthwisePartialBlockEpilogue(t *testing.T) {
 		}
 		k.(ResidualFuser).FuseResidual()
 		k.(ActivationFuser).FuseActivation(relu)
-		res := randTensor(r, 2, c, 10, 12)
+		res := randTensor(r, 2, c, sh.h, sh.w)
 		got, err := k.Run(NewContext(2), []*tensor.Tensor{x, w, b, res})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, _ := k.(*convKernel).cachedShape(x, w); s.blocked == nil {
-			t.Fatalf("c = %d: the blocked depthwise path was not chosen", c)
+		if s, _ := k.(*convKernel).cachedShape(x, w); s.blocked == nil || sh.h > 80 && s.blocked.bandRows >= sh.h/2 {
+			t.Fatalf("%+v: the blocked depthwise path was not chosen, or in fewer than 3 bands", sh)
 		}
-		want := refConv(x, w, b, c, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{10, 12})
+		want := refConv(x, w, b, c, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{sh.h, sh.w})
 		for i, v := range got[0].F32() {
 			e := max(want[i]+float64(res.F32()[i]), 0)
 			if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) {
-				t.Fatalf("c = %d: y[%d] = %g, want %g", c, i, v, e)
+				t.Fatalf("%+v: y[%d] = %g, want %g", sh, i, v, e)
 			}
 		}
 	}

@@ -92,15 +92,16 @@ type poolShape struct {
 	// counts.
 	colCount, padCount []int
 	// windowsInside: a 2-D max pool with short output rows whose every window lies inside the
-	// image (no padding reached), which maxPlaneDirect computes window by window where maxRows
+	// image (no padding reached), which maxPlaneDirect computes window by window where rowPool
 	// does not take it.
 	windowsInside bool
 	// evenPairs2x2: a 2×2 max pool at stride 2, unpadded, of planes with even sides, so that the
 	// planes are back-to-back pairs of rows that vecmath.MaxPool2x2 pools in one call.
 	evenPairs2x2 bool
-	// maxRows is the vector kernel of a 2-D max pool without Indices at a horizontal stride of 1
-	// or 2 (ResNet's 3×3/2 stem pool, 3×3/1, 2×2/2 of odd or padded planes); nil for other pools.
-	maxRows *vecmath.MaxPool2D
+	// rowPool is the vector kernel of a 2-D max pool without Indices or average pool at a
+	// horizontal stride of 1 or 2 (ResNet's 3×3/2 stem pool, 3×3/1, 2×2/2 of odd or padded
+	// planes); nil for other pools and the Global ones.
+	rowPool *vecmath.Pool2D
 }
 
 // directMaxRow is the output row length below which a 2-D max pool takes each window's maximum
@@ -126,10 +127,16 @@ func (k *poolKernel) cachedShape(x *tensor.Tensor) (*poolShape, error) {
 
 func (k *poolKernel) shape(x *tensor.Tensor) (*poolShape, error) {
 	s, err := k.geometry(x)
-	if err != nil || len(s.in) != 2 || k.kind != poolMax || k.wantIndices || s.strides[1] > 2 {
+	if err != nil || len(s.in) != 2 || k.global || k.kind == poolLp || k.wantIndices || s.strides[1] > 2 {
 		return s, err
 	}
-	if s.maxRows, err = vecmath.NewMaxPool2D([2]int(s.in), [2]int(s.out), [2]int(s.kernel), [2]int(s.strides), [2]int(s.dilations), [2]int(s.padBegin)); err != nil {
+	in, out, kernel, strides, dilations := [2]int(s.in), [2]int(s.out), [2]int(s.kernel), [2]int(s.strides), [2]int(s.dilations)
+	if k.kind == poolMax {
+		s.rowPool, err = vecmath.NewMaxPool2D(in, out, kernel, strides, dilations, [2]int(s.padBegin))
+	} else {
+		s.rowPool, err = vecmath.NewAveragePool2D(in, out, kernel, strides, dilations, [2]int(s.padBegin), [2]int(s.padEnd), k.countIncludePad)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -267,10 +274,10 @@ func (j *poolJob) planes(lo, hi int) {
 		}
 		return
 	}
-	if s.maxRows != nil {
-		buf := getScratch(s.maxRows.ScratchLen())
+	if s.rowPool != nil {
+		buf := getScratch(s.rowPool.ScratchLen())
 		defer convScratch.Put(buf)
-		if err := s.maxRows.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[lo*s.inSize:hi*s.inSize], *buf); err != nil {
+		if err := s.rowPool.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[lo*s.inSize:hi*s.inSize], *buf); err != nil {
 			panic(err) // the lengths follow from the shape checked when it was planned
 		}
 		return

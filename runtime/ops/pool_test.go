@@ -246,13 +246,14 @@ func TestMaxPoolRowKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 		k := f.(*poolKernel)
-		s, err := k.shape(x)
+		s, err := k.cachedShape(x)
 		if err != nil {
 			t.Fatalf("%v %v: %v", pl.shape, pl.attrs, err)
 		}
-		if s.maxRows == nil {
+		if s.rowPool == nil {
 			t.Fatalf("%v %v: the row kernel was not planned", pl.shape, pl.attrs)
 		}
+		s.evenPairs2x2 = false // the row kernel, also where MaxPool2x2 would run
 		want := refMaxPool2D(x, s.kernel, s.strides, s.dilations, s.padBegin, s.out)
 		for threads := 1; threads <= 2; threads++ {
 			outs, err := k.Run(NewContext(threads), []*tensor.Tensor{x})
@@ -280,8 +281,73 @@ func TestMaxPoolRowKernel(t *testing.T) {
 		}
 		k := f.(*poolKernel)
 		k.wantIndices = c.outputs == 2
-		if s, err := k.shape(x); err != nil || s.maxRows != nil {
-			t.Errorf("%v with %d outputs: row kernel %v (error %v), want none", c.attrs, c.outputs, s.maxRows != nil, err)
+		if s, err := k.shape(x); err != nil || s.rowPool != nil {
+			t.Errorf("%v with %d outputs: row kernel %v (error %v), want none", c.attrs, c.outputs, s.rowPool != nil, err)
+		}
+	}
+}
+
+// TestAveragePoolRowKernel runs AveragePool through the row kernel (vecmath.Pool2D) on random
+// 2-D geometries (odd sides, padding, ceil mode, dilations, count_include_pad both ways) with
+// ±Inf and NaN among the inputs, on one thread and two, against the generic per-tap path, which
+// the ONNX suite pins (within float32 rounding, the same NaN and infinities), and against the
+// separable path it replaced (poolPlane2D), bit for bit.
+func TestAveragePoolRowKernel(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(63, 64))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0}
+	for trial := range 60 {
+		k := []int{1 + r.IntN(4), 1 + r.IntN(4)}
+		d := []int{1 + r.IntN(2), 1 + r.IntN(2)}
+		attrs := map[string]any{
+			"kernel_shape": k, "strides": []int{1 + r.IntN(3), 1 + r.IntN(2)}, "dilations": d,
+			"pads":              []int{r.IntN(k[0]), r.IntN(k[1]), r.IntN(k[0]), r.IntN(k[1])},
+			"count_include_pad": trial % 2,
+		}
+		if r.IntN(2) == 0 {
+			attrs["ceil_mode"] = 1
+		}
+		shape := []int{1 + r.IntN(2), 1 + r.IntN(3), (k[0]-1)*d[0] + 1 + r.IntN(30), (k[1]-1)*d[1] + 1 + r.IntN(40)}
+		x := randTensor(r, shape...)
+		xv := x.F32()
+		for i := range xv {
+			if r.IntN(40) == 0 {
+				xv[i] = special[r.IntN(len(special))]
+			}
+		}
+		f, err := poolFactory(poolAvg, false)(convTestNode("AveragePool", attrs, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk := f.(*poolKernel)
+		s, err := pk.cachedShape(x)
+		if err != nil {
+			t.Fatalf("%v %v: %v", shape, attrs, err)
+		}
+		if s.rowPool == nil {
+			t.Fatalf("%v %v: the row kernel was not planned", shape, attrs)
+		}
+		want, separable := make([]float32, s.planes*s.outSize), make([]float32, s.planes*s.outSize)
+		for p := range s.planes {
+			plane := xv[p*s.inSize : (p+1)*s.inSize]
+			pk.poolPlane(s, plane, want[p*s.outSize:(p+1)*s.outSize], nil, 0, make([]int, 2))
+			pk.poolPlane2D(s, plane, separable[p*s.outSize:(p+1)*s.outSize], make([]float32, 2*s.maxRowLen()))
+		}
+		for threads := 1; threads <= 2; threads++ {
+			outs, err := pk.Run(NewContext(threads), []*tensor.Tensor{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, g := range outs[0].F32() {
+				if sep := separable[i]; math.Float32bits(g) != math.Float32bits(sep) && !(g != g && sep != sep) {
+					t.Fatalf("%v %v, %d threads: y[%d] = %g, the separable path's %g", shape, attrs, threads, i, g, sep)
+				}
+				w := want[i]
+				same := g == w || g != g && w != w
+				if !same && !(math.Abs(float64(g-w)) <= 1e-5*(1+math.Abs(float64(w)))) {
+					t.Fatalf("%v %v, %d threads: y[%d] = %g, want %g", shape, attrs, threads, i, g, w)
+				}
+			}
 		}
 	}
 }

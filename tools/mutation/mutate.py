@@ -72,6 +72,14 @@ MUTATIONS = [
      "VMOVUPS   (SI)(R8*2), Z4\n\tVPERMT2PS 64(SI)(R8*2), Z1, Z4\n\tVCMPPS    $0x07, Z4, Z3, K1, K1\n\tVRANGEPS  $0x05, Z4, Z3, Z3\n\tVBLENDMPS Z3, Z0, K1, Z3\n\tVMOVUPS   Z3, (AX)",
      "VMOVUPS   (SI)(R8*1), Z4\n\tVPERMT2PS 64(SI)(R8*1), Z1, Z4\n\tVCMPPS    $0x07, Z4, Z3, K1, K1\n\tVRANGEPS  $0x05, Z4, Z3, Z3\n\tVBLENDMPS Z3, Z0, K1, Z3\n\tVMOVUPS   Z3, (AX)",
      ["-run", "TestMaxPool2D", "./internal/vecmath"]),
+    ("avgpool-rows-divisor", "internal/vecmath/vecmath_amd64.s",
+     "VPERMT2PS    64(SI)(R8*2), Z0, Z3\n\tVADDPS       Z3, Z2, Z2\n\tVBROADCASTSS 16(CX), Z3\n\tVMULPS       (R10), Z3, Z3\n\tVDIVPS       Z3, Z2, Z2\n\tVMOVUPS      Z2, (AX)",
+     "VPERMT2PS    64(SI)(R8*2), Z0, Z3\n\tVADDPS       Z3, Z2, Z2\n\tVBROADCASTSS 16(CX), Z3\n\tVMULPS       (R10), Z3, Z3\n\tVMULPS       Z3, Z2, Z2\n\tVMOVUPS      Z2, (AX)",
+     ["-run", "TestAveragePool2D", "./internal/vecmath"]),
+    ("avgpool-padded-count", "internal/vecmath/pool.go", "-padBegin[1], in[1]+padEnd[1])", "-padBegin[1], in[1])",
+     ["-run", "TestAveragePool2D", "./internal/vecmath"]),
+    ("maxpool-rows-planes", "runtime/ops/pool.go", "s.rowPool.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[lo*s.inSize:hi*s.inSize], *buf)",
+     "s.rowPool.Run(j.out[lo*s.outSize:hi*s.outSize], j.xv[:(hi-lo)*s.inSize], *buf)", ["-run", "TestMaxPoolRowKernel", "./runtime/ops"]),
     ("maxpool-rows-nan", "internal/vecmath/vecmath_amd64.s", "VCMPPS    $0x07, (R10)(R11*2), Z3, K1, K1", "NOP",
      ["-run", "TestMaxPool2D", "./internal/vecmath"]),
     ("reduce-trailing", "runtime/ops/reduce.go", "s /= float64(count)", "s /= float64(count + 1)",
@@ -195,6 +203,8 @@ MUTATIONS = [
      "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts-1", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-part-weights", "runtime/ops/conv_expand_depthwise.go", "k.pw.constW.F32()[c0*kk:c1*kk]",
      "k.pw.constW.F32()[:(c1-c0)*kk]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("depthwise-band-epilogue", "runtime/ops/conv_depthwise_blocked.go", "at := (plane0+c)*s.outSize + oy0*ow",
+     "at := (plane0+c)*s.outSize + 0*oy0*ow", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
 ]
 
 

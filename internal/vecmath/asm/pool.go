@@ -142,29 +142,51 @@ func maxIntoAcc(acc, x VecVirtual) {
 }
 
 func poolKernels() {
-	for _, isa := range []func() poolISA{poolAVX2, poolAVX512} {
-		for _, stride := range []int{1, 2} {
-			maxPool2DKernel(isa(), stride)
+	for _, average := range []bool{false, true} {
+		for _, isa := range []func() poolISA{poolAVX2, poolAVX512} {
+			for _, stride := range []int{1, 2} {
+				pool2DKernel(isa(), stride, average)
+			}
 		}
 	}
 }
+
+// rowEntry is the bytes of an output row's entry in the rows table: its first input row's
+// offset, the count of its input rows, and the bits of its float32 divisor (averages).
+const rowEntry = 24
 
 // unrolled is the largest tap count for which the kernels have straight-line code (the 2×2
 // and 3×3 pools); longer windows loop over their taps.
 const unrolled = 3
 
-// maxPool2DKernel emits maxPool2DS<stride><ISA>(dst, src, buf []float32, rows []int, inW,
-// left, slot, band, outW, rowStep, kw, dilW int).
-func maxPool2DKernel(isa poolISA, stride int) {
-	name := fmt.Sprintf("maxPool2DS%d%s", stride, isa.name)
-	kernel(name, "func(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int)",
-		fmt.Sprintf("%s pools one plane at horizontal stride %d, band output rows at a time: for each output row i of a band, the maximum of the rows[2i+1] rows of src (inW values each, rowStep apart) from rows[2i] into the row's slot of buf (slot values, the row at left, the others −∞), then for each row of the band the maxima of kw taps dilW apart read from its slot at stride %d, outW per row, to dst — as Go's max (%s).", name, stride, stride, isa.doc))
+// pool2DKernel emits maxPool2DS<stride><ISA>(dst, src, buf []float32, rows []int, inW, left,
+// slot, band, outW, rowStep, kw, dilW int), or with average avgPool2DS<stride><ISA>, which takes
+// the sums of the taps instead of their maxima and divides each by its row's divisor times its
+// column's (colDiv, read in whole vectors).
+func pool2DKernel(isa poolISA, stride int, average bool) {
+	what, name := "maxima", fmt.Sprintf("maxPool2DS%d%s", stride, isa.name)
+	signature := "func(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int)"
+	semantics := "as Go's max"
+	if average {
+		what, name = "sums", fmt.Sprintf("avgPool2DS%d%s", stride, isa.name)
+		signature = "func(dst, src, buf []float32, rows []int, inW, left, slot, band, outW, rowStep, kw, dilW int, colDiv []float32)"
+		semantics = "each divided by float32(rows[3i+2]) · colDiv[column]"
+		isa.start = func(acc VecVirtual) poolAcc { return poolAcc{v: acc} }
+		isa.maxInto = func(acc poolAcc, x Op) { VADDPS(x, acc.v, acc.v) }
+		isa.finish = func(poolAcc) {}
+	}
+	kernel(name, signature,
+		fmt.Sprintf("%s pools one plane at horizontal stride %d, band output rows at a time: for each output row i of a band, the %s of the rows[3i+1] rows of src (inW values each, rowStep apart) from rows[3i] into the row's slot of buf (slot values, the row at left, the padding around it set by the caller), then for each row of the band the %s of kw taps dilW apart read from its slot at stride %d, outW per row, to dst — %s (%s).", name, stride, what, what, stride, semantics, isa.doc))
 	L := isa.lanes
 	block := 4 * L
 	label := func(s string, n int) string { return fmt.Sprintf("%s_%s%d", name, s, n) }
 	isa.setup(stride)
-	negInf := isa.reg()
-	VBROADCASTSS(vecU32("negInf", 0xff800000), negInf)
+	empty := isa.reg() // a window row wholly in the padding: −∞ for maxima, 0 for sums
+	if average {
+		VXORPS(empty, empty, empty)
+	} else {
+		VBROADCASTSS(vecU32("negInf", 0xff800000), empty)
+	}
 	dst := Load(Param("dst").Base(), GP64())
 	rows := Load(Param("rows").Base(), GP64())
 
@@ -178,7 +200,8 @@ func maxPool2DKernel(isa poolISA, stride int) {
 	CMPQ(rows, rowsEnd)
 	JE(LabelRef(label("done", 0)))
 	bandEnd := Load(Param("band"), GP64())
-	SHLQ(U8(4), bandEnd)
+	LEAQ(Mem{Base: bandEnd, Index: bandEnd, Scale: 2}, bandEnd)
+	SHLQ(U8(3), bandEnd) // band·rowEntry
 	ADDQ(rows, bandEnd)
 	CMPQ(bandEnd, rowsEnd)
 	CMOVQGT(rowsEnd, bandEnd)
@@ -264,23 +287,23 @@ func maxPool2DKernel(isa poolISA, stride int) {
 		JMP(LabelRef(label("rowdone", 0)))
 	}
 
-	// No row of the window lies inside the image: its outputs are −∞.
+	// No row of the window lies inside the image.
 	Label(label("fill", 0))
 	CMPQ(cols, U32(L))
 	JB(LabelRef(label("filltail", 0)))
-	VMOVUPS(negInf, Mem{Base: in})
+	VMOVUPS(empty, Mem{Base: in})
 	ADDQ(U32(block), in)
 	SUBQ(U32(L), cols)
 	JMP(LabelRef(label("fill", 0)))
 	Label(label("filltail", 0))
 	TESTQ(cols, cols)
 	JE(LabelRef(label("rowdone", 0)))
-	isa.storeMasked(negInf, isa.mask(cols), Mem{Base: in})
+	isa.storeMasked(empty, isa.mask(cols), Mem{Base: in})
 	Label(label("rowdone", 0))
 	slotBytes := Load(Param("slot"), GP64())
 	SHLQ(U8(2), slotBytes)
 	ADDQ(slotBytes, slotRow)
-	ADDQ(U32(16), r)
+	ADDQ(U32(rowEntry), r)
 	CMPQ(r, bandEnd)
 	JNE(LabelRef(label("row", 0)))
 
@@ -294,12 +317,17 @@ func maxPool2DKernel(isa poolISA, stride int) {
 	dil := Load(Param("dilW"), GP64())
 	SHLQ(U8(2), dil)
 	kw := Load(Param("kw"), GP64())
+	var col GPVirtual // with average, the divisors of the block's columns
+	if average {
+		col = GP64()
+		Load(Param("colDiv").Base(), col)
+	}
 	for n := 1; n <= unrolled; n++ {
 		CMPQ(kw, U32(n))
 		JE(LabelRef(label("out", n)))
 	}
-	// taps returns the maximum of the taps of the block of outputs at buf: n of them, or kw
-	// when n is 0.
+	// taps returns the maximum (the quotient of the sum) of the taps of the block of outputs at
+	// buf: n of them, or kw when n is 0.
 	taps := func(n int, tail bool) VecVirtual {
 		tap := func(m Mem) Op {
 			if stride == 1 {
@@ -333,6 +361,12 @@ func maxPool2DKernel(isa poolISA, stride int) {
 			Label(loop + "_end")
 		}
 		isa.finish(acc)
+		if average {
+			div := isa.reg()
+			VBROADCASTSS(Mem{Base: rows, Disp: 16}, div)
+			VMULPS(Mem{Base: col}, div, div) // exact: both are small whole numbers
+			VDIVPS(div, acc.v, acc.v)
+		}
 		return acc.v
 	}
 	for _, n := range []int{0, 1, 2, 3} {
@@ -342,6 +376,9 @@ func maxPool2DKernel(isa poolISA, stride int) {
 		VMOVUPS(taps(n, false), Mem{Base: dst})
 		ADDQ(U32(stride*block), buf)
 		ADDQ(U32(block), dst)
+		if average {
+			ADDQ(U32(block), col)
+		}
 		SUBQ(U32(L), outs)
 		JMP(LabelRef(label("out", n)))
 		Label(label("outtail", n))
@@ -356,7 +393,7 @@ func maxPool2DKernel(isa poolISA, stride int) {
 	slotBytes = Load(Param("slot"), GP64())
 	SHLQ(U8(2), slotBytes)
 	ADDQ(slotBytes, slotRow)
-	ADDQ(U32(16), rows)
+	ADDQ(U32(rowEntry), rows)
 	CMPQ(rows, bandEnd)
 	JNE(LabelRef(label("horizontal", 0)))
 	JMP(LabelRef(label("band", 0)))
