@@ -512,7 +512,7 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	}
 	if images == 1 && threads > 1 && s.unitsPay() {
 		if unit := s.gatherUnit(threads); unit < pixels {
-			return runGatherUnits(threads, s, pb, data, &planes, unit)
+			return runGatherUnits(threads, s, pb, data, planes, unit)
 		}
 	}
 	// Otherwise each chunk's product is split over the threads (by B's panels where there
@@ -576,7 +576,7 @@ type gatherUnits struct {
 	s      *convShape
 	pb     *gemm.PackedBWide
 	data   []float32
-	planes *pixelMajorToPlanes // the transposition's destination; src, first and count per unit
+	planes pixelMajorToPlanes // the transposition's destination; src, first and count per unit
 	unit   int
 	mu     sync.Mutex
 	err    error // the first unit's error
@@ -585,7 +585,9 @@ type gatherUnits struct {
 var gatherUnitsPool = sync.Pool{New: func() any { return new(gatherUnits) }}
 
 // runGatherUnits computes an image's product in units of unit pixels on up to threads threads.
-func runGatherUnits(threads int, s *convShape, pb *gemm.PackedBWide, data []float32, planes *pixelMajorToPlanes, unit int) error {
+// planes is taken by value: its address, held by the pooled task, would move the caller's copy
+// to the heap, an allocation per call of every gather convolution.
+func runGatherUnits(threads int, s *convShape, pb *gemm.PackedBWide, data []float32, planes pixelMajorToPlanes, unit int) error {
 	u := gatherUnitsPool.Get().(*gatherUnits)
 	u.s, u.pb, u.data, u.planes, u.unit = s, pb, data, planes, unit
 	n := ceilDivInt(s.outSize, unit)
@@ -607,7 +609,7 @@ func (u *gatherUnits) Chunk(lo, hi int) {
 	defer func() { *t = pixelMajorToPlanes{} }()
 	for i := lo; i < hi; i++ {
 		p0, p1 := i*u.unit, min((i+1)*u.unit, u.s.outSize)
-		*t = *u.planes
+		*t = u.planes
 		t.src, t.first, t.count = *buf, p0, p1-p0
 		if err := gemm.SgemmGatherPlanned(u.s.gatherPlan, p0, p1, u.data, u.pb, *buf, mg, 1, t); err != nil {
 			u.mu.Lock()
