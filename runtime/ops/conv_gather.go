@@ -510,10 +510,8 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 	if residual != nil {
 		planes.residual = residual[(b0*s.m+g*mg)*pixels:]
 	}
-	if images == 1 && threads > 1 && s.unitsPay() {
-		if unit := s.gatherUnit(threads); unit < pixels {
-			return runGatherUnits(threads, s, pb, data, planes, unit)
-		}
+	if unit := s.gatherUnit(threads); images == 1 && unit > 0 {
+		return runGatherUnits(threads, s, pb, data, planes, unit)
 	}
 	// Otherwise each chunk's product is split over the threads (by B's panels where there
 	// are enough, so that each streams its own part of the weights), a chunk one thread's
@@ -548,11 +546,22 @@ func convGather2D(ctx *Context, s *convShape, pb *gemm.PackedBWide, xv, out []fl
 const gatherUnitsPerThread = 4
 
 // gatherUnit is how many pixels (a multiple of 6, the tile's rows) one unit of a single image's
-// gather product split over threads covers: at most the chunk whose product stays in L2, and
-// small enough that every thread gets gatherUnitsPerThread of them.
+// gather product split over threads covers — at most the chunk whose product stays in L2, and
+// small enough that every thread gets gatherUnitsPerThread of them —, or 0 where the image is
+// not split into units: one thread, weights too large (unitsPay), or units of fewer pixels than
+// a transposition span. A fused activation other than Relu is applied to each channel's run of
+// a unit's pixels in a call of its own, and on small images those calls cost more than the
+// product (MobileNetV3's 96→576 1×1 on 7×7 with HardSwish: units of 12 pixels, 576 calls each,
+// took 70 µs on 2 threads against 28 µs split by panels).
 func (s *convShape) gatherUnit(threads int) int {
+	if threads <= 1 || !s.unitsPay() {
+		return 0
+	}
 	perThread := 6 * ceilDivInt(ceilDivInt(s.outSize, threads*gatherUnitsPerThread), 6)
-	return max(6, min(s.gatherChunk, perThread))
+	if unit := min(s.gatherChunk, perThread); unit >= transposeSpan && unit < s.outSize {
+		return unit
+	}
+	return 0
 }
 
 // unitsBytes bounds the packed weights of a convolution whose single image is split into units

@@ -86,13 +86,14 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		c, hw, m, chunkValues int
 		units                 bool // split into units of pixels on several threads
 	}{
-		{64, 30, 64, 0, true},        // one chunk, units of 114 pixels on 2 threads
-		{64, 30, 64, 64 * 100, true}, // 900 pixels in chunks (and units) of 102
-		{48, 17, 32, 32 * 7, true},   // the 7×32 tile, chunks of 12 pixels
-		{16, 40, 128, 128 * 250, true},
+		{64, 48, 64, 0, true},         // one chunk of 2304 pixels, units of 288 on 2 threads
+		{64, 48, 64, 64 * 300, true},  // in chunks (and units) of 288
+		{64, 30, 64, 64 * 100, false}, // 900 pixels in chunks of 102: units would be too small
+		{48, 17, 32, 32 * 7, false},   // the 7×32 tile, chunks of 12 pixels
+		{16, 64, 128, 128 * 300, true},
 		{128, 12, 192, 0, false},        // 864 KiB of weights: each product split by panels
 		{128, 12, 192, 192 * 50, false}, // chunk by chunk
-		{3, 41, 64, 64 * 50, true},      // a stem: 3 channels, units of 54 pixels, the last short
+		{3, 80, 64, 64 * 300, true},     // a stem: 3 channels, units of 294 pixels, the last short
 	} {
 		label := fmt.Sprintf("%d→%d channels, %d×%d, chunks of %d values", tc.c, tc.m, tc.hw, tc.hw, tc.chunkValues)
 		x, w, b := randTensor(r, 1, tc.c, tc.hw, tc.hw), randTensor(r, tc.m, tc.c, 3, 3), randTensor(r, tc.m)
@@ -105,7 +106,7 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.unitsPay() && s.gatherUnit(2) < s.outSize; got != tc.units {
+		if got := s.gatherUnit(2) > 0; got != tc.units {
 			t.Errorf("%s: units on 2 threads %v, want %v", label, got, tc.units)
 		}
 		y, want := convAgreesWithRef(t, label, k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})

@@ -167,6 +167,8 @@ MUTATIONS = [
      "threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
     ("pad-bands", "runtime/ops/conv_gather.go", "if band == p.bands-1 {", "if band == p.bands {",
      ["-run", "PadPlanesBands", "./runtime/ops"]),
+    ("units-span", "runtime/ops/conv_gather.go", "unit >= transposeSpan && unit < s.outSize", "unit >= 6 && unit < s.outSize",
+     ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("transpose-relu", "internal/gemm/kernel_amd64.go", "transpose8x8BiasRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0])",
      "transpose8x8Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])", ["-run", "TransposeEpilogue", "./internal/gemm"]),
     ("planes-whole-epilogue", "runtime/ops/conv_gather.go", "whole := t.act == nil || t.relu", "whole := t.act == nil",
