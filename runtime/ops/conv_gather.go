@@ -392,11 +392,13 @@ func (k *convKernel) convGatherImages(ctx *Context, s *convShape, packed []*gemm
 }
 
 // minImageSplitWork is the least work (imageParts' estimate, about a multiply-add each) a
-// thread's share of an image-split convolution must have: a few microseconds, several times
-// what handing a loop to a polling worker costs, so the layers of small models still split
-// (digits_cnn's first layer, 16 images of 8×8 pixels, is about 400 K) but a batch of a few
-// tiny images stays on one thread.
-const minImageSplitWork = 1 << 16
+// thread's share of an image-split convolution, or of the direct lowering, must have: several
+// times what a 2-thread loop costs besides its chunks — the hand-off, and each core reading
+// what the other wrote — which wall time on a quiet 2-core Zen 5 puts near 8 µs: digits_cnn's
+// first layer (16 images of 8×8 pixels, about 400 K) took 11–12 µs split in two against 4 µs
+// on one thread (bench --profile, 2 threads, 2026-12-07; at 64 K it was split). The deeper
+// layers of small models (5 M) still split.
+const minImageSplitWork = 1 << 19
 
 // imageParts is how many threads share the convolution's images (1: the batch is not split
 // by images; the gather product splits its own rows or panels instead). Images split evenly —

@@ -32,7 +32,7 @@ func TestConvImageSplit(t *testing.T) {
 	}{
 		{16, 16, 8, 32, 1, true}, // digits_cnn c2
 		{16, 32, 4, 64, 1, true}, // digits_cnn c3
-		{16, 1, 8, 16, 1, true},  // digits_cnn c1
+		{16, 1, 8, 16, 1, false}, // digits_cnn c1: too little work to hand off
 		{6, 32, 5, 64, 2, true},  // grouped, 3 images a thread
 		{5, 32, 5, 64, 1, false}, // 3 + 2 images: left to the product's own split
 		{9, 32, 5, 64, 1, true},  // 5 + 4: at least four a thread
