@@ -167,6 +167,8 @@ MUTATIONS = [
      "threadsForWork(ceilDiv(j.m, mr)*mr*j.n*max(j.k, 1), threads)", ["-run", "FewRowsSplitOverColumns", "./internal/gemm"]),
     ("pad-bands", "runtime/ops/conv_gather.go", "if band == p.bands-1 {", "if band == p.bands {",
      ["-run", "PadPlanesBands", "./runtime/ops"]),
+    ("image-split-work", "runtime/ops/conv_gather.go", "const minImageSplitWork = 1 << 19", "const minImageSplitWork = 1 << 16",
+     ["-run", "ConvImageSplit", "./runtime/ops"]),
     ("units-span", "runtime/ops/conv_gather.go", "unit >= transposeSpan && unit < s.outSize", "unit >= 6 && unit < s.outSize",
      ["-run", "ConvGatherEpilogueOnThreads", "./runtime/ops"]),
     ("transpose-relu", "internal/gemm/kernel_amd64.go", "transpose8x8BiasRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0])",
