@@ -91,8 +91,11 @@ func TestConvGatherEpilogueOnThreads(t *testing.T) {
 		{64, 30, 64, 64 * 100, false}, // 900 pixels in chunks of 102: units would be too small
 		{48, 17, 32, 32 * 7, false},   // the 7×32 tile, chunks of 12 pixels
 		{16, 64, 128, 128 * 300, true},
-		{128, 12, 192, 0, false},        // 864 KiB of weights: each product split by panels
+		{128, 12, 192, 0, false},        // 144 pixels: each product split by panels
 		{128, 12, 192, 192 * 50, false}, // chunk by chunk
+		{160, 24, 192, 0, false},        // 1080 KiB of weights: split by panels
+		{48, 40, 192, 0, true},          // 324 KiB of weights, three units a thread
+		{32, 24, 64, 0, true},           // 576 pixels: one unit a thread
 		{3, 80, 64, 64 * 300, true},     // a stem: 3 channels, units of 294 pixels, the last short
 	} {
 		label := fmt.Sprintf("%d→%d channels, %d×%d, chunks of %d values", tc.c, tc.m, tc.hw, tc.hw, tc.chunkValues)
