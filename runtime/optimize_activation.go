@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"github.com/actswap/actswap/internal/vecmath"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 )
@@ -112,7 +111,7 @@ func activationOf(o *optimizer, i int) (func([]float32), []*tensor.Tensor) {
 		return nil, nil
 	}
 	if o.isOp(i, "Relu") && len(n.inputs) == 1 {
-		return reluInPlace, params
+		return ops.ReluInPlace, params
 	}
 	return nil, nil
 }
@@ -160,7 +159,3 @@ func activationParams(o *optimizer, i int) ([]*tensor.Tensor, bool) {
 	}
 	return params, true
 }
-
-// reluInPlace is Relu as a GEMM epilogue: max(x, 0) in place, NaN kept. The assembly takes
-// short rows (conv epilogue rows) whole, its last partial block through masked loads and stores.
-func reluInPlace(dst []float32) { vecmath.Relu(dst, dst) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/onnx"
+	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
 	"google.golang.org/protobuf/proto"
 )
@@ -462,7 +463,7 @@ func TestReluInPlace(t *testing.T) {
 			x[5] = float32(math.NaN())
 		}
 		y := append([]float32(nil), x...)
-		reluInPlace(y)
+		ops.ReluInPlace(y)
 		for i, v := range x {
 			want := max(v, 0)
 			if y[i] != want && !(math.IsNaN(float64(want)) && math.IsNaN(float64(y[i]))) {

@@ -119,6 +119,11 @@ func fixedActivation(f func(float64) float64) Factory {
 	return func(n *Node) (Kernel, error) { return unaryKernel(floatUnary{f64: f}, nil), nil }
 }
 
+// ReluInPlace is Relu as an epilogue of the GEMM and convolution kernels: max(x, 0) in place, NaN
+// kept. The assembly takes short rows (conv epilogue rows) whole, its last partial block through
+// masked loads and stores.
+func ReluInPlace(dst []float32) { vecmath.Relu(dst, dst) }
+
 func reluF32(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {

@@ -212,15 +212,12 @@ type ReluFuser interface {
 
 // FuseRelu makes the kernel apply Relu to its output.
 func (k *convKernel) FuseRelu() bool {
-	k.act, k.relu = reluInPlace, true
+	k.act, k.relu = ReluInPlace, true
 	return true
 }
 
 // FusesRelu reports whether FuseRelu, rather than FuseActivation, gave the kernel its activation.
 func (k *convKernel) FusesRelu() bool { return k.relu }
-
-// reluInPlace is Relu over dst in place (vecmath's: Go's max(x, 0), NaN kept).
-func reluInPlace(dst []float32) { vecmath.Relu(dst, dst) }
 
 // FuseResidual makes the kernel add input 3 to its output, before the fused activation.
 func (k *convKernel) FuseResidual() bool {
