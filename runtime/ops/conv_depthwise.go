@@ -19,7 +19,8 @@ func convDepthwise2D(ctx *Context, s *convShape, xv, wv, bias, residual []float3
 }
 
 // depthwiseJob is a depthwise convolution's work: by (image, channel) plane through s.depthwise,
-// or by (image, block of 16 channels) through s.blocked, with w interleaved for it.
+// or by (image, block of 16 channels, band of output rows) through s.blocked, with w interleaved
+// for it.
 type depthwiseJob struct {
 	s                          *convShape
 	xv, w, bias, residual, out []float32
@@ -32,7 +33,7 @@ var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
 func runDepthwise(ctx *Context, job *depthwiseJob) error {
 	n := job.s.batch * job.s.c
 	if l := job.s.blocked; l != nil {
-		n = job.s.batch * l.blocks
+		n = job.s.batch * l.blocks * l.bands
 	}
 	if ctx.Inline(n, 1) { // one thread: no closure or error slot to allocate
 		return job.items(0, n)
@@ -49,7 +50,7 @@ func (j *depthwiseJob) Chunk(lo, hi int) {
 	}
 }
 
-// items computes planes or channel blocks [lo, hi).
+// items computes planes or bands of channel blocks [lo, hi).
 func (j *depthwiseJob) items(lo, hi int) error {
 	if l := j.s.blocked; l != nil {
 		b := l.buffers()

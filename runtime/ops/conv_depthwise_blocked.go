@@ -21,8 +21,13 @@ type blockedDepthwise struct {
 	pw        int   // padded row length in pixels
 	rowPixels int   // pixels computed per output row: the row rounded up to blockedGroup
 	bandRows  int   // output rows per band
-	inLen     int   // band input buffer, in floats
-	outLen    int   // band output buffer, in floats
+	// bands is the number of bands of an output plane. The bands of each (image, channel block)
+	// are the items shared among threads, not the blocks: MobileNetV3's 16-channel stride-2
+	// layer at 112×112 is one block, which a block split left on one thread at two threads
+	// (and its 72-channel one five blocks, three on one thread and two on the other).
+	bands  int
+	inLen  int // band input buffer, in floats
+	outLen int // band output buffer, in floats
 	// staged: the input rows are not a whole number of Interleave16's 8-pixel groups, so a band's
 	// rows are interleaved in one call (consecutive in every plane) into a staging buffer of
 	// stageLen floats and copied into their padded places from there.
@@ -64,6 +69,14 @@ func newBlockedDepthwise(s *convShape) *blockedDepthwise {
 	reach := (kh-1)*dh + 1 // input rows one output row reads
 	rowsFit := blockedBandFloats / (cb * l.pw)
 	l.bandRows = min(s.out[0], max(1, (rowsFit-reach)/s.strides[0]+1))
+	// Bands of equal height, and an even number of them where there are several, so that two
+	// threads split a plane of one block evenly (seven bands of 56 rows went 4:3).
+	l.bands = ceilDivInt(s.out[0], l.bandRows)
+	if l.bands > 1 && l.bands%2 == 1 {
+		l.bands++
+	}
+	l.bandRows = ceilDivInt(s.out[0], l.bands)
+	l.bands = ceilDivInt(s.out[0], l.bandRows)
 	// Rows are computed in whole groups of blockedGroup pixels (the kernels' tails go one pixel
 	// at a time, latency-bound on narrow planes): the extra pixels of a row land at the start of
 	// the next, computed after it, and both buffers get slack for the band's last row.
@@ -114,14 +127,17 @@ func (t tailBlock) put() {
 	}
 }
 
-// run computes the (image, channel block) jobs [lo, hi).
+// run computes the (image, channel block, band) items [lo, hi).
 func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, lo, hi int) error {
 	const cb = gemm.ChannelBlock
 	kSize := s.kSize
 	var tb tailBlock
 	defer func() { tb.put() }()
-	for job := lo; job < hi; job++ {
+	for item := lo; item < hi; item++ {
+		job, band := item/l.bands, item%l.bands
 		b, blk := job/l.blocks, job%l.blocks
+		oy0 := band * l.bandRows
+		oy1 := min(s.out[0], oy0+l.bandRows)
 		plane0 := b*s.c + blk*cb // the block's first channel plane, in and out (m == c)
 		w := wb[blk*kSize*cb : (blk+1)*kSize*cb]
 		channels := cb
@@ -143,22 +159,21 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 			}
 			dstPlanes, dstPlane0 = *tb.out, 0
 		}
-		for oy0 := 0; oy0 < s.out[0]; oy0 += l.bandRows {
-			oy1 := min(s.out[0], oy0+l.bandRows)
-			if err := l.band(s, in, ob, stage, src, s.inSize, 0, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
-				return err
-			}
-			if channels == cb {
-				// Residual and activation on the band's rows while Split16 has just left them in
-				// cache: a whole block of 112×112 planes (800 KB) is past the L2 cache by the
-				// time its last band is done.
-				bandEpilogue(s, out, residual, act, plane0, cb, oy0, oy1)
-			}
+		if err := l.band(s, in, ob, stage, src, s.inSize, 0, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
+			return err
 		}
 		if channels < cb {
-			copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], (*tb.out)[(cb-channels)*s.outSize:])
-			bandEpilogue(s, out, residual, act, plane0, channels, 0, s.out[0])
+			// The band's rows of the kept planes: the last channels of the 16 computed.
+			ow := s.out[1]
+			for c := range channels {
+				from := (cb-channels+c)*s.outSize + oy0*ow
+				copy(out[(plane0+c)*s.outSize+oy0*ow:(plane0+c)*s.outSize+oy1*ow], (*tb.out)[from:from+(oy1-oy0)*ow])
+			}
 		}
+		// Residual and activation on the band's rows while Split16 has just left them in cache:
+		// a whole block of 112×112 planes (800 KB) is past the L2 cache by the time its last
+		// band is done.
+		bandEpilogue(s, out, residual, act, plane0, channels, oy0, oy1)
 	}
 	return nil
 }

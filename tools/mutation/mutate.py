@@ -66,6 +66,8 @@ MUTATIONS = [
      "if false && w.job.CompareAndSwap(j, nil) {", ["-run", "Retract", "./internal/workers"]),
     ("threads-split", "internal/workers/workers.go", "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)",
      "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks-i/(j.chunks-1))", ["-short", "-run", "ThreadsGiveIdentical", "./runtime"]),
+    ("sigmoid-exp", "internal/vecmath/scalar.go", "expPartsWith(max(x, expLo), sigPoly[:])", "expPartsWith(max(x, expLo), sigPoly[:4])",
+     ["-run", "TestAccuracy", "./internal/vecmath"]),
     ("maxpool-pairs", "internal/vecmath/elementwise.go", "max(bottom[2*j], bottom[2*j+1]))",
      "bottom[2*j])", ["-run", "MaxPool2x2", "./internal/vecmath"]),
     ("maxpool-rows-taps", "internal/vecmath/vecmath_amd64.s",
@@ -139,8 +141,8 @@ MUTATIONS = [
     ("unary-fusion", "runtime/ops/unary.go", "return func(dst []float32) { f(dst, dst) }", "_ = f\n\treturn nil",
      ["-run", "ConvUnaryActivationFusion", "./runtime"]),
     ("depthwise-tail", "runtime/ops/conv_depthwise_blocked.go",
-     "copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], (*tb.out)[(cb-channels)*s.outSize:])",
-     "copy(out[plane0*s.outSize:(plane0+channels)*s.outSize], *tb.out)", ["-run", "ConvDepthwise", "./runtime/ops"]),
+     "from := (cb-channels+c)*s.outSize + oy0*ow",
+     "from := c*s.outSize + oy0*ow", ["-run", "ConvDepthwise", "./runtime/ops"]),
     ("depthwise-tail-weights", "runtime/ops/conv_depthwise_blocked.go", "first = min(first, channels-cb)",
      "first = min(first, channels-cb+1)", ["-run", "ConvDepthwise", "./runtime/ops"]),
     ("image-split", "runtime/ops/conv_gather.go", "t.residual, t.out, lo, hi); err != nil {",
@@ -219,6 +221,12 @@ MUTATIONS = [
      "k.pw.constW.F32()[:(c1-c0)*kk]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("depthwise-band-epilogue", "runtime/ops/conv_depthwise_blocked.go", "at := (plane0+c)*s.outSize + oy0*ow",
      "at := (plane0+c)*s.outSize + 0*oy0*ow", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
+    ("depthwise-band-items", "runtime/ops/conv_depthwise_blocked.go", "job, band := item/l.bands, item%l.bands",
+     "job, band := item/l.bands, item%l.bands/2", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
+    ("depthwise-tail-band", "runtime/ops/conv_depthwise_blocked.go",
+     "from := (cb-channels+c)*s.outSize + oy0*ow", "from := (cb-channels+c)*s.outSize", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
+    ("depthwise-even-bands", "runtime/ops/conv_depthwise_blocked.go", "\t\tl.bands++", "\t\tl.bands += 0",
+     ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
 ]
 
 
