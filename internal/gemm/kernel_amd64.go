@@ -296,6 +296,26 @@ func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []fl
 	return true
 }
 
+// transposeSquares16 runs TransposeEpilogue's blocks 16×16 squares in assembly (res nil: no
+// residual; bias 16 values); false without AVX-512 or without a square.
+func transposeSquares16(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
+	if !x.Wide() || blocks == 0 {
+		return false
+	}
+	_ = bias[15]
+	switch {
+	case res == nil && !relu:
+		transpose16x16Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case res == nil:
+		transpose16x16BiasRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case !relu:
+		transpose16x16BiasRes(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	default:
+		transpose16x16BiasResRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	}
+	return true
+}
+
 // deinterleaveBlocks runs Deinterleave's blocks of 16 values in assembly; false without AVX2.
 func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool {
 	if !x.Asm() {

@@ -81,6 +81,10 @@ func tapKernel(x simd.Level, span int, dst, src []float32, offs []int, w []float
 	tapKernelGeneric(span, dst, src, offs, w, bias)
 }
 
+func transposeSquares16(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
+	return false
+}
+
 func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
 	return false
 }

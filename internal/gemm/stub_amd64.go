@@ -219,6 +219,26 @@ func transpose8x8BiasRes(blocks int, dst *float32, ldd int, src *float32, lds in
 //go:noescape
 func transpose8x8BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
 
+// transpose16x16Bias writes blocks 16x16 squares of src, transposed plus bias per destination row, into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose16x16BiasRelu writes blocks 16x16 squares of src, transposed plus bias per destination row, then max(x, 0), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose16x16BiasRes writes blocks 16x16 squares of src, transposed plus bias per destination row and res (laid out as dst), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+
+// transpose16x16BiasResRelu writes blocks 16x16 squares of src, transposed plus bias per destination row and res (laid out as dst), then max(x, 0), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+
 // padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).
 //
 //go:noescape

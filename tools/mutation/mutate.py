@@ -96,6 +96,8 @@ MUTATIONS = [
      ["-run", "DirectRuns", "./internal/gemm"]),
     ("direct-run-kernel", "internal/gemm/gemm_amd64.s", "DATA directRun3Perm2<>+4(SB)/4, $0x00000002",
      "DATA directRun3Perm2<>+4(SB)/4, $0x00000003", ["-run", "DirectConvRows", "./internal/gemm"]),
+    ("transpose16-relu", "internal/gemm/kernel_amd64.go", "case res == nil:\n\t\ttranspose16x16BiasRelu(",
+     "case res == nil:\n\t\ttranspose16x16Bias(", ["-run", "TransposeEpilogue", "./internal/gemm"]),
     ("direct-pairs", "internal/gemm/gemm_amd64.s", "VINSERTF32X8     $0x01, (SI)(R10*4), Z16, Z16",
      "VINSERTF32X8     $0x01, (CX)(R10*4), Z16, Z16", ["-run", "DirectConvRowsPairs", "./internal/gemm"]),
     ("direct-bands", "runtime/ops/conv_direct.go", "y0 := r0*s.strides[0] - s.padBegin[0]",
