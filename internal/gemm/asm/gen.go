@@ -46,6 +46,7 @@ func main() {
 	tapsKernel()
 	rowKernel(false)
 	rowKernel(true)
+	rowKernel4()
 	for _, wide := range []bool{false, true} {
 		blockedTapsKernel(wide, 1)
 		blockedTapsKernel(wide, 2)
@@ -898,6 +899,91 @@ func rowKernel(wide bool) {
 	Label("store")
 	for j := range vecs {
 		VMOVUPS(acc[0][j], Mem{Base: c, Disp: vecBytes * j})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// rowKernel4 emits kernel4x1x16RowZ(k, a, b, panel, c, accumulate): kernel1x16RowZ on four
+// packed panels at once, the panels panel bytes apart and their results 16 floats apart in c.
+// A classifier's matrix-vector product streams its weights from memory; four streams give
+// the core four times the reads in flight of one. Each panel keeps kernel1x16RowZ's four
+// partial sums over p mod 4, added in its order, so a panel's result is bit-identical to that
+// kernel's whichever of the two computes it.
+func rowKernel4() {
+	const panels, unroll = 4, 4
+	asmgen.Kernel("kernel4x1x16RowZ", "func(k int, a, b *float32, panel int, c *float32, accumulate bool)", "kernel4x1x16RowZ computes one row of C from a row of A and four 16-column packed panels of B, panel bytes apart (AVX-512F).")
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b0 := Load(Param("b"), GP64())
+	stride := Load(Param("panel"), GP64())
+	b1, b3 := GP64(), GP64()
+	LEAQ(Mem{Base: b0, Index: stride, Scale: 1}, b1)
+	LEAQ(Mem{Base: b1, Index: stride, Scale: 2}, b3)
+	bq := func(q, disp int) Mem { // panel q's row at byte offset disp
+		switch q {
+		case 0:
+			return Mem{Base: b0, Disp: disp}
+		case 1:
+			return Mem{Base: b1, Disp: disp}
+		case 2:
+			return Mem{Base: b0, Index: stride, Scale: 2, Disp: disp}
+		}
+		return Mem{Base: b3, Disp: disp}
+	}
+	acc := zeroedTile(panels*unroll, 1, ZMM) // acc[q*unroll+u]: panel q, p mod 4 = u
+	groups := GP64()
+	MOVQ(k, groups)
+	SHRQ(U8(2), groups)
+	ANDQ(U32(unroll-1), k)
+	TESTQ(groups, groups)
+	JZ(LabelRef("tail"))
+	Label("quad")
+	for u := range unroll {
+		av := ZMM()
+		VBROADCASTSS(Mem{Base: a, Disp: 4 * u}, av)
+		for q := range panels {
+			VFMADD231PS(bq(q, 64*u), av, acc[q*unroll+u][0])
+		}
+	}
+	ADDQ(U32(4*unroll), a)
+	ADDQ(U32(64*unroll), b0)
+	ADDQ(U32(64*unroll), b1)
+	ADDQ(U32(64*unroll), b3)
+	DECQ(groups)
+	JNZ(LabelRef("quad"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("sum"))
+	Label("single")
+	av := ZMM()
+	VBROADCASTSS(Mem{Base: a}, av)
+	for q := range panels {
+		VFMADD231PS(bq(q, 0), av, acc[q*unroll][0])
+	}
+	ADDQ(U32(4), a)
+	ADDQ(U32(64), b0)
+	ADDQ(U32(64), b1)
+	ADDQ(U32(64), b3)
+	DECQ(k)
+	JNZ(LabelRef("single"))
+	Label("sum")
+	for q := range panels { // kernel1x16RowZ's order: (acc0 + acc1) + (acc2 + acc3)
+		s := acc[q*unroll : (q+1)*unroll]
+		VADDPS(s[1][0], s[0][0], s[0][0])
+		VADDPS(s[3][0], s[2][0], s[2][0])
+		VADDPS(s[2][0], s[0][0], s[0][0])
+	}
+	c := Load(Param("c"), GP64())
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("store"))
+	for q := range panels {
+		VADDPS(Mem{Base: c, Disp: 64 * q}, acc[q*unroll][0], acc[q*unroll][0])
+	}
+	Label("store")
+	for q := range panels {
+		VMOVUPS(acc[q*unroll][0], Mem{Base: c, Disp: 64 * q})
 	}
 	VZEROUPPER()
 	RET()
