@@ -27,7 +27,7 @@ func BenchmarkKernels(b *testing.B) {
 		f    func(tier simd.Level, dst, src []float32)
 	}{
 		{"copy", func(_ simd.Level, dst, src []float32) { copy(dst, src) }},
-		{"Exp", expOn}, {"Sigmoid", sigmoidOn}, {"Tanh", tanhOn}, {"Erf", erfOn}, {"GELU", geluOn}, {"GELUTanh", geluTanhOn}, {"HardSwish", hardSwishOn},
+		{"Exp", expOn}, {"Sigmoid", sigmoidOn}, {"SiLU", siluOn}, {"Tanh", tanhOn}, {"Erf", erfOn}, {"GELU", geluOn}, {"GELUTanh", geluTanhOn}, {"HardSwish", hardSwishOn},
 		{"ExpSumShifted", func(tier simd.Level, dst, src []float32) { expSumShiftedToOn(tier, dst, src, 3) }},
 		{"Max", func(tier simd.Level, dst, src []float32) { dst[0] = maxOn(tier, src) }},
 		{"Scale", func(tier simd.Level, dst, src []float32) { scaleOn(tier, dst, 0.5) }},
@@ -42,7 +42,7 @@ func BenchmarkKernels(b *testing.B) {
 		{"ScalarDiv", func(tier simd.Level, dst, src []float32) { scalarArithOn(tier, OpDiv, dst, 1, other) }},
 	}
 	// Only the kernels with an AVX-512 version run again on AVX2 ("/avx2").
-	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true, "Exp": true, "Sigmoid": true,
+	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true, "Exp": true, "Sigmoid": true, "SiLU": true,
 		"Tanh": true, "Erf": true, "GELU": true, "GELUTanh": true, "HardSwish": true}
 	withKernels(func(tier simd.Level) {
 		set := tier.String()

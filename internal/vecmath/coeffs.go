@@ -6,6 +6,7 @@ import "github.com/actswap/actswap/internal/vecmath/coeffs"
 // (asm/gen.go) imports too; the kernels here use them under their short names.
 var (
 	expPoly  = coeffs.ExpPoly
+	sigPoly  = coeffs.SigmoidExpPoly
 	tanhPoly = coeffs.TanhPoly
 	erfPoly  = coeffs.ErfPoly
 	erfcPoly = coeffs.ErfcPoly

@@ -28,8 +28,12 @@
 // (dense sweeps plus NaN, ±Inf, ±0, denormals and huge magnitudes); "relative" holds for results
 // that are normal floats, denormal results are within a few units of 2^−149:
 //   - Exp: ≤ 1.5e-7 relative (measured 8.2e-8). Exactly 0 below −103.97, +Inf above 88.72.
-//   - Sigmoid: ≤ 3e-7 relative on both sides (measured 1.9e-7); the negative side is e/(1+e)
-//     with e = e^x, so there is no 1 − … cancellation.
+//   - Sigmoid: ≤ 3e-7 relative on both sides (measured 1.9e-7; 2.03e-7 over every float32 of
+//     magnitude 1e-8 to 86); the negative side is e/(1+e) with e = e^x, so there is no 1 − …
+//     cancellation. Its e^−|x| has no upper clamp and a polynomial one term shorter than Exp's
+//     (coeffs.SigmoidExpPoly, 3.8e-9): Sigmoid and SiLU ≈ 13% faster, the same worst errors.
+//   - SiLU: x·σ(x), ≤ 4e-7 relative (2.49e-7 over every float32 of magnitude 1e-8 to 86); where
+//     σ(x) is subnormal (x < −87) its few units of 2^−149 are multiplied by |x|.
 //   - Tanh: ≤ 3e-7 relative (measured 1.5e-7).
 //   - Erf: ≤ 4e-7 relative (measured 3.5e-7): a polynomial in x² for |x| < 0.5, so small
 //     arguments keep full relative accuracy; 1 − e^(−x²)·R beyond.

@@ -11,19 +11,20 @@ var negInf = math.Inf(-1)
 // expParts splits e^x into p·2^n1·2^n2 with p = e^r, |r| ≤ ln2/2, and both scale factors normal
 // floats: multiplying by them in that order rounds once, even for denormal results. x must be
 // in [expLo, expHi] (or NaN, which propagates through p).
-func expParts(x float32) (p, s1, s2 float32) {
+func expParts(x float32) (p, s1, s2 float32) { return expPartsWith(x, expPoly[:]) }
+
+// expPartsWith is expParts with poly for e^r's terms from r² on.
+func expPartsWith(x float32, poly []float32) (p, s1, s2 float32) {
 	// Adding and subtracting 1.5·2^23 rounds to the nearest integer, ties to even (|x·log2e| is
 	// far below 2^22); Go evaluates float32 expressions as written, so it is not folded away.
 	const round = 12582912
 	n := (x*log2e + round) - round
 	r := x - n*ln2Hi
 	r -= n * ln2Lo
-	p = expPoly[5]
-	p = p*r + expPoly[4]
-	p = p*r + expPoly[3]
-	p = p*r + expPoly[2]
-	p = p*r + expPoly[1]
-	p = p*r + expPoly[0]
+	p = poly[len(poly)-1]
+	for i := len(poly) - 2; i >= 0; i-- {
+		p = p*r + poly[i]
+	}
 	p = p*(r*r) + r + 1
 	ni := int32(n)
 	n1 := ni >> 1
@@ -44,13 +45,20 @@ func expScalar(x float32) float32 {
 	return p * s1 * s2
 }
 
+// sigmoidExp is e^x for x ≤ 0 (or NaN) as Sigmoid and SiLU compute it: expParts's steps with
+// the shorter polynomial sigPoly, and no upper clamp, which x never reaches.
+func sigmoidExp(x float32) float32 {
+	p, s1, s2 := expPartsWith(max(x, expLo), sigPoly[:])
+	return p * s1 * s2
+}
+
 // sigmoidScalar is 1/(1+e^−x), from e = e^−|x| so that nothing overflows and the negative side,
 // e/(1+e), keeps its relative accuracy down to the denormals.
 func sigmoidScalar(x float32) float32 {
 	if x != x {
 		return x
 	}
-	e := expScalar(-abs32(x))
+	e := sigmoidExp(-abs32(x))
 	s := 1 / (1 + e)
 	if x < 0 {
 		return e * s

@@ -303,22 +303,18 @@ sigmoidAVX2_pair:
 	JB           sigmoidAVX2_single
 	VMOVUPS      (CX), Y0
 	VMOVUPS      32(CX), Y1
-	VANDPS       absMask<>+0(SB), Y0, Y2
-	VXORPS       signMask<>+0(SB), Y2, Y2
+	VORPS        signMask<>+0(SB), Y0, Y2
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y2, Y3, Y2
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y2, Y3, Y2
 	VMULPS       log2e<>+0(SB), Y2, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y2, Y4
-	VFMADD213PS  expP3<>+0(SB), Y2, Y4
-	VFMADD213PS  expP2<>+0(SB), Y2, Y4
-	VFMADD213PS  expP1<>+0(SB), Y2, Y4
-	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -336,22 +332,18 @@ sigmoidAVX2_pair:
 	VDIVPS       Y2, Y3, Y2
 	VMULPS       Y4, Y2, Y3
 	VBLENDVPS    Y0, Y3, Y2, Y2
-	VANDPS       absMask<>+0(SB), Y1, Y0
-	VXORPS       signMask<>+0(SB), Y0, Y0
+	VORPS        signMask<>+0(SB), Y1, Y0
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y0, Y3, Y0
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y0, Y3, Y0
 	VMULPS       log2e<>+0(SB), Y0, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y0
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y0
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y0, Y4
-	VFMADD213PS  expP3<>+0(SB), Y0, Y4
-	VFMADD213PS  expP2<>+0(SB), Y0, Y4
-	VFMADD213PS  expP1<>+0(SB), Y0, Y4
-	VFMADD213PS  expP0<>+0(SB), Y0, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
 	VMULPS       Y0, Y0, Y5
 	VFMADD213PS  Y0, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -380,22 +372,18 @@ sigmoidAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           sigmoidAVX2_tail
 	VMOVUPS      (CX), Y0
-	VANDPS       absMask<>+0(SB), Y0, Y1
-	VXORPS       signMask<>+0(SB), Y1, Y1
+	VORPS        signMask<>+0(SB), Y0, Y1
 	VMOVUPS      expLo<>+0(SB), Y2
 	VMAXPS       Y1, Y2, Y1
-	VMOVUPS      expHi<>+0(SB), Y2
-	VMINPS       Y1, Y2, Y1
 	VMULPS       log2e<>+0(SB), Y1, Y2
 	VROUNDPS     $0x00, Y2, Y2
 	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
 	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
-	VMOVUPS      expP5<>+0(SB), Y3
-	VFMADD213PS  expP4<>+0(SB), Y1, Y3
-	VFMADD213PS  expP3<>+0(SB), Y1, Y3
-	VFMADD213PS  expP2<>+0(SB), Y1, Y3
-	VFMADD213PS  expP1<>+0(SB), Y1, Y3
-	VFMADD213PS  expP0<>+0(SB), Y1, Y3
+	VMOVUPS      sigP4<>+0(SB), Y3
+	VFMADD213PS  sigP3<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP2<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP1<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP0<>+0(SB), Y1, Y3
 	VMULPS       Y1, Y1, Y4
 	VFMADD213PS  Y1, Y4, Y3
 	VADDPS       one<>+0(SB), Y3, Y3
@@ -425,22 +413,18 @@ sigmoidAVX2_tail:
 	VPBROADCASTD X0, Y0
 	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
 	VMASKMOVPS   (CX), Y0, Y1
-	VANDPS       absMask<>+0(SB), Y1, Y2
-	VXORPS       signMask<>+0(SB), Y2, Y2
+	VORPS        signMask<>+0(SB), Y1, Y2
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y2, Y3, Y2
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y2, Y3, Y2
 	VMULPS       log2e<>+0(SB), Y2, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y2, Y4
-	VFMADD213PS  expP3<>+0(SB), Y2, Y4
-	VFMADD213PS  expP2<>+0(SB), Y2, Y4
-	VFMADD213PS  expP1<>+0(SB), Y2, Y4
-	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -464,16 +448,6 @@ sigmoidAVX2_done:
 	VZEROUPPER
 	RET
 
-DATA absMask<>+0(SB)/4, $0x7fffffff
-DATA absMask<>+4(SB)/4, $0x7fffffff
-DATA absMask<>+8(SB)/4, $0x7fffffff
-DATA absMask<>+12(SB)/4, $0x7fffffff
-DATA absMask<>+16(SB)/4, $0x7fffffff
-DATA absMask<>+20(SB)/4, $0x7fffffff
-DATA absMask<>+24(SB)/4, $0x7fffffff
-DATA absMask<>+28(SB)/4, $0x7fffffff
-GLOBL absMask<>(SB), RODATA|NOPTR, $32
-
 DATA signMask<>+0(SB)/4, $0x80000000
 DATA signMask<>+4(SB)/4, $0x80000000
 DATA signMask<>+8(SB)/4, $0x80000000
@@ -483,6 +457,56 @@ DATA signMask<>+20(SB)/4, $0x80000000
 DATA signMask<>+24(SB)/4, $0x80000000
 DATA signMask<>+28(SB)/4, $0x80000000
 GLOBL signMask<>(SB), RODATA|NOPTR, $32
+
+DATA sigP4<>+0(SB)/4, $0x3ab51224
+DATA sigP4<>+4(SB)/4, $0x3ab51224
+DATA sigP4<>+8(SB)/4, $0x3ab51224
+DATA sigP4<>+12(SB)/4, $0x3ab51224
+DATA sigP4<>+16(SB)/4, $0x3ab51224
+DATA sigP4<>+20(SB)/4, $0x3ab51224
+DATA sigP4<>+24(SB)/4, $0x3ab51224
+DATA sigP4<>+28(SB)/4, $0x3ab51224
+GLOBL sigP4<>(SB), RODATA|NOPTR, $32
+
+DATA sigP3<>+0(SB)/4, $0x3c091cea
+DATA sigP3<>+4(SB)/4, $0x3c091cea
+DATA sigP3<>+8(SB)/4, $0x3c091cea
+DATA sigP3<>+12(SB)/4, $0x3c091cea
+DATA sigP3<>+16(SB)/4, $0x3c091cea
+DATA sigP3<>+20(SB)/4, $0x3c091cea
+DATA sigP3<>+24(SB)/4, $0x3c091cea
+DATA sigP3<>+28(SB)/4, $0x3c091cea
+GLOBL sigP3<>(SB), RODATA|NOPTR, $32
+
+DATA sigP2<>+0(SB)/4, $0x3d2aac79
+DATA sigP2<>+4(SB)/4, $0x3d2aac79
+DATA sigP2<>+8(SB)/4, $0x3d2aac79
+DATA sigP2<>+12(SB)/4, $0x3d2aac79
+DATA sigP2<>+16(SB)/4, $0x3d2aac79
+DATA sigP2<>+20(SB)/4, $0x3d2aac79
+DATA sigP2<>+24(SB)/4, $0x3d2aac79
+DATA sigP2<>+28(SB)/4, $0x3d2aac79
+GLOBL sigP2<>(SB), RODATA|NOPTR, $32
+
+DATA sigP1<>+0(SB)/4, $0x3e2aaa49
+DATA sigP1<>+4(SB)/4, $0x3e2aaa49
+DATA sigP1<>+8(SB)/4, $0x3e2aaa49
+DATA sigP1<>+12(SB)/4, $0x3e2aaa49
+DATA sigP1<>+16(SB)/4, $0x3e2aaa49
+DATA sigP1<>+20(SB)/4, $0x3e2aaa49
+DATA sigP1<>+24(SB)/4, $0x3e2aaa49
+DATA sigP1<>+28(SB)/4, $0x3e2aaa49
+GLOBL sigP1<>(SB), RODATA|NOPTR, $32
+
+DATA sigP0<>+0(SB)/4, $0x3efffffe
+DATA sigP0<>+4(SB)/4, $0x3efffffe
+DATA sigP0<>+8(SB)/4, $0x3efffffe
+DATA sigP0<>+12(SB)/4, $0x3efffffe
+DATA sigP0<>+16(SB)/4, $0x3efffffe
+DATA sigP0<>+20(SB)/4, $0x3efffffe
+DATA sigP0<>+24(SB)/4, $0x3efffffe
+DATA sigP0<>+28(SB)/4, $0x3efffffe
+GLOBL sigP0<>(SB), RODATA|NOPTR, $32
 
 // func siluAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
@@ -497,22 +521,18 @@ siluAVX2_pair:
 	JB           siluAVX2_single
 	VMOVUPS      (CX), Y0
 	VMOVUPS      32(CX), Y1
-	VANDPS       absMask<>+0(SB), Y0, Y2
-	VXORPS       signMask<>+0(SB), Y2, Y2
+	VORPS        signMask<>+0(SB), Y0, Y2
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y2, Y3, Y2
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y2, Y3, Y2
 	VMULPS       log2e<>+0(SB), Y2, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y2, Y4
-	VFMADD213PS  expP3<>+0(SB), Y2, Y4
-	VFMADD213PS  expP2<>+0(SB), Y2, Y4
-	VFMADD213PS  expP1<>+0(SB), Y2, Y4
-	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -531,22 +551,18 @@ siluAVX2_pair:
 	VMULPS       Y4, Y2, Y3
 	VBLENDVPS    Y0, Y3, Y2, Y2
 	VMULPS       Y0, Y2, Y2
-	VANDPS       absMask<>+0(SB), Y1, Y0
-	VXORPS       signMask<>+0(SB), Y0, Y0
+	VORPS        signMask<>+0(SB), Y1, Y0
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y0, Y3, Y0
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y0, Y3, Y0
 	VMULPS       log2e<>+0(SB), Y0, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y0
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y0
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y0, Y4
-	VFMADD213PS  expP3<>+0(SB), Y0, Y4
-	VFMADD213PS  expP2<>+0(SB), Y0, Y4
-	VFMADD213PS  expP1<>+0(SB), Y0, Y4
-	VFMADD213PS  expP0<>+0(SB), Y0, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
 	VMULPS       Y0, Y0, Y5
 	VFMADD213PS  Y0, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -576,22 +592,18 @@ siluAVX2_single:
 	CMPQ         DX, $0x00000000
 	JE           siluAVX2_tail
 	VMOVUPS      (CX), Y0
-	VANDPS       absMask<>+0(SB), Y0, Y1
-	VXORPS       signMask<>+0(SB), Y1, Y1
+	VORPS        signMask<>+0(SB), Y0, Y1
 	VMOVUPS      expLo<>+0(SB), Y2
 	VMAXPS       Y1, Y2, Y1
-	VMOVUPS      expHi<>+0(SB), Y2
-	VMINPS       Y1, Y2, Y1
 	VMULPS       log2e<>+0(SB), Y1, Y2
 	VROUNDPS     $0x00, Y2, Y2
 	VFNMADD231PS ln2Hi<>+0(SB), Y2, Y1
 	VFNMADD231PS ln2Lo<>+0(SB), Y2, Y1
-	VMOVUPS      expP5<>+0(SB), Y3
-	VFMADD213PS  expP4<>+0(SB), Y1, Y3
-	VFMADD213PS  expP3<>+0(SB), Y1, Y3
-	VFMADD213PS  expP2<>+0(SB), Y1, Y3
-	VFMADD213PS  expP1<>+0(SB), Y1, Y3
-	VFMADD213PS  expP0<>+0(SB), Y1, Y3
+	VMOVUPS      sigP4<>+0(SB), Y3
+	VFMADD213PS  sigP3<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP2<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP1<>+0(SB), Y1, Y3
+	VFMADD213PS  sigP0<>+0(SB), Y1, Y3
 	VMULPS       Y1, Y1, Y4
 	VFMADD213PS  Y1, Y4, Y3
 	VADDPS       one<>+0(SB), Y3, Y3
@@ -622,22 +634,18 @@ siluAVX2_tail:
 	VPBROADCASTD X0, Y0
 	VPCMPGTD     laneIndex<>+0(SB), Y0, Y0
 	VMASKMOVPS   (CX), Y0, Y1
-	VANDPS       absMask<>+0(SB), Y1, Y2
-	VXORPS       signMask<>+0(SB), Y2, Y2
+	VORPS        signMask<>+0(SB), Y1, Y2
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y2, Y3, Y2
-	VMOVUPS      expHi<>+0(SB), Y3
-	VMINPS       Y2, Y3, Y2
 	VMULPS       log2e<>+0(SB), Y2, Y3
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
 	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
-	VMOVUPS      expP5<>+0(SB), Y4
-	VFMADD213PS  expP4<>+0(SB), Y2, Y4
-	VFMADD213PS  expP3<>+0(SB), Y2, Y4
-	VFMADD213PS  expP2<>+0(SB), Y2, Y4
-	VFMADD213PS  expP1<>+0(SB), Y2, Y4
-	VFMADD213PS  expP0<>+0(SB), Y2, Y4
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       one<>+0(SB), Y4, Y4
@@ -879,6 +887,16 @@ tanhAVX2_tail:
 tanhAVX2_done:
 	VZEROUPPER
 	RET
+
+DATA absMask<>+0(SB)/4, $0x7fffffff
+DATA absMask<>+4(SB)/4, $0x7fffffff
+DATA absMask<>+8(SB)/4, $0x7fffffff
+DATA absMask<>+12(SB)/4, $0x7fffffff
+DATA absMask<>+16(SB)/4, $0x7fffffff
+DATA absMask<>+20(SB)/4, $0x7fffffff
+DATA absMask<>+24(SB)/4, $0x7fffffff
+DATA absMask<>+28(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $32
 
 DATA tanhSmall<>+0(SB)/4, $0x3f200000
 DATA tanhSmall<>+4(SB)/4, $0x3f200000
@@ -7056,68 +7074,62 @@ TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-48
 	MOVQ         src_base+24(FP), CX
 	MOVQ         src_len+32(FP), DX
 	VBROADCASTSS expLo<>+0(SB), Z0
-	VBROADCASTSS expHi<>+0(SB), Z1
-	VBROADCASTSS log2e<>+0(SB), Z2
-	VBROADCASTSS ln2Hi<>+0(SB), Z3
-	VBROADCASTSS ln2Lo<>+0(SB), Z4
-	VBROADCASTSS one<>+0(SB), Z5
-	VBROADCASTSS expP0<>+0(SB), Z6
-	VBROADCASTSS expP1<>+0(SB), Z7
-	VBROADCASTSS expP2<>+0(SB), Z8
-	VBROADCASTSS expP3<>+0(SB), Z9
-	VBROADCASTSS expP4<>+0(SB), Z10
-	VBROADCASTSS expP5<>+0(SB), Z11
+	VBROADCASTSS log2e<>+0(SB), Z1
+	VBROADCASTSS ln2Hi<>+0(SB), Z2
+	VBROADCASTSS ln2Lo<>+0(SB), Z3
+	VBROADCASTSS one<>+0(SB), Z4
+	VBROADCASTSS sigP0<>+0(SB), Z5
+	VBROADCASTSS sigP1<>+0(SB), Z6
+	VBROADCASTSS sigP2<>+0(SB), Z7
+	VBROADCASTSS sigP3<>+0(SB), Z8
+	VBROADCASTSS sigP4<>+0(SB), Z9
 	SHRQ         $0x04, DX
 
 sigmoidAVX512_pair:
 	CMPQ          DX, $0x00000002
 	JB            sigmoidAVX512_single
-	VMOVUPS       (CX), Z12
-	VMOVUPS       64(CX), Z13
-	VPORD.BCST    signMask<>+0(SB), Z12, Z14
-	VMAXPS        Z14, Z0, Z14
-	VMINPS        Z14, Z1, Z14
-	VMULPS        Z2, Z14, Z15
-	VRNDSCALEPS   $0x00, Z15, Z15
-	VFNMADD231PS  Z3, Z15, Z14
-	VFNMADD231PS  Z4, Z15, Z14
-	VMOVAPS       Z11, Z16
-	VFMADD213PS   Z10, Z14, Z16
-	VFMADD213PS   Z9, Z14, Z16
-	VFMADD213PS   Z8, Z14, Z16
-	VFMADD213PS   Z7, Z14, Z16
-	VFMADD213PS   Z6, Z14, Z16
-	VMULPS        Z14, Z14, Z17
-	VFMADD213PS   Z14, Z17, Z16
-	VADDPS        Z5, Z16, Z16
-	VSCALEFPS     Z15, Z16, Z16
-	VADDPS        Z5, Z16, Z14
-	VDIVPS        Z14, Z5, Z14
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
-	VMULPS        Z16, Z14, K1, Z14
-	VPORD.BCST    signMask<>+0(SB), Z13, Z12
+	VMOVUPS       (CX), Z10
+	VMOVUPS       64(CX), Z11
+	VPORD.BCST    signMask<>+0(SB), Z10, Z12
 	VMAXPS        Z12, Z0, Z12
-	VMINPS        Z12, Z1, Z12
-	VMULPS        Z2, Z12, Z15
-	VRNDSCALEPS   $0x00, Z15, Z15
-	VFNMADD231PS  Z3, Z15, Z12
-	VFNMADD231PS  Z4, Z15, Z12
-	VMOVAPS       Z11, Z16
-	VFMADD213PS   Z10, Z12, Z16
-	VFMADD213PS   Z9, Z12, Z16
-	VFMADD213PS   Z8, Z12, Z16
-	VFMADD213PS   Z7, Z12, Z16
-	VFMADD213PS   Z6, Z12, Z16
-	VMULPS        Z12, Z12, Z17
-	VFMADD213PS   Z12, Z17, Z16
-	VADDPS        Z5, Z16, Z16
-	VSCALEFPS     Z15, Z16, Z16
-	VADDPS        Z5, Z16, Z12
-	VDIVPS        Z12, Z5, Z12
-	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
-	VMULPS        Z16, Z12, K1, Z12
-	VMOVUPS       Z14, (AX)
-	VMOVUPS       Z12, 64(AX)
+	VMULPS        Z1, Z12, Z13
+	VRNDSCALEPS   $0x00, Z13, Z13
+	VFNMADD231PS  Z2, Z13, Z12
+	VFNMADD231PS  Z3, Z13, Z12
+	VMOVAPS       Z9, Z14
+	VFMADD213PS   Z8, Z12, Z14
+	VFMADD213PS   Z7, Z12, Z14
+	VFMADD213PS   Z6, Z12, Z14
+	VFMADD213PS   Z5, Z12, Z14
+	VMULPS        Z12, Z12, Z15
+	VFMADD213PS   Z12, Z15, Z14
+	VADDPS        Z4, Z14, Z14
+	VSCALEFPS     Z13, Z14, Z14
+	VADDPS        Z4, Z14, Z12
+	VDIVPS        Z12, Z4, Z12
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
+	VMULPS        Z14, Z12, K1, Z12
+	VPORD.BCST    signMask<>+0(SB), Z11, Z10
+	VMAXPS        Z10, Z0, Z10
+	VMULPS        Z1, Z10, Z13
+	VRNDSCALEPS   $0x00, Z13, Z13
+	VFNMADD231PS  Z2, Z13, Z10
+	VFNMADD231PS  Z3, Z13, Z10
+	VMOVAPS       Z9, Z14
+	VFMADD213PS   Z8, Z10, Z14
+	VFMADD213PS   Z7, Z10, Z14
+	VFMADD213PS   Z6, Z10, Z14
+	VFMADD213PS   Z5, Z10, Z14
+	VMULPS        Z10, Z10, Z15
+	VFMADD213PS   Z10, Z15, Z14
+	VADDPS        Z4, Z14, Z14
+	VSCALEFPS     Z13, Z14, Z14
+	VADDPS        Z4, Z14, Z10
+	VDIVPS        Z10, Z4, Z10
+	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
+	VMULPS        Z14, Z10, K1, Z10
+	VMOVUPS       Z12, (AX)
+	VMOVUPS       Z10, 64(AX)
 	ADDQ          $0x00000080, CX
 	ADDQ          $0x00000080, AX
 	SUBQ          $0x00000002, DX
@@ -7126,29 +7138,27 @@ sigmoidAVX512_pair:
 sigmoidAVX512_single:
 	CMPQ          DX, $0x00000000
 	JE            sigmoidAVX512_tail
-	VMOVUPS       (CX), Z12
-	VPORD.BCST    signMask<>+0(SB), Z12, Z13
-	VMAXPS        Z13, Z0, Z13
-	VMINPS        Z13, Z1, Z13
-	VMULPS        Z2, Z13, Z14
-	VRNDSCALEPS   $0x00, Z14, Z14
-	VFNMADD231PS  Z3, Z14, Z13
-	VFNMADD231PS  Z4, Z14, Z13
-	VMOVAPS       Z11, Z15
-	VFMADD213PS   Z10, Z13, Z15
-	VFMADD213PS   Z9, Z13, Z15
-	VFMADD213PS   Z8, Z13, Z15
-	VFMADD213PS   Z7, Z13, Z15
-	VFMADD213PS   Z6, Z13, Z15
-	VMULPS        Z13, Z13, Z16
-	VFMADD213PS   Z13, Z16, Z15
-	VADDPS        Z5, Z15, Z15
-	VSCALEFPS     Z14, Z15, Z15
-	VADDPS        Z5, Z15, Z13
-	VDIVPS        Z13, Z5, Z13
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
-	VMULPS        Z15, Z13, K1, Z13
-	VMOVUPS       Z13, (AX)
+	VMOVUPS       (CX), Z10
+	VPORD.BCST    signMask<>+0(SB), Z10, Z11
+	VMAXPS        Z11, Z0, Z11
+	VMULPS        Z1, Z11, Z12
+	VRNDSCALEPS   $0x00, Z12, Z12
+	VFNMADD231PS  Z2, Z12, Z11
+	VFNMADD231PS  Z3, Z12, Z11
+	VMOVAPS       Z9, Z13
+	VFMADD213PS   Z8, Z11, Z13
+	VFMADD213PS   Z7, Z11, Z13
+	VFMADD213PS   Z6, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z11, Z11, Z14
+	VFMADD213PS   Z11, Z14, Z13
+	VADDPS        Z4, Z13, Z13
+	VSCALEFPS     Z12, Z13, Z13
+	VADDPS        Z4, Z13, Z11
+	VDIVPS        Z11, Z4, Z11
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
+	VMULPS        Z13, Z11, K1, Z11
+	VMOVUPS       Z11, (AX)
 	ADDQ          $0x00000040, CX
 	ADDQ          $0x00000040, AX
 
@@ -7158,27 +7168,25 @@ sigmoidAVX512_tail:
 	JE            sigmoidAVX512_done
 	LEAQ          tailMasks16<>+0(SB), BX
 	KMOVW         (BX)(DX*2), K1
-	VMOVUPS.Z     (CX), K1, Z12
-	VPORD.BCST    signMask<>+0(SB), Z12, Z13
-	VMAXPS        Z13, Z0, Z13
-	VMINPS        Z13, Z1, Z13
-	VMULPS        Z2, Z13, Z0
+	VMOVUPS.Z     (CX), K1, Z10
+	VPORD.BCST    signMask<>+0(SB), Z10, Z11
+	VMAXPS        Z11, Z0, Z11
+	VMULPS        Z1, Z11, Z0
 	VRNDSCALEPS   $0x00, Z0, Z0
-	VFNMADD231PS  Z3, Z0, Z13
-	VFNMADD231PS  Z4, Z0, Z13
-	VMOVAPS       Z11, Z1
-	VFMADD213PS   Z10, Z13, Z1
-	VFMADD213PS   Z9, Z13, Z1
-	VFMADD213PS   Z8, Z13, Z1
-	VFMADD213PS   Z7, Z13, Z1
-	VFMADD213PS   Z6, Z13, Z1
-	VMULPS        Z13, Z13, Z2
-	VFMADD213PS   Z13, Z2, Z1
-	VADDPS        Z5, Z1, Z1
+	VFNMADD231PS  Z2, Z0, Z11
+	VFNMADD231PS  Z3, Z0, Z11
+	VMOVAPS       Z9, Z1
+	VFMADD213PS   Z8, Z11, Z1
+	VFMADD213PS   Z7, Z11, Z1
+	VFMADD213PS   Z6, Z11, Z1
+	VFMADD213PS   Z5, Z11, Z1
+	VMULPS        Z11, Z11, Z2
+	VFMADD213PS   Z11, Z2, Z1
+	VADDPS        Z4, Z1, Z1
 	VSCALEFPS     Z0, Z1, Z1
-	VADDPS        Z5, Z1, Z0
-	VDIVPS        Z0, Z5, Z0
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K2
+	VADDPS        Z4, Z1, Z0
+	VDIVPS        Z0, Z4, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K2
 	VMULPS        Z1, Z0, K2, Z0
 	VMOVUPS       Z0, K1, (AX)
 
@@ -7193,70 +7201,64 @@ TEXT ·siluAVX512(SB), NOSPLIT, $0-48
 	MOVQ         src_base+24(FP), CX
 	MOVQ         src_len+32(FP), DX
 	VBROADCASTSS expLo<>+0(SB), Z0
-	VBROADCASTSS expHi<>+0(SB), Z1
-	VBROADCASTSS log2e<>+0(SB), Z2
-	VBROADCASTSS ln2Hi<>+0(SB), Z3
-	VBROADCASTSS ln2Lo<>+0(SB), Z4
-	VBROADCASTSS one<>+0(SB), Z5
-	VBROADCASTSS expP0<>+0(SB), Z6
-	VBROADCASTSS expP1<>+0(SB), Z7
-	VBROADCASTSS expP2<>+0(SB), Z8
-	VBROADCASTSS expP3<>+0(SB), Z9
-	VBROADCASTSS expP4<>+0(SB), Z10
-	VBROADCASTSS expP5<>+0(SB), Z11
+	VBROADCASTSS log2e<>+0(SB), Z1
+	VBROADCASTSS ln2Hi<>+0(SB), Z2
+	VBROADCASTSS ln2Lo<>+0(SB), Z3
+	VBROADCASTSS one<>+0(SB), Z4
+	VBROADCASTSS sigP0<>+0(SB), Z5
+	VBROADCASTSS sigP1<>+0(SB), Z6
+	VBROADCASTSS sigP2<>+0(SB), Z7
+	VBROADCASTSS sigP3<>+0(SB), Z8
+	VBROADCASTSS sigP4<>+0(SB), Z9
 	SHRQ         $0x04, DX
 
 siluAVX512_pair:
 	CMPQ          DX, $0x00000002
 	JB            siluAVX512_single
-	VMOVUPS       (CX), Z12
-	VMOVUPS       64(CX), Z13
-	VPORD.BCST    signMask<>+0(SB), Z12, Z14
-	VMAXPS        Z14, Z0, Z14
-	VMINPS        Z14, Z1, Z14
-	VMULPS        Z2, Z14, Z15
-	VRNDSCALEPS   $0x00, Z15, Z15
-	VFNMADD231PS  Z3, Z15, Z14
-	VFNMADD231PS  Z4, Z15, Z14
-	VMOVAPS       Z11, Z16
-	VFMADD213PS   Z10, Z14, Z16
-	VFMADD213PS   Z9, Z14, Z16
-	VFMADD213PS   Z8, Z14, Z16
-	VFMADD213PS   Z7, Z14, Z16
-	VFMADD213PS   Z6, Z14, Z16
-	VMULPS        Z14, Z14, Z17
-	VFMADD213PS   Z14, Z17, Z16
-	VADDPS        Z5, Z16, Z16
-	VSCALEFPS     Z15, Z16, Z16
-	VADDPS        Z5, Z16, Z14
-	VDIVPS        Z14, Z5, Z14
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
-	VMULPS        Z16, Z14, K1, Z14
-	VMULPS        Z12, Z14, Z14
-	VPORD.BCST    signMask<>+0(SB), Z13, Z12
+	VMOVUPS       (CX), Z10
+	VMOVUPS       64(CX), Z11
+	VPORD.BCST    signMask<>+0(SB), Z10, Z12
 	VMAXPS        Z12, Z0, Z12
-	VMINPS        Z12, Z1, Z12
-	VMULPS        Z2, Z12, Z15
-	VRNDSCALEPS   $0x00, Z15, Z15
-	VFNMADD231PS  Z3, Z15, Z12
-	VFNMADD231PS  Z4, Z15, Z12
-	VMOVAPS       Z11, Z16
-	VFMADD213PS   Z10, Z12, Z16
-	VFMADD213PS   Z9, Z12, Z16
-	VFMADD213PS   Z8, Z12, Z16
-	VFMADD213PS   Z7, Z12, Z16
-	VFMADD213PS   Z6, Z12, Z16
-	VMULPS        Z12, Z12, Z17
-	VFMADD213PS   Z12, Z17, Z16
-	VADDPS        Z5, Z16, Z16
-	VSCALEFPS     Z15, Z16, Z16
-	VADDPS        Z5, Z16, Z12
-	VDIVPS        Z12, Z5, Z12
-	VPTESTMD.BCST signMask<>+0(SB), Z13, K1
-	VMULPS        Z16, Z12, K1, Z12
-	VMULPS        Z13, Z12, Z12
-	VMOVUPS       Z14, (AX)
-	VMOVUPS       Z12, 64(AX)
+	VMULPS        Z1, Z12, Z13
+	VRNDSCALEPS   $0x00, Z13, Z13
+	VFNMADD231PS  Z2, Z13, Z12
+	VFNMADD231PS  Z3, Z13, Z12
+	VMOVAPS       Z9, Z14
+	VFMADD213PS   Z8, Z12, Z14
+	VFMADD213PS   Z7, Z12, Z14
+	VFMADD213PS   Z6, Z12, Z14
+	VFMADD213PS   Z5, Z12, Z14
+	VMULPS        Z12, Z12, Z15
+	VFMADD213PS   Z12, Z15, Z14
+	VADDPS        Z4, Z14, Z14
+	VSCALEFPS     Z13, Z14, Z14
+	VADDPS        Z4, Z14, Z12
+	VDIVPS        Z12, Z4, Z12
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
+	VMULPS        Z14, Z12, K1, Z12
+	VMULPS        Z10, Z12, Z12
+	VPORD.BCST    signMask<>+0(SB), Z11, Z10
+	VMAXPS        Z10, Z0, Z10
+	VMULPS        Z1, Z10, Z13
+	VRNDSCALEPS   $0x00, Z13, Z13
+	VFNMADD231PS  Z2, Z13, Z10
+	VFNMADD231PS  Z3, Z13, Z10
+	VMOVAPS       Z9, Z14
+	VFMADD213PS   Z8, Z10, Z14
+	VFMADD213PS   Z7, Z10, Z14
+	VFMADD213PS   Z6, Z10, Z14
+	VFMADD213PS   Z5, Z10, Z14
+	VMULPS        Z10, Z10, Z15
+	VFMADD213PS   Z10, Z15, Z14
+	VADDPS        Z4, Z14, Z14
+	VSCALEFPS     Z13, Z14, Z14
+	VADDPS        Z4, Z14, Z10
+	VDIVPS        Z10, Z4, Z10
+	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
+	VMULPS        Z14, Z10, K1, Z10
+	VMULPS        Z11, Z10, Z10
+	VMOVUPS       Z12, (AX)
+	VMOVUPS       Z10, 64(AX)
 	ADDQ          $0x00000080, CX
 	ADDQ          $0x00000080, AX
 	SUBQ          $0x00000002, DX
@@ -7265,30 +7267,28 @@ siluAVX512_pair:
 siluAVX512_single:
 	CMPQ          DX, $0x00000000
 	JE            siluAVX512_tail
-	VMOVUPS       (CX), Z12
-	VPORD.BCST    signMask<>+0(SB), Z12, Z13
-	VMAXPS        Z13, Z0, Z13
-	VMINPS        Z13, Z1, Z13
-	VMULPS        Z2, Z13, Z14
-	VRNDSCALEPS   $0x00, Z14, Z14
-	VFNMADD231PS  Z3, Z14, Z13
-	VFNMADD231PS  Z4, Z14, Z13
-	VMOVAPS       Z11, Z15
-	VFMADD213PS   Z10, Z13, Z15
-	VFMADD213PS   Z9, Z13, Z15
-	VFMADD213PS   Z8, Z13, Z15
-	VFMADD213PS   Z7, Z13, Z15
-	VFMADD213PS   Z6, Z13, Z15
-	VMULPS        Z13, Z13, Z16
-	VFMADD213PS   Z13, Z16, Z15
-	VADDPS        Z5, Z15, Z15
-	VSCALEFPS     Z14, Z15, Z15
-	VADDPS        Z5, Z15, Z13
-	VDIVPS        Z13, Z5, Z13
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
-	VMULPS        Z15, Z13, K1, Z13
-	VMULPS        Z12, Z13, Z13
-	VMOVUPS       Z13, (AX)
+	VMOVUPS       (CX), Z10
+	VPORD.BCST    signMask<>+0(SB), Z10, Z11
+	VMAXPS        Z11, Z0, Z11
+	VMULPS        Z1, Z11, Z12
+	VRNDSCALEPS   $0x00, Z12, Z12
+	VFNMADD231PS  Z2, Z12, Z11
+	VFNMADD231PS  Z3, Z12, Z11
+	VMOVAPS       Z9, Z13
+	VFMADD213PS   Z8, Z11, Z13
+	VFMADD213PS   Z7, Z11, Z13
+	VFMADD213PS   Z6, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z11, Z11, Z14
+	VFMADD213PS   Z11, Z14, Z13
+	VADDPS        Z4, Z13, Z13
+	VSCALEFPS     Z12, Z13, Z13
+	VADDPS        Z4, Z13, Z11
+	VDIVPS        Z11, Z4, Z11
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
+	VMULPS        Z13, Z11, K1, Z11
+	VMULPS        Z10, Z11, Z11
+	VMOVUPS       Z11, (AX)
 	ADDQ          $0x00000040, CX
 	ADDQ          $0x00000040, AX
 
@@ -7298,29 +7298,27 @@ siluAVX512_tail:
 	JE            siluAVX512_done
 	LEAQ          tailMasks16<>+0(SB), BX
 	KMOVW         (BX)(DX*2), K1
-	VMOVUPS.Z     (CX), K1, Z12
-	VPORD.BCST    signMask<>+0(SB), Z12, Z13
-	VMAXPS        Z13, Z0, Z13
-	VMINPS        Z13, Z1, Z13
-	VMULPS        Z2, Z13, Z0
+	VMOVUPS.Z     (CX), K1, Z10
+	VPORD.BCST    signMask<>+0(SB), Z10, Z11
+	VMAXPS        Z11, Z0, Z11
+	VMULPS        Z1, Z11, Z0
 	VRNDSCALEPS   $0x00, Z0, Z0
-	VFNMADD231PS  Z3, Z0, Z13
-	VFNMADD231PS  Z4, Z0, Z13
-	VMOVAPS       Z11, Z1
-	VFMADD213PS   Z10, Z13, Z1
-	VFMADD213PS   Z9, Z13, Z1
-	VFMADD213PS   Z8, Z13, Z1
-	VFMADD213PS   Z7, Z13, Z1
-	VFMADD213PS   Z6, Z13, Z1
-	VMULPS        Z13, Z13, Z2
-	VFMADD213PS   Z13, Z2, Z1
-	VADDPS        Z5, Z1, Z1
+	VFNMADD231PS  Z2, Z0, Z11
+	VFNMADD231PS  Z3, Z0, Z11
+	VMOVAPS       Z9, Z1
+	VFMADD213PS   Z8, Z11, Z1
+	VFMADD213PS   Z7, Z11, Z1
+	VFMADD213PS   Z6, Z11, Z1
+	VFMADD213PS   Z5, Z11, Z1
+	VMULPS        Z11, Z11, Z2
+	VFMADD213PS   Z11, Z2, Z1
+	VADDPS        Z4, Z1, Z1
 	VSCALEFPS     Z0, Z1, Z1
-	VADDPS        Z5, Z1, Z0
-	VDIVPS        Z0, Z5, Z0
-	VPTESTMD.BCST signMask<>+0(SB), Z12, K2
+	VADDPS        Z4, Z1, Z0
+	VDIVPS        Z0, Z4, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z10, K2
 	VMULPS        Z1, Z0, K2, Z0
-	VMULPS        Z12, Z0, Z0
+	VMULPS        Z10, Z0, Z0
 	VMOVUPS       Z0, K1, (AX)
 
 siluAVX512_done:

@@ -66,6 +66,8 @@ MUTATIONS = [
      "if false && w.job.CompareAndSwap(j, nil) {", ["-run", "Retract", "./internal/workers"]),
     ("threads-split", "internal/workers/workers.go", "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)",
      "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks-i/(j.chunks-1))", ["-short", "-run", "ThreadsGiveIdentical", "./runtime"]),
+    ("sigmoid-exp", "internal/vecmath/scalar.go", "expPartsWith(max(x, expLo), sigPoly[:])", "expPartsWith(max(x, expLo), sigPoly[:4])",
+     ["-run", "TestAccuracy", "./internal/vecmath"]),
     ("maxpool-pairs", "internal/vecmath/elementwise.go", "max(bottom[2*j], bottom[2*j+1]))",
      "bottom[2*j])", ["-run", "MaxPool2x2", "./internal/vecmath"]),
     ("maxpool-rows-taps", "internal/vecmath/vecmath_amd64.s",

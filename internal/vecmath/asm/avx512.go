@@ -85,6 +85,19 @@ func newExpParts16() exp16 {
 	return c
 }
 
+// newSigmoidExp16 loads the constants of sigmoidExp8 (its polynomial and lower clamp only).
+func newSigmoidExp16() exp16 {
+	c := exp16{
+		lo:    bcast(vecF32("expLo", coeffs.ExpLo)),
+		log2e: bcast(vecF32("log2e", coeffs.Log2e)), ln2Hi: bcast(vecF32("ln2Hi", coeffs.Ln2Hi)),
+		ln2Lo: bcast(vecF32("ln2Lo", coeffs.Ln2Lo)), one: bcast(vecF32("one", 1)),
+	}
+	for i, v := range coeffs.SigmoidExpPoly[:] {
+		c.poly = append(c.poly, bcast(coef("sigP", i, v)))
+	}
+	return c
+}
+
 // of returns e^x as exp8 does; x is clobbered. VSCALEFPS(p, n) = p·2^n rounds once, as exp8's
 // p·2^n1·2^n2 does (p·2^n1 is exact), so the results are the same bits, denormals, 0 and +Inf
 // at the clamped ends included.

@@ -68,13 +68,16 @@ func horner(name string, c []float32, t VecVirtual) VecVirtual {
 
 // expParts computes p, s1, s2 with e^x = p·s1·s2 as expParts in ../scalar.go; x (already
 // clamped) is clobbered.
-func expParts(x VecVirtual) (p, s1, s2 VecVirtual) {
+func expParts(x VecVirtual) (p, s1, s2 VecVirtual) { return expPartsWith("expP", coeffs.ExpPoly[:], x) }
+
+// expPartsWith is expParts with the polynomial poly (named name) for e^r.
+func expPartsWith(name string, poly []float32, x VecVirtual) (p, s1, s2 VecVirtual) {
 	n := YMM()
 	VMULPS(vecF32("log2e", coeffs.Log2e), x, n)
 	VROUNDPS(U8(0), n, n) // to nearest even
 	VFNMADD231PS(vecF32("ln2Hi", coeffs.Ln2Hi), n, x)
 	VFNMADD231PS(vecF32("ln2Lo", coeffs.Ln2Lo), n, x)
-	p = horner("expP", coeffs.ExpPoly[:], x)
+	p = horner(name, poly, x)
 	r2 := YMM()
 	VMULPS(x, x, r2)
 	VFMADD213PS(x, r2, p) // p·r² + r
@@ -132,10 +135,19 @@ func withSignOf(y, x VecVirtual) VecVirtual {
 	return y
 }
 
+// sigmoidExp8 is e^x for x ≤ 0 (or NaN) as sigmoidExp in ../scalar.go; x is clobbered.
+func sigmoidExp8(x VecVirtual) VecVirtual {
+	VMAXPS(x, load(vecF32("expLo", coeffs.ExpLo)), x) // a NaN lane stays NaN
+	p, s1, s2 := expPartsWith("sigP", coeffs.SigmoidExpPoly[:], x)
+	VMULPS(s1, p, p)
+	VMULPS(s2, p, p)
+	return p
+}
+
 func sigmoid8(x VecVirtual) VecVirtual {
-	e := absOf(x)
-	VXORPS(vecU32("signMask", 0x80000000), e, e) // −|x|
-	e = exp8(e, true)
+	e := YMM()
+	VORPS(vecU32("signMask", 0x80000000), x, e) // −|x|
+	e = sigmoidExp8(e)
 	s := YMM()
 	VADDPS(vecF32("one", 1), e, s)
 	VDIVPS(s, load(vecF32("one", 1)), s) // 1/(1+e)

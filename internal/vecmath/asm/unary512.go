@@ -60,11 +60,14 @@ func withSignOf16(y, x VecVirtual) VecVirtual {
 }
 
 func sigmoid16() func(VecVirtual) VecVirtual {
-	c := newExp16()
+	c := newSigmoidExp16()
 	return func(x VecVirtual) VecVirtual {
 		e := ZMM()
 		VPORD_BCST(vecU32("signMask", 0x80000000), x, e) // −|x|
-		e = c.of(e)
+		VMAXPS(e, c.lo, e)                               // a NaN lane stays NaN; e ≤ 0 needs no upper clamp
+		p, n := c.parts(e)
+		VSCALEFPS(n, p, p)
+		e = p
 		s := ZMM()
 		VADDPS(c.one, e, s)
 		VDIVPS(s, c.one, s)           // 1/(1+e)
