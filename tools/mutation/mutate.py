@@ -219,6 +219,8 @@ MUTATIONS = [
      "kernel4x1x16RowZ(k, &a[0], &b[0], 4*k*(nr-1), &c[0], accumulate)", ["-run", "TestSgemm|TestDirectTiles|TestFewRows", "./internal/gemm"]),
     ("gemv-four-panels-step", "internal/gemm/gemm.go", "\t\t\treturn 4 * nr", "\t\t\treturn 2 * nr",
      ["-run", "TestSgemm|TestDirectTiles|TestFewRows", "./internal/gemm"]),
+    ("depthwise-row-overlap", "runtime/ops/conv_depthwise_blocked.go", "dst[(n-blockedGroup)*cb:], src[n-blockedGroup:]",
+     "dst[(n-blockedGroup)*cb:], src[n-blockedGroup+1:]", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
     ("depthwise-band-items", "runtime/ops/conv_depthwise_blocked.go", "job, band := item/l.bands, item%l.bands",
      "job, band := item/l.bands, item%l.bands/2", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
     ("depthwise-tail-band", "runtime/ops/conv_depthwise_blocked.go",
