@@ -46,6 +46,12 @@ type expandGeometry struct {
 	splits bool
 	// inPlace: unbanded, the 1×1 product reads X's planes in place, as convGEMM's would.
 	inPlace bool
+	// rowsInPlace: a product over a range of X's rows (a band, or a part split by rows) reads
+	// them in place where they are followed by enough values for its last panel's overreach
+	// (not at the end of the last image), instead of packing them first: for the 16→96 112×112
+	// pair the packing was 8% of its thread CPU (perf); read in place, the product's kernel
+	// takes most of that back (k = 16 rows from 16 planes), the pair ≈ 3.5% less.
+	rowsInPlace bool
 }
 
 // expandBandedFloats is the expanded tensor size from which computing it band by band pays:
@@ -91,7 +97,8 @@ func (k *expandDepthwise) newGeometry(x, w1, w2 *tensor.Tensor) (*expandGeometry
 	g.fused = x.DType == tensor.Float32 && len(s1.in) == 2 && s1.isPointwise() && s2.blocked != nil
 	g.banded = g.fused && s1.m*s1.outSize >= expandBandedFloats
 	g.splits = g.fused && (g.banded || !s1.gather && s1.direct == nil)
-	g.inPlace = s1.outSize%gemm.PanelWidth == 0 && s1.m <= 128 && !k.pw.lowering.packPointwise
+	g.rowsInPlace = s1.m <= 128 && !k.pw.lowering.packPointwise
+	g.inPlace = s1.outSize%gemm.PanelWidth == 0 && g.rowsInPlace
 	if g.banded {
 		l := s2.blocked
 		reach := (s2.kernel[0]-1)*s2.dilations[0] + 1
@@ -254,9 +261,15 @@ func (j *expandPart) run(p int) error {
 				// The expanded rows [y0, y1) of the part's channels: their rows of W1 times those
 				// rows of X's planes, with the 1×1's bias and activation.
 				ep := epilogue(bias1, nil, n, k.pw.act)
-				if !g.banded && !j.byRows && g.inPlace {
+				// X from the band's first row of the image's first plane on: planeOffsets apart,
+				// the same rows of the others.
+				bandX := j.xv[b*s1.c*s1.inSize+y0*iw:]
+				switch {
+				case !g.banded && !j.byRows && g.inPlace:
 					err = gemm.SgemmPackedAIndirect(pa, n, gemm.IndirectB{Data: img, Offsets: s1.planeOffsets()}, 0, band, n, 1, ep)
-				} else {
+				case g.rowsInPlace && (s1.c-1)*s1.inSize+ceilDivInt(n, gemm.PanelWidth)*gemm.PanelWidth <= len(bandX):
+					err = gemm.SgemmPackedAIndirect(pa, n, gemm.IndirectB{Data: bandX, Offsets: s1.planeOffsets()}, 0, band, n, 1, ep)
+				default:
 					err = gemm.SgemmPackedA(pa, false, n, 1, img[y0*iw:], s1.inSize, 0, band, n, 1, ep)
 				}
 				if err != nil {
