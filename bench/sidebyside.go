@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/actswap/actswap/internal/ortref"
 	"github.com/actswap/actswap/tensor"
@@ -53,14 +54,25 @@ func sideBySide(run func() error, ort func(warmup, iters int) ([]float64, error)
 	return s, err
 }
 
-// alternate runs rounds of a then b, each returning its p50, and returns both series and
-// their per-round ratios a/b.
+// settle is the pause before each side's round after the other's. onnxruntime's intra-op
+// threads spin for their next task for tens of milliseconds after a run (allow_spinning, its
+// default): a round of actswap started at once shared the cores with them. digits_cnn at 2 threads
+// (0.1 ms a run) measured 0.099 ms in rounds of 400 runs and 0.074 in rounds of 4000, and 0.068
+// alone (Zen 5, 2026-12-07). actswap's own workers poll for 100 µs; the pause is the same both ways.
+const settle = 100 * time.Millisecond
+
+// alternate runs rounds of a then b, each returning its p50 and each after settle, and returns
+// both series and their per-round ratios a/b.
 func alternate(rounds int, a, b func() (float64, error)) (pa, pb, ratios []float64, err error) {
 	for r := 0; r < rounds; r++ {
+		if r > 0 {
+			time.Sleep(settle)
+		}
 		x, err := a()
 		if err != nil {
 			return pa, pb, ratios, err
 		}
+		time.Sleep(settle)
 		y, err := b()
 		if err != nil {
 			return pa, pb, ratios, err
