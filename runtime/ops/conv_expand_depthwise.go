@@ -97,7 +97,8 @@ func (k *expandDepthwise) newGeometry(x, w1, w2 *tensor.Tensor) (*expandGeometry
 	g.fused = x.DType == tensor.Float32 && len(s1.in) == 2 && s1.isPointwise() && s2.blocked != nil
 	g.banded = g.fused && s1.m*s1.outSize >= expandBandedFloats
 	g.splits = g.fused && (g.banded || !s1.gather && s1.direct == nil)
-	g.rowsInPlace = s1.m <= 128 && !k.pw.lowering.packPointwise
+	// (A 1×1 convolution that takes the gather lowering has no plane offsets.)
+	g.rowsInPlace = s1.m <= 128 && !k.pw.lowering.packPointwise && len(s1.planeOffsets()) == s1.c
 	g.inPlace = s1.outSize%gemm.PanelWidth == 0 && g.rowsInPlace
 	if g.banded {
 		l := s2.blocked

@@ -213,6 +213,8 @@ MUTATIONS = [
      "bandX := j.xv[b*s1.c*s1.inSize+y0*iw+iw:]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-rows-in-place-end", "runtime/ops/conv_expand_depthwise.go", "ceilDivInt(n, gemm.PanelWidth)*gemm.PanelWidth <= len(bandX)",
      "n <= len(bandX)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("expand-rows-in-place-gather", "runtime/ops/conv_expand_depthwise.go", "&& len(s1.planeOffsets()) == s1.c", "",
+     ["-run", "TestExpandDepthwiseFusion", "./runtime"]),
     ("expand-part-rows", "runtime/ops/conv_expand_depthwise.go", "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts",
      "oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts-1", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-part-weights", "runtime/ops/conv_expand_depthwise.go", "k.pw.constW.F32()[c0*kk:c1*kk]",
