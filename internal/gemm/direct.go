@@ -95,3 +95,19 @@ func directConvGeneric(dst []float32, plane, dstRow int, src []float32, srcRow i
 		}
 	}
 }
+
+// directRuns splits a row's vectors of 16 pixels into runs of 3 and runs of 2 for the run
+// kernels (see the generator's directConvRunKernel: a weight broadcast once for 3 or 2 FMAs),
+// covering as many as runs can: ResNet-18's 112-pixel stem rows, 7 vectors, as 3 + 2 + 2. A
+// single vector is left to the 16-channel kernel.
+func directRuns(vectors int) (threes, twos int) {
+	switch {
+	case vectors < 2:
+		return 0, 0
+	case vectors%3 == 0:
+		return vectors / 3, 0
+	case vectors%3 == 1:
+		return (vectors - 4) / 3, 2
+	}
+	return vectors / 3, 1
+}

@@ -11,7 +11,8 @@ import (
 
 // TestDirectConvRows checks every DirectConvRows kernel (AVX-512 strides 1, 2, 4 and the Go
 // loop, also for stride 3) against the float64 sum over a padded image: row widths 1…40 (every
-// remainder of the 16-pixel vectors), 1 to 16 channels, 1 to 3 input channels of 1×1 to 4×4
+// remainder of the 16-pixel vectors) and 48–145 (the run kernels' runs of 3 and 2 vectors, with
+// and without pixels after them), 1 to 16 channels, 1 to 3 input channels of 1×1 to 4×4
 // windows, with and without bias, several rows at once. The values around the ones it must
 // write (the channels past channels, pixels past width, the rows' gaps) must stay untouched.
 func TestDirectConvRows(t *testing.T) {
@@ -20,9 +21,19 @@ func TestDirectConvRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(71, 72))
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		for step := 1; step <= 4; step++ {
+			widths := []int{}
 			for width := 1; width <= 40; width++ {
+				widths = append(widths, width)
+			}
+			// Rows of whole runs of 48 pixels and runs with pixels after them, a block of 16
+			// channels (the run kernels) or one fewer.
+			widths = append(widths, 48, 63, 80, 96, 112, 145)
+			for _, width := range widths {
 				cin, k := 1+width%3, 1+width%4
 				channels := 1 + (width*7+step)%cb
+				if width > 40 && width != 63 || width == 32 || width == 37 {
+					channels = cb // runs of 3 and of 2 vectors (directRuns), some pixels after them
+				}
 				rows := 1 + width%3
 				srcRow := step*width + k + 3      // padded row length, past what a row reads
 				srcPlane := srcRow * (rows*2 + k) // rows go srcRow apart, windows k rows deep
@@ -188,7 +199,7 @@ func BenchmarkDirectConvRows(b *testing.B) {
 	for _, sh := range []struct {
 		name                   string
 		c, ph, pw, m, k, s, oh int
-	}{{"mobilenet_stem", 3, 226, 226, 16, 3, 2, 112}, {"patchify", 3, 224, 224, 48, 4, 4, 56}, {"digits_c1", 1, 10, 10, 16, 3, 1, 8}} {
+	}{{"mobilenet_stem", 3, 226, 226, 16, 3, 2, 112}, {"patchify", 3, 224, 224, 48, 4, 4, 56}, {"digits_c1", 1, 10, 10, 16, 3, 1, 8}, {"resnet_stem", 3, 230, 230, 64, 7, 2, 112}} {
 		b.Run(sh.name, func(b *testing.B) {
 			src := make([]float32, sh.c*sh.ph*sh.pw+DirectSlack(sh.s))
 			var offs []int
@@ -211,5 +222,17 @@ func BenchmarkDirectConvRows(b *testing.B) {
 			}
 			testutil.ReportCPU(b, start, 2*float64(len(dst)*len(offs)))
 		})
+	}
+}
+
+// TestDirectRuns checks that the runs of 3 and 2 vectors cover a row's vectors wherever they
+// can (every count but 1), never more than it has.
+func TestDirectRuns(t *testing.T) {
+	for vectors := 0; vectors <= 40; vectors++ {
+		threes, twos := directRuns(vectors)
+		covered := 3*threes + 2*twos
+		if threes < 0 || twos < 0 || covered > vectors || vectors >= 2 && covered != vectors {
+			t.Errorf("directRuns(%d) = %d threes, %d twos", vectors, threes, twos)
+		}
 	}
 }

@@ -8166,6 +8166,699 @@ DATA directPerm4<>+56(SB)/4, $0x00000018
 DATA directPerm4<>+60(SB)/4, $0x0000001c
 GLOBL directPerm4<>(SB), RODATA|NOPTR, $64
 
+// func directConvRun3Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvRun3Z1(SB), NOSPLIT, $0-88
+	MOVQ  rows+80(FP), AX
+	TESTQ AX, AX
+	JZ    done
+	MOVQ  dst+0(FP), CX
+	MOVQ  src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z0
+	VMOVAPS      Z0, Z8
+	VMOVAPS      Z0, Z16
+	VBROADCASTSS 4(DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VMOVAPS      Z1, Z17
+	VBROADCASTSS 8(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VMOVAPS      Z2, Z18
+	VBROADCASTSS 12(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VMOVAPS      Z3, Z19
+	VBROADCASTSS 16(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VMOVAPS      Z4, Z20
+	VBROADCASTSS 20(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VMOVAPS      Z5, Z21
+	VBROADCASTSS 24(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VMOVAPS      Z6, Z22
+	VBROADCASTSS 28(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	VMOVAPS      Z7, Z23
+	JMP          taps
+
+zero:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x02, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+
+tap:
+	MOVQ         (R8), R11
+	VMOVUPS      (DI)(R11*4), Z24
+	VMOVUPS      64(DI)(R11*4), Z25
+	VMOVUPS      128(DI)(R11*4), Z26
+	VBROADCASTSS (R9), Z27
+	VFMADD231PS  Z24, Z27, Z0
+	VFMADD231PS  Z25, Z27, Z8
+	VFMADD231PS  Z26, Z27, Z16
+	VBROADCASTSS 4(R9), Z27
+	VFMADD231PS  Z24, Z27, Z1
+	VFMADD231PS  Z25, Z27, Z9
+	VFMADD231PS  Z26, Z27, Z17
+	VBROADCASTSS 8(R9), Z27
+	VFMADD231PS  Z24, Z27, Z2
+	VFMADD231PS  Z25, Z27, Z10
+	VFMADD231PS  Z26, Z27, Z18
+	VBROADCASTSS 12(R9), Z27
+	VFMADD231PS  Z24, Z27, Z3
+	VFMADD231PS  Z25, Z27, Z11
+	VFMADD231PS  Z26, Z27, Z19
+	VBROADCASTSS 16(R9), Z27
+	VFMADD231PS  Z24, Z27, Z4
+	VFMADD231PS  Z25, Z27, Z12
+	VFMADD231PS  Z26, Z27, Z20
+	VBROADCASTSS 20(R9), Z27
+	VFMADD231PS  Z24, Z27, Z5
+	VFMADD231PS  Z25, Z27, Z13
+	VFMADD231PS  Z26, Z27, Z21
+	VBROADCASTSS 24(R9), Z27
+	VFMADD231PS  Z24, Z27, Z6
+	VFMADD231PS  Z25, Z27, Z14
+	VFMADD231PS  Z26, Z27, Z22
+	VBROADCASTSS 28(R9), Z27
+	VFMADD231PS  Z24, Z27, Z7
+	VFMADD231PS  Z25, Z27, Z15
+	VFMADD231PS  Z26, Z27, Z23
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z8, 64(DI)
+	VMOVUPS      Z16, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z9, 64(DI)
+	VMOVUPS      Z17, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z2, (DI)
+	VMOVUPS      Z10, 64(DI)
+	VMOVUPS      Z18, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z3, (DI)
+	VMOVUPS      Z11, 64(DI)
+	VMOVUPS      Z19, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z4, (DI)
+	VMOVUPS      Z12, 64(DI)
+	VMOVUPS      Z20, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z5, (DI)
+	VMOVUPS      Z13, 64(DI)
+	VMOVUPS      Z21, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z6, (DI)
+	VMOVUPS      Z14, 64(DI)
+	VMOVUPS      Z22, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z7, (DI)
+	VMOVUPS      Z15, 64(DI)
+	VMOVUPS      Z23, 128(DI)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000030, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000030, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+// func directConvRun3Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvRun3Z2(SB), NOSPLIT, $0-88
+	VMOVUPS directRun3Perm2<>+0(SB), Z0
+	MOVQ    rows+80(FP), AX
+	TESTQ   AX, AX
+	JZ      done
+	MOVQ    dst+0(FP), CX
+	MOVQ    src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VMOVAPS      Z1, Z17
+	VBROADCASTSS 4(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VMOVAPS      Z2, Z18
+	VBROADCASTSS 8(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VMOVAPS      Z3, Z19
+	VBROADCASTSS 12(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VMOVAPS      Z4, Z20
+	VBROADCASTSS 16(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VMOVAPS      Z5, Z21
+	VBROADCASTSS 20(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VMOVAPS      Z6, Z22
+	VBROADCASTSS 24(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	VMOVAPS      Z7, Z23
+	VBROADCASTSS 28(DI)(SI*4), Z8
+	VMOVAPS      Z8, Z16
+	VMOVAPS      Z8, Z24
+	JMP          taps
+
+zero:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x03, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+
+tap:
+	MOVQ         (R8), R11
+	VMOVUPS      (DI)(R11*4), Z25
+	VPERMT2PS    64(DI)(R11*4), Z0, Z25
+	VMOVUPS      128(DI)(R11*4), Z26
+	VPERMT2PS    192(DI)(R11*4), Z0, Z26
+	VMOVUPS      256(DI)(R11*4), Z27
+	VPERMT2PS    320(DI)(R11*4), Z0, Z27
+	VBROADCASTSS (R9), Z28
+	VFMADD231PS  Z25, Z28, Z1
+	VFMADD231PS  Z26, Z28, Z9
+	VFMADD231PS  Z27, Z28, Z17
+	VBROADCASTSS 4(R9), Z28
+	VFMADD231PS  Z25, Z28, Z2
+	VFMADD231PS  Z26, Z28, Z10
+	VFMADD231PS  Z27, Z28, Z18
+	VBROADCASTSS 8(R9), Z28
+	VFMADD231PS  Z25, Z28, Z3
+	VFMADD231PS  Z26, Z28, Z11
+	VFMADD231PS  Z27, Z28, Z19
+	VBROADCASTSS 12(R9), Z28
+	VFMADD231PS  Z25, Z28, Z4
+	VFMADD231PS  Z26, Z28, Z12
+	VFMADD231PS  Z27, Z28, Z20
+	VBROADCASTSS 16(R9), Z28
+	VFMADD231PS  Z25, Z28, Z5
+	VFMADD231PS  Z26, Z28, Z13
+	VFMADD231PS  Z27, Z28, Z21
+	VBROADCASTSS 20(R9), Z28
+	VFMADD231PS  Z25, Z28, Z6
+	VFMADD231PS  Z26, Z28, Z14
+	VFMADD231PS  Z27, Z28, Z22
+	VBROADCASTSS 24(R9), Z28
+	VFMADD231PS  Z25, Z28, Z7
+	VFMADD231PS  Z26, Z28, Z15
+	VFMADD231PS  Z27, Z28, Z23
+	VBROADCASTSS 28(R9), Z28
+	VFMADD231PS  Z25, Z28, Z8
+	VFMADD231PS  Z26, Z28, Z16
+	VFMADD231PS  Z27, Z28, Z24
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z9, 64(DI)
+	VMOVUPS      Z17, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z2, (DI)
+	VMOVUPS      Z10, 64(DI)
+	VMOVUPS      Z18, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z3, (DI)
+	VMOVUPS      Z11, 64(DI)
+	VMOVUPS      Z19, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z4, (DI)
+	VMOVUPS      Z12, 64(DI)
+	VMOVUPS      Z20, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z5, (DI)
+	VMOVUPS      Z13, 64(DI)
+	VMOVUPS      Z21, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z6, (DI)
+	VMOVUPS      Z14, 64(DI)
+	VMOVUPS      Z22, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z7, (DI)
+	VMOVUPS      Z15, 64(DI)
+	VMOVUPS      Z23, 128(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z8, (DI)
+	VMOVUPS      Z16, 64(DI)
+	VMOVUPS      Z24, 128(DI)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000030, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000030, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA directRun3Perm2<>+0(SB)/4, $0x00000000
+DATA directRun3Perm2<>+4(SB)/4, $0x00000002
+DATA directRun3Perm2<>+8(SB)/4, $0x00000004
+DATA directRun3Perm2<>+12(SB)/4, $0x00000006
+DATA directRun3Perm2<>+16(SB)/4, $0x00000008
+DATA directRun3Perm2<>+20(SB)/4, $0x0000000a
+DATA directRun3Perm2<>+24(SB)/4, $0x0000000c
+DATA directRun3Perm2<>+28(SB)/4, $0x0000000e
+DATA directRun3Perm2<>+32(SB)/4, $0x00000010
+DATA directRun3Perm2<>+36(SB)/4, $0x00000012
+DATA directRun3Perm2<>+40(SB)/4, $0x00000014
+DATA directRun3Perm2<>+44(SB)/4, $0x00000016
+DATA directRun3Perm2<>+48(SB)/4, $0x00000018
+DATA directRun3Perm2<>+52(SB)/4, $0x0000001a
+DATA directRun3Perm2<>+56(SB)/4, $0x0000001c
+DATA directRun3Perm2<>+60(SB)/4, $0x0000001e
+GLOBL directRun3Perm2<>(SB), RODATA|NOPTR, $64
+
+// func directConvRun2Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvRun2Z1(SB), NOSPLIT, $0-88
+	MOVQ  rows+80(FP), AX
+	TESTQ AX, AX
+	JZ    done
+	MOVQ  dst+0(FP), CX
+	MOVQ  src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z0
+	VMOVAPS      Z0, Z8
+	VBROADCASTSS 4(DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VBROADCASTSS 8(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VBROADCASTSS 12(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VBROADCASTSS 16(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VBROADCASTSS 20(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VBROADCASTSS 24(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VBROADCASTSS 28(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	JMP          taps
+
+zero:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x02, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+
+tap:
+	MOVQ         (R8), R11
+	VMOVUPS      (DI)(R11*4), Z16
+	VMOVUPS      64(DI)(R11*4), Z17
+	VBROADCASTSS (R9), Z18
+	VFMADD231PS  Z16, Z18, Z0
+	VFMADD231PS  Z17, Z18, Z8
+	VBROADCASTSS 4(R9), Z18
+	VFMADD231PS  Z16, Z18, Z1
+	VFMADD231PS  Z17, Z18, Z9
+	VBROADCASTSS 8(R9), Z18
+	VFMADD231PS  Z16, Z18, Z2
+	VFMADD231PS  Z17, Z18, Z10
+	VBROADCASTSS 12(R9), Z18
+	VFMADD231PS  Z16, Z18, Z3
+	VFMADD231PS  Z17, Z18, Z11
+	VBROADCASTSS 16(R9), Z18
+	VFMADD231PS  Z16, Z18, Z4
+	VFMADD231PS  Z17, Z18, Z12
+	VBROADCASTSS 20(R9), Z18
+	VFMADD231PS  Z16, Z18, Z5
+	VFMADD231PS  Z17, Z18, Z13
+	VBROADCASTSS 24(R9), Z18
+	VFMADD231PS  Z16, Z18, Z6
+	VFMADD231PS  Z17, Z18, Z14
+	VBROADCASTSS 28(R9), Z18
+	VFMADD231PS  Z16, Z18, Z7
+	VFMADD231PS  Z17, Z18, Z15
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z8, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z2, (DI)
+	VMOVUPS      Z10, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z3, (DI)
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z4, (DI)
+	VMOVUPS      Z12, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z5, (DI)
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z6, (DI)
+	VMOVUPS      Z14, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z7, (DI)
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000020, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000020, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+// func directConvRun2Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvRun2Z2(SB), NOSPLIT, $0-88
+	VMOVUPS directRun2Perm2<>+0(SB), Z0
+	MOVQ    rows+80(FP), AX
+	TESTQ   AX, AX
+	JZ      done
+	MOVQ    dst+0(FP), CX
+	MOVQ    src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VBROADCASTSS 4(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VBROADCASTSS 8(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VBROADCASTSS 12(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VBROADCASTSS 16(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VBROADCASTSS 20(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VBROADCASTSS 24(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	VBROADCASTSS 28(DI)(SI*4), Z8
+	VMOVAPS      Z8, Z16
+	JMP          taps
+
+zero:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x03, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+
+tap:
+	MOVQ         (R8), R11
+	VMOVUPS      (DI)(R11*4), Z17
+	VPERMT2PS    64(DI)(R11*4), Z0, Z17
+	VMOVUPS      128(DI)(R11*4), Z18
+	VPERMT2PS    192(DI)(R11*4), Z0, Z18
+	VBROADCASTSS (R9), Z19
+	VFMADD231PS  Z17, Z19, Z1
+	VFMADD231PS  Z18, Z19, Z9
+	VBROADCASTSS 4(R9), Z19
+	VFMADD231PS  Z17, Z19, Z2
+	VFMADD231PS  Z18, Z19, Z10
+	VBROADCASTSS 8(R9), Z19
+	VFMADD231PS  Z17, Z19, Z3
+	VFMADD231PS  Z18, Z19, Z11
+	VBROADCASTSS 12(R9), Z19
+	VFMADD231PS  Z17, Z19, Z4
+	VFMADD231PS  Z18, Z19, Z12
+	VBROADCASTSS 16(R9), Z19
+	VFMADD231PS  Z17, Z19, Z5
+	VFMADD231PS  Z18, Z19, Z13
+	VBROADCASTSS 20(R9), Z19
+	VFMADD231PS  Z17, Z19, Z6
+	VFMADD231PS  Z18, Z19, Z14
+	VBROADCASTSS 24(R9), Z19
+	VFMADD231PS  Z17, Z19, Z7
+	VFMADD231PS  Z18, Z19, Z15
+	VBROADCASTSS 28(R9), Z19
+	VFMADD231PS  Z17, Z19, Z8
+	VFMADD231PS  Z18, Z19, Z16
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	VMOVUPS      Z1, (DI)
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z2, (DI)
+	VMOVUPS      Z10, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z3, (DI)
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z4, (DI)
+	VMOVUPS      Z12, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z5, (DI)
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z6, (DI)
+	VMOVUPS      Z14, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z7, (DI)
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R8, DI
+	VMOVUPS      Z8, (DI)
+	VMOVUPS      Z16, 64(DI)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000020, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000020, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA directRun2Perm2<>+0(SB)/4, $0x00000000
+DATA directRun2Perm2<>+4(SB)/4, $0x00000002
+DATA directRun2Perm2<>+8(SB)/4, $0x00000004
+DATA directRun2Perm2<>+12(SB)/4, $0x00000006
+DATA directRun2Perm2<>+16(SB)/4, $0x00000008
+DATA directRun2Perm2<>+20(SB)/4, $0x0000000a
+DATA directRun2Perm2<>+24(SB)/4, $0x0000000c
+DATA directRun2Perm2<>+28(SB)/4, $0x0000000e
+DATA directRun2Perm2<>+32(SB)/4, $0x00000010
+DATA directRun2Perm2<>+36(SB)/4, $0x00000012
+DATA directRun2Perm2<>+40(SB)/4, $0x00000014
+DATA directRun2Perm2<>+44(SB)/4, $0x00000016
+DATA directRun2Perm2<>+48(SB)/4, $0x00000018
+DATA directRun2Perm2<>+52(SB)/4, $0x0000001a
+DATA directRun2Perm2<>+56(SB)/4, $0x0000001c
+DATA directRun2Perm2<>+60(SB)/4, $0x0000001e
+GLOBL directRun2Perm2<>(SB), RODATA|NOPTR, $64
+
 // func directConvZ1Pairs(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, pairs int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·directConvZ1Pairs(SB), NOSPLIT, $0-80

@@ -334,7 +334,8 @@ func padPlanesNarrow(x simd.Level, dst, src []float32, planes, ih, iw, top, bott
 const directAsm = true
 
 // directConvAsm runs DirectConvRows's checked product on the kernel for its stride (1, 2 or 4);
-// rows of 8 pixels stored back to back go two to a vector.
+// rows of 8 pixels stored back to back go two to a vector; with strides 1 and 2, a full block of
+// 16 channels runs its rows' whole vectors on the run kernels (directRuns).
 func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
 	var bp *float32
 	if bias != nil {
@@ -349,6 +350,33 @@ func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, 
 			return
 		}
 		dst, src, rows = dst[2*pairs*dstRow:], src[2*pairs*srcRow:], 1
+	}
+	if channels == DirectBlock && step <= 2 {
+		// A full block of 16 channels runs its rows' whole vectors on the run kernels, as
+		// runs of 3 and 2 (directRuns), the pixels after them below.
+		threes, twos := directRuns(width / directLanes)
+		done := 0
+		for _, r := range [2]struct{ runs, pixels int }{{threes, 3 * directLanes}, {twos, 2 * directLanes}} {
+			if r.runs == 0 {
+				continue
+			}
+			d, s := &dst[done], &src[step*done]
+			switch {
+			case r.pixels == 3*directLanes && step == 1:
+				directConvRun3Z1(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
+			case r.pixels == 3*directLanes:
+				directConvRun3Z2(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
+			case step == 1:
+				directConvRun2Z1(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
+			default:
+				directConvRun2Z2(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
+			}
+			done += r.runs * r.pixels
+		}
+		if done == width {
+			return
+		}
+		dst, src, width = dst[done:], src[step*done:], width-done
 	}
 	switch step {
 	case 1:

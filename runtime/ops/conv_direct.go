@@ -16,10 +16,13 @@ import (
 // buffer that stays in L1/L2 for the product: no padded copy of the whole image goes out to
 // memory and back (MobileNetV3's 3×226×226 floats), and the padding is split with the bands.
 
-// directMaxTaps is the deepest window (C_in·kh·kw) the direct lowering is offered for: deeper
-// ones reload each input vector for only 16 output channels per tap, where the GEMM tiles
-// reuse it more.
-const directMaxTaps = 64
+// directMaxTaps is the deepest window (C_in·kh·kw) the direct lowering is offered for (the
+// tuner times it against the others): deeper ones use each input vector for only 16 output
+// channels per tap, where the GEMM tiles reuse it more. ResNet-18's 147-tap stem is within it:
+// on the run kernels, which broadcast each weight once for 2 or 3 vectors, its product reaches
+// 87–91% of the FMA peak (BenchmarkDirectConvRows, Zen 5), and no pixel-major product is
+// transposed into planes.
+const directMaxTaps = 160
 
 // directBandValues bounds the output values of one band of rows (all channels): 32 KiB, so the
 // band is still in L1/L2 when its residual and activation are applied.
@@ -51,7 +54,10 @@ func (s *convShape) directCandidate() bool {
 func newDirectLayout(s *convShape) *directLayout {
 	d := &directLayout{pw: s.in[1] + s.padBegin[1] + s.padEnd[1], step: s.strides[1]}
 	oh, ow := s.out[0], s.out[1]
-	d.bandRows = min(oh, max(1, directBandValues/(s.m*ow)))
+	// At least kh/stride rows a band: each band pads the (rows−1)·stride + kh input rows it
+	// reads, so one row a band would pad ResNet-18's stem input 3.5 times over (7 rows for
+	// every 2 it moves): 1.35 against 1.26 cpu-ms for bands of 4 rows (min of 5, loaded Zen 5).
+	d.bandRows = min(oh, max(1, directBandValues/(s.m*ow), ceilDivInt(s.kernel[0], s.strides[0])))
 	d.bands = ceilDivInt(oh, d.bandRows)
 	d.bandIn = d.inputRows(s, d.bandRows)
 	for c := 0; c < s.c; c++ {

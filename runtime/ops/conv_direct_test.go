@@ -51,7 +51,11 @@ func TestConvDirect(t *testing.T) {
 	// partial channel block, and a wide stride-1 one.
 	cases = append(cases,
 		directCase{2, 3, 45, 61, 20, 3, 3, 2, []int{1, 1, 1, 1}, 2, true},
-		directCase{1, 1, 30, 50, 40, 3, 3, 1, []int{1, 1, 1, 1}, 1, false})
+		directCase{1, 1, 30, 50, 40, 3, 3, 1, []int{1, 1, 1, 1}, 1, false},
+		// ResNet-18's stem on 11 rows (its 112-pixel rows on the run kernels as 3 + 2 + 2
+		// vectors, bands of 4 rows), and a stride-1 layer of 5-vector rows (3 + 2).
+		directCase{1, 3, 11, 224, 32, 7, 7, 2, []int{3, 3, 3, 3}, 1, true},
+		directCase{1, 2, 7, 80, 16, 3, 3, 1, []int{1, 1, 1, 1}, 2, false})
 	for _, dc := range cases {
 		batch, c, ih, iw, m, kh, kw, stride, pads := dc.batch, dc.c, dc.ih, dc.iw, dc.m, dc.kh, dc.kw, dc.stride, dc.pads
 		act := acts[dc.act]

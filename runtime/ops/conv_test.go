@@ -387,7 +387,7 @@ func BenchmarkConvResNet(b *testing.B) {
 		for _, v := range []struct {
 			name     string
 			lowering convLowering
-		}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}},
+		}{{"best", convLowering{}}, {"direct", convLowering{direct: true}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}},
 			{"packed", convLowering{noGather: true, packPointwise: true}}, {"alltaps", convLowering{allTaps: true}},
 			{"group1", convLowering{tapGrouping: 1}}, {"group2", convLowering{tapGrouping: 2}}, {"group3", convLowering{tapGrouping: 3}},
 			{"block1", convLowering{tapBlock: 1}}, {"block32", convLowering{tapBlock: 32}}, {"block64", convLowering{tapBlock: 64}}} {
