@@ -277,6 +277,17 @@ func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	}
 }
 
+// rowKernel4 is rowKernel on the four packed panels b, b[k·nr:], b[2k·nr:] and b[3k·nr:], their
+// results in c[0:64]; false (nothing done) without AVX-512.
+func rowKernel4(x simd.Level, k int, a, b, c []float32, accumulate bool) bool {
+	if !x.Wide() || k == 0 {
+		return false
+	}
+	_, _, _ = a[k-1], b[4*k*nr-1], c[4*nr-1]
+	kernel4x1x16RowZ(k, &a[0], &b[0], 4*k*nr, &c[0], accumulate)
+	return true
+}
+
 // transposeSquares runs TransposeEpilogue's blocks 8×8 squares in assembly (res nil: no
 // residual); false without AVX2.
 func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {

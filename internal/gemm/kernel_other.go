@@ -91,6 +91,8 @@ func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []fl
 
 func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool { return false }
 
+func rowKernel4(x simd.Level, k int, a, b, c []float32, accumulate bool) bool { return false }
+
 func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float32, step int) {
 	blockedTapsGeneric(n, dst, src, offs, w, step)
 }

@@ -179,6 +179,11 @@ func kernel1x16RowY(k int, a *float32, b *float32, c *float32, accumulate bool)
 //go:noescape
 func kernel1x16RowZ(k int, a *float32, b *float32, c *float32, accumulate bool)
 
+// kernel4x1x16RowZ computes one row of C from a row of A and 4 packed panels of 16 columns of B, panel bytes apart (AVX-512F).
+//
+//go:noescape
+func kernel4x1x16RowZ(k int, a *float32, b *float32, panel int, c *float32, accumulate bool)
+
 // blockedTapsY1 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 1 (AVX2, FMA).
 //
 //go:noescape

@@ -44,8 +44,9 @@ func main() {
 	gatherKernel(10, 16, true)
 	gatherKernel(6, 16, false)
 	tapsKernel()
-	rowKernel(false)
-	rowKernel(true)
+	rowKernel(false, 1)
+	rowKernel(true, 1)
+	rowKernel(true, 4)
 	for _, wide := range []bool{false, true} {
 		blockedTapsKernel(wide, 1)
 		blockedTapsKernel(wide, 2)
@@ -978,18 +979,30 @@ func directConvPairsKernel() {
 // classifier on one image, where the 6- and 12-row tiles would compute mostly padding rows. Four
 // partial sums over p mod 4 keep the FMA units busy (one chain would wait on each FMA's
 // latency); they are added at the end.
-func rowKernel(wide bool) {
+//
+// With panels > 1 it emits kernel{panels}x1x16Row{Z,Y}(k, a, b, panel, c, accumulate): the same
+// on that many panels at once, panel bytes apart, their results 16 floats apart in c. Such a
+// product streams its weights from memory, and four streams keep four times the reads in
+// flight of one. Each panel has its own four partial sums, added in the one-panel kernel's
+// order, so a panel's result is bit-identical whichever kernel computes it.
+func rowKernel(wide bool, panels int) {
 	vecs, vecBytes, reg, isa, kind := 2, 32, YMM, "AVX2, FMA", "Y"
 	if wide {
 		vecs, vecBytes, reg, isa, kind = 1, 64, ZMM, "AVX-512F", "Z"
 	}
-	name := "kernel1x16Row" + kind
-	asmgen.Kernel(name, "func(k int, a, b, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and a 16-column packed panel of B (%s).", name, isa))
+	if panels == 1 {
+		name := "kernel1x16Row" + kind
+		asmgen.Kernel(name, "func(k int, a, b, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and a 16-column packed panel of B (%s).", name, isa))
+	} else {
+		name := fmt.Sprintf("kernel%dx1x16Row%s", panels, kind)
+		asmgen.Kernel(name, "func(k int, a, b *float32, panel int, c *float32, accumulate bool)", fmt.Sprintf("%s computes one row of C from a row of A and %d packed panels of 16 columns of B, panel bytes apart (%s).", name, panels, isa))
+	}
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
+	at, bases := panelRows(b, panels)
 	const unroll = 4
-	acc := zeroedTile(unroll, vecs, reg)
+	acc := zeroedTile(panels*unroll, vecs, reg) // acc[q·unroll+u]: panel q, p mod 4 = u
 	groups := GP64()
 	MOVQ(k, groups)
 	SHRQ(U8(2), groups)
@@ -1000,12 +1013,16 @@ func rowKernel(wide bool) {
 	for u := range unroll {
 		av := reg()
 		VBROADCASTSS(Mem{Base: a, Disp: 4 * u}, av)
-		for j := range vecs {
-			VFMADD231PS(Mem{Base: b, Disp: 64*u + vecBytes*j}, av, acc[u][j])
+		for q := range panels {
+			for j := range vecs {
+				VFMADD231PS(at(q, 64*u+vecBytes*j), av, acc[q*unroll+u][j])
+			}
 		}
 	}
 	ADDQ(U32(4*unroll), a)
-	ADDQ(U32(64*unroll), b)
+	for _, r := range bases {
+		ADDQ(U32(64*unroll), r)
+	}
 	DECQ(groups)
 	JNZ(LabelRef("quad"))
 	Label("tail")
@@ -1014,32 +1031,70 @@ func rowKernel(wide bool) {
 	Label("single")
 	av := reg()
 	VBROADCASTSS(Mem{Base: a}, av)
-	for j := range vecs {
-		VFMADD231PS(Mem{Base: b, Disp: vecBytes * j}, av, acc[0][j])
+	for q := range panels {
+		for j := range vecs {
+			VFMADD231PS(at(q, vecBytes*j), av, acc[q*unroll][j])
+		}
 	}
 	ADDQ(U32(4), a)
-	ADDQ(U32(64), b)
+	for _, r := range bases {
+		ADDQ(U32(64), r)
+	}
 	DECQ(k)
 	JNZ(LabelRef("single"))
 	Label("sum")
-	for j := range vecs {
-		VADDPS(acc[1][j], acc[0][j], acc[0][j])
-		VADDPS(acc[3][j], acc[2][j], acc[2][j])
-		VADDPS(acc[2][j], acc[0][j], acc[0][j])
+	for q := range panels {
+		sums := acc[q*unroll : (q+1)*unroll]
+		for j := range vecs {
+			VADDPS(sums[1][j], sums[0][j], sums[0][j])
+			VADDPS(sums[3][j], sums[2][j], sums[2][j])
+			VADDPS(sums[2][j], sums[0][j], sums[0][j])
+		}
 	}
 	c := Load(Param("c"), GP64())
 	accumulate := Load(Param("accumulate"), GP8())
 	TESTB(accumulate, accumulate)
 	JZ(LabelRef("store"))
-	for j := range vecs {
-		VADDPS(Mem{Base: c, Disp: vecBytes * j}, acc[0][j], acc[0][j])
+	for q := range panels {
+		for j := range vecs {
+			VADDPS(Mem{Base: c, Disp: 64*q + vecBytes*j}, acc[q*unroll][j], acc[q*unroll][j])
+		}
 	}
 	Label("store")
-	for j := range vecs {
-		VMOVUPS(acc[0][j], Mem{Base: c, Disp: vecBytes * j})
+	for q := range panels {
+		for j := range vecs {
+			VMOVUPS(acc[q*unroll][j], Mem{Base: c, Disp: 64*q + vecBytes*j})
+		}
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// panelRows returns where the row kernel reads panel q at byte offset disp, for panels (1 or 4)
+// packed panels from b, panel bytes apart (the "panel" parameter), and the registers to advance
+// along the panels' rows.
+func panelRows(b Register, panels int) (at func(q, disp int) Mem, bases []Register) {
+	if panels == 1 {
+		return func(_, disp int) Mem { return Mem{Base: b, Disp: disp} }, []Register{b}
+	}
+	if panels != 4 {
+		panic("rowKernel: 1 or 4 panels")
+	}
+	stride := Load(Param("panel"), GP64())
+	b1, b3 := GP64(), GP64()
+	LEAQ(Mem{Base: b, Index: stride, Scale: 1}, b1)
+	LEAQ(Mem{Base: b1, Index: stride, Scale: 2}, b3)
+	return func(q, disp int) Mem {
+		switch q {
+		case 0:
+			return Mem{Base: b, Disp: disp}
+		case 1:
+			return Mem{Base: b1, Disp: disp}
+		case 2:
+			return Mem{Base: b, Index: stride, Scale: 2, Disp: disp}
+		}
+		return Mem{Base: b3, Disp: disp}
+	}, []Register{b, b1, b3}
 }
 
 // loadTapArgs loads the parameters the two tap kernels share: n, dst, src, offs, w, taps.
