@@ -132,3 +132,29 @@ func BenchmarkKernelGather(b *testing.B) {
 func BenchmarkDigitsMLP1(b *testing.B) { benchPackedB(b, 16, 128, 64) }
 func BenchmarkDigitsMLP2(b *testing.B) { benchPackedB(b, 16, 128, 128) }
 func BenchmarkDigitsMLP3(b *testing.B) { benchPackedB(b, 16, 10, 128) }
+
+// BenchmarkClassifierCold is MobileNetV3's classifier (1×1024 · 1024×1000) with 12 different
+// weight matrices round robin, 48 MB in all, so that each product streams its 4 MB of weights
+// from memory as in a model's run, where BenchmarkClassifier1280 finds them in cache.
+func BenchmarkClassifierCold(b *testing.B) {
+	const m, n, k, copies = 1, 1000, 1024, 12
+	r := rand.New(rand.NewPCG(1, 2))
+	x, c := randSlice(r, m*k), make([]float32, m*n)
+	pbs := make([]*PackedB, copies)
+	for i := range pbs {
+		pb, err := PackB(false, k, n, randSlice(r, k*n), n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pbs[i] = pb
+	}
+	start := testutil.ProcessCPU()
+	i := 0
+	for b.Loop() {
+		if err := SgemmPackedB(false, m, 1, x, k, pbs[i%copies], 0, c, n, 1, nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	testutil.ReportCPU(b, start, 2*float64(m*n*k))
+}

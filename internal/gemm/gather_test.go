@@ -168,7 +168,8 @@ func TestTapSum(t *testing.T) {
 	})
 }
 
-// TestTransposeEpilogue checks the transposition into planes for shapes around its 8×8 squares,
+// TestTransposeEpilogue checks the transposition into planes for shapes around its 8×8 squares
+// and AVX-512's 16×16 ones (their rows and columns left over for the 8×8 squares and Go),
 // with and without each part of its epilogue (bias, residual, ReLU), against the values computed
 // one by one in float32 in the same order — bias, then residual, then Go's max(v, 0): NaN kept,
 // −0 turned into +0, as vecmath.Relu. The sources hold NaN, ±0 and values whose sum with the
@@ -177,7 +178,7 @@ func TestTransposeEpilogue(t *testing.T) {
 	t.Parallel()
 	forEachKernel(t, func(t *testing.T, x simd.Level) {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}, {16, 24}} {
+		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {64, 16}, {49, 64}, {23, 5}, {16, 24}, {40, 40}, {33, 20}} {
 			rows, cols := sh[0], sh[1]
 			lds, ldd := cols+3, rows+2
 			src, bias, res := randSlice(r, rows*lds), randSlice(r, cols), randSlice(r, cols*ldd)

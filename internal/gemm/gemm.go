@@ -534,6 +534,12 @@ func (j *job) directColumns(edge *[mr * nr]float32, edgeWide *[4 * mr * nr]float
 	for ir := 0; ir < mcb; {
 		rows := directTileRows(mcb - ir)
 		cOff := (ic+ir)*j.ldc + jc + jr
+		if ir == 0 && rows < minDirectRows && jr%(4*nr) == 0 && ncb-jr >= 4*nr && j.rowPanels4(bp, ic+ir, rows, cOff, kcb, pc, accumulate) {
+			// Four whole panels of a one- or two-row product at once (see rowKernel4); the
+			// caller's next call starts at the second pair.
+			j.addBias(j.biasOf(pc, kcb, jc+jr, 4*nr), rows, cOff)
+			return 4 * nr
+		}
 		if rows < minDirectRows {
 			for q := 0; q < panels; q++ {
 				j.rowTiles(edge, bp[q*kcb*nr:], ic+ir, rows, cOff+q*nr, min(nr, cols-q*nr), pc, kcb, accumulate)
@@ -557,6 +563,28 @@ func (j *job) directColumns(edge *[mr * nr]float32, edgeWide *[4 * mr * nr]float
 		ir += rows
 	}
 	return width
+}
+
+// rowPanels4 computes rows (< minDirectRows) rows of C from row i of A against the four
+// packed panels at bp, 4·nr columns at C offset cOff, four streams of weights at once; false
+// (nothing done) where rowKernel4 has no kernel.
+func (j *job) rowPanels4(bp []float32, i, rows, cOff, kcb, pc int, accumulate bool) bool {
+	for r := range rows {
+		row := j.a[(i+r)*j.lda+pc : (i+r)*j.lda+pc+kcb]
+		if !rowKernel4(j.level, kcb, row, bp, j.c[cOff+r*j.ldc:cOff+r*j.ldc+4*nr], accumulate) {
+			return false
+		}
+	}
+	return true
+}
+
+// biasOf is the epilogue's column bias for columns [col, col+width) when the direct tiles add
+// it (on the last k-block; see directBias), else nil.
+func (j *job) biasOf(pc, kcb, col, width int) []float32 {
+	if pc+kcb == j.k && j.directBias() {
+		return j.ep.Bias[col : col+width]
+	}
+	return nil
 }
 
 // directBias reports whether the direct tiles add the epilogue's bias (a per-column one) on the

@@ -6622,6 +6622,112 @@ store:
 	VZEROUPPER
 	RET
 
+// func kernel4x1x16RowZ(k int, a *float32, b *float32, panel int, c *float32, accumulate bool)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·kernel4x1x16RowZ(SB), NOSPLIT, $0-41
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   panel+24(FP), BX
+	LEAQ   (DX)(BX*1), SI
+	LEAQ   (SI)(BX*2), DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   AX, R8
+	SHRQ   $0x02, R8
+	ANDQ   $0x00000003, AX
+	TESTQ  R8, R8
+	JZ     tail
+
+quad:
+	VBROADCASTSS (CX), Z16
+	VFMADD231PS  (DX), Z16, Z0
+	VFMADD231PS  (SI), Z16, Z4
+	VFMADD231PS  (DX)(BX*2), Z16, Z8
+	VFMADD231PS  (DI), Z16, Z12
+	VBROADCASTSS 4(CX), Z16
+	VFMADD231PS  64(DX), Z16, Z1
+	VFMADD231PS  64(SI), Z16, Z5
+	VFMADD231PS  64(DX)(BX*2), Z16, Z9
+	VFMADD231PS  64(DI), Z16, Z13
+	VBROADCASTSS 8(CX), Z16
+	VFMADD231PS  128(DX), Z16, Z2
+	VFMADD231PS  128(SI), Z16, Z6
+	VFMADD231PS  128(DX)(BX*2), Z16, Z10
+	VFMADD231PS  128(DI), Z16, Z14
+	VBROADCASTSS 12(CX), Z16
+	VFMADD231PS  192(DX), Z16, Z3
+	VFMADD231PS  192(SI), Z16, Z7
+	VFMADD231PS  192(DX)(BX*2), Z16, Z11
+	VFMADD231PS  192(DI), Z16, Z15
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DI
+	DECQ         R8
+	JNZ          quad
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+single:
+	VBROADCASTSS (CX), Z16
+	VFMADD231PS  (DX), Z16, Z0
+	VFMADD231PS  (SI), Z16, Z4
+	VFMADD231PS  (DX)(BX*2), Z16, Z8
+	VFMADD231PS  (DI), Z16, Z12
+	ADDQ         $0x00000004, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DI
+	DECQ         AX
+	JNZ          single
+
+sum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VADDPS Z5, Z4, Z4
+	VADDPS Z7, Z6, Z6
+	VADDPS Z6, Z4, Z4
+	VADDPS Z9, Z8, Z8
+	VADDPS Z11, Z10, Z10
+	VADDPS Z10, Z8, Z8
+	VADDPS Z13, Z12, Z12
+	VADDPS Z15, Z14, Z14
+	VADDPS Z14, Z12, Z12
+	MOVQ   c+32(FP), AX
+	MOVB   accumulate+40(FP), CL
+	TESTB  CL, CL
+	JZ     store
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z4, Z4
+	VADDPS 128(AX), Z8, Z8
+	VADDPS 192(AX), Z12, Z12
+
+store:
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z4, 64(AX)
+	VMOVUPS Z8, 128(AX)
+	VMOVUPS Z12, 192(AX)
+	VZEROUPPER
+	RET
+
 // func blockedTapsY1(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
 // Requires: AVX, FMA3
 TEXT ·blockedTapsY1(SB), NOSPLIT, $0-48
@@ -7104,49 +7210,49 @@ loop:
 	VBROADCASTSS (DI), Y5
 	VADDPS       Y5, Y7, Y7
 	VMAXPS       Y7, Y0, Y7
-	VANDPS       absMask<>+0(SB), Y7, Y7
+	VADDPS       Y0, Y7, Y7
 	VMOVUPS      Y7, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 4(DI), Y5
 	VADDPS       Y5, Y10, Y10
 	VMAXPS       Y10, Y0, Y10
-	VANDPS       absMask<>+0(SB), Y10, Y10
+	VADDPS       Y0, Y10, Y10
 	VMOVUPS      Y10, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 8(DI), Y5
 	VADDPS       Y5, Y11, Y11
 	VMAXPS       Y11, Y0, Y11
-	VANDPS       absMask<>+0(SB), Y11, Y11
+	VADDPS       Y0, Y11, Y11
 	VMOVUPS      Y11, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 12(DI), Y5
 	VADDPS       Y5, Y12, Y12
 	VMAXPS       Y12, Y0, Y12
-	VANDPS       absMask<>+0(SB), Y12, Y12
+	VADDPS       Y0, Y12, Y12
 	VMOVUPS      Y12, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 16(DI), Y5
 	VADDPS       Y5, Y3, Y3
 	VMAXPS       Y3, Y0, Y3
-	VANDPS       absMask<>+0(SB), Y3, Y3
+	VADDPS       Y0, Y3, Y3
 	VMOVUPS      Y3, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 20(DI), Y3
 	VADDPS       Y3, Y2, Y2
 	VMAXPS       Y2, Y0, Y2
-	VANDPS       absMask<>+0(SB), Y2, Y2
+	VADDPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 24(DI), Y2
 	VADDPS       Y2, Y4, Y4
 	VMAXPS       Y4, Y0, Y4
-	VANDPS       absMask<>+0(SB), Y4, Y4
+	VADDPS       Y0, Y4, Y4
 	VMOVUPS      Y4, (R8)
 	ADDQ         DX, R8
 	VBROADCASTSS 28(DI), Y2
 	VADDPS       Y2, Y1, Y1
 	VMAXPS       Y1, Y0, Y1
-	VANDPS       absMask<>+0(SB), Y1, Y1
+	VADDPS       Y0, Y1, Y1
 	VMOVUPS      Y1, (R8)
 	LEAQ         (BX)(SI*8), BX
 	ADDQ         $0x00000020, CX
@@ -7156,16 +7262,6 @@ loop:
 done:
 	VZEROUPPER
 	RET
-
-DATA absMask<>+0(SB)/4, $0x7fffffff
-DATA absMask<>+4(SB)/4, $0x7fffffff
-DATA absMask<>+8(SB)/4, $0x7fffffff
-DATA absMask<>+12(SB)/4, $0x7fffffff
-DATA absMask<>+16(SB)/4, $0x7fffffff
-DATA absMask<>+20(SB)/4, $0x7fffffff
-DATA absMask<>+24(SB)/4, $0x7fffffff
-DATA absMask<>+28(SB)/4, $0x7fffffff
-GLOBL absMask<>(SB), RODATA|NOPTR, $32
 
 // func transpose8x8BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
 // Requires: AVX
@@ -7344,7 +7440,7 @@ loop:
 	VADDPS       Y5, Y7, Y7
 	VADDPS       (R10), Y7, Y7
 	VMAXPS       Y7, Y0, Y7
-	VANDPS       absMask<>+0(SB), Y7, Y7
+	VADDPS       Y0, Y7, Y7
 	VMOVUPS      Y7, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7352,7 +7448,7 @@ loop:
 	VADDPS       Y5, Y10, Y10
 	VADDPS       (R10), Y10, Y10
 	VMAXPS       Y10, Y0, Y10
-	VANDPS       absMask<>+0(SB), Y10, Y10
+	VADDPS       Y0, Y10, Y10
 	VMOVUPS      Y10, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7360,7 +7456,7 @@ loop:
 	VADDPS       Y5, Y11, Y11
 	VADDPS       (R10), Y11, Y11
 	VMAXPS       Y11, Y0, Y11
-	VANDPS       absMask<>+0(SB), Y11, Y11
+	VADDPS       Y0, Y11, Y11
 	VMOVUPS      Y11, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7368,7 +7464,7 @@ loop:
 	VADDPS       Y5, Y12, Y12
 	VADDPS       (R10), Y12, Y12
 	VMAXPS       Y12, Y0, Y12
-	VANDPS       absMask<>+0(SB), Y12, Y12
+	VADDPS       Y0, Y12, Y12
 	VMOVUPS      Y12, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7376,7 +7472,7 @@ loop:
 	VADDPS       Y5, Y3, Y3
 	VADDPS       (R10), Y3, Y3
 	VMAXPS       Y3, Y0, Y3
-	VANDPS       absMask<>+0(SB), Y3, Y3
+	VADDPS       Y0, Y3, Y3
 	VMOVUPS      Y3, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7384,7 +7480,7 @@ loop:
 	VADDPS       Y3, Y2, Y2
 	VADDPS       (R10), Y2, Y2
 	VMAXPS       Y2, Y0, Y2
-	VANDPS       absMask<>+0(SB), Y2, Y2
+	VADDPS       Y0, Y2, Y2
 	VMOVUPS      Y2, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7392,7 +7488,7 @@ loop:
 	VADDPS       Y2, Y4, Y4
 	VADDPS       (R10), Y4, Y4
 	VMAXPS       Y4, Y0, Y4
-	VANDPS       absMask<>+0(SB), Y4, Y4
+	VADDPS       Y0, Y4, Y4
 	VMOVUPS      Y4, (R9)
 	ADDQ         DX, R9
 	ADDQ         DX, R10
@@ -7400,11 +7496,885 @@ loop:
 	VADDPS       Y2, Y1, Y1
 	VADDPS       (R10), Y1, Y1
 	VMAXPS       Y1, Y0, Y1
-	VANDPS       absMask<>+0(SB), Y1, Y1
+	VADDPS       Y0, Y1, Y1
 	VMOVUPS      Y1, (R9)
 	LEAQ         (BX)(SI*8), BX
 	ADDQ         $0x00000020, CX
 	ADDQ         $0x00000020, R8
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose16x16Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+// Requires: AVX, AVX512F
+TEXT ·transpose16x16Bias(SB), NOSPLIT, $0-48
+	MOVQ  blocks+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  ldd+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  src+24(FP), BX
+	MOVQ  lds+32(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  bias+40(FP), DI
+	TESTQ AX, AX
+	JZ    done
+
+loop:
+	MOVQ         BX, R8
+	VMOVUPS      (R8), Z0
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z1
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z2
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z3
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z4
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z5
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z6
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z7
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z15
+	VUNPCKLPS    Z1, Z0, Z16
+	VUNPCKHPS    Z1, Z0, Z0
+	VUNPCKLPS    Z3, Z2, Z1
+	VUNPCKHPS    Z3, Z2, Z2
+	VUNPCKLPS    Z5, Z4, Z3
+	VUNPCKHPS    Z5, Z4, Z4
+	VUNPCKLPS    Z7, Z6, Z5
+	VUNPCKHPS    Z7, Z6, Z6
+	VUNPCKLPS    Z9, Z8, Z7
+	VUNPCKHPS    Z9, Z8, Z8
+	VUNPCKLPS    Z11, Z10, Z9
+	VUNPCKHPS    Z11, Z10, Z10
+	VUNPCKLPS    Z13, Z12, Z11
+	VUNPCKHPS    Z13, Z12, Z12
+	VUNPCKLPS    Z15, Z14, Z13
+	VUNPCKHPS    Z15, Z14, Z14
+	VSHUFPS      $0x44, Z1, Z16, Z15
+	VSHUFPS      $0xee, Z1, Z16, Z1
+	VSHUFPS      $0x44, Z2, Z0, Z16
+	VSHUFPS      $0xee, Z2, Z0, Z0
+	VSHUFPS      $0x44, Z5, Z3, Z2
+	VSHUFPS      $0xee, Z5, Z3, Z3
+	VSHUFPS      $0x44, Z6, Z4, Z5
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z9, Z7, Z6
+	VSHUFPS      $0xee, Z9, Z7, Z7
+	VSHUFPS      $0x44, Z10, Z8, Z9
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z13, Z11, Z10
+	VSHUFPS      $0xee, Z13, Z11, Z11
+	VSHUFPS      $0x44, Z14, Z12, Z13
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFF32X4   $0x88, Z2, Z15, Z14
+	VSHUFF32X4   $0xdd, Z2, Z15, Z2
+	VSHUFF32X4   $0x88, Z10, Z6, Z15
+	VSHUFF32X4   $0xdd, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z15, Z14, Z10
+	VSHUFF32X4   $0xdd, Z15, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z2, Z15
+	VSHUFF32X4   $0xdd, Z6, Z2, Z2
+	VSHUFF32X4   $0x88, Z3, Z1, Z6
+	VSHUFF32X4   $0xdd, Z3, Z1, Z1
+	VSHUFF32X4   $0x88, Z11, Z7, Z3
+	VSHUFF32X4   $0xdd, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z3, Z6, Z11
+	VSHUFF32X4   $0xdd, Z3, Z6, Z3
+	VSHUFF32X4   $0x88, Z7, Z1, Z6
+	VSHUFF32X4   $0xdd, Z7, Z1, Z1
+	VSHUFF32X4   $0x88, Z5, Z16, Z7
+	VSHUFF32X4   $0xdd, Z5, Z16, Z5
+	VSHUFF32X4   $0x88, Z13, Z9, Z16
+	VSHUFF32X4   $0xdd, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z16, Z7, Z13
+	VSHUFF32X4   $0xdd, Z16, Z7, Z7
+	VSHUFF32X4   $0x88, Z9, Z5, Z16
+	VSHUFF32X4   $0xdd, Z9, Z5, Z5
+	VSHUFF32X4   $0x88, Z4, Z0, Z9
+	VSHUFF32X4   $0xdd, Z4, Z0, Z0
+	VSHUFF32X4   $0x88, Z12, Z8, Z4
+	VSHUFF32X4   $0xdd, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z9, Z12
+	VSHUFF32X4   $0xdd, Z4, Z9, Z4
+	VSHUFF32X4   $0x88, Z8, Z0, Z9
+	VSHUFF32X4   $0xdd, Z8, Z0, Z0
+	MOVQ         CX, R8
+	VBROADCASTSS (DI), Z8
+	VADDPS       Z8, Z10, Z10
+	VMOVUPS      Z10, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 4(DI), Z8
+	VADDPS       Z8, Z11, Z11
+	VMOVUPS      Z11, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 8(DI), Z8
+	VADDPS       Z8, Z13, Z13
+	VMOVUPS      Z13, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 12(DI), Z8
+	VADDPS       Z8, Z12, Z12
+	VMOVUPS      Z12, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 16(DI), Z8
+	VADDPS       Z8, Z15, Z15
+	VMOVUPS      Z15, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 20(DI), Z8
+	VADDPS       Z8, Z6, Z6
+	VMOVUPS      Z6, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 24(DI), Z6
+	VADDPS       Z6, Z16, Z16
+	VMOVUPS      Z16, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 28(DI), Z6
+	VADDPS       Z6, Z9, Z9
+	VMOVUPS      Z9, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 32(DI), Z6
+	VADDPS       Z6, Z14, Z14
+	VMOVUPS      Z14, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 36(DI), Z6
+	VADDPS       Z6, Z3, Z3
+	VMOVUPS      Z3, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 40(DI), Z3
+	VADDPS       Z3, Z7, Z7
+	VMOVUPS      Z7, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 44(DI), Z3
+	VADDPS       Z3, Z4, Z4
+	VMOVUPS      Z4, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 48(DI), Z3
+	VADDPS       Z3, Z2, Z2
+	VMOVUPS      Z2, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 52(DI), Z2
+	VADDPS       Z2, Z1, Z1
+	VMOVUPS      Z1, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 56(DI), Z1
+	VADDPS       Z1, Z5, Z5
+	VMOVUPS      Z5, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 60(DI), Z1
+	VADDPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (R8)
+	LEAQ         (BX)(SI*8), BX
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000040, CX
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose16x16BiasRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·transpose16x16BiasRelu(SB), NOSPLIT, $0-48
+	MOVQ   blocks+0(FP), AX
+	MOVQ   dst+8(FP), CX
+	MOVQ   ldd+16(FP), DX
+	SHLQ   $0x02, DX
+	MOVQ   src+24(FP), BX
+	MOVQ   lds+32(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   bias+40(FP), DI
+	VXORPS Z0, Z0, Z0
+	TESTQ  AX, AX
+	JZ     done
+
+loop:
+	MOVQ         BX, R8
+	VMOVUPS      (R8), Z1
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z2
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z3
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z4
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z5
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z6
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z7
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z15
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z16
+	VUNPCKLPS    Z2, Z1, Z17
+	VUNPCKHPS    Z2, Z1, Z1
+	VUNPCKLPS    Z4, Z3, Z2
+	VUNPCKHPS    Z4, Z3, Z3
+	VUNPCKLPS    Z6, Z5, Z4
+	VUNPCKHPS    Z6, Z5, Z5
+	VUNPCKLPS    Z8, Z7, Z6
+	VUNPCKHPS    Z8, Z7, Z7
+	VUNPCKLPS    Z10, Z9, Z8
+	VUNPCKHPS    Z10, Z9, Z9
+	VUNPCKLPS    Z12, Z11, Z10
+	VUNPCKHPS    Z12, Z11, Z11
+	VUNPCKLPS    Z14, Z13, Z12
+	VUNPCKHPS    Z14, Z13, Z13
+	VUNPCKLPS    Z16, Z15, Z14
+	VUNPCKHPS    Z16, Z15, Z15
+	VSHUFPS      $0x44, Z2, Z17, Z16
+	VSHUFPS      $0xee, Z2, Z17, Z2
+	VSHUFPS      $0x44, Z3, Z1, Z17
+	VSHUFPS      $0xee, Z3, Z1, Z1
+	VSHUFPS      $0x44, Z6, Z4, Z3
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z7, Z5, Z6
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z10, Z8, Z7
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z11, Z9, Z10
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z14, Z12, Z11
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFPS      $0x44, Z15, Z13, Z14
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFF32X4   $0x88, Z3, Z16, Z15
+	VSHUFF32X4   $0xdd, Z3, Z16, Z3
+	VSHUFF32X4   $0x88, Z11, Z7, Z16
+	VSHUFF32X4   $0xdd, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z16, Z15, Z11
+	VSHUFF32X4   $0xdd, Z16, Z15, Z15
+	VSHUFF32X4   $0x88, Z7, Z3, Z16
+	VSHUFF32X4   $0xdd, Z7, Z3, Z3
+	VSHUFF32X4   $0x88, Z4, Z2, Z7
+	VSHUFF32X4   $0xdd, Z4, Z2, Z2
+	VSHUFF32X4   $0x88, Z12, Z8, Z4
+	VSHUFF32X4   $0xdd, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z7, Z12
+	VSHUFF32X4   $0xdd, Z4, Z7, Z4
+	VSHUFF32X4   $0x88, Z8, Z2, Z7
+	VSHUFF32X4   $0xdd, Z8, Z2, Z2
+	VSHUFF32X4   $0x88, Z6, Z17, Z8
+	VSHUFF32X4   $0xdd, Z6, Z17, Z6
+	VSHUFF32X4   $0x88, Z14, Z10, Z17
+	VSHUFF32X4   $0xdd, Z14, Z10, Z10
+	VSHUFF32X4   $0x88, Z17, Z8, Z14
+	VSHUFF32X4   $0xdd, Z17, Z8, Z8
+	VSHUFF32X4   $0x88, Z10, Z6, Z17
+	VSHUFF32X4   $0xdd, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z5, Z1, Z10
+	VSHUFF32X4   $0xdd, Z5, Z1, Z1
+	VSHUFF32X4   $0x88, Z13, Z9, Z5
+	VSHUFF32X4   $0xdd, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z10, Z13
+	VSHUFF32X4   $0xdd, Z5, Z10, Z5
+	VSHUFF32X4   $0x88, Z9, Z1, Z10
+	VSHUFF32X4   $0xdd, Z9, Z1, Z1
+	MOVQ         CX, R8
+	VBROADCASTSS (DI), Z9
+	VADDPS       Z9, Z11, Z11
+	VMAXPS       Z11, Z0, Z11
+	VADDPS       Z0, Z11, Z11
+	VMOVUPS      Z11, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 4(DI), Z9
+	VADDPS       Z9, Z12, Z12
+	VMAXPS       Z12, Z0, Z12
+	VADDPS       Z0, Z12, Z12
+	VMOVUPS      Z12, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 8(DI), Z9
+	VADDPS       Z9, Z14, Z14
+	VMAXPS       Z14, Z0, Z14
+	VADDPS       Z0, Z14, Z14
+	VMOVUPS      Z14, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 12(DI), Z9
+	VADDPS       Z9, Z13, Z13
+	VMAXPS       Z13, Z0, Z13
+	VADDPS       Z0, Z13, Z13
+	VMOVUPS      Z13, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 16(DI), Z9
+	VADDPS       Z9, Z16, Z16
+	VMAXPS       Z16, Z0, Z16
+	VADDPS       Z0, Z16, Z16
+	VMOVUPS      Z16, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 20(DI), Z9
+	VADDPS       Z9, Z7, Z7
+	VMAXPS       Z7, Z0, Z7
+	VADDPS       Z0, Z7, Z7
+	VMOVUPS      Z7, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 24(DI), Z7
+	VADDPS       Z7, Z17, Z17
+	VMAXPS       Z17, Z0, Z17
+	VADDPS       Z0, Z17, Z17
+	VMOVUPS      Z17, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 28(DI), Z7
+	VADDPS       Z7, Z10, Z10
+	VMAXPS       Z10, Z0, Z10
+	VADDPS       Z0, Z10, Z10
+	VMOVUPS      Z10, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 32(DI), Z7
+	VADDPS       Z7, Z15, Z15
+	VMAXPS       Z15, Z0, Z15
+	VADDPS       Z0, Z15, Z15
+	VMOVUPS      Z15, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 36(DI), Z7
+	VADDPS       Z7, Z4, Z4
+	VMAXPS       Z4, Z0, Z4
+	VADDPS       Z0, Z4, Z4
+	VMOVUPS      Z4, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 40(DI), Z4
+	VADDPS       Z4, Z8, Z8
+	VMAXPS       Z8, Z0, Z8
+	VADDPS       Z0, Z8, Z8
+	VMOVUPS      Z8, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 44(DI), Z4
+	VADDPS       Z4, Z5, Z5
+	VMAXPS       Z5, Z0, Z5
+	VADDPS       Z0, Z5, Z5
+	VMOVUPS      Z5, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 48(DI), Z4
+	VADDPS       Z4, Z3, Z3
+	VMAXPS       Z3, Z0, Z3
+	VADDPS       Z0, Z3, Z3
+	VMOVUPS      Z3, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 52(DI), Z3
+	VADDPS       Z3, Z2, Z2
+	VMAXPS       Z2, Z0, Z2
+	VADDPS       Z0, Z2, Z2
+	VMOVUPS      Z2, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 56(DI), Z2
+	VADDPS       Z2, Z6, Z6
+	VMAXPS       Z6, Z0, Z6
+	VADDPS       Z0, Z6, Z6
+	VMOVUPS      Z6, (R8)
+	ADDQ         DX, R8
+	VBROADCASTSS 60(DI), Z2
+	VADDPS       Z2, Z1, Z1
+	VMAXPS       Z1, Z0, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (R8)
+	LEAQ         (BX)(SI*8), BX
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000040, CX
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose16x16BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+// Requires: AVX, AVX512F
+TEXT ·transpose16x16BiasRes(SB), NOSPLIT, $0-56
+	MOVQ  blocks+0(FP), AX
+	MOVQ  dst+8(FP), CX
+	MOVQ  ldd+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  src+24(FP), BX
+	MOVQ  lds+32(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  bias+40(FP), DI
+	MOVQ  res+48(FP), R8
+	TESTQ AX, AX
+	JZ    done
+
+loop:
+	MOVQ         BX, R9
+	VMOVUPS      (R9), Z0
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z1
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z2
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z3
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z4
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z5
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z6
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z7
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z8
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z9
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z10
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z11
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z12
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z13
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z14
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z15
+	VUNPCKLPS    Z1, Z0, Z16
+	VUNPCKHPS    Z1, Z0, Z0
+	VUNPCKLPS    Z3, Z2, Z1
+	VUNPCKHPS    Z3, Z2, Z2
+	VUNPCKLPS    Z5, Z4, Z3
+	VUNPCKHPS    Z5, Z4, Z4
+	VUNPCKLPS    Z7, Z6, Z5
+	VUNPCKHPS    Z7, Z6, Z6
+	VUNPCKLPS    Z9, Z8, Z7
+	VUNPCKHPS    Z9, Z8, Z8
+	VUNPCKLPS    Z11, Z10, Z9
+	VUNPCKHPS    Z11, Z10, Z10
+	VUNPCKLPS    Z13, Z12, Z11
+	VUNPCKHPS    Z13, Z12, Z12
+	VUNPCKLPS    Z15, Z14, Z13
+	VUNPCKHPS    Z15, Z14, Z14
+	VSHUFPS      $0x44, Z1, Z16, Z15
+	VSHUFPS      $0xee, Z1, Z16, Z1
+	VSHUFPS      $0x44, Z2, Z0, Z16
+	VSHUFPS      $0xee, Z2, Z0, Z0
+	VSHUFPS      $0x44, Z5, Z3, Z2
+	VSHUFPS      $0xee, Z5, Z3, Z3
+	VSHUFPS      $0x44, Z6, Z4, Z5
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z9, Z7, Z6
+	VSHUFPS      $0xee, Z9, Z7, Z7
+	VSHUFPS      $0x44, Z10, Z8, Z9
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z13, Z11, Z10
+	VSHUFPS      $0xee, Z13, Z11, Z11
+	VSHUFPS      $0x44, Z14, Z12, Z13
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFF32X4   $0x88, Z2, Z15, Z14
+	VSHUFF32X4   $0xdd, Z2, Z15, Z2
+	VSHUFF32X4   $0x88, Z10, Z6, Z15
+	VSHUFF32X4   $0xdd, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z15, Z14, Z10
+	VSHUFF32X4   $0xdd, Z15, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z2, Z15
+	VSHUFF32X4   $0xdd, Z6, Z2, Z2
+	VSHUFF32X4   $0x88, Z3, Z1, Z6
+	VSHUFF32X4   $0xdd, Z3, Z1, Z1
+	VSHUFF32X4   $0x88, Z11, Z7, Z3
+	VSHUFF32X4   $0xdd, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z3, Z6, Z11
+	VSHUFF32X4   $0xdd, Z3, Z6, Z3
+	VSHUFF32X4   $0x88, Z7, Z1, Z6
+	VSHUFF32X4   $0xdd, Z7, Z1, Z1
+	VSHUFF32X4   $0x88, Z5, Z16, Z7
+	VSHUFF32X4   $0xdd, Z5, Z16, Z5
+	VSHUFF32X4   $0x88, Z13, Z9, Z16
+	VSHUFF32X4   $0xdd, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z16, Z7, Z13
+	VSHUFF32X4   $0xdd, Z16, Z7, Z7
+	VSHUFF32X4   $0x88, Z9, Z5, Z16
+	VSHUFF32X4   $0xdd, Z9, Z5, Z5
+	VSHUFF32X4   $0x88, Z4, Z0, Z9
+	VSHUFF32X4   $0xdd, Z4, Z0, Z0
+	VSHUFF32X4   $0x88, Z12, Z8, Z4
+	VSHUFF32X4   $0xdd, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z9, Z12
+	VSHUFF32X4   $0xdd, Z4, Z9, Z4
+	VSHUFF32X4   $0x88, Z8, Z0, Z9
+	VSHUFF32X4   $0xdd, Z8, Z0, Z0
+	MOVQ         CX, R9
+	MOVQ         R8, R10
+	VBROADCASTSS (DI), Z8
+	VADDPS       Z8, Z10, Z10
+	VADDPS       (R10), Z10, Z10
+	VMOVUPS      Z10, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 4(DI), Z8
+	VADDPS       Z8, Z11, Z11
+	VADDPS       (R10), Z11, Z11
+	VMOVUPS      Z11, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 8(DI), Z8
+	VADDPS       Z8, Z13, Z13
+	VADDPS       (R10), Z13, Z13
+	VMOVUPS      Z13, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 12(DI), Z8
+	VADDPS       Z8, Z12, Z12
+	VADDPS       (R10), Z12, Z12
+	VMOVUPS      Z12, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 16(DI), Z8
+	VADDPS       Z8, Z15, Z15
+	VADDPS       (R10), Z15, Z15
+	VMOVUPS      Z15, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 20(DI), Z8
+	VADDPS       Z8, Z6, Z6
+	VADDPS       (R10), Z6, Z6
+	VMOVUPS      Z6, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 24(DI), Z6
+	VADDPS       Z6, Z16, Z16
+	VADDPS       (R10), Z16, Z16
+	VMOVUPS      Z16, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 28(DI), Z6
+	VADDPS       Z6, Z9, Z9
+	VADDPS       (R10), Z9, Z9
+	VMOVUPS      Z9, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 32(DI), Z6
+	VADDPS       Z6, Z14, Z14
+	VADDPS       (R10), Z14, Z14
+	VMOVUPS      Z14, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 36(DI), Z6
+	VADDPS       Z6, Z3, Z3
+	VADDPS       (R10), Z3, Z3
+	VMOVUPS      Z3, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 40(DI), Z3
+	VADDPS       Z3, Z7, Z7
+	VADDPS       (R10), Z7, Z7
+	VMOVUPS      Z7, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 44(DI), Z3
+	VADDPS       Z3, Z4, Z4
+	VADDPS       (R10), Z4, Z4
+	VMOVUPS      Z4, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 48(DI), Z3
+	VADDPS       Z3, Z2, Z2
+	VADDPS       (R10), Z2, Z2
+	VMOVUPS      Z2, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 52(DI), Z2
+	VADDPS       Z2, Z1, Z1
+	VADDPS       (R10), Z1, Z1
+	VMOVUPS      Z1, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 56(DI), Z1
+	VADDPS       Z1, Z5, Z5
+	VADDPS       (R10), Z5, Z5
+	VMOVUPS      Z5, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 60(DI), Z1
+	VADDPS       Z1, Z0, Z0
+	VADDPS       (R10), Z0, Z0
+	VMOVUPS      Z0, (R9)
+	LEAQ         (BX)(SI*8), BX
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, R8
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose16x16BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·transpose16x16BiasResRelu(SB), NOSPLIT, $0-56
+	MOVQ   blocks+0(FP), AX
+	MOVQ   dst+8(FP), CX
+	MOVQ   ldd+16(FP), DX
+	SHLQ   $0x02, DX
+	MOVQ   src+24(FP), BX
+	MOVQ   lds+32(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   bias+40(FP), DI
+	MOVQ   res+48(FP), R8
+	VXORPS Z0, Z0, Z0
+	TESTQ  AX, AX
+	JZ     done
+
+loop:
+	MOVQ         BX, R9
+	VMOVUPS      (R9), Z1
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z2
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z3
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z4
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z5
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z6
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z7
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z8
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z9
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z10
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z11
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z12
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z13
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z14
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z15
+	ADDQ         SI, R9
+	VMOVUPS      (R9), Z16
+	VUNPCKLPS    Z2, Z1, Z17
+	VUNPCKHPS    Z2, Z1, Z1
+	VUNPCKLPS    Z4, Z3, Z2
+	VUNPCKHPS    Z4, Z3, Z3
+	VUNPCKLPS    Z6, Z5, Z4
+	VUNPCKHPS    Z6, Z5, Z5
+	VUNPCKLPS    Z8, Z7, Z6
+	VUNPCKHPS    Z8, Z7, Z7
+	VUNPCKLPS    Z10, Z9, Z8
+	VUNPCKHPS    Z10, Z9, Z9
+	VUNPCKLPS    Z12, Z11, Z10
+	VUNPCKHPS    Z12, Z11, Z11
+	VUNPCKLPS    Z14, Z13, Z12
+	VUNPCKHPS    Z14, Z13, Z13
+	VUNPCKLPS    Z16, Z15, Z14
+	VUNPCKHPS    Z16, Z15, Z15
+	VSHUFPS      $0x44, Z2, Z17, Z16
+	VSHUFPS      $0xee, Z2, Z17, Z2
+	VSHUFPS      $0x44, Z3, Z1, Z17
+	VSHUFPS      $0xee, Z3, Z1, Z1
+	VSHUFPS      $0x44, Z6, Z4, Z3
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z7, Z5, Z6
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z10, Z8, Z7
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z11, Z9, Z10
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z14, Z12, Z11
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFPS      $0x44, Z15, Z13, Z14
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFF32X4   $0x88, Z3, Z16, Z15
+	VSHUFF32X4   $0xdd, Z3, Z16, Z3
+	VSHUFF32X4   $0x88, Z11, Z7, Z16
+	VSHUFF32X4   $0xdd, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z16, Z15, Z11
+	VSHUFF32X4   $0xdd, Z16, Z15, Z15
+	VSHUFF32X4   $0x88, Z7, Z3, Z16
+	VSHUFF32X4   $0xdd, Z7, Z3, Z3
+	VSHUFF32X4   $0x88, Z4, Z2, Z7
+	VSHUFF32X4   $0xdd, Z4, Z2, Z2
+	VSHUFF32X4   $0x88, Z12, Z8, Z4
+	VSHUFF32X4   $0xdd, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z7, Z12
+	VSHUFF32X4   $0xdd, Z4, Z7, Z4
+	VSHUFF32X4   $0x88, Z8, Z2, Z7
+	VSHUFF32X4   $0xdd, Z8, Z2, Z2
+	VSHUFF32X4   $0x88, Z6, Z17, Z8
+	VSHUFF32X4   $0xdd, Z6, Z17, Z6
+	VSHUFF32X4   $0x88, Z14, Z10, Z17
+	VSHUFF32X4   $0xdd, Z14, Z10, Z10
+	VSHUFF32X4   $0x88, Z17, Z8, Z14
+	VSHUFF32X4   $0xdd, Z17, Z8, Z8
+	VSHUFF32X4   $0x88, Z10, Z6, Z17
+	VSHUFF32X4   $0xdd, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z5, Z1, Z10
+	VSHUFF32X4   $0xdd, Z5, Z1, Z1
+	VSHUFF32X4   $0x88, Z13, Z9, Z5
+	VSHUFF32X4   $0xdd, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z10, Z13
+	VSHUFF32X4   $0xdd, Z5, Z10, Z5
+	VSHUFF32X4   $0x88, Z9, Z1, Z10
+	VSHUFF32X4   $0xdd, Z9, Z1, Z1
+	MOVQ         CX, R9
+	MOVQ         R8, R10
+	VBROADCASTSS (DI), Z9
+	VADDPS       Z9, Z11, Z11
+	VADDPS       (R10), Z11, Z11
+	VMAXPS       Z11, Z0, Z11
+	VADDPS       Z0, Z11, Z11
+	VMOVUPS      Z11, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 4(DI), Z9
+	VADDPS       Z9, Z12, Z12
+	VADDPS       (R10), Z12, Z12
+	VMAXPS       Z12, Z0, Z12
+	VADDPS       Z0, Z12, Z12
+	VMOVUPS      Z12, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 8(DI), Z9
+	VADDPS       Z9, Z14, Z14
+	VADDPS       (R10), Z14, Z14
+	VMAXPS       Z14, Z0, Z14
+	VADDPS       Z0, Z14, Z14
+	VMOVUPS      Z14, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 12(DI), Z9
+	VADDPS       Z9, Z13, Z13
+	VADDPS       (R10), Z13, Z13
+	VMAXPS       Z13, Z0, Z13
+	VADDPS       Z0, Z13, Z13
+	VMOVUPS      Z13, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 16(DI), Z9
+	VADDPS       Z9, Z16, Z16
+	VADDPS       (R10), Z16, Z16
+	VMAXPS       Z16, Z0, Z16
+	VADDPS       Z0, Z16, Z16
+	VMOVUPS      Z16, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 20(DI), Z9
+	VADDPS       Z9, Z7, Z7
+	VADDPS       (R10), Z7, Z7
+	VMAXPS       Z7, Z0, Z7
+	VADDPS       Z0, Z7, Z7
+	VMOVUPS      Z7, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 24(DI), Z7
+	VADDPS       Z7, Z17, Z17
+	VADDPS       (R10), Z17, Z17
+	VMAXPS       Z17, Z0, Z17
+	VADDPS       Z0, Z17, Z17
+	VMOVUPS      Z17, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 28(DI), Z7
+	VADDPS       Z7, Z10, Z10
+	VADDPS       (R10), Z10, Z10
+	VMAXPS       Z10, Z0, Z10
+	VADDPS       Z0, Z10, Z10
+	VMOVUPS      Z10, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 32(DI), Z7
+	VADDPS       Z7, Z15, Z15
+	VADDPS       (R10), Z15, Z15
+	VMAXPS       Z15, Z0, Z15
+	VADDPS       Z0, Z15, Z15
+	VMOVUPS      Z15, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 36(DI), Z7
+	VADDPS       Z7, Z4, Z4
+	VADDPS       (R10), Z4, Z4
+	VMAXPS       Z4, Z0, Z4
+	VADDPS       Z0, Z4, Z4
+	VMOVUPS      Z4, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 40(DI), Z4
+	VADDPS       Z4, Z8, Z8
+	VADDPS       (R10), Z8, Z8
+	VMAXPS       Z8, Z0, Z8
+	VADDPS       Z0, Z8, Z8
+	VMOVUPS      Z8, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 44(DI), Z4
+	VADDPS       Z4, Z5, Z5
+	VADDPS       (R10), Z5, Z5
+	VMAXPS       Z5, Z0, Z5
+	VADDPS       Z0, Z5, Z5
+	VMOVUPS      Z5, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 48(DI), Z4
+	VADDPS       Z4, Z3, Z3
+	VADDPS       (R10), Z3, Z3
+	VMAXPS       Z3, Z0, Z3
+	VADDPS       Z0, Z3, Z3
+	VMOVUPS      Z3, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 52(DI), Z3
+	VADDPS       Z3, Z2, Z2
+	VADDPS       (R10), Z2, Z2
+	VMAXPS       Z2, Z0, Z2
+	VADDPS       Z0, Z2, Z2
+	VMOVUPS      Z2, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 56(DI), Z2
+	VADDPS       Z2, Z6, Z6
+	VADDPS       (R10), Z6, Z6
+	VMAXPS       Z6, Z0, Z6
+	VADDPS       Z0, Z6, Z6
+	VMOVUPS      Z6, (R9)
+	ADDQ         DX, R9
+	ADDQ         DX, R10
+	VBROADCASTSS 60(DI), Z2
+	VADDPS       Z2, Z1, Z1
+	VADDPS       (R10), Z1, Z1
+	VMAXPS       Z1, Z0, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (R9)
+	LEAQ         (BX)(SI*8), BX
+	LEAQ         (BX)(SI*8), BX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, R8
 	DECQ         AX
 	JNZ          loop
 

@@ -81,6 +81,8 @@ func gemmCases() []gemmCase {
 		gemmCase{false, false, 24, 800, 20, 1, 0, 0},   // crosses nc and ncPacked
 		gemmCase{false, false, 36, 64, 7, 2, 1, 3},     // alpha ≠ 1: packed
 		gemmCase{false, false, 30, 50, 400, 1, 0, 1},   // a last partial panel over two k-blocks
+		gemmCase{false, false, 1, 820, 531, 1, 0.5, 1}, // one row: four panels at a time, across ncPacked and k-blocks
+		gemmCase{false, true, 2, 100, 9, 1, 0, 0},      // two rows, four panels and a partial one
 	)
 	return cases
 }

@@ -277,6 +277,17 @@ func rowKernel(x simd.Level, k int, a, b, c []float32, accumulate bool) {
 	}
 }
 
+// rowKernel4 is rowKernel on the four packed panels b, b[k·nr:], b[2k·nr:] and b[3k·nr:], their
+// results in c[0:64]; false (nothing done) without AVX-512.
+func rowKernel4(x simd.Level, k int, a, b, c []float32, accumulate bool) bool {
+	if !x.Wide() || k == 0 {
+		return false
+	}
+	_, _, _ = a[k-1], b[4*k*nr-1], c[4*nr-1]
+	kernel4x1x16RowZ(k, &a[0], &b[0], 4*k*nr, &c[0], accumulate)
+	return true
+}
+
 // transposeSquares runs TransposeEpilogue's blocks 8×8 squares in assembly (res nil: no
 // residual); false without AVX2.
 func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
@@ -292,6 +303,26 @@ func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []fl
 		transpose8x8BiasRes(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
 	default:
 		transpose8x8BiasResRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	}
+	return true
+}
+
+// transposeSquares16 runs TransposeEpilogue's blocks 16×16 squares in assembly (res nil: no
+// residual; bias 16 values); false without AVX-512 or without a square.
+func transposeSquares16(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
+	if !x.Wide() || blocks == 0 {
+		return false
+	}
+	_ = bias[15]
+	switch {
+	case res == nil && !relu:
+		transpose16x16Bias(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case res == nil:
+		transpose16x16BiasRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0])
+	case !relu:
+		transpose16x16BiasRes(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
+	default:
+		transpose16x16BiasResRelu(blocks, &dst[0], ldd, &src[0], lds, &bias[0], &res[0])
 	}
 	return true
 }

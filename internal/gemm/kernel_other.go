@@ -81,11 +81,17 @@ func tapKernel(x simd.Level, span int, dst, src []float32, offs []int, w []float
 	tapKernelGeneric(span, dst, src, offs, w, bias)
 }
 
+func transposeSquares16(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
+	return false
+}
+
 func transposeSquares(x simd.Level, blocks int, dst []float32, ldd int, src []float32, lds int, bias, res []float32, relu bool) bool {
 	return false
 }
 
 func deinterleaveBlocks(x simd.Level, blocks int, even, odd, src []float32) bool { return false }
+
+func rowKernel4(x simd.Level, k int, a, b, c []float32, accumulate bool) bool { return false }
 
 func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float32, step int) {
 	blockedTapsGeneric(n, dst, src, offs, w, step)

@@ -179,6 +179,11 @@ func kernel1x16RowY(k int, a *float32, b *float32, c *float32, accumulate bool)
 //go:noescape
 func kernel1x16RowZ(k int, a *float32, b *float32, c *float32, accumulate bool)
 
+// kernel4x1x16RowZ computes one row of C from a row of A and 4 packed panels of 16 columns of B, panel bytes apart (AVX-512F).
+//
+//go:noescape
+func kernel4x1x16RowZ(k int, a *float32, b *float32, panel int, c *float32, accumulate bool)
+
 // blockedTapsY1 computes n pixels of a 16-channel-interleaved depthwise convolution with horizontal stride 1 (AVX2, FMA).
 //
 //go:noescape
@@ -218,6 +223,26 @@ func transpose8x8BiasRes(blocks int, dst *float32, ldd int, src *float32, lds in
 //
 //go:noescape
 func transpose8x8BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+
+// transpose16x16Bias writes blocks 16x16 squares of src, transposed plus bias per destination row, into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16Bias(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose16x16BiasRelu writes blocks 16x16 squares of src, transposed plus bias per destination row, then max(x, 0), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32)
+
+// transpose16x16BiasRes writes blocks 16x16 squares of src, transposed plus bias per destination row and res (laid out as dst), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasRes(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
+
+// transpose16x16BiasResRelu writes blocks 16x16 squares of src, transposed plus bias per destination row and res (laid out as dst), then max(x, 0), into dst (AVX-512F).
+//
+//go:noescape
+func transpose16x16BiasResRelu(blocks int, dst *float32, ldd int, src *float32, lds int, bias *float32, res *float32)
 
 // padPlanes16 writes zero-padded image planes of at most 16 columns (AVX-512F).
 //

@@ -42,36 +42,65 @@ func transposeEpilogueOn(x simd.Level, dst []float32, ldd int, src []float32, ld
 			rows, cols, len(src), lds, len(dst), ldd, len(e.Bias), len(e.Residual))
 	}
 	var zeros [8]float32
-	blocks := rows / 8
-	for c0 := 0; c0 < cols; c0 += 8 {
-		nc := min(8, cols-c0)
-		b := zeros[:nc]
-		if e.Bias != nil {
-			b = e.Bias[c0 : c0+nc]
+	// With AVX-512, 16 columns at a time go through 16×16 squares; the rows after the last
+	// whole square, and every row elsewhere, through 8×8 ones and Go.
+	step := 8
+	if x.Wide() && rows >= 16 {
+		step = 16
+	}
+	for c0 := 0; c0 < cols; c0 += step {
+		nc := min(step, cols-c0)
+		done := 0 // rows written for all nc columns
+		if nc == 16 && transposeSquares16(x, rows/16, dst[c0*ldd:], ldd, src[c0:], lds, biasAt(e.Bias, c0), residualAt(e.Residual, c0*ldd), e.Relu) {
+			done = rows / 16 * 16
 		}
-		var res []float32
-		if e.Residual != nil {
-			res = e.Residual[c0*ldd:]
-		}
-		r0 := 0
-		if nc == 8 && blocks > 0 && transposeSquares(x, blocks, dst[c0*ldd:], ldd, src[c0:], lds, b, res, e.Relu) {
-			r0 = blocks * 8
-		}
-		for c := 0; c < nc; c++ {
-			row := dst[(c0+c)*ldd : (c0+c)*ldd+rows]
-			for r := r0; r < rows; r++ {
-				v := src[r*lds+c0+c] + b[c]
-				if res != nil {
-					v += res[c*ldd+r]
+		for h0 := c0; h0 < c0+nc; h0 += 8 {
+			n8 := min(8, c0+nc-h0)
+			b := zeros[:n8]
+			if e.Bias != nil {
+				b = e.Bias[h0 : h0+n8]
+			}
+			res := residualAt(e.Residual, h0*ldd+done)
+			r0 := done
+			if blocks := (rows - done) / 8; n8 == 8 && blocks > 0 && transposeSquares(x, blocks, dst[h0*ldd+done:], ldd, src[done*lds+h0:], lds, b, res, e.Relu) {
+				r0 = done + blocks*8
+			}
+			for c := 0; c < n8; c++ {
+				row := dst[(h0+c)*ldd : (h0+c)*ldd+rows]
+				for r := r0; r < rows; r++ {
+					v := src[r*lds+h0+c] + b[c]
+					if e.Residual != nil {
+						v += e.Residual[(h0+c)*ldd+r]
+					}
+					if e.Relu {
+						v = max(v, 0)
+					}
+					row[r] = v
 				}
-				if e.Relu {
-					v = max(v, 0)
-				}
-				row[r] = v
 			}
 		}
 	}
 	return nil
+}
+
+// biasAt is the bias from column c0 on (zeros where there is none: the 16×16 kernels read
+// 16 values).
+func biasAt(bias []float32, c0 int) []float32 {
+	if bias == nil {
+		return zeros16[:]
+	}
+	return bias[c0:]
+}
+
+// zeros16 is the bias of a transposition that has none.
+var zeros16 [16]float32
+
+// residualAt is the residual from offset at on, or nil for none.
+func residualAt(res []float32, at int) []float32 {
+	if res == nil {
+		return nil
+	}
+	return res[at:]
 }
 
 // Deinterleave writes src's values at even positions to even and those at odd positions to odd

@@ -136,11 +136,12 @@ func make1s(n int) []int {
 // float64 definition and on 1–3 threads bit-identical to one thread: the partial block's
 // epilogue must reach exactly its own planes; and planes large enough for several bands of
 // rows, which are the items the threads share (one block of 16 channels, as MobileNetV3's
-// stride-2 layer at 112×112, included), with a partial block among them.
+// stride-2 layer at 112×112, included), with a partial block among them; rows that are not a
+// whole number of 8-pixel groups (10×12, 14×14) and rows shorter than one (7×7, staged).
 func TestConvDepthwisePartialBlockEpilogue(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(93, 94))
-	for _, sh := range []struct{ c, h, w, stride int }{{24, 10, 12, 1}, {41, 10, 12, 1}, {32, 90, 100, 1}, {40, 90, 100, 1}, {16, 112, 112, 2}, {72, 56, 56, 2}} {
+	for _, sh := range []struct{ c, h, w, stride int }{{24, 10, 12, 1}, {41, 10, 12, 1}, {32, 90, 100, 1}, {40, 90, 100, 1}, {16, 112, 112, 2}, {72, 56, 56, 2}, {40, 7, 7, 1}, {24, 14, 14, 2}} {
 		c := sh.c
 		x, w, b := randTensor(r, 2, c, sh.h, sh.w), randTensor(r, c, 1, 3, 3), randTensor(r, c)
 		attrs := map[string]any{"group": c, "pads": []int{1, 1, 1, 1}, "strides": []int{sh.stride, sh.stride}}
