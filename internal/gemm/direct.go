@@ -11,8 +11,8 @@ import (
 // register each.
 const DirectBlock = 16
 
-// directLanes is how many output pixels of a row one vector holds.
-const directLanes = 16
+// DirectLanes is how many output pixels of a row one vector holds.
+const DirectLanes = 16
 
 // DirectFast reports whether DirectConvRows runs in assembly on this machine for horizontal
 // stride step (AVX-512: strides 1, 2 and 4); elsewhere it is a Go loop, correct but slow, so
@@ -27,7 +27,7 @@ func directFastOn(x simd.Level, step int) bool {
 
 // DirectSlack is how many values past the last one a convolution reads src must hold for
 // DirectConvRows with horizontal stride step: the kernels load whole vectors of input.
-func DirectSlack(step int) int { return directLanes * step }
+func DirectSlack(step int) int { return DirectLanes * step }
 
 // DirectConvRows computes a direct convolution for up to DirectBlock output channels over rows
 // output rows of width pixels, vectors along the pixels of a row:
@@ -59,9 +59,9 @@ func directConvRowsOn(x simd.Level, dst []float32, plane, dstRow int, src []floa
 		return fmt.Errorf("gemm: DirectConvRows: writes %d values, dst has %d", need, len(dst))
 	}
 	// The last row's last vector reads furthest: step·16 values from its first pixel's.
-	lastVec := (width - 1) / directLanes * directLanes
+	lastVec := (width - 1) / DirectLanes * DirectLanes
 	lo, hi := slices.Min(offs), slices.Max(offs)
-	if need := (rows-1)*srcRow + hi + step*(lastVec+directLanes); lo < 0 || need > len(src) {
+	if need := (rows-1)*srcRow + hi + step*(lastVec+DirectLanes); lo < 0 || need > len(src) {
 		return fmt.Errorf("gemm: DirectConvRows: taps read [%d, %d), src has %d values", lo, need, len(src))
 	}
 	if directFastOn(x, step) {

@@ -12,7 +12,8 @@ import (
 // TestDirectConvRows checks every DirectConvRows kernel (AVX-512 strides 1, 2, 4 and the Go
 // loop, also for stride 3) against the float64 sum over a padded image: row widths 1…40 (every
 // remainder of the 16-pixel vectors) and 48–145 (the run kernels' runs of 3 and 2 vectors, with
-// and without pixels after them), 1 to 16 channels, 1 to 3 input channels of 1×1 to 4×4
+// and without pixels after them; 7 rows of 7 vectors: the column kernels' groups of 3 rows and
+// a row after them), 1 to 16 channels, 1 to 3 input channels of 1×1 to 4×4
 // windows, with and without bias, several rows at once. The values around the ones it must
 // write (the channels past channels, pixels past width, the rows' gaps) must stay untouched.
 func TestDirectConvRows(t *testing.T) {
@@ -27,7 +28,7 @@ func TestDirectConvRows(t *testing.T) {
 			}
 			// Rows of whole runs of 48 pixels and runs with pixels after them, a block of 16
 			// channels (the run kernels) or one fewer.
-			widths = append(widths, 48, 63, 80, 96, 112, 145)
+			widths = append(widths, 48, 63, 80, 96, 112, 120, 145)
 			for _, width := range widths {
 				cin, k := 1+width%3, 1+width%4
 				channels := 1 + (width*7+step)%cb
@@ -35,6 +36,9 @@ func TestDirectConvRows(t *testing.T) {
 					channels = cb // runs of 3 and of 2 vectors (directRuns), some pixels after them
 				}
 				rows := 1 + width%3
+				if width == 112 || width == 120 {
+					rows = 7 // two groups of 3 rows on the column kernels, one row after them
+				}
 				srcRow := step*width + k + 3      // padded row length, past what a row reads
 				srcPlane := srcRow * (rows*2 + k) // rows go srcRow apart, windows k rows deep
 				src := make([]float32, cin*srcPlane+DirectSlack(step))

@@ -9723,6 +9723,452 @@ DATA directRun2Perm2<>+56(SB)/4, $0x0000001c
 DATA directRun2Perm2<>+60(SB)/4, $0x0000001e
 GLOBL directRun2Perm2<>(SB), RODATA|NOPTR, $64
 
+// func directConvCol3Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvCol3Z1(SB), NOSPLIT, $0-88
+	MOVQ  rows+80(FP), AX
+	TESTQ AX, AX
+	JZ    done
+	MOVQ  dst+0(FP), CX
+	MOVQ  src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z0
+	VMOVAPS      Z0, Z8
+	VMOVAPS      Z0, Z16
+	VBROADCASTSS 4(DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VMOVAPS      Z1, Z17
+	VBROADCASTSS 8(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VMOVAPS      Z2, Z18
+	VBROADCASTSS 12(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VMOVAPS      Z3, Z19
+	VBROADCASTSS 16(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VMOVAPS      Z4, Z20
+	VBROADCASTSS 20(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VMOVAPS      Z5, Z21
+	VBROADCASTSS 24(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VMOVAPS      Z6, Z22
+	VBROADCASTSS 28(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	VMOVAPS      Z7, Z23
+	JMP          taps
+
+zero:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x02, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+	MOVQ srcRow+32(FP), R11
+	SHLQ $0x02, R11
+	LEAQ (DI)(R11*1), R12
+	LEAQ (R12)(R11*1), R11
+
+tap:
+	MOVQ         (R8), R13
+	VMOVUPS      (DI)(R13*4), Z24
+	VMOVUPS      (R12)(R13*4), Z25
+	VMOVUPS      (R11)(R13*4), Z26
+	VBROADCASTSS (R9), Z27
+	VFMADD231PS  Z24, Z27, Z0
+	VFMADD231PS  Z25, Z27, Z8
+	VFMADD231PS  Z26, Z27, Z16
+	VBROADCASTSS 4(R9), Z27
+	VFMADD231PS  Z24, Z27, Z1
+	VFMADD231PS  Z25, Z27, Z9
+	VFMADD231PS  Z26, Z27, Z17
+	VBROADCASTSS 8(R9), Z27
+	VFMADD231PS  Z24, Z27, Z2
+	VFMADD231PS  Z25, Z27, Z10
+	VFMADD231PS  Z26, Z27, Z18
+	VBROADCASTSS 12(R9), Z27
+	VFMADD231PS  Z24, Z27, Z3
+	VFMADD231PS  Z25, Z27, Z11
+	VFMADD231PS  Z26, Z27, Z19
+	VBROADCASTSS 16(R9), Z27
+	VFMADD231PS  Z24, Z27, Z4
+	VFMADD231PS  Z25, Z27, Z12
+	VFMADD231PS  Z26, Z27, Z20
+	VBROADCASTSS 20(R9), Z27
+	VFMADD231PS  Z24, Z27, Z5
+	VFMADD231PS  Z25, Z27, Z13
+	VFMADD231PS  Z26, Z27, Z21
+	VBROADCASTSS 24(R9), Z27
+	VFMADD231PS  Z24, Z27, Z6
+	VFMADD231PS  Z25, Z27, Z14
+	VFMADD231PS  Z26, Z27, Z22
+	VBROADCASTSS 28(R9), Z27
+	VFMADD231PS  Z24, Z27, Z7
+	VFMADD231PS  Z25, Z27, Z15
+	VFMADD231PS  Z26, Z27, Z23
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	MOVQ         dstRow+16(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         DI, R10
+	VMOVUPS      Z0, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z16, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z1, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z9, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z17, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z2, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z18, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z3, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z11, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z19, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z4, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z12, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z20, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z5, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z13, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z21, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z6, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z22, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z23, (R10)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000010, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000010, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+// func directConvCol3Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+// Requires: AVX, AVX512F
+TEXT ·directConvCol3Z2(SB), NOSPLIT, $0-88
+	VMOVUPS directRun3Perm2<>+0(SB), Z0
+	MOVQ    rows+80(FP), AX
+	TESTQ   AX, AX
+	JZ      done
+	MOVQ    dst+0(FP), CX
+	MOVQ    src+24(FP), DX
+
+row:
+	XORQ BX, BX
+
+run:
+	XORQ SI, SI
+
+half:
+	MOVQ         bias+64(FP), DI
+	TESTQ        DI, DI
+	JZ           zero
+	VBROADCASTSS (DI)(SI*4), Z1
+	VMOVAPS      Z1, Z9
+	VMOVAPS      Z1, Z17
+	VBROADCASTSS 4(DI)(SI*4), Z2
+	VMOVAPS      Z2, Z10
+	VMOVAPS      Z2, Z18
+	VBROADCASTSS 8(DI)(SI*4), Z3
+	VMOVAPS      Z3, Z11
+	VMOVAPS      Z3, Z19
+	VBROADCASTSS 12(DI)(SI*4), Z4
+	VMOVAPS      Z4, Z12
+	VMOVAPS      Z4, Z20
+	VBROADCASTSS 16(DI)(SI*4), Z5
+	VMOVAPS      Z5, Z13
+	VMOVAPS      Z5, Z21
+	VBROADCASTSS 20(DI)(SI*4), Z6
+	VMOVAPS      Z6, Z14
+	VMOVAPS      Z6, Z22
+	VBROADCASTSS 24(DI)(SI*4), Z7
+	VMOVAPS      Z7, Z15
+	VMOVAPS      Z7, Z23
+	VBROADCASTSS 28(DI)(SI*4), Z8
+	VMOVAPS      Z8, Z16
+	VMOVAPS      Z8, Z24
+	JMP          taps
+
+zero:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+
+taps:
+	MOVQ BX, DI
+	SHLQ $0x03, DI
+	ADDQ DX, DI
+	MOVQ offs+40(FP), R8
+	MOVQ w+48(FP), R9
+	LEAQ (R9)(SI*4), R9
+	MOVQ taps+56(FP), R10
+	MOVQ srcRow+32(FP), R11
+	SHLQ $0x02, R11
+	LEAQ (DI)(R11*1), R12
+	LEAQ (R12)(R11*1), R11
+
+tap:
+	MOVQ         (R8), R13
+	VMOVUPS      (DI)(R13*4), Z25
+	VPERMT2PS    64(DI)(R13*4), Z0, Z25
+	VMOVUPS      (R12)(R13*4), Z26
+	VPERMT2PS    64(R12)(R13*4), Z0, Z26
+	VMOVUPS      (R11)(R13*4), Z27
+	VPERMT2PS    64(R11)(R13*4), Z0, Z27
+	VBROADCASTSS (R9), Z28
+	VFMADD231PS  Z25, Z28, Z1
+	VFMADD231PS  Z26, Z28, Z9
+	VFMADD231PS  Z27, Z28, Z17
+	VBROADCASTSS 4(R9), Z28
+	VFMADD231PS  Z25, Z28, Z2
+	VFMADD231PS  Z26, Z28, Z10
+	VFMADD231PS  Z27, Z28, Z18
+	VBROADCASTSS 8(R9), Z28
+	VFMADD231PS  Z25, Z28, Z3
+	VFMADD231PS  Z26, Z28, Z11
+	VFMADD231PS  Z27, Z28, Z19
+	VBROADCASTSS 12(R9), Z28
+	VFMADD231PS  Z25, Z28, Z4
+	VFMADD231PS  Z26, Z28, Z12
+	VFMADD231PS  Z27, Z28, Z20
+	VBROADCASTSS 16(R9), Z28
+	VFMADD231PS  Z25, Z28, Z5
+	VFMADD231PS  Z26, Z28, Z13
+	VFMADD231PS  Z27, Z28, Z21
+	VBROADCASTSS 20(R9), Z28
+	VFMADD231PS  Z25, Z28, Z6
+	VFMADD231PS  Z26, Z28, Z14
+	VFMADD231PS  Z27, Z28, Z22
+	VBROADCASTSS 24(R9), Z28
+	VFMADD231PS  Z25, Z28, Z7
+	VFMADD231PS  Z26, Z28, Z15
+	VFMADD231PS  Z27, Z28, Z23
+	VBROADCASTSS 28(R9), Z28
+	VFMADD231PS  Z25, Z28, Z8
+	VFMADD231PS  Z26, Z28, Z16
+	VFMADD231PS  Z27, Z28, Z24
+	ADDQ         $0x00000008, R8
+	ADDQ         $0x00000040, R9
+	DECQ         R10
+	JNZ          tap
+	MOVQ         plane+8(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         SI, DI
+	IMULQ        R8, DI
+	LEAQ         (DI)(BX*4), DI
+	ADDQ         CX, DI
+	MOVQ         dstRow+16(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         DI, R10
+	VMOVUPS      Z1, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z9, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z17, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z2, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z18, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z3, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z11, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z19, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z4, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z12, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z20, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z5, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z13, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z21, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z6, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z22, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z23, (R10)
+	ADDQ         R8, DI
+	MOVQ         DI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z16, (R10)
+	ADDQ         R9, R10
+	VMOVUPS      Z24, (R10)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, $0x00000010
+	JLT          half
+	ADDQ         $0x00000010, BX
+	MOVQ         runs+72(FP), SI
+	IMUL3Q       $0x00000010, SI, SI
+	CMPQ         BX, SI
+	JLT          run
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	MOVQ         dstRow+16(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, CX
+	MOVQ         srcRow+32(FP), BX
+	SHLQ         $0x02, BX
+	ADDQ         BX, DX
+	DECQ         AX
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
 // func directConvZ1Pairs(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, pairs int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·directConvZ1Pairs(SB), NOSPLIT, $0-80

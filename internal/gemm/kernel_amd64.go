@@ -371,20 +371,38 @@ func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, 
 		}
 		dst, src, rows = dst[2*pairs*dstRow:], src[2*pairs*srcRow:], 1
 	}
+	if vectors := width / DirectLanes; channels == DirectBlock && step <= 2 && vectors%3 != 0 && rows >= 3 {
+		// Rows whose whole vectors are not runs of 3: each vector of 3 rows at a time is one
+		// run (a column), the pixels after the whole vectors and the rows after the last
+		// group of 3 below.
+		groups := rows / 3
+		if step == 1 {
+			directConvCol3Z1(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, vectors, groups)
+		} else {
+			directConvCol3Z2(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, vectors, groups)
+		}
+		if done := vectors * DirectLanes; done < width {
+			directConvVectors(dst[done:], plane, dstRow, src[step*done:], srcRow, offs, w, bp, channels, width-done, 3*groups, step)
+		}
+		if rows == 3*groups {
+			return
+		}
+		dst, src, rows = dst[3*groups*dstRow:], src[3*groups*srcRow:], rows-3*groups
+	}
 	if channels == DirectBlock && step <= 2 {
 		// A full block of 16 channels runs its rows' whole vectors on the run kernels, as
 		// runs of 3 and 2 (directRuns), the pixels after them below.
-		threes, twos := directRuns(width / directLanes)
+		threes, twos := directRuns(width / DirectLanes)
 		done := 0
-		for _, r := range [2]struct{ runs, pixels int }{{threes, 3 * directLanes}, {twos, 2 * directLanes}} {
+		for _, r := range [2]struct{ runs, pixels int }{{threes, 3 * DirectLanes}, {twos, 2 * DirectLanes}} {
 			if r.runs == 0 {
 				continue
 			}
 			d, s := &dst[done], &src[step*done]
 			switch {
-			case r.pixels == 3*directLanes && step == 1:
+			case r.pixels == 3*DirectLanes && step == 1:
 				directConvRun3Z1(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
-			case r.pixels == 3*directLanes:
+			case r.pixels == 3*DirectLanes:
 				directConvRun3Z2(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
 			case step == 1:
 				directConvRun2Z1(d, plane, dstRow, s, srcRow, &offs[0], &w[0], len(offs), bp, r.runs, rows)
@@ -398,6 +416,11 @@ func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, 
 		}
 		dst, src, width = dst[done:], src[step*done:], width-done
 	}
+	directConvVectors(dst, plane, dstRow, src, srcRow, offs, w, bp, channels, width, rows, step)
+}
+
+// directConvVectors runs the 16-channel kernel for stride step over rows × width pixels.
+func directConvVectors(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w []float32, bp *float32, channels, width, rows, step int) {
 	switch step {
 	case 1:
 		directConvZ1(&dst[0], plane, dstRow, &src[0], srcRow, &offs[0], &w[0], len(offs), bp, channels, width, rows)

@@ -264,25 +264,35 @@ func directConvZ2(dst *float32, plane int, dstRow int, src *float32, srcRow int,
 //go:noescape
 func directConvZ4(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, width int, rows int)
 
-// directConvRun3Z1 computes rows × runs·48 pixels of 16 output channels of a direct convolution with horizontal stride 1, 3 vectors × 8 channels at a time (AVX-512F).
+// directConvRun3Z1 computes rows × runs·48 pixels of 16 output channels of a direct convolution with horizontal stride 1, 3 vectors of a row × 8 channels at a time (AVX-512F).
 //
 //go:noescape
 func directConvRun3Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
 
-// directConvRun3Z2 computes rows × runs·48 pixels of 16 output channels of a direct convolution with horizontal stride 2, 3 vectors × 8 channels at a time (AVX-512F).
+// directConvRun3Z2 computes rows × runs·48 pixels of 16 output channels of a direct convolution with horizontal stride 2, 3 vectors of a row × 8 channels at a time (AVX-512F).
 //
 //go:noescape
 func directConvRun3Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
 
-// directConvRun2Z1 computes rows × runs·32 pixels of 16 output channels of a direct convolution with horizontal stride 1, 2 vectors × 8 channels at a time (AVX-512F).
+// directConvRun2Z1 computes rows × runs·32 pixels of 16 output channels of a direct convolution with horizontal stride 1, 2 vectors of a row × 8 channels at a time (AVX-512F).
 //
 //go:noescape
 func directConvRun2Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
 
-// directConvRun2Z2 computes rows × runs·32 pixels of 16 output channels of a direct convolution with horizontal stride 2, 2 vectors × 8 channels at a time (AVX-512F).
+// directConvRun2Z2 computes rows × runs·32 pixels of 16 output channels of a direct convolution with horizontal stride 2, 2 vectors of a row × 8 channels at a time (AVX-512F).
 //
 //go:noescape
 func directConvRun2Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+
+// directConvCol3Z1 computes rows·3 rows × runs·16 pixels of 16 output channels of a direct convolution with horizontal stride 1, the same vector of 3 rows × 8 channels at a time (AVX-512F).
+//
+//go:noescape
+func directConvCol3Z1(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
+
+// directConvCol3Z2 computes rows·3 rows × runs·16 pixels of 16 output channels of a direct convolution with horizontal stride 2, the same vector of 3 rows × 8 channels at a time (AVX-512F).
+//
+//go:noescape
+func directConvCol3Z2(dst *float32, plane int, dstRow int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, runs int, rows int)
 
 // directConvZ1Pairs computes pairs × 2 rows of 8 pixels (stored back to back) of up to 16 output channels of a direct convolution with horizontal stride 1 (AVX-512F, DQ).
 //

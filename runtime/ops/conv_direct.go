@@ -58,6 +58,11 @@ func newDirectLayout(s *convShape) *directLayout {
 	// reads, so one row a band would pad ResNet-18's stem input 3.5 times over (7 rows for
 	// every 2 it moves): 1.35 against 1.26 cpu-ms for bands of 4 rows (min of 5, loaded Zen 5).
 	d.bandRows = min(oh, max(1, directBandValues/(s.m*ow), ceilDivInt(s.kernel[0], s.strides[0])))
+	if vectors := ow / gemm.DirectLanes; s.m%gemm.DirectBlock == 0 && vectors > 0 && vectors%3 != 0 {
+		// Rows whose vectors are not runs of 3 go through gemm's column runs, 3 rows at a
+		// time: bands of a multiple of 3 rows leave no row to the slower 2-vector runs.
+		d.bandRows = min(oh, 3*ceilDivInt(d.bandRows, 3))
+	}
 	d.bands = ceilDivInt(oh, d.bandRows)
 	d.bandIn = d.inputRows(s, d.bandRows)
 	for c := 0; c < s.c; c++ {

@@ -96,6 +96,8 @@ MUTATIONS = [
      ["-run", "DirectRuns", "./internal/gemm"]),
     ("direct-run-kernel", "internal/gemm/gemm_amd64.s", "DATA directRun3Perm2<>+4(SB)/4, $0x00000002",
      "DATA directRun3Perm2<>+4(SB)/4, $0x00000003", ["-run", "DirectConvRows", "./internal/gemm"]),
+    ("direct-columns", "internal/gemm/kernel_amd64.go", "dst, src, rows = dst[3*groups*dstRow:], src[3*groups*srcRow:], rows-3*groups",
+     "dst, src, rows = dst[3*groups*dstRow:], src[3*groups*dstRow:], rows-3*groups", ["-run", "DirectConvRows", "./internal/gemm"]),
     ("transpose16-relu", "internal/gemm/kernel_amd64.go", "case res == nil:\n\t\ttranspose16x16BiasRelu(",
      "case res == nil:\n\t\ttranspose16x16Bias(", ["-run", "TransposeEpilogue", "./internal/gemm"]),
     ("direct-pairs", "internal/gemm/gemm_amd64.s", "VINSERTF32X8     $0x01, (SI)(R10*4), Z16, Z16",
