@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync/atomic"
-	"time"
 
 	"github.com/actswap/actswap/internal/workers"
 	"github.com/actswap/actswap/onnx"
@@ -21,38 +19,18 @@ import (
 // every input) independently, the session instead cuts the batch into one part per thread and
 // runs each part on one thread: one hand-off per run, and each value stays in the cache of the
 // core that made it. Which models qualify is decided once, from the graph, by rules per operator
-// (rowSplitRule): a conservative list of the operators that cannot mix rows, each with the
+// (rowAnalysis.rule): a conservative list of the operators that cannot mix rows, each with the
 // attributes and constant inputs that keep it so; any other operator on a row-carrying value
-// keeps the model on the node-by-node split.
+// keeps the model on the node-by-node split. The decision depends on the graph, the thread
+// count and the number of rows only, never on timings: a session gives the same bits for the
+// same inputs on every run (kernels may round a row differently in a batch of another size).
+// A model of a few microseconds a run pays for the split (digits_mlp_gelu's 16 rows on 2
+// threads: 7 → 10 µs), still well ahead of onnxruntime's 17 µs.
 
 // rowSplit is what the analysis of a graph found: the values that carry the batch's rows on
-// axis 0 (graph inputs and what follows from them row by row); and what runs have shown a row
-// costs.
+// axis 0 (graph inputs and what follows from them row by row).
 type rowSplit struct {
 	rows map[string]bool
-	// rowNanos estimates one row's time on one thread: a part's wall time per row where the last
-	// run was split, the whole run's (on all threads: an underestimate) where it was not; 0
-	// before the first run.
-	rowNanos atomic.Int64
-	minRun   time.Duration // minSplitRun; tests lower it to split any batch
-}
-
-// minSplitRun is the least estimated one-thread time of a whole batch that is split by rows: a
-// split costs a few microseconds (stacking the outputs, a second arena, a hand-off):
-// digits_mlp_gelu's batch of 16, 7 µs a run on 2 threads, took 10 µs split; digits_cnn's, 68 µs,
-// took 59 (Zen 5, 2026-12-07).
-const minSplitRun = 40 * time.Microsecond
-
-// observe records that a run of rows rows took took on one thread.
-func (r *rowSplit) observe(took time.Duration, rows int) {
-	if rows > 0 {
-		r.rowNanos.Store(int64(took) / int64(rows))
-	}
-}
-
-// pays reports whether a batch of rows rows is worth splitting, as far as runs have shown.
-func (r *rowSplit) pays(rows int) bool {
-	return time.Duration(r.rowNanos.Load()*int64(rows)) >= r.minRun
 }
 
 // carriesRows reports whether every named value carries the batch's rows.
@@ -125,7 +103,7 @@ func analyzeRowSplit(gp *onnx.GraphProto, opsets map[string]int) (split *rowSpli
 			}
 		}
 	}
-	r := &rowSplit{rows: map[string]bool{}, minRun: minSplitRun}
+	r := &rowSplit{rows: map[string]bool{}}
 	for name := range a.ranks {
 		r.rows[name] = true
 	}
@@ -452,15 +430,14 @@ func normAxis(axis int64, rank int) int {
 }
 
 // rowParts is how many parts a run of inputs is split into by rows: 1 (not split) unless the
-// session may use several threads, its graph qualifies, every requested output carries rows,
-// every input has the same number of rows, at least two, and runs so far show that the batch
-// takes long enough (rowSplit.pays).
+// session may use several threads, its graph qualifies, every requested output carries rows, and
+// every input has the same number of rows, at least two.
 func (s *Session) rowParts(inputs map[string]*tensor.Tensor, outputNames []string) int {
 	if s.byRows == nil || s.threads < 2 || len(outputNames) > 0 && !s.byRows.carriesRows(outputNames) {
 		return 1
 	}
 	rows := s.rows(inputs)
-	if rows < 2 || !s.byRows.pays(rows) {
+	if rows < 2 {
 		return 1
 	}
 	return min(s.threads, rows)
@@ -497,11 +474,7 @@ func (s *Session) runByRows(ctx context.Context, inputs map[string]*tensor.Tenso
 			if p < len(s.partBuffers) {
 				pool = s.partBuffers[p]
 			}
-			t0 := time.Now()
 			results[p], errs[p] = s.run(ctx, in, outputNames, 1, pool)
-			if p == 0 {
-				s.byRows.observe(time.Since(t0), r1-r0)
-			}
 		}
 	}))
 	for _, err := range errs {

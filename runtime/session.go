@@ -18,7 +18,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
@@ -181,15 +180,7 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 	if parts := s.rowParts(inputs, outputNames); parts > 1 && memoryProbeOf(ctx) == nil {
 		return s.runByRows(ctx, inputs, outputNames, parts)
 	}
-	if s.byRows == nil || s.threads < 2 {
-		return s.run(ctx, inputs, outputNames, s.threads, s.buffers)
-	}
-	t0 := time.Now()
-	result, err = s.run(ctx, inputs, outputNames, s.threads, s.buffers)
-	if err == nil {
-		s.byRows.observe(time.Since(t0), s.rows(inputs))
-	}
-	return result, err
+	return s.run(ctx, inputs, outputNames, s.threads, s.buffers)
 }
 
 // run is RunContext with threads threads for the kernels and buffers from pool.
