@@ -219,10 +219,10 @@ MUTATIONS = [
      "ph, pw, top, left = s.in[0], s.in[1], 0, s.padBegin[1]", ["-run", "ConvGatherSkipsPadding", "./runtime/ops"]),
     ("expand-parts", "runtime/ops/conv_expand_depthwise.go", "blk0, blk1 := p*blocks/j.parts, (p+1)*blocks/j.parts",
      "blk0, blk1 := p*blocks/j.parts, max(p*blocks/j.parts+1, (p+1)*blocks/j.parts-1)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
-    ("expand-rows-in-place", "runtime/ops/conv_expand_depthwise.go", "bandX := j.xv[b*s1.c*s1.inSize+y0*iw:]",
-     "bandX := j.xv[b*s1.c*s1.inSize+y0*iw+iw:]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
-    ("expand-rows-in-place-end", "runtime/ops/conv_expand_depthwise.go", "ceilDivInt(n, gemm.PanelWidth)*gemm.PanelWidth <= len(bandX)",
-     "n <= len(bandX)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("expand-rows-in-place", "runtime/ops/conv_expand_depthwise.go", "bandX := j.xv[b*s1.c*s1.inSize+yf*iw:]",
+     "bandX := j.xv[b*s1.c*s1.inSize+yf*iw+iw:]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
+    ("expand-rows-in-place-end", "runtime/ops/conv_expand_depthwise.go", "ceilDivInt(fresh, gemm.PanelWidth)*gemm.PanelWidth <= len(bandX)",
+     "fresh <= len(bandX)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-rows-in-place-gather", "runtime/ops/conv_expand_depthwise.go", "&& len(s1.planeOffsets()) == s1.c", "",
      ["-run", "TestExpandDepthwiseFusion", "./runtime"]),
     ("expand-carried-rows", "runtime/ops/conv_expand_depthwise.go", "copy(band[ch*n:ch*n+carried*iw]",
@@ -247,6 +247,8 @@ MUTATIONS = [
      "from := (cb-channels+c)*s.outSize + oy0*ow", "from := (cb-channels+c)*s.outSize", ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
     ("depthwise-even-bands", "runtime/ops/conv_depthwise_blocked.go", "\t\tl.bands++", "\t\tl.bands += 0",
      ["-run", "ConvDepthwisePartialBlockEpilogue", "./runtime/ops"]),
+    ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
+     ["-run", "Settle", "./bench"]),
 ]
 
 
