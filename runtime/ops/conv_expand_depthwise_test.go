@@ -26,6 +26,9 @@ func TestExpandDepthwiseParts(t *testing.T) {
 		byRows                     bool // on 2 threads, split by rows rather than channel blocks
 	}{
 		{1, 8, 32, 184, 3, 2, false}, {2, 8, 48, 32, 3, 1, true}, {2, 24, 144, 20, 5, 2, false}, {1, 16, 144, 14, 5, 1, false},
+		// Banded, 150-pixel rows: a band's fresh rows end at X's end within a panel of 16 columns,
+		// where reading them in place would take the product's last panel past X (they are packed).
+		{1, 8, 48, 150, 3, 1, false}, {1, 8, 48, 150, 3, 2, false},
 	} {
 		label := fmt.Sprintf("%+v", sh)
 		x := randTensor(r, sh.batch, sh.c, sh.hw, sh.hw)
