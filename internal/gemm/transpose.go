@@ -41,7 +41,7 @@ func transposeEpilogueOn(x simd.Level, dst []float32, ldd int, src []float32, ld
 		return fmt.Errorf("gemm: TransposeEpilogue: %d×%d from %d values (lds %d) into %d (ldd %d), bias %d, residual %d",
 			rows, cols, len(src), lds, len(dst), ldd, len(e.Bias), len(e.Residual))
 	}
-	var zeros [8]float32
+	var zeros [16]float32 // the bias of a transposition that has none
 	// With AVX-512, 16 columns at a time go through 16×16 squares; the rows after the last
 	// whole square, and every row elsewhere, through 8×8 ones and Go.
 	step := 8
@@ -51,7 +51,7 @@ func transposeEpilogueOn(x simd.Level, dst []float32, ldd int, src []float32, ld
 	for c0 := 0; c0 < cols; c0 += step {
 		nc := min(step, cols-c0)
 		done := 0 // rows written for all nc columns
-		if nc == 16 && transposeSquares16(x, rows/16, dst[c0*ldd:], ldd, src[c0:], lds, biasAt(e.Bias, c0), residualAt(e.Residual, c0*ldd), e.Relu) {
+		if nc == 16 && transposeSquares16(x, rows/16, dst[c0*ldd:], ldd, src[c0:], lds, biasAt(e.Bias, c0, zeros[:]), residualAt(e.Residual, c0*ldd), e.Relu) {
 			done = rows / 16 * 16
 		}
 		for h0 := c0; h0 < c0+nc; h0 += 8 {
@@ -83,17 +83,14 @@ func transposeEpilogueOn(x simd.Level, dst []float32, ldd int, src []float32, ld
 	return nil
 }
 
-// biasAt is the bias from column c0 on (zeros where there is none: the 16×16 kernels read
-// 16 values).
-func biasAt(bias []float32, c0 int) []float32 {
+// biasAt is the bias from column c0 on, or zeros where there is none (the 16×16 kernels read 16
+// values).
+func biasAt(bias []float32, c0 int, zeros []float32) []float32 {
 	if bias == nil {
-		return zeros16[:]
+		return zeros
 	}
 	return bias[c0:]
 }
-
-// zeros16 is the bias of a transposition that has none.
-var zeros16 [16]float32
 
 // residualAt is the residual from offset at on, or nil for none.
 func residualAt(res []float32, at int) []float32 {
