@@ -23,6 +23,11 @@ func geluAVX512(dst, src []float32)      { mapScalar(dst, src, geluScalar) }
 func geluTanhAVX512(dst, src []float32)  { mapScalar(dst, src, geluTanhScalar) }
 func hardSwishAVX512(dst, src []float32) { mapScalar(dst, src, hardSwishScalar) }
 
+func siluBiasAVX2(dst, src []float32, b float32)        { mapBiased(dst, src, b, siluScalar) }
+func siluBiasAVX512(dst, src []float32, b float32)      { mapBiased(dst, src, b, siluScalar) }
+func hardSwishBiasAVX2(dst, src []float32, b float32)   { mapBiased(dst, src, b, hardSwishScalar) }
+func hardSwishBiasAVX512(dst, src []float32, b float32) { mapBiased(dst, src, b, hardSwishScalar) }
+
 func expSumShiftedAVX2(dst, src []float32, shift float32) float32 {
 	return expSumShiftedGo(dst, src, shift)
 }
@@ -66,6 +71,14 @@ func mulScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpMul, dst, x, s
 func divScalarAVX2(dst, x []float32, s float32) { arithScalarGo(OpDiv, dst, x, s) }
 func scalarSubAVX2(dst, x []float32, s float32) { scalarArithGo(OpSub, dst, s, x) }
 func scalarDivAVX2(dst, x []float32, s float32) { scalarArithGo(OpDiv, dst, s, x) }
+
+// mapBiased applies f to each element plus b.
+func mapBiased(dst, src []float32, b float32, f func(float32) float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = f(v + b)
+	}
+}
 
 // mapScalar applies f to each element: the stand-ins above are this over the scalar functions.
 func mapScalar(dst, src []float32, f func(float32) float32) {

@@ -44,6 +44,16 @@ func geluTanhAVX2(dst []float32, src []float32)
 //go:noescape
 func hardSwishAVX2(dst []float32, src []float32)
 
+// siluBiasAVX2 sets dst[i] = f(src[i] + b), f(x) = x/(1+e^−x), for every element of src (AVX2, FMA).
+//
+//go:noescape
+func siluBiasAVX2(dst []float32, src []float32, b float32)
+
+// hardSwishBiasAVX2 sets dst[i] = f(src[i] + b), f(x) = x·clip(x/6 + ½, 0, 1), for every element of src (AVX2, FMA).
+//
+//go:noescape
+func hardSwishBiasAVX2(dst []float32, src []float32, b float32)
+
 // expSumShiftedAVX2 sets dst[i] = e^(src[i]−shift) for every element of src and returns their sum (AVX2, FMA).
 //
 //go:noescape
@@ -243,3 +253,13 @@ func geluTanhAVX512(dst []float32, src []float32)
 //
 //go:noescape
 func hardSwishAVX512(dst []float32, src []float32)
+
+// siluBiasAVX512 sets dst[i] = f(src[i] + b), f(x) = x/(1+e^−x), for every element of src (AVX512F).
+//
+//go:noescape
+func siluBiasAVX512(dst []float32, src []float32, b float32)
+
+// hardSwishBiasAVX512 sets dst[i] = f(src[i] + b), f(x) = x·clip(x/6 + ½, 0, 1), for every element of src (AVX512F).
+//
+//go:noescape
+func hardSwishBiasAVX512(dst []float32, src []float32, b float32)

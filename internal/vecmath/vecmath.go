@@ -155,6 +155,44 @@ func hardSwishOn(x simd.Level, dst, src []float32) {
 	}
 }
 
+// SiLUBias sets dst[i] = SiLU(src[i] + b): the float32 sum, then SiLU, the same bits as adding
+// b in a pass of its own and running SiLU over the result, in one pass over the row (a
+// convolution's per-channel bias and its fused activation).
+func SiLUBias(dst, src []float32, b float32) { siluBiasOn(simd.Host(), dst, src, b) }
+
+// siluBiasOn is SiLUBias with the kernels of level x.
+func siluBiasOn(x simd.Level, dst, src []float32, b float32) {
+	dst = dst[:len(src)]
+	switch {
+	case x.Wide():
+		siluBiasAVX512(dst, src, b)
+	case x.Asm():
+		siluBiasAVX2(dst, src, b)
+	default:
+		for i, v := range src {
+			dst[i] = siluScalar(v + b)
+		}
+	}
+}
+
+// HardSwishBias sets dst[i] = HardSwish(src[i] + b), as SiLUBias does SiLU.
+func HardSwishBias(dst, src []float32, b float32) { hardSwishBiasOn(simd.Host(), dst, src, b) }
+
+// hardSwishBiasOn is HardSwishBias with the kernels of level x.
+func hardSwishBiasOn(x simd.Level, dst, src []float32, b float32) {
+	dst = dst[:len(src)]
+	switch {
+	case x.Wide():
+		hardSwishBiasAVX512(dst, src, b)
+	case x.Asm():
+		hardSwishBiasAVX2(dst, src, b)
+	default:
+		for i, v := range src {
+			dst[i] = hardSwishScalar(v + b)
+		}
+	}
+}
+
 // Max returns the largest element of src, NaN if any element is NaN, and −Inf for an empty
 // slice.
 func Max(src []float32) float32 { return maxOn(simd.Host(), src) }

@@ -2128,6 +2128,240 @@ DATA zero<>+24(SB)/4, $0x00000000
 DATA zero<>+28(SB)/4, $0x00000000
 GLOBL zero<>(SB), RODATA|NOPTR, $32
 
+// func siluBiasAVX2(dst []float32, src []float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluBiasAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS b+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	SHRQ         $0x03, DX
+
+siluBiasAVX2_pair:
+	CMPQ         DX, $0x00000002
+	JB           siluBiasAVX2_single
+	VMOVUPS      (CX), Y1
+	VMOVUPS      32(CX), Y2
+	VADDPS       Y0, Y1, Y1
+	VORPS        signMask<>+0(SB), Y1, Y3
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMULPS       log2e<>+0(SB), Y3, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y3
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y3
+	VMOVUPS      sigP4<>+0(SB), Y5
+	VFMADD213PS  sigP3<>+0(SB), Y3, Y5
+	VFMADD213PS  sigP2<>+0(SB), Y3, Y5
+	VFMADD213PS  sigP1<>+0(SB), Y3, Y5
+	VFMADD213PS  sigP0<>+0(SB), Y3, Y5
+	VMULPS       Y3, Y3, Y6
+	VFMADD213PS  Y3, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       one<>+0(SB), Y5, Y3
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y5, Y3, Y4
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       Y0, Y2, Y2
+	VORPS        signMask<>+0(SB), Y2, Y1
+	VMOVUPS      expLo<>+0(SB), Y4
+	VMAXPS       Y1, Y4, Y1
+	VMULPS       log2e<>+0(SB), Y1, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS ln2Hi<>+0(SB), Y4, Y1
+	VFNMADD231PS ln2Lo<>+0(SB), Y4, Y1
+	VMOVUPS      sigP4<>+0(SB), Y5
+	VFMADD213PS  sigP3<>+0(SB), Y1, Y5
+	VFMADD213PS  sigP2<>+0(SB), Y1, Y5
+	VFMADD213PS  sigP1<>+0(SB), Y1, Y5
+	VFMADD213PS  sigP0<>+0(SB), Y1, Y5
+	VMULPS       Y1, Y1, Y6
+	VFMADD213PS  Y1, Y6, Y5
+	VADDPS       one<>+0(SB), Y5, Y5
+	VCVTPS2DQ    Y4, Y1
+	VPSRAD       $0x01, Y1, Y4
+	VPSUBD       Y4, Y1, Y1
+	VPADDD       bias127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VADDPS       one<>+0(SB), Y5, Y1
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y1, Y4, Y1
+	VMULPS       Y5, Y1, Y4
+	VBLENDVPS    Y2, Y4, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y1, 32(AX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000002, DX
+	JMP          siluBiasAVX2_pair
+
+siluBiasAVX2_single:
+	CMPQ         DX, $0x00000000
+	JE           siluBiasAVX2_tail
+	VMOVUPS      (CX), Y1
+	VADDPS       Y0, Y1, Y1
+	VORPS        signMask<>+0(SB), Y1, Y2
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMULPS       log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y2
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y2
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y2
+	VMULPS       Y4, Y2, Y3
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+
+siluBiasAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           siluBiasAVX2_done
+	VMOVD        DX, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (CX), Y1, Y2
+	VADDPS       Y0, Y2, Y2
+	VORPS        signMask<>+0(SB), Y2, Y0
+	VMOVUPS      expLo<>+0(SB), Y3
+	VMAXPS       Y0, Y3, Y0
+	VMULPS       log2e<>+0(SB), Y0, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS ln2Hi<>+0(SB), Y3, Y0
+	VFNMADD231PS ln2Lo<>+0(SB), Y3, Y0
+	VMOVUPS      sigP4<>+0(SB), Y4
+	VFMADD213PS  sigP3<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
+	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
+	VMULPS       Y0, Y0, Y5
+	VFMADD213PS  Y0, Y5, Y4
+	VADDPS       one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y0
+	VPSRAD       $0x01, Y0, Y3
+	VPSUBD       Y3, Y0, Y0
+	VPADDD       bias127<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       bias127<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VADDPS       one<>+0(SB), Y4, Y0
+	VMOVUPS      one<>+0(SB), Y3
+	VDIVPS       Y0, Y3, Y0
+	VMULPS       Y4, Y0, Y3
+	VBLENDVPS    Y2, Y3, Y0, Y0
+	VMULPS       Y2, Y0, Y0
+	VMASKMOVPS   Y0, Y1, (AX)
+
+siluBiasAVX2_done:
+	VZEROUPPER
+	RET
+
+// func hardSwishBiasAVX2(dst []float32, src []float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·hardSwishBiasAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS b+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	SHRQ         $0x03, DX
+
+hardSwishBiasAVX2_pair:
+	CMPQ        DX, $0x00000002
+	JB          hardSwishBiasAVX2_single
+	VMOVUPS     (CX), Y1
+	VMOVUPS     32(CX), Y2
+	VADDPS      Y0, Y1, Y1
+	VMOVUPS     half<>+0(SB), Y3
+	VFMADD231PS sixth<>+0(SB), Y1, Y3
+	VMAXPS      zero<>+0(SB), Y3, Y3
+	VMINPS      one<>+0(SB), Y3, Y3
+	VMULPS      Y1, Y3, Y3
+	VADDPS      Y0, Y2, Y2
+	VMOVUPS     half<>+0(SB), Y1
+	VFMADD231PS sixth<>+0(SB), Y2, Y1
+	VMAXPS      zero<>+0(SB), Y1, Y1
+	VMINPS      one<>+0(SB), Y1, Y1
+	VMULPS      Y2, Y1, Y1
+	VMOVUPS     Y3, (AX)
+	VMOVUPS     Y1, 32(AX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, AX
+	SUBQ        $0x00000002, DX
+	JMP         hardSwishBiasAVX2_pair
+
+hardSwishBiasAVX2_single:
+	CMPQ        DX, $0x00000000
+	JE          hardSwishBiasAVX2_tail
+	VMOVUPS     (CX), Y1
+	VADDPS      Y0, Y1, Y1
+	VMOVUPS     half<>+0(SB), Y2
+	VFMADD231PS sixth<>+0(SB), Y1, Y2
+	VMAXPS      zero<>+0(SB), Y2, Y2
+	VMINPS      one<>+0(SB), Y2, Y2
+	VMULPS      Y1, Y2, Y2
+	VMOVUPS     Y2, (AX)
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, AX
+
+hardSwishBiasAVX2_tail:
+	MOVQ         src_len+32(FP), DX
+	ANDQ         $0x00000007, DX
+	JE           hardSwishBiasAVX2_done
+	VMOVD        DX, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     laneIndex<>+0(SB), Y1, Y1
+	VMASKMOVPS   (CX), Y1, Y2
+	VADDPS       Y0, Y2, Y2
+	VMOVUPS      half<>+0(SB), Y0
+	VFMADD231PS  sixth<>+0(SB), Y2, Y0
+	VMAXPS       zero<>+0(SB), Y0, Y0
+	VMINPS       one<>+0(SB), Y0, Y0
+	VMULPS       Y2, Y0, Y0
+	VMASKMOVPS   Y0, Y1, (AX)
+
+hardSwishBiasAVX2_done:
+	VZEROUPPER
+	RET
+
 // func expSumShiftedAVX2(dst []float32, src []float32, shift float32) float32
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·expSumShiftedAVX2(SB), NOSPLIT, $0-60
@@ -8221,5 +8455,207 @@ hardSwishAVX512_tail:
 	VMOVUPS          Z1, K1, (AX)
 
 hardSwishAVX512_done:
+	VZEROUPPER
+	RET
+
+// func siluBiasAVX512(dst []float32, src []float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·siluBiasAVX512(SB), NOSPLIT, $0-52
+	VBROADCASTSS b+48(FP), Z0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS expLo<>+0(SB), Z1
+	VBROADCASTSS log2e<>+0(SB), Z2
+	VBROADCASTSS ln2Hi<>+0(SB), Z3
+	VBROADCASTSS ln2Lo<>+0(SB), Z4
+	VBROADCASTSS one<>+0(SB), Z5
+	VBROADCASTSS sigP0<>+0(SB), Z6
+	VBROADCASTSS sigP1<>+0(SB), Z7
+	VBROADCASTSS sigP2<>+0(SB), Z8
+	VBROADCASTSS sigP3<>+0(SB), Z9
+	VBROADCASTSS sigP4<>+0(SB), Z10
+	SHRQ         $0x04, DX
+
+siluBiasAVX512_pair:
+	CMPQ          DX, $0x00000002
+	JB            siluBiasAVX512_single
+	VMOVUPS       (CX), Z11
+	VMOVUPS       64(CX), Z12
+	VADDPS        Z0, Z11, Z11
+	VPORD.BCST    signMask<>+0(SB), Z11, Z13
+	VMAXPS        Z13, Z1, Z13
+	VMULPS        Z2, Z13, Z14
+	VRNDSCALEPS   $0x00, Z14, Z14
+	VFNMADD231PS  Z3, Z14, Z13
+	VFNMADD231PS  Z4, Z14, Z13
+	VMOVAPS       Z10, Z15
+	VFMADD213PS   Z9, Z13, Z15
+	VFMADD213PS   Z8, Z13, Z15
+	VFMADD213PS   Z7, Z13, Z15
+	VFMADD213PS   Z6, Z13, Z15
+	VMULPS        Z13, Z13, Z16
+	VFMADD213PS   Z13, Z16, Z15
+	VADDPS        Z5, Z15, Z15
+	VSCALEFPS     Z14, Z15, Z15
+	VADDPS        Z5, Z15, Z13
+	VDIVPS        Z13, Z5, Z13
+	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
+	VMULPS        Z15, Z13, K1, Z13
+	VMULPS        Z11, Z13, Z13
+	VADDPS        Z0, Z12, Z12
+	VPORD.BCST    signMask<>+0(SB), Z12, Z11
+	VMAXPS        Z11, Z1, Z11
+	VMULPS        Z2, Z11, Z14
+	VRNDSCALEPS   $0x00, Z14, Z14
+	VFNMADD231PS  Z3, Z14, Z11
+	VFNMADD231PS  Z4, Z14, Z11
+	VMOVAPS       Z10, Z15
+	VFMADD213PS   Z9, Z11, Z15
+	VFMADD213PS   Z8, Z11, Z15
+	VFMADD213PS   Z7, Z11, Z15
+	VFMADD213PS   Z6, Z11, Z15
+	VMULPS        Z11, Z11, Z16
+	VFMADD213PS   Z11, Z16, Z15
+	VADDPS        Z5, Z15, Z15
+	VSCALEFPS     Z14, Z15, Z15
+	VADDPS        Z5, Z15, Z11
+	VDIVPS        Z11, Z5, Z11
+	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
+	VMULPS        Z15, Z11, K1, Z11
+	VMULPS        Z12, Z11, Z11
+	VMOVUPS       Z13, (AX)
+	VMOVUPS       Z11, 64(AX)
+	ADDQ          $0x00000080, CX
+	ADDQ          $0x00000080, AX
+	SUBQ          $0x00000002, DX
+	JMP           siluBiasAVX512_pair
+
+siluBiasAVX512_single:
+	CMPQ          DX, $0x00000000
+	JE            siluBiasAVX512_tail
+	VMOVUPS       (CX), Z11
+	VADDPS        Z0, Z11, Z11
+	VPORD.BCST    signMask<>+0(SB), Z11, Z12
+	VMAXPS        Z12, Z1, Z12
+	VMULPS        Z2, Z12, Z13
+	VRNDSCALEPS   $0x00, Z13, Z13
+	VFNMADD231PS  Z3, Z13, Z12
+	VFNMADD231PS  Z4, Z13, Z12
+	VMOVAPS       Z10, Z14
+	VFMADD213PS   Z9, Z12, Z14
+	VFMADD213PS   Z8, Z12, Z14
+	VFMADD213PS   Z7, Z12, Z14
+	VFMADD213PS   Z6, Z12, Z14
+	VMULPS        Z12, Z12, Z15
+	VFMADD213PS   Z12, Z15, Z14
+	VADDPS        Z5, Z14, Z14
+	VSCALEFPS     Z13, Z14, Z14
+	VADDPS        Z5, Z14, Z12
+	VDIVPS        Z12, Z5, Z12
+	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
+	VMULPS        Z14, Z12, K1, Z12
+	VMULPS        Z11, Z12, Z12
+	VMOVUPS       Z12, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+
+siluBiasAVX512_tail:
+	MOVQ          src_len+32(FP), DX
+	ANDQ          $0x0000000f, DX
+	JE            siluBiasAVX512_done
+	LEAQ          tailMasks16<>+0(SB), BX
+	KMOVW         (BX)(DX*2), K1
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z0, Z11, Z11
+	VPORD.BCST    signMask<>+0(SB), Z11, Z0
+	VMAXPS        Z0, Z1, Z0
+	VMULPS        Z2, Z0, Z1
+	VRNDSCALEPS   $0x00, Z1, Z1
+	VFNMADD231PS  Z3, Z1, Z0
+	VFNMADD231PS  Z4, Z1, Z0
+	VMOVAPS       Z10, Z2
+	VFMADD213PS   Z9, Z0, Z2
+	VFMADD213PS   Z8, Z0, Z2
+	VFMADD213PS   Z7, Z0, Z2
+	VFMADD213PS   Z6, Z0, Z2
+	VMULPS        Z0, Z0, Z3
+	VFMADD213PS   Z0, Z3, Z2
+	VADDPS        Z5, Z2, Z2
+	VSCALEFPS     Z1, Z2, Z2
+	VADDPS        Z5, Z2, Z0
+	VDIVPS        Z0, Z5, Z0
+	VPTESTMD.BCST signMask<>+0(SB), Z11, K2
+	VMULPS        Z2, Z0, K2, Z0
+	VMULPS        Z11, Z0, Z0
+	VMOVUPS       Z0, K1, (AX)
+
+siluBiasAVX512_done:
+	VZEROUPPER
+	RET
+
+// func hardSwishBiasAVX512(dst []float32, src []float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·hardSwishBiasAVX512(SB), NOSPLIT, $0-52
+	VBROADCASTSS b+48(FP), Z0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	SHRQ         $0x04, DX
+
+hardSwishBiasAVX512_pair:
+	CMPQ             DX, $0x00000002
+	JB               hardSwishBiasAVX512_single
+	VMOVUPS          (CX), Z1
+	VMOVUPS          64(CX), Z2
+	VADDPS           Z0, Z1, Z1
+	VBROADCASTSS     half<>+0(SB), Z3
+	VFMADD231PS.BCST sixth<>+0(SB), Z1, Z3
+	VMAXPS.BCST      zero<>+0(SB), Z3, Z3
+	VMINPS.BCST      one<>+0(SB), Z3, Z3
+	VMULPS           Z1, Z3, Z3
+	VADDPS           Z0, Z2, Z2
+	VBROADCASTSS     half<>+0(SB), Z1
+	VFMADD231PS.BCST sixth<>+0(SB), Z2, Z1
+	VMAXPS.BCST      zero<>+0(SB), Z1, Z1
+	VMINPS.BCST      one<>+0(SB), Z1, Z1
+	VMULPS           Z2, Z1, Z1
+	VMOVUPS          Z3, (AX)
+	VMOVUPS          Z1, 64(AX)
+	ADDQ             $0x00000080, CX
+	ADDQ             $0x00000080, AX
+	SUBQ             $0x00000002, DX
+	JMP              hardSwishBiasAVX512_pair
+
+hardSwishBiasAVX512_single:
+	CMPQ             DX, $0x00000000
+	JE               hardSwishBiasAVX512_tail
+	VMOVUPS          (CX), Z1
+	VADDPS           Z0, Z1, Z1
+	VBROADCASTSS     half<>+0(SB), Z2
+	VFMADD231PS.BCST sixth<>+0(SB), Z1, Z2
+	VMAXPS.BCST      zero<>+0(SB), Z2, Z2
+	VMINPS.BCST      one<>+0(SB), Z2, Z2
+	VMULPS           Z1, Z2, Z2
+	VMOVUPS          Z2, (AX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000040, AX
+
+hardSwishBiasAVX512_tail:
+	MOVQ             src_len+32(FP), DX
+	ANDQ             $0x0000000f, DX
+	JE               hardSwishBiasAVX512_done
+	LEAQ             tailMasks16<>+0(SB), BX
+	KMOVW            (BX)(DX*2), K1
+	VMOVUPS.Z        (CX), K1, Z1
+	VADDPS           Z0, Z1, Z1
+	VBROADCASTSS     half<>+0(SB), Z0
+	VFMADD231PS.BCST sixth<>+0(SB), Z1, Z0
+	VMAXPS.BCST      zero<>+0(SB), Z0, Z0
+	VMINPS.BCST      one<>+0(SB), Z0, Z0
+	VMULPS           Z1, Z0, Z0
+	VMOVUPS          Z0, K1, (AX)
+
+hardSwishBiasAVX512_done:
 	VZEROUPPER
 	RET

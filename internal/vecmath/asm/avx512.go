@@ -27,6 +27,8 @@ func avx512Kernels() {
 	unary(avx512, "geluAVX512", "x·Φ(x)", gelu16)
 	unary(avx512, "geluTanhAVX512", "GELU's tanh form", geluTanh16)
 	unary(avx512, "hardSwishAVX512", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish16))
+	biasedUnary(avx512, "siluBiasAVX512", "x/(1+e^−x)", silu16)
+	biasedUnary(avx512, "hardSwishBiasAVX512", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish16))
 }
 
 // bcast returns a zmm register holding the first float of the constant m in every lane.

@@ -29,6 +29,8 @@ func main() {
 	unary(avx2, "geluAVX2", "x·Φ(x)", fixed(gelu8))
 	unary(avx2, "geluTanhAVX2", "GELU's tanh form", fixed(geluTanh8))
 	unary(avx2, "hardSwishAVX2", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish8))
+	biasedUnary(avx2, "siluBiasAVX2", "x/(1+e^−x)", fixed(silu8))
+	biasedUnary(avx2, "hardSwishBiasAVX2", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish8))
 	expSumShifted()
 	maxKernel()
 	scaleKernel()
@@ -348,10 +350,33 @@ func fixed(body func(x VecVirtual) VecVirtual) func() func(x VecVirtual) VecVirt
 // across the long latency of each body), then one, then w's tail.
 func unary(w width, name, what string, newBody func() func(x VecVirtual) VecVirtual) {
 	kernel(name, "func(dst, src []float32)", fmt.Sprintf("%s sets dst[i] = %s for every element of src (%s).", name, what, w.isa))
+	unaryBody(w, name, newBody, nil)
+}
+
+// biasedUnary emits name(dst, src []float32, b float32), which maps src[i] + b (rounded to float32,
+// as a separate addition would) through the body: a GEMM epilogue's per-row bias and activation in
+// one pass over the row instead of two.
+func biasedUnary(w width, name, what string, newBody func() func(x VecVirtual) VecVirtual) {
+	kernel(name, "func(dst, src []float32, b float32)", fmt.Sprintf("%s sets dst[i] = f(src[i] + b), f(x) = %s, for every element of src (%s).", name, what, w.isa))
+	b := w.reg()
+	VBROADCASTSS(NewParamAddr("b", 48), b)
+	unaryBody(w, name, newBody, b)
+}
+
+// unaryBody is the loop of unary and biasedUnary: bias, when not nil, is added to each block of
+// src before the body maps it.
+func unaryBody(w width, name string, newBody func() func(x VecVirtual) VecVirtual, bias VecVirtual) {
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	body := newBody()
+	if bias != nil {
+		mapped := body
+		body = func(x VecVirtual) VecVirtual {
+			VADDPS(bias, x, x)
+			return mapped(x)
+		}
+	}
 	block := 4 * w.lanes // bytes
 	SHRQ(U8(bits.TrailingZeros(uint(w.lanes))), n)
 	Label(name + "_pair")
