@@ -58,6 +58,7 @@ func fuseActivations(o *optimizer) int {
 			if act == nil || !fuseInto(fuser, act, o.isOp(i, "Relu")) {
 				continue
 			}
+			fuseBiased(fuser, o.g.nodes[i].kernel)
 		default:
 			continue
 		}
@@ -76,6 +77,19 @@ func fuseInto(k ops.ActivationFuser, act func([]float32), relu bool) bool {
 		return rf.FuseRelu()
 	}
 	return k.FuseActivation(act)
+}
+
+// fuseBiased gives k, which has just fused the activation kernel act, act's form that adds the
+// per-channel bias in the same pass, where both have it.
+func fuseBiased(k ops.ActivationFuser, act ops.Kernel) {
+	bf, ok1 := k.(ops.BiasedActivationFuser)
+	ba, ok2 := act.(ops.BiasedElementwiseFloat32)
+	if !ok1 || !ok2 {
+		return
+	}
+	if f := ba.BiasedElementwiseFloat32(); f != nil {
+		bf.FuseBiasedActivation(f)
+	}
 }
 
 // gemmIsFloat reports whether a Conv or Gemm node surely computes in float: Conv always does;

@@ -46,6 +46,12 @@ type siluKernel struct{}
 // apply is SiLU in place, the form a GEMM epilogue calls on short rows.
 func (siluKernel) apply(dst []float32) { vecmath.SiLU(dst, dst) }
 
+// BiasedElementwiseFloat32 implements ops.BiasedElementwiseFloat32: SiLU of the input plus a
+// bias, the same bits as the addition followed by apply.
+func (siluKernel) BiasedElementwiseFloat32() func(dst []float32, bias float32) {
+	return func(dst []float32, bias float32) { vecmath.SiLUBias(dst, dst, bias) }
+}
+
 func siluRef(x float64) float64 { return x / (1 + math.Exp(-x)) }
 
 func (siluKernel) Run(ctx *ops.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {

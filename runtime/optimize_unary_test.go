@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -35,15 +36,72 @@ func TestConvUnaryActivationFusion(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				m := clipAfterConv(17, depthwise, tc.act).Model()
 				feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(12), 3, 1, 4, 7, 6)}
-				checkOptimized(t, m, map[string]int{"activation_fusion": 1}, feeds, 0)
-				special := maps.Clone(feeds)
-				special["x"] = feeds["x"].Clone()
-				xs := special["x"].F32()
-				xs[5], xs[40], xs[100] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
-				checkOptimized(t, m, map[string]int{"activation_fusion": 1}, special, 0)
+				checkFusedActivationBits(t, m, feeds)
 				checkProfiledOps(t, m, feeds, []string{"Conv+" + m.Graph.Node[len(m.Graph.Node)-1].GetOpType()})
 				graphtest.AgreeWithORT(t, m, "conv_"+name, feeds, runOptimized, graphtest.RTol, graphtest.ATol)
 			})
 		}
 	}
+}
+
+// TestConvBiasedActivationFusion: a 1×1 Conv followed by HardSwish or by SiLU as x·Sigmoid(x)
+// takes the activation's biased form (bias and activation in one pass over each output row),
+// LeakyRelu, which has none, does not; each computes bit for bit what the unoptimized session
+// computes, NaN and infinities included, and what onnxruntime computes.
+func TestConvBiasedActivationFusion(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		act    func(b *graphtest.Builder, c string) string
+		biased bool
+	}{
+		{"hardswish", func(b *graphtest.Builder, c string) string { return b.Op("HardSwish", []string{c}) }, true},
+		{"silu", func(b *graphtest.Builder, c string) string {
+			return b.Op("Mul", []string{c, b.Op("Sigmoid", []string{c})})
+		}, true},
+		{"leakyrelu", func(b *graphtest.Builder, c string) string {
+			return b.Op("LeakyRelu", []string{c}, graphtest.A("alpha", float32(0.1)))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := graphtest.Seeded(13)
+			b := graphtest.New("conv_biased_act", 17)
+			x := b.Input("x", tensor.Float32, 2, 8, 9, 10)
+			w := b.Init("w", graphtest.RandF32(r, 1, 24, 8, 1, 1))
+			bias := b.Init("b", graphtest.RandF32(r, 1, 24))
+			b.Output(tc.act(b, b.Op("Conv", []string{x, w, bias})), tensor.Float32, 2, 24, 9, 10)
+			m := b.Model()
+			s, err := NewSession(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fused := 0
+			for _, n := range s.main.nodes {
+				if c, ok := n.kernel.(interface{ FusesBiasedActivation() bool }); ok {
+					fused++
+					if c.FusesBiasedActivation() != tc.biased {
+						t.Errorf("%s takes the biased activation %v, want %v", n.opType, c.FusesBiasedActivation(), tc.biased)
+					}
+				}
+			}
+			if fused != 1 {
+				t.Fatalf("%d Conv kernels, want 1", fused)
+			}
+			feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(14), 3, 2, 8, 9, 10)}
+			checkFusedActivationBits(t, m, feeds)
+			graphtest.AgreeWithORT(t, m, "conv_biased_"+tc.name, feeds, runOptimized, graphtest.RTol, graphtest.ATol)
+		})
+	}
+}
+
+// checkFusedActivationBits checks that m, whose one activation the fusion pass moves into the
+// Conv before it, computes bit for bit what the unoptimized session computes on feeds and on
+// feeds with a NaN and both infinities in x.
+func checkFusedActivationBits(t *testing.T, m *onnx.ModelProto, feeds map[string]*tensor.Tensor) {
+	t.Helper()
+	checkOptimized(t, m, map[string]int{"activation_fusion": 1}, feeds, 0)
+	special := maps.Clone(feeds)
+	special["x"] = feeds["x"].Clone()
+	xs := special["x"].F32()
+	xs[5], xs[40], xs[100] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
+	checkOptimized(t, m, map[string]int{"activation_fusion": 1}, special, 0)
 }

@@ -53,6 +53,12 @@ type Epilogue struct {
 	// several rows rather than once per row piece. It may be called concurrently for disjoint
 	// pieces.
 	Elementwise func(dst []float32)
+	// BiasedElementwise, when set beside a per-row Bias and Elementwise and without a Residual,
+	// adds row i's bias and applies Elementwise in one pass over the row, which is still in cache
+	// from the product, instead of two: BiasedElementwise(row, Bias[i]) must give exactly the
+	// values of adding Bias[i] and then calling Elementwise (the same bits). It may be called
+	// concurrently for disjoint pieces.
+	BiasedElementwise func(dst []float32, bias float32)
 	// Columns transforms a piece of one row of C in place, after Elementwise, knowing the
 	// column of its first value: C[i][col0 : col0+len(dst)]. It is an activation whose
 	// parameters change with the column (per-channel, where the columns are the channels). It
@@ -732,15 +738,20 @@ func (j *job) epilogue(i0, i1, j0, j1 int) {
 		return
 	}
 	elementwise := ep.Elementwise != nil
+	biased := elementwise && ep.BiasedElementwise != nil && ep.Bias != nil && ep.BiasPerRow && ep.Residual == nil
 	// Rows per Elementwise call: whole rows of C are contiguous when the block spans them.
 	group := 1
-	if elementwise && j0 == 0 && j1 == j.n && j.ldc == j.n {
+	if elementwise && !biased && j0 == 0 && j1 == j.n && j.ldc == j.n {
 		group = max(1, epilogueSpan/max(1, j.n))
 	}
 	for g0 := i0; g0 < i1; g0 += group {
 		g1 := min(i1, g0+group)
 		for i := g0; i < g1; i++ {
 			row := j.c[i*j.ldc+j0 : i*j.ldc+j1]
+			if biased {
+				ep.BiasedElementwise(row, ep.Bias[i])
+				continue
+			}
 			if ep.Bias != nil {
 				if ep.BiasPerRow {
 					addScalarF32(j.level, row, ep.Bias[i])

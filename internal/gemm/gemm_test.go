@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"github.com/actswap/actswap/internal/simd"
@@ -519,6 +520,71 @@ func TestSmallProductsSplit(t *testing.T) {
 		}
 		if got := (&job{m: s.m, n: s.n, k: s.k}).threadsFor(2); got != s.want {
 			t.Errorf("%d×%d×%d packed: %d threads of 2, want %d", s.m, s.n, s.k, got, s.want)
+		}
+	}
+}
+
+// TestEpilogueBiasedElementwise: with BiasedElementwise beside a per-row bias, the epilogue adds
+// each row's own bias and applies the activation in one call per row piece — the same bits as
+// the bias pass followed by Elementwise, and the float64 product's values — and with a residual
+// (which must come between the bias and the activation) it keeps the separate passes.
+func TestEpilogueBiasedElementwise(t *testing.T) {
+	t.Parallel()
+	const m, k = 29, 16
+	r := rand.New(rand.NewPCG(5, 6))
+	square := func(x float32) float32 { return float32(x*x) - float32(0.5*x) } // conversions: never fused
+	act := func(dst []float32) {
+		for q, v := range dst {
+			dst[q] = square(v)
+		}
+	}
+	for _, n := range []int{7, 49, 600, 1344} {
+		a, b := randSlice(r, m*k), randSlice(r, k*n)
+		bias, residual := randSlice(r, m), randSlice(r, m*n)
+		pa, err := PackA(false, m, k, a, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
+		for _, withResidual := range []bool{false, true} {
+			for _, threads := range []int{1, 2} {
+				var calls atomic.Int64
+				biased := func(dst []float32, bv float32) {
+					calls.Add(1)
+					for q, v := range dst {
+						dst[q] = square(v + bv)
+					}
+				}
+				ep := Epilogue{Bias: bias, BiasPerRow: true, Elementwise: act}
+				if withResidual {
+					ep.Residual, ep.ResidualLd = residual, n
+				}
+				plain, fused := make([]float32, m*n), make([]float32, m*n)
+				if err := SgemmPackedA(pa, false, n, 1, b, n, 0, plain, n, threads, &ep); err != nil {
+					t.Fatal(err)
+				}
+				ep.BiasedElementwise = biased
+				if err := SgemmPackedA(pa, false, n, 1, b, n, 0, fused, n, threads, &ep); err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("n=%d residual=%v threads=%d", n, withResidual, threads)
+				if got := calls.Load(); withResidual && got != 0 || !withResidual && got < m {
+					t.Fatalf("%s: BiasedElementwise called %d times", name, got)
+				}
+				for i := range m {
+					for j := range n {
+						x := want[i*n+j] + float64(bias[i])
+						if withResidual {
+							x += float64(residual[i*n+j])
+						}
+						w := x*x - 0.5*x
+						got := fused[i*n+j]
+						if math.Float32bits(got) != math.Float32bits(plain[i*n+j]) || math.Abs(float64(got)-w) > 1e-4*(1+math.Abs(w)) {
+							t.Fatalf("%s: C[%d,%d] = %g, %g in two passes, want %g", name, i, j, got, plain[i*n+j], w)
+						}
+					}
+				}
+			}
 		}
 	}
 }

@@ -27,16 +27,16 @@ func init() {
 	Register(DefaultDomain, "Softplus", 1, fixedActivation(softplus))
 	Register(DefaultDomain, "Mish", 18, fixedActivation(func(x float64) float64 { return x * math.Tanh(softplus(x)) }))
 	Register(DefaultDomain, "HardSwish", 14, func(n *Node) (Kernel, error) {
-		return fusableUnary{floatUnary{f32: vecmath.HardSwish, f64: func(x float64) float64 {
+		return fusableUnary{u: floatUnary{f32: vecmath.HardSwish, f64: func(x float64) float64 {
 			return x * max(0, min(1, x/6+0.5))
-		}}}, nil
+		}}, biased: vecmath.HardSwishBias}, nil
 	})
 	Register(DefaultDomain, "LeakyRelu", 1, func(n *Node) (Kernel, error) {
 		alpha32 := n.AttrFloat("alpha", 0.01)
 		alpha := float64(alpha32)
 		// float32 in a plain loop: the float64 formula costs a call and two conversions a value
 		// (YOLOv3-style networks put it after every convolution).
-		return fusableUnary{floatUnary{
+		return fusableUnary{u: floatUnary{
 			f32: func(dst, src []float32) {
 				// Branch-free (signs of real data mispredict): the factor is 1, or alpha when the
 				// sign bit is set; −0 and NaN come out as the formula gives them.
@@ -85,7 +85,7 @@ func init() {
 		alpha32, beta32 := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
 		alpha, beta := float64(alpha32), float64(beta32)
 		// float32: an affine map and vecmath.Clamp (MobileNetV3's gates), NaN kept as Clamp does.
-		return fusableUnary{floatUnary{
+		return fusableUnary{u: floatUnary{
 			f32: func(dst, src []float32) {
 				vecmath.ArithScalar(vecmath.OpMul, dst, src, alpha32)
 				vecmath.ArithScalar(vecmath.OpAdd, dst, dst, beta32)

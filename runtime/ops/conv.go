@@ -164,13 +164,13 @@ var ErrResidualShape = errors.New("the fused residual input must have the output
 
 // epilogue returns the GEMM epilogue of one (image, group) block: a per-row bias, a residual
 // laid out like the block's rows of outSize values, and an activation, each optional.
-func epilogue(bias, residual []float32, outSize int, act func(dst []float32)) *gemm.Epilogue {
+func epilogue(bias, residual []float32, outSize int, act func(dst []float32), actBiased func(dst []float32, bias float32)) *gemm.Epilogue {
 	if bias == nil && residual == nil && act == nil {
 		return nil
 	}
 	// Elementwise is called once over several rows where C's rows are contiguous. The GEMM
 	// copies the epilogue, so this one stays on the caller's stack.
-	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true, Elementwise: act}
+	ep := &gemm.Epilogue{Bias: bias, BiasPerRow: true, Elementwise: act, BiasedElementwise: actBiased}
 	if residual != nil {
 		ep.Residual, ep.ResidualLd = residual, outSize
 	}
@@ -189,9 +189,11 @@ type convKernel struct {
 	pixelW   atomic.Pointer[gemm.PackedB] // Wᵀ for one-pixel images (convOnePixel), on first use
 	directW  atomic.Pointer[[]float32]    // W in 16-channel blocks for convDirect, on first use
 	act      func(dst []float32)          // fused activation, nil for none
-	relu     bool                         // act is ReLU (FuseRelu), which some lowerings apply themselves
-	residual bool                         // input 3 is added to the output (FuseResidual)
-	lowering convLowering                 // the zero value: each shape takes the fastest lowering
+	// actBiased is act's form that adds a channel's bias first, in the same pass (nil for none).
+	actBiased func(dst []float32, bias float32)
+	relu      bool         // act is ReLU (FuseRelu), which some lowerings apply themselves
+	residual  bool         // input 3 is added to the output (FuseResidual)
+	lowering  convLowering // the zero value: each shape takes the fastest lowering
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
 	last shapeMemo[*convShape]
@@ -199,7 +201,23 @@ type convKernel struct {
 
 // FuseActivation makes the kernel apply act to its output.
 func (k *convKernel) FuseActivation(act func(dst []float32)) bool {
-	k.act, k.relu = act, false
+	k.act, k.actBiased, k.relu = act, nil, false
+	return true
+}
+
+// BiasedActivationFuser is implemented by kernels that, after FuseActivation, also take the
+// activation's form that adds a per-channel bias first (ops.BiasedElementwiseFloat32), so that
+// bias and activation are one pass over the output instead of two.
+type BiasedActivationFuser interface {
+	FuseBiasedActivation(f func(dst []float32, bias float32)) bool
+}
+
+// FuseBiasedActivation gives the kernel the biased form of the activation FuseActivation gave it.
+func (k *convKernel) FuseBiasedActivation(f func(dst []float32, bias float32)) bool {
+	if k.act == nil || k.relu {
+		return false
+	}
+	k.actBiased = f
 	return true
 }
 
@@ -212,9 +230,13 @@ type ReluFuser interface {
 
 // FuseRelu makes the kernel apply Relu to its output.
 func (k *convKernel) FuseRelu() bool {
-	k.act, k.relu = ReluInPlace, true
+	k.act, k.actBiased, k.relu = ReluInPlace, nil, true
 	return true
 }
+
+// FusesBiasedActivation reports whether FuseBiasedActivation gave the kernel the biased form of
+// its activation.
+func (k *convKernel) FusesBiasedActivation() bool { return k.actBiased != nil }
 
 // FusesRelu reports whether FuseRelu, rather than FuseActivation, gave the kernel its activation.
 func (k *convKernel) FusesRelu() bool { return k.relu }
@@ -544,20 +566,20 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 				// run past the last plane, so nothing is packed. Packing B pays for itself over
 				// many output channels (measured with BenchmarkConvResNet: in place wins by
 				// 30–70% at 24–64 channels and loses by up to 12% from 256).
-				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				err = gemm.SgemmPackedAIndirect(packed[g], s.outSize, gemm.IndirectB{Data: img, Offsets: s.planeOffsets()}, 0, dst, s.outSize, ctx.Threads, ep)
 			case pointwise:
-				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1:
 				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act)
 			case len(s.in) == 2 && s.stridedIndirectPays():
 				err = convIndirectStrided2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act, buf)
 			case len(s.in) == 2:
-				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
-				ep := epilogue(groupBias, groupResidual, s.outSize, k.act)
+				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				im2col(ctx, s, img, col)
 				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			}

@@ -277,7 +277,7 @@ func (j *expandPart) run(p int) error {
 			if fresh := n - carried*iw; fresh > 0 {
 				// The expanded rows [y0+carried, y1) of the part's channels: their rows of W1
 				// times those rows of X's planes, with the 1×1's bias and activation.
-				ep := epilogue(bias1, nil, n, k.pw.act)
+				ep := epilogue(bias1, nil, n, k.pw.act, k.pw.actBiased)
 				dst := band[carried*iw:]
 				yf := y0 + carried
 				// X from the first fresh row of the image's first plane on: planeOffsets apart,

@@ -80,8 +80,11 @@ func TestExpandDepthwiseParts(t *testing.T) {
 
 func siluAct(dst []float32) { vecmath.SiLU(dst, dst) }
 
+func siluBiasAct(dst []float32, bias float32) { vecmath.SiLUBias(dst, dst, bias) }
+
 // siluConvPair returns a 1×1 convolution by w1, b1 and a depthwise one by w2, b2 (attributes
-// dwAttrs), each with SiLU fused.
+// dwAttrs), each with SiLU fused, the 1×1's with its bias in the same pass, as the runtime fuses
+// them.
 func siluConvPair(t testing.TB, w1, b1, w2, b2 *tensor.Tensor, dwAttrs map[string]any) (pw, dw Kernel) {
 	t.Helper()
 	pw, err := newConv(convTestNode("Conv", nil, 3, nil, w1, b1))
@@ -92,6 +95,9 @@ func siluConvPair(t testing.TB, w1, b1, w2, b2 *tensor.Tensor, dwAttrs map[strin
 		t.Fatal(err)
 	}
 	pw.(ActivationFuser).FuseActivation(siluAct)
+	if !pw.(BiasedActivationFuser).FuseBiasedActivation(siluBiasAct) {
+		t.Fatal("the 1×1 convolution refused the biased SiLU")
+	}
 	dw.(ActivationFuser).FuseActivation(siluAct)
 	return pw, dw
 }

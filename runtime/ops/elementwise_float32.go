@@ -10,6 +10,16 @@ type ElementwiseFloat32 interface {
 	ElementwiseFloat32() func(dst []float32)
 }
 
+// BiasedElementwiseFloat32 is implemented by activation kernels whose in-place float32 transform
+// also has a form that first adds a bias to every value, in the same pass: a Conv adds its
+// per-channel bias and applies the fused activation in one pass over each output row
+// (gemm.Epilogue.BiasedElementwise) instead of two.
+type BiasedElementwiseFloat32 interface {
+	// BiasedElementwiseFloat32 returns f with f(dst, b) giving exactly the bits of adding b to
+	// each value (in float32) and then applying ElementwiseFloat32's transform, or nil.
+	BiasedElementwiseFloat32() func(dst []float32, bias float32)
+}
+
 // ChannelsLastFloat32 is implemented by activation kernels with per-channel parameters (the
 // ai.actswap ops) that can transform, in place, a run of consecutive channels of a tensor whose
 // channel axis is the last one. The fusion pass uses it to apply such an activation in the

@@ -97,7 +97,11 @@ func unaryKernel(u floatUnary, ints func(ctx *Context, x *tensor.Tensor) (*tenso
 // epilogue of the Conv or Gemm that feeds it (ElementwiseFloat32) — HardSwish and HardSigmoid
 // after MobileNetV3's convolutions, LeakyRelu after YOLO's — with the same function, so fusing
 // changes no bit.
-type fusableUnary struct{ u floatUnary }
+type fusableUnary struct {
+	u floatUnary
+	// biased is u's float32 kernel adding a bias to its input first (nil for none).
+	biased func(dst, src []float32, b float32)
+}
 
 func (k fusableUnary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := needInputs(in, 1); err != nil {
@@ -114,6 +118,15 @@ func (k fusableUnary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 func (k fusableUnary) ElementwiseFloat32() func(dst []float32) {
 	f := k.u.f32
 	return func(dst []float32) { f(dst, dst) }
+}
+
+// BiasedElementwiseFloat32 returns the biased float32 kernel applied in place, or nil.
+func (k fusableUnary) BiasedElementwiseFloat32() func(dst []float32, bias float32) {
+	f := k.biased
+	if f == nil {
+		return nil
+	}
+	return func(dst []float32, bias float32) { f(dst, dst, bias) }
 }
 
 // registerFloatUnary registers an attribute-free op under every listed since-version.
