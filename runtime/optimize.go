@@ -281,6 +281,14 @@ func (s *Session) noteOptimizations(c *compiler, m *onnx.ModelProto, cfg config)
 		return
 	}
 	s.buffers = newBufferPool(s.main)
+	if s.buffers != nil && s.byRows != nil && s.threads > 1 {
+		// Each part of a run split by rows draws from its own pool: its buffers stay in the cache
+		// of the thread that ran that part before, and the parts never wait on one pool's lock.
+		s.partBuffers = make([]*bufferPool, s.threads)
+		for i := range s.partBuffers {
+			s.partBuffers[i] = newBufferPool(s.main)
+		}
+	}
 	s.optimized["shape_caching"] = 0
 	if s.buffers != nil { // cached shape values must stay out of reach of sequences and subgraphs too
 		s.optimized["shape_caching"], s.shapes = cacheShapes(s.main)

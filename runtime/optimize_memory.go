@@ -241,16 +241,17 @@ func (a *runArena) release(slot int) {
 	}
 }
 
-// runContext returns the kernel context for one run of g and the run's arena, nil when the run
+// runContext returns the kernel context for one run of g on threads threads and the run's arena
+// (buffers from pool), nil when the run
 // recycles no buffers; the caller ends the run with arena.finish. The context lives in the
 // (pooled) arena, so a run with an arena allocates neither.
-func (s *Session) runContext(g *graph) (*ops.Context, *runArena) {
-	if g != s.main || s.buffers == nil {
-		return ops.NewContext(s.threads), nil
+func (s *Session) runContext(g *graph, threads int, pool *bufferPool) (*ops.Context, *runArena) {
+	if g != s.main || pool == nil {
+		return ops.NewContext(threads), nil
 	}
-	a := s.buffers.arena(len(g.slotNames))
+	a := pool.arena(len(g.slotNames))
 	// graph.run copies each kernel's results out before the next kernel runs on this context.
-	a.ctx = ops.Context{Threads: s.threads, Allocator: a, ReuseResults: true}
+	a.ctx = ops.Context{Threads: threads, Allocator: a, ReuseResults: true}
 	return &a.ctx, a
 }
 

@@ -90,6 +90,10 @@ type Session struct {
 	buffers   *bufferPool          // recycles the main graph's buffers; nil when it cannot
 	shapes    *shapeCache          // remembers shape-derived values per input shapes; nil when none
 	defines   map[ScopedValue]bool // every value of every scope, for RunWatching's checks
+	// byRows is the row split of the graph: a batch runs as one part per thread (batchsplit.go);
+	// nil where the graph does not keep the batch's rows apart.
+	byRows      *rowSplit
+	partBuffers []*bufferPool // per part of a run split by rows, what buffers is to a whole run
 }
 
 // NewSession compiles m. Every node must have a kernel for its (domain, op, opset version) or be a
@@ -132,6 +136,7 @@ func NewSession(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
 		return nil, err
 	}
 	s = &Session{main: g, threads: cfg.threads, defines: scopedValues(m)}
+	s.byRows, _ = analyzeRowSplit(m.GetGraph(), opsets)
 	s.noteOptimizations(c, m, cfg)
 	for _, slot := range g.inputs {
 		s.inputs = append(s.inputs, g.declared[slot])
@@ -170,6 +175,16 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (
 // RunContext is Run that gives up between nodes once ctx is done (a server's deadline), returning
 // ctx's error.
 func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
+	// EstimateMemory's probe follows one run's values as they come and go: a run it watches is
+	// not split (its parts would overlap in time).
+	if parts := s.rowParts(inputs, outputNames); parts > 1 && memoryProbeOf(ctx) == nil {
+		return s.runByRows(ctx, inputs, outputNames, parts)
+	}
+	return s.run(ctx, inputs, outputNames, s.threads, s.buffers)
+}
+
+// run is RunContext with threads threads for the kernels and buffers from pool.
+func (s *Session) run(ctx context.Context, inputs map[string]*tensor.Tensor, outputNames []string, threads int, pool *bufferPool) (result map[string]*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			result, err = nil, fmt.Errorf("run: internal error: %w", newPanicError(r))
@@ -191,7 +206,7 @@ func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tens
 		}
 	}
 	p := g.planFor(slots)
-	kctx, arena := s.runContext(g)
+	kctx, arena := s.runContext(g, threads, pool)
 	defer arena.finish()
 	feeds, err := s.bindInputs(inputs, arena.feedSlice(len(s.main.inputs)))
 	if err != nil {

@@ -257,8 +257,20 @@ MUTATIONS = [
      ["-run", "TestBiasedKernels", "./internal/vecmath"]),
     ("biased-activation-fusion", "runtime/optimize_activation.go", "\t\t\tfuseBiased(fuser, o.g.nodes[i].kernel)\n", "\n",
      ["-run", "TestConvBiasedActivationFusion", "./runtime"]),
+    ("rows-softmax-axis", "runtime/batchsplit.go", "if normAxis(attrInt(n, \"axis\", def), rank0) < 1 {",
+     "if normAxis(attrInt(n, \"axis\", def), rank0) < 0 {", ["-run", "RowSplit", "./runtime"]),
+    ("rows-constant-broadcast", "runtime/batchsplit.go", "if d := c.GetDims(); len(d) == rank && d[0] != 1 {",
+     "if d := c.GetDims(); len(d) > rank {", ["-run", "RowSplit", "./runtime"]),
+    ("rows-reshape", "runtime/batchsplit.go", "len(shape) == 0 || shape[0] != 0 ||", "len(shape) == 0 ||",
+     ["-run", "RowSplit", "./runtime"]),
+    ("rows-parts", "runtime/batchsplit.go", "r0, r1 := rows*p/parts, rows*(p+1)/parts", "r0, r1 := rows*p/parts, rows*(p+1)/parts-p",
+     ["-run", "RowSplit", "./runtime"]),
+    ("rows-count", "runtime/batchsplit.go", "	return min(s.threads, rows)", "	return s.threads",
+     ["-run", "RowSplit", "./runtime"]),
     ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
      ["-run", "Settle", "./bench"]),
+    ("rows-memory-probe", "runtime/session.go", "parts > 1 && memoryProbeOf(ctx) == nil {", "parts > 1 {",
+     ["-run", "RowSplit", "./runtime"]),
 ]
 
 
