@@ -807,3 +807,54 @@ func TestConvTunesLowering(t *testing.T) {
 		t.Fatalf("a second kernel of the shape: gather=%v (tuneKey %q), remembered %v", s2.gather, s2.tuneKey, gather)
 	}
 }
+
+// TestConvTuningIgnoresTheBatchSize: a batch run as parts of its rows, one per thread
+// (runtime's row split), must take the lowering the whole batch takes, or its sums round
+// differently on 2 threads than on 1. So whether a shape is timed, and the key its choice is
+// remembered under, depend on the image, not on the batch size; and where kernels of one shape
+// time it at once, the first choice remembered is the one all of them run.
+func TestConvTuningIgnoresTheBatchSize(t *testing.T) {
+	if !gemm.GatherFast() {
+		t.Skip("no gather kernel on this machine: one lowering, nothing to time")
+	}
+	r := rand.New(rand.NewPCG(53, 54))
+	attrs := map[string]any{"pads": []int{1, 1, 1, 1}}
+	for _, sh := range []struct{ c, m, hw int }{
+		{64, 64, 28}, // timed at any batch size
+		{32, 32, 14}, // 3.6 MFLOP an image: timed at no batch size, 16 images or 1
+	} {
+		w := randTensor(r, sh.m, sh.c, 3, 3)
+		k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := k.(*convKernel)
+		var keys []string
+		for _, batch := range []int{1, 8, 16} {
+			s, err := ck.newShape(randTensor(r, batch, sh.c, sh.hw, sh.hw), w, ck.lowering)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, s.tuneKey)
+		}
+		if keys[0] != keys[1] || keys[0] != keys[2] {
+			t.Errorf("%+v: tune keys at batch 1, 8, 16: %q", sh, keys)
+		}
+	}
+	lowerings := []convLowering{{timed: true, noGather: true}, {timed: true, forceGather: true}}
+	key := "TestConvTuningIgnoresTheBatchSize"
+	tunedLowerings.Delete(key)
+	defer tunedLowerings.Delete(key)
+	for i, timed := range []int{1, 0, 1} {
+		kept, err := rememberLowering(key, lowerings, timed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept != 1 {
+			t.Errorf("timing %d: kernel %d timed lowering %d fastest and kept %d; the first remembered is 1", i, i, timed, kept)
+		}
+	}
+	if _, err := rememberLowering(key, lowerings[:1], 0); err == nil {
+		t.Error("a remembered lowering that is not among the candidates was accepted")
+	}
+}

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,13 +44,15 @@ func (s *convShape) tunable() bool {
 	return s.directCandidate() || s.gatherTunable()
 }
 
-// gatherTunable reports whether both the gather product and the other lowering apply and the
-// convolution is large enough to time.
+// gatherTunable reports whether both the gather product and the other lowering apply and one
+// image's convolution is large enough to time. One image's, not the batch's: whether a shape is
+// timed must not depend on the batch size, or a batch run as parts of its rows (one per thread)
+// would take another lowering than the whole batch on one thread, and other bits.
 func (s *convShape) gatherTunable() bool {
 	if len(s.in) != 2 || !gemm.GatherFast() || s.mg()%gemm.GatherWidth(s.mg()) != 0 {
 		return false
 	}
-	flops := 2 * float64(s.batch) * float64(s.m) * float64(s.outSize) * float64(s.cg()*s.kSize)
+	flops := 2 * float64(s.m) * float64(s.outSize) * float64(s.cg()*s.kSize)
 	return flops >= tuneMinFlops
 }
 
@@ -67,14 +70,17 @@ func tuneCandidates(s *convShape) []convLowering {
 	return candidates
 }
 
-// tuneKey names what decides the lowerings' speed: the shapes, the window geometry and whether
-// the weights are packed once. Not the fused epilogue: it costs about the same in every
+// tuneKey names what decides the lowerings' speed: the image and weight shapes, the window
+// geometry and whether the weights are packed once. Not the batch size: the lowerings compute
+// each image alike whatever the batch, and a batch split into parts of its rows (one per thread)
+// must take the lowering the whole batch takes on one thread, or its sums round differently
+// (TestThreadsGiveIdenticalOutputs). Not the fused epilogue: it costs about the same in every
 // lowering, and with it in the key a convolution and the same convolution with a fused
 // activation could be timed to different lowerings, whose sums round differently — fusing an
 // activation would change the convolution's bits (TestConvUnaryActivationFusion, which failed
 // so in CI).
 func (k *convKernel) tuneKey(s *convShape) string {
-	return fmt.Sprint(s.xShape, s.wShape, s.group, s.strides, s.dilations, s.padBegin, s.padEnd, k.constW != nil)
+	return fmt.Sprint(s.xShape[1:], s.wShape, s.group, s.strides, s.dilations, s.padBegin, s.padEnd, k.constW != nil)
 }
 
 // tuneLowering times the candidate lowerings (tuneCandidates) on this call's operands (writing
@@ -104,16 +110,35 @@ func (k *convKernel) tuneLowering(x, w *tensor.Tensor, s *convShape, xv, wv, bia
 			}
 		}
 	}
-	fastest := 0
+	var fastest int
 	for i := range best {
 		if best[i] < best[fastest] {
 			fastest = i
 		}
 	}
-	tunedLowerings.Store(s.tuneKey, lowerings[fastest])
+	fastest, err := rememberLowering(s.tuneKey, lowerings, fastest)
+	if err != nil {
+		return nil, err
+	}
 	chosen := candidates[fastest]
 	k.last.put(x.Shape, w.Shape, chosen)
 	return chosen, nil
+}
+
+// rememberLowering stores lowerings[fastest] as the lowering of the shape key and returns the
+// index of the one every kernel of that shape runs: the first stored. Kernels of the same shape
+// may time it at once (the parts of a batch split by rows run side by side), and each must take
+// the same lowering, or two runs of the shape would differ in bits.
+func rememberLowering(key string, lowerings []convLowering, fastest int) (int, error) {
+	stored, loaded := tunedLowerings.LoadOrStore(key, lowerings[fastest])
+	if !loaded {
+		return fastest, nil
+	}
+	i := slices.Index(lowerings, stored.(convLowering))
+	if i < 0 {
+		return 0, fmt.Errorf("Conv: lowering %+v remembered for %s is not a candidate", stored, key)
+	}
+	return i, nil
 }
 
 // tuneClock is the clock tuneLowering reads: the calling thread's CPU time, or wall time where

@@ -269,6 +269,12 @@ MUTATIONS = [
      ["-run", "RowSplit", "./runtime"]),
     ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
      ["-run", "Settle", "./bench"]),
+    ("tune-key-batch", "runtime/ops/conv_tune.go", "return fmt.Sprint(s.xShape[1:], s.wShape,", "return fmt.Sprint(s.xShape, s.wShape,",
+     ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
+    ("tune-threshold-batch", "runtime/ops/conv_tune.go", "flops := 2 * float64(s.m) * float64(s.outSize)",
+     "flops := 2 * float64(s.batch) * float64(s.m) * float64(s.outSize)", ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
+    ("tune-first-kept", "runtime/ops/conv_tune.go", "\tif !loaded {\n\t\treturn fastest, nil", "\tif !loaded || true {\n\t\treturn fastest, nil",
+     ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
     ("rows-memory-probe", "runtime/session.go", "parts > 1 && memoryProbeOf(ctx) == nil {", "parts > 1 {",
      ["-run", "RowSplit", "./runtime"]),
 ]
