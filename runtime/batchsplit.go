@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/actswap/actswap/internal/gemm"
 	"github.com/actswap/actswap/internal/workers"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
@@ -23,9 +24,11 @@ import (
 // attributes and constant inputs that keep it so; any other operator on a row-carrying value
 // keeps the model on the node-by-node split. The decision depends on the graph, the thread
 // count and the number of rows only, never on timings: a session gives the same bits for the
-// same inputs on every run (kernels may round a row differently in a batch of another size).
-// A model of a few microseconds a run pays for the split (digits_mlp_gelu's 16 rows on 2
-// threads: 7 → 10 µs), still well ahead of onnxruntime's 17 µs.
+// same inputs on every run, and, since each part is at least gemm.RowsSummedAlike rows and the
+// convolutions choose their lowering per image, not per batch size, the same bits as one thread
+// (TestThreadsGiveIdenticalOutputs, TestRowSplitKeepsTheBits). A model of a few microseconds a
+// run pays for the split (digits_mlp_gelu's 16 rows on 2 threads: 7 → 10 µs), still well ahead
+// of onnxruntime's 17 µs.
 
 // rowSplit is what the analysis of a graph found: the values that carry the batch's rows on
 // axis 0 (graph inputs and what follows from them row by row).
@@ -431,16 +434,19 @@ func normAxis(axis int64, rank int) int {
 
 // rowParts is how many parts a run of inputs is split into by rows: 1 (not split) unless the
 // session may use several threads, its graph qualifies, every requested output carries rows, and
-// every input has the same number of rows, at least two.
+// every input has the same number of rows, enough for two parts. A part has at least
+// gemm.RowsSummedAlike rows: a product of fewer runs other kernels than the whole batch's and
+// rounds differently, and the session promises the same bits on any number of threads (3 rows
+// on 2 threads, as parts of 1 and 2, changed digits_mlp_gelu's output in its last bit).
 func (s *Session) rowParts(inputs map[string]*tensor.Tensor, outputNames []string) int {
 	if s.byRows == nil || s.threads < 2 || len(outputNames) > 0 && !s.byRows.carriesRows(outputNames) {
 		return 1
 	}
 	rows := s.rows(inputs)
-	if rows < 2 {
+	if rows < 0 {
 		return 1
 	}
-	return min(s.threads, rows)
+	return max(1, min(s.threads, rows/gemm.RowsSummedAlike))
 }
 
 // rows is the number of rows every input has, −1 when they differ, one is missing or is not a

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/graphtest"
+	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/tensor"
@@ -303,19 +304,64 @@ func TestRowSplitDeterministic(t *testing.T) {
 	if parts := s.rowParts(one, nil); parts != 1 {
 		t.Errorf("one row: %d parts", parts)
 	}
-	// Fewer rows than threads: a part per row.
+	// Parts of at least gemm.RowsSummedAlike rows: fewer parts than threads where the rows are few.
 	four, err := NewSession(rowCases()[0].model(), WithThreads(4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	three := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(2), 1, 3, 4, 6, 6)}
-	if parts := four.rowParts(three, nil); parts != 3 {
-		t.Errorf("3 rows on 4 threads: %d parts, want 3", parts)
+	for rows, want := range map[int]int{2: 1, 5: 1, 6: 2, 11: 3, 12: 4, 40: 4} {
+		feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(2), 1, rows, 4, 6, 6)}
+		if parts := four.rowParts(feeds, nil); parts != want {
+			t.Errorf("%d rows on 4 threads: %d parts, want %d", rows, parts, want)
+		}
 	}
 }
 
-// TestRowSplitMemoryEstimate: EstimateMemory's probe runs are not split, so a session that
-// splits batches estimates what one that does not estimates.
+// TestRowSplitKeepsTheBits: the bundled digits models, on batches of 2 to 16 of their rows, give
+// on 2 and 3 threads (split by rows where the rows allow) the bits they give on one, with
+// AVX-512 (within 1e-6 elsewhere, as TestThreadsGiveIdenticalOutputs). Parts of one or two rows
+// would run the row-by-row GEMM kernels and round differently.
+func TestRowSplitKeepsTheBits(t *testing.T) {
+	differ := firstDifference
+	if !simd.Host().Wide() {
+		differ = firstDifferenceBeyond(1e-6)
+	}
+	for _, name := range []string{"digits_cnn", "digits_vit", "digits_mlp_gelu"} {
+		dir := filepath.Join(testutil.RepoRoot(t), "models", name)
+		sessions := map[int]*Session{}
+		var inputs map[string]*tensor.Tensor
+		for _, threads := range []int{1, 2, 3} {
+			sessions[threads], inputs = sessionOnDataSet(t, dir, threads, false)
+		}
+		for _, rows := range []int{2, 3, 4, 5, 7, 16} {
+			feeds := map[string]*tensor.Tensor{}
+			for k, x := range inputs {
+				feeds[k] = tensor.SliceRows(x, 0, rows)
+			}
+			var want map[string]*tensor.Tensor
+			for _, threads := range []int{1, 2, 3} {
+				got, err := sessions[threads].Run(feeds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want == nil {
+					want = got
+					continue
+				}
+				for k, w := range want {
+					if d := differ(got[k].F32(), w.F32()); d != "" {
+						t.Errorf("%s, %d rows, %d threads (%d parts), output %q: %s (1 thread is the reference)",
+							name, rows, threads, sessions[threads].rowParts(feeds, nil), k, d)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRowSplitMemoryEstimate: EstimateMemory's probe runs (1 and 2 rows) are too small to be
+// split, so a session that splits batches estimates what one that does not estimates; a probe
+// run split into parts that overlap in time would follow neither's values.
 func TestRowSplitMemoryEstimate(t *testing.T) {
 	m := rowCases()[0].model()
 	probe := func(rows int) (map[string]*tensor.Tensor, error) {
@@ -326,12 +372,6 @@ func TestRowSplitMemoryEstimate(t *testing.T) {
 		s, err := NewSession(m, WithThreads(threads))
 		if err != nil {
 			t.Fatal(err)
-		}
-		if threads > 1 {
-			feeds, _ := probe(2)
-			if parts := s.rowParts(feeds, nil); parts != 2 {
-				t.Fatalf("two rows on 2 threads: %d parts", parts)
-			}
 		}
 		if est[i], err = s.EstimateMemory(1000, probe); err != nil {
 			t.Fatal(err)

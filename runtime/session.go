@@ -175,9 +175,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputNames ...string) (
 // RunContext is Run that gives up between nodes once ctx is done (a server's deadline), returning
 // ctx's error.
 func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor, outputNames ...string) (result map[string]*tensor.Tensor, err error) {
-	// EstimateMemory's probe follows one run's values as they come and go: a run it watches is
-	// not split (its parts would overlap in time).
-	if parts := s.rowParts(inputs, outputNames); parts > 1 && memoryProbeOf(ctx) == nil {
+	if parts := s.rowParts(inputs, outputNames); parts > 1 {
 		return s.runByRows(ctx, inputs, outputNames, parts)
 	}
 	return s.run(ctx, inputs, outputNames, s.threads, s.buffers)

@@ -615,6 +615,12 @@ func (j *job) addBias(bias []float32, rows, cOff int) {
 // one or two rows go through rowKernel.
 const minDirectRows = 3
 
+// RowsSummedAlike is the fewest rows a product may have for each of its rows to be summed as in
+// a product of more rows: a product of one or two rows (with A read in place) goes row by row
+// through other kernels, whose sums round differently. A caller that cuts a batch into parts
+// and promises the bits of the whole keeps every part at least this tall.
+const RowsSummedAlike = minDirectRows
+
 // directTileRows is the height of the next direct tile when left rows of a block remain: 12
 // (2mr) while that leaves 0 or at least 8 rows, and two near-equal tiles for 13–19 rows
 // (16 = 8+8, 17 = 9+8), so that no thin tile with too few accumulators to keep both FMA

@@ -265,7 +265,7 @@ MUTATIONS = [
      ["-run", "RowSplit", "./runtime"]),
     ("rows-parts", "runtime/batchsplit.go", "r0, r1 := rows*p/parts, rows*(p+1)/parts", "r0, r1 := rows*p/parts, rows*(p+1)/parts-p",
      ["-run", "RowSplit", "./runtime"]),
-    ("rows-count", "runtime/batchsplit.go", "	return min(s.threads, rows)", "	return s.threads",
+    ("rows-count", "runtime/batchsplit.go", "return max(1, min(s.threads, rows/gemm.RowsSummedAlike))", "return max(1, min(s.threads, rows/gemm.RowsSummedAlike*3))",
      ["-run", "RowSplit", "./runtime"]),
     ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
      ["-run", "Settle", "./bench"]),
@@ -275,8 +275,6 @@ MUTATIONS = [
      "flops := 2 * float64(s.batch) * float64(s.m) * float64(s.outSize)", ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
     ("tune-first-kept", "runtime/ops/conv_tune.go", "\tif !loaded {\n\t\treturn fastest, nil", "\tif !loaded || true {\n\t\treturn fastest, nil",
      ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
-    ("rows-memory-probe", "runtime/session.go", "parts > 1 && memoryProbeOf(ctx) == nil {", "parts > 1 {",
-     ["-run", "RowSplit", "./runtime"]),
 ]
 
 
