@@ -113,6 +113,13 @@ func (c rowCase) model() *onnx.ModelProto {
 		first = 4
 	}
 	x := b.Input("x", tensor.Float32, first, 4, 6, 6)
+	// Only graphs that convolve their rows are split (rowSplit.convolves): a 1×1 convolution
+	// first, which keeps the rows and the shape, lets every case's rule be run split.
+	eye := make([]float32, 16)
+	for i := range 4 {
+		eye[i*5] = 1
+	}
+	x = b.Op("Conv", []string{x, b.F32([]int{4, 4, 1, 1}, eye...)})
 	y := c.build(b, x)
 	b.Output(y, tensor.Float32, graphtest.AnyRank)
 	return b.Model()
@@ -176,6 +183,27 @@ func TestRowSplitRuns(t *testing.T) {
 				t.Errorf("split into parts: %v, want %v", split, c.split)
 			}
 		})
+	}
+}
+
+// TestRowSplitOnlyConvolutions: a graph of products without a convolution qualifies but is not
+// split (rowSplit.convolves): its small products run on one thread anyway, and the parts cost more
+// than they save.
+func TestRowSplitOnlyConvolutions(t *testing.T) {
+	b := graphtest.New("rows_mlp", 17)
+	x := b.Input("x", tensor.Float32, "batch", 12)
+	y := b.Op("Relu", []string{b.Op("MatMul", []string{x, b.Init("m", graphtest.RandF32(graphtest.Seeded(6), 1, 12, 5))})})
+	b.Output(y, tensor.Float32, "batch", 5)
+	s, err := NewSession(b.Model(), WithThreads(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.byRows == nil {
+		t.Fatal("a MatMul and a Relu on rows do not qualify")
+	}
+	feeds := map[string]*tensor.Tensor{"x": graphtest.RandF32(graphtest.Seeded(7), 1, 16, 12)}
+	if parts := s.rowParts(feeds, nil); parts != 1 {
+		t.Errorf("16 rows of a graph without a convolution on 2 threads: %d parts, want 1", parts)
 	}
 }
 

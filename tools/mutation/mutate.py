@@ -269,6 +269,8 @@ MUTATIONS = [
      ["-run", "RowSplit", "./runtime"]),
     ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
      ["-run", "Settle", "./bench"]),
+    ("rows-convolves", "runtime/batchsplit.go", "convolves = convolves || onnx.IsDefaultDomain(n.GetDomain())", "convolves = true || onnx.IsDefaultDomain(n.GetDomain())",
+     ["-run", "RowSplit", "./runtime"]),
     ("tune-key-batch", "runtime/ops/conv_tune.go", "return fmt.Sprint(s.xShape[1:], s.wShape,", "return fmt.Sprint(s.xShape, s.wShape,",
      ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
     ("tune-threshold-batch", "runtime/ops/conv_tune.go", "flops := 2 * float64(s.m) * float64(s.outSize)",
