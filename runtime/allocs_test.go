@@ -44,6 +44,29 @@ func TestSteadyStateAllocations(t *testing.T) {
 			}
 		})
 	}
+	// A batch split by rows (digits_cnn's 16 rows on 2 threads, batchsplit.go) also allocates each
+	// part's result (what one Run returns, per part), the stacked outputs, each part's input views
+	// and map, and the split's own bookkeeping (result and error slices, the task, the map and
+	// slice of the stacked outputs): 28 for one output and 2 parts.
+	s, inputs := sessionOnDataSet(t, filepath.Join(root, "digits_cnn"), 2, false)
+	parts := s.rowParts(inputs, nil)
+	if parts != 2 {
+		t.Fatalf("digits_cnn, 16 rows on 2 threads: %d parts, want 2", parts)
+	}
+	for range 2 {
+		if _, err := s.Run(inputs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := testing.AllocsPerRun(20, func() {
+		if _, err := s.Run(inputs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	perRun := 4*len(s.Outputs()) + 2
+	if limit := float64((parts+1)*perRun + 4*parts + 5); got > limit {
+		t.Errorf("digits_cnn split by rows: %.1f allocations per Run, want at most %.0f", got, limit)
+	}
 }
 
 // TestConcurrentRunsShareNothingMutable runs a bundled transformer (views, Split, transposes,
