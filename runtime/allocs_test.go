@@ -29,17 +29,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 		name := tc.name
 		t.Run(fmt.Sprintf("%s_threads%d", name, tc.threads), func(t *testing.T) {
 			s, inputs := sessionOnDataSet(t, filepath.Join(root, name), tc.threads, true)
-			for range 2 {
-				if _, err := s.Run(inputs); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got := testing.AllocsPerRun(20, func() {
-				if _, err := s.Run(inputs); err != nil {
-					t.Fatal(err)
-				}
-			})
-			if limit := float64(4*len(s.Outputs()) + 2); got > limit {
+			if got, limit := steadyAllocsPerRun(t, s, inputs), float64(4*len(s.Outputs())+2); got > limit {
 				t.Errorf("%s: %.1f allocations per Run, want at most %.0f (go test -run NONE -bench SmallModels -benchmem -memprofile shows where)", name, got, limit)
 			}
 		})
@@ -53,20 +43,26 @@ func TestSteadyStateAllocations(t *testing.T) {
 	if parts != 2 {
 		t.Fatalf("digits_cnn, 16 rows on 2 threads: %d parts, want 2", parts)
 	}
+	perRun := 4*len(s.Outputs()) + 2
+	if got, limit := steadyAllocsPerRun(t, s, inputs), float64((parts+1)*perRun+4*parts+5); got > limit {
+		t.Errorf("digits_cnn split by rows: %.1f allocations per Run, want at most %.0f", got, limit)
+	}
+}
+
+// steadyAllocsPerRun is the allocations of one Run of s on inputs after two runs that fill its
+// pools and caches.
+func steadyAllocsPerRun(t *testing.T, s *Session, inputs map[string]*tensor.Tensor) float64 {
+	t.Helper()
 	for range 2 {
 		if _, err := s.Run(inputs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got := testing.AllocsPerRun(20, func() {
+	return testing.AllocsPerRun(20, func() {
 		if _, err := s.Run(inputs); err != nil {
 			t.Fatal(err)
 		}
 	})
-	perRun := 4*len(s.Outputs()) + 2
-	if limit := float64((parts+1)*perRun + 4*parts + 5); got > limit {
-		t.Errorf("digits_cnn split by rows: %.1f allocations per Run, want at most %.0f", got, limit)
-	}
 }
 
 // TestConcurrentRunsShareNothingMutable runs a bundled transformer (views, Split, transposes,
