@@ -44,7 +44,7 @@ func TestConvUnaryActivationFusion(t *testing.T) {
 	}
 }
 
-// TestConvBiasedActivationFusion: a 1×1 Conv followed by HardSwish or by SiLU as x·Sigmoid(x)
+// TestConvBiasedActivationFusion: a 1×1 Conv followed by HardSwish, Relu or SiLU as x·Sigmoid(x)
 // takes the activation's biased form (bias and activation in one pass over each output row),
 // LeakyRelu, which has none, does not; each computes bit for bit what the unoptimized session
 // computes, NaN and infinities included, and what onnxruntime computes.
@@ -58,6 +58,7 @@ func TestConvBiasedActivationFusion(t *testing.T) {
 		{"silu", func(b *graphtest.Builder, c string) string {
 			return b.Op("Mul", []string{c, b.Op("Sigmoid", []string{c})})
 		}, true},
+		{"relu", func(b *graphtest.Builder, c string) string { return b.Op("Relu", []string{c}) }, true},
 		{"leakyrelu", func(b *graphtest.Builder, c string) string {
 			return b.Op("LeakyRelu", []string{c}, graphtest.A("alpha", float32(0.1)))
 		}, false},

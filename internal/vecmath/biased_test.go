@@ -17,6 +17,7 @@ var biasedKernels = []struct {
 }{
 	{"SiLUBias", siluBiasOn, siluOn, func(x float64) float64 { return x * sigmoid64(x) }, 4e-7},
 	{"HardSwishBias", hardSwishBiasOn, hardSwishOn, func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) }, 2.5e-7},
+	{"ReluBias", reluBiasOn, reluOn, func(x float64) float64 { return math.Max(x, 0) }, 0},
 }
 
 // TestBiasedKernels: f(src[i] + b) in one pass is, bit for bit, the float32 sum followed by the

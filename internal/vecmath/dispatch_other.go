@@ -47,6 +47,10 @@ func scaleAVX512(dst []float32, s float32) { scaleGo(dst, s) }
 func maxIntoAVX2(dst, src []float32) { maxIntoGo(dst, src) }
 func reluAVX2(dst, src []float32)    { reluGo(dst, src) }
 
+func reluBiasAVX2(dst, src []float32, b float32) {
+	mapBiased(dst, src, b, func(x float32) float32 { return max(x, 0) })
+}
+
 func clampAVX2(dst, src []float32, lo, hi float32) { clampGo(dst, src, lo, hi) }
 
 func sumF64AVX2(src []float32) float64                 { return sumF64Go(src) }

@@ -76,6 +76,22 @@ func reluOn(x simd.Level, dst, src []float32) {
 	reluGo(dst, src)
 }
 
+// ReluBias sets dst[i] = max(src[i] + b, 0) as Go's max of the float32 sum: the same bits as
+// adding b in a pass of its own and then Relu, in one pass over the row.
+func ReluBias(dst, src []float32, b float32) { reluBiasOn(simd.Host(), dst, src, b) }
+
+// reluBiasOn is ReluBias with the kernels of level x.
+func reluBiasOn(x simd.Level, dst, src []float32, b float32) {
+	if x.Asm() && len(src) > 0 {
+		reluBiasAVX2(dst[:len(src)], src, b)
+		return
+	}
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = max(v+b, 0)
+	}
+}
+
 func reluGo(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {

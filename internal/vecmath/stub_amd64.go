@@ -129,6 +129,11 @@ func avgPool2DS2AVX512(dst []float32, src []float32, buf []float32, rows []int, 
 //go:noescape
 func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 
+// reluBiasAVX2 sets dst[i] = max(src[i] + b, 0) for every element of src, as Go's max of the float32 sum (AVX).
+//
+//go:noescape
+func reluBiasAVX2(dst []float32, src []float32, b float32)
+
 // addAVX2 sets dst[i] = x[i] + y[i] for every element of y (AVX).
 //
 //go:noescape

@@ -5942,6 +5942,110 @@ clampAVX2_done:
 	VZEROUPPER
 	RET
 
+// func reluBiasAVX2(dst []float32, src []float32, b float32)
+// Requires: AVX
+TEXT ·reluBiasAVX2(SB), NOSPLIT, $0-52
+	VBROADCASTSS b+48(FP), Y0
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	CMPQ         DX, $0x00000008
+	JB           reluBiasAVX2_short
+	LEAQ         -32(AX)(DX*4), BX
+	LEAQ         -32(CX)(DX*4), SI
+	VMOVUPS      (SI), Y1
+	VADDPS       Y0, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VMAXPS       Y1, Y2, Y1
+	VANDPS       absMask<>+0(SB), Y1, Y1
+
+reluBiasAVX2_by32:
+	CMPQ    DX, $0x00000020
+	JB      reluBiasAVX2_by8
+	VMOVUPS (CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMAXPS  Y2, Y3, Y2
+	VANDPS  absMask<>+0(SB), Y2, Y2
+	VMOVUPS Y2, (AX)
+	VMOVUPS 32(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMAXPS  Y2, Y3, Y2
+	VANDPS  absMask<>+0(SB), Y2, Y2
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS 64(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMAXPS  Y2, Y3, Y2
+	VANDPS  absMask<>+0(SB), Y2, Y2
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS 96(CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMAXPS  Y2, Y3, Y2
+	VANDPS  absMask<>+0(SB), Y2, Y2
+	VMOVUPS Y2, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, DX
+	JMP     reluBiasAVX2_by32
+
+reluBiasAVX2_by8:
+	CMPQ    DX, $0x00000008
+	JB      reluBiasAVX2_last
+	VMOVUPS (CX), Y2
+	VADDPS  Y0, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMAXPS  Y2, Y3, Y2
+	VANDPS  absMask<>+0(SB), Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     reluBiasAVX2_by8
+
+reluBiasAVX2_last:
+	VMOVUPS Y1, (BX)
+	JMP     reluBiasAVX2_done
+
+reluBiasAVX2_short:
+	CMPQ    DX, $0x00000004
+	JB      reluBiasAVX2_single
+	LEAQ    -16(AX)(DX*4), BX
+	LEAQ    -16(CX)(DX*4), DX
+	VMOVUPS (CX), X1
+	VADDPS  X0, X1, X1
+	VXORPS  X2, X2, X2
+	VMAXPS  X1, X2, X1
+	VANDPS  absMask<>+0(SB), X1, X1
+	VMOVUPS (DX), X2
+	VADDPS  X0, X2, X2
+	VXORPS  X0, X0, X0
+	VMAXPS  X2, X0, X0
+	VANDPS  absMask<>+0(SB), X0, X0
+	VMOVUPS X1, (AX)
+	VMOVUPS X0, (BX)
+	JMP     reluBiasAVX2_done
+
+reluBiasAVX2_single:
+	TESTQ  DX, DX
+	JE     reluBiasAVX2_done
+	VMOVSS (CX), X1
+	VADDPS X0, X1, X1
+	VXORPS X2, X2, X2
+	VMAXPS X1, X2, X1
+	VANDPS absMask<>+0(SB), X1, X1
+	VMOVSS X1, (AX)
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    reluBiasAVX2_single
+
+reluBiasAVX2_done:
+	VZEROUPPER
+	RET
+
 // func addAVX2(dst []float32, x []float32, y []float32)
 // Requires: AVX
 TEXT ·addAVX2(SB), NOSPLIT, $0-72

@@ -124,6 +124,10 @@ func fixedActivation(f func(float64) float64) Factory {
 // masked loads and stores.
 func ReluInPlace(dst []float32) { vecmath.Relu(dst, dst) }
 
+// reluBiasInPlace is ReluInPlace of dst plus bias, in one pass: a GEMM epilogue's per-row bias
+// and fused Relu (gemm.Epilogue.BiasedElementwise).
+func reluBiasInPlace(dst []float32, bias float32) { vecmath.ReluBias(dst, dst, bias) }
+
 func reluF32(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {

@@ -230,7 +230,7 @@ type ReluFuser interface {
 
 // FuseRelu makes the kernel apply Relu to its output.
 func (k *convKernel) FuseRelu() bool {
-	k.act, k.actBiased, k.relu = ReluInPlace, nil, true
+	k.act, k.actBiased, k.relu = ReluInPlace, reluBiasInPlace, true
 	return true
 }
 

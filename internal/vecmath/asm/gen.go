@@ -41,6 +41,7 @@ func main() {
 	maxPool2x2Kernel()
 	poolKernels()
 	clampKernel()
+	reluBiasKernel()
 	arithKernels()
 	sumF64Kernel()
 	sqDevF64Kernel()
@@ -631,6 +632,26 @@ func clampKernel() {
 			VMAXPS(s, l, r)
 			VMINPS(r, h, r)
 			return r
+		})
+}
+
+// reluBiasKernel emits reluBiasAVX2(dst, src, b): dst[i] = max(src[i] + b, 0) as Go's max of
+// the float32 sum, a convolution's per-channel bias and its fused Relu in one pass over the row.
+func reluBiasKernel() {
+	var b VecVirtual
+	setup := func() {
+		b = YMM()
+		VBROADCASTSS(NewParamAddr("b", 48), b)
+	}
+	overlapMapSig("reluBiasAVX2", "func(dst, src []float32, b float32)",
+		"sets dst[i] = max(src[i] + b, 0) for every element of src, as Go's max of the float32 sum (AVX)", false, setup,
+		func(_, s VecVirtual, reg func() VecVirtual) VecVirtual {
+			bias := Op(b)
+			if s.Size() == 16 { // the 4-wide and single-element blocks of short rows
+				bias = b.AsX()
+			}
+			VADDPS(bias, s, s)
+			return relu(s, reg)
 		})
 }
 
