@@ -48,10 +48,9 @@ func gatherTile(x simd.Level, n int) (rows, cols int) {
 // AVX-512 one (one zmm per row: 6 rows would leave the FMA units waiting on 6 chains). The 6×64
 // tile (24
 // accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
-// fills all 32 with accumulators and B and must broadcast from memory in every FMA, four loads
-// per value: alone on cached data it runs at 169 cpu-GFLOP/s against the 6×64's 200 (Zen 5,
-// BenchmarkKernelGather). 5×64 tiles (or, in products of fewer than 25 rows, 7×64 ones) cover
-// the rows that 6s leave over (tilePlan).
+// (28 accumulators) holds three of B's four vectors and reads the fourth from memory. 5×64
+// tiles (or, in products of fewer than 25 rows, 7×64 ones) cover the rows that 6s leave over
+// (tilePlan).
 func gatherRowsFor(x simd.Level, nr int) int {
 	switch {
 	case nr == 32:

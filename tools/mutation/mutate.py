@@ -52,6 +52,8 @@ MUTATIONS = [
      ["-short", "-run", "TestBackendSuite", "./runtime"]),
     ("gather-tiles", "internal/gemm/gather.go", "return mr, long*lead + (t-long)*mr", "return mr, t * mr",
      ["-run", "SgemmGather", "./internal/gemm"]),
+    ("gather-7x64-b", "internal/gemm/gemm_amd64.s", "VFMADD231PS  192(R11), Z31, Z27",
+     "VFMADD231PS  128(R11), Z31, Z27", ["-run", "SgemmGather", "./internal/gemm"]),
     ("gather-batch", "runtime/ops/conv_gather.go", "imageStride = s.c * s.inSize", "imageStride = s.cg() * s.inSize",
      ["-run", "ConvGatherLowering", "./runtime/ops"]),
     ("maxpool-direct", "runtime/ops/pool.go", "m = max(m, plane[corner+ky*rowStep+kx*colStep])",

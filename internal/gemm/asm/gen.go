@@ -444,9 +444,9 @@ func writeZMMTileBias(acc [][]VecVirtual, regs []VecVirtual) {
 
 // The gather tiles: rows of a gathered A broadcast against a panel of B. With AVX-512, 6 rows ×
 // 64 columns in four zmm registers: 24 accumulators + 4 B registers + 2 broadcast registers, one
-// broadcast per A value; 7 rows × 64 fill the 32 zmm registers with 28 accumulators + 4 B, so A's
-// values are broadcast straight from memory by the FMAs (EVEX embedded broadcast, four loads per
-// value: 15% slower alone, kept for the rows that 6-row tiles leave over). With AVX2, 6 rows ×
+// broadcast per A value; 7 rows × 64 fill the 32 zmm registers with 28 accumulators, 3 B registers
+// and 1 broadcast register, B's fourth vector read from memory by each row's last FMA (kept for
+// the rows that 6-row tiles leave over). With AVX2, 6 rows ×
 // 16 columns: 12 accumulators, 2 B and 2 broadcast registers fill the 16 ymm.
 
 // gatherKernel emits kernel{rows}x{width}Gather — 6×64, 7×64, 7×32 and 10×16 with AVX-512 (zmm),
@@ -493,17 +493,23 @@ func gatherKernel(rows, width int, wide bool) {
 
 	cols := Load(Param("cols"), GP64())
 	b := Load(Param("b"), GP64())
-	bv := make([]VecVirtual, vecs)
+	// The 7×64 AVX-512 tile's 28 accumulators leave four zmm registers: three hold B's first
+	// vectors and one A's broadcast value, and B's last vector is read by each row's last FMA
+	// from memory (L1 after the first row), 18 loads for 28 FMAs. Holding all four B vectors
+	// left no register to broadcast into, so every FMA broadcast A from memory, 32 loads for
+	// 28 FMAs: 1.4× the 6×64 tile's time per row (BenchmarkKernelGather, Zen 5). Smaller tiles
+	// hold all of B and broadcast into two registers.
+	inRegs, broadcasts := vecs, 2
+	if rows*vecs+vecs+broadcasts > 32 {
+		inRegs, broadcasts = 32-rows*vecs-1, 1
+	}
+	bv := make([]VecVirtual, inRegs)
 	for j := range bv {
 		bv[j] = reg()
 	}
-	// The 7-row AVX-512 tiles fill all 32 zmm registers with accumulators and B, so they
-	// broadcast A from memory inside each FMA; smaller tiles broadcast once per row into a
-	// register, one load per row instead of one per FMA.
-	embedded := wide && rows*vecs+vecs > 30
-	bc := []VecVirtual{}
-	if !embedded {
-		bc = append(bc, reg(), reg())
+	bc := make([]VecVirtual, broadcasts)
+	for j := range bc {
+		bc[j] = reg()
 	}
 
 	ahead := Load(Param("ahead"), GP64())
@@ -518,17 +524,14 @@ func gatherKernel(rows, width int, wide bool) {
 	PREFETCHT1(Mem{Base: ahead})
 	ADDQ(U32(64), ahead)
 	for i := 0; i < rows; i++ {
-		a := Mem{Base: rp[i], Index: off, Scale: 4}
-		if embedded {
-			for j := range bv {
-				VFMADD231PS_BCST(a, bv[j], acc[i][j])
+		t := bc[i%broadcasts]
+		VBROADCASTSS(Mem{Base: rp[i], Index: off, Scale: 4}, t)
+		for j := range vecs {
+			if j < inRegs {
+				VFMADD231PS(bv[j], t, acc[i][j])
+			} else {
+				VFMADD231PS(Mem{Base: b, Disp: vecBytes * j}, t, acc[i][j])
 			}
-			continue
-		}
-		t := bc[i%2]
-		VBROADCASTSS(a, t)
-		for j := range bv {
-			VFMADD231PS(bv[j], t, acc[i][j])
 		}
 	}
 	ADDQ(U32(8), cols)
