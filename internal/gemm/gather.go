@@ -63,36 +63,30 @@ func gatherRowsFor(x simd.Level, nr int) int {
 
 // tilePlan splits m rows into tiles for panels nr wide: mr-row tiles after long leading tiles
 // of lead rows, so that m = lead·long + mr·(tiles − long) exactly where it can. With the 64-wide
-// AVX-512 tiles the leading ones have 5 rows where 6s leave rows over (49 pixels of a 7×7
-// output are 5·5 + 4·6): the 5×64 tile runs at the 6×64's rate per row, where the 7×64 one,
-// which must broadcast A from memory, ran 1.7× slower per row in ResNet-18's last layers
-// (BenchmarkConvColdWeights profile, Zen 5). Below 25 rows (five 5-row tiles) the 7-row tile
-// still takes what 6s leave over, whenever m ≥ 7·(m mod 6).
+// AVX-512 tiles the leading ones have 7 rows where 6s leave rows over and m ≥ 7·(m mod 6) (49
+// pixels of a 7×7 output are 7 + 7·6), else 5 where five-row tiles fit (16 = 5·2 + 6): the 7×64
+// tile runs at the 6×64's rate per row, and fewer tiles pass fewer times over each block of B
+// (9 tiles of a 7×7 output's 49 pixels as 5·5 + 4·6, 8 now).
 func tilePlan(x simd.Level, m, nr int) (mr, lead, long, tiles int) {
 	mr, lead = gatherRowsFor(x, nr), gatherMR
 	if nr == gatherNR && m%mr != 0 { // only AVX-512 packs 64-wide panels
-		if fives := mr - m%mr; m >= gatherLeadRows*fives {
-			lead, long = gatherLeadRows, fives
-		} else if l := m % mr; m >= gatherMR*l {
+		if l := m % mr; m >= gatherMR*l {
 			long = l
+		} else if fives := mr - m%mr; m >= gatherLeadRows*fives {
+			lead, long = gatherLeadRows, fives
 		}
 	}
 	return mr, lead, long, long + ceilDiv(m-lead*long, mr)
 }
 
 // GatherRowCost estimates what a gather product of m rows and n columns costs on this machine,
-// in rows of the main tile's work: its tiles' rows (an edge tile costs a whole tile), the
-// 7×64 tiles, which broadcast A from memory, at 1.2 per row. Callers weigh ways of splitting
-// a product into classes of rows with it.
+// in rows of the main tile's work: its tiles' rows (an edge tile costs a whole tile). Callers
+// weigh ways of splitting a product into classes of rows with it.
 func GatherRowCost(m, n int) float64 {
 	x := simd.Host()
 	_, nr := gatherTile(x, n)
 	mr, lead, long, tiles := tilePlan(x, m, nr)
-	longCost := float64(lead)
-	if nr == gatherNR && lead == gatherMR {
-		longCost *= 1.2
-	}
-	return float64(long)*longCost + float64(tiles-long)*float64(mr)
+	return float64(long*lead) + float64(tiles-long)*float64(mr)
 }
 
 // gatherLeadRows is the row count of the 64-wide AVX-512 tiles that lead a product whose rows

@@ -99,7 +99,7 @@ func (s *convShape) planGather(lowering convLowering) error {
 		chunkValues = lowering.chunkValues
 	}
 	// Chunks of a multiple of 6 pixels fill the 6-row tiles exactly; only the last chunk has
-	// the 7-row tiles of an uneven count (gemm's tile plan), which run slower.
+	// the 5- or 7-row tiles of an uneven count (gemm's tile plan).
 	s.gatherChunk = min(s.outSize, 6*ceilDivInt(ceilDivInt(s.outSize, ceilDivInt(s.outSize*s.mg(), chunkValues)), 6))
 	s.tapBlock = gatherTapBlock
 	if lowering.tapBlock > 0 {
