@@ -104,6 +104,8 @@ MUTATIONS = [
      "case res == nil:\n\t\ttranspose16x16Bias(", ["-run", "TransposeEpilogue", "./internal/gemm"]),
     ("direct-pairs", "internal/gemm/gemm_amd64.s", "VINSERTF32X8     $0x01, (SI)(R10*4), Z16, Z16",
      "VINSERTF32X8     $0x01, (CX)(R10*4), Z16, Z16", ["-run", "DirectConvRowsPairs", "./internal/gemm"]),
+    ("direct-phases", "runtime/ops/conv_direct.go", "col = col%2*d.evenColumns() + col/2", "col = col / 2",
+     ["-run", "ConvDirect", "./runtime/ops"]),
     ("direct-bands", "runtime/ops/conv_direct.go", "y0 := r0*s.strides[0] - s.padBegin[0]",
      "y0 := r0 - s.padBegin[0]", ["-run", "ConvDirect", "./runtime/ops"]),
     ("conv-one-channel", "runtime/ops/conv_gather.go", "if s.cg() == 1 && s.kSize > 1 {", "if false {",
