@@ -66,10 +66,46 @@ func blockedTapsRowsOn(x simd.Level, dst, src []float32, offs []int, w []float32
 	if err := checkBlockedTaps(dst[cb*(rows-1)*dstRow:], src[cb*(rows-1)*srcRow:], offs, w, n, step); err != nil {
 		return err
 	}
+	kh, kw, rowStride := windowOf(offs)
+	whole := n / 8 * 8
 	for r := range rows {
-		blockedTaps(x, n, dst[cb*r*dstRow:], src[cb*r*srcRow:], offs, w, step)
+		d, s := dst[cb*r*dstRow:], src[cb*r*srcRow:]
+		done := 0
+		if whole > 0 && kh > 0 && blockedWindow(x, whole, d, s, w, kh, kw, rowStride, step) {
+			done = whole
+		}
+		if done < n {
+			blockedTaps(x, n-done, d[cb*done:], s[cb*step*done:], offs, w, step)
+		}
 	}
 	return nil
+}
+
+// windowOf recognises the taps of an undilated kh×kw window, offs[ky·kw+kx] = ky·rowStride +
+// 16·kx with kw > 1 and rowStride beyond the row's reach, the layout blockedWindow's kernels
+// read with each input vector loaded once per window row; kh is 0 for other taps.
+func windowOf(offs []int) (kh, kw, rowStride int) {
+	const cb = ChannelBlock
+	kw = 1
+	for kw < len(offs) && offs[kw] == cb*kw {
+		kw++
+	}
+	if kw < 2 || len(offs)%kw != 0 || offs[0] != 0 {
+		return 0, 0, 0
+	}
+	kh = len(offs) / kw
+	if kh > 1 {
+		rowStride = offs[kw]
+	}
+	if kh > 1 && rowStride < cb*kw {
+		return 0, 0, 0
+	}
+	for t, off := range offs {
+		if off != t/kw*rowStride+cb*(t%kw) {
+			return 0, 0, 0
+		}
+	}
+	return kh, kw, rowStride
 }
 
 // blockedTapsGeneric is BlockedTaps in Go, for other CPUs and strides and as the tests' reference.

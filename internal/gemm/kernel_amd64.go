@@ -240,6 +240,32 @@ func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float3
 	}
 }
 
+// blockedWindow runs BlockedTaps's whole groups of 8 pixels for an undilated kh×kw window
+// whose rows are srcRow floats apart (see blockedTapsRowsOn) in assembly: false without AVX-512
+// or for a window width or stride it has no kernel for. n is a multiple of 8.
+func blockedWindow(x simd.Level, n int, dst, src, w []float32, kh, kw, srcRow, step int) bool {
+	if !x.Wide() {
+		return false
+	}
+	switch {
+	case step == 1 && kw == 3:
+		blockedWindowZ1K3(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	case step == 1 && kw == 5:
+		blockedWindowZ1K5(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	case step == 2 && kw == 3:
+		blockedWindowZ2K3(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	case step == 2 && kw == 5:
+		blockedWindowZ2K5(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	case step == 1 && kw == 7:
+		blockedWindowZ1K7(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	case step == 2 && kw == 7:
+		blockedWindowZ2K7(n, &dst[0], &src[0], &w[0], kh, srcRow)
+	default:
+		return false
+	}
+	return true
+}
+
 // interleaveGroups runs Interleave16's groups of 8 pixels in assembly; false without AVX2.
 func interleaveGroups(x simd.Level, groups int, dst, src []float32, lds int) bool {
 	if !x.Asm() {

@@ -97,6 +97,10 @@ func blockedTaps(x simd.Level, n int, dst, src []float32, offs []int, w []float3
 	blockedTapsGeneric(n, dst, src, offs, w, step)
 }
 
+func blockedWindow(x simd.Level, n int, dst, src, w []float32, kh, kw, srcRow, step int) bool {
+	return false
+}
+
 func interleaveGroups(x simd.Level, groups int, dst, src []float32, lds int) bool { return false }
 
 func splitGroups(x simd.Level, groups int, dst []float32, ldd int, src, bias []float32) bool {

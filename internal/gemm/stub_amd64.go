@@ -204,6 +204,36 @@ func blockedTapsZ1(n int, dst *float32, src *float32, offs *int, w *float32, tap
 //go:noescape
 func blockedTapsZ2(n int, dst *float32, src *float32, offs *int, w *float32, taps int)
 
+// blockedWindowZ1K3 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 3-wide window and horizontal stride 1 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ1K3(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
+// blockedWindowZ1K5 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 5-wide window and horizontal stride 1 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ1K5(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
+// blockedWindowZ1K7 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 7-wide window and horizontal stride 1 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ1K7(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
+// blockedWindowZ2K3 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 3-wide window and horizontal stride 2 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ2K3(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
+// blockedWindowZ2K5 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 5-wide window and horizontal stride 2 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ2K5(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
+// blockedWindowZ2K7 computes n pixels (a multiple of 8) of a 16-channel-interleaved depthwise convolution with a 7-wide window and horizontal stride 2 (AVX-512F).
+//
+//go:noescape
+func blockedWindowZ2K7(n int, dst *float32, src *float32, w *float32, kh int, srcRow int)
+
 // transpose8x8Bias writes blocks 8x8 squares of src, transposed plus bias per destination row, into dst (AVX).
 //
 //go:noescape

@@ -275,6 +275,18 @@ MUTATIONS = [
      ["-run", "TestBiasedKernels", "./internal/vecmath"]),
     ("relu-bias-fusion", "runtime/ops/conv.go", "ReluInPlace, reluBiasInPlace, true", "ReluInPlace, nil, true",
      ["-run", "TestConvBiasedActivationFusion", "./runtime"]),
+    ("blocked-window-rows", "internal/gemm/gemm_amd64.s",
+     "TEXT ·blockedWindowZ1K3(SB), NOSPLIT, $0-48\n\tMOVQ n+0(FP), AX\n\tMOVQ dst+8(FP), CX\n\tMOVQ src+16(FP), DX\n"
+     "\tMOVQ w+24(FP), BX\n\tMOVQ kh+32(FP), SI\n\tMOVQ srcRow+40(FP), DI\n\tSHLQ $0x02, DI",
+     "TEXT ·blockedWindowZ1K3(SB), NOSPLIT, $0-48\n\tMOVQ n+0(FP), AX\n\tMOVQ dst+8(FP), CX\n\tMOVQ src+16(FP), DX\n"
+     "\tMOVQ w+24(FP), BX\n\tMOVQ kh+32(FP), SI\n\tMOVQ srcRow+40(FP), DI\n\tSHLQ $0x01, DI",
+     ["-run", "TestBlockedWindow", "./internal/gemm"]),
+    ("blocked-window-stride", "internal/gemm/kernel_amd64.go", "case step == 2 && kw == 3:\n\t\tblockedWindowZ2K3(",
+     "case step == 2 && kw == 3:\n\t\tblockedWindowZ1K3(", ["-run", "TestBlockedWindow", "./internal/gemm"]),
+    ("blocked-window-tail", "internal/gemm/blocked_taps.go", "d[cb*done:], s[cb*step*done:]", "d[cb*done:], s[cb*done:]",
+     ["-run", "TestBlockedWindow", "./internal/gemm"]),
+    ("blocked-window-layout", "internal/gemm/blocked_taps.go", "if off != t/kw*rowStride+cb*(t%kw) {",
+     "if false && off != t/kw*rowStride+cb*(t%kw) {", ["-run", "TestWindowOf", "./internal/gemm"]),
     ("bench-settle", "bench/sidebyside.go", "		time.Sleep(settle)\n		y, err := b()", "		y, err := b()",
      ["-run", "Settle", "./bench"]),
     ("rows-convolves", "runtime/batchsplit.go", "convolves = convolves || onnx.IsDefaultDomain(n.GetDomain())", "convolves = true || onnx.IsDefaultDomain(n.GetDomain())",
