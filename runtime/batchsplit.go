@@ -26,9 +26,8 @@ import (
 // count and the number of rows only, never on timings: a session gives the same bits for the
 // same inputs on every run, and, since each part is at least gemm.RowsSummedAlike rows and the
 // convolutions choose their lowering per image, not per batch size, the same bits as one thread
-// (TestThreadsGiveIdenticalOutputs, TestRowSplitKeepsTheBits). A model of a few microseconds a
-// run pays for the split (digits_mlp_gelu's 16 rows on 2 threads: 7 → 10 µs), still well ahead
-// of onnxruntime's 17 µs.
+// (TestThreadsGiveIdenticalOutputs, TestRowSplitKeepsTheBits). Only graphs that convolve their
+// rows are split (rowSplit.convolves).
 
 // rowSplit is what the analysis of a graph found: the values that carry the batch's rows on
 // axis 0 (graph inputs and what follows from them row by row).
@@ -440,9 +439,9 @@ func normAxis(axis int64, rank int) int {
 }
 
 // rowParts is how many parts a run of inputs is split into by rows: 1 (not split) unless the
-// session may use several threads, its graph qualifies and convolves its rows (rowSplit.convolves),
-// every requested output carries rows, and
-// every input has the same number of rows, enough for two parts. A part has at least
+// session may use several threads, its graph qualifies and convolves its rows
+// (rowSplit.convolves), every requested output carries rows, and every input has the same
+// number of rows, enough for two parts. A part has at least
 // gemm.RowsSummedAlike rows: a product of fewer runs other kernels than the whole batch's and
 // rounds differently, and the session promises the same bits on any number of threads (3 rows
 // on 2 threads, as parts of 1 and 2, changed digits_mlp_gelu's output in its last bit).

@@ -46,11 +46,10 @@ func gatherTile(x simd.Level, n int) (rows, cols int) {
 // gatherRowsFor is the row count of level x's main tile with panels nr wide: 6 for the 64-wide
 // AVX-512 tile and AVX2's 16-wide one, 7 for the 32-wide AVX-512 tile, 10 for the 16-wide
 // AVX-512 one (one zmm per row: 6 rows would leave the FMA units waiting on 6 chains). The 6×64
-// tile (24
-// accumulators) keeps two registers free to broadcast each A value once per row; the 7×64 one
-// (28 accumulators) holds three of B's four vectors and reads the fourth from memory. 5×64
-// tiles (or, in products of fewer than 25 rows, 7×64 ones) cover the rows that 6s leave over
-// (tilePlan).
+// tile (24 accumulators) keeps two registers free to broadcast each A value once per row; the
+// 7×64 one (28 accumulators) holds three of B's four vectors and reads the fourth from memory.
+// 7×64 tiles (or 5×64 ones where too few rows are left for 7s) cover the rows that 6s leave
+// over (tilePlan).
 func gatherRowsFor(x simd.Level, nr int) int {
 	switch {
 	case nr == 32:
