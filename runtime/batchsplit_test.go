@@ -145,8 +145,9 @@ func TestRowSplitAnalysis(t *testing.T) {
 }
 
 // TestRowSplitRuns runs every case on 2 threads against the same model on one thread, where
-// nothing is split: a graph split by rows must give the same outputs, and one that mixes rows must not be split (the outputs would differ: a softmax or
-// mean over the batch axis computed per half, a reshape merging rows of both halves).
+// nothing is split: a graph split by rows must give the same outputs, and one that mixes rows
+// must not be split (the outputs would differ: a softmax or mean over the batch axis computed
+// per half, a reshape merging rows of both halves).
 func TestRowSplitRuns(t *testing.T) {
 	for _, c := range rowCases() {
 		if c.fixed {
