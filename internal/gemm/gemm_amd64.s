@@ -12250,6 +12250,1005 @@ done:
 	VZEROUPPER
 	RET
 
+// func winogradInputZ(vectors int, channels int, src *float32, pw int, plane int, dst *float32, ldx int, ldc int)
+// Requires: AVX, AVX512F
+TEXT ·winogradInputZ(SB), NOSPLIT, $0-64
+	VMOVUPS winogradEven<>+0(SB), Z0
+	VMOVUPS winogradOdd<>+0(SB), Z1
+	MOVQ    channels+8(FP), AX
+	MOVQ    src+16(FP), CX
+	MOVQ    dst+40(FP), DX
+	MOVQ    pw+24(FP), BX
+	SHLQ    $0x02, BX
+	MOVQ    ldx+48(FP), SI
+	SHLQ    $0x02, SI
+	LEAQ    (SI)(SI*2), DI
+	TESTQ   AX, AX
+	JZ      done
+
+channel:
+	MOVQ CX, R8
+	MOVQ DX, R9
+	MOVQ vectors+0(FP), R10
+
+vector:
+	LEAQ      (R8)(BX*2), R11
+	ADDQ      BX, R11
+	VMOVUPS   (R8), Z2
+	VPERMT2PS 64(R8), Z0, Z2
+	VMOVUPS   (R8), Z3
+	VPERMT2PS 64(R8), Z1, Z3
+	VMOVUPS   8(R8), Z4
+	VPERMT2PS 72(R8), Z0, Z4
+	VMOVUPS   8(R8), Z5
+	VPERMT2PS 72(R8), Z1, Z5
+	VSUBPS    Z4, Z2, Z2
+	VADDPS    Z4, Z3, Z6
+	VSUBPS    Z3, Z4, Z4
+	VSUBPS    Z5, Z3, Z3
+	VMOVUPS   (R8)(BX*1), Z5
+	VPERMT2PS 64(R8)(BX*1), Z0, Z5
+	VMOVUPS   (R8)(BX*1), Z7
+	VPERMT2PS 64(R8)(BX*1), Z1, Z7
+	VMOVUPS   8(R8)(BX*1), Z8
+	VPERMT2PS 72(R8)(BX*1), Z0, Z8
+	VMOVUPS   8(R8)(BX*1), Z9
+	VPERMT2PS 72(R8)(BX*1), Z1, Z9
+	VSUBPS    Z8, Z5, Z5
+	VADDPS    Z8, Z7, Z10
+	VSUBPS    Z7, Z8, Z8
+	VSUBPS    Z9, Z7, Z7
+	VMOVUPS   (R8)(BX*2), Z9
+	VPERMT2PS 64(R8)(BX*2), Z0, Z9
+	VMOVUPS   (R8)(BX*2), Z11
+	VPERMT2PS 64(R8)(BX*2), Z1, Z11
+	VMOVUPS   8(R8)(BX*2), Z12
+	VPERMT2PS 72(R8)(BX*2), Z0, Z12
+	VMOVUPS   8(R8)(BX*2), Z13
+	VPERMT2PS 72(R8)(BX*2), Z1, Z13
+	VSUBPS    Z12, Z9, Z9
+	VADDPS    Z12, Z11, Z14
+	VSUBPS    Z11, Z12, Z12
+	VSUBPS    Z13, Z11, Z11
+	VMOVUPS   (R11), Z13
+	VPERMT2PS 64(R11), Z0, Z13
+	VMOVUPS   (R11), Z15
+	VPERMT2PS 64(R11), Z1, Z15
+	VMOVUPS   8(R11), Z16
+	VPERMT2PS 72(R11), Z0, Z16
+	VMOVUPS   8(R11), Z17
+	VPERMT2PS 72(R11), Z1, Z17
+	VSUBPS    Z16, Z13, Z13
+	VADDPS    Z16, Z15, Z18
+	VSUBPS    Z15, Z16, Z16
+	VSUBPS    Z17, Z15, Z15
+	MOVQ      R9, R11
+	VSUBPS    Z9, Z2, Z2
+	VMOVUPS   Z2, (R11)
+	VSUBPS    Z14, Z6, Z2
+	VMOVUPS   Z2, (R11)(SI*1)
+	VSUBPS    Z12, Z4, Z2
+	VMOVUPS   Z2, (R11)(SI*2)
+	ADDQ      DI, R11
+	VSUBPS    Z11, Z3, Z2
+	VMOVUPS   Z2, (R11)
+	VADDPS    Z9, Z5, Z2
+	VMOVUPS   Z2, (R11)(SI*1)
+	VADDPS    Z14, Z10, Z2
+	VMOVUPS   Z2, (R11)(SI*2)
+	ADDQ      DI, R11
+	VADDPS    Z12, Z8, Z2
+	VMOVUPS   Z2, (R11)
+	VADDPS    Z11, Z7, Z2
+	VMOVUPS   Z2, (R11)(SI*1)
+	VSUBPS    Z5, Z9, Z2
+	VMOVUPS   Z2, (R11)(SI*2)
+	ADDQ      DI, R11
+	VSUBPS    Z10, Z14, Z2
+	VMOVUPS   Z2, (R11)
+	VSUBPS    Z8, Z12, Z2
+	VMOVUPS   Z2, (R11)(SI*1)
+	VSUBPS    Z7, Z11, Z2
+	VMOVUPS   Z2, (R11)(SI*2)
+	ADDQ      DI, R11
+	VSUBPS    Z13, Z5, Z2
+	VMOVUPS   Z2, (R11)
+	VSUBPS    Z18, Z10, Z2
+	VMOVUPS   Z2, (R11)(SI*1)
+	VSUBPS    Z16, Z8, Z2
+	VMOVUPS   Z2, (R11)(SI*2)
+	ADDQ      DI, R11
+	VSUBPS    Z15, Z7, Z2
+	VMOVUPS   Z2, (R11)
+	ADDQ      $0x00000080, R8
+	ADDQ      $0x00000040, R9
+	DECQ      R10
+	JNZ       vector
+	MOVQ      plane+32(FP), R8
+	SHLQ      $0x02, R8
+	ADDQ      R8, CX
+	MOVQ      ldc+56(FP), R8
+	SHLQ      $0x02, R8
+	ADDQ      R8, DX
+	DECQ      AX
+	JNZ       channel
+
+done:
+	VZEROUPPER
+	RET
+
+DATA winogradEven<>+0(SB)/4, $0x00000000
+DATA winogradEven<>+4(SB)/4, $0x00000002
+DATA winogradEven<>+8(SB)/4, $0x00000004
+DATA winogradEven<>+12(SB)/4, $0x00000006
+DATA winogradEven<>+16(SB)/4, $0x00000008
+DATA winogradEven<>+20(SB)/4, $0x0000000a
+DATA winogradEven<>+24(SB)/4, $0x0000000c
+DATA winogradEven<>+28(SB)/4, $0x0000000e
+DATA winogradEven<>+32(SB)/4, $0x00000010
+DATA winogradEven<>+36(SB)/4, $0x00000012
+DATA winogradEven<>+40(SB)/4, $0x00000014
+DATA winogradEven<>+44(SB)/4, $0x00000016
+DATA winogradEven<>+48(SB)/4, $0x00000018
+DATA winogradEven<>+52(SB)/4, $0x0000001a
+DATA winogradEven<>+56(SB)/4, $0x0000001c
+DATA winogradEven<>+60(SB)/4, $0x0000001e
+GLOBL winogradEven<>(SB), RODATA|NOPTR, $64
+
+DATA winogradOdd<>+0(SB)/4, $0x00000001
+DATA winogradOdd<>+4(SB)/4, $0x00000003
+DATA winogradOdd<>+8(SB)/4, $0x00000005
+DATA winogradOdd<>+12(SB)/4, $0x00000007
+DATA winogradOdd<>+16(SB)/4, $0x00000009
+DATA winogradOdd<>+20(SB)/4, $0x0000000b
+DATA winogradOdd<>+24(SB)/4, $0x0000000d
+DATA winogradOdd<>+28(SB)/4, $0x0000000f
+DATA winogradOdd<>+32(SB)/4, $0x00000011
+DATA winogradOdd<>+36(SB)/4, $0x00000013
+DATA winogradOdd<>+40(SB)/4, $0x00000015
+DATA winogradOdd<>+44(SB)/4, $0x00000017
+DATA winogradOdd<>+48(SB)/4, $0x00000019
+DATA winogradOdd<>+52(SB)/4, $0x0000001b
+DATA winogradOdd<>+56(SB)/4, $0x0000001d
+DATA winogradOdd<>+60(SB)/4, $0x0000001f
+GLOBL winogradOdd<>(SB), RODATA|NOPTR, $64
+
+// func winogradOutputZ(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·winogradOutputZ(SB), NOSPLIT, $0-92
+	VMOVUPS winogradInterleaveLo<>+0(SB), Z0
+	VMOVUPS winogradInterleaveHi<>+0(SB), Z1
+	MOVW    lo+88(FP), AX
+	KMOVW   AX, K1
+	MOVW    hi+90(FP), AX
+	KMOVW   AX, K2
+	MOVQ    channels+8(FP), AX
+	MOVQ    m+16(FP), CX
+	MOVQ    out+40(FP), DX
+	MOVQ    bias+72(FP), BX
+	MOVQ    ldx+24(FP), SI
+	SHLQ    $0x02, SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    ldo+48(FP), R8
+	SHLQ    $0x02, R8
+	TESTQ   AX, AX
+	JZ      done
+
+channel:
+	VXORPS       Z2, Z2, Z2
+	TESTQ        BX, BX
+	JZ           biased
+	VBROADCASTSS (BX), Z2
+	ADDQ         $0x00000004, BX
+
+biased:
+	MOVQ CX, R9
+	MOVQ DX, R10
+	MOVQ vectors+0(FP), R11
+	DECQ R11
+	JZ   last
+
+whole:
+	MOVQ      R9, R12
+	VMOVUPS   (R12), Z3
+	VMOVUPS   (R12)(SI*1), Z4
+	VMOVUPS   (R12)(SI*2), Z5
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z6
+	VMOVUPS   (R12)(SI*1), Z7
+	VMOVUPS   (R12)(SI*2), Z8
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z9
+	VMOVUPS   (R12)(SI*1), Z10
+	VMOVUPS   (R12)(SI*2), Z11
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z12
+	VMOVUPS   (R12)(SI*1), Z13
+	VMOVUPS   (R12)(SI*2), Z14
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z15
+	VMOVUPS   (R12)(SI*1), Z16
+	VMOVUPS   (R12)(SI*2), Z17
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z18
+	VADDPS    Z7, Z3, Z3
+	VADDPS    Z11, Z3, Z3
+	VSUBPS    Z11, Z7, Z7
+	VSUBPS    Z15, Z7, Z7
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z4, Z3, Z3
+	VADDPS    Z5, Z3, Z3
+	VSUBPS    Z5, Z4, Z4
+	VSUBPS    Z6, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS   Z5, (R10)
+	VMOVUPS   Z3, 64(R10)
+	MOVQ      rows+80(FP), R12
+	CMPQ      R12, $0x02
+	JNE       whole_row1
+	VADDPS    Z8, Z7, Z3
+	VADDPS    Z9, Z3, Z3
+	VSUBPS    Z9, Z8, Z4
+	VSUBPS    Z10, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS   Z5, (R10)(R8*1)
+	VMOVUPS   Z3, 64(R10)(R8*1)
+
+whole_row1:
+	ADDQ $0x00000040, R9
+	ADDQ $0x00000080, R10
+	DECQ R11
+	JNZ  whole
+
+last:
+	MOVQ      R9, R11
+	VMOVUPS   (R11), Z3
+	VMOVUPS   (R11)(SI*1), Z4
+	VMOVUPS   (R11)(SI*2), Z5
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z6
+	VMOVUPS   (R11)(SI*1), Z7
+	VMOVUPS   (R11)(SI*2), Z8
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z9
+	VMOVUPS   (R11)(SI*1), Z10
+	VMOVUPS   (R11)(SI*2), Z11
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z12
+	VMOVUPS   (R11)(SI*1), Z13
+	VMOVUPS   (R11)(SI*2), Z14
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z15
+	VMOVUPS   (R11)(SI*1), Z16
+	VMOVUPS   (R11)(SI*2), Z17
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z18
+	VADDPS    Z7, Z3, Z3
+	VADDPS    Z11, Z3, Z3
+	VSUBPS    Z11, Z7, Z7
+	VSUBPS    Z15, Z7, Z7
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z4, Z3, Z3
+	VADDPS    Z5, Z3, Z3
+	VSUBPS    Z5, Z4, Z4
+	VSUBPS    Z6, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS   Z5, K1, (R10)
+	VMOVUPS   Z3, K2, 64(R10)
+	MOVQ      rows+80(FP), R11
+	CMPQ      R11, $0x02
+	JNE       last_row1
+	VADDPS    Z8, Z7, Z3
+	VADDPS    Z9, Z3, Z3
+	VSUBPS    Z9, Z8, Z4
+	VSUBPS    Z10, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z2
+	VPERMT2PS Z4, Z0, Z2
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS   Z2, K1, (R10)(R8*1)
+	VMOVUPS   Z3, K2, 64(R10)(R8*1)
+
+last_row1:
+	ADDQ $0x00000040, R9
+	ADDQ $0x00000080, R10
+	MOVQ ldc+32(FP), R9
+	SHLQ $0x02, R9
+	ADDQ R9, CX
+	MOVQ plane+56(FP), R9
+	SHLQ $0x02, R9
+	ADDQ R9, DX
+	DECQ AX
+	JNZ  channel
+
+done:
+	VZEROUPPER
+	RET
+
+DATA winogradInterleaveLo<>+0(SB)/4, $0x00000000
+DATA winogradInterleaveLo<>+4(SB)/4, $0x00000010
+DATA winogradInterleaveLo<>+8(SB)/4, $0x00000001
+DATA winogradInterleaveLo<>+12(SB)/4, $0x00000011
+DATA winogradInterleaveLo<>+16(SB)/4, $0x00000002
+DATA winogradInterleaveLo<>+20(SB)/4, $0x00000012
+DATA winogradInterleaveLo<>+24(SB)/4, $0x00000003
+DATA winogradInterleaveLo<>+28(SB)/4, $0x00000013
+DATA winogradInterleaveLo<>+32(SB)/4, $0x00000004
+DATA winogradInterleaveLo<>+36(SB)/4, $0x00000014
+DATA winogradInterleaveLo<>+40(SB)/4, $0x00000005
+DATA winogradInterleaveLo<>+44(SB)/4, $0x00000015
+DATA winogradInterleaveLo<>+48(SB)/4, $0x00000006
+DATA winogradInterleaveLo<>+52(SB)/4, $0x00000016
+DATA winogradInterleaveLo<>+56(SB)/4, $0x00000007
+DATA winogradInterleaveLo<>+60(SB)/4, $0x00000017
+GLOBL winogradInterleaveLo<>(SB), RODATA|NOPTR, $64
+
+DATA winogradInterleaveHi<>+0(SB)/4, $0x00000008
+DATA winogradInterleaveHi<>+4(SB)/4, $0x00000018
+DATA winogradInterleaveHi<>+8(SB)/4, $0x00000009
+DATA winogradInterleaveHi<>+12(SB)/4, $0x00000019
+DATA winogradInterleaveHi<>+16(SB)/4, $0x0000000a
+DATA winogradInterleaveHi<>+20(SB)/4, $0x0000001a
+DATA winogradInterleaveHi<>+24(SB)/4, $0x0000000b
+DATA winogradInterleaveHi<>+28(SB)/4, $0x0000001b
+DATA winogradInterleaveHi<>+32(SB)/4, $0x0000000c
+DATA winogradInterleaveHi<>+36(SB)/4, $0x0000001c
+DATA winogradInterleaveHi<>+40(SB)/4, $0x0000000d
+DATA winogradInterleaveHi<>+44(SB)/4, $0x0000001d
+DATA winogradInterleaveHi<>+48(SB)/4, $0x0000000e
+DATA winogradInterleaveHi<>+52(SB)/4, $0x0000001e
+DATA winogradInterleaveHi<>+56(SB)/4, $0x0000000f
+DATA winogradInterleaveHi<>+60(SB)/4, $0x0000001f
+GLOBL winogradInterleaveHi<>(SB), RODATA|NOPTR, $64
+
+// func winogradOutputZRelu(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·winogradOutputZRelu(SB), NOSPLIT, $0-92
+	VMOVUPS winogradInterleaveLo<>+0(SB), Z0
+	VMOVUPS winogradInterleaveHi<>+0(SB), Z1
+	MOVW    lo+88(FP), AX
+	KMOVW   AX, K1
+	MOVW    hi+90(FP), AX
+	KMOVW   AX, K2
+	VPXORD  Z2, Z2, Z2
+	MOVQ    channels+8(FP), AX
+	MOVQ    m+16(FP), CX
+	MOVQ    out+40(FP), DX
+	MOVQ    bias+72(FP), BX
+	MOVQ    ldx+24(FP), SI
+	SHLQ    $0x02, SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    ldo+48(FP), R8
+	SHLQ    $0x02, R8
+	TESTQ   AX, AX
+	JZ      done
+
+channel:
+	VXORPS       Z3, Z3, Z3
+	TESTQ        BX, BX
+	JZ           biased
+	VBROADCASTSS (BX), Z3
+	ADDQ         $0x00000004, BX
+
+biased:
+	MOVQ CX, R9
+	MOVQ DX, R10
+	MOVQ vectors+0(FP), R11
+	DECQ R11
+	JZ   last
+
+whole:
+	MOVQ      R9, R12
+	VMOVUPS   (R12), Z4
+	VMOVUPS   (R12)(SI*1), Z5
+	VMOVUPS   (R12)(SI*2), Z6
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z7
+	VMOVUPS   (R12)(SI*1), Z8
+	VMOVUPS   (R12)(SI*2), Z9
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z10
+	VMOVUPS   (R12)(SI*1), Z11
+	VMOVUPS   (R12)(SI*2), Z12
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z13
+	VMOVUPS   (R12)(SI*1), Z14
+	VMOVUPS   (R12)(SI*2), Z15
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z16
+	VMOVUPS   (R12)(SI*1), Z17
+	VMOVUPS   (R12)(SI*2), Z18
+	ADDQ      DI, R12
+	VMOVUPS   (R12), Z19
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z11, Z7, Z7
+	VADDPS    Z15, Z7, Z7
+	VSUBPS    Z15, Z11, Z11
+	VSUBPS    Z19, Z11, Z11
+	VADDPS    Z5, Z4, Z4
+	VADDPS    Z6, Z4, Z4
+	VSUBPS    Z6, Z5, Z5
+	VSUBPS    Z7, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, (R10)
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, 64(R10)
+	MOVQ      rows+80(FP), R12
+	CMPQ      R12, $0x02
+	JNE       whole_row1
+	VADDPS    Z9, Z8, Z4
+	VADDPS    Z10, Z4, Z4
+	VSUBPS    Z10, Z9, Z5
+	VSUBPS    Z11, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, (R10)(R8*1)
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, 64(R10)(R8*1)
+
+whole_row1:
+	ADDQ $0x00000040, R9
+	ADDQ $0x00000080, R10
+	DECQ R11
+	JNZ  whole
+
+last:
+	MOVQ      R9, R11
+	VMOVUPS   (R11), Z4
+	VMOVUPS   (R11)(SI*1), Z5
+	VMOVUPS   (R11)(SI*2), Z6
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z7
+	VMOVUPS   (R11)(SI*1), Z8
+	VMOVUPS   (R11)(SI*2), Z9
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z10
+	VMOVUPS   (R11)(SI*1), Z11
+	VMOVUPS   (R11)(SI*2), Z12
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z13
+	VMOVUPS   (R11)(SI*1), Z14
+	VMOVUPS   (R11)(SI*2), Z15
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z16
+	VMOVUPS   (R11)(SI*1), Z17
+	VMOVUPS   (R11)(SI*2), Z18
+	ADDQ      DI, R11
+	VMOVUPS   (R11), Z19
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z11, Z7, Z7
+	VADDPS    Z15, Z7, Z7
+	VSUBPS    Z15, Z11, Z11
+	VSUBPS    Z19, Z11, Z11
+	VADDPS    Z5, Z4, Z4
+	VADDPS    Z6, Z4, Z4
+	VSUBPS    Z6, Z5, Z5
+	VSUBPS    Z7, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, K1, (R10)
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K2, 64(R10)
+	MOVQ      rows+80(FP), R11
+	CMPQ      R11, $0x02
+	JNE       last_row1
+	VADDPS    Z9, Z8, Z4
+	VADDPS    Z10, Z4, Z4
+	VSUBPS    Z10, Z9, Z5
+	VSUBPS    Z11, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z3
+	VPERMT2PS Z5, Z0, Z3
+	VPERMT2PS Z5, Z1, Z4
+	VMAXPS    Z2, Z3, Z3
+	VMOVUPS   Z3, K1, (R10)(R8*1)
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K2, 64(R10)(R8*1)
+
+last_row1:
+	ADDQ $0x00000040, R9
+	ADDQ $0x00000080, R10
+	MOVQ ldc+32(FP), R9
+	SHLQ $0x02, R9
+	ADDQ R9, CX
+	MOVQ plane+56(FP), R9
+	SHLQ $0x02, R9
+	ADDQ R9, DX
+	DECQ AX
+	JNZ  channel
+
+done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputZRes(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·winogradOutputZRes(SB), NOSPLIT, $0-92
+	VMOVUPS winogradInterleaveLo<>+0(SB), Z0
+	VMOVUPS winogradInterleaveHi<>+0(SB), Z1
+	MOVW    lo+88(FP), AX
+	KMOVW   AX, K1
+	MOVW    hi+90(FP), AX
+	KMOVW   AX, K2
+	MOVQ    channels+8(FP), AX
+	MOVQ    m+16(FP), CX
+	MOVQ    out+40(FP), DX
+	MOVQ    res+64(FP), BX
+	MOVQ    bias+72(FP), SI
+	MOVQ    ldx+24(FP), DI
+	SHLQ    $0x02, DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    ldo+48(FP), R9
+	SHLQ    $0x02, R9
+	TESTQ   AX, AX
+	JZ      done
+
+channel:
+	VXORPS       Z2, Z2, Z2
+	TESTQ        SI, SI
+	JZ           biased
+	VBROADCASTSS (SI), Z2
+	ADDQ         $0x00000004, SI
+
+biased:
+	MOVQ CX, R10
+	MOVQ DX, R11
+	MOVQ BX, R12
+	MOVQ vectors+0(FP), R13
+	DECQ R13
+	JZ   last
+
+whole:
+	MOVQ      R10, R14
+	VMOVUPS   (R14), Z3
+	VMOVUPS   (R14)(DI*1), Z4
+	VMOVUPS   (R14)(DI*2), Z5
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z6
+	VMOVUPS   (R14)(DI*1), Z7
+	VMOVUPS   (R14)(DI*2), Z8
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z9
+	VMOVUPS   (R14)(DI*1), Z10
+	VMOVUPS   (R14)(DI*2), Z11
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z12
+	VMOVUPS   (R14)(DI*1), Z13
+	VMOVUPS   (R14)(DI*2), Z14
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z15
+	VMOVUPS   (R14)(DI*1), Z16
+	VMOVUPS   (R14)(DI*2), Z17
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z18
+	VADDPS    Z7, Z3, Z3
+	VADDPS    Z11, Z3, Z3
+	VSUBPS    Z11, Z7, Z7
+	VSUBPS    Z15, Z7, Z7
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z4, Z3, Z3
+	VADDPS    Z5, Z3, Z3
+	VSUBPS    Z5, Z4, Z4
+	VSUBPS    Z6, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VADDPS    (R12), Z5, Z5
+	VMOVUPS   Z5, (R11)
+	VADDPS    64(R12), Z3, Z3
+	VMOVUPS   Z3, 64(R11)
+	MOVQ      rows+80(FP), R14
+	CMPQ      R14, $0x02
+	JNE       whole_row1
+	VADDPS    Z8, Z7, Z3
+	VADDPS    Z9, Z3, Z3
+	VSUBPS    Z9, Z8, Z4
+	VSUBPS    Z10, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VADDPS    (R12)(R9*1), Z5, Z5
+	VMOVUPS   Z5, (R11)(R9*1)
+	VADDPS    64(R12)(R9*1), Z3, Z3
+	VMOVUPS   Z3, 64(R11)(R9*1)
+
+whole_row1:
+	ADDQ $0x00000040, R10
+	ADDQ $0x00000080, R11
+	ADDQ $0x00000080, R12
+	DECQ R13
+	JNZ  whole
+
+last:
+	MOVQ      R10, R13
+	VMOVUPS   (R13), Z3
+	VMOVUPS   (R13)(DI*1), Z4
+	VMOVUPS   (R13)(DI*2), Z5
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z6
+	VMOVUPS   (R13)(DI*1), Z7
+	VMOVUPS   (R13)(DI*2), Z8
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z9
+	VMOVUPS   (R13)(DI*1), Z10
+	VMOVUPS   (R13)(DI*2), Z11
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z12
+	VMOVUPS   (R13)(DI*1), Z13
+	VMOVUPS   (R13)(DI*2), Z14
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z15
+	VMOVUPS   (R13)(DI*1), Z16
+	VMOVUPS   (R13)(DI*2), Z17
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z18
+	VADDPS    Z7, Z3, Z3
+	VADDPS    Z11, Z3, Z3
+	VSUBPS    Z11, Z7, Z7
+	VSUBPS    Z15, Z7, Z7
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z4, Z3, Z3
+	VADDPS    Z5, Z3, Z3
+	VSUBPS    Z5, Z4, Z4
+	VSUBPS    Z6, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z5
+	VPERMT2PS Z4, Z0, Z5
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS.Z (R12), K1, Z4
+	VADDPS    Z4, Z5, Z5
+	VMOVUPS   Z5, K1, (R11)
+	VMOVUPS.Z 64(R12), K2, Z4
+	VADDPS    Z4, Z3, Z3
+	VMOVUPS   Z3, K2, 64(R11)
+	MOVQ      rows+80(FP), R13
+	CMPQ      R13, $0x02
+	JNE       last_row1
+	VADDPS    Z8, Z7, Z3
+	VADDPS    Z9, Z3, Z3
+	VSUBPS    Z9, Z8, Z4
+	VSUBPS    Z10, Z4, Z4
+	VADDPS    Z2, Z3, Z3
+	VADDPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z2
+	VPERMT2PS Z4, Z0, Z2
+	VPERMT2PS Z4, Z1, Z3
+	VMOVUPS.Z (R12)(R9*1), K1, Z4
+	VADDPS    Z4, Z2, Z2
+	VMOVUPS   Z2, K1, (R11)(R9*1)
+	VMOVUPS.Z 64(R12)(R9*1), K2, Z2
+	VADDPS    Z2, Z3, Z3
+	VMOVUPS   Z3, K2, 64(R11)(R9*1)
+
+last_row1:
+	ADDQ $0x00000040, R10
+	ADDQ $0x00000080, R11
+	ADDQ $0x00000080, R12
+	MOVQ ldc+32(FP), R10
+	SHLQ $0x02, R10
+	ADDQ R10, CX
+	MOVQ plane+56(FP), R10
+	SHLQ $0x02, R10
+	ADDQ R10, DX
+	ADDQ R10, BX
+	DECQ AX
+	JNZ  channel
+
+done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputZResRelu(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·winogradOutputZResRelu(SB), NOSPLIT, $0-92
+	VMOVUPS winogradInterleaveLo<>+0(SB), Z0
+	VMOVUPS winogradInterleaveHi<>+0(SB), Z1
+	MOVW    lo+88(FP), AX
+	KMOVW   AX, K1
+	MOVW    hi+90(FP), AX
+	KMOVW   AX, K2
+	VPXORD  Z2, Z2, Z2
+	MOVQ    channels+8(FP), AX
+	MOVQ    m+16(FP), CX
+	MOVQ    out+40(FP), DX
+	MOVQ    res+64(FP), BX
+	MOVQ    bias+72(FP), SI
+	MOVQ    ldx+24(FP), DI
+	SHLQ    $0x02, DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    ldo+48(FP), R9
+	SHLQ    $0x02, R9
+	TESTQ   AX, AX
+	JZ      done
+
+channel:
+	VXORPS       Z3, Z3, Z3
+	TESTQ        SI, SI
+	JZ           biased
+	VBROADCASTSS (SI), Z3
+	ADDQ         $0x00000004, SI
+
+biased:
+	MOVQ CX, R10
+	MOVQ DX, R11
+	MOVQ BX, R12
+	MOVQ vectors+0(FP), R13
+	DECQ R13
+	JZ   last
+
+whole:
+	MOVQ      R10, R14
+	VMOVUPS   (R14), Z4
+	VMOVUPS   (R14)(DI*1), Z5
+	VMOVUPS   (R14)(DI*2), Z6
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z7
+	VMOVUPS   (R14)(DI*1), Z8
+	VMOVUPS   (R14)(DI*2), Z9
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z10
+	VMOVUPS   (R14)(DI*1), Z11
+	VMOVUPS   (R14)(DI*2), Z12
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z13
+	VMOVUPS   (R14)(DI*1), Z14
+	VMOVUPS   (R14)(DI*2), Z15
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z16
+	VMOVUPS   (R14)(DI*1), Z17
+	VMOVUPS   (R14)(DI*2), Z18
+	ADDQ      R8, R14
+	VMOVUPS   (R14), Z19
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z11, Z7, Z7
+	VADDPS    Z15, Z7, Z7
+	VSUBPS    Z15, Z11, Z11
+	VSUBPS    Z19, Z11, Z11
+	VADDPS    Z5, Z4, Z4
+	VADDPS    Z6, Z4, Z4
+	VSUBPS    Z6, Z5, Z5
+	VSUBPS    Z7, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VADDPS    (R12), Z6, Z6
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, (R11)
+	VADDPS    64(R12), Z4, Z4
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, 64(R11)
+	MOVQ      rows+80(FP), R14
+	CMPQ      R14, $0x02
+	JNE       whole_row1
+	VADDPS    Z9, Z8, Z4
+	VADDPS    Z10, Z4, Z4
+	VSUBPS    Z10, Z9, Z5
+	VSUBPS    Z11, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VADDPS    (R12)(R9*1), Z6, Z6
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, (R11)(R9*1)
+	VADDPS    64(R12)(R9*1), Z4, Z4
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, 64(R11)(R9*1)
+
+whole_row1:
+	ADDQ $0x00000040, R10
+	ADDQ $0x00000080, R11
+	ADDQ $0x00000080, R12
+	DECQ R13
+	JNZ  whole
+
+last:
+	MOVQ      R10, R13
+	VMOVUPS   (R13), Z4
+	VMOVUPS   (R13)(DI*1), Z5
+	VMOVUPS   (R13)(DI*2), Z6
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z7
+	VMOVUPS   (R13)(DI*1), Z8
+	VMOVUPS   (R13)(DI*2), Z9
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z10
+	VMOVUPS   (R13)(DI*1), Z11
+	VMOVUPS   (R13)(DI*2), Z12
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z13
+	VMOVUPS   (R13)(DI*1), Z14
+	VMOVUPS   (R13)(DI*2), Z15
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z16
+	VMOVUPS   (R13)(DI*1), Z17
+	VMOVUPS   (R13)(DI*2), Z18
+	ADDQ      R8, R13
+	VMOVUPS   (R13), Z19
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z12, Z4, Z4
+	VSUBPS    Z12, Z8, Z8
+	VSUBPS    Z16, Z8, Z8
+	VADDPS    Z9, Z5, Z5
+	VADDPS    Z13, Z5, Z5
+	VSUBPS    Z13, Z9, Z9
+	VSUBPS    Z17, Z9, Z9
+	VADDPS    Z10, Z6, Z6
+	VADDPS    Z14, Z6, Z6
+	VSUBPS    Z14, Z10, Z10
+	VSUBPS    Z18, Z10, Z10
+	VADDPS    Z11, Z7, Z7
+	VADDPS    Z15, Z7, Z7
+	VSUBPS    Z15, Z11, Z11
+	VSUBPS    Z19, Z11, Z11
+	VADDPS    Z5, Z4, Z4
+	VADDPS    Z6, Z4, Z4
+	VSUBPS    Z6, Z5, Z5
+	VSUBPS    Z7, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z6
+	VPERMT2PS Z5, Z0, Z6
+	VPERMT2PS Z5, Z1, Z4
+	VMOVUPS.Z (R12), K1, Z5
+	VADDPS    Z5, Z6, Z6
+	VMAXPS    Z2, Z6, Z6
+	VMOVUPS   Z6, K1, (R11)
+	VMOVUPS.Z 64(R12), K2, Z5
+	VADDPS    Z5, Z4, Z4
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K2, 64(R11)
+	MOVQ      rows+80(FP), R13
+	CMPQ      R13, $0x02
+	JNE       last_row1
+	VADDPS    Z9, Z8, Z4
+	VADDPS    Z10, Z4, Z4
+	VSUBPS    Z10, Z9, Z5
+	VSUBPS    Z11, Z5, Z5
+	VADDPS    Z3, Z4, Z4
+	VADDPS    Z3, Z5, Z5
+	VMOVAPS   Z4, Z3
+	VPERMT2PS Z5, Z0, Z3
+	VPERMT2PS Z5, Z1, Z4
+	VMOVUPS.Z (R12)(R9*1), K1, Z5
+	VADDPS    Z5, Z3, Z3
+	VMAXPS    Z2, Z3, Z3
+	VMOVUPS   Z3, K1, (R11)(R9*1)
+	VMOVUPS.Z 64(R12)(R9*1), K2, Z3
+	VADDPS    Z3, Z4, Z4
+	VMAXPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K2, 64(R11)(R9*1)
+
+last_row1:
+	ADDQ $0x00000040, R10
+	ADDQ $0x00000080, R11
+	ADDQ $0x00000080, R12
+	MOVQ ldc+32(FP), R10
+	SHLQ $0x02, R10
+	ADDQ R10, CX
+	MOVQ plane+56(FP), R10
+	SHLQ $0x02, R10
+	ADDQ R10, DX
+	ADDQ R10, BX
+	DECQ AX
+	JNZ  channel
+
+done:
+	VZEROUPPER
+	RET
+
 // func addRow(dst *float32, src *float32, n int)
 // Requires: AVX
 TEXT ·addRow(SB), NOSPLIT, $0-24

@@ -458,3 +458,41 @@ func directConvVectors(dst []float32, plane, dstRow int, src []float32, srcRow i
 		panic("gemm: no direct convolution kernel for stride " + fmt.Sprint(step))
 	}
 }
+
+// winogradAsm reports whether the Winograd transforms run in assembly at level x: AVX-512.
+func winogradAsm(x simd.Level) bool { return x.Wide() }
+
+// winogradInputAsm runs WinogradInput's checked call in assembly; false without AVX-512.
+func winogradInputAsm(x simd.Level, dst []float32, ldx, ldc int, src []float32, pw, plane, channels, vectors int) bool {
+	if !winogradAsm(x) {
+		return false
+	}
+	winogradInputZ(vectors, channels, &src[0], pw, plane, &dst[0], ldx, ldc)
+	return true
+}
+
+// winogradOutputAsm runs WinogradOutput's checked call in assembly; false without AVX-512. The
+// last vector of each row is stored under masks of its columns, the others whole.
+func winogradOutputAsm(x simd.Level, out []float32, ldo, plane, rows, cols int, m []float32, ldx, ldc, channels int, res, bias []float32, relu bool) bool {
+	if !winogradAsm(x) {
+		return false
+	}
+	vectors := ceilDiv(cols, 2*WinogradLanes)
+	tail := cols - 2*WinogradLanes*(vectors-1)
+	lo, hi := uint16(1<<min(tail, 16)-1), uint16(1<<max(tail-16, 0)-1)
+	var b *float32
+	if bias != nil {
+		b = &bias[0]
+	}
+	switch {
+	case res == nil && !relu:
+		winogradOutputZ(vectors, channels, &m[0], ldx, ldc, &out[0], ldo, plane, nil, b, rows, lo, hi)
+	case res == nil:
+		winogradOutputZRelu(vectors, channels, &m[0], ldx, ldc, &out[0], ldo, plane, nil, b, rows, lo, hi)
+	case !relu:
+		winogradOutputZRes(vectors, channels, &m[0], ldx, ldc, &out[0], ldo, plane, &res[0], b, rows, lo, hi)
+	default:
+		winogradOutputZResRelu(vectors, channels, &m[0], ldx, ldc, &out[0], ldo, plane, &res[0], b, rows, lo, hi)
+	}
+	return true
+}

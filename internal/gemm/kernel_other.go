@@ -121,3 +121,13 @@ const directAsm = false
 func directConvAsm(dst []float32, plane, dstRow int, src []float32, srcRow int, offs []int, w, bias []float32, channels, width, rows, step int) {
 	directConvGeneric(dst, plane, dstRow, src, srcRow, offs, w, bias, channels, width, rows, step)
 }
+
+func winogradAsm(x simd.Level) bool { return false }
+
+func winogradInputAsm(x simd.Level, dst []float32, ldx, ldc int, src []float32, pw, plane, channels, vectors int) bool {
+	return false
+}
+
+func winogradOutputAsm(x simd.Level, out []float32, ldo, plane, rows, cols int, m []float32, ldx, ldc, channels int, res, bias []float32, relu bool) bool {
+	return false
+}

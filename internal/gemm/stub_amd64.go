@@ -344,6 +344,31 @@ func split16Bias(groups int, dst *float32, ldd int, src *float32, bias *float32)
 //go:noescape
 func deinterleave2(blocks int, even *float32, odd *float32, src *float32)
 
+// winogradInputZ writes the Winograd F(2×2, 3×3) input transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).
+//
+//go:noescape
+func winogradInputZ(vectors int, channels int, src *float32, pw int, plane int, dst *float32, ldx int, ldc int)
+
+// winogradOutputZ writes the Winograd F(2×2, 3×3) output transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).
+//
+//go:noescape
+func winogradOutputZ(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+
+// winogradOutputZRelu writes the Winograd F(2×2, 3×3) output transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).
+//
+//go:noescape
+func winogradOutputZRelu(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+
+// winogradOutputZRes writes the Winograd F(2×2, 3×3) output transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).
+//
+//go:noescape
+func winogradOutputZRes(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+
+// winogradOutputZResRelu writes the Winograd F(2×2, 3×3) output transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).
+//
+//go:noescape
+func winogradOutputZResRelu(vectors int, channels int, m *float32, ldx int, ldc int, out *float32, ldo int, plane int, res *float32, bias *float32, rows int, lo uint16, hi uint16)
+
 // addRow adds src[0:n] to dst[0:n] (AVX).
 //
 //go:noescape

@@ -76,6 +76,11 @@ func main() {
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
+	winogradInputKernel()
+	for _, residual := range []bool{false, true} {
+		winogradOutputKernel(residual, false)
+		winogradOutputKernel(residual, true)
+	}
 	addVectors(false)
 	addVectors(true)
 	scaleVectors()
@@ -1835,4 +1840,262 @@ func fmaPeak(wide bool) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// winogradInputKernel emits winogradInputZ(vectors, channels, src, pw, plane, dst, ldx, ldc)
+// (AVX-512F), WinogradInput's transform over vectors of 16 tiles of one tile row: each of the
+// four patch rows is loaded as 32 and 32 values two columns on, and vpermt2ps splits them into
+// the even and odd columns, so that each of a tile's four columns is one vector across the 16
+// tiles (the rows times B); the rows are then combined (Bᵀ times that) into the 16 positions,
+// stored ldx floats apart, channel after channel (ldc apart in dst, plane apart in src).
+func winogradInputKernel() {
+	asmgen.Kernel("winogradInputZ", "func(vectors, channels int, src *float32, pw, plane int, dst *float32, ldx, ldc int)",
+		"winogradInputZ writes the Winograd F(2×2, 3×3) input transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).")
+	idxEven, idxOdd := winogradIndex("winogradEven", func(i int) int { return 2 * i }), winogradIndex("winogradOdd", func(i int) int { return 2*i + 1 })
+	channels := Load(Param("channels"), GP64())
+	srcCh := Load(Param("src"), GP64())
+	dstCh := Load(Param("dst"), GP64())
+	pw := byteStride("pw")
+	ldx := byteStride("ldx")
+	ldx3 := GP64()
+	LEAQ(Mem{Base: ldx, Index: ldx, Scale: 2}, ldx3)
+	TESTQ(channels, channels)
+	JZ(LabelRef("done"))
+	Label("channel")
+	s, d := GP64(), GP64()
+	MOVQ(srcCh, s)
+	MOVQ(dstCh, d)
+	n := Load(Param("vectors"), GP64())
+	Label("vector")
+	var c [4][4]VecVirtual // c[k][j]: patch row k times B, column j
+	row3 := GP64()
+	LEAQ(Mem{Base: s, Index: pw, Scale: 2}, row3)
+	ADDQ(pw, row3)
+	for k, row := range []Mem{{Base: s}, {Base: s, Index: pw, Scale: 1}, {Base: s, Index: pw, Scale: 2}, {Base: row3}} {
+		even, odd, even1, odd1 := ZMM(), ZMM(), ZMM(), ZMM() // columns 2t, 2t+1, 2t+2, 2t+3
+		for _, v := range []struct {
+			dst  VecVirtual
+			idx  VecVirtual
+			disp int
+		}{{even, idxEven, 0}, {odd, idxOdd, 0}, {even1, idxEven, 8}, {odd1, idxOdd, 8}} {
+			VMOVUPS(row.Offset(v.disp), v.dst)
+			VPERMT2PS(row.Offset(v.disp+64), v.idx, v.dst)
+		}
+		for j := range c[k] {
+			c[k][j] = ZMM()
+		}
+		VSUBPS(even1, even, c[k][0])
+		VADDPS(even1, odd, c[k][1])
+		VSUBPS(odd, even1, c[k][2])
+		VSUBPS(odd1, odd, c[k][3])
+	}
+	p := GP64()
+	MOVQ(d, p)
+	for xi := 0; xi < 16; xi++ {
+		i, j := xi/4, xi%4
+		v := ZMM()
+		switch i {
+		case 0:
+			VSUBPS(c[2][j], c[0][j], v)
+		case 1:
+			VADDPS(c[2][j], c[1][j], v)
+		case 2:
+			VSUBPS(c[1][j], c[2][j], v)
+		case 3:
+			VSUBPS(c[3][j], c[1][j], v)
+		}
+		switch xi % 3 {
+		case 0:
+			VMOVUPS(v, Mem{Base: p})
+		case 1:
+			VMOVUPS(v, Mem{Base: p, Index: ldx, Scale: 1})
+		case 2:
+			VMOVUPS(v, Mem{Base: p, Index: ldx, Scale: 2})
+			ADDQ(ldx3, p)
+		}
+	}
+	ADDQ(U32(128), s)
+	ADDQ(U32(64), d)
+	DECQ(n)
+	JNZ(LabelRef("vector"))
+	ADDQ(byteStride("plane"), srcCh)
+	ADDQ(byteStride("ldc"), dstCh)
+	DECQ(channels)
+	JNZ(LabelRef("channel"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// winogradIndex loads a vpermt2ps index vector whose lane i is at(i), kept as the read-only
+// table name.
+func winogradIndex(name string, at func(i int) int) VecVirtual {
+	table := asmgen.ReadOnly(name, func() {
+		for i := 0; i < 16; i++ {
+			DATA(4*i, U32(uint32(at(i))))
+		}
+	})
+	idx := ZMM()
+	VMOVUPS(table, idx)
+	return idx
+}
+
+// winogradOutputKernel emits winogradOutputZ[Res][Relu](vectors, channels, m, ldx, ldc, out,
+// ldo, plane, res, bias, rows, lo, hi) (AVX-512F), WinogradOutput's transform over vectors of 16
+// tiles of one tile row: the 16 positions (ldx floats apart) combined into the tiles' 2×2
+// outputs, plus the channel's bias (bias nil: none), each output row's two vectors of 16 tiles
+// interleaved by vpermt2ps into 32 consecutive pixels, plus the residual (res, laid out like
+// out) and Relu, stored to rows (1 or 2) rows ldo apart. The last vector of a row is loaded and
+// stored under the masks lo and hi of its two halves.
+func winogradOutputKernel(residual, relu bool) {
+	name := "winogradOutputZ"
+	if residual {
+		name += "Res"
+	}
+	if relu {
+		name += "Relu"
+	}
+	asmgen.Kernel(name, "func(vectors, channels int, m *float32, ldx, ldc int, out *float32, ldo, plane int, res, bias *float32, rows int, lo, hi uint16)",
+		fmt.Sprintf("%s writes the Winograd F(2×2, 3×3) output transform of vectors of 16 tiles of one tile row, channel by channel (AVX-512F).", name))
+	idxLo := winogradIndex("winogradInterleaveLo", func(i int) int { return i/2 + 16*(i%2) })
+	idxHi := winogradIndex("winogradInterleaveHi", func(i int) int { return 8 + i/2 + 16*(i%2) })
+	kLo, kHi := K(), K()
+	KMOVW(Load(Param("lo"), GP16()).(GPVirtual).As32(), kLo)
+	KMOVW(Load(Param("hi"), GP16()).(GPVirtual).As32(), kHi)
+	var zero VecVirtual
+	if relu {
+		zero = ZMM()
+		VPXORD(zero, zero, zero)
+	}
+	channels := Load(Param("channels"), GP64())
+	mCh := Load(Param("m"), GP64())
+	outCh := Load(Param("out"), GP64())
+	var resCh Register
+	if residual {
+		resCh = Load(Param("res"), GP64())
+	}
+	bp := Load(Param("bias"), GP64())
+	ldx := byteStride("ldx")
+	ldx3 := GP64()
+	LEAQ(Mem{Base: ldx, Index: ldx, Scale: 2}, ldx3)
+	ldo := byteStride("ldo")
+	TESTQ(channels, channels)
+	JZ(LabelRef("done"))
+	Label("channel")
+	bv := ZMM()
+	VXORPS(bv, bv, bv)
+	TESTQ(bp, bp)
+	JZ(LabelRef("biased"))
+	VBROADCASTSS(Mem{Base: bp}, bv)
+	ADDQ(U32(4), bp)
+	Label("biased")
+	mp, op := GP64(), GP64()
+	MOVQ(mCh, mp)
+	MOVQ(outCh, op)
+	var rp Register
+	if residual {
+		rp = GP64()
+		MOVQ(resCh, rp)
+	}
+	n := Load(Param("vectors"), GP64())
+	DECQ(n)
+	JZ(LabelRef("last"))
+	Label("whole")
+	winogradOutputVector(mp, op, rp, ldx, ldx3, ldo, bv, idxLo, idxHi, zero, nil, nil, "whole")
+	DECQ(n)
+	JNZ(LabelRef("whole"))
+	Label("last")
+	winogradOutputVector(mp, op, rp, ldx, ldx3, ldo, bv, idxLo, idxHi, zero, kLo, kHi, "last")
+	ADDQ(byteStride("ldc"), mCh)
+	plane := byteStride("plane")
+	ADDQ(plane, outCh)
+	if residual {
+		ADDQ(plane, resCh)
+	}
+	DECQ(channels)
+	JNZ(LabelRef("channel"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// winogradOutputVector emits one vector of winogradOutputKernel's tiles and advances mp, op and
+// rp (nil without a residual) past it; kLo and kHi nil store whole vectors. zero is nil without
+// Relu. label names the vector's branch past its second row.
+func winogradOutputVector(mp, op, rp, ldx, ldx3, ldo Register, bv, idxLo, idxHi, zero VecVirtual, kLo, kHi Op, label string) {
+	var m [16]VecVirtual
+	p := GP64()
+	MOVQ(mp, p)
+	for xi := range m {
+		m[xi] = ZMM()
+		switch xi % 3 {
+		case 0:
+			VMOVUPS(Mem{Base: p}, m[xi])
+		case 1:
+			VMOVUPS(Mem{Base: p, Index: ldx, Scale: 1}, m[xi])
+		case 2:
+			VMOVUPS(Mem{Base: p, Index: ldx, Scale: 2}, m[xi])
+			ADDQ(ldx3, p)
+		}
+	}
+	var s [2][4]VecVirtual // Aᵀ times the positions
+	for j := 0; j < 4; j++ {
+		s[0][j], s[1][j] = ZMM(), ZMM()
+		VADDPS(m[4+j], m[j], s[0][j])
+		VADDPS(m[8+j], s[0][j], s[0][j])
+		VSUBPS(m[8+j], m[4+j], s[1][j])
+		VSUBPS(m[12+j], s[1][j], s[1][j])
+	}
+	for y := 0; y < 2; y++ {
+		if y == 1 {
+			rows := Load(Param("rows"), GP64())
+			CMPQ(rows, U8(2))
+			JNE(LabelRef(label + "_row1"))
+		}
+		even, odd := ZMM(), ZMM() // the tiles' left and right pixels
+		VADDPS(s[y][1], s[y][0], even)
+		VADDPS(s[y][2], even, even)
+		VSUBPS(s[y][2], s[y][1], odd)
+		VSUBPS(s[y][3], odd, odd)
+		VADDPS(bv, even, even)
+		VADDPS(bv, odd, odd)
+		lo := ZMM()
+		VMOVAPS(even, lo)
+		VPERMT2PS(odd, idxLo, lo)
+		VPERMT2PS(odd, idxHi, even)
+		for h, v := range []VecVirtual{lo, even} {
+			at := Mem{Base: op, Disp: 64 * h}
+			if y == 1 {
+				at = Mem{Base: op, Index: ldo, Scale: 1, Disp: 64 * h}
+			}
+			k := []Op{kLo, kHi}[h]
+			if rp != nil {
+				r := at
+				r.Base = rp
+				if k == nil {
+					VADDPS(r, v, v)
+				} else {
+					t := ZMM()
+					VMOVUPS_Z(r, k, t)
+					VADDPS(t, v, v)
+				}
+			}
+			if zero != nil {
+				VMAXPS(zero, v, v)
+			}
+			if k == nil {
+				VMOVUPS(v, at)
+			} else {
+				VMOVUPS(v, k, at)
+			}
+		}
+		if y == 1 {
+			Label(label + "_row1")
+		}
+	}
+	ADDQ(U32(64), mp)
+	ADDQ(U32(128), op)
+	if rp != nil {
+		ADDQ(U32(128), rp)
+	}
 }
