@@ -180,15 +180,16 @@ func epilogue(bias, residual []float32, outSize int, act func(dst []float32), ac
 // convKernel is the N-d grouped convolution. Float32 weights known at session creation are
 // packed once per group.
 type convKernel struct {
-	geom     windowGeom
-	group    int
-	packedW  []*gemm.PackedA
-	constW   *tensor.Tensor               // W when constant and float32
-	gatherW  atomic.Pointer[gatherPacked] // W transposed for the gather lowering, on first use
-	blockedW atomic.Pointer[[]float32]    // W interleaved for convDepthwiseBlocked, on first use
-	pixelW   atomic.Pointer[gemm.PackedB] // Wᵀ for one-pixel images (convOnePixel), on first use
-	directW  atomic.Pointer[[]float32]    // W in 16-channel blocks for convDirect, on first use
-	act      func(dst []float32)          // fused activation, nil for none
+	geom      windowGeom
+	group     int
+	packedW   []*gemm.PackedA
+	constW    *tensor.Tensor                 // W when constant and float32
+	gatherW   atomic.Pointer[gatherPacked]   // W transposed for the gather lowering, on first use
+	blockedW  atomic.Pointer[[]float32]      // W interleaved for convDepthwiseBlocked, on first use
+	pixelW    atomic.Pointer[gemm.PackedB]   // Wᵀ for one-pixel images (convOnePixel), on first use
+	directW   atomic.Pointer[[]float32]      // W in 16-channel blocks for convDirect, on first use
+	winogradW atomic.Pointer[winogradPacked] // W transformed for convWinograd, on first use
+	act       func(dst []float32)            // fused activation, nil for none
 	// actBiased is act's form that adds a channel's bias first, in the same pass (nil for none).
 	actBiased func(dst []float32, bias float32)
 	relu      bool         // act is ReLU (FuseRelu), which some lowerings apply themselves
@@ -316,6 +317,8 @@ type convShape struct {
 	blocked   *blockedDepthwise // convDepthwiseBlocked's layout
 	phased    *phaseLayout      // the strided 2-D convolutions' phased-image layout
 	direct    *directLayout     // convDirect's layout, where the direct lowering was chosen
+	wino      *winogradLayout   // convWinograd's layout, where the Winograd lowering was chosen
+	constW    bool              // W is constant: transformed once, not on every run
 }
 
 // cachedShape returns the checked geometry of a convolution of x by w, reusing the last one
@@ -362,8 +365,11 @@ func (k *convKernel) newShape(x, w *tensor.Tensor, lowering convLowering) (*conv
 	s.strides, s.dilations, _, _ = k.geom.spatial(len(s.in), s.kernel)
 	s.inSize, s.outSize, s.kSize = tensor.NumElements(s.in), tensor.NumElements(s.out), tensor.NumElements(s.kernel)
 	s.outShape = append([]int{s.batch, s.m}, s.out...)
+	s.constW = k.constW != nil
 	if lowering.direct && s.directFits() {
 		s.direct = newDirectLayout(s)
+	} else if lowering.winograd && s.winogradFits() {
+		s.wino = newWinogradLayout(s, lowering)
 	} else if len(s.in) == 2 && s.cg() == 1 && s.mg() == 1 {
 		if !lowering.planeDepthwise {
 			s.blocked = newBlockedDepthwise(s)
@@ -486,6 +492,8 @@ type convLowering struct {
 	packPointwise  bool // 1×1 convolutions pack their planes instead of reading them in place
 	planeDepthwise bool // depthwise convolutions plane by plane, not in 16-channel blocks
 	direct         bool // the direct lowering (convDirect) wherever it fits
+	winograd       bool // the Winograd lowering (convWinograd) wherever it fits
+	winogradTiles  int  // > 0: the Winograd lowering's tiles per chunk
 	timed          bool // a candidate of tuneLowering: not timed again
 	foldImages     int  // > 0: at most this many images per gather product
 	chunkValues    int  // > 0: the product values per chunk of one image (gatherChunkValues)
@@ -523,6 +531,9 @@ func (s *convShape) isPointwise() bool {
 func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
 	if s.direct != nil {
 		return k.convDirect(ctx, s, xv, wv, bias, residual, out)
+	}
+	if s.wino != nil {
+		return k.convWinograd(ctx, s, xv, wv, bias, residual, out)
 	}
 	cg, mg := s.cg(), s.mg()
 	kg := cg * s.kSize

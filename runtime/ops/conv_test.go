@@ -390,7 +390,8 @@ func BenchmarkConvResNet(b *testing.B) {
 		}{{"best", convLowering{}}, {"direct", convLowering{direct: true}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}},
 			{"packed", convLowering{noGather: true, packPointwise: true}}, {"alltaps", convLowering{allTaps: true}},
 			{"group1", convLowering{tapGrouping: 1}}, {"group2", convLowering{tapGrouping: 2}}, {"group3", convLowering{tapGrouping: 3}},
-			{"block1", convLowering{tapBlock: 1}}, {"block32", convLowering{tapBlock: 32}}, {"block64", convLowering{tapBlock: 64}}} {
+			{"block1", convLowering{tapBlock: 1}}, {"block32", convLowering{tapBlock: 32}}, {"block64", convLowering{tapBlock: 64}},
+			{"winograd", convLowering{winograd: true}}} {
 			b.Run(fmt.Sprintf("c%d_hw%d_m%d_k%d_s%d_%s", sh.c, sh.hw, sh.m, sh.k, sh.stride, v.name), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 2))
 				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k)

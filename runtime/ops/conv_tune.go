@@ -57,8 +57,8 @@ func (s *convShape) gatherTunable() bool {
 }
 
 // tuneCandidates lists the lowerings tuneLowering times for s: the gather product and the other
-// lowering where both apply (else the one gatherPays picks), and the direct kernel where it runs
-// in assembly.
+// lowering where both apply (else the one gatherPays picks), the direct kernel where it runs in
+// assembly, and the Winograd lowering where its transforms do.
 func tuneCandidates(s *convShape) []convLowering {
 	candidates := []convLowering{{timed: true}}
 	if s.gatherTunable() {
@@ -66,6 +66,9 @@ func tuneCandidates(s *convShape) []convLowering {
 	}
 	if s.directCandidate() {
 		candidates = append(candidates, convLowering{timed: true, direct: true})
+	}
+	if s.winogradCandidate() {
+		candidates = append(candidates, convLowering{timed: true, winograd: true})
 	}
 	return candidates
 }

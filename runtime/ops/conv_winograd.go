@@ -1,0 +1,213 @@
+package ops
+
+import (
+	"sync"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/workers"
+)
+
+// The Winograd F(2×2, 3×3) lowering of 3×3 stride-1 convolutions (ResNet-18's thirteen 3×3
+// layers): each 2×2 block of output pixels (a tile) is computed from the 4×4 input patch under
+// it with 16 multiplies per pair of channels instead of 36 (gemm.WinogradFilter has the
+// algebra). The filters are transformed and packed once (U_ξ, Co×Ci for each of the 16
+// positions ξ); each image is padded once, then cut into chunks of tiles small enough that the
+// chunk's transformed inputs V_ξ (Ci×tiles) and products M_ξ = U_ξ·V_ξ (Co×tiles) stay in L2
+// between the input transform, the 16 products and the output transform, which adds the bias
+// and residual and applies Relu as it writes the output planes. The chunks follow from the
+// shape alone, each computed by one thread in the same order: a tile's bits do not depend on the
+// thread count.
+
+// winogradChunkBytes bounds one chunk's V and M (16·(Ci+Co)·tiles floats), so that they stay in
+// a Zen 5 core's 1 MiB L2 beside the packed filters' blocks.
+const winogradChunkBytes = 640 << 10
+
+// winogradLayout is the Winograd lowering's geometry of one convolution shape.
+type winogradLayout struct {
+	tilesH, tilesW int // tiles down and across the output
+	ph, pw         int // the padded planes: 2·tilesH + 2 rows of 2·tilesW + 2 values
+	chunkTiles     int // tiles per chunk (the products' columns); an image's last chunk may have fewer
+	chunks         int // chunks per image
+	ldn            int // the row stride of V and M: chunkTiles and a vector of slack
+	// ldv and ldm are the strides of V's and M's positions: their Ci or Co rows and a vector
+	// more, so that the transforms' 16 loads or stores of a vector, one per position, do not
+	// all fall in one set of the L1 cache (Ci·ldn floats are a multiple of 4 KiB).
+	ldv, ldm int
+	offsets  []int // the products' row offsets in V_ξ: ci·ldn
+}
+
+// winogradFits reports whether the Winograd lowering computes the convolution: 2-D, one group,
+// a 3×3 window at stride and dilation 1, and no more than one pixel of padding on any side (the
+// padded planes are the tiles' patches plus at most one row and column).
+func (s *convShape) winogradFits() bool {
+	return len(s.in) == 2 && s.group == 1 && s.kernel[0] == 3 && s.kernel[1] == 3 &&
+		s.strides[0] == 1 && s.strides[1] == 1 && s.dilations[0] == 1 && s.dilations[1] == 1 &&
+		max(s.padBegin[0], s.padBegin[1], s.padEnd[0], s.padEnd[1]) <= 1 && s.out[0] > 0 && s.out[1] > 0
+}
+
+// winogradCandidate reports whether the tuner times the Winograd lowering for the convolution:
+// where it fits, its transforms run in assembly, the weights are constant (their transform is
+// paid once) and the shape is timed anyway.
+func (s *convShape) winogradCandidate() bool {
+	return s.constW && s.winogradFits() && s.gatherTunable() && gemm.WinogradFast()
+}
+
+func newWinogradLayout(s *convShape, lowering convLowering) *winogradLayout {
+	l := &winogradLayout{tilesH: (s.out[0] + 1) / 2, tilesW: (s.out[1] + 1) / 2}
+	l.ph, l.pw = 2*l.tilesH+2, 2*l.tilesW+2
+	tiles := l.tilesH * l.tilesW
+	chunkTiles := lowering.winogradTiles
+	if chunkTiles <= 0 {
+		// Whole 32-column tiles of the products: a chunk of 79 tiles ran 15 columns on the
+		// narrow kernel, 17% of ResNet-18's 56×56 layer.
+		chunkTiles = max(32, winogradChunkBytes/(64*(s.c+s.m))/32*32)
+	}
+	l.chunkTiles = min(chunkTiles, tiles)
+	l.chunks = ceilDivInt(tiles, l.chunkTiles)
+	l.ldn = gemm.WinogradLanes * (ceilDivInt(l.chunkTiles, gemm.WinogradLanes) + 1)
+	l.ldv, l.ldm = s.c*l.ldn+gemm.WinogradLanes, s.m*l.ldn+gemm.WinogradLanes
+	l.offsets = make([]int, s.c)
+	for ci := range l.offsets {
+		l.offsets[ci] = ci * l.ldn
+	}
+	return l
+}
+
+// winogradPacked is a convolution's transformed filters, one packed Co×Ci matrix per position.
+type winogradPacked struct {
+	u [16]*gemm.PackedA
+}
+
+// winogradWeights returns the transformed, packed filters (see packedOnce).
+func (k *convKernel) winogradWeights(s *convShape, wv []float32) (*winogradPacked, error) {
+	return packedOnce(&k.winogradW, k.constW, wv, func(p *winogradPacked) bool {
+		return p.u[0].M() == s.m && p.u[0].K() == s.c
+	}, func(wv []float32) (*winogradPacked, error) {
+		mc := s.m * s.c
+		u := make([]float32, 16*mc)
+		if err := gemm.WinogradFilter(u, wv, s.m, s.c); err != nil {
+			return nil, err
+		}
+		p := &winogradPacked{}
+		for xi := range p.u {
+			var err error
+			if p.u[xi], err = gemm.PackA(false, s.m, s.c, u[xi*mc:(xi+1)*mc], s.c); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	})
+}
+
+// convWinograd runs the Winograd lowering: the images padded (planes split over the threads),
+// then every image's chunks of tiles as one parallel loop.
+func (k *convKernel) convWinograd(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
+	u, err := k.winogradWeights(s, wv)
+	if err != nil {
+		return err
+	}
+	l := s.wino
+	planeIn := l.ph * l.pw
+	planes := s.batch * s.c
+	padded := getScratch(planes*planeIn + 2*gemm.WinogradLanes + 2) // the last tiles' vectors read past the last plane
+	defer convScratch.Put(padded)
+	pad := func(lo, hi int) {
+		err := gemm.PadPlanes((*padded)[lo*planeIn:], xv[lo*s.inSize:], hi-lo, s.in[0], s.in[1], s.padBegin[0], l.ph-s.in[0]-s.padBegin[0], s.padBegin[1], l.pw)
+		if err != nil {
+			panic(err) // the sizes come from the shape checked by newShape
+		}
+	}
+	workers.Run(planes, min(ctx.Threads, planes), pad)
+	clear((*padded)[planes*planeIn:])
+	items := s.batch * l.chunks
+	t := &winogradChunks{k: k, s: s, u: u, padded: *padded, bias: bias, residual: residual, out: out, gemmThreads: max(1, ctx.Threads/items)}
+	workers.RunTaskOn(items, items, ctx.Threads, t)
+	return t.err
+}
+
+// winogradChunks is the parallel loop of convWinograd over (image, chunk) items.
+type winogradChunks struct {
+	k                           *convKernel
+	s                           *convShape
+	u                           *winogradPacked
+	padded, bias, residual, out []float32
+	gemmThreads                 int // threads per product: more than one only where there are fewer items than threads
+	mu                          sync.Mutex
+	err                         error
+}
+
+// Chunk implements workers.Task: items [lo, hi).
+func (t *winogradChunks) Chunk(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if err := t.item(i); err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+			return
+		}
+	}
+}
+
+// item transforms, multiplies and writes chunk i%chunks of image i/chunks.
+func (t *winogradChunks) item(i int) error {
+	s, l := t.s, t.s.wino
+	b, chunk := i/l.chunks, i%l.chunks
+	t0 := chunk * l.chunkTiles
+	t1 := min(t0+l.chunkTiles, l.tilesH*l.tilesW)
+	vBuf, mBuf := getScratch(16*l.ldv), getScratch(16*l.ldm)
+	defer convScratch.Put(vBuf)
+	defer convScratch.Put(mBuf)
+	v, m := *vBuf, *mBuf
+	img := t.padded[b*s.c*l.ph*l.pw:]
+	// segments calls fn on each run of the chunk's tiles within one tile row, in order: a
+	// run's input vectors write past its tiles into the next run's, which then overwrites them.
+	segments := func(fn func(at, r, c0, c1 int) error) error {
+		for tile := t0; tile < t1; {
+			r, c0 := tile/l.tilesW, tile%l.tilesW
+			c1 := min(l.tilesW, c0+t1-tile)
+			if err := fn(tile-t0, r, c0, c1); err != nil {
+				return err
+			}
+			tile += c1 - c0
+		}
+		return nil
+	}
+	err := segments(func(at, r, c0, c1 int) error {
+		return gemm.WinogradInput(v[at:], l.ldv, l.ldn, img[2*r*l.pw+2*c0:], l.pw, l.ph*l.pw, s.c, c1-c0)
+	})
+	if err != nil {
+		return err
+	}
+	n := t1 - t0
+	for xi, u := range t.u.u {
+		// V_ξ read in place: its rows are already the products' panels.
+		b := gemm.IndirectB{Data: v[xi*l.ldv:], Offsets: l.offsets}
+		err := gemm.SgemmPackedAIndirect(u, n, b, 0, m[xi*l.ldm:], l.ldn, t.gemmThreads, nil)
+		if err != nil {
+			return err
+		}
+	}
+	ow := s.out[1]
+	return segments(func(at, r, c0, c1 int) error {
+		rows, cols := min(2, s.out[0]-2*r), min(2*(c1-c0), ow-2*c0)
+		o := b*s.m*s.outSize + 2*r*ow + 2*c0
+		var res []float32
+		if t.residual != nil {
+			res = t.residual[o:]
+		}
+		k := t.k
+		err := gemm.WinogradOutput(t.out[o:], ow, s.outSize, rows, cols, m[at:], l.ldm, l.ldn, s.m, res, t.bias, k.relu)
+		if err != nil || k.act == nil || k.relu {
+			return err
+		}
+		for co := 0; co < s.m; co++ {
+			for y := 0; y < rows; y++ {
+				p := o + co*s.outSize + y*ow
+				k.act(t.out[p : p+cols])
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,122 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/vecmath"
+	"github.com/actswap/actswap/tensor"
+)
+
+// TestConvWinograd runs the Winograd lowering on random 3×3 stride-1 convolutions — odd and even
+// sizes from 1×1 to 56×56, every padding of at most one pixel per side, channel counts that are
+// not multiples of the vectors, batches of 1 and 3, bias, residual and activations, chunks of
+// a few tiles to many — against the float64 definition, and on 1–3 threads bit for bit.
+//
+// The tolerance is relative to the same convolution of absolute values (|x|·|w| + |b| + |r|):
+// F(2×2, 3×3) adds and subtracts each input 4 ways (Bᵀ·d·B) and each product 4 ways (Aᵀ·m·A),
+// with weights G of at most 1, so every term of the result passes through a handful of float32
+// roundings of values no larger than a few times its size, plus the product's sum over Ci
+// (which the other lowerings round as well); 2⁻¹⁸ of the absolute convolution (about 64
+// roundings of 2⁻²⁴) holds that with a margin, and is 4 times the largest error seen here.
+func TestConvWinograd(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(91, 92))
+	acts := []struct {
+		name string
+		f32  func([]float32)
+		relu bool
+		f64  func(float64) float64
+	}{
+		{"none", nil, false, func(v float64) float64 { return v }},
+		{"relu", nil, true, func(v float64) float64 { return max(v, 0) }},
+		{"hardswish", func(d []float32) { vecmath.HardSwish(d, d) }, false, func(v float64) float64 { return v * min(max(v+3, 0), 6) / 6 }},
+	}
+	var worst float64
+	for i := range 36 {
+		batch := []int{1, 3}[i%2]
+		ih, iw := 1+(i*11)%56, 1+(i*17)%56
+		if i%9 == 0 {
+			ih, iw = 56, 56
+		}
+		pads := []int{i % 2, (i / 2) % 2, (i / 4) % 2, (i / 3) % 2} // top, left, bottom, right
+		if ih+pads[0]+pads[2] < 3 || iw+pads[1]+pads[3] < 3 {
+			pads = []int{1, 1, 1, 1}
+			ih, iw = max(ih, 1), max(iw, 1)
+		}
+		c, m := 1+(i*7)%40, 1+(i*5)%37
+		tiles := []int{0, 1, 5, 16, 40}[i%5]
+		act := acts[(i/2)%3]
+		residual := i%4 != 1
+		label := fmt.Sprintf("x %dx%dx%dx%d w %dx%d pads %v %s residual %v tiles %d", batch, c, ih, iw, m, c, pads, act.name, residual, tiles)
+		x, w, b := randTensor(r, batch, c, ih, iw), randTensor(r, m, c, 3, 3), randTensor(r, m)
+		oh, ow := ih+pads[0]+pads[2]-2, iw+pads[1]+pads[3]-2
+		attrs := map[string]any{"pads": pads}
+		k, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := k.(*convKernel)
+		ck.lowering = convLowering{winograd: true, winogradTiles: tiles}
+		switch {
+		case act.relu:
+			ck.FuseRelu()
+		case act.f32 != nil:
+			ck.FuseActivation(act.f32)
+		}
+		abs := func(v *tensor.Tensor) *tensor.Tensor {
+			a := v.Clone()
+			for j, e := range a.F32() {
+				a.F32()[j] = float32(math.Abs(float64(e)))
+			}
+			return a
+		}
+		inputs := []*tensor.Tensor{x, w, b}
+		want := refConv(x, w, b, 1, []int{1, 1}, []int{1, 1}, pads[:2], []int{oh, ow})
+		size := refConv(abs(x), abs(w), abs(b), 1, []int{1, 1}, []int{1, 1}, pads[:2], []int{oh, ow})
+		if residual {
+			res := randTensor(r, batch, m, oh, ow)
+			ck.FuseResidual()
+			inputs = append(inputs, res)
+			for j, v := range res.F32() {
+				want[j] += float64(v)
+				size[j] += math.Abs(float64(v))
+			}
+		}
+		for j := range want {
+			want[j] = act.f64(want[j])
+		}
+		if s, err := ck.cachedShape(x, w); err != nil || s.wino == nil {
+			t.Fatalf("%s: the Winograd lowering was not taken (%v)", label, err)
+		}
+		var one []float32
+		for threads := 1; threads <= 3; threads++ {
+			outs, err := k.Run(NewContext(threads), inputs)
+			if err != nil {
+				t.Fatalf("%s: %v", label, err)
+			}
+			got := outs[0].F32()
+			if threads == 1 {
+				one = slices.Clone(got)
+				for j, v := range got {
+					e := math.Abs(float64(v) - want[j])
+					worst = max(worst, e/size[j])
+					if !(e <= 0x1p-18*size[j]) {
+						t.Fatalf("%s: y[%d] = %g, want %g (error %.3g of the absolute convolution %g)", label, j, v, want[j], e/size[j], size[j])
+					}
+				}
+				continue
+			}
+			for j, v := range got {
+				if math.Float32bits(v) != math.Float32bits(one[j]) {
+					t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, j, v, one[j])
+				}
+			}
+		}
+	}
+	t.Logf("largest error: %.3g of the absolute convolution (%.1f float32 roundings); assembly transforms: %v", worst, worst/0x1p-24, gemm.WinogradFast())
+}
