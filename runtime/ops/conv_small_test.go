@@ -31,7 +31,8 @@ func BenchmarkConvDigits(b *testing.B) {
 				name     string
 				lowering convLowering
 			}{{"best", convLowering{}}, {"gather", convLowering{forceGather: true}}, {"nogather", convLowering{noGather: true}}, {"direct", convLowering{direct: true}},
-				{"alltaps", convLowering{allTaps: true}}, {"group1", convLowering{tapGrouping: 1}}, {"group2", convLowering{tapGrouping: 2}}, {"group3", convLowering{tapGrouping: 3}}} {
+				{"alltaps", convLowering{allTaps: true}}, {"group1", convLowering{tapGrouping: 1}}, {"group2", convLowering{tapGrouping: 2}}, {"group3", convLowering{tapGrouping: 3}},
+				{"winograd", convLowering{winograd: true}}} {
 				b.Run(fmt.Sprintf("%s_b%d_%s", sh.name, batch, v.name), func(b *testing.B) {
 					r := rand.New(rand.NewPCG(1, 2))
 					x, w, bias := randTensor(r, batch, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, sh.k, sh.k), randTensor(r, sh.m)

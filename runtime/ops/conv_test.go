@@ -725,7 +725,7 @@ func TestConvDepthwiseBlocked(t *testing.T) {
 }
 
 // TestConvLoweringsAgree runs every lowering a shape can take — gather product, indirect or
-// im2col GEMM, 1×1 planes packed or read in place, depthwise blocked or plane by plane — on the
+// im2col GEMM, 1×1 planes packed or read in place, depthwise blocked or plane by plane, Winograd — on the
 // same inputs and checks they agree with the one sessions choose.
 func TestConvLoweringsAgree(t *testing.T) {
 	t.Parallel()
@@ -733,7 +733,7 @@ func TestConvLoweringsAgree(t *testing.T) {
 		{64, 14, 64, 3, 1, 1, 1}, {32, 15, 64, 3, 2, 1, 1}, {64, 7, 128, 1, 1, 0, 1}, {16, 16, 32, 1, 1, 0, 1},
 		{3, 23, 32, 3, 2, 1, 1}, {48, 12, 48, 3, 1, 1, 48}, {32, 9, 32, 5, 2, 2, 32},
 	}
-	lowerings := []convLowering{{forceGather: true}, {noGather: true}, {noGather: true, packPointwise: true}, {planeDepthwise: true}}
+	lowerings := []convLowering{{forceGather: true}, {noGather: true}, {noGather: true, packPointwise: true}, {planeDepthwise: true}, {winograd: true}}
 	for _, sh := range shapes {
 		r := rand.New(rand.NewPCG(uint64(sh.c), uint64(sh.hw)))
 		x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c/sh.group, sh.k, sh.k)
@@ -790,10 +790,10 @@ func TestConvTunesLowering(t *testing.T) {
 	if !ok {
 		t.Fatal("the timed lowering was not remembered")
 	}
-	gather := remembered.(convLowering).forceGather
+	gather, winograd := remembered.(convLowering).forceGather, remembered.(convLowering).winograd
 	kept := ck.last.last.Load().value
-	if kept.tuneKey != "" || kept.gather != gather {
-		t.Fatalf("kernel kept gather=%v (tuneKey %q), remembered %v", kept.gather, kept.tuneKey, gather)
+	if kept.tuneKey != "" || kept.gather != gather || (kept.wino != nil) != winograd {
+		t.Fatalf("kernel kept gather=%v, Winograd %v (tuneKey %q), remembered %+v", kept.gather, kept.wino != nil, kept.tuneKey, remembered)
 	}
 	convAgreesWithRef(t, "tuned run", k, 2, x, w, b, 1, []int{1, 1}, []int{1, 1}, []int{1, 1})
 	other, err := newConv(convTestNode("Conv", attrs, 3, nil, w))
@@ -804,7 +804,7 @@ func TestConvTunesLowering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s2.tuneKey != "" || s2.gather != gather {
+	if s2.tuneKey != "" || s2.gather != gather || (s2.wino != nil) != winograd {
 		t.Fatalf("a second kernel of the shape: gather=%v (tuneKey %q), remembered %v", s2.gather, s2.tuneKey, gather)
 	}
 }

@@ -297,6 +297,22 @@ MUTATIONS = [
      "flops := 2 * float64(s.batch) * float64(s.m) * float64(s.outSize)", ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
     ("tune-first-kept", "runtime/ops/conv_tune.go", "\tif !loaded {\n\t\treturn fastest, nil", "\tif !loaded || true {\n\t\treturn fastest, nil",
      ["-run", "ConvTuningIgnoresTheBatchSize", "./runtime/ops"]),
+    ("winograd-filter", "internal/gemm/winograd.go", "{0.5, -0.5, 0.5}", "{0.5, 0.5, 0.5}",
+     ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-input-go", "internal/gemm/winograd.go", "d[1] - d[3]", "d[1] + d[3]",
+     ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-output-go", "internal/gemm/winograd.go", "v[4+j] - v[8+j] - v[12+j]", "v[4+j] - v[8+j] + v[12+j]",
+     ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-input-avx512", "internal/gemm/gemm_amd64.s", "DATA winogradOdd<>+4(SB)/4, $0x00000003",
+     "DATA winogradOdd<>+4(SB)/4, $0x00000002", ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-output-avx512", "internal/gemm/gemm_amd64.s", "DATA winogradInterleaveHi<>+4(SB)/4, $0x00000018",
+     "DATA winogradInterleaveHi<>+4(SB)/4, $0x00000008", ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-output-masks", "internal/gemm/kernel_amd64.go", "uint16(1<<max(tail-16, 0)-1)",
+     "uint16(1<<max(tail-15, 0)-1)", ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-rows", "runtime/ops/conv_winograd.go", "rows, cols := min(2, s.out[0]-2*r)",
+     "rows, cols := min(1, s.out[0]-2*r)", ["-run", "TestConvWinograd", "./runtime/ops"]),
+    ("winograd-patches", "runtime/ops/conv_winograd.go", "img[2*r*l.pw+2*c0:]", "img[2*r*l.pw+c0:]",
+     ["-run", "TestConvWinograd", "./runtime/ops"]),
 ]
 
 
