@@ -21,15 +21,7 @@ import (
 func TestConvDirect(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(81, 82))
-	acts := []struct {
-		name string
-		f32  func([]float32)
-		f64  func(float64) float64
-	}{
-		{"none", nil, func(v float64) float64 { return v }},
-		{"relu", func(d []float32) { vecmath.Relu(d, d) }, func(v float64) float64 { return max(v, 0) }},
-		{"hardswish", func(d []float32) { vecmath.HardSwish(d, d) }, func(v float64) float64 { return v * min(max(v+3, 0), 6) / 6 }},
-	}
+	acts := convTestActivations
 	type directCase struct {
 		batch, c, ih, iw, m, kh, kw, stride int
 		pads                                []int // top, left, bottom, right
@@ -89,26 +81,48 @@ func TestConvDirect(t *testing.T) {
 		if s, err := ck.cachedShape(x, w); err != nil || s.direct == nil {
 			t.Fatalf("%s: the direct lowering was not taken (%v)", label, err)
 		}
-		var one []float32
-		for threads := 1; threads <= 3; threads++ {
-			outs, err := k.Run(NewContext(threads), inputs)
-			if err != nil {
-				t.Fatalf("%s: %v", label, err)
+		runOnThreads(t, label, k, inputs, func(j int, v float32) {
+			if e := want[j]; !(math.Abs(float64(v)-e) <= 1e-4*(1+math.Abs(e))) {
+				t.Fatalf("%s: y[%d] = %g, want %g", label, j, v, e)
 			}
-			got := outs[0].F32()
-			if threads == 1 {
-				one = slices.Clone(got)
-				for j, v := range got {
-					if e := want[j]; !(math.Abs(float64(v)-e) <= 1e-4*(1+math.Abs(e))) {
-						t.Fatalf("%s: y[%d] = %g, want %g", label, j, v, e)
-					}
-				}
-				continue
-			}
+		})
+	}
+}
+
+// convTestActivation is a fused activation of the convolution tests, in float32 and float64.
+type convTestActivation struct {
+	name string
+	f32  func([]float32)
+	f64  func(float64) float64
+}
+
+var convTestActivations = []convTestActivation{
+	{"none", nil, func(v float64) float64 { return v }},
+	{"relu", func(d []float32) { vecmath.Relu(d, d) }, func(v float64) float64 { return max(v, 0) }},
+	{"hardswish", func(d []float32) { vecmath.HardSwish(d, d) }, func(v float64) float64 { return v * min(max(v+3, 0), 6) / 6 }},
+}
+
+// runOnThreads runs k on 1, 2 and 3 threads: check sees each value of the 1-thread output, and
+// the others must give the same bits.
+func runOnThreads(t *testing.T, label string, k Kernel, inputs []*tensor.Tensor, check func(j int, v float32)) {
+	t.Helper()
+	var one []float32
+	for threads := 1; threads <= 3; threads++ {
+		outs, err := k.Run(NewContext(threads), inputs)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		got := outs[0].F32()
+		if threads == 1 {
+			one = slices.Clone(got)
 			for j, v := range got {
-				if math.Float32bits(v) != math.Float32bits(one[j]) {
-					t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, j, v, one[j])
-				}
+				check(j, v)
+			}
+			continue
+		}
+		for j, v := range got {
+			if math.Float32bits(v) != math.Float32bits(one[j]) {
+				t.Fatalf("%s, %d threads: y[%d] = %g, 1 thread gave %g", label, threads, j, v, one[j])
 			}
 		}
 	}
