@@ -179,3 +179,26 @@ func TestWinogradOutput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWinogradInput transforms the input of ResNet-18's 56×56 layer (64 channels, 28 tile
+// rows of 28 tiles) once per iteration, tile row by tile row into one chunk's V, and reports
+// the time per vector of 16 tiles and channel.
+func BenchmarkWinogradInput(b *testing.B) {
+	const channels, tilesW, tilesH = 64, 28, 28
+	pw, ph := 2*tilesW+2, 2*tilesH+2
+	r := rand.New(rand.NewPCG(1, 1))
+	src := randSlice(r, channels*ph*pw+2*WinogradLanes+2)
+	ldn := 2 * WinogradLanes
+	ldx := channels*ldn + WinogradLanes
+	dst := make([]float32, 16*ldx)
+	b.ResetTimer()
+	for b.Loop() {
+		for row := 0; row < tilesH; row++ {
+			if err := WinogradInput(dst, ldx, ldn, src[2*row*pw:], pw, ph*pw, channels, tilesW); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	vectors := float64(b.N) * tilesH * channels * 2
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/vectors, "ns/vector")
+}
