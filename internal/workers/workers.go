@@ -56,8 +56,9 @@ type job struct {
 	task      Task // instead of fn (RunTask)
 	n, chunks int
 	next      atomic.Int64 // the next chunk to claim
-	// holders counts the caller and the helpers that have joined and not yet left; whoever
-	// brings it to zero signals done, which the caller waits on unless it was that one.
+	// holders counts the caller and the helpers that have joined and not yet left; a caller
+	// that has stopped polling for the helpers to leave adds parkedCaller, and the helper that
+	// then leaves last signals done (await).
 	holders atomic.Int32
 	done    chan struct{}
 	mu      sync.Mutex
@@ -71,6 +72,9 @@ type job struct {
 	offered        []*worker  // the workers the job was handed to (see retract)
 	offeredBuf     [7]*worker // offered's storage up to 8 threads: no allocation per new job
 }
+
+// parkedCaller is the bit of job.holders that says the caller is blocked on done.
+const parkedCaller = 1 << 30
 
 // A worker's state: idle (polling or parked), or claimed by a caller for one job.
 const (
@@ -215,20 +219,29 @@ func (j *job) offer(ws []*worker, helpers int) (woke bool) {
 	return woke
 }
 
-// await waits, polling first, until every helper has left the job.
+// await waits, polling first, until every helper has left the job. A caller that stops polling
+// marks holders with parkedCaller before it blocks on done, so that only then does the helper
+// that leaves last send on done: a caller that saw the helpers leave while polling (the common
+// case, a few microseconds per loop) returns without a channel operation, whose lock is one
+// more cache line to pass between the cores per loop.
 func (j *job) await() {
 	deadline := time.Now().Add(spinFor)
-	for i := 1; j.holders.Load() != 0; i++ {
+	for i := 1; ; i++ {
+		h := j.holders.Load()
+		if h == 0 {
+			return
+		}
 		if i%pollsPerYield == 0 {
 			if time.Now().After(deadline) {
-				break
+				if j.holders.CompareAndSwap(h, h|parkedCaller) {
+					<-j.done
+					return
+				}
+				continue
 			}
 			goruntime.Gosched()
 		}
 	}
-	// The helper that brought holders to zero sends done (buffered) right after: receiving it
-	// keeps the channel empty for the job's next use, and blocks only until that send.
-	<-j.done
 }
 
 // grow starts workers until there are at least want, and returns them all.
@@ -264,7 +277,7 @@ func (w *worker) loop() {
 		// Idle again before leaving the job: the caller, released by the last helper, starts its
 		// next loop at once and must find this worker free.
 		w.state.Store(idle)
-		if j.holders.Add(-1) == 0 {
+		if j.holders.Add(-1) == parkedCaller {
 			j.done <- struct{}{}
 		}
 	}

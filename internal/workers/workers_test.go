@@ -3,6 +3,7 @@ package workers
 import (
 	"fmt"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,4 +194,45 @@ func TestRunTaskOnBoundsThreads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCallerWaitsForASlowHelper runs two-chunk loops whose chunk on the helper takes far longer
+// than spinFor, so that the caller, done with its own chunk, stops polling and blocks until the
+// helper leaves: every loop must return, and only once both chunks have finished (a signal left
+// over from a loop whose caller saw its helper leave while polling would release a later one
+// early).
+func TestCallerWaitsForASlowHelper(t *testing.T) {
+	finishedEarly := make(chan int, 1)
+	go func() {
+		caller := goroutineID()
+		for round := range 40 {
+			var finished atomic.Int32
+			slow := round%2 == 0 // the odd rounds' callers see their helper leave while polling
+			Run(2, 2, func(lo, hi int) {
+				if slow && goroutineID() != caller {
+					time.Sleep(20 * spinFor)
+				}
+				finished.Add(1)
+			})
+			if finished.Load() != 2 {
+				finishedEarly <- round
+				return
+			}
+		}
+		finishedEarly <- -1
+	}()
+	select {
+	case round := <-finishedEarly:
+		if round >= 0 {
+			t.Fatalf("round %d: Run returned before its helper's chunk finished", round)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a caller still waits for its helper after 20 s")
+	}
+}
+
+// goroutineID is the calling goroutine's number, from the first line of its stack trace.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	return strings.Fields(string(buf[:goruntime.Stack(buf, false)]))[1]
 }
