@@ -73,6 +73,13 @@ type job struct {
 	offeredBuf     [7]*worker // offered's storage up to 8 threads: no allocation per new job
 }
 
+// callersChunks is how many leading chunks of a loop are the caller's, claimed for it before
+// any helper sees the job: consecutive loops that cut their data alike (a depthwise
+// convolution's channel blocks, then its pooling's and scaling's channels) then run their first
+// parts on the same core and find them in its cache, where a helper that got the job first
+// would take chunk 0 and leave the caller the part the other core wrote.
+const callersChunks = 1
+
 // parkedCaller is the bit of job.holders that says the caller is blocked on done.
 const parkedCaller = 1 << 30
 
@@ -136,7 +143,7 @@ func RunTaskOn(n, chunks, threads int, t Task) {
 // start runs the loop set up in j with up to helpers workers and returns j to the pool.
 func (j *job) start(n, chunks, helpers int) {
 	j.n, j.chunks, j.failure = n, chunks, nil
-	j.next.Store(0)
+	j.next.Store(callersChunks)
 	j.holders.Store(1)
 	j.cpuSum.Store(0)
 	j.cpuMax.Store(0)
@@ -155,7 +162,7 @@ func (j *job) start(n, chunks, helpers int) {
 			// once and the caller is taken up by an idle thread.
 			goruntime.Gosched()
 		}
-		j.work()
+		j.work(true)
 		j.retract()
 	}
 	if j.holders.Add(-1) != 0 {
@@ -273,7 +280,7 @@ func grow(want int) []*worker {
 func (w *worker) loop() {
 	for {
 		j := w.next()
-		j.work()
+		j.work(false)
 		// Idle again before leaving the job: the caller, released by the last helper, starts its
 		// next loop at once and must find this worker free.
 		w.state.Store(idle)
@@ -326,14 +333,21 @@ func (w *worker) take() *job {
 	return nil
 }
 
-// work claims and runs chunks until none are left.
-func (j *job) work() {
+// work claims and runs chunks until none are left, after the caller's own leading chunks
+// (callersChunks, which start claimed for it).
+func (j *job) work(caller bool) {
 	var t0 int64
 	var tid int
 	if statsEnabled {
 		t0, tid = threadCPU()
 	}
 	ran := 0
+	if caller {
+		for i := range min(callersChunks, j.chunks) {
+			j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+			ran++
+		}
+	}
 	for ; ; ran++ {
 		i := int(j.next.Add(1) - 1)
 		if i >= j.chunks {

@@ -146,7 +146,7 @@ func TestRetractFromAbsentHelper(t *testing.T) {
 	if j.offer([]*worker{w}, 1); j.holders.Load() != 2 || w.state.Load() != claimed {
 		t.Fatalf("offer: holders %d, state %d; want 2 and claimed", j.holders.Load(), w.state.Load())
 	}
-	j.work()
+	j.work(false)
 	j.retract()
 	if covered.Load() != 10 {
 		t.Errorf("the caller covered %d of 10", covered.Load())
@@ -235,4 +235,28 @@ func TestCallerWaitsForASlowHelper(t *testing.T) {
 func goroutineID() string {
 	buf := make([]byte, 64)
 	return strings.Fields(string(buf[:goruntime.Stack(buf, false)]))[1]
+}
+
+// TestCallerRunsTheFirstChunk checks that a loop's first chunk always runs on the caller's
+// goroutine, whether its helper was polling (loops back to back) or had parked and was woken
+// (the caller then yields its processor to it), with as many chunks as threads and with more.
+func TestCallerRunsTheFirstChunk(t *testing.T) {
+	caller := goroutineID()
+	for _, pause := range []time.Duration{0, 50 * spinFor} {
+		for _, chunks := range []int{2, 8} {
+			for round := range 20 {
+				time.Sleep(pause)
+				var first atomic.Value
+				RunTaskOn(16, chunks, 2, TaskFunc(func(lo, hi int) {
+					if lo == 0 {
+						first.Store(goroutineID())
+					}
+					time.Sleep(spinFor / 10)
+				}))
+				if got := first.Load(); got != caller {
+					t.Fatalf("pause %v, %d chunks, round %d: chunk 0 ran on goroutine %v, the caller is %s", pause, chunks, round, got, caller)
+				}
+			}
+		}
+	}
 }

@@ -70,6 +70,8 @@ MUTATIONS = [
      "if j.holders.Add(-1) == 0 {", ["-run", "CallerWaitsForASlowHelper", "./internal/workers"]),
     ("workers-await-mark", "internal/workers/workers.go", "if j.holders.CompareAndSwap(h, h|parkedCaller) {",
      "if j.holders.CompareAndSwap(h, h) {", ["-run", "CallerWaitsForASlowHelper", "./internal/workers"]),
+    ("workers-caller-chunk", "internal/workers/workers.go", "const callersChunks = 1", "const callersChunks = 0",
+     ["-run", "CallerRunsTheFirstChunk", "./internal/workers"]),
     ("threads-split", "internal/workers/workers.go", "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)",
      "j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks-i/(j.chunks-1))", ["-short", "-run", "ThreadsGiveIdentical", "./runtime"]),
     ("sigmoid-exp", "internal/vecmath/scalar.go", "expPartsWith(max(x, expLo), sigPoly[:])", "expPartsWith(max(x, expLo), sigPoly[:4])",
