@@ -196,21 +196,29 @@ func TestRunTaskOnBoundsThreads(t *testing.T) {
 	}
 }
 
-// TestCallerWaitsForASlowHelper runs two-chunk loops whose chunk on the helper takes far longer
-// than spinFor, so that the caller, done with its own chunk, stops polling and blocks until the
-// helper leaves: every loop must return, and only once both chunks have finished (a signal left
-// over from a loop whose caller saw its helper leave while polling would release a later one
-// early).
+// TestCallerWaitsForASlowHelper runs two-chunk loops whose caller, in its own chunk, waits for
+// the helper to join, and whose helper then takes 10 µs (its caller, polling, sees it leave) or
+// far longer than spinFor (its caller stops polling and blocks until it leaves), alternately:
+// every loop must return, and only once both chunks have finished (a signal left over from a
+// loop whose caller never blocked would release a later one early).
 func TestCallerWaitsForASlowHelper(t *testing.T) {
 	finishedEarly := make(chan int, 1)
 	go func() {
 		caller := goroutineID()
 		for round := range 40 {
-			var finished atomic.Int32
-			slow := round%2 == 0 // the odd rounds' callers see their helper leave while polling
+			var arrived, finished atomic.Int32
+			hold := spinFor / 10
+			if round%2 == 1 {
+				hold = 20 * spinFor
+			}
 			Run(2, 2, func(lo, hi int) {
-				if slow && goroutineID() != caller {
-					time.Sleep(20 * spinFor)
+				arrived.Add(1)
+				if goroutineID() != caller {
+					time.Sleep(hold)
+				} else {
+					for deadline := time.Now().Add(10 * time.Second); arrived.Load() < 2 && time.Now().Before(deadline); {
+						goruntime.Gosched()
+					}
 				}
 				finished.Add(1)
 			})
