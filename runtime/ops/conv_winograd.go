@@ -51,10 +51,21 @@ func (s *convShape) winogradFits() bool {
 
 // winogradCandidate reports whether the tuner times the Winograd lowering for the convolution:
 // where it fits, its transforms run in assembly, the weights are constant (their transform is
-// paid once) and the shape is timed anyway.
+// paid once), the shape is timed anyway and an image has winogradMinTiles tiles.
 func (s *convShape) winogradCandidate() bool {
-	return s.constW && s.winogradFits() && s.gatherTunable() && gemm.WinogradFast()
+	tiles := ((s.out[0] + 1) / 2) * ((s.out[1] + 1) / 2)
+	return s.constW && s.winogradFits() && s.gatherTunable() && gemm.WinogradFast() && tiles >= winogradMinTiles
 }
+
+// winogradMinTiles is the fewest tiles an image has where the Winograd lowering is timed. Its
+// transformed filters are 16/9 of the weights and each of their values serves one product
+// column per tile: on ResNet-18's 14×14 layers (49 tiles, 4.3 MB of U against 2.4 MB of
+// weights) the tuner, whose candidates run back to back with their weights in cache, timed it
+// level with the gather product (1.14–1.25 against 1.21–1.23 ms) and took it half the time, and
+// in the model, where each layer's weights come from memory, it then ran 1.42–1.50 ms against
+// the gather product's 1.22–1.27 (bench --profile, 1 thread, chrt, Zen 5). The 28×28 layers
+// (196 tiles) gain there: 0.92–0.94 against 1.27–1.32 ms.
+const winogradMinTiles = 64
 
 func newWinogradLayout(s *convShape, lowering convLowering) *winogradLayout {
 	l := &winogradLayout{tilesH: (s.out[0] + 1) / 2, tilesW: (s.out[1] + 1) / 2}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/actswap/actswap/internal/gemm"
@@ -90,4 +91,38 @@ func TestConvWinograd(t *testing.T) {
 		})
 	}
 	t.Logf("largest error: %.3g of the absolute convolution (%.1f float32 roundings); assembly transforms: %v", worst, worst/0x1p-24, gemm.WinogradFast())
+}
+
+// TestConvWinogradIsTimed: where the transforms run in assembly, ResNet-18's 28×28 3×3 layer
+// times the Winograd lowering beside the others, and its 14×14 one (49 tiles, under
+// winogradMinTiles) and a layer with weights fed at run time do not.
+func TestConvWinogradIsTimed(t *testing.T) {
+	if !gemm.WinogradFast() || !gemm.GatherFast() {
+		t.Skip("no Winograd transforms in assembly here: the lowering is never timed")
+	}
+	r := rand.New(rand.NewPCG(93, 94))
+	attrs := map[string]any{"pads": []int{1, 1, 1, 1}}
+	for _, sh := range []struct {
+		c, hw    int
+		constW   bool
+		wantWino bool
+	}{{128, 28, true, true}, {256, 14, true, false}, {128, 28, false, false}} {
+		w := randTensor(r, sh.c, sh.c, 3, 3)
+		var consts []*tensor.Tensor
+		if sh.constW {
+			consts = []*tensor.Tensor{nil, w}
+		}
+		k, err := newConv(convTestNode("Conv", attrs, 2, consts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := k.(*convKernel).newShape(randTensor(r, 1, sh.c, sh.hw, sh.hw), w, convLowering{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(tuneCandidates(s), func(l convLowering) bool { return l.winograd })
+		if s.tuneKey == "" || got != sh.wantWino {
+			t.Errorf("%+v: timed %v (tuneKey %q), Winograd among the candidates %v, want %v", sh, s.tuneKey != "", s.tuneKey, got, sh.wantWino)
+		}
+	}
 }

@@ -319,6 +319,10 @@ MUTATIONS = [
      "rows, cols := min(1, s.out[0]-2*r)", ["-run", "TestConvWinograd", "./runtime/ops"]),
     ("winograd-patches", "runtime/ops/conv_winograd.go", "img[2*r*l.pw+2*c0:]", "img[2*r*l.pw+c0:]",
      ["-run", "TestConvWinograd", "./runtime/ops"]),
+    ("winograd-min-tiles", "runtime/ops/conv_winograd.go", "tiles >= winogradMinTiles", "tiles >= 0",
+     ["-run", "TestConvWinogradIsTimed", "./runtime/ops"]),
+    ("winograd-const-weights", "runtime/ops/conv_winograd.go", "return s.constW && s.winogradFits()",
+     "return s.winogradFits()", ["-run", "TestConvWinogradIsTimed", "./runtime/ops"]),
 ]
 
 
