@@ -38,10 +38,14 @@ func benchSteadyRuns(b *testing.B, dir string, threads int, firstRow bool) {
 		}
 	}
 	b.ReportAllocs()
+	start := testutil.ProcessCPU()
 	for b.Loop() {
 		if _, err := s.Run(inputs); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if cpu := testutil.ProcessCPU() - start; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 
