@@ -2,8 +2,10 @@ package gemm
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/actswap/actswap/internal/simd"
+	"github.com/actswap/actswap/internal/vecmath"
 )
 
 // Packed layouts. The k dimension is cut into blocks of kBlock(k) (the last one shorter); within the
@@ -193,4 +195,34 @@ func packAOn(x simd.Level, transA bool, m, k int, a []float32, lda int) (*Packed
 		packA(pa.data[pc*pa.panels*mr:], a, lda, transA, 0, m, pc, kcb, 1)
 	}
 	return pa, nil
+}
+
+// ScaleColumnsInto writes into dst op(A)·diag(s), p's column j multiplied by s[j], packed as p
+// is, reusing dst's storage where it has room: a convolution whose input channels are scaled
+// per image (a squeeze-and-excitation's x·σ(·)) scales its M×K weights instead of its K×N
+// input. Each value is the float32 product w·s[j], what packing the scaled matrix would store.
+// scratch holds s widened to one value per packed element of a k-block row (grown as needed).
+func (p *PackedA) ScaleColumnsInto(dst *PackedA, s []float32, scratch *[]float32) error {
+	if len(s) != p.k {
+		return fmt.Errorf("gemm: %d column scales for %d columns", len(s), p.k)
+	}
+	*dst = PackedA{m: p.m, k: p.k, panels: p.panels, kb: p.kb, level: p.level, data: slices.Grow(dst.data[:0], len(p.data))[:len(p.data)]}
+	wide := slices.Grow((*scratch)[:0], p.k*mr)[:p.k*mr]
+	*scratch = wide
+	for j, v := range s {
+		w := wide[j*mr : j*mr+mr]
+		for r := range w {
+			w[r] = v
+		}
+	}
+	for pc := 0; pc < p.k; pc += p.kb {
+		kcb := min(p.kb, p.k-pc)
+		block := pc * p.panels * mr
+		scales := wide[pc*mr : (pc+kcb)*mr]
+		for i := 0; i < p.panels; i++ {
+			at := block + i*kcb*mr
+			vecmath.Arith(vecmath.OpMul, dst.data[at:at+kcb*mr], p.data[at:at+kcb*mr], scales)
+		}
+	}
+	return nil
 }
