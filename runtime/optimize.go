@@ -21,6 +21,7 @@ import (
 //	activation_fusion      Relu/Clip/Gelu/ai.actswap ops in GEMM epilogues     optimize_activation.go
 //	add_activation_fusion  Add then activation in one pass                     optimize_add.go
 //	conv_residual_fusion   Conv → Add(shortcut) [→ act] in the Conv's epilogue optimize_residual.go
+//	conv_channel_scale_fusion Mul(x, per-channel s) → 1×1 Conv: W's columns scaled optimize_channel_scale.go
 //	layernorm_fusion       ReduceMean/Sub/Pow/Sqrt/Div LayerNorm as one kernel optimize_layernorm_chain.go
 //	layernorm_kernel       float32 vector LayerNormalization                   optimize_layernorm.go
 //	shape_caching          shape-only subgraphs remembered per input shapes   optimize_shapes.go
@@ -48,6 +49,7 @@ var optimizationPasses = []struct {
 	{"add_activation_fusion", fuseAddActivations},
 	{"conv_residual_fusion", fuseConvResiduals},
 	{"expand_depthwise_fusion", fuseExpandDepthwise},
+	{"conv_channel_scale_fusion", fuseConvChannelScales},
 	{"layernorm_fusion", fuseLayerNormChains},
 	{"layernorm_kernel", fastLayerNorms},
 }

@@ -162,6 +162,21 @@ type ResidualFuser interface {
 // caller can fall back to the unfused Conv and Add.
 var ErrResidualShape = errors.New("the fused residual input must have the output's shape")
 
+// ChannelScaleFuser is implemented by Conv: after FuseChannelScale the kernel takes one more
+// input (position 4, after the residual's place) and convolves the product of inputs 0 and 4,
+// one of them the image and the other one value per image and channel ([N or 1, C, 1, …]) — a
+// squeeze-and-excitation block's x·σ(·) read by the 1×1 projection after it. The product is
+// never formed where the convolution is a matrix product over channels: the weights' columns
+// are scaled instead, M·C multiplications in place of C·H·W.
+type ChannelScaleFuser interface {
+	FuseChannelScale() bool
+}
+
+// ErrChannelScaleShape is returned (wrapped) by a Conv with a fused channel scale when inputs
+// 0 and 4 are not an image and its per-channel scales (a Mul that broadcasts otherwise). It is
+// checked before any work is done, so a caller can fall back to the unfused Mul and Conv.
+var ErrChannelScaleShape = errors.New("the fused channel scale must be an image and one value per channel of each image")
+
 // epilogue returns the GEMM epilogue of one (image, group) block: a per-row bias, a residual
 // laid out like the block's rows of outSize values, and an activation, each optional.
 func epilogue(bias, residual []float32, outSize int, act func(dst []float32), actBiased func(dst []float32, bias float32)) *gemm.Epilogue {
@@ -195,6 +210,9 @@ type convKernel struct {
 	relu      bool         // act is ReLU (FuseRelu), which some lowerings apply themselves
 	residual  bool         // input 3 is added to the output (FuseResidual)
 	lowering  convLowering // the zero value: each shape takes the fastest lowering
+	// channelScale: the image is the product of inputs 0 and 4, one of them per-channel
+	// scales (FuseChannelScale).
+	channelScale bool
 	// last is the geometry of the most recent (X, W) shapes, immutable once stored so that
 	// concurrent Runs can share it; shapes rarely change between runs.
 	last shapeMemo[*convShape]
@@ -247,6 +265,63 @@ func (k *convKernel) FuseResidual() bool {
 	k.residual = true
 	return true
 }
+
+// FuseChannelScale makes the kernel convolve the product of inputs 0 and 4 (ChannelScaleFuser).
+// It refuses grouped convolutions and weights that are not constant 1×…×1 kernels: the scaled
+// weights pay only where the convolution is a product over channels.
+func (k *convKernel) FuseChannelScale() bool {
+	if k.group != 1 || k.constW == nil {
+		return false
+	}
+	for _, d := range k.constW.Shape[2:] {
+		if d != 1 {
+			return false
+		}
+	}
+	k.channelScale = true
+	return true
+}
+
+// channelOperands returns which of a and b is the image that W convolves and which its scales
+// (float32, the image's rank, W's input channels, 1 along every spatial axis, one image or as
+// many as the image), with the scales' values; ok is false where neither order fits.
+func channelOperands(a, b, w *tensor.Tensor) (x *tensor.Tensor, scale []float32, ok bool) {
+	fits := func(x, s *tensor.Tensor) bool {
+		if x.DType != tensor.Float32 || s.DType != tensor.Float32 || x.Rank() != w.Rank() || s.Rank() != w.Rank() ||
+			x.Shape[1] != w.Shape[1] || s.Shape[1] != w.Shape[1] || (s.Shape[0] != x.Shape[0] && s.Shape[0] != 1) {
+			return false
+		}
+		for _, d := range s.Shape[2:] {
+			if d != 1 {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case fits(a, b):
+		return a, b.F32(), true
+	case fits(b, a):
+		return b, a.F32(), true
+	}
+	return nil, nil, false
+}
+
+// scaleChannels writes x·scale into dst, plane by plane: the Mul that FuseChannelScale took in,
+// for the lowerings that read the image itself.
+func scaleChannels(dst, x, scale []float32, planes, planeSize int) {
+	for p := 0; p < planes; p++ {
+		vecmath.ArithScalar(vecmath.OpMul, dst[p*planeSize:(p+1)*planeSize], x[p*planeSize:(p+1)*planeSize], scale[p%len(scale)])
+	}
+}
+
+// scaledPacking is a scratch for the weights with their columns scaled (gemm.ScaleColumnsInto).
+type scaledPacking struct {
+	w    gemm.PackedA
+	wide []float32
+}
+
+var scaledPackings = sync.Pool{New: func() any { return new(scaledPacking) }}
 
 func newConv(n *Node) (Kernel, error) {
 	geom, err := readWindowGeom(n)
@@ -412,6 +487,16 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		return nil, fmt.Errorf("Conv: inputs X and W are required")
 	}
 	x, w := inputs[0], inputs[1]
+	var scale []float32 // with a fused channel scale: one value per image (or one image) and channel
+	if k.channelScale {
+		var ok bool
+		if len(inputs) < 5 || inputs[4] == nil {
+			return nil, fmt.Errorf("Conv: the fused channel scale (input 4) is missing")
+		}
+		if x, scale, ok = channelOperands(x, inputs[4], w); !ok {
+			return nil, fmt.Errorf("Conv: %w: %v and %v", ErrChannelScaleShape, inputs[0].Shape, inputs[4].Shape)
+		}
+	}
 	s, err := k.cachedShape(x, w)
 	if err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
@@ -446,6 +531,12 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		}
 	}
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
+	if scale != nil && s.onePixel() {                      // FuseChannelScale took no grouped or spatial kernels
+		buf := getScratch(len(xv))
+		defer convScratch.Put(buf)
+		scaleChannels(*buf, xv, scale, s.batch*s.c, s.inSize)
+		xv, scale = *buf, nil
+	}
 	// One filter per channel in 2-D: decided with the shape (cachedShape).
 	if s.blocked != nil {
 		wb, scratch, err := k.blockedWeights(s, wv)
@@ -477,10 +568,24 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 	}
-	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, out.v); err != nil {
+	if scale != nil && !s.scalesWeights() {
+		buf := getScratch(len(xv))
+		defer convScratch.Put(buf)
+		scaleChannels(*buf, xv, scale, s.batch*s.c, s.inSize)
+		xv, scale = *buf, nil
+	}
+	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, scale, out.v); err != nil {
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
 	return ctx.Result(out.tensor(ctx)), nil
+}
+
+// scalesWeights reports whether a fused channel scale goes into the weights (convGEMM's plain
+// products over channels, where the weights are no larger than the image: M·C multiplications
+// instead of C·H·W) rather than into a scaled copy of the image (every other lowering).
+func (s *convShape) scalesWeights() bool {
+	return s.group == 1 && s.isPointwise() && !s.gather && s.direct == nil && s.blocked == nil && s.depthwise == nil &&
+		!s.onePixel() && s.m <= s.inSize
 }
 
 // convLowering overrides a convolution kernel's choice of lowering, per kernel, so tests and
@@ -528,7 +633,10 @@ func (s *convShape) isPointwise() bool {
 // convIndirect2D) or strided 2-D kernels (a phase-split image, read in place by
 // convIndirectStrided2D or packed straight from it by im2colPacker2D); 1-D and N-d convolutions
 // go through an explicit im2col buffer.
-func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, out []float32) error {
+//
+// scale, where not nil, holds per-channel scales of the image (one image's, or each image's:
+// s.c values each) that multiply W's columns (s.scalesWeights must hold).
+func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual, scale, out []float32) error {
 	if s.direct != nil {
 		return k.convDirect(ctx, s, xv, wv, bias, residual, out)
 	}
@@ -558,8 +666,23 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 		*buf = slices.Grow((*buf)[:0], kg*s.outSize)[:kg*s.outSize]
 		col = *buf
 	}
+	var scaled *scaledPacking
+	if scale != nil {
+		scaled = scaledPackings.Get().(*scaledPacking)
+		defer scaledPackings.Put(scaled)
+	}
 	for b := 0; b < s.batch; b++ {
+		if scaled != nil {
+			at := b * s.c % len(scale)
+			if err := packed[0].ScaleColumnsInto(&scaled.w, scale[at:at+s.c], &scaled.wide); err != nil {
+				return err
+			}
+		}
 		for g := 0; g < s.group; g++ {
+			pa := packed[g]
+			if scaled != nil {
+				pa = &scaled.w
+			}
 			img := xv[(b*s.c+g*cg)*s.inSize : (b*s.c+(g+1)*cg)*s.inSize]
 			dst := out[(b*s.m+g*mg)*s.outSize : (b*s.m+(g+1)*mg)*s.outSize]
 			var groupBias []float32
@@ -578,21 +701,21 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 				// many output channels (measured with BenchmarkConvResNet: in place wins by
 				// 30–70% at 24–64 channels and loses by up to 12% from 256).
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
-				err = gemm.SgemmPackedAIndirect(packed[g], s.outSize, gemm.IndirectB{Data: img, Offsets: s.planeOffsets()}, 0, dst, s.outSize, ctx.Threads, ep)
+				err = gemm.SgemmPackedAIndirect(pa, s.outSize, gemm.IndirectB{Data: img, Offsets: s.planeOffsets()}, 0, dst, s.outSize, ctx.Threads, ep)
 			case pointwise:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
-				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+				err = gemm.SgemmPackedA(pa, false, s.outSize, 1, img, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			case len(s.in) == 2 && s.strides[0] == 1 && s.strides[1] == 1:
-				err = convIndirect2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act)
+				err = convIndirect2D(ctx, s, pa, img, dst, groupBias, groupResidual, k.act)
 			case len(s.in) == 2 && s.stridedIndirectPays():
-				err = convIndirectStrided2D(ctx, s, packed[g], img, dst, groupBias, groupResidual, k.act, buf)
+				err = convIndirectStrided2D(ctx, s, pa, img, dst, groupBias, groupResidual, k.act, buf)
 			case len(s.in) == 2:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
-				err = gemm.SgemmPackedAWith(packed[g], s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
+				err = gemm.SgemmPackedAWith(pa, s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
 			default:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				im2col(ctx, s, img, col)
-				err = gemm.SgemmPackedA(packed[g], false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
+				err = gemm.SgemmPackedA(pa, false, s.outSize, 1, col, s.outSize, 0, dst, s.outSize, ctx.Threads, ep)
 			}
 			if err != nil {
 				return err

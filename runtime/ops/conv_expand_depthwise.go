@@ -157,7 +157,7 @@ func (k *expandDepthwise) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.
 	if !g.banded && parts == 1 {
 		midBuf := getScratch(s1.batch * s1.m * s1.outSize)
 		defer convScratch.Put(midBuf)
-		if err := k.pw.convGEMM(ctx, s1, xv, nil, bias1, nil, *midBuf); err != nil {
+		if err := k.pw.convGEMM(ctx, s1, xv, nil, bias1, nil, nil, *midBuf); err != nil {
 			return nil, fmt.Errorf("Conv: %w", err)
 		}
 		if err := convDepthwiseBlocked(ctx, s2, *midBuf, wb, bias2, nil, k.dw.act, ov); err != nil {

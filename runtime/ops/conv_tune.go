@@ -105,7 +105,7 @@ func (k *convKernel) tuneLowering(x, w *tensor.Tensor, s *convShape, xv, wv, bia
 	for round := 0; round < tuneRounds; round++ {
 		for i, c := range candidates {
 			start := tuneClock()
-			if err := k.convGEMM(oneThread, c, xv, wv, bias, residual, out); err != nil {
+			if err := k.convGEMM(oneThread, c, xv, wv, bias, residual, nil, out); err != nil {
 				return nil, err
 			}
 			if d := tuneClock() - start; round == 0 || d < best[i] {

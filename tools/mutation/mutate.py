@@ -323,6 +323,14 @@ MUTATIONS = [
      ["-run", "TestConvWinogradIsTimed", "./runtime/ops"]),
     ("winograd-const-weights", "runtime/ops/conv_winograd.go", "return s.constW && s.winogradFits()",
      "return s.winogradFits()", ["-run", "TestConvWinogradIsTimed", "./runtime/ops"]),
+    ("scale-columns-kblocks", "internal/gemm/pack.go", "scales := wide[pc*mr : (pc+kcb)*mr]", "scales := wide[:kcb*mr]",
+     ["-run", "TestScaleColumnsInto", "./internal/gemm"]),
+    ("channel-scale-images", "runtime/ops/conv.go", "at := b * s.c % len(scale)", "at := 0",
+     ["-run", "TestConvChannelScale", "./runtime/ops"]),
+    ("channel-scale-operands", "runtime/ops/conv.go", "return b, a.F32(), true", "return a, b.F32(), true",
+     ["-run", "TestConvChannelScale", "./runtime/ops"]),
+    ("channel-scale-fallback", "runtime/optimize_channel_scale.go", "inputs[1:k.convInputs]", "inputs[1:2]",
+     ["-run", "TestConvChannelScaleFusion", "./runtime"]),
 ]
 
 
