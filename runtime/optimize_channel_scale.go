@@ -7,7 +7,6 @@ import (
 	"github.com/actswap/actswap/onnx"
 	"github.com/actswap/actswap/runtime/ops"
 	"github.com/actswap/actswap/tensor"
-	"google.golang.org/protobuf/proto"
 )
 
 // fuseConvChannelScales folds a squeeze-and-excitation block's scaling, Mul(x, s) with s one
@@ -71,31 +70,12 @@ func (o *optimizer) convWithChannelScale(c, a, b int, residual bool) *node {
 	if w == nil || w.DType != tensor.Float32 {
 		return nil
 	}
-	g := o.g
 	inputs := []int{a, conv.inputs[1], -1, -1, b}
 	for j := 2; j < len(conv.inputs) && j < 4; j++ {
 		inputs[j] = conv.inputs[j]
 	}
-	p := proto.Clone(conv.proto).(*onnx.NodeProto)
-	p.Input = make([]string, len(inputs))
-	for j, s := range inputs {
-		if s >= 0 {
-			p.Input[j] = g.slotNames[s]
-		}
-	}
-	on := ops.NewNode(p, conv.version)
-	for j, s := range inputs {
-		if s >= 0 {
-			on.Const[j] = g.consts[s]
-			on.InputTypes[j] = g.dtypes[s]
-		}
-	}
-	factory, found := ops.Lookup("", "Conv", conv.version)
-	if !found {
-		return nil
-	}
-	k, err := factory(on)
-	if err != nil {
+	k, p := o.rebuildConv(c, inputs)
+	if k == nil {
 		return nil
 	}
 	if residual {

@@ -75,27 +75,12 @@ func (o *optimizer) convWithResidual(c, shortcut int, act func([]float32), relu 
 	if w == nil || w.DType != tensor.Float32 {
 		return nil
 	}
-	g := o.g
-	p := proto.Clone(conv.proto).(*onnx.NodeProto)
 	inputs := []int{conv.inputs[0], conv.inputs[1], -1, shortcut}
-	p.Input = []string{g.slotNames[conv.inputs[0]], g.slotNames[conv.inputs[1]], "", g.slotNames[shortcut]}
 	if len(conv.inputs) == 3 && conv.inputs[2] >= 0 {
 		inputs[2] = conv.inputs[2]
-		p.Input[2] = g.slotNames[conv.inputs[2]]
 	}
-	on := ops.NewNode(p, conv.version)
-	for j, s := range inputs {
-		if s >= 0 {
-			on.Const[j] = g.consts[s]
-			on.InputTypes[j] = g.dtypes[s]
-		}
-	}
-	factory, found := ops.Lookup("", "Conv", conv.version)
-	if !found {
-		return nil
-	}
-	k, err := factory(on)
-	if err != nil {
+	k, p := o.rebuildConv(c, inputs)
+	if k == nil {
 		return nil
 	}
 	rf, ok := k.(ops.ResidualFuser)
@@ -109,6 +94,35 @@ func (o *optimizer) convWithResidual(c, shortcut int, act func([]float32), relu 
 		}
 	}
 	return &node{label: conv.label, kernel: k, proto: p, version: conv.version, inputs: inputs}
+}
+
+// rebuildConv makes a new kernel for Conv node c that reads slots inputs (-1 for an omitted
+// one), and the node as it names them, for a fusion to configure; nil where Conv refuses it.
+func (o *optimizer) rebuildConv(c int, inputs []int) (ops.Kernel, *onnx.NodeProto) {
+	conv, g := o.g.nodes[c], o.g
+	p := proto.Clone(conv.proto).(*onnx.NodeProto)
+	p.Input = make([]string, len(inputs))
+	for j, s := range inputs {
+		if s >= 0 {
+			p.Input[j] = g.slotNames[s]
+		}
+	}
+	on := ops.NewNode(p, conv.version)
+	for j, s := range inputs {
+		if s >= 0 {
+			on.Const[j] = g.consts[s]
+			on.InputTypes[j] = g.dtypes[s]
+		}
+	}
+	factory, found := ops.Lookup("", "Conv", conv.version)
+	if !found {
+		return nil, nil
+	}
+	k, err := factory(on)
+	if err != nil {
+		return nil, nil
+	}
+	return k, p
 }
 
 // convResidualKernel is a Conv with the shortcut Add (and activation) in its epilogue, keeping
