@@ -584,7 +584,7 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 // products over channels, where the weights are no larger than the image: M·C multiplications
 // instead of C·H·W) rather than into a scaled copy of the image (every other lowering).
 func (s *convShape) scalesWeights() bool {
-	return s.group == 1 && s.isPointwise() && !s.gather && s.direct == nil && s.blocked == nil && s.depthwise == nil &&
+	return s.group == 1 && s.isPointwise() && !s.gather && s.direct == nil && s.wino == nil && s.blocked == nil && s.depthwise == nil &&
 		!s.onePixel() && s.m <= s.inSize
 }
 
