@@ -341,3 +341,56 @@ func TestPadPlanes(t *testing.T) {
 		t.Error("row past the padded width: no error")
 	}
 }
+
+// TestPadPlaneRows checks every band of rows PadPlaneRows writes against the same rows of
+// PadPlanes' planes (zeros below them), from images with a gap between them, with the
+// destination filled with NaN first and a guard value after the band.
+func TestPadPlaneRows(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 10))
+	const planes, ih, iw, top, left, pw, gap = 3, 5, 6, 1, 1, 9, 4
+	ph := top + ih + 2
+	src := randSlice(r, planes*(ih*iw+gap))
+	packed := make([]float32, planes*ih*iw)
+	for c := range planes {
+		copy(packed[c*ih*iw:], src[c*(ih*iw+gap):c*(ih*iw+gap)+ih*iw])
+	}
+	whole := make([]float32, planes*ph*pw)
+	if err := PadPlanes(whole, packed, planes, ih, iw, top, ph-top-ih, left, pw); err != nil {
+		t.Fatal(err)
+	}
+	for y0 := 0; y0 < ph+2; y0++ {
+		for rows := 0; y0+rows <= ph+2; rows++ {
+			dst := make([]float32, planes*rows*pw+1)
+			for i := range dst {
+				dst[i] = float32(math.NaN())
+			}
+			dst[len(dst)-1] = 7
+			if err := PadPlaneRows(dst, src, planes, ih*iw+gap, ih, iw, top, left, pw, y0, rows); err != nil {
+				t.Fatal(err)
+			}
+			for c := range planes {
+				for y := range rows {
+					for x := range pw {
+						want := float32(0)
+						if y0+y < ph {
+							want = whole[(c*ph+y0+y)*pw+x]
+						}
+						if got := dst[(c*rows+y)*pw+x]; got != want {
+							t.Fatalf("rows [%d, %d): plane %d (%d, %d) = %v, want %v", y0, y0+rows, c, y, x, got, want)
+						}
+					}
+				}
+			}
+			if dst[len(dst)-1] != 7 {
+				t.Fatalf("rows [%d, %d): wrote past the band", y0, y0+rows)
+			}
+		}
+	}
+	if err := PadPlaneRows(make([]float32, 8), src, 1, ih*iw, ih, iw, top, left, pw, 0, 1); err == nil {
+		t.Error("short destination: no error")
+	}
+	if err := PadPlaneRows(make([]float32, 100), src, 1, ih*iw, ih, iw, top, 4, pw, 0, 1); err == nil {
+		t.Error("row past the padded width: no error")
+	}
+}

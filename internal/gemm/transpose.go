@@ -144,17 +144,38 @@ func padPlanesOn(x simd.Level, dst, src []float32, planes, ih, iw, top, bottom, 
 	if padPlanesNarrow(x, dst, src, planes, ih, iw, top, bottom, left, pw) {
 		return nil
 	}
+	padPlaneRows(dst, src, planes, ih*iw, ih, iw, top, left, pw, 0, ph)
+	return nil
+}
+
+// PadPlaneRows writes rows [y0, y0+rows) of planes zero-padded planes into dst, rows·pw values
+// per plane, back to back: the rows PadPlanes would write there for images of ih×iw values
+// srcPlane values apart in src, placed top rows down and left values across. A thread that
+// computes a band of a convolution's output pads only the input rows under it, so that the
+// copy is written and read in its own core's cache.
+func PadPlaneRows(dst, src []float32, planes, srcPlane, ih, iw, top, left, pw, y0, rows int) error {
+	if planes < 0 || srcPlane < ih*iw || ih < 0 || iw < 0 || top < 0 || left < 0 || pw < left+iw || y0 < 0 || rows < 0 ||
+		len(dst) < planes*rows*pw || (planes > 0 && len(src) < (planes-1)*srcPlane+ih*iw) {
+		return fmt.Errorf("gemm: PadPlaneRows: rows [%d, %d) of %d planes of %d×%d (%d apart in %d values) into rows of %d at (%d, %d) in %d values",
+			y0, y0+rows, planes, ih, iw, srcPlane, len(src), pw, top, left, len(dst))
+	}
+	padPlaneRows(dst, src, planes, srcPlane, ih, iw, top, left, pw, y0, rows)
+	return nil
+}
+
+// padPlaneRows is PadPlaneRows on checked sizes.
+func padPlaneRows(dst, src []float32, planes, srcPlane, ih, iw, top, left, pw, y0, rows int) {
+	first, last := max(0, y0-top), min(ih, y0+rows-top) // the image rows in the band
 	for c := 0; c < planes; c++ {
-		plane := dst[c*ph*pw : (c+1)*ph*pw]
-		img := src[c*ih*iw : (c+1)*ih*iw]
+		band := dst[c*rows*pw : (c+1)*rows*pw]
+		img := src[c*srcPlane : c*srcPlane+ih*iw]
 		z := 0 // where the zeros before the next image row start
-		for y := 0; y < ih; y++ {
-			at := (top+y)*pw + left
-			clear(plane[z:at])
-			copy(plane[at:at+iw], img[y*iw:(y+1)*iw])
+		for y := first; y < last; y++ {
+			at := (top+y-y0)*pw + left
+			clear(band[z:at])
+			copy(band[at:at+iw], img[y*iw:(y+1)*iw])
 			z = at + iw
 		}
-		clear(plane[z:])
+		clear(band[z:])
 	}
-	return nil
 }
