@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actswap/actswap/internal/gemm"
+	"github.com/actswap/actswap/internal/testutil"
 	"github.com/actswap/actswap/tensor"
 )
 
@@ -123,6 +124,45 @@ func TestConvWinogradIsTimed(t *testing.T) {
 		got := slices.ContainsFunc(tuneCandidates(s), func(l convLowering) bool { return l.winograd })
 		if s.tuneKey == "" || got != sh.wantWino {
 			t.Errorf("%+v: timed %v (tuneKey %q), Winograd among the candidates %v, want %v", sh, s.tuneKey != "", s.tuneKey, got, sh.wantWino)
+		}
+	}
+}
+
+// BenchmarkConvWinogradChain runs ResNet-18's Winograd shapes as a chain on 1 and 2 threads:
+// each run convolves the last run's output (ping-pong between two tensors), as the model's
+// residual blocks do, so that on two threads a layer reads what the threads wrote in the last
+// one, wherever each thread's part of it lies.
+func BenchmarkConvWinogradChain(b *testing.B) {
+	for _, sh := range []struct{ c, hw int }{{64, 56}, {128, 28}} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("c%d_hw%d/threads=%d", sh.c, sh.hw, threads), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				x, w := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.c, sh.c, 3, 3)
+				scaled := w.F32()
+				for i := range scaled {
+					scaled[i] /= float32(3 * sh.c) // outputs as large as inputs, run after run
+				}
+				attrs := map[string]any{"pads": []int{1, 1, 1, 1}}
+				k, err := newConv(convTestNode("Conv", attrs, 2, nil, w))
+				if err != nil {
+					b.Fatal(err)
+				}
+				k.(*convKernel).lowering = convLowering{winograd: true}
+				y := tensor.Zeros(tensor.Float32, x.Shape)
+				toY := &Context{Threads: threads, Allocator: reusedOutput{x.Len(): y}}
+				toX := &Context{Threads: threads, Allocator: reusedOutput{x.Len(): x}}
+				flops := 2 * 2 * float64(x.Len()*sh.c*9)
+				start := testutil.ProcessCPU()
+				for b.Loop() {
+					if _, err := k.Run(toY, []*tensor.Tensor{x, w}); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := k.Run(toX, []*tensor.Tensor{y, w}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				testutil.ReportCPU(b, start, flops)
+			})
 		}
 	}
 }
