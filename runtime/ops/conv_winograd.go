@@ -7,16 +7,16 @@ import (
 	"github.com/actswap/actswap/internal/workers"
 )
 
-// The Winograd F(2×2, 3×3) lowering of 3×3 stride-1 convolutions (ResNet-18's thirteen 3×3
+// The Winograd F(2×2, 3×3) lowering of 3×3 stride-1 convolutions (ResNet-18's 56×56 and 28×28
 // layers): each 2×2 block of output pixels (a tile) is computed from the 4×4 input patch under
 // it with 16 multiplies per pair of channels instead of 36 (gemm.WinogradFilter has the
 // algebra). The filters are transformed and packed once (U_ξ, Co×Ci for each of the 16
-// positions ξ); each image is cut into chunks of tiles, each chunk pads the input rows under its
-// tiles, and the chunks are small enough that their transformed inputs V_ξ (Ci×tiles) and
-// products M_ξ = U_ξ·V_ξ (Co×tiles) stay in L2 between the input transform, the 16 products and the output transform, which adds the bias
-// and residual and applies Relu as it writes the output planes. The chunks follow from the
-// shape alone, each computed by one thread in the same order: a tile's bits do not depend on the
-// thread count.
+// positions ξ). Each image is cut into chunks of tiles small enough that a chunk's transformed
+// inputs V_ξ (Ci×tiles) and products M_ξ = U_ξ·V_ξ (Co×tiles) stay in L2 between the input
+// transform, the 16 products and the output transform, which adds the bias and residual and
+// applies Relu as it writes the output planes. Each thread takes one range of chunks and pads
+// the input rows under them itself. The chunks follow from the shape alone, each computed in the
+// same order by whichever thread has it: a tile's bits do not depend on the thread count.
 
 // winogradChunkBytes bounds one chunk's V and M (16·(Ci+Co)·tiles floats), so that they stay in
 // a Zen 5 core's 1 MiB L2 beside the packed filters' blocks.
