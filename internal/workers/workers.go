@@ -344,7 +344,7 @@ func (j *job) work(caller bool) {
 	ran := 0
 	if caller {
 		for i := range min(callersChunks, j.chunks) {
-			j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+			j.runChunk(i)
 			ran++
 		}
 	}
@@ -353,11 +353,17 @@ func (j *job) work(caller bool) {
 		if i >= j.chunks {
 			break
 		}
-		j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+		j.runChunk(i)
 	}
 	if statsEnabled && ran > 0 {
 		j.addShare(t0, tid)
 	}
+}
+
+// runChunk runs chunk i of the job: the chunks cut [0, n) evenly, so a chunk's bounds depend
+// only on n, the chunk count and i, never on which thread runs it.
+func (j *job) runChunk(i int) {
+	j.run(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
 }
 
 // run calls fn on one chunk, keeping its panic (the first of the job) for the caller.
