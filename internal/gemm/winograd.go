@@ -154,8 +154,8 @@ func winogradOutputOn(x simd.Level, out []float32, ldo, plane, rows, cols int, m
 					if res != nil {
 						v += res[at]
 					}
-					if relu && !(v > 0) {
-						v = 0
+					if relu {
+						v = max(v, 0) // keeps NaN, as the ONNX Relu
 					}
 					out[at] = v
 				}

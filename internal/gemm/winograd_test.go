@@ -180,6 +180,37 @@ func TestWinogradOutput(t *testing.T) {
 	}
 }
 
+// TestWinogradOutputRelu checks the output transform's Relu at every level on the values where
+// max(x, 0) is not x < 0 ? 0 : x: a NaN stays NaN (ONNX's Relu, and the other lowerings' fused
+// one, propagate it; a NaN turned into 0 would hide a broken model), and −0 becomes +0. With
+// every position −0, a tile's left column sums −0s (−0) and its right one subtracts them (+0);
+// a NaN at tile 0's position 0 reaches only the output's first value.
+func TestWinogradOutputRelu(t *testing.T) {
+	for _, cols := range []int{9, 32} {
+		const ldc = 16
+		ldx := ldc + 3
+		m := make([]float32, 16*ldx)
+		for i := range m {
+			m[i] = float32(math.Copysign(0, -1))
+		}
+		m[0] = float32(math.NaN())
+		for x := simd.Go; x <= simd.Host(); x++ {
+			out := make([]float32, 2*cols)
+			if err := winogradOutputOn(x, out, cols, 2*cols, 2, cols, m, ldx, ldc, 1, nil, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range out {
+				switch {
+				case i == 0 && !math.IsNaN(float64(v)):
+					t.Errorf("%v, %d columns: Relu of NaN gave %g, want NaN", x, cols, v)
+				case i != 0 && (v != 0 || math.Signbit(float64(v))):
+					t.Errorf("%v, %d columns: value %d = %g (sign bit %v), want +0", x, cols, i, v, math.Signbit(float64(v)))
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkWinogradInput transforms the input of ResNet-18's 56×56 layer (64 channels, 28 tile
 // rows of 28 tiles) once per iteration, tile row by tile row into one chunk's V, and reports
 // the time per vector of 16 tiles and channel.

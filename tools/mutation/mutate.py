@@ -309,6 +309,8 @@ MUTATIONS = [
      ["-run", "TestWinograd", "./internal/gemm"]),
     ("winograd-output-go", "internal/gemm/winograd.go", "v[4+j] - v[8+j] - v[12+j]", "v[4+j] - v[8+j] + v[12+j]",
      ["-run", "TestWinograd", "./internal/gemm"]),
+    ("winograd-relu-nan-go", "internal/gemm/winograd.go", "v = max(v, 0) // keeps NaN, as the ONNX Relu",
+     "if !(v > 0) { v = 0 }", ["-run", "TestWinograd", "./internal/gemm"]),
     ("winograd-input-avx512", "internal/gemm/gemm_amd64.s", "DATA winogradOdd<>+4(SB)/4, $0x00000003",
      "DATA winogradOdd<>+4(SB)/4, $0x00000002", ["-run", "TestWinograd", "./internal/gemm"]),
     ("winograd-output-avx512", "internal/gemm/gemm_amd64.s", "DATA winogradInterleaveHi<>+4(SB)/4, $0x00000018",

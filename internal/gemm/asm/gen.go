@@ -2081,7 +2081,10 @@ func winogradOutputVector(mp, op, rp, ldx, ldx3, ldo Register, bv, idxLo, idxHi,
 				}
 			}
 			if zero != nil {
-				VMAXPS(zero, v, v)
+				// As the direct kernel's Relu: VMAXPS returns v where v is NaN (a NaN must
+				// reach the output, not turn into 0), and adding +0 turns −0 into +0.
+				VMAXPS(v, zero, v)
+				VADDPS(zero, v, v)
 			}
 			if k == nil {
 				VMOVUPS(v, at)
