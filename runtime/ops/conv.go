@@ -307,12 +307,16 @@ func channelOperands(a, b, w *tensor.Tensor) (x *tensor.Tensor, scale []float32,
 	return nil, nil, false
 }
 
-// scaleChannels writes x·scale into dst, plane by plane: the Mul that FuseChannelScale took in,
-// for the lowerings that read the image itself.
-func scaleChannels(dst, x, scale []float32, planes, planeSize int) {
-	for p := 0; p < planes; p++ {
+// scaledImage returns, in scratch the caller puts back (convScratch), the images x of s with
+// each channel's plane multiplied by its scale: the Mul that FuseChannelScale took in, for the
+// lowerings that read the image itself.
+func scaledImage(x, scale []float32, s *convShape) *[]float32 {
+	buf := getScratch(len(x))
+	dst, planeSize := *buf, s.inSize
+	for p := 0; p < s.batch*s.c; p++ {
 		vecmath.ArithScalar(vecmath.OpMul, dst[p*planeSize:(p+1)*planeSize], x[p*planeSize:(p+1)*planeSize], scale[p%len(scale)])
 	}
+	return buf
 }
 
 // scaledPacking is a scratch for the weights with their columns scaled (gemm.ScaleColumnsInto).
@@ -532,9 +536,8 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	out := newFloatOutputOverwrite(ctx, x.DType, outShape) // GEMMs with beta = 0, or depthwise stores
 	if scale != nil && s.onePixel() {                      // FuseChannelScale took no grouped or spatial kernels
-		buf := getScratch(len(xv))
+		buf := scaledImage(xv, scale, s)
 		defer convScratch.Put(buf)
-		scaleChannels(*buf, xv, scale, s.batch*s.c, s.inSize)
 		xv, scale = *buf, nil
 	}
 	// One filter per channel in 2-D: decided with the shape (cachedShape).
@@ -569,9 +572,8 @@ func (k *convKernel) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tenso
 		}
 	}
 	if scale != nil && !s.scalesWeights() {
-		buf := getScratch(len(xv))
+		buf := scaledImage(xv, scale, s)
 		defer convScratch.Put(buf)
-		scaleChannels(*buf, xv, scale, s.batch*s.c, s.inSize)
 		xv, scale = *buf, nil
 	}
 	if err := k.convGEMM(ctx, s, xv, wv, bias, residual, scale, out.v); err != nil {
