@@ -1,11 +1,6 @@
 package ops
 
-import (
-	"sync"
-
-	"github.com/actswap/actswap/internal/gemm"
-	"github.com/actswap/actswap/internal/workers"
-)
+import "github.com/actswap/actswap/internal/gemm"
 
 // The Winograd F(2×2, 3×3) lowering of 3×3 stride-1 convolutions (ResNet-18's 56×56 and 28×28
 // layers): each 2×2 block of output pixels (a tile) is computed from the 4×4 input patch under
@@ -130,7 +125,7 @@ func (k *convKernel) convWinograd(ctx *Context, s *convShape, xv, wv, bias, resi
 		return err
 	}
 	items := s.batch * s.wino.chunks
-	t := &winogradChunks{k: k, s: s, u: u, x: xv, bias: bias, residual: residual, out: out, gemmThreads: max(1, ctx.Threads/items)}
+	t := winogradChunks{k: k, s: s, u: u, x: xv, bias: bias, residual: residual, out: out, gemmThreads: max(1, ctx.Threads/items)}
 	// One range per thread, not chunks claimed one at a time: on two threads a core reads what
 	// the other wrote at 1.5 times the cost of its own (README), and with ranges that follow
 	// the rows, a layer's thread reads mostly the rows it wrote in the layer before, and pads
@@ -139,8 +134,8 @@ func (k *convKernel) convWinograd(ctx *Context, s *convShape, xv, wv, bias, resi
 	// chunks claimed one at a time (BenchmarkConvWinogradChain, medians of 42 runs in 5 sets,
 	// alternating, Zen 5, load 1–2, the sets' medians −14% to +8%); the 28×28 ones, 7 chunks
 	// of 32 tiles, 1.02 against 1.00; one thread level.
-	workers.RunTaskOn(items, min(items, ctx.Threads), ctx.Threads, t)
-	return t.err
+	winogradTasks.Run(ctx, items, 1, &t)
+	return nil
 }
 
 // winogradChunks is the parallel loop of convWinograd over (image, chunk) items.
@@ -150,9 +145,9 @@ type winogradChunks struct {
 	u                      *winogradPacked
 	x, bias, residual, out []float32
 	gemmThreads            int // threads per product: more than one only where there are fewer items than threads
-	mu                     sync.Mutex
-	err                    error
 }
+
+var winogradTasks TaskPool[winogradChunks, *winogradChunks]
 
 // Chunk implements workers.Task: items [lo, hi), image by image.
 func (t *winogradChunks) Chunk(lo, hi int) {
@@ -161,12 +156,7 @@ func (t *winogradChunks) Chunk(lo, hi int) {
 		b := lo / chunks
 		end := min(hi, (b+1)*chunks)
 		if err := t.image(b, lo-b*chunks, end-b*chunks); err != nil {
-			t.mu.Lock()
-			if t.err == nil {
-				t.err = err
-			}
-			t.mu.Unlock()
-			return
+			panic(err) // the sizes come from the shape newShape checked; Parallel re-raises it as the node's error
 		}
 		lo = end
 	}
