@@ -18,7 +18,7 @@ import (
 // pooled work descriptions. The bound catches per-node allocations creeping back (a model has
 // dozens of nodes).
 func TestSteadyStateAllocations(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
 	root := filepath.Join(testutil.RepoRoot(t), "models")
@@ -34,6 +34,17 @@ func TestSteadyStateAllocations(t *testing.T) {
 			}
 		})
 	}
+	// ResNet-18 from the shared models, whose convolutions take the lowerings the digits models
+	// never do (Winograd, direct, gather; TestConvLoweringsSteadyStateAllocations holds each alone).
+	t.Run("resnet18", func(t *testing.T) {
+		dir := filepath.Join(testutil.SharedDir(t), "models", "resnet18")
+		for _, threads := range []int{1, 2} {
+			s, inputs := sessionOnDataSet(t, dir, threads, false)
+			if got, limit := steadyAllocsPerRun(t, s, inputs), float64(4*len(s.Outputs())+2); got > limit {
+				t.Errorf("resnet18 on %d threads: %.1f allocations per Run, want at most %.0f", threads, got, limit)
+			}
+		}
+	})
 	// A batch split by rows (digits_cnn's 16 rows on 2 threads, batchsplit.go) also allocates each
 	// part's result (what one Run returns, per part), the stacked outputs, each part's input views
 	// and map, and the split's own bookkeeping (result and error slices, the task, the map and
@@ -116,7 +127,7 @@ func TestConcurrentRunsShareNothingMutable(t *testing.T) {
 // a convolution with a fused residual, depthwise convolutions over 16-channel blocks, a fused
 // SiLU, a squeeze-and-excitation gate — to the same kind of bound, on one and two threads.
 func TestSteadyStateAllocationsCNNBlocks(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
 	r := graphtest.Seeded(5)

@@ -258,7 +258,7 @@ func TestBackendSuite(t *testing.T) {
 	cases := listBackendCases(t, root, filter)
 	// The light models are whole zoo networks (VGG-19, ResNet-50…): seconds each normally, minutes
 	// under the race detector.
-	heavy := testing.Short() || raceEnabled
+	heavy := testing.Short() || testutil.RaceEnabled
 	if heavy {
 		kept := cases[:0]
 		for _, c := range cases {

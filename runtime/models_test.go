@@ -58,7 +58,7 @@ func TestRealModels(t *testing.T) {
 	for _, label := range labels {
 		dir, name := dirs[label], filepath.Base(dirs[label])
 		t.Run(label, func(t *testing.T) {
-			if (testing.Short() || raceEnabled) && heavyModels[name] {
+			if (testing.Short() || testutil.RaceEnabled) && heavyModels[name] {
 				t.Skip("large model; skipped in -short mode and under -race")
 			}
 			t.Parallel()

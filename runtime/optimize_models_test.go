@@ -36,7 +36,7 @@ func TestOptimizedModelsAgree(t *testing.T) {
 			if !fileExists(filepath.Join(dir, "model.onnx")) {
 				testutil.SkipMissing(t, dir+" is absent")
 			}
-			if (testing.Short() || raceEnabled) && heavyModels[c.model] {
+			if (testing.Short() || testutil.RaceEnabled) && heavyModels[c.model] {
 				t.Skip("large model; skipped in -short mode and under -race")
 			}
 			m, err := onnx.LoadFile(filepath.Join(dir, "model.onnx"))

@@ -337,6 +337,10 @@ MUTATIONS = [
      ["-run", "TestConvChannelScale", "./runtime/ops"]),
     ("channel-scale-fallback", "runtime/optimize_channel_scale.go", "inputs[1:k.convInputs]", "inputs[1:2]",
      ["-run", "TestConvChannelScaleFusion", "./runtime"]),
+    ("task-pool-reuse", "runtime/ops/context.go", "p.pool.Put(shared)", "_ = shared",
+     ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
+    ("winograd-scratch-reuse", "runtime/ops/conv_winograd.go", "defer convScratch.Put(buf)", "_ = buf",
+     ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
 ]
 
 
