@@ -633,7 +633,7 @@ func (s *convShape) isPointwise() bool {
 // weights packed once (at session creation when constant). The patch matrix col is never
 // formed for 1×1 stride-1 kernels (it is the image), stride-1 2-D kernels (read in place, see
 // convIndirect2D) or strided 2-D kernels (a phase-split image, read in place by
-// convIndirectStrided2D or packed straight from it by im2colPacker2D); 1-D and N-d convolutions
+// convIndirectStrided2D or packed straight from it by im2colPacking); 1-D and N-d convolutions
 // go through an explicit im2col buffer.
 //
 // scale, where not nil, holds per-channel scales of the image (one image's, or each image's:
@@ -713,7 +713,7 @@ func (k *convKernel) convGEMM(ctx *Context, s *convShape, xv, wv, bias, residual
 				err = convIndirectStrided2D(ctx, s, pa, img, dst, groupBias, groupResidual, k.act, buf)
 			case len(s.in) == 2:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
-				err = gemm.SgemmPackedAWith(pa, s.outSize, im2colPacker2D(s, phaseImage2D(s, img, buf)), 0, dst, s.outSize, ctx.Threads, ep)
+				err = sgemmIm2col(s, phaseImage2D(s, img, buf), pa, dst, ctx.Threads, ep)
 			default:
 				ep := epilogue(groupBias, groupResidual, s.outSize, k.act, k.actBiased)
 				im2col(ctx, s, img, col)
@@ -759,7 +759,7 @@ func convIndirect2D(ctx *Context, s *convShape, pa *gemm.PackedA, img, dst, bias
 }
 
 // stridedIndirectPays reports whether a strided 2-D convolution should read its phased image in
-// place (convIndirectStrided2D) rather than pack the patch matrix (im2colPacker2D). Packing costs
+// place (convIndirectStrided2D) rather than pack the patch matrix (im2colPacking). Packing costs
 // about k·n against m·k·n multiply-adds, so it matters for few output channels — measured on
 // ResNet-18's strided convolutions (one thread, EPYC): in place wins clearly at m = 64 and 128,
 // ties at 256 and loses at 512 — and the in-place grid computes ⌈padded width/sw⌉ − ow wasted
@@ -941,43 +941,68 @@ func phaseImage2D(s *convShape, img []float32, buf *[]float32) phasedImage {
 	return im
 }
 
-// im2colPacker2D packs the patch matrix of one group's phased image straight into GEMM panels:
+// im2colPacking packs the patch matrix of one group's phased image straight into GEMM panels:
 // row r = (channel, ky, kx), column j = output position (oy, ox). Per panel the source offsets
 // of its columns are computed once; each patch row is then a fixed-size copy when the columns
 // are contiguous (one output row, any stride) or a gather at those offsets from a shifted base.
-func im2colPacker2D(s *convShape, im phasedImage) gemm.BPacker {
+// The packing and its gemm.BPacker (a method value, which allocates when made) come from
+// im2colPackings, so a run allocates neither.
+type im2colPacking struct {
+	s    *convShape
+	im   phasedImage
+	pack gemm.BPacker // p.panels, bound once
+}
+
+var im2colPackings = sync.Pool{New: func() any {
+	p := new(im2colPacking)
+	p.pack = p.panels
+	return p
+}}
+
+// sgemmIm2col is gemm.SgemmPackedAWith with B the patch matrix of im, packed by an
+// im2colPacking.
+func sgemmIm2col(s *convShape, im phasedImage, pa *gemm.PackedA, dst []float32, threads int, ep *gemm.Epilogue) error {
+	p := im2colPackings.Get().(*im2colPacking)
+	p.s, p.im = s, im
+	err := gemm.SgemmPackedAWith(pa, s.outSize, p.pack, 0, dst, s.outSize, threads, ep)
+	p.s, p.im = nil, phasedImage{} // drop the references to this run's buffers
+	im2colPackings.Put(p)
+	return err
+}
+
+// panels implements gemm.BPacker.
+func (packing *im2colPacking) panels(dst []float32, p0, kcb, j0, ncb int) {
 	const width = gemm.PanelWidth
+	s, im := packing.s, packing.im
 	ow := s.out[1]
-	return func(dst []float32, p0, kcb, j0, ncb int) {
-		rowBase := im.tapOffsets[p0 : p0+kcb]
-		var offs [width]int
-		for q := 0; q*width < ncb; q++ {
-			panel := dst[q*kcb*width : (q+1)*kcb*width]
-			cols := min(width, ncb-q*width)
-			for c := 0; c < cols; c++ {
-				j := j0 + q*width + c
-				offs[c] = (j/ow)*im.rowLen + j%ow
+	rowBase := im.tapOffsets[p0 : p0+kcb]
+	var offs [width]int
+	for q := 0; q*width < ncb; q++ {
+		panel := dst[q*kcb*width : (q+1)*kcb*width]
+		cols := min(width, ncb-q*width)
+		for c := 0; c < cols; c++ {
+			j := j0 + q*width + c
+			offs[c] = (j/ow)*im.rowLen + j%ow
+		}
+		contiguous := cols == width && offs[width-1]-offs[0] == width-1
+		for p, base := range rowBase {
+			row := (*[width]float32)(panel[p*width : (p+1)*width])
+			if contiguous {
+				copyPanelRow(row, (*[width]float32)(im.data[base+offs[0]:]))
+				continue
 			}
-			contiguous := cols == width && offs[width-1]-offs[0] == width-1
-			for p, base := range rowBase {
-				row := (*[width]float32)(panel[p*width : (p+1)*width])
-				if contiguous {
-					copyPanelRow(row, (*[width]float32)(im.data[base+offs[0]:]))
-					continue
-				}
-				src := im.data[base:]
-				if cols == width {
-					for c := range width { // fixed trip count: only src is bounds-checked
-						row[c] = src[offs[c]]
-					}
-					continue
-				}
-				for c := 0; c < cols; c++ {
+			src := im.data[base:]
+			if cols == width {
+				for c := range width { // fixed trip count: only src is bounds-checked
 					row[c] = src[offs[c]]
 				}
-				for c := cols; c < width; c++ {
-					row[c] = 0
-				}
+				continue
+			}
+			for c := 0; c < cols; c++ {
+				row[c] = src[offs[c]]
+			}
+			for c := cols; c < width; c++ {
+				row[c] = 0
 			}
 		}
 	}

@@ -861,35 +861,46 @@ func TestConvTuningIgnoresTheBatchSize(t *testing.T) {
 }
 
 // TestConvLoweringsSteadyStateAllocations runs each lowering of ResNet-18's 28×28 3×3 shape —
-// gather product, indirect GEMM, direct kernel, Winograd — on 1 and 2 threads into a reused
-// output: after the first runs, which fill the pools, a run allocates only the output's shape
-// and the result slice. Work handed to the threads goes through the pools, not a task per run
-// (the Winograd lowering's own task had taken resnet18 on 2 threads from 8.5 to 14.4 allocations
-// a run); the digits models, which TestSteadyStateAllocations holds, never take these lowerings.
+// gather product, indirect GEMM, direct kernel, Winograd — and the patch matrix packed per
+// block for a strided convolution with 256 output channels (layer 4's downsampling) on 1 and 2
+// threads into a reused output: after the first runs, which fill the pools, a run allocates
+// only the output's shape and the result slice. Work handed to the threads goes through the
+// pools, not a task or closure per run (the Winograd lowering's own task had taken resnet18 on
+// 2 threads from 8.5 to 14.4 allocations a run); the digits models, which
+// TestSteadyStateAllocations holds, never take these lowerings.
 func TestConvLoweringsSteadyStateAllocations(t *testing.T) {
 	if testutil.RaceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	r := rand.New(rand.NewPCG(61, 62))
-	x, w, b := randTensor(r, 1, 32, 28, 28), randTensor(r, 32, 32, 3, 3), randTensor(r, 32)
-	attrs := map[string]any{"pads": []int{1, 1, 1, 1}}
-	for _, l := range []convLowering{{forceGather: true}, {noGather: true}, {direct: true}, {winograd: true}} {
-		for _, threads := range []int{1, 2} {
-			k, err := newConv(convTestNode("Conv", attrs, 3, nil, w, b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			k.(*convKernel).lowering = l
-			ctx := &Context{Threads: threads, Allocator: reusedOutput{}}
-			run := func() {
-				if _, err := k.Run(ctx, []*tensor.Tensor{x, w, b}); err != nil {
-					t.Fatalf("%+v: %v", l, err)
+	type shape struct{ c, hw, m, stride int }
+	for _, tc := range []struct {
+		shape
+		lowerings []convLowering
+	}{
+		{shape{32, 28, 32, 1}, []convLowering{{forceGather: true}, {noGather: true}, {direct: true}, {winograd: true}}},
+		{shape{32, 14, 256, 2}, []convLowering{{noGather: true}}},
+	} {
+		r := rand.New(rand.NewPCG(61, 62))
+		x, w, b := randTensor(r, 1, tc.c, tc.hw, tc.hw), randTensor(r, tc.m, tc.c, 3, 3), randTensor(r, tc.m)
+		attrs := map[string]any{"pads": []int{1, 1, 1, 1}, "strides": []int{tc.stride, tc.stride}}
+		for _, l := range tc.lowerings {
+			for _, threads := range []int{1, 2} {
+				k, err := newConv(convTestNode("Conv", attrs, 3, nil, w, b))
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			run()
-			run()
-			if got := testing.AllocsPerRun(20, run); got > 2 {
-				t.Errorf("lowering %+v, %d threads: %.1f allocations a run, want at most 2 (the output's shape and the result slice)", l, threads, got)
+				k.(*convKernel).lowering = l
+				ctx := &Context{Threads: threads, Allocator: reusedOutput{}}
+				run := func() {
+					if _, err := k.Run(ctx, []*tensor.Tensor{x, w, b}); err != nil {
+						t.Fatalf("%+v, lowering %+v: %v", tc.shape, l, err)
+					}
+				}
+				run()
+				run()
+				if got := testing.AllocsPerRun(20, run); got > 2 {
+					t.Errorf("%+v, lowering %+v, %d threads: %.1f allocations a run, want at most 2 (the output's shape and the result slice)", tc.shape, l, threads, got)
+				}
 			}
 		}
 	}

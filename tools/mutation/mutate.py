@@ -341,6 +341,8 @@ MUTATIONS = [
      ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
     ("winograd-scratch-reuse", "runtime/ops/conv_winograd.go", "defer convScratch.Put(buf)", "_ = buf",
      ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
+    ("im2col-packing-reuse", "runtime/ops/conv.go", "im2colPackings.Put(p)", "_ = p",
+     ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
 ]
 
 
