@@ -87,7 +87,7 @@ func BenchmarkKernel12x32(b *testing.B) {
 	a, bp, c := randSlice(r, 2*k*mr), randSlice(r, 2*k*nr), make([]float32, 4*mr*nr)
 	start := testutil.ProcessCPU()
 	for b.Loop() {
-		wideKernel(simd.Host(), k, a, bp, c, 2*nr, false)
+		wideKernel(simd.Host(), 2*mr, k, a, bp, c, 2*nr, false)
 	}
 	testutil.ReportCPU(b, start, 2*float64(4*mr*nr*k))
 }

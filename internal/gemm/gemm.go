@@ -481,10 +481,10 @@ func (j *job) block(i0, i1, j0, j1 int) {
 				for jr := 0; jr < ncb; {
 					if cols := ncb - jr; j.level.Wide() && cols > nr {
 						// 12×32 tiles, through edgeWide where the pair of panels runs past C
-						// (the second partly padding); the 6×16 kernels on the rows left.
+						// (the second partly padding), and one tile of the rows left below them.
 						cols = min(cols, 2*nr)
-						ir := 0
-						for ; ir+2*mr <= mcb; ir += 2 * mr {
+						for ir := 0; ir < mcb; ir += 2 * mr {
+							rows := min(2*mr, mcb-ir)
 							ap := aBlock[(ir/mr)*kcb*mr:]
 							cOff := (ic+ir)*j.ldc + jc + jr
 							c, ldc, acc := j.c[cOff:], j.ldc, accumulate
@@ -493,17 +493,13 @@ func (j *job) block(i0, i1, j0, j1 int) {
 							}
 							switch {
 							case j.indirect:
-								wideIndirectKernel(j.level, kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
+								wideIndirectKernel(j.level, rows, kcb, ap, j.ind.Data[jc+jr:], j.ind.Offsets[pc:pc+kcb], c, ldc, acc)
 							default:
-								wideKernel(j.level, kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
+								wideKernel(j.level, rows, kcb, ap, bBlock[(jr/nr)*kcb*nr:], c, ldc, acc)
 							}
 							if cols < 2*nr {
-								j.addEdge(edgeWide[:], 2*nr, 2*mr, cols, cOff, accumulate)
+								j.addEdge(edgeWide[:], 2*nr, rows, cols, cOff, accumulate)
 							}
-						}
-						for ; ir < mcb; ir += mr {
-							j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr, ncb, pc, kcb, accumulate)
-							j.tile(&edge, aBlock, bBlock, ic, ir, mcb, jc, jr+nr, ncb, pc, kcb, accumulate)
 						}
 						jr += 2 * nr
 						continue

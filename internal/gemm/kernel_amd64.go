@@ -46,13 +46,42 @@ func indirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32
 	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
 }
 
-// wideKernel computes a 2mr×2nr tile: a holds two adjacent A panels (k·mr values each) and b two
-// adjacent B panels (k·nr values each), as packed for microKernel.
-func wideKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
-	_ = a[2*k*mr-1]
+// wideKernel computes a rows×2nr tile, rows from 1 to 2mr: a holds the A panels of its rows
+// (k·mr values each; past row mr the second, which may be partly padding) and b two adjacent B
+// panels (k·nr values each), as packed for microKernel.
+func wideKernel(x simd.Level, rows, k int, a, b, c []float32, ldc int, accumulate bool) {
+	_ = a[ceilDiv(rows, mr)*k*mr-1]
 	_ = b[2*k*nr-1]
-	_ = c[(2*mr-1)*ldc+2*nr-1]
-	kernel12x32(k, &a[0], &b[0], &c[0], ldc, accumulate)
+	_ = c[(rows-1)*ldc+2*nr-1]
+	a0, b0, c0 := &a[0], &b[0], &c[0]
+	switch rows {
+	case 1:
+		kernel1x32(k, a0, b0, c0, ldc, accumulate)
+	case 2:
+		kernel2x32(k, a0, b0, c0, ldc, accumulate)
+	case 3:
+		kernel3x32(k, a0, b0, c0, ldc, accumulate)
+	case 4:
+		kernel4x32(k, a0, b0, c0, ldc, accumulate)
+	case 5:
+		kernel5x32(k, a0, b0, c0, ldc, accumulate)
+	case 6:
+		kernel6x32(k, a0, b0, c0, ldc, accumulate)
+	case 7:
+		kernel7x32(k, a0, b0, c0, ldc, accumulate)
+	case 8:
+		kernel8x32(k, a0, b0, c0, ldc, accumulate)
+	case 9:
+		kernel9x32(k, a0, b0, c0, ldc, accumulate)
+	case 10:
+		kernel10x32(k, a0, b0, c0, ldc, accumulate)
+	case 11:
+		kernel11x32(k, a0, b0, c0, ldc, accumulate)
+	case 2 * mr:
+		kernel12x32(k, a0, b0, c0, ldc, accumulate)
+	default:
+		panic(fmt.Sprintf("gemm: no wide kernel of %d rows", rows))
+	}
 }
 
 // wideKernelDirectA is wideKernel with A's 2mr rows read from a row-major matrix, lda apart,
@@ -142,11 +171,39 @@ func directKernel(x simd.Level, rows, panels, k int, a []float32, lda int, b, c 
 }
 
 // wideIndirectKernel is wideKernel with B row p read at b[offs[p] : offs[p]+2nr].
-func wideIndirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
-	_ = a[2*k*mr-1]
+func wideIndirectKernel(x simd.Level, rows, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	_ = a[ceilDiv(rows, mr)*k*mr-1]
 	_ = offs[k-1]
-	_ = c[(2*mr-1)*ldc+2*nr-1]
-	kernel12x32Indirect(k, &a[0], &b[0], &offs[0], &c[0], ldc, accumulate)
+	_ = c[(rows-1)*ldc+2*nr-1]
+	a0, b0, o0, c0 := &a[0], &b[0], &offs[0], &c[0]
+	switch rows {
+	case 1:
+		kernel1x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 2:
+		kernel2x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 3:
+		kernel3x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 4:
+		kernel4x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 5:
+		kernel5x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 6:
+		kernel6x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 7:
+		kernel7x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 8:
+		kernel8x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 9:
+		kernel9x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 10:
+		kernel10x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 11:
+		kernel11x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	case 2 * mr:
+		kernel12x32Indirect(k, a0, b0, o0, c0, ldc, accumulate)
+	default:
+		panic(fmt.Sprintf("gemm: no wide kernel of %d rows", rows))
+	}
 }
 
 // addRowF32 is dst[i] += src[i], the epilogue's per-column bias.

@@ -16,18 +16,28 @@ func indirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32
 	kernelGenericIndirect(k, a, b, offs, c, ldc, accumulate)
 }
 
-func wideKernel(x simd.Level, k int, a, b, c []float32, ldc int, accumulate bool) {
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 2; j++ {
-			microKernel(x, k, a[i*k*mr:], b[j*k*nr:], c[i*mr*ldc+j*nr:], ldc, accumulate)
-		}
-	}
+func wideKernel(x simd.Level, rows, k int, a, b, c []float32, ldc int, accumulate bool) {
+	wideRowsGeneric(rows, k, a, func(p, j int) float32 { return b[(j/nr)*k*nr+p*nr+j%nr] }, c, ldc, accumulate)
 }
 
-func wideIndirectKernel(x simd.Level, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 2; j++ {
-			indirectKernel(x, k, a[i*k*mr:], b[j*nr:], offs, c[i*mr*ldc+j*nr:], ldc, accumulate)
+func wideIndirectKernel(x simd.Level, rows, k int, a, b []float32, offs []int, c []float32, ldc int, accumulate bool) {
+	wideRowsGeneric(rows, k, a, func(p, j int) float32 { return b[offs[p]+j] }, c, ldc, accumulate)
+}
+
+// wideRowsGeneric is the wide kernels' contract in Go: rows rows of C, 2nr columns, from the A
+// panels that hold them and B's value at row p, column j.
+func wideRowsGeneric(rows, k int, a []float32, b func(p, j int) float32, c []float32, ldc int, accumulate bool) {
+	for i := range rows {
+		panel := a[(i/mr)*k*mr:]
+		for j := range 2 * nr {
+			var sum float32
+			for p := range k {
+				sum += panel[p*mr+i%mr] * b(p, j)
+			}
+			if accumulate {
+				sum += c[i*ldc+j]
+			}
+			c[i*ldc+j] = sum
 		}
 	}
 }

@@ -19,12 +19,122 @@ func kernel6x16Indirect(k int, a *float32, b *float32, offs *int, c *float32, ld
 //go:noescape
 func kernel6x8(k int, a *float32, b *float32, c *float32, ldc int)
 
-// kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).
+// kernel1x32 computes a 1x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel1x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel1x32Indirect computes a 1x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel1x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel2x32 computes a 2x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel2x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel2x32Indirect computes a 2x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel2x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel3x32 computes a 3x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel3x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel3x32Indirect computes a 3x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel3x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel4x32 computes a 4x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel4x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel4x32Indirect computes a 4x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel4x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel5x32 computes a 5x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel5x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel5x32Indirect computes a 5x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel5x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel6x32 computes a 6x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel6x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel6x32Indirect computes a 6x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel6x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel7x32 computes a 7x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel7x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel7x32Indirect computes a 7x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel7x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel8x32 computes a 8x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel8x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel8x32Indirect computes a 8x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel8x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel9x32 computes a 9x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel9x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel9x32Indirect computes a 9x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel9x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel10x32 computes a 10x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel10x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel10x32Indirect computes a 10x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel10x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel11x32 computes a 11x32 tile of C from packed A panels and two packed B panels (AVX-512F).
+//
+//go:noescape
+func kernel11x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+
+// kernel11x32Indirect computes a 11x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
+//
+//go:noescape
+func kernel11x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)
+
+// kernel12x32 computes a 12x32 tile of C from packed A panels and two packed B panels (AVX-512F).
 //
 //go:noescape
 func kernel12x32(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
 
-// kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).
+// kernel12x32Indirect computes a 12x32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).
 //
 //go:noescape
 func kernel12x32Indirect(k int, a *float32, b *float32, offs *int, c *float32, ldc int, accumulate bool)

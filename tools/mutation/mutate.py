@@ -343,6 +343,12 @@ MUTATIONS = [
      ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
     ("im2col-packing-reuse", "runtime/ops/conv.go", "im2colPackings.Put(p)", "_ = p",
      ["-run", "TestConvLoweringsSteadyStateAllocations", "./runtime/ops"]),
+    ("wide-rows-dispatch", "internal/gemm/kernel_amd64.go", "case 4:\n\t\tkernel4x32(k, a0", "case 4:\n\t\tkernel3x32(k, a0",
+     ["-run", "TestWideRowTiles", "./internal/gemm"]),
+    ("wide-rows-indirect", "internal/gemm/kernel_amd64.go", "case 8:\n\t\tkernel8x32Indirect(", "case 8:\n\t\tkernel7x32Indirect(",
+     ["-run", "TestWideRowTiles", "./internal/gemm"]),
+    ("wide-rows-edge", "internal/gemm/gemm.go", "j.addEdge(edgeWide[:], 2*nr, rows, cols, cOff, accumulate)",
+     "j.addEdge(edgeWide[:], 2*nr, min(rows, mr), cols, cOff, accumulate)", ["-run", "TestWideRowTiles", "./internal/gemm"]),
 ]
 
 

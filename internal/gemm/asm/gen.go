@@ -27,8 +27,10 @@ func main() {
 	microKernel()
 	indirectKernel()
 	narrowKernel()
-	wideKernel(false)
-	wideKernel(true)
+	for rows := 1; rows <= 2*mr; rows++ {
+		wideKernel(rows, false)
+		wideKernel(rows, true)
+	}
 	wideKernelDirectA(2*mr, 2, false)
 	wideKernelDirectA(2*mr, 2, true)
 	for rows := minDirectRows; rows <= 2*mr; rows++ {
@@ -193,23 +195,34 @@ func indirectKernel() {
 // needs AVX-512: 24 zmm accumulators, twice the work per loaded value of the 6×16 ymm tile, so
 // the tile is fed from L2 as fast as the FMA units consume it. The packed layouts are the 6×16
 // kernel's, so tiles of both sizes mix in one product.
-func wideKernel(indirect bool) {
-	const rows, cols = 2 * mr, 2 * nr
+//
+// With fewer rows (1 to 11), kernel{rows}x32 and kernel{rows}x32Indirect: the first rows of the
+// same two panels (past 6, the second panel's), for the rows that a product of packed weights
+// leaves below its 12-row tiles — 16 output channels are 12 + 4, 40 are 36 + 4, 80 are 72 + 8 —
+// which otherwise ran as 6×16 ymm tiles, padding included, at a third to a half of the wide
+// tile's rate per row (the 32→16 projection at 112×112: 159 µs against onnxruntime's 87–96).
+func wideKernel(rows int, indirect bool) {
+	const cols = 2 * nr
+	name := fmt.Sprintf("kernel%dx%d", rows, cols)
 	if indirect {
-		TEXT("kernel12x32Indirect", NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
+		name += "Indirect"
+		TEXT(name, NOSPLIT, "func(k int, a, b *float32, offs *int, c *float32, ldc int, accumulate bool)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-		Doc("kernel12x32Indirect computes a 12x32 tile of C from two packed A panels and B rows at b+offs[p] (AVX-512F).")
+		Doc(fmt.Sprintf("%s computes a %dx32 tile of C from packed A panels and B rows at b+offs[p] (AVX-512F).", name, rows))
 	} else {
-		TEXT("kernel12x32", NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+		TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
 		Pragma("noescape") // keeps no pointer past the call, so callers' edge tiles stay on the stack
-		Doc("kernel12x32 computes a 12x32 tile of C from two packed A panels and two packed B panels (AVX-512F).")
+		Doc(fmt.Sprintf("%s computes a %dx32 tile of C from packed A panels and two packed B panels (AVX-512F).", name, rows))
 	}
 	k := Load(Param("k"), GP64())
 	a0 := Load(Param("a"), GP64())
-	a1 := GP64()
-	LEAQ(Mem{Base: k, Index: k, Scale: 2}, a1) // 3k
-	SHLQ(U8(3), a1)                            // 24k bytes: k·mr floats
-	ADDQ(a0, a1)
+	var a1 Register
+	if rows > mr {
+		a1 = GP64()
+		LEAQ(Mem{Base: k, Index: k, Scale: 2}, a1) // 3k
+		SHLQ(U8(3), a1)                            // 24k bytes: k·mr floats
+		ADDQ(a0, a1)
+	}
 	b0 := Load(Param("b"), GP64())
 	var b1, offs Register
 	if indirect {
@@ -250,7 +263,9 @@ func wideKernel(indirect bool) {
 		VFMADD231PS(bv[1], t, acc[i][1])
 	}
 	ADDQ(U32(4*mr), a0)
-	ADDQ(U32(4*mr), a1)
+	if rows > mr {
+		ADDQ(U32(4*mr), a1)
+	}
 	if indirect {
 		ADDQ(U32(8), offs)
 	} else {
