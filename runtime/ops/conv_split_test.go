@@ -232,3 +232,31 @@ func TestPadPlanesBands(t *testing.T) {
 		}
 	}
 }
+
+// TestConvPointwisePartialPanel checks 1×1 convolutions whose images are not a whole number of
+// the GEMM's 32-pixel panels (14×14, 7×7, 6×6, 10×10; one of 8×8 that is): the whole panels
+// are read in place and the last columns packed (pointwiseInPlace). With bias, a fused residual
+// and Relu, two images, against the float64 definition, and on 2 and 3 threads bit for bit the
+// 1-thread result.
+func TestConvPointwisePartialPanel(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(95, 96))
+	for _, sh := range []struct{ c, hw, m int }{{40, 14, 40}, {24, 7, 128}, {16, 6, 24}, {33, 10, 17}, {8, 8, 16}} {
+		x, w, b := randTensor(r, 2, sh.c, sh.hw, sh.hw), randTensor(r, sh.m, sh.c, 1, 1), randTensor(r, sh.m)
+		k, err := newConv(convTestNode("Conv", nil, 4, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.(*convKernel).lowering = convLowering{noGather: true}
+		k.(ResidualFuser).FuseResidual()
+		k.(ActivationFuser).FuseActivation(relu)
+		s, _ := k.(*convKernel).cachedShape(x, w)
+		if s.gather || s.direct != nil || s.wino != nil {
+			t.Fatalf("%+v: not the plain product over channels", sh)
+		}
+		res := randTensor(r, 2, sh.m, sh.hw, sh.hw)
+		ones := []int{1, 1}
+		want := refConv(x, w, b, 1, ones, ones, []int{0, 0}, []int{sh.hw, sh.hw})
+		checkFusedOnThreads(t, fmt.Sprintf("%+v", sh), k, []*tensor.Tensor{x, w, b, res}, want)
+	}
+}

@@ -349,6 +349,10 @@ MUTATIONS = [
      ["-run", "TestWideRowTiles", "./internal/gemm"]),
     ("wide-rows-edge", "internal/gemm/gemm.go", "j.addEdge(edgeWide[:], 2*nr, rows, cols, cOff, accumulate)",
      "j.addEdge(edgeWide[:], 2*nr, min(rows, mr), cols, cOff, accumulate)", ["-run", "TestWideRowTiles", "./internal/gemm"]),
+    ("pointwise-tail-columns", "runtime/ops/conv.go", "s.outSize-whole, 1, img[whole:]", "s.outSize-whole, 1, img[whole-1:]",
+     ["-run", "TestConvPointwisePartialPanel", "./runtime/ops"]),
+    ("pointwise-tail-residual", "runtime/ops/conv.go", "residual = residual[whole:]", "residual = residual[whole-1:]",
+     ["-run", "TestConvPointwisePartialPanel", "./runtime/ops"]),
 ]
 
 
