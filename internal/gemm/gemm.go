@@ -176,6 +176,21 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 	if pa == nil {
 		return fmt.Errorf("gemm: nil PackedA")
 	}
+	if err := checkIndirect(pa, n, b); err != nil {
+		return err
+	}
+	j := &job{level: pa.level, m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
+	j.setEpilogue(ep)
+	if err := j.checkC(); err != nil {
+		return err
+	}
+	j.run(threads)
+	return nil
+}
+
+// checkIndirect checks an indirect B against A's depth and n columns: every row readable to the
+// end of its last panel.
+func checkIndirect(pa *PackedA, n int, b IndirectB) error {
 	if len(b.Offsets) != pa.k {
 		return fmt.Errorf("gemm: indirect B has %d row offsets, want k = %d", len(b.Offsets), pa.k)
 	}
@@ -188,12 +203,31 @@ func SgemmPackedAIndirect(pa *PackedA, n int, b IndirectB, beta float32, c []flo
 			return fmt.Errorf("gemm: indirect B row %d at offset %d needs %d values, has %d", p, off, off+span, len(b.Data))
 		}
 	}
-	j := &job{level: pa.level, m: pa.m, n: n, k: pa.k, alpha: 1, beta: beta, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
-	j.setEpilogue(ep)
+	return nil
+}
+
+// SgemmPackedAIndirectRows is SgemmPackedAIndirect with beta 0 and no epilogue for rows [i0, i1)
+// of A and C only, on the calling goroutine: C's other rows are neither read nor written. i0 is
+// a multiple of 12, the rows of the AVX-512 tiles, so that each row is computed by the kernels
+// that compute it in the whole product. Two threads that each take a range of rows of a product
+// with few columns stream only their own part of A.
+func SgemmPackedAIndirectRows(pa *PackedA, i0, i1, n int, b IndirectB, c []float32, ldc int) error {
+	if pa == nil {
+		return fmt.Errorf("gemm: nil PackedA")
+	}
+	if i0 < 0 || i0 > i1 || i1 > pa.m || i0%(2*mr) != 0 {
+		return fmt.Errorf("gemm: rows [%d, %d) of a %d-row A, the first not a multiple of %d", i0, i1, pa.m, 2*mr)
+	}
+	if err := checkIndirect(pa, n, b); err != nil {
+		return err
+	}
+	j := job{level: pa.level, m: pa.m, n: n, k: pa.k, alpha: 1, pa: pa, ind: b, indirect: true, c: c, ldc: ldc}
 	if err := j.checkC(); err != nil {
 		return err
 	}
-	j.run(threads)
+	if i0 < i1 && n > 0 {
+		j.block(i0, i1, 0, n)
+	}
 	return nil
 }
 

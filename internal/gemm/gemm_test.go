@@ -281,6 +281,21 @@ func TestSgemmPackedAWith(t *testing.T) {
 	})
 }
 
+// shuffledRows returns an indirect B of k random rows of n values, each padded to whole panels
+// and pad values more, stored in a shuffled order (data, and each row's offset in it), and the
+// same rows in order (k×n).
+func shuffledRows(r *rand.Rand, k, n, pad int) (data []float32, offs []int, gathered []float32) {
+	ld := ceilDiv(n, nr)*nr + pad
+	data = randSlice(r, k*ld)
+	offs = make([]int, k)
+	gathered = make([]float32, k*n)
+	for p, src := range r.Perm(k) {
+		offs[p] = src * ld
+		copy(gathered[p*n:(p+1)*n], data[src*ld:src*ld+n])
+	}
+	return data, offs, gathered
+}
+
 // TestSgemmPackedAIndirect reads B rows through a shuffled offset table from one buffer and
 // compares with the product of the gathered matrix.
 func TestSgemmPackedAIndirect(t *testing.T) {
@@ -291,15 +306,7 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 				continue
 			}
 			r := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n)))
-			span := ceilDiv(tc.n, nr) * nr
-			ld := span + tc.pad
-			data := randSlice(r, tc.k*ld)
-			offs := make([]int, tc.k)
-			gathered := make([]float32, tc.k*tc.n)
-			for p, src := range r.Perm(tc.k) {
-				offs[p] = src * ld
-				copy(gathered[p*tc.n:(p+1)*tc.n], data[src*ld:src*ld+tc.n])
-			}
+			data, offs, gathered := shuffledRows(r, tc.k, tc.n, tc.pad)
 			a := randSlice(r, tc.m*tc.k)
 			c := make([]float32, tc.m*tc.n)
 			want := refGemm(false, false, tc.m, tc.n, tc.k, 1, a, tc.k, gathered, tc.n, 0, c, tc.n)
@@ -320,6 +327,64 @@ func TestSgemmPackedAIndirect(t *testing.T) {
 	pa, _ := PackA(false, 2, 2, []float32{1, 2, 3, 4}, 2)
 	if err := SgemmPackedAIndirect(pa, 3, IndirectB{Data: make([]float32, 20), Offsets: []int{0, 10}}, 0, make([]float32, 6), 3, 1, nil); err == nil {
 		t.Error("short indirect B: no error")
+	}
+}
+
+// TestSgemmPackedAIndirectRows computes ranges of rows of indirect products on their own: each
+// row within the float64 product's tolerance and bit for bit the whole product's row (the
+// Winograd lowering's split tails rely on it), the rows outside the range not written, and a
+// range that does not start on a 12-row tile refused.
+func TestSgemmPackedAIndirectRows(t *testing.T) {
+	t.Parallel()
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
+		r := rand.New(rand.NewPCG(61, 62))
+		for _, tc := range []struct{ m, n, k, i0, i1 int }{
+			{132, 4, 128, 72, 132}, {132, 4, 128, 0, 72}, {132, 36, 128, 72, 132}, {72, 16, 64, 0, 36},
+			{24, 1, 5, 12, 24}, {30, 17, 700, 12, 29}, {132, 64, 128, 24, 96}, {40, 3, 9, 12, 12},
+		} {
+			data, offs, gathered := shuffledRows(r, tc.k, tc.n, 3)
+			a := randSlice(r, tc.m*tc.k)
+			want := refGemm(false, false, tc.m, tc.n, tc.k, 1, a, tc.k, gathered, tc.n, 0, make([]float32, tc.m*tc.n), tc.n)
+			pa, err := packAOn(x, false, tc.m, tc.k, a, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := IndirectB{Data: data, Offsets: offs}
+			whole := make([]float32, tc.m*tc.n)
+			if err := SgemmPackedAIndirect(pa, tc.n, b, 0, whole, tc.n, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			c := make([]float32, tc.m*tc.n)
+			for i := range c {
+				c[i] = -7
+			}
+			if err := SgemmPackedAIndirectRows(pa, tc.i0, tc.i1, tc.n, b, c, tc.n); err != nil {
+				t.Fatalf("%+v: %v", tc, err)
+			}
+			for i, v := range c {
+				row := i / tc.n
+				if row < tc.i0 || row >= tc.i1 {
+					if v != -7 {
+						t.Fatalf("%+v: C[%d] (row %d) written: %g", tc, i, row, v)
+					}
+					continue
+				}
+				if math.Abs(float64(v)-want[i]) > 1e-5*float64(tc.k+1)*(1+math.Abs(want[i])) {
+					t.Fatalf("%+v: C[%d] = %g, want %g", tc, i, v, want[i])
+				}
+				if math.Float32bits(v) != math.Float32bits(whole[i]) {
+					t.Fatalf("%+v: C[%d] = %g, the whole product's %g", tc, i, v, whole[i])
+				}
+			}
+		}
+	})
+	pa, _ := PackA(false, 24, 2, make([]float32, 48), 2)
+	b := IndirectB{Data: make([]float32, 64), Offsets: []int{0, 16}}
+	if err := SgemmPackedAIndirectRows(pa, 6, 24, 3, b, make([]float32, 72), 3); err == nil {
+		t.Error("rows from 6: no error")
+	}
+	if err := SgemmPackedAIndirectRows(pa, 12, 25, 3, b, make([]float32, 72), 3); err == nil {
+		t.Error("rows past A: no error")
 	}
 }
 

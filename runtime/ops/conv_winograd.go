@@ -33,6 +33,15 @@ type winogradLayout struct {
 	// are zeros, M_ξ's are not read. ResNet-18's 64 channels left 4 rows to the 6×16 kernel
 	// through an edge buffer, 15% of the 56×56 layer's time for 6% of its rows.
 	rows int
+	// splitTail: an image's last chunk, whose tiles do not fill a whole chunk, is two work
+	// items, each its products and outputs for one part of U's rows (output channels, from
+	// splitRow on for the second), both transforming the chunk's inputs. A chunk's columns past
+	// the last whole 16-column panel run on the 6×16 kernels, so a tail of a few tiles cost a
+	// third of three whole chunks on ResNet-18's 28×28 layers (196 tiles: 6 chunks of 32 and
+	// one of 4): the thread that had it spent 25% more thread CPU than the other.
+	splitTail bool
+	splitRow  int
+	items     int // work items per image: the chunks, one more with splitTail
 }
 
 // winogradFits reports whether the Winograd lowering computes the convolution: 2-D, one group,
@@ -76,12 +85,35 @@ func newWinogradLayout(s *convShape, lowering convLowering) *winogradLayout {
 	l.chunks = ceilDivInt(tiles, l.chunkTiles)
 	l.ldn = gemm.WinogradLanes * (ceilDivInt(l.chunkTiles, gemm.WinogradLanes) + 1)
 	l.rows = winogradRows(s.m)
+	l.items = l.chunks
+	if l.chunks > 1 && tiles%l.chunkTiles != 0 && l.rows >= 24 {
+		l.splitTail, l.splitRow, l.items = true, 12*ceilDivInt(l.rows/12, 2), l.chunks+1
+	}
 	l.ldv, l.ldm = s.c*l.ldn+gemm.WinogradLanes, l.rows*l.ldn+gemm.WinogradLanes
 	l.offsets = make([]int, s.c)
 	for ci := range l.offsets {
 		l.offsets[ci] = ci * l.ldn
 	}
 	return l
+}
+
+// item returns the chunk that work item i of an image computes and the rows [u0, u1) of U it
+// computes it for. The two halves of a split tail are the items in the middle, so that two
+// threads, which take one contiguous half of the items each, take one half each.
+func (l *winogradLayout) item(i int) (chunk, u0, u1 int) {
+	if !l.splitTail {
+		return i, 0, l.rows
+	}
+	before := (l.chunks - 1) / 2 // whole chunks before the tail's items
+	switch {
+	case i < before:
+		return i, 0, l.rows
+	case i == before:
+		return l.chunks - 1, 0, l.splitRow
+	case i == before+1:
+		return l.chunks - 1, l.splitRow, l.rows
+	}
+	return i - 2, 0, l.rows
 }
 
 // winogradRows is the rows of U_ξ and M_ξ for co output channels (winogradLayout.rows).
@@ -124,7 +156,7 @@ func (k *convKernel) convWinograd(ctx *Context, s *convShape, xv, wv, bias, resi
 	if err != nil {
 		return err
 	}
-	items := s.batch * s.wino.chunks
+	items := s.batch * s.wino.items
 	t := winogradChunks{k: k, s: s, u: u, x: xv, bias: bias, residual: residual, out: out, gemmThreads: max(1, ctx.Threads/items)}
 	// One range per thread, not chunks claimed one at a time: on two threads a core reads what
 	// the other wrote at 1.5 times the cost of its own (README), and with ranges that follow
@@ -149,13 +181,20 @@ type winogradChunks struct {
 
 var winogradTasks TaskPool[winogradChunks, *winogradChunks]
 
-// Chunk implements workers.Task: items [lo, hi), image by image.
+// Chunk implements workers.Task: items [lo, hi), each run of whole consecutive chunks of one
+// image under one band of padded rows.
 func (t *winogradChunks) Chunk(lo, hi int) {
-	chunks := t.s.wino.chunks
+	l := t.s.wino
 	for lo < hi {
-		b := lo / chunks
-		end := min(hi, (b+1)*chunks)
-		if err := t.image(b, lo-b*chunks, end-b*chunks); err != nil {
+		b := lo / l.items
+		chunk, u0, u1 := l.item(lo % l.items)
+		end := lo + 1
+		for whole := u0 == 0 && u1 == l.rows; whole && end < hi && end/l.items == b; end++ {
+			if next, q0, q1 := l.item(end % l.items); next != chunk+end-lo || q0 != 0 || q1 != l.rows {
+				break
+			}
+		}
+		if err := t.image(b, chunk, chunk+end-lo, u0, u1); err != nil {
 			panic(err) // the sizes come from the shape newShape checked; Parallel re-raises it as the node's error
 		}
 		lo = end
@@ -170,8 +209,9 @@ type winogradBand struct {
 	plane int
 }
 
-// image pads the input rows under chunks [c0, c1) of image b and computes the chunks.
-func (t *winogradChunks) image(b, c0, c1 int) error {
+// image pads the input rows under chunks [c0, c1) of image b and computes the chunks for U's
+// rows [u0, u1).
+func (t *winogradChunks) image(b, c0, c1, u0, u1 int) error {
 	s, l := t.s, t.s.wino
 	r0, r1 := c0*l.chunkTiles/l.tilesW, (min(c1*l.chunkTiles, l.tilesH*l.tilesW)-1)/l.tilesW
 	rows := 2*(r1-r0) + 4
@@ -185,15 +225,16 @@ func (t *winogradChunks) image(b, c0, c1 int) error {
 	}
 	clear(band.rows[s.c*band.plane:])
 	for chunk := c0; chunk < c1; chunk++ {
-		if err := t.chunk(b, chunk, band); err != nil {
+		if err := t.chunk(b, chunk, band, u0, u1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// chunk transforms, multiplies and writes chunk chunk of image b from its padded rows.
-func (t *winogradChunks) chunk(b, chunk int, band winogradBand) error {
+// chunk transforms, multiplies and writes chunk chunk of image b from its padded rows, for U's
+// rows [u0, u1): the output channels from u0 to u1 or Co.
+func (t *winogradChunks) chunk(b, chunk int, band winogradBand, u0, u1 int) error {
 	s, l := t.s, t.s.wino
 	t0 := chunk * l.chunkTiles
 	t1 := min(t0+l.chunkTiles, l.tilesH*l.tilesW)
@@ -224,25 +265,35 @@ func (t *winogradChunks) chunk(b, chunk int, band winogradBand) error {
 	for xi, u := range t.u.u {
 		// V_ξ read in place: its rows are already the products' panels.
 		b := gemm.IndirectB{Data: v[xi*l.ldv:], Offsets: l.offsets}
-		err := gemm.SgemmPackedAIndirect(u, n, b, 0, m[xi*l.ldm:], l.ldn, t.gemmThreads, nil)
+		var err error
+		if u0 == 0 && u1 == l.rows {
+			err = gemm.SgemmPackedAIndirect(u, n, b, 0, m[xi*l.ldm:], l.ldn, t.gemmThreads, nil)
+		} else {
+			err = gemm.SgemmPackedAIndirectRows(u, u0, u1, n, b, m[xi*l.ldm:], l.ldn)
+		}
 		if err != nil {
 			return err
 		}
 	}
 	ow := s.out[1]
+	co0, co1 := u0, min(u1, s.m)
+	var bias []float32
+	if t.bias != nil {
+		bias = t.bias[co0:co1]
+	}
 	return segments(func(at, r, c0, c1 int) error {
 		rows, cols := min(2, s.out[0]-2*r), min(2*(c1-c0), ow-2*c0)
 		o := b*s.m*s.outSize + 2*r*ow + 2*c0
 		var res []float32
 		if t.residual != nil {
-			res = t.residual[o:]
+			res = t.residual[o+co0*s.outSize:]
 		}
 		k := t.k
-		err := gemm.WinogradOutput(t.out[o:], ow, s.outSize, rows, cols, m[at:], l.ldm, l.ldn, s.m, res, t.bias, k.relu)
+		err := gemm.WinogradOutput(t.out[o+co0*s.outSize:], ow, s.outSize, rows, cols, m[co0*l.ldn+at:], l.ldm, l.ldn, co1-co0, res, bias, k.relu)
 		if err != nil || k.act == nil || k.relu {
 			return err
 		}
-		for co := 0; co < s.m; co++ {
+		for co := co0; co < co1; co++ {
 			for y := 0; y < rows; y++ {
 				p := o + co*s.outSize + y*ow
 				k.act(t.out[p : p+cols])

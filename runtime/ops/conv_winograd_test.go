@@ -94,6 +94,62 @@ func TestConvWinograd(t *testing.T) {
 	t.Logf("largest error: %.3g of the absolute convolution (%.1f float32 roundings); assembly transforms: %v", worst, worst/0x1p-24, gemm.WinogradFast())
 }
 
+// TestConvWinogradSplitTail: ResNet-18's 28×28 layer (196 tiles: 6 chunks of 32 and a tail of
+// 4), its 56×56 one (784: 12 of 64 and a tail of 16) and 40 channels at 28×28 (one chunk of 128
+// and a tail of 68) give the two halves of their tail's rows of U to the two middle items, so
+// that two threads, each taking half of the items, take one half each (and, with an even count
+// of whole chunks, as many of those); the output, with bias, residual and Relu, agrees with the
+// float64 definition on 1–3 threads, bit for bit across them.
+func TestConvWinogradSplitTail(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(95, 96))
+	for _, sh := range []struct{ c, hw, chunks int }{{128, 28, 7}, {64, 56, 13}, {40, 28, 2}} {
+		x, w, b := randTensor(r, 1, sh.c, sh.hw, sh.hw), randTensor(r, sh.c, sh.c, 3, 3), randTensor(r, sh.c)
+		res := randTensor(r, 1, sh.c, sh.hw, sh.hw)
+		pads := []int{1, 1, 1, 1}
+		k, err := newConv(convTestNode("Conv", map[string]any{"pads": pads}, 3, nil, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := k.(*convKernel)
+		ck.lowering = convLowering{winograd: true}
+		ck.FuseResidual()
+		ck.FuseRelu()
+		s, err := ck.cachedShape(x, w)
+		if err != nil || s.wino == nil {
+			t.Fatalf("%+v: the Winograd lowering was not taken (%v)", sh, err)
+		}
+		l := s.wino
+		if l.chunks != sh.chunks || !l.splitTail || l.items != sh.chunks+1 {
+			t.Fatalf("%+v: %d chunks, %d items, tail split %v", sh, l.chunks, l.items, l.splitTail)
+		}
+		half := l.items / 2
+		for i := 0; i < l.items; i++ {
+			chunk, u0, u1 := l.item(i)
+			tail := chunk == l.chunks-1
+			switch {
+			case !tail && (u0 != 0 || u1 != l.rows):
+				t.Errorf("%+v: item %d: chunk %d for rows [%d, %d)", sh, i, chunk, u0, u1)
+			case tail && i == half-1 && (u0 != 0 || u1 != l.splitRow):
+				t.Errorf("%+v: item %d: the tail's rows [%d, %d), want [0, %d)", sh, i, u0, u1, l.splitRow)
+			case tail && i == half && (u0 != l.splitRow || u1 != l.rows):
+				t.Errorf("%+v: item %d: the tail's rows [%d, %d), want [%d, %d)", sh, i, u0, u1, l.splitRow, l.rows)
+			case tail && i != half-1 && i != half:
+				t.Errorf("%+v: the tail is item %d, not one of the middle two (%d, %d)", sh, i, half-1, half)
+			}
+		}
+		want := refConv(x, w, b, 1, []int{1, 1}, []int{1, 1}, pads[:2], []int{sh.hw, sh.hw})
+		for j, v := range res.F32() {
+			want[j] = max(want[j]+float64(v), 0)
+		}
+		runOnThreads(t, fmt.Sprintf("%+v", sh), k, []*tensor.Tensor{x, w, b, res}, func(j int, v float32) {
+			if math.Abs(float64(v)-want[j]) > 1e-4*(1+math.Abs(want[j])) {
+				t.Fatalf("%+v: y[%d] = %g, want %g", sh, j, v, want[j])
+			}
+		})
+	}
+}
+
 // TestConvWinogradIsTimed: where the transforms run in assembly, ResNet-18's 28×28 3×3 layer
 // times the Winograd lowering beside the others, and its 14×14 one (49 tiles, under
 // winogradMinTiles) and a layer with weights fed at run time do not.
