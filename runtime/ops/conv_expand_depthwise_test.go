@@ -15,8 +15,10 @@ import (
 // and SiLU after both, on 1, 2 and 3 threads, which split it by channel blocks (expandPart):
 // an expansion computed band by band (stride 2), unbanded ones whose 1×1 product reads X's
 // planes in place or packs them (more than 128 channels), 3 and 9 blocks, split by blocks or
-// (3 blocks on 2 threads, where blocks would leave one thread twice the work) by rows, two images. Each
-// output must match the float64 definition, and carry the same bits on every thread count.
+// (3 blocks on 2 threads, where blocks would leave one thread twice the work) by rows, two images,
+// and expansions whose 1×1 convolution takes the gather lowering, which has no plane offsets to
+// read X in place with (chosen by timing in a session, so forced here). Each output must match
+// the float64 definition, and carry the same bits on every thread count.
 func TestExpandDepthwiseParts(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(97, 98))
@@ -24,11 +26,13 @@ func TestExpandDepthwiseParts(t *testing.T) {
 	for _, sh := range []struct {
 		batch, c, m, hw, k, stride int
 		byRows                     bool // on 2 threads, split by rows rather than channel blocks
+		gather                     bool // the 1×1 convolution takes the gather lowering
 	}{
-		{1, 8, 32, 184, 3, 2, false}, {2, 8, 48, 32, 3, 1, true}, {2, 24, 144, 20, 5, 2, false}, {1, 16, 144, 14, 5, 1, false},
+		{1, 8, 32, 184, 3, 2, false, false}, {2, 8, 48, 32, 3, 1, true, false}, {2, 24, 144, 20, 5, 2, false, false}, {1, 16, 144, 14, 5, 1, false, false},
 		// Banded, 150-pixel rows: a band's fresh rows end at X's end within a panel of 16 columns,
 		// where reading them in place would take the product's last panel past X (they are packed).
-		{1, 8, 48, 150, 3, 1, false}, {1, 8, 48, 150, 3, 2, false},
+		{1, 8, 48, 150, 3, 1, false, false}, {1, 8, 48, 150, 3, 2, false, false},
+		{1, 8, 32, 186, 3, 1, false, true}, {1, 8, 32, 190, 3, 2, false, true},
 	} {
 		label := fmt.Sprintf("%+v", sh)
 		x := randTensor(r, sh.batch, sh.c, sh.hw, sh.hw)
@@ -46,7 +50,11 @@ func TestExpandDepthwiseParts(t *testing.T) {
 		want := refConv(tensor.New([]int{sh.batch, sh.m, sh.hw, sh.hw}, mid32), w2, b2, sh.m, []int{sh.stride, sh.stride}, []int{1, 1}, []int{p, p}, []int{ho, ho})
 		var first []float32
 		for threads := 1; threads <= 3; threads++ {
-			k, ok := NewExpandDepthwise(siluConvPair(t, w1, b1, w2, b2, dwAttrs))
+			pw, dw := siluConvPair(t, w1, b1, w2, b2, dwAttrs)
+			if sh.gather {
+				pw.(*convKernel).lowering = convLowering{forceGather: true}
+			}
+			k, ok := NewExpandDepthwise(pw, dw)
 			if !ok {
 				t.Fatalf("%s: not fused", label)
 			}
@@ -58,6 +66,9 @@ func TestExpandDepthwiseParts(t *testing.T) {
 				g, _ := k.(*expandDepthwise).geometry(x, w1, w2)
 				if !g.splits {
 					t.Fatalf("%s: not split across threads", label)
+				}
+				if g.pw.gather != sh.gather {
+					t.Fatalf("%s: the 1×1 convolution's gather lowering %v", label, g.pw.gather)
 				}
 				if byRows := !g.banded && g.rowsBalanceBetter(2); byRows != sh.byRows {
 					t.Fatalf("%s: split by rows %v on 2 threads, want %v", label, byRows, sh.byRows)

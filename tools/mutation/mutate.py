@@ -234,7 +234,7 @@ MUTATIONS = [
     ("expand-rows-in-place-end", "runtime/ops/conv_expand_depthwise.go", "ceilDivInt(fresh, gemm.PanelWidth)*gemm.PanelWidth <= len(bandX)",
      "fresh <= len(bandX)", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-rows-in-place-gather", "runtime/ops/conv_expand_depthwise.go", "&& len(s1.planeOffsets()) == s1.c", "",
-     ["-run", "TestExpandDepthwiseFusion", "./runtime"]),
+     ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-carried-rows", "runtime/ops/conv_expand_depthwise.go", "copy(band[ch*n:ch*n+carried*iw]",
      "copy(band[ch*n:ch*n+0*iw]", ["-run", "ExpandDepthwiseParts", "./runtime/ops"]),
     ("expand-carried-from", "runtime/ops/conv_expand_depthwise.go", "at := ch*prevN + (y0-prevY0)*iw",
