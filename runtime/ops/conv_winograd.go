@@ -33,15 +33,14 @@ type winogradLayout struct {
 	// are zeros, M_ξ's are not read. ResNet-18's 64 channels left 4 rows to the 6×16 kernel
 	// through an edge buffer, 15% of the 56×56 layer's time for 6% of its rows.
 	rows int
-	// splitTail: an image's last chunk, whose tiles do not fill a whole chunk, is two work
-	// items, each its products and outputs for one part of U's rows (output channels, from
-	// splitRow on for the second), both transforming the chunk's inputs. A chunk's columns past
+	// An image's last chunk, where its tiles do not fill a whole chunk, is two work items
+	// (items = chunks + 1), each its products and outputs for one part of U's rows (output
+	// channels, from splitRow on for the second), both transforming the chunk's inputs. A chunk's columns past
 	// the last whole 16-column panel run on the 6×16 kernels, so a tail of a few tiles cost a
 	// third of three whole chunks on ResNet-18's 28×28 layers (196 tiles: 6 chunks of 32 and
 	// one of 4): the thread that had it spent 25% more thread CPU than the other.
-	splitTail bool
-	splitRow  int
-	items     int // work items per image: the chunks, one more with splitTail
+	splitRow int
+	items    int // work items per image: the chunks, one more where the tail is split
 }
 
 // winogradFits reports whether the Winograd lowering computes the convolution: 2-D, one group,
@@ -87,7 +86,7 @@ func newWinogradLayout(s *convShape, lowering convLowering) *winogradLayout {
 	l.rows = winogradRows(s.m)
 	l.items = l.chunks
 	if l.chunks > 1 && tiles%l.chunkTiles != 0 && l.rows >= 24 {
-		l.splitTail, l.splitRow, l.items = true, 12*ceilDivInt(l.rows/12, 2), l.chunks+1
+		l.splitRow, l.items = 12*ceilDivInt(l.rows/12, 2), l.chunks+1
 	}
 	l.ldv, l.ldm = s.c*l.ldn+gemm.WinogradLanes, l.rows*l.ldn+gemm.WinogradLanes
 	l.offsets = make([]int, s.c)
@@ -101,7 +100,7 @@ func newWinogradLayout(s *convShape, lowering convLowering) *winogradLayout {
 // computes it for. The two halves of a split tail are the items in the middle, so that two
 // threads, which take one contiguous half of the items each, take one half each.
 func (l *winogradLayout) item(i int) (chunk, u0, u1 int) {
-	if !l.splitTail {
+	if l.items == l.chunks { // no split tail
 		return i, 0, l.rows
 	}
 	before := (l.chunks - 1) / 2 // whole chunks before the tail's items
@@ -189,9 +188,12 @@ func (t *winogradChunks) Chunk(lo, hi int) {
 		b := lo / l.items
 		chunk, u0, u1 := l.item(lo % l.items)
 		end := lo + 1
-		for whole := u0 == 0 && u1 == l.rows; whole && end < hi && end/l.items == b; end++ {
-			if next, q0, q1 := l.item(end % l.items); next != chunk+end-lo || q0 != 0 || q1 != l.rows {
-				break
+		if u0 == 0 && u1 == l.rows { // a whole chunk: take the whole chunks after it in this image along
+			for end < hi && end/l.items == b {
+				if next, q0, q1 := l.item(end % l.items); next != chunk+end-lo || q0 != 0 || q1 != l.rows {
+					break
+				}
+				end++
 			}
 		}
 		if err := t.image(b, chunk, chunk+end-lo, u0, u1); err != nil {

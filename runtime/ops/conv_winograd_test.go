@@ -120,8 +120,8 @@ func TestConvWinogradSplitTail(t *testing.T) {
 			t.Fatalf("%+v: the Winograd lowering was not taken (%v)", sh, err)
 		}
 		l := s.wino
-		if l.chunks != sh.chunks || !l.splitTail || l.items != sh.chunks+1 {
-			t.Fatalf("%+v: %d chunks, %d items, tail split %v", sh, l.chunks, l.items, l.splitTail)
+		if l.chunks != sh.chunks || l.items != sh.chunks+1 {
+			t.Fatalf("%+v: %d chunks, %d items, want %d and %d (the tail split)", sh, l.chunks, l.items, sh.chunks, sh.chunks+1)
 		}
 		half := l.items / 2
 		for i := 0; i < l.items; i++ {
