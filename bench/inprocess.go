@@ -135,6 +135,26 @@ func (h *InProcessORT) Bench(warmup, iters int) ([]float64, error) {
 	return r.Ms, nil
 }
 
+// Profile has the harness run warmup and then iters runs in a session with onnxruntime's
+// profiler on (a session of its own, so that Bench's timings never include the profiler's
+// cost) and returns each node's kernel time over the iters runs.
+func (h *InProcessORT) Profile(warmup, iters int) (ORTProfile, error) {
+	if h.cmd == nil {
+		return ORTProfile{}, errors.New(HarnessName + " is not running")
+	}
+	if _, err := fmt.Fprintf(h.in, "profile %d %d\n", warmup, iters); err != nil {
+		return ORTProfile{}, err
+	}
+	var p ORTProfile
+	if err := h.reply(&p); err != nil {
+		return ORTProfile{}, err
+	}
+	if p.Runs != iters {
+		return ORTProfile{}, fmt.Errorf("%s profiled %d runs for %d", HarnessName, p.Runs, iters)
+	}
+	return p, nil
+}
+
 // Close stops the harness and removes its inputs.
 func (h *InProcessORT) Close() error {
 	var err error

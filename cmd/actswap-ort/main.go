@@ -8,7 +8,9 @@
 // DIR holds inputs.json and raw tensor files (internal/ortref's exchange format). After loading
 // the model it prints one JSON line {"onnxruntime": VERSION}; then each stdin line "WARMUP ITERS"
 // is answered with one JSON line {"ms": [...]} of per-run milliseconds, timing OrtApi::Run alone
-// (inputs made once, outputs released, not copied). The library is --lib, else ACTSWAP_ORT_LIB,
+// (inputs made once, outputs released, not copied), and each line "profile WARMUP ITERS" with
+// one JSON line of bench.ORTProfile: per-node kernel times over ITERS runs of a second session
+// with onnxruntime's profiler on. The library is --lib, else ACTSWAP_ORT_LIB,
 // else .tools/ort under the repository holding the working directory.
 package main
 
@@ -19,9 +21,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/actswap/actswap/bench"
 	"github.com/actswap/actswap/internal/ortc"
 	"github.com/actswap/actswap/internal/ortref"
+	"github.com/actswap/actswap/tensor"
 )
 
 func main() {
@@ -71,8 +77,19 @@ func run() error {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		var warmup, iters int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d", &warmup, &iters); err != nil || warmup < 0 || iters < 1 {
-			return fmt.Errorf("request %q: want \"WARMUP ITERS\" (≥ 0, ≥ 1)", sc.Text())
+		request, profile := strings.CutPrefix(sc.Text(), "profile ")
+		if _, err := fmt.Sscanf(request, "%d %d", &warmup, &iters); err != nil || warmup < 0 || iters < 1 {
+			return fmt.Errorf("request %q: want \"WARMUP ITERS\" or \"profile WARMUP ITERS\" (≥ 0, ≥ 1)", sc.Text())
+		}
+		if profile {
+			p, err := profileRuns(l, *model, ortc.Options{IntraOpThreads: *threads, CustomOpsLibrary: *plugin}, in, warmup, iters)
+			if err != nil {
+				return fmt.Errorf("%s: %w", *model, err)
+			}
+			if err := out.Encode(p); err != nil {
+				return err
+			}
+			continue
 		}
 		ms, err := s.Bench(in, warmup, iters)
 		if err != nil {
@@ -83,4 +100,33 @@ func run() error {
 		}
 	}
 	return sc.Err()
+}
+
+// profileRuns runs warmup+iters runs in a new session with onnxruntime's profiler on, writing
+// its trace to a temporary folder, and sums each node's kernel time over the last iters runs.
+func profileRuns(l *ortc.Lib, model string, o ortc.Options, in map[string]*tensor.Tensor, warmup, iters int) (bench.ORTProfile, error) {
+	dir, err := os.MkdirTemp("", "actswap-ort-profile-")
+	if err != nil {
+		return bench.ORTProfile{}, err
+	}
+	defer os.RemoveAll(dir)
+	o.ProfilePrefix = filepath.Join(dir, "onnxruntime")
+	s, err := l.NewSession(model, o)
+	if err != nil {
+		return bench.ORTProfile{}, err
+	}
+	defer s.Close()
+	if _, err := s.Bench(in, warmup, iters); err != nil {
+		return bench.ORTProfile{}, err
+	}
+	path, err := s.EndProfiling()
+	if err != nil {
+		return bench.ORTProfile{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return bench.ORTProfile{}, err
+	}
+	defer f.Close()
+	return bench.ParseORTProfile(f, warmup)
 }

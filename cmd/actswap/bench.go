@@ -22,11 +22,11 @@ func newBenchCmd() *cobra.Command {
 		threads, iters, warmup, batch int
 		data                          []string
 		asJSON, withORT, profile      bool
-		rounds, top                   int
+		rounds, top, moduleDepth      int
 		against, harness, plugin      string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--json]",
+		Use:   "bench MODEL [--threads N] [--iters K] [--warmup W] [--ort] [--profile] [--json]",
 		Short: "Measure a model's latency, throughput, allocations and peak memory in actswap's runtime",
 		Long: `Run MODEL repeatedly and report p50/p90/p99 latency, throughput, allocations per run and
 peak RSS. Inputs come from --data (as for 'actswap run') or are synthetic, with symbolic
@@ -41,7 +41,11 @@ registers libactswap_ort.so in the harness, to run a rewritten model in onnxrunt
 With --against OTHER (a rewritten model and its original, say), the two models alternate in
 the same way on the same inputs and the median ratio MODEL/OTHER is reported. Before synthetic
 inputs are made, the memory a run needs is estimated from runs on 1 and 2 rows, and a --batch
-whose run would not fit in the available memory is refused.`,
+whose run would not fit in the available memory is refused. --profile times every node instead;
+with --ort too, onnxruntime's own profiler times its nodes in the harness (a session of its
+own) and both sides' times are printed per module — the first --module-depth segments of a
+node's name, as PyTorch's exporter names nodes — since the two runtimes fuse and rename nodes
+differently; each side's profiler adds its own overhead per node.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := checkCounts(countFlag{"threads", threads, 0}, countFlag{"iters", iters, 1}, countFlag{"warmup", warmup, 0},
@@ -79,7 +83,18 @@ whose run would not fit in the available memory is refused.`,
 				return err
 			}
 			if profile {
-				return printProfile(cmd.OutOrStdout(), s, inputs, warmup, iters, top, asJSON)
+				prof, err := profileRuns(s, inputs, warmup, iters)
+				if err != nil {
+					return err
+				}
+				if withORT {
+					ortThreads := threads
+					if ortThreads <= 0 {
+						ortThreads = goruntime.GOMAXPROCS(0)
+					}
+					return printProfileORT(cmd.OutOrStdout(), args[0], m.GetGraph(), harness, plugin, inputs, run, prof, ortThreads, warmup, iters, top, moduleDepth, asJSON)
+				}
+				return printProfile(cmd.OutOrStdout(), prof, iters, top, asJSON)
 			}
 			if against != "" {
 				return benchAgainst(cmd, args[0], against, threads, run, inputs, rounds, warmup, iters, asJSON)
@@ -123,6 +138,7 @@ whose run would not fit in the available memory is refused.`,
 	f.StringVar(&against, "against", "", "alternate with this model (same inputs) and report the latency ratio MODEL/OTHER")
 	f.BoolVar(&profile, "profile", false, "time every node over --iters runs and print where the time goes, by operator and by node")
 	f.IntVar(&top, "top", 15, "with --profile: how many operators and nodes to list")
+	f.IntVar(&moduleDepth, "module-depth", 2, "with --profile --ort: how many leading segments of a node's name (/layer1/layer1.0/conv1/Conv) make the module both sides' times are summed under")
 	f.BoolVar(&asJSON, "json", false, "print JSON (keys p50_ms, p90_ms, p99_ms, allocs_per_run, peak_rss_mb, ...)")
 	return cmd
 }
@@ -178,24 +194,29 @@ func benchORT(cmd *cobra.Command, model, harness, plugin string, inputs map[stri
 	return nil
 }
 
-// printProfile runs the model warmup+iters times, timing each node in the last iters runs, and
-// prints the operators and nodes that took the most time, with their share of all kernel time.
-func printProfile(w io.Writer, s *runtime.Session, inputs map[string]*tensor.Tensor, warmup, iters, top int, asJSON bool) error {
+// profileRuns runs the model warmup+iters times, timing each node in the last iters runs.
+func profileRuns(s *runtime.Session, inputs map[string]*tensor.Tensor, warmup, iters int) (*runtime.Profile, error) {
 	// Built with -tags workerpath, nodes are timed in this thread's CPU time (the estimated
 	// critical path of each on --threads threads, runtime.nodeClock): it must stay on one thread.
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
-	var prof runtime.Profile
-	ctx := runtime.WithProfile(context.Background(), &prof)
+	prof := &runtime.Profile{}
+	ctx := runtime.WithProfile(context.Background(), prof)
 	for i := 0; i < warmup+iters; i++ {
 		runCtx := context.Background()
 		if i >= warmup {
 			runCtx = ctx
 		}
 		if _, err := s.RunContext(runCtx, inputs); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return prof, nil
+}
+
+// printProfile prints the operators and nodes that took the most time over iters runs, with
+// their share of all kernel time.
+func printProfile(w io.Writer, prof *runtime.Profile, iters, top int, asJSON bool) error {
 	byOp, nodes := prof.ByOpType(), prof.Nodes()
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -208,22 +229,90 @@ func printProfile(w io.Writer, s *runtime.Session, inputs map[string]*tensor.Ten
 		}{iters, prof.Total(), byOp, nodes})
 	}
 	total := prof.Total()
-	perRun := func(d time.Duration) string {
-		return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000/float64(max(iters, 1)))
-	}
 	share := func(d time.Duration) string {
 		return fmt.Sprintf("%.1f%%", 100*float64(d)/float64(max(total, 1)))
 	}
-	fmt.Fprintf(w, "kernel time per run %s over %d runs\n\n", perRun(total), iters)
+	fmt.Fprintf(w, "kernel time per run %s over %d runs\n\n", perRunMs(total, iters), iters)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "op type\tnodes\tper run\tshare")
 	for _, t := range byOp[:min(top, len(byOp))] {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.OpType, t.Calls/max(iters, 1), perRun(t.Total), share(t.Total))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.OpType, t.Calls/max(iters, 1), perRunMs(t.Total, iters), share(t.Total))
 	}
 	fmt.Fprintln(tw, "\t\t\t")
 	fmt.Fprintln(tw, "node\top type\tper run\tshare")
 	for _, t := range nodes[:min(top, len(nodes))] {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Node, t.OpType, perRun(t.Total), share(t.Total))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Node, t.OpType, perRunMs(t.Total, iters), share(t.Total))
+	}
+	return tw.Flush()
+}
+
+// perRunMs formats a total over runs as milliseconds per run.
+func perRunMs(d time.Duration, runs int) string {
+	return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000/float64(max(runs, 1)))
+}
+
+// printProfileORT profiles onnxruntime on the same model, inputs and thread count in the
+// harness and prints both sides' kernel time per module and per node, beside one round of each
+// side's latency without a profiler, for the profilers' overhead.
+func printProfileORT(w io.Writer, model string, g *onnx.GraphProto, harness, plugin string, inputs map[string]*tensor.Tensor, run func() error, prof *runtime.Profile, threads, warmup, iters, top, depth int, asJSON bool) error {
+	path, why := bench.FindHarness(harness)
+	if path == "" {
+		return fmt.Errorf("--ort --profile: %s", why)
+	}
+	h, err := bench.StartInProcessORT(path, model, plugin, inputs, threads)
+	if err != nil {
+		return fmt.Errorf("%s on %s: %w", path, model, err)
+	}
+	plain, err := bench.CompareInProcessORT(h, run, 1, warmup, iters)
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("%s on %s: %w", path, model, err)
+	}
+	theirs, err := h.Profile(warmup, iters)
+	h.Close()
+	if err != nil {
+		return fmt.Errorf("%s on %s: %w", path, model, err)
+	}
+	ours := prof.Nodes()
+	modules := bench.JoinByModule(ours, iters, theirs, bench.FusionRoots(g), depth)
+	var ourTotal, theirTotal time.Duration
+	for _, m := range modules {
+		ourTotal += m.Actswap
+		theirTotal += m.Onnxruntime
+	}
+	if asJSON {
+		return writeBenchJSON(w, struct {
+			Threads        int                `json:"threads"`
+			Onnxruntime    string             `json:"onnxruntime_version"`
+			Runs           int                `json:"runs"`
+			Unprofiled     bench.SideBySide   `json:"unprofiled"`
+			ActswapNs      time.Duration      `json:"actswap_kernel_ns_per_run"`
+			OnnxruntimeNs  time.Duration      `json:"onnxruntime_kernel_ns_per_run"`
+			Modules        []bench.ModuleTime `json:"modules"`
+			ActswapNodes   []runtime.NodeTime `json:"actswap_nodes"`
+			OnnxruntimeOps []runtime.NodeTime `json:"onnxruntime_nodes"`
+		}{threads, h.Version, iters, plain, ourTotal, theirTotal, modules, ours, theirs.Nodes})
+	}
+	fmt.Fprintf(w, "%s (threads %d on both sides, onnxruntime %s)\nkernel time per run over %d profiled runs: actswap %s, onnxruntime %s; without profilers, p50 actswap %.3f ms, onnxruntime %.3f ms\n\n",
+		model, threads, h.Version, iters, perRunMs(ourTotal, 1), perRunMs(theirTotal, 1), plain.ActswapP50ms[0], plain.OrtP50ms[0])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "module\tactswap\tonnxruntime\tratio")
+	for _, m := range modules[:min(top, len(modules))] {
+		ratio := "—"
+		if m.Actswap > 0 && m.Onnxruntime > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(m.Actswap)/float64(m.Onnxruntime))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Module, perRunMs(m.Actswap, 1), perRunMs(m.Onnxruntime, 1), ratio)
+	}
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintln(tw, "actswap node\top type\tper run\t")
+	for _, t := range ours[:min(top, len(ours))] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", t.Node, t.OpType, perRunMs(t.Total, iters))
+	}
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintln(tw, "onnxruntime node\top type\tper run\t")
+	for _, t := range theirs.Nodes[:min(top, len(theirs.Nodes))] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", t.Node, t.OpType, perRunMs(t.Total, theirs.Runs))
 	}
 	return tw.Flush()
 }

@@ -124,3 +124,48 @@ func TestBenchORTPlugin(t *testing.T) {
 		t.Errorf("a plugin that is not a library: error %v, want one naming it", err)
 	}
 }
+
+// TestBenchORTProfile checks that 'bench --ort --profile' has the harness profile onnxruntime
+// and reports both sides' kernel time per module: a module both sides ran has time on both.
+func TestBenchORTProfile(t *testing.T) {
+	harness := buildHarness(t)
+	model := filepath.Join(testutil.RepoRoot(t), "models", "digits_cnn", "model.onnx")
+	args := []string{"bench", model, "--ort", "--profile", "--ort-harness", harness, "--threads", "1", "--iters", "3", "--warmup", "1"}
+	out, err := executeCLI(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"without profilers, p50 actswap", "module", "actswap node", "onnxruntime node"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = executeCLI(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Runs    int `json:"runs"`
+		Modules []struct {
+			Module      string `json:"module"`
+			Actswap     int64  `json:"actswap_ns"`
+			Onnxruntime int64  `json:"onnxruntime_ns"`
+		} `json:"modules"`
+		OnnxruntimeNodes []struct {
+			Node  string `json:"node"`
+			Calls int    `json:"calls"`
+		} `json:"onnxruntime_nodes"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("JSON report: %v\n%s", err, out)
+	}
+	both := 0
+	for _, m := range r.Modules {
+		if m.Actswap > 0 && m.Onnxruntime > 0 {
+			both++
+		}
+	}
+	if r.Runs != 3 || both == 0 || len(r.OnnxruntimeNodes) == 0 || r.OnnxruntimeNodes[0].Calls != 3 {
+		t.Errorf("JSON report: %d runs, %d modules timed on both sides:\n%s", r.Runs, both, out)
+	}
+}
