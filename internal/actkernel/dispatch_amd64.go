@@ -34,6 +34,10 @@ func crreluF32(x simd.Level, dst, src []float32, eps float32, stream bool) {
 
 func pwluF32(x simd.Level, dst, src []float32, c *pwluChannel, stream bool) {
 	dst = dst[:len(src)]
+	if x.Wide() && c.ext != nil {
+		pwluExtF32(dst, src, nil, c.ext, stream)
+		return
+	}
 	if x.Wide() && c.n <= 64 {
 		h, b := asmPlan(x, dst, len(src), 16, stream)
 		pwluGo(dst[:h], src[:h], c)
@@ -69,6 +73,56 @@ func pwluF32(x simd.Level, dst, src []float32, c *pwluChannel, stream bool) {
 		}
 	}
 	pwluGo(dst[h+b:], src[h+b:], c)
+}
+
+// pwluExtF32 runs the extended-table kernel (pwluExtTable) over src, with element i's offset
+// from offs[i] where offs is not nil (shifted channels) and t's own otherwise. The elements
+// before an aligned block (streaming) and after the last whole block go through the same
+// kernel in a block of scratch, so that every element gets the same bits wherever it sits.
+func pwluExtF32(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool) {
+	h, b := asmPlan(simd.AVX512, dst, len(src), 16, stream)
+	pwluExtScratch(dst[:h], src[:h], offs, t)
+	if b > 0 {
+		var o []float32
+		if offs != nil {
+			o = offs[h : h+b]
+		}
+		pwluExtBlocks(dst[h:h+b], src[h:h+b], o, t, stream)
+	}
+	if offs != nil {
+		offs = offs[h+b:]
+	}
+	pwluExtScratch(dst[h+b:], src[h+b:], offs, t)
+}
+
+// pwluExtBlocks runs the assembly kernel for t's size over whole blocks of 16.
+func pwluExtBlocks(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool) {
+	switch small := t[extTop] < 16; {
+	case offs != nil && small:
+		pwluShiftExt16AVX512(dst, src, offs, t, stream)
+	case offs != nil:
+		pwluShiftExt32AVX512(dst, src, offs, t, stream)
+	case small:
+		pwluExt16AVX512(dst, src, t, stream)
+	default:
+		pwluExt32AVX512(dst, src, t, stream)
+	}
+}
+
+// pwluExtScratch is pwluExtF32 for fewer than 16 elements, through a block on the stack.
+func pwluExtScratch(dst, src, offs []float32, t *[pwluExtLen]float32) {
+	if len(src) == 0 {
+		return
+	}
+	var x, o [16]float32
+	copy(x[:], src)
+	if offs != nil {
+		copy(o[:], offs[:len(src)])
+		pwluExtBlocks(x[:], x[:], o[:], t, false)
+	} else {
+		pwluExtBlocks(x[:], x[:], nil, t, false)
+	}
+	copy(dst, x[:len(src)])
 }
 
 // pwluShiftedRow is dst[i] = PWLU_c(src[i] − shift[i]) in one pass over a row (the shifted
@@ -150,6 +204,10 @@ func (t *crreluTable) applyRow(dst, src []float32, ch0 int) {
 }
 
 func (t *pwluTable) applyRow(dst, src []float32, ch0 int) {
+	if t.extOffs != nil && t.level.Wide() {
+		pwluExtF32(dst[:len(src)], src, t.extOffs[ch0:ch0+len(src)], t.chans[0].ext, false)
+		return
+	}
 	if t.shift != nil && t.level.Asm() {
 		pwluShiftedRow(t.level, dst, src, t.shift[ch0:], &t.chans[0])
 		return

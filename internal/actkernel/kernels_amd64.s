@@ -4532,6 +4532,846 @@ pwluShiftPerm64AVX512_done:
 	VZEROUPPER
 	RET
 
+// func pwluExt16AVX512(dst []float32, src []float32, t *[80]float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluExt16AVX512(SB), NOSPLIT, $0-57
+	MOVQ         t+48(FP), AX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 8(AX), Z1
+	VXORPS       Z2, Z2, Z2
+	VBROADCASTSS 4(AX), Z3
+	VMOVUPS      64(AX), Z4
+	VMOVUPS      192(AX), Z5
+	MOVQ         dst_base+0(FP), CX
+	MOVQ         src_base+24(FP), DX
+	MOVQ         src_len+32(FP), BX
+	MOVB         stream+56(FP), SI
+	SHRQ         $0x04, BX
+	TESTB        SI, SI
+	JNZ          pwluExt16AVX512_nt_wide
+
+pwluExt16AVX512_plain_wide:
+	CMPQ             BX, $0x00000002
+	JB               pwluExt16AVX512_plain_single
+	VMOVUPS          (DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z8
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z8
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite1
+	VMOVUPS          (DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z7, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z7, Z10
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluExt16AVX512_finite1:
+	VMOVUPS          64(DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z9
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z9
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite2
+	VMOVUPS          64(DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z7, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z7, Z11
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z9, K1, Z9
+
+pwluExt16AVX512_finite2:
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000002, BX
+	JMP     pwluExt16AVX512_plain_wide
+
+pwluExt16AVX512_plain_single:
+	CMPQ             BX, $0x00000000
+	JE               pwluExt16AVX512_plain_end
+	VMOVUPS          (DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z8
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z8
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite3
+	VMOVUPS          (DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z7, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z7, Z10
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluExt16AVX512_finite3:
+	VMOVUPS Z8, (CX)
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, CX
+	DECQ    BX
+	JMP     pwluExt16AVX512_plain_single
+
+pwluExt16AVX512_plain_end:
+	JMP pwluExt16AVX512_done
+
+pwluExt16AVX512_nt_wide:
+	CMPQ             BX, $0x00000002
+	JB               pwluExt16AVX512_nt_single
+	PREFETCHNTA      1024(DX)
+	VMOVUPS          (DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z8
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z8
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite4
+	VMOVUPS          (DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z7, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z7, Z10
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluExt16AVX512_finite4:
+	VMOVUPS          64(DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z9
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z9
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite5
+	VMOVUPS          64(DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z7, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z7, Z11
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z9, K1, Z9
+
+pwluExt16AVX512_finite5:
+	VMOVNTPS Z8, (CX)
+	VMOVNTPS Z9, 64(CX)
+	ADDQ     $0x00000080, DX
+	ADDQ     $0x00000080, CX
+	SUBQ     $0x00000002, BX
+	JMP      pwluExt16AVX512_nt_wide
+
+pwluExt16AVX512_nt_single:
+	CMPQ             BX, $0x00000000
+	JE               pwluExt16AVX512_nt_end
+	VMOVUPS          (DX), Z6
+	VFMADD213PS      Z3, Z0, Z6
+	VMAXPS           Z2, Z6, Z7
+	VMINPS           Z1, Z7, Z7
+	VCVTTPS2DQ       Z7, Z7
+	VPERMPS          Z4, Z7, Z8
+	VPERMPS          Z5, Z7, Z7
+	VFMADD231PS      Z6, Z7, Z8
+	VFPCLASSPSZ      $0x18, Z6, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt16AVX512_finite6
+	VMOVUPS          (DX), Z6
+	VMAXPS.BCST      28(AX), Z6, Z7
+	VMINPS.BCST      32(AX), Z7, Z7
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z7, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z7, Z10
+	VCMPPS           $0x01, Z2, Z6, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluExt16AVX512_finite6:
+	VMOVNTPS Z8, (CX)
+	ADDQ     $0x00000040, DX
+	ADDQ     $0x00000040, CX
+	DECQ     BX
+	JMP      pwluExt16AVX512_nt_single
+
+pwluExt16AVX512_nt_end:
+pwluExt16AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftExt16AVX512(dst []float32, src []float32, offs []float32, t *[80]float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluShiftExt16AVX512(SB), NOSPLIT, $0-81
+	MOVQ         t+72(FP), AX
+	MOVQ         offs_base+48(FP), CX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 8(AX), Z1
+	VXORPS       Z2, Z2, Z2
+	VMOVUPS      64(AX), Z3
+	VMOVUPS      192(AX), Z4
+	MOVQ         dst_base+0(FP), DX
+	MOVQ         src_base+24(FP), BX
+	MOVQ         src_len+32(FP), SI
+	MOVB         stream+80(FP), DI
+	SHRQ         $0x04, SI
+	TESTB        DI, DI
+	JNZ          pwluShiftExt16AVX512_nt_wide
+
+pwluShiftExt16AVX512_plain_wide:
+	CMPQ             SI, $0x00000002
+	JB               pwluShiftExt16AVX512_plain_single
+	VMOVUPS          (BX), Z5
+	VFMADD213PS      (CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z7
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z7
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite7
+	VMOVUPS          (BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z8
+	VFMADD231PS.BCST 16(AX), Z6, Z8
+	VBROADCASTSS     20(AX), Z9
+	VFMADD231PS.BCST 24(AX), Z6, Z9
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z8, Z9, K2, Z9
+	VBLENDMPS        Z9, Z7, K1, Z7
+
+pwluShiftExt16AVX512_finite7:
+	VMOVUPS          64(BX), Z5
+	VFMADD213PS      64(CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z8
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z8
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite8
+	VMOVUPS          64(BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z6, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z6, Z10
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluShiftExt16AVX512_finite8:
+	VMOVUPS Z7, (DX)
+	VMOVUPS Z8, 64(DX)
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000002, SI
+	JMP     pwluShiftExt16AVX512_plain_wide
+
+pwluShiftExt16AVX512_plain_single:
+	CMPQ             SI, $0x00000000
+	JE               pwluShiftExt16AVX512_plain_end
+	VMOVUPS          (BX), Z5
+	VFMADD213PS      (CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z7
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z7
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite9
+	VMOVUPS          (BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z8
+	VFMADD231PS.BCST 16(AX), Z6, Z8
+	VBROADCASTSS     20(AX), Z9
+	VFMADD231PS.BCST 24(AX), Z6, Z9
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z8, Z9, K2, Z9
+	VBLENDMPS        Z9, Z7, K1, Z7
+
+pwluShiftExt16AVX512_finite9:
+	VMOVUPS Z7, (DX)
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, CX
+	DECQ    SI
+	JMP     pwluShiftExt16AVX512_plain_single
+
+pwluShiftExt16AVX512_plain_end:
+	JMP pwluShiftExt16AVX512_done
+
+pwluShiftExt16AVX512_nt_wide:
+	CMPQ             SI, $0x00000002
+	JB               pwluShiftExt16AVX512_nt_single
+	PREFETCHNTA      1024(BX)
+	VMOVUPS          (BX), Z5
+	VFMADD213PS      (CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z7
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z7
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite10
+	VMOVUPS          (BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z8
+	VFMADD231PS.BCST 16(AX), Z6, Z8
+	VBROADCASTSS     20(AX), Z9
+	VFMADD231PS.BCST 24(AX), Z6, Z9
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z8, Z9, K2, Z9
+	VBLENDMPS        Z9, Z7, K1, Z7
+
+pwluShiftExt16AVX512_finite10:
+	VMOVUPS          64(BX), Z5
+	VFMADD213PS      64(CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z8
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z8
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite11
+	VMOVUPS          64(BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z9
+	VFMADD231PS.BCST 16(AX), Z6, Z9
+	VBROADCASTSS     20(AX), Z10
+	VFMADD231PS.BCST 24(AX), Z6, Z10
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z9, Z10, K2, Z10
+	VBLENDMPS        Z10, Z8, K1, Z8
+
+pwluShiftExt16AVX512_finite11:
+	VMOVNTPS Z7, (DX)
+	VMOVNTPS Z8, 64(DX)
+	ADDQ     $0x00000080, BX
+	ADDQ     $0x00000080, DX
+	ADDQ     $0x00000080, CX
+	SUBQ     $0x00000002, SI
+	JMP      pwluShiftExt16AVX512_nt_wide
+
+pwluShiftExt16AVX512_nt_single:
+	CMPQ             SI, $0x00000000
+	JE               pwluShiftExt16AVX512_nt_end
+	VMOVUPS          (BX), Z5
+	VFMADD213PS      (CX), Z0, Z5
+	VMAXPS           Z2, Z5, Z6
+	VMINPS           Z1, Z6, Z6
+	VCVTTPS2DQ       Z6, Z6
+	VPERMPS          Z3, Z6, Z7
+	VPERMPS          Z4, Z6, Z6
+	VFMADD231PS      Z5, Z6, Z7
+	VFPCLASSPSZ      $0x18, Z5, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt16AVX512_finite12
+	VMOVUPS          (BX), Z5
+	VMAXPS.BCST      28(AX), Z5, Z6
+	VMINPS.BCST      32(AX), Z6, Z6
+	VBROADCASTSS     12(AX), Z8
+	VFMADD231PS.BCST 16(AX), Z6, Z8
+	VBROADCASTSS     20(AX), Z9
+	VFMADD231PS.BCST 24(AX), Z6, Z9
+	VCMPPS           $0x01, Z2, Z5, K2
+	VBLENDMPS        Z8, Z9, K2, Z9
+	VBLENDMPS        Z9, Z7, K1, Z7
+
+pwluShiftExt16AVX512_finite12:
+	VMOVNTPS Z7, (DX)
+	ADDQ     $0x00000040, BX
+	ADDQ     $0x00000040, DX
+	ADDQ     $0x00000040, CX
+	DECQ     SI
+	JMP      pwluShiftExt16AVX512_nt_single
+
+pwluShiftExt16AVX512_nt_end:
+pwluShiftExt16AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluExt32AVX512(dst []float32, src []float32, t *[80]float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluExt32AVX512(SB), NOSPLIT, $0-57
+	MOVQ         t+48(FP), AX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 8(AX), Z1
+	VXORPS       Z2, Z2, Z2
+	VBROADCASTSS 4(AX), Z3
+	VMOVUPS      64(AX), Z4
+	VMOVUPS      128(AX), Z5
+	VMOVUPS      192(AX), Z6
+	VMOVUPS      256(AX), Z7
+	MOVQ         dst_base+0(FP), CX
+	MOVQ         src_base+24(FP), DX
+	MOVQ         src_len+32(FP), BX
+	MOVB         stream+56(FP), SI
+	SHRQ         $0x04, BX
+	TESTB        SI, SI
+	JNZ          pwluExt32AVX512_nt_wide
+
+pwluExt32AVX512_plain_wide:
+	CMPQ             BX, $0x00000002
+	JB               pwluExt32AVX512_plain_single
+	VMOVUPS          (DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z5, Z4, Z9
+	VPERMI2PS        Z7, Z6, Z10
+	VFMADD231PS      Z8, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite13
+	VMOVUPS          (DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluExt32AVX512_finite13:
+	VMOVUPS          64(DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z10
+	VMINPS           Z1, Z10, Z10
+	VCVTTPS2DQ       Z10, Z10
+	VMOVAPS          Z10, Z11
+	VPERMI2PS        Z5, Z4, Z10
+	VPERMI2PS        Z7, Z6, Z11
+	VFMADD231PS      Z8, Z11, Z10
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite14
+	VMOVUPS          64(DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z11
+	VMINPS.BCST      32(AX), Z11, Z11
+	VBROADCASTSS     12(AX), Z12
+	VFMADD231PS.BCST 16(AX), Z11, Z12
+	VBROADCASTSS     20(AX), Z13
+	VFMADD231PS.BCST 24(AX), Z11, Z13
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z12, Z13, K2, Z13
+	VBLENDMPS        Z13, Z10, K1, Z10
+
+pwluExt32AVX512_finite14:
+	VMOVUPS Z9, (CX)
+	VMOVUPS Z10, 64(CX)
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000002, BX
+	JMP     pwluExt32AVX512_plain_wide
+
+pwluExt32AVX512_plain_single:
+	CMPQ             BX, $0x00000000
+	JE               pwluExt32AVX512_plain_end
+	VMOVUPS          (DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z5, Z4, Z9
+	VPERMI2PS        Z7, Z6, Z10
+	VFMADD231PS      Z8, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite15
+	VMOVUPS          (DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluExt32AVX512_finite15:
+	VMOVUPS Z9, (CX)
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, CX
+	DECQ    BX
+	JMP     pwluExt32AVX512_plain_single
+
+pwluExt32AVX512_plain_end:
+	JMP pwluExt32AVX512_done
+
+pwluExt32AVX512_nt_wide:
+	CMPQ             BX, $0x00000002
+	JB               pwluExt32AVX512_nt_single
+	PREFETCHNTA      1024(DX)
+	VMOVUPS          (DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z5, Z4, Z9
+	VPERMI2PS        Z7, Z6, Z10
+	VFMADD231PS      Z8, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite16
+	VMOVUPS          (DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluExt32AVX512_finite16:
+	VMOVUPS          64(DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z10
+	VMINPS           Z1, Z10, Z10
+	VCVTTPS2DQ       Z10, Z10
+	VMOVAPS          Z10, Z11
+	VPERMI2PS        Z5, Z4, Z10
+	VPERMI2PS        Z7, Z6, Z11
+	VFMADD231PS      Z8, Z11, Z10
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite17
+	VMOVUPS          64(DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z11
+	VMINPS.BCST      32(AX), Z11, Z11
+	VBROADCASTSS     12(AX), Z12
+	VFMADD231PS.BCST 16(AX), Z11, Z12
+	VBROADCASTSS     20(AX), Z13
+	VFMADD231PS.BCST 24(AX), Z11, Z13
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z12, Z13, K2, Z13
+	VBLENDMPS        Z13, Z10, K1, Z10
+
+pwluExt32AVX512_finite17:
+	VMOVNTPS Z9, (CX)
+	VMOVNTPS Z10, 64(CX)
+	ADDQ     $0x00000080, DX
+	ADDQ     $0x00000080, CX
+	SUBQ     $0x00000002, BX
+	JMP      pwluExt32AVX512_nt_wide
+
+pwluExt32AVX512_nt_single:
+	CMPQ             BX, $0x00000000
+	JE               pwluExt32AVX512_nt_end
+	VMOVUPS          (DX), Z8
+	VFMADD213PS      Z3, Z0, Z8
+	VMAXPS           Z2, Z8, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z5, Z4, Z9
+	VPERMI2PS        Z7, Z6, Z10
+	VFMADD231PS      Z8, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z8, K1
+	KORTESTW         K1, K1
+	JZ               pwluExt32AVX512_finite18
+	VMOVUPS          (DX), Z8
+	VMAXPS.BCST      28(AX), Z8, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z8, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluExt32AVX512_finite18:
+	VMOVNTPS Z9, (CX)
+	ADDQ     $0x00000040, DX
+	ADDQ     $0x00000040, CX
+	DECQ     BX
+	JMP      pwluExt32AVX512_nt_single
+
+pwluExt32AVX512_nt_end:
+pwluExt32AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func pwluShiftExt32AVX512(dst []float32, src []float32, offs []float32, t *[80]float32, stream bool)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·pwluShiftExt32AVX512(SB), NOSPLIT, $0-81
+	MOVQ         t+72(FP), AX
+	MOVQ         offs_base+48(FP), CX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 8(AX), Z1
+	VXORPS       Z2, Z2, Z2
+	VMOVUPS      64(AX), Z3
+	VMOVUPS      128(AX), Z4
+	VMOVUPS      192(AX), Z5
+	VMOVUPS      256(AX), Z6
+	MOVQ         dst_base+0(FP), DX
+	MOVQ         src_base+24(FP), BX
+	MOVQ         src_len+32(FP), SI
+	MOVB         stream+80(FP), DI
+	SHRQ         $0x04, SI
+	TESTB        DI, DI
+	JNZ          pwluShiftExt32AVX512_nt_wide
+
+pwluShiftExt32AVX512_plain_wide:
+	CMPQ             SI, $0x00000002
+	JB               pwluShiftExt32AVX512_plain_single
+	VMOVUPS          (BX), Z7
+	VFMADD213PS      (CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z8
+	VMINPS           Z1, Z8, Z8
+	VCVTTPS2DQ       Z8, Z8
+	VMOVAPS          Z8, Z9
+	VPERMI2PS        Z4, Z3, Z8
+	VPERMI2PS        Z6, Z5, Z9
+	VFMADD231PS      Z7, Z9, Z8
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite19
+	VMOVUPS          (BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z9
+	VMINPS.BCST      32(AX), Z9, Z9
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z9, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z9, Z11
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z8, K1, Z8
+
+pwluShiftExt32AVX512_finite19:
+	VMOVUPS          64(BX), Z7
+	VFMADD213PS      64(CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z4, Z3, Z9
+	VPERMI2PS        Z6, Z5, Z10
+	VFMADD231PS      Z7, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite20
+	VMOVUPS          64(BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluShiftExt32AVX512_finite20:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000002, SI
+	JMP     pwluShiftExt32AVX512_plain_wide
+
+pwluShiftExt32AVX512_plain_single:
+	CMPQ             SI, $0x00000000
+	JE               pwluShiftExt32AVX512_plain_end
+	VMOVUPS          (BX), Z7
+	VFMADD213PS      (CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z8
+	VMINPS           Z1, Z8, Z8
+	VCVTTPS2DQ       Z8, Z8
+	VMOVAPS          Z8, Z9
+	VPERMI2PS        Z4, Z3, Z8
+	VPERMI2PS        Z6, Z5, Z9
+	VFMADD231PS      Z7, Z9, Z8
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite21
+	VMOVUPS          (BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z9
+	VMINPS.BCST      32(AX), Z9, Z9
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z9, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z9, Z11
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z8, K1, Z8
+
+pwluShiftExt32AVX512_finite21:
+	VMOVUPS Z8, (DX)
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, CX
+	DECQ    SI
+	JMP     pwluShiftExt32AVX512_plain_single
+
+pwluShiftExt32AVX512_plain_end:
+	JMP pwluShiftExt32AVX512_done
+
+pwluShiftExt32AVX512_nt_wide:
+	CMPQ             SI, $0x00000002
+	JB               pwluShiftExt32AVX512_nt_single
+	PREFETCHNTA      1024(BX)
+	VMOVUPS          (BX), Z7
+	VFMADD213PS      (CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z8
+	VMINPS           Z1, Z8, Z8
+	VCVTTPS2DQ       Z8, Z8
+	VMOVAPS          Z8, Z9
+	VPERMI2PS        Z4, Z3, Z8
+	VPERMI2PS        Z6, Z5, Z9
+	VFMADD231PS      Z7, Z9, Z8
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite22
+	VMOVUPS          (BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z9
+	VMINPS.BCST      32(AX), Z9, Z9
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z9, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z9, Z11
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z8, K1, Z8
+
+pwluShiftExt32AVX512_finite22:
+	VMOVUPS          64(BX), Z7
+	VFMADD213PS      64(CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z9
+	VMINPS           Z1, Z9, Z9
+	VCVTTPS2DQ       Z9, Z9
+	VMOVAPS          Z9, Z10
+	VPERMI2PS        Z4, Z3, Z9
+	VPERMI2PS        Z6, Z5, Z10
+	VFMADD231PS      Z7, Z10, Z9
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite23
+	VMOVUPS          64(BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z10
+	VMINPS.BCST      32(AX), Z10, Z10
+	VBROADCASTSS     12(AX), Z11
+	VFMADD231PS.BCST 16(AX), Z10, Z11
+	VBROADCASTSS     20(AX), Z12
+	VFMADD231PS.BCST 24(AX), Z10, Z12
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z11, Z12, K2, Z12
+	VBLENDMPS        Z12, Z9, K1, Z9
+
+pwluShiftExt32AVX512_finite23:
+	VMOVNTPS Z8, (DX)
+	VMOVNTPS Z9, 64(DX)
+	ADDQ     $0x00000080, BX
+	ADDQ     $0x00000080, DX
+	ADDQ     $0x00000080, CX
+	SUBQ     $0x00000002, SI
+	JMP      pwluShiftExt32AVX512_nt_wide
+
+pwluShiftExt32AVX512_nt_single:
+	CMPQ             SI, $0x00000000
+	JE               pwluShiftExt32AVX512_nt_end
+	VMOVUPS          (BX), Z7
+	VFMADD213PS      (CX), Z0, Z7
+	VMAXPS           Z2, Z7, Z8
+	VMINPS           Z1, Z8, Z8
+	VCVTTPS2DQ       Z8, Z8
+	VMOVAPS          Z8, Z9
+	VPERMI2PS        Z4, Z3, Z8
+	VPERMI2PS        Z6, Z5, Z9
+	VFMADD231PS      Z7, Z9, Z8
+	VFPCLASSPSZ      $0x18, Z7, K1
+	KORTESTW         K1, K1
+	JZ               pwluShiftExt32AVX512_finite24
+	VMOVUPS          (BX), Z7
+	VMAXPS.BCST      28(AX), Z7, Z9
+	VMINPS.BCST      32(AX), Z9, Z9
+	VBROADCASTSS     12(AX), Z10
+	VFMADD231PS.BCST 16(AX), Z9, Z10
+	VBROADCASTSS     20(AX), Z11
+	VFMADD231PS.BCST 24(AX), Z9, Z11
+	VCMPPS           $0x01, Z2, Z7, K2
+	VBLENDMPS        Z10, Z11, K2, Z11
+	VBLENDMPS        Z11, Z8, K1, Z8
+
+pwluShiftExt32AVX512_finite24:
+	VMOVNTPS Z8, (DX)
+	ADDQ     $0x00000040, BX
+	ADDQ     $0x00000040, DX
+	ADDQ     $0x00000040, CX
+	DECQ     SI
+	JMP      pwluShiftExt32AVX512_nt_single
+
+pwluShiftExt32AVX512_nt_end:
+pwluShiftExt32AVX512_done:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func zorroAVX2(dst []float32, src []float32, c *[104]float32, stream bool)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·zorroAVX2(SB), NOSPLIT, $0-57

@@ -94,6 +94,26 @@ func pwluShiftPerm32AVX512(dst []float32, src []float32, shift []float32, c *[11
 //go:noescape
 func pwluShiftPerm64AVX512(dst []float32, src []float32, shift []float32, c *[11]float32, es []float32, ds []float32, stream bool)
 
+// pwluExt16AVX512 evaluates the first len(src)/16*16 elements with the extended table t of at most 16 segments; AVX-512F.
+//
+//go:noescape
+func pwluExt16AVX512(dst []float32, src []float32, t *[80]float32, stream bool)
+
+// pwluShiftExt16AVX512 is pwluExt16AVX512 with element i's offset from offs[i]; len(offs) ≥ len(src).
+//
+//go:noescape
+func pwluShiftExt16AVX512(dst []float32, src []float32, offs []float32, t *[80]float32, stream bool)
+
+// pwluExt32AVX512 evaluates the first len(src)/16*16 elements with the extended table t of at most 32 segments; AVX-512F.
+//
+//go:noescape
+func pwluExt32AVX512(dst []float32, src []float32, t *[80]float32, stream bool)
+
+// pwluShiftExt32AVX512 is pwluExt32AVX512 with element i's offset from offs[i]; len(offs) ≥ len(src).
+//
+//go:noescape
+func pwluShiftExt32AVX512(dst []float32, src []float32, offs []float32, t *[80]float32, stream bool)
+
 // zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.
 //
 //go:noescape

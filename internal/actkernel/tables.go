@@ -78,6 +78,10 @@ type pwluTable struct {
 	// per-channel bias (rewrite): a row is then x − shift followed by channel 0's per-tensor
 	// kernel, as fast as a per-tensor PWLU, where the rows kernel must gather per lane.
 	shift []float32
+	// extOffs, when set beside shift (and channel 0's ext), is each channel's offset for the
+	// extended-table kernel, off_c = 1 − B_L(c)·N/(B_R−B_L): a row is then one pass of channel
+	// 0's extended table with the offsets read in step.
+	extOffs []float32
 }
 
 // rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
@@ -95,6 +99,72 @@ type pwluChannel struct {
 	// padded with zeros to a power of two ≥ 16, so their length may exceed N.
 	es, ds []float32
 	n      int
+	// ext is the extended table of the AVX-512 kernels pwluExt16/32 (see pwluExtTable), nil
+	// where they do not apply.
+	ext *[pwluExtLen]float32
+}
+
+// Layout of the extended table (asm.go's pwluExt reads it): scalars, then E and D of the N+2
+// segments, each padded to 32 entries.
+const (
+	extInvD = iota // N/(B_R−B_L)
+	extOff         // 1 − B_L·N/(B_R−B_L)
+	extTop         // N+1, the last segment's index
+	extY0
+	extKL
+	extYN
+	extKR
+	extLo
+	extHi
+	extE       = 16
+	extD       = 48
+	pwluExtLen = 80
+)
+
+// pwluExtMaxSegments is the most segments (N+2) the extended-table kernels take.
+const pwluExtMaxSegments = 32
+
+// pwluExtTable builds the extended table of channel ch for bounds (bl, br) — which may differ
+// from ch's own by a shift (shifted channels use channel 0's table) — or returns nil where the
+// extended form would lose precision. It extends the segment table by the two outer segments as
+// segments 0 and N+1, in grid units shifted by one: with s' = x·N/(B_R−B_L) + off,
+//
+//	y = E_j + s'·D_j,  j = ⌊clamp(s', 0, N+1)⌋,
+//
+// segment 0 being Y⁰ + (s'−1)·K_L·d, segment i+1 interval i, segment N+1 Y^N + (s'−N−1)·K_R·d
+// (d = 1/(N/(B_R−B_L)) in float32, so that the outer slopes are exactly K_L and K_R in x). One
+// FMA makes s' from x, where pwluTable's form subtracts B_L first: its error is |x|·N/(B_R−B_L)
+// and |off| in units of 2⁻²⁴ grid steps instead of |x − B_L|·N/(B_R−B_L), so the form is taken
+// only where the bounds lie within two widths of 0 (|B_L|, |B_R| ≤ 2(B_R−B_L)): inside the
+// bounds at most 5N units, against N for pwluTable's form, well within OPS.md's 1e-5 for
+// fitted activations (a saw-tooth with rises of 1 per step and N = 30 loses ≈ 1e-5).
+func pwluExtTable(ch *pwluChannel, q onnxops.PWLUParams) *[pwluExtLen]float32 {
+	n := ch.n
+	if n+2 > pwluExtMaxSegments || !extPrecise(q.BL, q.BR) {
+		return nil
+	}
+	c := &ch.consts
+	t := new([pwluExtLen]float32)
+	invD := float64(c[pwluInvD])
+	d := 1 / invD
+	t[extInvD], t[extOff], t[extTop] = c[pwluInvD], float32(1-q.BL*invD), float32(n+1)
+	t[extY0], t[extKL], t[extYN], t[extKR] = c[pwluY0], c[pwluKL], c[pwluYN], c[pwluKR]
+	t[extLo], t[extHi] = c[pwluLo], c[pwluHi]
+	segment := func(j int, e, slope float64) { t[extE+j], t[extD+j] = float32(e), float32(slope) }
+	kl, kr := q.KL*d, q.KR*d
+	segment(0, q.Heights[0]-kl, kl)
+	for i := range n {
+		rise := q.Heights[i+1] - q.Heights[i]
+		segment(i+1, q.Heights[i]-float64(i+1)*rise, rise)
+	}
+	segment(n+1, q.Heights[n]-float64(n+1)*kr, kr)
+	return t
+}
+
+// extPrecise reports whether bounds (bl, br) are close enough to 0 for the extended form's
+// one-FMA grid position (see pwluExtTable).
+func extPrecise(bl, br float64) bool {
+	return max(math.Abs(bl), math.Abs(br)) <= 2*(br-bl)
 }
 
 // Layout of the per-channel constants the assembly reads.
@@ -150,9 +220,15 @@ func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
 			ch.consts[pwluHi] = math.MaxFloat32
 		}
 		widen(ch.wide[:], ch.consts[:])
+		if x.Wide() {
+			ch.ext = pwluExtTable(&ch, q)
+		}
 		t.chans = append(t.chans, ch)
 	}
 	t.shift = shiftedCopies(ps)
+	if t.shift != nil && t.chans[0].ext != nil {
+		t.extOffs = extOffsets(ps, t.chans[0].consts[pwluInvD])
+	}
 	for g := 0; g+8 <= len(t.chans); g += 8 {
 		block := make([]float32, (pwluConsts+1)*8)
 		for i := 0; i < 8; i++ {
@@ -188,6 +264,20 @@ func shiftedCopies(ps []onnxops.Params) []float32 {
 		shift[c] = float32(q.BL - p0.BL)
 	}
 	return shift
+}
+
+// extOffsets returns off_c = 1 − B_L(c)·invD per channel for the extended-table kernel, or nil
+// where some channel's bounds are too far from 0 for it (extPrecise).
+func extOffsets(ps []onnxops.Params, invD float32) []float32 {
+	offs := make([]float32, len(ps))
+	for c, p := range ps {
+		q := p.(onnxops.PWLUParams)
+		if !extPrecise(q.BL, q.BR) {
+			return nil
+		}
+		offs[c] = float32(1 - q.BL*float64(invD))
+	}
+	return offs
 }
 
 // widen copies each constant 8 times, the layout the assembly reads as 32-byte vectors.

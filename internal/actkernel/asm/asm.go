@@ -623,6 +623,184 @@ func pwluZ(size int, shifted bool) {
 	})
 }
 
+// Layout of the extended-table kernels' constants (pwluExt; tables.go builds them): one flat
+// array of scalars, then E and D of the N+2 segments padded to 32 entries each.
+const (
+	extInvD = iota
+	extOff
+	extTop
+	extY0
+	extKL
+	extYN
+	extKR
+	extLo
+	extHi
+	extE   = 16
+	extD   = 48
+	extLen = 80
+)
+
+// extFixups numbers the fix-up blocks of pwluExt's bodies, whose labels must be unique.
+var extFixups int
+
+// pwluExt emits the AVX-512 PWLU kernel over the extended table of N+2 ≤ size segments (16: one
+// VPERMPS per lookup; 32: one VPERMT2PS), the outer segments included, in grid units shifted by
+// one: s' = x·N/(B_R−B_L) + off, off = 1 − B_L·N/(B_R−B_L), j = trunc(clamp(s', 0, N+1)),
+// y = E_j + s'·D_j — one FMA for s', two clamps, one conversion, two lookups and one FMA, where
+// pwluZ spends twice as many instructions and ten memory operands on the bounds, the outer
+// segments and their blends. With shifted, off comes per element from offs (a channels-last
+// row: the absorbed bias of each column), read in step with src. A lane whose s' is ±Inf (x
+// beyond float32's range in grid units, or ±Inf) takes the outer segment on x itself, as pwluZ
+// does, after a branch that is never taken on finite data of the bounds' scale; a NaN x gives a
+// NaN s', hence a NaN y.
+func pwluExt(size int, shifted bool) {
+	name := fmt.Sprintf("pwluExt%dAVX512", size)
+	sig := fmt.Sprintf("func(dst, src []float32, t *[%d]float32, stream bool)", extLen)
+	doc := fmt.Sprintf("%s evaluates the first len(src)/16*16 elements with the extended table t of at most %d segments; AVX-512F.", name, size)
+	if shifted {
+		name = fmt.Sprintf("pwluShiftExt%dAVX512", size)
+		sig = fmt.Sprintf("func(dst, src, offs []float32, t *[%d]float32, stream bool)", extLen)
+		doc = fmt.Sprintf("%s is pwluExt%dAVX512 with element i's offset from offs[i]; len(offs) ≥ len(src).", name, size)
+	}
+	kernel(name, sig, doc)
+	t := Load(Param("t"), GP64())
+	var offs Register
+	if shifted {
+		offs = Load(Param("offs").Base(), GP64())
+	}
+	body := extBody(name, size, t, offs)
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	stream := Load(Param("stream"), GP8())
+	SHRQ(U8(4), n)
+	TESTB(stream, stream)
+	JNZ(LabelRef(name + "_nt_wide"))
+	extLoops(name+"_plain_", dst, src, offs, n, body, func(y, m Op) { VMOVUPS(y, m) }, false)
+	JMP(LabelRef(name + "_done"))
+	extLoops(name+"_nt_", dst, src, offs, n, body, VMOVNTPS, true)
+	Label(name + "_done")
+	SFENCE()
+	VZEROUPPER()
+	RET()
+}
+
+// extBody loads pwluExt's constants (t: the extended table; offs, when not nil, the register
+// that points at the offsets of the block being evaluated) and returns the body that evaluates
+// the block of 16 at src+disp, name prefixing its labels.
+func extBody(name string, size int, t, offs Register) func(src Register, disp int) VecVirtual {
+	shifted := offs != nil
+	at := func(i int) Mem { return Mem{Base: t, Disp: 4 * i} }
+	invD, top, zero := ZMM(), ZMM(), ZMM()
+	VBROADCASTSS(at(extInvD), invD)
+	VBROADCASTSS(at(extTop), top)
+	VXORPS(zero, zero, zero)
+	var off VecVirtual
+	if !shifted {
+		off = ZMM()
+		VBROADCASTSS(at(extOff), off)
+	}
+	table := func(first int) (lo, hi VecVirtual) {
+		lo = ZMM()
+		VMOVUPS(at(first), lo)
+		if size == 32 {
+			hi = ZMM()
+			VMOVUPS(at(first+16), hi)
+		}
+		return lo, hi
+	}
+	eLo, eHi := table(extE)
+	dLo, dHi := table(extD)
+	// lookups returns E_j and D_j. VPERMI2PS overwrites its index with the entry, so the
+	// 32-entry lookups take one copy of j where VPERMT2PS would take a copy of each table.
+	lookups := func(j VecVirtual) (e, d VecVirtual) {
+		if size == 16 {
+			e, d = ZMM(), ZMM()
+			VPERMPS(eLo, j, e)
+			VPERMPS(dLo, j, d)
+			return e, d
+		}
+		d = ZMM()
+		VMOVAPS(j, d)
+		VPERMI2PS(eHi, eLo, j)
+		VPERMI2PS(dHi, dLo, d)
+		return j, d
+	}
+	// The body evaluates the block at src+disp; x is reloaded from memory in the rare fix-up,
+	// so that s' can take its register.
+	return func(src Register, disp int) VecVirtual {
+		s := ZMM()
+		VMOVUPS(Mem{Base: src, Disp: disp}, s)
+		if shifted {
+			VFMADD213PS(Mem{Base: offs, Disp: disp}, invD, s) // s' = x·N/(B_R−B_L) + off
+		} else {
+			VFMADD213PS(off, invD, s)
+		}
+		j := ZMM()
+		VMAXPS(zero, s, j)
+		VMINPS(top, j, j)
+		VCVTTPS2DQ(j, j)
+		y, d := lookups(j)
+		VFMADD231PS(s, d, y) // E_j + s'·D_j
+		inf := K()
+		VFPCLASSPSZ(U8(0x18), s, inf) // +Inf or −Inf
+		KORTESTW(inf, inf)
+		extFixups++
+		skip := fmt.Sprintf("%s_finite%d", name, extFixups)
+		JZ(LabelRef(skip))
+		// Y⁰ + x·K_L or Y^N + x·K_R by x's sign, x clamped to [lo, hi] as in pwluZ: |x| is so far
+		// beyond the bounds that x − B rounds to x.
+		x, xc := ZMM(), ZMM()
+		VMOVUPS(Mem{Base: src, Disp: disp}, x)
+		VMAXPS_BCST(at(extLo), x, xc)
+		VMINPS_BCST(at(extHi), xc, xc)
+		left, right := ZMM(), ZMM()
+		VBROADCASTSS(at(extY0), left)
+		VFMADD231PS_BCST(at(extKL), xc, left)
+		VBROADCASTSS(at(extYN), right)
+		VFMADD231PS_BCST(at(extKR), xc, right)
+		neg := K()
+		VCMPPS(U8(asmgen.CmpLT), zero, x, neg)
+		VBLENDMPS(left, right, neg, right)
+		VBLENDMPS(right, y, inf, y)
+		Label(skip)
+		return y
+	}
+}
+
+// extLoops is blockLoops for pwluExt: two blocks of 16 per iteration, then single blocks; offs
+// (nil for none) moves on with src.
+func extLoops(prefix string, dst, src, offs, n Register, body func(src Register, disp int) VecVirtual, store func(y, m Op), prefetch bool) {
+	advanceAll := func(bytes int) {
+		ADDQ(U32(bytes), src)
+		ADDQ(U32(bytes), dst)
+		if offs != nil {
+			ADDQ(U32(bytes), offs)
+		}
+	}
+	Label(prefix + "wide")
+	CMPQ(n, U32(2))
+	JB(LabelRef(prefix + "single"))
+	if prefetch {
+		PREFETCHNTA(Mem{Base: src, Disp: prefetchAhead})
+	}
+	y0 := body(src, 0)
+	y1 := body(src, 64)
+	store(y0, Mem{Base: dst})
+	store(y1, Mem{Base: dst, Disp: 64})
+	advanceAll(128)
+	SUBQ(U32(2), n)
+	JMP(LabelRef(prefix + "wide"))
+	Label(prefix + "single")
+	CMPQ(n, U32(0))
+	JE(LabelRef(prefix + "end"))
+	store(body(src, 0), Mem{Base: dst})
+	advanceAll(64)
+	DECQ(n)
+	JMP(LabelRef(prefix + "single"))
+	Label(prefix + "end")
+}
+
 func main() {
 	ConstraintExpr("amd64,!noasm")
 	crrelu()
@@ -640,6 +818,10 @@ func main() {
 	}
 	for _, size := range []int{16, 32, 64} {
 		pwluZ(size, true)
+	}
+	for _, size := range []int{16, 32} {
+		pwluExt(size, false)
+		pwluExt(size, true)
 	}
 	zorro(false)
 	zorro(true)
