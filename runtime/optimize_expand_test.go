@@ -11,8 +11,9 @@ import (
 // TestExpandDepthwiseFusion checks the fused 1×1 expansion and depthwise convolution against the
 // unoptimized session and onnxruntime: expansions large enough to be computed band by band
 // (several bands, the overlap rows at stride 1 and 2) and small ones run in turn, activations
-// on either side, two images, one and two threads; and that a pair it does not cover (channels
-// not in blocks of 16, or the expansion read elsewhere too) is left alone.
+// on either side, two images, one and two threads, channels that end in a partial block of 16;
+// and that a pair it does not cover (fewer than 16 channels, or the expansion read elsewhere
+// too) is left alone.
 func TestExpandDepthwiseFusion(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -26,7 +27,11 @@ func TestExpandDepthwiseFusion(t *testing.T) {
 		{name: "banded_s1", cin: 8, m: 32, hw: 186, stride: 1, act1: "Relu", want: 1, threads: 2},
 		{name: "small", cin: 8, m: 48, hw: 20, stride: 1, act2: "Relu", want: 1, threads: 2},
 		{name: "small_s2", cin: 16, m: 32, hw: 15, stride: 2, want: 1, threads: 1},
-		{name: "channels_not_16k", cin: 8, m: 24, hw: 20, stride: 1, want: 0, threads: 1},
+		// Channels that do not fill the last block of 16 (MobileNetV3's 72 at 56×56, split by rows
+		// on two threads), and fewer than 16, which the blocked depthwise convolution does not take.
+		{name: "partial_block", cin: 8, m: 24, hw: 20, stride: 1, act1: "Relu", want: 1, threads: 2},
+		{name: "partial_block_s2", cin: 16, m: 72, hw: 56, stride: 2, act1: "Relu", act2: "Relu", want: 1, threads: 2},
+		{name: "channels_under_16", cin: 8, m: 8, hw: 20, stride: 1, want: 0, threads: 1},
 		{name: "expansion_read_elsewhere", cin: 8, m: 32, hw: 20, stride: 1, alsoOutput: true, want: 0, threads: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

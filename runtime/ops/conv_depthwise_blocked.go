@@ -122,6 +122,17 @@ func (l *blockedDepthwise) tailBuffers(s *convShape) tailBlock {
 	return tailBlock{getScratch(gemm.ChannelBlock * s.outSize)}
 }
 
+// keep copies output rows [oy0, oy1) of the kept planes, the last channels of the 16 computed,
+// into out's planes from plane0.
+func (t tailBlock) keep(s *convShape, out []float32, plane0, channels, oy0, oy1 int) {
+	const cb = gemm.ChannelBlock
+	ow := s.out[1]
+	for c := range channels {
+		from := (cb-channels+c)*s.outSize + oy0*ow
+		copy(out[(plane0+c)*s.outSize+oy0*ow:(plane0+c)*s.outSize+oy1*ow], (*t.out)[from:from+(oy1-oy0)*ow])
+	}
+}
+
 func (t tailBlock) put() {
 	if t.out != nil {
 		convScratch.Put(t.out)
@@ -164,12 +175,7 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 			return err
 		}
 		if channels < cb {
-			// The band's rows of the kept planes: the last channels of the 16 computed.
-			ow := s.out[1]
-			for c := range channels {
-				from := (cb-channels+c)*s.outSize + oy0*ow
-				copy(out[(plane0+c)*s.outSize+oy0*ow:(plane0+c)*s.outSize+oy1*ow], (*tb.out)[from:from+(oy1-oy0)*ow])
-			}
+			tb.keep(s, out, plane0, channels, oy0, oy1)
 		}
 		// Residual and activation on the band's rows while Split16 has just left them in cache:
 		// a whole block of 112×112 planes (800 KB) is past the L2 cache by the time its last

@@ -61,7 +61,11 @@ const expandBandedFloats = 1 << 20
 
 // NewExpandDepthwise returns the fused kernel for a 1×1 convolution pw whose output only the
 // depthwise convolution dw reads, or false when the kernels are not the ones it fuses: plain
-// convolutions with constant weights, no fused residual, pw ungrouped.
+// convolutions with constant weights, no fused residual, pw ungrouped, at least 16 channels.
+// Channel counts between multiples of 16 (MobileNetV3's 72, 88, 120) compute their last block
+// as the block of the last 16 channels, as convDepthwiseBlocked does: unfused, such a pair on
+// two threads ran as two parallel loops that cut the data differently (pixels, then channels),
+// so each core read most of what the other had just written.
 func NewExpandDepthwise(pw, dw Kernel) (Kernel, bool) {
 	p, ok1 := pw.(*convKernel)
 	d, ok2 := dw.(*convKernel)
@@ -70,7 +74,7 @@ func NewExpandDepthwise(pw, dw Kernel) (Kernel, bool) {
 		return nil, false
 	}
 	pws, dws := p.constW.Shape, d.constW.Shape
-	if pws[2] != 1 || pws[3] != 1 || dws[1] != 1 || d.group != dws[0] || dws[0] != pws[0] || dws[0]%gemm.ChannelBlock != 0 {
+	if pws[2] != 1 || pws[3] != 1 || dws[1] != 1 || d.group != dws[0] || dws[0] != pws[0] || dws[0] < gemm.ChannelBlock {
 		return nil, false // not a 1×1 feeding a depthwise convolution over blocks of 16 channels
 	}
 	return &expandDepthwise{pw: p, dw: d}, true
@@ -149,7 +153,7 @@ func (k *expandDepthwise) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.
 	xv := x.F32()
 	out := ctx.AllocOverwrite(tensor.Float32, s2.outShape) // every output row is written
 	ov := out.F32()
-	blocks := s2.c / gemm.ChannelBlock
+	blocks := s2.blocked.blocks
 	parts := 1
 	if g.splits && !ctx.Inline(blocks, 1) {
 		parts = min(ctx.Threads, blocks)
@@ -196,7 +200,7 @@ type expandPart struct {
 // its neighbour's share reads (the kernel's reach past its stride), which on small images is
 // much of the image.
 func (g *expandGeometry) rowsBalanceBetter(parts int) bool {
-	blocks := g.dw.c / gemm.ChannelBlock
+	blocks := g.dw.blocked.blocks
 	byBlocks := float64(ceilDivInt(blocks, parts)*parts) / float64(blocks)
 	l, oh := g.dw.blocked, g.dw.out[0]
 	most := 0 // input rows of the largest part
@@ -225,14 +229,19 @@ func (j *expandPart) run(p int) error {
 	k, g := j.k, j.g
 	s1, s2 := g.pw, g.dw
 	l := s2.blocked
-	blocks := s2.c / cb
+	blocks := l.blocks
 	blk0, blk1 := p*blocks/j.parts, (p+1)*blocks/j.parts
 	oyLo, oyHi := 0, s2.out[0]
 	if j.byRows {
 		blk0, blk1 = 0, blocks
 		oyLo, oyHi = p*s2.out[0]/j.parts, (p+1)*s2.out[0]/j.parts
 	}
-	c0, c1 := blk0*cb, blk1*cb
+	// The part expands channels [c0, c1): its blocks' channels, from 16 below the end where it
+	// holds only a partial last block, which is computed as the last 16 channels.
+	c0, c1 := blk0*cb, min(blk1*cb, s2.c)
+	if c1-c0 < cb {
+		c0 = c1 - cb
+	}
 	pa, err := k.packedRows(c0, c1)
 	if err != nil {
 		return err
@@ -256,6 +265,8 @@ func (j *expandPart) run(p int) error {
 	defer convScratch.Put(carryBuf)
 	bufs := l.buffers()
 	defer bufs.put()
+	var tb tailBlock
+	defer func() { tb.put() }()
 	for b := 0; b < s1.batch; b++ {
 		img := j.xv[b*s1.c*s1.inSize : (b+1)*s1.c*s1.inSize]
 		prevY0, prevY1 := 0, 0 // the image rows in the band buffer
@@ -302,18 +313,32 @@ func (j *expandPart) run(p int) error {
 			}
 			for blk := blk0; blk < blk1; blk++ {
 				w := j.wb[blk*s2.kSize*cb : (blk+1)*s2.kSize*cb]
+				first, channels := blk*cb, cb // the block's first expanded channel, and its output channels
+				if blk == blocks-1 && l.tail > 0 {
+					first, channels = s2.c-cb, l.tail
+				}
 				var blockBias []float32
 				if j.bias2 != nil {
-					blockBias = j.bias2[blk*cb : (blk+1)*cb]
+					blockBias = j.bias2[first : first+cb]
 				}
 				plane0 := b*s2.c + blk*cb
-				src := band[(blk-blk0)*cb*n:]
+				src := band[(first-c0)*n:]
+				dst, dstPlane0 := j.out, plane0
+				if channels < cb {
+					if tb.out == nil {
+						tb = l.tailBuffers(s2)
+					}
+					dst, dstPlane0 = *tb.out, 0
+				}
 				for sy0 := oy0; sy0 < oy1; sy0 += l.bandRows {
 					sy1 := min(oy1, sy0+l.bandRows)
-					if err := l.band(s2, *bufs.in, *bufs.out, *bufs.stage, src, n, y0, w, blockBias, j.out, plane0, sy0, sy1); err != nil {
+					if err := l.band(s2, *bufs.in, *bufs.out, *bufs.stage, src, n, y0, w, blockBias, dst, dstPlane0, sy0, sy1); err != nil {
 						return err
 					}
-					bandEpilogue(s2, j.out, nil, k.dw.act, plane0, cb, sy0, sy1)
+					if channels < cb {
+						tb.keep(s2, j.out, plane0, channels, sy0, sy1)
+					}
+					bandEpilogue(s2, j.out, nil, k.dw.act, plane0, channels, sy0, sy1)
 				}
 			}
 		}

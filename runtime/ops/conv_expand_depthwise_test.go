@@ -17,6 +17,7 @@ import (
 // an expansion computed band by band (stride 2), unbanded ones whose 1×1 product reads X's
 // planes in place or packs them (more than 128 channels), 3 and 9 blocks, split by blocks or
 // (3 blocks on 2 threads, where blocks would leave one thread twice the work) by rows, two images,
+// channel counts that are not multiples of 16,
 // and expansions whose 1×1 convolution takes the gather lowering, which has no plane offsets to
 // read X in place with (chosen by timing in a session, so forced here). Each output must match
 // the float64 definition, and carry the same bits on every thread count.
@@ -34,6 +35,11 @@ func TestExpandDepthwiseParts(t *testing.T) {
 		// where reading them in place would take the product's last panel past X (they are packed).
 		{1, 8, 48, 150, 3, 1, false, false}, {1, 8, 48, 150, 3, 2, false, false},
 		{1, 8, 32, 186, 3, 1, false, true}, {1, 8, 32, 190, 3, 2, false, true},
+		// Channels between multiples of 16, whose last block is the last 16 channels
+		// (MobileNetV3's 72, 88 and 120): split by rows, by blocks with the partial block in a part
+		// of several, banded (on 3 threads a part of the partial block alone), two images.
+		{1, 16, 72, 56, 3, 2, true, false}, {1, 24, 88, 28, 3, 1, false, false}, {1, 40, 120, 14, 5, 1, false, false},
+		{1, 8, 40, 184, 3, 2, false, false}, {2, 16, 24, 20, 3, 1, false, false},
 	} {
 		label := fmt.Sprintf("%+v", sh)
 		x := randTensor(r, sh.batch, sh.c, sh.hw, sh.hw)
