@@ -32,8 +32,15 @@
 //     magnitude 1e-8 to 86); the negative side is e/(1+e) with e = e^x, so there is no 1 − …
 //     cancellation. Its e^−|x| has no upper clamp and a polynomial one term shorter than Exp's
 //     (coeffs.SigmoidExpPoly, 3.8e-9): Sigmoid and SiLU ≈ 13% faster, the same worst errors.
-//   - SiLU: x·σ(x), ≤ 4e-7 relative (2.49e-7 over every float32 of magnitude 1e-8 to 86); where
-//     σ(x) is subnormal (x < −87) its few units of 2^−149 are multiplied by |x|.
+//     That polynomial runs by Horner's rule to its constant term (two multiply-adds where
+//     Exp's p·r² + r + 1 takes three operations): 2.00e-7 over every float32 of magnitude 1e-8
+//     to 86 (2.03e-7 before).
+//   - SiLU: x·σ(x), ≤ 4e-7 relative (2.32e-7 over every float32 of magnitude 1e-8 to 86; 2.49e-7
+//     as Sigmoid's result times x); where σ(x) is subnormal (x < −87) its few units of 2^−149
+//     are multiplied by |x|. Computed as x/(1+e), the dividend x·e where x < 0, e = e^−|x|:
+//     four vector operations after e instead of Sigmoid's five and a product, ≈ 8% less time
+//     over EfficientNet's 1.2 M-value expansion (BenchmarkExpandDepthwiseEfficientNet's silu,
+//     CPU time, 4 alternating runs, Zen 5, load 12: 270–298 → 252–269 µs).
 //   - Tanh: ≤ 3e-7 relative (measured 1.5e-7).
 //   - Erf: ≤ 4e-7 relative (measured 3.5e-7): a polynomial in x² for |x| < 0.5, so small
 //     arguments keep full relative accuracy; 1 − e^(−x²)·R beyond.

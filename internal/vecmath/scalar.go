@@ -45,11 +45,32 @@ func expScalar(x float32) float32 {
 	return p * s1 * s2
 }
 
-// sigmoidExp is e^x for x ≤ 0 (or NaN) as Sigmoid and SiLU compute it: expParts's steps with
-// the shorter polynomial sigPoly, and no upper clamp, which x never reaches.
+// sigmoidExp is e^x for x ≤ 0 (or NaN) as Sigmoid and SiLU compute it: expParts's reduction,
+// the shorter polynomial sigPoly in plain Horner form (sigmoidParts), and no upper clamp, which
+// x never reaches.
 func sigmoidExp(x float32) float32 {
-	p, s1, s2 := expPartsWith(max(x, expLo), sigPoly[:])
+	p, s1, s2 := sigmoidParts(max(x, expLo))
 	return p * s1 * s2
+}
+
+// sigmoidParts is expPartsWith for sigPoly with e^r = 1 + r·(1 + r·(sigPoly's terms)) evaluated
+// by Horner's rule to the end: two multiply-adds for the last two terms where expPartsWith's
+// p·r² + r + 1 takes three operations, one fewer in the vector kernels' longest chain. The
+// sigmoid's bound holds as before (TestAccuracy).
+func sigmoidParts(x float32) (p, s1, s2 float32) {
+	const round = 12582912
+	n := (x*log2e + round) - round
+	r := x - n*ln2Hi
+	r -= n * ln2Lo
+	p = sigPoly[len(sigPoly)-1]
+	for i := len(sigPoly) - 2; i >= 0; i-- {
+		p = p*r + sigPoly[i]
+	}
+	p = p*r + 1
+	p = p*r + 1
+	ni := int32(n)
+	n1 := ni >> 1
+	return p, pow2(n1), pow2(ni - n1)
 }
 
 // sigmoidScalar is 1/(1+e^−x), from e = e^−|x| so that nothing overflows and the negative side,
@@ -66,8 +87,20 @@ func sigmoidScalar(x float32) float32 {
 	return s
 }
 
-// siluScalar is x·σ(x), as the vector kernels compute it.
-func siluScalar(x float32) float32 { return x * sigmoidScalar(x) }
+// siluScalar is x·σ(x), as the vector kernels compute it: from e = e^−|x|, x/(1+e) where x ≥ 0
+// and x·e/(1+e) where x < 0 (a sign bit set), two roundings after e where x·σ(x) through
+// Sigmoid's 1/(1+e) takes three. At −Inf, e is 0 and x·e NaN, as Mul(x, Sigmoid(x)) gives.
+func siluScalar(x float32) float32 {
+	if x != x {
+		return x
+	}
+	e := sigmoidExp(-abs32(x))
+	num := x
+	if math.Signbit(float64(x)) {
+		num = x * e
+	}
+	return num / (1 + e)
+}
 
 func tanhScalar(x float32) float32 {
 	a := abs32(x)

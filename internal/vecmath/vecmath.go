@@ -44,8 +44,9 @@ func sigmoidOn(x simd.Level, dst, src []float32) {
 	}
 }
 
-// SiLU sets dst[i] = src[i]·σ(src[i]) (SiLU, Swish), in one pass: exactly Sigmoid's result
-// multiplied by the input.
+// SiLU sets dst[i] = src[i]·σ(src[i]) (SiLU, Swish), in one pass, as x/(1+e) (x·e/(1+e) where
+// x < 0), e = e^−|x| as Sigmoid computes it: within a unit or two in the last place of Sigmoid's
+// result multiplied by the input (which rounds 1/(1+e) first), and as close to x·σ(x) (doc.go).
 func SiLU(dst, src []float32) { siluOn(simd.Host(), dst, src) }
 
 // siluOn is SiLU with the kernels of level x.

@@ -315,9 +315,8 @@ sigmoidAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
@@ -344,9 +343,8 @@ sigmoidAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
-	VMULPS       Y0, Y0, Y5
-	VFMADD213PS  Y0, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
 	VCVTPS2DQ    Y3, Y0
 	VPSRAD       $0x01, Y0, Y3
 	VPSUBD       Y3, Y0, Y0
@@ -384,9 +382,8 @@ sigmoidAVX2_single:
 	VFMADD213PS  sigP2<>+0(SB), Y1, Y3
 	VFMADD213PS  sigP1<>+0(SB), Y1, Y3
 	VFMADD213PS  sigP0<>+0(SB), Y1, Y3
-	VMULPS       Y1, Y1, Y4
-	VFMADD213PS  Y1, Y4, Y3
-	VADDPS       one<>+0(SB), Y3, Y3
+	VFMADD213PS  one<>+0(SB), Y1, Y3
+	VFMADD213PS  one<>+0(SB), Y1, Y3
 	VCVTPS2DQ    Y2, Y1
 	VPSRAD       $0x01, Y1, Y2
 	VPSUBD       Y2, Y1, Y1
@@ -425,9 +422,8 @@ sigmoidAVX2_tail:
 	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
@@ -533,9 +529,8 @@ siluAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
@@ -545,12 +540,10 @@ siluAVX2_pair:
 	VPSLLD       $0x17, Y2, Y2
 	VMULPS       Y3, Y4, Y4
 	VMULPS       Y2, Y4, Y4
-	VADDPS       one<>+0(SB), Y4, Y2
-	VMOVUPS      one<>+0(SB), Y3
-	VDIVPS       Y2, Y3, Y2
-	VMULPS       Y4, Y2, Y3
-	VBLENDVPS    Y0, Y3, Y2, Y2
-	VMULPS       Y0, Y2, Y2
+	VMULPS       Y4, Y0, Y2
+	VBLENDVPS    Y0, Y2, Y0, Y2
+	VADDPS       one<>+0(SB), Y4, Y0
+	VDIVPS       Y0, Y2, Y2
 	VORPS        signMask<>+0(SB), Y1, Y0
 	VMOVUPS      expLo<>+0(SB), Y3
 	VMAXPS       Y0, Y3, Y0
@@ -563,9 +556,8 @@ siluAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
-	VMULPS       Y0, Y0, Y5
-	VFMADD213PS  Y0, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
 	VCVTPS2DQ    Y3, Y0
 	VPSRAD       $0x01, Y0, Y3
 	VPSUBD       Y3, Y0, Y0
@@ -575,12 +567,10 @@ siluAVX2_pair:
 	VPSLLD       $0x17, Y0, Y0
 	VMULPS       Y3, Y4, Y4
 	VMULPS       Y0, Y4, Y4
-	VADDPS       one<>+0(SB), Y4, Y0
-	VMOVUPS      one<>+0(SB), Y3
-	VDIVPS       Y0, Y3, Y0
-	VMULPS       Y4, Y0, Y3
-	VBLENDVPS    Y1, Y3, Y0, Y0
-	VMULPS       Y1, Y0, Y0
+	VMULPS       Y4, Y1, Y0
+	VBLENDVPS    Y1, Y0, Y1, Y0
+	VADDPS       one<>+0(SB), Y4, Y1
+	VDIVPS       Y1, Y0, Y0
 	VMOVUPS      Y2, (AX)
 	VMOVUPS      Y0, 32(AX)
 	ADDQ         $0x00000040, CX
@@ -604,9 +594,8 @@ siluAVX2_single:
 	VFMADD213PS  sigP2<>+0(SB), Y1, Y3
 	VFMADD213PS  sigP1<>+0(SB), Y1, Y3
 	VFMADD213PS  sigP0<>+0(SB), Y1, Y3
-	VMULPS       Y1, Y1, Y4
-	VFMADD213PS  Y1, Y4, Y3
-	VADDPS       one<>+0(SB), Y3, Y3
+	VFMADD213PS  one<>+0(SB), Y1, Y3
+	VFMADD213PS  one<>+0(SB), Y1, Y3
 	VCVTPS2DQ    Y2, Y1
 	VPSRAD       $0x01, Y1, Y2
 	VPSUBD       Y2, Y1, Y1
@@ -616,12 +605,10 @@ siluAVX2_single:
 	VPSLLD       $0x17, Y1, Y1
 	VMULPS       Y2, Y3, Y3
 	VMULPS       Y1, Y3, Y3
-	VADDPS       one<>+0(SB), Y3, Y1
-	VMOVUPS      one<>+0(SB), Y2
-	VDIVPS       Y1, Y2, Y1
-	VMULPS       Y3, Y1, Y2
-	VBLENDVPS    Y0, Y2, Y1, Y1
-	VMULPS       Y0, Y1, Y1
+	VMULPS       Y3, Y0, Y1
+	VBLENDVPS    Y0, Y1, Y0, Y1
+	VADDPS       one<>+0(SB), Y3, Y0
+	VDIVPS       Y0, Y1, Y1
 	VMOVUPS      Y1, (AX)
 	ADDQ         $0x00000020, CX
 	ADDQ         $0x00000020, AX
@@ -646,9 +633,8 @@ siluAVX2_tail:
 	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
@@ -658,12 +644,10 @@ siluAVX2_tail:
 	VPSLLD       $0x17, Y2, Y2
 	VMULPS       Y3, Y4, Y4
 	VMULPS       Y2, Y4, Y4
-	VADDPS       one<>+0(SB), Y4, Y2
-	VMOVUPS      one<>+0(SB), Y3
-	VDIVPS       Y2, Y3, Y2
-	VMULPS       Y4, Y2, Y3
-	VBLENDVPS    Y1, Y3, Y2, Y2
-	VMULPS       Y1, Y2, Y2
+	VMULPS       Y4, Y1, Y2
+	VBLENDVPS    Y1, Y2, Y1, Y2
+	VADDPS       one<>+0(SB), Y4, Y1
+	VDIVPS       Y1, Y2, Y2
 	VMASKMOVPS   Y2, Y0, (AX)
 
 siluAVX2_done:
@@ -2155,9 +2139,8 @@ siluBiasAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y3, Y5
 	VFMADD213PS  sigP1<>+0(SB), Y3, Y5
 	VFMADD213PS  sigP0<>+0(SB), Y3, Y5
-	VMULPS       Y3, Y3, Y6
-	VFMADD213PS  Y3, Y6, Y5
-	VADDPS       one<>+0(SB), Y5, Y5
+	VFMADD213PS  one<>+0(SB), Y3, Y5
+	VFMADD213PS  one<>+0(SB), Y3, Y5
 	VCVTPS2DQ    Y4, Y3
 	VPSRAD       $0x01, Y3, Y4
 	VPSUBD       Y4, Y3, Y3
@@ -2167,12 +2150,10 @@ siluBiasAVX2_pair:
 	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y4, Y5, Y5
 	VMULPS       Y3, Y5, Y5
-	VADDPS       one<>+0(SB), Y5, Y3
-	VMOVUPS      one<>+0(SB), Y4
-	VDIVPS       Y3, Y4, Y3
-	VMULPS       Y5, Y3, Y4
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VMULPS       Y1, Y3, Y3
+	VMULPS       Y5, Y1, Y3
+	VBLENDVPS    Y1, Y3, Y1, Y3
+	VADDPS       one<>+0(SB), Y5, Y1
+	VDIVPS       Y1, Y3, Y3
 	VADDPS       Y0, Y2, Y2
 	VORPS        signMask<>+0(SB), Y2, Y1
 	VMOVUPS      expLo<>+0(SB), Y4
@@ -2186,9 +2167,8 @@ siluBiasAVX2_pair:
 	VFMADD213PS  sigP2<>+0(SB), Y1, Y5
 	VFMADD213PS  sigP1<>+0(SB), Y1, Y5
 	VFMADD213PS  sigP0<>+0(SB), Y1, Y5
-	VMULPS       Y1, Y1, Y6
-	VFMADD213PS  Y1, Y6, Y5
-	VADDPS       one<>+0(SB), Y5, Y5
+	VFMADD213PS  one<>+0(SB), Y1, Y5
+	VFMADD213PS  one<>+0(SB), Y1, Y5
 	VCVTPS2DQ    Y4, Y1
 	VPSRAD       $0x01, Y1, Y4
 	VPSUBD       Y4, Y1, Y1
@@ -2198,12 +2178,10 @@ siluBiasAVX2_pair:
 	VPSLLD       $0x17, Y1, Y1
 	VMULPS       Y4, Y5, Y5
 	VMULPS       Y1, Y5, Y5
-	VADDPS       one<>+0(SB), Y5, Y1
-	VMOVUPS      one<>+0(SB), Y4
-	VDIVPS       Y1, Y4, Y1
-	VMULPS       Y5, Y1, Y4
-	VBLENDVPS    Y2, Y4, Y1, Y1
-	VMULPS       Y2, Y1, Y1
+	VMULPS       Y5, Y2, Y1
+	VBLENDVPS    Y2, Y1, Y2, Y1
+	VADDPS       one<>+0(SB), Y5, Y2
+	VDIVPS       Y2, Y1, Y1
 	VMOVUPS      Y3, (AX)
 	VMOVUPS      Y1, 32(AX)
 	ADDQ         $0x00000040, CX
@@ -2228,9 +2206,8 @@ siluBiasAVX2_single:
 	VFMADD213PS  sigP2<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y2, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y2, Y4
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
+	VFMADD213PS  one<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
@@ -2240,12 +2217,10 @@ siluBiasAVX2_single:
 	VPSLLD       $0x17, Y2, Y2
 	VMULPS       Y3, Y4, Y4
 	VMULPS       Y2, Y4, Y4
-	VADDPS       one<>+0(SB), Y4, Y2
-	VMOVUPS      one<>+0(SB), Y3
-	VDIVPS       Y2, Y3, Y2
-	VMULPS       Y4, Y2, Y3
-	VBLENDVPS    Y1, Y3, Y2, Y2
-	VMULPS       Y1, Y2, Y2
+	VMULPS       Y4, Y1, Y2
+	VBLENDVPS    Y1, Y2, Y1, Y2
+	VADDPS       one<>+0(SB), Y4, Y1
+	VDIVPS       Y1, Y2, Y2
 	VMOVUPS      Y2, (AX)
 	ADDQ         $0x00000020, CX
 	ADDQ         $0x00000020, AX
@@ -2271,9 +2246,8 @@ siluBiasAVX2_tail:
 	VFMADD213PS  sigP2<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP1<>+0(SB), Y0, Y4
 	VFMADD213PS  sigP0<>+0(SB), Y0, Y4
-	VMULPS       Y0, Y0, Y5
-	VFMADD213PS  Y0, Y5, Y4
-	VADDPS       one<>+0(SB), Y4, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
+	VFMADD213PS  one<>+0(SB), Y0, Y4
 	VCVTPS2DQ    Y3, Y0
 	VPSRAD       $0x01, Y0, Y3
 	VPSUBD       Y3, Y0, Y0
@@ -2283,12 +2257,10 @@ siluBiasAVX2_tail:
 	VPSLLD       $0x17, Y0, Y0
 	VMULPS       Y3, Y4, Y4
 	VMULPS       Y0, Y4, Y4
-	VADDPS       one<>+0(SB), Y4, Y0
-	VMOVUPS      one<>+0(SB), Y3
-	VDIVPS       Y0, Y3, Y0
-	VMULPS       Y4, Y0, Y3
-	VBLENDVPS    Y2, Y3, Y0, Y0
-	VMULPS       Y2, Y0, Y0
+	VMULPS       Y4, Y2, Y0
+	VBLENDVPS    Y2, Y0, Y2, Y0
+	VADDPS       one<>+0(SB), Y4, Y2
+	VDIVPS       Y2, Y0, Y0
 	VMASKMOVPS   Y0, Y1, (AX)
 
 siluBiasAVX2_done:
@@ -7439,9 +7411,8 @@ sigmoidAVX512_pair:
 	VFMADD213PS   Z7, Z12, Z14
 	VFMADD213PS   Z6, Z12, Z14
 	VFMADD213PS   Z5, Z12, Z14
-	VMULPS        Z12, Z12, Z15
-	VFMADD213PS   Z12, Z15, Z14
-	VADDPS        Z4, Z14, Z14
+	VFMADD213PS   Z4, Z12, Z14
+	VFMADD213PS   Z4, Z12, Z14
 	VSCALEFPS     Z13, Z14, Z14
 	VADDPS        Z4, Z14, Z12
 	VDIVPS        Z12, Z4, Z12
@@ -7458,9 +7429,8 @@ sigmoidAVX512_pair:
 	VFMADD213PS   Z7, Z10, Z14
 	VFMADD213PS   Z6, Z10, Z14
 	VFMADD213PS   Z5, Z10, Z14
-	VMULPS        Z10, Z10, Z15
-	VFMADD213PS   Z10, Z15, Z14
-	VADDPS        Z4, Z14, Z14
+	VFMADD213PS   Z4, Z10, Z14
+	VFMADD213PS   Z4, Z10, Z14
 	VSCALEFPS     Z13, Z14, Z14
 	VADDPS        Z4, Z14, Z10
 	VDIVPS        Z10, Z4, Z10
@@ -7488,9 +7458,8 @@ sigmoidAVX512_single:
 	VFMADD213PS   Z7, Z11, Z13
 	VFMADD213PS   Z6, Z11, Z13
 	VFMADD213PS   Z5, Z11, Z13
-	VMULPS        Z11, Z11, Z14
-	VFMADD213PS   Z11, Z14, Z13
-	VADDPS        Z4, Z13, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
 	VSCALEFPS     Z12, Z13, Z13
 	VADDPS        Z4, Z13, Z11
 	VDIVPS        Z11, Z4, Z11
@@ -7518,9 +7487,8 @@ sigmoidAVX512_tail:
 	VFMADD213PS   Z7, Z11, Z1
 	VFMADD213PS   Z6, Z11, Z1
 	VFMADD213PS   Z5, Z11, Z1
-	VMULPS        Z11, Z11, Z2
-	VFMADD213PS   Z11, Z2, Z1
-	VADDPS        Z4, Z1, Z1
+	VFMADD213PS   Z4, Z11, Z1
+	VFMADD213PS   Z4, Z11, Z1
 	VSCALEFPS     Z0, Z1, Z1
 	VADDPS        Z4, Z1, Z0
 	VDIVPS        Z0, Z4, Z0
@@ -7566,15 +7534,14 @@ siluAVX512_pair:
 	VFMADD213PS   Z7, Z12, Z14
 	VFMADD213PS   Z6, Z12, Z14
 	VFMADD213PS   Z5, Z12, Z14
-	VMULPS        Z12, Z12, Z15
-	VFMADD213PS   Z12, Z15, Z14
-	VADDPS        Z4, Z14, Z14
+	VFMADD213PS   Z4, Z12, Z14
+	VFMADD213PS   Z4, Z12, Z14
 	VSCALEFPS     Z13, Z14, Z14
-	VADDPS        Z4, Z14, Z12
-	VDIVPS        Z12, Z4, Z12
+	VMOVAPS       Z10, Z12
 	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
-	VMULPS        Z14, Z12, K1, Z12
-	VMULPS        Z10, Z12, Z12
+	VMULPS        Z14, Z10, K1, Z12
+	VADDPS        Z4, Z14, Z10
+	VDIVPS        Z10, Z12, Z12
 	VPORD.BCST    signMask<>+0(SB), Z11, Z10
 	VMAXPS        Z10, Z0, Z10
 	VMULPS        Z1, Z10, Z13
@@ -7586,15 +7553,14 @@ siluAVX512_pair:
 	VFMADD213PS   Z7, Z10, Z14
 	VFMADD213PS   Z6, Z10, Z14
 	VFMADD213PS   Z5, Z10, Z14
-	VMULPS        Z10, Z10, Z15
-	VFMADD213PS   Z10, Z15, Z14
-	VADDPS        Z4, Z14, Z14
+	VFMADD213PS   Z4, Z10, Z14
+	VFMADD213PS   Z4, Z10, Z14
 	VSCALEFPS     Z13, Z14, Z14
-	VADDPS        Z4, Z14, Z10
-	VDIVPS        Z10, Z4, Z10
+	VMOVAPS       Z11, Z10
 	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
-	VMULPS        Z14, Z10, K1, Z10
-	VMULPS        Z11, Z10, Z10
+	VMULPS        Z14, Z11, K1, Z10
+	VADDPS        Z4, Z14, Z11
+	VDIVPS        Z11, Z10, Z10
 	VMOVUPS       Z12, (AX)
 	VMOVUPS       Z10, 64(AX)
 	ADDQ          $0x00000080, CX
@@ -7617,15 +7583,14 @@ siluAVX512_single:
 	VFMADD213PS   Z7, Z11, Z13
 	VFMADD213PS   Z6, Z11, Z13
 	VFMADD213PS   Z5, Z11, Z13
-	VMULPS        Z11, Z11, Z14
-	VFMADD213PS   Z11, Z14, Z13
-	VADDPS        Z4, Z13, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
 	VSCALEFPS     Z12, Z13, Z13
-	VADDPS        Z4, Z13, Z11
-	VDIVPS        Z11, Z4, Z11
+	VMOVAPS       Z10, Z11
 	VPTESTMD.BCST signMask<>+0(SB), Z10, K1
-	VMULPS        Z13, Z11, K1, Z11
-	VMULPS        Z10, Z11, Z11
+	VMULPS        Z13, Z10, K1, Z11
+	VADDPS        Z4, Z13, Z10
+	VDIVPS        Z10, Z11, Z11
 	VMOVUPS       Z11, (AX)
 	ADDQ          $0x00000040, CX
 	ADDQ          $0x00000040, AX
@@ -7648,15 +7613,14 @@ siluAVX512_tail:
 	VFMADD213PS   Z7, Z11, Z1
 	VFMADD213PS   Z6, Z11, Z1
 	VFMADD213PS   Z5, Z11, Z1
-	VMULPS        Z11, Z11, Z2
-	VFMADD213PS   Z11, Z2, Z1
-	VADDPS        Z4, Z1, Z1
+	VFMADD213PS   Z4, Z11, Z1
+	VFMADD213PS   Z4, Z11, Z1
 	VSCALEFPS     Z0, Z1, Z1
-	VADDPS        Z4, Z1, Z0
-	VDIVPS        Z0, Z4, Z0
+	VMOVAPS       Z10, Z0
 	VPTESTMD.BCST signMask<>+0(SB), Z10, K2
-	VMULPS        Z1, Z0, K2, Z0
-	VMULPS        Z10, Z0, Z0
+	VMULPS        Z1, Z10, K2, Z0
+	VADDPS        Z4, Z1, Z1
+	VDIVPS        Z1, Z0, Z0
 	VMOVUPS       Z0, K1, (AX)
 
 siluAVX512_done:
@@ -8598,15 +8562,14 @@ siluBiasAVX512_pair:
 	VFMADD213PS   Z8, Z13, Z15
 	VFMADD213PS   Z7, Z13, Z15
 	VFMADD213PS   Z6, Z13, Z15
-	VMULPS        Z13, Z13, Z16
-	VFMADD213PS   Z13, Z16, Z15
-	VADDPS        Z5, Z15, Z15
+	VFMADD213PS   Z5, Z13, Z15
+	VFMADD213PS   Z5, Z13, Z15
 	VSCALEFPS     Z14, Z15, Z15
-	VADDPS        Z5, Z15, Z13
-	VDIVPS        Z13, Z5, Z13
+	VMOVAPS       Z11, Z13
 	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
-	VMULPS        Z15, Z13, K1, Z13
-	VMULPS        Z11, Z13, Z13
+	VMULPS        Z15, Z11, K1, Z13
+	VADDPS        Z5, Z15, Z11
+	VDIVPS        Z11, Z13, Z13
 	VADDPS        Z0, Z12, Z12
 	VPORD.BCST    signMask<>+0(SB), Z12, Z11
 	VMAXPS        Z11, Z1, Z11
@@ -8619,15 +8582,14 @@ siluBiasAVX512_pair:
 	VFMADD213PS   Z8, Z11, Z15
 	VFMADD213PS   Z7, Z11, Z15
 	VFMADD213PS   Z6, Z11, Z15
-	VMULPS        Z11, Z11, Z16
-	VFMADD213PS   Z11, Z16, Z15
-	VADDPS        Z5, Z15, Z15
+	VFMADD213PS   Z5, Z11, Z15
+	VFMADD213PS   Z5, Z11, Z15
 	VSCALEFPS     Z14, Z15, Z15
-	VADDPS        Z5, Z15, Z11
-	VDIVPS        Z11, Z5, Z11
+	VMOVAPS       Z12, Z11
 	VPTESTMD.BCST signMask<>+0(SB), Z12, K1
-	VMULPS        Z15, Z11, K1, Z11
-	VMULPS        Z12, Z11, Z11
+	VMULPS        Z15, Z12, K1, Z11
+	VADDPS        Z5, Z15, Z12
+	VDIVPS        Z12, Z11, Z11
 	VMOVUPS       Z13, (AX)
 	VMOVUPS       Z11, 64(AX)
 	ADDQ          $0x00000080, CX
@@ -8651,15 +8613,14 @@ siluBiasAVX512_single:
 	VFMADD213PS   Z8, Z12, Z14
 	VFMADD213PS   Z7, Z12, Z14
 	VFMADD213PS   Z6, Z12, Z14
-	VMULPS        Z12, Z12, Z15
-	VFMADD213PS   Z12, Z15, Z14
-	VADDPS        Z5, Z14, Z14
+	VFMADD213PS   Z5, Z12, Z14
+	VFMADD213PS   Z5, Z12, Z14
 	VSCALEFPS     Z13, Z14, Z14
-	VADDPS        Z5, Z14, Z12
-	VDIVPS        Z12, Z5, Z12
+	VMOVAPS       Z11, Z12
 	VPTESTMD.BCST signMask<>+0(SB), Z11, K1
-	VMULPS        Z14, Z12, K1, Z12
-	VMULPS        Z11, Z12, Z12
+	VMULPS        Z14, Z11, K1, Z12
+	VADDPS        Z5, Z14, Z11
+	VDIVPS        Z11, Z12, Z12
 	VMOVUPS       Z12, (AX)
 	ADDQ          $0x00000040, CX
 	ADDQ          $0x00000040, AX
@@ -8683,15 +8644,14 @@ siluBiasAVX512_tail:
 	VFMADD213PS   Z8, Z0, Z2
 	VFMADD213PS   Z7, Z0, Z2
 	VFMADD213PS   Z6, Z0, Z2
-	VMULPS        Z0, Z0, Z3
-	VFMADD213PS   Z0, Z3, Z2
-	VADDPS        Z5, Z2, Z2
+	VFMADD213PS   Z5, Z0, Z2
+	VFMADD213PS   Z5, Z0, Z2
 	VSCALEFPS     Z1, Z2, Z2
-	VADDPS        Z5, Z2, Z0
-	VDIVPS        Z0, Z5, Z0
+	VMOVAPS       Z11, Z0
 	VPTESTMD.BCST signMask<>+0(SB), Z11, K2
-	VMULPS        Z2, Z0, K2, Z0
-	VMULPS        Z11, Z0, Z0
+	VMULPS        Z2, Z11, K2, Z0
+	VADDPS        Z5, Z2, Z1
+	VDIVPS        Z1, Z0, Z0
 	VMOVUPS       Z0, K1, (AX)
 
 siluBiasAVX512_done:

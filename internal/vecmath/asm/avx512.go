@@ -131,6 +131,25 @@ func (c exp16) parts(x VecVirtual) (p, n VecVirtual) {
 	return p, n
 }
 
+// hornerParts is parts as sigmoidParts in ../scalar.go computes it: e^r's polynomial by
+// Horner's rule to the end (two multiply-adds for its last two terms, where parts takes three
+// operations).
+func (c exp16) hornerParts(x VecVirtual) (p, n VecVirtual) {
+	n = ZMM()
+	VMULPS(c.log2e, x, n)
+	VRNDSCALEPS(U8(0), n, n) // to nearest even
+	VFNMADD231PS(c.ln2Hi, n, x)
+	VFNMADD231PS(c.ln2Lo, n, x)
+	p = ZMM()
+	VMOVAPS(c.poly[len(c.poly)-1], p)
+	for i := len(c.poly) - 2; i >= 0; i-- {
+		VFMADD213PS(c.poly[i], x, p)
+	}
+	VFMADD213PS(c.one, x, p)
+	VFMADD213PS(c.one, x, p)
+	return p, n
+}
+
 // halve folds the upper 8 lanes of v onto the lower with op and returns the ymm of the result.
 func halve(v VecVirtual, op func(a, b Op)) VecVirtual {
 	hi := YMM()

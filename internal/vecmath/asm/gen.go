@@ -85,17 +85,8 @@ func expPartsWith(name string, poly []float32, x VecVirtual) (p, s1, s2 VecVirtu
 	VMULPS(x, x, r2)
 	VFMADD213PS(x, r2, p) // p·r² + r
 	VADDPS(vecF32("one", 1), p, p)
-	n2 := YMM()
-	VCVTPS2DQ(n, n2)
-	s1 = YMM()
-	VPSRAD(U8(1), n2, s1) // n1 = n>>1
-	VPSUBD(s1, n2, n2)    // n2 = n − n1
-	bias := vecU32("bias127", 127)
-	VPADDD(bias, s1, s1)
-	VPSLLD(U8(23), s1, s1)
-	VPADDD(bias, n2, n2)
-	VPSLLD(U8(23), n2, n2)
-	return p, s1, n2
+	s1, s2 = pow2Halves(n)
+	return p, s1, s2
 }
 
 // clampExp limits x to [expLo, expHi] in place; a NaN lane stays NaN (VMAXPS/VMINPS return
@@ -141,10 +132,33 @@ func withSignOf(y, x VecVirtual) VecVirtual {
 // sigmoidExp8 is e^x for x ≤ 0 (or NaN) as sigmoidExp in ../scalar.go; x is clobbered.
 func sigmoidExp8(x VecVirtual) VecVirtual {
 	VMAXPS(x, load(vecF32("expLo", coeffs.ExpLo)), x) // a NaN lane stays NaN
-	p, s1, s2 := expPartsWith("sigP", coeffs.SigmoidExpPoly[:], x)
+	n := YMM()
+	VMULPS(vecF32("log2e", coeffs.Log2e), x, n)
+	VROUNDPS(U8(0), n, n) // to nearest even
+	VFNMADD231PS(vecF32("ln2Hi", coeffs.Ln2Hi), n, x)
+	VFNMADD231PS(vecF32("ln2Lo", coeffs.Ln2Lo), n, x)
+	p := horner("sigP", coeffs.SigmoidExpPoly[:], x)
+	VFMADD213PS(vecF32("one", 1), x, p) // Horner to the end, as sigmoidParts
+	VFMADD213PS(vecF32("one", 1), x, p)
+	s1, s2 := pow2Halves(n)
 	VMULPS(s1, p, p)
 	VMULPS(s2, p, p)
 	return p
+}
+
+// pow2Halves returns 2^n1 and 2^n2, n1 = n>>1 and n2 = n − n1, for n a whole number as a float.
+func pow2Halves(n VecVirtual) (s1, s2 VecVirtual) {
+	n2 := YMM()
+	VCVTPS2DQ(n, n2)
+	s1 = YMM()
+	VPSRAD(U8(1), n2, s1) // n1 = n>>1
+	VPSUBD(s1, n2, n2)    // n2 = n − n1
+	bias := vecU32("bias127", 127)
+	VPADDD(bias, s1, s1)
+	VPSLLD(U8(23), s1, s1)
+	VPADDD(bias, n2, n2)
+	VPSLLD(U8(23), n2, n2)
+	return s1, n2
 }
 
 func sigmoid8(x VecVirtual) VecVirtual {
@@ -160,11 +174,19 @@ func sigmoid8(x VecVirtual) VecVirtual {
 	return s
 }
 
-// silu8 is x·σ(x), as silu16.
+// silu8 is x·σ(x) as siluScalar computes it: x/(1+e), the dividend x·e where x's sign bit is
+// set, e = e^−|x|.
 func silu8(x VecVirtual) VecVirtual {
-	s := sigmoid8(x)
-	VMULPS(x, s, s)
-	return s
+	e := YMM()
+	VORPS(vecU32("signMask", 0x80000000), x, e) // −|x|
+	e = sigmoidExp8(e)
+	num := YMM()
+	VMULPS(e, x, num)
+	VBLENDVPS(x, num, x, num) // sign bit of x set: x·e
+	d := YMM()
+	VADDPS(vecF32("one", 1), e, d)
+	VDIVPS(d, num, num)
+	return num
 }
 
 func tanh8(x VecVirtual) VecVirtual {

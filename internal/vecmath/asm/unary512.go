@@ -59,15 +59,20 @@ func withSignOf16(y, x VecVirtual) VecVirtual {
 	return y
 }
 
+// sigmoidExp16 returns e^−|x| as sigmoidExp8 computes it.
+func sigmoidExp16(c exp16, x VecVirtual) VecVirtual {
+	e := ZMM()
+	VPORD_BCST(vecU32("signMask", 0x80000000), x, e) // −|x|
+	VMAXPS(e, c.lo, e)                               // a NaN lane stays NaN; e ≤ 0 needs no upper clamp
+	p, n := c.hornerParts(e)
+	VSCALEFPS(n, p, p)
+	return p
+}
+
 func sigmoid16() func(VecVirtual) VecVirtual {
 	c := newSigmoidExp16()
 	return func(x VecVirtual) VecVirtual {
-		e := ZMM()
-		VPORD_BCST(vecU32("signMask", 0x80000000), x, e) // −|x|
-		VMAXPS(e, c.lo, e)                               // a NaN lane stays NaN; e ≤ 0 needs no upper clamp
-		p, n := c.parts(e)
-		VSCALEFPS(n, p, p)
-		e = p
+		e := sigmoidExp16(c, x)
 		s := ZMM()
 		VADDPS(c.one, e, s)
 		VDIVPS(s, c.one, s)           // 1/(1+e)
@@ -76,14 +81,19 @@ func sigmoid16() func(VecVirtual) VecVirtual {
 	}
 }
 
-// silu16 is x·σ(x) (SiLU, Swish): the sigmoid's result times x in the same pass, rounded as
-// Sigmoid's output multiplied by x would be.
+// silu16 is x·σ(x) (SiLU, Swish) as silu8: x/(1+e), the dividend x·e where x's sign bit is set,
+// e = e^−|x|: four operations after e where Sigmoid's result times x takes five.
 func silu16() func(VecVirtual) VecVirtual {
-	sig := sigmoid16()
+	c := newSigmoidExp16()
 	return func(x VecVirtual) VecVirtual {
-		s := sig(x)
-		VMULPS(x, s, s)
-		return s
+		e := sigmoidExp16(c, x)
+		num := ZMM()
+		VMOVAPS(x, num)
+		VMULPS(e, x, signSet16(x), num) // sign bit of x set: x·e
+		d := ZMM()
+		VADDPS(c.one, e, d)
+		VDIVPS(d, num, num)
+		return num
 	}
 }
 
