@@ -34,6 +34,7 @@ func BenchmarkKernels(b *testing.B) {
 		{"MaxInto", maxIntoOn}, {"Relu", reluOn},
 		{"Clamp", func(tier simd.Level, dst, src []float32) { clampOn(tier, dst, src, 0, 6) }},
 		{"MeanVar", func(tier simd.Level, dst, src []float32) { m, _ := meanVarOn(tier, src); dst[0] = float32(m) }},
+		{"Sum", func(tier simd.Level, dst, src []float32) { dst[0] = float32(sumOn(tier, src)) }},
 		{"Normalize", func(tier simd.Level, dst, src []float32) { normalizeOn(tier, dst, src, 0.5, 2, src, src) }},
 		{"Add", func(tier simd.Level, dst, src []float32) { arithOn(tier, OpAdd, dst, src, other) }},
 		{"Mul", func(tier simd.Level, dst, src []float32) { arithOn(tier, OpMul, dst, src, other) }},
@@ -43,7 +44,7 @@ func BenchmarkKernels(b *testing.B) {
 	}
 	// Only the kernels with an AVX-512 version run again on AVX2 ("/avx2").
 	wide := map[string]bool{"ExpSumShifted": true, "Max": true, "Scale": true, "Exp": true, "Sigmoid": true, "SiLU": true,
-		"Tanh": true, "Erf": true, "GELU": true, "GELUTanh": true, "HardSwish": true}
+		"Tanh": true, "Erf": true, "GELU": true, "GELUTanh": true, "HardSwish": true, "Sum": true}
 	withKernels(func(tier simd.Level) {
 		set := tier.String()
 		for _, k := range kernels {

@@ -54,6 +54,7 @@ func reluBiasAVX2(dst, src []float32, b float32) {
 func clampAVX2(dst, src []float32, lo, hi float32) { clampGo(dst, src, lo, hi) }
 
 func sumF64AVX2(src []float32) float64                 { return sumF64Go(src) }
+func sumF64AVX512(src []float32) float64               { return sumF64Go(src) }
 func sqDevF64AVX2(src []float32, mean float64) float64 { return sqDevF64Go(src, mean) }
 
 func normalizeAVX2(dst, src, gamma, beta []float32, hi, lo, invStd float32) {

@@ -35,7 +35,10 @@ func sumOn(x simd.Level, src []float32) float64 {
 		body = len(src) &^ 7
 	}
 	sum := sumF64Go(src[body:])
-	if body > 0 {
+	switch {
+	case body > 0 && x.Wide():
+		sum += sumF64AVX512(src[:body])
+	case body > 0:
 		sum += sumF64AVX2(src[:body])
 	}
 	return sum

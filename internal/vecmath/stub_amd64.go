@@ -268,3 +268,8 @@ func siluBiasAVX512(dst []float32, src []float32, b float32)
 //
 //go:noescape
 func hardSwishBiasAVX512(dst []float32, src []float32, b float32)
+
+// sumF64AVX512 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX512F).
+//
+//go:noescape
+func sumF64AVX512(src []float32) float64

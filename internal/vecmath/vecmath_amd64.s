@@ -8723,3 +8723,52 @@ hardSwishBiasAVX512_tail:
 hardSwishBiasAVX512_done:
 	VZEROUPPER
 	RET
+
+// func sumF64AVX512(src []float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·sumF64AVX512(SB), NOSPLIT, $0-32
+	MOVQ   src_base+0(FP), AX
+	MOVQ   src_len+8(FP), CX
+	SHRQ   $0x03, CX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+
+sumF64AVX512_quad:
+	CMPQ      CX, $0x00000004
+	JB        sumF64AVX512_single
+	VCVTPS2PD (AX), Z4
+	VADDPD    Z4, Z0, Z0
+	VCVTPS2PD 32(AX), Z4
+	VADDPD    Z4, Z1, Z1
+	VCVTPS2PD 64(AX), Z4
+	VADDPD    Z4, Z2, Z2
+	VCVTPS2PD 96(AX), Z4
+	VADDPD    Z4, Z3, Z3
+	ADDQ      $0x00000080, AX
+	SUBQ      $0x00000004, CX
+	JMP       sumF64AVX512_quad
+
+sumF64AVX512_single:
+	CMPQ      CX, $0x00000000
+	JE        sumF64AVX512_done
+	VCVTPS2PD (AX), Z4
+	VADDPD    Z4, Z0, Z0
+	ADDQ      $0x00000020, AX
+	DECQ      CX
+	JMP       sumF64AVX512_single
+
+sumF64AVX512_done:
+	VADDPD        Z1, Z0, Z0
+	VADDPD        Z3, Z2, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDSD        X1, X0, X0
+	MOVSD         X0, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -29,6 +29,59 @@ func avx512Kernels() {
 	unary(avx512, "hardSwishAVX512", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish16))
 	biasedUnary(avx512, "siluBiasAVX512", "x/(1+e^−x)", silu16)
 	biasedUnary(avx512, "hardSwishBiasAVX512", "x·clip(x/6 + ½, 0, 1)", fixed(hardSwish16))
+	sumF64Kernel512()
+}
+
+// sumF64Kernel512 is sumF64AVX2 with 8 float64 lanes a register: four blocks of 8 floats an
+// iteration into four accumulators, then the last blocks one at a time into the first: twice the
+// lanes per conversion and addition for a global average pool's planes (BenchmarkKernels/Sum,
+// 16 K values in L2, 4 runs each, Zen 5 at load 9: 0.071–0.107 against 0.123–0.145 ns a value).
+func sumF64Kernel512() {
+	kernel("sumF64AVX512", "func(src []float32) float64", "sumF64AVX512 returns the sum of src[0:len(src)/8·8] accumulated in float64 (AVX512F).")
+	src := Load(Param("src").Base(), GP64())
+	n := Load(Param("src").Len(), GP64())
+	SHRQ(U8(3), n)
+	acc := []VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+	for _, a := range acc {
+		VPXORQ(a, a, a)
+	}
+	Label("sumF64AVX512_quad")
+	CMPQ(n, U32(4))
+	JB(LabelRef("sumF64AVX512_single"))
+	for i, a := range acc {
+		x := ZMM()
+		VCVTPS2PD(Mem{Base: src, Disp: 32 * i}, x) // 8 floats, converted exactly
+		VADDPD(x, a, a)
+	}
+	ADDQ(U32(128), src)
+	SUBQ(U32(4), n)
+	JMP(LabelRef("sumF64AVX512_quad"))
+	Label("sumF64AVX512_single")
+	CMPQ(n, U32(0))
+	JE(LabelRef("sumF64AVX512_done"))
+	x := ZMM()
+	VCVTPS2PD(Mem{Base: src}, x)
+	VADDPD(x, acc[0], acc[0])
+	ADDQ(U32(32), src)
+	DECQ(n)
+	JMP(LabelRef("sumF64AVX512_single"))
+	Label("sumF64AVX512_done")
+	VADDPD(acc[1], acc[0], acc[0])
+	VADDPD(acc[3], acc[2], acc[2])
+	VADDPD(acc[2], acc[0], acc[0])
+	hi := YMM()
+	VEXTRACTF64X4(U8(1), acc[0], hi)
+	lo := acc[0].AsY()
+	VADDPD(hi, lo, lo)
+	hx := XMM()
+	VEXTRACTF128(U8(1), lo, hx)
+	lx := acc[0].AsX()
+	VADDPD(hx, lx, lx)
+	VMOVHLPS(lx, lx, hx)
+	VADDSD(hx, lx, lx)
+	Store(lx, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
 }
 
 // bcast returns a zmm register holding the first float of the constant m in every lane.
