@@ -36,7 +36,7 @@ func sumOn(x simd.Level, src []float32) float64 {
 	}
 	sum := sumF64Go(src[body:])
 	switch {
-	case body > 0 && x.Wide():
+	case body >= 32 && x.Wide(): // the AVX2 loop's shorter reduction wins on 16 values (4.5 against 4.9–5.1 ns)
 		sum += sumF64AVX512(src[:body])
 	case body > 0:
 		sum += sumF64AVX2(src[:body])
