@@ -15,21 +15,38 @@ func expParts(x float32) (p, s1, s2 float32) { return expPartsWith(x, expPoly[:]
 
 // expPartsWith is expParts with poly for e^r's terms from r² on.
 func expPartsWith(x float32, poly []float32) (p, s1, s2 float32) {
+	n, r := expReduce(x)
+	p = horner32(poly, r)
+	p = p*(r*r) + r + 1
+	s1, s2 = pow2Halves(n)
+	return p, s1, s2
+}
+
+// expReduce returns n = x·log2e rounded and r = x − n·ln2 (in two steps, ln2Hi then ln2Lo).
+func expReduce(x float32) (n, r float32) {
 	// Adding and subtracting 1.5·2^23 rounds to the nearest integer, ties to even (|x·log2e| is
 	// far below 2^22); Go evaluates float32 expressions as written, so it is not folded away.
 	const round = 12582912
-	n := (x*log2e + round) - round
-	r := x - n*ln2Hi
+	n = (x*log2e + round) - round
+	r = x - n*ln2Hi
 	r -= n * ln2Lo
-	p = poly[len(poly)-1]
+	return n, r
+}
+
+// horner32 returns Σ poly[i]·r^i, by Horner's rule from the highest term.
+func horner32(poly []float32, r float32) float32 {
+	p := poly[len(poly)-1]
 	for i := len(poly) - 2; i >= 0; i-- {
 		p = p*r + poly[i]
 	}
-	p = p*(r*r) + r + 1
+	return p
+}
+
+// pow2Halves returns 2^n1 and 2^n2, n1 = n>>1 and n2 = n − n1, for n a whole number as a float.
+func pow2Halves(n float32) (s1, s2 float32) {
 	ni := int32(n)
 	n1 := ni >> 1
-	n2 := ni - n1
-	return p, pow2(n1), pow2(n2)
+	return pow2(n1), pow2(ni - n1)
 }
 
 // pow2 is 2^n for n in the normal exponent range.
@@ -58,19 +75,12 @@ func sigmoidExp(x float32) float32 {
 // p·r² + r + 1 takes three operations, one fewer in the vector kernels' longest chain. The
 // sigmoid's bound holds as before (TestAccuracy).
 func sigmoidParts(x float32) (p, s1, s2 float32) {
-	const round = 12582912
-	n := (x*log2e + round) - round
-	r := x - n*ln2Hi
-	r -= n * ln2Lo
-	p = sigPoly[len(sigPoly)-1]
-	for i := len(sigPoly) - 2; i >= 0; i-- {
-		p = p*r + sigPoly[i]
-	}
+	n, r := expReduce(x)
+	p = horner32(sigPoly[:], r)
 	p = p*r + 1
 	p = p*r + 1
-	ni := int32(n)
-	n1 := ni >> 1
-	return p, pow2(n1), pow2(ni - n1)
+	s1, s2 = pow2Halves(n)
+	return p, s1, s2
 }
 
 // sigmoidScalar is 1/(1+e^−x), from e = e^−|x| so that nothing overflows and the negative side,
