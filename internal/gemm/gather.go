@@ -242,14 +242,13 @@ func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []flo
 		return nil
 	}
 	// Split the 64-column panels when there are enough, so each goroutine streams only its own
-	// part of B (the weights); otherwise split the row tiles. Chunks of at least
-	// minFlopsPerChunk, up to gatherChunksPerThread per thread.
+	// part of B (the weights); otherwise split the row tiles.
 	splitPanels := panels >= 2*threads
 	units := tiles
 	if splitPanels {
 		units = panels
 	}
-	chunks := min(units, threads*gatherChunksPerThread, max(threads, work/minFlopsPerChunk))
+	chunks := gatherChunks(units, threads, work, m, splitPanels)
 	shared := gatherPool.Get().(*gatherJob) // the one-thread path keeps j on the stack
 	*shared = j
 	shared.splitPanels = splitPanels
@@ -259,6 +258,27 @@ func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []flo
 	gatherPool.Put(shared)
 	return nil
 }
+
+// gatherChunks is how many chunks a parallel gather product of m rows and work multiply-adds,
+// split into units (row tiles, or panels where splitPanels), is cut into: chunks of at least
+// minFlopsPerChunk, up to gatherChunksPerThread per thread, and where the row tiles are split,
+// of at least minGatherChunkRows rows each (but one chunk per thread).
+func gatherChunks(units, threads, work, m int, splitPanels bool) int {
+	chunks := min(units, threads*gatherChunksPerThread, max(threads, work/minFlopsPerChunk))
+	if !splitPanels {
+		chunks = min(chunks, max(threads, m/minGatherChunkRows))
+	}
+	return chunks
+}
+
+// minGatherChunkRows is the fewest rows a chunk of a gather product split by row tiles has
+// (unless that leaves fewer chunks than threads). Such a chunk streams all of B, the weights,
+// and hands its rows to the epilogue on its own, writing a few pixels of every channel plane
+// — cache lines the other core's chunks write too: on 7×7 images (49 rows, 7 one-tile chunks
+// for MobileNetV3's squeeze-and-excitation projections, 288 or 576 → 96 channels) one chunk per
+// thread made mobilenetv3_like's 2-thread run 4% faster (p50 1.186 → 1.132 ms, median of 16
+// alternating rounds, 15 faster; Zen 5, chrt, load 6–7, 2026-12-07).
+const minGatherChunkRows = 24
 
 // gatherPool holds the gather jobs handed to worker goroutines.
 var gatherPool = sync.Pool{New: func() any { return new(gatherJob) }}

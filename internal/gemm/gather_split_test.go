@@ -87,3 +87,29 @@ func TestSgemmGatherThen(t *testing.T) {
 		})
 	}
 }
+
+// TestGatherChunks checks how a parallel gather product is cut into chunks: a row-tile split of
+// few rows (a 7×7 image's 49 pixels into 96 channels, 3 panels of 32: 7 row tiles) into one
+// chunk per thread rather than one per tile, of at least minGatherChunkRows rows, never fewer
+// chunks than threads, and products of more rows or split by panels as before.
+func TestGatherChunks(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name                    string
+		units, threads, work, m int
+		splitPanels             bool
+		want                    int
+	}{
+		{name: "7×7, 576 → 96, row tiles", units: 7, threads: 2, work: 49 * 96 * 576, m: 49, want: 2},
+		{name: "7×7, 288 → 96, row tiles", units: 7, threads: 2, work: 49 * 96 * 288, m: 49, want: 2},
+		{name: "7×7 on 4 threads: one chunk each", units: 7, threads: 4, work: 49 * 96 * 576, m: 49, want: 4},
+		{name: "14×14, 576 → 96, row tiles", units: 28, threads: 2, work: 196 * 96 * 576, m: 196, want: 8},
+		{name: "7×7, 96 → 576, panels", units: 9, threads: 2, work: 49 * 576 * 96, m: 49, splitPanels: true, want: 8},
+		{name: "small work", units: 7, threads: 2, work: 49 * 32 * 64, m: 49, want: 2},
+	}
+	for _, tc := range cases {
+		if got := gatherChunks(tc.units, tc.threads, tc.work, tc.m, tc.splitPanels); got != tc.want {
+			t.Errorf("%s: %d chunks, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -394,6 +394,10 @@ MUTATIONS = [
      ["-run", "TestConvPointwisePartialPanel", "./runtime/ops"]),
     ("pointwise-tail-residual", "runtime/ops/conv.go", "residual = residual[whole:]", "residual = residual[whole-1:]",
      ["-run", "TestConvPointwisePartialPanel", "./runtime/ops"]),
+    ("gather-chunk-rows", "internal/gemm/gather.go", "chunks = min(chunks, max(threads, m/minGatherChunkRows))",
+     "chunks = min(chunks, max(threads, m/6))", ["-run", "TestGatherChunks", "./internal/gemm"]),
+    ("gather-chunk-rows-floor", "internal/gemm/gather.go", "chunks = min(chunks, max(threads, m/minGatherChunkRows))",
+     "chunks = min(chunks, m/minGatherChunkRows)", ["-run", "TestGatherChunks", "./internal/gemm"]),
 ]
 
 
