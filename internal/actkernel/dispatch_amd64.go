@@ -5,6 +5,7 @@ package actkernel
 import (
 	"unsafe"
 
+	"github.com/actswap/actswap/internal/actkernel/coeffs"
 	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/internal/vecmath"
 )
@@ -79,7 +80,7 @@ func pwluF32(x simd.Level, dst, src []float32, c *pwluChannel, stream bool) {
 // from offs[i] where offs is not nil (shifted channels) and t's own otherwise. The elements
 // before an aligned block (streaming) and after the last whole block go through the same
 // kernel in a block of scratch, so that every element gets the same bits wherever it sits.
-func pwluExtF32(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool) {
+func pwluExtF32(dst, src, offs []float32, t *[coeffs.ExtLen]float32, stream bool) {
 	h, b := asmPlan(simd.AVX512, dst, len(src), 16, stream)
 	pwluExtScratch(dst[:h], src[:h], offs, t)
 	if b > 0 {
@@ -96,8 +97,8 @@ func pwluExtF32(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool) {
 }
 
 // pwluExtBlocks runs the assembly kernel for t's size over whole blocks of 16.
-func pwluExtBlocks(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool) {
-	switch small := t[extTop] < 16; {
+func pwluExtBlocks(dst, src, offs []float32, t *[coeffs.ExtLen]float32, stream bool) {
+	switch small := t[coeffs.ExtTop] < 16; {
 	case offs != nil && small:
 		pwluShiftExt16AVX512(dst, src, offs, t, stream)
 	case offs != nil:
@@ -110,7 +111,7 @@ func pwluExtBlocks(dst, src, offs []float32, t *[pwluExtLen]float32, stream bool
 }
 
 // pwluExtScratch is pwluExtF32 for fewer than 16 elements, through a block on the stack.
-func pwluExtScratch(dst, src, offs []float32, t *[pwluExtLen]float32) {
+func pwluExtScratch(dst, src, offs []float32, t *[coeffs.ExtLen]float32) {
 	if len(src) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/actswap/actswap/internal/actkernel/coeffs"
 	"github.com/actswap/actswap/internal/simd"
 	"github.com/actswap/actswap/onnxops"
 )
@@ -101,25 +102,8 @@ type pwluChannel struct {
 	n      int
 	// ext is the extended table of the AVX-512 kernels pwluExt16/32 (see pwluExtTable), nil
 	// where they do not apply.
-	ext *[pwluExtLen]float32
+	ext *[coeffs.ExtLen]float32
 }
-
-// Layout of the extended table (asm.go's pwluExt reads it): scalars, then E and D of the N+2
-// segments, each padded to 32 entries.
-const (
-	extInvD = iota // N/(B_R−B_L)
-	extOff         // 1 − B_L·N/(B_R−B_L)
-	extTop         // N+1, the last segment's index
-	extY0
-	extKL
-	extYN
-	extKR
-	extLo
-	extHi
-	extE       = 16
-	extD       = 48
-	pwluExtLen = 80
-)
 
 // pwluExtMaxSegments is the most segments (N+2) the extended-table kernels take.
 const pwluExtMaxSegments = 32
@@ -138,19 +122,19 @@ const pwluExtMaxSegments = 32
 // only where the bounds lie within two widths of 0 (|B_L|, |B_R| ≤ 2(B_R−B_L)): inside the
 // bounds at most 5N units, against N for pwluTable's form, well within OPS.md's 1e-5 for
 // fitted activations (a saw-tooth with rises of 1 per step and N = 30 loses ≈ 1e-5).
-func pwluExtTable(ch *pwluChannel, q onnxops.PWLUParams) *[pwluExtLen]float32 {
+func pwluExtTable(ch *pwluChannel, q onnxops.PWLUParams) *[coeffs.ExtLen]float32 {
 	n := ch.n
 	if n+2 > pwluExtMaxSegments || !extPrecise(q.BL, q.BR) {
 		return nil
 	}
 	c := &ch.consts
-	t := new([pwluExtLen]float32)
+	t := new([coeffs.ExtLen]float32)
 	invD := float64(c[pwluInvD])
 	d := 1 / invD
-	t[extInvD], t[extOff], t[extTop] = c[pwluInvD], float32(1-q.BL*invD), float32(n+1)
-	t[extY0], t[extKL], t[extYN], t[extKR] = c[pwluY0], c[pwluKL], c[pwluYN], c[pwluKR]
-	t[extLo], t[extHi] = c[pwluLo], c[pwluHi]
-	segment := func(j int, e, slope float64) { t[extE+j], t[extD+j] = float32(e), float32(slope) }
+	t[coeffs.ExtInvD], t[coeffs.ExtOff], t[coeffs.ExtTop] = c[pwluInvD], float32(1-q.BL*invD), float32(n+1)
+	t[coeffs.ExtY0], t[coeffs.ExtKL], t[coeffs.ExtYN], t[coeffs.ExtKR] = c[pwluY0], c[pwluKL], c[pwluYN], c[pwluKR]
+	t[coeffs.ExtLo], t[coeffs.ExtHi] = c[pwluLo], c[pwluHi]
+	segment := func(j int, e, slope float64) { t[coeffs.ExtE+j], t[coeffs.ExtD+j] = float32(e), float32(slope) }
 	kl, kr := q.KL*d, q.KR*d
 	segment(0, q.Heights[0]-kl, kl)
 	for i := range n {

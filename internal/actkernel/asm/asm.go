@@ -623,23 +623,6 @@ func pwluZ(size int, shifted bool) {
 	})
 }
 
-// Layout of the extended-table kernels' constants (pwluExt; tables.go builds them): one flat
-// array of scalars, then E and D of the N+2 segments padded to 32 entries each.
-const (
-	extInvD = iota
-	extOff
-	extTop
-	extY0
-	extKL
-	extYN
-	extKR
-	extLo
-	extHi
-	extE   = 16
-	extD   = 48
-	extLen = 80
-)
-
 // extFixups numbers the fix-up blocks of pwluExt's bodies, whose labels must be unique.
 var extFixups int
 
@@ -655,11 +638,11 @@ var extFixups int
 // NaN s', hence a NaN y.
 func pwluExt(size int, shifted bool) {
 	name := fmt.Sprintf("pwluExt%dAVX512", size)
-	sig := fmt.Sprintf("func(dst, src []float32, t *[%d]float32, stream bool)", extLen)
+	sig := fmt.Sprintf("func(dst, src []float32, t *[%d]float32, stream bool)", coeffs.ExtLen)
 	doc := fmt.Sprintf("%s evaluates the first len(src)/16*16 elements with the extended table t of at most %d segments; AVX-512F.", name, size)
 	if shifted {
 		name = fmt.Sprintf("pwluShiftExt%dAVX512", size)
-		sig = fmt.Sprintf("func(dst, src, offs []float32, t *[%d]float32, stream bool)", extLen)
+		sig = fmt.Sprintf("func(dst, src, offs []float32, t *[%d]float32, stream bool)", coeffs.ExtLen)
 		doc = fmt.Sprintf("%s is pwluExt%dAVX512 with element i's offset from offs[i]; len(offs) ≥ len(src).", name, size)
 	}
 	kernel(name, sig, doc)
@@ -692,13 +675,13 @@ func extBody(name string, size int, t, offs Register) func(src Register, disp in
 	shifted := offs != nil
 	at := func(i int) Mem { return Mem{Base: t, Disp: 4 * i} }
 	invD, top, zero := ZMM(), ZMM(), ZMM()
-	VBROADCASTSS(at(extInvD), invD)
-	VBROADCASTSS(at(extTop), top)
+	VBROADCASTSS(at(coeffs.ExtInvD), invD)
+	VBROADCASTSS(at(coeffs.ExtTop), top)
 	VXORPS(zero, zero, zero)
 	var off VecVirtual
 	if !shifted {
 		off = ZMM()
-		VBROADCASTSS(at(extOff), off)
+		VBROADCASTSS(at(coeffs.ExtOff), off)
 	}
 	table := func(first int) (lo, hi VecVirtual) {
 		lo = ZMM()
@@ -709,8 +692,8 @@ func extBody(name string, size int, t, offs Register) func(src Register, disp in
 		}
 		return lo, hi
 	}
-	eLo, eHi := table(extE)
-	dLo, dHi := table(extD)
+	eLo, eHi := table(coeffs.ExtE)
+	dLo, dHi := table(coeffs.ExtD)
 	// lookups returns E_j and D_j. VPERMI2PS overwrites its index with the entry, so the
 	// 32-entry lookups take one copy of j where VPERMT2PS would take a copy of each table.
 	lookups := func(j VecVirtual) (e, d VecVirtual) {
@@ -752,13 +735,13 @@ func extBody(name string, size int, t, offs Register) func(src Register, disp in
 		// beyond the bounds that x − B rounds to x.
 		x, xc := ZMM(), ZMM()
 		VMOVUPS(Mem{Base: src, Disp: disp}, x)
-		VMAXPS_BCST(at(extLo), x, xc)
-		VMINPS_BCST(at(extHi), xc, xc)
+		VMAXPS_BCST(at(coeffs.ExtLo), x, xc)
+		VMINPS_BCST(at(coeffs.ExtHi), xc, xc)
 		left, right := ZMM(), ZMM()
-		VBROADCASTSS(at(extY0), left)
-		VFMADD231PS_BCST(at(extKL), xc, left)
-		VBROADCASTSS(at(extYN), right)
-		VFMADD231PS_BCST(at(extKR), xc, right)
+		VBROADCASTSS(at(coeffs.ExtY0), left)
+		VFMADD231PS_BCST(at(coeffs.ExtKL), xc, left)
+		VBROADCASTSS(at(coeffs.ExtYN), right)
+		VFMADD231PS_BCST(at(coeffs.ExtKR), xc, right)
 		neg := K()
 		VCMPPS(U8(asmgen.CmpLT), zero, x, neg)
 		VBLENDMPS(left, right, neg, right)

@@ -1,6 +1,7 @@
-// Package coeffs holds the constants of actkernel's exp (Cephes expf), in one place for both the
-// pure-Go kernel (actkernel's exp32) and the assembly generator (actkernel/asm), which must round
-// alike step by step. vecmath has its own exp, fitted for its range; these stay Cephes's so that the
+// Package coeffs holds the constants that actkernel and its assembly generator (actkernel/asm)
+// must agree on, in one place: exp's (Cephes expf), which the pure-Go kernel (actkernel's exp32)
+// and the generated one must round alike step by step, and the layout of the tables the
+// generated kernels read. vecmath has its own exp, fitted for its range; these stay Cephes's so that the
 // activation kernels keep the results their tests and goldens were made with.
 package coeffs
 
@@ -25,3 +26,20 @@ const (
 
 // ExpPoly is ExpP0…ExpP5 in the order the generator's Horner loop takes them.
 var ExpPoly = [...]float32{ExpP0, ExpP1, ExpP2, ExpP3, ExpP4, ExpP5}
+
+// Layout of the extended PWLU table that actkernel's tables.go builds and the generated pwluExt
+// kernels read: scalars, then E and D of the N+2 segments, each padded to 32 entries.
+const (
+	ExtInvD = iota // N/(B_R−B_L)
+	ExtOff         // 1 − B_L·N/(B_R−B_L)
+	ExtTop         // N+1, the last segment's index
+	ExtY0
+	ExtKL
+	ExtYN
+	ExtKR
+	ExtLo
+	ExtHi
+	ExtE   = 16
+	ExtD   = 48
+	ExtLen = 80
+)
