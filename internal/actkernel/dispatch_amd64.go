@@ -219,7 +219,7 @@ func (t *pwluTable) applyRow(dst, src []float32, ch0 int) {
 	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
-			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[ch0/8*(pwluConsts+1)*8], t.rows.rowEs, t.rows.rowDs, false)
+			pwluGatherRowsAVX2(dst[:n], src[:n], &t.rows.groups[ch0/8*(coeffs.PWLUConsts+1)*8], t.rows.rowEs, t.rows.rowDs, false)
 		}
 	}
 	for i := n; i < len(src); i++ {
@@ -234,7 +234,7 @@ func (t *zorroTable) applyRow(dst, src []float32, ch0 int) {
 	if t.level.Asm() {
 		n = len(src) &^ 7
 		if n > 0 {
-			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[ch0/8*zorroConsts*8], false)
+			zorroRowsAVX2(dst[:n], src[:n], &t.rowGroups[ch0/8*coeffs.ZorroConsts*8], false)
 		}
 	}
 	for i := n; i < len(src); i++ {

@@ -85,7 +85,7 @@ type pwluTable struct {
 	extOffs []float32
 }
 
-// rowGroups holds, for the rows kernel, per group of 8 channels the (pwluConsts+1)×8 block of
+// rowGroups holds, for the rows kernel, per group of 8 channels the (coeffs.PWLUConsts+1)×8 block of
 // per-lane constants, the last one being the channel's offset (int32 bits) into rowEs/rowDs,
 // the concatenated tables.
 type pwluRows struct {
@@ -94,8 +94,8 @@ type pwluRows struct {
 }
 
 type pwluChannel struct {
-	consts [pwluConsts]float32
-	wide   [pwluConsts * 8]float32
+	consts [coeffs.PWLUConsts]float32
+	wide   [coeffs.PWLUConsts * 8]float32
 	// es and ds hold E_j and D_j for the N intervals; the assembly's permute kernels read them
 	// padded with zeros to a power of two ≥ 16, so their length may exceed N.
 	es, ds []float32
@@ -129,11 +129,11 @@ func pwluExtTable(ch *pwluChannel, q onnxops.PWLUParams) *[coeffs.ExtLen]float32
 	}
 	c := &ch.consts
 	t := new([coeffs.ExtLen]float32)
-	invD := float64(c[pwluInvD])
+	invD := float64(c[coeffs.PWLUInvD])
 	d := 1 / invD
-	t[coeffs.ExtInvD], t[coeffs.ExtOff], t[coeffs.ExtTop] = c[pwluInvD], float32(1-q.BL*invD), float32(n+1)
-	t[coeffs.ExtY0], t[coeffs.ExtKL], t[coeffs.ExtYN], t[coeffs.ExtKR] = c[pwluY0], c[pwluKL], c[pwluYN], c[pwluKR]
-	t[coeffs.ExtLo], t[coeffs.ExtHi] = c[pwluLo], c[pwluHi]
+	t[coeffs.ExtInvD], t[coeffs.ExtOff], t[coeffs.ExtTop] = c[coeffs.PWLUInvD], float32(1-q.BL*invD), float32(n+1)
+	t[coeffs.ExtY0], t[coeffs.ExtKL], t[coeffs.ExtYN], t[coeffs.ExtKR] = c[coeffs.PWLUY0], c[coeffs.PWLUKL], c[coeffs.PWLUYN], c[coeffs.PWLUKR]
+	t[coeffs.ExtLo], t[coeffs.ExtHi] = c[coeffs.PWLULo], c[coeffs.PWLUHi]
 	segment := func(j int, e, slope float64) { t[coeffs.ExtE+j], t[coeffs.ExtD+j] = float32(e), float32(slope) }
 	kl, kr := q.KL*d, q.KR*d
 	segment(0, q.Heights[0]-kl, kl)
@@ -150,22 +150,6 @@ func pwluExtTable(ch *pwluChannel, q onnxops.PWLUParams) *[coeffs.ExtLen]float32
 func extPrecise(bl, br float64) bool {
 	return max(math.Abs(bl), math.Abs(br)) <= 2*(br-bl)
 }
-
-// Layout of the per-channel constants the assembly reads.
-const (
-	pwluBL   = iota
-	pwluInvD // N/(B_R−B_L)
-	pwluN
-	pwluNm1 // N−1
-	pwluY0
-	pwluKL
-	pwluBR
-	pwluYN
-	pwluKR
-	pwluLo // x is clamped to [lo, hi] for the outer segments: ±Inf, or ∓MaxFloat32 on a flat side
-	pwluHi
-	pwluConsts
-)
 
 // pwluPadded is the table length for n intervals: the next power of two ≥ 16 up to 64 (the
 // permute kernels read whole 16-entry vectors), else n (the gather kernel).
@@ -190,18 +174,18 @@ func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
 			es[i], ds[i] = float32(q.Heights[i]-float64(i)*rise), float32(rise)
 		}
 		ch := pwluChannel{es: es, ds: ds, n: n}
-		ch.consts = [pwluConsts]float32{
-			pwluBL: float32(q.BL), pwluInvD: float32(float64(n) / (q.BR - q.BL)),
-			pwluN: float32(n), pwluNm1: float32(n - 1),
-			pwluY0: float32(q.Heights[0]), pwluKL: float32(q.KL),
-			pwluBR: float32(q.BR), pwluYN: float32(q.Heights[n]), pwluKR: float32(q.KR),
-			pwluLo: float32(math.Inf(-1)), pwluHi: float32(math.Inf(1)),
+		ch.consts = [coeffs.PWLUConsts]float32{
+			coeffs.PWLUBL: float32(q.BL), coeffs.PWLUInvD: float32(float64(n) / (q.BR - q.BL)),
+			coeffs.PWLUN: float32(n), coeffs.PWLUNm1: float32(n - 1),
+			coeffs.PWLUY0: float32(q.Heights[0]), coeffs.PWLUKL: float32(q.KL),
+			coeffs.PWLUBR: float32(q.BR), coeffs.PWLUYN: float32(q.Heights[n]), coeffs.PWLUKR: float32(q.KR),
+			coeffs.PWLULo: float32(math.Inf(-1)), coeffs.PWLUHi: float32(math.Inf(1)),
 		}
-		if ch.consts[pwluKL] == 0 {
-			ch.consts[pwluLo] = -math.MaxFloat32
+		if ch.consts[coeffs.PWLUKL] == 0 {
+			ch.consts[coeffs.PWLULo] = -math.MaxFloat32
 		}
-		if ch.consts[pwluKR] == 0 {
-			ch.consts[pwluHi] = math.MaxFloat32
+		if ch.consts[coeffs.PWLUKR] == 0 {
+			ch.consts[coeffs.PWLUHi] = math.MaxFloat32
 		}
 		widen(ch.wide[:], ch.consts[:])
 		if x.Wide() {
@@ -211,16 +195,16 @@ func newPWLUTable(x simd.Level, ps []onnxops.Params) *pwluTable {
 	}
 	t.shift = shiftedCopies(ps)
 	if t.shift != nil && t.chans[0].ext != nil {
-		t.extOffs = extOffsets(ps, t.chans[0].consts[pwluInvD])
+		t.extOffs = extOffsets(ps, t.chans[0].consts[coeffs.PWLUInvD])
 	}
 	for g := 0; g+8 <= len(t.chans); g += 8 {
-		block := make([]float32, (pwluConsts+1)*8)
+		block := make([]float32, (coeffs.PWLUConsts+1)*8)
 		for i := 0; i < 8; i++ {
 			ch := &t.chans[g+i]
 			for k, v := range ch.consts {
 				block[8*k+i] = v
 			}
-			block[8*pwluConsts+i] = math.Float32frombits(uint32(len(t.rows.rowEs) + i*len(ch.es)))
+			block[8*coeffs.PWLUConsts+i] = math.Float32frombits(uint32(len(t.rows.rowEs) + i*len(ch.es)))
 		}
 		for i := 0; i < 8; i++ {
 			t.rows.rowEs = append(t.rows.rowEs, t.chans[g+i].es...)
@@ -289,16 +273,16 @@ func pwluGo(dst, src []float32, ch *pwluChannel) {
 
 func pwlu1(x float32, ch *pwluChannel) float32 {
 	c := &ch.consts
-	s := (x - c[pwluBL]) * c[pwluInvD]
+	s := (x - c[coeffs.PWLUBL]) * c[coeffs.PWLUInvD]
 	switch {
 	case x != x:
 		return x
 	case s < 0:
-		return c[pwluY0] + orZero((x-c[pwluBL])*c[pwluKL])
-	case s >= c[pwluN]:
-		return c[pwluYN] + orZero((x-c[pwluBR])*c[pwluKR])
+		return c[coeffs.PWLUY0] + orZero((x-c[coeffs.PWLUBL])*c[coeffs.PWLUKL])
+	case s >= c[coeffs.PWLUN]:
+		return c[coeffs.PWLUYN] + orZero((x-c[coeffs.PWLUBR])*c[coeffs.PWLUKR])
 	}
-	j := int(min(s, c[pwluNm1])) // s ≥ 0: truncation is ⌊s⌋
+	j := int(min(s, c[coeffs.PWLUNm1])) // s ≥ 0: truncation is ⌊s⌋
 	return ch.es[j] + s*ch.ds[j]
 }
 
@@ -322,32 +306,14 @@ func orZero(v float32) float32 {
 type zorroTable struct {
 	level simd.Level // the level whose loops apply it
 	chans []zorroChannel
-	// rowGroups: per group of 8 channels, zorroConsts×8 values with lane i = channel 8g+i.
+	// rowGroups: per group of 8 channels, coeffs.ZorroConsts×8 values with lane i = channel 8g+i.
 	rowGroups []float32
 }
 
 type zorroChannel struct {
-	consts [zorroConsts]float32
-	wide   [zorroConsts * 8]float32
+	consts [coeffs.ZorroConsts]float32
+	wide   [coeffs.ZorroConsts * 8]float32
 }
-
-// Layout of the per-channel constants the assembly reads.
-const (
-	zInScale = iota
-	zInShift
-	zOutScale
-	zOutShift
-	zNegA
-	zNegAmp // A
-	zNegQ
-	zNegBeta // β'
-	zPosA
-	zPosAmp
-	zPosQ
-	zPosBeta
-	zGate // all-ones bits when gate, else 0: the assembly blends with it
-	zorroConsts
-)
 
 func humpConsts(a, b float64) (aa, amp, q, beta float32) {
 	beta64 := a * b
@@ -368,18 +334,18 @@ func newZorroTable(x simd.Level, ps []onnxops.Params, gate bool) *zorroTable {
 		q := p.(onnxops.ZorroParams)
 		var ch zorroChannel
 		c := &ch.consts
-		c[zInScale], c[zInShift] = float32(q.InScale), float32(q.InShift)
-		c[zOutScale], c[zOutShift] = float32(q.OutScale), float32(q.OutShift)
-		c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta] = humpConsts(q.AN, q.BN)
-		c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta] = humpConsts(q.AP, q.BP)
+		c[coeffs.ZorroInScale], c[coeffs.ZorroInShift] = float32(q.InScale), float32(q.InShift)
+		c[coeffs.ZorroOutScale], c[coeffs.ZorroOutShift] = float32(q.OutScale), float32(q.OutShift)
+		c[coeffs.ZorroNegA], c[coeffs.ZorroNegAmp], c[coeffs.ZorroNegQ], c[coeffs.ZorroNegBeta] = humpConsts(q.AN, q.BN)
+		c[coeffs.ZorroPosA], c[coeffs.ZorroPosAmp], c[coeffs.ZorroPosQ], c[coeffs.ZorroPosBeta] = humpConsts(q.AP, q.BP)
 		if gate {
-			c[zGate] = math.Float32frombits(^uint32(0))
+			c[coeffs.ZorroGate] = math.Float32frombits(^uint32(0))
 		}
 		widen(ch.wide[:], ch.consts[:])
 		t.chans = append(t.chans, ch)
 	}
 	for g := 0; g+8 <= len(t.chans); g += 8 {
-		block := make([]float32, zorroConsts*8)
+		block := make([]float32, coeffs.ZorroConsts*8)
 		for i := 0; i < 8; i++ {
 			for k, v := range t.chans[g+i].consts {
 				block[8*k+i] = v
@@ -415,16 +381,16 @@ func zorroGo(dst, src []float32, ch *zorroChannel) {
 
 func zorro1(x float32, ch *zorroChannel) float32 {
 	c := &ch.consts
-	z := c[zInScale]*x + c[zInShift]
+	z := c[coeffs.ZorroInScale]*x + c[coeffs.ZorroInShift]
 	zv := min(max(z, 0), 1)
 	switch { // at most one hump is non-zero
 	case z < 0:
-		zv += hump32(z, c[zNegA], c[zNegAmp], c[zNegQ], c[zNegBeta])
+		zv += hump32(z, c[coeffs.ZorroNegA], c[coeffs.ZorroNegAmp], c[coeffs.ZorroNegQ], c[coeffs.ZorroNegBeta])
 	case z > 1:
-		zv -= hump32(1-z, c[zPosA], c[zPosAmp], c[zPosQ], c[zPosBeta])
+		zv -= hump32(1-z, c[coeffs.ZorroPosA], c[coeffs.ZorroPosAmp], c[coeffs.ZorroPosQ], c[coeffs.ZorroPosBeta])
 	}
-	w := c[zOutScale]*zv + c[zOutShift]
-	if w != 0 && math.Float32bits(c[zGate]) != 0 {
+	w := c[coeffs.ZorroOutScale]*zv + c[coeffs.ZorroOutShift]
+	if w != 0 && math.Float32bits(c[coeffs.ZorroGate]) != 0 {
 		w *= x
 	}
 	if x != x {

@@ -134,7 +134,7 @@ MUTATIONS = [
      ["-run", "TestFloat16Nodes", "./ortplugin/plugintest"]),
     ("epilogue-columns", "internal/gemm/gemm.go", "ep.Columns(j.c[i*j.ldc+j0:i*j.ldc+j1], j0)",
      "ep.Columns(j.c[i*j.ldc+j0:i*j.ldc+j1], 0)", ["-run", "EpilogueColumns", "./internal/gemm"]),
-    ("kernel-columns", "internal/actkernel/dispatch_amd64.go", "&t.rows.groups[ch0/8*(pwluConsts+1)*8]",
+    ("kernel-columns", "internal/actkernel/dispatch_amd64.go", "&t.rows.groups[ch0/8*(coeffs.PWLUConsts+1)*8]",
      "&t.rows.groups[0]", ["-run", "TestColumns", "./internal/actkernel"]),
     ("matmul-columns", "runtime/optimize_matmul.go", "(f.colsRank != 0 && a.Rank() != f.colsRank)", "false",
      ["-run", "ChannelsLastActivationFusion", "./runtime"]),

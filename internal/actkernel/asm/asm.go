@@ -27,39 +27,6 @@ const (
 
 var expPoly = coeffs.ExpPoly[:]
 
-// Layout of the per-channel constant blocks (8 copies of each value, see tables.go).
-const (
-	zInScale = iota
-	zInShift
-	zOutScale
-	zOutShift
-	zNegA
-	zNegAmp
-	zNegQ
-	zNegBeta
-	zPosA
-	zPosAmp
-	zPosQ
-	zPosBeta
-	zGate
-	zorroConsts
-)
-
-const (
-	pwluBL = iota
-	pwluInvD
-	pwluN
-	pwluNm1
-	pwluY0
-	pwluKL
-	pwluBR
-	pwluYN
-	pwluKR
-	pwluLo
-	pwluHi
-	pwluConsts
-)
-
 // The shared generator pieces, under the names this generator's code uses.
 var (
 	vecF32, vecU32 = asmgen.VecF32, asmgen.VecU32
@@ -246,9 +213,9 @@ func crreluBody(x VecVirtual, eps Op, zero VecVirtual) VecVirtual {
 // replaced by the left segment, and the gather kernel clamps to 0 first (clampLow).
 func pwluIndex(c Register, x VecVirtual, clampLow bool) (s, j VecVirtual) {
 	s, t, j := YMM(), YMM(), YMM()
-	VSUBPS(Mem{Base: c, Disp: 32 * pwluBL}, x, s)
-	VMULPS(Mem{Base: c, Disp: 32 * pwluInvD}, s, s)
-	VMINPS(Mem{Base: c, Disp: 32 * pwluNm1}, s, t)
+	VSUBPS(Mem{Base: c, Disp: 32 * coeffs.PWLUBL}, x, s)
+	VMULPS(Mem{Base: c, Disp: 32 * coeffs.PWLUInvD}, s, s)
+	VMINPS(Mem{Base: c, Disp: 32 * coeffs.PWLUNm1}, s, t)
 	if clampLow {
 		zero := YMM()
 		VXORPS(zero, zero, zero)
@@ -268,8 +235,8 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 	VMOVUPS(s, y)
 	VFMADD213PS(ev, dv, y) // s·D + E
 	xc := YMM()
-	VMAXPS(at(pwluLo), x, xc)
-	VMINPS(at(pwluHi), xc, xc)
+	VMAXPS(at(coeffs.PWLULo), x, xc)
+	VMINPS(at(coeffs.PWLUHi), xc, xc)
 	outer := func(b, k, y0 int) VecVirtual {
 		t, h := YMM(), YMM()
 		VSUBPS(at(b), xc, t)
@@ -280,9 +247,9 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 	left, right := YMM(), YMM()
 	VXORPS(left, left, left)
 	VCMPPS(U8(asmgen.CmpLT), left, s, left)
-	VCMPPS(U8(asmgen.CmpGE), at(pwluN), s, right)
-	VBLENDVPS(left, outer(pwluBL, pwluKL, pwluY0), y, y)
-	VBLENDVPS(right, outer(pwluBR, pwluKR, pwluYN), y, y)
+	VCMPPS(U8(asmgen.CmpGE), at(coeffs.PWLUN), s, right)
+	VBLENDVPS(left, outer(coeffs.PWLUBL, coeffs.PWLUKL, coeffs.PWLUY0), y, y)
+	VBLENDVPS(right, outer(coeffs.PWLUBR, coeffs.PWLUKR, coeffs.PWLUYN), y, y)
 	return y
 }
 
@@ -292,11 +259,11 @@ func pwluFinish(c Register, x, s, ev, dv VecVirtual) VecVirtual {
 // With shifted, the kernel (pwluShiftPerm…) evaluates src − shift (see loopBlocks).
 func pwluPerm(size int, shifted bool) {
 	name := fmt.Sprintf("pwluPerm%dAVX2", size)
-	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8)
+	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", coeffs.PWLUConsts*8)
 	doc := fmt.Sprintf("%s is pwluGo over the first len(src)/8*8 elements for tables padded to %d entries; AVX2+FMA.", name, size)
 	if shifted {
 		name = fmt.Sprintf("pwluShiftPerm%dAVX2", size)
-		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8)
+		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", coeffs.PWLUConsts*8)
 		doc = fmt.Sprintf("%s is pwluPerm%dAVX2 over src[i] − shift[i]; len(shift) ≥ len(src).", name, size)
 	}
 	kernel(name, sig, doc)
@@ -340,7 +307,7 @@ func pwluPerm(size int, shifted bool) {
 
 // pwluGather is the kernel for any table size, with two gathers per block.
 func pwluGather() {
-	kernel("pwluGatherAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts*8), "pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
+	kernel("pwluGatherAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", coeffs.PWLUConsts*8), "pwluGatherAVX2 is pwluGo over the first len(src)/8*8 elements; AVX2+FMA, two gathers per block.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
@@ -361,17 +328,17 @@ func gatherF32(base Register, j VecVirtual) VecVirtual {
 }
 
 // pwluGatherRows is pwluGather with per-lane constants: c points at blocks of
-// (pwluConsts+1)×8 values, lane i of block b holding channel 8b+i, the extra constant being the
+// (coeffs.PWLUConsts+1)×8 values, lane i of block b holding channel 8b+i, the extra constant being the
 // channel's offset (as int32 bits) into the concatenated tables es and ds.
 func pwluGatherRows() {
 	kernel("pwluGatherRowsAVX2", "func(dst, src []float32, c *float32, es, ds []float32, stream bool)", "pwluGatherRowsAVX2 is pwluGo with lane i of block b using channel 8b+i's constants and table; AVX2+FMA.")
 	c := Load(Param("c"), GP64())
 	ys := Load(Param("es").Base(), GP64())
 	ds := Load(Param("ds").Base(), GP64())
-	advance.reg, advance.bytes = c, 32*(pwluConsts+1)
+	advance.reg, advance.bytes = c, 32*(coeffs.PWLUConsts+1)
 	loop8("pwluGatherRows_", func(x VecVirtual) VecVirtual {
 		s, j := pwluIndex(c, x, true)
-		VPADDD(Mem{Base: c, Disp: 32 * pwluConsts}, j, j)
+		VPADDD(Mem{Base: c, Disp: 32 * coeffs.PWLUConsts}, j, j)
 		yv, dv := gatherF32(ys, j), gatherF32(ds, j)
 		return pwluFinish(c, x, s, yv, dv)
 	})
@@ -379,31 +346,31 @@ func pwluGatherRows() {
 }
 
 // zorro emits zorroAVX2 and, with rows, zorroRowsAVX2, whose c points at consecutive blocks of
-// zorroConsts×8 values, lane i of block b holding channel 8b+i (gate is the same in every block).
+// coeffs.ZorroConsts×8 values, lane i of block b holding channel 8b+i (gate is the same in every block).
 func zorro(rows bool) {
 	if rows {
 		kernel("zorroRowsAVX2", "func(dst, src []float32, c *float32, stream bool)", "zorroRowsAVX2 is zorroGo with lane i of block b using channel 8b+i's constants; AVX2+FMA.")
 	} else {
-		kernel("zorroAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts*8), "zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
+		kernel("zorroAVX2", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", coeffs.ZorroConsts*8), "zorroAVX2 is zorroGo over the first len(src)/8*8 elements; AVX2+FMA.")
 	}
 	c := Load(Param("c"), GP64())
 	if rows {
-		advance.reg, advance.bytes = c, 32*zorroConsts
+		advance.reg, advance.bytes = c, 32*coeffs.ZorroConsts
 		defer func() { advance.bytes = 0 }()
 	}
 	at := func(i int) Mem { return Mem{Base: c, Disp: 32 * i} }
 	zero, one, gate := YMM(), YMM(), YMM()
 	VXORPS(zero, zero, zero)
 	VMOVUPS(vecF32("one", 1), one)
-	VMOVUPS(at(zGate), gate)
+	VMOVUPS(at(coeffs.ZorroGate), gate)
 	prefix := "zorro_"
 	if rows {
 		prefix = "zorroRows_"
 	}
 	loop8(prefix, func(x VecVirtual) VecVirtual {
 		z := YMM()
-		VMOVUPS(at(zInShift), z)
-		VFMADD231PS(at(zInScale), x, z)
+		VMOVUPS(at(coeffs.ZorroInShift), z)
+		VFMADD231PS(at(coeffs.ZorroInScale), x, z)
 		// At most one hump is non-zero: h(z; neg) for z < 0, −h(1−z; pos) for z > 1. Both are
 		// v·G(u) with u = z, v = z on the left and u = 1−z, v = z−1 on the right (u = v = 0
 		// inside [0,1]), so one exp and one division serve both sides.
@@ -423,20 +390,20 @@ func zorro(rows bool) {
 			VBLENDVPS(pos, at(posOff), r, r)
 			return r
 		}
-		a := side(zNegA, zPosA)
+		a := side(coeffs.ZorroNegA, coeffs.ZorroPosA)
 		au := YMM()
 		VMULPS(a, u, au)
 		far := YMM()
 		VCMPPS(U8(asmgen.CmpLT), vecF32("minusCutoff", -100), au, far) // a·|u| > 100: h = 0
-		arg := side(zNegBeta, zPosBeta)
+		arg := side(coeffs.ZorroNegBeta, coeffs.ZorroPosBeta)
 		VSUBPS(au, arg, arg)
 		// Lanes past the cutoff take exp(0): their result is masked off below, and the
 		// e^88 they would otherwise compute makes G a denormal, which costs a microcode assist
 		// per instruction on many cores (the GELU default, a = 1e4, ran at a quarter speed).
 		VANDNPS(arg, far, arg)
 		e := exp8(arg)
-		VADDPS(side(zNegQ, zPosQ), e, e)
-		g := side(zNegAmp, zPosAmp)
+		VADDPS(side(coeffs.ZorroNegQ, coeffs.ZorroPosQ), e, e)
+		g := side(coeffs.ZorroNegAmp, coeffs.ZorroPosAmp)
 		VDIVPS(e, g, g)
 		VMULPS(v, g, g)
 		VANDNPS(g, far, g)
@@ -446,8 +413,8 @@ func zorro(rows bool) {
 		VMINPS(zc, one, zc)
 		VADDPS(g, zc, zc)
 		w := YMM()
-		VMOVUPS(at(zOutShift), w)
-		VFMADD231PS(at(zOutScale), zc, w)
+		VMOVUPS(at(coeffs.ZorroOutShift), w)
+		VFMADD231PS(at(coeffs.ZorroOutScale), zc, w)
 		// factor = gate ? x : 1; Y = W·factor, 0 where W = 0 (x = ±Inf·0 in the gate).
 		factor := YMM()
 		VBLENDVPS(gate, x, one, factor)
@@ -466,7 +433,7 @@ func zorro(rows bool) {
 // vanish outside |u| ≤ 0.01 — skips the exp and the division, whose result the cutoff mask
 // would zero anyway: the output is the same bits either way.
 func zorroZ() {
-	kernel("zorroAVX512", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", zorroConsts),
+	kernel("zorroAVX512", fmt.Sprintf("func(dst, src []float32, c *[%d]float32, stream bool)", coeffs.ZorroConsts),
 		"zorroAVX512 is zorroGo over the first len(src)/16*16 elements; AVX-512F.")
 	c := Load(Param("c"), GP64())
 	bcast := func(i int) VecVirtual {
@@ -478,10 +445,10 @@ func zorroZ() {
 	VXORPS(zero, zero, zero)
 	VBROADCASTSS(vecF32("one", 1), one)
 	VBROADCASTSS(vecF32("minusCutoff", -100), cutoff)
-	inScale, inShift, outScale, outShift := bcast(zInScale), bcast(zInShift), bcast(zOutScale), bcast(zOutShift)
-	negA, posA := bcast(zNegA), bcast(zPosA)
+	inScale, inShift, outScale, outShift := bcast(coeffs.ZorroInScale), bcast(coeffs.ZorroInShift), bcast(coeffs.ZorroOutScale), bcast(coeffs.ZorroOutShift)
+	negA, posA := bcast(coeffs.ZorroNegA), bcast(coeffs.ZorroPosA)
 	gate := K()
-	g := bcast(zGate)
+	g := bcast(coeffs.ZorroGate)
 	VPTESTMD(g, g, gate) // all lanes set with gate, none without
 	blocks := 0
 	loopBlocks("zorroZ_", 16, ZMM, nil, func(x VecVirtual) VecVirtual {
@@ -522,11 +489,11 @@ func zorroZ() {
 		VMINPS(zc, one, zc)
 		KORTESTW(hump, hump)
 		JZ(LabelRef(noHump))
-		arg := pick(at(zNegBeta), at(zPosBeta))
+		arg := pick(at(coeffs.ZorroNegBeta), at(coeffs.ZorroPosBeta))
 		VSUBPS_Z(au, arg, hump, arg) // β' − a·u; 0 (no denormal G, see zorro) where no hump
 		e := exp16(arg)
-		VADDPS(pick(at(zNegQ), at(zPosQ)), e, e)
-		h := pick(at(zNegAmp), at(zPosAmp))
+		VADDPS(pick(at(coeffs.ZorroNegQ), at(coeffs.ZorroPosQ)), e, e)
+		h := pick(at(coeffs.ZorroNegAmp), at(coeffs.ZorroPosAmp))
 		VDIVPS(e, h, h) // G = A / (q + e^(β' − a·u))
 		v := ZMM()      // v = z on the left, z − 1 on the right
 		VSUBPS(one, z, t)
@@ -552,11 +519,11 @@ func zorroZ() {
 // With shifted, the kernel (pwluShiftPerm…) evaluates src − shift (see loopBlocks).
 func pwluZ(size int, shifted bool) {
 	name := fmt.Sprintf("pwluPerm%dAVX512", size)
-	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts)
+	sig := fmt.Sprintf("func(dst, src []float32, c *[%d]float32, es, ds []float32, stream bool)", coeffs.PWLUConsts)
 	doc := fmt.Sprintf("%s is pwluGo over the first len(src)/16*16 elements for tables padded to %d entries; AVX-512F.", name, size)
 	if shifted {
 		name = fmt.Sprintf("pwluShiftPerm%dAVX512", size)
-		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", pwluConsts)
+		sig = fmt.Sprintf("func(dst, src, shift []float32, c *[%d]float32, es, ds []float32, stream bool)", coeffs.PWLUConsts)
 		doc = fmt.Sprintf("%s is pwluPerm%dAVX512 over src[i] − shift[i]; len(shift) ≥ len(src).", name, size)
 	}
 	kernel(name, sig, doc)
@@ -570,13 +537,13 @@ func pwluZ(size int, shifted bool) {
 	at := func(i int) Mem { return Mem{Base: c, Disp: 4 * i} }
 	zero, y0, yn := ZMM(), ZMM(), ZMM()
 	VXORPS(zero, zero, zero)
-	VBROADCASTSS(at(pwluY0), y0)
-	VBROADCASTSS(at(pwluYN), yn)
+	VBROADCASTSS(at(coeffs.PWLUY0), y0)
+	VBROADCASTSS(at(coeffs.PWLUYN), yn)
 	loopBlocks(name+"_", 16, ZMM, shift, func(x VecVirtual) VecVirtual {
 		s, t, j := ZMM(), ZMM(), ZMM()
-		VSUBPS_BCST(at(pwluBL), x, s)
-		VMULPS_BCST(at(pwluInvD), s, s)
-		VMINPS_BCST(at(pwluNm1), s, t) // a NaN s gives N−1, as in pwluIndex
+		VSUBPS_BCST(at(coeffs.PWLUBL), x, s)
+		VMULPS_BCST(at(coeffs.PWLUInvD), s, s)
+		VMINPS_BCST(at(coeffs.PWLUNm1), s, t) // a NaN s gives N−1, as in pwluIndex
 		VCVTTPS2DQ(t, j)
 		var high OpmaskVirtual
 		if size == 64 {
@@ -606,19 +573,19 @@ func pwluZ(size int, shifted bool) {
 		VMOVAPS(s, y)
 		VFMADD213PS(ev, dv, y) // s·D + E
 		xc := ZMM()
-		VMAXPS_BCST(at(pwluLo), x, xc)
-		VMINPS_BCST(at(pwluHi), xc, xc)
+		VMAXPS_BCST(at(coeffs.PWLULo), x, xc)
+		VMINPS_BCST(at(coeffs.PWLUHi), xc, xc)
 		left, right := K(), K()
 		VCMPPS(U8(asmgen.CmpLT), zero, s, left)
-		VCMPPS_BCST(U8(asmgen.CmpGE), at(pwluN), s, right)
+		VCMPPS_BCST(U8(asmgen.CmpGE), at(coeffs.PWLUN), s, right)
 		outer := func(b, k int, h VecVirtual, mask OpmaskVirtual) {
 			d := ZMM()
 			VSUBPS_BCST(at(b), xc, d)
 			VFMADD132PS_BCST(at(k), h, d) // d·K + Y
 			VBLENDMPS(d, y, mask, y)
 		}
-		outer(pwluBL, pwluKL, y0, left)
-		outer(pwluBR, pwluKR, yn, right)
+		outer(coeffs.PWLUBL, coeffs.PWLUKL, y0, left)
+		outer(coeffs.PWLUBR, coeffs.PWLUKR, yn, right)
 		return y
 	})
 }

@@ -27,6 +27,42 @@ const (
 // ExpPoly is ExpP0…ExpP5 in the order the generator's Horner loop takes them.
 var ExpPoly = [...]float32{ExpP0, ExpP1, ExpP2, ExpP3, ExpP4, ExpP5}
 
+// Layout of a PWLU channel's constants (tables.go's pwluChannel.consts; the AVX2 kernels read each
+// broadcast to 8 lanes, the AVX-512 ones as scalars).
+const (
+	PWLUBL   = iota
+	PWLUInvD // N/(B_R−B_L)
+	PWLUN
+	PWLUNm1 // N−1
+	PWLUY0
+	PWLUKL
+	PWLUBR
+	PWLUYN
+	PWLUKR
+	PWLULo // x is clamped to [lo, hi] for the outer segments: ±Inf, or ∓MaxFloat32 on a flat side
+	PWLUHi
+	PWLUConsts
+)
+
+// Layout of a Zorro channel's constants (tables.go's zorroChannel.consts; 8 copies of each in the
+// AVX2 kernels' blocks).
+const (
+	ZorroInScale = iota
+	ZorroInShift
+	ZorroOutScale
+	ZorroOutShift
+	ZorroNegA
+	ZorroNegAmp // A
+	ZorroNegQ
+	ZorroNegBeta // β'
+	ZorroPosA
+	ZorroPosAmp
+	ZorroPosQ
+	ZorroPosBeta
+	ZorroGate // all-ones bits when gate, else 0: the assembly blends with it
+	ZorroConsts
+)
+
 // Layout of the extended PWLU table that actkernel's tables.go builds and the generated pwluExt
 // kernels read: scalars, then E and D of the N+2 segments, each padded to 32 entries.
 const (
