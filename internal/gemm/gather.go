@@ -248,7 +248,7 @@ func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []flo
 	if splitPanels {
 		units = panels
 	}
-	chunks := gatherChunks(units, threads, work, m, splitPanels)
+	chunks := gatherChunks(units, threads, work, m, splitPanels, 4*n*k)
 	shared := gatherPool.Get().(*gatherJob) // the one-thread path keeps j on the stack
 	*shared = j
 	shared.splitPanels = splitPanels
@@ -262,14 +262,28 @@ func (p *GatherPlan) product(r0, r1 int, data []float32, b *PackedBWide, c []flo
 // gatherChunks is how many chunks a parallel gather product of m rows and work multiply-adds,
 // split into units (row tiles, or panels where splitPanels), is cut into: chunks of at least
 // minFlopsPerChunk, up to gatherChunksPerThread per thread, and where the row tiles are split,
-// of at least minGatherChunkRows rows each (but one chunk per thread).
-func gatherChunks(units, threads, work, m int, splitPanels bool) int {
+// of at least minGatherChunkRows rows each (but one chunk per thread). Split by the panels of
+// weights of at least streamedPanelsBytes, it is one chunk per thread.
+func gatherChunks(units, threads, work, m int, splitPanels bool, weightBytes int) int {
+	if splitPanels && weightBytes >= streamedPanelsBytes {
+		return min(units, threads)
+	}
 	chunks := min(units, threads*gatherChunksPerThread, max(threads, work/minFlopsPerChunk))
 	if !splitPanels {
 		chunks = min(chunks, max(threads, m/minGatherChunkRows))
 	}
 	return chunks
 }
+
+// streamedPanelsBytes is the size of packed weights from which a gather product split by panels
+// gives each thread one run of consecutive panels instead of several chunks claimed one at a
+// time. Such weights come from memory at every run of a model (ResNet-18's 3×3 layers at 14×14
+// and 7×7, 1.2–9.4 MB each, 46 MB in all), and a chunk prefetches the next block of its panels
+// while it computes one, so each chunk's first block arrives unprefetched: a run of panels has
+// one such block per thread, eight one-panel chunks eight. resnet18 on 2 threads: the layers'
+// chunks 0.41 ms less thread CPU a run (layer4's 3×3 convolutions 1.25 → 1.18 ms each), p50
+// 10.20 → 9.71 ms (7 of 7 alternating rounds lower; Zen 5, chrt, 2026-12-07).
+const streamedPanelsBytes = 256 << 10
 
 // minGatherChunkRows is the fewest rows a chunk of a gather product split by row tiles has
 // (unless that leaves fewer chunks than threads). Such a chunk streams all of B, the weights,

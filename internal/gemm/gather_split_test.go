@@ -98,17 +98,22 @@ func TestGatherChunks(t *testing.T) {
 		name                    string
 		units, threads, work, m int
 		splitPanels             bool
+		weights                 int // bytes of packed weights
 		want                    int
 	}{
 		{name: "7×7, 576 → 96, row tiles", units: 7, threads: 2, work: 49 * 96 * 576, m: 49, want: 2},
 		{name: "7×7, 288 → 96, row tiles", units: 7, threads: 2, work: 49 * 96 * 288, m: 49, want: 2},
 		{name: "7×7 on 4 threads: one chunk each", units: 7, threads: 4, work: 49 * 96 * 576, m: 49, want: 4},
 		{name: "14×14, 576 → 96, row tiles", units: 28, threads: 2, work: 196 * 96 * 576, m: 196, want: 8},
-		{name: "7×7, 96 → 576, panels", units: 9, threads: 2, work: 49 * 576 * 96, m: 49, splitPanels: true, want: 8},
+		{name: "7×7, 96 → 576, panels", units: 9, threads: 2, work: 49 * 576 * 96, m: 49, splitPanels: true, weights: 4 * 576 * 96, want: 8},
+		{name: "7×7, 512 → 512 3×3, panels streamed", units: 8, threads: 2, work: 49 * 512 * 4608, m: 49, splitPanels: true, weights: 4 * 512 * 4608, want: 2},
+		{name: "14×14, 256 → 256 3×3, panels streamed", units: 4, threads: 2, work: 196 * 256 * 2304, m: 196, splitPanels: true, weights: 4 * 256 * 2304, want: 2},
+		{name: "7×7, 256 → 512 1×1, panels streamed on 3 threads", units: 8, threads: 3, work: 49 * 512 * 256, m: 49, splitPanels: true, weights: 4 * 512 * 256, want: 3},
+		{name: "row tiles of streamed weights", units: 28, threads: 2, work: 196 * 96 * 4608, m: 196, weights: 4 * 96 * 4608, want: 8},
 		{name: "small work", units: 7, threads: 2, work: 49 * 32 * 64, m: 49, want: 2},
 	}
 	for _, tc := range cases {
-		if got := gatherChunks(tc.units, tc.threads, tc.work, tc.m, tc.splitPanels); got != tc.want {
+		if got := gatherChunks(tc.units, tc.threads, tc.work, tc.m, tc.splitPanels, tc.weights); got != tc.want {
 			t.Errorf("%s: %d chunks, want %d", tc.name, got, tc.want)
 		}
 	}

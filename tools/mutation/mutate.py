@@ -398,6 +398,10 @@ MUTATIONS = [
      "chunks = min(chunks, max(threads, m/6))", ["-run", "TestGatherChunks", "./internal/gemm"]),
     ("gather-chunk-rows-floor", "internal/gemm/gather.go", "chunks = min(chunks, max(threads, m/minGatherChunkRows))",
      "chunks = min(chunks, m/minGatherChunkRows)", ["-run", "TestGatherChunks", "./internal/gemm"]),
+    ("gather-streamed-panels", "internal/gemm/gather.go", "return min(units, threads)\n",
+     "return min(units, threads*gatherChunksPerThread)\n", ["-run", "TestGatherChunks", "./internal/gemm"]),
+    ("gather-streamed-panels-size", "internal/gemm/gather.go", "splitPanels && weightBytes >= streamedPanelsBytes",
+     "splitPanels", ["-run", "TestGatherChunks", "./internal/gemm"]),
 ]
 
 
