@@ -343,14 +343,12 @@ func (j *job) run(threads int) {
 		j.block(0, j.m, 0, j.n)
 		return
 	}
-	// The workers' copy comes from a pool (the one-thread path keeps j on the stack). Split
-	// columns unless there are few of them: with a narrow C (late conv layers, 7×7 outputs) a
-	// column split would make every goroutine stream all of A, the weights. A worker's panic (a
-	// bug, or a slice out of range from bad sizes) is re-raised in the caller, where the runtime
-	// turns it into an error naming the node, instead of killing the process.
+	// The workers' copy comes from a pool (the one-thread path keeps j on the stack). A
+	// worker's panic (a bug, or a slice out of range from bad sizes) is re-raised in the caller,
+	// where the runtime turns it into an error naming the node, instead of killing the process.
 	shared := jobPool.Get().(*job)
 	*shared = *j
-	shared.splitN = nPanels >= 4*threads || nPanels >= mPanels
+	shared.splitN = j.splitsColumns(threads, mPanels, nPanels)
 	if shared.splitN {
 		workers.RunTask(nPanels, min(threads, nPanels), shared)
 	} else {
@@ -358,6 +356,46 @@ func (j *job) run(threads int) {
 	}
 	*shared = job{} // drop the operands before pooling
 	jobPool.Put(shared)
+}
+
+// splitsColumns reports whether threads goroutines take ranges of C's columns (true) or of its
+// rows. Columns, unless there are few of them: with a narrow C (late conv layers, 7×7 outputs)
+// a column split would make every goroutine stream all of A, the weights.
+//
+// A product of weights packed ahead whose epilogue passes over C again after the kernels'
+// stores (an activation) splits rows where each goroutine gets at least minRowSplitPanels row
+// panels: split by columns, the goroutines' pieces of every row of C lie side by side, and a
+// core going over its own pieces once more takes many times as long as over whole rows of its
+// own (the cores trade the lines at the pieces' edges). A Relu pass on two threads over a
+// 197×768 C, each thread over the part it has just written: 48 µs of wall time over halves of
+// every row, 3 µs over halves of the rows (Zen 5). Each goroutine then streams all of the
+// weights.
+//
+// Where A is read in place, rows are never split where the whole product or a goroutine's part
+// ends in a block of one or two rows that the other does not have (rowTiles', summed in another
+// order): every thread count gives the same bits.
+func (j *job) splitsColumns(threads, mPanels, nPanels int) bool {
+	chunks := min(threads, mPanels)
+	lastRows := j.m - mPanels*(chunks-1)/chunks*mr // RunTask's last chunk of row panels
+	if j.aInPlace() && (thinBlock(j.m) || thinBlock(lastRows)) {
+		return true
+	}
+	if j.pb != nil && j.ep.passesOverC() && mPanels >= minRowSplitPanels*threads {
+		return false
+	}
+	return nPanels >= 4*threads || nPanels >= mPanels
+}
+
+// minRowSplitPanels is the fewest row panels per goroutine for which a product with an
+// activation in its epilogue splits rows (splitsColumns): with fewer, one panel more or less
+// is a large share of a goroutine's work.
+const minRowSplitPanels = 4
+
+// thinBlock reports whether a range of rows rows, cut into blocks of mc, ends in a block of one
+// or two rows: those are computed row by row (rowTiles), whose sums round differently from the
+// tiles' (see RowsSummedAlike).
+func thinBlock(rows int) bool {
+	return rows%mc > 0 && rows%mc < minDirectRows
 }
 
 // threadsFor is how many of up to threads goroutines the product is worth: one per
@@ -758,6 +796,12 @@ func (j *job) scaleC(i0, i1, j0, j1 int, s float32) {
 			row[q] *= s
 		}
 	}
+}
+
+// passesOverC reports whether the epilogue reads and writes C once more after the kernels'
+// stores: an activation, over whole rows or over columns.
+func (ep *Epilogue) passesOverC() bool {
+	return ep.Elementwise != nil || ep.Columns != nil
 }
 
 // any reports whether the epilogue does anything.

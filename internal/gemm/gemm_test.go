@@ -653,3 +653,93 @@ func TestEpilogueBiasedElementwise(t *testing.T) {
 		}
 	}
 }
+
+// TestActivatedProductsSplitRows: a product of weights packed ahead whose epilogue goes over C
+// again (an activation, over rows or columns) is shared by splitting its rows, so that each
+// thread's part of C is whole rows (the epilogue's calls see whole rows from column 0); without
+// such an epilogue, or where a split would end a thread's rows in a block of one or two rows
+// that the whole product does not have (or the other way around), it splits columns. Every
+// thread count gives the float64 product's values within tolerance on every kernel level, and
+// the one-thread result bit for bit with AVX-512 (the runtime's promise) and the Go kernels.
+func TestActivatedProductsSplitRows(t *testing.T) {
+	t.Parallel()
+	columns := func(dst []float32, col0 int) {}
+	for _, s := range []struct {
+		m, n, k  int
+		ep       Epilogue
+		packed   bool
+		wantCols bool
+	}{
+		{197, 768, 192, Epilogue{Elementwise: reluForTest}, true, false}, // ViT-Tiny's fc1
+		{197, 768, 192, Epilogue{Columns: columns}, true, false},
+		{128, 512, 128, Epilogue{Elementwise: reluForTest}, true, false},
+		{197, 768, 192, Epilogue{}, true, true},
+		{197, 768, 192, Epilogue{Bias: make([]float32, 768)}, true, true},
+		{197, 768, 192, Epilogue{Elementwise: reluForTest}, false, true}, // B not packed ahead
+		{40, 768, 192, Epilogue{Elementwise: reluForTest}, true, true},   // 7 row panels
+		{145, 96, 192, Epilogue{Elementwise: reluForTest}, true, true},   // the whole product ends in one row
+		{296, 96, 192, Epilogue{Elementwise: reluForTest}, true, true},   // the second thread's 146 rows would
+		{300, 96, 192, Epilogue{Elementwise: reluForTest}, true, false},
+	} {
+		j := &job{m: s.m, n: s.n, k: s.k, alpha: 1, ep: s.ep}
+		if s.packed {
+			j.pb = &PackedB{}
+		}
+		if got := j.splitsColumns(2, ceilDiv(s.m, mr), ceilDiv(s.n, nr)); got != s.wantCols {
+			t.Errorf("%d×%d×%d packed=%v epilogue %+v: splits columns %v, want %v", s.m, s.n, s.k, s.packed, s.ep, got, s.wantCols)
+		}
+	}
+	forEachKernel(t, func(t *testing.T, x simd.Level) {
+		for _, mn := range [][2]int{{197, 768}, {145, 768}, {296, 768}, {300, 768}, {145, 96}, {296, 96}, {300, 96}} {
+			m, n, k := mn[0], mn[1], 192
+			r := rand.New(rand.NewPCG(uint64(m), 7))
+			a, b := randSlice(r, m*k), randSlice(r, k*n)
+			bias := randSlice(r, n)
+			pb, err := packBOn(x, false, k, n, b, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := refGemm(false, false, m, n, k, 1, a, k, b, n, 0, make([]float32, m*n), n)
+			var one []float32
+			for _, threads := range []int{1, 2, 3} {
+				var wholeRows atomic.Bool
+				wholeRows.Store(true)
+				ep := &Epilogue{Bias: bias, Columns: func(dst []float32, col0 int) {
+					if col0 != 0 || len(dst) != n {
+						wholeRows.Store(false)
+					}
+					for q, v := range dst {
+						dst[q] = max(v, 0) * float32(1+(col0+q)%3)
+					}
+				}}
+				c := make([]float32, m*n)
+				if err := SgemmPackedB(false, m, 1, a, k, pb, 0, c, n, threads, ep); err != nil {
+					t.Fatal(err)
+				}
+				if split := !(&job{m: m, n: n, k: k, alpha: 1, pb: pb, ep: *ep}).splitsColumns(threads, ceilDiv(m, mr), ceilDiv(n, nr)); split && !wholeRows.Load() {
+					t.Errorf("%d×%d threads=%d: the epilogue saw pieces of rows where the rows were split", m, n, threads)
+				}
+				for i := range m {
+					for j := range n {
+						w := math.Max(want[i*n+j]+float64(bias[j]), 0) * float64(1+j%3)
+						if math.Abs(float64(c[i*n+j])-w) > 1e-5*float64(k+1)*(1+math.Abs(w)) {
+							t.Fatalf("%d×%d threads=%d: C[%d,%d] = %g, want %g", m, n, threads, i, j, c[i*n+j], w)
+						}
+					}
+				}
+				if threads == 1 {
+					one = c
+					continue
+				}
+				if x == simd.AVX2 {
+					continue // one thread reads A's last one or two rows in place there, not packed
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(one[i]) {
+						t.Fatalf("%d×%d threads=%d: C[%d,%d] = %g, one thread gives %g", m, n, threads, i/n, i%n, c[i], one[i])
+					}
+				}
+			}
+		}
+	})
+}

@@ -402,6 +402,16 @@ MUTATIONS = [
      "return min(units, threads*gatherChunksPerThread)\n", ["-run", "TestGatherChunks", "./internal/gemm"]),
     ("gather-streamed-panels-size", "internal/gemm/gather.go", "splitPanels && weightBytes >= streamedPanelsBytes",
      "splitPanels", ["-run", "TestGatherChunks", "./internal/gemm"]),
+    ("row-split-activation", "internal/gemm/gemm.go", "if j.pb != nil && j.ep.passesOverC() && mPanels >= minRowSplitPanels*threads {",
+     "if false && j.pb != nil && j.ep.passesOverC() && mPanels >= minRowSplitPanels*threads {", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
+    ("row-split-columns-pass", "internal/gemm/gemm.go", "return ep.Elementwise != nil || ep.Columns != nil",
+     "return ep.Elementwise != nil", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
+    ("row-split-taken", "internal/gemm/gemm.go", "shared.splitN = j.splitsColumns(threads, mPanels, nPanels)",
+     "shared.splitN = nPanels >= 4*threads || nPanels >= mPanels", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
+    ("row-split-thin-whole", "internal/gemm/gemm.go", "if j.aInPlace() && (thinBlock(j.m) || thinBlock(lastRows)) {",
+     "if j.aInPlace() && thinBlock(lastRows) {", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
+    ("row-split-thin-last", "internal/gemm/gemm.go", "if j.aInPlace() && (thinBlock(j.m) || thinBlock(lastRows)) {",
+     "if j.aInPlace() && (thinBlock(j.m) || false && thinBlock(lastRows)) {", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
 ]
 
 
