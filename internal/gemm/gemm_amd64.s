@@ -15050,6 +15050,154 @@ done:
 	VZEROUPPER
 	RET
 
+// func pointwiseBlockedZ(n int, dst *float32, x *float32, lds int, k int, w *float32, bias *float32)
+// Requires: AVX, AVX512F
+TEXT ·pointwiseBlockedZ(SB), NOSPLIT, $0-56
+	MOVQ    n+0(FP), AX
+	MOVQ    dst+8(FP), CX
+	MOVQ    x+16(FP), DX
+	MOVQ    lds+24(FP), BX
+	SHLQ    $0x02, BX
+	MOVQ    k+32(FP), SI
+	MOVQ    w+40(FP), DI
+	MOVQ    bias+48(FP), R8
+	VMOVUPS (R8), Z0
+
+group16:
+	CMPQ    AX, $0x00000010
+	JL      after16
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z0, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z0, Z15
+	VMOVAPS Z0, Z16
+	MOVQ    DX, R8
+	MOVQ    DI, R9
+	MOVQ    SI, R10
+
+step16:
+	VMOVUPS          (R9), Z17
+	VFMADD231PS.BCST (R8), Z17, Z1
+	VFMADD231PS.BCST 4(R8), Z17, Z2
+	VFMADD231PS.BCST 8(R8), Z17, Z3
+	VFMADD231PS.BCST 12(R8), Z17, Z4
+	VFMADD231PS.BCST 16(R8), Z17, Z5
+	VFMADD231PS.BCST 20(R8), Z17, Z6
+	VFMADD231PS.BCST 24(R8), Z17, Z7
+	VFMADD231PS.BCST 28(R8), Z17, Z8
+	VFMADD231PS.BCST 32(R8), Z17, Z9
+	VFMADD231PS.BCST 36(R8), Z17, Z10
+	VFMADD231PS.BCST 40(R8), Z17, Z11
+	VFMADD231PS.BCST 44(R8), Z17, Z12
+	VFMADD231PS.BCST 48(R8), Z17, Z13
+	VFMADD231PS.BCST 52(R8), Z17, Z14
+	VFMADD231PS.BCST 56(R8), Z17, Z15
+	VFMADD231PS.BCST 60(R8), Z17, Z16
+	ADDQ             BX, R8
+	ADDQ             $0x00000040, R9
+	DECQ             R10
+	JNZ              step16
+	VMOVUPS          Z1, (CX)
+	VMOVUPS          Z2, 64(CX)
+	VMOVUPS          Z3, 128(CX)
+	VMOVUPS          Z4, 192(CX)
+	VMOVUPS          Z5, 256(CX)
+	VMOVUPS          Z6, 320(CX)
+	VMOVUPS          Z7, 384(CX)
+	VMOVUPS          Z8, 448(CX)
+	VMOVUPS          Z9, 512(CX)
+	VMOVUPS          Z10, 576(CX)
+	VMOVUPS          Z11, 640(CX)
+	VMOVUPS          Z12, 704(CX)
+	VMOVUPS          Z13, 768(CX)
+	VMOVUPS          Z14, 832(CX)
+	VMOVUPS          Z15, 896(CX)
+	VMOVUPS          Z16, 960(CX)
+	ADDQ             $0x00000400, CX
+	ADDQ             $0x00000040, DX
+	SUBQ             $0x00000010, AX
+	JMP              group16
+
+after16:
+group8:
+	CMPQ    AX, $0x00000008
+	JL      after8
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	MOVQ    DX, R8
+	MOVQ    DI, R9
+	MOVQ    SI, R10
+
+step8:
+	VMOVUPS          (R9), Z9
+	VFMADD231PS.BCST (R8), Z9, Z1
+	VFMADD231PS.BCST 4(R8), Z9, Z2
+	VFMADD231PS.BCST 8(R8), Z9, Z3
+	VFMADD231PS.BCST 12(R8), Z9, Z4
+	VFMADD231PS.BCST 16(R8), Z9, Z5
+	VFMADD231PS.BCST 20(R8), Z9, Z6
+	VFMADD231PS.BCST 24(R8), Z9, Z7
+	VFMADD231PS.BCST 28(R8), Z9, Z8
+	ADDQ             BX, R8
+	ADDQ             $0x00000040, R9
+	DECQ             R10
+	JNZ              step8
+	VMOVUPS          Z1, (CX)
+	VMOVUPS          Z2, 64(CX)
+	VMOVUPS          Z3, 128(CX)
+	VMOVUPS          Z4, 192(CX)
+	VMOVUPS          Z5, 256(CX)
+	VMOVUPS          Z6, 320(CX)
+	VMOVUPS          Z7, 384(CX)
+	VMOVUPS          Z8, 448(CX)
+	ADDQ             $0x00000200, CX
+	ADDQ             $0x00000020, DX
+	SUBQ             $0x00000008, AX
+	JMP              group8
+
+after8:
+single:
+	TESTQ   AX, AX
+	JZ      done
+	VMOVAPS Z0, Z1
+	MOVQ    DX, R8
+	MOVQ    DI, R9
+	MOVQ    SI, R10
+
+step1:
+	VMOVUPS          (R9), Z2
+	VFMADD231PS.BCST (R8), Z2, Z1
+	ADDQ             BX, R8
+	ADDQ             $0x00000040, R9
+	DECQ             R10
+	JNZ              step1
+	VMOVUPS          Z1, (CX)
+	ADDQ             $0x00000040, CX
+	ADDQ             $0x00000004, DX
+	SUBQ             $0x00000001, AX
+	JMP              single
+
+done:
+	VZEROUPPER
+	RET
+
 // func interleave16(groups int, dst *float32, src *float32, lds int)
 // Requires: AVX
 TEXT ·interleave16(SB), NOSPLIT, $0-32

@@ -553,3 +553,21 @@ func winogradOutputAsm(x simd.Level, out []float32, ldo, plane, rows, cols int, 
 	}
 	return true
 }
+
+const pointwiseBlockedAsm = true
+
+// pointwiseBlockedZero is the bias of a PointwiseBlocked call without one.
+var pointwiseBlockedZero [ChannelBlock]float32
+
+// pointwiseBlockedKernel runs PointwiseBlocked in assembly; false without AVX-512.
+func pointwiseBlockedKernel(x simd.Level, n int, dst, xs []float32, lds, k int, w, bias []float32) bool {
+	if !x.Wide() {
+		return false
+	}
+	b := &pointwiseBlockedZero[0]
+	if bias != nil {
+		b = &bias[0]
+	}
+	pointwiseBlockedZ(n, &dst[0], &xs[0], lds, k, &w[0], b)
+	return true
+}

@@ -141,3 +141,9 @@ func winogradInputAsm(x simd.Level, dst []float32, ldx, ldc int, src []float32, 
 func winogradOutputAsm(x simd.Level, out []float32, ldo, plane, rows, cols int, m []float32, ldx, ldc, channels int, res, bias []float32, relu bool) bool {
 	return false
 }
+
+const pointwiseBlockedAsm = false
+
+func pointwiseBlockedKernel(x simd.Level, n int, dst, xs []float32, lds, k int, w, bias []float32) bool {
+	return false
+}

@@ -439,6 +439,11 @@ func directConvCol3Z2(dst *float32, plane int, dstRow int, src *float32, srcRow 
 //go:noescape
 func directConvZ1Pairs(dst *float32, plane int, src *float32, srcRow int, offs *int, w *float32, taps int, bias *float32, channels int, pairs int)
 
+// pointwiseBlockedZ computes n pixels of 16 output channels of a 1×1 convolution, interleaved (AVX-512F).
+//
+//go:noescape
+func pointwiseBlockedZ(n int, dst *float32, x *float32, lds int, k int, w *float32, bias *float32)
+
 // interleave16 writes groups of 8 pixels of 16 channel rows (lds apart) channel-interleaved into dst (AVX).
 //
 //go:noescape

@@ -25,6 +25,9 @@ type depthwiseJob struct {
 	s                          *convShape
 	xv, w, bias, residual, out []float32
 	act                        func([]float32)
+	// ex, where ex.w is set, is the 1×1 convolution whose output the blocked convolution reads,
+	// computed into each band from its input xv (expandDepthwise).
+	ex blockedExpansion
 }
 
 var depthwiseTasks TaskPool[depthwiseJob, *depthwiseJob]
@@ -55,7 +58,11 @@ func (j *depthwiseJob) items(lo, hi int) error {
 	if l := j.s.blocked; l != nil {
 		b := l.buffers()
 		defer b.put()
-		return l.run(j.s, *b.in, *b.out, *b.stage, j.xv, j.w, j.bias, j.residual, j.act, j.out, lo, hi)
+		if j.ex.w != nil && len(*b.stage) < l.expansionStage(j.s) {
+			convScratch.Put(b.stage)
+			b.stage = getScratch(l.expansionStage(j.s))
+		}
+		return l.run(j.s, *b.in, *b.out, *b.stage, j.xv, j.w, j.bias, j.residual, j.act, j.out, &j.ex, lo, hi)
 	}
 	return j.planes(lo, hi)
 }

@@ -98,6 +98,13 @@ func convDepthwiseBlocked(ctx *Context, s *convShape, xv, wb, bias, residual []f
 	return runDepthwise(ctx, &depthwiseJob{s: s, xv: xv, w: wb, bias: bias, residual: residual, act: act, out: out})
 }
 
+// expansionStage is the stage a band computed from a 1×1 convolution's input needs: the image
+// rows of the tallest band, interleaved.
+func (l *blockedDepthwise) expansionStage(s *convShape) int {
+	reach := (s.kernel[0]-1)*s.dilations[0] + 1
+	return gemm.ChannelBlock * s.in[1] * min(s.in[0], (l.bandRows-1)*s.strides[0]+reach)
+}
+
 // bandBuffers are the scratch buffers one goroutine computes bands with: the interleaved input
 // and output rows, and the staging rows of an interleave done in one call.
 type bandBuffers struct{ in, out, stage *[]float32 }
@@ -139,8 +146,9 @@ func (t tailBlock) put() {
 	}
 }
 
-// run computes the (image, channel block, band) items [lo, hi).
-func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, lo, hi int) error {
+// run computes the (image, channel block, band) items [lo, hi); with ex.w set, xv is the input
+// of the 1×1 convolution ex, whose output is computed into each band instead of read.
+func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residual []float32, act func([]float32), out []float32, ex *blockedExpansion, lo, hi int) error {
 	const cb = gemm.ChannelBlock
 	kSize := s.kSize
 	var tb tailBlock
@@ -164,14 +172,25 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 		if bias != nil {
 			blockBias = bias[first : first+cb]
 		}
-		src, dstPlanes, dstPlane0 := xv[(b*s.c+first)*s.inSize:], out, plane0
+		dstPlanes, dstPlane0 := out, plane0
+		var src []float32
+		var rows *blockExpansion
+		if ex.w == nil {
+			src = xv[(b*s.c+first)*s.inSize:]
+		} else {
+			src = xv[b*ex.k*s.inSize:]
+			rows = &blockExpansion{k: ex.k, w: ex.w[blk*ex.k*cb : (blk+1)*ex.k*cb], act: ex.act}
+			if ex.bias != nil {
+				rows.bias = ex.bias[first : first+cb]
+			}
+		}
 		if channels < cb {
 			if tb.out == nil {
 				tb = l.tailBuffers(s)
 			}
 			dstPlanes, dstPlane0 = *tb.out, 0
 		}
-		if err := l.band(s, in, ob, stage, src, s.inSize, 0, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
+		if err := l.band(s, in, ob, stage, src, s.inSize, 0, rows, w, blockBias, dstPlanes, dstPlane0, oy0, oy1); err != nil {
 			return err
 		}
 		if channels < cb {
@@ -212,9 +231,11 @@ func (l *blockedDepthwise) inputRows(s *convShape, oy0, oy1 int) (y0, y1 int) {
 }
 
 // band computes output rows [oy0, oy1) of one channel block, bias included: src holds the block's
-// 16 input planes planeStride apart, from image row srcRow0 on (rows s.in[1] long); the output
-// goes to the 16 planes of out from outPlane0.
-func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, planeStride, srcRow0 int, w, blockBias, out []float32, outPlane0, oy0, oy1 int) error {
+// 16 input planes planeStride apart, from image row srcRow0 on (rows s.in[1] long), or, with
+// rows non-nil, the planes of the 1×1 convolution's input that rows computes the block's 16
+// planes from (into stage, expansionStage floats); the output goes to the 16 planes of out from
+// outPlane0.
+func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, planeStride, srcRow0 int, rows *blockExpansion, w, blockBias, out []float32, outPlane0, oy0, oy1 int) error {
 	const cb = gemm.ChannelBlock
 	ih, iw, ow := s.in[0], s.in[1], s.out[1]
 	top, left := s.padBegin[0], s.padBegin[1]
@@ -222,7 +243,15 @@ func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, plan
 	reach := (s.kernel[0]-1)*s.dilations[0] + 1
 	py0, py1 := oy0*sh, (oy1-1)*sh+reach // padded input rows of the band
 	y0, y1 := l.inputRows(s, oy0, oy1)   // the image rows among them
-	if l.staged && y1 > y0 {
+	switch {
+	case rows != nil && y1 > y0:
+		// The band's image rows are consecutive in every input plane: one call computes them
+		// all, in whole groups of pixels where a row alone (7 or 14 pixels) would go mostly
+		// one pixel at a time.
+		if err := rows.row(stage, src[(y0-srcRow0)*iw:], planeStride, (y1-y0)*iw); err != nil {
+			return err
+		}
+	case l.staged && y1 > y0:
 		if err := gemm.Interleave16(stage, src[(y0-srcRow0)*iw:], planeStride, (y1-y0)*iw); err != nil {
 			return err
 		}
@@ -236,7 +265,7 @@ func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, plan
 		}
 		clear(row[:left*cb])
 		clear(row[(left+iw)*cb:])
-		if l.staged {
+		if l.staged || rows != nil {
 			copy(row[left*cb:(left+iw)*cb], stage[(y-y0)*iw*cb:])
 			continue
 		}

@@ -19,7 +19,9 @@ import (
 // (3 blocks on 2 threads, where blocks would leave one thread twice the work) by rows, two images,
 // channel counts that are not multiples of 16,
 // and expansions whose 1×1 convolution takes the gather lowering, which has no plane offsets to
-// read X in place with (chosen by timing in a session, so forced here). Each output must match
+// read X in place with (chosen by timing in a session, so forced here). With AVX-512 the
+// unbanded pairs whose rows are at least 8 pixels long compute their expansion into the
+// depthwise bands instead (blockExpansion), by (image, block, band) items. Each output must match
 // the float64 definition, and carry the same bits on every thread count.
 func TestExpandDepthwiseParts(t *testing.T) {
 	t.Parallel()

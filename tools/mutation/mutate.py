@@ -412,6 +412,16 @@ MUTATIONS = [
      "if j.aInPlace() && thinBlock(lastRows) {", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
     ("row-split-thin-last", "internal/gemm/gemm.go", "if j.aInPlace() && (thinBlock(j.m) || thinBlock(lastRows)) {",
      "if j.aInPlace() && (thinBlock(j.m) || false && thinBlock(lastRows)) {", ["-run", "ActivatedProductsSplitRows", "./internal/gemm"]),
+    ("pointwise-blocked-z16", "internal/gemm/gemm_amd64.s", "VFMADD231PS.BCST 60(R8), Z17, Z16\n\tADDQ             BX, R8",
+     "VFMADD231PS.BCST 56(R8), Z17, Z16\n\tADDQ             BX, R8", ["-run", "TestPointwiseBlocked", "./internal/gemm"]),
+    ("pointwise-blocked-bias", "internal/gemm/pointwise_blocked.go", "copy(acc[:], bias[:cb])", "copy(acc[1:], bias[:cb-1])",
+     ["-run", "TestPointwiseBlocked", "./internal/gemm"]),
+    ("into-bands-block-weights", "runtime/ops/conv_depthwise_blocked.go", "ex.w[blk*ex.k*cb : (blk+1)*ex.k*cb]", "ex.w[0 : ex.k*cb]",
+     ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
+    ("into-bands-image", "runtime/ops/conv_depthwise_blocked.go", "src = xv[b*ex.k*s.inSize:]", "src = xv[:]",
+     ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
+    ("into-bands-tail-weights", "runtime/ops/conv_expand_depthwise.go", "first := min(blk*cb, m-cb)", "first := min(blk*cb, m-cb-1)",
+     ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
 ]
 
 

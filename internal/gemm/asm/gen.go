@@ -75,6 +75,7 @@ func main() {
 	directConvRunKernel(3, 1, true)
 	directConvRunKernel(3, 2, true)
 	directConvPairsKernel()
+	pointwiseBlockedKernel()
 	interleaveKernel()
 	splitKernel()
 	deinterleaveKernel()
@@ -1605,6 +1606,71 @@ func splitKernel() {
 }
 
 // byteStride loads the int parameter name, a row stride in float32 elements, as bytes.
+// pointwiseBlockedKernel emits pointwiseBlockedZ(n, dst, x, lds, k, w, bias): for each of n
+// pixels p, dst[16p:16p+16] = bias + Σ_q x[q·lds+p]·w[16q:16q+16] — a 1×1 convolution's 16
+// output channels written interleaved pixel by pixel, as a blocked depthwise convolution reads
+// them, so that the planes are never written out and interleaved again. Each pixel's 16 lanes
+// start from bias and take the k products in order, one FMA each, whatever group it falls in:
+// the result does not depend on n or on where the pixel sits. The input values are FMA
+// broadcast operands; one weight vector a step serves 16 (then 8, then 1) pixels.
+func pointwiseBlockedKernel() {
+	asmgen.Kernel("pointwiseBlockedZ", "func(n int, dst, x *float32, lds, k int, w, bias *float32)",
+		"pointwiseBlockedZ computes n pixels of 16 output channels of a 1×1 convolution, interleaved (AVX-512F).")
+	n := Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	x := Load(Param("x"), GP64())
+	lds := byteStride("lds")
+	k := Load(Param("k"), GP64())
+	w := Load(Param("w"), GP64())
+	biasPtr := Load(Param("bias"), GP64())
+	bias := ZMM()
+	VMOVUPS(Mem{Base: biasPtr}, bias)
+
+	pixels := func(count int, stepLabel string) {
+		acc := make([]VecVirtual, count)
+		for i := range acc {
+			acc[i] = ZMM()
+			VMOVAPS(bias, acc[i])
+		}
+		xp, wp, t, wv := GP64(), GP64(), GP64(), ZMM()
+		MOVQ(x, xp)
+		MOVQ(w, wp)
+		MOVQ(k, t)
+		Label(stepLabel)
+		VMOVUPS(Mem{Base: wp}, wv)
+		for i := range acc {
+			VFMADD231PS_BCST(Mem{Base: xp, Disp: 4 * i}, wv, acc[i])
+		}
+		ADDQ(lds, xp)
+		ADDQ(U32(64), wp)
+		DECQ(t)
+		JNZ(LabelRef(stepLabel))
+		for i := range acc {
+			VMOVUPS(acc[i], Mem{Base: dst, Disp: 64 * i})
+		}
+		ADDQ(U32(64*count), dst)
+		ADDQ(U32(4*count), x)
+		SUBQ(U32(count), n)
+	}
+	for _, count := range []int{16, 8} {
+		label := fmt.Sprintf("group%d", count)
+		Label(label)
+		CMPQ(n, U32(count))
+		JL(LabelRef(fmt.Sprintf("after%d", count)))
+		pixels(count, fmt.Sprintf("step%d", count))
+		JMP(LabelRef(label))
+		Label(fmt.Sprintf("after%d", count))
+	}
+	Label("single")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	pixels(1, "step1")
+	JMP(LabelRef("single"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 func byteStride(name string) Register {
 	r := Load(Param(name), GP64())
 	SHLQ(U8(2), r)
