@@ -30,6 +30,9 @@ type expandDepthwise struct {
 	rowPacks sync.Map
 	// blockedW holds the 1×1 weights by channel block for gemm.PointwiseBlocked, on first use.
 	blockedW atomic.Pointer[[]float32]
+	// planesOnly keeps the expansion in planes (expandPart) where it could be computed into the
+	// depthwise bands: the tests' way to that path on a CPU with AVX-512.
+	planesOnly bool
 }
 
 // expandGeometry is the pair's geometry for one input shape (immutable once stored).
@@ -109,7 +112,7 @@ func (k *expandDepthwise) newGeometry(x, w1, w2 *tensor.Tensor) (*expandGeometry
 	g.fused = x.DType == tensor.Float32 && len(s1.in) == 2 && s1.isPointwise() && s2.blocked != nil
 	g.banded = g.fused && s1.m*s1.outSize >= expandBandedFloats
 	g.splits = g.fused && (g.banded || !s1.gather && s1.direct == nil)
-	g.intoBands = g.fused && !g.banded && !s2.blocked.staged && gemm.PointwiseBlockedFast()
+	g.intoBands = g.fused && !g.banded && !s2.blocked.staged && gemm.PointwiseBlockedFast() && !k.planesOnly
 	// (A 1×1 convolution that takes the gather lowering has no plane offsets.)
 	g.rowsInPlace = s1.m <= 128 && !k.pw.lowering.packPointwise && len(s1.planeOffsets()) == s1.c
 	g.inPlace = s1.outSize%gemm.PanelWidth == 0 && g.rowsInPlace

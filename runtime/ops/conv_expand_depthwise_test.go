@@ -21,7 +21,8 @@ import (
 // and expansions whose 1×1 convolution takes the gather lowering, which has no plane offsets to
 // read X in place with (chosen by timing in a session, so forced here). With AVX-512 the
 // unbanded pairs whose rows are at least 8 pixels long compute their expansion into the
-// depthwise bands instead (blockExpansion), by (image, block, band) items. Each output must match
+// depthwise bands instead (blockExpansion), by (image, block, band) items; each shape runs that
+// way and with the expansion kept in planes (planesOnly), as without AVX-512. Each output must match
 // the float64 definition, and carry the same bits on every thread count.
 func TestExpandDepthwiseParts(t *testing.T) {
 	t.Parallel()
@@ -57,41 +58,44 @@ func TestExpandDepthwiseParts(t *testing.T) {
 		}
 		ho := (sh.hw-1)/sh.stride + 1
 		want := refConv(tensor.New([]int{sh.batch, sh.m, sh.hw, sh.hw}, mid32), w2, b2, sh.m, []int{sh.stride, sh.stride}, []int{1, 1}, []int{p, p}, []int{ho, ho})
-		var first []float32
-		for threads := 1; threads <= 3; threads++ {
-			pw, dw := siluConvPair(t, w1, b1, w2, b2, dwAttrs)
-			if sh.gather {
-				pw.(*convKernel).lowering = convLowering{forceGather: true}
-			}
-			k, ok := NewExpandDepthwise(pw, dw)
-			if !ok {
-				t.Fatalf("%s: not fused", label)
-			}
-			for run := range 2 { // the second run reuses the geometry and the parts' packed weights
-				got, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w1, b1, w2, b2})
-				if err != nil {
-					t.Fatal(err)
+		for _, planes := range []bool{false, true} {
+			var first []float32
+			for threads := 1; threads <= 3; threads++ {
+				pw, dw := siluConvPair(t, w1, b1, w2, b2, dwAttrs)
+				if sh.gather {
+					pw.(*convKernel).lowering = convLowering{forceGather: true}
 				}
-				g, _ := k.(*expandDepthwise).geometry(x, w1, w2)
-				if !g.splits {
-					t.Fatalf("%s: not split across threads", label)
+				k, ok := NewExpandDepthwise(pw, dw)
+				if !ok {
+					t.Fatalf("%s: not fused", label)
 				}
-				if want := sh.gather && gemm.GatherFast(); g.pw.gather != want { // no gather lowering without its assembly
-					t.Fatalf("%s: the 1×1 convolution's gather lowering %v, want %v", label, g.pw.gather, want)
-				}
-				if byRows := !g.banded && g.rowsBalanceBetter(2); byRows != sh.byRows {
-					t.Fatalf("%s: split by rows %v on 2 threads, want %v", label, byRows, sh.byRows)
-				}
-				for i, v := range got[0].F32() {
-					e := silu64(want[i])
-					if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) || v != v {
-						t.Fatalf("%s threads %d run %d: y[%d] = %g, want %g", label, threads, run, i, v, e)
+				k.(*expandDepthwise).planesOnly = planes
+				for run := range 2 { // the second run reuses the geometry and the parts' packed weights
+					got, err := k.Run(NewContext(threads), []*tensor.Tensor{x, w1, b1, w2, b2})
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				if first == nil {
-					first = slices.Clone(got[0].F32())
-				} else if !slices.Equal(first, got[0].F32()) {
-					t.Errorf("%s: %d threads' output differs from one thread's", label, threads)
+					g, _ := k.(*expandDepthwise).geometry(x, w1, w2)
+					if !g.splits {
+						t.Fatalf("%s: not split across threads", label)
+					}
+					if want := sh.gather && gemm.GatherFast(); g.pw.gather != want { // no gather lowering without its assembly
+						t.Fatalf("%s: the 1×1 convolution's gather lowering %v, want %v", label, g.pw.gather, want)
+					}
+					if byRows := !g.banded && g.rowsBalanceBetter(2); byRows != sh.byRows {
+						t.Fatalf("%s: split by rows %v on 2 threads, want %v", label, byRows, sh.byRows)
+					}
+					for i, v := range got[0].F32() {
+						e := silu64(want[i])
+						if math.Abs(float64(v)-e) > 1e-4*(1+math.Abs(e)) || v != v {
+							t.Fatalf("%s threads %d run %d: y[%d] = %g, want %g", label, threads, run, i, v, e)
+						}
+					}
+					if first == nil {
+						first = slices.Clone(got[0].F32())
+					} else if !slices.Equal(first, got[0].F32()) {
+						t.Errorf("%s: %d threads' output differs from one thread's", label, threads)
+					}
 				}
 			}
 		}
