@@ -422,6 +422,11 @@ MUTATIONS = [
      ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
     ("into-bands-tail-weights", "runtime/ops/conv_expand_depthwise.go", "first := min(blk*cb, m-cb)", "first := min(blk*cb, m-cb-1)",
      ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
+    ("recycle", "runtime/optimize_pool.go", "s.buffers.put(&pooledTensor{t: tensor.Tensor{DType: t.DType, Data: t.Data}",
+     "_ = (&pooledTensor{t: tensor.Tensor{DType: t.DType, Data: t.Data}", ["-run", "RecycledResults", "./runtime"]),
+    ("recycle-shared", "runtime/optimize_pool.go", "ok && ulo < hi && lo < uhi {",
+     "ok && false && ulo < hi && lo < uhi {",
+     ["-run", "RecycledResults", "./runtime"]),
 ]
 
 
