@@ -78,8 +78,11 @@ differently; each side's profiler adds its own overhead per node.`,
 					return err
 				}
 			}
+			// Each run's results go back to the session, as onnxruntime's harness releases its
+			// outputs: a caller that keeps them makes every run fault in a fresh buffer.
 			run := func() error {
-				_, err := s.Run(inputs)
+				out, err := s.Run(inputs)
+				s.Recycle(out)
 				return err
 			}
 			if profile {
@@ -207,9 +210,11 @@ func profileRuns(s *runtime.Session, inputs map[string]*tensor.Tensor, warmup, i
 		if i >= warmup {
 			runCtx = ctx
 		}
-		if _, err := s.RunContext(runCtx, inputs); err != nil {
+		out, err := s.RunContext(runCtx, inputs)
+		if err != nil {
 			return nil, err
 		}
+		s.Recycle(out)
 	}
 	return prof, nil
 }
@@ -328,7 +333,8 @@ func benchAgainst(cmd *cobra.Command, model, otherPath string, threads int, run 
 		return fmt.Errorf("%s: %w", otherPath, err)
 	}
 	p, err := bench.ComparePaired(run, func() error {
-		_, err := other.Run(inputs)
+		out, err := other.Run(inputs)
+		other.Recycle(out)
 		return err
 	}, rounds, warmup, iters)
 	if err != nil {
