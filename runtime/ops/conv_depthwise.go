@@ -56,12 +56,12 @@ func (j *depthwiseJob) Chunk(lo, hi int) {
 // items computes planes or bands of channel blocks [lo, hi).
 func (j *depthwiseJob) items(lo, hi int) error {
 	if l := j.s.blocked; l != nil {
-		b := l.buffers()
-		defer b.put()
-		if j.ex.w != nil && len(*b.stage) < l.expansionStage(j.s) {
-			convScratch.Put(b.stage)
-			b.stage = getScratch(l.expansionStage(j.s))
+		stage := l.stageLen
+		if j.ex.w != nil {
+			stage = max(stage, l.expansionStage(j.s))
 		}
+		b := l.buffers(stage)
+		defer b.put()
 		return l.run(j.s, *b.in, *b.out, *b.stage, j.xv, j.w, j.bias, j.residual, j.act, j.out, &j.ex, lo, hi)
 	}
 	return j.planes(lo, hi)

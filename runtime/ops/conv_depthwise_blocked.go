@@ -109,8 +109,8 @@ func (l *blockedDepthwise) expansionStage(s *convShape) int {
 // and output rows, and the staging rows of an interleave done in one call.
 type bandBuffers struct{ in, out, stage *[]float32 }
 
-func (l *blockedDepthwise) buffers() bandBuffers {
-	return bandBuffers{getScratch(l.inLen), getScratch(l.outLen), getScratch(l.stageLen)}
+func (l *blockedDepthwise) buffers(stage int) bandBuffers {
+	return bandBuffers{getScratch(l.inLen), getScratch(l.outLen), getScratch(stage)}
 }
 
 func (b bandBuffers) put() {
@@ -174,12 +174,12 @@ func (l *blockedDepthwise) run(s *convShape, in, ob, stage, xv, wb, bias, residu
 		}
 		dstPlanes, dstPlane0 := out, plane0
 		var src []float32
-		var rows *blockExpansion
+		var rows *blockedExpansion
 		if ex.w == nil {
 			src = xv[(b*s.c+first)*s.inSize:]
 		} else {
 			src = xv[b*ex.k*s.inSize:]
-			rows = &blockExpansion{k: ex.k, w: ex.w[blk*ex.k*cb : (blk+1)*ex.k*cb], act: ex.act}
+			rows = &blockedExpansion{k: ex.k, w: ex.w[blk*ex.k*cb : (blk+1)*ex.k*cb], act: ex.act}
 			if ex.bias != nil {
 				rows.bias = ex.bias[first : first+cb]
 			}
@@ -235,7 +235,7 @@ func (l *blockedDepthwise) inputRows(s *convShape, oy0, oy1 int) (y0, y1 int) {
 // rows non-nil, the planes of the 1×1 convolution's input that rows computes the block's 16
 // planes from (into stage, expansionStage floats); the output goes to the 16 planes of out from
 // outPlane0.
-func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, planeStride, srcRow0 int, rows *blockExpansion, w, blockBias, out []float32, outPlane0, oy0, oy1 int) error {
+func (l *blockedDepthwise) band(s *convShape, in, ob, stage, src []float32, planeStride, srcRow0 int, rows *blockedExpansion, w, blockBias, out []float32, outPlane0, oy0, oy1 int) error {
 	const cb = gemm.ChannelBlock
 	ih, iw, ow := s.in[0], s.in[1], s.out[1]
 	top, left := s.padBegin[0], s.padBegin[1]

@@ -53,7 +53,7 @@ type expandGeometry struct {
 	// inPlace: unbanded, the 1×1 product reads X's planes in place, as convGEMM's would.
 	inPlace bool
 	// intoBands: the 1×1 convolution is computed into the depthwise convolution's interleaved
-	// bands (blockExpansion), so the expanded planes are neither written out nor interleaved
+	// bands (blockedExpansion), so the expanded planes are neither written out nor interleaved
 	// again; unbanded pairs, where a vector kernel does it (AVX-512). MobileNetV3's 16→72 pair
 	// at 56×56 spent ≈ 40% of its time changing layouts.
 	intoBands bool
@@ -283,7 +283,7 @@ func (j *expandPart) run(p int) error {
 	overlap := max(0, (s2.kernel[0]-1)*s2.dilations[0]+1-s2.strides[0])
 	carryBuf := getScratch((c1 - c0) * overlap * iw)
 	defer convScratch.Put(carryBuf)
-	bufs := l.buffers()
+	bufs := l.buffers(l.stageLen)
 	defer bufs.put()
 	var tb tailBlock
 	defer func() { tb.put() }()
@@ -389,28 +389,22 @@ func (k *expandDepthwise) packedRows(c0, c1 int) (*gemm.PackedA, error) {
 // blockedExpansion is a fused pair's 1×1 convolution as convDepthwiseBlocked computes it into its
 // bands: k input channels, the weights by channel block ([block][k][16], a partial last block
 // holding the last 16 channels, blockWeights), the bias of every channel (nil for none) and the
-// fused activation (nil for none).
+// fused activation (nil for none). For one channel block (what band reads), w and bias are that
+// block's.
 type blockedExpansion struct {
 	k       int
 	w, bias []float32
 	act     func([]float32)
 }
 
-// blockExpansion is blockedExpansion for one channel block: its weights and bias (nil for none).
-type blockExpansion struct {
-	k       int
-	w, bias []float32
-	act     func([]float32)
-}
-
-// row computes the block's n expanded values of an image row into dst, interleaved, from the
-// row's values in the k input planes of x, lds floats apart.
-func (e *blockExpansion) row(dst, x []float32, lds, n int) error {
+// row computes one channel block's n expanded values of an image row into dst, interleaved, from
+// the row's values in the k input planes of x, lds floats apart.
+func (e *blockedExpansion) row(dst, x []float32, lds, n int) error {
 	if err := gemm.PointwiseBlocked(dst, x, lds, n, e.k, e.w, e.bias); err != nil {
 		return err
 	}
 	if e.act != nil {
-		e.act(dst)
+		e.act(dst[:gemm.ChannelBlock*n]) // dst is the band's stage, sized for the tallest band
 	}
 	return nil
 }

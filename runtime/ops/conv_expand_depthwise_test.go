@@ -21,7 +21,7 @@ import (
 // and expansions whose 1×1 convolution takes the gather lowering, which has no plane offsets to
 // read X in place with (chosen by timing in a session, so forced here). With AVX-512 the
 // unbanded pairs whose rows are at least 8 pixels long compute their expansion into the
-// depthwise bands instead (blockExpansion), by (image, block, band) items; each shape runs that
+// depthwise bands instead (blockedExpansion), by (image, block, band) items; each shape runs that
 // way and with the expansion kept in planes (planesOnly), as without AVX-512. Each output must match
 // the float64 definition, and carry the same bits on every thread count.
 func TestExpandDepthwiseParts(t *testing.T) {

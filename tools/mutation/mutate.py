@@ -418,6 +418,8 @@ MUTATIONS = [
      ["-run", "TestPointwiseBlocked", "./internal/gemm"]),
     ("into-bands-block-weights", "runtime/ops/conv_depthwise_blocked.go", "ex.w[blk*ex.k*cb : (blk+1)*ex.k*cb]", "ex.w[0 : ex.k*cb]",
      ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
+    ("into-bands-stage", "runtime/ops/conv_depthwise.go", "stage = max(stage, l.expansionStage(j.s))", "stage = max(stage, 0)",
+     ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
     ("into-bands-image", "runtime/ops/conv_depthwise_blocked.go", "src = xv[b*ex.k*s.inSize:]", "src = xv[:]",
      ["-run", "TestExpandDepthwiseParts", "./runtime/ops"]),
     ("into-bands-tail-weights", "runtime/ops/conv_expand_depthwise.go", "first := min(blk*cb, m-cb)", "first := min(blk*cb, m-cb-1)",
