@@ -1605,7 +1605,6 @@ func splitKernel() {
 	})
 }
 
-// byteStride loads the int parameter name, a row stride in float32 elements, as bytes.
 // pointwiseBlockedKernel emits pointwiseBlockedZ(n, dst, x, lds, k, w, bias): for each of n
 // pixels p, dst[16p:16p+16] = bias + Σ_q x[q·lds+p]·w[16q:16q+16] — a 1×1 convolution's 16
 // output channels written interleaved pixel by pixel, as a blocked depthwise convolution reads
@@ -1671,6 +1670,7 @@ func pointwiseBlockedKernel() {
 	RET()
 }
 
+// byteStride loads the int parameter name, a row stride in float32 elements, as bytes.
 func byteStride(name string) Register {
 	r := Load(Param(name), GP64())
 	SHLQ(U8(2), r)
