@@ -147,26 +147,23 @@ func (s *Session) Recycle(results map[string]*tensor.Tensor) {
 		return
 	}
 	for name, t := range results {
-		if t == nil || resultSharesData(results, name, t) {
+		if t == nil {
 			continue
 		}
-		// Only a buffer that holds exactly its shape's whole-byte elements: the pool hands it out
-		// by element count.
+		// Only a buffer that holds exactly its shape's whole-byte elements (the pool hands it out
+		// by element count) and that no other result shares.
 		n := t.Len()
 		lo, hi, ok := tensor.DataRange(t.Data)
-		if !ok || t.DType.Bits()%8 != 0 || hi-lo != uintptr(n*t.DType.Size()) {
+		if !ok || t.DType.Bits()%8 != 0 || hi-lo != uintptr(n*t.DType.Size()) || resultSharesData(results, name, lo, hi) {
 			continue
 		}
 		s.buffers.put(&pooledTensor{t: tensor.Tensor{DType: t.DType, Data: t.Data}, full: t.Data, capN: n})
 	}
 }
 
-// resultSharesData reports whether t's elements overlap those of another entry of results.
-func resultSharesData(results map[string]*tensor.Tensor, name string, t *tensor.Tensor) bool {
-	lo, hi, ok := tensor.DataRange(t.Data)
-	if !ok {
-		return false
-	}
+// resultSharesData reports whether the elements [lo, hi) of result name overlap those of another
+// entry of results.
+func resultSharesData(results map[string]*tensor.Tensor, name string, lo, hi uintptr) bool {
 	for other, u := range results {
 		if other == name || u == nil {
 			continue
